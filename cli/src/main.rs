@@ -1,0 +1,2 @@
+mod target;
+fn main() {}

@@ -1,0 +1,11 @@
+//! Volley's shared vocabulary, used by the CLI, the agent (load generator) and, later, the
+//! controller: test options, execution segments, metrics and their mergeable aggregates,
+//! thresholds, end-of-test summaries and exit codes.
+
+pub mod duration;
+pub mod exit;
+pub mod metrics;
+pub mod options;
+pub mod segment;
+pub mod summary;
+pub mod threshold;
