@@ -1,2 +1,61 @@
+//! `volley`: one binary for running k6 scripts locally (`volley run`), serving a local test
+//! target (`volley target`) and, later, the cluster commands.
+
+mod progress;
+mod run;
 mod target;
-fn main() {}
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "volley",
+    version,
+    about = "k6-compatible load testing: run k6 scripts locally or across a cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a k6 test script on this machine.
+    Run(Box<run::RunArgs>),
+    /// Serve a local httpbin-like target for examples, tests and benchmarks.
+    Target {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Worker threads (0 = one per core).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => volley_common::exit::code::UNKNOWN,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Run(args) => run::main(*args),
+        Command::Target { listen, threads } => {
+            match target::run_blocking(target::TargetConfig { listen, threads }) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    1
+                }
+            }
+        }
+    };
+    std::process::exit(code);
+}

@@ -19,3 +19,117 @@ pub mod code {
     /// An error that carries no code (unknown flag, missing script...), as k6's 255.
     pub const UNKNOWN: i32 = 255;
 }
+
+/// Why a run ended early (or failed). The first reason recorded wins; one table
+/// ([`AbortReason::exit_code`], [`AbortReason::run_status`]) maps it to the exit code and the run
+/// status, so no exit code is chosen anywhere else (DESIGN §5).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum AbortReason {
+    /// SIGINT / SIGTERM.
+    Signal {
+        signal: String,
+    },
+    /// Stop through the REST API or `volley stop`.
+    ApiStop,
+    /// `exec.test.abort()`, optionally with a custom exit code, message and context.
+    ScriptAbort {
+        message: Option<String>,
+        exit_code: Option<i32>,
+        context: Option<serde_json::Value>,
+    },
+    /// An uncaught exception in init, setup, teardown or handleSummary (syntax errors too).
+    ScriptException {
+        phase: String,
+        message: String,
+    },
+    /// A threshold with `abortOnFail` failed during the run.
+    Threshold {
+        metrics: Vec<String>,
+    },
+    SetupTimeout {
+        seconds: f64,
+    },
+    TeardownTimeout {
+        seconds: f64,
+    },
+    SummaryTimeout {
+        seconds: f64,
+    },
+    /// An internal error of the load generator or cluster.
+    System {
+        message: String,
+    },
+}
+
+/// Run statuses (seed 002; DESIGN §4).
+pub mod run_status {
+    pub const FINISHED: i32 = 3;
+    pub const TIMED_OUT: i32 = 4;
+    pub const ABORTED_BY_USER: i32 = 5;
+    pub const ABORTED_BY_SYSTEM: i32 = 6;
+    pub const ABORTED_BY_SCRIPT_ERROR: i32 = 7;
+    pub const ABORTED_BY_THRESHOLD: i32 = 8;
+    pub const ABORTED_BY_LIMIT: i32 = 9;
+}
+
+impl AbortReason {
+    /// The process exit code for this reason.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AbortReason::Signal { .. } => code::EXTERNAL_ABORT,
+            AbortReason::ApiStop => code::STOPPED_FROM_API,
+            AbortReason::ScriptAbort { exit_code, .. } => exit_code.unwrap_or(code::SCRIPT_ABORTED),
+            AbortReason::ScriptException { .. } => code::SCRIPT_EXCEPTION,
+            AbortReason::Threshold { .. } => code::THRESHOLDS_FAILED,
+            AbortReason::SetupTimeout { .. } => code::SETUP_TIMEOUT,
+            AbortReason::TeardownTimeout { .. } => code::TEARDOWN_TIMEOUT,
+            AbortReason::SummaryTimeout { .. } => code::GENERIC_TIMEOUT,
+            AbortReason::System { .. } => code::SYSTEM,
+        }
+    }
+
+    /// The run status (DESIGN §4) for this reason.
+    pub fn run_status(&self) -> i32 {
+        match self {
+            AbortReason::Signal { .. } | AbortReason::ApiStop => run_status::ABORTED_BY_USER,
+            AbortReason::ScriptAbort { .. } | AbortReason::ScriptException { .. } => {
+                run_status::ABORTED_BY_SCRIPT_ERROR
+            }
+            AbortReason::Threshold { .. } => run_status::ABORTED_BY_THRESHOLD,
+            AbortReason::SetupTimeout { .. }
+            | AbortReason::TeardownTimeout { .. }
+            | AbortReason::SummaryTimeout { .. } => run_status::ABORTED_BY_LIMIT,
+            AbortReason::System { .. } => run_status::ABORTED_BY_SYSTEM,
+        }
+    }
+
+    /// The one-line error printed at the end of the run, k6-style.
+    pub fn message(&self) -> String {
+        match self {
+            AbortReason::Signal { signal } => {
+                format!("test run was aborted because Volley received a '{signal}' signal")
+            }
+            AbortReason::ApiStop => "test run stopped from REST API".into(),
+            AbortReason::ScriptAbort { message, .. } => match message {
+                Some(m) if !m.is_empty() => format!("test aborted: {m}"),
+                _ => "test aborted".into(),
+            },
+            AbortReason::ScriptException { message, .. } => message.clone(),
+            AbortReason::Threshold { metrics } => format!(
+                "thresholds on metrics '{}' were crossed; at least one has abortOnFail enabled, stopping test prematurely",
+                metrics.join(", ")
+            ),
+            AbortReason::SetupTimeout { seconds } => {
+                format!("setup() execution timed out after {seconds} seconds")
+            }
+            AbortReason::TeardownTimeout { seconds } => {
+                format!("teardown() execution timed out after {seconds} seconds")
+            }
+            AbortReason::SummaryTimeout { seconds } => {
+                format!("handleSummary() execution timed out after {seconds} seconds")
+            }
+            AbortReason::System { message } => message.clone(),
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! VUs as stackful coroutines: the only place that touches `corosensei`.
+//!
+//! k6's JavaScript API is synchronous (`http.get` blocks the VU), yet we want thousands of VUs on a
+//! couple of OS threads. Each VU therefore runs on its own coroutine stack; a blocking call
+//! *suspends* the coroutine and the JS worker thread goes on with other VUs. The research note
+//! (`research/rust-stack.md` §1c) measured the rules that keep QuickJS safe on such stacks, and
+//! this module is where they are enforced:
+//!
+//! 1. QuickJS's own stack limit is set well below the coroutine stack ([`JS_STACK_LIMIT`]), so deep
+//!    recursion raises a catchable `RangeError` instead of hitting the guard page.
+//! 2. The QuickJS runtime is created *inside* the coroutine that runs it (its stack top is taken
+//!    when the runtime is created); the VU code in `vu.rs` does so.
+//! 3. A suspended VU is never dropped: it is resumed with [`Resume::Abort`] (the blocking call
+//!    fails) or [`Resume::Exit`] (when idle) and returns by itself. [`VuCoroutine`]'s `Drop` only
+//!    force-unwinds as a last resort and logs it.
+//! 4. A coroutine never migrates: [`VuCoroutine`] is `!Send`.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::time::Instant;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+/// Size of each VU's coroutine stack. Pages are committed lazily, so a large stack costs
+/// address space, not memory (measured: 256 KiB and 1 MiB stacks gave the same RSS).
+pub const STACK_SIZE: usize = 1024 * 1024;
+
+/// QuickJS's own stack limit: the coroutine stack minus a margin for native frames (rquickjs,
+/// our k6 modules, the HTTP glue) that run below the JS frames.
+pub const JS_STACK_LIMIT: usize = STACK_SIZE - 160 * 1024;
+
+/// What the JS worker passes into a VU coroutine when it resumes it.
+pub enum Resume {
+    /// First resume: start running the VU's body.
+    Start,
+    /// The operation the VU waits for (token) completed with this payload.
+    Wake(u64, Box<dyn Any + Send>),
+    /// A command for an idle VU (run a job, call a function...).
+    Command(Box<dyn Any + Send>),
+    /// The VU must stop what it waits for: the blocking call returns an abort error.
+    Abort,
+    /// The idle VU must return (drop its JS runtime) so the coroutine completes.
+    Exit,
+}
+
+/// What a VU coroutine hands back to its JS worker when it suspends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Suspend {
+    /// Waiting for an asynchronous operation that will wake it with this token.
+    Blocked(u64),
+    /// Waiting for a timer: resume with `Wake(token, ())` at this instant.
+    Sleep(u64, Instant),
+    /// Done with its unit of work; waiting for the next command.
+    Idle,
+}
+
+/// A handle a VU uses to suspend itself. Only valid on the coroutine's own stack, while the
+/// coroutine runs; it is created by [`VuCoroutine::new`] and handed to the body.
+pub struct Suspender {
+    yielder: *const Yielder<Resume, Suspend>,
+    next_token: Cell<u64>,
+}
+
+impl Suspender {
+    /// A fresh token for the next blocking operation; stale wake-ups carry an old token and are
+    /// ignored by the worker.
+    pub fn next_token(&self) -> u64 {
+        let t = self.next_token.get() + 1;
+        self.next_token.set(t);
+        t
+    }
+
+    /// Suspends the coroutine. Must be called from inside the coroutine this suspender was made
+    /// for (every native JS function of a VU runs there).
+    pub fn suspend(&self, why: Suspend) -> Resume {
+        // SAFETY: the yielder lives on the coroutine's stack for the whole body, and the
+        // Suspender is only reachable from code that runs inside that body (the VU's JS
+        // runtime is created and dropped inside it).
+        unsafe { (*self.yielder).suspend(why) }
+    }
+}
+
+/// A VU's coroutine. `!Send` (contains raw pointers), so it stays on its worker thread.
+pub struct VuCoroutine {
+    co: Option<Coroutine<Resume, Suspend, (), DefaultStack>>,
+}
+
+/// What happened when the worker resumed a VU.
+pub enum Step {
+    Suspended(Suspend),
+    Finished,
+}
+
+impl VuCoroutine {
+    /// Creates a coroutine that will run `body` on a fresh [`STACK_SIZE`] stack when first resumed.
+    pub fn new<F>(body: F) -> std::io::Result<Self>
+    where
+        F: FnOnce(&Suspender, Resume) + 'static,
+    {
+        let stack = DefaultStack::new(STACK_SIZE)?;
+        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<Resume, Suspend>, first| {
+            let suspender = Suspender {
+                yielder: yielder as *const _,
+                next_token: Cell::new(0),
+            };
+            body(&suspender, first);
+        });
+        Ok(VuCoroutine { co: Some(co) })
+    }
+
+    /// Resumes the coroutine until it suspends or returns.
+    pub fn resume(&mut self, input: Resume) -> Step {
+        let Some(co) = self.co.as_mut() else {
+            return Step::Finished;
+        };
+        if co.done() {
+            return Step::Finished;
+        }
+        match co.resume(input) {
+            CoroutineResult::Yield(s) => Step::Suspended(s),
+            CoroutineResult::Return(()) => Step::Finished,
+        }
+    }
+
+    /// Whether the body has returned.
+    pub fn is_done(&self) -> bool {
+        self.co.as_ref().is_none_or(|c| c.done())
+    }
+}
+
+impl Drop for VuCoroutine {
+    fn drop(&mut self) {
+        if let Some(co) = self.co.as_mut() {
+            if co.started() && !co.done() {
+                // Rule 3 says this should not happen: the worker exits VUs properly. If it does
+                // (a bug, or a panic elsewhere), unwinding is still better than leaking the stack.
+                tracing::warn!("dropping a suspended VU coroutine; forcing an unwind");
+                co.force_unwind();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rquickjs::{CatchResultExt, Context, Function, Runtime};
+    use std::rc::Rc;
+
+    fn js_in_coroutine(limit: Option<usize>, src: &'static str) -> Result<String, String> {
+        let out = Rc::new(std::cell::RefCell::new(None));
+        let out2 = out.clone();
+        let mut co = VuCoroutine::new(move |_s, _| {
+            let rt = Runtime::new().unwrap();
+            if let Some(l) = limit {
+                rt.set_max_stack_size(l);
+            }
+            let ctx = Context::full(&rt).unwrap();
+            let r = ctx.with(|ctx| {
+                ctx.eval::<String, _>(src)
+                    .catch(&ctx)
+                    .map_err(|e| e.to_string())
+            });
+            *out2.borrow_mut() = Some(r);
+        })
+        .unwrap();
+        assert!(matches!(co.resume(Resume::Start), Step::Finished));
+        let r = out.borrow_mut().take().unwrap();
+        r
+    }
+
+    /// Rule 1 (case A): infinite recursion inside a coroutine gives a catchable RangeError.
+    #[test]
+    fn deep_recursion_is_a_catchable_range_error() {
+        let r = js_in_coroutine(
+            Some(JS_STACK_LIMIT),
+            "function f(n){ return f(n+1)+1 } try { f(0); 'no error' } catch (e) { e.name + ': ' + e.message }",
+        )
+        .unwrap();
+        assert!(r.starts_with("RangeError"), "{r}");
+        // Recursion to a realistic depth still works.
+        let r = js_in_coroutine(
+            Some(JS_STACK_LIMIT),
+            "function f(n){ return n == 0 ? 0 : f(n-1)+1 } String(f(1000))",
+        )
+        .unwrap();
+        assert_eq!(r, "1000");
+    }
+
+    /// Rule 2 (case C): a runtime created inside the coroutine sees the right stack top, so
+    /// ordinary calls do not fail with a false stack overflow.
+    #[test]
+    fn runtime_created_inside_coroutine_works() {
+        let r = js_in_coroutine(Some(JS_STACK_LIMIT), "[1,2,3].map(x => x*2).join(',')").unwrap();
+        assert_eq!(r, "2,4,6");
+    }
+
+    /// Case E: a native call suspends the coroutine deep inside JS frames, the worker resumes it
+    /// later with a value, and the JS continues with that value.
+    #[test]
+    fn suspend_inside_native_call_and_resume_with_value() {
+        let out = Rc::new(std::cell::RefCell::new(String::new()));
+        let out2 = out.clone();
+        let mut co = VuCoroutine::new(move |s, _| {
+            let s: &'static Suspender = unsafe { &*(s as *const Suspender) };
+            let rt = Runtime::new().unwrap();
+            rt.set_max_stack_size(JS_STACK_LIMIT);
+            let ctx = Context::full(&rt).unwrap();
+            ctx.with(|ctx| {
+                let block = Function::new(ctx.clone(), move || -> i32 {
+                    let tok = s.next_token();
+                    match s.suspend(Suspend::Blocked(tok)) {
+                        Resume::Wake(t, v) if t == tok => *v.downcast::<i32>().unwrap(),
+                        _ => -1,
+                    }
+                })
+                .unwrap();
+                ctx.globals().set("block", block).unwrap();
+                let r: String = ctx
+                    .eval(
+                        "function d(n){ return n == 0 ? block() : d(n-1) } String(d(100) + d(50))",
+                    )
+                    .unwrap();
+                *out2.borrow_mut() = r;
+            });
+        })
+        .unwrap();
+        let Step::Suspended(Suspend::Blocked(t1)) = co.resume(Resume::Start) else {
+            panic!("expected a blocked VU")
+        };
+        let Step::Suspended(Suspend::Blocked(t2)) = co.resume(Resume::Wake(t1, Box::new(40)))
+        else {
+            panic!("expected a second block")
+        };
+        assert!(matches!(
+            co.resume(Resume::Wake(t2, Box::new(2))),
+            Step::Finished
+        ));
+        assert_eq!(*out.borrow(), "42");
+    }
+
+    /// Rule 3: a VU suspended in a blocking call is resumed with Abort; the call fails, the JS
+    /// unwinds and the coroutine completes by itself (never dropped while suspended).
+    #[test]
+    fn aborted_vu_unwinds_and_completes() {
+        let out = Rc::new(std::cell::RefCell::new(String::new()));
+        let out2 = out.clone();
+        let mut co = VuCoroutine::new(move |s, _| {
+            let s: &'static Suspender = unsafe { &*(s as *const Suspender) };
+            let rt = Runtime::new().unwrap();
+            rt.set_max_stack_size(JS_STACK_LIMIT);
+            let ctx = Context::full(&rt).unwrap();
+            ctx.with(|ctx| {
+                let block = Function::new(ctx.clone(), move |ctx: rquickjs::Ctx<'_>| {
+                    let tok = s.next_token();
+                    match s.suspend(Suspend::Blocked(tok)) {
+                        Resume::Abort => Err(rquickjs::Exception::throw_internal(&ctx, "aborted")),
+                        _ => Ok(1),
+                    }
+                })
+                .unwrap();
+                ctx.globals().set("block", block).unwrap();
+                let r = ctx
+                    .eval::<i32, _>("function d(n){ return n == 0 ? block() : d(n-1) } d(100)")
+                    .catch(&ctx);
+                *out2.borrow_mut() = format!("{:?}", r.err().map(|e| e.to_string()));
+            });
+        })
+        .unwrap();
+        assert!(matches!(
+            co.resume(Resume::Start),
+            Step::Suspended(Suspend::Blocked(_))
+        ));
+        assert!(matches!(co.resume(Resume::Abort), Step::Finished));
+        assert!(co.is_done());
+        assert!(out.borrow().contains("aborted"), "{}", out.borrow());
+    }
+
+    /// Many VUs suspended at once on one thread, resumed in another order.
+    #[test]
+    fn many_interleaved_coroutines() {
+        let mut cos: Vec<VuCoroutine> = (0..200)
+            .map(|i| {
+                VuCoroutine::new(move |s, _| {
+                    let mut acc = i;
+                    for _ in 0..3 {
+                        let tok = s.next_token();
+                        if let Resume::Wake(_, v) = s.suspend(Suspend::Blocked(tok)) {
+                            acc += *v.downcast::<usize>().unwrap();
+                        }
+                    }
+                    assert_eq!(acc, i + 3);
+                })
+                .unwrap()
+            })
+            .collect();
+        for c in cos.iter_mut() {
+            c.resume(Resume::Start);
+        }
+        for _ in 0..3 {
+            for c in cos.iter_mut().rev() {
+                c.resume(Resume::Wake(0, Box::new(1usize)));
+            }
+        }
+        assert!(cos.iter().all(|c| c.is_done()));
+    }
+}

@@ -1,0 +1,1110 @@
+//! One local test run from start to end: first init (options), VU init, `setup()`, the
+//! executors, `teardown()`, thresholds and the summary data. `volley run` drives this; agents
+//! will drive the same engine with a segment of the work.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use volley_common::exit::{code, AbortReason};
+use volley_common::metrics::{MetricType, Sink, TagSet};
+use volley_common::options::{Options, ResolvedOptions, ScenarioConfig};
+use volley_common::segment::{ExecutionSegment, ExecutionSegmentSequence, ExecutionTuple};
+use volley_common::summary::{
+    CheckReport, GroupReport, MetricReport, RunResult, SummaryOptions, SummaryReport, SummaryState,
+    ThresholdReport,
+};
+use volley_common::threshold::{parse_metric_key, parse_thresholds, Threshold};
+
+use crate::executor::{self, ExecCtx, ScenarioRt, VuFactory, VuPool};
+use crate::http::{HttpConfig, HttpShared};
+use crate::js::JsError;
+use crate::metrics::{builtin, MetricId, MetricsStore, Registry, SampleSink};
+use crate::run::{RunControl, RunShared, VuSettings};
+use crate::vu::{first_init, Phase};
+use crate::worker::{spawn_worker, WorkerHandle, WorkerMsg};
+
+/// What the caller (the CLI) asks for.
+#[derive(Clone, Default)]
+pub struct RunRequest {
+    pub script: PathBuf,
+    /// Options from CLI flags (highest precedence).
+    pub cli_options: Options,
+    /// `-e KEY=VALUE` (plus the process env when `--include-system-env-vars`).
+    pub env: BTreeMap<String, String>,
+    /// The process environment, for `K6_*` option variables.
+    pub process_env: BTreeMap<String, String>,
+    /// JS worker threads (0 = one per core).
+    pub workers: usize,
+    /// Raw-sample outputs (`--out json=...`), created once the metric registry is known.
+    pub outputs: Vec<Arc<dyn OutputFactory>>,
+    pub no_summary: bool,
+    pub is_stdout_tty: bool,
+    pub is_stderr_tty: bool,
+}
+
+/// Creates an output once the run knows its registry and thresholds.
+pub trait OutputFactory: Send + Sync {
+    fn create(
+        &self,
+        registry: Arc<Registry>,
+        thresholds: &[(String, Vec<Threshold>)],
+    ) -> anyhow_like::Result<Arc<dyn RawOutput>>;
+}
+
+/// A raw-sample output that also needs to be closed at the end.
+pub trait RawOutput: SampleSink {
+    fn close(&self) {}
+}
+
+/// Tiny local result alias so this module does not depend on anyhow.
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+/// Events the engine reports while it runs (for banners and progress).
+pub trait RunObserver: Send + Sync {
+    /// Options are known: print the banner.
+    fn started(&self, _opts: &ResolvedOptions, _max_vus: u64, _script: &str) {}
+    /// Periodic progress.
+    fn progress(&self, _p: &Progress) {}
+    /// The run is over (before the summary).
+    fn finished(&self, _p: &Progress) {}
+}
+
+/// A snapshot for progress output.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub elapsed: Duration,
+    pub active_vus: i64,
+    pub max_vus: u64,
+    pub complete: u64,
+    pub interrupted: u64,
+    pub scenarios: Vec<ScenarioProgress>,
+    pub aborted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioProgress {
+    pub name: String,
+    pub progress: f64,
+    pub vus: u64,
+    pub elapsed: Duration,
+    pub planned: Duration,
+    pub finished: bool,
+    pub started: bool,
+}
+
+/// The outcome of a run.
+pub struct RunOutcome {
+    pub exit_code: i32,
+    /// The error line to print (k6 prints it on stderr at the end).
+    pub error: Option<String>,
+    /// The summary data (None when the run never got to create VUs, e.g. invalid options).
+    pub report: Option<SummaryReport>,
+    /// `handleSummary()`'s returned object as JSON (None: use the default text summary).
+    pub handle_summary: Option<serde_json::Value>,
+    /// handleSummary failed: print this and fall back to the default summary.
+    pub handle_summary_error: Option<String>,
+    pub resolved: Option<ResolvedOptions>,
+}
+
+impl RunOutcome {
+    fn early(exit_code: i32, error: String) -> Self {
+        RunOutcome {
+            exit_code,
+            error: Some(error),
+            report: None,
+            handle_summary: None,
+            handle_summary_error: None,
+            resolved: None,
+        }
+    }
+}
+
+/// Runs a test to its end. Never panics on user input; every failure maps to an exit code.
+pub fn run(
+    req: RunRequest,
+    control: Arc<RunControl>,
+    observer: Arc<dyn RunObserver>,
+) -> RunOutcome {
+    let io = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(num_cores().max(1))
+        .thread_name("volley-io")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return RunOutcome::early(code::SYSTEM, format!("cannot start the IO runtime: {e}"))
+        }
+    };
+    let out = io.block_on(run_async(req, control, observer, io.handle().clone()));
+    io.shutdown_timeout(Duration::from_secs(1));
+    out
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Runs the first init on a thread with a big stack (it is not a coroutine).
+fn first_init_on_thread(
+    script: PathBuf,
+    env: BTreeMap<String, String>,
+    registry: Arc<Registry>,
+) -> Result<
+    (
+        crate::vu::FirstInit,
+        std::collections::HashMap<String, Arc<Vec<String>>>,
+    ),
+    JsError,
+> {
+    std::thread::Builder::new()
+        .name("volley-init".into())
+        .stack_size(8 * 1024 * 1024)
+        .spawn(move || {
+            let r = first_init(&script, &env, registry);
+            let arrays = crate::js::native::take_first_init_arrays();
+            r.map(|fi| (fi, arrays))
+        })
+        .map_err(|e| JsError::Load(e.to_string()))?
+        .join()
+        .unwrap_or_else(|_| Err(JsError::Load("the init thread panicked".into())))
+}
+
+fn exception_reason(phase: &str, e: &JsError) -> AbortReason {
+    AbortReason::ScriptException {
+        phase: phase.into(),
+        message: e.with_stack(),
+    }
+}
+
+async fn run_async(
+    req: RunRequest,
+    control: Arc<RunControl>,
+    observer: Arc<dyn RunObserver>,
+    io: tokio::runtime::Handle,
+) -> RunOutcome {
+    let registry = Arc::new(Registry::new());
+    // 1. First init: compile, read options.
+    let (fi, arrays) = {
+        let script = req.script.clone();
+        let env = req.env.clone();
+        let reg = registry.clone();
+        match tokio::task::spawn_blocking(move || first_init_on_thread(script, env, reg)).await {
+            Ok(Ok(x)) => x,
+            Ok(Err(JsError::Load(m))) => {
+                return RunOutcome::early(
+                    code::SCRIPT_EXCEPTION,
+                    format!("could not initialize '{}': {m}", req.script.display()),
+                )
+            }
+            Ok(Err(e)) => {
+                return RunOutcome::early(
+                    code::SCRIPT_EXCEPTION,
+                    format!(
+                        "could not initialize '{}': {}",
+                        req.script.display(),
+                        e.with_stack()
+                    ),
+                )
+            }
+            Err(e) => return RunOutcome::early(code::SYSTEM, format!("init failed: {e}")),
+        }
+    };
+    if !fi.exports.iter().any(|e| e != "options") && !fi.exports.contains(&"default".to_string()) {
+        // k6: a script with no exported function at all is an error (255).
+    }
+    // 2. Options: script < env < CLI, then shortcuts and validation.
+    let resolved = match resolve_options(&fi, &req) {
+        Ok(r) => r,
+        Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
+    };
+    let has_default = fi.exports.iter().any(|e| e == "default");
+    for sc in &resolved.scenarios {
+        if !fi.exports.iter().any(|e| *e == sc.exec) {
+            let msg = if sc.exec == "default" && !has_default {
+                if fi.exports.is_empty() {
+                    return RunOutcome::early(
+                        code::UNKNOWN,
+                        "no exported functions in script".into(),
+                    );
+                }
+                "the script has no default function export; export one or set `exec` in the scenario".to_string()
+            } else {
+                format!(
+                    "There were problems with the specified script configuration:\n\t- executor {}: function '{}' not found in exports",
+                    sc.name, sc.exec
+                )
+            };
+            return RunOutcome::early(code::INVALID_CONFIG, msg);
+        }
+    }
+    let thresholds = match build_thresholds(&resolved, &registry) {
+        Ok(t) => t,
+        Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
+    };
+    let tuple = match build_tuple(&resolved) {
+        Ok(t) => t,
+        Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
+    };
+    let mut scenario_rts = Vec::new();
+    for sc in &resolved.scenarios {
+        match executor::scenario_rt(sc, &tuple) {
+            Ok(rt) => scenario_rts.push(rt),
+            Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
+        }
+    }
+    let max_vus = executor::max_concurrent_vus(&resolved.scenarios, &tuple);
+
+    // 3. Outputs, workers, shared run state.
+    let mut outputs: Vec<Arc<dyn RawOutput>> = Vec::new();
+    for f in &req.outputs {
+        match f.create(registry.clone(), &thresholds) {
+            Ok(o) => outputs.push(o),
+            Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
+        }
+    }
+    let raw_sink: Option<Arc<dyn SampleSink>> = if outputs.is_empty() {
+        None
+    } else {
+        Some(Arc::new(FanOut(outputs.clone())))
+    };
+    let http_cfg = HttpConfig {
+        user_agent: resolved.user_agent.clone(),
+        insecure_skip_tls_verify: resolved.insecure_skip_tls_verify,
+        no_connection_reuse: resolved.no_connection_reuse,
+        max_redirects: resolved.max_redirects.min(u32::MAX as u64) as u32,
+        discard_response_bodies: resolved.discard_response_bodies,
+        ..HttpConfig::default()
+    };
+    let http = match HttpShared::new(http_cfg) {
+        Ok(h) => Arc::new(h),
+        Err(e) => return RunOutcome::early(code::INVALID_CONFIG, e.to_string()),
+    };
+    let store = Arc::new(MetricsStore::new());
+    let run = Arc::new(RunShared {
+        program: fi.program.clone(),
+        registry: registry.clone(),
+        store: store.clone(),
+        settings: VuSettings {
+            env: req.env.clone(),
+            global_tags: resolved.tags.clone(),
+            discard_response_bodies: resolved.discard_response_bodies,
+            no_vu_connection_reuse: resolved.no_vu_connection_reuse,
+            no_cookies_reset: resolved.no_cookies_reset,
+            throw: resolved.throw,
+            min_iteration_duration: (!resolved.min_iteration_duration.is_zero())
+                .then_some(resolved.min_iteration_duration),
+            options_json: resolved.to_json(),
+            keep_raw_samples: raw_sink.is_some(),
+        },
+        http,
+        io: io.clone(),
+        control: control.clone(),
+        shared_arrays: Arc::new(Mutex::new(arrays)),
+        setup_data: RwLock::new(None),
+    });
+    let nworkers = if req.workers == 0 {
+        num_cores()
+    } else {
+        req.workers
+    };
+    let mut workers: Vec<WorkerHandle> = Vec::new();
+    let mut joins = Vec::new();
+    for i in 0..nworkers {
+        match spawn_worker(
+            i,
+            registry.clone(),
+            store.clone(),
+            raw_sink.clone(),
+            Duration::from_millis(500),
+        ) {
+            Ok((h, j)) => {
+                workers.push(h);
+                joins.push(j);
+            }
+            Err(e) => {
+                return RunOutcome::early(code::SYSTEM, format!("cannot start a JS worker: {e}"))
+            }
+        }
+    }
+    let factory = Arc::new(VuFactory::new(run.clone(), workers.clone(), tuple.clone()));
+    let pool = Arc::new(VuPool::new(factory.clone()));
+    observer.started(&resolved, max_vus, &req.script.display().to_string());
+    let started = Instant::now();
+
+    let tags_empty = TagSet::from_pairs(Vec::<(String, String)>::new());
+    let outcome = lifecycle(
+        &req,
+        &resolved,
+        &run,
+        &pool,
+        &factory,
+        &scenario_rts,
+        &thresholds,
+        max_vus,
+        &tuple,
+        observer.clone(),
+        started,
+        &fi.exports,
+    )
+    .await;
+
+    // Shut the workers down (idle VUs exit and drop their runtimes), then collect metrics.
+    for w in &workers {
+        w.flush(Duration::from_secs(5));
+    }
+    drop(pool.drain_idle());
+    for w in &workers {
+        w.send(WorkerMsg::Shutdown);
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        for j in joins {
+            let _ = j.join();
+        }
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(10), joined).await;
+    let _ = tags_empty;
+    for o in &outputs {
+        o.close();
+    }
+    let elapsed = started.elapsed();
+    observer.finished(&progress_snapshot(
+        &control,
+        &scenario_rts,
+        started,
+        max_vus,
+    ));
+
+    // 4. Thresholds at the end, result, summary data.
+    let results = evaluate_thresholds(&thresholds, &store, &registry, elapsed.as_secs_f64());
+    let failed_thresholds: Vec<String> = results
+        .iter()
+        .filter(|(_, rs)| rs.iter().any(|(_, r)| !r.ok))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let (exit_code, error, outcome_name, message, context) =
+        decide_exit(&control, &failed_thresholds, outcome.setup_data_ok);
+    let report = build_report(
+        &store,
+        &registry,
+        &resolved,
+        &results,
+        elapsed,
+        &req,
+        exit_code,
+        &outcome_name,
+        message.clone(),
+        context,
+        run.setup_data
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+    );
+    let mut out = RunOutcome {
+        exit_code,
+        error,
+        report: Some(report),
+        handle_summary: None,
+        handle_summary_error: None,
+        resolved: Some(resolved.clone()),
+    };
+    // 5. handleSummary, in a fresh VU 0 (only when defined and summaries are on).
+    if fi.exports.iter().any(|e| e == "handleSummary") && !req.no_summary {
+        let data = out
+            .report
+            .as_ref()
+            .map(|r| r.to_handle_summary_data().to_string());
+        match handle_summary(&run, &resolved, data).await {
+            Ok(v) => out.handle_summary = v,
+            Err(m) => out.handle_summary_error = Some(m),
+        }
+    }
+    out
+}
+
+struct LifecycleOutcome {
+    setup_data_ok: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn lifecycle(
+    req: &RunRequest,
+    resolved: &ResolvedOptions,
+    run: &Arc<RunShared>,
+    pool: &Arc<VuPool>,
+    factory: &Arc<VuFactory>,
+    scenario_rts: &[Arc<ScenarioRt>],
+    thresholds: &Arc<Vec<(String, Vec<Threshold>)>>,
+    max_vus: u64,
+    tuple: &ExecutionTuple,
+    observer: Arc<dyn RunObserver>,
+    started: Instant,
+    exports: &[String],
+) -> LifecycleOutcome {
+    let control = run.control.clone();
+    let _ = (req, tuple);
+    // VU init: all planned VUs, concurrently.
+    let mut inits = tokio::task::JoinSet::new();
+    for _ in 0..max_vus {
+        let f = factory.clone();
+        inits.spawn(async move { f.init_vu().await });
+    }
+    let mut init_failed = false;
+    while let Some(r) = tokio::select! {
+        r = inits.join_next() => r,
+        _ = control.aborted() => None,
+    } {
+        match r {
+            Ok(Ok(vu)) => {
+                pool.initialized.fetch_add(1, Ordering::Relaxed);
+                pool.put(vu);
+            }
+            Ok(Err((id, e))) => {
+                if !init_failed {
+                    init_failed = true;
+                    let msg = match &e {
+                        JsError::Interrupted => "interrupted".to_string(),
+                        other => other.with_stack(),
+                    };
+                    control.abort(AbortReason::ScriptException {
+                        phase: "vu-init".into(),
+                        message: format!(
+                            "error while initializing VU #{id} (script exception): {msg}"
+                        ),
+                    });
+                }
+            }
+            Err(e) => {
+                control.abort(AbortReason::System {
+                    message: format!("VU init task failed: {e}"),
+                });
+            }
+        }
+    }
+    inits.abort_all();
+    let vus_max = pool.initialized.load(Ordering::Relaxed) as f64;
+    let empty = TagSet::from_pairs(Vec::<(String, String)>::new());
+    run.store
+        .add(&run.registry, builtin::VUS_MAX, &empty, vus_max);
+    if control.is_aborted() {
+        return LifecycleOutcome {
+            setup_data_ok: false,
+        };
+    }
+
+    let exports_setup = exports.iter().any(|e| e == "setup");
+    let exports_teardown = exports.iter().any(|e| e == "teardown");
+
+    // Setup, in VU 0.
+    let mut setup_ok = true;
+    if exports_setup {
+        match call_in_vu0(
+            factory,
+            "setup",
+            Phase::Setup,
+            None,
+            resolved.setup_timeout,
+            &control,
+        )
+        .await
+        {
+            CallResult::Ok(data) => {
+                *run.setup_data.write().unwrap_or_else(|e| e.into_inner()) = data;
+            }
+            CallResult::Timeout => {
+                setup_ok = false;
+                control.abort(AbortReason::SetupTimeout {
+                    seconds: resolved.setup_timeout.as_secs_f64(),
+                });
+            }
+            CallResult::Err(e) => {
+                setup_ok = false;
+                if !matches!(e, JsError::Interrupted) || !control.is_aborted() {
+                    control.abort(exception_reason("setup", &e));
+                }
+            }
+        }
+    }
+    if !setup_ok || control.is_aborted() {
+        return LifecycleOutcome {
+            setup_data_ok: false,
+        };
+    }
+
+    // Executors, with live thresholds, vus gauge and progress.
+    let dropped_store = run.store.clone();
+    let dropped_reg = run.registry.clone();
+    let ctx = Arc::new(ExecCtx {
+        pool: pool.clone(),
+        control: control.clone(),
+        tuple: tuple.clone(),
+        dropped: Arc::new(move |scenario: &str| {
+            let tags = TagSet::from_pairs([("scenario", scenario)]);
+            dropped_store.add(&dropped_reg, builtin::DROPPED_ITERATIONS, &tags, 1.0);
+        }),
+    });
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (cfg, sc) in resolved.scenarios.iter().zip(scenario_rts) {
+        tasks.spawn(executor::run_scenario(
+            cfg.clone(),
+            sc.clone(),
+            ctx.clone(),
+            t0,
+        ));
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut th_tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            r = tasks.join_next() => {
+                if r.is_none() { break; }
+            }
+            _ = tick.tick() => {
+                let active = control.active_vus.load(Ordering::Relaxed).max(0) as f64;
+                run.store.add(&run.registry, builtin::VUS, &empty, active);
+                run.store.add(&run.registry, builtin::VUS_MAX, &empty, pool.initialized.load(Ordering::Relaxed) as f64);
+                observer.progress(&progress_snapshot(&control, scenario_rts, started, max_vus));
+            }
+            _ = th_tick.tick() => {
+                check_abort_thresholds(thresholds, &run.store, &run.registry, t0.elapsed(), &control);
+            }
+        }
+    }
+
+    // Teardown, if setup completed. A signal/API stop or a threshold does not skip it.
+    if exports_teardown {
+        match call_in_vu0(
+            factory,
+            "teardown",
+            Phase::Teardown,
+            run.setup_data
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            resolved.teardown_timeout,
+            &control,
+        )
+        .await
+        {
+            CallResult::Ok(_) => {}
+            CallResult::Timeout => {
+                control.abort(AbortReason::TeardownTimeout {
+                    seconds: resolved.teardown_timeout.as_secs_f64(),
+                });
+            }
+            CallResult::Err(e) => {
+                control.abort(exception_reason("teardown", &e));
+            }
+        }
+    }
+    LifecycleOutcome {
+        setup_data_ok: true,
+    }
+}
+
+enum CallResult {
+    Ok(Option<String>),
+    Err(JsError),
+    Timeout,
+}
+
+async fn call_in_vu0(
+    factory: &VuFactory,
+    func: &str,
+    phase: Phase,
+    arg: Option<String>,
+    timeout: Duration,
+    _control: &RunControl,
+) -> CallResult {
+    let vu = match factory.init_vu0().await {
+        Ok(vu) => vu,
+        Err(e) => return CallResult::Err(e),
+    };
+    let fut = vu.call(func, phase, arg);
+    tokio::pin!(fut);
+    let r = tokio::select! {
+        r = &mut fut => match r { Ok(v) => CallResult::Ok(v), Err(e) => CallResult::Err(e) },
+        _ = tokio::time::sleep(timeout) => {
+            vu.interrupt();
+            let _ = tokio::time::timeout(Duration::from_secs(5), &mut fut).await;
+            CallResult::Timeout
+        }
+    };
+    r
+}
+
+async fn handle_summary(
+    run: &Arc<RunShared>,
+    resolved: &ResolvedOptions,
+    data: Option<String>,
+) -> Result<Option<serde_json::Value>, String> {
+    let workers_gone = run.clone();
+    // The workers are shut down by now: run handleSummary on a fresh worker.
+    let (w, join) = spawn_worker(
+        99,
+        workers_gone.registry.clone(),
+        workers_gone.store.clone(),
+        None,
+        Duration::from_secs(1),
+    )
+    .map_err(|e| e.to_string())?;
+    let factory = VuFactory::new(run.clone(), vec![w.clone()], ExecutionTuple::default());
+    let control = run.control.clone();
+    let r = call_in_vu0(
+        &factory,
+        "handleSummary",
+        Phase::HandleSummary,
+        data,
+        resolved.summary_timeout,
+        &control,
+    )
+    .await;
+    w.send(WorkerMsg::Shutdown);
+    let _ = tokio::task::spawn_blocking(move || join.join()).await;
+    match r {
+        CallResult::Ok(Some(json)) => serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| format!("handleSummary returned something that is not JSON: {e}")),
+        CallResult::Ok(None) => Ok(Some(serde_json::json!({}))),
+        CallResult::Err(e) => Err(format!("handleSummary() failed: {}", e.with_stack())),
+        CallResult::Timeout => Err(format!(
+            "handleSummary() execution timed out after {} seconds",
+            resolved.summary_timeout.as_secs_f64()
+        )),
+    }
+}
+
+fn resolve_options(fi: &crate::vu::FirstInit, req: &RunRequest) -> Result<ResolvedOptions, String> {
+    let script_json: serde_json::Value = match &fi.options_json {
+        Some(s) => serde_json::from_str(s).map_err(|e| format!("options: {e}"))?,
+        None => serde_json::json!({}),
+    };
+    let mut opts = Options::from_script_json(&script_json).map_err(|e| e.to_string())?;
+    let env_opts = Options::from_env(&req.process_env).map_err(|e| e.to_string())?;
+    opts.apply(&env_opts);
+    opts.apply(&req.cli_options);
+    opts.resolve().map_err(|e| e.to_string())
+}
+
+fn build_tuple(resolved: &ResolvedOptions) -> Result<ExecutionTuple, String> {
+    let seg: Option<ExecutionSegment> = match &resolved.execution_segment {
+        Some(s) if !s.is_empty() => Some(s.parse().map_err(|e| format!("{e}"))?),
+        _ => None,
+    };
+    let seq: Option<ExecutionSegmentSequence> = match &resolved.execution_segment_sequence {
+        Some(s) if !s.is_empty() => Some(s.parse().map_err(|e| format!("{e}"))?),
+        _ => None,
+    };
+    ExecutionTuple::new(seg.as_ref(), seq.as_ref()).map_err(|e| e.to_string())
+}
+
+fn build_thresholds(
+    resolved: &ResolvedOptions,
+    registry: &Registry,
+) -> Result<Arc<Vec<(String, Vec<Threshold>)>>, String> {
+    let Some(v) = &resolved.thresholds else {
+        return Ok(Arc::new(Vec::new()));
+    };
+    let parsed = parse_thresholds(v).map_err(|e| e.to_string())?;
+    for (key, list) in &parsed {
+        let (name, _) = parse_metric_key(key).map_err(|e| e.to_string())?;
+        let Some((_, def)) = registry.by_name(&name) else {
+            return Err(format!(
+                "invalid threshold defined on {key}; reason: no metric name \"{name}\" found"
+            ));
+        };
+        for t in list {
+            t.validate(&name, def.mtype).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(Arc::new(parsed))
+}
+
+type ThresholdResults = Vec<(
+    String,
+    Vec<(Threshold, volley_common::threshold::ThresholdResult)>,
+)>;
+
+fn sink_for_key(store: &MetricsStore, registry: &Registry, key: &str) -> Option<(MetricId, Sink)> {
+    let (name, filter) = parse_metric_key(key).ok()?;
+    let (id, def) = registry.by_name(&name)?;
+    let sink = store
+        .aggregate(id, &filter)
+        .unwrap_or_else(|| Sink::new(def.mtype));
+    Some((id, sink))
+}
+
+fn evaluate_thresholds(
+    thresholds: &[(String, Vec<Threshold>)],
+    store: &MetricsStore,
+    registry: &Registry,
+    duration: f64,
+) -> ThresholdResults {
+    let mut out = Vec::new();
+    for (key, list) in thresholds {
+        let Some((_, sink)) = sink_for_key(store, registry, key) else {
+            continue;
+        };
+        let rs = list
+            .iter()
+            .map(|t| (t.clone(), t.evaluate(&sink, duration)))
+            .collect();
+        out.push((key.clone(), rs));
+    }
+    out
+}
+
+fn check_abort_thresholds(
+    thresholds: &[(String, Vec<Threshold>)],
+    store: &MetricsStore,
+    registry: &Registry,
+    elapsed: Duration,
+    control: &RunControl,
+) {
+    let mut failed = Vec::new();
+    for (key, list) in thresholds {
+        if !list.iter().any(|t| t.abort_on_fail) {
+            continue;
+        }
+        let Some((_, sink)) = sink_for_key(store, registry, key) else {
+            continue;
+        };
+        for t in list {
+            if t.abort_on_fail
+                && t.should_abort(elapsed)
+                && !t.evaluate(&sink, elapsed.as_secs_f64()).ok
+            {
+                failed.push(key.clone());
+                break;
+            }
+        }
+    }
+    if !failed.is_empty() {
+        control.abort(AbortReason::Threshold { metrics: failed });
+    }
+}
+
+/// The one place that picks the exit code of a local run (DESIGN §5): the first abort reason
+/// wins, then test.fail(), then failed thresholds.
+fn decide_exit(
+    control: &RunControl,
+    failed_thresholds: &[String],
+    _setup_ok: bool,
+) -> (
+    i32,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<serde_json::Value>,
+) {
+    if let Some(reason) = control.abort_reason() {
+        let (message, context) = match &reason {
+            AbortReason::ScriptAbort {
+                message, context, ..
+            } => (message.clone(), context.clone()),
+            other => (Some(other.message()), None),
+        };
+        return (
+            reason.exit_code(),
+            Some(reason.message()),
+            "aborted".into(),
+            message,
+            context,
+        );
+    }
+    if let Some(m) = control.failed() {
+        let msg = "test run was marked as failed".to_string();
+        return (
+            code::MARKED_AS_FAILED,
+            Some(msg.clone()),
+            "failed".into(),
+            Some(if m.is_empty() { msg } else { m }),
+            None,
+        );
+    }
+    if !failed_thresholds.is_empty() {
+        let msg = format!(
+            "thresholds on metrics '{}' have been crossed",
+            failed_thresholds.join(", ")
+        );
+        return (
+            code::THRESHOLDS_FAILED,
+            Some(msg.clone()),
+            "failed".into(),
+            Some(msg),
+            None,
+        );
+    }
+    (code::OK, None, "passed".into(), None, None)
+}
+
+fn progress_snapshot(
+    control: &RunControl,
+    scenarios: &[Arc<ScenarioRt>],
+    started: Instant,
+    max_vus: u64,
+) -> Progress {
+    Progress {
+        elapsed: started.elapsed(),
+        active_vus: control.active_vus.load(Ordering::Relaxed),
+        max_vus,
+        complete: control.complete_iterations.load(Ordering::Relaxed),
+        interrupted: control.interrupted_iterations.load(Ordering::Relaxed),
+        aborted: control.is_aborted(),
+        scenarios: scenarios
+            .iter()
+            .map(|s| ScenarioProgress {
+                name: s.name.clone(),
+                progress: s.progress(),
+                vus: s.active_vus.load(Ordering::Relaxed),
+                elapsed: s.elapsed(),
+                planned: s.planned,
+                finished: s.finished.load(Ordering::Relaxed),
+                started: s.started_at.get().is_some(),
+            })
+            .collect(),
+    }
+}
+
+struct FanOut(Vec<Arc<dyn RawOutput>>);
+
+impl SampleSink for FanOut {
+    fn write(&self, samples: Vec<crate::metrics::SampleRecord>) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for o in rest {
+                o.write(samples.clone());
+            }
+            last.write(samples);
+        }
+    }
+}
+
+fn metric_values(sink: &Sink, trend_stats: &[String], duration: f64) -> Vec<(String, f64)> {
+    sink.values(trend_stats, duration)
+}
+
+/// Builds the summary data from the merged metrics: every observed metric, the submetrics
+/// thresholds name (plus `http_req_duration{expected_response:true}`, which k6 always shows),
+/// and the group/check tree (from the `checks` and `group_duration` series).
+#[allow(clippy::too_many_arguments)]
+fn build_report(
+    store: &MetricsStore,
+    registry: &Registry,
+    resolved: &ResolvedOptions,
+    results: &ThresholdResults,
+    elapsed: Duration,
+    req: &RunRequest,
+    exit_code: i32,
+    outcome: &str,
+    message: Option<String>,
+    context: Option<serde_json::Value>,
+    setup_data: Option<String>,
+) -> SummaryReport {
+    let secs = elapsed.as_secs_f64();
+    let stats = &resolved.summary_trend_stats;
+    let mut metrics = Vec::new();
+    let mut keys_done: Vec<String> = Vec::new();
+    let threshold_reports = |key: &str| -> Vec<ThresholdReport> {
+        results
+            .iter()
+            .filter(|(k, _)| k == key)
+            .flat_map(|(_, rs)| rs.iter())
+            .map(|(t, r)| ThresholdReport {
+                source: t.source.clone(),
+                ok: r.ok,
+                stat: r.stat.clone(),
+                observed: r.observed,
+            })
+            .collect()
+    };
+    for id in store.observed_metrics() {
+        let Some(def) = registry.get(id) else {
+            continue;
+        };
+        let Some(sink) = store.aggregate(id, &[]) else {
+            continue;
+        };
+        let mut m = MetricReport::new(
+            &def.name,
+            def.mtype.as_str(),
+            def.contains.as_str(),
+            metric_values(&sink, stats, secs),
+        );
+        m.thresholds = threshold_reports(&def.name);
+        metrics.push(m);
+        keys_done.push(def.name.clone());
+    }
+    // Submetrics: threshold keys with tags, and expected_response:true for http_req_duration.
+    let mut sub_keys: Vec<String> = results
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| k.contains('{'))
+        .collect();
+    if store
+        .aggregate(
+            builtin::HTTP_REQ_DURATION,
+            &[("expected_response".into(), "true".into())],
+        )
+        .is_some()
+    {
+        sub_keys.push("http_req_duration{expected_response:true}".into());
+    }
+    for key in sub_keys {
+        if keys_done.contains(&key) {
+            continue;
+        }
+        let Ok((name, filter)) = parse_metric_key(&key) else {
+            continue;
+        };
+        let Some((id, def)) = registry.by_name(&name) else {
+            continue;
+        };
+        let sink = store
+            .aggregate(id, &filter)
+            .unwrap_or_else(|| Sink::new(def.mtype));
+        let canonical = format!(
+            "{name}{{{}}}",
+            filter
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut m = MetricReport::new(
+            &canonical,
+            def.mtype.as_str(),
+            def.contains.as_str(),
+            metric_values(&sink, stats, secs),
+        );
+        m.thresholds = threshold_reports(&key);
+        m.submetric = volley_common::summary::Submetric::from_name(&canonical);
+        metrics.push(m);
+        keys_done.push(key);
+    }
+    // Thresholds on metrics with no samples still show up.
+    for (key, _) in results {
+        if keys_done.contains(key) {
+            continue;
+        }
+        if let Ok((name, _)) = parse_metric_key(key) {
+            if let Some((_, def)) = registry.by_name(&name) {
+                if def.mtype == MetricType::Counter
+                    || def.mtype == MetricType::Rate
+                    || def.mtype == MetricType::Gauge
+                    || def.mtype == MetricType::Trend
+                {
+                    let sink = Sink::new(def.mtype);
+                    let mut m = MetricReport::new(
+                        key,
+                        def.mtype.as_str(),
+                        def.contains.as_str(),
+                        metric_values(&sink, stats, secs),
+                    );
+                    m.thresholds = threshold_reports(key);
+                    m.submetric = volley_common::summary::Submetric::from_name(key);
+                    metrics.push(m);
+                }
+            }
+        }
+    }
+    SummaryReport {
+        metrics,
+        root_group: group_tree(store),
+        options: SummaryOptions {
+            trend_stats: stats.clone(),
+            time_unit: resolved.summary_time_unit.clone(),
+            no_color: !req.is_stdout_tty,
+            ..SummaryOptions::default()
+        },
+        state: SummaryState {
+            is_stdout_tty: req.is_stdout_tty,
+            is_stderr_tty: req.is_stderr_tty,
+            test_run_duration_ms: secs * 1000.0,
+        },
+        setup_data: setup_data.and_then(|s| serde_json::from_str(&s).ok()),
+        result: RunResult {
+            outcome: outcome.to_string(),
+            exit_code,
+            message,
+            context,
+        },
+    }
+}
+
+/// The group tree with check counts, from the tags of the `checks` and `group_duration` series.
+fn group_tree(store: &MetricsStore) -> GroupReport {
+    let mut root = GroupReport {
+        name: String::new(),
+        path: String::new(),
+        groups: Vec::new(),
+        checks: Vec::new(),
+        ..GroupReport::default()
+    };
+    for (metric, tags, sink) in store.series() {
+        if metric != builtin::CHECKS && metric != builtin::GROUP_DURATION {
+            continue;
+        }
+        let path = tags.get("group").unwrap_or("").to_string();
+        let group = ensure_group(&mut root, &path);
+        if metric == builtin::CHECKS {
+            let Some(name) = tags.get("check") else {
+                continue;
+            };
+            let passes = sink.stat("passes", 1.0).unwrap_or(0.0) as u64;
+            let fails = sink.stat("fails", 1.0).unwrap_or(0.0) as u64;
+            match group.checks.iter_mut().find(|c| c.name == name) {
+                Some(c) => {
+                    c.passes += passes;
+                    c.fails += fails;
+                }
+                None => group.checks.push(CheckReport {
+                    name: name.to_string(),
+                    path: format!("{path}::{name}"),
+                    passes,
+                    fails,
+                }),
+            }
+        }
+    }
+    root
+}
+
+fn ensure_group<'a>(root: &'a mut GroupReport, path: &str) -> &'a mut GroupReport {
+    if path.is_empty() {
+        return root;
+    }
+    let mut cur = root;
+    let mut so_far = String::new();
+    for part in path.split("::").skip(1) {
+        so_far.push_str("::");
+        so_far.push_str(part);
+        let idx = match cur.groups.iter().position(|g| g.name == part) {
+            Some(i) => i,
+            None => {
+                cur.groups.push(GroupReport {
+                    name: part.to_string(),
+                    path: so_far.clone(),
+                    groups: Vec::new(),
+                    checks: Vec::new(),
+                    ..GroupReport::default()
+                });
+                cur.groups.len() - 1
+            }
+        };
+        cur = &mut cur.groups[idx];
+    }
+    cur
+}
+
+/// Scenario description lines for the banner.
+pub fn describe(sc: &ScenarioConfig) -> String {
+    sc.description()
+}

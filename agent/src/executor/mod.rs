@@ -1,0 +1,400 @@
+//! Executors: they decide when which VU runs which iteration of a scenario (k6's executors, one
+//! file each). They run as tasks on the IO runtime and drive VUs with commands; a VU loops
+//! through the iterations its [`Job`] hands out without asking the executor each time.
+
+mod arrival_rate;
+mod constant_vus;
+mod iterations;
+mod pool;
+mod ramping_vus;
+
+pub use pool::{VuFactory, VuHandle, VuPool};
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use volley_common::options::{ExecutorConfig, ScenarioConfig};
+use volley_common::segment::ExecutionTuple;
+
+use crate::run::RunControl;
+
+/// What a scenario looks like at run time, shared by its executor and its VUs.
+pub struct ScenarioRt {
+    pub name: String,
+    pub executor: &'static str,
+    pub exec: String,
+    pub env: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// Striping of this instance's iterations into global iteration numbers.
+    pub tuple: ExecutionTuple,
+    /// No new iterations once set (the executor's time is up, or the run stops).
+    pub stop: AtomicBool,
+    /// Local iteration counter (`exec.scenario.iterationInInstance`) for executors that do not
+    /// number iterations themselves.
+    pub local_iter: AtomicU64,
+    /// When the scenario started (wall clock), for `exec.scenario.startTime`.
+    pub started_at: std::sync::OnceLock<(Instant, SystemTime)>,
+    /// Planned length (without gracefulStop), for progress.
+    pub planned: Duration,
+    /// Iterations planned for iteration-based executors (progress by count).
+    pub planned_iterations: Option<u64>,
+    pub done_iterations: AtomicU64,
+    /// Set when the scenario has finished (for the progress display).
+    pub finished: AtomicBool,
+    /// VUs currently running for this scenario (for the progress display).
+    pub active_vus: AtomicU64,
+    pub description: String,
+}
+
+impl ScenarioRt {
+    pub fn new(
+        cfg: &ScenarioConfig,
+        tuple: ExecutionTuple,
+        planned_iterations: Option<u64>,
+    ) -> Self {
+        ScenarioRt {
+            name: cfg.name.clone(),
+            executor: cfg.executor.name(),
+            exec: cfg.exec.clone(),
+            env: cfg.env.clone(),
+            tags: cfg.tags.clone(),
+            tuple,
+            stop: AtomicBool::new(false),
+            local_iter: AtomicU64::new(0),
+            started_at: std::sync::OnceLock::new(),
+            planned: cfg.max_duration(),
+            planned_iterations,
+            done_iterations: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
+            active_vus: AtomicU64::new(0),
+            description: cfg.description(),
+        }
+    }
+
+    /// `exec.scenario.iterationInTest` for the k-th iteration of this instance.
+    pub fn iteration_in_test(&self, k: u64) -> u64 {
+        self.tuple.global_index(k)
+    }
+
+    pub fn start_unix_ms(&self) -> f64 {
+        self.started_at
+            .get()
+            .and_then(|(_, w)| w.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started_at
+            .get()
+            .map(|(i, _)| i.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// Progress from 0 to 1, as k6 shows it.
+    pub fn progress(&self) -> f64 {
+        if self.finished.load(Ordering::Relaxed) {
+            return 1.0;
+        }
+        if self.started_at.get().is_none() {
+            return 0.0;
+        }
+        let by_time = if self.planned.is_zero() {
+            1.0
+        } else {
+            (self.elapsed().as_secs_f64() / self.planned.as_secs_f64()).min(1.0)
+        };
+        match self.planned_iterations {
+            Some(total) if total > 0 => {
+                let by_count = self.done_iterations.load(Ordering::Relaxed) as f64 / total as f64;
+                by_count.max(by_time.min(by_count.max(0.0))).min(1.0)
+            }
+            _ => by_time,
+        }
+    }
+}
+
+/// Where a VU's next iteration comes from.
+pub enum IterationSource {
+    /// shared-iterations: a counter shared by the scenario's VUs, up to `total`.
+    Shared { next: Arc<AtomicU64>, total: u64 },
+    /// per-vu-iterations: each VU runs `count` iterations.
+    PerVu { count: u64 },
+    /// constant-vus: loop until the scenario stops.
+    Loop,
+    /// ramping-vus: loop while this VU is active in the ramp.
+    Active(Arc<AtomicBool>),
+    /// arrival-rate executors: exactly one iteration with this local number.
+    Once(u64),
+}
+
+/// A unit of work for a VU: iterations of one scenario.
+pub struct Job {
+    pub scenario: Arc<ScenarioRt>,
+    pub source: IterationSource,
+}
+
+impl Job {
+    /// The local iteration number of the next iteration, or None when the VU should stop.
+    /// `done_by_this_vu` counts the iterations this VU already ran in this job.
+    pub fn next_iteration(&self, done_by_this_vu: u64) -> Option<u64> {
+        let sc = &self.scenario;
+        if sc.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let k = match &self.source {
+            IterationSource::Shared { next, total } => {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= *total {
+                    return None;
+                }
+                k
+            }
+            IterationSource::PerVu { count } => {
+                if done_by_this_vu >= *count {
+                    return None;
+                }
+                sc.local_iter.fetch_add(1, Ordering::Relaxed)
+            }
+            IterationSource::Loop => sc.local_iter.fetch_add(1, Ordering::Relaxed),
+            IterationSource::Active(active) => {
+                if !active.load(Ordering::Relaxed) {
+                    return None;
+                }
+                sc.local_iter.fetch_add(1, Ordering::Relaxed)
+            }
+            IterationSource::Once(k) => {
+                if done_by_this_vu > 0 {
+                    return None;
+                }
+                *k
+            }
+        };
+        Some(k)
+    }
+}
+
+/// What every executor needs.
+pub struct ExecCtx {
+    pub pool: Arc<VuPool>,
+    pub control: Arc<RunControl>,
+    pub tuple: ExecutionTuple,
+    /// Records `dropped_iterations` (scenario name) for arrival-rate executors.
+    pub dropped: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+/// Builds the run-time scenario for a config and this instance's tuple.
+pub fn scenario_rt(
+    cfg: &ScenarioConfig,
+    tuple: &ExecutionTuple,
+) -> Result<Arc<ScenarioRt>, String> {
+    let (t, planned_iters) = match &cfg.executor {
+        ExecutorConfig::SharedIterations {
+            vus, iterations, ..
+        } => {
+            let t = tuple
+                .resegment_by_value(*vus as i64)
+                .map_err(|e| format!("scenario {}: {e}", cfg.name))?;
+            let iters = t.scale_u64(*iterations);
+            (t, Some(iters))
+        }
+        ExecutorConfig::PerVuIterations {
+            vus, iterations, ..
+        } => (tuple.clone(), Some(tuple.scale_u64(*vus) * iterations)),
+        ExecutorConfig::ConstantArrivalRate { max_vus, .. }
+        | ExecutorConfig::RampingArrivalRate { max_vus, .. } => {
+            let t = tuple
+                .resegment_by_value(*max_vus as i64)
+                .map_err(|e| format!("scenario {}: {e}", cfg.name))?;
+            (t, None)
+        }
+        _ => (tuple.clone(), None),
+    };
+    Ok(Arc::new(ScenarioRt::new(cfg, t, planned_iters)))
+}
+
+/// The most VUs this instance needs at once, over all scenarios (scenarios that do not overlap
+/// in time share VUs), and per scenario.
+pub fn max_concurrent_vus(scenarios: &[ScenarioConfig], tuple: &ExecutionTuple) -> u64 {
+    let spans: Vec<(Duration, Duration, u64)> = scenarios
+        .iter()
+        .map(|s| {
+            let start = s.start_time;
+            let end = start + s.max_duration() + s.graceful_stop;
+            (start, end, initial_vus(s, tuple))
+        })
+        .collect();
+    let mut best = 0;
+    for (start, _, _) in &spans {
+        let at = *start;
+        let sum: u64 = spans
+            .iter()
+            .filter(|(s, e, _)| *s <= at && at < *e)
+            .map(|(_, _, n)| n)
+            .sum();
+        best = best.max(sum);
+    }
+    best
+}
+
+/// VUs a scenario needs initialized before the test starts (k6: pre-allocated ones for the
+/// arrival-rate executors, the maximum for the others).
+pub fn initial_vus(s: &ScenarioConfig, tuple: &ExecutionTuple) -> u64 {
+    match &s.executor {
+        ExecutorConfig::ConstantArrivalRate {
+            pre_allocated_vus, ..
+        }
+        | ExecutorConfig::RampingArrivalRate {
+            pre_allocated_vus, ..
+        } => tuple.scale_u64(*pre_allocated_vus),
+        ExecutorConfig::ExternallyControlled { max_vus, .. } => tuple.scale_u64(*max_vus),
+        other => tuple.scale_u64(max_planned_vus(other)),
+    }
+}
+
+/// The most VUs a scenario may use (unscaled).
+pub fn max_planned_vus(e: &ExecutorConfig) -> u64 {
+    match e {
+        ExecutorConfig::SharedIterations { vus, .. }
+        | ExecutorConfig::PerVuIterations { vus, .. }
+        | ExecutorConfig::ConstantVus { vus, .. } => *vus,
+        ExecutorConfig::RampingVus {
+            start_vus, stages, ..
+        } => stages
+            .iter()
+            .map(|s| s.target)
+            .max()
+            .unwrap_or(0)
+            .max(*start_vus),
+        ExecutorConfig::ConstantArrivalRate { max_vus, .. }
+        | ExecutorConfig::RampingArrivalRate { max_vus, .. }
+        | ExecutorConfig::ExternallyControlled { max_vus, .. } => *max_vus,
+    }
+}
+
+/// Runs one scenario to its end. `t0` is when the executors started (startTime counts from it).
+pub async fn run_scenario(
+    cfg: ScenarioConfig,
+    sc: Arc<ScenarioRt>,
+    ctx: Arc<ExecCtx>,
+    t0: Instant,
+) {
+    let start_at = t0 + cfg.start_time;
+    tokio::select! {
+        _ = tokio::time::sleep_until(start_at.into()) => {}
+        _ = ctx.control.aborted() => {
+            sc.finished.store(true, Ordering::Relaxed);
+            return;
+        }
+    }
+    let _ = sc.started_at.set((Instant::now(), SystemTime::now()));
+    match &cfg.executor {
+        ExecutorConfig::SharedIterations {
+            vus, max_duration, ..
+        } => {
+            let total = sc.planned_iterations.unwrap_or(0);
+            let n = ctx.tuple.scale_u64(*vus);
+            let next = Arc::new(AtomicU64::new(0));
+            iterations::run(&cfg, &sc, &ctx, n, *max_duration, |_| {
+                IterationSource::Shared {
+                    next: next.clone(),
+                    total,
+                }
+            })
+            .await
+        }
+        ExecutorConfig::PerVuIterations {
+            vus,
+            iterations: count,
+            max_duration,
+        } => {
+            let n = ctx.tuple.scale_u64(*vus);
+            let count = *count;
+            iterations::run(&cfg, &sc, &ctx, n, *max_duration, |_| {
+                IterationSource::PerVu { count }
+            })
+            .await
+        }
+        ExecutorConfig::ConstantVus { vus, duration } => {
+            constant_vus::run(&cfg, &sc, &ctx, ctx.tuple.scale_u64(*vus), *duration).await
+        }
+        ExecutorConfig::RampingVus {
+            start_vus,
+            stages,
+            graceful_ramp_down,
+        } => ramping_vus::run(&cfg, &sc, &ctx, *start_vus, stages, *graceful_ramp_down).await,
+        ExecutorConfig::ConstantArrivalRate {
+            rate,
+            time_unit,
+            duration,
+            pre_allocated_vus,
+            max_vus,
+        } => {
+            let schedule = arrival_rate::Schedule::constant(*rate, *time_unit, *duration);
+            arrival_rate::run(&cfg, &sc, &ctx, schedule, *pre_allocated_vus, *max_vus).await
+        }
+        ExecutorConfig::RampingArrivalRate {
+            start_rate,
+            time_unit,
+            stages,
+            pre_allocated_vus,
+            max_vus,
+        } => {
+            let schedule = arrival_rate::Schedule::ramping(*start_rate, *time_unit, stages);
+            arrival_rate::run(&cfg, &sc, &ctx, schedule, *pre_allocated_vus, *max_vus).await
+        }
+        ExecutorConfig::ExternallyControlled { .. } => {
+            crate::console::log_error(
+                &format!(
+                    "scenario {}: the externally-controlled executor is not supported yet",
+                    cfg.name
+                ),
+                &[],
+            );
+        }
+    }
+    sc.finished.store(true, Ordering::Relaxed);
+}
+
+/// Waits for `n` VUs to report done; after `graceful` (from when this is called), interrupts
+/// the ones still running and waits for them too. Returns the VUs to the pool.
+pub(crate) async fn drain(
+    vus: Vec<VuHandle>,
+    done_rx: &mut tokio::sync::mpsc::UnboundedReceiver<u64>,
+    graceful: Duration,
+    pool: &VuPool,
+) {
+    let mut running: Vec<VuHandle> = vus;
+    let deadline = tokio::time::Instant::now() + graceful;
+    let mut interrupted = false;
+    let control = pool.control();
+    while !running.is_empty() {
+        tokio::select! {
+            _ = control.aborted(), if !interrupted => {
+                // A stopped run interrupts iterations at once (k6 cancels the run context).
+                interrupted = true;
+                for v in &running {
+                    v.interrupt();
+                }
+            }
+            id = done_rx.recv() => {
+                match id {
+                    Some(id) => {
+                        if let Some(i) = running.iter().position(|v| v.id == id) {
+                            pool.put(running.swap_remove(i));
+                        }
+                    }
+                    None => break,
+                }
+            }
+            _ = tokio::time::sleep_until(deadline), if !interrupted => {
+                interrupted = true;
+                for v in &running {
+                    v.interrupt();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! ramping-vus: the number of looping VUs follows `stages`. Ramping down lets a VU finish its
+//! iteration within `gracefulRampDown`; at the end `gracefulStop` applies to all.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use volley_common::options::{ScenarioConfig, Stage};
+
+use super::{drain, ExecCtx, IterationSource, Job, ScenarioRt, VuHandle};
+
+/// The planned (unscaled) VU count changes: (offset from the start, new count).
+pub(crate) fn steps(start_vus: u64, stages: &[Stage]) -> Vec<(Duration, u64)> {
+    let mut out = vec![(Duration::ZERO, start_vus)];
+    let mut from = start_vus;
+    let mut t0 = Duration::ZERO;
+    for st in stages {
+        let to = st.target;
+        let d = st.duration;
+        if d.is_zero() {
+            if to != from {
+                out.push((t0, to));
+            }
+        } else if to > from {
+            for i in from + 1..=to {
+                let t = t0 + d.mul_f64((i - from) as f64 / (to - from) as f64);
+                out.push((t, i));
+            }
+        } else if to < from {
+            for i in (to..from).rev() {
+                let t = t0 + d.mul_f64((from - i) as f64 / (from - to) as f64);
+                out.push((t, i));
+            }
+        }
+        from = to;
+        t0 += d;
+    }
+    out
+}
+
+struct Active {
+    vu: VuHandle,
+    flag: Arc<AtomicBool>,
+}
+
+pub(super) async fn run(
+    cfg: &ScenarioConfig,
+    sc: &Arc<ScenarioRt>,
+    ctx: &ExecCtx,
+    start_vus: u64,
+    stages: &[Stage],
+    graceful_ramp_down: Duration,
+) {
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let plan = steps(start_vus, stages);
+    let total: Duration = stages.iter().map(|s| s.duration).sum();
+    let t0 = tokio::time::Instant::now();
+    let mut active: Vec<Active> = Vec::new();
+    // VUs ramped down that are still finishing their iteration, with their deadline.
+    let mut leaving: Vec<(VuHandle, tokio::time::Instant)> = Vec::new();
+    let mut i = 0;
+    loop {
+        let next_at = plan.get(i).map(|(t, _)| t0 + *t);
+        let leave_deadline = leaving.iter().map(|(_, d)| *d).min();
+        tokio::select! {
+            _ = async { tokio::time::sleep_until(next_at.unwrap_or(t0)).await }, if next_at.is_some() => {
+                let target = ctx.tuple.scale_u64(plan[i].1);
+                i += 1;
+                while (active.len() as u64) < target {
+                    let Some(vu) = ctx.pool.take() else { break };
+                    let flag = Arc::new(AtomicBool::new(true));
+                    vu.run_job(Arc::new(Job { scenario: sc.clone(), source: IterationSource::Active(flag.clone()) }), done_tx.clone());
+                    active.push(Active { vu, flag });
+                }
+                while (active.len() as u64) > target {
+                    let Some(a) = active.pop() else { break };
+                    a.flag.store(false, Ordering::Relaxed);
+                    leaving.push((a.vu, tokio::time::Instant::now() + graceful_ramp_down));
+                }
+                sc.active_vus.store(active.len() as u64, Ordering::Relaxed);
+            }
+            id = done_rx.recv() => {
+                let Some(id) = id else { break };
+                if let Some(p) = leaving.iter().position(|(v, _)| v.id == id) {
+                    ctx.pool.put(leaving.swap_remove(p).0);
+                } else if let Some(p) = active.iter().position(|a| a.vu.id == id) {
+                    // A VU ended on its own (aborted run): treat as gone.
+                    ctx.pool.put(active.swap_remove(p).vu);
+                }
+            }
+            _ = async { tokio::time::sleep_until(leave_deadline.unwrap_or(t0)).await }, if leave_deadline.is_some() => {
+                let now = tokio::time::Instant::now();
+                for (v, d) in &mut leaving {
+                    if *d <= now {
+                        v.interrupt();
+                        *d = now + Duration::from_secs(3600);
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(t0 + total), if next_at.is_none() => break,
+            _ = ctx.control.aborted() => break,
+        }
+    }
+    sc.stop.store(true, Ordering::Relaxed);
+    let mut rest: Vec<VuHandle> = active.into_iter().map(|a| a.vu).collect();
+    rest.extend(leaving.into_iter().map(|(v, _)| v));
+    drain(rest, &mut done_rx, cfg.graceful_stop, &ctx.pool).await;
+    sc.active_vus.store(0, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramp_steps_up_and_down() {
+        let s = steps(
+            0,
+            &[
+                Stage {
+                    duration: Duration::from_secs(10),
+                    target: 5,
+                },
+                Stage {
+                    duration: Duration::from_secs(5),
+                    target: 0,
+                },
+            ],
+        );
+        let counts: Vec<u64> = s.iter().map(|(_, c)| *c).collect();
+        assert_eq!(counts, vec![0, 1, 2, 3, 4, 5, 4, 3, 2, 1, 0]);
+        assert_eq!(s[1].0, Duration::from_secs(2));
+        assert_eq!(s[5].0, Duration::from_secs(10));
+        assert_eq!(s[6].0, Duration::from_secs(11));
+        assert_eq!(s[10].0, Duration::from_secs(15));
+    }
+}

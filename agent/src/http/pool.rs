@@ -1,0 +1,274 @@
+//! A VU's own connections (k6 semantics: connections are never shared between VUs).
+//!
+//! Each connection is a hyper HTTP/1 client connection over a metered TCP (or TLS) stream; its
+//! `Connection` future runs on a tokio task while the pool keeps the `SendRequest` half. A VU talks
+//! to a handful of hosts, so the idle set is a small vector searched linearly: cheaper than a
+//! `HashMap` (no key allocation per lookup) and empty (no allocation) until first use.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::client::HttpShared;
+use super::error::RequestError;
+use super::timing::{Counted, HopTrace, Meter, Timed};
+use super::tls;
+
+/// The request body type of every connection.
+pub(crate) type ReqBody = Full<Bytes>;
+
+/// Idle connections kept per (scheme, host, port); more than `http.batch`'s default per-host
+/// parallelism (6) so a batch does not churn connections.
+const MAX_IDLE_PER_HOST: usize = 8;
+
+/// k6's dialer gives up on a TCP connect after 30 s (then: 1211 "dial: i/o timeout").
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a connection goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PoolKey {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl PoolKey {
+    fn is(&self, https: bool, host: &str, port: u16) -> bool {
+        self.https == https && self.port == port && self.host == host
+    }
+}
+
+/// One established connection.
+pub(crate) struct Conn {
+    pub sender: SendRequest<ReqBody>,
+    pub meter: Arc<Meter>,
+    pub remote: SocketAddr,
+    pub tls_version: Option<&'static str>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("remote", &self.remote)
+            .field("tls_version", &self.tls_version)
+            .field("closed", &self.sender.is_closed())
+            .finish()
+    }
+}
+
+/// A VU's idle connections.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    idle: Mutex<Vec<(PoolKey, Vec<Conn>)>>,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, Vec<(PoolKey, Vec<Conn>)>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most recently used idle connection to the target that is still open.
+    pub fn take(&self, https: bool, host: &str, port: u16) -> Option<Conn> {
+        let mut idle = self.lock();
+        let (_, conns) = idle.iter_mut().find(|(k, _)| k.is(https, host, port))?;
+        while let Some(conn) = conns.pop() {
+            if !conn.sender.is_closed() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection for reuse (dropped instead if the host already has enough idle ones).
+    pub fn put(&self, key: PoolKey, conn: Conn) {
+        if conn.sender.is_closed() {
+            return;
+        }
+        let mut idle = self.lock();
+        match idle.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, conns)) => {
+                conns.retain(|c| !c.sender.is_closed());
+                if conns.len() < MAX_IDLE_PER_HOST {
+                    conns.push(conn);
+                }
+            }
+            None => idle.push((key, vec![conn])),
+        }
+    }
+
+    /// Closes every idle connection (dropping a `SendRequest` ends its connection task).
+    pub fn clear(&self) {
+        let drained = std::mem::take(&mut *self.lock());
+        drop(drained);
+    }
+
+    #[cfg(test)]
+    pub fn idle_count(&self) -> usize {
+        self.lock().iter().map(|(_, c)| c.len()).sum()
+    }
+}
+
+/// The byte stream under hyper: plain TCP or TLS over TCP, counted at the socket.
+enum Stream {
+    Plain(Counted<TcpStream>),
+    Tls(Box<TlsStream<Counted<TcpStream>>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Resolves, dials, (TLS-)handshakes and starts a new connection, recording each phase in
+/// `trace`. `host` is the URL host (brackets around IPv6 literals allowed).
+pub(crate) async fn connect(
+    shared: &HttpShared,
+    https: bool,
+    host: &str,
+    port: u16,
+    trace: &mut HopTrace,
+) -> Result<Conn, RequestError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| RequestError::from_dns(bare, &e))?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(RequestError::new(
+            super::error::DNS_NO_SUCH_HOST,
+            "lookup: no such host",
+        ));
+    }
+
+    trace.connect_start = Some(Instant::now());
+    let tcp = dial(&addrs).await?;
+    trace.connect_end = Some(Instant::now());
+    let remote = tcp.peer_addr().unwrap_or(addrs[0]);
+    // Requests are small and latency matters more than packet count (Go sets this too).
+    let _ = tcp.set_nodelay(true);
+
+    let meter = Meter::new();
+    let counted = Counted::new(tcp, meter.clone());
+    let (stream, tls_version) = if https {
+        let name = tls::server_name(host).ok_or_else(|| {
+            RequestError::new(
+                super::error::INVALID_URL,
+                format!("invalid URL: {host:?} is not a valid TLS server name"),
+            )
+        })?;
+        trace.tls_start = Some(Instant::now());
+        let tls = shared
+            .tls
+            .connect(name, counted)
+            .await
+            .map_err(|e| RequestError::from_tls_handshake(&e))?;
+        trace.tls_end = Some(Instant::now());
+        let version = tls.get_ref().1.protocol_version().map(tls::version_name);
+        (Stream::Tls(Box::new(tls)), version)
+    } else {
+        (Stream::Plain(counted), None)
+    };
+
+    let io = TokioIo::new(Timed::new(stream, meter.clone()));
+    let (sender, connection) = shared
+        .h1
+        .handshake::<_, ReqBody>(io)
+        .await
+        .map_err(|e| RequestError::from_hyper(&e))?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::trace!(%err, "HTTP connection ended with an error");
+        }
+    });
+    Ok(Conn {
+        sender,
+        meter,
+        remote,
+        tls_version,
+    })
+}
+
+/// Tries each resolved address in turn, as Go's dialer does for a single family; reports the
+/// last error.
+async fn dial(addrs: &[SocketAddr]) -> Result<TcpStream, RequestError> {
+    let mut last = None;
+    for addr in addrs {
+        match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => last = Some(RequestError::from_connect(&addr.to_string(), &e)),
+            Err(_) => {
+                last = Some(RequestError::from_connect(
+                    &addr.to_string(),
+                    &std::io::Error::from(std::io::ErrorKind::TimedOut),
+                ))
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| RequestError::new(super::error::TCP_DIAL, "dial: no addresses")))
+}

@@ -1,0 +1,224 @@
+// The `k6/http` module. Request building and the Response object live here; the request itself,
+// its metrics and the per-VU connections and cookie jar are native (agent/src/js/http.rs).
+const V = globalThis.__volley;
+
+const EXPECTED = Symbol('expectedStatuses');
+
+// http.expectedStatuses(200, {min: 300, max: 399}, ...) -> a response callback k6 understands.
+export function expectedStatuses(...args) {
+  const ranges = [];
+  for (const a of args) {
+    if (typeof a === 'number' && Number.isInteger(a)) ranges.push([a, a]);
+    else if (a !== null && typeof a === 'object' && Number.isInteger(a.min) && Number.isInteger(a.max)) ranges.push([a.min, a.max]);
+    else throw new TypeError('expectedStatuses accepts only integers and objects like {min: 200, max: 399}');
+  }
+  const cb = function () { throw new TypeError('a response callback from expectedStatuses() cannot be called directly'); };
+  cb[EXPECTED] = ranges;
+  return cb;
+}
+
+let defaultCallback = expectedStatuses({ min: 200, max: 399 });
+
+function callbackRanges(cb) {
+  if (cb === null) return null;
+  if (typeof cb === 'function' && cb[EXPECTED]) return cb[EXPECTED];
+  throw new TypeError('responseCallback must be the result of http.expectedStatuses() or null');
+}
+
+export function setResponseCallback(cb) {
+  callbackRanges(cb);
+  defaultCallback = cb;
+}
+
+function encodeForm(obj) {
+  const parts = [];
+  for (const k of Object.keys(obj)) {
+    const v = obj[k];
+    if (Array.isArray(v)) for (const x of v) parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(String(x)));
+    else parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(v === null || v === undefined ? '' : String(v)));
+  }
+  return parts.join('&').replace(/%20/g, '+');
+}
+
+function isBinary(b) {
+  return b instanceof ArrayBuffer || ArrayBuffer.isView(b);
+}
+
+function hasHeader(headers, name) {
+  const n = name.toLowerCase();
+  return Object.keys(headers).some((k) => k.toLowerCase() === n);
+}
+
+function parseRequest(method, url, body, params) {
+  const p = params === undefined || params === null ? {} : params;
+  if (typeof p !== 'object') throw new TypeError('request params must be an object');
+  const headers = {};
+  if (p.headers) for (const k of Object.keys(p.headers)) headers[k] = String(p.headers[k]);
+  let name;
+  if (url !== null && typeof url === 'object' && url.__isURLTemplate) {
+    name = url.name;
+    url = url.url;
+  } else if (url !== null && typeof url === 'object' && typeof url.toString === 'function') {
+    url = url.toString();
+  }
+  url = String(url);
+  let payload = null;
+  if (body !== undefined && body !== null) {
+    if (isBinary(body)) payload = ArrayBuffer.isView(body) ? body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) : body;
+    else if (typeof body === 'object') {
+      payload = encodeForm(body);
+      if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/x-www-form-urlencoded';
+    } else payload = String(body);
+  }
+  const tags = {};
+  if (p.tags) for (const k of Object.keys(p.tags)) tags[k] = String(p.tags[k]);
+  if (name !== undefined && tags.name === undefined) tags.name = name;
+  let cookies = null;
+  if (p.cookies) {
+    cookies = [];
+    for (const k of Object.keys(p.cookies)) {
+      const c = p.cookies[k];
+      if (c !== null && typeof c === 'object') cookies.push([k, String(c.value), !!c.replace]);
+      else cookies.push([k, String(c), false]);
+    }
+  }
+  let timeout = null;
+  if (p.timeout !== undefined && p.timeout !== null) timeout = typeof p.timeout === 'number' ? p.timeout : String(p.timeout);
+  const cb = p.responseCallback !== undefined ? p.responseCallback : defaultCallback;
+  let auth = null;
+  if (p.auth !== undefined && p.auth !== null) auth = String(p.auth);
+  return {
+    method: String(method).toUpperCase(),
+    url,
+    body: payload,
+    headers,
+    tags,
+    cookies,
+    timeout,
+    redirects: p.redirects === undefined || p.redirects === null ? null : Number(p.redirects),
+    responseType: p.responseType === undefined ? null : String(p.responseType),
+    expected: callbackRanges(cb),
+    jar: p.jar === undefined ? undefined : p.jar === null ? null : p.jar._id,
+    auth,
+  };
+}
+
+// A tiny subset of gjson's path syntax, enough for res.json('a.b.0.c') and 'items.#'.
+function select(obj, path) {
+  let cur = obj;
+  const parts = String(path).split('.');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (cur === null || cur === undefined) return undefined;
+    if (part === '#') {
+      if (!Array.isArray(cur)) return undefined;
+      if (i === parts.length - 1) return cur.length;
+      const rest = parts.slice(i + 1).join('.');
+      return cur.map((e) => select(e, rest));
+    }
+    cur = Array.isArray(cur) && /^\d+$/.test(part) ? cur[Number(part)] : cur[part];
+  }
+  return cur;
+}
+
+export class Response {
+  constructor(raw) {
+    Object.assign(this, raw);
+  }
+  json(selector) {
+    if (this.body === null || this.body === undefined) {
+      throw new Error('the body is null so we can\'t transform it to JSON - this likely was because of a request error getting the response');
+    }
+    if (this._parsed === undefined) {
+      const text = typeof this.body === 'string' ? this.body : V.utf8Decode(this.body);
+      Object.defineProperty(this, '_parsed', { value: JSON.parse(text), enumerable: false, writable: true });
+    }
+    return selector === undefined ? this._parsed : select(this._parsed, selector);
+  }
+  html() {
+    throw new Error('res.html() needs the k6/html module, which Volley does not support yet');
+  }
+  clickLink() { this.html(); }
+  submitForm() { this.html(); }
+}
+
+function send(method, url, body, params) {
+  return new Response(V.request(parseRequest(method, url, body, params)));
+}
+
+export function request(method, url, body, params) { return send(method, url, body, params); }
+export function get(url, params) { return send('GET', url, null, params); }
+export function head(url, params) { return send('HEAD', url, null, params); }
+export function post(url, body, params) { return send('POST', url, body, params); }
+export function put(url, body, params) { return send('PUT', url, body, params); }
+export function patch(url, body, params) { return send('PATCH', url, body, params); }
+export function del(url, body, params) { return send('DELETE', url, body, params); }
+export function options(url, body, params) { return send('OPTIONS', url, body, params); }
+
+function batchItem(r) {
+  if (typeof r === 'string') return parseRequest('GET', r, null, null);
+  if (Array.isArray(r)) return parseRequest(r[0], r[1], r[2], r[3]);
+  if (r !== null && typeof r === 'object') {
+    if (r.__isURLTemplate) return parseRequest('GET', r, null, null);
+    return parseRequest(r.method || 'GET', r.url, r.body, r.params);
+  }
+  throw new TypeError('each batch request must be a URL string, an array [method, url, body, params] or an object {method, url, body, params}');
+}
+
+export function batch(reqs) {
+  if (Array.isArray(reqs)) {
+    return V.batch(reqs.map(batchItem)).map((raw) => new Response(raw));
+  }
+  if (reqs !== null && typeof reqs === 'object') {
+    const keys = Object.keys(reqs);
+    const out = V.batch(keys.map((k) => batchItem(reqs[k])));
+    const res = {};
+    keys.forEach((k, i) => { res[k] = new Response(out[i]); });
+    return res;
+  }
+  throw new TypeError('http.batch() takes an array or an object of requests');
+}
+
+// http.url`https://host/items/${id}` tags the request with the template as its name.
+export function url(strings, ...values) {
+  let u = '';
+  let n = '';
+  strings.forEach((s, i) => {
+    u += s;
+    n += s;
+    if (i < values.length) { u += String(values[i]); n += '${}'; }
+  });
+  return { __isURLTemplate: true, url: u, name: n, toString() { return u; } };
+}
+
+export class CookieJar {
+  constructor(id) { this._id = id === undefined ? V.jarNew() : id; }
+  cookiesForURL(u) { return V.jarCookiesForURL(this._id, String(u)); }
+  set(u, name, value, opts) { V.jarSet(this._id, String(u), String(name), String(value), opts || null); }
+  clear(u) { V.jarClear(this._id, String(u)); }
+  delete(u, name) { V.jarDelete(this._id, String(u), String(name)); }
+}
+
+let vuJar;
+export function cookieJar() {
+  if (vuJar === undefined) vuJar = new CookieJar(0);
+  return vuJar;
+}
+
+export function file(data, filename, contentType) {
+  return { data, filename, content_type: contentType || 'application/octet-stream' };
+}
+
+export const OCSP_STATUS_GOOD = 'good';
+export const OCSP_STATUS_REVOKED = 'revoked';
+export const OCSP_STATUS_UNKNOWN = 'unknown';
+export const TLS_1_0 = 'tls1.0';
+export const TLS_1_1 = 'tls1.1';
+export const TLS_1_2 = 'tls1.2';
+export const TLS_1_3 = 'tls1.3';
+
+export default {
+  request, get, head, post, put, patch, del, options, batch, url, expectedStatuses,
+  setResponseCallback, cookieJar, file, Response, CookieJar,
+  OCSP_STATUS_GOOD, OCSP_STATUS_REVOKED, OCSP_STATUS_UNKNOWN, TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3,
+};

@@ -1,0 +1,45 @@
+// The `k6` module: check, group, sleep, fail, randomSeed.
+const V = globalThis.__volley;
+
+export function check(val, sets, tags) {
+  if (sets === null || typeof sets !== 'object') {
+    throw new TypeError('check() expects an object of named checks as its second argument');
+  }
+  let all = true;
+  for (const name of Object.keys(sets)) {
+    const c = sets[name];
+    const ok = typeof c === 'function' ? !!c(val) : !!c;
+    V.recordCheck(name, ok, tags === undefined ? null : tags);
+    if (!ok) all = false;
+  }
+  return all;
+}
+
+export function group(name, fn) {
+  if (typeof fn !== 'function') {
+    throw new TypeError('group() requires a callback as its second argument');
+  }
+  if (fn.constructor && fn.constructor.name === 'AsyncFunction') {
+    throw new TypeError('group() does not support async functions as arguments');
+  }
+  V.groupEnter(String(name));
+  try {
+    return fn();
+  } finally {
+    V.groupExit();
+  }
+}
+
+export function sleep(seconds) {
+  V.sleep(Number(seconds));
+}
+
+export function fail(message) {
+  throw new Error(message === undefined ? '' : String(message));
+}
+
+export function randomSeed(seed) {
+  V.randomSeed(Number(seed));
+}
+
+export default { check, group, sleep, fail, randomSeed };

@@ -1,0 +1,670 @@
+//! The native half of `k6/http`: turns the request object built by `builtins/http.js` into an
+//! [`HttpRequest`], runs it on the IO runtime while the VU is suspended, emits k6's HTTP metrics
+//! for every hop (redirects included) and builds the response object.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use rquickjs::function::Opt;
+use rquickjs::{Array, ArrayBuffer, Ctx, Exception, Function, Object, Value};
+
+use crate::http::{execute, CookieJar, CookieOptions, HttpExchange, HttpRequest};
+use crate::metrics::builtin;
+use crate::vu::{throw_interrupted, Phase, VuCtx};
+
+use super::native::{bytes_of, tags_from_js};
+
+type R<T> = rquickjs::Result<T>;
+
+/// Largest request body a script may send in one request.
+const MAX_REQUEST_BODY: usize = 256 * 1024 * 1024;
+
+#[derive(Clone, Copy, PartialEq)]
+enum ResponseType {
+    Text,
+    Binary,
+    None,
+}
+
+/// One request as the VU will send it, plus what the metrics and the response need.
+struct Prepared {
+    req: HttpRequest,
+    tags: Vec<(String, String)>,
+    expected: Option<Vec<(u16, u16)>>,
+    response_type: ResponseType,
+}
+
+pub fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
+    let vu1 = vu.clone();
+    v.set(
+        "request",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, spec: Object<'js>| -> R<Object<'js>> {
+                ensure_can_request(&ctx, &vu1)?;
+                let p = prepare(&ctx, &vu1, &spec)?;
+                let mut out = run_all(&ctx, &vu1, vec![p])?;
+                Ok(out.remove(0))
+            },
+        )?,
+    )?;
+    let vu2 = vu.clone();
+    v.set(
+        "batch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, specs: Array<'js>| -> R<Vec<Object<'js>>> {
+                ensure_can_request(&ctx, &vu2)?;
+                let mut prepared = Vec::with_capacity(specs.len());
+                for s in specs.iter::<Object>() {
+                    prepared.push(prepare(&ctx, &vu2, &s?)?);
+                }
+                run_all(&ctx, &vu2, prepared)
+            },
+        )?,
+    )?;
+    let vu3 = vu.clone();
+    v.set(
+        "jarNew",
+        Function::new(ctx.clone(), move || -> usize {
+            let mut jars = vu3.jars.borrow_mut();
+            jars.push(Arc::new(CookieJar::new()));
+            jars.len()
+        })?,
+    )?;
+    let vu4 = vu.clone();
+    v.set(
+        "jarCookiesForURL",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: usize, url: String| -> R<Object<'js>> {
+                let u = parse_url(&ctx, &url)?;
+                let out = Object::new(ctx.clone())?;
+                for (name, value) in with_jar(&ctx, &vu4, id, |j| j.cookies_for_url(&u))? {
+                    let arr: Array = match out.get::<_, Option<Array>>(name.as_str())? {
+                        Some(a) => a,
+                        None => {
+                            let a = Array::new(ctx.clone())?;
+                            out.set(name.as_str(), a.clone())?;
+                            a
+                        }
+                    };
+                    arr.set(arr.len(), value)?;
+                }
+                Ok(out)
+            },
+        )?,
+    )?;
+    let vu5 = vu.clone();
+    v.set(
+        "jarSet",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  id: usize,
+                  url: String,
+                  name: String,
+                  value: String,
+                  opts: Opt<Value<'js>>|
+                  -> R<()> {
+                let u = parse_url(&ctx, &url)?;
+                let mut o = CookieOptions::default();
+                if let Some(obj) = opts.0.as_ref().and_then(|v| v.as_object()) {
+                    o.domain = obj.get::<_, Option<String>>("domain")?;
+                    o.path = obj.get::<_, Option<String>>("path")?;
+                    o.secure = obj.get::<_, Option<bool>>("secure")?.unwrap_or(false);
+                    o.http_only = obj.get::<_, Option<bool>>("http_only")?.unwrap_or(false);
+                    o.max_age = obj.get::<_, Option<f64>>("max_age")?.map(|x| x as i64);
+                    if let Some(exp) = obj.get::<_, Option<String>>("expires")? {
+                        o.expires = crate::http::parse_cookie_date(&exp);
+                    }
+                }
+                with_jar(&ctx, &vu5, id, |j| j.set(&u, &name, &value, &o))?
+                    .map_err(|e| Exception::throw_message(&ctx, &e.to_string()))
+            },
+        )?,
+    )?;
+    let vu6 = vu.clone();
+    v.set(
+        "jarClear",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: usize, url: String| -> R<()> {
+                let u = parse_url(&ctx, &url)?;
+                with_jar(&ctx, &vu6, id, |j| j.clear_url(&u))
+            },
+        )?,
+    )?;
+    let vu7 = vu.clone();
+    v.set(
+        "jarDelete",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: usize, url: String, name: String| -> R<()> {
+                let u = parse_url(&ctx, &url)?;
+                with_jar(&ctx, &vu7, id, |j| j.delete(&u, &name))
+            },
+        )?,
+    )?;
+    Ok(())
+}
+
+fn ensure_can_request(ctx: &Ctx<'_>, vu: &VuCtx) -> R<()> {
+    if vu.phase.get() == Phase::Init || vu.http.is_none() {
+        return Err(Exception::throw_message(
+            ctx,
+            "Making http requests in the init context is not supported",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `f` on a cookie jar: 0 is the VU's own; others were made with `new http.CookieJar()`.
+fn with_jar<T>(ctx: &Ctx<'_>, vu: &VuCtx, id: usize, f: impl FnOnce(&CookieJar) -> T) -> R<T> {
+    if id == 0 {
+        return match &vu.http {
+            Some(h) => Ok(f(h.cookie_jar())),
+            None => Err(Exception::throw_message(
+                ctx,
+                "the VU cookie jar is not available in the init context",
+            )),
+        };
+    }
+    let jar = jar_by_id(ctx, vu, id)?;
+    Ok(f(&jar))
+}
+
+/// A jar made with `new http.CookieJar()` (ids from 1).
+fn jar_by_id(ctx: &Ctx<'_>, vu: &VuCtx, id: usize) -> R<Arc<CookieJar>> {
+    if id == 0 {
+        return Err(Exception::throw_reference(ctx, "unknown cookie jar"));
+    }
+    vu.jars
+        .borrow()
+        .get(id - 1)
+        .cloned()
+        .ok_or_else(|| Exception::throw_reference(ctx, "unknown cookie jar"))
+}
+
+fn parse_url(ctx: &Ctx<'_>, s: &str) -> R<url::Url> {
+    url::Url::parse(s).map_err(|e| {
+        Exception::throw_message(
+            ctx,
+            &format!(
+                "invalid URL \"{s}\": {e}; use an absolute URL such as http://127.0.0.1:8080/path"
+            ),
+        )
+    })
+}
+
+fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
+    let method: String = spec.get("method")?;
+    let url_s: String = spec.get("url")?;
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| Exception::throw_type(ctx, &format!("invalid HTTP method \"{method}\"")))?;
+    let url = parse_url(ctx, &url_s)?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Exception::throw_message(
+            ctx,
+            &format!(
+                "unsupported protocol scheme \"{}\" in URL {url_s}",
+                url.scheme()
+            ),
+        ));
+    }
+    let mut req = HttpRequest::new(method, url);
+    let body: Value = spec.get("body")?;
+    if !body.is_null() && !body.is_undefined() {
+        let b = bytes_of(&body).ok_or_else(|| {
+            Exception::throw_type(
+                ctx,
+                "request body must be a string, an object or an ArrayBuffer",
+            )
+        })?;
+        if b.len() > MAX_REQUEST_BODY {
+            return Err(Exception::throw_range(
+                ctx,
+                &format!(
+                    "request body is {} bytes; the limit is {MAX_REQUEST_BODY}",
+                    b.len()
+                ),
+            ));
+        }
+        req.body = Bytes::from(b);
+    }
+    let headers: Object = spec.get("headers")?;
+    for item in headers.props::<String, String>() {
+        let (k, v) = item?;
+        req.headers.push((k, v));
+    }
+    if let Some(auth) = spec.get::<_, Option<String>>("auth")? {
+        if auth != "basic" {
+            return Err(Exception::throw_message(
+                ctx,
+                &format!("auth \"{auth}\" is not supported; put the credentials in the URL (http://user:pass@host/) for basic auth"),
+            ));
+        }
+    }
+    // Credentials in the URL become a basic Authorization header, as in k6.
+    if !req.url.username().is_empty()
+        && !req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    {
+        use base64::Engine as _;
+        let user = percent_decode(req.url.username());
+        let pass = percent_decode(req.url.password().unwrap_or(""));
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        req.headers
+            .push(("Authorization".into(), format!("Basic {token}")));
+        let _ = req.url.set_username("");
+        let _ = req.url.set_password(None);
+    }
+    // Per-request cookies (params.cookies): sent with the request; `replace` wins over the jar.
+    let cookies: Value = spec.get("cookies")?;
+    if let Some(arr) = cookies.as_array() {
+        let mut parts = Vec::new();
+        for c in arr.iter::<Array>() {
+            let c = c?;
+            let name: String = c.get(0)?;
+            let value: String = c.get(1)?;
+            parts.push(format!("{name}={value}"));
+        }
+        if !parts.is_empty() {
+            req.headers.push(("Cookie".into(), parts.join("; ")));
+        }
+    }
+    let timeout: Value = spec.get("timeout")?;
+    if let Some(ms) = timeout.as_number() {
+        req.timeout = Some(Duration::from_secs_f64((ms.max(0.0)) / 1000.0));
+    } else if let Some(s) = timeout.as_string() {
+        let s = s.to_string()?;
+        let d = volley_common::duration::parse_duration(&s)
+            .map_err(|e| Exception::throw_type(ctx, &format!("invalid timeout \"{s}\": {e}")))?;
+        req.timeout = Some(d);
+    }
+    if let Some(r) = spec.get::<_, Option<f64>>("redirects")? {
+        req.max_redirects = Some(r.max(0.0) as u32);
+    }
+    let discard_default = vu
+        .run
+        .as_ref()
+        .is_some_and(|r| r.settings.discard_response_bodies);
+    let response_type = match spec.get::<_, Option<String>>("responseType")?.as_deref() {
+        None => {
+            if discard_default {
+                ResponseType::None
+            } else {
+                ResponseType::Text
+            }
+        }
+        Some("text") => ResponseType::Text,
+        Some("binary") => ResponseType::Binary,
+        Some("none") => ResponseType::None,
+        Some(other) => {
+            return Err(Exception::throw_type(
+                ctx,
+                &format!("unknown responseType \"{other}\"; use text, binary or none"),
+            ))
+        }
+    };
+    req.discard_body = response_type == ResponseType::None;
+    let jar: Value = spec.get("jar")?;
+    if jar.is_null() {
+        req.jar = false;
+    } else if let Some(id) = jar.as_number() {
+        if id as usize != 0 {
+            req.cookie_jar = Some(jar_by_id(ctx, vu, id as usize)?);
+        }
+    }
+    let tags_v: Value = spec.get("tags")?;
+    let tags = tags_from_js(Some(&tags_v))?;
+    let expected: Value = spec.get("expected")?;
+    let expected = if let Some(arr) = expected.as_array() {
+        let mut ranges = Vec::new();
+        for r in arr.iter::<Array>() {
+            let r = r?;
+            let lo: f64 = r.get(0)?;
+            let hi: f64 = r.get(1)?;
+            ranges.push((lo.clamp(0.0, 65535.0) as u16, hi.clamp(0.0, 65535.0) as u16));
+        }
+        Some(ranges)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        req,
+        tags,
+        expected,
+        response_type,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs the prepared requests concurrently (one for `http.request`, several for `batch`) and
+/// returns their response objects in order.
+fn run_all<'js>(ctx: &Ctx<'js>, vu: &VuCtx, prepared: Vec<Prepared>) -> R<Vec<Object<'js>>> {
+    let Some(client) = vu.http.clone() else {
+        return Err(Exception::throw_message(ctx, "no HTTP client in this VU"));
+    };
+    let reqs: Vec<HttpRequest> = prepared.iter().map(|p| p.req.clone()).collect();
+    let results = vu
+        .block_on(async move {
+            let futs = reqs.into_iter().map(|r| {
+                let c = client.clone();
+                async move { execute(&c, r).await }
+            });
+            futures_join_all(futs).await
+        })
+        .map_err(|_| throw_interrupted(ctx))?;
+    let throw = vu.run.as_ref().is_some_and(|r| r.settings.throw);
+    let mut out = Vec::with_capacity(results.len());
+    for (p, hops) in prepared.into_iter().zip(results) {
+        for hop in &hops {
+            emit_hop_metrics(vu, &p, hop);
+        }
+        let Some(last) = hops.last() else {
+            return Err(Exception::throw_message(
+                ctx,
+                "the HTTP client returned no response",
+            ));
+        };
+        if throw {
+            if let Some(e) = &last.error {
+                return Err(Exception::throw_message(ctx, e));
+            }
+        }
+        if let Some(e) = &last.error {
+            crate::console::log(
+                "warning",
+                &format!("Request Failed: {e}"),
+                &[("error", e.as_str())],
+            );
+        }
+        out.push(response_object(ctx, &p, last)?);
+    }
+    Ok(out)
+}
+
+/// Awaits all futures, keeping their order (a tiny join_all without the futures crate).
+async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(v) => out.push(v),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out
+}
+
+fn is_expected(ranges: &[(u16, u16)], status: u16) -> bool {
+    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+}
+
+fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange) {
+    let url = hop.url.as_str();
+    let status = hop.status.to_string();
+    let mut extra: Vec<(&str, &str)> = Vec::with_capacity(12);
+    let name = p
+        .tags
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.as_str());
+    extra.push(("method", hop.method.as_str()));
+    extra.push(("url", name.unwrap_or(url)));
+    extra.push(("name", name.unwrap_or(url)));
+    extra.push(("status", status.as_str()));
+    if !hop.proto.is_empty() {
+        extra.push(("proto", hop.proto.as_str()));
+    }
+    let expected = p.expected.as_ref().map(|r| is_expected(r, hop.status));
+    if let Some(e) = expected {
+        extra.push(("expected_response", if e { "true" } else { "false" }));
+    }
+    let code = hop.error_code.to_string();
+    if hop.error_code != 0 {
+        extra.push(("error_code", code.as_str()));
+    }
+    if let Some(e) = &hop.error {
+        extra.push(("error", e.as_str()));
+    }
+    if let Some(t) = &hop.tls_version {
+        extra.push(("tls_version", t.as_str()));
+    }
+    for (k, v) in &p.tags {
+        if k != "name" {
+            extra.push((k.as_str(), v.as_str()));
+        }
+    }
+    let tags = vu.tags_with(&extra);
+    let t = hop.started;
+    let tm = &hop.timings;
+    vu.emit(builtin::HTTP_REQS, &tags, 1.0, t);
+    vu.emit(builtin::HTTP_REQ_DURATION, &tags, tm.duration, t);
+    vu.emit(builtin::HTTP_REQ_BLOCKED, &tags, tm.blocked, t);
+    vu.emit(builtin::HTTP_REQ_CONNECTING, &tags, tm.connecting, t);
+    vu.emit(
+        builtin::HTTP_REQ_TLS_HANDSHAKING,
+        &tags,
+        tm.tls_handshaking,
+        t,
+    );
+    vu.emit(builtin::HTTP_REQ_SENDING, &tags, tm.sending, t);
+    vu.emit(builtin::HTTP_REQ_WAITING, &tags, tm.waiting, t);
+    vu.emit(builtin::HTTP_REQ_RECEIVING, &tags, tm.receiving, t);
+    if let Some(e) = expected {
+        vu.emit(
+            builtin::HTTP_REQ_FAILED,
+            &tags,
+            if e { 0.0 } else { 1.0 },
+            t,
+        );
+    }
+    let mut st = vu.state.borrow_mut();
+    st.bytes_sent += hop.bytes_sent;
+    st.bytes_received += hop.bytes_received;
+}
+
+/// Go-style canonical header name (`content-type` → `Content-Type`), as k6 shows them.
+fn canonical_header(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if upper {
+            out.extend(c.to_uppercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+        upper = c == '-';
+    }
+    out
+}
+
+fn status_text(code: u16) -> String {
+    let reason = http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    if code == 0 {
+        String::new()
+    } else {
+        format!("{code} {reason}").trim_end().to_string()
+    }
+}
+
+fn response_object<'js>(ctx: &Ctx<'js>, p: &Prepared, ex: &HttpExchange) -> R<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set("status", ex.status)?;
+    o.set("status_text", status_text(ex.status))?;
+    o.set("url", ex.url.as_str())?;
+    o.set("proto", ex.proto.as_str())?;
+    o.set("remote_ip", ex.remote_ip.as_str())?;
+    o.set("remote_port", ex.remote_port)?;
+    o.set("tls_version", ex.tls_version.clone().unwrap_or_default())?;
+    o.set("tls_cipher_suite", "")?;
+    o.set("error", ex.error.clone().unwrap_or_default())?;
+    o.set("error_code", ex.error_code)?;
+    let body: Value = if ex.error.is_some() && ex.status == 0 {
+        Value::new_null(ctx.clone())
+    } else {
+        match p.response_type {
+            ResponseType::None => Value::new_null(ctx.clone()),
+            ResponseType::Binary => ArrayBuffer::new_copy(ctx.clone(), &ex.body[..])?.into_value(),
+            ResponseType::Text => {
+                rquickjs::String::from_str(ctx.clone(), &String::from_utf8_lossy(&ex.body))?
+                    .into_value()
+            }
+        }
+    };
+    o.set("body", body)?;
+    let headers = Object::new(ctx.clone())?;
+    let mut set_cookies = Vec::new();
+    for (k, v) in &ex.headers {
+        let name = canonical_header(k);
+        if name == "Set-Cookie" {
+            set_cookies.push(v.clone());
+        }
+        match headers.get::<_, Option<String>>(name.as_str())? {
+            Some(prev) => headers.set(name.as_str(), format!("{prev}, {v}"))?,
+            None => headers.set(name.as_str(), v.as_str())?,
+        }
+    }
+    o.set("headers", headers)?;
+    o.set("cookies", response_cookies(ctx, &set_cookies)?)?;
+    let t = Object::new(ctx.clone())?;
+    let tm = &ex.timings;
+    t.set("blocked", tm.blocked)?;
+    t.set("connecting", tm.connecting)?;
+    t.set("tls_handshaking", tm.tls_handshaking)?;
+    t.set("sending", tm.sending)?;
+    t.set("waiting", tm.waiting)?;
+    t.set("receiving", tm.receiving)?;
+    t.set("duration", tm.duration)?;
+    o.set("timings", t)?;
+    let r = Object::new(ctx.clone())?;
+    r.set("method", ex.method.as_str())?;
+    r.set("url", ex.url.as_str())?;
+    let rh = Object::new(ctx.clone())?;
+    for (k, v) in &ex.request_headers {
+        let name = canonical_header(k);
+        let arr: Array = match rh.get::<_, Option<Array>>(name.as_str())? {
+            Some(a) => a,
+            None => {
+                let a = Array::new(ctx.clone())?;
+                rh.set(name.as_str(), a.clone())?;
+                a
+            }
+        };
+        arr.set(arr.len(), v.as_str())?;
+    }
+    r.set("headers", rh)?;
+    r.set(
+        "body",
+        String::from_utf8_lossy(&ex.request_body).into_owned(),
+    )?;
+    r.set("cookies", Object::new(ctx.clone())?)?;
+    o.set("request", r)?;
+    Ok(o)
+}
+
+/// `res.cookies`: the cookies the response set, `{name: [{name, value, domain, path, ...}]}`.
+fn response_cookies<'js>(ctx: &Ctx<'js>, set_cookies: &[String]) -> R<Object<'js>> {
+    let out = Object::new(ctx.clone())?;
+    for sc in set_cookies {
+        let Ok(c) = cookie::Cookie::parse(sc.clone()) else {
+            continue;
+        };
+        let e = Object::new(ctx.clone())?;
+        e.set("name", c.name())?;
+        e.set("value", c.value())?;
+        e.set("domain", c.domain().unwrap_or(""))?;
+        e.set("path", c.path().unwrap_or(""))?;
+        e.set("http_only", c.http_only().unwrap_or(false))?;
+        e.set("secure", c.secure().unwrap_or(false))?;
+        e.set(
+            "max_age",
+            c.max_age().map(|d| d.whole_seconds() as f64).unwrap_or(0.0),
+        )?;
+        let expires = match c.expires_datetime() {
+            Some(dt) => dt.unix_timestamp() as f64 * 1000.0,
+            None => 0.0,
+        };
+        e.set("expires", expires)?;
+        let arr: Array = match out.get::<_, Option<Array>>(c.name())? {
+            Some(a) => a,
+            None => {
+                let a = Array::new(ctx.clone())?;
+                out.set(c.name(), a.clone())?;
+                a
+            }
+        };
+        arr.set(arr.len(), e)?;
+    }
+    Ok(out)
+}
+
+/// Time of a sample, for callers outside this module.
+pub fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_headers() {
+        assert_eq!(canonical_header("content-type"), "Content-Type");
+        assert_eq!(canonical_header("X-REQUEST-ID"), "X-Request-Id");
+        assert_eq!(canonical_header("etag"), "Etag");
+    }
+
+    #[test]
+    fn expected_ranges() {
+        let r = vec![(200, 399)];
+        assert!(is_expected(&r, 200));
+        assert!(is_expected(&r, 302));
+        assert!(!is_expected(&r, 404));
+        assert!(is_expected(&[(200, 200), (404, 404)], 404));
+    }
+
+    #[test]
+    fn status_texts() {
+        assert_eq!(status_text(200), "200 OK");
+        assert_eq!(status_text(404), "404 Not Found");
+        assert_eq!(status_text(0), "");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("p%40ss"), "p@ss");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,442 @@
+//! Metrics inside one load generator: the metric registry, per-worker aggregation (no lock per
+//! sample) and the run's merged store that thresholds, the summary and the REST API read.
+//!
+//! A VU records a sample into its JS worker's [`WorkerMetrics`] (a plain `RefCell`, the worker is
+//! single-threaded). Every flush interval, and at the end, the worker merges its aggregates into
+//! the run's [`MetricsStore`] under one lock. Aggregates are kept per (metric, tag set), which is
+//! what submetric thresholds and the cluster's exact merge need.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use volley_common::metrics::{MetricType, Sink, TagSet, ValueType};
+
+/// Index of a metric in the [`Registry`].
+pub type MetricId = usize;
+
+/// A registered metric.
+#[derive(Debug, Clone)]
+pub struct MetricDef {
+    pub name: String,
+    pub mtype: MetricType,
+    pub contains: ValueType,
+}
+
+/// k6's built-in metrics, registered first, in this order, so their ids are constants.
+pub mod builtin {
+    use super::MetricId;
+    pub const HTTP_REQS: MetricId = 0;
+    pub const HTTP_REQ_DURATION: MetricId = 1;
+    pub const HTTP_REQ_BLOCKED: MetricId = 2;
+    pub const HTTP_REQ_CONNECTING: MetricId = 3;
+    pub const HTTP_REQ_TLS_HANDSHAKING: MetricId = 4;
+    pub const HTTP_REQ_SENDING: MetricId = 5;
+    pub const HTTP_REQ_WAITING: MetricId = 6;
+    pub const HTTP_REQ_RECEIVING: MetricId = 7;
+    pub const HTTP_REQ_FAILED: MetricId = 8;
+    pub const ITERATIONS: MetricId = 9;
+    pub const ITERATION_DURATION: MetricId = 10;
+    pub const VUS: MetricId = 11;
+    pub const VUS_MAX: MetricId = 12;
+    pub const DATA_SENT: MetricId = 13;
+    pub const DATA_RECEIVED: MetricId = 14;
+    pub const CHECKS: MetricId = 15;
+    pub const GROUP_DURATION: MetricId = 16;
+    pub const DROPPED_ITERATIONS: MetricId = 17;
+}
+
+const BUILTINS: &[(&str, MetricType, ValueType)] = &[
+    ("http_reqs", MetricType::Counter, ValueType::Default),
+    ("http_req_duration", MetricType::Trend, ValueType::Time),
+    ("http_req_blocked", MetricType::Trend, ValueType::Time),
+    ("http_req_connecting", MetricType::Trend, ValueType::Time),
+    (
+        "http_req_tls_handshaking",
+        MetricType::Trend,
+        ValueType::Time,
+    ),
+    ("http_req_sending", MetricType::Trend, ValueType::Time),
+    ("http_req_waiting", MetricType::Trend, ValueType::Time),
+    ("http_req_receiving", MetricType::Trend, ValueType::Time),
+    ("http_req_failed", MetricType::Rate, ValueType::Default),
+    ("iterations", MetricType::Counter, ValueType::Default),
+    ("iteration_duration", MetricType::Trend, ValueType::Time),
+    ("vus", MetricType::Gauge, ValueType::Default),
+    ("vus_max", MetricType::Gauge, ValueType::Default),
+    ("data_sent", MetricType::Counter, ValueType::Data),
+    ("data_received", MetricType::Counter, ValueType::Data),
+    ("checks", MetricType::Rate, ValueType::Default),
+    ("group_duration", MetricType::Trend, ValueType::Time),
+    (
+        "dropped_iterations",
+        MetricType::Counter,
+        ValueType::Default,
+    ),
+];
+
+/// Errors registering a custom metric.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid metric name '{0}': names must be 1-128 characters of letters, digits, '_', '.', ' ', '!', '?', '/', '&', '#', '(', ')', '<', '>', '%' and '-'")]
+    InvalidName(String),
+    #[error("metric '{name}' already exists as a {existing}; it cannot be registered again as a {requested}")]
+    TypeMismatch {
+        name: String,
+        existing: String,
+        requested: String,
+    },
+}
+
+/// All metrics of a run, built-in and custom. Written only when a script creates a metric
+/// (init context), read when emitting summaries.
+pub struct Registry {
+    inner: RwLock<(Vec<MetricDef>, HashMap<String, MetricId>)>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        let defs: Vec<MetricDef> = BUILTINS
+            .iter()
+            .map(|(n, t, c)| MetricDef {
+                name: n.to_string(),
+                mtype: *t,
+                contains: *c,
+            })
+            .collect();
+        let by_name = defs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.clone(), i))
+            .collect();
+        Registry {
+            inner: RwLock::new((defs, by_name)),
+        }
+    }
+
+    /// Registers a custom metric, or returns the existing one of the same type (every VU's init
+    /// context creates the same metrics).
+    pub fn register(
+        &self,
+        name: &str,
+        mtype: MetricType,
+        contains: ValueType,
+    ) -> Result<MetricId, RegistryError> {
+        if !valid_metric_name(name) {
+            return Err(RegistryError::InvalidName(name.to_string()));
+        }
+        {
+            let r = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(&id) = r.1.get(name) {
+                return check_same(&r.0[id], name, mtype, id);
+            }
+        }
+        let mut w = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(&id) = w.1.get(name) {
+            return check_same(&w.0[id], name, mtype, id);
+        }
+        let id = w.0.len();
+        w.0.push(MetricDef {
+            name: name.to_string(),
+            mtype,
+            contains,
+        });
+        w.1.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    pub fn get(&self, id: MetricId) -> Option<MetricDef> {
+        let r = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        r.0.get(id).cloned()
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<(MetricId, MetricDef)> {
+        let r = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        r.1.get(name).map(|&id| (id, r.0[id].clone()))
+    }
+
+    pub fn all(&self) -> Vec<MetricDef> {
+        let r = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        r.0.clone()
+    }
+}
+
+fn check_same(
+    def: &MetricDef,
+    name: &str,
+    mtype: MetricType,
+    id: MetricId,
+) -> Result<MetricId, RegistryError> {
+    if def.mtype == mtype {
+        Ok(id)
+    } else {
+        Err(RegistryError::TypeMismatch {
+            name: name.to_string(),
+            existing: def.mtype.to_string(),
+            requested: mtype.to_string(),
+        })
+    }
+}
+
+/// k6's rule for metric names.
+fn valid_metric_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=128).contains(&n)
+        && name.chars().all(|c| {
+            c.is_alphanumeric()
+                || matches!(
+                    c,
+                    '_' | '.'
+                        | ' '
+                        | '!'
+                        | '?'
+                        | '/'
+                        | '&'
+                        | '#'
+                        | '('
+                        | ')'
+                        | '<'
+                        | '>'
+                        | '%'
+                        | '-'
+                )
+        })
+}
+
+/// One raw sample, kept only when an output (`--out json`) needs every sample.
+#[derive(Debug, Clone)]
+pub struct SampleRecord {
+    pub metric: MetricId,
+    pub time: SystemTime,
+    pub value: f64,
+    pub tags: TagSet,
+}
+
+/// Aggregates of one JS worker thread between two flushes.
+pub struct WorkerMetrics {
+    registry: Arc<Registry>,
+    series: HashMap<(MetricId, TagSet), Sink>,
+    /// Raw samples for outputs, when enabled.
+    raw: Option<Vec<SampleRecord>>,
+}
+
+fn nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl WorkerMetrics {
+    pub fn new(registry: Arc<Registry>, keep_raw: bool) -> Self {
+        WorkerMetrics {
+            registry,
+            series: HashMap::new(),
+            raw: keep_raw.then(Vec::new),
+        }
+    }
+
+    /// Records one sample. Non-finite values are dropped (k6 would produce NaN summaries).
+    pub fn add(&mut self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime) {
+        if !value.is_finite() {
+            return;
+        }
+        let key = (metric, tags.clone());
+        match self.series.get_mut(&key) {
+            Some(sink) => sink.add(value, nanos(time)),
+            None => {
+                let Some(def) = self.registry.get(metric) else {
+                    return;
+                };
+                let mut sink = Sink::new(def.mtype);
+                sink.add(value, nanos(time));
+                self.series.insert(key, sink);
+            }
+        }
+        if let Some(raw) = self.raw.as_mut() {
+            raw.push(SampleRecord {
+                metric,
+                time,
+                value,
+                tags: tags.clone(),
+            });
+        }
+    }
+
+    /// Takes what was aggregated since the last flush.
+    pub fn take(&mut self) -> (HashMap<(MetricId, TagSet), Sink>, Vec<SampleRecord>) {
+        let series = std::mem::take(&mut self.series);
+        let raw = self.raw.as_mut().map(std::mem::take).unwrap_or_default();
+        (series, raw)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty() && self.raw.as_ref().is_none_or(|r| r.is_empty())
+    }
+}
+
+/// Receives raw samples for outputs such as `--out json`.
+pub trait SampleSink: Send + Sync {
+    fn write(&self, samples: Vec<SampleRecord>);
+}
+
+/// The run's merged metrics. Series keep their first-seen order, so checks and groups are
+/// listed in the order the script first used them.
+#[derive(Default)]
+pub struct MetricsStore {
+    inner: Mutex<StoreInner>,
+}
+
+#[derive(Default)]
+struct StoreInner {
+    index: HashMap<(MetricId, TagSet), usize>,
+    series: Vec<(MetricId, TagSet, Sink)>,
+}
+
+impl MetricsStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Merges a worker's aggregates.
+    pub fn merge(&self, delta: HashMap<(MetricId, TagSet), Sink>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, sink) in delta {
+            match inner.index.get(&key) {
+                Some(&i) => {
+                    if let Err(e) = inner.series[i].2.merge(&sink) {
+                        tracing::warn!("dropping metric data that does not merge: {e}");
+                    }
+                }
+                None => {
+                    let i = inner.series.len();
+                    inner.index.insert(key.clone(), i);
+                    inner.series.push((key.0, key.1, sink));
+                }
+            }
+        }
+    }
+
+    /// Adds one sample directly (engine-side metrics such as `vus`).
+    pub fn add(&self, registry: &Registry, metric: MetricId, tags: &TagSet, value: f64) {
+        let Some(def) = registry.get(metric) else {
+            return;
+        };
+        let mut sink = Sink::new(def.mtype);
+        sink.add(value, nanos(SystemTime::now()));
+        let mut m = HashMap::new();
+        m.insert((metric, tags.clone()), sink);
+        self.merge(m);
+    }
+
+    /// The metric merged over all tag sets that contain `filter` (all of them for an empty
+    /// filter). `None` when no series matched.
+    pub fn aggregate(&self, metric: MetricId, filter: &[(String, String)]) -> Option<Sink> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Option<Sink> = None;
+        for (m, tags, sink) in &inner.series {
+            if *m != metric || !tags.contains_all(filter) {
+                continue;
+            }
+            match out.as_mut() {
+                None => out = Some(sink.clone()),
+                Some(o) => {
+                    let _ = o.merge(sink);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every series, in first-seen order (a snapshot).
+    pub fn series(&self) -> Vec<(MetricId, TagSet, Sink)> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.series.clone()
+    }
+
+    /// Ids of the metrics that have at least one sample, in first-seen order.
+    pub fn observed_metrics(&self) -> Vec<MetricId> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = Vec::new();
+        for (m, _, _) in &inner.series {
+            if !seen.contains(m) {
+                seen.push(*m);
+            }
+        }
+        seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_builtins_and_custom() {
+        let r = Registry::new();
+        assert_eq!(r.by_name("http_reqs").unwrap().0, builtin::HTTP_REQS);
+        assert_eq!(
+            r.by_name("dropped_iterations").unwrap().0,
+            builtin::DROPPED_ITERATIONS
+        );
+        let a = r
+            .register("my_trend", MetricType::Trend, ValueType::Time)
+            .unwrap();
+        let b = r
+            .register("my_trend", MetricType::Trend, ValueType::Time)
+            .unwrap();
+        assert_eq!(a, b);
+        let e = r
+            .register("my_trend", MetricType::Counter, ValueType::Default)
+            .unwrap_err();
+        assert!(e.to_string().contains("already exists as a trend"), "{e}");
+        assert!(r
+            .register("bad{name}", MetricType::Counter, ValueType::Default)
+            .is_err());
+        assert!(r
+            .register("", MetricType::Counter, ValueType::Default)
+            .is_err());
+    }
+
+    #[test]
+    fn worker_to_store_merge_and_filters() {
+        let reg = Arc::new(Registry::new());
+        let store = MetricsStore::new();
+        let mut w1 = WorkerMetrics::new(reg.clone(), false);
+        let mut w2 = WorkerMetrics::new(reg.clone(), true);
+        let ok = TagSet::from_pairs([("status", "200")]);
+        let nf = TagSet::from_pairs([("status", "404")]);
+        for i in 0..10 {
+            w1.add(builtin::HTTP_REQ_DURATION, &ok, i as f64, SystemTime::now());
+            w2.add(
+                builtin::HTTP_REQ_DURATION,
+                &nf,
+                100.0 + i as f64,
+                SystemTime::now(),
+            );
+        }
+        w1.add(builtin::HTTP_REQ_DURATION, &ok, f64::NAN, SystemTime::now());
+        let (d1, raw1) = w1.take();
+        let (d2, raw2) = w2.take();
+        assert!(raw1.is_empty());
+        assert_eq!(raw2.len(), 10);
+        store.merge(d1);
+        store.merge(d2);
+        let all = store.aggregate(builtin::HTTP_REQ_DURATION, &[]).unwrap();
+        assert_eq!(all.stat("count", 1.0), Some(20.0));
+        let f = store
+            .aggregate(
+                builtin::HTTP_REQ_DURATION,
+                &[("status".to_string(), "404".to_string())],
+            )
+            .unwrap();
+        assert_eq!(f.stat("min", 1.0), Some(100.0));
+        assert!(store.aggregate(builtin::HTTP_REQS, &[]).is_none());
+        assert_eq!(store.observed_metrics(), vec![builtin::HTTP_REQ_DURATION]);
+    }
+}

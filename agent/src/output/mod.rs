@@ -1,0 +1,2 @@
+//! Outputs of raw samples (`--out`), k6's formats.
+pub mod json;

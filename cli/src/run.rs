@@ -1,0 +1,326 @@
+//! `volley run`: flags → options, signals, the engine, and what is printed at the end (the
+//! summary or handleSummary's outputs, the error line, the exit code).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use volley_agent::engine::{self, OutputFactory, RunRequest};
+use volley_agent::output::json::JsonOutputFactory;
+use volley_agent::run::RunControl;
+use volley_common::exit::{code, AbortReason};
+use volley_common::options::{parse_stages, Options};
+
+use crate::progress::ConsoleObserver;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The test script (an ES module using k6's APIs).
+    pub script: PathBuf,
+    /// Number of VUs to run concurrently.
+    #[arg(short = 'u', long)]
+    pub vus: Option<i64>,
+    /// Test duration (e.g. 30s, 1m30s).
+    #[arg(short = 'd', long)]
+    pub duration: Option<String>,
+    /// Total iterations shared by the VUs.
+    #[arg(short = 'i', long)]
+    pub iterations: Option<i64>,
+    /// A ramping stage as DURATION:TARGET (repeatable), e.g. --stage 30s:10.
+    #[arg(short = 's', long = "stage")]
+    pub stages: Vec<String>,
+    /// Set an environment variable for the script (__ENV), KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Pass the real process environment to __ENV too.
+    #[arg(long)]
+    pub include_system_env_vars: bool,
+    /// Output raw samples, e.g. json=results.json (repeatable).
+    #[arg(short = 'o', long = "out")]
+    pub out: Vec<String>,
+    /// Write the end-of-test summary as JSON (k6's legacy export format) to this file.
+    #[arg(long)]
+    pub summary_export: Option<PathBuf>,
+    /// Do not print the end-of-test summary (and do not call handleSummary).
+    #[arg(long)]
+    pub no_summary: bool,
+    /// Trend statistics to show, e.g. avg,p(95),p(99.9).
+    #[arg(long)]
+    pub summary_trend_stats: Option<String>,
+    /// Force the time unit of the summary: s, ms or us.
+    #[arg(long)]
+    pub summary_time_unit: Option<String>,
+    /// Do not print the banner and progress.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Run only this execution segment, e.g. 0:1/3.
+    #[arg(long)]
+    pub execution_segment: Option<String>,
+    /// The full segment sequence shared by all instances, e.g. 0,1/3,2/3,1.
+    #[arg(long)]
+    pub execution_segment_sequence: Option<String>,
+    /// Add a tag to all samples, NAME=VALUE (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Skip TLS certificate verification.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Discard response bodies (less memory and CPU).
+    #[arg(long)]
+    pub discard_response_bodies: bool,
+    /// Do not reuse connections between requests.
+    #[arg(long)]
+    pub no_connection_reuse: bool,
+    /// Do not reuse a VU's connections between its iterations.
+    #[arg(long)]
+    pub no_vu_connection_reuse: bool,
+    /// The User-Agent header to send.
+    #[arg(long)]
+    pub user_agent: Option<String>,
+    /// Throw on failed requests and invalid metric values instead of logging.
+    #[arg(short = 'w', long)]
+    pub throw: bool,
+    /// JS worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Print debug output (console.debug).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+fn cli_options(a: &RunArgs) -> Result<Options, String> {
+    let mut o = Options {
+        vus: a.vus,
+        iterations: a.iterations,
+        ..Options::default()
+    };
+    if let Some(d) = &a.duration {
+        o.duration = Some(
+            volley_common::duration::parse_duration(d)
+                .map_err(|e| format!("invalid --duration: {e}"))?,
+        );
+    }
+    if !a.stages.is_empty() {
+        o.stages = Some(parse_stages(&a.stages.join(","), "--stage").map_err(|e| e.to_string())?);
+    }
+    if let Some(s) = &a.summary_trend_stats {
+        o.summary_trend_stats = Some(s.split(',').map(|x| x.trim().to_string()).collect());
+    }
+    o.summary_time_unit = a.summary_time_unit.clone();
+    o.execution_segment = a.execution_segment.clone();
+    o.execution_segment_sequence = a.execution_segment_sequence.clone();
+    if !a.tags.is_empty() {
+        let mut m = BTreeMap::new();
+        for t in &a.tags {
+            let (k, v) = t
+                .split_once('=')
+                .ok_or_else(|| format!("invalid --tag {t:?}: use NAME=VALUE"))?;
+            m.insert(k.to_string(), v.to_string());
+        }
+        o.tags = Some(m);
+    }
+    if a.insecure_skip_tls_verify {
+        o.insecure_skip_tls_verify = Some(true);
+    }
+    if a.discard_response_bodies {
+        o.discard_response_bodies = Some(true);
+    }
+    if a.no_connection_reuse {
+        o.no_connection_reuse = Some(true);
+    }
+    if a.no_vu_connection_reuse {
+        o.no_vu_connection_reuse = Some(true);
+    }
+    if a.throw {
+        o.throw = Some(true);
+    }
+    o.user_agent = a.user_agent.clone();
+    Ok(o)
+}
+
+fn log_error(msg: &str) {
+    volley_agent::console::log_error(msg, &[]);
+}
+
+/// Traps SIGINT/SIGTERM for the whole run: the first stops the run gracefully, the second
+/// exits at once with 105.
+fn trap_signals(control: Arc<RunControl>) {
+    let _ = std::thread::Builder::new()
+        .name("volley-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut int), Ok(mut term)) =
+                    (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+                else {
+                    return;
+                };
+                let mut count = 0;
+                loop {
+                    let name = tokio::select! {
+                        _ = int.recv() => "interrupt",
+                        _ = term.recv() => "terminated",
+                    };
+                    count += 1;
+                    if count == 1 {
+                        volley_agent::console::log(
+                            "info",
+                            "Stopping the test run (press Ctrl+C again to exit at once, skipping teardown and the summary)",
+                            &[],
+                        );
+                        control.abort(AbortReason::Signal {
+                            signal: name.into(),
+                        });
+                    } else {
+                        log_error("Aborting Volley in response to a second signal: teardown and the end-of-test summary were skipped");
+                        let _ = std::io::stdout().flush();
+                        std::process::exit(code::EXTERNAL_ABORT);
+                    }
+                }
+            });
+        });
+}
+
+pub fn main(args: RunArgs) -> i32 {
+    volley_agent::console::set_verbose(args.verbose);
+    let control = Arc::new(RunControl::default());
+    trap_signals(control.clone());
+    if !args.script.exists() {
+        log_error(&format!(
+            "the script {} does not exist; give the path of a k6 test script",
+            args.script.display()
+        ));
+        return code::UNKNOWN;
+    }
+    let cli_opts = match cli_options(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    };
+    let mut env = BTreeMap::new();
+    let process_env: BTreeMap<String, String> = std::env::vars().collect();
+    if args.include_system_env_vars {
+        env.extend(process_env.clone());
+    }
+    for kv in &args.env {
+        match kv.split_once('=') {
+            Some((k, v)) => {
+                env.insert(k.to_string(), v.to_string());
+            }
+            None => {
+                log_error(&format!("invalid --env {kv:?}: use KEY=VALUE"));
+                return code::INVALID_CONFIG;
+            }
+        }
+    }
+    let mut outputs: Vec<Arc<dyn OutputFactory>> = Vec::new();
+    let mut out_desc = Vec::new();
+    for o in &args.out {
+        match o.split_once('=') {
+            Some(("json", path)) => {
+                outputs.push(Arc::new(JsonOutputFactory { path: path.into() }));
+                out_desc.push(format!("json ({path})"));
+            }
+            _ => {
+                log_error(&format!(
+                    "invalid --out {o:?}: Volley supports json=FILE for now"
+                ));
+                return code::INVALID_CONFIG;
+            }
+        }
+    }
+    let observer = Arc::new(ConsoleObserver::new(
+        args.quiet,
+        if out_desc.is_empty() {
+            "-".into()
+        } else {
+            out_desc.join(", ")
+        },
+    ));
+    let req = RunRequest {
+        script: args.script.clone(),
+        cli_options: cli_opts,
+        env,
+        process_env,
+        workers: args.workers,
+        outputs,
+        no_summary: args.no_summary,
+        is_stdout_tty: std::io::stdout().is_terminal(),
+        is_stderr_tty: std::io::stderr().is_terminal(),
+    };
+    let outcome = engine::run(req, control, observer.clone());
+    if let Some(resolved) = &outcome.resolved {
+        for w in &resolved.warnings {
+            volley_agent::console::log("warning", w, &[]);
+        }
+    }
+    if let Some(report) = &outcome.report {
+        if let Some(path) = &args.summary_export {
+            let text =
+                serde_json::to_string_pretty(&report.to_summary_export()).unwrap_or_default();
+            if let Err(e) = std::fs::write(path, text) {
+                log_error(&format!(
+                    "cannot write the summary export {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+        if !args.no_summary {
+            let mut printed = false;
+            if let Some(outputs) = &outcome.handle_summary {
+                printed = true;
+                write_summary_outputs(outputs);
+            }
+            if let Some(e) = &outcome.handle_summary_error {
+                log_error(e);
+            }
+            if !printed {
+                let text = report.render_text();
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "\n{text}");
+            }
+        }
+    }
+    if let Some(block) = observer.take_final_block() {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\n{block}");
+        let _ = out.flush();
+    }
+    if let Some(e) = &outcome.error {
+        log_error(e);
+    }
+    outcome.exit_code
+}
+
+/// Writes what handleSummary returned: `stdout`, `stderr` or a file path → content.
+fn write_summary_outputs(v: &serde_json::Value) {
+    let Some(map) = v.as_object() else {
+        log_error("handleSummary must return an object mapping outputs (stdout, stderr or a file path) to their content");
+        return;
+    };
+    for (dest, content) in map {
+        let text = match content {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match dest.as_str() {
+            "stdout" => {
+                let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            }
+            "stderr" => {
+                let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            }
+            path => {
+                if let Err(e) = std::fs::write(path, text) {
+                    log_error(&format!("could not save the summary to {path}: {e}"));
+                }
+            }
+        }
+    }
+}
