@@ -152,18 +152,17 @@ fn num_cores() -> usize {
         .unwrap_or(1)
 }
 
+/// SharedArrays built during the first init, by name.
+type SharedArrays = std::collections::HashMap<String, Arc<Vec<String>>>;
+/// Thresholds by metric key, in definition order.
+pub type ThresholdSet = Vec<(String, Vec<Threshold>)>;
+
 /// Runs the first init on a thread with a big stack (it is not a coroutine).
 fn first_init_on_thread(
     script: PathBuf,
     env: BTreeMap<String, String>,
     registry: Arc<Registry>,
-) -> Result<
-    (
-        crate::vu::FirstInit,
-        std::collections::HashMap<String, Arc<Vec<String>>>,
-    ),
-    JsError,
-> {
+) -> Result<(crate::vu::FirstInit, SharedArrays), JsError> {
     std::thread::Builder::new()
         .name("volley-init".into())
         .stack_size(8 * 1024 * 1024)
@@ -227,7 +226,7 @@ async fn run_async(
     };
     let has_default = fi.exports.iter().any(|e| e == "default");
     for sc in &resolved.scenarios {
-        if !fi.exports.iter().any(|e| *e == sc.exec) {
+        if !fi.exports.contains(&sc.exec) {
             let msg = if sc.exec == "default" && !has_default {
                 if fi.exports.is_empty() {
                     return RunOutcome::early(
@@ -581,14 +580,16 @@ async fn lifecycle(
 
     // Teardown, if setup completed. A signal/API stop or a threshold does not skip it.
     if exports_teardown {
+        let data = run
+            .setup_data
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         match call_in_vu0(
             factory,
             "teardown",
             Phase::Teardown,
-            run.setup_data
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            data,
             resolved.teardown_timeout,
             &control,
         )
@@ -709,7 +710,7 @@ fn build_tuple(resolved: &ResolvedOptions) -> Result<ExecutionTuple, String> {
 fn build_thresholds(
     resolved: &ResolvedOptions,
     registry: &Registry,
-) -> Result<Arc<Vec<(String, Vec<Threshold>)>>, String> {
+) -> Result<Arc<ThresholdSet>, String> {
     let Some(v) = &resolved.thresholds else {
         return Ok(Arc::new(Vec::new()));
     };

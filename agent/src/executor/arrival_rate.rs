@@ -170,9 +170,8 @@ pub(super) async fn run(
     sc.stop.store(true, Ordering::Relaxed);
     // VUs still being initialized join the pool when ready.
     while growing > 0 {
-        match grown_rx.recv().await {
-            Some(Some(vu)) => idle.push(vu),
-            _ => {}
+        if let Some(Some(vu)) = grown_rx.recv().await {
+            idle.push(vu);
         }
         growing -= 1;
     }

@@ -149,7 +149,7 @@ impl VuPool {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.push(vu);
         // Keep the lowest ids first out, so VU ids are handed out in a stable order.
-        idle.sort_by(|a, b| b.id.cmp(&a.id));
+        idle.sort_by_key(|v| std::cmp::Reverse(v.id));
     }
 
     pub fn take(&self) -> Option<VuHandle> {

@@ -176,9 +176,8 @@ pub fn tags_from_js(v: Option<&Value<'_>>) -> R<Vec<(String, String)>> {
             b.to_string()
         } else if let Some(n) = val.as_number() {
             js_number(n)
-        } else if val.is_null() || val.is_undefined() {
-            continue;
         } else {
+            // null, undefined and objects are not tag values.
             continue;
         };
         out.push((k, s));
