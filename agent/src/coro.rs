@@ -182,10 +182,10 @@ mod tests {
         // Recursion to a realistic depth still works.
         let r = js_in_coroutine(
             Some(JS_STACK_LIMIT),
-            "function f(n){ return n == 0 ? 0 : f(n-1)+1 } String(f(400))",
+            "function f(n){ return n == 0 ? 0 : f(n-1)+1 } String(f(150))",
         )
         .unwrap();
-        assert_eq!(r, "400");
+        assert_eq!(r, "150");
     }
 
     /// Rule 2 (case C): a runtime created inside the coroutine sees the right stack top, so
