@@ -250,27 +250,7 @@ pub fn initial_vus(s: &ScenarioConfig, tuple: &ExecutionTuple) -> u64 {
             pre_allocated_vus, ..
         } => tuple.scale_u64(*pre_allocated_vus),
         ExecutorConfig::ExternallyControlled { max_vus, .. } => tuple.scale_u64(*max_vus),
-        other => tuple.scale_u64(max_planned_vus(other)),
-    }
-}
-
-/// The most VUs a scenario may use (unscaled).
-pub fn max_planned_vus(e: &ExecutorConfig) -> u64 {
-    match e {
-        ExecutorConfig::SharedIterations { vus, .. }
-        | ExecutorConfig::PerVuIterations { vus, .. }
-        | ExecutorConfig::ConstantVus { vus, .. } => *vus,
-        ExecutorConfig::RampingVus {
-            start_vus, stages, ..
-        } => stages
-            .iter()
-            .map(|s| s.target)
-            .max()
-            .unwrap_or(0)
-            .max(*start_vus),
-        ExecutorConfig::ConstantArrivalRate { max_vus, .. }
-        | ExecutorConfig::RampingArrivalRate { max_vus, .. }
-        | ExecutorConfig::ExternallyControlled { max_vus, .. } => *max_vus,
+        _ => tuple.scale_u64(s.max_vus()),
     }
 }
 
