@@ -308,6 +308,7 @@ async fn run_async(
         control: control.clone(),
         shared_arrays: Arc::new(Mutex::new(arrays)),
         setup_data: RwLock::new(None),
+        raw_out: raw_sink.clone(),
     });
     let nworkers = if req.workers == 0 {
         num_cores()
@@ -538,15 +539,14 @@ async fn lifecycle(
     }
 
     // Executors, with live thresholds, vus gauge and progress.
-    let dropped_store = run.store.clone();
-    let dropped_reg = run.registry.clone();
+    let dropped_run = run.clone();
     let ctx = Arc::new(ExecCtx {
         pool: pool.clone(),
         control: control.clone(),
         tuple: tuple.clone(),
         dropped: Arc::new(move |scenario: &str| {
             let tags = TagSet::from_pairs([("scenario", scenario)]);
-            dropped_store.add(&dropped_reg, builtin::DROPPED_ITERATIONS, &tags, 1.0);
+            dropped_run.emit_engine_sample(builtin::DROPPED_ITERATIONS, &tags, 1.0);
         }),
     });
     let t0 = Instant::now();
@@ -568,8 +568,8 @@ async fn lifecycle(
             }
             _ = tick.tick() => {
                 let active = control.active_vus.load(Ordering::Relaxed).max(0) as f64;
-                run.store.add(&run.registry, builtin::VUS, &empty, active);
-                run.store.add(&run.registry, builtin::VUS_MAX, &empty, pool.initialized.load(Ordering::Relaxed) as f64);
+                run.emit_engine_sample(builtin::VUS, &empty, active);
+                run.emit_engine_sample(builtin::VUS_MAX, &empty, pool.initialized.load(Ordering::Relaxed) as f64);
                 observer.progress(&progress_snapshot(&control, scenario_rts, started, max_vus));
             }
             _ = th_tick.tick() => {
@@ -1022,7 +1022,13 @@ fn build_report(
         options: SummaryOptions {
             trend_stats: stats.clone(),
             time_unit: resolved.summary_time_unit.clone(),
-            no_color: !req.is_stdout_tty,
+            // As k6: set by NO_COLOR or K6_NO_COLOR, not by a non-terminal stdout (the text
+            // summary already stays plain when stdout is not a terminal).
+            no_color: req.process_env.contains_key("NO_COLOR")
+                || req
+                    .process_env
+                    .get("K6_NO_COLOR")
+                    .is_some_and(|v| matches!(v.trim(), "true" | "1")),
             ..SummaryOptions::default()
         },
         state: SummaryState {

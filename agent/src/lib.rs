@@ -5,6 +5,7 @@
 //! → [`vu`] (one virtual user) → [`worker`] and [`coro`] (how VUs share threads) → [`js`]
 //! (the k6 modules) → [`http`] (the per-VU HTTP client) → [`metrics`].
 
+pub mod api;
 pub mod console;
 pub mod coro;
 pub mod engine;

@@ -7,6 +7,7 @@
 //! what submetric thresholds and the cluster's exact merge need.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -218,12 +219,28 @@ pub struct SampleRecord {
     pub tags: TagSet,
 }
 
+/// One series handed from a worker to the store: its key, its aggregate since the last flush
+/// and its first-seen stamp.
+pub type SeriesDelta = ((MetricId, TagSet), Sink, u64);
+
 /// Aggregates of one JS worker thread between two flushes.
 pub struct WorkerMetrics {
     registry: Arc<Registry>,
-    series: HashMap<(MetricId, TagSet), Sink>,
+    /// Position of each series in `series`.
+    index: HashMap<(MetricId, TagSet), usize>,
+    /// Series in first-seen order, each with its [`first_seen_stamp`], so the store (and the
+    /// summary's checks and groups) keeps the order in which the script first used them.
+    series: Vec<SeriesDelta>,
     /// Raw samples for outputs, when enabled.
     raw: Option<Vec<SampleRecord>>,
+}
+
+/// A process-wide sequence number for a series seen for the first time. Workers flush at
+/// different moments (setup may run on one worker and teardown on another), so the store orders
+/// series by this stamp rather than by when a worker happened to merge them.
+fn first_seen_stamp() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 fn nanos(t: SystemTime) -> u64 {
@@ -236,7 +253,8 @@ impl WorkerMetrics {
     pub fn new(registry: Arc<Registry>, keep_raw: bool) -> Self {
         WorkerMetrics {
             registry,
-            series: HashMap::new(),
+            index: HashMap::new(),
+            series: Vec::new(),
             raw: keep_raw.then(Vec::new),
         }
     }
@@ -247,15 +265,16 @@ impl WorkerMetrics {
             return;
         }
         let key = (metric, tags.clone());
-        match self.series.get_mut(&key) {
-            Some(sink) => sink.add(value, nanos(time)),
+        match self.index.get(&key) {
+            Some(&i) => self.series[i].1.add(value, nanos(time)),
             None => {
                 let Some(def) = self.registry.get(metric) else {
                     return;
                 };
                 let mut sink = Sink::new(def.mtype);
                 sink.add(value, nanos(time));
-                self.series.insert(key, sink);
+                self.index.insert(key.clone(), self.series.len());
+                self.series.push((key, sink, first_seen_stamp()));
             }
         }
         if let Some(raw) = self.raw.as_mut() {
@@ -268,8 +287,9 @@ impl WorkerMetrics {
         }
     }
 
-    /// Takes what was aggregated since the last flush.
-    pub fn take(&mut self) -> (HashMap<(MetricId, TagSet), Sink>, Vec<SampleRecord>) {
+    /// Takes what was aggregated since the last flush, series in first-seen order.
+    pub fn take(&mut self) -> (Vec<SeriesDelta>, Vec<SampleRecord>) {
+        self.index.clear();
         let series = std::mem::take(&mut self.series);
         let raw = self.raw.as_mut().map(std::mem::take).unwrap_or_default();
         (series, raw)
@@ -285,8 +305,8 @@ pub trait SampleSink: Send + Sync {
     fn write(&self, samples: Vec<SampleRecord>);
 }
 
-/// The run's merged metrics. Series keep their first-seen order, so checks and groups are
-/// listed in the order the script first used them.
+/// The run's merged metrics. Series are listed in first-seen order (by the stamp of the first
+/// worker that saw them), so checks and groups appear in the order the script first used them.
 #[derive(Default)]
 pub struct MetricsStore {
     inner: Mutex<StoreInner>,
@@ -296,6 +316,17 @@ pub struct MetricsStore {
 struct StoreInner {
     index: HashMap<(MetricId, TagSet), usize>,
     series: Vec<(MetricId, TagSet, Sink)>,
+    /// The earliest [`first_seen_stamp`] of each series (same positions as `series`).
+    first_seen: Vec<u64>,
+}
+
+impl StoreInner {
+    /// Positions of `series` in first-seen order.
+    fn ordered(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.series.len()).collect();
+        order.sort_by_key(|&i| self.first_seen[i]);
+        order
+    }
 }
 
 impl MetricsStore {
@@ -303,20 +334,22 @@ impl MetricsStore {
         Self::default()
     }
 
-    /// Merges a worker's aggregates.
-    pub fn merge(&self, delta: HashMap<(MetricId, TagSet), Sink>) {
+    /// Merges a worker's aggregates: `(series key, sink, first-seen stamp)`.
+    pub fn merge(&self, delta: impl IntoIterator<Item = SeriesDelta>) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, sink) in delta {
+        for (key, sink, stamp) in delta {
             match inner.index.get(&key) {
                 Some(&i) => {
                     if let Err(e) = inner.series[i].2.merge(&sink) {
                         tracing::warn!("dropping metric data that does not merge: {e}");
                     }
+                    inner.first_seen[i] = inner.first_seen[i].min(stamp);
                 }
                 None => {
                     let i = inner.series.len();
                     inner.index.insert(key.clone(), i);
                     inner.series.push((key.0, key.1, sink));
+                    inner.first_seen.push(stamp);
                 }
             }
         }
@@ -329,9 +362,7 @@ impl MetricsStore {
         };
         let mut sink = Sink::new(def.mtype);
         sink.add(value, nanos(SystemTime::now()));
-        let mut m = HashMap::new();
-        m.insert((metric, tags.clone()), sink);
-        self.merge(m);
+        self.merge([((metric, tags.clone()), sink, first_seen_stamp())]);
     }
 
     /// The metric merged over all tag sets that contain `filter` (all of them for an empty
@@ -356,16 +387,21 @@ impl MetricsStore {
     /// Every series, in first-seen order (a snapshot).
     pub fn series(&self) -> Vec<(MetricId, TagSet, Sink)> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.series.clone()
+        inner
+            .ordered()
+            .into_iter()
+            .map(|i| inner.series[i].clone())
+            .collect()
     }
 
     /// Ids of the metrics that have at least one sample, in first-seen order.
     pub fn observed_metrics(&self) -> Vec<MetricId> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = Vec::new();
-        for (m, _, _) in &inner.series {
-            if !seen.contains(m) {
-                seen.push(*m);
+        for i in inner.ordered() {
+            let m = inner.series[i].0;
+            if !seen.contains(&m) {
+                seen.push(m);
             }
         }
         seen
@@ -401,6 +437,68 @@ mod tests {
         assert!(r
             .register("", MetricType::Counter, ValueType::Default)
             .is_err());
+    }
+
+    #[test]
+    fn series_keep_first_seen_order() {
+        let reg = Arc::new(Registry::new());
+        let store = MetricsStore::new();
+        let mut w = WorkerMetrics::new(reg.clone(), false);
+        let names = ["zeta", "alpha", "mid", "beta", "omega", "gamma"];
+        for n in names {
+            let tags = TagSet::from_pairs([("check", n)]);
+            w.add(builtin::CHECKS, &tags, 1.0, SystemTime::now());
+        }
+        w.add(
+            builtin::CHECKS,
+            &TagSet::from_pairs([("check", "alpha")]),
+            0.0,
+            SystemTime::now(),
+        );
+        let (delta, _) = w.take();
+        store.merge(delta);
+        let seen: Vec<String> = store
+            .series()
+            .iter()
+            .filter_map(|(_, t, _)| t.get("check").map(str::to_string))
+            .collect();
+        assert_eq!(seen, names);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn first_seen_order_survives_the_worker_flush_order() {
+        // setup() runs on worker 1, teardown() later on worker 0, and worker 0 flushes first:
+        // the store must still list the setup group before the teardown group.
+        let reg = Arc::new(Registry::new());
+        let store = MetricsStore::new();
+        let mut w0 = WorkerMetrics::new(reg.clone(), false);
+        let mut w1 = WorkerMetrics::new(reg.clone(), false);
+        let group = |g: &str| TagSet::from_pairs([("group", g), ("check", "c")]);
+        w1.add(builtin::CHECKS, &group("::setup"), 1.0, SystemTime::now());
+        w0.add(
+            builtin::CHECKS,
+            &group("::teardown"),
+            1.0,
+            SystemTime::now(),
+        );
+        w1.add(
+            builtin::CHECKS,
+            &group("::teardown"),
+            1.0,
+            SystemTime::now(),
+        );
+        store.merge(w0.take().0);
+        store.merge(w1.take().0);
+        let seen: Vec<String> = store
+            .series()
+            .iter()
+            .filter_map(|(_, t, _)| t.get("group").map(str::to_string))
+            .collect();
+        assert_eq!(seen, ["::setup", "::teardown"]);
+        assert_eq!(store.observed_metrics(), vec![builtin::CHECKS]);
+        let all = store.aggregate(builtin::CHECKS, &[]).expect("checks");
+        assert_eq!(all.stat("passes", 1.0), Some(3.0));
     }
 
     #[test]

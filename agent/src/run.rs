@@ -126,4 +126,27 @@ pub struct RunShared {
     pub shared_arrays: Arc<Mutex<HashMap<String, Arc<Vec<String>>>>>,
     /// `setup()`'s result as JSON, once setup has run.
     pub setup_data: RwLock<Option<String>>,
+    /// Raw-sample outputs (`--out json`), for samples the engine itself emits.
+    pub raw_out: Option<Arc<dyn crate::metrics::SampleSink>>,
+}
+
+impl RunShared {
+    /// Records a sample produced outside the VUs (vus, vus_max, dropped_iterations): into the
+    /// store, and to the raw outputs.
+    pub fn emit_engine_sample(
+        &self,
+        metric: crate::metrics::MetricId,
+        tags: &volley_common::metrics::TagSet,
+        value: f64,
+    ) {
+        self.store.add(&self.registry, metric, tags, value);
+        if let Some(out) = &self.raw_out {
+            out.write(vec![crate::metrics::SampleRecord {
+                metric,
+                time: std::time::SystemTime::now(),
+                value,
+                tags: tags.clone(),
+            }]);
+        }
+    }
 }

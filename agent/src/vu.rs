@@ -79,6 +79,11 @@ pub struct IterState {
     pub base_tags: Option<Vec<(String, String)>>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Whether `__ENV` currently holds a scenario's `env` (and must be rebuilt for the next job).
+    pub env_from_scenario: bool,
+    /// Set when this VU's own `exec.test.abort()` ended the iteration: k6 still counts that
+    /// iteration in `iterations` and `iteration_duration` (but as interrupted in the progress).
+    pub aborted_test: bool,
 }
 
 /// The native side of one VU, shared by its native JS functions.
@@ -225,6 +230,9 @@ impl VuCtx {
     pub fn abort_test(&self, reason: volley_common::exit::AbortReason) {
         if let Some(run) = &self.run {
             run.control.abort(reason);
+        }
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            st.aborted_test = true;
         }
         self.interrupt.store(true, Ordering::SeqCst);
     }
@@ -497,12 +505,18 @@ fn run_job<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, ns: &Object<'js>, job: Arc<Job>)
             Value::new_undefined(ctx.clone())
         }
     };
-    // Scenario env overrides __ENV for this job.
-    if !scenario.env.is_empty() {
-        if let Ok(env) = ctx.globals().get::<_, Object>("__ENV") {
-            for (k, v) in &scenario.env {
+    // __ENV is the run's env plus this scenario's `env` (k6 rebuilds it on every activation), so
+    // one scenario's env never leaks into the next scenario this VU runs.
+    let had_scenario_env = std::mem::replace(
+        &mut vu.state.borrow_mut().env_from_scenario,
+        !scenario.env.is_empty(),
+    );
+    if had_scenario_env || !scenario.env.is_empty() {
+        if let Ok(env) = Object::new(ctx.clone()) {
+            for (k, v) in vu.env.iter().chain(scenario.env.iter()) {
                 let _ = env.set(k.as_str(), v.as_str());
             }
+            let _ = ctx.globals().set("__ENV", env);
         }
     }
     run.control.active_vus.fetch_add(1, Ordering::Relaxed);
@@ -525,6 +539,7 @@ fn run_job<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, ns: &Object<'js>, job: Arc<Job>)
             st.group.clear();
             st.group_starts.clear();
             st.base_tags = None;
+            st.aborted_test = false;
             st.iteration_in_scenario
         };
         let _ = ctx.globals().set("__ITER", iter_no);
@@ -543,14 +558,15 @@ fn run_job<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, ns: &Object<'js>, job: Arc<Job>)
             Ok(_) => {}
         }
         let full = !interrupted && !matches!(r, Err(JsError::Interrupted));
-        {
+        let aborted_here = {
             let mut st = vu.state.borrow_mut();
             st.iteration_in_scenario += 1;
             st.iteration_in_instance += 1;
             st.group.clear();
             st.base_tags = None;
-        }
-        end_of_iteration(vu, start, start_wall, full);
+            std::mem::take(&mut st.aborted_test)
+        };
+        end_of_iteration(vu, start, start_wall, full || aborted_here);
         scenario.done_iterations.fetch_add(1, Ordering::Relaxed);
         if full {
             run.control
@@ -583,7 +599,7 @@ fn run_job<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, ns: &Object<'js>, job: Arc<Job>)
 }
 
 /// Emits the per-iteration metrics k6 emits: data_sent, data_received, and for complete
-/// iterations iteration_duration and iterations.
+/// iterations (or the one that called `exec.test.abort()`) iteration_duration and iterations.
 fn end_of_iteration(vu: &VuCtx, start: Instant, start_wall: SystemTime, full: bool) {
     let tags = vu.tags_with(&[]);
     let (sent, recv) = {

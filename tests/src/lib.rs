@@ -66,7 +66,10 @@ impl Target {
             .next()
             .expect("url in banner")
             .to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "unexpected banner {line:?}");
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "unexpected banner {line:?}"
+        );
         Target { child, url }
     }
 }

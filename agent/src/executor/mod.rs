@@ -141,6 +141,12 @@ impl Job {
     /// `done_by_this_vu` counts the iterations this VU already ran in this job.
     pub fn next_iteration(&self, done_by_this_vu: u64) -> Option<u64> {
         let sc = &self.scenario;
+        // An arrival-rate event was due before the scenario's end when it was handed out: it
+        // runs even if the scenario stopped while the VU was picking it up (otherwise the event
+        // due at the very end is lost to a race).
+        if let IterationSource::Once(k) = &self.source {
+            return (done_by_this_vu == 0).then_some(*k);
+        }
         if sc.stop.load(Ordering::Relaxed) {
             return None;
         }
@@ -165,12 +171,7 @@ impl Job {
                 }
                 sc.local_iter.fetch_add(1, Ordering::Relaxed)
             }
-            IterationSource::Once(k) => {
-                if done_by_this_vu > 0 {
-                    return None;
-                }
-                *k
-            }
+            IterationSource::Once(k) => *k,
         };
         Some(k)
     }

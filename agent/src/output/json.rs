@@ -126,10 +126,16 @@ impl SampleSink for JsonOutput {
                 .iter()
                 .map(|(k, v)| (k.to_string(), json!(v)))
                 .collect();
+            // Whole numbers print without a fraction, as k6 (Go) prints them.
+            let value = if s.value.fract() == 0.0 && s.value.abs() < 9.0e15 {
+                json!(s.value as i64)
+            } else {
+                json!(s.value)
+            };
             let line = json!({
                 "metric": def.name,
                 "type": "Point",
-                "data": {"time": time, "value": s.value, "tags": tags},
+                "data": {"time": time, "value": value, "tags": tags},
             });
             buf.push_str(&line.to_string());
             buf.push('\n');

