@@ -24,11 +24,11 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 /// Size of each VU's coroutine stack. Pages are committed lazily, so a large stack costs
 /// address space, not memory (measured: 256 KiB and 1 MiB stacks gave the same RSS).
-pub const STACK_SIZE: usize = 1024 * 1024;
+pub const STACK_SIZE: usize = 4 * 1024 * 1024;
 
 /// QuickJS's own stack limit: the coroutine stack minus a margin for native frames (rquickjs,
 /// our k6 modules, the HTTP glue) that run below the JS frames.
-pub const JS_STACK_LIMIT: usize = STACK_SIZE - 160 * 1024;
+pub const JS_STACK_LIMIT: usize = STACK_SIZE - 256 * 1024;
 
 /// What the JS worker passes into a VU coroutine when it resumes it.
 pub enum Resume {

@@ -18,11 +18,12 @@ use volley_common::summary::{
 };
 use volley_common::threshold::{parse_metric_key, parse_thresholds, Threshold};
 
+use crate::api::status as api_status;
 use crate::executor::{self, ExecCtx, ScenarioRt, VuFactory, VuPool};
 use crate::http::{HttpConfig, HttpShared};
 use crate::js::JsError;
 use crate::metrics::{builtin, MetricId, MetricsStore, Registry, SampleSink};
-use crate::run::{RunControl, RunShared, VuSettings};
+use crate::run::{RunControl, RunShared, Stage, VuSettings};
 use crate::vu::{first_init, Phase};
 use crate::worker::{spawn_worker, WorkerHandle, WorkerMsg};
 
@@ -43,6 +44,8 @@ pub struct RunRequest {
     pub no_summary: bool,
     pub is_stdout_tty: bool,
     pub is_stderr_tty: bool,
+    /// The live view the REST API reads (attached once the run's state exists).
+    pub live: Option<Arc<crate::api::LiveRun>>,
 }
 
 /// Creates an output once the run knows its registry and thresholds.
@@ -162,12 +165,13 @@ fn first_init_on_thread(
     script: PathBuf,
     env: BTreeMap<String, String>,
     registry: Arc<Registry>,
+    control: Arc<RunControl>,
 ) -> Result<(crate::vu::FirstInit, SharedArrays), JsError> {
     std::thread::Builder::new()
         .name("volley-init".into())
         .stack_size(8 * 1024 * 1024)
         .spawn(move || {
-            let r = first_init(&script, &env, registry);
+            let r = first_init(&script, &env, registry, Some(control));
             let arrays = crate::js::native::take_first_init_arrays();
             r.map(|fi| (fi, arrays))
         })
@@ -190,34 +194,38 @@ async fn run_async(
     io: tokio::runtime::Handle,
 ) -> RunOutcome {
     let registry = Arc::new(Registry::new());
-    // 1. First init: compile, read options.
+    let started = Instant::now();
+    control.set_stage(Stage::Init, api_status::CREATED);
+    // 1. First init: compile, read options. A stop interrupts it (its runtime checks the abort).
     let (fi, arrays) = {
         let script = req.script.clone();
         let env = req.env.clone();
         let reg = registry.clone();
-        match tokio::task::spawn_blocking(move || first_init_on_thread(script, env, reg)).await {
+        let ctl = control.clone();
+        match tokio::task::spawn_blocking(move || first_init_on_thread(script, env, reg, ctl)).await
+        {
             Ok(Ok(x)) => x,
-            Ok(Err(JsError::Load(m))) => {
-                return RunOutcome::early(
-                    code::SCRIPT_EXCEPTION,
-                    format!("could not initialize '{}': {m}", req.script.display()),
-                )
-            }
             Ok(Err(e)) => {
-                return RunOutcome::early(
-                    code::SCRIPT_EXCEPTION,
-                    format!(
-                        "could not initialize '{}': {}",
-                        req.script.display(),
-                        e.with_stack()
-                    ),
-                )
+                if control.is_aborted() {
+                    // A stop (or test.abort()) during the first init: the run's own reason.
+                    return stopped_before_start(&req, &control, started);
+                }
+                let m = match &e {
+                    JsError::Load(m) => m.clone(),
+                    other => other.with_stack(),
+                };
+                let msg = format!("could not initialize '{}': {m}", req.script.display());
+                control.abort(AbortReason::ScriptException {
+                    phase: "init".into(),
+                    message: msg.clone(),
+                });
+                return RunOutcome::early(code::SCRIPT_EXCEPTION, msg);
             }
             Err(e) => return RunOutcome::early(code::SYSTEM, format!("init failed: {e}")),
         }
     };
-    if !fi.exports.iter().any(|e| e != "options") && !fi.exports.contains(&"default".to_string()) {
-        // k6: a script with no exported function at all is an error (255).
+    if control.is_aborted() {
+        return stopped_before_start(&req, &control, started);
     }
     // 2. Options: script < env < CLI, then shortcuts and validation.
     let resolved = match resolve_options(&fi, &req) {
@@ -310,6 +318,13 @@ async fn run_async(
         setup_data: RwLock::new(None),
         raw_out: raw_sink.clone(),
     });
+    if let Some(live) = &req.live {
+        live.attach(
+            run.clone(),
+            thresholds.clone(),
+            resolved.summary_trend_stats.clone(),
+        );
+    }
     let nworkers = if req.workers == 0 {
         num_cores()
     } else {
@@ -337,11 +352,8 @@ async fn run_async(
     let factory = Arc::new(VuFactory::new(run.clone(), workers.clone(), tuple.clone()));
     let pool = Arc::new(VuPool::new(factory.clone()));
     observer.started(&resolved, max_vus, &req.script.display().to_string());
-    let started = Instant::now();
 
-    let tags_empty = TagSet::from_pairs(Vec::<(String, String)>::new());
-    let outcome = lifecycle(
-        &req,
+    lifecycle(
         &resolved,
         &run,
         &pool,
@@ -357,6 +369,7 @@ async fn run_async(
     .await;
 
     // Shut the workers down (idle VUs exit and drop their runtimes), then collect metrics.
+    control.set_stage(Stage::Finishing, end_status(&control));
     for w in &workers {
         w.flush(Duration::from_secs(5));
     }
@@ -370,7 +383,6 @@ async fn run_async(
         }
     });
     let _ = tokio::time::timeout(Duration::from_secs(10), joined).await;
-    let _ = tags_empty;
     for o in &outputs {
         o.close();
     }
@@ -382,75 +394,126 @@ async fn run_async(
         max_vus,
     ));
 
-    // 4. Thresholds at the end, result, summary data.
+    // 4. Thresholds at the end, the summary data, then handleSummary.
     let results = evaluate_thresholds(&thresholds, &store, &registry, elapsed.as_secs_f64());
     let failed_thresholds: Vec<String> = results
         .iter()
         .filter(|(_, rs)| rs.iter().any(|(_, r)| !r.ok))
         .map(|(k, _)| k.clone())
         .collect();
-    let (exit_code, error, outcome_name, message, context) =
-        decide_exit(&control, &failed_thresholds, outcome.setup_data_ok);
-    let report = build_report(
-        &store,
-        &registry,
-        &resolved,
-        &results,
-        elapsed,
-        &req,
+    let setup_data = run
+        .setup_data
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let make_report = |control: &RunControl| {
+        let (exit_code, _, outcome_name, message, context) =
+            decide_exit(control, &failed_thresholds);
+        build_report(
+            &store,
+            &registry,
+            &resolved,
+            &results,
+            elapsed,
+            &req,
+            exit_code,
+            &outcome_name,
+            message,
+            context,
+            setup_data.clone(),
+        )
+    };
+    let report = make_report(&control);
+    let mut handle_summary_out = None;
+    let mut handle_summary_error = None;
+    if fi.exports.iter().any(|e| e == "handleSummary") && !req.no_summary {
+        control.set_stage(Stage::HandleSummary, end_status(&control));
+        let data = report.to_handle_summary_data().to_string();
+        match handle_summary(&run, &resolved, Some(data)).await {
+            Ok(v) => handle_summary_out = v,
+            Err(m) => handle_summary_error = Some(m),
+        }
+    }
+    control.set_stage(Stage::Done, end_status(&control));
+    // The exit code is decided once, after everything that can fail has run.
+    let (exit_code, error, _, _, _) = decide_exit(&control, &failed_thresholds);
+    let report = if handle_summary_error.is_some() {
+        make_report(&control)
+    } else {
+        report
+    };
+    RunOutcome {
         exit_code,
-        &outcome_name,
-        message.clone(),
-        context,
-        run.setup_data
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone(),
-    );
-    let mut out = RunOutcome {
+        error,
+        report: Some(report),
+        handle_summary: handle_summary_out,
+        handle_summary_error,
+        resolved: Some(resolved.clone()),
+    }
+}
+
+/// k6's status at the end: Ended (9), or Interrupted (10) when the run was stopped.
+fn end_status(control: &RunControl) -> u32 {
+    if control.is_aborted() {
+        api_status::INTERRUPTED
+    } else {
+        api_status::ENDED
+    }
+}
+
+/// The outcome of a run stopped during its first init: no options, no VUs, an empty summary.
+fn stopped_before_start(req: &RunRequest, control: &RunControl, started: Instant) -> RunOutcome {
+    let (exit_code, error, outcome_name, message, context) = decide_exit(control, &[]);
+    let report = SummaryReport {
+        metrics: Vec::new(),
+        root_group: GroupReport::default(),
+        options: SummaryOptions {
+            no_color: !req.is_stdout_tty,
+            ..SummaryOptions::default()
+        },
+        state: SummaryState {
+            is_stdout_tty: req.is_stdout_tty,
+            is_stderr_tty: req.is_stderr_tty,
+            test_run_duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        },
+        setup_data: None,
+        result: RunResult {
+            outcome: outcome_name,
+            exit_code,
+            message,
+            context,
+        },
+    };
+    control.set_stage(Stage::Done, api_status::INTERRUPTED);
+    RunOutcome {
         exit_code,
         error,
         report: Some(report),
         handle_summary: None,
         handle_summary_error: None,
-        resolved: Some(resolved.clone()),
-    };
-    // 5. handleSummary, in a fresh VU 0 (only when defined and summaries are on).
-    if fi.exports.iter().any(|e| e == "handleSummary") && !req.no_summary {
-        let data = out
-            .report
-            .as_ref()
-            .map(|r| r.to_handle_summary_data().to_string());
-        match handle_summary(&run, &resolved, data).await {
-            Ok(v) => out.handle_summary = v,
-            Err(m) => out.handle_summary_error = Some(m),
-        }
+        resolved: None,
     }
-    out
-}
-
-struct LifecycleOutcome {
-    setup_data_ok: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn lifecycle(
-    req: &RunRequest,
     resolved: &ResolvedOptions,
     run: &Arc<RunShared>,
     pool: &Arc<VuPool>,
     factory: &Arc<VuFactory>,
     scenario_rts: &[Arc<ScenarioRt>],
-    thresholds: &Arc<Vec<(String, Vec<Threshold>)>>,
+    thresholds: &Arc<ThresholdSet>,
     max_vus: u64,
     tuple: &ExecutionTuple,
     observer: Arc<dyn RunObserver>,
     started: Instant,
     exports: &[String],
-) -> LifecycleOutcome {
+) {
     let control = run.control.clone();
-    let _ = (req, tuple);
-    // VU init: all planned VUs, concurrently.
+    let empty = TagSet::from_pairs(Vec::<(String, String)>::new());
+
+    // VU init: all planned VUs, concurrently. A stop interrupts the VUs' init code.
+    control.set_stage(Stage::VuInit, api_status::INIT_VUS);
     let mut inits = tokio::task::JoinSet::new();
     for _ in 0..max_vus {
         let f = factory.clone();
@@ -467,16 +530,13 @@ async fn lifecycle(
                 pool.put(vu);
             }
             Ok(Err((id, e))) => {
-                if !init_failed {
+                if !init_failed && !control.is_aborted() {
                     init_failed = true;
-                    let msg = match &e {
-                        JsError::Interrupted => "interrupted".to_string(),
-                        other => other.with_stack(),
-                    };
                     control.abort(AbortReason::ScriptException {
                         phase: "vu-init".into(),
                         message: format!(
-                            "error while initializing VU #{id} (script exception): {msg}"
+                            "error while initializing VU #{id} (script exception): {}",
+                            e.with_stack()
                         ),
                     });
                 }
@@ -489,21 +549,52 @@ async fn lifecycle(
         }
     }
     inits.abort_all();
-    let vus_max = pool.initialized.load(Ordering::Relaxed) as f64;
-    let empty = TagSet::from_pairs(Vec::<(String, String)>::new());
-    run.store
-        .add(&run.registry, builtin::VUS_MAX, &empty, vus_max);
+    let vus_max = pool.initialized.load(Ordering::Relaxed);
+    control.vus_max.store(vus_max, Ordering::Relaxed);
+    run.emit_engine_sample(builtin::VUS_MAX, &empty, vus_max as f64);
     if control.is_aborted() {
-        return LifecycleOutcome {
-            setup_data_ok: false,
-        };
+        return;
+    }
+    control.set_stage(Stage::VuInit, api_status::INIT_DONE);
+
+    // --paused: wait for a resume through the REST API (or a stop).
+    if resolved.paused {
+        control.set_paused(true);
+    }
+    if control.is_paused() {
+        control.set_stage(Stage::Paused, api_status::PAUSED_BEFORE_RUN);
+        control.wait_unpaused().await;
+        if control.is_aborted() {
+            return;
+        }
     }
 
-    let exports_setup = exports.iter().any(|e| e == "setup");
-    let exports_teardown = exports.iter().any(|e| e == "teardown");
+    // abortOnFail thresholds are watched from setup to the end of teardown.
+    let th_stop = Arc::new(tokio::sync::Notify::new());
+    let th_task = {
+        let (thresholds, run, stop, control) = (
+            thresholds.clone(),
+            run.clone(),
+            th_stop.clone(),
+            control.clone(),
+        );
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => check_abort_thresholds(&thresholds, &run.store, &run.registry, t0.elapsed(), &control),
+                    _ = stop.notified() => return,
+                }
+            }
+        })
+    };
 
-    // Setup, in VU 0.
-    let mut setup_ok = true;
+    // Setup, in a fresh VU 0 that a stop interrupts.
+    control.set_stage(Stage::Setup, api_status::SETUP);
+    let exports_setup = exports.iter().any(|e| e == "setup") && !resolved.no_setup;
+    let exports_teardown = exports.iter().any(|e| e == "teardown") && !resolved.no_teardown;
     if exports_setup {
         match call_in_vu0(
             factory,
@@ -512,74 +603,73 @@ async fn lifecycle(
             None,
             resolved.setup_timeout,
             &control,
+            true,
         )
         .await
         {
             CallResult::Ok(data) => {
                 *run.setup_data.write().unwrap_or_else(|e| e.into_inner()) = data;
+                control.setup_completed.store(true, Ordering::SeqCst);
             }
             CallResult::Timeout => {
-                setup_ok = false;
                 control.abort(AbortReason::SetupTimeout {
                     seconds: resolved.setup_timeout.as_secs_f64(),
                 });
             }
             CallResult::Err(e) => {
-                setup_ok = false;
-                if !matches!(e, JsError::Interrupted) || !control.is_aborted() {
+                if !(matches!(e, JsError::Interrupted) && control.is_aborted()) {
                     control.abort(exception_reason("setup", &e));
                 }
             }
         }
+    } else if !control.is_aborted() {
+        control.setup_completed.store(true, Ordering::SeqCst);
     }
-    if !setup_ok || control.is_aborted() {
-        return LifecycleOutcome {
-            setup_data_ok: false,
-        };
-    }
+    let setup_completed = control.setup_completed.load(Ordering::SeqCst);
 
-    // Executors, with live thresholds, vus gauge and progress.
-    let dropped_run = run.clone();
-    let ctx = Arc::new(ExecCtx {
-        pool: pool.clone(),
-        control: control.clone(),
-        tuple: tuple.clone(),
-        dropped: Arc::new(move |scenario: &str| {
-            let tags = TagSet::from_pairs([("scenario", scenario)]);
-            dropped_run.emit_engine_sample(builtin::DROPPED_ITERATIONS, &tags, 1.0);
-        }),
-    });
-    let t0 = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (cfg, sc) in resolved.scenarios.iter().zip(scenario_rts) {
-        tasks.spawn(executor::run_scenario(
-            cfg.clone(),
-            sc.clone(),
-            ctx.clone(),
-            t0,
-        ));
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut th_tick = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        tokio::select! {
-            r = tasks.join_next() => {
-                if r.is_none() { break; }
-            }
-            _ = tick.tick() => {
-                let active = control.active_vus.load(Ordering::Relaxed).max(0) as f64;
-                run.emit_engine_sample(builtin::VUS, &empty, active);
-                run.emit_engine_sample(builtin::VUS_MAX, &empty, pool.initialized.load(Ordering::Relaxed) as f64);
-                observer.progress(&progress_snapshot(&control, scenario_rts, started, max_vus));
-            }
-            _ = th_tick.tick() => {
-                check_abort_thresholds(thresholds, &run.store, &run.registry, t0.elapsed(), &control);
+    // The executors, with the vus gauge and progress.
+    if setup_completed && !control.is_aborted() {
+        control.set_stage(Stage::Running, api_status::RUNNING);
+        let dropped_run = run.clone();
+        let ctx = Arc::new(ExecCtx {
+            pool: pool.clone(),
+            control: control.clone(),
+            tuple: tuple.clone(),
+            dropped: Arc::new(move |scenario: &str| {
+                let tags = TagSet::from_pairs([("scenario", scenario)]);
+                dropped_run.emit_engine_sample(builtin::DROPPED_ITERATIONS, &tags, 1.0);
+            }),
+        });
+        let t0 = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (cfg, sc) in resolved.scenarios.iter().zip(scenario_rts) {
+            tasks.spawn(executor::run_scenario(
+                cfg.clone(),
+                sc.clone(),
+                ctx.clone(),
+                t0,
+            ));
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                r = tasks.join_next() => {
+                    if r.is_none() { break; }
+                }
+                _ = tick.tick() => {
+                    let active = control.active_vus.load(Ordering::Relaxed).max(0) as f64;
+                    run.emit_engine_sample(builtin::VUS, &empty, active);
+                    run.emit_engine_sample(builtin::VUS_MAX, &empty, pool.initialized.load(Ordering::Relaxed) as f64);
+                    observer.progress(&progress_snapshot(&control, scenario_rts, started, max_vus));
+                }
             }
         }
     }
 
-    // Teardown, if setup completed. A signal/API stop or a threshold does not skip it.
-    if exports_teardown {
+    // Teardown runs if and only if setup completed. A signal, an API stop or a threshold
+    // lets it finish (bounded by teardownTimeout); test.abort() or an exception in it cut it.
+    if setup_completed && exports_teardown {
+        control.set_stage(Stage::Teardown, api_status::TEARDOWN);
         let data = run
             .setup_data
             .read()
@@ -592,6 +682,7 @@ async fn lifecycle(
             data,
             resolved.teardown_timeout,
             &control,
+            false,
         )
         .await
         {
@@ -602,13 +693,14 @@ async fn lifecycle(
                 });
             }
             CallResult::Err(e) => {
-                control.abort(exception_reason("teardown", &e));
+                if !(matches!(e, JsError::Interrupted) && control.is_aborted()) {
+                    control.abort(exception_reason("teardown", &e));
+                }
             }
         }
     }
-    LifecycleOutcome {
-        setup_data_ok: true,
-    }
+    th_stop.notify_one();
+    let _ = th_task.await;
 }
 
 enum CallResult {
@@ -617,42 +709,55 @@ enum CallResult {
     Timeout,
 }
 
+/// Calls an exported function in a fresh VU 0, bounded by `timeout`. With `stop_on_abort`
+/// (setup), a stop of the run interrupts it; otherwise it runs to its end or its timeout.
 async fn call_in_vu0(
     factory: &VuFactory,
     func: &str,
     phase: Phase,
     arg: Option<String>,
     timeout: Duration,
-    _control: &RunControl,
+    control: &RunControl,
+    stop_on_abort: bool,
 ) -> CallResult {
-    let vu = match factory.init_vu0().await {
+    let vu = match factory.init_vu0(stop_on_abort).await {
         Ok(vu) => vu,
         Err(e) => return CallResult::Err(e),
     };
     let fut = vu.call(func, phase, arg);
     tokio::pin!(fut);
-    let r = tokio::select! {
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    tokio::select! {
         r = &mut fut => match r { Ok(v) => CallResult::Ok(v), Err(e) => CallResult::Err(e) },
-        _ = tokio::time::sleep(timeout) => {
+        _ = &mut deadline => {
             vu.interrupt();
             let _ = tokio::time::timeout(Duration::from_secs(5), &mut fut).await;
             CallResult::Timeout
         }
-    };
-    r
+        _ = control.aborted(), if stop_on_abort => {
+            vu.interrupt();
+            match tokio::time::timeout(Duration::from_secs(5), &mut fut).await {
+                Ok(Ok(v)) => CallResult::Ok(v),
+                Ok(Err(e)) => CallResult::Err(e),
+                Err(_) => CallResult::Err(JsError::Interrupted),
+            }
+        }
+    }
 }
 
+/// Runs handleSummary in a fresh VU 0 on a fresh worker. Its failures become the run's abort
+/// reason if it has none yet (exception 107, test.abort() 108, timeout 102); the caller then
+/// prints the default summary.
 async fn handle_summary(
     run: &Arc<RunShared>,
     resolved: &ResolvedOptions,
     data: Option<String>,
 ) -> Result<Option<serde_json::Value>, String> {
-    let workers_gone = run.clone();
-    // The workers are shut down by now: run handleSummary on a fresh worker.
     let (w, join) = spawn_worker(
-        99,
-        workers_gone.registry.clone(),
-        workers_gone.store.clone(),
+        usize::MAX,
+        run.registry.clone(),
+        run.store.clone(),
         None,
         Duration::from_secs(1),
     )
@@ -666,6 +771,7 @@ async fn handle_summary(
         data,
         resolved.summary_timeout,
         &control,
+        false,
     )
     .await;
     w.send(WorkerMsg::Shutdown);
@@ -675,11 +781,30 @@ async fn handle_summary(
             .map(Some)
             .map_err(|e| format!("handleSummary returned something that is not JSON: {e}")),
         CallResult::Ok(None) => Ok(Some(serde_json::json!({}))),
-        CallResult::Err(e) => Err(format!("handleSummary() failed: {}", e.with_stack())),
-        CallResult::Timeout => Err(format!(
-            "handleSummary() execution timed out after {} seconds",
-            resolved.summary_timeout.as_secs_f64()
-        )),
+        CallResult::Err(JsError::Interrupted) => {
+            // test.abort() in handleSummary recorded its reason (if it was the first).
+            let why = match control.abort_reason() {
+                Some(AbortReason::ScriptAbort { message, .. }) => message.unwrap_or_default(),
+                _ => String::new(),
+            };
+            Err(format!("handleSummary() was aborted: {why}"))
+        }
+        CallResult::Err(e) => {
+            let msg = format!("handleSummary() failed: {}", e.with_stack());
+            control.abort(AbortReason::ScriptException {
+                phase: "handleSummary".into(),
+                message: msg.clone(),
+            });
+            Err(msg)
+        }
+        CallResult::Timeout => {
+            let r = AbortReason::SummaryTimeout {
+                seconds: resolved.summary_timeout.as_secs_f64(),
+            };
+            let msg = r.message();
+            control.abort(r);
+            Err(msg)
+        }
     }
 }
 
@@ -734,7 +859,11 @@ type ThresholdResults = Vec<(
     Vec<(Threshold, volley_common::threshold::ThresholdResult)>,
 )>;
 
-fn sink_for_key(store: &MetricsStore, registry: &Registry, key: &str) -> Option<(MetricId, Sink)> {
+pub(crate) fn sink_for_key(
+    store: &MetricsStore,
+    registry: &Registry,
+    key: &str,
+) -> Option<(MetricId, Sink)> {
     let (name, filter) = parse_metric_key(key).ok()?;
     let (id, def) = registry.by_name(&name)?;
     let sink = store
@@ -798,7 +927,6 @@ fn check_abort_thresholds(
 fn decide_exit(
     control: &RunControl,
     failed_thresholds: &[String],
-    _setup_ok: bool,
 ) -> (
     i32,
     Option<String>,
@@ -1047,7 +1175,7 @@ fn build_report(
 }
 
 /// The group tree with check counts, from the tags of the `checks` and `group_duration` series.
-fn group_tree(store: &MetricsStore) -> GroupReport {
+pub(crate) fn group_tree(store: &MetricsStore) -> GroupReport {
     let mut root = GroupReport {
         name: String::new(),
         path: String::new(),

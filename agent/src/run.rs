@@ -2,7 +2,7 @@
 //! engine. Counters are atomics; the abort reason is set once (the first reason wins).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -41,6 +41,61 @@ pub struct RunControl {
     pub interrupted_iterations: AtomicU64,
     pub active_vus: AtomicI64,
     pub initialized_vus: AtomicU64,
+    /// VUs initialized for the test (vus_max; VU 0 not counted).
+    pub vus_max: AtomicU64,
+    /// k6's execution status number (see `api::status`), for the REST API.
+    phase: AtomicU32,
+    /// Where the run is in its lifecycle, finer than `phase` (see [`Stage`]).
+    stage: AtomicU32,
+    /// `--paused` / `PATCH /v1/status {"paused": ...}`.
+    paused: tokio::sync::watch::Sender<bool>,
+    /// Set once setup() completed (or there is none): teardown runs iff this is set.
+    pub setup_completed: AtomicBool,
+    /// Ends `--linger` (Ctrl+C or an API stop while lingering).
+    linger_end: tokio::sync::Notify,
+    linger_ended: AtomicBool,
+    /// The externally-controlled executor's live VU target, when one runs.
+    external: Mutex<Option<ExternalVus>>,
+}
+
+/// The live VU control of an externally-controlled scenario.
+#[derive(Clone)]
+pub struct ExternalVus {
+    pub vus: tokio::sync::watch::Sender<u64>,
+    pub max_vus: u64,
+}
+
+/// Lifecycle stages, in order. Signals and the API act differently in each (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u32)]
+pub enum Stage {
+    Init = 0,
+    VuInit = 1,
+    Paused = 2,
+    Setup = 3,
+    Running = 4,
+    Teardown = 5,
+    Finishing = 6,
+    HandleSummary = 7,
+    Linger = 8,
+    Done = 9,
+}
+
+impl Stage {
+    fn from_u32(v: u32) -> Stage {
+        match v {
+            0 => Stage::Init,
+            1 => Stage::VuInit,
+            2 => Stage::Paused,
+            3 => Stage::Setup,
+            4 => Stage::Running,
+            5 => Stage::Teardown,
+            6 => Stage::Finishing,
+            7 => Stage::HandleSummary,
+            8 => Stage::Linger,
+            _ => Stage::Done,
+        }
+    }
 }
 
 impl Default for RunControl {
@@ -55,6 +110,14 @@ impl Default for RunControl {
             interrupted_iterations: AtomicU64::new(0),
             active_vus: AtomicI64::new(0),
             initialized_vus: AtomicU64::new(0),
+            vus_max: AtomicU64::new(0),
+            phase: AtomicU32::new(0),
+            stage: AtomicU32::new(0),
+            paused: tokio::sync::watch::channel(false).0,
+            setup_completed: AtomicBool::new(false),
+            linger_end: tokio::sync::Notify::new(),
+            linger_ended: AtomicBool::new(false),
+            external: Mutex::new(None),
         }
     }
 }
@@ -103,6 +166,75 @@ impl RunControl {
         if f.is_none() {
             *f = Some(message.unwrap_or_default());
         }
+    }
+
+    /// Moves the run to a lifecycle stage and sets k6's execution status shown by the API.
+    pub fn set_stage(&self, stage: Stage, k6_status: u32) {
+        self.stage.store(stage as u32, Ordering::SeqCst);
+        self.phase.store(k6_status, Ordering::SeqCst);
+    }
+
+    pub fn stage(&self) -> Stage {
+        Stage::from_u32(self.stage.load(Ordering::SeqCst))
+    }
+
+    /// k6's execution status number.
+    pub fn k6_status(&self) -> u32 {
+        self.phase.load(Ordering::SeqCst)
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Waits until the run is not paused (or is aborted).
+    pub async fn wait_unpaused(&self) {
+        let mut rx = self.paused.subscribe();
+        loop {
+            if !*rx.borrow_and_update() || self.is_aborted() {
+                return;
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = self.aborted() => return,
+            }
+        }
+    }
+
+    /// Ends `--linger`.
+    pub fn end_linger(&self) {
+        self.linger_ended.store(true, Ordering::SeqCst);
+        self.linger_end.notify_waiters();
+    }
+
+    pub fn linger_is_over(&self) -> bool {
+        self.linger_ended.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the end of `--linger`.
+    pub async fn lingered(&self) {
+        loop {
+            let n = self.linger_end.notified();
+            if self.linger_ended.load(Ordering::SeqCst) {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    pub fn set_external(&self, ext: Option<ExternalVus>) {
+        *self.external.lock().unwrap_or_else(|e| e.into_inner()) = ext;
+    }
+
+    pub fn external(&self) -> Option<ExternalVus> {
+        self.external
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn failed(&self) -> Option<String> {

@@ -96,6 +96,8 @@ pub struct VuCtx {
     pub registry: Arc<crate::metrics::Registry>,
     /// Absent during the first init.
     pub run: Option<Arc<RunShared>>,
+    /// The run's control (also during the first init, so test.abort()/fail() count there).
+    pub control: Option<Arc<crate::run::RunControl>>,
     pub link: Option<VuLink>,
     pub http: Option<Arc<VuHttpClient>>,
     pub phase: Cell<Phase>,
@@ -228,8 +230,8 @@ impl VuCtx {
 
     /// Marks the run aborted by the script and interrupts this VU.
     pub fn abort_test(&self, reason: volley_common::exit::AbortReason) {
-        if let Some(run) = &self.run {
-            run.control.abort(reason);
+        if let Some(control) = &self.control {
+            control.abort(reason);
         }
         if let Ok(mut st) = self.state.try_borrow_mut() {
             st.aborted_test = true;
@@ -263,6 +265,9 @@ pub struct VuSpec {
     pub slot: u64,
     /// Receives the result of the VU's init code.
     pub init_reply: tokio::sync::oneshot::Sender<Result<(), JsError>>,
+    /// Whether aborting the run interrupts this VU's JS at once. True for test VUs and the
+    /// setup VU; false for the teardown and handleSummary VUs, which a stop lets finish.
+    pub stop_on_abort: bool,
 }
 
 /// The body of a VU coroutine: create the runtime, run init, then serve commands until told to
@@ -281,7 +286,11 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
     };
     rt.set_max_stack_size(JS_STACK_LIMIT);
     let flag = spec.interrupt.clone();
-    rt.set_interrupt_handler(Some(Box::new(move || flag.load(Ordering::Relaxed))));
+    let control = run.control.clone();
+    let stop_on_abort = spec.stop_on_abort;
+    rt.set_interrupt_handler(Some(Box::new(move || {
+        flag.load(Ordering::Relaxed) || (stop_on_abort && control.is_aborted())
+    })));
     rt.set_loader(
         VolleyResolver,
         ProgramLoader {
@@ -301,6 +310,7 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         program: run.program.clone(),
         registry: run.registry.clone(),
         run: Some(run.clone()),
+        control: Some(run.control.clone()),
         link: Some(VuLink {
             suspender,
             local,
@@ -647,6 +657,7 @@ pub fn first_init(
     script: &std::path::Path,
     env: &BTreeMap<String, String>,
     registry: Arc<crate::metrics::Registry>,
+    control: Option<Arc<crate::run::RunControl>>,
 ) -> Result<FirstInit, JsError> {
     let builder = js::ProgramBuilder::new(script).map_err(|e| JsError::Load(e.to_string()))?;
     let entry = builder.entry();
@@ -659,6 +670,10 @@ pub fn first_init(
     );
     let rt = Runtime::new().map_err(|e| JsError::Load(e.to_string()))?;
     rt.set_max_stack_size(JS_STACK_LIMIT);
+    if let Some(control) = control.clone() {
+        // A stop during the first init (a busy loop at the top level) interrupts it at once.
+        rt.set_interrupt_handler(Some(Box::new(move || control.is_aborted())));
+    }
     rt.set_loader(
         VolleyResolver,
         js::DiskLoader {
@@ -672,6 +687,7 @@ pub fn first_init(
         program: files_program.clone(),
         registry,
         run: None,
+        control: control.clone(),
         link: None,
         http: None,
         phase: Cell::new(Phase::Init),

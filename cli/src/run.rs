@@ -6,9 +6,10 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use volley_agent::api::LiveRun;
 use volley_agent::engine::{self, OutputFactory, RunRequest};
 use volley_agent::output::json::JsonOutputFactory;
-use volley_agent::run::RunControl;
+use volley_agent::run::{RunControl, Stage};
 use volley_common::exit::{code, AbortReason};
 use volley_common::options::{parse_stages, Options};
 
@@ -87,6 +88,23 @@ pub struct RunArgs {
     /// Print debug output (console.debug).
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Address of the REST API (status, stop, metrics). Default localhost:6565; when given
+    /// explicitly and it cannot be bound, the run exits with 106.
+    #[arg(short = 'a', long)]
+    pub address: Option<String>,
+    /// Start paused: VUs are initialized, then the run waits for a resume through the REST
+    /// API (PATCH /v1/status {"paused": false}).
+    #[arg(short = 'p', long)]
+    pub paused: bool,
+    /// After the run, keep the REST API up until Ctrl+C (or an API stop).
+    #[arg(short = 'l', long)]
+    pub linger: bool,
+    /// Do not run setup().
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Do not run teardown().
+    #[arg(long)]
+    pub no_teardown: bool,
 }
 
 fn cli_options(a: &RunArgs) -> Result<Options, String> {
@@ -136,6 +154,18 @@ fn cli_options(a: &RunArgs) -> Result<Options, String> {
         o.throw = Some(true);
     }
     o.user_agent = a.user_agent.clone();
+    if a.paused {
+        o.paused = Some(true);
+    }
+    if a.linger {
+        o.linger = Some(true);
+    }
+    if a.no_setup {
+        o.no_setup = Some(true);
+    }
+    if a.no_teardown {
+        o.no_teardown = Some(true);
+    }
     Ok(o)
 }
 
@@ -143,22 +173,58 @@ fn log_error(msg: &str) {
     volley_agent::console::log_error(msg, &[]);
 }
 
-/// Traps SIGINT/SIGTERM for the whole run: the first stops the run gracefully, the second
-/// exits at once with 105.
-fn trap_signals(control: Arc<RunControl>) {
-    let _ = std::thread::Builder::new()
-        .name("volley-signals".into())
+/// What a second signal skips, said in the one line printed before exiting.
+fn skipped_by_second_signal(control: &RunControl) -> &'static str {
+    use std::sync::atomic::Ordering;
+    let setup_done = control.setup_completed.load(Ordering::SeqCst);
+    match control.stage() {
+        Stage::Init | Stage::VuInit | Stage::Paused => "the end-of-test summary was skipped",
+        Stage::Setup | Stage::Running if setup_done => {
+            "teardown and the end-of-test summary were skipped"
+        }
+        Stage::Setup | Stage::Running => "the end-of-test summary was skipped",
+        Stage::Teardown => "teardown was cut short and the end-of-test summary was skipped",
+        Stage::Finishing => "the end-of-test summary was skipped",
+        Stage::HandleSummary => "handleSummary() was cut short",
+        Stage::Linger | Stage::Done => "nothing was left to run",
+    }
+}
+
+/// Traps SIGINT/SIGTERM from process start to exit, on a control thread that also serves the
+/// REST API. The first signal stops the run gracefully (or ends `--linger`); the second exits
+/// at once with 105, saying what was skipped. Returns once the handlers are installed.
+fn start_control_thread(
+    control: Arc<RunControl>,
+    api: Option<(std::net::TcpListener, Arc<LiveRun>)>,
+) -> Result<(), String> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    std::thread::Builder::new()
+        .name("volley-control".into())
         .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
             };
             rt.block_on(async move {
                 use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut int), Ok(mut term)) =
-                    (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-                else {
-                    return;
-                };
+                let (mut int, mut term) =
+                    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                        (Ok(i), Ok(t)) => (i, t),
+                        _ => {
+                            let _ = ready_tx.send(Err("cannot install signal handlers".into()));
+                            return;
+                        }
+                    };
+                if let Some((listener, live)) = api {
+                    if let Err(e) = volley_agent::api::spawn(&tokio::runtime::Handle::current(), listener, live) {
+                        let _ = ready_tx.send(Err(format!("cannot start the REST API: {e}")));
+                        return;
+                    }
+                }
+                let _ = ready_tx.send(Ok(()));
                 let mut count = 0;
                 loop {
                     let name = tokio::select! {
@@ -166,29 +232,75 @@ fn trap_signals(control: Arc<RunControl>) {
                         _ = term.recv() => "terminated",
                     };
                     count += 1;
+                    if count == 1 && control.stage() == Stage::Linger {
+                        control.end_linger();
+                        continue;
+                    }
                     if count == 1 {
+                        control.abort(AbortReason::Signal { signal: name.into() });
+                        let what = match control.stage() {
+                            Stage::Teardown => "teardown() is finishing",
+                            Stage::HandleSummary => "handleSummary() is finishing",
+                            _ => "stopping the test run",
+                        };
                         volley_agent::console::log(
                             "info",
-                            "Stopping the test run (press Ctrl+C again to exit at once, skipping teardown and the summary)",
+                            &format!("Stopping: received a '{name}' signal, {what} (press Ctrl+C again to exit at once)"),
                             &[],
                         );
-                        control.abort(AbortReason::Signal {
-                            signal: name.into(),
-                        });
                     } else {
-                        log_error("Aborting Volley in response to a second signal: teardown and the end-of-test summary were skipped");
+                        let skipped = skipped_by_second_signal(&control);
+                        log_error(&format!(
+                            "Aborting Volley in response to a second '{name}' signal: {skipped}"
+                        ));
                         let _ = std::io::stdout().flush();
                         std::process::exit(code::EXTERNAL_ABORT);
                     }
                 }
             });
-        });
+        })
+        .map_err(|e| e.to_string())?;
+    ready_rx
+        .recv()
+        .unwrap_or_else(|_| Err("the control thread stopped".into()))
+}
+
+/// Binds the REST API address. An explicit address that cannot be bound is fatal (106); the
+/// default one only gives a warning, as in k6.
+fn bind_api(address: Option<&str>) -> Result<Option<std::net::TcpListener>, String> {
+    let explicit = address.is_some();
+    let addr = address.unwrap_or("localhost:6565");
+    match std::net::TcpListener::bind(addr) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if explicit => Err(format!(
+            "cannot start the REST API on {addr}: {e}; pass a free --address"
+        )),
+        Err(e) => {
+            volley_agent::console::log(
+                "warning",
+                &format!("the REST API could not start on {addr}: {e}; the run goes on without it"),
+                &[],
+            );
+            Ok(None)
+        }
+    }
 }
 
 pub fn main(args: RunArgs) -> i32 {
     volley_agent::console::set_verbose(args.verbose);
     let control = Arc::new(RunControl::default());
-    trap_signals(control.clone());
+    let live = Arc::new(LiveRun::new(control.clone()));
+    let listener = match bind_api(args.address.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            log_error(&e);
+            return code::CANNOT_START_API;
+        }
+    };
+    if let Err(e) = start_control_thread(control.clone(), listener.map(|l| (l, live.clone()))) {
+        log_error(&e);
+        return code::SYSTEM;
+    }
     if !args.script.exists() {
         log_error(&format!(
             "the script {} does not exist; give the path of a k6 test script",
@@ -253,8 +365,9 @@ pub fn main(args: RunArgs) -> i32 {
         no_summary: args.no_summary,
         is_stdout_tty: std::io::stdout().is_terminal(),
         is_stderr_tty: std::io::stderr().is_terminal(),
+        live: Some(live),
     };
-    let outcome = engine::run(req, control, observer.clone());
+    let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(resolved) = &outcome.resolved {
         for w in &resolved.warnings {
             volley_agent::console::log("warning", w, &[]);
@@ -291,6 +404,25 @@ pub fn main(args: RunArgs) -> i32 {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "\n{block}");
         let _ = out.flush();
+    }
+    let linger = outcome.resolved.as_ref().is_some_and(|r| r.linger) || args.linger;
+    if linger && outcome.resolved.is_some() {
+        // Keep the REST API up until Ctrl+C or an API stop; the exit code stays the run's.
+        volley_agent::console::log(
+            "info",
+            "The test is done, but --linger was enabled, so Volley is waiting for Ctrl+C to continue...",
+            &[],
+        );
+        let status = if control.is_aborted() {
+            volley_agent::api::status::INTERRUPTED
+        } else {
+            volley_agent::api::status::ENDED
+        };
+        control.set_stage(Stage::Linger, status);
+        while !control.linger_is_over() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        control.set_stage(Stage::Done, status);
     }
     if let Some(e) = &outcome.error {
         log_error(e);

@@ -4,6 +4,7 @@
 
 mod arrival_rate;
 mod constant_vus;
+mod externally_controlled;
 mod iterations;
 mod pool;
 mod ramping_vus;
@@ -326,15 +327,11 @@ pub async fn run_scenario(
             let schedule = arrival_rate::Schedule::ramping(*start_rate, *time_unit, stages);
             arrival_rate::run(&cfg, &sc, &ctx, schedule, *pre_allocated_vus, *max_vus).await
         }
-        ExecutorConfig::ExternallyControlled { .. } => {
-            crate::console::log_error(
-                &format!(
-                    "scenario {}: the externally-controlled executor is not supported yet",
-                    cfg.name
-                ),
-                &[],
-            );
-        }
+        ExecutorConfig::ExternallyControlled {
+            vus,
+            max_vus,
+            duration,
+        } => externally_controlled::run(&cfg, &sc, &ctx, *vus, *max_vus, *duration).await,
     }
     sc.finished.store(true, Ordering::Relaxed);
 }

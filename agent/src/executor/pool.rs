@@ -85,15 +85,22 @@ impl VuFactory {
     pub async fn init_vu(&self) -> Result<VuHandle, (u64, JsError)> {
         let id = self.next_local.fetch_add(1, Ordering::SeqCst);
         let id_in_test = self.tuple.global_index(id - 1) + 1;
-        self.spawn(id, id_in_test).await.map_err(|e| (id, e))
+        self.spawn(id, id_in_test, true).await.map_err(|e| (id, e))
     }
 
     /// A VU with id 0 for setup, teardown and handleSummary (k6 runs them in a fresh VU 0).
-    pub async fn init_vu0(&self) -> Result<VuHandle, JsError> {
-        self.spawn(0, 0).await
+    /// `stop_on_abort`: whether a run stop interrupts it (setup: yes; teardown and
+    /// handleSummary: no, they finish within their timeout).
+    pub async fn init_vu0(&self, stop_on_abort: bool) -> Result<VuHandle, JsError> {
+        self.spawn(0, 0, stop_on_abort).await
     }
 
-    async fn spawn(&self, id: u64, id_in_test: u64) -> Result<VuHandle, JsError> {
+    async fn spawn(
+        &self,
+        id: u64,
+        id_in_test: u64,
+        stop_on_abort: bool,
+    ) -> Result<VuHandle, JsError> {
         let slot = self.next_slot.fetch_add(1, Ordering::SeqCst);
         let worker = self.workers[(slot as usize) % self.workers.len()].clone();
         let interrupt = Arc::new(AtomicBool::new(false));
@@ -105,6 +112,7 @@ impl VuFactory {
             interrupt: interrupt.clone(),
             slot,
             init_reply: tx,
+            stop_on_abort,
         };
         worker.send(WorkerMsg::Spawn {
             slot,

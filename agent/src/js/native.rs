@@ -294,18 +294,6 @@ fn install_execution<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<
                     .0
                     .flatten()
                     .and_then(|s| serde_json::from_str(&s).ok());
-                if vu2.phase.get() == Phase::HandleSummary {
-                    return Err(Exception::throw_message(
-                        &ctx,
-                        &format!(
-                            "test aborted{}",
-                            message
-                                .as_deref()
-                                .map(|m| format!(": {m}"))
-                                .unwrap_or_default()
-                        ),
-                    ));
-                }
                 vu2.abort_test(AbortReason::ScriptAbort {
                     message,
                     exit_code,
@@ -327,8 +315,8 @@ fn install_execution<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<
                 ),
                 &[],
             );
-            if let Some(run) = &vu3.run {
-                run.control.mark_failed(m);
+            if let Some(control) = &vu3.control {
+                control.mark_failed(m);
             }
         })?,
     )?;

@@ -127,11 +127,7 @@ impl SampleSink for JsonOutput {
                 .map(|(k, v)| (k.to_string(), json!(v)))
                 .collect();
             // Whole numbers print without a fraction, as k6 (Go) prints them.
-            let value = if s.value.fract() == 0.0 && s.value.abs() < 9.0e15 {
-                json!(s.value as i64)
-            } else {
-                json!(s.value)
-            };
+            let value = crate::api::json_number(s.value);
             let line = json!({
                 "metric": def.name,
                 "type": "Point",

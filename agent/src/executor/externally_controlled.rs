@@ -1,0 +1,73 @@
+//! externally-controlled: the number of looping VUs is set live through the REST API
+//! (`PATCH /v1/status {"vus": N}`), between 0 and `maxVUs`, for `duration` (0 = until stopped).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use volley_common::options::ScenarioConfig;
+
+use super::{drain, ExecCtx, IterationSource, Job, ScenarioRt, VuHandle};
+use crate::run::ExternalVus;
+
+pub(super) async fn run(
+    cfg: &ScenarioConfig,
+    sc: &Arc<ScenarioRt>,
+    ctx: &ExecCtx,
+    vus: u64,
+    max_vus: u64,
+    duration: Duration,
+) {
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (target_tx, mut target_rx) = tokio::sync::watch::channel(vus);
+    ctx.control.set_external(Some(ExternalVus {
+        vus: target_tx,
+        max_vus,
+    }));
+    let mut active: Vec<(VuHandle, Arc<AtomicBool>)> = Vec::new();
+    let mut leaving: Vec<VuHandle> = Vec::new();
+    let end = (!duration.is_zero()).then(|| tokio::time::Instant::now() + duration);
+    loop {
+        let target = ctx.tuple.scale_u64(*target_rx.borrow_and_update());
+        while (active.len() as u64) < target {
+            let Some(vu) = ctx.pool.take() else { break };
+            let flag = Arc::new(AtomicBool::new(true));
+            vu.run_job(
+                Arc::new(Job {
+                    scenario: sc.clone(),
+                    source: IterationSource::Active(flag.clone()),
+                }),
+                done_tx.clone(),
+            );
+            active.push((vu, flag));
+        }
+        while (active.len() as u64) > target {
+            let Some((vu, flag)) = active.pop() else {
+                break;
+            };
+            // The VU finishes its current iteration, then leaves.
+            flag.store(false, Ordering::Relaxed);
+            leaving.push(vu);
+        }
+        sc.active_vus.store(active.len() as u64, Ordering::Relaxed);
+        tokio::select! {
+            r = target_rx.changed() => if r.is_err() { break },
+            id = done_rx.recv() => {
+                let Some(id) = id else { break };
+                if let Some(p) = leaving.iter().position(|v| v.id == id) {
+                    ctx.pool.put(leaving.swap_remove(p));
+                } else if let Some(p) = active.iter().position(|(v, _)| v.id == id) {
+                    ctx.pool.put(active.swap_remove(p).0);
+                }
+            }
+            _ = async { tokio::time::sleep_until(end.unwrap_or_else(tokio::time::Instant::now)).await }, if end.is_some() => break,
+            _ = ctx.control.aborted() => break,
+        }
+    }
+    ctx.control.set_external(None);
+    sc.stop.store(true, Ordering::Relaxed);
+    let mut rest: Vec<VuHandle> = active.into_iter().map(|(v, _)| v).collect();
+    rest.extend(leaving);
+    drain(rest, &mut done_rx, cfg.graceful_stop, &ctx.pool).await;
+    sc.active_vus.store(0, Ordering::Relaxed);
+}
