@@ -217,9 +217,10 @@ async fn run_async(
                 let msg = format!("could not initialize '{}': {m}", req.script.display());
                 control.abort(AbortReason::ScriptException {
                     phase: "init".into(),
-                    message: msg.clone(),
+                    message: msg,
                 });
-                return RunOutcome::early(code::SCRIPT_EXCEPTION, msg);
+                // The summary always runs: an empty one here, since no VU ever started.
+                return stopped_before_start(&req, &control, started);
             }
             Err(e) => return RunOutcome::early(code::SYSTEM, format!("init failed: {e}")),
         }
@@ -232,6 +233,9 @@ async fn run_async(
         Ok(r) => r,
         Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
     };
+    for w in &resolved.warnings {
+        crate::console::log("warning", w, &[]);
+    }
     let has_default = fi.exports.iter().any(|e| e == "default");
     for sc in &resolved.scenarios {
         if !fi.exports.contains(&sc.exec) {

@@ -55,7 +55,7 @@ fn scenario_lines(p: &Progress, done: bool) -> Vec<String> {
         .map(|s| {
             let mark = if !done {
                 "  "
-            } else if p.aborted && s.progress < 1.0 {
+            } else if p.aborted {
                 "✗ "
             } else {
                 "✓ "

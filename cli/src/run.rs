@@ -185,8 +185,8 @@ fn skipped_by_second_signal(control: &RunControl) -> &'static str {
         Stage::Setup | Stage::Running => "the end-of-test summary was skipped",
         Stage::Teardown => "teardown was cut short and the end-of-test summary was skipped",
         Stage::Finishing => "the end-of-test summary was skipped",
-        Stage::HandleSummary => "handleSummary() was cut short",
-        Stage::Linger | Stage::Done => "nothing was left to run",
+        Stage::HandleSummary => "handleSummary() was cut short and its output skipped",
+        Stage::Linger | Stage::Done => "the rest of --linger was skipped",
     }
 }
 
@@ -368,11 +368,6 @@ pub fn main(args: RunArgs) -> i32 {
         live: Some(live),
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
-    if let Some(resolved) = &outcome.resolved {
-        for w in &resolved.warnings {
-            volley_agent::console::log("warning", w, &[]);
-        }
-    }
     if let Some(report) = &outcome.report {
         if let Some(path) = &args.summary_export {
             let text =
@@ -391,7 +386,10 @@ pub fn main(args: RunArgs) -> i32 {
                 write_summary_outputs(outputs);
             }
             if let Some(e) = &outcome.handle_summary_error {
-                log_error(e);
+                // The run's error line at the end says the same when it became the run's reason.
+                if outcome.error.as_deref() != Some(e.as_str()) {
+                    log_error(e);
+                }
             }
             if !printed {
                 let text = report.render_text();
