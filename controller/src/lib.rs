@@ -1,0 +1,11 @@
+//! Volley's controller: it queues runs, places them on agents, coordinates their lifecycle,
+//! merges their metrics exactly and serves the k6 legacy test-runs REST API.
+//!
+//! Every change of controller state is a [`state::Command`] applied to one deterministic
+//! [`state::State`] (a log of commands → state), persisted by [`store`], so that the log can be
+//! replicated with Raft later without a rewrite.
+
+pub mod api;
+pub mod model;
+pub mod state;
+pub mod store;

@@ -1,0 +1,140 @@
+//! The controller's data model: tests and runs with the fields of the k6 legacy test-runs API
+//! (seed 002), agents as the registry sees them. Plain data; all changes go through
+//! `state::Command`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Run status (DESIGN §4; numbers are part of the API).
+pub mod run_status {
+    pub const CREATED: i32 = -2;
+    pub const VALIDATED: i32 = -1;
+    pub const QUEUED: i32 = 0;
+    pub const INITIALIZING: i32 = 1;
+    pub const RUNNING: i32 = 2;
+    pub const FINISHED: i32 = 3;
+    pub const TIMED_OUT: i32 = 4;
+    pub const ABORTED_BY_USER: i32 = 5;
+    pub const ABORTED_BY_SYSTEM: i32 = 6;
+    pub const ABORTED_BY_SCRIPT_ERROR: i32 = 7;
+    pub const ABORTED_BY_THRESHOLD: i32 = 8;
+    pub const ABORTED_BY_LIMIT: i32 = 9;
+
+    /// Terminal statuses never change again.
+    pub fn is_terminal(s: i32) -> bool {
+        s >= FINISHED
+    }
+
+    pub fn name(s: i32) -> &'static str {
+        match s {
+            CREATED => "CREATED",
+            VALIDATED => "VALIDATED",
+            QUEUED => "QUEUED",
+            INITIALIZING => "INITIALIZING",
+            RUNNING => "RUNNING",
+            FINISHED => "FINISHED",
+            TIMED_OUT => "TIMED_OUT",
+            ABORTED_BY_USER => "ABORTED_BY_USER",
+            ABORTED_BY_SYSTEM => "ABORTED_BY_SYSTEM",
+            ABORTED_BY_SCRIPT_ERROR => "ABORTED_BY_SCRIPT_ERROR",
+            ABORTED_BY_THRESHOLD => "ABORTED_BY_THRESHOLD",
+            ABORTED_BY_LIMIT => "ABORTED_BY_LIMIT",
+            _ => "UNKNOWN",
+        }
+    }
+}
+
+/// processing_status (seed 002).
+pub mod processing_status {
+    pub const NOT_STARTED: i32 = 0;
+    pub const PROCESSING: i32 = 1;
+    pub const FINISHED: i32 = 2;
+    pub const ERROR: i32 = 3;
+}
+
+/// result_status (seed 002).
+pub mod result_status {
+    pub const PASSED: i32 = 0;
+    pub const FAILED: i32 = 1;
+}
+
+/// A load test: a named archive that runs can be started from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Test {
+    pub id: u64,
+    pub name: String,
+    pub project_id: u64,
+    pub created: String,
+    pub updated: String,
+    /// The archive bytes are stored separately (by test id); this is their size and hash.
+    pub archive_size: u64,
+    pub archive_sha256: String,
+    /// Consolidated options (k6 shape) read from the archive.
+    pub config: serde_json::Value,
+    /// The entry script's source, for display.
+    pub script: String,
+    pub test_run_ids: Vec<u64>,
+}
+
+/// One status change of a run, with when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from: i32,
+    pub to: i32,
+    /// RFC 3339 UTC.
+    pub at: String,
+    pub reason: String,
+}
+
+/// A test run, with the fields of the k6 legacy API (`k6-run`) plus Volley's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: u64,
+    pub test_id: u64,
+    pub project_id: u64,
+    pub organization_id: u64,
+    pub user_id: u64,
+    pub created: String,
+    pub started: Option<String>,
+    pub ended: Option<String>,
+    /// Seconds from started to ended (or to now while running).
+    pub duration: f64,
+    pub load_time: f64,
+    pub run_status: i32,
+    pub processing_status: i32,
+    pub result_status: i32,
+    pub vus: u64,
+    pub error_code: Option<i32>,
+    pub error_detail: Option<String>,
+    pub note: String,
+    pub stopped_by_id: Option<u64>,
+    pub public_id: Option<String>,
+    pub config: serde_json::Value,
+    pub script: String,
+    pub run_process: String,
+    pub version: u32,
+    pub is_baseline: bool,
+    /// Volley: every status change.
+    pub transitions: Vec<Transition>,
+    /// Volley: the agents the run was placed on, with their segments.
+    pub assignments: Vec<Assignment>,
+    /// Volley: the exit code `volley run` would give for this run (DESIGN §5).
+    pub exit_code: Option<i32>,
+    /// Volley: the abort reason (common::exit::AbortReason as JSON), if any.
+    pub abort_reason: Option<serde_json::Value>,
+    /// Volley: the run ran on without a lost agent (`on_agent_lost: continue`).
+    pub degraded: bool,
+    /// Volley: the merged summary data (handleSummary shape) once the run ended.
+    pub summary: Option<serde_json::Value>,
+    /// Volley: the env (`-e`) given at submit.
+    pub env: BTreeMap<String, String>,
+}
+
+/// An agent's share of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub agent: String,
+    pub segment: String,
+    pub sequence: String,
+}

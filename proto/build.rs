@@ -1,0 +1,10 @@
+//! Compiles `proto/volley.proto` with a vendored `protoc`, so building needs nothing installed.
+fn main() {
+    let protoc = protoc_bin_vendored::protoc_bin_path().expect("vendored protoc");
+    // SAFETY: build scripts are single-threaded.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+    println!("cargo:rerun-if-changed=proto/volley.proto");
+    tonic_prost_build::configure()
+        .compile_protos(&["proto/volley.proto"], &["proto"])
+        .expect("compile volley.proto");
+}

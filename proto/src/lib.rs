@@ -1,0 +1,20 @@
+//! The controller⇄agent protocol: `proto/volley.proto` compiled with tonic/prost.
+//!
+//! One bidirectional stream per agent (`AgentLink.Link`): the agent registers, sends
+//! heartbeats with telemetry, run events and metric batches; the controller assigns runs,
+//! coordinates setup/start/teardown and stops them.
+
+#![allow(clippy::large_enum_variant)]
+
+/// Generated types and service stubs.
+pub mod v1 {
+    tonic::include_proto!("volley.v1");
+}
+
+pub use v1::*;
+
+/// The protocol version this build speaks. A peer with another version is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest message either side accepts (archives dominate; see the archive size limit).
+pub const MAX_MESSAGE_BYTES: usize = 80 * 1024 * 1024;
