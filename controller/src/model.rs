@@ -138,3 +138,51 @@ pub struct Assignment {
     pub segment: String,
     pub sequence: String,
 }
+
+/// An agent as the registry shows it (`GET /v1/agents`, `volley agents`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// "idle", "busy", "lost".
+    pub state: String,
+    pub run_id: Option<u64>,
+    pub version: String,
+    pub max_vus: u64,
+    pub cpus: u32,
+    pub cpu_percent: f64,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub memory_percent: f64,
+    pub process_rss_bytes: u64,
+    pub active_vus: i64,
+    pub requests_per_second: f64,
+    pub iterations_per_second: f64,
+    pub dropped_iterations: u64,
+    /// Seconds since the last heartbeat.
+    pub heartbeat_age_s: f64,
+    /// "ok", "warning" (≥ 80 % CPU or memory), "overloaded" (≥ 90 %).
+    pub health: String,
+    pub connected_since: String,
+}
+
+/// One telemetry sample of an agent during a run (`GET /v1/runs/{id}/agents`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UtilizationSample {
+    /// RFC 3339 UTC.
+    pub at: String,
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub process_rss_bytes: u64,
+    pub active_vus: i64,
+    pub requests_per_second: f64,
+    pub iterations_per_second: f64,
+}
+
+/// An agent's utilization over a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentUtilization {
+    pub agent: String,
+    pub segment: String,
+    pub samples: Vec<UtilizationSample>,
+}
