@@ -327,10 +327,11 @@ impl LiveRun {
             return Vec::new();
         };
         let secs = self.elapsed_secs();
+        let series = run.store.to_series_store(&run.registry);
         ths.iter()
             .map(|(key, list)| {
-                let failing = crate::engine::sink_for_key(&run.store, &run.registry, key)
-                    .map(|(_, sink)| {
+                let failing = volley_common::summary::build::sink_for_key(&series, key, None)
+                    .map(|sink| {
                         !sink.is_empty() && list.iter().any(|t| !t.evaluate(&sink, secs).ok)
                     })
                     .unwrap_or(false);
@@ -461,7 +462,7 @@ impl ApiBackend for LiveRun {
 
     fn groups(&self) -> Vec<GroupView> {
         let root = match self.run.get() {
-            Some(run) => crate::engine::group_tree(&run.store),
+            Some(run) => run.store.to_series_store(&run.registry).group_tree(),
             None => volley_common::summary::GroupReport::default(),
         };
         let mut out = Vec::new();

@@ -9,20 +9,19 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use volley_common::exit::{code, AbortReason};
-use volley_common::metrics::{MetricType, Sink, TagSet};
+use volley_common::metrics::TagSet;
 use volley_common::options::{Options, ResolvedOptions, ScenarioConfig};
 use volley_common::segment::{ExecutionSegment, ExecutionSegmentSequence, ExecutionTuple};
-use volley_common::summary::{
-    CheckReport, GroupReport, MetricReport, RunResult, SummaryOptions, SummaryReport, SummaryState,
-    ThresholdReport,
-};
+use volley_common::summary::{GroupReport, RunResult, SummaryOptions, SummaryReport, SummaryState};
+use volley_common::metrics::store::MetricInfo;
+use volley_common::summary::build;
 use volley_common::threshold::{parse_metric_key, parse_thresholds, Threshold};
 
 use crate::api::status as api_status;
 use crate::executor::{self, ExecCtx, ScenarioRt, VuFactory, VuPool};
 use crate::http::{HttpConfig, HttpShared};
 use crate::js::JsError;
-use crate::metrics::{builtin, MetricId, MetricsStore, Registry, SampleSink};
+use crate::metrics::{builtin, MetricsStore, Registry, SampleSink};
 use crate::run::{RunControl, RunShared, Stage, VuSettings};
 use crate::vu::{first_init, Phase};
 use crate::worker::{spawn_worker, WorkerHandle, WorkerMsg};
@@ -158,7 +157,7 @@ fn num_cores() -> usize {
 /// SharedArrays built during the first init, by name.
 type SharedArrays = std::collections::HashMap<String, Arc<Vec<String>>>;
 /// Thresholds by metric key, in definition order.
-pub type ThresholdSet = Vec<(String, Vec<Threshold>)>;
+pub use volley_common::summary::build::ThresholdSet;
 
 /// Runs the first init on a thread with a big stack (it is not a coroutine).
 fn first_init_on_thread(
@@ -399,33 +398,36 @@ async fn run_async(
     ));
 
     // 4. Thresholds at the end, the summary data, then handleSummary.
-    let results = evaluate_thresholds(&thresholds, &store, &registry, elapsed.as_secs_f64());
-    let failed_thresholds: Vec<String> = results
-        .iter()
-        .filter(|(_, rs)| rs.iter().any(|(_, r)| !r.ok))
-        .map(|(k, _)| k.clone())
-        .collect();
+    let series = store.to_series_store(&registry);
+    let types = registry_types(&registry);
+    let results = build::evaluate_thresholds(&thresholds, &series, elapsed.as_secs_f64(), &types);
+    let failed_thresholds = build::failed_keys(&results);
     let setup_data = run
         .setup_data
         .read()
         .unwrap_or_else(|e| e.into_inner())
-        .clone();
+        .clone()
+        .and_then(|s| serde_json::from_str(&s).ok());
     let make_report = |control: &RunControl| {
-        let (exit_code, _, outcome_name, message, context) =
-            decide_exit(control, &failed_thresholds);
-        build_report(
-            &store,
-            &registry,
-            &resolved,
-            &results,
-            elapsed,
-            &req,
-            exit_code,
-            &outcome_name,
-            message,
-            context,
-            setup_data.clone(),
-        )
+        let (exit_code, _, outcome, message, context) = decide_exit(control, &failed_thresholds);
+        build::build_report(build::ReportInput {
+            store: &series,
+            results: &results,
+            options: summary_options(&resolved, &req),
+            state: SummaryState {
+                is_stdout_tty: req.is_stdout_tty,
+                is_stderr_tty: req.is_stderr_tty,
+                test_run_duration_ms: elapsed.as_secs_f64() * 1000.0,
+            },
+            result: RunResult {
+                outcome,
+                exit_code,
+                message,
+                context,
+            },
+            setup_data: setup_data.clone(),
+            types: &types,
+        })
     };
     let report = make_report(&control);
     let mut handle_summary_out = None;
@@ -858,42 +860,14 @@ fn build_thresholds(
     Ok(Arc::new(parsed))
 }
 
-type ThresholdResults = Vec<(
-    String,
-    Vec<(Threshold, volley_common::threshold::ThresholdResult)>,
-)>;
-
-pub(crate) fn sink_for_key(
-    store: &MetricsStore,
-    registry: &Registry,
-    key: &str,
-) -> Option<(MetricId, Sink)> {
-    let (name, filter) = parse_metric_key(key).ok()?;
-    let (id, def) = registry.by_name(&name)?;
-    let sink = store
-        .aggregate(id, &filter)
-        .unwrap_or_else(|| Sink::new(def.mtype));
-    Some((id, sink))
-}
-
-fn evaluate_thresholds(
-    thresholds: &[(String, Vec<Threshold>)],
-    store: &MetricsStore,
-    registry: &Registry,
-    duration: f64,
-) -> ThresholdResults {
-    let mut out = Vec::new();
-    for (key, list) in thresholds {
-        let Some((_, sink)) = sink_for_key(store, registry, key) else {
-            continue;
-        };
-        let rs = list
-            .iter()
-            .map(|t| (t.clone(), t.evaluate(&sink, duration)))
-            .collect();
-        out.push((key.clone(), rs));
+/// The type of every registered metric (for thresholds on metrics without data).
+fn registry_types(registry: &Registry) -> impl Fn(&str) -> Option<MetricInfo> + '_ {
+    move |name: &str| {
+        registry.by_name(name).map(|(_, d)| MetricInfo {
+            mtype: d.mtype,
+            contains: d.contains,
+        })
     }
-    out
 }
 
 fn check_abort_thresholds(
@@ -903,24 +877,10 @@ fn check_abort_thresholds(
     elapsed: Duration,
     control: &RunControl,
 ) {
-    let mut failed = Vec::new();
-    for (key, list) in thresholds {
-        if !list.iter().any(|t| t.abort_on_fail) {
-            continue;
-        }
-        let Some((_, sink)) = sink_for_key(store, registry, key) else {
-            continue;
-        };
-        for t in list {
-            if t.abort_on_fail
-                && t.should_abort(elapsed)
-                && !t.evaluate(&sink, elapsed.as_secs_f64()).ok
-            {
-                failed.push(key.clone());
-                break;
-            }
-        }
+    if !thresholds.iter().any(|(_, l)| l.iter().any(|t| t.abort_on_fail)) {
+        return;
     }
+    let failed = build::failed_abort_thresholds(thresholds, &store.to_series_store(registry), elapsed);
     if !failed.is_empty() {
         control.abort(AbortReason::Threshold { metrics: failed });
     }
@@ -1020,227 +980,20 @@ impl SampleSink for FanOut {
     }
 }
 
-fn metric_values(sink: &Sink, trend_stats: &[String], duration: f64) -> Vec<(String, f64)> {
-    sink.values(trend_stats, duration)
-}
-
-/// Builds the summary data from the merged metrics: every observed metric, the submetrics
-/// thresholds name (plus `http_req_duration{expected_response:true}`, which k6 always shows),
-/// and the group/check tree (from the `checks` and `group_duration` series).
-#[allow(clippy::too_many_arguments)]
-fn build_report(
-    store: &MetricsStore,
-    registry: &Registry,
-    resolved: &ResolvedOptions,
-    results: &ThresholdResults,
-    elapsed: Duration,
-    req: &RunRequest,
-    exit_code: i32,
-    outcome: &str,
-    message: Option<String>,
-    context: Option<serde_json::Value>,
-    setup_data: Option<String>,
-) -> SummaryReport {
-    let secs = elapsed.as_secs_f64();
-    let stats = &resolved.summary_trend_stats;
-    let mut metrics = Vec::new();
-    let mut keys_done: Vec<String> = Vec::new();
-    let threshold_reports = |key: &str| -> Vec<ThresholdReport> {
-        results
-            .iter()
-            .filter(|(k, _)| k == key)
-            .flat_map(|(_, rs)| rs.iter())
-            .map(|(t, r)| ThresholdReport {
-                source: t.source.clone(),
-                ok: r.ok,
-                stat: r.stat.clone(),
-                observed: r.observed,
-            })
-            .collect()
-    };
-    for id in store.observed_metrics() {
-        let Some(def) = registry.get(id) else {
-            continue;
-        };
-        let Some(sink) = store.aggregate(id, &[]) else {
-            continue;
-        };
-        let mut m = MetricReport::new(
-            &def.name,
-            def.mtype.as_str(),
-            def.contains.as_str(),
-            metric_values(&sink, stats, secs),
-        );
-        m.thresholds = threshold_reports(&def.name);
-        metrics.push(m);
-        keys_done.push(def.name.clone());
+/// Summary rendering options from the run's options.
+fn summary_options(resolved: &ResolvedOptions, req: &RunRequest) -> SummaryOptions {
+    SummaryOptions {
+        trend_stats: resolved.summary_trend_stats.clone(),
+        time_unit: resolved.summary_time_unit.clone(),
+        // As k6: set by NO_COLOR or K6_NO_COLOR, not by a non-terminal stdout (the text
+        // summary already stays plain when stdout is not a terminal).
+        no_color: req.process_env.contains_key("NO_COLOR")
+            || req
+                .process_env
+                .get("K6_NO_COLOR")
+                .is_some_and(|v| matches!(v.trim(), "true" | "1")),
+        ..SummaryOptions::default()
     }
-    // Submetrics: threshold keys with tags, and expected_response:true for http_req_duration.
-    let mut sub_keys: Vec<String> = results
-        .iter()
-        .map(|(k, _)| k.clone())
-        .filter(|k| k.contains('{'))
-        .collect();
-    if store
-        .aggregate(
-            builtin::HTTP_REQ_DURATION,
-            &[("expected_response".into(), "true".into())],
-        )
-        .is_some()
-    {
-        sub_keys.push("http_req_duration{expected_response:true}".into());
-    }
-    for key in sub_keys {
-        if keys_done.contains(&key) {
-            continue;
-        }
-        let Ok((name, filter)) = parse_metric_key(&key) else {
-            continue;
-        };
-        let Some((id, def)) = registry.by_name(&name) else {
-            continue;
-        };
-        let sink = store
-            .aggregate(id, &filter)
-            .unwrap_or_else(|| Sink::new(def.mtype));
-        let canonical = format!(
-            "{name}{{{}}}",
-            filter
-                .iter()
-                .map(|(k, v)| format!("{k}:{v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let mut m = MetricReport::new(
-            &canonical,
-            def.mtype.as_str(),
-            def.contains.as_str(),
-            metric_values(&sink, stats, secs),
-        );
-        m.thresholds = threshold_reports(&key);
-        m.submetric = volley_common::summary::Submetric::from_name(&canonical);
-        metrics.push(m);
-        keys_done.push(key);
-    }
-    // Thresholds on metrics with no samples still show up.
-    for (key, _) in results {
-        if keys_done.contains(key) {
-            continue;
-        }
-        if let Ok((name, _)) = parse_metric_key(key) {
-            if let Some((_, def)) = registry.by_name(&name) {
-                if def.mtype == MetricType::Counter
-                    || def.mtype == MetricType::Rate
-                    || def.mtype == MetricType::Gauge
-                    || def.mtype == MetricType::Trend
-                {
-                    let sink = Sink::new(def.mtype);
-                    let mut m = MetricReport::new(
-                        key,
-                        def.mtype.as_str(),
-                        def.contains.as_str(),
-                        metric_values(&sink, stats, secs),
-                    );
-                    m.thresholds = threshold_reports(key);
-                    m.submetric = volley_common::summary::Submetric::from_name(key);
-                    metrics.push(m);
-                }
-            }
-        }
-    }
-    SummaryReport {
-        metrics,
-        root_group: group_tree(store),
-        options: SummaryOptions {
-            trend_stats: stats.clone(),
-            time_unit: resolved.summary_time_unit.clone(),
-            // As k6: set by NO_COLOR or K6_NO_COLOR, not by a non-terminal stdout (the text
-            // summary already stays plain when stdout is not a terminal).
-            no_color: req.process_env.contains_key("NO_COLOR")
-                || req
-                    .process_env
-                    .get("K6_NO_COLOR")
-                    .is_some_and(|v| matches!(v.trim(), "true" | "1")),
-            ..SummaryOptions::default()
-        },
-        state: SummaryState {
-            is_stdout_tty: req.is_stdout_tty,
-            is_stderr_tty: req.is_stderr_tty,
-            test_run_duration_ms: secs * 1000.0,
-        },
-        setup_data: setup_data.and_then(|s| serde_json::from_str(&s).ok()),
-        result: RunResult {
-            outcome: outcome.to_string(),
-            exit_code,
-            message,
-            context,
-        },
-    }
-}
-
-/// The group tree with check counts, from the tags of the `checks` and `group_duration` series.
-pub(crate) fn group_tree(store: &MetricsStore) -> GroupReport {
-    let mut root = GroupReport {
-        name: String::new(),
-        path: String::new(),
-        groups: Vec::new(),
-        checks: Vec::new(),
-        ..GroupReport::default()
-    };
-    for (metric, tags, sink) in store.series() {
-        if metric != builtin::CHECKS && metric != builtin::GROUP_DURATION {
-            continue;
-        }
-        let path = tags.get("group").unwrap_or("").to_string();
-        let group = ensure_group(&mut root, &path);
-        if metric == builtin::CHECKS {
-            let Some(name) = tags.get("check") else {
-                continue;
-            };
-            let passes = sink.stat("passes", 1.0).unwrap_or(0.0) as u64;
-            let fails = sink.stat("fails", 1.0).unwrap_or(0.0) as u64;
-            match group.checks.iter_mut().find(|c| c.name == name) {
-                Some(c) => {
-                    c.passes += passes;
-                    c.fails += fails;
-                }
-                None => group.checks.push(CheckReport {
-                    name: name.to_string(),
-                    path: format!("{path}::{name}"),
-                    passes,
-                    fails,
-                }),
-            }
-        }
-    }
-    root
-}
-
-fn ensure_group<'a>(root: &'a mut GroupReport, path: &str) -> &'a mut GroupReport {
-    if path.is_empty() {
-        return root;
-    }
-    let mut cur = root;
-    let mut so_far = String::new();
-    for part in path.split("::").skip(1) {
-        so_far.push_str("::");
-        so_far.push_str(part);
-        let idx = match cur.groups.iter().position(|g| g.name == part) {
-            Some(i) => i,
-            None => {
-                cur.groups.push(GroupReport {
-                    name: part.to_string(),
-                    path: so_far.clone(),
-                    groups: Vec::new(),
-                    checks: Vec::new(),
-                    ..GroupReport::default()
-                });
-                cur.groups.len() - 1
-            }
-        };
-        cur = &mut cur.groups[idx];
-    }
-    cur
 }
 
 /// Scenario description lines for the banner.

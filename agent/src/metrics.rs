@@ -385,6 +385,22 @@ impl MetricsStore {
     }
 
     /// Every series, in first-seen order (a snapshot).
+    /// The merged series keyed by metric name (what summaries, thresholds and APIs read).
+    pub fn to_series_store(&self, registry: &Registry) -> volley_common::metrics::store::SeriesStore {
+        let mut out = volley_common::metrics::store::SeriesStore::new();
+        for (id, tags, sink) in self.series() {
+            let Some(def) = registry.get(id) else { continue };
+            let info = volley_common::metrics::store::MetricInfo {
+                mtype: def.mtype,
+                contains: def.contains,
+            };
+            if let Err(e) = out.merge(&def.name, info, &tags, &sink) {
+                tracing::warn!("{e}");
+            }
+        }
+        out
+    }
+
     pub fn series(&self) -> Vec<(MetricId, TagSet, Sink)> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner

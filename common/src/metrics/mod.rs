@@ -9,6 +9,7 @@
 
 pub mod histogram;
 mod sink;
+pub mod store;
 mod tags;
 
 use std::fmt;

@@ -10,6 +10,7 @@
 //! The report is plain data (already-aggregated values), so the controller can build it from
 //! merged metrics and ship it to the CLI as JSON; this module depends on nothing else in Volley.
 
+pub mod build;
 mod data;
 mod format;
 mod legacy;

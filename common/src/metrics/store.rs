@@ -1,0 +1,261 @@
+//! A store of merged series keyed by metric *name* and tag set: what the end-of-test summary,
+//! thresholds and the REST APIs read. The local engine converts its id-keyed aggregates into
+//! one; the controller merges agents' metric batches into one. Merging is exact (see `Sink`).
+
+use std::collections::HashMap;
+
+use super::{MergeError, MetricType, Sink, TagSet, ValueType};
+use crate::summary::{CheckReport, GroupReport};
+
+/// A metric's type and what its values contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricInfo {
+    pub mtype: MetricType,
+    pub contains: ValueType,
+}
+
+/// Merged series in first-seen order (so checks and groups keep the order the script used).
+#[derive(Debug, Clone, Default)]
+pub struct SeriesStore {
+    metrics: Vec<(String, MetricInfo)>,
+    index: HashMap<(String, TagSet), usize>,
+    series: Vec<(String, TagSet, Sink)>,
+}
+
+/// Why a series could not be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("metric '{name}' is a {existing}; data for it as a {got} cannot be merged")]
+    TypeMismatch {
+        name: String,
+        existing: MetricType,
+        got: MetricType,
+    },
+    #[error("metric '{name}': {source}")]
+    Merge { name: String, source: MergeError },
+}
+
+impl SeriesStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Merges one series' aggregate into the store.
+    pub fn merge(
+        &mut self,
+        name: &str,
+        info: MetricInfo,
+        tags: &TagSet,
+        sink: &Sink,
+    ) -> Result<(), StoreError> {
+        match self.metrics.iter().find(|(n, _)| n == name) {
+            Some((_, existing)) if existing.mtype != info.mtype => {
+                return Err(StoreError::TypeMismatch {
+                    name: name.to_string(),
+                    existing: existing.mtype,
+                    got: info.mtype,
+                })
+            }
+            Some(_) => {}
+            None => self.metrics.push((name.to_string(), info)),
+        }
+        let key = (name.to_string(), tags.clone());
+        match self.index.get(&key) {
+            Some(&i) => self.series[i]
+                .2
+                .merge(sink)
+                .map_err(|source| StoreError::Merge {
+                    name: name.to_string(),
+                    source,
+                }),
+            None => {
+                self.index.insert(key, self.series.len());
+                self.series.push((name.to_string(), tags.clone(), sink.clone()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Merges another store into this one.
+    pub fn merge_store(&mut self, other: &SeriesStore) -> Result<(), StoreError> {
+        for (name, tags, sink) in &other.series {
+            let info = other.info(name).expect("every series has its metric");
+            self.merge(name, info, tags, sink)?;
+        }
+        Ok(())
+    }
+
+    pub fn info(&self, name: &str) -> Option<MetricInfo> {
+        self.metrics.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
+    }
+
+    /// Metrics with data, in first-seen order.
+    pub fn metrics(&self) -> &[(String, MetricInfo)] {
+        &self.metrics
+    }
+
+    /// Every series, in first-seen order.
+    pub fn series(&self) -> impl Iterator<Item = (&str, &TagSet, &Sink)> {
+        self.series.iter().map(|(n, t, s)| (n.as_str(), t, s))
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The metric merged over every tag set that contains `filter`; None without data.
+    pub fn aggregate(&self, name: &str, filter: &[(String, String)]) -> Option<Sink> {
+        let mut out: Option<Sink> = None;
+        for (n, tags, sink) in &self.series {
+            if n != name || !tags.contains_all(filter) {
+                continue;
+            }
+            match out.as_mut() {
+                None => out = Some(sink.clone()),
+                Some(o) => {
+                    let _ = o.merge(sink);
+                }
+            }
+        }
+        out
+    }
+
+    /// The group tree with check counts, from the `checks` and `group_duration` series.
+    pub fn group_tree(&self) -> GroupReport {
+        let mut root = GroupReport::default();
+        for (name, tags, sink) in &self.series {
+            if name != "checks" && name != "group_duration" {
+                continue;
+            }
+            let path = tags.get("group").unwrap_or("").to_string();
+            let group = ensure_group(&mut root, &path);
+            if name == "checks" {
+                let Some(check) = tags.get("check") else {
+                    continue;
+                };
+                let passes = sink.stat("passes", 1.0).unwrap_or(0.0) as u64;
+                let fails = sink.stat("fails", 1.0).unwrap_or(0.0) as u64;
+                match group.checks.iter_mut().find(|c| c.name == check) {
+                    Some(c) => {
+                        c.passes += passes;
+                        c.fails += fails;
+                    }
+                    None => group.checks.push(CheckReport {
+                        name: check.to_string(),
+                        path: format!("{path}::{check}"),
+                        passes,
+                        fails,
+                    }),
+                }
+            }
+        }
+        root
+    }
+
+    /// Distinct group paths seen (for the group limit).
+    pub fn group_count(&self) -> usize {
+        let mut paths: Vec<&str> = self
+            .series
+            .iter()
+            .filter_map(|(_, t, _)| t.get("group"))
+            .filter(|g| !g.is_empty())
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        paths.len()
+    }
+}
+
+fn ensure_group<'a>(root: &'a mut GroupReport, path: &str) -> &'a mut GroupReport {
+    if path.is_empty() {
+        return root;
+    }
+    let mut cur = root;
+    let mut so_far = String::new();
+    for part in path.split("::").skip(1) {
+        so_far.push_str("::");
+        so_far.push_str(part);
+        let idx = match cur.groups.iter().position(|g| g.name == part) {
+            Some(i) => i,
+            None => {
+                cur.groups.push(GroupReport {
+                    name: part.to_string(),
+                    path: so_far.clone(),
+                    ..GroupReport::default()
+                });
+                cur.groups.len() - 1
+            }
+        };
+        cur = &mut cur.groups[idx];
+    }
+    cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(passes: u64, fails: u64) -> Sink {
+        let mut s = Sink::new(MetricType::Rate);
+        for _ in 0..passes {
+            s.add(1.0, 0);
+        }
+        for _ in 0..fails {
+            s.add(0.0, 0);
+        }
+        s
+    }
+
+    const RATE: MetricInfo = MetricInfo {
+        mtype: MetricType::Rate,
+        contains: ValueType::Default,
+    };
+
+    #[test]
+    fn merges_exactly_and_filters() {
+        let mut a = SeriesStore::new();
+        let mut b = SeriesStore::new();
+        let ok = TagSet::from_pairs([("status", "200")]);
+        let nf = TagSet::from_pairs([("status", "404")]);
+        a.merge("checks", RATE, &ok, &rate(3, 1)).unwrap();
+        b.merge("checks", RATE, &ok, &rate(2, 0)).unwrap();
+        b.merge("checks", RATE, &nf, &rate(0, 5)).unwrap();
+        a.merge_store(&b).unwrap();
+        let all = a.aggregate("checks", &[]).unwrap();
+        assert_eq!(all.stat("passes", 1.0), Some(5.0));
+        assert_eq!(all.stat("fails", 1.0), Some(6.0));
+        let only = a
+            .aggregate("checks", &[("status".into(), "404".into())])
+            .unwrap();
+        assert_eq!(only.stat("fails", 1.0), Some(5.0));
+        assert!(a.aggregate("nope", &[]).is_none());
+        let e = a
+            .merge(
+                "checks",
+                MetricInfo {
+                    mtype: MetricType::Counter,
+                    contains: ValueType::Default,
+                },
+                &ok,
+                &Sink::new(MetricType::Counter),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("is a rate"), "{e}");
+    }
+
+    #[test]
+    fn group_tree_from_checks() {
+        let mut s = SeriesStore::new();
+        let t = |g: &str, c: &str| TagSet::from_pairs([("group", g), ("check", c)]);
+        s.merge("checks", RATE, &t("::api", "is 200"), &rate(4, 0)).unwrap();
+        s.merge("checks", RATE, &t("::api::nested", "slept"), &rate(1, 1)).unwrap();
+        s.merge("checks", RATE, &t("", "root check"), &rate(2, 0)).unwrap();
+        let root = s.group_tree();
+        assert_eq!(root.checks[0].name, "root check");
+        assert_eq!(root.groups[0].path, "::api");
+        assert_eq!(root.groups[0].checks[0].passes, 4);
+        assert_eq!(root.groups[0].groups[0].path, "::api::nested");
+        assert_eq!(root.groups[0].groups[0].checks[0].fails, 1);
+        assert_eq!(s.group_count(), 2);
+    }
+}
