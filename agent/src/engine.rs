@@ -9,15 +9,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use volley_common::exit::{code, AbortReason};
+use volley_common::metrics::store::MetricInfo;
 use volley_common::metrics::TagSet;
 use volley_common::options::{Options, ResolvedOptions, ScenarioConfig};
 use volley_common::segment::{ExecutionSegment, ExecutionSegmentSequence, ExecutionTuple};
-use volley_common::summary::{GroupReport, RunResult, SummaryOptions, SummaryReport, SummaryState};
-use volley_common::metrics::store::MetricInfo;
 use volley_common::summary::build;
+use volley_common::summary::{GroupReport, RunResult, SummaryOptions, SummaryReport, SummaryState};
 use volley_common::threshold::{parse_metric_key, parse_thresholds, Threshold};
 
 use crate::api::status as api_status;
+use crate::cluster::hooks::{ClusterCommand, ClusterEvent, ClusterHooks};
 use crate::executor::{self, ExecCtx, ScenarioRt, VuFactory, VuPool};
 use crate::http::{HttpConfig, HttpShared};
 use crate::js::JsError;
@@ -45,6 +46,8 @@ pub struct RunRequest {
     pub is_stderr_tty: bool,
     /// The live view the REST API reads (attached once the run's state exists).
     pub live: Option<Arc<crate::api::LiveRun>>,
+    /// Set when this run is one agent's part of a cluster run.
+    pub cluster: Option<Arc<crate::cluster::hooks::ClusterHooks>>,
 }
 
 /// Creates an output once the run knows its registry and thresholds.
@@ -321,6 +324,10 @@ async fn run_async(
         setup_data: RwLock::new(None),
         raw_out: raw_sink.clone(),
     });
+    if let Some(hooks) = &req.cluster {
+        store.keep_deltas();
+        let _ = hooks.metrics.set((store.clone(), registry.clone()));
+    }
     if let Some(live) = &req.live {
         live.attach(
             run.clone(),
@@ -368,6 +375,7 @@ async fn run_async(
         observer.clone(),
         started,
         &fi.exports,
+        req.cluster.as_ref(),
     )
     .await;
 
@@ -514,8 +522,10 @@ async fn lifecycle(
     observer: Arc<dyn RunObserver>,
     started: Instant,
     exports: &[String],
+    cluster: Option<&Arc<ClusterHooks>>,
 ) {
     let control = run.control.clone();
+    let mut commands = cluster.and_then(|c| c.take_commands());
     let empty = TagSet::from_pairs(Vec::<(String, String)>::new());
 
     // VU init: all planned VUs, concurrently. A stop interrupts the VUs' init code.
@@ -575,11 +585,17 @@ async fn lifecycle(
         }
     }
 
-    // abortOnFail thresholds are watched from setup to the end of teardown.
+    // abortOnFail thresholds are watched from setup to the end of teardown (in a cluster run,
+    // the controller watches them on the merged data instead).
     let th_stop = Arc::new(tokio::sync::Notify::new());
+    let local_thresholds = if cluster.is_some() {
+        Arc::new(ThresholdSet::new())
+    } else {
+        thresholds.clone()
+    };
     let th_task = {
         let (thresholds, run, stop, control) = (
-            thresholds.clone(),
+            local_thresholds,
             run.clone(),
             th_stop.clone(),
             control.clone(),
@@ -597,35 +613,71 @@ async fn lifecycle(
         })
     };
 
-    // Setup, in a fresh VU 0 that a stop interrupts.
+    // Setup, in a fresh VU 0 that a stop interrupts. In a cluster run the controller decides:
+    // one agent runs it and every agent receives its data.
     control.set_stage(Stage::Setup, api_status::SETUP);
     let exports_setup = exports.iter().any(|e| e == "setup") && !resolved.no_setup;
     let exports_teardown = exports.iter().any(|e| e == "teardown") && !resolved.no_teardown;
-    if exports_setup {
-        match call_in_vu0(
-            factory,
-            "setup",
-            Phase::Setup,
-            None,
-            resolved.setup_timeout,
-            &control,
-            true,
-        )
-        .await
-        {
-            CallResult::Ok(data) => {
+    if let (Some(hooks), Some(cmds)) = (cluster, commands.as_mut()) {
+        hooks.send(ClusterEvent::Ready { vus: vus_max });
+        loop {
+            let cmd = tokio::select! {
+                c = cmds.recv() => c,
+                _ = control.aborted() => None,
+            };
+            match cmd {
+                Some(ClusterCommand::RunSetup) => {
+                    if !exports_setup {
+                        hooks.send(ClusterEvent::SetupResult {
+                            data: None,
+                            abort: None,
+                        });
+                        continue;
+                    }
+                    match run_setup(factory, resolved, &control).await {
+                        Ok(data) => hooks.send(ClusterEvent::SetupResult { data, abort: None }),
+                        Err(reason) => {
+                            control.abort(reason.clone());
+                            hooks.send(ClusterEvent::SetupResult {
+                                data: None,
+                                abort: Some(reason),
+                            });
+                        }
+                    }
+                }
+                Some(ClusterCommand::SetupData(data)) => {
+                    *run.setup_data.write().unwrap_or_else(|e| e.into_inner()) = data;
+                    control.setup_completed.store(true, Ordering::SeqCst);
+                    break;
+                }
+                Some(other) => tracing::warn!(?other, "unexpected command before setup data"),
+                None => break,
+            }
+        }
+        // The start barrier: every agent starts its executors at the same instant.
+        if control.setup_completed.load(Ordering::SeqCst) && !control.is_aborted() {
+            let cmd = tokio::select! {
+                c = cmds.recv() => c,
+                _ = control.aborted() => None,
+            };
+            if let Some(ClusterCommand::Start(at)) = cmd {
+                let wait = at
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = control.aborted() => {}
+                }
+            }
+        }
+    } else if exports_setup {
+        match run_setup(factory, resolved, &control).await {
+            Ok(data) => {
                 *run.setup_data.write().unwrap_or_else(|e| e.into_inner()) = data;
                 control.setup_completed.store(true, Ordering::SeqCst);
             }
-            CallResult::Timeout => {
-                control.abort(AbortReason::SetupTimeout {
-                    seconds: resolved.setup_timeout.as_secs_f64(),
-                });
-            }
-            CallResult::Err(e) => {
-                if !(matches!(e, JsError::Interrupted) && control.is_aborted()) {
-                    control.abort(exception_reason("setup", &e));
-                }
+            Err(reason) => {
+                control.abort(reason);
             }
         }
     } else if !control.is_aborted() {
@@ -674,7 +726,28 @@ async fn lifecycle(
 
     // Teardown runs if and only if setup completed. A signal, an API stop or a threshold
     // lets it finish (bounded by teardownTimeout); test.abort() or an exception in it cut it.
-    if setup_completed && exports_teardown {
+    // In a cluster run exactly one agent runs it, when the controller says so.
+    let mut teardown_here = true;
+    if let (Some(hooks), Some(cmds)) = (cluster, commands.as_mut()) {
+        teardown_here = false;
+        if setup_completed {
+            hooks.send(ClusterEvent::ExecutionDone);
+            loop {
+                if hooks.skip_teardown.load(Ordering::SeqCst) {
+                    break;
+                }
+                tokio::select! {
+                    c = cmds.recv() => match c {
+                        Some(ClusterCommand::Teardown(b)) => { teardown_here = b; break; }
+                        Some(other) => tracing::warn!(?other, "unexpected command before teardown"),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+        }
+    }
+    if setup_completed && exports_teardown && teardown_here {
         control.set_stage(Stage::Teardown, api_status::TEARDOWN);
         let data = run
             .setup_data
@@ -707,6 +780,34 @@ async fn lifecycle(
     }
     th_stop.notify_one();
     let _ = th_task.await;
+}
+
+/// Runs setup() in a fresh VU 0; its JSON data, or the abort reason when it failed.
+async fn run_setup(
+    factory: &VuFactory,
+    resolved: &ResolvedOptions,
+    control: &RunControl,
+) -> Result<Option<String>, AbortReason> {
+    match call_in_vu0(
+        factory,
+        "setup",
+        Phase::Setup,
+        None,
+        resolved.setup_timeout,
+        control,
+        true,
+    )
+    .await
+    {
+        CallResult::Ok(data) => Ok(data),
+        CallResult::Timeout => Err(AbortReason::SetupTimeout {
+            seconds: resolved.setup_timeout.as_secs_f64(),
+        }),
+        CallResult::Err(e) => match control.abort_reason() {
+            Some(r) if matches!(e, JsError::Interrupted) => Err(r),
+            _ => Err(exception_reason("setup", &e)),
+        },
+    }
 }
 
 enum CallResult {
@@ -877,10 +978,14 @@ fn check_abort_thresholds(
     elapsed: Duration,
     control: &RunControl,
 ) {
-    if !thresholds.iter().any(|(_, l)| l.iter().any(|t| t.abort_on_fail)) {
+    if !thresholds
+        .iter()
+        .any(|(_, l)| l.iter().any(|t| t.abort_on_fail))
+    {
         return;
     }
-    let failed = build::failed_abort_thresholds(thresholds, &store.to_series_store(registry), elapsed);
+    let failed =
+        build::failed_abort_thresholds(thresholds, &store.to_series_store(registry), elapsed);
     if !failed.is_empty() {
         control.abort(AbortReason::Threshold { metrics: failed });
     }
@@ -999,4 +1104,117 @@ fn summary_options(resolved: &ResolvedOptions, req: &RunRequest) -> SummaryOptio
 /// Scenario description lines for the banner.
 pub fn describe(sc: &ScenarioConfig) -> String {
     sc.description()
+}
+
+/// A script read without running it: its compiled program (modules and opened files), its
+/// consolidated options (script < `K6_*` env < CLI) and its exported functions. `volley
+/// archive` and `volley submit` build archives from this.
+pub struct InspectedScript {
+    pub program: Arc<crate::js::Program>,
+    pub options: ResolvedOptions,
+    /// The consolidated options as k6-shaped JSON, plus the script's `volley` section.
+    pub options_json: serde_json::Value,
+    pub exports: Vec<String>,
+}
+
+/// Runs the first init of a script (as `volley run` does) and resolves its options.
+pub fn inspect_script(
+    script: &std::path::Path,
+    env: &BTreeMap<String, String>,
+    cli_options: &Options,
+    process_env: &BTreeMap<String, String>,
+) -> Result<InspectedScript, (i32, String)> {
+    let registry = Arc::new(Registry::new());
+    let control = Arc::new(RunControl::default());
+    let (fi, _arrays) = first_init_on_thread(script.to_path_buf(), env.clone(), registry, control)
+        .map_err(|e| {
+            (
+                code::SCRIPT_EXCEPTION,
+                format!(
+                    "could not initialize '{}': {}",
+                    script.display(),
+                    e.with_stack()
+                ),
+            )
+        })?;
+    let req = RunRequest {
+        script: script.to_path_buf(),
+        cli_options: cli_options.clone(),
+        process_env: process_env.clone(),
+        ..RunRequest::default()
+    };
+    let options = resolve_options(&fi, &req).map_err(|m| (code::INVALID_CONFIG, m))?;
+    let mut options_json = options.to_json();
+    let script_json: Option<serde_json::Value> = fi
+        .options_json
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    if let (Some(obj), Some(v)) = (
+        options_json.as_object_mut(),
+        script_json.as_ref().and_then(|s| s.get("volley")),
+    ) {
+        obj.insert("volley".into(), v.clone());
+    }
+    Ok(InspectedScript {
+        program: fi.program,
+        options,
+        options_json,
+        exports: fi.exports,
+    })
+}
+
+/// Runs a script's `handleSummary(data)` on its own (for a cluster run, in the CLI that
+/// followed it). Returns what it returned, or the error to print before the default summary.
+pub fn run_handle_summary(
+    script: &std::path::Path,
+    env: &BTreeMap<String, String>,
+    data: serde_json::Value,
+    timeout: Duration,
+) -> Result<Option<serde_json::Value>, String> {
+    let io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    io.block_on(async {
+        let registry = Arc::new(Registry::new());
+        let control = Arc::new(RunControl::default());
+        let (fi, arrays) = {
+            let (s, e, r, c) = (
+                script.to_path_buf(),
+                env.clone(),
+                registry.clone(),
+                control.clone(),
+            );
+            tokio::task::spawn_blocking(move || first_init_on_thread(s, e, r, c))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.with_stack())?
+        };
+        if !fi.exports.iter().any(|e| e == "handleSummary") {
+            return Ok(None);
+        }
+        let http = Arc::new(HttpShared::new(HttpConfig::default()).map_err(|e| e.to_string())?);
+        let run = Arc::new(RunShared {
+            program: fi.program.clone(),
+            registry: registry.clone(),
+            store: Arc::new(MetricsStore::new()),
+            settings: VuSettings {
+                env: env.clone(),
+                ..VuSettings::default()
+            },
+            http,
+            io: tokio::runtime::Handle::current(),
+            control,
+            shared_arrays: Arc::new(Mutex::new(arrays)),
+            setup_data: RwLock::new(None),
+            raw_out: None,
+        });
+        let resolved_timeout = timeout;
+        let opts = ResolvedOptions {
+            summary_timeout: resolved_timeout,
+            ..Options::default().resolve().map_err(|e| e.to_string())?
+        };
+        handle_summary(&run, &opts, Some(data.to_string())).await
+    })
 }

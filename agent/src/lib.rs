@@ -6,6 +6,7 @@
 //! (the k6 modules) → [`http`] (the per-VU HTTP client) → [`metrics`].
 
 pub mod api;
+pub mod cluster;
 pub mod console;
 pub mod coro;
 pub mod engine;

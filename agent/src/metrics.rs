@@ -318,6 +318,9 @@ struct StoreInner {
     series: Vec<(MetricId, TagSet, Sink)>,
     /// The earliest [`first_seen_stamp`] of each series (same positions as `series`).
     first_seen: Vec<u64>,
+    /// What was merged since the last [`MetricsStore::take_delta`], when a cluster agent ships
+    /// interval batches (None otherwise, so local runs pay nothing).
+    delta: Option<HashMap<(MetricId, TagSet), Sink>>,
 }
 
 impl StoreInner {
@@ -334,10 +337,49 @@ impl MetricsStore {
         Self::default()
     }
 
+    /// Starts keeping interval deltas for [`MetricsStore::take_delta`].
+    pub fn keep_deltas(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.delta.get_or_insert_with(HashMap::new);
+    }
+
+    /// What was merged since the last call (cluster agents ship it as a metric batch).
+    pub fn take_delta(&self) -> Vec<(MetricId, TagSet, Sink)> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(d) = inner.delta.as_mut() else {
+            return Vec::new();
+        };
+        let taken = std::mem::take(d);
+        // In first-seen order, so the receiver lists checks and groups as the script used them.
+        let mut out: Vec<(u64, MetricId, TagSet, Sink)> = taken
+            .into_iter()
+            .map(|((m, t), s)| {
+                let stamp = inner
+                    .index
+                    .get(&(m, t.clone()))
+                    .map(|&i| inner.first_seen[i])
+                    .unwrap_or(u64::MAX);
+                (stamp, m, t, s)
+            })
+            .collect();
+        out.sort_by_key(|e| e.0);
+        out.into_iter().map(|(_, m, t, s)| (m, t, s)).collect()
+    }
+
     /// Merges a worker's aggregates: `(series key, sink, first-seen stamp)`.
     pub fn merge(&self, delta: impl IntoIterator<Item = SeriesDelta>) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         for (key, sink, stamp) in delta {
+            if let Some(d) = inner.delta.as_mut() {
+                match d.get_mut(&key) {
+                    Some(existing) => {
+                        let _ = existing.merge(&sink);
+                    }
+                    None => {
+                        d.insert(key.clone(), sink.clone());
+                    }
+                }
+            }
             match inner.index.get(&key) {
                 Some(&i) => {
                     if let Err(e) = inner.series[i].2.merge(&sink) {
@@ -386,10 +428,15 @@ impl MetricsStore {
 
     /// Every series, in first-seen order (a snapshot).
     /// The merged series keyed by metric name (what summaries, thresholds and APIs read).
-    pub fn to_series_store(&self, registry: &Registry) -> volley_common::metrics::store::SeriesStore {
+    pub fn to_series_store(
+        &self,
+        registry: &Registry,
+    ) -> volley_common::metrics::store::SeriesStore {
         let mut out = volley_common::metrics::store::SeriesStore::new();
         for (id, tags, sink) in self.series() {
-            let Some(def) = registry.get(id) else { continue };
+            let Some(def) = registry.get(id) else {
+                continue;
+            };
             let info = volley_common::metrics::store::MetricInfo {
                 mtype: def.mtype,
                 contains: def.contains,

@@ -1,7 +1,9 @@
 //! `volley`: one binary for running k6 scripts locally (`volley run`), serving a local test
 //! target (`volley target`) and, later, the cluster commands.
 
+mod cluster;
 mod progress;
+mod rest;
 mod run;
 mod target;
 
@@ -19,9 +21,34 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ClusterCommand {
+    /// Start a local controller and N agent processes (for trying the cluster out).
+    Up(cluster::ClusterUpArgs),
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run a k6 test script on this machine.
     Run(Box<run::RunArgs>),
+    /// Run the controller: REST API, run queue, agent registry, metric merge.
+    Controller(cluster::ControllerArgs),
+    /// Run a load-generator agent that dials the controller.
+    Agent(cluster::AgentArgs),
+    /// Bundle a test (script, imports, opened files, options) into an archive.
+    Archive(cluster::ArchiveArgs),
+    /// Submit a test to the controller; with --wait, follow it and exit with its code.
+    Submit(Box<cluster::SubmitArgs>),
+    /// List runs.
+    Runs(cluster::QueryArgs),
+    /// Show one run.
+    Status(cluster::RunIdArgs),
+    /// Stop a run.
+    Stop(cluster::RunIdArgs),
+    /// Show the agents and their utilization.
+    Agents(cluster::AgentsArgs),
+    /// Local cluster commands.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Serve a local httpbin-like target for examples, tests and benchmarks.
     Target {
         /// Address to listen on (port 0 picks a free port).
@@ -47,6 +74,15 @@ fn main() {
     };
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
+        Command::Controller(a) => cluster::controller(a),
+        Command::Agent(a) => cluster::agent(a),
+        Command::Archive(a) => cluster::archive(a),
+        Command::Submit(a) => cluster::submit(*a),
+        Command::Runs(a) => cluster::runs(a),
+        Command::Status(a) => cluster::status(a),
+        Command::Stop(a) => cluster::stop(a),
+        Command::Agents(a) => cluster::agents(a),
+        Command::Cluster(ClusterCommand::Up(a)) => cluster::cluster_up(a),
         Command::Target { listen, threads } => {
             match target::run_blocking(target::TargetConfig { listen, threads }) {
                 Ok(()) => 0,

@@ -366,6 +366,7 @@ pub fn main(args: RunArgs) -> i32 {
         is_stdout_tty: std::io::stdout().is_terminal(),
         is_stderr_tty: std::io::stderr().is_terminal(),
         live: Some(live),
+        cluster: None,
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(report) = &outcome.report {
@@ -429,7 +430,7 @@ pub fn main(args: RunArgs) -> i32 {
 }
 
 /// Writes what handleSummary returned: `stdout`, `stderr` or a file path → content.
-fn write_summary_outputs(v: &serde_json::Value) {
+pub fn write_summary_outputs(v: &serde_json::Value) {
     let Some(map) = v.as_object() else {
         log_error("handleSummary must return an object mapping outputs (stdout, stderr or a file path) to their content");
         return;
@@ -453,4 +454,50 @@ fn write_summary_outputs(v: &serde_json::Value) {
             }
         }
     }
+}
+
+/// Counts SIGINT/SIGTERM for commands that follow something (`submit --wait`, `cluster up`):
+/// the first increments the counter (the command reacts), the second exits with 105.
+pub fn trap_simple_signals(count: Arc<std::sync::atomic::AtomicU32>) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let _ = std::thread::Builder::new()
+        .name("volley-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut i), Ok(mut t)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    let _ = ready_tx.send(());
+                    return;
+                };
+                let _ = ready_tx.send(());
+                loop {
+                    tokio::select! {
+                        _ = i.recv() => {}
+                        _ = t.recv() => {}
+                    }
+                    let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if n == 1 {
+                        volley_agent::console::log(
+                            "info",
+                            "Stopping (press Ctrl+C again to exit at once)",
+                            &[],
+                        );
+                    } else {
+                        log_error("Aborting in response to a second signal: the rest was skipped");
+                        std::process::exit(code::EXTERNAL_ABORT);
+                    }
+                }
+            });
+        });
+    let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(2));
 }

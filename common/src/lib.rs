@@ -2,6 +2,7 @@
 //! controller: test options, execution segments, metrics and their mergeable aggregates,
 //! thresholds, end-of-test summaries and exit codes.
 
+pub mod archive;
 pub mod duration;
 pub mod exit;
 pub mod metrics;

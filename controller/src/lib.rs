@@ -6,6 +6,12 @@
 //! replicated with Raft later without a rewrite.
 
 pub mod api;
+pub mod coordinator;
+pub mod grpc;
 pub mod model;
+pub mod placement;
+pub mod registry;
+pub mod server;
+pub mod service;
 pub mod state;
 pub mod store;

@@ -70,7 +70,8 @@ impl SeriesStore {
                 }),
             None => {
                 self.index.insert(key, self.series.len());
-                self.series.push((name.to_string(), tags.clone(), sink.clone()));
+                self.series
+                    .push((name.to_string(), tags.clone(), sink.clone()));
                 Ok(())
             }
         }
@@ -86,7 +87,10 @@ impl SeriesStore {
     }
 
     pub fn info(&self, name: &str) -> Option<MetricInfo> {
-        self.metrics.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, i)| *i)
     }
 
     /// Metrics with data, in first-seen order.
@@ -247,9 +251,12 @@ mod tests {
     fn group_tree_from_checks() {
         let mut s = SeriesStore::new();
         let t = |g: &str, c: &str| TagSet::from_pairs([("group", g), ("check", c)]);
-        s.merge("checks", RATE, &t("::api", "is 200"), &rate(4, 0)).unwrap();
-        s.merge("checks", RATE, &t("::api::nested", "slept"), &rate(1, 1)).unwrap();
-        s.merge("checks", RATE, &t("", "root check"), &rate(2, 0)).unwrap();
+        s.merge("checks", RATE, &t("::api", "is 200"), &rate(4, 0))
+            .unwrap();
+        s.merge("checks", RATE, &t("::api::nested", "slept"), &rate(1, 1))
+            .unwrap();
+        s.merge("checks", RATE, &t("", "root check"), &rate(2, 0))
+            .unwrap();
         let root = s.group_tree();
         assert_eq!(root.checks[0].name, "root check");
         assert_eq!(root.groups[0].path, "::api");

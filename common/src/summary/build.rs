@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{MetricReport, RunResult, Submetric, SummaryOptions, SummaryReport, SummaryState, ThresholdReport};
+use super::{
+    MetricReport, RunResult, Submetric, SummaryOptions, SummaryReport, SummaryState,
+    ThresholdReport,
+};
 use crate::metrics::store::{MetricInfo, SeriesStore};
 use crate::metrics::Sink;
 use crate::threshold::{parse_metric_key, Threshold, ThresholdResult};
@@ -19,7 +22,11 @@ pub type ThresholdResults = Vec<(String, Vec<(Threshold, ThresholdResult)>)>;
 
 /// The sink a threshold key reads: the metric merged over the tag sets that match the key's
 /// tags; an empty sink when the metric is known but has no data. None for unknown metrics.
-pub fn sink_for_key(store: &SeriesStore, key: &str, known_type: Option<MetricInfo>) -> Option<Sink> {
+pub fn sink_for_key(
+    store: &SeriesStore,
+    key: &str,
+    known_type: Option<MetricInfo>,
+) -> Option<Sink> {
     let (name, filter) = parse_metric_key(key).ok()?;
     match store.aggregate(&name, &filter) {
         Some(s) => Some(s),
@@ -75,7 +82,9 @@ pub fn failed_abort_thresholds(
             continue;
         }
         if list.iter().any(|t| {
-            t.abort_on_fail && t.should_abort(elapsed) && !t.evaluate(&sink, elapsed.as_secs_f64()).ok
+            t.abort_on_fail
+                && t.should_abort(elapsed)
+                && !t.evaluate(&sink, elapsed.as_secs_f64()).ok
         }) {
             failed.push(key.clone());
         }
@@ -205,7 +214,12 @@ pub fn build_report(input: ReportInput<'_>) -> SummaryReport {
             continue;
         };
         let sink = Sink::new(t.mtype);
-        let mut m = MetricReport::new(key, t.mtype.as_str(), t.contains.as_str(), sink.values(stats, secs));
+        let mut m = MetricReport::new(
+            key,
+            t.mtype.as_str(),
+            t.contains.as_str(),
+            sink.values(stats, secs),
+        );
         m.thresholds = threshold_reports(key);
         m.submetric = Submetric::from_name(key);
         metrics.push(m);

@@ -1,1 +1,189 @@
-//! TODO
+//! The controller's REST API: the k6 legacy test-runs API of seed 002 (same paths, JSON field
+//! names, `$select`, `ids[]`, `public_id`) plus Volley's `/v1` agent and run extensions, and a
+//! hand-written OpenAPI 3.1 document at `/openapi.json`.
+//!
+//! The API only translates HTTP to calls on a [`ControllerService`]; it owns no state. That keeps
+//! it testable with a fake and independent of how the controller stores and replicates state.
+//! Every error is JSON (`{"error": {"code", "message", "status"}}`); bad input is always a 4xx.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use axum::Router;
+
+use crate::model::{AgentUtilization, AgentView, Run, Test};
+
+mod error;
+mod handlers;
+mod openapi;
+mod query;
+mod views;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::ApiError;
+pub use openapi::openapi_document;
+pub use views::{run_json, test_json, RUN_FIELDS, TEST_FIELDS};
+
+/// Default cap on a request body that carries an archive (`POST /loadtests/v2/tests`).
+/// Base64 in JSON inflates by 4/3, so a JSON upload carries at most ~60 MiB of archive.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 80 * 1024 * 1024;
+
+/// Default cap on every other request body (start-testrun, stop): they are small JSON objects.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the API needs from the controller. Implemented by the controller's state machine;
+/// tests use a fake. Methods are synchronous and expected to be quick (no network I/O);
+/// `create_test` may hash and parse a large archive, so the API calls it off the async runtime.
+pub trait ControllerService: Send + Sync + 'static {
+    /// Stores a new test with its archive (a k6/Volley archive tar). Invalid archives should be
+    /// reported as a 4xx [`ServiceError`] (e.g. 400 `invalid_archive`).
+    fn create_test(
+        &self,
+        name: String,
+        project_id: u64,
+        archive: Vec<u8>,
+    ) -> Result<Test, ServiceError>;
+    /// All tests, or those of one project.
+    fn list_tests(&self, project_id: Option<u64>) -> Vec<Test>;
+    fn get_test(&self, id: u64) -> Option<Test>;
+    /// Creates a run of the test and queues it. The API has already checked the test exists.
+    fn start_run(
+        &self,
+        test_id: u64,
+        env: BTreeMap<String, String>,
+        note: String,
+    ) -> Result<Run, ServiceError>;
+    fn get_run(&self, id: u64) -> Option<Run>;
+    /// All runs, or those of one test.
+    fn list_runs(&self, test_id: Option<u64>) -> Vec<Run>;
+    /// Asks a non-terminal run to stop (ABORTED_BY_USER). The API has already answered 404 for
+    /// an unknown run and 409 for a terminal one; the service may still refuse (race) with 409.
+    fn stop_run(&self, id: u64, stopped_by: Option<u64>) -> Result<Run, ServiceError>;
+    fn agents(&self) -> Vec<AgentView>;
+    fn agent(&self, name: &str) -> Option<AgentView>;
+    /// Per-agent utilization over a run; `None` if the run does not exist.
+    fn run_agents(&self, run_id: u64) -> Option<Vec<AgentUtilization>>;
+    /// The live merged metric series of a run; `None` if unknown run or no data yet.
+    fn run_metrics(&self, run_id: u64) -> Option<serde_json::Value>;
+    /// The merged end-of-test summary (handleSummary `data` shape); `None` until it exists.
+    fn run_summary(&self, run_id: u64) -> Option<serde_json::Value>;
+}
+
+/// An error the service reports; the API sends it as `{"error": {code, message, status}}`.
+/// `status` is an HTTP status; anything outside 400–599 is sent as 500.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({code}, HTTP {status})")]
+pub struct ServiceError {
+    pub status: u16,
+    /// Stable machine-readable code, snake_case (e.g. `invalid_archive`).
+    pub code: String,
+    /// A sentence for humans that names the problem and, where possible, the fix.
+    pub message: String,
+}
+
+impl ServiceError {
+    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        ServiceError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request is malformed or names something invalid.
+    pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    /// 404: the thing asked for does not exist.
+    pub fn not_found(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(404, code, message)
+    }
+
+    /// 409: the request conflicts with the current state (e.g. stopping a finished run).
+    pub fn conflict(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(409, code, message)
+    }
+
+    /// 422: well-formed but unacceptable (e.g. an archive whose options are invalid).
+    pub fn unprocessable(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(422, code, message)
+    }
+
+    /// 500: the controller failed; not the caller's fault.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "internal_error", message)
+    }
+}
+
+/// Limits the router enforces. `router` uses the defaults; tests and embedders may lower them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Largest body of `POST /loadtests/v2/tests` (multipart or JSON), in bytes → else 413.
+    pub max_upload_bytes: usize,
+    /// Largest body of any other request, in bytes → else 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The API router with default limits.
+pub fn router(svc: Arc<dyn ControllerService>) -> Router {
+    router_with_limits(svc, ApiLimits::default())
+}
+
+/// The API router with explicit body limits.
+pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) -> Router {
+    handlers::build_router(svc, limits)
+}
+
+/// Every (method, path) the router serves, in axum's `{param}` syntax. The router is built from
+/// the same table, so this list (and the OpenAPI document checked against it) cannot drift.
+pub fn routes() -> Vec<(Method, &'static str)> {
+    handlers::route_table(ApiLimits::default())
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+/// Serves the API on `listener` until the server fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    svc: Arc<dyn ControllerService>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(svc)).await
+}
+
+/// Serves the API until `shutdown` completes, then finishes in-flight requests and returns.
+pub async fn serve_with_shutdown<F>(
+    listener: tokio::net::TcpListener,
+    svc: Arc<dyn ControllerService>,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    axum::serve(listener, router(svc))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Maps a service status to an HTTP status; out-of-range values become 500 so a buggy service
+/// cannot produce a nonsensical response.
+pub(crate) fn http_status(status: u16) -> StatusCode {
+    match StatusCode::from_u16(status) {
+        Ok(s) if s.is_client_error() || s.is_server_error() => s,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}

@@ -1,0 +1,538 @@
+//! `volley agent`: dials the controller, keeps one stream open, sends heartbeats with
+//! telemetry, runs the segments it is assigned and streams their metrics in interval batches.
+//!
+//! Safety first: if the stream to the controller breaks during a run, the agent stops its load
+//! (nobody would be in charge of it) and reconnects.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use volley_common::archive::Archive;
+use volley_common::exit::AbortReason;
+use volley_common::options::Options;
+use volley_proto as pb;
+use volley_proto::agent_link_client::AgentLinkClient;
+
+use super::hooks::{ClusterCommand, ClusterEvent, ClusterHooks};
+use super::telemetry::Telemetry;
+use crate::engine::{self, RunObserver, RunRequest};
+use crate::metrics::builtin;
+use crate::run::RunControl;
+
+/// How an agent is started (`volley agent` flags).
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The controller's gRPC URL, e.g. `http://127.0.0.1:6566`.
+    pub controller: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Capacity: the most VUs this agent accepts (0 = no limit).
+    pub max_vus: u64,
+    /// JS worker threads (0 = one per core).
+    pub workers: usize,
+    pub token: Option<String>,
+    /// Where archives are extracted (a private folder per run below it).
+    pub work_dir: std::path::PathBuf,
+}
+
+/// The run this agent is part of right now.
+struct CurrentRun {
+    run_id: String,
+    control: Arc<RunControl>,
+    hooks: Arc<ClusterHooks>,
+    commands: mpsc::UnboundedSender<ClusterCommand>,
+    /// Set when the controller stopped the run (so the agent does not report the abort back).
+    stopped_by_controller: Arc<AtomicBool>,
+}
+
+type Shared = Arc<Mutex<Option<CurrentRun>>>;
+
+fn msg(body: pb::agent_message::Body) -> pb::AgentMessage {
+    pb::AgentMessage {
+        version: pb::PROTOCOL_VERSION,
+        body: Some(body),
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs the agent until the process is stopped. Reconnects with backoff when the controller
+/// is unreachable.
+pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("volley-agent")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the agent runtime: {e}"))?;
+    rt.block_on(async move {
+        let current: Shared = Arc::new(Mutex::new(None));
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match session(&cfg, &current).await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(SessionError::Refused(r)) => {
+                    return Err(format!("the controller refused this agent: {r}"))
+                }
+                Err(SessionError::Other(e)) => {
+                    tracing::warn!("controller link: {e}; reconnecting in {backoff:?}");
+                }
+            }
+            stop_current(&current, "the connection to the controller was lost");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    })
+}
+
+enum SessionError {
+    Refused(String),
+    Other(String),
+}
+
+/// Stops the current run, if any (the controller link is gone).
+fn stop_current(current: &Shared, why: &str) {
+    if let Some(run) = current.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        run.stopped_by_controller.store(true, Ordering::SeqCst);
+        run.hooks.skip_teardown.store(true, Ordering::SeqCst);
+        if run.control.abort(AbortReason::System {
+            message: why.to_string(),
+        }) {
+            crate::console::log(
+                "warning",
+                &format!("stopping run {}: {why}", run.run_id),
+                &[],
+            );
+        }
+    }
+}
+
+async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
+        .map_err(|e| {
+            SessionError::Refused(format!("invalid controller URL {}: {e}", cfg.controller))
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| SessionError::Other(format!("cannot connect to {}: {e}", cfg.controller)))?;
+    let mut client = AgentLinkClient::new(channel)
+        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(4096);
+    let mut telemetry = Telemetry::new();
+    let first = telemetry.sample();
+    let _ = tx
+        .send(msg(pb::agent_message::Body::Register(pb::Register {
+            name: cfg.name.clone(),
+            labels: cfg.labels.clone().into_iter().collect(),
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            max_vus: cfg.max_vus,
+            cpus: telemetry.cpus(),
+            memory_total_bytes: first.memory_total_bytes,
+            resume_run_id: String::new(),
+            token: cfg.token.clone().unwrap_or_default(),
+        })))
+        .await;
+    let mut inbound = client
+        .link(ReceiverStream::new(rx))
+        .await
+        .map_err(|e| SessionError::Other(format!("link refused: {e}")))?
+        .into_inner();
+    match inbound.message().await {
+        Ok(Some(m)) => match m.body {
+            Some(pb::controller_message::Body::Registered(r)) => {
+                crate::console::log(
+                    "info",
+                    &format!(
+                        "registered with the controller as {} ({})",
+                        cfg.name, r.agent_id
+                    ),
+                    &[],
+                );
+            }
+            Some(pb::controller_message::Body::Refused(r)) => {
+                return Err(SessionError::Refused(r.reason))
+            }
+            other => {
+                return Err(SessionError::Other(format!(
+                    "unexpected first message {other:?}"
+                )))
+            }
+        },
+        Ok(None) => return Err(SessionError::Other("the controller closed the link".into())),
+        Err(e) => return Err(SessionError::Other(e.to_string())),
+    }
+
+    // Heartbeats every second, with telemetry and the current run's rates.
+    let hb = {
+        let tx = tx.clone();
+        let current = current.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut last = (0.0f64, 0.0f64, std::time::Instant::now());
+            loop {
+                tick.tick().await;
+                let s = telemetry.sample();
+                let mut h = pb::Heartbeat {
+                    cpu_percent: s.cpu_percent,
+                    memory_used_bytes: s.memory_used_bytes,
+                    memory_total_bytes: s.memory_total_bytes,
+                    process_rss_bytes: s.process_rss_bytes,
+                    unix_ms: unix_ms(SystemTime::now()),
+                    ..Default::default()
+                };
+                if let Some(run) = current.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    h.run_id = run.run_id.clone();
+                    h.active_vus = run.control.active_vus.load(Ordering::Relaxed);
+                    if let Some((store, _)) = run.hooks.metrics.get() {
+                        let iters = store
+                            .aggregate(builtin::ITERATIONS, &[])
+                            .and_then(|s| s.stat("count", 1.0))
+                            .unwrap_or(0.0);
+                        let reqs = store
+                            .aggregate(builtin::HTTP_REQS, &[])
+                            .and_then(|s| s.stat("count", 1.0))
+                            .unwrap_or(0.0);
+                        let dropped = store
+                            .aggregate(builtin::DROPPED_ITERATIONS, &[])
+                            .and_then(|s| s.stat("count", 1.0))
+                            .unwrap_or(0.0);
+                        let dt = last.2.elapsed().as_secs_f64().max(1e-3);
+                        h.iterations_per_second = ((iters - last.0) / dt).max(0.0);
+                        h.requests_per_second = ((reqs - last.1) / dt).max(0.0);
+                        h.dropped_iterations = dropped as u64;
+                        last = (iters, reqs, std::time::Instant::now());
+                    }
+                }
+                if tx
+                    .send(msg(pb::agent_message::Body::Heartbeat(h)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
+
+    let result = loop {
+        let m = match inbound.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => break Err(SessionError::Other("the controller closed the link".into())),
+            Err(e) => break Err(SessionError::Other(e.to_string())),
+        };
+        if m.version != pb::PROTOCOL_VERSION {
+            break Err(SessionError::Refused(format!(
+                "the controller speaks protocol version {}, this agent {}",
+                m.version,
+                pb::PROTOCOL_VERSION
+            )));
+        }
+        let Some(body) = m.body else { continue };
+        use pb::controller_message::Body as B;
+        match body {
+            B::Assign(a) => start_run(cfg, a, tx.clone(), current.clone()),
+            B::RunSetup(r) => forward(current, &r.run_id, ClusterCommand::RunSetup),
+            B::SetupData(d) => forward(
+                current,
+                &d.run_id,
+                ClusterCommand::SetupData((!d.data_json.is_empty()).then_some(d.data_json)),
+            ),
+            B::Start(s) => forward(
+                current,
+                &s.run_id,
+                ClusterCommand::Start(UNIX_EPOCH + Duration::from_millis(s.at_unix_ms)),
+            ),
+            B::Teardown(t) => forward(current, &t.run_id, ClusterCommand::Teardown(t.run_teardown)),
+            B::Stop(s) => {
+                let guard = current.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(run) = guard.as_ref().filter(|r| r.run_id == s.run_id) {
+                    run.stopped_by_controller.store(true, Ordering::SeqCst);
+                    if s.immediate {
+                        run.hooks.skip_teardown.store(true, Ordering::SeqCst);
+                    }
+                    let reason = serde_json::from_str::<AbortReason>(&s.reason_json).unwrap_or(
+                        AbortReason::System {
+                            message: "stopped by the controller".into(),
+                        },
+                    );
+                    run.control.abort(reason);
+                }
+            }
+            B::Ack(_) | B::Registered(_) => {}
+            B::Refused(r) => break Err(SessionError::Refused(r.reason)),
+        }
+    };
+    hb.abort();
+    result
+}
+
+fn forward(current: &Shared, run_id: &str, cmd: ClusterCommand) {
+    let guard = current.lock().unwrap_or_else(|e| e.into_inner());
+    match guard.as_ref().filter(|r| r.run_id == run_id) {
+        Some(run) => {
+            let _ = run.commands.send(cmd);
+        }
+        None => tracing::warn!("command for run {run_id}, which this agent is not running"),
+    }
+}
+
+struct NoObserver;
+impl RunObserver for NoObserver {}
+
+fn event(run_id: &str, phase: pb::RunPhase) -> pb::RunEvent {
+    pb::RunEvent {
+        run_id: run_id.to_string(),
+        phase: phase as i32,
+        ..Default::default()
+    }
+}
+
+/// Starts an assigned run: extracts the archive, runs the engine on a thread of its own, and
+/// relays its events and metric batches to the controller.
+fn start_run(
+    cfg: &AgentConfig,
+    a: pb::Assign,
+    tx: mpsc::Sender<pb::AgentMessage>,
+    current: Shared,
+) {
+    let run_id = a.run_id.clone();
+    let fail = |why: String| {
+        let tx = tx.clone();
+        let run_id = run_id.clone();
+        tokio::spawn(async move {
+            let mut e = event(&run_id, pb::RunPhase::Failed);
+            e.message = why.clone();
+            e.abort_json =
+                serde_json::to_string(&AbortReason::System { message: why }).unwrap_or_default();
+            let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
+        });
+    };
+    if current.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+        fail(format!("agent {} is busy with another run", cfg.name));
+        return;
+    }
+    let archive = match Archive::from_tar(&a.archive) {
+        Ok(x) => x,
+        Err(e) => return fail(format!("the run's archive is invalid: {e}")),
+    };
+    let dir = cfg.work_dir.join(format!("run-{}", sanitize(&run_id)));
+    let _ = std::fs::remove_dir_all(&dir);
+    let entry = match archive.extract_to(&dir) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("cannot extract the archive: {e}")),
+    };
+    let options_json: serde_json::Value = if a.options_json.is_empty() {
+        archive.metadata.options.clone()
+    } else {
+        match serde_json::from_str(&a.options_json) {
+            Ok(v) => v,
+            Err(e) => return fail(format!("invalid options in the assignment: {e}")),
+        }
+    };
+    let mut options = match Options::from_script_json(&options_json) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("invalid options in the assignment: {e}")),
+    };
+    options.execution_segment = (!a.segment.is_empty()).then(|| a.segment.clone());
+    options.execution_segment_sequence = (!a.sequence.is_empty()).then(|| a.sequence.clone());
+    let env: BTreeMap<String, String> = if a.env_json.is_empty() {
+        archive.metadata.env.clone()
+    } else {
+        serde_json::from_str(&a.env_json).unwrap_or_default()
+    };
+    let (hooks, mut events, commands) = ClusterHooks::new();
+    let control = Arc::new(RunControl::default());
+    let stopped_by_controller = Arc::new(AtomicBool::new(false));
+    *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(CurrentRun {
+        run_id: run_id.clone(),
+        control: control.clone(),
+        hooks: hooks.clone(),
+        commands,
+        stopped_by_controller: stopped_by_controller.clone(),
+    });
+    let req = RunRequest {
+        script: entry,
+        cli_options: options,
+        env,
+        process_env: BTreeMap::new(),
+        workers: cfg.workers,
+        outputs: Vec::new(),
+        no_summary: true,
+        is_stdout_tty: false,
+        is_stderr_tty: false,
+        live: None,
+        cluster: Some(hooks.clone()),
+    };
+    let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
+    let batch_seq = Arc::new(AtomicU64::new(0));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    {
+        let control = control.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("volley-run-{run_id}"))
+            .spawn(move || {
+                let out = engine::run(req, control, Arc::new(NoObserver));
+                let _ = done_tx.send(out);
+            });
+        if let Err(e) = spawned {
+            *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            return fail(format!("cannot start the run thread: {e}"));
+        }
+    }
+    // Phase events from the engine.
+    {
+        let tx = tx.clone();
+        let run_id = run_id.clone();
+        tokio::spawn(async move {
+            let _ = tx
+                .send(msg(pb::agent_message::Body::Event(event(
+                    &run_id,
+                    pb::RunPhase::Initializing,
+                ))))
+                .await;
+            while let Some(e) = events.recv().await {
+                let m = match e {
+                    ClusterEvent::Ready { vus } => {
+                        let mut e = event(&run_id, pb::RunPhase::Ready);
+                        e.vus = vus;
+                        pb::agent_message::Body::Event(e)
+                    }
+                    ClusterEvent::SetupResult { data, abort } => {
+                        pb::agent_message::Body::SetupResult(pb::SetupResult {
+                            run_id: run_id.clone(),
+                            ok: abort.is_none(),
+                            data_json: data.unwrap_or_default(),
+                            abort_json: abort
+                                .map(|r| serde_json::to_string(&r).unwrap_or_default())
+                                .unwrap_or_default(),
+                        })
+                    }
+                    ClusterEvent::ExecutionDone => {
+                        pb::agent_message::Body::Event(event(&run_id, pb::RunPhase::ExecutionDone))
+                    }
+                };
+                if tx.send(msg(m)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    // Aborts that start here (test.abort(), an exception in init...) go to the controller,
+    // which stops every agent.
+    {
+        let tx = tx.clone();
+        let run_id = run_id.clone();
+        let control = control.clone();
+        let by_controller = stopped_by_controller.clone();
+        tokio::spawn(async move {
+            control.aborted().await;
+            if by_controller.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Some(reason) = control.abort_reason() {
+                let mut e = event(&run_id, pb::RunPhase::Failed);
+                e.message = reason.message();
+                e.abort_json = serde_json::to_string(&reason).unwrap_or_default();
+                let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
+            }
+        });
+    }
+    // Interval metric batches, and the end of the run.
+    tokio::spawn(async move {
+        let send_batch = |start: u64| {
+            let hooks = hooks.clone();
+            let tx = tx.clone();
+            let run_id = run_id.clone();
+            let batch_seq = batch_seq.clone();
+            async move {
+                let Some((store, registry)) = hooks.metrics.get() else {
+                    return;
+                };
+                let delta = store.take_delta();
+                if delta.is_empty() {
+                    return;
+                }
+                let series = delta
+                    .into_iter()
+                    .filter_map(|(id, tags, sink)| {
+                        let def = registry.get(id)?;
+                        Some(pb::Series {
+                            metric: def.name,
+                            metric_type: def.mtype.as_str().to_string(),
+                            contains: def.contains.as_str().to_string(),
+                            tags: tags
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect(),
+                            sink_json: serde_json::to_vec(&sink).unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                let seq = batch_seq.fetch_add(1, Ordering::SeqCst) + 1;
+                let _ = tx
+                    .send(msg(pb::agent_message::Body::Metrics(pb::MetricBatch {
+                        run_id,
+                        seq,
+                        start_unix_ms: start,
+                        end_unix_ms: unix_ms(SystemTime::now()),
+                        series,
+                    })))
+                    .await;
+            }
+        };
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        let mut start = unix_ms(SystemTime::now());
+        tokio::pin!(done_rx);
+        let outcome = loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    send_batch(start).await;
+                    start = unix_ms(SystemTime::now());
+                }
+                out = &mut done_rx => break out.ok(),
+            }
+        };
+        // The engine flushed its workers before returning: ship the rest, then DONE.
+        send_batch(start).await;
+        let mut e = event(&run_id, pb::RunPhase::Done);
+        e.iterations = control.complete_iterations.load(Ordering::Relaxed);
+        e.interrupted_iterations = control.interrupted_iterations.load(Ordering::Relaxed);
+        e.last_batch_seq = batch_seq.load(Ordering::SeqCst);
+        if let Some(m) = control.failed() {
+            e.marked_failed = true;
+            e.failed_message = m;
+        }
+        if let Some(out) = &outcome {
+            e.message = out.error.clone().unwrap_or_default();
+        }
+        let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
+        *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+/// A run id as a safe folder name.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

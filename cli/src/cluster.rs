@@ -1,0 +1,710 @@
+//! The cluster commands: `volley controller`, `volley agent`, `volley archive`, `volley submit`,
+//! `volley runs | status | stop | agents` and `volley cluster up`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use volley_common::archive::Archive;
+use volley_common::exit::code;
+use volley_common::options::{parse_stages, Options};
+use volley_common::summary::SummaryReport;
+
+use crate::rest::{Client, RestError};
+
+const DEFAULT_REST: &str = "http://127.0.0.1:6565";
+const DEFAULT_GRPC: &str = "http://127.0.0.1:6566";
+
+fn log_error(msg: &str) {
+    volley_agent::console::log_error(msg, &[]);
+}
+
+fn parse_kv(items: &[String], what: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut m = BTreeMap::new();
+    for kv in items {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("invalid {what} {kv:?}: use KEY=VALUE"))?;
+        m.insert(k.to_string(), v.to_string());
+    }
+    Ok(m)
+}
+
+#[derive(clap::Args)]
+pub struct ControllerArgs {
+    /// Address of the REST API (the k6 test-runs API, agents and runs views).
+    #[arg(long, default_value = "127.0.0.1:6565")]
+    pub listen: std::net::SocketAddr,
+    /// Address agents dial (gRPC).
+    #[arg(long, default_value = "127.0.0.1:6566")]
+    pub grpc: std::net::SocketAddr,
+    /// Where runs, tests and archives are stored (redb).
+    #[arg(long, default_value = "./volley-data")]
+    pub data_dir: PathBuf,
+    /// Join token agents must present.
+    #[arg(long, env = "VOLLEY_TOKEN")]
+    pub token: Option<String>,
+}
+
+pub fn controller(a: ControllerArgs) -> i32 {
+    let cfg = volley_controller::server::ControllerConfig {
+        listen: a.listen,
+        grpc: a.grpc,
+        data_dir: a.data_dir,
+        token: a.token,
+        coordinator: Default::default(),
+    };
+    match volley_controller::server::run_controller(cfg) {
+        Ok(()) => 0,
+        Err(e) => {
+            log_error(&e);
+            1
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// The controller's gRPC URL.
+    #[arg(long, env = "VOLLEY_CONTROLLER_GRPC", default_value = DEFAULT_GRPC)]
+    pub controller: String,
+    /// This agent's name (unique in the cluster). Default: host name and process id.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A label KEY=VALUE for placement (repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// The most VUs this agent accepts (0 = no limit); used for placement and weights.
+    #[arg(long, default_value_t = 0)]
+    pub max_vus: u64,
+    /// JS worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Join token.
+    #[arg(long, env = "VOLLEY_TOKEN")]
+    pub token: Option<String>,
+}
+
+pub fn agent(a: AgentArgs) -> i32 {
+    let labels = match parse_kv(&a.labels, "--label") {
+        Ok(l) => l,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    };
+    let name = a.name.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "agent".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let work_dir = std::env::temp_dir().join(format!("volley-agent-{}", sanitize(&name)));
+    let cfg = volley_agent::cluster::client::AgentConfig {
+        controller: a.controller,
+        name,
+        labels,
+        max_vus: a.max_vus,
+        workers: a.workers,
+        token: a.token,
+        work_dir,
+    };
+    match volley_agent::cluster::client::run_agent(cfg) {
+        Ok(()) => 0,
+        Err(e) => {
+            log_error(&e);
+            1
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Flags shared by `archive` and `submit` that shape the test.
+#[derive(clap::Args, Clone)]
+pub struct TestFlags {
+    /// The test script.
+    pub script: PathBuf,
+    #[arg(short = 'u', long)]
+    pub vus: Option<i64>,
+    #[arg(short = 'd', long)]
+    pub duration: Option<String>,
+    #[arg(short = 'i', long)]
+    pub iterations: Option<i64>,
+    #[arg(short = 's', long = "stage")]
+    pub stages: Vec<String>,
+    /// __ENV values (repeatable), stored in the archive.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+}
+
+struct Built {
+    script: PathBuf,
+    tar: Vec<u8>,
+    env: BTreeMap<String, String>,
+    has_handle_summary: bool,
+    summary_timeout: Duration,
+}
+
+/// Bundles script + local imports + opened files + consolidated options.
+fn build_archive(t: &TestFlags) -> Result<Built, (i32, String)> {
+    if !t.script.exists() {
+        return Err((
+            code::UNKNOWN,
+            format!("the script {} does not exist", t.script.display()),
+        ));
+    }
+    let mut o = Options {
+        vus: t.vus,
+        iterations: t.iterations,
+        ..Options::default()
+    };
+    if let Some(d) = &t.duration {
+        o.duration = Some(
+            volley_common::duration::parse_duration(d)
+                .map_err(|e| (code::INVALID_CONFIG, format!("invalid --duration: {e}")))?,
+        );
+    }
+    if !t.stages.is_empty() {
+        o.stages = Some(
+            parse_stages(&t.stages.join(","), "--stage")
+                .map_err(|e| (code::INVALID_CONFIG, e.to_string()))?,
+        );
+    }
+    let env = parse_kv(&t.env, "--env").map_err(|e| (code::INVALID_CONFIG, e))?;
+    let process_env: BTreeMap<String, String> = std::env::vars().collect();
+    let inspected = volley_agent::engine::inspect_script(&t.script, &env, &o, &process_env)?;
+    let program = &inspected.program;
+    let modules: Vec<(PathBuf, String)> = program
+        .sources
+        .iter()
+        .map(|(p, s)| (PathBuf::from(p), s.clone()))
+        .collect();
+    let files: Vec<(PathBuf, Vec<u8>)> = program
+        .opened_files()
+        .into_iter()
+        .filter_map(|p| program.open_file(&p).ok().map(|d| (p, d.as_ref().clone())))
+        .collect();
+    let archive = Archive::from_paths(
+        &program.script_path,
+        &modules,
+        &files,
+        inspected.options_json.clone(),
+        env.clone(),
+    )
+    .map_err(|e| (code::INVALID_CONFIG, e.to_string()))?;
+    let tar = archive
+        .to_tar()
+        .map_err(|e| (code::INVALID_CONFIG, e.to_string()))?;
+    Ok(Built {
+        script: t.script.clone(),
+        tar,
+        env,
+        has_handle_summary: inspected.exports.iter().any(|e| e == "handleSummary"),
+        summary_timeout: inspected.options.summary_timeout,
+    })
+}
+
+#[derive(clap::Args)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    pub test: TestFlags,
+    /// Where to write the archive.
+    #[arg(short = 'O', long = "output", default_value = "archive.tar")]
+    pub output: PathBuf,
+}
+
+pub fn archive(a: ArchiveArgs) -> i32 {
+    match build_archive(&a.test) {
+        Ok(b) => match std::fs::write(&a.output, &b.tar) {
+            Ok(()) => {
+                println!("wrote {} ({} bytes)", a.output.display(), b.tar.len());
+                0
+            }
+            Err(e) => {
+                log_error(&format!("cannot write {}: {e}", a.output.display()));
+                1
+            }
+        },
+        Err((c, m)) => {
+            log_error(&m);
+            c
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub test: TestFlags,
+    /// Follow the run until it ends; exit with the code the same run would give locally.
+    #[arg(long)]
+    pub wait: bool,
+    /// The controller's REST URL.
+    #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
+    pub controller: String,
+    /// The test's name (default: the script's file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A note stored with the run.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub no_summary: bool,
+}
+
+fn client(url: &str) -> Result<Client, i32> {
+    Client::new(url).map_err(|e| {
+        log_error(&e);
+        code::INVALID_CONFIG
+    })
+}
+
+pub fn submit(a: SubmitArgs) -> i32 {
+    let stop_count = Arc::new(AtomicU32::new(0));
+    crate::run::trap_simple_signals(stop_count.clone());
+    let built = match build_archive(&a.test) {
+        Ok(b) => b,
+        Err((c, m)) => {
+            log_error(&m);
+            return c;
+        }
+    };
+    let c = match client(&a.controller) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.test
+            .script
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "test".into())
+    });
+    let body = serde_json::json!({
+        "name": name,
+        "project_id": 0,
+        "k6_archive": base64::engine::general_purpose::STANDARD.encode(&built.tar),
+    });
+    let test = match c.post("/loadtests/v2/tests", &body) {
+        Ok(v) => v,
+        Err(e) => return rest_failed(e, false),
+    };
+    let Some(test_id) = test.pointer("/k6-test/id").and_then(|v| v.as_u64()) else {
+        log_error("the controller did not return a test id");
+        return code::SYSTEM;
+    };
+    let run = match c.post(
+        &format!("/loadtests/v2/tests/{test_id}/start-testrun"),
+        &serde_json::json!({"env": built.env, "note": a.note}),
+    ) {
+        Ok(v) => v,
+        Err(e) => return rest_failed(e, false),
+    };
+    let Some(run_id) = run.pointer("/k6-run/id").and_then(|v| v.as_u64()) else {
+        log_error("the controller did not return a run id");
+        return code::SYSTEM;
+    };
+    if !a.wait {
+        println!("run {run_id} submitted (test {test_id}); follow it with: volley status {run_id}");
+        return 0;
+    }
+    follow(&c, run_id, &a, &built, stop_count)
+}
+
+fn rest_failed(e: RestError, following: bool) -> i32 {
+    log_error(&e.to_string());
+    match e {
+        RestError::Unreachable(_) if following => code::CONTROLLER_LOST,
+        RestError::Unreachable(_) => code::SYSTEM,
+        RestError::Status(s, _) if (400..500).contains(&s) => code::INVALID_CONFIG,
+        RestError::Status(..) => code::SYSTEM,
+    }
+}
+
+fn status_name(s: i64) -> &'static str {
+    volley_controller::model::run_status::name(s as i32)
+}
+
+/// Follows a run to its end, printing status changes and progress; then the summary.
+fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<AtomicU32>) -> i32 {
+    let mut last_status = i64::MIN;
+    let mut last_ok = Instant::now();
+    let mut stop_sent = false;
+    let run = loop {
+        if stops.load(Ordering::SeqCst) > 0 && !stop_sent {
+            stop_sent = true;
+            let _ = c.post(
+                &format!("/v1/runs/{run_id}/stop"),
+                &serde_json::json!({"reason": "signal"}),
+            );
+        }
+        match c.get(&format!("/loadtests/v2/runs/{run_id}")) {
+            Ok(v) => {
+                last_ok = Instant::now();
+                let run = v.get("k6-run").cloned().unwrap_or_default();
+                let status = run.get("run_status").and_then(|s| s.as_i64()).unwrap_or(-2);
+                if status != last_status && !a.quiet {
+                    let reason = run
+                        .get("transitions")
+                        .and_then(|t| t.as_array())
+                        .and_then(|t| t.last())
+                        .and_then(|t| t.get("reason"))
+                        .and_then(|r| r.as_str())
+                        .unwrap_or("");
+                    eprintln!("run {run_id}: {} ({status}) {reason}", status_name(status));
+                    last_status = status;
+                }
+                if volley_controller::model::run_status::is_terminal(status as i32) {
+                    break run;
+                }
+            }
+            Err(RestError::Unreachable(m)) => {
+                if last_ok.elapsed() > Duration::from_secs(15) {
+                    log_error(&format!(
+                        "lost the controller while following run {run_id}: {m}"
+                    ));
+                    return code::CONTROLLER_LOST;
+                }
+            }
+            Err(e) => return rest_failed(e, true),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let exit = run
+        .get("exit_code")
+        .and_then(|v| v.as_i64())
+        .map(|v| v as i32)
+        .unwrap_or(code::SYSTEM);
+    if !a.no_summary {
+        print_summary(c, run_id, built);
+    }
+    if let Some(detail) = run.get("error_detail").and_then(|v| v.as_str()) {
+        if !detail.is_empty() {
+            log_error(detail);
+        }
+    }
+    exit
+}
+
+fn print_summary(c: &Client, run_id: u64, built: &Built) {
+    let report: Option<SummaryReport> = c
+        .get(&format!("/v1/runs/{run_id}/report"))
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let Some(report) = report else {
+        log_error(&format!("the summary of run {run_id} is not available"));
+        return;
+    };
+    if built.has_handle_summary {
+        // handleSummary runs once, here, so the files it writes land on this machine.
+        let data = report.to_handle_summary_data();
+        match volley_agent::engine::run_handle_summary(
+            &built.script,
+            &built.env,
+            data,
+            built.summary_timeout,
+        ) {
+            Ok(Some(outputs)) => {
+                crate::run::write_summary_outputs(&outputs);
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => log_error(&e),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n{}", report.render_text());
+}
+
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    /// The controller's REST URL.
+    #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
+    pub controller: String,
+}
+
+pub fn runs(q: QueryArgs) -> i32 {
+    let c = match client(&q.controller) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match c.get("/loadtests/v2/runs") {
+        Ok(v) => {
+            println!(
+                "{:>6} {:>6} {:<24} {:>7} {:>6} {:>6}  {:<20}",
+                "RUN", "TEST", "STATUS", "RESULT", "VUS", "EXIT", "CREATED"
+            );
+            for r in v
+                .get("k6-runs")
+                .and_then(|r| r.as_array())
+                .cloned()
+                .unwrap_or_default()
+            {
+                let g = |k: &str| r.get(k).cloned().unwrap_or_default();
+                println!(
+                    "{:>6} {:>6} {:<24} {:>7} {:>6} {:>6}  {:<20}",
+                    g("id"),
+                    g("test_id"),
+                    status_name(g("run_status").as_i64().unwrap_or(-2)),
+                    if g("result_status").as_i64() == Some(1) {
+                        "FAILED"
+                    } else {
+                        "PASSED"
+                    },
+                    g("vus"),
+                    g("exit_code")
+                        .as_i64()
+                        .map(|x| x.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    g("created").as_str().unwrap_or(""),
+                );
+            }
+            0
+        }
+        Err(e) => rest_failed(e, false),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct RunIdArgs {
+    pub run: u64,
+    #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
+    pub controller: String,
+}
+
+pub fn status(a: RunIdArgs) -> i32 {
+    let c = match client(&a.controller) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match c.get(&format!("/loadtests/v2/runs/{}", a.run)) {
+        Ok(v) => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            0
+        }
+        Err(e) => rest_failed(e, false),
+    }
+}
+
+pub fn stop(a: RunIdArgs) -> i32 {
+    let c = match client(&a.controller) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match c.post(
+        &format!("/loadtests/v2/runs/{}/stop", a.run),
+        &serde_json::json!({}),
+    ) {
+        Ok(_) => {
+            println!("run {} is stopping", a.run);
+            0
+        }
+        Err(e) => rest_failed(e, false),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct AgentsArgs {
+    #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
+    pub controller: String,
+    /// Refresh every second until Ctrl+C.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+pub fn agents(a: AgentsArgs) -> i32 {
+    let c = match client(&a.controller) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    loop {
+        match c.get("/v1/agents") {
+            Ok(v) => {
+                if a.watch {
+                    print!("\x1b[2J\x1b[H");
+                }
+                print_agents(&v);
+            }
+            Err(e) => return rest_failed(e, false),
+        }
+        if !a.watch {
+            return 0;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn print_agents(v: &serde_json::Value) {
+    let list = v
+        .get("agents")
+        .or_else(|| v.get("data"))
+        .and_then(|a| a.as_array())
+        .cloned()
+        .or_else(|| v.as_array().cloned())
+        .unwrap_or_default();
+    println!(
+        "{:<16} {:<20} {:<6} {:>5} {:>6} {:>6} {:>9} {:>6} {:>8} {:>6}  {}",
+        "NAME", "LABELS", "STATE", "RUN", "CPU%", "MEM%", "RSS", "VUS", "REQ/S", "HB", "HEALTH"
+    );
+    for ag in list {
+        let g = |k: &str| ag.get(k).cloned().unwrap_or_default();
+        let labels = g("labels")
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        println!(
+            "{:<16} {:<20} {:<6} {:>5} {:>6.1} {:>6.1} {:>8.1}M {:>6} {:>8.1} {:>5.1}s  {}",
+            g("name").as_str().unwrap_or(""),
+            labels,
+            g("state").as_str().unwrap_or(""),
+            g("run_id")
+                .as_u64()
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "-".into()),
+            g("cpu_percent").as_f64().unwrap_or(0.0),
+            g("memory_percent").as_f64().unwrap_or(0.0),
+            g("process_rss_bytes").as_f64().unwrap_or(0.0) / 1_048_576.0,
+            g("active_vus"),
+            g("requests_per_second").as_f64().unwrap_or(0.0),
+            g("heartbeat_age_s").as_f64().unwrap_or(0.0),
+            g("health").as_str().unwrap_or(""),
+        );
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ClusterUpArgs {
+    /// How many agent processes to start.
+    #[arg(long, default_value_t = 3)]
+    pub agents: u32,
+    #[arg(long, default_value = "127.0.0.1:6565")]
+    pub listen: std::net::SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:6566")]
+    pub grpc: std::net::SocketAddr,
+    #[arg(long, default_value = "./volley-data")]
+    pub data_dir: PathBuf,
+    /// Per-agent VU capacity (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_vus: u64,
+}
+
+/// A local controller plus N agent processes, for trying the cluster out; Ctrl+C stops all.
+pub fn cluster_up(a: ClusterUpArgs) -> i32 {
+    let stops = Arc::new(AtomicU32::new(0));
+    crate::run::trap_simple_signals(stops.clone());
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            log_error(&format!("cannot find the volley binary: {e}"));
+            return 1;
+        }
+    };
+    let mut children: Vec<Child> = Vec::new();
+    let controller = Command::new(&exe)
+        .args([
+            "controller",
+            "--listen",
+            &a.listen.to_string(),
+            "--grpc",
+            &a.grpc.to_string(),
+            "--data-dir",
+        ])
+        .arg(&a.data_dir)
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut controller = match controller {
+        Ok(c) => c,
+        Err(e) => {
+            log_error(&format!("cannot start the controller: {e}"));
+            return 1;
+        }
+    };
+    let mut lines = BufReader::new(controller.stdout.take().expect("piped")).lines();
+    let mut rest_url = None;
+    let mut grpc_url = None;
+    while rest_url.is_none() || grpc_url.is_none() {
+        match lines.next() {
+            Some(Ok(l)) => {
+                let url = l.rsplit(' ').next().unwrap_or("").to_string();
+                if l.contains("REST API") {
+                    rest_url = Some(url);
+                } else if l.contains("gRPC") {
+                    grpc_url = Some(url);
+                }
+            }
+            _ => {
+                log_error("the controller exited before it was ready");
+                return 1;
+            }
+        }
+    }
+    children.push(controller);
+    let grpc_url = grpc_url.unwrap_or_default();
+    for i in 1..=a.agents {
+        match Command::new(&exe)
+            .args([
+                "agent",
+                "--controller",
+                &grpc_url,
+                "--name",
+                &format!("agent-{i}"),
+                "--max-vus",
+                &a.max_vus.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => children.push(c),
+            Err(e) => log_error(&format!("cannot start agent-{i}: {e}")),
+        }
+    }
+    let rest = rest_url.unwrap_or_default();
+    println!(
+        "volley cluster up: controller {rest} with {} agents (Ctrl+C stops them all)",
+        a.agents
+    );
+    println!("  submit a test:  VOLLEY_CONTROLLER={rest} volley submit --wait test.js");
+    let _ = std::io::stdout().flush();
+    while stops.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(100));
+        if children
+            .iter_mut()
+            .any(|c| matches!(c.try_wait(), Ok(Some(_))))
+        {
+            log_error("a cluster process exited; stopping the others");
+            break;
+        }
+    }
+    for c in children.iter_mut() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+    }
+    for c in children.iter_mut() {
+        let _ = c.wait();
+    }
+    0
+}

@@ -1,0 +1,1656 @@
+//! Test archives: one file that carries everything a test needs to run elsewhere.
+//!
+//! The CLI builds an archive from the entry script, every local module it imports, every file it
+//! `open()`s, the consolidated options and the `-e` values (`volley archive`, `volley submit`);
+//! the controller stores it by test; agents extract it and run it. Because an archive crosses a
+//! trust boundary (anyone with a token can upload one, and agents write it to disk), every reader
+//! validates it fully: size and count limits, paths that stay inside the extraction folder, only
+//! regular files, and metadata that names files that exist.
+//!
+//! # Layout
+//! An uncompressed tar file:
+//! ```text
+//! metadata.json          Metadata as JSON (format_version, entry, options, env, modules, …)
+//! files/<path>           every file, by its path relative to the test's root folder
+//! ```
+//! The root folder is the deepest folder that contains the entry script, its modules and its data
+//! files: a script in `a/b/` that imports `../lib/x.js` gives the root `a/` and the paths
+//! `b/script.js` and `lib/x.js`, so relative imports and `open()` calls resolve the same way after
+//! extraction as they did on the author's machine.
+//!
+//! Tar headers are fixed (mode 0644, uid/gid 0, no user names, mtime 0, entries sorted by path), so
+//! the same test gives the same bytes, and so the same SHA-256, on every machine.
+//!
+//! # Differences from `k6 archive`
+//! A k6 archive is also a tar with a `metadata.json`, but it stores the entry script's source in
+//! `data`, every local file under `file/` by its *absolute* original path (with the user name
+//! replaced by `nobody`), remote modules under `https/`, and metadata with k6-runtime fields
+//! (`type`, `filename` and `pwd` as `file://` URLs, `compatibilityMode`, `k6version`, `goos`,
+//! `dependencies`). Volley does not read or write that format, on purpose:
+//! - Root-relative paths leak nothing of the author's machine (no user, no home layout, so nothing
+//!   to anonymize) and make extraction a plain relative write that can refuse `..` and absolute
+//!   paths outright; k6's absolute paths would have to be re-rooted on every agent anyway.
+//! - Volley has no remote-module loader, so there is no `https/` tree, and the entry script is
+//!   stored once rather than twice.
+//! - `format_version` lets a reader refuse an archive it does not understand, and `modules` tells
+//!   the agent which files to compile, in import order, without re-running the init stage.
+//! - Archives only travel between Volley's own CLI, controller and agents; a converter from k6
+//!   archives could be added later without changing this format.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Largest archive, in bytes: the tar file as a whole, and also the sum of the files in it.
+/// It keeps one Assign message under the protocol's message limit.
+pub const MAX_ARCHIVE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most files one archive may hold (not counting `metadata.json`).
+pub const MAX_FILES: usize = 10_000;
+/// Longest archive-relative path, in bytes (longer paths are a sign of a generated or hostile archive).
+pub const MAX_PATH_BYTES: usize = 1024;
+/// The archive format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Name of the metadata entry at the top of the tar.
+const METADATA_NAME: &str = "metadata.json";
+/// Folder (inside the tar) that holds the test's files.
+const FILES_DIR: &str = "files";
+
+/// A test archive in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Archive {
+    pub metadata: Metadata,
+    /// Files by archive-relative path (`script.js`, `lib/helper.js`, `data/users.json`); never
+    /// absolute and never with `.`/`..` components.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// What `metadata.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Archive format; readers refuse versions they do not know ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// Version of the Volley that built the archive (informational, for error reports).
+    pub volley_version: String,
+    /// Archive-relative path of the entry script.
+    pub entry: String,
+    /// Consolidated k6 options (a JSON object), as resolved when the archive was built.
+    pub options: Value,
+    /// `-e KEY=VALUE` values given when the archive was built (k6 archives keep them too).
+    pub env: BTreeMap<String, String>,
+    /// Which files are JS modules (to compile), in import order; includes the entry.
+    pub modules: Vec<String>,
+    /// When the archive was built, RFC 3339 UTC (informational).
+    pub created: String,
+}
+
+/// Why an archive could not be built, read or extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(
+        "the archive is {size}; archives are limited to {limit}{largest} — move large data files \
+         out of the test or shrink them",
+        size = human(.size),
+        limit = human_size(MAX_ARCHIVE_BYTES)
+    )]
+    TooLarge {
+        size: u64,
+        /// The largest files, pre-formatted (`" (largest: data/big.bin 60.0 MiB, …)"`), or empty.
+        largest: String,
+    },
+    #[error(
+        "{path:?} in the archive is {size} and does not fit: archives are limited to {limit} in \
+         total — move it out of the test or shrink it",
+        size = human(.size),
+        limit = human_size(MAX_ARCHIVE_BYTES)
+    )]
+    FileTooLarge { path: String, size: u64 },
+    #[error(
+        "the archive has {count} files; archives are limited to {limit} — bundle data into \
+         fewer files",
+        limit = MAX_FILES
+    )]
+    TooManyFiles { count: usize },
+    #[error(
+        "archive path {path:?} is not allowed: {reason}; archives hold only relative paths inside \
+         the test's folder — rebuild it with `volley archive`"
+    )]
+    UnsafePath { path: String, reason: &'static str },
+    #[error("{path:?} is not an absolute path; pass absolute paths to build an archive")]
+    NotAbsolute { path: PathBuf },
+    #[error(
+        "{path:?} has a name that is not valid UTF-8; rename it (archive paths must be UTF-8)"
+    )]
+    NotUtf8Path { path: String },
+    #[error(
+        "{first:?} and {second:?} have no folder in common (different drives?); keep the test's \
+         files on one drive"
+    )]
+    NoCommonRoot { first: PathBuf, second: PathBuf },
+    #[error("{path:?} was given twice with different contents; each archive path holds one file")]
+    Conflict { path: String },
+    #[error("{path:?} is both a file and a folder in the archive; rename the file or the folder")]
+    FileFolderConflict { path: String },
+    #[error(
+        "the entry script {entry:?} is not among the archive's modules; list it in `modules` \
+         (its source is needed)"
+    )]
+    EntryNotAModule { entry: String },
+    #[error(
+        "the entry script {entry:?} named in metadata.json is not in the archive; rebuild it with \
+         `volley archive`"
+    )]
+    EntryMissing { entry: String },
+    #[error(
+        "module {module:?} named in metadata.json is not in the archive; rebuild it with \
+         `volley archive`"
+    )]
+    ModuleMissing { module: String },
+    #[error("module {module:?} is listed twice in metadata.json `modules`; list each module once")]
+    DuplicateModule { module: String },
+    #[error("module {module:?} is not valid UTF-8 text; JavaScript modules must be UTF-8")]
+    ModuleNotUtf8 { module: String },
+    #[error(
+        "{path:?} in the archive is a {kind}; archives may hold only regular files and folders \
+         — replace it with the file it points to"
+    )]
+    UnsupportedEntryType { path: String, kind: &'static str },
+    #[error("{path:?} appears twice in the archive; an archive holds each path once")]
+    DuplicateEntry { path: String },
+    #[error(
+        "{path:?} in the archive is outside `files/`; only `metadata.json` and `files/…` are \
+         allowed — rebuild it with `volley archive`"
+    )]
+    UnexpectedEntry { path: String },
+    #[error(
+        "{path:?} in the archive is cut short (expected {expected} bytes, found {found}); the \
+         upload or copy was truncated — send the archive again"
+    )]
+    Truncated {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error(
+        "the archive has no metadata.json; it is not a Volley archive — build one with \
+         `volley archive`"
+    )]
+    MissingMetadata,
+    #[error("metadata.json is invalid: {reason}; rebuild the archive with `volley archive`")]
+    InvalidMetadata { reason: String },
+    #[error(
+        "the archive has format version {found}, this Volley reads version {supported}; \
+         rebuild it with this Volley's `volley archive` or upgrade Volley",
+        supported = FORMAT_VERSION
+    )]
+    UnsupportedVersion { found: u64 },
+    #[error(
+        "metadata.json `options` must be a JSON object, not {found}; pass the consolidated options"
+    )]
+    InvalidOptions { found: &'static str },
+    #[error(
+        "environment variable name {key:?} is invalid (empty, or has `=` or NUL); use -e NAME=VALUE"
+    )]
+    InvalidEnvName { key: String },
+    #[error(
+        "the data is not a valid tar archive ({source}); pass a file made by `volley archive`"
+    )]
+    Malformed {
+        #[source]
+        source: io::Error,
+    },
+    #[error("{dir:?} is not empty; extract archives into an empty or new folder")]
+    DirNotEmpty { dir: PathBuf },
+    #[error(
+        "{path:?} already exists and is not a plain folder; extract archives into an empty or new \
+         folder"
+    )]
+    NotAFolder { path: PathBuf },
+    #[error("cannot {action} {path:?}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Archive {
+    /// Builds from absolute paths: computes the common root directory of the entry, modules and
+    /// files, and stores paths relative to it. `modules` must include the entry (its source is
+    /// taken from there); a path given twice must have the same contents both times. `created`
+    /// is set to now.
+    pub fn from_paths(
+        entry: &Path,
+        modules: &[(PathBuf, String)],
+        files: &[(PathBuf, Vec<u8>)],
+        options: Value,
+        env: BTreeMap<String, String>,
+    ) -> Result<Archive, ArchiveError> {
+        let entry_abs = normalize_absolute(entry)?;
+        let mut inputs: Vec<(PathBuf, &[u8])> = Vec::with_capacity(modules.len() + files.len());
+        for (path, source) in modules {
+            inputs.push((normalize_absolute(path)?, source.as_bytes()));
+        }
+        let module_count = modules.len();
+        for (path, data) in files {
+            inputs.push((normalize_absolute(path)?, data.as_slice()));
+        }
+        if !inputs[..module_count].iter().any(|(p, _)| *p == entry_abs) {
+            return Err(ArchiveError::EntryNotAModule {
+                entry: entry_abs.display().to_string(),
+            });
+        }
+
+        let root = common_root(&entry_abs, inputs.iter().map(|(p, _)| p.as_path()))?;
+        let entry_rel = relative_string(&root, &entry_abs)?;
+
+        // Borrow first, so limits are checked before any file is copied.
+        let mut by_rel: BTreeMap<String, &[u8]> = BTreeMap::new();
+        let mut out_modules: Vec<String> = Vec::with_capacity(module_count);
+        for (i, (path, data)) in inputs.iter().enumerate() {
+            let rel = relative_string(&root, path)?;
+            match by_rel.get(&rel) {
+                Some(existing) if existing != data => {
+                    return Err(ArchiveError::Conflict { path: rel });
+                }
+                Some(_) => {}
+                None => {
+                    by_rel.insert(rel.clone(), data);
+                }
+            }
+            if i < module_count && !out_modules.contains(&rel) {
+                out_modules.push(rel);
+            }
+        }
+        if by_rel.len() > MAX_FILES {
+            return Err(ArchiveError::TooManyFiles {
+                count: by_rel.len(),
+            });
+        }
+        let total: u64 = by_rel.values().map(|d| d.len() as u64).sum();
+        if total > MAX_ARCHIVE_BYTES {
+            return Err(ArchiveError::TooLarge {
+                size: total,
+                largest: largest_files(by_rel.iter().map(|(p, d)| (p.as_str(), d.len()))),
+            });
+        }
+        let out_files: BTreeMap<String, Vec<u8>> = by_rel
+            .into_iter()
+            .map(|(rel, data)| (rel, data.to_vec()))
+            .collect();
+
+        let archive = Archive {
+            metadata: Metadata {
+                format_version: FORMAT_VERSION,
+                volley_version: env!("CARGO_PKG_VERSION").to_string(),
+                entry: entry_rel,
+                options,
+                env,
+                modules: out_modules,
+                created: now_rfc3339(),
+            },
+            files: out_files,
+        };
+        archive.validate()?;
+        Ok(archive)
+    }
+
+    /// Serializes to tar: `metadata.json`, then `files/<path>` in path order, with fixed headers.
+    pub fn to_tar(&self) -> Result<Vec<u8>, ArchiveError> {
+        self.validate()?;
+        let metadata = serde_json::to_vec_pretty(&self.metadata).map_err(|e| {
+            ArchiveError::InvalidMetadata {
+                reason: e.to_string(),
+            }
+        })?;
+        let mut builder = tar::Builder::new(Vec::new());
+        append_file(&mut builder, METADATA_NAME, &metadata)?;
+        for (path, data) in &self.files {
+            append_file(&mut builder, &format!("{FILES_DIR}/{path}"), data)?;
+        }
+        let bytes = builder.into_inner().map_err(|e| ArchiveError::Io {
+            action: "finish",
+            path: PathBuf::from("the archive"),
+            source: e,
+        })?;
+        if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
+            return Err(ArchiveError::TooLarge {
+                size: bytes.len() as u64,
+                largest: largest_files(self.files.iter().map(|(p, d)| (p.as_str(), d.len()))),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and validates a tar made by [`Archive::to_tar`]: size limits (total, per file,
+    /// count), no absolute paths, no `..` components, no symlinks/hardlinks/devices, metadata
+    /// present and valid, entry and modules present, format version supported.
+    pub fn from_tar(bytes: &[u8]) -> Result<Archive, ArchiveError> {
+        if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
+            return Err(ArchiveError::TooLarge {
+                size: bytes.len() as u64,
+                largest: String::new(),
+            });
+        }
+        let malformed = |source: io::Error| ArchiveError::Malformed { source };
+        let mut reader = tar::Archive::new(bytes);
+        let mut metadata_raw: Option<Vec<u8>> = None;
+        let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut content_total: u64 = 0;
+        let mut over_limit: usize = 0;
+
+        for entry in reader.entries().map_err(malformed)? {
+            let mut entry = entry.map_err(malformed)?;
+            let kind = entry.header().entry_type();
+            if kind.is_pax_global_extensions() {
+                // Archive-wide comments (e.g. `git archive`'s commit id); they name no file.
+                continue;
+            }
+            let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
+                ArchiveError::NotUtf8Path {
+                    path: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                }
+            })?;
+            if kind.is_dir() {
+                let dir = name.strip_suffix('/').unwrap_or(&name);
+                check_rel_path(dir)?;
+                if dir != FILES_DIR && !dir.starts_with("files/") {
+                    return Err(ArchiveError::UnexpectedEntry { path: name });
+                }
+                continue;
+            }
+            if !kind.is_file() {
+                return Err(ArchiveError::UnsupportedEntryType {
+                    path: name,
+                    kind: entry_kind_name(kind),
+                });
+            }
+            check_rel_path(&name)?;
+            let rel = if name == METADATA_NAME {
+                None
+            } else if let Some(rel) = name.strip_prefix("files/") {
+                Some(rel.to_string())
+            } else {
+                return Err(ArchiveError::UnexpectedEntry { path: name });
+            };
+            let size = entry.size();
+            if size > MAX_ARCHIVE_BYTES - content_total {
+                return Err(ArchiveError::FileTooLarge { path: name, size });
+            }
+            if rel.is_some() && files.len() >= MAX_FILES {
+                // Keep counting (headers only) so the error can say how many there are.
+                over_limit += 1;
+                continue;
+            }
+            // `size` is bounded by MAX_ARCHIVE_BYTES above, so the allocation is too.
+            let mut data = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut data).map_err(malformed)?;
+            if data.len() as u64 != size {
+                return Err(ArchiveError::Truncated {
+                    path: name,
+                    expected: size,
+                    found: data.len() as u64,
+                });
+            }
+            content_total += size;
+            match rel {
+                None => {
+                    if metadata_raw.replace(data).is_some() {
+                        return Err(ArchiveError::DuplicateEntry { path: name });
+                    }
+                }
+                Some(rel) => {
+                    if files.insert(rel, data).is_some() {
+                        return Err(ArchiveError::DuplicateEntry { path: name });
+                    }
+                }
+            }
+        }
+
+        if over_limit > 0 {
+            return Err(ArchiveError::TooManyFiles {
+                count: files.len() + over_limit,
+            });
+        }
+        let raw = metadata_raw.ok_or(ArchiveError::MissingMetadata)?;
+        let archive = Archive {
+            metadata: parse_metadata(&raw)?,
+            files,
+        };
+        archive.validate()?;
+        Ok(archive)
+    }
+
+    /// Writes the files under `dir` (which must be empty or not exist); returns the absolute
+    /// entry path. Never writes outside `dir`: paths are re-validated, folders are created one
+    /// level at a time and must be real folders (not symlinks), and files are created new, so an
+    /// existing file or symlink is never followed or overwritten.
+    pub fn extract_to(&self, dir: &Path) -> Result<PathBuf, ArchiveError> {
+        self.validate()?;
+        let io_err = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source: io::Error| ArchiveError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        match fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {
+                let mut entries = fs::read_dir(dir).map_err(io_err("read", dir))?;
+                if entries.next().is_some() {
+                    return Err(ArchiveError::DirNotEmpty {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+            }
+            Ok(_) => {
+                return Err(ArchiveError::NotAFolder {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+            }
+            Err(e) => return Err(io_err("inspect", dir)(e)),
+        }
+        let root = fs::canonicalize(dir).map_err(io_err("resolve", dir))?;
+
+        for (rel, data) in &self.files {
+            let mut path = root.clone();
+            let mut parts = rel.split('/').peekable();
+            while let Some(part) = parts.next() {
+                path.push(part);
+                if parts.peek().is_none() {
+                    break;
+                }
+                ensure_real_folder(&path)?;
+            }
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(io_err("create", &path))?;
+            file.write_all(data).map_err(io_err("write", &path))?;
+        }
+        Ok(rel_to_path(&root, &self.metadata.entry))
+    }
+
+    /// Checks every invariant that [`Archive::from_tar`] promises, so that an archive assembled
+    /// in code (the fields are public) is held to the same rules before it is written anywhere.
+    pub fn validate(&self) -> Result<(), ArchiveError> {
+        let meta = &self.metadata;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(ArchiveError::UnsupportedVersion {
+                found: u64::from(meta.format_version),
+            });
+        }
+        if self.files.len() > MAX_FILES {
+            return Err(ArchiveError::TooManyFiles {
+                count: self.files.len(),
+            });
+        }
+        let total: u64 = self.files.values().map(|d| d.len() as u64).sum();
+        if total > MAX_ARCHIVE_BYTES {
+            return Err(ArchiveError::TooLarge {
+                size: total,
+                largest: largest_files(self.files.iter().map(|(p, d)| (p.as_str(), d.len()))),
+            });
+        }
+        for path in self.files.keys() {
+            check_rel_path(path)?;
+            // A file "lib" and a file "lib/x.js" cannot both be extracted.
+            for (i, _) in path.match_indices('/') {
+                if self.files.contains_key(&path[..i]) {
+                    return Err(ArchiveError::FileFolderConflict {
+                        path: path[..i].to_string(),
+                    });
+                }
+            }
+        }
+        check_rel_path(&meta.entry)?;
+        if !self.files.contains_key(&meta.entry) {
+            return Err(ArchiveError::EntryMissing {
+                entry: meta.entry.clone(),
+            });
+        }
+        if !meta.modules.contains(&meta.entry) {
+            return Err(ArchiveError::EntryNotAModule {
+                entry: meta.entry.clone(),
+            });
+        }
+        for (i, module) in meta.modules.iter().enumerate() {
+            let Some(source) = self.files.get(module) else {
+                return Err(ArchiveError::ModuleMissing {
+                    module: module.clone(),
+                });
+            };
+            if meta.modules[..i].contains(module) {
+                return Err(ArchiveError::DuplicateModule {
+                    module: module.clone(),
+                });
+            }
+            if std::str::from_utf8(source).is_err() {
+                return Err(ArchiveError::ModuleNotUtf8 {
+                    module: module.clone(),
+                });
+            }
+        }
+        if !meta.options.is_object() {
+            return Err(ArchiveError::InvalidOptions {
+                found: json_kind(&meta.options),
+            });
+        }
+        if let Some(key) = meta
+            .env
+            .keys()
+            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+        {
+            return Err(ArchiveError::InvalidEnvName { key: key.clone() });
+        }
+        Ok(())
+    }
+
+    /// The source of a module (or any UTF-8 file) by archive path.
+    pub fn source(&self, path: &str) -> Option<&str> {
+        self.files
+            .get(path)
+            .and_then(|d| std::str::from_utf8(d).ok())
+    }
+}
+
+/// Reads `metadata.json`, checking the version before the fields so that a newer format gets
+/// "unsupported version" rather than a confusing missing-field error.
+fn parse_metadata(raw: &[u8]) -> Result<Metadata, ArchiveError> {
+    let invalid = |reason: String| ArchiveError::InvalidMetadata { reason };
+    let value: Value = serde_json::from_slice(raw).map_err(|e| invalid(e.to_string()))?;
+    if !value.is_object() {
+        return Err(invalid(format!(
+            "it must be a JSON object, not {}",
+            json_kind(&value)
+        )));
+    }
+    let version = value
+        .get("format_version")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| invalid("`format_version` is missing or not a whole number".into()))?;
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(ArchiveError::UnsupportedVersion { found: version });
+    }
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+}
+
+/// Validates an archive-relative path: non-empty, `/`-separated, relative, no empty, `.` or `..`
+/// components, no backslashes or NULs (which would mean something else on another OS), bounded.
+fn check_rel_path(path: &str) -> Result<(), ArchiveError> {
+    let unsafe_path = |reason| ArchiveError::UnsafePath {
+        path: path.to_string(),
+        reason,
+    };
+    if path.is_empty() {
+        return Err(unsafe_path("it is empty"));
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(unsafe_path("it is longer than 1024 bytes"));
+    }
+    if path.contains('\0') {
+        return Err(unsafe_path("it contains a NUL byte"));
+    }
+    if path.starts_with('/') {
+        return Err(unsafe_path("it is an absolute path"));
+    }
+    if path.contains('\\') {
+        return Err(unsafe_path(
+            "it contains a backslash (a folder separator on Windows)",
+        ));
+    }
+    let first = path.split('/').next().unwrap_or_default();
+    let b = first.as_bytes();
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        return Err(unsafe_path(
+            "it starts with a drive letter (an absolute path)",
+        ));
+    }
+    for part in path.split('/') {
+        match part {
+            "" => {
+                return Err(unsafe_path(
+                    "it has an empty component (`//` or a trailing `/`)",
+                ))
+            }
+            "." => return Err(unsafe_path("it has a `.` component")),
+            ".." => return Err(unsafe_path("it has a `..` component")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Makes `path` absolute-and-lexical: drops `.`, resolves `..` against earlier components. It does
+/// not touch the disk (symlinks are the caller's business: the CLI passes the paths it read).
+fn normalize_absolute(path: &Path) -> Result<PathBuf, ArchiveError> {
+    if !path.is_absolute() {
+        return Err(ArchiveError::NotAbsolute {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut out = PathBuf::new();
+    for comp in path.components() {
+        match comp {
+            Component::Prefix(_) | Component::RootDir | Component::Normal(_) => out.push(comp),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                // `/..` stays `/`, as the OS resolves it.
+                if out.parent().is_some() {
+                    out.pop();
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The deepest folder that contains every path (all absolute and normalized).
+fn common_root<'a>(
+    entry: &Path,
+    paths: impl Iterator<Item = &'a Path>,
+) -> Result<PathBuf, ArchiveError> {
+    let folder = |p: &Path| {
+        p.parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| p.into())
+    };
+    let mut root: Vec<Component<'_>> = Vec::new();
+    let entry_folder = folder(entry);
+    root.extend(entry_folder.components());
+    for path in paths {
+        let parent = folder(path);
+        let common = root
+            .iter()
+            .zip(parent.components())
+            .take_while(|(a, b)| *a == b)
+            .count();
+        if common == 0 {
+            return Err(ArchiveError::NoCommonRoot {
+                first: entry.to_path_buf(),
+                second: path.to_path_buf(),
+            });
+        }
+        root.truncate(common);
+    }
+    Ok(root.iter().collect())
+}
+
+/// `path` relative to `root`, joined with `/`.
+fn relative_string(root: &Path, path: &Path) -> Result<String, ArchiveError> {
+    // Only called with paths under `root` (see `common_root`).
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in rel.components() {
+        match comp.as_os_str().to_str() {
+            Some(s) => parts.push(s),
+            None => {
+                return Err(ArchiveError::NotUtf8Path {
+                    path: path.display().to_string(),
+                })
+            }
+        }
+    }
+    let joined = parts.join("/");
+    check_rel_path(&joined)?;
+    Ok(joined)
+}
+
+/// An archive path as a filesystem path under `root`.
+fn rel_to_path(root: &Path, rel: &str) -> PathBuf {
+    let mut path = root.to_path_buf();
+    path.extend(rel.split('/'));
+    path
+}
+
+/// Makes sure `path` is a real folder: creates it if missing, refuses symlinks and files.
+fn ensure_real_folder(path: &Path) -> Result<(), ArchiveError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_dir() => Ok(()),
+        Ok(_) => Err(ArchiveError::NotAFolder {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir(path).map_err(|source| ArchiveError::Io {
+                action: "create",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        Err(source) => Err(ArchiveError::Io {
+            action: "inspect",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Appends one regular file with a fixed header, so output depends only on names and contents.
+fn append_file(
+    builder: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    data: &[u8],
+) -> Result<(), ArchiveError> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    builder
+        .append_data(&mut header, name, data)
+        .map_err(|source| ArchiveError::Io {
+            action: "add to the archive",
+            path: PathBuf::from(name),
+            source,
+        })
+}
+
+/// The three largest files, for the "too large" message.
+fn largest_files<'a>(files: impl Iterator<Item = (&'a str, usize)>) -> String {
+    let mut by_size: Vec<(&str, usize)> = files.collect();
+    by_size.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let listed: Vec<String> = by_size
+        .iter()
+        .take(3)
+        .map(|(p, n)| format!("{p} {}", human_size(*n as u64)))
+        .collect();
+    if listed.is_empty() {
+        String::new()
+    } else {
+        format!(" (largest: {})", listed.join(", "))
+    }
+}
+
+fn human(bytes: &u64) -> String {
+    human_size(*bytes)
+}
+
+fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB {
+        format!("{bytes} bytes")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else {
+        let mib = b / (KIB * KIB);
+        const MIB: u64 = 1024 * 1024;
+        if bytes / MIB * MIB == bytes {
+            format!("{mib:.0} MiB")
+        } else {
+            format!("{mib:.1} MiB")
+        }
+    }
+}
+
+fn entry_kind_name(kind: tar::EntryType) -> &'static str {
+    match kind {
+        tar::EntryType::Symlink => "symbolic link",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Char => "character device",
+        tar::EntryType::Block => "block device",
+        tar::EntryType::Fifo => "FIFO",
+        tar::EntryType::GNUSparse => "sparse file",
+        tar::EntryType::Continuous => "contiguous file",
+        _ => "special entry",
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Now as RFC 3339 UTC with second precision (no date crate needed for one timestamp).
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (the proleptic Gregorian "days to civil" algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A fresh, unique, empty-or-absent temp path (no tempfile crate in this crate).
+    fn temp_dir(name: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "volley-archive-test-{}-{n}-{name}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn abs(p: &str) -> PathBuf {
+        // Tests use Unix-style absolute paths; on Windows prefix a drive.
+        if cfg!(windows) {
+            PathBuf::from(format!("C:{p}"))
+        } else {
+            PathBuf::from(p)
+        }
+    }
+
+    fn sample() -> Archive {
+        let binary: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+        let mut archive = Archive::from_paths(
+            &abs("/home/ann/tests/api/script.js"),
+            &[
+                (
+                    abs("/home/ann/tests/api/script.js"),
+                    "import { f } from './lib/helper.js';\nexport default function () { f(); }\n"
+                        .to_string(),
+                ),
+                (
+                    abs("/home/ann/tests/api/lib/helper.js"),
+                    "export function f() {}\n".to_string(),
+                ),
+            ],
+            &[
+                (
+                    abs("/home/ann/tests/api/data/users.json"),
+                    br#"[{"name":"a"}]"#.to_vec(),
+                ),
+                (abs("/home/ann/tests/api/data/deep/er/blob.bin"), binary),
+            ],
+            json!({ "vus": 10, "duration": "30s" }),
+            BTreeMap::from([("HOST".to_string(), "example.com".to_string())]),
+        )
+        .expect("sample archive");
+        archive.metadata.created = "2025-01-02T03:04:05Z".into();
+        archive
+    }
+
+    /// Hand-made tar with one raw entry (name bytes written directly, so unsafe names survive).
+    fn raw_entry(
+        builder: &mut tar::Builder<Vec<u8>>,
+        name: &[u8],
+        kind: tar::EntryType,
+        data: &[u8],
+    ) {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append(&header, data).expect("append raw entry");
+    }
+
+    fn metadata_json(entry: &str, modules: &[&str]) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "format_version": 1,
+            "volley_version": "0.1.0",
+            "entry": entry,
+            "options": {},
+            "env": {},
+            "modules": modules,
+            "created": "2025-01-02T03:04:05Z",
+        }))
+        .expect("json")
+    }
+
+    /// A valid archive with `extra` raw entries appended.
+    fn tar_with(extra: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(
+            &mut b,
+            b"metadata.json",
+            tar::EntryType::Regular,
+            &metadata_json("script.js", &["script.js"]),
+        );
+        raw_entry(
+            &mut b,
+            b"files/script.js",
+            tar::EntryType::Regular,
+            b"export default function () {}",
+        );
+        for (name, kind, data) in extra {
+            raw_entry(&mut b, name, *kind, data);
+        }
+        b.into_inner().expect("tar")
+    }
+
+    #[test]
+    fn round_trip_keeps_everything() {
+        let archive = sample();
+        let bytes = archive.to_tar().expect("to_tar");
+        let back = Archive::from_tar(&bytes).expect("from_tar");
+        assert_eq!(back, archive);
+        assert_eq!(back.metadata.entry, "script.js");
+        assert_eq!(back.metadata.modules, vec!["script.js", "lib/helper.js"]);
+        assert_eq!(
+            back.files.keys().collect::<Vec<_>>(),
+            vec![
+                "data/deep/er/blob.bin",
+                "data/users.json",
+                "lib/helper.js",
+                "script.js"
+            ]
+        );
+        assert_eq!(back.files["data/deep/er/blob.bin"].len(), 3000);
+        assert_eq!(back.files["data/deep/er/blob.bin"][255], 255);
+        assert_eq!(back.metadata.env["HOST"], "example.com");
+        assert_eq!(back.metadata.options["vus"], 10);
+        assert_eq!(
+            back.source("lib/helper.js"),
+            Some("export function f() {}\n")
+        );
+    }
+
+    #[test]
+    fn layout_is_metadata_then_files_with_fixed_headers() {
+        let bytes = sample().to_tar().expect("to_tar");
+        let mut reader = tar::Archive::new(bytes.as_slice());
+        let mut names = Vec::new();
+        for entry in reader.entries().expect("entries") {
+            let entry = entry.expect("entry");
+            let h = entry.header();
+            assert_eq!(h.mtime().expect("mtime"), 0);
+            assert_eq!(h.mode().expect("mode"), 0o644);
+            assert_eq!(h.uid().expect("uid"), 0);
+            assert_eq!(h.gid().expect("gid"), 0);
+            assert_eq!(h.username().expect("uname"), Some(""));
+            names.push(String::from_utf8(entry.path_bytes().into_owned()).expect("utf8"));
+        }
+        assert_eq!(
+            names,
+            vec![
+                "metadata.json",
+                "files/data/deep/er/blob.bin",
+                "files/data/users.json",
+                "files/lib/helper.js",
+                "files/script.js"
+            ]
+        );
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let a = sample().to_tar().expect("a");
+        let b = sample().to_tar().expect("b");
+        assert_eq!(a, b);
+        // Built from the same inputs given in another order → same archive.
+        let mut c = Archive::from_paths(
+            &abs("/home/ann/tests/api/script.js"),
+            &[
+                (
+                    abs("/home/ann/tests/api/script.js"),
+                    "import { f } from './lib/helper.js';\nexport default function () { f(); }\n"
+                        .to_string(),
+                ),
+                (
+                    abs("/home/ann/tests/api/lib/helper.js"),
+                    "export function f() {}\n".to_string(),
+                ),
+            ],
+            &[
+                (
+                    abs("/home/ann/tests/api/data/deep/er/blob.bin"),
+                    (0..=255u8).cycle().take(3000).collect(),
+                ),
+                (
+                    abs("/home/ann/tests/api/data/users.json"),
+                    br#"[{"name":"a"}]"#.to_vec(),
+                ),
+            ],
+            json!({ "vus": 10, "duration": "30s" }),
+            BTreeMap::from([("HOST".to_string(), "example.com".to_string())]),
+        )
+        .expect("c");
+        c.metadata.created = "2025-01-02T03:04:05Z".into();
+        assert_eq!(c.to_tar().expect("c tar"), a);
+    }
+
+    #[test]
+    fn long_paths_round_trip() {
+        let long = format!("/t/{}/{}.js", "d".repeat(150), "m".repeat(120));
+        let mut archive = Archive::from_paths(
+            &abs(&long),
+            &[(abs(&long), "export default () => {}".into())],
+            &[],
+            json!({}),
+            BTreeMap::new(),
+        )
+        .expect("archive");
+        archive.metadata.created = "x".into();
+        let back = Archive::from_tar(&archive.to_tar().expect("tar")).expect("read");
+        assert_eq!(back, archive);
+        assert_eq!(back.metadata.entry, format!("{}.js", "m".repeat(120)));
+    }
+
+    #[test]
+    fn common_root_covers_parent_imports() {
+        let archive = Archive::from_paths(
+            &abs("/w/a/b/script.js"),
+            &[
+                (abs("/w/a/b/script.js"), "import '../lib/x.js';".into()),
+                (abs("/w/a/b/../lib/x.js"), "export const x = 1;".into()),
+            ],
+            &[(abs("/w/a/b/./data/u.csv"), b"id\n1\n".to_vec())],
+            json!({}),
+            BTreeMap::new(),
+        )
+        .expect("archive");
+        assert_eq!(archive.metadata.entry, "b/script.js");
+        assert_eq!(archive.metadata.modules, vec!["b/script.js", "lib/x.js"]);
+        assert_eq!(
+            archive.files.keys().collect::<Vec<_>>(),
+            vec!["b/data/u.csv", "b/script.js", "lib/x.js"]
+        );
+    }
+
+    #[test]
+    fn common_root_of_a_single_script_is_its_folder() {
+        let archive = Archive::from_paths(
+            &abs("/w/a/b/script.js"),
+            &[(abs("/w/a/b/script.js"), "export default () => {}".into())],
+            &[],
+            json!({}),
+            BTreeMap::new(),
+        )
+        .expect("archive");
+        assert_eq!(archive.metadata.entry, "script.js");
+        assert_eq!(archive.metadata.format_version, FORMAT_VERSION);
+        assert_eq!(archive.metadata.volley_version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(archive.metadata.created.len(), "2025-01-02T03:04:05Z".len());
+        assert!(archive.metadata.created.ends_with('Z'));
+    }
+
+    #[test]
+    fn common_root_can_be_the_filesystem_root() {
+        let archive = Archive::from_paths(
+            &abs("/home/s.js"),
+            &[(abs("/home/s.js"), "export default () => {}".into())],
+            &[(abs("/etc/data.txt"), b"x".to_vec())],
+            json!({}),
+            BTreeMap::new(),
+        )
+        .expect("archive");
+        assert_eq!(archive.metadata.entry, "home/s.js");
+        assert!(archive.files.contains_key("etc/data.txt"));
+    }
+
+    #[test]
+    fn from_paths_rejections() {
+        let m = |p: &str| (abs(p), "export default () => {}".to_string());
+        let build = |entry: &str, modules: &[(PathBuf, String)], files: &[(PathBuf, Vec<u8>)]| {
+            Archive::from_paths(&abs(entry), modules, files, json!({}), BTreeMap::new())
+        };
+        // Relative input path.
+        let err = Archive::from_paths(
+            Path::new("s.js"),
+            &[(PathBuf::from("s.js"), String::new())],
+            &[],
+            json!({}),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::NotAbsolute { .. }), "{err}");
+        // Entry not among modules.
+        let err = build("/t/s.js", &[m("/t/other.js")], &[]).unwrap_err();
+        assert!(matches!(err, ArchiveError::EntryNotAModule { .. }), "{err}");
+        // Same path, different bytes.
+        let err = build(
+            "/t/s.js",
+            &[m("/t/s.js")],
+            &[(abs("/t/s.js"), b"other".to_vec())],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::Conflict { ref path } if path == "s.js"),
+            "{err}"
+        );
+        // Same path, same bytes: fine, stored once.
+        let ok = build(
+            "/t/s.js",
+            &[m("/t/s.js")],
+            &[(abs("/t/s.js"), b"export default () => {}".to_vec())],
+        )
+        .expect("dedup");
+        assert_eq!(ok.files.len(), 1);
+        // A file that is also a folder.
+        let err = build(
+            "/t/s.js",
+            &[m("/t/s.js")],
+            &[
+                (abs("/t/lib"), b"1".to_vec()),
+                (abs("/t/lib/x"), b"2".to_vec()),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::FileFolderConflict { ref path } if path == "lib"),
+            "{err}"
+        );
+        // Options must be an object.
+        let err = Archive::from_paths(
+            &abs("/t/s.js"),
+            &[m("/t/s.js")],
+            &[],
+            json!([1]),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::InvalidOptions { .. }), "{err}");
+        // Bad env name.
+        let err = Archive::from_paths(
+            &abs("/t/s.js"),
+            &[m("/t/s.js")],
+            &[],
+            json!({}),
+            BTreeMap::from([("A=B".to_string(), "c".to_string())]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::InvalidEnvName { .. }), "{err}");
+    }
+
+    #[test]
+    fn from_paths_too_large_names_the_largest_files() {
+        let big = vec![0u8; 40 * 1024 * 1024];
+        let err = Archive::from_paths(
+            &abs("/t/s.js"),
+            &[(abs("/t/s.js"), "export default () => {}".into())],
+            &[
+                (abs("/t/data/a.bin"), big.clone()),
+                (abs("/t/data/b.bin"), big),
+            ],
+            json!({}),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ArchiveError::TooLarge { .. }), "{msg}");
+        assert!(msg.contains("the archive is 80.0 MiB"), "{msg}");
+        assert!(msg.contains("limited to 64 MiB"), "{msg}");
+        assert!(msg.contains("data/a.bin 40 MiB"), "{msg}");
+        assert!(msg.contains("move large data files"), "{msg}");
+    }
+
+    #[test]
+    fn from_paths_too_many_files() {
+        let files: Vec<(PathBuf, Vec<u8>)> = (0..=MAX_FILES)
+            .map(|i| (abs(&format!("/t/d/{i}.txt")), Vec::new()))
+            .collect();
+        let err = Archive::from_paths(
+            &abs("/t/s.js"),
+            &[(abs("/t/s.js"), String::new())],
+            &files,
+            json!({}),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::TooManyFiles { count } if count == MAX_FILES + 2),
+            "{err}"
+        );
+        assert!(err.to_string().contains("limited to 10000"), "{err}");
+    }
+
+    #[test]
+    fn from_tar_rejects_too_big_input() {
+        let bytes = vec![0u8; MAX_ARCHIVE_BYTES as usize + 1];
+        let err = Archive::from_tar(&bytes).unwrap_err();
+        assert!(matches!(err, ArchiveError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn from_tar_rejects_a_file_larger_than_the_limit() {
+        // A header claiming 65 MiB (the data is not there; the size alone must be refused).
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..11].copy_from_slice(b"files/big.b");
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(MAX_ARCHIVE_BYTES + 1024 * 1024);
+        header.set_cksum();
+        let mut bytes = tar_with(&[]);
+        bytes.truncate(bytes.len() - 1024); // drop the end-of-archive blocks
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[7u8; 4096]);
+        let err = Archive::from_tar(&bytes).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::FileTooLarge { ref path, .. } if path == "files/big.b"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("is 65 MiB"), "{err}");
+    }
+
+    #[test]
+    fn from_tar_rejects_truncated_data() {
+        let mut bytes = tar_with(&[(b"files/data.bin", tar::EntryType::Regular, &[1u8; 5000])]);
+        bytes.truncate(bytes.len() - 1024 - 2048);
+        let err = Archive::from_tar(&bytes).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ArchiveError::Truncated { .. } | ArchiveError::Malformed { .. }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn from_tar_rejects_too_many_files() {
+        let names: Vec<String> = (0..=MAX_FILES).map(|i| format!("files/d/{i}")).collect();
+        let extra: Vec<(&[u8], tar::EntryType, &[u8])> = names
+            .iter()
+            .map(|n| (n.as_bytes(), tar::EntryType::Regular, &b""[..]))
+            .collect();
+        let err = Archive::from_tar(&tar_with(&extra)).unwrap_err();
+        // script.js + 10001 more.
+        assert!(
+            matches!(err, ArchiveError::TooManyFiles { count } if count == MAX_FILES + 2),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn from_tar_rejects_path_traversal() {
+        for name in [
+            &b"files/../../etc/passwd"[..],
+            b"../x",
+            b"files/a/../../b",
+            b"files/./a",
+            b"files//a",
+            b"files\\..\\x",
+        ] {
+            let err =
+                Archive::from_tar(&tar_with(&[(name, tar::EntryType::Regular, b"x")])).unwrap_err();
+            assert!(
+                matches!(err, ArchiveError::UnsafePath { .. }),
+                "{name:?}: {err}"
+            );
+        }
+        let err = Archive::from_tar(&tar_with(&[(b"files/../x", tar::EntryType::Regular, b"x")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("`..` component"), "{err}");
+        // A directory entry with `..` too.
+        let err = Archive::from_tar(&tar_with(&[(b"files/../", tar::EntryType::Directory, b"")]))
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
+    }
+
+    #[test]
+    fn from_tar_rejects_absolute_paths() {
+        for name in [&b"/etc/passwd"[..], b"/files/x", b"C:/x", b"c:x"] {
+            let err =
+                Archive::from_tar(&tar_with(&[(name, tar::EntryType::Regular, b"x")])).unwrap_err();
+            assert!(
+                matches!(err, ArchiveError::UnsafePath { .. }),
+                "{name:?}: {err}"
+            );
+            assert!(err.to_string().contains("absolute"), "{err}");
+        }
+    }
+
+    #[test]
+    fn from_tar_rejects_links_and_devices() {
+        for (kind, word) in [
+            (tar::EntryType::Symlink, "symbolic link"),
+            (tar::EntryType::Link, "hard link"),
+            (tar::EntryType::Char, "character device"),
+            (tar::EntryType::Block, "block device"),
+            (tar::EntryType::Fifo, "FIFO"),
+        ] {
+            let mut b = tar::Builder::new(Vec::new());
+            raw_entry(
+                &mut b,
+                b"metadata.json",
+                tar::EntryType::Regular,
+                &metadata_json("s.js", &["s.js"]),
+            );
+            let mut header = tar::Header::new_gnu();
+            header.as_old_mut().name[..11].copy_from_slice(b"files/s.js\0");
+            header.set_entry_type(kind);
+            header.set_size(0);
+            header.set_link_name("/etc/passwd").expect("link name");
+            header.set_cksum();
+            b.append(&header, &b""[..]).expect("append");
+            let bytes = b.into_inner().expect("tar");
+            let err = Archive::from_tar(&bytes).unwrap_err();
+            assert!(
+                matches!(err, ArchiveError::UnsupportedEntryType { ref path, .. } if path == "files/s.js"),
+                "{word}: {err}"
+            );
+            assert!(err.to_string().contains(word), "{err}");
+        }
+    }
+
+    #[test]
+    fn from_tar_rejects_missing_metadata() {
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(&mut b, b"files/s.js", tar::EntryType::Regular, b"1");
+        let err = Archive::from_tar(&b.into_inner().expect("tar")).unwrap_err();
+        assert!(matches!(err, ArchiveError::MissingMetadata), "{err}");
+        // An empty input is an empty tar: no metadata either.
+        let err = Archive::from_tar(&[]).unwrap_err();
+        assert!(matches!(err, ArchiveError::MissingMetadata), "{err}");
+    }
+
+    #[test]
+    fn from_tar_rejects_invalid_metadata() {
+        let build = |meta: &[u8]| {
+            let mut b = tar::Builder::new(Vec::new());
+            raw_entry(&mut b, b"metadata.json", tar::EntryType::Regular, meta);
+            raw_entry(&mut b, b"files/s.js", tar::EntryType::Regular, b"1");
+            Archive::from_tar(&b.into_inner().expect("tar"))
+        };
+        for meta in [
+            &b"not json"[..],
+            b"[1]",
+            b"{}",
+            br#"{"format_version":1}"#,
+            br#"{"format_version":"1"}"#,
+        ] {
+            let err = build(meta).unwrap_err();
+            assert!(matches!(err, ArchiveError::InvalidMetadata { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn from_tar_rejects_unsupported_version() {
+        let mut meta: Value =
+            serde_json::from_slice(&metadata_json("s.js", &["s.js"])).expect("json");
+        meta["format_version"] = json!(2);
+        // A newer format may drop fields; the version error must come first.
+        meta.as_object_mut().expect("object").remove("modules");
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(
+            &mut b,
+            b"metadata.json",
+            tar::EntryType::Regular,
+            &serde_json::to_vec(&meta).expect("json"),
+        );
+        raw_entry(&mut b, b"files/s.js", tar::EntryType::Regular, b"1");
+        let err = Archive::from_tar(&b.into_inner().expect("tar")).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::UnsupportedVersion { found: 2 }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("reads version 1"), "{err}");
+    }
+
+    #[test]
+    fn from_tar_rejects_missing_entry_and_modules() {
+        let build = |meta: Vec<u8>| {
+            let mut b = tar::Builder::new(Vec::new());
+            raw_entry(&mut b, b"metadata.json", tar::EntryType::Regular, &meta);
+            raw_entry(&mut b, b"files/s.js", tar::EntryType::Regular, b"1");
+            Archive::from_tar(&b.into_inner().expect("tar"))
+        };
+        let err = build(metadata_json("main.js", &["main.js"])).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::EntryMissing { ref entry } if entry == "main.js"),
+            "{err}"
+        );
+        let err = build(metadata_json("s.js", &["s.js", "lib.js"])).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::ModuleMissing { ref module } if module == "lib.js"),
+            "{err}"
+        );
+        let err = build(metadata_json("s.js", &[])).unwrap_err();
+        assert!(matches!(err, ArchiveError::EntryNotAModule { .. }), "{err}");
+        let err = build(metadata_json("s.js", &["s.js", "s.js"])).unwrap_err();
+        assert!(matches!(err, ArchiveError::DuplicateModule { .. }), "{err}");
+        let err = build(metadata_json("../s.js", &["../s.js"])).unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
+    }
+
+    #[test]
+    fn from_tar_rejects_duplicates_and_strays() {
+        let err = Archive::from_tar(&tar_with(&[(
+            b"files/script.js",
+            tar::EntryType::Regular,
+            b"x",
+        )]))
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::DuplicateEntry { .. }), "{err}");
+        let err = Archive::from_tar(&tar_with(&[(
+            b"metadata.json",
+            tar::EntryType::Regular,
+            b"{}",
+        )]))
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::DuplicateEntry { .. }), "{err}");
+        let err =
+            Archive::from_tar(&tar_with(&[(b"data", tar::EntryType::Regular, b"x")])).unwrap_err();
+        assert!(matches!(err, ArchiveError::UnexpectedEntry { .. }), "{err}");
+        let err = Archive::from_tar(&tar_with(&[(b"other/", tar::EntryType::Directory, b"")]))
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::UnexpectedEntry { .. }), "{err}");
+    }
+
+    #[test]
+    fn from_tar_accepts_folder_entries_and_binary_modules_are_refused() {
+        let ok = Archive::from_tar(&tar_with(&[
+            (b"files/", tar::EntryType::Directory, b""),
+            (b"files/lib/", tar::EntryType::Directory, b""),
+        ]))
+        .expect("folders are fine");
+        assert_eq!(ok.files.len(), 1);
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(
+            &mut b,
+            b"metadata.json",
+            tar::EntryType::Regular,
+            &metadata_json("s.js", &["s.js"]),
+        );
+        raw_entry(
+            &mut b,
+            b"files/s.js",
+            tar::EntryType::Regular,
+            &[0xff, 0xfe, 0x00],
+        );
+        let err = Archive::from_tar(&b.into_inner().expect("tar")).unwrap_err();
+        assert!(matches!(err, ArchiveError::ModuleNotUtf8 { .. }), "{err}");
+    }
+
+    #[test]
+    fn from_tar_rejects_garbage() {
+        let garbage: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let err = Archive::from_tar(&garbage).unwrap_err();
+        assert!(matches!(err, ArchiveError::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains("not a valid tar archive"), "{err}");
+        let err = Archive::from_tar(b"hello").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ArchiveError::Malformed { .. } | ArchiveError::MissingMetadata
+            ),
+            "{err}"
+        );
+        // A valid archive with one header byte flipped fails its checksum.
+        let mut bytes = sample().to_tar().expect("tar");
+        bytes[5] ^= 0x20;
+        let err = Archive::from_tar(&bytes).unwrap_err();
+        assert!(matches!(err, ArchiveError::Malformed { .. }), "{err}");
+    }
+
+    #[test]
+    fn to_tar_validates_hand_built_archives() {
+        let mut archive = sample();
+        archive.files.insert("../escape.js".into(), b"x".to_vec());
+        let err = archive.to_tar().unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
+        let mut archive = sample();
+        archive.metadata.format_version = 9;
+        assert!(matches!(
+            archive.to_tar().unwrap_err(),
+            ArchiveError::UnsupportedVersion { found: 9 }
+        ));
+    }
+
+    #[test]
+    fn extract_writes_files_and_returns_the_entry() {
+        let dir = temp_dir("extract");
+        let archive = Archive::from_tar(&sample().to_tar().expect("tar")).expect("read");
+        let entry = archive.extract_to(&dir).expect("extract");
+        assert!(entry.is_absolute());
+        assert!(entry.ends_with("script.js"));
+        assert_eq!(fs::read(&entry).expect("entry"), archive.files["script.js"]);
+        let root = fs::canonicalize(&dir).expect("root");
+        assert_eq!(
+            fs::read(root.join("data").join("deep").join("er").join("blob.bin")).expect("blob"),
+            archive.files["data/deep/er/blob.bin"]
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("lib").join("helper.js")).expect("helper"),
+            "export function f() {}\n"
+        );
+        // Not again into the same (now non-empty) folder.
+        let err = archive.extract_to(&dir).unwrap_err();
+        assert!(matches!(err, ArchiveError::DirNotEmpty { .. }), "{err}");
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn extract_into_an_existing_empty_folder() {
+        let dir = temp_dir("empty");
+        fs::create_dir_all(&dir).expect("mkdir");
+        let entry = sample().extract_to(&dir).expect("extract");
+        assert!(entry.starts_with(fs::canonicalize(&dir).expect("root")));
+        fs::remove_dir_all(&dir).expect("cleanup");
+        // A file where the folder should be.
+        let file = temp_dir("file");
+        fs::write(&file, b"x").expect("write");
+        let err = sample().extract_to(&file).unwrap_err();
+        assert!(matches!(err, ArchiveError::NotAFolder { .. }), "{err}");
+        fs::remove_file(&file).expect("cleanup");
+    }
+
+    #[test]
+    fn extract_never_escapes() {
+        let parent = temp_dir("escape");
+        let dir = parent.join("out");
+        fs::create_dir_all(&parent).expect("mkdir");
+        for bad in [
+            "../escaped.js",
+            "/tmp/escaped.js",
+            "a/../../escaped.js",
+            "a\\..\\..\\escaped.js",
+        ] {
+            let mut archive = sample();
+            archive.files.insert(bad.into(), b"pwned".to_vec());
+            let err = archive.extract_to(&dir).unwrap_err();
+            assert!(
+                matches!(err, ArchiveError::UnsafePath { .. }),
+                "{bad}: {err}"
+            );
+            // Nothing written, not even the target folder.
+            assert!(!dir.exists(), "{bad}");
+            assert!(!parent.join("escaped.js").exists(), "{bad}");
+        }
+        // The entry itself pointing outside is refused too.
+        let mut archive = sample();
+        archive.metadata.entry = "../script.js".into();
+        assert!(matches!(
+            archive.extract_to(&dir).unwrap_err(),
+            ArchiveError::UnsafePath { .. }
+        ));
+        assert_eq!(fs::read_dir(&parent).expect("list").count(), 0);
+        fs::remove_dir_all(&parent).expect("cleanup");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn extract_refuses_to_follow_symlinked_folders() {
+        // Simulates a folder swapped for a symlink: the helper must refuse it.
+        let base = temp_dir("symlink");
+        let outside = base.join("outside");
+        let dir = base.join("out");
+        fs::create_dir_all(&outside).expect("mkdir outside");
+        fs::create_dir_all(&dir).expect("mkdir out");
+        std::os::unix::fs::symlink(&outside, dir.join("lib")).expect("symlink");
+        let err = ensure_real_folder(&dir.join("lib")).unwrap_err();
+        assert!(matches!(err, ArchiveError::NotAFolder { .. }), "{err}");
+        // And extraction into a folder holding such a link is refused up front (not empty).
+        let err = sample().extract_to(&dir).unwrap_err();
+        assert!(matches!(err, ArchiveError::DirNotEmpty { .. }), "{err}");
+        assert_eq!(fs::read_dir(&outside).expect("list").count(), 0);
+        fs::remove_dir_all(&base).expect("cleanup");
+    }
+
+    #[test]
+    fn path_rules() {
+        for ok in [
+            "a",
+            "a/b.js",
+            "data/users.json",
+            "ab:c/z",
+            "..a/b..",
+            ".hidden",
+        ] {
+            check_rel_path(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "", "/a", "a/", "a//b", "./a", "a/.", "..", "a/../b", "a\\b", "C:/a", "x:y/z", "a\0b",
+        ] {
+            assert!(check_rel_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_rel_path(&"a".repeat(MAX_PATH_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_735_787_045), "2025-01-02T03:04:05Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(MAX_ARCHIVE_BYTES), "64 MiB");
+        assert_eq!(human_size(70 * 1024 * 1024 + 1), "70.0 MiB");
+    }
+}

@@ -1,0 +1,272 @@
+//! JSON representations of tests and runs. Field names and order follow seed 002's `k6-run`
+//! and k6's legacy `k6-test`, so k6 tooling reading those objects works unchanged; Volley's own
+//! fields follow under their own keys.
+
+use serde_json::{json, Map, Value};
+
+use crate::model::{Run, Test};
+
+/// Every key of a run object, in output order: seed 002's `k6-run` fields, then Volley's.
+/// `$select` accepts exactly these names.
+pub const RUN_FIELDS: &[&str] = &[
+    "config",
+    "created",
+    "duration",
+    "ended",
+    "error_code",
+    "error_detail",
+    "export",
+    "id",
+    "is_baseline",
+    "k6_archive",
+    "load_time",
+    "note",
+    "organization_id",
+    "processing_status",
+    "project_id",
+    "public_id",
+    "request_builder_config",
+    "result_status",
+    "run_process",
+    "run_status",
+    "script",
+    "started",
+    "stopped_by_id",
+    "test_id",
+    "user_id",
+    "version",
+    "vus",
+    "vus_per_instance",
+    // Volley's own.
+    "transitions",
+    "assignments",
+    "exit_code",
+    "abort_reason",
+    "degraded",
+];
+
+/// Every key of a test object, in output order: k6's `k6-test` fields, then Volley's.
+pub const TEST_FIELDS: &[&str] = &[
+    "id",
+    "project_id",
+    "user_id",
+    "name",
+    "created",
+    "updated",
+    "last_test_run_id",
+    "test_run_ids",
+    "script",
+    // Volley's own.
+    "config",
+    "archive_size",
+    "archive_sha256",
+];
+
+/// The archive is not repeated in every run: `k6_archive` is the path of the test that holds it.
+fn archive_ref(test_id: u64) -> String {
+    format!("/loadtests/v2/tests/{test_id}")
+}
+
+/// A run as the API shows it. `export` and `request_builder_config` are always null (Volley has
+/// neither feature); `vus_per_instance` is the run's VUs over its agents, rounded up (0 before
+/// placement). The env given at submit and the summary are not included: env values may be
+/// secrets, and the summary has its own endpoint.
+pub fn run_json(run: &Run) -> Map<String, Value> {
+    let vus_per_instance = match run.assignments.len() as u64 {
+        0 => 0,
+        n => run.vus.div_ceil(n),
+    };
+    let v = json!({
+        "config": run.config,
+        "created": run.created,
+        "duration": run.duration,
+        "ended": run.ended,
+        "error_code": run.error_code,
+        "error_detail": run.error_detail,
+        "export": Value::Null,
+        "id": run.id,
+        "is_baseline": run.is_baseline,
+        "k6_archive": archive_ref(run.test_id),
+        "load_time": run.load_time,
+        "note": run.note,
+        "organization_id": run.organization_id,
+        "processing_status": run.processing_status,
+        "project_id": run.project_id,
+        "public_id": run.public_id,
+        "request_builder_config": Value::Null,
+        "result_status": run.result_status,
+        "run_process": run.run_process,
+        "run_status": run.run_status,
+        "script": run.script,
+        "started": run.started,
+        "stopped_by_id": run.stopped_by_id,
+        "test_id": run.test_id,
+        "user_id": run.user_id,
+        "version": run.version,
+        "vus": run.vus,
+        "vus_per_instance": vus_per_instance,
+        "transitions": run.transitions,
+        "assignments": run.assignments,
+        "exit_code": run.exit_code,
+        "abort_reason": run.abort_reason,
+        "degraded": run.degraded,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A test as the API shows it. Volley has no users yet, so `user_id` is 0;
+/// `last_test_run_id` is the newest run's id or null.
+pub fn test_json(test: &Test) -> Map<String, Value> {
+    let v = json!({
+        "id": test.id,
+        "project_id": test.project_id,
+        "user_id": 0,
+        "name": test.name,
+        "created": test.created,
+        "updated": test.updated,
+        "last_test_run_id": test.test_run_ids.iter().max(),
+        "test_run_ids": test.test_run_ids,
+        "script": test.script,
+        "config": test.config,
+        "archive_size": test.archive_size,
+        "archive_sha256": test.archive_sha256,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::collections::BTreeMap;
+
+    use crate::model::{run_status, Assignment, Run, Test, Transition};
+
+    pub fn test(id: u64, project_id: u64, runs: Vec<u64>) -> Test {
+        Test {
+            id,
+            name: format!("test {id}"),
+            project_id,
+            created: "2026-01-01T00:00:00Z".into(),
+            updated: "2026-01-01T00:00:00Z".into(),
+            archive_size: 10,
+            archive_sha256: "ab".repeat(32),
+            config: serde_json::json!({"vus": 10}),
+            script: "export default function () {}".into(),
+            test_run_ids: runs,
+        }
+    }
+
+    pub fn run(id: u64, test_id: u64, status: i32) -> Run {
+        Run {
+            id,
+            test_id,
+            project_id: 1,
+            organization_id: 0,
+            user_id: 0,
+            created: "2026-01-01T00:00:00Z".into(),
+            started: None,
+            ended: None,
+            duration: 0.0,
+            load_time: 0.0,
+            run_status: status,
+            processing_status: 0,
+            result_status: 0,
+            vus: 10,
+            error_code: None,
+            error_detail: None,
+            note: String::new(),
+            stopped_by_id: None,
+            public_id: Some(format!("pub-{id}")),
+            config: serde_json::json!({"vus": 10}),
+            script: "export default function () {}".into(),
+            run_process: "Volley cluster".into(),
+            version: 2,
+            is_baseline: false,
+            transitions: vec![Transition {
+                from: run_status::CREATED,
+                to: status,
+                at: "2026-01-01T00:00:01Z".into(),
+                reason: "test".into(),
+            }],
+            assignments: vec![
+                Assignment {
+                    agent: "gen-1".into(),
+                    segment: "0:1/3".into(),
+                    sequence: "0,1/3,2/3,1".into(),
+                },
+                Assignment {
+                    agent: "gen-2".into(),
+                    segment: "1/3:2/3".into(),
+                    sequence: "0,1/3,2/3,1".into(),
+                },
+                Assignment {
+                    agent: "gen-3".into(),
+                    segment: "2/3:1".into(),
+                    sequence: "0,1/3,2/3,1".into(),
+                },
+            ],
+            exit_code: None,
+            abort_reason: None,
+            degraded: false,
+            summary: Some(serde_json::json!({"metrics": {}})),
+            env: BTreeMap::from([("TOKEN".to_string(), "secret".to_string())]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::run_status;
+
+    #[test]
+    fn run_keys_are_exactly_run_fields_in_order() {
+        let m = run_json(&fixtures::run(1, 2, run_status::RUNNING));
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(keys, RUN_FIELDS);
+    }
+
+    #[test]
+    fn test_keys_are_exactly_test_fields_in_order() {
+        let m = test_json(&fixtures::test(1, 2, vec![3, 9, 4]));
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(keys, TEST_FIELDS);
+        assert_eq!(m["last_test_run_id"], 9);
+        assert_eq!(m["user_id"], 0);
+        let m = test_json(&fixtures::test(1, 2, vec![]));
+        assert_eq!(m["last_test_run_id"], Value::Null);
+    }
+
+    #[test]
+    fn run_values_follow_the_seed() {
+        let m = run_json(&fixtures::run(7, 2, run_status::QUEUED));
+        assert_eq!(m["id"], 7);
+        assert_eq!(m["test_id"], 2);
+        assert_eq!(m["run_status"], 0);
+        assert_eq!(m["export"], Value::Null);
+        assert_eq!(m["request_builder_config"], Value::Null);
+        assert_eq!(m["error_code"], Value::Null);
+        assert_eq!(m["stopped_by_id"], Value::Null);
+        assert_eq!(m["k6_archive"], "/loadtests/v2/tests/2");
+        assert_eq!(m["version"], 2);
+        // 10 VUs over 3 agents.
+        assert_eq!(m["vus_per_instance"], 4);
+        assert_eq!(m["assignments"][1]["agent"], "gen-2");
+        assert_eq!(m["transitions"][0]["reason"], "test");
+        // Secrets and the (large) summary stay out.
+        assert!(!m.contains_key("env"));
+        assert!(!m.contains_key("summary"));
+    }
+
+    #[test]
+    fn vus_per_instance_is_zero_before_placement() {
+        let mut r = fixtures::run(1, 1, run_status::CREATED);
+        r.assignments.clear();
+        assert_eq!(run_json(&r)["vus_per_instance"], 0);
+    }
+}

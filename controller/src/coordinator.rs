@@ -1,0 +1,903 @@
+//! Runs across agents: the queue (first in, first out), placement on idle agents, and one task
+//! per run that drives its lifecycle — assign segments, VU init everywhere, `setup()` once on
+//! one agent with its data fanned out, a start barrier, exact merging of metric batches, live
+//! `abortOnFail` thresholds on merged data, `teardown()` once, then the summary, the final status
+//! and the exit code that the same run would give locally (DESIGN §3–§5).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use volley_common::exit::{code, AbortReason};
+use volley_common::metrics::store::{MetricInfo, SeriesStore};
+use volley_common::metrics::{MetricType, Sink, TagSet, ValueType};
+use volley_common::options::Options;
+use volley_common::summary::build::{self, ThresholdSet};
+use volley_common::summary::{RunResult, SummaryOptions, SummaryState};
+use volley_common::threshold::{parse_metric_key, parse_thresholds};
+use volley_proto as pb;
+
+use crate::model::{result_status, run_status, Assignment, Run, UtilizationSample};
+use crate::placement::{self, PlacementError, PlacementRequest};
+use crate::registry::Registry;
+use crate::state::{Command, RunChanges};
+use crate::store::Db;
+
+/// Tunables (the failure-handling issue adds more).
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Metric batch interval agents use.
+    pub metrics_interval: Duration,
+    /// How far in the future the start barrier is set (all agents must get the Start first).
+    pub start_delay: Duration,
+    /// How often abortOnFail thresholds are evaluated on merged data (k6: every 2 s).
+    pub threshold_interval: Duration,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            metrics_interval: Duration::from_secs(1),
+            start_delay: Duration::from_millis(300),
+            threshold_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a run task hears about.
+#[derive(Debug)]
+pub enum RunInput {
+    Event(String, pb::RunEvent),
+    Metrics(String, pb::MetricBatch),
+    Setup(String, pb::SetupResult),
+    Heartbeat(String, pb::Heartbeat),
+    AgentGone(String),
+    Stop(AbortReason),
+}
+
+/// Live data of a run in progress (read by the API while the task writes it).
+#[derive(Default)]
+pub struct LiveData {
+    pub series: SeriesStore,
+    pub utilization: BTreeMap<String, (String, Vec<UtilizationSample>)>,
+    pub started: Option<Instant>,
+}
+
+struct RunHandle {
+    tx: mpsc::UnboundedSender<RunInput>,
+    live: Arc<Mutex<LiveData>>,
+    agents: Vec<String>,
+}
+
+pub struct Coordinator {
+    pub db: Arc<Db>,
+    pub registry: Arc<Registry>,
+    pub config: CoordinatorConfig,
+    runs: Mutex<HashMap<u64, RunHandle>>,
+    queue_changed: tokio::sync::Notify,
+}
+
+pub fn now_rfc3339() -> String {
+    crate::state::timestamp::now_rfc3339()
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn controller_msg(body: pb::controller_message::Body) -> pb::ControllerMessage {
+    pb::ControllerMessage {
+        version: pb::PROTOCOL_VERSION,
+        body: Some(body),
+    }
+}
+
+impl Coordinator {
+    pub fn new(db: Arc<Db>, registry: Arc<Registry>, config: CoordinatorConfig) -> Arc<Self> {
+        Arc::new(Coordinator {
+            db,
+            registry,
+            config,
+            runs: Mutex::new(HashMap::new()),
+            queue_changed: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Starts the scheduler loop. Runs that were in flight when a previous controller stopped
+    /// are resolved (they cannot be resumed yet): marked ABORTED_BY_SYSTEM.
+    pub fn start(self: &Arc<Self>) {
+        let orphaned: Vec<u64> = self.db.read(|s| {
+            s.non_terminal_runs()
+                .filter(|r| r.run_status >= run_status::INITIALIZING)
+                .map(|r| r.id)
+                .collect()
+        });
+        for id in orphaned {
+            let reason = AbortReason::System {
+                message: "the controller restarted while the run was in progress".into(),
+            };
+            self.finish_without_agents(id, &reason);
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.scheduler().await });
+    }
+
+    /// Notifies the scheduler (a run was queued, an agent became idle...).
+    pub fn kick(&self) {
+        self.queue_changed.notify_one();
+    }
+
+    async fn scheduler(self: Arc<Self>) {
+        loop {
+            self.schedule_once();
+            tokio::select! {
+                _ = self.queue_changed.notified() => {}
+                _ = self.registry.changed.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    /// Places the head of the queue if it fits (FIFO: a run that does not fit blocks the ones
+    /// behind it, so big runs are not starved).
+    fn schedule_once(self: &Arc<Self>) {
+        let queued: Vec<Run> = self.db.read(|s| {
+            let mut v: Vec<Run> = s.runs_in_status(run_status::QUEUED).cloned().collect();
+            v.sort_by_key(|r| r.id);
+            v
+        });
+        for run in queued {
+            let req: PlacementRequest = run
+                .config
+                .get("volley")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let vus = planned_vus(&run.config);
+            match placement::plan(&req, vus, &self.registry.idle(), self.registry.count()) {
+                Ok(plan) => {
+                    self.launch(run, plan);
+                }
+                Err(PlacementError::NotYet(why)) => {
+                    tracing::debug!(run = run.id, "{why}");
+                    return;
+                }
+                Err(PlacementError::Invalid(why)) => {
+                    let reason = AbortReason::System { message: why };
+                    self.finish_without_agents(run.id, &reason);
+                }
+            }
+        }
+    }
+
+    fn exec(&self, cmd: Command) {
+        if let Err(e) = self.db.execute(cmd) {
+            tracing::error!("controller state: {e}");
+        }
+    }
+
+    fn transition(&self, run_id: u64, to: i32, reason: &str, changes: RunChanges) {
+        self.exec(Command::Transition {
+            run_id,
+            to,
+            reason: reason.to_string(),
+            at: now_rfc3339(),
+            changes,
+        });
+    }
+
+    /// Ends a run that has no agents (queued, or orphaned by a controller restart).
+    pub fn finish_without_agents(&self, run_id: u64, reason: &AbortReason) {
+        let changes = RunChanges {
+            exit_code: Some(reason.exit_code()),
+            abort_reason: serde_json::to_value(reason).ok(),
+            error_code: Some(reason.exit_code()),
+            error_detail: Some(reason.message()),
+            ..Default::default()
+        };
+        self.transition(run_id, reason.run_status(), &reason.message(), changes);
+    }
+
+    fn launch(self: &Arc<Self>, run: Run, plan: placement::Plan) {
+        let agents: Vec<String> = plan.placements.iter().map(|p| p.agent.clone()).collect();
+        self.registry.set_run(&agents, Some(run.id));
+        let assignments: Vec<Assignment> = plan
+            .placements
+            .iter()
+            .map(|p| Assignment {
+                agent: p.agent.clone(),
+                segment: p.segment.clone(),
+                sequence: plan.sequence.clone(),
+            })
+            .collect();
+        self.exec(Command::Assign {
+            run_id: run.id,
+            assignments: assignments.clone(),
+        });
+        self.transition(
+            run.id,
+            run_status::INITIALIZING,
+            &format!("placed on {}", agents.join(", ")),
+            RunChanges::default(),
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let live = Arc::new(Mutex::new(LiveData::default()));
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            run.id,
+            RunHandle {
+                tx,
+                live: live.clone(),
+                agents: agents.clone(),
+            },
+        );
+        let me = self.clone();
+        tokio::spawn(async move {
+            let id = run.id;
+            me.drive(run, assignments, rx, live).await;
+            me.runs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            me.registry.set_run(&agents, None);
+            me.kick();
+        });
+    }
+
+    /// Routes an agent's message to the run it belongs to.
+    pub fn on_agent_message(&self, agent: &str, body: pb::agent_message::Body) {
+        use pb::agent_message::Body as B;
+        let (run_id, input) = match body {
+            B::Event(e) => (e.run_id.clone(), RunInput::Event(agent.into(), e)),
+            B::Metrics(m) => (m.run_id.clone(), RunInput::Metrics(agent.into(), m)),
+            B::SetupResult(s) => (s.run_id.clone(), RunInput::Setup(agent.into(), s)),
+            B::Heartbeat(h) => {
+                if h.run_id.is_empty() {
+                    return;
+                }
+                (h.run_id.clone(), RunInput::Heartbeat(agent.into(), h))
+            }
+            B::Register(_) => return,
+        };
+        let Ok(id) = run_id.parse::<u64>() else {
+            return;
+        };
+        if let Some(h) = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            let _ = h.tx.send(input);
+        }
+    }
+
+    /// An agent's stream ended.
+    pub fn on_agent_gone(&self, agent: &str, run: Option<u64>) {
+        if let Some(id) = run {
+            if let Some(h) = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+                let _ = h.tx.send(RunInput::AgentGone(agent.into()));
+            }
+        }
+        self.kick();
+    }
+
+    /// Stops a run: queued runs end at once; running ones stop gracefully on every agent.
+    pub fn stop(&self, run_id: u64, reason: AbortReason) -> bool {
+        if let Some(h) = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run_id)
+        {
+            return h.tx.send(RunInput::Stop(reason)).is_ok();
+        }
+        let status = self.db.read(|s| s.run(run_id).map(|r| r.run_status));
+        match status {
+            Some(s) if !run_status::is_terminal(s) => {
+                self.finish_without_agents(run_id, &reason);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The live merged metrics of a run in progress.
+    pub fn live(&self, run_id: u64) -> Option<Arc<Mutex<LiveData>>> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run_id)
+            .map(|h| h.live.clone())
+    }
+
+    pub fn run_agents(&self, run_id: u64) -> Option<Vec<String>> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run_id)
+            .map(|h| h.agents.clone())
+    }
+
+    fn send(&self, agent: &str, body: pb::controller_message::Body) {
+        if !self.registry.send(agent, controller_msg(body)) {
+            tracing::warn!("cannot reach agent {agent}");
+        }
+    }
+
+    /// The lifecycle of one run across its agents.
+    async fn drive(
+        self: &Arc<Self>,
+        run: Run,
+        assignments: Vec<Assignment>,
+        mut rx: mpsc::UnboundedReceiver<RunInput>,
+        live: Arc<Mutex<LiveData>>,
+    ) {
+        let run_id = run.id;
+        let rid = run_id.to_string();
+        let agents: Vec<String> = assignments.iter().map(|a| a.agent.clone()).collect();
+        let mut d = Drive::new(
+            self.clone(),
+            run_id,
+            agents.clone(),
+            live.clone(),
+            &run.config,
+        );
+        let archive = self.db.get_archive(run.test_id).ok().flatten();
+        let Some(archive) = archive else {
+            d.abort(AbortReason::System {
+                message: format!("the archive of test {} is missing", run.test_id),
+            });
+            d.finish(&run).await;
+            return;
+        };
+        let options_json = run.config.to_string();
+        let env_json = serde_json::to_string(&run.env).unwrap_or_default();
+        for a in &assignments {
+            self.send(
+                &a.agent,
+                pb::controller_message::Body::Assign(pb::Assign {
+                    run_id: rid.clone(),
+                    archive: archive.clone(),
+                    segment: a.segment.clone(),
+                    sequence: a.sequence.clone(),
+                    options_json: options_json.clone(),
+                    env_json: env_json.clone(),
+                    metrics_interval_ms: self.config.metrics_interval.as_millis() as u32,
+                }),
+            );
+        }
+        // 1. Every agent initializes its VUs.
+        d.wait_until(&mut rx, |d| d.all(|a| a.ready)).await;
+        // 2. setup() once, on the first agent; its data goes to every agent.
+        if !d.aborted() {
+            self.send(
+                &agents[0],
+                pb::controller_message::Body::RunSetup(pb::RunSetup {
+                    run_id: rid.clone(),
+                }),
+            );
+            d.wait_until(&mut rx, |d| d.setup_result.is_some()).await;
+        }
+        if !d.aborted() {
+            let data = d.setup_result.clone().flatten().unwrap_or_default();
+            for a in &agents {
+                self.send(
+                    a,
+                    pb::controller_message::Body::SetupData(pb::SetupData {
+                        run_id: rid.clone(),
+                        data_json: data.clone(),
+                    }),
+                );
+            }
+            d.setup_completed = true;
+            // 3. The start barrier.
+            let at = SystemTime::now() + self.config.start_delay;
+            for a in &agents {
+                self.send(
+                    a,
+                    pb::controller_message::Body::Start(pb::Start {
+                        run_id: rid.clone(),
+                        at_unix_ms: unix_ms(at),
+                    }),
+                );
+            }
+            let vus: u64 = d.agents.values().map(|a| a.vus).sum();
+            self.transition(
+                run_id,
+                run_status::RUNNING,
+                "start barrier released",
+                RunChanges {
+                    vus: Some(vus),
+                    ..Default::default()
+                },
+            );
+            live.lock().unwrap_or_else(|e| e.into_inner()).started = Some(Instant::now());
+            d.started = Some(Instant::now());
+            // 4. Executors run; then teardown once, on the first agent.
+            d.wait_until(&mut rx, |d| d.all(|a| a.execution_done || a.done))
+                .await;
+            for (i, a) in agents.iter().enumerate() {
+                self.send(
+                    a,
+                    pb::controller_message::Body::Teardown(pb::Teardown {
+                        run_id: rid.clone(),
+                        run_teardown: i == 0,
+                    }),
+                );
+            }
+        } else {
+            // Setup never completed: no teardown anywhere; stop agents right away.
+            for a in &agents {
+                self.send(
+                    a,
+                    pb::controller_message::Body::Stop(pb::Stop {
+                        run_id: rid.clone(),
+                        reason_json: d.reason_json(),
+                        immediate: true,
+                    }),
+                );
+            }
+        }
+        // 5. Every agent reports DONE with all its metric batches.
+        d.wait_until(&mut rx, |d| d.all(|a| a.done && a.batches_complete()))
+            .await;
+        d.finish(&run).await;
+    }
+}
+
+/// The planned maximum VUs of a run, for capacity checks.
+fn planned_vus(config: &serde_json::Value) -> u64 {
+    Options::from_script_json(config)
+        .ok()
+        .and_then(|o| o.resolve().ok())
+        .map(|r| r.scenarios.iter().map(|s| s.max_vus()).sum())
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct AgentState {
+    ready: bool,
+    vus: u64,
+    execution_done: bool,
+    done: bool,
+    gone: bool,
+    last_seq: u64,
+    final_seq: Option<u64>,
+    marked_failed: Option<String>,
+    iterations: u64,
+}
+
+impl AgentState {
+    fn batches_complete(&self) -> bool {
+        self.gone || self.final_seq.is_none_or(|f| self.last_seq >= f)
+    }
+}
+
+/// The state of one run while it is driven.
+struct Drive {
+    co: Arc<Coordinator>,
+    run_id: u64,
+    agents: BTreeMap<String, AgentState>,
+    order: Vec<String>,
+    live: Arc<Mutex<LiveData>>,
+    reason: Option<AbortReason>,
+    setup_result: Option<Option<String>>,
+    setup_completed: bool,
+    thresholds: ThresholdSet,
+    started: Option<Instant>,
+    last_threshold_check: Instant,
+    trend_stats: Vec<String>,
+    time_unit: Option<String>,
+    /// Metric types from the archive's thresholds (for thresholds on metrics without data).
+    types: HashMap<String, MetricInfo>,
+}
+
+impl Drive {
+    fn new(
+        co: Arc<Coordinator>,
+        run_id: u64,
+        order: Vec<String>,
+        live: Arc<Mutex<LiveData>>,
+        config: &serde_json::Value,
+    ) -> Self {
+        let resolved = Options::from_script_json(config)
+            .ok()
+            .and_then(|o| o.resolve().ok());
+        let thresholds = config
+            .get("thresholds")
+            .and_then(|t| parse_thresholds(t).ok())
+            .unwrap_or_default();
+        Drive {
+            co,
+            run_id,
+            agents: order
+                .iter()
+                .map(|a| (a.clone(), AgentState::default()))
+                .collect(),
+            order,
+            live,
+            reason: None,
+            setup_result: None,
+            setup_completed: false,
+            thresholds,
+            started: None,
+            last_threshold_check: Instant::now(),
+            trend_stats: resolved
+                .as_ref()
+                .map(|r| r.summary_trend_stats.clone())
+                .unwrap_or_else(|| {
+                    volley_common::summary::DEFAULT_TREND_STATS
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                }),
+            time_unit: resolved.and_then(|r| r.summary_time_unit),
+            types: builtin_types(),
+        }
+    }
+
+    fn all(&self, f: impl Fn(&AgentState) -> bool) -> bool {
+        self.agents.values().all(|a| a.gone || f(a))
+    }
+
+    fn aborted(&self) -> bool {
+        self.reason.is_some()
+    }
+
+    fn reason_json(&self) -> String {
+        self.reason
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records the first abort reason and stops every agent that is still going.
+    fn abort(&mut self, reason: AbortReason) {
+        if self.reason.is_some() {
+            tracing::debug!(?reason, "run already aborted; keeping the first reason");
+            return;
+        }
+        tracing::info!(run = self.run_id, "aborting: {}", reason.message());
+        self.reason = Some(reason);
+        let json = self.reason_json();
+        for (name, a) in &self.agents {
+            if !a.done && !a.gone {
+                self.co.send(
+                    name,
+                    pb::controller_message::Body::Stop(pb::Stop {
+                        run_id: self.run_id.to_string(),
+                        reason_json: json.clone(),
+                        immediate: !self.setup_completed,
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Handles inputs until `cond` holds (or every agent is gone).
+    async fn wait_until(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<RunInput>,
+        cond: impl Fn(&Drive) -> bool,
+    ) {
+        let interval = self.co.config.threshold_interval;
+        loop {
+            if cond(self) || self.agents.values().all(|a| a.gone || a.done) && self.aborted() {
+                return;
+            }
+            if self.agents.values().all(|a| a.gone) {
+                return;
+            }
+            let input = tokio::select! {
+                i = rx.recv() => i,
+                _ = tokio::time::sleep(interval) => None,
+            };
+            match input {
+                Some(i) => self.handle(i),
+                None => {}
+            }
+            if self.started.is_some() && self.last_threshold_check.elapsed() >= interval {
+                self.last_threshold_check = Instant::now();
+                self.check_abort_thresholds();
+            }
+        }
+    }
+
+    fn handle(&mut self, input: RunInput) {
+        match input {
+            RunInput::Event(agent, e) => {
+                let phase = pb::RunPhase::try_from(e.phase).unwrap_or(pb::RunPhase::Unspecified);
+                if !e.abort_json.is_empty() {
+                    let reason = serde_json::from_str::<AbortReason>(&e.abort_json).unwrap_or(
+                        AbortReason::System {
+                            message: format!("agent {agent}: {}", e.message),
+                        },
+                    );
+                    self.abort(reason);
+                }
+                let Some(a) = self.agents.get_mut(&agent) else {
+                    return;
+                };
+                match phase {
+                    pb::RunPhase::Ready => {
+                        a.ready = true;
+                        a.vus = e.vus;
+                    }
+                    pb::RunPhase::ExecutionDone => a.execution_done = true,
+                    pb::RunPhase::Done => {
+                        a.done = true;
+                        a.final_seq = Some(e.last_batch_seq);
+                        a.iterations = e.iterations;
+                        if e.marked_failed {
+                            a.marked_failed = Some(e.failed_message.clone());
+                        }
+                    }
+                    pb::RunPhase::Failed => {}
+                    _ => {}
+                }
+            }
+            RunInput::Metrics(agent, batch) => {
+                let seq = batch.seq;
+                let Some(a) = self.agents.get_mut(&agent) else {
+                    return;
+                };
+                // Exactly once: a replayed or duplicated batch is acknowledged, not merged.
+                if seq > a.last_seq {
+                    a.last_seq = seq;
+                    let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                    for s in &batch.series {
+                        merge_series(&mut live.series, s);
+                    }
+                }
+                self.co.send(
+                    &agent,
+                    pb::controller_message::Body::Ack(pb::Ack {
+                        run_id: batch.run_id,
+                        batch_seq: seq,
+                    }),
+                );
+            }
+            RunInput::Setup(agent, s) => {
+                if s.ok {
+                    self.setup_result = Some((!s.data_json.is_empty()).then_some(s.data_json));
+                } else {
+                    let reason = serde_json::from_str::<AbortReason>(&s.abort_json).unwrap_or(
+                        AbortReason::System {
+                            message: format!("setup() failed on agent {agent}"),
+                        },
+                    );
+                    self.abort(reason);
+                }
+            }
+            RunInput::Heartbeat(agent, h) => {
+                let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                let mem = crate::registry::memory_percent(&h);
+                let segment = self
+                    .co
+                    .db
+                    .read(|s| {
+                        s.run(self.run_id).and_then(|r| {
+                            r.assignments
+                                .iter()
+                                .find(|a| a.agent == agent)
+                                .map(|a| a.segment.clone())
+                        })
+                    })
+                    .unwrap_or_default();
+                let entry = live
+                    .utilization
+                    .entry(agent)
+                    .or_insert_with(|| (segment, Vec::new()));
+                if entry.1.len() < 100_000 {
+                    entry.1.push(UtilizationSample {
+                        at: now_rfc3339(),
+                        cpu_percent: h.cpu_percent,
+                        memory_percent: mem,
+                        process_rss_bytes: h.process_rss_bytes,
+                        active_vus: h.active_vus,
+                        requests_per_second: h.requests_per_second,
+                        iterations_per_second: h.iterations_per_second,
+                    });
+                }
+            }
+            RunInput::AgentGone(agent) => {
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    if !a.done {
+                        a.gone = true;
+                        self.abort(AbortReason::System {
+                            message: format!(
+                                "AGENT_LOST: agent {agent} disconnected during the run"
+                            ),
+                        });
+                    }
+                }
+            }
+            RunInput::Stop(reason) => self.abort(reason),
+        }
+    }
+
+    fn check_abort_thresholds(&mut self) {
+        if self.aborted()
+            || !self
+                .thresholds
+                .iter()
+                .any(|(_, l)| l.iter().any(|t| t.abort_on_fail))
+        {
+            return;
+        }
+        let elapsed = self.started.map(|s| s.elapsed()).unwrap_or_default();
+        let failed = {
+            let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            build::failed_abort_thresholds(&self.thresholds, &live.series, elapsed)
+        };
+        if !failed.is_empty() {
+            self.abort(AbortReason::Threshold { metrics: failed });
+        }
+    }
+
+    /// Final thresholds, the merged summary, the exit code and the final status.
+    async fn finish(&mut self, run: &Run) {
+        let co = self.co.clone();
+        let elapsed = self.started.map(|s| s.elapsed()).unwrap_or_default();
+        let series = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .series
+            .clone();
+        let types = self.types.clone();
+        let type_of = move |name: &str| types.get(name).copied();
+        let results =
+            build::evaluate_thresholds(&self.thresholds, &series, elapsed.as_secs_f64(), &type_of);
+        let failed = build::failed_keys(&results);
+        let marked_failed = self.agents.values().find_map(|a| a.marked_failed.clone());
+        let (exit_code, status, outcome, message, context) = match &self.reason {
+            Some(r) => {
+                let (m, c) = match r {
+                    AbortReason::ScriptAbort {
+                        message, context, ..
+                    } => (message.clone(), context.clone()),
+                    other => (Some(other.message()), None),
+                };
+                (r.exit_code(), r.run_status(), "aborted", m, c)
+            }
+            None if marked_failed.is_some() => (
+                code::MARKED_AS_FAILED,
+                run_status::FINISHED,
+                "failed",
+                Some("test run was marked as failed".to_string()),
+                None,
+            ),
+            None if !failed.is_empty() => (
+                code::THRESHOLDS_FAILED,
+                run_status::FINISHED,
+                "failed",
+                Some(format!(
+                    "thresholds on metrics '{}' have been crossed",
+                    failed.join(", ")
+                )),
+                None,
+            ),
+            None => (code::OK, run_status::FINISHED, "passed", None, None),
+        };
+        let setup_data = self
+            .setup_result
+            .clone()
+            .flatten()
+            .and_then(|s| serde_json::from_str(&s).ok());
+        let report = build::build_report(build::ReportInput {
+            store: &series,
+            results: &results,
+            options: SummaryOptions {
+                trend_stats: self.trend_stats.clone(),
+                time_unit: self.time_unit.clone(),
+                ..SummaryOptions::default()
+            },
+            state: SummaryState {
+                is_stdout_tty: false,
+                is_stderr_tty: false,
+                test_run_duration_ms: elapsed.as_secs_f64() * 1000.0,
+            },
+            result: RunResult {
+                outcome: outcome.to_string(),
+                exit_code,
+                message: message.clone(),
+                context,
+            },
+            setup_data,
+            types: &type_of,
+        });
+        co.exec(Command::SetSummary {
+            run_id: run.id,
+            summary: serde_json::to_value(&report).unwrap_or_default(),
+        });
+        let result = if failed.is_empty() && marked_failed.is_none() {
+            result_status::PASSED
+        } else {
+            result_status::FAILED
+        };
+        let changes = RunChanges {
+            result_status: Some(result),
+            exit_code: Some(exit_code),
+            abort_reason: self
+                .reason
+                .as_ref()
+                .and_then(|r| serde_json::to_value(r).ok()),
+            error_code: self.reason.as_ref().map(|r| r.exit_code()),
+            error_detail: self.reason.as_ref().map(|r| r.message()),
+            stopped_by_id: None,
+            ..Default::default()
+        };
+        let why = message.unwrap_or_else(|| "ran its course".into());
+        co.transition(run.id, status, &why, changes);
+        let _ = &self.order;
+    }
+}
+
+/// The types of k6's built-in metrics, for thresholds on metrics that got no data.
+fn builtin_types() -> HashMap<String, MetricInfo> {
+    use MetricType::*;
+    let t = |m: MetricType, c: ValueType| MetricInfo {
+        mtype: m,
+        contains: c,
+    };
+    [
+        ("http_reqs", t(Counter, ValueType::Default)),
+        ("http_req_failed", t(Rate, ValueType::Default)),
+        ("iterations", t(Counter, ValueType::Default)),
+        ("checks", t(Rate, ValueType::Default)),
+        ("data_sent", t(Counter, ValueType::Data)),
+        ("data_received", t(Counter, ValueType::Data)),
+        ("dropped_iterations", t(Counter, ValueType::Default)),
+        ("vus", t(Gauge, ValueType::Default)),
+        ("vus_max", t(Gauge, ValueType::Default)),
+        ("http_req_duration", t(Trend, ValueType::Time)),
+        ("iteration_duration", t(Trend, ValueType::Time)),
+        ("group_duration", t(Trend, ValueType::Time)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Merges one series of a batch into the run's store. Malformed series are dropped (logged):
+/// a bad agent cannot corrupt the run's data or crash the controller.
+fn merge_series(store: &mut SeriesStore, s: &pb::Series) {
+    let (Ok(mtype), Ok(contains)) = (
+        s.metric_type.parse::<MetricType>(),
+        s.contains.parse::<ValueType>(),
+    ) else {
+        tracing::warn!(
+            "dropping series of {}: unknown type {}/{}",
+            s.metric,
+            s.metric_type,
+            s.contains
+        );
+        return;
+    };
+    let sink: Sink = match serde_json::from_slice(&s.sink_json) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!("dropping series of {}: {e}", s.metric);
+            return;
+        }
+    };
+    let tags = TagSet::from_pairs(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if let Err(e) = store.merge(&s.metric, MetricInfo { mtype, contains }, &tags, &sink) {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Validates a test's consolidated options before a run is created (invalid → 400, no run).
+pub fn validate_options(config: &serde_json::Value) -> Result<(), String> {
+    let opts = Options::from_script_json(config).map_err(|e| e.to_string())?;
+    opts.resolve().map_err(|e| e.to_string())?;
+    if let Some(t) = config.get("thresholds") {
+        let parsed = parse_thresholds(t).map_err(|e| e.to_string())?;
+        for (key, _) in parsed {
+            parse_metric_key(&key).map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(v) = config.get("volley") {
+        serde_json::from_value::<PlacementRequest>(v.clone())
+            .map_err(|e| format!("options.volley: {e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! `volley controller`: the store, the coordinator, the agents' gRPC endpoint and the REST API
+//! in one process, until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::coordinator::{Coordinator, CoordinatorConfig};
+use crate::grpc::LinkService;
+use crate::registry::Registry;
+use crate::service::Service;
+use crate::store::Db;
+
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// REST API address.
+    pub listen: SocketAddr,
+    /// gRPC address agents dial.
+    pub grpc: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Join token agents must present (optional).
+    pub token: Option<String>,
+    pub coordinator: CoordinatorConfig,
+}
+
+/// Runs the controller until a signal. Prints one line per endpoint when ready (tests and
+/// `volley cluster up` wait for them).
+pub fn run_controller(cfg: ControllerConfig) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("volley-controller")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async move {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| format!("cannot create --data-dir {}: {e}", cfg.data_dir.display()))?;
+        let db =
+            Arc::new(Db::open(&cfg.data_dir).map_err(|e| {
+                format!("cannot open the store in {}: {e}", cfg.data_dir.display())
+            })?);
+        let registry = Arc::new(Registry::new());
+        let co = Coordinator::new(db, registry, cfg.coordinator.clone());
+        co.start();
+        let rest = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| format!("cannot listen on --listen {}: {e}", cfg.listen))?;
+        let grpc = tokio::net::TcpListener::bind(cfg.grpc)
+            .await
+            .map_err(|e| format!("cannot listen on --grpc {}: {e}", cfg.grpc))?;
+        let rest_addr = rest.local_addr().map_err(|e| e.to_string())?;
+        let grpc_addr = grpc.local_addr().map_err(|e| e.to_string())?;
+        let link = LinkService::server(co.clone(), cfg.token.clone());
+        let grpc_task = tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+            if let Err(e) = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(link)
+                .serve_with_incoming(incoming)
+                .await
+            {
+                tracing::error!("gRPC server: {e}");
+            }
+        });
+        let svc: Arc<dyn crate::api::ControllerService> = Arc::new(Service { co: co.clone() });
+        let rest_task = tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(rest, svc).await {
+                tracing::error!("REST API: {e}");
+            }
+        });
+        println!("volley controller REST API on http://{rest_addr}");
+        println!("volley controller gRPC for agents on http://{grpc_addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        wait_for_signal().await;
+        grpc_task.abort();
+        rest_task.abort();
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut i), Ok(mut t)) => {
+            tokio::select! {
+                _ = i.recv() => {}
+                _ = t.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}

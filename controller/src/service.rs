@@ -1,0 +1,253 @@
+//! What the REST API does: tests and runs go through the state machine (`Db`), runs are
+//! queued and driven by the [`Coordinator`], agents come from the registry.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use volley_common::archive::Archive;
+use volley_common::exit::AbortReason;
+use volley_common::summary::SummaryReport;
+
+use crate::api::{ControllerService, ServiceError};
+use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
+use crate::model::{run_status, AgentUtilization, AgentView, Run, Test};
+use crate::state::{Command, Effect, RunChanges};
+
+pub struct Service {
+    pub co: Arc<Coordinator>,
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::new(
+        503,
+        "storage_unavailable",
+        format!("the controller's store failed: {e}"),
+    )
+}
+
+impl Service {
+    fn run(&self, id: u64) -> Option<Run> {
+        self.co.db.read(|s| s.run(id).cloned())
+    }
+}
+
+impl ControllerService for Service {
+    fn create_test(
+        &self,
+        name: String,
+        project_id: u64,
+        archive: Vec<u8>,
+    ) -> Result<Test, ServiceError> {
+        let parsed = Archive::from_tar(&archive)
+            .map_err(|e| ServiceError::bad_request("invalid_archive", e.to_string()))?;
+        let options = parsed.metadata.options.clone();
+        validate_options(&options).map_err(|e| ServiceError::bad_request("invalid_options", e))?;
+        let script = parsed
+            .source(&parsed.metadata.entry)
+            .unwrap_or_default()
+            .to_string();
+        let name = if name.trim().is_empty() {
+            parsed.metadata.entry.clone()
+        } else {
+            name
+        };
+        let sha = crate::store::sha256_hex(&archive);
+        // The test and its archive are stored in one transaction.
+        let applied = self
+            .co
+            .db
+            .create_test(
+                Command::CreateTest {
+                    name,
+                    project_id,
+                    archive_sha256: sha,
+                    archive_size: archive.len() as u64,
+                    config: options,
+                    script,
+                    at: now_rfc3339(),
+                },
+                &archive,
+            )
+            .map_err(internal)?;
+        let Effect::TestCreated { test_id } = applied.effect else {
+            return Err(internal("unexpected effect"));
+        };
+        self.get_test(test_id)
+            .ok_or_else(|| internal("test vanished"))
+    }
+
+    fn list_tests(&self, project_id: Option<u64>) -> Vec<Test> {
+        self.co.db.read(|s| {
+            s.tests()
+                .filter(|t| project_id.is_none_or(|p| t.project_id == p))
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn get_test(&self, id: u64) -> Option<Test> {
+        self.co.db.read(|s| s.test(id).cloned())
+    }
+
+    fn start_run(
+        &self,
+        test_id: u64,
+        env: BTreeMap<String, String>,
+        note: String,
+    ) -> Result<Run, ServiceError> {
+        let test = self.get_test(test_id).ok_or_else(|| {
+            ServiceError::not_found("test_not_found", format!("no test with id {test_id}"))
+        })?;
+        for k in env.keys() {
+            if k.is_empty() || k.contains('=') {
+                return Err(ServiceError::bad_request(
+                    "invalid_env",
+                    format!("env name {k:?} is invalid: use NAME=VALUE names without '='"),
+                ));
+            }
+        }
+        let applied = self
+            .co
+            .db
+            .execute(Command::CreateRun {
+                test_id,
+                env,
+                note,
+                config: Some(test.config.clone()),
+                script: Some(test.script.clone()),
+                user_id: 0,
+                at: now_rfc3339(),
+            })
+            .map_err(internal)?;
+        let run_id = applied.run_id().ok_or_else(|| internal("no run created"))?;
+        // Options were validated when the test was created; validate again (the rules may
+        // have changed with a new controller version).
+        match validate_options(&test.config) {
+            Ok(()) => {
+                let _ = self.co.db.execute(Command::Transition {
+                    run_id,
+                    to: run_status::VALIDATED,
+                    reason: "archive and options valid".into(),
+                    at: now_rfc3339(),
+                    changes: RunChanges::default(),
+                });
+                let _ = self.co.db.execute(Command::Transition {
+                    run_id,
+                    to: run_status::QUEUED,
+                    reason: "waiting for agents".into(),
+                    at: now_rfc3339(),
+                    changes: RunChanges::default(),
+                });
+                self.co.kick();
+            }
+            Err(e) => {
+                self.co.finish_without_agents(
+                    run_id,
+                    &AbortReason::System {
+                        message: format!("invalid options: {e}"),
+                    },
+                );
+            }
+        }
+        self.run(run_id).ok_or_else(|| internal("run vanished"))
+    }
+
+    fn get_run(&self, id: u64) -> Option<Run> {
+        let mut run = self.run(id)?;
+        if let Some(live) = self.co.live(id) {
+            if let Some(started) = live.lock().unwrap_or_else(|e| e.into_inner()).started {
+                run.duration = started.elapsed().as_secs_f64().round();
+            }
+        }
+        Some(run)
+    }
+
+    fn list_runs(&self, test_id: Option<u64>) -> Vec<Run> {
+        self.co.db.read(|s| {
+            s.runs()
+                .filter(|r| test_id.is_none_or(|t| r.test_id == t))
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn stop_run(&self, id: u64, stopped_by: Option<u64>) -> Result<Run, ServiceError> {
+        if let Some(by) = stopped_by {
+            let _ = self.co.db.execute(Command::UpdateRun {
+                run_id: id,
+                changes: RunChanges {
+                    stopped_by_id: Some(by),
+                    ..Default::default()
+                },
+            });
+        }
+        if !self.co.stop(id, AbortReason::ApiStop) {
+            return Err(ServiceError::conflict(
+                "run_finished",
+                format!("run {id} has already finished"),
+            ));
+        }
+        self.run(id)
+            .ok_or_else(|| ServiceError::not_found("run_not_found", format!("no run with id {id}")))
+    }
+
+    fn agents(&self) -> Vec<AgentView> {
+        self.co.registry.views()
+    }
+
+    fn agent(&self, name: &str) -> Option<AgentView> {
+        self.co.registry.view(name)
+    }
+
+    fn run_agents(&self, run_id: u64) -> Option<Vec<AgentUtilization>> {
+        self.run(run_id)?;
+        let Some(live) = self.co.live(run_id) else {
+            return Some(Vec::new());
+        };
+        let live = live.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
+            live.utilization
+                .iter()
+                .map(|(agent, (segment, samples))| AgentUtilization {
+                    agent: agent.clone(),
+                    segment: segment.clone(),
+                    samples: samples.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    fn run_metrics(&self, run_id: u64) -> Option<serde_json::Value> {
+        let live = self.co.live(run_id)?;
+        let live = live.lock().unwrap_or_else(|e| e.into_inner());
+        let secs = live
+            .started
+            .map(|s| s.elapsed().as_secs_f64())
+            .unwrap_or(0.0);
+        let stats: Vec<String> = volley_common::summary::DEFAULT_TREND_STATS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut out = serde_json::Map::new();
+        for (name, info) in live.series.metrics() {
+            if let Some(sink) = live.series.aggregate(name, &[]) {
+                let values: serde_json::Map<String, serde_json::Value> = sink
+                    .values(&stats, secs)
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::json!(v)))
+                    .collect();
+                out.insert(
+                    name.clone(),
+                    serde_json::json!({"type": info.mtype.as_str(), "contains": info.contains.as_str(), "values": values}),
+                );
+            }
+        }
+        Some(serde_json::json!({"run_id": run_id, "duration_s": secs, "metrics": out}))
+    }
+
+    fn run_summary(&self, run_id: u64) -> Option<serde_json::Value> {
+        let run = self.run(run_id)?;
+        let report: SummaryReport = serde_json::from_value(run.summary?).ok()?;
+        Some(report.to_handle_summary_data())
+    }
+}
