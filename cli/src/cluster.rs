@@ -352,7 +352,7 @@ fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<Ato
         if stops.load(Ordering::SeqCst) > 0 && !stop_sent {
             stop_sent = true;
             let _ = c.post(
-                &format!("/v1/runs/{run_id}/stop"),
+                &format!("/loadtests/v2/runs/{run_id}/stop"),
                 &serde_json::json!({"reason": "signal"}),
             );
         }
@@ -561,8 +561,8 @@ fn print_agents(v: &serde_json::Value) {
         .or_else(|| v.as_array().cloned())
         .unwrap_or_default();
     println!(
-        "{:<16} {:<20} {:<6} {:>5} {:>6} {:>6} {:>9} {:>6} {:>8} {:>6}  {}",
-        "NAME", "LABELS", "STATE", "RUN", "CPU%", "MEM%", "RSS", "VUS", "REQ/S", "HB", "HEALTH"
+        "{:<16} {:<20} {:<6} {:>5} {:>6} {:>6} {:>9} {:>6} {:>8} {:>6}  HEALTH",
+        "NAME", "LABELS", "STATE", "RUN", "CPU%", "MEM%", "RSS", "VUS", "REQ/S", "HB"
     );
     for ag in list {
         let g = |k: &str| ag.get(k).cloned().unwrap_or_default();

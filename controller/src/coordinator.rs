@@ -487,7 +487,13 @@ struct Drive {
     time_unit: Option<String>,
     /// Metric types from the archive's thresholds (for thresholds on metrics without data).
     types: HashMap<String, MetricInfo>,
+    /// `vus` and `vus_max` per agent: these gauges are summed across agents (each agent runs
+    /// part of the VUs), not merged as "latest value wins".
+    agent_gauges: BTreeMap<String, BTreeMap<String, Sink>>,
 }
+
+/// Gauges that count something split across agents, so the cluster value is the sum.
+const SUMMED_GAUGES: &[&str] = &["vus", "vus_max"];
 
 impl Drive {
     fn new(
@@ -530,7 +536,41 @@ impl Drive {
                 }),
             time_unit: resolved.and_then(|r| r.summary_time_unit),
             types: builtin_types(),
+            agent_gauges: BTreeMap::new(),
         }
+    }
+
+    /// The merged series plus the summed `vus`/`vus_max` gauges.
+    fn merged_series(&self) -> SeriesStore {
+        let mut series = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .series
+            .clone();
+        for (metric, per_agent) in &self.agent_gauges {
+            let mut sum = volley_common::metrics::GaugeSink::default();
+            for sink in per_agent.values() {
+                if let Sink::Gauge(g) = sink {
+                    if !g.set {
+                        continue;
+                    }
+                    sum.value += g.value;
+                    sum.min += g.min;
+                    sum.max += g.max;
+                    sum.time_ns = sum.time_ns.max(g.time_ns);
+                    sum.set = true;
+                }
+            }
+            if sum.set {
+                let info = MetricInfo {
+                    mtype: MetricType::Gauge,
+                    contains: ValueType::Default,
+                };
+                let _ = series.merge(metric, info, &TagSet::new(), &Sink::Gauge(sum));
+            }
+        }
+        series
     }
 
     fn all(&self, f: impl Fn(&AgentState) -> bool) -> bool {
@@ -589,9 +629,8 @@ impl Drive {
                 i = rx.recv() => i,
                 _ = tokio::time::sleep(interval) => None,
             };
-            match input {
-                Some(i) => self.handle(i),
-                None => {}
+            if let Some(i) = input {
+                self.handle(i);
             }
             if self.started.is_some() && self.last_threshold_check.elapsed() >= interval {
                 self.last_threshold_check = Instant::now();
@@ -643,6 +682,18 @@ impl Drive {
                     a.last_seq = seq;
                     let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
                     for s in &batch.series {
+                        if SUMMED_GAUGES.contains(&s.metric.as_str()) {
+                            if let Ok(sink) = serde_json::from_slice::<Sink>(&s.sink_json) {
+                                let slot = self
+                                    .agent_gauges
+                                    .entry(s.metric.clone())
+                                    .or_default()
+                                    .entry(agent.clone())
+                                    .or_insert_with(|| Sink::new(MetricType::Gauge));
+                                let _ = slot.merge(&sink);
+                            }
+                            continue;
+                        }
                         merge_series(&mut live.series, s);
                     }
                 }
@@ -736,12 +787,7 @@ impl Drive {
     async fn finish(&mut self, run: &Run) {
         let co = self.co.clone();
         let elapsed = self.started.map(|s| s.elapsed()).unwrap_or_default();
-        let series = self
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .series
-            .clone();
+        let series = self.merged_series();
         let types = self.types.clone();
         let type_of = move |name: &str| types.get(name).copied();
         let results =

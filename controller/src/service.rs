@@ -245,6 +245,34 @@ impl ControllerService for Service {
         Some(serde_json::json!({"run_id": run_id, "duration_s": secs, "metrics": out}))
     }
 
+    fn run_report(&self, run_id: u64) -> Option<serde_json::Value> {
+        self.run(run_id)?.summary
+    }
+
+    fn stop_run_for(
+        &self,
+        id: u64,
+        stopped_by: Option<u64>,
+        signal: bool,
+    ) -> Result<Run, ServiceError> {
+        if !signal {
+            return self.stop_run(id, stopped_by);
+        }
+        if !self.co.stop(
+            id,
+            AbortReason::Signal {
+                signal: "interrupt".into(),
+            },
+        ) {
+            return Err(ServiceError::conflict(
+                "run_finished",
+                format!("run {id} has already finished"),
+            ));
+        }
+        self.run(id)
+            .ok_or_else(|| ServiceError::not_found("run_not_found", format!("no run with id {id}")))
+    }
+
     fn run_summary(&self, run_id: u64) -> Option<serde_json::Value> {
         let run = self.run(run_id)?;
         let report: SummaryReport = serde_json::from_value(run.summary?).ok()?;

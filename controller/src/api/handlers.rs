@@ -81,6 +81,7 @@ pub(crate) fn route_table(limits: ApiLimits) -> Vec<Route> {
         route(Method::GET, "/v1/runs/{id}/agents", run_agents),
         route(Method::GET, "/v1/runs/{id}/metrics", run_metrics),
         route(Method::GET, "/v1/runs/{id}/summary", run_summary),
+        route(Method::GET, "/v1/runs/{id}/report", run_report),
     ]
 }
 
@@ -708,7 +709,19 @@ async fn stop_run(
     // Optional `{"stopped_by_id": N}`: until authentication exists, the caller says who it is.
     let mut body = optional_json(req, "stop", app.limits.max_body_bytes).await?;
     let stopped_by: Option<u64> = body.take("stopped_by_id", "a non-negative integer")?;
-    body.finish(&["stopped_by_id"])?;
+    // Volley: `{"reason": "signal"}` when a CLI following the run was interrupted (exit 105).
+    let reason: Option<String> = body.take("reason", "\"api\" or \"signal\"")?;
+    body.finish(&["stopped_by_id", "reason"])?;
+    let signal = match reason.as_deref() {
+        None | Some("api") => false,
+        Some("signal") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_reason",
+                format!("stop reason {other:?} is not known; use \"api\" or \"signal\""),
+            ))
+        }
+    };
     let run = app.svc.get_run(id).ok_or_else(|| run_not_found(id))?;
     if run_status::is_terminal(run.run_status) {
         return Err(ApiError::new(
@@ -721,7 +734,7 @@ async fn stop_run(
             ),
         ));
     }
-    let run = app.svc.stop_run(id, stopped_by)?;
+    let run = app.svc.stop_run_for(id, stopped_by, signal)?;
     Ok(ok_json(json!({"k6-run": Value::Object(run_json(&run))})))
 }
 
@@ -796,6 +809,24 @@ async fn run_metrics(
         )
     })?;
     Ok(ok_json(metrics))
+}
+
+async fn run_report(
+    State(app): State<AppState>,
+    PathParam(raw_id): PathParam,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let run = existing_run(&app, &raw_id, raw.as_deref())?;
+    let report = app.svc.run_report(run.id).ok_or_else(|| {
+        ApiError::not_found(
+            "summary_not_available",
+            format!(
+                "run {} has no summary yet: it is available once the run has ended",
+                run.id
+            ),
+        )
+    })?;
+    Ok(ok_json(report))
 }
 
 async fn run_summary(

@@ -71,6 +71,23 @@ pub trait ControllerService: Send + Sync + 'static {
     fn run_metrics(&self, run_id: u64) -> Option<serde_json::Value>;
     /// The merged end-of-test summary (handleSummary `data` shape); `None` until it exists.
     fn run_summary(&self, run_id: u64) -> Option<serde_json::Value>;
+    /// The summary as Volley's `SummaryReport` (what `volley submit --wait` renders as text);
+    /// `None` until the run has one.
+    fn run_report(&self, run_id: u64) -> Option<serde_json::Value> {
+        let _ = run_id;
+        None
+    }
+    /// Stops a run for a reason: `signal` (Ctrl+C in a CLI following the run: exit 105) or
+    /// the default API stop (103).
+    fn stop_run_for(
+        &self,
+        id: u64,
+        stopped_by: Option<u64>,
+        signal: bool,
+    ) -> Result<Run, ServiceError> {
+        let _ = signal;
+        self.stop_run(id, stopped_by)
+    }
 }
 
 /// An error the service reports; the API sends it as `{"error": {code, message, status}}`.

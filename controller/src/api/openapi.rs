@@ -515,6 +515,20 @@ fn volley_paths() -> Value {
                 }
             }
         },
+        "/v1/runs/{id}/report": {
+            "get": {
+                "operationId": "getRunReport",
+                "tags": ["runs"],
+                "summary": "End-of-test summary of a run, as Volley's SummaryReport",
+                "description": "The data `volley submit --wait` renders as the text summary (metrics with their values and thresholds, the group tree, options, state and result).",
+                "parameters": [param("RunId")],
+                "responses": {
+                    "200": ok_any("The SummaryReport."),
+                    "400": err_ref("Bad id or query."),
+                    "404": err_ref("No such run (`run_not_found`), or no summary yet (`summary_not_available`)."),
+                }
+            }
+        },
         "/v1/runs/{id}/summary": {
             "get": {
                 "operationId": "getRunSummary",

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# A real distributed run on this machine: builds Volley, starts the local test target, a
+# controller and 3 agent processes (`volley cluster up`), submits examples/quickstart.js and
+# follows it to its end. Needs only the Rust toolchain; everything listens on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -q -p volley
+VOLLEY=./target/release/volley
+PORT="${PORT:-18080}"
+REST="${REST:-127.0.0.1:16565}"
+GRPC="${GRPC:-127.0.0.1:16566}"
+DATA="$(mktemp -d)"
+"$VOLLEY" target --listen "127.0.0.1:$PORT" > /dev/null &
+TARGET_PID=$!
+"$VOLLEY" cluster up --agents 3 --listen "$REST" --grpc "$GRPC" --data-dir "$DATA" > "$DATA/cluster.log" 2>&1 &
+CLUSTER_PID=$!
+cleanup() {
+  kill "$CLUSTER_PID" "$TARGET_PID" 2>/dev/null || true
+  wait "$CLUSTER_PID" 2>/dev/null || true
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+# Wait until the three agents have registered.
+for _ in $(seq 1 100); do
+  if "$VOLLEY" agents --controller "http://$REST" 2>/dev/null | grep -c idle | grep -q 3; then break; fi
+  sleep 0.1
+done
+"$VOLLEY" agents --controller "http://$REST"
+"$VOLLEY" submit --wait --controller "http://$REST" -e "BASE_URL=http://127.0.0.1:$PORT" examples/quickstart.js "$@"
