@@ -1276,7 +1276,7 @@ fn openapi_covers_exactly_the_router() {
         })
         .collect();
     assert_eq!(routed, documented);
-    assert_eq!(routed.len(), 15);
+    assert_eq!(routed.len(), 16);
     // Every operation answers something, and path parameters are declared.
     for (m, p) in &routed {
         let op = &doc["paths"][p][m];
