@@ -56,13 +56,34 @@ pub enum RunInput {
     Stop(AbortReason),
 }
 
-/// Live data of a run in progress (read by the API while the task writes it).
+/// Live data of a run (read by the API while the task writes it; kept for a while after the
+/// run ends so utilization and series stay available).
 #[derive(Default)]
 pub struct LiveData {
     pub series: SeriesStore,
     pub utilization: BTreeMap<String, (String, Vec<UtilizationSample>)>,
     pub started: Option<Instant>,
+    /// Merged key metrics per interval (by the interval's end, rounded to the interval),
+    /// bounded to [`MAX_INTERVALS`].
+    pub timeline: BTreeMap<u64, SeriesStore>,
+    pub ended: Option<Instant>,
 }
+
+/// Intervals kept per run (an hour at 1 s).
+pub const MAX_INTERVALS: usize = 3600;
+/// The metrics kept per interval in the timeline.
+const TIMELINE_METRICS: &[&str] = &[
+    "http_reqs",
+    "http_req_duration",
+    "http_req_failed",
+    "iterations",
+    "checks",
+    "data_sent",
+    "data_received",
+    "dropped_iterations",
+];
+/// Finished runs whose live data is kept in memory.
+const KEEP_FINISHED: usize = 50;
 
 struct RunHandle {
     tx: mpsc::UnboundedSender<RunInput>,
@@ -75,6 +96,8 @@ pub struct Coordinator {
     pub registry: Arc<Registry>,
     pub config: CoordinatorConfig,
     runs: Mutex<HashMap<u64, RunHandle>>,
+    /// Live data of recently finished runs (oldest first), for the API.
+    finished: Mutex<std::collections::VecDeque<(u64, Arc<Mutex<LiveData>>)>>,
     queue_changed: tokio::sync::Notify,
 }
 
@@ -102,6 +125,7 @@ impl Coordinator {
             registry,
             config,
             runs: Mutex::new(HashMap::new()),
+            finished: Mutex::new(std::collections::VecDeque::new()),
             queue_changed: tokio::sync::Notify::new(),
         })
     }
@@ -235,11 +259,19 @@ impl Coordinator {
         let me = self.clone();
         tokio::spawn(async move {
             let id = run.id;
-            me.drive(run, assignments, rx, live).await;
+            me.drive(run, assignments, rx, live.clone()).await;
+            live.lock().unwrap_or_else(|e| e.into_inner()).ended = Some(Instant::now());
             me.runs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
+            {
+                let mut f = me.finished.lock().unwrap_or_else(|e| e.into_inner());
+                f.push_back((id, live));
+                while f.len() > KEEP_FINISHED {
+                    f.pop_front();
+                }
+            }
             me.registry.set_run(&agents, None);
             me.kick();
         });
@@ -298,13 +330,22 @@ impl Coordinator {
         }
     }
 
-    /// The live merged metrics of a run in progress.
+    /// The live merged metrics of a run in progress or recently finished.
     pub fn live(&self, run_id: u64) -> Option<Arc<Mutex<LiveData>>> {
-        self.runs
+        if let Some(h) = self
+            .runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&run_id)
-            .map(|h| h.live.clone())
+        {
+            return Some(h.live.clone());
+        }
+        self.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(id, _)| *id == run_id)
+            .map(|(_, l)| l.clone())
     }
 
     pub fn run_agents(&self, run_id: u64) -> Option<Vec<String>> {
@@ -680,7 +721,22 @@ impl Drive {
                 // Exactly once: a replayed or duplicated batch is acknowledged, not merged.
                 if seq > a.last_seq {
                     a.last_seq = seq;
+                    let step = self.co.config.metrics_interval.as_millis().max(1) as u64;
+                    let bucket = batch.end_unix_ms.div_ceil(step) * step;
                     let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                    {
+                        let point = live.timeline.entry(bucket).or_default();
+                        for s in batch
+                            .series
+                            .iter()
+                            .filter(|s| TIMELINE_METRICS.contains(&s.metric.as_str()))
+                        {
+                            merge_series(point, s);
+                        }
+                    }
+                    while live.timeline.len() > MAX_INTERVALS {
+                        live.timeline.pop_first();
+                    }
                     for s in &batch.series {
                         if SUMMED_GAUGES.contains(&s.metric.as_str()) {
                             if let Ok(sink) = serde_json::from_slice::<Sink>(&s.sink_json) {

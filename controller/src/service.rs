@@ -155,7 +155,8 @@ impl ControllerService for Service {
     fn get_run(&self, id: u64) -> Option<Run> {
         let mut run = self.run(id)?;
         if let Some(live) = self.co.live(id) {
-            if let Some(started) = live.lock().unwrap_or_else(|e| e.into_inner()).started {
+            let live = live.lock().unwrap_or_else(|e| e.into_inner());
+            if let (Some(started), None) = (live.started, live.ended) {
                 run.duration = started.elapsed().as_secs_f64().round();
             }
         }
@@ -242,7 +243,28 @@ impl ControllerService for Service {
                 );
             }
         }
-        Some(serde_json::json!({"run_id": run_id, "duration_s": secs, "metrics": out}))
+        // Per interval: the key metrics merged over the agents for that interval.
+        let intervals: Vec<serde_json::Value> = live
+            .timeline
+            .iter()
+            .map(|(end_ms, store)| {
+                let mut m = serde_json::Map::new();
+                for (name, _) in store.metrics() {
+                    if let Some(sink) = store.aggregate(name, &[]) {
+                        let values: serde_json::Map<String, serde_json::Value> = sink
+                            .values(&stats, 1.0)
+                            .into_iter()
+                            .map(|(k, v)| (k, serde_json::json!(v)))
+                            .collect();
+                        m.insert(name.clone(), serde_json::Value::Object(values));
+                    }
+                }
+                serde_json::json!({"end_unix_ms": end_ms, "metrics": m})
+            })
+            .collect();
+        Some(
+            serde_json::json!({"run_id": run_id, "duration_s": secs, "metrics": out, "intervals": intervals}),
+        )
     }
 
     fn run_report(&self, run_id: u64) -> Option<serde_json::Value> {
