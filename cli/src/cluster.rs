@@ -587,7 +587,7 @@ fn print_agents(v: &serde_json::Value) {
             g("cpu_percent").as_f64().unwrap_or(0.0),
             g("memory_percent").as_f64().unwrap_or(0.0),
             g("process_rss_bytes").as_f64().unwrap_or(0.0) / 1_048_576.0,
-            g("active_vus"),
+            g("active_vus").as_i64().unwrap_or(0),
             g("requests_per_second").as_f64().unwrap_or(0.0),
             g("heartbeat_age_s").as_f64().unwrap_or(0.0),
             g("health").as_str().unwrap_or(""),

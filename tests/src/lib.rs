@@ -339,6 +339,384 @@ impl LineLog {
     }
 }
 
+/// A child process of a test with its stdout and stderr captured line by line; killed
+/// (SIGKILL) and reaped on drop, so a failing test leaves nothing running.
+pub struct Proc {
+    child: Child,
+    pub stdout: LineLog,
+    pub stderr: LineLog,
+}
+
+impl Proc {
+    /// Spawns `cmd` with stdin closed and both outputs piped into [`LineLog`]s.
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdout = LineLog::capture(child.stdout.take().expect("piped stdout"));
+        let stderr = LineLog::capture(child.stderr.take().expect("piped stderr"));
+        Proc {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `timeout` for the process to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits up to `timeout` for the exit and returns the exit code; panics (with both
+    /// outputs) when the process is still running or was killed by a signal.
+    pub fn exit_code(&mut self, timeout: std::time::Duration) -> i32 {
+        match self.wait_exit(timeout).map(|s| s.code()) {
+            Some(Some(code)) => code,
+            other => panic!(
+                "process did not exit with a code within {timeout:?} ({other:?})\n--- stdout\n{}\n--- stderr\n{}",
+                self.stdout.text(),
+                self.stderr.text()
+            ),
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The message of a `console.*` log line as agents and `volley run` print it
+/// (`time="…" level=info msg="…" source=console`); `None` for other lines.
+pub fn console_message(line: &str) -> Option<String> {
+    if !line.ends_with("source=console") {
+        return None;
+    }
+    let start = line.find(" msg=\"")? + " msg=\"".len();
+    let mut out = String::new();
+    let mut chars = line[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// A local Volley cluster for a test: one `volley controller` on loopback ports chosen by the
+/// OS and N `volley agent` processes named `gen-1`…`gen-N`. Every process is killed on drop.
+/// Each cluster has its own data dir and its own `TMPDIR` for the agents' work folders, so
+/// clusters of tests running in parallel share nothing.
+pub struct Cluster {
+    controller: Option<Proc>,
+    agents: Vec<(String, Proc)>,
+    /// The REST API port on 127.0.0.1.
+    pub rest_port: u16,
+    /// `http://127.0.0.1:PORT` of the REST API.
+    pub rest_url: String,
+    /// `http://127.0.0.1:PORT` agents dial.
+    pub grpc_url: String,
+    pub data_dir: PathBuf,
+    tmp_dir: PathBuf,
+    /// The cluster's folder (data dir and agents' TMPDIR); removed on drop unless the test
+    /// failed, so a failure leaves the stored runs to look at.
+    dir: PathBuf,
+}
+
+/// How long a cluster process may take to come up.
+const CLUSTER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl Cluster {
+    /// Starts a controller and `agents` agents, and waits until the controller lists them all.
+    pub fn start(name: &str, agents: usize) -> Cluster {
+        let dir = temp_dir(&format!("cluster-{name}"));
+        let data_dir = dir.join("data");
+        let tmp_dir = dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir).expect("cluster tmp dir");
+        let (controller, rest_url, grpc_url) =
+            start_controller(&data_dir, "127.0.0.1:0", "127.0.0.1:0");
+        let rest_port = port_of(&rest_url);
+        let mut c = Cluster {
+            controller: Some(controller),
+            agents: Vec::new(),
+            rest_port,
+            rest_url,
+            grpc_url,
+            data_dir,
+            tmp_dir,
+            dir,
+        };
+        for i in 1..=agents {
+            c.add_agent(&format!("gen-{i}"), &[]);
+        }
+        c.wait_agents(agents);
+        c
+    }
+
+    /// Starts one more agent (`extra`: more `volley agent` flags, e.g. `--label zone=eu`).
+    /// Does not wait for it to register: see [`Cluster::wait_agents`].
+    pub fn add_agent(&mut self, name: &str, extra: &[&str]) {
+        let mut cmd = Command::new(volley_bin());
+        cmd.args(["agent", "--controller", &self.grpc_url, "--name", name])
+            .args(extra)
+            .env("TMPDIR", &self.tmp_dir);
+        self.agents.push((name.to_string(), Proc::spawn(&mut cmd)));
+    }
+
+    /// Waits until `GET /v1/agents` lists at least `n` agents; returns that listing.
+    pub fn wait_agents(&self, n: usize) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + CLUSTER_START_TIMEOUT;
+        loop {
+            let last = match self.get("/v1/agents") {
+                Ok(v) if v["agents"].as_array().is_some_and(|a| a.len() >= n) => return v,
+                Ok(v) => v.to_string(),
+                Err(e) => e,
+            };
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the controller did not list {n} agents within {CLUSTER_START_TIMEOUT:?}: {last}\n{}",
+                self.agent_logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the controller (SIGKILL: nothing is flushed on the way out) and starts a new one
+    /// on the same data dir and the same ports, so the agents reconnect to it.
+    pub fn restart_controller(&mut self) {
+        if let Some(mut old) = self.controller.take() {
+            old.kill();
+        }
+        let grpc = format!("127.0.0.1:{}", port_of(&self.grpc_url));
+        let rest = format!("127.0.0.1:{}", self.rest_port);
+        let (controller, rest_url, grpc_url) = start_controller(&self.data_dir, &rest, &grpc);
+        assert_eq!(
+            rest_url, self.rest_url,
+            "the restarted controller moved its REST port"
+        );
+        assert_eq!(
+            grpc_url, self.grpc_url,
+            "the restarted controller moved its gRPC port"
+        );
+        self.controller = Some(controller);
+    }
+
+    /// One request to the REST API (5 s timeout): the status code and the JSON body
+    /// (`Value::Null` for an empty body, a string for one that is not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let body = body.map(|b| b.to_string());
+        let (code, text) = http_request(
+            self.rest_port,
+            method,
+            path,
+            body.as_deref(),
+            std::time::Duration::from_secs(5),
+        )
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+        let json = if text.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        Ok((code, json))
+    }
+
+    /// `GET path`, which must answer 200.
+    pub fn get(&self, path: &str) -> Result<serde_json::Value, String> {
+        match self.request("GET", path, None)? {
+            (200, v) => Ok(v),
+            (code, v) => Err(format!("GET {path} answered {code}: {v}")),
+        }
+    }
+
+    /// `POST path` with a JSON body, which must answer 2xx.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
+        match self.request("POST", path, Some(body))? {
+            (code, v) if (200..300).contains(&code) => Ok(v),
+            (code, v) => Err(format!("POST {path} answered {code}: {v}")),
+        }
+    }
+
+    /// The `k6-run` object of run `id`.
+    pub fn run(&self, id: u64) -> Result<serde_json::Value, String> {
+        self.get(&format!("/loadtests/v2/runs/{id}"))
+            .map(|v| v["k6-run"].clone())
+    }
+
+    /// The id of the newest run, if any.
+    pub fn latest_run_id(&self) -> Option<u64> {
+        self.get("/loadtests/v2/runs")
+            .ok()?
+            .get("k6-runs")?
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["id"].as_u64())
+            .max()
+    }
+
+    /// Polls run `id` every 20 ms until `pred` holds on its `k6-run` object; returns that
+    /// object, or an error with the last one seen after `timeout`.
+    pub fn wait_run(
+        &self,
+        id: u64,
+        pred: impl Fn(&serde_json::Value) -> bool,
+        timeout: std::time::Duration,
+    ) -> Result<serde_json::Value, String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let last = match self.run(id) {
+                Ok(r) if pred(&r) => return Ok(r),
+                Ok(r) => r.to_string(),
+                Err(e) => e,
+            };
+            if std::time::Instant::now() >= deadline {
+                return Err(format!("run {id} after {timeout:?}: {last}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Starts `volley submit --wait --controller <this cluster> <args> <script>`.
+    pub fn submit(&self, script: &Path, args: &[&str]) -> Proc {
+        let mut cmd = Command::new(volley_bin());
+        cmd.args(["submit", "--wait", "--controller", &self.rest_url])
+            .args(args)
+            .arg(script)
+            .current_dir(workspace_root());
+        Proc::spawn(&mut cmd)
+    }
+
+    /// Every agent's name with the messages its scripts logged with `console.*` so far.
+    pub fn console_messages(&self) -> Vec<(String, Vec<String>)> {
+        self.agents
+            .iter()
+            .map(|(name, p)| {
+                let msgs = p
+                    .stderr
+                    .lines()
+                    .iter()
+                    .filter_map(|(_, l)| console_message(l))
+                    .collect();
+                (name.clone(), msgs)
+            })
+            .collect()
+    }
+
+    /// The last lines of every agent's stderr and of the controller's, for failure messages.
+    pub fn agent_logs(&self) -> String {
+        let tail = |log: &LineLog| {
+            let lines = log.lines();
+            let from = lines.len().saturating_sub(15);
+            lines[from..]
+                .iter()
+                .map(|(_, l)| format!("    {l}\n"))
+                .collect::<String>()
+        };
+        let mut out = String::new();
+        if let Some(c) = &self.controller {
+            out.push_str(&format!("--- controller stderr\n{}", tail(&c.stderr)));
+        }
+        for (name, p) in &self.agents {
+            out.push_str(&format!("--- {name} stderr\n{}", tail(&p.stderr)));
+        }
+        out
+    }
+
+    /// The controller's process id (for reading its CPU time from /proc).
+    pub fn controller_pid(&self) -> Option<u32> {
+        self.controller.as_ref().map(Proc::id)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (_, agent) in &mut self.agents {
+            agent.kill();
+        }
+        if let Some(c) = &mut self.controller {
+            c.kill();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Starts `volley controller` and waits for its two "ready" lines; returns the process and
+/// the REST and gRPC URLs it printed.
+fn start_controller(data_dir: &Path, listen: &str, grpc: &str) -> (Proc, String, String) {
+    let mut cmd = Command::new(volley_bin());
+    cmd.args([
+        "controller",
+        "--listen",
+        listen,
+        "--grpc",
+        grpc,
+        "--data-dir",
+    ])
+    .arg(data_dir);
+    let p = Proc::spawn(&mut cmd);
+    let url_of = |marker: &str| {
+        p.stdout
+            .wait_for(|l| l.contains(marker), CLUSTER_START_TIMEOUT)
+            .and_then(|_| {
+                p.stdout
+                    .lines()
+                    .into_iter()
+                    .find(|(_, l)| l.contains(marker))
+                    .and_then(|(_, l)| l.rsplit(' ').next().map(str::to_string))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "the controller did not print its {marker} address:\n{}\n{}",
+                    p.stdout.text(),
+                    p.stderr.text()
+                )
+            })
+    };
+    let rest = url_of("REST API on");
+    let grpc = url_of("gRPC for agents on");
+    (p, rest, grpc)
+}
+
+/// The port of `http://host:port`.
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +744,21 @@ mod tests {
             .wait_for(|l| l == "nope", std::time::Duration::from_secs(5))
             .is_none());
         assert_eq!(log.text(), "a\nMARK:x\nlast\n");
+    }
+
+    #[test]
+    fn console_messages_are_unescaped() {
+        let line =
+            r#"time="2026-01-01T00:00:00Z" level=info msg="SHARED 1 \"x\" \\ y" source=console"#;
+        assert_eq!(
+            console_message(line).as_deref(),
+            Some(r#"SHARED 1 "x" \ y"#)
+        );
+        assert_eq!(
+            console_message(r#"time="t" level=info msg="registered with the controller""#),
+            None
+        );
+        assert_eq!(port_of("http://127.0.0.1:6565"), 6565);
     }
 
     #[test]
