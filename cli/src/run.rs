@@ -34,8 +34,9 @@ pub struct RunArgs {
     /// Set an environment variable for the script (__ENV), KEY=VALUE (repeatable).
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
-    /// Pass the real process environment to __ENV too.
-    #[arg(long)]
+    /// Pass the process environment to __ENV (on by default, as in `k6 run`;
+    /// `--include-system-env-vars=false` turns it off). `-e` values win.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub include_system_env_vars: bool,
     /// Output raw samples, e.g. json=results.json (repeatable).
     #[arg(short = 'o', long = "out")]
