@@ -49,15 +49,75 @@ pub struct ControllerArgs {
     /// Join token agents must present.
     #[arg(long, env = "VOLLEY_TOKEN")]
     pub token: Option<String>,
+    /// An agent of a running run silent this long is lost (e.g. 10s).
+    #[arg(long, default_value = "10s")]
+    pub agent_lost_after: String,
+    /// What a lost agent does to its run: abort (ABORTED_BY_SYSTEM) or continue (degraded).
+    #[arg(long, default_value = "abort")]
+    pub on_agent_lost: String,
+    /// CPU % on an agent that, sustained for --overload-after, aborts the run.
+    #[arg(long, default_value_t = 90.0)]
+    pub overload_cpu: f64,
+    /// Memory % on an agent that, sustained for --overload-after, aborts the run.
+    #[arg(long, default_value_t = 90.0)]
+    pub overload_memory: f64,
+    #[arg(long, default_value = "30s")]
+    pub overload_after: String,
+    /// Most groups in a run.
+    #[arg(long, default_value_t = 40)]
+    pub max_groups: usize,
+    /// Most metric series (metric × tag set) in a run.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_series: usize,
+    /// Longest run (incl. graceful stop), checked at submit and during the run.
+    #[arg(long, default_value = "60m")]
+    pub max_duration: String,
+    /// Most VUs in one run (default: no limit).
+    #[arg(long)]
+    pub max_vus: Option<u64>,
+}
+
+fn dur(flag: &str, v: &str) -> Result<Duration, String> {
+    volley_common::duration::parse_duration(v).map_err(|e| format!("invalid {flag} {v:?}: {e}"))
+}
+
+fn coordinator_config(
+    a: &ControllerArgs,
+) -> Result<volley_controller::coordinator::CoordinatorConfig, String> {
+    use volley_controller::coordinator::{CoordinatorConfig, Limits};
+    Ok(CoordinatorConfig {
+        agent_lost_after: dur("--agent-lost-after", &a.agent_lost_after)?,
+        on_agent_lost: a
+            .on_agent_lost
+            .parse()
+            .map_err(|e| format!("--on-agent-lost: {e}"))?,
+        overload_cpu_percent: a.overload_cpu,
+        overload_memory_percent: a.overload_memory,
+        overload_after: dur("--overload-after", &a.overload_after)?,
+        limits: Limits {
+            max_groups: a.max_groups,
+            max_series: a.max_series,
+            max_duration: dur("--max-duration", &a.max_duration)?,
+            max_vus: a.max_vus,
+        },
+        ..CoordinatorConfig::default()
+    })
 }
 
 pub fn controller(a: ControllerArgs) -> i32 {
+    let coordinator = match coordinator_config(&a) {
+        Ok(c) => c,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    };
     let cfg = volley_controller::server::ControllerConfig {
         listen: a.listen,
         grpc: a.grpc,
         data_dir: a.data_dir,
         token: a.token,
-        coordinator: Default::default(),
+        coordinator,
     };
     match volley_controller::server::run_controller(cfg) {
         Ok(()) => 0,

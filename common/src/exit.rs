@@ -56,8 +56,17 @@ pub enum AbortReason {
     SummaryTimeout {
         seconds: f64,
     },
-    /// An internal error of the load generator or cluster.
+    /// An internal error of the load generator or cluster (an agent lost or overloaded...).
     System {
+        message: String,
+    },
+    /// A configured limit was exceeded (groups, metric series, duration, VUs).
+    Limit {
+        limit: String,
+        message: String,
+    },
+    /// No data from the run's generators for `data_timeout`.
+    TimedOut {
         message: String,
     },
 }
@@ -85,7 +94,9 @@ impl AbortReason {
             AbortReason::SetupTimeout { .. } => code::SETUP_TIMEOUT,
             AbortReason::TeardownTimeout { .. } => code::TEARDOWN_TIMEOUT,
             AbortReason::SummaryTimeout { .. } => code::GENERIC_TIMEOUT,
-            AbortReason::System { .. } => code::SYSTEM,
+            AbortReason::System { .. }
+            | AbortReason::Limit { .. }
+            | AbortReason::TimedOut { .. } => code::SYSTEM,
         }
     }
 
@@ -101,6 +112,8 @@ impl AbortReason {
             | AbortReason::TeardownTimeout { .. }
             | AbortReason::SummaryTimeout { .. } => run_status::ABORTED_BY_LIMIT,
             AbortReason::System { .. } => run_status::ABORTED_BY_SYSTEM,
+            AbortReason::Limit { .. } => run_status::ABORTED_BY_LIMIT,
+            AbortReason::TimedOut { .. } => run_status::TIMED_OUT,
         }
     }
 
@@ -130,6 +143,94 @@ impl AbortReason {
                 format!("handleSummary() execution timed out after {seconds} seconds")
             }
             AbortReason::System { message } => message.clone(),
+            AbortReason::Limit { limit, message } => format!("limit exceeded ({limit}): {message}"),
+            AbortReason::TimedOut { message } => message.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one table of DESIGN §5: every reason's exit code and run status.
+    #[test]
+    fn reasons_map_to_codes_and_statuses() {
+        let cases = [
+            (
+                AbortReason::Signal {
+                    signal: "interrupt".into(),
+                },
+                105,
+                5,
+            ),
+            (AbortReason::ApiStop, 103, 5),
+            (
+                AbortReason::ScriptAbort {
+                    message: None,
+                    exit_code: None,
+                    context: None,
+                },
+                108,
+                7,
+            ),
+            (
+                AbortReason::ScriptAbort {
+                    message: None,
+                    exit_code: Some(42),
+                    context: None,
+                },
+                42,
+                7,
+            ),
+            (
+                AbortReason::ScriptException {
+                    phase: "init".into(),
+                    message: "x".into(),
+                },
+                107,
+                7,
+            ),
+            (
+                AbortReason::Threshold {
+                    metrics: vec!["m".into()],
+                },
+                99,
+                8,
+            ),
+            (AbortReason::SetupTimeout { seconds: 1.0 }, 100, 9),
+            (AbortReason::TeardownTimeout { seconds: 1.0 }, 101, 9),
+            (AbortReason::SummaryTimeout { seconds: 1.0 }, 102, 9),
+            (
+                AbortReason::System {
+                    message: "AGENT_LOST".into(),
+                },
+                97,
+                6,
+            ),
+            (
+                AbortReason::Limit {
+                    limit: "max_groups".into(),
+                    message: "41 > 40".into(),
+                },
+                97,
+                9,
+            ),
+            (
+                AbortReason::TimedOut {
+                    message: "no data".into(),
+                },
+                97,
+                4,
+            ),
+        ];
+        for (r, exit, status) in cases {
+            assert_eq!(r.exit_code(), exit, "{r:?}");
+            assert_eq!(r.run_status(), status, "{r:?}");
+            assert!(!r.message().is_empty());
+            let back: AbortReason =
+                serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(back, r);
         }
     }
 }

@@ -24,7 +24,51 @@ use crate::registry::Registry;
 use crate::state::{Command, RunChanges};
 use crate::store::Db;
 
-/// Tunables (the failure-handling issue adds more).
+/// What happens to a run when one of its agents is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnAgentLost {
+    /// ABORTED_BY_SYSTEM with AGENT_LOST (the default).
+    Abort,
+    /// The run goes on with the other agents; it is marked degraded and the lost segment noted.
+    Continue,
+}
+
+impl std::str::FromStr for OnAgentLost {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "abort" => Ok(OnAgentLost::Abort),
+            "continue" => Ok(OnAgentLost::Continue),
+            other => Err(format!(
+                "on_agent_lost must be 'abort' or 'continue', not {other:?}"
+            )),
+        }
+    }
+}
+
+/// Limits a run must respect (seed 000's defaults). What can be checked before the start is
+/// refused at submit; the rest aborts the run with ABORTED_BY_LIMIT.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_groups: usize,
+    pub max_series: usize,
+    pub max_duration: Duration,
+    /// Most VUs in one run (None = no limit).
+    pub max_vus: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_groups: 40,
+            max_series: 10_000,
+            max_duration: Duration::from_secs(60 * 60),
+            max_vus: None,
+        }
+    }
+}
+
+/// Tunables of run coordination and failure handling (DESIGN §6).
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
     /// Metric batch interval agents use.
@@ -33,6 +77,16 @@ pub struct CoordinatorConfig {
     pub start_delay: Duration,
     /// How often abortOnFail thresholds are evaluated on merged data (k6: every 2 s).
     pub threshold_interval: Duration,
+    /// An agent of a running run silent this long is lost.
+    pub agent_lost_after: Duration,
+    pub on_agent_lost: OnAgentLost,
+    /// CPU or memory at or above these, sustained for `overload_after`, aborts the run.
+    pub overload_cpu_percent: f64,
+    pub overload_memory_percent: f64,
+    pub overload_after: Duration,
+    /// At or above this, agents show a warning (views, run events, logs).
+    pub warn_percent: f64,
+    pub limits: Limits,
 }
 
 impl Default for CoordinatorConfig {
@@ -41,6 +95,13 @@ impl Default for CoordinatorConfig {
             metrics_interval: Duration::from_secs(1),
             start_delay: Duration::from_millis(300),
             threshold_interval: Duration::from_secs(2),
+            agent_lost_after: Duration::from_secs(10),
+            on_agent_lost: OnAgentLost::Abort,
+            overload_cpu_percent: 90.0,
+            overload_memory_percent: 90.0,
+            overload_after: Duration::from_secs(30),
+            warn_percent: 80.0,
+            limits: Limits::default(),
         }
     }
 }
@@ -408,8 +469,10 @@ impl Coordinator {
         d.wait_until(&mut rx, |d| d.all(|a| a.ready)).await;
         // 2. setup() once, on the first agent; its data goes to every agent.
         if !d.aborted() {
+            let setup_agent = d.first_alive().unwrap_or_else(|| agents[0].clone());
+            d.setup_agent = Some(setup_agent.clone());
             self.send(
-                &agents[0],
+                &setup_agent,
                 pb::controller_message::Body::RunSetup(pb::RunSetup {
                     run_id: rid.clone(),
                 }),
@@ -454,12 +517,14 @@ impl Coordinator {
             // 4. Executors run; then teardown once, on the first agent.
             d.wait_until(&mut rx, |d| d.all(|a| a.execution_done || a.done))
                 .await;
-            for (i, a) in agents.iter().enumerate() {
+            // Exactly one (live) agent runs teardown().
+            let teardown_agent = d.first_alive();
+            for a in &agents {
                 self.send(
                     a,
                     pb::controller_message::Body::Teardown(pb::Teardown {
                         run_id: rid.clone(),
-                        run_teardown: i == 0,
+                        run_teardown: Some(a) == teardown_agent.as_ref(),
                     }),
                 );
             }
@@ -492,8 +557,10 @@ fn planned_vus(config: &serde_json::Value) -> u64 {
         .unwrap_or(0)
 }
 
-#[derive(Default)]
 struct AgentState {
+    last_seen: Instant,
+    overloaded_since: Option<Instant>,
+    warned: bool,
     ready: bool,
     vus: u64,
     execution_done: bool,
@@ -503,6 +570,25 @@ struct AgentState {
     final_seq: Option<u64>,
     marked_failed: Option<String>,
     iterations: u64,
+}
+
+impl Default for AgentState {
+    fn default() -> Self {
+        AgentState {
+            last_seen: Instant::now(),
+            overloaded_since: None,
+            warned: false,
+            ready: false,
+            vus: 0,
+            execution_done: false,
+            done: false,
+            gone: false,
+            last_seq: 0,
+            final_seq: None,
+            marked_failed: None,
+            iterations: 0,
+        }
+    }
 }
 
 impl AgentState {
@@ -521,6 +607,8 @@ struct Drive {
     reason: Option<AbortReason>,
     setup_result: Option<Option<String>>,
     setup_completed: bool,
+    /// The agent asked to run setup().
+    setup_agent: Option<String>,
     thresholds: ThresholdSet,
     started: Option<Instant>,
     last_threshold_check: Instant,
@@ -563,6 +651,7 @@ impl Drive {
             reason: None,
             setup_result: None,
             setup_completed: false,
+            setup_agent: None,
             thresholds,
             started: None,
             last_threshold_check: Instant::now(),
@@ -614,6 +703,14 @@ impl Drive {
         series
     }
 
+    /// The first agent (in placement order) that is still there.
+    fn first_alive(&self) -> Option<String> {
+        self.order
+            .iter()
+            .find(|a| self.agents.get(*a).is_some_and(|s| !s.gone))
+            .cloned()
+    }
+
     fn all(&self, f: impl Fn(&AgentState) -> bool) -> bool {
         self.agents.values().all(|a| a.gone || f(a))
     }
@@ -659,7 +756,10 @@ impl Drive {
         cond: impl Fn(&Drive) -> bool,
     ) {
         let interval = self.co.config.threshold_interval;
+        let tick = Duration::from_millis(250);
         loop {
+            self.check_agents();
+            self.check_limits();
             if cond(self) || self.agents.values().all(|a| a.gone || a.done) && self.aborted() {
                 return;
             }
@@ -668,7 +768,7 @@ impl Drive {
             }
             let input = tokio::select! {
                 i = rx.recv() => i,
-                _ = tokio::time::sleep(interval) => None,
+                _ = tokio::time::sleep(tick) => None,
             };
             if let Some(i) = input {
                 self.handle(i);
@@ -681,6 +781,16 @@ impl Drive {
     }
 
     fn handle(&mut self, input: RunInput) {
+        let from = match &input {
+            RunInput::Event(a, _)
+            | RunInput::Metrics(a, _)
+            | RunInput::Setup(a, _)
+            | RunInput::Heartbeat(a, _) => Some(a.clone()),
+            _ => None,
+        };
+        if let Some(a) = from.and_then(|a| self.agents.get_mut(&a)) {
+            a.last_seen = Instant::now();
+        }
         match input {
             RunInput::Event(agent, e) => {
                 let phase = pb::RunPhase::try_from(e.phase).unwrap_or(pb::RunPhase::Unspecified);
@@ -774,6 +884,7 @@ impl Drive {
                 }
             }
             RunInput::Heartbeat(agent, h) => {
+                self.check_overload(&agent, &h);
                 let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
                 let mem = crate::registry::memory_percent(&h);
                 let segment = self
@@ -805,18 +916,145 @@ impl Drive {
                 }
             }
             RunInput::AgentGone(agent) => {
-                if let Some(a) = self.agents.get_mut(&agent) {
-                    if !a.done {
-                        a.gone = true;
+                // The agent may come back within agent_lost_after; check_agents decides.
+                tracing::warn!(run = self.run_id, "agent {agent} disconnected");
+            }
+            RunInput::Stop(reason) => self.abort(reason),
+        }
+    }
+
+    /// Agents silent for `agent_lost_after` are lost: the run aborts (AGENT_LOST) or, with
+    /// `on_agent_lost: continue`, goes on without them, marked degraded.
+    fn check_agents(&mut self) {
+        let cfg = self.co.config.clone();
+        let mut lost = Vec::new();
+        for (name, a) in &self.agents {
+            if !a.done && !a.gone && a.last_seen.elapsed() >= cfg.agent_lost_after {
+                lost.push(name.clone());
+            }
+        }
+        for name in lost {
+            let silent = self.agents[&name].last_seen.elapsed().as_secs_f64();
+            if let Some(a) = self.agents.get_mut(&name) {
+                a.gone = true;
+            }
+            let segment = self
+                .co
+                .db
+                .read(|s| {
+                    s.run(self.run_id).and_then(|r| {
+                        r.assignments
+                            .iter()
+                            .find(|x| x.agent == name)
+                            .map(|x| x.segment.clone())
+                    })
+                })
+                .unwrap_or_default();
+            let what = format!("AGENT_LOST: agent {name} (segment {segment}) was silent for {silent:.1} s (agent_lost_after {} s)", cfg.agent_lost_after.as_secs_f64());
+            match cfg.on_agent_lost {
+                OnAgentLost::Abort => self.abort(AbortReason::System { message: what }),
+                OnAgentLost::Continue => {
+                    tracing::warn!(
+                        run = self.run_id,
+                        "{what}; the run continues without it (on_agent_lost: continue)"
+                    );
+                    self.co.exec(Command::UpdateRun {
+                        run_id: self.run_id,
+                        changes: RunChanges {
+                            degraded: Some(true),
+                            note: Some(format!("degraded: {what}; its segment's load and data are missing from this run")),
+                            ..Default::default()
+                        },
+                    });
+                    if self.agents.values().all(|a| a.gone) {
                         self.abort(AbortReason::System {
-                            message: format!(
-                                "AGENT_LOST: agent {agent} disconnected during the run"
-                            ),
+                            message: format!("{what}; no agent is left"),
+                        });
+                    } else if self.setup_result.is_none()
+                        && self.setup_agent.as_deref() == Some(name.as_str())
+                    {
+                        // setup() was running there: its data will never come.
+                        self.abort(AbortReason::System {
+                            message: format!("{what} while it ran setup()"),
                         });
                     }
                 }
             }
-            RunInput::Stop(reason) => self.abort(reason),
+        }
+    }
+
+    /// CPU or memory at or above the overload level on one agent, sustained for
+    /// `overload_after`, aborts the run (judged per agent, never averaged).
+    fn check_overload(&mut self, agent: &str, h: &pb::Heartbeat) {
+        let cfg = &self.co.config;
+        let mem = crate::registry::memory_percent(h);
+        let over = h.cpu_percent >= cfg.overload_cpu_percent || mem >= cfg.overload_memory_percent;
+        let warn = h.cpu_percent >= cfg.warn_percent || mem >= cfg.warn_percent;
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
+        if warn && !a.warned {
+            a.warned = true;
+            tracing::warn!(
+                run = self.run_id,
+                "agent {agent} is busy: CPU {:.0} %, memory {:.0} %",
+                h.cpu_percent,
+                mem
+            );
+        }
+        if !over {
+            a.overloaded_since = None;
+            return;
+        }
+        let since = *a.overloaded_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= cfg.overload_after && !a.done {
+            let msg = format!(
+                "AGENT_OVERLOADED: agent {agent} at CPU {:.0} %, memory {:.0} % for {:.0} s; results would measure the load generator, not the system under test. Add agents, add sleep() to the script, or set discardResponseBodies: true",
+                h.cpu_percent,
+                mem,
+                since.elapsed().as_secs_f64()
+            );
+            self.abort(AbortReason::System { message: msg });
+        }
+    }
+
+    /// Limits checked on the merged data: groups, metric series and the run's duration.
+    fn check_limits(&mut self) {
+        if self.aborted() {
+            return;
+        }
+        let limits = self.co.config.limits.clone();
+        let (groups, series) = {
+            let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            (live.series.group_count(), live.series.series_count())
+        };
+        if groups > limits.max_groups {
+            self.abort(AbortReason::Limit {
+                limit: "max_groups".into(),
+                message: format!(
+                    "the run has {groups} groups; at most {} are allowed",
+                    limits.max_groups
+                ),
+            });
+        } else if series > limits.max_series {
+            self.abort(AbortReason::Limit {
+                limit: "max_series".into(),
+                message: format!(
+                    "the run has {series} metric series (metric × tag set); at most {} are allowed — avoid per-request unique tag values such as full URLs with ids (use the `name` tag)",
+                    limits.max_series
+                ),
+            });
+        } else if self
+            .started
+            .is_some_and(|s| s.elapsed() > limits.max_duration)
+        {
+            self.abort(AbortReason::Limit {
+                limit: "max_duration".into(),
+                message: format!(
+                    "the run went on longer than {} s",
+                    limits.max_duration.as_secs()
+                ),
+            });
         }
     }
 
@@ -929,7 +1167,6 @@ impl Drive {
         };
         let why = message.unwrap_or_else(|| "ran its course".into());
         co.transition(run.id, status, &why, changes);
-        let _ = &self.order;
     }
 }
 

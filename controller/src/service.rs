@@ -98,6 +98,8 @@ impl ControllerService for Service {
         let test = self.get_test(test_id).ok_or_else(|| {
             ServiceError::not_found("test_not_found", format!("no test with id {test_id}"))
         })?;
+        // Limits that can be checked before the start are refused here (no run is created).
+        check_limits_before_start(&test.config, &self.co.config.limits)?;
         for k in env.keys() {
             if k.is_empty() || k.contains('=') {
                 return Err(ServiceError::bad_request(
@@ -300,4 +302,39 @@ impl ControllerService for Service {
         let report: SummaryReport = serde_json::from_value(run.summary?).ok()?;
         Some(report.to_handle_summary_data())
     }
+}
+
+/// Refuses a run whose planned duration or VUs exceed the controller's limits.
+fn check_limits_before_start(
+    config: &serde_json::Value,
+    limits: &crate::coordinator::Limits,
+) -> Result<(), ServiceError> {
+    let Ok(resolved) =
+        volley_common::options::Options::from_script_json(config).and_then(|o| o.resolve())
+    else {
+        return Ok(()); // invalid options are reported by validation
+    };
+    let duration = resolved.max_duration_incl_graceful_stop();
+    if duration > limits.max_duration {
+        return Err(ServiceError::new(
+            422,
+            "limit_exceeded",
+            format!(
+                "the test may run for {} s (incl. graceful stop) but runs are limited to {} s (max_duration); shorten the test",
+                duration.as_secs(),
+                limits.max_duration.as_secs()
+            ),
+        ));
+    }
+    let vus: u64 = resolved.scenarios.iter().map(|s| s.max_vus()).sum();
+    if let Some(max) = limits.max_vus {
+        if vus > max {
+            return Err(ServiceError::new(
+                422,
+                "limit_exceeded",
+                format!("the test plans up to {vus} VUs but runs are limited to {max} (max_vus); lower vus/maxVUs"),
+            ));
+        }
+    }
+    Ok(())
 }
