@@ -456,6 +456,14 @@ fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<Ato
     if !a.no_summary {
         print_summary(c, run_id, built);
     }
+    if run.get("degraded").and_then(|d| d.as_bool()) == Some(true) {
+        let note = run.get("note").and_then(|n| n.as_str()).unwrap_or("");
+        volley_agent::console::log(
+            "warning",
+            &format!("run {run_id} is DEGRADED (an agent was lost and the run went on without it): {note}"),
+            &[],
+        );
+    }
     if let Some(detail) = run.get("error_detail").and_then(|v| v.as_str()) {
         if !detail.is_empty() {
             log_error(detail);

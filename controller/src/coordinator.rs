@@ -1144,6 +1144,17 @@ impl Drive {
             setup_data,
             types: &type_of,
         });
+        // A degraded run says so in its summary data.
+        let mut report = report;
+        if let Some(note) = co
+            .db
+            .read(|s| s.run(run.id).filter(|r| r.degraded).map(|r| r.note.clone()))
+        {
+            report.result.message = Some(match report.result.message.take() {
+                Some(m) => format!("{m}; {note}"),
+                None => note,
+            });
+        }
         co.exec(Command::SetSummary {
             run_id: run.id,
             summary: serde_json::to_value(&report).unwrap_or_default(),

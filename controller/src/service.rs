@@ -223,10 +223,12 @@ impl ControllerService for Service {
     fn run_metrics(&self, run_id: u64) -> Option<serde_json::Value> {
         let live = self.co.live(run_id)?;
         let live = live.lock().unwrap_or_else(|e| e.into_inner());
-        let secs = live
-            .started
-            .map(|s| s.elapsed().as_secs_f64())
-            .unwrap_or(0.0);
+        // Rates over the run's own duration: up to its end once it has ended.
+        let secs = match (live.started, live.ended) {
+            (Some(s), Some(e)) => e.duration_since(s).as_secs_f64(),
+            (Some(s), None) => s.elapsed().as_secs_f64(),
+            _ => 0.0,
+        };
         let stats: Vec<String> = volley_common::summary::DEFAULT_TREND_STATS
             .iter()
             .map(|s| s.to_string())

@@ -443,6 +443,8 @@ pub struct Cluster {
     pub grpc_url: String,
     pub data_dir: PathBuf,
     tmp_dir: PathBuf,
+    /// Extra `volley controller` flags, kept so a restarted controller gets them too.
+    controller_args: Vec<String>,
     /// The cluster's folder (data dir and agents' TMPDIR); removed on drop unless the test
     /// failed, so a failure leaves the stored runs to look at.
     dir: PathBuf,
@@ -454,12 +456,19 @@ const CLUSTER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 impl Cluster {
     /// Starts a controller and `agents` agents, and waits until the controller lists them all.
     pub fn start(name: &str, agents: usize) -> Cluster {
+        Cluster::start_with(name, &[], agents)
+    }
+
+    /// Like [`Cluster::start`], with extra `volley controller` flags (e.g. short failure
+    /// timeouts or low limits: `["--agent-lost-after", "2s"]`).
+    pub fn start_with(name: &str, controller_args: &[&str], agents: usize) -> Cluster {
+        let controller_args: Vec<String> = controller_args.iter().map(|a| a.to_string()).collect();
         let dir = temp_dir(&format!("cluster-{name}"));
         let data_dir = dir.join("data");
         let tmp_dir = dir.join("tmp");
         std::fs::create_dir_all(&tmp_dir).expect("cluster tmp dir");
         let (controller, rest_url, grpc_url) =
-            start_controller(&data_dir, "127.0.0.1:0", "127.0.0.1:0");
+            start_controller(&data_dir, "127.0.0.1:0", "127.0.0.1:0", &controller_args);
         let rest_port = port_of(&rest_url);
         let mut c = Cluster {
             controller: Some(controller),
@@ -469,6 +478,7 @@ impl Cluster {
             grpc_url,
             data_dir,
             tmp_dir,
+            controller_args,
             dir,
         };
         for i in 1..=agents {
@@ -506,6 +516,28 @@ impl Cluster {
         }
     }
 
+    /// Kills agent `name` with SIGKILL (no goodbye to the controller: its stream just breaks)
+    /// and reaps it. Returns when the signal was sent, for measuring detection times.
+    pub fn kill_agent(&mut self, name: &str) -> std::time::Instant {
+        let (_, agent) = self
+            .agents
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no agent named {name} in this cluster"));
+        let at = std::time::Instant::now();
+        agent.kill();
+        at
+    }
+
+    /// The stderr of agent `name` (its log and its scripts' `console.*` lines), line by line
+    /// with arrival times.
+    pub fn agent_log(&self, name: &str) -> Option<&LineLog> {
+        self.agents
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| &p.stderr)
+    }
+
     /// Kills the controller (SIGKILL: nothing is flushed on the way out) and starts a new one
     /// on the same data dir and the same ports, so the agents reconnect to it.
     pub fn restart_controller(&mut self) {
@@ -514,7 +546,8 @@ impl Cluster {
         }
         let grpc = format!("127.0.0.1:{}", port_of(&self.grpc_url));
         let rest = format!("127.0.0.1:{}", self.rest_port);
-        let (controller, rest_url, grpc_url) = start_controller(&self.data_dir, &rest, &grpc);
+        let (controller, rest_url, grpc_url) =
+            start_controller(&self.data_dir, &rest, &grpc, &self.controller_args);
         assert_eq!(
             rest_url, self.rest_url,
             "the restarted controller moved its REST port"
@@ -674,7 +707,12 @@ impl Drop for Cluster {
 
 /// Starts `volley controller` and waits for its two "ready" lines; returns the process and
 /// the REST and gRPC URLs it printed.
-fn start_controller(data_dir: &Path, listen: &str, grpc: &str) -> (Proc, String, String) {
+fn start_controller(
+    data_dir: &Path,
+    listen: &str,
+    grpc: &str,
+    extra: &[String],
+) -> (Proc, String, String) {
     let mut cmd = Command::new(volley_bin());
     cmd.args([
         "controller",
@@ -684,7 +722,8 @@ fn start_controller(data_dir: &Path, listen: &str, grpc: &str) -> (Proc, String,
         grpc,
         "--data-dir",
     ])
-    .arg(data_dir);
+    .arg(data_dir)
+    .args(extra);
     let p = Proc::spawn(&mut cmd);
     let url_of = |marker: &str| {
         p.stdout
