@@ -148,9 +148,19 @@ pub struct AgentArgs {
     /// Join token.
     #[arg(long, env = "VOLLEY_TOKEN")]
     pub token: Option<String>,
+    /// Dead-man switch: with no word from the controller for this long, stop the load.
+    #[arg(long, default_value = "30s")]
+    pub orphan_after: String,
 }
 
 pub fn agent(a: AgentArgs) -> i32 {
+    let orphan_after = match volley_common::duration::parse_duration(&a.orphan_after) {
+        Ok(d) => d,
+        Err(e) => {
+            log_error(&format!("invalid --orphan-after {:?}: {e}", a.orphan_after));
+            return code::INVALID_CONFIG;
+        }
+    };
     let labels = match parse_kv(&a.labels, "--label") {
         Ok(l) => l,
         Err(e) => {
@@ -173,6 +183,7 @@ pub fn agent(a: AgentArgs) -> i32 {
         workers: a.workers,
         token: a.token,
         work_dir,
+        orphan_after,
     };
     match volley_agent::cluster::client::run_agent(cfg) {
         Ok(()) => 0,

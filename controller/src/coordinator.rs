@@ -361,6 +361,23 @@ impl Coordinator {
         }
     }
 
+    /// An agent reconnected while still running `run_id`: it stays assigned to that run.
+    pub fn reattach(&self, agent: &str, run_id: &str) {
+        let Ok(id) = run_id.parse::<u64>() else {
+            return;
+        };
+        let part_of = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .is_some_and(|h| h.agents.iter().any(|a| a == agent));
+        if part_of {
+            tracing::info!(run = id, "agent {agent} re-attached");
+            self.registry.set_run(&[agent.to_string()], Some(id));
+        }
+    }
+
     /// An agent's stream ended.
     pub fn on_agent_gone(&self, agent: &str, run: Option<u64>) {
         if let Some(id) = run {

@@ -107,8 +107,13 @@ impl AgentLink for LinkService {
                 })),
             })
             .await;
+        if !reg.resume_run_id.is_empty() {
+            // The agent reconnects during a run it is part of: keep it busy with that run.
+            self.co.reattach(&name, &reg.resume_run_id);
+        }
         self.co.kick();
         let co = self.co.clone();
+        let keepalive = tx.clone();
         tokio::spawn(async move {
             loop {
                 match inbound.message().await {
@@ -116,6 +121,15 @@ impl AgentLink for LinkService {
                         let Some(body) = m.body else { continue };
                         if let pb::agent_message::Body::Heartbeat(h) = &body {
                             co.registry.heartbeat(&name, conn, h.clone());
+                            // Every heartbeat is answered, so the agent's dead-man switch hears
+                            // from the controller at least once a second.
+                            let _ = keepalive.try_send(pb::ControllerMessage {
+                                version: pb::PROTOCOL_VERSION,
+                                body: Some(pb::controller_message::Body::Ack(pb::Ack {
+                                    run_id: String::new(),
+                                    batch_seq: 0,
+                                })),
+                            });
                         }
                         co.on_agent_message(&name, body);
                     }

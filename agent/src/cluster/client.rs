@@ -37,6 +37,101 @@ pub struct AgentConfig {
     pub token: Option<String>,
     /// Where archives are extracted (a private folder per run below it).
     pub work_dir: std::path::PathBuf,
+    /// Dead-man switch: with no word from the controller for this long, the agent stops its
+    /// load by itself (its results are kept and replayed when it reconnects).
+    pub orphan_after: Duration,
+}
+
+/// What the agent sends about runs, kept across connections: run events are replayed on every
+/// new connection (the controller handles them idempotently) and metric batches until the
+/// controller acknowledges them (it merges each sequence number once).
+#[derive(Default)]
+struct Outbox {
+    session: Mutex<Option<mpsc::Sender<pb::AgentMessage>>>,
+    events: Mutex<Vec<pb::AgentMessage>>,
+    unacked: Mutex<BTreeMap<u64, pb::AgentMessage>>,
+}
+
+/// Unacknowledged batches kept at most (beyond that the oldest are dropped, with a warning).
+const MAX_UNACKED: usize = 36_000;
+
+impl Outbox {
+    fn session_tx(&self) -> Option<mpsc::Sender<pb::AgentMessage>> {
+        self.session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A new run starts: forget the previous run's events and batches.
+    fn new_run(&self) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.unacked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Records a run message and sends it if connected.
+    async fn send(&self, m: pb::AgentMessage) {
+        match &m.body {
+            Some(pb::agent_message::Body::Metrics(b)) => {
+                let mut u = self.unacked.lock().unwrap_or_else(|e| e.into_inner());
+                u.insert(b.seq, m.clone());
+                while u.len() > MAX_UNACKED {
+                    if let Some((seq, _)) = u.pop_first() {
+                        tracing::warn!("dropping unacknowledged metric batch {seq}: too many kept");
+                    }
+                }
+            }
+            Some(pb::agent_message::Body::Event(_))
+            | Some(pb::agent_message::Body::SetupResult(_)) => {
+                self.events
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(m.clone());
+            }
+            _ => {}
+        }
+        if let Some(tx) = self.session_tx() {
+            let _ = tx.send(m).await;
+        }
+    }
+
+    fn ack(&self, seq: u64) {
+        let mut u = self.unacked.lock().unwrap_or_else(|e| e.into_inner());
+        let keep = u.split_off(&(seq + 1));
+        *u = keep;
+    }
+
+    /// A new connection: replay the run's events, then the unacknowledged batches.
+    async fn attach(&self, tx: mpsc::Sender<pb::AgentMessage>) {
+        let events = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let batches: Vec<pb::AgentMessage> = self
+            .unacked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for m in events.into_iter().chain(batches) {
+            if tx.send(m).await.is_err() {
+                return;
+            }
+        }
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    }
+
+    fn detach(&self) {
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 /// The run this agent is part of right now.
@@ -75,9 +170,32 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot start the agent runtime: {e}"))?;
     rt.block_on(async move {
         let current: Shared = Arc::new(Mutex::new(None));
+        let outbox = Arc::new(Outbox::default());
+        let last_contact = Arc::new(Mutex::new(std::time::Instant::now()));
+        // The dead-man switch: nobody in charge for `orphan_after` → stop the load.
+        {
+            let current = current.clone();
+            let last_contact = last_contact.clone();
+            let orphan_after = cfg.orphan_after;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    let silent = last_contact.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+                    if silent >= orphan_after {
+                        stop_current(
+                            &current,
+                            &format!(
+                                "no word from the controller for {:.0} s (orphan_after): stopping the load; results are kept for replay",
+                                silent.as_secs_f64()
+                            ),
+                        );
+                    }
+                }
+            });
+        }
         let mut backoff = Duration::from_millis(200);
         loop {
-            match session(&cfg, &current).await {
+            match session(&cfg, &current, &outbox, &last_contact).await {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(SessionError::Refused(r)) => {
                     return Err(format!("the controller refused this agent: {r}"))
@@ -86,7 +204,7 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
                     tracing::warn!("controller link: {e}; reconnecting in {backoff:?}");
                 }
             }
-            stop_current(&current, "the connection to the controller was lost");
+            outbox.detach();
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
@@ -115,7 +233,12 @@ fn stop_current(current: &Shared, why: &str) {
     }
 }
 
-async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError> {
+async fn session(
+    cfg: &AgentConfig,
+    current: &Shared,
+    outbox: &Arc<Outbox>,
+    last_contact: &Arc<Mutex<std::time::Instant>>,
+) -> Result<(), SessionError> {
     let endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
         .map_err(|e| {
             SessionError::Refused(format!("invalid controller URL {}: {e}", cfg.controller))
@@ -132,6 +255,12 @@ async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(4096);
     let mut telemetry = Telemetry::new();
     let first = telemetry.sample();
+    let resume_run_id = current
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
     let _ = tx
         .send(msg(pb::agent_message::Body::Register(pb::Register {
             name: cfg.name.clone(),
@@ -140,7 +269,7 @@ async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError
             max_vus: cfg.max_vus,
             cpus: telemetry.cpus(),
             memory_total_bytes: first.memory_total_bytes,
-            resume_run_id: String::new(),
+            resume_run_id,
             token: cfg.token.clone().unwrap_or_default(),
         })))
         .await;
@@ -152,6 +281,7 @@ async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError
     match inbound.message().await {
         Ok(Some(m)) => match m.body {
             Some(pb::controller_message::Body::Registered(r)) => {
+                *last_contact.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
                 crate::console::log(
                     "info",
                     &format!(
@@ -160,6 +290,8 @@ async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError
                     ),
                     &[],
                 );
+                // Replay what the controller may have missed, then use this connection.
+                outbox.attach(tx.clone()).await;
             }
             Some(pb::controller_message::Body::Refused(r)) => {
                 return Err(SessionError::Refused(r.reason))
@@ -232,6 +364,7 @@ async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError
             Ok(None) => break Err(SessionError::Other("the controller closed the link".into())),
             Err(e) => break Err(SessionError::Other(e.to_string())),
         };
+        *last_contact.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         if m.version != pb::PROTOCOL_VERSION {
             break Err(SessionError::Refused(format!(
                 "the controller speaks protocol version {}, this agent {}",
@@ -242,7 +375,7 @@ async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError
         let Some(body) = m.body else { continue };
         use pb::controller_message::Body as B;
         match body {
-            B::Assign(a) => start_run(cfg, a, tx.clone(), current.clone()),
+            B::Assign(a) => start_run(cfg, a, outbox.clone(), current.clone()),
             B::RunSetup(r) => forward(current, &r.run_id, ClusterCommand::RunSetup),
             B::SetupData(d) => forward(
                 current,
@@ -270,7 +403,12 @@ async fn session(cfg: &AgentConfig, current: &Shared) -> Result<(), SessionError
                     run.control.abort(reason);
                 }
             }
-            B::Ack(_) | B::Registered(_) => {}
+            B::Ack(a) => {
+                if !a.run_id.is_empty() {
+                    outbox.ack(a.batch_seq);
+                }
+            }
+            B::Registered(_) => {}
             B::Refused(r) => break Err(SessionError::Refused(r.reason)),
         }
     };
@@ -301,12 +439,7 @@ fn event(run_id: &str, phase: pb::RunPhase) -> pb::RunEvent {
 
 /// Starts an assigned run: extracts the archive, runs the engine on a thread of its own, and
 /// relays its events and metric batches to the controller.
-fn start_run(
-    cfg: &AgentConfig,
-    a: pb::Assign,
-    tx: mpsc::Sender<pb::AgentMessage>,
-    current: Shared,
-) {
+fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared) {
     let run_id = a.run_id.clone();
     let fail = |why: String| {
         let tx = tx.clone();
@@ -352,6 +485,7 @@ fn start_run(
     } else {
         serde_json::from_str(&a.env_json).unwrap_or_default()
     };
+    tx.new_run();
     let (hooks, mut events, commands) = ClusterHooks::new();
     let control = Arc::new(RunControl::default());
     let stopped_by_controller = Arc::new(AtomicBool::new(false));
@@ -423,9 +557,7 @@ fn start_run(
                         pb::agent_message::Body::Event(event(&run_id, pb::RunPhase::ExecutionDone))
                     }
                 };
-                if tx.send(msg(m)).await.is_err() {
-                    return;
-                }
+                tx.send(msg(m)).await;
             }
         });
     }
