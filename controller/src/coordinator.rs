@@ -904,18 +904,7 @@ impl Drive {
                 self.check_overload(&agent, &h);
                 let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
                 let mem = crate::registry::memory_percent(&h);
-                let segment = self
-                    .co
-                    .db
-                    .read(|s| {
-                        s.run(self.run_id).and_then(|r| {
-                            r.assignments
-                                .iter()
-                                .find(|a| a.agent == agent)
-                                .map(|a| a.segment.clone())
-                        })
-                    })
-                    .unwrap_or_default();
+                let segment = self.segment_of(&agent);
                 let entry = live
                     .utilization
                     .entry(agent)
@@ -940,6 +929,21 @@ impl Drive {
         }
     }
 
+    /// The execution segment an agent runs in this run.
+    fn segment_of(&self, agent: &str) -> String {
+        self.co
+            .db
+            .read(|s| {
+                s.run(self.run_id).and_then(|r| {
+                    r.assignments
+                        .iter()
+                        .find(|a| a.agent == agent)
+                        .map(|a| a.segment.clone())
+                })
+            })
+            .unwrap_or_default()
+    }
+
     /// Agents silent for `agent_lost_after` are lost: the run aborts (AGENT_LOST) or, with
     /// `on_agent_lost: continue`, goes on without them, marked degraded.
     fn check_agents(&mut self) {
@@ -955,18 +959,7 @@ impl Drive {
             if let Some(a) = self.agents.get_mut(&name) {
                 a.gone = true;
             }
-            let segment = self
-                .co
-                .db
-                .read(|s| {
-                    s.run(self.run_id).and_then(|r| {
-                        r.assignments
-                            .iter()
-                            .find(|x| x.agent == name)
-                            .map(|x| x.segment.clone())
-                    })
-                })
-                .unwrap_or_default();
+            let segment = self.segment_of(&name);
             let what = format!("AGENT_LOST: agent {name} (segment {segment}) was silent for {silent:.1} s (agent_lost_after {} s)", cfg.agent_lost_after.as_secs_f64());
             match cfg.on_agent_lost {
                 OnAgentLost::Abort => self.abort(AbortReason::System { message: what }),
