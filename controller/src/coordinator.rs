@@ -241,7 +241,12 @@ impl Coordinator {
                 .and_then(|v| serde_json::from_value(v.clone()).ok())
                 .unwrap_or_default();
             let vus = planned_vus(&run.config);
-            match placement::plan(&req, vus, &self.registry.idle(), self.registry.count()) {
+            match placement::plan(
+                &req,
+                vus,
+                &self.registry.idle(self.config.agent_lost_after),
+                self.registry.count(),
+            ) {
                 Ok(plan) => {
                     self.launch(run, plan);
                 }

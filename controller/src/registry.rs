@@ -103,11 +103,12 @@ impl Registry {
         }
     }
 
-    /// Idle agents, by name.
-    pub fn idle(&self) -> Vec<Candidate> {
+    /// Idle agents, by name. An agent whose heartbeats stopped for `silent_after` is not
+    /// offered (its connection may be dead without anything having reset it).
+    pub fn idle(&self, silent_after: std::time::Duration) -> Vec<Candidate> {
         self.lock()
             .values()
-            .filter(|a| a.run.is_none())
+            .filter(|a| a.run.is_none() && a.last_heartbeat.elapsed() < silent_after)
             .map(|a| Candidate {
                 name: a.name.clone(),
                 labels: a.labels.clone(),

@@ -1,8 +1,10 @@
 //! `volley agent`: dials the controller, keeps one stream open, sends heartbeats with
 //! telemetry, runs the segments it is assigned and streams their metrics in interval batches.
 //!
-//! Safety first: if the stream to the controller breaks during a run, the agent stops its load
-//! (nobody would be in charge of it) and reconnects.
+//! Safety first: the agent rides out short controller outages (it reconnects, re-attaches to its
+//! run and replays what the controller has not acknowledged), but with no word from the
+//! controller for `orphan_after` it stops its load by itself (the dead-man switch), because
+//! nobody would be in charge of it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -273,12 +275,24 @@ async fn session(
             token: cfg.token.clone().unwrap_or_default(),
         })))
         .await;
-    let mut inbound = client
-        .link(ReceiverStream::new(rx))
+    // A link that stays silent for orphan_after is dead even if its TCP connection is still
+    // open (a partition drops packets without resetting anything, and TCP would take minutes
+    // to give up): leave it and dial again, so the agent is back soon after the network is.
+    let silent = || {
+        SessionError::Other(format!(
+            "no word from the controller for {:.0} s (orphan_after): dropping the link",
+            cfg.orphan_after.as_secs_f64()
+        ))
+    };
+    let mut inbound = tokio::time::timeout(cfg.orphan_after, client.link(ReceiverStream::new(rx)))
         .await
+        .map_err(|_| silent())?
         .map_err(|e| SessionError::Other(format!("link refused: {e}")))?
         .into_inner();
-    match inbound.message().await {
+    let first = tokio::time::timeout(cfg.orphan_after, inbound.message())
+        .await
+        .map_err(|_| silent())?;
+    match first {
         Ok(Some(m)) => match m.body {
             Some(pb::controller_message::Body::Registered(r)) => {
                 *last_contact.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
@@ -359,7 +373,10 @@ async fn session(
     };
 
     let result = loop {
-        let m = match inbound.message().await {
+        let Ok(next) = tokio::time::timeout(cfg.orphan_after, inbound.message()).await else {
+            break Err(silent());
+        };
+        let m = match next {
             Ok(Some(m)) => m,
             Ok(None) => break Err(SessionError::Other("the controller closed the link".into())),
             Err(e) => break Err(SessionError::Other(e.to_string())),
