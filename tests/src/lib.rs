@@ -454,6 +454,33 @@ pub struct Cluster {
 const CLUSTER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Cluster {
+    /// Waits for a `submit --wait` to exit and returns its code; on a timeout, panics with the
+    /// submit's output and the agents' logs.
+    pub fn submit_exit_code(&self, submit: &mut Proc, timeout: std::time::Duration) -> i32 {
+        match submit.wait_exit(timeout).map(|s| s.code()) {
+            Some(Some(code)) => code,
+            other => panic!(
+                "volley submit did not exit within {timeout:?} ({other:?})\n--- stdout\n{}\n--- stderr\n{}\n{}",
+                submit.stdout.text(),
+                submit.stderr.text(),
+                self.agent_logs()
+            ),
+        }
+    }
+
+    /// Asserts the exit code of a `submit --wait`, showing its output when it differs.
+    pub fn assert_submit_exit(&self, submit: &mut Proc, timeout: std::time::Duration, want: i32) {
+        let code = self.submit_exit_code(submit, timeout);
+        assert_eq!(
+            code,
+            want,
+            "volley submit exit code\n--- stdout\n{}\n--- stderr\n{}\n{}",
+            submit.stdout.text(),
+            submit.stderr.text(),
+            self.agent_logs()
+        );
+    }
+
     /// Starts a controller and `agents` agents, and waits until the controller lists them all.
     pub fn start(name: &str, agents: usize) -> Cluster {
         Cluster::start_with(name, &[], agents)

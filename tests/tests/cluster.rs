@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use volley_e2e::{send_signal, workspace_root, Cluster, Proc, Target};
+use volley_e2e::{send_signal, workspace_root, Cluster, Target};
 
 /// Longest a short run may take from `submit` to its exit.
 const RUN_TIMEOUT: Duration = Duration::from_secs(25);
@@ -21,33 +21,6 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn script(name: &str) -> PathBuf {
     workspace_root().join("tests/cluster-scripts").join(name)
-}
-
-/// Waits for a `submit --wait` to exit and returns its code; on a timeout, panics with the
-/// submit's output and the cluster's logs.
-fn exit_code(cluster: &Cluster, submit: &mut Proc, timeout: Duration) -> i32 {
-    match submit.wait_exit(timeout).map(|s| s.code()) {
-        Some(Some(code)) => code,
-        other => panic!(
-            "volley submit did not exit within {timeout:?} ({other:?})\n--- stdout\n{}\n--- stderr\n{}\n{}",
-            submit.stdout.text(),
-            submit.stderr.text(),
-            cluster.agent_logs()
-        ),
-    }
-}
-
-/// Asserts the exit code of a finished `submit --wait`, showing its output when it differs.
-fn assert_exit(cluster: &Cluster, submit: &mut Proc, timeout: Duration, want: i32) {
-    let code = exit_code(cluster, submit, timeout);
-    assert_eq!(
-        code,
-        want,
-        "volley submit exit code\n--- stdout\n{}\n--- stderr\n{}\n{}",
-        submit.stdout.text(),
-        submit.stderr.text(),
-        cluster.agent_logs()
-    );
 }
 
 /// The newest run's id (the run a test just submitted: each test has its own controller).
@@ -203,7 +176,7 @@ fn iteration_totals_setup_once_status_path_and_restart() {
     let base_url = format!("BASE_URL={}", target.url);
 
     let mut submit = cluster.submit(&script("totals.js"), &["-e", &base_url]);
-    assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 0);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
     let id = latest_run(&cluster);
     let run = cluster.run(id).expect("run");
     assert_run_end(&run, 3, 0, 0);
@@ -275,7 +248,7 @@ fn iteration_totals_setup_once_status_path_and_restart() {
 
     // constant-arrival-rate: 60/s for 10 s over 3 agents = 600 planned.
     let mut submit = cluster.submit(&script("arrival.js"), &[]);
-    assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 0);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
     let arrival_id = latest_run(&cluster);
     assert_ne!(arrival_id, id);
     assert_run_end(&cluster.run(arrival_id).expect("run"), 3, 0, 0);
@@ -327,7 +300,7 @@ fn merged_trends_equal_the_statistics_of_all_raw_samples() {
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     let mut submit = cluster.submit(&script("percentiles.js"), &["-e", &base_url]);
-    assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 0);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
     if let (Some(a), Some(b)) = (cpu_before, cpu_seconds(pid)) {
         eprintln!(
             "controller CPU while 3 agents ran 3,000 requests flat out: {:.1} % of one core",
@@ -414,7 +387,7 @@ fn thresholds_on_merged_data_and_test_abort_stop_the_whole_run() {
     let cluster = Cluster::start("thresholds", 3);
 
     let mut submit = cluster.submit(&script("merged_threshold.js"), &[]);
-    assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 99);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 99);
     let id = latest_run(&cluster);
     let run = cluster.run(id).expect("run");
     assert_run_end(&run, 8, 1, 99);
@@ -430,14 +403,14 @@ fn thresholds_on_merged_data_and_test_abort_stop_the_whole_run() {
     let threshold_secs = run["duration"].as_f64().unwrap_or(f64::NAN);
 
     let mut submit = cluster.submit(&script("end_threshold.js"), &[]);
-    assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 99);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 99);
     let id = latest_run(&cluster);
     assert_run_end(&cluster.run(id).expect("run"), 3, 1, 99);
     assert_eq!(stat(&summary(&cluster, id), "iterations", "count"), 30.0);
     assert_agents_idle(&cluster, 3);
 
     let mut submit = cluster.submit(&script("abort.js"), &[]);
-    assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 108);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 108);
     let id = latest_run(&cluster);
     let run = cluster.run(id).expect("run");
     assert_run_end(&run, 7, 0, 108);
@@ -492,7 +465,7 @@ fn a_run_needing_four_agents_waits_until_a_fourth_registers() {
     );
 
     cluster.add_agent("gen-4", &[]);
-    assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 0);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
     let run = cluster.run(id).expect("run");
     assert_run_end(&run, 3, 0, 0);
     assert_eq!(transition_path(&run), [-2, -1, 0, 1, 2, 3]);
@@ -580,7 +553,7 @@ fn stop_via_api_and_ctrl_c_in_submit_abort_the_run_by_user() {
         )
         .expect("the run ends after a stop");
     let api_stop = asked.elapsed();
-    assert_exit(&cluster, &mut submit, STOP_TIMEOUT, 103);
+    cluster.assert_submit_exit(&mut submit, STOP_TIMEOUT, 103);
     let run = cluster.run(id).expect("run");
     assert_run_end(&run, 5, 0, 103);
     assert!(
@@ -602,7 +575,7 @@ fn stop_via_api_and_ctrl_c_in_submit_abort_the_run_by_user() {
     std::thread::sleep(Duration::from_millis(500));
     let asked = Instant::now();
     assert!(send_signal(submit.id(), "INT"), "SIGINT to volley submit");
-    assert_exit(&cluster, &mut submit, STOP_TIMEOUT, 105);
+    cluster.assert_submit_exit(&mut submit, STOP_TIMEOUT, 105);
     let ctrl_c = asked.elapsed();
     let run = cluster.run(id2).expect("run");
     assert_run_end(&run, 5, 0, 105);

@@ -18,7 +18,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::{console_message, workspace_root, Cluster, Proc, Target};
+use volley_e2e::{console_message, workspace_root, Cluster, Target};
 
 /// `--agent-lost-after` of the agent-lost tests.
 const AGENT_LOST_AFTER: Duration = Duration::from_secs(2);
@@ -49,33 +49,6 @@ fn cpu_burner() -> RwLockWriteGuard<'static, ()> {
 
 fn script(name: &str) -> PathBuf {
     workspace_root().join("tests/failure-scripts").join(name)
-}
-
-/// Waits for a `submit --wait` to exit and returns its code; on a timeout, panics with the
-/// submit's output and the cluster's logs.
-fn exit_code(cluster: &Cluster, submit: &mut Proc, timeout: Duration) -> i32 {
-    match submit.wait_exit(timeout).map(|s| s.code()) {
-        Some(Some(code)) => code,
-        other => panic!(
-            "volley submit did not exit within {timeout:?} ({other:?})\n--- stdout\n{}\n--- stderr\n{}\n{}",
-            submit.stdout.text(),
-            submit.stderr.text(),
-            cluster.agent_logs()
-        ),
-    }
-}
-
-/// Asserts the exit code of a `submit --wait`, showing its output when it differs.
-fn assert_exit(cluster: &Cluster, submit: &mut Proc, timeout: Duration, want: i32) {
-    let code = exit_code(cluster, submit, timeout);
-    assert_eq!(
-        code,
-        want,
-        "volley submit exit code\n--- stdout\n{}\n--- stderr\n{}\n{}",
-        submit.stdout.text(),
-        submit.stderr.text(),
-        cluster.agent_logs()
-    );
 }
 
 /// Waits for the cluster's first run to appear and reach one of `statuses`; returns its id
@@ -302,7 +275,7 @@ fn killed_agent_aborts_the_run_with_agent_lost() {
     );
     assert_not_early(detection, detail);
 
-    assert_exit(&cluster, &mut submit, Duration::from_secs(10), 97);
+    cluster.assert_submit_exit(&mut submit, Duration::from_secs(10), 97);
     let err = submit.stderr.text();
     assert!(
         err.contains("AGENT_LOST") && err.contains(&victim),
@@ -397,7 +370,7 @@ fn killed_agent_with_on_agent_lost_continue_degrades_the_run() {
         secs(LOST_SLACK)
     );
 
-    assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 0);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
     let run = cluster.run(id).expect("run");
     assert_eq!(run["run_status"], 3, "FINISHED: {run}");
     assert_eq!(run["degraded"], true, "degraded: {run}");
@@ -487,7 +460,7 @@ fn cpu_bound_agents_abort_the_run_with_agent_overloaded() {
         secs(OVERLOAD_AFTER),
         secs(OVERLOAD_SLACK)
     );
-    assert_exit(&cluster, &mut submit, Duration::from_secs(10), 97);
+    cluster.assert_submit_exit(&mut submit, Duration::from_secs(10), 97);
     assert!(
         submit.stderr.text().contains("AGENT_OVERLOADED"),
         "submit --wait shows why: {}",
@@ -522,7 +495,7 @@ fn groups_and_series_over_the_limits_abort_the_run_by_limit() {
     let mut previous = 0;
     for (file, limit, bound) in cases {
         let mut submit = cluster.submit(&script(file), &["-e", &base_url]);
-        assert_exit(&cluster, &mut submit, RUN_TIMEOUT, 97);
+        cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 97);
         let id = cluster.latest_run_id().expect("a run");
         assert!(id > previous, "{file} created a run");
         previous = id;
@@ -570,7 +543,7 @@ fn duration_and_vus_over_the_limits_are_refused_at_submit() {
         ("too_many_vus.js", "max_vus"),
     ] {
         let mut submit = cluster.submit(&script(file), &[]);
-        assert_exit(&cluster, &mut submit, Duration::from_secs(15), 104);
+        cluster.assert_submit_exit(&mut submit, Duration::from_secs(15), 104);
         let err = submit.stderr.text();
         assert!(
             err.contains("422") && err.contains(limit),
