@@ -75,6 +75,9 @@ pub struct ControllerArgs {
     /// Most VUs in one run (default: no limit).
     #[arg(long)]
     pub max_vus: Option<u64>,
+    /// No data or heartbeat from any agent of a run for this long → TIMED_OUT.
+    #[arg(long, default_value = "120s")]
+    pub data_timeout: String,
 }
 
 fn dur(flag: &str, v: &str) -> Result<Duration, String> {
@@ -94,6 +97,7 @@ fn coordinator_config(
         overload_cpu_percent: a.overload_cpu,
         overload_memory_percent: a.overload_memory,
         overload_after: dur("--overload-after", &a.overload_after)?,
+        data_timeout: dur("--data-timeout", &a.data_timeout)?,
         limits: Limits {
             max_groups: a.max_groups,
             max_series: a.max_series,

@@ -87,6 +87,8 @@ pub struct CoordinatorConfig {
     /// At or above this, agents show a warning (views, run events, logs).
     pub warn_percent: f64,
     pub limits: Limits,
+    /// No data or heartbeat from any of a run's agents for this long → TIMED_OUT.
+    pub data_timeout: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -102,6 +104,7 @@ impl Default for CoordinatorConfig {
             overload_after: Duration::from_secs(30),
             warn_percent: 80.0,
             limits: Limits::default(),
+            data_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -953,6 +956,32 @@ impl Drive {
     /// `on_agent_lost: continue`, goes on without them, marked degraded.
     fn check_agents(&mut self) {
         let cfg = self.co.config.clone();
+        // Every generator of the run silent (connections may still be open): the run times out.
+        let waiting: Vec<&AgentState> = self
+            .agents
+            .values()
+            .filter(|a| !a.done && !a.gone)
+            .collect();
+        if !self.aborted()
+            && !waiting.is_empty()
+            && waiting
+                .iter()
+                .all(|a| a.last_seen.elapsed() >= cfg.data_timeout)
+        {
+            self.abort(AbortReason::TimedOut {
+                message: format!(
+                    "TIMED_OUT: no data or heartbeat from the run's agents for {} s (data_timeout)",
+                    cfg.data_timeout.as_secs_f64()
+                ),
+            });
+            // Nobody is answering: do not wait for them to finish; end the run with what arrived.
+            for a in self.agents.values_mut() {
+                if !a.done {
+                    a.gone = true;
+                }
+            }
+            return;
+        }
         let mut lost = Vec::new();
         for (name, a) in &self.agents {
             if !a.done && !a.gone && a.last_seen.elapsed() >= cfg.agent_lost_after {

@@ -556,6 +556,16 @@ impl Cluster {
         at
     }
 
+    /// Sends a signal (e.g. "STOP", "CONT") to agent `name`'s process.
+    pub fn signal_agent(&self, name: &str, signal: &str) -> bool {
+        let (_, agent) = self
+            .agents
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no agent named {name} in this cluster"));
+        send_signal(agent.id(), signal)
+    }
+
     /// The stderr of agent `name` (its log and its scripts' `console.*` lines), line by line
     /// with arrival times.
     pub fn agent_log(&self, name: &str) -> Option<&LineLog> {

@@ -578,3 +578,46 @@ fn duration_and_vus_over_the_limits_are_refused_at_submit() {
     }
     assert!(cluster.latest_run_id().is_none(), "no run was created");
 }
+
+/// Every agent of a run goes silent while its connection stays open (processes frozen with
+/// SIGSTOP): after `data_timeout` the run is TIMED_OUT (4) and `submit --wait` exits 97.
+#[test]
+fn a_run_whose_agents_all_go_silent_times_out() {
+    let _cpu = timing_sensitive();
+    let cluster = Cluster::start_with(
+        "data-timeout",
+        &["--agent-lost-after", "60s", "--data-timeout", "3s"],
+        3,
+    );
+    let mut submit = cluster.submit(&script("steady.js"), &[]);
+    let (id, run) = wait_for_status(&cluster, &[2], Duration::from_secs(15));
+    let agents = assigned_agents(&run);
+    for a in &agents {
+        wait_messages(&cluster, a, "ITER", 3, Duration::from_secs(10));
+    }
+    let frozen_at = std::time::Instant::now();
+    for a in &agents {
+        assert!(cluster.signal_agent(a, "STOP"), "SIGSTOP {a}");
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_terminal(&cluster, id, Duration::from_secs(15))
+    }));
+    for a in &agents {
+        cluster.signal_agent(a, "CONT");
+    }
+    let (run, ended_at) = outcome.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let detection = ended_at - frozen_at;
+    assert_eq!(run["run_status"], 4, "TIMED_OUT: {run}");
+    assert_eq!(run["exit_code"], 97, "exit code of {run}");
+    let detail = run["error_detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("TIMED_OUT") && detail.contains("data_timeout"),
+        "{detail}"
+    );
+    assert!(
+        detection >= Duration::from_millis(2500) && detection <= Duration::from_secs(6),
+        "timed out {detection:?} after the agents froze (data_timeout 3 s)"
+    );
+    eprintln!("data_timeout 3 s: TIMED_OUT {detection:?} after every agent went silent");
+    cluster.assert_submit_exit(&mut submit, Duration::from_secs(20), 97);
+}
