@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use volley_common::exit::{code, AbortReason};
 use volley_common::metrics::store::MetricInfo;
 use volley_common::metrics::TagSet;
-use volley_common::options::{Options, ResolvedOptions, ScenarioConfig};
+use volley_common::options::{Options, ResolvedOptions};
 use volley_common::segment::{ExecutionSegment, ExecutionSegmentSequence, ExecutionTuple};
 use volley_common::summary::build;
 use volley_common::summary::{GroupReport, RunResult, SummaryOptions, SummaryReport, SummaryState};
@@ -315,7 +315,6 @@ async fn run_async(
             min_iteration_duration: (!resolved.min_iteration_duration.is_zero())
                 .then_some(resolved.min_iteration_duration),
             options_json: resolved.to_json(),
-            keep_raw_samples: raw_sink.is_some(),
         },
         http,
         io: io.clone(),
@@ -1099,11 +1098,6 @@ fn summary_options(resolved: &ResolvedOptions, req: &RunRequest) -> SummaryOptio
                 .is_some_and(|v| matches!(v.trim(), "true" | "1")),
         ..SummaryOptions::default()
     }
-}
-
-/// Scenario description lines for the banner.
-pub fn describe(sc: &ScenarioConfig) -> String {
-    sc.description()
 }
 
 /// A script read without running it: its compiled program (modules and opened files), its

@@ -26,8 +26,6 @@ pub struct VuSettings {
     pub min_iteration_duration: Option<std::time::Duration>,
     /// The consolidated options as k6-shaped JSON (`exec.test.options`).
     pub options_json: serde_json::Value,
-    /// Whether `--out json` (or another raw output) wants every sample.
-    pub keep_raw_samples: bool,
 }
 
 /// What test control reports to the engine.

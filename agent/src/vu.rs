@@ -220,14 +220,6 @@ impl VuCtx {
         }
     }
 
-    pub fn scenario_name(&self) -> Option<String> {
-        self.state
-            .borrow()
-            .job
-            .as_ref()
-            .map(|j| j.scenario.name.clone())
-    }
-
     /// Marks the run aborted by the script and interrupts this VU.
     pub fn abort_test(&self, reason: volley_common::exit::AbortReason) {
         if let Some(control) = &self.control {

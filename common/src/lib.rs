@@ -10,3 +10,4 @@ pub mod options;
 pub mod segment;
 pub mod summary;
 pub mod threshold;
+pub mod time;

@@ -793,6 +793,23 @@ fn port_of(url: &str) -> u16 {
         .unwrap_or_else(|| panic!("no port in {url:?}"))
 }
 
+/// The agents a run (`k6-run` JSON) was placed on, in placement order.
+pub fn assigned_agents(run: &serde_json::Value) -> Vec<String> {
+    run["assignments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["agent"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The agent placed last (setup() runs on the first one).
+pub fn last_assigned_agent(run: &serde_json::Value) -> String {
+    assigned_agents(run)
+        .pop()
+        .unwrap_or_else(|| panic!("the run has no assignments: {run}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,9 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::{console_message, workspace_root, Cluster, Target};
+use volley_e2e::{
+    assigned_agents, console_message, last_assigned_agent, workspace_root, Cluster, Target,
+};
 
 /// `--agent-lost-after` of the agent-lost tests.
 const AGENT_LOST_AFTER: Duration = Duration::from_secs(2);
@@ -96,25 +98,6 @@ fn wait_terminal(cluster: &Cluster, id: u64, timeout: Duration) -> (Value, Insta
         )
         .unwrap_or_else(|e| panic!("the run did not end: {e}\n{}", cluster.agent_logs()));
     (run, Instant::now())
-}
-
-/// The agent placed last (not the one that runs setup(), which is placed first).
-fn last_assigned_agent(run: &Value) -> String {
-    run["assignments"]
-        .as_array()
-        .and_then(|a| a.last())
-        .and_then(|a| a["agent"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("the run has no assignments: {run}"))
-}
-
-fn assigned_agents(run: &Value) -> Vec<String> {
-    run["assignments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["agent"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// The arrival times of agent `name`'s `console.*` messages equal to `msg`.

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use volley_e2e::{
-    console_message, http_request, send_signal, temp_dir, volley_bin, workspace_root, LineLog, Proc,
+    assigned_agents, console_message, http_request, last_assigned_agent, send_signal, temp_dir,
+    volley_bin, workspace_root, LineLog, Proc,
 };
 
 /// Every namespace, veth and bridge these tests create starts with this (the startup sweep
@@ -692,25 +693,6 @@ fn printed_url(p: &Proc, marker: &str) -> String {
                 p.stderr.text()
             )
         })
-}
-
-/// The agent placed last (setup() runs on the first one).
-fn last_assigned_agent(run: &Value) -> String {
-    run["assignments"]
-        .as_array()
-        .and_then(|a| a.last())
-        .and_then(|a| a["agent"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("the run has no assignments: {run}"))
-}
-
-fn assigned_agents(run: &Value) -> Vec<String> {
-    run["assignments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["agent"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// `metrics[name].values[stat]` of a summary.

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rquickjs::function::Opt;
@@ -627,11 +627,6 @@ fn response_cookies<'js>(ctx: &Ctx<'js>, set_cookies: &[String]) -> R<Object<'js
         arr.set(arr.len(), e)?;
     }
     Ok(out)
-}
-
-/// Time of a sample, for callers outside this module.
-pub fn now() -> SystemTime {
-    SystemTime::now()
 }
 
 #[cfg(test)]
