@@ -18,6 +18,7 @@ use volley_common::summary::{RunResult, SummaryOptions, SummaryState};
 use volley_common::threshold::{parse_metric_key, parse_thresholds};
 use volley_proto as pb;
 
+use crate::checkpoint::{self, AgentProgress, Checkpoint};
 use crate::model::{result_status, run_status, Assignment, Run, UtilizationSample};
 use crate::placement::{self, PlacementError, PlacementRequest};
 use crate::registry::Registry;
@@ -89,6 +90,9 @@ pub struct CoordinatorConfig {
     pub limits: Limits,
     /// No data or heartbeat from any of a run's agents for this long → TIMED_OUT.
     pub data_timeout: Duration,
+    /// How often a running run's merged data is checkpointed (batches are acknowledged to
+    /// agents only once checkpointed, so a restarted controller can resume the run).
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -105,6 +109,7 @@ impl Default for CoordinatorConfig {
             warn_percent: 80.0,
             limits: Limits::default(),
             data_timeout: Duration::from_secs(120),
+            checkpoint_interval: Duration::from_secs(1),
         }
     }
 }
@@ -117,6 +122,8 @@ pub enum RunInput {
     Setup(String, pb::SetupResult),
     Heartbeat(String, pb::Heartbeat),
     AgentGone(String),
+    /// The agent reconnected and is still running this run.
+    Reattached(String),
     Stop(AbortReason),
 }
 
@@ -195,19 +202,29 @@ impl Coordinator {
     }
 
     /// Starts the scheduler loop. Runs that were in flight when a previous controller stopped
-    /// are resolved (they cannot be resumed yet): marked ABORTED_BY_SYSTEM.
+    /// are resumed from their checkpoint when they were RUNNING (their agents have
+    /// `agent_lost_after` to re-attach); runs caught earlier in their lifecycle are marked
+    /// ABORTED_BY_SYSTEM with the reason.
     pub fn start(self: &Arc<Self>) {
-        let orphaned: Vec<u64> = self.db.read(|s| {
+        let in_flight: Vec<Run> = self.db.read(|s| {
             s.non_terminal_runs()
                 .filter(|r| r.run_status >= run_status::INITIALIZING)
-                .map(|r| r.id)
+                .cloned()
                 .collect()
         });
-        for id in orphaned {
-            let reason = AbortReason::System {
-                message: "the controller restarted while the run was in progress".into(),
-            };
-            self.finish_without_agents(id, &reason);
+        for run in in_flight {
+            match self.checkpoint_of(&run) {
+                Ok(cp) => self.resume(run, cp),
+                Err(why) => {
+                    let reason = AbortReason::System {
+                        message: format!(
+                            "the controller restarted while the run was {} and could not resume it: {why}",
+                            run_status::name(run.run_status)
+                        ),
+                    };
+                    self.finish_without_agents(run.id, &reason);
+                }
+            }
         }
         let me = self.clone();
         tokio::spawn(async move { me.scheduler().await });
@@ -315,34 +332,109 @@ impl Coordinator {
             &format!("placed on {}", agents.join(", ")),
             RunChanges::default(),
         );
-        let (tx, rx) = mpsc::unbounded_channel();
-        let live = Arc::new(Mutex::new(LiveData::default()));
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            run.id,
-            RunHandle {
-                tx,
-                live: live.clone(),
-                agents: agents.clone(),
-            },
-        );
+        let (rx, live) = self.track(run.id, &agents);
         let me = self.clone();
         tokio::spawn(async move {
             let id = run.id;
             me.drive(run, assignments, rx, live.clone()).await;
+            me.retire(id, live, &agents);
+        });
+    }
+
+    /// Registers a run's task: its input channel and live data.
+    fn track(
+        &self,
+        run_id: u64,
+        agents: &[String],
+    ) -> (mpsc::UnboundedReceiver<RunInput>, Arc<Mutex<LiveData>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let live = Arc::new(Mutex::new(LiveData::default()));
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            run_id,
+            RunHandle {
+                tx,
+                live: live.clone(),
+                agents: agents.to_vec(),
+            },
+        );
+        (rx, live)
+    }
+
+    /// A run's task ended: keep its live data for a while and free its agents.
+    fn retire(&self, id: u64, live: Arc<Mutex<LiveData>>, agents: &[String]) {
+        {
             live.lock().unwrap_or_else(|e| e.into_inner()).ended = Some(Instant::now());
-            me.runs
+            self.runs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
-            {
-                let mut f = me.finished.lock().unwrap_or_else(|e| e.into_inner());
-                f.push_back((id, live));
-                while f.len() > KEEP_FINISHED {
-                    f.pop_front();
-                }
+            let mut f = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+            f.push_back((id, live));
+            while f.len() > KEEP_FINISHED {
+                f.pop_front();
             }
-            me.registry.set_run(&agents, None);
-            me.kick();
+        }
+        self.registry.set_run(agents, None);
+        self.kick();
+    }
+
+    /// The checkpoint a RUNNING run can be resumed from, or why it cannot be.
+    fn checkpoint_of(&self, run: &Run) -> Result<Checkpoint, String> {
+        if run.run_status != run_status::RUNNING {
+            return Err("only running runs are resumed".into());
+        }
+        let bytes = self
+            .db
+            .get_checkpoint(run.id)
+            .map_err(|e| e.to_string())?
+            .ok_or("no checkpoint was written before the restart")?;
+        let cp: Checkpoint =
+            serde_json::from_slice(&bytes).map_err(|e| format!("unreadable checkpoint: {e}"))?;
+        if cp.version != checkpoint::VERSION {
+            return Err(format!(
+                "checkpoint format {} is not {}",
+                cp.version,
+                checkpoint::VERSION
+            ));
+        }
+        Ok(cp)
+    }
+
+    /// Resumes a RUNNING run after a controller restart: its agents re-attach (with the run
+    /// id) and replay what was not acknowledged; agents that do not come back within
+    /// `agent_lost_after` are lost as usual.
+    fn resume(self: &Arc<Self>, run: Run, cp: Checkpoint) {
+        let agents: Vec<String> = run.assignments.iter().map(|a| a.agent.clone()).collect();
+        let (rx, live) = self.track(run.id, &agents);
+        let mut d = Drive::new(
+            self.clone(),
+            run.id,
+            agents.clone(),
+            live.clone(),
+            &run.config,
+        );
+        if let Err(why) = d.restore(cp) {
+            self.runs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&run.id);
+            let reason = AbortReason::System {
+                message: format!("the controller restarted and could not resume the run: {why}"),
+            };
+            self.finish_without_agents(run.id, &reason);
+            return;
+        }
+        tracing::info!(
+            run = run.id,
+            "resuming the run; waiting up to {:.0} s for its agents ({}) to re-attach",
+            self.config.agent_lost_after.as_secs_f64(),
+            agents.join(", ")
+        );
+        let me = self.clone();
+        tokio::spawn(async move {
+            let id = run.id;
+            me.run_to_end(&run, &mut d, rx).await;
+            me.retire(id, live, &agents);
         });
     }
 
@@ -383,6 +475,26 @@ impl Coordinator {
         if part_of {
             tracing::info!(run = id, "agent {agent} re-attached");
             self.registry.set_run(&[agent.to_string()], Some(id));
+            if let Some(h) = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+                let _ = h.tx.send(RunInput::Reattached(agent.to_string()));
+            }
+        } else {
+            // Nobody is in charge of that run any more: the agent must not go on loading.
+            tracing::warn!(
+                run = id,
+                "agent {agent} is still running a run that is not active here; stopping it"
+            );
+            let reason = AbortReason::System {
+                message: format!("run {id} is no longer active on the controller"),
+            };
+            self.send(
+                agent,
+                pb::controller_message::Body::Stop(pb::Stop {
+                    run_id: run_id.to_string(),
+                    reason_json: serde_json::to_string(&reason).unwrap_or_default(),
+                    immediate: true,
+                }),
+            );
         }
     }
 
@@ -539,20 +651,9 @@ impl Coordinator {
             );
             live.lock().unwrap_or_else(|e| e.into_inner()).started = Some(Instant::now());
             d.started = Some(Instant::now());
-            // 4. Executors run; then teardown once, on the first agent.
-            d.wait_until(&mut rx, |d| d.all(|a| a.execution_done || a.done))
-                .await;
-            // Exactly one (live) agent runs teardown().
-            let teardown_agent = d.first_alive();
-            for a in &agents {
-                self.send(
-                    a,
-                    pb::controller_message::Body::Teardown(pb::Teardown {
-                        run_id: rid.clone(),
-                        run_teardown: Some(a) == teardown_agent.as_ref(),
-                    }),
-                );
-            }
+            d.started_unix_ms = unix_ms(SystemTime::now());
+            self.run_to_end(&run, &mut d, rx).await;
+            return;
         } else {
             // Setup never completed: no teardown anywhere; stop agents right away.
             for a in &agents {
@@ -570,6 +671,37 @@ impl Coordinator {
         d.wait_until(&mut rx, |d| d.all(|a| a.done && a.batches_complete()))
             .await;
         d.finish(&run).await;
+    }
+
+    /// A started run (or one resumed after a restart), from running to its end: executors
+    /// run; then teardown once, on one agent; then every agent reports DONE with all its metric
+    /// batches, and the run is finished.
+    async fn run_to_end(
+        self: &Arc<Self>,
+        run: &Run,
+        d: &mut Drive,
+        mut rx: mpsc::UnboundedReceiver<RunInput>,
+    ) {
+        d.checkpoint();
+        d.wait_until(&mut rx, |d| d.all(|a| a.execution_done || a.done))
+            .await;
+        // Exactly one (live) agent runs teardown() — the same one after a restart.
+        if d.teardown_agent.is_none() {
+            d.teardown_agent = d.first_alive();
+            d.checkpoint();
+        }
+        for a in &d.order {
+            self.send(
+                a,
+                pb::controller_message::Body::Teardown(pb::Teardown {
+                    run_id: run.id.to_string(),
+                    run_teardown: Some(a) == d.teardown_agent.as_ref(),
+                }),
+            );
+        }
+        d.wait_until(&mut rx, |d| d.all(|a| a.done && a.batches_complete()))
+            .await;
+        d.finish(run).await;
     }
 }
 
@@ -595,6 +727,10 @@ struct AgentState {
     final_seq: Option<u64>,
     marked_failed: Option<String>,
     iterations: u64,
+    /// Merged but not yet acknowledged (acks wait for a durable checkpoint).
+    unacked_seq: Option<u64>,
+    /// Resumed after a controller restart and not heard from since.
+    awaiting_reattach: bool,
 }
 
 impl Default for AgentState {
@@ -612,6 +748,8 @@ impl Default for AgentState {
             final_seq: None,
             marked_failed: None,
             iterations: 0,
+            unacked_seq: None,
+            awaiting_reattach: false,
         }
     }
 }
@@ -644,6 +782,13 @@ struct Drive {
     /// `vus` and `vus_max` per agent: these gauges are summed across agents (each agent runs
     /// part of the VUs), not merged as "latest value wins".
     agent_gauges: BTreeMap<String, BTreeMap<String, Sink>>,
+    /// When the start barrier was released (wall clock), for checkpoints.
+    started_unix_ms: u64,
+    /// The agent told to run teardown().
+    teardown_agent: Option<String>,
+    /// Batches were merged since the last checkpoint.
+    dirty: bool,
+    last_checkpoint: Instant,
 }
 
 /// Gauges that count something split across agents, so the cluster value is the sum.
@@ -692,6 +837,113 @@ impl Drive {
             time_unit: resolved.and_then(|r| r.summary_time_unit),
             types: builtin_types(),
             agent_gauges: BTreeMap::new(),
+            started_unix_ms: 0,
+            teardown_agent: None,
+            dirty: false,
+            last_checkpoint: Instant::now(),
+        }
+    }
+
+    /// Restores a run from its checkpoint (after a controller restart). Its agents have not
+    /// re-attached yet: they get `agent_lost_after` from now.
+    fn restore(&mut self, cp: Checkpoint) -> Result<(), String> {
+        let series = checkpoint::series_to_store(&cp.series)?;
+        let now_ms = unix_ms(SystemTime::now());
+        let ran_for = Duration::from_millis(now_ms.saturating_sub(cp.started_unix_ms));
+        let started = Instant::now()
+            .checked_sub(ran_for)
+            .unwrap_or_else(Instant::now);
+        {
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            live.series = series;
+            live.started = Some(started);
+        }
+        self.started = Some(started);
+        self.started_unix_ms = cp.started_unix_ms;
+        self.setup_completed = cp.setup_completed;
+        self.setup_result = Some(cp.setup_data);
+        self.teardown_agent = cp.teardown_agent;
+        self.reason = cp.reason;
+        self.agent_gauges = cp.agent_gauges;
+        for (name, a) in self.agents.iter_mut() {
+            let p = cp.agents.get(name).cloned().unwrap_or_default();
+            a.ready = true;
+            a.last_seq = p.last_seq;
+            a.vus = p.vus;
+            a.execution_done = p.execution_done;
+            a.done = p.done;
+            a.gone = p.gone;
+            a.final_seq = p.final_seq;
+            a.marked_failed = p.marked_failed;
+            a.iterations = p.iterations;
+            a.awaiting_reattach = !p.done && !p.gone;
+        }
+        Ok(())
+    }
+
+    /// Writes the run's checkpoint, then acknowledges the batches it holds.
+    fn checkpoint(&mut self) {
+        let cp = Checkpoint {
+            version: checkpoint::VERSION,
+            started_unix_ms: self.started_unix_ms,
+            setup_completed: self.setup_completed,
+            setup_data: self.setup_result.clone().flatten(),
+            teardown_agent: self.teardown_agent.clone(),
+            reason: self.reason.clone(),
+            agents: self
+                .agents
+                .iter()
+                .map(|(name, a)| {
+                    (
+                        name.clone(),
+                        AgentProgress {
+                            last_seq: a.last_seq,
+                            vus: a.vus,
+                            execution_done: a.execution_done,
+                            done: a.done,
+                            gone: a.gone,
+                            final_seq: a.final_seq,
+                            marked_failed: a.marked_failed.clone(),
+                            iterations: a.iterations,
+                        },
+                    )
+                })
+                .collect(),
+            series: checkpoint::store_to_series(
+                &self.live.lock().unwrap_or_else(|e| e.into_inner()).series,
+            ),
+            agent_gauges: self.agent_gauges.clone(),
+        };
+        self.last_checkpoint = Instant::now();
+        self.dirty = false;
+        let written = serde_json::to_vec(&cp)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                self.co
+                    .db
+                    .put_checkpoint(self.run_id, &b)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            // Not acknowledged: the agents keep the batches and replay them if needed.
+            tracing::error!(run = self.run_id, "cannot write the run's checkpoint: {e}");
+            return;
+        }
+        self.send_acks();
+    }
+
+    /// Acknowledges every merged batch (cumulatively, per agent).
+    fn send_acks(&mut self) {
+        for (name, a) in self.agents.iter_mut() {
+            if let Some(seq) = a.unacked_seq.take() {
+                self.co.send(
+                    name,
+                    pb::controller_message::Body::Ack(pb::Ack {
+                        run_id: self.run_id.to_string(),
+                        batch_seq: seq,
+                    }),
+                );
+            }
         }
     }
 
@@ -802,6 +1054,12 @@ impl Drive {
                 self.last_threshold_check = Instant::now();
                 self.check_abort_thresholds();
             }
+            if self.started.is_some()
+                && self.dirty
+                && self.last_checkpoint.elapsed() >= self.co.config.checkpoint_interval
+            {
+                self.checkpoint();
+            }
         }
     }
 
@@ -815,6 +1073,7 @@ impl Drive {
         };
         if let Some(a) = from.and_then(|a| self.agents.get_mut(&a)) {
             a.last_seen = Instant::now();
+            a.awaiting_reattach = false;
         }
         match input {
             RunInput::Event(agent, e) => {
@@ -888,13 +1147,21 @@ impl Drive {
                         merge_series(&mut live.series, s);
                     }
                 }
-                self.co.send(
-                    &agent,
-                    pb::controller_message::Body::Ack(pb::Ack {
-                        run_id: batch.run_id,
-                        batch_seq: seq,
-                    }),
-                );
+                // Acknowledged once a checkpoint holds it (replays of merged batches at once).
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    if self.started.is_some() {
+                        a.unacked_seq = Some(a.last_seq);
+                        self.dirty = true;
+                    } else {
+                        self.co.send(
+                            &agent,
+                            pb::controller_message::Body::Ack(pb::Ack {
+                                run_id: batch.run_id,
+                                batch_seq: a.last_seq,
+                            }),
+                        );
+                    }
+                }
             }
             RunInput::Setup(agent, s) => {
                 if s.ok {
@@ -927,6 +1194,31 @@ impl Drive {
                         requests_per_second: h.requests_per_second,
                         iterations_per_second: h.iterations_per_second,
                     });
+                }
+            }
+            RunInput::Reattached(agent) => {
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    a.awaiting_reattach = false;
+                    a.last_seen = Instant::now();
+                    // Batches already merged are acknowledged again, so the agent drops them.
+                    if a.last_seq > 0 {
+                        a.unacked_seq = Some(a.last_seq);
+                        self.dirty = true;
+                    }
+                }
+                // The run was stopping when the controller went away: tell the agent again.
+                if let Some(reason) = &self.reason {
+                    let a = &self.agents[&agent];
+                    if !a.done && !a.gone {
+                        self.co.send(
+                            &agent,
+                            pb::controller_message::Body::Stop(pb::Stop {
+                                run_id: self.run_id.to_string(),
+                                reason_json: serde_json::to_string(reason).unwrap_or_default(),
+                                immediate: !self.setup_completed,
+                            }),
+                        );
+                    }
                 }
             }
             RunInput::AgentGone(agent) => {
@@ -994,7 +1286,11 @@ impl Drive {
                 a.gone = true;
             }
             let segment = self.segment_of(&name);
-            let what = format!("AGENT_LOST: agent {name} (segment {segment}) was silent for {silent:.1} s (agent_lost_after {} s)", cfg.agent_lost_after.as_secs_f64());
+            let what = if self.agents[&name].awaiting_reattach {
+                format!("AGENT_LOST: agent {name} (segment {segment}) did not re-attach within {} s (agent_lost_after) after the controller restarted", cfg.agent_lost_after.as_secs_f64())
+            } else {
+                format!("AGENT_LOST: agent {name} (segment {segment}) was silent for {silent:.1} s (agent_lost_after {} s)", cfg.agent_lost_after.as_secs_f64())
+            };
             match cfg.on_agent_lost {
                 OnAgentLost::Abort => self.abort(AbortReason::System { message: what }),
                 OnAgentLost::Continue => {
@@ -1222,6 +1518,10 @@ impl Drive {
         };
         let why = message.unwrap_or_else(|| "ran its course".into());
         co.transition(run.id, status, &why, changes);
+        self.send_acks();
+        if let Err(e) = co.db.delete_checkpoint(run.id) {
+            tracing::warn!(run = run.id, "cannot delete the run's checkpoint: {e}");
+        }
     }
 }
 

@@ -43,6 +43,12 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const ARCHIVES: TableDefinition<u64, &[u8]> = TableDefinition::new("archives");
+/// Checkpoints of running runs (merged metrics and coordinator progress), so a restarted
+/// controller can resume them. Volatile data, outside the command log: a checkpoint is
+/// overwritten about once a second and deleted when its run ends.
+const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+/// The largest checkpoint read back (a larger one is treated as corrupt).
+const MAX_CHECKPOINT_BYTES: usize = 1 << 30;
 
 const META_FORMAT: &str = "format";
 const META_SNAPSHOT_INDEX: &str = "snapshot_index";
@@ -238,6 +244,10 @@ impl Db {
                     "opening the archive table",
                     txn.open_table(ARCHIVES).map(drop),
                 ),
+                (
+                    "opening the checkpoint table",
+                    txn.open_table(CHECKPOINTS).map(drop),
+                ),
             ] {
                 res.map_err(|e| err(name)(e.into()))?;
             }
@@ -346,6 +356,65 @@ impl Db {
             ));
         }
         Ok(Some(bytes.to_vec()))
+    }
+
+    /// Stores (replaces) the checkpoint of a running run, durably.
+    pub fn put_checkpoint(&self, run_id: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| self.storage("starting a write", e))?;
+        {
+            let mut t = txn
+                .open_table(CHECKPOINTS)
+                .map_err(|e| self.storage("opening the checkpoint table", e))?;
+            t.insert(run_id, bytes)
+                .map_err(|e| self.storage("writing a checkpoint", e))?;
+        }
+        txn.commit()
+            .map_err(|e| self.storage("committing a checkpoint", e))
+    }
+
+    /// The last checkpoint of a run, if any.
+    pub fn get_checkpoint(&self, run_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| self.storage("starting a read", e))?;
+        let t = txn
+            .open_table(CHECKPOINTS)
+            .map_err(|e| self.storage("opening the checkpoint table", e))?;
+        let Some(guard) = t
+            .get(run_id)
+            .map_err(|e| self.storage("reading a checkpoint", e))?
+        else {
+            return Ok(None);
+        };
+        let bytes = guard.value();
+        if bytes.len() > MAX_CHECKPOINT_BYTES {
+            return Err(self.corrupt(
+                format!("the checkpoint of run {run_id}"),
+                format!("{} bytes, more than any checkpoint may have", bytes.len()),
+            ));
+        }
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// Forgets a run's checkpoint (the run ended).
+    pub fn delete_checkpoint(&self, run_id: u64) -> Result<(), StoreError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| self.storage("starting a write", e))?;
+        {
+            let mut t = txn
+                .open_table(CHECKPOINTS)
+                .map_err(|e| self.storage("opening the checkpoint table", e))?;
+            t.remove(run_id)
+                .map_err(|e| self.storage("deleting a checkpoint", e))?;
+        }
+        txn.commit()
+            .map_err(|e| self.storage("committing a checkpoint", e))
     }
 
     /// Runs `f` on the current state. Do not call other `Db` methods inside `f`: it holds the

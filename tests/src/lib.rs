@@ -578,9 +578,21 @@ impl Cluster {
     /// Kills the controller (SIGKILL: nothing is flushed on the way out) and starts a new one
     /// on the same data dir and the same ports, so the agents reconnect to it.
     pub fn restart_controller(&mut self) {
+        self.kill_controller();
+        self.start_controller_again();
+    }
+
+    /// Kills the controller with SIGKILL; returns when it is gone.
+    pub fn kill_controller(&mut self) -> std::time::Instant {
+        let at = std::time::Instant::now();
         if let Some(mut old) = self.controller.take() {
             old.kill();
         }
+        at
+    }
+
+    /// Starts a controller on the same data dir and ports as the one killed before.
+    pub fn start_controller_again(&mut self) {
         let grpc = format!("127.0.0.1:{}", port_of(&self.grpc_url));
         let rest = format!("127.0.0.1:{}", self.rest_port);
         let (controller, rest_url, grpc_url) =
