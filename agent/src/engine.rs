@@ -48,6 +48,29 @@ pub struct RunRequest {
     pub live: Option<Arc<crate::api::LiveRun>>,
     /// Set when this run is one agent's part of a cluster run.
     pub cluster: Option<Arc<crate::cluster::hooks::ClusterHooks>>,
+    /// Remote copies of the run's results (`--out cloud=URL`).
+    pub streams: Vec<Arc<dyn MetricsStream>>,
+}
+
+/// A remote copy of the run's results (`--out cloud=URL`, see [`crate::output::cloud`]): it
+/// gets the run's aggregates once they exist and ships their interval deltas.
+pub trait MetricsStream: Send + Sync {
+    /// The options are known and the aggregates exist (before VU init): create the remote run
+    /// and start shipping. An error (exit code, message) ends the run before it starts.
+    fn start(&self, start: StreamStart) -> Result<(), (i32, String)>;
+    /// The run is over and every sample is in the aggregates: ship the rest and end the remote
+    /// run (bounded in time).
+    fn finish(&self, control: &RunControl);
+}
+
+/// What a [`MetricsStream`] gets when the run starts.
+pub struct StreamStart {
+    pub script: PathBuf,
+    /// The consolidated options (k6 shape).
+    pub options: serde_json::Value,
+    pub store: Arc<MetricsStore>,
+    pub registry: Arc<Registry>,
+    pub control: Arc<RunControl>,
 }
 
 /// Creates an output once the run knows its registry and thresholds.
@@ -327,6 +350,21 @@ async fn run_async(
         store.keep_deltas();
         let _ = hooks.metrics.set((store.clone(), registry.clone()));
     }
+    if !req.streams.is_empty() {
+        store.keep_deltas();
+        for s in &req.streams {
+            let start = StreamStart {
+                script: req.script.clone(),
+                options: resolved.to_json(),
+                store: store.clone(),
+                registry: registry.clone(),
+                control: control.clone(),
+            };
+            if let Err((code, msg)) = s.start(start) {
+                return RunOutcome::early(code, msg);
+            }
+        }
+    }
     if let Some(live) = &req.live {
         live.attach(
             run.clone(),
@@ -395,6 +433,9 @@ async fn run_async(
     let _ = tokio::time::timeout(Duration::from_secs(10), joined).await;
     for o in &outputs {
         o.close();
+    }
+    for s in &req.streams {
+        s.finish(&control);
     }
     let elapsed = started.elapsed();
     observer.finished(&progress_snapshot(

@@ -15,7 +15,7 @@ use volley_common::exit::code;
 use volley_common::options::{parse_stages, Options};
 use volley_common::summary::SummaryReport;
 
-use crate::rest::{Client, RestError};
+use volley_common::rest::{Client, RestError};
 
 const DEFAULT_REST: &str = "http://127.0.0.1:6565";
 const DEFAULT_GRPC: &str = "http://127.0.0.1:6566";

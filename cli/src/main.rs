@@ -3,7 +3,6 @@
 
 mod cluster;
 mod progress;
-mod rest;
 mod run;
 mod target;
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use volley_agent::api::LiveRun;
-use volley_agent::engine::{self, OutputFactory, RunRequest};
+use volley_agent::engine::{self, MetricsStream, OutputFactory, RunRequest};
 use volley_agent::output::json::JsonOutputFactory;
 use volley_agent::run::{RunControl, Stage};
 use volley_common::exit::{code, AbortReason};
@@ -38,7 +38,8 @@ pub struct RunArgs {
     /// `--include-system-env-vars=false` turns it off). `-e` values win.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub include_system_env_vars: bool,
-    /// Output raw samples, e.g. json=results.json (repeatable).
+    /// Outputs (repeatable): json=FILE (raw samples, NDJSON) or cloud=http://CONTROLLER:6565
+    /// (stream the run to a Volley controller, where it shows as a run).
     #[arg(short = 'o', long = "out")]
     pub out: Vec<String>,
     /// Write the end-of-test summary as JSON (k6's legacy export format) to this file.
@@ -333,8 +334,22 @@ pub fn main(args: RunArgs) -> i32 {
         }
     }
     let mut outputs: Vec<Arc<dyn OutputFactory>> = Vec::new();
+    let mut streams: Vec<Arc<dyn MetricsStream>> = Vec::new();
     let mut out_desc = Vec::new();
     for o in &args.out {
+        if let Some(cloud) = volley_agent::output::cloud::parse(o) {
+            match cloud {
+                Ok(c) => {
+                    out_desc.push(o.clone());
+                    streams.push(Arc::new(c));
+                    continue;
+                }
+                Err(e) => {
+                    log_error(&e);
+                    return code::INVALID_CONFIG;
+                }
+            }
+        }
         match o.split_once('=') {
             Some(("json", path)) => {
                 outputs.push(Arc::new(JsonOutputFactory { path: path.into() }));
@@ -342,7 +357,7 @@ pub fn main(args: RunArgs) -> i32 {
             }
             _ => {
                 log_error(&format!(
-                    "invalid --out {o:?}: Volley supports json=FILE for now"
+                    "invalid --out {o:?}: Volley supports json=FILE and cloud=http://CONTROLLER:6565"
                 ));
                 return code::INVALID_CONFIG;
             }
@@ -368,6 +383,7 @@ pub fn main(args: RunArgs) -> i32 {
         is_stderr_tty: std::io::stderr().is_terminal(),
         live: Some(live),
         cluster: None,
+        streams,
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(report) = &outcome.report {

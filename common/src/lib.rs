@@ -7,6 +7,7 @@ pub mod duration;
 pub mod exit;
 pub mod metrics;
 pub mod options;
+pub mod rest;
 pub mod segment;
 pub mod summary;
 pub mod threshold;

@@ -22,7 +22,7 @@ use crate::checkpoint::{self, AgentProgress, Checkpoint};
 use crate::model::{result_status, run_status, Assignment, Run, UtilizationSample};
 use crate::placement::{self, PlacementError, PlacementRequest};
 use crate::registry::Registry;
-use crate::state::{Command, RunChanges};
+use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
 use crate::store::Db;
 
 /// What happens to a run when one of its agents is lost.
@@ -160,6 +160,38 @@ struct RunHandle {
     tx: mpsc::UnboundedSender<RunInput>,
     live: Arc<Mutex<LiveData>>,
     agents: Vec<String>,
+    /// Set for a run streamed from a local `volley run --out cloud`.
+    stream: Option<Arc<Mutex<StreamStatus>>>,
+}
+
+/// What the client of a streamed run (a local `volley run --out cloud=URL`) hears back with
+/// every request.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct StreamStatus {
+    /// Batches up to this sequence number are durable here: the client may forget them.
+    pub acked_seq: u64,
+    /// The run was stopped on the controller (API stop, a limit, data_timeout): the local run
+    /// should stop for this reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<AbortReason>,
+    /// The run's status.
+    pub run_status: i32,
+}
+
+/// How a streamed run's client ends its run (after its last batch).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamFinish {
+    /// The sequence number of the last batch sent.
+    pub last_batch_seq: u64,
+    /// Why the local run stopped early, if it did.
+    #[serde(default)]
+    pub abort_reason: Option<AbortReason>,
+    /// `exec.test.fail()` was called.
+    #[serde(default)]
+    pub marked_failed: Option<String>,
+    #[serde(default)]
+    pub iterations: u64,
 }
 
 pub struct Coordinator {
@@ -347,6 +379,15 @@ impl Coordinator {
         run_id: u64,
         agents: &[String],
     ) -> (mpsc::UnboundedReceiver<RunInput>, Arc<Mutex<LiveData>>) {
+        self.track_with(run_id, agents, None)
+    }
+
+    fn track_with(
+        &self,
+        run_id: u64,
+        agents: &[String],
+        stream: Option<Arc<Mutex<StreamStatus>>>,
+    ) -> (mpsc::UnboundedReceiver<RunInput>, Arc<Mutex<LiveData>>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let live = Arc::new(Mutex::new(LiveData::default()));
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -355,6 +396,7 @@ impl Coordinator {
                 tx,
                 live: live.clone(),
                 agents: agents.to_vec(),
+                stream,
             },
         );
         (rx, live)
@@ -405,7 +447,9 @@ impl Coordinator {
     /// `agent_lost_after` are lost as usual.
     fn resume(self: &Arc<Self>, run: Run, cp: Checkpoint) {
         let agents: Vec<String> = run.assignments.iter().map(|a| a.agent.clone()).collect();
-        let (rx, live) = self.track(run.id, &agents);
+        let stream = (run.run_process == STREAMED_RUN_PROCESS)
+            .then(|| Arc::new(Mutex::new(StreamStatus::default())));
+        let (rx, live) = self.track_with(run.id, &agents, stream.clone());
         let mut d = Drive::new(
             self.clone(),
             run.id,
@@ -413,6 +457,7 @@ impl Coordinator {
             live.clone(),
             &run.config,
         );
+        d.stream = stream;
         if let Err(why) = d.restore(cp) {
             self.runs
                 .lock()
@@ -433,9 +478,158 @@ impl Coordinator {
         let me = self.clone();
         tokio::spawn(async move {
             let id = run.id;
-            me.run_to_end(&run, &mut d, rx).await;
+            if d.stream.is_some() {
+                me.stream_to_end(&run, &mut d, rx).await;
+            } else {
+                me.run_to_end(&run, &mut d, rx).await;
+            }
             me.retire(id, live, &agents);
         });
+    }
+
+    /// Starts a run streamed from a local `volley run --out cloud=URL` (already created, in
+    /// CREATED): it is RUNNING at once; its data comes from `source` through
+    /// [`Coordinator::stream_batch`] and it ends with [`Coordinator::stream_finish`], or
+    /// TIMED_OUT when nothing arrives for `data_timeout`.
+    pub fn start_streamed(self: &Arc<Self>, run: Run, source: String) {
+        let agents = vec![source.clone()];
+        self.exec(Command::Assign {
+            run_id: run.id,
+            assignments: vec![Assignment {
+                agent: source.clone(),
+                segment: "0:1".into(),
+                sequence: String::new(),
+            }],
+        });
+        let vus = planned_vus(&run.config);
+        self.transition(
+            run.id,
+            run_status::RUNNING,
+            &format!("streamed from a local volley run on {source}"),
+            RunChanges {
+                vus: Some(vus),
+                ..Default::default()
+            },
+        );
+        let stream = Arc::new(Mutex::new(StreamStatus {
+            run_status: run_status::RUNNING,
+            ..Default::default()
+        }));
+        let (rx, live) = self.track_with(run.id, &agents, Some(stream.clone()));
+        let mut d = Drive::new(
+            self.clone(),
+            run.id,
+            agents.clone(),
+            live.clone(),
+            &run.config,
+        );
+        d.stream = Some(stream);
+        d.setup_completed = true;
+        d.started = Some(Instant::now());
+        d.started_unix_ms = unix_ms(SystemTime::now());
+        if let Some(a) = d.agents.get_mut(&source) {
+            a.ready = true;
+        }
+        live.lock().unwrap_or_else(|e| e.into_inner()).started = d.started;
+        let me = self.clone();
+        tokio::spawn(async move {
+            let id = run.id;
+            me.stream_to_end(&run, &mut d, rx).await;
+            me.retire(id, live, &agents);
+        });
+    }
+
+    /// A streamed run until its client finishes it (or it times out).
+    async fn stream_to_end(
+        self: &Arc<Self>,
+        run: &Run,
+        d: &mut Drive,
+        mut rx: mpsc::UnboundedReceiver<RunInput>,
+    ) {
+        d.checkpoint();
+        d.wait_until(&mut rx, |d| d.all(|a| a.done && a.batches_complete()))
+            .await;
+        d.finish(run).await;
+    }
+
+    /// The stream status of a streamed run in progress (None: not in progress here).
+    fn stream_of(
+        &self,
+        run_id: u64,
+    ) -> Option<(
+        mpsc::UnboundedSender<RunInput>,
+        String,
+        Arc<Mutex<StreamStatus>>,
+    )> {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let h = runs.get(&run_id)?;
+        let stream = h.stream.clone()?;
+        Some((
+            h.tx.clone(),
+            h.agents.first().cloned().unwrap_or_default(),
+            stream,
+        ))
+    }
+
+    /// What a streamed run's client is told about a run that is not in progress here.
+    fn stream_ended(&self, run_id: u64) -> Option<StreamStatus> {
+        let run = self.db.read(|s| s.run(run_id).cloned())?;
+        let stop = run
+            .abort_reason
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .or_else(|| {
+                Some(AbortReason::System {
+                    message: format!(
+                        "run {run_id} is {} on the controller",
+                        crate::model::run_status::name(run.run_status)
+                    ),
+                })
+            });
+        Some(StreamStatus {
+            acked_seq: 0,
+            stop: run_status::is_terminal(run.run_status)
+                .then_some(stop)
+                .flatten(),
+            run_status: run.run_status,
+        })
+    }
+
+    /// One metric batch of a streamed run. Batches are merged once each (by sequence
+    /// number); the answer says what is durable and whether the run was stopped here.
+    pub fn stream_batch(&self, run_id: u64, batch: pb::MetricBatch) -> Option<StreamStatus> {
+        let Some((tx, source, stream)) = self.stream_of(run_id) else {
+            return self.stream_ended(run_id);
+        };
+        let _ = tx.send(RunInput::Metrics(source, batch));
+        let status = stream.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(status)
+    }
+
+    /// The end of a streamed run: its last batch number and why it stopped.
+    pub fn stream_finish(&self, run_id: u64, fin: StreamFinish) -> Option<StreamStatus> {
+        let Some((tx, source, stream)) = self.stream_of(run_id) else {
+            return self.stream_ended(run_id);
+        };
+        let event = pb::RunEvent {
+            run_id: run_id.to_string(),
+            phase: pb::RunPhase::Done as i32,
+            message: String::new(),
+            abort_json: fin
+                .abort_reason
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok())
+                .unwrap_or_default(),
+            vus: 0,
+            iterations: fin.iterations,
+            interrupted_iterations: 0,
+            last_batch_seq: fin.last_batch_seq,
+            marked_failed: fin.marked_failed.is_some(),
+            failed_message: fin.marked_failed.unwrap_or_default(),
+        };
+        let _ = tx.send(RunInput::Event(source, event));
+        let status = stream.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(status)
     }
 
     /// Routes an agent's message to the run it belongs to.
@@ -789,6 +983,10 @@ struct Drive {
     /// Batches were merged since the last checkpoint.
     dirty: bool,
     last_checkpoint: Instant,
+    /// A run streamed from a local `volley run --out cloud`: one source, no agents to command.
+    stream: Option<Arc<Mutex<StreamStatus>>>,
+    /// The abort reason came from the streamed run's own client (it stopped locally).
+    local_abort: bool,
 }
 
 /// Gauges that count something split across agents, so the cluster value is the sum.
@@ -841,6 +1039,8 @@ impl Drive {
             teardown_agent: None,
             dirty: false,
             last_checkpoint: Instant::now(),
+            stream: None,
+            local_abort: false,
         }
     }
 
@@ -934,6 +1134,15 @@ impl Drive {
 
     /// Acknowledges every merged batch (cumulatively, per agent).
     fn send_acks(&mut self) {
+        if let Some(stream) = &self.stream {
+            let mut st = stream.lock().unwrap_or_else(|e| e.into_inner());
+            for a in self.agents.values_mut() {
+                if let Some(seq) = a.unacked_seq.take() {
+                    st.acked_seq = st.acked_seq.max(seq);
+                }
+            }
+            return;
+        }
         for (name, a) in self.agents.iter_mut() {
             if let Some(seq) = a.unacked_seq.take() {
                 self.co.send(
@@ -1010,6 +1219,12 @@ impl Drive {
             return;
         }
         tracing::info!(run = self.run_id, "aborting: {}", reason.message());
+        if let Some(stream) = &self.stream {
+            // The client learns it with its next request and stops its local run.
+            stream.lock().unwrap_or_else(|e| e.into_inner()).stop = Some(reason.clone());
+            self.reason = Some(reason);
+            return;
+        }
         self.reason = Some(reason);
         let json = self.reason_json();
         for (name, a) in &self.agents {
@@ -1084,6 +1299,9 @@ impl Drive {
                             message: format!("agent {agent}: {}", e.message),
                         },
                     );
+                    if self.stream.is_some() && self.reason.is_none() {
+                        self.local_abort = true;
+                    }
                     self.abort(reason);
                 }
                 let Some(a) = self.agents.get_mut(&agent) else {
@@ -1274,6 +1492,10 @@ impl Drive {
             }
             return;
         }
+        if self.stream.is_some() {
+            // A streamed run has no agents to lose: only data_timeout applies.
+            return;
+        }
         let mut lost = Vec::new();
         for (name, a) in &self.agents {
             if !a.done && !a.gone && a.last_seen.elapsed() >= cfg.agent_lost_after {
@@ -1399,7 +1621,9 @@ impl Drive {
     }
 
     fn check_abort_thresholds(&mut self) {
+        // A streamed run's own engine evaluates its thresholds (on the same data).
         if self.aborted()
+            || self.stream.is_some()
             || !self
                 .thresholds
                 .iter()
@@ -1436,7 +1660,17 @@ impl Drive {
                     } => (message.clone(), context.clone()),
                     other => (Some(other.message()), None),
                 };
-                (r.exit_code(), r.run_status(), "aborted", m, c)
+                // A streamed run stopped on purpose where it runs (Ctrl+C) ran as far as the
+                // user wanted: FINISHED here (k6 cloud's rule), the local exit code stays 105.
+                let status = match r {
+                    AbortReason::Signal { .. } | AbortReason::ApiStop
+                        if self.stream.is_some() && self.local_abort =>
+                    {
+                        run_status::FINISHED
+                    }
+                    _ => r.run_status(),
+                };
+                (r.exit_code(), status, "aborted", m, c)
             }
             None if marked_failed.is_some() => (
                 code::MARKED_AS_FAILED,
@@ -1519,6 +1753,9 @@ impl Drive {
         let why = message.unwrap_or_else(|| "ran its course".into());
         co.transition(run.id, status, &why, changes);
         self.send_acks();
+        if let Some(stream) = &self.stream {
+            stream.lock().unwrap_or_else(|e| e.into_inner()).run_status = status;
+        }
         if let Err(e) = co.db.delete_checkpoint(run.id) {
             tracing::warn!(run = run.id, "cannot delete the run's checkpoint: {e}");
         }

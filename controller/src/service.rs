@@ -8,10 +8,10 @@ use volley_common::archive::Archive;
 use volley_common::exit::AbortReason;
 use volley_common::summary::SummaryReport;
 
-use crate::api::{ControllerService, ServiceError};
+use crate::api::{ControllerService, ServiceError, StreamFinish, StreamStatus, StreamedRunRequest};
 use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
 use crate::model::{run_status, AgentUtilization, AgentView, Run, Test};
-use crate::state::{Command, Effect, RunChanges};
+use crate::state::{Command, Effect, RunChanges, STREAMED_RUN_PROCESS};
 
 pub struct Service {
     pub co: Arc<Coordinator>,
@@ -117,6 +117,7 @@ impl ControllerService for Service {
                 note,
                 config: Some(test.config.clone()),
                 script: Some(test.script.clone()),
+                run_process: None,
                 user_id: 0,
                 at: now_rfc3339(),
             })
@@ -152,6 +153,96 @@ impl ControllerService for Service {
             }
         }
         self.run(run_id).ok_or_else(|| internal("run vanished"))
+    }
+
+    fn create_streamed_run(&self, req: StreamedRunRequest) -> Result<Run, ServiceError> {
+        // The test keeps the entry script (for display and download) in a one-file archive.
+        let entry = std::path::Path::new(&req.entry)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .unwrap_or("script.js")
+            .to_string();
+        if !req.options.is_object() {
+            return Err(ServiceError::bad_request(
+                "invalid_options",
+                "field `options` must be the run's consolidated options, a JSON object",
+            ));
+        }
+        let source: String = req
+            .source
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "-_.:".contains(*c))
+            .take(64)
+            .collect();
+        let source = if source.is_empty() {
+            "local".to_string()
+        } else {
+            format!("local:{source}")
+        };
+        let archive = Archive {
+            metadata: volley_common::archive::Metadata {
+                format_version: volley_common::archive::FORMAT_VERSION,
+                volley_version: env!("CARGO_PKG_VERSION").to_string(),
+                entry: entry.clone(),
+                options: req.options.clone(),
+                env: BTreeMap::new(),
+                modules: vec![entry.clone()],
+                created: now_rfc3339(),
+            },
+            files: [(entry.clone(), req.script.into_bytes())]
+                .into_iter()
+                .collect(),
+        };
+        let tar = archive
+            .to_tar()
+            .map_err(|e| ServiceError::bad_request("invalid_script", e.to_string()))?;
+        let test = self.create_test(req.name, 0, tar)?;
+        check_limits_before_start(&test.config, &self.co.config.limits)?;
+        let applied = self
+            .co
+            .db
+            .execute(Command::CreateRun {
+                test_id: test.id,
+                env: BTreeMap::new(),
+                note: String::new(),
+                config: Some(test.config.clone()),
+                script: Some(test.script.clone()),
+                run_process: Some(STREAMED_RUN_PROCESS.to_string()),
+                user_id: 0,
+                at: now_rfc3339(),
+            })
+            .map_err(internal)?;
+        let run_id = applied.run_id().ok_or_else(|| internal("no run created"))?;
+        let run = self.run(run_id).ok_or_else(|| internal("run vanished"))?;
+        self.co.start_streamed(run, source);
+        self.run(run_id).ok_or_else(|| internal("run vanished"))
+    }
+
+    fn stream_batch(&self, run_id: u64, batch: &[u8]) -> Result<StreamStatus, ServiceError> {
+        use volley_proto::Message as _;
+        let mut batch = volley_proto::MetricBatch::decode(batch).map_err(|e| {
+            ServiceError::bad_request(
+                "invalid_batch",
+                format!("the body is not a protobuf volley.v1.MetricBatch: {e}"),
+            )
+        })?;
+        if batch.seq == 0 {
+            return Err(ServiceError::bad_request(
+                "invalid_batch",
+                "field `seq` of the batch must start at 1 and grow by one per batch",
+            ));
+        }
+        batch.run_id = run_id.to_string();
+        self.co.stream_batch(run_id, batch).ok_or_else(|| {
+            ServiceError::not_found("run_not_found", format!("no run with id {run_id}"))
+        })
+    }
+
+    fn stream_finish(&self, run_id: u64, fin: StreamFinish) -> Result<StreamStatus, ServiceError> {
+        self.co.stream_finish(run_id, fin).ok_or_else(|| {
+            ServiceError::not_found("run_not_found", format!("no run with id {run_id}"))
+        })
     }
 
     fn get_run(&self, id: u64) -> Option<Run> {

@@ -33,6 +33,10 @@ pub const CREATED_REASON: &str = "run accepted";
 /// Shown as `run_process` on Volley's runs (the k6 cloud shows e.g. "k6 to Cloud").
 pub const RUN_PROCESS: &str = "Volley cluster";
 
+/// `run_process` of a run streamed from a local `volley run --out cloud=URL` (k6 shows
+/// "k6 to Cloud" for its streamed runs).
+pub const STREAMED_RUN_PROCESS: &str = "Volley run to controller";
+
 /// `version` of runs, as the legacy API reports it (seed 002 shows 2).
 pub const RUN_VERSION: u32 = 2;
 
@@ -69,6 +73,9 @@ pub enum Command {
         /// The run's script; `None` takes the test's `script`.
         #[serde(default)]
         script: Option<String>,
+        /// How the run is executed (`run_process`); `None`: [`RUN_PROCESS`], a cluster run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_process: Option<String>,
         user_id: u64,
         /// RFC 3339.
         at: String,
@@ -459,6 +466,7 @@ impl State {
                 note,
                 config,
                 script,
+                run_process,
                 user_id,
                 at,
             } => {
@@ -493,7 +501,9 @@ impl State {
                     public_id: None,
                     config: config.clone().unwrap_or_else(|| test.config.clone()),
                     script: script.clone().unwrap_or_else(|| test.script.clone()),
-                    run_process: RUN_PROCESS.to_string(),
+                    run_process: run_process
+                        .clone()
+                        .unwrap_or_else(|| RUN_PROCESS.to_string()),
                     version: RUN_VERSION,
                     is_baseline: false,
                     transitions: vec![Transition {
@@ -1023,6 +1033,7 @@ mod tests {
             note: "nightly".into(),
             config: None,
             script: None,
+            run_process: None,
             user_id: 42,
             at: at.into(),
         }
@@ -1184,6 +1195,7 @@ mod tests {
                     note: String::new(),
                     config: Some(json!({"vus": 1})),
                     script: Some("other".into()),
+                    run_process: None,
                     user_id: 0,
                     at: T0.into(),
                 },

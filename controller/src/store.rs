@@ -810,6 +810,7 @@ mod tests {
             note: String::new(),
             config: None,
             script: None,
+            run_process: None,
             user_id: 1,
             at: T0.into(),
         }

@@ -18,3 +18,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Largest message either side accepts (archives dominate; see the archive size limit).
 pub const MAX_MESSAGE_BYTES: usize = 80 * 1024 * 1024;
+
+/// Protobuf encoding and decoding of the messages (metric batches of a run streamed from a
+/// local `volley run --out cloud` travel over HTTP in this encoding).
+pub use prost::Message;

@@ -525,6 +525,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         is_stderr_tty: false,
         live: None,
         cluster: Some(hooks.clone()),
+        streams: Vec::new(),
     };
     let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
     let batch_seq = Arc::new(AtomicU64::new(0));
@@ -609,26 +610,10 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
                 let Some((store, registry)) = hooks.metrics.get() else {
                     return;
                 };
-                let delta = store.take_delta();
-                if delta.is_empty() {
+                let series = super::batch::take_series(store, registry);
+                if series.is_empty() {
                     return;
                 }
-                let series = delta
-                    .into_iter()
-                    .filter_map(|(id, tags, sink)| {
-                        let def = registry.get(id)?;
-                        Some(pb::Series {
-                            metric: def.name,
-                            metric_type: def.mtype.as_str().to_string(),
-                            contains: def.contains.as_str().to_string(),
-                            tags: tags
-                                .iter()
-                                .map(|(k, v)| (k.to_string(), v.to_string()))
-                                .collect(),
-                            sink_json: serde_json::to_vec(&sink).unwrap_or_default(),
-                        })
-                    })
-                    .collect();
                 let seq = batch_seq.fetch_add(1, Ordering::SeqCst) + 1;
                 let _ = tx
                     .send(msg(pb::agent_message::Body::Metrics(pb::MetricBatch {

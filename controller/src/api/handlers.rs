@@ -26,8 +26,8 @@ use crate::model::run_status;
 /// Shared by every handler: the service and the limits.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    svc: Arc<dyn ControllerService>,
-    limits: ApiLimits,
+    pub(super) svc: Arc<dyn ControllerService>,
+    pub(super) limits: ApiLimits,
 }
 
 /// One row of the route table; the router and [`super::routes`] are both built from it.
@@ -82,6 +82,20 @@ pub(crate) fn route_table(limits: ApiLimits) -> Vec<Route> {
         route(Method::GET, "/v1/runs/{id}/metrics", run_metrics),
         route(Method::GET, "/v1/runs/{id}/summary", run_summary),
         route(Method::GET, "/v1/runs/{id}/report", run_report),
+        route(Method::POST, "/v1/streamed-runs", super::stream::create)
+            .body_limit(limits.max_upload_bytes),
+        route(
+            Method::POST,
+            "/v1/streamed-runs/{id}/metrics",
+            super::stream::metrics,
+        )
+        .body_limit(limits.max_upload_bytes),
+        route(
+            Method::POST,
+            "/v1/streamed-runs/{id}/finish",
+            super::stream::finish,
+        )
+        .body_limit(small),
     ]
 }
 
@@ -100,7 +114,7 @@ pub(crate) fn build_router(svc: Arc<dyn ControllerService>, limits: ApiLimits) -
 // Extraction helpers
 
 /// The single `{id}`/`{name}` path segment, with axum's rejection turned into a JSON 400.
-struct PathParam(String);
+pub(super) struct PathParam(pub(super) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     type Rejection = ApiError;
@@ -128,7 +142,7 @@ fn parse_id(raw: &str, what: &str, example: &str) -> Result<u64, ApiError> {
 }
 
 /// The media type of a request without parameters, lowercased (`multipart/form-data`).
-fn media_type(headers: &HeaderMap) -> Option<String> {
+pub(super) fn media_type(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     Some(
         v.split(';')
@@ -139,7 +153,7 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     )
 }
 
-fn is_json(media: &str) -> bool {
+pub(super) fn is_json(media: &str) -> bool {
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 
@@ -161,7 +175,7 @@ fn body_error(status: StatusCode, detail: String, limit_hint: &str) -> ApiError 
 }
 
 /// `80 MiB`, `1 KiB`, or `1000 bytes`: limits are shown as people configure them.
-fn fmt_bytes(n: usize) -> String {
+pub(super) fn fmt_bytes(n: usize) -> String {
     const KIB: usize = 1024;
     const MIB: usize = 1024 * 1024;
     if n >= MIB && (n / MIB) * MIB == n {
@@ -173,7 +187,7 @@ fn fmt_bytes(n: usize) -> String {
     }
 }
 
-async fn read_body(req: Request, limit_hint: &str) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(req: Request, limit_hint: &str) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, &())
         .await
         .map_err(|e| body_error(e.status(), e.body_text(), limit_hint))
@@ -293,11 +307,11 @@ async fn optional_json(
     JsonBody::parse(&body, what)
 }
 
-fn ok_json(value: Value) -> Response {
+pub(super) fn ok_json(value: Value) -> Response {
     (StatusCode::OK, Json(value)).into_response()
 }
 
-fn run_not_found(id: u64) -> ApiError {
+pub(super) fn run_not_found(id: u64) -> ApiError {
     ApiError::not_found(
         "run_not_found",
         format!("no run with id {id}; GET /loadtests/v2/runs lists the runs"),
@@ -311,7 +325,7 @@ fn test_not_found(id: u64) -> ApiError {
     )
 }
 
-fn run_id(raw: &str) -> Result<u64, ApiError> {
+pub(super) fn run_id(raw: &str) -> Result<u64, ApiError> {
     parse_id(raw, "run", "/loadtests/v2/runs/12")
 }
 

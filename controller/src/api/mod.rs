@@ -13,12 +13,32 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use axum::Router;
 
+pub use crate::coordinator::{StreamFinish, StreamStatus};
 use crate::model::{AgentUtilization, AgentView, Run, Test};
+
+/// What a local `volley run --out cloud=URL` sends to create its streamed run.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamedRunRequest {
+    /// The test's name (default: the script's file name).
+    #[serde(default)]
+    pub name: String,
+    /// The script's file name.
+    pub entry: String,
+    /// The entry script's source (kept with the test, for display).
+    pub script: String,
+    /// The run's consolidated options (k6 shape).
+    pub options: serde_json::Value,
+    /// Where the run runs (a host name), shown as the run's one "agent".
+    #[serde(default)]
+    pub source: String,
+}
 
 mod error;
 mod handlers;
 mod openapi;
 mod query;
+mod stream;
 mod views;
 
 #[cfg(test)]
@@ -79,6 +99,33 @@ pub trait ControllerService: Send + Sync + 'static {
     }
     /// Stops a run for a reason: `signal` (Ctrl+C in a CLI following the run: exit 105) or
     /// the default API stop (103).
+    /// Creates a run streamed from a local `volley run --out cloud=URL` (RUNNING at once).
+    fn create_streamed_run(&self, req: StreamedRunRequest) -> Result<Run, ServiceError> {
+        let _ = req;
+        Err(ServiceError::new(
+            501,
+            "not_supported",
+            "this controller does not accept streamed runs",
+        ))
+    }
+    /// One protobuf-encoded metric batch of a streamed run.
+    fn stream_batch(&self, run_id: u64, batch: &[u8]) -> Result<StreamStatus, ServiceError> {
+        let _ = (run_id, batch);
+        Err(ServiceError::new(
+            501,
+            "not_supported",
+            "this controller does not accept streamed runs",
+        ))
+    }
+    /// The end of a streamed run.
+    fn stream_finish(&self, run_id: u64, fin: StreamFinish) -> Result<StreamStatus, ServiceError> {
+        let _ = (run_id, fin);
+        Err(ServiceError::new(
+            501,
+            "not_supported",
+            "this controller does not accept streamed runs",
+        ))
+    }
     fn stop_run_for(
         &self,
         id: u64,

@@ -1,8 +1,9 @@
 //! A small blocking HTTP/1.1 client for the controller's REST API (plain http on the cluster's
-//! network; one request per connection). Bounded: responses larger than 64 MiB are refused.
+//! network; one request per connection), used by the CLI and by `volley run --out cloud`.
+//! Bounded: responses larger than 64 MiB are refused; connecting and reading time out.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
@@ -39,6 +40,7 @@ impl std::fmt::Display for RestError {
 pub struct Client {
     host: String,
     port: u16,
+    timeout: Duration,
 }
 
 impl Client {
@@ -55,7 +57,33 @@ impl Client {
             ),
             None => (hostport.to_string(), 80),
         };
-        Ok(Client { host, port })
+        Ok(Client {
+            host,
+            port,
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// The same client with another connect/read/write timeout (30 s by default).
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// `http://host:port`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// POSTs raw bytes of `content_type`; the answer must be JSON.
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<serde_json::Value, RestError> {
+        let (status, bytes) = self.request_typed("POST", path, content_type, Some(body))?;
+        parse_answer(status, bytes)
     }
 
     pub fn get(&self, path: &str) -> Result<serde_json::Value, RestError> {
@@ -76,28 +104,30 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<serde_json::Value, RestError> {
-        let (status, bytes) = self.request(method, path, body)?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        if !(200..300).contains(&status) {
-            return Err(RestError::Status(status, text));
-        }
-        serde_json::from_str(&text)
-            .map_err(|e| RestError::Unreachable(format!("invalid JSON from the controller: {e}")))
+        let (status, bytes) = self.request_typed(method, path, "application/json", body)?;
+        parse_answer(status, bytes)
     }
 
-    fn request(
+    fn request_typed(
         &self,
         method: &str,
         path: &str,
+        content_type: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, Vec<u8>), RestError> {
         let addr = format!("{}:{}", self.host, self.port);
-        let mut stream = TcpStream::connect(&addr)
+        let resolved = addr
+            .to_socket_addrs()
+            .map_err(|e| RestError::Unreachable(format!("{addr}: {e}")))?
+            .next()
+            .ok_or_else(|| RestError::Unreachable(format!("{addr}: no address")))?;
+        let mut stream = TcpStream::connect_timeout(&resolved, self.timeout)
             .map_err(|e| RestError::Unreachable(format!("{addr}: {e}")))?;
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let _ = stream.set_read_timeout(Some(self.timeout));
+        let _ = stream.set_write_timeout(Some(self.timeout));
         let body = body.unwrap_or_default();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         stream
@@ -165,4 +195,14 @@ impl Client {
         }
         Ok((status, out))
     }
+}
+
+/// A 2xx answer's JSON body, or the error.
+fn parse_answer(status: u16, bytes: Vec<u8>) -> Result<serde_json::Value, RestError> {
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if !(200..300).contains(&status) {
+        return Err(RestError::Status(status, text));
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| RestError::Unreachable(format!("invalid JSON from the controller: {e}")))
 }

@@ -1,0 +1,28 @@
+//! Interval metric batches: what was merged into a run's aggregates since the last batch, as
+//! protobuf series. Agents send them to the controller over their link; a local
+//! `volley run --out cloud=URL` posts them over HTTP. Each batch is exact and mergeable.
+
+use volley_proto as pb;
+
+use crate::metrics::{MetricsStore, Registry};
+
+/// Takes the store's delta since the last call, as series (empty when nothing happened).
+pub fn take_series(store: &MetricsStore, registry: &Registry) -> Vec<pb::Series> {
+    store
+        .take_delta()
+        .into_iter()
+        .filter_map(|(id, tags, sink)| {
+            let def = registry.get(id)?;
+            Some(pb::Series {
+                metric: def.name,
+                metric_type: def.mtype.as_str().to_string(),
+                contains: def.contains.as_str().to_string(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                sink_json: serde_json::to_vec(&sink).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
