@@ -423,6 +423,7 @@ fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<Ato
     let mut last_status = i64::MIN;
     let mut last_ok = Instant::now();
     let mut stop_sent = false;
+    let mut events_seen = 0usize;
     let run = loop {
         if stops.load(Ordering::SeqCst) > 0 && !stop_sent {
             stop_sent = true;
@@ -436,6 +437,15 @@ fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<Ato
                 last_ok = Instant::now();
                 let run = v.get("k6-run").cloned().unwrap_or_default();
                 let status = run.get("run_status").and_then(|s| s.as_i64()).unwrap_or(-2);
+                // Events (an agent busy, overloaded, disconnected...) as they happen.
+                if let Some(events) = run.get("events").and_then(|e| e.as_array()) {
+                    for e in events.iter().skip(events_seen) {
+                        let level = e.get("level").and_then(|l| l.as_str()).unwrap_or("info");
+                        let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
+                        volley_agent::console::log(level, &format!("run {run_id}: {msg}"), &[]);
+                    }
+                    events_seen = events_seen.max(events.len());
+                }
                 if status != last_status && !a.quiet {
                     let reason = run
                         .get("transitions")

@@ -19,7 +19,7 @@ use volley_common::threshold::{parse_metric_key, parse_thresholds};
 use volley_proto as pb;
 
 use crate::checkpoint::{self, AgentProgress, Checkpoint};
-use crate::model::{result_status, run_status, Assignment, Run, UtilizationSample};
+use crate::model::{result_status, run_status, Assignment, Run, RunEvent, UtilizationSample};
 use crate::placement::{self, PlacementError, PlacementRequest};
 use crate::registry::Registry;
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
@@ -469,11 +469,21 @@ impl Coordinator {
             self.finish_without_agents(run.id, &reason);
             return;
         }
-        tracing::info!(
-            run = run.id,
-            "resuming the run; waiting up to {:.0} s for its agents ({}) to re-attach",
-            self.config.agent_lost_after.as_secs_f64(),
-            agents.join(", ")
+        let waits_for = if d.stream.is_some() {
+            format!(
+                "waits up to {:.0} s (data_timeout) for the local run to send data again",
+                self.config.data_timeout.as_secs_f64()
+            )
+        } else {
+            format!(
+                "waits up to {:.0} s (agent_lost_after) for its agents ({}) to re-attach",
+                self.config.agent_lost_after.as_secs_f64(),
+                agents.join(", ")
+            )
+        };
+        d.event(
+            "info",
+            format!("the controller restarted; the run resumes from its last checkpoint and {waits_for}"),
         );
         let me = self.clone();
         tokio::spawn(async move {
@@ -1081,6 +1091,22 @@ impl Drive {
         Ok(())
     }
 
+    /// Records an event on the run (shown by the API and by a CLI following the run).
+    fn event(&self, level: &str, message: String) {
+        tracing::info!(run = self.run_id, level, "{message}");
+        self.co.exec(Command::UpdateRun {
+            run_id: self.run_id,
+            changes: RunChanges {
+                event: Some(RunEvent {
+                    at: now_rfc3339(),
+                    level: level.into(),
+                    message,
+                }),
+                ..Default::default()
+            },
+        });
+    }
+
     /// Writes the run's checkpoint, then acknowledges the batches it holds.
     fn checkpoint(&mut self) {
         let cp = Checkpoint {
@@ -1415,6 +1441,7 @@ impl Drive {
                 }
             }
             RunInput::Reattached(agent) => {
+                self.event("info", format!("agent {agent} re-attached to the run"));
                 if let Some(a) = self.agents.get_mut(&agent) {
                     a.awaiting_reattach = false;
                     a.last_seen = Instant::now();
@@ -1441,7 +1468,13 @@ impl Drive {
             }
             RunInput::AgentGone(agent) => {
                 // The agent may come back within agent_lost_after; check_agents decides.
-                tracing::warn!(run = self.run_id, "agent {agent} disconnected");
+                if self.agents.get(&agent).is_some_and(|a| !a.done && !a.gone) {
+                    let msg = format!(
+                        "agent {agent} disconnected; the run waits up to {:.0} s (agent_lost_after) for it to come back",
+                        self.co.config.agent_lost_after.as_secs_f64()
+                    );
+                    self.event("warning", msg);
+                }
             }
             RunInput::Stop(reason) => self.abort(reason),
         }
@@ -1516,9 +1549,9 @@ impl Drive {
             match cfg.on_agent_lost {
                 OnAgentLost::Abort => self.abort(AbortReason::System { message: what }),
                 OnAgentLost::Continue => {
-                    tracing::warn!(
-                        run = self.run_id,
-                        "{what}; the run continues without it (on_agent_lost: continue)"
+                    self.event(
+                        "warning",
+                        format!("{what}; the run continues without it (on_agent_lost: continue)"),
                     );
                     self.co.exec(Command::UpdateRun {
                         run_id: self.run_id,
@@ -1548,7 +1581,7 @@ impl Drive {
     /// CPU or memory at or above the overload level on one agent, sustained for
     /// `overload_after`, aborts the run (judged per agent, never averaged).
     fn check_overload(&mut self, agent: &str, h: &pb::Heartbeat) {
-        let cfg = &self.co.config;
+        let cfg = self.co.config.clone();
         let mem = crate::registry::memory_percent(h);
         let over = h.cpu_percent >= cfg.overload_cpu_percent || mem >= cfg.overload_memory_percent;
         let warn = h.cpu_percent >= cfg.warn_percent || mem >= cfg.warn_percent;
@@ -1557,19 +1590,37 @@ impl Drive {
         };
         if warn && !a.warned {
             a.warned = true;
-            tracing::warn!(
-                run = self.run_id,
-                "agent {agent} is busy: CPU {:.0} %, memory {:.0} %",
+            let msg = format!(
+                "agent {agent} is busy: CPU {:.0} %, memory {:.0} % (warning at {:.0} %; the run aborts at {:.0} % CPU or {:.0} % memory sustained for {:.0} s)",
                 h.cpu_percent,
-                mem
+                mem,
+                cfg.warn_percent,
+                cfg.overload_cpu_percent,
+                cfg.overload_memory_percent,
+                cfg.overload_after.as_secs_f64()
             );
+            self.event("warning", msg);
         }
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
         if !over {
             a.overloaded_since = None;
             return;
         }
+        let first = a.overloaded_since.is_none();
         let since = *a.overloaded_since.get_or_insert_with(Instant::now);
-        if since.elapsed() >= cfg.overload_after && !a.done {
+        let done = a.done;
+        if first && !done {
+            let msg = format!(
+                "agent {agent} is overloaded: CPU {:.0} %, memory {:.0} %; the run aborts if this lasts {:.0} s",
+                h.cpu_percent,
+                mem,
+                cfg.overload_after.as_secs_f64()
+            );
+            self.event("warning", msg);
+        }
+        if since.elapsed() >= cfg.overload_after && !done {
             let msg = format!(
                 "AGENT_OVERLOADED: agent {agent} at CPU {:.0} %, memory {:.0} % for {:.0} s; results would measure the load generator, not the system under test. Add agents, add sleep() to the script, or set discardResponseBodies: true",
                 h.cpu_percent,

@@ -125,10 +125,27 @@ pub struct Run {
     pub abort_reason: Option<serde_json::Value>,
     /// Volley: the run ran on without a lost agent (`on_agent_lost: continue`).
     pub degraded: bool,
+    /// Volley: what happened during the run that did not change its status (an agent busy or
+    /// lost, a controller restart), oldest first, at most [`MAX_RUN_EVENTS`].
+    #[serde(default)]
+    pub events: Vec<RunEvent>,
     /// Volley: the merged summary data (handleSummary shape) once the run ended.
     pub summary: Option<serde_json::Value>,
     /// Volley: the env (`-e`) given at submit.
     pub env: BTreeMap<String, String>,
+}
+
+/// Events kept per run (later ones are dropped, the last kept one says so).
+pub const MAX_RUN_EVENTS: usize = 100;
+
+/// Something that happened during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// RFC 3339 UTC.
+    pub at: String,
+    /// `info` or `warning`.
+    pub level: String,
+    pub message: String,
 }
 
 /// An agent's share of a run.

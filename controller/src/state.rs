@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::model::{
-    processing_status, result_status, run_status, Assignment, Run, Test, Transition,
+    processing_status, result_status, run_status, Assignment, Run, RunEvent, Test, Transition,
+    MAX_RUN_EVENTS,
 };
 
 /// The reason recorded on the first transition of every run (CREATED → CREATED).
@@ -135,6 +136,9 @@ pub struct RunChanges {
     pub degraded: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// An event to append to the run's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<RunEvent>,
 }
 
 impl RunChanges {
@@ -196,6 +200,17 @@ impl RunChanges {
         }
         if let Some(v) = &self.note {
             run.note = v.clone();
+        }
+        if let Some(e) = &self.event {
+            if run.events.len() + 1 < MAX_RUN_EVENTS {
+                run.events.push(e.clone());
+            } else if run.events.len() + 1 == MAX_RUN_EVENTS {
+                run.events.push(RunEvent {
+                    at: e.at.clone(),
+                    level: "warning".into(),
+                    message: format!("more than {MAX_RUN_EVENTS} events: later ones are not kept"),
+                });
+            }
         }
     }
 }
@@ -516,6 +531,7 @@ impl State {
                     exit_code: None,
                     abort_reason: None,
                     degraded: false,
+                    events: Vec::new(),
                     summary: None,
                     env: env.clone(),
                 });

@@ -366,6 +366,17 @@ fn killed_agent_with_on_agent_lost_continue_degrades_the_run() {
         run["error_detail"].is_null(),
         "a degraded run that finished has no error: {run}"
     );
+    assert!(
+        run["events"]
+            .as_array()
+            .is_some_and(|events| events.iter().any(|e| {
+                e["level"] == "warning"
+                    && e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("AGENT_LOST") && m.contains("continues"))
+            })),
+        "the loss is among the run's events: {run}"
+    );
 
     // 6 VUs × 80 iterations planned, 2 VUs per agent: the survivors did their 320 exactly.
     let survivors: Vec<String> = agents.iter().filter(|a| **a != victim).cloned().collect();
@@ -447,6 +458,21 @@ fn cpu_bound_agents_abort_the_run_with_agent_overloaded() {
     assert!(
         submit.stderr.text().contains("AGENT_OVERLOADED"),
         "submit --wait shows why: {}",
+        submit.stderr.text()
+    );
+    // The warning came first, as a run event, and the CLI following the run printed it.
+    let warned = run["events"].as_array().is_some_and(|events| {
+        events.iter().any(|e| {
+            e["level"] == "warning"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("is overloaded"))
+        })
+    });
+    assert!(warned, "an overload warning among the run's events: {run}");
+    assert!(
+        submit.stderr.text().contains("is overloaded"),
+        "submit --wait printed the overload warning while it followed: {}",
         submit.stderr.text()
     );
     let idle_after = wait_idle_without_load(&cluster, &agents, Duration::from_secs(5));

@@ -121,6 +121,21 @@ fn controller_kill9_mid_run_resumes_with_exact_totals() {
     assert_eq!(run["run_status"], 3, "resumed run: {run}");
     assert_eq!(run["result_status"], 0, "resumed run: {run}");
     assert_eq!(run["exit_code"], 0, "resumed run: {run}");
+    let events: Vec<String> = run["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["message"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        events
+            .iter()
+            .any(|m| m.contains("the controller restarted"))
+            && events.iter().filter(|m| m.contains("re-attached")).count() == 2,
+        "the restart and both re-attachments are among the run's events: {events:?}"
+    );
     // The CLI following the run rode out the outage (it gives up only after 15 s) and
     // exits with the run's code.
     cluster.assert_submit_exit(&mut submit, Duration::from_secs(20), 0);

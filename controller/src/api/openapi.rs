@@ -120,6 +120,7 @@ fn run_schema() -> Value {
             "exit_code": {"type": ["integer", "null"], "description": "Volley: the exit code `volley run` would give for this run."},
             "abort_reason": {"type": ["object", "null"], "description": "Volley: why the run was aborted, if it was."},
             "degraded": {"type": "boolean", "description": "Volley: the run went on after losing an agent."},
+            "events": run_events_schema(),
         },
         "required": RUN_FIELDS,
     })
@@ -612,6 +613,23 @@ pub fn openapi_document() -> Value {
         "components": {
             "parameters": components_parameters(),
             "schemas": schemas,
+        }
+    })
+}
+
+/// The schema of a run's `events` (its own function: the run schema is at `json!`'s recursion
+/// limit).
+fn run_events_schema() -> Value {
+    json!({
+        "type": "array",
+        "description": "Volley: what happened during the run without changing its status (an agent busy, overloaded, disconnected or lost; a controller restart), oldest first.",
+        "items": {
+            "type": "object",
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "level": {"type": "string", "enum": ["info", "warning"]},
+                "message": {"type": "string"}
+            }
         }
     })
 }

@@ -43,6 +43,7 @@ pub const RUN_FIELDS: &[&str] = &[
     "exit_code",
     "abort_reason",
     "degraded",
+    "events",
 ];
 
 /// Every key of a test object, in output order: k6's `k6-test` fields, then Volley's.
@@ -110,6 +111,7 @@ pub fn run_json(run: &Run) -> Map<String, Value> {
         "exit_code": run.exit_code,
         "abort_reason": run.abort_reason,
         "degraded": run.degraded,
+        "events": run.events,
     });
     match v {
         Value::Object(m) => m,
@@ -213,6 +215,7 @@ pub(crate) mod fixtures {
             exit_code: None,
             abort_reason: None,
             degraded: false,
+            events: Vec::new(),
             summary: Some(serde_json::json!({"metrics": {}})),
             env: BTreeMap::from([("TOKEN".to_string(), "secret".to_string())]),
         }
