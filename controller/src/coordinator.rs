@@ -583,7 +583,10 @@ impl Coordinator {
 
     /// What a streamed run's client is told about a run that is not in progress here.
     fn stream_ended(&self, run_id: u64) -> Option<StreamStatus> {
-        let run = self.db.read(|s| s.run(run_id).cloned())?;
+        let run = self
+            .db
+            .read(|s| s.run(run_id).cloned())
+            .filter(|r| r.run_process == STREAMED_RUN_PROCESS)?;
         let stop = run
             .abort_reason
             .clone()

@@ -585,7 +585,13 @@ fn merge_into(target: &mut Map<String, Value>, part: Value) {
 /// The OpenAPI 3.1 document of the API.
 pub fn openapi_document() -> Value {
     let mut paths = Map::new();
-    for part in [meta_paths(), test_paths(), run_paths(), volley_paths()] {
+    for part in [
+        meta_paths(),
+        test_paths(),
+        run_paths(),
+        volley_paths(),
+        stream_paths(),
+    ] {
         merge_into(&mut paths, part);
     }
     let mut schemas = Map::new();
@@ -607,6 +613,7 @@ pub fn openapi_document() -> Value {
             {"name": "tests", "description": "Load tests and their archives."},
             {"name": "runs", "description": "Test runs."},
             {"name": "agents", "description": "Load generators (Volley)."},
+            {"name": "streams", "description": "Runs streamed from a local `volley run --out cloud=URL` (Volley)."},
             {"name": "meta", "description": "Service information."},
         ],
         "paths": paths,
@@ -631,5 +638,78 @@ fn run_events_schema() -> Value {
                 "message": {"type": "string"}
             }
         }
+    })
+}
+
+/// Runs streamed from a local `volley run --out cloud=URL`.
+fn stream_paths() -> Value {
+    let status = json!({
+        "description": "What is durable and whether the run was stopped here.",
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "properties": {
+                "acked_seq": {"type": "integer", "description": "Batches up to this sequence number are durable; the client may forget them."},
+                "stop": {"description": "Set when the run was stopped on the controller (API stop, a limit, data_timeout): the local run should stop (an AbortReason)."},
+                "run_status": {"type": "integer"}
+            }
+        }}}
+    });
+    json!({
+        "/v1/streamed-runs": {
+            "post": {
+                "operationId": "createStreamedRun",
+                "tags": ["streams"],
+                "summary": "Create a run streamed from a local volley run",
+                "description": "Creates a test (holding the entry script) and its run, RUNNING at once (`run_process` \"Volley run to controller\"). A run that sends nothing for `data_timeout` becomes TIMED_OUT.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "required": ["entry", "script", "options"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "entry": {"type": "string", "description": "The script's file name."},
+                        "script": {"type": "string"},
+                        "options": {"type": "object", "description": "Consolidated k6 options."},
+                        "source": {"type": "string", "description": "The host the run runs on."}
+                    }
+                }}}},
+                "responses": {
+                    "201": {"description": "The run: {id, test_id, run_status, url}."},
+                    "400": err_ref("Invalid body or options."),
+                    "413": err_ref("Body too large."),
+                    "415": err_ref("Not JSON."),
+                    "422": err_ref("A limit refuses the run (`limit_exceeded`)."),
+                }
+            }
+        },
+        "/v1/streamed-runs/{id}/metrics": {
+            "post": {
+                "operationId": "postStreamedRunBatch",
+                "tags": ["streams"],
+                "summary": "One interval's metric batch of a streamed run",
+                "description": "Body: a protobuf `volley.v1.MetricBatch` (`application/x-protobuf`), sequence numbers from 1 without gaps. Each sequence number is merged once; resending is safe.",
+                "parameters": [param("RunId")],
+                "requestBody": {"required": true, "content": {"application/x-protobuf": {}}},
+                "responses": {
+                    "200": status.clone(),
+                    "400": err_ref("Not a MetricBatch, or seq 0."),
+                    "404": err_ref("No such streamed run."),
+                    "415": err_ref("Not application/x-protobuf."),
+                }
+            }
+        },
+        "/v1/streamed-runs/{id}/finish": {
+            "post": {
+                "operationId": "finishStreamedRun",
+                "tags": ["streams"],
+                "summary": "End a streamed run",
+                "description": "`{\"last_batch_seq\": N, \"abort_reason\": ..., \"marked_failed\": ..., \"iterations\": N}`. The run ends once every batch up to `last_batch_seq` is merged; a local Ctrl+C ends it as FINISHED.",
+                "parameters": [param("RunId")],
+                "responses": {
+                    "200": status,
+                    "400": err_ref("Invalid body."),
+                    "404": err_ref("No such streamed run."),
+                }
+            }
+        },
     })
 }

@@ -1276,7 +1276,7 @@ fn openapi_covers_exactly_the_router() {
         })
         .collect();
     assert_eq!(routed, documented);
-    assert_eq!(routed.len(), 16);
+    assert_eq!(routed.len(), 19);
     // Every operation answers something, and path parameters are declared.
     for (m, p) in &routed {
         let op = &doc["paths"][p][m];
@@ -1404,4 +1404,65 @@ async fn serves_over_tcp_and_shuts_down() {
         .expect("server stops")
         .expect("join");
     assert!(res.is_ok());
+}
+
+#[tokio::test]
+async fn streamed_run_routes_check_their_input() {
+    let fake = seeded();
+    let app = app(&fake);
+    // Wrong media types → 415 naming the expected one.
+    let r = post(
+        &app,
+        "/v1/streamed-runs",
+        Some("text/plain"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(assert_error(&r, 415), "unsupported_media_type");
+    let r = post(
+        &app,
+        "/v1/streamed-runs/1/metrics",
+        Some("application/json"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(assert_error(&r, 415), "unsupported_media_type");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("application/x-protobuf"));
+    // Missing or unknown fields → 400 naming them.
+    let r = post_json(&app, "/v1/streamed-runs", json!({"entry": "t.js"})).await;
+    assert_eq!(assert_error(&r, 400), "invalid_json");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("script"));
+    let r = post_json(
+        &app,
+        "/v1/streamed-runs/1/finish",
+        json!({"last_batch_seq": 3, "bogus": 1}),
+    )
+    .await;
+    assert_eq!(assert_error(&r, 400), "invalid_json");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("bogus"));
+    // Bad ids → 400; a service without streamed runs → 501.
+    let r = post(
+        &app,
+        "/v1/streamed-runs/x/metrics",
+        Some("application/x-protobuf"),
+        vec![],
+    )
+    .await;
+    assert_eq!(assert_error(&r, 400), "invalid_id");
+    let r = post_json(
+        &app,
+        "/v1/streamed-runs",
+        json!({"entry": "t.js", "script": "export default function () {}", "options": {}}),
+    )
+    .await;
+    assert_eq!(assert_error(&r, 501), "not_supported");
 }
