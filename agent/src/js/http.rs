@@ -14,6 +14,7 @@ use crate::http::{execute, CookieJar, CookieOptions, HttpExchange, HttpRequest};
 use crate::metrics::builtin;
 use crate::vu::{throw_interrupted, Phase, VuCtx};
 
+use super::keys::{keys, Key, Keys};
 use super::native::{bytes_of, tags_from_js};
 
 type R<T> = rquickjs::Result<T>;
@@ -519,17 +520,21 @@ fn status_text(code: u16) -> String {
 }
 
 fn response_object<'js>(ctx: &Ctx<'js>, p: &Prepared, ex: &HttpExchange) -> R<Object<'js>> {
+    let k = keys(ctx)?;
     let o = Object::new(ctx.clone())?;
-    o.set("status", ex.status)?;
-    o.set("status_text", status_text(ex.status))?;
-    o.set("url", ex.url.as_str())?;
-    o.set("proto", ex.proto.as_str())?;
-    o.set("remote_ip", ex.remote_ip.as_str())?;
-    o.set("remote_port", ex.remote_port)?;
-    o.set("tls_version", ex.tls_version.clone().unwrap_or_default())?;
-    o.set("tls_cipher_suite", "")?;
-    o.set("error", ex.error.clone().unwrap_or_default())?;
-    o.set("error_code", ex.error_code)?;
+    o.set(k.get(Key::Status), ex.status)?;
+    o.set(k.get(Key::StatusText), status_text(ex.status))?;
+    o.set(k.get(Key::Url), ex.url.as_str())?;
+    o.set(k.get(Key::Proto), ex.proto.as_str())?;
+    o.set(k.get(Key::RemoteIp), ex.remote_ip.as_str())?;
+    o.set(k.get(Key::RemotePort), ex.remote_port)?;
+    o.set(
+        k.get(Key::TlsVersion),
+        ex.tls_version.as_deref().unwrap_or_default(),
+    )?;
+    o.set(k.get(Key::TlsCipherSuite), "")?;
+    o.set(k.get(Key::Error), ex.error.as_deref().unwrap_or_default())?;
+    o.set(k.get(Key::ErrorCode), ex.error_code)?;
     let body: Value = if ex.error.is_some() && ex.status == 0 {
         Value::new_null(ctx.clone())
     } else {
@@ -542,80 +547,91 @@ fn response_object<'js>(ctx: &Ctx<'js>, p: &Prepared, ex: &HttpExchange) -> R<Ob
             }
         }
     };
-    o.set("body", body)?;
-    let headers = Object::new(ctx.clone())?;
+    o.set(k.get(Key::Body), body)?;
+    // Repeated headers are joined with ", " (as Go's Header.Get would show them to k6).
+    let mut merged: Vec<(String, String)> = Vec::with_capacity(ex.headers.len());
     let mut set_cookies = Vec::new();
-    for (k, v) in &ex.headers {
-        let name = canonical_header(k);
+    for (name, v) in &ex.headers {
+        let name = canonical_header(name);
         if name == "Set-Cookie" {
             set_cookies.push(v.clone());
         }
-        match headers.get::<_, Option<String>>(name.as_str())? {
-            Some(prev) => headers.set(name.as_str(), format!("{prev}, {v}"))?,
-            None => headers.set(name.as_str(), v.as_str())?,
+        match merged.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, prev)) => {
+                prev.push_str(", ");
+                prev.push_str(v);
+            }
+            None => merged.push((name, v.clone())),
         }
     }
-    o.set("headers", headers)?;
-    o.set("cookies", response_cookies(ctx, &set_cookies)?)?;
+    let headers = Object::new(ctx.clone())?;
+    for (name, v) in merged {
+        headers.set(name, v)?;
+    }
+    o.set(k.get(Key::Headers), headers)?;
+    o.set(
+        k.get(Key::Cookies),
+        response_cookies(ctx, &k, &set_cookies)?,
+    )?;
     let t = Object::new(ctx.clone())?;
     let tm = &ex.timings;
-    t.set("blocked", tm.blocked)?;
-    t.set("connecting", tm.connecting)?;
-    t.set("tls_handshaking", tm.tls_handshaking)?;
-    t.set("sending", tm.sending)?;
-    t.set("waiting", tm.waiting)?;
-    t.set("receiving", tm.receiving)?;
-    t.set("duration", tm.duration)?;
-    o.set("timings", t)?;
+    t.set(k.get(Key::Blocked), tm.blocked)?;
+    t.set(k.get(Key::Connecting), tm.connecting)?;
+    t.set(k.get(Key::TlsHandshaking), tm.tls_handshaking)?;
+    t.set(k.get(Key::Sending), tm.sending)?;
+    t.set(k.get(Key::Waiting), tm.waiting)?;
+    t.set(k.get(Key::Receiving), tm.receiving)?;
+    t.set(k.get(Key::Duration), tm.duration)?;
+    o.set(k.get(Key::Timings), t)?;
     let r = Object::new(ctx.clone())?;
-    r.set("method", ex.method.as_str())?;
-    r.set("url", ex.url.as_str())?;
-    let rh = Object::new(ctx.clone())?;
-    for (k, v) in &ex.request_headers {
-        let name = canonical_header(k);
-        let arr: Array = match rh.get::<_, Option<Array>>(name.as_str())? {
-            Some(a) => a,
-            None => {
-                let a = Array::new(ctx.clone())?;
-                rh.set(name.as_str(), a.clone())?;
-                a
-            }
-        };
-        arr.set(arr.len(), v.as_str())?;
+    r.set(k.get(Key::Method), ex.method.as_str())?;
+    r.set(k.get(Key::Url), ex.url.as_str())?;
+    // Request headers as k6 shows them: name → array of values.
+    let mut grouped: Vec<(String, Vec<&str>)> = Vec::with_capacity(ex.request_headers.len());
+    for (name, v) in &ex.request_headers {
+        let name = canonical_header(name);
+        match grouped.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, vals)) => vals.push(v.as_str()),
+            None => grouped.push((name, vec![v.as_str()])),
+        }
     }
-    r.set("headers", rh)?;
+    let rh = Object::new(ctx.clone())?;
+    for (name, vals) in grouped {
+        rh.set(name, vals)?;
+    }
+    r.set(k.get(Key::Headers), rh)?;
     r.set(
-        "body",
-        String::from_utf8_lossy(&ex.request_body).into_owned(),
+        k.get(Key::Body),
+        String::from_utf8_lossy(&ex.request_body).as_ref(),
     )?;
-    r.set("cookies", Object::new(ctx.clone())?)?;
-    o.set("request", r)?;
+    r.set(k.get(Key::Cookies), Object::new(ctx.clone())?)?;
+    o.set(k.get(Key::Request), r)?;
     Ok(o)
 }
 
 /// `res.cookies`: the cookies the response set, `{name: [{name, value, domain, path, ...}]}`.
-fn response_cookies<'js>(ctx: &Ctx<'js>, set_cookies: &[String]) -> R<Object<'js>> {
+fn response_cookies<'js>(ctx: &Ctx<'js>, k: &Keys<'js>, set_cookies: &[String]) -> R<Object<'js>> {
     let out = Object::new(ctx.clone())?;
     for sc in set_cookies {
         let Ok(c) = cookie::Cookie::parse(sc.clone()) else {
             continue;
         };
         let e = Object::new(ctx.clone())?;
-        e.set("name", c.name())?;
-        e.set("value", c.value())?;
-        e.set("domain", c.domain().unwrap_or(""))?;
-        e.set("path", c.path().unwrap_or(""))?;
-        e.set("http_only", c.http_only().unwrap_or(false))?;
-        e.set("secure", c.secure().unwrap_or(false))?;
+        e.set(k.get(Key::Name), c.name())?;
+        e.set(k.get(Key::Value), c.value())?;
+        e.set(k.get(Key::Domain), c.domain().unwrap_or(""))?;
+        e.set(k.get(Key::Path), c.path().unwrap_or(""))?;
+        e.set(k.get(Key::HttpOnly), c.http_only().unwrap_or(false))?;
+        e.set(k.get(Key::Secure), c.secure().unwrap_or(false))?;
         e.set(
-            "max_age",
+            k.get(Key::MaxAge),
             c.max_age().map(|d| d.whole_seconds() as f64).unwrap_or(0.0),
         )?;
         let expires = match c.expires_datetime() {
             Some(dt) => dt.unix_timestamp() as f64 * 1000.0,
             None => 0.0,
         };
-        e.set("expires", expires)?;
+        e.set(k.get(Key::Expires), expires)?;
         let arr: Array = match out.get::<_, Option<Array>>(c.name())? {
             Some(a) => a,
             None => {

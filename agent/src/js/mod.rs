@@ -9,6 +9,7 @@
 //! functions that each VU installs as `globalThis.__volley` (see [`native`]).
 
 pub mod http;
+pub mod keys;
 pub mod native;
 
 use std::collections::{BTreeMap, HashMap};
