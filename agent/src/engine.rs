@@ -161,6 +161,7 @@ pub fn run(
     let io = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(num_cores().max(1))
         .thread_name("volley-io")
+        .on_thread_start(crate::sched::batch_current_thread)
         .enable_all()
         .build()
     {

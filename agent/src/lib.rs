@@ -16,5 +16,6 @@ pub mod js;
 pub mod metrics;
 pub mod output;
 pub mod run;
+pub mod sched;
 pub mod vu;
 pub mod worker;

@@ -59,6 +59,12 @@ pub struct VuLink {
     pub slot: u64,
 }
 
+/// Tag sets a VU remembers (see `IterState::tag_memo`).
+const TAG_MEMO_SIZE: usize = 16;
+
+/// A remembered tag set: the base-tags generation it was built from, the extra pairs, the set.
+pub type TagMemo = (u64, Vec<(String, String)>, TagSet);
+
 /// Per-iteration state of a VU.
 #[derive(Default)]
 pub struct IterState {
@@ -77,6 +83,12 @@ pub struct IterState {
     pub vu_tags: BTreeMap<String, String>,
     /// The cached tags every sample of this VU carries (invalidated when they change).
     pub base_tags: Option<Vec<(String, String)>>,
+    /// Tag sets recently built by [`VuCtx::tags_with`] from the current base tags, by their
+    /// extra pairs: a loop's requests carry the same tags, so their set is built once (and its
+    /// hash computed once). An entry is valid while `base_tags` is the one it was built from.
+    pub tag_memo: Vec<TagMemo>,
+    /// Bumped every time `base_tags` is rebuilt.
+    pub base_tags_gen: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     /// Whether `__ENV` currently holds a scenario's `env` (and must be rebuilt for the next job).
@@ -189,6 +201,7 @@ impl VuCtx {
         m.insert("group".into(), st.group.clone());
         let v: Vec<(String, String)> = m.into_iter().collect();
         st.base_tags = Some(v.clone());
+        st.base_tags_gen += 1;
         v
     }
 
@@ -198,6 +211,36 @@ impl VuCtx {
 
     /// Builds a tag set from the VU's base tags plus `extra` (later keys win).
     pub fn tags_with(&self, extra: &[(&str, &str)]) -> TagSet {
+        {
+            let st = self.state.borrow();
+            if st.base_tags.is_some() {
+                let gen = st.base_tags_gen;
+                let hit = st.tag_memo.iter().find(|(g, k, _)| {
+                    *g == gen
+                        && k.len() == extra.len()
+                        && k.iter().zip(extra).all(|((a, b), (c, d))| a == c && b == d)
+                });
+                if let Some((_, _, t)) = hit {
+                    return t.clone();
+                }
+            }
+        }
+        let set = self.build_tags(extra);
+        let mut st = self.state.borrow_mut();
+        let gen = st.base_tags_gen;
+        st.tag_memo.retain(|(g, _, _)| *g == gen);
+        if st.tag_memo.len() >= TAG_MEMO_SIZE {
+            st.tag_memo.remove(0);
+        }
+        let key = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        st.tag_memo.push((gen, key, set.clone()));
+        set
+    }
+
+    fn build_tags(&self, extra: &[(&str, &str)]) -> TagSet {
         let mut base = self.base_tags();
         for (k, v) in extra {
             if let Some(e) = base.iter_mut().find(|(bk, _)| bk == k) {

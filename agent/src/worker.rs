@@ -89,6 +89,7 @@ pub fn spawn_worker(
     let join = std::thread::Builder::new()
         .name(format!("volley-js-{index}"))
         .spawn(move || {
+            crate::sched::batch_current_thread();
             let local = Rc::new(WorkerLocal {
                 index,
                 metrics: RefCell::new(WorkerMetrics::new(registry, raw_out.is_some())),

@@ -663,3 +663,14 @@ fn time_based_executor_has_the_same_shape() {
         summary: true,
     });
 }
+
+#[test]
+fn repeated_requests_carry_the_group_they_were_made_in() {
+    differential(&Case {
+        script: "group_tags.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

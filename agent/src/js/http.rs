@@ -368,16 +368,21 @@ fn run_all<'js>(ctx: &Ctx<'js>, vu: &VuCtx, prepared: Vec<Prepared>) -> R<Vec<Ob
     let Some(client) = vu.http.clone() else {
         return Err(Exception::throw_message(ctx, "no HTTP client in this VU"));
     };
-    let reqs: Vec<HttpRequest> = prepared.iter().map(|p| p.req.clone()).collect();
-    let results = vu
-        .block_on(async move {
+    let mut reqs: Vec<HttpRequest> = prepared.iter().map(|p| p.req.clone()).collect();
+    let results = if reqs.len() == 1 {
+        // One request (http.get & co.): run it in the VU's own IO task, no extra spawn.
+        let r = reqs.remove(0);
+        vu.block_on(async move { vec![execute(&client, r).await] })
+    } else {
+        vu.block_on(async move {
             let futs = reqs.into_iter().map(|r| {
                 let c = client.clone();
                 async move { execute(&c, r).await }
             });
             futures_join_all(futs).await
         })
-        .map_err(|_| throw_interrupted(ctx))?;
+    }
+    .map_err(|_| throw_interrupted(ctx))?;
     let throw = vu.run.as_ref().is_some_and(|r| r.settings.throw);
     let mut out = Vec::with_capacity(results.len());
     for (p, hops) in prepared.into_iter().zip(results) {

@@ -2,7 +2,9 @@
 //!
 //! Aggregates are kept per (metric, tag set), so a tag set is a map key on the hot path: it is
 //! sorted (equal sets compare and hash equal whatever the insertion order), immutable and
-//! shared behind one `Arc` (cloning is a reference-count bump, not a copy of strings).
+//! shared behind one `Arc` (cloning is a reference-count bump, not a copy of strings). Its hash
+//! is computed once, when it is made: a sample's lookup hashes a `u64`, not every tag string,
+//! and a set compares equal to itself by pointer.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,13 +15,70 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An immutable, sorted set of `(key, value)` string pairs with unique keys.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TagSet(Arc<[(Arc<str>, Arc<str>)]>);
+#[derive(Clone)]
+pub struct TagSet(Arc<Inner>);
+
+struct Inner {
+    /// FNV-1a over the pairs, computed once.
+    hash: u64,
+    pairs: Box<[(Arc<str>, Arc<str>)]>,
+}
+
+impl TagSet {
+    /// Wraps sorted pairs with unique keys, computing their hash.
+    fn from_sorted(pairs: Vec<(Arc<str>, Arc<str>)>) -> TagSet {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            // A separator, so ("ab","c") and ("a","bc") differ.
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        for (k, v) in &pairs {
+            eat(k.as_bytes());
+            eat(v.as_bytes());
+        }
+        TagSet(Arc::new(Inner {
+            hash: h,
+            pairs: pairs.into_boxed_slice(),
+        }))
+    }
+}
+
+impl PartialEq for TagSet {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash && self.0.pairs == other.0.pairs)
+    }
+}
+
+impl Eq for TagSet {}
+
+impl std::hash::Hash for TagSet {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl PartialOrd for TagSet {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TagSet {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.pairs.cmp(&other.0.pairs)
+    }
+}
 
 impl TagSet {
     /// The empty tag set.
     pub fn new() -> Self {
-        TagSet(Arc::from(Vec::new()))
+        TagSet::from_sorted(Vec::new())
     }
 
     /// Builds a set from pairs in any order. When a key repeats, the last value wins, as in
@@ -43,15 +102,16 @@ impl TagSet {
                 _ => out.push(pair),
             }
         }
-        TagSet(Arc::from(out))
+        TagSet::from_sorted(out)
     }
 
     /// The value of tag `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
+            .pairs
             .binary_search_by(|(k, _)| k.as_ref().cmp(key))
             .ok()
-            .map(|i| self.0[i].1.as_ref())
+            .map(|i| self.0.pairs[i].1.as_ref())
     }
 
     /// True when every `(key, value)` pair is in this set: the test a sample's tags must pass
@@ -69,12 +129,12 @@ impl TagSet {
 
     /// A copy with `key` set to `value` (replacing an existing value).
     pub fn with(&self, key: &str, value: &str) -> TagSet {
-        let mut v: Vec<(Arc<str>, Arc<str>)> = self.0.to_vec();
+        let mut v: Vec<(Arc<str>, Arc<str>)> = self.0.pairs.to_vec();
         match v.binary_search_by(|(k, _)| k.as_ref().cmp(key)) {
             Ok(i) => v[i].1 = Arc::from(value),
             Err(i) => v.insert(i, (Arc::from(key), Arc::from(value))),
         }
-        TagSet(Arc::from(v))
+        TagSet::from_sorted(v)
     }
 
     /// A copy without `key`.
@@ -82,29 +142,29 @@ impl TagSet {
         if self.get(key).is_none() {
             return self.clone();
         }
-        TagSet(
+        TagSet::from_sorted(
             self.0
+                .pairs
                 .iter()
                 .filter(|(k, _)| k.as_ref() != key)
                 .cloned()
-                .collect::<Vec<_>>()
-                .into(),
+                .collect(),
         )
     }
 
     /// Pairs in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+        self.0.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// Number of tags.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.pairs.len()
     }
 
     /// True when no tag is set.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.pairs.is_empty()
     }
 }
 
@@ -196,6 +256,21 @@ mod tests {
             a.iter().collect::<Vec<_>>(),
             vec![("method", "GET"), ("status", "200")]
         );
+    }
+
+    #[test]
+    fn hash_is_computed_once_and_separates_pairs() {
+        let a = TagSet::from_pairs([("ab", "c")]);
+        let b = TagSet::from_pairs([("a", "bc")]);
+        assert_ne!(a, b);
+        assert_ne!(hash_of(&a), hash_of(&b));
+        // Sets made differently but equal hash and compare equal; a clone is the same set.
+        let c = TagSet::new().with("ab", "c");
+        assert_eq!(a, c);
+        assert_eq!(hash_of(&a), hash_of(&c));
+        assert_eq!(a.clone(), a);
+        assert_eq!(a.without("ab"), TagSet::new());
+        assert_eq!(hash_of(&a.without("ab")), hash_of(&TagSet::new()));
     }
 
     #[test]
