@@ -13,6 +13,7 @@ pub mod engine;
 pub mod executor;
 pub mod http;
 pub mod js;
+pub mod malloc;
 pub mod metrics;
 pub mod output;
 pub mod run;

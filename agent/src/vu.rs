@@ -59,6 +59,9 @@ pub struct VuLink {
     pub slot: u64,
 }
 
+/// Sleeps at least this long release the VU's unused stack pages first.
+const RELEASE_STACK_SLEEP: Duration = Duration::from_millis(200);
+
 /// Tag sets a VU remembers (see `IterState::tag_memo`).
 const TAG_MEMO_SIZE: usize = 16;
 
@@ -169,6 +172,11 @@ impl VuCtx {
             return Err(Aborted);
         }
         let s = link.suspender;
+        if d >= RELEASE_STACK_SLEEP {
+            // A long sleep: the stack pages the iteration touched go back to the OS meanwhile
+            // (thousands of sleeping VUs are the memory-bound case).
+            s.release_unused_stack();
+        }
         let token = s.next_token();
         match s.suspend(Suspend::Sleep(token, Instant::now() + d)) {
             Resume::Wake(t, _) if t == token => Ok(()),
@@ -371,6 +379,7 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
             }
         };
         run.control.initialized_vus.fetch_add(1, Ordering::Relaxed);
+        suspender.release_unused_stack();
         loop {
             match suspender.suspend(Suspend::Idle) {
                 Resume::Command(cmd) => match cmd.downcast::<VuCommand>() {
