@@ -158,7 +158,6 @@ pub fn run(
     control: Arc<RunControl>,
     observer: Arc<dyn RunObserver>,
 ) -> RunOutcome {
-    crate::malloc::tune();
     let io = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(num_cores().max(1))
         .thread_name("volley-io")

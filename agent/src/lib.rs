@@ -13,7 +13,6 @@ pub mod engine;
 pub mod executor;
 pub mod http;
 pub mod js;
-pub mod malloc;
 pub mod metrics;
 pub mod output;
 pub mod run;
