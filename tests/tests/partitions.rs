@@ -11,7 +11,7 @@
 //!   `agent_lost_after`, the cut-off agent stops its load by itself after `orphan_after`
 //!   (measured from its own output, on its own clock), and once the network is back it
 //!   registers again and is idle;
-//! - a 2 s cut (link down, below both timeouts) during a run with known totals, and a link
+//! - a 5 s cut (link down, below both timeouts) during a run with known totals, and a link
 //!   that flaps (4 × 0.8 s black holes): the run finishes with exactly the planned iterations,
 //!   requests and checks (no metric batch lost or merged twice);
 //! - a slow, lossy link (`tc netem delay 200ms loss 5%`) for the rest of a run: exact totals
@@ -927,8 +927,8 @@ fn long_partition_aborts_the_run_and_the_cut_off_agent_stops_by_itself() {
 
 /// `--agent-lost-after` and `--orphan-after` of the short-disturbance tests: well above what
 /// TCP needs to resume after the disturbances below.
-const SHORT_LOST_AFTER: &str = "5s";
-const SHORT_ORPHAN_AFTER: &str = "8s";
+const SHORT_LOST_AFTER: &str = "8s";
+const SHORT_ORPHAN_AFTER: &str = "10s";
 /// pervu.js's plan: 6 VUs × 100 iterations, 2 VUs on each of 3 agents.
 const PLANNED: f64 = 600.0;
 const PER_AGENT: usize = 200;
@@ -1036,8 +1036,8 @@ fn wait_heard(cluster: &PartitionCluster, agent: &str, timeout: Duration) -> Dur
     }
 }
 
-/// One of 3 agents cut off for 2 s (link down) mid-run, below agent_lost_after (5 s) and
-/// orphan_after (8 s): the agent keeps its load going, the run goes on and finishes with
+/// One of 3 agents cut off for 5 s (link down) mid-run, below agent_lost_after (8 s) and
+/// orphan_after (10 s): the agent keeps its load going, the run goes on and finishes with
 /// exactly the planned totals.
 #[test]
 fn short_partition_keeps_the_run_and_its_exact_totals() {
@@ -1047,18 +1047,18 @@ fn short_partition_keeps_the_run_and_its_exact_totals() {
     exact_totals_through(lab, 2, "short_partition", |cluster, victim| {
         let (cut_at, _) = cluster.net.cut(victim, Cut::LinkDown);
         let before = cluster.iterations(victim).len();
-        let max_age = max_heartbeat_age(cluster, victim, cut_at + Duration::from_secs(2));
+        let max_age = max_heartbeat_age(cluster, victim, cut_at + Duration::from_secs(5));
         let restored_at = cluster.net.restore(victim, Cut::LinkDown);
         let during = cluster.iterations(victim).len() - before;
         let heard = wait_heard(cluster, victim, Duration::from_secs(4));
         assert!(
-            max_age >= 1.5,
+            max_age >= 4.0,
             "the controller kept hearing from {victim} during the cut (heartbeat age at most \
              {max_age:.2} s): the partition did not happen"
         );
         assert!(during > 0, "{victim} kept its load going while cut off");
         format!(
-            "cut off 2 s (link down): {during} iterations while cut off, heartbeat age up to \
+            "cut off 5 s (link down): {during} iterations while cut off, heartbeat age up to \
              {max_age:.2} s during the cut, heard again {:.2} s after the link came back \
              ({:.2} s after the cut; agent_lost_after {SHORT_LOST_AFTER}, orphan_after \
              {SHORT_ORPHAN_AFTER})",
