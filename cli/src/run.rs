@@ -339,6 +339,12 @@ pub fn main(args: RunArgs) -> i32 {
     for o in &args.out {
         if let Some(cloud) = volley_agent::output::cloud::parse(o) {
             match cloud {
+                Ok(_) if !streams.is_empty() => {
+                    log_error(&format!(
+                        "invalid --out {o:?}: a run streams to one controller; give --out cloud=URL once"
+                    ));
+                    return code::INVALID_CONFIG;
+                }
                 Ok(c) => {
                     out_desc.push(o.clone());
                     streams.push(Arc::new(c));

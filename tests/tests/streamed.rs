@@ -149,3 +149,39 @@ fn local_ctrl_c_finishes_the_streamed_run_and_api_stop_stops_the_local_run() {
     assert_eq!(run["run_status"], 5, "ABORTED_BY_USER: {run}");
     assert_eq!(run["exit_code"], 103, "{run}");
 }
+
+#[test]
+fn bad_or_unreachable_controller_is_refused_before_the_run() {
+    let script = script();
+    let run = |args: &[&str]| {
+        let out = Command::new(volley_bin())
+            .arg("run")
+            .args(args)
+            .arg(&script)
+            .current_dir(workspace_root())
+            .env_remove("VOLLEY_CONTROLLER")
+            .output()
+            .expect("volley run");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // No URL, two controllers: invalid options (104), naming the fix.
+    let (code, err) = run(&["--out", "cloud"]);
+    assert_eq!(code, 104, "{err}");
+    assert!(err.contains("--out cloud=http://"), "{err}");
+    let (code, err) = run(&[
+        "--out",
+        "cloud=http://127.0.0.1:9",
+        "--out",
+        "cloud=http://127.0.0.1:10",
+    ]);
+    assert_eq!(code, 104, "{err}");
+    assert!(err.contains("once"), "{err}");
+    // Nobody listening: the run does not start (no load without its controller), 97.
+    let port = volley_e2e::free_port();
+    let (code, err) = run(&["--out", &format!("cloud=http://127.0.0.1:{port}")]);
+    assert_eq!(code, 97, "{err}");
+    assert!(err.contains("could not create the run"), "{err}");
+}
