@@ -996,6 +996,9 @@ struct Drive {
     /// Batches were merged since the last checkpoint.
     dirty: bool,
     last_checkpoint: Instant,
+    /// How long the last checkpoint took: a run with a huge merged state is checkpointed less
+    /// often, so checkpoints never take more than ~5 % of the coordinator's time.
+    checkpoint_cost: Duration,
     /// A run streamed from a local `volley run --out cloud`: one source, no agents to command.
     stream: Option<Arc<Mutex<StreamStatus>>>,
     /// The abort reason came from the streamed run's own client (it stopped locally).
@@ -1052,6 +1055,7 @@ impl Drive {
             teardown_agent: None,
             dirty: false,
             last_checkpoint: Instant::now(),
+            checkpoint_cost: Duration::ZERO,
             stream: None,
             local_abort: false,
         }
@@ -1112,6 +1116,7 @@ impl Drive {
 
     /// Writes the run's checkpoint, then acknowledges the batches it holds.
     fn checkpoint(&mut self) {
+        let began = Instant::now();
         let cp = Checkpoint {
             version: checkpoint::VERSION,
             started_unix_ms: self.started_unix_ms,
@@ -1143,7 +1148,6 @@ impl Drive {
             ),
             agent_gauges: self.agent_gauges.clone(),
         };
-        self.last_checkpoint = Instant::now();
         self.dirty = false;
         let written = serde_json::to_vec(&cp)
             .map_err(|e| e.to_string())
@@ -1153,6 +1157,8 @@ impl Drive {
                     .put_checkpoint(self.run_id, &b)
                     .map_err(|e| e.to_string())
             });
+        self.last_checkpoint = Instant::now();
+        self.checkpoint_cost = began.elapsed();
         if let Err(e) = written {
             // Not acknowledged: the agents keep the batches and replay them if needed.
             tracing::error!(run = self.run_id, "cannot write the run's checkpoint: {e}");
@@ -1298,10 +1304,12 @@ impl Drive {
                 self.last_threshold_check = Instant::now();
                 self.check_abort_thresholds();
             }
-            if self.started.is_some()
-                && self.dirty
-                && self.last_checkpoint.elapsed() >= self.co.config.checkpoint_interval
-            {
+            let every = self
+                .co
+                .config
+                .checkpoint_interval
+                .max(self.checkpoint_cost * 20);
+            if self.started.is_some() && self.dirty && self.last_checkpoint.elapsed() >= every {
                 self.checkpoint();
             }
         }
