@@ -494,7 +494,7 @@ fn decode_archive(b64: &str) -> Result<Vec<u8>, ApiError> {
     })
 }
 
-fn validate_name(name: Option<String>, form: &str) -> Result<String, ApiError> {
+pub(super) fn validate_name(name: Option<String>, form: &str) -> Result<String, ApiError> {
     let name = name.ok_or_else(|| {
         ApiError::bad_request(
             "missing_field",

@@ -10,7 +10,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::handlers::{
-    fmt_bytes, is_json, media_type, ok_json, read_body, run_id, AppState, PathParam,
+    fmt_bytes, is_json, media_type, ok_json, read_body, run_id, validate_name, AppState, PathParam,
 };
 use super::{ApiError, StreamFinish, StreamedRunRequest};
 
@@ -51,11 +51,16 @@ pub(super) async fn create(
 ) -> Result<Response, ApiError> {
     require_media(&req, "application/json", "streamed run")?;
     let body = read_body(req, &fmt_bytes(app.limits.max_upload_bytes)).await?;
-    let r: StreamedRunRequest = parse_json(
+    let mut r: StreamedRunRequest = parse_json(
         &body,
         "streamed run",
         r#"{"entry":"test.js","script":"...","options":{},"source":"host"}"#,
     )?;
+    // Names are shown everywhere: the same rules as for uploaded tests.
+    if !r.name.trim().is_empty() {
+        r.name = validate_name(Some(r.name), "streamed run body")?;
+    }
+    r.entry = validate_name(Some(r.entry), "streamed run body (`entry`)")?;
     let run = app.svc.create_streamed_run(r)?;
     Ok((
         StatusCode::CREATED,

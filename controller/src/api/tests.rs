@@ -1449,6 +1449,21 @@ async fn streamed_run_routes_check_their_input() {
         .as_str()
         .unwrap_or_default()
         .contains("bogus"));
+    // Names follow the upload rules: bounded, no control characters.
+    let r = post_json(
+        &app,
+        "/v1/streamed-runs",
+        json!({"name": "x".repeat(300), "entry": "t.js", "script": "", "options": {}}),
+    )
+    .await;
+    assert_eq!(assert_error(&r, 400), "invalid_field");
+    let r = post_json(
+        &app,
+        "/v1/streamed-runs",
+        json!({"entry": "a\u{7}b.js", "script": "", "options": {}}),
+    )
+    .await;
+    assert_eq!(assert_error(&r, 400), "invalid_field");
     // Bad ids → 400; a service without streamed runs → 501.
     let r = post(
         &app,
