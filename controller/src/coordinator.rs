@@ -557,9 +557,7 @@ impl Coordinator {
         mut rx: mpsc::UnboundedReceiver<RunInput>,
     ) {
         d.checkpoint();
-        d.wait_until(&mut rx, |d| d.all(|a| a.done && a.batches_complete()))
-            .await;
-        d.finish(run).await;
+        d.finish_when_reported(run, &mut rx).await;
     }
 
     /// The stream status of a streamed run in progress (None: not in progress here).
@@ -875,9 +873,7 @@ impl Coordinator {
             }
         }
         // 5. Every agent reports DONE with all its metric batches.
-        d.wait_until(&mut rx, |d| d.all(|a| a.done && a.batches_complete()))
-            .await;
-        d.finish(&run).await;
+        d.finish_when_reported(&run, &mut rx).await;
     }
 
     /// A started run (or one resumed after a restart), from running to its end: executors
@@ -906,9 +902,7 @@ impl Coordinator {
                 }),
             );
         }
-        d.wait_until(&mut rx, |d| d.all(|a| a.done && a.batches_complete()))
-            .await;
-        d.finish(run).await;
+        d.finish_when_reported(run, &mut rx).await;
     }
 }
 
@@ -1701,6 +1695,17 @@ impl Drive {
         if !failed.is_empty() {
             self.abort(AbortReason::Threshold { metrics: failed });
         }
+    }
+
+    /// Waits until every agent has reported DONE with all its metric batches, then finishes.
+    async fn finish_when_reported(
+        &mut self,
+        run: &Run,
+        rx: &mut mpsc::UnboundedReceiver<RunInput>,
+    ) {
+        self.wait_until(rx, |d| d.all(|a| a.done && a.batches_complete()))
+            .await;
+        self.finish(run).await;
     }
 
     /// Final thresholds, the merged summary, the exit code and the final status.

@@ -50,6 +50,40 @@ const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoin
 /// The largest checkpoint read back (a larger one is treated as corrupt).
 const MAX_CHECKPOINT_BYTES: usize = 1 << 30;
 
+/// A table of byte blobs by id (archives by test, checkpoints by run), with the words its
+/// errors use.
+struct BlobTable {
+    table: TableDefinition<'static, u64, &'static [u8]>,
+    /// "archive", "checkpoint".
+    kind: &'static str,
+    /// What the id names: "test", "run".
+    owner: &'static str,
+    opening: &'static str,
+    reading: &'static str,
+    writing: &'static str,
+    committing: &'static str,
+}
+
+const ARCHIVE_BLOBS: BlobTable = BlobTable {
+    table: ARCHIVES,
+    kind: "archive",
+    owner: "test",
+    opening: "opening the archive table",
+    reading: "reading an archive",
+    writing: "writing an archive",
+    committing: "committing an archive",
+};
+
+const CHECKPOINT_BLOBS: BlobTable = BlobTable {
+    table: CHECKPOINTS,
+    kind: "checkpoint",
+    owner: "run",
+    opening: "opening the checkpoint table",
+    reading: "reading a checkpoint",
+    writing: "writing a checkpoint",
+    committing: "committing a checkpoint",
+};
+
 const META_FORMAT: &str = "format";
 const META_SNAPSHOT_INDEX: &str = "snapshot_index";
 const SNAPSHOT_STATE: &str = "state";
@@ -318,103 +352,74 @@ impl Db {
             size,
             archive,
         )?;
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(|e| self.storage("starting a write", e))?;
-        {
-            let mut t = txn
-                .open_table(ARCHIVES)
-                .map_err(|e| self.storage("opening the archive table", e))?;
-            t.insert(test_id, archive)
-                .map_err(|e| self.storage("writing an archive", e))?;
-        }
-        txn.commit()
-            .map_err(|e| self.storage("committing an archive", e))
+        self.write_blob(&ARCHIVE_BLOBS, test_id, Some(archive))
     }
 
     /// The archive of a test, if one was stored.
     pub fn get_archive(&self, test_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| self.storage("starting a read", e))?;
-        let t = txn
-            .open_table(ARCHIVES)
-            .map_err(|e| self.storage("opening the archive table", e))?;
-        let Some(guard) = t
-            .get(test_id)
-            .map_err(|e| self.storage("reading an archive", e))?
-        else {
-            return Ok(None);
-        };
-        let bytes = guard.value();
-        if bytes.len() > self.options.max_archive_bytes.max(MAX_ARCHIVE_BYTES) {
-            return Err(self.corrupt(
-                format!("the archive of test {test_id}"),
-                format!("{} bytes, more than any archive may have", bytes.len()),
-            ));
-        }
-        Ok(Some(bytes.to_vec()))
+        let limit = self.options.max_archive_bytes.max(MAX_ARCHIVE_BYTES);
+        self.read_blob(&ARCHIVE_BLOBS, test_id, limit)
     }
 
     /// Stores (replaces) the checkpoint of a running run, durably.
     pub fn put_checkpoint(&self, run_id: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_blob(&CHECKPOINT_BLOBS, run_id, Some(bytes))
+    }
+
+    /// The last checkpoint of a run, if any.
+    pub fn get_checkpoint(&self, run_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_blob(&CHECKPOINT_BLOBS, run_id, MAX_CHECKPOINT_BYTES)
+    }
+
+    /// Forgets a run's checkpoint (the run ended).
+    pub fn delete_checkpoint(&self, run_id: u64) -> Result<(), StoreError> {
+        self.write_blob(&CHECKPOINT_BLOBS, run_id, None)
+    }
+
+    /// Stores (`Some`) or removes (`None`) the blob at `id`, durably.
+    fn write_blob(&self, b: &BlobTable, id: u64, bytes: Option<&[u8]>) -> Result<(), StoreError> {
         let txn = self
             .db
             .begin_write()
             .map_err(|e| self.storage("starting a write", e))?;
         {
             let mut t = txn
-                .open_table(CHECKPOINTS)
-                .map_err(|e| self.storage("opening the checkpoint table", e))?;
-            t.insert(run_id, bytes)
-                .map_err(|e| self.storage("writing a checkpoint", e))?;
+                .open_table(b.table)
+                .map_err(|e| self.storage(b.opening, e))?;
+            match bytes {
+                Some(bytes) => t.insert(id, bytes).map(drop),
+                None => t.remove(id).map(drop),
+            }
+            .map_err(|e| self.storage(b.writing, e))?;
         }
-        txn.commit()
-            .map_err(|e| self.storage("committing a checkpoint", e))
+        txn.commit().map_err(|e| self.storage(b.committing, e))
     }
 
-    /// The last checkpoint of a run, if any.
-    pub fn get_checkpoint(&self, run_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The blob at `id`, if any; one larger than `limit` is reported as corrupt.
+    fn read_blob(
+        &self,
+        b: &BlobTable,
+        id: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self
             .db
             .begin_read()
             .map_err(|e| self.storage("starting a read", e))?;
         let t = txn
-            .open_table(CHECKPOINTS)
-            .map_err(|e| self.storage("opening the checkpoint table", e))?;
-        let Some(guard) = t
-            .get(run_id)
-            .map_err(|e| self.storage("reading a checkpoint", e))?
-        else {
+            .open_table(b.table)
+            .map_err(|e| self.storage(b.opening, e))?;
+        let Some(guard) = t.get(id).map_err(|e| self.storage(b.reading, e))? else {
             return Ok(None);
         };
         let bytes = guard.value();
-        if bytes.len() > MAX_CHECKPOINT_BYTES {
+        if bytes.len() > limit {
             return Err(self.corrupt(
-                format!("the checkpoint of run {run_id}"),
-                format!("{} bytes, more than any checkpoint may have", bytes.len()),
+                format!("the {} of {} {id}", b.kind, b.owner),
+                format!("{} bytes, more than any {} may have", bytes.len(), b.kind),
             ));
         }
         Ok(Some(bytes.to_vec()))
-    }
-
-    /// Forgets a run's checkpoint (the run ended).
-    pub fn delete_checkpoint(&self, run_id: u64) -> Result<(), StoreError> {
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(|e| self.storage("starting a write", e))?;
-        {
-            let mut t = txn
-                .open_table(CHECKPOINTS)
-                .map_err(|e| self.storage("opening the checkpoint table", e))?;
-            t.remove(run_id)
-                .map_err(|e| self.storage("deleting a checkpoint", e))?;
-        }
-        txn.commit()
-            .map_err(|e| self.storage("committing a checkpoint", e))
     }
 
     /// Runs `f` on the current state. Do not call other `Db` methods inside `f`: it holds the
@@ -1059,6 +1064,29 @@ mod tests {
         drop(db);
         let db = open(&dir);
         assert_eq!(db.get_archive(1).ok().flatten().as_deref(), Some(ARCHIVE));
+    }
+
+    #[test]
+    fn checkpoints_are_stored_replaced_kept_and_deleted() {
+        let dir = TempDir::new("checkpoints");
+        {
+            let db = open(&dir);
+            assert_eq!(db.get_checkpoint(7).ok().flatten(), None);
+            db.put_checkpoint(7, b"first")
+                .unwrap_or_else(|e| panic!("{e}"));
+            db.put_checkpoint(7, b"second")
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Durable across a reopen; deleting forgets it.
+        let db = open(&dir);
+        assert_eq!(
+            db.get_checkpoint(7).ok().flatten().as_deref(),
+            Some(&b"second"[..])
+        );
+        db.delete_checkpoint(7).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(db.get_checkpoint(7).ok().flatten(), None);
+        // Deleting what is not there is fine.
+        db.delete_checkpoint(8).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

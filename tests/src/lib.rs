@@ -701,6 +701,50 @@ impl Cluster {
         }
     }
 
+    /// Waits for a run newer than run `newer_than` (0: any run) to appear and reach one of
+    /// `statuses`; returns its id and the `k6-run` object seen then. Panics (with the agents'
+    /// logs) after `timeout`.
+    pub fn wait_new_run(
+        &self,
+        newer_than: u64,
+        statuses: &[i64],
+        timeout: std::time::Duration,
+    ) -> (u64, serde_json::Value) {
+        let deadline = std::time::Instant::now() + timeout;
+        let id = loop {
+            if let Some(id) = self.latest_run_id().filter(|&id| id > newer_than) {
+                break id;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no run appeared within {timeout:?}\n{}",
+                self.agent_logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let run = self
+            .wait_run(
+                id,
+                |r| {
+                    r["run_status"]
+                        .as_i64()
+                        .is_some_and(|s| statuses.contains(&s))
+                },
+                left,
+            )
+            .unwrap_or_else(|e| {
+                panic!("run never reached {statuses:?}: {e}\n{}", self.agent_logs())
+            });
+        (id, run)
+    }
+
+    /// The merged handleSummary-shaped data of run `id` (`GET /v1/runs/{id}/summary`).
+    pub fn summary(&self, id: u64) -> serde_json::Value {
+        self.get(&format!("/v1/runs/{id}/summary"))
+            .unwrap_or_else(|e| panic!("summary of run {id}: {e}"))
+    }
+
     /// Starts `volley submit --wait --controller <this cluster> <args> <script>`.
     pub fn submit(&self, script: &Path, args: &[&str]) -> Proc {
         let mut cmd = Command::new(volley_bin());
@@ -787,27 +831,37 @@ fn start_controller(
     .arg(data_dir)
     .args(extra);
     let p = Proc::spawn(&mut cmd);
-    let url_of = |marker: &str| {
-        p.stdout
-            .wait_for(|l| l.contains(marker), CLUSTER_START_TIMEOUT)
-            .and_then(|_| {
-                p.stdout
-                    .lines()
-                    .into_iter()
-                    .find(|(_, l)| l.contains(marker))
-                    .and_then(|(_, l)| l.rsplit(' ').next().map(str::to_string))
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "the controller did not print its {marker} address:\n{}\n{}",
-                    p.stdout.text(),
-                    p.stderr.text()
-                )
-            })
-    };
-    let rest = url_of("REST API on");
-    let grpc = url_of("gRPC for agents on");
+    let rest = printed_url(&p, "REST API on");
+    let grpc = printed_url(&p, "gRPC for agents on");
     (p, rest, grpc)
+}
+
+/// The URL a controller printed after `marker` (its "ready" lines), waiting up to the cluster
+/// start timeout; panics with its output when it never comes.
+pub fn printed_url(p: &Proc, marker: &str) -> String {
+    p.stdout
+        .wait_for(|l| l.contains(marker), CLUSTER_START_TIMEOUT)
+        .and_then(|_| {
+            p.stdout
+                .lines()
+                .into_iter()
+                .find(|(_, l)| l.contains(marker))
+                .and_then(|(_, l)| l.rsplit(' ').next().map(str::to_string))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the controller did not print its {marker} address:\n{}\n{}",
+                p.stdout.text(),
+                p.stderr.text()
+            )
+        })
+}
+
+/// `metrics[name].values[stat]` of handleSummary-shaped data, as f64.
+pub fn summary_stat(summary: &serde_json::Value, name: &str, stat: &str) -> f64 {
+    summary["metrics"][name]["values"][stat]
+        .as_f64()
+        .unwrap_or_else(|| panic!("summary has no {name}.{stat}: {}", summary["metrics"]))
 }
 
 /// The port of `http://host:port`.

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use volley_e2e::{send_signal, workspace_root, Cluster, Target};
+use volley_e2e::{send_signal, summary_stat, workspace_root, Cluster, Target};
 
 /// Longest a short run may take from `submit` to its exit.
 const RUN_TIMEOUT: Duration = Duration::from_secs(25);
@@ -26,49 +26,6 @@ fn script(name: &str) -> PathBuf {
 /// The newest run's id (the run a test just submitted: each test has its own controller).
 fn latest_run(cluster: &Cluster) -> u64 {
     cluster.latest_run_id().expect("the controller lists a run")
-}
-
-/// Waits for a run newer than run `newer_than` (0: any run) to appear and reach one of
-/// `statuses`; returns its id.
-fn wait_for_status(cluster: &Cluster, newer_than: u64, statuses: &[i64], timeout: Duration) -> u64 {
-    let deadline = Instant::now() + timeout;
-    let id = loop {
-        if let Some(id) = cluster.latest_run_id().filter(|&id| id > newer_than) {
-            break id;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no run appeared within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let left = deadline.saturating_duration_since(Instant::now());
-    cluster
-        .wait_run(
-            id,
-            |r| {
-                r["run_status"]
-                    .as_i64()
-                    .is_some_and(|s| statuses.contains(&s))
-            },
-            left,
-        )
-        .unwrap_or_else(|e| panic!("run never reached {statuses:?}: {e}"));
-    id
-}
-
-/// The merged handleSummary-shaped data of run `id`.
-fn summary(cluster: &Cluster, id: u64) -> Value {
-    cluster
-        .get(&format!("/v1/runs/{id}/summary"))
-        .unwrap_or_else(|e| panic!("summary of run {id}: {e}"))
-}
-
-/// `metrics[name].values[stat]` of a summary as f64.
-fn stat(summary: &Value, name: &str, stat: &str) -> f64 {
-    summary["metrics"][name]["values"][stat]
-        .as_f64()
-        .unwrap_or_else(|| panic!("summary has no {name}.{stat}: {}", summary["metrics"]))
 }
 
 /// The `to` statuses of a run's transitions, in order.
@@ -193,12 +150,21 @@ fn iteration_totals_setup_once_status_path_and_restart() {
         .collect();
     assert_eq!(agents.len(), 3, "the run was placed on 3 agents: {run}");
 
-    let s = summary(&cluster, id);
-    assert_eq!(stat(&s, "iterations{scenario:shared}", "count"), 3000.0);
-    assert_eq!(stat(&s, "http_reqs{scenario:shared}", "count"), 3000.0);
-    assert_eq!(stat(&s, "http_reqs", "count"), 3000.0);
-    assert_eq!(stat(&s, "iterations{scenario:pervu}", "count"), 300.0);
-    assert_eq!(stat(&s, "iterations", "count"), 3300.0);
+    let s = cluster.summary(id);
+    assert_eq!(
+        summary_stat(&s, "iterations{scenario:shared}", "count"),
+        3000.0
+    );
+    assert_eq!(
+        summary_stat(&s, "http_reqs{scenario:shared}", "count"),
+        3000.0
+    );
+    assert_eq!(summary_stat(&s, "http_reqs", "count"), 3000.0);
+    assert_eq!(
+        summary_stat(&s, "iterations{scenario:pervu}", "count"),
+        300.0
+    );
+    assert_eq!(summary_stat(&s, "iterations", "count"), 3300.0);
 
     // Each global iteration of the shared scenario once, across the agents; every agent took
     // part and saw the setup data.
@@ -252,8 +218,8 @@ fn iteration_totals_setup_once_status_path_and_restart() {
     let arrival_id = latest_run(&cluster);
     assert_ne!(arrival_id, id);
     assert_run_end(&cluster.run(arrival_id).expect("run"), 3, 0, 0);
-    let arrival = summary(&cluster, arrival_id);
-    let iterations = stat(&arrival, "iterations", "count");
+    let arrival = cluster.summary(arrival_id);
+    let iterations = summary_stat(&arrival, "iterations", "count");
     eprintln!("constant-arrival-rate over 3 agents: {iterations} of 600 planned iterations");
     assert!(
         (iterations - 600.0).abs() <= 12.0,
@@ -264,7 +230,7 @@ fn iteration_totals_setup_once_status_path_and_restart() {
     // their summaries; the agents reconnect.
     let before: Vec<Value> = [id, arrival_id]
         .iter()
-        .map(|&r| summary(&cluster, r))
+        .map(|&r| cluster.summary(r))
         .collect();
     cluster.restart_controller();
     let listed = cluster
@@ -279,7 +245,7 @@ fn iteration_totals_setup_once_status_path_and_restart() {
         assert_eq!(run["run_status"], 3, "run {r} after a restart: {run}");
         let full = cluster.run(*r).expect("run after restart");
         assert_run_end(&full, 3, 0, 0);
-        let after = summary(&cluster, *r);
+        let after = cluster.summary(*r);
         assert_eq!(
             after["metrics"], old["metrics"],
             "summary of run {r} after a restart"
@@ -308,7 +274,7 @@ fn merged_trends_equal_the_statistics_of_all_raw_samples() {
         );
     }
     let id = latest_run(&cluster);
-    let s = summary(&cluster, id);
+    let s = cluster.summary(id);
 
     let mut iterations = Vec::new();
     let mut durations = Vec::new();
@@ -358,7 +324,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn assert_stats_match(summary: &Value, name: &str, mut samples: Vec<f64>) {
     samples.sort_by(f64::total_cmp);
     let n = samples.len();
-    assert_eq!(stat(summary, name, "count"), n as f64, "{name} count");
+    assert_eq!(
+        summary_stat(summary, name, "count"),
+        n as f64,
+        "{name} count"
+    );
     let want = [
         ("min", samples[0]),
         ("max", samples[n - 1]),
@@ -369,7 +339,7 @@ fn assert_stats_match(summary: &Value, name: &str, mut samples: Vec<f64>) {
         ("p(99)", percentile(&samples, 99.0)),
     ];
     for (k, expected) in want {
-        let got = stat(summary, name, k);
+        let got = summary_stat(summary, name, k);
         let err = (got - expected).abs() / expected.abs().max(f64::MIN_POSITIVE);
         assert!(
             err <= 0.001,
@@ -391,8 +361,8 @@ fn thresholds_on_merged_data_and_test_abort_stop_the_whole_run() {
     let id = latest_run(&cluster);
     let run = cluster.run(id).expect("run");
     assert_run_end(&run, 8, 1, 99);
-    let s = summary(&cluster, id);
-    let hits = stat(&s, "hits", "count");
+    let s = cluster.summary(id);
+    let hits = summary_stat(&s, "hits", "count");
     // No agent alone reaches 320 (each runs at most 300); all 3 together would reach 900.
     assert!(
         (320.0..900.0).contains(&hits),
@@ -406,7 +376,10 @@ fn thresholds_on_merged_data_and_test_abort_stop_the_whole_run() {
     cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 99);
     let id = latest_run(&cluster);
     assert_run_end(&cluster.run(id).expect("run"), 3, 1, 99);
-    assert_eq!(stat(&summary(&cluster, id), "iterations", "count"), 30.0);
+    assert_eq!(
+        summary_stat(&cluster.summary(id), "iterations", "count"),
+        30.0
+    );
     assert_agents_idle(&cluster, 3);
 
     let mut submit = cluster.submit(&script("abort.js"), &[]);
@@ -437,7 +410,7 @@ fn thresholds_on_merged_data_and_test_abort_stop_the_whole_run() {
 fn a_run_needing_four_agents_waits_until_a_fourth_registers() {
     let mut cluster = Cluster::start("queue", 3);
     let mut submit = cluster.submit(&script("long.js"), &["-e", "AGENTS=4", "-e", "DURATION=2s"]);
-    let id = wait_for_status(&cluster, 0, &[0], Duration::from_secs(10));
+    let id = cluster.wait_new_run(0, &[0], Duration::from_secs(10)).0;
     let queued_since = Instant::now();
     while queued_since.elapsed() < Duration::from_secs(3) {
         let run = cluster.run(id).expect("run");
@@ -533,7 +506,7 @@ fn stop_via_api_and_ctrl_c_in_submit_abort_the_run_by_user() {
     let cluster = Cluster::start("stop", 3);
 
     let mut submit = cluster.submit(&script("long.js"), &[]);
-    let id = wait_for_status(&cluster, 0, &[2], Duration::from_secs(15));
+    let id = cluster.wait_new_run(0, &[2], Duration::from_secs(15)).0;
     let run = cluster.run(id).expect("run");
     assert_eq!(
         run["processing_status"], 1,
@@ -570,7 +543,7 @@ fn stop_via_api_and_ctrl_c_in_submit_abort_the_run_by_user() {
     );
 
     let mut submit = cluster.submit(&script("long.js"), &[]);
-    let id2 = wait_for_status(&cluster, id, &[2], Duration::from_secs(15));
+    let id2 = cluster.wait_new_run(id, &[2], Duration::from_secs(15)).0;
     assert_ne!(id2, id);
     std::thread::sleep(Duration::from_millis(500));
     let asked = Instant::now();

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use volley_e2e::{
-    assigned_agents, console_message, last_assigned_agent, workspace_root, Cluster, Target,
+    assigned_agents, console_message, last_assigned_agent, summary_stat, workspace_root, Cluster,
+    Target,
 };
 
 /// `--agent-lost-after` of the agent-lost tests.
@@ -51,41 +52,6 @@ fn cpu_burner() -> RwLockWriteGuard<'static, ()> {
 
 fn script(name: &str) -> PathBuf {
     workspace_root().join("tests/failure-scripts").join(name)
-}
-
-/// Waits for the cluster's first run to appear and reach one of `statuses`; returns its id
-/// and the `k6-run` object seen then.
-fn wait_for_status(cluster: &Cluster, statuses: &[i64], timeout: Duration) -> (u64, Value) {
-    let deadline = Instant::now() + timeout;
-    let id = loop {
-        if let Some(id) = cluster.latest_run_id() {
-            break id;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no run appeared within {timeout:?}\n{}",
-            cluster.agent_logs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let left = deadline.saturating_duration_since(Instant::now());
-    let run = cluster
-        .wait_run(
-            id,
-            |r| {
-                r["run_status"]
-                    .as_i64()
-                    .is_some_and(|s| statuses.contains(&s))
-            },
-            left,
-        )
-        .unwrap_or_else(|e| {
-            panic!(
-                "run never reached {statuses:?}: {e}\n{}",
-                cluster.agent_logs()
-            )
-        });
-    (id, run)
 }
 
 /// Waits until run `id` reaches a terminal status (≥ 3); returns it and when it was seen.
@@ -161,20 +127,6 @@ fn wait_idle_without_load(cluster: &Cluster, names: &[String], timeout: Duration
     }
 }
 
-/// The merged handleSummary-shaped data of run `id`.
-fn summary(cluster: &Cluster, id: u64) -> Value {
-    cluster
-        .get(&format!("/v1/runs/{id}/summary"))
-        .unwrap_or_else(|e| panic!("summary of run {id}: {e}"))
-}
-
-/// `metrics[name].values[stat]` of a summary.
-fn stat(summary: &Value, name: &str, stat: &str) -> f64 {
-    summary["metrics"][name]["values"][stat]
-        .as_f64()
-        .unwrap_or_else(|| panic!("summary has no {name}.{stat}: {}", summary["metrics"]))
-}
-
 /// The silence the controller reported in an AGENT_LOST message ("silent for 2.3 s").
 fn reported_silence(detail: &str) -> Option<f64> {
     let rest = &detail[detail.find("silent for ")? + "silent for ".len()..];
@@ -211,7 +163,7 @@ fn killed_agent_aborts_the_run_with_agent_lost() {
     let _cpu = timing_sensitive();
     let mut cluster = Cluster::start_with("lost-abort", &["--agent-lost-after", "2s"], 3);
     let mut submit = cluster.submit(&script("steady.js"), &[]);
-    let (id, run) = wait_for_status(&cluster, &[2], Duration::from_secs(15));
+    let (id, run) = cluster.wait_new_run(0, &[2], Duration::from_secs(15));
     let agents = assigned_agents(&run);
     assert_eq!(agents.len(), 3, "placed on 3 agents: {run}");
     let victim = last_assigned_agent(&run);
@@ -291,9 +243,9 @@ fn killed_agent_aborts_the_run_with_agent_lost() {
     assert!(teardowns <= 1, "teardown() ran {teardowns} times");
 
     // The summary holds what arrived before the agent was lost.
-    let s = summary(&cluster, id);
+    let s = cluster.summary(id);
     assert!(
-        stat(&s, "iterations", "count") > 0.0,
+        summary_stat(&s, "iterations", "count") > 0.0,
         "the summary keeps the data that arrived: {}",
         s["metrics"]
     );
@@ -322,7 +274,7 @@ fn killed_agent_with_on_agent_lost_continue_degrades_the_run() {
         3,
     );
     let mut submit = cluster.submit(&script("pervu.js"), &[]);
-    let (id, run) = wait_for_status(&cluster, &[2], Duration::from_secs(15));
+    let (id, run) = cluster.wait_new_run(0, &[2], Duration::from_secs(15));
     let agents = assigned_agents(&run);
     assert_eq!(agents.len(), 3, "placed on 3 agents: {run}");
     let victim = last_assigned_agent(&run);
@@ -387,7 +339,7 @@ fn killed_agent_with_on_agent_lost_continue_degrades_the_run() {
             "{a} runs its 2 VUs × 80 iterations"
         );
     }
-    let iterations = stat(&summary(&cluster, id), "iterations", "count");
+    let iterations = summary_stat(&cluster.summary(id), "iterations", "count");
     assert!(
         iterations > 320.0 && iterations < 480.0,
         "merged iterations {iterations}: the survivors' 320 plus what the lost agent shipped \
@@ -417,7 +369,7 @@ fn cpu_bound_agents_abort_the_run_with_agent_overloaded() {
         2,
     );
     let mut submit = cluster.submit(&script("cpu_burn.js"), &[]);
-    let (id, run) = wait_for_status(&cluster, &[2], Duration::from_secs(15));
+    let (id, run) = cluster.wait_new_run(0, &[2], Duration::from_secs(15));
     let running_at = Instant::now();
     let agents = assigned_agents(&run);
     let (run, ended_at) = wait_terminal(&cluster, id, OVERLOAD_AFTER + Duration::from_secs(12));
@@ -599,7 +551,7 @@ fn a_run_whose_agents_all_go_silent_times_out() {
         3,
     );
     let mut submit = cluster.submit(&script("steady.js"), &[]);
-    let (id, run) = wait_for_status(&cluster, &[2], Duration::from_secs(15));
+    let (id, run) = cluster.wait_new_run(0, &[2], Duration::from_secs(15));
     let agents = assigned_agents(&run);
     for a in &agents {
         wait_messages(&cluster, a, "ITER", 3, Duration::from_secs(10));

@@ -33,8 +33,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use volley_e2e::{
-    assigned_agents, console_message, http_request, last_assigned_agent, send_signal, temp_dir,
-    volley_bin, workspace_root, LineLog, Proc,
+    assigned_agents, console_message, http_request, last_assigned_agent, printed_url, send_signal,
+    summary_stat, temp_dir, volley_bin, workspace_root, LineLog, Proc,
 };
 
 /// Every namespace, veth and bridge these tests create starts with this (the startup sweep
@@ -677,33 +677,6 @@ fn in_netns(ns: &str) -> Command {
     cmd
 }
 
-/// The URL the controller printed after `marker` (its "ready" lines).
-fn printed_url(p: &Proc, marker: &str) -> String {
-    p.stdout
-        .wait_for(|l| l.contains(marker), START_TIMEOUT)
-        .and_then(|_| {
-            p.stdout
-                .lines()
-                .into_iter()
-                .find(|(_, l)| l.contains(marker))
-                .and_then(|(_, l)| l.rsplit(' ').next().map(str::to_string))
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "the controller did not print its {marker} address:\n{}\n{}",
-                p.stdout.text(),
-                p.stderr.text()
-            )
-        })
-}
-
-/// `metrics[name].values[stat]` of a summary.
-fn stat(summary: &Value, name: &str, stat: &str) -> f64 {
-    summary["metrics"][name]["values"][stat]
-        .as_f64()
-        .unwrap_or_else(|| panic!("summary has no {name}.{stat}: {}", summary["metrics"]))
-}
-
 /// The silence the controller reported in an AGENT_LOST message ("silent for 3.1 s").
 fn reported_silence(detail: &str) -> Option<f64> {
     let rest = &detail[detail.find("silent for ")? + "silent for ".len()..];
@@ -903,7 +876,7 @@ fn long_partition_aborts_the_run_and_the_cut_off_agent_stops_by_itself() {
     assert!(teardowns <= 1, "teardown() ran {teardowns} times");
     let s = cluster.summary(id);
     assert!(
-        stat(&s, "iterations", "count") > 0.0,
+        summary_stat(&s, "iterations", "count") > 0.0,
         "the summary keeps what arrived: {}",
         s["metrics"]
     );
@@ -985,12 +958,12 @@ fn exact_totals_through(
         ("checks", "passes"),
     ] {
         assert_eq!(
-            stat(&s, metric, value),
+            summary_stat(&s, metric, value),
             PLANNED,
             "merged {metric}.{value}: every batch of every agent counted exactly once ({what})"
         );
     }
-    assert_eq!(stat(&s, "checks", "fails"), 0.0, "no failed check");
+    assert_eq!(summary_stat(&s, "checks", "fails"), 0.0, "no failed check");
     assert_eq!(cluster.count_messages("SETUP-RAN"), 1, "setup() once");
     assert_eq!(cluster.count_messages("TEARDOWN-RAN"), 1, "teardown() once");
     eprintln!(

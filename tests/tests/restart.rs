@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::{workspace_root, Cluster, Target};
+use volley_e2e::{summary_stat, workspace_root, Cluster, Target};
 
 /// `--agent-lost-after` of these tests: how long a restarted controller waits for agents.
 const AGENT_LOST_AFTER: Duration = Duration::from_secs(5);
@@ -22,37 +22,8 @@ fn script(name: &str) -> PathBuf {
     workspace_root().join("tests/failure-scripts").join(name)
 }
 
-/// Waits for the cluster's newest run to reach `RUNNING` (2); returns its id.
-fn wait_running(cluster: &Cluster, timeout: Duration) -> u64 {
-    let deadline = Instant::now() + timeout;
-    let id = loop {
-        if let Some(id) = cluster.latest_run_id() {
-            break id;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no run appeared within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    cluster
-        .wait_run(
-            id,
-            |r| r["run_status"] == 2,
-            deadline.saturating_duration_since(Instant::now()),
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.agent_logs()));
-    id
-}
-
 fn terminal(r: &Value) -> bool {
     r["run_status"].as_i64().is_some_and(|s| s >= 3)
-}
-
-fn stat(summary: &Value, name: &str, stat: &str) -> f64 {
-    summary["metrics"][name]["values"][stat]
-        .as_f64()
-        .unwrap_or_else(|| panic!("summary has no {name}.{stat}: {}", summary["metrics"]))
 }
 
 fn count_messages(cluster: &Cluster, prefix: &str) -> usize {
@@ -98,7 +69,7 @@ fn controller_kill9_mid_run_resumes_with_exact_totals() {
         &script("resume.js"),
         &["-e", &base_url, "-e", "DURATION=10s"],
     );
-    let id = wait_running(&cluster, Duration::from_secs(20));
+    let id = cluster.wait_new_run(0, &[2], Duration::from_secs(20)).0;
     std::thread::sleep(Duration::from_secs(3));
 
     cluster.kill_controller();
@@ -140,15 +111,29 @@ fn controller_kill9_mid_run_resumes_with_exact_totals() {
     // exits with the run's code.
     cluster.assert_submit_exit(&mut submit, Duration::from_secs(20), 0);
 
-    let summary = cluster
-        .get(&format!("/v1/runs/{id}/summary"))
-        .expect("summary");
+    let summary = cluster.summary(id);
     // 40/s for 10 s: every planned iteration exactly once across the outage.
-    assert_eq!(stat(&summary, "iterations", "count"), 400.0, "iterations");
-    assert_eq!(stat(&summary, "resume_iterations", "count"), 400.0);
-    assert_eq!(stat(&summary, "http_reqs", "count"), 400.0, "http_reqs");
-    assert_eq!(stat(&summary, "checks", "passes"), 800.0, "check passes");
-    assert_eq!(stat(&summary, "checks", "fails"), 0.0, "check fails");
+    assert_eq!(
+        summary_stat(&summary, "iterations", "count"),
+        400.0,
+        "iterations"
+    );
+    assert_eq!(summary_stat(&summary, "resume_iterations", "count"), 400.0);
+    assert_eq!(
+        summary_stat(&summary, "http_reqs", "count"),
+        400.0,
+        "http_reqs"
+    );
+    assert_eq!(
+        summary_stat(&summary, "checks", "passes"),
+        800.0,
+        "check passes"
+    );
+    assert_eq!(
+        summary_stat(&summary, "checks", "fails"),
+        0.0,
+        "check fails"
+    );
     assert_eq!(count_messages(&cluster, "SETUP-RAN"), 1, "setup() once");
     assert_eq!(
         count_messages(&cluster, "TEARDOWN-RAN abc"),
@@ -167,7 +152,7 @@ fn controller_restart_without_agents_resolves_the_run() {
         &script("resume.js"),
         &["-e", &base_url, "-e", "DURATION=30s"],
     );
-    let id = wait_running(&cluster, Duration::from_secs(20));
+    let id = cluster.wait_new_run(0, &[2], Duration::from_secs(20)).0;
     std::thread::sleep(Duration::from_secs(2));
 
     // Everything goes down at once; only the controller comes back.
@@ -199,10 +184,8 @@ fn controller_restart_without_agents_resolves_the_run() {
         "resolved after {took:?}, before agent_lost_after"
     );
     // What was merged and checkpointed before the crash is still there.
-    let summary = cluster
-        .get(&format!("/v1/runs/{id}/summary"))
-        .expect("summary");
-    let iterations = stat(&summary, "iterations", "count");
+    let summary = cluster.summary(id);
+    let iterations = summary_stat(&summary, "iterations", "count");
     assert!(
         iterations > 0.0,
         "checkpointed iterations kept in the summary: {iterations}"

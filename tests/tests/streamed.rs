@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::{send_signal, volley_bin, workspace_root, Cluster, Proc, Target};
+use volley_e2e::{send_signal, summary_stat, volley_bin, workspace_root, Cluster, Proc, Target};
 
 fn script() -> PathBuf {
     workspace_root().join("tests/stream-scripts/counted.js")
@@ -39,23 +39,6 @@ fn wait_status(cluster: &Cluster, id: u64, pred: impl Fn(i64) -> bool, what: &st
         .unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
-fn wait_first_run(cluster: &Cluster) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(id) = cluster.latest_run_id() {
-            return id;
-        }
-        assert!(Instant::now() < deadline, "no streamed run appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn count(summary: &Value, metric: &str, stat: &str) -> f64 {
-    summary["metrics"][metric]["values"][stat]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no {metric}.{stat} in {}", summary["metrics"]))
-}
-
 #[test]
 fn streamed_run_has_the_local_totals_and_result() {
     let target = Target::start();
@@ -79,13 +62,14 @@ fn streamed_run_has_the_local_totals_and_result() {
         assert_eq!(run["result_status"], want_result, "{run}");
         assert_eq!(run["exit_code"], want_exit, "{run}");
         assert_eq!(run["run_process"], "Volley run to controller");
-        let summary = cluster
-            .get(&format!("/v1/runs/{id}/summary"))
-            .expect("summary");
-        assert_eq!(count(&summary, "iterations", "count"), 300.0);
-        assert_eq!(count(&summary, "streamed_iterations", "count"), 300.0);
-        assert_eq!(count(&summary, "http_reqs", "count"), 300.0);
-        assert_eq!(count(&summary, "checks", "passes"), 300.0);
+        let summary = cluster.summary(id);
+        assert_eq!(summary_stat(&summary, "iterations", "count"), 300.0);
+        assert_eq!(
+            summary_stat(&summary, "streamed_iterations", "count"),
+            300.0
+        );
+        assert_eq!(summary_stat(&summary, "http_reqs", "count"), 300.0);
+        assert_eq!(summary_stat(&summary, "checks", "passes"), 300.0);
         assert!(
             local
                 .stderr
@@ -104,30 +88,19 @@ fn local_ctrl_c_finishes_the_streamed_run_and_api_stop_stops_the_local_run() {
 
     // Ctrl+C locally: exit 105 here, FINISHED there (seed 001), with the data so far.
     let mut local = stream_run(&cluster, &target, &["DURATION=30s"]);
-    let id = wait_first_run(&cluster);
-    wait_status(&cluster, id, |s| s == 2, "RUNNING while it streams");
+    let id = cluster.wait_new_run(0, &[2], Duration::from_secs(15)).0;
     std::thread::sleep(Duration::from_secs(2));
     assert!(send_signal(local.id(), "INT"));
     assert_eq!(local.exit_code(Duration::from_secs(20)), 105);
     let run = wait_status(&cluster, id, |s| s >= 3, "ends after Ctrl+C");
     assert_eq!(run["run_status"], 3, "FINISHED after a local Ctrl+C: {run}");
     assert_eq!(run["exit_code"], 105, "{run}");
-    let summary = cluster
-        .get(&format!("/v1/runs/{id}/summary"))
-        .expect("summary");
-    assert!(count(&summary, "iterations", "count") > 0.0);
+    let summary = cluster.summary(id);
+    assert!(summary_stat(&summary, "iterations", "count") > 0.0);
 
     // Stop through the controller's API: the local run stops with 103.
     let mut local = stream_run(&cluster, &target, &["DURATION=30s"]);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let id2 = loop {
-        if let Some(n) = cluster.latest_run_id().filter(|n| *n > id) {
-            break n;
-        }
-        assert!(Instant::now() < deadline, "no second streamed run");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    wait_status(&cluster, id2, |s| s == 2, "second run RUNNING");
+    let id2 = cluster.wait_new_run(id, &[2], Duration::from_secs(15)).0;
     let stopped_at = Instant::now();
     cluster
         .post(
