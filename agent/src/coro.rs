@@ -8,8 +8,9 @@
 //!
 //! 1. QuickJS's own stack limit is set well below the coroutine stack ([`JS_STACK_LIMIT`]), so deep
 //!    recursion raises a catchable `RangeError` instead of hitting the guard page.
-//! 2. The QuickJS runtime is created *inside* the coroutine that runs it (its stack top is taken
-//!    when the runtime is created); the VU code in `vu.rs` does so.
+//! 2. QuickJS checks its stack against one C stack per runtime, and the VUs of a worker share
+//!    one runtime: a VU sets its own coroutine stack (and restores its JS frame chain) every
+//!    time it starts or resumes (`js::shared_runtime::VuExec::enter`, called by `vu.rs`).
 //! 3. A suspended VU is never dropped: it is resumed with [`Resume::Abort`] (the blocking call
 //!    fails) or [`Resume::Exit`] (when idle) and returns by itself. [`VuCoroutine`]'s `Drop` only
 //!    force-unwinds as a last resort and logs it.
@@ -78,6 +79,11 @@ impl Suspender {
         let t = self.next_token.get() + 1;
         self.next_token.set(t);
         t
+    }
+
+    /// An address near the top of this coroutine's stack.
+    pub fn stack_top(&self) -> usize {
+        self.stack_top
     }
 
     /// Suspends the coroutine. Must be called from inside the coroutine this suspender was made

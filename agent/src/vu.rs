@@ -1,6 +1,7 @@
-//! A virtual user: its own QuickJS runtime and context, created inside its coroutine, running the
-//! init code once and then the commands the executors give it (iterations of a scenario, or a
-//! single call of `setup`, `teardown` or `handleSummary`).
+//! A virtual user: its own QuickJS context (in its worker's shared runtime, see
+//! `js::shared_runtime`), created inside its coroutine, running the init code once and then the
+//! commands the executors give it (iterations of a scenario, or a single call of `setup`,
+//! `teardown` or `handleSummary`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -15,7 +16,8 @@ use volley_common::metrics::TagSet;
 use crate::coro::{Resume, Suspend, Suspender, JS_STACK_LIMIT};
 use crate::executor::Job;
 use crate::http::VuHttpClient;
-use crate::js::{self, JsError, ProgramLoader, VolleyResolver};
+use crate::js::shared_runtime::{self, SharedRuntime, VuExec};
+use crate::js::{self, JsError, VolleyResolver};
 use crate::metrics::{builtin, MetricId};
 use crate::run::RunShared;
 use crate::worker::{WorkerLocal, WorkerMsg};
@@ -57,6 +59,19 @@ pub struct VuLink {
     pub suspender: &'static Suspender,
     pub local: Rc<WorkerLocal>,
     pub slot: u64,
+    /// The VU's place in its worker's shared JS runtime.
+    pub exec: VuExec,
+}
+
+impl VuLink {
+    /// Suspends the VU's coroutine; other VUs of the worker run JS meanwhile, so the VU's JS
+    /// execution state is saved first and restored once it is resumed.
+    pub fn suspend(&self, why: Suspend) -> Resume {
+        self.exec.leave();
+        let r = self.suspender.suspend(why);
+        self.exec.enter();
+        r
+    }
 }
 
 /// Sleeps at least this long release the VU's unused stack pages first.
@@ -138,8 +153,7 @@ impl VuCtx {
         if self.interrupt.load(Ordering::Relaxed) {
             return Err(Aborted);
         }
-        let s = link.suspender;
-        let token = s.next_token();
+        let token = link.suspender.next_token();
         let tx = link.local.tx.clone();
         let slot = link.slot;
         let task = run.io.spawn(async move {
@@ -150,7 +164,7 @@ impl VuCtx {
                 payload: Box::new(out),
             });
         });
-        match s.suspend(Suspend::Blocked(token)) {
+        match link.suspend(Suspend::Blocked(token)) {
             Resume::Wake(t, payload) if t == token => match payload.downcast::<T>() {
                 Ok(v) => Ok(*v),
                 Err(_) => Err(Aborted),
@@ -171,14 +185,13 @@ impl VuCtx {
         if self.interrupt.load(Ordering::Relaxed) {
             return Err(Aborted);
         }
-        let s = link.suspender;
         if d >= RELEASE_STACK_SLEEP {
             // A long sleep: the stack pages the iteration touched go back to the OS meanwhile
             // (thousands of sleeping VUs are the memory-bound case).
-            s.release_unused_stack();
+            link.suspender.release_unused_stack();
         }
-        let token = s.next_token();
-        match s.suspend(Suspend::Sleep(token, Instant::now() + d)) {
+        let token = link.suspender.next_token();
+        match link.suspend(Suspend::Sleep(token, Instant::now() + d)) {
             Resume::Wake(t, _) if t == token => Ok(()),
             _ => Err(Aborted),
         }
@@ -313,37 +326,35 @@ pub struct VuSpec {
     pub stop_on_abort: bool,
 }
 
-/// The body of a VU coroutine: create the runtime, run init, then serve commands until told to
-/// exit. Everything JS lives and dies inside this function, on the coroutine's stack.
+/// The body of a VU coroutine: create the VU's context, run init, then serve commands until
+/// told to exit. Everything JS of the VU lives and dies inside this function, on the
+/// coroutine's stack.
 pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
     // SAFETY: the suspender lives on this coroutine's stack for the whole body, and every user
     // of this reference (native functions) runs inside the body.
     let suspender: &'static Suspender = unsafe { &*(suspender as *const Suspender) };
     let run = spec.run.clone();
-    let rt = match Runtime::new() {
+    let runtime = match worker_runtime(&local, &run) {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = spec.init_reply.send(Err(JsError::Load(e.to_string())));
+            let _ = spec.init_reply.send(Err(e));
             return;
         }
     };
-    rt.set_max_stack_size(JS_STACK_LIMIT);
     let flag = spec.interrupt.clone();
     let control = run.control.clone();
     let stop_on_abort = spec.stop_on_abort;
-    rt.set_interrupt_handler(Some(Box::new(move || {
-        flag.load(Ordering::Relaxed) || (stop_on_abort && control.is_aborted())
-    })));
-    rt.set_loader(
-        VolleyResolver,
-        ProgramLoader {
-            program: run.program.clone(),
-        },
+    let exec = VuExec::new(
+        runtime.clone(),
+        suspender.stack_top(),
+        JS_STACK_LIMIT,
+        Rc::new(move || flag.load(Ordering::Relaxed) || (stop_on_abort && control.is_aborted())),
     );
-    let context = match Context::full(&rt) {
+    exec.enter();
+    let context = match runtime.starting_vu(|| runtime.new_context()) {
         Ok(c) => c,
         Err(e) => {
-            let _ = spec.init_reply.send(Err(JsError::Load(e.to_string())));
+            let _ = spec.init_reply.send(Err(e));
             return;
         }
     };
@@ -358,6 +369,7 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
             suspender,
             local,
             slot: spec.slot,
+            exec,
         }),
         http: Some(Arc::new(VuHttpClient::new(run.http.clone()))),
         phase: Cell::new(Phase::Init),
@@ -366,9 +378,12 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         jars: RefCell::new(Vec::new()),
         env: run.settings.env.clone(),
     });
+    let Some(link) = vu.link.as_ref() else {
+        return;
+    };
 
-    context.with(|ctx| {
-        let ns = match init_context(&ctx, &vu, None) {
+    shared_runtime::enter_context(&context, |ctx| {
+        let ns = match runtime.starting_vu(|| init_context(&ctx, &vu, None)) {
             Ok(ns) => {
                 let _ = spec.init_reply.send(Ok(()));
                 ns
@@ -381,7 +396,7 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         run.control.initialized_vus.fetch_add(1, Ordering::Relaxed);
         suspender.release_unused_stack();
         loop {
-            match suspender.suspend(Suspend::Idle) {
+            match link.suspend(Suspend::Idle) {
                 Resume::Command(cmd) => match cmd.downcast::<VuCommand>() {
                     Ok(cmd) => match *cmd {
                         VuCommand::RunJob { job, done } => {
@@ -406,8 +421,21 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
             }
         }
     });
+    // The context goes before the VU's natives that it holds; both while this VU is the
+    // runtime's running code.
     drop(context);
-    drop(rt);
+    drop(vu);
+}
+
+/// The worker's shared JS runtime, created by its first VU.
+fn worker_runtime(local: &WorkerLocal, run: &RunShared) -> Result<Rc<SharedRuntime>, JsError> {
+    let mut slot = local.js_runtime.borrow_mut();
+    if let Some(rt) = slot.as_ref() {
+        return Ok(rt.clone());
+    }
+    let rt = Rc::new(SharedRuntime::new(run.program.clone())?);
+    *slot = Some(rt.clone());
+    Ok(rt)
 }
 
 /// Installs the globals and natives, then evaluates the entry module (the init context).
@@ -428,32 +456,20 @@ pub fn init_context<'js>(
     g.set("__ENV", env).map_err(err)?;
     let entry = vu.program.entry.clone();
     let ns = js::eval_entry(ctx, &entry, disk, Some(&vu.program))?;
-    drain_jobs(ctx);
+    shared_runtime::run_own_jobs(ctx);
     Ok(ns)
-}
-
-/// Runs pending promise jobs (async functions, `.then`) until none is left.
-fn drain_jobs(ctx: &Ctx<'_>) {
-    // Bounded so a script that keeps queueing jobs cannot hang the VU forever.
-    for _ in 0..1_000_000 {
-        match ctx.execute_pending_job() {
-            true => continue,
-            false => break,
-        }
-    }
 }
 
 /// Calls `value` if it is a function returning a promise, waiting for the promise.
 fn settle<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Result<Value<'js>, JsError> {
     if let Some(p) = v.as_promise() {
-        let r = p
-            .finish::<Value>()
+        let r = shared_runtime::finish_promise::<Value>(ctx, p)
             .catch(ctx)
             .map_err(|e| JsError::from_caught(e, ctx));
-        drain_jobs(ctx);
+        shared_runtime::run_own_jobs(ctx);
         return r;
     }
-    drain_jobs(ctx);
+    shared_runtime::run_own_jobs(ctx);
     Ok(v)
 }
 

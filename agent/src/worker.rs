@@ -46,6 +46,8 @@ pub struct WorkerLocal {
     pub index: usize,
     pub metrics: RefCell<WorkerMetrics>,
     pub tx: Sender<WorkerMsg>,
+    /// The QuickJS runtime the worker's VUs share, created by the first VU.
+    pub js_runtime: RefCell<Option<Rc<crate::js::shared_runtime::SharedRuntime>>>,
 }
 
 /// A handle to a worker thread.
@@ -94,6 +96,7 @@ pub fn spawn_worker(
                 index,
                 metrics: RefCell::new(WorkerMetrics::new(registry, raw_out.is_some())),
                 tx: tx2,
+                js_runtime: RefCell::new(None),
             });
             Worker {
                 local,

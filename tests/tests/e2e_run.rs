@@ -873,3 +873,19 @@ fn deep_recursion_is_a_catchable_range_error() {
         ]
     );
 }
+
+#[test]
+fn vus_blocking_inside_js_keep_their_own_stacks_jobs_and_traces() {
+    // 20 VUs on one JS worker (one shared QuickJS runtime) block deep in recursion, inside
+    // promise jobs and between frames that throw, while the others run.
+    let t = Target::start();
+    let r = run_example(&t, "interleaved_vus.js", &["--workers", "1"]);
+    r.assert_code(0);
+    let checks = checks_of(&r.data()["root_group"]);
+    assert_eq!(checks.len(), 5, "{checks:?}");
+    for (name, passes, fails) in checks {
+        assert_eq!((passes, fails), (100, 0), "check {name}");
+    }
+    assert_eq!(r.stat("http_reqs", "count"), 400.0);
+    assert_eq!(r.stat("iterations", "count"), 100.0);
+}

@@ -3,7 +3,8 @@
 //! A test script is compiled **once** (during the first init, which also reads `options`): every
 //! local module it imports becomes QuickJS bytecode in [`Program`], and every file it `open()`s is
 //! captured there too, so that VUs never touch the disk and a later issue can bundle the program
-//! into an archive. Each VU then gets its own runtime + context and loads the bytecode.
+//! into an archive. Each VU then gets its own context (in its worker's [`shared_runtime`]) and
+//! loads the bytecode.
 //!
 //! The k6 modules (`k6`, `k6/http`, ...) are small JS modules (`builtins/*.js`) over native
 //! functions that each VU installs as `globalThis.__volley` (see [`native`]).
@@ -11,6 +12,7 @@
 pub mod http;
 pub mod keys;
 pub mod native;
+pub mod shared_runtime;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -349,8 +351,7 @@ pub fn eval_entry<'js>(
         .eval()
         .catch(ctx)
         .map_err(|e| JsError::from_caught(e, ctx))?;
-    promise
-        .finish::<()>()
+    shared_runtime::finish_promise::<()>(ctx, &promise)
         .catch(ctx)
         .map_err(|e| JsError::from_caught(e, ctx))?;
     evaluated

@@ -1,0 +1,192 @@
+//! One QuickJS runtime per JS worker, shared by the worker's VUs (each VU has its own context).
+//!
+//! Why: a runtime with a full context costs ~165 KiB of RSS, one more context in a shared runtime
+//! ~54 KiB; atoms, shapes and the runtime's tables are shared, and start-up creates one runtime
+//! per worker instead of one per VU (`docs/benchmarks.md`).
+//!
+//! What makes it safe: every VU runs on its own coroutine stack and may be suspended inside a
+//! native call (`http.get`, `sleep`) while other VUs of the worker run JS. QuickJS keeps the
+//! state of the *running* code in the runtime: the chain of JS stack frames and the bounds of the
+//! C stack. A VU therefore saves that state when it suspends and restores it when it resumes
+//! ([`VuExec::leave`] / [`VuExec::enter`]), through the small functions Volley adds to QuickJS
+//! (`vendor/rquickjs-sys/VOLLEY.md`). Promise jobs are queued per runtime, so a VU runs only the
+//! jobs of its own context ([`run_own_jobs`], [`finish_promise`]). rquickjs's `Context::with`
+//! borrows the runtime for as long as its closure runs, which a suspended VU would hold: VUs
+//! enter their context with [`enter_context`] instead, which takes no borrow (the worker is a
+//! single thread and runs one VU at a time).
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rquickjs::{qjs, Context, Ctx, FromJs, Promise, Runtime};
+
+use super::{JsError, Program, ProgramLoader, VolleyResolver};
+
+extern "C" {
+    fn JS_VolleyGetStackFrame(rt: *mut qjs::JSRuntime) -> *mut c_void;
+    fn JS_VolleySetStackFrame(rt: *mut qjs::JSRuntime, sf: *mut c_void);
+    fn JS_VolleySetStack(rt: *mut qjs::JSRuntime, top: usize, size: usize);
+    fn JS_VolleyExecutePendingJobOf(ctx: *mut qjs::JSContext) -> std::ffi::c_int;
+    fn JS_VolleyMallocSize(rt: *mut qjs::JSRuntime) -> qjs::size_t;
+}
+
+/// Decides whether the running VU must be interrupted (checked by QuickJS every few thousand
+/// bytecodes).
+pub type InterruptCheck = Rc<dyn Fn() -> bool>;
+
+/// The QuickJS runtime of one JS worker.
+pub struct SharedRuntime {
+    rt: Runtime,
+    raw: *mut qjs::JSRuntime,
+    /// The interrupt check of the VU that runs now.
+    current: Rc<RefCell<Option<InterruptCheck>>>,
+}
+
+impl SharedRuntime {
+    /// A runtime whose modules load from `program` (one run per worker).
+    pub fn new(program: Arc<Program>) -> Result<Self, JsError> {
+        let rt = Runtime::new().map_err(|e| JsError::Load(e.to_string()))?;
+        let current: Rc<RefCell<Option<InterruptCheck>>> = Rc::new(RefCell::new(None));
+        let cur = current.clone();
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            cur.borrow().as_ref().is_some_and(|check| check())
+        })));
+        rt.set_loader(VolleyResolver, ProgramLoader { program });
+        // A throwaway context gives the raw runtime pointer (rquickjs does not expose it).
+        let probe = Context::base(&rt).map_err(|e| JsError::Load(e.to_string()))?;
+        let raw = probe.get_runtime_ptr();
+        drop(probe);
+        Ok(SharedRuntime { rt, raw, current })
+    }
+
+    /// A new context with every standard intrinsic, for one VU.
+    pub fn new_context(&self) -> Result<Context, JsError> {
+        Context::full(&self.rt).map_err(|e| JsError::Load(e.to_string()))
+    }
+
+    /// Runs a VU's start-up (its context and init code) with the cycle collector held off.
+    ///
+    /// QuickJS collects cycles when the heap reaches 1.5 × its size after the last collection,
+    /// and a collection scans the whole runtime: while thousands of VUs start one after
+    /// another, the heap only grows, and collecting on the way scanned it about three times
+    /// over (a quarter of the start-up time of 10,000 VUs). Start-up makes almost no cyclic
+    /// garbage, so the threshold is set from the heap *after* each VU's start-up instead.
+    pub fn starting_vu<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: plain reads and writes of the live runtime's GC settings.
+        let before = unsafe { qjs::JS_GetGCThreshold(self.raw) };
+        unsafe { qjs::JS_SetGCThreshold(self.raw, qjs::size_t::MAX) };
+        let r = f();
+        let size = unsafe { JS_VolleyMallocSize(self.raw) };
+        unsafe { qjs::JS_SetGCThreshold(self.raw, before.max(size + size / 2)) };
+        r
+    }
+}
+
+/// The execution state of one VU in its worker's shared runtime.
+pub struct VuExec {
+    runtime: Rc<SharedRuntime>,
+    /// An address near the top of the VU's coroutine stack, and how much of it JS may use.
+    stack_top: usize,
+    stack_size: usize,
+    /// The VU's JS frame chain while it is suspended.
+    frame: Cell<*mut c_void>,
+    interrupt: InterruptCheck,
+}
+
+impl VuExec {
+    /// The state of a VU that has not run any JS yet. Call [`VuExec::enter`] before it does.
+    pub fn new(
+        runtime: Rc<SharedRuntime>,
+        stack_top: usize,
+        stack_size: usize,
+        interrupt: InterruptCheck,
+    ) -> Self {
+        VuExec {
+            runtime,
+            stack_top,
+            stack_size,
+            frame: Cell::new(std::ptr::null_mut()),
+            interrupt,
+        }
+    }
+
+    pub fn runtime(&self) -> &Rc<SharedRuntime> {
+        &self.runtime
+    }
+
+    /// Makes this VU the runtime's running code: its stack, its frame chain, its interrupt
+    /// check. Called on the VU's own stack when it starts and after every resume.
+    pub fn enter(&self) {
+        let raw = self.runtime.raw;
+        // SAFETY: `raw` is the live runtime (held by `self.runtime`); the frame chain was saved
+        // by `leave` on this same coroutine stack, whose frames are intact while it was
+        // suspended; the stack bounds are this coroutine's own.
+        unsafe {
+            JS_VolleySetStack(raw, self.stack_top, self.stack_size);
+            JS_VolleySetStackFrame(raw, self.frame.get());
+        }
+        *self.runtime.current.borrow_mut() = Some(self.interrupt.clone());
+    }
+
+    /// Saves this VU's frame chain before it suspends.
+    pub fn leave(&self) {
+        // SAFETY: reads a field of the live runtime.
+        self.frame
+            .set(unsafe { JS_VolleyGetStackFrame(self.runtime.raw) });
+    }
+}
+
+/// Runs `f` with a [`Ctx`] of `context` without borrowing the runtime (see the module docs).
+/// The caller must have entered the VU ([`VuExec::enter`]) and the worker must run nothing
+/// else on this runtime while `f` runs except other VUs that entered themselves the same way.
+pub fn enter_context<R>(context: &Context, f: impl for<'js> FnOnce(Ctx<'js>) -> R) -> R {
+    // SAFETY: the context is alive (held by `context`); `Ctx::from_raw` takes a reference of
+    // its own; the higher-ranked closure keeps every value it makes inside this call.
+    let ctx = unsafe { Ctx::from_raw(context.as_raw()) };
+    f(ctx)
+}
+
+/// Runs this context's pending promise jobs (async functions, `.then`) until none is left.
+/// Jobs of other contexts stay queued for their own VUs.
+pub fn run_own_jobs(ctx: &Ctx<'_>) {
+    // Bounded so a script that keeps queueing jobs cannot hang the VU forever.
+    for _ in 0..1_000_000 {
+        if !run_one_job(ctx) {
+            break;
+        }
+    }
+}
+
+/// Runs one pending job of this context; false when there was none.
+fn run_one_job(ctx: &Ctx<'_>) -> bool {
+    // SAFETY: ctx is a live context of the running VU.
+    match unsafe { JS_VolleyExecutePendingJobOf(ctx.as_raw().as_ptr()) } {
+        0 => false,
+        r => {
+            if r < 0 {
+                // The job threw: the exception is pending on ctx. An unhandled rejection is
+                // not the caller's exception; clear it so later calls do not mistake it.
+                let _ = ctx.catch();
+            }
+            true
+        }
+    }
+}
+
+/// Runs this context's jobs until `promise` settles, and returns its value (or its rejection
+/// as an exception). `WouldBlock` if it cannot settle with the jobs there are.
+pub fn finish_promise<'js, T: FromJs<'js>>(
+    ctx: &Ctx<'js>,
+    promise: &Promise<'js>,
+) -> rquickjs::Result<T> {
+    loop {
+        if let Some(r) = promise.result() {
+            return r;
+        }
+        if !run_one_job(ctx) {
+            return Err(rquickjs::Error::WouldBlock);
+        }
+    }
+}
