@@ -64,8 +64,14 @@ fn builtin_bytecode(name: &str) -> Option<&'static [u8]> {
                 .map(|(name, src)| {
                     let m = Module::declare(ctx.clone(), *name, *src)
                         .unwrap_or_else(|e| panic!("builtin module {name} does not compile: {e}"));
+                    // Without their source: k6's modules are native code too, and
+                    // `String(http.get)` shows no source there either. Every VU holds a copy
+                    // of what is loaded, so this is memory per VU.
                     let bc = m
-                        .write(WriteOptions::default())
+                        .write(WriteOptions {
+                            strip_source: true,
+                            ..WriteOptions::default()
+                        })
                         .unwrap_or_else(|e| panic!("builtin module {name}: {e}"));
                     (*name, bc)
                 })
