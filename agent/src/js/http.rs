@@ -43,10 +43,10 @@ pub fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
         "request",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, spec: Object<'js>| -> R<Object<'js>> {
+            move |ctx: Ctx<'js>, spec: Object<'js>, proto: Opt<Object<'js>>| -> R<Object<'js>> {
                 ensure_can_request(&ctx, &vu1)?;
                 let p = prepare(&ctx, &vu1, &spec)?;
-                let mut out = run_all(&ctx, &vu1, vec![p])?;
+                let mut out = run_all(&ctx, &vu1, vec![p], proto.0.as_ref())?;
                 Ok(out.remove(0))
             },
         )?,
@@ -56,13 +56,16 @@ pub fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
         "batch",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, specs: Array<'js>| -> R<Vec<Object<'js>>> {
+            move |ctx: Ctx<'js>,
+                  specs: Array<'js>,
+                  proto: Opt<Object<'js>>|
+                  -> R<Vec<Object<'js>>> {
                 ensure_can_request(&ctx, &vu2)?;
                 let mut prepared = Vec::with_capacity(specs.len());
                 for s in specs.iter::<Object>() {
                     prepared.push(prepare(&ctx, &vu2, &s?)?);
                 }
-                run_all(&ctx, &vu2, prepared)
+                run_all(&ctx, &vu2, prepared, proto.0.as_ref())
             },
         )?,
     )?;
@@ -364,7 +367,14 @@ fn percent_decode(s: &str) -> String {
 
 /// Runs the prepared requests concurrently (one for `http.request`, several for `batch`) and
 /// returns their response objects in order.
-fn run_all<'js>(ctx: &Ctx<'js>, vu: &VuCtx, prepared: Vec<Prepared>) -> R<Vec<Object<'js>>> {
+/// Sends the requests and returns their responses, made with `proto` as their prototype (the
+/// `Response` class of `k6/http`, so that no JS copies them into a second object).
+fn run_all<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    prepared: Vec<Prepared>,
+    proto: Option<&Object<'js>>,
+) -> R<Vec<Object<'js>>> {
     let Some(client) = vu.http.clone() else {
         return Err(Exception::throw_message(ctx, "no HTTP client in this VU"));
     };
@@ -407,7 +417,7 @@ fn run_all<'js>(ctx: &Ctx<'js>, vu: &VuCtx, prepared: Vec<Prepared>) -> R<Vec<Ob
                 &[("error", e.as_str())],
             );
         }
-        out.push(response_object(ctx, &p, last)?);
+        out.push(response_object(ctx, &p, last, proto)?);
     }
     Ok(out)
 }
@@ -524,9 +534,17 @@ fn status_text(code: u16) -> String {
     }
 }
 
-fn response_object<'js>(ctx: &Ctx<'js>, p: &Prepared, ex: &HttpExchange) -> R<Object<'js>> {
+fn response_object<'js>(
+    ctx: &Ctx<'js>,
+    p: &Prepared,
+    ex: &HttpExchange,
+    proto: Option<&Object<'js>>,
+) -> R<Object<'js>> {
     let k = keys(ctx)?;
-    let o = Object::new(ctx.clone())?;
+    let o = match proto {
+        Some(proto) => Object::new_proto(ctx.clone(), Some(proto))?,
+        None => Object::new(ctx.clone())?,
+    };
     o.set(k.get(Key::Status), ex.status)?;
     o.set(k.get(Key::StatusText), status_text(ex.status))?;
     o.set(k.get(Key::Url), ex.url.as_str())?;
