@@ -74,13 +74,26 @@ impl SharedRuntime {
     /// over (a quarter of the start-up time of 10,000 VUs). Start-up makes almost no cyclic
     /// garbage, so the threshold is set from the heap *after* each VU's start-up instead.
     pub fn starting_vu<R>(&self, f: impl FnOnce() -> R) -> R {
-        // SAFETY: plain reads and writes of the live runtime's GC settings.
+        /// Sets the threshold back even if `f` unwinds.
+        struct Restore {
+            raw: *mut qjs::JSRuntime,
+            before: qjs::size_t,
+        }
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                // SAFETY: plain reads and writes of the live runtime's GC settings.
+                let size = unsafe { JS_VolleyMallocSize(self.raw) };
+                unsafe { qjs::JS_SetGCThreshold(self.raw, self.before.max(size + size / 2)) };
+            }
+        }
+        // SAFETY: as above.
         let before = unsafe { qjs::JS_GetGCThreshold(self.raw) };
+        let _restore = Restore {
+            raw: self.raw,
+            before,
+        };
         unsafe { qjs::JS_SetGCThreshold(self.raw, qjs::size_t::MAX) };
-        let r = f();
-        let size = unsafe { JS_VolleyMallocSize(self.raw) };
-        unsafe { qjs::JS_SetGCThreshold(self.raw, before.max(size + size / 2)) };
-        r
+        f()
     }
 }
 
@@ -188,5 +201,83 @@ pub fn finish_promise<'js, T: FromJs<'js>>(
         if !run_one_job(ctx) {
             return Err(rquickjs::Error::WouldBlock);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A runtime with two contexts, as two VUs of a worker have.
+    fn two_contexts() -> (Runtime, Context, Context) {
+        let rt = Runtime::new().unwrap();
+        let a = Context::full(&rt).unwrap();
+        let b = Context::full(&rt).unwrap();
+        (rt, a, b)
+    }
+
+    #[test]
+    fn a_context_runs_only_its_own_promise_jobs() {
+        let (_rt, a, b) = two_contexts();
+        enter_context(&a, |ctx| {
+            ctx.eval::<(), _>("globalThis.ran = 0; Promise.resolve().then(() => { ran++; });")
+                .unwrap();
+        });
+        enter_context(&b, |ctx| {
+            ctx.eval::<(), _>("globalThis.ran = 0; Promise.resolve().then(() => { ran++; });")
+                .unwrap();
+            run_own_jobs(&ctx);
+            assert_eq!(ctx.globals().get::<_, i32>("ran").unwrap(), 1);
+        });
+        // A's job is still queued, for A.
+        enter_context(&a, |ctx| {
+            assert_eq!(ctx.globals().get::<_, i32>("ran").unwrap(), 0);
+            run_own_jobs(&ctx);
+            assert_eq!(ctx.globals().get::<_, i32>("ran").unwrap(), 1);
+        });
+    }
+
+    #[test]
+    fn finish_promise_settles_with_own_jobs_and_reports_rejections() {
+        let (_rt, a, b) = two_contexts();
+        // A job of another context does not help (nor disturb) this one.
+        enter_context(&b, |ctx| {
+            ctx.eval::<(), _>("Promise.resolve().then(() => {});")
+                .unwrap();
+        });
+        enter_context(&a, |ctx| {
+            let p: Promise = ctx
+                .eval("(async () => { await null; return 41 + 1; })()")
+                .unwrap();
+            assert_eq!(finish_promise::<i32>(&ctx, &p).unwrap(), 42);
+            let p: Promise = ctx
+                .eval("(async () => { await null; throw new Error('no'); })()")
+                .unwrap();
+            assert!(finish_promise::<i32>(&ctx, &p).is_err());
+            let p: Promise = ctx.eval("new Promise(() => {})").unwrap();
+            assert!(matches!(
+                finish_promise::<i32>(&ctx, &p),
+                Err(rquickjs::Error::WouldBlock)
+            ));
+        });
+    }
+
+    #[test]
+    fn vu_start_up_holds_the_collector_off_then_sets_it_from_the_heap() {
+        let program = Arc::new(
+            crate::js::ProgramBuilder::new(std::path::Path::new("t.js"))
+                .unwrap()
+                .finish(Default::default()),
+        );
+        let shared = SharedRuntime::new(program).unwrap();
+        // SAFETY: reads the live runtime's settings.
+        let inside = shared.starting_vu(|| unsafe { qjs::JS_GetGCThreshold(shared.raw) });
+        assert_eq!(inside, qjs::size_t::MAX);
+        let after = unsafe { qjs::JS_GetGCThreshold(shared.raw) };
+        let size = unsafe { JS_VolleyMallocSize(shared.raw) };
+        assert!(
+            after < qjs::size_t::MAX && after >= size + size / 2,
+            "{after} vs {size}"
+        );
     }
 }
