@@ -41,7 +41,7 @@ pub enum Resume {
     Command(Box<dyn Any + Send>),
     /// The VU must stop what it waits for: the blocking call returns an abort error.
     Abort,
-    /// The idle VU must return (drop its JS runtime) so the coroutine completes.
+    /// The idle VU must return (drop its JS context) so the coroutine completes.
     Exit,
 }
 
@@ -91,7 +91,7 @@ impl Suspender {
     pub fn suspend(&self, why: Suspend) -> Resume {
         // SAFETY: the yielder lives on the coroutine's stack for the whole body, and the
         // Suspender is only reachable from code that runs inside that body (the VU's JS
-        // runtime is created and dropped inside it).
+        // context is created and dropped inside it).
         unsafe { (*self.yielder).suspend(why) }
     }
 
