@@ -98,6 +98,7 @@ pub fn spawn_worker(
                 tx: tx2,
                 js_runtime: RefCell::new(None),
             });
+            let keep = local.clone();
             Worker {
                 local,
                 rx,
@@ -111,6 +112,11 @@ pub fn spawn_worker(
                 shutting_down: false,
             }
             .run();
+            // Every VU has returned: free their contexts, then the runtime with the worker.
+            let js = keep.js_runtime.borrow_mut().take();
+            if let Some(js) = js {
+                js.collect_exited_vus();
+            }
         })?;
     Ok((WorkerHandle { index, tx }, join))
 }

@@ -42,6 +42,11 @@ pub struct SharedRuntime {
     raw: *mut qjs::JSRuntime,
     /// The interrupt check of the VU that runs now.
     current: Rc<RefCell<Option<InterruptCheck>>>,
+    /// The context that made what the runtime keeps for its whole life (the interned property
+    /// names of `keys`, rquickjs's cached prototype of native functions). Not a VU's: what the
+    /// runtime keeps, keeps its context alive, and a VU's context holds the VU's natives, which
+    /// hold this runtime (a cycle that would leak it).
+    _names: Context,
 }
 
 impl SharedRuntime {
@@ -54,11 +59,33 @@ impl SharedRuntime {
             cur.borrow().as_ref().is_some_and(|check| check())
         })));
         rt.set_loader(VolleyResolver, ProgramLoader { program });
-        // A throwaway context gives the raw runtime pointer (rquickjs does not expose it).
-        let probe = Context::base(&rt).map_err(|e| JsError::Load(e.to_string()))?;
-        let raw = probe.get_runtime_ptr();
-        drop(probe);
-        Ok(SharedRuntime { rt, raw, current })
+        let names = Context::base(&rt).map_err(|e| JsError::Load(e.to_string()))?;
+        names
+            .with(|ctx| -> rquickjs::Result<()> {
+                super::keys::keys(&ctx)?;
+                // rquickjs caches the prototype of native functions per runtime, made in the
+                // context that makes the first one: make it here too.
+                rquickjs::Function::new(ctx.clone(), || ())?;
+                Ok(())
+            })
+            .map_err(|e| JsError::Load(e.to_string()))?;
+        // rquickjs does not expose the raw runtime; a context of it does.
+        let raw = names.get_runtime_ptr();
+        Ok(SharedRuntime {
+            rt,
+            raw,
+            current,
+            _names: names,
+        })
+    }
+
+    /// Frees the contexts of VUs that have exited. Call when the worker's VUs are all done:
+    /// a context (with the VU's natives, which hold this runtime) is freed only by QuickJS's
+    /// cycle collector, so without this the runtime would never be dropped.
+    pub fn collect_exited_vus(&self) {
+        // SAFETY: no VU runs JS any more; no frame chain is live.
+        unsafe { JS_VolleySetStackFrame(self.raw, std::ptr::null_mut()) };
+        self.rt.run_gc();
     }
 
     /// A new context with every standard intrinsic, for one VU.
@@ -262,14 +289,39 @@ mod tests {
         });
     }
 
-    #[test]
-    fn vu_start_up_holds_the_collector_off_then_sets_it_from_the_heap() {
+    fn shared() -> Rc<SharedRuntime> {
         let program = Arc::new(
             crate::js::ProgramBuilder::new(std::path::Path::new("t.js"))
                 .unwrap()
                 .finish(Default::default()),
         );
-        let shared = SharedRuntime::new(program).unwrap();
+        Rc::new(SharedRuntime::new(program).unwrap())
+    }
+
+    #[test]
+    fn exited_vus_release_the_runtime() {
+        // A VU's natives hold its VuExec, which holds the runtime; the first VU also makes the
+        // runtime's interned names and native-function prototype. Once the VUs are gone and
+        // their contexts collected, only the worker's own reference is left.
+        let rt = shared();
+        for _ in 0..3 {
+            let held = rt.clone();
+            let context = rt.new_context().unwrap();
+            enter_context(&context, |ctx| {
+                crate::js::keys::keys(&ctx).unwrap();
+                let f =
+                    rquickjs::Function::new(ctx.clone(), move || Rc::strong_count(&held)).unwrap();
+                ctx.globals().set("native", f).unwrap();
+            });
+        }
+        assert_eq!(Rc::strong_count(&rt), 4);
+        rt.collect_exited_vus();
+        assert_eq!(Rc::strong_count(&rt), 1);
+    }
+
+    #[test]
+    fn vu_start_up_holds_the_collector_off_then_sets_it_from_the_heap() {
+        let shared = shared();
         // SAFETY: reads the live runtime's settings.
         let inside = shared.starting_vu(|| unsafe { qjs::JS_GetGCThreshold(shared.raw) });
         assert_eq!(inside, qjs::size_t::MAX);
