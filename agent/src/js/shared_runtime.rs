@@ -83,8 +83,12 @@ impl SharedRuntime {
     /// a context (with the VU's natives, which hold this runtime) is freed only by QuickJS's
     /// cycle collector, so without this the runtime would never be dropped.
     pub fn collect_exited_vus(&self) {
-        // SAFETY: no VU runs JS any more; no frame chain is live.
-        unsafe { JS_VolleySetStackFrame(self.raw, std::ptr::null_mut()) };
+        // SAFETY: no VU runs JS any more; no frame chain is live, and the stack QuickJS knows
+        // is the last VU's (gone): this thread's own stack is the one in use now.
+        unsafe {
+            JS_VolleySetStackFrame(self.raw, std::ptr::null_mut());
+            qjs::JS_UpdateStackTop(self.raw);
+        }
         self.rt.run_gc();
     }
 
