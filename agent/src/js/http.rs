@@ -366,8 +366,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Runs the prepared requests concurrently (one for `http.request`, several for `batch`) and
-/// returns their response objects in order.
-/// Sends the requests and returns their responses, made with `proto` as their prototype (the
+/// returns their response objects in order, made with `proto` as their prototype (the
 /// `Response` class of `k6/http`, so that no JS copies them into a second object).
 fn run_all<'js>(
     ctx: &Ctx<'js>,

@@ -156,10 +156,6 @@ impl VuExec {
         }
     }
 
-    pub fn runtime(&self) -> &Rc<SharedRuntime> {
-        &self.runtime
-    }
-
     /// Makes this VU the runtime's running code: its stack, its frame chain, its interrupt
     /// check. Called on the VU's own stack when it starts and after every resume.
     pub fn enter(&self) {
