@@ -889,3 +889,18 @@ fn vus_blocking_inside_js_keep_their_own_stacks_jobs_and_traces() {
     assert_eq!(r.stat("http_reqs", "count"), 400.0);
     assert_eq!(r.stat("iterations", "count"), 100.0);
 }
+
+#[test]
+fn k6_module_functions_print_as_native_code() {
+    // As in k6, whose modules are Go: no module source is shown (nor kept in every VU).
+    let r = run_inline(
+        "native_code",
+        "import http from 'k6/http';\n\
+         export const options = { vus: 1, iterations: 1 };\n\
+         export default function () { console.log(String(http.get)); }\n",
+        &[],
+    );
+    r.assert_code(0);
+    assert!(r.stderr.contains("[native code]"), "{}", r.stderr);
+    assert!(!r.stderr.contains("send("), "{}", r.stderr);
+}
