@@ -8,6 +8,14 @@ mod target;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: request buffers are allocated on a JS worker and freed on
+/// an IO thread (and back), which glibc serves through its slow cross-arena paths. Measured
+/// (callgrind, `http.get` + `check`): 12 % fewer instructions per iteration. QuickJS keeps its
+/// own allocator. `.cargo/config.toml` builds it with arenas committed as used, not up front
+/// (eager commit cost 1,000 mostly idle VUs 21 KiB of peak RSS each).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "volley",
