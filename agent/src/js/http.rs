@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rquickjs::function::Opt;
-use rquickjs::{Array, ArrayBuffer, Ctx, Exception, Function, Object, Value};
+use rquickjs::{Array, ArrayBuffer, Ctx, Exception, Function, IntoJs, Object, Value};
 
 use crate::http::{execute, CookieJar, CookieOptions, HttpExchange, HttpRequest};
 use crate::metrics::builtin;
@@ -16,6 +16,7 @@ use crate::vu::{throw_interrupted, Phase, VuCtx};
 
 use super::keys::{keys, Key, Keys};
 use super::native::{bytes_of, tags_from_js};
+use super::shapes;
 
 type R<T> = rquickjs::Result<T>;
 
@@ -43,10 +44,32 @@ pub fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
         "request",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, spec: Object<'js>, proto: Opt<Object<'js>>| -> R<Object<'js>> {
+            move |ctx: Ctx<'js>, spec: Object<'js>, shapes: Array<'js>| -> R<Object<'js>> {
                 ensure_can_request(&ctx, &vu1)?;
-                let p = prepare(&ctx, &vu1, &spec)?;
-                let mut out = run_all(&ctx, &vu1, vec![p], proto.0.as_ref())?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
+                let p = prepare(&ctx, &vu1, Spec::from_object(&ctx, &spec)?)?;
+                let mut out = run_all(&ctx, &vu1, vec![p], &shapes)?;
+                Ok(out.remove(0))
+            },
+        )?,
+    )?;
+    let vu_plain = vu.clone();
+    v.set(
+        "requestPlain",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  method: String,
+                  url: String,
+                  body: Value<'js>,
+                  expected: Value<'js>,
+                  shapes: Array<'js>|
+                  -> R<Object<'js>> {
+                ensure_can_request(&ctx, &vu_plain)?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
+                let spec = Spec::plain(&ctx, method, url, body, expected);
+                let p = prepare(&ctx, &vu_plain, spec)?;
+                let mut out = run_all(&ctx, &vu_plain, vec![p], &shapes)?;
                 Ok(out.remove(0))
             },
         )?,
@@ -56,16 +79,23 @@ pub fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
         "batch",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>,
-                  specs: Array<'js>,
-                  proto: Opt<Object<'js>>|
-                  -> R<Vec<Object<'js>>> {
+            move |ctx: Ctx<'js>, specs: Array<'js>, shapes: Array<'js>| -> R<Vec<Object<'js>>> {
                 ensure_can_request(&ctx, &vu2)?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
                 let mut prepared = Vec::with_capacity(specs.len());
                 for s in specs.iter::<Object>() {
-                    prepared.push(prepare(&ctx, &vu2, &s?)?);
+                    prepared.push(prepare(&ctx, &vu2, Spec::from_object(&ctx, &s?)?)?);
                 }
-                run_all(&ctx, &vu2, prepared, proto.0.as_ref())
+                run_all(&ctx, &vu2, prepared, &shapes)
+            },
+        )?,
+    )?;
+    v.set(
+        "responseShapes",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, proto: Object<'js>| -> R<Array<'js>> {
+                ResponseShapes::make(&ctx, &proto)
             },
         )?,
     )?;
@@ -203,9 +233,72 @@ fn parse_url(ctx: &Ctx<'_>, s: &str) -> R<url::Url> {
     })
 }
 
-fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
-    let method: String = spec.get("method")?;
-    let url_s: String = spec.get("url")?;
+/// A request as `k6/http` describes it (the object `parseRequest` builds in http.js).
+struct Spec<'js> {
+    method: String,
+    url: String,
+    body: Value<'js>,
+    headers: Option<Object<'js>>,
+    auth: Option<String>,
+    cookies: Value<'js>,
+    timeout: Value<'js>,
+    redirects: Option<f64>,
+    response_type: Option<String>,
+    jar: Value<'js>,
+    tags: Value<'js>,
+    expected: Value<'js>,
+}
+
+impl<'js> Spec<'js> {
+    /// Reads the object built by `parseRequest` (by interned names: no atom lookups).
+    fn from_object(ctx: &Ctx<'js>, o: &Object<'js>) -> R<Self> {
+        let k = keys(ctx)?;
+        Ok(Self {
+            method: o.get(k.get(Key::Method))?,
+            url: o.get(k.get(Key::Url))?,
+            body: o.get(k.get(Key::Body))?,
+            headers: o.get(k.get(Key::Headers))?,
+            auth: o.get(k.get(Key::Auth))?,
+            cookies: o.get(k.get(Key::Cookies))?,
+            timeout: o.get(k.get(Key::Timeout))?,
+            redirects: o.get(k.get(Key::Redirects))?,
+            response_type: o.get(k.get(Key::ResponseType))?,
+            jar: o.get(k.get(Key::Jar))?,
+            tags: o.get(k.get(Key::Tags))?,
+            expected: o.get(k.get(Key::Expected))?,
+        })
+    }
+
+    /// A request without params (`http.get(url)` and the like): every option at its default.
+    fn plain(
+        ctx: &Ctx<'js>,
+        method: String,
+        url: String,
+        body: Value<'js>,
+        expected: Value<'js>,
+    ) -> Self {
+        let undefined = || Value::new_undefined(ctx.clone());
+        Self {
+            method,
+            url,
+            body,
+            headers: None,
+            auth: None,
+            cookies: undefined(),
+            timeout: undefined(),
+            redirects: None,
+            response_type: None,
+            jar: undefined(),
+            tags: undefined(),
+            expected,
+        }
+    }
+}
+
+fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: Spec<'js>) -> R<Prepared> {
+    let mut method = spec.method;
+    method.make_ascii_uppercase();
+    let url_s = spec.url;
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| Exception::throw_type(ctx, &format!("invalid HTTP method \"{method}\"")))?;
     let url = parse_url(ctx, &url_s)?;
@@ -219,7 +312,7 @@ fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
         ));
     }
     let mut req = HttpRequest::new(method, url);
-    let body: Value = spec.get("body")?;
+    let body = spec.body;
     if !body.is_null() && !body.is_undefined() {
         let b = bytes_of(&body).ok_or_else(|| {
             Exception::throw_type(
@@ -238,12 +331,13 @@ fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
         }
         req.body = Bytes::from(b);
     }
-    let headers: Object = spec.get("headers")?;
-    for item in headers.props::<String, String>() {
-        let (k, v) = item?;
-        req.headers.push((k, v));
+    if let Some(headers) = spec.headers {
+        for item in headers.props::<String, String>() {
+            let (k, v) = item?;
+            req.headers.push((k, v));
+        }
     }
-    if let Some(auth) = spec.get::<_, Option<String>>("auth")? {
+    if let Some(auth) = spec.auth {
         if auth != "basic" {
             return Err(Exception::throw_message(
                 ctx,
@@ -268,8 +362,7 @@ fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
         let _ = req.url.set_password(None);
     }
     // Per-request cookies (params.cookies): sent with the request; `replace` wins over the jar.
-    let cookies: Value = spec.get("cookies")?;
-    if let Some(arr) = cookies.as_array() {
+    if let Some(arr) = spec.cookies.as_array() {
         let mut parts = Vec::new();
         for c in arr.iter::<Array>() {
             let c = c?;
@@ -281,7 +374,7 @@ fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
             req.headers.push(("Cookie".into(), parts.join("; ")));
         }
     }
-    let timeout: Value = spec.get("timeout")?;
+    let timeout = spec.timeout;
     if let Some(ms) = timeout.as_number() {
         req.timeout = Some(Duration::from_secs_f64((ms.max(0.0)) / 1000.0));
     } else if let Some(s) = timeout.as_string() {
@@ -290,14 +383,14 @@ fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
             .map_err(|e| Exception::throw_type(ctx, &format!("invalid timeout \"{s}\": {e}")))?;
         req.timeout = Some(d);
     }
-    if let Some(r) = spec.get::<_, Option<f64>>("redirects")? {
+    if let Some(r) = spec.redirects {
         req.max_redirects = Some(r.max(0.0) as u32);
     }
     let discard_default = vu
         .run
         .as_ref()
         .is_some_and(|r| r.settings.discard_response_bodies);
-    let response_type = match spec.get::<_, Option<String>>("responseType")?.as_deref() {
+    let response_type = match spec.response_type.as_deref() {
         None => {
             if discard_default {
                 ResponseType::None
@@ -316,7 +409,7 @@ fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
         }
     };
     req.discard_body = response_type == ResponseType::None;
-    let jar: Value = spec.get("jar")?;
+    let jar = spec.jar;
     if jar.is_null() {
         req.jar = false;
     } else if let Some(id) = jar.as_number() {
@@ -324,10 +417,8 @@ fn prepare<'js>(ctx: &Ctx<'js>, vu: &VuCtx, spec: &Object<'js>) -> R<Prepared> {
             req.cookie_jar = Some(jar_by_id(ctx, vu, id as usize)?);
         }
     }
-    let tags_v: Value = spec.get("tags")?;
-    let tags = tags_from_js(Some(&tags_v))?;
-    let expected: Value = spec.get("expected")?;
-    let expected = if let Some(arr) = expected.as_array() {
+    let tags = tags_from_js(Some(&spec.tags))?;
+    let expected = if let Some(arr) = spec.expected.as_array() {
         let mut ranges = Vec::new();
         for r in arr.iter::<Array>() {
             let r = r?;
@@ -366,13 +457,13 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Runs the prepared requests concurrently (one for `http.request`, several for `batch`) and
-/// returns their response objects in order, made with `proto` as their prototype (the
-/// `Response` class of `k6/http`, so that no JS copies them into a second object).
+/// returns their response objects in order, made from `shapes` (instances of the `Response`
+/// class of `k6/http`, so that no JS copies them into a second object).
 fn run_all<'js>(
     ctx: &Ctx<'js>,
     vu: &VuCtx,
     prepared: Vec<Prepared>,
-    proto: Option<&Object<'js>>,
+    shapes: &ResponseShapes<'js>,
 ) -> R<Vec<Object<'js>>> {
     let Some(client) = vu.http.clone() else {
         return Err(Exception::throw_message(ctx, "no HTTP client in this VU"));
@@ -416,7 +507,7 @@ fn run_all<'js>(
                 &[("error", e.as_str())],
             );
         }
-        out.push(response_object(ctx, &p, last, proto)?);
+        out.push(response_object(ctx, &p, last, shapes)?);
     }
     Ok(out)
 }
@@ -533,43 +624,97 @@ fn status_text(code: u16) -> String {
     }
 }
 
+/// The properties of a response, in order (the template made by `responseShapes`).
+const RESPONSE_KEYS: [Key; 15] = [
+    Key::Status,
+    Key::StatusText,
+    Key::Url,
+    Key::Proto,
+    Key::RemoteIp,
+    Key::RemotePort,
+    Key::TlsVersion,
+    Key::TlsCipherSuite,
+    Key::Error,
+    Key::ErrorCode,
+    Key::Body,
+    Key::Headers,
+    Key::Cookies,
+    Key::Timings,
+    Key::Request,
+];
+/// The properties of `res.timings`, in order.
+const TIMINGS_KEYS: [Key; 7] = [
+    Key::Blocked,
+    Key::Connecting,
+    Key::TlsHandshaking,
+    Key::Sending,
+    Key::Waiting,
+    Key::Receiving,
+    Key::Duration,
+];
+/// The properties of `res.request`, in order.
+const REQUEST_KEYS: [Key; 5] = [Key::Method, Key::Url, Key::Headers, Key::Body, Key::Cookies];
+
+/// Templates (see [`shapes`]) of a response, its `timings` and its `request`: made once per VU
+/// by `V.responseShapes(Response.prototype)`, kept by `k6/http` and passed to every request.
+struct ResponseShapes<'js> {
+    response: Object<'js>,
+    timings: Object<'js>,
+    request: Object<'js>,
+}
+
+impl<'js> ResponseShapes<'js> {
+    /// The three templates, as the array `k6/http` keeps (`V.responseShapes(Response.prototype)`).
+    fn make(ctx: &Ctx<'js>, proto: &Object<'js>) -> R<Array<'js>> {
+        let k = keys(ctx)?;
+        let atoms = |ks: &[Key]| ks.iter().map(|&key| k.get(key)).collect::<Vec<_>>();
+        let out = Array::new(ctx.clone())?;
+        out.set(
+            0,
+            shapes::template(ctx, Some(proto), &atoms(&RESPONSE_KEYS))?,
+        )?;
+        out.set(1, shapes::template(ctx, None, &atoms(&TIMINGS_KEYS))?)?;
+        out.set(2, shapes::template(ctx, None, &atoms(&REQUEST_KEYS))?)?;
+        Ok(out)
+    }
+
+    fn from_js(ctx: &Ctx<'js>, arr: &Array<'js>) -> R<Self> {
+        let get = |i: usize| {
+            arr.get::<Object>(i).map_err(|_| {
+                Exception::throw_type(ctx, "the response shapes must come from responseShapes()")
+            })
+        };
+        Ok(Self {
+            response: get(0)?,
+            timings: get(1)?,
+            request: get(2)?,
+        })
+    }
+}
+
+fn string<'js>(ctx: &Ctx<'js>, s: &str) -> R<Value<'js>> {
+    Ok(rquickjs::String::from_str(ctx.clone(), s)?.into_value())
+}
+
+fn number<'js>(ctx: &Ctx<'js>, n: f64) -> Value<'js> {
+    Value::new_number(ctx.clone(), n)
+}
+
 fn response_object<'js>(
     ctx: &Ctx<'js>,
     p: &Prepared,
     ex: &HttpExchange,
-    proto: Option<&Object<'js>>,
+    shapes: &ResponseShapes<'js>,
 ) -> R<Object<'js>> {
-    let k = keys(ctx)?;
-    let o = match proto {
-        Some(proto) => Object::new_proto(ctx.clone(), Some(proto))?,
-        None => Object::new(ctx.clone())?,
-    };
-    o.set(k.get(Key::Status), ex.status)?;
-    o.set(k.get(Key::StatusText), status_text(ex.status))?;
-    o.set(k.get(Key::Url), ex.url.as_str())?;
-    o.set(k.get(Key::Proto), ex.proto.as_str())?;
-    o.set(k.get(Key::RemoteIp), ex.remote_ip.as_str())?;
-    o.set(k.get(Key::RemotePort), ex.remote_port)?;
-    o.set(
-        k.get(Key::TlsVersion),
-        ex.tls_version.as_deref().unwrap_or_default(),
-    )?;
-    o.set(k.get(Key::TlsCipherSuite), "")?;
-    o.set(k.get(Key::Error), ex.error.as_deref().unwrap_or_default())?;
-    o.set(k.get(Key::ErrorCode), ex.error_code)?;
     let body: Value = if ex.error.is_some() && ex.status == 0 {
         Value::new_null(ctx.clone())
     } else {
         match p.response_type {
             ResponseType::None => Value::new_null(ctx.clone()),
             ResponseType::Binary => ArrayBuffer::new_copy(ctx.clone(), &ex.body[..])?.into_value(),
-            ResponseType::Text => {
-                rquickjs::String::from_str(ctx.clone(), &String::from_utf8_lossy(&ex.body))?
-                    .into_value()
-            }
+            ResponseType::Text => string(ctx, &String::from_utf8_lossy(&ex.body))?,
         }
     };
-    o.set(k.get(Key::Body), body)?;
     // Repeated headers are joined with ", " (as Go's Header.Get would show them to k6).
     let mut merged: Vec<(String, String)> = Vec::with_capacity(ex.headers.len());
     let mut set_cookies = Vec::new();
@@ -590,24 +735,21 @@ fn response_object<'js>(
     for (name, v) in merged {
         headers.set(name, v)?;
     }
-    o.set(k.get(Key::Headers), headers)?;
-    o.set(
-        k.get(Key::Cookies),
-        response_cookies(ctx, &k, &set_cookies)?,
-    )?;
-    let t = Object::new(ctx.clone())?;
+    let k = keys(ctx)?;
     let tm = &ex.timings;
-    t.set(k.get(Key::Blocked), tm.blocked)?;
-    t.set(k.get(Key::Connecting), tm.connecting)?;
-    t.set(k.get(Key::TlsHandshaking), tm.tls_handshaking)?;
-    t.set(k.get(Key::Sending), tm.sending)?;
-    t.set(k.get(Key::Waiting), tm.waiting)?;
-    t.set(k.get(Key::Receiving), tm.receiving)?;
-    t.set(k.get(Key::Duration), tm.duration)?;
-    o.set(k.get(Key::Timings), t)?;
-    let r = Object::new(ctx.clone())?;
-    r.set(k.get(Key::Method), ex.method.as_str())?;
-    r.set(k.get(Key::Url), ex.url.as_str())?;
+    let timings = shapes::new_like(
+        ctx,
+        &shapes.timings,
+        [
+            number(ctx, tm.blocked),
+            number(ctx, tm.connecting),
+            number(ctx, tm.tls_handshaking),
+            number(ctx, tm.sending),
+            number(ctx, tm.waiting),
+            number(ctx, tm.receiving),
+            number(ctx, tm.duration),
+        ],
+    )?;
     // Request headers as k6 shows them: name → array of values.
     let mut grouped: Vec<(String, Vec<&str>)> = Vec::with_capacity(ex.request_headers.len());
     for (name, v) in &ex.request_headers {
@@ -621,14 +763,38 @@ fn response_object<'js>(
     for (name, vals) in grouped {
         rh.set(name, vals)?;
     }
-    r.set(k.get(Key::Headers), rh)?;
-    r.set(
-        k.get(Key::Body),
-        String::from_utf8_lossy(&ex.request_body).as_ref(),
+    let request = shapes::new_like(
+        ctx,
+        &shapes.request,
+        [
+            string(ctx, ex.method.as_str())?,
+            string(ctx, ex.url.as_str())?,
+            rh.into_value(),
+            string(ctx, &String::from_utf8_lossy(&ex.request_body))?,
+            Object::new(ctx.clone())?.into_value(),
+        ],
     )?;
-    r.set(k.get(Key::Cookies), Object::new(ctx.clone())?)?;
-    o.set(k.get(Key::Request), r)?;
-    Ok(o)
+    shapes::new_like(
+        ctx,
+        &shapes.response,
+        [
+            Value::new_int(ctx.clone(), i32::from(ex.status)),
+            string(ctx, &status_text(ex.status))?,
+            string(ctx, ex.url.as_str())?,
+            string(ctx, ex.proto.as_str())?,
+            string(ctx, ex.remote_ip.as_str())?,
+            Value::new_int(ctx.clone(), i32::from(ex.remote_port)),
+            string(ctx, ex.tls_version.as_deref().unwrap_or_default())?,
+            string(ctx, "")?,
+            string(ctx, ex.error.as_deref().unwrap_or_default())?,
+            ex.error_code.into_js(ctx)?,
+            body,
+            headers.into_value(),
+            response_cookies(ctx, &k, &set_cookies)?.into_value(),
+            timings.into_value(),
+            request.into_value(),
+        ],
+    )
 }
 
 /// `res.cookies`: the cookies the response set, `{name: [{name, value, domain, path, ...}]}`.

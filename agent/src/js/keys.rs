@@ -1,4 +1,5 @@
-//! Property names the k6 modules set on every response, interned once per VU.
+//! Property names the k6 modules read and set on every request and response, interned once per
+//! runtime.
 //!
 //! Setting a property by a Rust `&str` makes QuickJS hash the string and look it up in its atom
 //! table every time: for the ~30 fixed names of a `k6/http` response that was the largest cost
@@ -42,6 +43,13 @@ pub enum Key {
     Secure,
     MaxAge,
     Expires,
+    Auth,
+    Timeout,
+    Redirects,
+    ResponseType,
+    Jar,
+    Tags,
+    Expected,
 }
 
 const NAMES: &[&str] = &[
@@ -76,6 +84,13 @@ const NAMES: &[&str] = &[
     "secure",
     "max_age",
     "expires",
+    "auth",
+    "timeout",
+    "redirects",
+    "responseType",
+    "jar",
+    "tags",
+    "expected",
 ];
 
 /// The interned names of one runtime.
@@ -117,7 +132,7 @@ mod tests {
 
     #[test]
     fn names_match_keys_and_set_properties() {
-        assert_eq!(NAMES.len(), Key::Expires as usize + 1);
+        assert_eq!(NAMES.len(), Key::Expected as usize + 1);
         assert_eq!(NAMES[Key::TlsHandshaking as usize], "tls_handshaking");
         assert_eq!(NAMES[Key::MaxAge as usize], "max_age");
         let rt = Runtime::new().unwrap();

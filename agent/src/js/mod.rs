@@ -12,6 +12,7 @@
 pub mod http;
 pub mod keys;
 pub mod native;
+pub mod shapes;
 pub mod shared_runtime;
 
 use std::collections::{BTreeMap, HashMap};

@@ -22,7 +22,7 @@ pub use sink::{
     is_valid_trend_stat, parse_percentile_stat, CounterSink, GaugeSink, MergeError, RateSink, Sink,
     TrendSink, TREND_EXACT_LIMIT,
 };
-pub use tags::TagSet;
+pub use tags::{BuildSeriesHasher, SeriesHasher, TagSet};
 
 /// The four k6 metric types (`new Counter(...)`, `Gauge`, `Rate`, `Trend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

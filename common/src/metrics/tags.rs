@@ -14,6 +14,36 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A hasher for keys made of [`TagSet`]s and integers (a series key is `(metric id, tags)`):
+/// their parts are already well-mixed or small, so it folds each written word in with one
+/// multiply instead of running SipHash (profiled: SipHash was ~2 % of a load generator's time,
+/// at ~14 samples per `http.get` iteration). Not for keys an attacker chooses.
+#[derive(Default, Clone, Copy)]
+pub struct SeriesHasher(u64);
+
+impl std::hash::Hasher for SeriesHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+/// `HashMap`/`HashSet` hashing with [`SeriesHasher`].
+pub type BuildSeriesHasher = std::hash::BuildHasherDefault<SeriesHasher>;
+
 /// An immutable, sorted set of `(key, value)` string pairs with unique keys.
 #[derive(Clone)]
 pub struct TagSet(Arc<Inner>);
@@ -103,6 +133,11 @@ impl TagSet {
             }
         }
         TagSet::from_sorted(out)
+    }
+
+    /// True when both are the same shared instance (not merely equal).
+    pub fn is_same(&self, other: &TagSet) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The value of tag `key`, if set.
