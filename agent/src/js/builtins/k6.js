@@ -6,10 +6,14 @@ export function check(val, sets, tags) {
     throw new TypeError('check() expects an object of named checks as its second argument');
   }
   let all = true;
-  for (const name of Object.keys(sets)) {
+  const t = tags === undefined ? null : tags;
+  // An index loop: `for...of` makes an iterator and a result object per step, per check call.
+  const names = Object.keys(sets);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
     const c = sets[name];
     const ok = typeof c === 'function' ? !!c(val) : !!c;
-    V.recordCheck(name, ok, tags === undefined ? null : tags);
+    V.recordCheck(name, ok, t);
     if (!ok) all = false;
   }
   return all;
