@@ -382,11 +382,17 @@ impl Proc {
         self.child.id()
     }
 
-    /// Waits up to `timeout` for the process to exit; `None` if it is still running.
+    /// Waits up to `timeout` for the process to exit; `None` if it is still running. After an
+    /// exit it also waits (briefly) for both outputs to be read to their end: the reader threads
+    /// may still be behind, and a check of the output right after would see it cut short.
     pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             if let Ok(Some(st)) = self.child.try_wait() {
+                // A grandchild that inherited the pipes may keep them open: do not wait forever.
+                let drain = std::time::Duration::from_secs(2);
+                self.stdout.wait_closed(drain);
+                self.stderr.wait_closed(drain);
                 return Some(st);
             }
             if std::time::Instant::now() >= deadline {

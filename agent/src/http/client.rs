@@ -668,7 +668,7 @@ impl Collector {
 }
 
 /// Go's canonical header name: "content-type" → "Content-Type".
-fn canonical_name(name: &str) -> String {
+pub fn canonical_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = true;
     for c in name.chars() {

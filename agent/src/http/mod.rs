@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-pub use client::{execute, HttpShared, VuHttpClient};
+pub use client::{canonical_name, execute, HttpShared, VuHttpClient};
 pub use cookies::{parse_cookie_date, CookieError, CookieJar, CookieOptions};
 pub use error::HttpSetupError;
 

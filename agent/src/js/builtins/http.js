@@ -17,16 +17,18 @@ export function expectedStatuses(...args) {
   return cb;
 }
 
-let defaultCallback = expectedStatuses({ min: 200, max: 399 });
-
 function callbackRanges(cb) {
   if (cb === null) return null;
   if (typeof cb === 'function' && cb[EXPECTED]) return cb[EXPECTED];
   throw new TypeError('responseCallback must be the result of http.expectedStatuses() or null');
 }
 
+let defaultCallback = expectedStatuses({ min: 200, max: 399 });
+// The default callback's status ranges, looked up once rather than per request.
+let defaultRanges = callbackRanges(defaultCallback);
+
 export function setResponseCallback(cb) {
-  callbackRanges(cb);
+  defaultRanges = callbackRanges(cb);
   defaultCallback = cb;
 }
 
@@ -150,13 +152,17 @@ function send(method, url, body, params) {
   // No params and a plain URL and body (most calls): skip building a request object.
   if ((params === undefined || params === null) && typeof url === 'string'
     && (body === undefined || body === null || typeof body === 'string')) {
-    return V.requestPlain(String(method), url, body === undefined ? null : body, callbackRanges(defaultCallback), SHAPES);
+    return V.requestPlain(String(method), url, body === undefined ? null : body, defaultRanges, SHAPES);
   }
   return V.request(parseRequest(method, url, body, params), SHAPES);
 }
 
 export function request(method, url, body, params) { return send(method, url, body, params); }
-export function get(url, params) { return send('GET', url, null, params); }
+export function get(url, params) {
+  // The commonest call of all, without the extra JS call of send().
+  if (params === undefined && typeof url === 'string') return V.requestPlain('GET', url, null, defaultRanges, SHAPES);
+  return send('GET', url, null, params);
+}
 export function head(url, params) { return send('HEAD', url, null, params); }
 export function post(url, body, params) { return send('POST', url, body, params); }
 export function put(url, body, params) { return send('PUT', url, body, params); }
