@@ -289,6 +289,58 @@ mod tests {
         });
     }
 
+    /// Date, Map/Set, the typed arrays and WeakRef are made on a context's first use of them
+    /// (vendor/rquickjs-sys/VOLLEY.md): from a global, or when the engine needs their
+    /// prototype first. Either way they must be what eager ones would have been.
+    #[test]
+    fn lazy_intrinsics_are_made_on_first_use_and_behave_as_eager_ones() {
+        let (_rt, a, b) = two_contexts();
+        let raw = a.get_runtime_ptr();
+        enter_context(&a, |ctx| {
+            // The engine needs ArrayBuffer.prototype before the script ever named it.
+            // SAFETY: reads of the live runtime's allocation counter.
+            let before = unsafe { JS_VolleyMallocSize(raw) };
+            let buf = rquickjs::ArrayBuffer::new(ctx.clone(), vec![1u8, 2, 3]).unwrap();
+            let grown = unsafe { JS_VolleyMallocSize(raw) } - before;
+            assert!(
+                grown > 4096,
+                "the typed arrays existed before first use (+{grown} B)"
+            );
+            ctx.globals().set("buf", buf).unwrap();
+            let checks: Vec<bool> = ctx
+                .eval(
+                    r#"[
+                    Object.getPrototypeOf(buf) === ArrayBuffer.prototype,
+                    new Uint8Array(buf)[2] === 3 && ArrayBuffer.isView(new DataView(buf)),
+                    Object.getPrototypeOf(Int8Array) === Object.getPrototypeOf(Float64Array),
+                    typeof Uint8Array.fromBase64 === 'function' && new Uint8Array([255]).toHex() === 'ff',
+                    typeof Atomics.add === 'function',
+                    new Date(0).toISOString() === '1970-01-01T00:00:00.000Z',
+                    new (class extends Map {})([[1, 2]]).get(1) === 2,
+                    [...new Set([1, 1, 2]).values()].length === 2,
+                    typeof new WeakRef({}).deref === 'function',
+                    typeof FinalizationRegistry === 'function' && typeof WeakSet === 'function',
+                    ['Map', 'Date', 'Uint8Array', 'WeakRef'].every((n) => {
+                        const d = Object.getOwnPropertyDescriptor(globalThis, n);
+                        return d.writable && d.configurable && !d.enumerable && typeof d.value === 'function';
+                    }),
+                    Object.getOwnPropertyNames(globalThis).includes('SharedArrayBuffer'),
+                    (delete globalThis.Set) && typeof globalThis.Set === 'undefined',
+                ]"#,
+                )
+                .unwrap();
+            let failed: Vec<usize> = (0..checks.len()).filter(|&i| !checks[i]).collect();
+            assert!(failed.is_empty(), "failed checks: {failed:?}");
+        });
+        // Another context makes its own, also when the first one has made them.
+        enter_context(&b, |ctx| {
+            let own: bool = ctx
+                .eval("typeof Set === 'function' && new Map([[1, 1]]).size === 1")
+                .unwrap();
+            assert!(own);
+        });
+    }
+
     fn shared() -> Rc<SharedRuntime> {
         let program = Arc::new(
             crate::js::ProgramBuilder::new(std::path::Path::new("t.js"))

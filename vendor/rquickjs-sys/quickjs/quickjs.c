@@ -555,10 +555,21 @@ enum {
    enough to call the interrupt callback often. */
 #define JS_INTERRUPT_COUNTER_INIT 10000
 
+/* Volley: the global constructors whose intrinsics a context creates on first use (see
+   "Volley additions" at the end of this file). */
+#define JS_VOLLEY_LAZY_GLOBAL_COUNT 22
+
 struct JSContext {
     JSGCObjectHeader header; /* must come first */
     JSRuntime *rt;
     struct list_head link;
+
+    /* Volley: intrinsic groups not created yet (one bit per group), whether a group is being
+       created now (its global constructors then go to volley_lazy_globals instead of the
+       global object, where they wait behind autoinit properties), and those constructors. */
+    uint8_t volley_lazy_pending;
+    uint8_t volley_lazy_capture;
+    JSValue volley_lazy_globals[JS_VOLLEY_LAZY_GLOBAL_COUNT];
 
     uint16_t binary_object_count;
     uint32_t binary_object_size : 31;
@@ -2849,6 +2860,17 @@ void JS_FreeRuntime(JSRuntime *rt)
         abort();
 }
 
+int JS_VolleyAddLazyIntrinsics(JSContext *ctx);
+static void js_volley_lazy_class(JSContext *ctx, JSClassID class_id);
+static int js_volley_lazy_capture(JSContext *ctx, const char *name, JSValueConst ctor);
+
+/* Volley: makes sure a class's prototype exists when its intrinsics are created lazily. */
+static inline void js_volley_class_ready(JSContext *ctx, JSClassID class_id)
+{
+    if (unlikely(ctx->volley_lazy_pending) && JS_IsNull(ctx->class_proto[class_id]))
+        js_volley_lazy_class(ctx, class_id);
+}
+
 JSContext *JS_NewContextRaw(JSRuntime *rt)
 {
     JSContext *ctx;
@@ -2879,6 +2901,8 @@ JSContext *JS_NewContextRaw(JSRuntime *rt)
     ctx->error_back_trace = JS_UNDEFINED;
     ctx->error_prepare_stack = JS_UNDEFINED;
     ctx->error_stack_trace_limit = js_int32(10);
+    for(i = 0; i < JS_VOLLEY_LAZY_GLOBAL_COUNT; i++)
+        ctx->volley_lazy_globals[i] = JS_UNDEFINED;
     init_list_head(&ctx->loaded_modules);
     // TODO(bnoordhuis) use getrandom() etc.
     ctx->random_state = js__gettimeofday_us();
@@ -2901,16 +2925,15 @@ JSContext *JS_NewContext(JSRuntime *rt)
     if (!ctx)
         return NULL;
 
+    /* Volley: Date, Map/Set, the typed arrays and WeakRef are created on first use
+       (JS_VolleyAddLazyIntrinsics) */
     if (JS_AddIntrinsicBaseObjects(ctx) ||
-        JS_AddIntrinsicDate(ctx) ||
         JS_AddIntrinsicEval(ctx) ||
         JS_AddIntrinsicRegExp(ctx) ||
         JS_AddIntrinsicJSON(ctx) ||
         JS_AddIntrinsicProxy(ctx) ||
-        JS_AddIntrinsicMapSet(ctx) ||
-        JS_AddIntrinsicTypedArrays(ctx) ||
+        JS_VolleyAddLazyIntrinsics(ctx) ||
         JS_AddIntrinsicPromise(ctx) ||
-        JS_AddIntrinsicWeakRef(ctx) ||
         JS_AddIntrinsicAToB(ctx) ||
         JS_AddPerformance(ctx)) {
         JS_FreeContext(ctx);
@@ -2949,6 +2972,7 @@ void JS_SetClassProto(JSContext *ctx, JSClassID class_id, JSValue obj)
 JSValue JS_GetClassProto(JSContext *ctx, JSClassID class_id)
 {
     assert(class_id < ctx->rt->class_count);
+    js_volley_class_ready(ctx, class_id);
     return js_dup(ctx->class_proto[class_id]);
 }
 
@@ -3011,6 +3035,9 @@ static void JS_MarkContext(JSRuntime *rt, JSContext *ctx,
     JS_MarkValue(rt, ctx->error_stack_trace_limit, mark_func);
     for(i = 0; i < rt->class_count; i++) {
         JS_MarkValue(rt, ctx->class_proto[i], mark_func);
+    }
+    for(i = 0; i < JS_VOLLEY_LAZY_GLOBAL_COUNT; i++) {
+        JS_MarkValue(rt, ctx->volley_lazy_globals[i], mark_func);
     }
     JS_MarkValue(rt, ctx->iterator_ctor, mark_func);
     JS_MarkValue(rt, ctx->iterator_ctor_getset, mark_func);
@@ -3095,6 +3122,9 @@ void JS_FreeContext(JSContext *ctx)
         JS_FreeValue(ctx, ctx->class_proto[i]);
     }
     js_free_rt(rt, ctx->class_proto);
+    for(i = 0; i < JS_VOLLEY_LAZY_GLOBAL_COUNT; i++) {
+        JS_FreeValue(ctx, ctx->volley_lazy_globals[i]);
+    }
     JS_FreeValue(ctx, ctx->iterator_ctor);
     JS_FreeValue(ctx, ctx->iterator_ctor_getset);
     JS_FreeValue(ctx, ctx->async_iterator_proto);
@@ -6316,6 +6346,7 @@ static int JS_SetObjectData(JSContext *ctx, JSValueConst obj, JSValue val)
 
 JSValue JS_NewObjectClass(JSContext *ctx, JSClassID class_id)
 {
+    js_volley_class_ready(ctx, class_id);
     return JS_NewObjectProtoClass(ctx, ctx->class_proto[class_id], class_id);
 }
 
@@ -21016,6 +21047,7 @@ static JSValue js_create_from_ctor(JSContext *ctx, JSValueConst ctor,
     JSContext *realm;
 
     if (JS_IsUndefined(ctor)) {
+        js_volley_class_ready(ctx, class_id);
         proto = js_dup(ctx->class_proto[class_id]);
     } else {
         proto = JS_GetProperty(ctx, ctor, JS_ATOM_prototype);
@@ -21026,6 +21058,7 @@ static JSValue js_create_from_ctor(JSContext *ctx, JSValueConst ctor,
             realm = JS_GetFunctionRealm(ctx, ctor);
             if (!realm)
                 return JS_EXCEPTION;
+            js_volley_class_ready(realm, class_id);
             proto = js_dup(realm->class_proto[class_id]);
         }
     }
@@ -40296,6 +40329,7 @@ static JSValue JS_ReadDate(BCReaderState *s)
         JS_ThrowTypeError(ctx, "Number tag expected for date");
         goto fail;
     }
+    js_volley_class_ready(ctx, JS_CLASS_DATE);
     obj = JS_NewObjectProtoClass(ctx, ctx->class_proto[JS_CLASS_DATE],
                                  JS_CLASS_DATE);
     if (JS_IsException(obj))
@@ -40643,6 +40677,11 @@ static JSAtom find_atom(JSContext *ctx, const char *name)
     return atom;
 }
 
+/* Volley: a global constructor created on first use (its def_type; magic is its index in
+   volley_lazy_globals) */
+#define JS_DEF_VOLLEY_LAZY_GLOBAL 100
+static JSValue js_volley_lazy_global(JSContext *ctx, int index);
+
 static JSValue JS_InstantiateFunctionListItem2(JSContext *ctx, JSObject *p,
                                                JSAtom atom, void *opaque)
 {
@@ -40656,6 +40695,9 @@ static JSValue JS_InstantiateFunctionListItem2(JSContext *ctx, JSObject *p,
         break;
     case JS_DEF_PROP_STRING:
         val = JS_NewAtomString(ctx, e->u.str);
+        break;
+    case JS_DEF_VOLLEY_LAZY_GLOBAL:
+        val = js_volley_lazy_global(ctx, e->magic);
         break;
     case JS_DEF_OBJECT:
         /* XXX: could add a flag */
@@ -40761,6 +40803,7 @@ static int JS_InstantiateFunctionListItem(JSContext *ctx, JSValueConst obj,
         break;
     case JS_DEF_PROP_STRING:
     case JS_DEF_OBJECT:
+    case JS_DEF_VOLLEY_LAZY_GLOBAL:
         JS_DefineAutoInitProperty(ctx, obj, atom, JS_AUTOINIT_ID_PROP,
                                   (void *)e, prop_flags);
         return 0;
@@ -40977,9 +41020,13 @@ static JSValue JS_NewCConstructor(JSContext *ctx, int class_id, const char *name
     if (JS_SetPropertyFunctionList(ctx, ctor, ctor_fields, n_ctor_fields))
         goto fail;
     if (!(flags & JS_NEW_CTOR_NO_GLOBAL)) {
-        if (JS_DefinePropertyValueStr(ctx, ctx->global_obj, name,
-                                      js_dup(ctor),
-                                      JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE) < 0)
+        if (ctx->volley_lazy_capture) {
+            /* Volley: a lazily created group; its global waits behind an autoinit property */
+            if (js_volley_lazy_capture(ctx, name, ctor) < 0)
+                goto fail;
+        } else if (JS_DefinePropertyValueStr(ctx, ctx->global_obj, name,
+                                             js_dup(ctor),
+                                             JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE) < 0)
             goto fail;
     }
     if (JS_SetConstructor2(ctx, ctor, proto, proto_flags, ctor_flags))
@@ -62941,9 +62988,10 @@ int JS_AddIntrinsicTypedArrays(JSContext *ctx)
         return -1;
     JS_FreeValue(ctx, obj);
 
-    /* Atomics */
+    /* Atomics (Volley: an autoinit global of its own, defined by JS_VolleyAddLazyIntrinsics
+       when the typed arrays are lazy) */
 #ifdef CONFIG_ATOMICS
-    if (JS_AddIntrinsicAtomics(ctx))
+    if (!ctx->volley_lazy_capture && JS_AddIntrinsicAtomics(ctx))
         return -1;
 #endif
     return 0;
@@ -64784,12 +64832,12 @@ static int js_uint8array_funcs_init(JSContext *ctx)
 {
     JSValue ctor, proto;
 
-    ctor = JS_GetProperty(ctx, ctx->global_obj, JS_ATOM_Uint8Array);
-    if (JS_IsException(ctor))
-        return -1;
-    proto = JS_GetProperty(ctx, ctor, JS_ATOM_prototype);
-    if (JS_IsException(proto)) {
-        JS_FreeValue(ctx, ctor);
+    /* Volley: from the class prototype, not the global object (which may still hold an
+       autoinit property for Uint8Array while the typed arrays are being created) */
+    proto = js_dup(ctx->class_proto[JS_CLASS_UINT8_ARRAY]);
+    ctor = JS_GetProperty(ctx, proto, JS_ATOM_constructor);
+    if (JS_IsException(ctor)) {
+        JS_FreeValue(ctx, proto);
         return -1;
     }
     JS_SetPropertyFunctionList(ctx, proto,
@@ -65007,4 +65055,152 @@ JSValue JS_VolleyNewObjectLike(JSContext *ctx, JSValueConst tmpl, JSValue *value
     for (i = 0; i < count; i++)
         JS_FreeValue(ctx, values[i]);
     return JS_EXCEPTION;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Volley: intrinsics created on first use. Creating a context's intrinsics is most of a VU's
+ * start-up (~220 us and ~53 KiB per context on our 2-core VMs), and most load-test scripts never
+ * touch Date, Map/Set, the typed arrays or WeakRef, which are a third of it. JS_NewContext
+ * therefore leaves these four groups out and defines their global constructors as autoinit
+ * properties (as QuickJS already does for its built-in functions): a group is created when the
+ * script first reads one of its globals, or when the engine first needs one of its classes'
+ * prototypes (js_volley_class_ready, called where QuickJS reads ctx->class_proto[] for a class
+ * that may be lazy). While a group is created its constructors are kept in volley_lazy_globals
+ * instead of being defined on the global object, whose properties an autoinit function must
+ * not change.
+ * ------------------------------------------------------------------------------------------ */
+
+enum {
+    JS_VOLLEY_LAZY_DATE,
+    JS_VOLLEY_LAZY_MAPSET,
+    JS_VOLLEY_LAZY_TYPED_ARRAYS,
+    JS_VOLLEY_LAZY_WEAKREF,
+    JS_VOLLEY_LAZY_GROUP_COUNT,
+};
+
+static int (*const js_volley_lazy_group_init[JS_VOLLEY_LAZY_GROUP_COUNT])(JSContext *) = {
+    JS_AddIntrinsicDate,
+    JS_AddIntrinsicMapSet,
+    JS_AddIntrinsicTypedArrays,
+    JS_AddIntrinsicWeakRef,
+};
+
+#define JS_VOLLEY_LAZY_DEF(name, index) \
+    { name, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE, JS_DEF_VOLLEY_LAZY_GLOBAL, index, { .i32 = 0 } }
+
+/* The lazy global constructors; magic is the index in volley_lazy_globals. */
+static const JSCFunctionListEntry js_volley_lazy_globals[JS_VOLLEY_LAZY_GLOBAL_COUNT] = {
+    JS_VOLLEY_LAZY_DEF("Date", 0),
+    JS_VOLLEY_LAZY_DEF("Map", 1),
+    JS_VOLLEY_LAZY_DEF("Set", 2),
+    JS_VOLLEY_LAZY_DEF("WeakMap", 3),
+    JS_VOLLEY_LAZY_DEF("WeakSet", 4),
+    JS_VOLLEY_LAZY_DEF("ArrayBuffer", 5),
+    JS_VOLLEY_LAZY_DEF("SharedArrayBuffer", 6),
+    JS_VOLLEY_LAZY_DEF("Uint8ClampedArray", 7),
+    JS_VOLLEY_LAZY_DEF("Int8Array", 8),
+    JS_VOLLEY_LAZY_DEF("Uint8Array", 9),
+    JS_VOLLEY_LAZY_DEF("Int16Array", 10),
+    JS_VOLLEY_LAZY_DEF("Uint16Array", 11),
+    JS_VOLLEY_LAZY_DEF("Int32Array", 12),
+    JS_VOLLEY_LAZY_DEF("Uint32Array", 13),
+    JS_VOLLEY_LAZY_DEF("BigInt64Array", 14),
+    JS_VOLLEY_LAZY_DEF("BigUint64Array", 15),
+    JS_VOLLEY_LAZY_DEF("Float16Array", 16),
+    JS_VOLLEY_LAZY_DEF("Float32Array", 17),
+    JS_VOLLEY_LAZY_DEF("Float64Array", 18),
+    JS_VOLLEY_LAZY_DEF("DataView", 19),
+    JS_VOLLEY_LAZY_DEF("WeakRef", 20),
+    JS_VOLLEY_LAZY_DEF("FinalizationRegistry", 21),
+};
+
+/* The group of each lazy global, by index. */
+static const uint8_t js_volley_lazy_global_group[JS_VOLLEY_LAZY_GLOBAL_COUNT] = {
+    JS_VOLLEY_LAZY_DATE,
+    JS_VOLLEY_LAZY_MAPSET, JS_VOLLEY_LAZY_MAPSET, JS_VOLLEY_LAZY_MAPSET, JS_VOLLEY_LAZY_MAPSET,
+    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
+    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
+    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
+    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
+    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
+    JS_VOLLEY_LAZY_WEAKREF, JS_VOLLEY_LAZY_WEAKREF,
+};
+
+/* Leaves the lazy groups out of a new context: their globals become autoinit properties. */
+int JS_VolleyAddLazyIntrinsics(JSContext *ctx)
+{
+    ctx->volley_lazy_pending = (1 << JS_VOLLEY_LAZY_GROUP_COUNT) - 1;
+    if (JS_SetPropertyFunctionList(ctx, ctx->global_obj, js_volley_lazy_globals,
+                                   countof(js_volley_lazy_globals)))
+        return -1;
+#ifdef CONFIG_ATOMICS
+    /* Atomics belongs with the typed arrays but is an autoinit global already */
+    if (JS_AddIntrinsicAtomics(ctx))
+        return -1;
+#endif
+    return 0;
+}
+
+/* Creates a lazy group if it is not yet. 0 if OK, -1 with an exception pending. */
+static int js_volley_lazy_init(JSContext *ctx, int group)
+{
+    int ret;
+
+    if (!(ctx->volley_lazy_pending & (1 << group)))
+        return 0;
+    /* cleared first: creating the group must not create it again */
+    ctx->volley_lazy_pending &= ~(1 << group);
+    ctx->volley_lazy_capture++;
+    ret = js_volley_lazy_group_init[group](ctx);
+    ctx->volley_lazy_capture--;
+    return ret;
+}
+
+/* The value of a lazy global's autoinit property: its constructor, made now if need be. */
+static JSValue js_volley_lazy_global(JSContext *ctx, int index)
+{
+    if (index < 0 || index >= JS_VOLLEY_LAZY_GLOBAL_COUNT)
+        return JS_ThrowInternalError(ctx, "no lazy intrinsic %d", index);
+    if (js_volley_lazy_init(ctx, js_volley_lazy_global_group[index]) < 0)
+        return JS_EXCEPTION;
+    if (JS_IsUndefined(ctx->volley_lazy_globals[index]))
+        return JS_ThrowInternalError(ctx, "intrinsic %s was not created",
+                                     js_volley_lazy_globals[index].name);
+    return js_dup(ctx->volley_lazy_globals[index]);
+}
+
+/* Called by JS_NewCConstructor while a lazy group is created: keeps its global constructor. */
+static int js_volley_lazy_capture(JSContext *ctx, const char *name, JSValueConst ctor)
+{
+    int i;
+
+    for (i = 0; i < JS_VOLLEY_LAZY_GLOBAL_COUNT; i++) {
+        if (!strcmp(js_volley_lazy_globals[i].name, name)) {
+            set_value(ctx, &ctx->volley_lazy_globals[i], js_dup(ctor));
+            return 0;
+        }
+    }
+    /* not a lazy global (cannot happen with the groups above) */
+    JS_ThrowInternalError(ctx, "%s is not a lazy intrinsic", name);
+    return -1;
+}
+
+/* Creates the lazy group of a class whose prototype is needed (nothing for other classes). */
+static void js_volley_lazy_class(JSContext *ctx, JSClassID class_id)
+{
+    int group;
+
+    if (class_id == JS_CLASS_DATE)
+        group = JS_VOLLEY_LAZY_DATE;
+    else if ((class_id >= JS_CLASS_MAP && class_id <= JS_CLASS_WEAKSET) ||
+             class_id == JS_CLASS_MAP_ITERATOR || class_id == JS_CLASS_SET_ITERATOR)
+        group = JS_VOLLEY_LAZY_MAPSET;
+    else if (class_id >= JS_CLASS_ARRAY_BUFFER && class_id <= JS_CLASS_DATAVIEW)
+        group = JS_VOLLEY_LAZY_TYPED_ARRAYS;
+    else if (class_id == JS_CLASS_WEAK_REF || class_id == JS_CLASS_FINALIZATION_REGISTRY)
+        group = JS_VOLLEY_LAZY_WEAKREF;
+    else
+        return;
+    /* on failure (out of memory) the exception stays pending and the prototype null */
+    js_volley_lazy_init(ctx, group);
 }
