@@ -19,7 +19,10 @@ type R<T> = rquickjs::Result<T>;
 
 /// Installs `__volley`, `console` and `open` into a fresh context.
 pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>) -> R<()> {
-    let v = Object::new(ctx.clone())?;
+    // Without a prototype, every VU's `__volley` has the same shape, which QuickJS shares:
+    // adding its ~60 natives finds each next shape in the runtime's table instead of making
+    // (and hashing) shapes of its own (~1.5 KiB per VU, and a cache miss per property).
+    let v = Object::new_proto(ctx.clone(), None)?;
     install_k6(ctx, &v, vu)?;
     install_metrics(ctx, &v, vu)?;
     install_execution(ctx, &v, vu)?;

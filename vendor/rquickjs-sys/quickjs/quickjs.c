@@ -334,11 +334,20 @@ typedef struct JSClass {
     const JSClassExoticMethods *exotic;
 } JSClass;
 
+/* Volley: the atom of a name in QuickJS's static function lists, by the name's address */
+typedef struct JSVolleyAtomCacheEntry {
+    const char *name;
+    JSAtom atom;
+} JSVolleyAtomCacheEntry;
+#define JS_VOLLEY_ATOM_CACHE_BITS 12
+
 struct JSRuntime {
     JSMallocFunctions mf;
     JSMallocState malloc_state;
     JSArenaState arena_state;
     const char *rt_info;
+    /* Volley: see js_volley_cached_atom (NULL until first used) */
+    JSVolleyAtomCacheEntry *volley_atom_cache;
 
     int atom_hash_size; /* power of two */
     int atom_count;
@@ -2660,6 +2669,14 @@ void JS_FreeRuntime(JSRuntime *rt)
 
     rt->in_free = true;
     JS_FreeValueRT(rt, rt->current_exception);
+    if (rt->volley_atom_cache) {
+        for(i = 0; i < (1 << JS_VOLLEY_ATOM_CACHE_BITS); i++) {
+            if (rt->volley_atom_cache[i].name)
+                JS_FreeAtomRT(rt, rt->volley_atom_cache[i].atom);
+        }
+        js_free_rt(rt, rt->volley_atom_cache);
+        rt->volley_atom_cache = NULL;
+    }
 
     list_for_each_safe(el, el1, &rt->job_list) {
         JSJobEntry *e = list_entry(el, JSJobEntry, link);
@@ -40653,6 +40670,8 @@ static int check_exception_free(JSContext *ctx, JSValue obj)
     return JS_IsException(obj);
 }
 
+static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name);
+
 /* `export_name` may be pure ASCII or UTF-8 encoded */
 static JSAtom find_atom(JSContext *ctx, const char *name)
 {
@@ -40672,7 +40691,8 @@ static JSAtom find_atom(JSContext *ctx, const char *name)
         }
         abort();
     } else {
-        atom = JS_NewAtom(ctx, name);
+        /* Volley: names here come from static tables; see js_volley_cached_atom */
+        atom = js_volley_cached_atom(ctx, name);
     }
     return atom;
 }
@@ -40818,6 +40838,19 @@ int JS_SetPropertyFunctionList(JSContext *ctx, JSValueConst obj,
                                 const JSCFunctionListEntry *tab, int len)
 {
     int i, ret;
+
+    /* Volley: the objects given a function list are prototypes, constructors and namespaces:
+       as for JS_NewObjectProtoClassAlloc, sharing their shape with other objects is of no use.
+       A shape of their own is taken out of the runtime's shape table first, so that adding
+       the list's properties does not look each next shape up there: with thousands of
+       contexts in one runtime that table is large, and every lookup missed the cache. */
+    if (JS_VALUE_GET_TAG(obj) == JS_TAG_OBJECT) {
+        JSShape *sh = JS_VALUE_GET_OBJ(obj)->shape;
+        if (sh->is_hashed && JS_REF_COUNT(sh) == 1) {
+            js_shape_hash_unlink(ctx->rt, sh);
+            sh->is_hashed = false;
+        }
+    }
 
     for (i = 0; i < len; i++) {
         const JSCFunctionListEntry *e = &tab[i];
@@ -65203,4 +65236,42 @@ static void js_volley_lazy_class(JSContext *ctx, JSClassID class_id)
         return;
     /* on failure (out of memory) the exception stays pending and the prototype null */
     js_volley_lazy_init(ctx, group);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Volley: the atoms of the names in QuickJS's static function lists (find_atom), cached per
+ * runtime by the name's address. Every new context looks up the ~1,000 names of its
+ * intrinsics' function lists; hashing each C string and finding it in the runtime's atom
+ * table was ~6 % of a VU's start-up. The names are string literals of this file, so an
+ * address always has the same text; the cache keeps a reference to each atom until
+ * JS_FreeRuntime. A full neighbourhood falls back to JS_NewAtom.
+ * ------------------------------------------------------------------------------------------ */
+static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name)
+{
+    JSRuntime *rt = ctx->rt;
+    const uint32_t mask = (1 << JS_VOLLEY_ATOM_CACHE_BITS) - 1;
+    JSVolleyAtomCacheEntry *e;
+    uint32_t h, i;
+    JSAtom atom;
+
+    if (!rt->volley_atom_cache) {
+        rt->volley_atom_cache = js_mallocz_rt(rt, sizeof(*e) << JS_VOLLEY_ATOM_CACHE_BITS);
+        if (!rt->volley_atom_cache)
+            return JS_NewAtom(ctx, name);
+    }
+    h = (uint32_t)(((uint64_t)(uintptr_t)name * 0x9E3779B97F4A7C15ull) >> 40);
+    for (i = 0; i < 8; i++) {
+        e = &rt->volley_atom_cache[(h + i) & mask];
+        if (e->name == name)
+            return JS_DupAtom(ctx, e->atom);
+        if (!e->name) {
+            atom = JS_NewAtom(ctx, name);
+            if (atom != JS_ATOM_NULL) {
+                e->name = name;
+                e->atom = JS_DupAtom(ctx, atom);
+            }
+            return atom;
+        }
+    }
+    return JS_NewAtom(ctx, name);
 }
