@@ -38,7 +38,7 @@ struct Prepared {
     response_type: ResponseType,
 }
 
-pub fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
+pub fn install<'js>(ctx: &Ctx<'js>, v: &super::native::Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
     let vu1 = vu.clone();
     v.set(
         "request",

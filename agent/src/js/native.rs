@@ -1,6 +1,7 @@
 //! Native functions behind the k6 modules, installed per VU as `globalThis.__volley`, plus the
 //! globals k6 scripts expect (`console`, `open`).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,10 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use rquickjs::function::{Opt, Rest};
-use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value};
+use rquickjs::{ArrayBuffer, Ctx, Exception, Function, IntoJs, Object, TypedArray, Value};
 use volley_common::exit::AbortReason;
 use volley_common::metrics::{MetricType, ValueType};
 
+use super::shapes;
 use crate::metrics::builtin;
 use crate::vu::{throw_interrupted, Phase, VuCtx};
 
@@ -19,20 +21,120 @@ type R<T> = rquickjs::Result<T>;
 
 /// Installs `__volley`, `console` and `open` into a fresh context.
 pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>) -> R<()> {
-    // Without a prototype, every VU's `__volley` has the same shape, which QuickJS shares:
-    // adding its ~60 natives finds each next shape in the runtime's table instead of making
-    // (and hashing) shapes of its own (~1.5 KiB per VU, and a cache miss per property).
-    let v = Object::new_proto(ctx.clone(), None)?;
+    let v = Natives::new(ctx);
     install_k6(ctx, &v, vu)?;
     install_metrics(ctx, &v, vu)?;
     install_execution(ctx, &v, vu)?;
     install_data(ctx, &v, vu)?;
     install_codecs(ctx, &v)?;
     super::http::install(ctx, &v, vu)?;
-    ctx.globals().set("__volley", v)?;
+    ctx.globals().set("__volley", v.into_object()?)?;
     install_console(ctx)?;
     install_open(ctx, vu)?;
     Ok(())
+}
+
+/// The natives of `__volley`, gathered before the object is made.
+///
+/// Adding `__volley`'s ~70 properties one by one cost ~1,000 instructions each in every VU's
+/// start-up (property lookup, shape lookup, reallocation). The object is made in one step
+/// instead, from a template with the same names ([`shapes::new_like_raw`]) that the runtime's
+/// first VU makes. Without a prototype, every VU's `__volley` has that one shape, and the
+/// template (kept in the runtime's userdata) references no context, so it keeps no VU alive.
+pub struct Natives<'js> {
+    ctx: Ctx<'js>,
+    entries: RefCell<Vec<(&'static str, Value<'js>)>>,
+}
+
+impl<'js> Natives<'js> {
+    fn new(ctx: &Ctx<'js>) -> Self {
+        Natives {
+            ctx: ctx.clone(),
+            entries: RefCell::new(Vec::with_capacity(80)),
+        }
+    }
+
+    /// Adds a native (names are unique; a repeated one makes the slow path of
+    /// [`Natives::into_object`] keep the last value).
+    pub fn set<V: IntoJs<'js>>(&self, name: &'static str, value: V) -> R<()> {
+        let value = value.into_js(&self.ctx)?;
+        self.entries.borrow_mut().push((name, value));
+        Ok(())
+    }
+
+    /// The `__volley` object.
+    fn into_object(self) -> R<Object<'js>> {
+        let ctx = self.ctx;
+        let entries = self.entries.into_inner();
+        if ctx.userdata::<NativesTemplate>().is_none() {
+            NativesTemplate::make(&ctx, &entries)?;
+        }
+        if let Some(t) = ctx.userdata::<NativesTemplate>() {
+            if t.names.len() == entries.len()
+                && t.names.iter().zip(&entries).all(|(a, e)| *a == e.0)
+            {
+                let values: Vec<Value<'js>> = entries.into_iter().map(|(_, v)| v).collect();
+                // SAFETY: the template lives in this runtime's userdata for the runtime's life.
+                return unsafe { shapes::new_like_raw(&ctx, t.raw, &values) };
+            }
+        }
+        let v = Object::new_proto(ctx.clone(), None)?;
+        for (name, value) in entries {
+            v.set(name, value)?;
+        }
+        Ok(v)
+    }
+}
+
+/// The template of `__volley` of one runtime: a prototype-less object with the natives' names,
+/// held as a raw value (an rquickjs `Object` would hold the context that made it).
+struct NativesTemplate {
+    names: Vec<&'static str>,
+    raw: rquickjs::qjs::JSValue,
+    rt: *mut rquickjs::qjs::JSRuntime,
+}
+
+impl NativesTemplate {
+    /// Makes and stores the template, unless the names repeat (then there is none).
+    fn make<'js>(ctx: &Ctx<'js>, entries: &[(&'static str, Value<'js>)]) -> R<()> {
+        let mut seen = std::collections::HashSet::new();
+        if !entries.iter().all(|e| seen.insert(e.0)) {
+            return Ok(());
+        }
+        let tmpl = Object::new_proto(ctx.clone(), None)?;
+        for (name, _) in entries {
+            tmpl.set(*name, Value::new_undefined(ctx.clone()))?;
+        }
+        let raw_ctx = ctx.as_raw().as_ptr();
+        // SAFETY: one more reference to a live object (released in Drop); the runtime of a
+        // live context.
+        let (raw, rt) = unsafe {
+            (
+                rquickjs::qjs::JS_DupValue(raw_ctx, tmpl.as_raw()),
+                rquickjs::qjs::JS_GetRuntime(raw_ctx),
+            )
+        };
+        let t = NativesTemplate {
+            names: entries.iter().map(|e| e.0).collect(),
+            raw,
+            rt,
+        };
+        // Fails only while the userdata is borrowed, which it is not here; `t` is then dropped.
+        let _ = ctx.store_userdata(t);
+        Ok(())
+    }
+}
+
+impl Drop for NativesTemplate {
+    fn drop(&mut self) {
+        // SAFETY: rquickjs drops a runtime's userdata before it frees the runtime.
+        unsafe { rquickjs::qjs::JS_FreeValueRT(self.rt, self.raw) };
+    }
+}
+
+// SAFETY: the template has no 'js lifetime; it is only used on its runtime's thread.
+unsafe impl<'js> rquickjs::JsLifetime<'js> for NativesTemplate {
+    type Changed<'to> = NativesTemplate;
 }
 
 /// Bytes from a JS string (UTF-8), ArrayBuffer or typed array.
@@ -66,7 +168,7 @@ fn type_error(ctx: &Ctx<'_>, msg: &str) -> rquickjs::Error {
     Exception::throw_type(ctx, msg)
 }
 
-fn install_k6<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
+fn install_k6<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
     let vu1 = vu.clone();
     v.set(
         "recordCheck",
@@ -197,7 +299,7 @@ pub fn js_number(n: f64) -> String {
     }
 }
 
-fn install_metrics<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
+fn install_metrics<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
     let vu1 = vu.clone();
     v.set(
         "metricRegister",
@@ -264,7 +366,7 @@ fn install_metrics<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()
     Ok(())
 }
 
-fn install_execution<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
+fn install_execution<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
     let vu1 = vu.clone();
     v.set(
         "info",
@@ -441,7 +543,7 @@ fn info<'js>(ctx: &Ctx<'js>, vu: &VuCtx, key: &str) -> R<Value<'js>> {
     })
 }
 
-fn install_data<'js>(ctx: &Ctx<'js>, v: &Object<'js>, vu: &Rc<VuCtx>) -> R<()> {
+fn install_data<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
     let vu1 = vu.clone();
     v.set(
         "sharedArrayInit",
@@ -592,7 +694,7 @@ fn hmac_of(algo: &str, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
 
 const HASHES: &str = "md5, sha1, sha224, sha256, sha384, sha512, sha512_224, sha512_256";
 
-fn install_codecs<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> R<()> {
+fn install_codecs<'js>(ctx: &Ctx<'js>, v: &Natives<'js>) -> R<()> {
     v.set(
         "b64encode",
         Function::new(

@@ -50,21 +50,33 @@ pub fn new_like<'js, const N: usize>(
     tmpl: &Object<'js>,
     values: [Value<'js>; N],
 ) -> R<Object<'js>> {
+    // SAFETY: `tmpl` is a live object of this context.
+    unsafe { new_like_raw(ctx, tmpl.as_raw(), &values) }
+}
+
+/// [`new_like`] for a template held as a raw value (see `native::NativesTemplate`) and any
+/// number of values.
+///
+/// # Safety
+/// `tmpl` must be a live value of `ctx`'s runtime for the duration of the call.
+pub unsafe fn new_like_raw<'js>(
+    ctx: &Ctx<'js>,
+    tmpl: qjs::JSValue,
+    values: &[Value<'js>],
+) -> R<Object<'js>> {
+    let count = std::ffi::c_int::try_from(values.len())
+        .map_err(|_| rquickjs::Error::new_from_js("values", "template values"))?;
     // A reference to each value passes to QuickJS (which frees it also on failure). Not
     // `mem::forget`: a `Value` also holds a reference to its context, which would leak.
     let raw_ctx = ctx.as_raw().as_ptr();
-    // SAFETY: duplicating a live value of this context.
-    let mut raw = values.map(|v| unsafe { qjs::JS_DupValue(raw_ctx, v.as_raw()) });
-    // SAFETY: `tmpl` and the values belong to `ctx`'s runtime; the C side checks the template
-    // and takes one reference of each value; `N` is small, so the cast cannot truncate.
-    let out = unsafe {
-        JS_VolleyNewObjectLike(
-            raw_ctx,
-            tmpl.as_raw(),
-            raw.as_mut_ptr(),
-            N as std::ffi::c_int,
-        )
-    };
+    // SAFETY: duplicating live values of this context's runtime.
+    let mut raw: Vec<qjs::JSValue> = values
+        .iter()
+        .map(|v| unsafe { qjs::JS_DupValue(raw_ctx, v.as_raw()) })
+        .collect();
+    // SAFETY: `tmpl` and the values belong to `ctx`'s runtime (the caller's promise for
+    // `tmpl`); the C side checks the template and takes one reference of each value.
+    let out = unsafe { JS_VolleyNewObjectLike(raw_ctx, tmpl, raw.as_mut_ptr(), count) };
     // SAFETY: the result is an owned value of this context (or the exception marker).
     let v = unsafe { Value::from_raw(ctx.clone(), out) };
     if v.is_exception() {

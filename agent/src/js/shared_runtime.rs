@@ -289,7 +289,7 @@ mod tests {
         });
     }
 
-    /// Date, Map/Set, the typed arrays and WeakRef are made on a context's first use of them
+    /// Date, RegExp, Map/Set, the typed arrays and WeakRef are made on a context's first use of them
     /// (vendor/rquickjs-sys/VOLLEY.md): from a global, or when the engine needs their
     /// prototype first. Either way they must be what eager ones would have been.
     #[test]
@@ -320,6 +320,7 @@ mod tests {
                     [...new Set([1, 1, 2]).values()].length === 2,
                     typeof new WeakRef({}).deref === 'function',
                     typeof FinalizationRegistry === 'function' && typeof WeakSet === 'function',
+                    'x1y2'.replace(/\d/g, '#') === 'x#y#' && new RegExp('a+', 'g').flags === 'g',
                     ['Map', 'Date', 'Uint8Array', 'WeakRef'].every((n) => {
                         const d = Object.getOwnPropertyDescriptor(globalThis, n);
                         return d.writable && d.configurable && !d.enumerable && typeof d.value === 'function';
@@ -335,7 +336,10 @@ mod tests {
         // Another context makes its own, also when the first one has made them.
         enter_context(&b, |ctx| {
             let own: bool = ctx
-                .eval("typeof Set === 'function' && new Map([[1, 1]]).size === 1")
+                .eval(
+                    "'abc'.match('b')[0] === 'b' && Object.getPrototypeOf(/x/) === RegExp.prototype \
+                     && typeof Set === 'function' && new Map([[1, 1]]).size === 1",
+                )
                 .unwrap();
             assert!(own);
         });

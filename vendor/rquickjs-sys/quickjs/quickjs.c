@@ -336,7 +336,7 @@ typedef struct JSClass {
 
 /* Volley: the atom of a name in QuickJS's static function lists, by the name's address */
 typedef struct JSVolleyAtomCacheEntry {
-    const char *name;
+    const void *key;
     JSAtom atom;
 } JSVolleyAtomCacheEntry;
 #define JS_VOLLEY_ATOM_CACHE_BITS 12
@@ -566,7 +566,7 @@ enum {
 
 /* Volley: the global constructors whose intrinsics a context creates on first use (see
    "Volley additions" at the end of this file). */
-#define JS_VOLLEY_LAZY_GLOBAL_COUNT 22
+#define JS_VOLLEY_LAZY_GLOBAL_COUNT 23
 
 struct JSContext {
     JSGCObjectHeader header; /* must come first */
@@ -2671,7 +2671,7 @@ void JS_FreeRuntime(JSRuntime *rt)
     JS_FreeValueRT(rt, rt->current_exception);
     if (rt->volley_atom_cache) {
         for(i = 0; i < (1 << JS_VOLLEY_ATOM_CACHE_BITS); i++) {
-            if (rt->volley_atom_cache[i].name)
+            if (rt->volley_atom_cache[i].key)
                 JS_FreeAtomRT(rt, rt->volley_atom_cache[i].atom);
         }
         js_free_rt(rt, rt->volley_atom_cache);
@@ -2942,11 +2942,10 @@ JSContext *JS_NewContext(JSRuntime *rt)
     if (!ctx)
         return NULL;
 
-    /* Volley: Date, Map/Set, the typed arrays and WeakRef are created on first use
+    /* Volley: Date, RegExp, Map/Set, the typed arrays and WeakRef are created on first use
        (JS_VolleyAddLazyIntrinsics) */
     if (JS_AddIntrinsicBaseObjects(ctx) ||
         JS_AddIntrinsicEval(ctx) ||
-        JS_AddIntrinsicRegExp(ctx) ||
         JS_AddIntrinsicJSON(ctx) ||
         JS_AddIntrinsicProxy(ctx) ||
         JS_VolleyAddLazyIntrinsics(ctx) ||
@@ -6553,6 +6552,36 @@ static int js_method_set_properties(JSContext *ctx, JSValue func_obj,
 
 /* Note: at least 'length' arguments will be readable in 'argv' */
 /* `name` may be NULL, pure ASCII or UTF-8 encoded */
+/* Volley: JS_NewCFunction3 with the name as an atom (the caller keeps its reference) */
+static JSValue js_new_cfunction_atom(JSContext *ctx, JSCFunction *func,
+                                     JSAtom name_atom,
+                                     int length, JSCFunctionEnum cproto, int magic,
+                                     JSValueConst proto_val, int n_fields)
+{
+    JSValue func_obj;
+    JSObject *p;
+
+    if (n_fields > 0) {
+        func_obj = JS_NewObjectProtoClassAlloc(ctx, proto_val, JS_CLASS_C_FUNCTION, n_fields);
+    } else {
+        func_obj = JS_NewObjectProtoClass(ctx, proto_val, JS_CLASS_C_FUNCTION);
+    }
+    if (JS_IsException(func_obj))
+        return func_obj;
+    p = JS_VALUE_GET_OBJ(func_obj);
+    p->u.cfunc.realm = JS_DupContext(ctx);
+    p->u.cfunc.c_function.generic = func;
+    p->u.cfunc.length = length;
+    p->u.cfunc.cproto = cproto;
+    p->u.cfunc.magic = magic;
+    p->is_constructor = (cproto == JS_CFUNC_constructor ||
+                         cproto == JS_CFUNC_constructor_magic ||
+                         cproto == JS_CFUNC_constructor_or_func ||
+                         cproto == JS_CFUNC_constructor_or_func_magic);
+    js_function_set_properties(ctx, func_obj, name_atom, length);
+    return func_obj;
+}
+
 JSValue JS_NewCFunction3(JSContext *ctx, JSCFunction *func,
                          const char *name,
                          int length, JSCFunctionEnum cproto, int magic,
@@ -40671,6 +40700,7 @@ static int check_exception_free(JSContext *ctx, JSValue obj)
 }
 
 static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name);
+static JSAtom js_volley_accessor_name(JSContext *ctx, const JSCFunctionListEntry *e, int is_set);
 
 /* `export_name` may be pure ASCII or UTF-8 encoded */
 static JSAtom find_atom(JSContext *ctx, const char *name)
@@ -40783,21 +40813,30 @@ static int JS_InstantiateFunctionListItem(JSContext *ctx, JSValueConst obj,
     case JS_DEF_CGETSET_MAGIC:
         {
             JSValue getter, setter;
-            char buf[64];
 
+            /* Volley: the names ("get x") come from the runtime's atom cache, keyed by the
+               entry's field (js_volley_accessor_name) */
             getter = JS_UNDEFINED;
             if (e->u.getset.get.generic) {
-                snprintf(buf, sizeof(buf), "get %s", e->name);
-                getter = JS_NewCFunction2(ctx, e->u.getset.get.generic,
-                                          buf, 0, e->def_type == JS_DEF_CGETSET_MAGIC ? JS_CFUNC_getter_magic : JS_CFUNC_getter,
-                                          e->magic);
+                JSAtom name = js_volley_accessor_name(ctx, e, 0);
+                if (name == JS_ATOM_NULL)
+                    return -1;
+                getter = js_new_cfunction_atom(ctx, e->u.getset.get.generic,
+                                               name, 0, e->def_type == JS_DEF_CGETSET_MAGIC ? JS_CFUNC_getter_magic : JS_CFUNC_getter,
+                                               e->magic, ctx->function_proto, 0);
+                JS_FreeAtom(ctx, name);
             }
             setter = JS_UNDEFINED;
             if (e->u.getset.set.generic) {
-                snprintf(buf, sizeof(buf), "set %s", e->name);
-                setter = JS_NewCFunction2(ctx, e->u.getset.set.generic,
-                                          buf, 1, e->def_type == JS_DEF_CGETSET_MAGIC ? JS_CFUNC_setter_magic : JS_CFUNC_setter,
-                                          e->magic);
+                JSAtom name = js_volley_accessor_name(ctx, e, 1);
+                if (name == JS_ATOM_NULL) {
+                    JS_FreeValue(ctx, getter);
+                    return -1;
+                }
+                setter = js_new_cfunction_atom(ctx, e->u.getset.set.generic,
+                                               name, 1, e->def_type == JS_DEF_CGETSET_MAGIC ? JS_CFUNC_setter_magic : JS_CFUNC_setter,
+                                               e->magic, ctx->function_proto, 0);
+                JS_FreeAtom(ctx, name);
             }
             JS_DefinePropertyGetSet(ctx, obj, atom, getter, setter, prop_flags);
             return 0;
@@ -40943,9 +40982,13 @@ static void JS_NewGlobalCConstructor2(JSContext *ctx,
                                       const char *name,
                                       JSValueConst proto)
 {
-    JS_DefinePropertyValueStr(ctx, ctx->global_obj, name,
-                              js_dup(func_obj),
-                              JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    if (ctx->volley_lazy_capture)
+        /* Volley: a lazily created group (see JS_NewCConstructor) */
+        js_volley_lazy_capture(ctx, name, func_obj);
+    else
+        JS_DefinePropertyValueStr(ctx, ctx->global_obj, name,
+                                  js_dup(func_obj),
+                                  JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
     JS_SetConstructor(ctx, func_obj, proto);
     JS_FreeValue(ctx, func_obj);
 }
@@ -47631,6 +47674,7 @@ static JSValue js_string_match(JSContext *ctx, JSValueConst this_val,
             goto fail;
         args[args_len++] = str;
     }
+    js_volley_class_ready(ctx, JS_CLASS_REGEXP);
     rx = JS_CallConstructor(ctx, ctx->regexp_ctor, args_len, args);
     JS_FreeValue(ctx, str);
     if (JS_IsException(rx)) {
@@ -49335,6 +49379,7 @@ static JSValue js_regexp_constructor_internal(JSContext *ctx, JSValueConst ctor,
         goto fail;
     }
     prop.u.value = js_int32(0); // lastIndex
+    js_volley_class_ready(ctx, JS_CLASS_REGEXP);
     if (ctx->regexp_shape && JS_IsUndefined(ctor)) {
         obj = JS_NewObjectFromShape(ctx, js_dup_shape(ctx->regexp_shape),
                                     JS_CLASS_REGEXP, &prop);
@@ -65093,8 +65138,8 @@ JSValue JS_VolleyNewObjectLike(JSContext *ctx, JSValueConst tmpl, JSValue *value
 /* ------------------------------------------------------------------------------------------
  * Volley: intrinsics created on first use. Creating a context's intrinsics is most of a VU's
  * start-up (~220 us and ~53 KiB per context on our 2-core VMs), and most load-test scripts never
- * touch Date, Map/Set, the typed arrays or WeakRef, which are a third of it. JS_NewContext
- * therefore leaves these four groups out and defines their global constructors as autoinit
+ * touch Date, RegExp, Map/Set, the typed arrays or WeakRef, which are a third of it.
+ * JS_NewContext therefore leaves these five groups out and defines their global constructors as autoinit
  * properties (as QuickJS already does for its built-in functions): a group is created when the
  * script first reads one of its globals, or when the engine first needs one of its classes'
  * prototypes (js_volley_class_ready, called where QuickJS reads ctx->class_proto[] for a class
@@ -65108,6 +65153,7 @@ enum {
     JS_VOLLEY_LAZY_MAPSET,
     JS_VOLLEY_LAZY_TYPED_ARRAYS,
     JS_VOLLEY_LAZY_WEAKREF,
+    JS_VOLLEY_LAZY_REGEXP,
     JS_VOLLEY_LAZY_GROUP_COUNT,
 };
 
@@ -65116,6 +65162,7 @@ static int (*const js_volley_lazy_group_init[JS_VOLLEY_LAZY_GROUP_COUNT])(JSCont
     JS_AddIntrinsicMapSet,
     JS_AddIntrinsicTypedArrays,
     JS_AddIntrinsicWeakRef,
+    JS_AddIntrinsicRegExp,
 };
 
 #define JS_VOLLEY_LAZY_DEF(name, index) \
@@ -65145,6 +65192,7 @@ static const JSCFunctionListEntry js_volley_lazy_globals[JS_VOLLEY_LAZY_GLOBAL_C
     JS_VOLLEY_LAZY_DEF("DataView", 19),
     JS_VOLLEY_LAZY_DEF("WeakRef", 20),
     JS_VOLLEY_LAZY_DEF("FinalizationRegistry", 21),
+    JS_VOLLEY_LAZY_DEF("RegExp", 22),
 };
 
 /* The group of each lazy global, by index. */
@@ -65157,12 +65205,15 @@ static const uint8_t js_volley_lazy_global_group[JS_VOLLEY_LAZY_GLOBAL_COUNT] = 
     JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
     JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
     JS_VOLLEY_LAZY_WEAKREF, JS_VOLLEY_LAZY_WEAKREF,
+    JS_VOLLEY_LAZY_REGEXP,
 };
 
 /* Leaves the lazy groups out of a new context: their globals become autoinit properties. */
 int JS_VolleyAddLazyIntrinsics(JSContext *ctx)
 {
     ctx->volley_lazy_pending = (1 << JS_VOLLEY_LAZY_GROUP_COUNT) - 1;
+    /* regular expression literals are compiled with the script, before RegExp exists */
+    JS_AddIntrinsicRegExpCompiler(ctx);
     if (JS_SetPropertyFunctionList(ctx, ctx->global_obj, js_volley_lazy_globals,
                                    countof(js_volley_lazy_globals)))
         return -1;
@@ -65232,6 +65283,8 @@ static void js_volley_lazy_class(JSContext *ctx, JSClassID class_id)
         group = JS_VOLLEY_LAZY_TYPED_ARRAYS;
     else if (class_id == JS_CLASS_WEAK_REF || class_id == JS_CLASS_FINALIZATION_REGISTRY)
         group = JS_VOLLEY_LAZY_WEAKREF;
+    else if (class_id == JS_CLASS_REGEXP || class_id == JS_CLASS_REGEXP_STRING_ITERATOR)
+        group = JS_VOLLEY_LAZY_REGEXP;
     else
         return;
     /* on failure (out of memory) the exception stays pending and the prototype null */
@@ -65246,7 +65299,8 @@ static void js_volley_lazy_class(JSContext *ctx, JSClassID class_id)
  * address always has the same text; the cache keeps a reference to each atom until
  * JS_FreeRuntime. A full neighbourhood falls back to JS_NewAtom.
  * ------------------------------------------------------------------------------------------ */
-static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name)
+/* The cached atom for `key`, made from `name` if not cached. */
+static JSAtom js_volley_cached_atom_key(JSContext *ctx, const void *key, const char *name)
 {
     JSRuntime *rt = ctx->rt;
     const uint32_t mask = (1 << JS_VOLLEY_ATOM_CACHE_BITS) - 1;
@@ -65259,19 +65313,48 @@ static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name)
         if (!rt->volley_atom_cache)
             return JS_NewAtom(ctx, name);
     }
-    h = (uint32_t)(((uint64_t)(uintptr_t)name * 0x9E3779B97F4A7C15ull) >> 40);
+    h = (uint32_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> 40);
     for (i = 0; i < 8; i++) {
         e = &rt->volley_atom_cache[(h + i) & mask];
-        if (e->name == name)
+        if (e->key == key)
             return JS_DupAtom(ctx, e->atom);
-        if (!e->name) {
+        if (!e->key) {
             atom = JS_NewAtom(ctx, name);
             if (atom != JS_ATOM_NULL) {
-                e->name = name;
+                e->key = key;
                 e->atom = JS_DupAtom(ctx, atom);
             }
             return atom;
         }
     }
     return JS_NewAtom(ctx, name);
+}
+
+static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name)
+{
+    return js_volley_cached_atom_key(ctx, name, name);
+}
+
+/* The name of an accessor of a function list entry ("get x" / "set x"), keyed by the address
+   of the entry's getter or setter field (static like the entry itself). The name is formatted
+   only when it is not cached (snprintf was 2.5 % of a VU's start-up). */
+static JSAtom js_volley_accessor_name(JSContext *ctx, const JSCFunctionListEntry *e, int is_set)
+{
+    const void *key = is_set ? (const void *)&e->u.getset.set : (const void *)&e->u.getset.get;
+    JSVolleyAtomCacheEntry *c;
+    char buf[64];
+    uint32_t h, i;
+
+    if (ctx->rt->volley_atom_cache) {
+        h = (uint32_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> 40);
+        for (i = 0; i < 8; i++) {
+            c = &ctx->rt->volley_atom_cache[(h + i) & ((1 << JS_VOLLEY_ATOM_CACHE_BITS) - 1)];
+            if (c->key == key)
+                return JS_DupAtom(ctx, c->atom);
+            if (!c->key)
+                break;
+        }
+    }
+    snprintf(buf, sizeof(buf), is_set ? "set %s" : "get %s", e->name);
+    return js_volley_cached_atom_key(ctx, key, buf);
 }
