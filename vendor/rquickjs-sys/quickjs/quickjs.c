@@ -6588,35 +6588,17 @@ JSValue JS_NewCFunction3(JSContext *ctx, JSCFunction *func,
                          JSValueConst proto_val, int n_fields)
 {
     JSValue func_obj;
-    JSObject *p;
     JSAtom name_atom;
 
-    if (n_fields > 0) {
-        func_obj = JS_NewObjectProtoClassAlloc(ctx, proto_val, JS_CLASS_C_FUNCTION, n_fields);
-    } else {
-        func_obj = JS_NewObjectProtoClass(ctx, proto_val, JS_CLASS_C_FUNCTION);
-    }
-    if (JS_IsException(func_obj))
-        return func_obj;
-    p = JS_VALUE_GET_OBJ(func_obj);
-    p->u.cfunc.realm = JS_DupContext(ctx);
-    p->u.cfunc.c_function.generic = func;
-    p->u.cfunc.length = length;
-    p->u.cfunc.cproto = cproto;
-    p->u.cfunc.magic = magic;
-    p->is_constructor = (cproto == JS_CFUNC_constructor ||
-                         cproto == JS_CFUNC_constructor_magic ||
-                         cproto == JS_CFUNC_constructor_or_func ||
-                         cproto == JS_CFUNC_constructor_or_func_magic);
+    /* Volley: the object is made by js_new_cfunction_atom, which takes the name as an atom */
     name_atom = JS_ATOM_empty_string;
     if (name && *name) {
         name_atom = JS_NewAtom(ctx, name);
-        if (name_atom == JS_ATOM_NULL) {
-            JS_FreeValue(ctx, func_obj);
+        if (name_atom == JS_ATOM_NULL)
             return JS_EXCEPTION;
-        }
     }
-    js_function_set_properties(ctx, func_obj, name_atom, length);
+    func_obj = js_new_cfunction_atom(ctx, func, name_atom, length, cproto, magic,
+                                     proto_val, n_fields);
     JS_FreeAtom(ctx, name_atom);
     return func_obj;
 }
@@ -65299,35 +65281,43 @@ static void js_volley_lazy_class(JSContext *ctx, JSClassID class_id)
  * address always has the same text; the cache keeps a reference to each atom until
  * JS_FreeRuntime. A full neighbourhood falls back to JS_NewAtom.
  * ------------------------------------------------------------------------------------------ */
+/* The cache entry of `key`: its own, or the free one it would take; NULL if there is no
+   cache yet or the key's neighbourhood is full. */
+static JSVolleyAtomCacheEntry *js_volley_atom_cache_entry(JSRuntime *rt, const void *key)
+{
+    const uint32_t mask = (1 << JS_VOLLEY_ATOM_CACHE_BITS) - 1;
+    JSVolleyAtomCacheEntry *e;
+    uint32_t h, i;
+
+    if (!rt->volley_atom_cache)
+        return NULL;
+    h = (uint32_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> 40);
+    for (i = 0; i < 8; i++) {
+        e = &rt->volley_atom_cache[(h + i) & mask];
+        if (e->key == key || !e->key)
+            return e;
+    }
+    return NULL;
+}
+
 /* The cached atom for `key`, made from `name` if not cached. */
 static JSAtom js_volley_cached_atom_key(JSContext *ctx, const void *key, const char *name)
 {
     JSRuntime *rt = ctx->rt;
-    const uint32_t mask = (1 << JS_VOLLEY_ATOM_CACHE_BITS) - 1;
     JSVolleyAtomCacheEntry *e;
-    uint32_t h, i;
     JSAtom atom;
 
-    if (!rt->volley_atom_cache) {
+    if (!rt->volley_atom_cache)
         rt->volley_atom_cache = js_mallocz_rt(rt, sizeof(*e) << JS_VOLLEY_ATOM_CACHE_BITS);
-        if (!rt->volley_atom_cache)
-            return JS_NewAtom(ctx, name);
+    e = js_volley_atom_cache_entry(rt, key);
+    if (e && e->key == key)
+        return JS_DupAtom(ctx, e->atom);
+    atom = JS_NewAtom(ctx, name);
+    if (e && atom != JS_ATOM_NULL) {
+        e->key = key;
+        e->atom = JS_DupAtom(ctx, atom);
     }
-    h = (uint32_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> 40);
-    for (i = 0; i < 8; i++) {
-        e = &rt->volley_atom_cache[(h + i) & mask];
-        if (e->key == key)
-            return JS_DupAtom(ctx, e->atom);
-        if (!e->key) {
-            atom = JS_NewAtom(ctx, name);
-            if (atom != JS_ATOM_NULL) {
-                e->key = key;
-                e->atom = JS_DupAtom(ctx, atom);
-            }
-            return atom;
-        }
-    }
-    return JS_NewAtom(ctx, name);
+    return atom;
 }
 
 static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name)
@@ -65341,20 +65331,11 @@ static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name)
 static JSAtom js_volley_accessor_name(JSContext *ctx, const JSCFunctionListEntry *e, int is_set)
 {
     const void *key = is_set ? (const void *)&e->u.getset.set : (const void *)&e->u.getset.get;
-    JSVolleyAtomCacheEntry *c;
+    JSVolleyAtomCacheEntry *c = js_volley_atom_cache_entry(ctx->rt, key);
     char buf[64];
-    uint32_t h, i;
 
-    if (ctx->rt->volley_atom_cache) {
-        h = (uint32_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> 40);
-        for (i = 0; i < 8; i++) {
-            c = &ctx->rt->volley_atom_cache[(h + i) & ((1 << JS_VOLLEY_ATOM_CACHE_BITS) - 1)];
-            if (c->key == key)
-                return JS_DupAtom(ctx, c->atom);
-            if (!c->key)
-                break;
-        }
-    }
+    if (c && c->key == key)
+        return JS_DupAtom(ctx, c->atom);
     snprintf(buf, sizeof(buf), is_set ? "set %s" : "get %s", e->name);
     return js_volley_cached_atom_key(ctx, key, buf);
 }
