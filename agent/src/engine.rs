@@ -1098,8 +1098,10 @@ fn progress_snapshot(
         complete: control.complete_iterations.load(Ordering::Relaxed),
         interrupted: control.interrupted_iterations.load(Ordering::Relaxed),
         aborted: control.is_aborted(),
+        // Scenarios with no work in this segment are skipped and get no bar, as in k6.
         scenarios: scenarios
             .iter()
+            .filter(|s| s.has_work)
             .map(|s| ScenarioProgress {
                 name: s.name.clone(),
                 progress: s.progress(),

@@ -1351,6 +1351,20 @@ impl Drive {
                         if e.marked_failed {
                             a.marked_failed = Some(e.failed_message.clone());
                         }
+                        // An agent whose engine ended before the start barrier, with no abort
+                        // of its own, can never become ready: end the run instead of waiting.
+                        if self.started.is_none() && self.reason.is_none() {
+                            let why = if e.message.is_empty() {
+                                "its engine ended before the run started".to_string()
+                            } else {
+                                e.message.clone()
+                            };
+                            self.abort(AbortReason::System {
+                                message: format!(
+                                    "agent {agent} ended its part of the run during VU init: {why}"
+                                ),
+                            });
+                        }
                     }
                     pb::RunPhase::Failed => {}
                     _ => {}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use volley_common::options::{ExecutorConfig, ScenarioConfig};
-use volley_common::segment::ExecutionTuple;
+use volley_common::segment::{ExecutionTuple, SegmentError};
 
 use crate::run::RunControl;
 
@@ -47,6 +47,9 @@ pub struct ScenarioRt {
     /// VUs currently running for this scenario (for the progress display).
     pub active_vus: AtomicU64,
     pub description: String,
+    /// False when this instance's execution segment gets nothing of the scenario (k6's
+    /// `HasWork`): the scenario is skipped here, as k6 skips it, and needs no VUs.
+    pub has_work: bool,
 }
 
 impl ScenarioRt {
@@ -71,6 +74,7 @@ impl ScenarioRt {
             finished: AtomicBool::new(false),
             active_vus: AtomicU64::new(0),
             description: cfg.description(),
+            has_work: true,
         }
     }
 
@@ -188,33 +192,65 @@ pub struct ExecCtx {
 }
 
 /// Builds the run-time scenario for a config and this instance's tuple.
+///
+/// A scenario whose share in this instance's segment is empty (too few VUs or iterations to
+/// split over every segment, e.g. 1 iteration over 2 agents) has no work here and is skipped,
+/// as k6 skips it: an instance with nothing to do still takes part in the run and ends at once.
 pub fn scenario_rt(
     cfg: &ScenarioConfig,
     tuple: &ExecutionTuple,
 ) -> Result<Arc<ScenarioRt>, String> {
+    // The tuple that stripes iterations: resegmented by the VUs for the executors whose VUs
+    // share one pool of work (k6's `GetNewExecutionTupleFromValue`).
+    let resegment = |value: u64| match tuple.resegment_by_value(value as i64) {
+        Ok(t) => Ok(Some(t)),
+        Err(SegmentError::NotEnoughForSegment { .. }) => Ok(None),
+        Err(e) => Err(format!("scenario {}: {e}", cfg.name)),
+    };
     let (t, planned_iters) = match &cfg.executor {
         ExecutorConfig::SharedIterations {
             vus, iterations, ..
+        } => match resegment(*vus)? {
+            Some(t) => {
+                let iters = t.scale_u64(*iterations);
+                (Some(t), Some(iters))
+            }
+            None => (None, Some(0)),
+        },
+        ExecutorConfig::PerVuIterations {
+            vus, iterations, ..
+        } => (
+            Some(tuple.clone()),
+            Some(tuple.scale_u64(*vus) * iterations),
+        ),
+        ExecutorConfig::ConstantArrivalRate { max_vus, .. }
+        | ExecutorConfig::RampingArrivalRate { max_vus, .. } => (resegment(*max_vus)?, None),
+        _ => (Some(tuple.clone()), None),
+    };
+    let has_work = t.is_some() && has_work(cfg, tuple) && planned_iters != Some(0);
+    let mut rt = ScenarioRt::new(cfg, t.unwrap_or_else(|| tuple.clone()), planned_iters);
+    rt.has_work = has_work;
+    Ok(Arc::new(rt))
+}
+
+/// k6's `HasWork`: whether this instance's segment gets any VUs (and, for the iteration-based
+/// executors, any iterations) of the scenario. Externally controlled scenarios always run.
+pub fn has_work(cfg: &ScenarioConfig, tuple: &ExecutionTuple) -> bool {
+    match &cfg.executor {
+        ExecutorConfig::SharedIterations {
+            vus, iterations, ..
         } => {
-            let t = tuple
-                .resegment_by_value(*vus as i64)
-                .map_err(|e| format!("scenario {}: {e}", cfg.name))?;
-            let iters = t.scale_u64(*iterations);
-            (t, Some(iters))
+            tuple.scale_u64(*vus) > 0
+                && tuple
+                    .resegment_by_value(*vus as i64)
+                    .is_ok_and(|t| t.scale_u64(*iterations) > 0)
         }
         ExecutorConfig::PerVuIterations {
             vus, iterations, ..
-        } => (tuple.clone(), Some(tuple.scale_u64(*vus) * iterations)),
-        ExecutorConfig::ConstantArrivalRate { max_vus, .. }
-        | ExecutorConfig::RampingArrivalRate { max_vus, .. } => {
-            let t = tuple
-                .resegment_by_value(*max_vus as i64)
-                .map_err(|e| format!("scenario {}: {e}", cfg.name))?;
-            (t, None)
-        }
-        _ => (tuple.clone(), None),
-    };
-    Ok(Arc::new(ScenarioRt::new(cfg, t, planned_iters)))
+        } => tuple.scale_u64(*vus) > 0 && *iterations > 0,
+        ExecutorConfig::ExternallyControlled { .. } => true,
+        _ => tuple.scale_u64(cfg.max_vus()) > 0,
+    }
 }
 
 /// The most VUs this instance needs at once, over all scenarios (scenarios that do not overlap
@@ -244,6 +280,9 @@ pub fn max_concurrent_vus(scenarios: &[ScenarioConfig], tuple: &ExecutionTuple) 
 /// VUs a scenario needs initialized before the test starts (k6: pre-allocated ones for the
 /// arrival-rate executors, the maximum for the others).
 pub fn initial_vus(s: &ScenarioConfig, tuple: &ExecutionTuple) -> u64 {
+    if !has_work(s, tuple) {
+        return 0;
+    }
     match &s.executor {
         ExecutorConfig::ConstantArrivalRate {
             pre_allocated_vus, ..
@@ -263,6 +302,10 @@ pub async fn run_scenario(
     ctx: Arc<ExecCtx>,
     t0: Instant,
 ) {
+    if !sc.has_work {
+        sc.finished.store(true, Ordering::Relaxed);
+        return;
+    }
     let start_at = t0 + cfg.start_time;
     tokio::select! {
         _ = tokio::time::sleep_until(start_at.into()) => {}
@@ -374,5 +417,89 @@ pub(crate) async fn drain(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The tuple of segment `seg` of the sequence `seq`.
+    fn tuple(seg: &str, seq: &str) -> ExecutionTuple {
+        ExecutionTuple::new(Some(&seg.parse().unwrap()), Some(&seq.parse().unwrap())).unwrap()
+    }
+
+    fn cfg(v: serde_json::Value) -> ScenarioConfig {
+        ScenarioConfig::from_json("s", &v).unwrap()
+    }
+
+    #[test]
+    fn a_segment_without_vus_or_iterations_skips_the_scenario() {
+        let halves = ["0:1/2", "1/2:1"].map(|s| tuple(s, "0,1/2,1"));
+        let cases = [
+            // (scenario, has work in the first half, has work in the second half)
+            (
+                json!({"executor": "shared-iterations", "vus": 1, "iterations": 1}),
+                true,
+                false,
+            ),
+            (
+                json!({"executor": "shared-iterations", "vus": 2, "iterations": 2}),
+                true,
+                true,
+            ),
+            (
+                json!({"executor": "per-vu-iterations", "vus": 1, "iterations": 3}),
+                true,
+                false,
+            ),
+            (
+                json!({"executor": "constant-vus", "vus": 1, "duration": "1s"}),
+                true,
+                false,
+            ),
+            (
+                json!({"executor": "ramping-vus", "stages": [{"target": 1, "duration": "1s"}]}),
+                true,
+                false,
+            ),
+            (
+                json!({"executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 1}),
+                true,
+                false,
+            ),
+            (
+                json!({"executor": "ramping-arrival-rate", "stages": [{"target": 10, "duration": "1s"}], "preAllocatedVUs": 1, "maxVUs": 1}),
+                true,
+                false,
+            ),
+            (
+                json!({"executor": "externally-controlled", "vus": 1, "maxVUs": 1, "duration": "1s"}),
+                true,
+                true,
+            ),
+        ];
+        for (v, first, second) in cases {
+            let c = cfg(v.clone());
+            for (t, want) in halves.iter().zip([first, second]) {
+                let rt = scenario_rt(&c, t).unwrap_or_else(|e| panic!("{v}: {e}"));
+                assert_eq!(rt.has_work, want, "{v} in {t:?}");
+                assert_eq!(has_work(&c, t), want, "{v} in {t:?}");
+                if !want {
+                    assert_eq!(initial_vus(&c, t), 0, "{v}: no VU is initialized");
+                    assert_eq!(max_concurrent_vus(std::slice::from_ref(&c), t), 0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_skipped_shared_iterations_scenario_plans_no_iteration() {
+        let c = cfg(json!({"executor": "shared-iterations", "vus": 1, "iterations": 5}));
+        let rt = scenario_rt(&c, &tuple("1/2:1", "0,1/2,1")).unwrap();
+        assert_eq!(rt.planned_iterations, Some(0));
+        let rt = scenario_rt(&c, &tuple("0:1/2", "0,1/2,1")).unwrap();
+        assert_eq!(rt.planned_iterations, Some(5));
     }
 }
