@@ -2,13 +2,17 @@
 """Checks the repository's relative links: every `[text](path#anchor)` in a Markdown file, and
 every `docs/….md#anchor` or `ARCHITECTURE.md#anchor` named in a Rust or JS source comment, must
 point to a file that exists and, with an anchor, to a heading of that file (GitHub's anchor
-rules). Prints each broken link and exits 1 if there is any.
+rules). In ARCHITECTURE.md and docs/, a code span that names a repository path
+(`agent/src/coro.rs`, `common/src/metrics/`) must name one that exists, so the map does not go
+stale when files move. Prints each broken link and exits 1 if there is any.
 
     python3 docs/check_links.py          # from the repository root
 """
 
+import glob
 import os
 import re
+import subprocess
 import sys
 import unicodedata
 
@@ -21,6 +25,10 @@ MD_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 SOURCE_REF = re.compile(r"((?:\.\./)*(?:docs/[\w./-]+\.md|ARCHITECTURE\.md)(?:#[\w-]+)?)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
+CODE_SPAN = re.compile(r"`([^`\s]+)`")
+TOP_DIRS = ("agent", "common", "controller", "cli", "proto", "tests", "vendor", "bench",
+            "docs", "examples")
+PATH_LIKE = re.compile(r"^[\w.-]+(/[\w.*-]+)*(\.(rs|js|md|proto|toml|sh|py)|/)$")
 
 
 def slug(text):
@@ -84,6 +92,16 @@ def source_target(src, ref):
     return os.path.relpath(os.path.join(ROOT, rel), os.path.dirname(src))
 
 
+def ignored(path):
+    """Generated files (git-ignored, such as bench results) may be named without existing."""
+    return subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", path]).returncode == 0
+
+
+def is_map(src):
+    rel = os.path.relpath(src, ROOT)
+    return rel == "ARCHITECTURE.md" or rel.startswith("docs" + os.sep)
+
+
 def main():
     problems, checked = [], 0
     for dirpath, dirnames, filenames in os.walk(ROOT):
@@ -105,6 +123,16 @@ def main():
                         for m in MD_LINK.finditer(re.sub(r"`[^`]*`", "", line)):
                             checked += 1
                             check(src, m.group(1), no, problems)
+                        if is_map(src):
+                            for m in CODE_SPAN.finditer(line):
+                                path = m.group(1)
+                                if path.split("/")[0] in TOP_DIRS and PATH_LIKE.match(path):
+                                    checked += 1
+                                    if not glob.glob(os.path.join(ROOT, path)) and not ignored(path):
+                                        problems.append(
+                                            f"{os.path.relpath(src, ROOT)}:{no}: `{path}`: "
+                                            "no such path in the repository"
+                                        )
             elif name.endswith((".rs", ".js")):
                 with open(src, encoding="utf-8", errors="replace") as f:
                     for no, line in enumerate(f, 1):
