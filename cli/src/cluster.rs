@@ -78,6 +78,14 @@ pub struct ControllerArgs {
     /// No data or heartbeat from any agent of a run for this long → TIMED_OUT.
     #[arg(long, default_value = "120s")]
     pub data_timeout: String,
+    /// Most REST connections open at once (default: half the open-files limit, at most
+    /// 10,000); at the cap the longest-idle connection is closed to make room.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Longest a REST client may take to send a request's headers, and longest a kept-alive
+    /// REST connection may stay idle.
+    #[arg(long, default_value = "10s")]
+    pub header_read_timeout: String,
 }
 
 fn dur(flag: &str, v: &str) -> Result<Duration, String> {
@@ -116,12 +124,32 @@ pub fn controller(a: ControllerArgs) -> i32 {
             return code::INVALID_CONFIG;
         }
     };
+    let mut rest_limits = volley_controller::rest_listener::ListenerLimits::from_env();
+    if let Some(n) = a.max_connections {
+        if n == 0 {
+            log_error("invalid --max-connections 0: allow at least 1 connection");
+            return code::INVALID_CONFIG;
+        }
+        rest_limits.max_connections = n;
+    }
+    match dur("--header-read-timeout", &a.header_read_timeout) {
+        Ok(d) if !d.is_zero() => rest_limits.header_read_timeout = d,
+        Ok(_) => {
+            log_error("invalid --header-read-timeout 0s: give a positive duration, e.g. 10s");
+            return code::INVALID_CONFIG;
+        }
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    }
     let cfg = volley_controller::server::ControllerConfig {
         listen: a.listen,
         grpc: a.grpc,
         data_dir: a.data_dir,
         token: a.token,
         coordinator,
+        rest_limits,
     };
     match volley_controller::server::run_controller(cfg) {
         Ok(()) => 0,

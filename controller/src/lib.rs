@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod model;
 pub mod placement;
 pub mod registry;
+pub mod rest_listener;
 pub mod server;
 pub mod service;
 pub mod state;

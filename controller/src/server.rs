@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::coordinator::{Coordinator, CoordinatorConfig};
 use crate::grpc::LinkService;
 use crate::registry::Registry;
+use crate::rest_listener::ListenerLimits;
 use crate::service::Service;
 use crate::store::Db;
 
@@ -21,6 +22,8 @@ pub struct ControllerConfig {
     /// Join token agents must present (optional).
     pub token: Option<String>,
     pub coordinator: CoordinatorConfig,
+    /// Connection cap and timeouts of the REST listener.
+    pub rest_limits: ListenerLimits,
 }
 
 /// Runs the controller until a signal. Prints one line per endpoint when ready (tests and
@@ -62,8 +65,11 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), String> {
             }
         });
         let svc: Arc<dyn crate::api::ControllerService> = Arc::new(Service { co: co.clone() });
+        let limits = cfg.rest_limits;
         let rest_task = tokio::spawn(async move {
-            if let Err(e) = crate::api::serve(rest, svc).await {
+            let router = crate::api::router(svc);
+            let forever = std::future::pending::<()>();
+            if let Err(e) = crate::rest_listener::serve(rest, router, limits, forever).await {
                 tracing::error!("REST API: {e}");
             }
         });
