@@ -5,6 +5,9 @@ use std::{
     process::{self},
 };
 
+// Volley: the patch series applied to the copied QuickJS sources (VOLLEY.md).
+mod patch_series;
+
 // WASI logic lifted from https://github.com/bytecodealliance/javy/blob/61616e1507d2bf896f46dc8d72687273438b58b2/crates/quickjs-wasm-sys/build.rs#L18
 
 const WASI_SDK_VERSION_MAJOR: usize = 24;
@@ -117,8 +120,9 @@ fn main() {
         println!("cargo:rerun-if-env-changed={}", feature_to_cargo(feature));
     }
     println!("cargo:rerun-if-env-changed=CARGO_CFG_SANITIZE");
-    // Volley: rebuild when the (patched) QuickJS sources change.
+    // Volley: rebuild when the QuickJS sources or the patch series change.
     println!("cargo:rerun-if-changed=quickjs");
+    println!("cargo:rerun-if-changed=patches");
 
     let src_dir = Path::new("quickjs");
 
@@ -226,6 +230,8 @@ fn main() {
             .expect("Unable to copy source; try 'git submodule update --init'");
     }
     fs::copy("quickjs.bind.h", out_dir.join("quickjs.bind.h")).expect("Unable to copy source");
+    // Volley: upstream's sources stay pristine in quickjs/; the copies are patched here.
+    patch_series::apply(Path::new("patches"), out_dir);
 
     if target_os == "wasi" && !matches!(env::var("RQUICKJS_SYS_NO_WASI_SDK").as_deref(), Ok("1")) {
         let wasi_sdk_path = get_wasi_sdk_path();

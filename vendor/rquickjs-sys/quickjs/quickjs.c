@@ -334,20 +334,11 @@ typedef struct JSClass {
     const JSClassExoticMethods *exotic;
 } JSClass;
 
-/* Volley: the atom of a name in QuickJS's static function lists, by the name's address */
-typedef struct JSVolleyAtomCacheEntry {
-    const void *key;
-    JSAtom atom;
-} JSVolleyAtomCacheEntry;
-#define JS_VOLLEY_ATOM_CACHE_BITS 12
-
 struct JSRuntime {
     JSMallocFunctions mf;
     JSMallocState malloc_state;
     JSArenaState arena_state;
     const char *rt_info;
-    /* Volley: see js_volley_cached_atom (NULL until first used) */
-    JSVolleyAtomCacheEntry *volley_atom_cache;
 
     int atom_hash_size; /* power of two */
     int atom_count;
@@ -564,21 +555,10 @@ enum {
    enough to call the interrupt callback often. */
 #define JS_INTERRUPT_COUNTER_INIT 10000
 
-/* Volley: the global constructors whose intrinsics a context creates on first use (see
-   "Volley additions" at the end of this file). */
-#define JS_VOLLEY_LAZY_GLOBAL_COUNT 23
-
 struct JSContext {
     JSGCObjectHeader header; /* must come first */
     JSRuntime *rt;
     struct list_head link;
-
-    /* Volley: intrinsic groups not created yet (one bit per group), whether a group is being
-       created now (its global constructors then go to volley_lazy_globals instead of the
-       global object, where they wait behind autoinit properties), and those constructors. */
-    uint8_t volley_lazy_pending;
-    uint8_t volley_lazy_capture;
-    JSValue volley_lazy_globals[JS_VOLLEY_LAZY_GLOBAL_COUNT];
 
     uint16_t binary_object_count;
     uint32_t binary_object_size : 31;
@@ -2669,14 +2649,6 @@ void JS_FreeRuntime(JSRuntime *rt)
 
     rt->in_free = true;
     JS_FreeValueRT(rt, rt->current_exception);
-    if (rt->volley_atom_cache) {
-        for(i = 0; i < (1 << JS_VOLLEY_ATOM_CACHE_BITS); i++) {
-            if (rt->volley_atom_cache[i].key)
-                JS_FreeAtomRT(rt, rt->volley_atom_cache[i].atom);
-        }
-        js_free_rt(rt, rt->volley_atom_cache);
-        rt->volley_atom_cache = NULL;
-    }
 
     list_for_each_safe(el, el1, &rt->job_list) {
         JSJobEntry *e = list_entry(el, JSJobEntry, link);
@@ -2877,17 +2849,6 @@ void JS_FreeRuntime(JSRuntime *rt)
         abort();
 }
 
-int JS_VolleyAddLazyIntrinsics(JSContext *ctx);
-static void js_volley_lazy_class(JSContext *ctx, JSClassID class_id);
-static int js_volley_lazy_capture(JSContext *ctx, const char *name, JSValueConst ctor);
-
-/* Volley: makes sure a class's prototype exists when its intrinsics are created lazily. */
-static inline void js_volley_class_ready(JSContext *ctx, JSClassID class_id)
-{
-    if (unlikely(ctx->volley_lazy_pending) && JS_IsNull(ctx->class_proto[class_id]))
-        js_volley_lazy_class(ctx, class_id);
-}
-
 JSContext *JS_NewContextRaw(JSRuntime *rt)
 {
     JSContext *ctx;
@@ -2918,8 +2879,6 @@ JSContext *JS_NewContextRaw(JSRuntime *rt)
     ctx->error_back_trace = JS_UNDEFINED;
     ctx->error_prepare_stack = JS_UNDEFINED;
     ctx->error_stack_trace_limit = js_int32(10);
-    for(i = 0; i < JS_VOLLEY_LAZY_GLOBAL_COUNT; i++)
-        ctx->volley_lazy_globals[i] = JS_UNDEFINED;
     init_list_head(&ctx->loaded_modules);
     // TODO(bnoordhuis) use getrandom() etc.
     ctx->random_state = js__gettimeofday_us();
@@ -2942,14 +2901,16 @@ JSContext *JS_NewContext(JSRuntime *rt)
     if (!ctx)
         return NULL;
 
-    /* Volley: Date, RegExp, Map/Set, the typed arrays and WeakRef are created on first use
-       (JS_VolleyAddLazyIntrinsics) */
     if (JS_AddIntrinsicBaseObjects(ctx) ||
+        JS_AddIntrinsicDate(ctx) ||
         JS_AddIntrinsicEval(ctx) ||
+        JS_AddIntrinsicRegExp(ctx) ||
         JS_AddIntrinsicJSON(ctx) ||
         JS_AddIntrinsicProxy(ctx) ||
-        JS_VolleyAddLazyIntrinsics(ctx) ||
+        JS_AddIntrinsicMapSet(ctx) ||
+        JS_AddIntrinsicTypedArrays(ctx) ||
         JS_AddIntrinsicPromise(ctx) ||
+        JS_AddIntrinsicWeakRef(ctx) ||
         JS_AddIntrinsicAToB(ctx) ||
         JS_AddPerformance(ctx)) {
         JS_FreeContext(ctx);
@@ -2988,7 +2949,6 @@ void JS_SetClassProto(JSContext *ctx, JSClassID class_id, JSValue obj)
 JSValue JS_GetClassProto(JSContext *ctx, JSClassID class_id)
 {
     assert(class_id < ctx->rt->class_count);
-    js_volley_class_ready(ctx, class_id);
     return js_dup(ctx->class_proto[class_id]);
 }
 
@@ -3051,9 +3011,6 @@ static void JS_MarkContext(JSRuntime *rt, JSContext *ctx,
     JS_MarkValue(rt, ctx->error_stack_trace_limit, mark_func);
     for(i = 0; i < rt->class_count; i++) {
         JS_MarkValue(rt, ctx->class_proto[i], mark_func);
-    }
-    for(i = 0; i < JS_VOLLEY_LAZY_GLOBAL_COUNT; i++) {
-        JS_MarkValue(rt, ctx->volley_lazy_globals[i], mark_func);
     }
     JS_MarkValue(rt, ctx->iterator_ctor, mark_func);
     JS_MarkValue(rt, ctx->iterator_ctor_getset, mark_func);
@@ -3138,9 +3095,6 @@ void JS_FreeContext(JSContext *ctx)
         JS_FreeValue(ctx, ctx->class_proto[i]);
     }
     js_free_rt(rt, ctx->class_proto);
-    for(i = 0; i < JS_VOLLEY_LAZY_GLOBAL_COUNT; i++) {
-        JS_FreeValue(ctx, ctx->volley_lazy_globals[i]);
-    }
     JS_FreeValue(ctx, ctx->iterator_ctor);
     JS_FreeValue(ctx, ctx->iterator_ctor_getset);
     JS_FreeValue(ctx, ctx->async_iterator_proto);
@@ -6362,7 +6316,6 @@ static int JS_SetObjectData(JSContext *ctx, JSValueConst obj, JSValue val)
 
 JSValue JS_NewObjectClass(JSContext *ctx, JSClassID class_id)
 {
-    js_volley_class_ready(ctx, class_id);
     return JS_NewObjectProtoClass(ctx, ctx->class_proto[class_id], class_id);
 }
 
@@ -6552,14 +6505,14 @@ static int js_method_set_properties(JSContext *ctx, JSValue func_obj,
 
 /* Note: at least 'length' arguments will be readable in 'argv' */
 /* `name` may be NULL, pure ASCII or UTF-8 encoded */
-/* Volley: JS_NewCFunction3 with the name as an atom (the caller keeps its reference) */
-static JSValue js_new_cfunction_atom(JSContext *ctx, JSCFunction *func,
-                                     JSAtom name_atom,
-                                     int length, JSCFunctionEnum cproto, int magic,
-                                     JSValueConst proto_val, int n_fields)
+JSValue JS_NewCFunction3(JSContext *ctx, JSCFunction *func,
+                         const char *name,
+                         int length, JSCFunctionEnum cproto, int magic,
+                         JSValueConst proto_val, int n_fields)
 {
     JSValue func_obj;
     JSObject *p;
+    JSAtom name_atom;
 
     if (n_fields > 0) {
         func_obj = JS_NewObjectProtoClassAlloc(ctx, proto_val, JS_CLASS_C_FUNCTION, n_fields);
@@ -6578,27 +6531,15 @@ static JSValue js_new_cfunction_atom(JSContext *ctx, JSCFunction *func,
                          cproto == JS_CFUNC_constructor_magic ||
                          cproto == JS_CFUNC_constructor_or_func ||
                          cproto == JS_CFUNC_constructor_or_func_magic);
-    js_function_set_properties(ctx, func_obj, name_atom, length);
-    return func_obj;
-}
-
-JSValue JS_NewCFunction3(JSContext *ctx, JSCFunction *func,
-                         const char *name,
-                         int length, JSCFunctionEnum cproto, int magic,
-                         JSValueConst proto_val, int n_fields)
-{
-    JSValue func_obj;
-    JSAtom name_atom;
-
-    /* Volley: the object is made by js_new_cfunction_atom, which takes the name as an atom */
     name_atom = JS_ATOM_empty_string;
     if (name && *name) {
         name_atom = JS_NewAtom(ctx, name);
-        if (name_atom == JS_ATOM_NULL)
+        if (name_atom == JS_ATOM_NULL) {
+            JS_FreeValue(ctx, func_obj);
             return JS_EXCEPTION;
+        }
     }
-    func_obj = js_new_cfunction_atom(ctx, func, name_atom, length, cproto, magic,
-                                     proto_val, n_fields);
+    js_function_set_properties(ctx, func_obj, name_atom, length);
     JS_FreeAtom(ctx, name_atom);
     return func_obj;
 }
@@ -21075,7 +21016,6 @@ static JSValue js_create_from_ctor(JSContext *ctx, JSValueConst ctor,
     JSContext *realm;
 
     if (JS_IsUndefined(ctor)) {
-        js_volley_class_ready(ctx, class_id);
         proto = js_dup(ctx->class_proto[class_id]);
     } else {
         proto = JS_GetProperty(ctx, ctor, JS_ATOM_prototype);
@@ -21086,7 +21026,6 @@ static JSValue js_create_from_ctor(JSContext *ctx, JSValueConst ctor,
             realm = JS_GetFunctionRealm(ctx, ctor);
             if (!realm)
                 return JS_EXCEPTION;
-            js_volley_class_ready(realm, class_id);
             proto = js_dup(realm->class_proto[class_id]);
         }
     }
@@ -40357,7 +40296,6 @@ static JSValue JS_ReadDate(BCReaderState *s)
         JS_ThrowTypeError(ctx, "Number tag expected for date");
         goto fail;
     }
-    js_volley_class_ready(ctx, JS_CLASS_DATE);
     obj = JS_NewObjectProtoClass(ctx, ctx->class_proto[JS_CLASS_DATE],
                                  JS_CLASS_DATE);
     if (JS_IsException(obj))
@@ -40681,9 +40619,6 @@ static int check_exception_free(JSContext *ctx, JSValue obj)
     return JS_IsException(obj);
 }
 
-static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name);
-static JSAtom js_volley_accessor_name(JSContext *ctx, const JSCFunctionListEntry *e, int is_set);
-
 /* `export_name` may be pure ASCII or UTF-8 encoded */
 static JSAtom find_atom(JSContext *ctx, const char *name)
 {
@@ -40703,16 +40638,10 @@ static JSAtom find_atom(JSContext *ctx, const char *name)
         }
         abort();
     } else {
-        /* Volley: names here come from static tables; see js_volley_cached_atom */
-        atom = js_volley_cached_atom(ctx, name);
+        atom = JS_NewAtom(ctx, name);
     }
     return atom;
 }
-
-/* Volley: a global constructor created on first use (its def_type; magic is its index in
-   volley_lazy_globals) */
-#define JS_DEF_VOLLEY_LAZY_GLOBAL 100
-static JSValue js_volley_lazy_global(JSContext *ctx, int index);
 
 static JSValue JS_InstantiateFunctionListItem2(JSContext *ctx, JSObject *p,
                                                JSAtom atom, void *opaque)
@@ -40727,9 +40656,6 @@ static JSValue JS_InstantiateFunctionListItem2(JSContext *ctx, JSObject *p,
         break;
     case JS_DEF_PROP_STRING:
         val = JS_NewAtomString(ctx, e->u.str);
-        break;
-    case JS_DEF_VOLLEY_LAZY_GLOBAL:
-        val = js_volley_lazy_global(ctx, e->magic);
         break;
     case JS_DEF_OBJECT:
         /* XXX: could add a flag */
@@ -40795,30 +40721,21 @@ static int JS_InstantiateFunctionListItem(JSContext *ctx, JSValueConst obj,
     case JS_DEF_CGETSET_MAGIC:
         {
             JSValue getter, setter;
+            char buf[64];
 
-            /* Volley: the names ("get x") come from the runtime's atom cache, keyed by the
-               entry's field (js_volley_accessor_name) */
             getter = JS_UNDEFINED;
             if (e->u.getset.get.generic) {
-                JSAtom name = js_volley_accessor_name(ctx, e, 0);
-                if (name == JS_ATOM_NULL)
-                    return -1;
-                getter = js_new_cfunction_atom(ctx, e->u.getset.get.generic,
-                                               name, 0, e->def_type == JS_DEF_CGETSET_MAGIC ? JS_CFUNC_getter_magic : JS_CFUNC_getter,
-                                               e->magic, ctx->function_proto, 0);
-                JS_FreeAtom(ctx, name);
+                snprintf(buf, sizeof(buf), "get %s", e->name);
+                getter = JS_NewCFunction2(ctx, e->u.getset.get.generic,
+                                          buf, 0, e->def_type == JS_DEF_CGETSET_MAGIC ? JS_CFUNC_getter_magic : JS_CFUNC_getter,
+                                          e->magic);
             }
             setter = JS_UNDEFINED;
             if (e->u.getset.set.generic) {
-                JSAtom name = js_volley_accessor_name(ctx, e, 1);
-                if (name == JS_ATOM_NULL) {
-                    JS_FreeValue(ctx, getter);
-                    return -1;
-                }
-                setter = js_new_cfunction_atom(ctx, e->u.getset.set.generic,
-                                               name, 1, e->def_type == JS_DEF_CGETSET_MAGIC ? JS_CFUNC_setter_magic : JS_CFUNC_setter,
-                                               e->magic, ctx->function_proto, 0);
-                JS_FreeAtom(ctx, name);
+                snprintf(buf, sizeof(buf), "set %s", e->name);
+                setter = JS_NewCFunction2(ctx, e->u.getset.set.generic,
+                                          buf, 1, e->def_type == JS_DEF_CGETSET_MAGIC ? JS_CFUNC_setter_magic : JS_CFUNC_setter,
+                                          e->magic);
             }
             JS_DefinePropertyGetSet(ctx, obj, atom, getter, setter, prop_flags);
             return 0;
@@ -40844,7 +40761,6 @@ static int JS_InstantiateFunctionListItem(JSContext *ctx, JSValueConst obj,
         break;
     case JS_DEF_PROP_STRING:
     case JS_DEF_OBJECT:
-    case JS_DEF_VOLLEY_LAZY_GLOBAL:
         JS_DefineAutoInitProperty(ctx, obj, atom, JS_AUTOINIT_ID_PROP,
                                   (void *)e, prop_flags);
         return 0;
@@ -40859,19 +40775,6 @@ int JS_SetPropertyFunctionList(JSContext *ctx, JSValueConst obj,
                                 const JSCFunctionListEntry *tab, int len)
 {
     int i, ret;
-
-    /* Volley: the objects given a function list are prototypes, constructors and namespaces:
-       as for JS_NewObjectProtoClassAlloc, sharing their shape with other objects is of no use.
-       A shape of their own is taken out of the runtime's shape table first, so that adding
-       the list's properties does not look each next shape up there: with thousands of
-       contexts in one runtime that table is large, and every lookup missed the cache. */
-    if (JS_VALUE_GET_TAG(obj) == JS_TAG_OBJECT) {
-        JSShape *sh = JS_VALUE_GET_OBJ(obj)->shape;
-        if (sh->is_hashed && JS_REF_COUNT(sh) == 1) {
-            js_shape_hash_unlink(ctx->rt, sh);
-            sh->is_hashed = false;
-        }
-    }
 
     for (i = 0; i < len; i++) {
         const JSCFunctionListEntry *e = &tab[i];
@@ -40964,13 +40867,9 @@ static void JS_NewGlobalCConstructor2(JSContext *ctx,
                                       const char *name,
                                       JSValueConst proto)
 {
-    if (ctx->volley_lazy_capture)
-        /* Volley: a lazily created group (see JS_NewCConstructor) */
-        js_volley_lazy_capture(ctx, name, func_obj);
-    else
-        JS_DefinePropertyValueStr(ctx, ctx->global_obj, name,
-                                  js_dup(func_obj),
-                                  JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    JS_DefinePropertyValueStr(ctx, ctx->global_obj, name,
+                              js_dup(func_obj),
+                              JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
     JS_SetConstructor(ctx, func_obj, proto);
     JS_FreeValue(ctx, func_obj);
 }
@@ -41078,13 +40977,9 @@ static JSValue JS_NewCConstructor(JSContext *ctx, int class_id, const char *name
     if (JS_SetPropertyFunctionList(ctx, ctor, ctor_fields, n_ctor_fields))
         goto fail;
     if (!(flags & JS_NEW_CTOR_NO_GLOBAL)) {
-        if (ctx->volley_lazy_capture) {
-            /* Volley: a lazily created group; its global waits behind an autoinit property */
-            if (js_volley_lazy_capture(ctx, name, ctor) < 0)
-                goto fail;
-        } else if (JS_DefinePropertyValueStr(ctx, ctx->global_obj, name,
-                                             js_dup(ctor),
-                                             JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE) < 0)
+        if (JS_DefinePropertyValueStr(ctx, ctx->global_obj, name,
+                                      js_dup(ctor),
+                                      JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE) < 0)
             goto fail;
     }
     if (JS_SetConstructor2(ctx, ctor, proto, proto_flags, ctor_flags))
@@ -47656,7 +47551,6 @@ static JSValue js_string_match(JSContext *ctx, JSValueConst this_val,
             goto fail;
         args[args_len++] = str;
     }
-    js_volley_class_ready(ctx, JS_CLASS_REGEXP);
     rx = JS_CallConstructor(ctx, ctx->regexp_ctor, args_len, args);
     JS_FreeValue(ctx, str);
     if (JS_IsException(rx)) {
@@ -49361,7 +49255,6 @@ static JSValue js_regexp_constructor_internal(JSContext *ctx, JSValueConst ctor,
         goto fail;
     }
     prop.u.value = js_int32(0); // lastIndex
-    js_volley_class_ready(ctx, JS_CLASS_REGEXP);
     if (ctx->regexp_shape && JS_IsUndefined(ctor)) {
         obj = JS_NewObjectFromShape(ctx, js_dup_shape(ctx->regexp_shape),
                                     JS_CLASS_REGEXP, &prop);
@@ -63048,10 +62941,9 @@ int JS_AddIntrinsicTypedArrays(JSContext *ctx)
         return -1;
     JS_FreeValue(ctx, obj);
 
-    /* Atomics (Volley: an autoinit global of its own, defined by JS_VolleyAddLazyIntrinsics
-       when the typed arrays are lazy) */
+    /* Atomics */
 #ifdef CONFIG_ATOMICS
-    if (!ctx->volley_lazy_capture && JS_AddIntrinsicAtomics(ctx))
+    if (JS_AddIntrinsicAtomics(ctx))
         return -1;
 #endif
     return 0;
@@ -64892,12 +64784,12 @@ static int js_uint8array_funcs_init(JSContext *ctx)
 {
     JSValue ctor, proto;
 
-    /* Volley: from the class prototype, not the global object (which may still hold an
-       autoinit property for Uint8Array while the typed arrays are being created) */
-    proto = js_dup(ctx->class_proto[JS_CLASS_UINT8_ARRAY]);
-    ctor = JS_GetProperty(ctx, proto, JS_ATOM_constructor);
-    if (JS_IsException(ctor)) {
-        JS_FreeValue(ctx, proto);
+    ctor = JS_GetProperty(ctx, ctx->global_obj, JS_ATOM_Uint8Array);
+    if (JS_IsException(ctor))
+        return -1;
+    proto = JS_GetProperty(ctx, ctor, JS_ATOM_prototype);
+    if (JS_IsException(proto)) {
+        JS_FreeValue(ctx, ctor);
         return -1;
     }
     JS_SetPropertyFunctionList(ctx, proto,
@@ -65012,330 +64904,3 @@ uintptr_t js_std_cmd(int cmd, ...) {
 #undef malloc
 #undef free
 #undef realloc
-
-/* ------------------------------------------------------------------------------------------
- * Volley additions (see ../VOLLEY.md). Volley runs many VUs, each with its own context, in one
- * runtime per JS worker thread; every VU runs on its own coroutine stack and may be suspended
- * inside a native call while other VUs run JS. The per-runtime execution state that QuickJS
- * keeps for the *running* code (the JS stack-frame chain and the C stack bounds) is therefore
- * saved and restored by the VU at each switch, and each VU runs only its own promise jobs.
- * ------------------------------------------------------------------------------------------ */
-
-/* The innermost JS stack frame of the code running now (NULL outside JS). */
-void *JS_VolleyGetStackFrame(JSRuntime *rt)
-{
-    return rt->current_stack_frame;
-}
-
-/* Restores a frame chain saved with JS_VolleyGetStackFrame on the same coroutine stack. */
-void JS_VolleySetStackFrame(JSRuntime *rt, void *sf)
-{
-    rt->current_stack_frame = (JSStackFrame *)sf;
-}
-
-/* Sets the C stack QuickJS runs on: its top and the size JS may use below it. */
-void JS_VolleySetStack(JSRuntime *rt, uintptr_t top, size_t size)
-{
-    rt->stack_top = top;
-    rt->stack_size = size;
-    update_stack_limit(rt);
-}
-
-/* Runs the oldest pending promise job of this context only (jobs of other contexts stay
-   queued, in order). Returns 0 if there was none, 1 if one ran, -1 if it threw (the
-   exception is pending on ctx). */
-int JS_VolleyExecutePendingJobOf(JSContext *ctx)
-{
-    JSRuntime *rt = ctx->rt;
-    struct list_head *el;
-    JSJobEntry *e = NULL;
-    JSValue res;
-    int i, ret;
-
-    list_for_each(el, &rt->job_list) {
-        JSJobEntry *j = list_entry(el, JSJobEntry, link);
-        if (j->ctx == ctx) {
-            e = j;
-            break;
-        }
-    }
-    if (!e)
-        return 0;
-    list_del(&e->link);
-    res = e->job_func(e->ctx, e->argc, vc(e->argv));
-    for (i = 0; i < e->argc; i++)
-        JS_FreeValue(ctx, e->argv[i]);
-    ret = JS_IsException(res) ? -1 : 1;
-    JS_FreeValue(ctx, res);
-    js_free(ctx, e);
-    return ret;
-}
-
-/* Bytes the runtime has allocated now (what the GC threshold is compared with). */
-size_t JS_VolleyMallocSize(JSRuntime *rt)
-{
-    return rt->malloc_state.malloc_size;
-}
-
-/* A new plain object with the shape of `tmpl` (same prototype, same property names in the same
-   order) whose property values are `values` (ownership is taken, also on failure). The k6 modules
-   build every response this way: adding ~20 properties one by one to a fresh object costs a
-   shape-table lookup per property. `tmpl` must be a plain extensible object with only data
-   properties, none deleted, and exactly `count` of them. */
-JSValue JS_VolleyNewObjectLike(JSContext *ctx, JSValueConst tmpl, JSValue *values, int count)
-{
-    JSObject *tp, *p;
-    JSShape *sh;
-    JSShapeProperty *prs;
-    JSValue obj;
-    int i;
-
-    if (JS_VALUE_GET_TAG(tmpl) != JS_TAG_OBJECT)
-        goto bad;
-    tp = JS_VALUE_GET_OBJ(tmpl);
-    sh = tp->shape;
-    if (tp->class_id != JS_CLASS_OBJECT || !tp->extensible || !sh->is_hashed ||
-        sh->deleted_prop_count != 0 || sh->prop_count != count)
-        goto bad;
-    prs = get_shape_prop(sh);
-    for (i = 0; i < count; i++) {
-        if ((prs[i].flags & JS_PROP_TMASK) != JS_PROP_NORMAL)
-            goto bad;
-    }
-    obj = JS_NewObjectFromShape(ctx, js_dup_shape(sh), JS_CLASS_OBJECT, NULL);
-    if (JS_IsException(obj))
-        goto fail;
-    p = JS_VALUE_GET_OBJ(obj);
-    for (i = 0; i < count; i++)
-        p->prop[i].u.value = values[i];
-    return obj;
- bad:
-    JS_ThrowInternalError(ctx, "JS_VolleyNewObjectLike: not a template object");
- fail:
-    for (i = 0; i < count; i++)
-        JS_FreeValue(ctx, values[i]);
-    return JS_EXCEPTION;
-}
-
-/* ------------------------------------------------------------------------------------------
- * Volley: intrinsics created on first use. Creating a context's intrinsics is most of a VU's
- * start-up (~220 us and ~53 KiB per context on our 2-core VMs), and most load-test scripts never
- * touch Date, RegExp, Map/Set, the typed arrays or WeakRef, which are a third of it.
- * JS_NewContext therefore leaves these five groups out and defines their global constructors as autoinit
- * properties (as QuickJS already does for its built-in functions): a group is created when the
- * script first reads one of its globals, or when the engine first needs one of its classes'
- * prototypes (js_volley_class_ready, called where QuickJS reads ctx->class_proto[] for a class
- * that may be lazy). While a group is created its constructors are kept in volley_lazy_globals
- * instead of being defined on the global object, whose properties an autoinit function must
- * not change.
- * ------------------------------------------------------------------------------------------ */
-
-enum {
-    JS_VOLLEY_LAZY_DATE,
-    JS_VOLLEY_LAZY_MAPSET,
-    JS_VOLLEY_LAZY_TYPED_ARRAYS,
-    JS_VOLLEY_LAZY_WEAKREF,
-    JS_VOLLEY_LAZY_REGEXP,
-    JS_VOLLEY_LAZY_GROUP_COUNT,
-};
-
-static int (*const js_volley_lazy_group_init[JS_VOLLEY_LAZY_GROUP_COUNT])(JSContext *) = {
-    JS_AddIntrinsicDate,
-    JS_AddIntrinsicMapSet,
-    JS_AddIntrinsicTypedArrays,
-    JS_AddIntrinsicWeakRef,
-    JS_AddIntrinsicRegExp,
-};
-
-#define JS_VOLLEY_LAZY_DEF(name, index) \
-    { name, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE, JS_DEF_VOLLEY_LAZY_GLOBAL, index, { .i32 = 0 } }
-
-/* The lazy global constructors; magic is the index in volley_lazy_globals. */
-static const JSCFunctionListEntry js_volley_lazy_globals[JS_VOLLEY_LAZY_GLOBAL_COUNT] = {
-    JS_VOLLEY_LAZY_DEF("Date", 0),
-    JS_VOLLEY_LAZY_DEF("Map", 1),
-    JS_VOLLEY_LAZY_DEF("Set", 2),
-    JS_VOLLEY_LAZY_DEF("WeakMap", 3),
-    JS_VOLLEY_LAZY_DEF("WeakSet", 4),
-    JS_VOLLEY_LAZY_DEF("ArrayBuffer", 5),
-    JS_VOLLEY_LAZY_DEF("SharedArrayBuffer", 6),
-    JS_VOLLEY_LAZY_DEF("Uint8ClampedArray", 7),
-    JS_VOLLEY_LAZY_DEF("Int8Array", 8),
-    JS_VOLLEY_LAZY_DEF("Uint8Array", 9),
-    JS_VOLLEY_LAZY_DEF("Int16Array", 10),
-    JS_VOLLEY_LAZY_DEF("Uint16Array", 11),
-    JS_VOLLEY_LAZY_DEF("Int32Array", 12),
-    JS_VOLLEY_LAZY_DEF("Uint32Array", 13),
-    JS_VOLLEY_LAZY_DEF("BigInt64Array", 14),
-    JS_VOLLEY_LAZY_DEF("BigUint64Array", 15),
-    JS_VOLLEY_LAZY_DEF("Float16Array", 16),
-    JS_VOLLEY_LAZY_DEF("Float32Array", 17),
-    JS_VOLLEY_LAZY_DEF("Float64Array", 18),
-    JS_VOLLEY_LAZY_DEF("DataView", 19),
-    JS_VOLLEY_LAZY_DEF("WeakRef", 20),
-    JS_VOLLEY_LAZY_DEF("FinalizationRegistry", 21),
-    JS_VOLLEY_LAZY_DEF("RegExp", 22),
-};
-
-/* The group of each lazy global, by index. */
-static const uint8_t js_volley_lazy_global_group[JS_VOLLEY_LAZY_GLOBAL_COUNT] = {
-    JS_VOLLEY_LAZY_DATE,
-    JS_VOLLEY_LAZY_MAPSET, JS_VOLLEY_LAZY_MAPSET, JS_VOLLEY_LAZY_MAPSET, JS_VOLLEY_LAZY_MAPSET,
-    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
-    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
-    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
-    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
-    JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS, JS_VOLLEY_LAZY_TYPED_ARRAYS,
-    JS_VOLLEY_LAZY_WEAKREF, JS_VOLLEY_LAZY_WEAKREF,
-    JS_VOLLEY_LAZY_REGEXP,
-};
-
-/* Leaves the lazy groups out of a new context: their globals become autoinit properties. */
-int JS_VolleyAddLazyIntrinsics(JSContext *ctx)
-{
-    ctx->volley_lazy_pending = (1 << JS_VOLLEY_LAZY_GROUP_COUNT) - 1;
-    /* regular expression literals are compiled with the script, before RegExp exists */
-    JS_AddIntrinsicRegExpCompiler(ctx);
-    if (JS_SetPropertyFunctionList(ctx, ctx->global_obj, js_volley_lazy_globals,
-                                   countof(js_volley_lazy_globals)))
-        return -1;
-#ifdef CONFIG_ATOMICS
-    /* Atomics belongs with the typed arrays but is an autoinit global already */
-    if (JS_AddIntrinsicAtomics(ctx))
-        return -1;
-#endif
-    return 0;
-}
-
-/* Creates a lazy group if it is not yet. 0 if OK, -1 with an exception pending. */
-static int js_volley_lazy_init(JSContext *ctx, int group)
-{
-    int ret;
-
-    if (!(ctx->volley_lazy_pending & (1 << group)))
-        return 0;
-    /* cleared first: creating the group must not create it again */
-    ctx->volley_lazy_pending &= ~(1 << group);
-    ctx->volley_lazy_capture++;
-    ret = js_volley_lazy_group_init[group](ctx);
-    ctx->volley_lazy_capture--;
-    return ret;
-}
-
-/* The value of a lazy global's autoinit property: its constructor, made now if need be. */
-static JSValue js_volley_lazy_global(JSContext *ctx, int index)
-{
-    if (index < 0 || index >= JS_VOLLEY_LAZY_GLOBAL_COUNT)
-        return JS_ThrowInternalError(ctx, "no lazy intrinsic %d", index);
-    if (js_volley_lazy_init(ctx, js_volley_lazy_global_group[index]) < 0)
-        return JS_EXCEPTION;
-    if (JS_IsUndefined(ctx->volley_lazy_globals[index]))
-        return JS_ThrowInternalError(ctx, "intrinsic %s was not created",
-                                     js_volley_lazy_globals[index].name);
-    return js_dup(ctx->volley_lazy_globals[index]);
-}
-
-/* Called by JS_NewCConstructor while a lazy group is created: keeps its global constructor. */
-static int js_volley_lazy_capture(JSContext *ctx, const char *name, JSValueConst ctor)
-{
-    int i;
-
-    for (i = 0; i < JS_VOLLEY_LAZY_GLOBAL_COUNT; i++) {
-        if (!strcmp(js_volley_lazy_globals[i].name, name)) {
-            set_value(ctx, &ctx->volley_lazy_globals[i], js_dup(ctor));
-            return 0;
-        }
-    }
-    /* not a lazy global (cannot happen with the groups above) */
-    JS_ThrowInternalError(ctx, "%s is not a lazy intrinsic", name);
-    return -1;
-}
-
-/* Creates the lazy group of a class whose prototype is needed (nothing for other classes). */
-static void js_volley_lazy_class(JSContext *ctx, JSClassID class_id)
-{
-    int group;
-
-    if (class_id == JS_CLASS_DATE)
-        group = JS_VOLLEY_LAZY_DATE;
-    else if ((class_id >= JS_CLASS_MAP && class_id <= JS_CLASS_WEAKSET) ||
-             class_id == JS_CLASS_MAP_ITERATOR || class_id == JS_CLASS_SET_ITERATOR)
-        group = JS_VOLLEY_LAZY_MAPSET;
-    else if (class_id >= JS_CLASS_ARRAY_BUFFER && class_id <= JS_CLASS_DATAVIEW)
-        group = JS_VOLLEY_LAZY_TYPED_ARRAYS;
-    else if (class_id == JS_CLASS_WEAK_REF || class_id == JS_CLASS_FINALIZATION_REGISTRY)
-        group = JS_VOLLEY_LAZY_WEAKREF;
-    else if (class_id == JS_CLASS_REGEXP || class_id == JS_CLASS_REGEXP_STRING_ITERATOR)
-        group = JS_VOLLEY_LAZY_REGEXP;
-    else
-        return;
-    /* on failure (out of memory) the exception stays pending and the prototype null */
-    js_volley_lazy_init(ctx, group);
-}
-
-/* ------------------------------------------------------------------------------------------
- * Volley: the atoms of the names in QuickJS's static function lists (find_atom), cached per
- * runtime by the name's address. Every new context looks up the ~1,000 names of its
- * intrinsics' function lists; hashing each C string and finding it in the runtime's atom
- * table was ~6 % of a VU's start-up. The names are string literals of this file, so an
- * address always has the same text; the cache keeps a reference to each atom until
- * JS_FreeRuntime. A full neighbourhood falls back to JS_NewAtom.
- * ------------------------------------------------------------------------------------------ */
-/* The cache entry of `key`: its own, or the free one it would take; NULL if there is no
-   cache yet or the key's neighbourhood is full. */
-static JSVolleyAtomCacheEntry *js_volley_atom_cache_entry(JSRuntime *rt, const void *key)
-{
-    const uint32_t mask = (1 << JS_VOLLEY_ATOM_CACHE_BITS) - 1;
-    JSVolleyAtomCacheEntry *e;
-    uint32_t h, i;
-
-    if (!rt->volley_atom_cache)
-        return NULL;
-    h = (uint32_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> 40);
-    for (i = 0; i < 8; i++) {
-        e = &rt->volley_atom_cache[(h + i) & mask];
-        if (e->key == key || !e->key)
-            return e;
-    }
-    return NULL;
-}
-
-/* The cached atom for `key`, made from `name` if not cached. */
-static JSAtom js_volley_cached_atom_key(JSContext *ctx, const void *key, const char *name)
-{
-    JSRuntime *rt = ctx->rt;
-    JSVolleyAtomCacheEntry *e;
-    JSAtom atom;
-
-    if (!rt->volley_atom_cache)
-        rt->volley_atom_cache = js_mallocz_rt(rt, sizeof(*e) << JS_VOLLEY_ATOM_CACHE_BITS);
-    e = js_volley_atom_cache_entry(rt, key);
-    if (e && e->key == key)
-        return JS_DupAtom(ctx, e->atom);
-    atom = JS_NewAtom(ctx, name);
-    if (e && atom != JS_ATOM_NULL) {
-        e->key = key;
-        e->atom = JS_DupAtom(ctx, atom);
-    }
-    return atom;
-}
-
-static JSAtom js_volley_cached_atom(JSContext *ctx, const char *name)
-{
-    return js_volley_cached_atom_key(ctx, name, name);
-}
-
-/* The name of an accessor of a function list entry ("get x" / "set x"), keyed by the address
-   of the entry's getter or setter field (static like the entry itself). The name is formatted
-   only when it is not cached (snprintf was 2.5 % of a VU's start-up). */
-static JSAtom js_volley_accessor_name(JSContext *ctx, const JSCFunctionListEntry *e, int is_set)
-{
-    const void *key = is_set ? (const void *)&e->u.getset.set : (const void *)&e->u.getset.get;
-    JSVolleyAtomCacheEntry *c = js_volley_atom_cache_entry(ctx->rt, key);
-    char buf[64];
-
-    if (c && c->key == key)
-        return JS_DupAtom(ctx, c->atom);
-    snprintf(buf, sizeof(buf), is_set ? "set %s" : "get %s", e->name);
-    return js_volley_cached_atom_key(ctx, key, buf);
-}

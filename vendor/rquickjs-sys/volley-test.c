@@ -1,0 +1,301 @@
+/*
+ * Tests of Volley's patches to QuickJS (patches/, described in VOLLEY.md), run by
+ * run-quickjs-tests.sh next to upstream's own tests. Upstream's tests show the patches keep
+ * QuickJS's behaviour; these check what the patches add or change: the functions Volley calls
+ * and the behaviour upstream's tests do not look at (lazily created intrinsics reached from C,
+ * deleted lazy globals, the cached names of function-list accessors in a second context).
+ * Uses only quickjs.h; JS_FreeRuntime's own assertions catch leaked objects.
+ */
+#ifdef NDEBUG
+#undef NDEBUG
+#endif
+#include <assert.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "quickjs.h"
+
+/* The functions patches/0001-0003 add (declared on the Rust side in the agent). */
+void *JS_VolleyGetStackFrame(JSRuntime *rt);
+void JS_VolleySetStackFrame(JSRuntime *rt, void *sf);
+void JS_VolleySetStack(JSRuntime *rt, uintptr_t top, size_t size);
+int JS_VolleyExecutePendingJobOf(JSContext *ctx);
+size_t JS_VolleyMallocSize(JSRuntime *rt);
+JSValue JS_VolleyNewObjectLike(JSContext *ctx, JSValueConst tmpl, JSValue *values, int count);
+
+static int failures;
+
+static JSValue eval(JSContext *ctx, const char *code)
+{
+    return JS_Eval(ctx, code, strlen(code), "<volley-test>", JS_EVAL_TYPE_GLOBAL);
+}
+
+/* Evaluates `code`, which must complete with `true`; reports the check and any exception. */
+static void check(JSContext *ctx, const char *what, const char *code)
+{
+    JSValue v = eval(ctx, code);
+    if (JS_IsException(v)) {
+        JSValue exc = JS_GetException(ctx);
+        const char *msg = JS_ToCString(ctx, exc);
+        fprintf(stderr, "FAIL %s: threw %s\n", what, msg ? msg : "?");
+        JS_FreeCString(ctx, msg);
+        JS_FreeValue(ctx, exc);
+        failures++;
+    } else if (!JS_IsBool(v) || !JS_ToBool(ctx, v)) {
+        fprintf(stderr, "FAIL %s: %s is not true\n", what, code);
+        failures++;
+    } else {
+        printf("ok   %s\n", what);
+    }
+    JS_FreeValue(ctx, v);
+}
+
+static void expect(int cond, const char *what)
+{
+    if (cond) {
+        printf("ok   %s\n", what);
+    } else {
+        fprintf(stderr, "FAIL %s\n", what);
+        failures++;
+    }
+}
+
+static void set_global(JSContext *ctx, const char *name, JSValue v)
+{
+    JSValue global = JS_GetGlobalObject(ctx);
+    JS_SetPropertyStr(ctx, global, name, v);
+    JS_FreeValue(ctx, global);
+}
+
+/* patches/0004: the lazy groups behave as if made with the context. */
+static void lazy_intrinsics(void)
+{
+    JSRuntime *rt = JS_NewRuntime();
+    JSContext *ctx = JS_NewContext(rt);
+    uint8_t bytes[3] = { 1, 2, 3 };
+    uint8_t *buf;
+    size_t len;
+    JSValue date, copy;
+    JSContext *other;
+
+    check(ctx, "a regular expression literal before RegExp is read",
+          "/b+/.exec('abbc')[0] === 'bb' && 'abc'.match(/b/)[0] === 'b' && "
+          "'a-b'.replace(/-/g, '+') === 'a+b'");
+    check(ctx, "lazy globals are ordinary data properties",
+          "['Date', 'Map', 'Set', 'WeakMap', 'WeakSet', 'ArrayBuffer', 'SharedArrayBuffer', "
+          "'Uint8Array', 'Float64Array', 'DataView', 'WeakRef', 'FinalizationRegistry', "
+          "'RegExp'].every(n => { const d = Object.getOwnPropertyDescriptor(globalThis, n); "
+          "return d.writable && d.configurable && !d.enumerable && typeof d.value === 'function' "
+          "&& d.value.name === n && globalThis[n] === d.value; })");
+    check(ctx, "Date", "new Date(0).getTime() === 0 && typeof Date.now() === 'number'");
+    check(ctx, "Map and Set",
+          "new Map([[1, 2]]).get(1) === 2 && new Set([1]).has(1) && "
+          "new WeakMap() instanceof WeakMap && new WeakSet() instanceof WeakSet && "
+          "[...new Map([[3, 4]]).keys()][0] === 3");
+    check(ctx, "typed arrays",
+          "new Uint8Array([1, 2]).length === 2 && new DataView(new ArrayBuffer(4)).byteLength "
+          "=== 4 && Object.getPrototypeOf(Int8Array.prototype).constructor.name === "
+          "'TypedArray' && typeof Atomics.add === 'function' && "
+          "Uint8Array.fromBase64('AQI=')[1] === 2 && new Uint8Array([1, 2]).toBase64() === 'AQI='");
+    check(ctx, "WeakRef", "new WeakRef({}) instanceof WeakRef && "
+          "typeof new FinalizationRegistry(() => {}).register === 'function'");
+    check(ctx, "Object.prototype.toString of lazy classes",
+          "Object.prototype.toString.call(new Date(0)) === '[object Date]' && "
+          "Object.prototype.toString.call(new Map()) === '[object Map]'");
+
+    /* A group made by the engine, not by reading a global. */
+    other = JS_NewContext(rt);
+    date = JS_NewDate(other, 0);
+    assert(!JS_IsException(date));
+    set_global(other, "d", date);
+    set_global(other, "ab", JS_NewArrayBufferCopy(other, bytes, sizeof(bytes)));
+    check(other, "Date and ArrayBuffer made from C first",
+          "d instanceof Date && d.getTime() === 0 && ab instanceof ArrayBuffer && "
+          "new Uint8Array(ab)[2] === 3");
+    check(other, "a deleted lazy global stays deleted when its group is made",
+          "delete globalThis.Set && new Map().size === 0 && !('Set' in globalThis) && "
+          "typeof WeakSet === 'function'");
+    JS_FreeContext(other);
+
+    /* The bytecode reader makes a Date in a context that has none yet. */
+    date = eval(ctx, "new Date(1234)");
+    buf = JS_WriteObject(ctx, &len, date, 0);
+    assert(buf);
+    JS_FreeValue(ctx, date);
+    other = JS_NewContext(rt);
+    copy = JS_ReadObject(other, buf, len, 0);
+    js_free(ctx, buf);
+    expect(!JS_IsException(copy) && JS_IsDate(copy), "a Date read from bytes");
+    set_global(other, "d", copy);
+    check(other, "the Date read from bytes", "d instanceof Date && d.getTime() === 1234");
+    JS_FreeContext(other);
+
+    JS_FreeContext(ctx);
+    JS_FreeRuntime(rt);
+}
+
+/* patches/0005-0007: function lists keep their names and shapes in every context. */
+static const char function_list_checks[] =
+    "Object.getOwnPropertyDescriptor(Map.prototype, 'size').get.name === 'get size' && "
+    "Object.getOwnPropertyDescriptor(Object.prototype, '__proto__').set.name === "
+    "'set __proto__' && "
+    "Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get.name === "
+    "'get byteLength' && "
+    "Object.getOwnPropertyDescriptor(RegExp.prototype, 'flags').get.name === 'get flags' && "
+    "Object.getOwnPropertyDescriptor(Map, Symbol.species).get.name === "
+    "'get [Symbol.species]' && "
+    "Array.prototype.map.name === 'map' && Math.max.name === 'max' && "
+    "JSON.stringify.length === 3 && Array.prototype[Symbol.iterator].name === 'values' && "
+    "Object.getOwnPropertyNames(Array.prototype).includes('flatMap') && "
+    "(Array.prototype.volley = 1, [].volley === 1 && delete Array.prototype.volley)";
+
+static void function_lists(void)
+{
+    JSRuntime *rt = JS_NewRuntime();
+    JSContext *first = JS_NewContext(rt);
+    JSContext *second;
+
+    check(first, "function-list names in the first context", function_list_checks);
+    JS_FreeContext(first);
+    /* The names now come from the runtime's cache, whose atoms outlived the first context. */
+    second = JS_NewContext(rt);
+    check(second, "function-list names from the cache", function_list_checks);
+    JS_FreeContext(second);
+    JS_FreeRuntime(rt);
+}
+
+/* patches/0003 */
+static void new_object_like(void)
+{
+    JSRuntime *rt = JS_NewRuntime();
+    JSContext *ctx = JS_NewContext(rt);
+    JSValue tmpl = eval(ctx, "({ a: 1, b: 'x' })");
+    JSValue values[2], obj, exc;
+
+    values[0] = JS_NewInt32(ctx, 7);
+    values[1] = JS_NewString(ctx, "y");
+    obj = JS_VolleyNewObjectLike(ctx, tmpl, values, 2);
+    expect(!JS_IsException(obj), "JS_VolleyNewObjectLike with a template");
+    set_global(ctx, "o", obj);
+    check(ctx, "the object has the template's shape and the new values",
+          "o.a === 7 && o.b === 'y' && Object.keys(o).join() === 'a,b' && "
+          "Object.getPrototypeOf(o) === Object.prototype");
+
+    values[0] = JS_NewInt32(ctx, 1);
+    obj = JS_VolleyNewObjectLike(ctx, tmpl, values, 1);
+    expect(JS_IsException(obj), "JS_VolleyNewObjectLike rejects a wrong count");
+    exc = JS_GetException(ctx);
+    JS_FreeValue(ctx, exc);
+    JS_FreeValue(ctx, tmpl);
+
+    tmpl = eval(ctx, "[1]");
+    values[0] = JS_NewString(ctx, "freed on failure");
+    obj = JS_VolleyNewObjectLike(ctx, tmpl, values, 1);
+    expect(JS_IsException(obj), "JS_VolleyNewObjectLike rejects an array");
+    exc = JS_GetException(ctx);
+    JS_FreeValue(ctx, exc);
+    JS_FreeValue(ctx, tmpl);
+
+    JS_FreeContext(ctx);
+    JS_FreeRuntime(rt);
+}
+
+/* patches/0001: promise jobs by context. */
+static void pending_jobs_of_a_context(void)
+{
+    JSRuntime *rt = JS_NewRuntime();
+    JSContext *a = JS_NewContext(rt);
+    JSContext *b = JS_NewContext(rt);
+
+    JS_FreeValue(a, eval(a, "globalThis.r = 0; Promise.resolve().then(() => { r = 1 })"));
+    JS_FreeValue(b, eval(b, "globalThis.r = 0; Promise.resolve().then(() => { r = 2 })"));
+    expect(JS_VolleyExecutePendingJobOf(b) == 1, "the second context's job runs first");
+    check(b, "its job ran", "r === 2");
+    check(a, "the first context's job waits", "r === 0");
+    expect(JS_VolleyExecutePendingJobOf(b) == 0, "no job left for the second context");
+    expect(JS_IsJobPending(rt), "the first context's job is still queued");
+    expect(JS_VolleyExecutePendingJobOf(a) == 1, "the first context's job runs");
+    check(a, "its job ran", "r === 1");
+    expect(!JS_IsJobPending(rt), "no job left");
+
+    JS_FreeContext(a);
+    JS_FreeContext(b);
+    JS_FreeRuntime(rt);
+}
+
+static void *seen_frame;
+
+static JSValue frame_probe(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    JSRuntime *rt = JS_GetRuntime(ctx);
+    void *sf = JS_VolleyGetStackFrame(rt);
+
+    seen_frame = sf;
+    /* what a VU does around a switch: clear, then restore its saved chain */
+    JS_VolleySetStackFrame(rt, NULL);
+    JS_VolleySetStackFrame(rt, sf);
+    return JS_NewInt32(ctx, 5);
+}
+
+/* The recursion depth at which JS runs out of a `size`-byte stack starting here. */
+static int depth_with_stack(JSContext *ctx, size_t size)
+{
+    char here;
+    int32_t depth = -1;
+    JSValue v;
+
+    JS_VolleySetStack(JS_GetRuntime(ctx), (uintptr_t)&here, size);
+    v = eval(ctx, "(() => { let d = 0; function f() { d++; f(); } "
+                  "try { f(); } catch (e) { if (!(e instanceof RangeError)) throw e; } "
+                  "return d; })()");
+    if (!JS_IsException(v))
+        JS_ToInt32(ctx, &depth, v);
+    JS_FreeValue(ctx, v);
+    JS_UpdateStackTop(JS_GetRuntime(ctx));
+    return depth;
+}
+
+/* patches/0001 and 0002: the runtime state a VU saves and sets at each switch. */
+static void runtime_state(void)
+{
+    JSRuntime *rt = JS_NewRuntime();
+    JSContext *ctx = JS_NewContext(rt);
+    size_t before;
+    int small, large;
+
+    expect(JS_VolleyGetStackFrame(rt) == NULL, "no JS frame outside JS");
+    set_global(ctx, "probe", JS_NewCFunction(ctx, frame_probe, "probe", 0));
+    check(ctx, "a native call sees and restores the frame chain",
+          "(function () { return probe() + 1; })() === 6");
+    expect(seen_frame != NULL, "a JS frame inside a native call");
+    expect(JS_VolleyGetStackFrame(rt) == NULL, "no JS frame after the call");
+
+    small = depth_with_stack(ctx, 64 * 1024);
+    large = depth_with_stack(ctx, 512 * 1024);
+    printf("     recursion depth: %d with 64 KiB, %d with 512 KiB\n", small, large);
+    expect(small > 0 && large > 4 * small, "JS_VolleySetStack sets the stack JS may use");
+
+    before = JS_VolleyMallocSize(rt);
+    JS_FreeValue(ctx, eval(ctx, "globalThis.big = new Array(100000).fill(0.5)"));
+    expect(JS_VolleyMallocSize(rt) >= before + 100000 * sizeof(double),
+           "JS_VolleyMallocSize counts the runtime's allocations");
+
+    JS_FreeContext(ctx);
+    JS_FreeRuntime(rt);
+}
+
+int main(void)
+{
+    lazy_intrinsics();
+    function_lists();
+    new_object_like();
+    pending_jobs_of_a_context();
+    runtime_state();
+    if (failures) {
+        fprintf(stderr, "volley-test: %d failed\n", failures);
+        return 1;
+    }
+    printf("volley-test: all passed\n");
+    return 0;
+}
