@@ -206,6 +206,12 @@ pub fn agent(a: AgentArgs) -> i32 {
             .unwrap_or_else(|_| "agent".into());
         format!("{host}-{}", std::process::id())
     });
+    if let Err(e) = volley_common::names::check_agent_name(&name)
+        .and_then(|()| volley_common::names::check_labels(labels.iter()))
+    {
+        log_error(&e.to_string());
+        return code::INVALID_CONFIG;
+    }
     let work_dir = std::env::temp_dir().join(format!("volley-agent-{}", sanitize(&name)));
     let cfg = volley_agent::cluster::client::AgentConfig {
         controller: a.controller,

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod duration;
 pub mod exit;
 pub mod metrics;
+pub mod names;
 pub mod options;
 pub mod rest;
 pub mod segment;

@@ -73,8 +73,11 @@ impl AgentLink for LinkService {
             ));
             return Ok(Response::new(ReceiverStream::new(out_rx)));
         }
-        if reg.name.is_empty() || reg.name.len() > 128 {
-            refuse("an agent name of 1 to 128 characters is required (--name)".into());
+        // Names and labels reach operators' terminals: plain characters only, bounded.
+        if let Err(e) = volley_common::names::check_agent_name(&reg.name)
+            .and_then(|()| volley_common::names::check_labels(reg.labels.iter()))
+        {
+            refuse(e.to_string());
             return Ok(Response::new(ReceiverStream::new(out_rx)));
         }
         if let Some(t) = &self.token {
