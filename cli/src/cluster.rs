@@ -13,6 +13,7 @@ use base64::Engine as _;
 use volley_common::archive::Archive;
 use volley_common::exit::code;
 use volley_common::options::{parse_stages, Options};
+use volley_common::status::RunStatus;
 use volley_common::summary::SummaryReport;
 
 use volley_common::rest::{Client, RestError};
@@ -449,7 +450,10 @@ fn rest_failed(e: RestError, following: bool) -> i32 {
 }
 
 fn status_name(s: i64) -> &'static str {
-    volley_controller::model::run_status::name(s as i32)
+    i32::try_from(s)
+        .ok()
+        .and_then(RunStatus::from_number)
+        .map_or("UNKNOWN", RunStatus::name)
 }
 
 /// Follows a run to its end, printing status changes and progress; then the summary.
@@ -491,7 +495,11 @@ fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<Ato
                     eprintln!("run {run_id}: {} ({status}) {reason}", status_name(status));
                     last_status = status;
                 }
-                if volley_controller::model::run_status::is_terminal(status as i32) {
+                let terminal = i32::try_from(status)
+                    .ok()
+                    .and_then(RunStatus::from_number)
+                    .is_some_and(RunStatus::is_terminal);
+                if terminal {
                     break run;
                 }
             }

@@ -1,4 +1,7 @@
-//! Exit codes of `volley run` (k6's codes; DESIGN §5).
+//! Exit codes of `volley run` (k6's codes) and the reasons a run ends early, each mapped to
+//! one exit code and one run status.
+
+use crate::status::RunStatus;
 
 /// The process exit codes Volley uses. They are k6's, so CI scripts keep working.
 pub mod code {
@@ -22,7 +25,7 @@ pub mod code {
 
 /// Why a run ended early (or failed). The first reason recorded wins; one table
 /// ([`AbortReason::exit_code`], [`AbortReason::run_status`]) maps it to the exit code and the run
-/// status, so no exit code is chosen anywhere else (DESIGN §5).
+/// status, so no exit code is chosen anywhere else.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum AbortReason {
@@ -71,17 +74,6 @@ pub enum AbortReason {
     },
 }
 
-/// Run statuses (seed 002; DESIGN §4).
-pub mod run_status {
-    pub const FINISHED: i32 = 3;
-    pub const TIMED_OUT: i32 = 4;
-    pub const ABORTED_BY_USER: i32 = 5;
-    pub const ABORTED_BY_SYSTEM: i32 = 6;
-    pub const ABORTED_BY_SCRIPT_ERROR: i32 = 7;
-    pub const ABORTED_BY_THRESHOLD: i32 = 8;
-    pub const ABORTED_BY_LIMIT: i32 = 9;
-}
-
 impl AbortReason {
     /// The process exit code for this reason.
     pub fn exit_code(&self) -> i32 {
@@ -100,20 +92,20 @@ impl AbortReason {
         }
     }
 
-    /// The run status (DESIGN §4) for this reason.
-    pub fn run_status(&self) -> i32 {
+    /// The status a run stopped for this reason ends in.
+    pub fn run_status(&self) -> RunStatus {
         match self {
-            AbortReason::Signal { .. } | AbortReason::ApiStop => run_status::ABORTED_BY_USER,
+            AbortReason::Signal { .. } | AbortReason::ApiStop => RunStatus::AbortedByUser,
             AbortReason::ScriptAbort { .. } | AbortReason::ScriptException { .. } => {
-                run_status::ABORTED_BY_SCRIPT_ERROR
+                RunStatus::AbortedByScriptError
             }
-            AbortReason::Threshold { .. } => run_status::ABORTED_BY_THRESHOLD,
+            AbortReason::Threshold { .. } => RunStatus::AbortedByThreshold,
             AbortReason::SetupTimeout { .. }
             | AbortReason::TeardownTimeout { .. }
-            | AbortReason::SummaryTimeout { .. } => run_status::ABORTED_BY_LIMIT,
-            AbortReason::System { .. } => run_status::ABORTED_BY_SYSTEM,
-            AbortReason::Limit { .. } => run_status::ABORTED_BY_LIMIT,
-            AbortReason::TimedOut { .. } => run_status::TIMED_OUT,
+            | AbortReason::SummaryTimeout { .. } => RunStatus::AbortedByLimit,
+            AbortReason::System { .. } => RunStatus::AbortedBySystem,
+            AbortReason::Limit { .. } => RunStatus::AbortedByLimit,
+            AbortReason::TimedOut { .. } => RunStatus::TimedOut,
         }
     }
 
@@ -153,7 +145,7 @@ impl AbortReason {
 mod tests {
     use super::*;
 
-    /// The one table of DESIGN §5: every reason's exit code and run status.
+    /// The one table: every reason's exit code and run status.
     #[test]
     fn reasons_map_to_codes_and_statuses() {
         let cases = [
@@ -226,7 +218,7 @@ mod tests {
         ];
         for (r, exit, status) in cases {
             assert_eq!(r.exit_code(), exit, "{r:?}");
-            assert_eq!(r.run_status(), status, "{r:?}");
+            assert_eq!(r.run_status().number(), status, "{r:?}");
             assert!(!r.message().is_empty());
             let back: AbortReason =
                 serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();

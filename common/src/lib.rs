@@ -10,6 +10,7 @@ pub mod names;
 pub mod options;
 pub mod rest;
 pub mod segment;
+pub mod status;
 pub mod summary;
 pub mod threshold;
 pub mod time;

@@ -19,7 +19,7 @@ use volley_common::threshold::{parse_metric_key, parse_thresholds};
 use volley_proto as pb;
 
 use crate::checkpoint::{self, AgentProgress, Checkpoint};
-use crate::model::{result_status, run_status, Assignment, Run, RunEvent, UtilizationSample};
+use crate::model::{Assignment, ResultStatus, Run, RunEvent, RunStatus, UtilizationSample};
 use crate::placement::{self, PlacementError, PlacementRequest};
 use crate::registry::Registry;
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
@@ -166,7 +166,7 @@ struct RunHandle {
 
 /// What the client of a streamed run (a local `volley run --out cloud=URL`) hears back with
 /// every request.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StreamStatus {
     /// Batches up to this sequence number are durable here: the client may forget them.
     pub acked_seq: u64,
@@ -175,7 +175,7 @@ pub struct StreamStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<AbortReason>,
     /// The run's status.
-    pub run_status: i32,
+    pub run_status: RunStatus,
 }
 
 /// How a streamed run's client ends its run (after its last batch).
@@ -240,7 +240,7 @@ impl Coordinator {
     pub fn start(self: &Arc<Self>) {
         let in_flight: Vec<Run> = self.db.read(|s| {
             s.non_terminal_runs()
-                .filter(|r| r.run_status >= run_status::INITIALIZING)
+                .filter(|r| matches!(r.run_status, RunStatus::Initializing | RunStatus::Running))
                 .cloned()
                 .collect()
         });
@@ -251,7 +251,7 @@ impl Coordinator {
                     let reason = AbortReason::System {
                         message: format!(
                             "the controller restarted while the run was {} and could not resume it: {why}",
-                            run_status::name(run.run_status)
+                            run.run_status.name()
                         ),
                     };
                     self.finish_without_agents(run.id, &reason);
@@ -282,7 +282,7 @@ impl Coordinator {
     /// behind it, so big runs are not starved).
     fn schedule_once(self: &Arc<Self>) {
         let queued: Vec<Run> = self.db.read(|s| {
-            let mut v: Vec<Run> = s.runs_in_status(run_status::QUEUED).cloned().collect();
+            let mut v: Vec<Run> = s.runs_in_status(RunStatus::Queued).cloned().collect();
             v.sort_by_key(|r| r.id);
             v
         });
@@ -320,7 +320,7 @@ impl Coordinator {
         }
     }
 
-    fn transition(&self, run_id: u64, to: i32, reason: &str, changes: RunChanges) {
+    fn transition(&self, run_id: u64, to: RunStatus, reason: &str, changes: RunChanges) {
         self.exec(Command::Transition {
             run_id,
             to,
@@ -360,7 +360,7 @@ impl Coordinator {
         });
         self.transition(
             run.id,
-            run_status::INITIALIZING,
+            RunStatus::Initializing,
             &format!("placed on {}", agents.join(", ")),
             RunChanges::default(),
         );
@@ -422,7 +422,7 @@ impl Coordinator {
 
     /// The checkpoint a RUNNING run can be resumed from, or why it cannot be.
     fn checkpoint_of(&self, run: &Run) -> Result<Checkpoint, String> {
-        if run.run_status != run_status::RUNNING {
+        if run.run_status != RunStatus::Running {
             return Err("only running runs are resumed".into());
         }
         let bytes = self
@@ -447,8 +447,13 @@ impl Coordinator {
     /// `agent_lost_after` are lost as usual.
     fn resume(self: &Arc<Self>, run: Run, cp: Checkpoint) {
         let agents: Vec<String> = run.assignments.iter().map(|a| a.agent.clone()).collect();
-        let stream = (run.run_process == STREAMED_RUN_PROCESS)
-            .then(|| Arc::new(Mutex::new(StreamStatus::default())));
+        let stream = (run.run_process == STREAMED_RUN_PROCESS).then(|| {
+            Arc::new(Mutex::new(StreamStatus {
+                acked_seq: 0,
+                stop: None,
+                run_status: run.run_status,
+            }))
+        });
         let (rx, live) = self.track_with(run.id, &agents, stream.clone());
         let mut d = Drive::new(
             self.clone(),
@@ -514,7 +519,7 @@ impl Coordinator {
         let vus = planned_vus(&run.config);
         self.transition(
             run.id,
-            run_status::RUNNING,
+            RunStatus::Running,
             &format!("streamed from a local volley run on {source}"),
             RunChanges {
                 vus: Some(vus),
@@ -522,8 +527,9 @@ impl Coordinator {
             },
         );
         let stream = Arc::new(Mutex::new(StreamStatus {
-            run_status: run_status::RUNNING,
-            ..Default::default()
+            acked_seq: 0,
+            stop: None,
+            run_status: RunStatus::Running,
         }));
         let (rx, live) = self.track_with(run.id, &agents, Some(stream.clone()));
         let mut d = Drive::new(
@@ -593,15 +599,13 @@ impl Coordinator {
                 Some(AbortReason::System {
                     message: format!(
                         "run {run_id} is {} on the controller",
-                        crate::model::run_status::name(run.run_status)
+                        run.run_status.name()
                     ),
                 })
             });
         Some(StreamStatus {
             acked_seq: 0,
-            stop: run_status::is_terminal(run.run_status)
-                .then_some(stop)
-                .flatten(),
+            stop: run.run_status.is_terminal().then_some(stop).flatten(),
             run_status: run.run_status,
         })
     }
@@ -725,7 +729,7 @@ impl Coordinator {
         }
         let status = self.db.read(|s| s.run(run_id).map(|r| r.run_status));
         match status {
-            Some(s) if !run_status::is_terminal(s) => {
+            Some(s) if !s.is_terminal() => {
                 self.finish_without_agents(run_id, &reason);
                 true
             }
@@ -847,7 +851,7 @@ impl Coordinator {
             let vus: u64 = d.agents.values().map(|a| a.vus).sum();
             self.transition(
                 run_id,
-                run_status::RUNNING,
+                RunStatus::Running,
                 "start barrier released",
                 RunChanges {
                     vus: Some(vus),
@@ -1747,7 +1751,7 @@ impl Drive {
                     AbortReason::Signal { .. } | AbortReason::ApiStop
                         if self.stream.is_some() && self.local_abort =>
                     {
-                        run_status::FINISHED
+                        RunStatus::Finished
                     }
                     _ => r.run_status(),
                 };
@@ -1755,14 +1759,14 @@ impl Drive {
             }
             None if marked_failed.is_some() => (
                 code::MARKED_AS_FAILED,
-                run_status::FINISHED,
+                RunStatus::Finished,
                 "failed",
                 Some("test run was marked as failed".to_string()),
                 None,
             ),
             None if !failed.is_empty() => (
                 code::THRESHOLDS_FAILED,
-                run_status::FINISHED,
+                RunStatus::Finished,
                 "failed",
                 Some(format!(
                     "thresholds on metrics '{}' have been crossed",
@@ -1770,7 +1774,7 @@ impl Drive {
                 )),
                 None,
             ),
-            None => (code::OK, run_status::FINISHED, "passed", None, None),
+            None => (code::OK, RunStatus::Finished, "passed", None, None),
         };
         let setup_data = self
             .setup_result
@@ -1815,9 +1819,9 @@ impl Drive {
             summary: serde_json::to_value(&report).unwrap_or_default(),
         });
         let result = if failed.is_empty() && marked_failed.is_none() {
-            result_status::PASSED
+            ResultStatus::Passed
         } else {
-            result_status::FAILED
+            ResultStatus::Failed
         };
         let changes = RunChanges {
             result_status: Some(result),

@@ -1,63 +1,12 @@
-//! The controller's data model: tests and runs with the fields of the k6 legacy test-runs API
-//! (seed 002), agents as the registry sees them. Plain data; all changes go through
+//! The controller's data model: tests and runs with the fields of the k6 legacy test-runs API,
+//! agents as the registry sees them. Plain data; all changes go through
 //! `state::Command`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Run status (DESIGN §4; numbers are part of the API).
-pub mod run_status {
-    pub const CREATED: i32 = -2;
-    pub const VALIDATED: i32 = -1;
-    pub const QUEUED: i32 = 0;
-    pub const INITIALIZING: i32 = 1;
-    pub const RUNNING: i32 = 2;
-    pub const FINISHED: i32 = 3;
-    pub const TIMED_OUT: i32 = 4;
-    pub const ABORTED_BY_USER: i32 = 5;
-    pub const ABORTED_BY_SYSTEM: i32 = 6;
-    pub const ABORTED_BY_SCRIPT_ERROR: i32 = 7;
-    pub const ABORTED_BY_THRESHOLD: i32 = 8;
-    pub const ABORTED_BY_LIMIT: i32 = 9;
-
-    /// Terminal statuses never change again.
-    pub fn is_terminal(s: i32) -> bool {
-        s >= FINISHED
-    }
-
-    pub fn name(s: i32) -> &'static str {
-        match s {
-            CREATED => "CREATED",
-            VALIDATED => "VALIDATED",
-            QUEUED => "QUEUED",
-            INITIALIZING => "INITIALIZING",
-            RUNNING => "RUNNING",
-            FINISHED => "FINISHED",
-            TIMED_OUT => "TIMED_OUT",
-            ABORTED_BY_USER => "ABORTED_BY_USER",
-            ABORTED_BY_SYSTEM => "ABORTED_BY_SYSTEM",
-            ABORTED_BY_SCRIPT_ERROR => "ABORTED_BY_SCRIPT_ERROR",
-            ABORTED_BY_THRESHOLD => "ABORTED_BY_THRESHOLD",
-            ABORTED_BY_LIMIT => "ABORTED_BY_LIMIT",
-            _ => "UNKNOWN",
-        }
-    }
-}
-
-/// processing_status (seed 002).
-pub mod processing_status {
-    pub const NOT_STARTED: i32 = 0;
-    pub const PROCESSING: i32 = 1;
-    pub const FINISHED: i32 = 2;
-    pub const ERROR: i32 = 3;
-}
-
-/// result_status (seed 002).
-pub mod result_status {
-    pub const PASSED: i32 = 0;
-    pub const FAILED: i32 = 1;
-}
+pub use volley_common::status::{ProcessingStatus, ResultStatus, RunStatus};
 
 /// A load test: a named archive that runs can be started from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,8 +29,8 @@ pub struct Test {
 /// One status change of a run, with when and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
-    pub from: i32,
-    pub to: i32,
+    pub from: RunStatus,
+    pub to: RunStatus,
     /// RFC 3339 UTC.
     pub at: String,
     pub reason: String,
@@ -101,9 +50,9 @@ pub struct Run {
     /// Seconds from started to ended (or to now while running).
     pub duration: f64,
     pub load_time: f64,
-    pub run_status: i32,
-    pub processing_status: i32,
-    pub result_status: i32,
+    pub run_status: RunStatus,
+    pub processing_status: ProcessingStatus,
+    pub result_status: ResultStatus,
     pub vus: u64,
     pub error_code: Option<i32>,
     pub error_detail: Option<String>,
@@ -119,7 +68,7 @@ pub struct Run {
     pub transitions: Vec<Transition>,
     /// Volley: the agents the run was placed on, with their segments.
     pub assignments: Vec<Assignment>,
-    /// Volley: the exit code `volley run` would give for this run (DESIGN §5).
+    /// Volley: the exit code `volley run` would give for this run.
     pub exit_code: Option<i32>,
     /// Volley: the abort reason (common::exit::AbortReason as JSON), if any.
     pub abort_reason: Option<serde_json::Value>,

@@ -10,7 +10,7 @@ use volley_common::summary::SummaryReport;
 
 use crate::api::{ControllerService, ServiceError, StreamFinish, StreamStatus, StreamedRunRequest};
 use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
-use crate::model::{run_status, AgentUtilization, AgentView, Run, Test};
+use crate::model::{AgentUtilization, AgentView, Run, RunStatus, Test};
 use crate::state::{Command, Effect, RunChanges, STREAMED_RUN_PROCESS};
 
 pub struct Service {
@@ -129,14 +129,14 @@ impl ControllerService for Service {
             Ok(()) => {
                 let _ = self.co.db.execute(Command::Transition {
                     run_id,
-                    to: run_status::VALIDATED,
+                    to: RunStatus::Validated,
                     reason: "archive and options valid".into(),
                     at: now_rfc3339(),
                     changes: RunChanges::default(),
                 });
                 let _ = self.co.db.execute(Command::Transition {
                     run_id,
-                    to: run_status::QUEUED,
+                    to: RunStatus::Queued,
                     reason: "waiting for agents".into(),
                     at: now_rfc3339(),
                     changes: RunChanges::default(),

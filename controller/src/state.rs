@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::model::{
-    processing_status, result_status, run_status, Assignment, Run, RunEvent, Test, Transition,
+    Assignment, ProcessingStatus, ResultStatus, Run, RunEvent, RunStatus, Test, Transition,
     MAX_RUN_EVENTS,
 };
 
@@ -38,7 +38,7 @@ pub const RUN_PROCESS: &str = "Volley cluster";
 /// "k6 to Cloud" for its streamed runs).
 pub const STREAMED_RUN_PROCESS: &str = "Volley run to controller";
 
-/// `version` of runs, as the legacy API reports it (seed 002 shows 2).
+/// `version` of runs, as the k6 legacy API reports it.
 pub const RUN_VERSION: u32 = 2;
 
 /// One change of controller state. Serialized into the command log, so the shape is part of the
@@ -85,7 +85,7 @@ pub enum Command {
     /// never see e.g. an ABORTED run without its `exit_code` and `error_detail`.
     Transition {
         run_id: u64,
-        to: i32,
+        to: RunStatus,
         reason: String,
         /// RFC 3339.
         at: String,
@@ -116,12 +116,10 @@ pub enum Command {
 pub struct RunChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vus: Option<u64>,
-    /// 0 PASSED or 1 FAILED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result_status: Option<i32>,
-    /// 0 NOT_STARTED, 1 PROCESSING, 2 FINISHED or 3 ERROR.
+    pub result_status: Option<ResultStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_status: Option<i32>,
+    pub processing_status: Option<ProcessingStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,29 +143,6 @@ impl RunChanges {
     /// True when no field would change.
     pub fn is_empty(&self) -> bool {
         self == &RunChanges::default()
-    }
-
-    fn validate(&self, run_id: u64) -> Result<(), StateError> {
-        if let Some(r) = self.result_status {
-            if r != result_status::PASSED && r != result_status::FAILED {
-                return Err(StateError::Invalid {
-                    subject: format!("run {run_id}"),
-                    problem: format!("result_status {r} is not 0 (PASSED) or 1 (FAILED)"),
-                });
-            }
-        }
-        if let Some(p) = self.processing_status {
-            if !(processing_status::NOT_STARTED..=processing_status::ERROR).contains(&p) {
-                return Err(StateError::Invalid {
-                    subject: format!("run {run_id}"),
-                    problem: format!(
-                        "processing_status {p} is not 0 (NOT_STARTED), 1 (PROCESSING), \
-                         2 (FINISHED) or 3 (ERROR)"
-                    ),
-                });
-            }
-        }
-        Ok(())
     }
 
     fn apply_to(&self, run: &mut Run) {
@@ -226,12 +201,27 @@ pub struct Applied {
 /// The effect of one applied command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Effect {
-    TestCreated { test_id: u64 },
-    RunCreated { test_id: u64, run_id: u64 },
-    RunMoved { run_id: u64, from: i32, to: i32 },
-    RunUpdated { run_id: u64 },
-    RunAssigned { run_id: u64 },
-    SummarySet { run_id: u64 },
+    TestCreated {
+        test_id: u64,
+    },
+    RunCreated {
+        test_id: u64,
+        run_id: u64,
+    },
+    RunMoved {
+        run_id: u64,
+        from: RunStatus,
+        to: RunStatus,
+    },
+    RunUpdated {
+        run_id: u64,
+    },
+    RunAssigned {
+        run_id: u64,
+    },
+    SummarySet {
+        run_id: u64,
+    },
 }
 
 impl Applied {
@@ -264,28 +254,33 @@ pub enum StateError {
     #[error("run {0} does not exist")]
     UnknownRun(u64),
     #[error(
-        "run {run_id}: {to} is not a run status; use -2 (CREATED) to 9 (ABORTED_BY_LIMIT), \
-         see DESIGN §4"
-    )]
-    UnknownStatus { run_id: u64, to: i32 },
-    #[error(
         "run {run_id} is {} (terminal); it cannot move to {}: terminal statuses are final",
-        run_status::name(*.from),
-        run_status::name(*.to)
+        .from.name(),
+        .to.name()
     )]
-    Terminal { run_id: u64, from: i32, to: i32 },
+    Terminal {
+        run_id: u64,
+        from: RunStatus,
+        to: RunStatus,
+    },
     #[error(
-        "run {run_id} is {} ({from}); it cannot move to {} ({to}): statuses only move forward \
+        "run {run_id} is {} ({}); it cannot move to {} ({}): statuses only move forward \
          (-2 CREATED → -1 VALIDATED → 0 QUEUED → 1 INITIALIZING → 2 RUNNING → 3..9 terminal)",
-        run_status::name(*.from),
-        run_status::name(*.to)
+        .from.name(),
+        .from.number(),
+        .to.name(),
+        .to.number()
     )]
-    Backward { run_id: u64, from: i32, to: i32 },
+    Backward {
+        run_id: u64,
+        from: RunStatus,
+        to: RunStatus,
+    },
     #[error(
         "run {run_id} is {} (terminal); its placement can no longer change",
-        run_status::name(*.status)
+        .status.name()
     )]
-    AssignTerminal { run_id: u64, status: i32 },
+    AssignTerminal { run_id: u64, status: RunStatus },
     #[error("{field}: {value:?} is not an RFC 3339 timestamp ({problem}); use e.g. 2024-05-01T12:00:00Z")]
     BadTimestamp {
         field: String,
@@ -326,9 +321,7 @@ impl StateError {
             | StateError::AssignTerminal { .. }
             | StateError::StaleIndex { .. }
             | StateError::StalePrepared { .. } => ErrorKind::Conflict,
-            StateError::UnknownStatus { .. }
-            | StateError::BadTimestamp { .. }
-            | StateError::Invalid { .. } => ErrorKind::Invalid,
+            StateError::BadTimestamp { .. } | StateError::Invalid { .. } => ErrorKind::Invalid,
         }
     }
 }
@@ -505,9 +498,9 @@ impl State {
                     ended: None,
                     duration: 0.0,
                     load_time: 0.0,
-                    run_status: run_status::CREATED,
-                    processing_status: processing_status::NOT_STARTED,
-                    result_status: result_status::PASSED,
+                    run_status: RunStatus::Created,
+                    processing_status: ProcessingStatus::NotStarted,
+                    result_status: ResultStatus::Passed,
                     vus: 0,
                     error_code: None,
                     error_detail: None,
@@ -522,8 +515,8 @@ impl State {
                     version: RUN_VERSION,
                     is_baseline: false,
                     transitions: vec![Transition {
-                        from: run_status::CREATED,
-                        to: run_status::CREATED,
+                        from: RunStatus::Created,
+                        to: RunStatus::Created,
                         at,
                         reason: CREATED_REASON.to_string(),
                     }],
@@ -557,21 +550,20 @@ impl State {
                         problem: format!(
                             "the move to {} has no reason; say why the run moves \
                              (e.g. \"stopped via API\")",
-                            run_status::name(to)
+                            to.name()
                         ),
                     });
                 }
                 let at = canonical_timestamp("Transition.at", at)?;
-                changes.validate(*run_id)?;
                 changes.apply_to(&mut run);
                 let keep_processing = changes.processing_status.is_some();
-                if to == run_status::RUNNING {
+                if to == RunStatus::Running {
                     run.started = Some(at.clone());
-                    if !keep_processing && run.processing_status == processing_status::NOT_STARTED {
-                        run.processing_status = processing_status::PROCESSING;
+                    if !keep_processing && run.processing_status == ProcessingStatus::NotStarted {
+                        run.processing_status = ProcessingStatus::Processing;
                     }
                 }
-                if run_status::is_terminal(to) {
+                if to.is_terminal() {
                     run.duration = match &run.started {
                         Some(started) => {
                             let s = parse_stored(*run_id, "started", started)?;
@@ -584,10 +576,12 @@ impl State {
                     };
                     run.ended = Some(at.clone());
                     if !keep_processing
-                        && (run.processing_status == processing_status::NOT_STARTED
-                            || run.processing_status == processing_status::PROCESSING)
+                        && matches!(
+                            run.processing_status,
+                            ProcessingStatus::NotStarted | ProcessingStatus::Processing
+                        )
                     {
-                        run.processing_status = processing_status::FINISHED;
+                        run.processing_status = ProcessingStatus::Finished;
                     }
                 }
                 run.run_status = to;
@@ -606,7 +600,6 @@ impl State {
             }
             Command::UpdateRun { run_id, changes } => {
                 let mut run = self.run_clone(*run_id)?;
-                changes.validate(*run_id)?;
                 changes.apply_to(&mut run);
                 p.run = Some(run);
                 p.effect = Effect::RunUpdated { run_id: *run_id };
@@ -616,7 +609,7 @@ impl State {
                 assignments,
             } => {
                 let mut run = self.run_clone(*run_id)?;
-                if run_status::is_terminal(run.run_status) {
+                if run.run_status.is_terminal() {
                     return Err(StateError::AssignTerminal {
                         run_id: *run_id,
                         status: run.run_status,
@@ -702,15 +695,13 @@ impl State {
     }
 
     /// The runs in one status, by id: for QUEUED that is first-in first-out order.
-    pub fn runs_in_status(&self, status: i32) -> impl Iterator<Item = &Run> + '_ {
+    pub fn runs_in_status(&self, status: RunStatus) -> impl Iterator<Item = &Run> + '_ {
         self.runs.values().filter(move |r| r.run_status == status)
     }
 
     /// Runs that may still change status (what a restarted controller must look after).
     pub fn non_terminal_runs(&self) -> impl Iterator<Item = &Run> + '_ {
-        self.runs
-            .values()
-            .filter(|r| !run_status::is_terminal(r.run_status))
+        self.runs.values().filter(|r| !r.run_status.is_terminal())
     }
 
     fn run_clone(&self, run_id: u64) -> Result<Run, StateError> {
@@ -721,15 +712,13 @@ impl State {
     }
 }
 
-/// The transition rule of DESIGN §4: forward only (skipping is fine), terminal is final.
-fn check_transition(run_id: u64, from: i32, to: i32) -> Result<(), StateError> {
-    if !(run_status::CREATED..=run_status::ABORTED_BY_LIMIT).contains(&to) {
-        return Err(StateError::UnknownStatus { run_id, to });
-    }
-    if run_status::is_terminal(from) {
+/// Checks a move against the table of [`RunStatus::successors`]: forward only (skipping is
+/// fine), terminal is final.
+fn check_transition(run_id: u64, from: RunStatus, to: RunStatus) -> Result<(), StateError> {
+    if from.is_terminal() {
         return Err(StateError::Terminal { run_id, from, to });
     }
-    if to <= from {
+    if !from.can_move_to(to) {
         return Err(StateError::Backward { run_id, from, to });
     }
     Ok(())
@@ -873,7 +862,7 @@ pub mod timestamp {
         Ok(ms)
     }
 
-    /// The canonical form: UTC, `Z`, milliseconds only when not zero (seed 002 shows
+    /// The canonical form: UTC, `Z`, milliseconds only when not zero (as the k6 legacy API:
     /// `2020-08-13T18:28:45Z`).
     pub fn format_rfc3339(unix_ms: i64) -> String {
         let days = unix_ms.div_euclid(MS_PER_DAY);
@@ -1055,11 +1044,11 @@ mod tests {
         }
     }
 
-    fn to(run_id: u64, to: i32, at: &str) -> Command {
+    fn to(run_id: u64, to: RunStatus, at: &str) -> Command {
         Command::Transition {
             run_id,
             to,
-            reason: format!("to {}", run_status::name(to)),
+            reason: format!("to {}", to.name()),
             at: at.into(),
             changes: RunChanges::default(),
         }
@@ -1079,10 +1068,10 @@ mod tests {
     }
 
     /// A state with test 1 and run 1 in `status` (reached directly from CREATED).
-    fn run_in(status: i32) -> State {
+    fn run_in(status: RunStatus) -> State {
         let mut s = State::new();
         apply_all(&mut s, &[create_test(T0), create_run(1, T0)]);
-        if status != run_status::CREATED {
+        if status != RunStatus::Created {
             apply_all(&mut s, &[to(1, status, "2024-05-01T12:00:01Z")]);
         }
         s
@@ -1171,9 +1160,9 @@ mod tests {
         assert_eq!(a[2].run_id(), Some(2));
         assert_eq!(a[2].test_id(), Some(1));
         let r = run1(&s);
-        assert_eq!(r.run_status, run_status::CREATED);
-        assert_eq!(r.processing_status, processing_status::NOT_STARTED);
-        assert_eq!(r.result_status, result_status::PASSED);
+        assert_eq!(r.run_status, RunStatus::Created);
+        assert_eq!(r.processing_status, ProcessingStatus::NotStarted);
+        assert_eq!(r.result_status, ResultStatus::Passed);
         assert_eq!(r.created, "2024-05-01T12:00:05.250Z");
         assert_eq!(r.started, None);
         assert_eq!(r.ended, None);
@@ -1188,8 +1177,8 @@ mod tests {
         assert_eq!(
             r.transitions,
             vec![Transition {
-                from: -2,
-                to: -2,
+                from: RunStatus::Created,
+                to: RunStatus::Created,
                 at: "2024-05-01T12:00:05.250Z".into(),
                 reason: CREATED_REASON.into()
             }]
@@ -1233,20 +1222,18 @@ mod tests {
 
     #[test]
     fn every_transition_pair() {
-        let statuses: Vec<i32> = (-2..=9).collect();
-        for &from in &statuses {
-            for to_status in -4..=11 {
+        for from in RunStatus::ALL {
+            for to_status in RunStatus::ALL {
                 let mut s = run_in(from);
                 assert_eq!(run1(&s).run_status, from);
                 let before = s.clone();
                 let index = s.applied_index() + 1;
                 let result = s.apply(index, &to(1, to_status, "2024-05-01T12:00:02Z"));
-                let legal = !run_status::is_terminal(from)
-                    && to_status > from
-                    && to_status <= run_status::ABORTED_BY_LIMIT;
+                // The documented rule, on the numbers: forward only, 3..9 are terminal.
+                let legal = from.number() < 3 && to_status.number() > from.number();
                 match result {
                     Ok(a) => {
-                        assert!(legal, "{from} → {to_status} was accepted");
+                        assert!(legal, "{from:?} → {to_status:?} was accepted");
                         assert_eq!(
                             a.effect,
                             Effect::RunMoved {
@@ -1264,13 +1251,11 @@ mod tests {
                         );
                     }
                     Err(e) => {
-                        assert!(!legal, "{from} → {to_status} was refused: {e}");
+                        assert!(!legal, "{from:?} → {to_status:?} was refused: {e}");
                         assert_eq!(s, before, "a refused transition changed the state");
                         let msg = e.to_string();
                         assert!(msg.starts_with("run 1"), "{msg}");
-                        if !(-2..=9).contains(&to_status) {
-                            assert!(matches!(e, StateError::UnknownStatus { .. }), "{e:?}");
-                        } else if run_status::is_terminal(from) {
+                        if from.is_terminal() {
                             assert!(matches!(e, StateError::Terminal { .. }), "{e:?}");
                             assert_eq!(e.kind(), ErrorKind::Conflict);
                         } else {
@@ -1292,23 +1277,23 @@ mod tests {
         apply_all(
             &mut s,
             &[
-                to(7, run_status::RUNNING, T0),
-                to(7, run_status::FINISHED, T0),
+                to(7, RunStatus::Running, T0),
+                to(7, RunStatus::Finished, T0),
             ],
         );
-        let e = s.apply(100, &to(7, run_status::RUNNING, T0)).err();
+        let e = s.apply(100, &to(7, RunStatus::Running, T0)).err();
         assert_eq!(
             e.map(|e| e.to_string()).unwrap_or_default(),
             "run 7 is FINISHED (terminal); it cannot move to RUNNING: terminal statuses are final"
         );
-        let e = s.apply(100, &to(6, run_status::CREATED, T0)).err();
+        let e = s.apply(100, &to(6, RunStatus::Created, T0)).err();
         let msg = e.map(|e| e.to_string()).unwrap_or_default();
         assert!(
             msg.starts_with("run 6 is CREATED (-2); it cannot move to CREATED (-2)"),
             "{msg}"
         );
         assert!(msg.contains("only move forward"), "{msg}");
-        let e = s.apply(100, &to(99, run_status::QUEUED, T0));
+        let e = s.apply(100, &to(99, RunStatus::Queued, T0));
         assert_eq!(
             e.err().map(|e| e.to_string()).as_deref(),
             Some("run 99 does not exist")
@@ -1317,34 +1302,38 @@ mod tests {
 
     #[test]
     fn full_lifecycle_sets_times_and_processing() {
-        let mut s = run_in(run_status::CREATED);
+        let mut s = run_in(RunStatus::Created);
         apply_all(
             &mut s,
             &[
-                to(1, run_status::VALIDATED, "2024-05-01T12:00:01Z"),
-                to(1, run_status::QUEUED, "2024-05-01T12:00:02Z"),
-                to(1, run_status::INITIALIZING, "2024-05-01T12:00:03Z"),
+                to(1, RunStatus::Validated, "2024-05-01T12:00:01Z"),
+                to(1, RunStatus::Queued, "2024-05-01T12:00:02Z"),
+                to(1, RunStatus::Initializing, "2024-05-01T12:00:03Z"),
             ],
         );
-        assert_eq!(run1(&s).processing_status, processing_status::NOT_STARTED);
+        assert_eq!(run1(&s).processing_status, ProcessingStatus::NotStarted);
         assert_eq!(run1(&s).started, None);
         apply_all(
             &mut s,
-            &[to(1, run_status::RUNNING, "2024-05-01T14:00:04.500+02:00")],
+            &[to(1, RunStatus::Running, "2024-05-01T14:00:04.500+02:00")],
         );
         let r = run1(&s);
         assert_eq!(r.started.as_deref(), Some("2024-05-01T12:00:04.500Z"));
-        assert_eq!(r.processing_status, processing_status::PROCESSING);
+        assert_eq!(r.processing_status, ProcessingStatus::Processing);
         assert_eq!(r.ended, None);
         apply_all(
             &mut s,
-            &[to(1, run_status::FINISHED, "2024-05-01T12:02:05Z")],
+            &[to(1, RunStatus::Finished, "2024-05-01T12:02:05Z")],
         );
         let r = run1(&s);
         assert_eq!(r.ended.as_deref(), Some("2024-05-01T12:02:05Z"));
         assert_eq!(r.duration, 120.5);
-        assert_eq!(r.processing_status, processing_status::FINISHED);
-        let seq: Vec<(i32, i32)> = r.transitions.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(r.processing_status, ProcessingStatus::Finished);
+        let seq: Vec<(i32, i32)> = r
+            .transitions
+            .iter()
+            .map(|t| (t.from.number(), t.to.number()))
+            .collect();
         assert_eq!(
             seq,
             vec![(-2, -2), (-2, -1), (-1, 0), (0, 1), (1, 2), (2, 3)]
@@ -1354,97 +1343,100 @@ mod tests {
 
     #[test]
     fn abort_before_running_has_no_duration() {
-        let mut s = run_in(run_status::QUEUED);
+        let mut s = run_in(RunStatus::Queued);
         apply_all(
             &mut s,
-            &[to(1, run_status::ABORTED_BY_USER, "2024-05-01T12:05:00Z")],
+            &[to(1, RunStatus::AbortedByUser, "2024-05-01T12:05:00Z")],
         );
         let r = run1(&s);
         assert_eq!(r.started, None);
         assert_eq!(r.ended.as_deref(), Some("2024-05-01T12:05:00Z"));
         assert_eq!(r.duration, 0.0);
-        assert_eq!(r.processing_status, processing_status::FINISHED);
+        assert_eq!(r.processing_status, ProcessingStatus::Finished);
     }
 
     #[test]
     fn ended_before_started_clamps_duration() {
-        let mut s = run_in(run_status::RUNNING);
+        let mut s = run_in(RunStatus::Running);
         apply_all(
             &mut s,
-            &[to(1, run_status::TIMED_OUT, "2024-05-01T11:00:00Z")],
+            &[to(1, RunStatus::TimedOut, "2024-05-01T11:00:00Z")],
         );
         assert_eq!(run1(&s).duration, 0.0);
     }
 
     #[test]
     fn transition_changes_apply_atomically() {
-        let mut s = run_in(run_status::RUNNING);
+        let mut s = run_in(RunStatus::Running);
         let cmd = Command::Transition {
             run_id: 1,
-            to: run_status::ABORTED_BY_USER,
+            to: RunStatus::AbortedByUser,
             reason: "stopped via API".into(),
             at: "2024-05-01T12:00:31Z".into(),
             changes: RunChanges {
                 stopped_by_id: Some(42),
                 exit_code: Some(103),
                 abort_reason: Some(json!({"kind": "user"})),
-                processing_status: Some(processing_status::PROCESSING),
+                processing_status: Some(ProcessingStatus::Processing),
                 ..RunChanges::default()
             },
         };
         apply_all(&mut s, &[cmd]);
         let r = run1(&s);
-        assert_eq!(r.run_status, run_status::ABORTED_BY_USER);
+        assert_eq!(r.run_status, RunStatus::AbortedByUser);
         assert_eq!(r.stopped_by_id, Some(42));
         assert_eq!(r.exit_code, Some(103));
         assert_eq!(r.abort_reason, Some(json!({"kind": "user"})));
         // Set explicitly: the summary is still being merged.
-        assert_eq!(r.processing_status, processing_status::PROCESSING);
+        assert_eq!(r.processing_status, ProcessingStatus::Processing);
         assert_eq!(r.duration, 30.0);
 
-        // A bad change refuses the whole transition.
-        let mut s = run_in(run_status::RUNNING);
+        // A refused transition applies none of its changes.
+        let mut s = run_in(RunStatus::Running);
         let before = s.clone();
         let bad = Command::Transition {
             run_id: 1,
-            to: run_status::FINISHED,
+            to: RunStatus::Finished,
             reason: "done".into(),
-            at: T0.into(),
+            at: "yesterday".into(),
             changes: RunChanges {
-                result_status: Some(7),
+                result_status: Some(ResultStatus::Failed),
                 ..RunChanges::default()
             },
         };
-        assert!(matches!(s.apply(9, &bad), Err(StateError::Invalid { .. })));
+        assert!(matches!(
+            s.apply(9, &bad),
+            Err(StateError::BadTimestamp { .. })
+        ));
         assert_eq!(s, before);
     }
 
     #[test]
     fn processing_error_survives_terminal() {
-        let mut s = run_in(run_status::RUNNING);
+        let mut s = run_in(RunStatus::Running);
         apply_all(
             &mut s,
             &[
                 Command::UpdateRun {
                     run_id: 1,
                     changes: RunChanges {
-                        processing_status: Some(processing_status::ERROR),
+                        processing_status: Some(ProcessingStatus::Error),
                         ..RunChanges::default()
                     },
                 },
-                to(1, run_status::FINISHED, "2024-05-01T12:01:00Z"),
+                to(1, RunStatus::Finished, "2024-05-01T12:01:00Z"),
             ],
         );
-        assert_eq!(run1(&s).processing_status, processing_status::ERROR);
+        assert_eq!(run1(&s).processing_status, ProcessingStatus::Error);
     }
 
     #[test]
     fn transition_needs_reason_and_timestamp() {
-        let mut s = run_in(run_status::QUEUED);
+        let mut s = run_in(RunStatus::Queued);
         let before = s.clone();
         let no_reason = Command::Transition {
             run_id: 1,
-            to: run_status::INITIALIZING,
+            to: RunStatus::Initializing,
             reason: " ".into(),
             at: T0.into(),
             changes: RunChanges::default(),
@@ -1455,7 +1447,7 @@ mod tests {
             .unwrap_or_default()
             .contains("has no reason"));
         let e = s
-            .apply(10, &to(1, run_status::INITIALIZING, "2024-05-01T12:00:00"))
+            .apply(10, &to(1, RunStatus::Initializing, "2024-05-01T12:00:00"))
             .err();
         let msg = e.map(|e| e.to_string()).unwrap_or_default();
         assert!(
@@ -1467,7 +1459,7 @@ mod tests {
 
     #[test]
     fn update_run_changes_only_given_fields() {
-        let mut s = run_in(run_status::RUNNING);
+        let mut s = run_in(RunStatus::Running);
         let before = run1(&s).clone();
         apply_all(
             &mut s,
@@ -1475,7 +1467,7 @@ mod tests {
                 run_id: 1,
                 changes: RunChanges {
                     vus: Some(200),
-                    result_status: Some(result_status::FAILED),
+                    result_status: Some(ResultStatus::Failed),
                     error_code: Some(7),
                     error_detail: Some("agent gen-2 lost".into()),
                     degraded: Some(true),
@@ -1486,7 +1478,7 @@ mod tests {
         );
         let r = run1(&s);
         assert_eq!(r.vus, 200);
-        assert_eq!(r.result_status, result_status::FAILED);
+        assert_eq!(r.result_status, ResultStatus::Failed);
         assert_eq!(r.error_code, Some(7));
         assert_eq!(r.error_detail.as_deref(), Some("agent gen-2 lost"));
         assert!(r.degraded);
@@ -1500,7 +1492,7 @@ mod tests {
         // Terminal runs still take field updates (results are finalized after the end).
         apply_all(
             &mut s,
-            &[to(1, run_status::FINISHED, "2024-05-01T12:01:00Z")],
+            &[to(1, RunStatus::Finished, "2024-05-01T12:01:00Z")],
         );
         apply_all(
             &mut s,
@@ -1517,32 +1509,37 @@ mod tests {
 
     #[test]
     fn update_run_validates() {
-        let mut s = run_in(run_status::RUNNING);
+        let mut s = run_in(RunStatus::Running);
         let before = s.clone();
-        for changes in [
-            RunChanges {
-                result_status: Some(2),
-                ..RunChanges::default()
-            },
-            RunChanges {
-                result_status: Some(-1),
-                ..RunChanges::default()
-            },
-            RunChanges {
-                processing_status: Some(4),
-                ..RunChanges::default()
-            },
-            RunChanges {
-                processing_status: Some(-1),
-                ..RunChanges::default()
-            },
+        // A status that has no number cannot even be a command: the log never holds one.
+        for bad in [
+            json!({"type": "UpdateRun", "run_id": 1, "result_status": 2}),
+            json!({"type": "UpdateRun", "run_id": 1, "result_status": -1}),
+            json!({"type": "UpdateRun", "run_id": 1, "processing_status": 4}),
+            json!({"type": "UpdateRun", "run_id": 1, "processing_status": -1}),
+            json!({"type": "Transition", "run_id": 1, "to": 10, "reason": "x", "at": T0}),
+            json!({"type": "Transition", "run_id": 1, "to": -3, "reason": "x", "at": T0}),
         ] {
-            let e = s
-                .apply(10, &Command::UpdateRun { run_id: 1, changes })
-                .err();
-            assert!(matches!(&e, Some(StateError::Invalid { .. })), "{e:?}");
-            assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::Invalid));
+            let e = serde_json::from_value::<Command>(bad.clone());
+            assert!(e.is_err(), "{bad} decoded");
         }
+        let good =
+            json!({"type": "UpdateRun", "run_id": 1, "result_status": 1, "processing_status": 3});
+        let cmd = serde_json::from_value::<Command>(good);
+        assert!(
+            matches!(
+                &cmd,
+                Ok(Command::UpdateRun {
+                    changes: RunChanges {
+                        result_status: Some(ResultStatus::Failed),
+                        processing_status: Some(ProcessingStatus::Error),
+                        ..
+                    },
+                    ..
+                })
+            ),
+            "{cmd:?}"
+        );
         let e = s.apply(
             10,
             &Command::UpdateRun {
@@ -1564,7 +1561,7 @@ mod tests {
 
     #[test]
     fn assign_and_summary() {
-        let mut s = run_in(run_status::QUEUED);
+        let mut s = run_in(RunStatus::Queued);
         let a = vec![assignment("gen-1", "0:1/3"), assignment("gen-2", "1/3:2/3")];
         let r = apply_all(
             &mut s,
@@ -1605,7 +1602,7 @@ mod tests {
         apply_all(
             &mut s,
             &[
-                to(1, run_status::ABORTED_BY_SYSTEM, T0),
+                to(1, RunStatus::AbortedBySystem, T0),
                 Command::SetSummary {
                     run_id: 1,
                     summary: summary.clone(),
@@ -1648,10 +1645,10 @@ mod tests {
                 create_run(2, T0),
                 create_run(1, T0),
                 create_run(1, T0),
-                to(1, run_status::QUEUED, T0),
-                to(3, run_status::QUEUED, T0),
-                to(4, run_status::RUNNING, T0),
-                to(4, run_status::FINISHED, T0),
+                to(1, RunStatus::Queued, T0),
+                to(3, RunStatus::Queued, T0),
+                to(4, RunStatus::Running, T0),
+                to(4, RunStatus::Finished, T0),
             ],
         );
         let ids = |it: &mut dyn Iterator<Item = &Run>| it.map(|r| r.id).collect::<Vec<_>>();
@@ -1659,8 +1656,8 @@ mod tests {
         assert_eq!(ids(&mut s.runs_of_test(1)), vec![1, 3, 4]);
         assert_eq!(ids(&mut s.runs_of_test(2)), vec![2]);
         assert_eq!(ids(&mut s.runs_of_test(9)), Vec::<u64>::new());
-        assert_eq!(ids(&mut s.runs_in_status(run_status::QUEUED)), vec![1, 3]);
-        assert_eq!(ids(&mut s.runs_in_status(run_status::CREATED)), vec![2]);
+        assert_eq!(ids(&mut s.runs_in_status(RunStatus::Queued)), vec![1, 3]);
+        assert_eq!(ids(&mut s.runs_in_status(RunStatus::Created)), vec![2]);
         assert_eq!(ids(&mut s.non_terminal_runs()), vec![1, 2, 3]);
         assert!(s.run(5).is_none());
         assert!(s.test(3).is_none());
@@ -1702,14 +1699,14 @@ mod tests {
         vec![
             create_test(T0),
             create_run(1, T0),
-            to(1, run_status::VALIDATED, "2024-05-01T12:00:01Z"),
-            to(1, run_status::QUEUED, "2024-05-01T12:00:01Z"),
+            to(1, RunStatus::Validated, "2024-05-01T12:00:01Z"),
+            to(1, RunStatus::Queued, "2024-05-01T12:00:01Z"),
             Command::Assign {
                 run_id: 1,
                 assignments: vec![assignment("gen-1", "0:1")],
             },
-            to(1, run_status::INITIALIZING, "2024-05-01T12:00:02Z"),
-            to(1, run_status::RUNNING, "2024-05-01T12:00:03.333Z"),
+            to(1, RunStatus::Initializing, "2024-05-01T12:00:02Z"),
+            to(1, RunStatus::Running, "2024-05-01T12:00:03.333Z"),
             Command::UpdateRun {
                 run_id: 1,
                 changes: RunChanges {
@@ -1719,11 +1716,11 @@ mod tests {
             },
             Command::Transition {
                 run_id: 1,
-                to: run_status::ABORTED_BY_THRESHOLD,
+                to: RunStatus::AbortedByThreshold,
                 reason: "threshold p(95)<200 on http_req_duration failed".into(),
                 at: "2024-05-01T12:00:13.001Z".into(),
                 changes: RunChanges {
-                    result_status: Some(result_status::FAILED),
+                    result_status: Some(ResultStatus::Failed),
                     exit_code: Some(99),
                     ..RunChanges::default()
                 },

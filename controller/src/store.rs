@@ -744,7 +744,7 @@ fn command_name(cmd: &Command) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{processing_status, run_status, Assignment};
+    use crate::model::{Assignment, ProcessingStatus, ResultStatus, RunStatus};
     use crate::state::RunChanges;
     use serde_json::json;
     use std::collections::{BTreeMap, BTreeSet};
@@ -821,11 +821,11 @@ mod tests {
         }
     }
 
-    fn move_cmd(run_id: u64, to: i32, at: &str) -> Command {
+    fn move_cmd(run_id: u64, to: RunStatus, at: &str) -> Command {
         Command::Transition {
             run_id,
             to,
-            reason: run_status::name(to).to_lowercase(),
+            reason: to.name().to_lowercase(),
             at: at.into(),
             changes: RunChanges::default(),
         }
@@ -838,11 +838,11 @@ mod tests {
         exec(db, create_run_cmd(1));
         exec(db, create_run_cmd(1));
         for (to, at) in [
-            (run_status::VALIDATED, "2024-05-01T12:00:01Z"),
-            (run_status::QUEUED, "2024-05-01T12:00:01Z"),
-            (run_status::INITIALIZING, "2024-05-01T12:00:02Z"),
-            (run_status::RUNNING, "2024-05-01T12:00:03Z"),
-            (run_status::FINISHED, "2024-05-01T12:00:33Z"),
+            (RunStatus::Validated, "2024-05-01T12:00:01Z"),
+            (RunStatus::Queued, "2024-05-01T12:00:01Z"),
+            (RunStatus::Initializing, "2024-05-01T12:00:02Z"),
+            (RunStatus::Running, "2024-05-01T12:00:03Z"),
+            (RunStatus::Finished, "2024-05-01T12:00:33Z"),
         ] {
             exec(db, move_cmd(1, to, at));
         }
@@ -857,7 +857,7 @@ mod tests {
                 }],
             },
         );
-        exec(db, move_cmd(2, run_status::QUEUED, T0));
+        exec(db, move_cmd(2, RunStatus::Queued, T0));
         exec(
             db,
             Command::SetSummary {
@@ -882,9 +882,9 @@ mod tests {
             .run(1)
             .cloned()
             .unwrap_or_else(|| panic!("run 1 lost"));
-        assert_eq!(r.run_status, run_status::FINISHED);
+        assert_eq!(r.run_status, RunStatus::Finished);
         assert_eq!(r.duration, 30.0);
-        assert_eq!(r.processing_status, processing_status::FINISHED);
+        assert_eq!(r.processing_status, ProcessingStatus::Finished);
         assert_eq!(r.transitions.len(), 6);
         assert!(r.summary.is_some());
         assert_eq!(after.run(2).map(|r| r.assignments.len()), Some(1));
@@ -914,7 +914,7 @@ mod tests {
             exec(&db, create_run_cmd(1));
             exec(
                 &db,
-                move_cmd(3, run_status::ABORTED_BY_USER, "2024-05-01T12:10:00Z"),
+                move_cmd(3, RunStatus::AbortedByUser, "2024-05-01T12:10:00Z"),
             );
             let log = db.log_since(index).unwrap_or_default();
             assert_eq!(
@@ -933,7 +933,7 @@ mod tests {
         assert_eq!(db.read(State::clone), before);
         assert_eq!(
             db.read(|s| s.run(3).map(|r| r.run_status)),
-            Some(run_status::ABORTED_BY_USER)
+            Some(RunStatus::AbortedByUser)
         );
     }
 
@@ -965,7 +965,7 @@ mod tests {
         let db = open(&dir);
         populate(&db);
         let index = db.read(State::applied_index);
-        let e = db.execute(move_cmd(1, run_status::RUNNING, T0));
+        let e = db.execute(move_cmd(1, RunStatus::Running, T0));
         let msg = e.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(
             msg,
@@ -1141,12 +1141,59 @@ mod tests {
         assert!(msg.contains("unknown variant `Teleport`"), "{msg}");
 
         // A well-formed command that does not apply.
-        let bad = serde_json::to_vec(&move_cmd(1, run_status::QUEUED, T0)).unwrap_or_default();
+        let bad = serde_json::to_vec(&move_cmd(1, RunStatus::Queued, T0)).unwrap_or_default();
         poke(&dir, LOG, 13, &bad);
         let msg = open_err(&dir);
         assert!(
             msg.contains("log entry 13 no longer applies (run 1 is FINISHED (terminal)"),
             "{msg}"
+        );
+    }
+
+    /// Statuses are stored as the k6 cloud's numbers: log entries written with plain integers
+    /// (as before the status enums) still apply, and snapshots keep writing the numbers.
+    #[test]
+    fn statuses_are_stored_as_numbers() {
+        let dir = TempDir::new("statusnum");
+        drop({
+            let db = open(&dir);
+            populate(&db);
+            db
+        });
+        poke(
+            &dir,
+            LOG,
+            12,
+            br#"{"type":"Transition","run_id":2,"to":1,"reason":"placed","at":"2024-05-01T12:00:05Z"}"#,
+        );
+        poke(
+            &dir,
+            LOG,
+            13,
+            br#"{"type":"UpdateRun","run_id":2,"result_status":1,"processing_status":3}"#,
+        );
+        let db = open(&dir);
+        let r = db.read(|s| s.run(2).cloned());
+        let r = r.unwrap_or_else(|| panic!("run 2 lost"));
+        assert_eq!(r.run_status, RunStatus::Initializing);
+        assert_eq!(r.result_status, ResultStatus::Failed);
+        assert_eq!(r.processing_status, ProcessingStatus::Error);
+        assert_eq!(db.snapshot().ok(), Some(13));
+        drop(db);
+        let raw = Database::create(dir.0.join(DB_FILE)).unwrap_or_else(|e| panic!("{e}"));
+        let txn = raw.begin_read().unwrap_or_else(|e| panic!("{e}"));
+        let t = txn.open_table(SNAPSHOT).unwrap_or_else(|e| panic!("{e}"));
+        let snap = t.get(SNAPSHOT_STATE).ok().flatten();
+        let snap: serde_json::Value = snap
+            .and_then(|v| serde_json::from_slice(v.value()).ok())
+            .unwrap_or_default();
+        let run = &snap["runs"]["2"];
+        assert_eq!(run["run_status"], 1, "{run}");
+        assert_eq!(run["result_status"], 1, "{run}");
+        assert_eq!(run["processing_status"], 3, "{run}");
+        assert_eq!(
+            run["transitions"][2],
+            json!({"from": 0, "to": 1, "at": "2024-05-01T12:00:05Z", "reason": "placed"})
         );
     }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use volley_common::exit::{code, AbortReason};
 use volley_common::rest::{Client, RestError};
+use volley_common::status::RunStatus;
 use volley_proto::{self as pb, Message as _};
 
 use crate::cluster::batch;
@@ -47,7 +48,7 @@ struct StreamStatus {
     #[serde(default)]
     stop: Option<AbortReason>,
     #[serde(default)]
-    run_status: i32,
+    run_status: Option<RunStatus>,
 }
 
 /// Parses `cloud=URL` (`URL` = the controller's REST API, `http://host:port`).
@@ -351,7 +352,7 @@ impl Shipper {
             let rest = kept.split_off(&(acked + 1));
             *kept = rest;
         }
-        if st.run_status >= 3 {
+        if st.run_status.is_some_and(RunStatus::is_terminal) {
             self.ended_there.store(true, Ordering::SeqCst);
             self.kept.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
@@ -391,26 +392,19 @@ impl Shipper {
     fn report_end(&self) {
         let path = format!("/loadtests/v2/runs/{}", self.run_id);
         let deadline = Instant::now() + Duration::from_secs(3);
-        let mut status = 2;
+        let mut status = None;
         loop {
             if let Ok(v) = self.client.get(&path) {
-                status = v["k6-run"]["run_status"].as_i64().unwrap_or(2) as i32;
+                status = serde_json::from_value::<RunStatus>(v["k6-run"]["run_status"].clone())
+                    .ok()
+                    .filter(|s| s.is_terminal());
             }
-            if status >= 3 || Instant::now() >= deadline {
+            if status.is_some() || Instant::now() >= deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let name = match status {
-            3 => "FINISHED",
-            4 => "TIMED_OUT",
-            5 => "ABORTED_BY_USER",
-            6 => "ABORTED_BY_SYSTEM",
-            7 => "ABORTED_BY_SCRIPT_ERROR",
-            8 => "ABORTED_BY_THRESHOLD",
-            9 => "ABORTED_BY_LIMIT",
-            _ => "ending",
-        };
+        let name = status.map_or("ending", RunStatus::name);
         console::log(
             "info",
             &format!(

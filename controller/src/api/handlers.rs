@@ -21,7 +21,6 @@ use serde_json::{json, Map, Value};
 use super::query::Query;
 use super::views::{run_json, test_json, RUN_FIELDS, TEST_FIELDS};
 use super::{openapi, ApiError, ApiLimits, ControllerService};
-use crate::model::run_status;
 
 /// Shared by every handler: the service and the limits.
 #[derive(Clone)]
@@ -737,14 +736,14 @@ async fn stop_run(
         }
     };
     let run = app.svc.get_run(id).ok_or_else(|| run_not_found(id))?;
-    if run_status::is_terminal(run.run_status) {
+    if run.run_status.is_terminal() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "run_finished",
             format!(
                 "run already finished: run {id} ended with status {} ({}); there is nothing to stop",
-                run.run_status,
-                run_status::name(run.run_status)
+                run.run_status.number(),
+                run.run_status.name()
             ),
         ));
     }
@@ -817,8 +816,8 @@ async fn run_metrics(
             format!(
                 "run {} has no metrics yet (status {} {}); they appear once its agents send data",
                 run.id,
-                run.run_status,
-                run_status::name(run.run_status)
+                run.run_status.number(),
+                run.run_status.name()
             ),
         )
     })?;
@@ -850,7 +849,7 @@ async fn run_summary(
 ) -> Result<Response, ApiError> {
     let run = existing_run(&app, &raw_id, raw.as_deref())?;
     let summary = app.svc.run_summary(run.id).ok_or_else(|| {
-        let when = if run_status::is_terminal(run.run_status) {
+        let when = if run.run_status.is_terminal() {
             "it was not produced (the run ended before any data was merged)"
         } else {
             "it is available once the run has ended"
@@ -860,8 +859,8 @@ async fn run_summary(
             format!(
                 "run {} has no summary (status {} {}): {when}",
                 run.id,
-                run.run_status,
-                run_status::name(run.run_status)
+                run.run_status.number(),
+                run.run_status.name()
             ),
         )
     })?;

@@ -4,7 +4,34 @@
 
 use serde_json::{json, Map, Value};
 
+use volley_common::status::{ProcessingStatus, ResultStatus, RunStatus};
+
 use super::views::{RUN_FIELDS, TEST_FIELDS};
+
+/// An integer enum's schema from its `(number, name)` pairs, e.g. `0 PASSED, 1 FAILED.`
+fn numbered(values: impl IntoIterator<Item = (i32, &'static str)>, more: &str) -> Value {
+    let (numbers, names): (Vec<i32>, Vec<String>) = values
+        .into_iter()
+        .map(|(n, name)| (n, format!("{n} {name}")))
+        .unzip();
+    json!({
+        "type": "integer",
+        "enum": numbers,
+        "description": format!("{}.{more}", names.join(", ")),
+    })
+}
+
+fn run_status_schema() -> Value {
+    let terminal: Vec<String> = RunStatus::ALL
+        .iter()
+        .filter(|s| s.is_terminal())
+        .map(|s| s.number().to_string())
+        .collect();
+    numbered(
+        RunStatus::ALL.map(|s| (s.number(), s.name())),
+        &format!(" Terminal (final): {}.", terminal.join(", ")),
+    )
+}
 
 fn err_ref(desc: &str) -> Value {
     json!({
@@ -97,12 +124,11 @@ fn run_schema() -> Value {
             "load_time": {"type": "number"},
             "note": {"type": "string"},
             "organization_id": {"type": "integer"},
-            "processing_status": {"type": "integer", "enum": [0, 1, 2, 3],
-                "description": "0 NOT_STARTED, 1 PROCESSING, 2 FINISHED, 3 ERROR."},
+            "processing_status": numbered(ProcessingStatus::ALL.map(|s| (s.number(), s.name())), ""),
             "project_id": {"type": "integer"},
             "public_id": nullable("string"),
             "request_builder_config": {"type": "null", "description": "Always null."},
-            "result_status": {"type": "integer", "enum": [0, 1], "description": "0 PASSED, 1 FAILED."},
+            "result_status": numbered(ResultStatus::ALL.map(|s| (s.number(), s.name())), ""),
             "run_process": {"type": "string"},
             "run_status": {"$ref": "#/components/schemas/RunStatus"},
             "script": {"type": "string", "description": "The entry script's source."},
@@ -233,13 +259,7 @@ fn other_schemas() -> Value {
                 }
             }
         },
-        "RunStatus": {
-            "type": "integer",
-            "enum": [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-            "description": "-2 CREATED, -1 VALIDATED, 0 QUEUED, 1 INITIALIZING, 2 RUNNING, 3 FINISHED, \
-                            4 TIMED_OUT, 5 ABORTED_BY_USER, 6 ABORTED_BY_SYSTEM, 7 ABORTED_BY_SCRIPT_ERROR, \
-                            8 ABORTED_BY_THRESHOLD, 9 ABORTED_BY_LIMIT. 3 and above are terminal."
-        },
+        "RunStatus": run_status_schema(),
         "Transition": {
             "type": "object",
             "properties": {

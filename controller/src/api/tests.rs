@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 use super::views::fixtures;
 use super::*;
-use crate::model::{run_status, UtilizationSample};
+use crate::model::{RunStatus, UtilizationSample};
 
 // -------------------------------------------------------------------------------------------
 // The fake service
@@ -93,7 +93,7 @@ impl ControllerService for Fake {
     ) -> Result<Run, ServiceError> {
         self.with(|s| {
             let id = s.runs.keys().max().copied().unwrap_or(0) + 1;
-            let mut r = fixtures::run(id, test_id, run_status::CREATED);
+            let mut r = fixtures::run(id, test_id, RunStatus::Created);
             r.note = note.clone();
             r.env = env.clone();
             s.started.push((test_id, env, note));
@@ -130,7 +130,7 @@ impl ControllerService for Fake {
                 .runs
                 .get_mut(&id)
                 .ok_or_else(|| ServiceError::not_found("run_not_found", "gone"))?;
-            r.run_status = run_status::ABORTED_BY_USER;
+            r.run_status = RunStatus::AbortedByUser;
             r.stopped_by_id = stopped_by;
             Ok(r.clone())
         })
@@ -190,10 +190,10 @@ fn seeded() -> Arc<Fake> {
     fake.with(|s| {
         s.tests.insert(1, fixtures::test(1, 1, vec![1, 2, 3]));
         s.tests.insert(2, fixtures::test(2, 2, vec![4]));
-        s.runs.insert(1, fixtures::run(1, 1, run_status::RUNNING));
-        s.runs.insert(2, fixtures::run(2, 1, run_status::QUEUED));
-        s.runs.insert(3, fixtures::run(3, 1, run_status::FINISHED));
-        s.runs.insert(4, fixtures::run(4, 2, run_status::CREATED));
+        s.runs.insert(1, fixtures::run(1, 1, RunStatus::Running));
+        s.runs.insert(2, fixtures::run(2, 1, RunStatus::Queued));
+        s.runs.insert(3, fixtures::run(3, 1, RunStatus::Finished));
+        s.runs.insert(4, fixtures::run(4, 2, RunStatus::Created));
         s.agents = vec![agent("gen-2"), agent("gen 1")];
         s.utilization.insert(
             1,
@@ -852,7 +852,7 @@ async fn start_testrun_without_body() {
     let run = &r.body["k6-run"];
     assert_eq!(keys(run), RUN_FIELDS);
     assert_eq!(run["test_id"], 1);
-    assert_eq!(run["run_status"], run_status::CREATED);
+    assert_eq!(run["run_status"], RunStatus::Created.number());
     assert_eq!(run["k6_archive"], "/loadtests/v2/tests/1");
     fake.with(|s| assert_eq!(s.started, vec![(1, BTreeMap::new(), String::new())]));
 }
@@ -1055,7 +1055,10 @@ async fn stop_running_run() {
     let a = app(&fake);
     let r = post(&a, "/loadtests/v2/runs/1/stop", None, vec![]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["k6-run"]["run_status"], run_status::ABORTED_BY_USER);
+    assert_eq!(
+        r.body["k6-run"]["run_status"],
+        RunStatus::AbortedByUser.number()
+    );
     assert_eq!(keys(&r.body["k6-run"]), RUN_FIELDS);
     let r = post_json(
         &a,
@@ -1352,11 +1355,11 @@ fn openapi_schemas_match_what_is_sent() {
         ("AgentUtilization", serde_json::to_value(util)),
         (
             "Transition",
-            serde_json::to_value(&fixtures::run(1, 1, 0).transitions[0]),
+            serde_json::to_value(&fixtures::run(1, 1, RunStatus::Queued).transitions[0]),
         ),
         (
             "Assignment",
-            serde_json::to_value(&fixtures::run(1, 1, 0).assignments[0]),
+            serde_json::to_value(&fixtures::run(1, 1, RunStatus::Queued).assignments[0]),
         ),
     ] {
         let value = value.expect("serializes");

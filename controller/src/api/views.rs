@@ -146,7 +146,9 @@ pub fn test_json(test: &Test) -> Map<String, Value> {
 pub(crate) mod fixtures {
     use std::collections::BTreeMap;
 
-    use crate::model::{run_status, Assignment, Run, Test, Transition};
+    use crate::model::{
+        Assignment, ProcessingStatus, ResultStatus, Run, RunStatus, Test, Transition,
+    };
 
     pub fn test(id: u64, project_id: u64, runs: Vec<u64>) -> Test {
         Test {
@@ -163,7 +165,7 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn run(id: u64, test_id: u64, status: i32) -> Run {
+    pub fn run(id: u64, test_id: u64, status: RunStatus) -> Run {
         Run {
             id,
             test_id,
@@ -176,8 +178,8 @@ pub(crate) mod fixtures {
             duration: 0.0,
             load_time: 0.0,
             run_status: status,
-            processing_status: 0,
-            result_status: 0,
+            processing_status: ProcessingStatus::NotStarted,
+            result_status: ResultStatus::Passed,
             vus: 10,
             error_code: None,
             error_detail: None,
@@ -190,7 +192,7 @@ pub(crate) mod fixtures {
             version: 2,
             is_baseline: false,
             transitions: vec![Transition {
-                from: run_status::CREATED,
+                from: RunStatus::Created,
                 to: status,
                 at: "2026-01-01T00:00:01Z".into(),
                 reason: "test".into(),
@@ -225,11 +227,11 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::run_status;
+    use crate::model::RunStatus;
 
     #[test]
     fn run_keys_are_exactly_run_fields_in_order() {
-        let m = run_json(&fixtures::run(1, 2, run_status::RUNNING));
+        let m = run_json(&fixtures::run(1, 2, RunStatus::Running));
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
         assert_eq!(keys, RUN_FIELDS);
     }
@@ -247,7 +249,7 @@ mod tests {
 
     #[test]
     fn run_values_follow_the_seed() {
-        let m = run_json(&fixtures::run(7, 2, run_status::QUEUED));
+        let m = run_json(&fixtures::run(7, 2, RunStatus::Queued));
         assert_eq!(m["id"], 7);
         assert_eq!(m["test_id"], 2);
         assert_eq!(m["run_status"], 0);
@@ -268,7 +270,7 @@ mod tests {
 
     #[test]
     fn vus_per_instance_is_zero_before_placement() {
-        let mut r = fixtures::run(1, 1, run_status::CREATED);
+        let mut r = fixtures::run(1, 1, RunStatus::Created);
         r.assignments.clear();
         assert_eq!(run_json(&r)["vus_per_instance"], 0);
     }
