@@ -56,6 +56,8 @@ enum Command {
     /// Local cluster commands.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Print the version, the platform and the agent protocol version.
+    Version,
     /// Serve a local httpbin-like target for examples, tests and benchmarks.
     Target {
         /// Address to listen on (port 0 picks a free port).
@@ -81,6 +83,16 @@ fn main() {
     };
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
+        Command::Version => {
+            println!(
+                "volley v{} ({}/{}, agent protocol {})",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                volley_proto::PROTOCOL_VERSION
+            );
+            0
+        }
         Command::Controller(a) => cluster::controller(a),
         Command::Agent(a) => cluster::agent(a),
         Command::Archive(a) => cluster::archive(a),

@@ -1,0 +1,55 @@
+//! Volley's container image, built and run without a container engine (none runs on these
+//! machines): `container/build-rootfs.sh` makes the root filesystem from the binary cargo
+//! built, `container/oci-image.py` writes it as an OCI image archive, and
+//! `container/smoke-test.sh` checks the archive's digests and config, unpacks it and runs it as
+//! a runtime would — read-only root, tmpfs `/tmp`, the image's non-root user — with
+//! `volley version`, `volley target` and a `volley run` against it. Needs root (unshare,
+//! mount, chroot), as the partition tests do.
+
+use std::process::Command;
+
+use volley_e2e::{free_port, temp_dir, volley_bin, workspace_root};
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{text}",
+        out.status
+    );
+    text
+}
+
+#[test]
+fn the_image_runs_a_test_read_only_as_a_non_root_user() {
+    let dir = temp_dir("container-image");
+    let container = workspace_root().join("container");
+    let rootfs = dir.join("rootfs");
+    let image = dir.join("volley.oci.tar");
+    run(Command::new("bash")
+        .arg(container.join("build-rootfs.sh"))
+        .arg(volley_bin())
+        .arg(&rootfs));
+    let tag = format!("volley:{}", env!("CARGO_PKG_VERSION"));
+    run(Command::new("python3")
+        .arg(container.join("oci-image.py"))
+        .arg(&rootfs)
+        .arg(&image)
+        .args(["--tag", &tag]));
+    let out = run(Command::new("bash")
+        .arg(container.join("smoke-test.sh"))
+        .arg(&image)
+        .arg(free_port().to_string()));
+    assert!(
+        out.contains(&format!("volley v{}", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    assert!(out.contains("image user 65532:65532"), "{out}");
+    assert!(out.contains("smoke test passed"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
