@@ -5,8 +5,10 @@
 
 /// Longest agent name (a Kubernetes pod name is at most 63; host name + pid fits too).
 pub const MAX_NAME_LEN: usize = 128;
-/// Longest label key and label value.
+/// Longest label key.
 pub const MAX_LABEL_LEN: usize = 63;
+/// Longest label value (a DNS name, e.g. a Kubernetes node name, fits).
+pub const MAX_LABEL_VALUE_LEN: usize = 253;
 /// Most labels on one agent.
 pub const MAX_LABELS: usize = 32;
 
@@ -24,7 +26,7 @@ pub enum NameError {
     )]
     LabelKey { shown: String },
     #[error(
-        "invalid value {shown} of label {key:?}: use up to {MAX_LABEL_LEN} letters, digits, \
+        "invalid value {shown} of label {key:?}: use up to {MAX_LABEL_VALUE_LEN} letters, digits, \
          '.', '_', '-', '/' or ':' (--label KEY=VALUE)"
     )]
     LabelValue { key: String, shown: String },
@@ -70,7 +72,8 @@ pub fn check_labels<'a>(
         {
             return Err(NameError::LabelKey { shown: shown(k) });
         }
-        if v.len() > MAX_LABEL_LEN || !v.chars().all(|c| is_name_char(c) || matches!(c, '/' | ':'))
+        if v.len() > MAX_LABEL_VALUE_LEN
+            || !v.chars().all(|c| is_name_char(c) || matches!(c, '/' | ':'))
         {
             return Err(NameError::LabelValue {
                 key: k.clone(),

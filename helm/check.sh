@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The chart's checks, without a Kubernetes cluster: for the default values and every file in
+# helm/volley/examples/, `helm lint --strict`, `helm template`, every rendered object validated
+# against the Kubernetes JSON schemas (kubernetes-validate --strict: unknown fields are errors)
+# and a checkov policy scan with no failed check (checks that do not apply are skipped in the
+# chart with their reason). Values that break values.schema.json must be refused.
+# Tools: bash helm/install-tools.sh (target/tools), or helm, kubernetes-validate and checkov on
+# PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools=$PWD/target/tools
+PATH="$tools/bin:$tools/venv/bin:$PATH"
+for t in helm kubernetes-validate checkov; do
+  command -v "$t" >/dev/null || { echo "helm/check.sh: $t not found; run: bash helm/install-tools.sh" >&2; exit 2; }
+done
+chart=helm/volley
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+check_values() {  # $1: label, rest: helm value flags
+  local label=$1; shift
+  helm lint --strict "$chart" "$@" >"$out/lint.txt" 2>&1 || { cat "$out/lint.txt"; echo "FAIL lint ($label)"; return 1; }
+  helm template volley "$chart" --namespace volley "$@" >"$out/rendered.yaml"
+  local kinds
+  kinds=$(grep -c '^kind:' "$out/rendered.yaml")
+  kubernetes-validate --strict --quiet "$out/rendered.yaml" || { echo "FAIL schema ($label)"; return 1; }
+  (cd "$out" && checkov -f rendered.yaml --framework kubernetes --skip-download --quiet --compact -o json >checkov.json 2>checkov.err) || true
+  python3 - "$out/checkov.json" "$label" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+reports = data if isinstance(data, list) else [data]
+failed = [c for r in reports for c in r["results"]["failed_checks"]]
+summary = reports[0]["summary"]
+for c in failed:
+    print(f"  {c['check_id']} {c['check_name']}: {c['resource']}")
+print(f"checkov ({sys.argv[2]}): {summary['passed']} passed, {len(failed)} failed, {summary['skipped']} skipped with a reason")
+sys.exit(1 if failed else 0)
+PY
+  echo "ok: $label ($kinds objects linted, schema-valid)"
+}
+
+check_values "default values"
+for f in "$chart"/examples/*.yaml; do
+  check_values "$(basename "$f")" -f "$f"
+done
+
+# The values schema refuses what cannot work, naming the key.
+refuse() {  # $1: the --set, $2: text the error must contain
+  if helm template volley "$chart" --set "$1" >"$out/bad.txt" 2>&1; then
+    echo "FAIL: --set $1 was accepted"; return 1
+  fi
+  grep -q "$2" "$out/bad.txt" || { cat "$out/bad.txt"; echo "FAIL: --set $1: error does not name $2"; return 1; }
+  echo "ok: --set $1 refused"
+}
+refuse agent.replicas=-1 replicas
+refuse controller.settings.onAgentLost=sometimes onAgentLost
+refuse controller.settings.agentLostAfter=soon agentLostAfter
+refuse agent.typo=1 typo
+echo "helm/check.sh: all checks passed"

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Runs the chart's containers as local processes, without a Kubernetes cluster.
+
+Renders helm/volley, takes the controller StatefulSet's and the agent Deployment's container
+`args` and `env` exactly as rendered, resolves them as the kubelet would (secretKeyRef from the
+rendered Secret, fieldRef from made-up pod, node and zone names, `$(VAR)` in args), maps the
+Service names to loopback ports and the volumes to temporary folders, and starts them with a
+local `volley` binary in place of the image's entrypoint. Then it checks that every agent
+registers with the labels the chart gives it, and runs a test over all of them.
+
+usage: exercise.py VOLLEY_BINARY   (helm on PATH or in target/tools/bin; Python with PyYAML)
+"""
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = "volley"
+AGENTS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def render() -> list:
+    helm = os.path.join(ROOT, "target/tools/bin/helm")
+    if not os.path.exists(helm):
+        helm = "helm"
+    out = subprocess.run(
+        [helm, "template", RELEASE, os.path.join(ROOT, "helm/volley"), "--namespace", "volley",
+         "--set", f"agent.replicas={AGENTS}", "--set", "agent.labels.pool=general",
+         "--set", "agent.maxVus=50"],
+        check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def find(docs, kind, suffix):
+    for d in docs:
+        if d["kind"] == kind and d["metadata"]["name"].endswith(suffix):
+            return d
+    sys.exit(f"exercise: no {kind} named *{suffix} in the rendering")
+
+
+def resolve_env(container, secrets, fields):
+    env = {}
+    for e in container.get("env", []):
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        elif "secretKeyRef" in e.get("valueFrom", {}):
+            ref = e["valueFrom"]["secretKeyRef"]
+            env[e["name"]] = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
+        elif "fieldRef" in e.get("valueFrom", {}):
+            env[e["name"]] = fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
+        else:
+            sys.exit(f"exercise: cannot resolve env {e}")
+    return env
+
+
+def expand(args, env):
+    """The kubelet's `$(VAR)` expansion in args."""
+    return [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a) for a in args]
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.load(r)
+
+
+def main() -> int:
+    volley = sys.argv[1]
+    docs = render()
+    secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
+    sts = find(docs, "StatefulSet", "-controller")
+    deploy = find(docs, "Deployment", "-agent")
+    service = find(docs, "Service", "-controller")
+    assert deploy["spec"]["replicas"] == AGENTS, deploy["spec"]["replicas"]
+    rest_port, grpc_port = free_port(), free_port()
+    svc_name = service["metadata"]["name"]
+    svc_ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+    work = tempfile.mkdtemp(prefix="volley-chart-")
+    procs = []
+
+    def localize(args, mounts):
+        out = []
+        for a in args:
+            a = a.replace(f"0.0.0.0:{svc_ports['rest']}", f"127.0.0.1:{rest_port}")
+            a = a.replace(f"0.0.0.0:{svc_ports['grpc']}", f"127.0.0.1:{grpc_port}")
+            a = a.replace(f"http://{svc_name}:{svc_ports['grpc']}", f"http://127.0.0.1:{grpc_port}")
+            flag, eq, value = a.partition("=")
+            if eq and value in mounts:
+                a = f"{flag}={mounts[value]}"
+            out.append(a)
+        return out
+
+    try:
+        c = sts["spec"]["template"]["spec"]["containers"][0]
+        mounts = {m["mountPath"]: os.path.join(work, "controller" + m["mountPath"]) for m in c["volumeMounts"]}
+        for p in mounts.values():
+            os.makedirs(p)
+        env = resolve_env(c, secrets, {})
+        env["TMPDIR"] = mounts["/tmp"]
+        args = localize(expand(c["args"], env), mounts)
+        log = open(os.path.join(work, "controller.log"), "w")
+        procs.append(subprocess.Popen([volley] + args, env=env, stdout=log, stderr=subprocess.STDOUT))
+        rest = f"http://127.0.0.1:{rest_port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                get(rest + "/health")
+                break
+            except OSError:
+                if time.time() > deadline or procs[0].poll() is not None:
+                    sys.exit("exercise: the controller did not come up:\n" + open(log.name).read())
+                time.sleep(0.2)
+        print(f"controller up with the chart's args: {' '.join(args)}")
+        a = deploy["spec"]["template"]["spec"]["containers"][0]
+        for i in range(AGENTS):
+            pod = f"{RELEASE}-agent-5d8f9-{i:05d}"
+            fields = {"metadata.name": pod, "spec.nodeName": f"node-{i % 2}",
+                      "metadata.labels['topology.kubernetes.io/zone']": f"zone-{'ab'[i % 2]}"}
+            mounts = {m["mountPath"]: os.path.join(work, pod + m["mountPath"]) for m in a["volumeMounts"]}
+            for p in mounts.values():
+                os.makedirs(p)
+            env = resolve_env(a, secrets, fields)
+            env["TMPDIR"] = mounts["/tmp"]
+            args = localize(expand(a["args"], env), mounts)
+            log = open(os.path.join(work, f"{pod}.log"), "w")
+            procs.append(subprocess.Popen([volley] + args, env=env, stdout=log, stderr=subprocess.STDOUT))
+        print(f"agents started with the chart's args: {' '.join(args)}")
+        deadline = time.time() + 30
+        while True:
+            agents = get(rest + "/v1/agents")["agents"]
+            if len(agents) >= AGENTS:
+                break
+            if time.time() > deadline:
+                logs = "".join(open(os.path.join(work, f)).read() for f in os.listdir(work) if f.endswith(".log"))
+                sys.exit(f"exercise: {len(agents)} of {AGENTS} agents registered:\n{logs}")
+            time.sleep(0.2)
+        for ag in agents:
+            labels = ag.get("labels", {})
+            assert ag["name"].startswith(f"{RELEASE}-agent-"), ag
+            assert labels.get("pool") == "general" and labels.get("zone") in ("zone-a", "zone-b") \
+                and labels.get("node") in ("node-0", "node-1"), f"labels of {ag['name']}: {labels}"
+        print(f"{AGENTS} agents registered: " + ", ".join(
+            f"{g['name']} {sorted(g.get('labels', {}).items())}" for g in agents))
+        script = os.path.join(work, "chart-test.js")
+        with open(script, "w") as f:
+            f.write("import { sleep } from 'k6';\n"
+                    "export const options = { vus: 3, iterations: 30, volley: { distribution:"
+                    " { 'zone=zone-a': 50, 'zone=zone-b': 50 } } };\n"
+                    "export default function () { sleep(0.01); }\n")
+        run = subprocess.run([volley, "submit", "--wait", "--controller", rest, script],
+                             capture_output=True, text=True, timeout=120)
+        if run.returncode != 0:
+            sys.exit(f"exercise: submit exited {run.returncode}:\n{run.stdout}\n{run.stderr}")
+        runs = get(rest + "/loadtests/v2/runs")["k6-runs"]
+        last = max(runs, key=lambda r: r["id"])
+        summary = get(f"{rest}/v1/runs/{last['id']}/summary")
+        iterations = summary["metrics"]["iterations"]["values"]["count"]
+        assert iterations == 30, iterations
+        print(f"a run split by zone over the chart's agents: exit 0, {iterations} iterations")
+        return 0
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        subprocess.run(["rm", "-rf", work])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

