@@ -2,6 +2,7 @@
 //! target (`volley target`) and, later, the cluster commands.
 
 mod cluster;
+mod option_flags;
 mod progress;
 mod run;
 mod target;

@@ -11,26 +11,18 @@ use volley_agent::engine::{self, MetricsStream, OutputFactory, RunRequest};
 use volley_agent::output::json::JsonOutputFactory;
 use volley_agent::run::{RunControl, Stage};
 use volley_common::exit::{code, AbortReason};
-use volley_common::options::{parse_stages, Options};
 
+use crate::option_flags::OptionFlags;
 use crate::progress::ConsoleObserver;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// The test script (an ES module using k6's APIs).
     pub script: PathBuf,
-    /// Number of VUs to run concurrently.
-    #[arg(short = 'u', long)]
-    pub vus: Option<i64>,
-    /// Test duration (e.g. 30s, 1m30s).
-    #[arg(short = 'd', long)]
-    pub duration: Option<String>,
-    /// Total iterations shared by the VUs.
-    #[arg(short = 'i', long)]
-    pub iterations: Option<i64>,
-    /// A ramping stage as DURATION:TARGET (repeatable), e.g. --stage 30s:10.
-    #[arg(short = 's', long = "stage")]
-    pub stages: Vec<String>,
+    /// The flags that set k6 options (`--vus`, `--duration`, `--linger`...), declared with
+    /// the options in `volley_common::options`.
+    #[command(flatten)]
+    pub options: OptionFlags,
     /// Set an environment variable for the script (__ENV), KEY=VALUE (repeatable).
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
@@ -48,42 +40,9 @@ pub struct RunArgs {
     /// Do not print the end-of-test summary (and do not call handleSummary).
     #[arg(long)]
     pub no_summary: bool,
-    /// Trend statistics to show, e.g. avg,p(95),p(99.9).
-    #[arg(long)]
-    pub summary_trend_stats: Option<String>,
-    /// Force the time unit of the summary: s, ms or us.
-    #[arg(long)]
-    pub summary_time_unit: Option<String>,
     /// Do not print the banner and progress.
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Run only this execution segment, e.g. 0:1/3.
-    #[arg(long)]
-    pub execution_segment: Option<String>,
-    /// The full segment sequence shared by all instances, e.g. 0,1/3,2/3,1.
-    #[arg(long)]
-    pub execution_segment_sequence: Option<String>,
-    /// Add a tag to all samples, NAME=VALUE (repeatable).
-    #[arg(long = "tag")]
-    pub tags: Vec<String>,
-    /// Skip TLS certificate verification.
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
-    /// Discard response bodies (less memory and CPU).
-    #[arg(long)]
-    pub discard_response_bodies: bool,
-    /// Do not reuse connections between requests.
-    #[arg(long)]
-    pub no_connection_reuse: bool,
-    /// Do not reuse a VU's connections between its iterations.
-    #[arg(long)]
-    pub no_vu_connection_reuse: bool,
-    /// The User-Agent header to send.
-    #[arg(long)]
-    pub user_agent: Option<String>,
-    /// Throw on failed requests and invalid metric values instead of logging.
-    #[arg(short = 'w', long)]
-    pub throw: bool,
     /// JS worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -94,81 +53,6 @@ pub struct RunArgs {
     /// explicitly and it cannot be bound, the run exits with 106.
     #[arg(short = 'a', long)]
     pub address: Option<String>,
-    /// Start paused: VUs are initialized, then the run waits for a resume through the REST
-    /// API (PATCH /v1/status {"paused": false}).
-    #[arg(short = 'p', long)]
-    pub paused: bool,
-    /// After the run, keep the REST API up until Ctrl+C (or an API stop).
-    #[arg(short = 'l', long)]
-    pub linger: bool,
-    /// Do not run setup().
-    #[arg(long)]
-    pub no_setup: bool,
-    /// Do not run teardown().
-    #[arg(long)]
-    pub no_teardown: bool,
-}
-
-fn cli_options(a: &RunArgs) -> Result<Options, String> {
-    let mut o = Options {
-        vus: a.vus,
-        iterations: a.iterations,
-        ..Options::default()
-    };
-    if let Some(d) = &a.duration {
-        o.duration = Some(
-            volley_common::duration::parse_duration(d)
-                .map_err(|e| format!("invalid --duration: {e}"))?,
-        );
-    }
-    if !a.stages.is_empty() {
-        o.stages = Some(parse_stages(&a.stages.join(","), "--stage").map_err(|e| e.to_string())?);
-    }
-    if let Some(s) = &a.summary_trend_stats {
-        o.summary_trend_stats = Some(s.split(',').map(|x| x.trim().to_string()).collect());
-    }
-    o.summary_time_unit = a.summary_time_unit.clone();
-    o.execution_segment = a.execution_segment.clone();
-    o.execution_segment_sequence = a.execution_segment_sequence.clone();
-    if !a.tags.is_empty() {
-        let mut m = BTreeMap::new();
-        for t in &a.tags {
-            let (k, v) = t
-                .split_once('=')
-                .ok_or_else(|| format!("invalid --tag {t:?}: use NAME=VALUE"))?;
-            m.insert(k.to_string(), v.to_string());
-        }
-        o.tags = Some(m);
-    }
-    if a.insecure_skip_tls_verify {
-        o.insecure_skip_tls_verify = Some(true);
-    }
-    if a.discard_response_bodies {
-        o.discard_response_bodies = Some(true);
-    }
-    if a.no_connection_reuse {
-        o.no_connection_reuse = Some(true);
-    }
-    if a.no_vu_connection_reuse {
-        o.no_vu_connection_reuse = Some(true);
-    }
-    if a.throw {
-        o.throw = Some(true);
-    }
-    o.user_agent = a.user_agent.clone();
-    if a.paused {
-        o.paused = Some(true);
-    }
-    if a.linger {
-        o.linger = Some(true);
-    }
-    if a.no_setup {
-        o.no_setup = Some(true);
-    }
-    if a.no_teardown {
-        o.no_teardown = Some(true);
-    }
-    Ok(o)
 }
 
 fn log_error(msg: &str) {
@@ -310,10 +194,10 @@ pub fn main(args: RunArgs) -> i32 {
         ));
         return code::UNKNOWN;
     }
-    let cli_opts = match cli_options(&args) {
+    let cli_opts = match args.options.to_options() {
         Ok(o) => o,
         Err(e) => {
-            log_error(&e);
+            log_error(&e.to_string());
             return code::INVALID_CONFIG;
         }
     };
@@ -377,6 +261,7 @@ pub fn main(args: RunArgs) -> i32 {
             out_desc.join(", ")
         },
     ));
+    let cli_linger = cli_opts.linger == Some(true);
     let req = RunRequest {
         script: args.script.clone(),
         cli_options: cli_opts,
@@ -427,7 +312,7 @@ pub fn main(args: RunArgs) -> i32 {
         let _ = write!(out, "\n{block}");
         let _ = out.flush();
     }
-    let linger = outcome.resolved.as_ref().is_some_and(|r| r.linger) || args.linger;
+    let linger = outcome.resolved.as_ref().is_some_and(|r| r.linger) || cli_linger;
     if linger && outcome.resolved.is_some() {
         // Keep the REST API up until Ctrl+C or an API stop; the exit code stays the run's.
         volley_agent::console::log(

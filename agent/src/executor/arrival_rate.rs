@@ -1,6 +1,7 @@
-//! constant-arrival-rate and ramping-arrival-rate: iterations start on a schedule, whatever the
-//! VUs are doing. Each start takes an idle VU; when none is idle the iteration is dropped
-//! (`dropped_iterations`) and, below `maxVUs`, a new VU is initialized in the background.
+//! The scheduling loop of constant-arrival-rate and ramping-arrival-rate: iterations start on a
+//! schedule, whatever the VUs are doing. Each start takes an idle VU; when none is idle the
+//! iteration is dropped (`dropped_iterations`) and, below `maxVUs`, a new VU is initialized in
+//! the background.
 //!
 //! With execution segments, global event `g` is due at the unscaled schedule time and this
 //! instance runs only the events it owns in the sequence re-segmented by `maxVUs`
@@ -89,7 +90,7 @@ impl Schedule {
     }
 }
 
-pub(super) async fn run(
+pub(super) async fn run_arrivals(
     cfg: &ScenarioConfig,
     sc: &Arc<ScenarioRt>,
     ctx: &ExecCtx,

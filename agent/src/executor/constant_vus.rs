@@ -5,9 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use volley_common::options::executors::ConstantVus;
 use volley_common::options::ScenarioConfig;
 
-use super::{drain, ExecCtx, IterationSource, Job, ScenarioRt};
+use super::{drain, ExecCtx, IterationSource, Job, Runtime, ScenarioRt};
 
 pub(super) async fn run(
     cfg: &ScenarioConfig,
@@ -34,4 +35,10 @@ pub(super) async fn run(
     sc.stop.store(true, Ordering::Relaxed);
     drain(handles, &mut done_rx, cfg.graceful_stop, &ctx.pool).await;
     sc.active_vus.store(0, Ordering::Relaxed);
+}
+
+impl Runtime for ConstantVus {
+    async fn run(&self, cfg: &ScenarioConfig, sc: &Arc<ScenarioRt>, ctx: &ExecCtx) {
+        run(cfg, sc, ctx, ctx.tuple.scale_u64(self.vus), self.duration).await
+    }
 }

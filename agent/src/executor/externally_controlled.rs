@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use volley_common::options::executors::ExternallyControlled;
 use volley_common::options::ScenarioConfig;
 
-use super::{drain, ExecCtx, IterationSource, Job, ScenarioRt, VuHandle};
+use super::{drain, ExecCtx, IterationSource, Job, Runtime, ScenarioRt, VuHandle};
 use crate::run::ExternalVus;
 
 pub(super) async fn run(
@@ -70,4 +71,10 @@ pub(super) async fn run(
     rest.extend(leaving);
     drain(rest, &mut done_rx, cfg.graceful_stop, &ctx.pool).await;
     sc.active_vus.store(0, Ordering::Relaxed);
+}
+
+impl Runtime for ExternallyControlled {
+    async fn run(&self, cfg: &ScenarioConfig, sc: &Arc<ScenarioRt>, ctx: &ExecCtx) {
+        run(cfg, sc, ctx, self.vus, self.max_vus, self.duration).await
+    }
 }

@@ -1,5 +1,6 @@
-//! shared-iterations and per-vu-iterations: a fixed number of VUs run until their iterations
-//! are done or `maxDuration` passes (then `gracefulStop` lets running iterations finish).
+//! The loop of shared-iterations and per-vu-iterations: a fixed number of VUs run until their
+//! iterations are done or `maxDuration` passes (then `gracefulStop` lets running iterations
+//! finish).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use volley_common::options::ScenarioConfig;
 
 use super::{drain, ExecCtx, IterationSource, Job, ScenarioRt};
 
-pub(super) async fn run(
+pub(super) async fn run_iterations(
     cfg: &ScenarioConfig,
     sc: &Arc<ScenarioRt>,
     ctx: &ExecCtx,

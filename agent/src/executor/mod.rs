@@ -1,13 +1,22 @@
 //! Executors: they decide when which VU runs which iteration of a scenario (k6's executors, one
 //! file each). They run as tasks on the IO runtime and drive VUs with commands; a VU loops
 //! through the iterations its [`Job`] hands out without asking the executor each time.
+//!
+//! Each executor's runtime is a [`Runtime`] implementation for its config struct, in the file
+//! named after it; its config (fields, validation, description, segment split) is in
+//! `common/src/options/executors/` under the same name. Both are hooked from the one list in
+//! `volley_common::for_each_executor!`, so the dispatch below has no per-executor arm to keep.
 
 mod arrival_rate;
+mod constant_arrival_rate;
 mod constant_vus;
 mod externally_controlled;
 mod iterations;
+mod per_vu_iterations;
 mod pool;
+mod ramping_arrival_rate;
 mod ramping_vus;
+mod shared_iterations;
 
 pub use pool::{VuFactory, VuHandle, VuPool};
 
@@ -17,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use volley_common::options::{ExecutorConfig, ScenarioConfig};
-use volley_common::segment::{ExecutionTuple, SegmentError};
+use volley_common::segment::ExecutionTuple;
 
 use crate::run::RunControl;
 
@@ -200,33 +209,10 @@ pub fn scenario_rt(
     cfg: &ScenarioConfig,
     tuple: &ExecutionTuple,
 ) -> Result<Arc<ScenarioRt>, String> {
-    // The tuple that stripes iterations: resegmented by the VUs for the executors whose VUs
-    // share one pool of work (k6's `GetNewExecutionTupleFromValue`).
-    let resegment = |value: u64| match tuple.resegment_by_value(value as i64) {
-        Ok(t) => Ok(Some(t)),
-        Err(SegmentError::NotEnoughForSegment { .. }) => Ok(None),
-        Err(e) => Err(format!("scenario {}: {e}", cfg.name)),
-    };
-    let (t, planned_iters) = match &cfg.executor {
-        ExecutorConfig::SharedIterations {
-            vus, iterations, ..
-        } => match resegment(*vus)? {
-            Some(t) => {
-                let iters = t.scale_u64(*iterations);
-                (Some(t), Some(iters))
-            }
-            None => (None, Some(0)),
-        },
-        ExecutorConfig::PerVuIterations {
-            vus, iterations, ..
-        } => (
-            Some(tuple.clone()),
-            Some(tuple.scale_u64(*vus) * iterations),
-        ),
-        ExecutorConfig::ConstantArrivalRate { max_vus, .. }
-        | ExecutorConfig::RampingArrivalRate { max_vus, .. } => (resegment(*max_vus)?, None),
-        _ => (Some(tuple.clone()), None),
-    };
+    let (t, planned_iters) = cfg
+        .executor
+        .split(tuple)
+        .map_err(|e| format!("scenario {}: {e}", cfg.name))?;
     let has_work = t.is_some() && has_work(cfg, tuple) && planned_iters != Some(0);
     let mut rt = ScenarioRt::new(cfg, t.unwrap_or_else(|| tuple.clone()), planned_iters);
     rt.has_work = has_work;
@@ -234,23 +220,9 @@ pub fn scenario_rt(
 }
 
 /// k6's `HasWork`: whether this instance's segment gets any VUs (and, for the iteration-based
-/// executors, any iterations) of the scenario. Externally controlled scenarios always run.
+/// executors, any iterations) of the scenario.
 pub fn has_work(cfg: &ScenarioConfig, tuple: &ExecutionTuple) -> bool {
-    match &cfg.executor {
-        ExecutorConfig::SharedIterations {
-            vus, iterations, ..
-        } => {
-            tuple.scale_u64(*vus) > 0
-                && tuple
-                    .resegment_by_value(*vus as i64)
-                    .is_ok_and(|t| t.scale_u64(*iterations) > 0)
-        }
-        ExecutorConfig::PerVuIterations {
-            vus, iterations, ..
-        } => tuple.scale_u64(*vus) > 0 && *iterations > 0,
-        ExecutorConfig::ExternallyControlled { .. } => true,
-        _ => tuple.scale_u64(cfg.max_vus()) > 0,
-    }
+    cfg.executor.has_work(tuple)
 }
 
 /// The most VUs this instance needs at once, over all scenarios (scenarios that do not overlap
@@ -283,17 +255,29 @@ pub fn initial_vus(s: &ScenarioConfig, tuple: &ExecutionTuple) -> u64 {
     if !has_work(s, tuple) {
         return 0;
     }
-    match &s.executor {
-        ExecutorConfig::ConstantArrivalRate {
-            pre_allocated_vus, ..
-        }
-        | ExecutorConfig::RampingArrivalRate {
-            pre_allocated_vus, ..
-        } => tuple.scale_u64(*pre_allocated_vus),
-        ExecutorConfig::ExternallyControlled { max_vus, .. } => tuple.scale_u64(*max_vus),
-        _ => tuple.scale_u64(s.max_vus()),
-    }
+    s.executor.initial_vus(tuple)
 }
+
+/// An executor's runtime: drives this instance's VUs through one scenario until it ends.
+/// Implemented for each executor config, in the file named after the executor.
+pub(crate) trait Runtime {
+    async fn run(&self, cfg: &ScenarioConfig, sc: &Arc<ScenarioRt>, ctx: &ExecCtx);
+}
+
+/// Generates [`run_executor`] from the executor list: one arm per executor, each calling that
+/// executor's [`Runtime`].
+macro_rules! dispatch_runtime {
+    ($($variant:ident => $module:ident),* $(,)?) => {
+        /// Runs the scenario's executor until the scenario ends.
+        async fn run_executor(cfg: &ScenarioConfig, sc: &Arc<ScenarioRt>, ctx: &ExecCtx) {
+            match &cfg.executor {
+                $( ExecutorConfig::$variant(c) => Runtime::run(c, cfg, sc, ctx).await, )*
+            }
+        }
+    };
+}
+
+volley_common::for_each_executor!(dispatch_runtime);
 
 /// Runs one scenario to its end. `t0` is when the executors started (startTime counts from it).
 pub async fn run_scenario(
@@ -315,67 +299,7 @@ pub async fn run_scenario(
         }
     }
     let _ = sc.started_at.set((Instant::now(), SystemTime::now()));
-    match &cfg.executor {
-        ExecutorConfig::SharedIterations {
-            vus, max_duration, ..
-        } => {
-            let total = sc.planned_iterations.unwrap_or(0);
-            let n = ctx.tuple.scale_u64(*vus);
-            let next = Arc::new(AtomicU64::new(0));
-            iterations::run(&cfg, &sc, &ctx, n, *max_duration, |_| {
-                IterationSource::Shared {
-                    next: next.clone(),
-                    total,
-                }
-            })
-            .await
-        }
-        ExecutorConfig::PerVuIterations {
-            vus,
-            iterations: count,
-            max_duration,
-        } => {
-            let n = ctx.tuple.scale_u64(*vus);
-            let count = *count;
-            iterations::run(&cfg, &sc, &ctx, n, *max_duration, |_| {
-                IterationSource::PerVu { count }
-            })
-            .await
-        }
-        ExecutorConfig::ConstantVus { vus, duration } => {
-            constant_vus::run(&cfg, &sc, &ctx, ctx.tuple.scale_u64(*vus), *duration).await
-        }
-        ExecutorConfig::RampingVus {
-            start_vus,
-            stages,
-            graceful_ramp_down,
-        } => ramping_vus::run(&cfg, &sc, &ctx, *start_vus, stages, *graceful_ramp_down).await,
-        ExecutorConfig::ConstantArrivalRate {
-            rate,
-            time_unit,
-            duration,
-            pre_allocated_vus,
-            max_vus,
-        } => {
-            let schedule = arrival_rate::Schedule::constant(*rate, *time_unit, *duration);
-            arrival_rate::run(&cfg, &sc, &ctx, schedule, *pre_allocated_vus, *max_vus).await
-        }
-        ExecutorConfig::RampingArrivalRate {
-            start_rate,
-            time_unit,
-            stages,
-            pre_allocated_vus,
-            max_vus,
-        } => {
-            let schedule = arrival_rate::Schedule::ramping(*start_rate, *time_unit, stages);
-            arrival_rate::run(&cfg, &sc, &ctx, schedule, *pre_allocated_vus, *max_vus).await
-        }
-        ExecutorConfig::ExternallyControlled {
-            vus,
-            max_vus,
-            duration,
-        } => externally_controlled::run(&cfg, &sc, &ctx, *vus, *max_vus, *duration).await,
-    }
+    run_executor(&cfg, &sc, &ctx).await;
     sc.finished.store(true, Ordering::Relaxed);
 }
 

@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use volley_common::options::executors::RampingVus;
 use volley_common::options::{ScenarioConfig, Stage};
 
-use super::{drain, ExecCtx, IterationSource, Job, ScenarioRt, VuHandle};
+use super::{drain, ExecCtx, IterationSource, Job, Runtime, ScenarioRt, VuHandle};
 
 /// The planned (unscaled) VU count changes: (offset from the start, new count).
 pub(crate) fn steps(start_vus: u64, stages: &[Stage]) -> Vec<(Duration, u64)> {
@@ -106,6 +107,20 @@ pub(super) async fn run(
     rest.extend(leaving.into_iter().map(|(v, _)| v));
     drain(rest, &mut done_rx, cfg.graceful_stop, &ctx.pool).await;
     sc.active_vus.store(0, Ordering::Relaxed);
+}
+
+impl Runtime for RampingVus {
+    async fn run(&self, cfg: &ScenarioConfig, sc: &Arc<ScenarioRt>, ctx: &ExecCtx) {
+        run(
+            cfg,
+            sc,
+            ctx,
+            self.start_vus,
+            &self.stages,
+            self.graceful_ramp_down,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,79 @@
+//! ramping-vus: the number of looping VUs follows `stages`, starting at `startVUs`; VUs
+//! leaving in a ramp-down get `gracefulRampDown` to finish their iteration.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{stages_peak, stages_total, to_duration, Executor, Fields};
+use crate::duration::format_duration;
+use crate::options::json::dur_json;
+use crate::options::scenarios::stages_json;
+use crate::options::{OptionsError, ScenarioConfig, Stage, DEFAULT_GRACEFUL_RAMP_DOWN};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RampingVus {
+    pub start_vus: u64,
+    pub stages: Vec<Stage>,
+    pub graceful_ramp_down: Duration,
+}
+
+impl Executor for RampingVus {
+    const NAME: &'static str = "ramping-vus";
+    const FIELDS: &'static [&'static str] = &["startVUs", "stages", "gracefulRampDown"];
+
+    fn from_json(f: &Fields<'_>) -> Result<Self, OptionsError> {
+        let start_vus = f.int("startVUs")?.unwrap_or(1);
+        if start_vus < 0 {
+            return Err(f.problem("the number of start VUs shouldn't be negative"));
+        }
+        let stages = f.stages("stages")?;
+        let graceful_ramp_down = match f.dur("gracefulRampDown")? {
+            Some(n) if n < 0 => return Err(f.problem("the gracefulRampDown shouldn't be negative")),
+            other => other.map(to_duration).unwrap_or(DEFAULT_GRACEFUL_RAMP_DOWN),
+        };
+        Ok(Self {
+            start_vus: start_vus as u64,
+            stages,
+            graceful_ramp_down,
+        })
+    }
+
+    fn write_json(&self, m: &mut Map<String, Value>) {
+        m.insert("startVUs".into(), Value::from(self.start_vus));
+        m.insert("stages".into(), stages_json(&self.stages));
+        m.insert("gracefulRampDown".into(), dur_json(self.graceful_ramp_down));
+    }
+
+    fn validate(&self, _sc: &ScenarioConfig, errors: &mut Vec<String>) {
+        if self.stages.is_empty() {
+            errors.push("at least one stage has to be specified".to_string());
+        } else if stages_peak(self.start_vus, &self.stages) == 0 {
+            errors.push(
+                "either startVUs or one of the stages' target values must be greater than 0"
+                    .to_string(),
+            );
+        }
+    }
+
+    fn max_duration(&self) -> Duration {
+        stages_total(&self.stages)
+    }
+
+    fn max_vus(&self) -> u64 {
+        stages_peak(self.start_vus, &self.stages)
+    }
+
+    fn description(&self, sc: &ScenarioConfig) -> String {
+        format!(
+            "Up to {} looping VUs for {} over {} stages{}",
+            self.max_vus(),
+            format_duration(stages_total(&self.stages)),
+            self.stages.len(),
+            sc.base_info(&[format!(
+                "gracefulRampDown: {}",
+                format_duration(self.graceful_ramp_down)
+            )])
+        )
+    }
+}
