@@ -1,6 +1,6 @@
 //! The formats an option's value comes in: how one kind of value is read from the script's
-//! JSON, written back, read from a `K6_*` variable and from a CLI flag. Each option in
-//! [`super::fields`] names its format once; the layers are generated from it.
+//! JSON, written back, read from a `K6_*` variable and from a CLI flag. Each option in the
+//! table of `fields.rs` names its format once; the layers are generated from it.
 //!
 //! Formats are marker types, so two options of the same Rust type can differ where k6 differs
 //! (`K6_TAGS` is `NAME=VALUE,...` while `K6_HOSTS` is JSON, both maps of strings).
@@ -63,7 +63,7 @@ pub enum CliShape {
     Repeated,
 }
 
-/// A `volley run` flag that sets an option (generated from [`super::fields`]).
+/// A `volley run` flag that sets an option (generated from the option table, `fields.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CliFlag {
     /// The option's k6 key, e.g. `"linger"`.

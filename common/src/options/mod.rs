@@ -9,14 +9,14 @@
 //! the two tools.
 //!
 //! Where to change what:
-//! - a run option: one entry in [`fields`] (its key, format, `K6_*` variable, CLI flag and
-//!   default); the structs, the known-keys list, reading, layering, export and resolution are
-//!   generated from it by [`declare`];
+//! - a run option: one entry in `fields.rs` (its key, format, `K6_*` variable, CLI flag and
+//!   how it resolves); the structs, the known-keys list, reading, layering, export and
+//!   resolution are generated from it by the macro in `declare.rs`;
 //! - how a kind of value is read from JSON, env or a flag: [`formats`] (JSON readers in
-//!   [`json`]);
+//!   `json.rs`);
 //! - an executor: its own file in [`executors`] (see that module for the two files an
 //!   executor has);
-//! - shortcut rules and cross-option validation: [`resolve`]; scenario common fields:
+//! - shortcut rules and cross-option validation: `resolve.rs`; scenario common fields:
 //!   [`scenarios`]; the `dns` option: [`dns`].
 
 use std::time::Duration;

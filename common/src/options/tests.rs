@@ -1244,3 +1244,43 @@ fn resolved_to_json_replaces_shortcuts_with_scenarios() {
     assert_eq!(again.scenarios, r.scenarios);
     assert_eq!(again.user_agent, "x");
 }
+
+#[test]
+fn executor_list_is_in_k6_order() {
+    // k6 lists executors sorted by name in its error messages.
+    let mut sorted = EXECUTOR_NAMES;
+    sorted.sort_unstable();
+    assert_eq!(sorted, EXECUTOR_NAMES);
+}
+
+#[test]
+fn cli_flags_name_known_options_once() {
+    let mut longs = std::collections::BTreeSet::new();
+    for f in CLI_FLAGS {
+        assert!(KNOWN_KEYS.contains(&f.key), "{}", f.key);
+        assert!(longs.insert(f.long), "--{} declared twice", f.long);
+    }
+    assert!(CLI_FLAGS
+        .iter()
+        .any(|f| f.long == "linger" && f.short == Some('l')));
+}
+
+#[test]
+fn from_cli_parses_each_flag_with_its_format() {
+    let given = |key: &str| match key {
+        "duration" => Some(vec!["10s".to_string()]),
+        "stages" => Some(vec!["1s:2".to_string(), "2s:0".to_string()]),
+        "linger" => Some(vec![]),
+        _ => None,
+    };
+    let o = Options::from_cli(given).unwrap();
+    assert_eq!(o.duration, Some(secs(10)));
+    assert_eq!(o.stages.as_ref().map(Vec::len), Some(2));
+    assert_eq!(o.linger, Some(true));
+    assert_eq!(o.vus, None);
+    let bad = Options::from_cli(|key: &str| (key == "duration").then(|| vec!["x".to_string()]));
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .starts_with("invalid --duration: "));
+}
