@@ -2,7 +2,7 @@
 //! file each). They run as tasks on the IO runtime and drive VUs with commands; a VU loops
 //! through the iterations its [`Job`] hands out without asking the executor each time.
 //!
-//! Each executor's runtime is a [`Runtime`] implementation for its config struct, in the file
+//! Each executor's runtime is a `Runtime` implementation for its config struct, in the file
 //! named after it; its config (fields, validation, description, segment split) is in
 //! `common/src/options/executors/` under the same name. Both are hooked from the one list in
 //! `volley_common::for_each_executor!`, so the dispatch below has no per-executor arm to keep.
