@@ -155,8 +155,8 @@ pub fn controller(a: ControllerArgs) -> i32 {
     match volley_controller::server::run_controller(cfg) {
         Ok(()) => 0,
         Err(e) => {
-            log_error(&e);
-            1
+            log_error(&e.to_string());
+            e.exit_code()
         }
     }
 }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use thiserror::Error;
+
 use crate::coordinator::{Coordinator, CoordinatorConfig};
 use crate::grpc::LinkService;
 use crate::registry::Registry;
@@ -26,32 +28,73 @@ pub struct ControllerConfig {
     pub rest_limits: ListenerLimits,
 }
 
+/// Why the controller could not start.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot create --data-dir {}: {source}", .dir.display())]
+    DataDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the store in {}: {source}", .dir.display())]
+    Store {
+        dir: PathBuf,
+        #[source]
+        source: Box<crate::store::StoreError>,
+    },
+    #[error("cannot listen on --{flag} {addr}: {source}")]
+    Listen {
+        flag: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ServerError {
+    /// The exit code of `volley controller` when it cannot start. Not one of k6's run exit codes
+    /// (no run exists): the conventional 1 of a daemon that failed to start.
+    pub fn exit_code(&self) -> i32 {
+        1
+    }
+}
+
 /// Runs the controller until a signal. Prints one line per endpoint when ready (tests and
 /// `volley cluster up` wait for them).
-pub fn run_controller(cfg: ControllerConfig) -> Result<(), String> {
+pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("volley-controller")
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        .map_err(ServerError::Runtime)?;
     rt.block_on(async move {
-        std::fs::create_dir_all(&cfg.data_dir)
-            .map_err(|e| format!("cannot create --data-dir {}: {e}", cfg.data_dir.display()))?;
-        let db =
-            Arc::new(Db::open(&cfg.data_dir).map_err(|e| {
-                format!("cannot open the store in {}: {e}", cfg.data_dir.display())
-            })?);
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::DataDir {
+            dir: cfg.data_dir.clone(),
+            source,
+        })?;
+        let db = Arc::new(
+            Db::open(&cfg.data_dir).map_err(|source| ServerError::Store {
+                dir: cfg.data_dir.clone(),
+                source: Box::new(source),
+            })?,
+        );
         let registry = Arc::new(Registry::new());
         let co = Coordinator::new(db, registry, cfg.coordinator.clone());
         co.start();
+        let listen_err = |flag, addr| move |source| ServerError::Listen { flag, addr, source };
         let rest = tokio::net::TcpListener::bind(cfg.listen)
             .await
-            .map_err(|e| format!("cannot listen on --listen {}: {e}", cfg.listen))?;
+            .map_err(listen_err("listen", cfg.listen))?;
         let grpc = tokio::net::TcpListener::bind(cfg.grpc)
             .await
-            .map_err(|e| format!("cannot listen on --grpc {}: {e}", cfg.grpc))?;
-        let rest_addr = rest.local_addr().map_err(|e| e.to_string())?;
-        let grpc_addr = grpc.local_addr().map_err(|e| e.to_string())?;
+            .map_err(listen_err("grpc", cfg.grpc))?;
+        let rest_addr = rest
+            .local_addr()
+            .map_err(listen_err("listen", cfg.listen))?;
+        let grpc_addr = grpc.local_addr().map_err(listen_err("grpc", cfg.grpc))?;
         let link = LinkService::server(co.clone(), cfg.token.clone());
         let grpc_task = tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);

@@ -267,34 +267,45 @@ struct TrendSinkWire {
     store: TrendStore,
 }
 
+/// Why a serialized trend sink was refused (it came from another process: an agent's batch, a
+/// checkpoint).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrendSinkError {
+    #[error("trend sink holds {held} exact values, more than the limit of {limit}")]
+    TooManyValues { held: usize, limit: usize },
+    #[error("trend sink says count {count} but stores {stored} values; the data is corrupt")]
+    CountMismatch { count: u64, stored: u64 },
+    #[error("trend sink has min {min} above max {max}; the data is corrupt")]
+    MinAboveMax { min: f64, max: f64 },
+}
+
 impl TryFrom<TrendSinkWire> for TrendSink {
-    type Error = String;
+    type Error = TrendSinkError;
 
     fn try_from(w: TrendSinkWire) -> Result<Self, Self::Error> {
         let stored = match &w.store {
             TrendStore::Exact(v) => {
                 if v.len() > TREND_EXACT_LIMIT {
-                    return Err(format!(
-                        "trend sink holds {} exact values, more than the limit of {}",
-                        v.len(),
-                        TREND_EXACT_LIMIT
-                    ));
+                    return Err(TrendSinkError::TooManyValues {
+                        held: v.len(),
+                        limit: TREND_EXACT_LIMIT,
+                    });
                 }
                 v.len() as u64
             }
             TrendStore::Histogram(h) => h.count(),
         };
         if stored != w.count {
-            return Err(format!(
-                "trend sink says count {} but stores {} values; the data is corrupt",
-                w.count, stored
-            ));
+            return Err(TrendSinkError::CountMismatch {
+                count: w.count,
+                stored,
+            });
         }
         if w.count > 0 && w.min > w.max {
-            return Err(format!(
-                "trend sink has min {} above max {}; the data is corrupt",
-                w.min, w.max
-            ));
+            return Err(TrendSinkError::MinAboveMax {
+                min: w.min,
+                max: w.max,
+            });
         }
         Ok(TrendSink {
             count: w.count,
