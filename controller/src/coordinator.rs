@@ -334,7 +334,7 @@ impl Coordinator {
     pub fn finish_without_agents(&self, run_id: u64, reason: &AbortReason) {
         let changes = RunChanges {
             exit_code: Some(reason.exit_code()),
-            abort_reason: serde_json::to_value(reason).ok(),
+            abort_reason: Some(reason.clone()),
             error_code: Some(reason.exit_code()),
             error_detail: Some(reason.message()),
             ..Default::default()
@@ -591,18 +591,14 @@ impl Coordinator {
             .db
             .read(|s| s.run(run_id).cloned())
             .filter(|r| r.run_process == STREAMED_RUN_PROCESS)?;
-        let stop = run
-            .abort_reason
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .or_else(|| {
-                Some(AbortReason::System {
-                    message: format!(
-                        "run {run_id} is {} on the controller",
-                        run.run_status.name()
-                    ),
-                })
-            });
+        let stop = run.abort_reason.clone().or_else(|| {
+            Some(AbortReason::System {
+                message: format!(
+                    "run {run_id} is {} on the controller",
+                    run.run_status.name()
+                ),
+            })
+        });
         Some(StreamStatus {
             acked_seq: 0,
             stop: run.run_status.is_terminal().then_some(stop).flatten(),
@@ -627,14 +623,10 @@ impl Coordinator {
             return self.stream_ended(run_id);
         };
         let event = pb::RunEvent {
-            run_id: run_id.to_string(),
+            run_id,
             phase: pb::RunPhase::Done as i32,
             message: String::new(),
-            abort_json: fin
-                .abort_reason
-                .as_ref()
-                .and_then(|r| serde_json::to_string(r).ok())
-                .unwrap_or_default(),
+            abort: fin.abort_reason.as_ref().map(pb::AbortReason::from),
             vus: 0,
             iterations: fin.iterations,
             interrupted_iterations: 0,
@@ -651,30 +643,29 @@ impl Coordinator {
     pub fn on_agent_message(&self, agent: &str, body: pb::agent_message::Body) {
         use pb::agent_message::Body as B;
         let (run_id, input) = match body {
-            B::Event(e) => (e.run_id.clone(), RunInput::Event(agent.into(), e)),
-            B::Metrics(m) => (m.run_id.clone(), RunInput::Metrics(agent.into(), m)),
-            B::SetupResult(s) => (s.run_id.clone(), RunInput::Setup(agent.into(), s)),
+            B::Event(e) => (e.run_id, RunInput::Event(agent.into(), e)),
+            B::Metrics(m) => (m.run_id, RunInput::Metrics(agent.into(), m)),
+            B::SetupResult(s) => (s.run_id, RunInput::Setup(agent.into(), s)),
             B::Heartbeat(h) => {
-                if h.run_id.is_empty() {
+                if h.run_id == 0 {
                     return;
                 }
-                (h.run_id.clone(), RunInput::Heartbeat(agent.into(), h))
+                (h.run_id, RunInput::Heartbeat(agent.into(), h))
             }
             B::Register(_) => return,
         };
-        let Ok(id) = run_id.parse::<u64>() else {
-            return;
-        };
-        if let Some(h) = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        if let Some(h) = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run_id)
+        {
             let _ = h.tx.send(input);
         }
     }
 
     /// An agent reconnected while still running `run_id`: it stays assigned to that run.
-    pub fn reattach(&self, agent: &str, run_id: &str) {
-        let Ok(id) = run_id.parse::<u64>() else {
-            return;
-        };
+    pub fn reattach(&self, agent: &str, id: u64) {
         let part_of = self
             .runs
             .lock()
@@ -699,8 +690,8 @@ impl Coordinator {
             self.send(
                 agent,
                 pb::controller_message::Body::Stop(pb::Stop {
-                    run_id: run_id.to_string(),
-                    reason_json: serde_json::to_string(&reason).unwrap_or_default(),
+                    run_id: id,
+                    reason: Some(reason.into()),
                     immediate: true,
                 }),
             );
@@ -778,7 +769,6 @@ impl Coordinator {
         live: Arc<Mutex<LiveData>>,
     ) {
         let run_id = run.id;
-        let rid = run_id.to_string();
         let agents: Vec<String> = assignments.iter().map(|a| a.agent.clone()).collect();
         let mut d = Drive::new(
             self.clone(),
@@ -796,17 +786,17 @@ impl Coordinator {
             return;
         };
         let options_json = run.config.to_string();
-        let env_json = serde_json::to_string(&run.env).unwrap_or_default();
+        let env: HashMap<String, String> = run.env.clone().into_iter().collect();
         for a in &assignments {
             self.send(
                 &a.agent,
                 pb::controller_message::Body::Assign(pb::Assign {
-                    run_id: rid.clone(),
+                    run_id,
                     archive: archive.clone(),
                     segment: a.segment.clone(),
                     sequence: a.sequence.clone(),
                     options_json: options_json.clone(),
-                    env_json: env_json.clone(),
+                    env: env.clone(),
                     metrics_interval_ms: self.config.metrics_interval.as_millis() as u32,
                 }),
             );
@@ -819,9 +809,7 @@ impl Coordinator {
             d.setup_agent = Some(setup_agent.clone());
             self.send(
                 &setup_agent,
-                pb::controller_message::Body::RunSetup(pb::RunSetup {
-                    run_id: rid.clone(),
-                }),
+                pb::controller_message::Body::RunSetup(pb::RunSetup { run_id }),
             );
             d.wait_until(&mut rx, |d| d.setup_result.is_some()).await;
         }
@@ -831,7 +819,7 @@ impl Coordinator {
                 self.send(
                     a,
                     pb::controller_message::Body::SetupData(pb::SetupData {
-                        run_id: rid.clone(),
+                        run_id,
                         data_json: data.clone(),
                     }),
                 );
@@ -843,7 +831,7 @@ impl Coordinator {
                 self.send(
                     a,
                     pb::controller_message::Body::Start(pb::Start {
-                        run_id: rid.clone(),
+                        run_id,
                         at_unix_ms: unix_ms(at),
                     }),
                 );
@@ -869,8 +857,8 @@ impl Coordinator {
                 self.send(
                     a,
                     pb::controller_message::Body::Stop(pb::Stop {
-                        run_id: rid.clone(),
-                        reason_json: d.reason_json(),
+                        run_id,
+                        reason: d.reason.as_ref().map(pb::AbortReason::from),
                         immediate: true,
                     }),
                 );
@@ -901,7 +889,7 @@ impl Coordinator {
             self.send(
                 a,
                 pb::controller_message::Body::Teardown(pb::Teardown {
-                    run_id: run.id.to_string(),
+                    run_id: run.id,
                     run_teardown: Some(a) == d.teardown_agent.as_ref(),
                 }),
             );
@@ -1181,7 +1169,7 @@ impl Drive {
                 self.co.send(
                     name,
                     pb::controller_message::Body::Ack(pb::Ack {
-                        run_id: self.run_id.to_string(),
+                        run_id: self.run_id,
                         batch_seq: seq,
                     }),
                 );
@@ -1238,13 +1226,6 @@ impl Drive {
         self.reason.is_some()
     }
 
-    fn reason_json(&self) -> String {
-        self.reason
-            .as_ref()
-            .and_then(|r| serde_json::to_string(r).ok())
-            .unwrap_or_default()
-    }
-
     /// Records the first abort reason and stops every agent that is still going.
     fn abort(&mut self, reason: AbortReason) {
         if self.reason.is_some() {
@@ -1258,15 +1239,15 @@ impl Drive {
             self.reason = Some(reason);
             return;
         }
+        let wire = pb::AbortReason::from(&reason);
         self.reason = Some(reason);
-        let json = self.reason_json();
         for (name, a) in &self.agents {
             if !a.done && !a.gone {
                 self.co.send(
                     name,
                     pb::controller_message::Body::Stop(pb::Stop {
-                        run_id: self.run_id.to_string(),
-                        reason_json: json.clone(),
+                        run_id: self.run_id,
+                        reason: Some(wire.clone()),
                         immediate: !self.setup_completed,
                     }),
                 );
@@ -1328,12 +1309,10 @@ impl Drive {
         match input {
             RunInput::Event(agent, e) => {
                 let phase = pb::RunPhase::try_from(e.phase).unwrap_or(pb::RunPhase::Unspecified);
-                if !e.abort_json.is_empty() {
-                    let reason = serde_json::from_str::<AbortReason>(&e.abort_json).unwrap_or(
-                        AbortReason::System {
-                            message: format!("agent {agent}: {}", e.message),
-                        },
-                    );
+                if let Some(wire) = e.abort.clone() {
+                    let reason = AbortReason::try_from(wire).unwrap_or(AbortReason::System {
+                        message: format!("agent {agent}: {}", e.message),
+                    });
                     if self.stream.is_some() && self.reason.is_none() {
                         self.local_abort = true;
                     }
@@ -1434,11 +1413,12 @@ impl Drive {
                 if s.ok {
                     self.setup_result = Some((!s.data_json.is_empty()).then_some(s.data_json));
                 } else {
-                    let reason = serde_json::from_str::<AbortReason>(&s.abort_json).unwrap_or(
-                        AbortReason::System {
+                    let reason = s
+                        .abort
+                        .and_then(|w| AbortReason::try_from(w).ok())
+                        .unwrap_or(AbortReason::System {
                             message: format!("setup() failed on agent {agent}"),
-                        },
-                    );
+                        });
                     self.abort(reason);
                 }
             }
@@ -1481,8 +1461,8 @@ impl Drive {
                         self.co.send(
                             &agent,
                             pb::controller_message::Body::Stop(pb::Stop {
-                                run_id: self.run_id.to_string(),
-                                reason_json: serde_json::to_string(reason).unwrap_or_default(),
+                                run_id: self.run_id,
+                                reason: Some(reason.into()),
                                 immediate: !self.setup_completed,
                             }),
                         );
@@ -1826,10 +1806,7 @@ impl Drive {
         let changes = RunChanges {
             result_status: Some(result),
             exit_code: Some(exit_code),
-            abort_reason: self
-                .reason
-                .as_ref()
-                .and_then(|r| serde_json::to_value(r).ok()),
+            abort_reason: self.reason.clone(),
             error_code: self.reason.as_ref().map(|r| r.exit_code()),
             error_detail: self.reason.as_ref().map(|r| r.message()),
             stopped_by_id: None,

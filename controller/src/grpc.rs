@@ -110,9 +110,9 @@ impl AgentLink for LinkService {
                 })),
             })
             .await;
-        if !reg.resume_run_id.is_empty() {
+        if reg.resume_run_id != 0 {
             // The agent reconnects during a run it is part of: keep it busy with that run.
-            self.co.reattach(&name, &reg.resume_run_id);
+            self.co.reattach(&name, reg.resume_run_id);
         }
         self.co.kick();
         let co = self.co.clone();
@@ -123,13 +123,13 @@ impl AgentLink for LinkService {
                     Ok(Some(m)) => {
                         let Some(body) = m.body else { continue };
                         if let pb::agent_message::Body::Heartbeat(h) = &body {
-                            co.registry.heartbeat(&name, conn, h.clone());
+                            co.registry.heartbeat(&name, conn, *h);
                             // Every heartbeat is answered, so the agent's dead-man switch hears
                             // from the controller at least once a second.
                             let _ = keepalive.try_send(pb::ControllerMessage {
                                 version: pb::PROTOCOL_VERSION,
                                 body: Some(pb::controller_message::Body::Ack(pb::Ack {
-                                    run_id: String::new(),
+                                    run_id: 0,
                                     batch_seq: 0,
                                 })),
                             });

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use volley_common::exit::AbortReason;
 pub use volley_common::status::{ProcessingStatus, ResultStatus, RunStatus};
 
 /// A load test: a named archive that runs can be started from.
@@ -70,8 +71,9 @@ pub struct Run {
     pub assignments: Vec<Assignment>,
     /// Volley: the exit code `volley run` would give for this run.
     pub exit_code: Option<i32>,
-    /// Volley: the abort reason (common::exit::AbortReason as JSON), if any.
-    pub abort_reason: Option<serde_json::Value>,
+    /// Volley: why the run ended early, if it did (stored and served as its JSON form, see
+    /// `docs/run-statuses.md`).
+    pub abort_reason: Option<AbortReason>,
     /// Volley: the run ran on without a lost agent (`on_agent_lost: continue`).
     pub degraded: bool,
     /// Volley: what happened during the run that did not change its status (an agent busy or

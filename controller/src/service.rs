@@ -233,7 +233,7 @@ impl ControllerService for Service {
                 "field `seq` of the batch must start at 1 and grow by one per batch",
             ));
         }
-        batch.run_id = run_id.to_string();
+        batch.run_id = run_id;
         self.co.stream_batch(run_id, batch).ok_or_else(|| {
             ServiceError::not_found("run_not_found", format!("no run with id {run_id}"))
         })

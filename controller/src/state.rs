@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::model::{
-    Assignment, ProcessingStatus, ResultStatus, Run, RunEvent, RunStatus, Test, Transition,
-    MAX_RUN_EVENTS,
+    AbortReason, Assignment, ProcessingStatus, ResultStatus, Run, RunEvent, RunStatus, Test,
+    Transition, MAX_RUN_EVENTS,
 };
 
 /// The reason recorded on the first transition of every run (CREATED → CREATED).
@@ -127,7 +127,7 @@ pub struct RunChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub abort_reason: Option<serde_json::Value>,
+    pub abort_reason: Option<AbortReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_by_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1376,7 +1376,7 @@ mod tests {
             changes: RunChanges {
                 stopped_by_id: Some(42),
                 exit_code: Some(103),
-                abort_reason: Some(json!({"kind": "user"})),
+                abort_reason: Some(AbortReason::ApiStop),
                 processing_status: Some(ProcessingStatus::Processing),
                 ..RunChanges::default()
             },
@@ -1386,7 +1386,7 @@ mod tests {
         assert_eq!(r.run_status, RunStatus::AbortedByUser);
         assert_eq!(r.stopped_by_id, Some(42));
         assert_eq!(r.exit_code, Some(103));
-        assert_eq!(r.abort_reason, Some(json!({"kind": "user"})));
+        assert_eq!(r.abort_reason, Some(AbortReason::ApiStop));
         // Set explicitly: the summary is still being merged.
         assert_eq!(r.processing_status, ProcessingStatus::Processing);
         assert_eq!(r.duration, 30.0);

@@ -744,7 +744,7 @@ fn command_name(cmd: &Command) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Assignment, ProcessingStatus, ResultStatus, RunStatus};
+    use crate::model::{AbortReason, Assignment, ProcessingStatus, ResultStatus, RunStatus};
     use crate::state::RunChanges;
     use serde_json::json;
     use std::collections::{BTreeMap, BTreeSet};
@@ -1150,10 +1150,11 @@ mod tests {
         );
     }
 
-    /// Statuses are stored as the k6 cloud's numbers: log entries written with plain integers
-    /// (as before the status enums) still apply, and snapshots keep writing the numbers.
+    /// Statuses are stored as the k6 cloud's numbers and abort reasons as their JSON: log
+    /// entries written with plain integers and JSON values (as before the typed fields) still
+    /// apply, and snapshots keep writing the same forms.
     #[test]
-    fn statuses_are_stored_as_numbers() {
+    fn statuses_and_abort_reasons_keep_their_stored_form() {
         let dir = TempDir::new("statusnum");
         drop({
             let db = open(&dir);
@@ -1170,7 +1171,7 @@ mod tests {
             &dir,
             LOG,
             13,
-            br#"{"type":"UpdateRun","run_id":2,"result_status":1,"processing_status":3}"#,
+            br#"{"type":"UpdateRun","run_id":2,"result_status":1,"processing_status":3,"abort_reason":{"reason":"limit","limit":"max_groups","message":"41 > 40"}}"#,
         );
         let db = open(&dir);
         let r = db.read(|s| s.run(2).cloned());
@@ -1178,6 +1179,11 @@ mod tests {
         assert_eq!(r.run_status, RunStatus::Initializing);
         assert_eq!(r.result_status, ResultStatus::Failed);
         assert_eq!(r.processing_status, ProcessingStatus::Error);
+        let limit = AbortReason::Limit {
+            limit: "max_groups".into(),
+            message: "41 > 40".into(),
+        };
+        assert_eq!(r.abort_reason, Some(limit));
         assert_eq!(db.snapshot().ok(), Some(13));
         drop(db);
         let raw = Database::create(dir.0.join(DB_FILE)).unwrap_or_else(|e| panic!("{e}"));
@@ -1191,6 +1197,10 @@ mod tests {
         assert_eq!(run["run_status"], 1, "{run}");
         assert_eq!(run["result_status"], 1, "{run}");
         assert_eq!(run["processing_status"], 3, "{run}");
+        assert_eq!(
+            run["abort_reason"],
+            json!({"reason": "limit", "limit": "max_groups", "message": "41 > 40"})
+        );
         assert_eq!(
             run["transitions"][2],
             json!({"from": 0, "to": 1, "at": "2024-05-01T12:00:05Z", "reason": "placed"})

@@ -2,7 +2,8 @@
 //!
 //! One bidirectional stream per agent (`AgentLink.Link`): the agent registers, sends
 //! heartbeats with telemetry, run events and metric batches; the controller assigns runs,
-//! coordinates setup/start/teardown and stops them.
+//! coordinates setup/start/teardown and stops them. Abort reasons travel as a message that
+//! converts to and from `volley_common::exit::AbortReason` (see `abort.rs`).
 
 #![allow(clippy::large_enum_variant)]
 
@@ -13,8 +14,12 @@ pub mod v1 {
 
 pub use v1::*;
 
+mod abort;
+pub use abort::EmptyAbortReason;
+
 /// The protocol version this build speaks. A peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// (2: run ids as integers, abort reasons and env as messages instead of JSON strings.)
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest message either side accepts (archives dominate; see the archive size limit).
 pub const MAX_MESSAGE_BYTES: usize = 80 * 1024 * 1024;

@@ -138,7 +138,7 @@ impl Outbox {
 
 /// The run this agent is part of right now.
 struct CurrentRun {
-    run_id: String,
+    run_id: u64,
     control: Arc<RunControl>,
     hooks: Arc<ClusterHooks>,
     commands: mpsc::UnboundedSender<ClusterCommand>,
@@ -261,8 +261,7 @@ async fn session(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .map(|r| r.run_id.clone())
-        .unwrap_or_default();
+        .map_or(0, |r| r.run_id);
     let _ = tx
         .send(msg(pb::agent_message::Body::Register(pb::Register {
             name: cfg.name.clone(),
@@ -339,7 +338,7 @@ async fn session(
                     ..Default::default()
                 };
                 if let Some(run) = current.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                    h.run_id = run.run_id.clone();
+                    h.run_id = run.run_id;
                     h.active_vus = run.control.active_vus.load(Ordering::Relaxed);
                     if let Some((store, _)) = run.hooks.metrics.get() {
                         let iters = store
@@ -393,18 +392,18 @@ async fn session(
         use pb::controller_message::Body as B;
         match body {
             B::Assign(a) => start_run(cfg, a, outbox.clone(), current.clone()),
-            B::RunSetup(r) => forward(current, &r.run_id, ClusterCommand::RunSetup),
+            B::RunSetup(r) => forward(current, r.run_id, ClusterCommand::RunSetup),
             B::SetupData(d) => forward(
                 current,
-                &d.run_id,
+                d.run_id,
                 ClusterCommand::SetupData((!d.data_json.is_empty()).then_some(d.data_json)),
             ),
             B::Start(s) => forward(
                 current,
-                &s.run_id,
+                s.run_id,
                 ClusterCommand::Start(UNIX_EPOCH + Duration::from_millis(s.at_unix_ms)),
             ),
-            B::Teardown(t) => forward(current, &t.run_id, ClusterCommand::Teardown(t.run_teardown)),
+            B::Teardown(t) => forward(current, t.run_id, ClusterCommand::Teardown(t.run_teardown)),
             B::Stop(s) => {
                 let guard = current.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(run) = guard.as_ref().filter(|r| r.run_id == s.run_id) {
@@ -412,16 +411,17 @@ async fn session(
                     if s.immediate {
                         run.hooks.skip_teardown.store(true, Ordering::SeqCst);
                     }
-                    let reason = serde_json::from_str::<AbortReason>(&s.reason_json).unwrap_or(
-                        AbortReason::System {
+                    let reason = s
+                        .reason
+                        .and_then(|r| AbortReason::try_from(r).ok())
+                        .unwrap_or(AbortReason::System {
                             message: "stopped by the controller".into(),
-                        },
-                    );
+                        });
                     run.control.abort(reason);
                 }
             }
             B::Ack(a) => {
-                if !a.run_id.is_empty() {
+                if a.run_id != 0 {
                     outbox.ack(a.batch_seq);
                 }
             }
@@ -433,7 +433,7 @@ async fn session(
     result
 }
 
-fn forward(current: &Shared, run_id: &str, cmd: ClusterCommand) {
+fn forward(current: &Shared, run_id: u64, cmd: ClusterCommand) {
     let guard = current.lock().unwrap_or_else(|e| e.into_inner());
     match guard.as_ref().filter(|r| r.run_id == run_id) {
         Some(run) => {
@@ -446,9 +446,9 @@ fn forward(current: &Shared, run_id: &str, cmd: ClusterCommand) {
 struct NoObserver;
 impl RunObserver for NoObserver {}
 
-fn event(run_id: &str, phase: pb::RunPhase) -> pb::RunEvent {
+fn event(run_id: u64, phase: pb::RunPhase) -> pb::RunEvent {
     pb::RunEvent {
-        run_id: run_id.to_string(),
+        run_id,
         phase: phase as i32,
         ..Default::default()
     }
@@ -457,15 +457,13 @@ fn event(run_id: &str, phase: pb::RunPhase) -> pb::RunEvent {
 /// Starts an assigned run: extracts the archive, runs the engine on a thread of its own, and
 /// relays its events and metric batches to the controller.
 fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared) {
-    let run_id = a.run_id.clone();
+    let run_id = a.run_id;
     let fail = |why: String| {
         let tx = tx.clone();
-        let run_id = run_id.clone();
         tokio::spawn(async move {
-            let mut e = event(&run_id, pb::RunPhase::Failed);
+            let mut e = event(run_id, pb::RunPhase::Failed);
             e.message = why.clone();
-            e.abort_json =
-                serde_json::to_string(&AbortReason::System { message: why }).unwrap_or_default();
+            e.abort = Some(AbortReason::System { message: why }.into());
             let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
         });
     };
@@ -477,7 +475,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         Ok(x) => x,
         Err(e) => return fail(format!("the run's archive is invalid: {e}")),
     };
-    let dir = cfg.work_dir.join(format!("run-{}", sanitize(&run_id)));
+    let dir = cfg.work_dir.join(format!("run-{run_id}"));
     let _ = std::fs::remove_dir_all(&dir);
     let entry = match archive.extract_to(&dir) {
         Ok(p) => p,
@@ -497,17 +495,13 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
     };
     options.execution_segment = (!a.segment.is_empty()).then(|| a.segment.clone());
     options.execution_segment_sequence = (!a.sequence.is_empty()).then(|| a.sequence.clone());
-    let env: BTreeMap<String, String> = if a.env_json.is_empty() {
-        archive.metadata.env.clone()
-    } else {
-        serde_json::from_str(&a.env_json).unwrap_or_default()
-    };
+    let env: BTreeMap<String, String> = a.env.into_iter().collect();
     tx.new_run();
     let (hooks, mut events, commands) = ClusterHooks::new();
     let control = Arc::new(RunControl::default());
     let stopped_by_controller = Arc::new(AtomicBool::new(false));
     *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(CurrentRun {
-        run_id: run_id.clone(),
+        run_id,
         control: control.clone(),
         hooks: hooks.clone(),
         commands,
@@ -546,33 +540,30 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
     // Phase events from the engine.
     {
         let tx = tx.clone();
-        let run_id = run_id.clone();
         tokio::spawn(async move {
             let _ = tx
                 .send(msg(pb::agent_message::Body::Event(event(
-                    &run_id,
+                    run_id,
                     pb::RunPhase::Initializing,
                 ))))
                 .await;
             while let Some(e) = events.recv().await {
                 let m = match e {
                     ClusterEvent::Ready { vus } => {
-                        let mut e = event(&run_id, pb::RunPhase::Ready);
+                        let mut e = event(run_id, pb::RunPhase::Ready);
                         e.vus = vus;
                         pb::agent_message::Body::Event(e)
                     }
                     ClusterEvent::SetupResult { data, abort } => {
                         pb::agent_message::Body::SetupResult(pb::SetupResult {
-                            run_id: run_id.clone(),
+                            run_id,
                             ok: abort.is_none(),
                             data_json: data.unwrap_or_default(),
-                            abort_json: abort
-                                .map(|r| serde_json::to_string(&r).unwrap_or_default())
-                                .unwrap_or_default(),
+                            abort: abort.map(pb::AbortReason::from),
                         })
                     }
                     ClusterEvent::ExecutionDone => {
-                        pb::agent_message::Body::Event(event(&run_id, pb::RunPhase::ExecutionDone))
+                        pb::agent_message::Body::Event(event(run_id, pb::RunPhase::ExecutionDone))
                     }
                 };
                 tx.send(msg(m)).await;
@@ -583,7 +574,6 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
     // which stops every agent.
     {
         let tx = tx.clone();
-        let run_id = run_id.clone();
         let control = control.clone();
         let by_controller = stopped_by_controller.clone();
         tokio::spawn(async move {
@@ -592,9 +582,9 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
                 return;
             }
             if let Some(reason) = control.abort_reason() {
-                let mut e = event(&run_id, pb::RunPhase::Failed);
+                let mut e = event(run_id, pb::RunPhase::Failed);
                 e.message = reason.message();
-                e.abort_json = serde_json::to_string(&reason).unwrap_or_default();
+                e.abort = Some(reason.into());
                 let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
             }
         });
@@ -604,7 +594,6 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         let send_batch = |start: u64| {
             let hooks = hooks.clone();
             let tx = tx.clone();
-            let run_id = run_id.clone();
             let batch_seq = batch_seq.clone();
             async move {
                 let Some((store, registry)) = hooks.metrics.get() else {
@@ -641,7 +630,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         };
         // The engine flushed its workers before returning: ship the rest, then DONE.
         send_batch(start).await;
-        let mut e = event(&run_id, pb::RunPhase::Done);
+        let mut e = event(run_id, pb::RunPhase::Done);
         e.iterations = control.complete_iterations.load(Ordering::Relaxed);
         e.interrupted_iterations = control.interrupted_iterations.load(Ordering::Relaxed);
         e.last_batch_seq = batch_seq.load(Ordering::SeqCst);
@@ -656,17 +645,4 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let _ = std::fs::remove_dir_all(&dir);
     });
-}
-
-/// A run id as a safe folder name.
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

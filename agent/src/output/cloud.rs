@@ -275,7 +275,7 @@ impl Shipper {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let now = unix_ms();
         let b = pb::MetricBatch {
-            run_id: self.run_id.to_string(),
+            run_id: self.run_id,
             seq,
             start_unix_ms: now.saturating_sub(INTERVAL.as_millis() as u64),
             end_unix_ms: now,
