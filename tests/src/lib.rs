@@ -895,6 +895,23 @@ pub fn last_assigned_agent(run: &serde_json::Value) -> String {
         .unwrap_or_else(|| panic!("the run has no assignments: {run}"))
 }
 
+/// Runs a helper command (a script of the repository) to its end; its stdout and stderr
+/// together. Panics with both when it fails, adding `hint` (e.g. how to install its tools).
+pub fn run_ok(cmd: &mut Command, hint: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{text}\n{hint}",
+        out.status
+    );
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,21 +8,10 @@
 
 use std::process::Command;
 
-use volley_e2e::{free_port, temp_dir, volley_bin, workspace_root};
+use volley_e2e::{free_port, run_ok, temp_dir, volley_bin, workspace_root};
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{text}",
-        out.status
-    );
-    text
+    run_ok(cmd, "")
 }
 
 #[test]

@@ -7,21 +7,10 @@
 
 use std::process::Command;
 
-use volley_e2e::{volley_bin, workspace_root};
+use volley_e2e::{run_ok, volley_bin, workspace_root};
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{text}\n(the tools come from: bash helm/install-tools.sh)",
-        out.status
-    );
-    text
+    run_ok(cmd, "(the tools come from: bash helm/install-tools.sh)")
 }
 
 #[test]
