@@ -106,11 +106,11 @@ impl Options {
                 return Err(default_problems(problems));
             }
             return Ok(vec![scenario(ExecutorConfig::SharedIterations(
-                SharedIterations {
-                    vus: vus as u64,
-                    iterations: iterations as u64,
-                    max_duration: self.duration.unwrap_or(DEFAULT_MAX_DURATION),
-                },
+                SharedIterations::new(
+                    vus as u64,
+                    iterations as u64,
+                    self.duration.unwrap_or(DEFAULT_MAX_DURATION),
+                ),
             ))]);
         }
         if let Some(duration) = self.duration {
@@ -128,10 +128,9 @@ impl Options {
             if vus < 0 {
                 return Err(default_problems(vec![VUS_MORE_THAN_ZERO.to_string()]));
             }
-            return Ok(vec![scenario(ExecutorConfig::ConstantVus(ConstantVus {
-                vus: vus as u64,
-                duration,
-            }))]);
+            return Ok(vec![scenario(ExecutorConfig::ConstantVus(
+                ConstantVus::new(vus as u64, duration),
+            ))]);
         }
         if has_stages {
             if self.scenarios.is_some() {
@@ -142,11 +141,11 @@ impl Options {
                     "the number of start VUs shouldn't be negative".to_string(),
                 ]));
             }
-            return Ok(vec![scenario(ExecutorConfig::RampingVus(RampingVus {
-                start_vus: vus as u64,
-                stages: self.stages.clone().unwrap_or_default(),
-                graceful_ramp_down: DEFAULT_GRACEFUL_RAMP_DOWN,
-            }))]);
+            return Ok(vec![scenario(ExecutorConfig::RampingVus(RampingVus::new(
+                vus as u64,
+                self.stages.clone().unwrap_or_default(),
+                DEFAULT_GRACEFUL_RAMP_DOWN,
+            )))]);
         }
         if let Some(scenarios) = self.scenarios.as_ref().filter(|s| !s.is_empty()) {
             return Ok(scenarios.iter().map(|(_, sc)| sc.clone()).collect());
@@ -168,11 +167,7 @@ impl Options {
             );
         }
         Ok(vec![scenario(ExecutorConfig::PerVuIterations(
-            PerVuIterations {
-                vus: 1,
-                iterations: 1,
-                max_duration: DEFAULT_MAX_DURATION,
-            },
+            PerVuIterations::new(1, 1, DEFAULT_MAX_DURATION),
         ))])
     }
 }

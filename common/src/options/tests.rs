@@ -50,11 +50,7 @@ fn nothing_set_runs_one_iteration_on_one_vu() {
     assert_eq!(sc.name, "default");
     assert_eq!(
         sc.executor,
-        ExecutorConfig::PerVuIterations(PerVuIterations {
-            vus: 1,
-            iterations: 1,
-            max_duration: secs(600)
-        })
+        ExecutorConfig::PerVuIterations(PerVuIterations::new(1, 1, secs(600)))
     );
     assert_eq!(
         sc.description(),
@@ -72,10 +68,7 @@ fn duration_shortcut_is_constant_vus() {
     let sc = only(&r);
     assert_eq!(
         sc.executor,
-        ExecutorConfig::ConstantVus(ConstantVus {
-            vus: 2,
-            duration: secs(3)
-        })
+        ExecutorConfig::ConstantVus(ConstantVus::new(2, secs(3)))
     );
     assert_eq!(sc.description(), "2 looping VUs for 3s (gracefulStop: 30s)");
     assert_eq!(sc.max_duration(), secs(3));
@@ -95,11 +88,7 @@ fn iterations_shortcut_is_shared_iterations() {
     let sc = only(&r);
     assert_eq!(
         sc.executor,
-        ExecutorConfig::SharedIterations(SharedIterations {
-            vus: 2,
-            iterations: 10,
-            max_duration: secs(600)
-        })
+        ExecutorConfig::SharedIterations(SharedIterations::new(2, 10, secs(600)))
     );
     assert_eq!(
         sc.description(),
@@ -109,11 +98,7 @@ fn iterations_shortcut_is_shared_iterations() {
     let r = resolve(json!({"iterations": 5, "duration": "1m"})).unwrap();
     assert_eq!(
         only(&r).executor,
-        ExecutorConfig::SharedIterations(SharedIterations {
-            vus: 1,
-            iterations: 5,
-            max_duration: secs(60)
-        })
+        ExecutorConfig::SharedIterations(SharedIterations::new(1, 5, secs(60)))
     );
 }
 
@@ -126,9 +111,9 @@ fn stages_shortcut_is_ramping_vus() {
     let sc = only(&r);
     assert_eq!(
         sc.executor,
-        ExecutorConfig::RampingVus(RampingVus {
-            start_vus: 3,
-            stages: vec![
+        ExecutorConfig::RampingVus(RampingVus::new(
+            3,
+            vec![
                 Stage {
                     duration: secs(30),
                     target: 10
@@ -138,8 +123,8 @@ fn stages_shortcut_is_ramping_vus() {
                     target: 0
                 }
             ],
-            graceful_ramp_down: secs(30),
-        })
+            secs(30)
+        ))
     );
     assert_eq!(
         sc.description(),
@@ -154,11 +139,7 @@ fn vus_alone_is_ignored_with_a_warning() {
     let r = resolve(json!({"vus": 10})).unwrap();
     assert_eq!(
         only(&r).executor,
-        ExecutorConfig::PerVuIterations(PerVuIterations {
-            vus: 1,
-            iterations: 1,
-            max_duration: secs(600)
-        })
+        ExecutorConfig::PerVuIterations(PerVuIterations::new(1, 1, secs(600)))
     );
     assert_eq!(
         r.warnings,
@@ -200,10 +181,7 @@ fn shortcut_conflicts_are_errors() {
     let r = resolve(json!({"vus": 5, "scenarios": sc})).unwrap();
     assert_eq!(
         only(&r).executor,
-        ExecutorConfig::ConstantVus(ConstantVus {
-            vus: 1,
-            duration: secs(1)
-        })
+        ExecutorConfig::ConstantVus(ConstantVus::new(1, secs(1)))
     );
 }
 
@@ -288,11 +266,7 @@ fn each_executor_parses_with_defaults() {
     let sc = scenario(json!({"executor": "shared-iterations"}));
     assert_eq!(
         sc.executor,
-        ExecutorConfig::SharedIterations(SharedIterations {
-            vus: 1,
-            iterations: 1,
-            max_duration: secs(600)
-        })
+        ExecutorConfig::SharedIterations(SharedIterations::new(1, 1, secs(600)))
     );
     assert_eq!(sc.start_time, Duration::ZERO);
     assert_eq!(sc.graceful_stop, secs(30));
@@ -302,34 +276,27 @@ fn each_executor_parses_with_defaults() {
     let sc = scenario(json!({"executor": "per-vu-iterations"}));
     assert_eq!(
         sc.executor,
-        ExecutorConfig::PerVuIterations(PerVuIterations {
-            vus: 1,
-            iterations: 1,
-            max_duration: secs(600)
-        })
+        ExecutorConfig::PerVuIterations(PerVuIterations::new(1, 1, secs(600)))
     );
 
     let sc = scenario(json!({"executor": "constant-vus", "duration": "1m"}));
     assert_eq!(
         sc.executor,
-        ExecutorConfig::ConstantVus(ConstantVus {
-            vus: 1,
-            duration: secs(60)
-        })
+        ExecutorConfig::ConstantVus(ConstantVus::new(1, secs(60)))
     );
 
     let sc =
         scenario(json!({"executor": "ramping-vus", "stages": [{"duration": "10s", "target": 5}]}));
     assert_eq!(
         sc.executor,
-        ExecutorConfig::RampingVus(RampingVus {
-            start_vus: 1,
-            stages: vec![Stage {
+        ExecutorConfig::RampingVus(RampingVus::new(
+            1,
+            vec![Stage {
                 duration: secs(10),
                 target: 5
             }],
-            graceful_ramp_down: secs(30)
-        })
+            secs(30)
+        ))
     );
 
     let sc = scenario(
@@ -337,13 +304,13 @@ fn each_executor_parses_with_defaults() {
     );
     assert_eq!(
         sc.executor,
-        ExecutorConfig::ConstantArrivalRate(ConstantArrivalRate {
-            rate: 100,
-            time_unit: secs(1),
-            duration: secs(10),
-            pre_allocated_vus: 10,
-            max_vus: 10
-        })
+        ExecutorConfig::ConstantArrivalRate(ConstantArrivalRate::new(
+            100,
+            secs(1),
+            secs(10),
+            10,
+            10
+        ))
     );
 
     let sc = scenario(
@@ -352,16 +319,16 @@ fn each_executor_parses_with_defaults() {
     );
     assert_eq!(
         sc.executor,
-        ExecutorConfig::RampingArrivalRate(RampingArrivalRate {
-            start_rate: 0,
-            time_unit: secs(1),
-            stages: vec![Stage {
+        ExecutorConfig::RampingArrivalRate(RampingArrivalRate::new(
+            0,
+            secs(1),
+            vec![Stage {
                 duration: secs(10),
                 target: 100
             }],
-            pre_allocated_vus: 5,
-            max_vus: 5
-        })
+            5,
+            5
+        ))
     );
 
     let sc = scenario(
@@ -369,11 +336,7 @@ fn each_executor_parses_with_defaults() {
     );
     assert_eq!(
         sc.executor,
-        ExecutorConfig::ExternallyControlled(ExternallyControlled {
-            vus: 2,
-            max_vus: 10,
-            duration: secs(300)
-        })
+        ExecutorConfig::ExternallyControlled(ExternallyControlled::new(2, 10, secs(300)))
     );
     assert_eq!(sc.graceful_stop, Duration::ZERO);
     assert_eq!(sc.max_vus(), 10);
@@ -1079,10 +1042,7 @@ fn layers_merge_cli_over_env_over_script() {
     let r = script.resolve().unwrap();
     assert_eq!(
         only(&r).executor,
-        ExecutorConfig::ConstantVus(ConstantVus {
-            vus: 3,
-            duration: secs(10)
-        })
+        ExecutorConfig::ConstantVus(ConstantVus::new(3, secs(10)))
     );
     assert_eq!(r.user_agent, "env");
 }
@@ -1101,10 +1061,7 @@ fn higher_layer_shortcuts_replace_script_scenarios() {
     assert_eq!(only(&r).name, "default");
     assert_eq!(
         only(&r).executor,
-        ExecutorConfig::ConstantVus(ConstantVus {
-            vus: 1,
-            duration: secs(10)
-        })
+        ExecutorConfig::ConstantVus(ConstantVus::new(1, secs(10)))
     );
     assert_eq!(only(&r).exec, "default");
 
@@ -1118,11 +1075,7 @@ fn higher_layer_shortcuts_replace_script_scenarios() {
     let r = o.resolve().unwrap();
     assert_eq!(
         only(&r).executor,
-        ExecutorConfig::SharedIterations(SharedIterations {
-            vus: 2,
-            iterations: 4,
-            max_duration: secs(600)
-        })
+        ExecutorConfig::SharedIterations(SharedIterations::new(2, 4, secs(600)))
     );
 
     // a script's `duration` is dropped by env `K6_ITERATIONS`, so no conflict and no maxDuration
@@ -1131,11 +1084,7 @@ fn higher_layer_shortcuts_replace_script_scenarios() {
     let r = o.resolve().unwrap();
     assert_eq!(
         only(&r).executor,
-        ExecutorConfig::SharedIterations(SharedIterations {
-            vus: 2,
-            iterations: 8,
-            max_duration: secs(600)
-        })
+        ExecutorConfig::SharedIterations(SharedIterations::new(2, 8, secs(600)))
     );
 
     // --vus alone keeps the script's scenarios

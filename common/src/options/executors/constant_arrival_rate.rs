@@ -23,6 +23,20 @@ pub struct ConstantArrivalRate {
     pub max_vus: u64,
 }
 
+impl ConstantArrivalRate {
+    /// The config with these settings (fields added later take k6's defaults, so the callers
+    /// that build one, like the shortcut options, need no change).
+    pub fn new(rate: u64, time_unit: Duration, duration: Duration, pre_allocated_vus: u64, max_vus: u64) -> Self {
+        Self {
+            rate,
+            time_unit,
+            duration,
+            pre_allocated_vus,
+            max_vus,
+        }
+    }
+}
+
 impl Executor for ConstantArrivalRate {
     const NAME: &'static str = "constant-arrival-rate";
     const FIELDS: &'static [&'static str] =

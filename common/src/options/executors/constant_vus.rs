@@ -15,6 +15,17 @@ pub struct ConstantVus {
     pub duration: Duration,
 }
 
+impl ConstantVus {
+    /// The config with these settings (fields added later take k6's defaults, so the callers
+    /// that build one, like the shortcut options, need no change).
+    pub fn new(vus: u64, duration: Duration) -> Self {
+        Self {
+            vus,
+            duration,
+        }
+    }
+}
+
 impl Executor for ConstantVus {
     const NAME: &'static str = "constant-vus";
     const FIELDS: &'static [&'static str] = &["vus", "duration"];

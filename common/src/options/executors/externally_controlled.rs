@@ -19,6 +19,18 @@ pub struct ExternallyControlled {
     pub duration: Duration,
 }
 
+impl ExternallyControlled {
+    /// The config with these settings (fields added later take k6's defaults, so the callers
+    /// that build one, like the shortcut options, need no change).
+    pub fn new(vus: u64, max_vus: u64, duration: Duration) -> Self {
+        Self {
+            vus,
+            max_vus,
+            duration,
+        }
+    }
+}
+
 impl Executor for ExternallyControlled {
     const NAME: &'static str = "externally-controlled";
     const FIELDS: &'static [&'static str] = &["vus", "maxVUs", "duration"];

@@ -24,6 +24,20 @@ pub struct RampingArrivalRate {
     pub max_vus: u64,
 }
 
+impl RampingArrivalRate {
+    /// The config with these settings (fields added later take k6's defaults, so the callers
+    /// that build one, like the shortcut options, need no change).
+    pub fn new(start_rate: u64, time_unit: Duration, stages: Vec<Stage>, pre_allocated_vus: u64, max_vus: u64) -> Self {
+        Self {
+            start_rate,
+            time_unit,
+            stages,
+            pre_allocated_vus,
+            max_vus,
+        }
+    }
+}
+
 impl Executor for RampingArrivalRate {
     const NAME: &'static str = "ramping-arrival-rate";
     const FIELDS: &'static [&'static str] = &[

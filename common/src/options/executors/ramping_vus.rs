@@ -18,6 +18,18 @@ pub struct RampingVus {
     pub graceful_ramp_down: Duration,
 }
 
+impl RampingVus {
+    /// The config with these settings (fields added later take k6's defaults, so the callers
+    /// that build one, like the shortcut options, need no change).
+    pub fn new(start_vus: u64, stages: Vec<Stage>, graceful_ramp_down: Duration) -> Self {
+        Self {
+            start_vus,
+            stages,
+            graceful_ramp_down,
+        }
+    }
+}
+
 impl Executor for RampingVus {
     const NAME: &'static str = "ramping-vus";
     const FIELDS: &'static [&'static str] = &["startVUs", "stages", "gracefulRampDown"];

@@ -20,6 +20,18 @@ pub struct SharedIterations {
     pub max_duration: Duration,
 }
 
+impl SharedIterations {
+    /// The config with these settings (fields added later take k6's defaults, so the callers
+    /// that build one, like the shortcut options, need no change).
+    pub fn new(vus: u64, iterations: u64, max_duration: Duration) -> Self {
+        Self {
+            vus,
+            iterations,
+            max_duration,
+        }
+    }
+}
+
 impl Executor for SharedIterations {
     const NAME: &'static str = "shared-iterations";
     const FIELDS: &'static [&'static str] = &["vus", "iterations", "maxDuration"];
