@@ -31,8 +31,12 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// A field's value, quoted as k6's logger (logrus) quotes it: unless every character is a
+/// letter, a digit or one of `-._/@^+`.
 fn value(s: &str) -> String {
-    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '"' || c == '=') {
+    let plain =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/' | '@' | '^' | '+');
+    if s.is_empty() || !s.chars().all(plain) {
         quote(s)
     } else {
         s.to_string()

@@ -317,6 +317,7 @@ async fn run_async(
         insecure_skip_tls_verify: resolved.insecure_skip_tls_verify,
         no_connection_reuse: resolved.no_connection_reuse,
         max_redirects: resolved.max_redirects.min(u32::MAX as u64) as u32,
+        max_redirects_set: resolved.options.max_redirects.is_some(),
         discard_response_bodies: resolved.discard_response_bodies,
         ..HttpConfig::default()
     };

@@ -2,6 +2,7 @@
 //! target (`volley target`) and, later, the cluster commands.
 
 mod cluster;
+mod logging;
 mod option_flags;
 mod progress;
 mod run;
@@ -82,6 +83,13 @@ fn main() {
             std::process::exit(code);
         }
     };
+    logging::init(match &cli.command {
+        Command::Controller(_)
+        | Command::Agent(_)
+        | Command::Cluster(_)
+        | Command::Target { .. } => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    });
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
         Command::Version => {

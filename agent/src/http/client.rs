@@ -165,11 +165,13 @@ pub async fn execute(client: &VuHttpClient, req: HttpRequest) -> Vec<HttpExchang
         out.push(exchange);
         let Some(next_url) = location else { break };
         if followed >= max_redirects {
-            // k6 warns like this (and stays silent for `redirects: 0`).
-            if max_redirects > 0 {
+            // k6 warns like this when the limit is its default: neither the request's
+            // `redirects` nor the global `maxRedirects` was set (it counts the requests made).
+            if req.max_redirects.is_none() && !cfg.max_redirects_set {
                 tracing::warn!(
                     url = %out[0].url,
-                    "Stopped after {max_redirects} redirects and returned the redirection; pass {{ redirects: n }} in request params or set global maxRedirects to silence this"
+                    "Stopped after {} redirects and returned the redirection; pass {{ redirects: n }} in request params or set global maxRedirects to silence this",
+                    followed + 1
                 );
             }
             break;

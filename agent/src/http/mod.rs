@@ -42,6 +42,9 @@ pub struct HttpConfig {
     pub no_connection_reuse: bool,
     /// `maxRedirects` (k6 default 10); a request's own `redirects` overrides it.
     pub max_redirects: u32,
+    /// Whether the script set `maxRedirects` (k6 warns about a cut redirect chain only when
+    /// neither it nor the request's `redirects` was set).
+    pub max_redirects_set: bool,
     /// `discardResponseBodies`: the default of [`HttpRequest::discard_body`] as filled in by
     /// [`VuHttpClient::request`].
     pub discard_response_bodies: bool,
@@ -59,6 +62,7 @@ impl Default for HttpConfig {
             insecure_skip_tls_verify: false,
             no_connection_reuse: false,
             max_redirects: 10,
+            max_redirects_set: false,
             discard_response_bodies: false,
             default_timeout: Duration::from_secs(60),
         }
