@@ -61,14 +61,7 @@ enum Command {
     /// Print the version, the platform and the agent protocol version.
     Version,
     /// Serve a local httpbin-like target for examples, tests and benchmarks.
-    Target {
-        /// Address to listen on (port 0 picks a free port).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// Worker threads (0 = one per core).
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
-    },
+    Target(target::TargetConfig),
 }
 
 fn main() {
@@ -111,15 +104,13 @@ fn main() {
         Command::Stop(a) => cluster::stop(a),
         Command::Agents(a) => cluster::agents(a),
         Command::Cluster(ClusterCommand::Up(a)) => cluster::cluster_up(a),
-        Command::Target { listen, threads } => {
-            match target::run_blocking(target::TargetConfig { listen, threads }) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    1
-                }
+        Command::Target(cfg) => match target::run_blocking(cfg) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
             }
-        }
+        },
     };
     std::process::exit(code);
 }

@@ -36,13 +36,15 @@ pub const MAX_DELAY: Duration = Duration::from_secs(60);
 /// which would skew data-received metrics without anyone noticing.
 pub const MAX_BYTES: u64 = 100 * 1024 * 1024;
 
-/// How to run the target server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to run the target server: `volley target`'s arguments.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct TargetConfig {
-    /// Address to bind; port 0 picks a free port (the real one is printed).
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Runtime worker threads. `1` uses a current-thread runtime (lowest overhead for single-core
-    /// benchmarks); `0` means one worker per available CPU.
+    // `1` runs a current-thread runtime: the lowest overhead for single-core benchmarks.
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }
 
