@@ -36,6 +36,14 @@ pub const MAX_DELAY: Duration = Duration::from_secs(60);
 /// which would skew data-received metrics without anyone noticing.
 pub const MAX_BYTES: u64 = 100 * 1024 * 1024;
 
+/// Per-connection facts the handlers need (httpbin's `origin`, fallback host for `url`): the
+/// server puts them in each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
 /// How to run the target server: `volley target`'s arguments.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct TargetConfig {

@@ -7,7 +7,6 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::{header, Method};
@@ -21,13 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-/// Per-connection facts the handlers need (httpbin's `origin`, fallback host for `url`), in
-/// each request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
-}
+use super::ConnInfo;
 
 /// Accepts and serves connections until this future is dropped. Connection tasks live in a
 /// `JoinSet`, so dropping the future also aborts every open connection.

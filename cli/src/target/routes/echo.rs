@@ -19,7 +19,7 @@ use url::form_urlencoded;
 
 use super::forms::{body_string, form_and_files, multi_map};
 use super::{error, json_ok, path_after};
-use crate::target::server::ConnInfo;
+use crate::target::ConnInfo;
 use crate::target::{MAX_DELAY, MAX_REQUEST_BODY};
 
 pub fn routes() -> Router {

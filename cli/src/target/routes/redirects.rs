@@ -11,7 +11,7 @@ use url::form_urlencoded;
 
 use super::echo::request_host;
 use super::{error, path_after, redirect};
-use crate::target::server::ConnInfo;
+use crate::target::ConnInfo;
 
 pub fn routes() -> Router {
     Router::new()
