@@ -13,10 +13,13 @@ use volley_common::exit::AbortReason;
 use volley_common::metrics::store::{MetricInfo, SeriesStore};
 use volley_common::metrics::{MetricType, Sink, TagSet, ValueType};
 
+use crate::model::{Run, RunStatus};
+use crate::store::Db;
+
 /// The checkpoint format; a checkpoint of another version is not resumed.
 pub const VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub version: u32,
     /// When the start barrier was released (wall clock, ms since the Unix epoch).
@@ -35,7 +38,7 @@ pub struct Checkpoint {
 }
 
 /// One agent's progress in the run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentProgress {
     /// The highest metric batch sequence number merged.
     pub last_seq: u64,
@@ -49,13 +52,33 @@ pub struct AgentProgress {
 }
 
 /// One merged series (metric × tag set).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredSeries {
     pub metric: String,
     pub metric_type: String,
     pub contains: String,
     pub tags: Vec<(String, String)>,
     pub sink: Sink,
+}
+
+/// The checkpoint a RUNNING run can be resumed from, or why it cannot be.
+pub fn load(db: &Db, run: &Run) -> Result<Checkpoint, String> {
+    if run.run_status != RunStatus::Running {
+        return Err("only running runs are resumed".into());
+    }
+    let bytes = db
+        .get_checkpoint(run.id)
+        .map_err(|e| e.to_string())?
+        .ok_or("no checkpoint was written before the restart")?;
+    let cp: Checkpoint =
+        serde_json::from_slice(&bytes).map_err(|e| format!("unreadable checkpoint: {e}"))?;
+    if cp.version != VERSION {
+        return Err(format!(
+            "checkpoint format {} is not {}",
+            cp.version, VERSION
+        ));
+    }
+    Ok(cp)
 }
 
 /// The series of a store, for a checkpoint.

@@ -13,6 +13,7 @@ pub mod model;
 pub mod placement;
 pub mod registry;
 pub mod rest_listener;
+pub mod run;
 pub mod server;
 pub mod service;
 pub mod state;

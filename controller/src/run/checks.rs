@@ -1,0 +1,210 @@
+//! The run machine's health checks, run after every input: agents silent too long (lost, or
+//! the whole run timed out), agents overloaded for too long, the run's limits (groups, series,
+//! duration) and the `abortOnFail` thresholds on the merged data.
+
+use volley_common::exit::AbortReason;
+use volley_common::summary::build;
+use volley_proto as pb;
+
+use super::config::OnAgentLost;
+use super::machine::{since, Action, Machine, Now};
+
+impl Machine {
+    /// Agents silent for `agent_lost_after` are lost: the run aborts (AGENT_LOST) or, with
+    /// `on_agent_lost: continue`, goes on without them, marked degraded. Every agent silent for
+    /// `data_timeout`: the run times out.
+    pub(super) fn check_agents(&mut self, now: Now) {
+        let cfg = self.cfg.clone();
+        // Every generator of the run silent (connections may still be open): the run times out.
+        let mut waiting = self
+            .agents
+            .values()
+            .filter(|a| !a.done && !a.gone)
+            .peekable();
+        let timed_out = waiting.peek().is_some()
+            && waiting.all(|a| since(now, a.last_seen) >= cfg.data_timeout);
+        if !self.aborted() && timed_out {
+            self.abort(AbortReason::TimedOut {
+                message: format!(
+                    "TIMED_OUT: no data or heartbeat from the run's agents for {} s (data_timeout)",
+                    cfg.data_timeout.as_secs_f64()
+                ),
+            });
+            // Nobody is answering: do not wait for them to finish; end the run with what arrived.
+            for a in self.agents.values_mut() {
+                if !a.done {
+                    a.gone = true;
+                }
+            }
+            return;
+        }
+        if self.spec.streamed {
+            // A streamed run has no agents to lose: only data_timeout applies.
+            return;
+        }
+        let lost: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| !a.done && !a.gone && since(now, a.last_seen) >= cfg.agent_lost_after)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in lost {
+            let silent = since(now, self.agents[&name].last_seen).as_secs_f64();
+            let awaiting_reattach = self.agents[&name].awaiting_reattach;
+            if let Some(a) = self.agents.get_mut(&name) {
+                a.gone = true;
+            }
+            let segment = self.segment_of(&name);
+            let what = if awaiting_reattach {
+                format!("AGENT_LOST: agent {name} (segment {segment}) did not re-attach within {} s (agent_lost_after) after the controller restarted", cfg.agent_lost_after.as_secs_f64())
+            } else {
+                format!("AGENT_LOST: agent {name} (segment {segment}) was silent for {silent:.1} s (agent_lost_after {} s)", cfg.agent_lost_after.as_secs_f64())
+            };
+            match cfg.on_agent_lost {
+                OnAgentLost::Abort => self.abort(AbortReason::System { message: what }),
+                OnAgentLost::Continue => {
+                    self.event(
+                        "warning",
+                        format!("{what}; the run continues without it (on_agent_lost: continue)"),
+                    );
+                    let note = format!(
+                        "degraded: {what}; its segment's load and data are missing from this run"
+                    );
+                    self.degraded_note = Some(note.clone());
+                    self.actions.push(Action::Degraded { note });
+                    if self.agents.values().all(|a| a.gone) {
+                        self.abort(AbortReason::System {
+                            message: format!("{what}; no agent is left"),
+                        });
+                    } else if self.setup_result.is_none()
+                        && self.setup_agent.as_deref() == Some(name.as_str())
+                    {
+                        // setup() was running there: its data will never come.
+                        self.abort(AbortReason::System {
+                            message: format!("{what} while it ran setup()"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// CPU or memory at or above the overload level on one agent, sustained for
+    /// `overload_after`, aborts the run (judged per agent, never averaged).
+    pub(super) fn check_overload(&mut self, now: Now, agent: &str, h: &pb::Heartbeat) {
+        let cfg = self.cfg.clone();
+        let mem = crate::registry::memory_percent(h);
+        let over = h.cpu_percent >= cfg.overload_cpu_percent || mem >= cfg.overload_memory_percent;
+        let warn = h.cpu_percent >= cfg.warn_percent || mem >= cfg.warn_percent;
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
+        if warn && !a.warned {
+            a.warned = true;
+            let msg = format!(
+                "agent {agent} is busy: CPU {:.0} %, memory {:.0} % (warning at {:.0} %; the run aborts at {:.0} % CPU or {:.0} % memory sustained for {:.0} s)",
+                h.cpu_percent,
+                mem,
+                cfg.warn_percent,
+                cfg.overload_cpu_percent,
+                cfg.overload_memory_percent,
+                cfg.overload_after.as_secs_f64()
+            );
+            self.event("warning", msg);
+        }
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
+        if !over {
+            a.overloaded_since = None;
+            return;
+        }
+        let first = a.overloaded_since.is_none();
+        let since_then = *a.overloaded_since.get_or_insert(now.mono);
+        let done = a.done;
+        if first && !done {
+            let msg = format!(
+                "agent {agent} is overloaded: CPU {:.0} %, memory {:.0} %; the run aborts if this lasts {:.0} s",
+                h.cpu_percent,
+                mem,
+                cfg.overload_after.as_secs_f64()
+            );
+            self.event("warning", msg);
+        }
+        let lasted = since(now, since_then);
+        if lasted >= cfg.overload_after && !done {
+            let msg = format!(
+                "AGENT_OVERLOADED: agent {agent} at CPU {:.0} %, memory {:.0} % for {:.0} s; results would measure the load generator, not the system under test. Add agents, add sleep() to the script, or set discardResponseBodies: true",
+                h.cpu_percent,
+                mem,
+                lasted.as_secs_f64()
+            );
+            self.abort(AbortReason::System { message: msg });
+        }
+    }
+
+    /// Limits checked on the merged data: groups, metric series and the run's duration.
+    pub(super) fn check_limits(&mut self, now: Now) {
+        if self.aborted() {
+            return;
+        }
+        let limits = &self.cfg.limits;
+        let (groups, series) = {
+            let live = self.live_data();
+            (live.series.group_count(), live.series.series_count())
+        };
+        let reason = if groups > limits.max_groups {
+            AbortReason::Limit {
+                limit: "max_groups".into(),
+                message: format!(
+                    "the run has {groups} groups; at most {} are allowed",
+                    limits.max_groups
+                ),
+            }
+        } else if series > limits.max_series {
+            AbortReason::Limit {
+                limit: "max_series".into(),
+                message: format!(
+                    "the run has {series} metric series (metric × tag set); at most {} are allowed — avoid per-request unique tag values such as full URLs with ids (use the `name` tag)",
+                    limits.max_series
+                ),
+            }
+        } else if self
+            .started
+            .is_some_and(|s| since(now, s) > limits.max_duration)
+        {
+            AbortReason::Limit {
+                limit: "max_duration".into(),
+                message: format!(
+                    "the run went on longer than {} s",
+                    limits.max_duration.as_secs()
+                ),
+            }
+        } else {
+            return;
+        };
+        self.abort(reason);
+    }
+
+    /// `abortOnFail` thresholds on the merged data (k6 evaluates them every 2 s).
+    pub(super) fn check_abort_thresholds(&mut self, now: Now) {
+        // A streamed run's own engine evaluates its thresholds (on the same data).
+        if self.aborted()
+            || self.spec.streamed
+            || !self
+                .thresholds
+                .iter()
+                .any(|(_, l)| l.iter().any(|t| t.abort_on_fail))
+        {
+            return;
+        }
+        let elapsed = self.started.map(|s| since(now, s)).unwrap_or_default();
+        let failed = {
+            let live = self.live_data();
+            build::failed_abort_thresholds(&self.thresholds, &live.series, elapsed)
+        };
+        if !failed.is_empty() {
+            self.abort(volley_common::exit::AbortReason::Threshold { metrics: failed });
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The run driver: one task per run that feeds the run machine its inputs (from the agents'
+//! streams, the API and a 250 ms tick, each stamped by the clock) and performs the actions it
+//! returns, in order — messages on agent streams, store writes, checkpoints. Store writes run on
+//! tokio's blocking pool, so a slow disk never stalls an async worker.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use super::machine::{Action, Input, Machine, Now};
+use super::streamed::StreamStatus;
+use crate::coordinator::{now_rfc3339, Coordinator};
+use crate::model::RunEvent;
+use crate::state::{Command, RunChanges};
+
+/// How long the driver waits for an input before it ticks the machine.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Where the driver gets the time of each step.
+pub trait Clock: Send {
+    fn now(&self) -> Now;
+}
+
+/// The system's clocks.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Now {
+        Now {
+            mono: Instant::now(),
+            unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// One run's task: performs the machine's answer to `first`, then to every input, until the
+/// run is finished.
+pub async fn drive(
+    co: Arc<Coordinator>,
+    mut machine: Machine,
+    first: Input,
+    mut rx: mpsc::UnboundedReceiver<Input>,
+    stream: Option<Arc<Mutex<StreamStatus>>>,
+    clock: impl Clock,
+) {
+    let mut d = Driver {
+        co,
+        stream,
+        run_id: machine.run_id(),
+    };
+    let actions = machine.step(clock.now(), first);
+    d.perform(&mut machine, actions).await;
+    while !machine.is_finished() {
+        let input = tokio::select! {
+            i = rx.recv() => i,
+            _ = tokio::time::sleep(TICK) => Some(Input::Tick),
+        };
+        let Some(input) = input else {
+            // Nobody can send any more (not while the run is tracked): time still passes.
+            tokio::time::sleep(TICK).await;
+            continue;
+        };
+        let actions = machine.step(clock.now(), input);
+        d.perform(&mut machine, actions).await;
+    }
+}
+
+struct Driver {
+    co: Arc<Coordinator>,
+    stream: Option<Arc<Mutex<StreamStatus>>>,
+    run_id: u64,
+}
+
+impl Driver {
+    async fn perform(&mut self, machine: &mut Machine, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Checkpoint { checkpoint, then } => {
+                    let began = Instant::now();
+                    let db = self.co.db.clone();
+                    let run_id = self.run_id;
+                    let written = tokio::task::spawn_blocking(move || {
+                        let bytes = serde_json::to_vec(&checkpoint).map_err(|e| e.to_string())?;
+                        db.put_checkpoint(run_id, &bytes).map_err(|e| e.to_string())
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                    let took = began.elapsed();
+                    match written {
+                        Ok(()) => {
+                            machine.checkpoint_written(took);
+                            for a in then {
+                                self.perform_one(a).await;
+                            }
+                        }
+                        Err(e) => {
+                            // Not acknowledged: the agents keep the batches and replay them.
+                            tracing::error!(run = run_id, "cannot write the run's checkpoint: {e}");
+                            machine.checkpoint_failed(took);
+                        }
+                    }
+                }
+                other => self.perform_one(other).await,
+            }
+        }
+    }
+
+    async fn perform_one(&mut self, action: Action) {
+        let run_id = self.run_id;
+        match action {
+            Action::Send { agent, body } => self.co.send(&agent, body),
+            Action::Event { level, message } => {
+                tracing::info!(run = run_id, level, "{message}");
+                let event = RunEvent {
+                    at: now_rfc3339(),
+                    level: level.into(),
+                    message,
+                };
+                self.write(Command::UpdateRun {
+                    run_id,
+                    changes: RunChanges {
+                        event: Some(event),
+                        ..Default::default()
+                    },
+                })
+                .await;
+            }
+            Action::Degraded { note } => {
+                self.write(Command::UpdateRun {
+                    run_id,
+                    changes: RunChanges {
+                        degraded: Some(true),
+                        note: Some(note),
+                        ..Default::default()
+                    },
+                })
+                .await;
+            }
+            Action::Transition {
+                to,
+                reason,
+                changes,
+            } => {
+                self.write(Command::Transition {
+                    run_id,
+                    to,
+                    reason,
+                    at: now_rfc3339(),
+                    changes,
+                })
+                .await;
+            }
+            Action::Summary(summary) => {
+                self.write(Command::SetSummary { run_id, summary }).await;
+            }
+            Action::StreamAcked(seq) => self.with_stream(|s| s.acked_seq = s.acked_seq.max(seq)),
+            Action::StreamStop(reason) => self.with_stream(|s| s.stop = Some(reason)),
+            Action::StreamStatus(status) => self.with_stream(|s| s.run_status = status),
+            Action::DeleteCheckpoint => {
+                let db = self.co.db.clone();
+                let deleted = tokio::task::spawn_blocking(move || {
+                    db.delete_checkpoint(run_id).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                if let Err(e) = deleted {
+                    tracing::warn!(run = run_id, "cannot delete the run's checkpoint: {e}");
+                }
+            }
+            Action::Finish { status, exit_code } => {
+                tracing::info!(
+                    run = run_id,
+                    status = status.name(),
+                    exit_code,
+                    "run finished"
+                );
+            }
+            Action::Checkpoint { .. } => {
+                tracing::error!(
+                    run = run_id,
+                    "a checkpoint's follow-up cannot be a checkpoint"
+                );
+            }
+        }
+    }
+
+    fn with_stream(&self, f: impl FnOnce(&mut StreamStatus)) {
+        if let Some(stream) = &self.stream {
+            f(&mut stream.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+
+    /// Applies a command to the store on the blocking pool (in order: the driver waits).
+    async fn write(&self, cmd: Command) {
+        let db = self.co.db.clone();
+        let applied = tokio::task::spawn_blocking(move || db.execute(cmd)).await;
+        match applied {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("controller state: {e}"),
+            Err(e) => tracing::error!("controller state: {e}"),
+        }
+    }
+}

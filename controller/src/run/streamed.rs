@@ -1,0 +1,169 @@
+//! Runs streamed from a local `volley run --out cloud=URL`: the run executes on the user's
+//! machine and its metric batches arrive over REST. The controller merges them exactly once
+//! each (by sequence number), checkpoints them, and answers every request with what is durable
+//! and whether the run was stopped here (API stop, a limit, data_timeout).
+
+use std::sync::{Arc, Mutex};
+
+use volley_common::exit::AbortReason;
+use volley_proto as pb;
+
+use super::driver::{self, Clock, SystemClock};
+use super::machine::{Input, Machine, RunSpec};
+use crate::coordinator::Coordinator;
+use crate::model::{Assignment, Run, RunStatus};
+use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
+
+/// What the client of a streamed run hears back with every request.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StreamStatus {
+    /// Batches up to this sequence number are durable here: the client may forget them.
+    pub acked_seq: u64,
+    /// The run was stopped on the controller (API stop, a limit, data_timeout): the local run
+    /// should stop for this reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<AbortReason>,
+    /// The run's status.
+    pub run_status: RunStatus,
+}
+
+/// How a streamed run's client ends its run (after its last batch).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamFinish {
+    /// The sequence number of the last batch sent.
+    pub last_batch_seq: u64,
+    /// Why the local run stopped early, if it did.
+    #[serde(default)]
+    pub abort_reason: Option<AbortReason>,
+    /// `exec.test.fail()` was called.
+    #[serde(default)]
+    pub marked_failed: Option<String>,
+    #[serde(default)]
+    pub iterations: u64,
+}
+
+impl Coordinator {
+    /// Starts a run streamed from a local `volley run --out cloud=URL` (already created, in
+    /// CREATED): it is RUNNING at once; its data comes from `source` through
+    /// [`Coordinator::stream_batch`] and it ends with [`Coordinator::stream_finish`], or
+    /// TIMED_OUT when nothing arrives for `data_timeout`.
+    pub fn start_streamed(self: &Arc<Self>, run: Run, source: String) {
+        let assignments = vec![Assignment {
+            agent: source.clone(),
+            segment: "0:1".into(),
+            sequence: String::new(),
+        }];
+        self.exec(Command::Assign {
+            run_id: run.id,
+            assignments: assignments.clone(),
+        });
+        let vus = super::scheduler::planned_vus(&run.config);
+        self.transition(
+            run.id,
+            RunStatus::Running,
+            &format!("streamed from a local volley run on {source}"),
+            RunChanges {
+                vus: Some(vus),
+                ..Default::default()
+            },
+        );
+        let stream = Arc::new(Mutex::new(StreamStatus {
+            acked_seq: 0,
+            stop: None,
+            run_status: RunStatus::Running,
+        }));
+        let agents = vec![source];
+        let (rx, live) = self.track(run.id, &agents, Some(stream.clone()));
+        let clock = SystemClock;
+        let spec = RunSpec {
+            run_id: run.id,
+            test_id: run.test_id,
+            assignments,
+            config: run.config.clone(),
+            env: run.env.clone(),
+            streamed: true,
+            degraded_note: None,
+        };
+        let mut machine = Machine::new(spec, self.config.clone(), live.clone(), clock.now());
+        machine.start_streamed(clock.now());
+        let me = self.clone();
+        tokio::spawn(async move {
+            driver::drive(me.clone(), machine, Input::Resume, rx, Some(stream), clock).await;
+            me.retire(run.id, live, &agents);
+        });
+    }
+
+    /// The stream status of a streamed run in progress (None: not in progress here).
+    fn stream_of(
+        &self,
+        run_id: u64,
+    ) -> Option<(
+        tokio::sync::mpsc::UnboundedSender<Input>,
+        String,
+        Arc<Mutex<StreamStatus>>,
+    )> {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let h = runs.get(&run_id)?;
+        let stream = h.stream.clone()?;
+        Some((
+            h.tx.clone(),
+            h.agents.first().cloned().unwrap_or_default(),
+            stream,
+        ))
+    }
+
+    /// What a streamed run's client is told about a run that is not in progress here.
+    fn stream_ended(&self, run_id: u64) -> Option<StreamStatus> {
+        let run = self
+            .db
+            .read(|s| s.run(run_id).cloned())
+            .filter(|r| r.run_process == STREAMED_RUN_PROCESS)?;
+        let stop = run.abort_reason.clone().or_else(|| {
+            Some(AbortReason::System {
+                message: format!(
+                    "run {run_id} is {} on the controller",
+                    run.run_status.name()
+                ),
+            })
+        });
+        Some(StreamStatus {
+            acked_seq: 0,
+            stop: run.run_status.is_terminal().then_some(stop).flatten(),
+            run_status: run.run_status,
+        })
+    }
+
+    /// One metric batch of a streamed run. Batches are merged once each (by sequence
+    /// number); the answer says what is durable and whether the run was stopped here.
+    pub fn stream_batch(&self, run_id: u64, batch: pb::MetricBatch) -> Option<StreamStatus> {
+        let Some((tx, source, stream)) = self.stream_of(run_id) else {
+            return self.stream_ended(run_id);
+        };
+        let _ = tx.send(Input::Metrics(source, batch));
+        let status = stream.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(status)
+    }
+
+    /// The end of a streamed run: its last batch number and why it stopped.
+    pub fn stream_finish(&self, run_id: u64, fin: StreamFinish) -> Option<StreamStatus> {
+        let Some((tx, source, stream)) = self.stream_of(run_id) else {
+            return self.stream_ended(run_id);
+        };
+        let event = pb::RunEvent {
+            run_id,
+            phase: pb::RunPhase::Done as i32,
+            message: String::new(),
+            abort: fin.abort_reason.as_ref().map(pb::AbortReason::from),
+            vus: 0,
+            iterations: fin.iterations,
+            interrupted_iterations: 0,
+            last_batch_seq: fin.last_batch_seq,
+            marked_failed: fin.marked_failed.is_some(),
+            failed_message: fin.marked_failed.unwrap_or_default(),
+        };
+        let _ = tx.send(Input::Event(source, event));
+        let status = stream.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(status)
+    }
+}
