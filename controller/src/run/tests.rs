@@ -944,3 +944,62 @@ fn an_agent_that_ends_during_vu_init_aborts_the_run() {
     assert_eq!(sends(&end), ["Stop! a", "Stop! b"]);
     assert_eq!(finish(&end), Some((RunStatus::AbortedBySystem, 97)));
 }
+
+#[test]
+fn the_end_reports_failed_thresholds_and_a_run_marked_failed() {
+    // A threshold without abortOnFail fails at the end: FINISHED, FAILED, 99.
+    let options = json!({"thresholds": {"iterations": ["count<2"]}});
+    let mut h = Harness::with(spec(&["a"], options, false), config());
+    h.running(1);
+    h.after(1, batch("a", 1, iterations(5.0)));
+    let end = h.all_done(1);
+    assert_eq!(finish(&end), Some((RunStatus::Finished, 99)));
+    assert!(matches!(
+        end.iter().find(|a| matches!(a, Action::Transition { .. })),
+        Some(Action::Transition { reason, changes, .. })
+            if reason == "thresholds on metrics 'iterations' have been crossed"
+                && changes.result_status == Some(ResultStatus::Failed)
+    ));
+
+    // exec.test.fail() on one agent: FINISHED, FAILED, 110.
+    let mut h = Harness::new(&["a", "b"], config());
+    h.running(1);
+    for a in ["a", "b"] {
+        h.step(event(a, pb::RunPhase::ExecutionDone));
+    }
+    h.step(done("a", 0));
+    let Input::Event(b, mut e) = done("b", 0) else {
+        unreachable!()
+    };
+    e.marked_failed = true;
+    e.failed_message = "bad data".into();
+    let end = h.step(Input::Event(b, e));
+    assert_eq!(finish(&end), Some((RunStatus::Finished, 110)));
+    assert_eq!(
+        summary_message(&end).as_deref(),
+        Some("test run was marked as failed")
+    );
+}
+
+#[test]
+fn vus_gauges_are_summed_across_agents() {
+    let mut h = Harness::new(&["a", "b"], config());
+    h.running(1);
+    let vus = |n| vec![series("vus", MetricType::Gauge, n, &[])];
+    h.after(1, batch("a", 1, vus(3.0)));
+    h.step(batch("b", 1, vus(4.0)));
+    let end = h.all_done(0);
+    let Some(Action::Summary(summary)) = end.iter().find(|a| matches!(a, Action::Summary(_)))
+    else {
+        panic!("{end:?}")
+    };
+    let vus = summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "vus")
+        .unwrap_or_else(|| panic!("{summary}"));
+    // Each agent runs part of the VUs: the cluster's value is the sum, not the latest.
+    let values = vus["values"].as_array().unwrap();
+    assert!(values.contains(&json!(["value", 7.0])), "{vus}");
+}
