@@ -251,7 +251,7 @@ mod tests {
             let s = RunStatus::from_number(n).map(RunStatus::number);
             assert_eq!(s, Some(n));
         }
-        assert_eq!(RunStatus::from_number(10), None);
+        assert_eq!(RunStatus::from_number(99), None);
         assert_eq!(RunStatus::from_number(-3), None);
         let p: Vec<_> = ProcessingStatus::ALL
             .iter()
@@ -291,7 +291,7 @@ mod tests {
             assert_eq!(j, s.number().to_string());
             assert_eq!(serde_json::from_str::<ResultStatus>(&j).ok(), Some(s));
         }
-        assert!(serde_json::from_str::<RunStatus>("10").is_err());
+        assert!(serde_json::from_str::<RunStatus>("99").is_err());
         assert!(serde_json::from_str::<RunStatus>("\"FINISHED\"").is_err());
         assert!(serde_json::from_str::<ProcessingStatus>("4").is_err());
         assert!(serde_json::from_str::<ResultStatus>("2").is_err());

@@ -28,10 +28,7 @@ pub enum TimestampError {
     #[error("the {what} is not {len} digits")]
     NotDigits { what: &'static str, len: usize },
     #[error("expected {what} at position {position}")]
-    Expected {
-        what: &'static str,
-        position: usize,
-    },
+    Expected { what: &'static str, position: usize },
     #[error("month {0} is not 1..12")]
     Month(i64),
     #[error("year 0000 is out of range")]
@@ -294,16 +291,25 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let cases = [
-            ("2020-08-13", "expected YYYY-MM-DDTHH:MM:SS followed by Z or an offset"),
+            (
+                "2020-08-13",
+                "expected YYYY-MM-DDTHH:MM:SS followed by Z or an offset",
+            ),
             ("2020-08-13 18:28:45Z", "expected 'T' at position 11"),
             ("2020-0a-13T18:28:45Z", "the month is not 2 digits"),
             ("2020-13-01T00:00:00Z", "month 13 is not 1..12"),
             ("0000-01-01T00:00:00Z", "year 0000 is out of range"),
             ("2021-02-29T00:00:00Z", "2021-02 has no day 29"),
             ("2020-08-13T24:00:00Z", "time 24:00:00 is out of range"),
-            ("2020-08-13T18:28:45.Z", "the fraction after '.' has no digits"),
+            (
+                "2020-08-13T18:28:45.Z",
+                "the fraction after '.' has no digits",
+            ),
             ("2020-08-13T18:28:45+24:00", "offset 24:00 is out of range"),
-            ("2020-08-13T18:28:45+0200", "expected Z or an offset like +02:00 at the end"),
+            (
+                "2020-08-13T18:28:45+0200",
+                "expected Z or an offset like +02:00 at the end",
+            ),
             (
                 "0001-01-01T00:00:00+00:01",
                 "the instant is outside the years 0001..9999 in UTC",
