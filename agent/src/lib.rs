@@ -2,8 +2,12 @@
 //! worker threads, executors, the HTTP client and local metric aggregation.
 //!
 //! Reading order: [`engine`] (one run from start to end) → [`executor`] (who runs what, when)
-//! → [`vu`] (one virtual user) → [`worker`] and [`coro`] (how VUs share threads) → [`js`]
-//! (the k6 modules) → [`http`] (the per-VU HTTP client) → [`metrics`].
+//! and [`scenario`] (the jobs executors hand to VUs) → [`vu`] (one virtual user) → [`worker`]
+//! and [`coro`] (how VUs share threads) → [`js`] (module loading and the k6 modules) and
+//! [`program`] (the compiled test) → [`http`] (the per-VU HTTP client) → [`metrics`].
+//!
+//! Dependencies point down that list, never back up: `.ci/module_cycles.py` lists any cycle
+//! between modules.
 
 pub mod api;
 pub mod cluster;
@@ -15,7 +19,9 @@ pub mod http;
 pub mod js;
 pub mod metrics;
 pub mod output;
+pub mod program;
 pub mod run;
+pub mod scenario;
 pub mod sched;
 pub mod vu;
 pub mod worker;

@@ -9,8 +9,8 @@ use std::time::Instant;
 use volley_common::exit::AbortReason;
 
 use crate::http::HttpShared;
-use crate::js::Program;
 use crate::metrics::{MetricsStore, Registry};
+use crate::program::Program;
 
 /// Per-run settings that VUs read.
 #[derive(Clone, Debug, Default)]

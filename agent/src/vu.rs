@@ -3,6 +3,7 @@
 //! commands the executors give it (iterations of a scenario, or a single call of `setup`,
 //! `teardown` or `handleSummary`).
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -14,23 +15,18 @@ use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, Value};
 use volley_common::metrics::TagSet;
 
 use crate::coro::{Resume, Suspend, Suspender, JS_STACK_LIMIT};
-use crate::executor::Job;
 use crate::http::VuHttpClient;
+use crate::js::jobs::{finish_promise, run_own_jobs};
 use crate::js::shared_runtime::{self, SharedRuntime, VuExec};
+use crate::js::vu_ctx::{Aborted, IoFuture, IterState, VuCtx, VuHost};
 use crate::js::{self, JsError, VolleyResolver};
 use crate::metrics::{builtin, MetricId};
+use crate::program::{Program, ProgramBuilder};
 use crate::run::RunShared;
+use crate::scenario::Job;
 use crate::worker::{WorkerLocal, WorkerMsg};
 
-/// The phase a VU's JS is in; some APIs are only allowed in some phases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Init,
-    Setup,
-    Iteration,
-    Teardown,
-    HandleSummary,
-}
+pub use crate::js::vu_ctx::Phase;
 
 /// Commands an idle VU accepts.
 pub enum VuCommand {
@@ -49,18 +45,16 @@ pub enum VuCommand {
     },
 }
 
-/// Raised when a blocking call is aborted (the VU is being stopped).
-#[derive(Debug)]
-pub struct Aborted;
-
-/// How a VU reaches its worker and the IO runtime. Absent for the first init (VU 0 reading
-/// options), which cannot block.
+/// How a VU reaches its worker and the IO runtime (its [`VuHost`]). The first init (VU 0
+/// reading options) has none: it cannot block.
 pub struct VuLink {
     pub suspender: &'static Suspender,
     pub local: Rc<WorkerLocal>,
     pub slot: u64,
     /// The VU's place in its worker's shared JS runtime.
     pub exec: VuExec,
+    /// The run's IO runtime, where the VU's requests run.
+    pub io: tokio::runtime::Handle,
 }
 
 impl VuLink {
@@ -74,107 +68,21 @@ impl VuLink {
     }
 }
 
-/// Sleeps at least this long release the VU's unused stack pages first.
-const RELEASE_STACK_SLEEP: Duration = Duration::from_millis(200);
-
-/// Tag sets a VU remembers (see `IterState::tag_memo`).
-const TAG_MEMO_SIZE: usize = 16;
-
-/// A remembered tag set: the base-tags generation it was built from, the extra pairs, the set.
-pub type TagMemo = (u64, Vec<(String, String)>, TagSet);
-
-/// Per-iteration state of a VU.
-#[derive(Default)]
-pub struct IterState {
-    pub job: Option<Arc<Job>>,
-    /// `__ITER` / `exec.vu.iterationInScenario`.
-    pub iteration_in_scenario: u64,
-    /// `exec.vu.iterationInInstance`: across all scenarios.
-    pub iteration_in_instance: u64,
-    pub scenario_iteration_local: u64,
-    pub scenario_iteration_global: u64,
-    /// Current group path ("" at the root, "::a::b" inside groups).
-    pub group: String,
-    /// Start times of the groups the VU is inside (innermost last), for group_duration.
-    pub group_starts: Vec<Instant>,
-    /// `exec.vu.tags` set by the script.
-    pub vu_tags: BTreeMap<String, String>,
-    /// The cached tags every sample of this VU carries (invalidated when they change).
-    pub base_tags: Option<Vec<(String, String)>>,
-    /// Tag sets recently built by [`VuCtx::tags_with`] from the current base tags, by their
-    /// extra pairs: a loop's requests carry the same tags, so their set is built once (and its
-    /// hash computed once). An entry is valid while `base_tags` is the one it was built from.
-    pub tag_memo: Vec<TagMemo>,
-    /// Bumped every time `base_tags` is rebuilt.
-    pub base_tags_gen: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    /// The URL string of the VU's last request and its parse: a loop usually requests the same
-    /// URLs again, and parsing one was ~6 % of an `http.get` iteration.
-    pub last_url: Option<(String, url::Url)>,
-    /// Whether `__ENV` currently holds a scenario's `env` (and must be rebuilt for the next job).
-    pub env_from_scenario: bool,
-    /// Set when this VU's own `exec.test.abort()` ended the iteration: k6 still counts that
-    /// iteration in `iterations` and `iteration_duration` (but as interrupted in the progress).
-    pub aborted_test: bool,
-}
-
-/// The native side of one VU, shared by its native JS functions.
-pub struct VuCtx {
-    /// `__VU` / `exec.vu.idInInstance` (0 for the setup/teardown VU and the first init).
-    pub id: u64,
-    /// `exec.vu.idInTest`.
-    pub id_in_test: u64,
-    pub program: Arc<js::Program>,
-    pub registry: Arc<crate::metrics::Registry>,
-    /// Absent during the first init.
-    pub run: Option<Arc<RunShared>>,
-    /// The run's control (also during the first init, so test.abort()/fail() count there).
-    pub control: Option<Arc<crate::run::RunControl>>,
-    pub link: Option<VuLink>,
-    pub http: Option<Arc<VuHttpClient>>,
-    pub phase: Cell<Phase>,
-    pub state: RefCell<IterState>,
-    pub interrupt: Arc<AtomicBool>,
-    /// Extra cookie jars made with `new http.CookieJar()` (id 0 is the VU's own jar).
-    pub jars: RefCell<Vec<Arc<crate::http::CookieJar>>>,
-    /// The run's environment variables (`__ENV`, before a scenario's own `env`).
-    pub env: BTreeMap<String, String>,
-}
-
-impl VuCtx {
-    /// Blocks the VU until `fut` completes on the IO runtime. Other VUs of the worker run
-    /// meanwhile. Fails with [`Aborted`] when the VU is interrupted.
-    pub fn block_on<T, F>(&self, fut: F) -> Result<T, Aborted>
-    where
-        T: Send + 'static,
-        F: std::future::Future<Output = T> + Send + 'static,
-    {
-        let (Some(link), Some(run)) = (self.link.as_ref(), self.run.as_ref()) else {
-            return Err(Aborted);
-        };
-        if self.interrupt.load(Ordering::Relaxed) {
-            return Err(Aborted);
-        }
-        let token = link.suspender.next_token();
-        let tx = link.local.tx.clone();
-        let slot = link.slot;
-        // Boxed first: an HTTP request's future is several KiB, and tokio moves the task's
-        // future a few times while spawning it (profiled: memcpy was ~5 % of the generator).
-        let fut = Box::pin(fut);
-        let task = run.io.spawn(async move {
-            let out = fut.await;
+impl VuHost for VuLink {
+    fn block_on(&self, fut: IoFuture) -> Result<Box<dyn Any + Send>, Aborted> {
+        let token = self.suspender.next_token();
+        let tx = self.local.tx.clone();
+        let slot = self.slot;
+        let task = self.io.spawn(async move {
+            let payload = fut.await;
             let _ = tx.send(WorkerMsg::Wake {
                 slot,
                 token,
-                payload: Box::new(out),
+                payload,
             });
         });
-        match link.suspend(Suspend::Blocked(token)) {
-            Resume::Wake(t, payload) if t == token => match payload.downcast::<T>() {
-                Ok(v) => Ok(*v),
-                Err(_) => Err(Aborted),
-            },
+        match self.suspend(Suspend::Blocked(token)) {
+            Resume::Wake(t, payload) if t == token => Ok(payload),
             _ => {
                 task.abort();
                 Err(Aborted)
@@ -182,144 +90,33 @@ impl VuCtx {
         }
     }
 
-    /// Suspends the VU for `d` (k6's `sleep`). Fails with [`Aborted`] when interrupted.
-    pub fn sleep(&self, d: Duration) -> Result<(), Aborted> {
-        let Some(link) = self.link.as_ref() else {
-            std::thread::sleep(d.min(Duration::from_secs(1)));
-            return Ok(());
-        };
-        if self.interrupt.load(Ordering::Relaxed) {
-            return Err(Aborted);
-        }
+    fn sleep(&self, d: Duration) -> Result<(), Aborted> {
         if d >= RELEASE_STACK_SLEEP {
             // A long sleep: the stack pages the iteration touched go back to the OS meanwhile
             // (thousands of sleeping VUs are the memory-bound case).
-            link.suspender.release_unused_stack();
+            self.suspender.release_unused_stack();
         }
-        let token = link.suspender.next_token();
-        match link.suspend(Suspend::Sleep(token, Instant::now() + d)) {
+        let token = self.suspender.next_token();
+        match self.suspend(Suspend::Sleep(token, Instant::now() + d)) {
             Resume::Wake(t, _) if t == token => Ok(()),
             _ => Err(Aborted),
         }
     }
 
-    /// The tags every sample of this VU carries now: options.tags, the scenario's tags, the
-    /// VU's tags, `scenario` and `group`.
-    pub fn base_tags(&self) -> Vec<(String, String)> {
-        let mut st = self.state.borrow_mut();
-        if let Some(t) = &st.base_tags {
-            return t.clone();
-        }
-        let mut m: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(run) = &self.run {
-            for (k, v) in &run.settings.global_tags {
-                m.insert(k.clone(), v.clone());
-            }
-        }
-        if let Some(job) = &st.job {
-            for (k, v) in &job.scenario.tags {
-                m.insert(k.clone(), v.clone());
-            }
-            m.insert("scenario".into(), job.scenario.name.clone());
-        }
-        for (k, v) in &st.vu_tags {
-            m.insert(k.clone(), v.clone());
-        }
-        m.insert("group".into(), st.group.clone());
-        let v: Vec<(String, String)> = m.into_iter().collect();
-        st.base_tags = Some(v.clone());
-        st.base_tags_gen += 1;
-        v
+    fn intern(&self, tags: TagSet) -> TagSet {
+        self.local.metrics.borrow_mut().intern(tags)
     }
 
-    pub fn invalidate_tags(&self) {
-        self.state.borrow_mut().base_tags = None;
-    }
-
-    /// Builds a tag set from the VU's base tags plus `extra` (later keys win).
-    pub fn tags_with(&self, extra: &[(&str, &str)]) -> TagSet {
-        {
-            let st = self.state.borrow();
-            if st.base_tags.is_some() {
-                let gen = st.base_tags_gen;
-                let hit = st.tag_memo.iter().find(|(g, k, _)| {
-                    *g == gen
-                        && k.len() == extra.len()
-                        && k.iter().zip(extra).all(|((a, b), (c, d))| a == c && b == d)
-                });
-                if let Some((_, _, t)) = hit {
-                    return t.clone();
-                }
-            }
-        }
-        let mut set = self.build_tags(extra);
-        if let Some(link) = &self.link {
-            set = link.local.metrics.borrow_mut().intern(set);
-        }
-        let mut st = self.state.borrow_mut();
-        let gen = st.base_tags_gen;
-        st.tag_memo.retain(|(g, _, _)| *g == gen);
-        if st.tag_memo.len() >= TAG_MEMO_SIZE {
-            st.tag_memo.remove(0);
-        }
-        let key = extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        st.tag_memo.push((gen, key, set.clone()));
-        set
-    }
-
-    fn build_tags(&self, extra: &[(&str, &str)]) -> TagSet {
-        let mut base = self.base_tags();
-        for (k, v) in extra {
-            if let Some(e) = base.iter_mut().find(|(bk, _)| bk == k) {
-                e.1 = v.to_string();
-            } else {
-                base.push((k.to_string(), v.to_string()));
-            }
-        }
-        TagSet::from_pairs(base)
-    }
-
-    /// Records a sample into the worker's aggregates. Samples outside a worker (first init) are
-    /// dropped, as k6 does not allow metrics in the init context.
-    pub fn emit(&self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime) {
-        if let Some(link) = &self.link {
-            link.local
-                .metrics
-                .borrow_mut()
-                .add(metric, tags, value, time);
-        }
-    }
-
-    /// Marks the run aborted by the script and interrupts this VU.
-    pub fn abort_test(&self, reason: volley_common::exit::AbortReason) {
-        if let Some(control) = &self.control {
-            control.abort(reason);
-        }
-        if let Ok(mut st) = self.state.try_borrow_mut() {
-            st.aborted_test = true;
-        }
-        self.interrupt.store(true, Ordering::SeqCst);
+    fn emit(&self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime) {
+        self.local
+            .metrics
+            .borrow_mut()
+            .add(metric, tags, value, time);
     }
 }
 
-/// Throws QuickJS's uncatchable "interrupted" error, so a stopping VU unwinds even through
-/// `try/catch` in the script.
-pub fn throw_interrupted(ctx: &Ctx<'_>) -> rquickjs::Error {
-    let e = rquickjs::Exception::from_message(ctx.clone(), "interrupted");
-    match e {
-        Ok(ex) => {
-            let _ = ex.as_object().set("name", "InternalError");
-            let v = ex.into_value();
-            // SAFETY: marks a live error object of this context as uncatchable.
-            unsafe { rquickjs::qjs::JS_SetUncatchableError(ctx.as_raw().as_ptr(), v.as_raw()) };
-            ctx.throw(v)
-        }
-        Err(e) => e,
-    }
-}
+/// Sleeps at least this long release the VU's unused stack pages first.
+const RELEASE_STACK_SLEEP: Duration = Duration::from_millis(200);
 
 /// What a VU needs to be created.
 pub struct VuSpec {
@@ -367,6 +164,13 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
             return;
         }
     };
+    let link = Rc::new(VuLink {
+        suspender,
+        local,
+        slot: spec.slot,
+        exec,
+        io: run.io.clone(),
+    });
     let vu = Rc::new(VuCtx {
         id: spec.id,
         id_in_test: spec.id_in_test,
@@ -374,22 +178,13 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         registry: run.registry.clone(),
         run: Some(run.clone()),
         control: Some(run.control.clone()),
-        link: Some(VuLink {
-            suspender,
-            local,
-            slot: spec.slot,
-            exec,
-        }),
+        host: Some(link.clone()),
         http: Some(Arc::new(VuHttpClient::new(run.http.clone()))),
         phase: Cell::new(Phase::Init),
         state: RefCell::new(IterState::default()),
         interrupt: spec.interrupt.clone(),
-        jars: RefCell::new(Vec::new()),
         env: run.settings.env.clone(),
     });
-    let Some(link) = vu.link.as_ref() else {
-        return;
-    };
 
     shared_runtime::enter_context(&context, |ctx| {
         let ns = match runtime.starting_vu(|| init_context(&ctx, &vu, None)) {
@@ -430,10 +225,11 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
             }
         }
     });
-    // The context goes before the VU's natives that it holds; both while this VU is the
+    // The context goes before the VU's natives that it holds; all while this VU is the
     // runtime's running code.
     drop(context);
     drop(vu);
+    drop(link);
 }
 
 /// The worker's shared JS runtime, created by its first VU.
@@ -454,7 +250,8 @@ pub fn init_context<'js>(
     disk: Option<&js::DiskLoader>,
 ) -> Result<Object<'js>, JsError> {
     let err = |e: rquickjs::Error| JsError::Load(e.to_string());
-    js::native::install(ctx, vu).map_err(err)?;
+    js::modules::install(ctx, vu).map_err(err)?;
+    js::globals::install(ctx, vu).map_err(err)?;
     let g = ctx.globals();
     g.set("__VU", vu.id).map_err(err)?;
     g.set("__ITER", 0).map_err(err)?;
@@ -464,21 +261,21 @@ pub fn init_context<'js>(
     }
     g.set("__ENV", env).map_err(err)?;
     let entry = vu.program.entry.clone();
-    let ns = js::eval_entry(ctx, &entry, disk, Some(&vu.program))?;
-    shared_runtime::run_own_jobs(ctx);
+    let ns = js::loader::eval_entry(ctx, &entry, disk, Some(&vu.program))?;
+    run_own_jobs(ctx);
     Ok(ns)
 }
 
 /// Calls `value` if it is a function returning a promise, waiting for the promise.
 fn settle<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Result<Value<'js>, JsError> {
     if let Some(p) = v.as_promise() {
-        let r = shared_runtime::finish_promise::<Value>(ctx, p)
+        let r = finish_promise::<Value>(ctx, p)
             .catch(ctx)
             .map_err(|e| JsError::from_caught(e, ctx));
-        shared_runtime::run_own_jobs(ctx);
+        run_own_jobs(ctx);
         return r;
     }
-    shared_runtime::run_own_jobs(ctx);
+    run_own_jobs(ctx);
     Ok(v)
 }
 
@@ -723,7 +520,7 @@ fn log_iteration_error(vu: &VuCtx, e: &JsError) {
 /// The first init: evaluates the script once as VU 0 from disk, compiling every local module
 /// into the program and collecting `options` and the exported function names.
 pub struct FirstInit {
-    pub program: Arc<js::Program>,
+    pub program: Arc<Program>,
     /// `JSON.stringify(options)`, or None when the script exports no options.
     pub options_json: Option<String>,
     pub exports: Vec<String>,
@@ -735,12 +532,12 @@ pub fn first_init(
     registry: Arc<crate::metrics::Registry>,
     control: Option<Arc<crate::run::RunControl>>,
 ) -> Result<FirstInit, JsError> {
-    let builder = js::ProgramBuilder::new(script).map_err(|e| JsError::Load(e.to_string()))?;
+    let builder = ProgramBuilder::new(script).map_err(|e| JsError::Load(e.to_string()))?;
     let entry = builder.entry();
     let builder = Rc::new(RefCell::new(builder));
     // The program that open() reads through during the first init: files land there.
     let files_program = Arc::new(
-        js::ProgramBuilder::new(script)
+        ProgramBuilder::new(script)
             .map_err(|e| JsError::Load(e.to_string()))?
             .finish(Default::default()),
     );
@@ -764,12 +561,11 @@ pub fn first_init(
         registry,
         run: None,
         control: control.clone(),
-        link: None,
+        host: None,
         http: None,
         phase: Cell::new(Phase::Init),
         state: RefCell::new(IterState::default()),
         interrupt: Arc::new(AtomicBool::new(false)),
-        jars: RefCell::new(Vec::new()),
         env: env.clone(),
     });
     let disk = js::DiskLoader {

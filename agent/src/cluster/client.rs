@@ -19,8 +19,8 @@ use volley_common::options::Options;
 use volley_proto as pb;
 use volley_proto::agent_link_client::AgentLinkClient;
 
-use super::hooks::{ClusterCommand, ClusterEvent, ClusterHooks};
 use super::telemetry::Telemetry;
+use crate::engine::hooks::{ClusterCommand, ClusterEvent, ClusterHooks};
 use crate::engine::{self, RunObserver, RunRequest};
 use crate::metrics::builtin;
 use crate::run::RunControl;
@@ -599,7 +599,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
                 let Some((store, registry)) = hooks.metrics.get() else {
                     return;
                 };
-                let series = super::batch::take_series(store, registry);
+                let series = crate::metrics::batch::take_series(store, registry);
                 if series.is_empty() {
                     return;
                 }

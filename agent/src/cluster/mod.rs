@@ -1,7 +1,6 @@
-//! The agent side of the cluster: the engine runs a segment of a test under the controller's
-//! direction ([`hooks`]), and [`client`] keeps the agent's one stream to the controller.
+//! The agent side of the cluster: [`client`] keeps the agent's one stream to the controller and
+//! runs the engine on a segment of a test under the controller's direction (through the
+//! engine's hooks, `crate::engine::hooks`).
 
-pub mod batch;
 pub mod client;
-pub mod hooks;
 pub mod telemetry;

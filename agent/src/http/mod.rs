@@ -19,6 +19,7 @@ mod client;
 mod cookies;
 pub mod error;
 mod pool;
+mod shared;
 mod timing;
 mod tls;
 
@@ -27,9 +28,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-pub use client::{canonical_name, execute, HttpShared, VuHttpClient};
+pub use client::{canonical_name, execute, VuHttpClient};
 pub use cookies::{parse_cookie_date, CookieError, CookieJar, CookieOptions};
 pub use error::HttpSetupError;
+pub use shared::HttpShared;
 
 /// Run-wide HTTP options (k6 options of the same meaning in comments).
 #[derive(Debug, Clone, PartialEq)]

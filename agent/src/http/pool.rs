@@ -19,8 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::client::HttpShared;
 use super::error::RequestError;
+use super::shared::HttpShared;
 use super::timing::{Counted, HopTrace, Meter, Timed};
 use super::tls;
 

@@ -54,7 +54,7 @@ pub fn new_like<'js, const N: usize>(
     unsafe { new_like_raw(ctx, tmpl.as_raw(), &values) }
 }
 
-/// [`new_like`] for a template held as a raw value (see `native::NativesTemplate`) and any
+/// [`new_like`] for a template held as a raw value (see `modules::natives::NativesTemplate`) and any
 /// number of values.
 ///
 /// # Safety

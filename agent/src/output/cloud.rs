@@ -23,9 +23,9 @@ use volley_common::rest::{Client, RestError};
 use volley_common::status::RunStatus;
 use volley_proto::{self as pb, Message as _};
 
-use crate::cluster::batch;
+use super::{MetricsStream, StreamStart};
 use crate::console;
-use crate::engine::{MetricsStream, StreamStart};
+use crate::metrics::batch;
 use crate::metrics::{MetricsStore, Registry};
 use crate::run::RunControl;
 

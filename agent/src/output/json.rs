@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use volley_common::threshold::{parse_metric_key, Threshold};
 
-use crate::engine::{anyhow_like, OutputFactory, RawOutput};
+use super::{anyhow_like, OutputFactory, RawOutput};
 use crate::metrics::{Registry, SampleRecord, SampleSink};
 
 /// Creates the JSON output when the run starts.
@@ -127,7 +127,7 @@ impl SampleSink for JsonOutput {
                 .map(|(k, v)| (k.to_string(), json!(v)))
                 .collect();
             // Whole numbers print without a fraction, as k6 (Go) prints them.
-            let value = crate::api::json_number(s.value);
+            let value = json_number(s.value);
             let line = json!({
                 "metric": def.name,
                 "type": "Point",
@@ -149,5 +149,14 @@ impl RawOutput for JsonOutput {
         if let Err(e) = inner.w.flush() {
             crate::console::log_error(&format!("writing {} failed: {e}", self.path.display()), &[]);
         }
+    }
+}
+
+/// Whole numbers as JSON integers (as k6 prints them), others as floats.
+pub fn json_number(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        serde_json::json!(v as i64)
+    } else {
+        serde_json::json!(v)
     }
 }

@@ -13,6 +13,7 @@
 pub mod build;
 mod data;
 mod format;
+mod groups;
 mod legacy;
 mod text;
 

@@ -1,4 +1,5 @@
-//! How an engine run takes part in a cluster run. Instead of deciding on its own, the engine
+//! How an engine run takes part in a cluster run (the agent client, `crate::cluster::client`,
+//! holds the other end). Instead of deciding on its own, the engine
 //! reports where it is ([`ClusterEvent`]) and waits for the controller's decisions
 //! ([`ClusterCommand`]): who runs `setup()` and with which data, when to start (a barrier across
 //! agents), and who runs `teardown()`. Stops go straight to the run's `RunControl`.

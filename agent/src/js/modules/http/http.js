@@ -1,5 +1,5 @@
 // The `k6/http` module. Request building and the Response object live here; the request itself,
-// its metrics and the per-VU connections and cookie jar are native (agent/src/js/http.rs).
+// its metrics and the per-VU connections and cookie jar are native (mod.rs beside this file).
 const V = globalThis.__volley;
 
 const EXPECTED = Symbol('expectedStatuses');

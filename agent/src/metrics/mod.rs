@@ -4,7 +4,10 @@
 //! A VU records a sample into its JS worker's [`WorkerMetrics`] (a plain `RefCell`, the worker is
 //! single-threaded). Every flush interval, and at the end, the worker merges its aggregates into
 //! the run's [`MetricsStore`] under one lock. Aggregates are kept per (metric, tag set), which is
-//! what submetric thresholds and the cluster's exact merge need.
+//! what submetric thresholds and the cluster's exact merge need. [`batch`] turns the store's
+//! interval deltas into the protobuf series agents and `--out cloud` ship.
+
+pub mod batch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

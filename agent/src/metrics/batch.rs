@@ -4,7 +4,7 @@
 
 use volley_proto as pb;
 
-use crate::metrics::{MetricsStore, Registry};
+use super::{MetricsStore, Registry};
 
 /// Takes the store's delta since the last call, as series (empty when nothing happened).
 pub fn take_series(store: &MetricsStore, registry: &Registry) -> Vec<pb::Series> {

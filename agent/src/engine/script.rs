@@ -1,0 +1,143 @@
+//! A script read before its run: the first init (compiling the program and reading `options`)
+//! on a thread of its own, and the options, thresholds and execution segment it resolves to.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use volley_common::exit::code;
+use volley_common::options::{Options, ResolvedOptions};
+use volley_common::segment::{ExecutionSegment, ExecutionSegmentSequence, ExecutionTuple};
+use volley_common::threshold::{parse_metric_key, parse_thresholds};
+
+use super::{RunRequest, ThresholdSet};
+use crate::js::JsError;
+use crate::metrics::Registry;
+use crate::run::RunControl;
+use crate::vu::{first_init, FirstInit};
+
+/// SharedArrays built during the first init, by name.
+pub(super) type SharedArrays = std::collections::HashMap<String, Arc<Vec<String>>>;
+
+/// Runs the first init on a thread with a big stack (it is not a coroutine).
+pub(super) fn first_init_on_thread(
+    script: PathBuf,
+    env: BTreeMap<String, String>,
+    registry: Arc<Registry>,
+    control: Arc<RunControl>,
+) -> Result<(FirstInit, SharedArrays), JsError> {
+    std::thread::Builder::new()
+        .name("volley-init".into())
+        .stack_size(8 * 1024 * 1024)
+        .spawn(move || {
+            let r = first_init(&script, &env, registry, Some(control));
+            let arrays = crate::js::modules::data::take_first_init_arrays();
+            r.map(|fi| (fi, arrays))
+        })
+        .map_err(|e| JsError::Load(e.to_string()))?
+        .join()
+        .unwrap_or_else(|_| Err(JsError::Load("the init thread panicked".into())))
+}
+
+pub(super) fn resolve_options(fi: &FirstInit, req: &RunRequest) -> Result<ResolvedOptions, String> {
+    let script_json: serde_json::Value = match &fi.options_json {
+        Some(s) => serde_json::from_str(s).map_err(|e| format!("options: {e}"))?,
+        None => serde_json::json!({}),
+    };
+    let mut opts = Options::from_script_json(&script_json).map_err(|e| e.to_string())?;
+    let env_opts = Options::from_env(&req.process_env).map_err(|e| e.to_string())?;
+    opts.apply(&env_opts);
+    opts.apply(&req.cli_options);
+    opts.resolve().map_err(|e| e.to_string())
+}
+
+pub(super) fn build_tuple(resolved: &ResolvedOptions) -> Result<ExecutionTuple, String> {
+    let seg: Option<ExecutionSegment> = match &resolved.execution_segment {
+        Some(s) if !s.is_empty() => Some(s.parse().map_err(|e| format!("{e}"))?),
+        _ => None,
+    };
+    let seq: Option<ExecutionSegmentSequence> = match &resolved.execution_segment_sequence {
+        Some(s) if !s.is_empty() => Some(s.parse().map_err(|e| format!("{e}"))?),
+        _ => None,
+    };
+    ExecutionTuple::new(seg.as_ref(), seq.as_ref()).map_err(|e| e.to_string())
+}
+
+pub(super) fn build_thresholds(
+    resolved: &ResolvedOptions,
+    registry: &Registry,
+) -> Result<Arc<ThresholdSet>, String> {
+    let Some(v) = &resolved.thresholds else {
+        return Ok(Arc::new(Vec::new()));
+    };
+    let parsed = parse_thresholds(v).map_err(|e| e.to_string())?;
+    for (key, list) in &parsed {
+        let (name, _) = parse_metric_key(key).map_err(|e| e.to_string())?;
+        let Some((_, def)) = registry.by_name(&name) else {
+            return Err(format!(
+                "invalid threshold defined on {key}; reason: no metric name \"{name}\" found"
+            ));
+        };
+        for t in list {
+            t.validate(&name, def.mtype).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(Arc::new(parsed))
+}
+
+/// A script read without running it: its compiled program (modules and opened files), its
+/// consolidated options (script < `K6_*` env < CLI) and its exported functions. `volley
+/// archive` and `volley submit` build archives from this.
+pub struct InspectedScript {
+    pub program: Arc<crate::program::Program>,
+    pub options: ResolvedOptions,
+    /// The consolidated options as k6-shaped JSON, plus the script's `volley` section.
+    pub options_json: serde_json::Value,
+    pub exports: Vec<String>,
+}
+
+/// Runs the first init of a script (as `volley run` does) and resolves its options.
+pub fn inspect_script(
+    script: &std::path::Path,
+    env: &BTreeMap<String, String>,
+    cli_options: &Options,
+    process_env: &BTreeMap<String, String>,
+) -> Result<InspectedScript, (i32, String)> {
+    let registry = Arc::new(Registry::new());
+    let control = Arc::new(RunControl::default());
+    let (fi, _arrays) = first_init_on_thread(script.to_path_buf(), env.clone(), registry, control)
+        .map_err(|e| {
+            (
+                code::SCRIPT_EXCEPTION,
+                format!(
+                    "could not initialize '{}': {}",
+                    script.display(),
+                    e.with_stack()
+                ),
+            )
+        })?;
+    let req = RunRequest {
+        script: script.to_path_buf(),
+        cli_options: cli_options.clone(),
+        process_env: process_env.clone(),
+        ..RunRequest::default()
+    };
+    let options = resolve_options(&fi, &req).map_err(|m| (code::INVALID_CONFIG, m))?;
+    let mut options_json = options.to_json();
+    let script_json: Option<serde_json::Value> = fi
+        .options_json
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    if let (Some(obj), Some(v)) = (
+        options_json.as_object_mut(),
+        script_json.as_ref().and_then(|s| s.get("volley")),
+    ) {
+        obj.insert("volley".into(), v.clone());
+    }
+    Ok(InspectedScript {
+        program: fi.program,
+        options,
+        options_json,
+        exports: fi.exports,
+    })
+}

@@ -1,0 +1,655 @@
+//! Executing requests: the per-VU client, redirect following, and a request's wire exchange.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::Method;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
+use url::{Position, Url};
+
+use super::cookies::CookieJar;
+use super::error::{self, code_for_status, RequestError};
+use super::pool::{self, Conn, Pool, PoolKey};
+use super::shared::HttpShared;
+use super::timing::{HopTrace, Meter};
+use super::{HttpConfig, HttpExchange, HttpRequest};
+
+/// A VU's HTTP client: its own idle connections and cookie jar.
+#[derive(Debug)]
+pub struct VuHttpClient {
+    shared: Arc<HttpShared>,
+    pool: Pool,
+    jar: CookieJar,
+}
+
+impl VuHttpClient {
+    pub fn new(shared: Arc<HttpShared>) -> Self {
+        Self {
+            shared,
+            pool: Pool::default(),
+            jar: CookieJar::new(),
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<HttpShared> {
+        &self.shared
+    }
+
+    /// Closes the VU's idle connections (k6 `noVUConnectionReuse`: call between iterations).
+    pub fn reset_connections(&self) {
+        self.pool.clear();
+    }
+
+    /// The VU's own jar (k6 `http.cookieJar()`).
+    pub fn cookie_jar(&self) -> &CookieJar {
+        &self.jar
+    }
+
+    /// A request with the run's defaults applied (`discardResponseBodies`).
+    pub fn request(&self, method: Method, url: Url) -> HttpRequest {
+        let mut req = HttpRequest::new(method, url);
+        req.discard_body = self.shared.config().discard_response_bodies;
+        req
+    }
+}
+
+/// One hop to send.
+struct Hop {
+    method: Method,
+    url: Url,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    /// A caller `Host` header applies to the first hop only.
+    allow_host_override: bool,
+}
+
+/// A hop ready for the wire.
+struct Prepared {
+    https: bool,
+    host: String,
+    port: u16,
+    uri: http::Uri,
+    headers: HeaderMap,
+}
+
+/// A response read to the end.
+struct Received {
+    status: u16,
+    version: http::Version,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// What one hop learned about its connection (kept outside the hop future so it survives a
+/// timeout that drops that future).
+#[derive(Default)]
+struct ConnInfo {
+    remote: Option<std::net::SocketAddr>,
+    tls_version: Option<&'static str>,
+    /// The meter of the connection in use while it is exclusively ours.
+    meter: Option<Arc<Meter>>,
+    sent: u64,
+    received: u64,
+}
+
+impl ConnInfo {
+    fn collect_bytes(&mut self, meter: &Meter) {
+        let (s, r) = meter.take_bytes();
+        self.sent += s;
+        self.received += r;
+    }
+}
+
+/// Sends `req`, following redirects, and returns every hop in order; the last one is the final
+/// response (or the failure). Never panics on bad input: problems become k6 error codes.
+pub async fn execute(client: &VuHttpClient, req: HttpRequest) -> Vec<HttpExchange> {
+    let cfg = client.shared.config();
+    let timeout = req.timeout.unwrap_or(cfg.default_timeout);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let max_redirects = req.max_redirects.unwrap_or(cfg.max_redirects);
+    let jar: Option<&CookieJar> = match (&req.cookie_jar, req.jar) {
+        (Some(custom), _) => Some(custom.as_ref()),
+        (None, true) => Some(&client.jar),
+        (None, false) => None,
+    };
+    let mut hop = Hop {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: req.body,
+        allow_host_override: true,
+    };
+    // Only needed (and cloned) when a redirect actually happens.
+    let mut origin: Option<Origin> = None;
+    let mut out = Vec::with_capacity(1);
+    let mut followed = 0u32;
+    loop {
+        let (exchange, location) = run_hop(client, &hop, jar, req.discard_body, deadline).await;
+        let status = exchange.status;
+        out.push(exchange);
+        let Some(next_url) = location else { break };
+        if followed >= max_redirects {
+            // k6 warns like this when the limit is its default: neither the request's
+            // `redirects` nor the global `maxRedirects` was set (it counts the requests made).
+            if req.max_redirects.is_none() && !cfg.max_redirects_set {
+                tracing::warn!(
+                    url = %out[0].url,
+                    "Stopped after {} redirects and returned the redirection; pass {{ redirects: n }} in request params or set global maxRedirects to silence this",
+                    followed + 1
+                );
+            }
+            break;
+        }
+        followed += 1;
+        let origin = origin.get_or_insert_with(|| Origin {
+            method: hop.method.clone(),
+            url: hop.url.clone(),
+            headers: hop.headers.clone(),
+        });
+        hop = next_hop(hop, status, next_url, origin);
+    }
+    out
+}
+
+/// What a redirect chain starts from: Go derives every hop's headers from the original request.
+struct Origin {
+    method: Method,
+    url: Url,
+    headers: Vec<(String, String)>,
+}
+
+/// The request for the `Location` of a redirect, with Go's rules: 301/302/303 become a body-less
+/// GET (HEAD stays HEAD), 307/308 repeat method and body. Headers are the original request's,
+/// minus credentials and caller cookies when the target is not the original host or one of its
+/// subdomains, minus body headers once the method changed, and minus a `Host` override.
+fn next_hop(prev: Hop, status: u16, url: Url, origin: &Origin) -> Hop {
+    let keep_body = matches!(status, 307 | 308);
+    let method = if keep_body || prev.method == Method::GET || prev.method == Method::HEAD {
+        prev.method.clone()
+    } else {
+        Method::GET
+    };
+    let same_site = match (origin.url.host_str(), url.host_str()) {
+        (Some(old), Some(new)) => {
+            new == old
+                || (new.len() > old.len()
+                    && new.ends_with(old)
+                    && new.as_bytes()[new.len() - old.len() - 1] == b'.')
+        }
+        _ => false,
+    };
+    let method_changed = method != origin.method;
+    let headers = origin
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.as_str();
+            if k.eq_ignore_ascii_case("host") {
+                return false;
+            }
+            if method_changed
+                && (k.eq_ignore_ascii_case("content-length")
+                    || k.eq_ignore_ascii_case("content-type")
+                    || k.eq_ignore_ascii_case("transfer-encoding"))
+            {
+                return false;
+            }
+            same_site
+                || !(k.eq_ignore_ascii_case("authorization")
+                    || k.eq_ignore_ascii_case("www-authenticate")
+                    || k.eq_ignore_ascii_case("cookie")
+                    || k.eq_ignore_ascii_case("cookie2"))
+        })
+        .cloned()
+        .collect();
+    Hop {
+        method,
+        url,
+        headers,
+        body: if keep_body { prev.body } else { Bytes::new() },
+        allow_host_override: false,
+    }
+}
+
+/// Runs one hop under the request deadline. Returns the exchange and, for a redirect response
+/// with a usable `Location`, the URL to go to next.
+async fn run_hop(
+    client: &VuHttpClient,
+    hop: &Hop,
+    jar: Option<&CookieJar>,
+    discard: bool,
+    deadline: tokio::time::Instant,
+) -> (HttpExchange, Option<Url>) {
+    let started = SystemTime::now();
+    let mut ex = HttpExchange {
+        url: hop.url.clone(),
+        method: hop.method.as_str().to_owned(),
+        status: 0,
+        proto: String::new(),
+        headers: Vec::new(),
+        body: Bytes::new(),
+        timings: Default::default(),
+        error: None,
+        error_code: 0,
+        bytes_sent: 0,
+        bytes_received: 0,
+        remote_ip: String::new(),
+        remote_port: 0,
+        tls_version: None,
+        started,
+        request_headers: Vec::new(),
+        request_body: hop.body.clone(),
+    };
+    let prepared = match prepare(client.shared.config(), hop, jar) {
+        Ok(p) => p,
+        Err(e) => {
+            ex.error = Some(e.message);
+            ex.error_code = e.code;
+            return (ex, None);
+        }
+    };
+    ex.request_headers = prepared
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                canonical_name(k.as_str()),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+
+    let mut trace = HopTrace::new(Instant::now());
+    let mut info = ConnInfo::default();
+    let outcome = tokio::time::timeout_at(
+        deadline,
+        send(client, hop, &prepared, discard, &mut trace, &mut info),
+    )
+    .await;
+    let end = Instant::now();
+    if let Some(meter) = info.meter.take() {
+        // The request failed or timed out on this connection: it is ours alone (never pooled).
+        trace.io = meter.marks();
+        info.collect_bytes(&meter);
+    }
+    ex.timings = trace.timings(end);
+    ex.bytes_sent = info.sent;
+    ex.bytes_received = info.received;
+    if let Some(addr) = info.remote {
+        ex.remote_ip = addr.ip().to_string();
+        ex.remote_port = addr.port();
+    }
+    ex.tls_version = info.tls_version.map(str::to_owned);
+
+    let received = match outcome {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            ex.error = Some(e.message);
+            ex.error_code = e.code;
+            return (ex, None);
+        }
+        Err(_) => {
+            let e = RequestError::timeout();
+            ex.error = Some(e.message);
+            ex.error_code = e.code;
+            return (ex, None);
+        }
+    };
+
+    if let Some(jar) = jar {
+        let values = received
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        jar.store_response_cookies(&hop.url, values);
+    }
+    let location = if matches!(received.status, 301 | 302 | 303 | 307 | 308) {
+        received
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|loc| hop.url.join(loc).ok())
+    } else {
+        None
+    };
+
+    ex.status = received.status;
+    ex.error_code = code_for_status(received.status);
+    ex.proto = match received.version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+    .to_owned();
+    ex.headers = received
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                canonical_name(k.as_str()),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    ex.body = received.body;
+    (ex, location)
+}
+
+/// Validates the URL and builds the headers that go on the wire.
+fn prepare(cfg: &HttpConfig, hop: &Hop, jar: Option<&CookieJar>) -> Result<Prepared, RequestError> {
+    let url = &hop.url;
+    let https = match url.scheme() {
+        "http" => false,
+        "https" => true,
+        other => {
+            return Err(RequestError::new(
+                error::GENERIC,
+                format!("unsupported protocol scheme {other:?}"),
+            ))
+        }
+    };
+    let host = match url.host_str() {
+        Some(h) if !h.is_empty() => h.to_owned(),
+        _ => return Err(RequestError::new(error::INVALID_URL, "invalid URL")),
+    };
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if https { 443 } else { 80 });
+    let target = &url[Position::BeforePath..Position::AfterQuery];
+    let target = if target.is_empty() { "/" } else { target };
+    let uri: http::Uri = target
+        .parse()
+        .map_err(|e| RequestError::new(error::INVALID_URL, format!("invalid URL: {e}")))?;
+
+    let given = |name: &str| {
+        hop.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    let mut headers = HeaderMap::with_capacity(hop.headers.len() + 4);
+
+    let host_value = match hop
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+    {
+        Some((_, v)) if hop.allow_host_override => v.clone(),
+        _ => match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        },
+    };
+    headers.insert(header::HOST, header_value("Host", &host_value)?);
+    if !cfg.user_agent.is_empty() && !given("user-agent") {
+        headers.insert(
+            header::USER_AGENT,
+            header_value("User-Agent", &cfg.user_agent)?,
+        );
+    }
+    for (k, v) in &hop.headers {
+        if k.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| {
+            RequestError::new(
+                error::GENERIC,
+                format!("net/http: invalid header field name {k:?}"),
+            )
+        })?;
+        headers.append(name, header_value(k, v)?);
+    }
+    if !given("content-length") && !given("transfer-encoding") {
+        let needs_length = !hop.body.is_empty()
+            || hop.method == Method::POST
+            || hop.method == Method::PUT
+            || hop.method == Method::PATCH;
+        if needs_length {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(hop.body.len()));
+        }
+    }
+    if let Some(jar) = jar {
+        let caller = headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let caller_names: Vec<&str> = caller
+            .as_deref()
+            .map(|c| {
+                c.split(';')
+                    .filter_map(|p| p.split('=').next())
+                    .map(str::trim)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(from_jar) = jar.header_for(url, &caller_names) {
+            let value = match &caller {
+                Some(c) if !c.trim().is_empty() => format!("{c}; {from_jar}"),
+                _ => from_jar,
+            };
+            headers.insert(header::COOKIE, header_value("Cookie", &value)?);
+        }
+    }
+    if cfg.no_connection_reuse && !given("connection") {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(Prepared {
+        https,
+        host,
+        port,
+        uri,
+        headers,
+    })
+}
+
+fn header_value(name: &str, value: &str) -> Result<HeaderValue, RequestError> {
+    HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
+        RequestError::new(
+            error::GENERIC,
+            format!("net/http: invalid header field value for {name:?}"),
+        )
+    })
+}
+
+/// Gets a connection, sends, reads the whole response. A pooled connection that turns out to be
+/// dead before any response byte arrived is replaced by a fresh one once, for idempotent requests
+/// or when nothing was written (Go's rule), so servers closing idle connections do not produce
+/// spurious errors.
+async fn send(
+    client: &VuHttpClient,
+    hop: &Hop,
+    p: &Prepared,
+    discard: bool,
+    trace: &mut HopTrace,
+    info: &mut ConnInfo,
+) -> Result<Received, RequestError> {
+    let cfg = client.shared.config();
+    let reuse = !cfg.no_connection_reuse;
+    let mut may_retry = true;
+    loop {
+        let (mut conn, reused) = match take_ready(client, p, reuse).await {
+            Some(conn) => (conn, true),
+            None => (
+                pool::connect(&client.shared, p.https, &p.host, p.port, trace).await?,
+                false,
+            ),
+        };
+        info.remote = Some(conn.remote);
+        info.tls_version = conn.tls_version;
+        info.meter = Some(conn.meter.clone());
+        conn.meter.begin_request();
+        trace.got_conn = Some(Instant::now());
+
+        let mut request = http::Request::new(Full::new(hop.body.clone()));
+        *request.method_mut() = hop.method.clone();
+        *request.uri_mut() = p.uri.clone();
+        *request.headers_mut() = p.headers.clone();
+
+        let response = match conn.sender.send_request(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                let marks = conn.meter.marks();
+                let idempotent = matches!(
+                    hop.method,
+                    Method::GET
+                        | Method::HEAD
+                        | Method::OPTIONS
+                        | Method::TRACE
+                        | Method::PUT
+                        | Method::DELETE
+                );
+                if reused
+                    && may_retry
+                    && marks.first_read.is_none()
+                    && (idempotent || marks.first_write.is_none())
+                    && (e.is_incomplete_message()
+                        || e.is_canceled()
+                        || e.is_closed()
+                        || io_failure(&e))
+                {
+                    may_retry = false;
+                    info.collect_bytes(&conn.meter);
+                    info.meter = None;
+                    trace.reset_connection();
+                    continue;
+                }
+                return Err(RequestError::from_hyper(&e));
+            }
+        };
+
+        let (parts, mut body) = response.into_parts();
+        let mut collected = Collector::with_hint(body.size_hint().exact());
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                if e.is_incomplete_message() {
+                    // The body was cut short: Go reports "unexpected EOF".
+                    RequestError::new(error::GENERIC, "unexpected EOF")
+                } else {
+                    RequestError::from_hyper(&e)
+                }
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if !discard {
+                    collected.push(data);
+                }
+            }
+        }
+        trace.body_end = Some(Instant::now());
+        trace.io = conn.meter.marks();
+        info.collect_bytes(&conn.meter);
+        info.meter = None;
+
+        let server_closes = parts
+            .headers
+            .get(header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if reuse && !server_closes && parts.version != http::Version::HTTP_10 {
+            let key = PoolKey {
+                https: p.https,
+                host: p.host.clone(),
+                port: p.port,
+            };
+            client.pool.put(key, conn);
+        }
+        return Ok(Received {
+            status: parts.status.as_u16(),
+            version: parts.version,
+            headers: parts.headers,
+            body: collected.finish(),
+        });
+    }
+}
+
+/// A pooled connection to the target that is ready for a request, skipping dead ones.
+async fn take_ready(client: &VuHttpClient, p: &Prepared, reuse: bool) -> Option<Conn> {
+    if !reuse {
+        return None;
+    }
+    while let Some(mut conn) = client.pool.take(p.https, &p.host, p.port) {
+        if conn.sender.ready().await.is_ok() {
+            return Some(conn);
+        }
+    }
+    None
+}
+
+fn io_failure(e: &hyper::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = cur {
+        if err.is::<std::io::Error>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Gathers body chunks without copying when the body comes in one piece.
+#[derive(Default)]
+struct Collector {
+    first: Option<Bytes>,
+    rest: Option<BytesMut>,
+    /// The announced length, to size the buffer once (capped: a header is not a promise).
+    hint: usize,
+}
+
+/// The most we preallocate on the strength of a `Content-Length` alone.
+const MAX_PREALLOCATION: u64 = 16 << 20;
+
+impl Collector {
+    fn with_hint(exact: Option<u64>) -> Self {
+        Self {
+            hint: usize::try_from(exact.unwrap_or(0).min(MAX_PREALLOCATION)).unwrap_or(0),
+            ..Self::default()
+        }
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        match (&mut self.first, &mut self.rest) {
+            (None, _) => self.first = Some(chunk),
+            (Some(_), Some(buf)) => buf.extend_from_slice(&chunk),
+            (Some(first), None) => {
+                let needed = first.len() + chunk.len();
+                let mut buf = BytesMut::with_capacity(needed.max(self.hint));
+                buf.extend_from_slice(first);
+                buf.extend_from_slice(&chunk);
+                self.rest = Some(buf);
+            }
+        }
+    }
+
+    fn finish(self) -> Bytes {
+        match (self.first, self.rest) {
+            (_, Some(buf)) => buf.freeze(),
+            (Some(first), None) => first,
+            (None, None) => Bytes::new(),
+        }
+    }
+}
+
+/// Go's canonical header name: "content-type" → "Content-Type".
+pub fn canonical_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if upper {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+        upper = c == '-';
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,39 @@
+//! Per-run HTTP state: the options, the TLS config and hyper's connection settings, shared by
+//! every VU's client and by the connection pool that dials for it.
+
+use super::error::HttpSetupError;
+use super::HttpConfig;
+
+/// Per-run HTTP state shared by all VUs: the options, the TLS config and hyper's connection
+/// settings. Build it once per run; it is `Send + Sync` and meant to sit in an `Arc`.
+pub struct HttpShared {
+    config: HttpConfig,
+    pub(crate) tls: tokio_rustls::TlsConnector,
+    pub(crate) h1: hyper::client::conn::http1::Builder,
+}
+
+impl std::fmt::Debug for HttpShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpShared")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpShared {
+    pub fn new(config: HttpConfig) -> Result<Self, HttpSetupError> {
+        let tls = super::tls::client_config(config.insecure_skip_tls_verify)?;
+        let mut h1 = hyper::client::conn::http1::Builder::new();
+        // Go (and so k6) sends canonical header names ("Content-Type"); some servers care.
+        h1.title_case_headers(true);
+        Ok(Self {
+            config,
+            tls: tokio_rustls::TlsConnector::from(tls),
+            h1,
+        })
+    }
+
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+}

@@ -1,0 +1,79 @@
+//! How a JavaScript failure reaches users: the exception's message and stack, an interruption,
+//! or a module that could not be loaded.
+
+use rquickjs::{CaughtError, Ctx};
+
+/// A JavaScript failure, formatted for users.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JsError {
+    /// An exception thrown by the script (message and JS stack).
+    #[error("{message}")]
+    Exception { message: String, stack: String },
+    /// The VU was interrupted (stop, gracefulStop expired, test.abort()).
+    #[error("interrupted")]
+    Interrupted,
+    /// A module could not be found or read.
+    #[error("{0}")]
+    Load(String),
+}
+
+impl JsError {
+    pub fn from_caught(e: CaughtError<'_>, _ctx: &Ctx<'_>) -> JsError {
+        match e {
+            CaughtError::Exception(ex) => {
+                let msg = ex.message().unwrap_or_default();
+                let name = ex
+                    .get::<_, Option<String>>("name")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "Error".into());
+                if name == "InternalError" && msg == "interrupted" {
+                    return JsError::Interrupted;
+                }
+                let message = if msg.is_empty() {
+                    name
+                } else if name == "Error" {
+                    msg
+                } else {
+                    format!("{name}: {msg}")
+                };
+                JsError::Exception {
+                    message,
+                    stack: ex.stack().unwrap_or_default(),
+                }
+            }
+            CaughtError::Value(v) => {
+                let s = v
+                    .as_string()
+                    .and_then(|s| s.to_string().ok())
+                    .or_else(|| v.as_number().map(|n| n.to_string()))
+                    .unwrap_or_else(|| format!("{:?}", v.type_of()));
+                JsError::Exception {
+                    message: s,
+                    stack: String::new(),
+                }
+            }
+            CaughtError::Error(e) => {
+                let s = e.to_string();
+                if e.is_resolving() || e.is_loading() {
+                    JsError::Load(s)
+                } else {
+                    JsError::Exception {
+                        message: s,
+                        stack: String::new(),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Message plus the JS stack ("at ..." lines), as k6 prints exceptions.
+    pub fn with_stack(&self) -> String {
+        match self {
+            JsError::Exception { message, stack } if !stack.trim().is_empty() => {
+                format!("{message}\n{}", stack.trim_end())
+            }
+            other => other.to_string(),
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! `k6/http`: requests, batches, cookie jars and responses.
+//!
+//! Request building and the `Response` class live in `http.js`; the request itself runs
+//! natively on the IO runtime while the VU is suspended ([`crate::http`] is the client), and
+//! k6's HTTP metrics are emitted for every hop (redirects included).
+
+mod jar;
+mod request;
+mod response;
+mod state;
+
+use std::rc::Rc;
+
+use rquickjs::{Array, Ctx, Exception, Function, Object, Value};
+
+use super::convert::{bytes_of, type_error};
+use super::natives::Natives;
+use super::K6Module;
+use crate::http::{execute, HttpExchange, HttpRequest};
+use crate::js::vu_ctx::{throw_interrupted, Phase, VuCtx};
+use crate::metrics::builtin;
+use request::{prepare, Prepared, Spec};
+use response::{response_object, ResponseShapes};
+use state::HttpVu;
+
+type R<T> = rquickjs::Result<T>;
+
+/// `k6/http`.
+pub const MODULE: K6Module = K6Module {
+    name: "k6/http",
+    js: include_str!("http.js"),
+    install,
+};
+
+fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
+    let h = Rc::new(HttpVu::new(vu.clone()));
+    let vu1 = h.clone();
+    v.set(
+        "request",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, spec: Object<'js>, shapes: Array<'js>| -> R<Object<'js>> {
+                ensure_can_request(&ctx, &vu1.vu)?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
+                let p = prepare(&ctx, &vu1, Spec::from_object(&ctx, &spec)?)?;
+                let mut out = run_all(&ctx, &vu1.vu, vec![p], &shapes)?;
+                Ok(out.remove(0))
+            },
+        )?,
+    )?;
+    let vu_plain = h.clone();
+    v.set(
+        "requestPlain",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  method: String,
+                  url: String,
+                  body: Value<'js>,
+                  expected: Value<'js>,
+                  shapes: Array<'js>|
+                  -> R<Object<'js>> {
+                ensure_can_request(&ctx, &vu_plain.vu)?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
+                let spec = Spec::plain(&ctx, method, url, body, expected);
+                let p = prepare(&ctx, &vu_plain, spec)?;
+                let mut out = run_all(&ctx, &vu_plain.vu, vec![p], &shapes)?;
+                Ok(out.remove(0))
+            },
+        )?,
+    )?;
+    let vu2 = h.clone();
+    v.set(
+        "batch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, specs: Array<'js>, shapes: Array<'js>| -> R<Vec<Object<'js>>> {
+                ensure_can_request(&ctx, &vu2.vu)?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
+                let mut prepared = Vec::with_capacity(specs.len());
+                for s in specs.iter::<Object>() {
+                    prepared.push(prepare(&ctx, &vu2, Spec::from_object(&ctx, &s?)?)?);
+                }
+                run_all(&ctx, &vu2.vu, prepared, &shapes)
+            },
+        )?,
+    )?;
+    v.set(
+        "responseShapes",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, proto: Object<'js>| -> R<Array<'js>> {
+                ResponseShapes::make(&ctx, &proto)
+            },
+        )?,
+    )?;
+    v.set(
+        "utf8Decode",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, b: Value<'js>| -> R<String> {
+            let bytes = bytes_of(&b).ok_or_else(|| type_error(&ctx, "expected an ArrayBuffer"))?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        })?,
+    )?;
+
+    jar::install(ctx, v, &h)
+}
+
+fn ensure_can_request(ctx: &Ctx<'_>, vu: &VuCtx) -> R<()> {
+    if vu.phase.get() == Phase::Init || vu.http.is_none() {
+        return Err(Exception::throw_message(
+            ctx,
+            "Making http requests in the init context is not supported",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the prepared requests concurrently (one for `http.request`, several for `batch`) and
+/// returns their response objects in order, made from `shapes` (instances of the `Response`
+/// class of `k6/http`, so that no JS copies them into a second object).
+fn run_all<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    prepared: Vec<Prepared>,
+    shapes: &ResponseShapes<'js>,
+) -> R<Vec<Object<'js>>> {
+    let Some(client) = vu.http.clone() else {
+        return Err(Exception::throw_message(ctx, "no HTTP client in this VU"));
+    };
+    let mut reqs: Vec<HttpRequest> = prepared.iter().map(|p| p.req.clone()).collect();
+    let results = if reqs.len() == 1 {
+        // One request (http.get & co.): run it in the VU's own IO task, no extra spawn.
+        let r = reqs.remove(0);
+        vu.block_on(async move { vec![execute(&client, r).await] })
+    } else {
+        vu.block_on(async move {
+            let futs = reqs.into_iter().map(|r| {
+                let c = client.clone();
+                async move { execute(&c, r).await }
+            });
+            futures_join_all(futs).await
+        })
+    }
+    .map_err(|_| throw_interrupted(ctx))?;
+    let throw = vu.run.as_ref().is_some_and(|r| r.settings.throw);
+    let mut out = Vec::with_capacity(results.len());
+    for (p, hops) in prepared.into_iter().zip(results) {
+        for hop in &hops {
+            emit_hop_metrics(vu, &p, hop);
+        }
+        let Some(last) = hops.last() else {
+            return Err(Exception::throw_message(
+                ctx,
+                "the HTTP client returned no response",
+            ));
+        };
+        if throw {
+            if let Some(e) = &last.error {
+                return Err(Exception::throw_message(ctx, e));
+            }
+        }
+        if let Some(e) = &last.error {
+            crate::console::log(
+                "warning",
+                &format!("Request Failed: {e}"),
+                &[("error", e.as_str())],
+            );
+        }
+        out.push(response_object(ctx, &p, last, shapes)?);
+    }
+    Ok(out)
+}
+
+/// Awaits all futures, keeping their order (a tiny join_all without the futures crate).
+async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(v) => out.push(v),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out
+}
+
+fn is_expected(ranges: &[(u16, u16)], status: u16) -> bool {
+    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+}
+
+fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange) {
+    let url = hop.url.as_str();
+    let status = hop.status.to_string();
+    let mut extra: Vec<(&str, &str)> = Vec::with_capacity(12);
+    let name = p
+        .tags
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.as_str());
+    extra.push(("method", hop.method.as_str()));
+    extra.push(("url", name.unwrap_or(url)));
+    extra.push(("name", name.unwrap_or(url)));
+    extra.push(("status", status.as_str()));
+    if !hop.proto.is_empty() {
+        extra.push(("proto", hop.proto.as_str()));
+    }
+    let expected = p.expected.as_ref().map(|r| is_expected(r, hop.status));
+    if let Some(e) = expected {
+        extra.push(("expected_response", if e { "true" } else { "false" }));
+    }
+    let code = hop.error_code.to_string();
+    if hop.error_code != 0 {
+        extra.push(("error_code", code.as_str()));
+    }
+    if let Some(e) = &hop.error {
+        extra.push(("error", e.as_str()));
+    }
+    if let Some(t) = &hop.tls_version {
+        extra.push(("tls_version", t.as_str()));
+    }
+    for (k, v) in &p.tags {
+        if k != "name" {
+            extra.push((k.as_str(), v.as_str()));
+        }
+    }
+    let tags = vu.tags_with(&extra);
+    let t = hop.started;
+    let tm = &hop.timings;
+    vu.emit(builtin::HTTP_REQS, &tags, 1.0, t);
+    vu.emit(builtin::HTTP_REQ_DURATION, &tags, tm.duration, t);
+    vu.emit(builtin::HTTP_REQ_BLOCKED, &tags, tm.blocked, t);
+    vu.emit(builtin::HTTP_REQ_CONNECTING, &tags, tm.connecting, t);
+    vu.emit(
+        builtin::HTTP_REQ_TLS_HANDSHAKING,
+        &tags,
+        tm.tls_handshaking,
+        t,
+    );
+    vu.emit(builtin::HTTP_REQ_SENDING, &tags, tm.sending, t);
+    vu.emit(builtin::HTTP_REQ_WAITING, &tags, tm.waiting, t);
+    vu.emit(builtin::HTTP_REQ_RECEIVING, &tags, tm.receiving, t);
+    if let Some(e) = expected {
+        vu.emit(
+            builtin::HTTP_REQ_FAILED,
+            &tags,
+            if e { 0.0 } else { 1.0 },
+            t,
+        );
+    }
+    let mut st = vu.state.borrow_mut();
+    st.bytes_sent += hop.bytes_sent;
+    st.bytes_received += hop.bytes_received;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_ranges() {
+        let r = vec![(200, 399)];
+        assert!(is_expected(&r, 200));
+        assert!(is_expected(&r, 302));
+        assert!(!is_expected(&r, 404));
+        assert!(is_expected(&[(200, 200), (404, 404)], 404));
+    }
+}
+
+#[cfg(test)]
+mod vu_tests {
+    use std::io::{Read, Write};
+
+    use crate::js::modulestest::TestVu;
+    use crate::js::vu_ctx::Phase;
+
+    /// A server on loopback that answers `n` requests (one per connection) with `response` and
+    /// returns the requests it got.
+    fn serve(n: usize, response: &'static str) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let t = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..n {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let k = s.read(&mut buf).unwrap();
+                    if k == 0 {
+                        break;
+                    }
+                    req.extend_from_slice(&buf[..k]);
+                }
+                got.push(String::from_utf8_lossy(&req).into_owned());
+                s.write_all(response.as_bytes()).unwrap();
+            }
+            got
+        });
+        (url, t)
+    }
+
+    #[test]
+    fn a_get_returns_the_response_and_emits_the_http_metrics_with_k6s_tags() {
+        let (url, server) = serve(
+            1,
+            "HTTP/1.1 201 Created\r\nContent-Length: 8\r\nSet-Cookie: sid=abc; Path=/\r\n\
+             X-Twice: a\r\nx-twice: b\r\nConnection: close\r\n\r\n{\"a\":41}",
+        );
+        let vu = TestVu::new();
+        vu.run(&format!(
+            "import http from 'k6/http';
+             const res = http.get('{url}/p?q=1', {{ headers: {{ 'X-Id': '7' }}, tags: {{ name: 'P' }} }});
+             globalThis.out = [res.status, res.status_text, res.body, res.json('a'),
+                               res.headers['X-Twice'], res.cookies.sid[0].value,
+                               res.request.method, res.timings.duration >= 0];"
+        ))
+        .unwrap();
+        assert_eq!(
+            vu.json("out"),
+            serde_json::json!([
+                201,
+                "201 Created",
+                "{\"a\":41}",
+                41,
+                "a, b",
+                "abc",
+                "GET",
+                true
+            ])
+        );
+        let req = server.join().unwrap().remove(0);
+        assert!(req.starts_with("GET /p?q=1 HTTP/1.1\r\n"), "{req}");
+        assert!(
+            req.contains("X-Id: 7\r\n") || req.contains("x-id: 7\r\n"),
+            "{req}"
+        );
+        let samples = vu.take_samples();
+        let reqs: Vec<_> = samples.iter().filter(|s| s.metric == "http_reqs").collect();
+        assert_eq!(reqs.len(), 1);
+        let t = &reqs[0].tags;
+        assert_eq!(t["method"], "GET");
+        assert_eq!(t["status"], "201");
+        assert_eq!(t["name"], "P");
+        assert_eq!(t["url"], "P");
+        assert_eq!(t["expected_response"], "true");
+        let failed: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.metric == "http_req_failed")
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(failed, [0.0]);
+        assert!(vu.vu.state.borrow().bytes_received > 0);
+    }
+
+    #[test]
+    fn requests_are_refused_in_the_init_context_and_bad_urls_say_why() {
+        let vu = TestVu::new();
+        vu.set_phase(Phase::Init);
+        let e = vu
+            .run("import http from 'k6/http'; http.get('http://127.0.0.1:1/');")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Making http requests in the init context is not supported"
+        );
+        vu.set_phase(Phase::Iteration);
+        let e = vu
+            .run("import http from 'k6/http'; http.get('ftp://x/');")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unsupported protocol scheme \"ftp\" in URL ftp://x/"
+        );
+    }
+}

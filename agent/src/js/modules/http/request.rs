@@ -1,0 +1,268 @@
+//! A request as a script describes it (`http.get(url)`, or the object `parseRequest` in
+//! `http.js` builds from method, URL, body and params), checked and turned into an
+//! [`HttpRequest`].
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rquickjs::{Array, Ctx, Exception, Object, Value};
+
+use super::state::{jar_by_id, request_url, HttpVu};
+use crate::http::HttpRequest;
+use crate::js::keys::{keys, Key};
+use crate::js::modules::convert::{bytes_of, tags_from_js};
+
+type R<T> = rquickjs::Result<T>;
+
+/// Largest request body a script may send in one request.
+pub(super) const MAX_REQUEST_BODY: usize = 256 * 1024 * 1024;
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum ResponseType {
+    Text,
+    Binary,
+    None,
+}
+
+/// One request as the VU will send it, plus what the metrics and the response need.
+pub(super) struct Prepared {
+    pub req: HttpRequest,
+    pub tags: Vec<(String, String)>,
+    pub expected: Option<Vec<(u16, u16)>>,
+    pub response_type: ResponseType,
+}
+
+/// A request as `k6/http` describes it (the object `parseRequest` builds in http.js).
+pub(super) struct Spec<'js> {
+    method: String,
+    url: String,
+    body: Value<'js>,
+    headers: Option<Object<'js>>,
+    auth: Option<String>,
+    cookies: Value<'js>,
+    timeout: Value<'js>,
+    redirects: Option<f64>,
+    response_type: Option<String>,
+    jar: Value<'js>,
+    tags: Value<'js>,
+    expected: Value<'js>,
+}
+
+impl<'js> Spec<'js> {
+    /// Reads the object built by `parseRequest` (by interned names: no atom lookups).
+    pub fn from_object(ctx: &Ctx<'js>, o: &Object<'js>) -> R<Self> {
+        let k = keys(ctx)?;
+        Ok(Self {
+            method: o.get(k.get(Key::Method))?,
+            url: o.get(k.get(Key::Url))?,
+            body: o.get(k.get(Key::Body))?,
+            headers: o.get(k.get(Key::Headers))?,
+            auth: o.get(k.get(Key::Auth))?,
+            cookies: o.get(k.get(Key::Cookies))?,
+            timeout: o.get(k.get(Key::Timeout))?,
+            redirects: o.get(k.get(Key::Redirects))?,
+            response_type: o.get(k.get(Key::ResponseType))?,
+            jar: o.get(k.get(Key::Jar))?,
+            tags: o.get(k.get(Key::Tags))?,
+            expected: o.get(k.get(Key::Expected))?,
+        })
+    }
+
+    /// A request without params (`http.get(url)` and the like): every option at its default.
+    pub fn plain(
+        ctx: &Ctx<'js>,
+        method: String,
+        url: String,
+        body: Value<'js>,
+        expected: Value<'js>,
+    ) -> Self {
+        let undefined = || Value::new_undefined(ctx.clone());
+        Self {
+            method,
+            url,
+            body,
+            headers: None,
+            auth: None,
+            cookies: undefined(),
+            timeout: undefined(),
+            redirects: None,
+            response_type: None,
+            jar: undefined(),
+            tags: undefined(),
+            expected,
+        }
+    }
+}
+
+pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Prepared> {
+    let mut method = spec.method;
+    method.make_ascii_uppercase();
+    let url_s = spec.url;
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| Exception::throw_type(ctx, &format!("invalid HTTP method \"{method}\"")))?;
+    let url = request_url(ctx, h, url_s.as_str())?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Exception::throw_message(
+            ctx,
+            &format!(
+                "unsupported protocol scheme \"{}\" in URL {url_s}",
+                url.scheme()
+            ),
+        ));
+    }
+    let mut req = HttpRequest::new(method, url);
+    let body = spec.body;
+    if !body.is_null() && !body.is_undefined() {
+        let b = bytes_of(&body).ok_or_else(|| {
+            Exception::throw_type(
+                ctx,
+                "request body must be a string, an object or an ArrayBuffer",
+            )
+        })?;
+        if b.len() > MAX_REQUEST_BODY {
+            return Err(Exception::throw_range(
+                ctx,
+                &format!(
+                    "request body is {} bytes; the limit is {MAX_REQUEST_BODY}",
+                    b.len()
+                ),
+            ));
+        }
+        req.body = Bytes::from(b);
+    }
+    if let Some(headers) = spec.headers {
+        for item in headers.props::<String, String>() {
+            let (k, v) = item?;
+            req.headers.push((k, v));
+        }
+    }
+    if let Some(auth) = spec.auth {
+        if auth != "basic" {
+            return Err(Exception::throw_message(
+                ctx,
+                &format!("auth \"{auth}\" is not supported; put the credentials in the URL (http://user:pass@host/) for basic auth"),
+            ));
+        }
+    }
+    // Credentials in the URL become a basic Authorization header, as in k6.
+    if !req.url.username().is_empty()
+        && !req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    {
+        use base64::Engine as _;
+        let user = percent_decode(req.url.username());
+        let pass = percent_decode(req.url.password().unwrap_or(""));
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        req.headers
+            .push(("Authorization".into(), format!("Basic {token}")));
+        let _ = req.url.set_username("");
+        let _ = req.url.set_password(None);
+    }
+    // Per-request cookies (params.cookies): sent with the request; `replace` wins over the jar.
+    if let Some(arr) = spec.cookies.as_array() {
+        let mut parts = Vec::new();
+        for c in arr.iter::<Array>() {
+            let c = c?;
+            let name: String = c.get(0)?;
+            let value: String = c.get(1)?;
+            parts.push(format!("{name}={value}"));
+        }
+        if !parts.is_empty() {
+            req.headers.push(("Cookie".into(), parts.join("; ")));
+        }
+    }
+    let timeout = spec.timeout;
+    if let Some(ms) = timeout.as_number() {
+        req.timeout = Some(Duration::from_secs_f64((ms.max(0.0)) / 1000.0));
+    } else if let Some(s) = timeout.as_string() {
+        let s = s.to_string()?;
+        let d = volley_common::duration::parse_duration(&s)
+            .map_err(|e| Exception::throw_type(ctx, &format!("invalid timeout \"{s}\": {e}")))?;
+        req.timeout = Some(d);
+    }
+    if let Some(r) = spec.redirects {
+        req.max_redirects = Some(r.max(0.0) as u32);
+    }
+    let discard_default =
+        h.vu.run
+            .as_ref()
+            .is_some_and(|r| r.settings.discard_response_bodies);
+    let response_type = match spec.response_type.as_deref() {
+        None => {
+            if discard_default {
+                ResponseType::None
+            } else {
+                ResponseType::Text
+            }
+        }
+        Some("text") => ResponseType::Text,
+        Some("binary") => ResponseType::Binary,
+        Some("none") => ResponseType::None,
+        Some(other) => {
+            return Err(Exception::throw_type(
+                ctx,
+                &format!("unknown responseType \"{other}\"; use text, binary or none"),
+            ))
+        }
+    };
+    req.discard_body = response_type == ResponseType::None;
+    let jar = spec.jar;
+    if jar.is_null() {
+        req.jar = false;
+    } else if let Some(id) = jar.as_number() {
+        if id as usize != 0 {
+            req.cookie_jar = Some(jar_by_id(ctx, h, id as usize)?);
+        }
+    }
+    let tags = tags_from_js(Some(&spec.tags))?;
+    let expected = if let Some(arr) = spec.expected.as_array() {
+        let mut ranges = Vec::new();
+        for r in arr.iter::<Array>() {
+            let r = r?;
+            let lo: f64 = r.get(0)?;
+            let hi: f64 = r.get(1)?;
+            ranges.push((lo.clamp(0.0, 65535.0) as u16, hi.clamp(0.0, 65535.0) as u16));
+        }
+        Some(ranges)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        req,
+        tags,
+        expected,
+        response_type,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("p%40ss"), "p@ss");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

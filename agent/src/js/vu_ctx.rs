@@ -1,0 +1,270 @@
+//! The native state of one VU, shared by the native functions of the k6 modules it installs
+//! (k6 splits the same between `modules.VU` and `lib.State`): its ids and phase, its tags and
+//! iteration counters, the run it belongs to, its HTTP client, and — through [`VuHost`] — the
+//! thread it runs on.
+//!
+//! The VU driver (`crate::vu`) makes one per VU and implements [`VuHost`] over its worker and
+//! coroutine; the first init has no host, and the module tests (`js::modulestest`) their own.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rquickjs::Ctx;
+use volley_common::exit::AbortReason;
+use volley_common::metrics::TagSet;
+
+use crate::http::VuHttpClient;
+use crate::metrics::{MetricId, Registry};
+use crate::program::Program;
+use crate::run::{RunControl, RunShared};
+use crate::scenario::Job;
+
+/// Work a VU waits for on the IO runtime, with its result type erased.
+pub type IoFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
+
+/// How a VU reaches the thread it runs on: waiting for IO and sleeping without blocking the
+/// other VUs of its worker, and recording samples into the worker's aggregates.
+pub trait VuHost {
+    /// Suspends the VU until `fut` completes on the IO runtime.
+    fn block_on(&self, fut: IoFuture) -> Result<Box<dyn Any + Send>, Aborted>;
+    /// Suspends the VU for `d`.
+    fn sleep(&self, d: Duration) -> Result<(), Aborted>;
+    /// The worker's shared copy of a tag set (one allocation for all its VUs' samples).
+    fn intern(&self, tags: TagSet) -> TagSet;
+    /// Records a sample.
+    fn emit(&self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime);
+}
+
+/// The phase a VU's JS is in; some APIs are only allowed in some phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Init,
+    Setup,
+    Iteration,
+    Teardown,
+    HandleSummary,
+}
+
+/// Raised when a blocking call is aborted (the VU is being stopped).
+#[derive(Debug)]
+pub struct Aborted;
+
+/// Tag sets a VU remembers (see `IterState::tag_memo`).
+const TAG_MEMO_SIZE: usize = 16;
+
+/// A remembered tag set: the base-tags generation it was built from, the extra pairs, the set.
+pub type TagMemo = (u64, Vec<(String, String)>, TagSet);
+
+/// Per-iteration state of a VU.
+#[derive(Default)]
+pub struct IterState {
+    pub job: Option<Arc<Job>>,
+    /// `__ITER` / `exec.vu.iterationInScenario`.
+    pub iteration_in_scenario: u64,
+    /// `exec.vu.iterationInInstance`: across all scenarios.
+    pub iteration_in_instance: u64,
+    pub scenario_iteration_local: u64,
+    pub scenario_iteration_global: u64,
+    /// Current group path ("" at the root, "::a::b" inside groups).
+    pub group: String,
+    /// Start times of the groups the VU is inside (innermost last), for group_duration.
+    pub group_starts: Vec<Instant>,
+    /// `exec.vu.tags` set by the script.
+    pub vu_tags: BTreeMap<String, String>,
+    /// The cached tags every sample of this VU carries (invalidated when they change).
+    pub base_tags: Option<Vec<(String, String)>>,
+    /// Tag sets recently built by [`VuCtx::tags_with`] from the current base tags, by their
+    /// extra pairs: a loop's requests carry the same tags, so their set is built once (and its
+    /// hash computed once). An entry is valid while `base_tags` is the one it was built from.
+    pub tag_memo: Vec<TagMemo>,
+    /// Bumped every time `base_tags` is rebuilt.
+    pub base_tags_gen: u64,
+    /// Bytes the iteration's requests sent and received (`data_sent`, `data_received`).
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Whether `__ENV` currently holds a scenario's `env` (and must be rebuilt for the next job).
+    pub env_from_scenario: bool,
+    /// Set when this VU's own `exec.test.abort()` ended the iteration: k6 still counts that
+    /// iteration in `iterations` and `iteration_duration` (but as interrupted in the progress).
+    pub aborted_test: bool,
+}
+
+/// The native side of one VU, shared by its native JS functions.
+pub struct VuCtx {
+    /// `__VU` / `exec.vu.idInInstance` (0 for the setup/teardown VU and the first init).
+    pub id: u64,
+    /// `exec.vu.idInTest`.
+    pub id_in_test: u64,
+    pub program: Arc<Program>,
+    pub registry: Arc<Registry>,
+    /// Absent during the first init.
+    pub run: Option<Arc<RunShared>>,
+    /// The run's control (also during the first init, so test.abort()/fail() count there).
+    pub control: Option<Arc<RunControl>>,
+    /// How the VU reaches its thread (absent during the first init, which cannot block).
+    pub host: Option<Rc<dyn VuHost>>,
+    pub http: Option<Arc<VuHttpClient>>,
+    pub phase: Cell<Phase>,
+    pub state: RefCell<IterState>,
+    pub interrupt: Arc<AtomicBool>,
+    /// The run's environment variables (`__ENV`, before a scenario's own `env`).
+    pub env: BTreeMap<String, String>,
+}
+
+impl VuCtx {
+    /// Blocks the VU until `fut` completes on the IO runtime. Other VUs of the worker run
+    /// meanwhile. Fails with [`Aborted`] when the VU is interrupted, and in the first init.
+    pub fn block_on<T, F>(&self, fut: F) -> Result<T, Aborted>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
+        let Some(host) = self.host.as_ref() else {
+            return Err(Aborted);
+        };
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(Aborted);
+        }
+        // Boxed first: an HTTP request's future is several KiB, and tokio moves the task's
+        // future a few times while spawning it (profiled: memcpy was ~5 % of the generator).
+        let fut: IoFuture = Box::pin(async move { Box::new(fut.await) as Box<dyn Any + Send> });
+        match host.block_on(fut)?.downcast::<T>() {
+            Ok(v) => Ok(*v),
+            Err(_) => Err(Aborted),
+        }
+    }
+
+    /// Suspends the VU for `d` (k6's `sleep`). Fails with [`Aborted`] when interrupted. The
+    /// first init has no worker to yield to: it sleeps (at most a second) on its thread.
+    pub fn sleep(&self, d: Duration) -> Result<(), Aborted> {
+        let Some(host) = self.host.as_ref() else {
+            std::thread::sleep(d.min(Duration::from_secs(1)));
+            return Ok(());
+        };
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(Aborted);
+        }
+        host.sleep(d)
+    }
+
+    /// The tags every sample of this VU carries now: options.tags, the scenario's tags, the
+    /// VU's tags, `scenario` and `group`.
+    pub fn base_tags(&self) -> Vec<(String, String)> {
+        let mut st = self.state.borrow_mut();
+        if let Some(t) = &st.base_tags {
+            return t.clone();
+        }
+        let mut m: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(run) = &self.run {
+            for (k, v) in &run.settings.global_tags {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(job) = &st.job {
+            for (k, v) in &job.scenario.tags {
+                m.insert(k.clone(), v.clone());
+            }
+            m.insert("scenario".into(), job.scenario.name.clone());
+        }
+        for (k, v) in &st.vu_tags {
+            m.insert(k.clone(), v.clone());
+        }
+        m.insert("group".into(), st.group.clone());
+        let v: Vec<(String, String)> = m.into_iter().collect();
+        st.base_tags = Some(v.clone());
+        st.base_tags_gen += 1;
+        v
+    }
+
+    pub fn invalidate_tags(&self) {
+        self.state.borrow_mut().base_tags = None;
+    }
+
+    /// Builds a tag set from the VU's base tags plus `extra` (later keys win).
+    pub fn tags_with(&self, extra: &[(&str, &str)]) -> TagSet {
+        {
+            let st = self.state.borrow();
+            if st.base_tags.is_some() {
+                let gen = st.base_tags_gen;
+                let hit = st.tag_memo.iter().find(|(g, k, _)| {
+                    *g == gen
+                        && k.len() == extra.len()
+                        && k.iter().zip(extra).all(|((a, b), (c, d))| a == c && b == d)
+                });
+                if let Some((_, _, t)) = hit {
+                    return t.clone();
+                }
+            }
+        }
+        let mut set = self.build_tags(extra);
+        if let Some(host) = &self.host {
+            set = host.intern(set);
+        }
+        let mut st = self.state.borrow_mut();
+        let gen = st.base_tags_gen;
+        st.tag_memo.retain(|(g, _, _)| *g == gen);
+        if st.tag_memo.len() >= TAG_MEMO_SIZE {
+            st.tag_memo.remove(0);
+        }
+        let key = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        st.tag_memo.push((gen, key, set.clone()));
+        set
+    }
+
+    fn build_tags(&self, extra: &[(&str, &str)]) -> TagSet {
+        let mut base = self.base_tags();
+        for (k, v) in extra {
+            if let Some(e) = base.iter_mut().find(|(bk, _)| bk == k) {
+                e.1 = v.to_string();
+            } else {
+                base.push((k.to_string(), v.to_string()));
+            }
+        }
+        TagSet::from_pairs(base)
+    }
+
+    /// Records a sample into the worker's aggregates. Samples outside a worker (first init) are
+    /// dropped, as k6 does not allow metrics in the init context.
+    pub fn emit(&self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime) {
+        if let Some(host) = &self.host {
+            host.emit(metric, tags, value, time);
+        }
+    }
+
+    /// Marks the run aborted by the script and interrupts this VU.
+    pub fn abort_test(&self, reason: AbortReason) {
+        if let Some(control) = &self.control {
+            control.abort(reason);
+        }
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            st.aborted_test = true;
+        }
+        self.interrupt.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Throws QuickJS's uncatchable "interrupted" error, so a stopping VU unwinds even through
+/// `try/catch` in the script.
+pub fn throw_interrupted(ctx: &Ctx<'_>) -> rquickjs::Error {
+    let e = rquickjs::Exception::from_message(ctx.clone(), "interrupted");
+    match e {
+        Ok(ex) => {
+            let _ = ex.as_object().set("name", "InternalError");
+            let v = ex.into_value();
+            // SAFETY: marks a live error object of this context as uncatchable.
+            unsafe { rquickjs::qjs::JS_SetUncatchableError(ctx.as_raw().as_ptr(), v.as_raw()) };
+            ctx.throw(v)
+        }
+        Err(e) => e,
+    }
+}
