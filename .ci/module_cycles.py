@@ -70,8 +70,9 @@ def strip_comments_and_strings(text):
 
 
 def expand_groups(path):
-    """`a::{b, c::{d, e}}` -> [`a::b`, `a::c::d`, `a::c::e`] (`self` in a group is `a`)."""
-    path = re.sub(r"\s+", "", path)
+    """`a::{b, c::{d, e as f}}` -> [`a::b`, `a::c::d`, `a::c::e@f`] (`self` in a group is `a`;
+    an alias follows `@`)."""
+    path = re.sub(r"\s+", "", re.sub(r"\s+as\s+", "@", path))
     i = path.find("{")
     if i < 0:
         return [path]
@@ -137,19 +138,13 @@ def edges_of(mods, mod, path):
     for _ in range(3):  # `use` of a name bound by another `use`
         for u in uses:
             for p in expand_groups(u.group(2)):
-                segs = [s for s in re.sub(r"as" + IDENT + "$", "", p).split("::") if s]
-                if not segs or segs[-1] == "*" or re.search(r"[^:]as[A-Z_a-z]", p):
+                target, _, alias = p.partition("@")
+                segs = [s for s in target.split("::") if s]
+                if not segs or segs[-1] == "*":
                     continue
                 full = res.absolute(segs)
                 if full is not None and tuple(full) in mods:
-                    bound[segs[-1]] = tuple(full)
-    # `use x as y` aliases: re-read them with spacing intact.
-    for u in uses:
-        for m in re.finditer(r"((?:" + IDENT + r"::)*" + IDENT + r")\s+as\s+(" + IDENT + ")", u.group(2)):
-            segs = m.group(1).split("::")
-            full = res.absolute(segs)
-            if full is not None and tuple(full) in mods:
-                bound[m.group(2)] = tuple(full)
+                    bound[alias or segs[-1]] = tuple(full)
     # Re-exports are not dependencies.
     code = text
     for u in uses:
@@ -157,7 +152,8 @@ def edges_of(mods, mod, path):
             code = code.replace(u.group(0), "")
     for u in uses:
         if not u.group(1):
-            code = code.replace(u.group(0), " ".join(expand_groups(u.group(2))) + ";")
+            paths = [p.partition("@")[0] for p in expand_groups(u.group(2))]
+            code = code.replace(u.group(0), " ".join(paths) + ";")
     deps = set()
     for m in re.finditer(r"(?<![A-Za-z0-9_:])(" + IDENT + r")((?:\s*::\s*" + IDENT + r")*)", code):
         head = m.group(1)

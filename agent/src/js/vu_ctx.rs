@@ -134,6 +134,8 @@ impl VuCtx {
         }
         // Boxed first: an HTTP request's future is several KiB, and tokio moves the task's
         // future a few times while spawning it (profiled: memcpy was ~5 % of the generator).
+        // The type-erasing wrapper then holds only the box, so it is cheap to move too.
+        let fut = Box::pin(fut);
         let fut: IoFuture = Box::pin(async move { Box::new(fut.await) as Box<dyn Any + Send> });
         match host.block_on(fut)?.downcast::<T>() {
             Ok(v) => Ok(*v),
