@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, Value};
-use volley_common::metrics::TagSet;
 
 use crate::coro::{Resume, Suspend, Suspender, JS_STACK_LIMIT};
 use crate::http::VuHttpClient;
@@ -20,7 +19,7 @@ use crate::js::jobs::{finish_promise, run_own_jobs};
 use crate::js::shared_runtime::{self, SharedRuntime, VuExec};
 use crate::js::vu_ctx::{Aborted, IoFuture, IterState, VuCtx, VuHost};
 use crate::js::{self, JsError, VolleyResolver};
-use crate::metrics::{builtin, MetricId};
+use crate::metrics::builtin;
 use crate::program::{Program, ProgramBuilder};
 use crate::run::RunShared;
 use crate::scenario::Job;
@@ -102,17 +101,6 @@ impl VuHost for VuLink {
             _ => Err(Aborted),
         }
     }
-
-    fn intern(&self, tags: TagSet) -> TagSet {
-        self.local.metrics.borrow_mut().intern(tags)
-    }
-
-    fn emit(&self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime) {
-        self.local
-            .metrics
-            .borrow_mut()
-            .add(metric, tags, value, time);
-    }
 }
 
 /// Sleeps at least this long release the VU's unused stack pages first.
@@ -179,6 +167,7 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         run: Some(run.clone()),
         control: Some(run.control.clone()),
         host: Some(link.clone()),
+        metrics: Some(link.local.metrics.clone()),
         http: Some(Arc::new(VuHttpClient::new(run.http.clone()))),
         phase: Cell::new(Phase::Init),
         state: RefCell::new(IterState::default()),
@@ -562,6 +551,7 @@ pub fn first_init(
         run: None,
         control: control.clone(),
         host: None,
+        metrics: None,
         http: None,
         phase: Cell::new(Phase::Init),
         state: RefCell::new(IterState::default()),

@@ -44,7 +44,8 @@ pub enum WorkerMsg {
 /// Worker-local state that VUs on this worker share (single-threaded: `Rc`/`RefCell`).
 pub struct WorkerLocal {
     pub index: usize,
-    pub metrics: RefCell<WorkerMetrics>,
+    /// The worker's aggregates; its VUs record into them directly.
+    pub metrics: Rc<RefCell<WorkerMetrics>>,
     pub tx: Sender<WorkerMsg>,
     /// The QuickJS runtime the worker's VUs share, created by the first VU.
     pub js_runtime: RefCell<Option<Rc<crate::js::shared_runtime::SharedRuntime>>>,
@@ -94,7 +95,10 @@ pub fn spawn_worker(
             crate::sched::batch_current_thread();
             let local = Rc::new(WorkerLocal {
                 index,
-                metrics: RefCell::new(WorkerMetrics::new(registry, raw_out.is_some())),
+                metrics: Rc::new(RefCell::new(WorkerMetrics::new(
+                    registry,
+                    raw_out.is_some(),
+                ))),
                 tx: tx2,
                 js_runtime: RefCell::new(None),
             });

@@ -1,7 +1,7 @@
 //! One VU for unit tests of the k6 modules (k6 has `js/modulestest`): a QuickJS context with
 //! the modules' natives and the globals installed over a [`VuCtx`] of a run of its own, whose
-//! host records samples instead of aggregating them, runs IO on a runtime of its own and
-//! sleeps without waiting. A test runs snippets of JS (ES modules that may import the k6
+//! host runs IO on a runtime of its own and sleeps without waiting, and whose worker
+//! aggregates keep every raw sample. A test runs snippets of JS (ES modules that may import the k6
 //! modules) and looks at what they left in `globalThis` and at the samples.
 
 use std::any::Any;
@@ -10,17 +10,16 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rquickjs::{CatchResultExt, Context, Module, Runtime};
-use volley_common::metrics::TagSet;
 
 use super::error::JsError;
 use super::jobs::{finish_promise, run_own_jobs};
 use super::loader::{ProgramLoader, VolleyResolver};
 use super::vu_ctx::{Aborted, IoFuture, IterState, Phase, VuCtx, VuHost};
 use crate::http::{HttpConfig, HttpShared, VuHttpClient};
-use crate::metrics::{MetricId, MetricsStore, Registry};
+use crate::metrics::{MetricsStore, Registry, WorkerMetrics};
 use crate::program::ProgramBuilder;
 use crate::run::{RunControl, RunShared, VuSettings};
 
@@ -35,7 +34,6 @@ pub struct Sample {
 /// The host of the test VU.
 struct TestHost {
     io: tokio::runtime::Runtime,
-    samples: RefCell<Vec<(MetricId, TagSet, f64)>>,
     slept: RefCell<Vec<Duration>>,
 }
 
@@ -48,16 +46,6 @@ impl VuHost for TestHost {
         self.slept.borrow_mut().push(d);
         Ok(())
     }
-
-    fn intern(&self, tags: TagSet) -> TagSet {
-        tags
-    }
-
-    fn emit(&self, metric: MetricId, tags: &TagSet, value: f64, _time: SystemTime) {
-        self.samples
-            .borrow_mut()
-            .push((metric, tags.clone(), value));
-    }
 }
 
 /// One VU with every k6 module, in the iteration phase unless a test sets another.
@@ -67,6 +55,7 @@ pub struct TestVu {
     _runtime: Runtime,
     pub vu: Rc<VuCtx>,
     host: Rc<TestHost>,
+    metrics: Rc<RefCell<WorkerMetrics>>,
     snippets: RefCell<u32>,
 }
 
@@ -88,7 +77,6 @@ impl TestVu {
                 .enable_all()
                 .build()
                 .expect("tokio runtime"),
-            samples: RefCell::new(Vec::new()),
             slept: RefCell::new(Vec::new()),
         });
         let program = Arc::new(
@@ -108,6 +96,7 @@ impl TestVu {
             setup_data: RwLock::new(None),
             raw_out: None,
         });
+        let metrics = Rc::new(RefCell::new(WorkerMetrics::new(run.registry.clone(), true)));
         let vu = Rc::new(VuCtx {
             id: 1,
             id_in_test: 1,
@@ -115,6 +104,7 @@ impl TestVu {
             registry: run.registry.clone(),
             control: Some(run.control.clone()),
             host: Some(host.clone()),
+            metrics: Some(metrics.clone()),
             http: Some(Arc::new(VuHttpClient::new(run.http.clone()))),
             phase: std::cell::Cell::new(Phase::Iteration),
             state: RefCell::new(IterState::default()),
@@ -136,6 +126,7 @@ impl TestVu {
             _runtime: runtime,
             vu,
             host,
+            metrics,
             snippets: RefCell::new(0),
         }
     }
@@ -185,17 +176,16 @@ impl TestVu {
     /// The samples emitted so far, in order (and forgets them).
     pub fn take_samples(&self) -> Vec<Sample> {
         let registry = &self.vu.registry;
-        self.host
-            .samples
-            .borrow_mut()
-            .drain(..)
-            .map(|(id, tags, value)| Sample {
-                metric: registry.get(id).map(|d| d.name).unwrap_or_default(),
-                tags: tags
+        let (_, raw) = self.metrics.borrow_mut().take();
+        raw.into_iter()
+            .map(|s| Sample {
+                metric: registry.get(s.metric).map(|d| d.name).unwrap_or_default(),
+                tags: s
+                    .tags
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
-                value,
+                value: s.value,
             })
             .collect()
     }

@@ -1,7 +1,7 @@
 //! The native state of one VU, shared by the native functions of the k6 modules it installs
 //! (k6 splits the same between `modules.VU` and `lib.State`): its ids and phase, its tags and
-//! iteration counters, the run it belongs to, its HTTP client, and — through [`VuHost`] — the
-//! thread it runs on.
+//! iteration counters, the run it belongs to, its HTTP client, its worker's aggregates, and —
+//! through [`VuHost`] — the thread it runs on.
 //!
 //! The VU driver (`crate::vu`) makes one per VU and implements [`VuHost`] over its worker and
 //! coroutine; the first init has no host, and the module tests (`js::modulestest`) their own.
@@ -21,7 +21,7 @@ use volley_common::exit::AbortReason;
 use volley_common::metrics::TagSet;
 
 use crate::http::VuHttpClient;
-use crate::metrics::{MetricId, Registry};
+use crate::metrics::{MetricId, Registry, WorkerMetrics};
 use crate::program::Program;
 use crate::run::{RunControl, RunShared};
 use crate::scenario::Job;
@@ -30,16 +30,12 @@ use crate::scenario::Job;
 pub type IoFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
 
 /// How a VU reaches the thread it runs on: waiting for IO and sleeping without blocking the
-/// other VUs of its worker, and recording samples into the worker's aggregates.
+/// other VUs of its worker.
 pub trait VuHost {
     /// Suspends the VU until `fut` completes on the IO runtime.
     fn block_on(&self, fut: IoFuture) -> Result<Box<dyn Any + Send>, Aborted>;
     /// Suspends the VU for `d`.
     fn sleep(&self, d: Duration) -> Result<(), Aborted>;
-    /// The worker's shared copy of a tag set (one allocation for all its VUs' samples).
-    fn intern(&self, tags: TagSet) -> TagSet;
-    /// Records a sample.
-    fn emit(&self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime);
 }
 
 /// The phase a VU's JS is in; some APIs are only allowed in some phases.
@@ -110,6 +106,10 @@ pub struct VuCtx {
     pub control: Option<Arc<RunControl>>,
     /// How the VU reaches its thread (absent during the first init, which cannot block).
     pub host: Option<Rc<dyn VuHost>>,
+    /// The aggregates of the VU's worker, which its samples go to (absent during the first
+    /// init: k6 records no samples there). Held directly rather than through [`VuHost`]:
+    /// an iteration records a dozen samples.
+    pub metrics: Option<Rc<RefCell<WorkerMetrics>>>,
     pub http: Option<Arc<VuHttpClient>>,
     pub phase: Cell<Phase>,
     pub state: RefCell<IterState>,
@@ -206,8 +206,8 @@ impl VuCtx {
             }
         }
         let mut set = self.build_tags(extra);
-        if let Some(host) = &self.host {
-            set = host.intern(set);
+        if let Some(m) = &self.metrics {
+            set = m.borrow_mut().intern(set);
         }
         let mut st = self.state.borrow_mut();
         let gen = st.base_tags_gen;
@@ -238,8 +238,8 @@ impl VuCtx {
     /// Records a sample into the worker's aggregates. Samples outside a worker (first init) are
     /// dropped, as k6 does not allow metrics in the init context.
     pub fn emit(&self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime) {
-        if let Some(host) = &self.host {
-            host.emit(metric, tags, value, time);
+        if let Some(m) = &self.metrics {
+            m.borrow_mut().add(metric, tags, value, time);
         }
     }
 
