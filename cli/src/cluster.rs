@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use volley_api::client::{Client, ClientError};
+use volley_api::{AgentList, CreateTestJson, RunView, StartTestRun, StopReason, StopRun};
 use volley_common::archive::Archive;
 use volley_common::exit::code;
 use volley_common::options::{parse_stages, Options};
-use volley_common::status::RunStatus;
-use volley_common::summary::SummaryReport;
-
-use volley_common::rest::{Client, RestError};
+use volley_common::status::ResultStatus;
 
 const DEFAULT_REST: &str = "http://127.0.0.1:6565";
 const DEFAULT_GRPC: &str = "http://127.0.0.1:6566";
@@ -382,7 +381,7 @@ pub struct SubmitArgs {
 
 fn client(url: &str) -> Result<Client, i32> {
     Client::new(url).map_err(|e| {
-        log_error(&e);
+        log_error(&e.to_string());
         code::INVALID_CONFIG
     })
 }
@@ -408,29 +407,22 @@ pub fn submit(a: SubmitArgs) -> i32 {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| "test".into())
     });
-    let body = serde_json::json!({
-        "name": name,
-        "project_id": 0,
-        "k6_archive": base64::engine::general_purpose::STANDARD.encode(&built.tar),
-    });
-    let test = match c.post("/loadtests/v2/tests", &body) {
-        Ok(v) => v,
+    let body = CreateTestJson {
+        name,
+        project_id: 0,
+        k6_archive: base64::engine::general_purpose::STANDARD.encode(&built.tar),
+    };
+    let test_id = match c.create_test(&body) {
+        Ok(t) => t.test.id,
         Err(e) => return rest_failed(e, false),
     };
-    let Some(test_id) = test.pointer("/k6-test/id").and_then(|v| v.as_u64()) else {
-        log_error("the controller did not return a test id");
-        return code::SYSTEM;
+    let start = StartTestRun {
+        env: built.env.clone(),
+        note: a.note.clone(),
     };
-    let run = match c.post(
-        &format!("/loadtests/v2/tests/{test_id}/start-testrun"),
-        &serde_json::json!({"env": built.env, "note": a.note}),
-    ) {
-        Ok(v) => v,
+    let run_id = match c.start_testrun(test_id, &start) {
+        Ok(r) => r.run.id,
         Err(e) => return rest_failed(e, false),
-    };
-    let Some(run_id) = run.pointer("/k6-run/id").and_then(|v| v.as_u64()) else {
-        log_error("the controller did not return a run id");
-        return code::SYSTEM;
     };
     if !a.wait {
         println!("run {run_id} submitted (test {test_id}); follow it with: volley status {run_id}");
@@ -439,71 +431,54 @@ pub fn submit(a: SubmitArgs) -> i32 {
     follow(&c, run_id, &a, &built, stop_count)
 }
 
-fn rest_failed(e: RestError, following: bool) -> i32 {
+fn rest_failed(e: ClientError, following: bool) -> i32 {
     log_error(&e.to_string());
     match e {
-        RestError::Unreachable(_) if following => code::CONTROLLER_LOST,
-        RestError::Unreachable(_) => code::SYSTEM,
-        RestError::Status(s, _) if (400..500).contains(&s) => code::INVALID_CONFIG,
-        RestError::Status(..) => code::SYSTEM,
+        ClientError::Unreachable(_) if following => code::CONTROLLER_LOST,
+        ClientError::Status { status, .. } if (400..500).contains(&status) => code::INVALID_CONFIG,
+        _ => code::SYSTEM,
     }
-}
-
-fn status_name(s: i64) -> &'static str {
-    i32::try_from(s)
-        .ok()
-        .and_then(RunStatus::from_number)
-        .map_or("UNKNOWN", RunStatus::name)
 }
 
 /// Follows a run to its end, printing status changes and progress; then the summary.
 fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<AtomicU32>) -> i32 {
-    let mut last_status = i64::MIN;
+    let mut last_status = None;
     let mut last_ok = Instant::now();
     let mut stop_sent = false;
     let mut events_seen = 0usize;
     let run = loop {
         if stops.load(Ordering::SeqCst) > 0 && !stop_sent {
             stop_sent = true;
-            let _ = c.post(
-                &format!("/loadtests/v2/runs/{run_id}/stop"),
-                &serde_json::json!({"reason": "signal"}),
-            );
+            let stop = StopRun {
+                reason: Some(StopReason::Signal),
+                ..StopRun::default()
+            };
+            let _ = c.stop_run(run_id, &stop);
         }
-        match c.get(&format!("/loadtests/v2/runs/{run_id}")) {
-            Ok(v) => {
+        match c.run(run_id) {
+            Ok(run) => {
                 last_ok = Instant::now();
-                let run = v.get("k6-run").cloned().unwrap_or_default();
-                let status = run.get("run_status").and_then(|s| s.as_i64()).unwrap_or(-2);
+                let status = run.run_status;
                 // Events (an agent busy, overloaded, disconnected...) as they happen.
-                if let Some(events) = run.get("events").and_then(|e| e.as_array()) {
-                    for e in events.iter().skip(events_seen) {
-                        let level = e.get("level").and_then(|l| l.as_str()).unwrap_or("info");
-                        let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
-                        volley_agent::console::log(level, &format!("run {run_id}: {msg}"), &[]);
-                    }
-                    events_seen = events_seen.max(events.len());
+                for e in run.events.iter().skip(events_seen) {
+                    let msg = format!("run {run_id}: {}", e.message);
+                    volley_agent::console::log(&e.level, &msg, &[]);
                 }
-                if status != last_status && !a.quiet {
-                    let reason = run
-                        .get("transitions")
-                        .and_then(|t| t.as_array())
-                        .and_then(|t| t.last())
-                        .and_then(|t| t.get("reason"))
-                        .and_then(|r| r.as_str())
-                        .unwrap_or("");
-                    eprintln!("run {run_id}: {} ({status}) {reason}", status_name(status));
-                    last_status = status;
+                events_seen = events_seen.max(run.events.len());
+                if last_status != Some(status) && !a.quiet {
+                    let reason = run.transitions.last().map_or("", |t| t.reason.as_str());
+                    eprintln!(
+                        "run {run_id}: {} ({}) {reason}",
+                        status.name(),
+                        status.number()
+                    );
+                    last_status = Some(status);
                 }
-                let terminal = i32::try_from(status)
-                    .ok()
-                    .and_then(RunStatus::from_number)
-                    .is_some_and(RunStatus::is_terminal);
-                if terminal {
+                if status.is_terminal() {
                     break run;
                 }
             }
-            Err(RestError::Unreachable(m)) => {
+            Err(ClientError::Unreachable(m)) => {
                 if last_ok.elapsed() > Duration::from_secs(15) {
                     log_error(&format!(
                         "lost the controller while following run {run_id}: {m}"
@@ -515,36 +490,33 @@ fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<Ato
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    let exit = run
-        .get("exit_code")
-        .and_then(|v| v.as_i64())
-        .map(|v| v as i32)
-        .unwrap_or(code::SYSTEM);
+    finish_follow(c, &run, a, built)
+}
+
+/// The end of a followed run: the summary, warnings, and the run's exit code.
+fn finish_follow(c: &Client, run: &RunView, a: &SubmitArgs, built: &Built) -> i32 {
+    let run_id = run.id;
     if !a.no_summary {
         print_summary(c, run_id, built);
     }
-    if run.get("degraded").and_then(|d| d.as_bool()) == Some(true) {
-        let note = run.get("note").and_then(|n| n.as_str()).unwrap_or("");
+    if run.degraded {
         volley_agent::console::log(
             "warning",
-            &format!("run {run_id} is DEGRADED (an agent was lost and the run went on without it): {note}"),
+            &format!(
+                "run {run_id} is DEGRADED (an agent was lost and the run went on without it): {}",
+                run.note
+            ),
             &[],
         );
     }
-    if let Some(detail) = run.get("error_detail").and_then(|v| v.as_str()) {
-        if !detail.is_empty() {
-            log_error(detail);
-        }
+    if let Some(detail) = run.error_detail.as_deref().filter(|d| !d.is_empty()) {
+        log_error(detail);
     }
-    exit
+    run.exit_code.unwrap_or(code::SYSTEM)
 }
 
 fn print_summary(c: &Client, run_id: u64, built: &Built) {
-    let report: Option<SummaryReport> = c
-        .get(&format!("/v1/runs/{run_id}/report"))
-        .ok()
-        .and_then(|v| serde_json::from_value(v).ok());
-    let Some(report) = report else {
+    let Ok(report) = c.report(run_id) else {
         log_error(&format!("the summary of run {run_id} is not available"));
         return;
     };
@@ -581,35 +553,26 @@ pub fn runs(q: QueryArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match c.get("/loadtests/v2/runs") {
-        Ok(v) => {
+    match c.runs() {
+        Ok(list) => {
             println!(
                 "{:>6} {:>6} {:<24} {:>7} {:>6} {:>6}  {:<20}",
                 "RUN", "TEST", "STATUS", "RESULT", "VUS", "EXIT", "CREATED"
             );
-            for r in v
-                .get("k6-runs")
-                .and_then(|r| r.as_array())
-                .cloned()
-                .unwrap_or_default()
-            {
-                let g = |k: &str| r.get(k).cloned().unwrap_or_default();
+            for r in list.runs {
                 println!(
                     "{:>6} {:>6} {:<24} {:>7} {:>6} {:>6}  {:<20}",
-                    g("id"),
-                    g("test_id"),
-                    status_name(g("run_status").as_i64().unwrap_or(-2)),
-                    if g("result_status").as_i64() == Some(1) {
+                    r.id,
+                    r.test_id,
+                    r.run_status.name(),
+                    if r.result_status == ResultStatus::Failed {
                         "FAILED"
                     } else {
                         "PASSED"
                     },
-                    g("vus"),
-                    g("exit_code")
-                        .as_i64()
-                        .map(|x| x.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    g("created").as_str().unwrap_or(""),
+                    r.vus,
+                    r.exit_code.map_or_else(|| "-".into(), |x| x.to_string()),
+                    r.created,
                 );
             }
             0
@@ -630,9 +593,13 @@ pub fn status(a: RunIdArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match c.get(&format!("/loadtests/v2/runs/{}", a.run)) {
-        Ok(v) => {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    match c.run(a.run) {
+        Ok(run) => {
+            let envelope = volley_api::RunEnvelope { run };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&envelope).unwrap_or_default()
+            );
             0
         }
         Err(e) => rest_failed(e, false),
@@ -644,10 +611,7 @@ pub fn stop(a: RunIdArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match c.post(
-        &format!("/loadtests/v2/runs/{}/stop", a.run),
-        &serde_json::json!({}),
-    ) {
+    match c.stop_run(a.run, &StopRun::default()) {
         Ok(_) => {
             println!("run {} is stopping", a.run);
             0
@@ -671,12 +635,12 @@ pub fn agents(a: AgentsArgs) -> i32 {
         Err(code) => return code,
     };
     loop {
-        match c.get("/v1/agents") {
-            Ok(v) => {
+        match c.agents() {
+            Ok(list) => {
                 if a.watch {
                     print!("\x1b[2J\x1b[H");
                 }
-                print_agents(&v);
+                print_agents(&list);
             }
             Err(e) => return rest_failed(e, false),
         }
@@ -687,45 +651,31 @@ pub fn agents(a: AgentsArgs) -> i32 {
     }
 }
 
-fn print_agents(v: &serde_json::Value) {
-    let list = v
-        .get("agents")
-        .or_else(|| v.get("data"))
-        .and_then(|a| a.as_array())
-        .cloned()
-        .or_else(|| v.as_array().cloned())
-        .unwrap_or_default();
+fn print_agents(list: &AgentList) {
     println!(
         "{:<16} {:<20} {:<6} {:>5} {:>6} {:>6} {:>9} {:>6} {:>8} {:>6}  HEALTH",
         "NAME", "LABELS", "STATE", "RUN", "CPU%", "MEM%", "RSS", "VUS", "REQ/S", "HB"
     );
-    for ag in list {
-        let g = |k: &str| ag.get(k).cloned().unwrap_or_default();
-        let labels = g("labels")
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
+    for ag in &list.agents {
+        let labels = ag
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
         println!(
             "{:<16} {:<20} {:<6} {:>5} {:>6.1} {:>6.1} {:>8.1}M {:>6} {:>8.1} {:>5.1}s  {}",
-            g("name").as_str().unwrap_or(""),
+            ag.name,
             labels,
-            g("state").as_str().unwrap_or(""),
-            g("run_id")
-                .as_u64()
-                .map(|x| x.to_string())
-                .unwrap_or_else(|| "-".into()),
-            g("cpu_percent").as_f64().unwrap_or(0.0),
-            g("memory_percent").as_f64().unwrap_or(0.0),
-            g("process_rss_bytes").as_f64().unwrap_or(0.0) / 1_048_576.0,
-            g("active_vus").as_i64().unwrap_or(0),
-            g("requests_per_second").as_f64().unwrap_or(0.0),
-            g("heartbeat_age_s").as_f64().unwrap_or(0.0),
-            g("health").as_str().unwrap_or(""),
+            ag.state,
+            ag.run_id.map_or_else(|| "-".into(), |x| x.to_string()),
+            ag.cpu_percent,
+            ag.memory_percent,
+            ag.process_rss_bytes as f64 / 1_048_576.0,
+            ag.active_vus,
+            ag.requests_per_second,
+            ag.heartbeat_age_s,
+            ag.health,
         );
     }
 }

@@ -8,7 +8,6 @@ pub mod exit;
 pub mod metrics;
 pub mod names;
 pub mod options;
-pub mod rest;
 pub mod segment;
 pub mod status;
 pub mod summary;

@@ -15,6 +15,13 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Path of the `volley` binary, built once (same profile as the tests) if needed.
+///
+/// Not `env!("CARGO_BIN_EXE_volley")`: cargo sets that only for the integration tests of the
+/// package that has the binary (`volley`, in `cli/`), and these tests are their own package.
+/// Reaching another package's binary needs artifact dependencies, which stable cargo does not
+/// have; moving the tests into `cli/` would give them the variable but not this library,
+/// which is compiled on its own. So the binary is built here, once per test process, with the
+/// cargo that runs the tests (a no-op when it is up to date).
 pub fn volley_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -138,8 +145,8 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
-/// One HTTP/1.1 request to `127.0.0.1:port` over a plain TCP stream (no client crate needed):
-/// returns the status code and the body. Chunked bodies are decoded.
+/// One HTTP request to `127.0.0.1:port` (a body is sent as `application/json`): returns the
+/// status code and the body, whatever the status.
 pub fn http_request(
     port: u16,
     method: &str,
@@ -150,7 +157,9 @@ pub fn http_request(
     http_request_to(&format!("127.0.0.1:{port}"), method, path, body, timeout)
 }
 
-/// Like [`http_request`], to any `IP:PORT` (e.g. a controller on a test bridge).
+/// Like [`http_request`], to any `IP:PORT` (e.g. a controller on a test bridge). Requests go
+/// through the project's REST client, one client (and its kept-alive connections) per
+/// address and timeout.
 pub fn http_request_to(
     addr: &str,
     method: &str,
@@ -158,56 +167,38 @@ pub fn http_request_to(
     body: Option<&str>,
     timeout: std::time::Duration,
 ) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let addr: std::net::SocketAddr = addr.parse().map_err(|e| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
-    })?;
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let body = body.unwrap_or("");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_http_response(&raw)
+    let client = rest_client(addr, timeout)?;
+    let answer = match body {
+        Some(b) => client.request_bytes(method, path, "application/json", b.as_bytes().to_vec()),
+        None => client.request(method, path, None),
+    }
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok((
+        answer.status,
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    ))
 }
 
-/// Splits a raw HTTP/1.1 response into its status code and (de-chunked) body.
-fn parse_http_response(raw: &[u8]) -> std::io::Result<(u16, String)> {
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| bad("HTTP response without a header end"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| bad("HTTP response without a status code"))?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    if !chunked {
-        return Ok((status, body.to_string()));
+/// The REST client of `http://addr` with `timeout`, made once per address and timeout.
+fn rest_client(
+    addr: &str,
+    timeout: std::time::Duration,
+) -> std::io::Result<volley_api::client::Client> {
+    type Clients =
+        std::collections::HashMap<(String, std::time::Duration), volley_api::client::Client>;
+    static CLIENTS: OnceLock<std::sync::Mutex<Clients>> = OnceLock::new();
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = clients.get(&(addr.to_string(), timeout)) {
+        return Ok(c.clone());
     }
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| bad("bad chunk size"))?;
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-    Ok((status, out))
+    let c = volley_api::client::Client::new(&format!("http://{addr}"))
+        .and_then(|c| c.with_timeout(timeout))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    clients.insert((addr.to_string(), timeout), c.clone());
+    Ok(c)
 }
 
 /// `PATCH path` with a JSON body on the REST API at `127.0.0.1:port` (1 s timeout).
@@ -635,21 +626,14 @@ impl Cluster {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<(u16, serde_json::Value), String> {
-        let body = body.map(|b| b.to_string());
-        let (code, text) = http_request(
-            self.rest_port,
-            method,
-            path,
-            body.as_deref(),
-            std::time::Duration::from_secs(5),
-        )
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-        let json = if text.trim().is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-        };
-        Ok((code, json))
+        let addr = format!("127.0.0.1:{}", self.rest_port);
+        let answer = rest_client(&addr, std::time::Duration::from_secs(5))
+            .and_then(|c| {
+                c.request(method, path, body)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            })
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        Ok((answer.status, answer.json()))
     }
 
     /// `GET path`, which must answer 200.
@@ -915,17 +899,6 @@ pub fn run_ok(cmd: &mut Command, hint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_plain_and_chunked_http_responses() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-        assert_eq!(parse_http_response(plain).unwrap(), (200, "ok".into()));
-        let chunked =
-            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse_http_response(chunked).unwrap(), (404, "abcde".into()));
-        assert!(parse_http_response(b"garbage").is_err());
-        assert!(parse_http_response(b"HTTP/1.1 xx\r\n\r\n").is_err());
-    }
 
     #[test]
     fn line_log_waits_for_lines_and_the_end() {

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use volley_api::client::Client;
+use volley_api::{StreamFinish, StreamStatus, StreamedRunRequest};
 use volley_common::exit::{code, AbortReason};
-use volley_common::rest::{Client, RestError};
 use volley_common::status::RunStatus;
 use volley_proto::{self as pb, Message as _};
 
@@ -40,17 +40,6 @@ const MAX_KEPT_BYTES: usize = 256 * 1024 * 1024;
 /// The largest script sent along (the controller keeps it with the test, for display).
 const MAX_SCRIPT_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The controller's answer to a batch or the finish (see the controller's `StreamStatus`).
-#[derive(Debug, Clone, Default, Deserialize)]
-struct StreamStatus {
-    #[serde(default)]
-    acked_seq: u64,
-    #[serde(default)]
-    stop: Option<AbortReason>,
-    #[serde(default)]
-    run_status: Option<RunStatus>,
-}
-
 /// Parses `cloud=URL` (`URL` = the controller's REST API, `http://host:port`).
 pub fn parse(spec: &str) -> Option<Result<CloudStream, String>> {
     let url = spec.strip_prefix("cloud")?;
@@ -67,7 +56,8 @@ pub fn parse(spec: &str) -> Option<Result<CloudStream, String>> {
     };
     Some(
         Client::new(&url)
-            .map(|c| CloudStream::new(c.with_timeout(REQUEST_TIMEOUT)))
+            .and_then(|c| c.with_timeout(REQUEST_TIMEOUT))
+            .map(CloudStream::new)
             .map_err(|e| format!("invalid --out cloud: {e}")),
     )
 }
@@ -131,30 +121,28 @@ impl MetricsStream for CloudStream {
             .and_then(|n| n.to_str())
             .unwrap_or("script.js")
             .to_string();
-        let body = serde_json::json!({
-            "name": entry,
-            "entry": entry,
-            "script": script,
-            "options": s.options,
-            "source": hostname(),
-        });
-        let created = self
-            .client
-            .post("/v1/streamed-runs", &body)
-            .map_err(|e| match e {
-                RestError::Status(status, _) if (400..500).contains(&status) => (
-                    code::INVALID_CONFIG,
-                    format!("--out cloud: the controller refused the run: {e}"),
-                ),
-                e => (
-                    code::SYSTEM,
-                    format!("--out cloud: could not create the run on the controller: {e}"),
-                ),
+        let body = StreamedRunRequest {
+            name: entry.clone(),
+            entry,
+            script,
+            options: s.options,
+            source: hostname(),
+        };
+        let client = self.client.clone();
+        let created =
+            off_runtime(move || client.create_streamed_run(&body)).map_err(|e| {
+                match e.status() {
+                    Some(status) if (400..500).contains(&status) => (
+                        code::INVALID_CONFIG,
+                        format!("--out cloud: the controller refused the run: {e}"),
+                    ),
+                    _ => (
+                        code::SYSTEM,
+                        format!("--out cloud: could not create the run on the controller: {e}"),
+                    ),
+                }
             })?;
-        let run_id = created["id"].as_u64().ok_or((
-            code::SYSTEM,
-            format!("--out cloud: unexpected answer from the controller: {created}"),
-        ))?;
+        let run_id = created.id;
         console::log(
             "info",
             &format!(
@@ -201,36 +189,57 @@ impl MetricsStream for CloudStream {
         let Some(shipper) = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
-        shipper.stopping.store(true, Ordering::SeqCst);
-        if let Some(t) = shipper
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        let fin = StreamFinish {
+            last_batch_seq: 0,
+            abort_reason: control.abort_reason(),
+            marked_failed: control.failed(),
+            iterations: control.complete_iterations.load(Ordering::Relaxed),
+        };
+        off_runtime(|| shipper.finish(fin));
+    }
+}
+
+/// Runs blocking controller calls on a thread of their own: the engine calls a stream's
+/// `start` and `finish` from an async task, where the blocking client must not run.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+fn read_script(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_SCRIPT_BYTES {
+        return Err(format!(
+            "--out cloud: {} is larger than {} MiB",
+            path.display(),
+            MAX_SCRIPT_BYTES >> 20
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl Shipper {
+    /// Ships the rest and ends the run on the controller (within [`FINISH_WITHIN`]).
+    fn finish(&self, mut fin: StreamFinish) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
-        shipper.ship_delta();
-        let fin = serde_json::json!({
-            "last_batch_seq": shipper.seq.load(Ordering::SeqCst),
-            "abort_reason": control.abort_reason(),
-            "marked_failed": control.failed(),
-            "iterations": control.complete_iterations.load(Ordering::Relaxed),
-        });
+        self.ship_delta();
+        fin.last_batch_seq = self.seq.load(Ordering::SeqCst);
         let deadline = Instant::now() + FINISH_WITHIN;
         let mut last_err;
         loop {
-            if shipper.ended_there.load(Ordering::SeqCst) {
-                shipper.report_end();
+            if self.ended_there.load(Ordering::SeqCst) {
+                self.report_end();
                 return;
             }
-            if shipper.deliver() {
-                match shipper.client.post(
-                    &format!("/v1/streamed-runs/{}/finish", shipper.run_id),
-                    &fin,
-                ) {
+            if self.deliver() {
+                match self.client.finish_streamed_run(self.run_id, &fin) {
                     Ok(_) => {
-                        shipper.report_end();
+                        self.report_end();
                         return;
                     }
                     Err(e) => last_err = e.to_string(),
@@ -247,27 +256,13 @@ impl MetricsStream for CloudStream {
             "warning",
             &format!(
                 "--out cloud: could not end run {} on the controller within {} s ({last_err}); it will show as TIMED_OUT there, with the data that arrived",
-                shipper.run_id,
+                self.run_id,
                 FINISH_WITHIN.as_secs()
             ),
             &[],
         );
     }
-}
 
-fn read_script(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.len() > MAX_SCRIPT_BYTES {
-        return Err(format!(
-            "--out cloud: {} is larger than {} MiB",
-            path.display(),
-            MAX_SCRIPT_BYTES >> 20
-        ));
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-impl Shipper {
     /// Takes the interval's delta as the next batch (an empty batch too: it tells the
     /// controller the run is alive).
     fn ship_delta(&self) {
@@ -312,12 +307,8 @@ impl Shipper {
             .map(|(k, v)| (*k, v.clone()))
             .collect();
         for (_, bytes) in pending {
-            let path = format!("/v1/streamed-runs/{}/metrics", self.run_id);
-            match self
-                .client
-                .post_bytes(&path, "application/x-protobuf", bytes)
-            {
-                Ok(v) => {
+            match self.client.stream_batch(self.run_id, bytes) {
+                Ok(st) => {
                     if self.unreachable.swap(false, Ordering::SeqCst) {
                         console::log(
                             "info",
@@ -325,7 +316,6 @@ impl Shipper {
                             &[],
                         );
                     }
-                    let st: StreamStatus = serde_json::from_value(v).unwrap_or_default();
                     self.on_status(&st);
                 }
                 Err(e) => {
@@ -352,7 +342,7 @@ impl Shipper {
             let rest = kept.split_off(&(acked + 1));
             *kept = rest;
         }
-        if st.run_status.is_some_and(RunStatus::is_terminal) {
+        if st.run_status.is_terminal() {
             self.ended_there.store(true, Ordering::SeqCst);
             self.kept.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
@@ -390,14 +380,11 @@ impl Shipper {
 
     /// Says how the run ended on the controller (waiting briefly for its final status).
     fn report_end(&self) {
-        let path = format!("/loadtests/v2/runs/{}", self.run_id);
         let deadline = Instant::now() + Duration::from_secs(3);
         let mut status = None;
         loop {
-            if let Ok(v) = self.client.get(&path) {
-                status = serde_json::from_value::<RunStatus>(v["k6-run"]["run_status"].clone())
-                    .ok()
-                    .filter(|s| s.is_terminal());
+            if let Ok(run) = self.client.run(self.run_id) {
+                status = Some(run.run_status).filter(|s| s.is_terminal());
             }
             if status.is_some() || Instant::now() >= deadline {
                 break;

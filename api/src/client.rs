@@ -1,0 +1,341 @@
+//! One typed, blocking client for the controller's REST API, used by the CLI, by
+//! `volley run --out cloud` and by the end-to-end tests: reqwest (HTTP/1.1, keep-alive, TLS
+//! with rustls and ring), one method per route, each answer decoded into its type.
+//!
+//! Bounded: an answer larger than [`MAX_RESPONSE`] is refused, and every request (connecting,
+//! sending, reading the answer) is given up after the client's timeout, saying what it waited
+//! for. Blocking calls must not run on an async runtime's worker: call them from a thread of
+//! their own (reqwest's blocking client panics there in debug builds).
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use volley_common::summary::SummaryReport;
+
+use crate::types::{
+    AgentList, CreateTestJson, RunEnvelope, RunList, RunView, StartTestRun, StopRun, StreamFinish,
+    StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope,
+};
+
+/// The largest answer read (bytes); a larger one is an error, not a truncated body.
+pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+
+/// The timeout of a request unless [`Client::with_timeout`] sets another.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a request failed: the controller could not be reached or gave no usable answer (the
+/// CLI's exit 98 while following a run), or it answered with an error status.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The base URL cannot be used (or the HTTP client could not be set up).
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("cannot reach the controller: {0}")]
+    Unreachable(String),
+    /// A non-2xx answer and its body (shown as the body's `error.message` when it has one).
+    #[error("the controller answered {status}: {}", error_message(body))]
+    Status { status: u16, body: String },
+}
+
+impl ClientError {
+    /// The HTTP status of an error answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The `error.message` of an API error body, else the body's start.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| body.chars().take(500).collect())
+}
+
+/// An answer of any status: its code and body (for routes whose errors are expected, and for
+/// tests that check the API's answers themselves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body as JSON: `Null` when empty, a string when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        let text = String::from_utf8_lossy(&self.body);
+        if text.trim().is_empty() {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text.into()))
+    }
+}
+
+/// A client of one controller, e.g. `http://127.0.0.1:6565`. Cloning shares its connections.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+    timeout: Duration,
+    max_response: usize,
+}
+
+impl Client {
+    /// A client of the REST API at `base` (`http://host:port` or `https://host:port`).
+    pub fn new(base: &str) -> Result<Client, ClientError> {
+        let trimmed = base.trim_end_matches('/');
+        let url = reqwest::Url::parse(trimmed).map_err(|e| {
+            ClientError::InvalidUrl(format!("invalid controller URL {base:?}: {e}"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ClientError::InvalidUrl(format!(
+                "controller URL {base:?} must start with http:// (or https://) and name a host"
+            )));
+        }
+        if url.path() != "/" || url.query().is_some() {
+            return Err(ClientError::InvalidUrl(format!(
+                "controller URL {base:?} must be only scheme, host and port, e.g. http://127.0.0.1:6565"
+            )));
+        }
+        Ok(Client {
+            http: http_client(DEFAULT_TIMEOUT)?,
+            base: trimmed.to_string(),
+            timeout: DEFAULT_TIMEOUT,
+            max_response: MAX_RESPONSE,
+        })
+    }
+
+    /// The same controller with another timeout per request (30 s by default).
+    pub fn with_timeout(self, timeout: Duration) -> Result<Client, ClientError> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        Ok(Client {
+            http: http_client(timeout)?,
+            timeout,
+            ..self
+        })
+    }
+
+    /// `http://host:port`, as given.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `POST /loadtests/v2/tests` (JSON form).
+    pub fn create_test(&self, body: &CreateTestJson) -> Result<TestEnvelope, ClientError> {
+        self.send_json("POST", "/loadtests/v2/tests", Some(body))
+    }
+
+    /// `POST /loadtests/v2/tests/{id}/start-testrun`.
+    pub fn start_testrun(
+        &self,
+        test_id: u64,
+        body: &StartTestRun,
+    ) -> Result<RunEnvelope, ClientError> {
+        let path = format!("/loadtests/v2/tests/{test_id}/start-testrun");
+        self.send_json("POST", &path, Some(body))
+    }
+
+    /// `GET /loadtests/v2/runs/{id}`.
+    pub fn run(&self, id: u64) -> Result<RunView, ClientError> {
+        let env: RunEnvelope = self.get(&format!("/loadtests/v2/runs/{id}"))?;
+        Ok(env.run)
+    }
+
+    /// `GET /loadtests/v2/runs`.
+    pub fn runs(&self) -> Result<RunList, ClientError> {
+        self.get("/loadtests/v2/runs")
+    }
+
+    /// `POST /loadtests/v2/runs/{id}/stop`.
+    pub fn stop_run(&self, id: u64, body: &StopRun) -> Result<RunEnvelope, ClientError> {
+        self.send_json("POST", &format!("/loadtests/v2/runs/{id}/stop"), Some(body))
+    }
+
+    /// `GET /v1/agents`.
+    pub fn agents(&self) -> Result<AgentList, ClientError> {
+        self.get("/v1/agents")
+    }
+
+    /// `GET /v1/runs/{id}/report`: the end-of-test summary as Volley renders it.
+    pub fn report(&self, id: u64) -> Result<SummaryReport, ClientError> {
+        self.get(&format!("/v1/runs/{id}/report"))
+    }
+
+    /// `POST /v1/streamed-runs`.
+    pub fn create_streamed_run(
+        &self,
+        body: &StreamedRunRequest,
+    ) -> Result<StreamedRunCreated, ClientError> {
+        self.send_json("POST", "/v1/streamed-runs", Some(body))
+    }
+
+    /// `POST /v1/streamed-runs/{id}/metrics`: one protobuf-encoded `MetricBatch`.
+    pub fn stream_batch(&self, id: u64, batch: Vec<u8>) -> Result<StreamStatus, ClientError> {
+        let path = format!("/v1/streamed-runs/{id}/metrics");
+        let raw = self.send("POST", &path, Some(("application/x-protobuf", batch)))?;
+        decode(&path, raw)
+    }
+
+    /// `POST /v1/streamed-runs/{id}/finish`.
+    pub fn finish_streamed_run(
+        &self,
+        id: u64,
+        body: &StreamFinish,
+    ) -> Result<StreamStatus, ClientError> {
+        let path = format!("/v1/streamed-runs/{id}/finish");
+        self.send_json("POST", &path, Some(body))
+    }
+
+    /// Any request with an optional JSON body; the answer whatever its status. Only an
+    /// unreachable server (or a bad method) is an error.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<RawResponse, ClientError> {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.send(method, path, body)
+    }
+
+    /// Like [`Client::request`], with a body of any bytes and media type (e.g. JSON that is
+    /// deliberately malformed).
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<RawResponse, ClientError> {
+        self.send(method, path, Some((content_type, body)))
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send_json::<(), T>("GET", path, None)
+    }
+
+    fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let body = body
+            .map(|b| serde_json::to_vec(b).map(|v| ("application/json", v)))
+            .transpose()
+            .map_err(|e| ClientError::InvalidUrl(format!("cannot encode the request: {e}")))?;
+        let raw = self.send(method, path, body)?;
+        decode(path, raw)
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<RawResponse, ClientError> {
+        let m = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| ClientError::InvalidUrl(format!("invalid HTTP method {method:?}")))?;
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .http
+            .request(m, &url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some((content_type, bytes)) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        let what = format!("{method} {url}");
+        let resp = req.send().map_err(|e| self.failed(&what, &e))?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        resp.take(self.max_response as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    ClientError::Unreachable(format!(
+                        "{what}: the answer did not arrive within {:?}",
+                        self.timeout
+                    ))
+                } else {
+                    ClientError::Unreachable(format!("{what}: reading the answer: {e}"))
+                }
+            })?;
+        if body.len() > self.max_response {
+            return Err(ClientError::Unreachable(format!(
+                "{what}: the answer is larger than {} bytes",
+                self.max_response
+            )));
+        }
+        Ok(RawResponse { status, body })
+    }
+
+    fn failed(&self, what: &str, e: &reqwest::Error) -> ClientError {
+        if e.is_timeout() {
+            return ClientError::Unreachable(format!(
+                "{what}: no answer within {:?}",
+                self.timeout
+            ));
+        }
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            causes.push(s.to_string());
+            source = s.source();
+        }
+        let cause = if causes.is_empty() {
+            e.to_string()
+        } else {
+            causes.join(": ")
+        };
+        ClientError::Unreachable(format!("{what}: {cause}"))
+    }
+}
+
+/// A 2xx answer's JSON body as `T`, or the error.
+fn decode<T: DeserializeOwned>(path: &str, raw: RawResponse) -> Result<T, ClientError> {
+    if !(200..300).contains(&raw.status) {
+        return Err(ClientError::Status {
+            status: raw.status,
+            body: String::from_utf8_lossy(&raw.body).into_owned(),
+        });
+    }
+    serde_json::from_slice(&raw.body).map_err(|e| {
+        ClientError::Unreachable(format!("invalid JSON from the controller for {path}: {e}"))
+    })
+}
+
+/// reqwest over rustls with ring and the Mozilla roots; no proxy (the cluster's network is
+/// reached directly, as before), HTTP/1.1.
+fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ClientError::InvalidUrl(format!("cannot set up TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| ClientError::InvalidUrl(format!("cannot set up the HTTP client: {e}")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! The client against a one-shot loopback server that answers with canned bytes.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// Serves one connection: reads the request head (and a body of `Content-Length`), answers
+/// `response`, and returns what it read.
+fn serve_once(response: Vec<u8>) -> (String, std::thread::JoinHandle<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap_or(0);
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = s.write_all(&response);
+        String::from_utf8_lossy(&got).to_string()
+    });
+    (url, h)
+}
+
+fn answer(status: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn urls_are_checked() {
+    assert!(Client::new("http://127.0.0.1:6565").is_ok());
+    assert!(Client::new("http://127.0.0.1:6565/").is_ok());
+    assert!(Client::new("https://controller.example:443").is_ok());
+    for bad in [
+        "127.0.0.1:6565",
+        "ftp://x:1",
+        "http://x:1/api",
+        "http://",
+        "http://x:99999",
+    ] {
+        let e = Client::new(bad).expect_err(bad);
+        assert!(matches!(e, ClientError::InvalidUrl(_)), "{bad}: {e:?}");
+        assert!(e.to_string().contains(bad), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn typed_answer_and_request_body() {
+    let (url, server) = serve_once(answer(
+        "200 OK",
+        r#"{"acked_seq":4,"run_status":2,"extra":"ignored"}"#,
+    ));
+    let c = Client::new(&url).unwrap();
+    let fin = StreamFinish {
+        last_batch_seq: 4,
+        ..StreamFinish::default()
+    };
+    let st = c.finish_streamed_run(7, &fin).unwrap();
+    assert_eq!(st.acked_seq, 4);
+    assert_eq!(st.run_status, volley_common::status::RunStatus::Running);
+    assert!(st.stop.is_none());
+    let req = server.join().unwrap();
+    assert!(
+        req.starts_with("POST /v1/streamed-runs/7/finish HTTP/1.1\r\n"),
+        "{req}"
+    );
+    assert!(
+        req.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{req}"
+    );
+    assert!(req.contains(r#""last_batch_seq":4"#), "{req}");
+}
+
+#[test]
+fn error_answers_show_the_api_message() {
+    let (url, _server) = serve_once(answer(
+        "409 Conflict",
+        r#"{"error":{"code":"run_finished","message":"run already finished: run 3","status":409}}"#,
+    ));
+    let e = Client::new(&url).unwrap().run(3).unwrap_err();
+    assert_eq!(e.status(), Some(409));
+    assert_eq!(
+        e.to_string(),
+        "the controller answered 409: run already finished: run 3"
+    );
+}
+
+#[test]
+fn non_json_answers_are_unreachable_errors() {
+    let (url, _server) = serve_once(answer("200 OK", "<html>"));
+    let e = Client::new(&url).unwrap().runs().unwrap_err();
+    assert!(matches!(e, ClientError::Unreachable(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("invalid JSON from the controller"),
+        "{e}"
+    );
+}
+
+#[test]
+fn answers_over_the_limit_are_refused() {
+    let (url, _server) = serve_once(answer("200 OK", &format!("\"{}\"", "x".repeat(100))));
+    let mut c = Client::new(&url).unwrap();
+    c.max_response = 50;
+    let e = c.request("GET", "/health", None).unwrap_err();
+    assert!(e.to_string().contains("larger than 50 bytes"), "{e}");
+}
+
+#[test]
+fn raw_requests_return_any_status() {
+    let (url, _server) = serve_once(answer("404 Not Found", r#"{"error":{"code":"x"}}"#));
+    let r = Client::new(&url)
+        .unwrap()
+        .request("PATCH", "/v1/status", Some(&serde_json::json!({"a": 1})))
+        .unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "x");
+}
+
+#[test]
+fn nobody_listening_is_unreachable() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let e = Client::new(&format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .agents()
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Unreachable(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("cannot reach the controller: GET http://127.0.0.1:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_silent_server_times_out_saying_what_it_waited_for() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let c = Client::new(&url)
+        .unwrap()
+        .with_timeout(Duration::from_millis(300))
+        .unwrap();
+    let t = Instant::now();
+    let e = c.run(1).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let msg = e.to_string();
+    assert!(
+        msg.contains("GET ") && msg.contains("/loadtests/v2/runs/1"),
+        "{msg}"
+    );
+    assert!(msg.contains("within 300ms"), "{msg}");
+    drop(l);
+}

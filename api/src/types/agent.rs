@@ -1,0 +1,76 @@
+//! Agents as the registry shows them, and their utilization over a run.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Meta;
+
+/// An agent with its live telemetry (`GET /v1/agents`, `volley agents`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentView {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// `idle`, `busy` or `lost`.
+    pub state: String,
+    pub run_id: Option<u64>,
+    pub version: String,
+    pub max_vus: u64,
+    pub cpus: u32,
+    pub cpu_percent: f64,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub memory_percent: f64,
+    pub process_rss_bytes: u64,
+    pub active_vus: i64,
+    pub requests_per_second: f64,
+    pub iterations_per_second: f64,
+    pub dropped_iterations: u64,
+    /// Seconds since the last heartbeat.
+    pub heartbeat_age_s: f64,
+    /// `ok`, `warning` (≥ 80 % CPU or memory) or `overloaded` (≥ 90 %).
+    pub health: String,
+    pub connected_since: String,
+}
+
+/// One telemetry sample of an agent during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UtilizationSample {
+    /// RFC 3339 UTC.
+    pub at: String,
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub process_rss_bytes: u64,
+    pub active_vus: i64,
+    pub requests_per_second: f64,
+    pub iterations_per_second: f64,
+}
+
+/// An agent's utilization over a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentUtilization {
+    pub agent: String,
+    pub segment: String,
+    pub samples: Vec<UtilizationSample>,
+}
+
+/// The agents, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<AgentView>,
+    pub meta: Meta,
+}
+
+/// One agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentEnvelope {
+    pub agent: AgentView,
+}
+
+/// One entry per agent of a run, with its telemetry samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunAgents {
+    pub run_id: u64,
+    pub agents: Vec<AgentUtilization>,
+}

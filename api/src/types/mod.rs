@@ -1,0 +1,22 @@
+//! Request and response bodies of the controller's REST API. Field names and order of the
+//! `k6-run` and `k6-test` objects follow k6's legacy test-runs API, so k6 tooling reading them
+//! works unchanged; Volley's own fields follow. Each type's doc comments are its OpenAPI
+//! description.
+
+mod agent;
+mod meta;
+mod run;
+pub mod schema;
+mod stream;
+mod test;
+
+pub use agent::{
+    AgentEnvelope, AgentList, AgentUtilization, AgentView, RunAgents, UtilizationSample,
+};
+pub use meta::{ErrorBody, ErrorDetail, Health, Index, Links, Meta};
+pub use run::{
+    Assignment, RunEnvelope, RunEvent, RunList, RunView, StartTestRun, StopReason, StopRun,
+    Transition,
+};
+pub use stream::{StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest};
+pub use test::{CreateTestJson, TestEnvelope, TestList, TestView};
