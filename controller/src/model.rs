@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The parts of a run and the agent views are the REST API's own types (one definition for the
+/// store, the API and its clients).
+pub use volley_api::{
+    AgentUtilization, AgentView, Assignment, RunEvent, Transition, UtilizationSample,
+};
 pub use volley_common::exit::AbortReason;
 pub use volley_common::status::{ProcessingStatus, ResultStatus, RunStatus};
 
@@ -25,16 +30,6 @@ pub struct Test {
     /// The entry script's source, for display.
     pub script: String,
     pub test_run_ids: Vec<u64>,
-}
-
-/// One status change of a run, with when and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Transition {
-    pub from: RunStatus,
-    pub to: RunStatus,
-    /// RFC 3339 UTC.
-    pub at: String,
-    pub reason: String,
 }
 
 /// A test run, with the fields of the k6 legacy API (`k6-run`) plus Volley's own.
@@ -88,69 +83,3 @@ pub struct Run {
 
 /// Events kept per run (later ones are dropped, the last kept one says so).
 pub const MAX_RUN_EVENTS: usize = 100;
-
-/// Something that happened during a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunEvent {
-    /// RFC 3339 UTC.
-    pub at: String,
-    /// `info` or `warning`.
-    pub level: String,
-    pub message: String,
-}
-
-/// An agent's share of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Assignment {
-    pub agent: String,
-    pub segment: String,
-    pub sequence: String,
-}
-
-/// An agent as the registry shows it (`GET /v1/agents`, `volley agents`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentView {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    /// "idle", "busy", "lost".
-    pub state: String,
-    pub run_id: Option<u64>,
-    pub version: String,
-    pub max_vus: u64,
-    pub cpus: u32,
-    pub cpu_percent: f64,
-    pub memory_used_bytes: u64,
-    pub memory_total_bytes: u64,
-    pub memory_percent: f64,
-    pub process_rss_bytes: u64,
-    pub active_vus: i64,
-    pub requests_per_second: f64,
-    pub iterations_per_second: f64,
-    pub dropped_iterations: u64,
-    /// Seconds since the last heartbeat.
-    pub heartbeat_age_s: f64,
-    /// "ok", "warning" (≥ 80 % CPU or memory), "overloaded" (≥ 90 %).
-    pub health: String,
-    pub connected_since: String,
-}
-
-/// One telemetry sample of an agent during a run (`GET /v1/runs/{id}/agents`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UtilizationSample {
-    /// RFC 3339 UTC.
-    pub at: String,
-    pub cpu_percent: f64,
-    pub memory_percent: f64,
-    pub process_rss_bytes: u64,
-    pub active_vus: i64,
-    pub requests_per_second: f64,
-    pub iterations_per_second: f64,
-}
-
-/// An agent's utilization over a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentUtilization {
-    pub agent: String,
-    pub segment: String,
-    pub samples: Vec<UtilizationSample>,
-}

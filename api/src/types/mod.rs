@@ -19,4 +19,4 @@ pub use run::{
     Transition,
 };
 pub use stream::{StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest};
-pub use test::{CreateTestJson, TestEnvelope, TestList, TestView};
+pub use test::{CreateTestJson, CreateTestMultipart, TestEnvelope, TestList, TestView};

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use volley_common::exit::AbortReason;
 use volley_common::status::{ProcessingStatus, ResultStatus, RunStatus};
 
 use super::{schema, Meta};
@@ -62,9 +63,9 @@ pub struct RunView {
     pub assignments: Vec<Assignment>,
     /// Volley: the exit code `volley run` would give for this run.
     pub exit_code: Option<i32>,
-    /// Volley: why the run was aborted, if it was.
+    /// Volley: why the run was aborted, if it was (`{"reason": "api_stop", ...}`).
     #[schema(value_type = Option<Object>)]
-    pub abort_reason: Option<serde_json::Value>,
+    pub abort_reason: Option<AbortReason>,
     /// Volley: the run went on after losing an agent.
     pub degraded: bool,
     /// Volley: what happened during the run without changing its status (an agent busy,

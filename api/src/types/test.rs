@@ -57,3 +57,14 @@ pub struct CreateTestJson {
     /// tolerated.
     pub k6_archive: String,
 }
+
+/// Creates a test from a multipart/form-data form (documentation of the form's fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateTestMultipart {
+    pub name: String,
+    #[serde(default)]
+    pub project_id: u64,
+    /// The archive tar (alias field name `k6_archive`).
+    #[schema(value_type = String, format = Binary, content_media_type = "application/x-tar")]
+    pub file: Vec<u8>,
+}

@@ -1,363 +1,71 @@
-//! Route table and handlers. Handlers validate input (→ 4xx JSON errors), call the
-//! [`ControllerService`], and shape the answer as k6's legacy API does.
+//! The handlers of the tests, runs and agents routes (and the service routes). Each validates
+//! its input (→ 4xx JSON errors), calls the [`super::ControllerService`], and answers with a
+//! [`volley_api`] type; its `#[utoipa::path]` attribute is its OpenAPI description.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, RawQuery, Request, State,
-};
-use axum::handler::Handler;
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{on, MethodFilter, MethodRouter};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
-use serde::de::DeserializeOwned;
-use serde_json::{json, Map, Value};
+use volley_api::{
+    AgentEnvelope, AgentList, CreateTestJson, CreateTestMultipart, ErrorBody, Health, Index, Links,
+    Meta, RunAgents, RunEnvelope, RunList, StartTestRun, StopRun, TestEnvelope, TestList,
+};
 
+use super::extract::{
+    body_error, fmt_bytes, is_json, media_type, ok, optional_json, parse_id, read_body, run_id,
+    run_not_found, test_id, test_not_found, AppState, JsonBody, PathParam,
+};
 use super::query::Query;
-use super::views::{run_json, test_json, RUN_FIELDS, TEST_FIELDS};
-use super::{openapi, ApiError, ApiLimits, ControllerService};
+use super::views::{run_fields, run_view, test_fields, test_view};
+use super::ApiError;
 
-/// Shared by every handler: the service and the limits.
-#[derive(Clone)]
-pub(crate) struct AppState {
-    pub(super) svc: Arc<dyn ControllerService>,
-    pub(super) limits: ApiLimits,
-}
-
-/// One row of the route table; the router and [`super::routes`] are both built from it.
-pub(crate) struct Route {
-    pub method: Method,
-    pub path: &'static str,
-    pub handler: MethodRouter<AppState>,
-}
-
-fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    // The table only uses standard methods, which always convert.
-    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
-    Route {
-        method,
-        path,
-        handler: on(filter, handler),
-    }
-}
-
-impl Route {
-    fn body_limit(mut self, bytes: usize) -> Route {
-        self.handler = self.handler.layer(DefaultBodyLimit::max(bytes));
-        self
-    }
-}
-
-pub(crate) fn route_table(limits: ApiLimits) -> Vec<Route> {
-    let small = limits.max_body_bytes;
-    vec![
-        route(Method::GET, "/", root),
-        route(Method::GET, "/health", health),
-        route(Method::GET, "/openapi.json", openapi_json),
-        route(Method::GET, "/loadtests/v2/tests", list_tests),
-        route(Method::POST, "/loadtests/v2/tests", create_test).body_limit(limits.max_upload_bytes),
-        route(Method::GET, "/loadtests/v2/tests/{id}", get_test),
-        route(
-            Method::POST,
-            "/loadtests/v2/tests/{id}/start-testrun",
-            start_testrun,
-        )
-        .body_limit(small),
-        route(Method::GET, "/loadtests/v2/runs", list_runs),
-        route(Method::GET, "/loadtests/v2/runs/{id}", get_run),
-        route(Method::POST, "/loadtests/v2/runs/{id}/stop", stop_run).body_limit(small),
-        route(Method::GET, "/v1/agents", list_agents),
-        route(Method::GET, "/v1/agents/{name}", get_agent),
-        route(Method::GET, "/v1/runs/{id}/agents", run_agents),
-        route(Method::GET, "/v1/runs/{id}/metrics", run_metrics),
-        route(Method::GET, "/v1/runs/{id}/summary", run_summary),
-        route(Method::GET, "/v1/runs/{id}/report", run_report),
-        route(Method::POST, "/v1/streamed-runs", super::stream::create)
-            .body_limit(limits.max_upload_bytes),
-        route(
-            Method::POST,
-            "/v1/streamed-runs/{id}/metrics",
-            super::stream::metrics,
-        )
-        .body_limit(limits.max_upload_bytes),
-        route(
-            Method::POST,
-            "/v1/streamed-runs/{id}/finish",
-            super::stream::finish,
-        )
-        .body_limit(small),
-    ]
-}
-
-pub(crate) fn build_router(svc: Arc<dyn ControllerService>, limits: ApiLimits) -> Router {
-    let mut router = Router::new();
-    for r in route_table(limits) {
-        router = router.route(r.path, r.handler);
-    }
-    router
-        .fallback(route_not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { svc, limits })
-}
+const IDS: &str =
+    "Only these ids; repeat it (`ids[]=1&ids[]=3`) or give a comma list (alias `ids`).";
+const SELECT_RUNS: &str = "Comma-separated subset of the fields of K6Run to return (alias \
+    `select`). Unknown names → 400 `unknown_select_field` naming them.";
+const SELECT_TESTS: &str = "Comma-separated subset of the fields of K6Test to return (alias \
+    `select`). Unknown names → 400 `unknown_select_field` naming them.";
 
 // ---------------------------------------------------------------------------------------------
-// Extraction helpers
+// Service routes
 
-/// The single `{id}`/`{name}` path segment, with axum's rejection turned into a JSON 400.
-pub(super) struct PathParam(pub(super) String);
-
-impl<S: Send + Sync> FromRequestParts<S> for PathParam {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(s)) => Ok(PathParam(s)),
-            Err(e) => Err(ApiError::bad_request(
-                "invalid_path_parameter",
-                e.body_text(),
-            )),
-        }
-    }
-}
-
-fn parse_id(raw: &str, what: &str, example: &str) -> Result<u64, ApiError> {
-    raw.parse::<u64>().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_id",
-            format!(
-                "`{raw}` is not a valid {what} id: ids are non-negative integers, e.g. {example}"
-            ),
-        )
+/// Name, version and links
+#[utoipa::path(get, path = "/", tag = "meta",
+    responses((status = 200, description = "Links to the main resources.", body = Index)))]
+pub(super) async fn root() -> Response {
+    ok(&Index {
+        name: "volley-controller".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        links: Links {
+            openapi: "/openapi.json".into(),
+            health: "/health".into(),
+            tests: "/loadtests/v2/tests".into(),
+            runs: "/loadtests/v2/runs".into(),
+            agents: "/v1/agents".into(),
+        },
     })
 }
 
-/// The media type of a request without parameters, lowercased (`multipart/form-data`).
-pub(super) fn media_type(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(
-        v.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase(),
-    )
+/// Liveness
+#[utoipa::path(get, path = "/health", tag = "meta",
+    responses((status = 200, description = "The controller is serving.", body = Health)))]
+pub(super) async fn health() -> Response {
+    ok(&Health {
+        status: "ok".into(),
+    })
 }
 
-pub(super) fn is_json(media: &str) -> bool {
-    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+/// This document
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object)))]
+pub(super) async fn openapi_json() -> Response {
+    ok(super::openapi::openapi_document())
 }
 
-/// Maps a body-reading failure: over the limit → 413, anything else (client hung up, bad
-/// chunking) → 400, never 5xx, because it is the request that was wrong.
-fn body_error(status: StatusCode, detail: String, limit_hint: &str) -> ApiError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the request body is larger than this endpoint accepts (at most {limit_hint})"),
-        )
-    } else {
-        ApiError::bad_request(
-            "invalid_body",
-            format!("could not read the request body: {detail}"),
-        )
-    }
-}
-
-/// `80 MiB`, `1 KiB`, or `1000 bytes`: limits are shown as people configure them.
-pub(super) fn fmt_bytes(n: usize) -> String {
-    const KIB: usize = 1024;
-    const MIB: usize = 1024 * 1024;
-    if n >= MIB && (n / MIB) * MIB == n {
-        format!("{} MiB", n / MIB)
-    } else if n >= KIB && (n / KIB) * KIB == n {
-        format!("{} KiB", n / KIB)
-    } else {
-        format!("{n} bytes")
-    }
-}
-
-pub(super) async fn read_body(req: Request, limit_hint: &str) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, &())
-        .await
-        .map_err(|e| body_error(e.status(), e.body_text(), limit_hint))
-}
-
-/// A JSON object body, read field by field so every error names the field and the accepted
-/// ones (serde's derive would say neither for a wrong type, and would accept arrays for structs).
-struct JsonBody {
-    what: &'static str,
-    obj: Map<String, Value>,
-}
-
-impl JsonBody {
-    fn empty(what: &'static str) -> JsonBody {
-        JsonBody {
-            what,
-            obj: Map::new(),
-        }
-    }
-
-    fn parse(body: &[u8], what: &'static str) -> Result<JsonBody, ApiError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_json",
-                format!("the {what} body is not valid JSON: {e}"),
-            )
-        })?;
-        match v {
-            Value::Object(obj) => Ok(JsonBody { what, obj }),
-            other => Err(ApiError::bad_request(
-                "invalid_json",
-                format!(
-                    "the {what} body must be a JSON object, got {}",
-                    json_kind(&other)
-                ),
-            )),
-        }
-    }
-
-    /// Removes and converts one field; absent or null is `None`.
-    fn take<T: DeserializeOwned>(
-        &mut self,
-        key: &str,
-        expected: &str,
-    ) -> Result<Option<T>, ApiError> {
-        match self.obj.remove(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => {
-                let kind = json_kind(&v);
-                serde_json::from_value(v).map(Some).map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_json",
-                        format!(
-                            "field `{key}` of the {} body must be {expected}, got {kind}",
-                            self.what
-                        ),
-                    )
-                })
-            }
-        }
-    }
-
-    /// Fails on fields nobody took, naming them and the accepted ones.
-    fn finish(self, accepted: &[&str]) -> Result<(), ApiError> {
-        if self.obj.is_empty() {
-            return Ok(());
-        }
-        let unknown: Vec<&str> = self.obj.keys().map(String::as_str).collect();
-        Err(ApiError::bad_request(
-            "invalid_json",
-            format!(
-                "unknown field(s) in the {} body: {}; accepted: {}",
-                self.what,
-                unknown.join(", "),
-                accepted.join(", ")
-            ),
-        ))
-    }
-}
-
-fn json_kind(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(_) => "a string".into(),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
-/// A small optional JSON body: empty means no fields. A non-empty body must be JSON (declared
-/// as such, or undeclared) — a form-encoded or text body is refused with 415.
-async fn optional_json(
-    req: Request,
-    what: &'static str,
-    limit: usize,
-) -> Result<JsonBody, ApiError> {
-    let media = media_type(req.headers());
-    let body = read_body(req, &fmt_bytes(limit)).await?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(JsonBody::empty(what));
-    }
-    match media.as_deref() {
-        None => {}
-        Some(m) if is_json(m) => {}
-        Some(m) => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!(
-                    "the {what} body must be application/json, got `{m}`; send no body to use the defaults"
-                ),
-            ))
-        }
-    }
-    JsonBody::parse(&body, what)
-}
-
-pub(super) fn ok_json(value: Value) -> Response {
-    (StatusCode::OK, Json(value)).into_response()
-}
-
-pub(super) fn run_not_found(id: u64) -> ApiError {
-    ApiError::not_found(
-        "run_not_found",
-        format!("no run with id {id}; GET /loadtests/v2/runs lists the runs"),
-    )
-}
-
-fn test_not_found(id: u64) -> ApiError {
-    ApiError::not_found(
-        "test_not_found",
-        format!("no test with id {id}; GET /loadtests/v2/tests lists the tests"),
-    )
-}
-
-pub(super) fn run_id(raw: &str) -> Result<u64, ApiError> {
-    parse_id(raw, "run", "/loadtests/v2/runs/12")
-}
-
-fn test_id(raw: &str) -> Result<u64, ApiError> {
-    parse_id(raw, "test", "/loadtests/v2/tests/3")
-}
-
-// ---------------------------------------------------------------------------------------------
-// Meta routes
-
-async fn root() -> Response {
-    ok_json(json!({
-        "name": "volley-controller",
-        "version": env!("CARGO_PKG_VERSION"),
-        "links": {
-            "openapi": "/openapi.json",
-            "health": "/health",
-            "tests": "/loadtests/v2/tests",
-            "runs": "/loadtests/v2/runs",
-            "agents": "/v1/agents",
-        }
-    }))
-}
-
-async fn health() -> Response {
-    ok_json(json!({"status": "ok"}))
-}
-
-async fn openapi_json() -> Response {
-    ok_json(openapi::openapi_document())
-}
-
-async fn route_not_found(uri: Uri) -> ApiError {
+pub(super) async fn route_not_found(uri: Uri) -> ApiError {
     let path = uri.path();
     let hint = match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => format!(" (did you mean `{p}`, without the trailing slash?)"),
@@ -369,7 +77,7 @@ async fn route_not_found(uri: Uri) -> ApiError {
     )
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -516,7 +224,23 @@ pub(super) fn validate_name(name: Option<String>, form: &str) -> Result<String, 
     Ok(name)
 }
 
-async fn create_test(
+/// Create a load test with its archive
+///
+/// The body is limited (80 MiB by default); base64 in JSON costs a third more.
+#[utoipa::path(post, path = "/loadtests/v2/tests", tag = "tests",
+    request_body(content(
+        (CreateTestMultipart = "multipart/form-data"),
+        (CreateTestJson = "application/json"),
+    )),
+    responses(
+        (status = 201, description = "Created; `Location` names the new test.", body = TestEnvelope,
+            headers(("Location" = String, description = "The new test's path."))),
+        (status = 400, description = "Missing/invalid field, bad JSON or multipart, bad base64, invalid archive.", body = ErrorBody),
+        (status = 413, description = "Body over the upload limit.", body = ErrorBody),
+        (status = 415, description = "Neither multipart/form-data nor application/json.", body = ErrorBody),
+        (status = 422, description = "The archive is well-formed but its options are not acceptable.", body = ErrorBody),
+    ))]
+pub(super) async fn create_test(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
     req: Request,
@@ -580,57 +304,89 @@ async fn create_test(
         .await
         .map_err(|e| ApiError::internal(format!("creating the test failed: {e}")))??;
     let location = format!("/loadtests/v2/tests/{}", test.id);
-    let mut resp = (
-        StatusCode::CREATED,
-        Json(json!({"k6-test": Value::Object(test_json(&test))})),
-    )
-        .into_response();
+    let body = TestEnvelope {
+        test: test_view(&test),
+    };
+    let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
 }
 
-async fn list_tests(
+/// List load tests
+#[utoipa::path(get, path = "/loadtests/v2/tests", tag = "tests",
+    params(
+        ("project_id" = Option<u64>, Query, description = "Only the tests of this project."),
+        ("ids[]" = Option<Vec<u64>>, Query, description = IDS),
+        ("$select" = Option<String>, Query, description = SELECT_TESTS),
+    ),
+    responses(
+        (status = 200, description = "The tests, by id.", body = TestList),
+        (status = 400, description = "Bad query (non-integer id, unknown parameter or `$select` field).", body = ErrorBody),
+    ))]
+pub(super) async fn list_tests(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
     let project_id = q.take_u64(&["project_id"])?;
     let ids = q.take_ids()?;
-    let select = q.take_select(TEST_FIELDS)?;
+    let select = q.take_select(test_fields())?;
     q.finish(&["project_id", "ids[]", "$select"])?;
     let mut tests = app.svc.list_tests(project_id);
     if let Some(ids) = &ids {
         tests.retain(|t| ids.contains(&t.id));
     }
     tests.sort_by_key(|t| t.id);
-    let items: Vec<Value> = tests
-        .iter()
-        .map(|t| Value::Object(select.apply(test_json(t))))
-        .collect();
-    let count = items.len();
-    Ok(ok_json(
-        json!({"k6-tests": items, "meta": {"count": count}}),
-    ))
+    let list = TestList {
+        meta: Meta { count: tests.len() },
+        tests: tests.iter().map(test_view).collect(),
+    };
+    Ok(select.answer(&list))
 }
 
-async fn get_test(
+/// Read a load test
+#[utoipa::path(get, path = "/loadtests/v2/tests/{id}", tag = "tests",
+    params(
+        ("id" = u64, Path, description = "A unique integer value identifying this test."),
+        ("$select" = Option<String>, Query, description = SELECT_TESTS),
+    ),
+    responses(
+        (status = 200, description = "The test.", body = TestEnvelope),
+        (status = 400, description = "Bad id or query.", body = ErrorBody),
+        (status = 404, description = "No such test.", body = ErrorBody),
+    ))]
+pub(super) async fn get_test(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = test_id(&raw_id)?;
     let mut q = Query::parse(raw.as_deref())?;
-    let select = q.take_select(TEST_FIELDS)?;
+    let select = q.take_select(test_fields())?;
     q.finish(&["$select"])?;
     let test = app.svc.get_test(id).ok_or_else(|| test_not_found(id))?;
-    Ok(ok_json(
-        json!({"k6-test": Value::Object(select.apply(test_json(&test)))}),
-    ))
+    Ok(select.answer(&TestEnvelope {
+        test: test_view(&test),
+    }))
 }
 
-async fn start_testrun(
+/// Start a run of a load test
+///
+/// Creates a run (CREATED → VALIDATED → QUEUED) and returns it; it starts when enough agents
+/// are idle.
+#[utoipa::path(post, path = "/loadtests/v2/tests/{id}/start-testrun", tag = "runs",
+    params(("id" = u64, Path, description = "A unique integer value identifying this test.")),
+    request_body(content = Option<StartTestRun>, description = "Optional; an empty body uses no env and an empty note."),
+    responses(
+        (status = 200, description = "The new run.", body = RunEnvelope),
+        (status = 400, description = "Bad id, query or body.", body = ErrorBody),
+        (status = 404, description = "No such test.", body = ErrorBody),
+        (status = 413, description = "Body too large.", body = ErrorBody),
+        (status = 415, description = "Body is not JSON.", body = ErrorBody),
+    ))]
+pub(super) async fn start_testrun(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
@@ -658,28 +414,54 @@ async fn start_testrun(
         return Err(test_not_found(id));
     }
     let run = app.svc.start_run(id, env, note)?;
-    Ok(ok_json(json!({"k6-run": Value::Object(run_json(&run))})))
+    Ok(ok(&RunEnvelope {
+        run: run_view(&run),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Runs
 
-async fn get_run(
+/// Read a test run
+#[utoipa::path(get, path = "/loadtests/v2/runs/{id}", tag = "runs",
+    params(
+        ("id" = u64, Path, description = "ID of the test run."),
+        ("$select" = Option<String>, Query, description = SELECT_RUNS),
+    ),
+    responses(
+        (status = 200, description = "The run (only the `$select`ed fields, if given).", body = RunEnvelope),
+        (status = 400, description = "Bad id or query.", body = ErrorBody),
+        (status = 404, description = "No such run.", body = ErrorBody),
+    ))]
+pub(super) async fn get_run(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = run_id(&raw_id)?;
     let mut q = Query::parse(raw.as_deref())?;
-    let select = q.take_select(RUN_FIELDS)?;
+    let select = q.take_select(run_fields())?;
     q.finish(&["$select"])?;
     let run = app.svc.get_run(id).ok_or_else(|| run_not_found(id))?;
-    Ok(ok_json(
-        json!({"k6-run": Value::Object(select.apply(run_json(&run)))}),
-    ))
+    Ok(select.answer(&RunEnvelope {
+        run: run_view(&run),
+    }))
 }
 
-async fn list_runs(
+/// List test runs
+#[utoipa::path(get, path = "/loadtests/v2/runs", tag = "runs",
+    params(
+        ("test_id" = Option<u64>, Query, description = "Only the runs of this test (alias `$test_id`, as in the k6 docs' example); 404 if no such test."),
+        ("ids[]" = Option<Vec<u64>>, Query, description = IDS),
+        ("public_id" = Option<String>, Query, description = "Only the run with this public id."),
+        ("$select" = Option<String>, Query, description = SELECT_RUNS),
+    ),
+    responses(
+        (status = 200, description = "The runs, by id.", body = RunList),
+        (status = 400, description = "Bad query (non-integer id, unknown parameter or `$select` field).", body = ErrorBody),
+        (status = 404, description = "No such test.", body = ErrorBody),
+    ))]
+pub(super) async fn list_runs(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -688,7 +470,7 @@ async fn list_runs(
     let test_id = q.take_u64(&["test_id", "$test_id"])?;
     let ids = q.take_ids()?;
     let public_id = q.take_one(&["public_id"])?;
-    let select = q.take_select(RUN_FIELDS)?;
+    let select = q.take_select(run_fields())?;
     q.finish(&["test_id", "ids[]", "public_id", "$select"])?;
     if let Some(t) = test_id {
         if app.svc.get_test(t).is_none() {
@@ -703,15 +485,29 @@ async fn list_runs(
         runs.retain(|r| r.public_id.as_deref() == Some(p.as_str()));
     }
     runs.sort_by_key(|r| r.id);
-    let items: Vec<Value> = runs
-        .iter()
-        .map(|r| Value::Object(select.apply(run_json(r))))
-        .collect();
-    let count = items.len();
-    Ok(ok_json(json!({"k6-runs": items, "meta": {"count": count}})))
+    let list = RunList {
+        meta: Meta { count: runs.len() },
+        runs: runs.iter().map(run_view).collect(),
+    };
+    Ok(select.answer(&list))
 }
 
-async fn stop_run(
+/// Stop a test run
+///
+/// Asks every agent of the run to stop; the run ends as ABORTED_BY_USER (5). Returns the run as
+/// it is now (it may take a moment to reach status 5).
+#[utoipa::path(post, path = "/loadtests/v2/runs/{id}/stop", tag = "runs",
+    params(("id" = u64, Path, description = "ID of the test run.")),
+    request_body(content = Option<StopRun>),
+    responses(
+        (status = 200, description = "The run.", body = RunEnvelope),
+        (status = 400, description = "Bad id, query or body.", body = ErrorBody),
+        (status = 404, description = "No such run.", body = ErrorBody),
+        (status = 409, description = "Run already finished (`run_finished`).", body = ErrorBody),
+        (status = 413, description = "Body too large.", body = ErrorBody),
+        (status = 415, description = "Body is not JSON.", body = ErrorBody),
+    ))]
+pub(super) async fn stop_run(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
@@ -748,24 +544,44 @@ async fn stop_run(
         ));
     }
     let run = app.svc.stop_run_for(id, stopped_by, signal)?;
-    Ok(ok_json(json!({"k6-run": Value::Object(run_json(&run))})))
+    Ok(ok(&RunEnvelope {
+        run: run_view(&run),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Volley extensions
 
-async fn list_agents(
+/// Registered agents with live telemetry
+#[utoipa::path(get, path = "/v1/agents", tag = "agents",
+    responses(
+        (status = 200, description = "The agents, by name.", body = AgentList),
+        (status = 400, description = "Unexpected query parameter.", body = ErrorBody),
+    ))]
+pub(super) async fn list_agents(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     Query::parse(raw.as_deref())?.finish(&[])?;
     let mut agents = app.svc.agents();
     agents.sort_by(|a, b| a.name.cmp(&b.name));
-    let count = agents.len();
-    Ok(ok_json(json!({"agents": agents, "meta": {"count": count}})))
+    Ok(ok(&AgentList {
+        meta: Meta {
+            count: agents.len(),
+        },
+        agents,
+    }))
 }
 
-async fn get_agent(
+/// One agent
+#[utoipa::path(get, path = "/v1/agents/{name}", tag = "agents",
+    params(("name" = String, Path, description = "The agent's name (`volley agent --name`).")),
+    responses(
+        (status = 200, description = "The agent.", body = AgentEnvelope),
+        (status = 400, description = "Unexpected query parameter.", body = ErrorBody),
+        (status = 404, description = "No such agent.", body = ErrorBody),
+    ))]
+pub(super) async fn get_agent(
     State(app): State<AppState>,
     PathParam(name): PathParam,
     RawQuery(raw): RawQuery,
@@ -777,7 +593,7 @@ async fn get_agent(
             format!("no agent named `{name}` is registered; GET /v1/agents lists them"),
         )
     })?;
-    Ok(ok_json(json!({"agent": agent})))
+    Ok(ok(&AgentEnvelope { agent }))
 }
 
 /// Parses the run id of a `/v1/runs/{id}/…` route and checks the run exists.
@@ -791,7 +607,15 @@ fn existing_run(
     app.svc.get_run(id).ok_or_else(|| run_not_found(id))
 }
 
-async fn run_agents(
+/// Per-agent utilization over a run
+#[utoipa::path(get, path = "/v1/runs/{id}/agents", tag = "runs",
+    params(("id" = u64, Path, description = "ID of the test run.")),
+    responses(
+        (status = 200, description = "One entry per agent of the run, with telemetry samples.", body = RunAgents),
+        (status = 400, description = "Bad id or query.", body = ErrorBody),
+        (status = 404, description = "No such run.", body = ErrorBody),
+    ))]
+pub(super) async fn run_agents(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
@@ -801,10 +625,24 @@ async fn run_agents(
         .svc
         .run_agents(run.id)
         .ok_or_else(|| run_not_found(run.id))?;
-    Ok(ok_json(json!({"run_id": run.id, "agents": agents})))
+    Ok(ok(&RunAgents {
+        run_id: run.id,
+        agents,
+    }))
 }
 
-async fn run_metrics(
+/// Live merged metric series of a run
+///
+/// The controller's merged per-interval series (exactly merged across agents), as the
+/// controller produces them.
+#[utoipa::path(get, path = "/v1/runs/{id}/metrics", tag = "runs",
+    params(("id" = u64, Path, description = "ID of the test run.")),
+    responses(
+        (status = 200, description = "The merged series.", body = Object),
+        (status = 400, description = "Bad id or query.", body = ErrorBody),
+        (status = 404, description = "No such run (`run_not_found`), or no data yet (`metrics_not_available`).", body = ErrorBody),
+    ))]
+pub(super) async fn run_metrics(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
@@ -821,10 +659,21 @@ async fn run_metrics(
             ),
         )
     })?;
-    Ok(ok_json(metrics))
+    Ok(ok(&metrics))
 }
 
-async fn run_report(
+/// End-of-test summary of a run, as Volley's SummaryReport
+///
+/// The data `volley submit --wait` renders as the text summary (metrics with their values and
+/// thresholds, the group tree, options, state and result).
+#[utoipa::path(get, path = "/v1/runs/{id}/report", tag = "runs",
+    params(("id" = u64, Path, description = "ID of the test run.")),
+    responses(
+        (status = 200, description = "The SummaryReport.", body = Object),
+        (status = 400, description = "Bad id or query.", body = ErrorBody),
+        (status = 404, description = "No such run (`run_not_found`), or no summary yet (`summary_not_available`).", body = ErrorBody),
+    ))]
+pub(super) async fn run_report(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
@@ -839,10 +688,20 @@ async fn run_report(
             ),
         )
     })?;
-    Ok(ok_json(report))
+    Ok(ok(&report))
 }
 
-async fn run_summary(
+/// End-of-test summary of a run
+///
+/// The merged summary in the shape k6 passes to handleSummary(data).
+#[utoipa::path(get, path = "/v1/runs/{id}/summary", tag = "runs",
+    params(("id" = u64, Path, description = "ID of the test run.")),
+    responses(
+        (status = 200, description = "handleSummary-shaped data.", body = Object),
+        (status = 400, description = "Bad id or query.", body = ErrorBody),
+        (status = 404, description = "No such run (`run_not_found`), or no summary yet (`summary_not_available`).", body = ErrorBody),
+    ))]
+pub(super) async fn run_summary(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
@@ -864,5 +723,5 @@ async fn run_summary(
             ),
         )
     })?;
-    Ok(ok_json(summary))
+    Ok(ok(&summary))
 }

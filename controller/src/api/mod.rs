@@ -1,6 +1,7 @@
-//! The controller's REST API: the k6 legacy test-runs API of seed 002 (same paths, JSON field
-//! names, `$select`, `ids[]`, `public_id`) plus Volley's `/v1` agent and run extensions, and a
-//! hand-written OpenAPI 3.1 document at `/openapi.json`.
+//! The controller's REST API: k6's legacy test-runs API (same paths, JSON field names,
+//! `$select`, `ids[]`, `public_id`; see `docs/rest-api.md`) plus Volley's `/v1` agent and run
+//! extensions, and an OpenAPI 3.1 document at `/openapi.json` generated from the route table.
+//! The bodies are the [`volley_api`] types its clients read.
 //!
 //! The API only translates HTTP to calls on a [`ControllerService`]; it owns no state. That keeps
 //! it testable with a fake and independent of how the controller stores and replicates state.
@@ -15,29 +16,16 @@ use axum::Router;
 
 pub use crate::coordinator::{StreamFinish, StreamStatus};
 use crate::model::{AgentUtilization, AgentView, Run, Test};
+use extract::AppState;
 
-/// What a local `volley run --out cloud=URL` sends to create its streamed run.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamedRunRequest {
-    /// The test's name (default: the script's file name).
-    #[serde(default)]
-    pub name: String,
-    /// The script's file name.
-    pub entry: String,
-    /// The entry script's source (kept with the test, for display).
-    pub script: String,
-    /// The run's consolidated options (k6 shape).
-    pub options: serde_json::Value,
-    /// Where the run runs (a host name), shown as the run's one "agent".
-    #[serde(default)]
-    pub source: String,
-}
+pub use volley_api::StreamedRunRequest;
 
 mod error;
+mod extract;
 mod handlers;
 mod openapi;
 mod query;
+mod routes;
 mod stream;
 mod views;
 
@@ -46,7 +34,7 @@ mod tests;
 
 pub use error::ApiError;
 pub use openapi::openapi_document;
-pub use views::{run_json, test_json, RUN_FIELDS, TEST_FIELDS};
+pub use views::{run_fields, run_view, test_fields, test_view};
 
 /// Default cap on a request body that carries an archive (`POST /loadtests/v2/tests`).
 /// Base64 in JSON inflates by 4/3, so a JSON upload carries at most ~60 MiB of archive.
@@ -209,16 +197,27 @@ pub fn router(svc: Arc<dyn ControllerService>) -> Router {
 
 /// The API router with explicit body limits.
 pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) -> Router {
-    handlers::build_router(svc, limits)
+    let (router, _) = routes::table(limits).split_for_parts();
+    router
+        .fallback(handlers::route_not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state(AppState { svc, limits })
 }
 
-/// Every (method, path) the router serves, in axum's `{param}` syntax. The router is built from
-/// the same table, so this list (and the OpenAPI document checked against it) cannot drift.
-pub fn routes() -> Vec<(Method, &'static str)> {
-    handlers::route_table(ApiLimits::default())
-        .into_iter()
-        .map(|r| (r.method, r.path))
-        .collect()
+/// Every (method, path) the API serves, in axum's `{param}` syntax, as the OpenAPI document
+/// lists them (the router is made from the same table).
+pub fn routes() -> Vec<(Method, String)> {
+    let mut out = Vec::new();
+    if let Some(paths) = openapi_document()["paths"].as_object() {
+        for (path, item) in paths {
+            for method in item.as_object().into_iter().flat_map(|m| m.keys()) {
+                if let Ok(m) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
+                    out.push((m, path.clone()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Serves the API on `listener` until the server fails.

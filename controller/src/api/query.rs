@@ -2,8 +2,11 @@
 //! extractors cannot express, so the query is parsed here into ordered pairs. Unknown parameters
 //! are rejected (naming the accepted ones) so a typo like `$selct` is not silently ignored.
 
+use axum::response::Response;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::extract::ok;
 use super::ApiError;
 
 const INVALID_QUERY: &str = "invalid_query";
@@ -130,8 +133,8 @@ impl Query {
         Ok(Some(ids))
     }
 
-    /// `$select` (also `select`, as the seed's own example spells it).
-    pub fn take_select(&mut self, known: &'static [&'static str]) -> Result<Select, ApiError> {
+    /// `$select` (also `select`, as k6's own example spells it).
+    pub fn take_select(&mut self, known: &[impl AsRef<str>]) -> Result<Select, ApiError> {
         match self.take_one(&["$select", "select"])? {
             None => Ok(Select::all()),
             Some(v) => Select::parse(&v, known),
@@ -179,7 +182,8 @@ impl Select {
     }
 
     /// Parses `id,test_id,run_status`; every name must be in `known`.
-    pub fn parse(v: &str, known: &[&str]) -> Result<Select, ApiError> {
+    pub fn parse(v: &str, known: &[impl AsRef<str>]) -> Result<Select, ApiError> {
+        let known: Vec<&str> = known.iter().map(AsRef::as_ref).collect();
         let mut fields: Vec<String> = Vec::new();
         let mut unknown: Vec<&str> = Vec::new();
         for f in v.split(',').map(str::trim).filter(|f| !f.is_empty()) {
@@ -219,6 +223,35 @@ impl Select {
                 .filter(|(k, _)| fields.iter().any(|f| f == k))
                 .collect(),
         }
+    }
+
+    /// A 200 answer with `envelope` (`{"k6-run": {..}}` or `{"k6-runs": [..], "meta": ..}`)
+    /// whose resource objects keep only the selected fields; `meta` is left whole.
+    pub fn answer(&self, envelope: &impl Serialize) -> Response {
+        let Ok(Value::Object(top)) = serde_json::to_value(envelope) else {
+            return ok(envelope);
+        };
+        let filtered: Map<String, Value> = top
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    _ if k == "meta" => v,
+                    Value::Object(o) => Value::Object(self.apply(o)),
+                    Value::Array(items) => Value::Array(
+                        items
+                            .into_iter()
+                            .map(|i| match i {
+                                Value::Object(o) => Value::Object(self.apply(o)),
+                                other => other,
+                            })
+                            .collect(),
+                    ),
+                    other => other,
+                };
+                (k, v)
+            })
+            .collect();
+        ok(&filtered)
     }
 }
 

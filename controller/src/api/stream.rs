@@ -1,4 +1,4 @@
-//! Runs streamed from a local `volley run --out cloud=URL` (seed 001): the local run creates
+//! Runs streamed from a local `volley run --out cloud=URL`: the local run creates
 //! its run here (RUNNING at once), sends a protobuf `MetricBatch` every interval (each answered
 //! with what is durable and whether the run was stopped here), and finishes it. A run whose
 //! data stops for `data_timeout` is TIMED_OUT.
@@ -7,12 +7,11 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use volley_api::{ErrorBody, StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest};
 
-use super::handlers::{
-    fmt_bytes, is_json, media_type, ok_json, read_body, run_id, validate_name, AppState, PathParam,
-};
-use super::{ApiError, StreamFinish, StreamedRunRequest};
+use super::extract::{fmt_bytes, is_json, media_type, ok, read_body, run_id, AppState, PathParam};
+use super::handlers::validate_name;
+use super::ApiError;
 
 /// The media type of metric batches.
 pub const PROTOBUF: &str = "application/x-protobuf";
@@ -44,7 +43,19 @@ fn require_media(req: &Request, want: &str, what: &str) -> Result<(), ApiError> 
     }
 }
 
-/// `POST /v1/streamed-runs`: creates the test and its run, RUNNING.
+/// Create a run streamed from a local volley run
+///
+/// Creates a test (holding the entry script) and its run, RUNNING at once (`run_process`
+/// "Volley run to controller"). A run that sends nothing for `data_timeout` becomes TIMED_OUT.
+#[utoipa::path(post, path = "/v1/streamed-runs", tag = "streams", operation_id = "create_streamed_run",
+    request_body = StreamedRunRequest,
+    responses(
+        (status = 201, description = "The run.", body = StreamedRunCreated),
+        (status = 400, description = "Invalid body or options.", body = ErrorBody),
+        (status = 413, description = "Body too large.", body = ErrorBody),
+        (status = 415, description = "Not JSON.", body = ErrorBody),
+        (status = 422, description = "A limit refuses the run (`limit_exceeded`).", body = ErrorBody),
+    ))]
 pub(super) async fn create(
     State(app): State<AppState>,
     req: Request,
@@ -62,19 +73,28 @@ pub(super) async fn create(
     }
     r.entry = validate_name(Some(r.entry), "streamed run body (`entry`)")?;
     let run = app.svc.create_streamed_run(r)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": run.id,
-            "test_id": run.test_id,
-            "run_status": run.run_status,
-            "url": format!("/loadtests/v2/runs/{}", run.id),
-        })),
-    )
-        .into_response())
+    let created = StreamedRunCreated {
+        id: run.id,
+        test_id: run.test_id,
+        run_status: run.run_status,
+        url: format!("/loadtests/v2/runs/{}", run.id),
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-/// `POST /v1/streamed-runs/{id}/metrics`: one protobuf `MetricBatch`.
+/// One interval's metric batch of a streamed run
+///
+/// Body: a protobuf `volley.v1.MetricBatch` (`application/x-protobuf`), sequence numbers from 1
+/// without gaps. Each sequence number is merged once; resending is safe.
+#[utoipa::path(post, path = "/v1/streamed-runs/{id}/metrics", tag = "streams", operation_id = "post_streamed_run_batch",
+    params(("id" = u64, Path, description = "ID of the test run.")),
+    request_body(content = Vec<u8>, content_type = "application/x-protobuf"),
+    responses(
+        (status = 200, description = "What is durable and whether the run was stopped here.", body = StreamStatus),
+        (status = 400, description = "Not a MetricBatch, or seq 0.", body = ErrorBody),
+        (status = 404, description = "No such streamed run.", body = ErrorBody),
+        (status = 415, description = "Not application/x-protobuf.", body = ErrorBody),
+    ))]
 pub(super) async fn metrics(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
@@ -83,11 +103,19 @@ pub(super) async fn metrics(
     let id = run_id(&raw_id)?;
     require_media(&req, PROTOBUF, "metric batch")?;
     let body = read_body(req, &fmt_bytes(app.limits.max_upload_bytes)).await?;
-    let status = app.svc.stream_batch(id, &body)?;
-    Ok(ok_json(serde_json::to_value(status).unwrap_or_default()))
+    let status: StreamStatus = app.svc.stream_batch(id, &body)?;
+    Ok(ok(&status))
 }
 
-/// `POST /v1/streamed-runs/{id}/finish`: `{"last_batch_seq": N, "abort_reason": ...}`.
+/// End a streamed run
+#[utoipa::path(post, path = "/v1/streamed-runs/{id}/finish", tag = "streams", operation_id = "finish_streamed_run",
+    params(("id" = u64, Path, description = "ID of the test run.")),
+    request_body = StreamFinish,
+    responses(
+        (status = 200, description = "What is durable and whether the run was stopped here.", body = StreamStatus),
+        (status = 400, description = "Invalid body.", body = ErrorBody),
+        (status = 404, description = "No such streamed run.", body = ErrorBody),
+    ))]
 pub(super) async fn finish(
     State(app): State<AppState>,
     PathParam(raw_id): PathParam,
@@ -98,5 +126,5 @@ pub(super) async fn finish(
     let body = read_body(req, &fmt_bytes(app.limits.max_body_bytes)).await?;
     let fin: StreamFinish = parse_json(&body, "finish", r#"{"last_batch_seq":12}"#)?;
     let status = app.svc.stream_finish(id, fin)?;
-    Ok(ok_json(serde_json::to_value(status).unwrap_or_default()))
+    Ok(ok(&status))
 }

@@ -375,7 +375,7 @@ async fn index_health_and_openapi() {
     let r = get(&a, "/openapi.json").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["openapi"], "3.1.0");
-    assert_eq!(r.body, openapi_document());
+    assert_eq!(&r.body, openapi_document());
 }
 
 #[tokio::test]
@@ -438,7 +438,7 @@ async fn multipart_upload_creates_a_test() {
     let t = &r.body["k6-test"];
     assert_eq!(t["name"], "checkout flow");
     assert_eq!(t["project_id"], 7);
-    assert_eq!(keys(t), TEST_FIELDS);
+    assert_eq!(keys(t), test_fields());
     let id = t["id"].as_u64().unwrap_or(0);
     assert_eq!(
         r.headers
@@ -806,7 +806,7 @@ async fn list_and_read_tests() {
 
     let r = get(&a, "/loadtests/v2/tests/1").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(keys(&r.body["k6-test"]), TEST_FIELDS);
+    assert_eq!(keys(&r.body["k6-test"]), test_fields());
     let r = get(&a, "/loadtests/v2/tests/1?$select=test_run_ids").await;
     assert_eq!(r.body, json!({"k6-test": {"test_run_ids": [1, 2, 3]}}));
 }
@@ -850,7 +850,7 @@ async fn start_testrun_without_body() {
     let r = post(&a, "/loadtests/v2/tests/1/start-testrun", None, vec![]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let run = &r.body["k6-run"];
-    assert_eq!(keys(run), RUN_FIELDS);
+    assert_eq!(keys(run), run_fields());
     assert_eq!(run["test_id"], 1);
     assert_eq!(run["run_status"], RunStatus::Created.number());
     assert_eq!(run["k6_archive"], "/loadtests/v2/tests/1");
@@ -933,12 +933,12 @@ async fn read_run_full_and_selected() {
     let r = get(&a, "/loadtests/v2/runs/3").await;
     assert_eq!(r.status, StatusCode::OK);
     let run = &r.body["k6-run"];
-    assert_eq!(keys(run), RUN_FIELDS);
+    assert_eq!(keys(run), run_fields());
     assert_eq!(run["id"], 3);
     assert_eq!(run["run_status"], 3);
     assert_eq!(run["export"], Value::Null);
 
-    // The seed's example; fields come back in the object's order, not the query's.
+    // k6's example; fields come back in the object's order, not the query's.
     let r = get(
         &a,
         "/loadtests/v2/runs/3?$select=id,test_id,run_status,created",
@@ -949,7 +949,7 @@ async fn read_run_full_and_selected() {
         vec!["created", "id", "run_status", "test_id"]
     );
     assert_eq!(r.body["k6-run"]["run_status"], 3);
-    // URL-encoded `$` and the seed's `select` spelling.
+    // URL-encoded `$` and k6's `select` spelling.
     let r = get(&a, "/loadtests/v2/runs/3?%24select=id%2Cexit_code").await;
     assert_eq!(r.body, json!({"k6-run": {"id": 3, "exit_code": null}}));
     let r = get(&a, "/loadtests/v2/runs/3?select=degraded").await;
@@ -1002,7 +1002,7 @@ async fn list_runs_filters() {
     let r = get(&a, "/loadtests/v2/runs?test_id=1").await;
     assert_eq!(ids(&r), vec![1, 2, 3]);
     assert_eq!(r.body["meta"]["count"], 3);
-    // The seed's `$test_id` spelling.
+    // k6's `$test_id` spelling.
     let r = get(&a, "/loadtests/v2/runs?$test_id=2").await;
     assert_eq!(ids(&r), vec![4]);
 
@@ -1059,7 +1059,7 @@ async fn stop_running_run() {
         r.body["k6-run"]["run_status"],
         RunStatus::AbortedByUser.number()
     );
-    assert_eq!(keys(&r.body["k6-run"]), RUN_FIELDS);
+    assert_eq!(keys(&r.body["k6-run"]), run_fields());
     let r = post_json(
         &a,
         "/loadtests/v2/runs/2/stop",
@@ -1222,7 +1222,9 @@ async fn bad_input_never_gives_5xx() {
 #[tokio::test]
 async fn every_route_is_served() {
     let a = app(&seeded());
-    for (method, path) in routes() {
+    let routes = routes();
+    assert!(routes.contains(&(Method::POST, "/loadtests/v2/runs/{id}/stop".to_string())));
+    for (method, path) in routes {
         let uri = path.replace("{id}", "1").replace("{name}", "gen-2");
         let req = Request::builder()
             .method(method.clone())
@@ -1236,6 +1238,32 @@ async fn every_route_is_served() {
             "{method} {path}: {}",
             r.body
         );
+    }
+}
+
+#[tokio::test]
+async fn methods_the_document_does_not_list_are_405() {
+    let a = app(&seeded());
+    let doc = openapi_document();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let uri = path.replace("{id}", "1").replace("{name}", "gen-2");
+        for m in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ] {
+            let documented = item.get(m.as_str().to_ascii_lowercase()).is_some();
+            let req = Request::builder()
+                .method(m.clone())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let r = send(&a, req).await;
+            let refused = r.body["error"]["code"] == "method_not_allowed";
+            assert_eq!(refused, !documented, "{m} {path}: {}", r.body);
+        }
     }
 }
 
@@ -1262,48 +1290,45 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
 }
 
 #[test]
-fn openapi_covers_exactly_the_router() {
+fn every_operation_is_described() {
     let doc = openapi_document();
-    let paths = doc["paths"].as_object().expect("paths");
-    let routed: BTreeSet<(String, String)> = routes()
-        .into_iter()
-        .map(|(m, p)| (m.as_str().to_ascii_lowercase(), p.to_string()))
-        .collect();
-    let documented: BTreeSet<(String, String)> = paths
-        .iter()
-        .flat_map(|(p, item)| {
-            item.as_object()
-                .into_iter()
-                .flat_map(|o| o.keys())
-                .map(move |m| (m.clone(), p.clone()))
-        })
-        .collect();
-    assert_eq!(routed, documented);
-    assert_eq!(routed.len(), 19);
-    // Every operation answers something, and path parameters are declared.
-    for (m, p) in &routed {
-        let op = &doc["paths"][p][m];
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (m, p) in routes() {
+        let op = &doc["paths"][&p][m.as_str().to_ascii_lowercase()];
+        let responses = op["responses"].as_object().expect("responses");
         assert!(
-            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
-            "{m} {p}"
+            responses.keys().any(|s| s.starts_with('2')),
+            "{m} {p} has no success answer"
         );
         assert!(op["operationId"].is_string(), "{m} {p}");
-        if p.contains('{') {
-            let params = op["parameters"].to_string();
-            assert!(params.contains("#/components/parameters/"), "{m} {p}");
+        assert!(op["summary"].is_string(), "{m} {p}");
+        assert!(
+            op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+            "{m} {p}"
+        );
+        // Every path parameter is declared.
+        for name in p.split('{').skip(1).filter_map(|x| x.split('}').next()) {
+            let declared = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|x| x["name"] == name && x["in"] == "path"));
+            assert!(declared, "{m} {p}: path parameter {name}");
+        }
+        // Every error answer has the one error shape.
+        for (status, r) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+            let schema = &r["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(schema, "#/components/schemas/Error", "{m} {p} {status}");
         }
     }
-    assert!(routes().contains(&(Method::POST, "/loadtests/v2/runs/{id}/stop")));
 }
 
 #[test]
 fn openapi_refs_resolve_and_ids_are_unique() {
     let doc = openapi_document();
     let mut refs = Vec::new();
-    collect_refs(&doc, &mut refs);
+    collect_refs(doc, &mut refs);
     assert!(refs.len() > 20);
     for r in refs {
-        assert!(resolve(&doc, &r).is_some(), "unresolved {r}");
+        assert!(resolve(doc, &r).is_some(), "unresolved {r}");
     }
     let mut ids = BTreeSet::new();
     for item in doc["paths"]
@@ -1318,64 +1343,139 @@ fn openapi_refs_resolve_and_ids_are_unique() {
     }
 }
 
-fn schema_props(doc: &Value, name: &str) -> Vec<String> {
-    doc["components"]["schemas"][name]["properties"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
+/// The JSON kind of `v` as a JSON Schema type name.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
-#[test]
-fn openapi_schemas_match_what_is_sent() {
+/// Checks that `v` fits `schema` of `doc`: types, and every key of an object with declared
+/// properties is one of them (and every required one is there), recursively.
+fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let s = resolve(doc, r).ok_or_else(|| format!("{at}: unresolved {r}"))?;
+        return conforms(doc, s, v, at);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(alts) = schema.get(key).and_then(Value::as_array) {
+            let errors: Vec<String> = alts
+                .iter()
+                .filter_map(|a| conforms(doc, a, v, at).err())
+                .collect();
+            if errors.len() == alts.len() {
+                return Err(format!("{at}: fits none of {key}: {}", errors.join("; ")));
+            }
+            return Ok(());
+        }
+    }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for a in all {
+            conforms(doc, a, v, at)?;
+        }
+    }
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let k = kind(v);
+    let fits = types.contains(&k) || (k == "integer" && types.contains(&"number"));
+    if !types.is_empty() && !fits {
+        return Err(format!("{at}: {k} {v} where the schema says {types:?}"));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(v) {
+            return Err(format!("{at}: {v} is not one of {allowed:?}"));
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (key, x) in m {
+                    let p = props
+                        .get(key)
+                        .ok_or_else(|| format!("{at}: `{key}` is sent but not in the schema"))?;
+                    conforms(doc, p, x, &format!("{at}.{key}"))?;
+                }
+                for r in schema["required"].as_array().into_iter().flatten() {
+                    let r = r.as_str().unwrap_or("");
+                    if !m.contains_key(r) {
+                        return Err(format!("{at}: required `{r}` is not sent"));
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for (i, x) in items.iter().enumerate() {
+                    conforms(doc, s, x, &format!("{at}[{i}]"))?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_answer_fits_its_documented_schema() {
+    let fake = seeded();
+    fake.with(|s| {
+        // Exercise the optional parts of a run too.
+        let r = s.runs.get_mut(&3).expect("run 3");
+        r.exit_code = Some(0);
+        r.ended = Some("2026-01-01T00:01:00Z".into());
+        r.abort_reason = Some(crate::model::AbortReason::ApiStop);
+        r.events.push(crate::model::RunEvent {
+            at: "2026-01-01T00:00:30Z".into(),
+            level: "warning".into(),
+            message: "agent gen-2 is busy".into(),
+        });
+        s.agents[0].run_id = Some(1);
+    });
+    let a = app(&fake);
     let doc = openapi_document();
-    assert_eq!(schema_props(&doc, "K6Run"), RUN_FIELDS);
-    assert_eq!(schema_props(&doc, "K6Test"), TEST_FIELDS);
-    let sent = |v: Value| -> Vec<String> {
-        v.as_object()
+    let mut checked = 0;
+    for (method, path) in routes().into_iter().filter(|(m, _)| m == Method::GET) {
+        for id in ["1", "3"] {
+            let uri = path.replace("{id}", id).replace("{name}", "gen-2");
+            let r = get(&a, &uri).await;
+            let answer = &doc["paths"][&path]["get"]["responses"][r.status.as_str()];
+            let schema = &answer["content"]["application/json"]["schema"];
+            assert!(
+                schema.is_object(),
+                "{method} {uri}: {} is not documented",
+                r.status
+            );
+            if let Err(e) = conforms(doc, schema, &r.body, &uri) {
+                panic!("{e}\n{}", r.body);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 26, "{checked}");
+    // The run and test objects: every field is documented, in the order sent.
+    let run = get(&a, "/loadtests/v2/runs/3").await.body;
+    let props = |name: &str| -> Vec<String> {
+        doc["components"]["schemas"][name]["properties"]
+            .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
     };
-    let sample = UtilizationSample {
-        at: String::new(),
-        cpu_percent: 0.0,
-        memory_percent: 0.0,
-        process_rss_bytes: 0,
-        active_vus: 0,
-        requests_per_second: 0.0,
-        iterations_per_second: 0.0,
-    };
-    let util = AgentUtilization {
-        agent: String::new(),
-        segment: String::new(),
-        samples: vec![],
-    };
-    for (schema, value) in [
-        ("AgentView", serde_json::to_value(agent("a"))),
-        ("UtilizationSample", serde_json::to_value(sample)),
-        ("AgentUtilization", serde_json::to_value(util)),
-        (
-            "Transition",
-            serde_json::to_value(&fixtures::run(1, 1, RunStatus::Queued).transitions[0]),
-        ),
-        (
-            "Assignment",
-            serde_json::to_value(&fixtures::run(1, 1, RunStatus::Queued).assignments[0]),
-        ),
-    ] {
-        let value = value.expect("serializes");
-        let mut want = sent(value);
-        let mut got = schema_props(&doc, schema);
-        want.sort();
-        got.sort();
-        assert_eq!(got, want, "schema {schema}");
-    }
-    // `$select` documentation lists every selectable field.
-    let desc = doc["components"]["parameters"]["RunSelect"]["description"]
-        .as_str()
-        .unwrap_or("");
-    for f in RUN_FIELDS {
-        assert!(desc.contains(f), "{f}");
-    }
+    assert_eq!(keys(&run["k6-run"]), props("K6Run"));
+    let test = get(&a, "/loadtests/v2/tests/1").await.body;
+    assert_eq!(keys(&test["k6-test"]), props("K6Test"));
+    // `$select` accepts exactly the documented fields.
+    let all = props("K6Run").join(",");
+    let r = get(&a, &format!("/loadtests/v2/runs/3?$select={all}")).await;
+    assert_eq!(r.body, run);
 }
 
 #[tokio::test]

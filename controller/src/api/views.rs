@@ -1,67 +1,14 @@
-//! JSON representations of tests and runs. Field names and order follow seed 002's `k6-run`
-//! and k6's legacy `k6-test`, so k6 tooling reading those objects works unchanged; Volley's own
-//! fields follow under their own keys.
+//! The API's views of tests and runs: the [`volley_api`] types the handlers send, made from
+//! the stored model. `$select` accepts exactly the fields of these types (read from their
+//! OpenAPI schemas), so a field added to a view is selectable and documented at once.
 
-use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::ToSchema;
+use volley_api::{RunView, TestView};
 
 use crate::model::{Run, Test};
-
-/// Every key of a run object, in output order: seed 002's `k6-run` fields, then Volley's.
-/// `$select` accepts exactly these names.
-pub const RUN_FIELDS: &[&str] = &[
-    "config",
-    "created",
-    "duration",
-    "ended",
-    "error_code",
-    "error_detail",
-    "export",
-    "id",
-    "is_baseline",
-    "k6_archive",
-    "load_time",
-    "note",
-    "organization_id",
-    "processing_status",
-    "project_id",
-    "public_id",
-    "request_builder_config",
-    "result_status",
-    "run_process",
-    "run_status",
-    "script",
-    "started",
-    "stopped_by_id",
-    "test_id",
-    "user_id",
-    "version",
-    "vus",
-    "vus_per_instance",
-    // Volley's own.
-    "transitions",
-    "assignments",
-    "exit_code",
-    "abort_reason",
-    "degraded",
-    "events",
-];
-
-/// Every key of a test object, in output order: k6's `k6-test` fields, then Volley's.
-pub const TEST_FIELDS: &[&str] = &[
-    "id",
-    "project_id",
-    "user_id",
-    "name",
-    "created",
-    "updated",
-    "last_test_run_id",
-    "test_run_ids",
-    "script",
-    // Volley's own.
-    "config",
-    "archive_size",
-    "archive_sha256",
-];
 
 /// The archive is not repeated in every run: `k6_archive` is the path of the test that holds it.
 fn archive_ref(test_id: u64) -> String {
@@ -72,74 +19,86 @@ fn archive_ref(test_id: u64) -> String {
 /// neither feature); `vus_per_instance` is the run's VUs over its agents, rounded up (0 before
 /// placement). The env given at submit and the summary are not included: env values may be
 /// secrets, and the summary has its own endpoint.
-pub fn run_json(run: &Run) -> Map<String, Value> {
+pub fn run_view(run: &Run) -> RunView {
     let vus_per_instance = match run.assignments.len() as u64 {
         0 => 0,
         n => run.vus.div_ceil(n),
     };
-    let v = json!({
-        "config": run.config,
-        "created": run.created,
-        "duration": run.duration,
-        "ended": run.ended,
-        "error_code": run.error_code,
-        "error_detail": run.error_detail,
-        "export": Value::Null,
-        "id": run.id,
-        "is_baseline": run.is_baseline,
-        "k6_archive": archive_ref(run.test_id),
-        "load_time": run.load_time,
-        "note": run.note,
-        "organization_id": run.organization_id,
-        "processing_status": run.processing_status,
-        "project_id": run.project_id,
-        "public_id": run.public_id,
-        "request_builder_config": Value::Null,
-        "result_status": run.result_status,
-        "run_process": run.run_process,
-        "run_status": run.run_status,
-        "script": run.script,
-        "started": run.started,
-        "stopped_by_id": run.stopped_by_id,
-        "test_id": run.test_id,
-        "user_id": run.user_id,
-        "version": run.version,
-        "vus": run.vus,
-        "vus_per_instance": vus_per_instance,
-        "transitions": run.transitions,
-        "assignments": run.assignments,
-        "exit_code": run.exit_code,
-        "abort_reason": run.abort_reason,
-        "degraded": run.degraded,
-        "events": run.events,
-    });
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
+    RunView {
+        config: run.config.clone(),
+        created: run.created.clone(),
+        duration: run.duration,
+        ended: run.ended.clone(),
+        error_code: run.error_code,
+        error_detail: run.error_detail.clone(),
+        export: None,
+        id: run.id,
+        is_baseline: run.is_baseline,
+        k6_archive: archive_ref(run.test_id),
+        load_time: run.load_time,
+        note: run.note.clone(),
+        organization_id: run.organization_id,
+        processing_status: run.processing_status,
+        project_id: run.project_id,
+        public_id: run.public_id.clone(),
+        request_builder_config: None,
+        result_status: run.result_status,
+        run_process: run.run_process.clone(),
+        run_status: run.run_status,
+        script: run.script.clone(),
+        started: run.started.clone(),
+        stopped_by_id: run.stopped_by_id,
+        test_id: run.test_id,
+        user_id: run.user_id,
+        version: run.version,
+        vus: run.vus,
+        vus_per_instance,
+        transitions: run.transitions.clone(),
+        assignments: run.assignments.clone(),
+        exit_code: run.exit_code,
+        abort_reason: run.abort_reason.clone(),
+        degraded: run.degraded,
+        events: run.events.clone(),
     }
 }
 
 /// A test as the API shows it. Volley has no users yet, so `user_id` is 0;
 /// `last_test_run_id` is the newest run's id or null.
-pub fn test_json(test: &Test) -> Map<String, Value> {
-    let v = json!({
-        "id": test.id,
-        "project_id": test.project_id,
-        "user_id": 0,
-        "name": test.name,
-        "created": test.created,
-        "updated": test.updated,
-        "last_test_run_id": test.test_run_ids.iter().max(),
-        "test_run_ids": test.test_run_ids,
-        "script": test.script,
-        "config": test.config,
-        "archive_size": test.archive_size,
-        "archive_sha256": test.archive_sha256,
-    });
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
+pub fn test_view(test: &Test) -> TestView {
+    TestView {
+        id: test.id,
+        project_id: test.project_id,
+        user_id: 0,
+        name: test.name.clone(),
+        created: test.created.clone(),
+        updated: test.updated.clone(),
+        last_test_run_id: test.test_run_ids.iter().max().copied(),
+        test_run_ids: test.test_run_ids.clone(),
+        script: test.script.clone(),
+        config: test.config.clone(),
+        archive_size: test.archive_size,
+        archive_sha256: test.archive_sha256.clone(),
     }
+}
+
+/// The property names of `T`'s OpenAPI schema, in declaration (= serialization) order.
+fn schema_fields<T: ToSchema>() -> Vec<String> {
+    match T::schema() {
+        RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every key of a run object, in output order; what `$select` accepts for runs.
+pub fn run_fields() -> &'static [String] {
+    static FIELDS: OnceLock<Vec<String>> = OnceLock::new();
+    FIELDS.get_or_init(schema_fields::<RunView>)
+}
+
+/// Every key of a test object, in output order; what `$select` accepts for tests.
+pub fn test_fields() -> &'static [String] {
+    static FIELDS: OnceLock<Vec<String>> = OnceLock::new();
+    FIELDS.get_or_init(schema_fields::<TestView>)
 }
 
 #[cfg(test)]
@@ -226,30 +185,40 @@ pub(crate) mod fixtures {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
     use crate::model::RunStatus;
 
+    fn keys(v: &impl serde::Serialize) -> Vec<String> {
+        match serde_json::to_value(v) {
+            Ok(Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     #[test]
     fn run_keys_are_exactly_run_fields_in_order() {
-        let m = run_json(&fixtures::run(1, 2, RunStatus::Running));
-        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
-        assert_eq!(keys, RUN_FIELDS);
+        let v = run_view(&fixtures::run(1, 2, RunStatus::Running));
+        assert_eq!(keys(&v), run_fields());
+        assert_eq!(run_fields().len(), 34);
+        assert_eq!(run_fields()[0], "config");
+        assert_eq!(run_fields()[33], "events");
     }
 
     #[test]
     fn test_keys_are_exactly_test_fields_in_order() {
-        let m = test_json(&fixtures::test(1, 2, vec![3, 9, 4]));
-        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
-        assert_eq!(keys, TEST_FIELDS);
-        assert_eq!(m["last_test_run_id"], 9);
-        assert_eq!(m["user_id"], 0);
-        let m = test_json(&fixtures::test(1, 2, vec![]));
+        let v = test_view(&fixtures::test(1, 2, vec![3, 9, 4]));
+        assert_eq!(keys(&v), test_fields());
+        assert_eq!(v.last_test_run_id, Some(9));
+        assert_eq!(v.user_id, 0);
+        let m = serde_json::to_value(test_view(&fixtures::test(1, 2, vec![]))).unwrap();
         assert_eq!(m["last_test_run_id"], Value::Null);
     }
 
     #[test]
-    fn run_values_follow_the_seed() {
-        let m = run_json(&fixtures::run(7, 2, RunStatus::Queued));
+    fn run_values_follow_the_k6_shape() {
+        let m = serde_json::to_value(run_view(&fixtures::run(7, 2, RunStatus::Queued))).unwrap();
         assert_eq!(m["id"], 7);
         assert_eq!(m["test_id"], 2);
         assert_eq!(m["run_status"], 0);
@@ -264,14 +233,14 @@ mod tests {
         assert_eq!(m["assignments"][1]["agent"], "gen-2");
         assert_eq!(m["transitions"][0]["reason"], "test");
         // Secrets and the (large) summary stay out.
-        assert!(!m.contains_key("env"));
-        assert!(!m.contains_key("summary"));
+        assert!(m.get("env").is_none());
+        assert!(m.get("summary").is_none());
     }
 
     #[test]
     fn vus_per_instance_is_zero_before_placement() {
         let mut r = fixtures::run(1, 1, RunStatus::Created);
         r.assignments.clear();
-        assert_eq!(run_json(&r)["vus_per_instance"], 0);
+        assert_eq!(run_view(&r).vus_per_instance, 0);
     }
 }

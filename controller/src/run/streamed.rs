@@ -14,34 +14,8 @@ use crate::coordinator::Coordinator;
 use crate::model::{Assignment, Run, RunStatus};
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
 
-/// What the client of a streamed run hears back with every request.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StreamStatus {
-    /// Batches up to this sequence number are durable here: the client may forget them.
-    pub acked_seq: u64,
-    /// The run was stopped on the controller (API stop, a limit, data_timeout): the local run
-    /// should stop for this reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<AbortReason>,
-    /// The run's status.
-    pub run_status: RunStatus,
-}
-
-/// How a streamed run's client ends its run (after its last batch).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamFinish {
-    /// The sequence number of the last batch sent.
-    pub last_batch_seq: u64,
-    /// Why the local run stopped early, if it did.
-    #[serde(default)]
-    pub abort_reason: Option<AbortReason>,
-    /// `exec.test.fail()` was called.
-    #[serde(default)]
-    pub marked_failed: Option<String>,
-    #[serde(default)]
-    pub iterations: u64,
-}
+/// What a streamed run's client hears back, and how it ends its run: the REST API's types.
+pub use volley_api::{StreamFinish, StreamStatus};
 
 impl Coordinator {
     /// Starts a run streamed from a local `volley run --out cloud=URL` (already created, in

@@ -1,0 +1,38 @@
+//! The route table: every route once, with its handler and body limit. The router and the
+//! OpenAPI document are both made from it (`utoipa-axum`), so they cannot drift: a route is
+//! its handler (with its `#[utoipa::path]`), its `volley_api` types and one line here.
+
+use axum::extract::DefaultBodyLimit;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
+
+use super::extract::AppState;
+use super::openapi::ApiDoc;
+use super::{handlers, stream, ApiLimits};
+
+/// Every route of the API with its handler, documented.
+pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
+    let small = DefaultBodyLimit::max(limits.max_body_bytes);
+    let upload = DefaultBodyLimit::max(limits.max_upload_bytes);
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(handlers::root))
+        .routes(routes!(handlers::health))
+        .routes(routes!(handlers::openapi_json))
+        .routes(routes!(handlers::list_tests))
+        .routes(routes!(handlers::create_test).layer(upload))
+        .routes(routes!(handlers::get_test))
+        .routes(routes!(handlers::start_testrun).layer(small))
+        .routes(routes!(handlers::list_runs))
+        .routes(routes!(handlers::get_run))
+        .routes(routes!(handlers::stop_run).layer(small))
+        .routes(routes!(handlers::list_agents))
+        .routes(routes!(handlers::get_agent))
+        .routes(routes!(handlers::run_agents))
+        .routes(routes!(handlers::run_metrics))
+        .routes(routes!(handlers::run_summary))
+        .routes(routes!(handlers::run_report))
+        .routes(routes!(stream::create).layer(upload))
+        .routes(routes!(stream::metrics).layer(upload))
+        .routes(routes!(stream::finish).layer(small))
+}
