@@ -317,7 +317,7 @@ fn decode<T: DeserializeOwned>(path: &str, raw: RawResponse) -> Result<T, Client
 }
 
 /// reqwest over rustls with ring and the Mozilla roots; no proxy (the cluster's network is
-/// reached directly, as before), HTTP/1.1.
+/// reached directly), HTTP/1.1 with keep-alive.
 fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -331,6 +331,9 @@ fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, ClientErr
     reqwest::blocking::Client::builder()
         .tls_backend_preconfigured(tls)
         .no_proxy()
+        // The controller closes connections idle for its header-read timeout (10 s by
+        // default); reusing one it is closing would fail a request for nothing.
+        .pool_idle_timeout(Duration::from_secs(5))
         .connect_timeout(timeout)
         .timeout(timeout)
         .build()

@@ -1,5 +1,5 @@
 //! `--out cloud=http://controller:6565`: streams a local run's results to a Volley controller
-//! (seed 001, k6's `-o cloud`). The run shows there as RUNNING while it goes, with the same
+//! (k6's `-o cloud`). The run shows there as RUNNING while it goes, with the same
 //! merged metrics, thresholds and summary views as a cluster run.
 //!
 //! Every interval the run's aggregates since the last batch are posted as one protobuf

@@ -466,7 +466,7 @@ pub(super) async fn list_runs(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
-    // The seed's own examples write `$test_id`; accept both spellings.
+    // k6's own examples write `$test_id`; accept both spellings.
     let test_id = q.take_u64(&["test_id", "$test_id"])?;
     let ids = q.take_ids()?;
     let public_id = q.take_one(&["public_id"])?;
