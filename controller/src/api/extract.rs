@@ -160,7 +160,7 @@ impl JsonBody {
     }
 
     /// Fails on fields nobody took, naming them and the accepted ones.
-    pub(super) fn finish(self, accepted: &[&str]) -> Result<(), ApiError> {
+    pub(super) fn finish(self, accepted: &[impl AsRef<str>]) -> Result<(), ApiError> {
         if self.obj.is_empty() {
             return Ok(());
         }
@@ -171,7 +171,11 @@ impl JsonBody {
                 "unknown field(s) in the {} body: {}; accepted: {}",
                 self.what,
                 unknown.join(", "),
-                accepted.join(", ")
+                accepted
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .collect::<Vec<&str>>()
+                    .join(", ")
             ),
         ))
     }

@@ -19,7 +19,7 @@ use super::extract::{
     run_not_found, test_id, test_not_found, AppState, JsonBody, PathParam,
 };
 use super::query::Query;
-use super::views::{run_fields, run_view, test_fields, test_view};
+use super::views::{run_fields, run_view, schema_fields, test_fields, test_view};
 use super::ApiError;
 
 const IDS: &str =
@@ -269,7 +269,7 @@ pub(super) async fn create_test(
             let name: Option<String> = j.take("name", "a string")?;
             let project_id: Option<u64> = j.take("project_id", "a non-negative integer")?;
             let b64: Option<String> = j.take("k6_archive", "a base64 string")?;
-            j.finish(&["name", "project_id", "k6_archive"])?;
+            j.finish(&schema_fields::<CreateTestJson>())?;
             let archive = b64.as_deref().map(decode_archive).transpose()?;
             (name, project_id, archive, "JSON body")
         }
@@ -400,7 +400,7 @@ pub(super) async fn start_testrun(
         .take("env", "an object of string values")?
         .unwrap_or_default();
     let note: String = body.take("note", "a string")?.unwrap_or_default();
-    body.finish(&["env", "note"])?;
+    body.finish(&schema_fields::<StartTestRun>())?;
     if let Some(bad) = env
         .keys()
         .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
@@ -520,7 +520,7 @@ pub(super) async fn stop_run(
     let stopped_by: Option<u64> = body.take("stopped_by_id", "a non-negative integer")?;
     // Volley: `{"reason": "signal"}` when a CLI following the run was interrupted (exit 105).
     let reason: Option<String> = body.take("reason", "\"api\" or \"signal\"")?;
-    body.finish(&["stopped_by_id", "reason"])?;
+    body.finish(&schema_fields::<StopRun>())?;
     let signal = match reason.as_deref() {
         None | Some("api") => false,
         Some("signal") => true,

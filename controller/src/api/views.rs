@@ -81,8 +81,9 @@ pub fn test_view(test: &Test) -> TestView {
     }
 }
 
-/// The property names of `T`'s OpenAPI schema, in declaration (= serialization) order.
-fn schema_fields<T: ToSchema>() -> Vec<String> {
+/// The property names of `T`'s OpenAPI schema, in declaration (= serialization) order: the
+/// fields a view sends, or a request body accepts.
+pub(super) fn schema_fields<T: ToSchema>() -> Vec<String> {
     match T::schema() {
         RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
         _ => Vec::new(),
