@@ -2,8 +2,8 @@
 //!
 //! k6's JavaScript API is synchronous (`http.get` blocks the VU), yet we want thousands of VUs on a
 //! couple of OS threads. Each VU therefore runs on its own coroutine stack; a blocking call
-//! *suspends* the coroutine and the JS worker thread goes on with other VUs. The research note
-//! (`research/rust-stack.md` §1c) measured the rules that keep QuickJS safe on such stacks, and
+//! *suspends* the coroutine and the JS worker thread goes on with other VUs. [docs/engine.md](../../docs/engine.md#vus-are-coroutines)
+//! states the measured rules that keep QuickJS safe on such stacks, and
 //! this module is where they are enforced:
 //!
 //! 1. QuickJS's own stack limit is set well below the coroutine stack ([`JS_STACK_LIMIT`]), so deep

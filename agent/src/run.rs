@@ -63,7 +63,7 @@ pub struct ExternalVus {
     pub max_vus: u64,
 }
 
-/// Lifecycle stages, in order. Signals and the API act differently in each (DESIGN §5).
+/// Lifecycle stages, in order. Signals and the API act differently in each (docs/exit-codes.md#every-stop-method-in-every-phase).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u32)]
 pub enum Stage {

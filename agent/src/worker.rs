@@ -1,5 +1,4 @@
-//! JS worker threads: each runs many VU coroutines from a ready queue (model (c) of
-//! `research/rust-stack.md`). HTTP requests run on the shared tokio runtime and come back as
+//! JS worker threads: each runs many VU coroutines from a ready queue (docs/engine.md#threads). HTTP requests run on the shared tokio runtime and come back as
 //! [`WorkerMsg::Wake`]; timers (`sleep()`) are kept here in a heap, so a sleeping VU costs no task.
 //!
 //! The worker also owns the per-worker metric aggregates and merges them into the run's store

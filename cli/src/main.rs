@@ -1,5 +1,6 @@
 //! `volley`: one binary for running k6 scripts locally (`volley run`), serving a local test
-//! target (`volley target`) and, later, the cluster commands.
+//! target (`volley target`), and the cluster: `controller`, `agent`, `submit`, `runs`, `status`,
+//! `stop`, `agents`, `cluster up`. See ARCHITECTURE.md for the map of the crates.
 
 mod cluster;
 mod logging;

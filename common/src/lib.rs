@@ -1,4 +1,4 @@
-//! Volley's shared vocabulary, used by the CLI, the agent (load generator) and, later, the
+//! Volley's shared vocabulary, used by the CLI, the agent (load generator) and the
 //! controller: test options, execution segments, metrics and their mergeable aggregates,
 //! thresholds, end-of-test summaries and exit codes.
 

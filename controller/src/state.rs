@@ -1,7 +1,7 @@
 //! The controller's state machine: every change of controller state is a [`Command`] applied to
 //! one [`State`], so that the same log of commands always produces the same state. That is what
-//! lets [`crate::store`] persist the state as "snapshot + log", and what will let a later issue
-//! replicate the log with Raft across several controllers: each replica applies the same
+//! lets [`crate::store`] persist the state as "snapshot + log", and what a Raft layer can use to
+//! replicate the log across several controllers: each replica applies the same
 //! commands in the same order and ends up with the same tests and runs.
 //!
 //! Determinism rules, kept by everything in this module:

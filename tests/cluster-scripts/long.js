@@ -1,6 +1,6 @@
 // A steady 30 s run to be stopped (REST API stop, Ctrl+C in `submit --wait`), or to wait in
 // the queue: `-e AGENTS=4` asks for 4 agents. setup() and teardown() say when they ran: a run
-// stopped while running still runs teardown() once (DESIGN §5).
+// stopped while running still runs teardown() once (docs/cluster-runs.md).
 import { sleep } from 'k6';
 
 export const options = {

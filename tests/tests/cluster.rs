@@ -1,4 +1,4 @@
-//! The cluster end to end (issue 4, "Tests that must exist"; DESIGN §3–§5): real `volley
+//! The cluster end to end (docs/cluster-runs.md#step-by-step): real `volley
 //! controller` and `volley agent` processes on loopback, scripts from `tests/cluster-scripts/`
 //! submitted with `volley submit --wait`, results read through the controller's REST API.
 //!
@@ -534,7 +534,7 @@ fn stop_via_api_and_ctrl_c_in_submit_abort_the_run_by_user() {
         "a stopped 30 s run: {run}"
     );
     assert_agents_idle(&cluster, 3);
-    // Stopped while running: teardown() still runs, once (DESIGN §5).
+    // Stopped while running: teardown() still runs, once (docs/cluster-runs.md#step-by-step).
     assert_eq!(count_messages(&cluster, "SETUP-RAN"), 1, "setup() once");
     assert_eq!(
         count_messages(&cluster, "TEARDOWN-RAN"),

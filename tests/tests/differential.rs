@@ -26,7 +26,7 @@
 //! KNOWN_DIFFERENCES (deliberate or missing features; the comparison normalises exactly these
 //! and nothing else):
 //! - `result` top-level key: Volley adds `result: {outcome, exitCode, message, context}` to
-//!   every handleSummary data (DESIGN.md §5); k6 v1.1.0 has no such key. The test requires it
+//!   every handleSummary data (docs/k6-compatibility.md#summaries-and-output-formats); k6 v1.1.0 has no such key. The test requires it
 //!   in Volley's data and ignores it otherwise.
 //! - `vus` and `vus_max`: k6 samples these gauges from a once-a-second ticker, so runs shorter
 //!   than about a second have no `vus`/`vus_max` metrics at all; Volley always reports them.

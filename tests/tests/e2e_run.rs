@@ -823,7 +823,7 @@ fn execution_segments_split_shared_iterations_like_k6() {
         .collect();
 
     let expected_iters = [12.0, 9.0, 9.0];
-    // research/k6-behaviour.md §4.3, measured with k6: striped VU ids and iteration numbers.
+    // docs/k6-compatibility.md#execution-segments, measured with k6: striped VU ids and iteration numbers.
     let expected_vus: [&[u64]; 3] = [&[1, 4, 7, 10], &[2, 5, 8], &[3, 6, 9]];
     let expected_first: [&[u64]; 3] = [&[0, 3, 5, 8], &[1, 4, 7, 11], &[2, 6, 9, 12]];
     let mut all = Vec::new();

@@ -1,4 +1,4 @@
-//! Failure handling end to end (issue 5, part 1; DESIGN §6): real `volley controller` and
+//! Failure handling end to end (docs/failures.md): real `volley controller` and
 //! `volley agent` processes on loopback with short failure timeouts, scripts from
 //! `tests/failure-scripts/` submitted with `volley submit --wait`.
 //!

@@ -1,4 +1,4 @@
-//! Network partitions end to end (issue 5; DESIGN §6): a real `volley controller` in the root
+//! Network partitions end to end (docs/failures.md#agent-lost, docs/failures.md#dead-man-switch): a real `volley controller` in the root
 //! network namespace and every `volley agent` in a Linux network namespace of its own, joined
 //! to the controller by a veth pair on a private bridge (`10.251.C.0/24`, C = the case). Each
 //! namespace also runs a `volley target` on its own loopback (`127.0.0.1:18999`), so all load

@@ -1,4 +1,4 @@
-//! Controller restarts mid-run (issue 5, case 6; DESIGN §6, §10): a single controller is killed
+//! Controller restarts mid-run (docs/failures.md#controller-restart-and-resume): a single controller is killed
 //! with SIGKILL while a run is RUNNING and started again on the same data dir and ports.
 //!
 //! - its agents re-attach within `agent_lost_after`: the run is resumed from its checkpoint,

@@ -1,4 +1,4 @@
-//! The stop contract of DESIGN §5, cell by cell: every stop method (Ctrl+C, SIGTERM, a second
+//! The stop contract of docs/exit-codes.md, cell by cell: every stop method (Ctrl+C, SIGTERM, a second
 //! Ctrl+C, REST API stop, `test.abort()`, an exception, an `abortOnFail` threshold, a timeout) in
 //! every phase (first init, VU init, setup, the run, teardown, handleSummary, `--linger`), plus
 //! `--paused`. The user-facing version of the table is `docs/exit-codes.md`.
@@ -35,7 +35,7 @@ const CELL_TIMEOUT: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_millis(200);
 /// Gap between the two signals of a double Ctrl+C.
 const SECOND_SIGNAL_GAP: Duration = Duration::from_millis(50);
-/// A stop must be acknowledged within this (DESIGN §5).
+/// A stop must be acknowledged within this (docs/exit-codes.md#every-stop-method-in-every-phase).
 const ACK_LIMIT: Duration = Duration::from_secs(1);
 /// Cells run at the same time (2 CPU cores; most cells sleep).
 const PARALLEL: usize = 4;
@@ -332,7 +332,7 @@ const THROW_TEXT: &str = "stop-matrix exception in";
 const THRESHOLD_TEXT: &str = "stop_matrix_failures";
 const TIMEOUT_TEXT: &str = "timed out";
 
-/// DESIGN §5's method × phase matrix (cells marked "—" there are left out), then the extras:
+/// docs/exit-codes.md's method × phase matrix (cells marked "—" there are left out), then the extras:
 /// `test.fail()`, the run's own code after `--linger`, and `--paused`.
 const CELLS: &[Cell] = &[
     // First Ctrl+C: stop; teardown iff setup completed; summary; 105. Teardown and
@@ -907,7 +907,7 @@ fn explicit_address_on_a_busy_port_exits_106() {
     );
 }
 
-/// The table must keep every cell of DESIGN §5's matrix that is not "—", once each.
+/// The table must keep every cell of docs/exit-codes.md's matrix that is not "—", once each.
 #[test]
 fn the_cells_cover_the_design_matrix() {
     use std::collections::BTreeMap;

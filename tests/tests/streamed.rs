@@ -1,5 +1,6 @@
-//! Runs streamed from a local `volley run --out cloud=URL` to a controller (issue 5, case 4;
-//! seed 001) on loopback: the run shows as RUNNING there while it goes, with exactly the local
+//! Runs streamed from a local `volley run --out cloud=URL` to a controller on loopback
+//! (docs/rest-api.md#streamed-runs---out-cloud): the run shows as RUNNING there while it goes,
+//! with exactly the local
 //! run's totals and its threshold result at the end; a local Ctrl+C ends it as FINISHED there
 //! (the local exit code stays 105); a stop through the controller's API stops the local run
 //! (103) and shows ABORTED_BY_USER. Blocking the controller's port (TIMED_OUT) needs a network
@@ -86,7 +87,7 @@ fn local_ctrl_c_finishes_the_streamed_run_and_api_stop_stops_the_local_run() {
     let target = Target::start();
     let cluster = Cluster::start("stream-stops", 0);
 
-    // Ctrl+C locally: exit 105 here, FINISHED there (seed 001), with the data so far.
+    // Ctrl+C locally: exit 105 here, FINISHED there (docs/run-statuses.md#streamed-runs-stopped-locally), with the data so far.
     let mut local = stream_run(&cluster, &target, &["DURATION=30s"]);
     let id = cluster.wait_new_run(0, &[2], Duration::from_secs(15)).0;
     std::thread::sleep(Duration::from_secs(2));

@@ -5,7 +5,7 @@
 //!
 //! With execution segments, global event `g` is due at the unscaled schedule time and this
 //! instance runs only the events it owns in the sequence re-segmented by `maxVUs`
-//! (research/k6-behaviour.md §4.2).
+//! (docs/k6-compatibility.md#arrival-rate-scheduling).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

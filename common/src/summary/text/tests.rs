@@ -1,4 +1,4 @@
-//! Golden tests against k6 v1.1.0 captures (`shared/research/k6-formats/`). The captures are
+//! Golden tests against k6 v1.1.0 captures (captured from k6's own output: docs/k6-compatibility.md#how-the-facts-were-measured). The captures are
 //! embedded here (line by line, trailing spaces included) so the tests never depend on files
 //! outside the crate. Fixture values are the captured numbers, nudged inside the bucket that
 //! k6's truncating formatter maps to the printed text (`62.52ms` -> 62.523 ms); the
