@@ -3,9 +3,9 @@
 //! drive the same engine with a segment of the work, under the controller's direction
 //! ([`hooks`]).
 //!
-//! [`run`] sets the run up and ends it; [`lifecycle`] is the middle (VU init to teardown);
-//! [`vu0`] calls `setup`, `teardown` and `handleSummary`; [`script`] reads a script's options
-//! without running it; [`outcome`] decides the exit code and the summary's inputs.
+//! [`run`] sets the run up and ends it; `lifecycle` is the middle (VU init to teardown);
+//! `vu0` calls `setup`, `teardown` and `handleSummary`; `script` reads a script's options
+//! without running it; `outcome` decides the exit code and the summary's inputs.
 
 pub mod hooks;
 mod lifecycle;

@@ -8,7 +8,7 @@
 
 use rquickjs::{Atom, Ctx, JsLifetime, Result};
 
-/// A fixed property name (the order matches [`NAMES`]).
+/// A fixed property name (the order matches `NAMES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
 pub enum Key {
