@@ -110,9 +110,8 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
         let svc: Arc<dyn crate::api::ControllerService> = Arc::new(Service { co: co.clone() });
         let limits = cfg.rest_limits;
         let rest_task = tokio::spawn(async move {
-            let router = crate::api::router(svc);
             let forever = std::future::pending::<()>();
-            if let Err(e) = crate::rest_listener::serve(rest, router, limits, forever).await {
+            if let Err(e) = crate::api::serve_with_shutdown(rest, svc, limits, forever).await {
                 tracing::error!("REST API: {e}");
             }
         });

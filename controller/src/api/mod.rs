@@ -220,26 +220,19 @@ pub fn routes() -> Vec<(Method, String)> {
     out
 }
 
-/// Serves the API on `listener` until the server fails.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    svc: Arc<dyn ControllerService>,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(svc)).await
-}
-
-/// Serves the API until `shutdown` completes, then finishes in-flight requests and returns.
+/// Serves the API on `listener` until `shutdown` completes, through the hardened accept loop of
+/// [`crate::rest_listener`] (header-read timeout, connection cap); connections still open then
+/// finish on their own tasks.
 pub async fn serve_with_shutdown<F>(
     listener: tokio::net::TcpListener,
     svc: Arc<dyn ControllerService>,
+    limits: crate::rest_listener::ListenerLimits,
     shutdown: F,
 ) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(listener, router(svc))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::rest_listener::serve(listener, router(svc), limits, shutdown).await
 }
 
 /// Maps a service status to an HTTP status; out-of-range values become 500 so a buggy service

@@ -1487,7 +1487,8 @@ async fn serves_over_tcp_and_shuts_down() {
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let fake: Arc<dyn ControllerService> = seeded();
-    let server = tokio::spawn(serve_with_shutdown(listener, fake, async {
+    let limits = crate::rest_listener::ListenerLimits::default();
+    let server = tokio::spawn(serve_with_shutdown(listener, fake, limits, async {
         let _ = rx.await;
     }));
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
