@@ -10,6 +10,7 @@
 //! between modules.
 
 pub mod api;
+pub mod capacity;
 pub mod cluster;
 pub mod console;
 pub mod coro;

@@ -78,6 +78,24 @@ pub struct ControllerArgs {
     /// No data or heartbeat from any agent of a run for this long → TIMED_OUT.
     #[arg(long, default_value = "120s")]
     pub data_timeout: String,
+    /// Most agents one run may ask for (options.volley.agents); more is refused at submit.
+    #[arg(long, default_value_t = 1000)]
+    pub max_agents: u64,
+    /// Queue runs asking for labels no connected agent has (default: refuse them at submit).
+    #[arg(long)]
+    pub allow_unknown_labels: bool,
+    /// A run QUEUED this long ends TIMED_OUT with the reason it could not be placed
+    /// (a run's options.volley.queueTimeout overrides it).
+    #[arg(long, default_value = "60m")]
+    pub queue_timeout: String,
+    /// A queued run that has waited this long for busy agents holds the idle ones: runs
+    /// queued after it no longer start before it.
+    #[arg(long, default_value = "60s")]
+    pub queue_reserve_after: String,
+    /// Longest VU init may take on every agent; then the run is ABORTED_BY_SYSTEM
+    /// (a run's options.volley.initTimeout overrides it).
+    #[arg(long, default_value = "60s")]
+    pub init_timeout: String,
     /// Most REST connections open at once (default: half the open-files limit, at most
     /// 10,000); at the cap the longest-idle connection is closed to make room.
     #[arg(long)]
@@ -90,6 +108,15 @@ pub struct ControllerArgs {
 
 fn dur(flag: &str, v: &str) -> Result<Duration, String> {
     volley_common::duration::parse_duration(v).map_err(|e| format!("invalid {flag} {v:?}: {e}"))
+}
+
+fn positive(flag: &str, v: &str) -> Result<Duration, String> {
+    match dur(flag, v)? {
+        d if d.is_zero() => Err(format!(
+            "invalid {flag} {v:?}: give a positive duration, e.g. 60s"
+        )),
+        d => Ok(d),
+    }
 }
 
 fn coordinator_config(
@@ -106,11 +133,16 @@ fn coordinator_config(
         overload_memory_percent: a.overload_memory,
         overload_after: dur("--overload-after", &a.overload_after)?,
         data_timeout: dur("--data-timeout", &a.data_timeout)?,
+        queue_timeout: positive("--queue-timeout", &a.queue_timeout)?,
+        queue_reserve_after: dur("--queue-reserve-after", &a.queue_reserve_after)?,
+        init_timeout: positive("--init-timeout", &a.init_timeout)?,
         limits: Limits {
             max_groups: a.max_groups,
             max_series: a.max_series,
             max_duration: dur("--max-duration", &a.max_duration)?,
             max_vus: a.max_vus,
+            max_agents: a.max_agents,
+            allow_unknown_labels: a.allow_unknown_labels,
         },
         ..CoordinatorConfig::default()
     })
@@ -171,9 +203,11 @@ pub struct AgentArgs {
     /// A label KEY=VALUE for placement (repeatable).
     #[arg(long = "label")]
     pub labels: Vec<String>,
-    /// The most VUs this agent accepts (0 = no limit); used for placement and weights.
-    #[arg(long, default_value_t = 0)]
-    pub max_vus: u64,
+    /// The most VUs this agent holds at once (0 = no limit); used for placement, weights and
+    /// the capacity check at submit. Default: what its memory (or its cgroup's limit) allows
+    /// at 256 KiB per VU, reported to the controller when the agent registers.
+    #[arg(long)]
+    pub max_vus: Option<u64>,
     /// JS worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -217,7 +251,9 @@ pub fn agent(a: AgentArgs) -> i32 {
         controller: a.controller,
         name,
         labels,
-        max_vus: a.max_vus,
+        max_vus: a
+            .max_vus
+            .unwrap_or_else(|| volley_agent::capacity::default_max_vus().unwrap_or(0)),
         workers: a.workers,
         token: a.token,
         work_dir,
@@ -691,9 +727,10 @@ pub struct ClusterUpArgs {
     pub grpc: std::net::SocketAddr,
     #[arg(long, default_value = "./volley-data")]
     pub data_dir: PathBuf,
-    /// Per-agent VU capacity (0 = no limit).
-    #[arg(long, default_value_t = 0)]
-    pub max_vus: u64,
+    /// Per-agent VU capacity (0 = no limit). Default: what this machine's memory allows,
+    /// shared by the agents.
+    #[arg(long)]
+    pub max_vus: Option<u64>,
 }
 
 /// A local controller plus N agent processes, for trying the cluster out; Ctrl+C stops all.
@@ -748,6 +785,11 @@ pub fn cluster_up(a: ClusterUpArgs) -> i32 {
     }
     children.push(controller);
     let grpc_url = grpc_url.unwrap_or_default();
+    // The agents share this machine: each gets its share of what the memory holds.
+    let max_vus = a.max_vus.unwrap_or_else(|| {
+        volley_agent::capacity::default_max_vus()
+            .map_or(0, |c| (c / u64::from(a.agents.max(1))).max(1))
+    });
     for i in 1..=a.agents {
         match Command::new(&exe)
             .args([
@@ -757,7 +799,7 @@ pub fn cluster_up(a: ClusterUpArgs) -> i32 {
                 "--name",
                 &format!("agent-{i}"),
                 "--max-vus",
-                &a.max_vus.to_string(),
+                &max_vus.to_string(),
             ])
             .stdout(Stdio::null())
             .spawn()

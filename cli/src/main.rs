@@ -41,7 +41,7 @@ enum Command {
     /// Run a k6 test script on this machine.
     Run(Box<run::RunArgs>),
     /// Run the controller: REST API, run queue, agent registry, metric merge.
-    Controller(cluster::ControllerArgs),
+    Controller(Box<cluster::ControllerArgs>),
     /// Run a load-generator agent that dials the controller.
     Agent(cluster::AgentArgs),
     /// Bundle a test (script, imports, opened files, options) into an archive.
@@ -96,7 +96,7 @@ fn main() {
             );
             0
         }
-        Command::Controller(a) => cluster::controller(a),
+        Command::Controller(a) => cluster::controller(*a),
         Command::Agent(a) => cluster::agent(a),
         Command::Archive(a) => cluster::archive(a),
         Command::Submit(a) => cluster::submit(*a),

@@ -46,6 +46,11 @@ pub struct RunArgs {
     /// JS worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// The most VUs this run may hold at once (0 = no limit). Default: what this machine's
+    /// memory (or its cgroup's limit) allows at 256 KiB per VU; a test planning more is
+    /// refused before any VU is created (exit 104).
+    #[arg(long)]
+    pub max_vus: Option<u64>,
     /// Print debug output (console.debug).
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -275,6 +280,11 @@ pub fn main(args: RunArgs) -> i32 {
         live: Some(live),
         cluster: None,
         streams,
+        max_vus: args
+            .max_vus
+            .or_else(volley_agent::capacity::default_max_vus)
+            .filter(|n| *n > 0)
+            .map(|n| (n, "volley run --max-vus".to_string())),
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(report) = &outcome.report {

@@ -339,7 +339,9 @@ pub fn validate_options(config: &serde_json::Value) -> Result<(), String> {
     }
     if let Some(v) = config.get("volley") {
         serde_json::from_value::<PlacementRequest>(v.clone())
-            .map_err(|e| format!("options.volley: {e}"))?;
+            .map_err(|e| format!("options.volley: {e}"))?
+            .validate()?;
+        crate::run::config::RunTimeouts::from_config(config)?;
     }
     Ok(())
 }

@@ -103,6 +103,135 @@ fn matches(labels: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -
     want.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+const AGENTS_ZERO: &str =
+    "options.volley.agents must be at least 1 (got 0); leave it out to use every idle agent";
+
+impl PlacementRequest {
+    /// What is wrong with the request whatever agents exist (checked when a test is created).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.agents == Some(0) {
+            return Err(AGENTS_ZERO.into());
+        }
+        if let Some(dist) = &self.distribution {
+            let sum: f64 = dist.values().sum();
+            if (sum - 100.0).abs() > 1e-6 || dist.values().any(|p| *p <= 0.0) {
+                return Err(format!(
+                    "options.volley.distribution must give positive percentages that sum to 100 (got {sum})"
+                ));
+            }
+            for selector in dist.keys() {
+                selector_parts(selector)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every label `key=value` the request needs some agent to have.
+    fn wanted_labels(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for selector in self.distribution.iter().flat_map(|d| d.keys()) {
+            if let Ok((k, v)) = selector_parts(selector) {
+                out.push((k.to_string(), v.to_string()));
+            }
+        }
+        out
+    }
+}
+
+fn selector_parts(selector: &str) -> Result<(&str, &str), String> {
+    selector.split_once('=').ok_or_else(|| {
+        format!(
+            "options.volley.distribution key {selector:?} must be a label selector like \"zone=eu\""
+        )
+    })
+}
+
+/// What a controller allows a run to ask for, whatever agents are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Most agents one run may ask for (`--max-agents`).
+    pub max_agents: u64,
+    /// Queue runs asking for labels no connected agent has (`--allow-unknown-labels`), for
+    /// clusters whose agents come and go.
+    pub allow_unknown_labels: bool,
+}
+
+/// Whether a run needing `vus` VUs could ever be placed, judged at submit against every
+/// connected agent (busy or idle): a run that asks for more agents than the controller allows,
+/// for labels no agent has, or for more VUs than the connected agents can hold is refused with
+/// the reason. With no agent connected only the controller's own limits are checked: agents
+/// may still join.
+pub fn admit(
+    req: &PlacementRequest,
+    vus: u64,
+    connected: &[Candidate],
+    rules: Admission,
+) -> Result<(), String> {
+    req.validate()?;
+    if let Some(n) = req.agents {
+        if n > rules.max_agents {
+            return Err(format!(
+                "options.volley.agents asks for {n} agents but this controller allows at most {} per run (--max-agents); lower options.volley.agents",
+                rules.max_agents
+            ));
+        }
+    }
+    if connected.is_empty() {
+        return Ok(());
+    }
+    if !rules.allow_unknown_labels {
+        for (k, v) in req.wanted_labels() {
+            if !connected.iter().any(|c| c.labels.get(&k) == Some(&v)) {
+                let mut known: Vec<String> = connected
+                    .iter()
+                    .flat_map(|c| c.labels.iter().map(|(k, v)| format!("{k}={v}")))
+                    .collect();
+                known.sort();
+                known.dedup();
+                let known = if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                };
+                return Err(format!(
+                    "options.volley asks for label {k}={v} but no connected agent has it (their labels: {known}); start an agent with --label {k}={v}, or start the controller with --allow-unknown-labels to queue such runs until one joins"
+                ));
+            }
+        }
+    }
+    let mut pool: Vec<&Candidate> = connected
+        .iter()
+        .filter(|c| req.labels.as_ref().is_none_or(|l| matches(&c.labels, l)))
+        .collect();
+    if pool.is_empty() || req.distribution.is_some() || pool.iter().any(|c| c.max_vus == 0) {
+        return Ok(()); // agents may join; unlimited agents hold any run
+    }
+    if let Some(n) = req.agents {
+        if (pool.len() as u64) < n {
+            return Ok(()); // more agents must join anyway; their capacity is unknown
+        }
+        pool.sort_by_key(|c| std::cmp::Reverse(c.max_vus));
+        pool.truncate(n as usize);
+    }
+    let capacity: u64 = pool.iter().map(|c| c.max_vus).sum();
+    if vus > capacity {
+        let each: Vec<String> = pool
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.max_vus))
+            .collect();
+        return Err(format!(
+            "the test plans up to {vus} VUs but the connected agents it can use hold at most {capacity} (--max-vus: {}); lower vus, stages' target, preAllocatedVUs or maxVUs, or add agents",
+            each.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// Chooses agents for a run needing `vus` VUs (its planned maximum), or says why not now.
 pub fn plan(
     req: &PlacementRequest,
@@ -116,19 +245,10 @@ pub fn plan(
         .collect();
     pool.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(dist) = &req.distribution {
-        let sum: f64 = dist.values().sum();
-        if (sum - 100.0).abs() > 1e-6 || dist.values().any(|p| *p <= 0.0) {
-            return Err(PlacementError::Invalid(format!(
-                "options.volley.distribution must give positive percentages that sum to 100 (got {sum})"
-            )));
-        }
+        req.validate().map_err(PlacementError::Invalid)?;
         let mut weighted: Vec<(String, u64)> = Vec::new();
         for (selector, pct) in dist {
-            let (k, v) = selector.split_once('=').ok_or_else(|| {
-                PlacementError::Invalid(format!(
-                    "options.volley.distribution key {selector:?} must be a label selector like \"zone=eu\""
-                ))
-            })?;
+            let (k, v) = selector_parts(selector).map_err(PlacementError::Invalid)?;
             let group: Vec<&&Candidate> = pool
                 .iter()
                 .filter(|c| c.labels.get(k).map(String::as_str) == Some(v))
@@ -151,11 +271,7 @@ pub fn plan(
         return Ok(split(&weighted));
     }
     let chosen: Vec<&Candidate> = match req.agents {
-        Some(0) => {
-            return Err(PlacementError::Invalid(
-                "options.volley.agents must be at least 1".into(),
-            ))
-        }
+        Some(0) => return Err(PlacementError::Invalid(AGENTS_ZERO.into())),
         Some(n) => {
             if (pool.len() as u64) < n {
                 return Err(PlacementError::NotYet(format!(
@@ -267,5 +383,52 @@ mod tests {
             plan(&req, 10, &idle, 3),
             Err(PlacementError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn admission_refuses_what_can_never_be_placed() {
+        let rules = Admission {
+            max_agents: 10,
+            allow_unknown_labels: false,
+        };
+        let connected = [
+            agent("a", 100, &[("zone", "eu")]),
+            agent("b", 300, &[("zone", "us")]),
+        ];
+        let req = |agents: Option<u64>, zone: Option<&str>| PlacementRequest {
+            agents,
+            labels: zone.map(|z| [("zone".to_string(), z.to_string())].into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            admit(&req(Some(0), None), 1, &connected, rules).unwrap_err(),
+            AGENTS_ZERO
+        );
+        assert_eq!(
+            admit(&req(Some(11), None), 1, &[], rules).unwrap_err(),
+            "options.volley.agents asks for 11 agents but this controller allows at most 10 per run (--max-agents); lower options.volley.agents"
+        );
+        assert_eq!(
+            admit(&req(None, Some("mars")), 1, &connected, rules).unwrap_err(),
+            "options.volley asks for label zone=mars but no connected agent has it (their labels: zone=eu, zone=us); start an agent with --label zone=mars, or start the controller with --allow-unknown-labels to queue such runs until one joins"
+        );
+        let lenient = Admission {
+            allow_unknown_labels: true,
+            ..rules
+        };
+        assert!(admit(&req(None, Some("mars")), 1, &connected, lenient).is_ok());
+        // Capacity: every connected agent together, or the biggest N when N are asked for.
+        assert!(admit(&req(None, None), 400, &connected, rules).is_ok());
+        assert_eq!(
+            admit(&req(None, None), 1_000_000_000_000, &connected, rules).unwrap_err(),
+            "the test plans up to 1000000000000 VUs but the connected agents it can use hold at most 400 (--max-vus: a 100, b 300); lower vus, stages' target, preAllocatedVUs or maxVUs, or add agents"
+        );
+        assert!(admit(&req(Some(1), None), 300, &connected, rules).is_ok());
+        assert!(admit(&req(Some(1), None), 301, &connected, rules).is_err());
+        assert!(admit(&req(None, Some("eu")), 101, &connected, rules).is_err());
+        // More agents than are connected: others may join, whose capacity is unknown.
+        assert!(admit(&req(Some(3), None), 10_000, &connected, rules).is_ok());
+        // No agent connected: only the controller's own limits apply.
+        assert!(admit(&req(None, Some("mars")), u64::MAX, &[], rules).is_ok());
     }
 }

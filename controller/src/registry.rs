@@ -109,12 +109,13 @@ impl Registry {
         self.lock()
             .values()
             .filter(|a| a.run.is_none() && a.last_heartbeat.elapsed() < silent_after)
-            .map(|a| Candidate {
-                name: a.name.clone(),
-                labels: a.labels.clone(),
-                max_vus: a.max_vus,
-            })
+            .map(candidate)
             .collect()
+    }
+
+    /// Every connected agent, busy or idle, by name.
+    pub fn connected(&self) -> Vec<Candidate> {
+        self.lock().values().map(candidate).collect()
     }
 
     pub fn count(&self) -> usize {
@@ -158,6 +159,14 @@ impl Registry {
 
     pub fn view(&self, name: &str) -> Option<AgentView> {
         self.lock().get(name).map(view)
+    }
+}
+
+fn candidate(a: &AgentEntry) -> Candidate {
+    Candidate {
+        name: a.name.clone(),
+        labels: a.labels.clone(),
+        max_vus: a.max_vus,
     }
 }
 

@@ -11,6 +11,7 @@ use volley_common::summary::SummaryReport;
 use crate::api::{ControllerService, ServiceError, StreamFinish, StreamStatus, StreamedRunRequest};
 use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
 use crate::model::{AgentUtilization, AgentView, Run, RunStatus, Test};
+use crate::placement::{self, Admission, PlacementRequest};
 use crate::state::{Command, Effect, RunChanges, STREAMED_RUN_PROCESS};
 
 pub struct Service {
@@ -28,6 +29,25 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
 impl Service {
     fn run(&self, id: u64) -> Option<Run> {
         self.co.db.read(|s| s.run(id).cloned())
+    }
+
+    /// Refuses a run that no placement could ever hold (422): more agents than the controller
+    /// allows, labels no connected agent has, more VUs than the connected agents can hold.
+    fn check_placeable(&self, config: &serde_json::Value) -> Result<(), ServiceError> {
+        let req: PlacementRequest = match config.get("volley") {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                ServiceError::bad_request("invalid_options", format!("options.volley: {e}"))
+            })?,
+            None => PlacementRequest::default(),
+        };
+        let limits = &self.co.config.limits;
+        let rules = Admission {
+            max_agents: limits.max_agents,
+            allow_unknown_labels: limits.allow_unknown_labels,
+        };
+        let vus = crate::run::scheduler::planned_vus(config);
+        placement::admit(&req, vus, &self.co.registry.connected(), rules)
+            .map_err(|e| ServiceError::new(422, "unplaceable", e))
     }
 }
 
@@ -100,6 +120,7 @@ impl ControllerService for Service {
         })?;
         // Limits that can be checked before the start are refused here (no run is created).
         check_limits_before_start(&test.config, &self.co.config.limits)?;
+        self.check_placeable(&test.config)?;
         for k in env.keys() {
             if k.is_empty() || k.contains('=') {
                 return Err(ServiceError::bad_request(

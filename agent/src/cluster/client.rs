@@ -520,6 +520,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         live: None,
         cluster: Some(hooks.clone()),
         streams: Vec::new(),
+        max_vus: (cfg.max_vus > 0).then(|| (cfg.max_vus, format!("agent {} --max-vus", cfg.name))),
     };
     let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
     let batch_seq = Arc::new(AtomicU64::new(0));

@@ -65,6 +65,10 @@ pub struct RunRequest {
     pub cluster: Option<Arc<hooks::ClusterHooks>>,
     /// Remote copies of the run's results (`--out cloud=URL`).
     pub streams: Vec<Arc<dyn MetricsStream>>,
+    /// The most VUs this process may hold (`--max-vus`, by default what its memory allows:
+    /// `crate::capacity`) and the flag that sets it; None = no limit. A run planning more is
+    /// refused before any VU exists.
+    pub max_vus: Option<(u64, String)>,
 }
 
 /// Events the engine reports while it runs (for banners and progress).
@@ -233,6 +237,16 @@ async fn run_async(
         Ok(t) => t,
         Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
     };
+    let max_vus = executor::max_concurrent_vus(&resolved.scenarios, &tuple);
+    if let Some((capacity, flag)) = &req.max_vus {
+        let peak = executor::peak_vus(&resolved.scenarios, &tuple);
+        if peak > *capacity {
+            return RunOutcome::early(
+                code::INVALID_CONFIG,
+                crate::capacity::too_many_vus(peak, *capacity, flag),
+            );
+        }
+    }
     let mut scenario_rts = Vec::new();
     for sc in &resolved.scenarios {
         match executor::scenario_rt(sc, &tuple) {
@@ -240,7 +254,6 @@ async fn run_async(
             Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
         }
     }
-    let max_vus = executor::max_concurrent_vus(&resolved.scenarios, &tuple);
 
     // 3. Outputs, workers, shared run state.
     let mut outputs: Vec<Arc<dyn RawOutput>> = Vec::new();

@@ -67,12 +67,29 @@ pub fn has_work(cfg: &ScenarioConfig, tuple: &ExecutionTuple) -> bool {
 /// The most VUs this instance needs at once, over all scenarios (scenarios that do not overlap
 /// in time share VUs), and per scenario.
 pub fn max_concurrent_vus(scenarios: &[ScenarioConfig], tuple: &ExecutionTuple) -> u64 {
+    most_at_once(scenarios, |s| initial_vus(s, tuple))
+}
+
+/// The most VUs this instance may ever hold at once: like [`max_concurrent_vus`], but counting
+/// the VUs arrival-rate scenarios may add during the run (up to `maxVUs`).
+pub fn peak_vus(scenarios: &[ScenarioConfig], tuple: &ExecutionTuple) -> u64 {
+    most_at_once(scenarios, |s| {
+        if has_work(s, tuple) {
+            tuple.scale_u64(s.executor.max_vus())
+        } else {
+            0
+        }
+    })
+}
+
+/// The largest sum of `vus` over the scenarios running at the same time.
+fn most_at_once(scenarios: &[ScenarioConfig], vus: impl Fn(&ScenarioConfig) -> u64) -> u64 {
     let spans: Vec<(Duration, Duration, u64)> = scenarios
         .iter()
         .map(|s| {
             let start = s.start_time;
             let end = start + s.max_duration() + s.graceful_stop;
-            (start, end, initial_vus(s, tuple))
+            (start, end, vus(s))
         })
         .collect();
     let mut best = 0;
@@ -82,7 +99,7 @@ pub fn max_concurrent_vus(scenarios: &[ScenarioConfig], tuple: &ExecutionTuple) 
             .iter()
             .filter(|(s, e, _)| *s <= at && at < *e)
             .map(|(_, _, n)| n)
-            .sum();
+            .fold(0u64, |a, n| a.saturating_add(*n));
         best = best.max(sum);
     }
     best

@@ -1,7 +1,10 @@
-//! The run machine's health checks, run after every input: agents silent too long (lost, or
-//! the whole run timed out), agents overloaded for too long, the run's limits (groups, series,
-//! duration) and the `abortOnFail` thresholds on the merged data.
+//! The run machine's health checks, run after every input: VU init taking too long, agents
+//! silent too long (lost, or the whole run timed out), agents overloaded for too long, the
+//! run's limits (groups, series, duration) and the `abortOnFail` thresholds on the merged data.
 
+use std::time::Duration;
+
+use volley_common::duration::format_duration;
 use volley_common::exit::AbortReason;
 use volley_common::summary::build;
 use volley_proto as pb;
@@ -9,7 +12,69 @@ use volley_proto as pb;
 use super::config::OnAgentLost;
 use super::machine::{since, Action, Machine, Now};
 
+/// How long agents get to confirm a stop after VU init timed out; one that does not is given
+/// up, so the run ends (a stop is acknowledged within 1 s by a healthy agent).
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(5);
+
 impl Machine {
+    /// VU init must be over on every agent within the init timeout (`--init-timeout`, or the
+    /// run's `options.volley.initTimeout`): else the run is ABORTED_BY_SYSTEM naming the agents
+    /// still initializing. They are stopped (their JS is interrupted); one that does not
+    /// confirm within [`STOP_GRACE`] is given up.
+    pub(super) fn check_init(&mut self, now: Now) {
+        if let Some(deadline) = self.stop_deadline {
+            if now.mono >= deadline {
+                self.stop_deadline = None;
+                let silent: Vec<String> = self
+                    .order
+                    .iter()
+                    .filter(|n| self.agents.get(*n).is_some_and(|a| !a.done && !a.gone))
+                    .cloned()
+                    .collect();
+                for name in silent {
+                    if let Some(a) = self.agents.get_mut(&name) {
+                        a.gone = true;
+                    }
+                    self.event(
+                        "warning",
+                        format!(
+                            "agent {name} did not confirm the stop within {} s; the run ends without it",
+                            STOP_GRACE.as_secs()
+                        ),
+                    );
+                }
+            }
+        }
+        let Some(since_init) = self.init_since else {
+            return;
+        };
+        let (limit, source) = self.init_timeout;
+        if self.phase != super::machine::Phase::Initializing
+            || self.aborted()
+            || since(now, since_init) < limit
+        {
+            return;
+        }
+        let late: Vec<String> = self
+            .order
+            .iter()
+            .filter(|n| self.agents.get(*n).is_some_and(|a| !a.ready && !a.gone))
+            .map(|n| format!("{n} (segment {})", self.segment_of(n)))
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        let what = if late.len() == 1 { "agent" } else { "agents" };
+        self.abort(AbortReason::System {
+            message: format!(
+                "INIT_TIMEOUT: {what} {} did not finish VU init within {} ({source}); look for slow or endless code at the top level of the script, or raise {source}",
+                late.join(", "),
+                format_duration(limit),
+            ),
+        });
+        self.stop_deadline = Some(now.mono + STOP_GRACE);
+    }
+
     /// Agents silent for `agent_lost_after` are lost: the run aborts (AGENT_LOST) or, with
     /// `on_agent_lost: continue`, goes on without them, marked degraded. Every agent silent for
     /// `data_timeout`: the run times out.

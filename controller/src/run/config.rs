@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use volley_common::duration::duration_from_json;
+
 /// What happens to a run when one of its agents is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnAgentLost {
@@ -34,6 +36,10 @@ pub struct Limits {
     pub max_duration: Duration,
     /// Most VUs in one run (None = no limit).
     pub max_vus: Option<u64>,
+    /// Most agents one run may ask for (`options.volley.agents`).
+    pub max_agents: u64,
+    /// Queue runs that ask for labels no connected agent has (else they are refused at submit).
+    pub allow_unknown_labels: bool,
 }
 
 impl Default for Limits {
@@ -43,6 +49,8 @@ impl Default for Limits {
             max_series: 10_000,
             max_duration: Duration::from_secs(60 * 60),
             max_vus: None,
+            max_agents: 1000,
+            allow_unknown_labels: false,
         }
     }
 }
@@ -71,6 +79,14 @@ pub struct CoordinatorConfig {
     /// How often a running run's merged data is checkpointed (batches are acknowledged to
     /// agents only once checkpointed, so a restarted controller can resume the run).
     pub checkpoint_interval: Duration,
+    /// A run QUEUED this long ends TIMED_OUT (a run's `options.volley.queueTimeout` overrides).
+    pub queue_timeout: Duration,
+    /// A run at the head of the queue that has waited this long for busy agents reserves the
+    /// idle ones: runs behind it no longer start before it (no starvation of big runs).
+    pub queue_reserve_after: Duration,
+    /// Longest VU init may take on every agent before the run is ABORTED_BY_SYSTEM (a run's
+    /// `options.volley.initTimeout` overrides).
+    pub init_timeout: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -88,6 +104,58 @@ impl Default for CoordinatorConfig {
             limits: Limits::default(),
             data_timeout: Duration::from_secs(120),
             checkpoint_interval: Duration::from_secs(1),
+            queue_timeout: Duration::from_secs(60 * 60),
+            queue_reserve_after: Duration::from_secs(60),
+            init_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A run's own timeouts, from `options.volley` (`queueTimeout`, `initTimeout`): k6 durations
+/// (`"90s"`, `"5m"`, or milliseconds as a number). Unset, the controller's flags apply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunTimeouts {
+    pub queue: Option<Duration>,
+    pub init: Option<Duration>,
+}
+
+impl RunTimeouts {
+    /// Reads them from a run's consolidated options; the error names the option.
+    pub fn from_config(config: &serde_json::Value) -> Result<Self, String> {
+        let volley = config.get("volley");
+        let read = |key: &str| -> Result<Option<Duration>, String> {
+            let Some(v) = volley.and_then(|v| v.get(key)).filter(|v| !v.is_null()) else {
+                return Ok(None);
+            };
+            let d = duration_from_json(v).map_err(|e| {
+                format!("options.volley.{key} must be a duration like \"90s\" or \"5m\": {e}")
+            })?;
+            if d.is_zero() {
+                return Err(format!(
+                    "options.volley.{key} must be longer than 0s (got {v}); leave it out for the controller's default"
+                ));
+            }
+            Ok(Some(d))
+        };
+        Ok(RunTimeouts {
+            queue: read("queueTimeout")?,
+            init: read("initTimeout")?,
+        })
+    }
+
+    /// The queue timeout of a run, and where it comes from (for messages).
+    pub fn queue_timeout(&self, cfg: &CoordinatorConfig) -> (Duration, &'static str) {
+        match self.queue {
+            Some(d) => (d, "options.volley.queueTimeout"),
+            None => (cfg.queue_timeout, "--queue-timeout"),
+        }
+    }
+
+    /// The init timeout of a run, and where it comes from (for messages).
+    pub fn init_timeout(&self, cfg: &CoordinatorConfig) -> (Duration, &'static str) {
+        match self.init {
+            Some(d) => (d, "options.volley.initTimeout"),
+            None => (cfg.init_timeout, "--init-timeout"),
         }
     }
 }

@@ -30,7 +30,7 @@ use volley_proto as pb;
 
 use pb::controller_message::Body;
 
-use super::config::CoordinatorConfig;
+use super::config::{CoordinatorConfig, RunTimeouts};
 use super::finish::{self, FinishInput};
 use super::merge::{self, AgentGauges, LiveData};
 use super::messages;
@@ -231,6 +231,11 @@ pub struct Machine {
     pub(super) degraded_note: Option<String>,
     /// Restored from a checkpoint after a controller restart.
     resumed: bool,
+    /// When VU init began on the agents, and how long it may take (and what set that).
+    pub(super) init_since: Option<Instant>,
+    pub(super) init_timeout: (Duration, &'static str),
+    /// Agents that have not confirmed a stop by then are given up (they stopped answering).
+    pub(super) stop_deadline: Option<Instant>,
     pub(super) actions: Vec<Action>,
 }
 
@@ -287,6 +292,11 @@ impl Machine {
             local_abort: false,
             degraded_note: spec.degraded_note.clone(),
             resumed: false,
+            init_since: None,
+            init_timeout: RunTimeouts::from_config(&spec.config)
+                .unwrap_or_default()
+                .init_timeout(&cfg),
+            stop_deadline: None,
             actions: Vec::new(),
             cfg,
             spec,
@@ -437,6 +447,7 @@ impl Machine {
             });
             self.send(&a.agent, body);
         }
+        self.init_since = Some(now.mono);
         self.phase = Phase::Initializing;
     }
 
@@ -472,6 +483,7 @@ impl Machine {
     /// Runs the checks and moves through the phases whose conditions hold.
     fn settle(&mut self, now: Now) {
         while self.phase.waits() {
+            self.check_init(now);
             self.check_agents(now);
             self.check_limits(now);
             if !self.phase_done() {

@@ -1,6 +1,6 @@
-//! The scheduler: the queue of runs (first in, first out) and their placement on idle agents.
-//! A run that does not fit blocks the ones behind it, so big runs are not starved; a run that
-//! can never be placed ends at once. A placed run gets its own task (`run::driver`).
+//! The scheduler: it applies the queue policy (`run::queue`: oldest first, backfilling runs
+//! that fit, reservations against starvation, queue timeouts) to the QUEUED runs whenever runs
+//! or agents change. A placed run gets its own task (`run::driver`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,14 +8,17 @@ use std::time::Duration;
 use volley_common::exit::AbortReason;
 use volley_common::options::Options;
 
+use super::config::RunTimeouts;
 use super::driver::{self, Clock, SystemClock};
 use super::machine::{Input, Machine, RunSpec};
+use super::queue::{self, Decision, Queued};
 use crate::coordinator::Coordinator;
 use crate::model::{Assignment, Run, RunStatus};
-use crate::placement::{self, PlacementError, PlacementRequest};
+use crate::placement::{self, PlacementRequest};
+use crate::state::timestamp::parse_rfc3339;
 use crate::state::{Command, RunChanges};
 
-/// How often the queue is looked at when nothing signals a change.
+/// How often the queue is looked at when nothing signals a change (queue timeouts need it).
 const RESCAN: Duration = Duration::from_millis(500);
 
 impl Coordinator {
@@ -35,37 +38,53 @@ impl Coordinator {
         }
     }
 
-    /// Places the head of the queue if it fits (FIFO: a run that does not fit blocks the ones
-    /// behind it, so big runs are not starved).
+    /// Applies the queue policy once: starts the runs that can start, ends the ones that have
+    /// waited too long or can never be placed.
     fn schedule_once(self: &Arc<Self>) {
-        let queued: Vec<Run> = self.db.read(|s| {
+        let now_ms = SystemClock.now().unix_ms;
+        let mut runs: Vec<Run> = self.db.read(|s| {
             let mut v: Vec<Run> = s.runs_in_status(RunStatus::Queued).cloned().collect();
             v.sort_by_key(|r| r.id);
             v
         });
-        for run in queued {
-            let req: PlacementRequest = run
-                .config
-                .get("volley")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default();
-            let vus = planned_vus(&run.config);
-            match placement::plan(
-                &req,
-                vus,
-                &self.registry.idle(self.config.agent_lost_after),
-                self.registry.count(),
-            ) {
-                Ok(plan) => {
-                    self.launch(run, plan);
+        if runs.is_empty() {
+            return;
+        }
+        let queue: Vec<Queued> = runs
+            .iter()
+            .map(|run| Queued {
+                id: run.id,
+                request: run
+                    .config
+                    .get("volley")
+                    .and_then(|v| serde_json::from_value::<PlacementRequest>(v.clone()).ok())
+                    .unwrap_or_default(),
+                vus: planned_vus(&run.config),
+                waited: queued_for(run, now_ms),
+                timeout: RunTimeouts::from_config(&run.config)
+                    .unwrap_or_default()
+                    .queue_timeout(&self.config),
+            })
+            .collect();
+        let decisions = queue::decide(
+            &queue,
+            &self.registry.idle(self.config.agent_lost_after),
+            &self.registry.connected(),
+            self.config.queue_reserve_after,
+        );
+        for decision in decisions {
+            match decision {
+                Decision::Launch(id, plan) => {
+                    if let Some(i) = runs.iter().position(|r| r.id == id) {
+                        self.launch(runs.swap_remove(i), plan);
+                    }
                 }
-                Err(PlacementError::NotYet(why)) => {
-                    tracing::debug!(run = run.id, "{why}");
-                    return;
+                Decision::Wait(id, why) => tracing::debug!(run = id, "{why}"),
+                Decision::Expire(id, message) => {
+                    self.finish_without_agents(id, &AbortReason::TimedOut { message });
                 }
-                Err(PlacementError::Invalid(why)) => {
-                    let reason = AbortReason::System { message: why };
-                    self.finish_without_agents(run.id, &reason);
+                Decision::Refuse(id, message) => {
+                    self.finish_without_agents(id, &AbortReason::System { message });
                 }
             }
         }
@@ -115,6 +134,19 @@ impl Coordinator {
             me.retire(id, live, &agents);
         });
     }
+}
+
+/// How long a run has been QUEUED (since its last transition to QUEUED, stored with its time,
+/// so the wait survives a controller restart).
+fn queued_for(run: &Run, now_ms: u64) -> Duration {
+    let since = run
+        .transitions
+        .iter()
+        .rev()
+        .find(|t| t.to == RunStatus::Queued)
+        .and_then(|t| parse_rfc3339(&t.at).ok())
+        .map_or(now_ms, |ms| ms.max(0) as u64);
+    Duration::from_millis(now_ms.saturating_sub(since))
 }
 
 /// The planned maximum VUs of a run, for capacity checks.

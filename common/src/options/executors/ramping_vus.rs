@@ -18,6 +18,9 @@ pub struct RampingVus {
     pub graceful_ramp_down: Duration,
 }
 
+/// The most VUs a ramping-vus scenario may start or ramp to (k6 refuses more, exit 104).
+const MAX_CONCURRENT_VUS: u64 = 100_000_000;
+
 impl RampingVus {
     /// The config with these settings (fields added later take k6's defaults, so the callers
     /// that build one, like the shortcut options, need no change).
@@ -65,6 +68,20 @@ impl Executor for RampingVus {
                 "either startVUs or one of the stages' target values must be greater than 0"
                     .to_string(),
             );
+        }
+        // k6's ceiling on one scenario's concurrent VUs, with its wording.
+        if self.start_vus > MAX_CONCURRENT_VUS {
+            errors.push(format!(
+                "the startVUs exceed max limit of {MAX_CONCURRENT_VUS}"
+            ));
+        }
+        for (i, stage) in self.stages.iter().enumerate() {
+            if stage.target > MAX_CONCURRENT_VUS {
+                errors.push(format!(
+                    "target for stage {} exceeds max limit of {MAX_CONCURRENT_VUS}",
+                    i + 1
+                ));
+            }
         }
     }
 
