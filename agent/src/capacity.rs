@@ -40,7 +40,9 @@ pub fn memory_bytes() -> Option<u64> {
 
 /// The most VUs `memory` bytes hold at the budgeted cost (at least 1).
 pub fn vus_for_memory(memory: u64) -> u64 {
-    (memory / 100 * VU_MEMORY_PERCENT / BUDGET_PER_VU_BYTES).max(1)
+    let vus =
+        u128::from(memory) * u128::from(VU_MEMORY_PERCENT) / 100 / u128::from(BUDGET_PER_VU_BYTES);
+    u64::try_from(vus).unwrap_or(u64::MAX).max(1)
 }
 
 /// The default VU capacity of this process (None when the memory cannot be read: no limit).
@@ -64,7 +66,7 @@ mod tests {
     #[test]
     fn capacity_follows_memory() {
         assert_eq!(vus_for_memory(16 << 30), 49_152);
-        assert_eq!(vus_for_memory(1 << 20), 2);
+        assert_eq!(vus_for_memory(1 << 20), 3);
         assert_eq!(vus_for_memory(0), 1);
         let here = default_max_vus().expect("memory is readable on Linux");
         assert!(here >= 1, "{here}");
