@@ -20,6 +20,12 @@ cleanup() {
   rm -rf "$DATA"
 }
 trap cleanup EXIT
+# `cluster up` secures itself with a token it writes into its data directory.
+for _ in $(seq 1 100); do
+  [ -s "$DATA/cluster-up.token" ] && break
+  sleep 0.1
+done
+export VOLLEY_TOKEN="$(cat "$DATA/cluster-up.token")"
 # Wait until the three agents have registered.
 for _ in $(seq 1 100); do
   if "$VOLLEY" agents --controller "http://$REST" 2>/dev/null | grep -c idle | grep -q 3; then break; fi

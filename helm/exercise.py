@@ -73,8 +73,12 @@ def expand(args, env):
     return [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a) for a in args]
 
 
+TOKEN = {}  # the controller's bootstrap admin token, from the chart's Secret
+
+
 def get(url):
-    with urllib.request.urlopen(url, timeout=5) as r:
+    headers = {"Authorization": f"Token {TOKEN['admin']}"} if "admin" in TOKEN else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
         return json.load(r)
 
 
@@ -111,6 +115,7 @@ def main() -> int:
             os.makedirs(p)
         env = resolve_env(c, secrets, {})
         env["TMPDIR"] = mounts["/tmp"]
+        TOKEN["admin"] = env["VOLLEY_ADMIN_TOKEN"]
         args = localize(expand(c["args"], env), mounts)
         log = open(os.path.join(work, "controller.log"), "w")
         procs.append(subprocess.Popen([volley] + args, env=env, stdout=log, stderr=subprocess.STDOUT))
@@ -162,7 +167,8 @@ def main() -> int:
                     " { 'zone=zone-a': 50, 'zone=zone-b': 50 } } };\n"
                     "export default function () { sleep(0.01); }\n")
         run = subprocess.run([volley, "submit", "--wait", "--controller", rest, script],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, VOLLEY_TOKEN=TOKEN["admin"]))
         if run.returncode != 0:
             sys.exit(f"exercise: submit exited {run.returncode}:\n{run.stdout}\n{run.stderr}")
         runs = get(rest + "/loadtests/v2/runs")["k6-runs"]

@@ -16,8 +16,9 @@ use serde::Serialize;
 use volley_common::summary::SummaryReport;
 
 use crate::types::{
-    AgentList, CreateTestJson, RunEnvelope, RunList, RunView, StartTestRun, StopRun, StreamFinish,
-    StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope,
+    AgentList, CreateTestJson, CreateToken, RunEnvelope, RunList, RunView, StartTestRun, StopRun,
+    StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope, TokenCreated,
+    TokenEnvelope, TokenList, STREAM_SECRET_HEADER,
 };
 
 /// The largest answer read (bytes); a larger one is an error, not a truncated body.
@@ -82,12 +83,31 @@ impl RawResponse {
 }
 
 /// A client of one controller, e.g. `http://127.0.0.1:6565`. Cloning shares its connections.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::blocking::Client,
     base: String,
     timeout: Duration,
     max_response: usize,
+    /// Sent as `Authorization: Token …` with every request.
+    token: Option<String>,
+    /// Sent as the `Volley-Stream-Secret` header (a streamed run's client).
+    stream_secret: Option<String>,
+}
+
+/// Never shows the token or the stream secret, only whether they are set.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "stream_secret",
+                &self.stream_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Client {
@@ -112,7 +132,26 @@ impl Client {
             base: trimmed.to_string(),
             timeout: DEFAULT_TIMEOUT,
             max_response: MAX_RESPONSE,
+            token: None,
+            stream_secret: None,
         })
+    }
+
+    /// The same controller, authenticating with an API token (`volley tokens create`); `None`
+    /// or an empty token sends none.
+    pub fn with_token(self, token: Option<String>) -> Client {
+        Client {
+            token: token.filter(|t| !t.trim().is_empty()),
+            ..self
+        }
+    }
+
+    /// The same controller, proving a streamed run's secret ([`StreamedRunCreated::secret`]).
+    pub fn with_stream_secret(self, secret: String) -> Client {
+        Client {
+            stream_secret: Some(secret),
+            ..self
+        }
     }
 
     /// The same controller with another timeout per request (30 s by default).
@@ -169,6 +208,21 @@ impl Client {
     /// `GET /v1/runs/{id}/report`: the end-of-test summary as Volley renders it.
     pub fn report(&self, id: u64) -> Result<SummaryReport, ClientError> {
         self.get(&format!("/v1/runs/{id}/report"))
+    }
+
+    /// `POST /v1/tokens`: a new token, with its secret (shown once).
+    pub fn create_token(&self, body: &CreateToken) -> Result<TokenCreated, ClientError> {
+        self.send_json("POST", "/v1/tokens", Some(body))
+    }
+
+    /// `GET /v1/tokens`.
+    pub fn tokens(&self) -> Result<TokenList, ClientError> {
+        self.get("/v1/tokens")
+    }
+
+    /// `DELETE /v1/tokens/{id}`: revokes a token at once.
+    pub fn revoke_token(&self, id: u64) -> Result<TokenEnvelope, ClientError> {
+        self.send_json::<(), _>("DELETE", &format!("/v1/tokens/{id}"), None)
     }
 
     /// `POST /v1/streamed-runs`.
@@ -251,6 +305,12 @@ impl Client {
             .http
             .request(m, &url)
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(t) = &self.token {
+            req = req.header(reqwest::header::AUTHORIZATION, format!("Token {t}"));
+        }
+        if let Some(s) = &self.stream_secret {
+            req = req.header(STREAM_SECRET_HEADER, s.as_str());
+        }
         if let Some((content_type, bytes)) = body {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, content_type)

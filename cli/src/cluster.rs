@@ -2,9 +2,8 @@
 //! `volley runs | status | stop | agents` and `volley cluster up`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +16,10 @@ use volley_common::exit::code;
 use volley_common::options::{parse_stages, Options};
 use volley_common::status::ResultStatus;
 
-const DEFAULT_REST: &str = "http://127.0.0.1:6565";
+pub(crate) const DEFAULT_REST: &str = "http://127.0.0.1:6565";
 const DEFAULT_GRPC: &str = "http://127.0.0.1:6566";
 
-fn log_error(msg: &str) {
+pub(crate) fn log_error(msg: &str) {
     volley_agent::console::log_error(msg, &[]);
 }
 
@@ -47,8 +46,16 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "./volley-data")]
     pub data_dir: PathBuf,
     /// Join token agents must present.
-    #[arg(long, env = "VOLLEY_TOKEN")]
+    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A file holding the bootstrap admin API token (or set VOLLEY_ADMIN_TOKEN), stored
+    /// (hashed) on first start; then `volley tokens create` makes more.
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Serve the REST API or gRPC on a non-loopback address without tokens (anyone who can
+    /// reach it may then run load and read scripts).
+    #[arg(long)]
+    pub insecure: bool,
     /// An agent of a running run silent this long is lost (e.g. 10s).
     #[arg(long, default_value = "10s")]
     pub agent_lost_after: String,
@@ -175,11 +182,20 @@ pub fn controller(a: ControllerArgs) -> i32 {
             return code::INVALID_CONFIG;
         }
     }
+    let admin_token = match admin_token(a.admin_token_file.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    };
     let cfg = volley_controller::server::ControllerConfig {
         listen: a.listen,
         grpc: a.grpc,
         data_dir: a.data_dir,
         token: a.token,
+        admin_token,
+        insecure: a.insecure,
         coordinator,
         rest_limits,
     };
@@ -189,6 +205,25 @@ pub fn controller(a: ControllerArgs) -> i32 {
             log_error(&e.to_string());
             e.exit_code()
         }
+    }
+}
+
+/// The bootstrap admin token: `--admin-token-file` (trimmed), else `VOLLEY_ADMIN_TOKEN`.
+fn admin_token(file: Option<&std::path::Path>) -> Result<Option<String>, String> {
+    let token = match file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read --admin-token-file {}: {e}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => std::env::var("VOLLEY_ADMIN_TOKEN").ok(),
+    };
+    match token {
+        Some(t) if t.len() < 16 || t.contains(char::is_whitespace) => Err(
+            "the admin token must be at least 16 characters without spaces; make one with e.g. `openssl rand -hex 32`".into(),
+        ),
+        other => Ok(other),
     }
 }
 
@@ -212,7 +247,7 @@ pub struct AgentArgs {
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// Join token.
-    #[arg(long, env = "VOLLEY_TOKEN")]
+    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Dead-man switch: with no word from the controller for this long, stop the load.
     #[arg(long, default_value = "30s")]
@@ -403,6 +438,9 @@ pub struct SubmitArgs {
     /// The controller's REST URL.
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
+    /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
+    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// The test's name (default: the script's file name).
     #[arg(long)]
     pub name: Option<String>,
@@ -415,11 +453,14 @@ pub struct SubmitArgs {
     pub no_summary: bool,
 }
 
-fn client(url: &str) -> Result<Client, i32> {
-    Client::new(url).map_err(|e| {
-        log_error(&e.to_string());
-        code::INVALID_CONFIG
-    })
+/// A client of the controller at `url`, authenticating with `token`.
+pub(crate) fn client(url: &str, token: &Option<String>) -> Result<Client, i32> {
+    Client::new(url)
+        .map(|c| c.with_token(token.clone()))
+        .map_err(|e| {
+            log_error(&e.to_string());
+            code::INVALID_CONFIG
+        })
 }
 
 pub fn submit(a: SubmitArgs) -> i32 {
@@ -432,7 +473,7 @@ pub fn submit(a: SubmitArgs) -> i32 {
             return c;
         }
     };
-    let c = match client(&a.controller) {
+    let c = match client(&a.controller, &a.token) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -445,7 +486,7 @@ pub fn submit(a: SubmitArgs) -> i32 {
     });
     let body = CreateTestJson {
         name,
-        project_id: 0,
+        project_id: None,
         k6_archive: base64::engine::general_purpose::STANDARD.encode(&built.tar),
     };
     let test_id = match c.create_test(&body) {
@@ -467,7 +508,7 @@ pub fn submit(a: SubmitArgs) -> i32 {
     follow(&c, run_id, &a, &built, stop_count)
 }
 
-fn rest_failed(e: ClientError, following: bool) -> i32 {
+pub(crate) fn rest_failed(e: ClientError, following: bool) -> i32 {
     log_error(&e.to_string());
     match e {
         ClientError::Unreachable(_) if following => code::CONTROLLER_LOST,
@@ -582,10 +623,13 @@ pub struct QueryArgs {
     /// The controller's REST URL.
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
+    /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
+    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 pub fn runs(q: QueryArgs) -> i32 {
-    let c = match client(&q.controller) {
+    let c = match client(&q.controller, &q.token) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -622,10 +666,13 @@ pub struct RunIdArgs {
     pub run: u64,
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
+    /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
+    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 pub fn status(a: RunIdArgs) -> i32 {
-    let c = match client(&a.controller) {
+    let c = match client(&a.controller, &a.token) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -643,7 +690,7 @@ pub fn status(a: RunIdArgs) -> i32 {
 }
 
 pub fn stop(a: RunIdArgs) -> i32 {
-    let c = match client(&a.controller) {
+    let c = match client(&a.controller, &a.token) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -660,13 +707,16 @@ pub fn stop(a: RunIdArgs) -> i32 {
 pub struct AgentsArgs {
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
+    /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
+    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Refresh every second until Ctrl+C.
     #[arg(short = 'w', long)]
     pub watch: bool,
 }
 
 pub fn agents(a: AgentsArgs) -> i32 {
-    let c = match client(&a.controller) {
+    let c = match client(&a.controller, &a.token) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -714,124 +764,4 @@ fn print_agents(list: &AgentList) {
             ag.health,
         );
     }
-}
-
-#[derive(clap::Args)]
-pub struct ClusterUpArgs {
-    /// How many agent processes to start.
-    #[arg(long, default_value_t = 3)]
-    pub agents: u32,
-    #[arg(long, default_value = "127.0.0.1:6565")]
-    pub listen: std::net::SocketAddr,
-    #[arg(long, default_value = "127.0.0.1:6566")]
-    pub grpc: std::net::SocketAddr,
-    #[arg(long, default_value = "./volley-data")]
-    pub data_dir: PathBuf,
-    /// Per-agent VU capacity (0 = no limit). Default: what this machine's memory allows,
-    /// shared by the agents.
-    #[arg(long)]
-    pub max_vus: Option<u64>,
-}
-
-/// A local controller plus N agent processes, for trying the cluster out; Ctrl+C stops all.
-pub fn cluster_up(a: ClusterUpArgs) -> i32 {
-    let stops = Arc::new(AtomicU32::new(0));
-    crate::run::trap_simple_signals(stops.clone());
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            log_error(&format!("cannot find the volley binary: {e}"));
-            return 1;
-        }
-    };
-    let mut children: Vec<Child> = Vec::new();
-    let controller = Command::new(&exe)
-        .args([
-            "controller",
-            "--listen",
-            &a.listen.to_string(),
-            "--grpc",
-            &a.grpc.to_string(),
-            "--data-dir",
-        ])
-        .arg(&a.data_dir)
-        .stdout(Stdio::piped())
-        .spawn();
-    let mut controller = match controller {
-        Ok(c) => c,
-        Err(e) => {
-            log_error(&format!("cannot start the controller: {e}"));
-            return 1;
-        }
-    };
-    let mut lines = BufReader::new(controller.stdout.take().expect("piped")).lines();
-    let mut rest_url = None;
-    let mut grpc_url = None;
-    while rest_url.is_none() || grpc_url.is_none() {
-        match lines.next() {
-            Some(Ok(l)) => {
-                let url = l.rsplit(' ').next().unwrap_or("").to_string();
-                if l.contains("REST API") {
-                    rest_url = Some(url);
-                } else if l.contains("gRPC") {
-                    grpc_url = Some(url);
-                }
-            }
-            _ => {
-                log_error("the controller exited before it was ready");
-                return 1;
-            }
-        }
-    }
-    children.push(controller);
-    let grpc_url = grpc_url.unwrap_or_default();
-    // The agents share this machine: each gets its share of what the memory holds.
-    let max_vus = a.max_vus.unwrap_or_else(|| {
-        volley_agent::capacity::default_max_vus()
-            .map_or(0, |c| (c / u64::from(a.agents.max(1))).max(1))
-    });
-    for i in 1..=a.agents {
-        match Command::new(&exe)
-            .args([
-                "agent",
-                "--controller",
-                &grpc_url,
-                "--name",
-                &format!("agent-{i}"),
-                "--max-vus",
-                &max_vus.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-        {
-            Ok(c) => children.push(c),
-            Err(e) => log_error(&format!("cannot start agent-{i}: {e}")),
-        }
-    }
-    let rest = rest_url.unwrap_or_default();
-    println!(
-        "volley cluster up: controller {rest} with {} agents (Ctrl+C stops them all)",
-        a.agents
-    );
-    println!("  submit a test:  VOLLEY_CONTROLLER={rest} volley submit --wait test.js");
-    let _ = std::io::stdout().flush();
-    while stops.load(Ordering::SeqCst) == 0 {
-        std::thread::sleep(Duration::from_millis(100));
-        if children
-            .iter_mut()
-            .any(|c| matches!(c.try_wait(), Ok(Some(_))))
-        {
-            log_error("a cluster process exited; stopping the others");
-            break;
-        }
-    }
-    for c in children.iter_mut() {
-        let _ = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status();
-    }
-    for c in children.iter_mut() {
-        let _ = c.wait();
-    }
-    0
 }

@@ -1,13 +1,15 @@
 //! `volley`: one binary for running k6 scripts locally (`volley run`), serving a local test
 //! target (`volley target`), and the cluster: `controller`, `agent`, `submit`, `runs`, `status`,
-//! `stop`, `agents`, `cluster up`. See ARCHITECTURE.md for the map of the crates.
+//! `stop`, `agents`, `tokens`, `cluster up`. See ARCHITECTURE.md for the map of the crates.
 
 mod cluster;
+mod cluster_up;
 mod logging;
 mod option_flags;
 mod progress;
 mod run;
 mod target;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 
@@ -33,7 +35,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum ClusterCommand {
     /// Start a local controller and N agent processes (for trying the cluster out).
-    Up(cluster::ClusterUpArgs),
+    Up(cluster_up::ClusterUpArgs),
 }
 
 #[derive(Subcommand)]
@@ -56,6 +58,8 @@ enum Command {
     Stop(cluster::RunIdArgs),
     /// Show the agents and their utilization.
     Agents(cluster::AgentsArgs),
+    /// Manage the controller's API tokens (admin).
+    Tokens(tokens::TokensArgs),
     /// Local cluster commands.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -104,7 +108,8 @@ fn main() {
         Command::Status(a) => cluster::status(a),
         Command::Stop(a) => cluster::stop(a),
         Command::Agents(a) => cluster::agents(a),
-        Command::Cluster(ClusterCommand::Up(a)) => cluster::cluster_up(a),
+        Command::Cluster(ClusterCommand::Up(a)) => cluster_up::cluster_up(a),
+        Command::Tokens(a) => tokens::tokens(a),
         Command::Target(cfg) => match target::run_blocking(cfg) {
             Ok(()) => 0,
             Err(e) => {

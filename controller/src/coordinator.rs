@@ -227,13 +227,17 @@ impl Coordinator {
             }
             B::Register(_) => return,
         };
-        if let Some(h) = self
-            .runs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&run_id)
-        {
-            let _ = h.tx.send(input);
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        match runs.get(&run_id) {
+            // Only an agent of the run speaks for it: anything else is dropped before the run
+            // sees it (an abort, a heartbeat, a batch of another agent's run).
+            Some(h) if h.agents.iter().any(|a| a == agent) => {
+                let _ = h.tx.send(input);
+            }
+            Some(_) => {
+                tracing::warn!(target: crate::api::guard::AUDIT, agent, run = run_id, "message dropped: the agent is not part of the run");
+            }
+            None => {}
         }
     }
 

@@ -1,14 +1,18 @@
 //! The agents' side door: the gRPC service agents dial into (`AgentLink.Link`). It registers
-//! an agent, keeps its stream, and hands every message to the coordinator.
+//! an agent (join token, name rules, the registry's identity check), keeps its stream, checks
+//! its telemetry and hands every message to the coordinator, which checks the agent's
+//! membership in the run it names. Registrations and refusals are audit lines.
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use volley_proto as pb;
 use volley_proto::agent_link_server::{AgentLink, AgentLinkServer};
 
+use crate::api::guard::AUDIT;
 use crate::coordinator::{now_rfc3339, Coordinator};
 
 /// Largest outbound queue per agent; a slower agent is disconnected rather than buffered forever.
@@ -45,6 +49,7 @@ impl AgentLink for LinkService {
         &self,
         request: Request<Streaming<pb::AgentMessage>>,
     ) -> Result<Response<Self::LinkStream>, Status> {
+        let request_peer = request.remote_addr();
         let mut inbound = request.into_inner();
         let first = inbound
             .message()
@@ -59,7 +64,9 @@ impl AgentLink for LinkService {
                 ))
             }
         };
+        let peer = request_peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
         let refuse = |why: String| {
+            tracing::warn!(target: AUDIT, agent = %reg.name, %peer, "agent refused: {why}");
             let tx = out_tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(Ok(refused(why))).await;
@@ -81,7 +88,7 @@ impl AgentLink for LinkService {
             return Ok(Response::new(ReceiverStream::new(out_rx)));
         }
         if let Some(t) = &self.token {
-            if &reg.token != t {
+            if !bool::from(reg.token.as_bytes().ct_eq(t.as_bytes())) {
                 refuse("invalid join token (--token / VOLLEY_TOKEN)".into());
                 return Ok(Response::new(ReceiverStream::new(out_rx)));
             }
@@ -99,14 +106,27 @@ impl AgentLink for LinkService {
             });
         }
         let name = reg.name.clone();
-        let conn = self.co.registry.register(&reg, tx.clone(), now_rfc3339());
-        tracing::info!(agent = %name, labels = ?reg.labels, max_vus = reg.max_vus, "agent registered");
+        let (close, mut closed) = oneshot::channel::<()>();
+        let admitted = match self
+            .co
+            .registry
+            .register(&reg, tx.clone(), now_rfc3339(), close)
+        {
+            Ok(a) => a,
+            Err(why) => {
+                refuse(why);
+                return Ok(Response::new(ReceiverStream::new(out_rx)));
+            }
+        };
+        let conn = admitted.conn;
+        tracing::info!(target: AUDIT, agent = %name, %peer, labels = ?reg.labels, max_vus = reg.max_vus, replaced = admitted.replaced, "agent registered");
         let _ = tx
             .send(pb::ControllerMessage {
                 version: pb::PROTOCOL_VERSION,
                 body: Some(pb::controller_message::Body::Registered(pb::Registered {
                     agent_id: format!("{name}#{conn}"),
                     heartbeat_interval_ms: 1000,
+                    session_secret: admitted.session_secret,
                 })),
             })
             .await;
@@ -119,11 +139,25 @@ impl AgentLink for LinkService {
         let keepalive = tx.clone();
         tokio::spawn(async move {
             loop {
-                match inbound.message().await {
+                let next = tokio::select! {
+                    m = inbound.message() => m,
+                    _ = &mut closed => {
+                        tracing::info!(target: AUDIT, agent = %name, conn, "connection closed: the same agent registered again");
+                        return;
+                    }
+                };
+                match next {
                     Ok(Some(m)) => {
                         let Some(body) = m.body else { continue };
+                        let mut valid = true;
                         if let pb::agent_message::Body::Heartbeat(h) = &body {
-                            co.registry.heartbeat(&name, conn, *h);
+                            let cpus = co.registry.cpus(&name).unwrap_or(1);
+                            if let Err(why) = crate::registry::check_telemetry(h, cpus) {
+                                tracing::warn!(target: AUDIT, agent = %name, "heartbeat dropped: {why}");
+                                valid = false;
+                            } else {
+                                co.registry.heartbeat(&name, conn, *h);
+                            }
                             // Every heartbeat is answered, so the agent's dead-man switch hears
                             // from the controller at least once a second.
                             let _ = keepalive.try_send(pb::ControllerMessage {
@@ -134,7 +168,9 @@ impl AgentLink for LinkService {
                                 })),
                             });
                         }
-                        co.on_agent_message(&name, body);
+                        if valid {
+                            co.on_agent_message(&name, body);
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {

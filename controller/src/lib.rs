@@ -6,6 +6,7 @@
 //! replicated with Raft later without a rewrite.
 
 pub mod api;
+pub mod auth;
 pub mod checkpoint;
 pub mod coordinator;
 pub mod grpc;

@@ -1,13 +1,18 @@
 //! The agents connected to this controller: who they are, their latest telemetry, which run
-//! each is busy with, and the sender of their stream. Agents dial in; an agent that reconnects
-//! under the same name replaces its old connection.
+//! each is busy with, and the sender of their stream. Agents dial in. Names are unique: a
+//! second registration of a live name is refused unless it carries the session secret issued
+//! at the first one (the same agent process reconnecting), in which case the old connection is
+//! closed — never two streams for one name. A name whose agent has been silent for
+//! [`STALE_AFTER`] may be taken by a new registration (a restarted agent whose old connection
+//! was never reset).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
 use volley_proto as pb;
 
 use crate::model::AgentView;
@@ -16,6 +21,12 @@ use crate::placement::Candidate;
 /// CPU or memory at or above this is "warning"; at or above `OVERLOAD_PERCENT`, "overloaded".
 pub const WARN_PERCENT: f64 = 80.0;
 pub const OVERLOAD_PERCENT: f64 = 90.0;
+
+/// An agent without a heartbeat for this long no longer holds its name against newcomers.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The largest rate (per second) or scheduler lag (ms) a heartbeat may report.
+const MAX_RATE: f64 = 1e9;
 
 /// One connected agent.
 pub struct AgentEntry {
@@ -30,6 +41,21 @@ pub struct AgentEntry {
     pub last_heartbeat: Instant,
     pub telemetry: pb::Heartbeat,
     pub run: Option<u64>,
+    /// Hex SHA-256 of the agent's session secret.
+    session_sha256: String,
+    /// Dropped with the entry: closes the connection's stream (see [`Registry::register`]).
+    _close: oneshot::Sender<()>,
+}
+
+/// A registration that was accepted.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The connection's number.
+    pub conn: u64,
+    /// The session secret to give the agent.
+    pub session_secret: String,
+    /// An older connection of the same name was closed.
+    pub replaced: bool,
 }
 
 #[derive(Default)]
@@ -49,15 +75,40 @@ impl Registry {
         self.agents.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds (or replaces) an agent; returns its connection number.
+    /// Adds an agent, or replaces the connection of the same agent (see the module doc).
+    /// `close` is dropped when the connection is replaced or removed: its stream's task waits
+    /// on the other end to end the stream. `Err` says why the name is refused.
     pub fn register(
         &self,
         reg: &pb::Register,
         tx: mpsc::Sender<pb::ControllerMessage>,
         now: String,
-    ) -> u64 {
-        let conn = self.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
+        close: oneshot::Sender<()>,
+    ) -> Result<Admitted, String> {
         let mut agents = self.lock();
+        let (session_secret, replaced) = match agents.get(&reg.name) {
+            None => (new_secret()?, false),
+            Some(old) => {
+                let proven = !reg.session_secret.is_empty()
+                    && bool::from(
+                        crate::auth::sha256_hex(&reg.session_secret)
+                            .as_bytes()
+                            .ct_eq(old.session_sha256.as_bytes()),
+                    );
+                if proven {
+                    (reg.session_secret.clone(), true)
+                } else if old.last_heartbeat.elapsed() >= STALE_AFTER {
+                    tracing::warn!(target: crate::api::guard::AUDIT, agent = %reg.name, "agent name taken over from a connection silent for {:.0} s", old.last_heartbeat.elapsed().as_secs_f64());
+                    (new_secret()?, true)
+                } else {
+                    return Err(format!(
+                        "an agent named `{}` is connected already: names are unique in a cluster (give this agent another --name); a reconnecting agent proves it is the same one with its session secret",
+                        reg.name
+                    ));
+                }
+            }
+        };
+        let conn = self.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
         let previous_run = agents.get(&reg.name).and_then(|a| a.run);
         agents.insert(
             reg.name.clone(),
@@ -76,11 +127,17 @@ impl Registry {
                     ..Default::default()
                 },
                 run: previous_run,
+                session_sha256: crate::auth::sha256_hex(&session_secret),
+                _close: close,
             },
         );
         drop(agents);
         self.changed.notify_waiters();
-        conn
+        Ok(Admitted {
+            conn,
+            session_secret,
+            replaced,
+        })
     }
 
     /// Removes an agent if `conn` is still its current connection. Returns its run, if any.
@@ -93,6 +150,11 @@ impl Registry {
         drop(agents);
         self.changed.notify_waiters();
         Some(run)
+    }
+
+    /// The CPUs an agent registered with (to check its telemetry).
+    pub fn cpus(&self, name: &str) -> Option<u32> {
+        self.lock().get(name).map(|a| a.cpus)
     }
 
     pub fn heartbeat(&self, name: &str, conn: u64, hb: pb::Heartbeat) {
@@ -170,6 +232,38 @@ fn candidate(a: &AgentEntry) -> Candidate {
     }
 }
 
+fn new_secret() -> Result<String, String> {
+    crate::auth::generate_secret().map_err(|e| format!("the controller has no randomness: {e}"))
+}
+
+/// Checks a heartbeat's telemetry: finite, not negative, within what one machine can report
+/// (CPU up to 100 % per core of the agent's `cpus`, memory used up to the total). A heartbeat
+/// that fails is dropped, so forged values reach neither the agents view nor a run.
+pub fn check_telemetry(h: &pb::Heartbeat, cpus: u32) -> Result<(), String> {
+    let max_cpu = 100.0 * f64::from(cpus.max(1));
+    let rates = [
+        ("cpu_percent", h.cpu_percent, max_cpu),
+        ("iterations_per_second", h.iterations_per_second, MAX_RATE),
+        ("requests_per_second", h.requests_per_second, MAX_RATE),
+        ("scheduler_lag_ms", h.scheduler_lag_ms, MAX_RATE),
+    ];
+    for (field, v, max) in rates {
+        if !v.is_finite() || !(0.0..=max).contains(&v) {
+            return Err(format!("{field} {v} is outside 0..={max}"));
+        }
+    }
+    if h.active_vus < 0 {
+        return Err(format!("active_vus {} is negative", h.active_vus));
+    }
+    if h.memory_total_bytes > 0 && h.memory_used_bytes > h.memory_total_bytes {
+        return Err(format!(
+            "memory_used_bytes {} is more than memory_total_bytes {}",
+            h.memory_used_bytes, h.memory_total_bytes
+        ));
+    }
+    Ok(())
+}
+
 pub fn memory_percent(t: &pb::Heartbeat) -> f64 {
     if t.memory_total_bytes == 0 {
         0.0
@@ -209,5 +303,92 @@ fn view(a: &AgentEntry) -> AgentView {
         }
         .into(),
         connected_since: a.connected_since.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(name: &str, secret: &str) -> pb::Register {
+        pb::Register {
+            name: name.into(),
+            session_secret: secret.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_live_name_needs_its_session_secret_and_closes_the_old_stream() {
+        let r = Registry::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let (close1, mut closed1) = oneshot::channel();
+        let first = r
+            .register(&reg("a", ""), tx.clone(), "t".into(), close1)
+            .unwrap();
+        assert!(!first.replaced);
+        let (close2, _closed2) = oneshot::channel();
+        let err = r
+            .register(&reg("a", "volley_guess"), tx.clone(), "t".into(), close2)
+            .unwrap_err();
+        assert!(err.contains("connected already"), "{err}");
+        assert!(closed1
+            .try_recv()
+            .is_err_and(|e| e == oneshot::error::TryRecvError::Empty));
+        let (close3, _closed3) = oneshot::channel();
+        let again = r
+            .register(&reg("a", &first.session_secret), tx, "t".into(), close3)
+            .unwrap();
+        assert!(again.replaced);
+        assert_eq!(again.session_secret, first.session_secret);
+        assert_eq!(
+            closed1.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed),
+            "the old connection is told to close"
+        );
+        assert_eq!(r.count(), 1);
+        assert_eq!(
+            r.remove("a", first.conn),
+            None,
+            "the old connection no longer owns the name"
+        );
+    }
+
+    #[test]
+    fn telemetry_out_of_range_is_refused() {
+        let ok = pb::Heartbeat {
+            cpu_percent: 150.0,
+            memory_used_bytes: 1,
+            memory_total_bytes: 2,
+            active_vus: 3,
+            ..Default::default()
+        };
+        assert!(check_telemetry(&ok, 2).is_ok());
+        assert!(check_telemetry(&ok, 1).is_err());
+        for bad in [
+            pb::Heartbeat {
+                cpu_percent: 1e9,
+                ..Default::default()
+            },
+            pb::Heartbeat {
+                cpu_percent: f64::NAN,
+                ..Default::default()
+            },
+            pb::Heartbeat {
+                active_vus: -5,
+                ..Default::default()
+            },
+            pb::Heartbeat {
+                requests_per_second: f64::INFINITY,
+                ..Default::default()
+            },
+            pb::Heartbeat {
+                memory_used_bytes: 3,
+                memory_total_bytes: 2,
+                ..Default::default()
+            },
+        ] {
+            assert!(check_telemetry(&bad, 4).is_err(), "{bad:?}");
+        }
     }
 }

@@ -166,8 +166,11 @@ where
             let svc = tower::ServiceBuilder::new()
                 .map_request({
                     let in_flight = in_flight.clone();
-                    move |req: axum::extract::Request<hyper::body::Incoming>| {
+                    move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                         in_flight.fetch_add(1, Ordering::SeqCst);
+                        // Who is asking: the API's per-peer back-off and audit lines use it.
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
                         req
                     }
                 })

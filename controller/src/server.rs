@@ -23,6 +23,11 @@ pub struct ControllerConfig {
     pub data_dir: PathBuf,
     /// Join token agents must present (optional).
     pub token: Option<String>,
+    /// The bootstrap admin API token (`VOLLEY_ADMIN_TOKEN` / `--admin-token-file`), stored
+    /// (hashed) on first start; see [`crate::auth::tokens::bootstrap`].
+    pub admin_token: Option<String>,
+    /// Serve the REST API and gRPC on non-loopback addresses without authentication.
+    pub insecure: bool,
     pub coordinator: CoordinatorConfig,
     /// Connection cap and timeouts of the REST listener.
     pub rest_limits: ListenerLimits,
@@ -45,6 +50,20 @@ pub enum ServerError {
         #[source]
         source: Box<crate::store::StoreError>,
     },
+    #[error(
+        "refusing to serve {what} on {addr} without {needs}: anyone who can reach it could {risk}. \
+         Configure {fix}, bind --{flag} to 127.0.0.1, or pass --insecure to accept that"
+    )]
+    Insecure {
+        flag: &'static str,
+        addr: SocketAddr,
+        what: &'static str,
+        needs: &'static str,
+        risk: &'static str,
+        fix: &'static str,
+    },
+    #[error("cannot set up authentication in {}: {detail}", .dir.display())]
+    Auth { dir: PathBuf, detail: String },
     #[error("cannot listen on --{flag} {addr}: {source}")]
     Listen {
         flag: &'static str,
@@ -81,6 +100,12 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
                 source: Box::new(source),
             })?,
         );
+        let stream_keys = crate::auth::stream_keys::StreamKeys::load_or_create(&cfg.data_dir)
+            .map_err(|e| ServerError::Auth {
+                dir: cfg.data_dir.clone(),
+                detail: e.to_string(),
+            })?;
+        let auth_on = setup_auth(&db, &cfg)?;
         let registry = Arc::new(Registry::new());
         let co = Coordinator::new(db, registry, cfg.coordinator.clone());
         co.start();
@@ -107,7 +132,16 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
                 tracing::error!("gRPC server: {e}");
             }
         });
-        let svc: Arc<dyn crate::api::ControllerService> = Arc::new(Service { co: co.clone() });
+        let svc: Arc<dyn crate::api::ControllerService> = Arc::new(Service {
+            co: co.clone(),
+            stream_keys,
+        });
+        if !auth_on {
+            tracing::warn!(
+                "the REST API has no tokens, so it is open to anyone who can reach {rest_addr}: \
+                 set VOLLEY_ADMIN_TOKEN or --admin-token-file to require tokens"
+            );
+        }
         let limits = cfg.rest_limits;
         let rest_task = tokio::spawn(async move {
             let forever = std::future::pending::<()>();
@@ -124,6 +158,56 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
         rest_task.abort();
         Ok(())
     })
+}
+
+/// Stores the bootstrap admin token, and refuses non-loopback addresses that would serve
+/// without authentication (unless `--insecure`). Returns whether the REST API requires tokens.
+fn setup_auth(db: &Db, cfg: &ControllerConfig) -> Result<bool, ServerError> {
+    use crate::auth::tokens::{bootstrap, Bootstrap};
+    if let Some(secret) = cfg.admin_token.as_deref() {
+        let done = bootstrap(db, secret).map_err(|e| ServerError::Auth {
+            dir: cfg.data_dir.clone(),
+            detail: e.message,
+        })?;
+        match done {
+            Bootstrap::Created(id) => {
+                tracing::info!(target: crate::api::guard::AUDIT, token = id, "bootstrap admin token stored")
+            }
+            Bootstrap::Known(id) => {
+                tracing::debug!(token = id, "bootstrap admin token already stored")
+            }
+            Bootstrap::Revoked(id) => {
+                tracing::warn!(target: crate::api::guard::AUDIT, token = id, "the configured admin token was revoked; it is not restored")
+            }
+            Bootstrap::Ignored => {
+                tracing::warn!(target: crate::api::guard::AUDIT, "the configured admin token is not stored: admin tokens exist already (create more with `volley tokens create --role admin`)")
+            }
+        }
+    }
+    let auth_on = db.read(|s| s.tokens().next().is_some());
+    if !cfg.insecure {
+        if !auth_on && !cfg.listen.ip().is_loopback() {
+            return Err(ServerError::Insecure {
+                flag: "listen",
+                addr: cfg.listen,
+                what: "the REST API",
+                needs: "API tokens",
+                risk: "create tests, start and stop runs and read every script",
+                fix: "an admin token (VOLLEY_ADMIN_TOKEN or --admin-token-file)",
+            });
+        }
+        if cfg.token.is_none() && !cfg.grpc.ip().is_loopback() {
+            return Err(ServerError::Insecure {
+                flag: "grpc",
+                addr: cfg.grpc,
+                what: "the agents' gRPC endpoint",
+                needs: "a join token",
+                risk: "register as an agent and receive runs' scripts and secrets",
+                fix: "a join token (--token or VOLLEY_TOKEN) for the agents",
+            });
+        }
+    }
+    Ok(auth_on)
 }
 
 async fn wait_for_signal() {

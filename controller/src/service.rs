@@ -9,6 +9,8 @@ use volley_common::exit::AbortReason;
 use volley_common::summary::SummaryReport;
 
 use crate::api::{ControllerService, ServiceError, StreamFinish, StreamStatus, StreamedRunRequest};
+use crate::auth::stream_keys::StreamKeys;
+use crate::auth::{tokens, AuthError, Caller};
 use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
 use crate::model::{AgentUtilization, AgentView, Run, RunStatus, Test};
 use crate::placement::{self, Admission, PlacementRequest};
@@ -16,6 +18,8 @@ use crate::state::{Command, Effect, RunChanges, STREAMED_RUN_PROCESS};
 
 pub struct Service {
     pub co: Arc<Coordinator>,
+    /// Derives each streamed run's secret.
+    pub stream_keys: StreamKeys,
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -55,12 +59,14 @@ impl ControllerService for Service {
     fn create_test(
         &self,
         name: String,
-        project_id: u64,
+        project_id: Option<u64>,
         archive: Vec<u8>,
+        caller: &Caller,
     ) -> Result<Test, ServiceError> {
         let parsed = Archive::from_tar(&archive)
             .map_err(|e| ServiceError::bad_request("invalid_archive", e.to_string()))?;
         let options = parsed.metadata.options.clone();
+        let project_id = tokens::choose_project(project_id, &options, caller)?;
         validate_options(&options).map_err(|e| ServiceError::bad_request("invalid_options", e))?;
         let script = parsed
             .source(&parsed.metadata.entry)
@@ -114,6 +120,7 @@ impl ControllerService for Service {
         test_id: u64,
         env: BTreeMap<String, String>,
         note: String,
+        user_id: u64,
     ) -> Result<Run, ServiceError> {
         let test = self.get_test(test_id).ok_or_else(|| {
             ServiceError::not_found("test_not_found", format!("no test with id {test_id}"))
@@ -139,7 +146,7 @@ impl ControllerService for Service {
                 config: Some(test.config.clone()),
                 script: Some(test.script.clone()),
                 run_process: None,
-                user_id: 0,
+                user_id,
                 at: now_rfc3339(),
             })
             .map_err(internal)?;
@@ -176,7 +183,11 @@ impl ControllerService for Service {
         self.run(run_id).ok_or_else(|| internal("run vanished"))
     }
 
-    fn create_streamed_run(&self, req: StreamedRunRequest) -> Result<Run, ServiceError> {
+    fn create_streamed_run(
+        &self,
+        req: StreamedRunRequest,
+        caller: &Caller,
+    ) -> Result<Run, ServiceError> {
         // The test keeps the entry script (for display and download) in a one-file archive.
         let entry = std::path::Path::new(&req.entry)
             .file_name()
@@ -218,7 +229,7 @@ impl ControllerService for Service {
         let tar = archive
             .to_tar()
             .map_err(|e| ServiceError::bad_request("invalid_script", e.to_string()))?;
-        let test = self.create_test(req.name, 0, tar)?;
+        let test = self.create_test(req.name, None, tar, caller)?;
         check_limits_before_start(&test.config, &self.co.config.limits)?;
         let applied = self
             .co
@@ -230,7 +241,7 @@ impl ControllerService for Service {
                 config: Some(test.config.clone()),
                 script: Some(test.script.clone()),
                 run_process: Some(STREAMED_RUN_PROCESS.to_string()),
-                user_id: 0,
+                user_id: caller.user_id(),
                 at: now_rfc3339(),
             })
             .map_err(internal)?;
@@ -238,6 +249,39 @@ impl ControllerService for Service {
         let run = self.run(run_id).ok_or_else(|| internal("run vanished"))?;
         self.co.start_streamed(run, source);
         self.run(run_id).ok_or_else(|| internal("run vanished"))
+    }
+
+    fn stream_secret(&self, run_id: u64) -> String {
+        self.stream_keys.secret(run_id)
+    }
+
+    fn verify_stream_secret(&self, run_id: u64, presented: &str) -> bool {
+        self.stream_keys.verify(run_id, presented)
+    }
+
+    fn auth_required(&self) -> bool {
+        self.co.db.read(|s| s.tokens().next().is_some())
+    }
+
+    fn authenticate(&self, secret: &str) -> Result<Caller, AuthError> {
+        self.co
+            .db
+            .read(|s| crate::auth::authenticate(s.tokens(), secret))
+    }
+
+    fn create_token(
+        &self,
+        req: volley_api::CreateToken,
+    ) -> Result<volley_api::TokenCreated, ServiceError> {
+        tokens::create(&self.co.db, req)
+    }
+
+    fn tokens(&self) -> Vec<volley_api::TokenView> {
+        tokens::list(&self.co.db)
+    }
+
+    fn revoke_token(&self, id: u64) -> Result<volley_api::TokenView, ServiceError> {
+        tokens::revoke(&self.co.db, id)
     }
 
     fn stream_batch(&self, run_id: u64, batch: &[u8]) -> Result<StreamStatus, ServiceError> {
@@ -395,6 +439,15 @@ impl ControllerService for Service {
     ) -> Result<Run, ServiceError> {
         if !signal {
             return self.stop_run(id, stopped_by);
+        }
+        if let Some(by) = stopped_by {
+            let _ = self.co.db.execute(Command::UpdateRun {
+                run_id: id,
+                changes: RunChanges {
+                    stopped_by_id: Some(by),
+                    ..Default::default()
+                },
+            });
         }
         if !self.co.stop(
             id,

@@ -23,6 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use tokens::TokenRecord;
+use volley_api::Role;
+
 use crate::model::{
     AbortReason, Assignment, ProcessingStatus, ResultStatus, Run, RunEvent, RunStatus, Test,
     Transition, MAX_RUN_EVENTS,
@@ -107,6 +110,24 @@ pub enum Command {
     SetSummary {
         run_id: u64,
         summary: serde_json::Value,
+    },
+    /// A new API token; its id is the state's next token id. Only the secret's hash is here.
+    CreateToken {
+        #[serde(default)]
+        name: String,
+        role: Role,
+        #[serde(default)]
+        project_id: u64,
+        /// Hex SHA-256 of the secret.
+        sha256: String,
+        /// RFC 3339.
+        at: String,
+    },
+    /// Revoke a token: it stops working at once (it stays listed, as revoked).
+    RevokeToken {
+        token_id: u64,
+        /// RFC 3339.
+        at: String,
     },
 }
 
@@ -222,13 +243,21 @@ pub enum Effect {
     SummarySet {
         run_id: u64,
     },
+    TokenCreated {
+        token_id: u64,
+    },
+    TokenRevoked {
+        token_id: u64,
+    },
 }
 
 impl Applied {
     /// The run the command created or changed, if any.
     pub fn run_id(&self) -> Option<u64> {
         match self.effect {
-            Effect::TestCreated { .. } => None,
+            Effect::TestCreated { .. }
+            | Effect::TokenCreated { .. }
+            | Effect::TokenRevoked { .. } => None,
             Effect::RunCreated { run_id, .. }
             | Effect::RunMoved { run_id, .. }
             | Effect::RunUpdated { run_id }
@@ -253,6 +282,8 @@ pub enum StateError {
     UnknownTest(u64),
     #[error("run {0} does not exist")]
     UnknownRun(u64),
+    #[error("token {0} does not exist")]
+    UnknownToken(u64),
     #[error(
         "run {run_id} is {} (terminal); it cannot move to {}: terminal statuses are final",
         .from.name(),
@@ -317,7 +348,9 @@ pub enum ErrorKind {
 impl StateError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StateError::UnknownTest(_) | StateError::UnknownRun(_) => ErrorKind::NotFound,
+            StateError::UnknownTest(_)
+            | StateError::UnknownRun(_)
+            | StateError::UnknownToken(_) => ErrorKind::NotFound,
             StateError::Terminal { .. }
             | StateError::Backward { .. }
             | StateError::AssignTerminal { .. }
@@ -338,8 +371,10 @@ pub struct Prepared {
     index: u64,
     test: Option<Test>,
     run: Option<Run>,
+    token: Option<TokenRecord>,
     next_test_id: u64,
     next_run_id: u64,
+    next_token_id: u64,
     effect: Effect,
 }
 
@@ -364,6 +399,11 @@ pub struct State {
     next_test_id: u64,
     next_run_id: u64,
     applied_index: u64,
+    /// API tokens (added after the first release: absent from older snapshots).
+    #[serde(default)]
+    tokens: BTreeMap<u64, TokenRecord>,
+    #[serde(default = "tokens::first_id")]
+    next_token_id: u64,
 }
 
 impl Default for State {
@@ -381,6 +421,8 @@ impl State {
             next_test_id: 1,
             next_run_id: 1,
             applied_index: 0,
+            tokens: BTreeMap::new(),
+            next_token_id: 1,
         }
     }
 
@@ -421,8 +463,10 @@ impl State {
             index,
             test: None,
             run: None,
+            token: None,
             next_test_id: self.next_test_id,
             next_run_id: self.next_run_id,
+            next_token_id: self.next_token_id,
             effect: Effect::RunUpdated { run_id: 0 },
         };
         match cmd {
@@ -645,6 +689,16 @@ impl State {
                 p.run = Some(run);
                 p.effect = Effect::SummarySet { run_id: *run_id };
             }
+            Command::CreateToken {
+                name,
+                role,
+                project_id,
+                sha256,
+                at,
+            } => self.prepare_create_token(&mut p, name, *role, *project_id, sha256, at)?,
+            Command::RevokeToken { token_id, at } => {
+                self.prepare_revoke_token(&mut p, *token_id, at)?
+            }
         }
         Ok(p)
     }
@@ -664,8 +718,12 @@ impl State {
         if let Some(run) = prepared.run {
             self.runs.insert(run.id, run);
         }
+        if let Some(token) = prepared.token {
+            self.tokens.insert(token.id, token);
+        }
         self.next_test_id = prepared.next_test_id;
         self.next_run_id = prepared.next_run_id;
+        self.next_token_id = prepared.next_token_id;
         self.applied_index = prepared.index;
         Ok(Applied {
             index: prepared.index,
@@ -766,6 +824,7 @@ fn parse_stored(run_id: u64, field: &str, value: &str) -> Result<i64, StateError
 }
 
 pub mod timestamp;
+mod tokens;
 
 #[cfg(test)]
 mod tests;

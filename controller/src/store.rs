@@ -738,6 +738,8 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::UpdateRun { .. } => "UpdateRun",
         Command::Assign { .. } => "Assign",
         Command::SetSummary { .. } => "SetSummary",
+        Command::CreateToken { .. } => "CreateToken",
+        Command::RevokeToken { .. } => "RevokeToken",
     }
 }
 

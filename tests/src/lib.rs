@@ -458,6 +458,24 @@ pub struct Cluster {
     /// The cluster's folder (data dir and agents' TMPDIR); removed on drop unless the test
     /// failed, so a failure leaves the stored runs to look at.
     dir: PathBuf,
+    /// The controller's bootstrap admin API token: every request of the helpers carries it,
+    /// and [`Cluster::volley`] commands get it as `VOLLEY_TOKEN`.
+    pub admin_token: String,
+}
+
+/// A fresh admin token for a test cluster (unique per process and call; tests need no
+/// unpredictability, only distinct secrets).
+fn test_admin_token(name: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "volley_test_{}_{}_{n}_{nanos}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        std::process::id()
+    )
 }
 
 /// How long a cluster process may take to come up.
@@ -504,8 +522,14 @@ impl Cluster {
         let data_dir = dir.join("data");
         let tmp_dir = dir.join("tmp");
         std::fs::create_dir_all(&tmp_dir).expect("cluster tmp dir");
-        let (controller, rest_url, grpc_url) =
-            start_controller(&data_dir, "127.0.0.1:0", "127.0.0.1:0", &controller_args);
+        let admin_token = test_admin_token(name);
+        let (controller, rest_url, grpc_url) = start_controller(
+            &data_dir,
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            &controller_args,
+            &admin_token,
+        );
         let rest_port = port_of(&rest_url);
         let mut c = Cluster {
             controller: Some(controller),
@@ -517,6 +541,7 @@ impl Cluster {
             tmp_dir,
             controller_args,
             dir,
+            admin_token,
         };
         for i in 1..=agents {
             c.add_agent(&format!("gen-{i}"), &[]);
@@ -605,8 +630,13 @@ impl Cluster {
     pub fn start_controller_again(&mut self) {
         let grpc = format!("127.0.0.1:{}", port_of(&self.grpc_url));
         let rest = format!("127.0.0.1:{}", self.rest_port);
-        let (controller, rest_url, grpc_url) =
-            start_controller(&self.data_dir, &rest, &grpc, &self.controller_args);
+        let (controller, rest_url, grpc_url) = start_controller(
+            &self.data_dir,
+            &rest,
+            &grpc,
+            &self.controller_args,
+            &self.admin_token,
+        );
         assert_eq!(
             rest_url, self.rest_url,
             "the restarted controller moved its REST port"
@@ -628,6 +658,7 @@ impl Cluster {
     ) -> Result<(u16, serde_json::Value), String> {
         let addr = format!("127.0.0.1:{}", self.rest_port);
         let answer = rest_client(&addr, std::time::Duration::from_secs(5))
+            .map(|c| c.with_token(Some(self.admin_token.clone())))
             .and_then(|c| {
                 c.request(method, path, body)
                     .map_err(|e| std::io::Error::other(e.to_string()))
@@ -735,9 +766,17 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("summary of run {id}: {e}"))
     }
 
+    /// A `volley` command with this cluster's admin token as `VOLLEY_TOKEN` (for `submit`,
+    /// `agents`, `run --out cloud`...).
+    pub fn volley(&self) -> Command {
+        let mut cmd = Command::new(volley_bin());
+        cmd.env("VOLLEY_TOKEN", &self.admin_token);
+        cmd
+    }
+
     /// Starts `volley submit --wait --controller <this cluster> <args> <script>`.
     pub fn submit(&self, script: &Path, args: &[&str]) -> Proc {
-        let mut cmd = Command::new(volley_bin());
+        let mut cmd = self.volley();
         cmd.args(["submit", "--wait", "--controller", &self.rest_url])
             .args(args)
             .arg(script)
@@ -808,8 +847,10 @@ fn start_controller(
     listen: &str,
     grpc: &str,
     extra: &[String],
+    admin_token: &str,
 ) -> (Proc, String, String) {
     let mut cmd = Command::new(volley_bin());
+    cmd.env("VOLLEY_ADMIN_TOKEN", admin_token);
     cmd.args([
         "controller",
         "--listen",
@@ -896,6 +937,33 @@ pub fn run_ok(cmd: &mut Command, hint: &str) -> String {
     text
 }
 
+/// One raw HTTP/1.1 request (`head` without the final blank line; `Connection: close` and the
+/// body's length are added) to `127.0.0.1:port`: the status and the body. For requests the
+/// REST client cannot make on purpose (foreign `Origin`, a `text/plain` body, no headers).
+pub fn raw_http(port: u16, head: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let req = format!(
+        "{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {out:?}"));
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -935,3 +1003,4 @@ mod tests {
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
     }
 }
+

@@ -456,7 +456,8 @@ fn a_run_needing_four_agents_waits_until_a_fourth_registers() {
     );
 
     // `volley agents`: one line per agent, with its state and a CPU % column.
-    let out = std::process::Command::new(volley_e2e::volley_bin())
+    let out = cluster
+        .volley()
         .args(["agents", "--controller", &cluster.rest_url])
         .output()
         .expect("volley agents");

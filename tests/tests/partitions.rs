@@ -49,6 +49,9 @@ const TARGET_PORT: u16 = 18999;
 /// How long a process of the cluster may take to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The agents' join token of the partition labs (the controller's gRPC is on a bridge).
+const JOIN_TOKEN: &str = "partition-lab-join-token";
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -412,11 +415,13 @@ impl PartitionCluster {
             targets.push(t);
         }
         let mut cmd = Command::new(volley_bin());
+        // gRPC on the bridge (not loopback) needs a join token, which the agents present.
         cmd.args(["controller", "--listen", "127.0.0.1:0", "--grpc"])
             .arg(format!("{}:0", net.controller_ip))
             .arg("--data-dir")
             .arg(dir.join("data"))
-            .args(controller_args);
+            .args(controller_args)
+            .env("VOLLEY_TOKEN", JOIN_TOKEN);
         let controller = Proc::spawn(&mut cmd);
         let rest_url = printed_url(&controller, "REST API on");
         let grpc_url = printed_url(&controller, "gRPC for agents on");
@@ -438,7 +443,8 @@ impl PartitionCluster {
             let mut cmd = in_netns(&s.ns);
             cmd.args(["agent", "--controller", &grpc_url, "--name", &s.name])
                 .args(agent_args)
-                .env("TMPDIR", &tmp);
+                .env("TMPDIR", &tmp)
+                .env("VOLLEY_TOKEN", JOIN_TOKEN);
             c.agents.push((s.name.clone(), Proc::spawn(&mut cmd)));
         }
         c.wait_agents(agents);
@@ -1158,7 +1164,8 @@ fn streamed_run_with_the_controller_blocked_times_out() {
         target.stderr.text()
     );
     let mut cmd = Command::new(volley_bin());
-    cmd.args(["controller", "--listen"])
+    // The REST API on the bridge without tokens: an isolated lab, so --insecure says so.
+    cmd.args(["controller", "--insecure", "--listen"])
         .arg(format!("{}:0", net.controller_ip))
         .args(["--grpc", "127.0.0.1:0", "--data-timeout"])
         .arg(format!("{}s", DATA_TIMEOUT.as_secs()))

@@ -19,7 +19,7 @@ fn script() -> PathBuf {
 
 /// `volley run --out cloud=<controller> -e BASE_URL=… <env…> counted.js`.
 fn stream_run(cluster: &Cluster, target: &Target, env: &[&str]) -> Proc {
-    let mut cmd = Command::new(volley_bin());
+    let mut cmd = cluster.volley();
     cmd.args(["run", "--out"])
         .arg(format!("cloud={}", cluster.rest_url))
         .args(["-e", &format!("BASE_URL={}", target.url)]);

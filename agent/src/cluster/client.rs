@@ -196,8 +196,11 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
             });
         }
         let mut backoff = Duration::from_millis(200);
+        // Issued by the controller at the first registration; proves on every reconnection
+        // that this process is the agent that holds the name.
+        let session_secret = Mutex::new(String::new());
         loop {
-            match session(&cfg, &current, &outbox, &last_contact).await {
+            match session(&cfg, &current, &outbox, &last_contact, &session_secret).await {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(SessionError::Refused(r)) => {
                     return Err(format!("the controller refused this agent: {r}"))
@@ -240,6 +243,7 @@ async fn session(
     current: &Shared,
     outbox: &Arc<Outbox>,
     last_contact: &Arc<Mutex<std::time::Instant>>,
+    session_secret: &Mutex<String>,
 ) -> Result<(), SessionError> {
     let endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
         .map_err(|e| {
@@ -262,6 +266,10 @@ async fn session(
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
         .map_or(0, |r| r.run_id);
+    let proof = session_secret
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let _ = tx
         .send(msg(pb::agent_message::Body::Register(pb::Register {
             name: cfg.name.clone(),
@@ -272,6 +280,7 @@ async fn session(
             memory_total_bytes: first.memory_total_bytes,
             resume_run_id,
             token: cfg.token.clone().unwrap_or_default(),
+            session_secret: proof,
         })))
         .await;
     // A link that stays silent for orphan_after is dead even if its TCP connection is still
@@ -295,6 +304,7 @@ async fn session(
         Ok(Some(m)) => match m.body {
             Some(pb::controller_message::Body::Registered(r)) => {
                 *last_contact.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+                *session_secret.lock().unwrap_or_else(|e| e.into_inner()) = r.session_secret;
                 crate::console::log(
                     "info",
                     &format!(

@@ -54,9 +54,14 @@ pub fn parse(spec: &str) -> Option<Result<CloudStream, String>> {
             }
         },
     };
+    // The API token, as `volley submit` takes it (k6's own variable for `-o cloud` too).
+    let token = ["VOLLEY_TOKEN", "K6_CLOUD_TOKEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()));
     Some(
         Client::new(&url)
             .and_then(|c| c.with_timeout(REQUEST_TIMEOUT))
+            .map(|c| c.with_token(token))
             .map(CloudStream::new)
             .map_err(|e| format!("invalid --out cloud: {e}")),
     )
@@ -152,7 +157,11 @@ impl MetricsStream for CloudStream {
             &[],
         );
         let shipper = Arc::new(Shipper {
-            client: self.client.clone(),
+            // Batches and the finish prove the run's own secret.
+            client: self
+                .client
+                .clone()
+                .with_stream_secret(created.secret.clone()),
             run_id,
             store: s.store,
             registry: s.registry,

@@ -9,6 +9,7 @@ mod run;
 pub mod schema;
 mod stream;
 mod test;
+mod token;
 
 pub use agent::{
     AgentEnvelope, AgentList, AgentUtilization, AgentView, RunAgents, UtilizationSample,
@@ -18,5 +19,8 @@ pub use run::{
     Assignment, RunEnvelope, RunEvent, RunList, RunView, StartTestRun, StopReason, StopRun,
     Transition,
 };
-pub use stream::{StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest};
+pub use stream::{
+    StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, STREAM_SECRET_HEADER,
+};
 pub use test::{CreateTestJson, CreateTestMultipart, TestEnvelope, TestList, TestView};
+pub use token::{CreateToken, Role, TokenCreated, TokenEnvelope, TokenList, TokenView};

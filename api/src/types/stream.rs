@@ -37,7 +37,14 @@ pub struct StreamedRunCreated {
     pub run_status: RunStatus,
     /// `/loadtests/v2/runs/{id}`.
     pub url: String,
+    /// The run's own secret: its batches and its finish must carry it in the
+    /// `Volley-Stream-Secret` header. Shown only here.
+    #[serde(default)]
+    pub secret: String,
 }
+
+/// The header that carries a streamed run's secret ([`StreamedRunCreated::secret`]).
+pub const STREAM_SECRET_HEADER: &str = "volley-stream-secret";
 
 /// What the client of a streamed run hears back with every request: what is durable and
 /// whether the run was stopped here.

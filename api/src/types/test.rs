@@ -51,8 +51,9 @@ pub struct TestList {
 pub struct CreateTestJson {
     /// 1 to 256 characters, no control characters.
     pub name: String,
-    #[serde(default)]
-    pub project_id: u64,
+    /// The project; absent: the script's `options.cloud.projectID`, else the token's project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<u64>,
     /// The archive tar (`volley archive`), standard base64; whitespace and missing padding are
     /// tolerated.
     pub k6_archive: String,

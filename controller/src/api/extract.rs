@@ -14,12 +14,30 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{ApiError, ApiLimits, ControllerService};
+use crate::auth::Caller;
 
-/// Shared by every handler: the service and the limits.
+/// Shared by every handler: the service, the limits and the failed-authentication back-off.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(super) svc: Arc<dyn ControllerService>,
     pub(super) limits: ApiLimits,
+    pub(super) backoff: Arc<crate::auth::backoff::Backoff>,
+}
+
+/// The caller the guard authenticated (`super::guard`); every route behind the guard has one.
+pub(super) struct CallerOf(pub(super) Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerOf {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .map(CallerOf)
+            .ok_or_else(|| ApiError::internal("the route was reached without authentication"))
+    }
 }
 
 /// The single `{id}`/`{name}` path segment, with axum's rejection turned into a JSON 400.

@@ -16,11 +16,13 @@ use volley_api::{
 
 use super::extract::{
     body_error, fmt_bytes, is_json, media_type, ok, optional_json, parse_id, read_body, run_id,
-    run_not_found, test_id, test_not_found, AppState, JsonBody, PathParam,
+    run_not_found, test_id, test_not_found, AppState, CallerOf, JsonBody, PathParam,
 };
+use super::guard::AUDIT;
 use super::query::Query;
 use super::views::{run_fields, run_view, schema_fields, test_fields, test_view};
 use super::ApiError;
+use crate::auth::Caller;
 
 const IDS: &str =
     "Only these ids; repeat it (`ids[]=1&ids[]=3`) or give a comma list (alias `ids`).";
@@ -242,6 +244,7 @@ pub(super) fn validate_name(name: Option<String>, form: &str) -> Result<String, 
     ))]
 pub(super) async fn create_test(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -297,12 +300,13 @@ pub(super) async fn create_test(
             "the archive is empty; make one with `volley archive test.js -O test.tar`",
         ));
     }
-    let project_id = project_id.unwrap_or(0);
     // Hashing and reading a large archive blocks; keep it off the async workers.
     let svc = app.svc.clone();
-    let test = tokio::task::spawn_blocking(move || svc.create_test(name, project_id, archive))
+    let by = caller.clone();
+    let test = tokio::task::spawn_blocking(move || svc.create_test(name, project_id, archive, &by))
         .await
         .map_err(|e| ApiError::internal(format!("creating the test failed: {e}")))??;
+    tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, project = test.project_id, "test created");
     let location = format!("/loadtests/v2/tests/{}", test.id);
     let body = TestEnvelope {
         test: test_view(&test),
@@ -327,6 +331,7 @@ pub(super) async fn create_test(
     ))]
 pub(super) async fn list_tests(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
@@ -335,6 +340,7 @@ pub(super) async fn list_tests(
     let select = q.take_select(test_fields())?;
     q.finish(&["project_id", "ids[]", "$select"])?;
     let mut tests = app.svc.list_tests(project_id);
+    tests.retain(|t| caller.sees(t.project_id));
     if let Some(ids) = &ids {
         tests.retain(|t| ids.contains(&t.id));
     }
@@ -359,6 +365,7 @@ pub(super) async fn list_tests(
     ))]
 pub(super) async fn get_test(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -366,7 +373,7 @@ pub(super) async fn get_test(
     let mut q = Query::parse(raw.as_deref())?;
     let select = q.take_select(test_fields())?;
     q.finish(&["$select"])?;
-    let test = app.svc.get_test(id).ok_or_else(|| test_not_found(id))?;
+    let test = visible_test(&app, &caller, id)?;
     Ok(select.answer(&TestEnvelope {
         test: test_view(&test),
     }))
@@ -388,6 +395,7 @@ pub(super) async fn get_test(
     ))]
 pub(super) async fn start_testrun(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
     req: Request,
@@ -410,10 +418,9 @@ pub(super) async fn start_testrun(
             format!("env key `{bad}` is invalid: keys are non-empty and contain no `=` or NUL"),
         ));
     }
-    if app.svc.get_test(id).is_none() {
-        return Err(test_not_found(id));
-    }
-    let run = app.svc.start_run(id, env, note)?;
+    visible_test(&app, &caller, id)?;
+    let run = app.svc.start_run(id, env, note, caller.user_id())?;
+    tracing::info!(target: AUDIT, token = caller.user_id(), test = id, run = run.id, project = run.project_id, "run submitted");
     Ok(ok(&RunEnvelope {
         run: run_view(&run),
     }))
@@ -435,6 +442,7 @@ pub(super) async fn start_testrun(
     ))]
 pub(super) async fn get_run(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -442,7 +450,7 @@ pub(super) async fn get_run(
     let mut q = Query::parse(raw.as_deref())?;
     let select = q.take_select(run_fields())?;
     q.finish(&["$select"])?;
-    let run = app.svc.get_run(id).ok_or_else(|| run_not_found(id))?;
+    let run = visible_run(&app, &caller, id)?;
     Ok(select.answer(&RunEnvelope {
         run: run_view(&run),
     }))
@@ -463,6 +471,7 @@ pub(super) async fn get_run(
     ))]
 pub(super) async fn list_runs(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
@@ -473,11 +482,10 @@ pub(super) async fn list_runs(
     let select = q.take_select(run_fields())?;
     q.finish(&["test_id", "ids[]", "public_id", "$select"])?;
     if let Some(t) = test_id {
-        if app.svc.get_test(t).is_none() {
-            return Err(test_not_found(t));
-        }
+        visible_test(&app, &caller, t)?;
     }
     let mut runs = app.svc.list_runs(test_id);
+    runs.retain(|r| caller.sees(r.project_id));
     if let Some(ids) = &ids {
         runs.retain(|r| ids.contains(&r.id));
     }
@@ -509,15 +517,17 @@ pub(super) async fn list_runs(
     ))]
 pub(super) async fn stop_run(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
     let id = run_id(&raw_id)?;
     Query::parse(raw.as_deref())?.finish(&[])?;
-    // Optional `{"stopped_by_id": N}`: until authentication exists, the caller says who it is.
+    // `stopped_by_id` is accepted for compatibility but never believed: who stopped the run is
+    // the caller's token.
     let mut body = optional_json(req, "stop", app.limits.max_body_bytes).await?;
-    let stopped_by: Option<u64> = body.take("stopped_by_id", "a non-negative integer")?;
+    let claimed: Option<u64> = body.take("stopped_by_id", "a non-negative integer")?;
     // Volley: `{"reason": "signal"}` when a CLI following the run was interrupted (exit 105).
     let reason: Option<String> = body.take("reason", "\"api\" or \"signal\"")?;
     body.finish(&schema_fields::<StopRun>())?;
@@ -531,7 +541,7 @@ pub(super) async fn stop_run(
             ))
         }
     };
-    let run = app.svc.get_run(id).ok_or_else(|| run_not_found(id))?;
+    let run = visible_run(&app, &caller, id)?;
     if run.run_status.is_terminal() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -543,7 +553,12 @@ pub(super) async fn stop_run(
             ),
         ));
     }
-    let run = app.svc.stop_run_for(id, stopped_by, signal)?;
+    let stopped_by = caller.user_id();
+    if claimed.is_some_and(|c| c != stopped_by) {
+        tracing::warn!(target: AUDIT, token = stopped_by, run = id, claimed = ?claimed, "stop: the body's stopped_by_id is ignored; the token says who stops");
+    }
+    let run = app.svc.stop_run_for(id, Some(stopped_by), signal)?;
+    tracing::info!(target: AUDIT, token = stopped_by, run = id, signal, "run stop requested");
     Ok(ok(&RunEnvelope {
         run: run_view(&run),
     }))
@@ -596,15 +611,33 @@ pub(super) async fn get_agent(
     Ok(ok(&AgentEnvelope { agent }))
 }
 
-/// Parses the run id of a `/v1/runs/{id}/…` route and checks the run exists.
+/// Parses the run id of a `/v1/runs/{id}/…` route and checks the run exists for the caller.
 fn existing_run(
     app: &AppState,
+    caller: &Caller,
     raw_id: &str,
     raw_query: Option<&str>,
 ) -> Result<crate::model::Run, ApiError> {
     let id = parse_id(raw_id, "run", "/v1/runs/12/summary")?;
     Query::parse(raw_query)?.finish(&[])?;
-    app.svc.get_run(id).ok_or_else(|| run_not_found(id))
+    visible_run(app, caller, id)
+}
+
+/// The run, if it exists in a project the caller sees: other projects' runs are 404, as if
+/// they did not exist.
+fn visible_run(app: &AppState, caller: &Caller, id: u64) -> Result<crate::model::Run, ApiError> {
+    app.svc
+        .get_run(id)
+        .filter(|r| caller.sees(r.project_id))
+        .ok_or_else(|| run_not_found(id))
+}
+
+/// The test, if it exists in a project the caller sees.
+fn visible_test(app: &AppState, caller: &Caller, id: u64) -> Result<crate::model::Test, ApiError> {
+    app.svc
+        .get_test(id)
+        .filter(|t| caller.sees(t.project_id))
+        .ok_or_else(|| test_not_found(id))
 }
 
 /// Per-agent utilization over a run
@@ -617,10 +650,11 @@ fn existing_run(
     ))]
 pub(super) async fn run_agents(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let run = existing_run(&app, &raw_id, raw.as_deref())?;
+    let run = existing_run(&app, &caller, &raw_id, raw.as_deref())?;
     let agents = app
         .svc
         .run_agents(run.id)
@@ -644,10 +678,11 @@ pub(super) async fn run_agents(
     ))]
 pub(super) async fn run_metrics(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let run = existing_run(&app, &raw_id, raw.as_deref())?;
+    let run = existing_run(&app, &caller, &raw_id, raw.as_deref())?;
     let metrics = app.svc.run_metrics(run.id).ok_or_else(|| {
         ApiError::not_found(
             "metrics_not_available",
@@ -675,10 +710,11 @@ pub(super) async fn run_metrics(
     ))]
 pub(super) async fn run_report(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let run = existing_run(&app, &raw_id, raw.as_deref())?;
+    let run = existing_run(&app, &caller, &raw_id, raw.as_deref())?;
     let report = app.svc.run_report(run.id).ok_or_else(|| {
         ApiError::not_found(
             "summary_not_available",
@@ -703,10 +739,11 @@ pub(super) async fn run_report(
     ))]
 pub(super) async fn run_summary(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let run = existing_run(&app, &raw_id, raw.as_deref())?;
+    let run = existing_run(&app, &caller, &raw_id, raw.as_deref())?;
     let summary = app.svc.run_summary(run.id).ok_or_else(|| {
         let when = if run.run_status.is_terminal() {
             "it was not produced (the run ended before any data was merged)"

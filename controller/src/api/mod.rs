@@ -14,19 +14,23 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use axum::Router;
 
+use crate::auth::{AuthError, Caller};
 pub use crate::coordinator::{StreamFinish, StreamStatus};
 use crate::model::{AgentUtilization, AgentView, Run, Test};
 use extract::AppState;
 
 pub use volley_api::StreamedRunRequest;
+use volley_api::{CreateToken, TokenCreated, TokenView};
 
 mod error;
 mod extract;
+pub mod guard;
 mod handlers;
 mod openapi;
 mod query;
 mod routes;
 mod stream;
+mod tokens;
 mod views;
 
 #[cfg(test)]
@@ -47,23 +51,28 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// tests use a fake. Methods are synchronous and expected to be quick (no network I/O);
 /// `create_test` may hash and parse a large archive, so the API calls it off the async runtime.
 pub trait ControllerService: Send + Sync + 'static {
-    /// Stores a new test with its archive (a k6/Volley archive tar). Invalid archives should be
+    /// Stores a new test with its archive (a k6/Volley archive tar) for `caller`. Its project
+    /// is `project_id` if given, else the script's `options.cloud.projectID`, else the caller's
+    /// project; one the caller does not see is refused (403). Invalid archives should be
     /// reported as a 4xx [`ServiceError`] (e.g. 400 `invalid_archive`).
     fn create_test(
         &self,
         name: String,
-        project_id: u64,
+        project_id: Option<u64>,
         archive: Vec<u8>,
+        caller: &Caller,
     ) -> Result<Test, ServiceError>;
     /// All tests, or those of one project.
     fn list_tests(&self, project_id: Option<u64>) -> Vec<Test>;
     fn get_test(&self, id: u64) -> Option<Test>;
-    /// Creates a run of the test and queues it. The API has already checked the test exists.
+    /// Creates a run of the test and queues it, recording `user_id` (the caller's token) as
+    /// its `user_id`. The API has already checked the test exists and the caller sees it.
     fn start_run(
         &self,
         test_id: u64,
         env: BTreeMap<String, String>,
         note: String,
+        user_id: u64,
     ) -> Result<Run, ServiceError>;
     fn get_run(&self, id: u64) -> Option<Run>;
     /// All runs, or those of one test.
@@ -87,9 +96,14 @@ pub trait ControllerService: Send + Sync + 'static {
     }
     /// Stops a run for a reason: `signal` (Ctrl+C in a CLI following the run: exit 105) or
     /// the default API stop (103).
-    /// Creates a run streamed from a local `volley run --out cloud=URL` (RUNNING at once).
-    fn create_streamed_run(&self, req: StreamedRunRequest) -> Result<Run, ServiceError> {
-        let _ = req;
+    /// Creates a run streamed from a local `volley run --out cloud=URL` (RUNNING at once), in
+    /// the project of its options' `cloud.projectID` or the caller's.
+    fn create_streamed_run(
+        &self,
+        req: StreamedRunRequest,
+        caller: &Caller,
+    ) -> Result<Run, ServiceError> {
+        let _ = (req, caller);
         Err(ServiceError::new(
             501,
             "not_supported",
@@ -112,6 +126,45 @@ pub trait ControllerService: Send + Sync + 'static {
             501,
             "not_supported",
             "this controller does not accept streamed runs",
+        ))
+    }
+    /// The secret a streamed run's batches and finish must carry.
+    fn stream_secret(&self, run_id: u64) -> String {
+        let _ = run_id;
+        String::new()
+    }
+    /// Whether `presented` is the streamed run's secret.
+    fn verify_stream_secret(&self, run_id: u64, presented: &str) -> bool {
+        presented == self.stream_secret(run_id)
+    }
+    /// Whether callers must present an API token (false: the API is open, every caller an
+    /// admin; see `crate::auth`).
+    fn auth_required(&self) -> bool {
+        false
+    }
+    /// The caller a presented token secret stands for.
+    fn authenticate(&self, secret: &str) -> Result<Caller, AuthError> {
+        let _ = secret;
+        Err(AuthError::Unknown)
+    }
+    /// Creates an API token; the answer holds its secret, which is not kept.
+    fn create_token(&self, req: CreateToken) -> Result<TokenCreated, ServiceError> {
+        let _ = req;
+        Err(ServiceError::new(
+            501,
+            "not_supported",
+            "this controller does not manage tokens",
+        ))
+    }
+    /// Every token, revoked ones too, by id.
+    fn tokens(&self) -> Vec<TokenView> {
+        Vec::new()
+    }
+    /// Revokes a token (at once); 404 for an unknown one.
+    fn revoke_token(&self, id: u64) -> Result<TokenView, ServiceError> {
+        Err(ServiceError::not_found(
+            "token_not_found",
+            format!("no token with id {id}; GET /v1/tokens lists them"),
         ))
     }
     fn stop_run_for(
@@ -198,10 +251,19 @@ pub fn router(svc: Arc<dyn ControllerService>) -> Router {
 /// The API router with explicit body limits.
 pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) -> Router {
     let (router, _) = routes::table(limits).split_for_parts();
+    let state = AppState {
+        svc,
+        limits,
+        backoff: Arc::new(crate::auth::backoff::Backoff::new()),
+    };
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .fallback(handlers::route_not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .with_state(AppState { svc, limits })
+        .with_state(state)
 }
 
 /// Every (method, path) the API serves, in axum's `{param}` syntax, as the OpenAPI document

@@ -16,13 +16,17 @@ use super::{routes, ApiLimits};
         description = "The k6 legacy test-runs API (`/loadtests/v2`, same paths and field names) \
             plus Volley's cluster endpoints (`/v1`). Every error is JSON: \
             {\"error\": {\"code\", \"message\", \"status\"}}; unknown routes → 404, wrong methods → \
-            405, bad input → 4xx. Unknown query parameters are rejected (400)."
+            405, bad input → 4xx. Unknown query parameters are rejected (400). Once the \
+            controller has API tokens, every route but `/`, `/health` and `/openapi.json` needs \
+            `Authorization: Token <token>` (or `Bearer`): 401 without a valid one, 403 when the \
+            token's role is not enough; other projects' tests and runs are 404."
     ),
     tags(
         (name = "tests", description = "Load tests and their archives."),
         (name = "runs", description = "Test runs."),
         (name = "agents", description = "Load generators (Volley)."),
         (name = "streams", description = "Runs streamed from a local `volley run --out cloud=URL` (Volley)."),
+        (name = "tokens", description = "API tokens: roles read, submit, admin (Volley; admin only)."),
         (name = "meta", description = "Service information."),
     )
 )]

@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::extract::AppState;
 use super::openapi::ApiDoc;
-use super::{handlers, stream, ApiLimits};
+use super::{handlers, stream, tokens, ApiLimits};
 
 /// Every route of the API with its handler, documented.
 pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
@@ -35,4 +35,6 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(stream::create).layer(upload))
         .routes(routes!(stream::metrics).layer(upload))
         .routes(routes!(stream::finish).layer(small))
+        .routes(routes!(tokens::create, tokens::list).layer(small))
+        .routes(routes!(tokens::revoke))
 }

@@ -7,9 +7,15 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use volley_api::{ErrorBody, StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest};
+use volley_api::{
+    ErrorBody, StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest,
+    STREAM_SECRET_HEADER,
+};
 
-use super::extract::{fmt_bytes, is_json, media_type, ok, read_body, run_id, AppState, PathParam};
+use super::extract::{
+    fmt_bytes, is_json, media_type, ok, read_body, run_id, AppState, CallerOf, PathParam,
+};
+use super::guard::AUDIT;
 use super::handlers::validate_name;
 use super::ApiError;
 
@@ -58,6 +64,7 @@ fn require_media(req: &Request, want: &str, what: &str) -> Result<(), ApiError> 
     ))]
 pub(super) async fn create(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     req: Request,
 ) -> Result<Response, ApiError> {
     require_media(&req, "application/json", "streamed run")?;
@@ -72,14 +79,36 @@ pub(super) async fn create(
         r.name = validate_name(Some(r.name), "streamed run body")?;
     }
     r.entry = validate_name(Some(r.entry), "streamed run body (`entry`)")?;
-    let run = app.svc.create_streamed_run(r)?;
+    let run = app.svc.create_streamed_run(r, &caller)?;
+    tracing::info!(target: AUDIT, token = caller.user_id(), run = run.id, project = run.project_id, "streamed run created");
     let created = StreamedRunCreated {
         id: run.id,
         test_id: run.test_id,
         run_status: run.run_status,
         url: format!("/loadtests/v2/runs/{}", run.id),
+        secret: app.svc.stream_secret(run.id),
     };
     Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Checks the streamed run's secret (the `Volley-Stream-Secret` header): 401 without it.
+fn check_secret(app: &AppState, req: &Request, id: u64) -> Result<(), ApiError> {
+    let presented = req
+        .headers()
+        .get(STREAM_SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if app.svc.verify_stream_secret(id, presented) {
+        return Ok(());
+    }
+    tracing::warn!(target: AUDIT, run = id, path = %req.uri().path(), "streamed run: missing or wrong secret");
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_stream_secret",
+        format!(
+            "streamed run {id}: the `Volley-Stream-Secret` header must carry the secret returned when the run was created"
+        ),
+    ))
 }
 
 /// One interval's metric batch of a streamed run
@@ -92,6 +121,7 @@ pub(super) async fn create(
     responses(
         (status = 200, description = "What is durable and whether the run was stopped here.", body = StreamStatus),
         (status = 400, description = "Not a MetricBatch, or seq 0.", body = ErrorBody),
+        (status = 401, description = "Missing or wrong `Volley-Stream-Secret`.", body = ErrorBody),
         (status = 404, description = "No such streamed run.", body = ErrorBody),
         (status = 415, description = "Not application/x-protobuf.", body = ErrorBody),
     ))]
@@ -101,6 +131,7 @@ pub(super) async fn metrics(
     req: Request,
 ) -> Result<Response, ApiError> {
     let id = run_id(&raw_id)?;
+    check_secret(&app, &req, id)?;
     require_media(&req, PROTOBUF, "metric batch")?;
     let body = read_body(req, &fmt_bytes(app.limits.max_upload_bytes)).await?;
     let status: StreamStatus = app.svc.stream_batch(id, &body)?;
@@ -114,6 +145,7 @@ pub(super) async fn metrics(
     responses(
         (status = 200, description = "What is durable and whether the run was stopped here.", body = StreamStatus),
         (status = 400, description = "Invalid body.", body = ErrorBody),
+        (status = 401, description = "Missing or wrong `Volley-Stream-Secret`.", body = ErrorBody),
         (status = 404, description = "No such streamed run.", body = ErrorBody),
     ))]
 pub(super) async fn finish(
@@ -122,6 +154,7 @@ pub(super) async fn finish(
     req: Request,
 ) -> Result<Response, ApiError> {
     let id = run_id(&raw_id)?;
+    check_secret(&app, &req, id)?;
     require_media(&req, "application/json", "finish")?;
     let body = read_body(req, &fmt_bytes(app.limits.max_body_bytes)).await?;
     let fin: StreamFinish = parse_json(&body, "finish", r#"{"last_batch_seq":12}"#)?;

@@ -57,6 +57,10 @@ impl Machine {
 
     fn on_event(&mut self, agent: String, e: pb::RunEvent) {
         let phase = pb::RunPhase::try_from(e.phase).unwrap_or(pb::RunPhase::Unspecified);
+        // Only the run's own agents report on it; nothing of another's is applied.
+        if !self.agents.contains_key(&agent) {
+            return;
+        }
         if let Some(reason) =
             messages::reported_reason(e.abort.clone(), || format!("agent {agent}: {}", e.message))
         {
@@ -126,6 +130,9 @@ impl Machine {
     }
 
     fn on_heartbeat(&mut self, now: Now, agent: String, h: pb::Heartbeat) {
+        if !self.agents.contains_key(&agent) {
+            return;
+        }
         self.check_overload(now, &agent, &h);
         let mem = crate::registry::memory_percent(&h);
         let segment = self.segment_of(&agent);

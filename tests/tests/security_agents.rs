@@ -1,0 +1,276 @@
+//! An agent is more than a name: a second registration of a live agent's name is refused
+//! unless it proves it is the same agent (the session secret issued at its first registration),
+//! and then the old stream is closed; an agent's messages about a run it is not part of (an
+//! abort, heartbeats, metric batches) change nothing; forged telemetry is dropped. Each is
+//! probed with a raw gRPC client, as an attacker holding the join token would.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tonic::Streaming;
+use volley_e2e::Cluster;
+use volley_proto as pb;
+
+/// A raw agent: the sender of its messages and the controller's answers.
+struct FakeAgent {
+    tx: mpsc::Sender<pb::AgentMessage>,
+    inbound: Streaming<pb::ControllerMessage>,
+}
+
+fn msg(body: pb::agent_message::Body) -> pb::AgentMessage {
+    pb::AgentMessage {
+        version: pb::PROTOCOL_VERSION,
+        body: Some(body),
+    }
+}
+
+/// Registers `name` (with `secret`, empty on a first registration); the agent and the
+/// controller's first answer.
+async fn register(
+    grpc_url: &str,
+    name: &str,
+    secret: &str,
+) -> (FakeAgent, pb::controller_message::Body) {
+    let mut client = pb::agent_link_client::AgentLinkClient::connect(grpc_url.to_string())
+        .await
+        .expect("connect to the controller's gRPC endpoint");
+    let (tx, rx) = mpsc::channel(16);
+    tx.send(msg(pb::agent_message::Body::Register(pb::Register {
+        name: name.to_string(),
+        session_secret: secret.to_string(),
+        cpus: 2,
+        memory_total_bytes: 1 << 30,
+        ..Default::default()
+    })))
+    .await
+    .unwrap();
+    let mut inbound = client
+        .link(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("the link call")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(5), inbound.message())
+        .await
+        .expect("an answer within 5 s")
+        .expect("a message")
+        .expect("not the end of the stream");
+    (FakeAgent { tx, inbound }, first.body.expect("a body"))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn secret_of(body: &pb::controller_message::Body) -> String {
+    match body {
+        pb::controller_message::Body::Registered(r) => r.session_secret.clone(),
+        other => panic!("not registered: {other:?}"),
+    }
+}
+
+#[test]
+fn a_live_agents_name_cannot_be_taken_over() {
+    let c = Cluster::start("sec-hijack", 1);
+    let rt = rt();
+    let (_a, answer) = rt.block_on(register(&c.grpc_url, "gen-1", ""));
+    match answer {
+        pb::controller_message::Body::Refused(r) => {
+            assert!(r.reason.contains("connected already"), "{}", r.reason)
+        }
+        other => panic!("a second gen-1 was accepted: {other:?}"),
+    }
+    let agents = c.wait_agents(1);
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 1, "{agents}");
+
+    // The same agent process proves itself with its secret: the old stream is closed.
+    let (mut first, answer) = rt.block_on(register(&c.grpc_url, "solo", ""));
+    let secret = secret_of(&answer);
+    assert!(secret.len() >= 32, "a real secret: {secret:?}");
+    let (_wrong, answer) = rt.block_on(register(&c.grpc_url, "solo", "volley_not_it"));
+    assert!(
+        matches!(answer, pb::controller_message::Body::Refused(_)),
+        "{answer:?}"
+    );
+    let (_second, answer) = rt.block_on(register(&c.grpc_url, "solo", &secret));
+    assert_eq!(secret_of(&answer), secret);
+    let ended = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match first.inbound.message().await {
+                    Ok(Some(_)) => continue,
+                    _ => return true,
+                }
+            }
+        })
+        .await
+    });
+    assert_eq!(ended, Ok(true), "the replaced stream was not closed");
+    let solo: Vec<_> = c.get("/v1/agents").unwrap()["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"] == "solo")
+        .cloned()
+        .collect();
+    assert_eq!(solo.len(), 1, "{solo:?}");
+}
+
+#[test]
+fn forged_telemetry_is_dropped() {
+    let c = Cluster::start("sec-telemetry", 0);
+    let rt = rt();
+    let (liar, _) = rt.block_on(register(&c.grpc_url, "liar", ""));
+    rt.block_on(
+        liar.tx
+            .send(msg(pb::agent_message::Body::Heartbeat(pb::Heartbeat {
+                cpu_percent: 1e9,
+                active_vus: -5,
+                memory_total_bytes: 1 << 30,
+                ..Default::default()
+            }))),
+    )
+    .unwrap();
+    // Give the controller time to (wrongly) store it, then look.
+    std::thread::sleep(Duration::from_millis(1000));
+    let v = c.get("/v1/agents/liar").unwrap();
+    assert_eq!(
+        v["agent"]["cpu_percent"], 0.0,
+        "forged telemetry was stored: {v}"
+    );
+    assert_eq!(
+        v["agent"]["active_vus"], 0,
+        "forged telemetry was stored: {v}"
+    );
+    rt.block_on(
+        liar.tx
+            .send(msg(pb::agent_message::Body::Heartbeat(pb::Heartbeat {
+                cpu_percent: 12.5,
+                active_vus: 3,
+                memory_total_bytes: 1 << 30,
+                ..Default::default()
+            }))),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let view = loop {
+        let v = c.get("/v1/agents/liar").unwrap();
+        if v["agent"]["active_vus"] == 3 {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the valid heartbeat never arrived: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(view["agent"]["cpu_percent"], 12.5, "{view}");
+    drop(liar);
+}
+
+#[test]
+fn messages_about_a_run_the_agent_is_not_part_of_change_nothing() {
+    let c = Cluster::start("sec-members", 1);
+    let dir = c.data_dir.join("scripts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("members.js");
+    std::fs::write(
+        &script,
+        "import { sleep } from 'k6';\n\
+         export const options = { vus: 1, duration: '4s', volley: { agents: 1 } };\n\
+         export default function () { sleep(0.1); }\n",
+    )
+    .unwrap();
+    let mut submit = c.submit(&script, &[]);
+    let run = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(id) = c.latest_run_id() {
+                if c.run(id).is_ok_and(|r| r["run_status"] == 2) {
+                    break id;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the run did not start\n{}",
+                c.agent_logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let rt = rt();
+    let (mut intruder, _) = rt.block_on(register(&c.grpc_url, "intruder", ""));
+    let abort = pb::AbortReason {
+        reason: Some(pb::abort_reason::Reason::ScriptAbort(
+            pb::abort_reason::ScriptAbort {
+                message: Some("forged".into()),
+                exit_code: None,
+                context_json: None,
+            },
+        )),
+    };
+    let forged = [
+        pb::agent_message::Body::Heartbeat(pb::Heartbeat {
+            run_id: run,
+            active_vus: 4242,
+            memory_total_bytes: 1 << 30,
+            ..Default::default()
+        }),
+        pb::agent_message::Body::Metrics(pb::MetricBatch {
+            run_id: run,
+            seq: 1,
+            series: vec![pb::Series {
+                metric: "http_reqs".into(),
+                metric_type: "counter".into(),
+                contains: "default".into(),
+                tags: Default::default(),
+                sink_json: br#"{"counter":{"sum":1e12,"samples":1}}"#.to_vec(),
+            }],
+            ..Default::default()
+        }),
+        pb::agent_message::Body::Event(pb::RunEvent {
+            run_id: run,
+            phase: pb::RunPhase::Failed as i32,
+            message: "forged abort".into(),
+            abort: Some(abort),
+            ..Default::default()
+        }),
+    ];
+    for body in forged {
+        rt.block_on(intruder.tx.send(msg(body))).unwrap();
+    }
+    // The batch is not acknowledged (nothing of it was taken).
+    let acked = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while let Ok(Some(m)) = intruder.inbound.message().await {
+                if let Some(pb::controller_message::Body::Ack(a)) = m.body {
+                    if a.run_id == run {
+                        return true;
+                    }
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false)
+    });
+    assert!(!acked, "the controller acknowledged a non-member's batch");
+    c.assert_submit_exit(&mut submit, Duration::from_secs(30), 0);
+    let r = c.run(run).unwrap();
+    assert_eq!(
+        r["run_status"], 3,
+        "FINISHED, not aborted by the intruder: {r}"
+    );
+    let agents = c.get(&format!("/v1/runs/{run}/agents")).unwrap();
+    assert!(!agents.to_string().contains("intruder"), "{agents}");
+    let summary = c.summary(run);
+    assert!(
+        summary["metrics"]["http_reqs"].is_null(),
+        "the forged batch was merged: {}",
+        summary["metrics"]["http_reqs"]
+    );
+    drop(intruder);
+}

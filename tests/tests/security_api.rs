@@ -1,0 +1,427 @@
+//! The REST API's protections, probed as an attacker on the network (or a web page in an
+//! operator's browser) would: no token → 401; a read token cannot submit (403); another
+//! project's runs do not exist (404); `stopped_by_id` comes from the token, never the body;
+//! revoked tokens stop working at once and stay revoked across a restart; browser-sendable
+//! requests (text/plain, a foreign Origin) are refused; guessing is slowed down; a streamed
+//! run's batches need its secret; and without tokens the controller will not listen beyond
+//! loopback unless told `--insecure`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use volley_e2e::{raw_http, temp_dir, volley_bin, Cluster, Proc};
+
+/// A script that never runs (these clusters have no agents: runs stay QUEUED).
+fn script(dir: &Path, name: &str, options: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        &p,
+        format!("export const options = {options};\nexport default function () {{}}\n"),
+    )
+    .unwrap();
+    p
+}
+
+/// `(status, body)` of a request with `token` (none: no Authorization header).
+fn call(
+    c: &Cluster,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = volley_api::client::Client::new(&c.rest_url)
+        .unwrap()
+        .with_token(token.map(str::to_string));
+    let r = client
+        .request(method, path, body.as_ref())
+        .expect("request");
+    (r.status, r.json())
+}
+
+/// Creates a token as the admin; returns (id, secret).
+fn token(c: &Cluster, role: &str, project: u64) -> (u64, String) {
+    let (status, v) = call(
+        c,
+        Some(&c.admin_token),
+        "POST",
+        "/v1/tokens",
+        Some(json!({"role": role, "project_id": project, "name": format!("{role}-{project}")})),
+    );
+    assert_eq!(status, 201, "{v}");
+    (
+        v["id"].as_u64().unwrap(),
+        v["token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// `volley submit` (no --wait) with `token`; the run id it printed, or its stderr.
+fn submit(c: &Cluster, token: &str, script: &Path) -> Result<u64, String> {
+    let out = c
+        .volley()
+        .env("VOLLEY_TOKEN", token)
+        .args(["submit", "--controller", &c.rest_url])
+        .arg(script)
+        .output()
+        .expect("volley submit");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| format!("no run id in {stdout:?}"))
+}
+
+#[test]
+fn no_token_is_401_and_a_read_token_cannot_submit() {
+    let c = Cluster::start("sec-401", 0);
+    let (status, v) = call(&c, None, "GET", "/loadtests/v2/runs", None);
+    assert_eq!(status, 401, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Token"),
+        "{v}"
+    );
+    let (status, _) = call(&c, Some("volley_wrong"), "GET", "/loadtests/v2/runs", None);
+    assert_eq!(status, 401);
+    // Bearer works as well as Token; /health needs nothing.
+    let (status, _) = raw_http(
+        c.rest_port,
+        &format!(
+            "GET /loadtests/v2/runs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}",
+            c.admin_token
+        ),
+        "",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(call(&c, None, "GET", "/health", None).0, 200);
+
+    let (_, read) = token(&c, "read", 0);
+    assert_eq!(
+        call(&c, Some(&read), "GET", "/loadtests/v2/runs", None).0,
+        200
+    );
+    let s = script(&c.data_dir.join("scripts"), "t.js", "{}");
+    let err = submit(&c, &read, &s).expect_err("a read token submitted a test");
+    assert!(err.contains("403") && err.contains("read"), "{err}");
+    let (status, v) = call(
+        &c,
+        Some(&read),
+        "POST",
+        "/v1/tokens",
+        Some(json!({"role": "admin"})),
+    );
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(call(&c, Some(&read), "GET", "/v1/agents", None).0, 403);
+}
+
+#[test]
+fn other_projects_runs_are_404_and_stopped_by_id_comes_from_the_token() {
+    let c = Cluster::start("sec-projects", 0);
+    let (a_id, a) = token(&c, "submit", 1);
+    let (_, b) = token(&c, "submit", 2);
+    let dir = c.data_dir.join("scripts");
+    let run = submit(&c, &a, &script(&dir, "a.js", "{}")).expect("submit in project 1");
+    let (status, v) = call(
+        &c,
+        Some(&a),
+        "GET",
+        &format!("/loadtests/v2/runs/{run}"),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["k6-run"]["project_id"], 1, "the token's project: {v}");
+    assert_eq!(v["k6-run"]["user_id"], a_id, "{v}");
+    for path in [
+        format!("/loadtests/v2/runs/{run}"),
+        format!("/v1/runs/{run}/summary"),
+        format!("/v1/runs/{run}/agents"),
+        format!("/loadtests/v2/tests/{}", v["k6-run"]["test_id"]),
+    ] {
+        let (status, v) = call(&c, Some(&b), "GET", &path, None);
+        assert_eq!(status, 404, "{path}: {v}");
+    }
+    let (_, list) = call(&c, Some(&b), "GET", "/loadtests/v2/runs", None);
+    assert_eq!(list["meta"]["count"], 0, "{list}");
+    let (status, _) = call(
+        &c,
+        Some(&b),
+        "POST",
+        &format!("/loadtests/v2/runs/{run}/stop"),
+        Some(json!({})),
+    );
+    assert_eq!(status, 404);
+    // A script asking for another project is refused for a project-bound token.
+    let other = script(&dir, "b.js", "{ cloud: { projectID: 2 } }");
+    let err = submit(&c, &a, &other).expect_err("submitted into another project");
+    assert!(err.contains("project"), "{err}");
+    // The admin sees every project; the script's projectID is honoured.
+    let run2 = submit(&c, &c.admin_token, &other).expect("admin submit");
+    let (_, v) = call(
+        &c,
+        Some(&b),
+        "GET",
+        &format!("/loadtests/v2/runs/{run2}"),
+        None,
+    );
+    assert_eq!(v["k6-run"]["project_id"], 2, "{v}");
+
+    // Stop with a forged stopped_by_id: the token's id is recorded.
+    let (status, v) = call(
+        &c,
+        Some(&a),
+        "POST",
+        &format!("/loadtests/v2/runs/{run}/stop"),
+        Some(json!({"stopped_by_id": 999})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let run_now = c
+        .wait_run(
+            run,
+            |r| r["run_status"].as_i64().is_some_and(|s| s >= 3),
+            Duration::from_secs(10),
+        )
+        .expect("the stopped run ends");
+    assert_eq!(run_now["stopped_by_id"], a_id, "{run_now}");
+}
+
+#[test]
+fn revoked_tokens_stop_working_and_stay_revoked_after_a_restart() {
+    let mut c = Cluster::start("sec-rotate", 0);
+    // Through the CLI, as an operator rotates.
+    let create = |role: &str| {
+        let out = c
+            .volley()
+            .args([
+                "tokens",
+                "create",
+                "--role",
+                role,
+                "--project",
+                "3",
+                "--controller",
+                &c.rest_url,
+            ])
+            .output()
+            .expect("volley tokens create");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let old = create("submit");
+    let new = create("submit");
+    assert_ne!(old, new);
+    assert_eq!(
+        call(&c, Some(&old), "GET", "/loadtests/v2/runs", None).0,
+        200
+    );
+    let (_, list) = call(&c, Some(&c.admin_token), "GET", "/v1/tokens", None);
+    let old_id = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "submit")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        !list.to_string().contains(&old),
+        "secrets are never listed: {list}"
+    );
+    let out = c
+        .volley()
+        .args([
+            "tokens",
+            "revoke",
+            &old_id.to_string(),
+            "--controller",
+            &c.rest_url,
+        ])
+        .output()
+        .expect("volley tokens revoke");
+    assert!(out.status.success(), "{out:?}");
+    let (status, v) = call(&c, Some(&old), "GET", "/loadtests/v2/runs", None);
+    assert_eq!(status, 401, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("revoked"),
+        "{v}"
+    );
+    assert_eq!(
+        call(&c, Some(&new), "GET", "/loadtests/v2/runs", None).0,
+        200
+    );
+    c.restart_controller();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while call(&c, None, "GET", "/health", None).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the controller did not come back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        call(&c, Some(&old), "GET", "/loadtests/v2/runs", None).0,
+        401
+    );
+    assert_eq!(
+        call(&c, Some(&new), "GET", "/loadtests/v2/runs", None).0,
+        200
+    );
+    assert_eq!(
+        call(&c, Some(&c.admin_token), "GET", "/v1/tokens", None).0,
+        200
+    );
+}
+
+#[test]
+fn requests_a_web_page_can_send_are_refused() {
+    let c = Cluster::start("sec-csrf", 0);
+    let port = c.rest_port;
+    // A form post with a text body and no credentials (a browser sends it without pre-flight).
+    let (status, body) = raw_http(
+        port,
+        "POST /loadtests/v2/tests HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain",
+        "{\"name\":\"x\"}",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("credentials_or_json_required"), "{body}");
+    // A foreign Origin is refused even with a valid token and JSON.
+    let head = format!(
+        "POST /loadtests/v2/runs/1/stop HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\nAuthorization: Token {}",
+        c.admin_token
+    );
+    let (status, body) = raw_http(port, &head, "{}");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("cross_origin_refused"), "{body}");
+    // The same origin is fine (404: there is no run 1).
+    let head = head.replace("http://evil.example", &format!("http://127.0.0.1:{port}"));
+    assert_eq!(raw_http(port, &head, "{}").0, 404);
+}
+
+#[test]
+fn guessing_tokens_is_slowed_down() {
+    let c = Cluster::start("sec-backoff", 0);
+    let mut codes = Vec::new();
+    for i in 0..8 {
+        codes.push(
+            call(
+                &c,
+                Some(&format!("volley_guess_{i}")),
+                "GET",
+                "/loadtests/v2/runs",
+                None,
+            )
+            .0,
+        );
+    }
+    assert_eq!(&codes[..6], &[401; 6], "{codes:?}");
+    assert_eq!(
+        codes[7], 429,
+        "locked out after the free failures: {codes:?}"
+    );
+    // While locked out, even the right token waits (the lock is per address).
+    assert_eq!(
+        call(&c, Some(&c.admin_token), "GET", "/loadtests/v2/runs", None).0,
+        429
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while call(&c, Some(&c.admin_token), "GET", "/loadtests/v2/runs", None).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock-out did not end"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_streamed_runs_batches_need_its_secret() {
+    let c = Cluster::start("sec-stream", 0);
+    let (status, created) = call(
+        &c,
+        Some(&c.admin_token),
+        "POST",
+        "/v1/streamed-runs",
+        Some(json!({"entry": "t.js", "script": "", "options": {}, "source": "h"})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    let secret = created["secret"].as_str().expect("a secret").to_string();
+    let fin = format!("/v1/streamed-runs/{id}/finish");
+    // Not with the admin token, not with a wrong secret: only with the run's own.
+    let (status, v) = call(
+        &c,
+        Some(&c.admin_token),
+        "POST",
+        &fin,
+        Some(json!({"last_batch_seq": 0})),
+    );
+    assert_eq!(status, 401, "{v}");
+    let client = volley_api::client::Client::new(&c.rest_url).unwrap();
+    let wrong = client.clone().with_stream_secret(format!("{secret}x"));
+    assert_eq!(
+        wrong
+            .request("POST", &fin, Some(&json!({"last_batch_seq": 0})))
+            .unwrap()
+            .status,
+        401
+    );
+    let right = client.with_stream_secret(secret);
+    let r = right
+        .request("POST", &fin, Some(&json!({"last_batch_seq": 0})))
+        .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+}
+
+#[test]
+fn without_tokens_the_controller_listens_on_loopback_only() {
+    let dir = temp_dir("sec-bind");
+    let start = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(volley_bin());
+        cmd.args(["controller", "--data-dir"])
+            .arg(dir.join(format!("data-{}", args.len() + envs.len())))
+            .args(args)
+            .env_remove("VOLLEY_TOKEN")
+            .env_remove("VOLLEY_ADMIN_TOKEN");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Proc::spawn(&mut cmd)
+    };
+    let mut p = start(&["--listen", "0.0.0.0:0", "--grpc", "127.0.0.1:0"], &[]);
+    assert_eq!(p.exit_code(Duration::from_secs(10)), 1);
+    let err = p.stderr.text();
+    assert!(
+        err.contains("--insecure") && err.contains("VOLLEY_ADMIN_TOKEN"),
+        "{err}"
+    );
+    let mut p = start(&["--listen", "127.0.0.1:0", "--grpc", "0.0.0.0:0"], &[]);
+    assert_eq!(p.exit_code(Duration::from_secs(10)), 1);
+    assert!(
+        p.stderr.text().contains("join token"),
+        "{}",
+        p.stderr.text()
+    );
+    // With an admin token and a join token (or --insecure), any address will do.
+    let p = start(
+        &["--listen", "0.0.0.0:0", "--grpc", "0.0.0.0:0"],
+        &[
+            ("VOLLEY_ADMIN_TOKEN", "volley_a_long_enough_admin_token"),
+            ("VOLLEY_TOKEN", "join"),
+        ],
+    );
+    volley_e2e::printed_url(&p, "REST API on");
+    let p2 = start(
+        &["--insecure", "--listen", "0.0.0.0:0", "--grpc", "0.0.0.0:0"],
+        &[],
+    );
+    volley_e2e::printed_url(&p2, "REST API on");
+    drop((p, p2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
