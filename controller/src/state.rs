@@ -23,13 +23,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use changes::RunChanges;
 pub use tokens::TokenRecord;
 use volley_api::Role;
 
-use crate::model::{
-    AbortReason, Assignment, ProcessingStatus, ResultStatus, Run, RunEvent, RunStatus, Test,
-    Transition, MAX_RUN_EVENTS,
-};
+use crate::model::{Assignment, ProcessingStatus, ResultStatus, Run, RunStatus, Test, Transition};
 
 /// The reason recorded on the first transition of every run (CREATED → CREATED).
 pub const CREATED_REASON: &str = "run accepted";
@@ -129,86 +127,6 @@ pub enum Command {
         /// RFC 3339.
         at: String,
     },
-}
-
-/// Optional changes to a run's fields; `None` leaves a field as it is. There is no way to set a
-/// field back to null: nothing in the run lifecycle needs it, and it keeps the log simple.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunChanges {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vus: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result_status: Option<ResultStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_status: Option<ProcessingStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_detail: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub abort_reason: Option<AbortReason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped_by_id: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub degraded: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// An event to append to the run's events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<RunEvent>,
-}
-
-impl RunChanges {
-    /// True when no field would change.
-    pub fn is_empty(&self) -> bool {
-        self == &RunChanges::default()
-    }
-
-    fn apply_to(&self, run: &mut Run) {
-        if let Some(v) = self.vus {
-            run.vus = v;
-        }
-        if let Some(v) = self.result_status {
-            run.result_status = v;
-        }
-        if let Some(v) = self.processing_status {
-            run.processing_status = v;
-        }
-        if let Some(v) = self.error_code {
-            run.error_code = Some(v);
-        }
-        if let Some(v) = &self.error_detail {
-            run.error_detail = Some(v.clone());
-        }
-        if let Some(v) = self.exit_code {
-            run.exit_code = Some(v);
-        }
-        if let Some(v) = &self.abort_reason {
-            run.abort_reason = Some(v.clone());
-        }
-        if let Some(v) = self.stopped_by_id {
-            run.stopped_by_id = Some(v);
-        }
-        if let Some(v) = self.degraded {
-            run.degraded = v;
-        }
-        if let Some(v) = &self.note {
-            run.note = v.clone();
-        }
-        if let Some(e) = &self.event {
-            if run.events.len() + 1 < MAX_RUN_EVENTS {
-                run.events.push(e.clone());
-            } else if run.events.len() + 1 == MAX_RUN_EVENTS {
-                run.events.push(RunEvent {
-                    at: e.at.clone(),
-                    level: "warning".into(),
-                    message: format!("more than {MAX_RUN_EVENTS} events: later ones are not kept"),
-                });
-            }
-        }
-    }
 }
 
 /// What a command did, with the ids it created: callers need the new test/run id.
@@ -823,6 +741,7 @@ fn parse_stored(run_id: u64, field: &str, value: &str) -> Result<i64, StateError
     })
 }
 
+mod changes;
 pub mod timestamp;
 mod tokens;
 

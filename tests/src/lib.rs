@@ -1003,4 +1003,3 @@ mod tests {
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
     }
 }
-

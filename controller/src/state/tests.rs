@@ -1,6 +1,7 @@
 //! Unit tests of the state machine: each command, each transition pair, the rules it enforces.
 
 use super::*;
+use crate::model::AbortReason;
 use serde_json::json;
 
 const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
