@@ -6,14 +6,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine as _;
 use volley_api::client::{Client, ClientError};
-use volley_api::{AgentList, CreateTestJson, RunView, StartTestRun, StopReason, StopRun};
-use volley_common::archive::Archive;
+use volley_api::{AgentList, StopRun};
 use volley_common::exit::code;
-use volley_common::options::{parse_stages, Options};
 use volley_common::status::ResultStatus;
 
 pub(crate) const DEFAULT_REST: &str = "http://127.0.0.1:6565";
@@ -23,7 +20,7 @@ pub(crate) fn log_error(msg: &str) {
     volley_agent::console::log_error(msg, &[]);
 }
 
-fn parse_kv(items: &[String], what: &str) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn parse_kv(items: &[String], what: &str) -> Result<BTreeMap<String, String>, String> {
     let mut m = BTreeMap::new();
     for kv in items {
         let (k, v) = kv
@@ -315,144 +312,6 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// Flags shared by `archive` and `submit` that shape the test.
-#[derive(clap::Args, Clone)]
-pub struct TestFlags {
-    /// The test script.
-    pub script: PathBuf,
-    #[arg(short = 'u', long)]
-    pub vus: Option<i64>,
-    #[arg(short = 'd', long)]
-    pub duration: Option<String>,
-    #[arg(short = 'i', long)]
-    pub iterations: Option<i64>,
-    #[arg(short = 's', long = "stage")]
-    pub stages: Vec<String>,
-    /// __ENV values (repeatable), stored in the archive.
-    #[arg(short = 'e', long = "env")]
-    pub env: Vec<String>,
-}
-
-struct Built {
-    script: PathBuf,
-    tar: Vec<u8>,
-    env: BTreeMap<String, String>,
-    has_handle_summary: bool,
-    summary_timeout: Duration,
-}
-
-/// Bundles script + local imports + opened files + consolidated options.
-fn build_archive(t: &TestFlags) -> Result<Built, (i32, String)> {
-    if !t.script.exists() {
-        return Err((
-            code::UNKNOWN,
-            format!("the script {} does not exist", t.script.display()),
-        ));
-    }
-    let mut o = Options {
-        vus: t.vus,
-        iterations: t.iterations,
-        ..Options::default()
-    };
-    if let Some(d) = &t.duration {
-        o.duration = Some(
-            volley_common::duration::parse_duration(d)
-                .map_err(|e| (code::INVALID_CONFIG, format!("invalid --duration: {e}")))?,
-        );
-    }
-    if !t.stages.is_empty() {
-        o.stages = Some(
-            parse_stages(&t.stages.join(","), "--stage")
-                .map_err(|e| (code::INVALID_CONFIG, e.to_string()))?,
-        );
-    }
-    let env = parse_kv(&t.env, "--env").map_err(|e| (code::INVALID_CONFIG, e))?;
-    let process_env: BTreeMap<String, String> = std::env::vars().collect();
-    let inspected = volley_agent::engine::inspect_script(&t.script, &env, &o, &process_env)?;
-    let program = &inspected.program;
-    let modules: Vec<(PathBuf, String)> = program
-        .sources
-        .iter()
-        .map(|(p, s)| (PathBuf::from(p), s.clone()))
-        .collect();
-    let files: Vec<(PathBuf, Vec<u8>)> = program
-        .opened_files()
-        .into_iter()
-        .filter_map(|p| program.open_file(&p).ok().map(|d| (p, d.as_ref().clone())))
-        .collect();
-    let archive = Archive::from_paths(
-        &program.script_path,
-        &modules,
-        &files,
-        inspected.options_json.clone(),
-        env.clone(),
-    )
-    .map_err(|e| (code::INVALID_CONFIG, e.to_string()))?;
-    let tar = archive
-        .to_tar()
-        .map_err(|e| (code::INVALID_CONFIG, e.to_string()))?;
-    Ok(Built {
-        script: t.script.clone(),
-        tar,
-        env,
-        has_handle_summary: inspected.exports.iter().any(|e| e == "handleSummary"),
-        summary_timeout: inspected.options.summary_timeout,
-    })
-}
-
-#[derive(clap::Args)]
-pub struct ArchiveArgs {
-    #[command(flatten)]
-    pub test: TestFlags,
-    /// Where to write the archive.
-    #[arg(short = 'O', long = "output", default_value = "archive.tar")]
-    pub output: PathBuf,
-}
-
-pub fn archive(a: ArchiveArgs) -> i32 {
-    match build_archive(&a.test) {
-        Ok(b) => match std::fs::write(&a.output, &b.tar) {
-            Ok(()) => {
-                println!("wrote {} ({} bytes)", a.output.display(), b.tar.len());
-                0
-            }
-            Err(e) => {
-                log_error(&format!("cannot write {}: {e}", a.output.display()));
-                1
-            }
-        },
-        Err((c, m)) => {
-            log_error(&m);
-            c
-        }
-    }
-}
-
-#[derive(clap::Args)]
-pub struct SubmitArgs {
-    #[command(flatten)]
-    pub test: TestFlags,
-    /// Follow the run until it ends; exit with the code the same run would give locally.
-    #[arg(long)]
-    pub wait: bool,
-    /// The controller's REST URL.
-    #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
-    pub controller: String,
-    /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
-    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// The test's name (default: the script's file name).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// A note stored with the run.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
-    #[arg(long)]
-    pub no_summary: bool,
-}
-
 /// A client of the controller at `url`, authenticating with `token`.
 pub(crate) fn client(url: &str, token: &Option<String>) -> Result<Client, i32> {
     Client::new(url)
@@ -463,51 +322,6 @@ pub(crate) fn client(url: &str, token: &Option<String>) -> Result<Client, i32> {
         })
 }
 
-pub fn submit(a: SubmitArgs) -> i32 {
-    let stop_count = Arc::new(AtomicU32::new(0));
-    crate::run::trap_simple_signals(stop_count.clone());
-    let built = match build_archive(&a.test) {
-        Ok(b) => b,
-        Err((c, m)) => {
-            log_error(&m);
-            return c;
-        }
-    };
-    let c = match client(&a.controller, &a.token) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let name = a.name.clone().unwrap_or_else(|| {
-        a.test
-            .script
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "test".into())
-    });
-    let body = CreateTestJson {
-        name,
-        project_id: None,
-        k6_archive: base64::engine::general_purpose::STANDARD.encode(&built.tar),
-    };
-    let test_id = match c.create_test(&body) {
-        Ok(t) => t.test.id,
-        Err(e) => return rest_failed(e, false),
-    };
-    let start = StartTestRun {
-        env: built.env.clone(),
-        note: a.note.clone(),
-    };
-    let run_id = match c.start_testrun(test_id, &start) {
-        Ok(r) => r.run.id,
-        Err(e) => return rest_failed(e, false),
-    };
-    if !a.wait {
-        println!("run {run_id} submitted (test {test_id}); follow it with: volley status {run_id}");
-        return 0;
-    }
-    follow(&c, run_id, &a, &built, stop_count)
-}
-
 pub(crate) fn rest_failed(e: ClientError, following: bool) -> i32 {
     log_error(&e.to_string());
     match e {
@@ -515,107 +329,6 @@ pub(crate) fn rest_failed(e: ClientError, following: bool) -> i32 {
         ClientError::Status { status, .. } if (400..500).contains(&status) => code::INVALID_CONFIG,
         _ => code::SYSTEM,
     }
-}
-
-/// Follows a run to its end, printing status changes and progress; then the summary.
-fn follow(c: &Client, run_id: u64, a: &SubmitArgs, built: &Built, stops: Arc<AtomicU32>) -> i32 {
-    let mut last_status = None;
-    let mut last_ok = Instant::now();
-    let mut stop_sent = false;
-    let mut events_seen = 0usize;
-    let run = loop {
-        if stops.load(Ordering::SeqCst) > 0 && !stop_sent {
-            stop_sent = true;
-            let stop = StopRun {
-                reason: Some(StopReason::Signal),
-                ..StopRun::default()
-            };
-            let _ = c.stop_run(run_id, &stop);
-        }
-        match c.run(run_id) {
-            Ok(run) => {
-                last_ok = Instant::now();
-                let status = run.run_status;
-                // Events (an agent busy, overloaded, disconnected...) as they happen.
-                for e in run.events.iter().skip(events_seen) {
-                    let msg = format!("run {run_id}: {}", e.message);
-                    volley_agent::console::log(&e.level, &msg, &[]);
-                }
-                events_seen = events_seen.max(run.events.len());
-                if last_status != Some(status) && !a.quiet {
-                    let reason = run.transitions.last().map_or("", |t| t.reason.as_str());
-                    eprintln!(
-                        "run {run_id}: {} ({}) {reason}",
-                        status.name(),
-                        status.number()
-                    );
-                    last_status = Some(status);
-                }
-                if status.is_terminal() {
-                    break run;
-                }
-            }
-            Err(ClientError::Unreachable(m)) => {
-                if last_ok.elapsed() > Duration::from_secs(15) {
-                    log_error(&format!(
-                        "lost the controller while following run {run_id}: {m}"
-                    ));
-                    return code::CONTROLLER_LOST;
-                }
-            }
-            Err(e) => return rest_failed(e, true),
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    finish_follow(c, &run, a, built)
-}
-
-/// The end of a followed run: the summary, warnings, and the run's exit code.
-fn finish_follow(c: &Client, run: &RunView, a: &SubmitArgs, built: &Built) -> i32 {
-    let run_id = run.id;
-    if !a.no_summary {
-        print_summary(c, run_id, built);
-    }
-    if run.degraded {
-        volley_agent::console::log(
-            "warning",
-            &format!(
-                "run {run_id} is DEGRADED (an agent was lost and the run went on without it): {}",
-                run.note
-            ),
-            &[],
-        );
-    }
-    if let Some(detail) = run.error_detail.as_deref().filter(|d| !d.is_empty()) {
-        log_error(detail);
-    }
-    run.exit_code.unwrap_or(code::SYSTEM)
-}
-
-fn print_summary(c: &Client, run_id: u64, built: &Built) {
-    let Ok(report) = c.report(run_id) else {
-        log_error(&format!("the summary of run {run_id} is not available"));
-        return;
-    };
-    if built.has_handle_summary {
-        // handleSummary runs once, here, so the files it writes land on this machine.
-        let data = report.to_handle_summary_data();
-        match volley_agent::engine::run_handle_summary(
-            &built.script,
-            &built.env,
-            data,
-            built.summary_timeout,
-        ) {
-            Ok(Some(outputs)) => {
-                crate::run::write_summary_outputs(&outputs);
-                return;
-            }
-            Ok(None) => {}
-            Err(e) => log_error(&e),
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "\n{}", report.render_text());
 }
 
 #[derive(clap::Args)]

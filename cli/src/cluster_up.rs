@@ -71,7 +71,7 @@ pub fn cluster_up(a: ClusterUpArgs) -> i32 {
         }
     };
     let stops = Arc::new(AtomicU32::new(0));
-    crate::run::trap_simple_signals(stops.clone());
+    crate::signals::trap(stops.clone(), crate::signals::SignalHooks::default());
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {

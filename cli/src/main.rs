@@ -8,6 +8,8 @@ mod logging;
 mod option_flags;
 mod progress;
 mod run;
+mod signals;
+mod submit;
 mod target;
 mod tokens;
 
@@ -47,9 +49,9 @@ enum Command {
     /// Run a load-generator agent that dials the controller.
     Agent(cluster::AgentArgs),
     /// Bundle a test (script, imports, opened files, options) into an archive.
-    Archive(cluster::ArchiveArgs),
+    Archive(submit::ArchiveArgs),
     /// Submit a test to the controller; with --wait, follow it and exit with its code.
-    Submit(Box<cluster::SubmitArgs>),
+    Submit(Box<submit::SubmitArgs>),
     /// List runs.
     Runs(cluster::QueryArgs),
     /// Show one run.
@@ -102,8 +104,8 @@ fn main() {
         }
         Command::Controller(a) => cluster::controller(*a),
         Command::Agent(a) => cluster::agent(a),
-        Command::Archive(a) => cluster::archive(a),
-        Command::Submit(a) => cluster::submit(*a),
+        Command::Archive(a) => submit::archive(a),
+        Command::Submit(a) => submit::submit(*a),
         Command::Runs(a) => cluster::runs(a),
         Command::Status(a) => cluster::status(a),
         Command::Stop(a) => cluster::stop(a),

@@ -435,11 +435,11 @@ impl ControllerService for Service {
         &self,
         id: u64,
         stopped_by: Option<u64>,
-        signal: bool,
+        signal: Option<&str>,
     ) -> Result<Run, ServiceError> {
-        if !signal {
+        let Some(signal) = signal else {
             return self.stop_run(id, stopped_by);
-        }
+        };
         if let Some(by) = stopped_by {
             let _ = self.co.db.execute(Command::UpdateRun {
                 run_id: id,
@@ -452,7 +452,7 @@ impl ControllerService for Service {
         if !self.co.stop(
             id,
             AbortReason::Signal {
-                signal: "interrupt".into(),
+                signal: signal.into(),
             },
         ) {
             return Err(ServiceError::conflict(

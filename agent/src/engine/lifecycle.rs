@@ -114,14 +114,9 @@ pub(super) async fn lifecycle(
             control.clone(),
         );
         tokio::spawn(async move {
-            let t0 = Instant::now();
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => check_abort_thresholds(&thresholds, &run.store, &run.registry, t0.elapsed(), &control),
-                    _ = stop.notified() => return,
-                }
+            tokio::select! {
+                never = watch_abort_thresholds(&thresholds, &run, &control) => match never {},
+                _ = stop.notified() => {}
             }
         })
     };
@@ -147,7 +142,17 @@ pub(super) async fn lifecycle(
                         });
                         continue;
                     }
-                    match run_setup(factory, resolved, &control).await {
+                    // This agent is the only one running setup(), so its own samples are
+                    // all the run has until setup returns: it judges abortOnFail thresholds
+                    // on them, with the same 2 s tick as a local run, and so cuts setup
+                    // within the same bound (docs/exit-codes.md).
+                    let setup = run_setup(factory, resolved, &control);
+                    let watch = watch_abort_thresholds(thresholds, run, &control);
+                    let result = tokio::select! {
+                        r = setup => r,
+                        never = watch => match never {},
+                    };
+                    match result {
                         Ok(data) => hooks.send(ClusterEvent::SetupResult { data, abort: None }),
                         Err(reason) => {
                             control.abort(reason.clone());
@@ -293,4 +298,23 @@ pub(super) async fn lifecycle(
     }
     th_stop.notify_one();
     let _ = th_task.await;
+}
+
+/// How often abortOnFail thresholds are judged during a run (k6 also checks every 2 s).
+const ABORT_THRESHOLD_TICK: Duration = Duration::from_secs(2);
+
+/// Judges abortOnFail thresholds on this engine's samples every [`ABORT_THRESHOLD_TICK`] and
+/// aborts the run when one is crossed. Never returns; drop it to stop watching.
+async fn watch_abort_thresholds(
+    thresholds: &ThresholdSet,
+    run: &RunShared,
+    control: &Arc<crate::run::RunControl>,
+) -> std::convert::Infallible {
+    let t0 = Instant::now();
+    let mut tick = tokio::time::interval(ABORT_THRESHOLD_TICK);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        check_abort_thresholds(thresholds, &run.store, &run.registry, t0.elapsed(), control);
+    }
 }

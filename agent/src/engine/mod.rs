@@ -37,10 +37,10 @@ use script::{build_thresholds, build_tuple, first_init_on_thread, resolve_option
 use vu0::handle_summary;
 
 pub use crate::output::{anyhow_like, MetricsStream, OutputFactory, StreamStart};
-pub use script::{inspect_script, InspectedScript};
+pub use script::{inspect_script, InspectError, InspectedScript};
 /// Thresholds by metric key, in definition order.
 pub use volley_common::summary::build::ThresholdSet;
-pub use vu0::run_handle_summary;
+pub use vu0::{run_handle_summary, SummaryFailure};
 
 /// What the caller (the CLI) asks for.
 #[derive(Clone, Default)]
@@ -464,6 +464,38 @@ async fn run_async(
     }
 }
 
+/// The empty end-of-test summary of a run whose first init ended it (an exception,
+/// `test.abort()`, a stop): no VU ever started, so there are no metrics. `volley submit` prints
+/// the same one when the script's first init on the CLI ends the same way.
+pub fn first_init_summary(
+    control: &RunControl,
+    elapsed: Duration,
+    is_stdout_tty: bool,
+    is_stderr_tty: bool,
+) -> SummaryReport {
+    let (exit_code, _, outcome, message, context) = decide_exit(control, &[]);
+    SummaryReport {
+        metrics: Vec::new(),
+        root_group: GroupReport::default(),
+        options: SummaryOptions {
+            no_color: !is_stdout_tty,
+            ..SummaryOptions::default()
+        },
+        state: SummaryState {
+            is_stdout_tty,
+            is_stderr_tty,
+            test_run_duration_ms: elapsed.as_secs_f64() * 1000.0,
+        },
+        setup_data: None,
+        result: RunResult {
+            outcome,
+            exit_code,
+            message,
+            context,
+        },
+    }
+}
+
 /// k6's status at the end: Ended (9), or Interrupted (10) when the run was stopped.
 fn end_status(control: &RunControl) -> u32 {
     if control.is_aborted() {
@@ -475,27 +507,13 @@ fn end_status(control: &RunControl) -> u32 {
 
 /// The outcome of a run stopped during its first init: no options, no VUs, an empty summary.
 fn stopped_before_start(req: &RunRequest, control: &RunControl, started: Instant) -> RunOutcome {
-    let (exit_code, error, outcome_name, message, context) = decide_exit(control, &[]);
-    let report = SummaryReport {
-        metrics: Vec::new(),
-        root_group: GroupReport::default(),
-        options: SummaryOptions {
-            no_color: !req.is_stdout_tty,
-            ..SummaryOptions::default()
-        },
-        state: SummaryState {
-            is_stdout_tty: req.is_stdout_tty,
-            is_stderr_tty: req.is_stderr_tty,
-            test_run_duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        },
-        setup_data: None,
-        result: RunResult {
-            outcome: outcome_name,
-            exit_code,
-            message,
-            context,
-        },
-    };
+    let (exit_code, error, _, _, _) = decide_exit(control, &[]);
+    let report = first_init_summary(
+        control,
+        started.elapsed(),
+        req.is_stdout_tty,
+        req.is_stderr_tty,
+    );
     control.set_stage(Stage::Done, api_status::INTERRUPTED);
     RunOutcome {
         exit_code,

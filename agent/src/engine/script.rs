@@ -96,33 +96,70 @@ pub struct InspectedScript {
     pub exports: Vec<String>,
 }
 
-/// Runs the first init of a script (as `volley run` does) and resolves its options.
+/// Why a script could not be inspected, and the exit code `volley run` would give for it.
+#[derive(Debug)]
+pub struct InspectError {
+    pub code: i32,
+    pub message: String,
+    /// The first init itself ended early (an exception, `test.abort()`, a stop): a local run
+    /// prints an empty end-of-test summary at this point. False for invalid options.
+    pub in_init: bool,
+}
+
+impl InspectError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        InspectError {
+            code,
+            message: message.into(),
+            in_init: false,
+        }
+    }
+}
+
+/// Runs the first init of a script (as `volley run` does) and resolves its options. `control`
+/// is the caller's: aborting it (a signal) interrupts the init code, and a `test.abort()` in
+/// it is recorded there, so the error carries the same exit code as a local run (105, 108).
 pub fn inspect_script(
     script: &std::path::Path,
     env: &BTreeMap<String, String>,
     cli_options: &Options,
     process_env: &BTreeMap<String, String>,
-) -> Result<InspectedScript, (i32, String)> {
+    control: Arc<RunControl>,
+) -> Result<InspectedScript, InspectError> {
     let registry = Arc::new(Registry::new());
-    let control = Arc::new(RunControl::default());
-    let (fi, _arrays) = first_init_on_thread(script.to_path_buf(), env.clone(), registry, control)
-        .map_err(|e| {
-            (
-                code::SCRIPT_EXCEPTION,
-                format!(
-                    "could not initialize '{}': {}",
-                    script.display(),
-                    e.with_stack()
-                ),
-            )
-        })?;
+    let stopped = |control: &RunControl| {
+        control.abort_reason().map(|reason| InspectError {
+            code: reason.exit_code(),
+            message: reason.message(),
+            in_init: true,
+        })
+    };
+    let (fi, _arrays) =
+        match first_init_on_thread(script.to_path_buf(), env.clone(), registry, control.clone()) {
+            Ok(x) => x,
+            Err(e) => {
+                return Err(stopped(&control).unwrap_or_else(|| InspectError {
+                    code: code::SCRIPT_EXCEPTION,
+                    message: format!(
+                        "could not initialize '{}': {}",
+                        script.display(),
+                        e.with_stack()
+                    ),
+                    in_init: true,
+                }))
+            }
+        };
+    if let Some(e) = stopped(&control) {
+        return Err(e);
+    }
     let req = RunRequest {
         script: script.to_path_buf(),
         cli_options: cli_options.clone(),
         process_env: process_env.clone(),
         ..RunRequest::default()
     };
-    let options = resolve_options(&fi, &req).map_err(|m| (code::INVALID_CONFIG, m))?;
+    let options =
+        resolve_options(&fi, &req).map_err(|m| InspectError::new(code::INVALID_CONFIG, m))?;
     let mut options_json = options.to_json();
     let script_json: Option<serde_json::Value> = fi
         .options_json

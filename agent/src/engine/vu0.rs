@@ -158,13 +158,42 @@ pub(super) async fn handle_summary(
     }
 }
 
+/// Why `handleSummary()` gave no output when it ran on its own ([`run_handle_summary`]).
+#[derive(Debug)]
+pub struct SummaryFailure {
+    /// What to print before the default summary.
+    pub message: String,
+    /// The abort reason a local run would record for it (an exception 107, `test.abort()` 108,
+    /// the timeout 102); `None` when handleSummary could not even be started.
+    pub reason: Option<Box<AbortReason>>,
+}
+
 /// Runs a script's `handleSummary(data)` on its own (for a cluster run, in the CLI that
-/// followed it). Returns what it returned, or the error to print before the default summary.
+/// followed it). Returns what it returned, or why it failed: the caller prints the default
+/// summary then, and applies the reason as a local run would (the first reason wins).
 pub fn run_handle_summary(
     script: &std::path::Path,
     env: &BTreeMap<String, String>,
     data: serde_json::Value,
     timeout: Duration,
+) -> Result<Option<serde_json::Value>, SummaryFailure> {
+    // A control of its own: a signal to the CLI never cuts handleSummary short (the contract
+    // lets a first Ctrl+C finish it), and whatever it records came from handleSummary.
+    let control = Arc::new(RunControl::default());
+    run_handle_summary_with(script, env, data, timeout, &control).map_err(|message| {
+        SummaryFailure {
+            message,
+            reason: control.abort_reason().map(Box::new),
+        }
+    })
+}
+
+fn run_handle_summary_with(
+    script: &std::path::Path,
+    env: &BTreeMap<String, String>,
+    data: serde_json::Value,
+    timeout: Duration,
+    control: &Arc<RunControl>,
 ) -> Result<Option<serde_json::Value>, String> {
     let io = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -173,7 +202,7 @@ pub fn run_handle_summary(
         .map_err(|e| e.to_string())?;
     io.block_on(async {
         let registry = Arc::new(Registry::new());
-        let control = Arc::new(RunControl::default());
+        let control = control.clone();
         let (fi, arrays) = {
             let (s, e, r, c) = (
                 script.to_path_buf(),

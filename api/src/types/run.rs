@@ -142,6 +142,10 @@ pub struct StopRun {
     /// `api` (exit 103).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<StopReason>,
+    /// Volley: with `reason: signal`, which one: `interrupt` (Ctrl+C, the default) or
+    /// `terminated` (SIGTERM); the run's error names it as a local run's would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
 }
 
 /// Why a run is stopped.

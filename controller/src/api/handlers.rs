@@ -528,13 +528,31 @@ pub(super) async fn stop_run(
     // the caller's token.
     let mut body = optional_json(req, "stop", app.limits.max_body_bytes).await?;
     let claimed: Option<u64> = body.take("stopped_by_id", "a non-negative integer")?;
-    // Volley: `{"reason": "signal"}` when a CLI following the run was interrupted (exit 105).
+    // Volley: `{"reason": "signal", "signal": "terminated"}` when a CLI following the run was
+    // stopped by a signal (exit 105; the name defaults to "interrupt").
     let reason: Option<String> = body.take("reason", "\"api\" or \"signal\"")?;
+    let signal_name: Option<String> = body.take("signal", "\"interrupt\" or \"terminated\"")?;
     body.finish(&schema_fields::<StopRun>())?;
-    let signal = match reason.as_deref() {
-        None | Some("api") => false,
-        Some("signal") => true,
-        Some(other) => {
+    let signal = match (reason.as_deref(), signal_name.as_deref()) {
+        (None | Some("api"), None) => None,
+        (Some("signal"), None | Some("interrupt")) => Some("interrupt"),
+        (Some("signal"), Some("terminated")) => Some("terminated"),
+        (Some("signal"), Some(other)) => {
+            return Err(ApiError::bad_request(
+                "invalid_signal",
+                format!(
+                    "signal {:?} is not known; use \"interrupt\" or \"terminated\"",
+                    other.chars().take(64).collect::<String>()
+                ),
+            ))
+        }
+        (None | Some("api"), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_signal",
+                "\"signal\" goes with \"reason\": \"signal\"",
+            ))
+        }
+        (Some(other), _) => {
             return Err(ApiError::bad_request(
                 "invalid_reason",
                 format!("stop reason {other:?} is not known; use \"api\" or \"signal\""),
@@ -558,7 +576,7 @@ pub(super) async fn stop_run(
         tracing::warn!(target: AUDIT, token = stopped_by, run = id, claimed = ?claimed, "stop: the body's stopped_by_id is ignored; the token says who stops");
     }
     let run = app.svc.stop_run_for(id, Some(stopped_by), signal)?;
-    tracing::info!(target: AUDIT, token = stopped_by, run = id, signal, "run stop requested");
+    tracing::info!(target: AUDIT, token = stopped_by, run = id, signal = ?signal, "run stop requested");
     Ok(ok(&RunEnvelope {
         run: run_view(&run),
     }))

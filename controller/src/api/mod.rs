@@ -167,11 +167,13 @@ pub trait ControllerService: Send + Sync + 'static {
             format!("no token with id {id}; GET /v1/tokens lists them"),
         ))
     }
+    /// Stops a run; `signal` names the signal (`interrupt`, `terminated`) when a CLI that
+    /// followed the run was stopped by one (exit 105), else it is an API stop (103).
     fn stop_run_for(
         &self,
         id: u64,
         stopped_by: Option<u64>,
-        signal: bool,
+        signal: Option<&str>,
     ) -> Result<Run, ServiceError> {
         let _ = signal;
         self.stop_run(id, stopped_by)

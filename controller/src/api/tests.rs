@@ -1102,6 +1102,24 @@ async fn stop_errors() {
     )
     .await;
     assert_eq!(assert_error(&r, 415), "unsupported_media_type");
+    // The signal a stopped CLI names: only with reason "signal", and only the two it sends.
+    let r = post_json(
+        &a,
+        "/loadtests/v2/runs/1/stop",
+        json!({"reason": "signal", "signal": "hangup"}),
+    )
+    .await;
+    assert_eq!(assert_error(&r, 400), "invalid_signal");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("\"hangup\"") && m.contains("terminated")));
+    let r = post_json(
+        &a,
+        "/loadtests/v2/runs/1/stop",
+        json!({"signal": "terminated"}),
+    )
+    .await;
+    assert_eq!(assert_error(&r, 400), "invalid_signal");
     fake.with(|s| assert!(s.stopped.is_empty()));
     // The run finished between the API's check and the service call.
     fake.with(|s| s.stop_race = true);

@@ -1,0 +1,447 @@
+//! `volley archive` and `volley submit`: a script's first init on this machine (as `volley run`
+//! does it) bundled with its imports, opened files and options into an archive, sent to the
+//! controller; with `--wait`, the run followed to its end and the exit code the same run gives
+//! locally (the contract of docs/exit-codes.md, and where the CLI's own phases decide it).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use volley_agent::engine::InspectError;
+use volley_agent::run::RunControl;
+use volley_api::client::{Client, ClientError};
+use volley_api::{CreateTestJson, RunView, StartTestRun, StopReason, StopRun};
+use volley_common::archive::Archive;
+use volley_common::exit::{code, AbortReason};
+use volley_common::options::{parse_stages, Options};
+use volley_common::status::RunStatus;
+
+use crate::cluster::{client, log_error, parse_kv, rest_failed, DEFAULT_REST};
+use crate::signals::SignalHooks;
+
+/// Flags shared by `archive` and `submit` that shape the test.
+#[derive(clap::Args, Clone)]
+pub struct TestFlags {
+    /// The test script.
+    pub script: PathBuf,
+    #[arg(short = 'u', long)]
+    pub vus: Option<i64>,
+    #[arg(short = 'd', long)]
+    pub duration: Option<String>,
+    #[arg(short = 'i', long)]
+    pub iterations: Option<i64>,
+    #[arg(short = 's', long = "stage")]
+    pub stages: Vec<String>,
+    /// __ENV values (repeatable), stored in the archive.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+}
+
+struct Built {
+    script: PathBuf,
+    tar: Vec<u8>,
+    env: BTreeMap<String, String>,
+    has_handle_summary: bool,
+    summary_timeout: Duration,
+}
+
+/// Bundles script + local imports + opened files + consolidated options. The script's first
+/// init runs here, under `control`: a signal aborts it (105), a `test.abort()` in it is 108.
+fn build_archive(t: &TestFlags, control: &Arc<RunControl>) -> Result<Built, InspectError> {
+    if !t.script.exists() {
+        return Err(InspectError::new(
+            code::UNKNOWN,
+            format!("the script {} does not exist", t.script.display()),
+        ));
+    }
+    let mut o = Options {
+        vus: t.vus,
+        iterations: t.iterations,
+        ..Options::default()
+    };
+    if let Some(d) = &t.duration {
+        o.duration = Some(volley_common::duration::parse_duration(d).map_err(|e| {
+            InspectError::new(code::INVALID_CONFIG, format!("invalid --duration: {e}"))
+        })?);
+    }
+    if !t.stages.is_empty() {
+        o.stages = Some(
+            parse_stages(&t.stages.join(","), "--stage")
+                .map_err(|e| InspectError::new(code::INVALID_CONFIG, e.to_string()))?,
+        );
+    }
+    let env = parse_kv(&t.env, "--env").map_err(|e| InspectError::new(code::INVALID_CONFIG, e))?;
+    let process_env: BTreeMap<String, String> = std::env::vars().collect();
+    let inspected =
+        volley_agent::engine::inspect_script(&t.script, &env, &o, &process_env, control.clone())?;
+    let program = &inspected.program;
+    let modules: Vec<(PathBuf, String)> = program
+        .sources
+        .iter()
+        .map(|(p, s)| (PathBuf::from(p), s.clone()))
+        .collect();
+    let files: Vec<(PathBuf, Vec<u8>)> = program
+        .opened_files()
+        .into_iter()
+        .filter_map(|p| program.open_file(&p).ok().map(|d| (p, d.as_ref().clone())))
+        .collect();
+    let archive = Archive::from_paths(
+        &program.script_path,
+        &modules,
+        &files,
+        inspected.options_json.clone(),
+        env.clone(),
+    )
+    .map_err(|e| InspectError::new(code::INVALID_CONFIG, e.to_string()))?;
+    let tar = archive
+        .to_tar()
+        .map_err(|e| InspectError::new(code::INVALID_CONFIG, e.to_string()))?;
+    Ok(Built {
+        script: t.script.clone(),
+        tar,
+        env,
+        has_handle_summary: inspected.exports.iter().any(|e| e == "handleSummary"),
+        summary_timeout: inspected.options.summary_timeout,
+    })
+}
+
+#[derive(clap::Args)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    pub test: TestFlags,
+    /// Where to write the archive.
+    #[arg(short = 'O', long = "output", default_value = "archive.tar")]
+    pub output: PathBuf,
+}
+
+pub fn archive(a: ArchiveArgs) -> i32 {
+    match build_archive(&a.test, &Arc::new(RunControl::default())) {
+        Ok(b) => match std::fs::write(&a.output, &b.tar) {
+            Ok(()) => {
+                println!("wrote {} ({} bytes)", a.output.display(), b.tar.len());
+                0
+            }
+            Err(e) => {
+                log_error(&format!("cannot write {}: {e}", a.output.display()));
+                1
+            }
+        },
+        Err(e) => {
+            log_error(&e.message);
+            e.code
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub test: TestFlags,
+    /// Follow the run until it ends; exit with the code the same run would give locally.
+    #[arg(long)]
+    pub wait: bool,
+    /// The controller's REST URL.
+    #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
+    pub controller: String,
+    /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
+    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The test's name (default: the script's file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A note stored with the run.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub no_summary: bool,
+}
+
+pub fn submit(a: SubmitArgs) -> i32 {
+    let started = Instant::now();
+    // Signals are trapped before anything else: the first one aborts `control` (which stops
+    // the script's first init at once), the second exits with 105.
+    let control = Arc::new(RunControl::default());
+    let stop_count = Arc::new(AtomicU32::new(0));
+    let followed = FollowedRun::default();
+    let (wake_tx, wake) = std::sync::mpsc::channel();
+    let (last_words, last_control) = (followed.clone(), control.clone());
+    crate::signals::trap(
+        stop_count.clone(),
+        SignalHooks {
+            control: Some(control.clone()),
+            wake: Some(wake_tx),
+            before_exit: Some(Box::new(move || {
+                last_words.stop(signal_name(&last_control))
+            })),
+        },
+    );
+    let built = match build_archive(&a.test, &control) {
+        Ok(b) => b,
+        Err(e) => {
+            if e.in_init && !a.no_summary {
+                print_first_init_summary(&control, started);
+            }
+            log_error(&e.message);
+            return e.code;
+        }
+    };
+    if let Some(code) = stopped_before_the_run(&control, &a, started) {
+        return code;
+    }
+    let c = match client(&a.controller, &a.token) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.test
+            .script
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "test".into())
+    });
+    let body = CreateTestJson {
+        name,
+        project_id: None,
+        k6_archive: base64::engine::general_purpose::STANDARD.encode(&built.tar),
+    };
+    let test_id = match c.create_test(&body) {
+        Ok(t) => t.test.id,
+        Err(e) => return rest_failed(e, false),
+    };
+    // A stop while the archive was uploaded: the test is stored, but no run is started.
+    if let Some(code) = stopped_before_the_run(&control, &a, started) {
+        return code;
+    }
+    let start = StartTestRun {
+        env: built.env.clone(),
+        note: a.note.clone(),
+    };
+    let run_id = match c.start_testrun(test_id, &start) {
+        Ok(r) => r.run.id,
+        Err(e) => return rest_failed(e, false),
+    };
+    if !a.wait {
+        println!("run {run_id} submitted (test {test_id}); follow it with: volley status {run_id}");
+        return 0;
+    }
+    followed.set(&a.controller, run_id);
+    let stops = Stops {
+        count: stop_count,
+        wake,
+    };
+    follow(&c, run_id, &a, &built, &stops, &control)
+}
+
+/// A signal before a run was created: as a local run stopped in its first init, the (empty)
+/// summary and 105, and nothing is left running on the controller.
+fn stopped_before_the_run(control: &RunControl, a: &SubmitArgs, started: Instant) -> Option<i32> {
+    let reason = control.abort_reason()?;
+    if !a.no_summary {
+        print_first_init_summary(control, started);
+    }
+    log_error(&reason.message());
+    Some(reason.exit_code())
+}
+
+fn print_first_init_summary(control: &RunControl, started: Instant) {
+    use std::io::IsTerminal;
+    let report = volley_agent::engine::first_init_summary(
+        control,
+        started.elapsed(),
+        std::io::stdout().is_terminal(),
+        std::io::stderr().is_terminal(),
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n{}", report.render_text());
+}
+
+/// The run a `submit --wait` follows, once it exists: what a second signal stops on its way out.
+#[derive(Clone, Default)]
+struct FollowedRun(Arc<Mutex<Option<(String, u64)>>>);
+
+impl FollowedRun {
+    fn set(&self, controller: &str, run_id: u64) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((controller.to_string(), run_id));
+    }
+
+    /// Asks the controller to stop the run (a second signal's last words; the first signal's
+    /// stop may not have been sent yet). Errors are ignored: the process is exiting.
+    fn stop(&self, signal: Option<String>) {
+        let Some((url, run_id)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return;
+        };
+        if let Ok(c) = Client::new(&url) {
+            let _ = c.stop_run(run_id, &signal_stop(signal));
+        }
+    }
+}
+
+/// The signal that stopped the CLI, if one did first.
+fn signal_name(control: &RunControl) -> Option<String> {
+    match control.abort_reason() {
+        Some(AbortReason::Signal { signal }) => Some(signal),
+        _ => None,
+    }
+}
+
+/// The stop request of a CLI stopped by a signal (`interrupt` when not known).
+fn signal_stop(signal: Option<String>) -> StopRun {
+    StopRun {
+        reason: Some(StopReason::Signal),
+        signal,
+        ..StopRun::default()
+    }
+}
+
+/// The signals `follow` reacts to: how many arrived, and a wake-up at the first.
+struct Stops {
+    count: Arc<AtomicU32>,
+    wake: std::sync::mpsc::Receiver<()>,
+}
+
+/// Follows a run to its end, printing status changes and progress; then the summary.
+fn follow(
+    c: &Client,
+    run_id: u64,
+    a: &SubmitArgs,
+    built: &Built,
+    stops: &Stops,
+    control: &RunControl,
+) -> i32 {
+    let mut last_status = None;
+    let mut last_ok = Instant::now();
+    let mut stop_sent = false;
+    let mut events_seen = 0usize;
+    let run = loop {
+        if stops.count.load(Ordering::SeqCst) > 0 && !stop_sent {
+            stop_sent = true;
+            let _ = c.stop_run(run_id, &signal_stop(signal_name(control)));
+        }
+        match c.run(run_id) {
+            Ok(run) => {
+                last_ok = Instant::now();
+                let status = run.run_status;
+                // Events (an agent busy, overloaded, disconnected...) as they happen.
+                for e in run.events.iter().skip(events_seen) {
+                    let msg = format!("run {run_id}: {}", e.message);
+                    volley_agent::console::log(&e.level, &msg, &[]);
+                }
+                events_seen = events_seen.max(run.events.len());
+                if last_status != Some(status) && !a.quiet {
+                    let reason = run.transitions.last().map_or("", |t| t.reason.as_str());
+                    eprintln!(
+                        "run {run_id}: {} ({}) {reason}",
+                        status.name(),
+                        status.number()
+                    );
+                    last_status = Some(status);
+                }
+                if status.is_terminal() {
+                    break run;
+                }
+            }
+            Err(ClientError::Unreachable(m)) => {
+                if last_ok.elapsed() > Duration::from_secs(15) {
+                    log_error(&format!(
+                        "lost the controller while following run {run_id}: {m}"
+                    ));
+                    return code::CONTROLLER_LOST;
+                }
+            }
+            Err(e) => return rest_failed(e, true),
+        }
+        // Polls every 250 ms, and at once after a first signal (to send the stop).
+        let _ = stops.wake.recv_timeout(Duration::from_millis(250));
+    };
+    finish_follow(c, &run, a, built, control)
+}
+
+/// The end of a followed run: the summary, warnings, and the exit code.
+///
+/// The run's stored code is the first reason the cluster saw. The CLI's own phase comes after
+/// it: handleSummary runs here, and a signal may arrive after the run ended. As in a local run
+/// the first reason wins, so when the run FINISHED (no reason of its own), a reason recorded
+/// here (a signal 105, handleSummary's exception 107, `test.abort()` 108 or timeout 102) is
+/// the exit code; the run's stored status stays FINISHED (docs/exit-codes.md#cluster-runs).
+fn finish_follow(
+    c: &Client,
+    run: &RunView,
+    a: &SubmitArgs,
+    built: &Built,
+    control: &RunControl,
+) -> i32 {
+    let run_id = run.id;
+    if !a.no_summary {
+        if let Some(reason) = print_summary(c, run_id, built) {
+            control.abort(reason);
+        }
+    }
+    if run.degraded {
+        volley_agent::console::log(
+            "warning",
+            &format!(
+                "run {run_id} is DEGRADED (an agent was lost and the run went on without it): {}",
+                run.note
+            ),
+            &[],
+        );
+    }
+    let own = control
+        .abort_reason()
+        .filter(|_| run.run_status == RunStatus::Finished);
+    if let Some(reason) = own {
+        log_error(&reason.message());
+        return reason.exit_code();
+    }
+    match run.error_detail.as_deref().filter(|d| !d.is_empty()) {
+        Some(detail) => log_error(detail),
+        // A FINISHED run that failed (thresholds crossed at the end, test.fail()) has no
+        // error, but its last line says why, as a local run's does.
+        None if run.exit_code.is_some_and(|c| c != code::OK) => {
+            if let Some(m) = c.report(run_id).ok().and_then(|r| r.result.message) {
+                log_error(&m);
+            }
+        }
+        None => {}
+    }
+    run.exit_code.unwrap_or(code::SYSTEM)
+}
+
+/// Prints the run's summary: handleSummary's outputs, or the default summary. Returns the
+/// reason handleSummary failed with, if it did.
+fn print_summary(c: &Client, run_id: u64, built: &Built) -> Option<AbortReason> {
+    let Ok(report) = c.report(run_id) else {
+        log_error(&format!("the summary of run {run_id} is not available"));
+        return None;
+    };
+    let mut failed = None;
+    if built.has_handle_summary {
+        // handleSummary runs once, here, so the files it writes land on this machine.
+        let data = report.to_handle_summary_data();
+        match volley_agent::engine::run_handle_summary(
+            &built.script,
+            &built.env,
+            data,
+            built.summary_timeout,
+        ) {
+            Ok(Some(outputs)) => {
+                crate::run::write_summary_outputs(&outputs);
+                return None;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                log_error(&e.message);
+                failed = e.reason.map(|r| *r);
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n{}", report.render_text());
+    failed
+}
