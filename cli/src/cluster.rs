@@ -2,10 +2,7 @@
 //! `volley runs | status | stop | agents` and `volley cluster up`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use volley_api::client::{Client, ClientError};
