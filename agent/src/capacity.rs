@@ -1,7 +1,8 @@
-//! How many VUs this process can hold: the default of `volley agent --max-vus` and of
-//! `volley run --max-vus`. A run planning more VUs than that is refused before any VU is
-//! created, with the numbers, instead of the process dying of an allocation failure halfway
-//! through VU init.
+//! What this process can hold: how many VUs (the default of `volley agent --max-vus` and of
+//! `volley run --max-vus`) and how much JavaScript heap (`--max-js-heap`). A run planning more
+//! VUs than that is refused before any VU is created, with the numbers, instead of the process
+//! dying of an allocation failure halfway through VU init; a script whose data outgrows the JS
+//! heap budget ends its run ("out of JS memory") instead of the kernel killing the process.
 //!
 //! The per-VU cost was measured on `volley run` with a script that makes one `http.get` to
 //! `volley target` and sleeps (every VU holds a QuickJS context with the k6 modules, its
@@ -13,6 +14,7 @@
 //! smaller, the cgroup's limit (a container's).
 
 use sysinfo::{RefreshKind, System};
+use volley_common::exit::AbortReason;
 
 /// Memory budgeted per VU (the measured 157 KiB plus room for the script's own data).
 pub const BUDGET_PER_VU_BYTES: u64 = 256 * 1024;
@@ -50,6 +52,57 @@ pub fn default_max_vus() -> Option<u64> {
     memory_bytes().map(vus_for_memory)
 }
 
+/// The share of the memory the JS heaps may take together, in percent (the default of
+/// `--max-js-heap`): a VU's JS heap is about half of its measured cost, and the rest of the
+/// memory is for the VUs' stacks, connections and the metrics.
+const JS_HEAP_MEMORY_PERCENT: u64 = 50;
+
+/// The default JS heap budget of this process, in bytes (None: no limit).
+pub fn default_js_heap() -> Option<u64> {
+    memory_bytes().map(|m| m / 100 * JS_HEAP_MEMORY_PERCENT)
+}
+
+/// A run's JS heap budget: the process's (`--max-js-heap`), split evenly over its JS workers
+/// (each has one QuickJS runtime, shared by its VUs; VUs are spread evenly over workers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsHeapBudget {
+    /// QuickJS's memory limit of each worker's runtime.
+    pub per_runtime: usize,
+    pub total: u64,
+    pub workers: usize,
+    /// The flag that sets the total (for messages).
+    pub flag: String,
+}
+
+impl JsHeapBudget {
+    pub fn new(total: u64, workers: usize, flag: String) -> Self {
+        let workers = workers.max(1);
+        JsHeapBudget {
+            per_runtime: usize::try_from(total / workers as u64).unwrap_or(usize::MAX),
+            total,
+            workers,
+            flag,
+        }
+    }
+
+    /// The reason a run ends when a script allocates past the budget.
+    pub fn exhausted(&self) -> AbortReason {
+        const MIB: u64 = 1 << 20;
+        AbortReason::Limit {
+            limit: "max_js_heap".into(),
+            message: format!(
+                "out of JS memory: the script's data outgrew the JS heap budget of {} MiB per JS worker ({} MiB over {} worker{}, {}); keep less data in global variables, or raise {}",
+                self.per_runtime as u64 / MIB,
+                self.total / MIB,
+                self.workers,
+                if self.workers == 1 { "" } else { "s" },
+                self.flag,
+                self.flag
+            ),
+        }
+    }
+}
+
 /// Why a run cannot start here: it plans `planned` VUs, more than `capacity`, the limit set
 /// by `flag` (or its default).
 pub fn too_many_vus(planned: u64, capacity: u64, flag: &str) -> String {
@@ -70,5 +123,16 @@ mod tests {
         assert_eq!(vus_for_memory(0), 1);
         let here = default_max_vus().expect("memory is readable on Linux");
         assert!(here >= 1, "{here}");
+    }
+
+    #[test]
+    fn the_js_heap_budget_is_split_over_workers() {
+        let b = JsHeapBudget::new(256 << 20, 4, "volley run --max-js-heap".into());
+        assert_eq!(b.per_runtime, 64 << 20);
+        assert_eq!(
+            b.exhausted().message(),
+            "limit exceeded (max_js_heap): out of JS memory: the script's data outgrew the JS heap budget of 64 MiB per JS worker (256 MiB over 4 workers, volley run --max-js-heap); keep less data in global variables, or raise volley run --max-js-heap"
+        );
+        assert!(default_js_heap().is_some_and(|b| b > 0));
     }
 }

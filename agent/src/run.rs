@@ -26,6 +26,8 @@ pub struct VuSettings {
     pub min_iteration_duration: Option<std::time::Duration>,
     /// The consolidated options as k6-shaped JSON (`exec.test.options`).
     pub options_json: serde_json::Value,
+    /// The memory limit of each worker's QuickJS runtime (None: no limit).
+    pub js_heap: Option<crate::capacity::JsHeapBudget>,
 }
 
 /// What test control reports to the engine.

@@ -228,6 +228,9 @@ fn worker_runtime(local: &WorkerLocal, run: &RunShared) -> Result<Rc<SharedRunti
         return Ok(rt.clone());
     }
     let rt = Rc::new(SharedRuntime::new(run.program.clone())?);
+    if let Some(budget) = &run.settings.js_heap {
+        rt.set_heap_limit(budget.per_runtime);
+    }
     *slot = Some(rt.clone());
     Ok(rt)
 }
@@ -418,6 +421,12 @@ fn run_job<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, ns: &Object<'js>, job: Arc<Job>)
         match &r {
             Err(JsError::Interrupted) => {}
             Err(_) if interrupted => {}
+            Err(e) if e.is_out_of_memory() && run.settings.js_heap.is_some() => {
+                // Every VU of this worker shares the heap: the run cannot go on.
+                if let Some(budget) = &run.settings.js_heap {
+                    run.control.abort(budget.exhausted());
+                }
+            }
             Err(e) => log_iteration_error(vu, e),
             Ok(_) => {}
         }
@@ -520,6 +529,7 @@ pub fn first_init(
     env: &BTreeMap<String, String>,
     registry: Arc<crate::metrics::Registry>,
     control: Option<Arc<crate::run::RunControl>>,
+    heap_limit: Option<usize>,
 ) -> Result<FirstInit, JsError> {
     let builder = ProgramBuilder::new(script).map_err(|e| JsError::Load(e.to_string()))?;
     let entry = builder.entry();
@@ -532,6 +542,9 @@ pub fn first_init(
     );
     let rt = Runtime::new().map_err(|e| JsError::Load(e.to_string()))?;
     rt.set_max_stack_size(JS_STACK_LIMIT);
+    if let Some(bytes) = heap_limit {
+        rt.set_memory_limit(bytes);
+    }
     if let Some(control) = control.clone() {
         // A stop during the first init (a busy loop at the top level) interrupts it at once.
         rt.set_interrupt_handler(Some(Box::new(move || control.is_aborted())));

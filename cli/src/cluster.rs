@@ -237,6 +237,11 @@ pub struct AgentArgs {
     /// at 256 KiB per VU, reported to the controller when the agent registers.
     #[arg(long)]
     pub max_vus: Option<u64>,
+    /// The JavaScript heap (MiB) a run's VUs may use together on this agent (0 = no limit);
+    /// a script whose data outgrows it ends its run ABORTED_BY_LIMIT ("out of JS memory")
+    /// while the agent goes on. Default: half its memory (or its cgroup's limit).
+    #[arg(long)]
+    pub max_js_heap: Option<u64>,
     /// JS worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -283,6 +288,10 @@ pub fn agent(a: AgentArgs) -> i32 {
         max_vus: a
             .max_vus
             .unwrap_or_else(|| volley_agent::capacity::default_max_vus().unwrap_or(0)),
+        max_js_heap: a
+            .max_js_heap
+            .map(|mib| mib.saturating_mul(1 << 20))
+            .unwrap_or_else(|| volley_agent::capacity::default_js_heap().unwrap_or(0)),
         workers: a.workers,
         token: a.token,
         work_dir,

@@ -51,6 +51,10 @@ pub struct ClusterUpArgs {
     /// shared by the agents.
     #[arg(long)]
     pub max_vus: Option<u64>,
+    /// Per-agent JavaScript heap in MiB (0 = no limit). Default: half this machine's memory,
+    /// shared by the agents.
+    #[arg(long)]
+    pub max_js_heap: Option<u64>,
 }
 
 /// A local controller plus N agent processes, for trying the cluster out; Ctrl+C stops all.
@@ -130,6 +134,10 @@ pub fn cluster_up(a: ClusterUpArgs) -> i32 {
         volley_agent::capacity::default_max_vus()
             .map_or(0, |c| (c / u64::from(a.agents.max(1))).max(1))
     });
+    let max_js_heap_mib = a.max_js_heap.unwrap_or_else(|| {
+        volley_agent::capacity::default_js_heap()
+            .map_or(0, |b| ((b / u64::from(a.agents.max(1))) >> 20).max(1))
+    });
     for i in 1..=a.agents {
         match Command::new(&exe)
             .args([
@@ -140,6 +148,8 @@ pub fn cluster_up(a: ClusterUpArgs) -> i32 {
                 &format!("agent-{i}"),
                 "--max-vus",
                 &max_vus.to_string(),
+                "--max-js-heap",
+                &max_js_heap_mib.to_string(),
             ])
             .env("VOLLEY_TOKEN", &token)
             .stdout(Stdio::null())

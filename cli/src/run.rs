@@ -51,6 +51,11 @@ pub struct RunArgs {
     /// refused before any VU is created (exit 104).
     #[arg(long)]
     pub max_vus: Option<u64>,
+    /// The JavaScript heap (MiB) the VUs may use together (0 = no limit); a script whose data
+    /// outgrows it ends the run ("out of JS memory", exit 97) instead of the process being
+    /// killed. Default: half this machine's memory (or its cgroup's limit).
+    #[arg(long)]
+    pub max_js_heap: Option<u64>,
     /// Print debug output (console.debug).
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -285,6 +290,12 @@ pub fn main(args: RunArgs) -> i32 {
             .or_else(volley_agent::capacity::default_max_vus)
             .filter(|n| *n > 0)
             .map(|n| (n, "volley run --max-vus".to_string())),
+        max_js_heap: args
+            .max_js_heap
+            .map(|mib| mib.saturating_mul(1 << 20))
+            .or_else(volley_agent::capacity::default_js_heap)
+            .filter(|b| *b > 0)
+            .map(|b| (b, "volley run --max-js-heap".to_string())),
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(report) = &outcome.report {

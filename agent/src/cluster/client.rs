@@ -34,6 +34,8 @@ pub struct AgentConfig {
     pub labels: BTreeMap<String, String>,
     /// Capacity: the most VUs this agent accepts (0 = no limit).
     pub max_vus: u64,
+    /// The JS heap its runs' VUs may use together, in bytes (0 = no limit).
+    pub max_js_heap: u64,
     /// JS worker threads (0 = one per core).
     pub workers: usize,
     pub token: Option<String>,
@@ -531,6 +533,8 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         cluster: Some(hooks.clone()),
         streams: Vec::new(),
         max_vus: (cfg.max_vus > 0).then(|| (cfg.max_vus, format!("agent {} --max-vus", cfg.name))),
+        max_js_heap: (cfg.max_js_heap > 0)
+            .then(|| (cfg.max_js_heap, format!("agent {} --max-js-heap", cfg.name))),
     };
     let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
     let batch_seq = Arc::new(AtomicU64::new(0));

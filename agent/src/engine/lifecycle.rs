@@ -58,6 +58,12 @@ pub(super) async fn lifecycle(
                 pool.initialized.fetch_add(1, Ordering::Relaxed);
                 pool.put(vu);
             }
+            Ok(Err((_, e))) if e.is_out_of_memory() && run.settings.js_heap.is_some() => {
+                if let Some(budget) = &run.settings.js_heap {
+                    init_failed = true;
+                    control.abort(budget.exhausted());
+                }
+            }
             Ok(Err((id, e))) => {
                 if !init_failed && !control.is_aborted() {
                     init_failed = true;
@@ -291,7 +297,11 @@ pub(super) async fn lifecycle(
             }
             CallResult::Err(e) => {
                 if !(matches!(e, JsError::Interrupted) && control.is_aborted()) {
-                    control.abort(exception_reason("teardown", &e));
+                    control.abort(exception_reason(
+                        "teardown",
+                        &e,
+                        run.settings.js_heap.as_ref(),
+                    ));
                 }
             }
         }

@@ -69,6 +69,9 @@ pub struct RunRequest {
     /// `crate::capacity`) and the flag that sets it; None = no limit. A run planning more is
     /// refused before any VU exists.
     pub max_vus: Option<(u64, String)>,
+    /// The JS heap this process's VUs may use together, in bytes (`--max-js-heap`, by default
+    /// half the memory), and the flag that sets it; None = no limit.
+    pub max_js_heap: Option<(u64, String)>,
 }
 
 /// Events the engine reports while it runs (for banners and progress).
@@ -175,12 +178,25 @@ async fn run_async(
         let env = req.env.clone();
         let reg = registry.clone();
         let ctl = control.clone();
-        match tokio::task::spawn_blocking(move || first_init_on_thread(script, env, reg, ctl)).await
+        // The first init has one runtime: it may use the whole JS heap budget.
+        let first_budget = req
+            .max_js_heap
+            .clone()
+            .map(|(total, flag)| crate::capacity::JsHeapBudget::new(total, 1, flag));
+        let limit = first_budget.as_ref().map(|b| b.per_runtime);
+        match tokio::task::spawn_blocking(move || {
+            first_init_on_thread(script, env, reg, ctl, limit)
+        })
+        .await
         {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
                 if control.is_aborted() {
                     // A stop (or test.abort()) during the first init: the run's own reason.
+                    return stopped_before_start(&req, &control, started);
+                }
+                if let Some(budget) = first_budget.filter(|_| e.is_out_of_memory()) {
+                    control.abort(budget.exhausted());
                     return stopped_before_start(&req, &control, started);
                 }
                 let m = match &e {
@@ -281,6 +297,11 @@ async fn run_async(
         Ok(h) => Arc::new(h),
         Err(e) => return RunOutcome::early(code::INVALID_CONFIG, e.to_string()),
     };
+    let nworkers = if req.workers == 0 {
+        num_cores()
+    } else {
+        req.workers
+    };
     let store = Arc::new(MetricsStore::new());
     let run = Arc::new(RunShared {
         program: fi.program.clone(),
@@ -296,6 +317,10 @@ async fn run_async(
             min_iteration_duration: (!resolved.min_iteration_duration.is_zero())
                 .then_some(resolved.min_iteration_duration),
             options_json: resolved.to_json(),
+            js_heap: req
+                .max_js_heap
+                .clone()
+                .map(|(total, flag)| crate::capacity::JsHeapBudget::new(total, nworkers, flag)),
         },
         http,
         io: io.clone(),
@@ -330,11 +355,6 @@ async fn run_async(
             resolved.summary_trend_stats.clone(),
         );
     }
-    let nworkers = if req.workers == 0 {
-        num_cores()
-    } else {
-        req.workers
-    };
     let mut workers: Vec<WorkerHandle> = Vec::new();
     let mut joins = Vec::new();
     for i in 0..nworkers {

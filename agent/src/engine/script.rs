@@ -19,18 +19,20 @@ use crate::vu::{first_init, FirstInit};
 /// SharedArrays built during the first init, by name.
 pub(super) type SharedArrays = std::collections::HashMap<String, Arc<Vec<String>>>;
 
-/// Runs the first init on a thread with a big stack (it is not a coroutine).
+/// Runs the first init on a thread with a big stack (it is not a coroutine), its QuickJS
+/// runtime capped at `heap_limit` bytes when given.
 pub(super) fn first_init_on_thread(
     script: PathBuf,
     env: BTreeMap<String, String>,
     registry: Arc<Registry>,
     control: Arc<RunControl>,
+    heap_limit: Option<usize>,
 ) -> Result<(FirstInit, SharedArrays), JsError> {
     std::thread::Builder::new()
         .name("volley-init".into())
         .stack_size(8 * 1024 * 1024)
         .spawn(move || {
-            let r = first_init(&script, &env, registry, Some(control));
+            let r = first_init(&script, &env, registry, Some(control), heap_limit);
             let arrays = crate::js::modules::data::take_first_init_arrays();
             r.map(|fi| (fi, arrays))
         })
@@ -134,21 +136,26 @@ pub fn inspect_script(
             in_init: true,
         })
     };
-    let (fi, _arrays) =
-        match first_init_on_thread(script.to_path_buf(), env.clone(), registry, control.clone()) {
-            Ok(x) => x,
-            Err(e) => {
-                return Err(stopped(&control).unwrap_or_else(|| InspectError {
-                    code: code::SCRIPT_EXCEPTION,
-                    message: format!(
-                        "could not initialize '{}': {}",
-                        script.display(),
-                        e.with_stack()
-                    ),
-                    in_init: true,
-                }))
-            }
-        };
+    let (fi, _arrays) = match first_init_on_thread(
+        script.to_path_buf(),
+        env.clone(),
+        registry,
+        control.clone(),
+        None,
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            return Err(stopped(&control).unwrap_or_else(|| InspectError {
+                code: code::SCRIPT_EXCEPTION,
+                message: format!(
+                    "could not initialize '{}': {}",
+                    script.display(),
+                    e.with_stack()
+                ),
+                in_init: true,
+            }))
+        }
+    };
     if let Some(e) = stopped(&control) {
         return Err(e);
     }

@@ -18,7 +18,16 @@ use crate::run::{RunControl, RunShared, VuSettings};
 use crate::vu::Phase;
 use crate::worker::{spawn_worker, WorkerMsg};
 
-pub(super) fn exception_reason(phase: &str, e: &JsError) -> AbortReason {
+/// The reason a lifecycle function's failure ends the run: "out of JS memory" when it outgrew
+/// the run's JS heap budget, else the script exception.
+pub(super) fn exception_reason(
+    phase: &str,
+    e: &JsError,
+    js_heap: Option<&crate::capacity::JsHeapBudget>,
+) -> AbortReason {
+    if let Some(budget) = js_heap.filter(|_| e.is_out_of_memory()) {
+        return budget.exhausted();
+    }
     AbortReason::ScriptException {
         phase: phase.into(),
         message: e.with_stack(),
@@ -48,7 +57,7 @@ pub(super) async fn run_setup(
         }),
         CallResult::Err(e) => match control.abort_reason() {
             Some(r) if matches!(e, JsError::Interrupted) => Err(r),
-            _ => Err(exception_reason("setup", &e)),
+            _ => Err(exception_reason("setup", &e, factory.js_heap())),
         },
     }
 }
@@ -210,7 +219,7 @@ fn run_handle_summary_with(
                 registry.clone(),
                 control.clone(),
             );
-            tokio::task::spawn_blocking(move || first_init_on_thread(s, e, r, c))
+            tokio::task::spawn_blocking(move || first_init_on_thread(s, e, r, c, None))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.with_stack())?

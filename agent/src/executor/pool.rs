@@ -89,6 +89,11 @@ impl VuFactory {
         self.spawn(id, id_in_test, true).await.map_err(|e| (id, e))
     }
 
+    /// The run's JS heap budget (None: no limit).
+    pub fn js_heap(&self) -> Option<&crate::capacity::JsHeapBudget> {
+        self.run.settings.js_heap.as_ref()
+    }
+
     /// A VU with id 0 for setup, teardown and handleSummary (k6 runs them in a fresh VU 0).
     /// `stop_on_abort`: whether a run stop interrupts it (setup: yes; teardown and
     /// handleSummary: no, they finish within their timeout).

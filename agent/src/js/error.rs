@@ -67,6 +67,20 @@ impl JsError {
         }
     }
 
+    /// QuickJS could not allocate: the runtime reached its memory limit (or the process ran
+    /// out of memory).
+    pub fn is_out_of_memory(&self) -> bool {
+        match self {
+            // Thrown by QuickJS, or rquickjs's Error::Allocation from a native.
+            JsError::Exception { message, .. } => {
+                message == "InternalError: out of memory"
+                    || message == "Allocation failed while creating object"
+            }
+            JsError::Load(m) => m.contains("out of memory") || m.contains("Allocation failed"),
+            JsError::Interrupted => false,
+        }
+    }
+
     /// Message plus the JS stack ("at ..." lines), as k6 prints exceptions.
     pub fn with_stack(&self) -> String {
         match self {

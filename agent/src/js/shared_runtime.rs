@@ -80,6 +80,12 @@ impl SharedRuntime {
         })
     }
 
+    /// Caps the runtime's heap: an allocation past it throws `InternalError: out of memory`
+    /// in the VU that makes it.
+    pub fn set_heap_limit(&self, bytes: usize) {
+        self.rt.set_memory_limit(bytes);
+    }
+
     /// Frees the contexts of VUs that have exited. Call when the worker's VUs are all done:
     /// a context (with the VU's natives, which hold this runtime) is freed only by QuickJS's
     /// cycle collector, so without this the runtime would never be dropped.
