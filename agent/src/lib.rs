@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod output;
 pub mod program;
 pub mod run;
+pub mod sandbox;
 pub mod scenario;
 pub mod sched;
 pub mod vu;

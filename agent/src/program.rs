@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::sandbox::{FileScope, SandboxError};
+
 /// A compiled test: the entry module, every local module it imports (as bytecode and as source)
 /// and every file it opened. Shared read-only by all VUs, except `files`, which can grow when a
 /// VU opens a file the first init did not.
@@ -24,6 +26,8 @@ pub struct Program {
     pub sources: BTreeMap<String, String>,
     /// Files read by `open()`, by absolute path.
     files: Mutex<BTreeMap<PathBuf, Arc<Vec<u8>>>>,
+    /// Which files `open()` and `import` may read.
+    scope: FileScope,
 }
 
 impl Program {
@@ -32,14 +36,21 @@ impl Program {
         self.bytecode.get(name).map(Vec::as_slice)
     }
 
-    /// Reads a file for `open()`: from the captured set, or from disk (then captured).
+    /// Which files `open()` and `import` may read.
+    pub fn scope(&self) -> &FileScope {
+        &self.scope
+    }
+
+    /// Reads a file for `open()` (a path from [`Program::resolve_open_path`]): from the
+    /// captured set, or from disk (then captured), within the program's [`FileScope`].
     pub fn open_file(&self, path: &Path) -> std::io::Result<Arc<Vec<u8>>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = files.get(path) {
             return Ok(f.clone());
         }
         const MAX_OPEN_BYTES: u64 = 512 * 1024 * 1024;
-        let meta = std::fs::metadata(path)?;
+        let real = self.scope.real_path(&path.to_string_lossy(), path)?;
+        let meta = std::fs::metadata(&real)?;
         if meta.len() > MAX_OPEN_BYTES {
             return Err(std::io::Error::other(format!(
                 "{} is {} bytes; open() reads at most {MAX_OPEN_BYTES} bytes",
@@ -47,7 +58,7 @@ impl Program {
                 meta.len()
             )));
         }
-        let data = Arc::new(std::fs::read(path)?);
+        let data = Arc::new(std::fs::read(&real)?);
         files.insert(path.to_path_buf(), data.clone());
         Ok(data)
     }
@@ -58,15 +69,18 @@ impl Program {
         files.keys().cloned().collect()
     }
 
-    /// Resolves a path given to `open()`: relative paths are relative to the entry script's folder.
-    pub fn resolve_open_path(&self, p: &str) -> PathBuf {
-        let p = p.strip_prefix("file://").unwrap_or(p);
+    /// Resolves a path given to `open()`: relative paths are relative to the entry script's
+    /// folder. On an agent, a path outside the run's archive is refused.
+    pub fn resolve_open_path(&self, spec: &str) -> Result<PathBuf, SandboxError> {
+        let p = spec.strip_prefix("file://").unwrap_or(spec);
         let path = Path::new(p);
-        if path.is_absolute() {
+        let resolved = if path.is_absolute() {
             normalize(path)
         } else {
             normalize(&self.script_dir().join(path))
-        }
+        };
+        self.scope.check_spec(spec, &resolved)?;
+        Ok(resolved)
     }
 
     fn script_dir(&self) -> PathBuf {
@@ -82,6 +96,7 @@ pub struct ProgramBuilder {
     script_path: PathBuf,
     bytecode: HashMap<String, Vec<u8>>,
     sources: BTreeMap<String, String>,
+    scope: FileScope,
 }
 
 impl ProgramBuilder {
@@ -95,7 +110,18 @@ impl ProgramBuilder {
             script_path: normalize(&abs),
             bytecode: HashMap::new(),
             sources: BTreeMap::new(),
+            scope: FileScope::Host,
         })
+    }
+
+    /// Restricts the program's files to `scope` (an agent: the run's archive).
+    pub fn scoped(mut self, scope: FileScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    pub fn scope(&self) -> &FileScope {
+        &self.scope
     }
 
     pub fn entry(&self) -> String {
@@ -115,6 +141,7 @@ impl ProgramBuilder {
             bytecode: self.bytecode,
             sources: self.sources,
             files: Mutex::new(files),
+            scope: self.scope,
         }
     }
 }

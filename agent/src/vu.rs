@@ -22,6 +22,7 @@ use crate::js::{self, JsError, VolleyResolver};
 use crate::metrics::builtin;
 use crate::program::{Program, ProgramBuilder};
 use crate::run::RunShared;
+use crate::sandbox::FileScope;
 use crate::scenario::Job;
 use crate::worker::{WorkerLocal, WorkerMsg};
 
@@ -530,14 +531,18 @@ pub fn first_init(
     registry: Arc<crate::metrics::Registry>,
     control: Option<Arc<crate::run::RunControl>>,
     heap_limit: Option<usize>,
+    scope: FileScope,
 ) -> Result<FirstInit, JsError> {
-    let builder = ProgramBuilder::new(script).map_err(|e| JsError::Load(e.to_string()))?;
+    let builder = ProgramBuilder::new(script)
+        .map_err(|e| JsError::Load(e.to_string()))?
+        .scoped(scope.clone());
     let entry = builder.entry();
     let builder = Rc::new(RefCell::new(builder));
     // The program that open() reads through during the first init: files land there.
     let files_program = Arc::new(
         ProgramBuilder::new(script)
             .map_err(|e| JsError::Load(e.to_string()))?
+            .scoped(scope)
             .finish(Default::default()),
     );
     let rt = Runtime::new().map_err(|e| JsError::Load(e.to_string()))?;

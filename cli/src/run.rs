@@ -296,6 +296,8 @@ pub fn main(args: RunArgs) -> i32 {
             .or_else(volley_agent::capacity::default_js_heap)
             .filter(|b| *b > 0)
             .map(|b| (b, "volley run --max-js-heap".to_string())),
+        // A local run reads what the user can read, as `k6 run` does.
+        files: volley_agent::sandbox::FileScope::Host,
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(report) = &outcome.report {

@@ -426,8 +426,8 @@ impl Archive {
         Ok(archive)
     }
 
-    /// Writes the files under `dir` (which must be empty or not exist); returns the absolute
-    /// entry path. Never writes outside `dir`: paths are re-validated, folders are created one
+    /// Writes the files under `dir` (which must be empty or not exist), readable by this user
+    /// only (folders it creates 0700, files 0600); returns the absolute entry path. Never writes outside `dir`: paths are re-validated, folders are created one
     /// level at a time and must be real folders (not symlinks), and files are created new, so an
     /// existing file or symlink is never followed or overwritten.
     pub fn extract_to(&self, dir: &Path) -> Result<PathBuf, ArchiveError> {
@@ -455,7 +455,10 @@ impl Archive {
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+                private_dir_builder()
+                    .recursive(true)
+                    .create(dir)
+                    .map_err(io_err("create", dir))?;
             }
             Err(e) => return Err(io_err("inspect", dir)(e)),
         }
@@ -471,11 +474,11 @@ impl Archive {
                 }
                 ensure_real_folder(&path)?;
             }
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(io_err("create", &path))?;
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&path).map_err(io_err("create", &path))?;
             file.write_all(data).map_err(io_err("write", &path))?;
         }
         Ok(rel_to_path(&root, &self.metadata.entry))
@@ -714,19 +717,28 @@ fn rel_to_path(root: &Path, rel: &str) -> PathBuf {
 }
 
 /// Makes sure `path` is a real folder: creates it if missing, refuses symlinks and files.
+/// Extracted folders are private to the user that extracts them (0700; files 0600): a test's
+/// scripts and data are nobody else's business on the agent's machine.
+fn private_dir_builder() -> fs::DirBuilder {
+    let mut b = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b
+}
+
 fn ensure_real_folder(path: &Path) -> Result<(), ArchiveError> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_dir() => Ok(()),
         Ok(_) => Err(ArchiveError::NotAFolder {
             path: path.to_path_buf(),
         }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir(path).map_err(|source| ArchiveError::Io {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => private_dir_builder()
+            .create(path)
+            .map_err(|source| ArchiveError::Io {
                 action: "create",
                 path: path.to_path_buf(),
                 source,
-            })
-        }
+            }),
         Err(source) => Err(ArchiveError::Io {
             action: "inspect",
             path: path.to_path_buf(),
@@ -1566,6 +1578,33 @@ mod tests {
         ));
         assert_eq!(fs::read_dir(&parent).expect("list").count(), 0);
         fs::remove_dir_all(&parent).expect("cleanup");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn extracted_folders_and_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = temp_dir("modes");
+        let dir = base.join("work/run-1");
+        let entry = sample().extract_to(&dir).expect("extract");
+        let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        // The folders it created on the way too, not only the run's own.
+        for d in [
+            base.join("work"),
+            dir.clone(),
+            dir.join("lib"),
+            dir.join("data/deep/er"),
+        ] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+        for f in [
+            entry,
+            dir.join("lib/helper.js"),
+            dir.join("data/deep/er/blob.bin"),
+        ] {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+        fs::remove_dir_all(&base).expect("cleanup");
     }
 
     #[cfg(unix)]

@@ -560,6 +560,14 @@ impl Cluster {
         self.agents.push((name.to_string(), Proc::spawn(&mut cmd)));
     }
 
+    /// Starts one more agent whose `TMPDIR` (the parent of its work folder) is `tmp`.
+    pub fn add_agent_with_tmp(&mut self, name: &str, tmp: &Path) {
+        let mut cmd = Command::new(volley_bin());
+        cmd.args(["agent", "--controller", &self.grpc_url, "--name", name])
+            .env("TMPDIR", tmp);
+        self.agents.push((name.to_string(), Proc::spawn(&mut cmd)));
+    }
+
     /// Waits until `GET /v1/agents` lists at least `n` agents; returns that listing.
     pub fn wait_agents(&self, n: usize) -> serde_json::Value {
         let deadline = std::time::Instant::now() + CLUSTER_START_TIMEOUT;

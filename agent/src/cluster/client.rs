@@ -166,6 +166,7 @@ fn unix_ms(t: SystemTime) -> u64 {
 /// Runs the agent until the process is stopped. Reconnects with backoff when the controller
 /// is unreachable.
 pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
+    prepare_work_dir(&cfg.work_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("volley-agent")
@@ -455,6 +456,43 @@ fn forward(current: &Shared, run_id: u64, cmd: ClusterCommand) {
     }
 }
 
+/// Makes the agent's work folder private before any archive lands in it: created 0700 if
+/// missing; if it exists it must be a real folder (not a symbolic link) owned by this user, and
+/// is made 0700. A folder planted by someone else under a shared `/tmp` is refused, not used.
+pub fn prepare_work_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create the work folder {}: {e}", dir.display())),
+        Err(e) => Err(format!(
+            "cannot inspect the work folder {}: {e}",
+            dir.display()
+        )),
+        Ok(meta) if !meta.file_type().is_dir() => Err(format!(
+            "the work folder {} is not a folder (a symbolic link or a file); remove it, since \
+             someone else may have planted it",
+            dir.display()
+        )),
+        Ok(meta) => {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if meta.uid() != me {
+                return Err(format!(
+                    "the work folder {} belongs to user id {}, not to this agent's user ({me}); \
+                     remove it, since someone else may have planted it",
+                    dir.display(),
+                    meta.uid()
+                ));
+            }
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| format!("cannot make the work folder {} private: {e}", dir.display()))
+        }
+    }
+}
+
 struct NoObserver;
 impl RunObserver for NoObserver {}
 
@@ -492,6 +530,11 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
     let entry = match archive.extract_to(&dir) {
         Ok(p) => p,
         Err(e) => return fail(format!("cannot extract the archive: {e}")),
+    };
+    // The archive is the script's whole file system on an agent (see crate::sandbox).
+    let files = match std::fs::canonicalize(&dir) {
+        Ok(root) => crate::sandbox::FileScope::Archive { root },
+        Err(e) => return fail(format!("cannot resolve {}: {e}", dir.display())),
     };
     let options_json: serde_json::Value = if a.options_json.is_empty() {
         archive.metadata.options.clone()
@@ -535,6 +578,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         max_vus: (cfg.max_vus > 0).then(|| (cfg.max_vus, format!("agent {} --max-vus", cfg.name))),
         max_js_heap: (cfg.max_js_heap > 0)
             .then(|| (cfg.max_js_heap, format!("agent {} --max-js-heap", cfg.name))),
+        files,
     };
     let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
     let batch_seq = Arc::new(AtomicU64::new(0));

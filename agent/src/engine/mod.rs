@@ -72,6 +72,9 @@ pub struct RunRequest {
     /// The JS heap this process's VUs may use together, in bytes (`--max-js-heap`, by default
     /// half the memory), and the flag that sets it; None = no limit.
     pub max_js_heap: Option<(u64, String)>,
+    /// Which files `open()` and `import` may read: the machine's (a local run) or only the
+    /// run's archive (an agent).
+    pub files: crate::sandbox::FileScope,
 }
 
 /// Events the engine reports while it runs (for banners and progress).
@@ -178,6 +181,7 @@ async fn run_async(
         let env = req.env.clone();
         let reg = registry.clone();
         let ctl = control.clone();
+        let scope = req.files.clone();
         // The first init has one runtime: it may use the whole JS heap budget.
         let first_budget = req
             .max_js_heap
@@ -185,7 +189,7 @@ async fn run_async(
             .map(|(total, flag)| crate::capacity::JsHeapBudget::new(total, 1, flag));
         let limit = first_budget.as_ref().map(|b| b.per_runtime);
         match tokio::task::spawn_blocking(move || {
-            first_init_on_thread(script, env, reg, ctl, limit)
+            first_init_on_thread(script, env, reg, ctl, limit, scope)
         })
         .await
         {

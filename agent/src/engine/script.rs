@@ -14,6 +14,7 @@ use super::{RunRequest, ThresholdSet};
 use crate::js::JsError;
 use crate::metrics::Registry;
 use crate::run::RunControl;
+use crate::sandbox::FileScope;
 use crate::vu::{first_init, FirstInit};
 
 /// SharedArrays built during the first init, by name.
@@ -27,12 +28,13 @@ pub(super) fn first_init_on_thread(
     registry: Arc<Registry>,
     control: Arc<RunControl>,
     heap_limit: Option<usize>,
+    scope: FileScope,
 ) -> Result<(FirstInit, SharedArrays), JsError> {
     std::thread::Builder::new()
         .name("volley-init".into())
         .stack_size(8 * 1024 * 1024)
         .spawn(move || {
-            let r = first_init(&script, &env, registry, Some(control), heap_limit);
+            let r = first_init(&script, &env, registry, Some(control), heap_limit, scope);
             let arrays = crate::js::modules::data::take_first_init_arrays();
             r.map(|fi| (fi, arrays))
         })
@@ -142,6 +144,7 @@ pub fn inspect_script(
         registry,
         control.clone(),
         None,
+        FileScope::Host,
     ) {
         Ok(x) => x,
         Err(e) => {

@@ -219,10 +219,12 @@ fn run_handle_summary_with(
                 registry.clone(),
                 control.clone(),
             );
-            tokio::task::spawn_blocking(move || first_init_on_thread(s, e, r, c, None))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.with_stack())?
+            tokio::task::spawn_blocking(move || {
+                first_init_on_thread(s, e, r, c, None, crate::sandbox::FileScope::Host)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.with_stack())?
         };
         if !fi.exports.iter().any(|e| e == "handleSummary") {
             return Ok(None);

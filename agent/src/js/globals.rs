@@ -86,7 +86,10 @@ fn install_open<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>) -> R<()> {
             if path.is_empty() {
                 return Err(type_error(&ctx, "open() needs a file path"));
             }
-            let p = vu1.program.resolve_open_path(&path);
+            let p = vu1
+                .program
+                .resolve_open_path(&path)
+                .map_err(|e| Exception::throw_message(&ctx, &format!("open() of {e}")))?;
             let data = vu1.program.open_file(&p).map_err(|e| {
                 Exception::throw_message(&ctx, &format!("open {}: {e}", p.display()))
             })?;

@@ -17,6 +17,7 @@ use super::error::JsError;
 use super::jobs::finish_promise;
 use super::modules::{self, MODULES};
 use crate::program::{normalize, Program, ProgramBuilder};
+use crate::sandbox::FileScope;
 
 /// Bytecode of the k6 modules' JS, compiled once per process.
 fn builtin_bytecode(name: &str) -> Option<&'static [u8]> {
@@ -49,7 +50,9 @@ fn builtin_bytecode(name: &str) -> Option<&'static [u8]> {
 }
 
 /// Module resolution shared by the first init and the VUs: k6 modules by name, local files by
-/// path relative to the importing module. Remote and bare specifiers are refused clearly.
+/// path relative to the importing module. Remote and bare specifiers are refused clearly. (On
+/// an agent, the loader refuses a module outside the run's archive: QuickJS cuts error
+/// messages at 256 bytes, and a loading error names one path where a resolving one names two.)
 pub struct VolleyResolver;
 
 impl Resolver for VolleyResolver {
@@ -114,8 +117,9 @@ impl Loader for DiskLoader {
             // SAFETY: the bytecode was produced by this QuickJS build and lives for the process.
             return unsafe { Module::load(ctx.clone(), bc) };
         }
-        let source =
-            read_module_source(name).map_err(|e| rquickjs::Error::new_loading_message(name, e))?;
+        let scope = self.builder.borrow().scope().clone();
+        let source = read_module_source(&scope, name)
+            .map_err(|e| rquickjs::Error::new_loading_message(name, e))?;
         let module = Module::declare(ctx.clone(), name, source.clone())?;
         let bc = module.write(WriteOptions::default())?;
         self.builder.borrow_mut().record(name, bc, source);
@@ -123,15 +127,21 @@ impl Loader for DiskLoader {
     }
 }
 
-fn read_module_source(name: &str) -> Result<String, String> {
-    let meta = std::fs::metadata(name).map_err(|e| format!("cannot read {name}: {e}"))?;
+fn read_module_source(scope: &FileScope, name: &str) -> Result<String, String> {
+    scope
+        .check_module(Path::new(name))
+        .map_err(|e| e.to_string())?;
+    let real = scope
+        .real_path(name, Path::new(name))
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    let meta = std::fs::metadata(&real).map_err(|e| format!("cannot read {name}: {e}"))?;
     if meta.len() > MAX_MODULE_BYTES {
         return Err(format!(
             "{name} is {} bytes; modules may be at most {MAX_MODULE_BYTES} bytes",
             meta.len()
         ));
     }
-    std::fs::read_to_string(name).map_err(|e| format!("cannot read {name}: {e}"))
+    std::fs::read_to_string(&real).map_err(|e| format!("cannot read {name}: {e}"))
 }
 
 /// The VUs' loader: every module comes from the compiled [`Program`].
@@ -171,7 +181,8 @@ pub fn eval_entry<'js>(
     program: Option<&Program>,
 ) -> Result<rquickjs::Object<'js>, JsError> {
     let module = if let Some(loader) = from_disk {
-        let source = read_module_source(name).map_err(JsError::Load)?;
+        let scope = loader.builder.borrow().scope().clone();
+        let source = read_module_source(&scope, name).map_err(JsError::Load)?;
         let m = Module::declare(ctx.clone(), name, source.clone())
             .catch(ctx)
             .map_err(|e| JsError::from_caught(e, ctx))?;
@@ -206,6 +217,26 @@ pub fn eval_entry<'js>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_an_agent_only_modules_inside_the_archive_load() {
+        let dir = std::env::temp_dir().join(format!("volley-loader-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run/t")).unwrap();
+        std::fs::write(dir.join("run/t/lib.js"), "export const A = 1;").unwrap();
+        std::fs::write(dir.join("outside.js"), "export const B = 2;").unwrap();
+        let root = std::fs::canonicalize(dir.join("run")).unwrap();
+        let scope = FileScope::Archive { root: root.clone() };
+        let inside = root.join("t/lib.js");
+        assert!(read_module_source(&scope, inside.to_str().unwrap()).is_ok());
+        let outside = resolve_specifier(inside.to_str().unwrap(), "../../outside.js").unwrap();
+        assert!(read_module_source(&FileScope::Host, &outside).is_ok());
+        let e = read_module_source(&scope, &outside).unwrap_err();
+        assert!(e.starts_with("outside the run's archive"), "{e}");
+        let e = read_module_source(&scope, "/etc/passwd").unwrap_err();
+        assert!(e.starts_with("outside the run's archive"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn resolves_builtins_locals_and_refuses_the_rest() {
