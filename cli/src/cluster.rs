@@ -50,6 +50,15 @@ pub struct ControllerArgs {
     /// reach it may then run load and read scripts).
     #[arg(long)]
     pub insecure: bool,
+    /// Refuse runs' requests to this target on every agent (repeatable): a CIDR, an address or
+    /// a host name (`*.example.com`), each with an optional :port. The controller's own
+    /// endpoints and link-local / cloud-metadata addresses are always refused.
+    #[arg(long = "deny-target", value_name = "TARGET")]
+    pub deny_targets: Vec<String>,
+    /// Allow runs' requests only to these targets (repeatable; same forms as --deny-target).
+    /// Given at least once, the list is exclusive; denies still win.
+    #[arg(long = "allow-target", value_name = "TARGET")]
+    pub allow_targets: Vec<String>,
     /// An agent of a running run silent this long is lost (e.g. 10s).
     #[arg(long, default_value = "10s")]
     pub agent_lost_after: String,
@@ -145,6 +154,7 @@ fn coordinator_config(
             max_agents: a.max_agents,
             allow_unknown_labels: a.allow_unknown_labels,
         },
+        targets: volley_controller::targets::operator_policy(&a.deny_targets, &a.allow_targets)?,
         ..CoordinatorConfig::default()
     })
 }

@@ -298,6 +298,8 @@ pub fn main(args: RunArgs) -> i32 {
             .map(|b| (b, "volley run --max-js-heap".to_string())),
         // A local run reads what the user can read, as `k6 run` does.
         files: volley_agent::sandbox::FileScope::Host,
+        // Requests go where the script sends them (its blacklistIPs / blockHostnames aside).
+        targets: Default::default(),
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(report) = &outcome.report {

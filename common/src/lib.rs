@@ -11,5 +11,6 @@ pub mod options;
 pub mod segment;
 pub mod status;
 pub mod summary;
+pub mod target;
 pub mod threshold;
 pub mod time;

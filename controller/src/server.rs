@@ -106,9 +106,6 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
                 detail: e.to_string(),
             })?;
         let auth_on = setup_auth(&db, &cfg)?;
-        let registry = Arc::new(Registry::new());
-        let co = Coordinator::new(db, registry, cfg.coordinator.clone());
-        co.start();
         let listen_err = |flag, addr| move |source| ServerError::Listen { flag, addr, source };
         let rest = tokio::net::TcpListener::bind(cfg.listen)
             .await
@@ -120,6 +117,19 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
             .local_addr()
             .map_err(listen_err("listen", cfg.listen))?;
         let grpc_addr = grpc.local_addr().map_err(listen_err("grpc", cfg.grpc))?;
+        // Runs' requests never reach the controller's own endpoints (crate::targets).
+        let mut coordinator = cfg.coordinator.clone();
+        crate::targets::deny_own_endpoints(
+            &mut coordinator.targets,
+            &[
+                (rest_addr, "the controller's REST API"),
+                (grpc_addr, "the controller's gRPC endpoint for agents"),
+            ],
+        );
+        coordinator.controller_ports = vec![rest_addr.port(), grpc_addr.port()];
+        let registry = Arc::new(Registry::new());
+        let co = Coordinator::new(db, registry, coordinator);
+        co.start();
         let link = LinkService::server(co.clone(), cfg.token.clone());
         let grpc_task = tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);

@@ -15,6 +15,7 @@ pub mod v1 {
 pub use v1::*;
 
 mod abort;
+mod target;
 pub use abort::EmptyAbortReason;
 
 /// The protocol version this build speaks. A peer with another version is refused.

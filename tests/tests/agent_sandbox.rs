@@ -4,13 +4,16 @@
 //!   and the agent's own files (`/proc/self/environ`) are refused with a message naming the
 //!   path, while the same script run locally opens them, as `k6 run` does;
 //! - `__ENV` carries what the run sent, nothing of the agent's environment;
-//! - the agent's work folder is private (0700).
+//! - the agent's work folder is private (0700);
+//! - requests to the controller's own endpoints, to cloud-metadata addresses and to the
+//!   operator's `--deny-target` are refused with k6's blocked-target codes, naming the rule,
+//!   while loopback targets stay reachable; locally only `blacklistIPs` / `blockHostnames` apply.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use volley_e2e::{temp_dir, volley_run, Cluster};
+use volley_e2e::{temp_dir, volley_run, Cluster, Target};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -185,4 +188,155 @@ fn the_agent_work_folder_is_private() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
     let _ = std::fs::remove_dir_all(&planted);
+}
+
+/// A script that requests each URL of `__ENV.URLS` (comma-separated) and logs
+/// `GOT <url> <status> <error_code> <error>`.
+const PROBE_URLS: &str = r#"
+import http from 'k6/http';
+export const options = { iterations: 1, vus: 1 };
+export default function () {
+  for (const u of __ENV.URLS.split(',')) {
+    const r = http.get(u, { timeout: '5s' });
+    console.log(`GOT ${u} ${r.status} ${r.error_code} ${r.error}`);
+  }
+}
+"#;
+
+#[test]
+fn requests_on_an_agent_stay_off_the_controller_and_metadata() {
+    let target = Target::start();
+    let dir = temp_dir("sandbox-targets");
+    let script = dir.join("probe.js");
+    std::fs::write(&script, PROBE_URLS).unwrap();
+    let cluster = Cluster::start_with("sandbox-targets", &["--deny-target", "*.blocked.test"], 1);
+    let grpc = cluster.grpc_url.clone();
+    let rest = cluster.rest_url.clone();
+    let refused_addr = [
+        format!("{rest}/v1/agents"),
+        format!("{grpc}/"),
+        // The same REST port by another loopback spelling.
+        format!("http://localhost:{}/v1/agents", cluster.rest_port),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://[fd00:ec2::254]/".to_string(),
+    ];
+    let mut urls = vec![format!("{}/", target.url)];
+    urls.extend(refused_addr.iter().cloned());
+    urls.push("http://api.blocked.test/".to_string());
+    let env = format!("URLS={}", urls.join(","));
+    let mut submit = cluster.submit(&script, &["-e", &env]);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
+    let msgs = agent_messages(&cluster);
+    let got = |u: &str| {
+        msgs.iter()
+            .find(|m| m.starts_with(&format!("GOT {u} ")))
+            .unwrap_or_else(|| panic!("no answer for {u}: {msgs:?}"))
+            .clone()
+    };
+    assert!(
+        got(&urls[0]).starts_with(&format!("GOT {} 200 0", urls[0])),
+        "a loopback target stays reachable: {msgs:?}"
+    );
+    for u in &refused_addr {
+        assert_eq!(
+            got(u),
+            format!("GOT {u} 0 1110 target refused by the agent's target policy"),
+            "{msgs:?}"
+        );
+    }
+    assert_eq!(
+        got("http://api.blocked.test/"),
+        "GOT http://api.blocked.test/ 0 1111 target refused by the agent's target policy"
+    );
+    // The warning names the rule and why it is there.
+    let logs = cluster.agent_log("gen-1").expect("gen-1's log").text();
+    for rule in [
+        format!(
+            "matches \\\"127.0.0.1:{}\\\" (the controller's REST API)",
+            cluster.rest_port
+        ),
+        "matches \\\"169.254.0.0/16\\\" (link-local and cloud metadata addresses".to_string(),
+        "matches \\\"*.blocked.test\\\" (--deny-target)".to_string(),
+    ] {
+        assert!(logs.contains(&rule), "{rule}: {logs}");
+    }
+
+    // Locally there is no policy, as with `k6 run`: the controller's API answers.
+    let local = volley_run(
+        &[
+            "-q",
+            "-e",
+            &format!("URLS={rest}/v1/agents"),
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&local.stderr);
+    assert!(local.status.success(), "{text}");
+    assert!(
+        !text.contains("target policy") && !text.contains(&format!("GOT {rest}/v1/agents 0 ")),
+        "a local run reaches the controller: {text}"
+    );
+}
+
+#[test]
+fn blacklist_ips_and_block_hostnames_refuse_as_in_k6() {
+    let target = Target::start();
+    let dir = temp_dir("sandbox-blacklist");
+    let script = dir.join("probe.js");
+    std::fs::write(
+        &script,
+        PROBE_URLS.replace(
+            "{ iterations: 1, vus: 1 }",
+            "{ iterations: 1, vus: 1, blacklistIPs: ['127.0.0.0/8'], blockHostnames: ['*.example.com'] }",
+        ),
+    )
+    .unwrap();
+    let urls = format!("{}/,http://a.example.com/", target.url);
+    let out = volley_run(
+        &[
+            "-q",
+            "-e",
+            &format!("URLS={urls}"),
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let host = target.url.trim_start_matches("http://");
+    let ip = host.split(':').next().unwrap();
+    for want in [
+        format!("GOT {}/ 0 1110 ip is blacklisted", target.url),
+        "GOT http://a.example.com/ 0 1111 hostname is blocked".to_string(),
+        format!(
+            "Get \\\"{}/\\\": IP ({ip}) is in a blacklisted range (127.0.0.0/8)",
+            target.url
+        ),
+        "hostname (a.example.com) is in a blocked pattern (*.example.com)".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want}: {text}");
+    }
+
+    // A CIDR that does not parse stops the run before it starts, in k6's words.
+    std::fs::write(
+        &script,
+        PROBE_URLS.replace("vus: 1 }", "vus: 1, blacklistIPs: ['nope'] }"),
+    )
+    .unwrap();
+    let out = volley_run(
+        &[
+            "-q",
+            "-e",
+            "URLS=http://127.0.0.1:1/",
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("failed to parse CIDR 'nope': invalid CIDR address: nope"),
+        "{text}"
+    );
 }

@@ -536,6 +536,10 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         Ok(root) => crate::sandbox::FileScope::Archive { root },
         Err(e) => return fail(format!("cannot resolve {}: {e}", dir.display())),
     };
+    let targets = match super::targets::run_policy(&cfg.controller, a.targets.as_ref()) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
     let options_json: serde_json::Value = if a.options_json.is_empty() {
         archive.metadata.options.clone()
     } else {
@@ -579,6 +583,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         max_js_heap: (cfg.max_js_heap > 0)
             .then(|| (cfg.max_js_heap, format!("agent {} --max-js-heap", cfg.name))),
         files,
+        targets,
     };
     let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
     let batch_seq = Arc::new(AtomicU64::new(0));

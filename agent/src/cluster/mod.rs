@@ -3,4 +3,5 @@
 //! engine's hooks, `crate::engine::hooks`).
 
 pub mod client;
+pub mod targets;
 pub mod telemetry;

@@ -75,6 +75,10 @@ pub struct RunRequest {
     /// Which files `open()` and `import` may read: the machine's (a local run) or only the
     /// run's archive (an agent).
     pub files: crate::sandbox::FileScope,
+    /// Where the run's requests may go besides the script's `blacklistIPs` and
+    /// `blockHostnames`: an agent's target policy (see `volley_common::target`); empty for a
+    /// local run, as in k6.
+    pub targets: volley_common::target::TargetPolicy,
 }
 
 /// Events the engine reports while it runs (for banners and progress).
@@ -288,6 +292,14 @@ async fn run_async(
     } else {
         Some(Arc::new(FanOut(outputs.clone())))
     };
+    let targets = match crate::http::targets::TargetFilter::new(
+        &resolved.blacklist_ips,
+        &resolved.block_hostnames,
+        req.targets.clone(),
+    ) {
+        Ok(t) => t,
+        Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
+    };
     let http_cfg = HttpConfig {
         user_agent: resolved.user_agent.clone(),
         insecure_skip_tls_verify: resolved.insecure_skip_tls_verify,
@@ -295,6 +307,7 @@ async fn run_async(
         max_redirects: resolved.max_redirects.min(u32::MAX as u64) as u32,
         max_redirects_set: resolved.options.max_redirects.is_some(),
         discard_response_bodies: resolved.discard_response_bodies,
+        targets,
         ..HttpConfig::default()
     };
     let http = match HttpShared::new(http_cfg) {

@@ -21,6 +21,10 @@ pub const REQUEST_TIMEOUT: u32 = 1050;
 pub const DNS_GENERIC: u32 = 1100;
 /// The host name resolved to no address.
 pub const DNS_NO_SUCH_HOST: u32 = 1101;
+/// The address is in a `blacklistIPs` range (or refused by an agent's target policy).
+pub const BLACKLISTED_IP: u32 = 1110;
+/// The host name matches a `blockHostnames` pattern (or an agent's target policy names it).
+pub const BLOCKED_HOSTNAME: u32 = 1111;
 /// A TCP error that is none of the others.
 pub const TCP_GENERIC: u32 = 1200;
 /// A write hit a closed connection ("broken pipe").
@@ -63,6 +67,9 @@ pub fn code_for_status(status: u16) -> u32 {
 pub(crate) struct RequestError {
     pub code: u32,
     pub message: String,
+    /// The longer explanation k6 logs and throws (`IP (…) is in a blacklisted range (…)`)
+    /// where the short message is a fixed tag value.
+    pub detail: Option<String>,
 }
 
 impl RequestError {
@@ -70,7 +77,13 @@ impl RequestError {
         Self {
             code,
             message: message.into(),
+            detail: None,
         }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     pub fn timeout() -> Self {

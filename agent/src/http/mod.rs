@@ -20,6 +20,7 @@ mod cookies;
 pub mod error;
 mod pool;
 mod shared;
+pub mod targets;
 mod timing;
 mod tls;
 
@@ -52,6 +53,9 @@ pub struct HttpConfig {
     pub discard_response_bodies: bool,
     /// The timeout of requests that set none (k6: 60 s).
     pub default_timeout: Duration,
+    /// Where requests may go: `blacklistIPs`, `blockHostnames` and, on an agent, the target
+    /// policy; checked on every connection dialed.
+    pub targets: targets::TargetFilter,
 }
 
 impl Default for HttpConfig {
@@ -67,6 +71,7 @@ impl Default for HttpConfig {
             max_redirects_set: false,
             discard_response_bodies: false,
             default_timeout: Duration::from_secs(60),
+            targets: targets::TargetFilter::default(),
         }
     }
 }
@@ -129,6 +134,9 @@ pub struct HttpExchange {
     pub timings: Timings,
     /// k6's normalised error message (`error` tag); `None` on success, including 4xx/5xx.
     pub error: Option<String>,
+    /// The longer explanation of `error` that k6 logs and throws, when there is one (a
+    /// blocked host name or address).
+    pub error_detail: Option<String>,
     /// k6's `error_code`: a code from [`error`] on failure, 1000 + status for status ≥ 400, else 0.
     pub error_code: u32,
     /// Bytes written to / read from the socket for this hop, headers and TLS included (a new

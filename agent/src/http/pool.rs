@@ -192,6 +192,8 @@ pub(crate) async fn connect(
     trace: &mut HopTrace,
 ) -> Result<Conn, RequestError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let targets = &shared.config().targets;
+    targets.check_name(bare, port)?;
     let addrs: Vec<SocketAddr> = match bare.parse::<std::net::IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((bare, port))
@@ -204,6 +206,12 @@ pub(crate) async fn connect(
             super::error::DNS_NO_SUCH_HOST,
             "lookup: no such host",
         ));
+    }
+
+    // Every address this connection might dial is checked, after DNS: a name that resolves
+    // to a refused address is refused, however it was spelled.
+    for addr in &addrs {
+        targets.check_addr(bare, *addr)?;
     }
 
     trace.connect_start = Some(Instant::now());

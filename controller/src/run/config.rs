@@ -87,6 +87,11 @@ pub struct CoordinatorConfig {
     /// Longest VU init may take on every agent before the run is ABORTED_BY_SYSTEM (a run's
     /// `options.volley.initTimeout` overrides).
     pub init_timeout: Duration,
+    /// Where the requests of runs may go (sent to agents with every run): the operator's
+    /// `--deny-target` / `--allow-target` and the controller's own endpoints (crate::targets).
+    pub targets: volley_common::target::TargetPolicy,
+    /// The controller's REST and gRPC ports, which agents deny on the address they reach it at.
+    pub controller_ports: Vec<u16>,
 }
 
 impl Default for CoordinatorConfig {
@@ -107,6 +112,8 @@ impl Default for CoordinatorConfig {
             queue_timeout: Duration::from_secs(60 * 60),
             queue_reserve_after: Duration::from_secs(60),
             init_timeout: Duration::from_secs(60),
+            targets: Default::default(),
+            controller_ports: Vec::new(),
         }
     }
 }

@@ -435,6 +435,15 @@ impl Machine {
         let options_json = self.spec.config.to_string();
         let env: HashMap<String, String> = self.spec.env.clone().into_iter().collect();
         let metrics_interval_ms = self.cfg.metrics_interval.as_millis() as u32;
+        let targets = pb::TargetPolicy {
+            controller_ports: self
+                .cfg
+                .controller_ports
+                .iter()
+                .map(|p| u32::from(*p))
+                .collect(),
+            ..pb::TargetPolicy::from(&self.cfg.targets)
+        };
         for a in self.spec.assignments.clone() {
             let body = Body::Assign(pb::Assign {
                 run_id: self.run_id,
@@ -444,6 +453,7 @@ impl Machine {
                 options_json: options_json.clone(),
                 env: env.clone(),
                 metrics_interval_ms,
+                targets: Some(targets.clone()),
             });
             self.send(&a.agent, body);
         }

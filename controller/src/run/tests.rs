@@ -48,6 +48,8 @@ fn config() -> CoordinatorConfig {
         queue_timeout: Duration::from_secs(3600),
         queue_reserve_after: Duration::from_secs(60),
         init_timeout: Duration::from_secs(60),
+        targets: Default::default(),
+        controller_ports: vec![6565, 6566],
     }
 }
 

@@ -233,6 +233,7 @@ async fn run_hop(
         body: Bytes::new(),
         timings: Default::default(),
         error: None,
+        error_detail: None,
         error_code: 0,
         bytes_sent: 0,
         bytes_received: 0,
@@ -247,6 +248,7 @@ async fn run_hop(
         Ok(p) => p,
         Err(e) => {
             ex.error = Some(e.message);
+            ex.error_detail = e.detail;
             ex.error_code = e.code;
             return (ex, None);
         }
@@ -288,12 +290,14 @@ async fn run_hop(
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             ex.error = Some(e.message);
+            ex.error_detail = e.detail;
             ex.error_code = e.code;
             return (ex, None);
         }
         Err(_) => {
             let e = RequestError::timeout();
             ex.error = Some(e.message);
+            ex.error_detail = e.detail;
             ex.error_code = e.code;
             return (ex, None);
         }

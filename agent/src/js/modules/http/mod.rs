@@ -154,12 +154,13 @@ fn run_all<'js>(
                 "the HTTP client returned no response",
             ));
         };
+        let failure = failure_text(last);
         if throw {
-            if let Some(e) = &last.error {
+            if let Some(e) = &failure {
                 return Err(Exception::throw_message(ctx, e));
             }
         }
-        if let Some(e) = &last.error {
+        if let Some(e) = &failure {
             crate::console::log(
                 "warning",
                 &format!("Request Failed: {e}"),
@@ -169,6 +170,22 @@ fn run_all<'js>(
         out.push(response_object(ctx, &p, last, shapes)?);
     }
     Ok(out)
+}
+
+/// What a failed request logs and throws: its error, or, when the error has a longer
+/// explanation (a blocked target), that explanation in Go's `Get "URL": …` form, as k6 words it.
+fn failure_text(ex: &HttpExchange) -> Option<String> {
+    let error = ex.error.as_ref()?;
+    Some(match &ex.error_detail {
+        Some(detail) => {
+            let mut method = ex.method.to_ascii_lowercase();
+            if let Some(first) = method.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            format!("{method} \"{}\": {detail}", ex.url)
+        }
+        None => error.clone(),
+    })
 }
 
 /// Awaits all futures, keeping their order (a tiny join_all without the futures crate).
