@@ -43,9 +43,11 @@ impl TargetFilter {
         })
     }
 
-    /// Before DNS: `blockHostnames`, then the policy's host name denies.
+    /// Before DNS: `blockHostnames` (on names only: as in k6, an address in the URL is not a
+    /// host name, so `*` does not block `http://127.0.0.1/`), then the policy's host name denies.
     pub(crate) fn check_name(&self, host: &str, port: u16) -> Result<(), RequestError> {
-        if let Some(p) = self.blocked.iter().find(|p| p.matches(host)) {
+        let is_name = host.parse::<std::net::IpAddr>().is_err();
+        if let Some(p) = self.blocked.iter().find(|p| is_name && p.matches(host)) {
             return Err(RequestError::new(BLOCKED_HOSTNAME, "hostname is blocked")
                 .with_detail(format!("hostname ({host}) is in a blocked pattern ({p})")));
         }
@@ -109,6 +111,10 @@ mod tests {
             Some("hostname (a.example.com) is in a blocked pattern (*.example.com)")
         );
         assert!(f.check_name("example.com", 80).is_ok());
+        let every = TargetFilter::new(&[], &["*".into()], TargetPolicy::default()).unwrap();
+        assert!(every.check_name("localhost", 80).is_err());
+        assert!(every.check_name("127.0.0.1", 80).is_ok());
+        assert!(every.check_name("::1", 80).is_ok());
         assert!(f.check_addr("h", "10.0.0.1:80".parse().unwrap()).is_ok());
     }
 
