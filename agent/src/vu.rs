@@ -15,7 +15,7 @@ use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, Value};
 
 use crate::coro::{Resume, Suspend, Suspender, JS_STACK_LIMIT};
 use crate::http::VuHttpClient;
-use crate::js::jobs::{finish_promise, run_own_jobs};
+use crate::js::event_loop;
 use crate::js::shared_runtime::{self, SharedRuntime, VuExec};
 use crate::js::vu_ctx::{Aborted, IoFuture, IterState, VuCtx, VuHost};
 use crate::js::{self, JsError, VolleyResolver};
@@ -174,6 +174,7 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         state: RefCell::new(IterState::default()),
         interrupt: spec.interrupt.clone(),
         env: run.settings.env.clone(),
+        timers: Default::default(),
     });
 
     shared_runtime::enter_context(&context, |ctx| {
@@ -254,22 +255,37 @@ pub fn init_context<'js>(
     }
     g.set("__ENV", env).map_err(err)?;
     let entry = vu.program.entry.clone();
-    let ns = js::loader::eval_entry(ctx, &entry, disk, Some(&vu.program))?;
-    run_own_jobs(ctx);
-    Ok(ns)
+    let ns = js::loader::eval_entry(ctx, &entry, disk, Some(&vu.program));
+    let ns = settle(ctx, vu, ns.map(|ns| ns.into_value()))?;
+    ns.into_object()
+        .ok_or_else(|| JsError::Load("internal error: the entry module has no namespace".into()))
 }
 
-/// Calls `value` if it is a function returning a promise, waiting for the promise.
-fn settle<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Result<Value<'js>, JsError> {
-    if let Some(p) = v.as_promise() {
-        let r = finish_promise::<Value>(ctx, p)
-            .catch(ctx)
-            .map_err(|e| JsError::from_caught(e, ctx));
-        run_own_jobs(ctx);
-        return r;
+/// Finishes a call of the script's function that returned `v`: runs the VU's event loop
+/// (promise jobs and timers) until it is empty, as k6 does, and gives the value `v` settled to
+/// (`undefined` for a promise still pending then). A call that threw has its pending timers
+/// dropped instead.
+fn settle<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    called: Result<Value<'js>, JsError>,
+) -> Result<Value<'js>, JsError> {
+    let v = match called {
+        Ok(v) => v,
+        Err(e) => {
+            event_loop::stop(ctx, vu);
+            return Err(e);
+        }
+    };
+    let promise = v.as_promise().cloned();
+    event_loop::run(ctx, vu, promise.as_ref())?;
+    match promise {
+        Some(p) => match p.result::<Value>() {
+            Some(r) => r.catch(ctx).map_err(|e| JsError::from_caught(e, ctx)),
+            None => Ok(Value::new_undefined(ctx.clone())),
+        },
+        None => Ok(v),
     }
-    run_own_jobs(ctx);
-    Ok(v)
 }
 
 fn json_parse<'js>(ctx: &Ctx<'js>, s: Option<&str>) -> Result<Value<'js>, JsError> {
@@ -320,11 +336,11 @@ fn call_export<'js>(
         ))
     })?;
     let data = json_parse(ctx, arg)?;
-    let r = f
+    let called = f
         .call::<_, Value>((data,))
         .catch(ctx)
-        .map_err(|e| JsError::from_caught(e, ctx))
-        .and_then(|v| settle(ctx, v));
+        .map_err(|e| JsError::from_caught(e, ctx));
+    let r = settle(ctx, vu, called);
     let out = match r {
         Ok(v) => json_stringify(ctx, v),
         Err(e) => Err(e),
@@ -413,11 +429,11 @@ fn run_job<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, ns: &Object<'js>, job: Arc<Job>)
         let _ = ctx.globals().set("__ITER", iter_no);
         let start = Instant::now();
         let start_wall = SystemTime::now();
-        let r = func
+        let called = func
             .call::<_, Value>((data.clone(),))
             .catch(ctx)
-            .map_err(|e| JsError::from_caught(e, ctx))
-            .and_then(|v| settle(ctx, v));
+            .map_err(|e| JsError::from_caught(e, ctx));
+        let r = settle(ctx, vu, called);
         let interrupted = vu.interrupt.load(Ordering::Relaxed);
         match &r {
             Err(JsError::Interrupted) => {}
@@ -575,6 +591,7 @@ pub fn first_init(
         state: RefCell::new(IterState::default()),
         interrupt: Arc::new(AtomicBool::new(false)),
         env: env.clone(),
+        timers: Default::default(),
     });
     let disk = js::DiskLoader {
         builder: builder.clone(),

@@ -674,3 +674,25 @@ fn repeated_requests_carry_the_group_they_were_made_in() {
         summary: true,
     });
 }
+
+#[test]
+fn timers_and_promises_run_in_k6_order_and_iterations_wait_for_them() {
+    differential(&Case {
+        script: "timers_order.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn a_pending_interval_is_interrupted_at_the_scenarios_end() {
+    differential(&Case {
+        script: "timers_interrupted.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

@@ -10,6 +10,7 @@
 //! `js` depends on this one.
 
 pub mod error;
+pub mod event_loop;
 pub mod globals;
 pub mod jobs;
 pub mod keys;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rquickjs::{CatchResultExt, Context, Module, Runtime};
 
 use super::error::JsError;
-use super::jobs::{finish_promise, run_own_jobs};
+use super::event_loop;
 use super::loader::{ProgramLoader, VolleyResolver};
 use super::vu_ctx::{Aborted, IoFuture, IterState, Phase, VuCtx, VuHost};
 use crate::http::{HttpConfig, HttpShared, VuHttpClient};
@@ -111,6 +111,7 @@ impl TestVu {
             interrupt: Arc::new(AtomicBool::new(false)),
             env: run.settings.env.clone(),
             run: Some(run),
+            timers: Default::default(),
         });
         let runtime = Runtime::new().expect("QuickJS runtime");
         runtime.set_loader(VolleyResolver, ProgramLoader { program });
@@ -154,11 +155,11 @@ impl TestVu {
                 .catch(&ctx)
                 .map_err(caught)?;
             let (_, promise) = module.eval().catch(&ctx).map_err(caught)?;
-            let r = finish_promise::<()>(&ctx, &promise)
-                .catch(&ctx)
-                .map_err(caught);
-            run_own_jobs(&ctx);
-            r
+            event_loop::run(&ctx, &self.vu, Some(&promise))?;
+            match promise.result::<()>() {
+                Some(r) => r.catch(&ctx).map_err(caught),
+                None => Ok(()),
+            }
         })
     }
 

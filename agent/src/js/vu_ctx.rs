@@ -20,6 +20,7 @@ use rquickjs::Ctx;
 use volley_common::exit::AbortReason;
 use volley_common::metrics::TagSet;
 
+use super::event_loop::EventLoop;
 use crate::http::VuHttpClient;
 use crate::metrics::{MetricId, Registry, WorkerMetrics};
 use crate::program::Program;
@@ -116,6 +117,8 @@ pub struct VuCtx {
     pub interrupt: Arc<AtomicBool>,
     /// The run's environment variables (`__ENV`, before a scenario's own `env`).
     pub env: BTreeMap<String, String>,
+    /// The VU's pending timers (`setTimeout`, `setInterval`).
+    pub timers: EventLoop,
 }
 
 impl VuCtx {

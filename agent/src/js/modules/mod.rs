@@ -17,6 +17,7 @@ pub mod http;
 pub mod k6;
 pub mod metrics;
 pub mod natives;
+pub mod timers;
 
 use std::rc::Rc;
 
@@ -47,6 +48,7 @@ pub const MODULES: &[K6Module] = &[
     data::MODULE,
     encoding::MODULE,
     crypto::MODULE,
+    timers::MODULE,
 ];
 
 /// Modules k6 has and Volley does not (yet): named in the error so users know it is not a typo.
@@ -55,7 +57,6 @@ pub const NOT_YET: &[&str] = &[
     "k6/html",
     "k6/net/grpc",
     "k6/browser",
-    "k6/timers",
     "k6/secrets",
     "k6/experimental/browser",
     "k6/experimental/websockets",
@@ -130,7 +131,7 @@ mod tests {
         assert_eq!(
             e,
             "module \"k6/ws\" is a k6 module that Volley does not support yet; supported modules: \
-             k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto"
+             k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, k6/timers"
         );
         let e = find("k6/nope").unwrap().err().unwrap();
         assert!(

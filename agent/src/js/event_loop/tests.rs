@@ -1,0 +1,54 @@
+use super::*;
+
+#[test]
+fn timers_are_ordered_by_due_time_then_creation_and_ids_count_up() {
+    let l = EventLoop::default();
+    let a = l.add(TimerKind::Timeout, 10.0);
+    let b = l.add(TimerKind::Timeout, 0.0);
+    let c = l.add(TimerKind::Timeout, f64::NAN);
+    let d = l.add(TimerKind::Timeout, -5.0);
+    assert_eq!((a, b, c, d), (1, 2, 3, 4));
+    let mut order = Vec::new();
+    while let Some((id, due)) = l.next() {
+        assert_eq!(l.take(id, due), Some(false));
+        order.push(id);
+    }
+    assert_eq!(order, [2, 3, 4, 1]);
+    assert!(l.is_empty());
+    assert_eq!(l.add(TimerKind::Timeout, 1.0), 5);
+}
+
+#[test]
+fn an_interval_is_due_again_one_period_after_it_fired_until_cleared() {
+    let l = EventLoop::default();
+    let iv = l.add(TimerKind::Interval, 20.0);
+    let t = l.add(TimerKind::Timeout, 50.0);
+    let mut order = Vec::new();
+    while let Some((id, due)) = l.next() {
+        l.take(id, due);
+        order.push(id);
+        if order.len() == 4 {
+            assert!(l.clear(iv));
+        }
+    }
+    // 20, 40 (interval), 50 (timeout)... the interval is cleared after its fourth entry.
+    assert_eq!(order, [iv, iv, t, iv]);
+    assert!(!l.clear(iv));
+    assert!(l.is_empty());
+}
+
+#[test]
+fn a_zero_period_interval_still_moves_the_clock() {
+    let l = EventLoop::default();
+    let iv = l.add(TimerKind::Interval, 0.0);
+    let t = l.add(TimerKind::Timeout, 3.0);
+    let mut order = Vec::new();
+    for _ in 0..6 {
+        let (id, due) = l.next().unwrap();
+        l.take(id, due);
+        order.push(id);
+    }
+    assert!(order.contains(&t), "{order:?}");
+    assert_eq!(l.drain(), [(TimerKind::Interval, iv)]);
+    assert!(l.next().is_none());
+}
