@@ -696,3 +696,14 @@ fn a_pending_interval_is_interrupted_at_the_scenarios_end() {
         summary: true,
     });
 }
+
+#[test]
+fn html_selections_elements_and_forms_give_k6s_values() {
+    differential(&Case {
+        script: "html_selection.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

@@ -904,3 +904,26 @@ fn k6_module_functions_print_as_native_code() {
     assert!(r.stderr.contains("[native code]"), "{}", r.stderr);
     assert!(!r.stderr.contains("send("), "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// k6/html and timers
+
+#[test]
+fn scraping_a_page_and_waiting_for_timers() {
+    let t = Target::start();
+    let r = run_example(&t, "scrape.js", &[]);
+    r.assert_code(0);
+    assert!(r.threshold_ok("checks", "rate==1"), "{}", r.stderr);
+    // Per iteration: the page, the link, the form, and one request from a timer and one after
+    // a promise, which the iteration waited for.
+    assert_eq!(r.stat("http_reqs", "count"), 30.0);
+    assert_eq!(r.stat("iterations", "count"), 6.0);
+    let checks = r.data()["root_group"]["checks"].as_array().expect("checks");
+    let names: Vec<&str> = checks.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["prices", "request after a promise", "request from a timer"],
+        "{checks:?}"
+    );
+    assert!(r.stat("iteration_duration", "min") >= 100.0);
+}

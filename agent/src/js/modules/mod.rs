@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod data;
 pub mod encoding;
 pub mod execution;
+pub mod html;
 pub mod http;
 pub mod k6;
 pub mod metrics;
@@ -49,12 +50,12 @@ pub const MODULES: &[K6Module] = &[
     encoding::MODULE,
     crypto::MODULE,
     timers::MODULE,
+    html::MODULE,
 ];
 
 /// Modules k6 has and Volley does not (yet): named in the error so users know it is not a typo.
 pub const NOT_YET: &[&str] = &[
     "k6/ws",
-    "k6/html",
     "k6/net/grpc",
     "k6/browser",
     "k6/secrets",
@@ -131,7 +132,7 @@ mod tests {
         assert_eq!(
             e,
             "module \"k6/ws\" is a k6 module that Volley does not support yet; supported modules: \
-             k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, k6/timers"
+             k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, k6/timers, k6/html"
         );
         let e = find("k6/nope").unwrap().err().unwrap();
         assert!(

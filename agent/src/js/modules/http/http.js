@@ -137,11 +137,46 @@ export class Response {
     }
     return selector === undefined ? this._parsed : select(this._parsed, selector);
   }
-  html() {
-    throw new Error('res.html() needs the k6/html module, which Volley does not support yet');
+  html(selector) {
+    return V.htmlApi().fromResponse(this, selector);
   }
-  clickLink() { this.html(); }
-  submitForm() { this.html(); }
+  // Follows the first link matching `selector` (default `a[href]`), relative to this response.
+  clickLink(args) {
+    const a = args || {};
+    const selector = a.selector === undefined ? 'a[href]' : String(a.selector);
+    const link = this.html(selector);
+    if (link.size() === 0) {
+      throw new Error(`no element found for selector '${selector}' in response '${this.url}'`);
+    }
+    const href = link.attr('href');
+    if (href === undefined) {
+      throw new Error(`no valid href attribute value found on element '${selector}' in response '${this.url}'`);
+    }
+    return request('GET', V.htmlApi().resolveURL(this.url, href), null, a.params);
+  }
+  // Submits the form matching `formSelector` (default `form`) with its fields, the submit
+  // button's name and value, and `fields` on top.
+  submitForm(args) {
+    const a = args || {};
+    const formSelector = a.formSelector === undefined ? 'form' : String(a.formSelector);
+    const form = this.html(formSelector);
+    if (form.size() === 0) {
+      throw new Error(`no form found for selector '${formSelector}' in response '${this.url}'`);
+    }
+    const method = String(form.attr('method', 'GET')).toUpperCase();
+    const action = V.htmlApi().resolveURL(this.url, form.attr('action', ''));
+    const body = form.serializeObject();
+    const submit = form.find(a.submitSelector === undefined ? '[type="submit"]' : String(a.submitSelector));
+    const submitName = submit.attr('name');
+    if (submit.size() > 0 && submitName) body[submitName] = submit.attr('value', '');
+    if (a.fields) Object.assign(body, a.fields);
+    if (method === 'GET') {
+      const q = Object.keys(body).flatMap((k) => [].concat(body[k]).map((v) => encodeURIComponent(k) + '=' + encodeURIComponent(v))).join('&');
+      const base = action.replace(/[?#].*$/, '');
+      return request('GET', q ? base + '?' + q : base, null, a.params);
+    }
+    return request(method, action, body, a.params);
+  }
 }
 
 // Templates of a Response and its timings and request objects: the native side makes every
