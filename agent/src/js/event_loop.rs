@@ -123,27 +123,33 @@ impl EventLoop {
             .map(|(&(due, _), &id)| (id, due))
     }
 
-    /// Takes timer `id` off the queue to fire it now: a timeout is gone, an interval is due
-    /// again one period later. Returns whether the timer stays (an interval).
+    /// Takes timer `id` off the queue to fire it now: a timeout is gone, an interval waits for
+    /// [`EventLoop::rearm`] once its callback has returned. Returns whether the timer stays
+    /// (an interval).
     fn take(&self, id: u64, due: Instant) -> Option<bool> {
         self.clock.set(Some(self.now().max(due)));
         let mut timers = self.timers.borrow_mut();
-        let t = timers.get_mut(&id)?;
+        let t = timers.get(&id)?;
         self.queue.borrow_mut().remove(&t.key);
         match t.kind {
             TimerKind::Timeout => {
                 timers.remove(&id);
                 Some(false)
             }
-            TimerKind::Interval => {
-                let every = t.every;
-                drop(timers);
-                let key = self.schedule(id, every);
-                if let Some(t) = self.timers.borrow_mut().get_mut(&id) {
-                    t.key = key;
-                }
-                Some(true)
-            }
+            TimerKind::Interval => Some(true),
+        }
+    }
+
+    /// Makes interval `id` due again one period from now, after its callback ran (as k6 does:
+    /// a callback that takes 20 ms every 30 ms fires every 50 ms), unless the callback
+    /// cleared it.
+    fn rearm(&self, id: u64) {
+        let Some(every) = self.timers.borrow().get(&id).map(|t| t.every) else {
+            return;
+        };
+        let key = self.schedule(id, every);
+        if let Some(t) = self.timers.borrow_mut().get_mut(&id) {
+            t.key = key;
         }
     }
 
@@ -238,6 +244,9 @@ fn fire<'js>(ctx: &Ctx<'js>, vu: &VuCtx, id: u64, due: Instant) -> Result<(), Js
     f.call::<_, Value>((Rest(args),))
         .catch(ctx)
         .map_err(caught)?;
+    if stays {
+        vu.timers.rearm(id);
+    }
     Ok(())
 }
 
