@@ -17,12 +17,45 @@ use volley_common::summary::SummaryReport;
 
 use crate::types::{
     AgentList, CreateTestJson, CreateToken, RunEnvelope, RunList, RunView, StartTestRun, StopRun,
-    StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope, TokenCreated,
-    TokenEnvelope, TokenList, STREAM_SECRET_HEADER,
+    StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope, TestList,
+    TokenCreated, TokenEnvelope, TokenList, STREAM_SECRET_HEADER,
 };
 
 /// The largest answer read (bytes); a larger one is an error, not a truncated body.
 pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+
+/// Items asked for per page when [`Client::runs`], [`Client::agents`] or [`Client::tests`]
+/// walk a list (the controller's largest page).
+pub const PAGE_SIZE: usize = 1000;
+
+/// A list answer: one page of items and the number of items on all pages.
+trait Paged: DeserializeOwned {
+    type Item;
+    fn items(&mut self) -> &mut Vec<Self::Item>;
+    fn count(&self) -> usize;
+    fn set_count(&mut self, count: usize);
+}
+
+macro_rules! paged {
+    ($list:ty, $item:ty, $field:ident) => {
+        impl Paged for $list {
+            type Item = $item;
+            fn items(&mut self) -> &mut Vec<$item> {
+                &mut self.$field
+            }
+            fn count(&self) -> usize {
+                self.meta.count
+            }
+            fn set_count(&mut self, count: usize) {
+                self.meta.count = count;
+            }
+        }
+    };
+}
+
+paged!(RunList, crate::RunView, runs);
+paged!(AgentList, crate::AgentView, agents);
+paged!(TestList, crate::TestView, tests);
 
 /// The timeout of a request unless [`Client::with_timeout`] sets another.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -190,9 +223,9 @@ impl Client {
         Ok(env.run)
     }
 
-    /// `GET /loadtests/v2/runs`.
+    /// `GET /loadtests/v2/runs`: every run, page after page.
     pub fn runs(&self) -> Result<RunList, ClientError> {
-        self.get("/loadtests/v2/runs")
+        self.all_pages("/loadtests/v2/runs")
     }
 
     /// `POST /loadtests/v2/runs/{id}/stop`.
@@ -200,9 +233,14 @@ impl Client {
         self.send_json("POST", &format!("/loadtests/v2/runs/{id}/stop"), Some(body))
     }
 
-    /// `GET /v1/agents`.
+    /// `GET /v1/agents`: every agent, page after page.
     pub fn agents(&self) -> Result<AgentList, ClientError> {
-        self.get("/v1/agents")
+        self.all_pages("/v1/agents")
+    }
+
+    /// `GET /loadtests/v2/tests`: every test, page after page.
+    pub fn tests(&self) -> Result<TestList, ClientError> {
+        self.all_pages("/loadtests/v2/tests")
     }
 
     /// `GET /v1/runs/{id}/report`: the end-of-test summary as Volley renders it.
@@ -272,6 +310,23 @@ impl Client {
         body: Vec<u8>,
     ) -> Result<RawResponse, ClientError> {
         self.send(method, path, Some((content_type, body)))
+    }
+
+    /// Every item of a paginated list: pages of [`PAGE_SIZE`] until `meta.count` items (or a
+    /// short page) arrived. The answer's `meta` is the last page's.
+    fn all_pages<L: Paged>(&self, path: &str) -> Result<L, ClientError> {
+        let mut all: L = self.get(&format!("{path}?page=1&page_size={PAGE_SIZE}"))?;
+        let mut page = 1;
+        let mut last_len = all.items().len();
+        while last_len == PAGE_SIZE && all.items().len() < all.count() {
+            page += 1;
+            let mut next: L = self.get(&format!("{path}?page={page}&page_size={PAGE_SIZE}"))?;
+            last_len = next.items().len();
+            let items = std::mem::take(next.items());
+            all.items().extend(items);
+            all.set_count(next.count());
+        }
+        Ok(all)
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -114,6 +114,44 @@ pub struct ControllerArgs {
     /// REST connection may stay idle.
     #[arg(long, default_value = "10s")]
     pub header_read_timeout: String,
+    /// Most bytes of archives all tests may hold together (each distinct archive counts once),
+    /// e.g. 20GiB; a test that would go over is refused with 507 (default: no limit).
+    #[arg(long)]
+    pub max_storage: Option<String>,
+    /// Most bytes of archives the tests of one project may hold, e.g. 2GiB; a test that would
+    /// go over is refused with 413 (default: no limit).
+    #[arg(long)]
+    pub max_project_storage: Option<String>,
+    /// Most archive uploads (new tests, streamed runs) received at once; more are refused with
+    /// 429 and Retry-After.
+    #[arg(long, default_value_t = volley_controller::api::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    pub max_concurrent_uploads: usize,
+}
+
+/// A size flag: `20GiB`, `500MB`, `1048576`.
+fn size(flag: &str, v: &str) -> Result<u64, String> {
+    v.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("invalid {flag} {v:?}: {e}; give a size such as 20GiB or 500MB"))
+}
+
+fn store_options(a: &ControllerArgs) -> Result<volley_controller::store::StoreOptions, String> {
+    let max_total_bytes = a
+        .max_storage
+        .as_deref()
+        .map(|v| size("--max-storage", v))
+        .transpose()?;
+    let max_project_bytes = a
+        .max_project_storage
+        .as_deref()
+        .map(|v| size("--max-project-storage", v))
+        .transpose()?;
+    Ok(volley_controller::store::StoreOptions {
+        max_total_bytes,
+        max_project_bytes,
+        ..Default::default()
+    })
 }
 
 fn dur(flag: &str, v: &str) -> Result<Duration, String> {
@@ -193,6 +231,21 @@ pub fn controller(a: ControllerArgs) -> i32 {
             return code::INVALID_CONFIG;
         }
     };
+    let store = match store_options(&a) {
+        Ok(s) => s,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    };
+    if a.max_concurrent_uploads == 0 {
+        log_error("invalid --max-concurrent-uploads 0: allow at least 1 upload at a time");
+        return code::INVALID_CONFIG;
+    }
+    let api_limits = volley_controller::api::ApiLimits {
+        max_concurrent_uploads: a.max_concurrent_uploads,
+        ..Default::default()
+    };
     let cfg = volley_controller::server::ControllerConfig {
         listen: a.listen,
         grpc: a.grpc,
@@ -202,6 +255,8 @@ pub fn controller(a: ControllerArgs) -> i32 {
         insecure: a.insecure,
         coordinator,
         rest_limits,
+        api_limits,
+        store,
     };
     match volley_controller::server::run_controller(cfg) {
         Ok(()) => 0,

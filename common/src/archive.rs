@@ -103,10 +103,11 @@ pub enum ArchiveError {
         largest: String,
     },
     #[error(
-        "{path:?} in the archive is {size} and does not fit: archives are limited to {limit} in \
+        "{path_q} in the archive is {size} and does not fit: archives are limited to {limit} in \
          total — move it out of the test or shrink it",
         size = human(.size),
-        limit = human_size(MAX_ARCHIVE_BYTES)
+        limit = human_size(MAX_ARCHIVE_BYTES),
+        path_q = crate::text::quoted(.path)
     )]
     FileTooLarge { path: String, size: u64 },
     #[error(
@@ -116,14 +117,16 @@ pub enum ArchiveError {
     )]
     TooManyFiles { count: usize },
     #[error(
-        "archive path {path:?} is not allowed: {reason}; archives hold only relative paths inside \
-         the test's folder — rebuild it with `volley archive`"
+        "archive path {path_q} is not allowed: {reason}; archives hold only relative paths inside \
+         the test's folder — rebuild it with `volley archive`",
+        path_q = crate::text::quoted(.path)
     )]
     UnsafePath { path: String, reason: &'static str },
     #[error("{path:?} is not an absolute path; pass absolute paths to build an archive")]
     NotAbsolute { path: PathBuf },
     #[error(
-        "{path:?} has a name that is not valid UTF-8; rename it (archive paths must be UTF-8)"
+        "{path_q} has a name that is not valid UTF-8; rename it (archive paths must be UTF-8)",
+        path_q = crate::text::quoted(.path)
     )]
     NotUtf8Path { path: String },
     #[error(
@@ -131,44 +134,60 @@ pub enum ArchiveError {
          files on one drive"
     )]
     NoCommonRoot { first: PathBuf, second: PathBuf },
-    #[error("{path:?} was given twice with different contents; each archive path holds one file")]
+    #[error("{path_q} was given twice with different contents; each archive path holds one file",
+        path_q = crate::text::quoted(.path)
+    )]
     Conflict { path: String },
-    #[error("{path:?} is both a file and a folder in the archive; rename the file or the folder")]
+    #[error("{path_q} is both a file and a folder in the archive; rename the file or the folder",
+        path_q = crate::text::quoted(.path)
+    )]
     FileFolderConflict { path: String },
     #[error(
-        "the entry script {entry:?} is not among the archive's modules; list it in `modules` \
-         (its source is needed)"
+        "the entry script {entry_q} is not among the archive's modules; list it in `modules` \
+         (its source is needed)",
+        entry_q = crate::text::quoted(.entry)
     )]
     EntryNotAModule { entry: String },
     #[error(
-        "the entry script {entry:?} named in metadata.json is not in the archive; rebuild it with \
-         `volley archive`"
+        "the entry script {entry_q} named in metadata.json is not in the archive; rebuild it with \
+         `volley archive`",
+        entry_q = crate::text::quoted(.entry)
     )]
     EntryMissing { entry: String },
     #[error(
-        "module {module:?} named in metadata.json is not in the archive; rebuild it with \
-         `volley archive`"
+        "module {module_q} named in metadata.json is not in the archive; rebuild it with \
+         `volley archive`",
+        module_q = crate::text::quoted(.module)
     )]
     ModuleMissing { module: String },
-    #[error("module {module:?} is listed twice in metadata.json `modules`; list each module once")]
+    #[error("module {module_q} is listed twice in metadata.json `modules`; list each module once",
+        module_q = crate::text::quoted(.module)
+    )]
     DuplicateModule { module: String },
-    #[error("module {module:?} is not valid UTF-8 text; JavaScript modules must be UTF-8")]
+    #[error("module {module_q} is not valid UTF-8 text; JavaScript modules must be UTF-8",
+        module_q = crate::text::quoted(.module)
+    )]
     ModuleNotUtf8 { module: String },
     #[error(
-        "{path:?} in the archive is a {kind}; archives may hold only regular files and folders \
-         — replace it with the file it points to"
+        "{path_q} in the archive is a {kind}; archives may hold only regular files and folders \
+         — replace it with the file it points to",
+        path_q = crate::text::quoted(.path)
     )]
     UnsupportedEntryType { path: String, kind: &'static str },
-    #[error("{path:?} appears twice in the archive; an archive holds each path once")]
+    #[error("{path_q} appears twice in the archive; an archive holds each path once",
+        path_q = crate::text::quoted(.path)
+    )]
     DuplicateEntry { path: String },
     #[error(
-        "{path:?} in the archive is outside `files/`; only `metadata.json` and `files/…` are \
-         allowed — rebuild it with `volley archive`"
+        "{path_q} in the archive is outside `files/`; only `metadata.json` and `files/…` are \
+         allowed — rebuild it with `volley archive`",
+        path_q = crate::text::quoted(.path)
     )]
     UnexpectedEntry { path: String },
     #[error(
-        "{path:?} in the archive is cut short (expected {expected} bytes, found {found}); the \
-         upload or copy was truncated — send the archive again"
+        "{path_q} in the archive is cut short (expected {expected} bytes, found {found}); the \
+         upload or copy was truncated — send the archive again",
+        path_q = crate::text::quoted(.path)
     )]
     Truncated {
         path: String,
@@ -193,7 +212,8 @@ pub enum ArchiveError {
     )]
     InvalidOptions { found: &'static str },
     #[error(
-        "environment variable name {key:?} is invalid (empty, or has `=` or NUL); use -e NAME=VALUE"
+        "environment variable name {key_q} is invalid (empty, or has `=` or NUL); use -e NAME=VALUE",
+        key_q = crate::text::quoted(.key)
     )]
     InvalidEnvName { key: String },
     #[error(
@@ -1295,6 +1315,25 @@ mod tests {
         let err = Archive::from_tar(&tar_with(&[(b"files/../", tar::EntryType::Directory, b"")]))
             .unwrap_err();
         assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
+    }
+
+    /// An 8 MiB entry name is named in the error by its first bytes and its size, not whole.
+    #[test]
+    fn errors_quote_huge_entry_names_bounded() {
+        let mut b = tar::Builder::new(Vec::new());
+        let name = format!("outside/{}", "n".repeat(8 << 20));
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(1);
+        header.set_mode(0o644);
+        b.append_data(&mut header, &name, &b"x"[..])
+            .expect("append a long name");
+        let err = Archive::from_tar(&b.into_inner().expect("tar")).unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err:.200}");
+        let msg = err.to_string();
+        assert!(msg.len() < 1000, "{} bytes: {msg:.300}", msg.len());
+        assert!(msg.contains(&format!("…({} bytes)", name.len())), "{msg}");
+        assert!(msg.contains("\"outside/nnn"), "{msg}");
     }
 
     #[test]

@@ -12,5 +12,6 @@ pub mod segment;
 pub mod status;
 pub mod summary;
 pub mod target;
+pub mod text;
 pub mod threshold;
 pub mod time;

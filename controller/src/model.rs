@@ -22,13 +22,12 @@ pub struct Test {
     pub project_id: u64,
     pub created: String,
     pub updated: String,
-    /// The archive bytes are stored separately (by test id); this is their size and hash.
+    /// The archive bytes are stored separately (once per distinct archive, by this hash); the
+    /// entry script shown in views is read from them.
     pub archive_size: u64,
     pub archive_sha256: String,
     /// Consolidated options (k6 shape) read from the archive.
     pub config: serde_json::Value,
-    /// The entry script's source, for display.
-    pub script: String,
     pub test_run_ids: Vec<u64>,
 }
 
@@ -56,7 +55,6 @@ pub struct Run {
     pub stopped_by_id: Option<u64>,
     pub public_id: Option<String>,
     pub config: serde_json::Value,
-    pub script: String,
     pub run_process: String,
     pub version: u32,
     pub is_baseline: bool,

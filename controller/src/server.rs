@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::api::ApiLimits;
 use crate::coordinator::{Coordinator, CoordinatorConfig};
 use crate::grpc::LinkService;
 use crate::registry::Registry;
 use crate::rest_listener::ListenerLimits;
 use crate::service::Service;
-use crate::store::Db;
+use crate::store::{Db, StoreOptions};
 
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
@@ -31,6 +32,10 @@ pub struct ControllerConfig {
     pub coordinator: CoordinatorConfig,
     /// Connection cap and timeouts of the REST listener.
     pub rest_limits: ListenerLimits,
+    /// Body sizes and concurrent uploads of the REST API.
+    pub api_limits: ApiLimits,
+    /// Storage limits and tuning of the store.
+    pub store: StoreOptions,
 }
 
 /// Why the controller could not start.
@@ -95,9 +100,11 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
             source,
         })?;
         let db = Arc::new(
-            Db::open(&cfg.data_dir).map_err(|source| ServerError::Store {
-                dir: cfg.data_dir.clone(),
-                source: Box::new(source),
+            Db::open_with(&cfg.data_dir, cfg.store.clone()).map_err(|source| {
+                ServerError::Store {
+                    dir: cfg.data_dir.clone(),
+                    source: Box::new(source),
+                }
             })?,
         );
         let stream_keys = crate::auth::stream_keys::StreamKeys::load_or_create(&cfg.data_dir)
@@ -106,6 +113,7 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
                 detail: e.to_string(),
             })?;
         let auth_on = setup_auth(&db, &cfg)?;
+        tokio::spawn(maintain_store(db.clone()));
         let listen_err = |flag, addr| move |source| ServerError::Listen { flag, addr, source };
         let rest = tokio::net::TcpListener::bind(cfg.listen)
             .await
@@ -152,10 +160,11 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
                  set VOLLEY_ADMIN_TOKEN or --admin-token-file to require tokens"
             );
         }
-        let limits = cfg.rest_limits;
+        let (limits, api_limits) = (cfg.rest_limits, cfg.api_limits);
         let rest_task = tokio::spawn(async move {
             let forever = std::future::pending::<()>();
-            if let Err(e) = crate::api::serve_with_shutdown(rest, svc, limits, forever).await {
+            let served = crate::api::serve_with_shutdown(rest, svc, api_limits, limits, forever);
+            if let Err(e) = served.await {
                 tracing::error!("REST API: {e}");
             }
         });
@@ -218,6 +227,18 @@ fn setup_auth(db: &Db, cfg: &ControllerConfig) -> Result<bool, ServerError> {
         }
     }
     Ok(auth_on)
+}
+
+/// Gives a degraded store its reopen attempts even when nothing writes or asks `/health`.
+async fn maintain_store(db: Arc<Db>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if !db.health().is_ok() {
+            let db = db.clone();
+            let _ = tokio::task::spawn_blocking(move || db.recover_if_due()).await;
+        }
+    }
 }
 
 async fn wait_for_signal() {

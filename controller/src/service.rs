@@ -8,13 +8,16 @@ use volley_common::archive::Archive;
 use volley_common::exit::AbortReason;
 use volley_common::summary::SummaryReport;
 
-use crate::api::{ControllerService, ServiceError, StreamFinish, StreamStatus, StreamedRunRequest};
+use crate::api::{
+    ControllerService, Listed, Page, ServiceError, StreamFinish, StreamStatus, StreamedRunRequest,
+};
 use crate::auth::stream_keys::StreamKeys;
 use crate::auth::{tokens, AuthError, Caller};
 use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
 use crate::model::{AgentUtilization, AgentView, Run, RunStatus, Test};
 use crate::placement::{self, Admission, PlacementRequest};
 use crate::state::{Command, Effect, RunChanges, STREAMED_RUN_PROCESS};
+use crate::store::{StoreError, StoreHealth};
 
 pub struct Service {
     pub co: Arc<Coordinator>,
@@ -28,6 +31,18 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
         "storage_unavailable",
         format!("the controller's store failed: {e}"),
     )
+}
+
+/// A store failure as the API answers it: limits are the caller's to fix (413, 507), anything
+/// else is the store's (503, retry later).
+fn store_error(e: StoreError) -> ServiceError {
+    match &e {
+        StoreError::ArchiveTooLarge { .. } | StoreError::ProjectFull { .. } => {
+            ServiceError::new(413, "storage_limit_exceeded", e.to_string())
+        }
+        StoreError::StoreFull { .. } => ServiceError::new(507, "storage_full", e.to_string()),
+        _ => internal(e),
+    }
 }
 
 impl Service {
@@ -68,10 +83,6 @@ impl ControllerService for Service {
         let options = parsed.metadata.options.clone();
         let project_id = tokens::choose_project(project_id, &options, caller)?;
         validate_options(&options).map_err(|e| ServiceError::bad_request("invalid_options", e))?;
-        let script = parsed
-            .source(&parsed.metadata.entry)
-            .unwrap_or_default()
-            .to_string();
         let name = if name.trim().is_empty() {
             parsed.metadata.entry.clone()
         } else {
@@ -89,12 +100,11 @@ impl ControllerService for Service {
                     archive_sha256: sha,
                     archive_size: archive.len() as u64,
                     config: options,
-                    script,
                     at: now_rfc3339(),
                 },
                 &archive,
             )
-            .map_err(internal)?;
+            .map_err(store_error)?;
         let Effect::TestCreated { test_id } = applied.effect else {
             return Err(internal("unexpected effect"));
         };
@@ -102,17 +112,24 @@ impl ControllerService for Service {
             .ok_or_else(|| internal("test vanished"))
     }
 
-    fn list_tests(&self, project_id: Option<u64>) -> Vec<Test> {
-        self.co.db.read(|s| {
-            s.tests()
-                .filter(|t| project_id.is_none_or(|p| t.project_id == p))
-                .cloned()
-                .collect()
-        })
+    fn list_tests(&self, keep: &dyn Fn(&Test) -> bool, page: Page) -> Listed<Test> {
+        self.co
+            .db
+            .read(|s| page.collect(s.tests().filter(|t| keep(t))))
     }
 
     fn get_test(&self, id: u64) -> Option<Test> {
         self.co.db.read(|s| s.test(id).cloned())
+    }
+
+    fn script(&self, test_id: u64) -> Option<String> {
+        let archive = self.co.db.get_archive(test_id).ok()??;
+        let parsed = Archive::from_tar(&archive).ok()?;
+        parsed.source(&parsed.metadata.entry).map(str::to_string)
+    }
+
+    fn store_health(&self) -> StoreHealth {
+        self.co.db.recover_if_due()
     }
 
     fn start_run(
@@ -132,7 +149,10 @@ impl ControllerService for Service {
             if k.is_empty() || k.contains('=') {
                 return Err(ServiceError::bad_request(
                     "invalid_env",
-                    format!("env name {k:?} is invalid: use NAME=VALUE names without '='"),
+                    format!(
+                        "env name {} is invalid: use NAME=VALUE names without '='",
+                        volley_common::text::quoted(k)
+                    ),
                 ));
             }
         }
@@ -144,12 +164,11 @@ impl ControllerService for Service {
                 env,
                 note,
                 config: Some(test.config.clone()),
-                script: Some(test.script.clone()),
                 run_process: None,
                 user_id,
                 at: now_rfc3339(),
             })
-            .map_err(internal)?;
+            .map_err(store_error)?;
         let run_id = applied.run_id().ok_or_else(|| internal("no run created"))?;
         // Options were validated when the test was created; validate again (the rules may
         // have changed with a new controller version).
@@ -175,7 +194,7 @@ impl ControllerService for Service {
                 self.co.finish_without_agents(
                     run_id,
                     &AbortReason::System {
-                        message: format!("invalid options: {e}"),
+                        message: format!("invalid options: {}", volley_common::text::echo(&e)),
                     },
                 );
             }
@@ -239,12 +258,11 @@ impl ControllerService for Service {
                 env: BTreeMap::new(),
                 note: String::new(),
                 config: Some(test.config.clone()),
-                script: Some(test.script.clone()),
                 run_process: Some(STREAMED_RUN_PROCESS.to_string()),
                 user_id: caller.user_id(),
                 at: now_rfc3339(),
             })
-            .map_err(internal)?;
+            .map_err(store_error)?;
         let run_id = applied.run_id().ok_or_else(|| internal("no run created"))?;
         let run = self.run(run_id).ok_or_else(|| internal("run vanished"))?;
         self.co.start_streamed(run, source);
@@ -321,13 +339,10 @@ impl ControllerService for Service {
         Some(run)
     }
 
-    fn list_runs(&self, test_id: Option<u64>) -> Vec<Run> {
-        self.co.db.read(|s| {
-            s.runs()
-                .filter(|r| test_id.is_none_or(|t| r.test_id == t))
-                .cloned()
-                .collect()
-        })
+    fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run> {
+        self.co
+            .db
+            .read(|s| page.collect(s.runs().filter(|r| keep(r))))
     }
 
     fn stop_run(&self, id: u64, stopped_by: Option<u64>) -> Result<Run, ServiceError> {

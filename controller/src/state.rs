@@ -15,8 +15,10 @@
 //!   `applied_index` moves), so a rejected command can simply be left out of the log.
 //!
 //! Commands are serialized with an internal `"type"` tag. To evolve them without breaking logs
-//! already on disk, add new variants or new fields with `#[serde(default)]`; never rename or
-//! remove a variant or a field.
+//! already on disk, add new variants or new fields with `#[serde(default)]`; never rename a
+//! variant or a field. A field may be dropped when its data moved elsewhere (reading an older
+//! log skips it, as it did `script` when scripts left the state for the store's content table),
+//! together with a store format bump whose migration moves the data.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,8 +59,6 @@ pub enum Command {
         archive_size: u64,
         /// Consolidated options (k6 shape) read from the archive.
         config: serde_json::Value,
-        /// The entry script's source, for display.
-        script: String,
         /// RFC 3339.
         at: String,
     },
@@ -72,9 +72,6 @@ pub enum Command {
         /// The run's options; `None` takes the test's `config`.
         #[serde(default)]
         config: Option<serde_json::Value>,
-        /// The run's script; `None` takes the test's `script`.
-        #[serde(default)]
-        script: Option<String>,
         /// How the run is executed (`run_process`); `None`: [`RUN_PROCESS`], a cluster run.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         run_process: Option<String>,
@@ -394,7 +391,6 @@ impl State {
                 archive_sha256,
                 archive_size,
                 config,
-                script,
                 at,
             } => {
                 let id = self.next_test_id;
@@ -427,7 +423,6 @@ impl State {
                     archive_size: *archive_size,
                     archive_sha256: archive_sha256.to_ascii_lowercase(),
                     config: config.clone(),
-                    script: script.clone(),
                     test_run_ids: Vec::new(),
                 });
                 p.effect = Effect::TestCreated { test_id: id };
@@ -437,7 +432,6 @@ impl State {
                 env,
                 note,
                 config,
-                script,
                 run_process,
                 user_id,
                 at,
@@ -472,7 +466,6 @@ impl State {
                     stopped_by_id: None,
                     public_id: None,
                     config: config.clone().unwrap_or_else(|| test.config.clone()),
-                    script: script.clone().unwrap_or_else(|| test.script.clone()),
                     run_process: run_process
                         .clone()
                         .unwrap_or_else(|| RUN_PROCESS.to_string()),

@@ -517,9 +517,20 @@ impl Cluster {
     /// Like [`Cluster::start`], with extra `volley controller` flags (e.g. short failure
     /// timeouts or low limits: `["--agent-lost-after", "2s"]`).
     pub fn start_with(name: &str, controller_args: &[&str], agents: usize) -> Cluster {
+        Cluster::start_in(name, None, controller_args, agents)
+    }
+
+    /// Like [`Cluster::start_with`], with the controller's data in `data_dir` (e.g. on a
+    /// filesystem of its own) instead of the cluster's folder.
+    pub fn start_in(
+        name: &str,
+        data_dir: Option<&Path>,
+        controller_args: &[&str],
+        agents: usize,
+    ) -> Cluster {
         let controller_args: Vec<String> = controller_args.iter().map(|a| a.to_string()).collect();
         let dir = temp_dir(&format!("cluster-{name}"));
-        let data_dir = dir.join("data");
+        let data_dir = data_dir.map_or_else(|| dir.join("data"), Path::to_path_buf);
         let tmp_dir = dir.join("tmp");
         std::fs::create_dir_all(&tmp_dir).expect("cluster tmp dir");
         let admin_token = test_admin_token(name);
@@ -699,7 +710,7 @@ impl Cluster {
 
     /// The id of the newest run, if any.
     pub fn latest_run_id(&self) -> Option<u64> {
-        self.get("/loadtests/v2/runs")
+        self.get("/loadtests/v2/runs?page_size=1000")
             .ok()?
             .get("k6-runs")?
             .as_array()?

@@ -22,16 +22,28 @@ pub struct ErrorDetail {
     pub status: u16,
 }
 
-/// How many items a list holds.
+/// How many items match a list request in all pages (a page holds at most `page_size` of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Meta {
     pub count: usize,
 }
 
-/// `GET /health`.
+/// `GET /health` when everything works. When the store does not accept writes (e.g. its disk
+/// is full) the answer is instead a 503 error `store_degraded` whose message says why and since
+/// when, with `Retry-After`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// Always `ok`.
+    /// `ok`.
+    pub status: String,
+    /// The store: it accepts writes.
+    #[serde(default)]
+    pub store: StoreHealth,
+}
+
+/// The controller's store as `/health` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StoreHealth {
+    /// `ok`.
     pub status: String,
 }
 

@@ -14,7 +14,7 @@ mod token;
 pub use agent::{
     AgentEnvelope, AgentList, AgentUtilization, AgentView, RunAgents, UtilizationSample,
 };
-pub use meta::{ErrorBody, ErrorDetail, Health, Index, Links, Meta};
+pub use meta::{ErrorBody, ErrorDetail, Health, Index, Links, Meta, StoreHealth};
 pub use run::{
     Assignment, RunEnvelope, RunEvent, RunList, RunView, StartTestRun, StopReason, StopRun,
     Transition,

@@ -47,7 +47,8 @@ pub struct RunView {
     pub run_process: String,
     #[schema(schema_with = schema::run_status)]
     pub run_status: RunStatus,
-    /// The entry script's source.
+    /// The entry script's source; empty in lists (read one run for it), so that listing runs
+    /// never reads their archives.
     pub script: String,
     pub started: Option<String>,
     pub stopped_by_id: Option<u64>,

@@ -19,6 +19,8 @@ pub struct TestView {
     /// The newest run's id, if any.
     pub last_test_run_id: Option<u64>,
     pub test_run_ids: Vec<u64>,
+    /// The entry script's source; empty in lists (read one test for it), so that listing tests
+    /// never reads their archives.
     pub script: String,
     /// Volley: consolidated options read from the archive.
     #[schema(value_type = Object)]

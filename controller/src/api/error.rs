@@ -1,10 +1,20 @@
 //! The one error shape of the API: `{"error": {"code": "...", "message": "...", "status": N}}`,
-//! so clients (the CLI, the dashboard, scripts) handle every failure the same way.
+//! so clients (the CLI, the dashboard, scripts) handle every failure the same way. A 429 or 503
+//! says when to try again (`Retry-After`), and a message is never longer than
+//! [`MAX_MESSAGE_BYTES`], whatever input it quotes.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{http_status, ServiceError};
+
+/// The longest `message` sent; longer ones (a value quoted without its own bound) are cut.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// Seconds a client should wait before retrying a 429 (too many uploads at once).
+pub const RETRY_AFTER_BUSY_SECS: u32 = 1;
+/// Seconds a client should wait before retrying a 503 (the store reopening after a failure).
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 5;
 
 /// An error response. `code` is stable and machine-readable; `message` is for humans.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +51,7 @@ impl ApiError {
         serde_json::json!({
             "error": {
                 "code": self.code,
-                "message": self.message,
+                "message": volley_common::text::bounded(&self.message, MAX_MESSAGE_BYTES),
                 "status": self.status.as_u16(),
             }
         })
@@ -69,6 +79,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        let retry = match self.status {
+            StatusCode::TOO_MANY_REQUESTS => Some(RETRY_AFTER_BUSY_SECS),
+            StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_UNAVAILABLE_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         resp
     }
 }
@@ -96,6 +115,27 @@ mod tests {
         }
         let e: ApiError = ServiceError::new(422, "x", "y").into();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn busy_and_unavailable_say_when_to_retry() {
+        for (status, secs) in [
+            (StatusCode::TOO_MANY_REQUESTS, Some("1")),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("5")),
+            (StatusCode::BAD_REQUEST, None),
+        ] {
+            let r = ApiError::new(status, "x", "y").into_response();
+            let got = r.headers().get(header::RETRY_AFTER);
+            assert_eq!(got.and_then(|v| v.to_str().ok()), secs, "{status}");
+        }
+    }
+
+    #[test]
+    fn huge_messages_are_cut() {
+        let e = ApiError::bad_request("x", format!("bad name {}", "n".repeat(8 << 20)));
+        let body = e.body().to_string();
+        assert!(body.len() < MAX_MESSAGE_BYTES + 200, "{}", body.len());
+        assert!(body.contains("bytes)"), "says how long it was");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the problem, and the common error answers.
 
 use std::sync::Arc;
+use volley_common::text::echo;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -62,7 +63,8 @@ pub(super) fn parse_id(raw: &str, what: &str, example: &str) -> Result<u64, ApiE
         ApiError::bad_request(
             "invalid_id",
             format!(
-                "`{raw}` is not a valid {what} id: ids are non-negative integers, e.g. {example}"
+                "`{}` is not a valid {what} id: ids are non-negative integers, e.g. {example}",
+                echo(raw)
             ),
         )
     })
@@ -168,7 +170,8 @@ impl JsonBody {
                     ApiError::bad_request(
                         "invalid_json",
                         format!(
-                            "field `{key}` of the {} body must be {expected}, got {kind}",
+                            "field `{}` of the {} body must be {expected}, got {kind}",
+                            echo(key),
                             self.what
                         ),
                     )
@@ -188,7 +191,7 @@ impl JsonBody {
             format!(
                 "unknown field(s) in the {} body: {}; accepted: {}",
                 self.what,
-                unknown.join(", "),
+                echo(&unknown.join(", ")),
                 accepted
                     .iter()
                     .map(AsRef::as_ref)
@@ -230,7 +233,8 @@ pub(super) async fn optional_json(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 format!(
-                    "the {what} body must be application/json, got `{m}`; send no body to use the defaults"
+                    "the {what} body must be application/json, got `{}`; send no body to use the defaults",
+                    echo(m)
                 ),
             ))
         }

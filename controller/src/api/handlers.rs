@@ -3,6 +3,7 @@
 //! [`volley_api`] type; its `#[utoipa::path]` attribute is its OpenAPI description.
 
 use std::collections::BTreeMap;
+use volley_common::text::echo;
 
 use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
@@ -11,7 +12,8 @@ use axum::Json;
 use base64::Engine as _;
 use volley_api::{
     AgentEnvelope, AgentList, CreateTestJson, CreateTestMultipart, ErrorBody, Health, Index, Links,
-    Meta, RunAgents, RunEnvelope, RunList, StartTestRun, StopRun, TestEnvelope, TestList,
+    Meta, RunAgents, RunEnvelope, RunList, StartTestRun, StopRun, StoreHealth, TestEnvelope,
+    TestList,
 };
 
 use super::extract::{
@@ -19,7 +21,8 @@ use super::extract::{
     run_not_found, test_id, test_not_found, AppState, CallerOf, JsonBody, PathParam,
 };
 use super::guard::AUDIT;
-use super::query::Query;
+use super::page::Page;
+use super::query::{Query, Select};
 use super::views::{run_fields, run_view, schema_fields, test_fields, test_view};
 use super::ApiError;
 use crate::auth::Caller;
@@ -30,6 +33,10 @@ const SELECT_RUNS: &str = "Comma-separated subset of the fields of K6Run to retu
     `select`). Unknown names → 400 `unknown_select_field` naming them.";
 const SELECT_TESTS: &str = "Comma-separated subset of the fields of K6Test to return (alias \
     `select`). Unknown names → 400 `unknown_select_field` naming them.";
+const PAGE: &str = "Page number, from 1 (default 1); a page past the end is empty. Not a whole \
+    number from 1 → 400 naming `page`.";
+const PAGE_SIZE: &str = "Items per page, 1 to 1000 (default 100); `meta.count` is the number of \
+    items on all pages. Out of range → 400 naming `page_size`.";
 
 // ---------------------------------------------------------------------------------------------
 // Service routes
@@ -51,13 +58,43 @@ pub(super) async fn root() -> Response {
     })
 }
 
-/// Liveness
+/// Health: serving, and whether the store accepts writes
 #[utoipa::path(get, path = "/health", tag = "meta",
-    responses((status = 200, description = "The controller is serving.", body = Health)))]
-pub(super) async fn health() -> Response {
-    ok(&Health {
-        status: "ok".into(),
-    })
+    responses(
+        (status = 200, description = "The controller is serving and its store accepts writes.", body = Health),
+        (status = 503, description = "`store_degraded`: the store does not accept writes (e.g. its disk is full); reads work, writes answer 503 until it reopens itself. The message says why and since when.", body = ErrorBody),
+    ))]
+pub(super) async fn health(State(app): State<AppState>) -> Result<Response, ApiError> {
+    match app.svc.store_health() {
+        crate::store::StoreHealth::Ok => Ok(ok(&Health {
+            status: "ok".into(),
+            store: StoreHealth {
+                status: "ok".into(),
+            },
+        })),
+        crate::store::StoreHealth::Degraded {
+            reason,
+            since,
+            attempts,
+        } => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_degraded",
+            format!(
+                "the controller's store is degraded since {since}: {reason}; reads work, writes \
+                 answer 503 until the store reopens itself ({attempts} reopen attempts so far; \
+                 it retries with back-off, free space on the --data-dir filesystem)"
+            ),
+        )),
+    }
+}
+
+/// The entry script of a test for a view of one test or run, read only if `select` keeps it.
+fn script_for(app: &AppState, select: &Select, test_id: u64) -> String {
+    if select.wants("script") {
+        app.svc.script(test_id).unwrap_or_default()
+    } else {
+        String::new()
+    }
 }
 
 /// This document
@@ -68,7 +105,7 @@ pub(super) async fn openapi_json() -> Response {
 }
 
 pub(super) async fn route_not_found(uri: Uri) -> ApiError {
-    let path = uri.path();
+    let path = echo(uri.path());
     let hint = match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => format!(" (did you mean `{p}`, without the trailing slash?)"),
         _ => String::new(),
@@ -85,7 +122,7 @@ pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!(
             "{method} is not allowed on `{}`; the Allow header lists the methods that are, and GET /openapi.json describes every route",
-            uri.path()
+            echo(uri.path())
         ),
     )
 }
@@ -179,7 +216,10 @@ async fn read_multipart(
             other => {
                 return Err(ApiError::bad_request(
                     "invalid_field",
-                    format!("unknown form field `{other}`; send {MULTIPART_FIELDS}"),
+                    format!(
+                        "unknown form field `{}`; send {MULTIPART_FIELDS}",
+                        echo(other)
+                    ),
                 ))
             }
         }
@@ -308,9 +348,9 @@ pub(super) async fn create_test(
         .map_err(|e| ApiError::internal(format!("creating the test failed: {e}")))??;
     tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, project = test.project_id, "test created");
     let location = format!("/loadtests/v2/tests/{}", test.id);
-    let body = TestEnvelope {
-        test: test_view(&test),
-    };
+    let mut view = test_view(&test);
+    view.script = script_for(&app, &Select::all(), test.id);
+    let body = TestEnvelope { test: view };
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -324,9 +364,11 @@ pub(super) async fn create_test(
         ("project_id" = Option<u64>, Query, description = "Only the tests of this project."),
         ("ids[]" = Option<Vec<u64>>, Query, description = IDS),
         ("$select" = Option<String>, Query, description = SELECT_TESTS),
+        ("page" = Option<u64>, Query, description = PAGE),
+        ("page_size" = Option<u64>, Query, description = PAGE_SIZE),
     ),
     responses(
-        (status = 200, description = "The tests, by id.", body = TestList),
+        (status = 200, description = "One page of the tests, by id; `script` is empty in lists (read one test for it).", body = TestList),
         (status = 400, description = "Bad query (non-integer id, unknown parameter or `$select` field).", body = ErrorBody),
     ))]
 pub(super) async fn list_tests(
@@ -338,16 +380,19 @@ pub(super) async fn list_tests(
     let project_id = q.take_u64(&["project_id"])?;
     let ids = q.take_ids()?;
     let select = q.take_select(test_fields())?;
-    q.finish(&["project_id", "ids[]", "$select"])?;
-    let mut tests = app.svc.list_tests(project_id);
-    tests.retain(|t| caller.sees(t.project_id));
-    if let Some(ids) = &ids {
-        tests.retain(|t| ids.contains(&t.id));
-    }
-    tests.sort_by_key(|t| t.id);
+    let page = Page::take(&mut q)?;
+    q.finish(&["project_id", "ids[]", "$select", "page", "page_size"])?;
+    let keep = |t: &crate::model::Test| {
+        caller.sees(t.project_id)
+            && project_id.is_none_or(|p| t.project_id == p)
+            && ids.as_ref().is_none_or(|ids| ids.contains(&t.id))
+    };
+    let listed = app.svc.list_tests(&keep, page);
     let list = TestList {
-        meta: Meta { count: tests.len() },
-        tests: tests.iter().map(test_view).collect(),
+        meta: Meta {
+            count: listed.count,
+        },
+        tests: listed.items.iter().map(test_view).collect(),
     };
     Ok(select.answer(&list))
 }
@@ -374,9 +419,9 @@ pub(super) async fn get_test(
     let select = q.take_select(test_fields())?;
     q.finish(&["$select"])?;
     let test = visible_test(&app, &caller, id)?;
-    Ok(select.answer(&TestEnvelope {
-        test: test_view(&test),
-    }))
+    let mut view = test_view(&test);
+    view.script = script_for(&app, &select, id);
+    Ok(select.answer(&TestEnvelope { test: view }))
 }
 
 /// Start a run of a load test
@@ -415,15 +460,18 @@ pub(super) async fn start_testrun(
     {
         return Err(ApiError::bad_request(
             "invalid_field",
-            format!("env key `{bad}` is invalid: keys are non-empty and contain no `=` or NUL"),
+            format!(
+                "env key `{}` is invalid: keys are non-empty and contain no `=` or NUL",
+                echo(bad)
+            ),
         ));
     }
     visible_test(&app, &caller, id)?;
     let run = app.svc.start_run(id, env, note, caller.user_id())?;
     tracing::info!(target: AUDIT, token = caller.user_id(), test = id, run = run.id, project = run.project_id, "run submitted");
-    Ok(ok(&RunEnvelope {
-        run: run_view(&run),
-    }))
+    let mut view = run_view(&run);
+    view.script = script_for(&app, &Select::all(), run.test_id);
+    Ok(ok(&RunEnvelope { run: view }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,9 +499,9 @@ pub(super) async fn get_run(
     let select = q.take_select(run_fields())?;
     q.finish(&["$select"])?;
     let run = visible_run(&app, &caller, id)?;
-    Ok(select.answer(&RunEnvelope {
-        run: run_view(&run),
-    }))
+    let mut view = run_view(&run);
+    view.script = script_for(&app, &select, run.test_id);
+    Ok(select.answer(&RunEnvelope { run: view }))
 }
 
 /// List test runs
@@ -463,9 +511,11 @@ pub(super) async fn get_run(
         ("ids[]" = Option<Vec<u64>>, Query, description = IDS),
         ("public_id" = Option<String>, Query, description = "Only the run with this public id."),
         ("$select" = Option<String>, Query, description = SELECT_RUNS),
+        ("page" = Option<u64>, Query, description = PAGE),
+        ("page_size" = Option<u64>, Query, description = PAGE_SIZE),
     ),
     responses(
-        (status = 200, description = "The runs, by id.", body = RunList),
+        (status = 200, description = "One page of the runs, by id; `script` is empty in lists (read one run for it).", body = RunList),
         (status = 400, description = "Bad query (non-integer id, unknown parameter or `$select` field).", body = ErrorBody),
         (status = 404, description = "No such test.", body = ErrorBody),
     ))]
@@ -480,22 +530,32 @@ pub(super) async fn list_runs(
     let ids = q.take_ids()?;
     let public_id = q.take_one(&["public_id"])?;
     let select = q.take_select(run_fields())?;
-    q.finish(&["test_id", "ids[]", "public_id", "$select"])?;
+    let page = Page::take(&mut q)?;
+    q.finish(&[
+        "test_id",
+        "ids[]",
+        "public_id",
+        "$select",
+        "page",
+        "page_size",
+    ])?;
     if let Some(t) = test_id {
         visible_test(&app, &caller, t)?;
     }
-    let mut runs = app.svc.list_runs(test_id);
-    runs.retain(|r| caller.sees(r.project_id));
-    if let Some(ids) = &ids {
-        runs.retain(|r| ids.contains(&r.id));
-    }
-    if let Some(p) = &public_id {
-        runs.retain(|r| r.public_id.as_deref() == Some(p.as_str()));
-    }
-    runs.sort_by_key(|r| r.id);
+    let keep = |r: &crate::model::Run| {
+        caller.sees(r.project_id)
+            && test_id.is_none_or(|t| r.test_id == t)
+            && ids.as_ref().is_none_or(|ids| ids.contains(&r.id))
+            && public_id
+                .as_ref()
+                .is_none_or(|p| r.public_id.as_deref() == Some(p.as_str()))
+    };
+    let listed = app.svc.list_runs(&keep, page);
     let list = RunList {
-        meta: Meta { count: runs.len() },
-        runs: runs.iter().map(run_view).collect(),
+        meta: Meta {
+            count: listed.count,
+        },
+        runs: listed.items.iter().map(run_view).collect(),
     };
     Ok(select.answer(&list))
 }
@@ -555,7 +615,10 @@ pub(super) async fn stop_run(
         (Some(other), _) => {
             return Err(ApiError::bad_request(
                 "invalid_reason",
-                format!("stop reason {other:?} is not known; use \"api\" or \"signal\""),
+                format!(
+                    "stop reason {} is not known; use \"api\" or \"signal\"",
+                    volley_common::text::quoted(other)
+                ),
             ))
         }
     };
@@ -577,9 +640,9 @@ pub(super) async fn stop_run(
     }
     let run = app.svc.stop_run_for(id, Some(stopped_by), signal)?;
     tracing::info!(target: AUDIT, token = stopped_by, run = id, signal = ?signal, "run stop requested");
-    Ok(ok(&RunEnvelope {
-        run: run_view(&run),
-    }))
+    let mut view = run_view(&run);
+    view.script = script_for(&app, &Select::all(), run.test_id);
+    Ok(ok(&RunEnvelope { run: view }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -587,22 +650,29 @@ pub(super) async fn stop_run(
 
 /// Registered agents with live telemetry
 #[utoipa::path(get, path = "/v1/agents", tag = "agents",
+    params(
+        ("page" = Option<u64>, Query, description = PAGE),
+        ("page_size" = Option<u64>, Query, description = PAGE_SIZE),
+    ),
     responses(
-        (status = 200, description = "The agents, by name.", body = AgentList),
-        (status = 400, description = "Unexpected query parameter.", body = ErrorBody),
+        (status = 200, description = "One page of the agents, by name.", body = AgentList),
+        (status = 400, description = "Unexpected query parameter, bad `page` or `page_size`.", body = ErrorBody),
     ))]
 pub(super) async fn list_agents(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    Query::parse(raw.as_deref())?.finish(&[])?;
+    let mut q = Query::parse(raw.as_deref())?;
+    let page = Page::take(&mut q)?;
+    q.finish(&["page", "page_size"])?;
     let mut agents = app.svc.agents();
     agents.sort_by(|a, b| a.name.cmp(&b.name));
+    let listed = page.collect(agents.iter());
     Ok(ok(&AgentList {
         meta: Meta {
-            count: agents.len(),
+            count: listed.count,
         },
-        agents,
+        agents: listed.items,
     }))
 }
 
@@ -623,7 +693,10 @@ pub(super) async fn get_agent(
     let agent = app.svc.agent(&name).ok_or_else(|| {
         ApiError::not_found(
             "agent_not_found",
-            format!("no agent named `{name}` is registered; GET /v1/agents lists them"),
+            format!(
+                "no agent named `{}` is registered; GET /v1/agents lists them",
+                echo(&name)
+            ),
         )
     })?;
     Ok(ok(&AgentEnvelope { agent }))

@@ -27,10 +27,12 @@ mod extract;
 pub mod guard;
 mod handlers;
 mod openapi;
+mod page;
 mod query;
 mod routes;
 mod stream;
 mod tokens;
+mod uploads;
 mod views;
 
 #[cfg(test)]
@@ -38,6 +40,7 @@ mod tests;
 
 pub use error::ApiError;
 pub use openapi::openapi_document;
+pub use page::{Listed, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use views::{run_fields, run_view, test_fields, test_view};
 
 /// Default cap on a request body that carries an archive (`POST /loadtests/v2/tests`).
@@ -46,6 +49,9 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 80 * 1024 * 1024;
 
 /// Default cap on every other request body (start-testrun, stop): they are small JSON objects.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Default number of upload bodies (tests, streamed runs and their metric batches) read at once.
+pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 4;
 
 /// What the API needs from the controller. Implemented by the controller's state machine;
 /// tests use a fake. Methods are synchronous and expected to be quick (no network I/O);
@@ -62,9 +68,19 @@ pub trait ControllerService: Send + Sync + 'static {
         archive: Vec<u8>,
         caller: &Caller,
     ) -> Result<Test, ServiceError>;
-    /// All tests, or those of one project.
-    fn list_tests(&self, project_id: Option<u64>) -> Vec<Test>;
+    /// One page of the tests `keep` accepts, in id order, and how many it accepts in all.
+    fn list_tests(&self, keep: &dyn Fn(&Test) -> bool, page: Page) -> Listed<Test>;
     fn get_test(&self, id: u64) -> Option<Test>;
+    /// The entry script of a test, read from its archive (views of one test or run show it;
+    /// lists do not, so listing never reads archives). `None` if unknown or unreadable.
+    fn script(&self, test_id: u64) -> Option<String> {
+        let _ = test_id;
+        None
+    }
+    /// The state of the controller's store, for `/health`.
+    fn store_health(&self) -> crate::store::StoreHealth {
+        crate::store::StoreHealth::Ok
+    }
     /// Creates a run of the test and queues it, recording `user_id` (the caller's token) as
     /// its `user_id`. The API has already checked the test exists and the caller sees it.
     fn start_run(
@@ -75,8 +91,8 @@ pub trait ControllerService: Send + Sync + 'static {
         user_id: u64,
     ) -> Result<Run, ServiceError>;
     fn get_run(&self, id: u64) -> Option<Run>;
-    /// All runs, or those of one test.
-    fn list_runs(&self, test_id: Option<u64>) -> Vec<Run>;
+    /// One page of the runs `keep` accepts, in id order, and how many it accepts in all.
+    fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run>;
     /// Asks a non-terminal run to stop (ABORTED_BY_USER). The API has already answered 404 for
     /// an unknown run and 409 for a terminal one; the service may still refuse (race) with 409.
     fn stop_run(&self, id: u64, stopped_by: Option<u64>) -> Result<Run, ServiceError>;
@@ -234,6 +250,8 @@ pub struct ApiLimits {
     pub max_upload_bytes: usize,
     /// Largest body of any other request, in bytes → else 413.
     pub max_body_bytes: usize,
+    /// Most upload bodies handled at once → else 429 with `Retry-After`.
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for ApiLimits {
@@ -241,6 +259,7 @@ impl Default for ApiLimits {
         ApiLimits {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_concurrent_uploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
         }
     }
 }
@@ -290,13 +309,15 @@ pub fn routes() -> Vec<(Method, String)> {
 pub async fn serve_with_shutdown<F>(
     listener: tokio::net::TcpListener,
     svc: Arc<dyn ControllerService>,
+    api_limits: ApiLimits,
     limits: crate::rest_listener::ListenerLimits,
     shutdown: F,
 ) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    crate::rest_listener::serve(listener, router(svc), limits, shutdown).await
+    let app = router_with_limits(svc, api_limits);
+    crate::rest_listener::serve(listener, app, limits, shutdown).await
 }
 
 /// Maps a service status to an HTTP status; out-of-range values become 500 so a buggy service

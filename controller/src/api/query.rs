@@ -5,6 +5,7 @@
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use volley_common::text::echo;
 
 use super::extract::ok;
 use super::ApiError;
@@ -36,7 +37,8 @@ fn decode_component(s: &str) -> Result<String, ApiError> {
                         return Err(ApiError::bad_request(
                             INVALID_QUERY,
                             format!(
-                                "the query has a bad percent-escape in `{s}`: `%` must be followed by two hex digits (write `%25` for a literal `%`)"
+                                "the query has a bad percent-escape in `{}`: `%` must be followed by two hex digits (write `%25` for a literal `%`)",
+                                echo(s)
                             ),
                         ))
                     }
@@ -51,7 +53,10 @@ fn decode_component(s: &str) -> Result<String, ApiError> {
     String::from_utf8(out).map_err(|_| {
         ApiError::bad_request(
             INVALID_QUERY,
-            format!("the query component `{s}` does not decode to UTF-8 text"),
+            format!(
+                "the query component `{}` does not decode to UTF-8 text",
+                echo(s)
+            ),
         )
     })
 }
@@ -95,7 +100,9 @@ impl Query {
                     return Err(ApiError::bad_request(
                         INVALID_QUERY,
                         format!(
-                            "query parameter `{k0}` is given twice with different values (`{v0}` and `{k}={v}`); give it once"
+                            "query parameter `{k0}` is given twice with different values (`{}` and `{k}={}`); give it once",
+                            echo(v0),
+                            echo(&v)
                         ),
                     ))
                 }
@@ -146,7 +153,11 @@ impl Query {
         if self.pairs.is_empty() {
             return Ok(());
         }
-        let mut unknown: Vec<&str> = self.pairs.iter().map(|(k, _)| k.as_str()).collect();
+        let mut unknown: Vec<String> = self
+            .pairs
+            .iter()
+            .map(|(k, _)| echo(k).into_owned())
+            .collect();
         unknown.dedup();
         let accepted = if accepted.is_empty() {
             "none".to_string()
@@ -157,7 +168,7 @@ impl Query {
             INVALID_QUERY,
             format!(
                 "unknown query parameter(s): {}; this endpoint accepts: {accepted}",
-                unknown.join(", ")
+                echo(&unknown.join(", "))
             ),
         ))
     }
@@ -167,7 +178,10 @@ fn parse_u64(name: &str, v: &str) -> Result<u64, ApiError> {
     v.parse::<u64>().map_err(|_| {
         ApiError::bad_request(
             INVALID_QUERY,
-            format!("query parameter `{name}` must be a non-negative integer, got `{v}`"),
+            format!(
+                "query parameter `{name}` must be a non-negative integer, got `{}`",
+                echo(v)
+            ),
         )
     })
 }
@@ -200,7 +214,7 @@ impl Select {
                 "unknown_select_field",
                 format!(
                     "unknown field(s) in $select: {}; known fields: {}",
-                    unknown.join(", "),
+                    echo(&unknown.join(", ")),
                     known.join(", ")
                 ),
             ));
@@ -212,6 +226,11 @@ impl Select {
             ));
         }
         Ok(Select(Some(fields)))
+    }
+
+    /// Whether `field` is kept.
+    pub fn wants(&self, field: &str) -> bool {
+        self.0.as_ref().is_none_or(|f| f.iter().any(|x| x == field))
     }
 
     /// Keeps only the selected keys, in the object's own order.

@@ -3,24 +3,32 @@
 //! its handler (with its `#[utoipa::path]`), its `volley_api` types and one line here.
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use super::extract::AppState;
 use super::openapi::ApiDoc;
+use super::uploads::UploadGate;
 use super::{handlers, stream, tokens, ApiLimits};
 
 /// Every route of the API with its handler, documented.
 pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
     let small = DefaultBodyLimit::max(limits.max_body_bytes);
     let upload = DefaultBodyLimit::max(limits.max_upload_bytes);
+    let uploads = UploadGate::new(limits.max_concurrent_uploads);
+    let gate = from_fn(move |req, next| uploads.clone().limit(req, next));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::root))
         .routes(routes!(handlers::health))
         .routes(routes!(handlers::openapi_json))
         .routes(routes!(handlers::list_tests))
-        .routes(routes!(handlers::create_test).layer(upload))
+        .routes(
+            routes!(handlers::create_test)
+                .layer(upload)
+                .layer(gate.clone()),
+        )
         .routes(routes!(handlers::get_test))
         .routes(routes!(handlers::start_testrun).layer(small))
         .routes(routes!(handlers::list_runs))
@@ -32,7 +40,7 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::run_metrics))
         .routes(routes!(handlers::run_summary))
         .routes(routes!(handlers::run_report))
-        .routes(routes!(stream::create).layer(upload))
+        .routes(routes!(stream::create).layer(upload).layer(gate))
         .routes(routes!(stream::metrics).layer(upload))
         .routes(routes!(stream::finish).layer(small))
         .routes(routes!(tokens::create, tokens::list).layer(small))

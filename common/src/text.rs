@@ -1,0 +1,59 @@
+//! Echoing input back in messages without echoing all of it. Errors name the value that was
+//! wrong, but a value can be megabytes (a tar entry name, a query parameter, a JSON key), and an
+//! error message that repeats it costs its size again in memory, logs and answers. Every echoed
+//! value goes through [`bounded`].
+
+use std::borrow::Cow;
+
+/// How many bytes of a value a message repeats by default.
+pub const ECHO_BYTES: usize = 200;
+
+/// `s` itself if it has at most `max` bytes, else its first `max` bytes (cut at a character
+/// boundary) followed by `…(N bytes)`, N being the whole value's size.
+pub fn bounded(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…({} bytes)", &s[..end], s.len()))
+}
+
+/// [`bounded`] with the default [`ECHO_BYTES`].
+pub fn echo(s: &str) -> Cow<'_, str> {
+    bounded(s, ECHO_BYTES)
+}
+
+/// [`echo`] in double quotes with escapes, as `{:?}` shows a string.
+pub fn quoted(s: &str) -> String {
+    format!("{:?}", echo(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_values_are_kept() {
+        assert_eq!(bounded("abc", 3), "abc");
+        assert!(matches!(bounded("abc", 3), Cow::Borrowed(_)));
+        assert_eq!(echo(""), "");
+    }
+
+    #[test]
+    fn long_values_are_cut_and_sized() {
+        assert_eq!(bounded("abcdef", 3), "abc…(6 bytes)");
+        let huge = "n".repeat(8 << 20);
+        let e = echo(&huge);
+        assert!(e.len() < ECHO_BYTES + 32, "{}", e.len());
+        assert!(e.ends_with("…(8388608 bytes)"), "{e}");
+    }
+
+    #[test]
+    fn cuts_at_character_boundaries() {
+        // "é" is 2 bytes: a cut after 3 bytes keeps 1 character and a half, so 1.
+        assert_eq!(bounded("éé", 3), "é…(4 bytes)");
+    }
+}
