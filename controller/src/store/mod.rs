@@ -54,7 +54,7 @@ pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1000;
 
 /// Version of the table layout and encodings below; bump it on any incompatible change so that
 /// an old controller refuses a newer database instead of misreading it. Format 1 (archives by
-/// test id, scripts in the state) is migrated to this one when opened ([`migrate`]).
+/// test id, scripts in the state) is migrated to this one when opened (module `migrate`).
 pub const FORMAT_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
