@@ -16,7 +16,7 @@ use serde::Serialize;
 use volley_common::summary::SummaryReport;
 
 use crate::types::{
-    AgentList, CreateTestJson, CreateToken, RunEnvelope, RunList, RunView, StartTestRun, StopRun,
+    AgentList, CreateTestJson, CreateToken, RunAgents, RunEnvelope, RunList, RunView, StartTestRun, StopRun,
     StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope, TestList,
     TokenCreated, TokenEnvelope, TokenList, STREAM_SECRET_HEADER,
 };
@@ -244,6 +244,16 @@ impl Client {
     }
 
     /// `GET /v1/runs/{id}/report`: the end-of-test summary as Volley renders it.
+    /// `GET /v1/runs/{id}/metrics`: the live merged series (404 until the agents send data).
+    pub fn run_metrics(&self, id: u64) -> Result<serde_json::Value, ClientError> {
+        self.get(&format!("/v1/runs/{id}/metrics"))
+    }
+
+    /// `GET /v1/runs/{id}/agents`: the run's agents with their utilization samples.
+    pub fn run_agents(&self, id: u64) -> Result<RunAgents, ClientError> {
+        self.get(&format!("/v1/runs/{id}/agents"))
+    }
+
     pub fn report(&self, id: u64) -> Result<SummaryReport, ClientError> {
         self.get(&format!("/v1/runs/{id}/report"))
     }

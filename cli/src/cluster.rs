@@ -8,7 +8,6 @@ use std::time::Duration;
 use volley_api::client::{Client, ClientError};
 use volley_api::{AgentList, StopRun};
 use volley_common::exit::code;
-use volley_common::status::ResultStatus;
 
 pub(crate) const DEFAULT_REST: &str = "http://127.0.0.1:6565";
 const DEFAULT_GRPC: &str = "http://127.0.0.1:6566";
@@ -403,49 +402,6 @@ pub(crate) fn rest_failed(e: ClientError, following: bool) -> i32 {
 }
 
 #[derive(clap::Args)]
-pub struct QueryArgs {
-    /// The controller's REST URL.
-    #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
-    pub controller: String,
-    /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
-    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-}
-
-pub fn runs(q: QueryArgs) -> i32 {
-    let c = match client(&q.controller, &q.token) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match c.runs() {
-        Ok(list) => {
-            println!(
-                "{:>6} {:>6} {:<24} {:>7} {:>6} {:>6}  {:<20}",
-                "RUN", "TEST", "STATUS", "RESULT", "VUS", "EXIT", "CREATED"
-            );
-            for r in list.runs {
-                println!(
-                    "{:>6} {:>6} {:<24} {:>7} {:>6} {:>6}  {:<20}",
-                    r.id,
-                    r.test_id,
-                    r.run_status.name(),
-                    if r.result_status == ResultStatus::Failed {
-                        "FAILED"
-                    } else {
-                        "PASSED"
-                    },
-                    r.vus,
-                    r.exit_code.map_or_else(|| "-".into(), |x| x.to_string()),
-                    r.created,
-                );
-            }
-            0
-        }
-        Err(e) => rest_failed(e, false),
-    }
-}
-
-#[derive(clap::Args)]
 pub struct RunIdArgs {
     pub run: u64,
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
@@ -453,24 +409,6 @@ pub struct RunIdArgs {
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
     #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-}
-
-pub fn status(a: RunIdArgs) -> i32 {
-    let c = match client(&a.controller, &a.token) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match c.run(a.run) {
-        Ok(run) => {
-            let envelope = volley_api::RunEnvelope { run };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&envelope).unwrap_or_default()
-            );
-            0
-        }
-        Err(e) => rest_failed(e, false),
-    }
 }
 
 pub fn stop(a: RunIdArgs) -> i32 {

@@ -8,6 +8,8 @@ mod logging;
 mod option_flags;
 mod progress;
 mod run;
+mod run_view;
+mod runs;
 mod signals;
 mod submit;
 mod target;
@@ -20,13 +22,27 @@ use clap::{Parser, Subcommand};
 /// (callgrind, `http.get` + `check`): 12 % fewer instructions per iteration. QuickJS keeps its
 /// own allocator. `.cargo/config.toml` builds it with arenas committed as used, not up front
 /// (eager commit cost 1,000 mostly idle VUs 21 KiB of peak RSS each).
+/// `volley version` and `volley --version`: the version, the commit it was built from, the
+/// QuickJS it embeds and the platform (set by build.rs).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit/",
+    env!("VOLLEY_COMMIT"),
+    ", quickjs-ng ",
+    env!("VOLLEY_QUICKJS_VERSION"),
+    ", ",
+    env!("VOLLEY_TARGET"),
+    ")"
+);
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
     name = "volley",
-    version,
+    version = LONG_VERSION,
+    arg_required_else_help = true,
     about = "k6-compatible load testing: run k6 scripts locally or across a cluster"
 )]
 struct Cli {
@@ -52,10 +68,10 @@ enum Command {
     Archive(submit::ArchiveArgs),
     /// Submit a test to the controller; with --wait, follow it and exit with its code.
     Submit(Box<submit::SubmitArgs>),
-    /// List runs.
-    Runs(cluster::QueryArgs),
-    /// Show one run.
-    Status(cluster::RunIdArgs),
+    /// List runs (--json for the API's document).
+    Runs(runs::RunsArgs),
+    /// Show one run: status and reason, agents, figures, thresholds, events; --follow watches it.
+    Status(runs::StatusArgs),
     /// Stop a run.
     Stop(cluster::RunIdArgs),
     /// Show the agents and their utilization.
@@ -65,7 +81,7 @@ enum Command {
     /// Local cluster commands.
     #[command(subcommand)]
     Cluster(ClusterCommand),
-    /// Print the version, the platform and the agent protocol version.
+    /// Print the version, commit, QuickJS version, platform and agent protocol version.
     Version,
     /// Serve a local httpbin-like target for examples, tests and benchmarks.
     Target(target::TargetConfig),
@@ -76,7 +92,10 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                // A bare `volley` prints the help and exits 0, as a bare `k6` does.
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
                 _ => volley_common::exit::code::UNKNOWN,
             };
             let _ = e.print();
@@ -94,10 +113,7 @@ fn main() {
         Command::Run(args) => run::main(*args),
         Command::Version => {
             println!(
-                "volley v{} ({}/{}, agent protocol {})",
-                env!("CARGO_PKG_VERSION"),
-                std::env::consts::OS,
-                std::env::consts::ARCH,
+                "volley v{LONG_VERSION}, agent protocol {}",
                 volley_proto::PROTOCOL_VERSION
             );
             0
@@ -106,8 +122,8 @@ fn main() {
         Command::Agent(a) => cluster::agent(a),
         Command::Archive(a) => submit::archive(a),
         Command::Submit(a) => submit::submit(*a),
-        Command::Runs(a) => cluster::runs(a),
-        Command::Status(a) => cluster::status(a),
+        Command::Runs(a) => runs::runs(a),
+        Command::Status(a) => runs::status(a),
         Command::Stop(a) => cluster::stop(a),
         Command::Agents(a) => cluster::agents(a),
         Command::Cluster(ClusterCommand::Up(a)) => cluster_up::cluster_up(a),

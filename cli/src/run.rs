@@ -161,8 +161,10 @@ fn start_control_thread(
         .unwrap_or_else(|_| Err("the control thread stopped".into()))
 }
 
-/// Binds the REST API address. An explicit address that cannot be bound is fatal (106); the
-/// default one only gives a warning, as in k6.
+/// Binds the REST API address. An explicit address that cannot be bound is fatal (106). The
+/// default one is often taken by a local `volley controller` (its REST API defaults to the
+/// same port, 6565): then the run goes on without a REST API and says so only at debug level,
+/// so that every run next to a local cluster is not preceded by a warning nobody asked for.
 fn bind_api(address: Option<&str>) -> Result<Option<std::net::TcpListener>, String> {
     let explicit = address.is_some();
     let addr = address.unwrap_or("localhost:6565");
@@ -172,10 +174,8 @@ fn bind_api(address: Option<&str>) -> Result<Option<std::net::TcpListener>, Stri
             "cannot start the REST API on {addr}: {e}; pass a free --address"
         )),
         Err(e) => {
-            volley_agent::console::log(
-                "warning",
-                &format!("the REST API could not start on {addr}: {e}; the run goes on without it"),
-                &[],
+            tracing::debug!(
+                "the REST API could not start on {addr} (the default --address): {e}; the run goes on without it"
             );
             Ok(None)
         }
@@ -186,6 +186,13 @@ pub fn main(args: RunArgs) -> i32 {
     volley_agent::console::set_verbose(args.verbose);
     let control = Arc::new(RunControl::default());
     let live = Arc::new(LiveRun::new(control.clone()));
+    if !args.script.exists() {
+        log_error(&format!(
+            "the script {} does not exist; give the path of a k6 test script",
+            args.script.display()
+        ));
+        return code::UNKNOWN;
+    }
     let listener = match bind_api(args.address.as_deref()) {
         Ok(l) => l,
         Err(e) => {
@@ -196,13 +203,6 @@ pub fn main(args: RunArgs) -> i32 {
     if let Err(e) = start_control_thread(control.clone(), listener.map(|l| (l, live.clone()))) {
         log_error(&e);
         return code::SYSTEM;
-    }
-    if !args.script.exists() {
-        log_error(&format!(
-            "the script {} does not exist; give the path of a k6 test script",
-            args.script.display()
-        ));
-        return code::UNKNOWN;
     }
     let cli_opts = match args.options.to_options() {
         Ok(o) => o,

@@ -163,7 +163,6 @@ pub struct SubmitArgs {
 }
 
 pub fn submit(a: SubmitArgs) -> i32 {
-    let started = Instant::now();
     // Signals are trapped before anything else: the first one aborts `control` (which stops
     // the script's first init at once), the second exits with 105.
     let control = Arc::new(RunControl::default());
@@ -184,14 +183,11 @@ pub fn submit(a: SubmitArgs) -> i32 {
     let built = match build_archive(&a.test, &control) {
         Ok(b) => b,
         Err(e) => {
-            if e.in_init && !a.no_summary {
-                print_first_init_summary(&control, started);
-            }
             log_error(&e.message);
             return e.code;
         }
     };
-    if let Some(code) = stopped_before_the_run(&control, &a, started) {
+    if let Some(code) = stopped_before_the_run(&control) {
         return code;
     }
     let c = match client(&a.controller, &a.token) {
@@ -215,7 +211,7 @@ pub fn submit(a: SubmitArgs) -> i32 {
         Err(e) => return rest_failed(e, false),
     };
     // A stop while the archive was uploaded: the test is stored, but no run is started.
-    if let Some(code) = stopped_before_the_run(&control, &a, started) {
+    if let Some(code) = stopped_before_the_run(&control) {
         return code;
     }
     let start = StartTestRun {
@@ -227,7 +223,9 @@ pub fn submit(a: SubmitArgs) -> i32 {
         Err(e) => return rest_failed(e, false),
     };
     if !a.wait {
-        println!("run {run_id} submitted (test {test_id}); follow it with: volley status {run_id}");
+        println!(
+            "run {run_id} submitted (test {test_id}); watch it with: volley status {run_id} --follow"
+        );
         return 0;
     }
     followed.set(&a.controller, run_id);
@@ -238,27 +236,12 @@ pub fn submit(a: SubmitArgs) -> i32 {
     follow(&c, run_id, &a, &built, &stops, &control)
 }
 
-/// A signal before a run was created: as a local run stopped in its first init, the (empty)
-/// summary and 105, and nothing is left running on the controller.
-fn stopped_before_the_run(control: &RunControl, a: &SubmitArgs, started: Instant) -> Option<i32> {
+/// A signal before a run was created: as a local run stopped in its first init, no summary
+/// and 105, and nothing is left running on the controller.
+fn stopped_before_the_run(control: &RunControl) -> Option<i32> {
     let reason = control.abort_reason()?;
-    if !a.no_summary {
-        print_first_init_summary(control, started);
-    }
     log_error(&reason.message());
     Some(reason.exit_code())
-}
-
-fn print_first_init_summary(control: &RunControl, started: Instant) {
-    use std::io::IsTerminal;
-    let report = volley_agent::engine::first_init_summary(
-        control,
-        started.elapsed(),
-        std::io::stdout().is_terminal(),
-        std::io::stderr().is_terminal(),
-    );
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "\n{}", report.render_text());
 }
 
 /// The run a `submit --wait` follows, once it exists: what a second signal stops on its way out.

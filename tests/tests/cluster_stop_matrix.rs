@@ -257,7 +257,17 @@ const NO_RUN: Option<i64> = None;
 /// After a second Ctrl+C `submit` is gone at once, but the run on the controller ends as after
 /// one stop: teardown runs to its end on the agent.
 const CELLS: &[Cell] = &[
-    cell(Sigint, Init, 105, NO_RUN, 0, Never, Sum, false, SIGINT_TEXT),
+    cell(
+        Sigint,
+        Init,
+        105,
+        NO_RUN,
+        0,
+        Never,
+        NoSum,
+        false,
+        SIGINT_TEXT,
+    ),
     cell(
         Sigint,
         VuInit,
@@ -310,7 +320,7 @@ const CELLS: &[Cell] = &[
         NO_RUN,
         0,
         Never,
-        Sum,
+        NoSum,
         false,
         SIGTERM_TEXT,
     ),
@@ -444,7 +454,7 @@ const CELLS: &[Cell] = &[
         Api, Teardown, 103, BY_USER, 103, Done, HsOut, true, API_TEXT,
     ),
     cell(Api, Hs, 0, FINISHED, 0, Done, HsOut, true, ""),
-    cell(Abort, Init, 108, NO_RUN, 0, Never, Sum, false, ABORT_TEXT),
+    cell(Abort, Init, 108, NO_RUN, 0, Never, NoSum, false, ABORT_TEXT),
     cell(
         Abort, VuInit, 108, BY_SCRIPT, 108, Never, HsOut, false, ABORT_TEXT,
     ),
@@ -458,7 +468,7 @@ const CELLS: &[Cell] = &[
         Abort, Teardown, 108, BY_SCRIPT, 108, Cut, HsOut, false, ABORT_TEXT,
     ),
     cell(Abort, Hs, 108, FINISHED, 0, Done, Sum, false, ABORT_TEXT),
-    cell(Throw, Init, 107, NO_RUN, 0, Never, Sum, false, THROW_TEXT),
+    cell(Throw, Init, 107, NO_RUN, 0, Never, NoSum, false, THROW_TEXT),
     cell(
         Throw, VuInit, 107, BY_SCRIPT, 107, Never, HsOut, false, THROW_TEXT,
     ),
@@ -943,7 +953,7 @@ fn checks_flag_wrong_codes_runs_and_summaries() {
     ] {
         assert!(p.contains(needle), "{needle:?} missing from:\n{p}");
     }
-    let init = cell(Abort, Init, 108, NO_RUN, 0, Never, Sum, false, ABORT_TEXT);
+    let init = cell(Abort, Init, 108, NO_RUN, 0, Never, NoSum, false, ABORT_TEXT);
     let created = Observed {
         run: Some(Ok((7, 108))),
         ..Observed::default()

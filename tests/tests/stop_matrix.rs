@@ -337,7 +337,7 @@ const TIMEOUT_TEXT: &str = "timed out";
 const CELLS: &[Cell] = &[
     // First Ctrl+C: stop; teardown iff setup completed; summary; 105. Teardown and
     // handleSummary are not cut. While lingering it only ends the linger.
-    cell(Sigint, Init, 105, Never, Any, false, SIGINT_TEXT),
+    cell(Sigint, Init, 105, Never, NoSum, false, SIGINT_TEXT),
     cell(Sigint, VuInit, 105, Never, HsOut, false, SIGINT_TEXT),
     cell(Sigint, Setup, 105, Never, HsOut, false, SIGINT_TEXT).times(3),
     cell(Sigint, Run, 105, Done, HsOut, false, SIGINT_TEXT),
@@ -345,7 +345,7 @@ const CELLS: &[Cell] = &[
     cell(Sigint, Hs, 105, Done, HsOut, true, SIGINT_TEXT),
     cell(Sigint, Linger, 0, Done, HsOut, false, ""),
     // SIGTERM: the same row.
-    cell(Sigterm, Init, 105, Never, Any, false, SIGTERM_TEXT),
+    cell(Sigterm, Init, 105, Never, NoSum, false, SIGTERM_TEXT),
     cell(Sigterm, VuInit, 105, Never, HsOut, false, SIGTERM_TEXT),
     cell(Sigterm, Setup, 105, Never, HsOut, false, SIGTERM_TEXT).times(3),
     cell(Sigterm, Run, 105, Done, HsOut, false, SIGTERM_TEXT),
@@ -373,14 +373,14 @@ const CELLS: &[Cell] = &[
     cell(Api, Linger, 0, Done, HsOut, false, ""),
     // test.abort(): 108; teardown iff setup completed, cut when it is the one aborting; a failed
     // handleSummary falls back to the default summary.
-    cell(Abort, Init, 108, Never, Any, false, ABORT_TEXT),
+    cell(Abort, Init, 108, Never, NoSum, false, ABORT_TEXT),
     cell(Abort, VuInit, 108, Never, HsOut, false, ABORT_TEXT),
     cell(Abort, Setup, 108, Never, HsOut, false, ABORT_TEXT),
     cell(Abort, Run, 108, Done, HsOut, false, ABORT_TEXT),
     cell(Abort, Teardown, 108, Cut, HsOut, false, ABORT_TEXT),
     cell(Abort, Hs, 108, Done, Sum, false, ABORT_TEXT),
     // Exception: 107, except in an iteration, which it only interrupts (the run ends with 0).
-    cell(Throw, Init, 107, Never, Any, false, THROW_TEXT),
+    cell(Throw, Init, 107, Never, NoSum, false, THROW_TEXT),
     cell(Throw, VuInit, 107, Never, HsOut, false, THROW_TEXT),
     cell(Throw, Setup, 107, Never, HsOut, false, THROW_TEXT),
     cell(Throw, Run, 0, Done, HsOut, false, THROW_TEXT),

@@ -209,7 +209,15 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
                     return Err(format!("the controller refused this agent: {r}"))
                 }
                 Err(SessionError::Other(e)) => {
-                    tracing::warn!("controller link: {e}; reconnecting in {backoff:?}");
+                    // Said at every failed attempt (the first within a second of starting),
+                    // naming the likely fix; see cluster/dial_hint.rs.
+                    let http1 = super::dial_hint::answers_http1(&cfg.controller).await;
+                    let line = super::dial_hint::message(&cfg.controller, &e, backoff, http1);
+                    if http1 {
+                        tracing::error!("{line}");
+                    } else {
+                        tracing::warn!("{line}");
+                    }
                 }
             }
             outbox.detach();

@@ -3,5 +3,6 @@
 //! engine's hooks, `crate::engine::hooks`).
 
 pub mod client;
+mod dial_hint;
 pub mod targets;
 pub mod telemetry;

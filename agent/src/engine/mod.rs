@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use volley_common::exit::{code, AbortReason};
 use volley_common::options::{Options, ResolvedOptions};
 use volley_common::summary::build;
-use volley_common::summary::{GroupReport, RunResult, SummaryOptions, SummaryReport, SummaryState};
+use volley_common::summary::{RunResult, SummaryReport, SummaryState};
 
 use crate::api::status as api_status;
 use crate::executor::{self, VuFactory, VuPool};
@@ -201,7 +201,7 @@ async fn run_async(
             Ok(Err(e)) => {
                 if control.is_aborted() {
                     // A stop (or test.abort()) during the first init: the run's own reason.
-                    return stopped_before_start(&req, &control, started);
+                    return stopped_before_start(&control);
                 }
                 if let Some(budget) = first_budget.filter(|_| e.is_out_of_memory()) {
                     control.abort(budget.exhausted());
@@ -216,14 +216,13 @@ async fn run_async(
                     phase: "init".into(),
                     message: msg,
                 });
-                // The summary always runs: an empty one here, since no VU ever started.
-                return stopped_before_start(&req, &control, started);
+                return stopped_before_start(&control);
             }
             Err(e) => return RunOutcome::early(code::SYSTEM, format!("init failed: {e}")),
         }
     };
     if control.is_aborted() {
-        return stopped_before_start(&req, &control, started);
+        return stopped_before_start(&control);
     }
     // 2. Options: script < env < CLI, then shortcuts and validation.
     let resolved = match resolve_options(&fi, &req) {
@@ -501,38 +500,6 @@ async fn run_async(
     }
 }
 
-/// The empty end-of-test summary of a run whose first init ended it (an exception,
-/// `test.abort()`, a stop): no VU ever started, so there are no metrics. `volley submit` prints
-/// the same one when the script's first init on the CLI ends the same way.
-pub fn first_init_summary(
-    control: &RunControl,
-    elapsed: Duration,
-    is_stdout_tty: bool,
-    is_stderr_tty: bool,
-) -> SummaryReport {
-    let (exit_code, _, outcome, message, context) = decide_exit(control, &[]);
-    SummaryReport {
-        metrics: Vec::new(),
-        root_group: GroupReport::default(),
-        options: SummaryOptions {
-            no_color: !is_stdout_tty,
-            ..SummaryOptions::default()
-        },
-        state: SummaryState {
-            is_stdout_tty,
-            is_stderr_tty,
-            test_run_duration_ms: elapsed.as_secs_f64() * 1000.0,
-        },
-        setup_data: None,
-        result: RunResult {
-            outcome,
-            exit_code,
-            message,
-            context,
-        },
-    }
-}
-
 /// k6's status at the end: Ended (9), or Interrupted (10) when the run was stopped.
 fn end_status(control: &RunControl) -> u32 {
     if control.is_aborted() {
@@ -542,20 +509,16 @@ fn end_status(control: &RunControl) -> u32 {
     }
 }
 
-/// The outcome of a run stopped during its first init: no options, no VUs, an empty summary.
-fn stopped_before_start(req: &RunRequest, control: &RunControl, started: Instant) -> RunOutcome {
+/// The outcome of a run ended during its first init (an exception, `test.abort()`, a stop):
+/// no options, no VUs, and no summary — k6 prints none when the script never got past its
+/// init (docs/exit-codes.md).
+fn stopped_before_start(control: &RunControl) -> RunOutcome {
     let (exit_code, error, _, _, _) = decide_exit(control, &[]);
-    let report = first_init_summary(
-        control,
-        started.elapsed(),
-        req.is_stdout_tty,
-        req.is_stderr_tty,
-    );
     control.set_stage(Stage::Done, api_status::INTERRUPTED);
     RunOutcome {
         exit_code,
         error,
-        report: Some(report),
+        report: None,
         handle_summary: None,
         handle_summary_error: None,
         resolved: None,

@@ -105,9 +105,6 @@ pub struct InspectedScript {
 pub struct InspectError {
     pub code: i32,
     pub message: String,
-    /// The first init itself ended early (an exception, `test.abort()`, a stop): a local run
-    /// prints an empty end-of-test summary at this point. False for invalid options.
-    pub in_init: bool,
 }
 
 impl InspectError {
@@ -115,7 +112,6 @@ impl InspectError {
         InspectError {
             code,
             message: message.into(),
-            in_init: false,
         }
     }
 }
@@ -135,7 +131,6 @@ pub fn inspect_script(
         control.abort_reason().map(|reason| InspectError {
             code: reason.exit_code(),
             message: reason.message(),
-            in_init: true,
         })
     };
     let (fi, _arrays) = match first_init_on_thread(
@@ -155,7 +150,6 @@ pub fn inspect_script(
                     script.display(),
                     e.with_stack()
                 ),
-                in_init: true,
             }))
         }
     };

@@ -1,0 +1,143 @@
+use serde_json::json;
+
+use super::*;
+
+/// A run as the API serves it, with `status`/`result` and the rest typical.
+fn run(id: u64, status: i32, result: i32, exit: Option<i32>) -> RunView {
+    serde_json::from_value(json!({
+        "config": {}, "created": "2026-12-05T04:00:00Z", "duration": 0.0, "ended": null,
+        "error_code": null, "error_detail": null, "export": null, "id": id, "is_baseline": false,
+        "k6_archive": "", "load_time": 0.0, "note": "", "organization_id": 0,
+        "processing_status": 0, "project_id": 1, "public_id": null,
+        "request_builder_config": null, "result_status": result, "run_process": "volley",
+        "run_status": status, "script": "export default function () {}", "started": null,
+        "stopped_by_id": null, "test_id": 3, "user_id": 1, "version": 2, "vus": 10,
+        "vus_per_instance": 10, "transitions": [], "assignments": [], "exit_code": exit,
+        "abort_reason": null, "degraded": false, "events": []
+    }))
+    .expect("a RunView document")
+}
+
+#[test]
+fn only_ended_runs_have_a_result() {
+    assert_eq!(result_label(&run(1, 2, 0, None)), "-", "RUNNING");
+    assert_eq!(result_label(&run(1, 0, 0, None)), "-", "QUEUED");
+    assert_eq!(result_label(&run(1, 3, 0, Some(0))), "PASSED");
+    assert_eq!(result_label(&run(1, 3, 1, Some(99))), "FAILED");
+    assert_eq!(
+        result_label(&run(1, 8, 1, Some(99))),
+        "FAILED",
+        "ABORTED_BY_THRESHOLD"
+    );
+    assert_eq!(
+        result_label(&run(1, 5, 0, Some(105))),
+        "-",
+        "ABORTED_BY_USER"
+    );
+}
+
+#[test]
+fn the_runs_table_lines_up_with_and_without_colour() {
+    let runs = [
+        run(7, 2, 0, None),
+        run(12, 7, 0, Some(107)),
+        run(1234, 3, 1, Some(99)),
+    ];
+    for style in [Style::plain(), Style { color: true }] {
+        let text = runs_table(&runs, &style);
+        let plain = strip_ansi(&text);
+        let lines: Vec<&str> = plain.lines().collect();
+        assert_eq!(lines.len(), 4, "{plain}");
+        // Every column starts at the same offset on every line.
+        let col = |l: &str, what: &str| l.find(what).unwrap_or_else(|| panic!("{what} in {l:?}"));
+        let status_at = col(lines[0], "STATUS");
+        assert_eq!(col(lines[1], "RUNNING"), status_at);
+        assert_eq!(col(lines[2], "ABORTED_BY_SCRIPT_ERROR"), status_at);
+        assert_eq!(col(lines[3], "FINISHED"), status_at);
+        let created_at = col(lines[0], "CREATED");
+        for l in &lines[1..] {
+            assert_eq!(col(l, "2026-12-05T04:00:00Z"), created_at, "{plain}");
+        }
+        assert!(
+            lines[1].contains(" -  "),
+            "a running run has no result: {}",
+            lines[1]
+        );
+        assert!(lines[3].contains("FAILED"), "{}", lines[3]);
+    }
+    let coloured = runs_table(&runs, &Style { color: true });
+    assert!(coloured.contains("\x1b[31mFAILED"), "{coloured:?}");
+}
+
+#[test]
+fn the_status_view_is_for_people_not_the_raw_document() {
+    let mut r = run(12, 2, 0, None);
+    r.started = Some("2026-12-05T04:00:01Z".into());
+    r.assignments = serde_json::from_value(json!([
+        {"agent": "agent-1", "segment": "0:1/2", "sequence": "0,1/2,1"},
+        {"agent": "agent-2", "segment": "1/2:1", "sequence": "0,1/2,1"}
+    ]))
+    .expect("assignments");
+    let agents: Vec<AgentUtilization> = serde_json::from_value(json!([
+        {"agent": "agent-1", "segment": "0:1/2", "samples": [
+            {"at": "2026-12-05T04:00:02Z", "cpu_percent": 54.3, "memory_percent": 2.3,
+             "process_rss_bytes": 104857600u64, "active_vus": 5, "requests_per_second": 812.5,
+             "iterations_per_second": 812.5}
+        ]}
+    ]))
+    .expect("agents");
+    let metrics = json!({"metrics": {
+        "http_reqs": {"values": {"count": 1625.0, "rate": 812.5}},
+        "http_req_duration": {"values": {"avg": 1.2, "p(95)": 3.4}},
+        "http_req_failed": {"values": {"rate": 0.0}}
+    }});
+    let text = status_text(
+        &StatusParts {
+            run: &r,
+            metrics: Some(&metrics),
+            agents: &agents,
+            report: None,
+        },
+        &Style::plain(),
+    );
+    assert!(
+        text.starts_with("run 12  RUNNING (2)  result -  exit code -"),
+        "{text}"
+    );
+    assert!(text.contains("requests 1625 (812.5/s)"), "{text}");
+    assert!(text.contains("p(95) 3.40ms"), "{text}");
+    let a1 = text
+        .lines()
+        .find(|l| l.contains("agent-1"))
+        .expect("agent-1 row");
+    assert!(
+        a1.contains("0:1/2") && a1.contains("100 MiB") && a1.contains("54.3"),
+        "{a1}"
+    );
+    let a2 = text
+        .lines()
+        .find(|l| l.contains("agent-2"))
+        .expect("agent-2 row");
+    assert!(a2.contains(" - "), "no sample yet: {a2}");
+    assert!(
+        !text.contains("export default"),
+        "the script is not shown: {text}"
+    );
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
