@@ -205,7 +205,7 @@ async fn run_async(
                 }
                 if let Some(budget) = first_budget.filter(|_| e.is_out_of_memory()) {
                     control.abort(budget.exhausted());
-                    return stopped_before_start(&req, &control, started);
+                    return stopped_before_start(&control);
                 }
                 let m = match &e {
                     JsError::Load(m) => m.clone(),
