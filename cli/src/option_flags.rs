@@ -134,6 +134,10 @@ mod tests {
             parse(&["--tag", "nope"]).unwrap_err().to_string(),
             "invalid --tag \"nope\": use NAME=VALUE"
         );
+        assert_eq!(
+            parse(&["--duration", "1"]).expect_err("a bare number").to_string(),
+            "invalid --duration: missing unit in duration \"1\"; write it with a unit, e.g. 1s or 1m30s"
+        );
         assert!(parse(&["--duration", "ten"])
             .unwrap_err()
             .to_string()

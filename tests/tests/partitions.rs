@@ -15,7 +15,8 @@
 //!   that flaps (4 × 0.8 s black holes): the run finishes with exactly the planned iterations,
 //!   requests and checks (no metric batch lost or merged twice);
 //! - a slow, lossy link (`tc netem delay 200ms loss 5%`) for the rest of a run: exact totals
-//!   too. Skipped with a message where the kernel has no netem qdisc;
+//!   too. Ignored by default (with its reason in the test output): it needs the kernel's netem
+//!   qdisc, which CI's kernel lacks; `-- --ignored` runs it where it exists;
 //! - a local `volley run --out cloud=URL` whose controller's port is blocked: TIMED_OUT there
 //!   after `data_timeout`, while the local run goes on and keeps its own exit code.
 //!
@@ -1083,18 +1084,18 @@ fn flapping_link_keeps_exact_totals() {
 }
 
 /// `tc netem delay 200ms loss 5%` on both ends of one agent's link from 2 s into the run to its
-/// end: exact totals. Skipped with a message where the kernel has no netem qdisc (sch_netem).
+/// end: exact totals. Ignored by default, with the reason in the test output: the kernels this
+/// suite runs on (CI's too) have no netem qdisc (sch_netem), and a test that passes without
+/// running would be a lie. Where the kernel has it: `cargo test --test partitions -- --ignored`;
+/// it fails (not skips) when netem is missing then.
 #[test]
+#[ignore = "needs the kernel's netem qdisc (sch_netem), absent on CI's kernel; run with --ignored where it exists"]
 fn slow_lossy_link_keeps_exact_totals() {
     let Some(lab) = lab("slow_lossy_link") else {
         return;
     };
     if let Err(e) = netem_supported() {
-        eprintln!(
-            "SKIPPED slow_lossy_link: the kernel cannot add a netem qdisc ({e}); the flapping \
-             link test covers lost packets without it"
-        );
-        return;
+        panic!("slow_lossy_link needs a netem qdisc, and this kernel cannot add one: {e}");
     }
     exact_totals_through(lab, 4, "slow_lossy_link", |cluster, victim| {
         let seat = cluster.net.seat(victim);

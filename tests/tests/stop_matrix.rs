@@ -320,7 +320,7 @@ impl Cell {
 
 use Method::*;
 use Phase::*;
-use Summary::{Any, Default as Sum, Hs as HsOut, None as NoSum};
+use Summary::{Default as Sum, Hs as HsOut, None as NoSum};
 use Td::{Cut, Done, Never, NotDone};
 
 const SIGINT_TEXT: &str = "'interrupt' signal";
@@ -364,7 +364,7 @@ const CELLS: &[Cell] = &[
         .or_code(0)
         .times(3),
     // REST API stop: as the first Ctrl+C with 103; no effect on handleSummary; ends a linger.
-    cell(Api, Init, 103, Never, Any, false, API_TEXT),
+    cell(Api, Init, 103, Never, NoSum, false, API_TEXT),
     cell(Api, VuInit, 103, Never, HsOut, false, API_TEXT),
     cell(Api, Setup, 103, Never, HsOut, false, API_TEXT).times(3),
     cell(Api, Run, 103, Done, HsOut, false, API_TEXT),

@@ -285,8 +285,16 @@ impl EnvFormat for Dur {
 impl CliFormat for Dur {
     const SHAPE: CliShape = CliShape::Value;
     fn parse_cli(values: &[String], flag: &str) -> Result<Duration, OptionsError> {
-        parse_duration(single(values, flag)?)
-            .map_err(|e| OptionsError::new(format!("invalid {flag}: {e}")))
+        let text = single(values, flag)?;
+        // A flag's duration needs a unit, as k6's flags do (a bare number in a script's options
+        // is milliseconds; on the command line `-d 1` is far likelier a mistake for 1s).
+        if !text.trim().is_empty() && text.trim().parse::<f64>().is_ok() {
+            return Err(OptionsError::new(format!(
+                "invalid {flag}: missing unit in duration {text:?}; write it with a unit, e.g. {}s or 1m30s",
+                text.trim()
+            )));
+        }
+        parse_duration(text).map_err(|e| OptionsError::new(format!("invalid {flag}: {e}")))
     }
 }
 
