@@ -16,9 +16,9 @@ use serde::Serialize;
 use volley_common::summary::SummaryReport;
 
 use crate::types::{
-    AgentList, CreateTestJson, CreateToken, RunAgents, RunEnvelope, RunList, RunView, StartTestRun, StopRun,
-    StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope, TestList,
-    TokenCreated, TokenEnvelope, TokenList, STREAM_SECRET_HEADER,
+    AgentList, CreateTestJson, CreateToken, RunAgents, RunEnvelope, RunList, RunView, StartTestRun,
+    StopRun, StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope,
+    TestList, TokenCreated, TokenEnvelope, TokenList, STREAM_SECRET_HEADER,
 };
 
 /// The largest answer read (bytes); a larger one is an error, not a truncated body.
