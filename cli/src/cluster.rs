@@ -403,7 +403,9 @@ pub(crate) fn rest_failed(e: ClientError, following: bool) -> i32 {
 
 #[derive(clap::Args)]
 pub struct RunIdArgs {
+    /// The run's id (`volley runs` lists them).
     pub run: u64,
+    /// The controller's REST URL.
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
@@ -427,6 +429,7 @@ pub fn stop(a: RunIdArgs) -> i32 {
 
 #[derive(clap::Args)]
 pub struct AgentsArgs {
+    /// The controller's REST URL.
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.

@@ -41,10 +41,13 @@ pub struct ClusterUpArgs {
     /// How many agent processes to start.
     #[arg(long, default_value_t = 3)]
     pub agents: u32,
+    /// The controller's REST address (what `submit`, `runs`, `status` talk to).
     #[arg(long, default_value = "127.0.0.1:6565")]
     pub listen: std::net::SocketAddr,
+    /// The controller's gRPC address (what the agents dial).
     #[arg(long, default_value = "127.0.0.1:6566")]
     pub grpc: std::net::SocketAddr,
+    /// Where the controller stores runs, tests and archives.
     #[arg(long, default_value = "./volley-data")]
     pub data_dir: PathBuf,
     /// Per-agent VU capacity (0 = no limit). Default: what this machine's memory allows,

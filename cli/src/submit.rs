@@ -28,12 +28,16 @@ use crate::signals::SignalHooks;
 pub struct TestFlags {
     /// The test script.
     pub script: PathBuf,
+    /// Number of VUs (overrides the script's `vus`).
     #[arg(short = 'u', long)]
     pub vus: Option<i64>,
+    /// Test duration with a unit, e.g. 30s or 1m30s (overrides the script's `duration`).
     #[arg(short = 'd', long)]
     pub duration: Option<String>,
+    /// Total iterations shared by the VUs (overrides the script's `iterations`).
     #[arg(short = 'i', long)]
     pub iterations: Option<i64>,
+    /// A ramping stage DURATION:TARGET, e.g. 30s:10 (repeatable; overrides the script's `stages`).
     #[arg(short = 's', long = "stage")]
     pub stages: Vec<String>,
     /// __ENV values (repeatable), stored in the archive.
@@ -156,8 +160,10 @@ pub struct SubmitArgs {
     /// A note stored with the run.
     #[arg(long, default_value = "")]
     pub note: String,
+    /// With --wait: no status lines while the run goes on.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// With --wait: no end-of-test summary and no handleSummary().
     #[arg(long)]
     pub no_summary: bool,
 }
