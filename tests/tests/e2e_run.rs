@@ -928,3 +928,41 @@ fn scraping_a_page_and_waiting_for_timers() {
     );
     assert!(r.stat("iteration_duration", "min") >= 100.0);
 }
+
+/// What handleSummary returns decides what is printed, as in k6 v1.1.0: `undefined` or `null`
+/// print the default summary, `{}` prints nothing. The examples' helper (examples/lib/summary.js)
+/// returns `undefined` without `-e OUT=...`, so running an example prints the usual summary.
+#[test]
+fn handle_summary_returning_nothing_prints_the_default_summary() {
+    let dir = temp_dir("hs-returns");
+    for (ret, want_summary) in [("undefined", true), ("null", true), ("{}", false)] {
+        let path = dir.join("hs.js");
+        std::fs::write(
+            &path,
+            format!(
+                "export default function () {{}}\nexport function handleSummary() {{ return {ret}; }}\n"
+            ),
+        )
+        .expect("write the script");
+        let out = volley_run(&["-q", "-i", "1", path.to_str().expect("utf-8 path")], &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{ret}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout.contains("TOTAL RESULTS"),
+            want_summary,
+            "handleSummary returning {ret}: {stdout}"
+        );
+    }
+    let t = Target::start();
+    let base = format!("BASE_URL={}", t.url);
+    let out = volley_run(&["-q", "-e", &base, "examples/checks_groups.js"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("TOTAL RESULTS"), "{stdout}");
+    assert!(!stdout.contains("\"root_group\""), "no JSON dump: {stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -136,10 +136,13 @@ pub(super) async fn handle_summary(
     w.send(WorkerMsg::Shutdown);
     let _ = tokio::task::spawn_blocking(move || join.join()).await;
     match r {
+        // `undefined` or `null`: the default summary, as k6 prints it then (measured with
+        // k6 v1.1.0; `{}` prints nothing).
+        CallResult::Ok(None) => Ok(None),
+        CallResult::Ok(Some(json)) if json.trim() == "null" => Ok(None),
         CallResult::Ok(Some(json)) => serde_json::from_str(&json)
             .map(Some)
             .map_err(|e| format!("handleSummary returned something that is not JSON: {e}")),
-        CallResult::Ok(None) => Ok(Some(serde_json::json!({}))),
         CallResult::Err(JsError::Interrupted) => {
             // test.abort() in handleSummary recorded its reason (if it was the first).
             let why = match control.abort_reason() {
