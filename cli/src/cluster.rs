@@ -113,6 +113,13 @@ pub struct ControllerArgs {
     /// REST connection may stay idle.
     #[arg(long, default_value = "10s")]
     pub header_read_timeout: String,
+    /// Most gRPC (agent) connections open at once (default: a quarter of the open-files
+    /// limit, at most 10,000); more are closed at once.
+    #[arg(long)]
+    pub grpc_max_connections: Option<usize>,
+    /// Longest a new gRPC connection may take to start speaking HTTP/2; then it is closed.
+    #[arg(long, default_value = "10s")]
+    pub grpc_handshake_timeout: String,
     /// Most bytes of archives all tests may hold together (each distinct archive counts once),
     /// e.g. 20GiB; a test that would go over is refused with 507 (default: no limit).
     #[arg(long)]
@@ -223,6 +230,21 @@ pub fn controller(a: ControllerArgs) -> i32 {
             return code::INVALID_CONFIG;
         }
     }
+    let mut grpc_limits = volley_controller::grpc_listener::GrpcLimits::from_env();
+    if let Some(n) = a.grpc_max_connections {
+        if n == 0 {
+            log_error("invalid --grpc-max-connections 0: allow at least 1 connection");
+            return code::INVALID_CONFIG;
+        }
+        grpc_limits.max_connections = n;
+    }
+    match positive("--grpc-handshake-timeout", &a.grpc_handshake_timeout) {
+        Ok(d) => grpc_limits.handshake_timeout = d,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    }
     let admin_token = match admin_token(a.admin_token_file.as_deref()) {
         Ok(t) => t,
         Err(e) => {
@@ -254,6 +276,7 @@ pub fn controller(a: ControllerArgs) -> i32 {
         insecure: a.insecure,
         coordinator,
         rest_limits,
+        grpc_limits,
         api_limits,
         store,
     };

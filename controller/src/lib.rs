@@ -10,6 +10,7 @@ pub mod auth;
 pub mod checkpoint;
 pub mod coordinator;
 pub mod grpc;
+pub mod grpc_listener;
 pub mod model;
 pub mod placement;
 pub mod registry;

@@ -58,7 +58,7 @@ impl ListenerLimits {
 }
 
 /// The soft `RLIMIT_NOFILE`, read from `/proc/self/limits` (no libc call needed).
-fn open_files_limit() -> Option<u64> {
+pub(crate) fn open_files_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     let soft = line.split_whitespace().nth(3)?;

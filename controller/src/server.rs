@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::api::ApiLimits;
 use crate::coordinator::{Coordinator, CoordinatorConfig};
 use crate::grpc::LinkService;
+use crate::grpc_listener::GrpcLimits;
 use crate::registry::Registry;
 use crate::rest_listener::ListenerLimits;
 use crate::service::Service;
@@ -32,6 +33,8 @@ pub struct ControllerConfig {
     pub coordinator: CoordinatorConfig,
     /// Connection cap and timeouts of the REST listener.
     pub rest_limits: ListenerLimits,
+    /// Connection cap, handshake timeout and per-connection limits of the gRPC listener.
+    pub grpc_limits: GrpcLimits,
     /// Body sizes and concurrent uploads of the REST API.
     pub api_limits: ApiLimits,
     /// Storage limits and tuning of the store.
@@ -139,10 +142,13 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
         let co = Coordinator::new(db, registry, coordinator);
         co.start();
         let link = LinkService::server(co.clone(), cfg.token.clone());
+        let grpc_limits = cfg.grpc_limits;
         let grpc_task = tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-            if let Err(e) = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
+            let incoming = tokio_stream::wrappers::ReceiverStream::new(
+                crate::grpc_listener::incoming(grpc, grpc_limits),
+            );
+            if let Err(e) = grpc_limits
+                .builder()
                 .add_service(link)
                 .serve_with_incoming(incoming)
                 .await

@@ -1,0 +1,300 @@
+//! The agents' gRPC port, bounded for networks the controller does not control.
+//!
+//! tonic's own accept loop keeps every connection for as long as the peer likes, and a peer
+//! that opens connections and never speaks holds a file descriptor each until the process runs
+//! out (the store and the REST API with it). This loop accepts the connections itself and hands
+//! tonic only those within:
+//! - a **connection cap**: at the cap, a new connection is closed at once (an agent retries
+//!   with back-off), so the process keeps file descriptors for the store and the REST API;
+//! - a **handshake timeout**: a connection must send the HTTP/2 preface within it, or it is
+//!   closed (a silent connection cannot keep a slot);
+//! - per connection, at most `max_streams` concurrent streams (an agent uses one), HTTP/2
+//!   keep-alive pings that close a dead peer's connection, and a bound on header sizes. Message
+//!   sizes are bounded by the service itself (`volley_proto::MAX_MESSAGE_BYTES`).
+//!
+//! See docs/failures.md#the-controllers-ports for the flags.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+/// The HTTP/2 client preface (RFC 9113 §3.4): the bytes a connection must send in time.
+const PREFACE_BYTES: usize = 24;
+
+/// How the gRPC listener bounds its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcLimits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Longest a new connection may take to send the HTTP/2 preface.
+    pub handshake_timeout: Duration,
+    /// Most concurrent streams on one connection.
+    pub max_streams: u32,
+    /// HTTP/2 ping interval; a peer that does not answer within the same time is dropped.
+    pub keepalive: Duration,
+    /// Largest header list a request may carry, in bytes.
+    pub max_header_bytes: u32,
+}
+
+impl Default for GrpcLimits {
+    fn default() -> Self {
+        GrpcLimits {
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            max_streams: 8,
+            keepalive: Duration::from_secs(20),
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl GrpcLimits {
+    /// The defaults for this process: at most a quarter of the open-files limit (the REST API
+    /// may take half), between 16 and 10,000 connections.
+    pub fn from_env() -> Self {
+        let nofile = crate::rest_listener::open_files_limit().unwrap_or(1024);
+        GrpcLimits {
+            max_connections: (nofile / 4).clamp(16, 10_000) as usize,
+            ..GrpcLimits::default()
+        }
+    }
+
+    /// A tonic server builder with the per-connection limits.
+    pub fn builder(&self) -> tonic::transport::Server {
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .max_concurrent_streams(Some(self.max_streams))
+            .http2_keepalive_interval(Some(self.keepalive))
+            .http2_keepalive_timeout(Some(self.keepalive))
+            .http2_max_header_list_size(Some(self.max_header_bytes))
+    }
+}
+
+/// Accepts connections on `listener` within `limits`; the receiver is what
+/// `serve_with_incoming` takes (wrap it in a `ReceiverStream`).
+pub fn incoming(
+    listener: TcpListener,
+    limits: GrpcLimits,
+) -> mpsc::Receiver<Result<Bounded, io::Error>> {
+    let (tx, rx) = mpsc::channel(64);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to be freed.
+                    tracing::warn!("gRPC: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(
+                    %peer,
+                    "gRPC: connection refused: {} connections are open (the cap; --grpc-max-connections)",
+                    limits.max_connections
+                );
+                drop(stream);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let conn = Bounded {
+                inner: stream,
+                _permit: permit,
+                preface_left: PREFACE_BYTES,
+                deadline: Some(Box::pin(tokio::time::sleep(limits.handshake_timeout))),
+            };
+            if tx.send(Ok(conn)).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// One accepted connection: holds its slot under the cap until it is dropped, and fails reads
+/// once the handshake timeout passes before the preface has arrived.
+pub struct Bounded {
+    inner: TcpStream,
+    _permit: OwnedSemaphorePermit,
+    /// Preface bytes still to come before the deadline stops applying.
+    preface_left: usize,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl AsyncRead for Bounded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let got = buf.filled().len() - before;
+                this.preface_left = this.preface_left.saturating_sub(got);
+                if this.preface_left == 0 {
+                    this.deadline = None;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if expired {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the HTTP/2 preface did not arrive within the gRPC handshake timeout",
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Bounded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl Connected for Bounded {
+    type ConnectInfo = TcpConnectInfo;
+
+    /// The TCP addresses, as tonic gives them for a plain `TcpStream` (the service reads the
+    /// peer's address from them).
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Reads until EOF or an error; true if the peer closed within `within`.
+    async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(within, async {
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await,
+            Ok(())
+        )
+    }
+
+    #[tokio::test]
+    async fn the_cap_closes_extra_connections_and_silent_ones_time_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = GrpcLimits {
+            max_connections: 2,
+            handshake_timeout: Duration::from_millis(500),
+            ..GrpcLimits::default()
+        };
+        let mut rx = incoming(listener, limits);
+        // The server side: read what each accepted connection sends until it fails.
+        let served = tokio::spawn(async move {
+            let mut results = Vec::new();
+            while let Some(Ok(mut conn)) = rx.recv().await {
+                results.push(tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    let mut got = 0;
+                    loop {
+                        match conn.read(&mut buf).await {
+                            Ok(0) => return Ok(got),
+                            Ok(n) => got += n,
+                            Err(e) => return Err(e.kind()),
+                        }
+                    }
+                }));
+                if results.len() == 3 {
+                    break;
+                }
+            }
+            let mut out = Vec::new();
+            for r in results {
+                out.push(r.await.unwrap());
+            }
+            out
+        });
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut speaking = TcpStream::connect(addr).await.unwrap();
+        speaking
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Two are open: the third is closed at once.
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        assert!(closed_within(&mut third, Duration::from_millis(300)).await);
+        // The silent one is closed after the handshake timeout, freeing its slot.
+        let t = Instant::now();
+        assert!(closed_within(&mut silent, Duration::from_secs(3)).await);
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
+        let mut fourth = TcpStream::connect(addr).await.unwrap();
+        fourth.write_all(&[b'P'; PREFACE_BYTES]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        // The one that sent its preface is kept past the timeout.
+        drop(speaking);
+        drop(fourth);
+        let results = served.await.unwrap();
+        assert_eq!(
+            results,
+            vec![Err(io::ErrorKind::TimedOut), Ok(24), Ok(24)],
+            "silent, speaking, fourth"
+        );
+    }
+}
