@@ -26,7 +26,8 @@
 //! `data`, every local file under `file/` by its *absolute* original path (with the user name
 //! replaced by `nobody`), remote modules under `https/`, and metadata with k6-runtime fields
 //! (`type`, `filename` and `pwd` as `file://` URLs, `compatibilityMode`, `k6version`, `goos`,
-//! `dependencies`). Volley does not read or write that format, on purpose:
+//! `dependencies`). Volley does not write that format, on purpose (the controller reads it, see
+//! [`k6`], and stores what it read in this one):
 //! - Root-relative paths leak nothing of the author's machine (no user, no home layout, so nothing
 //!   to anonymize) and make extraction a plain relative write that can refuse `..` and absolute
 //!   paths outright; k6's absolute paths would have to be re-rooted on every agent anyway.
@@ -34,8 +35,10 @@
 //!   stored once rather than twice.
 //! - `format_version` lets a reader refuse an archive it does not understand, and `modules` tells
 //!   the agent which files to compile, in import order, without re-running the init stage.
-//! - Archives only travel between Volley's own CLI, controller and agents; a converter from k6
-//!   archives could be added later without changing this format.
+//! - Archives travel between Volley's own CLI, controller and agents; a k6 archive uploaded to
+//!   the controller (by `k6 cloud run`) is converted by [`k6::from_k6_tar`] on the way in.
+
+pub mod k6;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -78,8 +78,7 @@ impl ControllerService for Service {
         archive: Vec<u8>,
         caller: &Caller,
     ) -> Result<Test, ServiceError> {
-        let parsed = Archive::from_tar(&archive)
-            .map_err(|e| ServiceError::bad_request("invalid_archive", e.to_string()))?;
+        let (parsed, archive) = read_archive(archive)?;
         let options = parsed.metadata.options.clone();
         let project_id = tokens::choose_project(project_id, &options, caller)?;
         validate_options(&options).map_err(|e| ServiceError::bad_request("invalid_options", e))?;
@@ -483,6 +482,24 @@ impl ControllerService for Service {
         let run = self.run(run_id)?;
         let report: SummaryReport = serde_json::from_value(run.summary?).ok()?;
         Some(report.to_handle_summary_data())
+    }
+}
+
+/// Reads an uploaded archive: Volley's own, or one `k6 archive` wrote (as `k6 cloud run`
+/// uploads it), which is stored converted to Volley's format so agents read one format
+/// (`volley_common::archive::k6`).
+fn read_archive(archive: Vec<u8>) -> Result<(Archive, Vec<u8>), ServiceError> {
+    let invalid = |e: volley_common::archive::ArchiveError| {
+        ServiceError::bad_request("invalid_archive", e.to_string())
+    };
+    match Archive::from_tar(&archive) {
+        Ok(parsed) => Ok((parsed, archive)),
+        Err(_) if volley_common::archive::k6::is_k6_archive(&archive) => {
+            let parsed = volley_common::archive::k6::from_k6_tar(&archive).map_err(invalid)?;
+            let tar = parsed.to_tar().map_err(invalid)?;
+            Ok((parsed, tar))
+        }
+        Err(e) => Err(invalid(e)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! description.
 
 mod agent;
+mod k6cloud;
 mod meta;
 mod run;
 pub mod schema;
@@ -13,6 +14,10 @@ mod token;
 
 pub use agent::{
     AgentEnvelope, AgentList, AgentUtilization, AgentView, RunAgents, UtilizationSample,
+};
+pub use k6cloud::{
+    k6_run_status_text, K6CloudError, K6CloudErrorDetail, K6CloudOk, K6CloudProgress,
+    K6CloudUploaded, K6CloudValidateOptions,
 };
 pub use meta::{ErrorBody, ErrorDetail, Health, Index, Links, Meta, StoreHealth};
 pub use run::{

@@ -147,7 +147,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, limit_hint: &str
 }
 
 /// Reads `name`, `project_id` and the archive from a multipart form.
-async fn read_multipart(
+pub(super) async fn read_multipart(
     mut mp: Multipart,
     limit_hint: &str,
 ) -> Result<(Option<String>, Option<u64>, Option<Vec<u8>>), ApiError> {
@@ -716,7 +716,11 @@ fn existing_run(
 
 /// The run, if it exists in a project the caller sees: other projects' runs are 404, as if
 /// they did not exist.
-fn visible_run(app: &AppState, caller: &Caller, id: u64) -> Result<crate::model::Run, ApiError> {
+pub(super) fn visible_run(
+    app: &AppState,
+    caller: &Caller,
+    id: u64,
+) -> Result<crate::model::Run, ApiError> {
     app.svc
         .get_run(id)
         .filter(|r| caller.sees(r.project_id))

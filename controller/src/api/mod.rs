@@ -26,6 +26,7 @@ mod error;
 mod extract;
 pub mod guard;
 mod handlers;
+mod k6cloud;
 mod openapi;
 mod page;
 mod query;

@@ -27,6 +27,7 @@ use super::{routes, ApiLimits};
         (name = "agents", description = "Load generators (Volley)."),
         (name = "streams", description = "Runs streamed from a local `volley run --out cloud=URL` (Volley)."),
         (name = "tokens", description = "API tokens: roles read, submit, admin (Volley; admin only)."),
+        (name = "k6-cloud", description = "k6's own cloud API, as the k6 binary calls it for `k6 cloud run` with `K6_CLOUD_HOST` set to this controller; errors in k6's shape {\"error\": {\"message\", \"volley_code\", \"status\"}} (see docs/k6-cloud-client.md)."),
         (name = "meta", description = "Service information."),
     )
 )]

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::extract::AppState;
 use super::openapi::ApiDoc;
 use super::uploads::UploadGate;
-use super::{handlers, stream, tokens, ApiLimits};
+use super::{handlers, k6cloud, stream, tokens, ApiLimits};
 
 /// Every route of the API with its handler, documented.
 pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
@@ -40,9 +40,13 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::run_metrics))
         .routes(routes!(handlers::run_summary))
         .routes(routes!(handlers::run_report))
-        .routes(routes!(stream::create).layer(upload).layer(gate))
+        .routes(routes!(stream::create).layer(upload).layer(gate.clone()))
         .routes(routes!(stream::metrics).layer(upload))
         .routes(routes!(stream::finish).layer(small))
         .routes(routes!(tokens::create, tokens::list).layer(small))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(k6cloud::validate_options).layer(small))
+        .routes(routes!(k6cloud::archive_upload).layer(upload).layer(gate))
+        .routes(routes!(k6cloud::test_progress))
+        .routes(routes!(k6cloud::stop).layer(small))
 }

@@ -1,0 +1,262 @@
+//! k6's own cloud API, the part the real k6 v1.1.0 binary calls for `k6 cloud run` when
+//! `K6_CLOUD_HOST` points at the controller: validate the options, upload the archive (it
+//! becomes a normal Volley test and run), poll the run's progress, stop it on Ctrl+C. The
+//! routes, how each is answered and what is not supported are in `docs/k6-cloud-client.md`.
+//!
+//! k6 reads errors as `{"error": {"message"}}` and cannot read Volley's string `code`, so these
+//! routes answer errors in k6's shape ([`K6CloudError`]); everything else about them (body
+//! limits, authentication) is the rest of the API's.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use volley_api::{
+    k6_run_status_text, CreateTestMultipart, K6CloudError, K6CloudErrorDetail, K6CloudOk,
+    K6CloudProgress, K6CloudUploaded, K6CloudValidateOptions,
+};
+use volley_common::status::{ResultStatus, RunStatus};
+
+use super::extract::{fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam};
+use super::guard::AUDIT;
+use super::handlers::{read_multipart, validate_name, visible_run};
+use super::{ApiError, ServiceError};
+
+/// The note of a run started by `k6 cloud run`.
+pub const K6_CLOUD_RUN_NOTE: &str = "k6 cloud run";
+
+/// An [`ApiError`] answered in the shape k6 reads.
+#[derive(Debug)]
+pub(super) struct K6Error(ApiError);
+
+impl From<ApiError> for K6Error {
+    fn from(e: ApiError) -> Self {
+        K6Error(e)
+    }
+}
+
+impl From<ServiceError> for K6Error {
+    fn from(e: ServiceError) -> Self {
+        K6Error(e.into())
+    }
+}
+
+impl IntoResponse for K6Error {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let body = K6CloudError {
+            error: K6CloudErrorDetail {
+                message: e.message,
+                volley_code: e.code,
+                status: e.status.as_u16(),
+            },
+        };
+        let mut resp = (e.status, Json(body)).into_response();
+        if e.status == StatusCode::METHOD_NOT_ALLOWED {
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        resp
+    }
+}
+
+fn run_ref(raw: &str) -> Result<u64, K6Error> {
+    raw.parse::<u64>().map_err(|_| {
+        K6Error(ApiError::bad_request(
+            "invalid_id",
+            format!("`{raw}` is not a Volley run id: k6's reference_id is the run's id, a non-negative integer"),
+        ))
+    })
+}
+
+/// Check the options of a k6 cloud test
+///
+/// k6 sends the script's consolidated options before uploading its archive; Volley checks them
+/// as it checks an archive's, so `k6 cloud run` fails early with the option named.
+#[utoipa::path(post, path = "/v1/validate-options", tag = "k6-cloud", operation_id = "k6_validate_options",
+    request_body = K6CloudValidateOptions,
+    responses(
+        (status = 200, description = "The options are valid.", body = K6CloudOk),
+        (status = 400, description = "Not JSON, no `options`, or invalid options.", body = K6CloudError),
+        (status = 413, description = "Body too large.", body = K6CloudError),
+    ))]
+pub(super) async fn validate_options(
+    State(app): State<AppState>,
+    req: Request,
+) -> Result<Response, K6Error> {
+    if !media_type(req.headers()).is_some_and(|m| is_json(&m)) {
+        return Err(K6Error(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the options must be sent as application/json: {\"options\": {...}}",
+        )));
+    }
+    let body = read_body(req, &fmt_bytes(app.limits.max_body_bytes)).await?;
+    let parsed: K6CloudValidateOptions = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!(
+                "the validate-options body is not valid: {e}; expected {{\"options\": {{...}}}}"
+            ),
+        )
+    })?;
+    // As they will be read from the archive k6 uploads next.
+    let options = volley_common::archive::k6::options_from_k6(parsed.options);
+    crate::coordinator::validate_options(&options)
+        .map_err(|e| ApiError::bad_request("invalid_options", e))?;
+    Ok(Json(K6CloudOk {}).into_response())
+}
+
+/// Upload a k6 archive and run it
+///
+/// The multipart form `k6 cloud run` sends (`name`, the `k6 archive` tar as `file`, optional
+/// `project_id`): the archive becomes a test and a run of it is queued at once, as
+/// `POST /loadtests/v2/tests` then `start-testrun` would. `reference_id` is the run's id.
+#[utoipa::path(post, path = "/v1/archive-upload", tag = "k6-cloud", operation_id = "k6_archive_upload",
+    request_body(content = CreateTestMultipart, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The run made from the archive.", body = K6CloudUploaded),
+        (status = 400, description = "Missing/invalid field, bad multipart, invalid archive.", body = K6CloudError),
+        (status = 413, description = "Body over the upload limit.", body = K6CloudError),
+        (status = 415, description = "Not multipart/form-data.", body = K6CloudError),
+        (status = 422, description = "A limit or the placement refuses the run.", body = K6CloudError),
+    ))]
+pub(super) async fn archive_upload(
+    State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
+    req: Request,
+) -> Result<Response, K6Error> {
+    let limit_hint = fmt_bytes(app.limits.max_upload_bytes);
+    if media_type(req.headers()).as_deref() != Some("multipart/form-data") {
+        return Err(K6Error(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "upload the archive as multipart/form-data (`name`, `file`), as `k6 cloud run` does",
+        )));
+    }
+    let mp = Multipart::from_request(req, &app).await.map_err(|e| {
+        ApiError::bad_request(
+            "invalid_multipart",
+            format!(
+                "the multipart/form-data request is malformed: {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let (name, project_id, archive) = read_multipart(mp, &limit_hint).await?;
+    let name = validate_name(name, "form")?;
+    let archive = archive.filter(|a| !a.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_field",
+            "the archive is missing or empty: send the `k6 archive` tar as the form field `file`",
+        )
+    })?;
+    // Hashing and reading a large archive blocks; keep it off the async workers.
+    let svc = app.svc.clone();
+    let by = caller.clone();
+    let test = tokio::task::spawn_blocking(move || svc.create_test(name, project_id, archive, &by))
+        .await
+        .map_err(|e| ApiError::internal(format!("creating the test failed: {e}")))??;
+    tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, project = test.project_id, "test created (k6 cloud run)");
+    let run = app.svc.start_run(
+        test.id,
+        BTreeMap::new(),
+        K6_CLOUD_RUN_NOTE.into(),
+        caller.user_id(),
+    )?;
+    tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, run = run.id, project = run.project_id, "run submitted (k6 cloud run)");
+    Ok(Json(K6CloudUploaded {
+        reference_id: run.id.to_string(),
+        test_id: run.test_id,
+        url: format!("/loadtests/v2/runs/{}", run.id),
+    })
+    .into_response())
+}
+
+/// The progress of a run, as k6 polls it
+///
+/// Polled by `k6 cloud run` about once a second until `run_status` is terminal.
+#[utoipa::path(get, path = "/v1/test-progress/{id}", tag = "k6-cloud", operation_id = "k6_test_progress",
+    params(("id" = u64, Path, description = "ID of the test run (k6's reference_id).")),
+    responses(
+        (status = 200, description = "Where the run is.", body = K6CloudProgress),
+        (status = 400, description = "Not a run id.", body = K6CloudError),
+        (status = 404, description = "No such run.", body = K6CloudError),
+    ))]
+pub(super) async fn test_progress(
+    State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
+    PathParam(raw): PathParam,
+) -> Result<Response, K6Error> {
+    let id = run_ref(&raw)?;
+    let run = visible_run(&app, &caller, id)?;
+    let planned = volley_common::options::Options::from_script_json(&run.config)
+        .and_then(|o| o.resolve())
+        .map(|r| r.max_duration_incl_graceful_stop().as_secs_f64())
+        .unwrap_or(0.0);
+    Ok(Json(progress_of(
+        run.run_status,
+        run.result_status,
+        run.duration,
+        planned,
+    ))
+    .into_response())
+}
+
+/// The progress answer for a run in `status` that has run `elapsed` of `planned` seconds.
+pub(super) fn progress_of(
+    status: RunStatus,
+    result: ResultStatus,
+    elapsed: f64,
+    planned: f64,
+) -> K6CloudProgress {
+    let progress = if status.is_terminal() {
+        1.0
+    } else if status == RunStatus::Running && planned > 0.0 && elapsed.is_finite() {
+        (elapsed / planned).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    K6CloudProgress {
+        progress,
+        run_status: status,
+        run_status_text: k6_run_status_text(status).into(),
+        result_status: result,
+        tainted: false,
+    }
+}
+
+/// Stop a run, as k6 does on Ctrl+C
+///
+/// What `k6 cloud run` sends when interrupted: the run stops as for a Ctrl+C in
+/// `volley submit --wait` (ABORTED_BY_USER, exit code 105); k6 goes on polling until it has
+/// ended. A run that has already ended is answered 200 too (nothing to stop).
+#[utoipa::path(post, path = "/v1/tests/{id}/stop", tag = "k6-cloud", operation_id = "k6_stop_test",
+    params(("id" = u64, Path, description = "ID of the test run (k6's reference_id).")),
+    responses(
+        (status = 200, description = "The run is stopping (or had ended).", body = K6CloudOk),
+        (status = 400, description = "Not a run id.", body = K6CloudError),
+        (status = 404, description = "No such run.", body = K6CloudError),
+    ))]
+pub(super) async fn stop(
+    State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
+    PathParam(raw): PathParam,
+) -> Result<Response, K6Error> {
+    let id = run_ref(&raw)?;
+    let run = visible_run(&app, &caller, id)?;
+    if !run.run_status.is_terminal() {
+        let by = caller.user_id();
+        match app.svc.stop_run_for(id, Some(by), Some("interrupt")) {
+            Ok(_) => {
+                tracing::info!(target: AUDIT, token = by, run = id, "run stop requested (k6 cloud run, Ctrl+C)")
+            }
+            // It ended between the look and the stop: nothing left to stop.
+            Err(e) if e.status == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Json(K6CloudOk {}).into_response())
+}
