@@ -284,7 +284,7 @@ pub fn plan(
         None => {
             if pool.is_empty() {
                 return Err(PlacementError::NotYet(format!(
-                    "no idle agent ({total_agents} connected)"
+                    "the run needs an idle agent; 0 idle of {total_agents} connected"
                 )));
             }
             pool

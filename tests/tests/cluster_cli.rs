@@ -242,3 +242,58 @@ fn an_agent_says_at_once_why_it_cannot_reach_the_controller() {
         at.duration_since(started)
     );
 }
+
+#[test]
+fn a_queued_run_says_what_it_waits_for() {
+    let cluster = Cluster::start("cluster-cli-queue", 1);
+    let dir = temp_dir("cluster-cli-queue");
+    let script = dir.join("six-seconds.js");
+    std::fs::write(&script, SCRIPT).expect("write the script");
+    let url = cluster.rest_url.as_str();
+    // The only agent is busy with a first run; a second one waits QUEUED.
+    let first = running_run(&cluster, &script);
+    let (code, out, err) = output(
+        cluster
+            .volley()
+            .args(["submit", "--controller", url])
+            .arg(&script),
+    );
+    assert_eq!(code, 0, "submit: {out}\n{err}");
+    let (second, _) = cluster.wait_new_run(first, &[0], Duration::from_secs(10));
+    let queued = cluster
+        .wait_run(
+            second,
+            |r| {
+                r["events"].as_array().is_some_and(|e| {
+                    e.iter().any(|e| {
+                        e["message"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with("queued: "))
+                    })
+                })
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("no queued event: {e}"));
+    let message = queued["events"]
+        .as_array()
+        .and_then(|e| e.iter().find_map(|e| e["message"].as_str()))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("needs an idle agent") && message.contains("0 idle of 1 connected"),
+        "{message}"
+    );
+    let (_, view, _) =
+        output(
+            cluster
+                .volley()
+                .args(["status", &second.to_string(), "--controller", url]),
+        );
+    assert!(view.contains(&message), "volley status shows it: {view}");
+    // The second run starts once the first has ended; both finish.
+    cluster
+        .wait_run(second, |r| r["run_status"] == 3, Duration::from_secs(40))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,8 +12,8 @@ use super::config::RunTimeouts;
 use super::driver::{self, Clock, SystemClock};
 use super::machine::{Input, Machine, RunSpec};
 use super::queue::{self, Decision, Queued};
-use crate::coordinator::Coordinator;
-use crate::model::{Assignment, Run, RunStatus};
+use crate::coordinator::{now_rfc3339, Coordinator};
+use crate::model::{Assignment, Run, RunEvent, RunStatus};
 use crate::placement::{self, PlacementRequest};
 use crate::state::timestamp::parse_rfc3339;
 use crate::state::{Command, RunChanges};
@@ -79,7 +79,11 @@ impl Coordinator {
                         self.launch(runs.swap_remove(i), plan);
                     }
                 }
-                Decision::Wait(id, why) => tracing::debug!(run = id, "{why}"),
+                Decision::Wait(id, why) => {
+                    if let Some(run) = runs.iter().find(|r| r.id == id) {
+                        self.say_why_queued(run, &why);
+                    }
+                }
                 Decision::Expire(id, message) => {
                     self.finish_without_agents(id, &AbortReason::TimedOut { message });
                 }
@@ -88,6 +92,33 @@ impl Coordinator {
                 }
             }
         }
+    }
+
+    /// Records why a run is still QUEUED as one of its events (`volley status`, `submit --wait`
+    /// and the API show it), once per distinct reason: "the run needs 3 idle agents; 1 idle of
+    /// 4 connected" rather than a bare "waiting for agents".
+    fn say_why_queued(&self, run: &Run, why: &str) {
+        let message = format!("queued: {why}");
+        let last = run
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.message.starts_with("queued: "));
+        if last.is_some_and(|e| e.message == message) {
+            return;
+        }
+        tracing::debug!(run = run.id, "{why}");
+        self.exec(Command::UpdateRun {
+            run_id: run.id,
+            changes: RunChanges {
+                event: Some(RunEvent {
+                    at: now_rfc3339(),
+                    level: "info".into(),
+                    message,
+                }),
+                ..Default::default()
+            },
+        });
     }
 
     /// Assigns a run to its agents and starts its task.
