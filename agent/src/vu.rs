@@ -246,6 +246,7 @@ pub fn init_context<'js>(
     let err = |e: rquickjs::Error| JsError::Load(e.to_string());
     js::modules::install(ctx, vu).map_err(err)?;
     js::globals::install(ctx, vu).map_err(err)?;
+    js::loader::commonjs::install(ctx, vu, &vu.program.entry).map_err(err)?;
     let g = ctx.globals();
     g.set("__VU", vu.id).map_err(err)?;
     g.set("__ITER", 0).map_err(err)?;
@@ -548,12 +549,14 @@ pub fn first_init(
     control: Option<Arc<crate::run::RunControl>>,
     heap_limit: Option<usize>,
     scope: FileScope,
+    remote: js::RemoteSource,
 ) -> Result<FirstInit, JsError> {
     let builder = ProgramBuilder::new(script)
         .map_err(|e| JsError::Load(e.to_string()))?
         .scoped(scope.clone());
     let entry = builder.entry();
     let builder = Rc::new(RefCell::new(builder));
+    let disk = js::DiskLoader::new(builder.clone(), remote);
     // The program that open() reads through during the first init: files land there.
     let files_program = Arc::new(
         ProgramBuilder::new(script)
@@ -570,12 +573,7 @@ pub fn first_init(
         // A stop during the first init (a busy loop at the top level) interrupts it at once.
         rt.set_interrupt_handler(Some(Box::new(move || control.is_aborted())));
     }
-    rt.set_loader(
-        VolleyResolver,
-        js::DiskLoader {
-            builder: builder.clone(),
-        },
-    );
+    rt.set_loader(VolleyResolver, disk.clone());
     let context = Context::full(&rt).map_err(|e| JsError::Load(e.to_string()))?;
     let vu = Rc::new(VuCtx {
         id: 0,
@@ -593,9 +591,6 @@ pub fn first_init(
         env: env.clone(),
         timers: Default::default(),
     });
-    let disk = js::DiskLoader {
-        builder: builder.clone(),
-    };
     let (options_json, exports) = context.with(|ctx| -> Result<_, JsError> {
         let ns = init_context(&ctx, &vu, Some(&disk))?;
         let mut exports = Vec::new();

@@ -7,6 +7,7 @@ mod cluster_up;
 mod logging;
 mod option_flags;
 mod progress;
+mod remote_modules;
 mod run;
 mod run_view;
 mod runs;

@@ -300,6 +300,7 @@ pub fn main(args: RunArgs) -> i32 {
         files: volley_agent::sandbox::FileScope::Host,
         // Requests go where the script sends them (its blacklistIPs / blockHostnames aside).
         targets: Default::default(),
+        remote_modules: crate::remote_modules::source(),
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(report) = &outcome.report {

@@ -80,20 +80,31 @@ fn build_archive(t: &TestFlags, control: &Arc<RunControl>) -> Result<Built, Insp
     }
     let env = parse_kv(&t.env, "--env").map_err(|e| InspectError::new(code::INVALID_CONFIG, e))?;
     let process_env: BTreeMap<String, String> = std::env::vars().collect();
-    let inspected =
-        volley_agent::engine::inspect_script(&t.script, &env, &o, &process_env, control.clone())?;
+    let inspected = volley_agent::engine::inspect_script(
+        &t.script,
+        &env,
+        &o,
+        &process_env,
+        control.clone(),
+        crate::remote_modules::source(),
+    )?;
     let program = &inspected.program;
-    let modules: Vec<(PathBuf, String)> = program
+    // Local modules by path; remote ones (named by URL) travel in the archive's remote folder.
+    let (remote, local): (BTreeMap<String, String>, BTreeMap<String, String>) = program
         .sources
         .iter()
-        .map(|(p, s)| (PathBuf::from(p), s.clone()))
+        .map(|(p, s)| (p.clone(), s.clone()))
+        .partition(|(p, _)| volley_agent::js::loader::resolve::is_remote(p));
+    let modules: Vec<(PathBuf, String)> = local
+        .into_iter()
+        .map(|(p, s)| (PathBuf::from(p), s))
         .collect();
     let files: Vec<(PathBuf, Vec<u8>)> = program
         .opened_files()
         .into_iter()
         .filter_map(|p| program.open_file(&p).ok().map(|d| (p, d.as_ref().clone())))
         .collect();
-    let archive = Archive::from_paths(
+    let mut archive = Archive::from_paths(
         &program.script_path,
         &modules,
         &files,
@@ -101,6 +112,9 @@ fn build_archive(t: &TestFlags, control: &Arc<RunControl>) -> Result<Built, Insp
         env.clone(),
     )
     .map_err(|e| InspectError::new(code::INVALID_CONFIG, e.to_string()))?;
+    archive
+        .add_remote_modules(&remote)
+        .map_err(|e| InspectError::new(code::INVALID_CONFIG, e.to_string()))?;
     let tar = archive
         .to_tar()
         .map_err(|e| InspectError::new(code::INVALID_CONFIG, e.to_string()))?;
@@ -418,6 +432,7 @@ fn print_summary(c: &Client, run_id: u64, built: &Built) -> Option<AbortReason> 
             &built.env,
             data,
             built.summary_timeout,
+            crate::remote_modules::source(),
         ) {
             Ok(Some(outputs)) => {
                 crate::run::write_summary_outputs(&outputs);

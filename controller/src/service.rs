@@ -239,6 +239,7 @@ impl ControllerService for Service {
                 env: BTreeMap::new(),
                 modules: vec![entry.clone()],
                 created: now_rfc3339(),
+                remote_modules: BTreeMap::new(),
             },
             files: [(entry.clone(), req.script.into_bytes())]
                 .into_iter()

@@ -447,7 +447,7 @@ fn differential(case: &Case) {
     let target = Target::start();
     let script = script_path(case.script);
     assert!(script.exists(), "missing script {}", script.display());
-    let stem = case.script.trim_end_matches(".js");
+    let stem = case.script.trim_end_matches(".js").trim_end_matches(".ts");
     let dir = temp_dir(&format!("diff-{stem}"));
 
     let started = Instant::now();
@@ -701,6 +701,39 @@ fn a_pending_interval_is_interrupted_at_the_scenarios_end() {
 fn html_selections_elements_and_forms_give_k6s_values() {
     differential(&Case {
         script: "html_selection.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn commonjs_modules_in_every_shape() {
+    differential(&Case {
+        script: "commonjs_modules.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn commonjs_entry_script() {
+    differential(&Case {
+        script: "commonjs_entry.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn typescript_script_and_module() {
+    differential(&Case {
+        script: "typescript.ts",
         exit_code: 0,
         counts: Counts::Exact,
         order: Order::FirstUse,

@@ -592,6 +592,8 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
             .then(|| (cfg.max_js_heap, format!("agent {} --max-js-heap", cfg.name))),
         files,
         targets,
+        // Only what the archive carries: an agent never downloads modules.
+        remote_modules: crate::js::RemoteSource::bundled(archive.remote_sources()),
     };
     let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
     let batch_seq = Arc::new(AtomicU64::new(0));

@@ -79,6 +79,8 @@ pub struct RunRequest {
     /// `blockHostnames`: an agent's target policy (see `volley_common::target`); empty for a
     /// local run, as in k6.
     pub targets: volley_common::target::TargetPolicy,
+    /// Where remote modules (`https://…` imports) come from; by default none are allowed.
+    pub remote_modules: crate::js::RemoteSource,
 }
 
 /// Events the engine reports while it runs (for banners and progress).
@@ -191,9 +193,10 @@ async fn run_async(
             .max_js_heap
             .clone()
             .map(|(total, flag)| crate::capacity::JsHeapBudget::new(total, 1, flag));
+        let remote = req.remote_modules.clone();
         let limit = first_budget.as_ref().map(|b| b.per_runtime);
         match tokio::task::spawn_blocking(move || {
-            first_init_on_thread(script, env, reg, ctl, limit, scope)
+            first_init_on_thread(script, env, reg, ctl, limit, scope, remote)
         })
         .await
         {

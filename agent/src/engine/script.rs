@@ -11,7 +11,7 @@ use volley_common::segment::{ExecutionSegment, ExecutionSegmentSequence, Executi
 use volley_common::threshold::{parse_metric_key, parse_thresholds};
 
 use super::{RunRequest, ThresholdSet};
-use crate::js::JsError;
+use crate::js::{JsError, RemoteSource};
 use crate::metrics::Registry;
 use crate::run::RunControl;
 use crate::sandbox::FileScope;
@@ -29,12 +29,13 @@ pub(super) fn first_init_on_thread(
     control: Arc<RunControl>,
     heap_limit: Option<usize>,
     scope: FileScope,
+    remote: RemoteSource,
 ) -> Result<(FirstInit, SharedArrays), JsError> {
     std::thread::Builder::new()
         .name("volley-init".into())
         .stack_size(8 * 1024 * 1024)
         .spawn(move || {
-            let r = first_init(&script, &env, registry, Some(control), heap_limit, scope);
+            let r = first_init(&script, &env, registry, Some(control), heap_limit, scope, remote);
             let arrays = crate::js::modules::data::take_first_init_arrays();
             r.map(|fi| (fi, arrays))
         })
@@ -119,12 +120,14 @@ impl InspectError {
 /// Runs the first init of a script (as `volley run` does) and resolves its options. `control`
 /// is the caller's: aborting it (a signal) interrupts the init code, and a `test.abort()` in
 /// it is recorded there, so the error carries the same exit code as a local run (105, 108).
+/// Remote modules come from `remote`.
 pub fn inspect_script(
     script: &std::path::Path,
     env: &BTreeMap<String, String>,
     cli_options: &Options,
     process_env: &BTreeMap<String, String>,
     control: Arc<RunControl>,
+    remote: RemoteSource,
 ) -> Result<InspectedScript, InspectError> {
     let registry = Arc::new(Registry::new());
     let stopped = |control: &RunControl| {
@@ -140,6 +143,7 @@ pub fn inspect_script(
         control.clone(),
         None,
         FileScope::Host,
+        remote.clone(),
     ) {
         Ok(x) => x,
         Err(e) => {
@@ -160,6 +164,7 @@ pub fn inspect_script(
         script: script.to_path_buf(),
         cli_options: cli_options.clone(),
         process_env: process_env.clone(),
+        remote_modules: remote,
         ..RunRequest::default()
     };
     let options =

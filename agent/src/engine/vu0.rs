@@ -192,7 +192,7 @@ pub fn run_handle_summary(
     // A control of its own: a signal to the CLI never cuts handleSummary short (the contract
     // lets a first Ctrl+C finish it), and whatever it records came from handleSummary.
     let control = Arc::new(RunControl::default());
-    run_handle_summary_with(script, env, data, timeout, &control).map_err(|message| {
+    run_handle_summary_with(script, env, data, timeout, &control, remote).map_err(|message| {
         SummaryFailure {
             message,
             reason: control.abort_reason().map(Box::new),
@@ -206,6 +206,7 @@ fn run_handle_summary_with(
     data: serde_json::Value,
     timeout: Duration,
     control: &Arc<RunControl>,
+    remote: crate::js::RemoteSource,
 ) -> Result<Option<serde_json::Value>, String> {
     let io = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -223,7 +224,7 @@ fn run_handle_summary_with(
                 control.clone(),
             );
             tokio::task::spawn_blocking(move || {
-                first_init_on_thread(s, e, r, c, None, crate::sandbox::FileScope::Host)
+                first_init_on_thread(s, e, r, c, None, crate::sandbox::FileScope::Host, remote)
             })
             .await
             .map_err(|e| e.to_string())?

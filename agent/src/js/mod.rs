@@ -23,4 +23,4 @@ pub mod shared_runtime;
 pub mod vu_ctx;
 
 pub use error::JsError;
-pub use loader::{DiskLoader, VolleyResolver};
+pub use loader::{DiskLoader, RemoteSource, VolleyResolver};

@@ -119,7 +119,8 @@ impl TestVu {
         context
             .with(|ctx| -> rquickjs::Result<()> {
                 super::modules::install(&ctx, &vu)?;
-                super::globals::install(&ctx, &vu)
+                super::globals::install(&ctx, &vu)?;
+                super::loader::commonjs::install(&ctx, &vu, "/test/script.js")
             })
             .expect("the modules install");
         TestVu {

@@ -1,0 +1,209 @@
+//! CommonJS modules next to ES modules, as k6 runs them: `require()`, `module.exports` and
+//! `exports`, UMD and browserify/webpack bundles.
+//!
+//! QuickJS only knows ES modules, so a CommonJS file is loaded as an ES module of its own (a
+//! *facade*) that wraps the file's code in a function and runs it once per VU through
+//! `__volley_cjs.run` (which caches `module` objects by name, so cyclic `require()`s see the
+//! partial exports, as in Node and k6). The facade exports `module.exports` as `default` (or
+//! `exports.default` when the module sets `__esModule`, as bundlers do) and, by name, every
+//! export an importer asks for or the file visibly assigns (`exports.x = …`): ES imports are
+//! linked before any code runs, so names must be known up front, and a name the module does not
+//! set is `undefined`, as in k6.
+//!
+//! `require()` resolves like `import`; a CommonJS module runs when first required, an ES module
+//! is imported (and evaluated) on the spot and its namespace returned, and a k6 module gives its
+//! namespace. As in k6 it works only in the init context. The wrapper starts on the file's
+//! first line, so line numbers in errors are the file's own.
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use rquickjs::{Ctx, Exception, Function, Module, Object};
+
+use super::super::jobs::finish_promise;
+use super::super::vu_ctx::{Phase, VuCtx};
+use super::resolve::resolve_specifier;
+
+type R<T> = rquickjs::Result<T>;
+
+/// The facade ES module for a CommonJS file: its code runs as a function of `exports`,
+/// `require` and `module`, with `this` set to `exports`.
+pub fn facade(name: &str, source: &str, names: &BTreeSet<String>) -> String {
+    let quoted = serde_json::to_string(name).expect("a string serializes");
+    let mut out = format!(
+        "const __volley_x = __volley_cjs.run({quoted}, function (exports, require, module) {{{source}\n}}).exports;\n\
+         export default (__volley_x != null && __volley_x.__esModule ? __volley_x.default : __volley_x);\n"
+    );
+    for (i, n) in names.iter().filter(|n| is_export_name(n)).enumerate() {
+        out.push_str(&format!(
+            "const __volley_n{i} = __volley_x == null ? undefined : __volley_x[\"{n}\"];\n\
+             export {{ __volley_n{i} as {n} }};\n"
+        ));
+    }
+    out
+}
+
+/// Names a facade can export under: identifiers other than `default` (which is always there).
+fn is_export_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    n != "default"
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Export names a CommonJS file visibly assigns: `exports.x =`, `module.exports.x =` and
+/// `Object.defineProperty(exports, "x", …)`. Used for `import * as ns` of it; named imports
+/// add their own names.
+pub fn assigned_names(source: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = source.as_bytes();
+    for (at, _) in source.match_indices("exports") {
+        if at > 0 {
+            let before = bytes[at - 1];
+            if before.is_ascii_alphanumeric() || before == b'_' || before == b'$' {
+                continue;
+            }
+        }
+        let rest = &source[at + "exports".len()..];
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let ident: String = after_dot
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
+                .collect();
+            let tail = after_dot[ident.len()..].trim_start();
+            if !ident.is_empty() && tail.starts_with('=') && !tail.starts_with("==") {
+                names.insert(ident);
+            }
+        } else if let Some(args) = rest.trim_start().strip_prefix(',') {
+            // Object.defineProperty(exports, "x", …)
+            if !source[..at].trim_end().ends_with("defineProperty(") {
+                continue;
+            }
+            let args = args.trim_start();
+            if let Some(q) = args.chars().next().filter(|c| *c == '"' || *c == '\'') {
+                if let Some(end) = args[1..].find(q) {
+                    names.insert(args[1..1 + end].to_string());
+                }
+            }
+        }
+    }
+    names.remove("__esModule");
+    names
+}
+
+/// k6's message for `require()` after the init context.
+const REQUIRE_OUTSIDE_INIT: &str = "the \"require\" function is only available in the init stage \
+     (i.e. the global scope), see https://grafana.com/docs/k6/latest/using-k6/test-lifecycle/ \
+     for more information";
+
+/// The module registry and `require` factory; `native` resolves, imports and checks the phase.
+const RUNTIME_JS: &str = r#"(function (native, entry) {
+  const cache = new Map();
+  function makeRequire(base) {
+    return function require(specifier) {
+      if (!native.inInit()) throw new Error(native.outsideInit);
+      const name = native.resolve(base, String(specifier));
+      const cached = cache.get(name);
+      if (cached) return cached.exports;
+      const ns = native.importSync(name);
+      const ran = cache.get(name);
+      return ran ? ran.exports : ns;
+    };
+  }
+  function run(name, fn) {
+    let m = cache.get(name);
+    if (m) return m;
+    m = { exports: {}, id: name, loaded: false };
+    cache.set(name, m);
+    fn.call(m.exports, m.exports, makeRequire(name), m);
+    m.loaded = true;
+    return m;
+  }
+  function exportsOf(name) {
+    const m = cache.get(name);
+    return m ? m.exports : undefined;
+  }
+  Object.defineProperty(globalThis, "__volley_cjs", { value: { run, exportsOf } });
+  globalThis.require = makeRequire(entry);
+})"#;
+
+/// Installs `__volley_cjs` and the global `require` (relative to the entry `entry`).
+pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, entry: &str) -> R<()> {
+    let native = Object::new(ctx.clone())?;
+    let v = vu.clone();
+    native.set(
+        "inInit",
+        Function::new(ctx.clone(), move || v.phase.get() == Phase::Init)?,
+    )?;
+    native.set("outsideInit", REQUIRE_OUTSIDE_INIT)?;
+    native.set(
+        "resolve",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, base: String, spec: String| -> R<String> {
+                resolve_specifier(&base, &spec).map_err(|m| Exception::throw_message(&ctx, &m))
+            },
+        )?,
+    )?;
+    native.set(
+        "importSync",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, name: String| -> R<Object<'js>> {
+                let promise = Module::import(&ctx, name)?;
+                finish_promise::<Object>(&ctx, &promise)
+            },
+        )?,
+    )?;
+    let setup: Function = ctx.eval(RUNTIME_JS)?;
+    setup.call((native, entry))
+}
+
+/// The `module.exports` of a CommonJS module that ran in this context (the entry's, say).
+pub fn exports_of<'js>(ctx: &Ctx<'js>, name: &str) -> R<Option<Object<'js>>> {
+    let cjs: Object = ctx.globals().get("__volley_cjs")?;
+    let f: Function = cjs.get("exportsOf")?;
+    f.call((name,))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn finds_assigned_export_names() {
+        let src = r#"
+            exports.add = function () {};
+            module.exports.mul = 1;
+            exports.same == 2;
+            myexports.not = 1;
+            Object.defineProperty(exports, "__esModule", { value: true });
+            Object.defineProperty(exports, 'viaDefine', { get: f });
+            exports["computed"] = 3;
+        "#;
+        assert_eq!(assigned_names(src), set(&["add", "mul", "viaDefine"]));
+    }
+
+    #[test]
+    fn facade_keeps_the_first_line_and_exports_valid_names() {
+        let f = facade(
+            "/t/a.js",
+            "exports.a = 1;",
+            &set(&["a", "default", "not-ident"]),
+        );
+        assert!(
+            f.starts_with(
+                "const __volley_x = __volley_cjs.run(\"/t/a.js\", function (exports, require, module) {exports.a = 1;\n"
+            ),
+            "{f}"
+        );
+        assert!(f.contains("export { __volley_n0 as a };"), "{f}");
+        assert!(!f.contains("not-ident") && !f.contains("as default"), "{f}");
+    }
+}

@@ -1,0 +1,340 @@
+//! Module resolution and loading: the k6 modules by name (their JS compiled once per process),
+//! local files by path relative to the importing module, remote modules by URL ([`remote`]);
+//! ES modules, CommonJS ([`commonjs`]) and TypeScript ([`typescript`]) alike.
+//!
+//! The first init reads every module once (local ones from disk, remote ones from the run's
+//! [`RemoteSource`]), first following the static imports from the entry ([`analyze`]) so that
+//! a CommonJS module knows every name it is imported by, then compiling what QuickJS asks for
+//! and recording its bytecode and source in the [`ProgramBuilder`]. VUs load everything from the
+//! finished [`Program`] and never read a file or the network.
+
+pub mod analyze;
+pub mod commonjs;
+pub mod remote;
+pub mod resolve;
+pub mod typescript;
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::WriteOptions;
+use rquickjs::{CatchResultExt, Context, Ctx, Module, Runtime};
+
+use super::error::JsError;
+use super::jobs::finish_promise;
+use super::modules::MODULES;
+use crate::program::{Program, ProgramBuilder};
+use crate::sandbox::FileScope;
+use analyze::{analyze, Analysis};
+pub use remote::{RemoteModules, RemoteSource};
+use resolve::{is_remote, resolve_specifier};
+
+/// Bytecode of the k6 modules' JS, compiled once per process.
+fn builtin_bytecode(name: &str) -> Option<&'static [u8]> {
+    static CODE: OnceLock<HashMap<&'static str, Vec<u8>>> = OnceLock::new();
+    let code = CODE.get_or_init(|| {
+        let rt = Runtime::new().expect("QuickJS runtime");
+        let ctx = Context::full(&rt).expect("QuickJS context");
+        ctx.with(|ctx| {
+            MODULES
+                .iter()
+                .map(|m| {
+                    let (name, src) = (m.name, m.js);
+                    let m = Module::declare(ctx.clone(), name, src)
+                        .unwrap_or_else(|e| panic!("builtin module {name} does not compile: {e}"));
+                    // Without their source: k6's modules are native code too, and
+                    // `String(http.get)` shows no source there either. Every VU holds a copy
+                    // of what is loaded, so this is memory per VU.
+                    let bc = m
+                        .write(WriteOptions {
+                            strip_source: true,
+                            ..WriteOptions::default()
+                        })
+                        .unwrap_or_else(|e| panic!("builtin module {name}: {e}"));
+                    (name, bc)
+                })
+                .collect()
+        })
+    });
+    code.get(name).map(|v| v.as_slice())
+}
+
+/// Module resolution shared by the first init, the VUs and `require()` (see [`resolve`]).
+pub struct VolleyResolver;
+
+impl Resolver for VolleyResolver {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        resolve_specifier(base, name)
+            .map_err(|msg| rquickjs::Error::new_resolving_message(base, name, msg))
+    }
+}
+
+/// The largest module source Volley compiles.
+const MAX_MODULE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A module's source as read, and the JavaScript QuickJS compiles for it.
+struct Prepared {
+    /// The source as read (kept for archives: agents prepare it again).
+    original: String,
+    /// After stripping TypeScript types.
+    js: String,
+    /// `None` when it does not parse (QuickJS reports the syntax error).
+    analysis: Option<Analysis>,
+}
+
+/// What the first init knows about the test's modules before QuickJS asks for them.
+#[derive(Default)]
+struct Graph {
+    remote: RemoteSource,
+    /// Which local files may be read (on an agent, only the run's archive).
+    scope: FileScope,
+    prepared: HashMap<String, Result<Rc<Prepared>, String>>,
+    /// Names that importers ask of each module (a CommonJS facade exports them).
+    wanted: HashMap<String, BTreeSet<String>>,
+}
+
+impl Graph {
+    fn prepared(&mut self, name: &str) -> Result<Rc<Prepared>, String> {
+        if let Some(p) = self.prepared.get(name) {
+            return p.clone();
+        }
+        let p = self.read(name).and_then(|original| {
+            let js = if typescript::is_typescript(name) {
+                typescript::strip(name, &original)?
+            } else {
+                original.clone()
+            };
+            let analysis = analyze(&js);
+            Ok(Rc::new(Prepared {
+                original,
+                js,
+                analysis,
+            }))
+        });
+        self.prepared.insert(name.to_string(), p.clone());
+        p
+    }
+
+    fn read(&self, name: &str) -> Result<String, String> {
+        if !is_remote(name) {
+            return read_module_source(&self.scope, name);
+        }
+        let source = self.remote.fetch(name)?;
+        if source.len() as u64 > MAX_MODULE_BYTES {
+            return Err(format!(
+                "remote module {name} is {} bytes; modules may be at most {MAX_MODULE_BYTES} bytes",
+                source.len()
+            ));
+        }
+        Ok(source)
+    }
+
+    /// Follows the static imports (and literal `require()`s) from `entry`, reading every module
+    /// once and noting the names each one is imported by. Errors are kept for when QuickJS
+    /// asks for the module, so a module that is never loaded never fails the test.
+    fn scan(&mut self, entry: &str) {
+        let mut queue = vec![entry.to_string()];
+        let mut seen: BTreeSet<String> = queue.iter().cloned().collect();
+        while let Some(name) = queue.pop() {
+            let Ok(p) = self.prepared(&name) else {
+                continue;
+            };
+            let Some(a) = &p.analysis else {
+                continue;
+            };
+            let deps = a
+                .imports
+                .iter()
+                .map(|i| (&i.specifier, i.names.as_slice()))
+                .chain(a.requires.iter().map(|r| (r, &[][..])));
+            for (spec, names) in deps {
+                let Ok(target) = resolve_specifier(&name, spec) else {
+                    continue;
+                };
+                if builtin_bytecode(&target).is_some() {
+                    continue;
+                }
+                self.wanted
+                    .entry(target.clone())
+                    .or_default()
+                    .extend(names.iter().cloned());
+                if seen.insert(target.clone()) {
+                    queue.push(target);
+                }
+            }
+        }
+    }
+
+    /// The JavaScript to compile as module `name`: ES modules as they are, CommonJS files
+    /// wrapped in their facade.
+    fn module_js(&mut self, name: &str) -> Result<(String, Rc<Prepared>), String> {
+        let p = self.prepared(name)?;
+        let esm = p.analysis.as_ref().is_none_or(|a| a.esm);
+        if esm {
+            return Ok((p.js.clone(), p));
+        }
+        let mut names = commonjs::assigned_names(&p.js);
+        if let Some(w) = self.wanted.get(name) {
+            names.extend(w.iter().cloned());
+        }
+        Ok((commonjs::facade(name, &p.js, &names), p))
+    }
+}
+
+/// The first init's loader: reads modules from disk (and remote ones from its
+/// [`RemoteSource`]), prepares them (TypeScript, CommonJS), compiles them and records their
+/// bytecode and source in the [`ProgramBuilder`]. Clones share everything.
+#[derive(Clone)]
+pub struct DiskLoader {
+    pub builder: Rc<RefCell<ProgramBuilder>>,
+    graph: Rc<RefCell<Graph>>,
+}
+
+impl DiskLoader {
+    pub fn new(builder: Rc<RefCell<ProgramBuilder>>, remote: RemoteSource) -> Self {
+        let scope = builder.borrow().scope().clone();
+        DiskLoader {
+            builder,
+            graph: Rc::new(RefCell::new(Graph {
+                remote,
+                scope,
+                ..Graph::default()
+            })),
+        }
+    }
+
+    /// Compiles module `name` and records it in the program.
+    fn compile<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js>> {
+        let (js, p) = self
+            .graph
+            .borrow_mut()
+            .module_js(name)
+            .map_err(|e| rquickjs::Error::new_loading_message(name, e))?;
+        let module = Module::declare(ctx.clone(), name, js)?;
+        let bc = module.write(WriteOptions::default())?;
+        self.builder
+            .borrow_mut()
+            .record(name, bc, p.original.clone());
+        Ok(module)
+    }
+}
+
+impl Loader for DiskLoader {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js>> {
+        if let Some(bc) = builtin_bytecode(name) {
+            // SAFETY: the bytecode was produced by this QuickJS build and lives for the process.
+            return unsafe { Module::load(ctx.clone(), bc) };
+        }
+        self.compile(ctx, name)
+    }
+}
+
+/// Reads a local module, within `scope`. (On an agent, the loader refuses a module outside the
+/// run's archive rather than the resolver: a loading error names one path where a resolving one
+/// names two, and QuickJS cuts messages at 256 bytes.)
+fn read_module_source(scope: &FileScope, name: &str) -> Result<String, String> {
+    scope
+        .check_module(Path::new(name))
+        .map_err(|e| e.to_string())?;
+    let real = scope
+        .real_path(name, Path::new(name))
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    let meta = std::fs::metadata(&real).map_err(|e| format!("cannot read {name}: {e}"))?;
+    if meta.len() > MAX_MODULE_BYTES {
+        return Err(format!(
+            "{name} is {} bytes; modules may be at most {MAX_MODULE_BYTES} bytes",
+            meta.len()
+        ));
+    }
+    std::fs::read_to_string(&real).map_err(|e| format!("cannot read {name}: {e}"))
+}
+
+/// The VUs' loader: every module comes from the compiled [`Program`].
+pub struct ProgramLoader {
+    pub program: Arc<Program>,
+}
+
+impl Loader for ProgramLoader {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js>> {
+        if let Some(bc) = builtin_bytecode(name) {
+            // SAFETY: see DiskLoader.
+            return unsafe { Module::load(ctx.clone(), bc) };
+        }
+        match self.program.bytecode(name) {
+            // SAFETY: the bytecode was produced by this QuickJS build during the first init,
+            // and the Program (held by this loader) outlives the runtime.
+            Some(bc) => unsafe { Module::load(ctx.clone(), bc) },
+            None => Err(rquickjs::Error::new_loading_message(
+                name,
+                "this module was not imported during the first init (dynamic imports are not supported)",
+            )),
+        }
+    }
+}
+
+/// Loads (or, for the entry from disk, compiles) the entry module and evaluates it, running
+/// pending jobs until its evaluation promise settles. Returns the module namespace.
+pub fn eval_entry<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    from_disk: Option<&DiskLoader>,
+    program: Option<&Program>,
+) -> Result<rquickjs::Object<'js>, JsError> {
+    let module = if let Some(loader) = from_disk {
+        loader.graph.borrow_mut().scan(name);
+        loader
+            .compile(ctx, name)
+            .catch(ctx)
+            .map_err(|e| JsError::from_caught(e, ctx))?
+    } else {
+        let program = program.ok_or_else(|| JsError::Load("no program".into()))?;
+        let bc = program
+            .bytecode(name)
+            .ok_or_else(|| JsError::Load(format!("module {name} was not compiled")))?;
+        // SAFETY: bytecode from this build; Program outlives the runtime.
+        unsafe { Module::load(ctx.clone(), bc) }
+            .catch(ctx)
+            .map_err(|e| JsError::from_caught(e, ctx))?
+    };
+    let (evaluated, promise) = module
+        .eval()
+        .catch(ctx)
+        .map_err(|e| JsError::from_caught(e, ctx))?;
+    finish_promise::<()>(ctx, &promise)
+        .catch(ctx)
+        .map_err(|e| JsError::from_caught(e, ctx))?;
+    // A CommonJS entry's exports are its `module.exports` (`exports.options`, `exports.default`).
+    if let Some(exports) = commonjs::exports_of(ctx, name)
+        .catch(ctx)
+        .map_err(|e| JsError::from_caught(e, ctx))?
+    {
+        return Ok(exports);
+    }
+    evaluated
+        .namespace()
+        .catch(ctx)
+        .map_err(|e| JsError::from_caught(e, ctx))
+}
+
+#[cfg(test)]
+mod tests;
