@@ -22,7 +22,7 @@ use rquickjs::{Ctx, Exception, Function, Module, Object};
 
 use super::super::jobs::finish_promise;
 use super::super::vu_ctx::{Phase, VuCtx};
-use super::resolve::resolve_specifier;
+use super::resolve::{is_remote, resolve_specifier};
 
 type R<T> = rquickjs::Result<T>;
 
@@ -98,8 +98,11 @@ const REQUIRE_OUTSIDE_INIT: &str = "the \"require\" function is only available i
      (i.e. the global scope), see https://grafana.com/docs/k6/latest/using-k6/test-lifecycle/ \
      for more information";
 
+/// How many stack frames the global `require` looks through for the module calling it.
+const CALLER_FRAMES: isize = 4;
+
 /// The module registry and `require` factory; `native` resolves, imports and checks the phase.
-const RUNTIME_JS: &str = r#"(function (native, entry) {
+const RUNTIME_JS: &str = r#"(function (native) {
   const cache = new Map();
   function makeRequire(base) {
     return function require(specifier) {
@@ -126,12 +129,15 @@ const RUNTIME_JS: &str = r#"(function (native, entry) {
     return m ? m.exports : undefined;
   }
   Object.defineProperty(globalThis, "__volley_cjs", { value: { run, exportsOf } });
-  globalThis.require = makeRequire(entry);
+  // The global one (for ES modules) resolves relative to the module that calls it.
+  globalThis.require = makeRequire(null);
 })"#;
 
-/// Installs `__volley_cjs` and the global `require` (relative to the entry `entry`).
+/// Installs `__volley_cjs` and the global `require`, which resolves relative to the module
+/// calling it (the entry `entry` when that cannot be told).
 pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, entry: &str) -> R<()> {
     let native = Object::new(ctx.clone())?;
+    let entry_name = entry.to_string();
     let v = vu.clone();
     native.set(
         "inInit",
@@ -142,7 +148,18 @@ pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, entry: &str) -> R<()> {
         "resolve",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'js>, base: String, spec: String| -> R<String> {
+            move |ctx: Ctx<'js>, base: Option<String>, spec: String| -> R<String> {
+                // The closest frame of a module file (natives have no frame, the JS `require`
+                // above is not a file): the ES module that called `require`.
+                let base = base
+                    .or_else(|| {
+                        (0..CALLER_FRAMES).find_map(|level| {
+                            ctx.script_or_module_name(level)
+                                .and_then(|a| a.to_string().ok())
+                                .filter(|n| n.starts_with('/') || is_remote(n))
+                        })
+                    })
+                    .unwrap_or_else(|| entry_name.clone());
                 resolve_specifier(&base, &spec).map_err(|m| Exception::throw_message(&ctx, &m))
             },
         )?,
@@ -158,7 +175,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, entry: &str) -> R<()> {
         )?,
     )?;
     let setup: Function = ctx.eval(RUNTIME_JS)?;
-    setup.call((native, entry))
+    setup.call((native,))
 }
 
 /// The `module.exports` of a CommonJS module that ran in this context (the entry's, say).

@@ -122,9 +122,9 @@ fn require_works_in_both_kinds_of_module() {
             (
                 "main.js",
                 "const http = require('k6/http');\nconst esm = require('./esm.js');\n\
-                 const c = require('./dir/c.js');\n\
+                 const c = require('./dir/c.js');\nimport { fromEsm } from './dir/esm_req.js';\n\
                  export const options = { r: [typeof http.get, esm.x, typeof esm.default, c.fromSibling, \
-                 c.httpGet, c.self, require('./dir/c.js') === c] };\n\
+                 c.httpGet, c.self, require('./dir/c.js') === c, fromEsm] };\n\
                  export default function () {}\n",
             ),
             (
@@ -137,12 +137,17 @@ fn require_works_in_both_kinds_of_module() {
                  exports.httpGet = typeof require('k6/http').get;\nexports.self = this === exports;\n",
             ),
             ("dir/sibling.js", "module.exports = { v: 'sib' };\n"),
+            // An ES module's `require` is relative to that module.
+            (
+                "dir/esm_req.js",
+                "export const fromEsm = require('./sibling.js').v + '-esm';\n",
+            ),
         ],
         "main.js",
     );
     assert_eq!(
         got["r"],
-        json!(["function", 42, "function", "sib", "function", true, true])
+        json!(["function", 42, "function", "sib", "function", true, true, "sib-esm"])
     );
 }
 
