@@ -79,7 +79,18 @@ impl Fetcher {
         {
             return Ok(source);
         }
-        let source = download(url)?;
+        let source = download(url).map_err(|e| match &file {
+            // Offline, or the server is gone: say where a copy would be read from.
+            Some(f) => format!(
+                "{e}; it is not in the module cache either (a copy saved as {} is used \
+                 without downloading)",
+                f.display()
+            ),
+            None => format!(
+                "{e}; there is no module cache (set VOLLEY_MODULE_CACHE to a folder to keep \
+                 downloaded modules)"
+            ),
+        })?;
         if let Some(file) = file {
             // A cache that cannot be written only costs a download next time.
             let written = file
@@ -112,11 +123,14 @@ fn download(url: &str) -> Result<String, String> {
     if resp.content_length().is_some_and(|n| n > MAX_BYTES) {
         return Err(fail(format!("it is larger than {MAX_BYTES} bytes")));
     }
-    let bytes = resp.bytes().map_err(|e| fail(error_chain(&e)))?;
+    // Read at most one byte more than allowed, whatever the server announced.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(resp, MAX_BYTES + 1), &mut bytes)
+        .map_err(|e| fail(error_chain(&e)))?;
     if bytes.len() as u64 > MAX_BYTES {
         return Err(fail(format!("it is larger than {MAX_BYTES} bytes")));
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| fail("it is not UTF-8 text".into()))
+    String::from_utf8(bytes).map_err(|_| fail("it is not UTF-8 text".into()))
 }
 
 /// An error with its causes (reqwest's own message is only "error sending request").
@@ -182,6 +196,16 @@ mod tests {
         let e = f.fetch(url).unwrap_err();
         assert!(
             e.starts_with("cannot download remote module https://127.0.0.1:9/lib.js: "),
+            "{e}"
+        );
+        // Offline, the error says which cache file would have been used.
+        let file = cache_file(&dir, url);
+        assert!(
+            e.ends_with(&format!(
+                "; it is not in the module cache either (a copy saved as {} is used without \
+                 downloading)",
+                file.display()
+            )),
             "{e}"
         );
         let f = Fetcher {

@@ -12,6 +12,7 @@
 //! ```text
 //! metadata.json          Metadata as JSON (format_version, entry, options, env, modules, …)
 //! files/<path>           every file, by its path relative to the test's root folder
+//! files/.volley-remote/  remote modules' sources, named in metadata's remote_modules by URL
 //! ```
 //! The root folder is the deepest folder that contains the entry script, its modules and its data
 //! files: a script in `a/b/` that imports `../lib/x.js` gives the root `a/` and the paths

@@ -1,0 +1,325 @@
+//! Remote modules end to end: a local HTTPS server with a self-signed certificate (trusted
+//! through `SSL_CERT_FILE`, as k6 trusts extra CAs on Linux) serves an ES module, the CommonJS
+//! file it imports relative to its URL, and a TypeScript module. `volley run` fetches each once
+//! and reads it from the on-disk cache after that; `volley submit` bundles them into the archive
+//! and agents (which have no CA and never fetch) run them, with a TypeScript entry that
+//! requires a local CommonJS file. Unreachable and untrusted servers
+//! fail the init with the URL in the message. Everything is on 127.0.0.1 and bounded in time.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use volley_e2e::{free_port, temp_dir, volley_bin, Cluster, Proc};
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// The modules the server has, by path.
+const MODULES: &[(&str, &str)] = &[
+    (
+        "/lib/1.0/index.js",
+        "import { k } from './k.js';\nimport { label } from './fmt.ts';\n\
+         export function twice(x) { return k * x; }\nexport { label };\n",
+    ),
+    ("/lib/1.0/k.js", "exports.k = 2;\n"),
+    (
+        "/lib/1.0/fmt.ts",
+        "export const label: string = 'remote-ts';\n",
+    ),
+];
+
+/// An HTTPS server for [`MODULES`] on 127.0.0.1 that counts requests per path.
+struct ModuleServer {
+    port: u16,
+    ca_file: PathBuf,
+    hits: Arc<Mutex<BTreeMap<String, usize>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ModuleServer {
+    fn start(dir: &Path) -> ModuleServer {
+        let key =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, key.cert.pem()).expect("write CA");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![key.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
+        )
+        .expect("server certificate");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (h, s) = (hits.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((tcp, _)) => {
+                        let (config, h) = (config.clone(), h.clone());
+                        std::thread::spawn(move || serve(tcp, config, h));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        ModuleServer {
+            port,
+            ca_file,
+            hits,
+            stop,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn hits(&self) -> BTreeMap<String, usize> {
+        self.hits.lock().expect("hits").clone()
+    }
+}
+
+impl Drop for ModuleServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Answers one request on a TLS connection, then closes it.
+fn serve(
+    tcp: std::net::TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    hits: Arc<Mutex<BTreeMap<String, usize>>>,
+) {
+    let _ = tcp.set_nonblocking(false);
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&req);
+    let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+    *hits.lock().expect("hits").entry(path.clone()).or_default() += 1;
+    let (status, body) = match MODULES.iter().find(|(p, _)| *p == path) {
+        Some((_, body)) => ("200 OK", *body),
+        None => ("404 Not Found", "not found"),
+    };
+    let _ = write!(
+        tls,
+        "HTTP/1.1 {status}\r\nContent-Type: application/javascript\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tls.flush();
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
+/// A script importing the server's modules; its checks must all pass (thresholds: exit 99
+/// otherwise). As TypeScript, it also requires a local CommonJS file.
+fn write_script(dir: &Path, server: &ModuleServer, typescript: bool) -> PathBuf {
+    let (name, local, annotation) = if typescript {
+        std::fs::write(dir.join("local.js"), "exports.offset = 0;\n").expect("local module");
+        (
+            "remote.ts",
+            "const { offset } = require('./local.js');\n",
+            ": void",
+        )
+    } else {
+        ("remote.js", "const offset = 0;\n", "")
+    };
+    let script = dir.join(name);
+    std::fs::write(
+        &script,
+        format!(
+            "import {{ check }} from 'k6';\nimport {{ twice, label }} from '{}';\n{local}\
+             export const options = {{ vus: 2, iterations: 6, thresholds: {{ checks: ['rate==1'] }} }};\n\
+             export default function (){annotation} {{\n\
+               check(null, {{ 'remote modules work': () => twice(21) + offset === 42 && label === 'remote-ts' }});\n\
+             }}\n",
+            server.url("/lib/1.0/index.js")
+        ),
+    )
+    .expect("script");
+    script
+}
+
+/// `volley <args>` with the module cache in `cache` and, when given, the CA trusted.
+fn volley(args: &[&str], cache: &Path, ca: Option<&Path>) -> std::process::Output {
+    let mut cmd = Command::new(volley_bin());
+    cmd.args(args).env("VOLLEY_MODULE_CACHE", cache);
+    cmd.env_remove("SSL_CERT_FILE");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().to_ascii_uppercase().ends_with("_PROXY") {
+            cmd.env_remove(k);
+        }
+    }
+    if let Some(ca) = ca {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
+    cmd.output().expect("run volley")
+}
+
+fn each_fetched(server: &ModuleServer, times: usize) -> bool {
+    let hits = server.hits();
+    MODULES.iter().all(|(p, _)| hits.get(*p) == Some(&times)) && hits.len() == MODULES.len()
+}
+
+#[test]
+fn run_fetches_each_module_once_then_uses_the_cache() {
+    let dir = temp_dir("remote-run");
+    let server = ModuleServer::start(&dir);
+    let script = write_script(&dir, &server, false);
+    let cache = dir.join("cache");
+    let script_arg = script.to_string_lossy().into_owned();
+
+    let out = volley(&["run", "-q", &script_arg], &cache, Some(&server.ca_file));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(each_fetched(&server, 1), "{:?}", server.hits());
+
+    // The second run reads the cache: nothing is downloaded again.
+    let out = volley(&["run", "-q", &script_arg], &cache, Some(&server.ca_file));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(each_fetched(&server, 1), "{:?}", server.hits());
+
+    // Without the CA the certificate is refused, and the error names the URL.
+    let out = volley(&["run", "-q", &script_arg], &dir.join("cache2"), None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(107), "{stderr}");
+    assert!(
+        stderr.contains(&server.url("/lib/1.0/index.js")) && stderr.contains("certificate"),
+        "{stderr}"
+    );
+
+    // An unreachable server: the URL and the reason.
+    let port = free_port();
+    let unreachable = dir.join("unreachable.js");
+    let url = format!("https://127.0.0.1:{port}/gone.js");
+    std::fs::write(
+        &unreachable,
+        format!("import {{ x }} from '{url}';\nexport default function () {{}}\n"),
+    )
+    .expect("script");
+    let out = volley(
+        &["run", "-q", &unreachable.to_string_lossy()],
+        &cache,
+        Some(&server.ca_file),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(107), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot download remote module {url}")),
+        "{stderr}"
+    );
+
+    // Offline (as with jslib.k6.io URLs on a machine without internet): the error names the
+    // cache file a copy is read from, and a copy saved there runs without any download.
+    let marker = "a copy saved as ";
+    let at = stderr.find(marker).expect("the cache file in the error") + marker.len();
+    let file = &stderr[at..at + stderr[at..].find(" is used").expect("end of the file name")];
+    assert!(
+        Path::new(file).starts_with(&cache),
+        "{file} is not in {}",
+        cache.display()
+    );
+    std::fs::write(file, "export const x = 1;\n").expect("save a copy in the cache");
+    let out = volley(
+        &["run", "-q", &unreachable.to_string_lossy()],
+        &cache,
+        Some(&server.ca_file),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn submit_bundles_remote_modules_and_agents_never_fetch() {
+    let dir = temp_dir("remote-cluster");
+    let server = ModuleServer::start(&dir);
+    // A TypeScript entry that also requires a local CommonJS file.
+    let script = write_script(&dir, &server, true);
+    let cache = dir.join("cache");
+
+    // The archive carries the three modules.
+    let archive = dir.join("remote.tar");
+    let out = volley(
+        &[
+            "archive",
+            "-O",
+            &archive.to_string_lossy(),
+            &script.to_string_lossy(),
+        ],
+        &cache,
+        Some(&server.ca_file),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tar = std::fs::read(&archive).expect("archive");
+    let parsed = volley_common_archive_urls(&tar);
+    for (p, _) in MODULES {
+        assert!(parsed.contains(&server.url(p)), "{parsed:?}");
+    }
+    assert!(each_fetched(&server, 1), "{:?}", server.hits());
+
+    // Agents run it from the archive: no agent has the CA, and no request reaches the server.
+    let cluster = Cluster::start("remote-modules", 2);
+    let mut cmd = Command::new(volley_bin());
+    cmd.args(["submit", "--wait", "--controller", &cluster.rest_url])
+        .arg(&script)
+        .env("VOLLEY_MODULE_CACHE", &cache)
+        .env("SSL_CERT_FILE", &server.ca_file);
+    let mut submit = Proc::spawn(&mut cmd);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
+    assert!(each_fetched(&server, 1), "{:?}", server.hits());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The URLs in an archive's `metadata.json` `remote_modules`.
+fn volley_common_archive_urls(tar: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(tar);
+    let start = text
+        .find("\"remote_modules\"")
+        .expect("remote_modules in metadata");
+    let end = start + text[start..].find('}').expect("end of remote_modules");
+    text[start..end]
+        .split('"')
+        .filter(|s| s.starts_with("https://"))
+        .map(str::to_string)
+        .collect()
+}
