@@ -115,7 +115,13 @@ impl Fetcher {
 fn download(url: &str) -> Result<String, String> {
     let fail = |why: String| format!("cannot download remote module {url}: {why}");
     let client = client().map_err(fail)?;
-    let resp = client.get(url).send().map_err(|e| fail(error_chain(&e)))?;
+    // reqwest's own message repeats the URL: the reason is in its causes.
+    let resp = client.get(url).send().map_err(|e| {
+        fail(match std::error::Error::source(&e) {
+            Some(cause) => error_chain(cause),
+            None => e.to_string(),
+        })
+    })?;
     let status = resp.status();
     if !status.is_success() {
         return Err(fail(format!("the server answered {status}")));

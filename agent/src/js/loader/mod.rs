@@ -101,6 +101,9 @@ struct Graph {
     prepared: HashMap<String, Result<Rc<Prepared>, String>>,
     /// Names that importers ask of each module (a CommonJS facade exports them).
     wanted: HashMap<String, BTreeSet<String>>,
+    /// The full text of every load error: QuickJS cuts an exception's message at 255 bytes,
+    /// and a remote module's error (URL, reason, cache file) is often longer.
+    load_errors: Vec<String>,
 }
 
 impl Graph {
@@ -215,11 +218,12 @@ impl DiskLoader {
 
     /// Compiles module `name` and records it in the program.
     fn compile<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js>> {
-        let (js, p) = self
-            .graph
-            .borrow_mut()
-            .module_js(name)
-            .map_err(|e| rquickjs::Error::new_loading_message(name, e))?;
+        let module_js = self.graph.borrow_mut().module_js(name);
+        let (js, p) = module_js.map_err(|e| {
+            let e = rquickjs::Error::new_loading_message(name, e);
+            self.graph.borrow_mut().load_errors.push(e.to_string());
+            e
+        })?;
         let module = Module::declare(ctx.clone(), name, js)?;
         let bc = module.write(WriteOptions::default())?;
         self.builder
@@ -305,7 +309,7 @@ pub fn eval_entry<'js>(
         loader
             .compile(ctx, name)
             .catch(ctx)
-            .map_err(|e| JsError::from_caught(e, ctx))?
+            .map_err(|e| loader.untruncated(JsError::from_caught(e, ctx)))?
     } else {
         let program = program.ok_or_else(|| JsError::Load("no program".into()))?;
         let bc = program
@@ -316,6 +320,46 @@ pub fn eval_entry<'js>(
             .catch(ctx)
             .map_err(|e| JsError::from_caught(e, ctx))?
     };
+    let r = evaluate(ctx, name, module);
+    match from_disk {
+        Some(loader) => r.map_err(|e| loader.untruncated(e)),
+        None => r,
+    }
+}
+
+impl DiskLoader {
+    /// `e` with the full text of a load error that QuickJS cut short, if it is one.
+    fn untruncated(&self, e: JsError) -> JsError {
+        let JsError::Exception { message, stack } = &e else {
+            return e;
+        };
+        let Some(cut) = message.strip_prefix("ReferenceError: ") else {
+            return e;
+        };
+        // A cut inside a UTF-8 sequence ends in a replacement character.
+        let cut = cut.trim_end_matches(char::REPLACEMENT_CHARACTER);
+        let graph = self.graph.borrow();
+        let full = graph
+            .load_errors
+            .iter()
+            .find(|full| full.len() > cut.len() && full.starts_with(cut));
+        match full {
+            Some(full) => JsError::Exception {
+                message: format!("ReferenceError: {full}"),
+                stack: stack.clone(),
+            },
+            None => e,
+        }
+    }
+}
+
+/// Evaluates the entry module, running pending jobs until its evaluation promise settles, and
+/// returns its exports.
+fn evaluate<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    module: Module<'js>,
+) -> Result<rquickjs::Object<'js>, JsError> {
     let (evaluated, promise) = module
         .eval()
         .catch(ctx)

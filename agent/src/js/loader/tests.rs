@@ -362,4 +362,45 @@ fn on_an_agent_only_modules_inside_the_archive_load() {
     let e = read_module_source(&scope, "/etc/passwd").unwrap_err();
     assert!(e.starts_with("outside the run's archive"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+
+fn long_load_errors_reach_the_user_whole() {
+    // QuickJS cuts exception messages at 255 bytes; a remote module's error is often longer.
+    struct Failing;
+    impl RemoteModules for Failing {
+        fn fetch(&self, url: &str) -> Result<String, String> {
+            Err(format!(
+                "cannot download remote module {url}: {}; END",
+                "x".repeat(400)
+            ))
+        }
+    }
+    let remote = RemoteSource(Arc::new(Failing));
+    for (entry, src) in [
+        (
+            "main.js",
+            "import { a } from 'https://mods.example/a.js';\nexport default function () {}\n",
+        ),
+        (
+            "lib.js",
+            "import './dep.js';\nexport default function () {}\n",
+        ),
+    ] {
+        let e = error_of(
+            &[
+                (entry, src),
+                (
+                    "dep.js",
+                    "const a = require('https://mods.example/a.js');\n",
+                ),
+            ],
+            entry,
+            remote.clone(),
+        );
+        assert!(
+            e.contains(
+                "Error loading module 'https://mods.example/a.js': cannot download remote module"
+            ) && e.contains("xxx; END"),
+            "{e}"
+        );
+    }
 }
