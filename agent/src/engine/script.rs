@@ -35,7 +35,15 @@ pub(super) fn first_init_on_thread(
         .name("volley-init".into())
         .stack_size(8 * 1024 * 1024)
         .spawn(move || {
-            let r = first_init(&script, &env, registry, Some(control), heap_limit, scope, remote);
+            let r = first_init(
+                &script,
+                &env,
+                registry,
+                Some(control),
+                heap_limit,
+                scope,
+                remote,
+            );
             let arrays = crate::js::modules::data::take_first_init_arrays();
             r.map(|fi| (fi, arrays))
         })

@@ -188,6 +188,7 @@ pub fn run_handle_summary(
     env: &BTreeMap<String, String>,
     data: serde_json::Value,
     timeout: Duration,
+    remote: crate::js::RemoteSource,
 ) -> Result<Option<serde_json::Value>, SummaryFailure> {
     // A control of its own: a signal to the CLI never cuts handleSummary short (the contract
     // lets a first Ctrl+C finish it), and whatever it records came from handleSummary.

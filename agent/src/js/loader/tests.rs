@@ -362,7 +362,9 @@ fn on_an_agent_only_modules_inside_the_archive_load() {
     let e = read_module_source(&scope, "/etc/passwd").unwrap_err();
     assert!(e.starts_with("outside the run's archive"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+}
 
+#[test]
 fn long_load_errors_reach_the_user_whole() {
     // QuickJS cuts exception messages at 255 bytes; a remote module's error is often longer.
     struct Failing;
