@@ -3,7 +3,7 @@
 //! ES modules, CommonJS ([`commonjs`]) and TypeScript ([`typescript`]) alike.
 //!
 //! The first init reads every module once (local ones from disk, remote ones from the run's
-//! [`RemoteSource`]), first following the static imports from the entry ([`analyze`]) so that
+//! [`RemoteSource`]), first following the static imports from the entry ([`analyze`](mod@analyze)) so that
 //! a CommonJS module knows every name it is imported by, then compiling what QuickJS asks for
 //! and recording its bytecode and source in the [`ProgramBuilder`]. VUs load everything from the
 //! finished [`Program`] and never read a file or the network.
