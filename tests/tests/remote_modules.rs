@@ -299,7 +299,7 @@ fn submit_bundles_remote_modules_and_agents_never_fetch() {
 
     // Agents run it from the archive: no agent has the CA, and no request reaches the server.
     let cluster = Cluster::start("remote-modules", 2);
-    let mut cmd = Command::new(volley_bin());
+    let mut cmd = cluster.volley();
     cmd.args(["submit", "--wait", "--controller", &cluster.rest_url])
         .arg(&script)
         .env("VOLLEY_MODULE_CACHE", &cache)
