@@ -740,3 +740,14 @@ fn typescript_script_and_module() {
         summary: true,
     });
 }
+
+#[test]
+fn http_file_in_an_object_body_is_sent_as_multipart() {
+    differential(&Case {
+        script: "http_file_multipart.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

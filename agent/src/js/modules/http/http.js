@@ -42,6 +42,38 @@ function encodeForm(obj) {
   return parts.join('&').replace(/%20/g, '+');
 }
 
+// A value as Go's fmt prints it (%v): how k6 writes a multipart field that is not a string.
+function goValue(v) {
+  if (v === null || v === undefined) return '<nil>';
+  if (typeof v === 'number') {
+    if (Number.isNaN(v)) return 'NaN';
+    if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
+    const a = Math.abs(v);
+    if (a !== 0 && (a < 1e-4 || a >= 1e21)) return v.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
+    return String(v);
+  }
+  if (Array.isArray(v)) return '[' + v.map(goValue).join(' ') + ']';
+  if (typeof v === 'object' && !isBinary(v)) {
+    return 'map[' + Object.keys(v).sort().map((k) => k + ':' + goValue(v[k])).join(' ') + ']';
+  }
+  return String(v);
+}
+
+// An object body holding an http.file(): multipart/form-data, one part per key in order. A
+// Content-Type the script set is kept (its boundary, if it names one, is used).
+function encodeMultipart(body, headers) {
+  const parts = Object.keys(body).map((k) => {
+    const v = body[k];
+    if (v instanceof FileData) return [k, v.filename, v.content_type, v.data];
+    return [k, null, null, goValue(v)];
+  });
+  const set = Object.keys(headers).find((k) => k.toLowerCase() === 'content-type');
+  const named = set === undefined ? null : /boundary="?([^";]+)"?/i.exec(headers[set]);
+  const [boundary, payload] = V.multipart(parts, named ? named[1] : null);
+  if (set === undefined) headers['Content-Type'] = 'multipart/form-data; boundary=' + boundary;
+  return payload;
+}
+
 function isBinary(b) {
   return b instanceof ArrayBuffer || ArrayBuffer.isView(b);
 }
@@ -67,7 +99,9 @@ function parseRequest(method, url, body, params) {
   let payload = null;
   if (body !== undefined && body !== null) {
     if (isBinary(body)) payload = ArrayBuffer.isView(body) ? body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) : body;
-    else if (typeof body === 'object') {
+    else if (typeof body === 'object' && Object.keys(body).some((k) => body[k] instanceof FileData)) {
+      payload = encodeMultipart(body, headers);
+    } else if (typeof body === 'object') {
       payload = encodeForm(body);
       if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/x-www-form-urlencoded';
     } else payload = String(body);
@@ -255,8 +289,33 @@ export function cookieJar() {
   return vuJar;
 }
 
+// What http.file() returns; an object body holding one is sent as multipart/form-data.
+class FileData {
+  constructor(data, filename, contentType) {
+    this.data = data;
+    this.filename = filename;
+    this.content_type = contentType;
+  }
+}
+
+function goType(v) {
+  if (v === null || v === undefined) return '<nil>';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'int64' : 'float64';
+  if (typeof v === 'boolean') return 'bool';
+  if (ArrayBuffer.isView(v)) return '[]uint8';
+  if (Array.isArray(v)) return '[]interface {}';
+  return 'map[string]interface {}';
+}
+
 export function file(data, filename, contentType) {
-  return { data, filename, content_type: contentType || 'application/octet-stream' };
+  if (typeof data !== 'string' && !(data instanceof ArrayBuffer)) {
+    throw new TypeError(`invalid type ${goType(data)}, expected string or ArrayBuffer`);
+  }
+  // Without a name, a 19-digit number, as k6 names it (a timestamp in nanoseconds).
+  const name = filename === undefined || filename === null
+    ? String(Date.now()) + String(Math.floor(Math.random() * 1e6)).padStart(6, '0')
+    : String(filename);
+  return new FileData(data, name, contentType ? String(contentType) : 'application/octet-stream');
 }
 
 export const OCSP_STATUS_GOOD = 'good';

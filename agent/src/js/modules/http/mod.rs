@@ -5,6 +5,7 @@
 //! k6's HTTP metrics are emitted for every hop (redirects included).
 
 mod jar;
+mod multipart;
 mod request;
 mod response;
 mod state;
@@ -100,6 +101,35 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
             let bytes = bytes_of(&b).ok_or_else(|| type_error(&ctx, "expected an ArrayBuffer"))?;
             Ok(String::from_utf8_lossy(&bytes).into_owned())
         })?,
+    )?;
+
+    v.set(
+        "multipart",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, parts: Array<'js>, boundary: Option<String>| -> R<Array<'js>> {
+                let mut ps = Vec::with_capacity(parts.len());
+                for p in parts.iter::<Array>() {
+                    let p = p?;
+                    let data: Value = p.get(3)?;
+                    let data = bytes_of(&data)
+                        .ok_or_else(|| type_error(&ctx, "a multipart part is not text or bytes"))?;
+                    let filename: Option<String> = p.get(1)?;
+                    let content_type: Option<String> = p.get(2)?;
+                    ps.push(multipart::Part {
+                        name: p.get(0)?,
+                        file: filename.map(|f| (f, content_type.unwrap_or_default())),
+                        data,
+                    });
+                }
+                let boundary = boundary.unwrap_or_else(multipart::random_boundary);
+                let body = multipart::encode(&ps, &boundary);
+                let out = Array::new(ctx.clone())?;
+                out.set(0, boundary)?;
+                out.set(1, rquickjs::ArrayBuffer::new(ctx.clone(), body)?)?;
+                Ok(out)
+            },
+        )?,
     )?;
 
     jar::install(ctx, v, &h)
