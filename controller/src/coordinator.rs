@@ -39,6 +39,9 @@ pub(crate) struct RunHandle {
     pub(crate) agents: Vec<String>,
     /// Set for a run streamed from a local `volley run --out cloud`.
     pub(crate) stream: Option<Arc<Mutex<StreamStatus>>>,
+    /// The last sequence number given to a batch numbered here (k6's cloud output does not
+    /// number its pushes): see `run::streamed`.
+    pub(crate) pushed: u64,
 }
 
 pub struct Coordinator {
@@ -145,6 +148,7 @@ impl Coordinator {
                 live: live.clone(),
                 agents: agents.to_vec(),
                 stream,
+                pushed: 0,
             },
         );
         (rx, live)
@@ -182,6 +186,15 @@ impl Coordinator {
             }))
         });
         let (rx, live) = self.track(run.id, &agents, stream.clone());
+        // Batches numbered here go on after the last one the checkpoint holds.
+        if let Some(h) = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&run.id)
+        {
+            h.pushed = cp.agents.values().map(|a| a.last_seq).max().unwrap_or(0);
+        }
         let clock = SystemClock;
         let spec = RunSpec {
             run_id: run.id,

@@ -328,6 +328,26 @@ impl ControllerService for Service {
         })
     }
 
+    fn stream_push(
+        &self,
+        run_id: u64,
+        batch: volley_proto::MetricBatch,
+    ) -> Result<StreamStatus, ServiceError> {
+        self.co.stream_push(run_id, batch).ok_or_else(|| {
+            ServiceError::not_found("run_not_found", format!("no run with id {run_id}"))
+        })
+    }
+
+    fn stream_finish_pushed(
+        &self,
+        run_id: u64,
+        fin: StreamFinish,
+    ) -> Result<StreamStatus, ServiceError> {
+        self.co.stream_finish_pushed(run_id, fin).ok_or_else(|| {
+            ServiceError::not_found("run_not_found", format!("no run with id {run_id}"))
+        })
+    }
+
     fn get_run(&self, id: u64) -> Option<Run> {
         let mut run = self.run(id)?;
         if let Some(live) = self.co.live(id) {

@@ -14,6 +14,12 @@ pub mod v1 {
 
 pub use v1::*;
 
+/// The metric pushes of `k6 run --out cloud` (k6 v1.1.0), which the controller decodes into
+/// Volley's metric batches (`proto/k6_metrics.proto`).
+pub mod k6 {
+    tonic::include_proto!("k6.metrics.v2");
+}
+
 mod abort;
 mod target;
 pub use abort::EmptyAbortReason;

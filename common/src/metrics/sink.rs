@@ -389,6 +389,25 @@ impl TrendSink {
         }
     }
 
+    /// A trend known only as a distribution (a histogram from another tool, such as k6's cloud
+    /// output) with its exact count, sum, min and max. Checked as a deserialized sink is:
+    /// the histogram must hold `count` values and `min ≤ max`.
+    pub fn from_histogram(
+        count: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+        hist: Histogram,
+    ) -> Result<TrendSink, TrendSinkError> {
+        TrendSink::try_from(TrendSinkWire {
+            count,
+            sum,
+            min,
+            max,
+            store: TrendStore::Histogram(hist),
+        })
+    }
+
     /// Adds every sample of `other`. Stays exact while the combined count fits in
     /// [`TREND_EXACT_LIMIT`]; otherwise both sides' distributions go into one histogram.
     pub fn merge(&mut self, other: &TrendSink) {

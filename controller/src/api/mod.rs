@@ -145,6 +145,34 @@ pub trait ControllerService: Send + Sync + 'static {
             "this controller does not accept streamed runs",
         ))
     }
+    /// One metric batch of a streamed run whose client does not number its batches (`k6 run
+    /// --out cloud`): the controller numbers them in arrival order.
+    fn stream_push(
+        &self,
+        run_id: u64,
+        batch: volley_proto::MetricBatch,
+    ) -> Result<StreamStatus, ServiceError> {
+        let _ = (run_id, batch);
+        Err(ServiceError::new(
+            501,
+            "not_supported",
+            "this controller does not accept streamed runs",
+        ))
+    }
+    /// The end of a streamed run fed through [`ControllerService::stream_push`] (its
+    /// `last_batch_seq` is the controller's own count).
+    fn stream_finish_pushed(
+        &self,
+        run_id: u64,
+        fin: StreamFinish,
+    ) -> Result<StreamStatus, ServiceError> {
+        let _ = (run_id, fin);
+        Err(ServiceError::new(
+            501,
+            "not_supported",
+            "this controller does not accept streamed runs",
+        ))
+    }
     /// The secret a streamed run's batches and finish must carry.
     fn stream_secret(&self, run_id: u64) -> String {
         let _ = run_id;

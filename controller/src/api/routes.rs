@@ -45,8 +45,15 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(stream::finish).layer(small))
         .routes(routes!(tokens::create, tokens::list).layer(small))
         .routes(routes!(tokens::revoke))
-        .routes(routes!(k6cloud::validate_options).layer(small))
-        .routes(routes!(k6cloud::archive_upload).layer(upload).layer(gate))
-        .routes(routes!(k6cloud::test_progress))
-        .routes(routes!(k6cloud::stop).layer(small))
+        .routes(routes!(k6cloud::cloud_run::validate_options).layer(small))
+        .routes(
+            routes!(k6cloud::cloud_run::archive_upload)
+                .layer(upload)
+                .layer(gate),
+        )
+        .routes(routes!(k6cloud::cloud_run::test_progress))
+        .routes(routes!(k6cloud::cloud_run::stop).layer(small))
+        .routes(routes!(k6cloud::cloud_output::create_test_run).layer(small))
+        .routes(routes!(k6cloud::cloud_output::push_metrics).layer(upload))
+        .routes(routes!(k6cloud::cloud_output::finish_test_run).layer(small))
 }

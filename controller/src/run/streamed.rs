@@ -140,4 +140,35 @@ impl Coordinator {
         let status = stream.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Some(status)
     }
+
+    /// A batch of a streamed run whose client does not number its batches (`k6 run --out
+    /// cloud`): numbered here in arrival order, under the lock that orders them into the run's
+    /// task, so each is merged once and none is taken for a replay.
+    pub fn stream_push(&self, run_id: u64, mut batch: pb::MetricBatch) -> Option<StreamStatus> {
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(h) = runs.get_mut(&run_id) else {
+            drop(runs);
+            return self.stream_ended(run_id);
+        };
+        let stream = h.stream.clone()?;
+        h.pushed += 1;
+        batch.seq = h.pushed;
+        batch.run_id = run_id;
+        let source = h.agents.first().cloned().unwrap_or_default();
+        let _ = h.tx.send(Input::Metrics(source, batch));
+        drop(runs);
+        let status = stream.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(status)
+    }
+
+    /// The end of a streamed run whose batches were numbered here ([`Coordinator::stream_push`]):
+    /// its last batch is the last one numbered.
+    pub fn stream_finish_pushed(&self, run_id: u64, mut fin: StreamFinish) -> Option<StreamStatus> {
+        let pushed = {
+            let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+            runs.get(&run_id).map(|h| h.pushed)
+        };
+        fin.last_batch_seq = pushed.unwrap_or(0);
+        self.stream_finish(run_id, fin)
+    }
 }

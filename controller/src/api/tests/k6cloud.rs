@@ -1,8 +1,8 @@
-//! The routes `k6 cloud run` calls (`super::super::k6cloud`), against the fake service: what k6
-//! needs from each answer, and errors in the shape k6 reads.
+//! The routes k6 calls (`k6 cloud run`, `k6 run --out cloud`: `super::super::k6cloud`), against
+//! the fake service: what k6 needs from each answer, and errors in the shape k6 reads.
 
 use super::*;
-use crate::api::k6cloud::progress_of;
+use crate::api::k6cloud::cloud_run::progress_of;
 use volley_common::status::ResultStatus;
 
 /// Asserts k6's error shape (`{"error": {"message", "volley_code", "status"}}`, no string
@@ -211,5 +211,35 @@ async fn stop_stops_a_running_run_and_accepts_an_ended_one() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(fake.with(|s| s.stopped.len()), 1);
     let r = post(&a, "/v1/tests/99/stop", None, Vec::new()).await;
+    assert_eq!(assert_k6_error(&r, 404), "run_not_found");
+}
+
+/// `k6 run --out cloud`'s routes refuse, in k6's shape, what k6 would never send and runs k6
+/// does not stream into (run 3 of the fake is an agents' run).
+#[tokio::test]
+async fn k6_output_routes_answer_errors_in_k6s_shape() {
+    let fake = seeded();
+    let a = app(&fake);
+    let r = post(&a, "/v1/tests", Some("text/plain"), b"{}".to_vec()).await;
+    assert_eq!(assert_k6_error(&r, 415), "unsupported_media_type");
+    let r = post_json(&a, "/v1/tests", json!({"name": "s.js", "thresholds": []})).await;
+    assert_eq!(assert_k6_error(&r, 400), "invalid_options");
+    let r = post(
+        &a,
+        "/v2/metrics/3",
+        Some("application/x-protobuf"),
+        vec![1, 2],
+    )
+    .await;
+    assert_eq!(assert_k6_error(&r, 404), "run_not_found");
+    let r = post(
+        &a,
+        "/v2/metrics/abc",
+        Some("application/x-protobuf"),
+        vec![],
+    )
+    .await;
+    assert_eq!(assert_k6_error(&r, 400), "invalid_id");
+    let r = post_json(&a, "/v1/tests/3", json!({"run_status": 3})).await;
     assert_eq!(assert_k6_error(&r, 404), "run_not_found");
 }

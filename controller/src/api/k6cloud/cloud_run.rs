@@ -1,75 +1,28 @@
-//! k6's own cloud API, the part the real k6 v1.1.0 binary calls for `k6 cloud run` when
-//! `K6_CLOUD_HOST` points at the controller: validate the options, upload the archive (it
-//! becomes a normal Volley test and run), poll the run's progress, stop it on Ctrl+C. The
-//! routes, how each is answered and what is not supported are in `docs/k6-cloud-client.md`.
-//!
-//! k6 reads errors as `{"error": {"message"}}` and cannot read Volley's string `code`, so these
-//! routes answer errors in k6's shape ([`K6CloudError`]); everything else about them (body
-//! limits, authentication) is the rest of the API's.
+//! `k6 cloud run` against the controller: validate the options, upload the archive (it
+//! becomes a normal Volley test and run), poll the run's progress, stop it on Ctrl+C.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use volley_api::{
-    k6_run_status_text, CreateTestMultipart, K6CloudError, K6CloudErrorDetail, K6CloudOk,
-    K6CloudProgress, K6CloudUploaded, K6CloudValidateOptions,
+    k6_run_status_text, CreateTestMultipart, K6CloudError, K6CloudOk, K6CloudProgress,
+    K6CloudUploaded, K6CloudValidateOptions,
 };
 use volley_common::status::{ResultStatus, RunStatus};
 
-use super::extract::{fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam};
-use super::guard::AUDIT;
-use super::handlers::{read_multipart, validate_name, visible_run};
-use super::{ApiError, ServiceError};
+use super::super::extract::{
+    fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam,
+};
+use super::super::guard::AUDIT;
+use super::super::handlers::{read_multipart, validate_name, visible_run};
+use super::super::ApiError;
+use super::{run_ref, K6Error};
 
 /// The note of a run started by `k6 cloud run`.
 pub const K6_CLOUD_RUN_NOTE: &str = "k6 cloud run";
-
-/// An [`ApiError`] answered in the shape k6 reads.
-#[derive(Debug)]
-pub(super) struct K6Error(ApiError);
-
-impl From<ApiError> for K6Error {
-    fn from(e: ApiError) -> Self {
-        K6Error(e)
-    }
-}
-
-impl From<ServiceError> for K6Error {
-    fn from(e: ServiceError) -> Self {
-        K6Error(e.into())
-    }
-}
-
-impl IntoResponse for K6Error {
-    fn into_response(self) -> Response {
-        let e = self.0;
-        let body = K6CloudError {
-            error: K6CloudErrorDetail {
-                message: e.message,
-                volley_code: e.code,
-                status: e.status.as_u16(),
-            },
-        };
-        let mut resp = (e.status, Json(body)).into_response();
-        if e.status == StatusCode::METHOD_NOT_ALLOWED {
-            resp.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        }
-        resp
-    }
-}
-
-fn run_ref(raw: &str) -> Result<u64, K6Error> {
-    raw.parse::<u64>().map_err(|_| {
-        K6Error(ApiError::bad_request(
-            "invalid_id",
-            format!("`{raw}` is not a Volley run id: k6's reference_id is the run's id, a non-negative integer"),
-        ))
-    })
-}
 
 /// Check the options of a k6 cloud test
 ///
@@ -82,7 +35,7 @@ fn run_ref(raw: &str) -> Result<u64, K6Error> {
         (status = 400, description = "Not JSON, no `options`, or invalid options.", body = K6CloudError),
         (status = 413, description = "Body too large.", body = K6CloudError),
     ))]
-pub(super) async fn validate_options(
+pub(in crate::api) async fn validate_options(
     State(app): State<AppState>,
     req: Request,
 ) -> Result<Response, K6Error> {
@@ -123,7 +76,7 @@ pub(super) async fn validate_options(
         (status = 415, description = "Not multipart/form-data.", body = K6CloudError),
         (status = 422, description = "A limit or the placement refuses the run.", body = K6CloudError),
     ))]
-pub(super) async fn archive_upload(
+pub(in crate::api) async fn archive_upload(
     State(app): State<AppState>,
     CallerOf(caller): CallerOf,
     req: Request,
@@ -185,7 +138,7 @@ pub(super) async fn archive_upload(
         (status = 400, description = "Not a run id.", body = K6CloudError),
         (status = 404, description = "No such run.", body = K6CloudError),
     ))]
-pub(super) async fn test_progress(
+pub(in crate::api) async fn test_progress(
     State(app): State<AppState>,
     CallerOf(caller): CallerOf,
     PathParam(raw): PathParam,
@@ -206,7 +159,7 @@ pub(super) async fn test_progress(
 }
 
 /// The progress answer for a run in `status` that has run `elapsed` of `planned` seconds.
-pub(super) fn progress_of(
+pub(in crate::api) fn progress_of(
     status: RunStatus,
     result: ResultStatus,
     elapsed: f64,
@@ -240,7 +193,7 @@ pub(super) fn progress_of(
         (status = 400, description = "Not a run id.", body = K6CloudError),
         (status = 404, description = "No such run.", body = K6CloudError),
     ))]
-pub(super) async fn stop(
+pub(in crate::api) async fn stop(
     State(app): State<AppState>,
     CallerOf(caller): CallerOf,
     PathParam(raw): PathParam,
