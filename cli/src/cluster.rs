@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use volley_api::client::{Client, ClientError};
-use volley_api::{AgentList, StopRun};
+use volley_api::StopRun;
 use volley_common::exit::code;
 
 pub(crate) const DEFAULT_REST: &str = "http://127.0.0.1:6565";
@@ -64,10 +64,12 @@ pub struct ControllerArgs {
     /// What a lost agent does to its run: abort (ABORTED_BY_SYSTEM) or continue (degraded).
     #[arg(long, default_value = "abort")]
     pub on_agent_lost: String,
-    /// CPU % on an agent that, sustained for --overload-after, aborts the run.
+    /// CPU % of an agent's process (as a share of its host) or of its host that, sustained for
+    /// --overload-after, aborts the run (the two are judged separately).
     #[arg(long, default_value_t = 90.0)]
     pub overload_cpu: f64,
-    /// Memory % on an agent that, sustained for --overload-after, aborts the run.
+    /// Memory % of an agent's process (RSS) or of its host that, sustained for
+    /// --overload-after, aborts the run.
     #[arg(long, default_value_t = 90.0)]
     pub overload_memory: f64,
     #[arg(long, default_value = "30s")]
@@ -458,23 +460,48 @@ pub struct AgentsArgs {
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
     #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Refresh every second until Ctrl+C.
-    #[arg(short = 'w', long)]
+    /// Refresh every second until Ctrl+C (in place on a terminal).
+    #[arg(short = 'w', long, conflicts_with = "json")]
     pub watch: bool,
+    /// Print the API's JSON document (`GET /v1/agents`) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn agents(a: AgentsArgs) -> i32 {
+    use std::io::{IsTerminal, Write};
     let c = match client(&a.controller, &a.token) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let style = crate::run_view::Style::for_stdout();
+    let in_place = a.watch && std::io::stdout().is_terminal();
     loop {
         match c.agents() {
+            Ok(list) if a.json => {
+                return match serde_json::to_string_pretty(&list) {
+                    Ok(s) => {
+                        println!("{s}");
+                        0
+                    }
+                    Err(e) => {
+                        log_error(&format!("cannot print the answer as JSON: {e}"));
+                        code::SYSTEM
+                    }
+                };
+            }
             Ok(list) => {
-                if a.watch {
-                    print!("\x1b[2J\x1b[H");
-                }
-                print_agents(&list);
+                let table = crate::run_view::agents_table(&list.agents, &style);
+                let mut out = std::io::stdout().lock();
+                let _ = if in_place {
+                    out.write_all(crate::run_view::in_place(&table).as_bytes())
+                } else if a.watch {
+                    // Not a terminal: one table per refresh, a blank line apart.
+                    writeln!(out, "{table}")
+                } else {
+                    out.write_all(table.as_bytes())
+                };
+                let _ = out.flush();
             }
             Err(e) => return rest_failed(e, false),
         }
@@ -482,34 +509,5 @@ pub fn agents(a: AgentsArgs) -> i32 {
             return 0;
         }
         std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-fn print_agents(list: &AgentList) {
-    println!(
-        "{:<16} {:<20} {:<6} {:>5} {:>6} {:>6} {:>9} {:>6} {:>8} {:>6}  HEALTH",
-        "NAME", "LABELS", "STATE", "RUN", "CPU%", "MEM%", "RSS", "VUS", "REQ/S", "HB"
-    );
-    for ag in &list.agents {
-        let labels = ag
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        println!(
-            "{:<16} {:<20} {:<6} {:>5} {:>6.1} {:>6.1} {:>8.1}M {:>6} {:>8.1} {:>5.1}s  {}",
-            ag.name,
-            labels,
-            ag.state,
-            ag.run_id.map_or_else(|| "-".into(), |x| x.to_string()),
-            ag.cpu_percent,
-            ag.memory_percent,
-            ag.process_rss_bytes as f64 / 1_048_576.0,
-            ag.active_vus,
-            ag.requests_per_second,
-            ag.heartbeat_age_s,
-            ag.health,
-        );
     }
 }

@@ -17,8 +17,10 @@ use volley_proto as pb;
 
 use crate::model::AgentView;
 use crate::placement::Candidate;
+use crate::utilization::Utilization;
 
-/// CPU or memory at or above this is "warning"; at or above `OVERLOAD_PERCENT`, "overloaded".
+/// CPU or memory of the agent process or of its host at or above this is "warning"; at or
+/// above `OVERLOAD_PERCENT`, "overloaded" (the agents view's `health`).
 pub const WARN_PERCENT: f64 = 80.0;
 pub const OVERLOAD_PERCENT: f64 = 90.0;
 
@@ -237,10 +239,24 @@ fn new_secret() -> Result<String, String> {
 }
 
 /// Checks a heartbeat's telemetry: finite, not negative, within what one machine can report
-/// (CPU up to 100 % per core of the agent's `cpus`, memory used up to the total). A heartbeat
+/// (the host's CPU up to 100 % per core of the agent's `cpus`, the process's CPU up to 100 % of
+/// the host, memory used and the process's RSS up to the total). A heartbeat
 /// that fails is dropped, so forged values reach neither the agents view nor a run.
 pub fn check_telemetry(h: &pb::Heartbeat, cpus: u32) -> Result<(), String> {
     let max_cpu = 100.0 * f64::from(cpus.max(1));
+    if let Some(v) = h.process_cpu_percent {
+        if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+            return Err(format!(
+                "process_cpu_percent {v} is outside 0..=100 (a share of the whole host)"
+            ));
+        }
+    }
+    if h.memory_total_bytes > 0 && h.process_rss_bytes > h.memory_total_bytes {
+        return Err(format!(
+            "process_rss_bytes {} is more than memory_total_bytes {}",
+            h.process_rss_bytes, h.memory_total_bytes
+        ));
+    }
     let rates = [
         ("cpu_percent", h.cpu_percent, max_cpu),
         ("iterations_per_second", h.iterations_per_second, MAX_RATE),
@@ -264,18 +280,22 @@ pub fn check_telemetry(h: &pb::Heartbeat, cpus: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// The host's memory in use, %.
 pub fn memory_percent(t: &pb::Heartbeat) -> f64 {
-    if t.memory_total_bytes == 0 {
-        0.0
-    } else {
-        t.memory_used_bytes as f64 * 100.0 / t.memory_total_bytes as f64
-    }
+    crate::utilization::percent(t.memory_used_bytes, t.memory_total_bytes)
 }
 
 fn view(a: &AgentEntry) -> AgentView {
     let t = &a.telemetry;
-    let mem = memory_percent(t);
-    let worst = t.cpu_percent.max(mem);
+    let load = Utilization::of(t);
+    let (health, cause) = match (
+        load.over(OVERLOAD_PERCENT, OVERLOAD_PERCENT),
+        load.over(WARN_PERCENT, WARN_PERCENT),
+    ) {
+        (Some(part), _) => ("overloaded", Some(part)),
+        (None, Some(part)) => ("warning", Some(part)),
+        (None, None) => ("ok", None),
+    };
     AgentView {
         name: a.name.clone(),
         labels: a.labels.clone(),
@@ -287,21 +307,17 @@ fn view(a: &AgentEntry) -> AgentView {
         cpu_percent: t.cpu_percent,
         memory_used_bytes: t.memory_used_bytes,
         memory_total_bytes: t.memory_total_bytes,
-        memory_percent: mem,
+        memory_percent: load.host_memory,
+        process_cpu_percent: t.process_cpu_percent,
         process_rss_bytes: t.process_rss_bytes,
+        process_memory_percent: load.process_memory,
         active_vus: t.active_vus,
         requests_per_second: t.requests_per_second,
         iterations_per_second: t.iterations_per_second,
         dropped_iterations: t.dropped_iterations,
         heartbeat_age_s: a.last_heartbeat.elapsed().as_secs_f64(),
-        health: if worst >= OVERLOAD_PERCENT {
-            "overloaded"
-        } else if worst >= WARN_PERCENT {
-            "warning"
-        } else {
-            "ok"
-        }
-        .into(),
+        health: health.into(),
+        health_cause: cause.map(|p| p.name().to_string()),
         connected_since: a.connected_since.clone(),
     }
 }
@@ -365,6 +381,14 @@ mod tests {
         };
         assert!(check_telemetry(&ok, 2).is_ok());
         assert!(check_telemetry(&ok, 1).is_err());
+        let process = pb::Heartbeat {
+            process_cpu_percent: Some(100.0),
+            process_rss_bytes: 2,
+            memory_total_bytes: 2,
+            memory_used_bytes: 2,
+            ..Default::default()
+        };
+        assert!(check_telemetry(&process, 1).is_ok());
         for bad in [
             pb::Heartbeat {
                 cpu_percent: 1e9,
@@ -384,6 +408,23 @@ mod tests {
             },
             pb::Heartbeat {
                 memory_used_bytes: 3,
+                memory_total_bytes: 2,
+                ..Default::default()
+            },
+            pb::Heartbeat {
+                process_cpu_percent: Some(100.5),
+                ..Default::default()
+            },
+            pb::Heartbeat {
+                process_cpu_percent: Some(f64::NAN),
+                ..Default::default()
+            },
+            pb::Heartbeat {
+                process_cpu_percent: Some(-1.0),
+                ..Default::default()
+            },
+            pb::Heartbeat {
+                process_rss_bytes: 3,
                 memory_total_bytes: 2,
                 ..Default::default()
             },

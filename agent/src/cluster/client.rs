@@ -355,6 +355,7 @@ async fn session(
                     memory_used_bytes: s.memory_used_bytes,
                     memory_total_bytes: s.memory_total_bytes,
                     process_rss_bytes: s.process_rss_bytes,
+                    process_cpu_percent: s.process_cpu_percent,
                     unix_ms: unix_ms(SystemTime::now()),
                     ..Default::default()
                 };

@@ -18,19 +18,35 @@ pub struct AgentView {
     pub version: String,
     pub max_vus: u64,
     pub cpus: u32,
+    /// The host's CPU use, % of all its logical CPUs together (every process on the machine).
     pub cpu_percent: f64,
+    /// The host's memory in use and its total.
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,
+    /// The host's memory in use, %.
     pub memory_percent: f64,
+    /// The agent process's own CPU use, % of all the host's logical CPUs together (one busy
+    /// core of a 4-CPU host is 25); absent when the agent does not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_cpu_percent: Option<f64>,
+    /// The agent process's resident memory.
     pub process_rss_bytes: u64,
+    /// The agent process's resident memory, % of the host's memory.
+    #[serde(default)]
+    pub process_memory_percent: f64,
     pub active_vus: i64,
     pub requests_per_second: f64,
     pub iterations_per_second: f64,
     pub dropped_iterations: u64,
     /// Seconds since the last heartbeat.
     pub heartbeat_age_s: f64,
-    /// `ok`, `warning` (≥ 80 % CPU or memory) or `overloaded` (≥ 90 %).
+    /// `ok`, `warning` (≥ 80 % CPU or memory) or `overloaded` (≥ 90 %), judged on the agent
+    /// process and on its host separately; the worse of the two.
     pub health: String,
+    /// Which one `health` is about when it is not `ok`: `process` (the agent's own use) or
+    /// `host` (the machine, with the agent process below the level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_cause: Option<String>,
     pub connected_since: String,
 }
 
@@ -39,8 +55,13 @@ pub struct AgentView {
 pub struct UtilizationSample {
     /// RFC 3339 UTC.
     pub at: String,
+    /// The host's CPU, % of all its CPUs.
     pub cpu_percent: f64,
+    /// The host's memory in use, %.
     pub memory_percent: f64,
+    /// The agent process's CPU, % of all the host's CPUs (absent: not reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_cpu_percent: Option<f64>,
     pub process_rss_bytes: u64,
     pub active_vus: i64,
     pub requests_per_second: f64,

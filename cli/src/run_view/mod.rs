@@ -1,5 +1,6 @@
 //! Human views of runs for `volley runs` and `volley status`: aligned tables, a run's status
-//! with its reason, agents and segments, key figures, thresholds, transitions and events.
+//! with its reason, agents and segments, key figures, thresholds, transitions and events; and
+//! of the agents for `volley agents` (`agents.rs`).
 //! `--json` prints the API's documents instead (docs/cluster-runs.md).
 //!
 //! Colour only on a terminal and without `NO_COLOR`; columns are padded before they are
@@ -12,6 +13,9 @@ use serde_json::Value;
 use volley_api::{AgentUtilization, RunView};
 use volley_common::status::{ResultStatus, RunStatus};
 use volley_common::summary::SummaryReport;
+
+mod agents;
+pub use agents::{agents_table, in_place};
 
 /// Whether and how to colour text.
 #[derive(Debug, Clone, Copy)]
@@ -320,8 +324,15 @@ fn agents_section(out: &mut String, p: &StatusParts, style: &Style) {
         style.paint(
             BOLD,
             &format!(
-                "{:<20} {:<12} {:>5} {:>9} {:>10} {:>11} {:>9}",
-                "AGENT", "SEGMENT", "VUS", "REQ/S", "PROC RSS", "HOST CPU%", "HOST MEM%"
+                "{:<20} {:<12} {:>5} {:>9} {:>9} {:>10} {:>9} {:>9}",
+                "AGENT",
+                "SEGMENT",
+                "VUS",
+                "REQ/S",
+                "PROC CPU%",
+                "PROC RSS",
+                "HOST CPU%",
+                "HOST MEM%"
             )
         )
     );
@@ -331,19 +342,22 @@ fn agents_section(out: &mut String, p: &StatusParts, style: &Style) {
             .iter()
             .find(|u| u.agent == a.agent)
             .and_then(|u| u.samples.last());
-        let (vus, rps, rss, cpu, mem) = match last {
+        let dash = || "-".to_string();
+        let (vus, rps, pcpu, rss, cpu, mem) = match last {
             Some(s) => (
                 s.active_vus.to_string(),
                 format!("{:.1}", s.requests_per_second),
+                s.process_cpu_percent
+                    .map_or_else(dash, |c| format!("{c:.1}")),
                 mib(s.process_rss_bytes),
                 format!("{:.1}", s.cpu_percent),
                 format!("{:.1}", s.memory_percent),
             ),
-            None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
+            None => (dash(), dash(), dash(), dash(), dash(), dash()),
         };
         let _ = writeln!(
             out,
-            "  {:<20} {:<12} {vus:>5} {rps:>9} {rss:>10} {cpu:>11} {mem:>9}",
+            "  {:<20} {:<12} {vus:>5} {rps:>9} {pcpu:>9} {rss:>10} {cpu:>9} {mem:>9}",
             a.agent, a.segment
         );
     }

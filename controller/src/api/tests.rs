@@ -173,13 +173,16 @@ fn agent(name: &str) -> AgentView {
         memory_used_bytes: 1 << 30,
         memory_total_bytes: 8 << 30,
         memory_percent: 12.5,
+        process_cpu_percent: Some(3.5),
         process_rss_bytes: 50 << 20,
+        process_memory_percent: 0.6,
         active_vus: 0,
         requests_per_second: 0.0,
         iterations_per_second: 0.0,
         dropped_iterations: 0,
         heartbeat_age_s: 0.4,
         health: "ok".into(),
+        health_cause: None,
         connected_since: "2026-01-01T00:00:00Z".into(),
     }
 }
@@ -204,6 +207,7 @@ fn seeded() -> Arc<Fake> {
                     at: "2026-01-01T00:00:02Z".into(),
                     cpu_percent: 50.0,
                     memory_percent: 20.0,
+                    process_cpu_percent: Some(25.0),
                     process_rss_bytes: 1 << 20,
                     active_vus: 10,
                     requests_per_second: 100.0,
@@ -1140,6 +1144,10 @@ async fn agents_list_and_read() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["agent"]["name"], "gen 1");
     assert_eq!(r.body["agent"]["health"], "ok");
+    // The process's figures and the host's, each under its own name.
+    assert_eq!(r.body["agent"]["process_cpu_percent"], 3.5);
+    assert_eq!(r.body["agent"]["process_memory_percent"], 0.6);
+    assert_eq!(r.body["agent"]["cpu_percent"], 12.5);
     let r = get(&a, "/v1/agents/gen-9").await;
     assert_eq!(assert_error(&r, 404), "agent_not_found");
     assert!(r.body["error"]["message"]

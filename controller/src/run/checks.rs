@@ -11,6 +11,7 @@ use volley_proto as pb;
 
 use super::config::OnAgentLost;
 use super::machine::{since, Action, Machine, Now};
+use crate::utilization::Utilization;
 
 /// How long agents get to confirm a stop after VU init timed out; one that does not is given
 /// up, so the run ends (a stop is acknowledged within 1 s by a healthy agent).
@@ -155,21 +156,23 @@ impl Machine {
     }
 
     /// CPU or memory at or above the overload level on one agent, sustained for
-    /// `overload_after`, aborts the run (judged per agent, never averaged).
+    /// `overload_after`, aborts the run (judged per agent, never averaged). The agent process
+    /// and its host are judged separately (`crate::utilization`), and every event and the
+    /// abort reason say which one it was.
     pub(super) fn check_overload(&mut self, now: Now, agent: &str, h: &pb::Heartbeat) {
         let cfg = self.cfg.clone();
-        let mem = crate::registry::memory_percent(h);
-        let over = h.cpu_percent >= cfg.overload_cpu_percent || mem >= cfg.overload_memory_percent;
-        let warn = h.cpu_percent >= cfg.warn_percent || mem >= cfg.warn_percent;
+        let load = Utilization::of(h);
+        let over = load.over(cfg.overload_cpu_percent, cfg.overload_memory_percent);
+        let warn = load.over(cfg.warn_percent, cfg.warn_percent);
         let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
-        if warn && !a.warned {
+        if let Some(part) = warn.filter(|_| !a.warned) {
             a.warned = true;
             let msg = format!(
-                "agent {agent} is busy: CPU {:.0} %, memory {:.0} % (warning at {:.0} %; the run aborts at {:.0} % CPU or {:.0} % memory sustained for {:.0} s)",
-                h.cpu_percent,
-                mem,
+                "{} is busy: {} (warning at {:.0} %; the run aborts at {:.0} % CPU or {:.0} % memory of the agent process or of its host, sustained for {:.0} s)",
+                Utilization::subject(part, agent),
+                load.figures(part),
                 cfg.warn_percent,
                 cfg.overload_cpu_percent,
                 cfg.overload_memory_percent,
@@ -180,18 +183,18 @@ impl Machine {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
-        if !over {
+        let Some(part) = over else {
             a.overloaded_since = None;
             return;
-        }
+        };
         let first = a.overloaded_since.is_none();
         let since_then = *a.overloaded_since.get_or_insert(now.mono);
         let done = a.done;
         if first && !done {
             let msg = format!(
-                "agent {agent} is overloaded: CPU {:.0} %, memory {:.0} %; the run aborts if this lasts {:.0} s",
-                h.cpu_percent,
-                mem,
+                "{} is overloaded: {}; the run aborts if this lasts {:.0} s",
+                Utilization::subject(part, agent),
+                load.figures(part),
                 cfg.overload_after.as_secs_f64()
             );
             self.event("warning", msg);
@@ -199,10 +202,11 @@ impl Machine {
         let lasted = since(now, since_then);
         if lasted >= cfg.overload_after && !done {
             let msg = format!(
-                "AGENT_OVERLOADED: agent {agent} at CPU {:.0} %, memory {:.0} % for {:.0} s; results would measure the load generator, not the system under test. Add agents, add sleep() to the script, or set discardResponseBodies: true",
-                h.cpu_percent,
-                mem,
-                lasted.as_secs_f64()
+                "AGENT_OVERLOADED: {} at {} for {:.0} s; results would measure the load generator, not the system under test. {}",
+                Utilization::subject(part, agent),
+                load.figures(part),
+                lasted.as_secs_f64(),
+                Utilization::advice(part)
             );
             self.abort(AbortReason::System { message: msg });
         }

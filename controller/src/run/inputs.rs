@@ -146,6 +146,7 @@ impl Machine {
                 at: format_rfc3339(now.unix_ms as i64),
                 cpu_percent: h.cpu_percent,
                 memory_percent: mem,
+                process_cpu_percent: h.process_cpu_percent,
                 process_rss_bytes: h.process_rss_bytes,
                 active_vus: h.active_vus,
                 requests_per_second: h.requests_per_second,

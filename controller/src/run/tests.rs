@@ -211,6 +211,23 @@ fn heartbeat(agent: &str, cpu: f64, memory_percent: u64) -> Input {
     )
 }
 
+/// A heartbeat of an agent whose process uses `process_cpu` % of its host (RSS 5 % of its
+/// memory) while the host is at `host_cpu` % CPU and 40 % memory.
+fn process_heartbeat(agent: &str, process_cpu: f64, host_cpu: f64) -> Input {
+    Input::Heartbeat(
+        agent.into(),
+        pb::Heartbeat {
+            cpu_percent: host_cpu,
+            memory_used_bytes: 40,
+            memory_total_bytes: 100,
+            process_rss_bytes: 5,
+            process_cpu_percent: Some(process_cpu),
+            run_id: RUN,
+            ..Default::default()
+        },
+    )
+}
+
 /// A batch of one counter (`iterations`, tagged) per entry of `tags`.
 fn batch(agent: &str, seq: u64, series: Vec<pb::Series>) -> Input {
     Input::Metrics(
@@ -550,13 +567,16 @@ fn with_continue_losing_every_agent_or_the_setup_agent_aborts() {
 
 #[test]
 fn overload_aborts_only_when_sustained() {
+    // An agent that reports no process CPU (older than that field) is judged on its host.
     for (cpu, mem) in [(95.0, 10), (10.0, 95)] {
         let mut h = Harness::new(&["a"], config());
         h.running(1);
         let first = h.after(1, heartbeat("a", cpu, mem));
         let levels: Vec<_> = events(&first).into_iter().map(|(l, _)| l).collect();
         assert_eq!(levels, ["warning", "warning"], "busy, then overloaded");
-        assert!(events(&first)[1].1.starts_with("agent a is overloaded"));
+        assert!(events(&first)[1]
+            .1
+            .starts_with("the host of agent a is overloaded"));
         // Transient: it drops below the level, so the 30 s start over.
         h.after(20, heartbeat("a", 50.0, 50));
         h.after(1, heartbeat("a", cpu, mem));
@@ -568,11 +588,51 @@ fn overload_aborts_only_when_sustained() {
         assert_eq!(agent, "a");
         assert!(
             message.starts_with(&format!(
-                "AGENT_OVERLOADED: agent a at CPU {cpu:.0} %, memory {mem} % for 30 s"
+                "AGENT_OVERLOADED: the host of agent a at {cpu:.0} % CPU, {mem} % memory (the agent process ? % CPU, 0 % memory) for 30 s"
             )),
             "{message}"
         );
     }
+}
+
+/// The agent process and its host are judged separately, and the words say which: a host
+/// saturated by other processes while the agent idles names the host (with the process's
+/// figures); an agent process that saturates its host names the process.
+#[test]
+fn overload_names_the_agent_process_or_its_host() {
+    let cases = [
+        (
+            12.0,
+            97.0,
+            "the host of agent a is busy: 97 % CPU, 40 % memory (the agent process 12 % CPU, 5 % memory)",
+            "AGENT_OVERLOADED: the host of agent a at 97 % CPU, 40 % memory (the agent process 12 % CPU, 5 % memory) for 30 s; results would measure the load generator, not the system under test. Other processes load that machine",
+        ),
+        (
+            96.0,
+            98.0,
+            "agent a's process is busy: 96 % CPU, 5 % memory",
+            "AGENT_OVERLOADED: agent a's process at 96 % CPU, 5 % memory for 30 s; results would measure the load generator, not the system under test. Add agents",
+        ),
+    ];
+    for (process_cpu, host_cpu, warning, abort) in cases {
+        let mut h = Harness::new(&["a"], config());
+        h.running(1);
+        let beat = || process_heartbeat("a", process_cpu, host_cpu);
+        let first = h.after(1, beat());
+        let msgs: Vec<_> = events(&first).into_iter().map(|(_, m)| m).collect();
+        assert!(msgs[0].starts_with(warning), "{msgs:?}");
+        assert!(msgs[1].contains("is overloaded"), "{msgs:?}");
+        let over = stops(&h.after(30, beat()));
+        let [(_, AbortReason::System { message }, false)] = over.as_slice() else {
+            panic!("{over:?}")
+        };
+        assert!(message.starts_with(abort), "{message}");
+    }
+    // Both below the levels: nothing said, nothing stopped.
+    let mut h = Harness::new(&["a"], config());
+    h.running(1);
+    assert!(events(&h.after(1, process_heartbeat("a", 50.0, 70.0))).is_empty());
+    assert!(stops(&h.after(40, process_heartbeat("a", 50.0, 70.0))).is_empty());
 }
 
 #[test]
