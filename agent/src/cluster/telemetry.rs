@@ -146,10 +146,11 @@ mod tests {
         spin.join().unwrap();
         let process = s.process_cpu_percent.expect("process CPU is read on Linux");
         let one_cpu = 100.0 / cpus as f64;
-        // On a loaded machine the spinner gets less than a whole CPU; a third of one is plenty
-        // to tell it from an idle process.
+        // On a loaded machine (the whole test suite on 2 shared cores) the spinner gets far
+        // less than a whole CPU; a tenth of one still tells it from an idle process, which
+        // measures 0 over such a window.
         assert!(
-            process >= one_cpu / 3.0 && process <= 100.0,
+            process >= one_cpu / 10.0 && process <= 100.0,
             "process CPU {process} % of a {cpus}-CPU host, spinning one thread: {s:?}"
         );
     }
