@@ -455,7 +455,8 @@ fn a_run_needing_four_agents_waits_until_a_fourth_registers() {
         "teardown() once"
     );
 
-    // `volley agents`: one line per agent, with its state and a CPU % column.
+    // `volley agents`: one line per agent, with its state, its process's CPU % and its
+    // host's, then a legend line.
     let out = cluster
         .volley()
         .args(["agents", "--controller", &cluster.rest_url])
@@ -466,23 +467,25 @@ fn a_run_needing_four_agents_waits_until_a_fourth_registers() {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
     assert_eq!(
-        header.get(..5),
-        Some(&["NAME", "LABELS", "STATE", "RUN", "CPU%"][..]),
+        header.get(..9),
+        Some(&["NAME", "STATE", "RUN", "VUS", "REQ/S", "PROC", "CPU%", "PROC", "RSS"][..]),
         "{text}"
     );
     let mut names = BTreeSet::new();
-    for line in lines {
-        // No labels: the LABELS column is empty, so STATE is the 2nd field, CPU% the 4th.
+    for line in lines.filter(|l| !l.starts_with("PROC:")) {
+        // NAME STATE RUN VUS REQ/S PROC-CPU% RSS MiB HOST-CPU% HOST-MEM% …
         let f: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(f.get(1), Some(&"idle"), "state in {line:?}");
-        let cpu: f64 = f
-            .get(3)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("no CPU % in {line:?}"));
-        assert!(
-            (0.0..=100.0 * 64.0).contains(&cpu),
-            "CPU % {cpu} in {line:?}"
-        );
+        for (i, what) in [(5, "process"), (8, "host")] {
+            let cpu: f64 = f
+                .get(i)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("no {what} CPU % in {line:?}"));
+            assert!(
+                (0.0..=100.0).contains(&cpu),
+                "{what} CPU % {cpu} in {line:?}"
+            );
+        }
         names.insert(f[0].to_string());
     }
     assert_eq!(
@@ -497,6 +500,10 @@ fn a_run_needing_four_agents_waits_until_a_fourth_registers() {
     for a in api["agents"].as_array().into_iter().flatten() {
         assert!(a["cpu_percent"].is_number(), "cpu_percent of {a}");
         assert!(a["memory_percent"].is_number(), "memory_percent of {a}");
+        assert!(
+            a["process_cpu_percent"].is_number(),
+            "process_cpu_percent of {a}"
+        );
     }
 }
 
