@@ -50,6 +50,7 @@ fn k6_run_out_cloud(cluster: &Cluster, script: &Path) -> Proc {
         .arg(script)
         .current_dir(dir)
         .env("K6_CLOUD_HOST", &cluster.rest_url)
+        .env("K6_CLOUD_WEB_APP_URL", &cluster.rest_url)
         .env("K6_CLOUD_TOKEN", &cluster.admin_token)
         .env("K6_NO_USAGE_REPORT", "true");
     Proc::spawn(&mut cmd)
@@ -115,7 +116,7 @@ fn k6_count(dir: &Path, metric: &str) -> f64 {
 
 /// A passing run: k6 exits 0; the run is FINISHED and PASSED, named after the script, and its
 /// merged `http_reqs` and `iterations` equal k6's own summary and the target's count; the
-/// trend's min and max are k6's exactly.
+/// trend's min, max and avg are k6's exactly; the link k6 prints shows the run.
 #[test]
 fn merged_metrics_equal_k6s_own_summary() {
     if !k6_ready() {
@@ -159,6 +160,15 @@ fn merged_metrics_equal_k6s_own_summary() {
         .get(&format!("/loadtests/v2/tests/{}", run["test_id"]))
         .expect("the test");
     assert_eq!(test["k6-test"]["name"], "totals.js", "{test}");
+    // The link k6 prints shows the run.
+    let link = format!("{}/runs/{id}", cluster.rest_url);
+    assert!(
+        k6.stdout.text().contains(&link),
+        "k6 prints {link}\n{}",
+        output(&k6)
+    );
+    let shown = cluster.get(&format!("/runs/{id}")).expect("the link");
+    assert_eq!(shown["k6-run"]["id"], id, "{shown}");
 }
 
 /// A threshold that fails on the merged data: the run is FINISHED and FAILED on the

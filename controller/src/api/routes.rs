@@ -53,6 +53,7 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         )
         .routes(routes!(k6cloud::cloud_run::test_progress))
         .routes(routes!(k6cloud::cloud_run::stop).layer(small))
+        .routes(routes!(k6cloud::cloud_run::run_link))
         .routes(routes!(k6cloud::cloud_output::create_test_run).layer(small))
         .routes(routes!(k6cloud::cloud_output::push_metrics).layer(upload))
         .routes(routes!(k6cloud::cloud_output::finish_test_run).layer(small))

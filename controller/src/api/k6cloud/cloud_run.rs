@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use volley_api::{
-    k6_run_status_text, CreateTestMultipart, K6CloudError, K6CloudOk, K6CloudProgress,
-    K6CloudUploaded, K6CloudValidateOptions,
+    k6_run_status_text, CreateTestMultipart, ErrorBody, K6CloudError, K6CloudOk, K6CloudProgress,
+    K6CloudUploaded, K6CloudValidateOptions, RunEnvelope,
 };
 use volley_common::status::{ResultStatus, RunStatus};
 
@@ -17,7 +17,7 @@ use super::super::extract::{
     fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam,
 };
 use super::super::guard::AUDIT;
-use super::super::handlers::{read_multipart, validate_name, visible_run};
+use super::super::handlers::{get_run, read_multipart, validate_name, visible_run};
 use super::super::ApiError;
 use super::{run_ref, K6Error};
 
@@ -212,4 +212,24 @@ pub(in crate::api) async fn stop(
         }
     }
     Ok(Json(K6CloudOk {}).into_response())
+}
+
+/// The run page k6 links to
+///
+/// k6 prints `$K6_CLOUD_WEB_APP_URL/runs/{id}` for `k6 cloud run` and `k6 run --out cloud`
+/// alike; with `K6_CLOUD_WEB_APP_URL` set to the controller, the link shows the run as
+/// `GET /loadtests/v2/runs/{id}` does (a token is needed, as for every read).
+#[utoipa::path(get, path = "/runs/{id}", tag = "runs", operation_id = "k6_run_link",
+    params(("id" = u64, Path, description = "ID of the test run (k6's reference_id).")),
+    responses(
+        (status = 200, description = "The run, as `GET /loadtests/v2/runs/{id}` answers it.", body = RunEnvelope),
+        (status = 400, description = "Not a run id.", body = ErrorBody),
+        (status = 404, description = "No such run.", body = ErrorBody),
+    ))]
+pub(in crate::api) async fn run_link(
+    app: State<AppState>,
+    caller: CallerOf,
+    id: PathParam,
+) -> Result<Response, ApiError> {
+    get_run(app, caller, id, RawQuery(None)).await
 }

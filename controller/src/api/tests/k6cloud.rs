@@ -243,3 +243,15 @@ async fn k6_output_routes_answer_errors_in_k6s_shape() {
     let r = post_json(&a, "/v1/tests/3", json!({"run_status": 3})).await;
     assert_eq!(assert_k6_error(&r, 404), "run_not_found");
 }
+
+/// The link k6 prints (`$K6_CLOUD_WEB_APP_URL/runs/{id}`) shows the run.
+#[tokio::test]
+async fn the_link_k6_prints_shows_the_run() {
+    let a = app(&seeded());
+    let r = get(&a, "/runs/3").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body, get(&a, "/loadtests/v2/runs/3").await.body);
+    assert_eq!(r.body["k6-run"]["id"], 3);
+    let r = get(&a, "/runs/99").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+}
