@@ -15,9 +15,9 @@ pub mod v1 {
 pub use v1::*;
 
 /// The metric pushes of `k6 run --out cloud` (k6 v1.1.0), which the controller decodes into
-/// Volley's metric batches (`proto/k6_metrics.proto`).
-pub mod k6 {
-    tonic::include_proto!("k6.metrics.v2");
+/// Volley's metric batches (`proto/cloud_push.proto`).
+pub mod cloud_push {
+    tonic::include_proto!("volley.cloudpush.v1");
 }
 
 mod abort;

@@ -1,12 +1,12 @@
 //! One metric push of `k6 run --out cloud` (`POST /v2/metrics/{id}`) turned into a Volley
 //! [`MetricBatch`]: the snappy block is decompressed within a bound, the protobuf
-//! (`proto/k6_metrics.proto`) decoded, and each time series' aggregation periods merged into one
+//! (`proto/cloud_push.proto`) decoded, and each time series' aggregation periods merged into one
 //! sink per (metric, tag set) — the same batches `volley run --out cloud` streams, so the run
 //! machine merges them as it merges any ([ARCHITECTURE.md](../../../../ARCHITECTURE.md)).
 //! Trends arrive as k6's histograms ([`super::trend`]).
 
 use volley_common::metrics::{CounterSink, GaugeSink, MetricType, RateSink, Sink, ValueType};
-use volley_proto::k6::{self, time_series::Samples};
+use volley_proto::cloud_push::{self as pb, series::Periods};
 use volley_proto::{MetricBatch, Series};
 
 use super::trend::trend_sink;
@@ -48,14 +48,14 @@ pub fn decompress(body: &[u8], snappy: bool, limit: usize) -> Result<Vec<u8>, Pu
 /// controller when it takes it in).
 pub fn to_batch(raw: &[u8], run_id: u64) -> Result<MetricBatch, PushError> {
     use volley_proto::Message as _;
-    let set = k6::MetricSet::decode(raw).map_err(|e| PushError::Protobuf(e.to_string()))?;
-    if !set.reference_id.is_empty() && set.reference_id != run_id.to_string() {
+    let set = pb::Push::decode(raw).map_err(|e| PushError::Protobuf(e.to_string()))?;
+    if !set.run_ref.is_empty() && set.run_ref != run_id.to_string() {
         return Err(PushError::WrongRun {
-            sent: volley_common::text::echo(&set.reference_id).into_owned(),
+            sent: volley_common::text::echo(&set.run_ref).into_owned(),
             run: run_id,
         });
     }
-    let period_ms = u64::from(set.aggregation_period.max(1)) * 1000;
+    let period_ms = u64::from(set.period_seconds.max(1)) * 1000;
     let (mut first_ms, mut last_ms) = (u64::MAX, 0u64);
     let mut series = Vec::new();
     for m in &set.metrics {
@@ -68,10 +68,9 @@ pub fn to_batch(raw: &[u8], run_id: u64) -> Result<MetricBatch, PushError> {
                 "a metric name must have 1 to {MAX_NAME_LEN} bytes"
             )));
         }
-        let mtype =
-            metric_type(m.r#type).ok_or_else(|| bad(format!("unknown type {}", m.r#type)))?;
-        for ts in &m.time_series {
-            let (sink, times) = series_sink(mtype, ts.samples.as_ref()).map_err(&bad)?;
+        let mtype = metric_type(m.kind).ok_or_else(|| bad(format!("unknown type {}", m.kind)))?;
+        for ts in &m.series {
+            let (sink, times) = series_sink(mtype, ts.periods.as_ref()).map_err(&bad)?;
             for t in times {
                 first_ms = first_ms.min(t);
                 last_ms = last_ms.max(t);
@@ -82,9 +81,9 @@ pub fn to_batch(raw: &[u8], run_id: u64) -> Result<MetricBatch, PushError> {
                 metric_type: mtype.to_string(),
                 contains: value_type(&m.name, mtype).to_string(),
                 tags: ts
-                    .labels
+                    .tags
                     .iter()
-                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .map(|l| (l.key.clone(), l.value.clone()))
                     .collect(),
                 sink_json,
             });
@@ -103,12 +102,12 @@ pub fn to_batch(raw: &[u8], run_id: u64) -> Result<MetricBatch, PushError> {
 }
 
 fn metric_type(t: i32) -> Option<MetricType> {
-    match k6::MetricType::try_from(t).ok()? {
-        k6::MetricType::Counter => Some(MetricType::Counter),
-        k6::MetricType::Gauge => Some(MetricType::Gauge),
-        k6::MetricType::Rate => Some(MetricType::Rate),
-        k6::MetricType::Trend => Some(MetricType::Trend),
-        k6::MetricType::Unspecified => None,
+    match pb::Kind::try_from(t).ok()? {
+        pb::Kind::Counter => Some(MetricType::Counter),
+        pb::Kind::Gauge => Some(MetricType::Gauge),
+        pb::Kind::Rate => Some(MetricType::Rate),
+        pb::Kind::Trend => Some(MetricType::Trend),
+        pb::Kind::Unknown => None,
     }
 }
 
@@ -135,80 +134,80 @@ fn value_type(name: &str, mtype: MetricType) -> ValueType {
 }
 
 /// Milliseconds since the Unix epoch of a period's start (0 when absent or negative).
-fn unix_ms(t: Option<&k6::Timestamp>) -> u64 {
+fn unix_ms(t: Option<&pb::PeriodStart>) -> u64 {
     t.map(|t| {
-        let s = u64::try_from(t.seconds).unwrap_or(0);
-        let ns = u64::try_from(t.nanos).unwrap_or(0);
+        let s = u64::try_from(t.unix_seconds).unwrap_or(0);
+        let ns = u64::try_from(t.nanoseconds).unwrap_or(0);
         s.saturating_mul(1000).saturating_add(ns / 1_000_000)
     })
     .unwrap_or(0)
 }
 
-fn unix_ns(t: Option<&k6::Timestamp>) -> u64 {
+fn unix_ns(t: Option<&pb::PeriodStart>) -> u64 {
     t.map(|t| {
-        let s = u64::try_from(t.seconds).unwrap_or(0);
-        let ns = u64::try_from(t.nanos).unwrap_or(0);
+        let s = u64::try_from(t.unix_seconds).unwrap_or(0);
+        let ns = u64::try_from(t.nanoseconds).unwrap_or(0);
         s.saturating_mul(1_000_000_000).saturating_add(ns)
     })
     .unwrap_or(0)
 }
 
 /// One time series' periods merged into one sink, with the periods' start times.
-fn series_sink(mtype: MetricType, samples: Option<&Samples>) -> Result<(Sink, Vec<u64>), String> {
+fn series_sink(mtype: MetricType, periods: Option<&Periods>) -> Result<(Sink, Vec<u64>), String> {
     let mut times = Vec::new();
-    let sink = match (mtype, samples) {
-        (MetricType::Counter, Some(Samples::CounterSamples(c))) => {
+    let sink = match (mtype, periods) {
+        (MetricType::Counter, Some(Periods::Counter(c))) => {
             let mut sink = CounterSink::new();
-            for v in &c.values {
-                times.push(unix_ms(v.time.as_ref()));
-                sink.add(v.value);
+            for v in &c.periods {
+                times.push(unix_ms(v.start.as_ref()));
+                sink.add(v.sum);
             }
             Sink::Counter(sink)
         }
-        (MetricType::Gauge, Some(Samples::GaugeSamples(g))) => {
+        (MetricType::Gauge, Some(Periods::Gauge(g))) => {
             let mut sink = GaugeSink::new();
-            for v in &g.values {
-                times.push(unix_ms(v.time.as_ref()));
-                if !(v.last.is_finite() && v.min.is_finite() && v.max.is_finite()) {
+            for v in &g.periods {
+                times.push(unix_ms(v.start.as_ref()));
+                if !(v.last.is_finite() && v.lowest.is_finite() && v.highest.is_finite()) {
                     continue;
                 }
                 sink.merge(&GaugeSink {
                     value: v.last,
-                    min: v.min,
-                    max: v.max,
-                    time_ns: unix_ns(v.time.as_ref()),
+                    min: v.lowest,
+                    max: v.highest,
+                    time_ns: unix_ns(v.start.as_ref()),
                     set: true,
                 });
             }
             Sink::Gauge(sink)
         }
-        (MetricType::Rate, Some(Samples::RateSamples(r))) => {
+        (MetricType::Rate, Some(Periods::Rate(r))) => {
             let mut sink = RateSink::new();
-            for v in &r.values {
-                times.push(unix_ms(v.time.as_ref()));
-                if v.nonzero_count > v.total_count {
+            for v in &r.periods {
+                times.push(unix_ms(v.start.as_ref()));
+                if v.trues > v.total {
                     return Err(format!(
-                        "a rate period has nonzero_count {} above total_count {}",
-                        v.nonzero_count, v.total_count
+                        "a rate period counts {} true samples out of only {}",
+                        v.trues, v.total
                     ));
                 }
                 sink.merge(&RateSink {
-                    trues: u64::from(v.nonzero_count),
-                    total: u64::from(v.total_count),
+                    trues: u64::from(v.trues),
+                    total: u64::from(v.total),
                 });
             }
             Sink::Rate(sink)
         }
-        (MetricType::Trend, Some(Samples::TrendHdrSamples(t))) => {
+        (MetricType::Trend, Some(Periods::Trend(t))) => {
             let mut sink = volley_common::metrics::TrendSink::new();
-            for v in &t.values {
-                times.push(unix_ms(v.time.as_ref()));
+            for v in &t.periods {
+                times.push(unix_ms(v.start.as_ref()));
                 sink.merge(&trend_sink(v).map_err(|e| format!("a trend period: {e}"))?);
             }
             Sink::Trend(sink)
         }
-        (t, None) => return Err(format!("a {t} time series without samples")),
-        (t, Some(_)) => return Err(format!("a {t} time series with another type's samples")),
+        (t, None) => return Err(format!("a {t} series without periods")),
+        (t, Some(_)) => return Err(format!("a {t} series with another kind's periods")),
     };
     Ok((sink, times))
 }
@@ -216,59 +215,62 @@ fn series_sink(mtype: MetricType, samples: Option<&Samples>) -> Result<(Sink, Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volley_proto::k6::{
-        CounterSamples, CounterValue, Label, Metric, MetricSet, RateSamples, RateValue, TimeSeries,
-        Timestamp,
+    use volley_proto::cloud_push::{
+        CounterPeriod, CounterPeriods, PeriodStart, Push, PushedMetric, RatePeriod, RatePeriods,
+        Series as PbSeries, Tag,
     };
     use volley_proto::Message as _;
 
-    fn at(seconds: i64) -> Option<Timestamp> {
-        Some(Timestamp { seconds, nanos: 0 })
+    fn at(unix_seconds: i64) -> Option<PeriodStart> {
+        Some(PeriodStart {
+            unix_seconds,
+            nanoseconds: 0,
+        })
     }
 
-    fn set() -> MetricSet {
-        MetricSet {
-            reference_id: "7".into(),
-            aggregation_period: 1,
+    fn set() -> Push {
+        Push {
+            run_ref: "7".into(),
+            period_seconds: 1,
             metrics: vec![
-                Metric {
+                PushedMetric {
                     name: "http_reqs".into(),
-                    r#type: k6::MetricType::Counter as i32,
-                    time_series: vec![TimeSeries {
-                        labels: vec![
-                            Label {
-                                name: "method".into(),
+                    kind: pb::Kind::Counter as i32,
+                    series: vec![PbSeries {
+                        tags: vec![
+                            Tag {
+                                key: "method".into(),
                                 value: "GET".into(),
                             },
-                            Label {
-                                name: "group".into(),
+                            Tag {
+                                key: "group".into(),
                                 value: String::new(),
                             },
                         ],
-                        samples: Some(Samples::CounterSamples(CounterSamples {
-                            values: vec![
-                                CounterValue {
-                                    time: at(100),
-                                    value: 3.0,
+                        periods: Some(Periods::Counter(CounterPeriods {
+                            periods: vec![
+                                CounterPeriod {
+                                    start: at(100),
+                                    sum: 3.0,
                                 },
-                                CounterValue {
-                                    time: at(101),
-                                    value: 4.0,
+                                CounterPeriod {
+                                    start: at(101),
+                                    sum: 4.0,
                                 },
                             ],
                         })),
                     }],
                 },
-                Metric {
+                PushedMetric {
                     name: "checks".into(),
-                    r#type: k6::MetricType::Rate as i32,
-                    time_series: vec![TimeSeries {
-                        labels: vec![],
-                        samples: Some(Samples::RateSamples(RateSamples {
-                            values: vec![RateValue {
-                                time: at(101),
-                                nonzero_count: 2,
-                                total_count: 5,
+                    kind: pb::Kind::Rate as i32,
+                    series: vec![PbSeries {
+                        tags: vec![],
+                        periods: Some(Periods::Rate(RatePeriods {
+                            periods: vec![RatePeriod {
+                                start: at(101),
+                                trues: 2,
+                                total: 5,
                             }],
                         })),
                     }],
@@ -324,12 +326,12 @@ mod tests {
             Err(PushError::Protobuf(_))
         ));
         let mut s = set();
-        s.metrics[1].r#type = k6::MetricType::Counter as i32;
+        s.metrics[1].kind = pb::Kind::Counter as i32;
         let e = to_batch(&s.encode_to_vec(), 7).unwrap_err();
         assert!(e.to_string().contains("metric `checks`"), "{e}");
         let mut s = set();
-        if let Some(Samples::RateSamples(r)) = &mut s.metrics[1].time_series[0].samples {
-            r.values[0].nonzero_count = 9;
+        if let Some(Periods::Rate(r)) = &mut s.metrics[1].series[0].periods {
+            r.periods[0].trues = 9;
         }
         assert!(to_batch(&s.encode_to_vec(), 7).is_err());
     }

@@ -1,8 +1,8 @@
-//! k6's trend histograms (the cloud output's "HDR" samples) turned into Volley's [`TrendSink`].
+//! k6's trend histograms (the cloud output's trend periods) turned into Volley's [`TrendSink`].
 //!
 //! What k6 v1.1.0 sends, learned from its pushes of known values
 //! ([docs/k6-cloud-client.md](../../../../docs/k6-cloud-client.md#trends)): each value `v ≥ 0`
-//! becomes the integer `u = ceil(v / min_resolution)` (`min_resolution` is 0.001 ms), and `u`
+//! becomes the integer `u = ceil(v / resolution)` (`resolution` is 0.001 ms), and `u`
 //! its bucket: `u` itself below 256, else 128 equal buckets per power of two
 //! (`index = 128·(e − 6) + (u − 2^e) / 2^(e−7)` for `2^e ≤ u < 2^(e+1)`). Values below zero and
 //! values whose `u` does not fit 64 bits are only counted; count, sum, min and max are exact.
@@ -16,7 +16,7 @@
 
 use volley_common::metrics::histogram::Histogram;
 use volley_common::metrics::TrendSink;
-use volley_proto::k6::TrendHdrValue;
+use volley_proto::cloud_push::Histogram as PushedHistogram;
 
 /// Indexes below this are one `u` each.
 const LINEAR_BUCKETS: u32 = 256;
@@ -51,14 +51,16 @@ pub fn bucket_value(index: u32, res: f64) -> f64 {
 /// Why a trend sample was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrendError {
-    #[error("min_resolution is {0}; it must be a positive number (k6 sends 0.001)")]
+    #[error("resolution is {0}; it must be a positive number (k6 sends 0.001)")]
     Resolution(f64),
-    #[error("the spans cover {spans} buckets but {counters} counters were sent")]
-    SpanMismatch { spans: u64, counters: usize },
-    #[error("a span reaches bucket {index}, past the last bucket ({limit}) of a 64-bit value")]
+    #[error("the runs cover {spans} buckets but {counters} bucket counts were sent")]
+    RunMismatch { spans: u64, counters: usize },
+    #[error(
+        "a run of buckets reaches bucket {index}, past the last bucket ({limit}) of a 64-bit value"
+    )]
     IndexOutOfRange { index: u64, limit: u32 },
     #[error(
-        "count is {count} but the buckets ({bucketed}), extra low ({low}) and extra high ({high}) values add up to {total}"
+        "count is {count} but the buckets ({bucketed}), values below zero ({low}) and beyond range ({high}) add up to {total}"
     )]
     CountMismatch {
         count: u32,
@@ -74,29 +76,29 @@ pub enum TrendError {
 }
 
 /// One aggregation period of a k6 trend as a Volley trend sink.
-pub fn trend_sink(v: &TrendHdrValue) -> Result<TrendSink, TrendError> {
-    let res = v.min_resolution;
+pub fn trend_sink(v: &PushedHistogram) -> Result<TrendSink, TrendError> {
+    let res = v.resolution;
     if !(res.is_finite() && res > 0.0) {
         return Err(TrendError::Resolution(res));
     }
-    let (min, max, sum) = (v.min_value, v.max_value, v.sum);
+    let (min, max, sum) = (v.lowest, v.highest, v.sum);
     if !(min.is_finite() && max.is_finite() && sum.is_finite() && min <= max) {
         return Err(TrendError::Bounds { min, max, sum });
     }
-    let spans: u64 = v.spans.iter().map(|s| u64::from(s.length)).sum();
-    if spans != v.counters.len() as u64 {
-        return Err(TrendError::SpanMismatch {
+    let spans: u64 = v.runs.iter().map(|s| u64::from(s.len)).sum();
+    if spans != v.bucket_counts.len() as u64 {
+        return Err(TrendError::RunMismatch {
             spans,
-            counters: v.counters.len(),
+            counters: v.bucket_counts.len(),
         });
     }
     let mut hist = Histogram::new();
-    let mut counters = v.counters.iter();
+    let mut counters = v.bucket_counts.iter();
     let mut index: u64 = 0;
     let mut bucketed: u64 = 0;
-    for span in &v.spans {
-        index += u64::from(span.offset);
-        for _ in 0..span.length {
+    for run in &v.runs {
+        index += u64::from(run.skip);
+        for _ in 0..run.len {
             if index >= u64::from(INDEX_LIMIT) {
                 return Err(TrendError::IndexOutOfRange {
                     index,
@@ -104,33 +106,33 @@ pub fn trend_sink(v: &TrendHdrValue) -> Result<TrendSink, TrendError> {
                 });
             }
             let n = u64::from(*counters.next().unwrap_or(&0));
-            let value = bucket_value(index as u32, res).clamp(v.min_value, v.max_value);
+            let value = bucket_value(index as u32, res).clamp(v.lowest, v.highest);
             hist.record_n(value, n);
             bucketed += n;
             index += 1;
         }
     }
-    let (low, high) = (v.extra_low_values_counter, v.extra_high_values_counter);
+    let (low, high) = (v.below_zero, v.beyond_range);
     let total = bucketed + u64::from(low) + u64::from(high);
-    if total != u64::from(v.count) {
+    if total != u64::from(v.samples) {
         return Err(TrendError::CountMismatch {
-            count: v.count,
+            count: v.samples,
             bucketed,
             low,
             high,
             total,
         });
     }
-    hist.record_n(v.min_value, u64::from(low));
-    hist.record_n(v.max_value, u64::from(high));
-    TrendSink::from_histogram(u64::from(v.count), v.sum, v.min_value, v.max_value, hist)
+    hist.record_n(v.lowest, u64::from(low));
+    hist.record_n(v.highest, u64::from(high));
+    TrendSink::from_histogram(u64::from(v.samples), v.sum, v.lowest, v.highest, hist)
         .map_err(|e| TrendError::Sink(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volley_proto::k6::BucketSpan;
+    use volley_proto::cloud_push::BucketRun;
 
     /// k6's bucket of a value, as observed (see the module doc).
     fn k6_index(v: f64, res: f64) -> u32 {
@@ -191,7 +193,7 @@ mod tests {
         }
     }
 
-    fn sample(values: &[f64]) -> TrendHdrValue {
+    fn sample(values: &[f64]) -> PushedHistogram {
         // Encodes as k6 does: sorted buckets, spans of consecutive ones.
         let mut idx: Vec<u32> = values
             .iter()
@@ -200,7 +202,7 @@ mod tests {
             .collect();
         idx.sort();
         let mut counters: Vec<u32> = Vec::new();
-        let mut spans: Vec<BucketSpan> = Vec::new();
+        let mut spans: Vec<BucketRun> = Vec::new();
         let mut last_end = 0u32;
         let mut prev: Option<u32> = None;
         for i in idx {
@@ -209,28 +211,28 @@ mod tests {
                 continue;
             }
             if prev == Some(i.wrapping_sub(1)) {
-                spans.last_mut().unwrap().length += 1;
+                spans.last_mut().unwrap().len += 1;
             } else {
-                spans.push(BucketSpan {
-                    offset: i - last_end,
-                    length: 1,
+                spans.push(BucketRun {
+                    skip: i - last_end,
+                    len: 1,
                 });
             }
             counters.push(1);
             last_end = i + 1;
             prev = Some(i);
         }
-        TrendHdrValue {
-            time: None,
-            counters,
-            spans,
+        PushedHistogram {
+            start: None,
+            bucket_counts: counters,
+            runs: spans,
             sum: values.iter().sum(),
-            count: values.len() as u32,
-            min_value: values.iter().cloned().fold(f64::INFINITY, f64::min),
-            max_value: values.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-            extra_low_values_counter: values.iter().filter(|v| **v < 0.0).count() as u32,
-            extra_high_values_counter: 0,
-            min_resolution: 0.001,
+            samples: values.len() as u32,
+            lowest: values.iter().cloned().fold(f64::INFINITY, f64::min),
+            highest: values.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            below_zero: values.iter().filter(|v| **v < 0.0).count() as u32,
+            beyond_range: 0,
+            resolution: 0.001,
         }
     }
 
@@ -267,31 +269,31 @@ mod tests {
     #[test]
     fn malformed_samples_are_refused_with_the_reason() {
         let mut s = sample(&[1.0, 2.0]);
-        s.count = 3;
+        s.samples = 3;
         assert!(matches!(
             trend_sink(&s),
             Err(TrendError::CountMismatch { .. })
         ));
         let mut s = sample(&[1.0, 2.0]);
-        s.counters.push(1);
+        s.bucket_counts.push(1);
         assert!(matches!(
             trend_sink(&s),
-            Err(TrendError::SpanMismatch { .. })
+            Err(TrendError::RunMismatch { .. })
         ));
         let mut s = sample(&[1.0]);
-        s.spans[0].offset = u32::MAX;
+        s.runs[0].skip = u32::MAX;
         assert!(matches!(
             trend_sink(&s),
             Err(TrendError::IndexOutOfRange { .. })
         ));
         let mut s = sample(&[1.0]);
-        s.min_resolution = 0.0;
+        s.resolution = 0.0;
         assert!(matches!(trend_sink(&s), Err(TrendError::Resolution(_))));
         let mut s = sample(&[1.0, 2.0]);
-        s.min_value = 3.0;
+        s.lowest = 3.0;
         assert!(matches!(trend_sink(&s), Err(TrendError::Bounds { .. })));
         let mut s = sample(&[1.0, 2.0]);
-        s.max_value = f64::NAN;
+        s.highest = f64::NAN;
         assert!(matches!(trend_sink(&s), Err(TrendError::Bounds { .. })));
     }
 }
