@@ -837,14 +837,22 @@ fn execution_segments_split_shared_iterations_like_k6() {
             segments[i]
         );
         assert_eq!(run.stat("http_reqs", "count"), expected_iters[i]);
+        assert_eq!(
+            run.stat("vus_max", "value"),
+            expected_vus[i].len() as f64,
+            "segment {}: its share of the 10 VUs",
+            segments[i]
+        );
+        // Which of a segment's VUs take its shared iterations is a race (on a loaded machine
+        // one VU may take them all, under k6 too); their ids are striped all the same.
         let vus: BTreeSet<u64> = numbers(&point_tags(lines, "iterations_ran", "vu"))
             .into_iter()
             .collect();
-        assert_eq!(
-            vus.into_iter().collect::<Vec<_>>(),
-            expected_vus[i],
-            "segment {}",
-            segments[i]
+        assert!(
+            !vus.is_empty() && vus.iter().all(|v| expected_vus[i].contains(v)),
+            "segment {}: VUs {vus:?} are not among its striped ids {:?}",
+            segments[i],
+            expected_vus[i]
         );
         let iters = numbers(&point_tags(lines, "iterations_ran", "iter"));
         assert_eq!(&iters[..4], expected_first[i], "segment {}", segments[i]);
