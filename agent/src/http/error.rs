@@ -49,7 +49,7 @@ pub const TLS_RECORD_HEADER: u32 = 1301;
 pub const TLS_UNKNOWN_AUTHORITY: u32 = 1310;
 /// The certificate does not match the host name.
 pub const TLS_HOSTNAME_MISMATCH: u32 = 1311;
-/// The response body could not be decompressed (reserved: bodies are not decompressed yet).
+/// The response body could not be decompressed.
 pub const DECOMPRESSION: u32 = 1701;
 
 /// The `error_code` k6 gives a response that arrived fine but has status ≥ 400:

@@ -8,15 +8,17 @@
 //!   own metrics) and returns one [`HttpExchange`] per hop with k6's [`Timings`], wire byte counts
 //!   and k6 error codes ([`error`]).
 //!
-//! Connections are HTTP/1.1 (over TLS for https, ALPN `http/1.1`). Not done (yet): HTTP/2,
-//! transparent decompression of `Content-Encoding` bodies (k6 decompresses gzip/deflate/br/zstd
-//! and reports 1701 on failure; we return the body as received; k6 does not send
-//! `Accept-Encoding` by default either, so servers only compress when the script asks), proxies,
+//! Response bodies are decoded by their `Content-Encoding` as k6 does ([`content_coding`]; like
+//! k6, no `Accept-Encoding` is sent by default, so servers only compress when the script asks).
+//!
+//! Connections are HTTP/1.1 (over TLS for https, ALPN `http/1.1`). Not done (yet): HTTP/2, proxies,
 //! client certificates, `blockHostnames`/`blacklistIPs`, custom DNS resolution options, and the
 //! public-suffix check of cookie domains.
 
 mod client;
+pub mod content_coding;
 mod cookies;
+pub mod digest;
 pub mod error;
 mod pool;
 mod shared;
@@ -96,6 +98,8 @@ pub struct HttpRequest {
     pub jar: bool,
     /// A script-created jar (k6 `params.jar = new http.CookieJar()`), used instead of the VU's.
     pub cookie_jar: Option<Arc<CookieJar>>,
+    /// k6 `auth: 'digest'`: the user and password to answer a digest challenge with.
+    pub digest_auth: Option<(String, String)>,
 }
 
 impl HttpRequest {
@@ -113,6 +117,7 @@ impl HttpRequest {
             discard_body: false,
             jar: true,
             cookie_jar: None,
+            digest_auth: None,
         }
     }
 }
@@ -154,9 +159,38 @@ pub struct HttpExchange {
     /// The headers actually sent (defaults and cookies included), canonical names.
     pub request_headers: Vec<(String, String)>,
     pub request_body: Bytes,
+    /// The 401 that a digest-auth request answered with a second request: k6 counts it as an
+    /// expected response.
+    pub auth_challenge: bool,
 }
 
 impl HttpExchange {
+    /// The exchange of a request that was never sent because of `error` (status 0, error
+    /// code 0, nothing on the wire).
+    pub fn unsent(req: &HttpRequest, error: String) -> Self {
+        Self {
+            url: req.url.clone(),
+            method: req.method.as_str().to_owned(),
+            status: 0,
+            proto: String::new(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            timings: Timings::default(),
+            error: Some(error),
+            error_detail: None,
+            error_code: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            remote_ip: String::new(),
+            remote_port: 0,
+            tls_version: None,
+            started: SystemTime::now(),
+            request_headers: Vec::new(),
+            request_body: req.body.clone(),
+            auth_challenge: false,
+        }
+    }
+
     /// The first response header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

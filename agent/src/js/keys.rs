@@ -49,6 +49,7 @@ pub enum Key {
     ResponseType,
     Jar,
     Tags,
+    Compression,
     Expected,
 }
 
@@ -90,6 +91,7 @@ const NAMES: &[&str] = &[
     "responseType",
     "jar",
     "tags",
+    "compression",
     "expected",
 ];
 

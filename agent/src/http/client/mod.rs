@@ -10,7 +10,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
 use url::{Position, Url};
 
+use super::content_coding;
 use super::cookies::CookieJar;
+use super::digest;
 use super::error::{self, code_for_status, RequestError};
 use super::pool::{self, Conn, Pool, PoolKey};
 use super::shared::HttpShared;
@@ -126,9 +128,33 @@ pub async fn execute(client: &VuHttpClient, req: HttpRequest) -> Vec<HttpExchang
     let mut origin: Option<Origin> = None;
     let mut out = Vec::with_capacity(1);
     let mut followed = 0u32;
+    let mut digest = req.digest_auth;
     loop {
-        let (exchange, location) = run_hop(client, &hop, jar, req.discard_body, deadline).await;
+        let (mut exchange, location) = run_hop(client, &hop, jar, req.discard_body, deadline).await;
         let status = exchange.status;
+        if status == 401 {
+            if let Some(answer) = digest.take().and_then(|(user, pass)| {
+                let challenges: Vec<&str> = exchange
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k == "Www-Authenticate")
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                let uri = match &hop.url[Position::BeforePath..Position::AfterQuery] {
+                    "" => "/",
+                    target => target,
+                };
+                digest::authorization(&challenges, hop.method.as_str(), uri, &user, &pass)
+            }) {
+                // Sent again with the answer; the challenge counts as an expected response.
+                exchange.auth_challenge = true;
+                out.push(exchange);
+                hop.headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+                hop.headers.push(("Authorization".to_owned(), answer));
+                continue;
+            }
+        }
         out.push(exchange);
         let Some(next_url) = location else { break };
         if followed >= max_redirects {
@@ -243,6 +269,7 @@ async fn run_hop(
         started,
         request_headers: Vec::new(),
         request_body: hop.body.clone(),
+        auth_challenge: false,
     };
     let prepared = match prepare(client.shared.config(), hop, jar) {
         Ok(p) => p,
@@ -342,6 +369,29 @@ async fn run_hop(
         })
         .collect();
     ex.body = received.body;
+    if !discard && !ex.body.is_empty() {
+        let codings: Vec<&str> = received
+            .headers
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        match content_coding::decode_response(&codings, &ex.body) {
+            Ok(Some(decoded)) => ex.body = decoded,
+            Ok(None) => {}
+            Err(message) => {
+                // k6 reports a body that does not decode as a failed request without a
+                // response: status 0, no headers, no body.
+                ex.error = Some(message);
+                ex.error_code = error::DECOMPRESSION;
+                ex.status = 0;
+                ex.proto.clear();
+                ex.headers.clear();
+                ex.body = Bytes::new();
+                return (ex, None);
+            }
+        }
+    }
     (ex, location)
 }
 
@@ -655,5 +705,7 @@ pub fn canonical_name(name: &str) -> String {
     out
 }
 
+#[cfg(test)]
+mod coding_tests;
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 /// `/redirect/N` redirects N more times then answers "done"; `/r303`, `/r307` redirect to
 /// `/echo`; `/setcookie` sets `a=1`; `/cookie-redirect` sets `r=2` and redirects to `/echo`;
 /// `/sleep/MS`; `/status/N`; `/close` answers with `Connection: close`; `/big` 100 KB.
-struct TestServer {
+pub(super) struct TestServer {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
 }
@@ -35,6 +35,7 @@ async fn handle(
             .unwrap_or("")
             .to_owned()
     };
+    let (auth, encoding) = (hdr("authorization"), hdr("content-encoding"));
     let (cookie, custom, host, ua, ctype, clen) = (
         hdr("cookie"),
         hdr("x-custom"),
@@ -100,6 +101,38 @@ async fn handle(
             .header("Connection", "close")
             .body(Full::new(Bytes::from_static(b"bye"))),
         ["big"] => resp.body(Full::new(Bytes::from(vec![b'x'; 100_000]))),
+        // Content codings (coding_tests.rs): `/coded/gzip,br` sends "coded body" so encoded.
+        ["coded", codings] => {
+            let list: Vec<_> = codings
+                .split(',')
+                .filter_map(crate::http::content_coding::Coding::from_name)
+                .collect();
+            let (body, names) = crate::http::content_coding::encode_all(&list, b"coded body");
+            resp.header(
+                "Content-Encoding",
+                if list.is_empty() { *codings } else { &names },
+            )
+            .header("X-Content-Encoding", encoding)
+            .body(Full::new(if list.is_empty() {
+                Bytes::from_static(b"not coded")
+            } else {
+                body
+            }))
+        }
+        ["lying"] => resp
+            .header("Content-Encoding", "gzip")
+            .body(Full::new(Bytes::from_static(b"notgzip"))),
+        ["digest"] if auth.starts_with("Digest ") => resp
+            .header("X-Authorization", auth)
+            .body(Full::new(Bytes::from_static(b"welcome"))),
+        ["digest"] => resp
+            .status(401)
+            .header(
+                "WWW-Authenticate",
+                "Digest realm=\"r\", qop=\"auth\", nonce=\"n1\"",
+            )
+            .header("X-Authorization", auth)
+            .body(Full::new(Bytes::new())),
         _ => resp.status(404).body(Full::new(Bytes::new())),
     };
     Ok(out.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
@@ -116,7 +149,7 @@ where
 }
 
 impl TestServer {
-    async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+    pub(super) async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -144,7 +177,7 @@ impl TestServer {
         Self { addr, connections }
     }
 
-    fn url(&self, path: &str) -> Url {
+    pub(super) fn url(&self, path: &str) -> Url {
         Url::parse(&format!("http://{}{}", self.addr, path)).unwrap()
     }
 
@@ -161,7 +194,7 @@ fn client_with(cfg: HttpConfig) -> VuHttpClient {
     VuHttpClient::new(Arc::new(HttpShared::new(cfg).unwrap()))
 }
 
-fn client() -> VuHttpClient {
+pub(super) fn client() -> VuHttpClient {
     client_with(HttpConfig::default())
 }
 

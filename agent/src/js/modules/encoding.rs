@@ -28,13 +28,7 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, _vu: &Rc<VuCtx>) -> R<()> {
                 let bytes = bytes_of(&input).ok_or_else(|| {
                     type_error(&ctx, "b64encode() takes a string or an ArrayBuffer")
                 })?;
-                let e = b64_engine(&enc).ok_or_else(|| {
-                    type_error(
-                        &ctx,
-                        &format!("unknown base64 encoding '{enc}'; use std, rawstd, url or rawurl"),
-                    )
-                })?;
-                Ok(e.encode(bytes))
+                Ok(b64_engine(&enc).encode(bytes))
             },
         )?,
     )?;
@@ -43,13 +37,7 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, _vu: &Rc<VuCtx>) -> R<()> {
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, input: String, enc: String, format: String| -> R<Value<'js>> {
-                let e = b64_engine(&enc).ok_or_else(|| {
-                    type_error(
-                        &ctx,
-                        &format!("unknown base64 encoding '{enc}'; use std, rawstd, url or rawurl"),
-                    )
-                })?;
-                let bytes = e.decode(input.trim()).map_err(|err| {
+                let bytes = b64_engine(&enc).decode(input.trim()).map_err(|err| {
                     Exception::throw_message(
                         &ctx,
                         &format!("b64decode: invalid base64 input: {err}"),
@@ -69,15 +57,16 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, _vu: &Rc<VuCtx>) -> R<()> {
     Ok(())
 }
 
-fn b64_engine(enc: &str) -> Option<base64::engine::GeneralPurpose> {
+/// The alphabet named `enc`; anything else (`null`, `undefined`, an unknown name) is the
+/// standard one, as in k6 v1.1.0.
+fn b64_engine(enc: &str) -> base64::engine::GeneralPurpose {
     use base64::engine::general_purpose as gp;
-    Some(match enc {
-        "" | "std" => gp::STANDARD,
+    match enc {
         "rawstd" => gp::STANDARD_NO_PAD,
         "url" => gp::URL_SAFE,
         "rawurl" => gp::URL_SAFE_NO_PAD,
-        _ => return None,
-    })
+        _ => gp::STANDARD,
+    }
 }
 
 #[cfg(test)]
@@ -101,12 +90,19 @@ mod tests {
         );
         assert_eq!(vu.json("back"), serde_json::json!("hi?>"));
         assert_eq!(vu.json("bytes"), serde_json::json!("1,2,255"));
-        let e = vu
-            .run("import { b64encode } from 'k6/encoding'; b64encode('x', 'hex');")
-            .unwrap_err();
+        // k6 takes null, undefined and any unknown name for the standard alphabet.
+        vu.run(
+            "import encoding from 'k6/encoding';
+             globalThis.std = [null, undefined, 'hex', {}].map((e) => encoding.b64encode('hi?>~~', e));
+             globalThis.dec = encoding.b64decode('aGk/Pn5+', null, 's');
+             globalThis.buf = encoding.b64decode('aGk/Pn5+', null) instanceof ArrayBuffer;",
+        )
+        .unwrap();
         assert_eq!(
-            e.to_string(),
-            "TypeError: unknown base64 encoding 'hex'; use std, rawstd, url or rawurl"
+            vu.json("std"),
+            serde_json::json!(["aGk/Pn5+", "aGk/Pn5+", "aGk/Pn5+", "aGk/Pn5+"])
         );
+        assert_eq!(vu.json("dec"), serde_json::json!("hi?>~~"));
+        assert_eq!(vu.json("buf"), serde_json::json!(true));
     }
 }

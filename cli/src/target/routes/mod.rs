@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 mod auth;
 mod bodies;
+mod coding;
 mod cookies;
 mod echo;
 mod forms;
@@ -33,6 +34,7 @@ pub fn router() -> Router {
         .merge(redirects::routes())
         .merge(cookies::routes())
         .merge(auth::routes())
+        .merge(coding::routes())
         .fallback(not_found)
 }
 

@@ -136,6 +136,7 @@ function parseRequest(method, url, body, params) {
     expected: callbackRanges(cb),
     jar: p.jar === undefined ? undefined : p.jar === null ? null : p.jar._id,
     auth,
+    compression: p.compression === undefined || p.compression === null ? null : String(p.compression),
   };
 }
 
@@ -278,7 +279,7 @@ export function url(strings, ...values) {
 export class CookieJar {
   constructor(id) { this._id = id === undefined ? V.jarNew() : id; }
   cookiesForURL(u) { return V.jarCookiesForURL(this._id, String(u)); }
-  set(u, name, value, opts) { V.jarSet(this._id, String(u), String(name), String(value), opts || null); }
+  set(u, name, value, opts) { return V.jarSet(this._id, String(u), String(name), String(value), opts || null); }
   clear(u) { V.jarClear(this._id, String(u)); }
   delete(u, name) { V.jarDelete(this._id, String(u), String(name)); }
 }

@@ -1,5 +1,6 @@
 //! The natives of `http.CookieJar` and `http.cookieJar()`: cookies by URL, set, clear and
-//! delete, on the VU's own jar (id 0) or on one the script made.
+//! delete, on the VU's own jar (id 0) or on one the script made. `set` is as lenient as k6's
+//! ([docs/k6-compatibility.md](../../../../../docs/k6-compatibility.md#cookie-jars)).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use rquickjs::function::Opt;
 use rquickjs::{Array, Ctx, Exception, Function, Object, Value};
 
 use super::state::{parse_url, with_jar, HttpVu};
-use crate::http::{CookieJar, CookieOptions};
+use crate::http::{CookieError, CookieJar, CookieOptions};
 use crate::js::modules::natives::Natives;
 
 type R<T> = rquickjs::Result<T>;
@@ -57,8 +58,12 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, h: &Rc<HttpVu>) -> 
                   name: String,
                   value: String,
                   opts: Opt<Value<'js>>|
-                  -> R<()> {
-                let u = parse_url(&ctx, &url)?;
+                  -> R<bool> {
+                // k6 ignores a cookie it cannot store for the URL (not a URL, no host, a
+                // domain that does not match) and still returns true.
+                let Ok(u) = url::Url::parse(&url) else {
+                    return Ok(true);
+                };
                 let mut o = CookieOptions::default();
                 if let Some(obj) = opts.0.as_ref().and_then(|v| v.as_object()) {
                     o.domain = obj.get::<_, Option<String>>("domain")?;
@@ -70,8 +75,16 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, h: &Rc<HttpVu>) -> 
                         o.expires = crate::http::parse_cookie_date(&exp);
                     }
                 }
-                with_jar(&ctx, &vu5, id, |j| j.set(&u, &name, &value, &o))?
-                    .map_err(|e| Exception::throw_message(&ctx, &e.to_string()))
+                match with_jar(&ctx, &vu5, id, |j| j.set(&u, &name, &value, &o))? {
+                    Ok(()) => Ok(true),
+                    Err(e @ CookieError::InvalidName { .. }) => {
+                        Err(Exception::throw_message(&ctx, &e.to_string()))
+                    }
+                    Err(e) => {
+                        tracing::debug!("cookie {name:?} not stored: {e}");
+                        Ok(true)
+                    }
+                }
             },
         )?,
     )?;

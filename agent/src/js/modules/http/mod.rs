@@ -157,24 +157,44 @@ fn run_all<'js>(
     let Some(client) = vu.http.clone() else {
         return Err(Exception::throw_message(ctx, "no HTTP client in this VU"));
     };
-    let mut reqs: Vec<HttpRequest> = prepared.iter().map(|p| p.req.clone()).collect();
-    let results = if reqs.len() == 1 {
+    let mut reqs: Vec<HttpRequest> = prepared
+        .iter()
+        .filter(|p| p.failure.is_none())
+        .map(|p| p.req.clone())
+        .collect();
+    let results = if reqs.is_empty() {
+        Ok(Vec::new())
+    } else if reqs.len() == 1 {
         // One request (http.get & co.): run it in the VU's own IO task, no extra spawn.
         let r = reqs.remove(0);
         vu.block_on(async move { vec![execute(&client, r).await] })
     } else {
+        // One task polls the requests in order, so the first one takes the VU's idle
+        // keep-alive connection and the others dial, as in k6.
         vu.block_on(async move {
             let futs = reqs.into_iter().map(|r| {
                 let c = client.clone();
                 async move { execute(&c, r).await }
             });
-            futures_join_all(futs).await
+            futures_util::future::join_all(futs).await
         })
     }
     .map_err(|_| throw_interrupted(ctx))?;
     let throw = vu.run.as_ref().is_some_and(|r| r.settings.throw);
-    let mut out = Vec::with_capacity(results.len());
-    for (p, hops) in prepared.into_iter().zip(results) {
+    let mut out = Vec::with_capacity(prepared.len());
+    let mut results = results.into_iter();
+    for p in prepared {
+        if let Some(e) = &p.failure {
+            // Not sent (k6 records no metrics for it): a response with only the error.
+            if throw {
+                return Err(Exception::throw_message(ctx, e));
+            }
+            crate::console::log("warning", "Request Failed", &[("error", e.as_str())]);
+            let unsent = HttpExchange::unsent(&p.req, e.clone());
+            out.push(response_object(ctx, &p, &unsent, shapes)?);
+            continue;
+        }
+        let hops = results.next().unwrap_or_default();
         for hop in &hops {
             emit_hop_metrics(vu, &p, hop);
         }
@@ -218,23 +238,6 @@ fn failure_text(ex: &HttpExchange) -> Option<String> {
     })
 }
 
-/// Awaits all futures, keeping their order (a tiny join_all without the futures crate).
-async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        match h.await {
-            Ok(v) => out.push(v),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
-    out
-}
-
 fn is_expected(ranges: &[(u16, u16)], status: u16) -> bool {
     ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
 }
@@ -255,7 +258,10 @@ fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange) {
     if !hop.proto.is_empty() {
         extra.push(("proto", hop.proto.as_str()));
     }
-    let expected = p.expected.as_ref().map(|r| is_expected(r, hop.status));
+    let expected = p
+        .expected
+        .as_ref()
+        .map(|r| hop.auth_challenge || is_expected(r, hop.status));
     if let Some(e) = expected {
         extra.push(("expected_response", if e { "true" } else { "false" }));
     }
@@ -401,6 +407,47 @@ mod vu_tests {
             .collect();
         assert_eq!(failed, [0.0]);
         assert!(vu.vu.state.borrow().bytes_received > 0);
+    }
+
+    #[test]
+    fn an_unknown_compression_sends_nothing_and_records_no_metrics() {
+        let vu = TestVu::new();
+        vu.run(
+            "import http from 'k6/http';
+             const r = http.post('http://127.0.0.1:1/', 'x', { compression: 'snappy' });
+             globalThis.out = [r.status, r.error, r.error_code, r.body];",
+        )
+        .unwrap();
+        assert_eq!(
+            vu.json("out"),
+            serde_json::json!([
+                0,
+                "unknown compression algorithm snappy, supported algorithms are [gzip deflate zstd br]",
+                0,
+                null
+            ])
+        );
+        assert!(vu.take_samples().is_empty());
+    }
+
+    #[test]
+    fn cookie_jar_set_ignores_what_it_cannot_store_and_returns_true() {
+        let vu = TestVu::new();
+        vu.run(
+            "import http from 'k6/http';
+             const j = new http.CookieJar();
+             globalThis.out = [
+               j.set('http://a.test/', 'x', '1', { domain: 'b.test' }),
+               j.set('notaurl', 'y', '2'),
+               j.set('http://a.test/', 'z', '3'),
+               JSON.stringify(j.cookiesForURL('http://a.test/')),
+             ];",
+        )
+        .unwrap();
+        assert_eq!(
+            vu.json("out"),
+            serde_json::json!([true, true, true, "{\"z\":[\"3\"]}"])
+        );
     }
 
     #[test]

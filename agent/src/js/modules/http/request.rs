@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rquickjs::{Array, Ctx, Exception, Object, Value};
 
 use super::state::{jar_by_id, request_url, HttpVu};
-use crate::http::HttpRequest;
+use crate::http::{content_coding, HttpRequest};
 use crate::js::keys::{keys, Key};
 use crate::js::modules::convert::{bytes_of, tags_from_js};
 
@@ -30,6 +30,9 @@ pub(super) struct Prepared {
     pub tags: Vec<(String, String)>,
     pub expected: Option<Vec<(u16, u16)>>,
     pub response_type: ResponseType,
+    /// Why the request cannot be sent at all (an unknown `compression`): k6 then returns a
+    /// response with only this `error` and records no metrics.
+    pub failure: Option<String>,
 }
 
 /// A request as `k6/http` describes it (the object `parseRequest` builds in http.js).
@@ -46,6 +49,7 @@ pub(super) struct Spec<'js> {
     jar: Value<'js>,
     tags: Value<'js>,
     expected: Value<'js>,
+    compression: Option<String>,
 }
 
 impl<'js> Spec<'js> {
@@ -65,6 +69,7 @@ impl<'js> Spec<'js> {
             jar: o.get(k.get(Key::Jar))?,
             tags: o.get(k.get(Key::Tags))?,
             expected: o.get(k.get(Key::Expected))?,
+            compression: o.get(k.get(Key::Compression))?,
         })
     }
 
@@ -90,6 +95,7 @@ impl<'js> Spec<'js> {
             jar: undefined(),
             tags: undefined(),
             expected,
+            compression: None,
         }
     }
 }
@@ -136,15 +142,24 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
             req.headers.push((k, v));
         }
     }
-    if let Some(auth) = spec.auth {
-        if auth != "basic" {
+    let digest = match spec.auth.as_deref() {
+        None | Some("basic") => false,
+        Some("digest") => true,
+        Some(auth) => {
             return Err(Exception::throw_message(
                 ctx,
-                &format!("auth \"{auth}\" is not supported; put the credentials in the URL (http://user:pass@host/) for basic auth"),
+                &format!("auth \"{auth}\" is not supported; use \"basic\" or \"digest\" with the credentials in the URL (http://user:pass@host/)"),
             ));
         }
+    };
+    if digest {
+        req.digest_auth = Some((
+            percent_decode(req.url.username()),
+            percent_decode(req.url.password().unwrap_or("")),
+        ));
     }
-    // Credentials in the URL become a basic Authorization header, as in k6.
+    // Credentials in the URL become a basic Authorization header, as in k6 (with digest auth
+    // too: k6 sends them so on the first request, before the server's challenge).
     if !req.url.username().is_empty()
         && !req
             .headers
@@ -173,6 +188,10 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
             req.headers.push(("Cookie".into(), parts.join("; ")));
         }
     }
+    let failure = match spec.compression.as_deref() {
+        Some(param) => compress_body(&mut req, param).err(),
+        None => None,
+    };
     let timeout = spec.timeout;
     if let Some(ms) = timeout.as_number() {
         req.timeout = Some(Duration::from_secs_f64((ms.max(0.0)) / 1000.0));
@@ -234,7 +253,37 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
         tags,
         expected,
         response_type,
+        failure,
     })
+}
+
+/// k6's `compression` param: compresses the body with the listed codings and names them in
+/// `Content-Encoding`, unless the script set that header itself (k6 then keeps the script's
+/// header, compresses all the same and warns when the two differ).
+fn compress_body(req: &mut HttpRequest, param: &str) -> Result<(), String> {
+    let codings = content_coding::parse_compression(param)?;
+    if codings.is_empty() {
+        return Ok(());
+    }
+    let (body, names) = content_coding::encode_all(&codings, &req.body);
+    req.body = body;
+    match req
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-encoding"))
+    {
+        Some((_, given)) if *given != names => crate::console::log(
+            "warning",
+            &format!(
+                "There's a mismatch between the desired `compression` the manually set `Content-Encoding` header in the {} request for '{}', the custom header has precedence and won't be overwritten. This may result in invalid data being sent to the server.",
+                req.method, req.url
+            ),
+            &[],
+        ),
+        Some(_) => {}
+        None => req.headers.push(("Content-Encoding".to_owned(), names)),
+    }
+    Ok(())
 }
 
 fn percent_decode(s: &str) -> String {
