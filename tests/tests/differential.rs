@@ -751,3 +751,69 @@ fn http_file_in_an_object_body_is_sent_as_multipart() {
         summary: true,
     });
 }
+
+#[test]
+fn compressed_responses_are_decoded_and_request_bodies_compressed() {
+    differential(&Case {
+        script: "http_compression.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn digest_auth_answers_the_challenge_and_counts_both_requests() {
+    differential(&Case {
+        script: "http_digest_auth.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn base64_null_encoding_and_lenient_cookie_jar_set() {
+    differential(&Case {
+        script: "base64_null_and_cookie_jar.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn an_invalid_metric_name_is_an_init_error() {
+    differential(&Case {
+        script: "metric_name_invalid.js",
+        exit_code: 107,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: false,
+    });
+}
+
+#[test]
+fn exec_start_time_fail_wording_and_submetric_keys() {
+    differential(&Case {
+        script: "exec_and_fail_shapes.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn http_batch_reuses_the_idle_keep_alive_connection_first() {
+    differential(&Case {
+        script: "http_batch_keep_alive.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

@@ -1,5 +1,8 @@
 //! ramping-vus: the number of looping VUs follows `stages`. Ramping down lets a VU finish its
-//! iteration within `gracefulRampDown`; at the end `gracefulStop` applies to all.
+//! iteration within `gracefulRampDown`; at the end `gracefulStop` applies to the VUs still
+//! active, while those ramped down keep their `gracefulRampDown` deadline (capped by
+//! `gracefulStop`), as in k6: a last stage ramping to 0 with `gracefulRampDown: '0s'` ends the
+//! scenario when the stages end, whatever its iterations were doing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,7 +11,7 @@ use std::time::Duration;
 use volley_common::options::executors::RampingVus;
 use volley_common::options::{ScenarioConfig, Stage};
 
-use super::{drain, ExecCtx, IterationSource, Job, Runtime, ScenarioRt, VuHandle};
+use super::{ExecCtx, IterationSource, Job, Runtime, ScenarioRt, VuHandle, VuPool};
 
 /// The planned (unscaled) VU count changes: (offset from the start, new count).
 pub(crate) fn steps(start_vus: u64, stages: &[Stage]) -> Vec<(Duration, u64)> {
@@ -103,10 +106,51 @@ pub(super) async fn run(
         }
     }
     sc.stop.store(true, Ordering::Relaxed);
-    let mut rest: Vec<VuHandle> = active.into_iter().map(|a| a.vu).collect();
-    rest.extend(leaving.into_iter().map(|(v, _)| v));
-    drain(rest, &mut done_rx, cfg.graceful_stop, &ctx.pool).await;
+    let stop_at = tokio::time::Instant::now() + cfg.graceful_stop;
+    let mut rest: Vec<(VuHandle, tokio::time::Instant)> =
+        active.into_iter().map(|a| (a.vu, stop_at)).collect();
+    rest.extend(leaving.into_iter().map(|(v, d)| (v, d.min(stop_at))));
+    drain_by_deadline(rest, &mut done_rx, &ctx.pool).await;
     sc.active_vus.store(0, Ordering::Relaxed);
+}
+
+/// Waits for every VU to finish its iteration, interrupting each at its own deadline (all of
+/// them at once when the run is stopped), and gives them back to the pool.
+async fn drain_by_deadline(
+    vus: Vec<(VuHandle, tokio::time::Instant)>,
+    done_rx: &mut tokio::sync::mpsc::UnboundedReceiver<u64>,
+    pool: &VuPool,
+) {
+    // (VU, deadline, interrupted)
+    let mut running: Vec<(VuHandle, tokio::time::Instant, bool)> =
+        vus.into_iter().map(|(v, d)| (v, d, false)).collect();
+    let control = pool.control();
+    let mut aborted = false;
+    while !running.is_empty() {
+        let next = running.iter().filter(|r| !r.2).map(|r| r.1).min();
+        tokio::select! {
+            _ = control.aborted(), if !aborted => {
+                aborted = true;
+                for r in &mut running {
+                    r.0.interrupt();
+                    r.2 = true;
+                }
+            }
+            id = done_rx.recv() => {
+                let Some(id) = id else { break };
+                if let Some(i) = running.iter().position(|r| r.0.id == id) {
+                    pool.put(running.swap_remove(i).0);
+                }
+            }
+            _ = async { tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)).await }, if next.is_some() => {
+                let now = tokio::time::Instant::now();
+                for r in running.iter_mut().filter(|r| !r.2 && r.1 <= now) {
+                    r.0.interrupt();
+                    r.2 = true;
+                }
+            }
+        }
+    }
 }
 
 impl Runtime for RampingVus {

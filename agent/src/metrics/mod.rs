@@ -82,7 +82,7 @@ const BUILTINS: &[(&str, MetricType, ValueType)] = &[
 /// Errors registering a custom metric.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("invalid metric name '{0}': names must be 1-128 characters of letters, digits, '_', '.', ' ', '!', '?', '/', '&', '#', '(', ')', '<', '>', '%' and '-'")]
+    #[error("Invalid metric name: '{0}'. Metric names must only include up to 128 ASCII letters, numbers, or underscores and start with a letter or an underscore.")]
     InvalidName(String),
     #[error("metric '{name}' already exists as a {existing}; it cannot be registered again as a {requested}")]
     TypeMismatch {
@@ -188,29 +188,13 @@ fn check_same(
     }
 }
 
-/// k6's rule for metric names.
+/// k6 v1.1.0's rule for metric names: an ASCII letter or `_`, then 1 to 128 ASCII letters,
+/// digits or `_` (so one character alone is refused, as k6 refuses it).
 fn valid_metric_name(name: &str) -> bool {
-    let n = name.chars().count();
-    (1..=128).contains(&n)
-        && name.chars().all(|c| {
-            c.is_alphanumeric()
-                || matches!(
-                    c,
-                    '_' | '.'
-                        | ' '
-                        | '!'
-                        | '?'
-                        | '/'
-                        | '&'
-                        | '#'
-                        | '('
-                        | ')'
-                        | '<'
-                        | '>'
-                        | '%'
-                        | '-'
-                )
-        })
+    let b = name.as_bytes();
+    (2..=129).contains(&b.len())
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// One raw sample, kept only when an output (`--out json`) needs every sample.
@@ -547,6 +531,36 @@ mod tests {
         assert!(r
             .register("", MetricType::Counter, ValueType::Default)
             .is_err());
+    }
+
+    /// The names k6 v1.1.0 accepts and refuses (measured), and its message.
+    #[test]
+    fn metric_names_follow_k6s_rule() {
+        let long = "a".repeat(129);
+        for ok in ["_x", "ab", "http_reqs", "A9_z", long.as_str()] {
+            assert!(valid_metric_name(ok), "{ok}");
+        }
+        let too_long = "a".repeat(130);
+        for bad in [
+            "Requests Counter",
+            "a",
+            "1abc",
+            "abc-def",
+            "héllo",
+            "a.b",
+            "",
+            too_long.as_str(),
+        ] {
+            assert!(!valid_metric_name(bad), "{bad}");
+        }
+        let e = Registry::new()
+            .register("Requests Counter", MetricType::Counter, ValueType::Default)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Invalid metric name: 'Requests Counter'. Metric names must only include up to 128 \
+             ASCII letters, numbers, or underscores and start with a letter or an underscore."
+        );
     }
 
     #[test]

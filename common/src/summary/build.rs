@@ -182,14 +182,7 @@ pub fn build_report(input: ReportInput<'_>) -> SummaryReport {
         let sink = store
             .aggregate(&name, &filter)
             .unwrap_or_else(|| Sink::new(info_type.0));
-        let canonical = format!(
-            "{name}{{{}}}",
-            filter
-                .iter()
-                .map(|(k, v)| format!("{k}:{v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let canonical = submetric_key(&name, &key);
         let mut m = MetricReport::new(
             &canonical,
             info_type.0.as_str(),
@@ -214,6 +207,7 @@ pub fn build_report(input: ReportInput<'_>) -> SummaryReport {
             continue;
         };
         let sink = Sink::new(t.mtype);
+        let key = &submetric_key(&name, key);
         let mut m = MetricReport::new(
             key,
             t.mtype.as_str(),
@@ -231,5 +225,51 @@ pub fn build_report(input: ReportInput<'_>) -> SummaryReport {
         state: input.state,
         setup_data: input.setup_data,
         result: input.result,
+    }
+}
+
+/// A submetric's key in the summary data, the export and the text summary: k6 keeps the tag
+/// filter as the threshold spelled it, only trimmed (`http_req_duration{ api:"/x" }` is
+/// `http_req_duration{api:"/x"}`), so scripts and tools find it under the key they wrote.
+fn submetric_key(name: &str, key: &str) -> String {
+    let inner = key
+        .split_once('{')
+        .map(|(_, rest)| rest.trim_end().strip_suffix('}').unwrap_or(rest))
+        .unwrap_or("");
+    if inner.trim().is_empty() {
+        return name.to_owned();
+    }
+    format!("{name}{{{}}}", inner.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::submetric_key;
+
+    /// As k6 v1.1.0 names them (measured with `--summary-export` and `handleSummary`).
+    #[test]
+    fn submetric_keys_keep_the_thresholds_spelling_trimmed() {
+        let cases = [
+            (
+                r#"http_req_duration{api:"/x"}"#,
+                r#"http_req_duration{api:"/x"}"#,
+            ),
+            (
+                "http_req_duration{ name : /y }",
+                "http_req_duration{name : /y}",
+            ),
+            (
+                "http_reqs{ status:200,api:/x}",
+                "http_reqs{status:200,api:/x}",
+            ),
+            (
+                "http_req_duration{api:/api/login}",
+                "http_req_duration{api:/api/login}",
+            ),
+        ];
+        for (key, want) in cases {
+            let name = key.split('{').next().unwrap();
+            assert_eq!(submetric_key(name, key), want);
+        }
     }
 }

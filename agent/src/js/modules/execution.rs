@@ -174,7 +174,8 @@ fn info<'js>(ctx: &Ctx<'js>, vu: &VuCtx, key: &str) -> R<Value<'js>> {
                 "scenario.executor" => {
                     rquickjs::String::from_str(ctx.clone(), s.executor)?.into_value()
                 }
-                "scenario.startTime" => num(s.start_unix_ms()),
+                // k6 gives whole milliseconds since the epoch.
+                "scenario.startTime" => num(s.start_unix_ms().floor()),
                 "scenario.progress" => num(s.progress()),
                 "scenario.iterationInInstance" => num(st.scenario_iteration_local as f64),
                 _ => num(st.scenario_iteration_global as f64),

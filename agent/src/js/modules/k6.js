@@ -38,8 +38,16 @@ export function sleep(seconds) {
   V.sleep(Number(seconds));
 }
 
+// k6 throws a GoError (`String(e)` is `GoError: message`, or `GoError` without one).
+class GoError extends Error {
+  constructor(message) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: 'GoError', writable: true, configurable: true });
+  }
+}
+
 export function fail(message) {
-  throw new Error(message === undefined ? '' : String(message));
+  throw new GoError(message === undefined ? '' : String(message));
 }
 
 export function randomSeed(seed) {

@@ -127,7 +127,7 @@ mod tests {
     fn a_value_that_is_not_finite_is_skipped_or_thrown_with_the_throw_option() {
         let vu = TestVu::new();
         vu.set_phase(Phase::Init);
-        vu.run("import { Counter } from 'k6/metrics'; globalThis.c = new Counter('c');")
+        vu.run("import { Counter } from 'k6/metrics'; globalThis.c = new Counter('cc');")
             .unwrap();
         vu.set_phase(Phase::Iteration);
         vu.run("globalThis.r = c.add(NaN);").unwrap();
@@ -139,13 +139,13 @@ mod tests {
             ..VuSettings::default()
         });
         vu.set_phase(Phase::Init);
-        vu.run("import { Counter } from 'k6/metrics'; globalThis.c = new Counter('c');")
+        vu.run("import { Counter } from 'k6/metrics'; globalThis.c = new Counter('cc');")
             .unwrap();
         vu.set_phase(Phase::Iteration);
         let e = vu.run("c.add(Infinity);").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "TypeError: cannot add inf to metric 'c': the value must be a finite number"
+            "TypeError: cannot add inf to metric 'cc': the value must be a finite number"
         );
     }
 }
