@@ -1,4 +1,4 @@
-// Shapes k6 gives: exec.scenario.startTime in whole milliseconds, fail()'s GoError and its
+// Shapes k6 gives: exec.test.options, exec.scenario.startTime in whole milliseconds, fail()'s GoError and its
 // wording, valid metric names at the edges of k6's rule, and submetric keys as thresholds
 // spell them (the metric names of the summary data are compared).
 import http from 'k6/http';
@@ -19,6 +19,15 @@ export const options = {
   },
 };
 
+const OPTION_KEYS = [
+  'paused', 'scenarios', 'executionSegment', 'executionSegmentSequence', 'noSetup', 'setupTimeout',
+  'noTeardown', 'teardownTimeout', 'rps', 'dns', 'maxRedirects', 'userAgent', 'batch', 'batchPerHost',
+  'httpDebug', 'insecureSkipTLSVerify', 'tlsCipherSuites', 'tlsVersion', 'tlsAuth', 'throw',
+  'thresholds', 'blacklistIPs', 'blockHostnames', 'hosts', 'noConnectionReuse', 'noVUConnectionReuse',
+  'minIterationDuration', 'ext', 'summaryTrendStats', 'summaryTimeUnit', 'systemTags', 'tags',
+  'metricSamplesBufferSize', 'noCookiesReset', 'discardResponseBodies', 'consoleOutput', 'localIPs',
+].join(',');
+
 function failure(f) {
   try {
     f();
@@ -36,6 +45,23 @@ export default function () {
   const e = failure(() => fail('boom here'));
   const empty = failure(() => fail());
   const obj = failure(() => fail({ a: 1 }));
+  const opts = exec.test.options;
+  check(null, {
+    'options: every k6 key in k6 order': () => Object.keys(opts).join(',') === OPTION_KEYS,
+    'options: unset ones are null': () => opts.paused === null && opts.userAgent === null && opts.hosts === null,
+    'options: dns has its three keys': () => Object.keys(opts.dns).join(',') === 'ttl,select,policy',
+    'options: default trend stats': () => opts.summaryTrendStats.join(',') === 'avg,min,med,max,p(90),p(95)',
+    'options: shortcut becomes a scenario': () =>
+      opts.scenarios.default.executor === 'shared-iterations' && opts.scenarios.default.iterations === 2,
+    'options: scenario keys': () =>
+      Object.keys(opts.scenarios.default).join(',') ===
+      'executor,startTime,gracefulStop,env,exec,tags,vus,iterations,maxDuration',
+    'options: unset scenario fields are null': () =>
+      opts.scenarios.default.startTime === null && opts.scenarios.default.exec === null,
+    'options: thresholds as written': () =>
+      opts.thresholds['http_reqs{ status:200,api:/x}'][0] === 'count>0',
+    'options: no shortcut keys': () => opts.vus === undefined && opts.iterations === undefined,
+  });
   check(null, {
     'startTime is whole milliseconds': () => Number.isInteger(start),
     'startTime is near now': () => Math.abs(Date.now() - start) < 600000,

@@ -9,6 +9,9 @@ use rquickjs::function::Opt;
 use rquickjs::{Ctx, Exception, Function, Value};
 use volley_common::exit::AbortReason;
 
+#[path = "execution_options.rs"]
+mod options_shape;
+
 use super::natives::Natives;
 use super::K6Module;
 use crate::js::vu_ctx::{throw_interrupted, Phase, VuCtx};
@@ -88,7 +91,7 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
             let json = vu4
                 .run
                 .as_ref()
-                .map(|r| r.settings.options_json.to_string())
+                .map(|r| options_shape::k6_shape(&r.settings.options_json).to_string())
                 .unwrap_or_else(|| "{}".into());
             let v = ctx.json_parse(json)?;
             // k6 hands out a frozen copy.
