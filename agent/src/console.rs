@@ -1,10 +1,48 @@
-//! k6-style log lines on stderr (`time=... level=... msg="..." key=value`), used for `console.*`
-//! and for errors the engine reports while a run goes on.
+//! k6-style log lines on stderr, used for `console.*`, for errors the engine reports while a
+//! run goes on, and (through the CLI's one `tracing` subscriber) for every log event. The
+//! formats are k6's (logrus's), as `k6 run` v1.1.0 prints them:
+//!
+//! * text: `time="..." level=... msg="..." key=value`; on a terminal with colours,
+//!   `INFO[0003] msg…  key=value` with the level coloured (the message padded to 44);
+//! * json (`--log-format json`): `{"level":"info","msg":"...","source":"console","time":"..."}`,
+//!   keys in alphabetical order;
+//! * raw: the message alone.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
+static FORMAT: AtomicU8 = AtomicU8::new(LogFormat::Text as u8);
+/// Text lines in k6's coloured terminal form.
+static HUMAN: AtomicBool = AtomicBool::new(false);
+/// Where `[0003]` of the terminal form counts from.
+static START: OnceLock<Instant> = OnceLock::new();
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text = 0,
+    Json = 1,
+    Raw = 2,
+}
+
+/// Sets the format of every log line from now on. `human`: text lines in k6's coloured
+/// terminal form (the caller decides: stderr is a terminal and colours are not turned off).
+pub fn set_format(format: LogFormat, human: bool) {
+    START.get_or_init(Instant::now);
+    FORMAT.store(format as u8, Ordering::Relaxed);
+    HUMAN.store(human && format == LogFormat::Text, Ordering::Relaxed);
+}
+
+fn format() -> LogFormat {
+    match FORMAT.load(Ordering::Relaxed) {
+        1 => LogFormat::Json,
+        2 => LogFormat::Raw,
+        _ => LogFormat::Text,
+    }
+}
 
 /// Turns on debug output (`console.debug`), as k6's `--verbose`.
 pub fn set_verbose(on: bool) {
@@ -43,8 +81,22 @@ fn value(s: &str) -> String {
     }
 }
 
-/// Writes one log line: `time="..." level=LEVEL msg="..." k=v ...`.
+/// Writes one log line in the format set by [`set_format`] (`time="..." level=LEVEL
+/// msg="..." k=v ...` by default).
 pub fn log(level: &str, msg: &str, fields: &[(&str, &str)]) {
+    let mut line = match format() {
+        LogFormat::Json => json_line(level, msg, fields),
+        LogFormat::Raw => msg.to_string(),
+        LogFormat::Text if HUMAN.load(Ordering::Relaxed) => human_line(level, msg, fields),
+        LogFormat::Text => text_line(level, msg, fields),
+    };
+    line.push('\n');
+    let stderr = std::io::stderr();
+    let mut lock = stderr.lock();
+    let _ = lock.write_all(line.as_bytes());
+}
+
+fn text_line(level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
     let now = volley_common::time::now_rfc3339();
     let mut line = format!("time=\"{now}\" level={level} msg={}", quote(msg));
     for (k, v) in fields {
@@ -53,10 +105,38 @@ pub fn log(level: &str, msg: &str, fields: &[(&str, &str)]) {
         line.push('=');
         line.push_str(&value(v));
     }
-    line.push('\n');
-    let stderr = std::io::stderr();
-    let mut lock = stderr.lock();
-    let _ = lock.write_all(line.as_bytes());
+    line
+}
+
+/// logrus's JSON: one object, keys sorted, every field a string.
+fn json_line(level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
+    let mut m = std::collections::BTreeMap::new();
+    for (k, v) in fields {
+        m.insert(*k, *v);
+    }
+    let now = volley_common::time::now_rfc3339();
+    m.insert("level", level);
+    m.insert("msg", msg);
+    m.insert("time", &now);
+    serde_json::to_string(&m).unwrap_or_default()
+}
+
+/// logrus's coloured terminal form: `INFO[0003] msg<padded to 44>  key=value`.
+fn human_line(level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
+    let color = match level {
+        "error" | "fatal" | "panic" => 31,
+        "warning" | "warn" => 33,
+        "info" => 36,
+        _ => 37,
+    };
+    let upper = level.to_ascii_uppercase();
+    let short: String = upper.chars().take(4).collect();
+    let secs = START.get_or_init(Instant::now).elapsed().as_secs();
+    let mut line = format!("\x1b[{color}m{short}\x1b[0m[{secs:04}] {msg:<44} ");
+    for (k, v) in fields {
+        line.push_str(&format!(" \x1b[{color}m{k}\x1b[0m={}", value(v)));
+    }
+    line
 }
 
 pub fn log_error(msg: &str, fields: &[(&str, &str)]) {
@@ -64,3 +144,33 @@ pub fn log_error(msg: &str, fields: &[(&str, &str)]) {
 }
 
 pub use volley_common::time::rfc3339;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three forms, as `k6 run` v1.1.0 prints `console.warn('careful', 1)`.
+    #[test]
+    fn lines_take_k6s_forms() {
+        let fields = [("source", "console")];
+        let text = text_line("warning", "careful 1", &fields);
+        assert!(text.starts_with("time=\""), "{text}");
+        assert!(
+            text.ends_with("\" level=warning msg=\"careful 1\" source=console"),
+            "{text}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&json_line("warning", "careful 1", &fields)).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["level", "msg", "source", "time"]);
+        assert_eq!(json["msg"], "careful 1");
+        let human = human_line("warning", "careful 1", &fields);
+        assert!(human.starts_with("\x1b[33mWARN\x1b[0m["), "{human:?}");
+        assert!(
+            human.ends_with(
+                "] careful 1                                     \x1b[33msource\x1b[0m=console"
+            ),
+            "{human:?}"
+        );
+    }
+}

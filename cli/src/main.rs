@@ -47,6 +47,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "k6-compatible load testing: run k6 scripts locally or across a cluster"
 )]
 struct Cli {
+    #[command(flatten)]
+    log: logging::LogFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,13 +105,17 @@ fn main() {
             std::process::exit(code);
         }
     };
-    logging::init(match &cli.command {
+    let default_level = match &cli.command {
         Command::Controller(_)
         | Command::Agent(_)
         | Command::Cluster(_)
         | Command::Target { .. } => tracing::Level::INFO,
         _ => tracing::Level::WARN,
-    });
+    };
+    if let Err(e) = logging::init(default_level, &cli.log) {
+        volley_agent::console::log_error(&e, &[]);
+        std::process::exit(volley_common::exit::code::INVALID_CONFIG);
+    }
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
         Command::Version => {

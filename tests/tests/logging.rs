@@ -1,11 +1,13 @@
 //! Log lines as a user sees them: every subcommand has one log subscriber writing k6-style
 //! lines on stderr. `volley run` prints k6's warning for a redirect chain cut at the default
 //! limit — exactly when k6 does, in k6's words and quoting — and an agent that cannot reach its
-//! controller says so instead of waiting silently.
+//! controller says so instead of waiting silently. `--log-format` and `--log-level` (or
+//! `RUST_LOG`) work for every subcommand, and on a terminal the lines take k6's coloured form.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use volley_e2e::pty::PtyProc;
 use volley_e2e::{temp_dir, volley_bin, volley_run, LineLog, Target};
 
 #[test]
@@ -88,4 +90,150 @@ fn an_agent_that_cannot_reach_its_controller_says_so() {
         t0.elapsed(),
         log.text()
     );
+}
+
+/// An agent at an address nothing listens on, with extra flags and environment: its stderr
+/// while it retries, for `wait`.
+fn unreachable_agent(extra: &[&str], envs: &[(&str, &str)], wait: Duration) -> String {
+    let mut cmd = Command::new(volley_bin());
+    cmd.args([
+        "agent",
+        "--controller",
+        "http://127.0.0.1:9",
+        "--name",
+        "gen-x",
+    ])
+    .args(extra)
+    .env_remove("VOLLEY_LOG")
+    .env_remove("RUST_LOG")
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut agent = cmd.spawn().expect("start volley agent");
+    let log = LineLog::capture(agent.stderr.take().unwrap());
+    let _ = log.wait_for(|l| l.contains("cannot connect"), wait);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    log.text()
+}
+
+/// `--log-format json` gives one JSON object a line with logrus's keys; `--log-level` and
+/// `RUST_LOG` choose the level, the flag first.
+#[test]
+fn every_subcommand_takes_log_format_and_log_level() {
+    let text = unreachable_agent(&["--log-format", "json"], &[], Duration::from_secs(10));
+    let warning = text
+        .lines()
+        .find(|l| l.contains("cannot connect"))
+        .unwrap_or_else(|| panic!("a warning in JSON:\n{text}"));
+    let v: serde_json::Value = serde_json::from_str(warning)
+        .unwrap_or_else(|e| panic!("{e}: not one JSON object: {warning}"));
+    assert_eq!(v["level"], "warning", "{v}");
+    assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "logrus's key order: {warning}");
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "every line is JSON:\n{text}"
+    );
+
+    // RUST_LOG=error silences the agent's warnings; --log-level beats it.
+    let quiet = unreachable_agent(&[], &[("RUST_LOG", "error")], Duration::from_secs(3));
+    assert!(
+        !quiet.contains("cannot connect"),
+        "RUST_LOG=error:\n{quiet}"
+    );
+    let loud = unreachable_agent(
+        &["--log-level", "warn"],
+        &[("RUST_LOG", "error")],
+        Duration::from_secs(10),
+    );
+    assert!(
+        loud.contains("level=warning") && loud.contains("cannot connect"),
+        "--log-level warn beats RUST_LOG=error:\n{loud}"
+    );
+
+    // A client command takes them too, and a level that is none is refused with the fix.
+    let out = Command::new(volley_bin())
+        .args([
+            "runs",
+            "--controller",
+            "http://127.0.0.1:9",
+            "--log-level",
+            "loud",
+        ])
+        .output()
+        .expect("volley runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(104), "{err}");
+    assert!(
+        err.contains("invalid --log-level") && err.contains("loud") && err.contains("debug"),
+        "{err}"
+    );
+    let out = Command::new(volley_bin())
+        .args([
+            "runs",
+            "--controller",
+            "http://127.0.0.1:9",
+            "--log-format",
+            "json",
+        ])
+        .output()
+        .expect("volley runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().next().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(
+        v["level"], "error",
+        "the CLI's own errors follow the format: {err}"
+    );
+}
+
+/// On a terminal, log lines take k6's coloured form (`k6 run` v1.1.0 prints
+/// `console.warn('careful', 1)` as `\x1b[33mWARN\x1b[0m[0000] careful 1 …`); NO_COLOR turns it
+/// back into the plain text form.
+#[test]
+fn log_lines_on_a_terminal_take_k6s_coloured_form() {
+    let dir = temp_dir("logging-tty");
+    let script = dir.join("console.js");
+    std::fs::write(
+        &script,
+        "export const options = { iterations: 1 };\n\
+         export default function () { console.warn('careful', 1); }\n",
+    )
+    .unwrap();
+    let run = |no_color: bool| {
+        let mut cmd = Command::new(volley_bin());
+        cmd.args(["run", "-q", "--no-summary"]).arg(&script);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let mut p = PtyProc::spawn(cmd, no_color);
+        assert_eq!(p.exit_code(Duration::from_secs(60)), 0, "{}", p.text());
+        p.text()
+    };
+    let text = run(false);
+    let line = text
+        .lines()
+        .find(|l| l.contains("careful 1"))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(line.starts_with("\x1b[33mWARN\x1b[0m[000"), "{line:?}");
+    assert!(
+        line.trim_end_matches('\r').ends_with(&format!(
+            "] careful 1{}\x1b[33msource\x1b[0m=console",
+            " ".repeat(37)
+        )),
+        "{line:?}"
+    );
+    let plain = run(true);
+    assert!(
+        plain.contains("level=warning msg=\"careful 1\" source=console"),
+        "{plain:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -30,11 +30,18 @@ const CYAN: &str = "36";
 const FAINT: &str = "2";
 const BOLD: &str = "1";
 
+/// Whether the environment turns colours off, as it does for k6: `NO_COLOR` set to anything,
+/// or `K6_NO_COLOR` true.
+pub fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some()
+        || std::env::var("K6_NO_COLOR").is_ok_and(|v| matches!(v.trim(), "true" | "1"))
+}
+
 impl Style {
-    /// Colour when standard output is a terminal and `NO_COLOR` is unset.
+    /// Colour when standard output is a terminal and the environment does not turn it off.
     pub fn for_stdout() -> Style {
         Style {
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: std::io::stdout().is_terminal() && !no_color_env(),
         }
     }
 
