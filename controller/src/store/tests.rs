@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::{AbortReason, Assignment, ProcessingStatus, ResultStatus, RunStatus};
-use crate::state::RunChanges;
+use crate::state::{RunChanges, StateError};
 use redb::ReadableTableMetadata;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
