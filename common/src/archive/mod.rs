@@ -40,12 +40,21 @@
 //! - Archives travel between Volley's own CLI, controller and agents; a k6 archive uploaded to
 //!   the controller (by `k6 cloud run`) is converted by [`k6::from_k6_tar`] on the way in.
 
+mod error;
 pub mod k6;
+mod paths;
+
+use error::human_size;
+pub use error::ArchiveError;
+use paths::{
+    check_rel_path, common_root, ensure_real_folder, normalize_absolute, private_dir_builder,
+    rel_to_path, relative_string,
+};
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -94,163 +103,6 @@ pub struct Metadata {
     /// Remote modules the test imports, by URL → archive path of their source (see [`remote`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub remote_modules: BTreeMap<String, String>,
-}
-
-/// Why an archive could not be built, read or extracted.
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    #[error(
-        "the archive is {size}; archives are limited to {limit}{largest} — move large data files \
-         out of the test or shrink them",
-        size = human(.size),
-        limit = human_size(MAX_ARCHIVE_BYTES)
-    )]
-    TooLarge {
-        size: u64,
-        /// The largest files, pre-formatted (`" (largest: data/big.bin 60.0 MiB, …)"`), or empty.
-        largest: String,
-    },
-    #[error(
-        "{path_q} in the archive is {size} and does not fit: archives are limited to {limit} in \
-         total — move it out of the test or shrink it",
-        size = human(.size),
-        limit = human_size(MAX_ARCHIVE_BYTES),
-        path_q = crate::text::quoted(.path)
-    )]
-    FileTooLarge { path: String, size: u64 },
-    #[error(
-        "the archive has {count} files; archives are limited to {limit} — bundle data into \
-         fewer files",
-        limit = MAX_FILES
-    )]
-    TooManyFiles { count: usize },
-    #[error(
-        "archive path {path_q} is not allowed: {reason}; archives hold only relative paths inside \
-         the test's folder — rebuild it with `volley archive`",
-        path_q = crate::text::quoted(.path)
-    )]
-    UnsafePath { path: String, reason: &'static str },
-    #[error("{path:?} is not an absolute path; pass absolute paths to build an archive")]
-    NotAbsolute { path: PathBuf },
-    #[error(
-        "{path_q} has a name that is not valid UTF-8; rename it (archive paths must be UTF-8)",
-        path_q = crate::text::quoted(.path)
-    )]
-    NotUtf8Path { path: String },
-    #[error(
-        "{first:?} and {second:?} have no folder in common (different drives?); keep the test's \
-         files on one drive"
-    )]
-    NoCommonRoot { first: PathBuf, second: PathBuf },
-    #[error("{path_q} was given twice with different contents; each archive path holds one file",
-        path_q = crate::text::quoted(.path)
-    )]
-    Conflict { path: String },
-    #[error("{path_q} is both a file and a folder in the archive; rename the file or the folder",
-        path_q = crate::text::quoted(.path)
-    )]
-    FileFolderConflict { path: String },
-    #[error(
-        "the entry script {entry_q} is not among the archive's modules; list it in `modules` \
-         (its source is needed)",
-        entry_q = crate::text::quoted(.entry)
-    )]
-    EntryNotAModule { entry: String },
-    #[error(
-        "the entry script {entry_q} named in metadata.json is not in the archive; rebuild it with \
-         `volley archive`",
-        entry_q = crate::text::quoted(.entry)
-    )]
-    EntryMissing { entry: String },
-    #[error(
-        "module {module_q} named in metadata.json is not in the archive; rebuild it with \
-         `volley archive`",
-        module_q = crate::text::quoted(.module)
-    )]
-    ModuleMissing { module: String },
-    #[error("module {module_q} is listed twice in metadata.json `modules`; list each module once",
-        module_q = crate::text::quoted(.module)
-    )]
-    DuplicateModule { module: String },
-    #[error("module {module_q} is not valid UTF-8 text; JavaScript modules must be UTF-8",
-        module_q = crate::text::quoted(.module)
-    )]
-    ModuleNotUtf8 { module: String },
-    #[error(
-        "remote module {url_q} in metadata.json is invalid: {reason}; rebuild the archive with \
-         `volley archive`",
-        url_q = crate::text::quoted(.url)
-    )]
-    InvalidRemoteModule { url: String, reason: &'static str },
-    #[error(
-        "{path_q} in the archive is a {kind}; archives may hold only regular files and folders \
-         — replace it with the file it points to",
-        path_q = crate::text::quoted(.path)
-    )]
-    UnsupportedEntryType { path: String, kind: &'static str },
-    #[error("{path_q} appears twice in the archive; an archive holds each path once",
-        path_q = crate::text::quoted(.path)
-    )]
-    DuplicateEntry { path: String },
-    #[error(
-        "{path_q} in the archive is outside `files/`; only `metadata.json` and `files/…` are \
-         allowed — rebuild it with `volley archive`",
-        path_q = crate::text::quoted(.path)
-    )]
-    UnexpectedEntry { path: String },
-    #[error(
-        "{path_q} in the archive is cut short (expected {expected} bytes, found {found}); the \
-         upload or copy was truncated — send the archive again",
-        path_q = crate::text::quoted(.path)
-    )]
-    Truncated {
-        path: String,
-        expected: u64,
-        found: u64,
-    },
-    #[error(
-        "the archive has no metadata.json; it is not a Volley archive — build one with \
-         `volley archive`"
-    )]
-    MissingMetadata,
-    #[error("metadata.json is invalid: {reason}; rebuild the archive with `volley archive`")]
-    InvalidMetadata { reason: String },
-    #[error(
-        "the archive has format version {found}, this Volley reads version {supported}; \
-         rebuild it with this Volley's `volley archive` or upgrade Volley",
-        supported = FORMAT_VERSION
-    )]
-    UnsupportedVersion { found: u64 },
-    #[error(
-        "metadata.json `options` must be a JSON object, not {found}; pass the consolidated options"
-    )]
-    InvalidOptions { found: &'static str },
-    #[error(
-        "environment variable name {key_q} is invalid (empty, or has `=` or NUL); use -e NAME=VALUE",
-        key_q = crate::text::quoted(.key)
-    )]
-    InvalidEnvName { key: String },
-    #[error(
-        "the data is not a valid tar archive ({source}); pass a file made by `volley archive`"
-    )]
-    Malformed {
-        #[source]
-        source: io::Error,
-    },
-    #[error("{dir:?} is not empty; extract archives into an empty or new folder")]
-    DirNotEmpty { dir: PathBuf },
-    #[error(
-        "{path:?} already exists and is not a plain folder; extract archives into an empty or new \
-         folder"
-    )]
-    NotAFolder { path: PathBuf },
-    #[error("cannot {action} {path:?}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
 }
 
 impl Archive {
@@ -624,165 +476,6 @@ fn parse_metadata(raw: &[u8]) -> Result<Metadata, ArchiveError> {
     serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
-/// Validates an archive-relative path: non-empty, `/`-separated, relative, no empty, `.` or `..`
-/// components, no backslashes or NULs (which would mean something else on another OS), bounded.
-fn check_rel_path(path: &str) -> Result<(), ArchiveError> {
-    let unsafe_path = |reason| ArchiveError::UnsafePath {
-        path: path.to_string(),
-        reason,
-    };
-    if path.is_empty() {
-        return Err(unsafe_path("it is empty"));
-    }
-    if path.len() > MAX_PATH_BYTES {
-        return Err(unsafe_path("it is longer than 1024 bytes"));
-    }
-    if path.contains('\0') {
-        return Err(unsafe_path("it contains a NUL byte"));
-    }
-    if path.starts_with('/') {
-        return Err(unsafe_path("it is an absolute path"));
-    }
-    if path.contains('\\') {
-        return Err(unsafe_path(
-            "it contains a backslash (a folder separator on Windows)",
-        ));
-    }
-    let first = path.split('/').next().unwrap_or_default();
-    let b = first.as_bytes();
-    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
-        return Err(unsafe_path(
-            "it starts with a drive letter (an absolute path)",
-        ));
-    }
-    for part in path.split('/') {
-        match part {
-            "" => {
-                return Err(unsafe_path(
-                    "it has an empty component (`//` or a trailing `/`)",
-                ))
-            }
-            "." => return Err(unsafe_path("it has a `.` component")),
-            ".." => return Err(unsafe_path("it has a `..` component")),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Makes `path` absolute-and-lexical: drops `.`, resolves `..` against earlier components. It does
-/// not touch the disk (symlinks are the caller's business: the CLI passes the paths it read).
-fn normalize_absolute(path: &Path) -> Result<PathBuf, ArchiveError> {
-    if !path.is_absolute() {
-        return Err(ArchiveError::NotAbsolute {
-            path: path.to_path_buf(),
-        });
-    }
-    let mut out = PathBuf::new();
-    for comp in path.components() {
-        match comp {
-            Component::Prefix(_) | Component::RootDir | Component::Normal(_) => out.push(comp),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                // `/..` stays `/`, as the OS resolves it.
-                if out.parent().is_some() {
-                    out.pop();
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The deepest folder that contains every path (all absolute and normalized).
-fn common_root<'a>(
-    entry: &Path,
-    paths: impl Iterator<Item = &'a Path>,
-) -> Result<PathBuf, ArchiveError> {
-    let folder = |p: &Path| {
-        p.parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| p.into())
-    };
-    let mut root: Vec<Component<'_>> = Vec::new();
-    let entry_folder = folder(entry);
-    root.extend(entry_folder.components());
-    for path in paths {
-        let parent = folder(path);
-        let common = root
-            .iter()
-            .zip(parent.components())
-            .take_while(|(a, b)| *a == b)
-            .count();
-        if common == 0 {
-            return Err(ArchiveError::NoCommonRoot {
-                first: entry.to_path_buf(),
-                second: path.to_path_buf(),
-            });
-        }
-        root.truncate(common);
-    }
-    Ok(root.iter().collect())
-}
-
-/// `path` relative to `root`, joined with `/`.
-fn relative_string(root: &Path, path: &Path) -> Result<String, ArchiveError> {
-    // Only called with paths under `root` (see `common_root`).
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in rel.components() {
-        match comp.as_os_str().to_str() {
-            Some(s) => parts.push(s),
-            None => {
-                return Err(ArchiveError::NotUtf8Path {
-                    path: path.display().to_string(),
-                })
-            }
-        }
-    }
-    let joined = parts.join("/");
-    check_rel_path(&joined)?;
-    Ok(joined)
-}
-
-/// An archive path as a filesystem path under `root`.
-fn rel_to_path(root: &Path, rel: &str) -> PathBuf {
-    let mut path = root.to_path_buf();
-    path.extend(rel.split('/'));
-    path
-}
-
-/// Makes sure `path` is a real folder: creates it if missing, refuses symlinks and files.
-/// Extracted folders are private to the user that extracts them (0700; files 0600): a test's
-/// scripts and data are nobody else's business on the agent's machine.
-fn private_dir_builder() -> fs::DirBuilder {
-    let mut b = fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b
-}
-
-fn ensure_real_folder(path: &Path) -> Result<(), ArchiveError> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_dir() => Ok(()),
-        Ok(_) => Err(ArchiveError::NotAFolder {
-            path: path.to_path_buf(),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => private_dir_builder()
-            .create(path)
-            .map_err(|source| ArchiveError::Io {
-                action: "create",
-                path: path.to_path_buf(),
-                source,
-            }),
-        Err(source) => Err(ArchiveError::Io {
-            action: "inspect",
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
 /// Appends one regular file with a fixed header, so output depends only on names and contents.
 fn append_file(
     builder: &mut tar::Builder<Vec<u8>>,
@@ -818,28 +511,6 @@ pub(crate) fn largest_files<'a>(files: impl Iterator<Item = (&'a str, usize)>) -
         String::new()
     } else {
         format!(" (largest: {})", listed.join(", "))
-    }
-}
-
-fn human(bytes: &u64) -> String {
-    human_size(*bytes)
-}
-
-fn human_size(bytes: u64) -> String {
-    const KIB: f64 = 1024.0;
-    let b = bytes as f64;
-    if b < KIB {
-        format!("{bytes} bytes")
-    } else if b < KIB * KIB {
-        format!("{:.1} KiB", b / KIB)
-    } else {
-        let mib = b / (KIB * KIB);
-        const MIB: u64 = 1024 * 1024;
-        if bytes / MIB * MIB == bytes {
-            format!("{mib:.0} MiB")
-        } else {
-            format!("{mib:.1} MiB")
-        }
     }
 }
 
