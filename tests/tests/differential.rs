@@ -817,3 +817,14 @@ fn http_batch_reuses_the_idle_keep_alive_connection_first() {
         summary: true,
     });
 }
+
+#[test]
+fn webcrypto_global_random_values_uuid_and_digest() {
+    differential(&Case {
+        script: "webcrypto_global.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

@@ -1,4 +1,5 @@
-//! The globals k6 scripts expect besides the modules: `console` and `open()`.
+//! The globals k6 scripts expect besides the modules: `console`, `open()` and WebCrypto's
+//! `crypto` ([`super::webcrypto`]).
 
 use std::rc::Rc;
 
@@ -10,9 +11,10 @@ use super::vu_ctx::{Phase, VuCtx};
 
 type R<T> = rquickjs::Result<T>;
 
-/// Installs `console` and `open` into a fresh context.
+/// Installs `console`, `open` and `crypto` into a fresh context.
 pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>) -> R<()> {
     install_console(ctx)?;
+    super::webcrypto::install(ctx)?;
     install_open(ctx, vu)
 }
 

@@ -21,6 +21,7 @@ pub mod modulestest;
 pub mod shapes;
 pub mod shared_runtime;
 pub mod vu_ctx;
+pub mod webcrypto;
 
 pub use error::JsError;
 pub use loader::{DiskLoader, RemoteSource, VolleyResolver};

@@ -67,8 +67,13 @@ pub const NOT_YET: &[&str] = &[
     "k6/experimental/fs",
     "k6/experimental/csv",
     "k6/experimental/tracing",
-    "k6/experimental/webcrypto",
 ];
+
+/// Modules k6 moved into globals: importing one is an error that says what to do instead.
+const GRADUATED: &[(&str, &str)] = &[(
+    "k6/experimental/webcrypto",
+    "WebCrypto's `crypto` is a global, as in k6 v1.1.0: remove the import",
+)];
 
 /// Looks up a `k6` or `k6/...` specifier: the module, or the error that names the modules
 /// there are. `None` for specifiers that are not k6's.
@@ -78,6 +83,11 @@ pub fn find(name: &str) -> Option<Result<&'static K6Module, String>> {
     }
     if name != "k6" && !name.starts_with("k6/") {
         return None;
+    }
+    if let Some((_, instead)) = GRADUATED.iter().find(|(m, _)| *m == name) {
+        return Some(Err(format!(
+            "module \"{name}\" is no module any more; {instead}"
+        )));
     }
     let supported: Vec<&str> = MODULES.iter().map(|m| m.name).collect();
     let known = if NOT_YET.contains(&name) {
@@ -133,6 +143,12 @@ mod tests {
             e,
             "module \"k6/ws\" is a k6 module that Volley does not support yet; supported modules: \
              k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, k6/timers, k6/html"
+        );
+        let e = find("k6/experimental/webcrypto").unwrap().err().unwrap();
+        assert_eq!(
+            e,
+            "module \"k6/experimental/webcrypto\" is no module any more; WebCrypto's `crypto` is \
+             a global, as in k6 v1.1.0: remove the import"
         );
         let e = find("k6/nope").unwrap().err().unwrap();
         assert!(
