@@ -828,3 +828,14 @@ fn webcrypto_global_random_values_uuid_and_digest() {
         summary: true,
     });
 }
+
+#[test]
+fn experimental_fs_open_read_seek_stat_and_errors() {
+    differential(&Case {
+        script: "fs_files.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

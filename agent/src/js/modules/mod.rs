@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod data;
 pub mod encoding;
 pub mod execution;
+pub mod fs;
 pub mod html;
 pub mod http;
 pub mod k6;
@@ -51,6 +52,7 @@ pub const MODULES: &[K6Module] = &[
     crypto::MODULE,
     timers::MODULE,
     html::MODULE,
+    fs::MODULE,
 ];
 
 /// Modules k6 has and Volley does not (yet): named in the error so users know it is not a typo.
@@ -64,7 +66,6 @@ pub const NOT_YET: &[&str] = &[
     "k6/experimental/grpc",
     "k6/experimental/redis",
     "k6/experimental/streams",
-    "k6/experimental/fs",
     "k6/experimental/csv",
     "k6/experimental/tracing",
 ];
@@ -142,7 +143,8 @@ mod tests {
         assert_eq!(
             e,
             "module \"k6/ws\" is a k6 module that Volley does not support yet; supported modules: \
-             k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, k6/timers, k6/html"
+             k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, k6/timers, k6/html, \
+             k6/experimental/fs"
         );
         let e = find("k6/experimental/webcrypto").unwrap().err().unwrap();
         assert_eq!(
