@@ -131,7 +131,8 @@ impl<S: Subscriber> Layer<S> for K6Lines {
             Level::TRACE => "trace",
         };
         let pairs: Vec<(&str, &str)> = fields.rest.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        volley_agent::console::log(level, &fields.message, &pairs);
+        // Above the live progress, if one is drawn, not through it.
+        crate::progress::above(|| volley_agent::console::log(level, &fields.message, &pairs));
     }
 }
 

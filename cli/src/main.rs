@@ -4,6 +4,7 @@
 
 mod cluster;
 mod cluster_up;
+mod follow;
 mod logging;
 mod option_flags;
 mod progress;

@@ -1,7 +1,13 @@
-//! The banner before a run and the progress lines during and after it, k6-style. A live line
+//! The banner before a run and the progress lines during and after it, k6-style. A live block
 //! is drawn only on a terminal; otherwise only the final state is printed.
+//!
+//! This is the one renderer of run progress: `volley run` feeds it the engine's [`Progress`],
+//! and `submit --wait` / `status --follow` feed it a cluster run's progress built from the
+//! controller's documents (`run_view/live.rs`), through the same [`LiveBlock`] and
+//! [`progress_lines`].
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,7 +18,7 @@ use volley_common::options::ResolvedOptions;
 pub struct ConsoleObserver {
     pub quiet: bool,
     pub out_desc: String,
-    bar: Mutex<Option<indicatif::ProgressBar>>,
+    block: Mutex<LiveBlock>,
     final_block: Mutex<Option<String>>,
 }
 
@@ -21,10 +27,103 @@ impl ConsoleObserver {
         ConsoleObserver {
             quiet,
             out_desc,
-            bar: Mutex::new(None),
+            block: Mutex::new(LiveBlock::hidden()),
             final_block: Mutex::new(None),
         }
     }
+}
+
+/// The block of lines redrawn in place under a run's output while it goes, on a terminal
+/// (indicatif draws it on stderr and clears it at the end); hidden elsewhere, where nothing is
+/// drawn and lines printed through [`LiveBlock::above`] come out as they are.
+///
+/// The block on screen is also known process-wide, so that lines written from elsewhere (log
+/// events, a signal's message) go above it through [`above`] instead of through it.
+pub struct LiveBlock {
+    bar: Option<indicatif::ProgressBar>,
+    /// Which block this is in [`ON_SCREEN`].
+    id: u64,
+}
+
+impl LiveBlock {
+    /// A block that draws nothing.
+    pub fn hidden() -> Self {
+        LiveBlock { bar: None, id: 0 }
+    }
+
+    /// A live block when standard output is a terminal, else a hidden one.
+    pub fn for_stdout() -> Self {
+        if !std::io::stdout().is_terminal() {
+            return Self::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        *ON_SCREEN.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, bar.clone()));
+        LiveBlock { bar: Some(bar), id }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Replaces the block's lines.
+    pub fn draw(&self, lines: &[String]) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(lines.join("\n"));
+        }
+    }
+
+    /// Prints with `print` above the block (the block is lifted, then drawn again).
+    pub fn above(&self, print: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    /// Clears the block for good.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            let mut shown = ON_SCREEN.lock().unwrap_or_else(|e| e.into_inner());
+            if shown.as_ref().is_some_and(|(id, _)| *id == self.id) {
+                *shown = None;
+            }
+            drop(shown);
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The live block on screen, if any, with its id.
+static ON_SCREEN: Mutex<Option<(u64, indicatif::ProgressBar)>> = Mutex::new(None);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Prints with `print` above the live block on screen, if there is one (from any thread); else
+/// just prints. `print` must not print through `above` itself.
+pub fn above(print: impl FnOnce()) {
+    let shown = ON_SCREEN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match shown {
+        Some((_, bar)) => bar.suspend(print),
+        None => print(),
+    }
+}
+
+impl Drop for LiveBlock {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The status line and one line per scenario, as the live block shows them (`done`: the final
+/// state, with ✓ or ✗).
+pub fn progress_lines(p: &Progress, done: bool) -> Vec<String> {
+    let mut lines = vec![status_line(p)];
+    lines.extend(scenario_lines(p, done));
+    lines
 }
 
 fn secs(d: Duration) -> String {
@@ -115,42 +214,28 @@ impl RunObserver for ConsoleObserver {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(s.as_bytes());
         let _ = out.flush();
-        if std::io::stdout().is_terminal() {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
-        }
+        *self.block.lock().unwrap_or_else(|e| e.into_inner()) = LiveBlock::for_stdout();
     }
 
     fn progress(&self, p: &Progress) {
         if self.quiet {
             return;
         }
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            let mut msg = status_line(p);
-            for l in scenario_lines(p, false) {
-                msg.push('\n');
-                msg.push_str(&l);
-            }
-            bar.set_message(msg);
-        }
+        self.block
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .draw(&progress_lines(p, false));
     }
 
     fn finished(&self, p: &Progress) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            bar.finish_and_clear();
-        }
+        self.block
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .finish();
         if self.quiet {
             return;
         }
-        let mut s = status_line(p);
-        for l in scenario_lines(p, true) {
-            s.push('\n');
-            s.push_str(&l);
-        }
+        let mut s = progress_lines(p, true).join("\n");
         s.push('\n');
         *self.final_block.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
     }

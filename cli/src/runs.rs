@@ -1,10 +1,11 @@
 //! `volley runs` and `volley status RUN [--follow]`: the runs a controller holds, as people read
 //! them (run_view) or as the API serves them (`--json`). `--follow` re-attaches to a run that is
-//! going on: the view refreshes every second (in place on a terminal; elsewhere a line per
-//! status change and per event) until the run ends, and exits with the run's exit code. Ctrl+C
-//! detaches and leaves the run going (`volley stop RUN` stops it).
+//! going on: a line per status change and per event as they happen, and on a terminal the live
+//! progress `submit --wait` shows (`follow.rs`), until the run ends; then the run's view, and
+//! the run's exit code. Ctrl+C detaches and leaves the run going (`volley stop RUN` stops it);
+//! a controller unreachable for longer than `submit --wait` tolerates is exit 98, as there.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,9 @@ use volley_api::RunView;
 use volley_common::exit::code;
 
 use crate::cluster::{client, log_error, DEFAULT_REST};
+use crate::follow::{Follower, Lines};
 use crate::run_view::{runs_table, status_text, StatusParts, Style};
+use crate::submit::CONTROLLER_LOST_AFTER;
 
 /// The exit code of a query that could not answer (unknown run, refused token): 1, as any Unix
 /// command that failed; the codes of docs/exit-codes.md describe runs, not queries.
@@ -119,9 +122,6 @@ fn parts(c: &Client, run: &RunView) -> Extra {
     }
 }
 
-/// How long `--follow` rides out an unreachable controller before it gives up.
-const LOST_AFTER: Duration = Duration::from_secs(15);
-
 fn follow(c: &Client, run_id: u64) -> i32 {
     let stops = Arc::new(AtomicU32::new(0));
     let (wake_tx, wake) = std::sync::mpsc::channel();
@@ -129,16 +129,17 @@ fn follow(c: &Client, run_id: u64) -> i32 {
         stops.clone(),
         crate::signals::SignalHooks {
             wake: Some(wake_tx),
+            // Ctrl+C detaches; the loop says so.
+            silent: true,
             ..Default::default()
         },
     );
-    let tty = std::io::stdout().is_terminal();
     let style = Style::for_stdout();
-    let mut last_status = None;
-    let mut events_seen = 0usize;
+    let mut follower = Follower::new(run_id, Lines::Stdout, false);
     let mut last_ok = Instant::now();
     loop {
         if stops.load(Ordering::SeqCst) > 0 {
+            follower.clear();
             eprintln!(
                 "detached from run {run_id}; it goes on (`volley stop {run_id}` stops it, `volley status {run_id} --follow` follows it again)"
             );
@@ -147,41 +148,31 @@ fn follow(c: &Client, run_id: u64) -> i32 {
         match c.run(run_id) {
             Ok(run) => {
                 last_ok = Instant::now();
-                let ended = run.run_status.is_terminal();
-                if tty {
-                    let view = status_text(&parts(c, &run).view(&run), &style);
-                    let mut out = std::io::stdout().lock();
-                    // Home, draw, clear what an earlier, longer view left below.
-                    let _ = write!(out, "\x1b[H\x1b[2J{view}");
-                    let _ = out.flush();
-                } else {
-                    for e in run.events.iter().skip(events_seen) {
-                        println!("run {run_id}: {} {}", e.level, e.message);
-                    }
-                    if last_status != Some(run.run_status) {
-                        let reason = run.transitions.last().map_or("", |t| t.reason.as_str());
-                        println!(
-                            "run {run_id}: {} ({}) {reason}",
-                            run.run_status.name(),
-                            run.run_status.number()
-                        );
-                    }
-                    if ended {
-                        print!("\n{}", status_text(&parts(c, &run).view(&run), &style));
-                    }
-                }
-                events_seen = events_seen.max(run.events.len());
-                last_status = Some(run.run_status);
-                if ended {
+                follower.update(c, &run);
+                if run.run_status.is_terminal() {
+                    follower.clear();
+                    print!("\n{}", status_text(&parts(c, &run).view(&run), &style));
+                    let _ = std::io::stdout().flush();
                     return run.exit_code.unwrap_or(code::SYSTEM);
                 }
             }
-            Err(ClientError::Unreachable(m)) if last_ok.elapsed() < LOST_AFTER => {
+            // As `submit --wait`: a controller gone for longer than that is 98.
+            Err(ClientError::Unreachable(m)) => {
+                if last_ok.elapsed() > CONTROLLER_LOST_AFTER {
+                    follower.clear();
+                    log_error(&format!(
+                        "lost the controller while following run {run_id}: {m}; is it running, and is --controller (or VOLLEY_CONTROLLER) its REST address (default {DEFAULT_REST})?"
+                    ));
+                    return code::CONTROLLER_LOST;
+                }
                 tracing::debug!("controller unreachable while following run {run_id}: {m}");
             }
-            Err(e) => return not_reached(e, Some(run_id)),
+            Err(e) => {
+                follower.clear();
+                return not_reached(e, Some(run_id));
+            }
         }
-        let _ = wake.recv_timeout(Duration::from_secs(1));
+        let _ = wake.recv_timeout(Duration::from_millis(500));
     }
 }
 

@@ -28,6 +28,9 @@ pub struct SignalHooks {
     /// Run (bounded by [`LAST_WORDS`]) before the second signal exits: e.g. telling the
     /// controller to stop the run, which the first signal may not have had time to do.
     pub before_exit: Option<Box<dyn Fn() + Send + Sync>>,
+    /// No "Stopping" line at the first signal: the caller says what it does instead (e.g.
+    /// `status --follow` detaches and stops nothing).
+    pub silent: bool,
 }
 
 /// Installs the trap; returns once the handlers are in place. `count` counts the signals.
@@ -80,17 +83,21 @@ fn first_signal(hooks: &SignalHooks, name: &str) {
         }
         None => "Stopping (press Ctrl+C again to exit at once)".to_string(),
     };
-    volley_agent::console::log("info", &msg, &[]);
+    if !hooks.silent {
+        crate::progress::above(|| volley_agent::console::log("info", &msg, &[]));
+    }
     if let Some(wake) = &hooks.wake {
         let _ = wake.send(());
     }
 }
 
 fn second_signal(hooks: &Arc<SignalHooks>, name: &str) -> ! {
-    volley_agent::console::log_error(
-        &format!("Aborting in response to a second '{name}' signal: the rest was skipped"),
-        &[],
-    );
+    crate::progress::above(|| {
+        volley_agent::console::log_error(
+            &format!("Aborting in response to a second '{name}' signal: the rest was skipped"),
+            &[],
+        )
+    });
     if hooks.before_exit.is_some() {
         // On a plain thread: the hook may block (a REST call), which this runtime forbids.
         let (done_tx, done_rx) = mpsc::channel();

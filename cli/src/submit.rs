@@ -4,7 +4,7 @@
 //! locally (the contract of docs/exit-codes.md, and where the CLI's own phases decide it).
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use volley_common::options::{parse_stages, Options};
 use volley_common::status::RunStatus;
 
 use crate::cluster::{client, log_error, parse_kv, rest_failed, DEFAULT_REST};
+use crate::follow::{Follower, Lines};
 use crate::signals::SignalHooks;
 
 /// Flags shared by `archive` and `submit` that shape the test.
@@ -198,6 +199,7 @@ pub fn submit(a: SubmitArgs) -> i32 {
             before_exit: Some(Box::new(move || {
                 last_words.stop(signal_name(&last_control))
             })),
+            silent: false,
         },
     );
     let built = match build_archive(&a.test, &control) {
@@ -302,6 +304,9 @@ fn signal_stop(signal: Option<String>) -> StopRun {
     }
 }
 
+/// How long `--wait` rides out an unreachable controller before it exits 98.
+pub(crate) const CONTROLLER_LOST_AFTER: Duration = Duration::from_secs(15);
+
 /// The signals `follow` reacts to: how many arrived, and a wake-up at the first.
 struct Stops {
     count: Arc<AtomicU32>,
@@ -317,10 +322,9 @@ fn follow(
     stops: &Stops,
     control: &RunControl,
 ) -> i32 {
-    let mut last_status = None;
     let mut last_ok = Instant::now();
     let mut stop_sent = false;
-    let mut events_seen = 0usize;
+    let mut follower = Follower::new(run_id, Lines::Stderr, a.quiet);
     let run = loop {
         if stops.count.load(Ordering::SeqCst) > 0 && !stop_sent {
             stop_sent = true;
@@ -329,28 +333,16 @@ fn follow(
         match c.run(run_id) {
             Ok(run) => {
                 last_ok = Instant::now();
-                let status = run.run_status;
-                // Events (an agent busy, overloaded, disconnected...) as they happen.
-                for e in run.events.iter().skip(events_seen) {
-                    let msg = format!("run {run_id}: {}", e.message);
-                    volley_agent::console::log(&e.level, &msg, &[]);
-                }
-                events_seen = events_seen.max(run.events.len());
-                if last_status != Some(status) && !a.quiet {
-                    let reason = run.transitions.last().map_or("", |t| t.reason.as_str());
-                    eprintln!(
-                        "run {run_id}: {} ({}) {reason}",
-                        status.name(),
-                        status.number()
-                    );
-                    last_status = Some(status);
-                }
-                if status.is_terminal() {
+                // Events (an agent busy, overloaded, disconnected...) and status changes as
+                // they happen; the live block under them on a terminal.
+                follower.update(c, &run);
+                if run.run_status.is_terminal() {
                     break run;
                 }
             }
             Err(ClientError::Unreachable(m)) => {
-                if last_ok.elapsed() > Duration::from_secs(15) {
+                if last_ok.elapsed() > CONTROLLER_LOST_AFTER {
+                    follower.clear();
                     log_error(&format!(
                         "lost the controller while following run {run_id}: {m}"
                     ));
@@ -362,7 +354,14 @@ fn follow(
         // Polls every 250 ms, and at once after a first signal (to send the stop).
         let _ = stops.wake.recv_timeout(Duration::from_millis(250));
     };
-    finish_follow(c, &run, a, built, control)
+    let final_block = follower.finish(c, &run);
+    let code = finish_follow(c, &run, a, built, control);
+    if let Some(block) = final_block {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\n{block}");
+        let _ = out.flush();
+    }
+    code
 }
 
 /// The end of a followed run: the summary, warnings, and the exit code.
@@ -419,10 +418,15 @@ fn finish_follow(
 /// Prints the run's summary: handleSummary's outputs, or the default summary. Returns the
 /// reason handleSummary failed with, if it did.
 fn print_summary(c: &Client, run_id: u64, built: &Built) -> Option<AbortReason> {
-    let Ok(report) = c.report(run_id) else {
+    let Ok(mut report) = c.report(run_id) else {
         log_error(&format!("the summary of run {run_id} is not available"));
         return None;
     };
+    // Coloured exactly as `volley run` colours its summary: on a terminal, unless NO_COLOR or
+    // K6_NO_COLOR says not to (the controller built the report without a terminal).
+    report.state.is_stdout_tty = std::io::stdout().is_terminal();
+    report.state.is_stderr_tty = std::io::stderr().is_terminal();
+    report.options.no_color |= crate::run_view::no_color_env();
     let mut failed = None;
     if built.has_handle_summary {
         // handleSummary runs once, here, so the files it writes land on this machine.

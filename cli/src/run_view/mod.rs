@@ -15,6 +15,7 @@ use volley_common::status::{ResultStatus, RunStatus};
 use volley_common::summary::SummaryReport;
 
 mod agents;
+pub mod live;
 pub use agents::{agents_table, in_place};
 
 /// Whether and how to colour text.

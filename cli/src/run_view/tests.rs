@@ -141,3 +141,70 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+/// The live block of a cluster run: the status line `volley run` draws (active VUs summed
+/// over the agents' last samples, since the merged metrics carry no `vus` gauge), a line per
+/// scenario at its share of its planned time, the figures and a row per agent.
+#[test]
+fn the_live_block_shows_progress_figures_and_agents() {
+    let mut r = run(4, 2, 0, None);
+    r.duration = 3.0;
+    r.vus = 6;
+    r.config = json!({"scenarios": {
+        "a": {"executor": "constant-vus", "vus": 4, "duration": "6s"},
+        "b": {"executor": "constant-vus", "vus": 2, "duration": "4s", "startTime": "2s"}
+    }});
+    r.assignments = serde_json::from_value(json!([
+        {"agent": "gen-1", "segment": "0:1/2", "sequence": "0,1/2,1"},
+        {"agent": "gen-2", "segment": "1/2:1", "sequence": "0,1/2,1"}
+    ]))
+    .expect("assignments");
+    let sample = |vus: i64| {
+        json!({"at": "2026-12-05T04:00:02Z", "cpu_percent": 50.0, "memory_percent": 2.0,
+               "process_cpu_percent": 12.5, "process_rss_bytes": 41943040u64,
+               "active_vus": vus, "requests_per_second": 100.0, "iterations_per_second": 10.0})
+    };
+    let agents: Vec<AgentUtilization> = serde_json::from_value(json!([
+        {"agent": "gen-1", "segment": "0:1/2", "samples": [sample(3)]},
+        {"agent": "gen-2", "segment": "1/2:1", "samples": [sample(2)]}
+    ]))
+    .expect("agents");
+    let metrics = json!({"metrics": {
+        "http_reqs": {"values": {"count": 600.0, "rate": 200.0}},
+        "http_req_duration": {"values": {"p(95)": 12.3}},
+        "http_req_failed": {"values": {"rate": 0.01}},
+        "iterations": {"values": {"count": 60.0, "rate": 20.0}}
+    }});
+    let lines = live::live_lines(&r, Some(&metrics), &agents, &Style::plain());
+    let text = lines.join("\n");
+    assert_eq!(lines[0], "run 4 RUNNING (2)", "{text}");
+    assert!(
+        lines[1].starts_with("running (03.0s), 5/6 VUs, 60 complete"),
+        "{text}"
+    );
+    let a = lines
+        .iter()
+        .find(|l| l.starts_with("a "))
+        .expect("a's line");
+    assert!(a.contains("[  50% ] 4 VUs  3.0s/6s"), "{a}");
+    let b = lines
+        .iter()
+        .find(|l| l.starts_with("b "))
+        .expect("b's line");
+    assert!(b.contains("[  25% ] 2 VUs  1.0s/4s"), "{b}");
+    assert!(
+        text.contains("200.0 req/s  p(95) 12.30ms  errors 1.00%  20.0 iterations/s"),
+        "{text}"
+    );
+    let gen1 = lines
+        .iter()
+        .find(|l| l.starts_with("gen-1"))
+        .expect("gen-1");
+    assert!(
+        gen1.contains("0:1/2")
+            && gen1.contains("  3  ")
+            && gen1.contains("12.5")
+            && gen1.contains("40 MiB"),
+        "{gen1}"
+    );
+}
