@@ -145,10 +145,16 @@ pub(in crate::api) async fn test_progress(
 ) -> Result<Response, K6Error> {
     let id = run_ref(&raw)?;
     let run = visible_run(&app, &caller, id)?;
-    let planned = volley_common::options::Options::from_script_json(&run.config)
-        .and_then(|o| o.resolve())
-        .map(|r| r.max_duration_incl_graceful_stop().as_secs_f64())
-        .unwrap_or(0.0);
+    // Only a RUNNING run's progress needs its planned duration: the options are resolved for
+    // those polls alone, not for the queued and ended runs k6 also polls.
+    let planned = if run.run_status == RunStatus::Running {
+        volley_common::options::Options::from_script_json(&run.config)
+            .and_then(|o| o.resolve())
+            .map(|r| r.max_duration_incl_graceful_stop().as_secs_f64())
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
     Ok(Json(progress_of(
         run.run_status,
         run.result_status,
