@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod checkpoint;
 pub mod coordinator;
+pub mod dashboard;
 pub mod grpc;
 pub mod grpc_listener;
 pub mod model;

@@ -16,6 +16,7 @@ use crate::auth::{tokens, AuthError, Caller};
 use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
 use crate::model::{AgentUtilization, AgentView, Run, RunStatus, Test};
 use crate::placement::{self, Admission, PlacementRequest};
+use crate::run::merge::LiveData;
 use crate::state::{Command, Effect, RunChanges, STREAMED_RUN_PROCESS};
 use crate::store::{StoreError, StoreHealth};
 
@@ -414,30 +415,8 @@ impl ControllerService for Service {
     fn run_metrics(&self, run_id: u64) -> Option<serde_json::Value> {
         let live = self.co.live(run_id)?;
         let live = live.lock().unwrap_or_else(|e| e.into_inner());
-        // Rates over the run's own duration: up to its end once it has ended.
-        let secs = match (live.started, live.ended) {
-            (Some(s), Some(e)) => e.duration_since(s).as_secs_f64(),
-            (Some(s), None) => s.elapsed().as_secs_f64(),
-            _ => 0.0,
-        };
-        let stats: Vec<String> = volley_common::summary::DEFAULT_TREND_STATS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let mut out = serde_json::Map::new();
-        for (name, info) in live.series.metrics() {
-            if let Some(sink) = live.series.aggregate(name, &[]) {
-                let values: serde_json::Map<String, serde_json::Value> = sink
-                    .values(&stats, secs)
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::json!(v)))
-                    .collect();
-                out.insert(
-                    name.clone(),
-                    serde_json::json!({"type": info.mtype.as_str(), "contains": info.contains.as_str(), "values": values}),
-                );
-            }
-        }
+        let (secs, out) = totals_of(&live);
+        let stats = trend_stats();
         // Per interval: the key metrics merged over the agents for that interval.
         let intervals: Vec<serde_json::Value> = live
             .timeline
@@ -464,6 +443,47 @@ impl ControllerService for Service {
 
     fn run_report(&self, run_id: u64) -> Option<serde_json::Value> {
         self.run(run_id)?.summary
+    }
+
+    fn run_totals(&self, run_id: u64) -> Option<serde_json::Value> {
+        let live = self.co.live(run_id)?;
+        let live = live.lock().unwrap_or_else(|e| e.into_inner());
+        let (secs, out) = totals_of(&live);
+        Some(serde_json::json!({"run_id": run_id, "duration_s": secs, "metrics": out}))
+    }
+
+    fn run_points(&self, run_id: u64, since_unix_ms: u64) -> Option<Vec<crate::api::RunPoint>> {
+        let live = self.co.live(run_id)?;
+        let live = live.lock().unwrap_or_else(|e| e.into_inner());
+        Some(crate::dashboard::run_points(&live, since_unix_ms))
+    }
+
+    fn run_agents_since(
+        &self,
+        run_id: u64,
+        from: &dyn Fn(&str) -> usize,
+        max: usize,
+    ) -> Option<Vec<(AgentUtilization, usize)>> {
+        self.run(run_id)?;
+        let Some(live) = self.co.live(run_id) else {
+            return Some(Vec::new());
+        };
+        let live = live.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
+            live.utilization
+                .iter()
+                .map(|(agent, (segment, samples))| {
+                    let total = samples.len();
+                    let skip = from(agent).min(total).max(total.saturating_sub(max));
+                    let util = AgentUtilization {
+                        agent: agent.clone(),
+                        segment: segment.clone(),
+                        samples: samples[skip..].to_vec(),
+                    };
+                    (util, total)
+                })
+                .collect(),
+        )
     }
 
     fn stop_run_for(
@@ -504,6 +524,40 @@ impl ControllerService for Service {
         let report: SummaryReport = serde_json::from_value(run.summary?).ok()?;
         Some(report.to_handle_summary_data())
     }
+}
+
+/// The trend stats the API's metric views show (k6's default `summaryTrendStats`).
+fn trend_stats() -> Vec<String> {
+    volley_common::summary::DEFAULT_TREND_STATS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A run's merged metrics so far (`values` per metric) and the seconds its rates are over:
+/// up to its end once it has ended.
+fn totals_of(live: &LiveData) -> (f64, serde_json::Map<String, serde_json::Value>) {
+    let secs = match (live.started, live.ended) {
+        (Some(s), Some(e)) => e.duration_since(s).as_secs_f64(),
+        (Some(s), None) => s.elapsed().as_secs_f64(),
+        _ => 0.0,
+    };
+    let stats = trend_stats();
+    let mut out = serde_json::Map::new();
+    for (name, info) in live.series.metrics() {
+        if let Some(sink) = live.series.aggregate(name, &[]) {
+            let values: serde_json::Map<String, serde_json::Value> = sink
+                .values(&stats, secs)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::json!(v)))
+                .collect();
+            out.insert(
+                name.clone(),
+                serde_json::json!({"type": info.mtype.as_str(), "contains": info.contains.as_str(), "values": values}),
+            );
+        }
+    }
+    (secs, out)
 }
 
 /// Reads an uploaded archive: Volley's own, or one `k6 archive` wrote (as `k6 cloud run`

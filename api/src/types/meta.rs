@@ -53,6 +53,10 @@ pub struct Index {
     pub name: String,
     pub version: String,
     pub links: Links,
+    /// Whether the API needs a token (`Authorization: Token …`); the dashboard asks for one
+    /// only then.
+    #[serde(default)]
+    pub auth_required: bool,
 }
 
 /// Paths of the main resources.

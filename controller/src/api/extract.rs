@@ -20,13 +20,13 @@ use crate::auth::Caller;
 /// Shared by every handler: the service, the limits and the failed-authentication back-off.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub(super) svc: Arc<dyn ControllerService>,
+    pub(crate) svc: Arc<dyn ControllerService>,
     pub(super) limits: ApiLimits,
     pub(super) backoff: Arc<crate::auth::backoff::Backoff>,
 }
 
 /// The caller the guard authenticated (`super::guard`); every route behind the guard has one.
-pub(super) struct CallerOf(pub(super) Caller);
+pub(crate) struct CallerOf(pub(crate) Caller);
 
 impl<S: Send + Sync> FromRequestParts<S> for CallerOf {
     type Rejection = ApiError;

@@ -34,7 +34,7 @@ pub const AUDIT: &str = "volley::audit";
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
-    /// Anyone: the index, `/health`, `/openapi.json`.
+    /// Anyone: the index, `/health`, `/openapi.json`, the dashboard's files (no data in them).
     Public,
     /// A token with at least this role (anyone on an open API).
     Role(Role),
@@ -45,9 +45,12 @@ pub(crate) enum Access {
 /// The access rule of a route, by method and matched path.
 pub(crate) fn access(method: &Method, path: &str) -> Access {
     match path {
-        "/" | "/health" | "/openapi.json" => Access::Public,
+        "/" | "/health" | "/openapi.json" | "/ui/{file}" => Access::Public,
         "/v1/streamed-runs/{id}/metrics" | "/v1/streamed-runs/{id}/finish" => Access::StreamSecret,
-        p if p.starts_with("/v1/tokens") || p.starts_with("/v1/agents") => {
+        p if p.starts_with("/v1/tokens")
+            || p.starts_with("/v1/agents")
+            || p == "/v1/live/agents" =>
+        {
             Access::Role(Role::Admin)
         }
         _ if method == Method::GET || method == Method::HEAD => Access::Role(Role::Read),
@@ -267,6 +270,15 @@ mod tests {
             access(&Method::GET, "/v1/agents"),
             Access::Role(Role::Admin)
         );
+        assert_eq!(
+            access(&Method::GET, "/v1/live/agents"),
+            Access::Role(Role::Admin)
+        );
+        assert_eq!(
+            access(&Method::GET, "/v1/live/runs/{id}"),
+            Access::Role(Role::Read)
+        );
+        assert_eq!(access(&Method::GET, "/ui/{file}"), Access::Public);
         assert_eq!(
             access(&Method::DELETE, "/v1/tokens/{id}"),
             Access::Role(Role::Admin)

@@ -41,10 +41,16 @@ const PAGE_SIZE: &str = "Items per page, 1 to 1000 (default 100); `meta.count` i
 // ---------------------------------------------------------------------------------------------
 // Service routes
 
-/// Name, version and links
+/// Name, version and links (the dashboard for browsers)
+///
+/// A request whose `Accept` names `text/html` (a browser's) gets the web dashboard's page
+/// instead (docs/dashboard.md).
 #[utoipa::path(get, path = "/", tag = "meta",
-    responses((status = 200, description = "Links to the main resources.", body = Index)))]
-pub(super) async fn root() -> Response {
+    responses((status = 200, description = "Links to the main resources (JSON); the dashboard's HTML page when `Accept` names `text/html`.", body = Index)))]
+pub(super) async fn root(State(app): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if crate::dashboard::wants_html(&headers) {
+        return crate::dashboard::index_page();
+    }
     ok(&Index {
         name: "volley-controller".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -55,6 +61,7 @@ pub(super) async fn root() -> Response {
             runs: "/loadtests/v2/runs".into(),
             agents: "/v1/agents".into(),
         },
+        auth_required: app.svc.auth_required(),
     })
 }
 

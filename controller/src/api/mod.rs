@@ -17,8 +17,9 @@ use axum::Router;
 use crate::auth::{AuthError, Caller};
 pub use crate::coordinator::{StreamFinish, StreamStatus};
 use crate::model::{AgentUtilization, AgentView, Run, Test};
-use extract::AppState;
+pub(crate) use extract::{AppState, CallerOf};
 
+pub use crate::dashboard::RunPoint;
 pub use volley_api::StreamedRunRequest;
 use volley_api::{CreateToken, TokenCreated, TokenView};
 
@@ -38,6 +39,9 @@ mod views;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+pub(crate) use views::fixtures;
 
 pub use error::ApiError;
 pub use openapi::openapi_document;
@@ -105,6 +109,41 @@ pub trait ControllerService: Send + Sync + 'static {
     fn run_metrics(&self, run_id: u64) -> Option<serde_json::Value>;
     /// The merged end-of-test summary (handleSummary `data` shape); `None` until it exists.
     fn run_summary(&self, run_id: u64) -> Option<serde_json::Value>;
+    /// The run's per-interval chart points (the dashboard's live charts) for the intervals
+    /// ending at or after `since_unix_ms`, oldest first; `None` if the run has no live data.
+    fn run_points(&self, run_id: u64, since_unix_ms: u64) -> Option<Vec<RunPoint>> {
+        let _ = (run_id, since_unix_ms);
+        None
+    }
+    /// The run's merged totals so far: [`ControllerService::run_metrics`] without its
+    /// per-interval series (what the dashboard's totals and live thresholds read each second).
+    fn run_totals(&self, run_id: u64) -> Option<serde_json::Value> {
+        let mut m = self.run_metrics(run_id)?;
+        if let Some(o) = m.as_object_mut() {
+            o.remove("intervals");
+        }
+        Some(m)
+    }
+    /// Each agent's utilization samples of a run from index `from(agent)` on (at most the
+    /// newest `max`), with the agent's total sample count; `None` if the run does not exist.
+    fn run_agents_since(
+        &self,
+        run_id: u64,
+        from: &dyn Fn(&str) -> usize,
+        max: usize,
+    ) -> Option<Vec<(AgentUtilization, usize)>> {
+        Some(
+            self.run_agents(run_id)?
+                .into_iter()
+                .map(|mut a| {
+                    let total = a.samples.len();
+                    let skip = from(&a.agent).min(total).max(total.saturating_sub(max));
+                    a.samples.drain(..skip);
+                    (a, total)
+                })
+                .collect(),
+        )
+    }
     /// The summary as Volley's `SummaryReport` (what `volley submit --wait` renders as text);
     /// `None` until the run has one.
     fn run_report(&self, run_id: u64) -> Option<serde_json::Value> {
@@ -301,6 +340,9 @@ pub fn router(svc: Arc<dyn ControllerService>) -> Router {
 /// The API router with explicit body limits.
 pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) -> Router {
     let (router, _) = routes::table(limits).split_for_parts();
+    // The dashboard's pages and live streams sit behind the same guard (not in the OpenAPI
+    // document: they are not JSON); see `crate::dashboard`.
+    let router = router.merge(crate::dashboard::routes());
     let state = AppState {
         svc,
         limits,
@@ -347,6 +389,16 @@ where
 {
     let app = router_with_limits(svc, api_limits);
     crate::rest_listener::serve(listener, app, limits, shutdown).await
+}
+
+/// Refuses any query parameter (a route that takes none: 400 `invalid_query` naming them).
+pub(crate) fn no_query(raw: Option<&str>) -> Result<(), ApiError> {
+    query::Query::parse(raw)?.finish(&[])
+}
+
+/// A run id from a path segment (400 `invalid_id` with an example otherwise).
+pub(crate) fn parse_run_id(raw: &str) -> Result<u64, ApiError> {
+    extract::parse_id(raw, "run", "/v1/live/runs/12")
 }
 
 /// Maps a service status to an HTTP status; out-of-range values become 500 so a buggy service

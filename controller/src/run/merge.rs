@@ -21,6 +21,11 @@ pub struct LiveData {
     /// Merged key metrics per interval (by the interval's end, rounded to the interval),
     /// bounded to [`MAX_INTERVALS`].
     pub timeline: BTreeMap<u64, SeriesStore>,
+    /// Each agent's `vus` per interval of the timeline (same keys and bound): the cluster's
+    /// VUs of an interval are their sum (the dashboard's VU chart).
+    pub vus_timeline: BTreeMap<u64, BTreeMap<String, f64>>,
+    /// The metrics interval the timeline's buckets are made of (0 before the first batch).
+    pub step_ms: u64,
     pub ended: Option<Instant>,
 }
 
@@ -55,6 +60,7 @@ pub fn merge_batch(
     step_ms: u64,
 ) {
     let bucket = batch.end_unix_ms.div_ceil(step_ms) * step_ms;
+    live.step_ms = step_ms;
     {
         let point = live.timeline.entry(bucket).or_default();
         for s in batch
@@ -68,9 +74,20 @@ pub fn merge_batch(
     while live.timeline.len() > MAX_INTERVALS {
         live.timeline.pop_first();
     }
+    while live.vus_timeline.len() > MAX_INTERVALS {
+        live.vus_timeline.pop_first();
+    }
     for s in &batch.series {
         if SUMMED_GAUGES.contains(&s.metric.as_str()) {
             if let Ok(sink) = serde_json::from_slice::<Sink>(&s.sink_json) {
+                if let (Sink::Gauge(g), true) = (&sink, s.metric == "vus") {
+                    if g.set {
+                        live.vus_timeline
+                            .entry(bucket)
+                            .or_default()
+                            .insert(agent.to_string(), g.value);
+                    }
+                }
                 let slot = gauges
                     .entry(s.metric.clone())
                     .or_default()

@@ -1,0 +1,304 @@
+// The three pages: Runs, a run, Agents (docs/dashboard.md). Each takes the `main` element and
+// the status line, opens its live stream and returns a function that closes it.
+
+import { Feed, api } from './feed.js';
+import {
+  el, statusBadge, resultBadge, healthBadge, fmtDuration, runSeconds, fmtTime, fmtBytes,
+  fmtNum, fmtMs, isTerminal, RUN_STATUS,
+} from './format.js';
+
+/** Points kept per chart: an hour at one point a second. Older points are dropped. */
+export const MAX_POINTS = 3600;
+/** Utilization samples kept per agent on a run page. */
+const MAX_AGENT_SAMPLES = 600;
+
+function table(caption, headers, id) {
+  const body = el('tbody');
+  const t = el('table', { id },
+    el('caption', {}, caption),
+    el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))),
+    body);
+  return { t, body };
+}
+
+function showError(status, what) {
+  return (s) => {
+    if (s.ok) { status(''); return; }
+    const hint = s.code === 401 ? ' Enter an API token above.' : s.code === 403 ? ' This token\'s role does not allow it.' : '';
+    status(`${what}: ${s.message}${hint}`, true);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+export function runsPage(main, status) {
+  const filterStatus = el('select', { id: 'filter-status' },
+    el('option', { value: 'all' }, 'all statuses'),
+    el('option', { value: 'active' }, 'not ended (queued, running…)'),
+    el('option', { value: 'ended' }, 'ended'),
+    ...Object.entries(RUN_STATUS).map(([n, [name]]) => el('option', { value: n }, `${n} ${name}`)));
+  const filterTest = el('input', { id: 'filter-test', type: 'search', placeholder: 'test name' });
+  const count = el('p', { id: 'runs-count' });
+  const { t, body } = table('Runs, newest first (the newest 50)', ['Run', 'Test', 'Status', 'Result', 'Started', 'Duration', 'VUs', 'Detail'], 'runs');
+  main.replaceChildren(
+    el('h1', {}, 'Runs'),
+    el('div', { class: 'filters' },
+      el('label', { for: 'filter-status' }, 'Status '), filterStatus, ' ',
+      el('label', { for: 'filter-test' }, 'Test '), filterTest),
+    count, el('div', { class: 'scroll' }, t));
+  let last = { runs: [], count: 0 };
+  const render = () => {
+    const f = filterStatus.value, q = filterTest.value.trim().toLowerCase();
+    const rows = last.runs.filter((r) =>
+      (f === 'all' || (f === 'active' && !isTerminal(r.run_status)) || (f === 'ended' && isTerminal(r.run_status)) || String(r.run_status) === f)
+      && (!q || r.test_name.toLowerCase().includes(q)));
+    count.textContent = `${rows.length} shown of ${last.count} runs`;
+    body.replaceChildren(...rows.map((r) => el('tr', { 'data-run': r.id },
+      el('td', {}, el('a', { href: `#/runs/${r.id}` }, `#${r.id}`)),
+      el('td', {}, r.test_name || `test ${r.test_id}`),
+      el('td', {}, statusBadge(r.run_status)),
+      el('td', {}, resultBadge(r.result_status, isTerminal(r.run_status))),
+      el('td', {}, fmtTime(r.started)),
+      el('td', {}, fmtDuration(runSeconds(r))),
+      el('td', { class: 'num' }, String(r.vus)),
+      el('td', { class: 'detail' }, r.run_status === 0 && r.detail ? `waiting: ${r.detail}` : r.detail || r.note || ''))));
+  };
+  filterStatus.addEventListener('change', render);
+  filterTest.addEventListener('input', render);
+  const feed = new Feed('/v1/live/runs', { runs: (d) => { last = d; render(); } }, showError(status, 'runs'));
+  const timer = setInterval(render, 1000);
+  return () => { feed.stop(); clearInterval(timer); };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agents
+
+export function agentsPage(main, status) {
+  const { t, body } = table('Connected agents', ['Agent', 'Labels', 'State', 'Run', 'Health', 'Process CPU %', 'Process RSS', 'Host CPU %', 'Host memory %', 'VUs', 'Req/s', 'Heartbeat'], 'agents');
+  const count = el('p', { id: 'agents-count' });
+  main.replaceChildren(el('h1', {}, 'Agents'), count, el('div', { class: 'scroll' }, t));
+  const feed = new Feed('/v1/live/agents', {
+    agents: (d) => {
+      count.textContent = `${d.agents.length} agents connected`;
+      body.replaceChildren(...d.agents.map((a) => el('tr', { 'data-agent': a.name, class: a.health === 'ok' ? '' : `row-${a.health}` },
+        el('th', { scope: 'row' }, a.name),
+        el('td', {}, Object.entries(a.labels || {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'),
+        el('td', {}, a.state),
+        el('td', {}, a.run_id ? el('a', { href: `#/runs/${a.run_id}` }, `#${a.run_id}`) : '—'),
+        el('td', {}, healthBadge(a.health, a.health_cause)),
+        el('td', { class: 'num' }, fmtNum(a.process_cpu_percent)),
+        el('td', { class: 'num' }, fmtBytes(a.process_rss_bytes)),
+        el('td', { class: 'num' }, fmtNum(a.cpu_percent)),
+        el('td', { class: 'num' }, fmtNum(a.memory_percent)),
+        el('td', { class: 'num' }, String(a.active_vus)),
+        el('td', { class: 'num' }, fmtNum(a.requests_per_second)),
+        el('td', { class: 'num' }, `${fmtNum(a.heartbeat_age_s)} s ago`))));
+    },
+  }, showError(status, 'agents'));
+  return () => feed.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A run
+
+/** The charts of a run page: title, unit, series (field of a point, label). */
+const CHARTS = [
+  ['VUs', '', [['vus', 'VUs']]],
+  ['Throughput', '/s', [['requests_per_second', 'requests/s'], ['iterations_per_second', 'iterations/s']]],
+  ['http_req_duration', 'ms', [['p50', 'p50'], ['p90', 'p90'], ['p95', 'p95'], ['p99', 'p99']]],
+  ['Failed requests', '%', [['failed_pct', 'http_req_failed %']]],
+];
+const COLOURS = ['#1f6feb', '#b35900', '#8250df', '#cf222e', '#1a7f37'];
+
+/** A chart of a run's points, bounded to MAX_POINTS. */
+class Chart {
+  constructor(parent, [title, unit, series]) {
+    this.fields = series.map(([f]) => f);
+    this.data = [[], ...series.map(() => [])];
+    const box = el('figure', { class: 'chart' }, el('figcaption', {}, unit ? `${title} (${unit})` : title));
+    parent.append(box);
+    const width = Math.max(300, Math.min(600, (parent.clientWidth || 1200) / 2 - 24));
+    this.plot = new uPlot({
+      width, height: 180,
+      scales: { x: { time: true } },
+      series: [{}, ...series.map(([, label], i) => ({ label, stroke: COLOURS[i], width: 1.5, spanGaps: false }))],
+      axes: [{}, { size: 60 }],
+      legend: { live: true },
+    }, this.data, box);
+  }
+
+  /** Adds or replaces points (by time), keeps at most MAX_POINTS, redraws. */
+  upsert(points) {
+    const [xs, ...ys] = this.data;
+    for (const p of points) {
+      const x = p.t / 1000;
+      let i = xs.length;
+      while (i > 0 && xs[i - 1] > x) i--;
+      const same = i > 0 && xs[i - 1] === x;
+      const at = same ? i - 1 : i;
+      if (!same) xs.splice(at, 0, x);
+      this.fields.forEach((f, k) => {
+        const v = p[f] ?? null;
+        if (same) ys[k][at] = v; else ys[k].splice(at, 0, v);
+      });
+    }
+    const extra = xs.length - MAX_POINTS;
+    if (extra > 0) this.data.forEach((a) => a.splice(0, extra));
+    this.plot.setData(this.data);
+  }
+}
+
+/** Parses a threshold expression such as `p(95)<500` into stat, operator and value. */
+function parseThreshold(expr) {
+  const m = /^\s*([a-z]+(?:\(\d+(?:\.\d+)?\))?)\s*(<=|>=|==|===|!=|<|>)\s*(-?[\d.]+)\s*$/.exec(expr);
+  return m ? { stat: m[1] === 'med' ? 'med' : m[1], op: m[2], limit: Number(m[3]) } : null;
+}
+
+function holds(v, op, limit) {
+  switch (op) {
+    case '<': return v < limit;
+    case '<=': return v <= limit;
+    case '>': return v > limit;
+    case '>=': return v >= limit;
+    case '!=': return v !== limit;
+    default: return v === limit;
+  }
+}
+
+export function runPage(main, status, id) {
+  const title = el('h1', {}, `Run #${id}`);
+  const head = el('div', { class: 'run-head' });
+  const stop = el('button', { id: 'stop', type: 'button', class: 'danger', hidden: true }, 'Stop run');
+  const totals = el('dl', { id: 'totals', class: 'totals' });
+  const charts = el('div', { class: 'charts' });
+  const thresholds = table('Thresholds', ['Metric', 'Threshold', 'Value', 'Result'], 'thresholds');
+  const agents = table('Generators (per agent, latest heartbeat)', ['Agent', 'Segment', 'Health', 'Process CPU %', 'Process RSS', 'Host CPU %', 'VUs', 'Req/s', 'Samples'], 'run-agents');
+  const timeline = table('Status timeline', ['At', 'From', 'To', 'Reason'], 'timeline');
+  const events = table('Events', ['At', 'Level', 'Message'], 'events');
+  main.replaceChildren(title, head, stop, el('h2', {}, 'Totals'), totals, el('h2', {}, 'Over time'), charts,
+    el('h2', {}, 'Thresholds'), el('div', { class: 'scroll' }, thresholds.t),
+    el('h2', {}, 'Generators'), el('div', { class: 'scroll' }, agents.t),
+    el('h2', {}, 'Status and events'), el('div', { class: 'scroll' }, timeline.t), el('div', { class: 'scroll' }, events.t));
+  const plots = CHARTS.map((c) => new Chart(charts, c));
+  let run = null, live = null, summary = null;
+  const perAgent = new Map();
+
+  stop.addEventListener('click', async () => {
+    if (!window.confirm(`Stop run #${id}? Its agents stop gracefully; the run ends ABORTED_BY_USER.`)) return;
+    stop.disabled = true;
+    const r = await api('POST', `/loadtests/v2/runs/${id}/stop`, {});
+    if (r.status !== 200) {
+      status(`stop: ${r.body?.error?.message || `HTTP ${r.status}`}`, true);
+      stop.disabled = false;
+    } else {
+      status(`Stop requested for run #${id}`);
+    }
+  });
+
+  const metricValue = (metric, stat) => {
+    const m = (summary?.metrics || live?.metrics || {})[metric];
+    return m?.values?.[stat];
+  };
+
+  const renderHead = () => {
+    if (!run) return;
+    const secs = runSeconds(run);
+    head.replaceChildren(el('dl', { class: 'facts' },
+      el('dt', {}, 'Status'), el('dd', { id: 'run-status' }, statusBadge(run.run_status)),
+      el('dt', {}, 'Result'), el('dd', { id: 'run-result' }, resultBadge(run.result_status, isTerminal(run.run_status))),
+      el('dt', {}, 'Test'), el('dd', {}, `#${run.test_id}`),
+      el('dt', {}, 'Started'), el('dd', {}, fmtTime(run.started)),
+      el('dt', {}, 'Duration'), el('dd', {}, fmtDuration(secs)),
+      el('dt', {}, 'VUs'), el('dd', {}, String(run.vus)),
+      run.error_detail ? [el('dt', {}, 'Why it ended'), el('dd', {}, run.error_detail)] : null,
+      run.note ? [el('dt', {}, 'Note'), el('dd', {}, run.note)] : null));
+    stop.hidden = isTerminal(run.run_status);
+  };
+
+  const renderTotals = () => {
+    const reqs = metricValue('http_reqs', 'count');
+    const rate = metricValue('http_reqs', 'rate');
+    const failed = metricValue('http_req_failed', 'rate');
+    const iters = metricValue('iterations', 'count');
+    const src = summary ? 'end-of-test summary' : live ? 'live, so far' : 'no data yet';
+    totals.replaceChildren(
+      el('dt', {}, 'Requests'), el('dd', { id: 'total-requests' }, reqs === undefined ? '—' : String(Math.round(reqs))),
+      el('dt', {}, 'Requests/s'), el('dd', { id: 'total-rps' }, fmtNum(rate, 2)),
+      el('dt', {}, 'p95 http_req_duration'), el('dd', { id: 'total-p95' }, fmtMs(metricValue('http_req_duration', 'p(95)'))),
+      el('dt', {}, 'p90 http_req_duration'), el('dd', { id: 'total-p90' }, fmtMs(metricValue('http_req_duration', 'p(90)'))),
+      el('dt', {}, 'Failed requests'), el('dd', { id: 'total-failed' }, failed === undefined ? '—' : `${(failed * 100).toFixed(2)} %`),
+      el('dt', {}, 'Iterations'), el('dd', { id: 'total-iterations' }, iters === undefined ? '—' : String(Math.round(iters))),
+      el('dt', {}, 'Source'), el('dd', { id: 'totals-source' }, src));
+  };
+
+  const renderThresholds = () => {
+    const conf = run?.config?.thresholds || {};
+    const rows = [];
+    for (const [metric, list] of Object.entries(conf)) {
+      for (const item of [].concat(list)) {
+        const expr = typeof item === 'string' ? item : item?.threshold;
+        if (!expr) continue;
+        const p = parseThreshold(expr);
+        const [name] = metric.split('{');
+        const value = p && name === metric ? metricValue(metric, p.stat) : undefined;
+        let ok = summary?.metrics?.[metric]?.thresholds?.[expr]?.ok;
+        let when = 'at the end';
+        if (ok === undefined && value !== undefined && p) { ok = holds(value, p.op, p.limit); when = 'so far'; }
+        const result = ok === undefined ? el('span', { class: 'badge neutral' }, '… no data')
+          : ok ? el('span', { class: 'badge good' }, el('span', { 'aria-hidden': 'true' }, '✔ '), `pass (${when})`)
+            : el('span', { class: 'badge bad' }, el('span', { 'aria-hidden': 'true' }, '✖ '), `fail (${when})`);
+        rows.push(el('tr', {}, el('th', { scope: 'row' }, metric), el('td', {}, expr), el('td', { class: 'num' }, fmtNum(value, 2)), el('td', {}, result)));
+      }
+    }
+    thresholds.body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 4 }, 'This run has no thresholds.'))]));
+  };
+
+  const renderAgents = () => {
+    agents.body.replaceChildren(...[...perAgent.values()].map((a) => {
+      const s = a.samples[a.samples.length - 1] || {};
+      return el('tr', { 'data-agent': a.agent, class: a.health === 'ok' ? '' : `row-${a.health}` },
+        el('th', { scope: 'row' }, a.agent),
+        el('td', {}, a.segment),
+        el('td', {}, healthBadge(a.health, a.health_cause)),
+        el('td', { class: 'num' }, fmtNum(s.process_cpu_percent)),
+        el('td', { class: 'num' }, fmtBytes(s.process_rss_bytes)),
+        el('td', { class: 'num' }, fmtNum(s.cpu_percent)),
+        el('td', { class: 'num' }, String(s.active_vus ?? '—')),
+        el('td', { class: 'num' }, fmtNum(s.requests_per_second)),
+        el('td', { class: 'num' }, String(a.samples.length)));
+    }));
+  };
+
+  const renderEvents = () => {
+    timeline.body.replaceChildren(...(run?.transitions || []).map((t) => el('tr', {},
+      el('td', {}, fmtTime(t.at)), el('td', {}, statusBadge(t.from)), el('td', {}, statusBadge(t.to)), el('td', {}, t.reason))));
+    const evs = run?.events || [];
+    events.body.replaceChildren(...(evs.length ? evs.map((e) => el('tr', { class: `level-${e.level}` },
+      el('td', {}, fmtTime(e.at)), el('td', {}, e.level), el('td', {}, e.message)))
+      : [el('tr', {}, el('td', { colspan: 3 }, 'No events.'))]));
+  };
+
+  const feed = new Feed(`/v1/live/runs/${id}`, {
+    run: (r) => { run = r; title.textContent = `Run #${id}`; renderHead(); renderThresholds(); renderEvents(); },
+    points: (d) => {
+      const pts = d.points.map((p) => ({ ...p, failed_pct: p.failed_rate === null ? null : p.failed_rate * 100 }));
+      plots.forEach((c) => c.upsert(pts));
+    },
+    totals: (t) => { live = t; renderTotals(); renderThresholds(); },
+    summary: (s) => { summary = s; renderTotals(); renderThresholds(); },
+    agents: (d) => {
+      for (const a of d.agents) {
+        const had = perAgent.get(a.agent);
+        const samples = (had ? had.samples.concat(a.samples) : a.samples).slice(-MAX_AGENT_SAMPLES);
+        perAgent.set(a.agent, { ...a, samples });
+      }
+      renderAgents();
+    },
+    end: () => { status(`Run #${id} has ended; this page shows its final figures.`); },
+    gone: (g) => status(g.message, true),
+  }, showError(status, `run #${id}`));
+  renderTotals();
+  const timer = setInterval(renderHead, 1000);
+  return () => { feed.stop(); clearInterval(timer); };
+}

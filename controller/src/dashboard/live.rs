@@ -1,0 +1,429 @@
+//! The dashboard's live streams: Server-Sent Events that send a page what changed, once a
+//! second, so an open dashboard never polls every chart. Each stream is bounded: its state is
+//! a few strings and counters whatever the run's length, it sends only new or changed points,
+//! at most [`MAX_AGENT_SAMPLES`] samples per agent when it opens, and at most
+//! [`MAX_LIVE_STREAMS`] are open at once (`docs/dashboard.md`).
+//!
+//! The feeds ([`RunFeed`], [`RunsFeed`], [`AgentsFeed`]) are plain state machines over the
+//! [`ControllerService`], one `tick` per second; the handlers only pump their events.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::api::{
+    no_query, parse_run_id, run_view, ApiError, AppState, CallerOf, ControllerService, Page,
+};
+use crate::auth::Caller;
+use crate::model::{AgentUtilization, Run, RunStatus, UtilizationSample};
+use crate::run::merge::LiveData;
+
+/// Live streams open at once (all pages of all browsers); one more is refused with 429.
+pub const MAX_LIVE_STREAMS: usize = 64;
+/// How often a stream looks for changes.
+const TICK: Duration = Duration::from_secs(1);
+/// How long a stream waits for a slow browser to take an event before it gives up on it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Utilization samples per agent a run stream sends when it opens (the newest): ten minutes
+/// at one heartbeat a second. The page keeps no more than this per agent either.
+pub const MAX_AGENT_SAMPLES: usize = 600;
+/// Runs the runs stream shows (the newest).
+pub const RECENT_RUNS: usize = 50;
+/// Points already sent that are looked at again each tick: an interval's point changes when a
+/// slower agent's batch for it arrives after it was first sent.
+const RESEND_POINTS: usize = 5;
+
+/// One interval of a run, as the dashboard charts it: the cluster's VUs, requests and
+/// iterations per second, `http_req_duration` percentiles (ms, merged exactly over the agents)
+/// and the share of failed requests. A field is null when the interval has no such data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunPoint {
+    /// The interval's end, Unix ms.
+    pub t: u64,
+    pub vus: Option<f64>,
+    pub requests_per_second: Option<f64>,
+    pub iterations_per_second: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    /// `http_req_failed`'s rate, 0–1.
+    pub failed_rate: Option<f64>,
+}
+
+/// The points of a run's timeline from the interval ending at `since_unix_ms` on.
+pub(crate) fn run_points(live: &LiveData, since_unix_ms: u64) -> Vec<RunPoint> {
+    let step_s = live.step_ms.max(1) as f64 / 1000.0;
+    live.timeline
+        .range(since_unix_ms..)
+        .map(|(t, store)| {
+            let stat = |metric: &str, name: &str| {
+                store
+                    .aggregate(metric, &[])
+                    .filter(|s| !s.is_empty())
+                    .and_then(|s| s.stat(name, step_s))
+            };
+            RunPoint {
+                t: *t,
+                vus: live.vus_timeline.get(t).map(|a| a.values().sum()),
+                requests_per_second: stat("http_reqs", "count").map(|c| c / step_s),
+                iterations_per_second: stat("iterations", "count").map(|c| c / step_s),
+                p50: stat("http_req_duration", "p(50)"),
+                p90: stat("http_req_duration", "p(90)"),
+                p95: stat("http_req_duration", "p(95)"),
+                p99: stat("http_req_duration", "p(99)"),
+                failed_rate: stat("http_req_failed", "rate"),
+            }
+        })
+        .collect()
+}
+
+/// One event to send: its name and JSON data.
+pub(crate) type Out = (&'static str, String);
+
+fn to_json(v: &impl Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| json!({"error": e.to_string()}).to_string())
+}
+
+/// `ok`, `warning` (≥ 80 %) or `overloaded` (≥ 90 %) for one sample, judged on the agent
+/// process's CPU and the host's CPU and memory as `GET /v1/agents` judges them, with the part
+/// that is loaded (`process` or `host`).
+fn sample_health(s: &UtilizationSample) -> (&'static str, Option<&'static str>) {
+    let u = crate::utilization::Utilization {
+        process_cpu: s.process_cpu_percent,
+        process_memory: 0.0,
+        host_cpu: s.cpu_percent,
+        host_memory: s.memory_percent,
+    };
+    if let Some(p) = u.over(90.0, 90.0) {
+        ("overloaded", Some(p.name()))
+    } else if let Some(p) = u.over(80.0, 80.0) {
+        ("warning", Some(p.name()))
+    } else {
+        ("ok", None)
+    }
+}
+
+/// What a run stream has sent so far.
+#[derive(Default)]
+pub(crate) struct RunFeed {
+    run: String,
+    totals: String,
+    /// The newest points sent, by interval end (at most [`RESEND_POINTS`]).
+    recent: BTreeMap<u64, RunPoint>,
+    /// Samples sent per agent.
+    samples: BTreeMap<String, usize>,
+    summary_sent: bool,
+}
+
+impl RunFeed {
+    /// What changed since the last tick, and whether the stream is done (the run ended, or it
+    /// is gone for this caller).
+    pub(crate) fn tick(
+        &mut self,
+        svc: &dyn ControllerService,
+        caller: &Caller,
+        id: u64,
+    ) -> (Vec<Out>, bool) {
+        let mut out = Vec::new();
+        let Some(run) = svc.get_run(id).filter(|r| caller.sees(r.project_id)) else {
+            let msg = json!({"message": format!("run {id} does not exist")});
+            return (vec![("gone", msg.to_string())], true);
+        };
+        let view = to_json(&run_view(&run));
+        if view != self.run {
+            out.push(("run", view.clone()));
+            self.run = view;
+        }
+        let since = self.recent.keys().next().copied().unwrap_or(0);
+        let points: Vec<RunPoint> = svc
+            .run_points(id, since)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| self.recent.get(&p.t) != Some(p))
+            .collect();
+        if !points.is_empty() {
+            out.push(("points", to_json(&json!({ "points": points }))));
+            for p in points {
+                self.recent.insert(p.t, p);
+            }
+            while self.recent.len() > RESEND_POINTS {
+                self.recent.pop_first();
+            }
+        }
+        if let Some(totals) = svc.run_totals(id) {
+            let totals = to_json(&totals);
+            if totals != self.totals {
+                out.push(("totals", totals.clone()));
+                self.totals = totals;
+            }
+        }
+        self.agents(svc, &run, &mut out);
+        let ended = run.run_status.is_terminal();
+        if ended && !self.summary_sent {
+            if let Some(summary) = svc.run_summary(id) {
+                out.push(("summary", to_json(&summary)));
+            }
+            self.summary_sent = true;
+        }
+        if ended {
+            out.push(("end", json!({"run_status": run.run_status}).to_string()));
+        }
+        (out, ended)
+    }
+
+    fn agents(&mut self, svc: &dyn ControllerService, run: &Run, out: &mut Vec<Out>) {
+        let seen = self.samples.clone();
+        let from = move |a: &str| seen.get(a).copied().unwrap_or(0);
+        let Some(agents) = svc.run_agents_since(run.id, &from, MAX_AGENT_SAMPLES) else {
+            return;
+        };
+        let mut changed = Vec::new();
+        for (
+            AgentUtilization {
+                agent,
+                segment,
+                samples,
+            },
+            total,
+        ) in agents
+        {
+            if samples.is_empty() {
+                continue;
+            }
+            self.samples.insert(agent.clone(), total);
+            let (health, cause) = samples.last().map_or(("ok", None), sample_health);
+            changed.push(json!({
+                "agent": agent,
+                "segment": segment,
+                "health": health,
+                "health_cause": cause,
+                "samples": samples,
+            }));
+        }
+        if !changed.is_empty() {
+            out.push(("agents", to_json(&json!({ "agents": changed }))));
+        }
+    }
+}
+
+/// One row of the runs page.
+#[derive(Debug, Serialize)]
+struct RunRow {
+    id: u64,
+    test_id: u64,
+    test_name: String,
+    run_status: RunStatus,
+    status_name: &'static str,
+    result_status: crate::model::ResultStatus,
+    result_name: &'static str,
+    created: String,
+    started: Option<String>,
+    ended: Option<String>,
+    duration: f64,
+    vus: u64,
+    note: String,
+    /// What a QUEUED run waits for (its latest "queued: …" event, else its last transition's
+    /// reason); what ended a run early (`error_detail`).
+    detail: Option<String>,
+}
+
+fn row(svc: &dyn ControllerService, r: Run) -> RunRow {
+    let detail = if r.run_status == RunStatus::Queued {
+        r.events
+            .iter()
+            .rev()
+            .find_map(|e| e.message.strip_prefix("queued: ").map(str::to_string))
+            .or_else(|| r.transitions.last().map(|t| t.reason.clone()))
+    } else {
+        r.error_detail.clone()
+    };
+    RunRow {
+        id: r.id,
+        test_id: r.test_id,
+        test_name: svc.get_test(r.test_id).map(|t| t.name).unwrap_or_default(),
+        run_status: r.run_status,
+        status_name: r.run_status.name(),
+        result_status: r.result_status,
+        result_name: r.result_status.name(),
+        created: r.created,
+        started: r.started,
+        ended: r.ended,
+        duration: r.duration,
+        vus: r.vus,
+        note: r.note,
+        detail,
+    }
+}
+
+/// The runs stream: the newest [`RECENT_RUNS`] runs the caller sees, newest first, and how
+/// many there are, each time any of it changes.
+#[derive(Default)]
+pub(crate) struct RunsFeed {
+    last: String,
+}
+
+impl RunsFeed {
+    pub(crate) fn tick(&mut self, svc: &dyn ControllerService, caller: &Caller) -> Vec<Out> {
+        let keep = |r: &Run| caller.sees(r.project_id);
+        let count = svc.list_runs(&keep, Page { number: 1, size: 1 }).count;
+        // The last RECENT_RUNS in id order: the last page of that size and the one before it.
+        let pages = count.div_ceil(RECENT_RUNS).max(1);
+        let mut runs = Vec::new();
+        for number in pages.saturating_sub(1).max(1)..=pages {
+            let page = Page {
+                number,
+                size: RECENT_RUNS,
+            };
+            runs.extend(svc.list_runs(&keep, page).items);
+        }
+        runs.sort_by_key(|r| std::cmp::Reverse(r.id));
+        runs.truncate(RECENT_RUNS);
+        let rows: Vec<RunRow> = runs.into_iter().map(|r| row(svc, r)).collect();
+        let body = to_json(&json!({"runs": rows, "count": count}));
+        if body == self.last {
+            return Vec::new();
+        }
+        self.last = body.clone();
+        vec![("runs", body)]
+    }
+}
+
+/// The agents stream: every connected agent (as `GET /v1/agents` shows it) each time any
+/// figure changes.
+#[derive(Default)]
+pub(crate) struct AgentsFeed {
+    last: String,
+}
+
+impl AgentsFeed {
+    pub(crate) fn tick(&mut self, svc: &dyn ControllerService) -> Vec<Out> {
+        let body = to_json(&json!({ "agents": svc.agents() }));
+        if body == self.last {
+            return Vec::new();
+        }
+        self.last = body.clone();
+        vec![("agents", body)]
+    }
+}
+
+fn streams() -> &'static Arc<Semaphore> {
+    static S: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    S.get_or_init(|| Arc::new(Semaphore::new(MAX_LIVE_STREAMS)))
+}
+
+/// A place among the open streams, or the 429 answer.
+fn permit() -> Result<OwnedSemaphorePermit, Box<Response>> {
+    streams().clone().try_acquire_owned().map_err(|_| {
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_live_streams",
+            format!(
+                "{MAX_LIVE_STREAMS} live dashboard streams are open already; close a dashboard tab or try again later"
+            ),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+        Box::new(resp)
+    })
+}
+
+/// Pumps a feed's events into an SSE response: one `tick` per [`TICK`] until it is done or the
+/// browser goes away (or takes more than [`SEND_TIMEOUT`] to accept an event).
+fn pump<F>(mut tick: F) -> Response
+where
+    F: FnMut() -> (Vec<Out>, bool) + Send + 'static,
+{
+    let permit = match permit() {
+        Ok(p) => p,
+        Err(refused) => return *refused,
+    };
+    let (tx, rx) = mpsc::channel::<Result<Event, std::convert::Infallible>>(8);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut every = tokio::time::interval(TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let (events, done) = tick();
+            for (name, data) in events {
+                let event = Event::default().event(name).data(data);
+                match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(event))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        tracing::debug!(
+                            "a live dashboard stream took no event for {SEND_TIMEOUT:?}: closed"
+                        );
+                        return;
+                    }
+                }
+            }
+            if done {
+                return;
+            }
+        }
+    });
+    let mut resp = Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    // Proxies must not buffer the stream.
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// `GET /v1/live/runs`: the runs page's stream.
+pub(super) async fn runs(
+    State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    no_query(raw.as_deref())?;
+    let mut feed = RunsFeed::default();
+    Ok(pump(move || (feed.tick(&*app.svc, &caller), false)))
+}
+
+/// `GET /v1/live/runs/{id}`: one run's stream, until the run has ended.
+pub(super) async fn run(
+    State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    no_query(raw.as_deref())?;
+    let id = parse_run_id(&raw_id)?;
+    if app
+        .svc
+        .get_run(id)
+        .filter(|r| caller.sees(r.project_id))
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "run_not_found",
+            format!("no run with id {id}; GET /loadtests/v2/runs lists them"),
+        ));
+    }
+    let mut feed = RunFeed::default();
+    Ok(pump(move || feed.tick(&*app.svc, &caller, id)))
+}
+
+/// `GET /v1/live/agents`: the agents page's stream (admin role, as `GET /v1/agents`).
+pub(super) async fn agents(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    no_query(raw.as_deref())?;
+    let mut feed = AgentsFeed::default();
+    Ok(pump(move || (feed.tick(&*app.svc), false)))
+}

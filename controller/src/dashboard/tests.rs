@@ -1,0 +1,416 @@
+//! The dashboard's routes and live feeds against a small fake service: the page for browsers
+//! and the JSON index for programs, the embedded files, the points of a run's timeline (VUs
+//! summed over agents, percentiles merged), and feeds that send only what changed.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use volley_common::metrics::{MetricType, Sink};
+use volley_proto as pb;
+
+use super::live::{AgentsFeed, RunFeed, RunsFeed, MAX_AGENT_SAMPLES};
+use super::*;
+use crate::api::fixtures;
+use crate::api::{ControllerService, Listed, Page, ServiceError};
+use crate::auth::Caller;
+use crate::model::{AgentUtilization, AgentView, Run, RunStatus, Test, UtilizationSample};
+use crate::run::merge::{merge_batch, AgentGauges, LiveData};
+
+#[derive(Default)]
+struct Fake {
+    runs: Mutex<BTreeMap<u64, Run>>,
+    points: Mutex<Vec<RunPoint>>,
+    samples: Mutex<Vec<UtilizationSample>>,
+}
+
+impl ControllerService for Fake {
+    fn create_test(
+        &self,
+        _: String,
+        _: Option<u64>,
+        _: Vec<u8>,
+        _: &Caller,
+    ) -> Result<Test, ServiceError> {
+        Err(ServiceError::internal("not in this fake"))
+    }
+    fn list_tests(&self, _: &dyn Fn(&Test) -> bool, _: Page) -> Listed<Test> {
+        Listed {
+            count: 0,
+            items: Vec::new(),
+        }
+    }
+    fn get_test(&self, id: u64) -> Option<Test> {
+        Some(fixtures::test(id, 1, vec![]))
+    }
+    fn start_run(
+        &self,
+        _: u64,
+        _: BTreeMap<String, String>,
+        _: String,
+        _: u64,
+    ) -> Result<Run, ServiceError> {
+        Err(ServiceError::internal("not in this fake"))
+    }
+    fn get_run(&self, id: u64) -> Option<Run> {
+        self.runs.lock().unwrap().get(&id).cloned()
+    }
+    fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run> {
+        page.collect(self.runs.lock().unwrap().values().filter(|r| keep(r)))
+    }
+    fn stop_run(&self, _: u64, _: Option<u64>) -> Result<Run, ServiceError> {
+        Err(ServiceError::internal("not in this fake"))
+    }
+    fn agents(&self) -> Vec<AgentView> {
+        Vec::new()
+    }
+    fn agent(&self, _: &str) -> Option<AgentView> {
+        None
+    }
+    fn run_agents(&self, id: u64) -> Option<Vec<AgentUtilization>> {
+        self.get_run(id)?;
+        Some(vec![AgentUtilization {
+            agent: "gen-1".into(),
+            segment: "0:1".into(),
+            samples: self.samples.lock().unwrap().clone(),
+        }])
+    }
+    fn run_metrics(&self, id: u64) -> Option<Value> {
+        let n = self.points.lock().unwrap().len();
+        self.get_run(id)
+            .map(|_| json!({"metrics": {"http_reqs": {"values": {"count": n}}}, "intervals": []}))
+    }
+    fn run_summary(&self, id: u64) -> Option<Value> {
+        self.get_run(id)
+            .filter(|r| r.run_status.is_terminal())
+            .map(|_| json!({"metrics": {"http_reqs": {"values": {"count": 3}}}}))
+    }
+    fn run_points(&self, _: u64, since: u64) -> Option<Vec<RunPoint>> {
+        let p = self.points.lock().unwrap();
+        Some(p.iter().filter(|p| p.t >= since).cloned().collect())
+    }
+}
+
+fn point(t: u64, rps: f64) -> RunPoint {
+    RunPoint {
+        t,
+        vus: Some(2.0),
+        requests_per_second: Some(rps),
+        iterations_per_second: None,
+        p50: None,
+        p90: None,
+        p95: None,
+        p99: None,
+        failed_rate: None,
+    }
+}
+
+fn sample(vus: i64) -> UtilizationSample {
+    UtilizationSample {
+        at: "2026-01-01T00:00:01Z".into(),
+        cpu_percent: 95.0,
+        memory_percent: 10.0,
+        process_cpu_percent: Some(20.0),
+        process_rss_bytes: 1 << 20,
+        active_vus: vus,
+        requests_per_second: 5.0,
+        iterations_per_second: 5.0,
+    }
+}
+
+fn names(events: &[(&str, String)]) -> Vec<String> {
+    events.iter().map(|(n, _)| n.to_string()).collect()
+}
+
+fn data(events: &[(&str, String)], name: &str) -> Value {
+    let (_, d) = events
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("a {name} event in {:?}", names(events)));
+    serde_json::from_str(d).expect("JSON data")
+}
+
+fn fake_with_run(status: RunStatus) -> Arc<Fake> {
+    let fake = Arc::new(Fake::default());
+    fake.runs
+        .lock()
+        .unwrap()
+        .insert(1, fixtures::run(1, 2, status));
+    fake
+}
+
+#[test]
+fn a_run_feed_sends_only_new_and_changed_points_and_ends_with_the_run() {
+    let fake = fake_with_run(RunStatus::Running);
+    let caller = Caller::open();
+    let mut feed = RunFeed::default();
+    fake.points
+        .lock()
+        .unwrap()
+        .extend([point(1000, 1.0), point(2000, 2.0)]);
+    fake.samples.lock().unwrap().push(sample(2));
+
+    let (events, done) = feed.tick(&*fake, &caller, 1);
+    assert!(!done);
+    assert_eq!(names(&events), ["run", "points", "totals", "agents"]);
+    assert_eq!(
+        data(&events, "points")["points"].as_array().unwrap().len(),
+        2
+    );
+    let agents = data(&events, "agents");
+    assert_eq!(agents["agents"][0]["agent"], "gen-1");
+    assert_eq!(agents["agents"][0]["health"], "overloaded");
+    assert_eq!(agents["agents"][0]["health_cause"], "host");
+
+    // Nothing changed: nothing is sent.
+    let (events, _) = feed.tick(&*fake, &caller, 1);
+    assert!(events.is_empty(), "{:?}", names(&events));
+
+    // A late batch changes the last point, a new one follows; one more sample.
+    {
+        let mut p = fake.points.lock().unwrap();
+        p[1] = point(2000, 4.0);
+        p.push(point(3000, 3.0));
+    }
+    fake.samples.lock().unwrap().push(sample(3));
+    let (events, _) = feed.tick(&*fake, &caller, 1);
+    let sent: Vec<f64> = data(&events, "points")["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["requests_per_second"].as_f64().unwrap())
+        .collect();
+    assert_eq!(sent, [4.0, 3.0], "only the changed and the new point");
+    let agents = data(&events, "agents");
+    assert_eq!(agents["agents"][0]["samples"].as_array().unwrap().len(), 1);
+    assert_eq!(agents["agents"][0]["samples"][0]["active_vus"], 3);
+
+    // The run ends: its new state, the summary, the end; the stream is done.
+    fake.runs.lock().unwrap().get_mut(&1).unwrap().run_status = RunStatus::AbortedByUser;
+    let (events, done) = feed.tick(&*fake, &caller, 1);
+    assert!(done);
+    assert_eq!(names(&events), ["run", "summary", "end"]);
+    assert_eq!(data(&events, "end")["run_status"], 5);
+}
+
+#[test]
+fn a_run_feed_opens_with_at_most_the_newest_samples_of_each_agent() {
+    let fake = fake_with_run(RunStatus::Running);
+    fake.samples
+        .lock()
+        .unwrap()
+        .extend((0..MAX_AGENT_SAMPLES as i64 + 50).map(sample));
+    let (events, _) = RunFeed::default().tick(&*fake, &Caller::open(), 1);
+    let samples = &data(&events, "agents")["agents"][0]["samples"];
+    assert_eq!(samples.as_array().unwrap().len(), MAX_AGENT_SAMPLES);
+    assert_eq!(samples[0]["active_vus"], 50, "the newest ones");
+}
+
+#[test]
+fn a_run_of_another_project_is_gone() {
+    let fake = fake_with_run(RunStatus::Running);
+    let other = Caller {
+        token_id: Some(9),
+        role: volley_api::Role::Read,
+        project_id: 77,
+    };
+    let (events, done) = RunFeed::default().tick(&*fake, &other, 1);
+    assert!(done);
+    assert_eq!(names(&events), ["gone"]);
+}
+
+#[test]
+fn the_runs_feed_lists_the_newest_runs_first_and_says_what_queued_ones_wait_for() {
+    let fake = Arc::new(Fake::default());
+    for id in 1..=60 {
+        let mut r = fixtures::run(id, 2, RunStatus::Finished);
+        if id == 60 {
+            r.run_status = RunStatus::Queued;
+            r.events.push(crate::model::RunEvent {
+                at: "2026-01-01T00:00:00Z".into(),
+                level: "info".into(),
+                message: "queued: the run needs 3 idle agents; 1 idle of 2 connected".into(),
+            });
+        }
+        fake.runs.lock().unwrap().insert(id, r);
+    }
+    let mut feed = RunsFeed::default();
+    let events = feed.tick(&*fake, &Caller::open());
+    let d = data(&events, "runs");
+    assert_eq!(d["count"], 60);
+    let rows = d["runs"].as_array().unwrap();
+    assert_eq!(rows.len(), super::live::RECENT_RUNS);
+    assert_eq!(rows[0]["id"], 60);
+    assert_eq!(rows[49]["id"], 11);
+    assert_eq!(rows[0]["status_name"], "QUEUED");
+    assert_eq!(
+        rows[0]["detail"],
+        "the run needs 3 idle agents; 1 idle of 2 connected"
+    );
+    assert_eq!(rows[1]["test_name"], "test 2");
+    assert!(feed.tick(&*fake, &Caller::open()).is_empty(), "no change");
+    assert!(AgentsFeed::default().tick(&*fake).len() == 1);
+}
+
+fn batch(seq: u64, end_unix_ms: u64, vus: f64, durations: &[f64]) -> pb::MetricBatch {
+    let sink = |t: MetricType, values: &[f64]| {
+        let mut s = Sink::new(t);
+        for v in values {
+            s.add(*v, 0);
+        }
+        serde_json::to_vec(&s).unwrap()
+    };
+    let series = |metric: &str, t: MetricType, values: &[f64]| pb::Series {
+        metric: metric.into(),
+        metric_type: t.as_str().into(),
+        contains: "default".into(),
+        tags: Default::default(),
+        sink_json: sink(t, values),
+    };
+    pb::MetricBatch {
+        run_id: 1,
+        seq,
+        end_unix_ms,
+        series: vec![
+            series("vus", MetricType::Gauge, &[vus]),
+            series(
+                "http_reqs",
+                MetricType::Counter,
+                &vec![1.0; durations.len()],
+            ),
+            series("http_req_duration", MetricType::Trend, durations),
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn points_sum_the_agents_vus_and_merge_their_percentiles() {
+    let mut live = LiveData::default();
+    let mut gauges = AgentGauges::default();
+    merge_batch(
+        &mut live,
+        &mut gauges,
+        "gen-1",
+        &batch(1, 1000, 3.0, &[10.0; 60]),
+        1000,
+    );
+    merge_batch(
+        &mut live,
+        &mut gauges,
+        "gen-2",
+        &batch(1, 1000, 2.0, &[1000.0; 40]),
+        1000,
+    );
+    merge_batch(
+        &mut live,
+        &mut gauges,
+        "gen-1",
+        &batch(2, 2000, 4.0, &[5.0]),
+        1000,
+    );
+    let points = run_points(&live, 0);
+    assert_eq!(points.len(), 2);
+    let p = &points[0];
+    assert_eq!(p.t, 1000);
+    assert_eq!(p.vus, Some(5.0), "summed over the agents");
+    assert_eq!(p.requests_per_second, Some(100.0));
+    // Merged over both agents' samples, not averaged over the agents (that would be 505 ms).
+    let (p50, p95) = (p.p50.expect("p50"), p.p95.expect("p95"));
+    assert!(
+        (p50 - 10.0).abs() < 0.5,
+        "60 of 100 requests took 10 ms: p50 {p50}"
+    );
+    assert!((p95 - 1000.0).abs() < 20.0, "40 of 100 took 1 s: p95 {p95}");
+    assert_eq!(points[1].vus, Some(4.0));
+    assert_eq!(points[1].failed_rate, None, "no such metric: null");
+    assert_eq!(run_points(&live, 1500).len(), 1, "from the interval asked");
+}
+
+async fn get(app: &axum::Router, uri: &str, accept: &str) -> (StatusCode, HeaderMap, String) {
+    let req = Request::builder()
+        .uri(uri)
+        .header(header::ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn browsers_get_the_page_and_programs_the_json_index() {
+    let app = crate::api::router(fake_with_run(RunStatus::Finished));
+    let (s, h, body) = get(&app, "/", "text/html,application/xhtml+xml,*/*;q=0.8").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(h[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(body.contains("/ui/app.js"), "{body}");
+    let (s, _, body) = get(&app, "/", "application/json").await;
+    assert_eq!(s, StatusCode::OK);
+    let index: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(index["name"], "volley-controller");
+    assert_eq!(index["auth_required"], false);
+}
+
+#[tokio::test]
+async fn the_files_are_embedded_and_an_unknown_one_is_a_json_404() {
+    let app = crate::api::router(fake_with_run(RunStatus::Finished));
+    for (file, mime) in [
+        ("app.js", "text/javascript"),
+        ("pages.js", "text/javascript"),
+        ("style.css", "text/css"),
+        ("uPlot.iife.min.js", "text/javascript"),
+        ("uPlot.LICENSE", "text/plain"),
+    ] {
+        let (s, h, body) = get(&app, &format!("/ui/{file}"), "*/*").await;
+        assert_eq!(s, StatusCode::OK, "{file}");
+        assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with(mime));
+        assert!(!body.is_empty());
+    }
+    let (s, _, body) = get(&app, "/ui/secret.txt", "*/*").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let e: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["error"]["code"], "asset_not_found");
+    assert!(e["error"]["message"].as_str().unwrap().contains("app.js"));
+}
+
+#[tokio::test]
+async fn a_run_stream_of_an_ended_run_sends_it_and_ends() {
+    let fake = fake_with_run(RunStatus::Finished);
+    fake.points.lock().unwrap().push(point(1000, 1.0));
+    let app = crate::api::router(fake);
+    let (s, h, body) = get(&app, "/v1/live/runs/1", "text/event-stream").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    for event in [
+        "event: run",
+        "event: points",
+        "event: summary",
+        "event: end",
+    ] {
+        assert!(body.contains(event), "{event} in {body}");
+    }
+    let (s, _, body) = get(&app, "/v1/live/runs/9", "text/event-stream").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let (s, _, body) = get(&app, "/v1/live/runs/x", "text/event-stream").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, _, body) = get(&app, "/v1/live/runs?page=2", "text/event-stream").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+}
