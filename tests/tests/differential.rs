@@ -839,3 +839,14 @@ fn experimental_fs_open_read_seek_stat_and_errors() {
         summary: true,
     });
 }
+
+#[test]
+fn experimental_csv_parse_and_parser_with_k6s_options() {
+    differential(&Case {
+        script: "csv_records.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

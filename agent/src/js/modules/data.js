@@ -39,13 +39,16 @@ export class SharedArray {
         }
         if (prop === 'constructor') return SharedArray;
         const ap = Array.prototype[prop];
+        if (MUTATORS.has(prop)) {
+          return () => { throw new TypeError('SharedArray is immutable'); };
+        }
         if (typeof ap === 'function') {
           return (...args) => ap.apply(Array.from({ length }, (_, i) => get(i)), args);
         }
         return self[prop];
       },
-      set() { throw new TypeError('SharedArray is read-only'); },
-      deleteProperty() { throw new TypeError('SharedArray is read-only'); },
+      set() { throw new TypeError('SharedArray is immutable'); },
+      deleteProperty() { throw new TypeError('SharedArray is immutable'); },
       has(t, prop) {
         const i = Number(prop);
         return Number.isInteger(i) && i >= 0 && i < length;
@@ -60,6 +63,10 @@ export class SharedArray {
     });
   }
 }
+
+// The Array methods that change an array: on a SharedArray they throw, as in k6.
+const MUTATORS = new Set(['push', 'pop', 'shift', 'unshift', 'splice', 'sort', 'reverse', 'fill',
+  'copyWithin']);
 
 function deepFreeze(o) {
   if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {

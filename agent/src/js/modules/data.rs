@@ -104,8 +104,18 @@ mod tests {
         vu.run("globalThis.out = [built, a.length, b.length, a[0].n, b[1], a[2] === undefined];")
             .unwrap();
         assert_eq!(vu.json("out"), serde_json::json!([1, 2, 2, 1, "two", true]));
-        let e = vu.run("a[0] = 1;").unwrap_err();
-        assert_eq!(e.to_string(), "TypeError: SharedArray is read-only");
+        // k6's words, for every change.
+        for change in ["a[0] = 1;", "a.push(3);", "a.sort();", "delete a[0];"] {
+            let e = vu.run(change).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "TypeError: SharedArray is immutable",
+                "{change}"
+            );
+        }
+        vu.run("globalThis.kept = [a.length, a.map((x) => typeof x).join()];")
+            .unwrap();
+        assert_eq!(vu.json("kept"), serde_json::json!([2, "object,string"]));
         let e = vu
             .run("import { SharedArray } from 'k6/data'; new SharedArray('late', () => []);")
             .unwrap_err();

@@ -13,7 +13,7 @@ function fsError(name, message) {
   return e;
 }
 
-// The hidden side of a file that `k6/experimental/csv` reads.
+// The hidden side of a file that `k6/experimental/csv` reads (csv.js).
 const FILE = Symbol.for('volley.fs.File');
 
 function file(id, path, name, size) {

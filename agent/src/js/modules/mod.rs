@@ -10,6 +10,7 @@
 
 pub mod convert;
 pub mod crypto;
+pub mod csv;
 pub mod data;
 pub mod encoding;
 pub mod execution;
@@ -53,6 +54,7 @@ pub const MODULES: &[K6Module] = &[
     timers::MODULE,
     html::MODULE,
     fs::MODULE,
+    csv::MODULE,
 ];
 
 /// Modules k6 has and Volley does not (yet): named in the error so users know it is not a typo.
@@ -66,7 +68,6 @@ pub const NOT_YET: &[&str] = &[
     "k6/experimental/grpc",
     "k6/experimental/redis",
     "k6/experimental/streams",
-    "k6/experimental/csv",
     "k6/experimental/tracing",
 ];
 
@@ -144,7 +145,7 @@ mod tests {
             e,
             "module \"k6/ws\" is a k6 module that Volley does not support yet; supported modules: \
              k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, k6/timers, k6/html, \
-             k6/experimental/fs"
+             k6/experimental/fs, k6/experimental/csv"
         );
         let e = find("k6/experimental/webcrypto").unwrap().err().unwrap();
         assert_eq!(
