@@ -3,7 +3,8 @@
 //!
 //! Every change of controller state is a [`state::Command`] applied to one deterministic
 //! [`state::State`] (a log of commands → state), persisted by [`store`], so that the log can be
-//! replicated with Raft later without a rewrite.
+//! replicated with Raft: [`replication`] is that replication's core, not wired into the
+//! controller yet (docs/ha.md).
 
 pub mod api;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod grpc_listener;
 pub mod model;
 pub mod placement;
 pub mod registry;
+pub mod replication;
 pub mod rest_listener;
 pub mod run;
 pub mod server;

@@ -20,6 +20,19 @@ pub mod cloud_push {
     tonic::include_proto!("volley.cloudpush.v1");
 }
 
+/// Controller⇄controller replication: `proto/raft.proto`, raft-rs messages carried as bytes
+/// (docs/ha.md).
+pub mod raft {
+    tonic::include_proto!("volley.raft.v1");
+
+    /// The replication protocol version this build speaks; a peer with another is refused.
+    pub const RAFT_PROTOCOL_VERSION: u32 = 1;
+
+    /// Largest `RaftBatch` either side accepts: a snapshot (the controller state) travels in
+    /// one message, so this bounds the state a group can replicate (docs/ha.md).
+    pub const MAX_RAFT_BATCH_BYTES: usize = 256 * 1024 * 1024;
+}
+
 mod abort;
 mod target;
 pub use abort::EmptyAbortReason;

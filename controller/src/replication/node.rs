@@ -1,0 +1,477 @@
+//! One controller's Raft replica as a pure core, in raft-rs' "Ready loop" style: a driver feeds
+//! it inputs ([`Node::tick`] on its clock, [`Node::step`] for each message from a peer,
+//! [`Node::propose`] for a command) and then calls [`Node::handle_ready`], which makes the Ready
+//! durable in the node's [`RaftStorage`], applies the committed entries to the controller's
+//! [`State`] and returns the effects for the driver to perform: the messages to send to peers and
+//! the outcome of every applied command. The node reads no clock and opens no socket, so tests
+//! drive three of them over a simulated network with a fake clock (see the replication tests),
+//! as the run machine is driven (controller/src/run/machine.rs).
+//!
+//! Committed entries are the store's [`Command`]s, serialized as the store serializes them
+//! (JSON), and are applied through the same [`State::apply`]: the state machine stays the one
+//! truth, and a command the state rejects is rejected identically on every replica (the state
+//! is unchanged, and the rejection is reported to the proposer). Snapshots are the [`State`] as
+//! JSON, as the store's snapshots are. See docs/ha.md.
+
+use protobuf::Message as _;
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot,
+};
+use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole};
+use thiserror::Error;
+
+use super::storage::{Persist, RaftStorage, RaftStoreError};
+use crate::state::{Applied, Command, State, StateError};
+
+/// Election and heartbeat timing, in ticks of the driver's clock ([`TICK`] in production).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// This node's id (1 or more, unique in the group).
+    pub id: u64,
+    /// A follower that heard nothing from a leader for a random number of ticks in
+    /// `[election_tick, 2 × election_tick)` starts an election; a leader that heard from no
+    /// quorum for `election_tick` ticks steps down (check-quorum).
+    pub election_tick: usize,
+    /// A leader sends heartbeats every this many ticks.
+    pub heartbeat_tick: usize,
+    /// Bounds of the randomized election timeout (0: raft-rs' defaults, `election_tick` and
+    /// `2 × election_tick`). Tests pin them per node to make a simulation reproducible.
+    pub min_election_tick: usize,
+    pub max_election_tick: usize,
+    /// Compact the log into a snapshot after this many applied entries (0: never).
+    pub snapshot_every: u64,
+    /// Largest batch of entries in one append message.
+    pub max_size_per_msg: u64,
+    /// Most append messages in flight to one follower.
+    pub max_inflight_msgs: usize,
+}
+
+/// The production tick: election timeout 1–2 s, heartbeats every 200 ms (docs/ha.md).
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl NodeConfig {
+    /// Production timing (docs/ha.md#timeouts).
+    pub fn new(id: u64) -> NodeConfig {
+        NodeConfig {
+            id,
+            election_tick: 10,
+            heartbeat_tick: 2,
+            min_election_tick: 0,
+            max_election_tick: 0,
+            snapshot_every: 1000,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+        }
+    }
+}
+
+/// A node's role in its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+/// Identifies one proposal: the proposing node and its sequence number there. Carried in the
+/// entry's context, so the proposer can match the outcome when the entry is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProposalId {
+    pub node: u64,
+    pub seq: u64,
+}
+
+impl ProposalId {
+    fn encode(self) -> Vec<u8> {
+        let mut v = self.node.to_le_bytes().to_vec();
+        v.extend_from_slice(&self.seq.to_le_bytes());
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<ProposalId> {
+        let node = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+        let seq = u64::from_le_bytes(b.get(8..16)?.try_into().ok()?);
+        (b.len() == 16).then_some(ProposalId { node, seq })
+    }
+}
+
+/// One committed command, applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedEntry {
+    /// Its Raft index.
+    pub index: u64,
+    /// Who proposed it, if it came through [`Node::propose`].
+    pub proposal: Option<ProposalId>,
+    /// What the state machine did with it (a rejection leaves the state unchanged everywhere).
+    pub outcome: Result<Applied, StateError>,
+}
+
+/// The effects of one [`Node::handle_ready`], for the driver to perform.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// To send to peers (`to` names the peer), after which the node may be told
+    /// [`Node::report_unreachable`] or [`Node::report_snapshot`].
+    pub messages: Vec<Message>,
+    /// Commands applied to the state, in log order.
+    pub applied: Vec<AppliedEntry>,
+}
+
+/// A change of the group's membership, one node at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    AddVoter(u64),
+    Remove(u64),
+}
+
+/// A node's view of its group, for status pages and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub id: u64,
+    pub role: Role,
+    pub term: u64,
+    /// The leader this node knows of (0: none).
+    pub leader: u64,
+    pub commit: u64,
+    pub applied: u64,
+    pub snapshot_index: u64,
+    pub last_index: u64,
+}
+
+/// Why a node operation failed.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(
+        "this controller (node {id}) is not the Raft leader{}; send writes to the leader",
+        match .leader { Some(l) => format!(" (node {l} is)"), None => " and knows of no leader yet".into() }
+    )]
+    NotLeader { id: u64, leader: Option<u64> },
+    #[error(transparent)]
+    Storage(#[from] RaftStoreError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("cannot encode a command: {0}")]
+    Encode(serde_json::Error),
+    #[error(
+        "the snapshot at index {index} does not hold a controller state ({detail}); move the \
+         Raft log away and let the node catch up from the others"
+    )]
+    BadSnapshot { index: u64, detail: String },
+}
+
+/// One replica: raft-rs' `RawNode` over redb, and the controller state it applies to.
+pub struct Node {
+    id: u64,
+    raw: RawNode<RaftStorage>,
+    state: State,
+    /// The last Raft index applied (commands, no-ops and membership changes alike).
+    applied: u64,
+    next_seq: u64,
+    snapshot_every: u64,
+    /// A membership change was applied since the last compaction.
+    membership_changed: bool,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl Node {
+    /// Starts a replica on `storage`. A new storage gets the static membership `voters` (the
+    /// same list on every node); an existing one keeps its own. The state is the stored
+    /// snapshot's; the committed entries after it are applied again by the first
+    /// [`Self::handle_ready`], from the node's own log.
+    pub fn open(
+        config: &NodeConfig,
+        mut storage: RaftStorage,
+        voters: &[u64],
+    ) -> Result<Node, NodeError> {
+        storage.initialize(voters)?;
+        let snap = storage.load_snapshot()?;
+        let applied = snap.get_metadata().index;
+        let state = state_from_snapshot(&snap)?;
+        let cfg = raft::Config {
+            id: config.id,
+            election_tick: config.election_tick,
+            heartbeat_tick: config.heartbeat_tick,
+            min_election_tick: config.min_election_tick,
+            max_election_tick: config.max_election_tick,
+            applied,
+            max_size_per_msg: config.max_size_per_msg,
+            max_inflight_msgs: config.max_inflight_msgs,
+            // A leader that cannot reach a quorum steps down within an election timeout, and a
+            // follower that hears from its leader ignores vote requests (leader lease).
+            check_quorum: true,
+            pre_vote: true,
+            read_only_option: ReadOnlyOption::Safe,
+            ..Default::default()
+        };
+        cfg.validate()?;
+        let raw = RawNode::new(&cfg, storage, &super::raft_logger(config.id))?;
+        Ok(Node {
+            id: config.id,
+            raw,
+            state,
+            applied,
+            next_seq: 1,
+            snapshot_every: config.snapshot_every,
+            membership_changed: false,
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The replicated controller state, as of the last applied entry.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// One tick of the driver's clock.
+    pub fn tick(&mut self) {
+        self.raw.tick();
+    }
+
+    /// A message from a peer. Messages from unknown peers or of local types are dropped with a
+    /// debug log (a peer cannot make this node fail).
+    pub fn step(&mut self, msg: Message) -> Result<(), NodeError> {
+        match self.raw.step(msg) {
+            Ok(()) => Ok(()),
+            Err(raft::Error::StepPeerNotFound | raft::Error::StepLocalMsg) => {
+                tracing::debug!(node = self.id, "dropped a Raft message it cannot take");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Proposes `cmd` for replication. Only the leader accepts proposals; its outcome comes
+    /// back in [`Output::applied`] with the returned id once a quorum stored it. A proposal may
+    /// also be lost (a leader change before it committed): the caller waits with a timeout.
+    pub fn propose(&mut self, cmd: &Command) -> Result<ProposalId, NodeError> {
+        if self.raw.raft.state != StateRole::Leader {
+            return Err(self.not_leader());
+        }
+        let data = serde_json::to_vec(cmd).map_err(NodeError::Encode)?;
+        let id = ProposalId {
+            node: self.id,
+            seq: self.next_seq,
+        };
+        self.raw.propose(id.encode(), data).map_err(|e| match e {
+            raft::Error::ProposalDropped => self.not_leader(),
+            e => e.into(),
+        })?;
+        self.next_seq += 1;
+        Ok(id)
+    }
+
+    /// Proposes a membership change (only on the leader; one at a time: raft-rs drops a second
+    /// one proposed before the first is applied). A node that lost its disk must be removed and
+    /// added back, as it forgot its votes and its log (docs/ha.md#a-node-that-lost-its-disk).
+    pub fn propose_membership(&mut self, change: Membership) -> Result<(), NodeError> {
+        if self.raw.raft.state != StateRole::Leader {
+            return Err(self.not_leader());
+        }
+        let mut cc = ConfChange::default();
+        let (kind, id) = match change {
+            Membership::AddVoter(id) => (ConfChangeType::AddNode, id),
+            Membership::Remove(id) => (ConfChangeType::RemoveNode, id),
+        };
+        cc.set_change_type(kind);
+        cc.node_id = id;
+        self.raw.propose_conf_change(Vec::new(), cc)?;
+        Ok(())
+    }
+
+    /// The voters as of the last applied membership change.
+    pub fn voters(&self) -> Vec<u64> {
+        self.raw.store().conf_state().voters.clone()
+    }
+
+    /// Starts an election now (tests, and a future leadership transfer).
+    pub fn campaign(&mut self) -> Result<(), NodeError> {
+        Ok(self.raw.campaign()?)
+    }
+
+    /// The driver could not deliver a message to `to`.
+    pub fn report_unreachable(&mut self, to: u64) {
+        self.raw.report_unreachable(to);
+    }
+
+    /// Whether a snapshot message to `to` was delivered: a failed one is sent again later.
+    pub fn report_snapshot(&mut self, to: u64, delivered: bool) {
+        let status = if delivered {
+            SnapshotStatus::Finish
+        } else {
+            SnapshotStatus::Failure
+        };
+        self.raw.report_snapshot(to, status);
+    }
+
+    /// Whether [`Self::handle_ready`] has work to do.
+    pub fn has_ready(&self) -> bool {
+        self.raw.has_ready()
+    }
+
+    /// The Ready loop: persist (one fsynced transaction), apply committed entries, advance.
+    /// Returns the messages to send (only now: the entries and votes they acknowledge are
+    /// durable) and the applied commands.
+    pub fn handle_ready(&mut self) -> Result<Output, NodeError> {
+        let mut out = Output::default();
+        if !self.raw.has_ready() {
+            return Ok(out);
+        }
+        let mut ready = self.raw.ready();
+        out.messages.extend(ready.take_messages());
+        let snapshot = (!ready.snapshot().is_empty()).then(|| ready.snapshot().clone());
+        if let Some(snap) = &snapshot {
+            // Check before anything is written: a snapshot that is not a state is refused whole.
+            let state = state_from_snapshot(snap)?;
+            self.raw.mut_store().persist(Persist {
+                snapshot: Some(snap),
+                ..Persist::default()
+            })?;
+            self.state = state;
+            self.applied = snap.get_metadata().index;
+            tracing::info!(
+                node = self.id,
+                index = self.applied,
+                "installed a snapshot from the leader"
+            );
+        }
+        let committed = ready.take_committed_entries();
+        self.apply_entries(committed, &mut out)?;
+        self.raw.mut_store().persist(Persist {
+            snapshot: None,
+            entries: ready.entries(),
+            hard_state: ready.hs(),
+        })?;
+        out.messages.extend(ready.take_persisted_messages());
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.raw.mut_store().set_commit(commit)?;
+        }
+        out.messages.extend(light.take_messages());
+        self.apply_entries(light.take_committed_entries(), &mut out)?;
+        self.raw.advance_apply();
+        self.maybe_compact()?;
+        Ok(out)
+    }
+
+    /// Where this node stands.
+    pub fn status(&self) -> NodeStatus {
+        let r = &self.raw.raft;
+        NodeStatus {
+            id: self.id,
+            role: match r.state {
+                StateRole::Follower => Role::Follower,
+                StateRole::PreCandidate => Role::PreCandidate,
+                StateRole::Candidate => Role::Candidate,
+                StateRole::Leader => Role::Leader,
+            },
+            term: r.term,
+            leader: r.leader_id,
+            commit: r.raft_log.committed,
+            applied: self.applied,
+            snapshot_index: self.raw.store().snapshot_index(),
+            last_index: self.raw.store().last_log_index(),
+        }
+    }
+
+    /// Compacts the log into a snapshot of the current state now (also done on its own every
+    /// `snapshot_every` applied entries).
+    pub fn compact(&mut self) -> Result<(), NodeError> {
+        let data = serde_json::to_vec(&self.state).map_err(NodeError::Encode)?;
+        self.raw.mut_store().compact(self.applied, &data)?;
+        Ok(())
+    }
+
+    /// Compacts every `snapshot_every` entries, and after every membership change: the
+    /// snapshot carries the membership, and a node just added must find itself in the snapshot
+    /// it is sent, or it refuses it.
+    fn maybe_compact(&mut self) -> Result<(), NodeError> {
+        let since = self.applied - self.raw.store().snapshot_index();
+        if self.membership_changed || (self.snapshot_every > 0 && since >= self.snapshot_every) {
+            self.compact()?;
+            self.membership_changed = false;
+        }
+        Ok(())
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), NodeError> {
+        for entry in entries {
+            if entry.index <= self.applied {
+                continue;
+            }
+            self.applied = entry.index;
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => {} // a new leader's no-op
+                EntryType::EntryNormal => {
+                    let outcome = match serde_json::from_slice::<Command>(&entry.data) {
+                        Ok(cmd) => self.state.apply(entry.index, &cmd),
+                        // Every replica decodes the same bytes the same way, so all skip it.
+                        Err(e) => Err(StateError::Invalid {
+                            subject: format!("Raft entry {}", entry.index),
+                            problem: format!("not a command of this Volley version: {e}"),
+                        }),
+                    };
+                    if let Err(e) = &outcome {
+                        tracing::debug!(node = self.id, index = entry.index, error = %e, "replicated command rejected");
+                    }
+                    out.applied.push(AppliedEntry {
+                        index: entry.index,
+                        proposal: ProposalId::decode(&entry.context),
+                        outcome,
+                    });
+                }
+                EntryType::EntryConfChange => {
+                    let mut cc = ConfChange::default();
+                    cc.merge_from_bytes(&entry.data)
+                        .map_err(raft::Error::CodecError)?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.raw.mut_store().set_conf_state(cs)?;
+                    self.membership_changed = true;
+                }
+                EntryType::EntryConfChangeV2 => {
+                    let mut cc = ConfChangeV2::default();
+                    cc.merge_from_bytes(&entry.data)
+                        .map_err(raft::Error::CodecError)?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.raw.mut_store().set_conf_state(cs)?;
+                    self.membership_changed = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn not_leader(&self) -> NodeError {
+        let leader = self.raw.raft.leader_id;
+        NodeError::NotLeader {
+            id: self.id,
+            leader: (leader != 0 && leader != self.id).then_some(leader),
+        }
+    }
+}
+
+/// Whether `m` carries a snapshot (the driver reports its delivery with
+/// [`Node::report_snapshot`]).
+pub fn is_snapshot(m: &Message) -> bool {
+    m.get_msg_type() == MessageType::MsgSnapshot
+}
+
+fn state_from_snapshot(snap: &Snapshot) -> Result<State, NodeError> {
+    let data = snap.get_data();
+    if data.is_empty() {
+        return Ok(State::new());
+    }
+    serde_json::from_slice(data).map_err(|e| NodeError::BadSnapshot {
+        index: snap.get_metadata().index,
+        detail: e.to_string(),
+    })
+}

@@ -1,0 +1,347 @@
+//! The peer RPC between controllers, on the same tonic stack as the agents' link: the
+//! `RaftPeer.Send` service of `proto/raft.proto`. A call carries a batch of raft-rs messages
+//! for one peer, each in raft's own protobuf encoding, as bytes.
+//!
+//! Bounds: a batch is at most [`MAX_RAFT_BATCH_BYTES`] (both directions, checked by tonic before
+//! decoding) and [`MAX_MESSAGES_PER_BATCH`] messages; a sender waits at most
+//! [`TransportLimits::connect_timeout`] to connect and [`TransportLimits::request_timeout`] for
+//! the answer, and then reports the peer unreachable so Raft retries later; the receiver
+//! hands messages to its node through a bounded queue and waits at most
+//! [`TransportLimits::inbox_timeout`] for room. A message whose `from`/`to` disagree with the
+//! batch, or a batch of another protocol version, is refused whole with a message naming why.
+//! Peers are not authenticated yet (docs/ha.md#what-is-not-there-yet).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+use volley_proto::raft::raft_peer_client::RaftPeerClient;
+use volley_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
+use volley_proto::raft::{RaftAck, RaftBatch, MAX_RAFT_BATCH_BYTES, RAFT_PROTOCOL_VERSION};
+
+/// Most messages in one batch (a node's Ready rarely holds more than a few dozen).
+pub const MAX_MESSAGES_PER_BATCH: usize = 4096;
+
+/// Timeouts of the peer RPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportLimits {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub inbox_timeout: Duration,
+}
+
+impl Default for TransportLimits {
+    /// The connect timeout is below the election timeout, so a dead peer costs a sender less
+    /// than one election; the answer may take longer, for a snapshot (docs/ha.md#timeouts).
+    fn default() -> Self {
+        TransportLimits {
+            connect_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(2),
+            inbox_timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The receiving side: checks each batch and queues its messages for the local node.
+#[derive(Debug, Clone)]
+pub struct PeerService {
+    node_id: u64,
+    inbox: mpsc::Sender<Message>,
+    limits: TransportLimits,
+}
+
+impl PeerService {
+    /// The tonic service for node `node_id`, delivering into `inbox`.
+    pub fn server(
+        node_id: u64,
+        inbox: mpsc::Sender<Message>,
+        limits: TransportLimits,
+    ) -> RaftPeerServer<PeerService> {
+        RaftPeerServer::new(PeerService {
+            node_id,
+            inbox,
+            limits,
+        })
+        .max_decoding_message_size(MAX_RAFT_BATCH_BYTES)
+        .max_encoding_message_size(MAX_RAFT_BATCH_BYTES)
+    }
+}
+
+/// Decodes and checks a batch addressed to `node_id`.
+pub fn decode_batch(node_id: u64, batch: &RaftBatch) -> Result<Vec<Message>, Status> {
+    if batch.version != RAFT_PROTOCOL_VERSION {
+        return Err(Status::failed_precondition(format!(
+            "replication protocol version {} is not supported; this controller speaks {}: run \
+             the same Volley version on every controller",
+            batch.version, RAFT_PROTOCOL_VERSION
+        )));
+    }
+    if batch.to != node_id {
+        return Err(Status::invalid_argument(format!(
+            "the batch is for node {}, this controller is node {node_id}: check the --peer \
+             addresses",
+            batch.to
+        )));
+    }
+    if batch.messages.len() > MAX_MESSAGES_PER_BATCH {
+        return Err(Status::invalid_argument(format!(
+            "the batch has {} messages, more than {MAX_MESSAGES_PER_BATCH}",
+            batch.messages.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(batch.messages.len());
+    for (i, bytes) in batch.messages.iter().enumerate() {
+        let mut m = Message::default();
+        m.merge_from_bytes(bytes).map_err(|e| {
+            Status::invalid_argument(format!(
+                "message {i} of the batch is not a Raft message: {e}"
+            ))
+        })?;
+        if m.from != batch.from || m.to != batch.to {
+            return Err(Status::invalid_argument(format!(
+                "message {i} goes from {} to {}, the batch from {} to {}",
+                m.from, m.to, batch.from, batch.to
+            )));
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn send(&self, request: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
+        let batch = request.into_inner();
+        let messages = decode_batch(self.node_id, &batch)?;
+        for m in messages {
+            match tokio::time::timeout(self.limits.inbox_timeout, self.inbox.send(m)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    return Err(Status::unavailable("this controller's Raft node stopped"))
+                }
+                Err(_) => {
+                    return Err(Status::resource_exhausted(format!(
+                        "this controller's Raft inbox stayed full for {:?}",
+                        self.limits.inbox_timeout
+                    )))
+                }
+            }
+        }
+        Ok(Response::new(RaftAck {
+            version: RAFT_PROTOCOL_VERSION,
+        }))
+    }
+}
+
+/// Why a batch did not reach a peer (Raft retries; the driver reports the peer unreachable).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("node {to} is not a configured peer")]
+    UnknownPeer { to: u64 },
+    #[error("peer {to} at {addr}: {detail}")]
+    Address {
+        to: u64,
+        addr: String,
+        detail: String,
+    },
+    #[error("peer {to}: no answer within {timeout:?}")]
+    Timeout { to: u64, timeout: Duration },
+    #[error("peer {to} refused the batch: {status}")]
+    Refused { to: u64, status: Box<Status> },
+    #[error("cannot encode a Raft message for peer {to}: {detail}")]
+    Encode { to: u64, detail: String },
+}
+
+/// The sending side: one lazily connected channel per peer.
+#[derive(Debug)]
+pub struct PeerClients {
+    node_id: u64,
+    peers: BTreeMap<u64, (String, Option<RaftPeerClient<Channel>>)>,
+    limits: TransportLimits,
+}
+
+impl PeerClients {
+    /// `peers`: node id → URL (`http://host:port`).
+    pub fn new(node_id: u64, peers: BTreeMap<u64, String>, limits: TransportLimits) -> PeerClients {
+        PeerClients {
+            node_id,
+            peers: peers
+                .into_iter()
+                .map(|(id, url)| (id, (url, None)))
+                .collect(),
+            limits,
+        }
+    }
+
+    /// Sends `messages` (all for peer `to`) in one call, bounded by the timeouts.
+    pub async fn send(&mut self, to: u64, messages: &[Message]) -> Result<(), SendError> {
+        let mut batch = RaftBatch {
+            version: RAFT_PROTOCOL_VERSION,
+            from: self.node_id,
+            to,
+            messages: Vec::with_capacity(messages.len()),
+        };
+        for m in messages {
+            batch
+                .messages
+                .push(m.write_to_bytes().map_err(|e| SendError::Encode {
+                    to,
+                    detail: e.to_string(),
+                })?);
+        }
+        let limits = self.limits.clone();
+        let (addr, slot) = self
+            .peers
+            .get_mut(&to)
+            .ok_or(SendError::UnknownPeer { to })?;
+        let client = match slot {
+            Some(c) => c,
+            None => {
+                let endpoint = Endpoint::from_shared(addr.clone())
+                    .map_err(|e| SendError::Address {
+                        to,
+                        addr: addr.clone(),
+                        detail: e.to_string(),
+                    })?
+                    .connect_timeout(limits.connect_timeout)
+                    .timeout(limits.request_timeout);
+                let channel = endpoint.connect_lazy();
+                slot.insert(
+                    RaftPeerClient::new(channel)
+                        .max_decoding_message_size(MAX_RAFT_BATCH_BYTES)
+                        .max_encoding_message_size(MAX_RAFT_BATCH_BYTES),
+                )
+            }
+        };
+        let total = limits.connect_timeout + limits.request_timeout;
+        match tokio::time::timeout(total, client.send(batch)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(status)) => Err(SendError::Refused {
+                to,
+                status: Box::new(status),
+            }),
+            Err(_) => Err(SendError::Timeout { to, timeout: total }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft::eraftpb::MessageType;
+
+    fn msg(from: u64, to: u64, term: u64) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(MessageType::MsgHeartbeat);
+        m.from = from;
+        m.to = to;
+        m.term = term;
+        m
+    }
+
+    fn batch(from: u64, to: u64, msgs: &[Message]) -> RaftBatch {
+        RaftBatch {
+            version: RAFT_PROTOCOL_VERSION,
+            from,
+            to,
+            messages: msgs.iter().map(|m| m.write_to_bytes().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn batches_are_checked_before_delivery() {
+        let good = batch(1, 2, &[msg(1, 2, 5), msg(1, 2, 6)]);
+        let got = decode_batch(2, &good).unwrap();
+        assert_eq!(got, vec![msg(1, 2, 5), msg(1, 2, 6)]);
+
+        let err = decode_batch(3, &good).unwrap_err();
+        assert!(
+            err.message()
+                .contains("for node 2, this controller is node 3"),
+            "{err}"
+        );
+
+        let mut old = good.clone();
+        old.version = 0;
+        let err = decode_batch(2, &old).unwrap_err();
+        assert!(err.message().contains("protocol version 0"), "{err}");
+
+        let spoofed = batch(1, 2, &[msg(3, 2, 5)]);
+        let err = decode_batch(2, &spoofed).unwrap_err();
+        assert!(
+            err.message().contains("message 0 goes from 3 to 2"),
+            "{err}"
+        );
+
+        let mut junk = good.clone();
+        junk.messages[1] = vec![0xff; 7];
+        let err = decode_batch(2, &junk).unwrap_err();
+        assert!(
+            err.message()
+                .contains("message 1 of the batch is not a Raft message"),
+            "{err}"
+        );
+    }
+
+    /// Two endpoints on loopback: a batch arrives in the receiver's inbox in order; a peer that
+    /// is not listening gives a bounded, named error.
+    #[tokio::test]
+    async fn a_batch_crosses_grpc() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerService::server(2, tx, TransportLimits::default()))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let limits = TransportLimits {
+            connect_timeout: Duration::from_millis(300),
+            request_timeout: Duration::from_secs(5),
+            inbox_timeout: Duration::from_millis(100),
+        };
+        // A port nobody listens on: bind one, then free it.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut clients = PeerClients::new(
+            1,
+            BTreeMap::from([(2, format!("http://{addr}")), (3, format!("http://{dead}"))]),
+            limits,
+        );
+        clients
+            .send(2, &[msg(1, 2, 7), msg(1, 2, 8)])
+            .await
+            .unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!((first.unwrap().term, second.unwrap().term), (7, 8));
+
+        let started = std::time::Instant::now();
+        let err = clients.send(3, &[msg(1, 3, 7)]).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SendError::Refused { to: 3, .. } | SendError::Timeout { to: 3, .. }
+            ),
+            "{err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+        let err = clients.send(9, &[msg(1, 9, 7)]).await.unwrap_err();
+        assert!(matches!(err, SendError::UnknownPeer { to: 9 }), "{err}");
+        server.abort();
+    }
+}
