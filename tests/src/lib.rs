@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 pub mod k6_client;
 pub mod pty;
+pub mod ws_server;
 
 /// The workspace root (this crate lives in `tests/`).
 pub fn workspace_root() -> PathBuf {

@@ -17,7 +17,8 @@
 //!   custom rates: passes/fails/rate), custom gauges (value/min/max) and custom non-time trends
 //!   (every statistic). Time-based executors compare only the shape.
 //!
-//! Both tools only ever talk to the 127.0.0.1 target: the scripts use `__ENV.BASE_URL`, proxy
+//! Both tools only ever talk to the 127.0.0.1 target: the scripts use `__ENV.BASE_URL` (and
+//! `__ENV.WS_URL`, a WebSocket echo and broadcast server, `volley_e2e::ws_server`), proxy
 //! variables are removed, and k6 runs with `--no-usage-report` and `K6_NO_USAGE_REPORT=true`.
 //!
 //! When `k6` is not installed the tests print a warning and pass, so developer machines without
@@ -43,6 +44,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use volley_e2e::ws_server::WsServer;
 use volley_e2e::{temp_dir, volley_bin, workspace_root, Target};
 
 /// Top-level handleSummary keys only Volley has (see KNOWN_DIFFERENCES).
@@ -71,6 +73,12 @@ const BUILTIN_METRICS: &[&str] = &[
     "iterations",
     "vus",
     "vus_max",
+    "ws_connecting",
+    "ws_msgs_received",
+    "ws_msgs_sent",
+    "ws_ping",
+    "ws_session_duration",
+    "ws_sessions",
 ];
 /// No single run may take longer than this; a hang fails the test instead of blocking CI.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -210,8 +218,9 @@ fn run_limited(mut cmd: Command, what: &str) -> (i32, String, String) {
     (status.code().unwrap_or(-1), stdout, stderr)
 }
 
-/// Runs `script` under `tool` against `base_url`, in `dir` (so relative files land there).
-fn run_tool(tool: Tool, script: &Path, base_url: &str, dir: &Path) -> Outcome {
+/// Runs `script` under `tool` against `base_url` and `ws_url`, in `dir` (so relative files
+/// land there).
+fn run_tool(tool: Tool, script: &Path, base_url: &str, ws_url: &str, dir: &Path) -> Outcome {
     let out_file = dir.join(format!("{}-summary.json", tool.name()));
     let mut cmd = match tool {
         Tool::K6 => {
@@ -227,6 +236,8 @@ fn run_tool(tool: Tool, script: &Path, base_url: &str, dir: &Path) -> Outcome {
     };
     cmd.arg("-e")
         .arg(format!("BASE_URL={base_url}"))
+        .arg("-e")
+        .arg(format!("WS_URL={ws_url}"))
         .arg("-e")
         .arg(format!("OUT={}", out_file.display()))
         .arg(script)
@@ -445,16 +456,17 @@ fn differential(case: &Case) {
         return;
     }
     let target = Target::start();
+    let ws = WsServer::start();
     let script = script_path(case.script);
     assert!(script.exists(), "missing script {}", script.display());
     let stem = case.script.trim_end_matches(".js").trim_end_matches(".ts");
     let dir = temp_dir(&format!("diff-{stem}"));
 
     let started = Instant::now();
-    let k6 = run_tool(Tool::K6, &script, &target.url, &dir);
+    let k6 = run_tool(Tool::K6, &script, &target.url, &ws.url, &dir);
     let k6_time = started.elapsed();
     let started = Instant::now();
-    let volley = run_tool(Tool::Volley, &script, &target.url, &dir);
+    let volley = run_tool(Tool::Volley, &script, &target.url, &ws.url, &dir);
     let volley_time = started.elapsed();
     eprintln!(
         "{}: k6 exit {} in {k6_time:.2?}, volley exit {} in {volley_time:.2?}",
@@ -844,6 +856,28 @@ fn experimental_fs_open_read_seek_stat_and_errors() {
 fn experimental_csv_parse_and_parser_with_k6s_options() {
     differential(&Case {
         script: "csv_records.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn ws_connect_handlers_close_codes_and_metrics() {
+    differential(&Case {
+        script: "ws_connect.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn websockets_events_broadcast_and_metrics() {
+    differential(&Case {
+        script: "ws_websockets.js",
         exit_code: 0,
         counts: Counts::Exact,
         order: Order::FirstUse,

@@ -35,6 +35,9 @@ pub use client::{canonical_name, execute, VuHttpClient};
 pub use cookies::{parse_cookie_date, CookieError, CookieJar, CookieOptions};
 pub use error::HttpSetupError;
 pub use shared::HttpShared;
+// For `k6/ws` (js/modules/ws): a connection dialed as HTTP's are, without HTTP on it.
+pub(crate) use pool::{dial_checked, Stream};
+pub(crate) use timing::{HopTrace, Meter};
 
 /// Run-wide HTTP options (k6 options of the same meaning in comments).
 #[derive(Debug, Clone, PartialEq)]

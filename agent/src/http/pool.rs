@@ -118,8 +118,9 @@ impl Pool {
     }
 }
 
-/// The byte stream under hyper: plain TCP or TLS over TCP, counted at the socket.
-enum Stream {
+/// The byte stream under hyper (and under a WebSocket): plain TCP or TLS over TCP, counted at
+/// the socket.
+pub(crate) enum Stream {
     Plain(Counted<TcpStream>),
     Tls(Box<TlsStream<Counted<TcpStream>>>),
 }
@@ -182,6 +183,15 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// A dialed connection before any HTTP: what `k6/ws` speaks WebSocket over.
+pub(crate) struct Dialed {
+    pub stream: Stream,
+    /// Counts the wire bytes (TLS included).
+    pub meter: Arc<Meter>,
+    pub remote: SocketAddr,
+    pub tls_version: Option<&'static str>,
+}
+
 /// Resolves, dials, (TLS-)handshakes and starts a new connection, recording each phase in
 /// `trace`. `host` is the URL host (brackets around IPv6 literals allowed).
 pub(crate) async fn connect(
@@ -191,6 +201,40 @@ pub(crate) async fn connect(
     port: u16,
     trace: &mut HopTrace,
 ) -> Result<Conn, RequestError> {
+    let Dialed {
+        stream,
+        meter,
+        remote,
+        tls_version,
+    } = dial_checked(shared, https, host, port, trace).await?;
+    let io = TokioIo::new(Timed::new(stream, meter.clone()));
+    let (sender, connection) = shared
+        .h1
+        .handshake::<_, ReqBody>(io)
+        .await
+        .map_err(|e| RequestError::from_hyper(&e))?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::trace!(%err, "HTTP connection ended with an error");
+        }
+    });
+    Ok(Conn {
+        sender,
+        meter,
+        remote,
+        tls_version,
+    })
+}
+
+/// Resolves, checks against the run's target filter, dials and (for `https`) TLS-handshakes
+/// with the run's TLS config: everything [`connect`] does before HTTP.
+pub(crate) async fn dial_checked(
+    shared: &HttpShared,
+    https: bool,
+    host: &str,
+    port: u16,
+    trace: &mut HopTrace,
+) -> Result<Dialed, RequestError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let targets = &shared.config().targets;
     targets.check_name(bare, port)?;
@@ -242,20 +286,8 @@ pub(crate) async fn connect(
     } else {
         (Stream::Plain(counted), None)
     };
-
-    let io = TokioIo::new(Timed::new(stream, meter.clone()));
-    let (sender, connection) = shared
-        .h1
-        .handshake::<_, ReqBody>(io)
-        .await
-        .map_err(|e| RequestError::from_hyper(&e))?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::trace!(%err, "HTTP connection ended with an error");
-        }
-    });
-    Ok(Conn {
-        sender,
+    Ok(Dialed {
+        stream,
         meter,
         remote,
         tls_version,

@@ -6,7 +6,8 @@
 //! coroutine (`VuCtx::sleep`), never by blocking its worker. The iteration fails as soon as its
 //! promise rejects or a timer's callback throws; then, and when the VU is interrupted, the
 //! timers still pending are dropped with k6's warning. Timer ids count up per VU, across
-//! iterations. How other event sources (WebSockets) join this loop: `docs/engine.md`.
+//! iterations. Open sockets are event sources too (`js::io_events`): the loop also waits for
+//! their events and does not end while one is open (`docs/engine.md`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -16,6 +17,7 @@ use rquickjs::function::Rest;
 use rquickjs::{CatchResultExt, Ctx, Function, Object, Promise, Value};
 
 use super::error::JsError;
+use super::io_events::IoSources;
 use super::jobs::run_own_jobs;
 use super::vu_ctx::VuCtx;
 
@@ -61,6 +63,8 @@ pub struct EventLoop {
     /// The due time of the timer fired last: the loop's clock never runs behind it, so timers
     /// keep their order even when a sleep returns early (the module tests' host does not wait).
     clock: Cell<Option<Instant>>,
+    /// The VU's open sockets and the events they posted.
+    pub io: IoSources,
 }
 
 impl EventLoop {
@@ -175,47 +179,89 @@ pub fn callbacks<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
 }
 
 /// Runs the VU's event loop until nothing is pending, or until `promise` (what the function
-/// returned) rejects: that rejection, a timer callback's exception or an interruption ends it
-/// with an error, dropping the timers still pending.
+/// returned) rejects: that rejection, a timer callback's exception, a socket handler's
+/// exception or an interruption ends it with an error, dropping the timers still pending and
+/// closing the sockets still open.
 pub fn run<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> Result<(), JsError> {
+    match run_until(ctx, vu, promise, || false) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            stop(ctx, vu);
+            Err(e)
+        }
+    }
+}
+
+/// Runs the VU's event loop until nothing is pending or `done()` holds (checked whenever the
+/// promise jobs ran out): `k6/ws`'s `connect` runs it until its socket has closed. On an error
+/// nothing is dropped: the caller decides ([`run`] drops everything, [`stop`]).
+pub fn run_until<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    promise: Option<&Promise<'js>>,
+    done: impl Fn() -> bool,
+) -> Result<(), JsError> {
     let mut fired = 0u32;
     loop {
         run_own_jobs(ctx);
         if let Some(p) = promise {
             if let Some(Err(e)) = p.result::<Value>() {
-                let e = Err::<(), _>(e)
+                return Err::<(), _>(e)
                     .catch(ctx)
                     .map_err(|e| JsError::from_caught(e, ctx));
-                stop(ctx, vu);
-                return e;
             }
         }
-        let Some((id, due)) = vu.timers.next() else {
+        if done() {
             return Ok(());
-        };
+        }
+        let io = &vu.timers.io;
+        let timer = vu.timers.next();
         let now = vu.timers.now();
-        let waited = if due > now {
-            Some(vu.sleep(due - now))
-        } else if fired >= FIRES_PER_YIELD {
-            Some(vu.sleep(Duration::ZERO))
-        } else {
-            None
-        };
-        match waited {
-            Some(Err(_)) => {
-                stop(ctx, vu);
+        let timer_due = timer.is_some_and(|(_, due)| due <= now);
+        if !timer_due && !io.has_queued() {
+            if timer.is_none() && !io.any_open() {
+                return Ok(());
+            }
+            // Wait for the next timer or the next socket event, whichever comes first.
+            let limit = timer.map(|(_, due)| due.saturating_duration_since(now));
+            // A plain sleep (no socket open) ends when the timer is due; a wait for an event
+            // may end earlier.
+            let waited = if io.any_open() {
+                vu.block_on(io.wait(limit)).map(|()| false)
+            } else {
+                vu.sleep(limit.unwrap_or_default()).map(|()| true)
+            };
+            let Ok(slept) = waited else {
+                return Err(JsError::Interrupted);
+            };
+            fired = 0;
+            if let Some((id, due)) = timer {
+                if slept || (Instant::now() >= due && !io.has_queued()) {
+                    if vu.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Err(JsError::Interrupted);
+                    }
+                    fire(ctx, vu, id, due)?;
+                }
+            }
+            continue;
+        }
+        if fired >= FIRES_PER_YIELD {
+            if vu.sleep(Duration::ZERO).is_err() {
                 return Err(JsError::Interrupted);
             }
-            Some(Ok(())) => fired = 0,
-            None => fired += 1,
+            fired = 0;
         }
+        fired += 1;
         if vu.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
-            stop(ctx, vu);
             return Err(JsError::Interrupted);
         }
-        if let Err(e) = fire(ctx, vu, id, due) {
-            stop(ctx, vu);
-            return Err(e);
+        // A due timer first (it was due before the event was looked at), then one event.
+        if let (true, Some((id, due))) = (timer_due, timer) {
+            fire(ctx, vu, id, due)?;
+        } else if let Some((source, event)) = io.pop() {
+            io.dispatch(ctx, vu, source, event)
+                .catch(ctx)
+                .map_err(|e| JsError::from_caught(e, ctx))?;
         }
     }
 }
@@ -250,8 +296,9 @@ fn fire<'js>(ctx: &Ctx<'js>, vu: &VuCtx, id: u64, due: Instant) -> Result<(), Js
     Ok(())
 }
 
-/// Drops the pending timers with k6's warning for each.
+/// Drops the pending timers with k6's warning for each, and closes the open sockets.
 pub fn stop(ctx: &Ctx<'_>, vu: &VuCtx) {
+    vu.timers.io.drop_all(vu);
     let pending = vu.timers.drain();
     if pending.is_empty() {
         return;

@@ -12,6 +12,7 @@
 pub mod error;
 pub mod event_loop;
 pub mod globals;
+pub mod io_events;
 pub mod jobs;
 pub mod keys;
 pub mod loader;

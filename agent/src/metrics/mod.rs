@@ -48,6 +48,12 @@ pub mod builtin {
     pub const CHECKS: MetricId = 15;
     pub const GROUP_DURATION: MetricId = 16;
     pub const DROPPED_ITERATIONS: MetricId = 17;
+    pub const WS_SESSIONS: MetricId = 18;
+    pub const WS_SESSION_DURATION: MetricId = 19;
+    pub const WS_CONNECTING: MetricId = 20;
+    pub const WS_MSGS_SENT: MetricId = 21;
+    pub const WS_MSGS_RECEIVED: MetricId = 22;
+    pub const WS_PING: MetricId = 23;
 }
 
 const BUILTINS: &[(&str, MetricType, ValueType)] = &[
@@ -77,6 +83,12 @@ const BUILTINS: &[(&str, MetricType, ValueType)] = &[
         MetricType::Counter,
         ValueType::Default,
     ),
+    ("ws_sessions", MetricType::Counter, ValueType::Default),
+    ("ws_session_duration", MetricType::Trend, ValueType::Time),
+    ("ws_connecting", MetricType::Trend, ValueType::Time),
+    ("ws_msgs_sent", MetricType::Counter, ValueType::Default),
+    ("ws_msgs_received", MetricType::Counter, ValueType::Default),
+    ("ws_ping", MetricType::Trend, ValueType::Time),
 ];
 
 /// Errors registering a custom metric.

@@ -98,8 +98,11 @@ mod tests {
 
     #[test]
     fn refuses_the_rest_saying_why() {
-        let e = resolve_specifier("/a.js", "k6/ws").unwrap_err();
-        assert!(e.contains("k6/ws") && e.contains("does not support"), "{e}");
+        let e = resolve_specifier("/a.js", "k6/net/grpc").unwrap_err();
+        assert!(
+            e.contains("k6/net/grpc") && e.contains("does not support"),
+            "{e}"
+        );
         let e = resolve_specifier("/a.js", "k6/nope").unwrap_err();
         assert!(e.contains("k6/nope"), "{e}");
         let e = resolve_specifier("/a.js", "lodash").unwrap_err();

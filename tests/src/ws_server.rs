@@ -1,0 +1,188 @@
+//! A WebSocket server on 127.0.0.1 for the end-to-end and differential tests of `k6/ws` and
+//! `k6/websockets` (tokio-tungstenite, on its own thread and runtime; stopped on drop).
+//!
+//! Paths:
+//! * `/echo` — echoes text and binary messages; `close:CODE` makes the server close with that
+//!   code (reason "bye"); `ping-me` makes it ping the client (payload "srv").
+//! * `/hello` — sends `hello` first, then behaves as `/echo`.
+//! * `/broadcast/ROOM` — every text message is sent to every client connected to the same
+//!   room (its sender included), prefixed with the number of clients there: `3:text`.
+//!
+//! [`WsServer::start_tls`] serves the same over TLS with a self-signed certificate (`wss://`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Clients of the broadcast rooms: room path, client id, its outbox.
+type Room = Arc<Mutex<Vec<(String, u64, UnboundedSender<String>)>>>;
+
+/// A running server; its URLs are `{url}/echo` and so on.
+pub struct WsServer {
+    /// `ws://127.0.0.1:PORT` (or `wss://`).
+    pub url: String,
+    /// How many WebSocket connections it accepted.
+    accepted: Arc<AtomicU64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl WsServer {
+    /// A plain `ws://` server.
+    pub fn start() -> WsServer {
+        Self::start_with(None)
+    }
+
+    /// A `wss://` server with a self-signed certificate for 127.0.0.1 (clients must skip
+    /// verification: k6's `insecureSkipTLSVerify`).
+    pub fn start_tls() -> WsServer {
+        let key =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![key.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
+        )
+        .expect("server certificate");
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> WsServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        let accepted = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let room: Room = Arc::default();
+                let accept = async {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let (room, tls, count) = (room.clone(), tls.clone(), count.clone());
+                        tokio::spawn(async move {
+                            match tls {
+                                Some(acceptor) => {
+                                    if let Ok(s) = acceptor.accept(tcp).await {
+                                        serve(s, room, count).await;
+                                    }
+                                }
+                                None => serve(tcp, room, count).await,
+                            }
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = accept => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        WsServer {
+            url: format!("{scheme}://{addr}"),
+            accepted,
+            stop: Some(stop),
+        }
+    }
+
+    /// How many WebSocket handshakes it completed.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for WsServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, room: Room, count: Arc<AtomicU64>) {
+    let mut path = String::new();
+    // The callback's signature (and its large error type) is tungstenite's.
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, mut resp: Response| {
+        path = req.uri().path().to_owned();
+        resp.headers_mut()
+            .insert("x-server", "volley-tests".parse().expect("header"));
+        Ok(resp)
+    };
+    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+        return;
+    };
+    let id = count.fetch_add(1, Ordering::SeqCst) + 1;
+    let (mut tx, mut rx) = ws.split();
+    let (out, mut outbox) = unbounded_channel::<String>();
+    let broadcast = path.starts_with("/broadcast");
+    if broadcast {
+        room.lock().expect("room").push((path.clone(), id, out));
+    }
+    if path == "/hello" && tx.send(Message::Text("hello".into())).await.is_err() {
+        return;
+    }
+    loop {
+        let msg = tokio::select! {
+            m = rx.next() => m,
+            Some(text) = outbox.recv() => {
+                if tx.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Some(Ok(msg)) = msg else { break };
+        let reply = match msg {
+            Message::Text(t) if broadcast => {
+                let members: Vec<UnboundedSender<String>> = room
+                    .lock()
+                    .expect("room")
+                    .iter()
+                    .filter(|(p, _, _)| *p == path)
+                    .map(|(_, _, m)| m.clone())
+                    .collect();
+                for m in &members {
+                    let _ = m.send(format!("{}:{}", members.len(), t.as_str()));
+                }
+                continue;
+            }
+            Message::Text(t) if t.as_str().starts_with("close:") => {
+                let code: u16 = t.as_str()[6..].parse().unwrap_or(1000);
+                Message::Close(Some(CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: "bye".into(),
+                }))
+            }
+            Message::Text(t) if t.as_str() == "ping-me" => Message::Ping("srv".into()),
+            Message::Text(t) => Message::Text(t),
+            Message::Binary(b) => Message::Binary(b),
+            // tungstenite answers pings and close frames itself.
+            _ => continue,
+        };
+        if tx.send(reply).await.is_err() {
+            break;
+        }
+    }
+    room.lock().expect("room").retain(|(_, i, _)| *i != id);
+}
