@@ -1,7 +1,8 @@
 // k6/ws against a local echo server (__ENV.WS_URL): the socket's handlers in order (recorded in
 // a check's name, so both tools must produce the same one), connect blocking until the socket
-// has closed, close codes from the client and from the server, socket timers, a refused
-// connection, and the ws_* metrics with their tags (a submetric per tag checks the tags).
+// has closed (running nothing else meanwhile), close codes from the client and from the
+// server, socket timers, a refused connection, error texts, and the ws_* metrics with their
+// tags (a submetric per tag checks the tags).
 import ws from 'k6/ws';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
@@ -13,7 +14,8 @@ export const options = {
   thresholds: {
     'ws_msgs_sent{kind:echo}': ['count==32'],
     'ws_msgs_received{kind:echo}': ['count==24'],
-    'ws_sessions{status:101}': ['count==16'],
+    'ws_sessions{status:101}': ['count==24'],
+    'ws_sessions{status:404}': ['count==4'],
     'ws_connecting{kind:refused}': ['max>=0'],
   },
 };
@@ -22,6 +24,9 @@ const closes = new Counter('close_events');
 
 export default function () {
   const log = [];
+  // connect runs only its own socket: this job and this timer wait until it has returned.
+  Promise.resolve().then(() => log.push('microtask'));
+  setTimeout(() => log.push('global timeout'), 1);
   const start = Date.now();
   const res = ws.connect(`${__ENV.WS_URL}/hello`, { tags: { kind: 'echo' }, headers: { 'X-Test': '1' } }, (socket) => {
     log.push('callback');
@@ -91,6 +96,27 @@ export default function () {
     'refused: status 0': (r) => r.status === 0,
     'refused: error says so': (r) => r.error.indexOf('connection refused') >= 0,
   });
+
+  // Edge cases: a URL that is not ws://, a server that does not upgrade (its response, no
+  // error), a connection dropped without a close frame, a socket timer of 0 ms.
+  const edges = [];
+  const notWs = ws.connect(`${__ENV.WS_URL}/echo`.replace('ws://', 'http://'), { tags: { kind: 'edge' } }, () => {});
+  edges.push(`http: ${notWs.status} ${notWs.error}`);
+  const notUpgraded = ws.connect(`${__ENV.WS_URL}/404`, { tags: { kind: 'edge' } }, () => edges.push('never'));
+  edges.push(`404: ${notUpgraded.status} [${notUpgraded.error}] ${notUpgraded.body}`);
+  ws.connect(`${__ENV.WS_URL}/echo`, { tags: { kind: 'edge' } }, (socket) => {
+    socket.on('open', () => socket.send('drop'));
+    socket.on('error', (e) => edges.push('error ' + e.error() + ' ' + Object.keys(e).join('+')));
+    socket.on('close', (c) => edges.push('close ' + c));
+  });
+  try {
+    ws.connect(`${__ENV.WS_URL}/echo`, { tags: { kind: 'edge' } }, (socket) => socket.setTimeout(() => {}, 0));
+    edges.push('timeout 0: no throw');
+  } catch (e) {
+    edges.push('timeout 0: ' + (String(e).indexOf('setTimeout requires a >0 timeout parameter, received 0.00') >= 0));
+  }
+  check(edges, { ['edges: ' + edges.join(',')]: () => true });
+  setTimeout(() => check(log, { ['then: ' + log.join(',')]: () => true }), 10);
 }
 
 export function handleSummary(data) {

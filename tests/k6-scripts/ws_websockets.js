@@ -1,8 +1,8 @@
 // k6/experimental/websockets (the path k6 v1.1.0 has; Volley also has k6/websockets) against a
 // local echo and broadcast server (__ENV.WS_URL): event order across handlers and listeners
 // (recorded in a check's name), binaryType, ping/pong, client close codes, a refused
-// connection, iterations that end only when every socket has closed, and the ws_* metrics
-// with their tags (a submetric per tag checks them).
+// connection, error events, iterations that end only when every socket has closed, and the
+// ws_* metrics with their tags (a submetric per tag checks them).
 import { WebSocket } from 'k6/experimental/websockets';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
@@ -68,23 +68,47 @@ export default function () {
   };
   bad.onclose = () => closed.add(1);
 
-  // Two clients of the broadcast room: each gets both messages.
+  // Two clients of the broadcast room: each gets b's message; both close once both have it.
   const got = [];
   const room = `${__ENV.WS_URL}/broadcast/vu${exec.vu.idInTest}-${exec.vu.iterationInScenario}`;
   const a = new WebSocket(room, null, { tags: { kind: 'room' } });
-  a.onopen = () => {
-    const b = new WebSocket(room, null, { tags: { kind: 'room' } });
-    b.onopen = () => b.send('from b');
-    b.onmessage = (e) => {
-      got.push('b got ' + e.data.slice(0, 8));
-      b.close();
-    };
-    b.onclose = () => {
-      closed.add(1);
+  let b;
+  const gotIt = (who, e) => {
+    got.push(who + ' got ' + e.data.slice(0, 8));
+    if (got.length === 2) {
       a.close();
+      b.close();
+    }
+  };
+  a.onopen = () => {
+    b = new WebSocket(room, null, { tags: { kind: 'room' } });
+    b.onopen = () => b.send('from b');
+    b.onmessage = (e) => gotIt('b', e);
+    b.onclose = () => closed.add(1);
+  };
+  a.onmessage = (e) => gotIt('a', e);
+
+  // Errors: a close code other than 1000/1001 (from the server, or echoed), a dropped
+  // connection, a refused upgrade, a URL that is not ws://; readyState is 3 in each error.
+  const edges = [];
+  const edge = (name, path, onopen) => {
+    const s = new WebSocket(`${__ENV.WS_URL}${path}`, null, { tags: { kind: 'edge' } });
+    s.onopen = () => onopen(s);
+    s.onerror = (e) => edges.push(`${name} error ${e.error} ${s.readyState}`);
+    s.onclose = () => {
+      edges.push(`${name} close ${s.readyState}`);
+      if (edges.length === 8) check(edges, { ['edges: ' + edges.sort().join(',')]: () => true });
     };
   };
-  a.onmessage = (e) => got.push('a got ' + e.data.slice(0, 8));
+  edge('server4000', '/echo', (s) => s.send('close:4000'));
+  edge('client4005', '/echo', (s) => s.close(4005, 'why'));
+  edge('dropped', '/echo', (s) => s.send('drop'));
+  edge('404', '/404', () => {});
+  try {
+    new WebSocket(`${__ENV.WS_URL}/echo`.replace('ws://', 'http://'));
+  } catch (e) {
+    check(e, { 'http: throws k6 text': () => String(e).indexOf('WebSocket requires url with scheme ws or wss, but got "http"') >= 0 });
+  }
   a.onclose = () => {
     closed.add(1);
     check(got, { ['broadcast: ' + got.sort().join(',')]: () => true });

@@ -3,7 +3,9 @@
 //!
 //! Paths:
 //! * `/echo` — echoes text and binary messages; `close:CODE` makes the server close with that
-//!   code (reason "bye"); `ping-me` makes it ping the client (payload "srv").
+//!   code (reason "bye"); `ping-me` makes it ping the client (payload "srv"); `drop` makes it
+//!   drop the connection without a close frame.
+//! * `/404` — answers the upgrade with `404 Not Found` (header `X-A: b`, body `not found`).
 //! * `/hello` — sends `hello` first, then behaves as `/echo`.
 //! * `/broadcast/ROOM` — every text message is sent to every client connected to the same
 //!   room (its sender included), prefixed with the number of clients there: `3:text`.
@@ -125,6 +127,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, room: Room, count: 
     #[allow(clippy::result_large_err)]
     let callback = |req: &Request, mut resp: Response| {
         path = req.uri().path().to_owned();
+        if path == "/404" {
+            let refused = tokio_tungstenite::tungstenite::http::Response::builder()
+                .status(404)
+                .header("x-a", "b")
+                .body(Some("not found".to_string()))
+                .expect("response");
+            return Err(refused);
+        }
         resp.headers_mut()
             .insert("x-server", "volley-tests".parse().expect("header"));
         Ok(resp)
@@ -175,6 +185,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, room: Room, count: 
                 }))
             }
             Message::Text(t) if t.as_str() == "ping-me" => Message::Ping("srv".into()),
+            // Leaving the loop drops the connection without a close frame.
+            Message::Text(t) if t.as_str() == "drop" => break,
             Message::Text(t) => Message::Text(t),
             Message::Binary(b) => Message::Binary(b),
             // tungstenite answers pings and close frames itself.

@@ -183,7 +183,7 @@ pub fn callbacks<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
 /// exception or an interruption ends it with an error, dropping the timers still pending and
 /// closing the sockets still open.
 pub fn run<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> Result<(), JsError> {
-    match run_until(ctx, vu, promise, || false) {
+    match drive(ctx, vu, promise) {
         Ok(()) => Ok(()),
         Err(e) => {
             stop(ctx, vu);
@@ -192,15 +192,8 @@ pub fn run<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> R
     }
 }
 
-/// Runs the VU's event loop until nothing is pending or `done()` holds (checked whenever the
-/// promise jobs ran out): `k6/ws`'s `connect` runs it until its socket has closed. On an error
-/// nothing is dropped: the caller decides ([`run`] drops everything, [`stop`]).
-pub fn run_until<'js>(
-    ctx: &Ctx<'js>,
-    vu: &VuCtx,
-    promise: Option<&Promise<'js>>,
-    done: impl Fn() -> bool,
-) -> Result<(), JsError> {
+/// The loop of [`run`], which drops what is pending when it fails.
+fn drive<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> Result<(), JsError> {
     let mut fired = 0u32;
     loop {
         run_own_jobs(ctx);
@@ -210,9 +203,6 @@ pub fn run_until<'js>(
                     .catch(ctx)
                     .map_err(|e| JsError::from_caught(e, ctx));
             }
-        }
-        if done() {
-            return Ok(());
         }
         let io = &vu.timers.io;
         let timer = vu.timers.next();

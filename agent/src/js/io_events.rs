@@ -119,8 +119,19 @@ impl IoSources {
         None
     }
 
+    /// The next queued event of `source` alone, the others staying queued in their order:
+    /// `k6/ws`'s `connect` runs only its own socket's events, as k6 does.
+    pub fn pop_source(&self, source: u64) -> Option<IoEvent> {
+        if !self.is_open(source) {
+            return None;
+        }
+        let mut q = self.shared.queue();
+        let i = q.iter().position(|(id, _)| *id == source)?;
+        q.remove(i).map(|(_, ev)| ev)
+    }
+
     /// Delivers one event to the dispatcher.
-    pub(super) fn dispatch<'js>(
+    pub fn dispatch<'js>(
         &self,
         ctx: &Ctx<'js>,
         vu: &VuCtx,
@@ -139,7 +150,7 @@ impl IoSources {
 
     /// A future that completes when an event is posted, or after `limit` (`None`: only when an
     /// event comes; the VU's interruption aborts the wait). It is meant for `VuCtx::block_on`.
-    pub(super) fn wait(
+    pub fn wait(
         &self,
         limit: Option<Duration>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -191,11 +202,21 @@ mod tests {
         let (id, ev) = s.pop().unwrap();
         assert_eq!((id, *ev.downcast::<u32>().unwrap()), (b, 2));
         assert!(s.pop().is_none());
+        // One source's events can be taken alone; the others keep their order.
+        pb.post(Box::new(5u32));
+        let (c, pc) = s.open();
+        pc.post(Box::new(6u32));
+        pb.post(Box::new(7u32));
+        assert_eq!(*s.pop_source(c).unwrap().downcast::<u32>().unwrap(), 6);
+        assert!(s.pop_source(c).is_none());
+        s.end(c);
+        assert_eq!(*s.pop().unwrap().1.downcast::<u32>().unwrap(), 5);
+        assert_eq!(*s.pop().unwrap().1.downcast::<u32>().unwrap(), 7);
         s.end(b);
         assert!(!s.any_open());
         // A post before the wait leaves a permit: the wait returns at once.
-        let (_, pc) = s.open();
-        pc.post(Box::new(4u32));
+        let (_, pd) = s.open();
+        pd.post(Box::new(4u32));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()

@@ -4,6 +4,14 @@
 // the iteration ends only once every socket it opened has closed.
 const V = globalThis.__volley;
 
+// k6 raises these errors from Go: a GoError (`String(e)` is `GoError: message`).
+class GoError extends Error {
+  constructor(message) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: 'GoError', writable: true, configurable: true });
+  }
+}
+
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
@@ -72,7 +80,10 @@ export class WebSocket {
     if (url === undefined || url === null) throw new TypeError('WebSocket: a URL is required');
     const target = String(url);
     if (!/^wss?:\/\//i.test(target)) {
-      throw new SyntaxError(`WebSocket: the URL must use ws:// or wss://, got ${target}`);
+      // k6's text: the scheme it got ("" when the URL has none).
+      const m = /^([a-z][a-z0-9+.-]*):/i.exec(target);
+      const scheme = m ? m[1].toLowerCase() : '';
+      throw new GoError(`WebSocket requires url with scheme ws or wss, but got "${scheme}"`);
     }
     const p = params || {};
     this.url = target;
@@ -86,7 +97,7 @@ export class WebSocket {
       get: () => binaryType,
       set: (v) => {
         if (v !== 'blob' && v !== 'arraybuffer') {
-          throw new SyntaxError(`WebSocket.binaryType must be "blob" or "arraybuffer", got ${v}`);
+          throw new GoError(`unknown binaryType ${v}, the supported ones are "blob" and "arraybuffer"`);
         }
         binaryType = v;
       },
@@ -111,7 +122,7 @@ export class WebSocket {
 
   send(data) {
     if (this.readyState !== OPEN) {
-      throw new Error('InvalidStateError: the WebSocket is not open');
+      throw new GoError('InvalidStateError: the WebSocket is not open');
     }
     if (typeof data === 'string') {
       V.wsSend(this._id, data, false);
@@ -126,7 +137,7 @@ export class WebSocket {
 
   ping() {
     if (this.readyState !== OPEN) {
-      throw new Error('InvalidStateError: the WebSocket is not open');
+      throw new GoError('InvalidStateError: the WebSocket is not open');
     }
     V.wsPing(this._id);
   }
@@ -193,9 +204,18 @@ export class WebSocket {
         break;
       case 'close':
         this._closed = { code: a.code, reason: a.reason };
-        if (this.readyState === OPEN) this.readyState = CLOSING;
+        if (a.error !== undefined) {
+          // A close code other than 1000 and 1001, whoever sent it first, is an error in k6,
+          // fired once the socket counts as closed.
+          this.readyState = CLOSED;
+          this._dispatch('error', event('error', this, { error: a.error }));
+        } else if (this.readyState === OPEN) {
+          this.readyState = CLOSING;
+        }
         break;
       case 'error':
+        // The connection broke (the session ends next): k6 fires it on a closed socket.
+        this.readyState = CLOSED;
         this._dispatch('error', event('error', this, { error: a }));
         break;
       case 'end': {

@@ -75,20 +75,24 @@ fn a_refused_connection_is_an_error_then_a_close_and_bad_input_throws() {
          ws.onclose = () => log.push('close');
          for (const f of [() => new WebSocket('http://x/'), () => ws.send('early'),
                           () => {{ ws.binaryType = 'nope'; }}]) {{
-           try {{ f(); log.push('no throw'); }} catch (e) {{ log.push(e.name); }}
+           try {{ f(); log.push('no throw'); }} catch (e) {{ log.push(e.message); }}
          }}"
     ))
     .unwrap();
     assert_eq!(
         vu.json("log"),
         serde_json::json!([
-            "SyntaxError",
-            "Error",
-            "SyntaxError",
+            "WebSocket requires url with scheme ws or wss, but got \"http\"",
+            "InvalidStateError: the WebSocket is not open",
+            "unknown binaryType nope, the supported ones are \"blob\" and \"arraybuffer\"",
             format!("error dial tcp 127.0.0.1:{port}: connect: connection refused 3"),
             "close"
         ])
     );
+    // A session that never connected is counted, not timed (k6/websockets).
+    let samples = vu.take_samples();
+    assert_eq!(count(&samples, "ws_sessions"), 1);
+    assert_eq!(count(&samples, "ws_session_duration"), 0);
 }
 
 #[test]
@@ -117,4 +121,59 @@ fn a_handler_exception_fails_the_iteration_and_closes_the_socket() {
             || log == serde_json::json!(["x", "error Error: in open", "close 3"]),
         "{log}"
     );
+}
+
+#[test]
+fn a_close_code_other_than_1000_or_1001_and_a_dropped_connection_are_errors() {
+    let url = echo_server();
+    let vu = TestVu::new();
+    vu.run(&format!(
+        "import {{ WebSocket }} from 'k6/websockets';
+         globalThis.log = [];
+         const watch = (name, ws) => {{
+           ws.onerror = (e) => log.push(name + ' error ' + e.error + ' ' + ws.readyState);
+           ws.onclose = () => log.push(name + ' close ' + ws.readyState);
+         }};
+         const cases = [['server 4000', (ws) => ws.send('close:4000')],
+                        ['server 1000', (ws) => ws.send('close:1000')],
+                        ['client 4005', (ws) => ws.close(4005, 'why')],
+                        ['dropped', (ws) => ws.send('drop')],
+                        ['404', null]];
+         let i = 0;
+         const next = () => {{
+           if (i === cases.length) return;
+           const [name, f] = cases[i++];
+           const ws = new WebSocket('{url}' + (f ? '/' : '/404'));
+           watch(name, ws);
+           ws.onopen = () => f(ws);
+           ws.addEventListener('close', next);
+         }};
+         next();"
+    ))
+    .unwrap();
+    // As k6 v1.1.0: the error comes first, on a socket already closed (readyState 3).
+    assert_eq!(
+        vu.json("log"),
+        serde_json::json!([
+            "server 4000 error websocket: close 4000: bye 3",
+            "server 4000 close 3",
+            "server 1000 close 3",
+            "client 4005 error websocket: close 4005: why 3",
+            "client 4005 close 3",
+            "dropped error websocket: close 1006 (abnormal closure): unexpected EOF 3",
+            "dropped close 3",
+            "404 error websocket: bad handshake 3",
+            "404 close 3"
+        ])
+    );
+    let samples = vu.take_samples();
+    let refused: Vec<_> = samples
+        .iter()
+        .filter(|s| {
+            s.metric == "ws_sessions" && s.tags.get("status").map(String::as_str) == Some("404")
+        })
+        .collect();
+    assert_eq!(refused.len(), 1);
+    // Four sessions connected and are timed; the refused upgrade is not.
+    assert_eq!(count(&samples, "ws_session_duration"), 4);
 }

@@ -6,17 +6,18 @@
 //! A socket is one event source of the VU: `wsOpen` spawns its session and registers the JS
 //! function that receives its events (`__volley.wsHandlers[id]`, called as
 //! `handler(kind, a, b)`); the loop then calls it for every event, in order, until `end`.
-//! `k6/ws`'s `connect` blocks by running the event loop until its socket has ended
-//! (`wsRun`); `k6/websockets` simply leaves its sockets to the iteration's loop, which does not
-//! end while one is open. Behaviour (event order, close codes, metrics and their tags) follows
-//! k6 v1.1.0 as observed by running it: [docs/k6-compatibility.md](../../../../../docs/k6-compatibility.md#websockets).
+//! `k6/ws`'s `connect` blocks in a loop of its own (`wsStep`, with its socket's timers kept in
+//! JS) that runs only its socket's events, as k6's does; `k6/websockets` leaves its sockets to
+//! the VU's event loop, which does not end while one is open. Behaviour (event order, close
+//! codes, metrics and their tags) follows k6 v1.1.0 as observed by running it:
+//! [docs/k6-compatibility.md](../../../../../docs/k6-compatibility.md#websockets).
 
 mod session;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, Value};
 use tokio::sync::mpsc::UnboundedSender;
@@ -25,8 +26,6 @@ use volley_common::metrics::TagSet;
 use super::convert::{bytes_of, tags_from_js, type_error};
 use super::natives::Natives;
 use super::K6Module;
-use crate::js::error::JsError;
-use crate::js::event_loop;
 use crate::js::io_events::{Dispatcher, IoEvent};
 use crate::js::vu_ctx::{throw_interrupted, Phase, VuCtx};
 use crate::metrics::builtin;
@@ -55,6 +54,8 @@ struct Socket {
     tags: Vec<(String, String)>,
     /// The tags of its samples, once the handshake's outcome is known.
     sample_tags: Option<TagSet>,
+    /// Whether the handshake succeeded: `k6/websockets` times only such sessions.
+    connected: bool,
     opened: Instant,
     /// Pings sent and not answered yet: payload and when.
     pings: VecDeque<(Vec<u8>, Instant)>,
@@ -142,6 +143,7 @@ impl Dispatcher for Sockets {
                     vu.emit(builtin::WS_SESSIONS, &tags, 1.0, started);
                     vu.emit(builtin::WS_CONNECTING, &tags, connecting, started);
                     s.sample_tags = Some(tags);
+                    s.connected = true;
                 }
                 drop(open);
                 let h = Object::new(ctx.clone())?;
@@ -160,19 +162,31 @@ impl Dispatcher for Sockets {
             Event::Failed {
                 error,
                 status,
+                headers,
+                body,
                 started,
                 connecting,
             } => {
                 let mut open = self.open.borrow_mut();
                 if let Some(s) = open.get_mut(&id) {
-                    let tags = Self::tags_for(vu, s, None, "");
+                    // A server that answered without upgrading tags its status, as in k6.
+                    let status = (status != 0).then_some(status);
+                    let tags = Self::tags_for(vu, s, status, "");
                     vu.emit(builtin::WS_SESSIONS, &tags, 1.0, started);
                     vu.emit(builtin::WS_CONNECTING, &tags, connecting, started);
                     s.sample_tags = Some(tags);
                 }
                 drop(open);
                 let e = rquickjs::String::from_str(ctx.clone(), &error)?.into_value();
-                call("fail", e, Value::new_number(ctx.clone(), status.into()))
+                let h = Object::new(ctx.clone())?;
+                for (k, v) in headers {
+                    h.set(k, v)?;
+                }
+                let response = Object::new(ctx.clone())?;
+                response.set("status", status)?;
+                response.set("headers", h)?;
+                response.set("body", body)?;
+                call("fail", e, response.into_value())
             }
             Event::Text(t) => {
                 self.emit(vu, id, builtin::WS_MSGS_RECEIVED, 1.0);
@@ -212,13 +226,24 @@ impl Dispatcher for Sockets {
                 info.set("error", err)?;
                 call("close", info.into_value(), undef())
             }
-            Event::Error(e) => {
+            Event::Error(e, close) => {
                 let e = rquickjs::String::from_str(ctx.clone(), &e)?.into_value();
-                call("error", e, undef())
+                let info = match close {
+                    Some((code, text)) => {
+                        let o = Object::new(ctx.clone())?;
+                        o.set("code", code)?;
+                        o.set("text", text)?;
+                        o.into_value()
+                    }
+                    None => undef(),
+                };
+                call("error", e, info)
             }
             Event::Ended => {
                 if let Some(s) = self.open.borrow_mut().remove(&id) {
-                    if let Some(tags) = &s.sample_tags {
+                    // k6/websockets times only sessions that connected; k6/ws times them all.
+                    let timed = s.connected || !s.websockets;
+                    if let Some(tags) = s.sample_tags.as_ref().filter(|_| timed) {
                         let ms = s.opened.elapsed().as_secs_f64() * 1000.0;
                         vu.emit(builtin::WS_SESSION_DURATION, tags, ms, SystemTime::now());
                     }
@@ -361,16 +386,13 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
 
     let vu5 = vu.clone();
     v.set(
-        "wsRun",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: f64| -> R<()> {
-            let id = id as u64;
-            let io = &vu5.timers.io;
-            match event_loop::run_until(&ctx, &vu5, None, || !io.is_open(id)) {
-                Ok(()) => Ok(()),
-                Err(JsError::Interrupted) => Err(throw_interrupted(&ctx)),
-                Err(e) => Err(Exception::throw_message(&ctx, &e.to_string())),
-            }
-        })?,
+        "wsStep",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: f64, wait_ms: f64| -> R<bool> {
+                step(&ctx, &vu5, id as u64, wait_ms)
+            },
+        )?,
     )?;
 
     let vu6 = vu.clone();
@@ -393,6 +415,37 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
         )?,
     )?;
     Ok(())
+}
+
+/// One step of `k6/ws`'s `connect`, which runs its own socket's events and timers only (the
+/// VU's other timers, sockets and promise jobs wait until it returns, as in k6): delivers the
+/// socket's next event, waiting up to `wait_ms` (negative: without limit) for one when none
+/// is queued. Returns whether the socket is still open.
+fn step<'js>(ctx: &Ctx<'js>, vu: &VuCtx, id: u64, wait_ms: f64) -> R<bool> {
+    let io = &vu.timers.io;
+    if vu.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(throw_interrupted(ctx));
+    }
+    if let Some(event) = io.pop_source(id) {
+        io.dispatch(ctx, vu, id, event)?;
+        return Ok(io.is_open(id));
+    }
+    if !io.is_open(id) {
+        return Ok(false);
+    }
+    if wait_ms == 0.0 {
+        return Ok(true);
+    }
+    // At most a day per wait: the script's loop asks again.
+    let limit =
+        (wait_ms > 0.0).then(|| Duration::from_secs_f64(wait_ms.min(86_400_000.0) / 1000.0));
+    // Any socket's event (or a stale wake-up) ends the wait; the loop then looks again.
+    vu.block_on(io.wait(limit))
+        .map_err(|_| throw_interrupted(ctx))?;
+    if let Some(event) = io.pop_source(id) {
+        io.dispatch(ctx, vu, id, event)?;
+    }
+    Ok(io.is_open(id))
 }
 
 /// Starts a session for `url` and registers `handler` for its events; returns its id.
@@ -450,6 +503,7 @@ fn open<'js>(
             url: url.clone(),
             tags,
             sample_tags: None,
+            connected: false,
             opened: Instant::now(),
             pings: VecDeque::new(),
             ping_seq: 0,
@@ -472,6 +526,8 @@ fn open<'js>(
                 poster.post(Box::new(Event::Failed {
                     error: "malformed ws or wss URL".into(),
                     status: 0,
+                    headers: Vec::new(),
+                    body: String::new(),
                     started: now,
                     connecting: 0.0,
                 }));

@@ -63,6 +63,9 @@ pub enum Event {
         error: String,
         /// The HTTP status of a refused upgrade (0 when there was no response).
         status: u16,
+        /// The refused upgrade's response headers (as in `Opened`) and the start of its body.
+        headers: Vec<(String, String)>,
+        body: String,
         started: SystemTime,
         connecting: f64,
     },
@@ -75,8 +78,9 @@ pub enum Event {
         code: u16,
         reason: String,
     },
-    /// A read or write failed.
-    Error(String),
+    /// A read or write failed: the message and, for a connection that ended without a close
+    /// frame, the close code and text k6 reports (1006, "unexpected EOF").
+    Error(String, Option<(u16, String)>),
     /// The connection is gone (its bytes are in the session's [`MeterSlot`]).
     Ended,
 }
@@ -112,6 +116,8 @@ pub async fn run(
             poster.post(Box::new(Event::Failed {
                 error: f.error,
                 status: f.status,
+                headers: f.headers,
+                body: f.body,
                 started,
                 connecting,
             }));
@@ -126,6 +132,8 @@ pub async fn run(
                     HANDSHAKE_TIMEOUT.as_secs()
                 ),
                 status: 0,
+                headers: Vec::new(),
+                body: String::new(),
                 started,
                 connecting,
             }));
@@ -163,7 +171,7 @@ pub async fn run(
                 };
                 if let Err(e) = ws.send(msg).await {
                     if !quiet(&e) {
-                        poster.post(Box::new(Event::Error(ws_error_text(&e))));
+                        poster.post(Box::new(ws_error_event(&e)));
                     }
                     break;
                 }
@@ -185,7 +193,7 @@ pub async fn run(
                 Some(Ok(Message::Frame(_))) => {}
                 Some(Err(e)) => {
                     if !quiet(&e) && closing.is_none() {
-                        poster.post(Box::new(Event::Error(ws_error_text(&e))));
+                        poster.post(Box::new(ws_error_event(&e)));
                     }
                     break;
                 }
@@ -206,12 +214,21 @@ type Response = tokio_tungstenite::tungstenite::handshake::client::Response;
 /// A failed opening handshake.
 struct Failure {
     error: String,
+    /// The HTTP response's status, headers and body when the server answered without
+    /// upgrading (status 0: no response).
     status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
 }
 
 impl Failure {
     fn new(error: String) -> Self {
-        Failure { error, status: 0 }
+        Failure {
+            error,
+            status: 0,
+            headers: Vec::new(),
+            body: String::new(),
+        }
     }
 }
 
@@ -261,6 +278,13 @@ async fn handshake(shared: &HttpShared, req: &Request) -> Result<(Socket, Respon
         Err(WsError::Http(resp)) => Err(Failure {
             error: "websocket: bad handshake".into(),
             status: resp.status().as_u16(),
+            headers: response_headers(resp.headers()),
+            // What came with the headers (tungstenite reads no further; bounded by its buffer).
+            body: resp
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default(),
         }),
         Err(e) => Err(Failure::new(ws_error_text(&e))),
     }
@@ -300,6 +324,23 @@ fn quiet(e: &WsError) -> bool {
     matches!(e, WsError::ConnectionClosed | WsError::AlreadyClosed)
 }
 
+/// The event for a failed read or write: a connection that ended without a close frame is an
+/// abnormal closure (1006) in k6's words, other failures their own text.
+fn ws_error_event(e: &WsError) -> Event {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    let eof = match e {
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => true,
+        WsError::Io(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+        _ => false,
+    };
+    if eof {
+        let text = "unexpected EOF";
+        Event::Error(close_error_text(1006, text), Some((1006, text.to_owned())))
+    } else {
+        Event::Error(ws_error_text(e), None)
+    }
+}
+
 fn ws_error_text(e: &WsError) -> String {
     match e {
         WsError::Io(io) => io.to_string(),
@@ -336,6 +377,22 @@ pub fn close_error_text(code: u16, reason: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_ended_without_a_close_frame_is_an_abnormal_closure() {
+        use tokio_tungstenite::tungstenite::error::ProtocolError;
+        let e = WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        let Event::Error(text, close) = ws_error_event(&e) else {
+            panic!("not an error event");
+        };
+        assert_eq!(
+            text,
+            "websocket: close 1006 (abnormal closure): unexpected EOF"
+        );
+        assert_eq!(close, Some((1006, "unexpected EOF".to_string())));
+        let e = WsError::Io(std::io::Error::other("boom"));
+        assert!(matches!(ws_error_event(&e), Event::Error(t, None) if t == "boom"));
+    }
 
     #[test]
     fn close_texts_are_gos() {

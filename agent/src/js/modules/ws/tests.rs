@@ -9,7 +9,8 @@ use crate::js::modulestest::{Sample, TestVu};
 
 /// A WebSocket server on loopback for the module tests, on its own thread: it echoes text
 /// and binary messages, answers `close:CODE` with a close frame of that code (reason "bye"),
-/// sends "hello" first on `/hello`, and pings the client when told `ping-me`.
+/// sends "hello" first on `/hello`, pings the client when told `ping-me`, drops the
+/// connection without a close frame when told `drop`, and refuses to upgrade `/404`.
 pub(crate) fn echo_server() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -40,6 +41,14 @@ async fn serve(tcp: tokio::net::TcpStream) {
         |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
          mut resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
             path = req.uri().path().to_owned();
+            if path == "/404" {
+                let refused = http::Response::builder()
+                    .status(404)
+                    .header("x-a", "b")
+                    .body(Some("not found".to_string()))
+                    .unwrap();
+                return Err(refused);
+            }
             resp.headers_mut()
                 .insert("x-server", "echo".parse().unwrap());
             Ok(resp)
@@ -60,6 +69,8 @@ async fn serve(tcp: tokio::net::TcpStream) {
                 }))
             }
             Message::Text(t) if t.as_str() == "ping-me" => Message::Ping("srv".into()),
+            // Dropping the connection ends it without a close frame.
+            Message::Text(t) if t.as_str() == "drop" => return,
             Message::Text(t) => Message::Text(t),
             Message::Binary(b) => Message::Binary(b),
             _ => continue,
@@ -148,7 +159,7 @@ fn a_server_close_with_an_unusual_code_is_an_error_then_a_close() {
          for (const code of [4000, 1000, 1001]) {{
            ws.connect('{url}', (socket) => {{
              socket.on('open', () => socket.send('close:' + code));
-             socket.on('error', (e) => log.push('error ' + e.error()));
+             socket.on('error', (e) => log.push('error ' + e.error() + ' ' + e.code + ' ' + e.text));
              socket.on('close', (c) => log.push('close ' + c));
            }});
          }}"
@@ -157,7 +168,7 @@ fn a_server_close_with_an_unusual_code_is_an_error_then_a_close() {
     assert_eq!(
         vu.json("log"),
         serde_json::json!([
-            "error websocket: close 4000: bye",
+            "error websocket: close 4000: bye 4000 bye",
             "close 4000",
             "close 1000",
             "close 1001"
@@ -227,7 +238,7 @@ fn sending_after_close_is_an_error_event_and_intervals_stop_with_the_socket() {
            let n = 0;
            socket.setInterval(() => {{ n++; log.push('tick ' + n); if (n === 3) socket.close(4001); }}, 5);
            socket.on('close', (c) => {{ log.push('close ' + c); socket.send('late'); }});
-           socket.on('error', (e) => log.push('error ' + e.error()));
+           socket.on('error', (e) => log.push('error ' + e.error() + ' ' + Object.keys(e).join('+')));
          }});"
     ))
     .unwrap();
@@ -238,7 +249,7 @@ fn sending_after_close_is_an_error_event_and_intervals_stop_with_the_socket() {
             "tick 2",
             "tick 3",
             "close 4001",
-            "error websocket: close sent"
+            "error websocket: close sent error"
         ])
     );
 }
@@ -257,4 +268,103 @@ fn sockets_are_refused_in_the_init_context_with_k6s_message() {
             "using websockets in the init context is not supported"
         );
     }
+}
+
+#[test]
+fn connect_runs_only_its_own_socket_and_timers_until_it_returns() {
+    let url = echo_server();
+    let vu = TestVu::new();
+    vu.run(&format!(
+        "import ws from 'k6/ws';
+         globalThis.log = [];
+         setTimeout(() => log.push('global timeout'), 1);
+         Promise.resolve().then(() => log.push('microtask'));
+         ws.connect('{url}', (socket) => {{
+           log.push('callback');
+           socket.on('open', () => socket.setTimeout(() => {{ log.push('socket timeout'); socket.close(); }}, 40));
+           socket.on('close', (c) => log.push('close ' + c));
+         }});
+         log.push('returned');"
+    ))
+    .unwrap();
+    // As in k6: the VU's own timers and promise jobs wait until connect has returned.
+    assert_eq!(
+        vu.json("log"),
+        serde_json::json!([
+            "callback",
+            "socket timeout",
+            "close 1001",
+            "returned",
+            "microtask",
+            "global timeout"
+        ])
+    );
+}
+
+#[test]
+fn socket_timers_refuse_a_delay_that_is_not_positive_with_k6s_text() {
+    let url = echo_server();
+    let vu = TestVu::new();
+    for (call, text) in [
+        (
+            "setTimeout(() => {}, 0)",
+            "GoError: setTimeout requires a >0 timeout parameter, received 0.00",
+        ),
+        (
+            "setInterval(() => {}, -1.5)",
+            "GoError: setInterval requires a >0 timeout parameter, received -1.50",
+        ),
+    ] {
+        let e = vu
+            .run(&format!(
+                "import ws from 'k6/ws'; ws.connect('{url}', (s) => s.{call});"
+            ))
+            .unwrap_err();
+        assert_eq!(e.to_string(), text);
+    }
+}
+
+#[test]
+fn a_server_that_does_not_upgrade_gives_its_response_without_an_error_as_in_k6() {
+    let url = echo_server();
+    let vu = TestVu::new();
+    vu.run(&format!(
+        "import ws from 'k6/ws';
+         globalThis.called = false;
+         globalThis.res = ws.connect('{url}/404', () => {{ called = true; }});"
+    ))
+    .unwrap();
+    assert_eq!(vu.json("called"), serde_json::json!(false));
+    assert_eq!(vu.json("res.status"), serde_json::json!(404));
+    assert_eq!(vu.json("res.error"), serde_json::json!(""));
+    assert_eq!(vu.json("res.body"), serde_json::json!("not found"));
+    assert_eq!(vu.json("res.headers['X-A']"), serde_json::json!("b"));
+    let samples = vu.take_samples();
+    let t = tags_of(&samples, "ws_sessions");
+    assert_eq!(t["status"], "404");
+    assert_eq!(t["subproto"], "");
+    assert_eq!(count(&samples, "ws_session_duration"), 1);
+}
+
+#[test]
+fn a_connection_dropped_without_a_close_frame_is_an_abnormal_closure() {
+    let url = echo_server();
+    let vu = TestVu::new();
+    vu.run(&format!(
+        "import ws from 'k6/ws';
+         globalThis.log = [];
+         ws.connect('{url}', (socket) => {{
+           socket.on('open', () => socket.send('drop'));
+           socket.on('error', (e) => log.push('error ' + e.error() + ' ' + JSON.stringify(e)));
+           socket.on('close', (c) => log.push('close ' + c));
+         }});"
+    ))
+    .unwrap();
+    assert_eq!(
+        vu.json("log"),
+        serde_json::json!([
+            "error websocket: close 1006 (abnormal closure): unexpected EOF {\"code\":1006,\"text\":\"unexpected EOF\"}",
+            "close 1006"
+        ])
+    );
 }

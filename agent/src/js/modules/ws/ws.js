@@ -1,19 +1,35 @@
 // The `k6/ws` module: `connect(url, params, callback)` opens a WebSocket and blocks until it
-// has closed, running the socket's handlers (and timers) meanwhile, as k6 v1.1.0 does.
-// The natives (`wsOpen`, `wsRun`, ...) are in mod.rs beside this file.
+// has closed, running the socket's handlers and timers (only those) meanwhile, as k6 v1.1.0
+// does. The natives (`wsOpen`, `wsStep`, ...) are in mod.rs beside this file.
 const V = globalThis.__volley;
 
-// What an `error` handler receives: k6 passes an object whose `error()` gives the message.
+// What an `error` handler receives, as in k6: an object whose `error()` gives the message,
+// with the close code and its text before it when a close caused the error.
 class WebSocketError {
-  constructor(message) {
-    this._message = message;
-  }
-  error() {
-    return this._message;
+  constructor(message, close) {
+    if (close !== undefined) {
+      this.code = close.code;
+      this.text = close.text;
+    }
+    this.error = () => message;
   }
   toString() {
-    return this._message;
+    return this.error();
   }
+}
+
+// k6 raises these errors from Go: a GoError (`String(e)` is `GoError: message`).
+class GoError extends Error {
+  constructor(message) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: 'GoError', writable: true, configurable: true });
+  }
+}
+
+// k6 refuses socket timers that would fire at once (its text, with the delay as Go's %.2f).
+function checkDelay(what, ms) {
+  const n = Number(ms);
+  if (!(n > 0)) throw new GoError(`${what} requires a >0 timeout parameter, received ${n.toFixed(2)}`);
 }
 
 class Socket {
@@ -21,6 +37,7 @@ class Socket {
     this._id = 0;
     this._handlers = Object.create(null);
     this._timers = [];
+    this._seq = 0;
     this._state = 'connecting';
     this._thrown = undefined;
   }
@@ -64,22 +81,46 @@ class Socket {
     this._fire('close', c);
   }
 
+  // Socket timers belong to connect's own loop (below), not to the VU's event loop.
   setTimeout(fn, ms) {
     if (typeof fn !== 'function') throw new TypeError('socket.setTimeout(fn, ms): fn must be a function');
-    const id = setTimeout(() => this._guard(fn), ms);
-    this._timers.push(id);
+    checkDelay('setTimeout', ms);
+    this._timers.push({ at: Date.now() + Number(ms), fn, every: 0, seq: this._seq++ });
   }
 
   setInterval(fn, ms) {
     if (typeof fn !== 'function') throw new TypeError('socket.setInterval(fn, ms): fn must be a function');
-    if (!(Number(ms) > 0)) throw new Error(`setInterval requires a positive interval, got ${ms}`);
-    const id = setInterval(() => this._guard(fn), ms);
-    this._timers.push(id);
+    checkDelay('setInterval', ms);
+    // At least a millisecond, so that an interval cannot fire without the clock moving.
+    const every = Math.max(1, Number(ms));
+    this._timers.push({ at: Date.now() + every, fn, every, seq: this._seq++ });
   }
 
   _stopTimers() {
-    for (const id of this._timers) clearTimeout(id);
     this._timers = [];
+  }
+
+  // The timer due first (creation order among equals), or undefined.
+  _next() {
+    let next;
+    for (const t of this._timers) {
+      if (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq)) next = t;
+    }
+    return next;
+  }
+
+  // Fires the timers due now, in order; an interval is due again one period later.
+  _fireDue() {
+    for (;;) {
+      const t = this._next();
+      if (t === undefined || t.at > Date.now()) return;
+      if (t.every > 0) {
+        t.at = Math.max(t.at + t.every, Date.now());
+      } else {
+        this._timers = this._timers.filter((x) => x !== t);
+      }
+      this._guard(t.fn);
+    }
   }
 
   // Calls the handlers of `event`; an exception closes the socket and fails `connect`.
@@ -125,8 +166,14 @@ export function connect(url, params, callback) {
         if (s._state === 'open') s._fire('open');
         break;
       case 'fail':
-        res.error = a;
-        res.status = b;
+        // A server that answered without upgrading: k6 returns its response and no error.
+        res.status = b.status;
+        if (b.status !== 0) {
+          res.headers = b.headers;
+          res.body = b.body;
+        } else {
+          res.error = a;
+        }
         s._state = 'closed';
         break;
       case 'message':
@@ -145,11 +192,11 @@ export function connect(url, params, callback) {
         if (s._state === 'closed') break;
         s._state = 'closed';
         s._stopTimers();
-        if (a.error !== undefined) s._fire('error', new WebSocketError(a.error));
+        if (a.error !== undefined) s._fire('error', new WebSocketError(a.error, { code: a.code, text: a.reason }));
         s._fire('close', a.code);
         break;
       case 'error':
-        if (s._state !== 'closed') s._fire('error', new WebSocketError(a));
+        if (s._state !== 'closed') s._fire('error', new WebSocketError(a, b));
         break;
       case 'end':
         s._stopTimers();
@@ -160,9 +207,15 @@ export function connect(url, params, callback) {
         break;
     }
   });
-  V.wsRun(s._id);
+  // connect's own loop: this socket's events and timers only, until the socket has ended.
+  for (;;) {
+    const next = s._next();
+    const wait = next === undefined ? -1 : Math.max(0, next.at - Date.now());
+    if (!V.wsStep(s._id, wait)) break;
+    s._fireDue();
+  }
   if (s._thrown !== undefined) throw s._thrown;
-  if (res.error && V.wsThrows()) throw new Error(res.error);
+  if (res.error && V.wsThrows()) throw new GoError(res.error);
   return res;
 }
 
