@@ -8,14 +8,18 @@
 //!   its Ready loop persists, applies committed [`crate::state::Command`]s to the one
 //!   [`crate::state::State`] and returns the messages to send.
 //! * [`transport`] — the peer RPC (`proto/raft.proto`) on tonic, bounded and with timeouts.
+//! * [`driver`] — the async task that runs a node on a real clock and network: ticks, inbox,
+//!   Ready loop, one sending task per peer, proposals awaited with a timeout.
 //!
 //! The raft crate is built with its rust-protobuf codec, not prost: the prost codec's build
 //! needs a `protoc` installed on the build machine (docs/ha.md#the-raft-library).
 
+pub mod driver;
 pub mod node;
 pub mod storage;
 pub mod transport;
 
+pub use driver::{Driver, DriverConfig, DriverError, DriverHandle, DriverStatus};
 pub use node::{Membership, Node, NodeConfig, NodeError, NodeStatus, Output, ProposalId, Role};
 pub use storage::{RaftStorage, RaftStoreError};
 
@@ -67,6 +71,8 @@ fn raft_logger(id: u64) -> slog::Logger {
     slog::Logger::root(TracingDrain, slog::o!("raft_node" => id))
 }
 
+#[cfg(test)]
+mod driver_tests;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

@@ -217,7 +217,9 @@ impl Node {
             raw,
             state,
             applied,
-            next_seq: 1,
+            // A random start: an entry proposed by an earlier run of this node and committed
+            // after its restart must not be taken for a new proposal with the same number.
+            next_seq: getrandom::u64().unwrap_or(1) >> 1,
             snapshot_every: config.snapshot_every,
             membership_changed: false,
         })

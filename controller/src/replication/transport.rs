@@ -11,7 +11,6 @@
 //! batch, or a batch of another protocol version, is refused whole with a message naming why.
 //! Peers are not authenticated yet (docs/ha.md#what-is-not-there-yet).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use protobuf::Message as _;
@@ -140,8 +139,6 @@ impl RaftPeer for PeerService {
 /// Why a batch did not reach a peer (Raft retries; the driver reports the peer unreachable).
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    #[error("node {to} is not a configured peer")]
-    UnknownPeer { to: u64 },
     #[error("peer {to} at {addr}: {detail}")]
     Address {
         to: u64,
@@ -156,29 +153,42 @@ pub enum SendError {
     Encode { to: u64, detail: String },
 }
 
-/// The sending side: one lazily connected channel per peer.
+/// The sending side for one peer: a lazily connected channel. The driver gives each peer its
+/// own client on its own task, so a slow or dead peer holds up nobody else.
 #[derive(Debug)]
-pub struct PeerClients {
+pub struct PeerClient {
     node_id: u64,
-    peers: BTreeMap<u64, (String, Option<RaftPeerClient<Channel>>)>,
+    to: u64,
+    addr: String,
+    client: Option<RaftPeerClient<Channel>>,
     limits: TransportLimits,
 }
 
-impl PeerClients {
-    /// `peers`: node id → URL (`http://host:port`).
-    pub fn new(node_id: u64, peers: BTreeMap<u64, String>, limits: TransportLimits) -> PeerClients {
-        PeerClients {
+impl PeerClient {
+    /// The client of node `node_id` for peer `to` at `addr` (`http://host:port`).
+    pub fn new(node_id: u64, to: u64, addr: String, limits: TransportLimits) -> PeerClient {
+        PeerClient {
             node_id,
-            peers: peers
-                .into_iter()
-                .map(|(id, url)| (id, (url, None)))
-                .collect(),
+            to,
+            addr,
+            client: None,
             limits,
         }
     }
 
-    /// Sends `messages` (all for peer `to`) in one call, bounded by the timeouts.
-    pub async fn send(&mut self, to: u64, messages: &[Message]) -> Result<(), SendError> {
+    /// The peer this client sends to.
+    pub fn to(&self) -> u64 {
+        self.to
+    }
+
+    /// The peer's address.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends `messages` (all for this peer) in one call, bounded by the timeouts.
+    pub async fn send(&mut self, messages: &[Message]) -> Result<(), SendError> {
+        let to = self.to;
         let mut batch = RaftBatch {
             version: RAFT_PROTOCOL_VERSION,
             from: self.node_id,
@@ -193,24 +203,20 @@ impl PeerClients {
                     detail: e.to_string(),
                 })?);
         }
-        let limits = self.limits.clone();
-        let (addr, slot) = self
-            .peers
-            .get_mut(&to)
-            .ok_or(SendError::UnknownPeer { to })?;
-        let client = match slot {
+        let limits = &self.limits;
+        let client = match &mut self.client {
             Some(c) => c,
             None => {
-                let endpoint = Endpoint::from_shared(addr.clone())
+                let endpoint = Endpoint::from_shared(self.addr.clone())
                     .map_err(|e| SendError::Address {
                         to,
-                        addr: addr.clone(),
+                        addr: self.addr.clone(),
                         detail: e.to_string(),
                     })?
                     .connect_timeout(limits.connect_timeout)
                     .timeout(limits.request_timeout);
                 let channel = endpoint.connect_lazy();
-                slot.insert(
+                self.client.insert(
                     RaftPeerClient::new(channel)
                         .max_decoding_message_size(MAX_RAFT_BATCH_BYTES)
                         .max_encoding_message_size(MAX_RAFT_BATCH_BYTES),
@@ -309,15 +315,9 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap();
-        let mut clients = PeerClients::new(
-            1,
-            BTreeMap::from([(2, format!("http://{addr}")), (3, format!("http://{dead}"))]),
-            limits,
-        );
-        clients
-            .send(2, &[msg(1, 2, 7), msg(1, 2, 8)])
-            .await
-            .unwrap();
+        let mut to_2 = PeerClient::new(1, 2, format!("http://{addr}"), limits.clone());
+        let mut to_3 = PeerClient::new(1, 3, format!("http://{dead}"), limits);
+        to_2.send(&[msg(1, 2, 7), msg(1, 2, 8)]).await.unwrap();
         let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .unwrap();
@@ -327,7 +327,7 @@ mod tests {
         assert_eq!((first.unwrap().term, second.unwrap().term), (7, 8));
 
         let started = std::time::Instant::now();
-        let err = clients.send(3, &[msg(1, 3, 7)]).await.unwrap_err();
+        let err = to_3.send(&[msg(1, 3, 7)]).await.unwrap_err();
         assert!(
             matches!(
                 err,
@@ -340,8 +340,6 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-        let err = clients.send(9, &[msg(1, 9, 7)]).await.unwrap_err();
-        assert!(matches!(err, SendError::UnknownPeer { to: 9 }), "{err}");
         server.abort();
     }
 }

@@ -1,0 +1,474 @@
+//! The driver: the async task that owns one [`Node`] and plays the part the simulated network
+//! plays in the replication tests (docs/ha.md#the-driver). It ticks the node every [`TICK`],
+//! steps the messages the `RaftPeer` service queues for it, takes proposals, runs the Ready loop
+//! and hands each peer's messages to that peer's own sending task, so a slow or dead peer never
+//! holds up the loop: each peer has a bounded queue, and a message that finds it full is dropped
+//! and the peer reported unreachable (Raft sends again). Failed sends come back as
+//! `report_unreachable` / `report_snapshot`.
+//!
+//! A proposer awaits its command's outcome through [`DriverHandle::propose`], bounded by
+//! [`DriverConfig::proposal_timeout`]; on a node that is not the leader it fails at once naming
+//! the leader (and its address) if known. Dropping the [`Driver`] stops the loop, the peer
+//! tasks and the peer service.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::node::{is_snapshot, Node, NodeError, NodeStatus, ProposalId, Role, TICK};
+use super::transport::{PeerClient, PeerService, TransportLimits, MAX_MESSAGES_PER_BATCH};
+use crate::state::{Applied, Command, State, StateError};
+
+/// Most proposals waiting for their outcome on one node; more are refused at once.
+pub const MAX_PENDING_PROPOSALS: usize = 4096;
+/// Most messages queued for one peer's sending task.
+pub const PEER_QUEUE: usize = 1024;
+/// Most bytes of messages a peer task puts in one batch (a larger single message, a snapshot,
+/// goes alone).
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+/// Most messages from peers the loop queues before the peer service waits (then refuses).
+const INBOX: usize = 4096;
+/// Most inputs of one kind the loop takes before it runs the Ready loop, so one fsync covers
+/// many messages or proposals.
+const DRAIN: usize = 256;
+
+/// What a driver needs besides its node.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// The other voters: node id → URL of its Raft port (`http://host:port`).
+    pub peers: BTreeMap<u64, String>,
+    pub limits: TransportLimits,
+    /// How long [`DriverHandle::propose`] waits for a command to be committed and applied.
+    pub proposal_timeout: Duration,
+}
+
+impl DriverConfig {
+    /// Production settings: a proposal waits 5 s, more than a leader election (docs/ha.md#timeouts).
+    pub fn new(peers: BTreeMap<u64, String>) -> DriverConfig {
+        DriverConfig {
+            peers,
+            limits: TransportLimits::default(),
+            proposal_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a proposal or a read through the driver failed.
+#[derive(Debug, Error)]
+pub enum DriverError {
+    #[error(
+        "this controller (node {id}) is not the Raft leader{}; send writes to the leader",
+        match .leader {
+            Some((l, addr)) => format!(" (node {l} at {addr} is)"),
+            None => " and knows of no leader yet".into(),
+        }
+    )]
+    NotLeader {
+        id: u64,
+        leader: Option<(u64, String)>,
+    },
+    #[error(
+        "no outcome for the command within {waited:?}: it was not committed by a quorum of \
+         controllers in time (a leader change, or peers unreachable); it may still be applied \
+         later, so check before sending it again"
+    )]
+    Timeout { waited: Duration },
+    #[error(
+        "{MAX_PENDING_PROPOSALS} commands are already waiting to be committed on this controller; \
+         retry shortly"
+    )]
+    Busy,
+    #[error("the replicated state machine rejected the command: {0}")]
+    Rejected(StateError),
+    #[error("this controller's Raft node stopped: {reason}")]
+    Stopped { reason: String },
+    #[error(transparent)]
+    Node(NodeError),
+}
+
+/// What the loop publishes after every step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverStatus {
+    pub node: NodeStatus,
+    /// Set when the loop stopped on an error (a storage failure): it says why.
+    pub stopped: Option<String>,
+}
+
+type Reply = oneshot::Sender<Result<Applied, DriverError>>;
+type ReadFn = Box<dyn FnOnce(&State) + Send>;
+
+enum Request {
+    Propose { cmd: Box<Command>, reply: Reply },
+    Read(ReadFn),
+}
+
+/// What a peer task tells the loop about a batch it could not deliver.
+enum Report {
+    Unreachable(u64),
+    Snapshot { to: u64, delivered: bool },
+}
+
+/// A cheap handle to a running driver: propose commands, read the state, watch the status.
+#[derive(Debug, Clone)]
+pub struct DriverHandle {
+    id: u64,
+    requests: mpsc::Sender<Request>,
+    status: watch::Receiver<DriverStatus>,
+    peers: BTreeMap<u64, String>,
+    proposal_timeout: Duration,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Propose { cmd, .. } => write!(f, "Propose({cmd:?})"),
+            Request::Read(_) => f.write_str("Read"),
+        }
+    }
+}
+
+impl DriverHandle {
+    /// Proposes `cmd` and waits, at most [`DriverConfig::proposal_timeout`], until it is
+    /// committed by a quorum and applied here. A rejection by the state machine is
+    /// [`DriverError::Rejected`] (identical on every node); on a follower the proposal fails at
+    /// once with [`DriverError::NotLeader`].
+    pub async fn propose(&self, cmd: Command) -> Result<Applied, DriverError> {
+        let waited = self.proposal_timeout;
+        let (reply, outcome) = oneshot::channel();
+        let wait = async {
+            self.requests
+                .send(Request::Propose {
+                    cmd: Box::new(cmd),
+                    reply,
+                })
+                .await
+                .map_err(|_| self.stopped())?;
+            outcome.await.map_err(|_| self.stopped())?
+        };
+        match tokio::time::timeout(waited, wait).await {
+            Ok(result) => result.map_err(|e| match e {
+                DriverError::NotLeader { id, leader } => DriverError::NotLeader {
+                    id,
+                    leader: leader.map(|(l, _)| (l, self.addr_of(l))),
+                },
+                e => e,
+            }),
+            Err(_) => Err(DriverError::Timeout { waited }),
+        }
+    }
+
+    /// Runs `f` on this node's state as of its last applied entry, on the loop (a local read:
+    /// on a follower or a deposed leader it may be behind the leader's).
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&State) -> R + Send + 'static,
+    ) -> Result<R, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadFn = Box::new(move |s| {
+            let _ = tx.send(f(s));
+        });
+        let wait = async {
+            self.requests
+                .send(Request::Read(job))
+                .await
+                .map_err(|_| self.stopped())?;
+            rx.await.map_err(|_| self.stopped())
+        };
+        tokio::time::timeout(self.proposal_timeout, wait)
+            .await
+            .map_err(|_| DriverError::Timeout {
+                waited: self.proposal_timeout,
+            })?
+    }
+
+    /// The node's latest status.
+    pub fn status(&self) -> DriverStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch(&self) -> watch::Receiver<DriverStatus> {
+        self.status.clone()
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn addr_of(&self, id: u64) -> String {
+        self.peers
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "an address this node does not know".into())
+    }
+
+    fn stopped(&self) -> DriverError {
+        DriverError::Stopped {
+            reason: self
+                .status
+                .borrow()
+                .stopped
+                .clone()
+                .unwrap_or_else(|| "its driver was shut down".into()),
+        }
+    }
+}
+
+/// A running driver; dropping it stops the node's loop, its peer tasks and its peer service.
+#[derive(Debug)]
+pub struct Driver {
+    handle: DriverHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Driver {
+    /// Starts driving `node`: its peer service on `listener` (its Raft port), one sending task
+    /// per peer, and the loop. Must be called within a tokio runtime.
+    pub fn start(node: Node, config: DriverConfig, listener: tokio::net::TcpListener) -> Driver {
+        let id = node.id();
+        let (inbox_tx, inbox) = mpsc::channel(INBOX);
+        let (requests_tx, requests) = mpsc::channel(DRAIN);
+        // Peer tasks wait for room here rather than drop a report: a lost snapshot report would
+        // leave the leader waiting for that follower forever.
+        let (reports_tx, reports) = mpsc::channel(PEER_QUEUE);
+        let (status_tx, status) = watch::channel(DriverStatus {
+            node: node.status(),
+            stopped: None,
+        });
+        let mut tasks = Vec::new();
+        let service = PeerService::server(id, inbox_tx, config.limits.clone());
+        let local: Option<SocketAddr> = listener.local_addr().ok();
+        tasks.push(tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+            {
+                tracing::error!(node = id, addr = ?local, error = %e, "the Raft peer service stopped");
+            }
+        }));
+        let mut outboxes = BTreeMap::new();
+        for (&peer, addr) in &config.peers {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            outboxes.insert(peer, tx);
+            let client = PeerClient::new(id, peer, addr.clone(), config.limits.clone());
+            tasks.push(tokio::spawn(peer_task(client, rx, reports_tx.clone())));
+        }
+        let lp = Loop {
+            node,
+            inbox,
+            requests,
+            reports,
+            outboxes,
+            status: status_tx,
+            pending: HashMap::new(),
+        };
+        tasks.push(tokio::spawn(lp.run()));
+        Driver {
+            handle: DriverHandle {
+                id,
+                requests: requests_tx,
+                status,
+                peers: config.peers,
+                proposal_timeout: config.proposal_timeout,
+            },
+            tasks,
+        }
+    }
+
+    pub fn handle(&self) -> DriverHandle {
+        self.handle.clone()
+    }
+}
+
+/// Sends one peer's messages, in order, in batches; reports what could not be delivered.
+async fn peer_task(
+    mut client: PeerClient,
+    mut queue: mpsc::Receiver<Message>,
+    reports: mpsc::Sender<Report>,
+) {
+    let to = client.to();
+    while let Some(first) = queue.recv().await {
+        let mut bytes = first.compute_size() as usize;
+        let mut batch = vec![first];
+        while batch.len() < MAX_MESSAGES_PER_BATCH && bytes < MAX_BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(m) => {
+                    bytes += m.compute_size() as usize;
+                    batch.push(m);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = client.send(&batch).await;
+        if let Err(e) = &result {
+            tracing::debug!(peer = to, addr = client.addr(), error = %e, "Raft messages not delivered");
+        }
+        let delivered = result.is_ok();
+        if !delivered && reports.send(Report::Unreachable(to)).await.is_err() {
+            return;
+        }
+        for m in batch.iter().filter(|m| is_snapshot(m)) {
+            let report = Report::Snapshot {
+                to: m.to,
+                delivered,
+            };
+            if reports.send(report).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct Loop {
+    node: Node,
+    inbox: mpsc::Receiver<Message>,
+    requests: mpsc::Receiver<Request>,
+    reports: mpsc::Receiver<Report>,
+    outboxes: BTreeMap<u64, mpsc::Sender<Message>>,
+    status: watch::Sender<DriverStatus>,
+    pending: HashMap<ProposalId, Reply>,
+}
+
+impl Loop {
+    async fn run(mut self) {
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.node.tick(),
+                Some(m) = self.inbox.recv() => {
+                    self.step(m);
+                    for _ in 1..DRAIN {
+                        match self.inbox.try_recv() {
+                            Ok(m) => self.step(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(r) = self.requests.recv() => {
+                    self.request(r);
+                    for _ in 1..DRAIN {
+                        match self.requests.try_recv() {
+                            Ok(r) => self.request(r),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(r) = self.reports.recv() => self.report(r),
+                else => return,
+            }
+            if let Err(e) = self.ready() {
+                let reason = e.to_string();
+                tracing::error!(node = self.node.id(), error = %reason, "the Raft node stopped");
+                for (_, reply) in self.pending.drain() {
+                    let _ = reply.send(Err(DriverError::Stopped {
+                        reason: reason.clone(),
+                    }));
+                }
+                self.status.send_modify(|s| s.stopped = Some(reason));
+                return;
+            }
+            let now = self.node.status();
+            self.status.send_if_modified(|s| {
+                let changed = s.node != now;
+                s.node = now;
+                changed
+            });
+        }
+    }
+
+    fn step(&mut self, m: Message) {
+        if let Err(e) = self.node.step(m) {
+            tracing::warn!(node = self.node.id(), error = %e, "a Raft message from a peer was refused");
+        }
+    }
+
+    fn request(&mut self, r: Request) {
+        match r {
+            Request::Read(f) => f(self.node.state()),
+            Request::Propose { cmd, reply } => {
+                // Forget proposers that gave up (their timeout passed) before counting.
+                if self.pending.len() >= MAX_PENDING_PROPOSALS {
+                    self.pending.retain(|_, r| !r.is_closed());
+                }
+                if self.pending.len() >= MAX_PENDING_PROPOSALS {
+                    let _ = reply.send(Err(DriverError::Busy));
+                    return;
+                }
+                match self.node.propose(&cmd) {
+                    Ok(id) => {
+                        self.pending.insert(id, reply);
+                    }
+                    Err(NodeError::NotLeader { id, leader }) => {
+                        let _ = reply.send(Err(DriverError::NotLeader {
+                            id,
+                            leader: leader.map(|l| (l, String::new())),
+                        }));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(DriverError::Node(e)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn report(&mut self, r: Report) {
+        match r {
+            Report::Unreachable(to) => self.node.report_unreachable(to),
+            Report::Snapshot { to, delivered } => self.node.report_snapshot(to, delivered),
+        }
+    }
+
+    /// Runs the Ready loop until the node has nothing left, sending and resolving as it goes.
+    fn ready(&mut self) -> Result<(), NodeError> {
+        while self.node.has_ready() {
+            let out = self.node.handle_ready()?;
+            for m in out.messages {
+                let to = m.to;
+                let snapshot = is_snapshot(&m);
+                let queued = match self.outboxes.get(&to) {
+                    Some(q) => q.try_send(m).is_ok(),
+                    None => {
+                        tracing::debug!(node = self.node.id(), to, "no address for a Raft peer");
+                        false
+                    }
+                };
+                if !queued {
+                    self.node.report_unreachable(to);
+                    if snapshot {
+                        self.node.report_snapshot(to, false);
+                    }
+                }
+            }
+            for applied in out.applied {
+                let Some(reply) = applied.proposal.and_then(|p| self.pending.remove(&p)) else {
+                    continue;
+                };
+                let _ = reply.send(applied.outcome.map_err(DriverError::Rejected));
+            }
+        }
+        if self.node.status().role != Role::Leader && !self.pending.is_empty() {
+            // A deposed leader's proposals may still be committed by the new leader; the
+            // proposers wait out their timeout. Those that already gave up are forgotten.
+            self.pending.retain(|_, r| !r.is_closed());
+        }
+        Ok(())
+    }
+}
