@@ -69,6 +69,14 @@ try {
   if (await page.locator('#stop').isVisible()) throw new Error('a finished run offers a Stop button');
   await page.screenshot({ path: `${SHOTS}/run-finished.png`, fullPage: true });
 
+  // A narrow window: the page reflows (tables scroll in their own box), nothing wider than it.
+  await page.setViewportSize({ width: 420, height: 800 });
+  await page.waitForTimeout(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) throw new Error(`at 420 px wide the page is ${overflow} px wider than the window`);
+  await page.screenshot({ path: `${SHOTS}/run-narrow.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+
   // Agents: both, live.
   await page.goto(`${URL}/#/agents`);
   for (const a of AGENTS) {

@@ -3,7 +3,8 @@
 //! driven by Playwright (`tests/browser/dashboard.mjs`), enters the token, finds both runs,
 //! shows the finished run's request count and p95 as `GET /v1/runs/{id}/summary` serves them
 //! and both generators in its per-agent panel, lists both agents, and stops the running run
-//! with its Stop button (ABORTED_BY_USER, status 5, in the API). Screenshots are saved under
+//! with its Stop button (ABORTED_BY_USER, status 5, in the API); at 420 px wide nothing is wider
+//! than the window. Screenshots are saved under
 //! `target/dashboard-screenshots/`. Any console error fails the test.
 //!
 //! Needs `chromium` and `npm ci` in `tests/browser/` (`.ci/run` installs both). Without them
@@ -153,6 +154,7 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
     for shot in [
         "runs.png",
         "run-finished.png",
+        "run-narrow.png",
         "agents.png",
         "run-live.png",
         "run-stopped.png",

@@ -116,6 +116,7 @@ fn sample_health(s: &UtilizationSample) -> (&'static str, Option<&'static str>) 
 /// What a run stream has sent so far.
 #[derive(Default)]
 pub(crate) struct RunFeed {
+    /// The run view last sent (its duration left out while it runs).
     run: String,
     totals: String,
     /// The newest points sent, by interval end (at most [`RESEND_POINTS`]).
@@ -139,10 +140,16 @@ impl RunFeed {
             let msg = json!({"message": format!("run {id} does not exist")});
             return (vec![("gone", msg.to_string())], true);
         };
-        let view = to_json(&run_view(&run));
-        if view != self.run {
-            out.push(("run", view.clone()));
-            self.run = view;
+        // A running run's `duration` grows every second; the page counts it from `started`,
+        // so that alone is not a change worth sending.
+        let mut same = run.clone();
+        if !run.run_status.is_terminal() {
+            same.duration = 0.0;
+        }
+        let key = to_json(&run_view(&same));
+        if key != self.run {
+            out.push(("run", to_json(&run_view(&run))));
+            self.run = key;
         }
         let since = self.recent.keys().next().copied().unwrap_or(0);
         let points: Vec<RunPoint> = svc

@@ -165,7 +165,8 @@ fn a_run_feed_sends_only_new_and_changed_points_and_ends_with_the_run() {
     assert_eq!(agents["agents"][0]["health"], "overloaded");
     assert_eq!(agents["agents"][0]["health_cause"], "host");
 
-    // Nothing changed: nothing is sent.
+    // Nothing changed but the running run's duration: nothing is sent.
+    fake.runs.lock().unwrap().get_mut(&1).unwrap().duration = 7.0;
     let (events, _) = feed.tick(&*fake, &caller, 1);
     assert!(events.is_empty(), "{:?}", names(&events));
 
@@ -193,6 +194,11 @@ fn a_run_feed_sends_only_new_and_changed_points_and_ends_with_the_run() {
     let (events, done) = feed.tick(&*fake, &caller, 1);
     assert!(done);
     assert_eq!(names(&events), ["run", "summary", "end"]);
+    assert_eq!(
+        data(&events, "run")["duration"],
+        7.0,
+        "the ended run's own duration"
+    );
     assert_eq!(data(&events, "end")["run_status"], 5);
 }
 

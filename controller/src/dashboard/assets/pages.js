@@ -118,14 +118,24 @@ class Chart {
     this.data = [[], ...series.map(() => [])];
     const box = el('figure', { class: 'chart' }, el('figcaption', {}, unit ? `${title} (${unit})` : title));
     parent.append(box);
-    const width = Math.max(300, Math.min(600, (parent.clientWidth || 1200) / 2 - 24));
+    this.parent = parent;
     this.plot = new uPlot({
-      width, height: 180,
+      width: this.width(), height: 180,
       scales: { x: { time: true } },
       series: [{}, ...series.map(([, label], i) => ({ label, stroke: COLOURS[i], width: 1.5, spanGaps: false }))],
       axes: [{}, { size: 60 }],
       legend: { live: true },
     }, this.data, box);
+  }
+
+  /** Two charts a row on a wide window, one on a narrow one. */
+  width() {
+    const room = this.parent.clientWidth || 1200;
+    return Math.max(280, Math.min(600, room < 700 ? room - 8 : room / 2 - 24));
+  }
+
+  resize() {
+    this.plot.setSize({ width: this.width(), height: 180 });
   }
 
   /** Adds or replaces points (by time), keeps at most MAX_POINTS, redraws. */
@@ -300,5 +310,7 @@ export function runPage(main, status, id) {
   }, showError(status, `run #${id}`));
   renderTotals();
   const timer = setInterval(renderHead, 1000);
-  return () => { feed.stop(); clearInterval(timer); };
+  const resize = () => plots.forEach((c) => c.resize());
+  window.addEventListener('resize', resize);
+  return () => { feed.stop(); clearInterval(timer); window.removeEventListener('resize', resize); };
 }
