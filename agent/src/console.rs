@@ -19,6 +19,14 @@ static FORMAT: AtomicU8 = AtomicU8::new(LogFormat::Text as u8);
 static HUMAN: AtomicBool = AtomicBool::new(false);
 /// Where `[0003]` of the terminal form counts from.
 static START: OnceLock<Instant> = OnceLock::new();
+/// Runs each write of a line, e.g. to lift a live progress display drawn on the same terminal
+/// while the line is written, as k6 prints its log lines above its progress bars.
+static AROUND_WRITE: OnceLock<fn(&mut dyn FnMut())> = OnceLock::new();
+
+/// Sets, once, what every line's write runs inside: e.g. lifting a live progress display.
+pub fn set_around_write(around: fn(&mut dyn FnMut())) {
+    let _ = AROUND_WRITE.set(around);
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +99,13 @@ pub fn log(level: &str, msg: &str, fields: &[(&str, &str)]) {
         LogFormat::Text => text_line(level, msg, fields),
     };
     line.push('\n');
-    let stderr = std::io::stderr();
-    let mut lock = stderr.lock();
-    let _ = lock.write_all(line.as_bytes());
+    let mut write = || {
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    };
+    match AROUND_WRITE.get() {
+        Some(around) => around(&mut write),
+        None => write(),
+    }
 }
 
 fn text_line(level: &str, msg: &str, fields: &[(&str, &str)]) -> String {

@@ -56,6 +56,8 @@ pub fn init(default_level: Level, flags: &LogFlags) -> Result<(), String> {
     };
     let human = std::io::stderr().is_terminal() && !crate::run_view::no_color_env();
     volley_agent::console::set_format(format, human);
+    // Log lines go above a live progress block, never through it.
+    volley_agent::console::set_around_write(crate::progress::above_dyn);
     let filter = match flags.log_level.as_deref() {
         Some(spec) => filter_of(spec).map_err(|e| {
             format!(
@@ -131,8 +133,7 @@ impl<S: Subscriber> Layer<S> for K6Lines {
             Level::TRACE => "trace",
         };
         let pairs: Vec<(&str, &str)> = fields.rest.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        // Above the live progress, if one is drawn, not through it.
-        crate::progress::above(|| volley_agent::console::log(level, &fields.message, &pairs));
+        volley_agent::console::log(level, &fields.message, &pairs);
     }
 }
 

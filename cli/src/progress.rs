@@ -79,10 +79,7 @@ impl LiveBlock {
 
     /// Prints with `print` above the block (the block is lifted, then drawn again).
     pub fn above(&self, print: impl FnOnce()) {
-        match &self.bar {
-            Some(bar) => bar.suspend(print),
-            None => print(),
-        }
+        lift(self.bar.as_ref(), print);
     }
 
     /// Clears the block for good.
@@ -103,12 +100,32 @@ static ON_SCREEN: Mutex<Option<(u64, indicatif::ProgressBar)>> = Mutex::new(None
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Prints with `print` above the live block on screen, if there is one (from any thread); else
-/// just prints. `print` must not print through `above` itself.
+/// just prints.
 pub fn above(print: impl FnOnce()) {
     let shown = ON_SCREEN.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match shown {
-        Some((_, bar)) => bar.suspend(print),
-        None => print(),
+    lift(shown.as_ref().map(|(_, bar)| bar), print);
+}
+
+/// [`above`] for `volley_agent::console`'s writes: every log line (`console.*` in a VU, the
+/// CLI's own) goes above the live block instead of being overwritten by its next frame.
+pub fn above_dyn(print: &mut dyn FnMut()) {
+    above(print);
+}
+
+thread_local! {
+    /// Whether this thread is printing above a block already (then a nested print just prints:
+    /// the block is lifted, and lifting it again would wait on itself).
+    static LIFTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn lift(bar: Option<&indicatif::ProgressBar>, print: impl FnOnce()) {
+    match bar {
+        Some(bar) if !LIFTED.get() => {
+            LIFTED.set(true);
+            bar.suspend(print);
+            LIFTED.set(false);
+        }
+        _ => print(),
     }
 }
 

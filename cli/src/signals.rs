@@ -84,7 +84,7 @@ fn first_signal(hooks: &SignalHooks, name: &str) {
         None => "Stopping (press Ctrl+C again to exit at once)".to_string(),
     };
     if !hooks.silent {
-        crate::progress::above(|| volley_agent::console::log("info", &msg, &[]));
+        volley_agent::console::log("info", &msg, &[]);
     }
     if let Some(wake) = &hooks.wake {
         let _ = wake.send(());
@@ -92,12 +92,10 @@ fn first_signal(hooks: &SignalHooks, name: &str) {
 }
 
 fn second_signal(hooks: &Arc<SignalHooks>, name: &str) -> ! {
-    crate::progress::above(|| {
-        volley_agent::console::log_error(
-            &format!("Aborting in response to a second '{name}' signal: the rest was skipped"),
-            &[],
-        )
-    });
+    volley_agent::console::log_error(
+        &format!("Aborting in response to a second '{name}' signal: the rest was skipped"),
+        &[],
+    );
     if hooks.before_exit.is_some() {
         // On a plain thread: the hook may block (a REST call), which this runtime forbids.
         let (done_tx, done_rx) = mpsc::channel();

@@ -237,3 +237,42 @@ fn log_lines_on_a_terminal_take_k6s_coloured_form() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On a terminal, `volley run`'s log lines (`console.log` in a VU) are printed above its live
+/// progress, as k6 prints them: the progress lines are erased first, so that no log line is
+/// written onto them and overwritten by the next frame.
+#[test]
+fn log_lines_go_above_volley_runs_live_progress() {
+    let dir = temp_dir("logging-above");
+    let script = dir.join("tick.js");
+    std::fs::write(
+        &script,
+        "import { sleep } from 'k6';\n\
+         export const options = { vus: 1, iterations: 8 };\n\
+         export default function () { console.log('tick ' + __ITER); sleep(0.3); }\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(volley_bin());
+    cmd.args(["run", "--no-summary"]).arg(&script);
+    let mut p = PtyProc::spawn(cmd, false);
+    assert_eq!(p.exit_code(Duration::from_secs(60)), 0, "{}", p.text());
+    let text = p.text();
+    assert!(text.contains("running ("), "a live progress: {text:?}");
+    for i in 0..8 {
+        let needle = format!("tick {i} ");
+        let at = text
+            .find(&needle)
+            .unwrap_or_else(|| panic!("{needle:?} in {text:?}"));
+        // What the terminal's cursor line held before the log line: if the progress was
+        // drawn there, it must have been erased before the log line was written.
+        let line_start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+        let before = &text[line_start..at];
+        if let Some(vus) = before.rfind("VUs") {
+            assert!(
+                before[vus..].contains("\x1b[2K"),
+                "tick {i} written onto the progress line: {before:?}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
