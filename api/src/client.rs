@@ -8,7 +8,6 @@
 //! their own (reqwest's blocking client panics there in debug builds).
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -119,6 +118,8 @@ impl RawResponse {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::blocking::Client,
+    /// What TLS trusts and presents ([`crate::tls::default_tls`] unless [`Client::with_tls`]).
+    tls: crate::tls::ClientTls,
     base: String,
     timeout: Duration,
     max_response: usize,
@@ -160,8 +161,10 @@ impl Client {
                 "controller URL {base:?} must be only scheme, host and port, e.g. http://127.0.0.1:6565"
             )));
         }
+        let tls = crate::tls::default_tls();
         Ok(Client {
-            http: http_client(DEFAULT_TIMEOUT)?,
+            http: http_client(DEFAULT_TIMEOUT, &tls)?,
+            tls,
             base: trimmed.to_string(),
             timeout: DEFAULT_TIMEOUT,
             max_response: MAX_RESPONSE,
@@ -191,8 +194,18 @@ impl Client {
     pub fn with_timeout(self, timeout: Duration) -> Result<Client, ClientError> {
         let timeout = timeout.max(Duration::from_millis(1));
         Ok(Client {
-            http: http_client(timeout)?,
+            http: http_client(timeout, &self.tls)?,
             timeout,
+            ..self
+        })
+    }
+
+    /// The same controller, trusting and presenting `tls` instead of the process's default
+    /// ([`crate::tls::set_default`]).
+    pub fn with_tls(self, tls: crate::tls::ClientTls) -> Result<Client, ClientError> {
+        Ok(Client {
+            http: http_client(self.timeout, &tls)?,
+            tls,
             ..self
         })
     }
@@ -403,6 +416,13 @@ impl Client {
                 self.max_response
             )));
         }
+        // http:// to a TLS port: the controller's plaintext refusal (docs/security.md#tls).
+        if status == 400 && body.starts_with(b"this port speaks TLS") {
+            return Err(ClientError::Unreachable(format!(
+                "{what}: {} speaks TLS: use https:// (and --ca or VOLLEY_CA for its CA)",
+                self.base
+            )));
+        }
         Ok(RawResponse { status, body })
     }
 
@@ -424,6 +444,10 @@ impl Client {
         } else {
             causes.join(": ")
         };
+        // A TLS failure says what to change (plaintext port, unknown CA, client certificate).
+        if let Some(hint) = crate::tls::explain(&self.base, &cause) {
+            return ClientError::Unreachable(format!("{what}: {hint} ({cause})"));
+        }
         ClientError::Unreachable(format!("{what}: {cause}"))
     }
 }
@@ -443,16 +467,15 @@ fn decode<T: DeserializeOwned>(path: &str, raw: RawResponse) -> Result<T, Client
 
 /// reqwest over rustls with ring and the Mozilla roots; no proxy (the cluster's network is
 /// reached directly), HTTP/1.1 with keep-alive.
-fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, ClientError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| ClientError::InvalidUrl(format!("cannot set up TLS: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+fn http_client(
+    timeout: Duration,
+    tls: &crate::tls::ClientTls,
+) -> Result<reqwest::blocking::Client, ClientError> {
+    // The Mozilla roots, plus the CA and client certificate given (the CLI's --ca, --cert and
+    // --key: crate::tls::set_default).
+    let tls = tls
+        .rustls_config(&[b"http/1.1"])
+        .map_err(ClientError::InvalidUrl)?;
     reqwest::blocking::Client::builder()
         .tls_backend_preconfigured(tls)
         .no_proxy()

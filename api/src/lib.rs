@@ -12,5 +12,7 @@ pub mod types;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod tls;
 
 pub use types::*;

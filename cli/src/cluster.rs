@@ -45,10 +45,27 @@ pub struct ControllerArgs {
     /// (hashed) on first start; then `volley tokens create` makes more.
     #[arg(long)]
     pub admin_token_file: Option<PathBuf>,
-    /// Serve the REST API or gRPC on a non-loopback address without tokens (anyone who can
-    /// reach it may then run load and read scripts).
+    /// Serve the REST API or gRPC on a non-loopback address without TLS or without tokens
+    /// (anyone who can reach it, or read its traffic, may then run load and read scripts).
     #[arg(long)]
     pub insecure: bool,
+    /// TLS certificate (PEM, with its chain) of the REST API, and of gRPC unless
+    /// --grpc-tls-cert; reloaded when the file changes. `volley certs init` makes one.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// A certificate of its own for the gRPC port (default: --tls-cert).
+    #[arg(long, requires_all = ["grpc_tls_key", "tls_cert"], value_name = "FILE")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --grpc-tls-cert.
+    #[arg(long, requires = "grpc_tls_cert", value_name = "FILE")]
+    pub grpc_tls_key: Option<PathBuf>,
+    /// CA (PEM) of agents' client certificates: gRPC then requires one (mTLS), and an agent's
+    /// name is its certificate's (CN, else first DNS name). Needs --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
     /// Refuse runs' requests to this target on every agent (repeatable): a CIDR, an address or
     /// a host name (`*.example.com`), each with an optional :port. The controller's own
     /// endpoints and link-local / cloud-metadata addresses are always refused.
@@ -269,7 +286,10 @@ pub fn controller(a: ControllerArgs) -> i32 {
         max_concurrent_uploads: a.max_concurrent_uploads,
         ..Default::default()
     };
+    let (rest_tls, grpc_tls) = controller_tls(&a);
     let cfg = volley_controller::server::ControllerConfig {
+        rest_tls,
+        grpc_tls,
         listen: a.listen,
         grpc: a.grpc,
         data_dir: a.data_dir,
@@ -289,6 +309,37 @@ pub fn controller(a: ControllerArgs) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// The TLS files of the REST API and of gRPC (`--grpc-tls-*`, else the REST pair).
+fn controller_tls(
+    a: &ControllerArgs,
+) -> (
+    Option<volley_controller::tls::TlsFiles>,
+    Option<volley_controller::tls::TlsFiles>,
+) {
+    use volley_controller::tls::TlsFiles;
+    let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) else {
+        return (None, None);
+    };
+    let rest = TlsFiles {
+        cert: cert.clone(),
+        cert_flag: "--tls-cert",
+        key: key.clone(),
+        key_flag: "--tls-key",
+        client_ca: a.client_ca.clone(),
+    };
+    let grpc = match (&a.grpc_tls_cert, &a.grpc_tls_key) {
+        (Some(cert), Some(key)) => TlsFiles {
+            cert: cert.clone(),
+            cert_flag: "--grpc-tls-cert",
+            key: key.clone(),
+            key_flag: "--grpc-tls-key",
+            client_ca: a.client_ca.clone(),
+        },
+        _ => rest.clone(),
+    };
+    (Some(rest), Some(grpc))
 }
 
 /// The bootstrap admin token: `--admin-token-file` (trimmed), else `VOLLEY_ADMIN_TOKEN`.
@@ -312,10 +363,11 @@ fn admin_token(file: Option<&std::path::Path>) -> Result<Option<String>, String>
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
-    /// The controller's gRPC URL.
+    /// The controller's gRPC URL (`https://…` when the controller has --tls-cert).
     #[arg(long, env = "VOLLEY_CONTROLLER_GRPC", default_value = DEFAULT_GRPC)]
     pub controller: String,
-    /// This agent's name (unique in the cluster). Default: host name and process id.
+    /// This agent's name (unique in the cluster). Default: the name of its --cert, else host
+    /// name and process id.
     #[arg(long)]
     pub name: Option<String>,
     /// A label KEY=VALUE for placement (repeatable).
@@ -357,7 +409,18 @@ pub fn agent(a: AgentArgs) -> i32 {
             return code::INVALID_CONFIG;
         }
     };
-    let name = a.name.unwrap_or_else(|| {
+    let tls = match crate::client_tls() {
+        Ok(t) => t,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    };
+    // Under mTLS the controller knows an agent by its certificate's name: the default name.
+    let cert_name = tls
+        .client_cert()
+        .and_then(volley_controller::tls::cert_name);
+    let name = a.name.or(cert_name).unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "agent".into());
@@ -385,6 +448,7 @@ pub fn agent(a: AgentArgs) -> i32 {
         token: a.token,
         work_dir,
         orphan_after,
+        tls,
     };
     match volley_agent::cluster::client::run_agent(cfg) {
         Ok(()) => 0,

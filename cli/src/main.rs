@@ -2,6 +2,7 @@
 //! target (`volley target`), and the cluster: `controller`, `agent`, `submit`, `runs`, `status`,
 //! `stop`, `agents`, `tokens`, `cluster up`. See ARCHITECTURE.md for the map of the crates.
 
+mod certs;
 mod cluster;
 mod cluster_up;
 mod follow;
@@ -52,6 +53,35 @@ struct Cli {
     log: logging::LogFlags,
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// TLS to a controller, for every command that talks to one (docs/security.md#tls).
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// CA certificate (PEM) to trust for an https:// controller, besides the Mozilla roots
+    /// (`volley certs init` writes ca.crt).
+    #[arg(long, global = true, env = "VOLLEY_CA", value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) to present to an https:// controller: an agent's identity
+    /// under mTLS (agent.crt), optional for the other commands (client.crt).
+    #[arg(long, global = true, env = "VOLLEY_CERT", value_name = "FILE")]
+    cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, global = true, env = "VOLLEY_KEY", value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+}
+
+static CLIENT_TLS: std::sync::OnceLock<Result<volley_api::tls::ClientTls, String>> =
+    std::sync::OnceLock::new();
+
+/// The `--ca`, `--cert` and `--key` this process was given, read.
+pub(crate) fn client_tls() -> Result<volley_api::tls::ClientTls, String> {
+    CLIENT_TLS
+        .get()
+        .cloned()
+        .unwrap_or_else(|| Ok(volley_api::tls::ClientTls::default()))
 }
 
 #[derive(Subcommand)]
@@ -89,6 +119,9 @@ enum Command {
     Version,
     /// Serve a local httpbin-like target for examples, tests and benchmarks.
     Target(target::TargetConfig),
+    /// Make the certificates of a TLS cluster (a CA, the controller's, an agent's, a client's).
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
 }
 
 fn main() {
@@ -117,6 +150,28 @@ fn main() {
         volley_agent::console::log_error(&e, &[]);
         std::process::exit(volley_common::exit::code::INVALID_CONFIG);
     }
+    // Read once: REST clients (and --out cloud) of this process trust and present them; the
+    // agent checks them itself. Bad files fail the commands that use them, with the flag named.
+    let tls = volley_api::tls::ClientTls::from_files(
+        cli.tls.ca.as_deref(),
+        cli.tls.cert.as_deref(),
+        cli.tls.key.as_deref(),
+    );
+    match &tls {
+        Ok(t) => {
+            volley_api::tls::set_default(t.clone());
+        }
+        Err(e) => {
+            if !matches!(
+                cli.command,
+                Command::Certs(_) | Command::Version | Command::Target(_)
+            ) {
+                cluster::log_error(e);
+                std::process::exit(volley_common::exit::code::INVALID_CONFIG);
+            }
+        }
+    }
+    let _ = CLIENT_TLS.set(tls);
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
         Command::Version => {
@@ -136,6 +191,7 @@ fn main() {
         Command::Agents(a) => cluster::agents(a),
         Command::Cluster(ClusterCommand::Up(a)) => cluster_up::cluster_up(a),
         Command::Tokens(a) => tokens::tokens(a),
+        Command::Certs(c) => certs::certs(c),
         Command::Target(cfg) => match target::run_blocking(cfg) {
             Ok(()) => 0,
             Err(e) => {

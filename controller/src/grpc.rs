@@ -1,5 +1,6 @@
 //! The agents' side door: the gRPC service agents dial into (`AgentLink.Link`). It registers
-//! an agent (join token, name rules, the registry's identity check), keeps its stream, checks
+//! an agent (join token, name rules, with mTLS its certificate's name, the registry's identity
+//! check), keeps its stream, checks
 //! its telemetry and hands every message to the coordinator, which checks the agent's
 //! membership in the run it names. Registrations and refusals are audit lines.
 
@@ -22,11 +23,18 @@ pub struct LinkService {
     co: Arc<Coordinator>,
     /// Join token agents must present, when set.
     token: Option<String>,
+    /// Whether agents present client certificates (`--client-ca`): then an agent's name must be
+    /// its certificate's.
+    mtls: bool,
 }
 
 impl LinkService {
-    pub fn server(co: Arc<Coordinator>, token: Option<String>) -> AgentLinkServer<LinkService> {
-        AgentLinkServer::new(LinkService { co, token })
+    pub fn server(
+        co: Arc<Coordinator>,
+        token: Option<String>,
+        mtls: bool,
+    ) -> AgentLinkServer<LinkService> {
+        AgentLinkServer::new(LinkService { co, token, mtls })
             .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(pb::MAX_MESSAGE_BYTES)
     }
@@ -41,6 +49,29 @@ fn refused(reason: String) -> pb::ControllerMessage {
     }
 }
 
+/// Why a registration as `name` does not match the connection's client certificate, if it
+/// does not. Without mTLS every name may register (the join token and the session secret
+/// protect it).
+fn certificate_mismatch(
+    mtls: bool,
+    peer: Option<&crate::grpc_listener::AgentPeer>,
+    name: &str,
+) -> Option<String> {
+    if !mtls {
+        return None;
+    }
+    match peer.and_then(|p| p.cert_name.as_deref()) {
+        None => Some(
+            "this controller identifies agents by their client certificate (--client-ca), and this connection presented none with a name (a CN or DNS name): start the agent with --cert and --key (`volley certs init` writes agent.crt)"
+                .into(),
+        ),
+        Some(cert) if cert != name => Some(format!(
+            "this agent's certificate is issued to `{cert}` but it registers as `{name}`: start it with --name {cert} (or leave --name out), or give it the certificate issued to `{name}`"
+        )),
+        Some(_) => None,
+    }
+}
+
 #[tonic::async_trait]
 impl AgentLink for LinkService {
     type LinkStream = ReceiverStream<Result<pb::ControllerMessage, Status>>;
@@ -49,7 +80,10 @@ impl AgentLink for LinkService {
         &self,
         request: Request<Streaming<pb::AgentMessage>>,
     ) -> Result<Response<Self::LinkStream>, Status> {
-        let request_peer = request.remote_addr();
+        let request_peer = request
+            .extensions()
+            .get::<crate::grpc_listener::AgentPeer>()
+            .cloned();
         let mut inbound = request.into_inner();
         let first = inbound
             .message()
@@ -64,7 +98,10 @@ impl AgentLink for LinkService {
                 ))
             }
         };
-        let peer = request_peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+        let peer = request_peer
+            .as_ref()
+            .and_then(|p| p.addr)
+            .map_or_else(|| "unknown".to_string(), |p| p.to_string());
         let refuse = |why: String| {
             tracing::warn!(target: AUDIT, agent = %reg.name, %peer, "agent refused: {why}");
             let tx = out_tx.clone();
@@ -85,6 +122,11 @@ impl AgentLink for LinkService {
             .and_then(|()| volley_common::names::check_labels(reg.labels.iter()))
         {
             refuse(e.to_string());
+            return Ok(Response::new(ReceiverStream::new(out_rx)));
+        }
+        // With mTLS the agent is who its certificate says (docs/security.md#tls).
+        if let Some(why) = certificate_mismatch(self.mtls, request_peer.as_ref(), &reg.name) {
+            refuse(why);
             return Ok(Response::new(ReceiverStream::new(out_rx)));
         }
         if let Some(t) = &self.token {

@@ -12,10 +12,16 @@
 //!   keep-alive pings that close a dead peer's connection, and a bound on header sizes. Message
 //!   sizes are bounded by the service itself (`volley_proto::MAX_MESSAGE_BYTES`).
 //!
-//! See docs/failures.md#the-controllers-ports for the flags.
+//! With TLS (`--tls-cert`, [`crate::tls`]), the TLS handshake runs in a task of its own per
+//! connection, within the same handshake timeout and holding its slot under the cap; the HTTP/2
+//! preface must then arrive before the same deadline. Each connection tells the service who is
+//! on the other end ([`AgentPeer`]: the address and, with mTLS, the client certificate's name).
+//!
+//! See docs/failures.md#the-controllers-ports for the flags, docs/security.md#tls for TLS.
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -24,7 +30,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tokio_rustls::server::TlsStream;
+use tonic::transport::server::Connected;
+
+use crate::tls::ServerTls;
 
 /// The HTTP/2 client preface (RFC 9113 §3.4): the bytes a connection must send in time.
 const PREFACE_BYTES: usize = 24;
@@ -78,11 +87,12 @@ impl GrpcLimits {
     }
 }
 
-/// Accepts connections on `listener` within `limits`; the receiver is what
-/// `serve_with_incoming` takes (wrap it in a `ReceiverStream`).
+/// Accepts connections on `listener` within `limits` (over TLS when `tls` is given); the
+/// receiver is what `serve_with_incoming` takes (wrap it in a `ReceiverStream`).
 pub fn incoming(
     listener: TcpListener,
     limits: GrpcLimits,
+    tls: Option<Arc<ServerTls>>,
 ) -> mpsc::Receiver<Result<Bounded, io::Error>> {
     let (tx, rx) = mpsc::channel(64);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -107,24 +117,91 @@ pub fn incoming(
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let conn = Bounded {
-                inner: stream,
-                _permit: permit,
-                preface_left: PREFACE_BYTES,
-                deadline: Some(Box::pin(tokio::time::sleep(limits.handshake_timeout))),
+            let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
+            let Some(tls) = tls.clone() else {
+                let conn = Bounded {
+                    peer: AgentPeer {
+                        addr: Some(peer),
+                        tls: false,
+                        cert_name: None,
+                    },
+                    inner: Stream::Plain(stream),
+                    _permit: permit,
+                    preface_left: PREFACE_BYTES,
+                    deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                if tx.send(Ok(conn)).await.is_err() {
+                    return;
+                }
+                continue;
             };
-            if tx.send(Ok(conn)).await.is_err() {
-                return;
-            }
+            // The handshake must not hold up the accept loop: a task per connection.
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let stream = match crate::tls::accept(&tls, stream, limits.handshake_timeout).await
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(%peer, "gRPC: connection closed: {e}");
+                        return;
+                    }
+                };
+                let cert_name = crate::tls::peer_cert_name(&stream);
+                let conn = Bounded {
+                    peer: AgentPeer {
+                        addr: Some(peer),
+                        tls: true,
+                        cert_name,
+                    },
+                    inner: Stream::Tls(Box::new(stream)),
+                    _permit: permit,
+                    preface_left: PREFACE_BYTES,
+                    deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                let _ = tx.send(Ok(conn)).await;
+            });
         }
     });
     rx
 }
 
+/// Who is on the other end of an agent's connection; the gRPC service reads it from the
+/// request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentPeer {
+    pub addr: Option<SocketAddr>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The name of the client certificate it presented ([`crate::tls::cert_name`]).
+    pub cert_name: Option<String>,
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+macro_rules! stream_delegate {
+    ($stream:expr, $s:ident => $e:expr) => {
+        match $stream {
+            Stream::Plain($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            Stream::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+        }
+    };
+}
+
 /// One accepted connection: holds its slot under the cap until it is dropped, and fails reads
 /// once the handshake timeout passes before the preface has arrived.
 pub struct Bounded {
-    inner: TcpStream,
+    peer: AgentPeer,
+    inner: Stream,
     _permit: OwnedSemaphorePermit,
     /// Preface bytes still to come before the deadline stops applying.
     preface_left: usize,
@@ -139,7 +216,7 @@ impl AsyncRead for Bounded {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        match stream_delegate!(&mut this.inner, s => s.poll_read(cx, buf)) {
             Poll::Ready(Ok(())) => {
                 let got = buf.filled().len() - before;
                 this.preface_left = this.preface_left.saturating_sub(got);
@@ -172,15 +249,15 @@ impl AsyncWrite for Bounded {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        stream_delegate!(&mut self.inner, s => s.poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        stream_delegate!(&mut self.inner, s => s.poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        stream_delegate!(&mut self.inner, s => s.poll_shutdown(cx))
     }
 
     fn poll_write_vectored(
@@ -188,21 +265,24 @@ impl AsyncWrite for Bounded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        stream_delegate!(&mut self.inner, s => s.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        match &self.inner {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
     }
 }
 
 impl Connected for Bounded {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = AgentPeer;
 
-    /// The TCP addresses, as tonic gives them for a plain `TcpStream` (the service reads the
-    /// peer's address from them).
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.inner.connect_info()
+    /// The peer's address and certificate name (the service reads them from the request's
+    /// extensions).
+    fn connect_info(&self) -> AgentPeer {
+        self.peer.clone()
     }
 }
 
@@ -240,7 +320,7 @@ mod tests {
             handshake_timeout: Duration::from_millis(500),
             ..GrpcLimits::default()
         };
-        let mut rx = incoming(listener, limits);
+        let mut rx = incoming(listener, limits, None);
         // The server side: read what each accepted connection sends until it fails.
         let served = tokio::spawn(async move {
             let mut results = Vec::new();

@@ -24,4 +24,5 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod targets;
+pub mod tls;
 pub mod utilization;

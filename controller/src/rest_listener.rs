@@ -13,6 +13,10 @@
 //!   one is closed at once (better than running out of file descriptors). A kept-alive client
 //!   whose idle connection is closed this way reconnects, as HTTP clients do.
 //!
+//! With `--tls-cert`, each connection does its TLS handshake within the header-read timeout
+//! (under the same cap) before hyper sees it; a plaintext client is told to use `https://`
+//! ([`crate::tls::accept`]).
+//!
 //! The defaults are set from the process's open-files limit (see [`ListenerLimits::from_env`]).
 
 use std::collections::BTreeMap;
@@ -109,11 +113,13 @@ impl Slots {
     }
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` completes.
+/// Serves `router` on `listener` within `limits` (over TLS when `tls` is given) until
+/// `shutdown` completes.
 pub async fn serve<F>(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: ListenerLimits,
+    tls: Option<Arc<crate::tls::ServerTls>>,
     shutdown: F,
 ) -> std::io::Result<()>
 where
@@ -162,7 +168,37 @@ where
         let router = router.clone();
         let slots = slots.clone();
         let in_flight_now = in_flight.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let forget = || {
+                slots
+                    .open
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+            };
+            let io = match tls {
+                None => Io::Plain(stream),
+                Some(tls) => {
+                    // The handshake counts as reading the head: same timeout, same slot (an
+                    // idle-connection eviction closes it too).
+                    let accepted = tokio::select! {
+                        r = crate::tls::accept(&tls, stream, limits.header_read_timeout) => r,
+                        _ = close.notified() => {
+                            forget();
+                            return;
+                        }
+                    };
+                    match accepted {
+                        Ok(s) => Io::Tls(Box::new(s)),
+                        Err(e) => {
+                            tracing::debug!("REST API: connection from {peer} closed: {e}");
+                            forget();
+                            return;
+                        }
+                    }
+                }
+            };
             let svc = tower::ServiceBuilder::new()
                 .map_request({
                     let in_flight = in_flight.clone();
@@ -187,7 +223,7 @@ where
                 .header_read_timeout(limits.header_read_timeout)
                 .max_buf_size(64 * 1024);
             let conn = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+                .serve_connection(TokioIo::new(io), TowerToHyperService::new(svc))
                 .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {
@@ -202,12 +238,63 @@ where
                     }
                 }
             }
-            slots
-                .open
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
+            forget();
         });
+    }
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+enum Io {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+macro_rules! io_delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Io::Plain($s) => {
+                let $s = std::pin::Pin::new($s);
+                $e
+            }
+            Io::Tls($s) => {
+                let $s = std::pin::Pin::new($s.as_mut());
+                $e
+            }
+        }
+    };
+}
+
+impl tokio::io::AsyncRead for Io {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        io_delegate!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl tokio::io::AsyncWrite for Io {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        io_delegate!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        io_delegate!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        io_delegate!(self, s => s.poll_shutdown(cx))
     }
 }
 

@@ -28,8 +28,12 @@ pub struct ControllerConfig {
     /// The bootstrap admin API token (`VOLLEY_ADMIN_TOKEN` / `--admin-token-file`), stored
     /// (hashed) on first start; see [`crate::auth::tokens::bootstrap`].
     pub admin_token: Option<String>,
-    /// Serve the REST API and gRPC on non-loopback addresses without authentication.
+    /// Serve the REST API and gRPC on non-loopback addresses without TLS or authentication.
     pub insecure: bool,
+    /// TLS of the REST API (`--tls-cert`, `--tls-key`, `--client-ca`).
+    pub rest_tls: Option<crate::tls::TlsFiles>,
+    /// TLS of the gRPC port (`--grpc-tls-cert`/`--grpc-tls-key`, else the REST pair).
+    pub grpc_tls: Option<crate::tls::TlsFiles>,
     pub coordinator: CoordinatorConfig,
     /// Connection cap and timeouts of the REST listener.
     pub rest_limits: ListenerLimits,
@@ -70,6 +74,8 @@ pub enum ServerError {
         risk: &'static str,
         fix: &'static str,
     },
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot set up authentication in {}: {detail}", .dir.display())]
     Auth { dir: PathBuf, detail: String },
     #[error("cannot listen on --{flag} {addr}: {source}")]
@@ -116,6 +122,18 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
                 detail: e.to_string(),
             })?;
         let auth_on = setup_auth(&db, &cfg)?;
+        let load = |files: &Option<crate::tls::TlsFiles>, port| {
+            files
+                .clone()
+                .map(|f| crate::tls::ServerTls::load(f, port))
+                .transpose()
+        };
+        let rest_tls = load(&cfg.rest_tls, crate::tls::Port::Rest)?;
+        let grpc_tls = load(&cfg.grpc_tls, crate::tls::Port::Grpc)?;
+        for tls in rest_tls.iter().chain(grpc_tls.iter()) {
+            tls.watch(crate::tls::RELOAD_EVERY);
+        }
+        let mtls = grpc_tls.as_ref().is_some_and(|t| t.requires_client_cert());
         tokio::spawn(maintain_store(db.clone()));
         let listen_err = |flag, addr| move |source| ServerError::Listen { flag, addr, source };
         let rest = tokio::net::TcpListener::bind(cfg.listen)
@@ -141,11 +159,13 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
         let registry = Arc::new(Registry::new());
         let co = Coordinator::new(db, registry, coordinator);
         co.start();
-        let link = LinkService::server(co.clone(), cfg.token.clone());
+        let link = LinkService::server(co.clone(), cfg.token.clone(), mtls);
         let grpc_limits = cfg.grpc_limits;
+        let grpc_scheme = if grpc_tls.is_some() { "https" } else { "http" };
+        let rest_scheme = if rest_tls.is_some() { "https" } else { "http" };
         let grpc_task = tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::ReceiverStream::new(
-                crate::grpc_listener::incoming(grpc, grpc_limits),
+                crate::grpc_listener::incoming(grpc, grpc_limits, grpc_tls),
             );
             if let Err(e) = grpc_limits
                 .builder()
@@ -169,13 +189,14 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
         let (limits, api_limits) = (cfg.rest_limits, cfg.api_limits);
         let rest_task = tokio::spawn(async move {
             let forever = std::future::pending::<()>();
-            let served = crate::api::serve_with_shutdown(rest, svc, api_limits, limits, forever);
+            let served =
+                crate::api::serve_with_shutdown(rest, svc, api_limits, limits, rest_tls, forever);
             if let Err(e) = served.await {
                 tracing::error!("REST API: {e}");
             }
         });
-        println!("volley controller REST API on http://{rest_addr}");
-        println!("volley controller gRPC for agents on http://{grpc_addr}");
+        println!("volley controller REST API on {rest_scheme}://{rest_addr}");
+        println!("volley controller gRPC for agents on {grpc_scheme}://{grpc_addr}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
         wait_for_signal().await;
@@ -186,7 +207,8 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
 }
 
 /// Stores the bootstrap admin token, and refuses non-loopback addresses that would serve
-/// without authentication (unless `--insecure`). Returns whether the REST API requires tokens.
+/// without TLS or without authentication (unless `--insecure`). Returns whether the REST API
+/// requires tokens.
 fn setup_auth(db: &Db, cfg: &ControllerConfig) -> Result<bool, ServerError> {
     use crate::auth::tokens::{bootstrap, Bootstrap};
     if let Some(secret) = cfg.admin_token.as_deref() {
@@ -221,14 +243,36 @@ fn setup_auth(db: &Db, cfg: &ControllerConfig) -> Result<bool, ServerError> {
                 fix: "an admin token (VOLLEY_ADMIN_TOKEN or --admin-token-file)",
             });
         }
-        if cfg.token.is_none() && !cfg.grpc.ip().is_loopback() {
+        let mtls = cfg.grpc_tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if cfg.token.is_none() && !mtls && !cfg.grpc.ip().is_loopback() {
             return Err(ServerError::Insecure {
                 flag: "grpc",
                 addr: cfg.grpc,
                 what: "the agents' gRPC endpoint",
-                needs: "a join token",
+                needs: "a join token or client certificates",
                 risk: "register as an agent and receive runs' scripts and secrets",
-                fix: "a join token (--token or VOLLEY_TOKEN) for the agents",
+                fix: "a join token (--token or VOLLEY_TOKEN) or --client-ca for the agents",
+            });
+        }
+        // Tokens and scripts in clear text on a network can be read and replayed.
+        if cfg.rest_tls.is_none() && !cfg.listen.ip().is_loopback() {
+            return Err(ServerError::Insecure {
+                flag: "listen",
+                addr: cfg.listen,
+                what: "the REST API",
+                needs: "TLS",
+                risk: "read the API tokens and scripts it carries in clear text",
+                fix: "TLS (--tls-cert and --tls-key; `volley certs init` makes them)",
+            });
+        }
+        if cfg.grpc_tls.is_none() && !cfg.grpc.ip().is_loopback() {
+            return Err(ServerError::Insecure {
+                flag: "grpc",
+                addr: cfg.grpc,
+                what: "the agents' gRPC endpoint",
+                needs: "TLS",
+                risk: "read the join token, runs' scripts and secrets it carries in clear text",
+                fix: "TLS (--tls-cert and --tls-key; `volley certs init` makes them)",
             });
         }
     }

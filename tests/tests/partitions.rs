@@ -416,13 +416,20 @@ impl PartitionCluster {
             targets.push(t);
         }
         let mut cmd = Command::new(volley_bin());
-        // gRPC on the bridge (not loopback) needs a join token, which the agents present.
-        cmd.args(["controller", "--listen", "127.0.0.1:0", "--grpc"])
-            .arg(format!("{}:0", net.controller_ip))
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(controller_args)
-            .env("VOLLEY_TOKEN", JOIN_TOKEN);
+        // gRPC on the bridge (not loopback) needs a join token, which the agents present, and
+        // TLS or --insecure: an isolated lab, so --insecure says so.
+        cmd.args([
+            "controller",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc",
+        ])
+        .arg(format!("{}:0", net.controller_ip))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(controller_args)
+        .env("VOLLEY_TOKEN", JOIN_TOKEN);
         let controller = Proc::spawn(&mut cmd);
         let rest_url = printed_url(&controller, "REST API on");
         let grpc_url = printed_url(&controller, "gRPC for agents on");

@@ -408,15 +408,21 @@ fn without_tokens_the_controller_listens_on_loopback_only() {
         "{}",
         p.stderr.text()
     );
-    // With an admin token and a join token (or --insecure), any address will do.
-    let p = start(
-        &["--listen", "0.0.0.0:0", "--grpc", "0.0.0.0:0"],
+    // Tokens alone are not enough: they would cross the network in clear text (with TLS any
+    // address will do: tests/tests/tls.rs).
+    let mut p = start(
+        &["--listen", "0.0.0.0:0", "--grpc", "127.0.0.1:0"],
         &[
             ("VOLLEY_ADMIN_TOKEN", "volley_a_long_enough_admin_token"),
             ("VOLLEY_TOKEN", "join"),
         ],
     );
-    volley_e2e::printed_url(&p, "REST API on");
+    assert_eq!(p.exit_code(Duration::from_secs(10)), 1);
+    let err = p.stderr.text();
+    assert!(
+        err.contains("without TLS") && err.contains("--tls-cert") && err.contains("--insecure"),
+        "{err}"
+    );
     let p2 = start(
         &["--insecure", "--listen", "0.0.0.0:0", "--grpc", "0.0.0.0:0"],
         &[],

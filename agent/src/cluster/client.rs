@@ -44,6 +44,9 @@ pub struct AgentConfig {
     /// Dead-man switch: with no word from the controller for this long, the agent stops its
     /// load by itself (its results are kept and replayed when it reconnects).
     pub orphan_after: Duration,
+    /// What an `https://` controller is trusted by and what this agent presents (`--ca`,
+    /// `--cert`, `--key`).
+    pub tls: volley_api::tls::ClientTls,
 }
 
 /// What the agent sends about runs, kept across connections: run events are replayed on every
@@ -211,9 +214,9 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
                 Err(SessionError::Other(e)) => {
                     // Said at every failed attempt (the first within a second of starting),
                     // naming the likely fix; see cluster/dial_hint.rs.
-                    let http1 = super::dial_hint::answers_http1(&cfg.controller).await;
-                    let line = super::dial_hint::message(&cfg.controller, &e, backoff, http1);
-                    if http1 {
+                    let probe = super::dial_hint::probe(&cfg.controller).await;
+                    let line = super::dial_hint::message(&cfg.controller, &e, backoff, probe);
+                    if super::dial_hint::misconfigured(&cfg.controller, &e, probe) {
                         tracing::error!("{line}");
                     } else {
                         tracing::warn!("{line}");
@@ -256,16 +259,12 @@ async fn session(
     last_contact: &Arc<Mutex<std::time::Instant>>,
     session_secret: &Mutex<String>,
 ) -> Result<(), SessionError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
-        .map_err(|e| {
-            SessionError::Refused(format!("invalid controller URL {}: {e}", cfg.controller))
-        })?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
-    let channel = endpoint
-        .connect()
+    let channel = super::dial::connect(&cfg.controller, &cfg.tls)
         .await
-        .map_err(|e| SessionError::Other(format!("cannot connect to {}: {e}", cfg.controller)))?;
+        .map_err(|e| match e {
+            super::dial::DialError::Invalid(m) => SessionError::Refused(m),
+            super::dial::DialError::Failed(m) => SessionError::Other(m),
+        })?;
     let mut client = AgentLinkClient::new(channel)
         .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
@@ -306,7 +305,7 @@ async fn session(
     let mut inbound = tokio::time::timeout(cfg.orphan_after, client.link(ReceiverStream::new(rx)))
         .await
         .map_err(|_| silent())?
-        .map_err(|e| SessionError::Other(format!("link refused: {e}")))?
+        .map_err(|e| SessionError::Other(format!("link refused: {}", super::dial::chain(&e))))?
         .into_inner();
     let first = tokio::time::timeout(cfg.orphan_after, inbound.message())
         .await
@@ -337,7 +336,7 @@ async fn session(
             }
         },
         Ok(None) => return Err(SessionError::Other("the controller closed the link".into())),
-        Err(e) => return Err(SessionError::Other(e.to_string())),
+        Err(e) => return Err(SessionError::Other(super::dial::chain(&e))),
     }
 
     // Heartbeats every second, with telemetry and the current run's rates.

@@ -3,6 +3,7 @@
 //! engine's hooks, `crate::engine::hooks`).
 
 pub mod client;
+pub mod dial;
 mod dial_hint;
 pub mod targets;
 pub mod telemetry;

@@ -382,13 +382,14 @@ pub async fn serve_with_shutdown<F>(
     svc: Arc<dyn ControllerService>,
     api_limits: ApiLimits,
     limits: crate::rest_listener::ListenerLimits,
+    tls: Option<Arc<crate::tls::ServerTls>>,
     shutdown: F,
 ) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let app = router_with_limits(svc, api_limits);
-    crate::rest_listener::serve(listener, app, limits, shutdown).await
+    crate::rest_listener::serve(listener, app, limits, tls, shutdown).await
 }
 
 /// Refuses any query parameter (a route that takes none: 400 `invalid_query` naming them).

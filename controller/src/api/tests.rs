@@ -1524,9 +1524,16 @@ async fn serves_over_tcp_and_shuts_down() {
     let fake: Arc<dyn ControllerService> = seeded();
     let limits = crate::rest_listener::ListenerLimits::default();
     let api = ApiLimits::default();
-    let server = tokio::spawn(serve_with_shutdown(listener, fake, api, limits, async {
-        let _ = rx.await;
-    }));
+    let server = tokio::spawn(serve_with_shutdown(
+        listener,
+        fake,
+        api,
+        limits,
+        None,
+        async {
+            let _ = rx.await;
+        },
+    ));
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     s.write_all(b"GET /loadtests/v2/runs/1?$select=id,run_status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
