@@ -1,8 +1,9 @@
 //! TLS on the controller's ports (docs/security.md#tls): `volley certs init`, a cluster over
 //! https with mTLS agents running a test to the end, the refusals (an unknown CA, an agent
 //! without a client certificate or under another name, plaintext to a TLS port and TLS to a
-//! plaintext port, each with its message) and a certificate reloaded without a restart.
-//! Everything on loopback; about 20 s.
+//! plaintext port, each with its message), a certificate reloaded without a restart, a gRPC
+//! certificate of its own, and the real k6 streaming into an https controller
+//! (`k6 run --out cloud`). Everything on loopback; about 30 s.
 
 use std::path::Path;
 use std::process::Command;
@@ -264,6 +265,26 @@ fn an_mtls_cluster_runs_over_https_and_refuses_what_it_must() {
     let status = serde_json::to_value(&runs.runs[0]).expect("json");
     assert_eq!(status["run_status"], 3, "FINISHED: {status}");
 
+    // A local run streamed over https (`volley run --out cloud=https://…`) with the CA.
+    let mut streamed = Proc::spawn(
+        Command::new(volley_bin())
+            .args(["run", "--out"])
+            .arg(format!("cloud={rest}"))
+            .arg(&script)
+            .env("VOLLEY_TOKEN", ADMIN)
+            .env("VOLLEY_CA", &ca)
+            .current_dir(workspace_root()),
+    );
+    let code = streamed.exit_code(Duration::from_secs(60));
+    assert_eq!(
+        code,
+        0,
+        "volley run --out cloud=https://\n--- stderr\n{}",
+        streamed.stderr.text()
+    );
+    let runs = client.runs().expect("runs over https");
+    assert_eq!(runs.runs.len(), 2, "the streamed run is there");
+
     // The CLI without the CA, or with another one, is refused and told to give --ca.
     let other = dir.join("other");
     ok_certs(&other);
@@ -413,5 +434,105 @@ fn tls_to_a_plaintext_port_fails_clearly_and_tls_allows_any_address() {
     );
     assert!(rest.starts_with("https://0.0.0.0:"), "{rest}");
     assert!(grpc.starts_with("https://0.0.0.0:"), "{grpc}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--grpc-tls-cert`/`--grpc-tls-key` give the gRPC port its own certificate; the REST API
+/// keeps `--tls-cert`'s.
+#[test]
+fn the_grpc_port_can_have_a_certificate_of_its_own() {
+    let dir = temp_dir("tls-grpc-cert");
+    let (pki, other) = (dir.join("pki"), dir.join("other"));
+    ok_certs(&pki);
+    ok_certs(&other);
+    let (_c, rest, grpc) = tls_controller(
+        &pki,
+        &dir.join("data"),
+        &[
+            "--grpc-tls-cert",
+            s(&other.join("controller.crt")),
+            "--grpc-tls-key",
+            s(&other.join("controller.key")),
+        ],
+    );
+    let rest_addr = rest.trim_start_matches("https://");
+    let grpc_addr = grpc.trim_start_matches("https://");
+    assert_eq!(
+        served_certificate(rest_addr, &pki.join("ca.crt")),
+        der(&pki.join("controller.crt"))[0].to_vec()
+    );
+    assert_eq!(
+        served_certificate(grpc_addr, &other.join("ca.crt")),
+        der(&other.join("controller.crt"))[0].to_vec()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real k6 streams a local run into an https controller (`k6 run --out cloud` with
+/// `K6_CLOUD_HOST=https://…`) once it trusts the controller's CA, which k6 (Go) reads from
+/// `SSL_CERT_FILE`; without it k6 fails on the certificate and makes no run
+/// (docs/security.md#k6-and-an-https-controller).
+#[test]
+fn k6_run_out_cloud_reaches_an_https_controller_through_ssl_cert_file() {
+    if !volley_e2e::k6_client::k6_ready() {
+        return;
+    }
+    let dir = temp_dir("tls-k6");
+    let pki = dir.join("pki");
+    ok_certs(&pki);
+    let (_controller, rest, _grpc) = tls_controller(&pki, &dir.join("data"), &[]);
+    let script = dir.join("k6.js");
+    std::fs::write(
+        &script,
+        "export const options = { vus: 1, iterations: 3 };\nexport default function () {}\n",
+    )
+    .expect("script");
+    let k6 = |ca: Option<&Path>| {
+        let mut cmd = Command::new("k6");
+        cmd.args(["run", "--out", "cloud", "--address", "127.0.0.1:0"])
+            .arg(&script)
+            .current_dir(&dir)
+            .env("K6_CLOUD_HOST", &rest)
+            .env("K6_CLOUD_TOKEN", ADMIN)
+            .env("K6_NO_USAGE_REPORT", "true")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        if let Some(ca) = ca {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        let mut p = Proc::spawn(&mut cmd);
+        let code = p.exit_code(Duration::from_secs(60));
+        (code, format!("{}\n{}", p.stdout.text(), p.stderr.text()))
+    };
+    let client = Client::new(&rest)
+        .and_then(|c| {
+            c.with_tls(ClientTls::from_files(Some(&pki.join("ca.crt")), None, None).expect("CA"))
+        })
+        .expect("client")
+        .with_token(Some(ADMIN.into()));
+    let (code, out) = k6(None);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("certificate signed by unknown authority"),
+        "{out}"
+    );
+    assert!(client.runs().expect("runs").runs.is_empty());
+    let (code, out) = k6(Some(&pki.join("ca.crt")));
+    assert_eq!(code, 0, "{out}");
+    // The run is FINISHED once the controller has taken k6's last word (within 10 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let runs = client.runs().expect("runs over https");
+        assert_eq!(runs.runs.len(), 1, "{out}");
+        let status = serde_json::to_value(&runs.runs[0]).expect("json");
+        if status["run_status"] == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run is not FINISHED 10 s after k6 exited: {status}\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

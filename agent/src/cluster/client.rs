@@ -259,7 +259,8 @@ async fn session(
     last_contact: &Arc<Mutex<std::time::Instant>>,
     session_secret: &Mutex<String>,
 ) -> Result<(), SessionError> {
-    let channel = super::dial::connect(&cfg.controller, &cfg.tls)
+    let io_errors = super::dial::IoErrors::default();
+    let channel = super::dial::connect(&cfg.controller, &cfg.tls, &io_errors)
         .await
         .map_err(|e| match e {
             super::dial::DialError::Invalid(m) => SessionError::Refused(m),
@@ -305,7 +306,10 @@ async fn session(
     let mut inbound = tokio::time::timeout(cfg.orphan_after, client.link(ReceiverStream::new(rx)))
         .await
         .map_err(|_| silent())?
-        .map_err(|e| SessionError::Other(format!("link refused: {}", super::dial::chain(&e))))?
+        .map_err(|e| {
+            let why = io_errors.explain(super::dial::chain(&e));
+            SessionError::Other(format!("link refused: {why}"))
+        })?
         .into_inner();
     let first = tokio::time::timeout(cfg.orphan_after, inbound.message())
         .await
@@ -336,7 +340,11 @@ async fn session(
             }
         },
         Ok(None) => return Err(SessionError::Other("the controller closed the link".into())),
-        Err(e) => return Err(SessionError::Other(super::dial::chain(&e))),
+        Err(e) => {
+            return Err(SessionError::Other(
+                io_errors.explain(super::dial::chain(&e)),
+            ))
+        }
     }
 
     // Heartbeats every second, with telemetry and the current run's rates.

@@ -122,3 +122,43 @@ async fn plaintext_to_a_tls_port_is_told_to_use_https() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_handshake_that_stalls_is_closed_at_the_timeout() {
+    let dir = tmp("stall");
+    let (c, k) = self_signed(&dir, "a", Some("a"), &["localhost"]);
+    let tls = ServerTls::load(files(c, k), Port::Grpc).expect("loads");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let mut results = Vec::new();
+        for _ in 0..2 {
+            let (s, _) = listener.accept().await.expect("accept");
+            let started = tokio::time::Instant::now();
+            let r = accept(&tls, s, Duration::from_millis(300))
+                .await
+                .map(|_| ());
+            results.push((r, started.elapsed()));
+        }
+        results
+    });
+    // One client says nothing; the other starts a TLS record and stops.
+    let _silent = TcpStream::connect(addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut partial = TcpStream::connect(addr).await.expect("connect");
+    partial.write_all(&[0x16, 0x03, 0x01]).await.expect("write");
+    let results = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("accept gave up within the timeout")
+        .expect("join");
+    for (r, took) in results {
+        assert!(
+            matches!(r, Err(AcceptError::Timeout(t)) if t == Duration::from_millis(300)),
+            "{r:?}"
+        );
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
