@@ -102,6 +102,14 @@ fn no_token_is_401_and_a_read_token_cannot_submit() {
     );
     assert_eq!(status, 200);
     assert_eq!(call(&c, None, "GET", "/health", None).0, 200);
+    // Orchestrators' probes carry no token.
+    for probe in ["/healthz", "/readyz"] {
+        let (status, body) = call(&c, None, "GET", probe, None);
+        assert_eq!(
+            (status, body.to_string()),
+            (200, r#"{"status":"ok"}"#.to_string())
+        );
+    }
 
     let (_, read) = token(&c, "read", 0);
     assert_eq!(

@@ -47,6 +47,15 @@ pub struct StoreHealth {
     pub status: String,
 }
 
+/// `GET /healthz` and `GET /readyz` when the answer is yes: `{"status": "ok"}`. Probes carry no
+/// token, so these answers say nothing more; a not-ready controller answers 503 `not_ready` with
+/// a short reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Probe {
+    /// `ok`.
+    pub status: String,
+}
+
 /// `GET /`: name, version and where the main resources are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Index {

@@ -20,7 +20,7 @@ pub use k6cloud::{
     K6CloudOutputConfig, K6CloudProgress, K6CloudTestRunCreated, K6CloudTestRunFinished,
     K6CloudUploaded, K6CloudValidateOptions,
 };
-pub use meta::{ErrorBody, ErrorDetail, Health, Index, Links, Meta, StoreHealth};
+pub use meta::{ErrorBody, ErrorDetail, Health, Index, Links, Meta, Probe, StoreHealth};
 pub use run::{
     Assignment, RunEnvelope, RunEvent, RunList, RunView, StartTestRun, StopReason, StopRun,
     Transition,

@@ -34,7 +34,7 @@ pub const AUDIT: &str = "volley::audit";
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
-    /// Anyone: the index, `/health`, `/openapi.json`, the dashboard's files (no data in them).
+    /// Anyone: the index, `/health`, the probes `/healthz` and `/readyz`, `/openapi.json`, the dashboard's files (no data in them).
     Public,
     /// A token with at least this role (anyone on an open API).
     Role(Role),
@@ -45,7 +45,7 @@ pub(crate) enum Access {
 /// The access rule of a route, by method and matched path.
 pub(crate) fn access(method: &Method, path: &str) -> Access {
     match path {
-        "/" | "/health" | "/openapi.json" | "/ui/{file}" => Access::Public,
+        "/" | "/health" | "/healthz" | "/readyz" | "/openapi.json" | "/ui/{file}" => Access::Public,
         "/v1/streamed-runs/{id}/metrics" | "/v1/streamed-runs/{id}/finish" => Access::StreamSecret,
         p if p.starts_with("/v1/tokens")
             || p.starts_with("/v1/agents")
@@ -258,6 +258,8 @@ mod tests {
     #[test]
     fn routes_need_the_documented_roles() {
         assert_eq!(access(&Method::GET, "/health"), Access::Public);
+        assert_eq!(access(&Method::GET, "/healthz"), Access::Public);
+        assert_eq!(access(&Method::GET, "/readyz"), Access::Public);
         assert_eq!(
             access(&Method::GET, "/loadtests/v2/runs"),
             Access::Role(Role::Read)

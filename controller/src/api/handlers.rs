@@ -12,7 +12,7 @@ use axum::Json;
 use base64::Engine as _;
 use volley_api::{
     AgentEnvelope, AgentList, CreateTestJson, CreateTestMultipart, ErrorBody, Health, Index, Links,
-    Meta, RunAgents, RunEnvelope, RunList, StartTestRun, StopRun, StoreHealth, TestEnvelope,
+    Meta, Probe, RunAgents, RunEnvelope, RunList, StartTestRun, StopRun, StoreHealth, TestEnvelope,
     TestList,
 };
 
@@ -92,6 +92,40 @@ pub(super) async fn health(State(app): State<AppState>) -> Result<Response, ApiE
                  it retries with back-off, free space on the --data-dir filesystem)"
             ),
         )),
+    }
+}
+
+/// Liveness: the process answers
+///
+/// For orchestrators' liveness probes (docs/rest-api.md#health-probes): public, says nothing but `ok`.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "The controller's process answers.", body = Probe)))]
+pub(super) async fn healthz() -> Response {
+    ok(&Probe {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the store is open and accepts writes
+///
+/// For orchestrators' readiness probes (docs/rest-api.md#health-probes): public, so the 503's reason is
+/// short and names no path or error; `GET /health` (also public) and the logs say more.
+#[utoipa::path(get, path = "/readyz", tag = "meta",
+    responses(
+        (status = 200, description = "The controller is ready: its store accepts writes.", body = Probe),
+        (status = 503, description = "`not_ready`: the store does not accept writes (it reopens itself; `GET /health` says why).", body = ErrorBody),
+    ))]
+pub(super) async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
+    if app.svc.store_health().is_ok() {
+        Ok(ok(&Probe {
+            status: "ok".into(),
+        }))
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "not ready: the store does not accept writes; GET /health says why",
+        ))
     }
 }
 

@@ -17,7 +17,7 @@ use super::{routes, ApiLimits};
             plus Volley's cluster endpoints (`/v1`). Every error is JSON: \
             {\"error\": {\"code\", \"message\", \"status\"}}; unknown routes → 404, wrong methods → \
             405, bad input → 4xx. Unknown query parameters are rejected (400). Once the \
-            controller has API tokens, every route but `/`, `/health` and `/openapi.json` needs \
+            controller has API tokens, every route but `/`, `/health`, `/healthz`, `/readyz` and `/openapi.json` needs \
             `Authorization: Token <token>` (or `Bearer`): 401 without a valid one, 403 when the \
             token's role is not enough; other projects' tests and runs are 404."
     ),

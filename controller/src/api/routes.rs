@@ -22,6 +22,8 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::root))
         .routes(routes!(handlers::health))
+        .routes(routes!(handlers::healthz))
+        .routes(routes!(handlers::readyz))
         .routes(routes!(handlers::openapi_json))
         .routes(routes!(handlers::list_tests))
         .routes(

@@ -373,6 +373,14 @@ async fn index_health_and_openapi() {
     let r = get(&a, "/health").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, json!({"status": "ok", "store": {"status": "ok"}}));
+    for probe in ["/healthz", "/readyz"] {
+        let r = get(&a, probe).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (StatusCode::OK, &json!({"status": "ok"})),
+            "{probe}"
+        );
+    }
     let r = get(&a, "/").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["name"], "volley-controller");
@@ -1725,6 +1733,20 @@ async fn health_reports_a_degraded_store_as_503() {
     });
     let r = get(&a, "/health").await;
     assert_eq!(assert_error(&r, 503), "store_degraded");
+    // Liveness stays yes; readiness says no without naming the error (probes are public).
+    let live = get(&a, "/healthz").await;
+    assert_eq!(
+        (live.status, &live.body),
+        (StatusCode::OK, &json!({"status": "ok"}))
+    );
+    let rz = get(&a, "/readyz").await;
+    assert_eq!(assert_error(&rz, 503), "not_ready");
+    let ready = rz.body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        ready.contains("the store does not accept writes"),
+        "{ready}"
+    );
+    assert!(!ready.contains("os error"), "{ready}");
     let msg = r.body["error"]["message"].as_str().unwrap_or("");
     for part in [
         "No space left on device (os error 28)",
