@@ -260,6 +260,8 @@ mod tests {
         assert_eq!(access(&Method::GET, "/health"), Access::Public);
         assert_eq!(access(&Method::GET, "/healthz"), Access::Public);
         assert_eq!(access(&Method::GET, "/readyz"), Access::Public);
+        // Metrics name agents and count runs: a scraper needs a read token (docs/security.md).
+        assert_eq!(access(&Method::GET, "/metrics"), Access::Role(Role::Read));
         assert_eq!(
             access(&Method::GET, "/loadtests/v2/runs"),
             Access::Role(Role::Read)

@@ -129,6 +129,21 @@ pub(super) async fn readyz(State(app): State<AppState>) -> Result<Response, ApiE
     }
 }
 
+/// Prometheus metrics
+///
+/// Runs by status, the queue, agents by state and their heartbeat age, read at scrape time
+/// (docs/rest-api.md#prometheus-metrics). Like every `GET`, it needs a `read`-role token once
+/// the controller has tokens.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus' text exposition format 0.0.4.", content_type = "text/plain", body = String)))]
+pub(super) async fn metrics(State(app): State<AppState>) -> Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let body = super::metrics::render(app.svc.as_ref(), now);
+    ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], body).into_response()
+}
+
 /// The entry script of a test for a view of one test or run, read only if `select` keeps it.
 fn script_for(app: &AppState, select: &Select, test_id: u64) -> String {
     if select.wants("script") {

@@ -28,6 +28,7 @@ mod extract;
 pub mod guard;
 mod handlers;
 mod k6cloud;
+mod metrics;
 mod openapi;
 mod page;
 mod query;

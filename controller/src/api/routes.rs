@@ -24,6 +24,7 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::health))
         .routes(routes!(handlers::healthz))
         .routes(routes!(handlers::readyz))
+        .routes(routes!(handlers::metrics))
         .routes(routes!(handlers::openapi_json))
         .routes(routes!(handlers::list_tests))
         .routes(

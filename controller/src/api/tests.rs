@@ -251,8 +251,15 @@ async fn send(app: &Router, req: Request<Body>) -> Resp {
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
         .expect("body");
+    let text = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
     let body = if bytes.is_empty() {
         Value::Null
+    } else if text {
+        // `/metrics`: Prometheus' text format, kept as one string.
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             panic!(
@@ -261,7 +268,7 @@ async fn send(app: &Router, req: Request<Body>) -> Resp {
             )
         })
     };
-    if !body.is_null() {
+    if !body.is_null() && !text {
         let ct = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -1491,7 +1498,12 @@ async fn every_answer_fits_its_documented_schema() {
             let uri = path.replace("{id}", id).replace("{name}", "gen-2");
             let r = get(&a, &uri).await;
             let answer = &doc["paths"][&path]["get"]["responses"][r.status.as_str()];
-            let schema = &answer["content"]["application/json"]["schema"];
+            let json = &answer["content"]["application/json"]["schema"];
+            let schema = if json.is_object() {
+                json
+            } else {
+                &answer["content"]["text/plain"]["schema"]
+            };
             assert!(
                 schema.is_object(),
                 "{method} {uri}: {} is not documented",
@@ -1914,4 +1926,59 @@ async fn random_bodies_are_refused_cleanly() {
         let m = r.body["error"]["message"].as_str().unwrap_or_default();
         assert!(m.contains(field), "{field}: {m}");
     }
+}
+
+#[test]
+fn metrics_count_runs_queue_and_agents_as_the_api_lists_them() {
+    let fake = seeded();
+    fake.with(|s| s.agents[1].state = "busy".into());
+    // Every seeded run was created at 2026-01-01T00:00:00Z; the scrape is 90 s later.
+    let now = crate::state::timestamp::parse_rfc3339("2026-01-01T00:01:30Z").unwrap();
+    let text = super::metrics::render(&*fake, now);
+    for line in [
+        "# TYPE volley_runs gauge",
+        "volley_runs{status=\"created\"} 1",
+        "volley_runs{status=\"queued\"} 1",
+        "volley_runs{status=\"running\"} 1",
+        "volley_runs{status=\"finished\"} 1",
+        "volley_runs{status=\"aborted_by_user\"} 0",
+        "volley_run_queue_length 2",
+        "# TYPE volley_run_queue_oldest_wait_seconds gauge",
+        "volley_run_queue_oldest_wait_seconds 90.0",
+        "volley_agents{state=\"idle\"} 1",
+        "volley_agents{state=\"busy\"} 1",
+        "volley_agents{state=\"lost\"} 0",
+        "volley_agent_heartbeat_age_seconds{agent=\"gen-2\"} 0.4",
+        "volley_agent_heartbeat_age_seconds{agent=\"gen 1\"} 0.4",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
+    // No run waits: the oldest wait is 0, not the age of a finished run.
+    fake.with(|s| s.runs.retain(|_, r| r.run_status == RunStatus::Finished));
+    let text = super::metrics::render(&*fake, now);
+    assert!(
+        text.lines()
+            .any(|l| l == "volley_run_queue_oldest_wait_seconds 0.0"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "volley_run_queue_length 0"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_route_serves_the_text_format() {
+    let a = app(&seeded());
+    let r = get(&a, "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.body.as_str().unwrap_or("");
+    assert!(text.contains("volley_run_queue_length 2\n"), "{text}");
+    assert_eq!(
+        r.headers[header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
 }

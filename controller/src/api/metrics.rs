@@ -1,0 +1,114 @@
+//! The controller's Prometheus exposition (`GET /metrics`, docs/rest-api.md#prometheus-metrics).
+//! Every value is read at scrape time from what the service already answers on its other
+//! routes (runs by status, the queue, agents by state and heartbeat), so the metrics keep no
+//! state of their own and cannot disagree with the API.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::prometheus_text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use volley_common::status::RunStatus;
+
+use super::page::Page;
+use super::ControllerService;
+
+/// The `Content-Type` of the exposition: Prometheus' text format 0.0.4, which every scraper reads.
+pub(super) use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// The states an agent is listed in (`GET /v1/agents`), each exposed even when no agent is in it.
+const AGENT_STATES: [&str; 3] = ["idle", "busy", "lost"];
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Whether a run in this status waits in the queue (accepted, not yet placed on agents).
+fn waits(s: RunStatus) -> bool {
+    matches!(
+        s,
+        RunStatus::Created | RunStatus::Validated | RunStatus::Queued
+    )
+}
+
+/// The text exposition of the controller's metrics now; `now_ms` is the clock (unix ms).
+pub(super) fn render(svc: &dyn ControllerService, now_ms: i64) -> String {
+    let by_status: RefCell<BTreeMap<i32, i64>> = RefCell::new(BTreeMap::new());
+    let oldest_ms: Cell<Option<i64>> = Cell::new(None);
+    // Counts in one pass, keeping no item (`keep` answers false to every run).
+    svc.list_runs(
+        &|r| {
+            *by_status
+                .borrow_mut()
+                .entry(r.run_status.number())
+                .or_default() += 1;
+            if waits(r.run_status) {
+                if let Ok(t) = crate::state::timestamp::parse_rfc3339(&r.created) {
+                    oldest_ms.set(Some(oldest_ms.get().map_or(t, |o| o.min(t))));
+                }
+            }
+            false
+        },
+        Page { number: 1, size: 1 },
+    );
+    let by_status = by_status.into_inner();
+
+    let mut reg = Registry::default();
+    let runs = Family::<Labels, Gauge>::default();
+    reg.register("volley_runs", "Runs by status", runs.clone());
+    let mut queued = 0;
+    for s in RunStatus::ALL {
+        let n = by_status.get(&s.number()).copied().unwrap_or(0);
+        if waits(s) {
+            queued += n;
+        }
+        runs.get_or_create(&vec![("status", s.name().to_ascii_lowercase())])
+            .set(n);
+    }
+    let queue = Gauge::<i64>::default();
+    queue.set(queued);
+    reg.register(
+        "volley_run_queue_length",
+        "Runs accepted and waiting to be placed on agents",
+        queue,
+    );
+    let wait = Gauge::<f64, AtomicU64>::default();
+    wait.set(
+        oldest_ms
+            .get()
+            .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0),
+    );
+    reg.register_with_unit(
+        "volley_run_queue_oldest_wait",
+        "How long the oldest waiting run has waited, 0 when none waits",
+        Unit::Seconds,
+        wait,
+    );
+
+    let agents = svc.agents();
+    let by_state = Family::<Labels, Gauge>::default();
+    reg.register("volley_agents", "Agents by state", by_state.clone());
+    for state in AGENT_STATES {
+        let n = agents.iter().filter(|a| a.state == state).count();
+        by_state
+            .get_or_create(&vec![("state", state.to_string())])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    let age = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    reg.register_with_unit(
+        "volley_agent_heartbeat_age",
+        "Time since each agent's last heartbeat",
+        Unit::Seconds,
+        age.clone(),
+    );
+    for a in &agents {
+        age.get_or_create(&vec![("agent", a.name.clone())])
+            .set(a.heartbeat_age_s);
+    }
+
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &reg);
+    out
+}
