@@ -1,19 +1,19 @@
-//! The handlers of the tests, runs and agents routes (and the service routes). Each validates
-//! its input (→ 4xx JSON errors), calls the [`super::ControllerService`], and answers with a
-//! [`volley_api`] type; its `#[utoipa::path]` attribute is its OpenAPI description.
+//! The handlers of the tests and runs routes (the agents' are in `agents.rs`, the service routes
+//! in `meta.rs`). Each validates its input (→ 4xx JSON errors), calls the
+//! [`super::ControllerService`], and answers with a [`volley_api`] type; its `#[utoipa::path]`
+//! attribute is its OpenAPI description.
 
 use std::collections::BTreeMap;
 use volley_common::text::echo;
 
 use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use volley_api::{
-    AgentEnvelope, AgentList, CreateTestJson, CreateTestMultipart, ErrorBody, Health, Index, Links,
-    Meta, Probe, RunAgents, RunEnvelope, RunList, StartTestRun, StopRun, StoreHealth, TestEnvelope,
-    TestList,
+    CreateTestJson, CreateTestMultipart, ErrorBody, Meta, RunAgents, RunEnvelope, RunList,
+    StartTestRun, StopRun, TestEnvelope, TestList,
 };
 
 use super::extract::{
@@ -33,116 +33,12 @@ const SELECT_RUNS: &str = "Comma-separated subset of the fields of K6Run to retu
     `select`). Unknown names → 400 `unknown_select_field` naming them.";
 const SELECT_TESTS: &str = "Comma-separated subset of the fields of K6Test to return (alias \
     `select`). Unknown names → 400 `unknown_select_field` naming them.";
-const PAGE: &str = "Page number, from 1 (default 1); a page past the end is empty. Not a whole \
+pub(super) const PAGE: &str =
+    "Page number, from 1 (default 1); a page past the end is empty. Not a whole \
     number from 1 → 400 naming `page`.";
-const PAGE_SIZE: &str = "Items per page, 1 to 1000 (default 100); `meta.count` is the number of \
+pub(super) const PAGE_SIZE: &str =
+    "Items per page, 1 to 1000 (default 100); `meta.count` is the number of \
     items on all pages. Out of range → 400 naming `page_size`.";
-
-// ---------------------------------------------------------------------------------------------
-// Service routes
-
-/// Name, version and links (the dashboard for browsers)
-///
-/// A request whose `Accept` names `text/html` (a browser's) gets the web dashboard's page
-/// instead (docs/dashboard.md).
-#[utoipa::path(get, path = "/", tag = "meta",
-    responses((status = 200, description = "Links to the main resources (JSON); the dashboard's HTML page when `Accept` names `text/html`.", body = Index)))]
-pub(super) async fn root(State(app): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if crate::dashboard::wants_html(&headers) {
-        return crate::dashboard::index_page();
-    }
-    ok(&Index {
-        name: "volley-controller".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        links: Links {
-            openapi: "/openapi.json".into(),
-            health: "/health".into(),
-            tests: "/loadtests/v2/tests".into(),
-            runs: "/loadtests/v2/runs".into(),
-            agents: "/v1/agents".into(),
-        },
-        auth_required: app.svc.auth_required(),
-    })
-}
-
-/// Health: serving, and whether the store accepts writes
-#[utoipa::path(get, path = "/health", tag = "meta",
-    responses(
-        (status = 200, description = "The controller is serving and its store accepts writes.", body = Health),
-        (status = 503, description = "`store_degraded`: the store does not accept writes (e.g. its disk is full); reads work, writes answer 503 until it reopens itself. The message says why and since when.", body = ErrorBody),
-    ))]
-pub(super) async fn health(State(app): State<AppState>) -> Result<Response, ApiError> {
-    match app.svc.store_health() {
-        crate::store::StoreHealth::Ok => Ok(ok(&Health {
-            status: "ok".into(),
-            store: StoreHealth {
-                status: "ok".into(),
-            },
-        })),
-        crate::store::StoreHealth::Degraded {
-            reason,
-            since,
-            attempts,
-        } => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_degraded",
-            format!(
-                "the controller's store is degraded since {since}: {reason}; reads work, writes \
-                 answer 503 until the store reopens itself ({attempts} reopen attempts so far; \
-                 it retries with back-off, free space on the --data-dir filesystem)"
-            ),
-        )),
-    }
-}
-
-/// Liveness: the process answers
-///
-/// For orchestrators' liveness probes (docs/rest-api.md#health-probes): public, says nothing but `ok`.
-#[utoipa::path(get, path = "/healthz", tag = "meta",
-    responses((status = 200, description = "The controller's process answers.", body = Probe)))]
-pub(super) async fn healthz() -> Response {
-    ok(&Probe {
-        status: "ok".into(),
-    })
-}
-
-/// Readiness: the store is open and accepts writes
-///
-/// For orchestrators' readiness probes (docs/rest-api.md#health-probes): public, so the 503's reason is
-/// short and names no path or error; `GET /health` (also public) and the logs say more.
-#[utoipa::path(get, path = "/readyz", tag = "meta",
-    responses(
-        (status = 200, description = "The controller is ready: its store accepts writes.", body = Probe),
-        (status = 503, description = "`not_ready`: the store does not accept writes (it reopens itself; `GET /health` says why).", body = ErrorBody),
-    ))]
-pub(super) async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
-    if app.svc.store_health().is_ok() {
-        Ok(ok(&Probe {
-            status: "ok".into(),
-        }))
-    } else {
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "not ready: the store does not accept writes; GET /health says why",
-        ))
-    }
-}
-
-/// Prometheus metrics
-///
-/// Runs by status, the queue, agents by state and their heartbeat age, read at scrape time
-/// (docs/rest-api.md#prometheus-metrics). Like every `GET`, it needs a `read`-role token once
-/// the controller has tokens.
-#[utoipa::path(get, path = "/metrics", tag = "meta",
-    responses((status = 200, description = "Prometheus' text exposition format 0.0.4.", content_type = "text/plain", body = String)))]
-pub(super) async fn metrics(State(app): State<AppState>) -> Response {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let body = super::metrics::render(app.svc.as_ref(), now);
-    ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], body).into_response()
-}
 
 /// The entry script of a test for a view of one test or run, read only if `select` keeps it.
 fn script_for(app: &AppState, select: &Select, test_id: u64) -> String {
@@ -151,36 +47,6 @@ fn script_for(app: &AppState, select: &Select, test_id: u64) -> String {
     } else {
         String::new()
     }
-}
-
-/// This document
-#[utoipa::path(get, path = "/openapi.json", tag = "meta",
-    responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object)))]
-pub(super) async fn openapi_json() -> Response {
-    ok(super::openapi::openapi_document())
-}
-
-pub(super) async fn route_not_found(uri: Uri) -> ApiError {
-    let path = echo(uri.path());
-    let hint = match path.strip_suffix('/') {
-        Some(p) if !p.is_empty() => format!(" (did you mean `{p}`, without the trailing slash?)"),
-        _ => String::new(),
-    };
-    ApiError::not_found(
-        "route_not_found",
-        format!("no route for `{path}`{hint}; GET /openapi.json describes every route"),
-    )
-}
-
-pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!(
-            "{method} is not allowed on `{}`; the Allow header lists the methods that are, and GET /openapi.json describes every route",
-            echo(uri.path())
-        ),
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,60 +569,6 @@ pub(super) async fn stop_run(
 
 // ---------------------------------------------------------------------------------------------
 // Volley extensions
-
-/// Registered agents with live telemetry
-#[utoipa::path(get, path = "/v1/agents", tag = "agents",
-    params(
-        ("page" = Option<u64>, Query, description = PAGE),
-        ("page_size" = Option<u64>, Query, description = PAGE_SIZE),
-    ),
-    responses(
-        (status = 200, description = "One page of the agents, by name.", body = AgentList),
-        (status = 400, description = "Unexpected query parameter, bad `page` or `page_size`.", body = ErrorBody),
-    ))]
-pub(super) async fn list_agents(
-    State(app): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let mut q = Query::parse(raw.as_deref())?;
-    let page = Page::take(&mut q)?;
-    q.finish(&["page", "page_size"])?;
-    let mut agents = app.svc.agents();
-    agents.sort_by(|a, b| a.name.cmp(&b.name));
-    let listed = page.collect(agents.iter());
-    Ok(ok(&AgentList {
-        meta: Meta {
-            count: listed.count,
-        },
-        agents: listed.items,
-    }))
-}
-
-/// One agent
-#[utoipa::path(get, path = "/v1/agents/{name}", tag = "agents",
-    params(("name" = String, Path, description = "The agent's name (`volley agent --name`).")),
-    responses(
-        (status = 200, description = "The agent.", body = AgentEnvelope),
-        (status = 400, description = "Unexpected query parameter.", body = ErrorBody),
-        (status = 404, description = "No such agent.", body = ErrorBody),
-    ))]
-pub(super) async fn get_agent(
-    State(app): State<AppState>,
-    PathParam(name): PathParam,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    Query::parse(raw.as_deref())?.finish(&[])?;
-    let agent = app.svc.agent(&name).ok_or_else(|| {
-        ApiError::not_found(
-            "agent_not_found",
-            format!(
-                "no agent named `{}` is registered; GET /v1/agents lists them",
-                echo(&name)
-            ),
-        )
-    })?;
-    Ok(ok(&AgentEnvelope { agent }))
-}
 
 /// Parses the run id of a `/v1/runs/{id}/…` route and checks the run exists for the caller.
 fn existing_run(

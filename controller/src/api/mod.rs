@@ -23,11 +23,13 @@ pub use crate::dashboard::RunPoint;
 pub use volley_api::StreamedRunRequest;
 use volley_api::{CreateToken, TokenCreated, TokenView};
 
+mod agents;
 mod error;
 mod extract;
 pub mod guard;
 mod handlers;
 mod k6cloud;
+mod meta;
 mod metrics;
 mod openapi;
 mod page;
@@ -354,8 +356,8 @@ pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) ->
             state.clone(),
             guard::guard,
         ))
-        .fallback(handlers::route_not_found)
-        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .fallback(meta::route_not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
         .with_state(state)
 }
 

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::extract::AppState;
 use super::openapi::ApiDoc;
 use super::uploads::UploadGate;
-use super::{handlers, k6cloud, stream, tokens, ApiLimits};
+use super::{agents, handlers, k6cloud, meta, stream, tokens, ApiLimits};
 
 /// Every route of the API with its handler, documented.
 pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
@@ -20,12 +20,12 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
     let uploads = UploadGate::new(limits.max_concurrent_uploads);
     let gate = from_fn(move |req, next| uploads.clone().limit(req, next));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(handlers::root))
-        .routes(routes!(handlers::health))
-        .routes(routes!(handlers::healthz))
-        .routes(routes!(handlers::readyz))
-        .routes(routes!(handlers::metrics))
-        .routes(routes!(handlers::openapi_json))
+        .routes(routes!(meta::root))
+        .routes(routes!(meta::health))
+        .routes(routes!(meta::healthz))
+        .routes(routes!(meta::readyz))
+        .routes(routes!(meta::metrics))
+        .routes(routes!(meta::openapi_json))
         .routes(routes!(handlers::list_tests))
         .routes(
             routes!(handlers::create_test)
@@ -37,8 +37,8 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::list_runs))
         .routes(routes!(handlers::get_run))
         .routes(routes!(handlers::stop_run).layer(small))
-        .routes(routes!(handlers::list_agents))
-        .routes(routes!(handlers::get_agent))
+        .routes(routes!(agents::list_agents))
+        .routes(routes!(agents::get_agent))
         .routes(routes!(handlers::run_agents))
         .routes(routes!(handlers::run_metrics))
         .routes(routes!(handlers::run_summary))
