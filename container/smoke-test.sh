@@ -66,7 +66,10 @@ fi
 cp "$work/smoke.js" "$root/tmp/smoke.js"
 as_image() { env -i TMPDIR=/tmp HOME=/home/volley "$(command -v chroot)" --userspec="$user" "$root" "$entrypoint" "$@"; }
 as_image version
-as_image target --listen "127.0.0.1:$port" > "$work/target.log" 2>&1 &
+# exec all the way down (subshell → env → chroot → volley), so that $! is volley's own pid and
+# the kill below stops it; killing a subshell that ran the function would leave it running.
+(exec env -i TMPDIR=/tmp HOME=/home/volley "$(command -v chroot)" --userspec="$user" "$root" \
+  "$entrypoint" target --listen "127.0.0.1:$port") > "$work/target.log" 2>&1 &
 target=$!
 for _ in $(seq 1 100); do
   (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -76,6 +79,9 @@ code=0
 as_image run -e "PORT=$port" /tmp/smoke.js > "$work/run.log" 2>&1 || code=$?
 kill "$target" 2>/dev/null || true
 wait "$target" 2>/dev/null || true
+if (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "volley target still answers on $port after it was stopped" >&2; exit 1
+fi
 grep -E 'checks|iterations\.' "$work/run.log" || true
 if [ "$code" != 0 ]; then
   echo "volley run in the image exited $code:" >&2
