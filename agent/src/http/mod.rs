@@ -168,18 +168,18 @@ pub struct HttpExchange {
 }
 
 impl HttpExchange {
-    /// The exchange of a request that was never sent because of `error` (status 0, error
-    /// code 0, nothing on the wire).
-    pub fn unsent(req: &HttpRequest, error: String) -> Self {
+    /// An exchange of `method url` with `body` that has not happened yet (status 0, nothing
+    /// received, nothing on the wire): each hop starts from it and fills it in.
+    pub fn blank(url: url::Url, method: String, body: Bytes, started: SystemTime) -> Self {
         Self {
-            url: req.url.clone(),
-            method: req.method.as_str().to_owned(),
+            url,
+            method,
             status: 0,
             proto: String::new(),
             headers: Vec::new(),
             body: Bytes::new(),
             timings: Timings::default(),
-            error: Some(error),
+            error: None,
             error_detail: None,
             error_code: 0,
             bytes_sent: 0,
@@ -187,10 +187,24 @@ impl HttpExchange {
             remote_ip: String::new(),
             remote_port: 0,
             tls_version: None,
-            started: SystemTime::now(),
+            started,
             request_headers: Vec::new(),
-            request_body: req.body.clone(),
+            request_body: body,
             auth_challenge: false,
+        }
+    }
+
+    /// The exchange of a request that was never sent because of `error` (status 0, error
+    /// code 0, nothing on the wire).
+    pub fn unsent(req: &HttpRequest, error: String) -> Self {
+        Self {
+            error: Some(error),
+            ..Self::blank(
+                req.url.clone(),
+                req.method.as_str().to_owned(),
+                req.body.clone(),
+                SystemTime::now(),
+            )
         }
     }
 

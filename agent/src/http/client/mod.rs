@@ -250,27 +250,12 @@ async fn run_hop(
     deadline: tokio::time::Instant,
 ) -> (HttpExchange, Option<Url>) {
     let started = SystemTime::now();
-    let mut ex = HttpExchange {
-        url: hop.url.clone(),
-        method: hop.method.as_str().to_owned(),
-        status: 0,
-        proto: String::new(),
-        headers: Vec::new(),
-        body: Bytes::new(),
-        timings: Default::default(),
-        error: None,
-        error_detail: None,
-        error_code: 0,
-        bytes_sent: 0,
-        bytes_received: 0,
-        remote_ip: String::new(),
-        remote_port: 0,
-        tls_version: None,
+    let mut ex = HttpExchange::blank(
+        hop.url.clone(),
+        hop.method.as_str().to_owned(),
+        hop.body.clone(),
         started,
-        request_headers: Vec::new(),
-        request_body: hop.body.clone(),
-        auth_challenge: false,
-    };
+    );
     let prepared = match prepare(client.shared.config(), hop, jar) {
         Ok(p) => p,
         Err(e) => {
