@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod k6_client;
+pub mod loopback_tls;
 pub mod pty;
 pub mod ws_server;
 

@@ -44,19 +44,7 @@ impl WsServer {
     /// A `wss://` server with a self-signed certificate for 127.0.0.1 (clients must skip
     /// verification: k6's `insecureSkipTLSVerify`).
     pub fn start_tls() -> WsServer {
-        let key =
-            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![key.cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-        )
-        .expect("server certificate");
+        let (config, _) = crate::loopback_tls::loopback_tls();
         Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
     }
 

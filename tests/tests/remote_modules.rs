@@ -43,21 +43,9 @@ struct ModuleServer {
 
 impl ModuleServer {
     fn start(dir: &Path) -> ModuleServer {
-        let key =
-            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+        let (config, ca_pem) = volley_e2e::loopback_tls::loopback_tls();
         let ca_file = dir.join("ca.pem");
-        std::fs::write(&ca_file, key.cert.pem()).expect("write CA");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![key.cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-        )
-        .expect("server certificate");
+        std::fs::write(&ca_file, ca_pem).expect("write CA");
         let config = Arc::new(config);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
