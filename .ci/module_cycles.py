@@ -6,8 +6,8 @@ is a path in A's code that names B or something inside B: `crate::...`, `super::
 `self::...`, or a name bound to a module by `mod x;` or a `use` of a module (`use crate::js;
 ... js::loader::eval_entry(..)`). The longest module prefix of the path wins, so
 `crate::http::pool::Pool` is an edge to `http::pool` and `crate::http::Pool` (a re-export) one
-to `http`. Not counted: `#[cfg(test)]` items, comments, and `pub use` re-exports (a module's
-façade is not a dependency of its code).
+to `http`. Not counted: `#[cfg(test)]` items (inline, or a file declared by `#[cfg(test)] mod
+x;`), comments, and `pub use` re-exports (a module's façade is not a dependency of its code).
 
 A cycle is reported between the children of a module (the crate's top-level modules, the
 files of one folder, ...) with their subtrees collapsed: `js` and `vu` are in a cycle if a file
@@ -27,7 +27,14 @@ import sys
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
+TEST_MOD = re.compile(
+    r"#\[cfg\(test\)\]\s*((?:#\[[^\]]*\]\s*)*)(?:pub(?:\([^)]*\))?\s+)?mod\s+(" + IDENT + r")\s*;"
+)
+
+
 def modules(src):
+    """Module path -> file, without the files of `#[cfg(test)] mod x;` (and their subtrees):
+    like an inline `#[cfg(test)] mod x { ... }`, they are not part of the crate's code."""
     mods = {}
     for root, _, files in os.walk(src):
         for f in files:
@@ -36,7 +43,20 @@ def modules(src):
                 if rel[-1] in ("mod", "lib", "main"):
                     rel = rel[:-1]
                 mods[tuple(rel)] = os.path.join(root, f)
-    return mods
+    test_mods, test_files = set(), set()
+    for mod, path in mods.items():
+        for m in TEST_MOD.finditer(open(path, encoding="utf-8").read()):
+            at = re.search(r'#\[path\s*=\s*"([^"]+)"\]', m.group(1))
+            if at:
+                test_files.add(os.path.normpath(os.path.join(os.path.dirname(path), at.group(1))))
+            else:
+                test_mods.add(mod + (m.group(2),))
+    return {
+        m: p
+        for m, p in mods.items()
+        if os.path.normpath(p) not in test_files
+        and not any(m[: len(t)] == t for t in test_mods)
+    }
 
 
 def strip_tests(text):

@@ -175,6 +175,8 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         interrupt: spec.interrupt.clone(),
         env: run.settings.env.clone(),
         timers: Default::default(),
+        io: Default::default(),
+        io_dispatcher: Default::default(),
     });
 
     shared_runtime::enter_context(&context, |ctx| {
@@ -590,6 +592,8 @@ pub fn first_init(
         interrupt: Arc::new(AtomicBool::new(false)),
         env: env.clone(),
         timers: Default::default(),
+        io: Default::default(),
+        io_dispatcher: Default::default(),
     });
     let (options_json, exports) = context.with(|ctx| -> Result<_, JsError> {
         let ns = init_context(&ctx, &vu, Some(&disk))?;

@@ -6,177 +6,22 @@
 //! coroutine (`VuCtx::sleep`), never by blocking its worker. The iteration fails as soon as its
 //! promise rejects or a timer's callback throws; then, and when the VU is interrupted, the
 //! timers still pending are dropped with k6's warning. Timer ids count up per VU, across
-//! iterations. Open sockets are event sources too (`js::io_events`): the loop also waits for
-//! their events and does not end while one is open (`docs/engine.md`).
+//! iterations. The timers wait in the VU's [`TimerQueue`](crate::js::timer_queue::TimerQueue). Open
+//! sockets are event sources too (`js::io_events`): the loop also waits for their events and
+//! does not end while one is open (`docs/engine.md`).
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rquickjs::function::Rest;
-use rquickjs::{CatchResultExt, Ctx, Function, Object, Promise, Value};
+use rquickjs::{CatchResultExt, Ctx, Function, Promise, Value};
 
 use super::error::JsError;
-use super::io_events::IoSources;
 use super::jobs::run_own_jobs;
+use super::timer_queue::callbacks;
 use super::vu_ctx::VuCtx;
-
-/// The `__volley` property holding the callbacks of pending timers (`id -> [fn, ...args]`):
-/// kept in JS so that the garbage collector sees them.
-pub const CALLBACKS: &str = "timerCallbacks";
 
 /// Due timers fired in a row before the VU yields to the other VUs of its worker once.
 const FIRES_PER_YIELD: u32 = 1000;
-
-/// Which function made a timer (it names the timer in warnings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimerKind {
-    Timeout,
-    Interval,
-}
-
-impl TimerKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            TimerKind::Timeout => "setTimeout",
-            TimerKind::Interval => "setInterval",
-        }
-    }
-}
-
-struct Timer {
-    kind: TimerKind,
-    /// Its place in the queue: due time and creation order.
-    key: (Instant, u64),
-    /// The period of an interval.
-    every: Duration,
-}
-
-/// The pending timers of one VU.
-#[derive(Default)]
-pub struct EventLoop {
-    last_id: Cell<u64>,
-    seq: Cell<u64>,
-    /// Timer ids by due time, then creation order.
-    queue: RefCell<BTreeMap<(Instant, u64), u64>>,
-    timers: RefCell<HashMap<u64, Timer>>,
-    /// The due time of the timer fired last: the loop's clock never runs behind it, so timers
-    /// keep their order even when a sleep returns early (the module tests' host does not wait).
-    clock: Cell<Option<Instant>>,
-    /// The VU's open sockets and the events they posted.
-    pub io: IoSources,
-}
-
-impl EventLoop {
-    /// Now, for the loop.
-    fn now(&self) -> Instant {
-        let now = Instant::now();
-        self.clock.get().map_or(now, |c| c.max(now))
-    }
-
-    /// Adds a timer due in `delay_ms` (negative or NaN: now), and returns its id.
-    pub fn add(&self, kind: TimerKind, delay_ms: f64) -> u64 {
-        let ms = if delay_ms.is_finite() && delay_ms > 0.0 {
-            delay_ms.min(1e12)
-        } else {
-            0.0
-        };
-        let mut every = Duration::from_secs_f64(ms / 1000.0);
-        if kind == TimerKind::Interval {
-            // A period of zero would fire forever without the loop's clock moving.
-            every = every.max(Duration::from_millis(1));
-        }
-        let id = self.last_id.get() + 1;
-        self.last_id.set(id);
-        let key = self.schedule(id, Duration::from_secs_f64(ms / 1000.0));
-        self.timers
-            .borrow_mut()
-            .insert(id, Timer { kind, key, every });
-        id
-    }
-
-    fn schedule(&self, id: u64, after: Duration) -> (Instant, u64) {
-        let seq = self.seq.get() + 1;
-        self.seq.set(seq);
-        let key = (self.now() + after, seq);
-        self.queue.borrow_mut().insert(key, id);
-        key
-    }
-
-    /// Cancels a timer; true if it was pending.
-    pub fn clear(&self, id: u64) -> bool {
-        match self.timers.borrow_mut().remove(&id) {
-            Some(t) => {
-                self.queue.borrow_mut().remove(&t.key);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether no timer is pending.
-    pub fn is_empty(&self) -> bool {
-        self.timers.borrow().is_empty()
-    }
-
-    /// The next timer due: its id and due time.
-    fn next(&self) -> Option<(u64, Instant)> {
-        self.queue
-            .borrow()
-            .first_key_value()
-            .map(|(&(due, _), &id)| (id, due))
-    }
-
-    /// Takes timer `id` off the queue to fire it now: a timeout is gone, an interval waits for
-    /// [`EventLoop::rearm`] once its callback has returned. Returns whether the timer stays
-    /// (an interval).
-    fn take(&self, id: u64, due: Instant) -> Option<bool> {
-        self.clock.set(Some(self.now().max(due)));
-        let mut timers = self.timers.borrow_mut();
-        let t = timers.get(&id)?;
-        self.queue.borrow_mut().remove(&t.key);
-        match t.kind {
-            TimerKind::Timeout => {
-                timers.remove(&id);
-                Some(false)
-            }
-            TimerKind::Interval => Some(true),
-        }
-    }
-
-    /// Makes interval `id` due again one period from now, after its callback ran (as k6 does:
-    /// a callback that takes 20 ms every 30 ms fires every 50 ms), unless the callback
-    /// cleared it.
-    fn rearm(&self, id: u64) {
-        let Some(every) = self.timers.borrow().get(&id).map(|t| t.every) else {
-            return;
-        };
-        let key = self.schedule(id, every);
-        if let Some(t) = self.timers.borrow_mut().get_mut(&id) {
-            t.key = key;
-        }
-    }
-
-    /// Drops every pending timer; returns them (kind and id) in id order.
-    fn drain(&self) -> Vec<(TimerKind, u64)> {
-        self.queue.borrow_mut().clear();
-        let mut all: Vec<(TimerKind, u64)> = self
-            .timers
-            .borrow_mut()
-            .drain()
-            .map(|(id, t)| (t.kind, id))
-            .collect();
-        all.sort_by_key(|t| t.1);
-        self.clock.set(None);
-        all
-    }
-}
-
-/// The JS object that holds the callbacks of pending timers.
-pub fn callbacks<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
-    let v: Object = ctx.globals().get("__volley")?;
-    v.get(CALLBACKS)
-}
 
 /// Runs the VU's event loop until nothing is pending, or until `promise` (what the function
 /// returned) rejects: that rejection, a timer callback's exception, a socket handler's
@@ -204,7 +49,7 @@ fn drive<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> Res
                     .map_err(|e| JsError::from_caught(e, ctx));
             }
         }
-        let io = &vu.timers.io;
+        let io = &vu.io;
         let timer = vu.timers.next();
         let now = vu.timers.now();
         let timer_due = timer.is_some_and(|(_, due)| due <= now);
@@ -249,7 +94,7 @@ fn drive<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> Res
         if let (true, Some((id, due))) = (timer_due, timer) {
             fire(ctx, vu, id, due)?;
         } else if let Some((source, event)) = io.pop() {
-            io.dispatch(ctx, vu, source, event)
+            vu.dispatch_io(ctx, source, event)
                 .catch(ctx)
                 .map_err(|e| JsError::from_caught(e, ctx))?;
         }
@@ -288,7 +133,7 @@ fn fire<'js>(ctx: &Ctx<'js>, vu: &VuCtx, id: u64, due: Instant) -> Result<(), Js
 
 /// Drops the pending timers with k6's warning for each, and closes the open sockets.
 pub fn stop(ctx: &Ctx<'_>, vu: &VuCtx) {
-    vu.timers.io.drop_all(vu);
+    vu.drop_io();
     let pending = vu.timers.drain();
     if pending.is_empty() {
         return;
@@ -308,6 +153,3 @@ pub fn stop(ctx: &Ctx<'_>, vu: &VuCtx) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -3,40 +3,21 @@
 //!
 //! A source's IO task posts its events through an [`EventPoster`] into the VU's queue and wakes
 //! the VU if it is waiting; the event loop (`js::event_loop`) takes them in arrival order and
-//! hands each to the VU's [`Dispatcher`] (the module that owns the sources), which turns it into
-//! JS handler calls. A source counts as pending work from [`IoSources::open`] until its
+//! hands each to the VU's [`Dispatcher`](crate::js::vu_ctx::Dispatcher) (the module that owns
+//! the sources), which turns it into JS handler calls. A source counts as pending work from [`IoSources::open`] until its
 //! dispatcher calls [`IoSources::end`], so an iteration waits for its open sockets exactly as
 //! it waits for its timers ([docs/engine.md](../../../docs/engine.md#the-vus-event-loop-promises-and-timers)).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, VecDeque};
-use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rquickjs::Ctx;
 use tokio::sync::Notify;
-
-use super::vu_ctx::VuCtx;
 
 /// One event of a source, as its IO task made it (the dispatcher knows its real type).
 pub type IoEvent = Box<dyn Any + Send>;
-
-/// The module that owns a VU's sources: turns their events into JS calls.
-pub trait Dispatcher {
-    /// Delivers `event` of `source` (an error is the exception of the handler it called).
-    fn dispatch<'js>(
-        &self,
-        ctx: &Ctx<'js>,
-        vu: &VuCtx,
-        source: u64,
-        event: IoEvent,
-    ) -> rquickjs::Result<()>;
-    /// Closes every source still open, without calling JS (the iteration failed or the VU is
-    /// being stopped).
-    fn drop_all(&self, vu: &VuCtx);
-}
 
 /// The queue IO tasks post into, shared with them.
 #[derive(Default)]
@@ -72,15 +53,9 @@ pub struct IoSources {
     shared: Arc<Shared>,
     last_id: Cell<u64>,
     open: RefCell<BTreeSet<u64>>,
-    dispatcher: RefCell<Option<Rc<dyn Dispatcher>>>,
 }
 
 impl IoSources {
-    /// Sets the module that dispatches this VU's events (once, when it installs).
-    pub fn set_dispatcher(&self, d: Rc<dyn Dispatcher>) {
-        *self.dispatcher.borrow_mut() = Some(d);
-    }
-
     /// Opens a source: pending work until [`IoSources::end`]. Returns its id and the poster its
     /// IO task uses.
     pub fn open(&self) -> (u64, EventPoster) {
@@ -130,24 +105,6 @@ impl IoSources {
         q.remove(i).map(|(_, ev)| ev)
     }
 
-    /// Delivers one event to the dispatcher.
-    pub fn dispatch<'js>(
-        &self,
-        ctx: &Ctx<'js>,
-        vu: &VuCtx,
-        source: u64,
-        event: IoEvent,
-    ) -> rquickjs::Result<()> {
-        let d = self.dispatcher.borrow().clone();
-        match d {
-            Some(d) => d.dispatch(ctx, vu, source, event),
-            None => {
-                self.end(source);
-                Ok(())
-            }
-        }
-    }
-
     /// A future that completes when an event is posted, or after `limit` (`None`: only when an
     /// event comes; the VU's interruption aborts the wait). It is meant for `VuCtx::block_on`.
     pub fn wait(
@@ -171,15 +128,8 @@ impl IoSources {
         !self.shared.queue().is_empty()
     }
 
-    /// Closes every open source (through its dispatcher) and forgets their events.
-    pub(super) fn drop_all(&self, vu: &VuCtx) {
-        if self.open.borrow().is_empty() {
-            return;
-        }
-        let d = self.dispatcher.borrow().clone();
-        if let Some(d) = d {
-            d.drop_all(vu);
-        }
+    /// Forgets every source and its queued events (their dispatcher has closed them).
+    pub(super) fn forget_all(&self) {
         self.open.borrow_mut().clear();
         self.shared.queue().clear();
     }

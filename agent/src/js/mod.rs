@@ -21,6 +21,7 @@ pub mod modules;
 pub mod modulestest;
 pub mod shapes;
 pub mod shared_runtime;
+pub mod timer_queue;
 pub mod vu_ctx;
 pub mod webcrypto;
 

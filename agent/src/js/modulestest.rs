@@ -112,6 +112,8 @@ impl TestVu {
             env: run.settings.env.clone(),
             run: Some(run),
             timers: Default::default(),
+            io: Default::default(),
+            io_dispatcher: Default::default(),
         });
         let runtime = Runtime::new().expect("QuickJS runtime");
         runtime.set_loader(VolleyResolver, ProgramLoader { program });

@@ -20,7 +20,8 @@ use rquickjs::Ctx;
 use volley_common::exit::AbortReason;
 use volley_common::metrics::TagSet;
 
-use super::event_loop::EventLoop;
+use super::io_events::{IoEvent, IoSources};
+use super::timer_queue::TimerQueue;
 use crate::http::VuHttpClient;
 use crate::metrics::{MetricId, Registry, WorkerMetrics};
 use crate::program::Program;
@@ -37,6 +38,21 @@ pub trait VuHost {
     fn block_on(&self, fut: IoFuture) -> Result<Box<dyn Any + Send>, Aborted>;
     /// Suspends the VU for `d`.
     fn sleep(&self, d: Duration) -> Result<(), Aborted>;
+}
+
+/// The module that owns a VU's IO sources ([`IoSources`]): turns their events into JS calls.
+pub trait Dispatcher {
+    /// Delivers `event` of `source` (an error is the exception of the handler it called).
+    fn dispatch<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        vu: &VuCtx,
+        source: u64,
+        event: IoEvent,
+    ) -> rquickjs::Result<()>;
+    /// Closes every source still open, without calling JS (the iteration failed or the VU is
+    /// being stopped).
+    fn drop_all(&self, vu: &VuCtx);
 }
 
 /// The phase a VU's JS is in; some APIs are only allowed in some phases.
@@ -118,7 +134,11 @@ pub struct VuCtx {
     /// The run's environment variables (`__ENV`, before a scenario's own `env`).
     pub env: BTreeMap<String, String>,
     /// The VU's pending timers (`setTimeout`, `setInterval`).
-    pub timers: EventLoop,
+    pub timers: TimerQueue,
+    /// The VU's open sockets and the events they posted.
+    pub io: IoSources,
+    /// The module that dispatches the events of [`VuCtx::io`] (set when it installs).
+    pub io_dispatcher: RefCell<Option<Rc<dyn Dispatcher>>>,
 }
 
 impl VuCtx {
@@ -244,6 +264,40 @@ impl VuCtx {
         if let Some(m) = &self.metrics {
             m.borrow_mut().add(metric, tags, value, time);
         }
+    }
+
+    /// Sets the module that dispatches this VU's IO events (once, when it installs).
+    pub fn set_dispatcher(&self, d: Rc<dyn Dispatcher>) {
+        *self.io_dispatcher.borrow_mut() = Some(d);
+    }
+
+    /// Delivers one event of `source` to the dispatcher (a source without one just ends).
+    pub fn dispatch_io<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        source: u64,
+        event: IoEvent,
+    ) -> rquickjs::Result<()> {
+        let d = self.io_dispatcher.borrow().clone();
+        match d {
+            Some(d) => d.dispatch(ctx, self, source, event),
+            None => {
+                self.io.end(source);
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes every open source (through the dispatcher) and forgets their events.
+    pub fn drop_io(&self) {
+        if !self.io.any_open() {
+            return;
+        }
+        let d = self.io_dispatcher.borrow().clone();
+        if let Some(d) = d {
+            d.drop_all(self);
+        }
+        self.io.forget_all();
     }
 
     /// Marks the run aborted by the script and interrupts this VU.

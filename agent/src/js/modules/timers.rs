@@ -1,7 +1,8 @@
 //! `k6/timers`: `setTimeout`, `clearTimeout`, `setInterval` and `clearInterval`, also installed
-//! as globals (the module exports the very same functions, as k6's does). The timers live in
-//! the VU's event loop (`js::event_loop`), which fires them once the iteration's function has
-//! returned; their callbacks (and extra arguments) wait in `__volley.timerCallbacks`.
+//! as globals (the module exports the very same functions, as k6's does). The timers wait in
+//! the VU's queue (`js::timer_queue`), and its event loop (`js::event_loop`) fires them once the
+//! iteration's function has returned; their callbacks (and extra arguments) wait in
+//! `__volley.timerCallbacks`.
 
 use std::rc::Rc;
 
@@ -11,7 +12,7 @@ use rquickjs::{Array, Coerced, Ctx, Function, Object, Value};
 use super::convert::type_error;
 use super::natives::Natives;
 use super::K6Module;
-use crate::js::event_loop::{self, TimerKind, CALLBACKS};
+use crate::js::timer_queue::{self, TimerKind, CALLBACKS};
 use crate::js::vu_ctx::VuCtx;
 
 type R<T> = rquickjs::Result<T>;
@@ -49,7 +50,7 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
                     entry.set(i + 1, a)?;
                 }
                 let id = vu1.timers.add(kind, delay);
-                event_loop::callbacks(&ctx)?.set(id as f64, entry)?;
+                timer_queue::callbacks(&ctx)?.set(id as f64, entry)?;
                 Ok(id)
             },
         )?;
@@ -62,7 +63,7 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
                     return Ok(());
                 };
                 if id.fract() == 0.0 && id >= 1.0 && vu2.timers.clear(id as u64) {
-                    event_loop::callbacks(&ctx)?.remove(id)?;
+                    timer_queue::callbacks(&ctx)?.remove(id)?;
                 }
                 Ok(())
             },

@@ -113,7 +113,7 @@ fn a_handler_exception_fails_the_iteration_and_closes_the_socket() {
         ))
         .unwrap_err();
     assert_eq!(e.to_string(), "in open");
-    assert!(!vu.vu.timers.io.any_open());
+    assert!(!vu.vu.io.any_open());
     // `y` arrived after close(): not delivered.
     let log = vu.json("log");
     assert!(

@@ -26,8 +26,8 @@ use volley_common::metrics::TagSet;
 use super::convert::{bytes_of, tags_from_js, type_error};
 use super::natives::Natives;
 use super::K6Module;
-use crate::js::io_events::{Dispatcher, IoEvent};
-use crate::js::vu_ctx::{throw_interrupted, Phase, VuCtx};
+use crate::js::io_events::IoEvent;
+use crate::js::vu_ctx::{throw_interrupted, Dispatcher, Phase, VuCtx};
 use crate::metrics::builtin;
 use session::{close_error_text, Cmd, Event, MeterSlot};
 
@@ -249,7 +249,7 @@ impl Dispatcher for Sockets {
                     }
                     s.count_bytes(vu);
                 }
-                vu.timers.io.end(id);
+                vu.io.end(id);
                 let r = call("end", undef(), undef());
                 handlers.remove(id as f64)?;
                 r
@@ -269,7 +269,7 @@ impl Dispatcher for Sockets {
 
 fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
     let sockets = Rc::new(Sockets::default());
-    vu.timers.io.set_dispatcher(sockets.clone());
+    vu.set_dispatcher(sockets.clone());
     v.set(HANDLERS, Object::new(ctx.clone())?)?;
 
     let (vu1, s1) = (vu.clone(), sockets.clone());
@@ -422,12 +422,12 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
 /// socket's next event, waiting up to `wait_ms` (negative: without limit) for one when none
 /// is queued. Returns whether the socket is still open.
 fn step<'js>(ctx: &Ctx<'js>, vu: &VuCtx, id: u64, wait_ms: f64) -> R<bool> {
-    let io = &vu.timers.io;
+    let io = &vu.io;
     if vu.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(throw_interrupted(ctx));
     }
     if let Some(event) = io.pop_source(id) {
-        io.dispatch(ctx, vu, id, event)?;
+        vu.dispatch_io(ctx, id, event)?;
         return Ok(io.is_open(id));
     }
     if !io.is_open(id) {
@@ -443,7 +443,7 @@ fn step<'js>(ctx: &Ctx<'js>, vu: &VuCtx, id: u64, wait_ms: f64) -> R<bool> {
     vu.block_on(io.wait(limit))
         .map_err(|_| throw_interrupted(ctx))?;
     if let Some(event) = io.pop_source(id) {
-        io.dispatch(ctx, vu, id, event)?;
+        vu.dispatch_io(ctx, id, event)?;
     }
     Ok(io.is_open(id))
 }
@@ -491,7 +491,7 @@ fn open<'js>(
             handlers.remove(k)?;
         }
     }
-    let (id, poster) = vu.timers.io.open();
+    let (id, poster) = vu.io.open();
     handlers.set(id as f64, handler)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let meter = MeterSlot::default();

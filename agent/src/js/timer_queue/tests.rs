@@ -2,7 +2,7 @@ use super::*;
 
 #[test]
 fn timers_are_ordered_by_due_time_then_creation_and_ids_count_up() {
-    let l = EventLoop::default();
+    let l = TimerQueue::default();
     let a = l.add(TimerKind::Timeout, 10.0);
     let b = l.add(TimerKind::Timeout, 0.0);
     let c = l.add(TimerKind::Timeout, f64::NAN);
@@ -20,7 +20,7 @@ fn timers_are_ordered_by_due_time_then_creation_and_ids_count_up() {
 
 #[test]
 fn an_interval_is_due_again_one_period_after_its_callback_until_cleared() {
-    let l = EventLoop::default();
+    let l = TimerQueue::default();
     let iv = l.add(TimerKind::Interval, 20.0);
     let t = l.add(TimerKind::Timeout, 50.0);
     let mut order = Vec::new();
@@ -43,7 +43,7 @@ fn an_interval_is_due_again_one_period_after_its_callback_until_cleared() {
 
 #[test]
 fn a_zero_period_interval_still_moves_the_clock() {
-    let l = EventLoop::default();
+    let l = TimerQueue::default();
     let iv = l.add(TimerKind::Interval, 0.0);
     let t = l.add(TimerKind::Timeout, 3.0);
     let mut order = Vec::new();
