@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::formats::{split_list, EnvFormat, Format};
 use super::json::type_err;
 use super::OptionsError;
 use crate::duration::{format_duration, parse_duration};
@@ -182,7 +183,7 @@ impl DnsOptions {
     /// `K6_DNS`: `ttl=5m,select=random,policy=preferIPv4`, any subset.
     pub(super) fn from_env(text: &str) -> Result<DnsOptions, OptionsError> {
         let mut dns = DnsOptions::default();
-        for part in super::formats::split_list(text) {
+        for part in split_list(text) {
             let (k, v) = part.split_once('=').ok_or_else(|| {
                 OptionsError::new(format!(
                     "K6_DNS must look like \"ttl=5m,select=random,policy=preferIPv4\", got \"{part}\""
@@ -209,5 +210,29 @@ impl DnsOptions {
             select: dns.select.unwrap_or(DnsSelect::Random),
             policy: dns.policy.unwrap_or(DnsPolicy::PreferIpv4),
         }
+    }
+}
+
+/// `dns`: `{ttl, select, policy}`, each part merged separately across layers.
+pub struct Dns;
+
+impl Format for Dns {
+    type Value = DnsOptions;
+    fn read_json(v: &Value, path: &str) -> Result<Option<DnsOptions>, OptionsError> {
+        DnsOptions::from_json(v, path)
+    }
+    fn write_json(v: &DnsOptions) -> Value {
+        v.to_json()
+    }
+    fn merge(low: &mut Option<DnsOptions>, high: &Option<DnsOptions>) {
+        if let Some(h) = high {
+            low.get_or_insert_with(DnsOptions::default).merge(h);
+        }
+    }
+}
+
+impl EnvFormat for Dns {
+    fn parse_env(text: &str, _var: &str) -> Result<DnsOptions, OptionsError> {
+        DnsOptions::from_env(text)
     }
 }

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::dns::{DnsOptions, ResolvedDns};
+use super::dns::{Dns, DnsOptions, ResolvedDns};
 use super::formats::{
-    Count, Dns, Dur, Flag, Hosts, HttpDebug, HttpDebugText, Int, Json, Scenarios, ShortcutDuration,
+    Count, Dur, Flag, Hosts, HttpDebug, HttpDebugText, Int, Json, Scenarios, ShortcutDuration,
     Stages, Tags, Text, TextList, TlsAuth, TlsVersion,
 };
 use super::resolve;
-use super::scenarios::{ScenarioConfig, Stage};
+use super::scenarios::ScenarioConfig;
+use super::stages::Stage;
 use super::{
     DEFAULT_SETUP_TIMEOUT, DEFAULT_SUMMARY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT, DEFAULT_USER_AGENT,
 };

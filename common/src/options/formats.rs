@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::dns::DnsOptions;
 use super::json::{
     dur_json, nanos_to_duration, read_bool, read_duration, read_i64, read_raw,
     read_signed_duration, read_string, read_string_list, read_string_map, read_u64,
     string_list_json, string_map_json, type_err,
 };
-use super::scenarios::{
-    parse_stages, read_stages, stages_json, ScenarioConfig, Stage, StagesError,
-};
+use super::scenarios::ScenarioConfig;
+use super::stages::{parse_stages, read_stages, stages_json, Stage, StagesError};
 use super::{OptionsError, DURATION_MORE_THAN_ZERO};
 use crate::duration::{parse_duration, parse_duration_signed};
 
@@ -457,30 +455,6 @@ impl EnvFormat for Hosts {
             ))
         })?;
         Ok(read_string_map(&parsed, var)?.unwrap_or_default())
-    }
-}
-
-/// `dns`: `{ttl, select, policy}`, each part merged separately across layers.
-pub struct Dns;
-
-impl Format for Dns {
-    type Value = DnsOptions;
-    fn read_json(v: &Value, path: &str) -> Result<Option<DnsOptions>, OptionsError> {
-        DnsOptions::from_json(v, path)
-    }
-    fn write_json(v: &DnsOptions) -> Value {
-        v.to_json()
-    }
-    fn merge(low: &mut Option<DnsOptions>, high: &Option<DnsOptions>) {
-        if let Some(h) = high {
-            low.get_or_insert_with(DnsOptions::default).merge(h);
-        }
-    }
-}
-
-impl EnvFormat for Dns {
-    fn parse_env(text: &str, _var: &str) -> Result<DnsOptions, OptionsError> {
-        DnsOptions::from_env(text)
     }
 }
 

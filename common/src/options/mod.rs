@@ -17,7 +17,7 @@
 //! - an executor: its own file in [`executors`] (see that module for the two files an
 //!   executor has);
 //! - shortcut rules and cross-option validation: `resolve.rs`; scenario common fields:
-//!   [`scenarios`]; the `dns` option: [`dns`].
+//!   [`scenarios`]; stages: [`stages`]; the `dns` option (and its format): [`dns`].
 
 use std::time::Duration;
 
@@ -30,12 +30,14 @@ pub mod formats;
 mod json;
 mod resolve;
 pub mod scenarios;
+pub mod stages;
 
 pub use dns::{DnsOptions, DnsPolicy, DnsSelect, DnsTtl, ResolvedDns};
 pub use executors::ExecutorConfig;
 pub use fields::{Options, ResolvedOptions, CLI_FLAGS, KNOWN_KEYS};
 pub use formats::{CliFlag, CliShape, HttpDebug};
-pub use scenarios::{parse_stages, ScenarioConfig, Stage};
+pub use scenarios::ScenarioConfig;
+pub use stages::{parse_stages, Stage};
 
 /// The name k6 gives the scenario derived from shortcut options.
 pub const DEFAULT_SCENARIO_NAME: &str = "default";

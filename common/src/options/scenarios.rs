@@ -1,25 +1,18 @@
 //! Scenarios: the fields every scenario has (`executor`, `startTime`, `gracefulStop`, `exec`,
-//! `env`, `tags`, `options`) and stages; each executor's own fields are in [`super::executors`].
+//! `env`, `tags`, `options`); each executor's own fields are in [`super::executors`], stages in
+//! [`super::stages`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::executors::{ExecutorConfig, Fields};
+use super::executors::{ExecutorConfig, Fields, ScenarioBase};
 use super::json::{
-    dur_json, nanos_to_duration, read_i64, read_raw, read_signed_duration, read_string,
-    read_string_map, string_map_json, type_err, NULL,
+    dur_json, nanos_to_duration, read_raw, read_signed_duration, read_string, read_string_map,
+    string_map_json, type_err, NULL,
 };
 use super::{OptionsError, DEFAULT_EXEC, DEFAULT_GRACEFUL_STOP, EXECUTOR_NAMES};
-use crate::duration::{format_duration, parse_duration};
-
-/// One step of a ramp: reach `target` (VUs, or iterations per `timeUnit`) over `duration`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stage {
-    pub duration: Duration,
-    pub target: u64,
-}
 
 /// One named scenario, as k6 models it (common options plus its executor).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,119 +27,6 @@ pub struct ScenarioConfig {
     pub tags: BTreeMap<String, String>,
     /// The scenario's own `options` object (browser settings), passed through untouched.
     pub options: Option<Value>,
-}
-
-/// Reads `[{duration, target}]`. Problems use k6's wording ("stage 1 doesn't have a target");
-/// type errors name the JSON path.
-pub(super) fn read_stages(v: &Value, path: &str) -> Result<Option<Vec<Stage>>, StagesError> {
-    let items = match v {
-        Value::Null => return Ok(None),
-        Value::Array(items) => items,
-        _ => {
-            return Err(StagesError::Type(type_err(
-                path,
-                "an array of {duration, target} objects",
-                v,
-            )))
-        }
-    };
-    let mut stages = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let n = i + 1;
-        let item_path = format!("{path}[{i}]");
-        let Value::Object(obj) = item else {
-            return Err(StagesError::Type(type_err(
-                &item_path,
-                "a {duration, target} object",
-                item,
-            )));
-        };
-        let duration = read_signed_duration(
-            obj.get("duration").unwrap_or(&NULL),
-            &format!("{item_path}.duration"),
-        )
-        .map_err(StagesError::Type)?;
-        let duration = match duration {
-            None => {
-                return Err(StagesError::Problem(format!(
-                    "stage {n} doesn't have a duration"
-                )))
-            }
-            Some(d) if d < 0 => {
-                return Err(StagesError::Problem(format!(
-                    "the duration for stage {n} shouldn't be negative"
-                )))
-            }
-            Some(d) => nanos_to_duration(d),
-        };
-        let target = read_i64(
-            obj.get("target").unwrap_or(&NULL),
-            &format!("{item_path}.target"),
-        )
-        .map_err(StagesError::Type)?;
-        let target = match target {
-            None => {
-                return Err(StagesError::Problem(format!(
-                    "stage {n} doesn't have a target"
-                )))
-            }
-            Some(t) if t < 0 => {
-                return Err(StagesError::Problem(format!(
-                    "the target for stage {n} shouldn't be negative"
-                )))
-            }
-            Some(t) => t as u64,
-        };
-        stages.push(Stage { duration, target });
-    }
-    Ok(Some(stages))
-}
-
-pub(super) enum StagesError {
-    Type(OptionsError),
-    Problem(String),
-}
-
-pub(super) fn stages_json(stages: &[Stage]) -> Value {
-    Value::Array(
-        stages
-            .iter()
-            .map(|s| {
-                let mut m = Map::new();
-                m.insert("duration".into(), dur_json(s.duration));
-                m.insert("target".into(), Value::from(s.target));
-                Value::Object(m)
-            })
-            .collect(),
-    )
-}
-
-/// Parses stages written as `DURATION:TARGET[,DURATION:TARGET...]`, the syntax of k6's
-/// `--stage` flag and `K6_STAGES`; `source` names the flag or variable in errors.
-pub fn parse_stages(text: &str, source: &str) -> Result<Vec<Stage>, OptionsError> {
-    let hint = "use DURATION:TARGET stages separated by commas, like \"30s:10,1m:0\"";
-    let mut stages = Vec::new();
-    for (i, part) in text.split(',').map(str::trim).enumerate() {
-        let n = i + 1;
-        let (dur_text, target_text) = part.split_once(':').ok_or_else(|| {
-            OptionsError::new(format!(
-                "{source}: stage {n} (\"{part}\") doesn't have a target; {hint}"
-            ))
-        })?;
-        let duration = parse_duration(dur_text.trim()).map_err(|e| {
-            OptionsError::new(format!(
-                "{source}: stage {n} has an invalid duration ({e}); {hint}"
-            ))
-        })?;
-        let target = target_text.trim().parse::<u64>().map_err(|_| {
-            OptionsError::new(format!(
-                "{source}: the target of stage {n} must be a non-negative integer, got \"{}\"; {hint}",
-                target_text.trim()
-            ))
-        })?;
-        stages.push(Stage { duration, target });
-    }
-    Ok(stages)
 }
 
 const COMMON_SCENARIO_FIELDS: [&str; 7] = [
@@ -318,7 +198,7 @@ impl ScenarioConfig {
         if self.exec.is_empty() {
             errors.push("exec value cannot be empty".to_string());
         }
-        self.executor.validate(self, &mut errors);
+        self.executor.validate(&self.base(), &mut errors);
         errors
     }
 
@@ -333,25 +213,18 @@ impl ScenarioConfig {
         self.executor.max_vus()
     }
 
-    /// The trailing `(a, b, exec: x, startTime: y, gracefulStop: z)` of k6's descriptions.
-    pub(super) fn base_info(&self, facts: &[String]) -> String {
-        let mut parts: Vec<String> = facts.to_vec();
-        if self.exec != DEFAULT_EXEC {
-            parts.push(format!("exec: {}", self.exec));
+    /// What its executor sees of it: the common fields its checks and description use.
+    fn base(&self) -> ScenarioBase<'_> {
+        ScenarioBase {
+            exec: &self.exec,
+            start_time: self.start_time,
+            graceful_stop: self.graceful_stop,
         }
-        if !self.start_time.is_zero() {
-            parts.push(format!("startTime: {}", format_duration(self.start_time)));
-        }
-        parts.push(format!(
-            "gracefulStop: {}",
-            format_duration(self.graceful_stop)
-        ));
-        format!(" ({})", parts.join(", "))
     }
 
     /// k6's one-line description from the banner, e.g. `2 looping VUs for 3s (gracefulStop: 30s)`.
     /// Values are unscaled (the whole test, not one execution segment).
     pub fn description(&self) -> String {
-        self.executor.description(self)
+        self.executor.description(&self.base())
     }
 }

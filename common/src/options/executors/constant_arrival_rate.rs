@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{
+use super::{ScenarioBase, 
     max_vus_fact, rate_per_second, read_arrival_rate_vus, resegment, Split, to_duration, too_short, Executor,
     Fields,
 };
 use crate::duration::format_duration;
 use crate::options::json::dur_json;
-use crate::options::{OptionsError, ScenarioConfig};
+use crate::options::OptionsError;
 use crate::segment::{ExecutionTuple, SegmentError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl Executor for ConstantArrivalRate {
         m.insert("maxVUs".into(), Value::from(self.max_vus));
     }
 
-    fn validate(&self, _sc: &ScenarioConfig, errors: &mut Vec<String>) {
+    fn validate(&self, _sc: &ScenarioBase<'_>, errors: &mut Vec<String>) {
         if self.rate == 0 {
             errors.push("the iteration rate must be more than 0".to_string());
         }
@@ -92,7 +92,7 @@ impl Executor for ConstantArrivalRate {
         self.pre_allocated_vus.max(self.max_vus)
     }
 
-    fn description(&self, sc: &ScenarioConfig) -> String {
+    fn description(&self, sc: &ScenarioBase<'_>) -> String {
         format!(
             "{} iterations/s for {}{}",
             rate_per_second(self.rate, self.time_unit),

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{to_duration, too_short, Executor, Fields};
+use super::{ScenarioBase, to_duration, too_short, Executor, Fields};
 use crate::duration::format_duration;
 use crate::options::json::dur_json;
-use crate::options::{OptionsError, ScenarioConfig, VUS_MORE_THAN_ZERO};
+use crate::options::{OptionsError, VUS_MORE_THAN_ZERO};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConstantVus {
@@ -51,7 +51,7 @@ impl Executor for ConstantVus {
         m.insert("duration".into(), dur_json(self.duration));
     }
 
-    fn validate(&self, _sc: &ScenarioConfig, errors: &mut Vec<String>) {
+    fn validate(&self, _sc: &ScenarioBase<'_>, errors: &mut Vec<String>) {
         if self.vus == 0 {
             errors.push(VUS_MORE_THAN_ZERO.to_string());
         }
@@ -66,7 +66,7 @@ impl Executor for ConstantVus {
         self.vus
     }
 
-    fn description(&self, sc: &ScenarioConfig) -> String {
+    fn description(&self, sc: &ScenarioBase<'_>) -> String {
         format!(
             "{} looping VUs for {}{}",
             self.vus,

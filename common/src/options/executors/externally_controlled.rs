@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{to_duration, Executor, Fields};
+use super::{ScenarioBase, to_duration, Executor, Fields};
 use crate::duration::format_duration;
 use crate::options::json::dur_json;
-use crate::options::{OptionsError, ScenarioConfig};
+use crate::options::OptionsError;
 use crate::segment::ExecutionTuple;
 
 /// `duration` zero means "until stopped".
@@ -71,7 +71,7 @@ impl Executor for ExternallyControlled {
         m.insert("duration".into(), dur_json(self.duration));
     }
 
-    fn validate(&self, sc: &ScenarioConfig, errors: &mut Vec<String>) {
+    fn validate(&self, sc: &ScenarioBase<'_>, errors: &mut Vec<String>) {
         if self.vus > self.max_vus {
             errors.push(format!(
                 "the number of active VUs ({}) must be less than or equal to the number of maxVUs ({})",
@@ -93,7 +93,7 @@ impl Executor for ExternallyControlled {
         self.max_vus
     }
 
-    fn description(&self, _sc: &ScenarioConfig) -> String {
+    fn description(&self, _sc: &ScenarioBase<'_>) -> String {
         format!(
             "Externally controlled execution with {} VUs, {} max VUs, {} duration",
             self.vus,

@@ -20,8 +20,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::json::{nanos_to_duration, read_i64, read_signed_duration, NULL};
-use super::scenarios::{read_stages, ScenarioConfig, Stage, StagesError};
-use super::{OptionsError, DEFAULT_TIME_UNIT, MIN_DURATION};
+use super::stages::{read_stages, Stage, StagesError};
+use super::{OptionsError, DEFAULT_EXEC, DEFAULT_TIME_UNIT, MIN_DURATION};
 use crate::duration::{format_duration, format_signed_nanos};
 use crate::segment::{ExecutionTuple, SegmentError};
 
@@ -58,13 +58,13 @@ pub(crate) trait Executor: Sized {
     /// Writes its fields as k6 names them (re-readable by [`Executor::from_json`]).
     fn write_json(&self, m: &mut Map<String, Value>);
     /// k6's checks that need the whole config, without the `scenario X has...` prefix.
-    fn validate(&self, sc: &ScenarioConfig, errors: &mut Vec<String>);
+    fn validate(&self, sc: &ScenarioBase<'_>, errors: &mut Vec<String>);
     /// Its own length, without `gracefulStop` or `startTime`.
     fn max_duration(&self) -> Duration;
     /// The most VUs it can use (before execution-segment scaling).
     fn max_vus(&self) -> u64;
     /// k6's one-line banner description, unscaled.
-    fn description(&self, sc: &ScenarioConfig) -> String;
+    fn description(&self, sc: &ScenarioBase<'_>) -> String;
     /// VUs this instance initializes before the test starts.
     fn initial_vus(&self, tuple: &ExecutionTuple) -> u64 {
         tuple.scale_u64(self.max_vus())
@@ -79,6 +79,32 @@ pub(crate) trait Executor: Sized {
     /// iteration-based executors, any iterations).
     fn has_work(&self, tuple: &ExecutionTuple) -> bool {
         tuple.scale_u64(self.max_vus()) > 0
+    }
+}
+
+/// What an executor sees of its scenario: the common fields its checks and its description
+/// use (the scenario itself holds the executor, so it is not passed whole).
+pub(crate) struct ScenarioBase<'a> {
+    pub exec: &'a str,
+    pub start_time: Duration,
+    pub graceful_stop: Duration,
+}
+
+impl ScenarioBase<'_> {
+    /// The trailing `(a, b, exec: x, startTime: y, gracefulStop: z)` of k6's descriptions.
+    pub(crate) fn base_info(&self, facts: &[String]) -> String {
+        let mut parts: Vec<String> = facts.to_vec();
+        if self.exec != DEFAULT_EXEC {
+            parts.push(format!("exec: {}", self.exec));
+        }
+        if !self.start_time.is_zero() {
+            parts.push(format!("startTime: {}", format_duration(self.start_time)));
+        }
+        parts.push(format!(
+            "gracefulStop: {}",
+            format_duration(self.graceful_stop)
+        ));
+        format!(" ({})", parts.join(", "))
     }
 }
 
@@ -147,7 +173,7 @@ macro_rules! declare_executors {
                 match self { $( ExecutorConfig::$variant(c) => c.write_json(m), )* }
             }
 
-            pub(super) fn validate(&self, sc: &ScenarioConfig, errors: &mut Vec<String>) {
+            pub(super) fn validate(&self, sc: &ScenarioBase<'_>, errors: &mut Vec<String>) {
                 match self { $( ExecutorConfig::$variant(c) => c.validate(sc, errors), )* }
             }
 
@@ -162,7 +188,7 @@ macro_rules! declare_executors {
                 match self { $( ExecutorConfig::$variant(c) => c.max_vus(), )* }
             }
 
-            pub(super) fn description(&self, sc: &ScenarioConfig) -> String {
+            pub(super) fn description(&self, sc: &ScenarioBase<'_>) -> String {
                 match self { $( ExecutorConfig::$variant(c) => c.description(sc), )* }
             }
 
@@ -258,16 +284,6 @@ pub(crate) fn too_short(what: &str, d: Duration) -> Option<String> {
             format_duration(d)
         )
     })
-}
-
-/// The sum of the stages' durations.
-pub(crate) fn stages_total(stages: &[Stage]) -> Duration {
-    stages.iter().map(|s| s.duration).sum()
-}
-
-/// The most of `start` and the stages' targets.
-pub(crate) fn stages_peak(start: u64, stages: &[Stage]) -> u64 {
-    stages.iter().map(|s| s.target).fold(start, u64::max)
 }
 
 /// `maxVUs: pre` or `maxVUs: pre-max`, as the arrival-rate descriptions show it.

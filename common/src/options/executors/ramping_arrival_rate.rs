@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{
-    max_vus_fact, rate_per_second, read_arrival_rate_vus, resegment, Split, stages_peak, stages_total, Executor,
+use super::{ScenarioBase, 
+    max_vus_fact, rate_per_second, read_arrival_rate_vus, resegment, Split, Executor,
     Fields,
 };
 use crate::duration::format_duration;
 use crate::options::json::dur_json;
-use crate::options::scenarios::stages_json;
-use crate::options::{OptionsError, ScenarioConfig, Stage};
+use crate::options::stages::{stages_json, stages_peak, stages_total};
+use crate::options::{OptionsError, Stage};
 use crate::segment::{ExecutionTuple, SegmentError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl Executor for RampingArrivalRate {
         m.insert("maxVUs".into(), Value::from(self.max_vus));
     }
 
-    fn validate(&self, _sc: &ScenarioConfig, errors: &mut Vec<String>) {
+    fn validate(&self, _sc: &ScenarioBase<'_>, errors: &mut Vec<String>) {
         if self.time_unit.is_zero() {
             errors.push("the timeUnit must be more than 0".to_string());
         }
@@ -92,7 +92,7 @@ impl Executor for RampingArrivalRate {
         self.pre_allocated_vus.max(self.max_vus)
     }
 
-    fn description(&self, sc: &ScenarioConfig) -> String {
+    fn description(&self, sc: &ScenarioBase<'_>) -> String {
         format!(
             "Up to {} iterations/s for {} over {} stages{}",
             rate_per_second(stages_peak(self.start_rate, &self.stages), self.time_unit),

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{stages_peak, stages_total, to_duration, Executor, Fields};
+use super::{ScenarioBase, to_duration, Executor, Fields};
 use crate::duration::format_duration;
 use crate::options::json::dur_json;
-use crate::options::scenarios::stages_json;
-use crate::options::{OptionsError, ScenarioConfig, Stage, DEFAULT_GRACEFUL_RAMP_DOWN};
+use crate::options::stages::{stages_json, stages_peak, stages_total};
+use crate::options::{OptionsError, Stage, DEFAULT_GRACEFUL_RAMP_DOWN};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RampingVus {
@@ -60,7 +60,7 @@ impl Executor for RampingVus {
         m.insert("gracefulRampDown".into(), dur_json(self.graceful_ramp_down));
     }
 
-    fn validate(&self, _sc: &ScenarioConfig, errors: &mut Vec<String>) {
+    fn validate(&self, _sc: &ScenarioBase<'_>, errors: &mut Vec<String>) {
         if self.stages.is_empty() {
             errors.push("at least one stage has to be specified".to_string());
         } else if stages_peak(self.start_vus, &self.stages) == 0 {
@@ -93,7 +93,7 @@ impl Executor for RampingVus {
         stages_peak(self.start_vus, &self.stages)
     }
 
-    fn description(&self, sc: &ScenarioConfig) -> String {
+    fn description(&self, sc: &ScenarioBase<'_>) -> String {
         format!(
             "Up to {} looping VUs for {} over {} stages{}",
             self.max_vus(),

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{resegment, to_duration, too_short, Executor, Fields, Split};
+use super::{ScenarioBase, resegment, to_duration, too_short, Executor, Fields, Split};
 use crate::duration::format_duration;
 use crate::options::json::dur_json;
 use crate::options::{
-    OptionsError, ScenarioConfig, DEFAULT_MAX_DURATION, VUS_MORE_THAN_ZERO,
+    OptionsError, DEFAULT_MAX_DURATION, VUS_MORE_THAN_ZERO,
 };
 use crate::segment::{ExecutionTuple, SegmentError};
 
@@ -65,7 +65,7 @@ impl Executor for SharedIterations {
         m.insert("maxDuration".into(), dur_json(self.max_duration));
     }
 
-    fn validate(&self, _sc: &ScenarioConfig, errors: &mut Vec<String>) {
+    fn validate(&self, _sc: &ScenarioBase<'_>, errors: &mut Vec<String>) {
         if self.vus == 0 {
             errors.push(VUS_MORE_THAN_ZERO.to_string());
         }
@@ -86,7 +86,7 @@ impl Executor for SharedIterations {
         self.vus
     }
 
-    fn description(&self, sc: &ScenarioConfig) -> String {
+    fn description(&self, sc: &ScenarioBase<'_>) -> String {
         format!(
             "{} iterations shared among {} VUs{}",
             self.iterations,
