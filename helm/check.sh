@@ -56,4 +56,5 @@ refuse agent.replicas=-1 replicas
 refuse controller.settings.onAgentLost=sometimes onAgentLost
 refuse controller.settings.agentLostAfter=soon agentLostAfter
 refuse agent.typo=1 typo
+refuse agent.probePort=0 probePort
 echo "helm/check.sh: all checks passed"

@@ -96,9 +96,11 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="volley-chart-")
     procs = []
 
-    def localize(args, mounts):
+    def localize(args, mounts, probe_port=None):
         out = []
         for a in args:
+            if probe_port:
+                a = a.replace(f"0.0.0.0:{agent_probe_port}", f"127.0.0.1:{probe_port}")
             a = a.replace(f"0.0.0.0:{svc_ports['rest']}", f"127.0.0.1:{rest_port}")
             a = a.replace(f"0.0.0.0:{svc_ports['grpc']}", f"127.0.0.1:{grpc_port}")
             a = a.replace(f"http://{svc_name}:{svc_ports['grpc']}", f"http://127.0.0.1:{grpc_port}")
@@ -131,6 +133,8 @@ def main() -> int:
                 time.sleep(0.2)
         print(f"controller up with the chart's args: {' '.join(args)}")
         a = deploy["spec"]["template"]["spec"]["containers"][0]
+        agent_probe_port = next(p["containerPort"] for p in a["ports"] if p["name"] == "probes")
+        probe_ports = []
         for i in range(AGENTS):
             pod = f"{RELEASE}-agent-5d8f9-{i:05d}"
             fields = {"metadata.name": pod, "spec.nodeName": f"node-{i % 2}",
@@ -140,7 +144,8 @@ def main() -> int:
                 os.makedirs(p)
             env = resolve_env(a, secrets, fields)
             env["TMPDIR"] = mounts["/tmp"]
-            args = localize(expand(a["args"], env), mounts)
+            probe_ports.append(free_port())
+            args = localize(expand(a["args"], env), mounts, probe_ports[-1])
             log = open(os.path.join(work, f"{pod}.log"), "w")
             procs.append(subprocess.Popen([volley] + args, env=env, stdout=log, stderr=subprocess.STDOUT))
         print(f"agents started with the chart's args: {' '.join(args)}")
@@ -158,6 +163,15 @@ def main() -> int:
             assert ag["name"].startswith(f"{RELEASE}-agent-"), ag
             assert labels.get("pool") == "general" and labels.get("zone") in ("zone-a", "zone-b") \
                 and labels.get("node") in ("node-0", "node-1"), f"labels of {ag['name']}: {labels}"
+        # The chart's probes: each agent answers on its probe port, ready once registered.
+        for port in probe_ports:
+            base = f"http://127.0.0.1:{port}"
+            for path in (a["livenessProbe"]["httpGet"]["path"], a["readinessProbe"]["httpGet"]["path"]):
+                with urllib.request.urlopen(base + path, timeout=5) as r:
+                    assert r.status == 200, (base + path, r.status)
+            with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+                assert "volley_agent_registered 1" in r.read().decode(), base
+        print(f"{AGENTS} agents live and ready on the chart's probes")
         print(f"{AGENTS} agents registered: " + ", ".join(
             f"{g['name']} {sorted(g.get('labels', {}).items())}" for g in agents))
         script = os.path.join(work, "chart-test.js")

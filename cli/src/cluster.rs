@@ -392,6 +392,10 @@ pub struct AgentArgs {
     /// Dead-man switch: with no word from the controller for this long, stop the load.
     #[arg(long, default_value = "30s")]
     pub orphan_after: String,
+    /// Serve GET /healthz, /readyz (registered and not draining) and /metrics (Prometheus) on
+    /// this address, e.g. 0.0.0.0:6567. Off by default.
+    #[arg(long, env = "VOLLEY_AGENT_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 pub fn agent(a: AgentArgs) -> i32 {
@@ -449,6 +453,7 @@ pub fn agent(a: AgentArgs) -> i32 {
         work_dir,
         orphan_after,
         tls,
+        listen: a.listen,
     };
     match volley_agent::cluster::client::run_agent(cfg) {
         Ok(()) => 0,

@@ -2,8 +2,8 @@
 //! `helm/check.sh` lints and renders it for every values file, validates each object against
 //! the Kubernetes JSON schemas, scans it with checkov and checks that bad values are refused;
 //! `helm/exercise.py` starts the rendered controller and agent containers' exact args and env
-//! as local processes and runs a test through them. Tools: `bash helm/install-tools.sh`
-//! (`.ci/run` does it).
+//! as local processes, checks the agents' probes and runs a test through them. Tools:
+//! `bash helm/install-tools.sh` (`.ci/run` does it).
 
 use std::process::Command;
 
@@ -27,5 +27,9 @@ fn the_rendered_containers_run_a_test() {
         .arg(workspace_root().join("helm/exercise.py"))
         .arg(volley_bin()));
     assert!(out.contains("3 agents registered"), "{out}");
+    assert!(
+        out.contains("3 agents live and ready on the chart's probes"),
+        "{out}"
+    );
     assert!(out.contains("exit 0, 30 iterations"), "{out}");
 }

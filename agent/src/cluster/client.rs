@@ -19,6 +19,7 @@ use volley_common::options::Options;
 use volley_proto as pb;
 use volley_proto::agent_link_client::AgentLinkClient;
 
+use super::status::AgentStatus;
 use super::telemetry::Telemetry;
 use crate::engine::hooks::{ClusterCommand, ClusterEvent, ClusterHooks};
 use crate::engine::{self, RunObserver, RunRequest};
@@ -47,22 +48,34 @@ pub struct AgentConfig {
     /// What an `https://` controller is trusted by and what this agent presents (`--ca`,
     /// `--cert`, `--key`).
     pub tls: volley_api::tls::ClientTls,
+    /// Where to serve `/healthz`, `/readyz` and `/metrics` (`--listen`; none by default).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// What the agent sends about runs, kept across connections: run events are replayed on every
 /// new connection (the controller handles them idempotently) and metric batches until the
 /// controller acknowledges them (it merges each sequence number once).
-#[derive(Default)]
 struct Outbox {
     session: Mutex<Option<mpsc::Sender<pb::AgentMessage>>>,
     events: Mutex<Vec<pb::AgentMessage>>,
     unacked: Mutex<BTreeMap<u64, pb::AgentMessage>>,
+    /// Told of batches sent and acknowledged, and of the run served.
+    status: Arc<AgentStatus>,
 }
 
 /// Unacknowledged batches kept at most (beyond that the oldest are dropped, with a warning).
 const MAX_UNACKED: usize = 36_000;
 
 impl Outbox {
+    fn new(status: Arc<AgentStatus>) -> Self {
+        Outbox {
+            session: Mutex::default(),
+            events: Mutex::default(),
+            unacked: Mutex::default(),
+            status,
+        }
+    }
+
     fn session_tx(&self) -> Option<mpsc::Sender<pb::AgentMessage>> {
         self.session
             .lock()
@@ -80,6 +93,7 @@ impl Outbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.status.set_unacked(0);
     }
 
     /// Records a run message and sends it if connected.
@@ -93,6 +107,8 @@ impl Outbox {
                         tracing::warn!("dropping unacknowledged metric batch {seq}: too many kept");
                     }
                 }
+                self.status.batch_sent();
+                self.status.set_unacked(u.len());
             }
             Some(pb::agent_message::Body::Event(_))
             | Some(pb::agent_message::Body::SetupResult(_)) => {
@@ -112,6 +128,7 @@ impl Outbox {
         let mut u = self.unacked.lock().unwrap_or_else(|e| e.into_inner());
         let keep = u.split_off(&(seq + 1));
         *u = keep;
+        self.status.set_unacked(u.len());
     }
 
     /// A new connection: replay the run's events, then the unacknowledged batches.
@@ -177,8 +194,17 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the agent runtime: {e}"))?;
     rt.block_on(async move {
+        let status = Arc::new(AgentStatus::new(cfg.max_vus));
+        if let Some(addr) = cfg.listen {
+            let listener = super::probe::bind(addr).await?;
+            tracing::info!("serving /healthz, /readyz and /metrics on http://{addr}");
+            tokio::spawn(super::probe::serve(
+                listener,
+                super::probe::router(status.clone()),
+            ));
+        }
         let current: Shared = Arc::new(Mutex::new(None));
-        let outbox = Arc::new(Outbox::default());
+        let outbox = Arc::new(Outbox::new(status.clone()));
         let last_contact = Arc::new(Mutex::new(std::time::Instant::now()));
         // The dead-man switch: nobody in charge for `orphan_after` → stop the load.
         {
@@ -224,6 +250,7 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
                 }
             }
             outbox.detach();
+            status.set_registered(false);
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
@@ -329,6 +356,7 @@ async fn session(
                 );
                 // Replay what the controller may have missed, then use this connection.
                 outbox.attach(tx.clone()).await;
+                outbox.status.set_registered(true);
             }
             Some(pb::controller_message::Body::Refused(r)) => {
                 return Err(SessionError::Refused(r.reason))
@@ -575,6 +603,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
     let (hooks, mut events, commands) = ClusterHooks::new();
     let control = Arc::new(RunControl::default());
     let stopped_by_controller = Arc::new(AtomicBool::new(false));
+    tx.status.run_started(run_id, control.clone());
     *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(CurrentRun {
         run_id,
         control: control.clone(),
@@ -616,6 +645,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
             });
         if let Err(e) = spawned {
             *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            tx.status.run_ended();
             return fail(format!("cannot start the run thread: {e}"));
         }
     }
@@ -725,6 +755,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         }
         let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
         *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        tx.status.run_ended();
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

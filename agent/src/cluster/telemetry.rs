@@ -102,6 +102,43 @@ impl Telemetry {
     }
 }
 
+/// The agent process's totals since it started, for `/metrics` (`cluster::probe`): CPU time
+/// (a counter, so a scraper computes rates over its own interval) and resident memory now.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessTotals {
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+}
+
+/// Reads [`ProcessTotals`] from the kernel (`getrusage` and `/proc/self/statm`); zeros where
+/// they cannot be read.
+pub fn process_totals() -> ProcessTotals {
+    // SAFETY: getrusage only writes the struct it is given; zeroed is a valid `rusage`.
+    let cpu_seconds = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0 {
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            secs(u.ru_utime) + secs(u.ru_stime)
+        } else {
+            0.0
+        }
+    };
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+    let rss_pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    ProcessTotals {
+        cpu_seconds,
+        rss_bytes: rss_pages.saturating_mul(page),
+    }
+}
+
 /// A process's CPU use as a % of one CPU (what `top` shows, up to 100 × `cpus`) → as a % of
 /// the whole host (0–100).
 fn share_of_host(of_one_cpu: f64, cpus: usize) -> f64 {
@@ -153,6 +190,13 @@ mod tests {
             process >= one_cpu / 10.0 && process <= 100.0,
             "process CPU {process} % of a {cpus}-CPU host, spinning one thread: {s:?}"
         );
+    }
+
+    #[test]
+    fn process_totals_are_read() {
+        let t = super::process_totals();
+        assert!(t.rss_bytes > 0, "{t:?}");
+        assert!(t.cpu_seconds > 0.0 && t.cpu_seconds.is_finite(), "{t:?}");
     }
 
     #[test]
