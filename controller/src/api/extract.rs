@@ -70,6 +70,9 @@ pub(super) fn parse_id(raw: &str, what: &str, example: &str) -> Result<u64, ApiE
     })
 }
 
+/// The media type of metric batches (streamed runs and k6's cloud output).
+pub(super) const PROTOBUF: &str = "application/x-protobuf";
+
 /// The media type of a request without parameters, lowercased (`multipart/form-data`).
 pub(super) fn media_type(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;

@@ -23,8 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use volley_api::{Role, STREAM_SECRET_HEADER};
 
-use super::extract::{is_json, media_type, AppState};
-use super::stream::PROTOBUF;
+use super::extract::{is_json, media_type, AppState, PROTOBUF};
 use super::ApiError;
 use crate::auth::{parse_authorization, AuthError, Caller};
 

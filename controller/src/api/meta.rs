@@ -118,7 +118,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object)))]
 pub(super) async fn openapi_json() -> Response {
-    ok(super::openapi::openapi_document())
+    ok(super::openapi_document())
 }
 
 pub(super) async fn route_not_found(uri: Uri) -> ApiError {

@@ -47,7 +47,6 @@ mod tests;
 pub(crate) use views::fixtures;
 
 pub use error::ApiError;
-pub use openapi::openapi_document;
 pub use page::{Listed, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use views::{run_fields, run_view, test_fields, test_view};
 
@@ -359,6 +358,15 @@ pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) ->
         .fallback(meta::route_not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of the API (made once), from the same route table as the router.
+pub fn openapi_document() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let (_, doc) = routes::table(ApiLimits::default()).split_for_parts();
+        serde_json::to_value(doc).unwrap_or_default()
+    })
 }
 
 /// Every (method, path) the API serves, in axum's `{param}` syntax, as the OpenAPI document

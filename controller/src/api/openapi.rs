@@ -1,12 +1,7 @@
-//! The OpenAPI 3.1 document served at `/openapi.json`. It is generated: the paths from the
-//! route table and the handlers' `#[utoipa::path]` attributes, the schemas from the
-//! `volley_api` types. Only the title, the overview and the tags are written here.
-
-use std::sync::OnceLock;
-
-use serde_json::Value;
-
-use super::{routes, ApiLimits};
+//! The fixed parts of the OpenAPI 3.1 document served at `/openapi.json`: the title, the
+//! overview and the tags. The rest is generated: the paths from the route table and the
+//! handlers' `#[utoipa::path]` attributes, the schemas from the `volley_api` types (see
+//! [`openapi_document`](super::openapi_document)).
 
 /// The document's fixed parts; the route table adds every path and schema.
 #[derive(utoipa::OpenApi)]
@@ -32,12 +27,3 @@ use super::{routes, ApiLimits};
     )
 )]
 pub(crate) struct ApiDoc;
-
-/// The OpenAPI 3.1 document of the API (made once).
-pub fn openapi_document() -> &'static Value {
-    static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let (_, doc) = routes::table(ApiLimits::default()).split_for_parts();
-        serde_json::to_value(doc).unwrap_or_default()
-    })
-}

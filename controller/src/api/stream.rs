@@ -13,14 +13,11 @@ use volley_api::{
 };
 
 use super::extract::{
-    fmt_bytes, is_json, media_type, ok, read_body, run_id, AppState, CallerOf, PathParam,
+    fmt_bytes, is_json, media_type, ok, read_body, run_id, AppState, CallerOf, PathParam, PROTOBUF,
 };
 use super::guard::AUDIT;
 use super::handlers::validate_name;
 use super::ApiError;
-
-/// The media type of metric batches.
-pub const PROTOBUF: &str = "application/x-protobuf";
 
 fn parse_json<T: serde::de::DeserializeOwned>(
     body: &[u8],

@@ -25,11 +25,10 @@ use volley_api::{
 use volley_common::exit::AbortReason;
 
 use super::super::extract::{
-    fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam,
+    fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam, PROTOBUF,
 };
 use super::super::guard::AUDIT;
 use super::super::handlers::{validate_name, visible_run};
-use super::super::stream::PROTOBUF;
 use super::super::ApiError;
 use super::pushes::{decompress, to_batch};
 use super::{run_ref, K6Error};
