@@ -10,6 +10,17 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use volley_common::options::Options;
+
+/// The planned maximum VUs of a run's options (0 when they do not resolve): what placement and
+/// admission check against the agents' capacity.
+pub(crate) fn planned_vus(config: &serde_json::Value) -> u64 {
+    Options::from_script_json(config)
+        .ok()
+        .and_then(|o| o.resolve().ok())
+        .map(|r| r.scenarios.iter().map(|s| s.max_vus()).sum())
+        .unwrap_or(0)
+}
 
 /// An idle agent as placement sees it.
 #[derive(Debug, Clone, PartialEq)]

@@ -65,7 +65,7 @@ impl Service {
             max_agents: limits.max_agents,
             allow_unknown_labels: limits.allow_unknown_labels,
         };
-        let vus = crate::run::scheduler::planned_vus(config);
+        let vus = placement::planned_vus(config);
         placement::admit(&req, vus, &self.co.registry.connected(), rules)
             .map_err(|e| ServiceError::new(422, "unplaceable", e))
     }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
+use volley_api::StreamStatus;
 
 use super::machine::{Action, Input, Machine, Now};
-use super::streamed::StreamStatus;
 use crate::coordinator::{now_rfc3339, Coordinator};
 use crate::model::RunEvent;
 use crate::state::{Command, RunChanges};

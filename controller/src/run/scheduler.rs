@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use volley_common::exit::AbortReason;
-use volley_common::options::Options;
 
 use super::config::RunTimeouts;
 use super::driver::{self, Clock, SystemClock};
@@ -59,7 +58,7 @@ impl Coordinator {
                     .get("volley")
                     .and_then(|v| serde_json::from_value::<PlacementRequest>(v.clone()).ok())
                     .unwrap_or_default(),
-                vus: planned_vus(&run.config),
+                vus: placement::planned_vus(&run.config),
                 waited: queued_for(run, now_ms),
                 timeout: RunTimeouts::from_config(&run.config)
                     .unwrap_or_default()
@@ -178,13 +177,4 @@ fn queued_for(run: &Run, now_ms: u64) -> Duration {
         .and_then(|t| parse_rfc3339(&t.at).ok())
         .map_or(now_ms, |ms| ms.max(0) as u64);
     Duration::from_millis(now_ms.saturating_sub(since))
-}
-
-/// The planned maximum VUs of a run, for capacity checks.
-pub(crate) fn planned_vus(config: &serde_json::Value) -> u64 {
-    Options::from_script_json(config)
-        .ok()
-        .and_then(|o| o.resolve().ok())
-        .map(|r| r.scenarios.iter().map(|s| s.max_vus()).sum())
-        .unwrap_or(0)
 }

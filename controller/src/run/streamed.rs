@@ -32,7 +32,7 @@ impl Coordinator {
             run_id: run.id,
             assignments: assignments.clone(),
         });
-        let vus = super::scheduler::planned_vus(&run.config);
+        let vus = crate::placement::planned_vus(&run.config);
         self.transition(
             run.id,
             RunStatus::Running,
