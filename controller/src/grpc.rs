@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 use volley_proto as pb;
 use volley_proto::agent_link_server::{AgentLink, AgentLinkServer};
 
-use crate::api::guard::AUDIT;
+use crate::audit::AUDIT;
 use crate::coordinator::{now_rfc3339, Coordinator};
 
 /// Largest outbound queue per agent; a slower agent is disconnected rather than buffered forever.

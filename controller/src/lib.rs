@@ -7,10 +7,10 @@
 //! controller yet (docs/ha.md).
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod checkpoint;
 pub mod coordinator;
-pub mod dashboard;
 pub mod grpc;
 pub mod grpc_listener;
 pub mod model;
@@ -21,6 +21,7 @@ pub mod rest_listener;
 pub mod run;
 pub mod server;
 pub mod service;
+pub mod service_error;
 pub mod state;
 pub mod store;
 pub mod targets;

@@ -100,7 +100,7 @@ impl Registry {
                 if proven {
                     (reg.session_secret.clone(), true)
                 } else if old.last_heartbeat.elapsed() >= STALE_AFTER {
-                    tracing::warn!(target: crate::api::guard::AUDIT, agent = %reg.name, "agent name taken over from a connection silent for {:.0} s", old.last_heartbeat.elapsed().as_secs_f64());
+                    tracing::warn!(target: crate::audit::AUDIT, agent = %reg.name, "agent name taken over from a connection silent for {:.0} s", old.last_heartbeat.elapsed().as_secs_f64());
                     (new_secret()?, true)
                 } else {
                     return Err(format!(

@@ -218,16 +218,16 @@ fn setup_auth(db: &Db, cfg: &ControllerConfig) -> Result<bool, ServerError> {
         })?;
         match done {
             Bootstrap::Created(id) => {
-                tracing::info!(target: crate::api::guard::AUDIT, token = id, "bootstrap admin token stored")
+                tracing::info!(target: crate::audit::AUDIT, token = id, "bootstrap admin token stored")
             }
             Bootstrap::Known(id) => {
                 tracing::debug!(token = id, "bootstrap admin token already stored")
             }
             Bootstrap::Revoked(id) => {
-                tracing::warn!(target: crate::api::guard::AUDIT, token = id, "the configured admin token was revoked; it is not restored")
+                tracing::warn!(target: crate::audit::AUDIT, token = id, "the configured admin token was revoked; it is not restored")
             }
             Bootstrap::Ignored => {
-                tracing::warn!(target: crate::api::guard::AUDIT, "the configured admin token is not stored: admin tokens exist already (create more with `volley tokens create --role admin`)")
+                tracing::warn!(target: crate::audit::AUDIT, "the configured admin token is not stored: admin tokens exist already (create more with `volley tokens create --role admin`)")
             }
         }
     }

@@ -455,7 +455,7 @@ impl ControllerService for Service {
     fn run_points(&self, run_id: u64, since_unix_ms: u64) -> Option<Vec<crate::api::RunPoint>> {
         let live = self.co.live(run_id)?;
         let live = live.lock().unwrap_or_else(|e| e.into_inner());
-        Some(crate::dashboard::run_points(&live, since_unix_ms))
+        Some(crate::api::dashboard::run_points(&live, since_unix_ms))
     }
 
     fn run_agents_since(

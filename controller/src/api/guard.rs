@@ -25,10 +25,8 @@ use volley_api::{Role, STREAM_SECRET_HEADER};
 
 use super::extract::{is_json, media_type, AppState, PROTOBUF};
 use super::ApiError;
+use crate::audit::AUDIT;
 use crate::auth::{parse_authorization, AuthError, Caller};
-
-/// The `tracing` target of audit lines (authentication, submits, stops, tokens, agents).
-pub const AUDIT: &str = "volley::audit";
 
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

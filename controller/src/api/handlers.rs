@@ -20,11 +20,11 @@ use super::extract::{
     body_error, fmt_bytes, is_json, media_type, ok, optional_json, parse_id, read_body, run_id,
     run_not_found, test_id, test_not_found, AppState, CallerOf, JsonBody, PathParam,
 };
-use super::guard::AUDIT;
 use super::page::Page;
 use super::query::{Query, Select};
 use super::views::{run_fields, run_view, schema_fields, test_fields, test_view};
 use super::ApiError;
+use crate::audit::AUDIT;
 use crate::auth::Caller;
 
 const IDS: &str =

@@ -18,8 +18,8 @@ use super::ApiError;
 #[utoipa::path(get, path = "/", tag = "meta",
     responses((status = 200, description = "Links to the main resources (JSON); the dashboard's HTML page when `Accept` names `text/html`.", body = Index)))]
 pub(super) async fn root(State(app): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if crate::dashboard::wants_html(&headers) {
-        return crate::dashboard::index_page();
+    if super::dashboard::wants_html(&headers) {
+        return super::dashboard::index_page();
     }
     ok(&Index {
         name: "volley-controller".into(),

@@ -19,11 +19,12 @@ pub use crate::coordinator::{StreamFinish, StreamStatus};
 use crate::model::{AgentUtilization, AgentView, Run, Test};
 pub(crate) use extract::{AppState, CallerOf};
 
-pub use crate::dashboard::RunPoint;
+pub use dashboard::RunPoint;
 pub use volley_api::StreamedRunRequest;
 use volley_api::{CreateToken, TokenCreated, TokenView};
 
 mod agents;
+pub mod dashboard;
 mod error;
 mod extract;
 pub mod guard;
@@ -46,6 +47,7 @@ mod tests;
 #[cfg(test)]
 pub(crate) use views::fixtures;
 
+pub use crate::service_error::ServiceError;
 pub use error::ApiError;
 pub use page::{Listed, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use views::{run_fields, run_view, test_fields, test_view};
@@ -266,53 +268,6 @@ pub trait ControllerService: Send + Sync + 'static {
     }
 }
 
-/// An error the service reports; the API sends it as `{"error": {code, message, status}}`.
-/// `status` is an HTTP status; anything outside 400–599 is sent as 500.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} ({code}, HTTP {status})")]
-pub struct ServiceError {
-    pub status: u16,
-    /// Stable machine-readable code, snake_case (e.g. `invalid_archive`).
-    pub code: String,
-    /// A sentence for humans that names the problem and, where possible, the fix.
-    pub message: String,
-}
-
-impl ServiceError {
-    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        ServiceError {
-            status,
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-
-    /// 400: the request is malformed or names something invalid.
-    pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
-    }
-
-    /// 404: the thing asked for does not exist.
-    pub fn not_found(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(404, code, message)
-    }
-
-    /// 409: the request conflicts with the current state (e.g. stopping a finished run).
-    pub fn conflict(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(409, code, message)
-    }
-
-    /// 422: well-formed but unacceptable (e.g. an archive whose options are invalid).
-    pub fn unprocessable(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(422, code, message)
-    }
-
-    /// 500: the controller failed; not the caller's fault.
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "internal_error", message)
-    }
-}
-
 /// Limits the router enforces. `router` uses the defaults; tests and embedders may lower them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiLimits {
@@ -343,8 +298,8 @@ pub fn router(svc: Arc<dyn ControllerService>) -> Router {
 pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) -> Router {
     let (router, _) = routes::table(limits).split_for_parts();
     // The dashboard's pages and live streams sit behind the same guard (not in the OpenAPI
-    // document: they are not JSON); see `crate::dashboard`.
-    let router = router.merge(crate::dashboard::routes());
+    // document: they are not JSON); see `dashboard/`.
+    let router = router.merge(dashboard::routes());
     let state = AppState {
         svc,
         limits,

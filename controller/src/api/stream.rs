@@ -15,9 +15,9 @@ use volley_api::{
 use super::extract::{
     fmt_bytes, is_json, media_type, ok, read_body, run_id, AppState, CallerOf, PathParam, PROTOBUF,
 };
-use super::guard::AUDIT;
 use super::handlers::validate_name;
 use super::ApiError;
+use crate::audit::AUDIT;
 
 fn parse_json<T: serde::de::DeserializeOwned>(
     body: &[u8],

@@ -8,9 +8,9 @@ use axum::Json;
 use volley_api::{CreateToken, ErrorBody, Role, TokenCreated, TokenEnvelope, TokenList};
 
 use super::extract::{ok, optional_json, parse_id, AppState, CallerOf, PathParam};
-use super::guard::AUDIT;
 use super::views::schema_fields;
 use super::ApiError;
+use crate::audit::AUDIT;
 
 /// Create an API token
 ///

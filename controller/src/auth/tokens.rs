@@ -4,7 +4,7 @@
 use volley_api::{CreateToken, Role, TokenCreated, TokenView};
 
 use super::{generate_secret, sha256_hex, Caller};
-use crate::api::ServiceError;
+use crate::service_error::ServiceError;
 use crate::state::{Command, Effect, TokenRecord};
 use crate::store::Db;
 

@@ -3,7 +3,7 @@
 //! stop request, a tick) that returns the actions to perform (messages to agents, store writes,
 //! checkpoints, the end of the run). It does no I/O and never reads a clock: every step carries
 //! the time, so the failure paths can be tested with a fake clock. The driver
-//! (`run::driver`) feeds it and performs its actions.
+//! (`coordinator::driver`) feeds it and performs its actions.
 //!
 //! The phases, each waiting for its condition (or for the run to be aborted with every agent
 //! done or gone, or for every agent to be gone):

@@ -1,21 +1,18 @@
-//! One run across agents, split by job: the pure lifecycle state machine ([`machine`], with
-//! its input handling in `inputs` and its health checks in `checks`), the task that drives it
-//! ([`driver`]), the queue and placement ([`scheduler`], its policy in [`queue`]), the exact merge of metric batches
-//! ([`merge`]), runs streamed from a local `volley run --out cloud` ([`streamed`]) and the
-//! end-of-run summary ([`finish`]). [`crate::coordinator`] is the front the rest of the
-//! controller talks to.
+//! One run across agents, its pure parts split by job: the lifecycle state machine
+//! ([`machine`], with its input handling in `inputs` and its health checks in `checks`), the
+//! queue policy ([`queue`]), the exact merge of metric batches ([`merge`]), the end-of-run
+//! summary ([`finish`]), the tunables ([`config`]) and the messages to agents ([`messages`]).
+//! [`crate::coordinator`] is the front the rest of the controller talks to, with the tasks
+//! that carry runs out (the driver of each run, the scheduler, streamed runs).
 
 mod checks;
 pub mod config;
-pub mod driver;
 pub mod finish;
 mod inputs;
 pub mod machine;
 pub mod merge;
 pub mod messages;
 pub mod queue;
-pub mod scheduler;
-pub mod streamed;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! `k6 run --out cloud` against the controller: a k6 run on the user's machine streams its
 //! metrics into a Volley run. It is a streamed run like `volley run --out cloud=URL`
-//! (`crate::run::streamed`: RUNNING at once, merged batches, TIMED_OUT after `data_timeout`,
+//! (`crate::coordinator::streamed`: RUNNING at once, merged batches, TIMED_OUT after `data_timeout`,
 //! thresholds evaluated on the controller); only the wire differs:
 //!
 //! - `POST /v1/tests` creates the run; the answer's `config` sets k6's aggregation to 1 s
@@ -27,11 +27,11 @@ use volley_common::exit::AbortReason;
 use super::super::extract::{
     fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam, PROTOBUF,
 };
-use super::super::guard::AUDIT;
 use super::super::handlers::{validate_name, visible_run};
 use super::super::ApiError;
 use super::pushes::{decompress, to_batch};
 use super::{run_ref, K6Error};
+use crate::audit::AUDIT;
 use crate::auth::Caller;
 use crate::state::STREAMED_RUN_PROCESS;
 

@@ -16,10 +16,10 @@ use volley_common::status::{ResultStatus, RunStatus};
 use super::super::extract::{
     fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam,
 };
-use super::super::guard::AUDIT;
 use super::super::handlers::{get_run, read_multipart, validate_name, visible_run};
 use super::super::ApiError;
 use super::{run_ref, K6Error};
+use crate::audit::AUDIT;
 
 /// The note of a run started by `k6 cloud run`.
 pub const K6_CLOUD_RUN_NOTE: &str = "k6 cloud run";

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use volley_api::StreamStatus;
 
-use super::machine::{Action, Input, Machine, Now};
-use crate::coordinator::{now_rfc3339, Coordinator};
+use super::{now_rfc3339, Coordinator};
 use crate::model::RunEvent;
+use crate::run::machine::{Action, Input, Machine, Now};
 use crate::state::{Command, RunChanges};
 
 /// How long the driver waits for an input before it ticks the machine.

@@ -1,19 +1,19 @@
-//! The scheduler: it applies the queue policy (`run::queue`: oldest first, backfilling runs
+//! The scheduler: it applies the queue policy (`crate::run::queue`: oldest first, backfilling runs
 //! that fit, reservations against starvation, queue timeouts) to the QUEUED runs whenever runs
-//! or agents change. A placed run gets its own task (`run::driver`).
+//! or agents change. A placed run gets its own task (`super::driver`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use volley_common::exit::AbortReason;
 
-use super::config::RunTimeouts;
 use super::driver::{self, Clock, SystemClock};
-use super::machine::{Input, Machine, RunSpec};
-use super::queue::{self, Decision, Queued};
-use crate::coordinator::{now_rfc3339, Coordinator};
+use super::{now_rfc3339, Coordinator};
 use crate::model::{Assignment, Run, RunEvent, RunStatus};
 use crate::placement::{self, PlacementRequest};
+use crate::run::config::RunTimeouts;
+use crate::run::machine::{Input, Machine, RunSpec};
+use crate::run::queue::{self, Decision, Queued};
 use crate::state::timestamp::parse_rfc3339;
 use crate::state::{Command, RunChanges};
 

@@ -1,9 +1,10 @@
 //! Runs across agents: the front the API and the agents' streams talk to. Every run in
-//! progress has a task of its own (`run::driver`) stepping a pure state machine
-//! (`run::machine`); this routes agents' messages, stop requests and streamed batches to it,
-//! keeps each run's live data for the API (and for a while after the run ends), and resumes
-//! runs a previous controller left RUNNING from their checkpoints. The queue and placement are
-//! in `run::scheduler`, streamed runs in `run::streamed`.
+//! progress has a task of its own ([`driver`]) stepping a pure state machine
+//! ([`crate::run::machine`]); this routes agents' messages, stop requests and streamed batches
+//! to it, keeps each run's live data for the API (and for a while after the run ends), and
+//! resumes runs a previous controller left RUNNING from their checkpoints. The queue and
+//! placement are in [`scheduler`], streamed runs in [`streamed`]. The pure parts of a run (the
+//! machine, merge, queue policy, finish) are in [`crate::run`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -19,16 +20,20 @@ use crate::checkpoint;
 use crate::model::{Run, RunStatus};
 use crate::placement::PlacementRequest;
 use crate::registry::Registry;
-use crate::run::driver::{self, Clock, SystemClock};
 use crate::run::machine::{Machine, RunSpec};
 use crate::run::messages;
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
 use crate::store::Db;
+use driver::{Clock, SystemClock};
 
 pub use crate::run::config::{CoordinatorConfig, Limits, OnAgentLost};
 pub use crate::run::machine::Input as RunInput;
 pub use crate::run::merge::{LiveData, MAX_INTERVALS};
-pub use crate::run::streamed::{StreamFinish, StreamStatus};
+pub use streamed::{StreamFinish, StreamStatus};
+
+pub mod driver;
+pub mod scheduler;
+pub mod streamed;
 
 /// Finished runs whose live data is kept in memory.
 const KEEP_FINISHED: usize = 50;
@@ -40,7 +45,7 @@ pub(crate) struct RunHandle {
     /// Set for a run streamed from a local `volley run --out cloud`.
     pub(crate) stream: Option<Arc<Mutex<StreamStatus>>>,
     /// The last sequence number given to a batch numbered here (k6's cloud output does not
-    /// number its pushes): see `run::streamed`.
+    /// number its pushes): see [`streamed`].
     pub(crate) pushed: u64,
 }
 
@@ -248,7 +253,7 @@ impl Coordinator {
                 let _ = h.tx.send(input);
             }
             Some(_) => {
-                tracing::warn!(target: crate::api::guard::AUDIT, agent, run = run_id, "message dropped: the agent is not part of the run");
+                tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: the agent is not part of the run");
             }
             None => {}
         }

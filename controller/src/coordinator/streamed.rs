@@ -9,9 +9,9 @@ use volley_common::exit::AbortReason;
 use volley_proto as pb;
 
 use super::driver::{self, Clock, SystemClock};
-use super::machine::{Input, Machine, RunSpec};
-use crate::coordinator::Coordinator;
+use super::Coordinator;
 use crate::model::{Assignment, Run, RunStatus};
+use crate::run::machine::{Input, Machine, RunSpec};
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
 
 /// What a streamed run's client hears back, and how it ends its run: the REST API's types.
