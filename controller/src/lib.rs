@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod coordinator;
 pub mod grpc;
 pub mod grpc_listener;
+pub mod meters;
 pub mod model;
 pub mod placement;
 pub mod registry;

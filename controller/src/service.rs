@@ -132,6 +132,10 @@ impl ControllerService for Service {
         self.co.db.recover_if_due()
     }
 
+    fn meters(&self) -> Option<crate::meters::RunMeters> {
+        Some(self.co.meters.clone())
+    }
+
     fn start_run(
         &self,
         test_id: u64,

@@ -101,8 +101,8 @@ pub(super) async fn readyz(State(app): State<AppState>) -> Result<Response, ApiE
 
 /// Prometheus metrics
 ///
-/// Runs by status, the queue, agents by state and their heartbeat age, read at scrape time
-/// (docs/rest-api.md#prometheus-metrics). Like every `GET`, it needs a `read`-role token once
+/// Runs by status, the queue, agents by state and their heartbeat age, read at scrape time,
+/// and the batches merged and checkpoints written (docs/rest-api.md#prometheus-metrics). Like every `GET`, it needs a `read`-role token once
 /// the controller has tokens.
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses((status = 200, description = "Prometheus' text exposition format 0.0.4.", content_type = "text/plain", body = String)))]

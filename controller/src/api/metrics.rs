@@ -1,7 +1,8 @@
 //! The controller's Prometheus exposition (`GET /metrics`, docs/rest-api.md#prometheus-metrics).
-//! Every value is read at scrape time from what the service already answers on its other
-//! routes (runs by status, the queue, agents by state and heartbeat), so the metrics keep no
-//! state of their own and cannot disagree with the API.
+//! Every gauge is read at scrape time from what the service already answers on its other
+//! routes (runs by status, the queue, agents by state and heartbeat), so it cannot disagree
+//! with the API; only what must be counted as it happens (batches merged, checkpoints) comes
+//! from the run pipeline's meters (`crate::meters`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -105,6 +106,10 @@ pub(super) fn render(svc: &dyn ControllerService, now_ms: i64) -> String {
     for a in &agents {
         age.get_or_create(&vec![("agent", a.name.clone())])
             .set(a.heartbeat_age_s);
+    }
+
+    if let Some(meters) = svc.meters() {
+        meters.register(&mut reg);
     }
 
     let mut out = String::new();

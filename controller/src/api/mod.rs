@@ -90,6 +90,10 @@ pub trait ControllerService: Send + Sync + 'static {
     fn store_health(&self) -> crate::store::StoreHealth {
         crate::store::StoreHealth::Ok
     }
+    /// The run pipeline's meters (batches merged, checkpoints), for `/metrics`.
+    fn meters(&self) -> Option<crate::meters::RunMeters> {
+        None
+    }
     /// Creates a run of the test and queues it, recording `user_id` (the caller's token) as
     /// its `user_id`. The API has already checked the test exists and the caller sees it.
     fn start_run(

@@ -53,6 +53,7 @@ pub async fn drive(
         run_id: machine.run_id(),
     };
     let actions = machine.step(clock.now(), first);
+    d.count_merged(&mut machine);
     d.perform(&mut machine, actions).await;
     while !machine.is_finished() {
         let input = tokio::select! {
@@ -65,6 +66,7 @@ pub async fn drive(
             continue;
         };
         let actions = machine.step(clock.now(), input);
+        d.count_merged(&mut machine);
         d.perform(&mut machine, actions).await;
     }
 }
@@ -76,6 +78,13 @@ struct Driver {
 }
 
 impl Driver {
+    /// Records the batches the last step merged in the controller's meters.
+    fn count_merged(&self, machine: &mut Machine) {
+        for lag_ms in machine.take_merged() {
+            self.co.meters.batch_merged(Duration::from_millis(lag_ms));
+        }
+    }
+
     async fn perform(&mut self, machine: &mut Machine, actions: Vec<Action>) {
         for action in actions {
             match action {
@@ -85,13 +94,16 @@ impl Driver {
                     let run_id = self.run_id;
                     let written = tokio::task::spawn_blocking(move || {
                         let bytes = serde_json::to_vec(&checkpoint).map_err(|e| e.to_string())?;
-                        db.put_checkpoint(run_id, &bytes).map_err(|e| e.to_string())
+                        db.put_checkpoint(run_id, &bytes)
+                            .map(|()| bytes.len() as u64)
+                            .map_err(|e| e.to_string())
                     })
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
                     let took = began.elapsed();
                     match written {
-                        Ok(()) => {
+                        Ok(size) => {
+                            self.co.meters.checkpoint_written(took, size);
                             machine.checkpoint_written(took);
                             for a in then {
                                 self.perform_one(a).await;
@@ -100,6 +112,7 @@ impl Driver {
                         Err(e) => {
                             // Not acknowledged: the agents keep the batches and replay them.
                             tracing::error!(run = run_id, "cannot write the run's checkpoint: {e}");
+                            self.co.meters.checkpoint_failed();
                             machine.checkpoint_failed(took);
                         }
                     }

@@ -57,6 +57,8 @@ pub struct Coordinator {
     /// Live data of recently finished runs (oldest first), for the API.
     finished: Mutex<VecDeque<(u64, Arc<Mutex<LiveData>>)>>,
     pub(crate) queue_changed: tokio::sync::Notify,
+    /// Batches merged and checkpoints written, for `GET /metrics`.
+    pub meters: crate::meters::RunMeters,
 }
 
 pub fn now_rfc3339() -> String {
@@ -72,6 +74,7 @@ impl Coordinator {
             runs: Mutex::new(HashMap::new()),
             finished: Mutex::new(VecDeque::new()),
             queue_changed: tokio::sync::Notify::new(),
+            meters: crate::meters::RunMeters::default(),
         })
     }
 

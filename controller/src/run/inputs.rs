@@ -27,7 +27,7 @@ impl Machine {
         }
         match input {
             Input::Event(agent, e) => self.on_event(agent, e),
-            Input::Metrics(agent, batch) => self.on_batch(agent, batch),
+            Input::Metrics(agent, batch) => self.on_batch(now, agent, batch),
             Input::Setup(agent, s) => {
                 if s.ok {
                     self.setup_result = Some((!s.data_json.is_empty()).then_some(s.data_json));
@@ -104,7 +104,7 @@ impl Machine {
         }
     }
 
-    fn on_batch(&mut self, agent: String, batch: pb::MetricBatch) {
+    fn on_batch(&mut self, now: Now, agent: String, batch: pb::MetricBatch) {
         let step_ms = self.cfg.metrics_interval.as_millis().max(1) as u64;
         let Some(a) = self.agents.get_mut(&agent) else {
             return;
@@ -114,6 +114,9 @@ impl Machine {
             a.last_seq = batch.seq;
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             merge::merge_batch(&mut live, &mut self.agent_gauges, &agent, &batch, step_ms);
+            // Bounded: the driver takes them after every step.
+            self.merged_lags_ms
+                .push(now.unix_ms.saturating_sub(batch.end_unix_ms));
         }
         // Acknowledged once a checkpoint holds it (replays of merged batches at once).
         let started = self.started.is_some();

@@ -226,6 +226,9 @@ pub struct Machine {
     pub(super) checkpoint_cost: Duration,
     /// The acknowledgements of the checkpoint being written (restored if it fails).
     in_flight_acks: Vec<(String, u64)>,
+    /// How late each batch merged since the driver last asked was (`take_merged`), in ms
+    /// from the end of its interval on its agent.
+    pub(super) merged_lags_ms: Vec<u64>,
     /// The abort reason came from the streamed run's own client (it stopped locally).
     pub(super) local_abort: bool,
     pub(super) degraded_note: Option<String>,
@@ -289,6 +292,7 @@ impl Machine {
             last_checkpoint: now.mono,
             checkpoint_cost: Duration::ZERO,
             in_flight_acks: Vec::new(),
+            merged_lags_ms: Vec::new(),
             local_abort: false,
             degraded_note: spec.degraded_note.clone(),
             resumed: false,
@@ -393,6 +397,11 @@ impl Machine {
         }
         self.last_checkpoint += took;
         self.checkpoint_cost = took;
+    }
+
+    /// The lags (ms) of the batches merged since the last call, for the controller's meters.
+    pub fn take_merged(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.merged_lags_ms)
     }
 
     /// The run is over: nothing more will happen.

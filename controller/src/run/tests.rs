@@ -458,6 +458,22 @@ fn batches_merge_once_and_are_acked_only_once_checkpointed() {
 }
 
 #[test]
+fn each_merged_batch_is_counted_once_with_its_lag() {
+    let mut h = Harness::new(&["a"], config());
+    h.running(1);
+    assert!(h.m.take_merged().is_empty());
+    // Batch 1's interval ended at T0 + 1 s; it arrives at T0 + 1.25 s.
+    h.advance(Duration::from_millis(1250));
+    h.step(batch("a", 1, iterations(5.0)));
+    h.step(batch("a", 1, iterations(5.0)));
+    assert_eq!(h.m.take_merged(), [250], "the replay is not counted");
+    assert!(h.m.take_merged().is_empty(), "taken once");
+    // An agent's clock ahead of the controller's: no negative lag.
+    h.step(batch("a", 5, iterations(1.0)));
+    assert_eq!(h.m.take_merged(), [0]);
+}
+
+#[test]
 fn a_failed_checkpoint_keeps_the_batches_unacknowledged() {
     let mut h = Harness::new(&["a", "b"], config());
     h.running(1);
