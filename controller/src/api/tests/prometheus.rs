@@ -1,0 +1,58 @@
+//! The Prometheus metrics route.
+
+use super::*;
+
+#[test]
+fn metrics_count_runs_queue_and_agents_as_the_api_lists_them() {
+    let fake = seeded();
+    fake.with(|s| s.agents[1].state = "busy".into());
+    // Every seeded run was created at 2026-01-01T00:00:00Z; the scrape is 90 s later.
+    let now = crate::state::timestamp::parse_rfc3339("2026-01-01T00:01:30Z").unwrap();
+    let text = crate::api::metrics::render(&*fake, now);
+    for line in [
+        "# TYPE volley_runs gauge",
+        "volley_runs{status=\"created\"} 1",
+        "volley_runs{status=\"queued\"} 1",
+        "volley_runs{status=\"running\"} 1",
+        "volley_runs{status=\"finished\"} 1",
+        "volley_runs{status=\"aborted_by_user\"} 0",
+        "volley_run_queue_length 2",
+        "# TYPE volley_run_queue_oldest_wait_seconds gauge",
+        "volley_run_queue_oldest_wait_seconds 90.0",
+        "volley_agents{state=\"idle\"} 1",
+        "volley_agents{state=\"busy\"} 1",
+        "volley_agents{state=\"lost\"} 0",
+        "volley_agent_heartbeat_age_seconds{agent=\"gen-2\"} 0.4",
+        "volley_agent_heartbeat_age_seconds{agent=\"gen 1\"} 0.4",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
+    // No run waits: the oldest wait is 0, not the age of a finished run.
+    fake.with(|s| s.runs.retain(|_, r| r.run_status == RunStatus::Finished));
+    let text = crate::api::metrics::render(&*fake, now);
+    assert!(
+        text.lines()
+            .any(|l| l == "volley_run_queue_oldest_wait_seconds 0.0"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "volley_run_queue_length 0"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_route_serves_the_text_format() {
+    let a = app(&seeded());
+    let r = get(&a, "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.body.as_str().unwrap_or("");
+    assert!(text.contains("volley_run_queue_length 2\n"), "{text}");
+    assert_eq!(
+        r.headers[header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+}
