@@ -1,0 +1,141 @@
+//! Connections: keep-alive, reuse and its opt-outs, per-VU pools, connections the server
+//! closed.
+
+use super::*;
+
+#[tokio::test]
+async fn keep_alive_reuses_the_connection() {
+    let srv = TestServer::start(None).await;
+    let c = client();
+    let first = one(&c, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+    let second = one(&c, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+    assert_eq!(srv.connections(), 1);
+    assert_eq!(first.header("X-Conn-Id"), second.header("X-Conn-Id"));
+    assert!(first.timings.connecting > 0.0);
+    assert_eq!(second.timings.connecting, 0.0);
+    assert_eq!(second.timings.tls_handshaking, 0.0);
+    assert_timings_sane(&second.timings);
+    assert_eq!(c.pool.idle_count(), 1);
+}
+
+#[tokio::test]
+async fn no_connection_reuse_opens_a_connection_per_request() {
+    let srv = TestServer::start(None).await;
+    let c = client_with(HttpConfig {
+        no_connection_reuse: true,
+        ..HttpConfig::default()
+    });
+    for _ in 0..3 {
+        let ex = one(&c, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+        assert_eq!(ex.status, 200);
+        assert!(ex.timings.connecting > 0.0);
+        assert!(ex
+            .request_headers
+            .iter()
+            .any(|(k, v)| k == "Connection" && v == "close"));
+    }
+    assert_eq!(srv.connections(), 3);
+    assert_eq!(c.pool.idle_count(), 0);
+}
+
+#[tokio::test]
+async fn reset_connections_forces_a_new_connection() {
+    let srv = TestServer::start(None).await;
+    let c = client();
+    one(&c, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+    one(&c, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+    assert_eq!(srv.connections(), 1);
+    c.reset_connections();
+    assert_eq!(c.pool.idle_count(), 0);
+    let ex = one(&c, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+    assert_eq!(srv.connections(), 2);
+    assert!(ex.timings.connecting > 0.0);
+}
+
+#[tokio::test]
+async fn vus_do_not_share_connections() {
+    let srv = TestServer::start(None).await;
+    let shared = Arc::new(HttpShared::new(HttpConfig::default()).unwrap());
+    let (a, b) = (VuHttpClient::new(shared.clone()), VuHttpClient::new(shared));
+    one(&a, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+    one(&b, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+    assert_eq!(srv.connections(), 2);
+}
+
+#[tokio::test]
+async fn server_closed_connections_are_not_reused() {
+    let srv = TestServer::start(None).await;
+    let c = client();
+    let ex = one(&c, HttpRequest::new(Method::GET, srv.url("/close"))).await;
+    assert_eq!(ex.body, Bytes::from_static(b"bye"));
+    let ex = one(&c, HttpRequest::new(Method::GET, srv.url("/echo"))).await;
+    assert_eq!(ex.status, 200);
+    assert_eq!(ex.error, None);
+    assert_eq!(srv.connections(), 2);
+}
+
+/// A raw HTTP/1.1 server that answers the first request of each connection (keep-alive) and
+/// hangs up on the second without answering: what a server closing idle connections looks
+/// like to a client that reuses one at the wrong moment.
+async fn start_hang_up_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read one request head (the tests send no bodies to this server).
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                // Wait for the next request, then close without answering.
+                let _ = stream.read(&mut chunk).await;
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn a_dead_pooled_connection_is_replaced_for_idempotent_requests() {
+    let (addr, connections) = start_hang_up_server().await;
+    let url = Url::parse(&format!("http://{addr}/")).unwrap();
+    let c = client();
+    assert_eq!(
+        one(&c, HttpRequest::new(Method::GET, url.clone()))
+            .await
+            .status,
+        200
+    );
+    let ex = one(&c, HttpRequest::new(Method::GET, url.clone())).await;
+    assert_eq!((ex.status, ex.error.as_deref()), (200, None), "{ex:?}");
+    assert_eq!(ex.body, Bytes::from_static(b"ok"));
+    assert!(
+        ex.timings.connecting > 0.0,
+        "the retry dialled: {:?}",
+        ex.timings
+    );
+    assert_timings_sane(&ex.timings);
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+
+    // A POST that was already written is not replayed: it fails like Go's "EOF".
+    let ex = one(&c, HttpRequest::new(Method::POST, url)).await;
+    assert_eq!(ex.status, 0);
+    assert_eq!(ex.error_code, codes::GENERIC, "{ex:?}");
+    assert_eq!(ex.error.as_deref(), Some("EOF"));
+    assert!(ex.bytes_sent > 0);
+}
