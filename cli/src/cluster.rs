@@ -151,6 +151,94 @@ pub struct ControllerArgs {
     /// 429 and Retry-After.
     #[arg(long, default_value_t = volley_controller::api::DEFAULT_MAX_CONCURRENT_UPLOADS)]
     pub max_concurrent_uploads: usize,
+    /// This controller's id in its Raft group (1 or more, unique); needed with --peer.
+    #[arg(long)]
+    pub node_id: Option<u64>,
+    /// Address of this controller's Raft port, where the other controllers reach it; needed
+    /// with --peer.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub raft: Option<std::net::SocketAddr>,
+    /// Another controller of the Raft group: ID=HOST:PORT of its Raft port (repeat for each).
+    /// Without any, the controller runs alone, without Raft (docs/ha.md).
+    #[arg(long = "peer", value_name = "ID=HOST:PORT")]
+    pub peers: Vec<String>,
+    /// The REST API URL the other controllers redirect writes to while this one leads
+    /// (default: http(s)://--listen).
+    #[arg(long, value_name = "URL")]
+    pub advertise_api: Option<String>,
+    /// The secret every controller of the group shares on its Raft port (required when --raft
+    /// is not on loopback).
+    #[arg(long, env = "VOLLEY_PEER_TOKEN", hide_env_values = true)]
+    pub peer_token: Option<String>,
+}
+
+/// The Raft group of `volley controller` from --node-id, --raft and --peer (`None` without
+/// --peer: a single controller).
+fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::RaftConfig>, String> {
+    if a.peers.is_empty() {
+        if a.node_id.is_some() || a.raft.is_some() {
+            return Err(
+                "--node-id and --raft need the other controllers of the group: add --peer ID=HOST:PORT for each"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    }
+    let node_id = match a.node_id {
+        Some(0) => return Err("invalid --node-id 0: node ids start at 1".into()),
+        Some(n) => n,
+        None => return Err("--peer needs --node-id N, this controller's id in the group".into()),
+    };
+    let listen = a
+        .raft
+        .ok_or("--peer needs --raft HOST:PORT, the address of this controller's Raft port")?;
+    let mut peers = BTreeMap::new();
+    for p in &a.peers {
+        let (id, addr) = p.split_once('=').ok_or_else(|| {
+            format!("invalid --peer {p:?}: use ID=HOST:PORT, e.g. 2=10.0.0.2:6567")
+        })?;
+        let id: u64 =
+            id.trim().parse().ok().filter(|&id| id > 0).ok_or_else(|| {
+                format!("invalid --peer {p:?}: the id must be a number from 1 up")
+            })?;
+        if id == node_id {
+            return Err(format!(
+                "invalid --peer {p:?}: node {id} is this controller (--node-id); list the others"
+            ));
+        }
+        let addr = addr.trim();
+        let url = if addr.starts_with("http://") || addr.starts_with("https://") {
+            addr.to_string()
+        } else {
+            format!("http://{addr}")
+        };
+        let host_port = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        let port_ok = host_port.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            return Err(format!(
+                "invalid --peer {p:?}: give the peer's Raft port as HOST:PORT, e.g. 2=10.0.0.2:6567"
+            ));
+        }
+        if peers.insert(id, url).is_some() {
+            return Err(format!("--peer names node {id} twice"));
+        }
+    }
+    if let Some(api) = &a.advertise_api {
+        if !(api.starts_with("http://") || api.starts_with("https://")) {
+            return Err(format!(
+                "invalid --advertise-api {api:?}: give this controller's REST API URL, e.g. https://c1.example:6565"
+            ));
+        }
+    }
+    Ok(Some(volley_controller::group::RaftConfig {
+        node_id,
+        listen,
+        peers,
+        advertise_api: a.advertise_api.clone(),
+        peer_token: a.peer_token.clone().filter(|t| !t.is_empty()),
+    }))
 }
 
 /// A size flag: `20GiB`, `500MB`, `1048576`.
@@ -286,8 +374,16 @@ pub fn controller(a: ControllerArgs) -> i32 {
         max_concurrent_uploads: a.max_concurrent_uploads,
         ..Default::default()
     };
+    let raft = match raft_config(&a) {
+        Ok(r) => r,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    };
     let (rest_tls, grpc_tls) = controller_tls(&a);
     let cfg = volley_controller::server::ControllerConfig {
+        raft,
         rest_tls,
         grpc_tls,
         listen: a.listen,

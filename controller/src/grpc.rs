@@ -40,6 +40,24 @@ impl LinkService {
     }
 }
 
+/// Why an agent cannot link here, when this controller does not lead its Raft group.
+fn not_leader(leadership: &crate::store::Leadership) -> Option<String> {
+    use crate::store::Leadership;
+    match leadership {
+        Leadership::Here => None,
+        Leadership::Elsewhere { id, api } => Some(format!(
+            "this controller is a follower; node {id} is the Raft leader (its REST API: {}): \
+             give the agent every controller's gRPC URL in --controller, it links to the leader",
+            api.as_deref().unwrap_or("not known yet")
+        )),
+        Leadership::Unknown => Some(
+            "this controller's Raft group has no leader yet: the agent retries; give it every \
+             controller's gRPC URL in --controller"
+                .into(),
+        ),
+    }
+}
+
 fn refused(reason: String) -> pb::ControllerMessage {
     pb::ControllerMessage {
         version: pb::PROTOCOL_VERSION,
@@ -84,6 +102,10 @@ impl AgentLink for LinkService {
             .extensions()
             .get::<crate::grpc_listener::AgentPeer>()
             .cloned();
+        // Only the Raft leader drives runs: an agent of a follower is sent on (docs/ha.md).
+        if let Some(why) = not_leader(&self.co.db.leadership()) {
+            return Err(Status::unavailable(why));
+        }
         let mut inbound = request.into_inner();
         let first = inbound
             .message()

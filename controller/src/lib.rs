@@ -3,14 +3,15 @@
 //!
 //! Every change of controller state is a [`state::Command`] applied to one deterministic
 //! [`state::State`] (a log of commands → state), persisted by [`store`], so that the log can be
-//! replicated with Raft: [`replication`] is that replication's core, not wired into the
-//! controller yet (docs/ha.md).
+//! replicated with Raft: [`replication`] is that replication's core, and [`group`] makes a
+//! controller started with `--peer` a member of a Raft group (docs/ha.md).
 
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod checkpoint;
 pub mod coordinator;
+pub mod group;
 pub mod grpc;
 pub mod grpc_listener;
 pub mod meters;

@@ -43,6 +43,9 @@ pub struct ControllerConfig {
     pub api_limits: ApiLimits,
     /// Storage limits and tuning of the store.
     pub store: StoreOptions,
+    /// This controller's Raft group (`--node-id`, `--raft`, `--peer`); `None`: it runs alone,
+    /// without Raft, as it always did (docs/ha.md).
+    pub raft: Option<crate::group::RaftConfig>,
 }
 
 /// Why the controller could not start.
@@ -78,6 +81,8 @@ pub enum ServerError {
     Tls(#[from] crate::tls::TlsError),
     #[error("cannot set up authentication in {}: {detail}", .dir.display())]
     Auth { dir: PathBuf, detail: String },
+    #[error(transparent)]
+    Group(#[from] crate::group::GroupError),
     #[error("cannot listen on --{flag} {addr}: {source}")]
     Listen {
         flag: &'static str,
@@ -121,6 +126,9 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
                 dir: cfg.data_dir.clone(),
                 detail: e.to_string(),
             })?;
+        if cfg.raft.is_none() {
+            crate::group::check_single(&cfg.data_dir)?;
+        }
         let auth_on = setup_auth(&db, &cfg)?;
         let load = |files: &Option<crate::tls::TlsFiles>, port| {
             files
@@ -146,23 +154,42 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
             .local_addr()
             .map_err(listen_err("listen", cfg.listen))?;
         let grpc_addr = grpc.local_addr().map_err(listen_err("grpc", cfg.grpc))?;
-        // Runs' requests never reach the controller's own endpoints (crate::targets).
-        let mut coordinator = cfg.coordinator.clone();
-        crate::targets::deny_own_endpoints(
-            &mut coordinator.targets,
-            &[
-                (rest_addr, "the controller's REST API"),
-                (grpc_addr, "the controller's gRPC endpoint for agents"),
-            ],
-        );
-        coordinator.controller_ports = vec![rest_addr.port(), grpc_addr.port()];
-        let registry = Arc::new(Registry::new());
-        let co = Coordinator::new(db, registry, coordinator);
-        co.start();
-        let link = LinkService::server(co.clone(), cfg.token.clone(), mtls);
-        let grpc_limits = cfg.grpc_limits;
         let grpc_scheme = if grpc_tls.is_some() { "https" } else { "http" };
         let rest_scheme = if rest_tls.is_some() { "https" } else { "http" };
+        // With --peer, every command goes through the Raft group from here on.
+        let driver = match &cfg.raft {
+            Some(raft) => {
+                let api = format!("{rest_scheme}://{rest_addr}");
+                Some(crate::group::join(&db, raft, &cfg.data_dir, api).await?)
+            }
+            None => None,
+        };
+        // Runs' requests never reach the controller's own endpoints (crate::targets).
+        let mut coordinator = cfg.coordinator.clone();
+        let mut own = vec![
+            (rest_addr, "the controller's REST API"),
+            (grpc_addr, "the controller's gRPC endpoint for agents"),
+        ];
+        if let Some(raft) = &cfg.raft {
+            own.push((raft.listen, "the controller's Raft port"));
+        }
+        crate::targets::deny_own_endpoints(&mut coordinator.targets, &own);
+        coordinator.controller_ports = own.iter().map(|(a, _)| a.port()).collect();
+        let registry = Arc::new(Registry::new());
+        let co = Coordinator::new(db, registry, coordinator);
+        // Alone, this controller drives runs at once; in a group, only while it leads.
+        let deposed = match driver {
+            None => {
+                co.start();
+                None
+            }
+            Some(_) => Some(tokio::spawn(crate::group::lead(
+                co.clone(),
+                cfg.admin_token.clone(),
+            ))),
+        };
+        let link = LinkService::server(co.clone(), cfg.token.clone(), mtls);
+        let grpc_limits = cfg.grpc_limits;
         let grpc_task = tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::ReceiverStream::new(
                 crate::grpc_listener::incoming(grpc, grpc_limits, grpc_tls),
@@ -197,12 +224,30 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
         });
         println!("volley controller REST API on {rest_scheme}://{rest_addr}");
         println!("volley controller gRPC for agents on {grpc_scheme}://{grpc_addr}");
+        if let Some(raft) = &cfg.raft {
+            println!(
+                "volley controller Raft node {} on {}",
+                raft.node_id, raft.listen
+            );
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        wait_for_signal().await;
+        let outcome = match deposed {
+            None => {
+                wait_for_signal().await;
+                Ok(())
+            }
+            Some(mut lead) => tokio::select! {
+                _ = wait_for_signal() => Ok(()),
+                why = &mut lead => Err(match why {
+                    Ok(e) => ServerError::Group(e),
+                    Err(e) => ServerError::Group(crate::group::GroupError::Stopped(e.to_string())),
+                }),
+            },
+        };
         grpc_task.abort();
         rest_task.abort();
-        Ok(())
+        outcome
     })
 }
 
@@ -211,7 +256,8 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
 /// requires tokens.
 fn setup_auth(db: &Db, cfg: &ControllerConfig) -> Result<bool, ServerError> {
     use crate::auth::tokens::{bootstrap, Bootstrap};
-    if let Some(secret) = cfg.admin_token.as_deref() {
+    // In a Raft group the leader stores it (crate::group::lead): a follower cannot write.
+    if let Some(secret) = cfg.admin_token.as_deref().filter(|_| cfg.raft.is_none()) {
         let done = bootstrap(db, secret).map_err(|e| ServerError::Auth {
             dir: cfg.data_dir.clone(),
             detail: e.message,
@@ -231,8 +277,29 @@ fn setup_auth(db: &Db, cfg: &ControllerConfig) -> Result<bool, ServerError> {
             }
         }
     }
-    let auth_on = db.read(|s| s.tokens().next().is_some());
+    let auth_on = db.read(|s| s.tokens().next().is_some())
+        || (cfg.raft.is_some() && cfg.admin_token.is_some());
     if !cfg.insecure {
+        if let Some(raft) = cfg.raft.as_ref().filter(|r| !r.listen.ip().is_loopback()) {
+            if raft.peer_token.is_none() {
+                return Err(ServerError::Insecure {
+                    flag: "raft",
+                    addr: raft.listen,
+                    what: "the Raft port",
+                    needs: "a peer token",
+                    risk: "rewrite the controllers' state: create tokens, tests and runs",
+                    fix: "the same --peer-token (or VOLLEY_PEER_TOKEN) on every controller of the group",
+                });
+            }
+            return Err(ServerError::Insecure {
+                flag: "raft",
+                addr: raft.listen,
+                what: "the Raft port",
+                needs: "TLS (not built yet for the Raft port, docs/ha.md)",
+                risk: "read every test, token hash and run it carries in clear text",
+                fix: "a private network between the controllers",
+            });
+        }
         if !auth_on && !cfg.listen.ip().is_loopback() {
             return Err(ServerError::Insecure {
                 flag: "listen",

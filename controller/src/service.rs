@@ -282,6 +282,10 @@ impl ControllerService for Service {
         self.stream_keys.verify(run_id, presented)
     }
 
+    fn leadership(&self) -> crate::store::Leadership {
+        self.co.db.leadership()
+    }
+
     fn auth_required(&self) -> bool {
         self.co.db.read(|s| s.tokens().next().is_some())
     }

@@ -30,6 +30,7 @@ mod extract;
 pub mod guard;
 mod handlers;
 mod k6cloud;
+mod leader;
 mod meta;
 mod metrics;
 mod openapi;
@@ -93,6 +94,11 @@ pub trait ControllerService: Send + Sync + 'static {
     /// The run pipeline's meters (batches merged, checkpoints), for `/metrics`.
     fn meters(&self) -> Option<crate::meters::RunMeters> {
         None
+    }
+    /// Who leads the controllers' Raft group: writes on a follower are redirected to the
+    /// leader (a controller without Raft always leads).
+    fn leadership(&self) -> crate::store::Leadership {
+        crate::store::Leadership::Here
     }
     /// Creates a run of the test and queues it, recording `user_id` (the caller's token) as
     /// its `user_id`. The API has already checked the test exists and the caller sees it.
@@ -313,6 +319,11 @@ pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) ->
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
+        ))
+        // Outside the guard: tokens are checked by the leader, which commits the write.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            leader::writes_to_leader,
         ))
         .fallback(meta::route_not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)

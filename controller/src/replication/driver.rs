@@ -22,7 +22,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::node::{is_snapshot, Node, NodeError, NodeStatus, ProposalId, Role, TICK};
-use super::transport::{PeerClient, PeerService, TransportLimits, MAX_MESSAGES_PER_BATCH};
+use super::transport::{
+    ApiBook, PeerAuth, PeerClient, PeerService, TransportLimits, MAX_MESSAGES_PER_BATCH,
+};
 use crate::state::{Applied, Command, State, StateError};
 
 /// Most proposals waiting for their outcome on one node; more are refused at once.
@@ -46,6 +48,12 @@ pub struct DriverConfig {
     pub limits: TransportLimits,
     /// How long [`DriverHandle::propose`] waits for a command to be committed and applied.
     pub proposal_timeout: Duration,
+    /// This node's REST API URL, told to its peers with every batch (`--advertise-api`), so
+    /// their followers can redirect writes here when this node leads.
+    pub api: String,
+    /// The secret every node of the group shares (`--peer-token`): sent with every batch, and
+    /// required of every batch received. `None`: no token (loopback or `--insecure` only).
+    pub peer_token: Option<String>,
 }
 
 impl DriverConfig {
@@ -55,6 +63,8 @@ impl DriverConfig {
             peers,
             limits: TransportLimits::default(),
             proposal_timeout: Duration::from_secs(5),
+            api: String::new(),
+            peer_token: None,
         }
     }
 }
@@ -122,6 +132,9 @@ pub struct DriverHandle {
     status: watch::Receiver<DriverStatus>,
     peers: BTreeMap<u64, String>,
     proposal_timeout: Duration,
+    /// This node's own REST API URL, and what its peers advertised.
+    api: String,
+    apis: ApiBook,
 }
 
 impl std::fmt::Debug for Request {
@@ -201,6 +214,20 @@ impl DriverHandle {
         self.id
     }
 
+    /// How long [`Self::propose`] waits at most.
+    pub fn proposal_timeout(&self) -> Duration {
+        self.proposal_timeout
+    }
+
+    /// The REST API URL of node `id`: this node's own, or what that peer advertised in its
+    /// last batch (`None` until it sent one).
+    pub fn api_of(&self, id: u64) -> Option<String> {
+        if id == self.id {
+            return (!self.api.is_empty()).then(|| self.api.clone());
+        }
+        self.apis.get(id)
+    }
+
     fn addr_of(&self, id: u64) -> String {
         self.peers
             .get(&id)
@@ -250,7 +277,14 @@ impl Driver {
             stopped: None,
         });
         let mut tasks = Vec::new();
-        let service = PeerService::server(id, inbox_tx, config.limits.clone());
+        let apis = ApiBook::default();
+        let service = PeerService::server(
+            id,
+            inbox_tx,
+            config.limits.clone(),
+            apis.clone(),
+            PeerAuth::new(config.peer_token.clone()),
+        );
         let local: Option<SocketAddr> = listener.local_addr().ok();
         tasks.push(tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -266,7 +300,8 @@ impl Driver {
         for (&peer, addr) in &config.peers {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
             outboxes.insert(peer, tx);
-            let client = PeerClient::new(id, peer, addr.clone(), config.limits.clone());
+            let client = PeerClient::new(id, peer, addr.clone(), config.limits.clone())
+                .identify(config.api.clone(), config.peer_token.as_deref());
             tasks.push(tokio::spawn(peer_task(client, rx, reports_tx.clone())));
         }
         let lp = Loop {
@@ -286,6 +321,8 @@ impl Driver {
                 status,
                 peers: config.peers,
                 proposal_timeout: config.proposal_timeout,
+                api: config.api,
+                apis,
             },
             tasks,
         }
@@ -401,7 +438,7 @@ impl Loop {
 
     fn request(&mut self, r: Request) {
         match r {
-            Request::Read(f) => f(self.node.state()),
+            Request::Read(f) => f(&self.node.state()),
             Request::Propose { cmd, reply } => {
                 // Forget proposers that gave up (their timeout passed) before counting.
                 if self.pending.len() >= MAX_PENDING_PROPOSALS {

@@ -1,6 +1,6 @@
 //! Replication of the controller's state machine over Raft (TiKV's raft-rs), the foundation of
-//! controller high availability: docs/ha.md describes the design and
-//! what is not wired yet (a `volley controller` does not use this module yet).
+//! controller high availability: docs/ha.md describes the design; `crate::group` wires it
+//! into `volley controller --peer`.
 //!
 //! * [`storage`] — raft-rs' `Storage` on redb: log, hard state, membership, snapshot; one fsync
 //!   per Ready.

@@ -13,6 +13,8 @@
 //! is unchanged, and the rejection is reported to the proposer). Snapshots are the [`State`] as
 //! JSON, as the store's snapshots are. See docs/ha.md.
 
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
 use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot,
@@ -159,11 +161,15 @@ pub enum NodeError {
     BadSnapshot { index: u64, detail: String },
 }
 
+/// The controller state a node applies to, shared with the readers of the store
+/// ([`crate::store::Db::shared_state`]) so a replicated controller keeps one copy of it.
+pub type SharedState = Arc<RwLock<State>>;
+
 /// One replica: raft-rs' `RawNode` over redb, and the controller state it applies to.
 pub struct Node {
     id: u64,
     raw: RawNode<RaftStorage>,
-    state: State,
+    state: SharedState,
     /// The last Raft index applied (commands, no-ops and membership changes alike).
     applied: u64,
     next_seq: u64,
@@ -187,13 +193,24 @@ impl Node {
     /// [`Self::handle_ready`], from the node's own log.
     pub fn open(
         config: &NodeConfig,
+        storage: RaftStorage,
+        voters: &[u64],
+    ) -> Result<Node, NodeError> {
+        Node::open_shared(config, storage, voters, SharedState::default())
+    }
+
+    /// [`Self::open`], applying to `shared` (which first gets the stored snapshot's state).
+    pub fn open_shared(
+        config: &NodeConfig,
         mut storage: RaftStorage,
         voters: &[u64],
+        shared: SharedState,
     ) -> Result<Node, NodeError> {
         storage.initialize(voters)?;
         let snap = storage.load_snapshot()?;
         let applied = snap.get_metadata().index;
-        let state = state_from_snapshot(&snap)?;
+        *shared.write().unwrap_or_else(PoisonError::into_inner) = state_from_snapshot(&snap)?;
+        let state = shared;
         let cfg = raft::Config {
             id: config.id,
             election_tick: config.election_tick,
@@ -230,8 +247,8 @@ impl Node {
     }
 
     /// The replicated controller state, as of the last applied entry.
-    pub fn state(&self) -> &State {
-        &self.state
+    pub fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One tick of the driver's clock.
@@ -338,7 +355,7 @@ impl Node {
                 snapshot: Some(snap),
                 ..Persist::default()
             })?;
-            self.state = state;
+            *self.state.write().unwrap_or_else(PoisonError::into_inner) = state;
             self.applied = snap.get_metadata().index;
             tracing::info!(
                 node = self.id,
@@ -388,7 +405,7 @@ impl Node {
     /// Compacts the log into a snapshot of the current state now (also done on its own every
     /// `snapshot_every` applied entries).
     pub fn compact(&mut self) -> Result<(), NodeError> {
-        let data = serde_json::to_vec(&self.state).map_err(NodeError::Encode)?;
+        let data = serde_json::to_vec(&*self.state()).map_err(NodeError::Encode)?;
         self.raw.mut_store().compact(self.applied, &data)?;
         Ok(())
     }
@@ -415,7 +432,11 @@ impl Node {
                 EntryType::EntryNormal if entry.data.is_empty() => {} // a new leader's no-op
                 EntryType::EntryNormal => {
                     let outcome = match serde_json::from_slice::<Command>(&entry.data) {
-                        Ok(cmd) => self.state.apply(entry.index, &cmd),
+                        Ok(cmd) => self
+                            .state
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .apply(entry.index, &cmd),
                         // Every replica decodes the same bytes the same way, so all skip it.
                         Err(e) => Err(StateError::Invalid {
                             subject: format!("Raft entry {}", entry.index),

@@ -212,7 +212,7 @@ impl Sim {
 
     /// Serialized state of a node, for byte-for-byte comparison.
     pub fn state_bytes(&self, id: u64) -> Vec<u8> {
-        serde_json::to_vec(self.node(id).state()).expect("serialize the state")
+        serde_json::to_vec(&*self.node(id).state()).expect("serialize the state")
     }
 
     /// Whether the proposal was applied (successfully or rejected) on node `id`.

@@ -150,8 +150,8 @@ fn leader_crash_elects_a_new_leader_and_loses_no_committed_command() {
     }
     replicate(&mut sim, 12..18, &others);
     sim.restart(old);
-    assert!(sim.run_until(30 * ELECTION_TICK, |s| s.node(old).state()
-        == s.node(new).state()));
+    assert!(sim.run_until(30 * ELECTION_TICK, |s| *s.node(old).state()
+        == *s.node(new).state()));
     assert_same_states(&sim, &[1, 2, 3]);
     assert_eq!(sim.node(old).state().tests().count(), 6);
 }
@@ -229,8 +229,8 @@ fn a_restarted_node_catches_up_from_its_own_log_then_from_the_leader() {
         "the restarted node's own log does not rebuild its state"
     );
     assert!(
-        sim.run_until(30 * ELECTION_TICK, |s| s.node(follower).state()
-            == s.node(leader).state())
+        sim.run_until(30 * ELECTION_TICK, |s| *s.node(follower).state()
+            == *s.node(leader).state())
     );
     assert_same_states(&sim, &[1, 2, 3]);
 }
@@ -261,8 +261,8 @@ fn a_wiped_node_is_removed_added_back_and_catches_up_from_a_snapshot() {
         .propose_membership(Membership::AddVoter(follower))
         .unwrap();
     assert!(
-        sim.run_until(30 * ELECTION_TICK, |s| s.node(follower).state()
-            == s.node(leader).state())
+        sim.run_until(30 * ELECTION_TICK, |s| *s.node(follower).state()
+            == *s.node(leader).state())
     );
     assert!(
         sim.snapshots_delivered.get(&follower).copied().unwrap_or(0) >= 1,

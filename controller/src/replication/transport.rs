@@ -9,8 +9,11 @@
 //! hands messages to its node through a bounded queue and waits at most
 //! [`TransportLimits::inbox_timeout`] for room. A message whose `from`/`to` disagree with the
 //! batch, or a batch of another protocol version, is refused whole with a message naming why.
-//! Peers are not authenticated yet (docs/ha.md#what-is-not-there-yet).
+//! With a peer token (`--peer-token`) every batch must carry it (`authorization: Bearer …`),
+//! compared in constant time (docs/security.md#the-raft-port).
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use protobuf::Message as _;
@@ -45,25 +48,105 @@ impl Default for TransportLimits {
     }
 }
 
+/// Longest REST API URL a peer may advertise (a longer one is ignored).
+const MAX_API_URL: usize = 2048;
+
+/// The REST API URL each peer advertised in its batches (`RaftBatch.api`), by node id: where a
+/// follower redirects writes once it knows the leader (docs/ha.md#followers-redirect-writes-they-do-not-forward-them).
+#[derive(Debug, Clone, Default)]
+pub struct ApiBook(Arc<Mutex<BTreeMap<u64, String>>>);
+
+impl ApiBook {
+    /// The API URL node `id` advertised last, if any.
+    pub fn get(&self, id: u64) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// Notes what node `id` advertised; an empty, overlong or non-printable URL is ignored.
+    pub fn note(&self, id: u64, api: &str) {
+        if api.is_empty() || api.len() > MAX_API_URL || api.chars().any(char::is_control) {
+            return;
+        }
+        let mut book = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if book.get(&id).map(String::as_str) != Some(api) {
+            book.insert(id, api.to_string());
+        }
+    }
+}
+
+/// Checks the peer token a batch carries (`authorization: Bearer …`), when the group has one.
+#[derive(Clone)]
+pub struct PeerAuth(Option<Arc<str>>);
+
+/// Never shows the token.
+impl std::fmt::Debug for PeerAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "PeerAuth(token)"
+        } else {
+            "PeerAuth(none)"
+        })
+    }
+}
+
+impl PeerAuth {
+    /// `token`: the secret every controller of the group shares (`--peer-token`), or `None`.
+    pub fn new(token: Option<String>) -> PeerAuth {
+        PeerAuth(token.map(Arc::from))
+    }
+
+    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        use subtle::ConstantTimeEq as _;
+        let Some(token) = &self.0 else {
+            return Ok(());
+        };
+        let presented = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated(
+                "this controller's Raft port needs the group's peer token: start every \
+                 controller of the group with the same --peer-token (or VOLLEY_PEER_TOKEN)",
+            ))
+        }
+    }
+}
+
 /// The receiving side: checks each batch and queues its messages for the local node.
 #[derive(Debug, Clone)]
 pub struct PeerService {
     node_id: u64,
     inbox: mpsc::Sender<Message>,
     limits: TransportLimits,
+    apis: ApiBook,
+    auth: PeerAuth,
 }
 
 impl PeerService {
-    /// The tonic service for node `node_id`, delivering into `inbox`.
+    /// The tonic service for node `node_id`, delivering into `inbox`, noting each sender's
+    /// API URL in `apis` and refusing a batch without the peer token of `auth`.
     pub fn server(
         node_id: u64,
         inbox: mpsc::Sender<Message>,
         limits: TransportLimits,
+        apis: ApiBook,
+        auth: PeerAuth,
     ) -> RaftPeerServer<PeerService> {
         RaftPeerServer::new(PeerService {
             node_id,
             inbox,
             limits,
+            apis,
+            auth,
         })
         .max_decoding_message_size(MAX_RAFT_BATCH_BYTES)
         .max_encoding_message_size(MAX_RAFT_BATCH_BYTES)
@@ -114,8 +197,10 @@ pub fn decode_batch(node_id: u64, batch: &RaftBatch) -> Result<Vec<Message>, Sta
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
     async fn send(&self, request: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
+        self.auth.check(&request)?;
         let batch = request.into_inner();
         let messages = decode_batch(self.node_id, &batch)?;
+        self.apis.note(batch.from, &batch.api);
         for m in messages {
             match tokio::time::timeout(self.limits.inbox_timeout, self.inbox.send(m)).await {
                 Ok(Ok(())) => {}
@@ -162,6 +247,10 @@ pub struct PeerClient {
     addr: String,
     client: Option<RaftPeerClient<Channel>>,
     limits: TransportLimits,
+    /// This node's REST API URL, sent in every batch.
+    api: String,
+    /// `Bearer <peer token>`, sent with every batch when the group has a token.
+    authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl PeerClient {
@@ -173,7 +262,18 @@ impl PeerClient {
             addr,
             client: None,
             limits,
+            api: String::new(),
+            authorization: None,
         }
+    }
+
+    /// Sends `api` (this node's REST API URL) and the peer token `token` with every batch. A
+    /// token that cannot be an HTTP header value is not sent (the peer then refuses the batch,
+    /// naming the token).
+    pub fn identify(mut self, api: String, token: Option<&str>) -> PeerClient {
+        self.api = api;
+        self.authorization = token.and_then(|t| format!("Bearer {t}").parse().ok());
+        self
     }
 
     /// The peer this client sends to.
@@ -194,6 +294,7 @@ impl PeerClient {
             from: self.node_id,
             to,
             messages: Vec::with_capacity(messages.len()),
+            api: self.api.clone(),
         };
         for m in messages {
             batch
@@ -224,7 +325,11 @@ impl PeerClient {
             }
         };
         let total = limits.connect_timeout + limits.request_timeout;
-        match tokio::time::timeout(total, client.send(batch)).await {
+        let mut request = Request::new(batch);
+        if let Some(auth) = &self.authorization {
+            request.metadata_mut().insert("authorization", auth.clone());
+        }
+        match tokio::time::timeout(total, client.send(request)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(status)) => Err(SendError::Refused {
                 to,
@@ -255,6 +360,7 @@ mod tests {
             from,
             to,
             messages: msgs.iter().map(|m| m.write_to_bytes().unwrap()).collect(),
+            api: String::new(),
         }
     }
 
@@ -302,7 +408,13 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let server = tokio::spawn(
             tonic::transport::Server::builder()
-                .add_service(PeerService::server(2, tx, TransportLimits::default()))
+                .add_service(PeerService::server(
+                    2,
+                    tx,
+                    TransportLimits::default(),
+                    ApiBook::default(),
+                    PeerAuth::new(None),
+                ))
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
         let limits = TransportLimits {
@@ -340,6 +452,45 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+        server.abort();
+    }
+
+    /// With a peer token, a batch without it (or with another) is refused before anything is
+    /// delivered; one with it is delivered, and its sender's API URL is noted.
+    #[tokio::test]
+    async fn the_peer_token_guards_the_raft_port() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, mut rx) = mpsc::channel(16);
+        let apis = ApiBook::default();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerService::server(
+                    2,
+                    tx,
+                    TransportLimits::default(),
+                    apis.clone(),
+                    PeerAuth::new(Some("s3cret-peer-token".into())),
+                ))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let limits = TransportLimits::default();
+        for token in [None, Some("wrong")] {
+            let mut c = PeerClient::new(1, 2, addr.clone(), limits.clone())
+                .identify("http://c1:6565".into(), token);
+            let err = c.send(&[msg(1, 2, 7)]).await.unwrap_err();
+            assert!(err.to_string().contains("--peer-token"), "{err}");
+        }
+        assert!(rx.try_recv().is_err(), "nothing delivered");
+        assert_eq!(apis.get(1), None);
+        let mut c = PeerClient::new(1, 2, addr, limits)
+            .identify("http://c1:6565".into(), Some("s3cret-peer-token"));
+        c.send(&[msg(1, 2, 9)]).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap().term, 9);
+        assert_eq!(apis.get(1).as_deref(), Some("http://c1:6565"));
         server.abort();
     }
 }

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The command does not apply to the current state; nothing was written.
     #[error(transparent)]
     Rejected(#[from] StateError),
+    /// A replicated command was not committed (this controller does not lead, no quorum, or
+    /// no outcome in time): the message says which, and whether it may still apply.
+    #[error("{0}")]
+    Replication(String),
     #[error("cannot create the data dir {path}: {source}; check --data-dir and its permissions")]
     DataDir {
         path: PathBuf,

@@ -26,7 +26,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
@@ -40,6 +40,7 @@ mod error;
 mod health;
 mod migrate;
 mod open;
+mod replica;
 
 use content::put_content;
 pub use content::sha256_hex;
@@ -48,6 +49,7 @@ use open::{decode_command, init_tables, load, open_file};
 
 use health::HealthTracker;
 pub use health::StoreHealth;
+pub use replica::{Leadership, Replica};
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "controller.redb";
@@ -115,8 +117,11 @@ pub struct Db {
     options: StoreOptions,
     /// Serializes commands, snapshots and reopening; holds the count since the last snapshot.
     writer: Mutex<u64>,
-    state: RwLock<State>,
+    /// Shared with the Raft node when the store is replicated (it applies commands to it).
+    state: Arc<RwLock<State>>,
     health: HealthTracker,
+    /// Set when commands go through Raft (`--peer`): see [`Db::replicate`].
+    replica: OnceLock<Replica>,
 }
 
 impl std::fmt::Debug for Db {
@@ -157,8 +162,9 @@ impl Db {
             db: RwLock::new(Some(db)),
             options,
             writer: Mutex::new(replayed),
-            state: RwLock::new(state),
+            state: Arc::new(RwLock::new(state)),
             health: HealthTracker::default(),
+            replica: OnceLock::new(),
         };
         if let Some(from) = migrated {
             // The migrated snapshot holds no scripts; dropping the log drops the old copies.
@@ -276,8 +282,17 @@ impl Db {
         Ok(out)
     }
 
+    /// The state readers see, for a Raft node to apply replicated commands to
+    /// (`crate::replication::Node::open_shared`).
+    pub fn shared_state(&self) -> Arc<RwLock<State>> {
+        self.state.clone()
+    }
+
     fn execute_inner(&self, cmd: &Command, archive: Option<&[u8]>) -> Result<Applied, StoreError> {
         self.recover_if_due();
+        if let Some(replica) = self.replica.get() {
+            return self.execute_replicated(replica, cmd, archive);
+        }
         let mut since = self.lock_writer();
         let prepared = {
             let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
@@ -359,6 +374,11 @@ impl Db {
             let db = slot.as_ref().ok_or_else(|| self.unavailable())?;
             load(db, &self.path)?
         };
+        if self.replica.get().is_some() {
+            // The state is the Raft group's, not the one in this file.
+            **since = replayed;
+            return Ok(());
+        }
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if *state != disk {
             tracing::warn!(

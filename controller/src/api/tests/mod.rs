@@ -33,6 +33,8 @@ struct FakeState {
     stopped: Vec<(u64, Option<u64>)>,
     /// Simulates the run finishing between the API's check and the service call.
     stop_race: bool,
+    /// What `leadership` answers (`None`: this controller leads).
+    leadership: Option<crate::store::Leadership>,
 }
 
 #[derive(Default)]
@@ -135,6 +137,10 @@ impl ControllerService for Fake {
         Some(format!("// the script of test {test_id}"))
     }
 
+    fn leadership(&self) -> crate::store::Leadership {
+        self.with(|s| s.leadership.clone())
+            .unwrap_or(crate::store::Leadership::Here)
+    }
     fn store_health(&self) -> crate::store::StoreHealth {
         self.with(|s| s.store.clone())
             .unwrap_or(crate::store::StoreHealth::Ok)
@@ -374,6 +380,7 @@ mod document;
 mod extensions;
 mod fuzz;
 mod k6cloud;
+mod leader;
 mod lists;
 mod load_tests;
 mod meta;

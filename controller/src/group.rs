@@ -1,0 +1,198 @@
+//! A controller as one member of a Raft group (`volley controller --node-id N --raft ADDR
+//! --peer M=ADDR …`): opens its Raft node on the data dir's `raft.redb`, starts the driver on
+//! the Raft port, makes the store propose every command through it, and drives runs only while
+//! it leads. Without `--peer` none of this runs (docs/ha.md#the-wiring).
+//!
+//! A leader that loses its leadership stops the process ([`lead`] returns): a deposed leader
+//! must not go on driving runs beside its successor, and stopping is the one way to be sure
+//! every run task, agent stream and timer of the old term is gone. Restarted, it rejoins as a
+//! follower (docs/ha.md#leadership).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::coordinator::Coordinator;
+use crate::replication::storage::RAFT_FILE;
+use crate::replication::{Driver, DriverConfig, Node, NodeConfig, RaftStorage, Role};
+use crate::store::{Db, Replica};
+
+/// A controller's place in its Raft group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftConfig {
+    /// This controller's node id (1 or more, unique in the group).
+    pub node_id: u64,
+    /// The address of its Raft port (`--raft`).
+    pub listen: SocketAddr,
+    /// The other voters: node id → `http://host:port` of their Raft port.
+    pub peers: BTreeMap<u64, String>,
+    /// The REST API URL peers redirect writes to while this node leads (`--advertise-api`;
+    /// `None`: the REST listener's own address).
+    pub advertise_api: Option<String>,
+    /// The secret the group's controllers share on their Raft ports (`--peer-token`).
+    pub peer_token: Option<String>,
+}
+
+/// Why a controller could not join or stay in its group.
+#[derive(Debug, Error)]
+pub enum GroupError {
+    #[error(
+        "the data dir {} holds a single controller's state (controller.redb, {commands} \
+         commands applied); a member of a Raft group starts from an empty data dir and gets \
+         its state from the group: give it a new --data-dir, or start it without --peer",
+        .dir.display()
+    )]
+    NotEmpty {
+        dir: std::path::PathBuf,
+        commands: u64,
+    },
+    #[error(
+        "the data dir {} belongs to a member of a Raft group ({RAFT_FILE}): start it with its \
+         --node-id, --raft and --peer flags, or give a single controller another --data-dir",
+        .dir.display()
+    )]
+    Replicated { dir: std::path::PathBuf },
+    #[error("cannot open the Raft node: {0}")]
+    Node(String),
+    #[error("cannot listen on --raft {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "this controller (node {id}) lost the Raft leadership in term {term}: it stops so that \
+         only one controller drives runs; restarted, it rejoins the group as a follower"
+    )]
+    Deposed { id: u64, term: u64 },
+    #[error("this controller's Raft node stopped: {0}")]
+    Stopped(String),
+}
+
+/// Refuses to start a single controller on a group member's data dir (its state is in the
+/// Raft log, which a single controller would ignore).
+pub fn check_single(data_dir: &Path) -> Result<(), GroupError> {
+    if data_dir.join(RAFT_FILE).exists() {
+        return Err(GroupError::Replicated {
+            dir: data_dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Opens the node, binds the Raft port and starts the driver; from then on `db` proposes every
+/// command through it. `api` is this node's REST API URL, told to its peers. Must run inside
+/// the controller's runtime. Dropping the returned driver stops the node.
+pub async fn join(
+    db: &Arc<Db>,
+    cfg: &RaftConfig,
+    data_dir: &Path,
+    api: String,
+) -> Result<Driver, GroupError> {
+    let commands = db.read(|s| s.applied_index());
+    if commands > 0 {
+        return Err(GroupError::NotEmpty {
+            dir: data_dir.to_path_buf(),
+            commands,
+        });
+    }
+    let storage = RaftStorage::open(data_dir).map_err(|e| GroupError::Node(e.to_string()))?;
+    let mut voters: Vec<u64> = cfg.peers.keys().copied().collect();
+    voters.push(cfg.node_id);
+    voters.sort_unstable();
+    let node = Node::open_shared(
+        &NodeConfig::new(cfg.node_id),
+        storage,
+        &voters,
+        db.shared_state(),
+    )
+    .map_err(|e| GroupError::Node(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| GroupError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let mut config = DriverConfig::new(cfg.peers.clone());
+    config.api = cfg.advertise_api.clone().unwrap_or(api);
+    config.peer_token = cfg.peer_token.clone();
+    let driver = Driver::start(node, config, listener);
+    db.replicate(Replica {
+        handle: driver.handle(),
+        runtime: tokio::runtime::Handle::current(),
+    })
+    .map_err(|e| GroupError::Node(e.to_string()))?;
+    tracing::info!(
+        node = cfg.node_id,
+        raft = %cfg.listen,
+        voters = ?voters,
+        "joined the controllers' Raft group"
+    );
+    Ok(driver)
+}
+
+/// Waits until this node leads with every committed command applied, then stores the
+/// bootstrap admin token (`admin_token`) and starts driving runs; returns when the node loses
+/// the leadership or its Raft node stops (the caller then stops the process).
+pub async fn lead(co: Arc<Coordinator>, admin_token: Option<String>) -> GroupError {
+    let Some(replica) = co.db.replica().cloned() else {
+        return GroupError::Stopped("the store is not replicated".into());
+    };
+    let mut status = replica.handle.watch();
+    loop {
+        {
+            let s = status.borrow_and_update();
+            if let Some(why) = &s.stopped {
+                return GroupError::Stopped(why.clone());
+            }
+            // Its own first entry of the term is applied: so is everything committed before.
+            if s.node.role == Role::Leader && s.node.applied >= s.node.last_index {
+                break;
+            }
+        }
+        if status.changed().await.is_err() {
+            return GroupError::Stopped("its driver was shut down".into());
+        }
+    }
+    let (id, term) = {
+        let s = status.borrow();
+        (s.node.id, s.node.term)
+    };
+    tracing::info!(
+        node = id,
+        term,
+        "this controller leads the group: it drives the runs now"
+    );
+    if let Some(secret) = admin_token {
+        let db = co.db.clone();
+        let stored =
+            tokio::task::spawn_blocking(move || crate::auth::tokens::bootstrap(&db, &secret)).await;
+        match stored {
+            Ok(Ok(done)) => tracing::debug!(?done, "bootstrap admin token checked"),
+            Ok(Err(e)) => tracing::warn!(
+                "the bootstrap admin token could not be stored: {}",
+                e.message
+            ),
+            Err(e) => tracing::warn!("the bootstrap admin token could not be stored: {e}"),
+        }
+    }
+    co.start();
+    loop {
+        if status.changed().await.is_err() {
+            return GroupError::Stopped("its driver was shut down".into());
+        }
+        let s = status.borrow_and_update();
+        if let Some(why) = &s.stopped {
+            return GroupError::Stopped(why.clone());
+        }
+        if s.node.role != Role::Leader {
+            return GroupError::Deposed {
+                id: s.node.id,
+                term: s.node.term,
+            };
+        }
+    }
+}

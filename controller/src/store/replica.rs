@@ -1,0 +1,111 @@
+//! A replicated store: with `--peer`, [`Db::execute`] proposes each command through the Raft
+//! driver instead of writing it to the store's own log, and the Raft node applies committed
+//! commands to the one state the store's readers see ([`Db::shared_state`]). Archives and
+//! checkpoints stay in the local `controller.redb` (docs/ha.md#which-writes-go-through-raft).
+
+use std::time::Duration;
+
+use super::{Db, StoreError};
+use crate::replication::{DriverError, DriverHandle, Role};
+use crate::state::{Applied, Command};
+
+/// What a proposal may wait beyond the driver's own timeout before the caller gives up (a
+/// starved runtime may deliver the driver's answer late).
+const ANSWER_MARGIN: Duration = Duration::from_secs(2);
+
+/// The Raft side of a replicated store: where its commands are proposed.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub handle: DriverHandle,
+    /// The runtime the driver runs on; proposals are started there.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// Who leads the controllers' group, as this controller knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// This controller leads (or runs alone, without Raft): it takes writes and drives runs.
+    Here,
+    /// Node `id` leads; `api` is its REST API URL once it has told this node.
+    Elsewhere { id: u64, api: Option<String> },
+    /// No leader is known (an election is under way).
+    Unknown,
+}
+
+impl Replica {
+    /// Who leads, from the driver's latest status.
+    pub fn leadership(&self) -> Leadership {
+        let status = self.handle.status().node;
+        if status.role == Role::Leader {
+            Leadership::Here
+        } else if status.leader == 0 || status.leader == status.id {
+            Leadership::Unknown
+        } else {
+            Leadership::Elsewhere {
+                id: status.leader,
+                api: self.handle.api_of(status.leader),
+            }
+        }
+    }
+
+    /// Proposes `cmd` and blocks until it is applied here, rejected, or the proposal fails.
+    /// Callable from blocking threads and from the workers of a multi-threaded runtime (the
+    /// wait then hands the worker's other tasks to another thread).
+    fn propose(&self, cmd: Command) -> Result<Applied, DriverError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = self.handle.clone();
+        self.runtime.spawn(async move {
+            let _ = tx.send(handle.propose(cmd).await);
+        });
+        let waited = self.handle.proposal_timeout() + ANSWER_MARGIN;
+        let wait = move || rx.recv_timeout(waited);
+        let answer = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        };
+        answer.unwrap_or(Err(DriverError::Timeout { waited }))
+    }
+}
+
+impl Db {
+    /// Makes this store replicated: from now on commands are proposed through `replica`. The
+    /// store must not hold a state of its own (a single controller's data dir).
+    pub fn replicate(&self, replica: Replica) -> Result<(), StoreError> {
+        self.replica
+            .set(replica)
+            .map_err(|_| StoreError::Replication("the store is replicated already".into()))
+    }
+
+    /// Who leads the group (always [`Leadership::Here`] without Raft).
+    pub fn leadership(&self) -> Leadership {
+        self.replica
+            .get()
+            .map_or(Leadership::Here, Replica::leadership)
+    }
+
+    /// The Raft driver, when the store is replicated.
+    pub fn replica(&self) -> Option<&Replica> {
+        self.replica.get()
+    }
+
+    /// A replicated command: the quota is checked here, the archive (if any) is stored here
+    /// by hash before the command is proposed, and the outcome is the Raft group's.
+    pub(super) fn execute_replicated(
+        &self,
+        replica: &Replica,
+        cmd: &Command,
+        archive: Option<&[u8]>,
+    ) -> Result<Applied, StoreError> {
+        if let (Some(archive), Command::CreateTest { archive_sha256, .. }) = (archive, cmd) {
+            self.read(|state| self.check_quota(state, cmd))?;
+            let sha = archive_sha256.to_ascii_lowercase();
+            self.write(|txn| super::put_content(self, txn, &sha, archive))?;
+        }
+        replica.propose(cmd.clone()).map_err(|e| match e {
+            DriverError::Rejected(e) => StoreError::Rejected(e),
+            e => StoreError::Replication(e.to_string()),
+        })
+    }
+}
