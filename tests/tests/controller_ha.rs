@@ -1,0 +1,284 @@
+//! Three `volley controller` processes in one Raft group on loopback (docs/ha.md): the group
+//! elects a leader; a run submitted through a follower is redirected to the leader and
+//! finishes, and its records reach every node; the leader is killed with SIGKILL while a
+//! second run is RUNNING; the two others elect a new leader within [`FAILOVER_BOUND`], which
+//! holds the test and the finished run, ends the orphaned run ABORTED_BY_SYSTEM (checkpoints
+//! are not replicated yet, so no run is left RUNNING), and runs a new submission to the end.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use volley_e2e::{free_port, http_request, printed_url, raw_http, temp_dir, volley_bin, Proc};
+
+/// How long the survivors may take to elect a new leader. An election takes one election
+/// timeout (1–2 s) and a vote round, a second timeout when a pre-vote meets a live leader
+/// lease: 1.0–2.7 s measured in-process (docs/ha.md#timeouts). The bound leaves room for a
+/// machine busy with other builds; the time taken is printed.
+const FAILOVER_BOUND: Duration = Duration::from_secs(15);
+/// How long a short run, or a node catching up with the leader, may take.
+const RUN_BOUND: Duration = Duration::from_secs(60);
+
+struct Node {
+    id: u64,
+    proc: Option<Proc>,
+    rest_port: u16,
+    grpc_url: String,
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url:?}"))
+}
+
+/// Starts node `id` of the group whose Raft ports are `raft` (node id - 1 → port).
+fn start_node(id: u64, raft: &[u16], dir: &Path) -> Node {
+    let mut cmd = Command::new(volley_bin());
+    cmd.args([
+        "controller",
+        "--listen",
+        "127.0.0.1:0",
+        "--grpc",
+        "127.0.0.1:0",
+    ])
+    .arg("--data-dir")
+    .arg(dir.join(format!("node-{id}")))
+    .args(["--node-id", &id.to_string()])
+    .args(["--raft", &format!("127.0.0.1:{}", raft[id as usize - 1])])
+    .env("RUST_LOG", "info");
+    for (i, port) in raft.iter().enumerate() {
+        let peer = i as u64 + 1;
+        if peer != id {
+            cmd.args(["--peer", &format!("{peer}=127.0.0.1:{port}")]);
+        }
+    }
+    let proc = Proc::spawn(&mut cmd);
+    let rest_port = port_of(&printed_url(&proc, "REST API on"));
+    let grpc_url = printed_url(&proc, "gRPC for agents on");
+    Node {
+        id,
+        proc: Some(proc),
+        rest_port,
+        grpc_url,
+    }
+}
+
+/// What a node says to a write: 404 from the leader (no such run), 307 from a follower that
+/// knows the leader, 503 while none is known.
+fn write_probe(node: &Node) -> u16 {
+    raw_http(
+        node.rest_port,
+        "POST /loadtests/v2/runs/999999/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json",
+        "{}",
+    )
+    .0
+}
+
+/// Waits until exactly one of the live `nodes` takes writes and the others redirect to it.
+fn leader(nodes: &[&Node], within: Duration) -> u64 {
+    let started = Instant::now();
+    loop {
+        let answers: Vec<(u64, u16)> = nodes.iter().map(|n| (n.id, write_probe(n))).collect();
+        let leaders: Vec<u64> = answers
+            .iter()
+            .filter(|(_, s)| *s == 404)
+            .map(|(id, _)| *id)
+            .collect();
+        if leaders.len() == 1 && answers.iter().all(|(_, s)| *s == 404 || *s == 307) {
+            return leaders[0];
+        }
+        assert!(
+            started.elapsed() < within,
+            "no single leader within {within:?}: {answers:?}\n{}",
+            logs(nodes)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn logs(nodes: &[&Node]) -> String {
+    nodes
+        .iter()
+        .filter_map(|n| n.proc.as_ref().map(|p| (n.id, p)))
+        .map(|(id, p)| format!("--- node {id}\n{}{}", p.stdout.text(), p.stderr.text()))
+        .collect()
+}
+
+fn get(node: &Node, path: &str) -> Value {
+    let (status, body) = http_request(node.rest_port, "GET", path, None, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("GET {path} on node {}: {e}", node.id));
+    assert_eq!(status, 200, "GET {path} on node {}: {body}", node.id);
+    serde_json::from_str(&body).expect("JSON")
+}
+
+/// Waits until `node` holds run `id` in a status `done` accepts; returns the run.
+fn wait_run(node: &Node, id: u64, done: impl Fn(i64) -> bool, within: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, body) = http_request(
+            node.rest_port,
+            "GET",
+            &format!("/loadtests/v2/runs/{id}"),
+            None,
+            Duration::from_secs(5),
+        )
+        .expect("GET run");
+        if status == 200 {
+            let run: Value = serde_json::from_str(&body).expect("JSON");
+            if run["k6-run"]["run_status"].as_i64().is_some_and(&done) {
+                return run["k6-run"].clone();
+            }
+        }
+        assert!(
+            started.elapsed() < within,
+            "node {} does not hold run {id} as expected within {within:?}: {status} {body}",
+            node.id
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn agent(name: &str, node: &Node, dir: &Path) -> Proc {
+    let tmp = dir.join(format!("tmp-{name}"));
+    std::fs::create_dir_all(&tmp).expect("agent tmp");
+    let mut cmd = Command::new(volley_bin());
+    cmd.args(["agent", "--controller", &node.grpc_url, "--name", name])
+        .env("TMPDIR", tmp);
+    Proc::spawn(&mut cmd)
+}
+
+fn wait_agent(node: &Node, name: &str) {
+    let started = Instant::now();
+    while !get(node, "/v1/agents")["agents"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|a| a["name"] == name))
+    {
+        assert!(
+            started.elapsed() < RUN_BOUND,
+            "agent {name} did not register with node {}",
+            node.id
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn submit(node: &Node, script: &Path, wait: bool) -> Proc {
+    let mut cmd = Command::new(volley_bin());
+    cmd.args([
+        "submit",
+        "--controller",
+        &format!("http://127.0.0.1:{}", node.rest_port),
+    ]);
+    if wait {
+        cmd.arg("--wait");
+    }
+    Proc::spawn(cmd.arg(script))
+}
+
+fn test_ids(node: &Node) -> Vec<u64> {
+    get(node, "/loadtests/v2/tests")["k6-tests"]
+        .as_array()
+        .expect("k6-tests")
+        .iter()
+        .filter_map(|t| t["id"].as_u64())
+        .collect()
+}
+
+fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("script");
+    p
+}
+
+#[test]
+fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
+    let dir = temp_dir("controller-ha");
+    let short = write_script(
+        &dir,
+        "short.js",
+        "export const options = { vus: 1, iterations: 5 };\nexport default function () {}\n",
+    );
+    let long = write_script(
+        &dir,
+        "long.js",
+        "import { sleep } from 'k6';\nexport const options = { vus: 1, duration: '120s' };\nexport default function () { sleep(0.1); }\n",
+    );
+    let t0 = Instant::now();
+    let phase = |what: &str| println!("{:>6.1} s  {what}", t0.elapsed().as_secs_f64());
+    let raft: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes: Vec<Node> = (1..=3).map(|id| start_node(id, &raft, &dir)).collect();
+    let first = leader(&nodes.iter().collect::<Vec<_>>(), FAILOVER_BOUND);
+    let at = |id: u64| (id - 1) as usize;
+    let follower = nodes.iter().find(|n| n.id != first).expect("a follower").id;
+    phase(&format!("node {first} leads"));
+
+    // A run submitted through a follower is redirected to the leader and finishes there.
+    let mut agents = vec![agent("ha-1", &nodes[at(first)], &dir)];
+    wait_agent(&nodes[at(first)], "ha-1");
+    let mut s = submit(&nodes[at(follower)], &short, true);
+    let code = s.exit_code(RUN_BOUND);
+    assert_eq!(
+        code,
+        0,
+        "submit through follower {follower}\n{}\n{}\n{}",
+        s.stdout.text(),
+        s.stderr.text(),
+        logs(&nodes.iter().collect::<Vec<_>>())
+    );
+    for n in &nodes {
+        wait_run(n, 1, |s| s == 3, RUN_BOUND);
+    }
+    phase("run 1 finished, on every node");
+
+    // A second run is RUNNING when the leader dies.
+    let mut s2 = submit(&nodes[at(first)], &long, false);
+    assert_eq!(s2.exit_code(RUN_BOUND), 0, "{}", s2.stderr.text());
+    wait_run(&nodes[at(first)], 2, |s| s == 2, RUN_BOUND);
+    let tests_before = test_ids(&nodes[at(first)]);
+    assert!(tests_before.len() >= 2, "{tests_before:?}");
+    phase("run 2 running; killing the leader");
+    let killed = Instant::now();
+    nodes[at(first)].proc.take().expect("leader process").kill();
+    let survivors: Vec<&Node> = nodes.iter().filter(|n| n.id != first).collect();
+    let second = leader(&survivors, FAILOVER_BOUND);
+    let failover = killed.elapsed();
+    println!("new leader: node {second} in {failover:?} after node {first} was killed");
+    assert_ne!(second, first);
+    let new = &nodes[at(second)];
+
+    // The new leader holds the test and the finished run, and ends the orphaned run.
+    assert_eq!(test_ids(new), tests_before);
+    assert_eq!(wait_run(new, 1, |s| s == 3, RUN_BOUND)["id"], 1);
+    let orphan = wait_run(new, 2, |s| s >= 3, RUN_BOUND);
+    assert_eq!(orphan["run_status"], 6, "ABORTED_BY_SYSTEM: {orphan}");
+    phase("the new leader holds every record and ended run 2");
+    assert!(
+        orphan["error_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("could not resume")),
+        "{orphan}"
+    );
+
+    // A new run on the new leader finishes, and the other survivor has it too.
+    agents.push(agent("ha-2", new, &dir));
+    wait_agent(new, "ha-2");
+    let mut s3 = submit(new, &short, true);
+    assert_eq!(
+        s3.exit_code(RUN_BOUND),
+        0,
+        "{}\n{}\n{}",
+        s3.stdout.text(),
+        s3.stderr.text(),
+        logs(&survivors)
+    );
+    for n in &survivors {
+        wait_run(n, 3, |s| s == 3, RUN_BOUND);
+    }
+    phase("run 3 finished on the new leader, on both survivors");
+    drop(agents);
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&dir);
+}
