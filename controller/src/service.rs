@@ -398,6 +398,36 @@ impl ControllerService for Service {
         self.co.registry.views()
     }
 
+    fn agents_wanted(&self) -> volley_api::AgentsWanted {
+        let agents = self.co.registry.views();
+        let busy = agents.iter().filter(|a| a.run_id.is_some()).count() as u64;
+        let capacity = crate::demand::capacity(
+            self.co.config.agent_max_vus,
+            agents.iter().map(|a| a.max_vus),
+        );
+        let queued: Vec<crate::demand::QueuedRun> = self.co.db.read(|s| {
+            s.runs_in_status(RunStatus::Queued)
+                .map(|r| crate::demand::QueuedRun {
+                    request: r
+                        .config
+                        .get("volley")
+                        .and_then(|v| serde_json::from_value::<PlacementRequest>(v.clone()).ok())
+                        .unwrap_or_default(),
+                    vus: placement::planned_vus(&r.config),
+                })
+                .collect()
+        });
+        let queued_want = crate::demand::agents_wanted(0, &queued, capacity);
+        volley_api::AgentsWanted {
+            wanted: busy.saturating_add(queued_want),
+            busy,
+            queued_runs: queued.len() as u64,
+            queued_want,
+            agent_max_vus: capacity,
+            connected: agents.len() as u64,
+        }
+    }
+
     fn agent(&self, name: &str) -> Option<AgentView> {
         self.co.registry.view(name)
     }

@@ -1,7 +1,7 @@
 //! Both `/metrics` documents scraped from live processes during a run and after it: the
-//! controller's (runs, queue, agents, batches merged, checkpoints) and an agent's own on its
-//! `--listen` port (VUs, the run it serves, batches, CPU and memory), each passed to
-//! `promtool check metrics`, Prometheus' own linter (Debian's `prometheus` package; `.ci/run`
+//! controller's (runs, queue, agents, agents wanted, batches merged, checkpoints) and an
+//! agent's own on its `--listen` port (VUs, the run it serves, batches, CPU and memory), each
+//! passed to `promtool check metrics`, Prometheus' own linter (Debian's `prometheus` package; `.ci/run`
 //! installs it). Without promtool the test fails under `CI=true` and says SKIP otherwise.
 
 use std::io::Write;
@@ -121,6 +121,16 @@ fn controller_and_agent_metrics_pass_promtool_during_and_after_a_run() {
     };
     assert_eq!(sample(&controller, "volley_runs{status=\"running\"}"), 1.0);
     assert_eq!(sample(&controller, "volley_agents{state=\"busy\"}"), 1.0);
+    assert_eq!(
+        sample(&controller, "volley_agents_wanted"),
+        1.0,
+        "the busy agent"
+    );
+    let wanted = cluster
+        .get("/v1/agents/wanted")
+        .expect("GET /v1/agents/wanted");
+    assert_eq!(wanted["wanted"], 1, "{wanted}");
+    assert_eq!(wanted["busy"], 1, "{wanted}");
     assert!(sample(&controller, "volley_checkpoint_size_bytes_sum") > 0.0);
     let agent = scrape_agent(&agent_addr);
     assert_eq!(sample(&agent, "volley_agent_run_id"), id as f64, "{agent}");
@@ -160,9 +170,25 @@ fn controller_and_agent_metrics_pass_promtool_during_and_after_a_run() {
         "{agent}"
     );
     assert!(sample(&agent, "process_cpu_seconds_total") > 0.0, "{agent}");
-    let controller = scrape_controller(&cluster);
+    // The controller frees the agent just after it writes the run's final status.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let controller = loop {
+        let text = scrape_controller(&cluster);
+        if sample(&text, "volley_agents{state=\"idle\"}") == 1.0 {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent is not idle on the controller 10 s after its run ended:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(sample(&controller, "volley_runs{status=\"finished\"}"), 1.0);
-    assert_eq!(sample(&controller, "volley_agents{state=\"idle\"}"), 1.0);
+    assert_eq!(
+        sample(&controller, "volley_agents_wanted"),
+        0.0,
+        "nothing runs or waits"
+    );
     if lint {
         promtool(&controller).unwrap_or_else(|e| panic!("the controller's /metrics: {e}"));
         promtool(&agent).unwrap_or_else(|e| panic!("the agent's /metrics: {e}"));

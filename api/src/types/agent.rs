@@ -83,6 +83,25 @@ pub struct AgentList {
     pub meta: Meta,
 }
 
+/// How many agents the runs need now, for autoscalers (`GET /v1/agents/wanted`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentsWanted {
+    /// `busy` plus what every queued run wants: the replicas an autoscaler should run.
+    pub wanted: u64,
+    /// Agents busy with runs (they stay until their runs end).
+    pub busy: u64,
+    /// Runs waiting to be placed.
+    pub queued_runs: u64,
+    /// Agents the queued runs want together: each its VUs at `agent_max_vus` per agent, at
+    /// least its `options.volley.agents` and one per `distribution` selector.
+    pub queued_want: u64,
+    /// VUs one agent takes (the controller's `--agent-max-vus`, else the smallest connected
+    /// agent's `--max-vus`); 0: unknown, a queued run then wants one agent.
+    pub agent_max_vus: u64,
+    /// Agents connected now.
+    pub connected: u64,
+}
+
 /// One agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AgentEnvelope {

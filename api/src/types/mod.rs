@@ -13,7 +13,8 @@ mod test;
 mod token;
 
 pub use agent::{
-    AgentEnvelope, AgentList, AgentUtilization, AgentView, RunAgents, UtilizationSample,
+    AgentEnvelope, AgentList, AgentUtilization, AgentView, AgentsWanted, RunAgents,
+    UtilizationSample,
 };
 pub use k6cloud::{
     k6_run_status_text, K6CloudCreateTestRun, K6CloudError, K6CloudErrorDetail, K6CloudOk,

@@ -3,7 +3,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use volley_api::{AgentEnvelope, AgentList, ErrorBody, Meta};
+use volley_api::{AgentEnvelope, AgentList, AgentsWanted, ErrorBody, Meta};
 use volley_common::text::echo;
 
 use super::extract::{ok, AppState, PathParam};
@@ -38,6 +38,28 @@ pub(super) async fn list_agents(
         },
         agents: listed.items,
     }))
+}
+
+/// How many agents the runs need now
+///
+/// For autoscalers: agents busy with runs plus what every queued run wants (its VUs at the
+/// agents' capacity, at least its `options.volley.agents`), docs/rest-api.md#agents-wanted.
+/// Also the `volley_agents_wanted` gauge of `GET /metrics`.
+#[utoipa::path(get, path = "/v1/agents/wanted", tag = "agents",
+    responses(
+        (status = 200, description = "The agents wanted and what they are made of.", body = AgentsWanted),
+        (status = 400, description = "Unexpected query parameter.", body = ErrorBody),
+    ))]
+pub(super) async fn agents_wanted(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    Query::parse(raw.as_deref())?.finish(&[])?;
+    let svc = app.svc.clone();
+    let wanted = tokio::task::spawn_blocking(move || svc.agents_wanted())
+        .await
+        .map_err(|e| ApiError::internal(format!("agents wanted: {e}")))?;
+    Ok(ok(&wanted))
 }
 
 /// One agent

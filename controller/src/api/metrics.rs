@@ -108,6 +108,14 @@ pub(super) fn render(svc: &dyn ControllerService, now_ms: i64) -> String {
             .set(a.heartbeat_age_s);
     }
 
+    let wanted = Gauge::<i64>::default();
+    wanted.set(i64::try_from(svc.agents_wanted().wanted).unwrap_or(i64::MAX));
+    reg.register(
+        "volley_agents_wanted",
+        "Agents the runs need now: busy ones plus what queued runs want (autoscalers follow it)",
+        wanted,
+    );
+
     if let Some(meters) = svc.meters() {
         meters.register(&mut reg);
     }

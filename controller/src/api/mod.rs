@@ -116,6 +116,10 @@ pub trait ControllerService: Send + Sync + 'static {
     /// an unknown run and 409 for a terminal one; the service may still refuse (race) with 409.
     fn stop_run(&self, id: u64, stopped_by: Option<u64>) -> Result<Run, ServiceError>;
     fn agents(&self) -> Vec<AgentView>;
+    /// How many agents the runs need now (`GET /v1/agents/wanted`, `volley_agents_wanted`).
+    fn agents_wanted(&self) -> volley_api::AgentsWanted {
+        volley_api::AgentsWanted::default()
+    }
     fn agent(&self, name: &str) -> Option<AgentView>;
     /// Per-agent utilization over a run; `None` if the run does not exist.
     fn run_agents(&self, run_id: u64) -> Option<Vec<AgentUtilization>>;

@@ -38,6 +38,7 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::get_run))
         .routes(routes!(handlers::stop_run).layer(small))
         .routes(routes!(agents::list_agents))
+        .routes(routes!(agents::agents_wanted))
         .routes(routes!(agents::get_agent))
         .routes(routes!(handlers::run_agents))
         .routes(routes!(handlers::run_metrics))

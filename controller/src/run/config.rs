@@ -92,6 +92,9 @@ pub struct CoordinatorConfig {
     pub targets: volley_common::target::TargetPolicy,
     /// The controller's REST and gRPC ports, which agents deny on the address they reach it at.
     pub controller_ports: Vec<u16>,
+    /// VUs one agent takes, for the agents wanted (`--agent-max-vus`; 0: the smallest limit
+    /// among the connected agents).
+    pub agent_max_vus: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -114,6 +117,7 @@ impl Default for CoordinatorConfig {
             init_timeout: Duration::from_secs(60),
             targets: Default::default(),
             controller_ports: Vec::new(),
+            agent_max_vus: 0,
         }
     }
 }

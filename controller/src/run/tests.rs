@@ -50,6 +50,7 @@ fn config() -> CoordinatorConfig {
         init_timeout: Duration::from_secs(60),
         targets: Default::default(),
         controller_ports: vec![6565, 6566],
+        agent_max_vus: 0,
     }
 }
 

@@ -133,6 +133,17 @@ impl ControllerService for Fake {
         self.with(|s| s.agents.clone())
     }
 
+    fn agents_wanted(&self) -> volley_api::AgentsWanted {
+        volley_api::AgentsWanted {
+            wanted: 3,
+            busy: 1,
+            queued_runs: 1,
+            queued_want: 2,
+            agent_max_vus: 100,
+            connected: 2,
+        }
+    }
+
     fn script(&self, test_id: u64) -> Option<String> {
         Some(format!("// the script of test {test_id}"))
     }

@@ -24,6 +24,8 @@ fn metrics_count_runs_queue_and_agents_as_the_api_lists_them() {
         "volley_agents{state=\"lost\"} 0",
         "volley_agent_heartbeat_age_seconds{agent=\"gen-2\"} 0.4",
         "volley_agent_heartbeat_age_seconds{agent=\"gen 1\"} 0.4",
+        "# TYPE volley_agents_wanted gauge",
+        "volley_agents_wanted 3",
     ] {
         assert!(
             text.lines().any(|l| l == line),
@@ -41,6 +43,21 @@ fn metrics_count_runs_queue_and_agents_as_the_api_lists_them() {
     assert!(
         text.lines().any(|l| l == "volley_run_queue_length 0"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn agents_wanted_route_serves_the_service_figure() {
+    let a = app(&seeded());
+    let r = get(&a, "/v1/agents/wanted").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["wanted"], 3, "{:?}", r.body);
+    assert_eq!(r.body["busy"], 1);
+    assert_eq!(r.body["queued_want"], 2);
+    assert_eq!(r.body["agent_max_vus"], 100);
+    assert_eq!(
+        get(&a, "/v1/agents/wanted?x=1").await.status,
+        StatusCode::BAD_REQUEST
     );
 }
 
