@@ -4,7 +4,7 @@
 //! run's totals and its threshold result at the end; a local Ctrl+C ends it as FINISHED there
 //! (the local exit code stays 105); a stop through the controller's API stops the local run
 //! (103) and shows ABORTED_BY_USER. Blocking the controller's port (TIMED_OUT) needs a network
-//! namespace: see `partitions.rs`.
+//! namespace: see `partitions/streamed.rs`.
 
 use std::path::PathBuf;
 use std::process::Command;
