@@ -1,27 +1,55 @@
 #!/usr/bin/env bash
 # Volley benchmark entry point: builds Volley, installs k6 v1.1.0 and wrk when missing, then
-# runs the harness.
+# runs the harness (bench/bench.py) and the controller scale harness (controller-scale).
 #
 #   bash bench/run.sh [--quick] [--rounds N] [--only NAME,...] [--scale] [--scale-k6] [--no-build]
+#                     [--controller-agents 10,100,1000]
 #
-# --no-build skips `cargo build` (uses the existing target/release/volley); every other
-# argument goes to bench/bench.py. See bench/README.md.
+# --no-build skips `cargo build` (uses the existing target/release binaries); `--only
+# controller` (alone or in the list) picks the controller rows, which run by default;
+# --controller-agents picks their agent counts. Every other argument goes to bench/bench.py.
+# See bench/README.md.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 build=1
+quick=0
+only=""
+controller_agents=""
 args=()
-for a in "$@"; do
-  case "$a" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-build) build=0 ;;
-    *) args+=("$a") ;;
+    --quick) quick=1; args+=("$1") ;;
+    --only) only="${2:-}"; shift ;;
+    --only=*) only="${1#--only=}" ;;
+    --controller-agents) controller_agents="${2:-}"; shift ;;
+    --controller-agents=*) controller_agents="${1#--controller-agents=}" ;;
+    *) args+=("$1") ;;
   esac
+  shift
 done
 
+# The controller rows are not bench.py's: take "controller" out of --only.
+run_controller=1
+run_bench=1
+if [ -n "$only" ]; then
+  rest=""
+  run_controller=0
+  IFS=',' read -ra names <<< "$only"
+  for n in "${names[@]}"; do
+    case "$n" in
+      controller) run_controller=1 ;;
+      *) rest="${rest:+$rest,}$n" ;;
+    esac
+  done
+  if [ -n "$rest" ]; then args+=(--only "$rest"); else run_bench=0; fi
+fi
+
 if [ "$build" = 1 ]; then
-  echo "building volley (release)..." >&2
-  cargo build --release -p volley
+  echo "building volley and controller-scale (release)..." >&2
+  cargo build --release -p volley -p volley-bench
 fi
 
 if ! command -v k6 >/dev/null 2>&1; then
@@ -62,4 +90,23 @@ if ! command -v wrk >/dev/null 2>&1; then
   fi
 fi
 
-exec python3 bench/bench.py ${args[@]+"${args[@]}"}
+status=0
+if [ "$run_bench" = 1 ]; then
+  python3 bench/bench.py ${args[@]+"${args[@]}"} || status=$?
+fi
+
+if [ "$run_controller" = 1 ]; then
+  # The controller on CPU 1 (controller-scale pins it), the simulated agents on CPU 0.
+  if [ -z "$controller_agents" ]; then
+    if [ "$quick" = 1 ]; then controller_agents=10,100; else controller_agents=10,100,1000; fi
+  fi
+  scale=(target/release/controller-scale --volley target/release/volley --agents "$controller_agents")
+  if [ "$quick" = 1 ]; then scale+=(--duration 10 --idle 2); fi
+  if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    scale=(taskset -c 0 "${scale[@]}")
+  fi
+  echo >&2
+  echo "controller scale: ${scale[*]}" >&2
+  nice -n 5 "${scale[@]}" || { s=$?; [ "$status" = 0 ] && status=$s; }
+fi
+exit "$status"

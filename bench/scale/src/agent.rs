@@ -1,0 +1,349 @@
+//! One simulated agent: a gRPC connection of its own and the real protocol
+//! (docs/cluster-runs.md) — Register; a heartbeat with telemetry every second; READY on Assign;
+//! a SetupResult on RunSetup; from the Start barrier one metric batch per second for the run's
+//! duration, then EXECUTION_DONE; DONE with the last batch's number on Teardown. It runs no
+//! script: its batches are the prepared variants of `crate::batches`, so the harness's own CPU
+//! stays small next to the controller's.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+use volley_proto as pb;
+
+use pb::agent_message::Body as Out;
+use pb::controller_message::Body as In;
+
+use crate::batches::{Totals, Variant};
+
+/// Longest the harness waits for the controller to answer a connection or a registration.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Memory every simulated agent reports (8 GiB, a quarter in use).
+const MEMORY: u64 = 8 << 30;
+
+/// What the simulated agents of one measurement share: the batches to send and what they saw.
+pub struct Fleet {
+    pub variants: Vec<Variant>,
+    /// Batches each agent sends (one per second of the run).
+    pub batches: u64,
+    /// Connections made at once (a burst of thousands would overflow the listen backlog).
+    pub connecting: Semaphore,
+    pub registered: AtomicUsize,
+    /// Agents that received the Start barrier.
+    pub started: AtomicUsize,
+    /// Agents that sent their last batch.
+    pub finished: AtomicUsize,
+    /// Agents that reported DONE.
+    pub done: AtomicUsize,
+    pub log: Mutex<SendLog>,
+    /// Send → acknowledgement of each batch, in ms.
+    pub acks: Mutex<Vec<f64>>,
+    /// What went wrong (a Stop, a refusal, a broken link); the first few are kept.
+    pub problems: Mutex<Vec<String>>,
+}
+
+/// Every batch sent, in order, with the iterations sent up to it (for the merge lag,
+/// `crate::probe`), and everything sent.
+#[derive(Default)]
+pub struct SendLog {
+    pub sent: Vec<(Instant, f64)>,
+    pub totals: Totals,
+}
+
+impl SendLog {
+    /// How long the oldest batch not merged yet had waited at `at`, when the controller showed
+    /// `merged` iterations merged (batches are taken to be merged in the order they were sent).
+    pub fn backlog_age(&self, merged: f64, at: Instant) -> Duration {
+        let i = self.sent.partition_point(|(_, upto)| *upto <= merged);
+        self.sent
+            .get(i)
+            .map_or(Duration::ZERO, |(t, _)| at.saturating_duration_since(*t))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Fleet {
+    pub fn new(variants: Vec<Variant>, batches: u64) -> Self {
+        Fleet {
+            variants,
+            batches,
+            connecting: Semaphore::new(64),
+            registered: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            log: Mutex::new(SendLog::default()),
+            acks: Mutex::new(Vec::new()),
+            problems: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn problem(&self, what: String) {
+        let mut p = lock(&self.problems);
+        if p.len() < 20 {
+            p.push(what);
+        }
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        lock(&self.problems).clone()
+    }
+
+    pub fn acks(&self) -> Vec<f64> {
+        lock(&self.acks).clone()
+    }
+
+    pub fn sent_totals(&self) -> Totals {
+        lock(&self.log).totals
+    }
+
+    pub fn backlog_age(&self, merged: f64, at: Instant) -> Duration {
+        lock(&self.log).backlog_age(merged, at)
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn msg(body: Out) -> pb::AgentMessage {
+    pb::AgentMessage {
+        version: pb::PROTOCOL_VERSION,
+        body: Some(body),
+    }
+}
+
+/// The agent's part of the run it was assigned.
+#[derive(Default)]
+struct Part {
+    run_id: u64,
+    /// The Start barrier, on this process's clock.
+    start: Option<Instant>,
+    seq: u64,
+    /// Batches sent and not acknowledged yet, with when they were sent.
+    unacked: VecDeque<(u64, Instant)>,
+    iterations: f64,
+    stopped: bool,
+}
+
+impl Part {
+    fn next_batch(&self, batches: u64) -> Option<Instant> {
+        let start = self.start?;
+        (self.seq < batches && !self.stopped).then(|| start + Duration::from_secs(self.seq + 1))
+    }
+
+    fn event(&self, phase: pb::RunPhase) -> pb::RunEvent {
+        pb::RunEvent {
+            run_id: self.run_id,
+            phase: phase as i32,
+            vus: 1,
+            ..Default::default()
+        }
+    }
+}
+
+/// Agent number `index`: connects to `grpc_url`, registers and follows the protocol until
+/// `stop` turns true.
+pub async fn agent(
+    index: usize,
+    grpc_url: String,
+    fleet: Arc<Fleet>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let name = format!("sim-{index:05}");
+    let (tx, mut inbound) = {
+        let _permit = fleet.connecting.acquire().await?;
+        connect(&name, &grpc_url).await?
+    };
+    fleet.registered.fetch_add(1, Ordering::SeqCst);
+    let send = |m: Out| {
+        let tx = tx.clone();
+        async move {
+            tx.send(msg(m))
+                .await
+                .map_err(|_| anyhow!("the link to the controller is closed"))
+        }
+    };
+    let mut part = Part::default();
+    // Heartbeats spread over the second, as independent agents' are.
+    let offset = Duration::from_millis((index as u64 * 7919) % 1000);
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + offset, Duration::from_secs(1));
+    loop {
+        let next_batch = part.next_batch(fleet.batches);
+        let batch_at = tokio::time::Instant::from_std(
+            next_batch.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+        );
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            _ = heartbeat.tick() => {
+                let running = part.start.is_some() && !part.stopped;
+                send(Out::Heartbeat(pb::Heartbeat {
+                    cpu_percent: 20.0,
+                    memory_used_bytes: MEMORY / 4,
+                    memory_total_bytes: MEMORY,
+                    process_rss_bytes: 200 << 20,
+                    process_cpu_percent: Some(15.0),
+                    active_vus: i64::from(running),
+                    iterations_per_second: if running { 20.0 } else { 0.0 },
+                    requests_per_second: if running { 100.0 } else { 0.0 },
+                    run_id: part.run_id,
+                    unix_ms: unix_ms(),
+                    ..Default::default()
+                })).await?;
+            }
+            _ = tokio::time::sleep_until(batch_at), if next_batch.is_some() => {
+                part.seq += 1;
+                let v = &fleet.variants[(index + part.seq as usize) % fleet.variants.len()];
+                let end = unix_ms();
+                let batch = pb::MetricBatch {
+                    run_id: part.run_id,
+                    seq: part.seq,
+                    start_unix_ms: end.saturating_sub(1000),
+                    end_unix_ms: end,
+                    series: v.series.clone(),
+                };
+                let now = Instant::now();
+                {
+                    let mut log = lock(&fleet.log);
+                    let upto = log.sent.last().map_or(0.0, |s| s.1) + v.totals.iterations;
+                    log.sent.push((now, upto));
+                    log.totals.add(&v.totals);
+                }
+                part.iterations += v.totals.iterations;
+                part.unacked.push_back((part.seq, now));
+                send(Out::Metrics(batch)).await?;
+                if part.seq == fleet.batches {
+                    send(Out::Event(part.event(pb::RunPhase::ExecutionDone))).await?;
+                    fleet.finished.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            m = inbound.message() => {
+                let m = m.with_context(|| format!("{name}: the link broke"))?
+                    .ok_or_else(|| anyhow!("{name}: the controller closed the link"))?;
+                let Some(body) = m.body else { continue };
+                match body {
+                    In::Assign(a) => {
+                        part = Part { run_id: a.run_id, ..Part::default() };
+                        send(Out::Event(part.event(pb::RunPhase::Ready))).await?;
+                    }
+                    In::RunSetup(s) => {
+                        send(Out::SetupResult(pb::SetupResult {
+                            run_id: s.run_id,
+                            ok: true,
+                            ..Default::default()
+                        })).await?;
+                    }
+                    In::Start(s) => {
+                        let wait = Duration::from_millis(s.at_unix_ms.saturating_sub(unix_ms()));
+                        part.start = Some(Instant::now() + wait);
+                        fleet.started.fetch_add(1, Ordering::SeqCst);
+                        send(Out::Event(part.event(pb::RunPhase::Running))).await?;
+                    }
+                    In::Ack(a) if a.run_id != 0 && a.run_id == part.run_id => {
+                        let now = Instant::now();
+                        let mut acks = Vec::new();
+                        while part.unacked.front().is_some_and(|(seq, _)| *seq <= a.batch_seq) {
+                            if let Some((_, sent)) = part.unacked.pop_front() {
+                                acks.push(now.duration_since(sent).as_secs_f64() * 1e3);
+                            }
+                        }
+                        lock(&fleet.acks).extend(acks);
+                    }
+                    In::Teardown(_) => {
+                        send(Out::Event(pb::RunEvent {
+                            iterations: part.iterations as u64,
+                            last_batch_seq: part.seq,
+                            ..part.event(pb::RunPhase::Done)
+                        })).await?;
+                        fleet.done.fetch_add(1, Ordering::SeqCst);
+                    }
+                    In::Stop(s) => {
+                        fleet.problem(format!("{name} was stopped: {:?}", s.reason));
+                        part.stopped = true;
+                        send(Out::Event(pb::RunEvent {
+                            iterations: part.iterations as u64,
+                            last_batch_seq: part.seq,
+                            ..part.event(pb::RunPhase::Done)
+                        })).await?;
+                        fleet.done.fetch_add(1, Ordering::SeqCst);
+                    }
+                    In::Refused(r) => bail!("{name} was refused: {}", r.reason),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+type Link = (
+    mpsc::Sender<pb::AgentMessage>,
+    tonic::Streaming<pb::ControllerMessage>,
+);
+
+/// Dials the controller and registers as `name`.
+async fn connect(name: &str, grpc_url: &str) -> Result<Link> {
+    let channel = tonic::transport::Endpoint::from_shared(grpc_url.to_string())?
+        .connect_timeout(ANSWER_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("{name}: cannot connect to {grpc_url}"))?;
+    let mut client = pb::agent_link_client::AgentLinkClient::new(channel)
+        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(msg(Out::Register(pb::Register {
+        name: name.to_string(),
+        agent_version: "controller-scale".into(),
+        cpus: 4,
+        memory_total_bytes: MEMORY,
+        ..Default::default()
+    })))
+    .await?;
+    let mut inbound = tokio::time::timeout(ANSWER_TIMEOUT, client.link(ReceiverStream::new(rx)))
+        .await
+        .map_err(|_| anyhow!("{name}: the link was not answered within 30 s"))?
+        .with_context(|| format!("{name}: link refused"))?
+        .into_inner();
+    let first = tokio::time::timeout(ANSWER_TIMEOUT, inbound.message())
+        .await
+        .map_err(|_| anyhow!("{name}: no answer to Register within 30 s"))?
+        .with_context(|| format!("{name}: registering"))?;
+    match first.and_then(|m| m.body) {
+        Some(In::Registered(_)) => Ok((tx, inbound)),
+        Some(In::Refused(r)) => bail!("{name} was refused: {}", r.reason),
+        other => bail!("{name}: unexpected answer to Register: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_age_is_that_of_the_oldest_batch_not_merged() {
+        let t0 = Instant::now();
+        let s = |ms| t0 + Duration::from_millis(ms);
+        let log = SendLog {
+            sent: vec![(s(0), 20.0), (s(10), 40.0), (s(1000), 60.0)],
+            totals: Totals::default(),
+        };
+        assert_eq!(log.backlog_age(0.0, s(100)), Duration::from_millis(100));
+        assert_eq!(log.backlog_age(20.0, s(100)), Duration::from_millis(90));
+        // Sent after the question: nothing waited yet.
+        assert_eq!(log.backlog_age(40.0, s(100)), Duration::ZERO);
+        assert_eq!(log.backlog_age(60.0, s(2000)), Duration::ZERO);
+    }
+}

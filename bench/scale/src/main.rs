@@ -1,0 +1,409 @@
+//! `controller-scale`: how many agents one controller holds (bench/README.md, "Controller
+//! scale"). For each agent count N it starts a fresh `volley controller`, connects N simulated
+//! agents that speak the real gRPC protocol (`agent`), measures the controller while they only
+//! send heartbeats, then submits one run over all N agents and measures its CPU, peak memory,
+//! the merge lag, the acknowledgement delay and the REST API's latency while the run goes, and
+//! checks that the merged totals equal what the agents sent. One markdown table row per N.
+
+mod agent;
+mod batches;
+mod controller;
+mod probe;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
+use tokio::runtime::Runtime;
+use volley_api::client::Client;
+
+use agent::Fleet;
+use batches::Totals;
+use controller::Controller;
+use probe::quantile;
+
+const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none]
+
+  --volley PATH        the volley binary whose controller is measured (default: target/release/volley)
+  --agents LIST        agent counts, one measurement each (default: 10,100,1000)
+  --duration SECONDS   the run's length: one metric batch per agent per second (default: 20)
+  --rps N              requests per second each simulated agent reports (default: 100, ~19 KiB batches)
+  --idle SECONDS       how long the controller is measured with heartbeats only (default: 3)
+  --controller-cpu N   the CPU the controller is pinned to with taskset (default: 1 when there are
+                       two or more, else none)";
+
+struct Args {
+    volley: PathBuf,
+    agents: Vec<usize>,
+    duration: u64,
+    rps: u32,
+    idle: u64,
+    cpu: Option<usize>,
+}
+
+fn parse_args() -> Result<Args> {
+    // The machine's CPUs, not this process's share (run.sh pins the harness to CPU 0).
+    // SAFETY: sysconf only reads a configuration value.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    let mut a = Args {
+        volley: PathBuf::from("target/release/volley"),
+        agents: vec![10, 100, 1000],
+        duration: 20,
+        rps: 100,
+        idle: 3,
+        cpu: (cpus >= 2).then_some(1),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = it
+            .next()
+            .ok_or_else(|| anyhow!("{flag} needs a value\n{USAGE}"))?;
+        let number = |what: &str| -> Result<u64> {
+            value
+                .parse::<u64>()
+                .map_err(|_| anyhow!("{flag} {value:?}: give {what}"))
+        };
+        match flag.as_str() {
+            "--volley" => a.volley = PathBuf::from(&value),
+            "--agents" => {
+                a.agents = value
+                    .split(',')
+                    .map(|n| n.trim().replace('_', "").parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| anyhow!("--agents {value:?}: give counts such as 10,100,1000"))?;
+                if a.agents.contains(&0) {
+                    bail!("--agents {value:?}: every count must be at least 1");
+                }
+            }
+            "--duration" => a.duration = number("whole seconds, e.g. 20")?.clamp(2, 600),
+            "--rps" => a.rps = number("requests per second, e.g. 100")?.clamp(5, 100_000) as u32,
+            "--idle" => a.idle = number("whole seconds, e.g. 3")?.min(60),
+            "--controller-cpu" if value == "none" => a.cpu = None,
+            "--controller-cpu" => a.cpu = Some(number("a CPU number or none")? as usize),
+            _ => bail!("unknown option {flag}\n{USAGE}"),
+        }
+    }
+    if !a.volley.exists() {
+        bail!(
+            "{} does not exist: build it with `cargo build --release -p volley` or give --volley PATH",
+            a.volley.display()
+        );
+    }
+    Ok(a)
+}
+
+/// Lets this process (and the controller it starts) open one connection per agent.
+fn raise_open_files() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+    lim.rlim_cur
+}
+
+/// One measurement's figures.
+struct Row {
+    agents: usize,
+    batch_kib: f64,
+    idle_cores: f64,
+    run_cores: f64,
+    peak_rss_mib: f64,
+    lag: (f64, f64),
+    ack: (f64, f64),
+    api: (f64, f64),
+    start_s: f64,
+    status: String,
+    totals_exact: bool,
+    notes: Vec<String>,
+}
+
+fn ms(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else if v < 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+impl Row {
+    fn header() -> &'static str {
+        "| agents | batch KiB | heartbeats only, cores | run, cores | peak RSS MiB | merge lag p50 / p99 ms | ack p50 / p99 ms | API p50 / p99 ms | submit → all running, s | status | merged totals |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "| {} | {:.1} | {:.2} | {:.2} | {:.0} | {} / {} | {} / {} | {} / {} | {:.2} | {} | {} |",
+            self.agents,
+            self.batch_kib,
+            self.idle_cores,
+            self.run_cores,
+            self.peak_rss_mib,
+            ms(self.lag.0),
+            ms(self.lag.1),
+            ms(self.ack.0),
+            ms(self.ack.1),
+            ms(self.api.0),
+            ms(self.api.1),
+            self.start_s,
+            self.status,
+            if self.totals_exact { "exact" } else { "**differ**" },
+        )
+    }
+}
+
+/// Waits until `done` holds, checking every 100 ms; fails after `limit` saying `what`.
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
+    let began = Instant::now();
+    while !done()? {
+        if began.elapsed() > limit {
+            bail!("timed out after {} s waiting for {what}", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// The status of the one run this controller has (from `GET /metrics`), once it has ended.
+fn final_status(client: &Client) -> Result<Option<String>> {
+    let text = client.request("GET", "/metrics", None)?;
+    let text = String::from_utf8_lossy(&text.body).to_string();
+    const LIVE: [&str; 5] = ["created", "validated", "queued", "initializing", "running"];
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("volley_runs{status=\"") else {
+            continue;
+        };
+        let Some((status, count)) = rest.split_once("\"} ") else {
+            continue;
+        };
+        if count.trim() != "0" && !LIVE.contains(&status) {
+            return Ok(Some(status.to_ascii_uppercase()));
+        }
+    }
+    Ok(None)
+}
+
+/// A test whose options ask for `agents` agents with one VU each for `duration` seconds.
+fn create_test(client: &Client, agents: usize, duration: u64) -> Result<u64> {
+    use volley_common::archive::{Archive, Metadata, FORMAT_VERSION};
+    let entry = "scale.js".to_string();
+    let options = serde_json::json!({
+        "vus": agents,
+        "duration": format!("{duration}s"),
+        "volley": {"agents": agents},
+    });
+    let archive = Archive {
+        metadata: Metadata {
+            format_version: FORMAT_VERSION,
+            volley_version: env!("CARGO_PKG_VERSION").to_string(),
+            entry: entry.clone(),
+            options,
+            env: Default::default(),
+            modules: vec![entry.clone()],
+            created: volley_common::time::now_rfc3339(),
+            remote_modules: Default::default(),
+        },
+        files: [(entry, b"export default function () {}\n".to_vec())]
+            .into_iter()
+            .collect(),
+    };
+    let tar = archive.to_tar().context("building the test archive")?;
+    let test = client.create_test(&volley_api::CreateTestJson {
+        name: format!("controller-scale {agents} agents"),
+        project_id: None,
+        k6_archive: base64::engine::general_purpose::STANDARD.encode(tar),
+    })?;
+    Ok(test.test.id)
+}
+
+fn measure(rt: &Runtime, args: &Args, n: usize) -> Result<Row> {
+    let ctrl = Controller::start(&args.volley, args.cpu, n)?;
+    let client = Client::new(&ctrl.rest)?.with_timeout(Duration::from_secs(20))?;
+    let variants = batches::variants(8, args.rps);
+    let batch_kib =
+        variants.iter().map(|v| v.bytes).sum::<usize>() as f64 / variants.len() as f64 / 1024.0;
+    let fleet = Arc::new(Fleet::new(variants, args.duration));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let fleet = fleet.clone();
+        let url = ctrl.grpc.clone();
+        let stop = stop_rx.clone();
+        tasks.push(rt.spawn(async move {
+            if let Err(e) = agent::agent(i, url, fleet.clone(), stop).await {
+                fleet.problem(format!("{e:#}"));
+            }
+        }));
+    }
+    let stop_agents = || {
+        let _ = stop_tx.send(true);
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                for t in tasks {
+                    let _ = t.await;
+                }
+            })
+            .await;
+        });
+    };
+    let registered = wait_for(
+        "every agent to register",
+        Duration::from_secs(60 + n as u64 / 25),
+        || {
+            if let Some(p) = fleet.problems().first() {
+                bail!("an agent failed: {p}");
+            }
+            Ok(fleet.registered.load(Ordering::SeqCst) == n)
+        },
+    );
+    if let Err(e) = registered {
+        stop_agents();
+        return Err(e);
+    }
+    eprintln!(
+        "  {n} agents registered; heartbeats only for {} s",
+        args.idle
+    );
+    // The scheduler offers an agent only after its first heartbeat.
+    std::thread::sleep(Duration::from_millis(1200));
+    let (cpu0, t0) = (ctrl.proc.cpu_seconds()?, Instant::now());
+    std::thread::sleep(Duration::from_secs(args.idle));
+    let idle_cores = (ctrl.proc.cpu_seconds()? - cpu0) / t0.elapsed().as_secs_f64();
+
+    let test_id = create_test(&client, n, args.duration)?;
+    let submitted = Instant::now();
+    let run_id = client.start_testrun(test_id, &Default::default())?.run.id;
+    let (stop_poll, poller) = probe::spawn_poller(client.clone(), run_id, fleet.clone(), n);
+    let limit = Duration::from_secs(args.duration + 120);
+    let run = (|| -> Result<(f64, f64, String)> {
+        wait_for("the Start barrier on every agent", limit, || {
+            Ok(fleet.started.load(Ordering::SeqCst) == n || final_status(&client)?.is_some())
+        })?;
+        let start_s = submitted.elapsed().as_secs_f64();
+        eprintln!("  run {run_id} started on every agent after {start_s:.2} s");
+        let (cpu1, t1) = (ctrl.proc.cpu_seconds()?, Instant::now());
+        wait_for("every agent's DONE", limit, || {
+            Ok(fleet.done.load(Ordering::SeqCst) == n || final_status(&client)?.is_some())
+        })?;
+        let run_cores = (ctrl.proc.cpu_seconds()? - cpu1) / t1.elapsed().as_secs_f64();
+        let mut status = None;
+        wait_for("the run to end", limit, || {
+            status = final_status(&client)?;
+            Ok(status.is_some())
+        })?;
+        Ok((start_s, run_cores, status.unwrap_or_default()))
+    })();
+    stop_poll.store(true, Ordering::SeqCst);
+    let api = poller
+        .join()
+        .map_err(|_| anyhow!("the API poller panicked"))?;
+    let outcome = run.and_then(|(start_s, run_cores, status)| {
+        let merged = Totals::from_metrics(&client.run_metrics(run_id)?);
+        Ok((start_s, run_cores, status, merged))
+    });
+    stop_agents();
+    let (start_s, run_cores, status, merged) = outcome?;
+    let sent = fleet.sent_totals();
+    let mut notes = fleet.problems();
+    if merged != sent {
+        notes.push(format!("merged {merged:?} but the agents sent {sent:?}"));
+    }
+    if api.errors > 0 {
+        notes.push(format!("{} API requests failed", api.errors));
+    }
+    notes.extend(ctrl.log_lines("AGENT_LOST", 3));
+    let acks = fleet.acks();
+    Ok(Row {
+        agents: n,
+        batch_kib,
+        idle_cores,
+        run_cores,
+        peak_rss_mib: ctrl.proc.peak_rss_bytes()? as f64 / (1024.0 * 1024.0),
+        lag: (quantile(&api.lag_ms, 0.5), quantile(&api.lag_ms, 0.99)),
+        ack: (quantile(&acks, 0.5), quantile(&acks, 0.99)),
+        api: (
+            quantile(&api.latency_ms, 0.5),
+            quantile(&api.latency_ms, 0.99),
+        ),
+        start_s,
+        status,
+        totals_exact: merged == sent,
+        notes,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let files = raise_open_files();
+    if let Some(max) = args.agents.iter().max() {
+        if (*max as u64) + 256 > files {
+            eprintln!(
+                "error: {max} agents need {max} connections but the open-files limit is {files} (ulimit -n)"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "Controller scale: one run over N simulated agents, {} s, one batch per agent per second ({} requests/s per agent), controller on CPU {}",
+        args.duration,
+        args.rps,
+        args.cpu.map_or("any".into(), |c| c.to_string())
+    );
+    println!();
+    println!("{}", Row::header());
+    let mut failed = false;
+    for &n in &args.agents {
+        eprintln!("controller-scale: {n} agents");
+        match measure(&rt, &args, n) {
+            Ok(row) => {
+                println!("{}", row.line());
+                for note in &row.notes {
+                    eprintln!("  note: {note}");
+                }
+                failed |= !row.totals_exact && row.status == "FINISHED";
+            }
+            Err(e) => {
+                println!("| {n} | – | – | – | – | – | – | – | – | harness error | – |");
+                eprintln!("  error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
