@@ -17,6 +17,7 @@ mod signals;
 mod submit;
 mod target;
 mod tokens;
+mod web_dashboard;
 
 use clap::{Parser, Subcommand};
 

@@ -18,6 +18,8 @@ use volley_common::options::ResolvedOptions;
 pub struct ConsoleObserver {
     pub quiet: bool,
     pub out_desc: String,
+    /// `--web-dashboard`: its address goes in the banner (and a browser is opened on it).
+    pub dashboard: Option<std::sync::Arc<crate::web_dashboard::WebDashboard>>,
     block: Mutex<LiveBlock>,
     final_block: Mutex<Option<String>>,
 }
@@ -27,6 +29,7 @@ impl ConsoleObserver {
         ConsoleObserver {
             quiet,
             out_desc,
+            dashboard: None,
             block: Mutex::new(LiveBlock::hidden()),
             final_block: Mutex::new(None),
         }
@@ -200,6 +203,10 @@ fn scenario_lines(p: &Progress, done: bool) -> Vec<String> {
 
 impl RunObserver for ConsoleObserver {
     fn started(&self, opts: &ResolvedOptions, max_vus: u64, script: &str) {
+        // The run exists on the dashboard by now (its stream started before the banner).
+        if let Some(d) = &self.dashboard {
+            d.open_browser();
+        }
         if self.quiet {
             return;
         }
@@ -215,6 +222,9 @@ impl RunObserver for ConsoleObserver {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_else(|| script.to_string())
         ));
+        if let Some(url) = self.dashboard.as_ref().and_then(|d| d.url()) {
+            s.push_str(&format!(" web dashboard: {url}\n"));
+        }
         s.push_str(&format!("        output: {}\n\n", self.out_desc));
         s.push_str(&format!(
             "     scenarios: (100.00%) {n} scenario{}, {max_vus} max VUs, {max_dur} max duration (incl. graceful stop):\n",

@@ -30,10 +30,20 @@ pub struct RunArgs {
     /// `--include-system-env-vars=false` turns it off). `-e` values win.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub include_system_env_vars: bool,
-    /// Outputs (repeatable): json=FILE (raw samples, NDJSON) or cloud=http://CONTROLLER:6565
-    /// (stream the run to a Volley controller, where it shows as a run).
+    /// Outputs (repeatable): json=FILE (raw samples, NDJSON), cloud=http://CONTROLLER:6565
+    /// (stream the run to a Volley controller, where it shows as a run) or web-dashboard (as
+    /// --web-dashboard).
     #[arg(short = 'o', long = "out")]
     pub out: Vec<String>,
+    /// Serve the run's live web dashboard, as `K6_WEB_DASHBOARD=true` does: on
+    /// http://127.0.0.1:5665 unless K6_WEB_DASHBOARD_HOST / K6_WEB_DASHBOARD_PORT say
+    /// otherwise (docs/dashboard.md).
+    #[arg(long)]
+    pub web_dashboard: bool,
+    /// Write the run's self-contained HTML report (the dashboard's run page, no network needed)
+    /// to this file at the end; turns the web dashboard on. Also K6_WEB_DASHBOARD_EXPORT.
+    #[arg(long, value_name = "FILE")]
+    pub web_dashboard_export: Option<PathBuf>,
     /// Write the end-of-test summary as JSON (k6's legacy export format) to this file.
     #[arg(long)]
     pub summary_export: Option<PathBuf>,
@@ -230,7 +240,12 @@ pub fn main(args: RunArgs) -> i32 {
     let mut outputs: Vec<Arc<dyn OutputFactory>> = Vec::new();
     let mut streams: Vec<Arc<dyn MetricsStream>> = Vec::new();
     let mut out_desc = Vec::new();
+    let mut web_dashboard = args.web_dashboard;
     for o in &args.out {
+        if o == "web-dashboard" {
+            web_dashboard = true;
+            continue;
+        }
         if let Some(cloud) = volley_agent::output::cloud::parse(o) {
             match cloud {
                 Ok(_) if !streams.is_empty() => {
@@ -263,14 +278,38 @@ pub fn main(args: RunArgs) -> i32 {
             }
         }
     }
-    let observer = Arc::new(ConsoleObserver::new(
+    let dashboard = match crate::web_dashboard::Settings::read(
+        web_dashboard,
+        args.web_dashboard_export.clone(),
+        |name| std::env::var(name).ok(),
+    ) {
+        Ok(settings) => settings,
+        Err(e) => {
+            log_error(&e);
+            return code::INVALID_CONFIG;
+        }
+    };
+    let dashboard = match dashboard.map(crate::web_dashboard::WebDashboard::start) {
+        Some(Ok(d)) => {
+            streams.push(d.stream());
+            Some(d)
+        }
+        Some(Err(e)) => {
+            log_error(&e);
+            return code::CANNOT_START_API;
+        }
+        None => None,
+    };
+    let mut observer = ConsoleObserver::new(
         args.quiet,
         if out_desc.is_empty() {
             "-".into()
         } else {
             out_desc.join(", ")
         },
-    ));
+    );
+    observer.dashboard = dashboard.clone();
+    let observer = Arc::new(observer);
     let cli_linger = cli_opts.linger == Some(true);
     let req = RunRequest {
         script: args.script.clone(),
@@ -339,6 +378,9 @@ pub fn main(args: RunArgs) -> i32 {
         let _ = out.flush();
     }
     let linger = outcome.resolved.as_ref().is_some_and(|r| r.linger) || cli_linger;
+    if let Some(d) = &dashboard {
+        d.finish(linger && outcome.resolved.is_some());
+    }
     if linger && outcome.resolved.is_some() {
         // Keep the REST API up until Ctrl+C or an API stop; the exit code stays the run's.
         volley_agent::console::log(

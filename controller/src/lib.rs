@@ -15,6 +15,7 @@ pub mod demand;
 pub mod group;
 pub mod grpc;
 pub mod grpc_listener;
+pub mod local_dashboard;
 pub mod meters;
 pub mod model;
 pub mod placement;

@@ -53,6 +53,33 @@ pub fn volley_bin() -> PathBuf {
     .clone()
 }
 
+/// What the browser tests need (`tests/browser/`): Chromium (`CHROMIUM`, else
+/// `/usr/bin/chromium`), `playwright-core` installed by `npm ci` there, and node. Returns
+/// Chromium and the folder of the scripts, or why they cannot run.
+pub fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !chromium.exists() {
+        return Err(format!(
+            "no Chromium at {} (apt-get install chromium, or set CHROMIUM)",
+            chromium.display()
+        ));
+    }
+    let dir = workspace_root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").is_dir() {
+        return Err(format!(
+            "playwright-core is not installed (run `npm ci` in {})",
+            dir.display()
+        ));
+    }
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        return Err("node is not installed".into());
+    }
+    Ok((chromium, dir))
+}
+
 /// A running `volley target` on 127.0.0.1 (random port), killed on drop.
 pub struct Target {
     child: Child,

@@ -44,31 +44,6 @@ export default function () {\n\
   sleep(0.2);\n\
 }\n";
 
-/// What the browser test needs, or why it cannot run.
-fn browser() -> Result<(PathBuf, PathBuf), String> {
-    let chromium = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    if !chromium.exists() {
-        return Err(format!(
-            "no Chromium at {} (apt-get install chromium, or set CHROMIUM)",
-            chromium.display()
-        ));
-    }
-    let dir = workspace_root().join("tests/browser");
-    if !dir.join("node_modules/playwright-core").is_dir() {
-        return Err(format!(
-            "playwright-core is not installed (run `npm ci` in {})",
-            dir.display()
-        ));
-    }
-    let node = Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|o| o.status.success()) {
-        return Err("node is not installed".into());
-    }
-    Ok((chromium, dir))
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write script");
@@ -77,7 +52,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
-    let (chromium, dir) = match browser() {
+    let (chromium, dir) = match volley_e2e::browser_tools() {
         Ok(b) => b,
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("the dashboard's browser test cannot run in CI: {why}; .ci/run installs it")

@@ -71,6 +71,10 @@ pub fn parse(spec: &str) -> Option<Result<CloudStream, String>> {
 pub struct CloudStream {
     client: Client,
     inner: Mutex<Option<Arc<Shipper>>>,
+    /// The run's id on the controller, once created (0 before).
+    run_id: AtomicU64,
+    /// Say where the results go when the run is created (not for a dashboard's own controller).
+    announce: bool,
 }
 
 impl CloudStream {
@@ -78,7 +82,26 @@ impl CloudStream {
         CloudStream {
             client,
             inner: Mutex::new(None),
+            run_id: AtomicU64::new(0),
+            announce: true,
         }
+    }
+
+    /// The stream into `volley run --web-dashboard`'s own controller at `url`: it says nothing
+    /// when the run is created (the banner shows the dashboard's address instead).
+    pub fn to_dashboard(url: &str) -> Result<CloudStream, String> {
+        let client = Client::new(url)
+            .and_then(|c| c.with_timeout(REQUEST_TIMEOUT))
+            .map_err(|e| format!("the web dashboard at {url}: {e}"))?;
+        Ok(CloudStream {
+            announce: false,
+            ..CloudStream::new(client)
+        })
+    }
+
+    /// The run's id on the controller, once it was created.
+    pub fn run_id(&self) -> Option<u64> {
+        Some(self.run_id.load(Ordering::SeqCst)).filter(|id| *id > 0)
     }
 }
 
@@ -102,6 +125,8 @@ struct Shipper {
     ended_there: AtomicBool,
     stopping: AtomicBool,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Say how the run ended there (see [`CloudStream::to_dashboard`]).
+    announce: bool,
 }
 
 fn unix_ms() -> u64 {
@@ -148,14 +173,17 @@ impl MetricsStream for CloudStream {
                 }
             })?;
         let run_id = created.id;
-        console::log(
-            "info",
-            &format!(
-                "streaming results to the controller: run {run_id} ({}/loadtests/v2/runs/{run_id})",
-                self.client.base_url()
-            ),
-            &[],
-        );
+        self.run_id.store(run_id, Ordering::SeqCst);
+        if self.announce {
+            console::log(
+                "info",
+                &format!(
+                    "streaming results to the controller: run {run_id} ({}/loadtests/v2/runs/{run_id})",
+                    self.client.base_url()
+                ),
+                &[],
+            );
+        }
         let shipper = Arc::new(Shipper {
             // Batches and the finish prove the run's own secret.
             client: self
@@ -174,6 +202,7 @@ impl MetricsStream for CloudStream {
             ended_there: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             thread: Mutex::new(None),
+            announce: self.announce,
         });
         let worker = shipper.clone();
         let handle = std::thread::Builder::new()
@@ -389,6 +418,9 @@ impl Shipper {
 
     /// Says how the run ended on the controller (waiting briefly for its final status).
     fn report_end(&self) {
+        if !self.announce {
+            return;
+        }
         let deadline = Instant::now() + Duration::from_secs(3);
         let mut status = None;
         loop {

@@ -328,6 +328,11 @@ fn streams() -> &'static Arc<Semaphore> {
     S.get_or_init(|| Arc::new(Semaphore::new(MAX_LIVE_STREAMS)))
 }
 
+/// How many live streams are open now (in this process).
+pub(crate) fn open_streams() -> usize {
+    MAX_LIVE_STREAMS - streams().available_permits()
+}
+
 /// A place among the open streams, or the 429 answer.
 fn permit() -> Result<OwnedSemaphorePermit, Box<Response>> {
     streams().clone().try_acquire_owned().map_err(|_| {

@@ -1,7 +1,9 @@
 //! The web dashboard (`docs/dashboard.md`): its page at `/` for browsers, its files under
 //! `/ui/` (embedded in the binary, so serving it needs nothing on disk and building Volley needs
 //! no Node), and its live streams under `/v1/live/` (`live.rs`). The routes sit behind the API's
-//! guard, so the dashboard works with API tokens like any other client (ARCHITECTURE.md).
+//! guard, so the dashboard works with API tokens like any other client (ARCHITECTURE.md). A
+//! run's self-contained HTML report is `report.rs`; the dashboard of one `volley run` is
+//! [`crate::local_dashboard`].
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -12,9 +14,11 @@ use axum::Router;
 use crate::api::ApiError;
 
 mod live;
+mod report;
 
-pub(crate) use live::run_points;
 pub use live::RunPoint;
+pub(crate) use live::{open_streams, run_points};
+pub use report::report_html;
 
 /// The dashboard's files: name, media type, contents.
 const ASSETS: &[(&str, &str, &[u8])] = &[
@@ -74,6 +78,7 @@ pub(crate) fn routes() -> Router<crate::api::AppState> {
         .route("/v1/live/runs", get(live::runs))
         .route("/v1/live/runs/{id}", get(live::run))
         .route("/v1/live/agents", get(live::agents))
+        .route("/v1/test-runs/{id}/report", get(report::report))
 }
 
 /// Whether a request to `/` is a browser's asking for a page (its `Accept` names `text/html`),

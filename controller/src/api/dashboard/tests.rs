@@ -420,3 +420,73 @@ async fn a_run_stream_of_an_ended_run_sends_it_and_ends() {
     let (s, _, body) = get(&app, "/v1/live/runs?page=2", "text/event-stream").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[test]
+fn the_report_bundle_has_no_imports_or_exports_and_no_name_twice() {
+    let bundle = super::report::bundle();
+    let mut names = std::collections::BTreeSet::new();
+    for line in bundle.lines() {
+        assert!(
+            !line.starts_with("import ") && !line.starts_with("export "),
+            "{line}"
+        );
+        let decl = line.strip_prefix("async ").unwrap_or(line);
+        for kw in ["function ", "const ", "let ", "class "] {
+            if let Some(rest) = decl.strip_prefix(kw) {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+                    .collect();
+                assert!(names.insert(name.clone()), "{name} is declared twice");
+            }
+        }
+    }
+    assert!(
+        names.contains("runPage") && names.contains("Feed"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_report_is_one_html_file_with_the_runs_data_and_no_network() {
+    let fake = fake_with_run(RunStatus::Finished);
+    fake.points.lock().unwrap().push(point(1000, 1.0));
+    fake.samples.lock().unwrap().push(sample(2));
+    fake.runs.lock().unwrap().get_mut(&1).unwrap().note = "</script><b>x</b>".into();
+    let app = crate::api::router(fake);
+    let (s, h, body) = get(&app, "/v1/test-runs/1/report", "*/*").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(h[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(h[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .contains("volley-run-1-report.html"));
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("connect-src"));
+    // Everything inline: no file or address to fetch.
+    for fetched in ["src=\"", "href=\"/", "href=\"http", "/ui/"] {
+        assert!(!body.contains(fetched), "{fetched} in the report");
+    }
+    let start = body.find("id=\"volley-report-data\">").unwrap() + 24;
+    let end = start + body[start..].find("</script>").unwrap();
+    let data: Value = serde_json::from_str(&body[start..end]).unwrap();
+    let events = data["/v1/live/runs/1"].as_array().unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e[0].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["run", "points", "totals", "agents", "summary", "end"]
+    );
+    assert_eq!(
+        events[0][1]["note"], "</script><b>x</b>",
+        "escaped, not cut"
+    );
+    assert_eq!(events[1][1]["points"][0]["requests_per_second"], 1.0);
+
+    let (s, _, body) = get(&app, "/v1/test-runs/9/report", "*/*").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let (s, _, body) = get(&app, "/v1/test-runs/x/report", "*/*").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+}

@@ -33,6 +33,13 @@ export async function api(method, path, body) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The events a run's HTML report carries for a stream (`[[event, data], ...]`, see
+ * docs/dashboard.md#the-html-report), or null on a live page. */
+function recorded(path) {
+  const data = document.getElementById('volley-report-data');
+  return data ? JSON.parse(data.textContent)[path] || [] : null;
+}
+
 /** A live stream: calls `on[eventName](data)` for each event; reconnects with back-off (the
  * server sends everything again on a new connection, so the page starts over from it). */
 export class Feed {
@@ -43,7 +50,19 @@ export class Feed {
     this.ctrl = new AbortController();
     this.stopped = false;
     this.ended = false;
-    this.loop();
+    const events = recorded(path);
+    if (events) Promise.resolve().then(() => this.replay(events));
+    else this.loop();
+  }
+
+  /** A report's recorded events, handed over as a live stream would have sent them. */
+  replay(events) {
+    this.status({ ok: true });
+    for (const [name, data] of events) {
+      if (name === 'end') this.ended = true;
+      const handler = this.on[name];
+      if (handler) handler(data);
+    }
   }
 
   stop() {

@@ -1,7 +1,7 @@
 // The three pages: Runs, a run, Agents (docs/dashboard.md). Each takes the `main` element and
 // the status line, opens its live stream and returns a function that closes it.
 
-import { Feed, api } from './feed.js';
+import { Feed, api, authHeaders } from './feed.js';
 import {
   el, statusBadge, resultBadge, healthBadge, fmtDuration, runSeconds, fmtTime, fmtBytes,
   fmtNum, fmtMs, isTerminal, RUN_STATUS,
@@ -176,17 +176,44 @@ function holds(v, op, limit) {
   }
 }
 
+/** Fetches an API document with the page's token and saves it as a file. */
+async function download(path, name, status) {
+  let resp;
+  try {
+    resp = await fetch(path, { headers: authHeaders() });
+  } catch (e) {
+    status(`${name}: ${e.message || e}`, true);
+    return;
+  }
+  if (!resp.ok) {
+    const body = await resp.json().catch(() => null);
+    status(`${name}: ${body?.error?.message || `HTTP ${resp.status}`}`, true);
+    return;
+  }
+  const url = URL.createObjectURL(await resp.blob());
+  const a = el('a', { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
 export function runPage(main, status, id) {
   const title = el('h1', {}, `Run #${id}`);
   const head = el('div', { class: 'run-head' });
   const stop = el('button', { id: 'stop', type: 'button', class: 'danger', hidden: true }, 'Stop run');
+  const downloads = el('p', { id: 'run-downloads', class: 'downloads' },
+    el('button', { id: 'download-report', type: 'button', onclick: () => download(`/v1/test-runs/${id}/report`, `volley-run-${id}-report.html`, status) },
+      'Download the HTML report'), ' ',
+    el('button', { id: 'download-summary', type: 'button', onclick: () => download(`/v1/runs/${id}/summary`, `volley-run-${id}-summary.json`, status) },
+      'Download the summary (JSON)'));
   const totals = el('dl', { id: 'totals', class: 'totals' });
   const charts = el('div', { class: 'charts' });
   const thresholds = table('Thresholds', ['Metric', 'Threshold', 'Value', 'Result'], 'thresholds');
   const agents = table('Generators (per agent, latest heartbeat)', ['Agent', 'Segment', 'Health', 'Process CPU %', 'Process RSS', 'Host CPU %', 'VUs', 'Req/s', 'Samples'], 'run-agents');
   const timeline = table('Status timeline', ['At', 'From', 'To', 'Reason'], 'timeline');
   const events = table('Events', ['At', 'Level', 'Message'], 'events');
-  main.replaceChildren(title, head, stop, el('h2', {}, 'Totals'), totals, el('h2', {}, 'Over time'), charts,
+  main.replaceChildren(title, head, stop, downloads, el('h2', {}, 'Totals'), totals, el('h2', {}, 'Over time'), charts,
     el('h2', {}, 'Thresholds'), el('div', { class: 'scroll' }, thresholds.t),
     el('h2', {}, 'Generators'), el('div', { class: 'scroll' }, agents.t),
     el('h2', {}, 'Status and events'), el('div', { class: 'scroll' }, timeline.t), el('div', { class: 'scroll' }, events.t));
@@ -265,6 +292,10 @@ export function runPage(main, status, id) {
   };
 
   const renderAgents = () => {
+    if (!perAgent.size) {
+      agents.body.replaceChildren(el('tr', {}, el('td', { colspan: 9 }, 'No per-agent data (a local run has no agents).')));
+      return;
+    }
     agents.body.replaceChildren(...[...perAgent.values()].map((a) => {
       const s = a.samples[a.samples.length - 1] || {};
       return el('tr', { 'data-agent': a.agent, class: a.health === 'ok' ? '' : `row-${a.health}` },
@@ -309,6 +340,7 @@ export function runPage(main, status, id) {
     gone: (g) => status(g.message, true),
   }, showError(status, `run #${id}`));
   renderTotals();
+  renderAgents();
   const timer = setInterval(renderHead, 1000);
   const resize = () => plots.forEach((c) => c.resize());
   window.addEventListener('resize', resize);

@@ -1,0 +1,162 @@
+//! `volley run --web-dashboard` (docs/dashboard.md#a-local-run): the run page of a local run
+//! in real headless Chromium (`tests/browser/local.mjs`) while it runs and after, where its
+//! figures must equal the run's own end-of-test summary, and the exported HTML report opened
+//! from disk with the network off. Screenshots go to `target/dashboard-screenshots/local-*.png`.
+//! Also, without a browser: a taken port and invalid variables stop the run before it starts,
+//! naming what to change.
+//!
+//! The browser part needs `chromium` and `npm ci` in `tests/browser/` (`.ci/run` installs
+//! both); without them it fails under `CI=true` and says SKIP otherwise.
+
+use std::process::Command;
+use std::time::Duration;
+
+use volley_e2e::{free_port, send_signal, temp_dir, volley_bin, workspace_root, Proc, Target};
+
+/// 2 VUs for 6 s against the target.
+const SCRIPT: &str = "import http from 'k6/http';\n\
+import { sleep } from 'k6';\n\
+export const options = {\n\
+  scenarios: { load: { executor: 'constant-vus', vus: 2, duration: '6s' } },\n\
+  thresholds: { http_req_duration: ['p(95)<5000'] },\n\
+};\n\
+export default function () {\n\
+  http.get(__ENV.TARGET + '/');\n\
+  sleep(0.1);\n\
+}\n";
+
+/// How long the browser part may take (the run, then the report).
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(150);
+
+#[test]
+fn volley_run_serves_its_run_page_live_and_writes_a_report_that_opens_offline() {
+    let (chromium, dir) = match volley_e2e::browser_tools() {
+        Ok(b) => b,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("the web dashboard's browser test cannot run in CI: {why}; .ci/run installs it")
+        }
+        Err(why) => {
+            eprintln!("SKIP the web dashboard's browser test: {why}");
+            return;
+        }
+    };
+    let target = Target::start();
+    let work = temp_dir("web-dashboard");
+    let script = work.join("load.js");
+    std::fs::write(&script, SCRIPT).expect("write the script");
+    let (summary, report) = (work.join("summary.json"), work.join("report.html"));
+    let port = free_port();
+    let mut cmd = Command::new(volley_bin());
+    cmd.arg("run")
+        .arg("--linger")
+        .arg("--web-dashboard-export")
+        .arg(&report)
+        .arg("--summary-export")
+        .arg(&summary)
+        .args(["-e", &format!("TARGET={}", target.url)])
+        .arg(&script)
+        .env("K6_WEB_DASHBOARD_PORT", port.to_string())
+        .current_dir(&work);
+    let mut run = Proc::spawn(&mut cmd);
+    let url = format!("http://127.0.0.1:{port}/#/runs/1");
+    let banner = run
+        .stdout
+        .wait_for(|l| l.contains("web dashboard:"), Duration::from_secs(60));
+    assert!(
+        banner.is_some()
+            && run
+                .stdout
+                .text()
+                .contains(&format!(" web dashboard: {url}")),
+        "the banner names the run's page {url}\n--- stdout\n{}\n--- stderr\n{}",
+        run.stdout.text(),
+        run.stderr.text()
+    );
+
+    let shots = workspace_root().join("target/dashboard-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot folder");
+    let mut node = Command::new("node");
+    node.arg("local.mjs")
+        .current_dir(&dir)
+        .env("DASH_URL", &url)
+        .env("DASH_SUMMARY", &summary)
+        .env("DASH_REPORT", &report)
+        .env("DASH_SHOTS", &shots)
+        .env("DASH_CHROMIUM", &chromium);
+    let mut page = Proc::spawn(&mut node);
+    let status = page.wait_exit(BROWSER_TIMEOUT);
+    let (stdout, stderr) = (page.stdout.text(), page.stderr.text());
+    assert!(
+        status.is_some_and(|s| s.success()) && stdout.contains("LOCAL-DASHBOARD-OK"),
+        "the browser test failed (exit {status:?}; screenshots so far in {}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- volley stdout\n{}\n--- volley stderr\n{}",
+        shots.display(),
+        run.stdout.text(),
+        run.stderr.text()
+    );
+
+    // --linger kept the page up; Ctrl+C ends it with the run's own exit code.
+    let lingering = run.stderr.wait_for(
+        |l| l.contains("--linger was enabled"),
+        Duration::from_secs(20),
+    );
+    assert!(lingering.is_some(), "--- stderr\n{}", run.stderr.text());
+    assert!(send_signal(run.id(), "INT"), "volley run is still there");
+    assert_eq!(
+        run.exit_code(Duration::from_secs(20)),
+        0,
+        "--- stderr\n{}",
+        run.stderr.text()
+    );
+    for shot in ["local-live.png", "local-finished.png", "local-report.png"] {
+        let p = shots.join(shot);
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "screenshot {} was saved", p.display());
+    }
+    let size = std::fs::metadata(&report).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "the run page matched the summary live and after; report {} ({size} bytes) opened offline; screenshots in {}",
+        report.display(),
+        shots.display()
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn a_taken_port_or_an_invalid_variable_stops_the_run_before_it_starts() {
+    let work = temp_dir("web-dashboard-refused");
+    let script = work.join("quick.js");
+    std::fs::write(&script, "export default function () {}\n").expect("write the script");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = taken.local_addr().expect("its address").port().to_string();
+    let script = script.to_string_lossy().into_owned();
+    for (vars, want, says) in [
+        (
+            vec![
+                ("K6_WEB_DASHBOARD", "true"),
+                ("K6_WEB_DASHBOARD_PORT", &*port),
+            ],
+            106,
+            "set K6_WEB_DASHBOARD_PORT to a free port",
+        ),
+        (vec![("K6_WEB_DASHBOARD", "1")], 104, "give true or false"),
+        (
+            vec![
+                ("K6_WEB_DASHBOARD", "true"),
+                ("K6_WEB_DASHBOARD_PORT", "abc"),
+            ],
+            104,
+            "give a port number",
+        ),
+    ] {
+        let out = volley_e2e::volley_run(&["-q", &script], &vars);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{vars:?}: {stderr}");
+        assert!(stderr.contains(says), "{vars:?} says {says:?}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("TOTAL RESULTS"),
+            "{vars:?}: the run did not start"
+        );
+    }
+    drop(taken);
+    let _ = std::fs::remove_dir_all(&work);
+}
