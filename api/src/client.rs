@@ -6,8 +6,15 @@
 //! sending, reading the answer) is given up after the client's timeout, saying what it waited
 //! for. Blocking calls must not run on an async runtime's worker: call them from a thread of
 //! their own (reqwest's blocking client panics there in debug builds).
+//!
+//! A client may be given several controllers (a Raft group, comma-separated: docs/ha.md): a
+//! request goes to the one that answered last, then to the next one when a controller cannot
+//! be reached or has no leader yet, and follows a follower's `307` to the leader when the
+//! leader is one of the controllers given (with the token: it is sent to no other host).
 
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -101,6 +108,8 @@ fn error_message(body: &str) -> String {
 pub struct RawResponse {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The `Location` header of a redirect.
+    pub location: Option<String>,
 }
 
 impl RawResponse {
@@ -114,13 +123,20 @@ impl RawResponse {
     }
 }
 
-/// A client of one controller, e.g. `http://127.0.0.1:6565`. Cloning shares its connections.
+/// Most redirects one request follows (a follower points at the leader: one is the norm).
+const MAX_REDIRECTS: usize = 3;
+
+/// A client of a controller, e.g. `http://127.0.0.1:6565`, or of a Raft group of controllers
+/// (`http://c1:6565,http://c2:6565,http://c3:6565`). Cloning shares its connections.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::blocking::Client,
     /// What TLS trusts and presents ([`crate::tls::default_tls`] unless [`Client::with_tls`]).
     tls: crate::tls::ClientTls,
-    base: String,
+    /// Every controller given, in order; never empty.
+    bases: Arc<Vec<String>>,
+    /// The index in `bases` of the controller that answered last (shared by clones).
+    current: Arc<AtomicUsize>,
     timeout: Duration,
     max_response: usize,
     /// Sent as `Authorization: Token …` with every request.
@@ -133,7 +149,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
             .field("timeout", &self.timeout)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field(
@@ -145,27 +161,26 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client of the REST API at `base` (`http://host:port` or `https://host:port`).
+    /// A client of the REST API at `base` (`http://host:port` or `https://host:port`), or of
+    /// every controller of a Raft group, comma-separated.
     pub fn new(base: &str) -> Result<Client, ClientError> {
-        let trimmed = base.trim_end_matches('/');
-        let url = reqwest::Url::parse(trimmed).map_err(|e| {
-            ClientError::InvalidUrl(format!("invalid controller URL {base:?}: {e}"))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        let bases = base
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(check_base)
+            .collect::<Result<Vec<_>, _>>()?;
+        if bases.is_empty() {
             return Err(ClientError::InvalidUrl(format!(
-                "controller URL {base:?} must start with http:// (or https://) and name a host"
-            )));
-        }
-        if url.path() != "/" || url.query().is_some() {
-            return Err(ClientError::InvalidUrl(format!(
-                "controller URL {base:?} must be only scheme, host and port, e.g. http://127.0.0.1:6565"
+                "no controller URL in {base:?}: give one such as http://127.0.0.1:6565"
             )));
         }
         let tls = crate::tls::default_tls();
         Ok(Client {
             http: http_client(DEFAULT_TIMEOUT, &tls)?,
             tls,
-            base: trimmed.to_string(),
+            bases: Arc::new(bases),
+            current: Arc::new(AtomicUsize::new(0)),
             timeout: DEFAULT_TIMEOUT,
             max_response: MAX_RESPONSE,
             token: None,
@@ -210,9 +225,10 @@ impl Client {
         })
     }
 
-    /// `http://host:port`, as given.
+    /// `http://host:port` of the controller that answered last (the first one given until a
+    /// request went elsewhere).
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
     }
 
     /// `POST /loadtests/v2/tests` (JSON form).
@@ -370,15 +386,75 @@ impl Client {
         decode(path, raw)
     }
 
+    /// Sends to the controller that answered last; with several controllers, moves on to the
+    /// next one when a controller is unreachable or knows no leader (503 `no_leader`), and
+    /// follows a `307` to another controller of the list.
     fn send(
         &self,
         method: &str,
         path: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<RawResponse, ClientError> {
+        let mut body = body;
+        let n = self.bases.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut tried = 0;
+        let mut redirects = 0;
+        let mut next = first;
+        loop {
+            let base = &self.bases[next];
+            // One controller: the body is sent once, never copied.
+            let attempt = if n == 1 { body.take() } else { body.clone() };
+            let answer = self.send_to(base, method, path, attempt);
+            let retry_elsewhere = match &answer {
+                Err(ClientError::Unreachable(_)) => true,
+                Ok(r) => r.status == 503 && error_code(&r.body).as_deref() == Some("no_leader"),
+                Err(_) => false,
+            };
+            if retry_elsewhere && n > 1 && tried + 1 < n {
+                tried += 1;
+                next = (next + 1) % n;
+                continue;
+            }
+            let raw = answer?;
+            if raw.status == 307 && redirects < MAX_REDIRECTS {
+                let location = raw.location.clone().unwrap_or_default();
+                let listed = self
+                    .bases
+                    .iter()
+                    .position(|b| location.starts_with(&format!("{b}/")));
+                match listed.filter(|&i| i != next) {
+                    Some(i) => {
+                        redirects += 1;
+                        next = i;
+                        continue;
+                    }
+                    None => {
+                        return Err(ClientError::InvalidUrl(format!(
+                            "{method} {base}{path}: that controller sends writes to {location} \
+                             (the Raft leader), which is not among the controllers given: list \
+                             every controller of the group in --controller (or VOLLEY_CONTROLLER), \
+                             comma-separated"
+                        )))
+                    }
+                }
+            }
+            self.current.store(next, Ordering::Relaxed);
+            return Ok(raw);
+        }
+    }
+
+    /// One request to the controller at `base`.
+    fn send_to(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<RawResponse, ClientError> {
         let m = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| ClientError::InvalidUrl(format!("invalid HTTP method {method:?}")))?;
-        let url = format!("{}{path}", self.base);
+        let url = format!("{base}{path}");
         let mut req = self
             .http
             .request(m, &url)
@@ -395,8 +471,13 @@ impl Client {
                 .body(bytes);
         }
         let what = format!("{method} {url}");
-        let resp = req.send().map_err(|e| self.failed(&what, &e))?;
+        let resp = req.send().map_err(|e| self.failed(base, &what, &e))?;
         let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         let mut body = Vec::new();
         resp.take(self.max_response as u64 + 1)
             .read_to_end(&mut body)
@@ -419,14 +500,17 @@ impl Client {
         // http:// to a TLS port: the controller's plaintext refusal (docs/security.md#tls).
         if status == 400 && body.starts_with(b"this port speaks TLS") {
             return Err(ClientError::Unreachable(format!(
-                "{what}: {} speaks TLS: use https:// (and --ca or VOLLEY_CA for its CA)",
-                self.base
+                "{what}: {base} speaks TLS: use https:// (and --ca or VOLLEY_CA for its CA)"
             )));
         }
-        Ok(RawResponse { status, body })
+        Ok(RawResponse {
+            status,
+            body,
+            location,
+        })
     }
 
-    fn failed(&self, what: &str, e: &reqwest::Error) -> ClientError {
+    fn failed(&self, base: &str, what: &str, e: &reqwest::Error) -> ClientError {
         if e.is_timeout() {
             return ClientError::Unreachable(format!(
                 "{what}: no answer within {:?}",
@@ -445,11 +529,39 @@ impl Client {
             causes.join(": ")
         };
         // A TLS failure says what to change (plaintext port, unknown CA, client certificate).
-        if let Some(hint) = crate::tls::explain(&self.base, &cause) {
+        if let Some(hint) = crate::tls::explain(base, &cause) {
             return ClientError::Unreachable(format!("{what}: {hint} ({cause})"));
         }
         ClientError::Unreachable(format!("{what}: {cause}"))
     }
+}
+
+/// A controller URL as [`Client::new`] takes it: scheme, host and port only; without a
+/// trailing slash.
+fn check_base(base: &str) -> Result<String, ClientError> {
+    let trimmed = base.trim_end_matches('/');
+    let url = reqwest::Url::parse(trimmed)
+        .map_err(|e| ClientError::InvalidUrl(format!("invalid controller URL {base:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ClientError::InvalidUrl(format!(
+            "controller URL {base:?} must start with http:// (or https://) and name a host"
+        )));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(ClientError::InvalidUrl(format!(
+            "controller URL {base:?} must be only scheme, host and port, e.g. http://127.0.0.1:6565"
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The `error.code` of an API error body.
+fn error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .pointer("/error/code")?
+        .as_str()
+        .map(String::from)
 }
 
 /// A 2xx answer's JSON body as `T`, or the error.
@@ -479,6 +591,8 @@ fn http_client(
     reqwest::blocking::Client::builder()
         .tls_backend_preconfigured(tls)
         .no_proxy()
+        // Redirects are followed by `Client::send`, only to the controllers given.
+        .redirect(reqwest::redirect::Policy::none())
         // The controller closes connections idle for its header-read timeout (10 s by
         // default); reusing one it is closing would fail a request for nothing.
         .pool_idle_timeout(Duration::from_secs(5))

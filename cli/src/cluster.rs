@@ -465,7 +465,8 @@ fn admin_token(file: Option<&std::path::Path>) -> Result<Option<String>, String>
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
-    /// The controller's gRPC URL (`https://…` when the controller has --tls-cert).
+    /// The controller's gRPC URL (`https://…` when the controller has --tls-cert); for a Raft
+    /// group, every controller's, comma-separated: the agent links to the leader.
     #[arg(long, env = "VOLLEY_CONTROLLER_GRPC", default_value = DEFAULT_GRPC)]
     pub controller: String,
     /// This agent's name (unique in the cluster). Default: the name of its --cert, else host
@@ -601,7 +602,7 @@ pub(crate) fn rest_failed(e: ClientError, following: bool) -> i32 {
 pub struct RunIdArgs {
     /// The run's id (`volley runs` lists them).
     pub run: u64,
-    /// The controller's REST URL.
+    /// The controller's REST URL (for a Raft group, every controller's, comma-separated).
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
@@ -625,7 +626,7 @@ pub fn stop(a: RunIdArgs) -> i32 {
 
 #[derive(clap::Args)]
 pub struct AgentsArgs {
-    /// The controller's REST URL.
+    /// The controller's REST URL (for a Raft group, every controller's, comma-separated).
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.

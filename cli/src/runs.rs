@@ -26,7 +26,7 @@ const QUERY_FAILED: i32 = 1;
 /// Flags for reading runs.
 #[derive(clap::Args)]
 pub struct RunsArgs {
-    /// The controller's REST URL.
+    /// The controller's REST URL (for a Raft group, every controller's, comma-separated).
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.
@@ -56,7 +56,7 @@ pub fn runs(a: RunsArgs) -> i32 {
 pub struct StatusArgs {
     /// The run's id (`volley runs` lists them).
     pub run: u64,
-    /// The controller's REST URL.
+    /// The controller's REST URL (for a Raft group, every controller's, comma-separated).
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.

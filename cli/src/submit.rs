@@ -163,7 +163,7 @@ pub struct SubmitArgs {
     /// Follow the run until it ends; exit with the code the same run would give locally.
     #[arg(long)]
     pub wait: bool,
-    /// The controller's REST URL.
+    /// The controller's REST URL (for a Raft group, every controller's, comma-separated).
     #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// The API token (`volley tokens create`), sent as `Authorization: Token …`.

@@ -10,7 +10,7 @@ use crate::cluster::{client, log_error, rest_failed, DEFAULT_REST};
 pub struct TokensArgs {
     #[command(subcommand)]
     pub command: TokensCommand,
-    /// The controller's REST URL.
+    /// The controller's REST URL (for a Raft group, every controller's, comma-separated).
     #[arg(long, global = true, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// An admin API token, sent as `Authorization: Token …`.

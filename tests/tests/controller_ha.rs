@@ -1,9 +1,11 @@
 //! Three `volley controller` processes in one Raft group on loopback (docs/ha.md): the group
-//! elects a leader; a run submitted through a follower is redirected to the leader and
-//! finishes, and its records reach every node; the leader is killed with SIGKILL while a
-//! second run is RUNNING; the two others elect a new leader within [`FAILOVER_BOUND`], which
-//! holds the test and the finished run, ends the orphaned run ABORTED_BY_SYSTEM (checkpoints
-//! are not replicated yet, so no run is left RUNNING), and runs a new submission to the end.
+//! elects a leader; an agent given every controller's URL links to the leader; a run
+//! submitted with the follower first in the list is redirected to the leader and finishes, and
+//! its records reach every node; the leader is killed with SIGKILL while a second run is
+//! RUNNING; the two others elect a new leader within [`FAILOVER_BOUND`], which holds the tests
+//! and the finished run and ends the orphaned run ABORTED_BY_SYSTEM (checkpoints are not
+//! replicated yet, so no run is left RUNNING); the agent follows the new leader, and a new
+//! submission with the dead controller first in the list runs to the end.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -141,20 +143,33 @@ fn wait_run(node: &Node, id: u64, done: impl Fn(i64) -> bool, within: Duration) 
     }
 }
 
-fn agent(name: &str, node: &Node, dir: &Path) -> Proc {
+/// An agent given every controller's gRPC URL.
+fn agent(name: &str, nodes: &[Node], dir: &Path) -> Proc {
     let tmp = dir.join(format!("tmp-{name}"));
     std::fs::create_dir_all(&tmp).expect("agent tmp");
+    let urls: Vec<&str> = nodes.iter().map(|n| n.grpc_url.as_str()).collect();
     let mut cmd = Command::new(volley_bin());
-    cmd.args(["agent", "--controller", &node.grpc_url, "--name", name])
+    cmd.args(["agent", "--controller", &urls.join(","), "--name", name])
         .env("TMPDIR", tmp);
     Proc::spawn(&mut cmd)
 }
 
+/// The controllers' REST URLs, `first` first.
+fn rest_urls(nodes: &[Node], first: u64) -> String {
+    let mut ids: Vec<u64> = nodes.iter().map(|n| n.id).collect();
+    ids.sort_by_key(|&id| id != first);
+    ids.iter()
+        .map(|id| format!("http://127.0.0.1:{}", nodes[(id - 1) as usize].rest_port))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Waits until `node` lists agent `name` as connected and idle.
 fn wait_agent(node: &Node, name: &str) {
     let started = Instant::now();
     while !get(node, "/v1/agents")["agents"]
         .as_array()
-        .is_some_and(|a| a.iter().any(|a| a["name"] == name))
+        .is_some_and(|a| a.iter().any(|a| a["name"] == name && a["state"] == "idle"))
     {
         assert!(
             started.elapsed() < RUN_BOUND,
@@ -165,13 +180,9 @@ fn wait_agent(node: &Node, name: &str) {
     }
 }
 
-fn submit(node: &Node, script: &Path, wait: bool) -> Proc {
+fn submit(controllers: &str, script: &Path, wait: bool) -> Proc {
     let mut cmd = Command::new(volley_bin());
-    cmd.args([
-        "submit",
-        "--controller",
-        &format!("http://127.0.0.1:{}", node.rest_port),
-    ]);
+    cmd.args(["submit", "--controller", controllers]);
     if wait {
         cmd.arg("--wait");
     }
@@ -216,9 +227,9 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
     phase(&format!("node {first} leads"));
 
     // A run submitted through a follower is redirected to the leader and finishes there.
-    let mut agents = vec![agent("ha-1", &nodes[at(first)], &dir)];
+    let _agent = agent("ha-1", &nodes, &dir);
     wait_agent(&nodes[at(first)], "ha-1");
-    let mut s = submit(&nodes[at(follower)], &short, true);
+    let mut s = submit(&rest_urls(&nodes, follower), &short, true);
     let code = s.exit_code(RUN_BOUND);
     assert_eq!(
         code,
@@ -234,7 +245,7 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
     phase("run 1 finished, on every node");
 
     // A second run is RUNNING when the leader dies.
-    let mut s2 = submit(&nodes[at(first)], &long, false);
+    let mut s2 = submit(&rest_urls(&nodes, first), &long, false);
     assert_eq!(s2.exit_code(RUN_BOUND), 0, "{}", s2.stderr.text());
     wait_run(&nodes[at(first)], 2, |s| s == 2, RUN_BOUND);
     let tests_before = test_ids(&nodes[at(first)]);
@@ -262,10 +273,11 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
         "{orphan}"
     );
 
-    // A new run on the new leader finishes, and the other survivor has it too.
-    agents.push(agent("ha-2", new, &dir));
-    wait_agent(new, "ha-2");
-    let mut s3 = submit(new, &short, true);
+    // The agent follows the new leader; a run submitted with the dead controller first in the
+    // list reaches the new leader and finishes, and the other survivor has it too.
+    wait_agent(new, "ha-1");
+    phase("the agent is back, on the new leader");
+    let mut s3 = submit(&rest_urls(&nodes, first), &short, true);
     assert_eq!(
         s3.exit_code(RUN_BOUND),
         0,
@@ -278,7 +290,6 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
         wait_run(n, 3, |s| s == 3, RUN_BOUND);
     }
     phase("run 3 finished on the new leader, on both survivors");
-    drop(agents);
     drop(nodes);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -29,7 +29,9 @@ use crate::run::RunControl;
 /// How an agent is started (`volley agent` flags).
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The controller's gRPC URL, e.g. `http://127.0.0.1:6566`.
+    /// The controller's gRPC URL, e.g. `http://127.0.0.1:6566`; for a Raft group of
+    /// controllers, every controller's URL, comma-separated: the agent links to the one that
+    /// takes it (the leader) and moves on to the next when a link fails (docs/ha.md).
     pub controller: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
@@ -231,8 +233,11 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
         // Issued by the controller at the first registration; proves on every reconnection
         // that this process is the agent that holds the name.
         let session_secret = Mutex::new(String::new());
+        let urls = super::dial::controller_urls(&cfg.controller);
+        let mut turn = 0usize;
         loop {
-            match session(&cfg, &current, &outbox, &last_contact, &session_secret).await {
+            let url = urls[turn % urls.len()].as_str();
+            match session(&cfg, url, &current, &outbox, &last_contact, &session_secret).await {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(SessionError::Refused(r)) => {
                     return Err(format!("the controller refused this agent: {r}"))
@@ -240,19 +245,24 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
                 Err(SessionError::Other(e)) => {
                     // Said at every failed attempt (the first within a second of starting),
                     // naming the likely fix; see cluster/dial_hint.rs.
-                    let probe = super::dial_hint::probe(&cfg.controller).await;
-                    let line = super::dial_hint::message(&cfg.controller, &e, backoff, probe);
-                    if super::dial_hint::misconfigured(&cfg.controller, &e, probe) {
+                    let probe = super::dial_hint::probe(url).await;
+                    let line = super::dial_hint::message(url, &e, backoff, probe);
+                    if super::dial_hint::misconfigured(url, &e, probe) {
                         tracing::error!("{line}");
                     } else {
                         tracing::warn!("{line}");
                     }
+                    // The next controller of the group: the leader may have moved.
+                    turn += 1;
                 }
             }
             outbox.detach();
             status.set_registered(false);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            // One pause per round over the controllers, not per controller.
+            if turn.is_multiple_of(urls.len()) {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
         }
     })
 }
@@ -281,13 +291,14 @@ fn stop_current(current: &Shared, why: &str) {
 
 async fn session(
     cfg: &AgentConfig,
+    url: &str,
     current: &Shared,
     outbox: &Arc<Outbox>,
     last_contact: &Arc<Mutex<std::time::Instant>>,
     session_secret: &Mutex<String>,
 ) -> Result<(), SessionError> {
     let io_errors = super::dial::IoErrors::default();
-    let channel = super::dial::connect(&cfg.controller, &cfg.tls, &io_errors)
+    let channel = super::dial::connect(url, &cfg.tls, &io_errors)
         .await
         .map_err(|e| match e {
             super::dial::DialError::Invalid(m) => SessionError::Refused(m),

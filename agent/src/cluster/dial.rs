@@ -102,6 +102,21 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
     }
 }
 
+/// The controllers' URLs of `--controller` (comma-separated), in order; never empty.
+pub fn controller_urls(list: &str) -> Vec<String> {
+    let urls: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect();
+    if urls.is_empty() {
+        vec![list.to_string()]
+    } else {
+        urls
+    }
+}
+
 /// Opens a channel to `url` (`http://` or `https://host:port`); `errors` receives its TLS
 /// connection's I/O errors.
 pub async fn connect(url: &str, tls: &ClientTls, errors: &IoErrors) -> Result<Channel, DialError> {

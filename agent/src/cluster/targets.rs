@@ -12,7 +12,8 @@ use volley_proto as pb;
 const CONTROLLER_WHY: &str = "the controller, as this agent reaches it (--controller)";
 
 /// The policy of a run: the built-in denies, the controller's rules and its ports on the
-/// addresses `controller_url` (the agent's `--controller`) resolves to. A rule that does not
+/// addresses `controller_url` (the agent's `--controller`, every controller of a group) resolves
+/// to. A rule that does not
 /// parse refuses the run rather than running it unguarded.
 pub fn run_policy(
     controller_url: &str,
@@ -35,7 +36,11 @@ pub fn run_policy(
         .filter_map(|p| u16::try_from(*p).ok().filter(|p| *p > 0))
         .collect();
     if !ports.is_empty() {
-        for ip in controller_ips(controller_url) {
+        let ips = super::dial::controller_urls(controller_url)
+            .iter()
+            .flat_map(|u| controller_ips(u))
+            .collect::<Vec<_>>();
+        for ip in ips {
             for port in &ports {
                 let text = SocketAddr::new(ip, *port).to_string();
                 let rule = PolicyRule::new(&text, CONTROLLER_WHY)

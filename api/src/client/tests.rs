@@ -178,3 +178,71 @@ fn a_silent_server_times_out_saying_what_it_waited_for() {
     assert!(msg.contains("within 300ms"), "{msg}");
     drop(l);
 }
+
+/// A port nobody listens on (bound, then released).
+fn dead_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    format!("http://{}", l.local_addr().expect("addr"))
+}
+
+#[test]
+fn several_controllers_the_next_is_tried_when_one_is_down() {
+    let (live, server) = serve_once(answer("200 OK", r#"{"k6-runs":[],"meta":{"count":0}}"#));
+    let c = Client::new(&format!("{},{live}", dead_url())).unwrap();
+    c.request("GET", "/loadtests/v2/runs", None).unwrap();
+    assert_eq!(c.base_url(), live, "the controller that answered is kept");
+    server.join().unwrap();
+    assert!(matches!(
+        Client::new(" , ").unwrap_err(),
+        ClientError::InvalidUrl(_)
+    ));
+}
+
+#[test]
+fn a_follower_redirect_is_followed_to_a_listed_leader_with_the_token() {
+    let (leader, leader_server) = serve_once(answer("201 Created", r#"{"ok":true}"#));
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {leader}/v1/tokens\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+    );
+    let (follower, follower_server) = serve_once(redirect.into_bytes());
+    let c = Client::new(&format!("{follower},{leader}"))
+        .unwrap()
+        .with_token(Some("tok-123".into()));
+    let r = c
+        .request(
+            "POST",
+            "/v1/tokens",
+            Some(&serde_json::json!({"name": "x"})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201);
+    follower_server.join().unwrap();
+    let got = leader_server.join().unwrap();
+    assert!(got.starts_with("POST /v1/tokens HTTP/1.1\r\n"), "{got}");
+    assert!(
+        got.to_ascii_lowercase()
+            .contains("authorization: token tok-123"),
+        "{got}"
+    );
+    assert!(
+        got.contains(r#""name":"x""#),
+        "the body is sent again: {got}"
+    );
+    assert_eq!(c.base_url(), leader);
+}
+
+#[test]
+fn a_redirect_to_a_controller_not_given_is_an_error_naming_it() {
+    let redirect = "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://10.9.9.9:6565/v1/tokens\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let (follower, server) = serve_once(redirect.as_bytes().to_vec());
+    let c = Client::new(&follower)
+        .unwrap()
+        .with_token(Some("tok-123".into()));
+    let e = c.request("POST", "/v1/tokens", None).unwrap_err();
+    assert!(
+        e.to_string().contains("http://10.9.9.9:6565/v1/tokens")
+            && e.to_string().contains("not among the controllers given"),
+        "{e}"
+    );
+    server.join().unwrap();
+}
