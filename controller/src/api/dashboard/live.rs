@@ -113,6 +113,27 @@ fn sample_health(s: &UtilizationSample) -> (&'static str, Option<&'static str>) 
     }
 }
 
+/// The metrics the run page shows from the totals: the request, failure and iteration
+/// figures, and its thresholds' metrics (the rest would be resent every second for nothing).
+const SHOWN_METRICS: [&str; 4] = [
+    "http_reqs",
+    "http_req_duration",
+    "http_req_failed",
+    "iterations",
+];
+
+/// Keeps in a run's totals only the metrics the page shows ([`SHOWN_METRICS`] and the keys of
+/// the run's thresholds).
+fn shown_only(totals: &mut serde_json::Value, run: &Run) {
+    let thresholds = run.config.get("thresholds").and_then(|t| t.as_object());
+    if let Some(metrics) = totals.get_mut("metrics").and_then(|m| m.as_object_mut()) {
+        metrics.retain(|name, _| {
+            SHOWN_METRICS.contains(&name.as_str())
+                || thresholds.is_some_and(|t| t.contains_key(name))
+        });
+    }
+}
+
 /// What a run stream has sent so far.
 #[derive(Default)]
 pub(crate) struct RunFeed {
@@ -167,7 +188,8 @@ impl RunFeed {
                 self.recent.pop_first();
             }
         }
-        if let Some(totals) = svc.run_totals(id) {
+        if let Some(mut totals) = svc.run_totals(id) {
+            shown_only(&mut totals, &run);
             let totals = to_json(&totals);
             if totals != self.totals {
                 out.push(("totals", totals.clone()));

@@ -80,8 +80,13 @@ impl ControllerService for Fake {
     }
     fn run_metrics(&self, id: u64) -> Option<Value> {
         let n = self.points.lock().unwrap().len();
-        self.get_run(id)
-            .map(|_| json!({"metrics": {"http_reqs": {"values": {"count": n}}}, "intervals": []}))
+        self.get_run(id).map(|_| {
+            json!({"metrics": {
+                    "http_reqs": {"values": {"count": n}},
+                    "data_sent": {"values": {"count": 100}},
+                    "my_trend": {"values": {"p(95)": 2}},
+                }, "intervals": []})
+        })
     }
     fn run_summary(&self, id: u64) -> Option<Value> {
         self.get_run(id)
@@ -489,4 +494,28 @@ async fn a_run_report_is_one_html_file_with_the_runs_data_and_no_network() {
     assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
     let (s, _, body) = get(&app, "/v1/test-runs/x/report", "*/*").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[test]
+fn the_totals_carry_only_what_the_page_shows() {
+    let fake = fake_with_run(RunStatus::Running);
+    let (events, _) = RunFeed::default().tick(&*fake, &Caller::open(), 1);
+    let metrics = data(&events, "totals")["metrics"].clone();
+    let names: Vec<&String> = metrics.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        ["http_reqs"],
+        "no threshold on my_trend: only the page's own"
+    );
+
+    fake.runs.lock().unwrap().get_mut(&1).unwrap().config =
+        json!({"thresholds": {"my_trend": ["p(95)<1"]}});
+    let (events, _) = RunFeed::default().tick(&*fake, &Caller::open(), 1);
+    let metrics = data(&events, "totals")["metrics"].clone();
+    let names: Vec<&String> = metrics.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        ["http_reqs", "my_trend"],
+        "and its thresholds' metrics"
+    );
 }
