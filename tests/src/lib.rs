@@ -871,6 +871,11 @@ impl Cluster {
         out
     }
 
+    /// The controller's stderr (its log), line by line with arrival times.
+    pub fn controller_log(&self) -> Option<&LineLog> {
+        self.controller.as_ref().map(|c| &c.stderr)
+    }
+
     /// The controller's process id (for reading its CPU time from /proc).
     pub fn controller_pid(&self) -> Option<u32> {
         self.controller.as_ref().map(Proc::id)

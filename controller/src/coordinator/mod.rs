@@ -236,6 +236,7 @@ impl Coordinator {
     /// Routes an agent's message to the run it belongs to.
     pub fn on_agent_message(&self, agent: &str, body: pb::agent_message::Body) {
         use pb::agent_message::Body as B;
+        let heartbeat = matches!(body, B::Heartbeat(_));
         let (run_id, input) = match body {
             B::Event(e) => (e.run_id, RunInput::Event(agent.into(), e)),
             B::Metrics(m) => (m.run_id, RunInput::Metrics(agent.into(), m)),
@@ -258,7 +259,14 @@ impl Coordinator {
             Some(_) => {
                 tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: the agent is not part of the run");
             }
-            None => {}
+            // A heartbeat may still name a run that just ended; anything else about a run
+            // that is not active here is refused, and said so.
+            None if heartbeat => {
+                tracing::debug!(agent, run = run_id, "heartbeat of a run that is not active");
+            }
+            None => {
+                tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: the run is not active");
+            }
         }
     }
 

@@ -584,7 +584,11 @@ impl Machine {
             });
             self.send(&a, body);
         }
-        let vus: u64 = self.agents.values().map(|a| a.vus).sum();
+        // Saturating: the VU counts are what agents reported.
+        let vus = self
+            .agents
+            .values()
+            .fold(0u64, |sum, a| sum.saturating_add(a.vus));
         self.actions.push(Action::Transition {
             to: RunStatus::Running,
             reason: "start barrier released".into(),

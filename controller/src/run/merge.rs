@@ -59,7 +59,8 @@ pub fn merge_batch(
     batch: &pb::MetricBatch,
     step_ms: u64,
 ) {
-    let bucket = batch.end_unix_ms.div_ceil(step_ms) * step_ms;
+    // Saturating: an agent's clock (or a forged batch) may say anything up to u64::MAX.
+    let bucket = batch.end_unix_ms.div_ceil(step_ms).saturating_mul(step_ms);
     live.step_ms = step_ms;
     {
         let point = live.timeline.entry(bucket).or_default();
