@@ -45,6 +45,8 @@ try {
   await page.goto(URL);
   await step('the run shows RUNNING', () => page.locator('#run-status', { hasText: 'RUNNING' }).waitFor(WAIT));
   await step('the totals are live', () => page.locator('#totals-source', { hasText: 'live, so far' }).waitFor(WAIT));
+  // The dashboard's API has no tokens: the page asks for none.
+  if (await page.locator('#token-form').isVisible()) throw new Error('the API token field is shown on an API without tokens');
   const live = await until('a live request count above 0', async () => {
     const n = Number(await text(page, '#total-requests'));
     return n > 0 ? n : null;
