@@ -499,6 +499,11 @@ pub struct AgentArgs {
     /// this address, e.g. 0.0.0.0:6567. Off by default.
     #[arg(long, env = "VOLLEY_AGENT_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
+    /// After SIGTERM, how long the agent may go on with its part of a run before it stops it
+    /// ("agent terminated (SIGTERM)"); idle, it exits at once. Keep it under the time its
+    /// supervisor waits before SIGKILL (Kubernetes: terminationGracePeriodSeconds).
+    #[arg(long, default_value = "30s")]
+    pub drain_grace: String,
 }
 
 pub fn agent(a: AgentArgs) -> i32 {
@@ -506,6 +511,13 @@ pub fn agent(a: AgentArgs) -> i32 {
         Ok(d) => d,
         Err(e) => {
             log_error(&format!("invalid --orphan-after {:?}: {e}", a.orphan_after));
+            return code::INVALID_CONFIG;
+        }
+    };
+    let drain_grace = match volley_common::duration::parse_duration(&a.drain_grace) {
+        Ok(d) => d,
+        Err(e) => {
+            log_error(&format!("invalid --drain-grace {:?}: {e}", a.drain_grace));
             return code::INVALID_CONFIG;
         }
     };
@@ -557,6 +569,7 @@ pub fn agent(a: AgentArgs) -> i32 {
         orphan_after,
         tls,
         listen: a.listen,
+        drain_grace,
     };
     match volley_agent::cluster::client::run_agent(cfg) {
         Ok(()) => 0,

@@ -149,6 +149,9 @@ pub fn cluster_up(a: ClusterUpArgs) -> i32 {
                 &grpc_url,
                 "--name",
                 &format!("agent-{i}"),
+                // Stopping it stops its runs at once (docs/cluster-runs.md#sigterm-drain).
+                "--drain-grace",
+                "0s",
                 "--max-vus",
                 &max_vus.to_string(),
                 "--max-js-heap",

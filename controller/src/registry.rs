@@ -172,7 +172,11 @@ impl Registry {
     pub fn idle(&self, silent_after: std::time::Duration) -> Vec<Candidate> {
         self.lock()
             .values()
-            .filter(|a| a.run.is_none() && a.last_heartbeat.elapsed() < silent_after)
+            .filter(|a| {
+                a.run.is_none()
+                    && !a.telemetry.draining
+                    && a.last_heartbeat.elapsed() < silent_after
+            })
             .map(candidate)
             .collect()
     }
@@ -368,6 +372,29 @@ mod tests {
             None,
             "the old connection no longer owns the name"
         );
+    }
+
+    #[test]
+    fn a_draining_agent_is_offered_to_no_run() {
+        let r = Registry::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let (close, _closed) = oneshot::channel();
+        let a = r.register(&reg("a", ""), tx, "t".into(), close).unwrap();
+        let minute = std::time::Duration::from_secs(60);
+        assert_eq!(r.idle(minute).len(), 1);
+        r.heartbeat(
+            "a",
+            a.conn,
+            pb::Heartbeat {
+                draining: true,
+                ..Default::default()
+            },
+        );
+        assert!(
+            r.idle(minute).is_empty(),
+            "draining: not idle for placement"
+        );
+        assert_eq!(r.connected().len(), 1, "still connected");
     }
 
     #[test]

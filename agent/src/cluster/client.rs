@@ -52,6 +52,9 @@ pub struct AgentConfig {
     pub tls: volley_api::tls::ClientTls,
     /// Where to serve `/healthz`, `/readyz` and `/metrics` (`--listen`; none by default).
     pub listen: Option<std::net::SocketAddr>,
+    /// After SIGTERM, how long the agent may go on with its part of a run before it stops it
+    /// (`--drain-grace`; the chart sizes it under `terminationGracePeriodSeconds`).
+    pub drain_grace: Duration,
 }
 
 /// What the agent sends about runs, kept across connections: run events are replayed on every
@@ -235,9 +238,15 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
         let session_secret = Mutex::new(String::new());
         let urls = super::dial::controller_urls(&cfg.controller);
         let mut turn = 0usize;
+        let drained = super::drain::on_sigterm(status.clone(), cfg.drain_grace, cfg.name.clone());
+        tokio::pin!(drained);
         loop {
             let url = urls[turn % urls.len()].as_str();
-            match session(&cfg, url, &current, &outbox, &last_contact, &session_secret).await {
+            let ended = tokio::select! {
+                () = &mut drained => return Ok(()),
+                r = session(&cfg, url, &current, &outbox, &last_contact, &session_secret) => r,
+            };
+            match ended {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(SessionError::Refused(r)) => {
                     return Err(format!("the controller refused this agent: {r}"))
@@ -260,7 +269,10 @@ pub fn run_agent(cfg: AgentConfig) -> Result<(), String> {
             status.set_registered(false);
             // One pause per round over the controllers, not per controller.
             if turn.is_multiple_of(urls.len()) {
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = &mut drained => return Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
@@ -390,6 +402,7 @@ async fn session(
     let hb = {
         let tx = tx.clone();
         let current = current.clone();
+        let status = outbox.status.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut last = (0.0f64, 0.0f64, std::time::Instant::now());
@@ -403,6 +416,7 @@ async fn session(
                     process_rss_bytes: s.process_rss_bytes,
                     process_cpu_percent: s.process_cpu_percent,
                     unix_ms: unix_ms(SystemTime::now()),
+                    draining: status.draining(),
                     ..Default::default()
                 };
                 if let Some(run) = current.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -572,6 +586,13 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
             let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
         });
     };
+    if tx.status.draining() {
+        fail(format!(
+            "agent {} is draining (SIGTERM) and takes no new run",
+            cfg.name
+        ));
+        return;
+    }
     if current.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
         fail(format!("agent {} is busy with another run", cfg.name));
         return;

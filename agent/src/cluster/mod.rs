@@ -6,6 +6,7 @@
 pub mod client;
 pub mod dial;
 mod dial_hint;
+mod drain;
 pub mod probe;
 pub mod status;
 pub mod targets;

@@ -90,6 +90,14 @@ impl AgentStatus {
         }
     }
 
+    /// Stops the run served now, if any, with `reason` (reported to the controller like any
+    /// abort that starts on the agent).
+    pub fn abort_run(&self, reason: volley_common::exit::AbortReason) {
+        if let Some((_, control)) = self.run.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            control.abort(reason);
+        }
+    }
+
     /// The run served now, if any.
     pub fn run_id(&self) -> Option<u64> {
         self.run
