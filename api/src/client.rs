@@ -267,6 +267,11 @@ impl Client {
         self.all_pages("/v1/agents")
     }
 
+    /// `GET /v1/controllers`: the answering controller's view of its Raft group.
+    pub fn controllers(&self) -> Result<crate::types::ControllerList, ClientError> {
+        self.get("/v1/controllers")
+    }
+
     /// `GET /loadtests/v2/tests`: every test, page after page.
     pub fn tests(&self) -> Result<TestList, ClientError> {
         self.all_pages("/loadtests/v2/tests")

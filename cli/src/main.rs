@@ -5,6 +5,7 @@
 mod certs;
 mod cluster;
 mod cluster_up;
+mod controllers;
 mod follow;
 mod logging;
 mod option_flags;
@@ -111,6 +112,8 @@ enum Command {
     Stop(cluster::RunIdArgs),
     /// Show the agents and their utilization.
     Agents(cluster::AgentsArgs),
+    /// Show the controllers of a Raft group: node, role, term, commit index, lag.
+    Controllers(controllers::ControllersArgs),
     /// Manage the controller's API tokens (admin).
     Tokens(tokens::TokensArgs),
     /// Local cluster commands.
@@ -190,6 +193,7 @@ fn main() {
         Command::Status(a) => runs::status(a),
         Command::Stop(a) => cluster::stop(a),
         Command::Agents(a) => cluster::agents(a),
+        Command::Controllers(a) => controllers::controllers(a),
         Command::Cluster(ClusterCommand::Up(a)) => cluster_up::cluster_up(a),
         Command::Tokens(a) => tokens::tokens(a),
         Command::Certs(c) => certs::certs(c),

@@ -72,6 +72,75 @@ pub enum GroupError {
     Stopped(String),
 }
 
+/// The group as this controller sees it (`GET /v1/controllers`): every voter with its role,
+/// this node's term and indexes, and on the leader each voter's lag behind its log. A
+/// controller without Raft lists itself alone.
+pub fn controllers(db: &Db) -> volley_api::ControllerList {
+    use volley_api::{ControllerList, ControllerView};
+    let Some(replica) = db.replica() else {
+        let applied = db.read(|s| s.applied_index());
+        return ControllerList {
+            replicated: false,
+            node: 0,
+            controllers: vec![ControllerView {
+                node: 0,
+                role: "leader".into(),
+                api: None,
+                term: None,
+                commit: Some(applied),
+                applied: Some(applied),
+                lag: Some(0),
+            }],
+        };
+    };
+    let status = replica.handle.status().node;
+    let me = status.id;
+    let mut ids = replica.handle.peer_ids();
+    ids.push(me);
+    ids.sort_unstable();
+    let lag = |id: u64| {
+        status
+            .matched
+            .iter()
+            .find(|(n, _)| *n == id)
+            .map(|(_, m)| status.last_index.saturating_sub(*m))
+    };
+    let controllers = ids
+        .into_iter()
+        .map(|id| {
+            let own = id == me;
+            let role = if own {
+                match status.role {
+                    Role::Leader => "leader",
+                    Role::Follower => "follower",
+                    Role::Candidate => "candidate",
+                    Role::PreCandidate => "pre-candidate",
+                }
+            } else if status.leader == 0 {
+                "unknown"
+            } else if id == status.leader {
+                "leader"
+            } else {
+                "follower"
+            };
+            ControllerView {
+                node: id,
+                role: role.into(),
+                api: replica.handle.api_of(id),
+                term: own.then_some(status.term),
+                commit: own.then_some(status.commit),
+                applied: own.then_some(status.applied),
+                lag: lag(id),
+            }
+        })
+        .collect();
+    ControllerList {
+        replicated: true,
+        node: me,
+        controllers,
+    }
+}
+
 /// Refuses to start a single controller on a group member's data dir (its state is in the
 /// Raft log, which a single controller would ignore).
 pub fn check_single(data_dir: &Path) -> Result<(), GroupError> {

@@ -286,6 +286,10 @@ impl ControllerService for Service {
         self.co.db.leadership()
     }
 
+    fn controllers(&self) -> volley_api::ControllerList {
+        crate::group::controllers(&self.co.db)
+    }
+
     fn auth_required(&self) -> bool {
         self.co.db.read(|s| s.tokens().next().is_some())
     }

@@ -273,6 +273,36 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
         "{orphan}"
     );
 
+    // `volley controllers` shows the new leader, its follower and the dead node.
+    let mut ctl = Command::new(volley_bin());
+    ctl.args(["controllers", "--controller", &rest_urls(&nodes, first)]);
+    let mut ctl = Proc::spawn(&mut ctl);
+    assert_eq!(ctl.exit_code(RUN_BOUND), 0, "{}", ctl.stderr.text());
+    let table = ctl.stdout.text();
+    println!("{table}");
+    let line_of = |id: u64| {
+        let url = format!("http://127.0.0.1:{}", nodes[at(id)].rest_port);
+        table
+            .lines()
+            .find(|l| l.trim_end().ends_with(&url))
+            .unwrap_or_else(|| panic!("no line for node {id} in\n{table}"))
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(line_of(second), format!("{second} leader"), "{table}");
+    assert_eq!(line_of(first), "? unreachable", "{table}");
+    let other = survivors.iter().find(|n| n.id != second).expect("other").id;
+    assert_eq!(line_of(other), format!("{other} follower"), "{table}");
+    let view = get(new, "/v1/controllers");
+    assert_eq!(view["node"], second, "{view}");
+    assert_eq!(
+        view["controllers"].as_array().map(Vec::len),
+        Some(3),
+        "{view}"
+    );
+
     // The agent follows the new leader; a run submitted with the dead controller first in the
     // list reaches the new leader and finishes, and the other survivor has it too.
     wait_agent(new, "ha-1");

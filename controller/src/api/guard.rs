@@ -46,6 +46,7 @@ pub(crate) fn access(method: &Method, path: &str) -> Access {
         "/v1/streamed-runs/{id}/metrics" | "/v1/streamed-runs/{id}/finish" => Access::StreamSecret,
         p if p.starts_with("/v1/tokens")
             || p.starts_with("/v1/agents")
+            || p == "/v1/controllers"
             || p == "/v1/live/agents" =>
         {
             Access::Role(Role::Admin)
@@ -269,6 +270,10 @@ mod tests {
         );
         assert_eq!(
             access(&Method::GET, "/v1/agents"),
+            Access::Role(Role::Admin)
+        );
+        assert_eq!(
+            access(&Method::GET, "/v1/controllers"),
             Access::Role(Role::Admin)
         );
         assert_eq!(

@@ -24,6 +24,7 @@ pub use volley_api::StreamedRunRequest;
 use volley_api::{CreateToken, TokenCreated, TokenView};
 
 mod agents;
+mod controllers;
 pub mod dashboard;
 mod error;
 mod extract;
@@ -99,6 +100,14 @@ pub trait ControllerService: Send + Sync + 'static {
     /// leader (a controller without Raft always leads).
     fn leadership(&self) -> crate::store::Leadership {
         crate::store::Leadership::Here
+    }
+    /// The controllers' Raft group as this controller sees it (`GET /v1/controllers`).
+    fn controllers(&self) -> volley_api::ControllerList {
+        volley_api::ControllerList {
+            replicated: false,
+            node: 0,
+            controllers: Vec::new(),
+        }
     }
     /// Creates a run of the test and queues it, recording `user_id` (the caller's token) as
     /// its `user_id`. The API has already checked the test exists and the caller sees it.

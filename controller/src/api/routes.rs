@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::extract::AppState;
 use super::openapi::ApiDoc;
 use super::uploads::UploadGate;
-use super::{agents, handlers, k6cloud, meta, stream, tokens, ApiLimits};
+use super::{agents, controllers, handlers, k6cloud, meta, stream, tokens, ApiLimits};
 
 /// Every route of the API with its handler, documented.
 pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
@@ -40,6 +40,7 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(agents::list_agents))
         .routes(routes!(agents::agents_wanted))
         .routes(routes!(agents::get_agent))
+        .routes(routes!(controllers::list_controllers))
         .routes(routes!(handlers::run_agents))
         .routes(routes!(handlers::run_metrics))
         .routes(routes!(handlers::run_summary))

@@ -214,6 +214,11 @@ impl DriverHandle {
         self.id
     }
 
+    /// The ids of the other voters this node was started with.
+    pub fn peer_ids(&self) -> Vec<u64> {
+        self.peers.keys().copied().collect()
+    }
+
     /// How long [`Self::propose`] waits at most.
     pub fn proposal_timeout(&self) -> Duration {
         self.proposal_timeout

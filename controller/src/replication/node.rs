@@ -138,6 +138,9 @@ pub struct NodeStatus {
     pub applied: u64,
     pub snapshot_index: u64,
     pub last_index: u64,
+    /// On the leader, the last log index each voter is known to hold (itself included), by
+    /// node id; empty on other nodes.
+    pub matched: Vec<(u64, u64)>,
 }
 
 /// Why a node operation failed.
@@ -399,6 +402,14 @@ impl Node {
             applied: self.applied,
             snapshot_index: self.raw.store().snapshot_index(),
             last_index: self.raw.store().last_log_index(),
+            matched: if r.state == StateRole::Leader {
+                let mut m: Vec<(u64, u64)> =
+                    r.prs().iter().map(|(&id, p)| (id, p.matched)).collect();
+                m.sort_unstable();
+                m
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -1,0 +1,36 @@
+//! The controllers of a Raft group as one of them sees them (`GET /v1/controllers`,
+//! `volley controllers`; docs/ha.md).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `GET /v1/controllers`: the answering controller and the group it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ControllerList {
+    /// Whether this controller is in a Raft group (`--peer`); false: it runs alone and the
+    /// list holds only itself, as the leader of a group of one.
+    pub replicated: bool,
+    /// The node id of the controller that answered (0 alone).
+    pub node: u64,
+    /// Every voter of the group, by node id.
+    pub controllers: Vec<ControllerView>,
+}
+
+/// One controller of the group. Term and indexes are known for the answering controller;
+/// the lag of each follower only to the leader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ControllerView {
+    pub node: u64,
+    /// `leader`, `follower`, `candidate` or `pre-candidate` for the answering controller;
+    /// `leader` or `follower` for the others as it sees them, `unknown` when it knows no leader.
+    pub role: String,
+    /// The REST API URL it advertised (`--advertise-api`), when known here.
+    pub api: Option<String>,
+    pub term: Option<u64>,
+    /// The highest log index known committed by a quorum.
+    pub commit: Option<u64>,
+    /// The highest log index applied to its state.
+    pub applied: Option<u64>,
+    /// Log entries it is behind the leader's log (the leader's view).
+    pub lag: Option<u64>,
+}
