@@ -58,6 +58,17 @@ fn not_leader(leadership: &crate::store::Leadership) -> Option<String> {
     }
 }
 
+/// The answer to a heartbeat: an empty acknowledgement (the controller is there).
+fn alive() -> pb::ControllerMessage {
+    pb::ControllerMessage {
+        version: pb::PROTOCOL_VERSION,
+        body: Some(pb::controller_message::Body::Ack(pb::Ack {
+            run_id: 0,
+            batch_seq: 0,
+        })),
+    }
+}
+
 fn refused(reason: String) -> pb::ControllerMessage {
     pb::ControllerMessage {
         version: pb::PROTOCOL_VERSION,
@@ -224,16 +235,18 @@ impl AgentLink for LinkService {
                             }
                             // Every heartbeat is answered, so the agent's dead-man switch hears
                             // from the controller at least once a second.
-                            let _ = keepalive.try_send(pb::ControllerMessage {
-                                version: pb::PROTOCOL_VERSION,
-                                body: Some(pb::controller_message::Body::Ack(pb::Ack {
-                                    run_id: 0,
-                                    batch_seq: 0,
-                                })),
-                            });
+                            let _ = keepalive.try_send(alive());
                         }
                         if valid {
-                            co.on_agent_message(&name, body);
+                            // While the run's queue is full this waits (the agent is slowed by
+                            // flow control), still telling the agent the controller is there.
+                            let waiting = || {
+                                let _ = keepalive.try_send(alive());
+                            };
+                            if let Err(why) = co.on_agent_message(&name, body, waiting).await {
+                                tracing::warn!(agent = %name, "{why}");
+                                break;
+                            }
                         }
                     }
                     Ok(None) => break,
@@ -245,7 +258,7 @@ impl AgentLink for LinkService {
             }
             if let Some(run) = co.registry.remove(&name, conn) {
                 tracing::warn!(agent = %name, "agent disconnected");
-                co.on_agent_gone(&name, run);
+                co.on_agent_gone(&name, run).await;
             }
         });
         Ok(Response::new(ReceiverStream::new(out_rx)))

@@ -43,6 +43,9 @@ pub struct Fleet {
     pub log: Mutex<SendLog>,
     /// Send → acknowledgement of each batch, in ms.
     pub acks: Mutex<Vec<f64>>,
+    /// How late each batch left its agent (after its second was over), in ms: the harness's
+    /// own delay (its CPU) plus the wait for room on the link (the controller's back-pressure).
+    pub late: Mutex<Vec<f64>>,
     /// What went wrong (a Stop, a refusal, a broken link); the first few are kept.
     pub problems: Mutex<Vec<String>>,
 }
@@ -82,6 +85,7 @@ impl Fleet {
             done: AtomicUsize::new(0),
             log: Mutex::new(SendLog::default()),
             acks: Mutex::new(Vec::new()),
+            late: Mutex::new(Vec::new()),
             problems: Mutex::new(Vec::new()),
         }
     }
@@ -99,6 +103,10 @@ impl Fleet {
 
     pub fn acks(&self) -> Vec<f64> {
         lock(&self.acks).clone()
+    }
+
+    pub fn late(&self) -> Vec<f64> {
+        lock(&self.late).clone()
     }
 
     pub fn sent_totals(&self) -> Totals {
@@ -224,6 +232,8 @@ pub async fn agent(
                 part.iterations += v.totals.iterations;
                 part.unacked.push_back((part.seq, now));
                 send(Out::Metrics(batch)).await?;
+                let late = Instant::now().saturating_duration_since(next_batch.unwrap_or(now));
+                lock(&fleet.late).push(late.as_secs_f64() * 1e3);
                 if part.seq == fleet.batches {
                     send(Out::Event(part.event(pb::RunPhase::ExecutionDone))).await?;
                     fleet.finished.fetch_add(1, Ordering::SeqCst);

@@ -126,6 +126,8 @@ struct Row {
     lag: (f64, f64),
     ack: (f64, f64),
     api: (f64, f64),
+    /// p99 of how late batches left the simulated agents.
+    late_p99: f64,
     start_s: f64,
     status: String,
     totals_exact: bool,
@@ -144,12 +146,12 @@ fn ms(v: f64) -> String {
 
 impl Row {
     fn header() -> &'static str {
-        "| agents | batch KiB | heartbeats only, cores | run, cores | peak RSS MiB | merge lag p50 / p99 ms | ack p50 / p99 ms | API p50 / p99 ms | submit → all running, s | status | merged totals |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+        "| agents | batch KiB | heartbeats only, cores | run, cores | peak RSS MiB | merge lag p50 / p99 ms | ack p50 / p99 ms | API p50 / p99 ms | agents' send delay p99 ms | submit → all running, s | status | merged totals |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
     }
 
     fn line(&self) -> String {
         format!(
-            "| {} | {:.1} | {:.2} | {:.2} | {:.0} | {} / {} | {} / {} | {} / {} | {:.2} | {} | {} |",
+            "| {} | {:.1} | {:.2} | {:.2} | {:.0} | {} / {} | {} / {} | {} / {} | {} | {:.2} | {} | {} |",
             self.agents,
             self.batch_kib,
             self.idle_cores,
@@ -161,6 +163,7 @@ impl Row {
             ms(self.ack.1),
             ms(self.api.0),
             ms(self.api.1),
+            ms(self.late_p99),
             self.start_s,
             self.status,
             if self.totals_exact { "exact" } else { "**differ**" },
@@ -341,6 +344,7 @@ fn measure(rt: &Runtime, args: &Args, n: usize) -> Result<Row> {
             quantile(&api.latency_ms, 0.5),
             quantile(&api.latency_ms, 0.99),
         ),
+        late_p99: quantile(&fleet.late(), 0.99),
         start_s,
         status,
         totals_exact: merged == sent,
@@ -395,7 +399,7 @@ fn main() -> ExitCode {
                 failed |= !row.totals_exact && row.status == "FINISHED";
             }
             Err(e) => {
-                println!("| {n} | – | – | – | – | – | – | – | – | harness error | – |");
+                println!("| {n} | – | – | – | – | – | – | – | – | – | harness error | – |");
                 eprintln!("  error: {e:#}");
                 failed = true;
             }

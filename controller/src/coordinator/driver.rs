@@ -2,6 +2,11 @@
 //! streams, the API and a 250 ms tick, each stamped by the clock) and performs the actions it
 //! returns, in order — messages on agent streams, store writes, checkpoints. Store writes run on
 //! tokio's blocking pool, so a slow disk never stalls an async worker.
+//!
+//! What the agents send waits in a bounded queue ([`AGENT_QUEUE`]): when the task falls
+//! behind, the agents' streams wait for room, gRPC's flow control slows the agents, and they
+//! keep their unacknowledged batches — memory stays bounded and nothing is dropped
+//! (docs/failures.md#a-controller-that-falls-behind).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,6 +21,36 @@ use crate::state::{Command, RunChanges};
 
 /// How long the driver waits for an input before it ticks the machine.
 const TICK: Duration = Duration::from_millis(250);
+
+/// Most inputs from a run's agents waiting for its task (about one second of batches of 1,000
+/// agents; the bytes held are this many batches at most).
+pub const AGENT_QUEUE: usize = 1024;
+
+/// A run's inputs: from its agents (bounded, [`AGENT_QUEUE`]) and from the controller itself
+/// (launch, stops, re-attachments, a streamed run's batches: few, never held up).
+pub struct Inbox {
+    control: mpsc::UnboundedReceiver<Input>,
+    agents: mpsc::Receiver<Input>,
+}
+
+/// A run's inbox and its two senders: for the controller's own inputs, and for its agents'.
+pub fn inbox() -> (mpsc::UnboundedSender<Input>, mpsc::Sender<Input>, Inbox) {
+    let (control_tx, control) = mpsc::unbounded_channel();
+    let (agents_tx, agents) = mpsc::channel(AGENT_QUEUE);
+    (control_tx, agents_tx, Inbox { control, agents })
+}
+
+impl Inbox {
+    /// The next input, the controller's first; None when nothing came for `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<Input> {
+        tokio::select! {
+            biased;
+            Some(i) = self.control.recv() => Some(i),
+            Some(i) = self.agents.recv() => Some(i),
+            _ = tokio::time::sleep(wait) => None,
+        }
+    }
+}
 
 /// Where the driver gets the time of each step.
 pub trait Clock: Send {
@@ -43,7 +78,7 @@ pub async fn drive(
     co: Arc<Coordinator>,
     mut machine: Machine,
     first: Input,
-    mut rx: mpsc::UnboundedReceiver<Input>,
+    mut inbox: Inbox,
     stream: Option<Arc<Mutex<StreamStatus>>>,
     clock: impl Clock,
 ) {
@@ -56,15 +91,8 @@ pub async fn drive(
     d.count_merged(&mut machine);
     d.perform(&mut machine, actions).await;
     while !machine.is_finished() {
-        let input = tokio::select! {
-            i = rx.recv() => i,
-            _ = tokio::time::sleep(TICK) => Some(Input::Tick),
-        };
-        let Some(input) = input else {
-            // Nobody can send any more (not while the run is tracked): time still passes.
-            tokio::time::sleep(TICK).await;
-            continue;
-        };
+        // Nothing came (or nobody can send any more): time still passes.
+        let input = inbox.next(TICK).await.unwrap_or(Input::Tick);
         let actions = machine.step(clock.now(), input);
         d.count_merged(&mut machine);
         d.perform(&mut machine, actions).await;

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use volley_common::exit::AbortReason;
@@ -20,11 +20,12 @@ use crate::checkpoint;
 use crate::model::{Run, RunStatus};
 use crate::placement::PlacementRequest;
 use crate::registry::Registry;
+use crate::run::arrivals::Arrivals;
 use crate::run::machine::{Machine, RunSpec};
 use crate::run::messages;
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
 use crate::store::Db;
-use driver::{Clock, SystemClock};
+use driver::{Clock, Inbox, SystemClock};
 
 pub use crate::run::config::{CoordinatorConfig, Limits, OnAgentLost};
 pub use crate::run::machine::Input as RunInput;
@@ -38,15 +39,36 @@ pub mod streamed;
 /// Finished runs whose live data is kept in memory.
 const KEEP_FINISHED: usize = 50;
 
+/// Longest an agent's stream waits for room in its run's queue before the link is closed (the
+/// agent reconnects and replays what was not acknowledged); below the agents' `orphan_after`.
+pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How often a stream that waits for room in its run's queue stamps its agent as heard and
+/// tells it the controller is there.
+const WAIT_SLICE: Duration = Duration::from_secs(1);
+
 pub(crate) struct RunHandle {
+    /// The controller's own inputs (launch, stops, re-attachments, a streamed run's batches).
     pub(crate) tx: mpsc::UnboundedSender<RunInput>,
+    /// What the run's agents send: bounded ([`driver::AGENT_QUEUE`]), their streams wait.
+    from_agents: mpsc::Sender<RunInput>,
     live: Arc<Mutex<LiveData>>,
     pub(crate) agents: Vec<String>,
+    /// Each agent's position in `agents`: membership and arrival stamps in O(1).
+    members: HashMap<String, usize>,
+    arrivals: Arc<Arrivals>,
     /// Set for a run streamed from a local `volley run --out cloud`.
     pub(crate) stream: Option<Arc<Mutex<StreamStatus>>>,
     /// The last sequence number given to a batch numbered here (k6's cloud output does not
     /// number its pushes): see [`streamed`].
     pub(crate) pushed: u64,
+}
+
+/// A run's task's side of [`Coordinator::track`].
+pub(crate) struct Tracked {
+    pub(crate) inbox: Inbox,
+    pub(crate) live: Arc<Mutex<LiveData>>,
+    pub(crate) arrivals: Arc<Arrivals>,
 }
 
 pub struct Coordinator {
@@ -140,26 +162,38 @@ impl Coordinator {
         self.transition(run_id, reason.run_status(), &reason.message(), changes);
     }
 
-    /// Registers a run's task: its input channel and live data.
+    /// Registers a run's task: its inbox, live data and its agents' arrival stamps.
     pub(crate) fn track(
         &self,
         run_id: u64,
         agents: &[String],
         stream: Option<Arc<Mutex<StreamStatus>>>,
-    ) -> (mpsc::UnboundedReceiver<RunInput>, Arc<Mutex<LiveData>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    ) -> Tracked {
+        let (tx, from_agents, inbox) = driver::inbox();
         let live = Arc::new(Mutex::new(LiveData::default()));
+        let arrivals = Arc::new(Arrivals::new(agents.len()));
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(
             run_id,
             RunHandle {
                 tx,
+                from_agents,
                 live: live.clone(),
                 agents: agents.to_vec(),
+                members: agents
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (a.clone(), i))
+                    .collect(),
+                arrivals: arrivals.clone(),
                 stream,
                 pushed: 0,
             },
         );
-        (rx, live)
+        Tracked {
+            inbox,
+            live,
+            arrivals,
+        }
     }
 
     /// A run's task ended: keep its live data for a while and free its agents.
@@ -193,7 +227,11 @@ impl Coordinator {
                 run_status: run.run_status,
             }))
         });
-        let (rx, live) = self.track(run.id, &agents, stream.clone());
+        let Tracked {
+            inbox,
+            live,
+            arrivals,
+        } = self.track(run.id, &agents, stream.clone());
         // Batches numbered here go on after the last one the checkpoint holds.
         if let Some(h) = self
             .runs
@@ -214,6 +252,7 @@ impl Coordinator {
             degraded_note: run.degraded.then(|| run.note.clone()),
         };
         let mut machine = Machine::new(spec, self.config.clone(), live.clone(), clock.now());
+        machine.set_arrivals(arrivals);
         if let Err(why) = machine.restore(clock.now(), cp) {
             self.runs
                 .lock()
@@ -228,13 +267,22 @@ impl Coordinator {
         let me = self.clone();
         tokio::spawn(async move {
             let first = RunInput::Resume;
-            driver::drive(me.clone(), machine, first, rx, stream, clock).await;
+            driver::drive(me.clone(), machine, first, inbox, stream, clock).await;
             me.retire(run.id, live, &agents);
         });
     }
 
-    /// Routes an agent's message to the run it belongs to.
-    pub fn on_agent_message(&self, agent: &str, body: pb::agent_message::Body) {
+    /// Routes an agent's message to the run it belongs to. Its arrival is stamped first (the
+    /// run judges liveness on arrivals); while the run's queue is full, the stream waits —
+    /// stamping the agent and calling `while_waiting` (which tells the agent the controller is
+    /// there) every second. Err when the run took nothing for [`ENQUEUE_TIMEOUT`]: the caller
+    /// closes the link, and the agent reconnects and replays what was not acknowledged.
+    pub async fn on_agent_message(
+        &self,
+        agent: &str,
+        body: pb::agent_message::Body,
+        while_waiting: impl Fn(),
+    ) -> Result<(), String> {
         use pb::agent_message::Body as B;
         let heartbeat = matches!(body, B::Heartbeat(_));
         let (run_id, input) = match body {
@@ -243,29 +291,81 @@ impl Coordinator {
             B::SetupResult(s) => (s.run_id, RunInput::Setup(agent.into(), s)),
             B::Heartbeat(h) => {
                 if h.run_id == 0 {
-                    return;
+                    return Ok(());
                 }
                 (h.run_id, RunInput::Heartbeat(agent.into(), h))
             }
-            B::Register(_) => return,
+            B::Register(_) => return Ok(()),
         };
+        let Some((tx, arrivals, idx)) = self.route(run_id, agent, heartbeat) else {
+            return Ok(());
+        };
+        self.enqueue(&tx, input, || {
+            arrivals.stamp(idx);
+            while_waiting();
+        })
+        .await
+        .map_err(|waited| {
+            format!(
+                "run {run_id} took no message from agent {agent} for {} s (its queue of {} is full): closing the link so that the agent reconnects and replays",
+                waited.as_secs(),
+                driver::AGENT_QUEUE
+            )
+        })
+    }
+
+    /// Where a message of `agent` about run `run_id` goes: the run's queue, its arrival stamps
+    /// and the agent's position (stamped now). None when the run is not in progress here, or
+    /// the agent is not part of it (then it is dropped before the run sees it).
+    fn route(
+        &self,
+        run_id: u64,
+        agent: &str,
+        heartbeat: bool,
+    ) -> Option<(mpsc::Sender<RunInput>, Arc<Arrivals>, usize)> {
         let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        match runs.get(&run_id) {
-            // Only an agent of the run speaks for it: anything else is dropped before the run
-            // sees it (an abort, a heartbeat, a batch of another agent's run).
-            Some(h) if h.agents.iter().any(|a| a == agent) => {
-                let _ = h.tx.send(input);
-            }
-            Some(_) => {
-                tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: the agent is not part of the run");
-            }
-            // A heartbeat may still name a run that just ended; anything else about a run
-            // that is not active here is refused, and said so.
-            None if heartbeat => {
+        let Some(h) = runs.get(&run_id) else {
+            // A heartbeat may still name a run that just ended; anything else about a run that
+            // is not active here is refused, and said so.
+            if heartbeat {
                 tracing::debug!(agent, run = run_id, "heartbeat of a run that is not active");
-            }
-            None => {
+            } else {
                 tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: the run is not active");
+            }
+            return None;
+        };
+        let Some(&idx) = h.members.get(agent) else {
+            tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: the agent is not part of the run");
+            return None;
+        };
+        h.arrivals.stamp(idx);
+        Some((h.from_agents.clone(), h.arrivals.clone(), idx))
+    }
+
+    /// Puts `input` into a run's agents' queue, waiting while it is full and calling `waiting`
+    /// every [`WAIT_SLICE`]. Err with the time waited when [`ENQUEUE_TIMEOUT`] passed (or the
+    /// run's task is gone, at once).
+    async fn enqueue(
+        &self,
+        tx: &mpsc::Sender<RunInput>,
+        input: RunInput,
+        waiting: impl Fn(),
+    ) -> Result<(), Duration> {
+        let began = Instant::now();
+        loop {
+            match tokio::time::timeout(WAIT_SLICE, tx.reserve()).await {
+                Ok(Ok(permit)) => {
+                    permit.send(input);
+                    return Ok(());
+                }
+                // The run ended meanwhile: nobody needs the message any more.
+                Ok(Err(_)) => return Ok(()),
+                Err(_) => {
+                    waiting();
+                    if began.elapsed() >= ENQUEUE_TIMEOUT {
+                        return Err(began.elapsed());
+                    }
+                }
             }
         }
     }
@@ -277,7 +377,7 @@ impl Coordinator {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
-            .is_some_and(|h| h.agents.iter().any(|a| a == agent));
+            .is_some_and(|h| h.members.contains_key(agent));
         if part_of {
             tracing::info!(run = id, "agent {agent} re-attached");
             self.registry.set_run(&[agent.to_string()], Some(id));
@@ -297,11 +397,23 @@ impl Coordinator {
         }
     }
 
-    /// An agent's stream ended.
-    pub fn on_agent_gone(&self, agent: &str, run: Option<u64>) {
+    /// An agent's stream ended. The run hears it after the agent's messages still queued.
+    pub async fn on_agent_gone(&self, agent: &str, run: Option<u64>) {
         if let Some(id) = run {
-            if let Some(h) = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-                let _ = h.tx.send(RunInput::AgentGone(agent.into()));
+            let tx = self
+                .runs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&id)
+                .map(|h| h.from_agents.clone());
+            if let Some(tx) = tx {
+                if self
+                    .enqueue(&tx, RunInput::AgentGone(agent.into()), || {})
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(run = id, "run {id} did not take the news that agent {agent} disconnected: its queue stayed full");
+                }
             }
         }
         self.kick();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use volley_common::exit::AbortReason;
 
 use super::driver::{self, Clock, SystemClock};
-use super::{now_rfc3339, Coordinator};
+use super::{now_rfc3339, Coordinator, Tracked};
 use crate::model::{Assignment, Run, RunEvent, RunStatus};
 use crate::placement::{self, PlacementRequest};
 use crate::run::config::RunTimeouts;
@@ -143,7 +143,11 @@ impl Coordinator {
             &format!("placed on {}", agents.join(", ")),
             RunChanges::default(),
         );
-        let (rx, live) = self.track(run.id, &agents, None);
+        let Tracked {
+            inbox,
+            live,
+            arrivals,
+        } = self.track(run.id, &agents, None);
         let archive = self.db.get_archive(run.test_id).ok().flatten();
         let clock = SystemClock;
         let spec = RunSpec {
@@ -155,12 +159,13 @@ impl Coordinator {
             streamed: false,
             degraded_note: None,
         };
-        let machine = Machine::new(spec, self.config.clone(), live.clone(), clock.now());
+        let mut machine = Machine::new(spec, self.config.clone(), live.clone(), clock.now());
+        machine.set_arrivals(arrivals);
         let me = self.clone();
         let id = run.id;
         tokio::spawn(async move {
             let first = Input::Launch { archive };
-            driver::drive(me.clone(), machine, first, rx, None, clock).await;
+            driver::drive(me.clone(), machine, first, inbox, None, clock).await;
             me.retire(id, live, &agents);
         });
     }

@@ -9,7 +9,7 @@ use volley_common::exit::AbortReason;
 use volley_proto as pb;
 
 use super::driver::{self, Clock, SystemClock};
-use super::Coordinator;
+use super::{Coordinator, Tracked};
 use crate::model::{Assignment, Run, RunStatus};
 use crate::run::machine::{Input, Machine, RunSpec};
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
@@ -48,7 +48,7 @@ impl Coordinator {
             run_status: RunStatus::Running,
         }));
         let agents = vec![source];
-        let (rx, live) = self.track(run.id, &agents, Some(stream.clone()));
+        let Tracked { inbox, live, .. } = self.track(run.id, &agents, Some(stream.clone()));
         let clock = SystemClock;
         let spec = RunSpec {
             run_id: run.id,
@@ -63,7 +63,15 @@ impl Coordinator {
         machine.start_streamed(clock.now());
         let me = self.clone();
         tokio::spawn(async move {
-            driver::drive(me.clone(), machine, Input::Resume, rx, Some(stream), clock).await;
+            driver::drive(
+                me.clone(),
+                machine,
+                Input::Resume,
+                inbox,
+                Some(stream),
+                clock,
+            )
+            .await;
             me.retire(run.id, live, &agents);
         });
     }

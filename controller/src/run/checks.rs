@@ -78,7 +78,8 @@ impl Machine {
 
     /// Agents silent for `agent_lost_after` are lost: the run aborts (AGENT_LOST) or, with
     /// `on_agent_lost: continue`, goes on without them, marked degraded. Every agent silent for
-    /// `data_timeout`: the run times out.
+    /// `data_timeout`: the run times out. Silence is judged on when messages arrived
+    /// ([`Machine::last_heard`]), not on when this task got to them.
     pub(super) fn check_agents(&mut self, now: Now) {
         let cfg = self.cfg.clone();
         // Every generator of the run silent (connections may still be open): the run times out.
@@ -88,7 +89,7 @@ impl Machine {
             .filter(|a| !a.done && !a.gone)
             .peekable();
         let timed_out = waiting.peek().is_some()
-            && waiting.all(|a| since(now, a.last_seen) >= cfg.data_timeout);
+            && waiting.all(|a| since(now, self.last_heard(a)) >= cfg.data_timeout);
         if !self.aborted() && timed_out {
             self.abort(AbortReason::TimedOut {
                 message: format!(
@@ -111,11 +112,13 @@ impl Machine {
         let lost: Vec<String> = self
             .agents
             .iter()
-            .filter(|(_, a)| !a.done && !a.gone && since(now, a.last_seen) >= cfg.agent_lost_after)
+            .filter(|(_, a)| {
+                !a.done && !a.gone && since(now, self.last_heard(a)) >= cfg.agent_lost_after
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for name in lost {
-            let silent = since(now, self.agents[&name].last_seen).as_secs_f64();
+            let silent = since(now, self.last_heard(&self.agents[&name])).as_secs_f64();
             let awaiting_reattach = self.agents[&name].awaiting_reattach;
             if let Some(a) = self.agents.get_mut(&name) {
                 a.gone = true;

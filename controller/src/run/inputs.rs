@@ -138,12 +138,15 @@ impl Machine {
         }
         self.check_overload(now, &agent, &h);
         let mem = crate::registry::memory_percent(&h);
-        let segment = self.segment_of(&agent);
         let mut live = self.live_data();
-        let entry = live
-            .utilization
-            .entry(agent)
-            .or_insert_with(|| (segment, Vec::new()));
+        if !live.utilization.contains_key(&agent) {
+            let segment = self.segment_of(&agent);
+            live.utilization
+                .insert(agent.clone(), (segment, Vec::new()));
+        }
+        let Some(entry) = live.utilization.get_mut(&agent) else {
+            return;
+        };
         if entry.1.len() < 100_000 {
             entry.1.push(UtilizationSample {
                 at: format_rfc3339(now.unix_ms as i64),

@@ -30,6 +30,7 @@ use volley_proto as pb;
 
 use pb::controller_message::Body;
 
+use super::arrivals::Arrivals;
 use super::config::{CoordinatorConfig, RunTimeouts};
 use super::finish::{self, FinishInput};
 use super::merge::{self, AgentGauges, LiveData};
@@ -37,6 +38,10 @@ use super::messages;
 use crate::checkpoint::{self, AgentProgress, Checkpoint};
 use crate::model::{Assignment, RunStatus};
 use crate::state::RunChanges;
+
+/// How often the checks that look at every agent (lost agents, phase conditions, limits) run
+/// while only batches and heartbeats arrive.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 /// The time of a step: monotonic for durations, wall clock for what agents and the store see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +153,9 @@ impl Phase {
 }
 
 pub(super) struct AgentState {
+    /// Its position in placement order (its assignment, its arrival stamps).
+    pub(super) idx: usize,
+    /// When the run's task last processed something of it (see also [`Machine::last_heard`]).
     pub(super) last_seen: Instant,
     pub(super) overloaded_since: Option<Instant>,
     pub(super) warned: bool,
@@ -167,8 +175,9 @@ pub(super) struct AgentState {
 }
 
 impl AgentState {
-    fn new(now: Instant) -> Self {
+    fn new(idx: usize, now: Instant) -> Self {
         AgentState {
+            idx,
             last_seen: now,
             overloaded_since: None,
             warned: false,
@@ -200,6 +209,11 @@ pub struct Machine {
     /// Agent names in placement order.
     pub(super) order: Vec<String>,
     pub(super) live: Arc<Mutex<LiveData>>,
+    /// When each agent's messages arrived, stamped by its stream (liveness is judged on them).
+    pub(super) arrivals: Arc<Arrivals>,
+    /// When the checks that look at every agent last ran (they run at most every
+    /// [`SWEEP_EVERY`], not on every message).
+    pub(super) last_sweep: Option<Instant>,
     pub(super) phase: Phase,
     pub(super) reason: Option<AbortReason>,
     pub(super) setup_result: Option<Option<String>>,
@@ -262,8 +276,11 @@ impl Machine {
             run_id: spec.run_id,
             agents: order
                 .iter()
-                .map(|a| (a.clone(), AgentState::new(now.mono)))
+                .enumerate()
+                .map(|(i, a)| (a.clone(), AgentState::new(i, now.mono)))
                 .collect(),
+            arrivals: Arc::new(Arrivals::new(order.len())),
+            last_sweep: None,
             order,
             live,
             phase: Phase::Idle,
@@ -304,6 +321,20 @@ impl Machine {
             actions: Vec::new(),
             cfg,
             spec,
+        }
+    }
+
+    /// The machine judges its agents' liveness on these arrival stamps (which the agents'
+    /// streams write as messages arrive) as well as on what it processed.
+    pub fn set_arrivals(&mut self, arrivals: Arc<Arrivals>) {
+        self.arrivals = arrivals;
+    }
+
+    /// When anything of `agent` was last heard: arrived on its stream, or processed here.
+    pub(super) fn last_heard(&self, a: &AgentState) -> Instant {
+        match self.arrivals.last(a.idx) {
+            Some(t) if t > a.last_seen => t,
+            _ => a.last_seen,
         }
     }
 
@@ -358,6 +389,14 @@ impl Machine {
         if self.phase == Phase::Finished {
             return Vec::new();
         }
+        // A batch or a heartbeat changes no phase's condition (except the last batches while
+        // draining): the checks that look at every agent run on other inputs, on ticks and at
+        // most every SWEEP_EVERY — so a message costs the same with 10 agents as with 5,000.
+        let routine = matches!(input, Input::Metrics(..) | Input::Heartbeat(..));
+        let batch = matches!(input, Input::Metrics(..));
+        let sweep = !routine
+            || self.phase == Phase::Draining
+            || self.last_sweep.is_none_or(|t| since(now, t) >= SWEEP_EVERY);
         match input {
             Input::Launch { archive } => self.launch(now, archive),
             Input::Resume => self.resume(now),
@@ -375,7 +414,13 @@ impl Machine {
             if self.started.is_some() && self.dirty && since(now, self.last_checkpoint) >= every {
                 self.checkpoint(now);
             }
-            self.settle(now);
+            if sweep {
+                self.last_sweep = Some(now.mono);
+                self.settle(now);
+            } else if batch {
+                // A batch may take the run over a limit: that costs its series, not its agents.
+                self.check_limits(now);
+            }
         }
         std::mem::take(&mut self.actions)
     }
@@ -622,10 +667,9 @@ impl Machine {
 
     /// The execution segment an agent runs in this run.
     pub(super) fn segment_of(&self, agent: &str) -> String {
-        self.spec
-            .assignments
-            .iter()
-            .find(|a| a.agent == agent)
+        self.agents
+            .get(agent)
+            .and_then(|a| self.spec.assignments.get(a.idx))
             .map(|a| a.segment.clone())
             .unwrap_or_default()
     }

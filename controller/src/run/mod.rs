@@ -1,10 +1,12 @@
 //! One run across agents, its pure parts split by job: the lifecycle state machine
-//! ([`machine`], with its input handling in `inputs` and its health checks in `checks`), the
-//! queue policy ([`queue`]), the exact merge of metric batches ([`merge`]), the end-of-run
-//! summary ([`finish`]), the tunables ([`config`]) and the messages to agents ([`messages`]).
+//! ([`machine`], with its input handling in `inputs` and its health checks in `checks`), when
+//! each agent was last heard from ([`arrivals`]), the queue policy ([`queue`]), the exact merge
+//! of metric batches ([`merge`]), the end-of-run summary ([`finish`]), the tunables
+//! ([`config`]) and the messages to agents ([`messages`]).
 //! [`crate::coordinator`] is the front the rest of the controller talks to, with the tasks
 //! that carry runs out (the driver of each run, the scheduler, streamed runs).
 
+pub mod arrivals;
 mod checks;
 pub mod config;
 pub mod finish;

@@ -12,6 +12,7 @@ use volley_proto as pb;
 
 use pb::controller_message::Body;
 
+use super::arrivals::Arrivals;
 use super::config::{CoordinatorConfig, Limits, OnAgentLost};
 use super::machine::{Action, Input, Machine, Now, RunSpec};
 use super::merge::LiveData;
@@ -510,6 +511,28 @@ fn a_lost_agent_aborts_the_run() {
     h.step(event("a", pb::RunPhase::ExecutionDone));
     let end = h.step(done("a", 0));
     assert_eq!(finish(&end), Some((RunStatus::AbortedBySystem, 97)));
+}
+
+#[test]
+fn liveness_is_judged_on_arrival_not_on_processing() {
+    let mut h = Harness::new(&["a", "b"], config());
+    let arrivals = Arc::new(Arrivals::new(2));
+    h.m.set_arrivals(arrivals.clone());
+    h.running(1);
+    // For 15 s b's messages arrive (its stream stamps them) but wait in the run's queue behind
+    // a's, so the run's task never gets to them: b is not lost.
+    for _ in 0..15 {
+        h.advance(Duration::from_secs(1));
+        arrivals.stamp_at(1, h.now().mono);
+        assert!(stops(&h.step(heartbeat("a", 10.0, 10))).is_empty());
+    }
+    // Then nothing of b arrives any more: it is lost 10 s after its last arrival.
+    assert!(stops(&h.after(9, heartbeat("a", 10.0, 10))).is_empty());
+    let lost = h.after(1, heartbeat("a", 10.0, 10));
+    let why = system(
+        "AGENT_LOST: agent b (segment 1/2:2/2) was silent for 10.0 s (agent_lost_after 10 s)",
+    );
+    assert_eq!(stops(&lost), [("a".into(), why, false)]);
 }
 
 #[test]
