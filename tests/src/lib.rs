@@ -80,6 +80,21 @@ pub fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, dir))
 }
 
+/// [`browser_tools`] for a test named `what`: None (after printing SKIP) when they are missing
+/// outside CI; under `CI=true` a missing tool fails the test, since `.ci/run` installs them.
+pub fn browser_tools_or_skip(what: &str) -> Option<(PathBuf, PathBuf)> {
+    match browser_tools() {
+        Ok(tools) => Some(tools),
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{what} cannot run in CI: {why}; .ci/run installs it")
+        }
+        Err(why) => {
+            eprintln!("SKIP {what}: {why}");
+            None
+        }
+    }
+}
+
 /// A running `volley target` on 127.0.0.1 (random port), killed on drop.
 pub struct Target {
     child: Child,

@@ -52,15 +52,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
-    let (chromium, dir) = match volley_e2e::browser_tools() {
-        Ok(b) => b,
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("the dashboard's browser test cannot run in CI: {why}; .ci/run installs it")
-        }
-        Err(why) => {
-            eprintln!("SKIP the dashboard's browser test: {why}");
-            return;
-        }
+    let Some((chromium, dir)) = volley_e2e::browser_tools_or_skip("the dashboard's browser test")
+    else {
+        return;
     };
     let target = Target::start();
     let cluster = Cluster::start("dashboard", 2);

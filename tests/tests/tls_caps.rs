@@ -37,24 +37,7 @@ fn stall(port: u16, half: bool) -> std::thread::JoinHandle<Option<Duration>> {
         let _ = s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]);
     }
     s.set_read_timeout(Some(TIMEOUT + TIMEOUT + SLACK)).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => return Some(opened.elapsed()),
-                Ok(_) => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return None
-                }
-                Err(_) => return Some(opened.elapsed()),
-            }
-        }
-    })
+    closed_after(s, opened)
 }
 
 /// Opens a connection that completes its TLS handshake and then sends nothing (an idle
@@ -84,11 +67,19 @@ fn idle_tls(port: u16, ca: &Path, alpn: &[u8]) -> std::thread::JoinHandle<Option
     while conn.is_handshaking() {
         conn.complete_io(&mut tcp).expect("the TLS handshake");
     }
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    closed_after(rustls::StreamOwned::new(conn, tcp), opened)
+}
+
+/// A thread that reads `conn` until the controller closes it and returns how long after
+/// `opened` that was (None: the read timeout set on it came first).
+fn closed_after<R: Read + Send + 'static>(
+    mut conn: R,
+    opened: Instant,
+) -> std::thread::JoinHandle<Option<Duration>> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 256];
         loop {
-            match tls.read(&mut buf) {
+            match conn.read(&mut buf) {
                 Ok(0) => return Some(opened.elapsed()),
                 Ok(_) => continue,
                 Err(e)

@@ -30,15 +30,10 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(150);
 
 #[test]
 fn volley_run_serves_its_run_page_live_and_writes_a_report_that_opens_offline() {
-    let (chromium, dir) = match volley_e2e::browser_tools() {
-        Ok(b) => b,
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("the web dashboard's browser test cannot run in CI: {why}; .ci/run installs it")
-        }
-        Err(why) => {
-            eprintln!("SKIP the web dashboard's browser test: {why}");
-            return;
-        }
+    let Some((chromium, dir)) =
+        volley_e2e::browser_tools_or_skip("the web dashboard's browser test")
+    else {
+        return;
     };
     let target = Target::start();
     let work = temp_dir("web-dashboard");
