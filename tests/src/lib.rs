@@ -19,38 +19,22 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of the `volley` binary, built once (same profile as the tests) if needed.
+/// Path of the `volley` binary the tests run: the one cargo built for them.
 ///
-/// Not `env!("CARGO_BIN_EXE_volley")`: cargo sets that only for the integration tests of the
-/// package that has the binary (`volley`, in `cli/`), and these tests are their own package.
-/// Reaching another package's binary needs artifact dependencies, which stable cargo does not
-/// have; moving the tests into `cli/` would give them the variable but not this library,
-/// which is compiled on its own. So the binary is built here, once per test process, with the
-/// cargo that runs the tests (a no-op when it is up to date).
+/// These tests are the integration tests of the package that has the binary (`volley`:
+/// cli/Cargo.toml lists them by path), so cargo builds it before running them, with the
+/// features it ships with, and sets `CARGO_BIN_EXE_volley` in their environment as well as at
+/// compile time; this library reads it at run time. (Before, each test process ran
+/// `cargo build -p volley` itself, which rebuilt the binary with another feature set.)
 pub fn volley_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // target/<profile>/deps/<test-exe> → target/<profile>/volley
-        let exe = std::env::current_exe().expect("current exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>")
-            .to_path_buf();
-        let release = profile_dir.ends_with("release");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "volley", "--bin", "volley"])
-            .current_dir(workspace_root());
-        if release {
-            cmd.arg("--release");
-        }
-        let st = cmd.status().expect("cargo build");
-        assert!(st.success(), "building the volley binary failed");
-        let bin = profile_dir.join("volley");
-        assert!(bin.exists(), "{} missing after build", bin.display());
-        bin
-    })
-    .clone()
+    let bin = std::env::var_os("CARGO_BIN_EXE_volley")
+        .map(PathBuf::from)
+        .expect(
+            "CARGO_BIN_EXE_volley is not set: run the end-to-end tests through cargo, \
+         e.g. `cargo test -p volley --test NAME`",
+        );
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
 }
 
 /// What the browser tests need (`tests/browser/`): Chromium (`CHROMIUM`, else
