@@ -3,7 +3,7 @@
 # helm/volley/examples/, `helm lint --strict`, `helm template`, every rendered object validated
 # against the Kubernetes JSON schemas (kubernetes-validate --strict: unknown fields are errors)
 # (KEDA's ScaledObject, which those schemas lack, against KEDA's own models: a wrong type or an
-# unknown field fails; the Grafana dashboard must be JSON) and a checkov policy scan with no failed check (checks that do not apply
+# unknown field fails; the Grafana dashboard must be JSON, the configuration files TOML) and a checkov policy scan with no failed check (checks that do not apply
 # are skipped in the chart with their reason). Values that break values.schema.json must be
 # refused.
 # Tools: bash helm/install-tools.sh (target/tools), or helm, kubernetes-validate and checkov on
@@ -50,9 +50,15 @@ for doc in yaml.safe_load_all(open(sys.argv[1])):
         bad += [f"{doc['metadata']['name']}: unknown field {p}" for p in unknown(doc, back, "")]
         print(f"ScaledObject {doc['metadata']['name']}: valid against KEDA's schema")
     if doc and doc.get("kind") == "ConfigMap":
-        # The Grafana dashboard: JSON, and every panel queries something.
-        import json
+        # The Grafana dashboard: JSON, and every panel queries something. Configuration
+        # files: TOML (helm/exercise.py --check has volley itself check them).
+        import json, tomllib
         for key, text in (doc.get("data") or {}).items():
+            if key.endswith(".toml"):
+                try:
+                    print(f"{key}: TOML of {len(tomllib.loads(text))} keys")
+                except tomllib.TOMLDecodeError as e:
+                    bad.append(f"{key}: not TOML: {e}")
             if key.endswith(".json"):
                 board = json.loads(text)
                 empty = [p["title"] for p in board["panels"] if not p.get("targets")]

@@ -2,13 +2,18 @@
 """Runs the chart's containers as local processes, without a Kubernetes cluster.
 
 Renders helm/volley, takes the controller StatefulSet's and the agent Deployment's container
-`args` and `env` exactly as rendered, resolves them as the kubelet would (secretKeyRef from the
-rendered Secret, fieldRef from made-up pod, node and zone names, `$(VAR)` in args), maps the
-Service names to loopback ports and the volumes to temporary folders, and starts them with a
-local `volley` binary in place of the image's entrypoint. Then it checks that every agent
-registers with the labels the chart gives it, and runs a test over all of them.
+`args`, `env` and configuration files (the ConfigMap they mount) exactly as rendered, resolves
+them as the kubelet would (secretKeyRef from the rendered Secret, fieldRef from made-up pod,
+node and zone names, `$(VAR)` in args), maps the Service names to loopback ports and the
+volumes to temporary folders, and starts them with a local `volley` binary in place of the
+image's entrypoint. Then it checks that every agent registers with the labels the chart gives
+it, and runs a test over all of them.
 
-usage: exercise.py VOLLEY_BINARY   (helm on PATH or in target/tools/bin; Python with PyYAML)
+With --check it starts nothing: for the default values and each file in helm/volley/examples/
+it runs the rendered controller's and agent's exact command with `--check` added, which must
+accept the configuration (docs/configuration.md).
+
+usage: exercise.py [--check] VOLLEY_BINARY   (helm on PATH or in target/tools/bin; PyYAML)
 """
 import base64
 import json
@@ -34,15 +39,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def render() -> list:
+def render(values=None) -> list:
+    """The chart rendered with `values` (helm flags; default: this test's)."""
     helm = os.path.join(ROOT, "target/tools/bin/helm")
     if not os.path.exists(helm):
         helm = "helm"
+    if values is None:
+        values = ["--set", f"agent.replicas={AGENTS}", "--set", "agent.labels.pool=general",
+                  "--set", "agent.maxVus=50"]
     out = subprocess.run(
-        [helm, "template", RELEASE, os.path.join(ROOT, "helm/volley"), "--namespace", "volley",
-         "--set", f"agent.replicas={AGENTS}", "--set", "agent.labels.pool=general",
-         "--set", "agent.maxVus=50"],
-        check=True, capture_output=True, text=True).stdout
+        [helm, "template", RELEASE, os.path.join(ROOT, "helm/volley"), "--namespace", "volley"]
+        + values, check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
 
@@ -73,6 +80,96 @@ def expand(args, env):
     return [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a) for a in args]
 
 
+def mount_volumes(pod_spec, container, configmaps, root, localize_text):
+    """Local folders for the container's volume mounts under `root` ({mountPath: folder}),
+    with the ConfigMap volumes' files written in them as the kubelet would (through
+    `localize_text`, which maps the cluster's addresses and paths to this machine's)."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    mounts = {m["mountPath"]: os.path.join(root + m["mountPath"]) for m in container["volumeMounts"]}
+    for p in mounts.values():
+        os.makedirs(p)
+    files = []
+    for m in container["volumeMounts"]:
+        # (a StatefulSet's claim templates are no pod volumes: an empty folder here)
+        cm = volumes.get(m["name"], {}).get("configMap")
+        if cm:
+            data = configmaps[cm["name"]]
+            for item in cm.get("items") or [{"key": k, "path": k} for k in data]:
+                files.append((os.path.join(mounts[m["mountPath"]], item["path"]), data[item["key"]]))
+    for path, text in files:
+        with open(path, "w") as f:
+            f.write(localize_text(text, mounts))
+    return mounts
+
+
+def map_paths(text, mounts):
+    """Mount paths in quoted strings of a configuration file, mapped to the local folders."""
+    for path, local in mounts.items():
+        text = text.replace(f'"{path}"', f'"{local}"').replace(f'"{path}/', f'"{local}/')
+    return text
+
+
+def check_configs(volley) -> int:
+    """`--check` on the rendered containers' exact command, for every values file."""
+    cases = [("default values", [])] + [
+        (f, ["-f", os.path.join(ROOT, "helm/volley/examples", f)])
+        for f in sorted(os.listdir(os.path.join(ROOT, "helm/volley/examples"))) if f.endswith(".yaml")]
+    work = tempfile.mkdtemp(prefix="volley-chart-check-")
+    try:
+        for label, values in cases:
+            docs = render(values)
+            secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
+            configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+            for kind, suffix in (("StatefulSet", "-controller"), ("Deployment", "-agent")):
+                pod = find(docs, kind, suffix)["spec"]["template"]["spec"]
+                c = pod["containers"][0]
+                root = tempfile.mkdtemp(dir=work)
+                mounts = mount_volumes(pod, c, configmaps, root, map_paths)
+                fields = {"metadata.name": "pod-0", "spec.nodeName": "node-0",
+                          "metadata.labels['topology.kubernetes.io/zone']": "zone-a"}
+                # A Secret the values name but the chart does not render (existingSecret):
+                # made-up contents, as the cluster would hold some.
+                for e in c.get("env", []):
+                    ref = e.get("valueFrom", {}).get("secretKeyRef")
+                    if ref and ref["key"] not in secrets.get(ref["name"], {}):
+                        made_up = f"exercise-{ref['key']}-0123456789abcdef".encode()
+                        secrets.setdefault(ref["name"], {})[ref["key"]] = base64.b64encode(made_up)
+                env = resolve_env(c, secrets, fields)
+                args = []
+                for a in expand(c["args"], env):
+                    flag, eq, value = a.partition("=")
+                    for path, local in mounts.items():
+                        if eq and (value == path or value.startswith(path + "/")):
+                            a = f"{flag}={local}{value[len(path):]}"
+                    args.append(a)
+                if not any(a.startswith("--config=") for a in args):
+                    sys.exit(f"exercise: the {c['name']} container has no --config ({label})")
+                r = subprocess.run([volley] + args + ["--check"], env=env, capture_output=True,
+                                   text=True, timeout=60)
+                from_file = sum(1 for l in r.stdout.splitlines() if l.endswith("  # file"))
+                if r.returncode != 0 or "# the configuration is valid" not in r.stdout or not from_file:
+                    sys.exit(f"exercise: volley {c['name']} --check refused the chart's configuration"
+                             f" ({label}), exit {r.returncode}:\n{r.stdout}\n{r.stderr}")
+                print(f"{label}: volley {c['name']} --check: valid, {from_file} keys from the ConfigMap")
+        # A mistake in the values' configuration keys is caught, named.
+        docs = render(["--set", "controller.config.max_group=3"])
+        configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+        text = next(v["controller.toml"] for v in configmaps.values() if "controller.toml" in v)
+        bad = os.path.join(work, "bad.toml")
+        with open(bad, "w") as f:
+            f.write(map_paths(text, {}))
+        r = subprocess.run([volley, "controller", f"--config={bad}", "--check"],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode == 0 or "`max_groups`" not in r.stderr:
+            sys.exit(f"exercise: --check let controller.config.max_group through (exit {r.returncode}):\n{r.stderr}")
+        print("a misspelt controller.config key: --check exit "
+              f"{r.returncode}, naming max_groups")
+        print(f"--check passed for the controller and the agent with {len(cases)} values files")
+        return 0
+    finally:
+        subprocess.run(["rm", "-rf", work])
+
+
 TOKEN = {}  # the controller's bootstrap admin token, from the chart's Secret
 
 
@@ -83,9 +180,12 @@ def get(url):
 
 
 def main() -> int:
+    if sys.argv[1] == "--check":
+        return check_configs(sys.argv[2])
     volley = sys.argv[1]
     docs = render()
     secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
+    configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
     sts = find(docs, "StatefulSet", "-controller")
     deploy = find(docs, "Deployment", "-agent")
     service = find(docs, "Service", "-controller")
@@ -96,25 +196,31 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="volley-chart-")
     procs = []
 
+    def addresses(a, probe_port=None):
+        if probe_port:
+            a = a.replace(f"0.0.0.0:{agent_probe_port}", f"127.0.0.1:{probe_port}")
+        a = a.replace(f"0.0.0.0:{svc_ports['rest']}", f"127.0.0.1:{rest_port}")
+        a = a.replace(f"0.0.0.0:{svc_ports['grpc']}", f"127.0.0.1:{grpc_port}")
+        return a.replace(f"http://{svc_name}:{svc_ports['grpc']}", f"http://127.0.0.1:{grpc_port}")
+
     def localize(args, mounts, probe_port=None):
         out = []
         for a in args:
-            if probe_port:
-                a = a.replace(f"0.0.0.0:{agent_probe_port}", f"127.0.0.1:{probe_port}")
-            a = a.replace(f"0.0.0.0:{svc_ports['rest']}", f"127.0.0.1:{rest_port}")
-            a = a.replace(f"0.0.0.0:{svc_ports['grpc']}", f"127.0.0.1:{grpc_port}")
-            a = a.replace(f"http://{svc_name}:{svc_ports['grpc']}", f"http://127.0.0.1:{grpc_port}")
+            a = addresses(a, probe_port)
             flag, eq, value = a.partition("=")
-            if eq and value in mounts:
-                a = f"{flag}={mounts[value]}"
+            for path, local in mounts.items():
+                if eq and (value == path or value.startswith(path + "/")):
+                    a = f"{flag}={local}{value[len(path):]}"
             out.append(a)
         return out
 
+    def config_text(probe_port=None):
+        return lambda text, mounts: map_paths(addresses(text, probe_port), mounts)
+
     try:
         c = sts["spec"]["template"]["spec"]["containers"][0]
-        mounts = {m["mountPath"]: os.path.join(work, "controller" + m["mountPath"]) for m in c["volumeMounts"]}
-        for p in mounts.values():
-            os.makedirs(p)
+        mounts = mount_volumes(sts["spec"]["template"]["spec"], c, configmaps,
+                               os.path.join(work, "controller"), config_text())
         env = resolve_env(c, secrets, {})
         env["TMPDIR"] = mounts["/tmp"]
         TOKEN["admin"] = env["VOLLEY_ADMIN_TOKEN"]
@@ -139,12 +245,11 @@ def main() -> int:
             pod = f"{RELEASE}-agent-5d8f9-{i:05d}"
             fields = {"metadata.name": pod, "spec.nodeName": f"node-{i % 2}",
                       "metadata.labels['topology.kubernetes.io/zone']": f"zone-{'ab'[i % 2]}"}
-            mounts = {m["mountPath"]: os.path.join(work, pod + m["mountPath"]) for m in a["volumeMounts"]}
-            for p in mounts.values():
-                os.makedirs(p)
+            probe_ports.append(free_port())
+            mounts = mount_volumes(deploy["spec"]["template"]["spec"], a, configmaps,
+                                   os.path.join(work, pod), config_text(probe_ports[-1]))
             env = resolve_env(a, secrets, fields)
             env["TMPDIR"] = mounts["/tmp"]
-            probe_ports.append(free_port())
             args = localize(expand(a["args"], env), mounts, probe_ports[-1])
             log = open(os.path.join(work, f"{pod}.log"), "w")
             procs.append(subprocess.Popen([volley] + args, env=env, stdout=log, stderr=subprocess.STDOUT))

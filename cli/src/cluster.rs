@@ -27,149 +27,200 @@ pub(crate) fn parse_kv(items: &[String], what: &str) -> Result<BTreeMap<String, 
     Ok(m)
 }
 
+/// `--config` and `--check` of `volley controller` and `volley agent` (docs/configuration.md).
+#[derive(clap::Args)]
+pub struct ConfigFlags {
+    /// A TOML file of settings, one key per flag (`--data-dir` is `data_dir`); flags and
+    /// VOLLEY_* variables win over it (docs/configuration.md).
+    #[arg(long, env = "VOLLEY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check the configuration (file, variables and flags together), print the effective
+    /// settings with secrets redacted and exit: 0 when it is valid.
+    #[arg(long)]
+    pub check: bool,
+}
+
 #[derive(clap::Args)]
 pub struct ControllerArgs {
+    #[command(flatten)]
+    pub config: ConfigFlags,
     /// Address of the REST API (the k6 test-runs API, agents and runs views).
-    #[arg(long, default_value = "127.0.0.1:6565")]
+    #[arg(long, default_value = "127.0.0.1:6565", env = "VOLLEY_LISTEN")]
     pub listen: std::net::SocketAddr,
     /// Address agents dial (gRPC).
-    #[arg(long, default_value = "127.0.0.1:6566")]
+    #[arg(long, default_value = "127.0.0.1:6566", env = "VOLLEY_GRPC")]
     pub grpc: std::net::SocketAddr,
     /// Where runs, tests and archives are stored (redb).
-    #[arg(long, default_value = "./volley-data")]
+    #[arg(long, default_value = "./volley-data", env = "VOLLEY_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Join token agents must present.
     #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// A file holding the bootstrap admin API token (or set VOLLEY_ADMIN_TOKEN), stored
     /// (hashed) on first start; then `volley tokens create` makes more.
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// Serve the REST API or gRPC on a non-loopback address without TLS or without tokens
     /// (anyone who can reach it, or read its traffic, may then run load and read scripts).
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_INSECURE")]
     pub insecure: bool,
     /// TLS certificate (PEM, with its chain) of the REST API, and of gRPC unless
     /// --grpc-tls-cert; reloaded when the file changes. `volley certs init` makes one.
-    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    #[arg(
+        long,
+        requires = "tls_key",
+        value_name = "FILE",
+        env = "VOLLEY_TLS_CERT"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
-    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    #[arg(
+        long,
+        requires = "tls_cert",
+        value_name = "FILE",
+        env = "VOLLEY_TLS_KEY"
+    )]
     pub tls_key: Option<PathBuf>,
     /// A certificate of its own for the gRPC port (default: --tls-cert).
-    #[arg(long, requires_all = ["grpc_tls_key", "tls_cert"], value_name = "FILE")]
+    #[arg(long, requires_all = ["grpc_tls_key", "tls_cert"], value_name = "FILE", env = "VOLLEY_GRPC_TLS_CERT")]
     pub grpc_tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --grpc-tls-cert.
-    #[arg(long, requires = "grpc_tls_cert", value_name = "FILE")]
+    #[arg(
+        long,
+        requires = "grpc_tls_cert",
+        value_name = "FILE",
+        env = "VOLLEY_GRPC_TLS_KEY"
+    )]
     pub grpc_tls_key: Option<PathBuf>,
     /// CA (PEM) of agents' client certificates: gRPC then requires one (mTLS), and an agent's
     /// name is its certificate's (CN, else first DNS name). Needs --tls-cert.
-    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    #[arg(
+        long,
+        requires = "tls_cert",
+        value_name = "FILE",
+        env = "VOLLEY_CLIENT_CA"
+    )]
     pub client_ca: Option<PathBuf>,
     /// Refuse runs' requests to this target on every agent (repeatable): a CIDR, an address or
     /// a host name (`*.example.com`), each with an optional :port. The controller's own
     /// endpoints and link-local / cloud-metadata addresses are always refused.
-    #[arg(long = "deny-target", value_name = "TARGET")]
+    #[arg(
+        long = "deny-target",
+        value_name = "TARGET",
+        env = "VOLLEY_DENY_TARGETS",
+        value_delimiter = ','
+    )]
     pub deny_targets: Vec<String>,
     /// Allow runs' requests only to these targets (repeatable; same forms as --deny-target).
     /// Given at least once, the list is exclusive; denies still win.
-    #[arg(long = "allow-target", value_name = "TARGET")]
+    #[arg(
+        long = "allow-target",
+        value_name = "TARGET",
+        env = "VOLLEY_ALLOW_TARGETS",
+        value_delimiter = ','
+    )]
     pub allow_targets: Vec<String>,
     /// An agent of a running run silent this long is lost (e.g. 10s).
-    #[arg(long, default_value = "10s")]
+    #[arg(long, default_value = "10s", env = "VOLLEY_AGENT_LOST_AFTER")]
     pub agent_lost_after: String,
     /// What a lost agent does to its run: abort (ABORTED_BY_SYSTEM) or continue (degraded).
-    #[arg(long, default_value = "abort")]
+    #[arg(long, default_value = "abort", env = "VOLLEY_ON_AGENT_LOST")]
     pub on_agent_lost: String,
     /// CPU % of an agent's process (as a share of its host) or of its host that, sustained for
     /// --overload-after, aborts the run (the two are judged separately).
-    #[arg(long, default_value_t = 90.0)]
+    #[arg(long, default_value_t = 90.0, env = "VOLLEY_OVERLOAD_CPU")]
     pub overload_cpu: f64,
     /// Memory % of an agent's process (RSS) or of its host that, sustained for
     /// --overload-after, aborts the run.
-    #[arg(long, default_value_t = 90.0)]
+    #[arg(long, default_value_t = 90.0, env = "VOLLEY_OVERLOAD_MEMORY")]
     pub overload_memory: f64,
-    #[arg(long, default_value = "30s")]
+    /// How long --overload-cpu or --overload-memory must hold before the run is aborted.
+    #[arg(long, default_value = "30s", env = "VOLLEY_OVERLOAD_AFTER")]
     pub overload_after: String,
     /// Most groups in a run.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, env = "VOLLEY_MAX_GROUPS")]
     pub max_groups: usize,
     /// Most metric series (metric × tag set) in a run.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, env = "VOLLEY_MAX_SERIES")]
     pub max_series: usize,
     /// Longest run (incl. graceful stop), checked at submit and during the run.
-    #[arg(long, default_value = "60m")]
+    #[arg(long, default_value = "60m", env = "VOLLEY_MAX_DURATION")]
     pub max_duration: String,
     /// Most VUs in one run (default: no limit).
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_MAX_VUS")]
     pub max_vus: Option<u64>,
     /// No data or heartbeat from any agent of a run for this long → TIMED_OUT.
-    #[arg(long, default_value = "120s")]
+    #[arg(long, default_value = "120s", env = "VOLLEY_DATA_TIMEOUT")]
     pub data_timeout: String,
     /// Most agents one run may ask for (options.volley.agents); more is refused at submit.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, env = "VOLLEY_MAX_AGENTS")]
     pub max_agents: u64,
     /// VUs one agent takes, for the agents wanted (GET /v1/agents/wanted, the
     /// volley_agents_wanted metric an autoscaler follows); 0: the smallest --max-vus among the
     /// connected agents. Set it when agents scale to zero.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "VOLLEY_AGENT_MAX_VUS")]
     pub agent_max_vus: u64,
     /// Queue runs asking for labels no connected agent has (default: refuse them at submit).
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_ALLOW_UNKNOWN_LABELS")]
     pub allow_unknown_labels: bool,
     /// A run QUEUED this long ends TIMED_OUT with the reason it could not be placed
     /// (a run's options.volley.queueTimeout overrides it).
-    #[arg(long, default_value = "60m")]
+    #[arg(long, default_value = "60m", env = "VOLLEY_QUEUE_TIMEOUT")]
     pub queue_timeout: String,
     /// A queued run that has waited this long for busy agents holds the idle ones: runs
     /// queued after it no longer start before it.
-    #[arg(long, default_value = "60s")]
+    #[arg(long, default_value = "60s", env = "VOLLEY_QUEUE_RESERVE_AFTER")]
     pub queue_reserve_after: String,
     /// Longest VU init may take on every agent; then the run is ABORTED_BY_SYSTEM
     /// (a run's options.volley.initTimeout overrides it).
-    #[arg(long, default_value = "60s")]
+    #[arg(long, default_value = "60s", env = "VOLLEY_INIT_TIMEOUT")]
     pub init_timeout: String,
     /// Most REST connections open at once (default: half the open-files limit, at most
     /// 10,000); at the cap the longest-idle connection is closed to make room.
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Longest a REST client may take to send a request's headers, and longest a kept-alive
     /// REST connection may stay idle.
-    #[arg(long, default_value = "10s")]
+    #[arg(long, default_value = "10s", env = "VOLLEY_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: String,
     /// Most gRPC (agent) connections open at once (default: a quarter of the open-files
     /// limit, at most 10,000); more are closed at once.
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_GRPC_MAX_CONNECTIONS")]
     pub grpc_max_connections: Option<usize>,
     /// Longest a new gRPC connection may take to start speaking HTTP/2; then it is closed.
-    #[arg(long, default_value = "10s")]
+    #[arg(long, default_value = "10s", env = "VOLLEY_GRPC_HANDSHAKE_TIMEOUT")]
     pub grpc_handshake_timeout: String,
     /// Most bytes of archives all tests may hold together (each distinct archive counts once),
     /// e.g. 20GiB; a test that would go over is refused with 507 (default: no limit).
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_MAX_STORAGE")]
     pub max_storage: Option<String>,
     /// Most bytes of archives the tests of one project may hold, e.g. 2GiB; a test that would
     /// go over is refused with 413 (default: no limit).
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_MAX_PROJECT_STORAGE")]
     pub max_project_storage: Option<String>,
     /// Most archive uploads (new tests, streamed runs) received at once; more are refused with
     /// 429 and Retry-After.
-    #[arg(long, default_value_t = volley_controller::api::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    #[arg(long, default_value_t = volley_controller::api::DEFAULT_MAX_CONCURRENT_UPLOADS, env = "VOLLEY_MAX_CONCURRENT_UPLOADS")]
     pub max_concurrent_uploads: usize,
     /// This controller's id in its Raft group (1 or more, unique); needed with --peer.
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_NODE_ID")]
     pub node_id: Option<u64>,
     /// Address of this controller's Raft port, where the other controllers reach it; needed
     /// with --peer.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", env = "VOLLEY_RAFT")]
     pub raft: Option<std::net::SocketAddr>,
     /// Another controller of the Raft group: ID=HOST:PORT of its Raft port (repeat for each).
     /// Without any, the controller runs alone, without Raft (docs/ha.md).
-    #[arg(long = "peer", value_name = "ID=HOST:PORT")]
+    #[arg(
+        long = "peer",
+        value_name = "ID=HOST:PORT",
+        env = "VOLLEY_PEERS",
+        value_delimiter = ','
+    )]
     pub peers: Vec<String>,
     /// The REST API URL the other controllers redirect writes to while this one leads
     /// (default: http(s)://--listen).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "VOLLEY_ADVERTISE_API")]
     pub advertise_api: Option<String>,
     /// The secret every controller of the group shares on its Raft port (required when --raft
     /// is not on loopback).
@@ -316,79 +367,71 @@ fn coordinator_config(
     })
 }
 
-pub fn controller(a: ControllerArgs) -> i32 {
-    let coordinator = match coordinator_config(&a) {
+/// `volley controller`: checks the configuration, then (without `--check`) serves.
+pub fn controller(a: ControllerArgs, effective: Option<&crate::config_file::Effective>) -> i32 {
+    let check = a.config.check;
+    let cfg = match controller_config(a) {
         Ok(c) => c,
         Err(e) => {
             log_error(&e);
             return code::INVALID_CONFIG;
         }
     };
+    if check {
+        return print_check(effective);
+    }
+    match volley_controller::server::run_controller(cfg) {
+        Ok(()) => 0,
+        Err(e) => {
+            log_error(&e.to_string());
+            e.exit_code()
+        }
+    }
+}
+
+/// `--check`: the effective configuration on stdout, exit 0.
+fn print_check(effective: Option<&crate::config_file::Effective>) -> i32 {
+    if let Some(e) = effective {
+        print!("{}", e.render());
+    }
+    println!("# the configuration is valid");
+    0
+}
+
+/// The controller's configuration from its flags, or the first thing wrong with them.
+fn controller_config(
+    a: ControllerArgs,
+) -> Result<volley_controller::server::ControllerConfig, String> {
+    let coordinator = coordinator_config(&a)?;
     let mut rest_limits = volley_controller::rest_listener::ListenerLimits::from_env();
     if let Some(n) = a.max_connections {
         if n == 0 {
-            log_error("invalid --max-connections 0: allow at least 1 connection");
-            return code::INVALID_CONFIG;
+            return Err("invalid --max-connections 0: allow at least 1 connection".into());
         }
         rest_limits.max_connections = n;
     }
-    match dur("--header-read-timeout", &a.header_read_timeout) {
-        Ok(d) if !d.is_zero() => rest_limits.header_read_timeout = d,
-        Ok(_) => {
-            log_error("invalid --header-read-timeout 0s: give a positive duration, e.g. 10s");
-            return code::INVALID_CONFIG;
-        }
-        Err(e) => {
-            log_error(&e);
-            return code::INVALID_CONFIG;
-        }
-    }
+    rest_limits.header_read_timeout = positive("--header-read-timeout", &a.header_read_timeout)?;
     let mut grpc_limits = volley_controller::grpc_listener::GrpcLimits::from_env();
     if let Some(n) = a.grpc_max_connections {
         if n == 0 {
-            log_error("invalid --grpc-max-connections 0: allow at least 1 connection");
-            return code::INVALID_CONFIG;
+            return Err("invalid --grpc-max-connections 0: allow at least 1 connection".into());
         }
         grpc_limits.max_connections = n;
     }
-    match positive("--grpc-handshake-timeout", &a.grpc_handshake_timeout) {
-        Ok(d) => grpc_limits.handshake_timeout = d,
-        Err(e) => {
-            log_error(&e);
-            return code::INVALID_CONFIG;
-        }
-    }
-    let admin_token = match admin_token(a.admin_token_file.as_deref()) {
-        Ok(t) => t,
-        Err(e) => {
-            log_error(&e);
-            return code::INVALID_CONFIG;
-        }
-    };
-    let store = match store_options(&a) {
-        Ok(s) => s,
-        Err(e) => {
-            log_error(&e);
-            return code::INVALID_CONFIG;
-        }
-    };
+    grpc_limits.handshake_timeout =
+        positive("--grpc-handshake-timeout", &a.grpc_handshake_timeout)?;
+    let admin_token = admin_token(a.admin_token_file.as_deref())?;
+    let store = store_options(&a)?;
     if a.max_concurrent_uploads == 0 {
-        log_error("invalid --max-concurrent-uploads 0: allow at least 1 upload at a time");
-        return code::INVALID_CONFIG;
+        return Err("invalid --max-concurrent-uploads 0: allow at least 1 upload at a time".into());
     }
     let api_limits = volley_controller::api::ApiLimits {
         max_concurrent_uploads: a.max_concurrent_uploads,
         ..Default::default()
     };
-    let raft = match raft_config(&a) {
-        Ok(r) => r,
-        Err(e) => {
-            log_error(&e);
-            return code::INVALID_CONFIG;
-        }
-    };
+    let raft = raft_config(&a)?;
     let (rest_tls, grpc_tls) = controller_tls(&a);
-    let cfg = volley_controller::server::ControllerConfig {
+    Ok(volley_controller::server::ControllerConfig {
         raft,
         rest_tls,
         grpc_tls,
@@ -403,14 +446,7 @@ pub fn controller(a: ControllerArgs) -> i32 {
         grpc_limits,
         api_limits,
         store,
-    };
-    match volley_controller::server::run_controller(cfg) {
-        Ok(()) => 0,
-        Err(e) => {
-            log_error(&e.to_string());
-            e.exit_code()
-        }
-    }
+    })
 }
 
 /// The TLS files of the REST API and of gRPC (`--grpc-tls-*`, else the REST pair).
@@ -465,35 +501,37 @@ fn admin_token(file: Option<&std::path::Path>) -> Result<Option<String>, String>
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
+    #[command(flatten)]
+    pub config: ConfigFlags,
     /// The controller's gRPC URL (`https://…` when the controller has --tls-cert); for a Raft
     /// group, every controller's, comma-separated: the agent links to the leader.
     #[arg(long, env = "VOLLEY_CONTROLLER_GRPC", default_value = DEFAULT_GRPC)]
     pub controller: String,
     /// This agent's name (unique in the cluster). Default: the name of its --cert, else host
     /// name and process id.
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_AGENT_NAME")]
     pub name: Option<String>,
     /// A label KEY=VALUE for placement (repeatable).
-    #[arg(long = "label")]
+    #[arg(long = "label", env = "VOLLEY_AGENT_LABELS", value_delimiter = ',')]
     pub labels: Vec<String>,
     /// The most VUs this agent holds at once (0 = no limit); used for placement, weights and
     /// the capacity check at submit. Default: what its memory (or its cgroup's limit) allows
     /// at 256 KiB per VU, reported to the controller when the agent registers.
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_AGENT_MAX_VUS")]
     pub max_vus: Option<u64>,
     /// The JavaScript heap (MiB) a run's VUs may use together on this agent (0 = no limit);
     /// a script whose data outgrows it ends its run ABORTED_BY_LIMIT ("out of JS memory")
     /// while the agent goes on. Default: half its memory (or its cgroup's limit).
-    #[arg(long)]
+    #[arg(long, env = "VOLLEY_AGENT_MAX_JS_HEAP")]
     pub max_js_heap: Option<u64>,
     /// JS worker threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "VOLLEY_AGENT_WORKERS")]
     pub workers: usize,
     /// Join token.
     #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Dead-man switch: with no word from the controller for this long, stop the load.
-    #[arg(long, default_value = "30s")]
+    #[arg(long, default_value = "30s", env = "VOLLEY_AGENT_ORPHAN_AFTER")]
     pub orphan_after: String,
     /// Serve GET /healthz, /readyz (registered and not draining) and /metrics (Prometheus) on
     /// this address, e.g. 0.0.0.0:6567. Off by default.
@@ -502,39 +540,38 @@ pub struct AgentArgs {
     /// After SIGTERM, how long the agent may go on with its part of a run before it stops it
     /// ("agent terminated (SIGTERM)"); idle, it exits at once. Keep it under the time its
     /// supervisor waits before SIGKILL (Kubernetes: terminationGracePeriodSeconds).
-    #[arg(long, default_value = "30s")]
+    #[arg(long, default_value = "30s", env = "VOLLEY_AGENT_DRAIN_GRACE")]
     pub drain_grace: String,
 }
 
-pub fn agent(a: AgentArgs) -> i32 {
-    let orphan_after = match volley_common::duration::parse_duration(&a.orphan_after) {
-        Ok(d) => d,
-        Err(e) => {
-            log_error(&format!("invalid --orphan-after {:?}: {e}", a.orphan_after));
-            return code::INVALID_CONFIG;
-        }
-    };
-    let drain_grace = match volley_common::duration::parse_duration(&a.drain_grace) {
-        Ok(d) => d,
-        Err(e) => {
-            log_error(&format!("invalid --drain-grace {:?}: {e}", a.drain_grace));
-            return code::INVALID_CONFIG;
-        }
-    };
-    let labels = match parse_kv(&a.labels, "--label") {
-        Ok(l) => l,
+/// `volley agent`: checks the configuration, then (without `--check`) dials the controller.
+pub fn agent(a: AgentArgs, effective: Option<&crate::config_file::Effective>) -> i32 {
+    let check = a.config.check;
+    let cfg = match agent_config(a) {
+        Ok(c) => c,
         Err(e) => {
             log_error(&e);
             return code::INVALID_CONFIG;
         }
     };
-    let tls = match crate::client_tls() {
-        Ok(t) => t,
+    if check {
+        return print_check(effective);
+    }
+    match volley_agent::cluster::client::run_agent(cfg) {
+        Ok(()) => 0,
         Err(e) => {
             log_error(&e);
-            return code::INVALID_CONFIG;
+            1
         }
-    };
+    }
+}
+
+/// The agent's configuration from its flags, or the first thing wrong with them.
+fn agent_config(a: AgentArgs) -> Result<volley_agent::cluster::client::AgentConfig, String> {
+    let orphan_after = dur("--orphan-after", &a.orphan_after)?;
+    let drain_grace = dur("--drain-grace", &a.drain_grace)?;
+    let labels = parse_kv(&a.labels, "--label")?;
+    let tls = crate::client_tls()?;
     // Under mTLS the controller knows an agent by its certificate's name: the default name.
     let cert_name = tls
         .client_cert()
@@ -545,14 +582,11 @@ pub fn agent(a: AgentArgs) -> i32 {
             .unwrap_or_else(|_| "agent".into());
         format!("{host}-{}", std::process::id())
     });
-    if let Err(e) = volley_common::names::check_agent_name(&name)
+    volley_common::names::check_agent_name(&name)
         .and_then(|()| volley_common::names::check_labels(labels.iter()))
-    {
-        log_error(&e.to_string());
-        return code::INVALID_CONFIG;
-    }
+        .map_err(|e| e.to_string())?;
     let work_dir = std::env::temp_dir().join(format!("volley-agent-{}", sanitize(&name)));
-    let cfg = volley_agent::cluster::client::AgentConfig {
+    Ok(volley_agent::cluster::client::AgentConfig {
         controller: a.controller,
         name,
         labels,
@@ -570,14 +604,7 @@ pub fn agent(a: AgentArgs) -> i32 {
         tls,
         listen: a.listen,
         drain_grace,
-    };
-    match volley_agent::cluster::client::run_agent(cfg) {
-        Ok(()) => 0,
-        Err(e) => {
-            log_error(&e);
-            1
-        }
-    }
+    })
 }
 
 fn sanitize(s: &str) -> String {

@@ -102,6 +102,8 @@ pub fn cluster_up(a: ClusterUpArgs) -> i32 {
         // The same secret is the agents' join token.
         .env("VOLLEY_TOKEN", &token)
         .env_remove("VOLLEY_ADMIN_TOKEN")
+        // One file cannot configure both the controller and the agents.
+        .env_remove("VOLLEY_CONFIG")
         .stdout(Stdio::piped())
         .spawn();
     let mut controller = match controller {
@@ -158,6 +160,7 @@ pub fn cluster_up(a: ClusterUpArgs) -> i32 {
                 &max_js_heap_mib.to_string(),
             ])
             .env("VOLLEY_TOKEN", &token)
+            .env_remove("VOLLEY_CONFIG")
             .stdout(Stdio::null())
             .spawn()
         {

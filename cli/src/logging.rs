@@ -31,7 +31,13 @@ const QUIET: [&str; 5] = ["hyper", "h2", "tonic", "tower", "rustls"];
 pub struct LogFlags {
     /// Log lines on stderr: text (k6's `time=… level=… msg=…`; k6's coloured `INFO[0001] …`
     /// lines on a terminal), json (one object a line) or raw (the message alone).
-    #[arg(long, global = true, value_enum, default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "VOLLEY_LOG_FORMAT"
+    )]
     pub log_format: FormatFlag,
     /// The least severe level logged: error, warn, info, debug or trace, or a tracing filter
     /// such as `volley_controller=debug,info`. Beats VOLLEY_LOG and RUST_LOG.

@@ -5,6 +5,7 @@
 mod certs;
 mod cluster;
 mod cluster_up;
+mod config_file;
 mod controllers;
 mod follow;
 mod logging;
@@ -20,7 +21,7 @@ mod target;
 mod tokens;
 mod web_dashboard;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// mimalloc instead of glibc's malloc: request buffers are allocated on a JS worker and freed on
 /// an IO thread (and back), which glibc serves through its slow cross-arena paths. Measured
@@ -129,8 +130,13 @@ enum Command {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    // clap reads the variables as it builds the command: build it again once empty ones are gone.
+    let mut cmd = Cli::command();
+    cmd.build();
+    config_file::drop_empty_variables(&cmd);
+    let mut cmd = Cli::command();
+    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(m) => m,
         Err(e) => {
             let code = match e.kind() {
                 // A bare `volley` prints the help and exits 0, as a bare `k6` does.
@@ -141,6 +147,24 @@ fn main() {
             };
             let _ = e.print();
             std::process::exit(code);
+        }
+    };
+    // `volley controller` and `volley agent`: their --config file under variables and flags.
+    cmd.build();
+    let (matches, effective) = match config_file::layer(&cmd, matches) {
+        Ok(l) => l,
+        Err(e) => {
+            for line in e.lines().filter(|l| !l.trim().is_empty()) {
+                volley_agent::console::log_error(line, &[]);
+            }
+            std::process::exit(volley_common::exit::code::INVALID_CONFIG);
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(volley_common::exit::code::UNKNOWN);
         }
     };
     let default_level = match &cli.command {
@@ -185,8 +209,8 @@ fn main() {
             );
             0
         }
-        Command::Controller(a) => cluster::controller(*a),
-        Command::Agent(a) => cluster::agent(a),
+        Command::Controller(a) => cluster::controller(*a, effective.as_ref()),
+        Command::Agent(a) => cluster::agent(a, effective.as_ref()),
         Command::Archive(a) => submit::archive(a),
         Command::Submit(a) => submit::submit(*a),
         Command::Runs(a) => runs::runs(a),

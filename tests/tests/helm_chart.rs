@@ -1,8 +1,10 @@
 //! The Helm chart without a Kubernetes cluster (none can run on these machines):
 //! `helm/check.sh` lints and renders it for every values file, validates each object against
 //! the Kubernetes JSON schemas, scans it with checkov and checks that bad values are refused;
-//! `helm/exercise.py` starts the rendered controller and agent containers' exact args and env
-//! as local processes, checks the agents' probes and runs a test through them. Tools:
+//! `helm/exercise.py` starts the rendered controller and agent containers' exact args, env and
+//! configuration files as local processes, checks the agents' probes and runs a test through
+//! them, and (`--check`) has `volley … --check` accept the rendered configuration of every
+//! values file and refuse a misspelt key. Tools:
 //! `bash helm/install-tools.sh` (`.ci/run` does it).
 
 use std::process::Command;
@@ -32,4 +34,26 @@ fn the_rendered_containers_run_a_test() {
         "{out}"
     );
     assert!(out.contains("exit 0, 30 iterations"), "{out}");
+}
+
+#[test]
+fn the_rendered_configuration_passes_check() {
+    let python = workspace_root().join("target/tools/venv/bin/python");
+    let out = run(Command::new(&python)
+        .arg(workspace_root().join("helm/exercise.py"))
+        .arg("--check")
+        .arg(volley_bin()));
+    assert!(
+        out.contains("default values: volley controller --check: valid")
+            && out.contains("default values: volley agent --check: valid"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a misspelt controller.config key: --check exit 104"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--check passed for the controller and the agent with"),
+        "{out}"
+    );
 }

@@ -73,3 +73,15 @@ checkov.io/skip1: "CKV_K8S_43=The image is built by each user from container/ an
 checkov.io/skip2: "CKV_K8S_15=IfNotPresent is right for version tags, which are immutable; set image.pullPolicy to Always for moving tags"
 checkov.io/skip3: "CKV_K8S_35=Volley reads its join token from VOLLEY_TOKEN only (no token-file flag yet); scripts cannot read the environment of the agent once the sandbox lands"
 {{- end -}}
+
+{{/*
+A value as TOML: JSON strings, numbers, booleans and arrays of them are TOML too. Whole numbers
+(YAML gives helm floats) print without a fraction.
+*/}}
+{{- define "volley.toml" -}}
+{{- if and (kindIs "float64" .) (eq (floor .) .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- toJson . -}}
+{{- end -}}
+{{- end -}}
