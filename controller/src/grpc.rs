@@ -157,6 +157,11 @@ impl AgentLink for LinkService {
             refuse(e.to_string());
             return Ok(Response::new(ReceiverStream::new(out_rx)));
         }
+        // What it says of its host must be possible for one machine.
+        if let Err(why) = crate::registry::check_register(&reg) {
+            refuse(why);
+            return Ok(Response::new(ReceiverStream::new(out_rx)));
+        }
         // With mTLS the agent is who its certificate says (docs/security.md#tls).
         if let Some(why) = certificate_mismatch(self.mtls, request_peer.as_ref(), &reg.name) {
             refuse(why);
@@ -223,11 +228,15 @@ impl AgentLink for LinkService {
                 };
                 match next {
                     Ok(Some(m)) => {
+                        // Every message speaks the protocol the stream registered with.
+                        if m.version != pb::PROTOCOL_VERSION {
+                            tracing::warn!(target: AUDIT, agent = %name, "message dropped: protocol version {} is not {}, the version of this stream", m.version, pb::PROTOCOL_VERSION);
+                            continue;
+                        }
                         let Some(body) = m.body else { continue };
                         let mut valid = true;
                         if let pb::agent_message::Body::Heartbeat(h) = &body {
-                            let cpus = co.registry.cpus(&name).unwrap_or(1);
-                            if let Err(why) = crate::registry::check_telemetry(h, cpus) {
+                            if let Err(why) = crate::registry::check_telemetry(h) {
                                 tracing::warn!(target: AUDIT, agent = %name, "heartbeat dropped: {why}");
                                 valid = false;
                             } else {

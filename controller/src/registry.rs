@@ -27,8 +27,27 @@ pub const OVERLOAD_PERCENT: f64 = 90.0;
 /// An agent without a heartbeat for this long no longer holds its name against newcomers.
 pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The largest rate (per second) or scheduler lag (ms) a heartbeat may report.
-const MAX_RATE: f64 = 1e9;
+// What one agent may report about its host and itself. The bounds are generous for any real
+// machine and exist so that absurd but self-consistent figures (a host with u64::MAX bytes of
+// memory, a million CPUs) are refused instead of reaching placement's sums, the agents view
+// and the dashboards. A registration beyond them is refused, a heartbeat dropped, each with a
+// log line naming the field.
+
+/// Logical CPUs of one host: Linux's largest build (`CONFIG_NR_CPUS`) supports 8,192.
+pub const MAX_CPUS: u32 = 8192;
+/// Memory of one host: 1 PiB, beyond the largest single-system servers (tens of TiB).
+pub const MAX_MEMORY_BYTES: u64 = 1 << 50;
+/// VUs one agent holds (`max_vus`, `active_vus`): 2^32, what [`MAX_MEMORY_BYTES`] holds at the
+/// agent's default 256 KiB per VU; the sum over a million agents still fits a u64.
+pub const MAX_AGENT_VUS: u64 = 1 << 32;
+/// Requests or iterations per second of one agent: 10^8, ten times what the fastest
+/// single-host HTTP benchmarks reach.
+const MAX_RATE: f64 = 1e8;
+/// How late an agent's JS workers may say they are: a day, in ms.
+const MAX_LAG_MS: f64 = 86_400_000.0;
+/// Counts and timestamps (`dropped_iterations`, `unix_ms`): 2^53, the largest integer every
+/// JSON reader (a JavaScript dashboard among them) holds exactly.
+const MAX_COUNT: u64 = 1 << 53;
 
 /// One connected agent.
 pub struct AgentEntry {
@@ -154,11 +173,6 @@ impl Registry {
         Some(run)
     }
 
-    /// The CPUs an agent registered with (to check its telemetry).
-    pub fn cpus(&self, name: &str) -> Option<u32> {
-        self.lock().get(name).map(|a| a.cpus)
-    }
-
     pub fn heartbeat(&self, name: &str, conn: u64, hb: pb::Heartbeat) {
         let mut agents = self.lock();
         if let Some(a) = agents.get_mut(name).filter(|a| a.conn == conn) {
@@ -242,44 +256,88 @@ fn new_secret() -> Result<String, String> {
     crate::auth::generate_secret().map_err(|e| format!("the controller has no randomness: {e}"))
 }
 
+/// Checks what an agent says of itself when it registers: its CPUs, memory and VU capacity
+/// within the bounds above (0 CPUs or memory: not known; 0 VUs: no limit).
+pub fn check_register(r: &pb::Register) -> Result<(), String> {
+    if r.cpus > MAX_CPUS {
+        return Err(format!(
+            "cpus {} is more than one host has (at most {MAX_CPUS})",
+            r.cpus
+        ));
+    }
+    if r.memory_total_bytes > MAX_MEMORY_BYTES {
+        return Err(format!(
+            "memory_total_bytes {} is more than one host has (at most {MAX_MEMORY_BYTES}, 1 PiB)",
+            r.memory_total_bytes
+        ));
+    }
+    if r.max_vus > MAX_AGENT_VUS {
+        return Err(format!(
+            "max_vus {} is more than one agent can hold (at most {MAX_AGENT_VUS}): lower --max-vus, or 0 for no limit",
+            r.max_vus
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a heartbeat's telemetry: finite, not negative, within what one machine can report
-/// (the host's CPU up to 100 % per core of the agent's `cpus`, the process's CPU up to 100 % of
-/// the host, memory used and the process's RSS up to the total). A heartbeat
-/// that fails is dropped, so forged values reach neither the agents view nor a run.
-pub fn check_telemetry(h: &pb::Heartbeat, cpus: u32) -> Result<(), String> {
-    let max_cpu = 100.0 * f64::from(cpus.max(1));
-    if let Some(v) = h.process_cpu_percent {
-        if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+/// (the host's CPU and the process's CPU up to 100 % of the whole host, memory up to
+/// [`MAX_MEMORY_BYTES`] with what is used and the process's RSS up to the total, and the
+/// bounds above). A heartbeat that fails is dropped, so forged values reach neither the
+/// agents view nor a run. The error names the field.
+pub fn check_telemetry(h: &pb::Heartbeat) -> Result<(), String> {
+    // Numbers as JavaScript prints them: 1e+308, not 309 digits.
+    let n = volley_common::summary::format_number;
+    let shares = [
+        ("cpu_percent", Some(h.cpu_percent)),
+        ("process_cpu_percent", h.process_cpu_percent),
+    ];
+    for (field, v) in shares {
+        if let Some(v) = v.filter(|v| !v.is_finite() || !(0.0..=100.0).contains(v)) {
             return Err(format!(
-                "process_cpu_percent {v} is outside 0..=100 (a share of the whole host)"
+                "{field} {} is outside 0..=100 (a share of the whole host)",
+                n(v)
             ));
         }
     }
-    if h.memory_total_bytes > 0 && h.process_rss_bytes > h.memory_total_bytes {
-        return Err(format!(
-            "process_rss_bytes {} is more than memory_total_bytes {}",
-            h.process_rss_bytes, h.memory_total_bytes
-        ));
-    }
     let rates = [
-        ("cpu_percent", h.cpu_percent, max_cpu),
         ("iterations_per_second", h.iterations_per_second, MAX_RATE),
         ("requests_per_second", h.requests_per_second, MAX_RATE),
-        ("scheduler_lag_ms", h.scheduler_lag_ms, MAX_RATE),
+        ("scheduler_lag_ms", h.scheduler_lag_ms, MAX_LAG_MS),
     ];
     for (field, v, max) in rates {
         if !v.is_finite() || !(0.0..=max).contains(&v) {
-            return Err(format!("{field} {v} is outside 0..={max}"));
+            return Err(format!("{field} {} is outside 0..={}", n(v), n(max)));
         }
     }
-    if h.active_vus < 0 {
-        return Err(format!("active_vus {} is negative", h.active_vus));
-    }
-    if h.memory_total_bytes > 0 && h.memory_used_bytes > h.memory_total_bytes {
+    if !(0..=MAX_AGENT_VUS as i64).contains(&h.active_vus) {
         return Err(format!(
-            "memory_used_bytes {} is more than memory_total_bytes {}",
-            h.memory_used_bytes, h.memory_total_bytes
+            "active_vus {} is outside 0..={MAX_AGENT_VUS}",
+            h.active_vus
         ));
+    }
+    let bounded = [
+        ("memory_total_bytes", h.memory_total_bytes, MAX_MEMORY_BYTES),
+        ("dropped_iterations", h.dropped_iterations, MAX_COUNT),
+        ("unix_ms", h.unix_ms, MAX_COUNT),
+    ];
+    for (field, v, max) in bounded {
+        if v > max {
+            return Err(format!("{field} {v} is more than {max}"));
+        }
+    }
+    // Without a total (0: not known) the parts are held to the bound of a total.
+    let (total, of) = match h.memory_total_bytes {
+        0 => (MAX_MEMORY_BYTES, "the most memory one host may report"),
+        t => (t, "memory_total_bytes"),
+    };
+    for (field, v) in [
+        ("memory_used_bytes", h.memory_used_bytes),
+        ("process_rss_bytes", h.process_rss_bytes),
+    ] {
+        if v > total {
+            return Err(format!("{field} {v} is more than {of} {total}"));
+        }
     }
     Ok(())
 }
@@ -400,14 +458,13 @@ mod tests {
     #[test]
     fn telemetry_out_of_range_is_refused() {
         let ok = pb::Heartbeat {
-            cpu_percent: 150.0,
+            cpu_percent: 100.0,
             memory_used_bytes: 1,
             memory_total_bytes: 2,
             active_vus: 3,
             ..Default::default()
         };
-        assert!(check_telemetry(&ok, 2).is_ok());
-        assert!(check_telemetry(&ok, 1).is_err());
+        assert!(check_telemetry(&ok).is_ok());
         let process = pb::Heartbeat {
             process_cpu_percent: Some(100.0),
             process_rss_bytes: 2,
@@ -415,48 +472,83 @@ mod tests {
             memory_used_bytes: 2,
             ..Default::default()
         };
-        assert!(check_telemetry(&process, 1).is_ok());
-        for bad in [
-            pb::Heartbeat {
-                cpu_percent: 1e9,
-                ..Default::default()
-            },
-            pb::Heartbeat {
-                cpu_percent: f64::NAN,
-                ..Default::default()
-            },
-            pb::Heartbeat {
-                active_vus: -5,
-                ..Default::default()
-            },
-            pb::Heartbeat {
-                requests_per_second: f64::INFINITY,
-                ..Default::default()
-            },
-            pb::Heartbeat {
-                memory_used_bytes: 3,
-                memory_total_bytes: 2,
-                ..Default::default()
-            },
-            pb::Heartbeat {
-                process_cpu_percent: Some(100.5),
-                ..Default::default()
-            },
-            pb::Heartbeat {
-                process_cpu_percent: Some(f64::NAN),
-                ..Default::default()
-            },
-            pb::Heartbeat {
-                process_cpu_percent: Some(-1.0),
-                ..Default::default()
-            },
-            pb::Heartbeat {
-                process_rss_bytes: 3,
-                memory_total_bytes: 2,
-                ..Default::default()
-            },
+        assert!(check_telemetry(&process).is_ok());
+        let largest = pb::Heartbeat {
+            memory_total_bytes: MAX_MEMORY_BYTES,
+            memory_used_bytes: MAX_MEMORY_BYTES,
+            active_vus: MAX_AGENT_VUS as i64,
+            requests_per_second: MAX_RATE,
+            iterations_per_second: MAX_RATE,
+            scheduler_lag_ms: MAX_LAG_MS,
+            dropped_iterations: MAX_COUNT,
+            unix_ms: MAX_COUNT,
+            ..Default::default()
+        };
+        assert!(check_telemetry(&largest).is_ok());
+        let cases = [
+            (pb::Heartbeat { cpu_percent: 100.5, ..Default::default() }, "cpu_percent 100.5 is outside 0..=100"),
+            (pb::Heartbeat { cpu_percent: 1e9, ..Default::default() }, "cpu_percent"),
+            (pb::Heartbeat { cpu_percent: f64::NAN, ..Default::default() }, "cpu_percent NaN"),
+            (pb::Heartbeat { active_vus: -5, ..Default::default() }, "active_vus -5 is outside"),
+            (pb::Heartbeat { active_vus: i64::MAX, ..Default::default() }, "active_vus"),
+            (pb::Heartbeat { requests_per_second: f64::INFINITY, ..Default::default() }, "requests_per_second Infinity"),
+            (pb::Heartbeat { iterations_per_second: 1e9, ..Default::default() }, "iterations_per_second 1000000000 is outside 0..=100000000"),
+            (pb::Heartbeat { scheduler_lag_ms: 1e12, ..Default::default() }, "scheduler_lag_ms"),
+            (pb::Heartbeat { memory_used_bytes: 3, memory_total_bytes: 2, ..Default::default() }, "memory_used_bytes 3 is more than memory_total_bytes 2"),
+            (pb::Heartbeat { memory_total_bytes: u64::MAX, memory_used_bytes: 1, ..Default::default() }, "memory_total_bytes 18446744073709551615 is more than 1125899906842624"),
+            (pb::Heartbeat { memory_used_bytes: u64::MAX, ..Default::default() }, "memory_used_bytes 18446744073709551615 is more than the most memory one host may report"),
+            (pb::Heartbeat { process_cpu_percent: Some(100.5), ..Default::default() }, "process_cpu_percent 100.5"),
+            (pb::Heartbeat { process_cpu_percent: Some(f64::NAN), ..Default::default() }, "process_cpu_percent NaN"),
+            (pb::Heartbeat { process_cpu_percent: Some(-1.0), ..Default::default() }, "process_cpu_percent -1"),
+            (pb::Heartbeat { process_rss_bytes: 3, memory_total_bytes: 2, ..Default::default() }, "process_rss_bytes 3 is more than memory_total_bytes 2"),
+            (pb::Heartbeat { dropped_iterations: u64::MAX, ..Default::default() }, "dropped_iterations"),
+            (pb::Heartbeat { unix_ms: u64::MAX, ..Default::default() }, "unix_ms"),
+        ];
+        for (bad, why) in cases {
+            let e = check_telemetry(&bad).expect_err(why);
+            assert!(e.starts_with(why), "{e} (want {why})");
+        }
+    }
+
+    #[test]
+    fn registrations_beyond_one_host_are_refused() {
+        let ok = pb::Register {
+            name: "a".into(),
+            cpus: MAX_CPUS,
+            memory_total_bytes: MAX_MEMORY_BYTES,
+            max_vus: MAX_AGENT_VUS,
+            ..Default::default()
+        };
+        assert!(check_register(&ok).is_ok());
+        assert!(
+            check_register(&pb::Register::default()).is_ok(),
+            "0: not known / no limit"
+        );
+        for (bad, why) in [
+            (
+                pb::Register {
+                    cpus: 1_000_000,
+                    ..ok.clone()
+                },
+                "cpus 1000000 is more than one host has",
+            ),
+            (
+                pb::Register {
+                    memory_total_bytes: u64::MAX,
+                    ..ok.clone()
+                },
+                "memory_total_bytes 18446744073709551615",
+            ),
+            (
+                pb::Register {
+                    max_vus: u64::MAX,
+                    ..ok.clone()
+                },
+                "max_vus 18446744073709551615 is more than one agent can hold",
+            ),
         ] {
-            assert!(check_telemetry(&bad, 4).is_err(), "{bad:?}");
+            let e = check_register(&bad).expect_err(why);
+            assert!(e.starts_with(why), "{e} (want {why})");
         }
     }
 }

@@ -2,9 +2,11 @@
 //! as an agent and sends well-formed but hostile messages on its stream (heartbeats with NaN,
 //! infinite, negative and huge values, metric batches with random series and JSON, events and
 //! setup results for runs it is not part of or that do not exist, oversized strings, unknown
-//! enums), and other connections send random bytes as frames. The controller must stay up and
-//! healthy, store no invalid telemetry, log each refused message with its reason, and a real
-//! run beside it must finish with exact totals (docs/security.md).
+//! enums, messages of another protocol version), and other connections send random bytes as
+//! frames. The controller must stay up and healthy, store no invalid telemetry, log each
+//! refused message with its reason, keep its own run's sums finite when the agent's values
+//! would overflow them, and a real run beside it must finish with exact totals
+//! (docs/security.md).
 
 use std::time::{Duration, Instant};
 
@@ -95,8 +97,8 @@ fn healthy_heartbeat() -> pb::Heartbeat {
 fn heartbeat(r: &mut Rng, run_ids: &[u64]) -> (pb::Heartbeat, bool) {
     let mut h = healthy_heartbeat();
     h.run_id = r.pick(run_ids);
-    h.unix_ms = r.u64_edge();
-    h.dropped_iterations = r.u64_edge();
+    h.unix_ms = r.below(1 << 53);
+    h.dropped_iterations = r.below(1 << 53);
     let bad_f = [
         f64::NAN,
         f64::INFINITY,
@@ -105,13 +107,13 @@ fn heartbeat(r: &mut Rng, run_ids: &[u64]) -> (pb::Heartbeat, bool) {
         1e300,
         f64::MAX,
     ];
-    match r.below(9) {
-        0 => h.cpu_percent = r.pick(&bad_f),
+    match r.below(13) {
+        0 => h.cpu_percent = r.pick(&[100.5, 1e6, f64::NAN, -1.0, f64::MAX]),
         1 => h.process_cpu_percent = Some(r.pick(&[f64::NAN, -0.5, 100.5, f64::INFINITY])),
         2 => h.iterations_per_second = r.pick(&bad_f),
         3 => h.requests_per_second = r.pick(&bad_f),
         4 => h.scheduler_lag_ms = r.pick(&bad_f),
-        5 => h.active_vus = r.pick(&[-1, -5, i64::MIN]),
+        5 => h.active_vus = r.pick(&[-1, -5, i64::MIN, (1 << 32) + 1, i64::MAX]),
         6 => {
             h.memory_total_bytes = 1 << 30;
             h.memory_used_bytes = r.pick(&[(1 << 30) + 1, u64::MAX]);
@@ -120,8 +122,15 @@ fn heartbeat(r: &mut Rng, run_ids: &[u64]) -> (pb::Heartbeat, bool) {
             h.memory_total_bytes = 1 << 30;
             h.process_rss_bytes = u64::MAX;
         }
+        // Absurd but consistent: a host with more memory than any has, all of it in use.
+        8 => {
+            h.memory_total_bytes = r.pick(&[(1 << 50) + 1, u64::MAX]);
+            h.memory_used_bytes = h.memory_total_bytes;
+        }
+        9 => h.dropped_iterations = r.pick(&[(1 << 53) + 1, u64::MAX]),
+        10 => h.unix_ms = r.pick(&[(1 << 53) + 1, u64::MAX]),
         _ => {
-            h.cpu_percent = (r.below(20_001) as f64) / 100.0;
+            h.cpu_percent = (r.below(10_001) as f64) / 100.0;
             h.active_vus = r.below(1000) as i64;
             return (h, false);
         }
@@ -222,10 +231,12 @@ fn abort(r: &mut Rng) -> Option<pb::AbortReason> {
     })
 }
 
-/// What the controller must do with one message: drop a heartbeat (bad telemetry), drop a
-/// message of a run the agent is not part of, or a message of a run that is not active.
+/// What the controller must do with one message: drop a message of another protocol version,
+/// drop a heartbeat (bad telemetry), drop a message of a run the agent is not part of, or a
+/// message of a run that is not active.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Expect {
+    BadVersion,
     BadTelemetry,
     NotMember,
     NoSuchRun,
@@ -235,6 +246,7 @@ enum Expect {
 fn counting(line: &str, e: Expect) -> bool {
     line.contains("agent=fuzz")
         && match e {
+            Expect::BadVersion => line.contains("message dropped: protocol version"),
             Expect::BadTelemetry => line.contains("heartbeat dropped: "),
             Expect::NotMember => line.contains("message dropped: the agent is not part of the run"),
             Expect::NoSuchRun => line.contains("message dropped: the run is not active"),
@@ -316,8 +328,8 @@ fn assert_agents_valid(c: &Cluster) {
             a[k].as_f64()
                 .unwrap_or_else(|| panic!("{k} is not a number in {a}"))
         };
-        let cpus = f("cpus").max(1.0);
-        assert!((0.0..=100.0 * cpus).contains(&f("cpu_percent")), "{a}");
+        assert!(f("cpus") <= 8192.0, "{a}");
+        assert!((0.0..=100.0).contains(&f("cpu_percent")), "{a}");
         for k in ["memory_percent", "process_memory_percent"] {
             assert!((0.0..=100.0).contains(&f(k)), "{k}: {a}");
         }
@@ -435,6 +447,38 @@ fn seeded_random_agent_messages_break_nothing() {
         }],
     }))))
     .unwrap();
+    // Sums the agent's values would overflow: the second `huge` is refused (its total stays
+    // 1e308, not ∞, which JSON would show as null), `exact` beside it is merged, and a `vus`
+    // no agent can hold is dropped.
+    let counter = |metric: &str, sum: &str| pb::Series {
+        metric: metric.into(),
+        metric_type: "counter".into(),
+        contains: "default".into(),
+        tags: Default::default(),
+        sink_json: format!(r#"{{"counter":{{"sum":{sum},"samples":1}}}}"#).into_bytes(),
+    };
+    for seq in [2, 3] {
+        let mut series = vec![counter("huge", "1e308"), counter("exact", "1")];
+        if seq == 3 {
+            series.push(pb::Series {
+                metric: "vus".into(),
+                metric_type: "gauge".into(),
+                contains: "default".into(),
+                tags: Default::default(),
+                sink_json:
+                    br#"{"gauge":{"value":1e300,"min":1e300,"max":1e300,"time_ns":1,"set":true}}"#
+                        .to_vec(),
+            });
+        }
+        rt.block_on(tx.send(msg(Body::Metrics(pb::MetricBatch {
+            run_id: run_a,
+            seq,
+            start_unix_ms: 1,
+            end_unix_ms: 2,
+            series,
+        }))))
+        .unwrap();
+    }
     let run_ids = [0, run_a, run_b, run_b + 1000, u64::MAX];
     let mut expect = std::collections::HashMap::<Expect, usize>::new();
     for i in 0..MESSAGES {
@@ -512,11 +556,15 @@ fn seeded_random_agent_messages_break_nothing() {
             }
             (_, e) => e,
         };
-        *expect.entry(e).or_default() += 1;
         let mut m = msg(body);
-        if r.below(10) == 0 {
-            m.version = r.next() as u32;
-        }
+        let e = match r.below(10) {
+            0 => {
+                m.version = r.pick(&[0, pb::PROTOCOL_VERSION + 1, u32::MAX]);
+                Expect::BadVersion
+            }
+            _ => e,
+        };
+        *expect.entry(e).or_default() += 1;
         rt.block_on(tx.send(m)).unwrap_or_else(|_| {
             panic!(
                 "the controller closed the fuzzing agent's stream at message {i}\n{}",
@@ -574,13 +622,27 @@ fn seeded_random_agent_messages_break_nothing() {
         )
         .unwrap_or_else(|e| panic!("run A never ended: {e}\n{}", c.agent_logs()));
     assert!(a["run_status"].as_i64().unwrap() >= 3, "{a}");
+    let summary = c.summary(run_a);
+    assert_eq!(summary_stat(&summary, "huge", "count"), 1e308, "{summary}");
+    assert_eq!(summary_stat(&summary, "exact", "count"), 2.0, "{summary}");
+    assert!(
+        summary["metrics"]["vus"]["values"]["max"]
+            .as_f64()
+            .is_none_or(|v| v < 1e300),
+        "{summary}"
+    );
     let _ = submit_a.wait_exit(Duration::from_secs(10));
     eprintln!("run B and run A ended after {:?}", t0.elapsed());
     healthz(&c);
 
     // Each refused message is in the controller's log with its reason.
     let log = c.controller_log().expect("the controller runs");
-    for e in [Expect::BadTelemetry, Expect::NotMember, Expect::NoSuchRun] {
+    for e in [
+        Expect::BadVersion,
+        Expect::BadTelemetry,
+        Expect::NotMember,
+        Expect::NoSuchRun,
+    ] {
         let want = expect.get(&e).copied().unwrap_or(0);
         assert!(want > 0, "the seed produced no {e:?} message");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -596,6 +658,17 @@ fn seeded_random_agent_messages_break_nothing() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+    for dropped in [
+        "dropping series: metric 'huge': the sum would overflow from 1e308 by 1e308 to inf",
+        "dropping series: its value 1e+300 is not a count of VUs one agent can hold",
+    ] {
+        assert!(
+            log.lines()
+                .iter()
+                .any(|(_, l)| l.contains(dropped) && l.contains("fuzz")),
+            "no log line says {dropped:?}"
+        );
     }
     let broken = log
         .lines()

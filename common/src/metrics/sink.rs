@@ -32,6 +32,18 @@ pub enum MergeError {
         /// Type of the sink being merged.
         found: MetricType,
     },
+    /// The incoming sink holds a number that is not finite, or the merged sum would overflow
+    /// to ±∞ (see [`Sink::merge_finite`]).
+    #[error(
+        "the {field} {detail}: JSON cannot carry it and a total cannot recover from it, so this \
+         aggregate is not merged"
+    )]
+    NotFinite {
+        /// The field of the aggregate: `sum`, `value`, `min`, `max` or `values`.
+        field: &'static str,
+        /// What is wrong with it (`is inf`, `would overflow from 1e308 to inf`).
+        detail: String,
+    },
 }
 
 /// Parses a percentile stat name such as `p(95)` or `p(99.9)` into its percent, accepting
@@ -636,6 +648,55 @@ impl Sink {
         Ok(())
     }
 
+    /// The first field of this sink that holds a non-finite number, with the number.
+    fn non_finite(&self) -> Option<(&'static str, f64)> {
+        let first =
+            |fields: &[(&'static str, f64)]| fields.iter().copied().find(|(_, v)| !v.is_finite());
+        match self {
+            Sink::Counter(c) => first(&[("sum", c.sum)]),
+            Sink::Gauge(g) => first(&[("value", g.value), ("min", g.min), ("max", g.max)]),
+            Sink::Rate(_) => None,
+            Sink::Trend(t) => {
+                first(&[("sum", t.sum), ("min", t.min), ("max", t.max)]).or_else(|| {
+                    match &t.store {
+                        TrendStore::Exact(v) => {
+                            v.iter().find(|v| !v.is_finite()).map(|&v| ("values", v))
+                        }
+                        TrendStore::Histogram(_) => None,
+                    }
+                })
+            }
+        }
+    }
+
+    /// Merges as [`Sink::merge`] does, unless `other` holds a non-finite number or a merged
+    /// sum would overflow to ±∞: then `self` stays as it was and the error names the field.
+    /// For aggregates from another process (an agent's metric batch), so that one absurd
+    /// batch cannot turn a run's total into ∞, which its JSON summary would show as `null`.
+    /// Local aggregation keeps [`Sink::merge`]: k6 itself shows such a sum as ∞.
+    pub fn merge_finite(&mut self, other: &Sink) -> Result<(), MergeError> {
+        if let Some((field, v)) = other.non_finite() {
+            return Err(MergeError::NotFinite {
+                field,
+                detail: format!("is {v}"),
+            });
+        }
+        let sums = match (&*self, other) {
+            (Sink::Counter(a), Sink::Counter(b)) => Some((a.sum, b.sum)),
+            (Sink::Trend(a), Sink::Trend(b)) => Some((a.sum, b.sum)),
+            _ => None,
+        };
+        if let Some((a, b)) = sums {
+            if !(a + b).is_finite() {
+                return Err(MergeError::NotFinite {
+                    field: "sum",
+                    detail: format!("would overflow from {a:e} by {b:e} to {:e}", a + b),
+                });
+            }
+        }
+        self.merge(other)
+    }
+
     /// k6's `handleSummary` `values` for this sink, in k6's order: counter `count, rate`;
     /// gauge `value, min, max`; rate `rate, passes, fails`; trend exactly `trend_stats`
     /// (k6's `summaryTrendStats`) in the given order, unknown names skipped.
@@ -1044,6 +1105,60 @@ mod tests {
             assert!(a.merge(&b).is_ok());
             assert_eq!(a.metric_type(), ty);
         }
+    }
+
+    #[test]
+    fn merge_finite_refuses_infinity_and_overflowing_sums() {
+        let big = |ty| {
+            let mut s = Sink::new(ty);
+            s.add(1e308, 1);
+            s
+        };
+        for ty in [MetricType::Counter, MetricType::Trend] {
+            let mut total = big(ty);
+            let before = total.clone();
+            let err = total.merge_finite(&big(ty)).expect_err("1e308 + 1e308");
+            assert!(
+                err.to_string()
+                    .contains("sum would overflow from 1e308 by 1e308 to inf"),
+                "{err}"
+            );
+            assert_eq!(total, before, "a refused merge leaves the total as it was");
+            let mut one = Sink::new(ty);
+            one.add(1.0, 2);
+            assert!(total.merge_finite(&one).is_ok());
+            // Plain merge keeps k6's local behaviour: the sum becomes ∞.
+            total.merge(&big(ty)).unwrap();
+            let stat = if ty == MetricType::Counter {
+                "count"
+            } else {
+                "avg"
+            };
+            assert_eq!(total.stat(stat, 1.0), Some(f64::INFINITY));
+        }
+        let mut gauge = Sink::new(MetricType::Gauge);
+        let bad = Sink::Gauge(GaugeSink {
+            value: 1.0,
+            min: f64::NEG_INFINITY,
+            max: 1.0,
+            time_ns: 1,
+            set: true,
+        });
+        let err = gauge.merge_finite(&bad).expect_err("a non-finite min");
+        assert!(err.to_string().starts_with("the min is -inf"), "{err}");
+        assert!(gauge.is_empty());
+        let mut counter = Sink::new(MetricType::Counter);
+        let nan = Sink::Counter(CounterSink {
+            sum: f64::NAN,
+            samples: 1,
+        });
+        assert!(counter.merge_finite(&nan).is_err());
+        assert!(counter.is_empty());
+        // A type mismatch is still reported as one.
+        assert!(matches!(
+            counter.merge_finite(&Sink::new(MetricType::Rate)),
+            Err(MergeError::TypeMismatch { .. })
+        ));
     }
 
     #[test]

@@ -47,7 +47,31 @@ impl SeriesStore {
         tags: &TagSet,
         sink: &Sink,
     ) -> Result<(), StoreError> {
-        match self.metrics.iter().find(|(n, _)| n == name) {
+        self.merge_with(name, info, tags, sink, false)
+    }
+
+    /// Merges as [`SeriesStore::merge`] does, but refuses an aggregate with a non-finite
+    /// number or one that would overflow a sum to ±∞ ([`Sink::merge_finite`]), leaving the
+    /// store as it was: for aggregates other processes send.
+    pub fn merge_finite(
+        &mut self,
+        name: &str,
+        info: MetricInfo,
+        tags: &TagSet,
+        sink: &Sink,
+    ) -> Result<(), StoreError> {
+        self.merge_with(name, info, tags, sink, true)
+    }
+
+    fn merge_with(
+        &mut self,
+        name: &str,
+        info: MetricInfo,
+        tags: &TagSet,
+        sink: &Sink,
+        finite: bool,
+    ) -> Result<(), StoreError> {
+        let known = match self.metrics.iter().find(|(n, _)| n == name) {
             Some((_, existing)) if existing.mtype != info.mtype => {
                 return Err(StoreError::TypeMismatch {
                     name: name.to_string(),
@@ -55,25 +79,36 @@ impl SeriesStore {
                     got: info.mtype,
                 })
             }
-            Some(_) => {}
-            None => self.metrics.push((name.to_string(), info)),
-        }
+            Some(_) => true,
+            None => false,
+        };
         let key = (name.to_string(), tags.clone());
-        match self.index.get(&key) {
-            Some(&i) => self.series[i]
-                .2
-                .merge(sink)
-                .map_err(|source| StoreError::Merge {
-                    name: name.to_string(),
-                    source,
-                }),
+        let merged = match self.index.get(&key) {
+            Some(&i) if finite => self.series[i].2.merge_finite(sink),
+            Some(&i) => self.series[i].2.merge(sink),
             None => {
-                self.index.insert(key, self.series.len());
-                self.series
-                    .push((name.to_string(), tags.clone(), sink.clone()));
-                Ok(())
+                // A new series: the aggregate itself (checked: merged into an empty one).
+                let mut fresh = sink.clone();
+                let checked = if finite {
+                    fresh = Sink::new(sink.metric_type());
+                    fresh.merge_finite(sink)
+                } else {
+                    Ok(())
+                };
+                checked.map(|()| {
+                    self.index.insert(key, self.series.len());
+                    self.series.push((name.to_string(), tags.clone(), fresh));
+                })
             }
+        };
+        merged.map_err(|source| StoreError::Merge {
+            name: name.to_string(),
+            source,
+        })?;
+        if !known {
+            self.metrics.push((name.to_string(), info));
         }
+        Ok(())
     }
 
     /// Merges another store into this one.
@@ -187,6 +222,42 @@ mod tests {
             )
             .unwrap_err();
         assert!(e.to_string().contains("is a rate"), "{e}");
+    }
+
+    #[test]
+    fn merge_finite_keeps_the_total_when_a_sum_would_overflow() {
+        const COUNTER: MetricInfo = MetricInfo {
+            mtype: MetricType::Counter,
+            contains: ValueType::Default,
+        };
+        let counter = |v: f64| {
+            let mut s = Sink::new(MetricType::Counter);
+            s.add(v, 0);
+            s
+        };
+        let none = TagSet::new();
+        let mut s = SeriesStore::new();
+        s.merge_finite("reqs", COUNTER, &none, &counter(1e308))
+            .unwrap();
+        let e = s
+            .merge_finite("reqs", COUNTER, &none, &counter(1e308))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("metric 'reqs': the sum would overflow"),
+            "{e}"
+        );
+        s.merge_finite("reqs", COUNTER, &none, &counter(-1e308))
+            .unwrap();
+        let total = s.aggregate("reqs", &[]).unwrap();
+        assert_eq!(total.stat("count", 1.0), Some(0.0));
+        // A first aggregate that is not finite leaves no trace, not even its metric.
+        let inf = Sink::Counter(crate::metrics::CounterSink {
+            sum: f64::INFINITY,
+            samples: 1,
+        });
+        assert!(s.merge_finite("other", COUNTER, &none, &inf).is_err());
+        assert!(s.info("other").is_none() && s.aggregate("other", &[]).is_none());
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub fn merge_batch(
             .iter()
             .filter(|s| TIMELINE_METRICS.contains(&s.metric.as_str()))
         {
-            merge_series(point, s);
+            merge_series(point, s, agent);
         }
     }
     while live.timeline.len() > MAX_INTERVALS {
@@ -81,6 +81,10 @@ pub fn merge_batch(
     for s in &batch.series {
         if SUMMED_GAUGES.contains(&s.metric.as_str()) {
             if let Ok(sink) = serde_json::from_slice::<Sink>(&s.sink_json) {
+                if let Err(why) = check_vus_gauge(&sink) {
+                    tracing::warn!(agent = %agent, metric = %s.metric, "dropping series: {why}");
+                    continue;
+                }
                 if let (Sink::Gauge(g), true) = (&sink, s.metric == "vus") {
                     if g.set {
                         live.vus_timeline
@@ -98,8 +102,35 @@ pub fn merge_batch(
             }
             continue;
         }
-        merge_series(&mut live.series, s);
+        merge_series(&mut live.series, s, agent);
     }
+}
+
+/// The most VUs one agent can hold: 2^32, what 1 PiB (the most memory an agent may report,
+/// `crate::registry`) holds at the agent's default 256 KiB per VU. Bounding each agent's
+/// `vus`/`vus_max` keeps their sum over any number of agents finite and exact.
+const MAX_AGENT_VUS: f64 = 4_294_967_296.0;
+
+/// An agent's `vus` or `vus_max`: a gauge whose every value is a count of VUs one agent can
+/// hold (its sum over agents is the cluster's figure).
+fn check_vus_gauge(sink: &Sink) -> Result<(), String> {
+    let Sink::Gauge(g) = sink else {
+        return Err(format!(
+            "a {} where a gauge is expected",
+            sink.metric_type()
+        ));
+    };
+    for (field, v) in [("value", g.value), ("min", g.min), ("max", g.max)] {
+        if !(0.0..=MAX_AGENT_VUS).contains(&v) {
+            let n = volley_common::summary::format_number;
+            return Err(format!(
+                "its {field} {} is not a count of VUs one agent can hold (0..={})",
+                n(v),
+                n(MAX_AGENT_VUS)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The merged series plus the summed `vus`/`vus_max` gauges.
@@ -130,14 +161,18 @@ pub fn with_summed_gauges(series: &SeriesStore, gauges: &AgentGauges) -> SeriesS
     series
 }
 
-/// Merges one series of a batch into a store. Malformed series are dropped (logged): a bad
-/// agent cannot corrupt the run's data or crash the controller.
-pub fn merge_series(store: &mut SeriesStore, s: &pb::Series) {
+/// Merges one series of a batch of `agent` into a store. Malformed series are dropped (logged):
+/// a bad agent cannot corrupt the run's data or crash the controller. So are series with a
+/// non-finite number or whose merge would overflow a sum to ±∞: the run's total stays the
+/// last finite one (exact for every other series) rather than becoming ∞, which JSON shows
+/// as `null` (docs/security.md#agents).
+pub fn merge_series(store: &mut SeriesStore, s: &pb::Series, agent: &str) {
     let (Ok(mtype), Ok(contains)) = (
         s.metric_type.parse::<MetricType>(),
         s.contains.parse::<ValueType>(),
     ) else {
         tracing::warn!(
+            agent = %agent,
             "dropping series of {}: unknown type {}/{}",
             s.metric,
             s.metric_type,
@@ -148,13 +183,13 @@ pub fn merge_series(store: &mut SeriesStore, s: &pb::Series) {
     let sink: Sink = match serde_json::from_slice(&s.sink_json) {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!("dropping series of {}: {e}", s.metric);
+            tracing::warn!(agent = %agent, "dropping series of {}: {e}", s.metric);
             return;
         }
     };
     let tags = TagSet::from_pairs(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if let Err(e) = store.merge(&s.metric, MetricInfo { mtype, contains }, &tags, &sink) {
-        tracing::warn!("{e}");
+    if let Err(e) = store.merge_finite(&s.metric, MetricInfo { mtype, contains }, &tags, &sink) {
+        tracing::warn!(agent = %agent, "dropping series: {e}");
     }
 }
 
@@ -182,4 +217,56 @@ pub fn builtin_types() -> HashMap<String, MetricInfo> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(metric: &str, mtype: &str, sink_json: &str) -> pb::Series {
+        pb::Series {
+            metric: metric.into(),
+            metric_type: mtype.into(),
+            contains: "default".into(),
+            tags: Default::default(),
+            sink_json: sink_json.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn overflowing_sums_and_impossible_vus_are_not_merged() {
+        let (mut live, mut gauges) = (LiveData::default(), AgentGauges::default());
+        let huge = r#"{"counter":{"sum":1e308,"samples":1}}"#;
+        for (seq, vus) in [(1, 3.0), (2, 1e300)] {
+            let batch = pb::MetricBatch {
+                run_id: 1,
+                seq,
+                start_unix_ms: seq * 1000,
+                end_unix_ms: seq * 1000 + 1000,
+                series: vec![
+                    series("http_reqs", "counter", huge),
+                    series(
+                        "iterations",
+                        "counter",
+                        r#"{"counter":{"sum":2,"samples":2}}"#,
+                    ),
+                    series(
+                        "vus",
+                        "gauge",
+                        &format!(
+                            r#"{{"gauge":{{"value":{vus},"min":{vus},"max":{vus},"time_ns":{seq},"set":true}}}}"#
+                        ),
+                    ),
+                ],
+            };
+            merge_batch(&mut live, &mut gauges, "a", &batch, 1000);
+        }
+        let merged = with_summed_gauges(&live.series, &gauges);
+        let stat = |m: &str, s: &str| merged.aggregate(m, &[]).unwrap().stat(s, 1.0).unwrap();
+        assert_eq!(stat("http_reqs", "count"), 1e308, "the total stays finite");
+        assert_eq!(stat("iterations", "count"), 4.0, "the rest stays exact");
+        assert_eq!(stat("vus", "max"), 3.0, "an impossible vus is dropped");
+        let json = serde_json::to_string(&stat("http_reqs", "count")).unwrap();
+        assert_eq!(json, "1e+308", "not null");
+    }
 }
