@@ -178,7 +178,8 @@ pub async fn join(
         &voters,
         db.shared_state(),
     )
-    .map_err(|e| GroupError::Node(e.to_string()))?;
+    .map_err(|e| GroupError::Node(e.to_string()))?
+    .with_side(db.clone());
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| GroupError::Listen {

@@ -117,6 +117,12 @@ impl AgentLink for LinkService {
         if let Some(why) = not_leader(&self.co.db.leadership()) {
             return Err(Status::unavailable(why));
         }
+        if !self.co.is_driving() {
+            return Err(Status::unavailable(
+                "this controller just became the Raft leader and is resuming the runs in \
+                 progress: the agent retries",
+            ));
+        }
         let mut inbound = request.into_inner();
         let first = inbound
             .message()

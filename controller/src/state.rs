@@ -164,6 +164,9 @@ pub enum Effect {
     TokenRevoked {
         token_id: u64,
     },
+    /// Data kept beside the state was stored (a replicated archive chunk or run checkpoint,
+    /// docs/ha.md#what-is-replicated); the state itself did not change.
+    Stored,
 }
 
 impl Applied {
@@ -172,7 +175,8 @@ impl Applied {
         match self.effect {
             Effect::TestCreated { .. }
             | Effect::TokenCreated { .. }
-            | Effect::TokenRevoked { .. } => None,
+            | Effect::TokenRevoked { .. }
+            | Effect::Stored => None,
             Effect::RunCreated { run_id, .. }
             | Effect::RunMoved { run_id, .. }
             | Effect::RunUpdated { run_id }

@@ -1,18 +1,24 @@
 //! Three `volley controller` processes in one Raft group on loopback (docs/ha.md): the group
-//! elects a leader; an agent given every controller's URL links to the leader; a run
+//! elects a leader; two agents given every controller's URL link to the leader; a run
 //! submitted with the follower first in the list is redirected to the leader and finishes, and
-//! its records reach every node; the leader is killed with SIGKILL while a second run is
-//! RUNNING; the two others elect a new leader within [`FAILOVER_BOUND`], which holds the tests
-//! and the finished run and ends the orphaned run ABORTED_BY_SYSTEM (checkpoints are not
-//! replicated yet, so no run is left RUNNING); the agent follows the new leader, and a new
-//! submission with the dead controller first in the list runs to the end.
+//! its records reach every node; the leader is killed with SIGKILL while a second run (a fixed
+//! number of requests to a counting target, over both agents) is RUNNING; the two others elect
+//! a new leader within [`FAILOVER_BOUND`], which resumes the run from the last checkpoint a
+//! quorum committed: the agents follow it and replay what was not acknowledged, and the run
+//! FINISHES with its totals equal to the requests the target counted (every batch counted
+//! once), no agent lost; a new submission with the dead controller first in the list runs to
+//! the end.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::{free_port, http_request, printed_url, raw_http, temp_dir, volley_bin, Proc};
+use volley_e2e::k6_client::CountingTarget;
+use volley_e2e::{
+    free_port, http_request, printed_url, raw_http, summary_stat, temp_dir, volley_bin,
+    workspace_root, Proc,
+};
 
 /// How long the survivors may take to elect a new leader. An election takes one election
 /// timeout (1–2 s) and a vote round, a second timeout when a pre-vote meets a live leader
@@ -180,13 +186,25 @@ fn wait_agent(node: &Node, name: &str) {
     }
 }
 
-fn submit(controllers: &str, script: &Path, wait: bool) -> Proc {
+fn submit(controllers: &str, script: &Path, wait: bool, args: &[&str]) -> Proc {
     let mut cmd = Command::new(volley_bin());
     cmd.args(["submit", "--controller", controllers]);
     if wait {
         cmd.arg("--wait");
     }
-    Proc::spawn(cmd.arg(script))
+    Proc::spawn(cmd.args(args).arg(script))
+}
+
+/// The messages of a run's events.
+fn events(run: &Value) -> Vec<String> {
+    run["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["message"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn test_ids(node: &Node) -> Vec<u64> {
@@ -212,11 +230,9 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
         "short.js",
         "export const options = { vus: 1, iterations: 5 };\nexport default function () {}\n",
     );
-    let long = write_script(
-        &dir,
-        "long.js",
-        "import { sleep } from 'k6';\nexport const options = { vus: 1, duration: '120s' };\nexport default function () { sleep(0.1); }\n",
-    );
+    // 40 requests a second for 12 s over two agents, one check each: the totals are exact.
+    let counted = workspace_root().join("tests/failure-scripts/resume.js");
+    let target = CountingTarget::start();
     let t0 = Instant::now();
     let phase = |what: &str| println!("{:>6.1} s  {what}", t0.elapsed().as_secs_f64());
     let raft: Vec<u16> = (0..3).map(|_| free_port()).collect();
@@ -227,9 +243,10 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
     phase(&format!("node {first} leads"));
 
     // A run submitted through a follower is redirected to the leader and finishes there.
-    let _agent = agent("ha-1", &nodes, &dir);
+    let _agents = [agent("ha-1", &nodes, &dir), agent("ha-2", &nodes, &dir)];
     wait_agent(&nodes[at(first)], "ha-1");
-    let mut s = submit(&rest_urls(&nodes, follower), &short, true);
+    wait_agent(&nodes[at(first)], "ha-2");
+    let mut s = submit(&rest_urls(&nodes, follower), &short, true, &[]);
     let code = s.exit_code(RUN_BOUND);
     assert_eq!(
         code,
@@ -244,13 +261,20 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
     }
     phase("run 1 finished, on every node");
 
-    // A second run is RUNNING when the leader dies.
-    let mut s2 = submit(&rest_urls(&nodes, first), &long, false);
+    // A second run is RUNNING, on both agents, when the leader dies.
+    let base_url = format!("BASE_URL={}", target.url);
+    let args = ["-e", base_url.as_str(), "-e", "DURATION=12s"];
+    let mut s2 = submit(&rest_urls(&nodes, first), &counted, false, &args);
     assert_eq!(s2.exit_code(RUN_BOUND), 0, "{}", s2.stderr.text());
     wait_run(&nodes[at(first)], 2, |s| s == 2, RUN_BOUND);
+    std::thread::sleep(Duration::from_secs(4));
     let tests_before = test_ids(&nodes[at(first)]);
     assert!(tests_before.len() >= 2, "{tests_before:?}");
-    phase("run 2 running; killing the leader");
+    let before = target.count();
+    assert!(before > 0, "the run sent no request in its first 4 s");
+    phase(&format!(
+        "run 2 running ({before} requests so far); killing the leader"
+    ));
     let killed = Instant::now();
     nodes[at(first)].proc.take().expect("leader process").kill();
     let survivors: Vec<&Node> = nodes.iter().filter(|n| n.id != first).collect();
@@ -260,17 +284,66 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
     assert_ne!(second, first);
     let new = &nodes[at(second)];
 
-    // The new leader holds the test and the finished run, and ends the orphaned run.
+    // The new leader holds the tests and the finished run, resumes run 2 from the committed
+    // checkpoint, takes both agents back and finishes it with every request counted once.
     assert_eq!(test_ids(new), tests_before);
     assert_eq!(wait_run(new, 1, |s| s == 3, RUN_BOUND)["id"], 1);
-    let orphan = wait_run(new, 2, |s| s >= 3, RUN_BOUND);
-    assert_eq!(orphan["run_status"], 6, "ABORTED_BY_SYSTEM: {orphan}");
-    phase("the new leader holds every record and ended run 2");
+    let run = wait_run(new, 2, |s| s >= 3, RUN_BOUND);
+    let said = events(&run);
+    phase("run 2 ended on the new leader");
+    assert_eq!(
+        run["run_status"],
+        3,
+        "FINISHED: {run}\n{}",
+        logs(&survivors)
+    );
+    assert_eq!(run["result_status"], 0, "{run}");
     assert!(
-        orphan["error_detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("could not resume")),
-        "{orphan}"
+        said.iter().filter(|m| m.contains("re-attached")).count() == 2
+            && !said.iter().any(|m| m.contains("AGENT_LOST")),
+        "both agents re-attach, none is lost: {said:?}"
+    );
+    let summary = get(new, "/v1/runs/2/summary");
+    let sent = target.count();
+    println!("the target counted {sent} requests ({before} before the leader died)");
+    assert_eq!(sent, 480, "40/s for 12 s: every planned request once");
+    assert_eq!(summary_stat(&summary, "http_reqs", "count"), sent as f64);
+    assert_eq!(summary_stat(&summary, "iterations", "count"), sent as f64);
+    assert_eq!(
+        summary_stat(&summary, "checks", "passes"),
+        2.0 * sent as f64
+    );
+    assert_eq!(summary_stat(&summary, "checks", "fails"), 0.0);
+    // What replicating the run's checkpoints cost (docs/ha.md#what-is-replicated).
+    let (status, metrics) = http_request(
+        new.rest_port,
+        "GET",
+        "/metrics",
+        None,
+        Duration::from_secs(5),
+    )
+    .expect("GET /metrics");
+    assert_eq!(status, 200, "{metrics}");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    let (count, bytes) = (
+        value("volley_checkpoint_size_bytes_count"),
+        value("volley_checkpoint_size_bytes_sum"),
+    );
+    assert!(
+        count > 0.0,
+        "the new leader committed no checkpoint of run 2"
+    );
+    let took = value("volley_checkpoint_duration_seconds_sum");
+    println!(
+        "the new leader committed {count} checkpoints of run 2, {:.0} bytes and {:.1} ms each \
+         on average",
+        bytes / count,
+        1000.0 * took / count
     );
 
     // `volley controllers` shows the new leader, its follower and the dead node.
@@ -307,7 +380,7 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
     // list reaches the new leader and finishes, and the other survivor has it too.
     wait_agent(new, "ha-1");
     phase("the agent is back, on the new leader");
-    let mut s3 = submit(&rest_urls(&nodes, first), &short, true);
+    let mut s3 = submit(&rest_urls(&nodes, first), &short, true, &[]);
     assert_eq!(
         s3.exit_code(RUN_BOUND),
         0,

@@ -81,6 +81,10 @@ pub struct Coordinator {
     pub(crate) queue_changed: tokio::sync::Notify,
     /// Batches merged and checkpoints written, for `GET /metrics`.
     pub meters: crate::meters::RunMeters,
+    /// Set once [`Self::start`] registered every resumed run: before that, an agent that
+    /// re-attaches would find its run unknown and be told to stop (a new Raft leader takes
+    /// agents only from then on).
+    driving: std::sync::atomic::AtomicBool,
 }
 
 pub fn now_rfc3339() -> String {
@@ -97,7 +101,13 @@ impl Coordinator {
             finished: Mutex::new(VecDeque::new()),
             queue_changed: tokio::sync::Notify::new(),
             meters: crate::meters::RunMeters::default(),
+            driving: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether this controller drives runs yet ([`Self::start`] was called).
+    pub fn is_driving(&self) -> bool {
+        self.driving.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Starts the scheduler loop. Runs that were in flight when a previous controller stopped
@@ -125,6 +135,8 @@ impl Coordinator {
                 }
             }
         }
+        self.driving
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let me = self.clone();
         tokio::spawn(async move { me.scheduler().await });
     }

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::node::{is_snapshot, Node, NodeError, NodeStatus, ProposalId, Role, TICK};
+use super::payload::Payload;
 use super::transport::{
     ApiBook, PeerAuth, PeerClient, PeerService, TransportLimits, MAX_MESSAGES_PER_BATCH,
 };
@@ -114,7 +115,7 @@ type Reply = oneshot::Sender<Result<Applied, DriverError>>;
 type ReadFn = Box<dyn FnOnce(&State) + Send>;
 
 enum Request {
-    Propose { cmd: Box<Command>, reply: Reply },
+    Propose { payload: Box<Payload>, reply: Reply },
     Read(ReadFn),
 }
 
@@ -140,7 +141,22 @@ pub struct DriverHandle {
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Request::Propose { cmd, .. } => write!(f, "Propose({cmd:?})"),
+            Request::Propose { payload, .. } => match &**payload {
+                Payload::Command(cmd) => write!(f, "Propose({cmd:?})"),
+                Payload::Content { sha256, offset, .. } => {
+                    write!(f, "Propose(archive {sha256} at {offset})")
+                }
+                Payload::Checkpoint { run_id, bytes } => {
+                    write!(
+                        f,
+                        "Propose(checkpoint of run {run_id}, {} bytes)",
+                        bytes.len()
+                    )
+                }
+                Payload::DropCheckpoint { run_id } => {
+                    write!(f, "Propose(drop the checkpoint of run {run_id})")
+                }
+            },
             Request::Read(_) => f.write_str("Read"),
         }
     }
@@ -152,12 +168,18 @@ impl DriverHandle {
     /// [`DriverError::Rejected`] (identical on every node); on a follower the proposal fails at
     /// once with [`DriverError::NotLeader`].
     pub async fn propose(&self, cmd: Command) -> Result<Applied, DriverError> {
+        self.propose_payload(Payload::Command(Box::new(cmd))).await
+    }
+
+    /// [`Self::propose`] for a command or side data (an archive chunk, a checkpoint), which is
+    /// applied as [`crate::state::Effect::Stored`] once a quorum holds it.
+    pub async fn propose_payload(&self, payload: Payload) -> Result<Applied, DriverError> {
         let waited = self.proposal_timeout;
         let (reply, outcome) = oneshot::channel();
         let wait = async {
             self.requests
                 .send(Request::Propose {
-                    cmd: Box::new(cmd),
+                    payload: Box::new(payload),
                     reply,
                 })
                 .await
@@ -444,7 +466,7 @@ impl Loop {
     fn request(&mut self, r: Request) {
         match r {
             Request::Read(f) => f(&self.node.state()),
-            Request::Propose { cmd, reply } => {
+            Request::Propose { payload, reply } => {
                 // Forget proposers that gave up (their timeout passed) before counting.
                 if self.pending.len() >= MAX_PENDING_PROPOSALS {
                     self.pending.retain(|_, r| !r.is_closed());
@@ -453,7 +475,7 @@ impl Loop {
                     let _ = reply.send(Err(DriverError::Busy));
                     return;
                 }
-                match self.node.propose(&cmd) {
+                match self.node.propose_payload(&payload) {
                     Ok(id) => {
                         self.pending.insert(id, reply);
                     }

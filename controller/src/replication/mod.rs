@@ -7,6 +7,8 @@
 //! * [`node`] — one replica as a pure core stepped by inputs (tick, peer message, proposal);
 //!   its Ready loop persists, applies committed [`crate::state::Command`]s to the one
 //!   [`crate::state::State`] and returns the messages to send.
+//! * [`payload`] — what an entry carries: a command, or an archive chunk or run checkpoint
+//!   that every node writes to its store ([`SideStore`]).
 //! * [`transport`] — the peer RPC (`proto/raft.proto`) on tonic, bounded and with timeouts.
 //! * [`driver`] — the async task that runs a node on a real clock and network: ticks, inbox,
 //!   Ready loop, one sending task per peer, proposals awaited with a timeout.
@@ -16,11 +18,13 @@
 
 pub mod driver;
 pub mod node;
+pub mod payload;
 pub mod storage;
 pub mod transport;
 
 pub use driver::{Driver, DriverConfig, DriverError, DriverHandle, DriverStatus};
 pub use node::{Membership, Node, NodeConfig, NodeError, NodeStatus, Output, ProposalId, Role};
+pub use payload::{Payload, SideStore};
 pub use storage::{RaftStorage, RaftStoreError};
 
 use std::fmt::Write as _;

@@ -22,8 +22,9 @@ use raft::eraftpb::{
 use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole};
 use thiserror::Error;
 
+use super::payload::{Payload, SideStore};
 use super::storage::{Persist, RaftStorage, RaftStoreError};
-use crate::state::{Applied, Command, State, StateError};
+use crate::state::{Applied, Command, Effect, State, StateError};
 
 /// Election and heartbeat timing, in ticks of the driver's clock ([`TICK`] in production).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,10 @@ pub struct NodeConfig {
     pub max_election_tick: usize,
     /// Compact the log into a snapshot after this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// Compact it too once the entries applied since the last snapshot hold this many bytes
+    /// (0: never): checkpoints are large entries, and the log must not grow by one per second
+    /// per run until `snapshot_every` entries are reached.
+    pub snapshot_bytes: u64,
     /// Largest batch of entries in one append message.
     pub max_size_per_msg: u64,
     /// Most append messages in flight to one follower.
@@ -61,6 +66,7 @@ impl NodeConfig {
             min_election_tick: 0,
             max_election_tick: 0,
             snapshot_every: 1000,
+            snapshot_bytes: 64 << 20,
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
         }
@@ -162,6 +168,8 @@ pub enum NodeError {
          Raft log away and let the node catch up from the others"
     )]
     BadSnapshot { index: u64, detail: String },
+    #[error("cannot store replicated data in the controller's store: {0}")]
+    Side(String),
 }
 
 /// The controller state a node applies to, shared with the readers of the store
@@ -177,8 +185,13 @@ pub struct Node {
     applied: u64,
     next_seq: u64,
     snapshot_every: u64,
+    snapshot_bytes: u64,
+    /// Bytes of the entries applied since the last compaction.
+    applied_bytes: u64,
     /// A membership change was applied since the last compaction.
     membership_changed: bool,
+    /// Where archives and checkpoints go (`None`: commands only, as in the Raft tests).
+    side: Option<Arc<dyn SideStore>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -212,7 +225,9 @@ impl Node {
         storage.initialize(voters)?;
         let snap = storage.load_snapshot()?;
         let applied = snap.get_metadata().index;
-        *shared.write().unwrap_or_else(PoisonError::into_inner) = state_from_snapshot(&snap)?;
+        // The store's checkpoints are as of the last entry applied before the stop, and the
+        // entries after the snapshot are applied again: they are not replaced from it here.
+        *shared.write().unwrap_or_else(PoisonError::into_inner) = decode_snapshot(&snap)?.0;
         let state = shared;
         let cfg = raft::Config {
             id: config.id,
@@ -241,8 +256,18 @@ impl Node {
             // after its restart must not be taken for a new proposal with the same number.
             next_seq: getrandom::u64().unwrap_or(1) >> 1,
             snapshot_every: config.snapshot_every,
+            snapshot_bytes: config.snapshot_bytes,
+            applied_bytes: 0,
             membership_changed: false,
+            side: None,
         })
+    }
+
+    /// Makes this node replicate archives and checkpoints too, into `side` (the controller's
+    /// store), and carry the checkpoints in its snapshots.
+    pub fn with_side(mut self, side: Arc<dyn SideStore>) -> Node {
+        self.side = Some(side);
+        self
     }
 
     pub fn id(&self) -> u64 {
@@ -276,10 +301,16 @@ impl Node {
     /// back in [`Output::applied`] with the returned id once a quorum stored it. A proposal may
     /// also be lost (a leader change before it committed): the caller waits with a timeout.
     pub fn propose(&mut self, cmd: &Command) -> Result<ProposalId, NodeError> {
+        self.propose_payload(&Payload::Command(Box::new(cmd.clone())))
+    }
+
+    /// Proposes a command or side data (an archive chunk, a checkpoint): see [`Self::propose`].
+    /// Side data is applied as [`Effect::Stored`].
+    pub fn propose_payload(&mut self, payload: &Payload) -> Result<ProposalId, NodeError> {
         if self.raw.raft.state != StateRole::Leader {
             return Err(self.not_leader());
         }
-        let data = serde_json::to_vec(cmd).map_err(NodeError::Encode)?;
+        let data = payload.encode().map_err(NodeError::Encode)?;
         let id = ProposalId {
             node: self.id,
             seq: self.next_seq,
@@ -353,13 +384,18 @@ impl Node {
         let snapshot = (!ready.snapshot().is_empty()).then(|| ready.snapshot().clone());
         if let Some(snap) = &snapshot {
             // Check before anything is written: a snapshot that is not a state is refused whole.
-            let state = state_from_snapshot(snap)?;
+            let (state, checkpoints) = decode_snapshot(snap)?;
             self.raw.mut_store().persist(Persist {
                 snapshot: Some(snap),
                 ..Persist::default()
             })?;
+            if let Some(side) = &self.side {
+                side.replace_checkpoints(&checkpoints)
+                    .map_err(NodeError::Side)?;
+            }
             *self.state.write().unwrap_or_else(PoisonError::into_inner) = state;
             self.applied = snap.get_metadata().index;
+            self.applied_bytes = 0;
             tracing::info!(
                 node = self.id,
                 index = self.applied,
@@ -416,8 +452,13 @@ impl Node {
     /// Compacts the log into a snapshot of the current state now (also done on its own every
     /// `snapshot_every` applied entries).
     pub fn compact(&mut self) -> Result<(), NodeError> {
-        let data = serde_json::to_vec(&*self.state()).map_err(NodeError::Encode)?;
+        let state = serde_json::to_vec(&*self.state()).map_err(NodeError::Encode)?;
+        let data = match &self.side {
+            None => state,
+            Some(side) => encode_snapshot(&state, &side.checkpoints().map_err(NodeError::Side)?),
+        };
         self.raw.mut_store().compact(self.applied, &data)?;
+        self.applied_bytes = 0;
         Ok(())
     }
 
@@ -426,7 +467,11 @@ impl Node {
     /// it is sent, or it refuses it.
     fn maybe_compact(&mut self) -> Result<(), NodeError> {
         let since = self.applied - self.raw.store().snapshot_index();
-        if self.membership_changed || (self.snapshot_every > 0 && since >= self.snapshot_every) {
+        let by_bytes = self.snapshot_bytes > 0 && self.applied_bytes >= self.snapshot_bytes;
+        if self.membership_changed
+            || by_bytes
+            || (self.snapshot_every > 0 && since >= self.snapshot_every)
+        {
             self.compact()?;
             self.membership_changed = false;
         }
@@ -439,19 +484,21 @@ impl Node {
                 continue;
             }
             self.applied = entry.index;
+            self.applied_bytes += entry.data.len() as u64;
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {} // a new leader's no-op
                 EntryType::EntryNormal => {
-                    let outcome = match serde_json::from_slice::<Command>(&entry.data) {
-                        Ok(cmd) => self
+                    let outcome = match Payload::decode(&entry.data) {
+                        Ok(Payload::Command(cmd)) => self
                             .state
                             .write()
                             .unwrap_or_else(PoisonError::into_inner)
                             .apply(entry.index, &cmd),
+                        Ok(side) => self.apply_side(entry.index, side)?,
                         // Every replica decodes the same bytes the same way, so all skip it.
-                        Err(e) => Err(StateError::Invalid {
+                        Err(problem) => Err(StateError::Invalid {
                             subject: format!("Raft entry {}", entry.index),
-                            problem: format!("not a command of this Volley version: {e}"),
+                            problem,
                         }),
                     };
                     if let Err(e) = &outcome {
@@ -484,6 +531,51 @@ impl Node {
         Ok(())
     }
 
+    /// Writes an entry's side data to the store. An I/O failure stops the node (its store
+    /// would miss what the others hold); data the entry makes invalid is rejected everywhere.
+    fn apply_side(
+        &self,
+        index: u64,
+        side: Payload,
+    ) -> Result<Result<Applied, StateError>, NodeError> {
+        let stored = Ok(Applied {
+            index,
+            effect: Effect::Stored,
+        });
+        let Some(store) = &self.side else {
+            // A node without a store (the Raft tests) keeps no side data.
+            return Ok(stored);
+        };
+        match side {
+            Payload::Command(_) => {}
+            Payload::Content {
+                sha256,
+                total,
+                offset,
+                bytes,
+            } => {
+                if let Err(problem) = store
+                    .put_content_chunk(&sha256, total, offset, &bytes)
+                    .map_err(NodeError::Side)?
+                {
+                    return Ok(Err(StateError::Invalid {
+                        subject: format!("the archive {sha256}"),
+                        problem,
+                    }));
+                }
+            }
+            Payload::Checkpoint { run_id, bytes } => {
+                store
+                    .put_checkpoint(run_id, &bytes)
+                    .map_err(NodeError::Side)?;
+            }
+            Payload::DropCheckpoint { run_id } => {
+                store.drop_checkpoint(run_id).map_err(NodeError::Side)?;
+            }
+        }
+        Ok(stored)
+    }
+
     fn not_leader(&self) -> NodeError {
         let leader = self.raw.raft.leader_id;
         NodeError::NotLeader {
@@ -499,13 +591,70 @@ pub fn is_snapshot(m: &Message) -> bool {
     m.get_msg_type() == MessageType::MsgSnapshot
 }
 
-fn state_from_snapshot(snap: &Snapshot) -> Result<State, NodeError> {
+/// Marks a snapshot that carries checkpoints besides the state (a bare state is JSON, `{…`).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"VSNAP1\0\0";
+
+/// A snapshot with checkpoints: the magic, the state's length (u64 LE) and JSON, the number of
+/// checkpoints (u64 LE), then each as run id, length (u64 LE) and bytes.
+fn encode_snapshot(state: &[u8], checkpoints: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let size = checkpoints.iter().map(|(_, b)| 16 + b.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(24 + state.len() + size);
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&(state.len() as u64).to_le_bytes());
+    out.extend_from_slice(state);
+    out.extend_from_slice(&(checkpoints.len() as u64).to_le_bytes());
+    for (run, bytes) in checkpoints {
+        out.extend_from_slice(&run.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+type SnapshotData = (State, Vec<(u64, Vec<u8>)>);
+
+fn decode_snapshot(snap: &Snapshot) -> Result<SnapshotData, NodeError> {
+    let index = snap.get_metadata().index;
+    let bad = |detail: String| NodeError::BadSnapshot { index, detail };
     let data = snap.get_data();
     if data.is_empty() {
-        return Ok(State::new());
+        return Ok((State::new(), Vec::new()));
     }
-    serde_json::from_slice(data).map_err(|e| NodeError::BadSnapshot {
-        index: snap.get_metadata().index,
-        detail: e.to_string(),
-    })
+    let Some(rest) = data.strip_prefix(SNAPSHOT_MAGIC.as_slice()) else {
+        let state = serde_json::from_slice(data).map_err(|e| bad(e.to_string()))?;
+        return Ok((state, Vec::new()));
+    };
+    let mut cur = Cursor(rest);
+    let len = cur.number().ok_or_else(|| bad("it ends early".into()))?;
+    let state_bytes = cur.take(len).ok_or_else(|| bad("it ends early".into()))?;
+    let state = serde_json::from_slice(state_bytes).map_err(|e| bad(e.to_string()))?;
+    let count = cur.number().ok_or_else(|| bad("it ends early".into()))?;
+    let mut checkpoints = Vec::new();
+    for _ in 0..count {
+        let (Some(run), Some(len)) = (cur.number(), cur.number()) else {
+            return Err(bad("it ends early".into()));
+        };
+        let bytes = cur.take(len).ok_or_else(|| bad("it ends early".into()))?;
+        checkpoints.push((run, bytes.to_vec()));
+    }
+    Ok((state, checkpoints))
+}
+
+/// Reads a snapshot's fields in order.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok()?;
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn number(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
 }

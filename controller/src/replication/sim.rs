@@ -6,10 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use raft::eraftpb::Message;
 
 use super::node::{is_snapshot, AppliedEntry, Node, NodeConfig, NodeError, ProposalId, Role};
+use super::payload::SideStore;
 use super::storage::RaftStorage;
 use crate::state::Command;
 
@@ -62,10 +64,85 @@ pub struct Sim {
     pub applied: BTreeMap<u64, Vec<AppliedEntry>>,
     /// Snapshot messages delivered, by receiver.
     pub snapshots_delivered: BTreeMap<u64, u64>,
+    /// Each node's side data (archives, checkpoints), when the nodes keep it.
+    pub sides: BTreeMap<u64, Arc<MemSide>>,
+    with_sides: bool,
+}
+
+/// Side data in memory, as a controller's store keeps it (`crate::store::Db`): an archive is
+/// stored once all its chunks are there.
+#[derive(Debug, Default)]
+pub struct MemSide {
+    pub content: Mutex<BTreeMap<String, Vec<u8>>>,
+    parts: Mutex<BTreeMap<(String, u64), Vec<u8>>>,
+    pub checkpoints: Mutex<BTreeMap<u64, Vec<u8>>>,
+}
+
+impl SideStore for MemSide {
+    fn put_content_chunk(
+        &self,
+        sha256: &str,
+        total: u64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<Result<(), String>, String> {
+        let mut parts = self.parts.lock().unwrap();
+        parts.insert((sha256.to_string(), offset), bytes.to_vec());
+        let mine: Vec<u8> = parts
+            .iter()
+            .filter(|((s, _), _)| s == sha256)
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect();
+        if mine.len() as u64 == total {
+            parts.retain(|(s, _), _| s != sha256);
+            self.content
+                .lock()
+                .unwrap()
+                .insert(sha256.to_string(), mine);
+        }
+        Ok(Ok(()))
+    }
+
+    fn put_checkpoint(&self, run_id: u64, bytes: &[u8]) -> Result<(), String> {
+        self.checkpoints
+            .lock()
+            .unwrap()
+            .insert(run_id, bytes.to_vec());
+        Ok(())
+    }
+
+    fn drop_checkpoint(&self, run_id: u64) -> Result<(), String> {
+        self.checkpoints.lock().unwrap().remove(&run_id);
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, String> {
+        Ok(self
+            .checkpoints
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect())
+    }
+
+    fn replace_checkpoints(&self, checkpoints: &[(u64, Vec<u8>)]) -> Result<(), String> {
+        *self.checkpoints.lock().unwrap() = checkpoints.iter().cloned().collect();
+        Ok(())
+    }
 }
 
 impl Sim {
     pub fn new(n: u64, seed: u64, snapshot_every: u64) -> Sim {
+        Sim::build(n, seed, snapshot_every, false)
+    }
+
+    /// [`Sim::new`] with nodes that keep side data, each in its own [`MemSide`].
+    pub fn with_sides(n: u64, seed: u64, snapshot_every: u64) -> Sim {
+        Sim::build(n, seed, snapshot_every, true)
+    }
+
+    fn build(n: u64, seed: u64, snapshot_every: u64, with_sides: bool) -> Sim {
         let voters: Vec<u64> = (1..=n).collect();
         let mut sim = Sim {
             nodes: BTreeMap::new(),
@@ -81,6 +158,8 @@ impl Sim {
             cut: BTreeSet::new(),
             applied: BTreeMap::new(),
             snapshots_delivered: BTreeMap::new(),
+            sides: BTreeMap::new(),
+            with_sides,
         };
         for id in voters {
             sim.dirs.insert(id, TempDir::new(&format!("n{id}")));
@@ -101,7 +180,11 @@ impl Sim {
 
     fn open(&mut self, id: u64) {
         let storage = RaftStorage::open(&self.dirs[&id].0).expect("open the Raft storage");
-        let node = Node::open(&self.config(id), storage, &self.voters).expect("open the node");
+        let mut node = Node::open(&self.config(id), storage, &self.voters).expect("open the node");
+        if self.with_sides {
+            let side = self.sides.entry(id).or_default().clone();
+            node = node.with_side(side);
+        }
         self.nodes.insert(id, Some(node));
     }
 
@@ -142,6 +225,7 @@ impl Sim {
     /// Kills a node and loses its disk: it restarts empty.
     pub fn wipe(&mut self, id: u64) {
         self.crash(id);
+        self.sides.remove(&id);
         self.dirs.insert(id, TempDir::new(&format!("n{id}-wiped")));
         self.open(id);
     }

@@ -3,6 +3,7 @@
 //! from a snapshot. States are compared byte for byte.
 
 use super::node::{Membership, NodeError, ProposalId, Role};
+use super::payload::Payload;
 use super::sim::{Sim, ELECTION_TICK};
 use crate::state::Command;
 use volley_api::Role as ApiRole;
@@ -274,4 +275,112 @@ fn a_wiped_node_is_removed_added_back_and_catches_up_from_a_snapshot() {
     // And it takes part again: the group commits with it.
     replicate(&mut sim, 23..26, &[1, 2, 3]);
     assert_same_states(&sim, &[1, 2, 3]);
+}
+
+/// Proposes side data on the leader and waits until every node in `live` applied it.
+fn replicate_side(sim: &mut Sim, payloads: Vec<Payload>, live: &[u64]) {
+    let mut ids = Vec::new();
+    for p in payloads {
+        let leader = elect(sim);
+        ids.push(sim.node_mut(leader).propose_payload(&p).expect("proposed"));
+        sim.step();
+    }
+    let live = live.to_vec();
+    assert!(
+        sim.run_until(30 * ELECTION_TICK, |s| live
+            .iter()
+            .all(|&n| ids.iter().all(|&p| s.applied_on(n, p)))),
+        "not every side entry was applied on {live:?}"
+    );
+}
+
+fn checkpoint(run_id: u64, v: &str) -> Payload {
+    Payload::Checkpoint {
+        run_id,
+        bytes: v.as_bytes().to_vec(),
+    }
+}
+
+/// Archives (in chunks) and checkpoints reach every node's store; a node that fell so far
+/// behind that it catches up from a snapshot gets the checkpoints as of the snapshot (a
+/// dropped one is gone, a replaced one is the new one), so a new leader never resumes a run
+/// from a checkpoint older than the one a quorum committed.
+#[test]
+fn side_data_reaches_every_node_and_a_snapshot_carries_the_checkpoints() {
+    let mut sim = Sim::with_sides(3, 11, 5);
+    let leader = elect(&mut sim);
+    let sha = "feed".to_string();
+    let chunk = |offset: u64, b: &[u8]| Payload::Content {
+        sha256: sha.clone(),
+        total: 6,
+        offset,
+        bytes: b.to_vec(),
+    };
+    replicate_side(
+        &mut sim,
+        vec![
+            chunk(0, b"abc"),
+            chunk(3, b"def"),
+            checkpoint(1, "one"),
+            checkpoint(2, "two"),
+        ],
+        &[1, 2, 3],
+    );
+    for n in [1, 2, 3] {
+        assert_eq!(
+            sim.sides[&n].content.lock().unwrap().get(&sha).cloned(),
+            Some(b"abcdef".to_vec()),
+            "node {n}"
+        );
+        assert_eq!(sim.sides[&n].checkpoints.lock().unwrap().len(), 2);
+    }
+    // Every side entry came back to the proposer as stored, not as a state change.
+    let stored = sim.applied[&leader]
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.outcome,
+                Ok(crate::state::Applied {
+                    effect: crate::state::Effect::Stored,
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!(stored, 4);
+
+    let follower = if leader == 1 { 2 } else { 1 };
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|&n| n != follower).collect();
+    sim.partition(&[follower]);
+    replicate_side(
+        &mut sim,
+        vec![
+            checkpoint(1, "one, later"),
+            Payload::DropCheckpoint { run_id: 2 },
+            checkpoint(3, "three"),
+        ],
+        &rest,
+    );
+    replicate(&mut sim, 0..8, &rest);
+    assert!(sim.node(leader).status().snapshot_index > 0);
+    sim.heal();
+    assert!(
+        sim.run_until(30 * ELECTION_TICK, |s| *s.node(follower).state()
+            == *s.node(leader).state())
+    );
+    assert!(
+        sim.snapshots_delivered.get(&follower).copied().unwrap_or(0) >= 1,
+        "the lagging node did not get a snapshot"
+    );
+    let want: Vec<(u64, Vec<u8>)> = vec![(1, b"one, later".to_vec()), (3, b"three".to_vec())];
+    for n in [1, 2, 3] {
+        let got: Vec<(u64, Vec<u8>)> = sim.sides[&n]
+            .checkpoints
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        assert_eq!(got, want, "node {n}");
+    }
 }

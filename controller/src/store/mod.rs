@@ -10,7 +10,8 @@
 //! state only keeps each test's archive size and hash, and no script text at all (a view reads
 //! the entry script out of the archive), so N starts of one test cost N small log entries and
 //! nothing more, on disk and in memory. Tests are never deleted, so neither is content. A
-//! replicated controller will have to copy content alongside the log (by hash).
+//! replicated controller receives content through the Raft log, in chunks, and stores it here
+//! by hash the same way (`side.rs`).
 //!
 //! The snapshot is the whole state as JSON; it is rewritten every
 //! [`StoreOptions::snapshot_every`] commands and the log before it is dropped, which keeps
@@ -41,6 +42,7 @@ mod health;
 mod migrate;
 mod open;
 mod replica;
+mod side;
 
 use content::put_content;
 pub use content::sha256_hex;

@@ -1,12 +1,14 @@
 //! A replicated store: with `--peer`, [`Db::execute`] proposes each command through the Raft
 //! driver instead of writing it to the store's own log, and the Raft node applies committed
-//! commands to the one state the store's readers see ([`Db::shared_state`]). Archives and
-//! checkpoints stay in the local `controller.redb` (docs/ha.md#which-writes-go-through-raft).
+//! commands to the one state the store's readers see ([`Db::shared_state`]). Archives (in
+//! chunks, before the `CreateTest` that names them) and run checkpoints go through the log too,
+//! and every node writes them to its own `controller.redb` (`side.rs`,
+//! docs/ha.md#which-writes-go-through-raft).
 
 use std::time::Duration;
 
 use super::{Db, StoreError};
-use crate::replication::{DriverError, DriverHandle, Role};
+use crate::replication::{DriverError, DriverHandle, Payload, Role};
 use crate::state::{Applied, Command};
 
 /// What a proposal may wait beyond the driver's own timeout before the caller gives up (a
@@ -51,11 +53,11 @@ impl Replica {
     /// Proposes `cmd` and blocks until it is applied here, rejected, or the proposal fails.
     /// Callable from blocking threads and from the workers of a multi-threaded runtime (the
     /// wait then hands the worker's other tasks to another thread).
-    fn propose(&self, cmd: Command) -> Result<Applied, DriverError> {
+    fn propose(&self, payload: Payload) -> Result<Applied, DriverError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let handle = self.handle.clone();
         self.runtime.spawn(async move {
-            let _ = tx.send(handle.propose(cmd).await);
+            let _ = tx.send(handle.propose_payload(payload).await);
         });
         let waited = self.handle.proposal_timeout() + ANSWER_MARGIN;
         let wait = move || rx.recv_timeout(waited);
@@ -90,8 +92,10 @@ impl Db {
         self.replica.get()
     }
 
-    /// A replicated command: the quota is checked here, the archive (if any) is stored here
-    /// by hash before the command is proposed, and the outcome is the Raft group's.
+    /// A replicated command: the quota is checked here; the archive (if any) is proposed in
+    /// chunks first, unless this node holds it already (then a quorum does: archives only
+    /// arrive through the log), so the `CreateTest` is committed only after its archive is on
+    /// a quorum; the outcome is the Raft group's.
     pub(super) fn execute_replicated(
         &self,
         replica: &Replica,
@@ -101,9 +105,22 @@ impl Db {
         if let (Some(archive), Command::CreateTest { archive_sha256, .. }) = (archive, cmd) {
             self.read(|state| self.check_quota(state, cmd))?;
             let sha = archive_sha256.to_ascii_lowercase();
-            self.write(|txn| super::put_content(self, txn, &sha, archive))?;
+            if self.get_content(&sha)?.is_none() {
+                for chunk in Payload::content_chunks(&sha, archive) {
+                    self.propose_replicated(replica, chunk)?;
+                }
+            }
         }
-        replica.propose(cmd.clone()).map_err(|e| match e {
+        self.propose_replicated(replica, Payload::Command(Box::new(cmd.clone())))
+    }
+
+    /// Proposes `payload` and waits for the group's outcome.
+    pub(super) fn propose_replicated(
+        &self,
+        replica: &Replica,
+        payload: Payload,
+    ) -> Result<Applied, StoreError> {
+        replica.propose(payload).map_err(|e| match e {
             DriverError::Rejected(e) => StoreError::Rejected(e),
             e => StoreError::Replication(e.to_string()),
         })

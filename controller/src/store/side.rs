@@ -1,0 +1,214 @@
+//! The store as a Raft node's [`SideStore`]: where a replicated controller writes the archive
+//! chunks and run checkpoints its applied entries carry (docs/ha.md#what-is-replicated). An
+//! archive's chunks wait in their own table until all of them are there; the archive is then
+//! checked against its size and hash and stored once, by hash, as a single controller stores
+//! it.
+
+use redb::{ReadableTable, TableDefinition};
+
+use super::{content, Db, StoreError, CHECKPOINTS, CONTENT, MAX_ARCHIVE_BYTES};
+use crate::replication::SideStore;
+
+/// Chunks of archives not complete yet, by (hex SHA-256, offset).
+const CONTENT_PARTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("content_parts");
+
+impl Db {
+    /// One chunk of a replicated archive; `Ok(Err(why))` when the chunk or the assembled
+    /// archive is invalid (the same on every node).
+    fn store_chunk(
+        &self,
+        sha256: &str,
+        total: u64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<Result<(), String>, StoreError> {
+        let limit = self.options.max_archive_bytes.max(MAX_ARCHIVE_BYTES) as u64;
+        if total > limit {
+            return Ok(Err(format!(
+                "{total} bytes, more than the largest archive ({limit} bytes)"
+            )));
+        }
+        if offset.saturating_add(bytes.len() as u64) > total {
+            return Ok(Err(format!(
+                "a chunk of {} bytes at {offset} goes past its size, {total}",
+                bytes.len()
+            )));
+        }
+        self.write(|txn| {
+            let mut stored = txn
+                .open_table(CONTENT)
+                .map_err(|e| self.storage("opening the content table", e))?;
+            if stored
+                .get(sha256)
+                .map_err(|e| self.storage("reading an archive", e))?
+                .is_some()
+            {
+                return Ok(Ok(()));
+            }
+            let mut parts = txn
+                .open_table(CONTENT_PARTS)
+                .map_err(|e| self.storage("opening the archive chunks", e))?;
+            parts
+                .insert((sha256, offset), bytes)
+                .map_err(|e| self.storage("writing an archive chunk", e))?;
+            let mut archive = Vec::new();
+            for part in parts
+                .range((sha256, 0)..=(sha256, u64::MAX))
+                .map_err(|e| self.storage("reading the archive chunks", e))?
+            {
+                let (k, v) = part.map_err(|e| self.storage("reading the archive chunks", e))?;
+                if k.value().1 != archive.len() as u64 {
+                    // A gap: chunks still to come.
+                    return Ok(Ok(()));
+                }
+                archive.extend_from_slice(v.value());
+            }
+            if archive.len() as u64 != total {
+                return Ok(Ok(()));
+            }
+            parts
+                .retain_in((sha256, 0)..=(sha256, u64::MAX), |_, _| false)
+                .map_err(|e| self.storage("dropping the archive chunks", e))?;
+            let actual = content::sha256_hex(&archive);
+            if !actual.eq_ignore_ascii_case(sha256) {
+                return Ok(Err(format!(
+                    "its chunks make an archive whose SHA-256 is {actual}"
+                )));
+            }
+            stored
+                .insert(sha256, archive.as_slice())
+                .map_err(|e| self.storage("writing an archive", e))?;
+            Ok(Ok(()))
+        })
+    }
+}
+
+impl SideStore for Db {
+    fn put_content_chunk(
+        &self,
+        sha256: &str,
+        total: u64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<Result<(), String>, String> {
+        self.store_chunk(sha256, total, offset, bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    fn put_checkpoint(&self, run_id: u64, bytes: &[u8]) -> Result<(), String> {
+        self.put_checkpoint_here(run_id, bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    fn drop_checkpoint(&self, run_id: u64) -> Result<(), String> {
+        self.delete_checkpoint_here(run_id)
+            .map_err(|e| e.to_string())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, String> {
+        let all = || -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+            let txn = self.begin_read()?;
+            let t = txn
+                .open_table(CHECKPOINTS)
+                .map_err(|e| self.storage("opening the checkpoint table", e))?;
+            let mut out = Vec::new();
+            for row in t
+                .iter()
+                .map_err(|e| self.storage("reading the checkpoints", e))?
+            {
+                let (k, v) = row.map_err(|e| self.storage("reading the checkpoints", e))?;
+                out.push((k.value(), v.value().to_vec()));
+            }
+            Ok(out)
+        };
+        all().map_err(|e| e.to_string())
+    }
+
+    fn replace_checkpoints(&self, checkpoints: &[(u64, Vec<u8>)]) -> Result<(), String> {
+        self.write(|txn| {
+            let mut t = txn
+                .open_table(CHECKPOINTS)
+                .map_err(|e| self.storage("opening the checkpoint table", e))?;
+            t.retain(|_, _| false)
+                .map_err(|e| self.storage("dropping the checkpoints", e))?;
+            for (run, bytes) in checkpoints {
+                t.insert(*run, bytes.as_slice())
+                    .map_err(|e| self.storage("writing a checkpoint", e))?;
+            }
+            Ok(())
+        })
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Dir(std::path::PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn open(tag: &str) -> (Dir, Db) {
+        let p = std::env::temp_dir().join(format!("volley-side-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        let db = Db::open(&p).expect("open the store");
+        (Dir(p), db)
+    }
+
+    #[test]
+    fn an_archive_is_stored_once_all_its_chunks_arrived_in_any_order() {
+        let (_dir, db) = open("chunks");
+        let archive = b"hello, archive".to_vec();
+        let sha = content::sha256_hex(&archive);
+        let total = archive.len() as u64;
+        assert_eq!(
+            db.put_content_chunk(&sha, total, 7, &archive[7..]),
+            Ok(Ok(()))
+        );
+        assert_eq!(db.get_content(&sha).unwrap(), None, "a chunk is missing");
+        // A chunk sent again (a retried upload) changes nothing.
+        assert_eq!(
+            db.put_content_chunk(&sha, total, 7, &archive[7..]),
+            Ok(Ok(()))
+        );
+        assert_eq!(
+            db.put_content_chunk(&sha, total, 0, &archive[..7]),
+            Ok(Ok(()))
+        );
+        assert_eq!(db.get_content(&sha).unwrap(), Some(archive.clone()));
+        // Stored: later chunks of the same content are ignored.
+        assert_eq!(db.put_content_chunk(&sha, total, 0, b"x"), Ok(Ok(())));
+        assert_eq!(db.get_content(&sha).unwrap(), Some(archive));
+    }
+
+    #[test]
+    fn chunks_that_do_not_make_their_archive_are_refused() {
+        let (_dir, db) = open("bad-chunks");
+        let sha = content::sha256_hex(b"the real bytes");
+        let why = db.put_content_chunk(&sha, 5, 0, b"other").unwrap();
+        assert!(why.unwrap_err().contains("SHA-256"), "hash checked");
+        assert_eq!(db.get_content(&sha).unwrap(), None);
+        let why = db.put_content_chunk(&sha, 5, 3, b"long").unwrap();
+        assert!(why.unwrap_err().contains("goes past"));
+        let why = db.put_content_chunk(&sha, u64::MAX, 0, b"").unwrap();
+        assert!(why.unwrap_err().contains("largest archive"));
+    }
+
+    #[test]
+    fn checkpoints_are_listed_and_replaced_whole() {
+        let (_dir, db) = open("checkpoints");
+        SideStore::put_checkpoint(&db, 1, b"one").unwrap();
+        SideStore::put_checkpoint(&db, 2, b"two").unwrap();
+        SideStore::drop_checkpoint(&db, 1).unwrap();
+        assert_eq!(db.checkpoints().unwrap(), vec![(2, b"two".to_vec())]);
+        db.replace_checkpoints(&[(3, b"three".to_vec())]).unwrap();
+        assert_eq!(db.checkpoints().unwrap(), vec![(3, b"three".to_vec())]);
+        assert_eq!(db.get_checkpoint(3).unwrap(), Some(b"three".to_vec()));
+        assert_eq!(db.get_checkpoint(2).unwrap(), None);
+    }
+}
