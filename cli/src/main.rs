@@ -229,5 +229,7 @@ fn main() {
             }
         },
     };
+    // A web dashboard still held by a thread is not dropped by the exit: its folder goes now.
+    volley_controller::local_dashboard::remove_folders();
     std::process::exit(code);
 }

@@ -160,6 +160,8 @@ fn start_control_thread(
                             "Aborting Volley in response to a second '{name}' signal: {skipped}"
                         ));
                         let _ = std::io::stdout().flush();
+                        // Exiting drops nothing: the web dashboard's folder goes now.
+                        volley_controller::local_dashboard::remove_folders();
                         std::process::exit(code::EXTERNAL_ABORT);
                     }
                 }

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -42,6 +42,51 @@ pub enum LocalDashboardError {
     Thread(#[source] std::io::Error),
 }
 
+/// The folders of this process's dashboards, so that an exit that skips destructors still
+/// removes them ([`remove_folders`]).
+fn folders() -> &'static Mutex<Vec<PathBuf>> {
+    static FOLDERS: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
+    FOLDERS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The start of a dashboard folder's name; the rest is `{pid}-{nanos}`.
+const FOLDER_PREFIX: &str = "volley-web-dashboard-";
+
+/// Removes the folders of this process's dashboards now: what `volley run` calls before an
+/// exit that drops nothing (`std::process::exit`, as on a second Ctrl+C or SIGTERM).
+pub fn remove_folders() {
+    let dirs = std::mem::take(&mut *folders().lock().unwrap_or_else(|e| e.into_inner()));
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Removes the folders that dashboards of processes no longer running left in `tmp` (one
+/// killed with SIGKILL cannot remove its own). Linux only: it asks `/proc` whether a process
+/// runs; elsewhere nothing is removed.
+fn remove_stale_folders(tmp: &std::path::Path) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(FOLDER_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A running local dashboard; stopped (and its folder removed) when dropped.
 pub struct LocalDashboard {
     addr: SocketAddr,
@@ -63,10 +108,13 @@ impl LocalDashboard {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "volley-web-dashboard-{}-{nanos}",
-            std::process::id()
-        ));
+        let tmp = std::env::temp_dir();
+        remove_stale_folders(&tmp);
+        let dir = tmp.join(format!("{FOLDER_PREFIX}{}-{nanos}", std::process::id()));
+        folders()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(dir.clone());
         let store = |detail: String| LocalDashboardError::Store {
             dir: dir.clone(),
             detail,
@@ -187,5 +235,9 @@ impl Drop for LocalDashboard {
             let _ = stopped.recv_timeout(STOP_WITHIN);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        folders()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|d| *d != self.dir);
     }
 }

@@ -500,12 +500,18 @@ impl ControllerService for Service {
         Some(crate::api::dashboard::run_points(&live, since_unix_ms))
     }
 
+    fn run_checks(&self, run_id: u64) -> Option<(Vec<crate::api::CheckCount>, bool)> {
+        let live = self.co.live(run_id)?;
+        let live = live.lock().unwrap_or_else(|e| e.into_inner());
+        Some(crate::api::dashboard::live_checks(&live.series))
+    }
+
     fn run_agents_since(
         &self,
         run_id: u64,
         from: &dyn Fn(&str) -> usize,
         max: usize,
-    ) -> Option<Vec<(AgentUtilization, usize)>> {
+    ) -> Option<Vec<crate::api::AgentSince>> {
         self.run(run_id)?;
         let Some(live) = self.co.live(run_id) else {
             return Some(Vec::new());
@@ -515,14 +521,7 @@ impl ControllerService for Service {
             live.utilization
                 .iter()
                 .map(|(agent, (segment, samples))| {
-                    let total = samples.len();
-                    let skip = from(agent).min(total).max(total.saturating_sub(max));
-                    let util = AgentUtilization {
-                        agent: agent.clone(),
-                        segment: segment.clone(),
-                        samples: samples[skip..].to_vec(),
-                    };
-                    (util, total)
+                    crate::api::dashboard::agent_since(agent, segment, samples, from(agent), max)
                 })
                 .collect(),
         )

@@ -16,6 +16,17 @@ const REQS = env('DASH_REQUESTS');
 const P95 = Number(env('DASH_P95'));
 const LIVE = env('DASH_LIVE_RUN');
 const AGENTS = env('DASH_AGENTS').split(',');
+const TEST_NAME = env('DASH_TEST_NAME');
+// gen-1=12.3,gen-2=8.0: each agent's highest process CPU % over the run, as the API has it.
+const PEAKS = Object.fromEntries(env('DASH_PEAKS').split(',').map((p) => p.split('=')));
+// The agents that reached 80 % at some heartbeat, as the API has it.
+const LOADED = env('DASH_LOADED').split(',').filter(Boolean);
+// ::front page::status is 200=40/0,...: the summary's checks, passes/fails.
+const CHECKS = env('DASH_CHECKS').split(',').map((c) => {
+  const [path, counts] = c.split('=');
+  const [passes, fails] = counts.split('/');
+  return { path, passes, fails };
+});
 const SHOTS = env('DASH_SHOTS');
 const WAIT = { timeout: 20000 };
 
@@ -40,6 +51,7 @@ try {
   // Runs: both runs, status as text.
   const doneRow = page.locator(`#runs tr[data-run="${DONE}"]`);
   await step('the finished run is listed as FINISHED', () => doneRow.filter({ hasText: 'FINISHED' }).waitFor(WAIT));
+  await step(`the finished run names its test ${TEST_NAME}`, () => doneRow.locator('td.test', { hasText: TEST_NAME }).waitFor(WAIT));
   await step('the live run is listed as RUNNING', () => page.locator(`#runs tr[data-run="${LIVE}"]`).filter({ hasText: 'RUNNING' }).waitFor(WAIT));
   await page.screenshot({ path: `${SHOTS}/runs.png`, fullPage: true });
 
@@ -57,14 +69,52 @@ try {
   const p95Text = `${P95.toFixed(2)} ms`;
   await step(`the p95 ${p95Text}`, () => page.locator('#total-p95', { hasText: p95Text }).waitFor(WAIT));
   await step('the summary as the source', () => page.locator('#totals-source', { hasText: 'end-of-test summary' }).waitFor(WAIT));
+  await step(`the run names its test ${TEST_NAME}`, () => page.locator('#run-test', { hasText: TEST_NAME }).waitFor(WAIT));
+  const heading = await page.locator('h1').textContent();
+  if (!heading.includes(TEST_NAME)) throw new Error(`the heading "${heading}" does not name the test ${TEST_NAME}`);
   for (const a of AGENTS) {
     await step(`agent ${a} in the per-agent panel`, () => page.locator(`#run-agents tr[data-agent="${a}"]`).waitFor(WAIT));
+    const peak = PEAKS[a];
+    if (peak === undefined) throw new Error(`the API has no utilization for agent ${a}: ${env('DASH_PEAKS')}`);
+    await step(`agent ${a}'s peak CPU ${peak} %`, () => page.locator(`#run-agents tr[data-agent="${a}"] td.peak-cpu`, { hasText: new RegExp(`^${peak}$`) }).waitFor(WAIT));
+    // Its line in each of the four charts over time (the legends name the agents).
+    const legends = await page.locator('#agent-charts .u-legend', { hasText: a }).count();
+    if (legends !== 4) throw new Error(`agent ${a} is in ${legends} of the 4 generator charts`);
   }
+  const agentCharts = await page.locator('#agent-charts .chart canvas').count();
+  if (agentCharts !== 4) throw new Error(`${agentCharts} generator charts drawn, expected 4`);
+  // The overload table lists exactly the agents that reached 80 %, or says none did.
+  const listed = [...new Set(await page.locator('#run-overloads tbody tr[data-agent]').evaluateAll((rows) => rows.map((r) => r.dataset.agent)))].sort();
+  if (listed.join(',') !== [...LOADED].sort().join(',')) {
+    throw new Error(`the overload table lists [${listed}], the API's heartbeats reached 80 % on [${LOADED}]`);
+  }
+  if (!LOADED.length) await step('no overload said in words', () => page.locator('#run-overloads', { hasText: 'No generator reached 80 %' }).waitFor(WAIT));
+  const points = await page.evaluate(() => document.querySelectorAll('#agent-charts .u-over').length);
+  if (points !== 4) throw new Error(`${points} generator chart areas, expected 4`);
   await step('a threshold that passed', () => page.locator('#thresholds', { hasText: 'pass (at the end)' }).waitFor(WAIT));
-  const canvases = await page.locator('.chart canvas').count();
+  const canvases = await page.locator('.charts:not(#agent-charts) .chart canvas').count();
   if (canvases < 4) throw new Error(`${canvases} charts drawn, expected 4`);
-  const points = await page.evaluate(() => document.querySelectorAll('.u-legend').length);
-  if (points < 4) throw new Error(`${points} chart legends, expected 4`);
+  const legends = await page.evaluate(() => document.querySelectorAll('.u-legend').length);
+  if (legends < 8) throw new Error(`${legends} chart legends, expected 8`);
+  // The groups/checks tree: the group, each check with the summary's passes and fails.
+  await step('the group "front page"', () => page.locator('#checks li.group[data-group="::front page"] summary', { hasText: 'front page' }).waitFor(WAIT));
+  for (const c of CHECKS) {
+    const item = page.locator(`#checks li.check[data-check="${c.path}"]`);
+    await step(`check ${c.path}: ${c.passes} passed, ${c.fails} failed`, () => item.locator('.check-counts', { hasText: `${c.passes} passed, ${c.fails} failed` }).waitFor(WAIT));
+    const word = Number(c.fails) === 0 ? 'pass' : 'fail';
+    await step(`check ${c.path} says ${word}`, () => item.locator('.badge', { hasText: word }).waitFor(WAIT));
+  }
+  // Keyboard: Tab reaches the group, Enter folds it.
+  let onGroup = false;
+  for (let i = 0; i < 60 && !onGroup; i++) {
+    await page.keyboard.press('Tab');
+    onGroup = await page.evaluate(() => document.activeElement?.tagName === 'SUMMARY');
+  }
+  if (!onGroup) throw new Error('Tab did not reach the group "front page" in 60 presses');
+  await page.keyboard.press('Enter');
+  const folded = await page.evaluate(() => !document.querySelector('#checks li.group details').open);
+  if (!folded) throw new Error('Enter on the group did not fold it');
+  await page.keyboard.press('Enter');
   await step('the timeline reaches FINISHED', () => page.locator('#timeline', { hasText: 'FINISHED' }).waitFor(WAIT));
   if (await page.locator('#stop').isVisible()) throw new Error('a finished run offers a Stop button');
   await page.screenshot({ path: `${SHOTS}/run-finished.png`, fullPage: true });
@@ -87,6 +137,7 @@ try {
   // The live run: charts fill, Stop stops it.
   await page.goto(`${URL}/#/runs/${LIVE}`);
   await step('the live run shows RUNNING', () => page.locator('#run-status', { hasText: 'RUNNING' }).waitFor(WAIT));
+  await step('the live run shows its check as it runs', () => page.locator('#checks li.check[data-check="::live status is 200"] .check-counts', { hasText: /^[1-9]\d* passed, 0 failed/ }).waitFor(WAIT));
   await step('the live run has per-agent samples', () => page.locator('#run-agents tr[data-agent]').first().waitFor(WAIT));
   await page.screenshot({ path: `${SHOTS}/run-live.png`, fullPage: true });
   await page.locator('#stop').click();

@@ -44,6 +44,7 @@ try {
   watch(page, 'dashboard');
   await page.goto(URL);
   await step('the run shows RUNNING', () => page.locator('#run-status', { hasText: 'RUNNING' }).waitFor(WAIT));
+  await step('the run names its test, the script load.js', () => page.locator('#run-test', { hasText: 'load.js' }).waitFor(WAIT));
   await step('the totals are live', () => page.locator('#totals-source', { hasText: 'live, so far' }).waitFor(WAIT));
   // The dashboard's API has no tokens: the page asks for none.
   if (await page.locator('#token-form').isVisible()) throw new Error('the API token field is shown on an API without tokens');
@@ -83,6 +84,7 @@ try {
   await report.goto(`file://${REPORT}`);
   await step(`the report's request count ${requests}`, () => report.locator('#total-requests', { hasText: new RegExp(`^${requests}$`) }).waitFor(WAIT));
   await step('the report shows the summary', () => report.locator('#totals-source', { hasText: 'end-of-test summary' }).waitFor(WAIT));
+  await step('the report names the test load.js', () => report.locator('#run-test', { hasText: 'load.js' }).waitFor(WAIT));
   await step('the report shows FINISHED', () => report.locator('#run-status', { hasText: 'FINISHED' }).waitFor(WAIT));
   await step('the report has its timeline', () => report.locator('#timeline', { hasText: 'RUNNING' }).waitFor(WAIT));
   const drawn = await report.locator('.chart canvas').count();

@@ -1,8 +1,11 @@
 //! The web dashboard in a real browser (docs/dashboard.md): a controller with an API token, two
 //! agents, a finished run against a loopback target and a running one; headless Chromium,
 //! driven by Playwright (`tests/browser/dashboard.mjs`), enters the token, finds both runs,
-//! shows the finished run's request count and p95 as `GET /v1/runs/{id}/summary` serves them
-//! and both generators in its per-agent panel, lists both agents, and stops the running run
+//! shows the finished run's test, its request count and p95 as `GET /v1/runs/{id}/summary`
+//! serves them, both generators in its per-agent panel with their peak CPU as
+//! `GET /v1/runs/{id}/agents` has it, their charts over time and the generators that reached 80 %
+//! in its overload table, its groups/checks tree with the summary's passes and fails, the live
+//! run's checks as they come, lists both agents, and stops the running run
 //! with its Stop button (ABORTED_BY_USER, status 5, in the API); at 420 px wide nothing is wider
 //! than the window. Screenshots are saved under
 //! `target/dashboard-screenshots/`. Any console error fails the test.
@@ -19,30 +22,64 @@ use volley_e2e::{workspace_root, Cluster, Proc, Target};
 /// How long the browser part may take (page loads, a run stopping gracefully).
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(150);
 
-/// 2 VUs per agent for 4 s against the target, with a threshold to show.
+/// 2 VUs per agent for 4 s against the target, with a threshold to show, and checks in a
+/// group: one always passes, one always fails.
 const SHORT: &str = "import http from 'k6/http';\n\
-import { sleep } from 'k6';\n\
+import { check, group, sleep } from 'k6';\n\
 export const options = {\n\
   scenarios: { load: { executor: 'constant-vus', vus: 4, duration: '4s' } },\n\
   thresholds: { http_req_duration: ['p(95)<5000'], http_req_failed: ['rate<0.5'] },\n\
   volley: { agents: 2 },\n\
 };\n\
 export default function () {\n\
-  http.get(__ENV.TARGET + '/');\n\
+  group('front page', () => {\n\
+    const r = http.get(__ENV.TARGET + '/');\n\
+    check(r, { 'status is 200': (x) => x.status === 200, 'took an hour': (x) => x.timings.duration > 3600000 });\n\
+  });\n\
   sleep(0.05);\n\
 }\n";
 
-/// A run that goes on until it is stopped.
+/// A run that goes on until it is stopped, with a check.
 const LONG: &str = "import http from 'k6/http';\n\
-import { sleep } from 'k6';\n\
+import { check, sleep } from 'k6';\n\
 export const options = {\n\
   scenarios: { load: { executor: 'constant-vus', vus: 2, duration: '90s' } },\n\
   volley: { agents: 2 },\n\
 };\n\
 export default function () {\n\
-  http.get(__ENV.TARGET + '/');\n\
+  check(http.get(__ENV.TARGET + '/'), { 'live status is 200': (x) => x.status === 200 });\n\
   sleep(0.2);\n\
 }\n";
+
+/// What `GET /v1/runs/{id}/agents` says of each agent over the run: its highest process CPU %
+/// as the page shows it (`gen-1=12.3,gen-2=8.0`, one decimal) and the agents that reached
+/// warning (80 % of the process's or the host's CPU, or of the host's memory) at some heartbeat.
+fn agent_peaks(cluster: &Cluster, run: u64) -> (String, String) {
+    let agents = cluster
+        .get(&format!("/v1/runs/{run}/agents"))
+        .expect("the run's agents");
+    let mut peaks = Vec::new();
+    let mut loaded = Vec::new();
+    for a in agents["agents"].as_array().expect("agents") {
+        let name = a["agent"].as_str().expect("agent name");
+        let samples = a["samples"].as_array().expect("samples");
+        let peak = samples
+            .iter()
+            .filter_map(|s| s["process_cpu_percent"].as_f64())
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let shown = peak.map_or("—".to_string(), |p| {
+            format!("{:.1}", (p * 10.0).round() / 10.0)
+        });
+        peaks.push(format!("{name}={shown}"));
+        let at = |s: &serde_json::Value, k: &str| s[k].as_f64().unwrap_or(0.0) >= 80.0;
+        if samples.iter().any(|s| {
+            at(s, "process_cpu_percent") || at(s, "cpu_percent") || at(s, "memory_percent")
+        }) {
+            loaded.push(name.to_string());
+        }
+    }
+    (peaks.join(","), loaded.join(","))
+}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -73,6 +110,33 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         .as_f64()
         .unwrap_or_else(|| panic!("http_req_duration p(95) in {summary}"));
     assert!(requests > 10.0, "the run made requests: {summary}");
+    let test_id = cluster.run(done).expect("the finished run")["test_id"]
+        .as_u64()
+        .expect("its test_id");
+    let test_name = cluster
+        .get(&format!("/loadtests/v2/tests/{test_id}"))
+        .expect("its test")["k6-test"]["name"]
+        .as_str()
+        .expect("the test's name")
+        .to_string();
+    let (peaks, loaded) = agent_peaks(&cluster, done);
+    // The summary's checks, `path=passes/fails` each.
+    let front = &summary["root_group"]["groups"][0];
+    assert_eq!(front["name"], "front page", "{summary}");
+    let checks: Vec<String> = front["checks"]
+        .as_array()
+        .expect("the group's checks")
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}/{}",
+                c["path"].as_str().unwrap_or("?"),
+                c["passes"],
+                c["fails"]
+            )
+        })
+        .collect();
+    assert_eq!(checks.len(), 2, "{summary}");
 
     // A running run to stop from the page.
     let mut long = cluster.volley();
@@ -100,6 +164,10 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         .env("DASH_P95", p95.to_string())
         .env("DASH_LIVE_RUN", live.to_string())
         .env("DASH_AGENTS", "gen-1,gen-2")
+        .env("DASH_TEST_NAME", &test_name)
+        .env("DASH_PEAKS", &peaks)
+        .env("DASH_LOADED", &loaded)
+        .env("DASH_CHECKS", checks.join(","))
         .env("DASH_SHOTS", &shots)
         .env("DASH_CHROMIUM", &chromium);
     let mut page = Proc::spawn(&mut node);

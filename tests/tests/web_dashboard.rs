@@ -3,11 +3,14 @@
 //! figures must equal the run's own end-of-test summary, and the exported HTML report opened
 //! from disk with the network off. Screenshots go to `target/dashboard-screenshots/local-*.png`.
 //! Also, without a browser: a taken port and invalid variables stop the run before it starts,
-//! naming what to change.
+//! naming what to change; a run stopped by SIGINT or SIGTERM (once, or twice to exit at once)
+//! removes the dashboard's folder, and one killed with SIGKILL leaves it for the next run to
+//! remove.
 //!
 //! The browser part needs `chromium` and `npm ci` in `tests/browser/` (`.ci/run` installs
 //! both); without them it fails under `CI=true` and says SKIP otherwise.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -153,5 +156,128 @@ fn a_taken_port_or_an_invalid_variable_stops_the_run_before_it_starts() {
         );
     }
     drop(taken);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Runs until stopped; its teardown sleeps `TEARDOWN` seconds, so that a second signal finds the
+/// first one's graceful stop still under way.
+const STOPPABLE: &str = "import { sleep } from 'k6';\n\
+export const options = { scenarios: { s: { executor: 'constant-vus', vus: 1, duration: '90s' } } };\n\
+export default function () { sleep(0.2); }\n\
+export function teardown() { sleep(Number(__ENV.TEARDOWN || 0)); }\n";
+
+/// The dashboards' folders in `tmp`.
+fn dashboard_folders(tmp: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(tmp)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("volley-web-dashboard-")
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `volley run --web-dashboard` of [`STOPPABLE`] with its temporary files in `tmp`, once its
+/// dashboard is up.
+fn start_stoppable(work: &Path, tmp: &Path, teardown_s: u32) -> Proc {
+    let mut cmd = Command::new(volley_bin());
+    cmd.args(["run", "--web-dashboard", "-e"])
+        .arg(format!("TEARDOWN={teardown_s}"))
+        .arg(work.join("stoppable.js"))
+        .env("TMPDIR", tmp)
+        .env("K6_WEB_DASHBOARD_PORT", "0")
+        .current_dir(work);
+    let run = Proc::spawn(&mut cmd);
+    let up = run
+        .stdout
+        .wait_for(|l| l.contains("web dashboard:"), Duration::from_secs(60));
+    assert!(
+        up.is_some(),
+        "the dashboard is up\n--- stdout\n{}\n--- stderr\n{}",
+        run.stdout.text(),
+        run.stderr.text()
+    );
+    run
+}
+
+#[test]
+fn a_run_stopped_by_a_signal_removes_its_dashboard_folder_and_a_killed_ones_is_removed_next_time() {
+    let work = temp_dir("web-dashboard-signals");
+    let tmp = work.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("the run's TMPDIR");
+    std::fs::write(work.join("stoppable.js"), STOPPABLE).expect("write the script");
+    for (signals, teardown_s, what) in [
+        (&["INT"][..], 0, "SIGINT"),
+        (&["TERM"][..], 0, "SIGTERM"),
+        (&["INT", "INT"][..], 30, "a second SIGINT (exit at once)"),
+        (&["TERM", "TERM"][..], 30, "a second SIGTERM (exit at once)"),
+    ] {
+        let mut run = start_stoppable(&work, &tmp, teardown_s);
+        let folders = dashboard_folders(&tmp);
+        let mine = format!("volley-web-dashboard-{}-", run.id());
+        assert!(
+            folders.len() == 1 && folders[0].to_string_lossy().contains(&mine),
+            "{what}: the running dashboard's folder {mine}… in {folders:?}"
+        );
+        for (i, signal) in signals.iter().enumerate() {
+            if i > 0 {
+                // The second one while the first one's stop is under way.
+                let stopping = run.stderr.wait_for(
+                    |l| l.contains("Stopping: received"),
+                    Duration::from_secs(20),
+                );
+                assert!(
+                    stopping.is_some(),
+                    "{what}: --- stderr\n{}",
+                    run.stderr.text()
+                );
+            }
+            assert!(send_signal(run.id(), signal), "{what}: volley run is there");
+        }
+        assert_eq!(
+            run.exit_code(Duration::from_secs(30)),
+            105,
+            "{what}: --- stderr\n{}",
+            run.stderr.text()
+        );
+        if signals.len() > 1 {
+            assert!(
+                run.stderr.text().contains("in response to a second"),
+                "{what} exited at once: --- stderr\n{}",
+                run.stderr.text()
+            );
+        }
+        let left = dashboard_folders(&tmp);
+        assert!(left.is_empty(), "{what}: the folder was removed: {left:?}");
+    }
+
+    // SIGKILL: nothing can run, the folder stays; the next dashboard removes it.
+    let mut killed = start_stoppable(&work, &tmp, 0);
+    assert!(send_signal(killed.id(), "KILL"), "volley run is there");
+    assert!(
+        killed.wait_exit(Duration::from_secs(10)).is_some(),
+        "SIGKILL ends it"
+    );
+    assert_eq!(
+        dashboard_folders(&tmp).len(),
+        1,
+        "a killed run leaves its folder"
+    );
+    let mut next = start_stoppable(&work, &tmp, 0);
+    let folders = dashboard_folders(&tmp);
+    let mine = format!("volley-web-dashboard-{}-", next.id());
+    assert!(
+        folders.len() == 1 && folders[0].to_string_lossy().contains(&mine),
+        "only the next run's folder {mine}… is left: {folders:?}"
+    );
+    assert!(send_signal(next.id(), "INT"), "volley run is there");
+    assert_eq!(next.exit_code(Duration::from_secs(30)), 105);
+    assert!(dashboard_folders(&tmp).is_empty());
     let _ = std::fs::remove_dir_all(&work);
 }

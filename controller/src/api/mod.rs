@@ -19,7 +19,7 @@ pub use crate::coordinator::{StreamFinish, StreamStatus};
 use crate::model::{AgentUtilization, AgentView, Run, Test};
 pub(crate) use extract::{AppState, CallerOf};
 
-pub use dashboard::RunPoint;
+pub use dashboard::{AgentSince, CheckCount, RunPoint};
 pub use volley_api::StreamedRunRequest;
 use volley_api::{CreateToken, TokenCreated, TokenView};
 
@@ -151,25 +151,28 @@ pub trait ControllerService: Send + Sync + 'static {
         }
         Some(m)
     }
-    /// Each agent's utilization samples of a run from index `from(agent)` on (at most the
-    /// newest `max`), with the agent's total sample count; `None` if the run does not exist.
+    /// Each agent's utilization over a run from heartbeat `from(agent)` on, downsampled to at
+    /// most `max` points, with its newest heartbeat and count; `None` if the run does not exist.
     fn run_agents_since(
         &self,
         run_id: u64,
         from: &dyn Fn(&str) -> usize,
         max: usize,
-    ) -> Option<Vec<(AgentUtilization, usize)>> {
+    ) -> Option<Vec<AgentSince>> {
         Some(
             self.run_agents(run_id)?
-                .into_iter()
-                .map(|mut a| {
-                    let total = a.samples.len();
-                    let skip = from(&a.agent).min(total).max(total.saturating_sub(max));
-                    a.samples.drain(..skip);
-                    (a, total)
+                .iter()
+                .map(|a| {
+                    dashboard::agent_since(&a.agent, &a.segment, &a.samples, from(&a.agent), max)
                 })
                 .collect(),
         )
+    }
+    /// The run's checks so far (passes and fails per group and check, in the order first seen,
+    /// at most [`dashboard::MAX_CHECKS`]) and whether there were more; `None` without live data.
+    fn run_checks(&self, run_id: u64) -> Option<(Vec<CheckCount>, bool)> {
+        let _ = run_id;
+        None
     }
     /// The summary as Volley's `SummaryReport` (what `volley submit --wait` renders as text);
     /// `None` until the run has one.

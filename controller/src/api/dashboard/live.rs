@@ -1,7 +1,7 @@
 //! The dashboard's live streams: Server-Sent Events that send a page what changed, once a
 //! second, so an open dashboard never polls every chart. Each stream is bounded: its state is
 //! a few strings and counters whatever the run's length, it sends only new or changed points,
-//! at most [`MAX_AGENT_SAMPLES`] samples per agent when it opens, and at most
+//! at most [`MAX_AGENT_POINTS`] points per agent when it opens, and at most
 //! [`MAX_LIVE_STREAMS`] are open at once (`docs/dashboard.md`).
 //!
 //! The feeds ([`RunFeed`], [`RunsFeed`], [`AgentsFeed`]) are plain state machines over the
@@ -20,11 +20,12 @@ use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::agent_series::{level, MAX_AGENT_POINTS};
 use crate::api::{
     no_query, parse_run_id, run_view, ApiError, AppState, CallerOf, ControllerService, Page,
 };
 use crate::auth::Caller;
-use crate::model::{AgentUtilization, Run, RunStatus, UtilizationSample};
+use crate::model::{Run, RunStatus};
 use crate::run::merge::LiveData;
 
 /// Live streams open at once (all pages of all browsers); one more is refused with 429.
@@ -33,9 +34,6 @@ pub const MAX_LIVE_STREAMS: usize = 64;
 const TICK: Duration = Duration::from_secs(1);
 /// How long a stream waits for a slow browser to take an event before it gives up on it.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Utilization samples per agent a run stream sends when it opens (the newest): ten minutes
-/// at one heartbeat a second. The page keeps no more than this per agent either.
-pub const MAX_AGENT_SAMPLES: usize = 600;
 /// Runs the runs stream shows (the newest).
 pub const RECENT_RUNS: usize = 50;
 /// Points already sent that are looked at again each tick: an interval's point changes when a
@@ -94,25 +92,6 @@ fn to_json(v: &impl Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|e| json!({"error": e.to_string()}).to_string())
 }
 
-/// `ok`, `warning` (≥ 80 %) or `overloaded` (≥ 90 %) for one sample, judged on the agent
-/// process's CPU and the host's CPU and memory as `GET /v1/agents` judges them, with the part
-/// that is loaded (`process` or `host`).
-fn sample_health(s: &UtilizationSample) -> (&'static str, Option<&'static str>) {
-    let u = crate::utilization::Utilization {
-        process_cpu: s.process_cpu_percent,
-        process_memory: 0.0,
-        host_cpu: s.cpu_percent,
-        host_memory: s.memory_percent,
-    };
-    if let Some(p) = u.over(90.0, 90.0) {
-        ("overloaded", Some(p.name()))
-    } else if let Some(p) = u.over(80.0, 80.0) {
-        ("warning", Some(p.name()))
-    } else {
-        ("ok", None)
-    }
-}
-
 /// The metrics the run page shows from the totals: the request, failure and iteration
 /// figures, and its thresholds' metrics (the rest would be resent every second for nothing).
 const SHOWN_METRICS: [&str; 4] = [
@@ -134,12 +113,28 @@ fn shown_only(totals: &mut serde_json::Value, run: &Run) {
     }
 }
 
+/// The run as the page shows it: its `k6-run` view and its test's name (`test_name`, empty if
+/// the test is gone), so the page can say which test it is a run of.
+fn named_run(svc: &dyn ControllerService, run: &Run) -> serde_json::Value {
+    let mut view =
+        serde_json::to_value(run_view(run)).unwrap_or_else(|e| json!({"error": e.to_string()}));
+    if let Some(o) = view.as_object_mut() {
+        let name = svc
+            .get_test(run.test_id)
+            .map(|t| t.name)
+            .unwrap_or_default();
+        o.insert("test_name".into(), json!(name));
+    }
+    view
+}
+
 /// What a run stream has sent so far.
 #[derive(Default)]
 pub(crate) struct RunFeed {
     /// The run view last sent (its duration left out while it runs).
     run: String,
     totals: String,
+    checks: String,
     /// The newest points sent, by interval end (at most [`RESEND_POINTS`]).
     recent: BTreeMap<u64, RunPoint>,
     /// Samples sent per agent.
@@ -169,7 +164,7 @@ impl RunFeed {
         }
         let key = to_json(&run_view(&same));
         if key != self.run {
-            out.push(("run", to_json(&run_view(&run))));
+            out.push(("run", to_json(&named_run(svc, &run))));
             self.run = key;
         }
         let since = self.recent.keys().next().copied().unwrap_or(0);
@@ -196,6 +191,13 @@ impl RunFeed {
                 self.totals = totals;
             }
         }
+        if let Some((checks, more)) = svc.run_checks(id).filter(|(c, _)| !c.is_empty()) {
+            let checks = to_json(&json!({"checks": checks, "more": more}));
+            if checks != self.checks {
+                out.push(("checks", checks.clone()));
+                self.checks = checks;
+            }
+        }
         self.agents(svc, &run, &mut out);
         let ended = run.run_status.is_terminal();
         if ended && !self.summary_sent {
@@ -213,31 +215,23 @@ impl RunFeed {
     fn agents(&mut self, svc: &dyn ControllerService, run: &Run, out: &mut Vec<Out>) {
         let seen = self.samples.clone();
         let from = move |a: &str| seen.get(a).copied().unwrap_or(0);
-        let Some(agents) = svc.run_agents_since(run.id, &from, MAX_AGENT_SAMPLES) else {
+        let Some(agents) = svc.run_agents_since(run.id, &from, MAX_AGENT_POINTS) else {
             return;
         };
         let mut changed = Vec::new();
-        for (
-            AgentUtilization {
-                agent,
-                segment,
-                samples,
-            },
-            total,
-        ) in agents
-        {
-            if samples.is_empty() {
+        for a in agents {
+            if a.series.is_empty() {
                 continue;
             }
-            self.samples.insert(agent.clone(), total);
-            let (health, cause) = samples.last().map_or(("ok", None), sample_health);
-            changed.push(json!({
-                "agent": agent,
-                "segment": segment,
-                "health": health,
-                "health_cause": cause,
-                "samples": samples,
-            }));
+            self.samples.insert(a.agent.clone(), a.samples);
+            let (level, cause) = a.latest.as_ref().map_or((0, None), level);
+            let health = ["ok", "warning", "overloaded"][usize::from(level.min(2))];
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("health".into(), json!(health));
+                o.insert("health_cause".into(), json!(cause));
+            }
+            changed.push(v);
         }
         if !changed.is_empty() {
             out.push(("agents", to_json(&json!({ "agents": changed }))));

@@ -13,9 +13,14 @@ use axum::Router;
 
 use crate::api::ApiError;
 
+mod agent_series;
+mod checks;
 mod live;
 mod report;
 
+pub(crate) use agent_series::since as agent_since;
+pub use agent_series::{AgentSeries, AgentSince, MAX_AGENT_POINTS};
+pub use checks::{checks as live_checks, CheckCount, MAX_CHECKS};
 pub use live::RunPoint;
 pub(crate) use live::{open_streams, run_points};
 pub use report::report_html;
@@ -36,6 +41,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "feed.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/feed.js"),
+    ),
+    (
+        "checks.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/checks.js"),
+    ),
+    (
+        "generators.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/generators.js"),
     ),
     (
         "format.js",

@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use volley_common::metrics::{MetricType, Sink};
 use volley_proto as pb;
 
-use super::live::{AgentsFeed, RunFeed, RunsFeed, MAX_AGENT_SAMPLES};
+use super::live::{AgentsFeed, RunFeed, RunsFeed};
 use super::*;
 use crate::api::fixtures;
 use crate::api::{ControllerService, Listed, Page, ServiceError};
@@ -25,6 +25,7 @@ struct Fake {
     runs: Mutex<BTreeMap<u64, Run>>,
     points: Mutex<Vec<RunPoint>>,
     samples: Mutex<Vec<UtilizationSample>>,
+    checks: Mutex<Vec<CheckCount>>,
 }
 
 impl ControllerService for Fake {
@@ -92,6 +93,9 @@ impl ControllerService for Fake {
         self.get_run(id)
             .filter(|r| r.run_status.is_terminal())
             .map(|_| json!({"metrics": {"http_reqs": {"values": {"count": 3}}}}))
+    }
+    fn run_checks(&self, _: u64) -> Option<(Vec<CheckCount>, bool)> {
+        Some((self.checks.lock().unwrap().clone(), false))
     }
     fn run_points(&self, _: u64, since: u64) -> Option<Vec<RunPoint>> {
         let p = self.points.lock().unwrap();
@@ -190,9 +194,14 @@ fn a_run_feed_sends_only_new_and_changed_points_and_ends_with_the_run() {
         .map(|p| p["requests_per_second"].as_f64().unwrap())
         .collect();
     assert_eq!(sent, [4.0, 3.0], "only the changed and the new point");
-    let agents = data(&events, "agents");
-    assert_eq!(agents["agents"][0]["samples"].as_array().unwrap().len(), 1);
-    assert_eq!(agents["agents"][0]["samples"][0]["active_vus"], 3);
+    let agents = &data(&events, "agents")["agents"][0];
+    assert_eq!(
+        agents["series"]["vus"],
+        json!([3]),
+        "only the new heartbeat"
+    );
+    assert_eq!(agents["samples"], 2, "of two in all");
+    assert_eq!(agents["latest"]["active_vus"], 3);
 
     // The run ends: its new state, the summary, the end; the stream is done.
     fake.runs.lock().unwrap().get_mut(&1).unwrap().run_status = RunStatus::AbortedByUser;
@@ -208,16 +217,44 @@ fn a_run_feed_sends_only_new_and_changed_points_and_ends_with_the_run() {
 }
 
 #[test]
-fn a_run_feed_opens_with_at_most_the_newest_samples_of_each_agent() {
+fn a_run_feed_opens_with_each_agents_whole_run_downsampled() {
     let fake = fake_with_run(RunStatus::Running);
     fake.samples
         .lock()
         .unwrap()
-        .extend((0..MAX_AGENT_SAMPLES as i64 + 50).map(sample));
+        .extend((0..MAX_AGENT_POINTS as i64 * 3).map(sample));
     let (events, _) = RunFeed::default().tick(&*fake, &Caller::open(), 1);
-    let samples = &data(&events, "agents")["agents"][0]["samples"];
-    assert_eq!(samples.as_array().unwrap().len(), MAX_AGENT_SAMPLES);
-    assert_eq!(samples[0]["active_vus"], 50, "the newest ones");
+    let agent = &data(&events, "agents")["agents"][0];
+    let vus = agent["series"]["vus"].as_array().unwrap();
+    assert!(vus.len() <= MAX_AGENT_POINTS, "{} points", vus.len());
+    assert_eq!(vus[0], 3, "from the run's first heartbeats on, merged");
+    assert_eq!(agent["samples"], MAX_AGENT_POINTS * 3);
+    assert_eq!(agent["latest"]["active_vus"], MAX_AGENT_POINTS * 3 - 1);
+}
+
+#[test]
+fn a_run_feed_sends_the_checks_when_they_change() {
+    let fake = fake_with_run(RunStatus::Running);
+    let mut feed = RunFeed::default();
+    let (events, _) = feed.tick(&*fake, &Caller::open(), 1);
+    assert!(
+        !names(&events).contains(&"checks".to_string()),
+        "no checks yet"
+    );
+    fake.checks.lock().unwrap().push(CheckCount {
+        group: "::login".into(),
+        check: "status is 200".into(),
+        passes: 3,
+        fails: 1,
+    });
+    let (events, _) = feed.tick(&*fake, &Caller::open(), 1);
+    let checks = data(&events, "checks");
+    assert_eq!(checks["checks"][0]["group"], "::login");
+    assert_eq!(checks["checks"][0]["passes"], 3);
+    assert_eq!(checks["checks"][0]["fails"], 1);
+    assert_eq!(checks["more"], false);
+    let (events, _) = feed.tick(&*fake, &Caller::open(), 1);
+    assert!(events.is_empty(), "unchanged: {:?}", names(&events));
 }
 
 #[test]

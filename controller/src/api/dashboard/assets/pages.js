@@ -6,11 +6,11 @@ import {
   el, statusBadge, resultBadge, healthBadge, fmtDuration, runSeconds, fmtTime, fmtBytes,
   fmtNum, fmtMs, isTerminal, RUN_STATUS,
 } from './format.js';
+import { AgentCharts, mergeAgent, peakCpu } from './generators.js';
+import { checksTreeOf, renderChecks } from './checks.js';
 
 /** Points kept per chart: an hour at one point a second. Older points are dropped. */
 export const MAX_POINTS = 3600;
-/** Utilization samples kept per agent on a run page. */
-const MAX_AGENT_SAMPLES = 600;
 
 function table(caption, headers, id) {
   const body = el('tbody');
@@ -19,6 +19,11 @@ function table(caption, headers, id) {
     el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))),
     body);
   return { t, body };
+}
+
+/** A run's test as the pages name it: its name and id (`load.js (test #3)`). */
+function testName(r) {
+  return r.test_name ? `${r.test_name} (test #${r.test_id})` : `test #${r.test_id}`;
 }
 
 function showError(status, what) {
@@ -56,7 +61,7 @@ export function runsPage(main, status) {
     count.textContent = `${rows.length} shown of ${last.count} runs`;
     body.replaceChildren(...rows.map((r) => el('tr', { 'data-run': r.id },
       el('td', {}, el('a', { href: `#/runs/${r.id}` }, `#${r.id}`)),
-      el('td', {}, r.test_name || `test ${r.test_id}`),
+      el('td', { class: 'test' }, testName(r)),
       el('td', {}, statusBadge(r.run_status)),
       el('td', {}, resultBadge(r.result_status, isTerminal(r.run_status))),
       el('td', {}, fmtTime(r.started)),
@@ -210,15 +215,20 @@ export function runPage(main, status, id) {
   const totals = el('dl', { id: 'totals', class: 'totals' });
   const charts = el('div', { class: 'charts' });
   const thresholds = table('Thresholds', ['Metric', 'Threshold', 'Value', 'Result'], 'thresholds');
-  const agents = table('Generators (per agent, latest heartbeat)', ['Agent', 'Segment', 'Health', 'Process CPU %', 'Process RSS', 'Host CPU %', 'VUs', 'Req/s', 'Samples'], 'run-agents');
+  const agents = table('Generators (per agent, latest heartbeat; peak over the run)', ['Agent', 'Segment', 'Health', 'Process CPU %', 'Peak process CPU %', 'Process RSS', 'Host CPU %', 'VUs', 'Req/s', 'Heartbeats'], 'run-agents');
+  const overTime = el('div', { class: 'generators-over-time' });
+  const checks = el('div', { id: 'checks', class: 'checks-tree' });
   const timeline = table('Status timeline', ['At', 'From', 'To', 'Reason'], 'timeline');
   const events = table('Events', ['At', 'Level', 'Message'], 'events');
   main.replaceChildren(title, head, stop, downloads, el('h2', {}, 'Totals'), totals, el('h2', {}, 'Over time'), charts,
     el('h2', {}, 'Thresholds'), el('div', { class: 'scroll' }, thresholds.t),
+    el('h2', {}, 'Groups and checks'), checks,
     el('h2', {}, 'Generators'), el('div', { class: 'scroll' }, agents.t),
+    el('h3', {}, 'Generators over time'), overTime,
     el('h2', {}, 'Status and events'), el('div', { class: 'scroll' }, timeline.t), el('div', { class: 'scroll' }, events.t));
   const plots = CHARTS.map((c) => new Chart(charts, c));
-  let run = null, live = null, summary = null;
+  const agentCharts = new AgentCharts(overTime);
+  let run = null, live = null, summary = null, liveChecks = null;
   const perAgent = new Map();
 
   stop.addEventListener('click', async () => {
@@ -244,7 +254,7 @@ export function runPage(main, status, id) {
     head.replaceChildren(el('dl', { class: 'facts' },
       el('dt', {}, 'Status'), el('dd', { id: 'run-status' }, statusBadge(run.run_status)),
       el('dt', {}, 'Result'), el('dd', { id: 'run-result' }, resultBadge(run.result_status, isTerminal(run.run_status))),
-      el('dt', {}, 'Test'), el('dd', {}, `#${run.test_id}`),
+      el('dt', {}, 'Test'), el('dd', { id: 'run-test' }, testName(run)),
       el('dt', {}, 'Started'), el('dd', {}, fmtTime(run.started)),
       el('dt', {}, 'Duration'), el('dd', {}, fmtDuration(secs)),
       el('dt', {}, 'VUs'), el('dd', {}, String(run.vus)),
@@ -293,22 +303,31 @@ export function runPage(main, status, id) {
 
   const renderAgents = () => {
     if (!perAgent.size) {
-      agents.body.replaceChildren(el('tr', {}, el('td', { colspan: 9 }, 'No per-agent data (a local run has no agents).')));
+      agents.body.replaceChildren(el('tr', {}, el('td', { colspan: 10 }, 'No per-agent data (a local run has no agents).')));
+      agentCharts.render([]);
       return;
     }
     agents.body.replaceChildren(...[...perAgent.values()].map((a) => {
-      const s = a.samples[a.samples.length - 1] || {};
+      const s = a.latest || {};
       return el('tr', { 'data-agent': a.agent, class: a.health === 'ok' ? '' : `row-${a.health}` },
         el('th', { scope: 'row' }, a.agent),
         el('td', {}, a.segment),
         el('td', {}, healthBadge(a.health, a.health_cause)),
         el('td', { class: 'num' }, fmtNum(s.process_cpu_percent)),
+        el('td', { class: 'num peak-cpu' }, fmtNum(peakCpu(a))),
         el('td', { class: 'num' }, fmtBytes(s.process_rss_bytes)),
         el('td', { class: 'num' }, fmtNum(s.cpu_percent)),
         el('td', { class: 'num' }, String(s.active_vus ?? '—')),
         el('td', { class: 'num' }, fmtNum(s.requests_per_second)),
-        el('td', { class: 'num' }, String(a.samples.length)));
+        el('td', { class: 'num' }, String(a.samples)));
     }));
+    agentCharts.render([...perAgent.values()]);
+  };
+
+  // The summary's tree once the run has ended, else the live one.
+  const renderCheckTree = () => {
+    if (summary?.root_group) renderChecks(checks, summary.root_group);
+    else renderChecks(checks, liveChecks ? checksTreeOf(liveChecks.checks) : null, liveChecks?.more);
   };
 
   const renderEvents = () => {
@@ -321,19 +340,16 @@ export function runPage(main, status, id) {
   };
 
   const feed = new Feed(`/v1/live/runs/${id}`, {
-    run: (r) => { run = r; title.textContent = `Run #${id}`; renderHead(); renderThresholds(); renderEvents(); },
+    run: (r) => { run = r; title.textContent = `Run #${id} of ${testName(r)}`; renderHead(); renderThresholds(); renderEvents(); },
     points: (d) => {
       const pts = d.points.map((p) => ({ ...p, failed_pct: p.failed_rate === null ? null : p.failed_rate * 100 }));
       plots.forEach((c) => c.upsert(pts));
     },
     totals: (t) => { live = t; renderTotals(); renderThresholds(); },
-    summary: (s) => { summary = s; renderTotals(); renderThresholds(); },
+    summary: (s) => { summary = s; renderTotals(); renderThresholds(); renderCheckTree(); },
+    checks: (c) => { liveChecks = c; renderCheckTree(); },
     agents: (d) => {
-      for (const a of d.agents) {
-        const had = perAgent.get(a.agent);
-        const samples = (had ? had.samples.concat(a.samples) : a.samples).slice(-MAX_AGENT_SAMPLES);
-        perAgent.set(a.agent, { ...a, samples });
-      }
+      for (const a of d.agents) perAgent.set(a.agent, mergeAgent(perAgent.get(a.agent), a));
       renderAgents();
     },
     end: () => { status(`Run #${id} has ended; this page shows its final figures.`); },
@@ -341,8 +357,9 @@ export function runPage(main, status, id) {
   }, showError(status, `run #${id}`));
   renderTotals();
   renderAgents();
+  renderCheckTree();
   const timer = setInterval(renderHead, 1000);
-  const resize = () => plots.forEach((c) => c.resize());
+  const resize = () => { plots.forEach((c) => c.resize()); agentCharts.resize(); };
   window.addEventListener('resize', resize);
   return () => { feed.stop(); clearInterval(timer); window.removeEventListener('resize', resize); };
 }
