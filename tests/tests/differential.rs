@@ -842,6 +842,17 @@ fn webcrypto_global_random_values_uuid_and_digest() {
 }
 
 #[test]
+fn webcrypto_subtle_keys_signatures_and_encryption() {
+    differential(&Case {
+        script: "webcrypto_subtle.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
 fn experimental_fs_open_read_seek_stat_and_errors() {
     differential(&Case {
         script: "fs_files.js",
