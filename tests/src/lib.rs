@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 pub mod k6_client;
 pub mod loopback_tls;
+pub mod netns;
 pub mod pty;
 pub mod ws_server;
 
