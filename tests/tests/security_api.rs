@@ -4,7 +4,7 @@
 //! revoked tokens stop working at once and stay revoked across a restart; browser-sendable
 //! requests (text/plain, a foreign Origin) are refused; guessing is slowed down; a streamed
 //! run's batches need its secret; and without tokens the controller will not listen beyond
-//! loopback unless told `--insecure`.
+//! loopback unless told `--insecure`, and there refuses a `Host` a rebound DNS name brings.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -436,6 +436,29 @@ fn without_tokens_the_controller_listens_on_loopback_only() {
         &[],
     );
     volley_e2e::printed_url(&p2, "REST API on");
-    drop((p, p2));
+    // On loopback without tokens the API is open, so a name a foreign page rebinds to
+    // 127.0.0.1 (DNS rebinding: the browser sends that name as Host) is refused; loopback
+    // names and addresses are served.
+    let p3 = start(&["--listen", "127.0.0.1:0", "--grpc", "127.0.0.1:0"], &[]);
+    let rest = volley_e2e::printed_url(&p3, "REST API on");
+    let port: u16 = rest
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let get = |host: &str| {
+        raw_http(
+            port,
+            &format!("GET /loadtests/v2/runs HTTP/1.1\r\nHost: {host}"),
+            "",
+        )
+    };
+    let (status, body) = get("attacker.example:6565");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("host_refused"), "{body}");
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        assert_eq!(get(&host).0, 200, "{host}");
+    }
+    drop((p, p2, p3));
     let _ = std::fs::remove_dir_all(&dir);
 }
