@@ -361,7 +361,15 @@ fn view(a: &AgentEntry) -> AgentView {
     AgentView {
         name: a.name.clone(),
         labels: a.labels.clone(),
-        state: if a.run.is_some() { "busy" } else { "idle" }.into(),
+        // Draining (SIGTERM) says more than busy: the agent finishes its run and takes no other.
+        state: if t.draining {
+            "draining"
+        } else if a.run.is_some() {
+            "busy"
+        } else {
+            "idle"
+        }
+        .into(),
         run_id: a.run,
         version: a.version.clone(),
         max_vus: a.max_vus,
@@ -440,6 +448,7 @@ mod tests {
         let a = r.register(&reg("a", ""), tx, "t".into(), close).unwrap();
         let minute = std::time::Duration::from_secs(60);
         assert_eq!(r.idle(minute).len(), 1);
+        assert_eq!(r.view("a").unwrap().state, "idle");
         r.heartbeat(
             "a",
             a.conn,
@@ -453,6 +462,7 @@ mod tests {
             "draining: not idle for placement"
         );
         assert_eq!(r.connected().len(), 1, "still connected");
+        assert_eq!(r.view("a").unwrap().state, "draining", "shown as draining");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! SIGTERM on an agent, as Kubernetes sends it on a scale-down (docs/cluster-runs.md#sigterm-drain):
-//! an idle agent exits at once; a busy one is not ready at once (`/readyz` 503), finishes its
+//! an idle agent exits at once; a busy one is not ready at once (`/readyz` 503), shows as
+//! `draining` in `GET /v1/agents` and `volley agents`, finishes its
 //! part of the run within `--drain-grace` and then exits, the run ending FINISHED; one whose
 //! grace runs out stops its load and the run ends ABORTED_BY_SYSTEM, naming SIGTERM.
 
@@ -97,6 +98,32 @@ fn a_busy_agent_finishes_its_part_before_it_exits() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The controller shows it draining (its heartbeats say so, one a second) with its run,
+    // in words: the API, `volley agents` and the dashboard's table, which shows the API's state.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let agents = c.get("/v1/agents").unwrap();
+        let a = &agents["agents"][0];
+        if a["state"] == "draining" {
+            assert_eq!(a["run_id"], id, "{a}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET /v1/agents does not show gen-1 draining 3 s after SIGTERM: {a}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let table = run_ok(
+        c.volley().args(["agents", "--controller", &c.rest_url]),
+        "volley agents",
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("gen-1") && l.contains("draining")),
+        "volley agents:\n{table}"
+    );
     let run = terminal(&c, id, Duration::from_secs(30));
     assert_eq!(
         run["run_status"],

@@ -12,7 +12,8 @@ use super::Meta;
 pub struct AgentView {
     pub name: String,
     pub labels: BTreeMap<String, String>,
-    /// `idle`, `busy` or `lost`.
+    /// `idle`, `busy`, `draining` (it got SIGTERM: it finishes its part of `run_id`, if any,
+    /// and takes no new run; docs/cluster-runs.md#sigterm-drain) or `lost`.
     pub state: String,
     pub run_id: Option<u64>,
     pub version: String,

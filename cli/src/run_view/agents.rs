@@ -87,6 +87,7 @@ pub fn agents_table(agents: &[AgentView], style: &Style) -> String {
             .map(|(i, v)| {
                 let code = match i {
                     1 if a.state == "busy" => CYAN,
+                    1 if a.state == "draining" => YELLOW,
                     9 => FAINT,
                     10 => health_color(&a.health),
                     _ => "",

@@ -21,7 +21,7 @@ use super::ControllerService;
 pub(super) use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// The states an agent is listed in (`GET /v1/agents`), each exposed even when no agent is in it.
-const AGENT_STATES: [&str; 3] = ["idle", "busy", "lost"];
+const AGENT_STATES: [&str; 4] = ["idle", "busy", "draining", "lost"];
 
 type Labels = Vec<(&'static str, String)>;
 

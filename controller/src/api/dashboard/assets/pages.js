@@ -89,7 +89,7 @@ export function agentsPage(main, status) {
       body.replaceChildren(...d.agents.map((a) => el('tr', { 'data-agent': a.name, class: a.health === 'ok' ? '' : `row-${a.health}` },
         el('th', { scope: 'row' }, a.name),
         el('td', {}, Object.entries(a.labels || {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'),
-        el('td', {}, a.state),
+        el('td', a.state === 'draining' ? { title: 'got SIGTERM: finishes its part of its run and takes no new one' } : {}, a.state),
         el('td', {}, a.run_id ? el('a', { href: `#/runs/${a.run_id}` }, `#${a.run_id}`) : '—'),
         el('td', {}, healthBadge(a.health, a.health_cause)),
         el('td', { class: 'num' }, fmtNum(a.process_cpu_percent)),
