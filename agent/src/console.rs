@@ -110,7 +110,12 @@ pub fn log(level: &str, msg: &str, fields: &[(&str, &str)]) {
 
 fn text_line(level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
     let now = volley_common::time::now_rfc3339();
-    let mut line = format!("time=\"{now}\" level={level} msg={}", quote(msg));
+    let mut line = format!("time=\"{now}\" level={level}");
+    // logrus leaves an empty message out and quotes the message as any other value.
+    if !msg.is_empty() {
+        line.push_str(" msg=");
+        line.push_str(&value(msg));
+    }
     for (k, v) in fields {
         line.push(' ');
         line.push_str(k);
@@ -171,6 +176,15 @@ mod tests {
             text.ends_with("\" level=warning msg=\"careful 1\" source=console"),
             "{text}"
         );
+        // Quoted only when needed, and left out when empty, as `console.log('teardown')` and
+        // `console.log('')` print in k6.
+        let bare = text_line("info", "teardown", &fields);
+        assert!(
+            bare.ends_with("\" level=info msg=teardown source=console"),
+            "{bare}"
+        );
+        let empty = text_line("info", "", &fields);
+        assert!(empty.ends_with("\" level=info source=console"), "{empty}");
         let json: serde_json::Value =
             serde_json::from_str(&json_line("warning", "careful 1", &fields)).unwrap();
         let keys: Vec<&String> = json.as_object().unwrap().keys().collect();

@@ -215,13 +215,8 @@ impl RunObserver for ConsoleObserver {
         let mut s = String::new();
         s.push_str("\n  volley — k6-compatible load testing\n\n");
         s.push_str("     execution: local\n");
-        s.push_str(&format!(
-            "        script: {}\n",
-            std::path::Path::new(script)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| script.to_string())
-        ));
+        // The path as the user gave it, as k6 prints it.
+        s.push_str(&format!("        script: {script}\n"));
         if let Some(url) = self.dashboard.as_ref().and_then(|d| d.url()) {
             s.push_str(&format!(" web dashboard: {url}\n"));
         }

@@ -24,7 +24,9 @@ export function group(name, fn) {
     throw new TypeError('group() requires a callback as its second argument');
   }
   if (fn.constructor && fn.constructor.name === 'AsyncFunction') {
-    throw new TypeError('group() does not support async functions as arguments');
+    // k6's words, link included.
+    throw new GoError('group() does not support async functions as arguments, please see '
+      + 'https://grafana.com/docs/k6/latest/javascript-api/k6/group/ for more info');
   }
   V.groupEnter(String(name));
   try {

@@ -140,20 +140,109 @@ function parseRequest(method, url, body, params) {
   };
 }
 
-// A tiny subset of gjson's path syntax, enough for res.json('a.b.0.c') and 'items.#'.
+// k6's res.json(selector) is a gjson path (docs/k6-compatibility.md#json-selectors): dotted
+// keys (`\.` escapes a dot), array indexes, `*` and `?` wildcards in keys, `#` (the length, or
+// `#.rest` for every element), and queries `#(key op value)` (the first match) and `#(…)#`
+// (every match) with ==, !=, <, <=, >, >=, % (like) and !% (not like).
+function splitPath(path) {
+  const parts = [];
+  let cur = '';
+  let depth = 0;
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i];
+    if (c === '\\' && i + 1 < path.length) {
+      cur += path[++i];
+      continue;
+    }
+    if (c === '(') depth++;
+    if (c === ')') depth--;
+    if (c === '.' && depth === 0) {
+      parts.push(cur);
+      cur = '';
+      continue;
+    }
+    cur += c;
+  }
+  parts.push(cur);
+  return parts;
+}
+
+// gjson's like: `*` any run of characters, `?` one character.
+function like(value, pattern) {
+  let re = '^';
+  for (const ch of pattern) {
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`${re}$`, 's').test(value);
+}
+
+function literal(text) {
+  const t = text.trim();
+  try {
+    return JSON.parse(t);
+  } catch (e) {
+    return t;
+  }
+}
+
+// Whether array element `el` matches the query `cond` (the text between `#(` and `)`).
+function matches(el, cond) {
+  const m = /^(.*?)\s*(==|!=|<=|>=|<|>|!%|%)\s*(.*)$/s.exec(cond);
+  if (m === null) return select(el, cond) !== undefined;
+  const left = m[1] === '' ? el : select(el, m[1]);
+  if (left === undefined) return false;
+  const right = literal(m[3]);
+  switch (m[2]) {
+    case '==': return left === right;
+    case '!=': return left !== right;
+    case '<': return left < right;
+    case '<=': return left <= right;
+    case '>': return left > right;
+    case '>=': return left >= right;
+    case '%': return typeof left === 'string' && like(left, String(right));
+    default: return typeof left === 'string' && !like(left, String(right));
+  }
+}
+
 function select(obj, path) {
+  return selectParts(obj, splitPath(String(path)));
+}
+
+function selectParts(obj, parts) {
   let cur = obj;
-  const parts = String(path).split('.');
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i];
     if (cur === null || cur === undefined) return undefined;
+    const rest = parts.slice(i + 1);
     if (part === '#') {
       if (!Array.isArray(cur)) return undefined;
-      if (i === parts.length - 1) return cur.length;
-      const rest = parts.slice(i + 1).join('.');
-      return cur.map((e) => select(e, rest));
+      if (rest.length === 0) return cur.length;
+      return cur.map((e) => selectParts(e, rest)).filter((v) => v !== undefined);
     }
-    cur = Array.isArray(cur) && /^\d+$/.test(part) ? cur[Number(part)] : cur[part];
+    const q = /^#\((.*)\)(#?)$/s.exec(part);
+    if (q !== null) {
+      if (!Array.isArray(cur)) return undefined;
+      if (q[2] === '#') {
+        const all = cur.filter((e) => matches(e, q[1]));
+        return rest.length === 0 ? all : all.map((e) => selectParts(e, rest)).filter((v) => v !== undefined);
+      }
+      cur = cur.find((e) => matches(e, q[1]));
+      continue;
+    }
+    if (Array.isArray(cur)) {
+      cur = /^\d+$/.test(part) ? cur[Number(part)] : undefined;
+    } else if (typeof cur === 'object') {
+      if (/[*?]/.test(part)) {
+        const key = Object.keys(cur).find((k) => like(k, part));
+        cur = key === undefined ? undefined : cur[key];
+      } else {
+        cur = Object.prototype.hasOwnProperty.call(cur, part) ? cur[part] : undefined;
+      }
+    } else {
+      return undefined;
+    }
   }
   return cur;
 }
