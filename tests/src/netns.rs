@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use crate::{send_signal, volley_bin};
 
-/// An iproute2 tool (`ip`): from the usual sbin folders, which a test's PATH may lack.
+/// An iproute2 tool (`ip`, `tc`): from the usual sbin folders, which a test's PATH may lack.
 pub fn tool(name: &str) -> PathBuf {
     ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
         .iter()
@@ -20,23 +20,28 @@ pub fn tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-/// Runs `ip args`; its stdout, or an error with the command and its stderr.
-pub fn ip(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(tool("ip"))
+/// Runs `tool args` (`ip`, `tc`); its stdout, or an error with the command and its stderr.
+pub fn run_tool(name: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(tool(name))
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run `ip {}`: {e}", args.join(" ")))?;
+        .map_err(|e| format!("cannot run `{name} {}`: {e}", args.join(" ")))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
-            "`ip {}` failed ({}): {}",
+            "`{name} {}` failed ({}): {}",
             args.join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// `ip args`, as [`run_tool`].
+pub fn ip(args: &[&str]) -> Result<String, String> {
+    run_tool("ip", args)
 }
 
 /// `ip …` that must succeed while setting up a test network.

@@ -27,15 +27,17 @@
 //! test first removes any left over by an earlier run that crashed. Detection times are
 //! printed (run with `--nocapture` to see them).
 
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use volley_e2e::netns::{
+    self, ip, kill_in_netns, leftovers, must_ip, remove_named, run_tool, tool, Lab,
+};
 use volley_e2e::{
-    assigned_agents, console_message, http_request, last_assigned_agent, printed_url, send_signal,
-    summary_stat, temp_dir, volley_bin, workspace_root, LineLog, Proc,
+    assigned_agents, console_message, http_request, last_assigned_agent, printed_url, summary_stat,
+    temp_dir, volley_bin, workspace_root, LineLog, Proc,
 };
 
 /// Every namespace, veth and bridge these tests create starts with this (the startup sweep
@@ -68,131 +70,10 @@ fn script(name: &str) -> PathBuf {
     workspace_root().join("tests/partition-scripts").join(name)
 }
 
-/// An iproute2 tool (`ip`, `tc`): from the usual sbin folders, which a test's PATH may lack.
-fn tool(name: &str) -> PathBuf {
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        .iter()
-        .map(|d| PathBuf::from(d).join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-/// Runs `tool args`; its stdout, or an error with the command and its stderr.
-fn run_tool(name: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(tool(name))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run `{name} {}`: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "`{name} {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn ip(args: &[&str]) -> Result<String, String> {
-    run_tool("ip", args)
-}
-
-/// `ip …` that must succeed while setting up a test network.
-fn must_ip(args: &[&str]) {
-    if let Err(e) = ip(args) {
-        panic!("setting up the test network: {e}");
-    }
-}
-
-/// The names of the network namespaces (`ip netns list`).
-fn netns_names() -> Vec<String> {
-    ip(&["netns", "list"])
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect()
-}
-
-/// The names of the root namespace's links (`ip -o link show`), without their `@peer`.
-fn link_names() -> Vec<String> {
-    ip(&["-o", "link", "show"])
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let name = l.split(": ").nth(1)?;
-            Some(name.split('@').next().unwrap_or(name).to_string())
-        })
-        .collect()
-}
-
-/// Kills what still runs in namespace `ns` (SIGKILL), so that deleting it frees it at once.
-fn kill_in_netns(ns: &str) {
-    let pids = ip(&["netns", "pids", ns]).unwrap_or_default();
-    for pid in pids.lines().filter_map(|p| p.trim().parse::<u32>().ok()) {
-        send_signal(pid, "KILL");
-    }
-}
-
-/// Removes every namespace and link named `prefix…`, with whatever runs inside.
-fn remove_named(prefix: &str) {
-    for ns in netns_names().iter().filter(|n| n.starts_with(prefix)) {
-        kill_in_netns(ns);
-        let _ = ip(&["netns", "del", ns]);
-    }
-    for link in link_names().iter().filter(|n| n.starts_with(prefix)) {
-        let _ = ip(&["link", "del", link]);
-    }
-}
-
-/// The names of this test's namespaces and links still present (none after its cleanup).
-fn leftovers(prefix: &str) -> Vec<String> {
-    netns_names()
-        .into_iter()
-        .chain(link_names())
-        .filter(|n| n.starts_with(prefix))
-        .collect()
-}
-
-/// Permission to build test networks: holds the machine-wide lock for the test's duration.
-struct Lab {
-    _lock: File,
-}
-
-/// Takes the lock, removes what crashed runs left behind, and checks that network namespaces
-/// can be created. `None` (with a message saying why the test is skipped) when they cannot,
-/// outside CI; under `CI` that is a failure instead.
+/// Permission to build this file's test networks (see volley_e2e::netns::lab), or `None`
+/// when the test is skipped.
 fn lab(test: &str) -> Option<Lab> {
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(LOCK_FILE)
-        .unwrap_or_else(|e| panic!("cannot open the lock file {LOCK_FILE}: {e}"));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {LOCK_FILE}: {e}"));
-    // Holding the lock, nothing named PREFIX… belongs to a live test: it is all left over.
-    remove_named(PREFIX);
-    let probe = format!("{PREFIX}-probe");
-    match ip(&["netns", "add", &probe]) {
-        Ok(_) => {
-            let _ = ip(&["netns", "del", &probe]);
-            Some(Lab { _lock: lock })
-        }
-        Err(e) => {
-            let msg = format!(
-                "{test}: cannot create a network namespace ({e}); the partition tests need \
-                 root (CAP_NET_ADMIN) and iproute2"
-            );
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg} (failing instead of skipping because CI is set)");
-            }
-            eprintln!("SKIPPED {msg}");
-            None
-        }
-    }
+    netns::lab(test, LOCK_FILE, PREFIX)
 }
 
 /// What the names of case `case`'s namespaces and links start with.
@@ -686,9 +567,7 @@ impl Drop for PartitionCluster {
 
 /// `volley …` inside network namespace `ns` (`ip netns exec` runs it in place, same pid).
 fn in_netns(ns: &str) -> Command {
-    let mut cmd = Command::new(tool("ip"));
-    cmd.args(["netns", "exec", ns]).arg(volley_bin());
-    cmd
+    netns::volley_in(ns)
 }
 
 /// The silence the controller reported in an AGENT_LOST message ("silent for 3.1 s").
