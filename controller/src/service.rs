@@ -290,6 +290,10 @@ impl ControllerService for Service {
         crate::group::controllers(&self.co.db)
     }
 
+    fn raft_status(&self) -> Option<crate::replication::DriverStatus> {
+        self.co.db.replica().map(|r| r.handle.status())
+    }
+
     fn auth_required(&self) -> bool {
         self.co.db.read(|s| s.tokens().next().is_some())
     }

@@ -338,6 +338,12 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
         count > 0.0,
         "the new leader committed no checkpoint of run 2"
     );
+    // The new leader says so in its Raft metrics, and saw at least its own election.
+    assert_eq!(value("volley_raft_leader"), 1.0, "{metrics}");
+    assert!(
+        value("volley_raft_leader_changes_total") >= 1.0,
+        "{metrics}"
+    );
     let took = value("volley_checkpoint_duration_seconds_sum");
     println!(
         "the new leader committed {count} checkpoints of run 2, {:.0} bytes and {:.1} ms each \

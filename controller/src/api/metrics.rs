@@ -33,6 +33,54 @@ fn waits(s: RunStatus) -> bool {
     )
 }
 
+/// This controller's Raft node (docs/ha.md#observing-the-group): only on a group member.
+fn register_raft(reg: &mut Registry, raft: &crate::replication::DriverStatus) {
+    use crate::replication::Role;
+    let gauge = |v: u64| {
+        let g = Gauge::<i64>::default();
+        g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        g
+    };
+    let n = &raft.node;
+    reg.register(
+        "volley_raft_term",
+        "This controller's Raft term",
+        gauge(n.term),
+    );
+    reg.register(
+        "volley_raft_commit_index",
+        "The last Raft log index this controller knows a quorum holds",
+        gauge(n.commit),
+    );
+    reg.register(
+        "volley_raft_applied_index",
+        "The last Raft log index this controller applied",
+        gauge(n.applied),
+    );
+    reg.register(
+        "volley_raft_leader",
+        "1 while this controller leads its Raft group (and drives runs), else 0",
+        gauge(u64::from(n.role == Role::Leader)),
+    );
+    let changes = prometheus_client::metrics::counter::Counter::<u64>::default();
+    changes.inc_by(raft.leader_changes);
+    reg.register(
+        "volley_raft_leader_changes",
+        "Leaders this controller saw elected since it started",
+        changes,
+    );
+    let lag = Family::<Labels, Gauge>::default();
+    reg.register(
+        "volley_raft_peer_lag",
+        "On the leader, the log entries each controller is behind the leader's log",
+        lag.clone(),
+    );
+    for (id, matched) in &n.matched {
+        lag.get_or_create(&vec![("node", id.to_string())])
+            .set(i64::try_from(n.last_index.saturating_sub(*matched)).unwrap_or(i64::MAX));
+    }
+}
+
 /// The text exposition of the controller's metrics now; `now_ms` is the clock (unix ms).
 pub(super) fn render(svc: &dyn ControllerService, now_ms: i64) -> String {
     let by_status: RefCell<BTreeMap<i32, i64>> = RefCell::new(BTreeMap::new());
@@ -118,6 +166,9 @@ pub(super) fn render(svc: &dyn ControllerService, now_ms: i64) -> String {
 
     if let Some(meters) = svc.meters() {
         meters.register(&mut reg);
+    }
+    if let Some(raft) = svc.raft_status() {
+        register_raft(&mut reg, &raft);
     }
 
     let mut out = String::new();

@@ -101,6 +101,10 @@ pub trait ControllerService: Send + Sync + 'static {
     fn leadership(&self) -> crate::store::Leadership {
         crate::store::Leadership::Here
     }
+    /// This controller's Raft node, when it is a member of a group (for `/metrics`).
+    fn raft_status(&self) -> Option<crate::replication::DriverStatus> {
+        None
+    }
     /// The controllers' Raft group as this controller sees it (`GET /v1/controllers`).
     fn controllers(&self) -> volley_api::ControllerList {
         volley_api::ControllerList {

@@ -109,6 +109,9 @@ pub struct DriverStatus {
     pub node: NodeStatus,
     /// Set when the loop stopped on an error (a storage failure): it says why.
     pub stopped: Option<String>,
+    /// Leaders this node saw elected since it started (a new leader id or a new term with a
+    /// leader), for `GET /metrics`.
+    pub leader_changes: u64,
 }
 
 type Reply = oneshot::Sender<Result<Applied, DriverError>>;
@@ -302,6 +305,7 @@ impl Driver {
         let (status_tx, status) = watch::channel(DriverStatus {
             node: node.status(),
             stopped: None,
+            leader_changes: 0,
         });
         let mut tasks = Vec::new();
         let apis = ApiBook::default();
@@ -451,6 +455,11 @@ impl Loop {
             let now = self.node.status();
             self.status.send_if_modified(|s| {
                 let changed = s.node != now;
+                let new_leader =
+                    now.leader != 0 && (now.leader != s.node.leader || now.term != s.node.term);
+                if new_leader {
+                    s.leader_changes += 1;
+                }
                 s.node = now;
                 changed
             });

@@ -35,6 +35,8 @@ struct FakeState {
     stop_race: bool,
     /// What `leadership` answers (`None`: this controller leads).
     leadership: Option<crate::store::Leadership>,
+    /// What `raft_status` answers (`None`: a controller without Raft).
+    raft: Option<crate::replication::DriverStatus>,
 }
 
 #[derive(Default)]
@@ -151,6 +153,9 @@ impl ControllerService for Fake {
     fn leadership(&self) -> crate::store::Leadership {
         self.with(|s| s.leadership.clone())
             .unwrap_or(crate::store::Leadership::Here)
+    }
+    fn raft_status(&self) -> Option<crate::replication::DriverStatus> {
+        self.with(|s| s.raft.clone())
     }
     fn store_health(&self) -> crate::store::StoreHealth {
         self.with(|s| s.store.clone())

@@ -73,3 +73,47 @@ async fn metrics_route_serves_the_text_format() {
         "text/plain; version=0.0.4; charset=utf-8"
     );
 }
+
+#[test]
+fn a_group_member_exposes_its_raft_term_indexes_leader_changes_and_lag() {
+    let fake = seeded();
+    let now = crate::state::timestamp::parse_rfc3339("2026-01-01T00:01:30Z").unwrap();
+    let text = crate::api::metrics::render(&*fake, now);
+    assert!(
+        !text.contains("volley_raft"),
+        "no Raft, no Raft metrics:\n{text}"
+    );
+    fake.with(|s| {
+        s.raft = Some(crate::replication::DriverStatus {
+            node: crate::replication::NodeStatus {
+                id: 2,
+                role: crate::replication::Role::Leader,
+                term: 7,
+                leader: 2,
+                commit: 40,
+                applied: 39,
+                snapshot_index: 0,
+                last_index: 41,
+                matched: vec![(1, 41), (2, 41), (3, 30)],
+            },
+            stopped: None,
+            leader_changes: 3,
+        })
+    });
+    let text = crate::api::metrics::render(&*fake, now);
+    for line in [
+        "volley_raft_term 7",
+        "volley_raft_commit_index 40",
+        "volley_raft_applied_index 39",
+        "volley_raft_leader 1",
+        "# TYPE volley_raft_leader_changes_total counter",
+        "volley_raft_leader_changes_total 3",
+        "volley_raft_peer_lag{node=\"3\"} 11",
+        "volley_raft_peer_lag{node=\"1\"} 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
+}
