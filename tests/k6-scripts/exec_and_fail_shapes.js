@@ -68,6 +68,7 @@ export default function () {
     'fail: String(e)': () => String(e) === 'GoError: boom here',
     'fail: message': () => e.message === 'boom here',
     'fail: name': () => e.name === 'GoError',
+    'fail: value': () => JSON.stringify(e) === '{"value":{}}',
     'fail: without a message': () => String(empty) === 'GoError' && empty.message === '',
     'fail: an object': () => obj.message === '[object Object]',
   });

@@ -23,6 +23,8 @@ export default function () {
     'scenario tag': (e) => e.vu.tags.scenario === 'first',
     'instance counters': (e) => e.instance.vusInitialized === 3 && e.instance.vusActive >= 1,
     'options scenarios': (e) => Object.keys(e.test.options.scenarios).sort().join() === 'first,second',
+    'a spelled default is shown, an unspelled one is null': (e) =>
+      e.test.options.scenarios.second.startTime === '0s' && e.test.options.scenarios.first.startTime === null,
   });
 }
 

@@ -335,7 +335,7 @@ async fn run_async(
             throw: resolved.throw,
             min_iteration_duration: (!resolved.min_iteration_duration.is_zero())
                 .then_some(resolved.min_iteration_duration),
-            options_json: resolved.to_json(),
+            options_json: script::mark_spelled(resolved.to_json(), fi.options_json.as_deref()),
             js_heap: req
                 .max_js_heap
                 .clone()

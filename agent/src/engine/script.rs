@@ -64,6 +64,36 @@ pub(super) fn resolve_options(fi: &FirstInit, req: &RunRequest) -> Result<Resolv
     opts.resolve().map_err(|e| e.to_string())
 }
 
+/// Marks each scenario of the resolved `options` that the script itself defined with the fields
+/// it spelled out (`"__spelled": [...]`): `exec.test.options` shows such a field even when it
+/// equals k6's default, as k6 does (docs/k6-compatibility.md#strictness).
+pub(super) fn mark_spelled(
+    mut options: serde_json::Value,
+    script_options: Option<&str>,
+) -> serde_json::Value {
+    let raw: Option<serde_json::Value> = script_options.and_then(|s| serde_json::from_str(s).ok());
+    let raw_scenarios = raw
+        .as_ref()
+        .and_then(|r| r.get("scenarios"))
+        .and_then(serde_json::Value::as_object);
+    let scenarios = options
+        .get_mut("scenarios")
+        .and_then(serde_json::Value::as_object_mut);
+    if let (Some(raw_scenarios), Some(scenarios)) = (raw_scenarios, scenarios) {
+        for (name, s) in scenarios.iter_mut() {
+            let spelled = raw_scenarios
+                .get(name)
+                .and_then(serde_json::Value::as_object);
+            if let (Some(spelled), Some(obj)) = (spelled, s.as_object_mut()) {
+                let keys: Vec<serde_json::Value> =
+                    spelled.keys().cloned().map(Into::into).collect();
+                obj.insert("__spelled".into(), keys.into());
+            }
+        }
+    }
+    options
+}
+
 pub(super) fn build_tuple(resolved: &ResolvedOptions) -> Result<ExecutionTuple, String> {
     let seg: Option<ExecutionSegment> = match &resolved.execution_segment {
         Some(s) if !s.is_empty() => Some(s.parse().map_err(|e| format!("{e}"))?),

@@ -7,7 +7,8 @@
 //!
 //! It is made from the run's consolidated options, whose scenarios carry every field with its
 //! default filled in, so a scenario field equal to k6's default shows as `null` — what k6
-//! shows unless the script spelled the default out.
+//! shows unless the script spelled the default out: the engine lists the fields a scenario of
+//! the script spelled in its `__spelled`, and those are shown whatever their value.
 
 use serde_json::{Map, Value};
 
@@ -117,6 +118,11 @@ fn unless_default(value: Option<&Value>, default: Option<&str>) -> Value {
 
 fn scenario_shape(s: &Value) -> Value {
     let executor = s.get("executor").and_then(Value::as_str).unwrap_or("");
+    let spelled = |key: &str| {
+        s.get("__spelled")
+            .and_then(Value::as_array)
+            .is_some_and(|keys| keys.iter().any(|k| k == key))
+    };
     let mut out = Map::new();
     out.insert("executor".into(), Value::from(executor));
     let common: [(&str, Option<&str>); 5] = [
@@ -127,12 +133,15 @@ fn scenario_shape(s: &Value) -> Value {
         ("tags", None),
     ];
     for (key, default) in common {
+        let default = if spelled(key) { None } else { default };
         out.insert(key.into(), unless_default(s.get(key), default));
     }
     for (key, default) in executor_fields(executor) {
-        let mut v = unless_default(s.get(*key), *default);
+        let default = if spelled(key) { None } else { *default };
+        let mut v = unless_default(s.get(*key), default);
         // k6 shows maxVUs only when set; Volley fills it with preAllocatedVUs.
         if *key == "maxVUs"
+            && !spelled(key)
             && executor.ends_with("arrival-rate")
             && s.get(*key) == s.get("preAllocatedVUs")
         {
@@ -255,5 +264,18 @@ mod tests {
         assert_eq!(got["userAgent"], json!("x"));
         assert_eq!(got["summaryTrendStats"], json!(["avg"]));
         assert_eq!(got["systemTags"].as_array().unwrap().len(), 14);
+
+        // Defaults the script spelled out are shown, as k6 shows them.
+        let volley = json!({"scenarios": {"s": {"executor": "constant-arrival-rate",
+            "startTime": "0s", "gracefulStop": "30s", "exec": "default", "rate": 1,
+            "timeUnit": "1s", "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 1,
+            "__spelled": ["executor", "startTime", "timeUnit", "maxVUs"]}}});
+        let got = k6_shape(&volley);
+        assert_eq!(
+            got["scenarios"]["s"],
+            json!({"executor": "constant-arrival-rate", "startTime": "0s", "gracefulStop": null,
+                "env": null, "exec": null, "tags": null, "rate": 1, "timeUnit": "1s",
+                "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 1})
+        );
     }
 }

@@ -49,7 +49,10 @@ class GoError extends Error {
 }
 
 export function fail(message) {
-  throw new GoError(message === undefined ? '' : String(message));
+  const e = new GoError(message === undefined ? '' : String(message));
+  // k6's GoError carries the Go error as `value`, an empty object to a script.
+  e.value = {};
+  throw e;
 }
 
 export function randomSeed(seed) {
