@@ -51,20 +51,30 @@ impl Db {
             parts
                 .insert((sha256, offset), bytes)
                 .map_err(|e| self.storage("writing an archive chunk", e))?;
-            let mut archive = Vec::new();
+            // Whether the chunks cover the archive, without copying them: an archive of n
+            // chunks is then copied once, not once per chunk.
+            let mut covered = 0u64;
             for part in parts
                 .range((sha256, 0)..=(sha256, u64::MAX))
                 .map_err(|e| self.storage("reading the archive chunks", e))?
             {
                 let (k, v) = part.map_err(|e| self.storage("reading the archive chunks", e))?;
-                if k.value().1 != archive.len() as u64 {
+                if k.value().1 != covered {
                     // A gap: chunks still to come.
                     return Ok(Ok(()));
                 }
-                archive.extend_from_slice(v.value());
+                covered += v.value().len() as u64;
             }
-            if archive.len() as u64 != total {
+            if covered != total {
                 return Ok(Ok(()));
+            }
+            let mut archive = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+            for part in parts
+                .range((sha256, 0)..=(sha256, u64::MAX))
+                .map_err(|e| self.storage("reading the archive chunks", e))?
+            {
+                let (_, v) = part.map_err(|e| self.storage("reading the archive chunks", e))?;
+                archive.extend_from_slice(v.value());
             }
             parts
                 .retain_in((sha256, 0)..=(sha256, u64::MAX), |_, _| false)
