@@ -2,7 +2,8 @@
 //! an idle agent exits at once; a busy one is not ready at once (`/readyz` 503), shows as
 //! `draining` in `GET /v1/agents` and `volley agents`, finishes its
 //! part of the run within `--drain-grace` and then exits, the run ending FINISHED; one whose
-//! grace runs out stops its load and the run ends ABORTED_BY_SYSTEM, naming SIGTERM.
+//! grace runs out stops its load and the run ends ABORTED_BY_SYSTEM, naming SIGTERM, or, with
+//! `--on-agent-lost continue`, goes on without it and finishes degraded.
 
 use std::time::{Duration, Instant};
 
@@ -173,5 +174,57 @@ fn a_run_outlasting_the_drain_grace_is_stopped_naming_sigterm() {
         log.wait_closed(Duration::from_secs(20)),
         "the agent did not exit:\n{}",
         log.text()
+    );
+}
+
+/// With `--on-agent-lost continue`, an agent whose grace runs out is treated as a lost agent:
+/// only its part stops, and the run goes on with the other agent and finishes, degraded, its
+/// note naming the SIGTERM.
+#[test]
+fn with_on_agent_lost_continue_a_run_outlasting_the_grace_goes_on_without_the_agent() {
+    let mut c = Cluster::start_with("grace-continue", &["--on-agent-lost", "continue"], 0);
+    c.add_agent("gen-1", &["--drain-grace", "1s"]);
+    c.add_agent("gen-2", &[]);
+    c.wait_agents(2);
+    let path = temp_dir("drain-grace-continue").join("run.js");
+    std::fs::write(
+        &path,
+        "import { sleep } from 'k6';\n\
+         export const options = { vus: 2, duration: '6s', volley: { agents: 2 } };\n\
+         export default function () { sleep(0.1); }\n",
+    )
+    .unwrap();
+    let id = running(&c, &path);
+    assert!(c.signal_agent("gen-1", "TERM"));
+    let log = c.agent_log("gen-1").unwrap();
+    assert!(
+        log.wait_closed(Duration::from_secs(20)),
+        "gen-1 did not exit:\n{}",
+        log.text()
+    );
+    let run = terminal(&c, id, Duration::from_secs(30));
+    assert_eq!(run["run_status"], 3, "FINISHED on gen-2: {run}");
+    assert_eq!(run["exit_code"], 0, "{run}");
+    assert_eq!(run["degraded"], true, "{run}");
+    let note = run["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("agent gen-1 terminated (SIGTERM)"),
+        "the note names the agent and SIGTERM: {run}"
+    );
+    assert!(
+        run["events"]
+            .as_array()
+            .is_some_and(|events| events.iter().any(|e| e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("SIGTERM") && m.contains("continues without it")))),
+        "the run's events say it went on: {run}"
+    );
+    // gen-2's VU ran the whole 6 s (about 60 iterations), gen-1's about 1.5 s of it.
+    let iterations = c.summary(id)["metrics"]["iterations"]["values"]["count"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(
+        (50.0..110.0).contains(&iterations),
+        "gen-2's whole part and gen-1's start: {iterations}"
     );
 }

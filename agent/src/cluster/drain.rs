@@ -2,7 +2,8 @@
 //! (docs/cluster-runs.md#sigterm-drain): it is not ready from that moment and takes no new run
 //! (its heartbeats say it drains, so the controller offers it to none). Idle, it leaves at
 //! once. Serving a run, it finishes its part, up to `--drain-grace`; past that it stops its
-//! load with the reason "agent terminated (SIGTERM)", which ends the run on the controller.
+//! load with the reason "agent terminated (SIGTERM)", which the controller treats as a lost
+//! agent: the run aborts, or goes on without it under `--on-agent-lost continue`.
 //! Then it waits (bounded) for the controller to acknowledge its last metric batches.
 
 use std::sync::Arc;
@@ -16,6 +17,10 @@ use super::status::AgentStatus;
 const WIND_DOWN: Duration = Duration::from_secs(15);
 /// How long the last batches may take to be acknowledged (a checkpoint is about 1 s apart).
 const LAST_ACKS: Duration = Duration::from_secs(5);
+/// The least time between SIGTERM and stopping the run's part: a heartbeat (one a second)
+/// saying the agent drains reaches the controller first, so that it applies the run's
+/// agent-lost policy to the stop instead of ending the run.
+const HEARD_DRAINING: Duration = Duration::from_millis(1500);
 
 /// Resolves once the agent may exit after a SIGTERM (never without one).
 pub(super) async fn on_sigterm(status: Arc<AgentStatus>, grace: Duration, name: String) {
@@ -46,7 +51,7 @@ pub(super) async fn on_sigterm(status: Arc<AgentStatus>, grace: Duration, name: 
     let began = Instant::now();
     let mut stopped = false;
     while status.run_id().is_some() {
-        if !stopped && began.elapsed() >= grace {
+        if !stopped && began.elapsed() >= grace.max(HEARD_DRAINING) {
             stopped = true;
             let why = format!(
                 "agent {name} terminated (SIGTERM): its part of run {run_id} did not finish \

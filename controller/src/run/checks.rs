@@ -132,29 +132,49 @@ impl Machine {
             match cfg.on_agent_lost {
                 OnAgentLost::Abort => self.abort(AbortReason::System { message: what }),
                 OnAgentLost::Continue => {
-                    self.event(
-                        "warning",
-                        format!("{what}; the run continues without it (on_agent_lost: continue)"),
-                    );
-                    let note = format!(
-                        "degraded: {what}; its segment's load and data are missing from this run"
-                    );
-                    self.degraded_note = Some(note.clone());
-                    self.actions.push(Action::Degraded { note });
-                    if self.agents.values().all(|a| a.gone) {
-                        self.abort(AbortReason::System {
-                            message: format!("{what}; no agent is left"),
-                        });
-                    } else if self.setup_result.is_none()
-                        && self.setup_agent.as_deref() == Some(name.as_str())
-                    {
-                        // setup() was running there: its data will never come.
-                        self.abort(AbortReason::System {
-                            message: format!("{what} while it ran setup()"),
-                        });
-                    }
+                    self.go_on_without(&name, what, "its segment's load and data are missing")
                 }
             }
+        }
+    }
+
+    /// An agent whose drain grace ran out after SIGTERM stopped its part of the run
+    /// (docs/cluster-runs.md#sigterm-drain): as for a lost agent, the run aborts with its
+    /// reason or, with `on_agent_lost: continue`, goes on without it, marked degraded.
+    pub(super) fn agent_left(&mut self, name: &str, reason: AbortReason) {
+        let message = match (&reason, self.cfg.on_agent_lost) {
+            (AbortReason::System { message }, OnAgentLost::Continue) => message.clone(),
+            _ => return self.abort(reason),
+        };
+        if let Some(a) = self.agents.get_mut(name) {
+            a.left = true;
+        }
+        self.go_on_without(
+            name,
+            message,
+            "its segment's load stopped early: the rest is missing",
+        );
+    }
+
+    /// `on_agent_lost: continue` for agent `name`, gone for the reason `what`: the run is
+    /// marked degraded, unless no agent is left or setup() was running there.
+    fn go_on_without(&mut self, name: &str, what: String, missing: &str) {
+        self.event(
+            "warning",
+            format!("{what}; the run continues without it (on_agent_lost: continue)"),
+        );
+        let note = format!("degraded: {what}; {missing} from this run");
+        self.degraded_note = Some(note.clone());
+        self.actions.push(Action::Degraded { note });
+        if self.agents.values().all(|a| a.gone || a.left) {
+            self.abort(AbortReason::System {
+                message: format!("{what}; no agent is left"),
+            });
+        } else if self.setup_result.is_none() && self.setup_agent.as_deref() == Some(name) {
+            // setup() was running there: its data will never come.
+            self.abort(AbortReason::System {
+                message: format!("{what} while it ran setup()"),
+            });
         }
     }
 

@@ -67,7 +67,20 @@ impl Machine {
             if self.spec.streamed && self.reason.is_none() {
                 self.local_abort = true;
             }
-            self.abort(reason);
+            // A draining agent whose grace ran out stops only its own part: the run's
+            // on_agent_lost policy says what that does to the run.
+            let drained = !self.spec.streamed
+                && self.reason.is_none()
+                && self
+                    .agents
+                    .get(&agent)
+                    .is_some_and(|a| a.draining && !a.left)
+                && matches!(reason, AbortReason::System { .. });
+            if drained {
+                self.agent_left(&agent, reason);
+            } else {
+                self.abort(reason);
+            }
         }
         let Some(a) = self.agents.get_mut(&agent) else {
             return;
@@ -133,9 +146,10 @@ impl Machine {
     }
 
     fn on_heartbeat(&mut self, now: Now, agent: String, h: pb::Heartbeat) {
-        if !self.agents.contains_key(&agent) {
+        let Some(a) = self.agents.get_mut(&agent) else {
             return;
-        }
+        };
+        a.draining |= h.draining;
         self.check_overload(now, &agent, &h);
         let mem = crate::registry::memory_percent(&h);
         let mut live = self.live_data();

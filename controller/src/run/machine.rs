@@ -172,6 +172,11 @@ pub(super) struct AgentState {
     pub(super) unacked_seq: Option<u64>,
     /// Resumed after a controller restart and not heard from since.
     pub(super) awaiting_reattach: bool,
+    /// Its heartbeats say it got SIGTERM and drains (docs/cluster-runs.md#sigterm-drain).
+    pub(super) draining: bool,
+    /// It stopped its part when its drain grace ran out and the run went on without it
+    /// (`on_agent_lost: continue`).
+    pub(super) left: bool,
 }
 
 impl AgentState {
@@ -192,6 +197,8 @@ impl AgentState {
             iterations: 0,
             unacked_seq: None,
             awaiting_reattach: false,
+            draining: false,
+            left: false,
         }
     }
 

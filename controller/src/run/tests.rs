@@ -562,6 +562,72 @@ fn with_continue_a_lost_agent_degrades_the_run() {
     assert_eq!(summary_message(&end), Some(note));
 }
 
+/// A heartbeat saying the agent got SIGTERM and drains.
+fn draining(agent: &str) -> Input {
+    let Input::Heartbeat(a, mut h) = heartbeat(agent, 10.0, 10) else {
+        unreachable!()
+    };
+    h.draining = true;
+    Input::Heartbeat(a, h)
+}
+
+#[test]
+fn a_drained_agent_past_its_grace_follows_the_agent_lost_policy() {
+    let why = system("agent b terminated (SIGTERM): its part of run 1 did not finish within the drain grace of 1 s");
+    // abort (the default): the run ends with the agent's reason, as before.
+    let mut h = Harness::new(&["a", "b"], config());
+    h.running(1);
+    h.step(draining("b"));
+    let stop = h.step(aborted_by("b", &why));
+    assert_eq!(
+        stops(&stop),
+        [
+            ("a".into(), why.clone(), false),
+            ("b".into(), why.clone(), false)
+        ]
+    );
+    // continue: only b's part stopped; the run goes on degraded and finishes on a.
+    let mut cfg = config();
+    cfg.on_agent_lost = OnAgentLost::Continue;
+    let mut h = Harness::new(&["a", "b"], cfg.clone());
+    h.running(1);
+    h.step(draining("b"));
+    let left = h.step(aborted_by("b", &why));
+    assert!(stops(&left).is_empty(), "{left:?}");
+    let AbortReason::System { message } = &why else {
+        unreachable!()
+    };
+    assert_eq!(
+        events(&left),
+        [(
+            "warning",
+            format!("{message}; the run continues without it (on_agent_lost: continue)")
+        )]
+    );
+    let note = format!(
+        "degraded: {message}; its segment's load stopped early: the rest is missing from this run"
+    );
+    assert!(
+        left.contains(&Action::Degraded { note: note.clone() }),
+        "{left:?}"
+    );
+    h.step(done("b", 0));
+    h.step(event("a", pb::RunPhase::ExecutionDone));
+    let end = h.step(done("a", 0));
+    assert_eq!(finish(&end), Some((RunStatus::Finished, 0)));
+    assert_eq!(summary_message(&end), Some(note));
+    // An agent that does not drain still aborts the run with its reason.
+    let mut h = Harness::new(&["a", "b"], cfg.clone());
+    h.running(1);
+    assert!(!stops(&h.step(aborted_by("b", &why))).is_empty());
+    // The only agent left: the run ends, no agent is left.
+    let mut h = Harness::new(&["a"], cfg);
+    h.running(1);
+    h.step(draining("a"));
+    let end = h.step(aborted_by("a", &why));
+    assert!(!stops(&end).is_empty(), "{end:?}");
+}
+
 #[test]
 fn with_continue_losing_every_agent_or_the_setup_agent_aborts() {
     let mut cfg = config();
