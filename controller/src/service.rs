@@ -461,7 +461,7 @@ impl ControllerService for Service {
     fn run_metrics(&self, run_id: u64) -> Option<serde_json::Value> {
         let live = self.co.live(run_id)?;
         let live = live.lock().unwrap_or_else(|e| e.into_inner());
-        let (secs, out) = totals_of(&live);
+        let (secs, out) = totals_of(&live, &|_| true);
         let stats = trend_stats();
         // Per interval: the key metrics merged over the agents for that interval.
         let intervals: Vec<serde_json::Value> = live
@@ -491,10 +491,10 @@ impl ControllerService for Service {
         self.run(run_id)?.summary
     }
 
-    fn run_totals(&self, run_id: u64) -> Option<serde_json::Value> {
+    fn run_totals(&self, run_id: u64, keep: &dyn Fn(&str) -> bool) -> Option<serde_json::Value> {
         let live = self.co.live(run_id)?;
         let live = live.lock().unwrap_or_else(|e| e.into_inner());
-        let (secs, out) = totals_of(&live);
+        let (secs, out) = totals_of(&live, keep);
         Some(serde_json::json!({"run_id": run_id, "duration_s": secs, "metrics": out}))
     }
 
@@ -579,9 +579,12 @@ fn trend_stats() -> Vec<String> {
         .collect()
 }
 
-/// A run's merged metrics so far (`values` per metric) and the seconds its rates are over:
-/// up to its end once it has ended.
-fn totals_of(live: &LiveData) -> (f64, serde_json::Map<String, serde_json::Value>) {
+/// A run's merged metrics so far (`values` of each metric `keep` accepts) and the seconds its
+/// rates are over: up to its end once it has ended.
+fn totals_of(
+    live: &LiveData,
+    keep: &dyn Fn(&str) -> bool,
+) -> (f64, serde_json::Map<String, serde_json::Value>) {
     let secs = match (live.started, live.ended) {
         (Some(s), Some(e)) => e.duration_since(s).as_secs_f64(),
         (Some(s), None) => s.elapsed().as_secs_f64(),
@@ -590,6 +593,9 @@ fn totals_of(live: &LiveData) -> (f64, serde_json::Map<String, serde_json::Value
     let stats = trend_stats();
     let mut out = serde_json::Map::new();
     for (name, info) in live.series.metrics() {
+        if !keep(name) {
+            continue;
+        }
         if let Some(sink) = live.series.aggregate(name, &[]) {
             let values: serde_json::Map<String, serde_json::Value> = sink
                 .values(&stats, secs)

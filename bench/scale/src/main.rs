@@ -8,6 +8,7 @@
 mod agent;
 mod batches;
 mod controller;
+mod dashboards;
 mod probe;
 
 use std::path::PathBuf;
@@ -24,12 +25,15 @@ use volley_api::client::Client;
 use agent::Fleet;
 use batches::Totals;
 use controller::Controller;
+use dashboards::{Dashboards, MAX_DASHBOARDS};
 use probe::quantile;
 
-const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none]
+const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--dashboards 0,10] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none]
 
   --volley PATH        the volley binary whose controller is measured (default: target/release/volley)
   --agents LIST        agent counts, one measurement each (default: 10,100,1000)
+  --dashboards LIST    dashboards open on the run during it (its live stream each, at most 64):
+                       one measurement per agent count and dashboard count (default: 0)
   --duration SECONDS   the run's length: one metric batch per agent per second (default: 20)
   --rps N              requests per second each simulated agent reports (default: 100, ~19 KiB batches)
   --idle SECONDS       how long the controller is measured with heartbeats only (default: 3)
@@ -39,6 +43,7 @@ const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,10
 struct Args {
     volley: PathBuf,
     agents: Vec<usize>,
+    dashboards: Vec<usize>,
     duration: u64,
     rps: u32,
     idle: u64,
@@ -52,6 +57,7 @@ fn parse_args() -> Result<Args> {
     let mut a = Args {
         volley: PathBuf::from("target/release/volley"),
         agents: vec![10, 100, 1000],
+        dashboards: vec![0],
         duration: 20,
         rps: 100,
         idle: 3,
@@ -81,6 +87,16 @@ fn parse_args() -> Result<Args> {
                     .map_err(|_| anyhow!("--agents {value:?}: give counts such as 10,100,1000"))?;
                 if a.agents.contains(&0) {
                     bail!("--agents {value:?}: every count must be at least 1");
+                }
+            }
+            "--dashboards" => {
+                a.dashboards = value
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| anyhow!("--dashboards {value:?}: give counts such as 0,10"))?;
+                if a.dashboards.iter().any(|d| *d > MAX_DASHBOARDS) {
+                    bail!("--dashboards {value:?}: a controller holds at most {MAX_DASHBOARDS} live streams");
                 }
             }
             "--duration" => a.duration = number("whole seconds, e.g. 20")?.clamp(2, 600),
@@ -119,6 +135,9 @@ fn raise_open_files() -> u64 {
 /// One measurement's figures.
 struct Row {
     agents: usize,
+    dashboards: usize,
+    /// Bytes per second each open dashboard received while the agents sent, in KiB/s.
+    dashboard_kib_s: f64,
     batch_kib: f64,
     idle_cores: f64,
     run_cores: f64,
@@ -146,13 +165,19 @@ fn ms(v: f64) -> String {
 
 impl Row {
     fn header() -> &'static str {
-        "| agents | batch KiB | heartbeats only, cores | run, cores | peak RSS MiB | merge lag p50 / p99 ms | ack p50 / p99 ms | API p50 / p99 ms | agents' send delay p99 ms | submit → all running, s | status | merged totals |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+        "| agents | dashboards | KiB/s per dashboard | batch KiB | heartbeats only, cores | run, cores | peak RSS MiB | merge lag p50 / p99 ms | ack p50 / p99 ms | API p50 / p99 ms | agents' send delay p99 ms | submit → all running, s | status | merged totals |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
     }
 
     fn line(&self) -> String {
         format!(
-            "| {} | {:.1} | {:.2} | {:.2} | {:.0} | {} / {} | {} / {} | {} / {} | {} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.0} | {} / {} | {} / {} | {} / {} | {} | {:.2} | {} | {} |",
             self.agents,
+            self.dashboards,
+            if self.dashboards == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.1}", self.dashboard_kib_s)
+            },
             self.batch_kib,
             self.idle_cores,
             self.run_cores,
@@ -235,7 +260,7 @@ fn create_test(client: &Client, agents: usize, duration: u64) -> Result<u64> {
     Ok(test.test.id)
 }
 
-fn measure(rt: &Runtime, args: &Args, n: usize) -> Result<Row> {
+fn measure(rt: &Runtime, args: &Args, n: usize, dashboards: usize) -> Result<Row> {
     let ctrl = Controller::start(&args.volley, args.cpu, n)?;
     let client = Client::new(&ctrl.rest)?.with_timeout(Duration::from_secs(20))?;
     let variants = batches::variants(8, args.rps);
@@ -293,6 +318,12 @@ fn measure(rt: &Runtime, args: &Args, n: usize) -> Result<Row> {
     let submitted = Instant::now();
     let run_id = client.start_testrun(test_id, &Default::default())?.run.id;
     let (stop_poll, poller) = probe::spawn_poller(client.clone(), run_id, fleet.clone(), n);
+    let dash = match dashboards {
+        0 => None,
+        d => Some(Dashboards::open(rt, &ctrl.rest, run_id, d)?),
+    };
+    let dash_bytes = || dash.as_ref().map_or(0, Dashboards::bytes);
+    let mut dashboard_kib_s = f64::NAN;
     let limit = Duration::from_secs(args.duration + 120);
     let run = (|| -> Result<(f64, f64, String)> {
         wait_for("the Start barrier on every agent", limit, || {
@@ -300,11 +331,15 @@ fn measure(rt: &Runtime, args: &Args, n: usize) -> Result<Row> {
         })?;
         let start_s = submitted.elapsed().as_secs_f64();
         eprintln!("  run {run_id} started on every agent after {start_s:.2} s");
-        let (cpu1, t1) = (ctrl.proc.cpu_seconds()?, Instant::now());
+        let (cpu1, t1, b1) = (ctrl.proc.cpu_seconds()?, Instant::now(), dash_bytes());
         wait_for("every agent's DONE", limit, || {
             Ok(fleet.done.load(Ordering::SeqCst) == n || final_status(&client)?.is_some())
         })?;
-        let run_cores = (ctrl.proc.cpu_seconds()? - cpu1) / t1.elapsed().as_secs_f64();
+        let secs = t1.elapsed().as_secs_f64();
+        let run_cores = (ctrl.proc.cpu_seconds()? - cpu1) / secs;
+        if dashboards > 0 {
+            dashboard_kib_s = (dash_bytes() - b1) as f64 / secs / dashboards as f64 / 1024.0;
+        }
         let mut status = None;
         wait_for("the run to end", limit, || {
             status = final_status(&client)?;
@@ -324,6 +359,7 @@ fn measure(rt: &Runtime, args: &Args, n: usize) -> Result<Row> {
     let (start_s, run_cores, status, merged) = outcome?;
     let sent = fleet.sent_totals();
     let mut notes = fleet.problems();
+    notes.extend(dash.as_ref().map(Dashboards::problems).unwrap_or_default());
     if merged != sent {
         notes.push(format!("merged {merged:?} but the agents sent {sent:?}"));
     }
@@ -334,6 +370,8 @@ fn measure(rt: &Runtime, args: &Args, n: usize) -> Result<Row> {
     let acks = fleet.acks();
     Ok(Row {
         agents: n,
+        dashboards,
+        dashboard_kib_s,
         batch_kib,
         idle_cores,
         run_cores,
@@ -388,9 +426,14 @@ fn main() -> ExitCode {
     println!();
     println!("{}", Row::header());
     let mut failed = false;
-    for &n in &args.agents {
-        eprintln!("controller-scale: {n} agents");
-        match measure(&rt, &args, n) {
+    let runs: Vec<(usize, usize)> = args
+        .agents
+        .iter()
+        .flat_map(|&n| args.dashboards.iter().map(move |&d| (n, d)))
+        .collect();
+    for (n, d) in runs {
+        eprintln!("controller-scale: {n} agents, {d} dashboards");
+        match measure(&rt, &args, n, d) {
             Ok(row) => {
                 println!("{}", row.line());
                 for note in &row.notes {
@@ -399,7 +442,9 @@ fn main() -> ExitCode {
                 failed |= !row.totals_exact && row.status == "FINISHED";
             }
             Err(e) => {
-                println!("| {n} | – | – | – | – | – | – | – | – | – | harness error | – |");
+                println!(
+                    "| {n} | {d} | – | – | – | – | – | – | – | – | – | – | harness error | – |"
+                );
                 eprintln!("  error: {e:#}");
                 failed = true;
             }

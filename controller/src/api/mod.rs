@@ -146,12 +146,17 @@ pub trait ControllerService: Send + Sync + 'static {
         let _ = (run_id, since_unix_ms);
         None
     }
-    /// The run's merged totals so far: [`ControllerService::run_metrics`] without its
-    /// per-interval series (what the dashboard's totals and live thresholds read each second).
-    fn run_totals(&self, run_id: u64) -> Option<serde_json::Value> {
+    /// The run's merged totals so far of the metrics `keep` accepts:
+    /// [`ControllerService::run_metrics`] without its per-interval series (what the
+    /// dashboard's totals and live thresholds read each second, for a few metrics only: every
+    /// metric left out is one aggregation over the run's series saved per open page).
+    fn run_totals(&self, run_id: u64, keep: &dyn Fn(&str) -> bool) -> Option<serde_json::Value> {
         let mut m = self.run_metrics(run_id)?;
         if let Some(o) = m.as_object_mut() {
             o.remove("intervals");
+            if let Some(metrics) = o.get_mut("metrics").and_then(|v| v.as_object_mut()) {
+                metrics.retain(|name, _| keep(name));
+            }
         }
         Some(m)
     }

@@ -101,16 +101,15 @@ const SHOWN_METRICS: [&str; 4] = [
     "iterations",
 ];
 
-/// Keeps in a run's totals only the metrics the page shows ([`SHOWN_METRICS`] and the keys of
-/// the run's thresholds).
-fn shown_only(totals: &mut serde_json::Value, run: &Run) {
-    let thresholds = run.config.get("thresholds").and_then(|t| t.as_object());
-    if let Some(metrics) = totals.get_mut("metrics").and_then(|m| m.as_object_mut()) {
-        metrics.retain(|name, _| {
-            SHOWN_METRICS.contains(&name.as_str())
-                || thresholds.is_some_and(|t| t.contains_key(name))
-        });
-    }
+/// Whether the page shows `name` from the totals: [`SHOWN_METRICS`] and the metrics of the
+/// run's thresholds (the controller aggregates only these for a stream, once a second).
+fn shown(run: &Run, name: &str) -> bool {
+    SHOWN_METRICS.contains(&name)
+        || run
+            .config
+            .get("thresholds")
+            .and_then(|t| t.as_object())
+            .is_some_and(|t| t.contains_key(name))
 }
 
 /// The run as the page shows it: its `k6-run` view and its test's name (`test_name`, empty if
@@ -183,8 +182,7 @@ impl RunFeed {
                 self.recent.pop_first();
             }
         }
-        if let Some(mut totals) = svc.run_totals(id) {
-            shown_only(&mut totals, &run);
+        if let Some(totals) = svc.run_totals(id, &|name| shown(&run, name)) {
             let totals = to_json(&totals);
             if totals != self.totals {
                 out.push(("totals", totals.clone()));
