@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod grpc_server;
 pub mod k6_client;
 pub mod loopback_tls;
 pub mod netns;

@@ -18,7 +18,8 @@
 //!   (every statistic). Time-based executors compare only the shape.
 //!
 //! Both tools only ever talk to the 127.0.0.1 target: the scripts use `__ENV.BASE_URL` (and
-//! `__ENV.WS_URL`, a WebSocket echo and broadcast server, `volley_e2e::ws_server`), proxy
+//! `__ENV.WS_URL`, a WebSocket echo and broadcast server, `volley_e2e::ws_server`, and
+//! `__ENV.GRPC_ADDR`, a gRPC server, `volley_e2e::grpc_server`), proxy
 //! variables are removed, and k6 runs with `--no-usage-report` and `K6_NO_USAGE_REPORT=true`.
 //!
 //! When `k6` is not installed the tests print a warning and pass, so developer machines without
@@ -54,6 +55,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use volley_e2e::grpc_server::GrpcServer;
 use volley_e2e::ws_server::WsServer;
 use volley_e2e::{temp_dir, volley_bin, workspace_root, Target};
 
@@ -89,6 +91,10 @@ const BUILTIN_METRICS: &[&str] = &[
     "ws_ping",
     "ws_session_duration",
     "ws_sessions",
+    "grpc_req_duration",
+    "grpc_streams",
+    "grpc_streams_msgs_received",
+    "grpc_streams_msgs_sent",
 ];
 /// No single run may take longer than this; a hang fails the test instead of blocking CI.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -228,9 +234,15 @@ fn run_limited(mut cmd: Command, what: &str) -> (i32, String, String) {
     (status.code().unwrap_or(-1), stdout, stderr)
 }
 
-/// Runs `script` under `tool` against `base_url` and `ws_url`, in `dir` (so relative files
-/// land there).
-fn run_tool(tool: Tool, script: &Path, base_url: &str, ws_url: &str, dir: &Path) -> Outcome {
+/// The local servers a script may talk to.
+struct Servers<'a> {
+    base_url: &'a str,
+    ws_url: &'a str,
+    grpc_addr: &'a str,
+}
+
+/// Runs `script` under `tool` against `servers`, in `dir` (so relative files land there).
+fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path) -> Outcome {
     let out_file = dir.join(format!("{}-summary.json", tool.name()));
     let mut cmd = match tool {
         Tool::K6 => {
@@ -245,9 +257,11 @@ fn run_tool(tool: Tool, script: &Path, base_url: &str, ws_url: &str, dir: &Path)
         }
     };
     cmd.arg("-e")
-        .arg(format!("BASE_URL={base_url}"))
+        .arg(format!("BASE_URL={}", servers.base_url))
         .arg("-e")
-        .arg(format!("WS_URL={ws_url}"))
+        .arg(format!("WS_URL={}", servers.ws_url))
+        .arg("-e")
+        .arg(format!("GRPC_ADDR={}", servers.grpc_addr))
         .arg("-e")
         .arg(format!("OUT={}", out_file.display()))
         .arg(script)
@@ -467,16 +481,22 @@ fn differential(case: &Case) {
     }
     let target = Target::start();
     let ws = WsServer::start();
+    let grpc = GrpcServer::start();
+    let servers = Servers {
+        base_url: &target.url,
+        ws_url: &ws.url,
+        grpc_addr: &grpc.addr,
+    };
     let script = script_path(case.script);
     assert!(script.exists(), "missing script {}", script.display());
     let stem = case.script.trim_end_matches(".js").trim_end_matches(".ts");
     let dir = temp_dir(&format!("diff-{stem}"));
 
     let started = Instant::now();
-    let k6 = run_tool(Tool::K6, &script, &target.url, &ws.url, &dir);
+    let k6 = run_tool(Tool::K6, &script, &servers, &dir);
     let k6_time = started.elapsed();
     let started = Instant::now();
-    let volley = run_tool(Tool::Volley, &script, &target.url, &ws.url, &dir);
+    let volley = run_tool(Tool::Volley, &script, &servers, &dir);
     let volley_time = started.elapsed();
     eprintln!(
         "{}: k6 exit {} in {k6_time:.2?}, volley exit {} in {volley_time:.2?}",
@@ -1097,6 +1117,17 @@ fn wild_ramping_vus_load_profile() {
 fn wild_request_signing_with_k6_encoding_and_crypto() {
     differential(&Case {
         script: "wild_encoding_crypto.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn grpc_calls_streams_reflection_and_metric_tags() {
+    differential(&Case {
+        script: "grpc_calls.js",
         exit_code: 0,
         counts: Counts::Exact,
         order: Order::FirstUse,

@@ -54,6 +54,10 @@ pub mod builtin {
     pub const WS_MSGS_SENT: MetricId = 21;
     pub const WS_MSGS_RECEIVED: MetricId = 22;
     pub const WS_PING: MetricId = 23;
+    pub const GRPC_REQ_DURATION: MetricId = 24;
+    pub const GRPC_STREAMS: MetricId = 25;
+    pub const GRPC_STREAMS_MSGS_SENT: MetricId = 26;
+    pub const GRPC_STREAMS_MSGS_RECEIVED: MetricId = 27;
 }
 
 const BUILTINS: &[(&str, MetricType, ValueType)] = &[
@@ -89,6 +93,18 @@ const BUILTINS: &[(&str, MetricType, ValueType)] = &[
     ("ws_msgs_sent", MetricType::Counter, ValueType::Default),
     ("ws_msgs_received", MetricType::Counter, ValueType::Default),
     ("ws_ping", MetricType::Trend, ValueType::Time),
+    ("grpc_req_duration", MetricType::Trend, ValueType::Time),
+    ("grpc_streams", MetricType::Counter, ValueType::Default),
+    (
+        "grpc_streams_msgs_sent",
+        MetricType::Counter,
+        ValueType::Default,
+    ),
+    (
+        "grpc_streams_msgs_received",
+        MetricType::Counter,
+        ValueType::Default,
+    ),
 ];
 
 /// Errors registering a custom metric.

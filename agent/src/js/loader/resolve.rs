@@ -98,9 +98,9 @@ mod tests {
 
     #[test]
     fn refuses_the_rest_saying_why() {
-        let e = resolve_specifier("/a.js", "k6/net/grpc").unwrap_err();
+        let e = resolve_specifier("/a.js", "k6/experimental/redis").unwrap_err();
         assert!(
-            e.contains("k6/net/grpc") && e.contains("does not support"),
+            e.contains("k6/experimental/redis") && e.contains("does not support"),
             "{e}"
         );
         let e = resolve_specifier("/a.js", "k6/nope").unwrap_err();

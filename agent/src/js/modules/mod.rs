@@ -15,6 +15,7 @@ pub mod data;
 pub mod encoding;
 pub mod execution;
 pub mod fs;
+pub mod grpc;
 pub mod html;
 pub mod http;
 pub mod k6;
@@ -60,11 +61,11 @@ pub const MODULES: &[K6Module] = &[
     ws::MODULE,
     websockets::MODULE,
     websockets::EXPERIMENTAL,
+    grpc::MODULE,
 ];
 
 /// Modules k6 has and Volley does not (yet): named in the error so users know it is not a typo.
 pub const NOT_YET: &[&str] = &[
-    "k6/net/grpc",
     "k6/browser",
     "k6/secrets",
     "k6/experimental/browser",
@@ -143,13 +144,13 @@ mod tests {
     fn unknown_and_missing_modules_name_the_supported_ones() {
         assert!(find("./x.js").is_none());
         assert_eq!(find("k6/http").unwrap().unwrap().name, "k6/http");
-        let e = find("k6/net/grpc").unwrap().err().unwrap();
+        let e = find("k6/experimental/redis").unwrap().err().unwrap();
         assert_eq!(
             e,
-            "module \"k6/net/grpc\" is a k6 module that Volley does not support yet; supported \
-             modules: k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, \
-             k6/timers, k6/html, k6/experimental/fs, k6/experimental/csv, k6/ws, k6/websockets, \
-             k6/experimental/websockets"
+            "module \"k6/experimental/redis\" is a k6 module that Volley does not support yet; \
+             supported modules: k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, \
+             k6/crypto, k6/timers, k6/html, k6/experimental/fs, k6/experimental/csv, k6/ws, \
+             k6/websockets, k6/experimental/websockets, k6/net/grpc"
         );
         let e = find("k6/experimental/webcrypto").unwrap().err().unwrap();
         assert_eq!(

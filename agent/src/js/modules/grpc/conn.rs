@@ -1,0 +1,570 @@
+//! A client's connection and its calls, on the IO runtime: a tonic `Channel` (HTTP/2) over a
+//! connection dialed as `k6/http` dials (`blockHostnames`, `blacklistIPs` and an agent's
+//! target policy refuse it alike, and its wire bytes count in `data_sent`/`data_received`).
+//!
+//! Messages cross the channel as bytes ([`RawCodec`]): the VU encodes and decodes them with
+//! the client's descriptors on its own thread (`codec.rs`), so these tasks never touch JS.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes};
+use hyper_util::rt::TokioIo;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::http::error::{RequestError, TCP_DIAL_REFUSED};
+use crate::http::{dial_checked, HopTrace, HttpShared, Meter};
+
+/// grpc-go's default limit on a received message (k6's `maxReceiveSize` of 0).
+pub const DEFAULT_MAX_RECEIVE: usize = 4 << 20;
+/// The largest message sent when the script sets no `maxSendSize` (grpc-go has no limit; an
+/// unbounded one would let a script exhaust the generator's memory).
+pub const DEFAULT_MAX_SEND: usize = 64 << 20;
+/// How many of a channel's connections (it redials after a drop) keep their byte counters.
+const METERS_KEPT: usize = 4;
+
+/// What `connect` was asked for.
+pub struct ConnectParams {
+    pub timeout: Duration,
+    pub max_receive: usize,
+    pub max_send: usize,
+    /// `authority`: the `:authority` of every call instead of the address.
+    pub authority: Option<String>,
+    pub user_agent: String,
+}
+
+/// An open connection of a client.
+#[derive(Clone)]
+pub struct Conn {
+    channel: Channel,
+    /// The address as the script gave it (`host:port`).
+    pub addr: String,
+    meters: Arc<Mutex<Vec<Arc<Meter>>>>,
+    max_receive: usize,
+    max_send: usize,
+}
+
+impl Conn {
+    /// The connection's channel (cheap to clone; all clones share the connection).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The largest message the connection accepts.
+    pub fn max_receive(&self) -> usize {
+        self.max_receive
+    }
+
+    /// Bytes (sent, received) on the connection's wire since the last call.
+    pub fn take_bytes(&self) -> (u64, u64) {
+        let meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
+        meters.iter().fold((0, 0), |(s, r), m| {
+            let (a, b) = m.take_bytes();
+            (s + a, r + b)
+        })
+    }
+}
+
+/// `host:port` split, IPv6 literals in brackets; the port must be a number (k6's words for
+/// what is wrong, as Go's dialer says them).
+pub fn split_addr(addr: &str) -> Result<(String, u16), String> {
+    let Some((host, port)) = addr
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.ends_with('[') && (!h.starts_with('[') || h.ends_with(']')))
+    else {
+        return Err(format!("address {addr}: missing port in address"));
+    };
+    let port: u16 = port.parse().map_err(|_| {
+        format!("address {addr}: invalid port {port:?} (use a number, as in 127.0.0.1:50051)")
+    })?;
+    Ok((host.to_owned(), port))
+}
+
+/// Dials `addr` and opens an HTTP/2 connection on it, within `p.timeout`. The error is k6's
+/// text (grpc-go's, as k6 passes it on).
+pub async fn connect(
+    shared: Arc<HttpShared>,
+    addr: String,
+    p: ConnectParams,
+) -> Result<Conn, String> {
+    let dialing =
+        |e: &str| format!("connection error: desc = \"transport: error while dialing: {e}\"");
+    let (host, port) = split_addr(&addr).map_err(|e| dialing(&e))?;
+    let mut endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| dialing(&format!("address {addr}: {e}")))?
+        .connect_timeout(p.timeout);
+    if !p.user_agent.is_empty() {
+        endpoint = endpoint
+            .user_agent(p.user_agent.clone())
+            .map_err(|e| format!("invalid userAgent {:?}: {e}", p.user_agent))?;
+    }
+    if let Some(a) = &p.authority {
+        let uri: http::Uri = format!("http://{a}")
+            .parse()
+            .map_err(|e| format!("invalid authority {a:?} in the connect params: {e}"))?;
+        endpoint = endpoint.origin(uri);
+    }
+    let meters: Arc<Mutex<Vec<Arc<Meter>>>> = Arc::default();
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let (m, f) = (meters.clone(), failure.clone());
+    let connector = tower::service_fn(move |_uri: http::Uri| {
+        let (shared, host, meters, failure) = (shared.clone(), host.clone(), m.clone(), f.clone());
+        async move {
+            let mut trace = HopTrace::new(Instant::now());
+            match dial_checked(&shared, false, &host, port, &mut trace).await {
+                Ok(d) => {
+                    let mut kept = meters.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.len() >= METERS_KEPT {
+                        kept.remove(0);
+                    }
+                    kept.push(d.meter.clone());
+                    Ok(TokioIo::new(d.stream))
+                }
+                Err(e) => {
+                    let text = dial_error_text(&e, &host, port);
+                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.clone());
+                    Err(std::io::Error::other(text))
+                }
+            }
+        }
+    });
+    let connected =
+        tokio::time::timeout(p.timeout, endpoint.connect_with_connector(connector)).await;
+    let dial_failure = || failure.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match connected {
+        Ok(Ok(channel)) => Ok(Conn {
+            channel,
+            addr,
+            meters,
+            max_receive: p.max_receive,
+            max_send: p.max_send,
+        }),
+        Ok(Err(e)) => Err(match dial_failure() {
+            Some(d) => dialing(&d),
+            None => format!(
+                "connection error: desc = \"transport: {}\"",
+                error_chain(&e)
+            ),
+        }),
+        Err(_) => Err(match dial_failure() {
+            Some(d) => format!("context deadline exceeded: {}", dialing(&d)),
+            None => "context deadline exceeded".into(),
+        }),
+    }
+}
+
+/// A dial failure in the words `k6/http` uses (the full text of a refused target).
+fn dial_error_text(e: &RequestError, host: &str, port: u16) -> String {
+    if let Some(d) = &e.detail {
+        return d.clone();
+    }
+    if e.code == TCP_DIAL_REFUSED {
+        return format!("dial tcp {host}:{port}: connect: connection refused");
+    }
+    e.message.clone()
+}
+
+/// An error and its sources, joined by ": ".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// How a call ended.
+pub struct Outcome {
+    /// The gRPC status code.
+    pub code: Code,
+    /// The status message (empty on success).
+    pub message: String,
+    /// The reply (unary calls that got one).
+    pub reply: Option<Bytes>,
+    pub headers: MetadataMap,
+    pub trailers: MetadataMap,
+    pub duration: Duration,
+    /// k6 records no `grpc_req_duration` for it: the call's own deadline passed, or the client
+    /// failed before the server could answer.
+    pub unrecorded: bool,
+}
+
+impl Outcome {
+    fn failed(status: &Status, headers: MetadataMap, duration: Duration) -> Outcome {
+        let (code, message) = status_text(status);
+        Outcome {
+            code,
+            message,
+            reply: None,
+            headers,
+            // A status without a header block before it (a "trailers-only" answer) carries
+            // the whole answer's metadata; after headers, its metadata are the trailers.
+            trailers: status.metadata().clone(),
+            duration,
+            unrecorded: false,
+        }
+    }
+
+    fn deadline(duration: Duration) -> Outcome {
+        Outcome {
+            code: Code::DeadlineExceeded,
+            message: "context deadline exceeded".into(),
+            reply: None,
+            headers: MetadataMap::new(),
+            trailers: MetadataMap::new(),
+            duration,
+            unrecorded: true,
+        }
+    }
+}
+
+/// How early a server's deadline may end a call before the client's own timer does (the
+/// server got the deadline in `grpc-timeout` and its timer may beat the client's by a hair).
+const DEADLINE_SLACK: Duration = Duration::from_millis(25);
+
+/// Whether `status` is the server ending the call for its deadline: the call then ends as the
+/// client's deadline ends it in k6 ("context deadline exceeded", not recorded).
+fn deadline_status(status: &Status, elapsed: Duration, timeout: Option<Duration>) -> bool {
+    matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded)
+        && timeout.is_some_and(|t| elapsed + DEADLINE_SLACK >= t)
+}
+
+/// grpc-go's words for a unary call that got more than one answer.
+const PROTOCOL_VIOLATION: &str = "grpc: client streaming protocol violation: get <nil>, want <EOF>";
+
+/// Trailers as k6 shows them: without the status, which the response has in its own fields.
+fn without_status(mut md: MetadataMap) -> MetadataMap {
+    for k in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+        md.remove(k);
+    }
+    md
+}
+
+/// A status' code and message, in grpc-go's terms where tonic has its own for the same thing.
+fn status_text(status: &Status) -> (Code, String) {
+    let m = status.message();
+    // tonic: "Error, decoded message length too large: found 208 bytes, the limit is: 100 bytes"
+    if let Some(rest) = m.strip_prefix("Error, decoded message length too large: found ") {
+        let mut nums = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|t| !t.is_empty());
+        if let (Some(found), Some(limit)) = (nums.next(), nums.next()) {
+            return (
+                Code::ResourceExhausted,
+                format!("grpc: received message larger than max ({found} vs. {limit})"),
+            );
+        }
+    }
+    (status.code(), m.to_owned())
+}
+
+/// The channel's client with the connection's message size limits.
+fn client(conn: &Conn) -> tonic::client::Grpc<Channel> {
+    tonic::client::Grpc::new(conn.channel.clone())
+        .max_decoding_message_size(conn.max_receive)
+        .max_encoding_message_size(conn.max_send)
+}
+
+fn call_path(path: String) -> Result<http::uri::PathAndQuery, Status> {
+    http::uri::PathAndQuery::from_maybe_shared(path).map_err(|e| Status::internal(e.to_string()))
+}
+
+/// A unary call of `path` (`/pkg.Service/Method`) with an encoded request.
+pub async fn unary(
+    conn: Conn,
+    path: String,
+    body: Bytes,
+    metadata: MetadataMap,
+    timeout: Duration,
+) -> Outcome {
+    let started = Instant::now();
+    let call = async {
+        let mut grpc = client(&conn);
+        grpc.ready()
+            .await
+            .map_err(|e| (Status::unavailable(error_chain(&e)), MetadataMap::new()))?;
+        let mut req = tonic::Request::new(tokio_stream::once(body));
+        *req.metadata_mut() = metadata;
+        req.set_timeout(timeout);
+        let path = call_path(path).map_err(|s| (s, MetadataMap::new()))?;
+        let resp = grpc
+            .streaming(req, path, RawCodec)
+            .await
+            .map_err(|s| (s, MetadataMap::new()))?;
+        let headers = resp.metadata().clone();
+        let mut stream = resp.into_inner();
+        let reply = stream.message().await.map_err(|s| (s, headers.clone()))?;
+        // A unary call answers once: a second answer fails the call as grpc-go fails it for
+        // k6, showing the second message.
+        if reply.is_some() {
+            if let Some(more) = stream.message().await.map_err(|s| (s, headers.clone()))? {
+                return Ok((
+                    headers,
+                    Some(more),
+                    MetadataMap::new(),
+                    Some(PROTOCOL_VIOLATION),
+                ));
+            }
+        }
+        let trailers = stream
+            .trailers()
+            .await
+            .map_err(|s| (s, headers.clone()))?
+            .map(without_status)
+            .unwrap_or_default();
+        Ok::<_, (Status, MetadataMap)>((headers, reply, trailers, None))
+    };
+    let result = tokio::time::timeout(timeout, call).await;
+    let duration = started.elapsed();
+    match result {
+        Ok(Ok((headers, reply, _, Some(violation)))) => Outcome {
+            reply,
+            ..Outcome::failed(&Status::unknown(violation), headers, duration)
+        },
+        Ok(Ok((headers, reply, trailers, None))) => match reply {
+            Some(reply) => Outcome {
+                code: Code::Ok,
+                message: String::new(),
+                reply: Some(reply),
+                headers,
+                trailers,
+                duration,
+                unrecorded: false,
+            },
+            None => Outcome::failed(
+                &Status::internal("the server ended a unary call without a reply"),
+                headers,
+                duration,
+            ),
+        },
+        Ok(Err((status, headers))) => {
+            if deadline_status(&status, duration, Some(timeout)) {
+                return Outcome::deadline(duration);
+            }
+            Outcome::failed(&status, headers, duration)
+        }
+        Err(_) => Outcome::deadline(duration),
+    }
+}
+
+/// What the script does to a stream.
+pub enum StreamCmd {
+    /// Send a message.
+    Write(Bytes),
+    /// The client has finished sending (`stream.end()`).
+    End,
+    /// End the call with an error the client found (a message it could not encode).
+    Fail(String),
+}
+
+/// What a stream reports to its VU: messages, then at most one error, then `End`.
+pub enum StreamEvent {
+    Data(Bytes),
+    Error { code: Code, message: String },
+    End(Box<Outcome>),
+}
+
+/// Runs one stream (any kind: the script's writes and ends go up as they come, the server's
+/// messages come down as they arrive) until the call ends. Dropping the command sender (the
+/// VU's iteration ended) cancels the call without events.
+pub async fn stream(
+    conn: Conn,
+    path: String,
+    metadata: MetadataMap,
+    timeout: Option<Duration>,
+    mut cmds: tokio::sync::mpsc::UnboundedReceiver<StreamCmd>,
+    post: impl Fn(StreamEvent),
+) {
+    let started = Instant::now();
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let until_deadline = || async move {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let (out, out_rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let mut out = Some(out);
+    let fail = |status: &Status, headers: MetadataMap| {
+        let o = if deadline_status(status, started.elapsed(), timeout) {
+            Outcome::deadline(started.elapsed())
+        } else {
+            Outcome::failed(status, headers, started.elapsed())
+        };
+        post(StreamEvent::Error {
+            code: o.code,
+            message: o.message.clone(),
+        });
+        post(StreamEvent::End(Box::new(o)));
+    };
+    let timed_out = || {
+        let o = Outcome::deadline(started.elapsed());
+        post(StreamEvent::Error {
+            code: o.code,
+            message: o.message.clone(),
+        });
+        post(StreamEvent::End(Box::new(o)));
+    };
+    let client_failed = |text: String| {
+        let mut o = Outcome::failed(
+            &Status::unknown(text),
+            MetadataMap::new(),
+            started.elapsed(),
+        );
+        // The client's own failure: no request went wrong on the server, none is timed.
+        o.unrecorded = true;
+        post(StreamEvent::Error {
+            code: o.code,
+            message: o.message.clone(),
+        });
+        post(StreamEvent::End(Box::new(o)));
+    };
+
+    // Until the server's headers come, the script's messages still go up.
+    let mut grpc = client(&conn);
+    let call = async {
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(error_chain(&e)))?;
+        let mut req =
+            tonic::Request::new(tokio_stream::wrappers::UnboundedReceiverStream::new(out_rx));
+        *req.metadata_mut() = metadata;
+        if let Some(t) = timeout {
+            req.set_timeout(t);
+        }
+        grpc.streaming(req, call_path(path)?, RawCodec).await
+    };
+    tokio::pin!(call);
+    let resp = loop {
+        tokio::select! {
+            cmd = cmds.recv() => match cmd {
+                Some(StreamCmd::Write(b)) => {
+                    if let Some(o) = &out {
+                        let _ = o.send(b);
+                    }
+                }
+                Some(StreamCmd::End) => out = None,
+                Some(StreamCmd::Fail(text)) => return client_failed(text),
+                None => return,
+            },
+            r = &mut call => match r {
+                Ok(resp) => break resp,
+                Err(status) => return fail(&status, MetadataMap::new()),
+            },
+            _ = until_deadline() => return timed_out(),
+        }
+    };
+    let headers = resp.metadata().clone();
+    let mut inbound = resp.into_inner();
+    enum Step {
+        Cmd(Option<StreamCmd>),
+        Msg(Result<Option<Bytes>, Status>),
+        Deadline,
+    }
+    loop {
+        let step = tokio::select! {
+            cmd = cmds.recv() => Step::Cmd(cmd),
+            m = inbound.message() => Step::Msg(m),
+            _ = until_deadline() => Step::Deadline,
+        };
+        match step {
+            Step::Cmd(Some(StreamCmd::Write(b))) => {
+                if let Some(o) = &out {
+                    let _ = o.send(b);
+                }
+            }
+            Step::Cmd(Some(StreamCmd::End)) => out = None,
+            Step::Cmd(Some(StreamCmd::Fail(text))) => return client_failed(text),
+            Step::Cmd(None) => return,
+            Step::Msg(Ok(Some(b))) => post(StreamEvent::Data(b)),
+            Step::Msg(Ok(None)) => {
+                let trailers = match inbound.trailers().await {
+                    Ok(t) => t.map(without_status).unwrap_or_default(),
+                    Err(status) => return fail(&status, headers),
+                };
+                post(StreamEvent::End(Box::new(Outcome {
+                    code: Code::Ok,
+                    message: String::new(),
+                    reply: None,
+                    headers,
+                    trailers,
+                    duration: started.elapsed(),
+                    unrecorded: false,
+                })));
+                return;
+            }
+            Step::Msg(Err(status)) => return fail(&status, headers),
+            Step::Deadline => return timed_out(),
+        }
+    }
+}
+
+/// Messages as bytes: the VU encodes and decodes them with the client's descriptors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_split_into_host_and_port_or_say_what_is_wrong() {
+        assert_eq!(
+            split_addr("127.0.0.1:50051").unwrap(),
+            ("127.0.0.1".into(), 50051)
+        );
+        assert_eq!(split_addr("[::1]:443").unwrap(), ("[::1]".into(), 443));
+        assert_eq!(
+            split_addr("127.0.0.1").unwrap_err(),
+            "address 127.0.0.1: missing port in address"
+        );
+        assert_eq!(
+            split_addr("[::1]").unwrap_err(),
+            "address [::1]: missing port in address"
+        );
+        assert!(split_addr("h:http").unwrap_err().contains("invalid port"));
+    }
+}
