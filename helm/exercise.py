@@ -170,6 +170,58 @@ def check_configs(volley) -> int:
         subprocess.run(["rm", "-rf", work])
 
 
+def scale_down(volley, rest, work, procs):
+    """A scale-down 3 -> 1 while a 1-agent run is in progress, as Kubernetes does it: the
+    published agents wanted falls to 1, the idle agents get SIGTERM and exit at once, and so
+    does the busy one (a node drain), which finishes its part first: the run FINISHES with
+    exactly its iterations."""
+    script = os.path.join(work, "scale-down.js")
+    with open(script, "w") as f:
+        f.write("import { sleep } from 'k6';\n"
+                "export const options = { scenarios: { s: { executor: 'shared-iterations',"
+                " vus: 2, iterations: 60, maxDuration: '60s' } }, volley: { agents: 1 } };\n"
+                "export default function () { sleep(0.1); }\n")
+    env = dict(os.environ, VOLLEY_TOKEN=TOKEN["admin"])
+    submit = subprocess.Popen([volley, "submit", "--wait", "--controller", rest, script], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    names = [f"{RELEASE}-agent-5d8f9-{i:05d}" for i in range(AGENTS)]
+    deadline = time.time() + 30
+    while True:
+        agents = get(rest + "/v1/agents")["agents"]
+        busy = [a["name"] for a in agents if a.get("run_id")]
+        if busy:
+            break
+        if time.time() > deadline:
+            sys.exit(f"exercise: no agent took the scale-down run: {agents}")
+        time.sleep(0.1)
+    wanted = get(rest + "/v1/agents/wanted")
+    assert wanted["wanted"] == 1 and wanted["busy"] == 1, wanted
+    print(f"agents wanted while the 1-agent run runs: {wanted['wanted']} of {wanted['connected']}")
+    sent = time.time()
+    for name, p in zip(names, procs[1:]):
+        p.send_signal(15)
+    idle = [p for name, p in zip(names, procs[1:]) if name not in busy]
+    for p in idle:
+        p.wait(timeout=10)
+    took = time.time() - sent
+    assert took < 5, f"the idle agents took {took:.1f} s to exit"
+    print(f"SIGTERM to all {AGENTS}: the {len(idle)} idle agents exited within {took:.1f} s")
+    out, _ = submit.communicate(timeout=90)
+    if submit.returncode != 0:
+        sys.exit(f"exercise: the drained run exited {submit.returncode}:\n{out}")
+    runs = get(rest + "/loadtests/v2/runs")["k6-runs"]
+    last = max(runs, key=lambda r: r["id"])
+    iterations = get(f"{rest}/v1/runs/{last['id']}/summary")["metrics"]["iterations"]["values"]["count"]
+    assert iterations == 60, iterations
+    drained = procs[1 + names.index(busy[0])]
+    drained.wait(timeout=20)
+    with open(os.path.join(work, f"{busy[0]}.log")) as f:
+        log = f.read()
+    assert f"SIGTERM while serving run {last['id']}" in log and "drained after" in log, log
+    print(f"the busy agent drained: the run FINISHED with {iterations} of 60 iterations, "
+          f"then it exited ({drained.returncode})")
+
+
 TOKEN = {}  # the controller's bootstrap admin token, from the chart's Secret
 
 
@@ -296,6 +348,7 @@ def main() -> int:
         iterations = summary["metrics"]["iterations"]["values"]["count"]
         assert iterations == 30, iterations
         print(f"a run split by zone over the chart's agents: exit 0, {iterations} iterations")
+        scale_down(volley, rest, work, procs)
         return 0
     finally:
         for p in procs:

@@ -2,10 +2,10 @@
 //! `helm/check.sh` lints and renders it for every values file, validates each object against
 //! the Kubernetes JSON schemas, scans it with checkov and checks that bad values are refused;
 //! `helm/exercise.py` starts the rendered controller and agent containers' exact args, env and
-//! configuration files as local processes, checks the agents' probes and runs a test through
-//! them, and (`--check`) has `volley … --check` accept the rendered configuration of every
-//! values file and refuse a misspelt key. Tools:
-//! `bash helm/install-tools.sh` (`.ci/run` does it).
+//! configuration files as local processes, checks the agents' probes, runs a test through
+//! them and scales them down 3 -> 1 during a run (SIGTERM; the run finishes exact), and
+//! (`--check`) has `volley … --check` accept the rendered configuration of every values file
+//! and refuse a misspelt key. Tools: `bash helm/install-tools.sh` (`.ci/run` does it).
 
 use std::process::Command;
 
@@ -34,6 +34,16 @@ fn the_rendered_containers_run_a_test() {
         "{out}"
     );
     assert!(out.contains("exit 0, 30 iterations"), "{out}");
+    // The scale-down 3 -> 1 during a run: nothing of it is lost.
+    assert!(
+        out.contains("agents wanted while the 1-agent run runs: 1 of 3"),
+        "{out}"
+    );
+    assert!(out.contains("the 2 idle agents exited within"), "{out}");
+    assert!(
+        out.contains("the busy agent drained: the run FINISHED with 60 of 60 iterations"),
+        "{out}"
+    );
 }
 
 #[test]
