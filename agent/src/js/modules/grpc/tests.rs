@@ -73,6 +73,7 @@ fn load_lists_the_methods_of_the_files_it_was_given_as_k6() {
             []
         ])
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -160,6 +161,7 @@ fn load_errors_name_the_file_and_happen_only_in_the_init_context() {
             "{\"s\":16}"
         ])
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -206,4 +208,5 @@ fn unary_replies_show_unset_fields_and_stream_messages_do_not() {
         streamed,
         json!({"big": "9007199254740993", "reqs": {"k": {"id": "x"}}, "b": 3})
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
