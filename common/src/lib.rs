@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod duration;
 pub mod exit;
+pub mod hosts;
 pub mod metrics;
 pub mod names;
 pub mod options;

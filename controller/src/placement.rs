@@ -229,7 +229,10 @@ pub fn admit(
         pool.sort_by_key(|c| std::cmp::Reverse(c.max_vus));
         pool.truncate(n as usize);
     }
-    let capacity: u64 = pool.iter().map(|c| c.max_vus).sum();
+    // Saturating: many agents of a huge --max-vus must not wrap the sum round to a small one.
+    let capacity = pool
+        .iter()
+        .fold(0u64, |sum, c| sum.saturating_add(c.max_vus));
     if vus > capacity {
         let each: Vec<String> = pool
             .iter()
@@ -302,7 +305,9 @@ pub fn plan(
         }
     };
     let unlimited = chosen.iter().any(|c| c.max_vus == 0);
-    let capacity: u64 = chosen.iter().map(|c| c.max_vus).sum();
+    let capacity = chosen
+        .iter()
+        .fold(0u64, |sum, c| sum.saturating_add(c.max_vus));
     if !unlimited && capacity < vus {
         return Err(PlacementError::NotYet(format!(
             "the run needs {vus} VUs; the idle agents have capacity for {capacity}"

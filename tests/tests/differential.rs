@@ -1134,3 +1134,25 @@ fn grpc_calls_streams_reflection_and_metric_tags() {
         summary: true,
     });
 }
+
+#[test]
+fn hosts_option_maps_made_up_names_to_the_local_target() {
+    differential(&Case {
+        script: "hosts_mapping.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn an_invalid_hosts_pattern_exits_104() {
+    differential(&Case {
+        script: "hosts_invalid.js",
+        exit_code: 104,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: false,
+    });
+}

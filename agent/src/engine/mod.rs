@@ -302,6 +302,10 @@ async fn run_async(
         Ok(t) => t,
         Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
     };
+    let hosts = match volley_common::hosts::HostsMap::new(&resolved.hosts) {
+        Ok(h) => h,
+        Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
+    };
     let http_cfg = HttpConfig {
         user_agent: resolved.user_agent.clone(),
         insecure_skip_tls_verify: resolved.insecure_skip_tls_verify,
@@ -310,6 +314,7 @@ async fn run_async(
         max_redirects_set: resolved.options.max_redirects.is_some(),
         discard_response_bodies: resolved.discard_response_bodies,
         targets,
+        hosts,
         ..HttpConfig::default()
     };
     let http = match HttpShared::new(http_cfg) {

@@ -61,6 +61,8 @@ pub struct HttpConfig {
     /// Where requests may go: `blacklistIPs`, `blockHostnames` and, on an agent, the target
     /// policy; checked on every connection dialed.
     pub targets: targets::TargetFilter,
+    /// `hosts`: names answered with a fixed address instead of DNS, before the target checks.
+    pub hosts: volley_common::hosts::HostsMap,
 }
 
 impl Default for HttpConfig {
@@ -77,6 +79,7 @@ impl Default for HttpConfig {
             discard_response_bodies: false,
             default_timeout: Duration::from_secs(60),
             targets: targets::TargetFilter::default(),
+            hosts: volley_common::hosts::HostsMap::default(),
         }
     }
 }

@@ -238,9 +238,12 @@ pub(crate) async fn dial_checked(
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let targets = &shared.config().targets;
     targets.check_name(bare, port)?;
-    let addrs: Vec<SocketAddr> = match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((bare, port))
+    // `hosts` answers instead of DNS; its address is checked below like any DNS answer.
+    let mapped = shared.config().hosts.lookup(bare, port);
+    let addrs: Vec<SocketAddr> = match (mapped, bare.parse::<std::net::IpAddr>()) {
+        (Some(addr), _) => vec![addr],
+        (None, Ok(ip)) => vec![SocketAddr::new(ip, port)],
+        (None, Err(_)) => tokio::net::lookup_host((bare, port))
             .await
             .map_err(|e| RequestError::from_dns(bare, &e))?
             .collect(),

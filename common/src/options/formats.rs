@@ -440,11 +440,22 @@ pub struct Hosts;
 impl Format for Hosts {
     type Value = BTreeMap<String, String>;
     fn read_json(v: &Value, path: &str) -> Result<Option<Self::Value>, OptionsError> {
-        read_string_map(v, path)
+        let map = read_string_map(v, path)?;
+        if let Some(m) = &map {
+            check_hosts(m)?;
+        }
+        Ok(map)
     }
     fn write_json(v: &Self::Value) -> Value {
         string_map_json(v)
     }
+}
+
+/// Bad `hosts` entries are refused with the options, before any VU starts.
+fn check_hosts(m: &BTreeMap<String, String>) -> Result<(), OptionsError> {
+    crate::hosts::HostsMap::new(m)
+        .map(drop)
+        .map_err(OptionsError::new)
 }
 
 impl EnvFormat for Hosts {
@@ -454,7 +465,9 @@ impl EnvFormat for Hosts {
                 "{var} must be a JSON object like {{\"test.k6.io\": \"1.2.3.4\"}} ({e})"
             ))
         })?;
-        Ok(read_string_map(&parsed, var)?.unwrap_or_default())
+        let map = read_string_map(&parsed, var)?.unwrap_or_default();
+        check_hosts(&map)?;
+        Ok(map)
     }
 }
 

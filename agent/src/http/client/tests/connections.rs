@@ -139,3 +139,44 @@ async fn a_dead_pooled_connection_is_replaced_for_idempotent_requests() {
     assert_eq!(ex.error.as_deref(), Some("EOF"));
     assert!(ex.bytes_sent > 0);
 }
+
+#[tokio::test]
+async fn hosts_entries_answer_instead_of_dns_and_the_policy_still_holds() {
+    use volley_common::hosts::HostsMap;
+    use volley_common::target::{builtin_denies, TargetPolicy};
+    let srv = TestServer::start(None).await;
+    let hosts = HostsMap::new(
+        &[
+            ("staging.volley.test".to_string(), srv.addr.to_string()),
+            (
+                "metadata.volley.test".to_string(),
+                "169.254.169.254".to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    )
+    .unwrap();
+    let policy = TargetPolicy {
+        deny: builtin_denies(),
+        allow: Vec::new(),
+    };
+    let c = client_with(HttpConfig {
+        hosts,
+        targets: crate::http::targets::TargetFilter::new(&[], &[], policy).unwrap(),
+        ..HttpConfig::default()
+    });
+    let url = Url::parse("http://staging.volley.test/echo").unwrap();
+    let ex = one(&c, HttpRequest::new(Method::GET, url)).await;
+    assert_eq!(ex.status, 200, "{:?}", ex.error);
+    assert_eq!(
+        (ex.remote_ip.as_str(), ex.remote_port),
+        ("127.0.0.1", srv.addr.port())
+    );
+    // A mapped address is checked as a DNS answer would be: refused, naming the rule.
+    let url = Url::parse("http://metadata.volley.test/").unwrap();
+    let ex = one(&c, HttpRequest::new(Method::GET, url)).await;
+    assert_eq!((ex.status, ex.error_code), (0, codes::BLACKLISTED_IP));
+    let detail = ex.error_detail.unwrap_or_default();
+    assert!(detail.contains("169.254.0.0/16"), "{detail}");
+}
