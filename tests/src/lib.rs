@@ -458,9 +458,14 @@ pub fn console_message(line: &str) -> Option<String> {
     if !line.ends_with("source=console") {
         return None;
     }
-    let start = line.find(" msg=\"")? + " msg=\"".len();
+    let start = line.find(" msg=")? + " msg=".len();
+    // As k6's logger writes it: bare when the message is plain (`msg=ITER`), else quoted.
+    let Some(quoted) = line[start..].strip_prefix('"') else {
+        let bare = &line[start..];
+        return Some(bare[..bare.find(' ').unwrap_or(bare.len())].to_string());
+    };
     let mut out = String::new();
-    let mut chars = line[start..].chars();
+    let mut chars = quoted.chars();
     while let Some(c) = chars.next() {
         match c {
             '\\' => out.push(chars.next()?),
@@ -1050,6 +1055,10 @@ mod tests {
         assert_eq!(
             console_message(r#"time="t" level=info msg="registered with the controller""#),
             None
+        );
+        assert_eq!(
+            console_message(r#"time="t" level=info msg=ITER source=console"#).as_deref(),
+            Some("ITER")
         );
         assert_eq!(port_of("http://127.0.0.1:6565"), 6565);
     }
