@@ -11,6 +11,7 @@ pub mod k6_client;
 pub mod loopback_tls;
 pub mod netns;
 pub mod pty;
+pub mod summary_run;
 pub mod ws_server;
 
 /// The workspace root (this crate lives in `tests/`).

@@ -153,6 +153,18 @@ pub fn lab(test: &str, lock_file: &str, prefix: &str) -> Option<Lab> {
     }
 }
 
+/// Plugs the existing namespace `ns` into `bridge`: a veth pair whose end `link` is on the
+/// bridge and whose end `inner` is in `ns` with `addr`/24; `inner` and `ns`'s loopback are up.
+pub fn plug(ns: &str, bridge: &str, link: &str, inner: &str, addr: &str) {
+    must_ip(&["link", "add", link, "type", "veth", "peer", "name", inner]);
+    must_ip(&["link", "set", inner, "netns", ns]);
+    must_ip(&["link", "set", link, "master", bridge]);
+    must_ip(&["link", "set", link, "up"]);
+    must_ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", inner]);
+    must_ip(&["-n", ns, "link", "set", inner, "up"]);
+    must_ip(&["-n", ns, "link", "set", "lo", "up"]);
+}
+
 /// `volley …` inside network namespace `ns` (`ip netns exec` runs it in place, same pid).
 pub fn volley_in(ns: &str) -> Command {
     let mut cmd = Command::new(tool("ip"));
@@ -217,21 +229,7 @@ impl Bridged {
                 addr: addr.clone(),
                 link: link.clone(),
             });
-            must_ip(&["link", "add", &link, "type", "veth", "peer", "name", &inner]);
-            must_ip(&["link", "set", &inner, "netns", &ns]);
-            must_ip(&["link", "set", &link, "master", &bridge]);
-            must_ip(&["link", "set", &link, "up"]);
-            must_ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                &inner,
-            ]);
-            must_ip(&["-n", &ns, "link", "set", &inner, "up"]);
-            must_ip(&["-n", &ns, "link", "set", "lo", "up"]);
+            plug(&ns, &bridge, &link, &inner, &addr);
         }
         net
     }

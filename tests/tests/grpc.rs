@@ -4,12 +4,13 @@
 //! failed check fails the `checks` threshold: exit 99); the test reads the metric counts from
 //! `--summary-export`. Everything targets 127.0.0.1 and ends by itself in a few seconds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 use volley_e2e::grpc_server::GrpcServer;
-use volley_e2e::{temp_dir, volley_run, workspace_root, Cluster};
+use volley_e2e::summary_run::{checks, count, run_with_summary};
+use volley_e2e::{temp_dir, workspace_root, Cluster};
 
 /// A folder with `script` and a copy of the test service's .proto files in `grpc/`.
 fn script_dir(name: &str, script: &str) -> PathBuf {
@@ -27,46 +28,9 @@ fn script_dir(name: &str, script: &str) -> PathBuf {
 /// output.
 fn run(name: &str, script: &str, addr: &str) -> (i32, Value, String) {
     let dir = script_dir(name, script);
-    let export = dir.join("summary.json");
     let env = format!("GRPC_ADDR={addr}");
-    let out = volley_run(
-        &[
-            "-q",
-            "-e",
-            &env,
-            "--summary-export",
-            export.to_str().expect("utf-8 path"),
-            dir.join("script.js").to_str().expect("utf-8 path"),
-        ],
-        &[],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = read_json(&export);
-    let _ = std::fs::remove_dir_all(&dir);
-    (out.status.code().unwrap_or(-1), summary, text)
-}
-
-fn read_json(p: &Path) -> Value {
-    std::fs::read_to_string(p)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null)
-}
-
-fn count(summary: &Value, metric: &str) -> i64 {
-    summary["metrics"][metric]["count"].as_i64().unwrap_or(-1)
-}
-
-fn checks(summary: &Value) -> (i64, i64) {
-    let c = &summary["metrics"]["checks"];
-    (
-        c["passes"].as_i64().unwrap_or(-1),
-        c["fails"].as_i64().unwrap_or(-1),
-    )
+    let file = dir.join("script.js");
+    run_with_summary(&dir, &file, &["-e", &env])
 }
 
 const UNARY: &str = r#"

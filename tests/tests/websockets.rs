@@ -4,11 +4,10 @@
 //! the `checks` threshold: exit 99), and the test reads the metric counts from
 //! `--summary-export`. Everything targets 127.0.0.1 and ends by itself in a few seconds.
 
-use std::path::Path;
-
 use serde_json::Value;
+use volley_e2e::summary_run::{checks, count, run_with_summary};
+use volley_e2e::temp_dir;
 use volley_e2e::ws_server::WsServer;
-use volley_e2e::{temp_dir, volley_run};
 
 /// Runs `script` (written to a temp dir) with `-e WS_URL=url`; returns the exit code, the
 /// summary export and the output.
@@ -16,45 +15,10 @@ fn run(name: &str, script: &str, url: &str, extra: &[&str]) -> (i32, Value, Stri
     let dir = temp_dir(name);
     let file = dir.join("script.js");
     std::fs::write(&file, script).expect("write script");
-    let export = dir.join("summary.json");
     let ws_url = format!("WS_URL={url}");
-    let mut args = vec![
-        "-q",
-        "-e",
-        ws_url.as_str(),
-        "--summary-export",
-        export.to_str().expect("utf-8 path"),
-    ];
+    let mut args = vec!["-e", ws_url.as_str()];
     args.extend_from_slice(extra);
-    args.push(file.to_str().expect("utf-8 path"));
-    let out = volley_run(&args, &[]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = read_json(&export);
-    let _ = std::fs::remove_dir_all(&dir);
-    (out.status.code().unwrap_or(-1), summary, text)
-}
-
-fn read_json(p: &Path) -> Value {
-    std::fs::read_to_string(p)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null)
-}
-
-fn count(summary: &Value, metric: &str) -> i64 {
-    summary["metrics"][metric]["count"].as_i64().unwrap_or(-1)
-}
-
-fn checks(summary: &Value) -> (i64, i64) {
-    let c = &summary["metrics"]["checks"];
-    (
-        c["passes"].as_i64().unwrap_or(-1),
-        c["fails"].as_i64().unwrap_or(-1),
-    )
+    run_with_summary(&dir, &file, &args)
 }
 
 const ECHO: &str = r#"

@@ -137,21 +137,7 @@ impl Net {
                 inner: inner.clone(),
                 addr: addr.clone(),
             });
-            must_ip(&["link", "add", &link, "type", "veth", "peer", "name", &inner]);
-            must_ip(&["link", "set", &inner, "netns", &ns]);
-            must_ip(&["link", "set", &link, "master", &bridge]);
-            must_ip(&["link", "set", &link, "up"]);
-            must_ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                &inner,
-            ]);
-            must_ip(&["-n", &ns, "link", "set", &inner, "up"]);
-            must_ip(&["-n", &ns, "link", "set", "lo", "up"]);
+            netns::plug(&ns, &bridge, &link, &inner, &addr);
         }
         net
     }
