@@ -73,6 +73,19 @@ pub(crate) struct RequestError {
 }
 
 impl RequestError {
+    /// A dial failure in k6's words, as its socket modules (`k6/ws`, `k6/websockets`,
+    /// `k6/net/grpc`) say it: the full text of a refused target, Go's text for a refused
+    /// connection, else the HTTP client's message.
+    pub fn dial_text(&self, host: &str, port: u16) -> String {
+        if let Some(d) = &self.detail {
+            return d.clone();
+        }
+        if self.code == TCP_DIAL_REFUSED {
+            return format!("dial tcp {host}:{port}: connect: connection refused");
+        }
+        self.message.clone()
+    }
+
     pub fn new(code: u32, message: impl Into<String>) -> Self {
         Self {
             code,

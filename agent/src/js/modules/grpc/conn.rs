@@ -15,7 +15,6 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use crate::http::error::{RequestError, TCP_DIAL_REFUSED};
 use crate::http::{dial_checked, HopTrace, HttpShared, Meter};
 
 /// grpc-go's default limit on a received message (k6's `maxReceiveSize` of 0).
@@ -124,7 +123,7 @@ pub async fn connect(
                     Ok(TokioIo::new(d.stream))
                 }
                 Err(e) => {
-                    let text = dial_error_text(&e, &host, port);
+                    let text = e.dial_text(&host, port);
                     *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.clone());
                     Err(std::io::Error::other(text))
                 }
@@ -154,17 +153,6 @@ pub async fn connect(
             None => "context deadline exceeded".into(),
         }),
     }
-}
-
-/// A dial failure in the words `k6/http` uses (the full text of a refused target).
-fn dial_error_text(e: &RequestError, host: &str, port: u16) -> String {
-    if let Some(d) = &e.detail {
-        return d.clone();
-    }
-    if e.code == TCP_DIAL_REFUSED {
-        return format!("dial tcp {host}:{port}: connect: connection refused");
-    }
-    e.message.clone()
 }
 
 /// An error and its sources, joined by ": ".

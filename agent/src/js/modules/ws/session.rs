@@ -13,7 +13,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::http::error::{RequestError, TCP_DIAL_REFUSED};
 use crate::http::{canonical_name, dial_checked, HopTrace, HttpShared, Meter};
 use crate::js::io_events::EventPoster;
 
@@ -248,7 +247,7 @@ async fn handshake(shared: &HttpShared, req: &Request) -> Result<(Socket, Respon
     let mut trace = HopTrace::new(Instant::now());
     let dialed = dial_checked(shared, tls, host, port, &mut trace)
         .await
-        .map_err(|e| Failure::new(dial_error_text(&e, host, port)))?;
+        .map_err(|e| Failure::new(e.dial_text(host, port)))?;
     let _ = req.meter.set(dialed.meter.clone());
     let mut request = url
         .as_str()
@@ -305,18 +304,6 @@ fn response_headers(h: &http::HeaderMap) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-/// A dial failure in k6's words: its full text for a refused connection and for a refused
-/// target, else the HTTP client's message.
-fn dial_error_text(e: &RequestError, host: &str, port: u16) -> String {
-    if let Some(d) = &e.detail {
-        return d.clone();
-    }
-    if e.code == TCP_DIAL_REFUSED {
-        return format!("dial tcp {host}:{port}: connect: connection refused");
-    }
-    e.message.clone()
 }
 
 /// Errors that only say the connection is over.
