@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 pub mod grpc_server;
 pub mod k6_client;
 pub mod loopback_tls;
+pub mod module_server;
 pub mod netns;
 pub mod pty;
 pub mod summary_run;

@@ -21,6 +21,10 @@
 //! `__ENV.WS_URL`, a WebSocket echo and broadcast server, `volley_e2e::ws_server`, and
 //! `__ENV.GRPC_ADDR`, a gRPC server, `volley_e2e::grpc_server`), proxy
 //! variables are removed, and k6 runs with `--no-usage-report` and `K6_NO_USAGE_REPORT=true`.
+//! The `jslib_*` scripts import libraries from `https://jslib.k6.io/…` as public scripts do;
+//! they run as copies whose URLs point at a local HTTPS server of the vendored libraries
+//! (`volley_e2e::module_server`, `tests/fixtures/jslib/`), trusted by both tools through
+//! `SSL_CERT_FILE`.
 //!
 //! When `k6` is not installed the tests print a warning and pass, so developer machines without
 //! k6 still run the rest of the suite; under CI (env `CI` set) a missing k6 fails them.
@@ -56,6 +60,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use volley_e2e::grpc_server::GrpcServer;
+use volley_e2e::module_server::{ModuleServer, JSLIB};
 use volley_e2e::ws_server::WsServer;
 use volley_e2e::{temp_dir, volley_bin, workspace_root, Target};
 
@@ -239,6 +244,8 @@ struct Servers<'a> {
     base_url: &'a str,
     ws_url: &'a str,
     grpc_addr: &'a str,
+    /// The CA of the module server, when the script imports jslib.k6.io modules.
+    module_ca: Option<&'a Path>,
 }
 
 /// Runs `script` under `tool` against `servers`, in `dir` (so relative files land there).
@@ -278,6 +285,11 @@ fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path) -> Outcome
         }
     }
     cmd.env("K6_NO_USAGE_REPORT", "true");
+    if let Some(ca) = servers.module_ca {
+        // Both trust the module server's CA; Volley caches its downloads in the case's folder.
+        cmd.env("SSL_CERT_FILE", ca);
+        cmd.env("VOLLEY_MODULE_CACHE", dir.join("volley-module-cache"));
+    }
     let what = format!("{} run {}", tool.name(), script.display());
     let (code, stdout, stderr) = run_limited(cmd, &what);
     let summary = std::fs::read_to_string(&out_file).ok().map(|text| {
@@ -482,15 +494,25 @@ fn differential(case: &Case) {
     let target = Target::start();
     let ws = WsServer::start();
     let grpc = GrpcServer::start();
+    let mut script = script_path(case.script);
+    assert!(script.exists(), "missing script {}", script.display());
+    let stem = case.script.trim_end_matches(".js").trim_end_matches(".ts");
+    let dir = temp_dir(&format!("diff-{stem}"));
+    // A script importing jslib.k6.io modules runs as a copy that imports them from the local
+    // module server (tests/fixtures/jslib/) instead.
+    let text = std::fs::read_to_string(&script).expect("read script");
+    let modules = text.contains(JSLIB).then(|| {
+        let server = ModuleServer::jslib(&dir);
+        script = dir.join(case.script);
+        std::fs::write(&script, server.localize(&text)).expect("write the localized script");
+        server
+    });
     let servers = Servers {
         base_url: &target.url,
         ws_url: &ws.url,
         grpc_addr: &grpc.addr,
+        module_ca: modules.as_ref().map(|m| m.ca_file.as_path()),
     };
-    let script = script_path(case.script);
-    assert!(script.exists(), "missing script {}", script.display());
-    let stem = case.script.trim_end_matches(".js").trim_end_matches(".ts");
-    let dir = temp_dir(&format!("diff-{stem}"));
 
     let started = Instant::now();
     let k6 = run_tool(Tool::K6, &script, &servers, &dir);
@@ -1154,5 +1176,38 @@ fn an_invalid_hosts_pattern_exits_104() {
         counts: Counts::Exact,
         order: Order::FirstUse,
         summary: false,
+    });
+}
+
+#[test]
+fn jslib_papaparse_parses_csv_test_data() {
+    differential(&Case {
+        script: "jslib_papaparse.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn jslib_chai_expectations_in_describe_groups() {
+    differential(&Case {
+        script: "jslib_chai_expect.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn jslib_ajv_schema_and_jsonpath_queries() {
+    differential(&Case {
+        script: "jslib_ajv_jsonpath.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
     });
 }

@@ -1,20 +1,17 @@
-//! Remote modules end to end: a local HTTPS server with a self-signed certificate (trusted
-//! through `SSL_CERT_FILE`, as k6 trusts extra CAs on Linux) serves an ES module, the CommonJS
-//! file it imports relative to its URL, and a TypeScript module. `volley run` fetches each once
-//! and reads it from the on-disk cache after that; `volley submit` bundles them into the archive
-//! and agents (which have no CA and never fetch) run them, with a TypeScript entry that
-//! requires a local CommonJS file. Unreachable and untrusted servers
-//! fail the init with the URL in the message. Everything is on 127.0.0.1 and bounded in time.
+//! Remote modules end to end: a local HTTPS server (`volley_e2e::module_server`, its
+//! certificate signed by a test CA that is trusted through `SSL_CERT_FILE`, as k6 trusts extra
+//! CAs on Linux) serves an ES module, the CommonJS file it imports relative to its URL, and a
+//! TypeScript module. `volley run` fetches each once and reads it from the on-disk cache after
+//! that; `volley submit` bundles them into the archive and agents (which have no CA and never
+//! fetch) run them, with a TypeScript entry that requires a local CommonJS file. Unreachable
+//! and untrusted servers fail the init with the URL in the message. Everything is on 127.0.0.1
+//! and bounded in time.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use volley_e2e::module_server::ModuleServer;
 use volley_e2e::{free_port, temp_dir, volley_bin, Cluster, Proc};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(40);
@@ -34,95 +31,12 @@ const MODULES: &[(&str, &str)] = &[
 ];
 
 /// An HTTPS server for [`MODULES`] on 127.0.0.1 that counts requests per path.
-struct ModuleServer {
-    port: u16,
-    ca_file: PathBuf,
-    hits: Arc<Mutex<BTreeMap<String, usize>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl ModuleServer {
-    fn start(dir: &Path) -> ModuleServer {
-        let (config, ca_pem) = volley_e2e::loopback_tls::loopback_tls();
-        let ca_file = dir.join("ca.pem");
-        std::fs::write(&ca_file, ca_pem).expect("write CA");
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (h, s) = (hits.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((tcp, _)) => {
-                        let (config, h) = (config.clone(), h.clone());
-                        std::thread::spawn(move || serve(tcp, config, h));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        });
-        ModuleServer {
-            port,
-            ca_file,
-            hits,
-            stop,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn hits(&self) -> BTreeMap<String, usize> {
-        self.hits.lock().expect("hits").clone()
-    }
-}
-
-impl Drop for ModuleServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Answers one request on a TLS connection, then closes it.
-fn serve(
-    tcp: std::net::TcpStream,
-    config: Arc<rustls::ServerConfig>,
-    hits: Arc<Mutex<BTreeMap<String, usize>>>,
-) {
-    let _ = tcp.set_nonblocking(false);
-    let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
-    let Ok(conn) = rustls::ServerConnection::new(config) else {
-        return;
-    };
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut req = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tls.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&req);
-    let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-    *hits.lock().expect("hits").entry(path.clone()).or_default() += 1;
-    let (status, body) = match MODULES.iter().find(|(p, _)| *p == path) {
-        Some((_, body)) => ("200 OK", *body),
-        None => ("404 Not Found", "not found"),
-    };
-    let _ = write!(
-        tls,
-        "HTTP/1.1 {status}\r\nContent-Type: application/javascript\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = tls.flush();
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
+fn module_server(dir: &Path) -> ModuleServer {
+    let files = MODULES
+        .iter()
+        .map(|(p, body)| (p.to_string(), body.as_bytes().to_vec()))
+        .collect();
+    ModuleServer::start(dir, files)
 }
 
 /// A script importing the server's modules; its checks must all pass (thresholds: exit 99
@@ -178,7 +92,7 @@ fn each_fetched(server: &ModuleServer, times: usize) -> bool {
 #[test]
 fn run_fetches_each_module_once_then_uses_the_cache() {
     let dir = temp_dir("remote-run");
-    let server = ModuleServer::start(&dir);
+    let server = module_server(&dir);
     let script = write_script(&dir, &server, false);
     let cache = dir.join("cache");
     let script_arg = script.to_string_lossy().into_owned();
@@ -256,7 +170,7 @@ fn run_fetches_each_module_once_then_uses_the_cache() {
 #[test]
 fn submit_bundles_remote_modules_and_agents_never_fetch() {
     let dir = temp_dir("remote-cluster");
-    let server = ModuleServer::start(&dir);
+    let server = module_server(&dir);
     // A TypeScript entry that also requires a local CommonJS file.
     let script = write_script(&dir, &server, true);
     let cache = dir.join("cache");

@@ -1,5 +1,6 @@
-//! The globals k6 scripts expect besides the modules: `console`, `open()` and WebCrypto's
-//! `crypto` ([`super::webcrypto`]).
+//! The globals k6 scripts expect besides the modules: `console`, `open()`, WebCrypto's
+//! `crypto` ([`super::webcrypto`]) and `global`, which k6 defines as `globalThis` (browserify
+//! and webpack bundles such as chai's find the global object through it).
 
 use std::rc::Rc;
 
@@ -11,8 +12,9 @@ use super::vu_ctx::{Phase, VuCtx};
 
 type R<T> = rquickjs::Result<T>;
 
-/// Installs `console`, `open` and `crypto` into a fresh context.
+/// Installs `console`, `open`, `crypto` and `global` into a fresh context.
 pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>) -> R<()> {
+    ctx.globals().set("global", ctx.globals())?;
     install_console(ctx)?;
     super::webcrypto::install(ctx)?;
     install_open(ctx, vu)

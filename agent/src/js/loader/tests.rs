@@ -218,6 +218,32 @@ fn umd_and_bundler_shapes() {
 }
 
 #[test]
+fn bundles_find_the_global_object_as_global() {
+    // Browserify's standalone wrapper and its modules look for the global object through
+    // `window`, `global` and `self`; k6 defines `global` (as `globalThis`) and neither other.
+    let bundle = "(function (f) { module.exports = f(); })(function () {\n\
+                  var g = typeof window !== 'undefined' ? window : typeof global !== 'undefined' ? global : self;\n\
+                  return { same: g === globalThis, window: typeof window, self: typeof self };\n\
+                  });\n";
+    let got = options_of(
+        &[
+            (
+                "main.js",
+                "import probe from './bundle.js';\n\
+                 export const options = { probe, global: typeof global };\n\
+                 export default function () {}\n",
+            ),
+            ("bundle.js", bundle),
+        ],
+        "main.js",
+    );
+    assert_eq!(
+        got,
+        json!({ "probe": { "same": true, "window": "undefined", "self": "undefined" }, "global": "object" })
+    );
+}
+
+#[test]
 fn a_commonjs_entry_exports_options_and_functions() {
     let (fi, dir) = init_with(
         &[
