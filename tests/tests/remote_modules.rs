@@ -4,8 +4,10 @@
 //! TypeScript module. `volley run` fetches each once and reads it from the on-disk cache after
 //! that; `volley submit` bundles them into the archive and agents (which have no CA and never
 //! fetch) run them, with a TypeScript entry that requires a local CommonJS file. Unreachable
-//! and untrusted servers fail the init with the URL in the message. Everything is on 127.0.0.1
-//! and bounded in time.
+//! and untrusted servers fail the init with the URL in the message. A script importing the
+//! vendored jslib libraries (`tests/fixtures/jslib/`) and using the `hosts` option runs on two
+//! agents after the module server is gone, from an archive built out of the CLI's cache.
+//! Everything is on 127.0.0.1 and bounded in time.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -224,4 +226,111 @@ fn volley_common_archive_urls(tar: &[u8]) -> Vec<String> {
         .filter(|s| s.starts_with("https://"))
         .map(str::to_string)
         .collect()
+}
+
+/// A script in the style of public ones: jslib libraries (papaparse, chai through a
+/// k6chaijs-style `describe`, ajv, jsonpath) and a made-up host name that the `hosts` option
+/// sends to `target` (`127.0.0.1:PORT`). Every check passes or the checks threshold fails.
+const JSLIB_HOSTS_SCRIPT: &str = r#"import http from 'k6/http';
+import { check } from 'k6';
+import papaparse from 'https://jslib.k6.io/papaparse/5.1.1/index.js';
+import { describe, expect } from 'https://jslib.k6.io/describe-expect/0.1.0/index.js';
+import Ajv from 'https://jslib.k6.io/ajv/6.12.5/index.js';
+import jsonpath from 'https://jslib.k6.io/jsonpath/1.1.1/index.js';
+
+const rows = papaparse.parse('name,n\nann,1\nbob,2\n', { header: true, dynamicTyping: true, skipEmptyLines: true }).data;
+const valid = new Ajv().compile({ type: 'object', required: ['slideshow'] });
+
+export const options = {
+  vus: 2,
+  iterations: 8,
+  hosts: { 'api.jslib.test': 'TARGET' },
+  thresholds: { checks: ['rate==1'] },
+};
+
+export default function () {
+  describe('slideshow through hosts', () => {
+    const res = http.get('http://api.jslib.test/json');
+    expect(res.status, 'status').to.equal(200);
+    expect(res.json('slideshow.author')).to.equal('Yours Truly');
+    expect(valid(res.json()), 'schema').to.equal(true);
+    expect(jsonpath.query(res.json(), '$..slides[*].title')).to.have.lengthOf(2);
+  });
+  check(rows, { 'csv rows': (r) => r.length === 2 && r[1].n === 2 });
+}
+"#;
+
+#[test]
+fn jslib_modules_and_hosts_run_on_agents_without_the_module_server() {
+    let dir = temp_dir("remote-jslib-cluster");
+    let target = volley_e2e::Target::start();
+    let target_addr = target.url.trim_start_matches("http://");
+    let server = ModuleServer::jslib(&dir);
+    let script = dir.join("jslib.js");
+    let text = JSLIB_HOSTS_SCRIPT.replace("TARGET", target_addr);
+    std::fs::write(&script, server.localize(&text)).expect("script");
+    let cache = dir.join("cache");
+
+    // `volley archive` downloads the four libraries and the chai bundle that one of them
+    // requires by its relative URL, and keeps them in the cache.
+    let archive = dir.join("jslib.tar");
+    let out = volley(
+        &[
+            "archive",
+            "-O",
+            &archive.to_string_lossy(),
+            &script.to_string_lossy(),
+        ],
+        &cache,
+        Some(&server.ca_file),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let urls = volley_common_archive_urls(&std::fs::read(&archive).expect("archive"));
+    for lib in [
+        "/papaparse/5.1.1/index.js",
+        "/describe-expect/0.1.0/index.js",
+        "/chai/4.3.4/index.js",
+        "/ajv/6.12.5/index.js",
+        "/jsonpath/1.1.1/index.js",
+    ] {
+        assert!(urls.contains(&server.url(lib)), "{lib} not in {urls:?}");
+    }
+
+    // The module server goes away: nothing can fetch from it any more. `volley submit` builds
+    // the archive from the cache, and the agents run it with no CA and nothing to reach.
+    let port = server.port;
+    drop(server);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the module server still listens"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cluster = Cluster::start("remote-jslib", 2);
+    let mut cmd = cluster.volley();
+    cmd.args(["submit", "--wait", "--controller", &cluster.rest_url])
+        .arg(&script)
+        .env("VOLLEY_MODULE_CACHE", &cache)
+        .env_remove("SSL_CERT_FILE");
+    let mut submit = Proc::spawn(&mut cmd);
+    cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
+
+    // Both agents ran iterations, and every request went to the target through `hosts`.
+    let id = cluster.latest_run_id().expect("a run");
+    let run = cluster.run(id).expect("run");
+    assert_eq!(volley_e2e::assigned_agents(&run).len(), 2, "{run}");
+    let summary = cluster.summary(id);
+    assert_eq!(
+        volley_e2e::summary_stat(&summary, "http_reqs", "count"),
+        8.0
+    );
+    assert_eq!(volley_e2e::summary_stat(&summary, "checks", "passes"), 16.0);
+    assert_eq!(volley_e2e::summary_stat(&summary, "checks", "fails"), 0.0);
+    let _ = std::fs::remove_dir_all(&dir);
 }
