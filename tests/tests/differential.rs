@@ -1211,3 +1211,14 @@ fn jslib_ajv_schema_and_jsonpath_queries() {
         summary: true,
     });
 }
+
+#[test]
+fn jslib_utils_stage_tags_and_form_data_uploads() {
+    differential(&Case {
+        script: "jslib_utils_formdata.js",
+        exit_code: 0,
+        counts: Counts::TimeBased,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
