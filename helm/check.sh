@@ -84,7 +84,7 @@ PY
 }
 
 check_values "default values"
-for f in "$chart"/examples/*.yaml; do
+for f in "$chart"/values-ha.yaml "$chart"/examples/*.yaml; do
   check_values "$(basename "$f")" -f "$f"
 done
 
@@ -97,6 +97,7 @@ refuse() {  # $1: the --set, $2: text the error must contain
   echo "ok: --set $1 refused"
 }
 refuse agent.replicas=-1 replicas
+refuse controller.replicas=2 replicas
 refuse controller.settings.onAgentLost=sometimes onAgentLost
 refuse controller.settings.agentLostAfter=soon agentLostAfter
 refuse agent.typo=1 typo

@@ -13,13 +13,17 @@ With --check it starts nothing: for the default values and each file in helm/vol
 it runs the rendered controller's and agent's exact command with `--check` added, which must
 accept the configuration (docs/configuration.md).
 
-usage: exercise.py [--check] VOLLEY_BINARY   (helm on PATH or in target/tools/bin; PyYAML)
+With --ha it runs the controllers of values-ha.yaml as a Raft group with TLS and kills the
+leader mid-run (see ha()).
+
+usage: exercise.py [--check | --ha] VOLLEY_BINARY   (helm on PATH or in target/tools/bin; PyYAML)
 """
 import base64
 import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -80,10 +84,11 @@ def expand(args, env):
     return [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a) for a in args]
 
 
-def mount_volumes(pod_spec, container, configmaps, root, localize_text):
+def mount_volumes(pod_spec, container, configmaps, root, localize_text, secrets=None):
     """Local folders for the container's volume mounts under `root` ({mountPath: folder}),
     with the ConfigMap volumes' files written in them as the kubelet would (through
-    `localize_text`, which maps the cluster's addresses and paths to this machine's)."""
+    `localize_text`, which maps the cluster's addresses and paths to this machine's), and
+    the Secret volumes' files as they are."""
     volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
     mounts = {m["mountPath"]: os.path.join(root + m["mountPath"]) for m in container["volumeMounts"]}
     for p in mounts.values():
@@ -96,6 +101,14 @@ def mount_volumes(pod_spec, container, configmaps, root, localize_text):
             data = configmaps[cm["name"]]
             for item in cm.get("items") or [{"key": k, "path": k} for k in data]:
                 files.append((os.path.join(mounts[m["mountPath"]], item["path"]), data[item["key"]]))
+        secret = volumes.get(m["name"], {}).get("secret")
+        if secret:
+            data = (secrets or {}).get(secret["secretName"])
+            if data is None:
+                sys.exit(f"exercise: the Secret {secret['secretName']} is not in the rendering")
+            for item in secret.get("items") or [{"key": k, "path": k} for k in data]:
+                with open(os.path.join(mounts[m["mountPath"]], item["path"]), "wb") as f:
+                    f.write(base64.b64decode(data[item["key"]]))
     for path, text in files:
         with open(path, "w") as f:
             f.write(localize_text(text, mounts))
@@ -111,7 +124,8 @@ def map_paths(text, mounts):
 
 def check_configs(volley) -> int:
     """`--check` on the rendered containers' exact command, for every values file."""
-    cases = [("default values", [])] + [
+    cases = [("default values", []),
+             ("values-ha.yaml", ["-f", os.path.join(ROOT, "helm/volley/values-ha.yaml")])] + [
         (f, ["-f", os.path.join(ROOT, "helm/volley/examples", f)])
         for f in sorted(os.listdir(os.path.join(ROOT, "helm/volley/examples"))) if f.endswith(".yaml")]
     work = tempfile.mkdtemp(prefix="volley-chart-check-")
@@ -124,9 +138,10 @@ def check_configs(volley) -> int:
                 pod = find(docs, kind, suffix)["spec"]["template"]["spec"]
                 c = pod["containers"][0]
                 root = tempfile.mkdtemp(dir=work)
-                mounts = mount_volumes(pod, c, configmaps, root, map_paths)
-                fields = {"metadata.name": "pod-0", "spec.nodeName": "node-0",
-                          "metadata.labels['topology.kubernetes.io/zone']": "zone-a"}
+                mounts = mount_volumes(pod, c, configmaps, root, map_paths, secrets)
+                fields = {"metadata.name": "pod-1", "spec.nodeName": "node-0",
+                          "metadata.labels['topology.kubernetes.io/zone']": "zone-a",
+                          "metadata.labels['apps.kubernetes.io/pod-index']": "1"}
                 # A Secret the values name but the chart does not render (existingSecret):
                 # made-up contents, as the cluster would hold some.
                 for e in c.get("env", []):
@@ -223,17 +238,258 @@ def scale_down(volley, rest, work, procs):
 
 
 TOKEN = {}  # the controller's bootstrap admin token, from the chart's Secret
+CTX = {}  # "ssl": the TLS context trusting the chart's CA (--ha)
 
 
 def get(url):
     headers = {"Authorization": f"Token {TOKEN['admin']}"} if "admin" in TOKEN else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5,
+                                context=CTX.get("ssl")) as r:
         return json.load(r)
+
+
+def ha(volley) -> int:
+    """The Raft group of values-ha.yaml: three controllers and two agents from the rendered
+    StatefulSet and Deployment, each "pod" on a loopback address of its own (127.0.0.11-13
+    for the controllers, 127.0.0.21- for the agents: a container's 0.0.0.0 becomes its pod's
+    address), and the pods' DNS names (the headless Service's) mapped to those addresses in
+    a private /etc/hosts: this re-runs itself in a mount namespace of its own (unshare, so
+    root) where a copy of /etc/hosts with those names is bind-mounted over the real one, so
+    the rendered URLs, peers and the generated certificate's names are used exactly as
+    rendered. A run finishes; then the leader is killed (SIGKILL) in the middle of a run,
+    another controller takes over and the run finishes with every iteration counted once;
+    the killed controller, restarted as the StatefulSet would, rejoins as a follower."""
+    if os.environ.get("VOLLEY_EXERCISE_HOSTS") != "1":
+        if os.geteuid() != 0:
+            sys.exit("exercise --ha: needs root (unshare --mount, mount --bind) to give the "
+                     "controllers' DNS names loopback addresses in a private /etc/hosts")
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", sys.executable,
+             os.path.abspath(__file__), "--ha", volley],
+            env=dict(os.environ, VOLLEY_EXERCISE_HOSTS="1"), timeout=600).returncode
+    ports = {k: free_port() for k in ("rest", "grpc", "raft", "probes")}
+    docs = render(["-f", os.path.join(ROOT, "helm/volley/values-ha.yaml"),
+                   "--set", "agent.replicas=2", "--set", "agent.maxVus=50",
+                   "--set", f"controller.restPort={ports['rest']}",
+                   "--set", f"controller.grpcPort={ports['grpc']}",
+                   "--set", f"controller.raftPort={ports['raft']}",
+                   "--set", f"agent.probePort={ports['probes']}"])
+    secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
+    configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    sts = find(docs, "StatefulSet", "-controller")
+    deploy = find(docs, "Deployment", "-agent")
+    headless = find(docs, "Service", "-controller-headless")
+    pdb = find(docs, "PodDisruptionBudget", "-controller")
+    spec = sts["spec"]
+    assert spec["replicas"] == 3 and spec["podManagementPolicy"] == "Parallel" \
+        and spec["ordinals"]["start"] == 1, spec
+    assert pdb["spec"]["maxUnavailable"] == 1, pdb["spec"]
+    assert spec["template"]["spec"]["affinity"]["podAntiAffinity"], spec["template"]["spec"]
+    ns = sts["metadata"]["namespace"]
+    svc = headless["metadata"]["name"]
+    pods = [f"{sts['metadata']['name']}-{n}" for n in (1, 2, 3)]
+    ip = {pod: f"127.0.0.{11 + i}" for i, pod in enumerate(pods)}
+    work = tempfile.mkdtemp(prefix="volley-chart-ha-")
+    hosts = os.path.join(work, "hosts")
+    with open("/etc/hosts") as f:
+        text = f.read()
+    with open(hosts, "w") as f:
+        f.write(text + "\n# helm/exercise.py --ha: the controller pods' names (headless Service)\n")
+        for pod in pods:
+            names = [f"{pod}.{svc}", f"{pod}.{svc}.{ns}", f"{pod}.{svc}.{ns}.svc",
+                     f"{pod}.{svc}.{ns}.svc.cluster.local"]
+            f.write(f"{ip[pod]} {' '.join(names)}\n")
+    subprocess.run(["mount", "--bind", hosts, "/etc/hosts"], check=True)
+    procs = {}
+    c = spec["template"]["spec"]["containers"][0]
+    env0 = resolve_env(c, secrets, {"metadata.name": pods[0],
+                                    "metadata.labels['apps.kubernetes.io/pod-index']": "1"})
+    TOKEN["admin"] = env0["VOLLEY_ADMIN_TOKEN"]
+    tls = next(d["data"] for d in docs if d["kind"] == "Secret" and d.get("type") == "kubernetes.io/tls")
+    ca = os.path.join(work, "ca.crt")
+    with open(ca, "wb") as f:
+        f.write(base64.b64decode(tls["ca.crt"]))
+    CTX["ssl"] = ssl.create_default_context(cafile=ca)
+    rest = {pod: f"https://{pod}.{svc}.{ns}.svc:{ports['rest']}" for pod in pods}
+    client_env = dict(os.environ, VOLLEY_TOKEN=TOKEN["admin"], VOLLEY_CA=ca,
+                      VOLLEY_CONTROLLER=",".join(rest.values()))
+
+    def local(address_ip):
+        return lambda text, mounts: map_paths(text.replace("0.0.0.0:", f"{address_ip}:"), mounts)
+
+    def start_controller(pod, fresh):
+        node = pods.index(pod) + 1
+        root = os.path.join(work, pod)
+        if fresh:
+            mounts = mount_volumes(spec["template"]["spec"], c, configmaps, root, local(ip[pod]), secrets)
+        else:  # a restart keeps the pod's volumes (its data volume claim)
+            mounts = {m["mountPath"]: root + m["mountPath"] for m in c["volumeMounts"]}
+        env = resolve_env(c, secrets, {"metadata.name": pod,
+                                       "metadata.labels['apps.kubernetes.io/pod-index']": str(node)})
+        env["TMPDIR"] = mounts["/tmp"]
+        args = []
+        for a in expand(c["args"], env):
+            flag, eq, value = a.partition("=")
+            for path, localp in mounts.items():
+                if eq and (value == path or value.startswith(path + "/")):
+                    a = f"{flag}={localp}{value[len(path):]}"
+            args.append(a)
+        log = open(os.path.join(work, f"{pod}.log"), "a")
+        procs[pod] = subprocess.Popen([volley] + args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return args
+
+    def logs():
+        return "".join(f"--- {f}\n" + open(os.path.join(work, f)).read()[-4000:]
+                       for f in sorted(os.listdir(work)) if f.endswith(".log"))
+
+    def ready(pod):
+        try:
+            with urllib.request.urlopen(rest[pod] + c["readinessProbe"]["httpGet"]["path"],
+                                        timeout=3, context=CTX["ssl"]) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def leader(among, within=30):
+        deadline = time.time() + within
+        while time.time() < deadline:
+            seen = set()
+            for pod in among:
+                try:
+                    view = get(rest[pod] + "/v1/controllers")
+                except OSError:
+                    continue
+                seen |= {v["node"] for v in view["controllers"] if v["role"] == "leader"}
+            if len(seen) == 1:
+                node = seen.pop()
+                if pods[node - 1] in among:
+                    return pods[node - 1]
+            time.sleep(0.2)
+        sys.exit(f"exercise --ha: no single leader among {among} within {within} s\n{logs()}")
+
+    def last_run():
+        runs = get(rest[leader(alive())] + "/loadtests/v2/runs")["k6-runs"]
+        return max(runs, key=lambda r: r["id"])
+
+    def alive():
+        return [p for p in pods if procs.get(p) and procs[p].poll() is None]
+
+    try:
+        started = time.time()
+        for pod in pods:
+            args = start_controller(pod, fresh=True)
+        print(f"3 controllers started with the chart's args: {' '.join(args)}")
+        deadline = time.time() + 60
+        while not all(ready(p) for p in pods):
+            if time.time() > deadline or any(procs[p].poll() is not None for p in pods):
+                sys.exit(f"exercise --ha: the controllers did not all become ready\n{logs()}")
+            time.sleep(0.2)
+        first = leader(pods)
+        print(f"3 controllers ready (a leader known) within {time.time() - started:.1f} s; "
+              f"the leader is {first}")
+        a = deploy["spec"]["template"]["spec"]["containers"][0]
+        agents = [f"{RELEASE}-agent-7c9d4-{i:05d}" for i in range(2)]
+        for i, pod in enumerate(agents):
+            fields = {"metadata.name": pod, "spec.nodeName": f"node-{i}",
+                      "metadata.labels['topology.kubernetes.io/zone']": f"zone-{'ab'[i]}"}
+            root = os.path.join(work, pod)
+            mounts = mount_volumes(deploy["spec"]["template"]["spec"], a, configmaps, root,
+                                   local(f"127.0.0.{21 + i}"), secrets)
+            env = resolve_env(a, secrets, fields)
+            env["TMPDIR"] = mounts["/tmp"]
+            args = []
+            for arg in expand(a["args"], env):
+                flag, eq, value = arg.partition("=")
+                for path, localp in mounts.items():
+                    if eq and (value == path or value.startswith(path + "/")):
+                        arg = f"{flag}={localp}{value[len(path):]}"
+                args.append(arg)
+            log = open(os.path.join(work, f"{pod}.log"), "w")
+            procs[pod] = subprocess.Popen([volley] + args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while True:
+            linked = get(rest[first] + "/v1/agents")["agents"]
+            if len(linked) == 2:
+                break
+            if time.time() > deadline:
+                sys.exit(f"exercise --ha: {len(linked)} of 2 agents linked to the leader\n{logs()}")
+            time.sleep(0.2)
+        urls = next(v["agent.toml"] for v in configmaps.values() if "agent.toml" in v).count("https://")
+        print(f"2 agents linked to the leader over TLS, given every controller ({urls} URLs)")
+        script = os.path.join(work, "ha-test.js")
+        with open(script, "w") as f:
+            f.write("import { sleep } from 'k6';\n"
+                    "export const options = { scenarios: { s: { executor: 'shared-iterations',"
+                    " vus: 4, iterations: 20, maxDuration: '60s' } } };\n"
+                    "export default function () { sleep(0.01); }\n")
+        run = subprocess.run([volley, "submit", "--wait", script], env=client_env,
+                             capture_output=True, text=True, timeout=120)
+        if run.returncode != 0:
+            sys.exit(f"exercise --ha: submit exited {run.returncode}:\n{run.stdout}\n{run.stderr}\n{logs()}")
+        n = get(f"{rest[first]}/v1/runs/{last_run()['id']}/summary")["metrics"]["iterations"]["values"]["count"]
+        assert n == 20, n
+        print(f"a run through the group's URLs: exit 0, {n} iterations")
+        # The leader dies in the middle of a run.
+        with open(script, "w") as f:
+            f.write("import { sleep } from 'k6';\n"
+                    "export const options = { scenarios: { s: { executor: 'shared-iterations',"
+                    " vus: 4, iterations: 200, maxDuration: '90s' } } };\n"
+                    "export default function () { sleep(0.1); }\n")
+        submit = subprocess.Popen([volley, "submit", "--wait", script], env=client_env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 30
+        while True:
+            runs = get(rest[first] + "/loadtests/v2/runs")["k6-runs"]
+            busy = [ag for ag in get(rest[first] + "/v1/agents")["agents"] if ag.get("run_id")]
+            if len(runs) == 2 and len(busy) == 2:
+                break
+            if time.time() > deadline:
+                sys.exit(f"exercise --ha: the second run did not start on both agents\n{logs()}")
+            time.sleep(0.1)
+        time.sleep(2)
+        killed = time.time()
+        procs[first].kill()
+        procs[first].wait(timeout=10)
+        second = leader([p for p in pods if p != first], within=30)
+        print(f"the leader {first} killed (SIGKILL) mid-run; {second} leads "
+              f"{time.time() - killed:.1f} s later")
+        out, _ = submit.communicate(timeout=120)
+        if submit.returncode != 0:
+            sys.exit(f"exercise --ha: the run across the failover exited {submit.returncode}:\n{out}\n{logs()}")
+        run = last_run()
+        n = get(f"{rest[second]}/v1/runs/{run['id']}/summary")["metrics"]["iterations"]["values"]["count"]
+        assert n == 200, n
+        print(f"the run across the failover: exit 0, FINISHED with {n} of 200 iterations")
+        # The StatefulSet restarts the killed pod: it rejoins, as a follower.
+        start_controller(first, fresh=False)
+        deadline = time.time() + 60
+        while not ready(first):
+            if time.time() > deadline or procs[first].poll() is not None:
+                sys.exit(f"exercise --ha: the restarted {first} did not become ready\n{logs()}")
+            time.sleep(0.2)
+        # Ready means it knows the leader (the chart's readiness probe, /readyz).
+        view = get(rest[first] + "/v1/controllers")
+        roles = {pods[v["node"] - 1]: v["role"] for v in view["controllers"]}
+        assert roles[first] == "follower" and roles[second] == "leader", roles
+        print(f"{first} restarted: ready again, a follower of {second}")
+        return 0
+    finally:
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        subprocess.run(["umount", "/etc/hosts"])
+        subprocess.run(["rm", "-rf", work])
 
 
 def main() -> int:
     if sys.argv[1] == "--check":
         return check_configs(sys.argv[2])
+    if sys.argv[1] == "--ha":
+        return ha(sys.argv[2])
     volley = sys.argv[1]
     docs = render()
     secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}

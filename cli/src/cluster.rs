@@ -249,6 +249,7 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
         .raft
         .ok_or("--peer needs --raft HOST:PORT, the address of this controller's Raft port")?;
     let mut peers = BTreeMap::new();
+    let mut listed_self = false;
     for p in &a.peers {
         let (id, addr) = p.split_once('=').ok_or_else(|| {
             format!("invalid --peer {p:?}: use ID=HOST:PORT, e.g. 2=10.0.0.2:6567")
@@ -257,11 +258,6 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
             id.trim().parse().ok().filter(|&id| id > 0).ok_or_else(|| {
                 format!("invalid --peer {p:?}: the id must be a number from 1 up")
             })?;
-        if id == node_id {
-            return Err(format!(
-                "invalid --peer {p:?}: node {id} is this controller (--node-id); list the others"
-            ));
-        }
         let addr = addr.trim();
         let url = if addr.starts_with("http://") || addr.starts_with("https://") {
             addr.to_string()
@@ -277,9 +273,22 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
                 "invalid --peer {p:?}: give the peer's Raft port as HOST:PORT, e.g. 2=10.0.0.2:6567"
             ));
         }
+        if id == node_id {
+            // The whole group may be listed, this node included, so that every node of a
+            // StatefulSet takes the same flags (helm/volley/values-ha.yaml).
+            if std::mem::replace(&mut listed_self, true) {
+                return Err(format!("--peer names node {id} twice"));
+            }
+            continue;
+        }
         if peers.insert(id, url).is_some() {
             return Err(format!("--peer names node {id} twice"));
         }
+    }
+    if peers.is_empty() {
+        return Err(format!(
+            "--peer lists only this controller (node {node_id}): add the other controllers of the group"
+        ));
     }
     if let Some(api) = &a.advertise_api {
         if !(api.starts_with("http://") || api.starts_with("https://")) {
@@ -721,5 +730,44 @@ pub fn agents(a: AgentsArgs) -> i32 {
             return 0;
         }
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Controller {
+        #[command(flatten)]
+        args: super::ControllerArgs,
+    }
+
+    fn raft(flags: &[&str]) -> Result<Option<volley_controller::group::RaftConfig>, String> {
+        let mut argv = vec!["controller", "--node-id", "2", "--raft", "0.0.0.0:6568"];
+        argv.extend_from_slice(flags);
+        super::raft_config(&Controller::parse_from(argv).args)
+    }
+
+    #[test]
+    fn every_node_may_be_given_the_whole_group() {
+        let group = "--peer=1=c-1.h:6568,2=c-2.h:6568,3=c-3.h:6568";
+        let cfg = raft(&[group]).unwrap().expect("a Raft group");
+        assert_eq!(cfg.node_id, 2);
+        let peers: Vec<(u64, &str)> = cfg.peers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(peers, [(1, "http://c-1.h:6568"), (3, "http://c-3.h:6568")]);
+        // Only the others, as before, is the same group.
+        let others = raft(&["--peer=1=c-1.h:6568,3=c-3.h:6568"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(others.peers, cfg.peers);
+    }
+
+    #[test]
+    fn a_group_of_this_node_alone_or_named_twice_is_refused() {
+        let err = raft(&["--peer=2=c-2.h:6568"]).unwrap_err();
+        assert!(err.contains("lists only this controller (node 2)"), "{err}");
+        let err = raft(&["--peer=1=c-1.h:6568,2=c-2.h:6568,2=x.h:6568"]).unwrap_err();
+        assert!(err.contains("names node 2 twice"), "{err}");
     }
 }

@@ -5,7 +5,10 @@
 //! configuration files as local processes, checks the agents' probes, runs a test through
 //! them and scales them down 3 -> 1 during a run (SIGTERM; the run finishes exact), and
 //! (`--check`) has `volley … --check` accept the rendered configuration of every values file
-//! and refuse a misspelt key. Tools: `bash helm/install-tools.sh` (`.ci/run` does it).
+//! and refuse a misspelt key; `--ha` runs the three controllers of `values-ha.yaml` (a Raft
+//! group with TLS, their pods' names mapped to loopback addresses in a private `/etc/hosts`,
+//! so as root) and kills the leader mid-run. Tools: `bash helm/install-tools.sh` (`.ci/run`
+//! does it).
 
 use std::process::Command;
 
@@ -64,6 +67,36 @@ fn the_rendered_configuration_passes_check() {
     );
     assert!(
         out.contains("--check passed for the controller and the agent with"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_rendered_raft_group_survives_a_leader_kill() {
+    let python = workspace_root().join("target/tools/venv/bin/python");
+    let out = run(Command::new(&python)
+        .arg(workspace_root().join("helm/exercise.py"))
+        .arg("--ha")
+        .arg(volley_bin()));
+    assert!(
+        out.contains("3 controllers ready (a leader known)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 agents linked to the leader over TLS, given every controller (3 URLs)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a run through the group's URLs: exit 0, 20 iterations"),
+        "{out}"
+    );
+    assert!(out.contains("killed (SIGKILL) mid-run"), "{out}");
+    assert!(
+        out.contains("the run across the failover: exit 0, FINISHED with 200 of 200 iterations"),
+        "{out}"
+    );
+    assert!(
+        out.contains("restarted: ready again, a follower of"),
         "{out}"
     );
 }

@@ -76,26 +76,36 @@ pub(super) async fn healthz() -> Response {
     })
 }
 
-/// Readiness: the store is open and accepts writes
+/// Readiness: the store is open and accepts writes, and in a Raft group a leader is known
 ///
 /// For orchestrators' readiness probes (docs/rest-api.md#health-probes): public, so the 503's reason is
-/// short and names no path or error; `GET /health` (also public) and the logs say more.
+/// short and names no path or error; `GET /health` (also public) and the logs say more. A
+/// member of a Raft group that knows no leader (or not yet its API address) could neither take
+/// a write nor send it on, so it is not ready.
 #[utoipa::path(get, path = "/readyz", tag = "meta",
     responses(
-        (status = 200, description = "The controller is ready: its store accepts writes.", body = Probe),
-        (status = 503, description = "`not_ready`: the store does not accept writes (it reopens itself; `GET /health` says why).", body = ErrorBody),
+        (status = 200, description = "The controller is ready: its store accepts writes and, in a Raft group, it knows the leader.", body = Probe),
+        (status = 503, description = "`not_ready`: the store does not accept writes (it reopens itself; `GET /health` says why), or no Raft leader is known yet.", body = ErrorBody),
     ))]
 pub(super) async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
-    if app.svc.store_health().is_ok() {
-        Ok(ok(&Probe {
-            status: "ok".into(),
-        }))
-    } else {
+    use crate::store::Leadership;
+    let not_ready = |message| {
         Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
-            "not ready: the store does not accept writes; GET /health says why",
+            message,
         ))
+    };
+    if !app.svc.store_health().is_ok() {
+        return not_ready("not ready: the store does not accept writes; GET /health says why");
+    }
+    match app.svc.leadership() {
+        Leadership::Here | Leadership::Elsewhere { api: Some(_), .. } => Ok(ok(&Probe {
+            status: "ok".into(),
+        })),
+        Leadership::Elsewhere { api: None, .. } | Leadership::Unknown => {
+            not_ready("not ready: no Raft leader known yet")
+        }
     }
 }
 

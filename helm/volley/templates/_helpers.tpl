@@ -37,9 +37,46 @@ app.kubernetes.io/component: {{ .component }}
 {{- .Values.joinToken.existingSecret | default (printf "%s-join-token" (include "volley.fullname" .)) -}}
 {{- end -}}
 
-{{/* The controller's gRPC URL as agents dial it. */}}
+{{/* "true" when the controllers are a Raft group (docs/ha.md), else empty. */}}
+{{- define "volley.ha" -}}
+{{- if gt (int .Values.controller.replicas) 1 }}true{{ end -}}
+{{- end -}}
+
+{{- define "volley.scheme" -}}
+{{- if .Values.tls.enabled }}https{{ else }}http{{ end -}}
+{{- end -}}
+
+{{/* The host names of the controller pods (ordinals from 1: a pod's index is its Raft node
+id), through the headless Service, as a list; each in the short and the cluster forms. */}}
+{{- define "volley.controllerHosts" -}}
+{{- $full := include "volley.fullname" . -}}
+{{- range $i := until (int .Values.controller.replicas) }}
+- {{ printf "%s-controller-%d.%s-controller-headless.%s.svc" $full (add1 $i) $full $.Release.Namespace }}
+{{- end }}
+{{- end -}}
+
+{{/* Every controller's URL on port .port, comma-separated, as agents and clients take them:
+each pod of a Raft group (followers send clients to the leader), else the Service. */}}
+{{- define "volley.controllerUrls" -}}
+{{- $root := .root -}}
+{{- $urls := list -}}
+{{- if include "volley.ha" $root -}}
+{{- range fromYamlArray (include "volley.controllerHosts" $root) -}}
+{{- $urls = append $urls (printf "%s://%s:%v" (include "volley.scheme" $root) . $.port) -}}
+{{- end -}}
+{{- else -}}
+{{- $urls = append $urls (printf "%s://%s-controller:%v" (include "volley.scheme" $root) (include "volley.fullname" $root) .port) -}}
+{{- end -}}
+{{- join "," $urls -}}
+{{- end -}}
+
+{{/* The controller's gRPC URL(s) as agents dial them. */}}
 {{- define "volley.grpcUrl" -}}
-http://{{ include "volley.fullname" . }}-controller:{{ .Values.controller.grpcPort }}
+{{- include "volley.controllerUrls" (dict "root" . "port" .Values.controller.grpcPort) -}}
+{{- end -}}
+
+{{- define "volley.tlsSecret" -}}
+{{- .Values.tls.existingSecret | default (printf "%s-tls" (include "volley.fullname" .)) -}}
 {{- end -}}
 
 {{/* Pod and container security settings shared by every Volley container. */}}

@@ -29,6 +29,39 @@ async fn index_health_and_openapi() {
 }
 
 #[tokio::test]
+async fn a_group_member_is_ready_once_it_knows_the_leader() {
+    use crate::store::Leadership;
+    let fake = seeded();
+    let a = app(&fake);
+    for (leadership, ready) in [
+        (Leadership::Unknown, false),
+        (Leadership::Elsewhere { id: 2, api: None }, false),
+        (
+            Leadership::Elsewhere {
+                id: 2,
+                api: Some("https://c2:6565".into()),
+            },
+            true,
+        ),
+        (Leadership::Here, true),
+    ] {
+        fake.with(|s| s.leadership = Some(leadership.clone()));
+        let r = get(&a, "/readyz").await;
+        if ready {
+            assert_eq!(r.status, StatusCode::OK, "{leadership:?}");
+        } else {
+            assert_eq!(assert_error(&r, 503), "not_ready", "{leadership:?}");
+            assert_eq!(
+                r.body["error"]["message"], "not ready: no Raft leader known yet",
+                "{leadership:?}"
+            );
+        }
+        // Alive all along: liveness never restarts a member waiting for an election.
+        assert_eq!(get(&a, "/healthz").await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
 async fn unknown_route_is_json_404_with_slash_hint() {
     let a = app(&seeded());
     let r = get(&a, "/nope").await;
