@@ -23,6 +23,8 @@ pub(crate) struct AppState {
     pub(crate) svc: Arc<dyn ControllerService>,
     pub(super) limits: ApiLimits,
     pub(super) backoff: Arc<crate::auth::backoff::Backoff>,
+    /// The runs' live feeds, shared by their open dashboard pages.
+    pub(crate) hubs: Arc<super::dashboard::Hubs>,
 }
 
 /// The caller the guard authenticated (`super::guard`); every route behind the guard has one.

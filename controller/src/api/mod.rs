@@ -339,6 +339,7 @@ pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) ->
         svc,
         limits,
         backoff: Arc::new(crate::auth::backoff::Backoff::new()),
+        hubs: Arc::default(),
     };
     router
         .route_layer(axum::middleware::from_fn_with_state(

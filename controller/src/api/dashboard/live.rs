@@ -1,7 +1,7 @@
 //! The dashboard's live streams: Server-Sent Events that send a page what changed, once a
-//! second, so an open dashboard never polls every chart. Each stream is bounded: its state is
-//! a few strings and counters whatever the run's length, it sends only new or changed points,
-//! at most [`MAX_AGENT_POINTS`] points per agent when it opens, and at most
+//! second, so an open dashboard never polls every chart. A run's pages share one [`RunFeed`]
+//! (`hub.rs`): the run is read once a second whatever the number of pages. Each stream is
+//! bounded: at most [`MAX_AGENT_POINTS`] points per agent when it opens, and at most
 //! [`MAX_LIVE_STREAMS`] are open at once (`docs/dashboard.md`).
 //!
 //! The feeds ([`RunFeed`], [`RunsFeed`], [`AgentsFeed`]) are plain state machines over the
@@ -21,12 +21,10 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::agent_series::{level, MAX_AGENT_POINTS};
-use crate::api::{
-    no_query, parse_run_id, run_view, ApiError, AppState, CallerOf, ControllerService, Page,
-};
+use crate::api::{no_query, run_view, ApiError, AppState, CallerOf, ControllerService, Page};
 use crate::auth::Caller;
 use crate::model::{Run, RunStatus};
-use crate::run::merge::LiveData;
+use crate::run::merge::{LiveData, MAX_INTERVALS};
 
 /// Live streams open at once (all pages of all browsers); one more is refused with 429.
 pub const MAX_LIVE_STREAMS: usize = 64;
@@ -85,11 +83,14 @@ pub(crate) fn run_points(live: &LiveData, since_unix_ms: u64) -> Vec<RunPoint> {
         .collect()
 }
 
-/// One event to send: its name and JSON data.
-pub(crate) type Out = (&'static str, String);
+/// One event to send: its name and JSON data (shared: every page open on a run sends the same
+/// text, serialised once).
+pub(crate) type Out = (&'static str, Arc<str>);
 
-fn to_json(v: &impl Serialize) -> String {
-    serde_json::to_string(v).unwrap_or_else(|e| json!({"error": e.to_string()}).to_string())
+fn to_json(v: &impl Serialize) -> Arc<str> {
+    serde_json::to_string(v)
+        .unwrap_or_else(|e| json!({"error": e.to_string()}).to_string())
+        .into()
 }
 
 /// The metrics the run page shows from the totals: the request, failure and iteration
@@ -127,18 +128,23 @@ fn named_run(svc: &dyn ControllerService, run: &Run) -> serde_json::Value {
     view
 }
 
-/// What a run stream has sent so far.
+/// What a run stream has sent so far: the state every page of the run shares (`hub.rs`), or
+/// one report's. Bounded whatever the run's length: a few strings, the run's points (at most
+/// [`MAX_INTERVALS`], as the run's own timeline), a heartbeat count per agent.
 #[derive(Default)]
 pub(crate) struct RunFeed {
-    /// The run view last sent (its duration left out while it runs).
+    /// The run view last sent, with its duration left out while it runs (the change key).
     run: String,
-    totals: String,
-    checks: String,
-    /// The newest points sent, by interval end (at most [`RESEND_POINTS`]).
-    recent: BTreeMap<u64, RunPoint>,
+    /// The `run` event last sent.
+    run_event: Option<Arc<str>>,
+    totals: Option<Arc<str>>,
+    checks: Option<Arc<str>>,
+    /// Every point sent, by interval end; the newest [`RESEND_POINTS`] are looked at again.
+    points: BTreeMap<u64, RunPoint>,
     /// Samples sent per agent.
     samples: BTreeMap<String, usize>,
-    summary_sent: bool,
+    /// The `summary`, `end` or `gone` events, once sent.
+    last: Vec<Out>,
 }
 
 impl RunFeed {
@@ -150,10 +156,14 @@ impl RunFeed {
         caller: &Caller,
         id: u64,
     ) -> (Vec<Out>, bool) {
+        if !self.last.is_empty() {
+            return (Vec::new(), true);
+        }
         let mut out = Vec::new();
         let Some(run) = svc.get_run(id).filter(|r| caller.sees(r.project_id)) else {
             let msg = json!({"message": format!("run {id} does not exist")});
-            return (vec![("gone", msg.to_string())], true);
+            self.last = vec![("gone", msg.to_string().into())];
+            return (self.last.clone(), true);
         };
         // A running run's `duration` grows every second; the page counts it from `started`,
         // so that alone is not a change worth sending.
@@ -161,80 +171,122 @@ impl RunFeed {
         if !run.run_status.is_terminal() {
             same.duration = 0.0;
         }
-        let key = to_json(&run_view(&same));
+        let key = serde_json::to_string(&run_view(&same)).unwrap_or_default();
         if key != self.run {
-            out.push(("run", to_json(&named_run(svc, &run))));
+            let event = to_json(&named_run(svc, &run));
+            out.push(("run", event.clone()));
+            self.run_event = Some(event);
             self.run = key;
         }
-        let since = self.recent.keys().next().copied().unwrap_or(0);
+        let since = self
+            .points
+            .keys()
+            .nth_back(RESEND_POINTS - 1)
+            .or_else(|| self.points.keys().next())
+            .copied()
+            .unwrap_or(0);
         let points: Vec<RunPoint> = svc
             .run_points(id, since)
             .unwrap_or_default()
             .into_iter()
-            .filter(|p| self.recent.get(&p.t) != Some(p))
+            .filter(|p| self.points.get(&p.t) != Some(p))
             .collect();
         if !points.is_empty() {
             out.push(("points", to_json(&json!({ "points": points }))));
             for p in points {
-                self.recent.insert(p.t, p);
+                self.points.insert(p.t, p);
             }
-            while self.recent.len() > RESEND_POINTS {
-                self.recent.pop_first();
+            while self.points.len() > MAX_INTERVALS {
+                self.points.pop_first();
             }
         }
         if let Some(totals) = svc.run_totals(id, &|name| shown(&run, name)) {
             let totals = to_json(&totals);
-            if totals != self.totals {
+            if Some(&totals) != self.totals.as_ref() {
                 out.push(("totals", totals.clone()));
-                self.totals = totals;
+                self.totals = Some(totals);
             }
         }
         if let Some((checks, more)) = svc.run_checks(id).filter(|(c, _)| !c.is_empty()) {
             let checks = to_json(&json!({"checks": checks, "more": more}));
-            if checks != self.checks {
+            if Some(&checks) != self.checks.as_ref() {
                 out.push(("checks", checks.clone()));
-                self.checks = checks;
+                self.checks = Some(checks);
             }
         }
-        self.agents(svc, &run, &mut out);
+        let seen = self.samples.clone();
+        if let Some((event, counts)) =
+            agents_event(svc, run.id, &|a| seen.get(a).copied().unwrap_or(0))
+        {
+            out.push(event);
+            self.samples.extend(counts);
+        }
         let ended = run.run_status.is_terminal();
-        if ended && !self.summary_sent {
-            if let Some(summary) = svc.run_summary(id) {
-                out.push(("summary", to_json(&summary)));
-            }
-            self.summary_sent = true;
-        }
         if ended {
-            out.push(("end", json!({"run_status": run.run_status}).to_string()));
+            if let Some(summary) = svc.run_summary(id) {
+                self.last.push(("summary", to_json(&summary)));
+            }
+            let end = json!({"run_status": run.run_status}).to_string();
+            self.last.push(("end", end.into()));
+            out.extend(self.last.iter().cloned());
         }
         (out, ended)
     }
 
-    fn agents(&mut self, svc: &dyn ControllerService, run: &Run, out: &mut Vec<Out>) {
-        let seen = self.samples.clone();
-        let from = move |a: &str| seen.get(a).copied().unwrap_or(0);
-        let Some(agents) = svc.run_agents_since(run.id, &from, MAX_AGENT_POINTS) else {
-            return;
-        };
-        let mut changed = Vec::new();
-        for a in agents {
-            if a.series.is_empty() {
-                continue;
-            }
-            self.samples.insert(a.agent.clone(), a.samples);
-            let (level, cause) = a.latest.as_ref().map_or((0, None), level);
-            let health = ["ok", "warning", "overloaded"][usize::from(level.min(2))];
-            let mut v = serde_json::to_value(&a).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("health".into(), json!(health));
-                o.insert("health_cause".into(), json!(cause));
-            }
-            changed.push(v);
+    /// Everything a page that opens now is sent: what the ticks have sent so far as one event
+    /// each (every point in one `points` event), and each agent's whole run downsampled to at
+    /// most [`MAX_AGENT_POINTS`] points (read afresh: the page drops the heartbeats it is sent
+    /// again after this).
+    pub(crate) fn opening(&self, svc: &dyn ControllerService, id: u64) -> Vec<Out> {
+        if self.last.first().is_some_and(|(name, _)| *name == "gone") {
+            return self.last.clone();
         }
-        if !changed.is_empty() {
-            out.push(("agents", to_json(&json!({ "agents": changed }))));
+        let mut out = Vec::new();
+        if let Some(run) = &self.run_event {
+            out.push(("run", run.clone()));
         }
+        if !self.points.is_empty() {
+            let points: Vec<&RunPoint> = self.points.values().collect();
+            out.push(("points", to_json(&json!({ "points": points }))));
+        }
+        out.extend(self.totals.clone().map(|t| ("totals", t)));
+        out.extend(self.checks.clone().map(|c| ("checks", c)));
+        if let Some((event, _)) = agents_event(svc, id, &|_| 0) {
+            out.push(event);
+        }
+        out.extend(self.last.iter().cloned());
+        out
     }
+}
+
+/// The `agents` event of the agents that sent heartbeats from index `from(agent)` on, and
+/// their heartbeat counts; `None` when none did.
+fn agents_event(
+    svc: &dyn ControllerService,
+    run_id: u64,
+    from: &dyn Fn(&str) -> usize,
+) -> Option<(Out, Vec<(String, usize)>)> {
+    let agents = svc.run_agents_since(run_id, from, MAX_AGENT_POINTS)?;
+    let mut changed = Vec::new();
+    let mut counts = Vec::new();
+    for a in agents {
+        if a.series.is_empty() {
+            continue;
+        }
+        counts.push((a.agent.clone(), a.samples));
+        let (level, cause) = a.latest.as_ref().map_or((0, None), level);
+        let health = ["ok", "warning", "overloaded"][usize::from(level.min(2))];
+        let mut v = serde_json::to_value(&a).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("health".into(), json!(health));
+            o.insert("health_cause".into(), json!(cause));
+        }
+        changed.push(v);
+    }
+    if changed.is_empty() {
+        return None;
+    }
+    Some((("agents", to_json(&json!({ "agents": changed }))), counts))
 }
 
 /// One row of the runs page.
@@ -311,10 +363,10 @@ impl RunsFeed {
         runs.truncate(RECENT_RUNS);
         let rows: Vec<RunRow> = runs.into_iter().map(|r| row(svc, r)).collect();
         let body = to_json(&json!({"runs": rows, "count": count}));
-        if body == self.last {
+        if *body == *self.last {
             return Vec::new();
         }
-        self.last = body.clone();
+        self.last = body.to_string();
         vec![("runs", body)]
     }
 }
@@ -329,10 +381,10 @@ pub(crate) struct AgentsFeed {
 impl AgentsFeed {
     pub(crate) fn tick(&mut self, svc: &dyn ControllerService) -> Vec<Out> {
         let body = to_json(&json!({ "agents": svc.agents() }));
-        if body == self.last {
+        if *body == *self.last {
             return Vec::new();
         }
-        self.last = body.clone();
+        self.last = body.to_string();
         vec![("agents", body)]
     }
 }
@@ -364,41 +416,44 @@ fn permit() -> Result<OwnedSemaphorePermit, Box<Response>> {
     })
 }
 
-/// Pumps a feed's events into an SSE response: one `tick` per [`TICK`] until it is done or the
-/// browser goes away (or takes more than [`SEND_TIMEOUT`] to accept an event).
-fn pump<F>(mut tick: F) -> Response
+/// A stream's events on their way to the browser: each waits at most [`SEND_TIMEOUT`] for the
+/// browser to take it.
+pub(crate) type Tx = mpsc::Sender<Result<Event, std::convert::Infallible>>;
+
+/// Sends `events`; `false` once the browser has gone (or took no event for [`SEND_TIMEOUT`]).
+pub(crate) async fn send(tx: &Tx, events: &[Out]) -> bool {
+    for (name, data) in events {
+        let event = Event::default().event(*name).data(&**data);
+        match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(event))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return false,
+            Err(_) => {
+                tracing::debug!(
+                    "a live dashboard stream took no event for {SEND_TIMEOUT:?}: closed"
+                );
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// An SSE response fed by `feed`, which gets the sending end (taking one of the
+/// [`MAX_LIVE_STREAMS`] places until it returns), or the 429 answer.
+pub(super) fn sse<F, Fut>(feed: F) -> Response
 where
-    F: FnMut() -> (Vec<Out>, bool) + Send + 'static,
+    F: FnOnce(Tx) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let permit = match permit() {
         Ok(p) => p,
         Err(refused) => return *refused,
     };
     let (tx, rx) = mpsc::channel::<Result<Event, std::convert::Infallible>>(8);
+    let fed = feed(tx);
     tokio::spawn(async move {
         let _permit = permit;
-        let mut every = tokio::time::interval(TICK);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            let (events, done) = tick();
-            for (name, data) in events {
-                let event = Event::default().event(name).data(data);
-                match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(event))).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return,
-                    Err(_) => {
-                        tracing::debug!(
-                            "a live dashboard stream took no event for {SEND_TIMEOUT:?}: closed"
-                        );
-                        return;
-                    }
-                }
-            }
-            if done {
-                return;
-            }
-        }
+        fed.await;
     });
     let mut resp = Sse::new(ReceiverStream::new(rx))
         .keep_alive(KeepAlive::default())
@@ -407,6 +462,28 @@ where
     resp.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
+}
+
+/// Pumps a feed's events into an SSE response: one `tick` per [`TICK`] until it is done or the
+/// browser goes away (or takes more than [`SEND_TIMEOUT`] to accept an event).
+fn pump<F>(mut tick: F) -> Response
+where
+    F: FnMut() -> (Vec<Out>, bool) + Send + 'static,
+{
+    sse(move |tx| async move {
+        let mut every = tokio::time::interval(TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = tx.closed() => return,
+            }
+            let (events, done) = tick();
+            if !send(&tx, &events).await || done {
+                return;
+            }
+        }
+    })
 }
 
 /// `GET /v1/live/runs`: the runs page's stream.
@@ -418,30 +495,6 @@ pub(super) async fn runs(
     no_query(raw.as_deref())?;
     let mut feed = RunsFeed::default();
     Ok(pump(move || (feed.tick(&*app.svc, &caller), false)))
-}
-
-/// `GET /v1/live/runs/{id}`: one run's stream, until the run has ended.
-pub(super) async fn run(
-    State(app): State<AppState>,
-    CallerOf(caller): CallerOf,
-    axum::extract::Path(raw_id): axum::extract::Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    no_query(raw.as_deref())?;
-    let id = parse_run_id(&raw_id)?;
-    if app
-        .svc
-        .get_run(id)
-        .filter(|r| caller.sees(r.project_id))
-        .is_none()
-    {
-        return Err(ApiError::not_found(
-            "run_not_found",
-            format!("no run with id {id}; GET /loadtests/v2/runs lists them"),
-        ));
-    }
-    let mut feed = RunFeed::default();
-    Ok(pump(move || feed.tick(&*app.svc, &caller, id)))
 }
 
 /// `GET /v1/live/agents`: the agents page's stream (admin role, as `GET /v1/agents`).

@@ -15,12 +15,14 @@ use crate::api::ApiError;
 
 mod agent_series;
 mod checks;
+mod hub;
 mod live;
 mod report;
 
 pub(crate) use agent_series::since as agent_since;
 pub use agent_series::{AgentSeries, AgentSince, MAX_AGENT_POINTS};
 pub use checks::{checks as live_checks, CheckCount, MAX_CHECKS};
+pub(crate) use hub::Hubs;
 pub use live::RunPoint;
 pub(crate) use live::{open_streams, run_points};
 pub use report::report_html;
@@ -91,7 +93,7 @@ pub(crate) fn routes() -> Router<crate::api::AppState> {
     Router::new()
         .route("/ui/{file}", get(asset))
         .route("/v1/live/runs", get(live::runs))
-        .route("/v1/live/runs/{id}", get(live::run))
+        .route("/v1/live/runs/{id}", get(hub::run))
         .route("/v1/live/agents", get(live::agents))
         .route("/v1/test-runs/{id}/report", get(report::report))
 }

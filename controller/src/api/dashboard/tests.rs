@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use volley_common::metrics::{MetricType, Sink};
 use volley_proto as pb;
 
-use super::live::{AgentsFeed, RunFeed, RunsFeed};
+use super::live::{AgentsFeed, Out, RunFeed, RunsFeed};
 use super::*;
 use crate::api::fixtures;
 use crate::api::{ControllerService, Listed, Page, ServiceError};
@@ -26,6 +26,8 @@ struct Fake {
     points: Mutex<Vec<RunPoint>>,
     samples: Mutex<Vec<UtilizationSample>>,
     checks: Mutex<Vec<CheckCount>>,
+    /// How often the run's points were read (once per tick of a feed).
+    point_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl ControllerService for Fake {
@@ -98,6 +100,8 @@ impl ControllerService for Fake {
         Some((self.checks.lock().unwrap().clone(), false))
     }
     fn run_points(&self, _: u64, since: u64) -> Option<Vec<RunPoint>> {
+        self.point_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let p = self.points.lock().unwrap();
         Some(p.iter().filter(|p| p.t >= since).cloned().collect())
     }
@@ -130,11 +134,11 @@ fn sample(vus: i64) -> UtilizationSample {
     }
 }
 
-fn names(events: &[(&str, String)]) -> Vec<String> {
+fn names(events: &[Out]) -> Vec<String> {
     events.iter().map(|(n, _)| n.to_string()).collect()
 }
 
-fn data(events: &[(&str, String)], name: &str) -> Value {
+fn data(events: &[Out], name: &str) -> Value {
     let (_, d) = events
         .iter()
         .find(|(n, _)| *n == name)
@@ -555,4 +559,122 @@ fn the_totals_carry_only_what_the_page_shows() {
         ["http_reqs", "my_trend"],
         "and its thresholds' metrics"
     );
+}
+
+type Browser =
+    tokio::sync::mpsc::Receiver<Result<axum::response::sse::Event, std::convert::Infallible>>;
+
+/// The names of the next `n` events a page is sent (waiting at most 10 s for them).
+async fn next_events(rx: &mut Browser, n: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    while names.len() < n {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no event in 10 s after {names:?}"));
+        let Some(Ok(event)) = event else {
+            panic!("the stream closed after {names:?}");
+        };
+        // An event's text starts with its `event:` line.
+        let text = format!("{event:?}");
+        let name = [
+            "run", "points", "totals", "checks", "agents", "summary", "end", "gone",
+        ]
+        .into_iter()
+        .find(|n| text.contains(&format!("event: {n}\\n")))
+        .unwrap_or("?");
+        names.push(name.to_string());
+    }
+    names
+}
+
+#[tokio::test]
+async fn every_page_of_a_run_follows_one_feed_read_once_a_second() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fake = fake_with_run(RunStatus::Running);
+    fake.points.lock().unwrap().push(point(1000, 1.0));
+    fake.samples.lock().unwrap().push(sample(2));
+    let svc: Arc<dyn ControllerService> = fake.clone();
+    let hubs = Arc::new(Hubs::default());
+    let started = std::time::Instant::now();
+    let mut pages = Vec::new();
+    for _ in 0..10 {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(hub::follow(hubs.clone(), svc.clone(), 1, tx));
+        pages.push(rx);
+    }
+    for rx in &mut pages {
+        assert_eq!(
+            next_events(rx, 4).await,
+            ["run", "points", "totals", "agents"],
+            "everything so far"
+        );
+    }
+    assert_eq!(hubs.len(), 1, "one feed for the run");
+
+    // A new point and heartbeat: every page gets them from the feed's one read.
+    fake.points.lock().unwrap().push(point(2000, 2.0));
+    fake.samples.lock().unwrap().push(sample(3));
+    for rx in &mut pages {
+        assert_eq!(next_events(rx, 3).await, ["points", "totals", "agents"]);
+    }
+
+    // The run ends: every page gets the end and its stream closes; the feed goes away.
+    fake.runs.lock().unwrap().get_mut(&1).unwrap().run_status = RunStatus::Finished;
+    for rx in &mut pages {
+        assert_eq!(next_events(rx, 3).await, ["run", "summary", "end"]);
+        assert!(rx.recv().await.is_none(), "the stream is closed");
+    }
+    assert_eq!(hubs.len(), 0, "no feed left");
+    // One read per tick of the one feed (and one for the first page), not one per page.
+    let ticks = started.elapsed().as_secs() + 2;
+    let reads = fake.point_reads.load(SeqCst) as u64;
+    assert!(
+        reads <= ticks,
+        "{reads} reads of the run in {ticks} ticks for 10 pages"
+    );
+}
+
+#[test]
+fn a_page_behind_skips_to_the_newest_state_and_one_too_far_behind_is_closed() {
+    let ev = |name: &'static str, text: &str| -> Out { (name, text.into()) };
+    let mut frame = hub::Frame::default();
+    frame = frame.next_for_test(vec![
+        ev("run", "r1"),
+        ev("points", "p1"),
+        ev("totals", "t1"),
+    ]);
+    frame = frame.next_for_test(vec![
+        ev("points", "p2"),
+        ev("totals", "t2"),
+        ev("agents", "a2"),
+    ]);
+    frame = frame.next_for_test(vec![ev("totals", "t3")]);
+    let texts =
+        |events: Vec<Out>| -> Vec<String> { events.iter().map(|(_, d)| d.to_string()).collect() };
+    assert_eq!(texts(frame.since(2).unwrap()), ["t3"], "one frame behind");
+    assert_eq!(
+        texts(frame.since(1).unwrap()),
+        ["p2", "t3", "a2"],
+        "two behind: the missed points and heartbeats, the newest totals only"
+    );
+    assert_eq!(
+        texts(frame.since(0).unwrap()),
+        ["r1", "p1", "p2", "t3", "a2"]
+    );
+    assert!(frame.since(3).unwrap().is_empty(), "up to date");
+    for _ in 0..hub::WINDOW {
+        frame = frame.next_for_test(vec![ev("points", "p")]);
+    }
+    assert!(
+        frame.since(2).is_none(),
+        "more than the window behind: closed"
+    );
+    assert_eq!(
+        frame.since(3).unwrap().len() as u64,
+        hub::WINDOW,
+        "just within it"
+    );
+    frame = frame.next_for_test(vec![ev("end", "e")]);
+    assert!(frame.done());
+    assert_eq!(texts(frame.since(frame.seq - 1).unwrap()), ["e"]);
 }

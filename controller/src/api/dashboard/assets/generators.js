@@ -51,7 +51,12 @@ function halve(s) {
 export function mergeAgent(had, a) {
   let series = a.series;
   if (had) {
-    series = Object.fromEntries(COLUMNS.map((c) => [c, had.series[c].concat(a.series[c] || [])]));
+    // A page that opens gets each agent's whole run read afresh, which may already hold the
+    // newest heartbeats the next update brings: points not newer than the last are dropped.
+    const last = had.series.t.length ? had.series.t[had.series.t.length - 1] : -Infinity;
+    const from = a.series.t.findIndex((t) => t > last);
+    const keep = from < 0 ? a.series.t.length : from;
+    series = Object.fromEntries(COLUMNS.map((c) => [c, had.series[c].concat((a.series[c] || []).slice(keep))]));
   }
   while (series.t.length > AGENT_POINTS) series = halve(series);
   return { ...a, series };
