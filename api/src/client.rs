@@ -272,6 +272,22 @@ impl Client {
         self.get("/v1/controllers")
     }
 
+    /// `POST /v1/controllers`: adds a controller (running with `--join`) to the Raft group.
+    pub fn add_controller(
+        &self,
+        body: &crate::types::AddController,
+    ) -> Result<crate::types::ControllerList, ClientError> {
+        self.send_json("POST", "/v1/controllers", Some(body))
+    }
+
+    /// `DELETE /v1/controllers/{id}`: removes a controller from the Raft group. An empty JSON
+    /// body goes with it: an open API refuses a body-less write without a token (a web page
+    /// could send one).
+    pub fn remove_controller(&self, id: u64) -> Result<crate::types::ControllerList, ClientError> {
+        let path = format!("/v1/controllers/{id}");
+        self.send_json("DELETE", &path, Some(&serde_json::json!({})))
+    }
+
     /// `GET /loadtests/v2/tests`: every test, page after page.
     pub fn tests(&self) -> Result<TestList, ClientError> {
         self.all_pages("/loadtests/v2/tests")

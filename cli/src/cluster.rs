@@ -202,15 +202,17 @@ pub struct ControllerArgs {
     /// 429 and Retry-After.
     #[arg(long, default_value_t = volley_controller::api::DEFAULT_MAX_CONCURRENT_UPLOADS, env = "VOLLEY_MAX_CONCURRENT_UPLOADS")]
     pub max_concurrent_uploads: usize,
-    /// This controller's id in its Raft group (1 or more, unique); needed with --peer.
+    /// This controller's id in its Raft group (1 or more, unique); with --raft, it makes the
+    /// controller a member of a Raft group (of one without --peer).
     #[arg(long, env = "VOLLEY_NODE_ID")]
     pub node_id: Option<u64>,
     /// Address of this controller's Raft port, where the other controllers reach it; needed
-    /// with --peer.
+    /// with --node-id.
     #[arg(long, value_name = "HOST:PORT", env = "VOLLEY_RAFT")]
     pub raft: Option<std::net::SocketAddr>,
     /// Another controller of the Raft group: ID=HOST:PORT of its Raft port (repeat for each).
-    /// Without any, the controller runs alone, without Raft (docs/ha.md).
+    /// Without any (and without --node-id), the controller runs alone, without Raft
+    /// (docs/ha.md).
     #[arg(
         long = "peer",
         value_name = "ID=HOST:PORT",
@@ -226,28 +228,48 @@ pub struct ControllerArgs {
     /// is not on loopback).
     #[arg(long, env = "VOLLEY_PEER_TOKEN", hide_env_values = true)]
     pub peer_token: Option<String>,
+    /// Join a running group instead of forming one: this controller waits, as no voter, until
+    /// `volley controllers add ID=HOST:PORT` adds it, then catches up from the leader. Give
+    /// the group's current members with --peer (docs/ha.md#changing-the-membership).
+    #[arg(long, env = "VOLLEY_JOIN")]
+    pub join: bool,
 }
 
-/// The Raft group of `volley controller` from --node-id, --raft and --peer (`None` without
-/// --peer: a single controller).
+/// The Raft group of `volley controller` from --node-id, --raft, --peer and --join (`None`
+/// without any of them: a single controller, without Raft).
 fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::RaftConfig>, String> {
-    if a.peers.is_empty() {
-        if a.node_id.is_some() || a.raft.is_some() {
+    if a.peers.is_empty() && a.node_id.is_none() && a.raft.is_none() {
+        if a.join {
             return Err(
-                "--node-id and --raft need the other controllers of the group: add --peer ID=HOST:PORT for each"
+                "--join needs --node-id N, --raft HOST:PORT and a --peer ID=HOST:PORT for each current member of the group"
                     .into(),
             );
         }
         return Ok(None);
     }
+    let flag = if a.peers.is_empty() {
+        "--raft"
+    } else {
+        "--peer"
+    };
     let node_id = match a.node_id {
         Some(0) => return Err("invalid --node-id 0: node ids start at 1".into()),
         Some(n) => n,
-        None => return Err("--peer needs --node-id N, this controller's id in the group".into()),
+        None => {
+            return Err(format!(
+                "{flag} needs --node-id N, this controller's id in the group"
+            ))
+        }
     };
     let listen = a
         .raft
-        .ok_or("--peer needs --raft HOST:PORT, the address of this controller's Raft port")?;
+        .ok_or("--node-id needs --raft HOST:PORT, the address of this controller's Raft port")?;
+    if a.join && a.peers.is_empty() {
+        return Err(
+            "--join needs a --peer ID=HOST:PORT for each current member of the group, so this controller can answer the leader"
+                .into(),
+        );
+    }
     let mut peers = BTreeMap::new();
     let mut listed_self = false;
     for p in &a.peers {
@@ -303,6 +325,7 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
         peers,
         advertise_api: a.advertise_api.clone(),
         peer_token: a.peer_token.clone().filter(|t| !t.is_empty()),
+        join: a.join,
     }))
 }
 

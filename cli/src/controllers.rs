@@ -1,24 +1,84 @@
 //! `volley controllers`: the controllers of a Raft group, asked one by one (docs/ha.md): each
 //! answers for itself (role, term, commit and applied index), and the leader says how far each
-//! follower's log is behind.
+//! follower's log is behind. `add ID=HOST:PORT` and `remove ID` change the group's membership
+//! through its leader (docs/ha.md#changing-the-membership).
 
 use volley_api::client::Client;
-use volley_api::{ControllerList, ControllerView};
+use volley_api::{AddController, ControllerList, ControllerView};
 use volley_common::exit::code;
 
-use crate::cluster::{log_error, DEFAULT_REST};
+use crate::cluster::{client, log_error, rest_failed, DEFAULT_REST};
 
 #[derive(clap::Args)]
 pub struct ControllersArgs {
+    #[command(subcommand)]
+    pub command: Option<ControllersCommand>,
     /// Every controller's REST URL, comma-separated.
-    #[arg(long, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
+    #[arg(long, global = true, env = "VOLLEY_CONTROLLER", default_value = DEFAULT_REST)]
     pub controller: String,
     /// The API token (`volley tokens create`, admin), sent as `Authorization: Token …`.
-    #[arg(long, env = "VOLLEY_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "VOLLEY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Print each controller's answer (`GET /v1/controllers`) as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(clap::Subcommand)]
+pub enum ControllersCommand {
+    /// Add a controller to the group: ID=HOST:PORT of its Raft port. Start it first with
+    /// `volley controller --node-id ID --raft HOST:PORT --join --peer …` (the current members).
+    Add {
+        /// ID=HOST:PORT: the new controller's --node-id and its Raft port as the others reach it.
+        #[arg(value_name = "ID=HOST:PORT")]
+        node: String,
+    },
+    /// Remove a controller (not the leader) from the group; stop its process afterwards.
+    Remove {
+        /// The controller's node id.
+        id: u64,
+    },
+}
+
+/// `add` or `remove` through the leader; prints the group as the leader then sees it.
+fn change(a: &ControllersArgs, cmd: &ControllersCommand) -> i32 {
+    let c = match client(&a.controller, &a.token) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (what, answer) = match cmd {
+        ControllersCommand::Add { node } => {
+            let parsed = node.split_once('=').and_then(|(id, raft)| {
+                let id = id.trim().parse::<u64>().ok().filter(|&id| id > 0)?;
+                let raft = raft.trim();
+                (!raft.is_empty()).then(|| (id, raft.to_string()))
+            });
+            let Some((id, raft)) = parsed else {
+                log_error(&format!(
+                    "invalid controller {node:?}: give ID=HOST:PORT, e.g. 4=10.0.0.4:6567 (its --node-id and --raft)"
+                ));
+                return code::INVALID_CONFIG;
+            };
+            let body = AddController { node: id, raft };
+            (format!("node {id} added"), c.add_controller(&body))
+        }
+        ControllersCommand::Remove { id } => (
+            format!("node {id} removed; stop its process now"),
+            c.remove_controller(*id),
+        ),
+    };
+    match answer {
+        Ok(list) => {
+            let voters: Vec<String> = list
+                .controllers
+                .iter()
+                .map(|c| c.node.to_string())
+                .collect();
+            println!("{what}: the group's voters are now {}", voters.join(", "));
+            0
+        }
+        Err(e) => rest_failed(e, false),
+    }
 }
 
 /// One row: what a controller says of itself, and the leader's view of its lag.
@@ -47,6 +107,9 @@ fn row(url: &str, own: Option<&ControllerView>, lag: Option<u64>) -> Vec<String>
 }
 
 pub fn controllers(a: ControllersArgs) -> i32 {
+    if let Some(cmd) = &a.command {
+        return change(&a, cmd);
+    }
     let urls: Vec<&str> = a
         .controller
         .split(',')

@@ -18,6 +18,7 @@ use thiserror::Error;
 use crate::coordinator::Coordinator;
 use crate::replication::storage::RAFT_FILE;
 use crate::replication::{Driver, DriverConfig, Node, NodeConfig, RaftStorage, Role};
+use crate::service_error::ServiceError;
 use crate::store::{Db, Replica};
 
 /// A controller's place in its Raft group.
@@ -34,6 +35,10 @@ pub struct RaftConfig {
     pub advertise_api: Option<String>,
     /// The secret the group's controllers share on their Raft ports (`--peer-token`).
     pub peer_token: Option<String>,
+    /// `--join`: this controller is not a voter yet; it waits, with no membership of its own,
+    /// until the group's leader adds it (`volley controllers add`), then catches up from a
+    /// snapshot and the log. `peers` names the group's current members.
+    pub join: bool,
 }
 
 /// Why a controller could not join or stay in its group.
@@ -70,6 +75,12 @@ pub enum GroupError {
     Deposed { id: u64, term: u64 },
     #[error("this controller's Raft node stopped: {0}")]
     Stopped(String),
+    #[error(
+        "this controller (node {id}) was removed from the controllers' Raft group: it stops; to \
+         bring it back, give it an empty --data-dir, start it with --join and add it again \
+         (`volley controllers add {id}=HOST:PORT`)"
+    )]
+    Removed { id: u64 },
 }
 
 /// The group as this controller sees it (`GET /v1/controllers`): every voter with its role,
@@ -95,8 +106,11 @@ pub fn controllers(db: &Db) -> volley_api::ControllerList {
     };
     let status = replica.handle.status().node;
     let me = status.id;
-    let mut ids = replica.handle.peer_ids();
-    ids.push(me);
+    let mut ids = status.voters.clone();
+    let member = ids.contains(&me);
+    if !member {
+        ids.push(me);
+    }
     ids.sort_unstable();
     let lag = |id: u64| {
         status
@@ -109,7 +123,10 @@ pub fn controllers(db: &Db) -> volley_api::ControllerList {
         .into_iter()
         .map(|id| {
             let own = id == me;
-            let role = if own {
+            let role = if own && !member {
+                // Started with --join and not added yet (or removed).
+                "not a voter"
+            } else if own {
                 match status.role {
                     Role::Leader => "leader",
                     Role::Follower => "follower",
@@ -169,9 +186,13 @@ pub async fn join(
         });
     }
     let storage = RaftStorage::open(data_dir).map_err(|e| GroupError::Node(e.to_string()))?;
-    let mut voters: Vec<u64> = cfg.peers.keys().copied().collect();
-    voters.push(cfg.node_id);
-    voters.sort_unstable();
+    // A node that joins has no membership of its own: the leader's snapshot gives it one.
+    let mut voters: Vec<u64> = Vec::new();
+    if !cfg.join {
+        voters.extend(cfg.peers.keys().copied());
+        voters.push(cfg.node_id);
+        voters.sort_unstable();
+    }
     let node = Node::open_shared(
         &NodeConfig::new(cfg.node_id),
         storage,
@@ -195,13 +216,108 @@ pub async fn join(
         runtime: tokio::runtime::Handle::current(),
     })
     .map_err(|e| GroupError::Node(e.to_string()))?;
-    tracing::info!(
-        node = cfg.node_id,
-        raft = %cfg.listen,
-        voters = ?voters,
-        "joined the controllers' Raft group"
-    );
+    let voters = driver.handle().voters();
+    if voters.contains(&cfg.node_id) {
+        tracing::info!(
+            node = cfg.node_id,
+            raft = %cfg.listen,
+            voters = ?voters,
+            "joined the controllers' Raft group"
+        );
+    } else {
+        tracing::info!(
+            node = cfg.node_id,
+            raft = %cfg.listen,
+            "waiting to be added to the controllers' Raft group (`volley controllers add {}=HOST:PORT` on any of them)",
+            cfg.node_id
+        );
+    }
     Ok(driver)
+}
+
+/// Adds node `id`, whose Raft port is `raft` (`HOST:PORT` or a URL), to the group, or removes
+/// it (`raft` is `None`): only on the leader, one node at a time, after checking that a node
+/// added answers on its Raft port (docs/ha.md#changing-the-membership). Blocks until the
+/// change is applied here or refused; answers with the group as this node then sees it.
+pub fn change_membership(
+    db: &Db,
+    id: u64,
+    raft: Option<&str>,
+) -> Result<volley_api::ControllerList, ServiceError> {
+    use crate::replication::{DriverError, Membership, NodeError};
+    let Some(replica) = db.replica() else {
+        return Err(ServiceError::not_replicated());
+    };
+    if id == 0 {
+        return Err(ServiceError::bad_request(
+            "invalid_node",
+            "node ids start at 1: give the controller's --node-id",
+        ));
+    }
+    let (change, url) = match raft {
+        Some(addr) => {
+            let url = raft_url(addr).ok_or_else(|| {
+                ServiceError::bad_request(
+                    "invalid_raft_address",
+                    format!(
+                        "field `raft` {addr:?} is not a Raft port address: give HOST:PORT, e.g. \
+                         10.0.0.4:6567 (the new controller's --raft)"
+                    ),
+                )
+            })?;
+            (Membership::AddVoter(id), Some(url))
+        }
+        None => (Membership::Remove(id), None),
+    };
+    let handle = replica.handle.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    replica.runtime.spawn(async move {
+        let _ = tx.send(handle.change_membership(change, url).await);
+    });
+    // The probe of a new node, then the proposal, each bounded; a margin for a starved runtime.
+    let waited = replica.handle.proposal_timeout() * 2 + std::time::Duration::from_secs(5);
+    let wait = move || rx.recv_timeout(waited);
+    let answer = match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
+    }
+    .unwrap_or(Err(DriverError::Timeout { waited }));
+    match answer {
+        Ok(_) => {
+            tracing::info!(target: crate::audit::AUDIT, node = id, change = ?change, "controllers' membership changed");
+            Ok(controllers(db))
+        }
+        Err(DriverError::Node(NodeError::Membership(m))) => {
+            Err(ServiceError::conflict("membership", m))
+        }
+        Err(e @ DriverError::Unreachable { .. }) => {
+            Err(ServiceError::new(502, "peer_unreachable", e.to_string()))
+        }
+        Err(e @ DriverError::NotLeader { .. }) => {
+            Err(ServiceError::new(503, "no_leader", e.to_string()))
+        }
+        Err(e @ DriverError::Timeout { .. }) => {
+            Err(ServiceError::new(504, "not_committed", e.to_string()))
+        }
+        Err(e) => Err(ServiceError::new(503, "replication", e.to_string())),
+    }
+}
+
+/// `HOST:PORT` (or an `http(s)://` URL) as the URL of a Raft port; `None` if it is not one.
+pub fn raft_url(addr: &str) -> Option<String> {
+    let addr = addr.trim();
+    let url = if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let host_port = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let port_ok = host_port
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    (port_ok && crate::replication::node::valid_raft_url(&url)).then_some(url)
 }
 
 /// Waits until this node leads with every committed command applied, then stores the
@@ -212,12 +328,18 @@ pub async fn lead(co: Arc<Coordinator>, admin_token: Option<String>) -> GroupErr
         return GroupError::Stopped("the store is not replicated".into());
     };
     let mut status = replica.handle.watch();
+    let mut was_voter = false;
     loop {
         {
             let s = status.borrow_and_update();
             if let Some(why) = &s.stopped {
                 return GroupError::Stopped(why.clone());
             }
+            let voter = s.node.voters.contains(&s.node.id);
+            if was_voter && !voter {
+                return GroupError::Removed { id: s.node.id };
+            }
+            was_voter |= voter;
             // Its own first entry of the term is applied: so is everything committed before.
             if s.node.role == Role::Leader && s.node.applied >= s.node.last_index {
                 break;

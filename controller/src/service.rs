@@ -290,6 +290,18 @@ impl ControllerService for Service {
         crate::group::controllers(&self.co.db)
     }
 
+    fn add_controller(
+        &self,
+        id: u64,
+        raft: &str,
+    ) -> Result<volley_api::ControllerList, ServiceError> {
+        crate::group::change_membership(&self.co.db, id, Some(raft))
+    }
+
+    fn remove_controller(&self, id: u64) -> Result<volley_api::ControllerList, ServiceError> {
+        crate::group::change_membership(&self.co.db, id, None)
+    }
+
     fn raft_status(&self) -> Option<crate::replication::DriverStatus> {
         self.co.db.replica().map(|r| r.handle.status())
     }

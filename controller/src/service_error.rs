@@ -44,6 +44,15 @@ impl ServiceError {
         Self::new(422, code, message)
     }
 
+    /// 409 `not_replicated`: a membership change asked of a controller that runs alone.
+    pub fn not_replicated() -> Self {
+        Self::conflict(
+            "not_replicated",
+            "this controller runs alone, without Raft: start it with --node-id and --raft (a \
+             group of one) to add controllers to it (docs/ha.md#changing-the-membership)",
+        )
+    }
+
     /// 500: the controller failed; not the caller's fault.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "internal_error", message)

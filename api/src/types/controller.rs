@@ -34,3 +34,13 @@ pub struct ControllerView {
     /// Log entries it is behind the leader's log (the leader's view).
     pub lag: Option<u64>,
 }
+
+/// `POST /v1/controllers`: a controller to add to the group (`volley controllers add
+/// ID=HOST:PORT`). It must be running with `--join` and answer on its Raft port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AddController {
+    /// Its node id (`--node-id`), one no voter has.
+    pub node: u64,
+    /// Its Raft port as the other controllers reach it: `HOST:PORT` (its `--raft`).
+    pub raft: String,
+}

@@ -46,7 +46,7 @@ pub(crate) fn access(method: &Method, path: &str) -> Access {
         "/v1/streamed-runs/{id}/metrics" | "/v1/streamed-runs/{id}/finish" => Access::StreamSecret,
         p if p.starts_with("/v1/tokens")
             || p.starts_with("/v1/agents")
-            || p == "/v1/controllers"
+            || p.starts_with("/v1/controllers")
             || p == "/v1/live/agents" =>
         {
             Access::Role(Role::Admin)
@@ -274,6 +274,14 @@ mod tests {
         );
         assert_eq!(
             access(&Method::GET, "/v1/controllers"),
+            Access::Role(Role::Admin)
+        );
+        assert_eq!(
+            access(&Method::DELETE, "/v1/controllers/{id}"),
+            Access::Role(Role::Admin)
+        );
+        assert_eq!(
+            access(&Method::POST, "/v1/controllers"),
             Access::Role(Role::Admin)
         );
         assert_eq!(

@@ -113,6 +113,20 @@ pub trait ControllerService: Send + Sync + 'static {
             controllers: Vec::new(),
         }
     }
+    /// Adds node `id`, whose Raft port is `raft`, to the group (`POST /v1/controllers`).
+    fn add_controller(
+        &self,
+        id: u64,
+        raft: &str,
+    ) -> Result<volley_api::ControllerList, ServiceError> {
+        let _ = (id, raft);
+        Err(ServiceError::not_replicated())
+    }
+    /// Removes node `id` from the group (`DELETE /v1/controllers/{id}`).
+    fn remove_controller(&self, id: u64) -> Result<volley_api::ControllerList, ServiceError> {
+        let _ = id;
+        Err(ServiceError::not_replicated())
+    }
     /// Creates a run of the test and queues it, recording `user_id` (the caller's token) as
     /// its `user_id`. The API has already checked the test exists and the caller sees it.
     fn start_run(

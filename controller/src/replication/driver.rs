@@ -21,7 +21,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::node::{is_snapshot, Node, NodeError, NodeStatus, ProposalId, Role, TICK};
+use super::node::{is_snapshot, Membership, Node, NodeError, NodeStatus, ProposalId, Role, TICK};
 use super::payload::Payload;
 use super::transport::{
     ApiBook, PeerAuth, PeerClient, PeerService, TransportLimits, MAX_MESSAGES_PER_BATCH,
@@ -99,6 +99,16 @@ pub enum DriverError {
     Rejected(StateError),
     #[error("this controller's Raft node stopped: {reason}")]
     Stopped { reason: String },
+    #[error(
+        "cannot reach node {id}'s Raft port at {addr}: {detail}; start that controller first \
+         (`volley controller --node-id {id} --raft HOST:PORT --join --peer …`, docs/ha.md) and \
+         check the address and the peer token"
+    )]
+    Unreachable {
+        id: u64,
+        addr: String,
+        detail: String,
+    },
     #[error(transparent)]
     Node(NodeError),
 }
@@ -112,14 +122,41 @@ pub struct DriverStatus {
     /// Leaders this node saw elected since it started (a new leader id or a new term with a
     /// leader), for `GET /metrics`.
     pub leader_changes: u64,
+    /// The Raft port URL of every other node this one sends to.
+    pub peers: BTreeMap<u64, String>,
 }
 
 type Reply = oneshot::Sender<Result<Applied, DriverError>>;
 type ReadFn = Box<dyn FnOnce(&State) + Send>;
 
 enum Request {
-    Propose { payload: Box<Payload>, reply: Reply },
+    Propose {
+        payload: Box<Payload>,
+        reply: Reply,
+    },
+    Membership {
+        change: Membership,
+        raft_url: Option<String>,
+        reply: Reply,
+    },
     Read(ReadFn),
+}
+
+/// Builds the client this node sends to one peer with (its id, the peer RPC's limits, the
+/// API URL and peer token it identifies with).
+#[derive(Debug, Clone)]
+struct Dialer {
+    id: u64,
+    limits: TransportLimits,
+    api: String,
+    token: Option<String>,
+}
+
+impl Dialer {
+    fn client(&self, to: u64, addr: String) -> PeerClient {
+        PeerClient::new(self.id, to, addr, self.limits.clone())
+            .identify(self.api.clone(), self.token.as_deref())
+    }
 }
 
 /// What a peer task tells the loop about a batch it could not deliver.
@@ -134,7 +171,7 @@ pub struct DriverHandle {
     id: u64,
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<DriverStatus>,
-    peers: BTreeMap<u64, String>,
+    dialer: Dialer,
     proposal_timeout: Duration,
     /// This node's own REST API URL, and what its peers advertised.
     api: String,
@@ -160,6 +197,9 @@ impl std::fmt::Debug for Request {
                     write!(f, "Propose(drop the checkpoint of run {run_id})")
                 }
             },
+            Request::Membership {
+                change, raft_url, ..
+            } => write!(f, "Membership({change:?}, {raft_url:?})"),
             Request::Read(_) => f.write_str("Read"),
         }
     }
@@ -197,6 +237,61 @@ impl DriverHandle {
                 },
                 e => e,
             }),
+            Err(_) => Err(DriverError::Timeout { waited }),
+        }
+    }
+
+    /// Adds a voter (at `raft_url`, its Raft port) or removes one, and waits, at most
+    /// [`DriverConfig::proposal_timeout`], until the change is committed and applied here.
+    /// Before adding a node it checks that the node answers on `raft_url` as that id with
+    /// the group's peer token, within the peer RPC's timeouts. Only the leader changes the
+    /// membership; what the group cannot do is refused naming why
+    /// ([`Node::propose_membership_at`]).
+    pub async fn change_membership(
+        &self,
+        change: Membership,
+        raft_url: Option<String>,
+    ) -> Result<Applied, DriverError> {
+        let status = self.status();
+        if status.node.role != Role::Leader {
+            let leader = (status.node.leader != 0 && status.node.leader != self.id)
+                .then(|| (status.node.leader, self.addr_of(status.node.leader)));
+            return Err(DriverError::NotLeader {
+                id: self.id,
+                leader,
+            });
+        }
+        if let (Membership::AddVoter(id), Some(url)) = (change, &raft_url) {
+            // Refused here first, before a probe that would only delay the answer.
+            if status.node.voters.contains(&id) {
+                return Err(DriverError::Node(NodeError::Membership(
+                    super::node::already_a_voter(id, &status.node.voters),
+                )));
+            }
+            let mut client = self.dialer.client(id, url.clone());
+            if let Err(e) = client.send(&[]).await {
+                return Err(DriverError::Unreachable {
+                    id,
+                    addr: url.clone(),
+                    detail: e.to_string(),
+                });
+            }
+        }
+        let waited = self.proposal_timeout;
+        let (reply, outcome) = oneshot::channel();
+        let wait = async {
+            self.requests
+                .send(Request::Membership {
+                    change,
+                    raft_url,
+                    reply,
+                })
+                .await
+                .map_err(|_| self.stopped())?;
+            outcome.await.map_err(|_| self.stopped())?
+        };
+        match tokio::time::timeout(waited, wait).await {
+            Ok(result) => result,
             Err(_) => Err(DriverError::Timeout { waited }),
         }
     }
@@ -239,9 +334,9 @@ impl DriverHandle {
         self.id
     }
 
-    /// The ids of the other voters this node was started with.
-    pub fn peer_ids(&self) -> Vec<u64> {
-        self.peers.keys().copied().collect()
+    /// The voters as of the last membership change this node applied.
+    pub fn voters(&self) -> Vec<u64> {
+        self.status.borrow().node.voters.clone()
     }
 
     /// How long [`Self::propose`] waits at most.
@@ -259,7 +354,9 @@ impl DriverHandle {
     }
 
     fn addr_of(&self, id: u64) -> String {
-        self.peers
+        self.status
+            .borrow()
+            .peers
             .get(&id)
             .cloned()
             .unwrap_or_else(|| "an address this node does not know".into())
@@ -306,6 +403,7 @@ impl Driver {
             node: node.status(),
             stopped: None,
             leader_changes: 0,
+            peers: BTreeMap::new(),
         });
         let mut tasks = Vec::new();
         let apis = ApiBook::default();
@@ -327,30 +425,32 @@ impl Driver {
                 tracing::error!(node = id, addr = ?local, error = %e, "the Raft peer service stopped");
             }
         }));
-        let mut outboxes = BTreeMap::new();
-        for (&peer, addr) in &config.peers {
-            let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            outboxes.insert(peer, tx);
-            let client = PeerClient::new(id, peer, addr.clone(), config.limits.clone())
-                .identify(config.api.clone(), config.peer_token.as_deref());
-            tasks.push(tokio::spawn(peer_task(client, rx, reports_tx.clone())));
-        }
-        let lp = Loop {
-            node,
+        let dialer = Dialer {
+            id,
+            limits: config.limits.clone(),
+            api: config.api.clone(),
+            token: config.peer_token.clone(),
+        };
+        let mut lp = Loop {
+            node: node.with_peers(&config.peers),
             inbox,
             requests,
             reports,
-            outboxes,
+            reports_tx,
+            outboxes: BTreeMap::new(),
+            dialer: dialer.clone(),
+            addresses_version: None,
             status: status_tx,
             pending: HashMap::new(),
         };
+        lp.connect_peers();
         tasks.push(tokio::spawn(lp.run()));
         Driver {
             handle: DriverHandle {
                 id,
                 requests: requests_tx,
                 status,
-                peers: config.peers,
+                dialer,
                 proposal_timeout: config.proposal_timeout,
                 api: config.api,
                 apis,
@@ -403,17 +503,62 @@ async fn peer_task(
     }
 }
 
+/// A peer's queue and its sending task, stopped when this is dropped (a peer removed, or the
+/// loop stopped), so that nothing queued before is sent afterwards.
+struct Outbox {
+    addr: String,
+    queue: mpsc::Sender<Message>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 struct Loop {
     node: Node,
     inbox: mpsc::Receiver<Message>,
     requests: mpsc::Receiver<Request>,
     reports: mpsc::Receiver<Report>,
-    outboxes: BTreeMap<u64, mpsc::Sender<Message>>,
+    reports_tx: mpsc::Sender<Report>,
+    /// One queue per peer, drained by that peer's sending task (which ends when its queue is
+    /// dropped: a peer removed, or the loop stopped).
+    outboxes: BTreeMap<u64, Outbox>,
+    dialer: Dialer,
+    /// The node's address book as last connected (`None`: never).
+    addresses_version: Option<u64>,
     status: watch::Sender<DriverStatus>,
     pending: HashMap<ProposalId, Reply>,
 }
 
 impl Loop {
+    /// Gives every peer the node knows a sending task at its current address: starts one for
+    /// a node added, restarts one whose address changed, drops the queue of a node removed.
+    fn connect_peers(&mut self) {
+        let (book, version) = self.node.addresses();
+        if self.addresses_version == Some(version) {
+            return;
+        }
+        let book = book.clone();
+        self.addresses_version = Some(version);
+        self.outboxes
+            .retain(|id, o| book.get(id).is_some_and(|a| *a == o.addr));
+        for (&peer, addr) in &book {
+            if self.outboxes.contains_key(&peer) {
+                continue;
+            }
+            let (queue, rx) = mpsc::channel(PEER_QUEUE);
+            let client = self.dialer.client(peer, addr.clone());
+            let task = tokio::spawn(peer_task(client, rx, self.reports_tx.clone()));
+            let addr = addr.clone();
+            self.outboxes.insert(peer, Outbox { addr, queue, task });
+            tracing::debug!(node = self.node.id(), peer, "sending to a Raft peer");
+        }
+        self.status.send_modify(|s| s.peers = book);
+    }
+
     async fn run(mut self) {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -499,6 +644,24 @@ impl Loop {
                     }
                 }
             }
+            Request::Membership {
+                change,
+                raft_url,
+                reply,
+            } => match self.node.propose_membership_at(change, raft_url.as_deref()) {
+                Ok(id) => {
+                    self.pending.insert(id, reply);
+                }
+                Err(NodeError::NotLeader { id, leader }) => {
+                    let _ = reply.send(Err(DriverError::NotLeader {
+                        id,
+                        leader: leader.map(|l| (l, String::new())),
+                    }));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(DriverError::Node(e)));
+                }
+            },
         }
     }
 
@@ -513,11 +676,13 @@ impl Loop {
     fn ready(&mut self) -> Result<(), NodeError> {
         while self.node.has_ready() {
             let out = self.node.handle_ready()?;
+            // A node just added gets its sending task before the messages to it go out.
+            self.connect_peers();
             for m in out.messages {
                 let to = m.to;
                 let snapshot = is_snapshot(&m);
                 let queued = match self.outboxes.get(&to) {
-                    Some(q) => q.try_send(m).is_ok(),
+                    Some(o) => o.queue.try_send(m).is_ok(),
                     None => {
                         tracing::debug!(node = self.node.id(), to, "no address for a Raft peer");
                         false

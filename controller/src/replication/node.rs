@@ -13,6 +13,7 @@
 //! is unchanged, and the rejection is reported to the proposer). Snapshots are the [`State`] as
 //! JSON, as the store's snapshots are. See docs/ha.md.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use protobuf::Message as _;
@@ -132,6 +133,16 @@ pub enum Membership {
     Remove(u64),
 }
 
+/// Longest Raft port URL a membership change or a snapshot may carry for a node.
+pub const MAX_RAFT_URL: usize = 2048;
+
+/// Whether `url` can be a peer's Raft port URL (`http(s)://…`, bounded, printable).
+pub fn valid_raft_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= MAX_RAFT_URL
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
 /// A node's view of its group, for status pages and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
@@ -147,6 +158,9 @@ pub struct NodeStatus {
     /// On the leader, the last log index each voter is known to hold (itself included), by
     /// node id; empty on other nodes.
     pub matched: Vec<(u64, u64)>,
+    /// The voters as of the last applied membership change (empty on a node started with
+    /// `--join` that was not added yet).
+    pub voters: Vec<u64>,
 }
 
 /// Why a node operation failed.
@@ -170,6 +184,9 @@ pub enum NodeError {
     BadSnapshot { index: u64, detail: String },
     #[error("cannot store replicated data in the controller's store: {0}")]
     Side(String),
+    /// A membership change this group cannot make (the message says why and what to do).
+    #[error("{0}")]
+    Membership(String),
 }
 
 /// The controller state a node applies to, shared with the readers of the store
@@ -192,6 +209,11 @@ pub struct Node {
     membership_changed: bool,
     /// Where archives and checkpoints go (`None`: commands only, as in the Raft tests).
     side: Option<Arc<dyn SideStore>>,
+    /// The Raft port URL of every other node this one knows: from `--peer`, from the
+    /// membership changes that added them, and from the snapshots it installed.
+    addresses: BTreeMap<u64, String>,
+    /// Grows each time `addresses` changes, so the driver knows to reconnect.
+    addresses_version: u64,
 }
 
 impl std::fmt::Debug for Node {
@@ -227,7 +249,10 @@ impl Node {
         let applied = snap.get_metadata().index;
         // The store's checkpoints are as of the last entry applied before the stop, and the
         // entries after the snapshot are applied again: they are not replaced from it here.
-        *shared.write().unwrap_or_else(PoisonError::into_inner) = decode_snapshot(&snap)?.0;
+        let decoded = decode_snapshot(&snap)?;
+        *shared.write().unwrap_or_else(PoisonError::into_inner) = decoded.state;
+        let mut addresses = decoded.extras.peers;
+        addresses.remove(&config.id);
         let state = shared;
         let cfg = raft::Config {
             id: config.id,
@@ -260,7 +285,27 @@ impl Node {
             applied_bytes: 0,
             membership_changed: false,
             side: None,
+            addresses,
+            addresses_version: 0,
         })
+    }
+
+    /// Adds the Raft port URLs this node was started with (`--peer`): they win over what its
+    /// snapshot recorded for the same ids (the operator's latest word).
+    pub fn with_peers(mut self, peers: &BTreeMap<u64, String>) -> Node {
+        for (&id, url) in peers {
+            if id != self.id {
+                self.addresses.insert(id, url.clone());
+            }
+        }
+        self.addresses_version += 1;
+        self
+    }
+
+    /// The Raft port URL of every other node this one knows, and a number that grows each
+    /// time they change.
+    pub fn addresses(&self) -> (&BTreeMap<u64, String>, u64) {
+        (&self.addresses, self.addresses_version)
     }
 
     /// Makes this node replicate archives and checkpoints too, into `side` (the controller's
@@ -323,22 +368,92 @@ impl Node {
         Ok(id)
     }
 
-    /// Proposes a membership change (only on the leader; one at a time: raft-rs drops a second
-    /// one proposed before the first is applied). A node that lost its disk must be removed and
-    /// added back, as it forgot its votes and its log (docs/ha.md#a-node-that-lost-its-disk).
-    pub fn propose_membership(&mut self, change: Membership) -> Result<(), NodeError> {
+    /// Proposes a membership change (only on the leader; one at a time). A node that lost its
+    /// disk must be removed and added back, as it forgot its votes and its log
+    /// (docs/ha.md#a-node-that-lost-its-disk).
+    pub fn propose_membership(&mut self, change: Membership) -> Result<ProposalId, NodeError> {
+        self.propose_membership_at(change, None)
+    }
+
+    /// [`Self::propose_membership`], telling every node the Raft port URL of a node added
+    /// (carried in the change, so each node learns where to send to it). Refuses, naming the
+    /// fix, what the group cannot do: a second change before the first is applied (raft-rs
+    /// would drop it), adding a voter, removing a node that is not one, the last voter, or
+    /// this leader itself (docs/ha.md#changing-the-membership). The outcome comes back in
+    /// [`Output::applied`] with the returned id.
+    pub fn propose_membership_at(
+        &mut self,
+        change: Membership,
+        raft_url: Option<&str>,
+    ) -> Result<ProposalId, NodeError> {
         if self.raw.raft.state != StateRole::Leader {
             return Err(self.not_leader());
         }
+        let refuse = |m: String| Err(NodeError::Membership(m));
+        if self.raw.raft.pending_conf_index > self.raw.raft.raft_log.applied {
+            return refuse(
+                "another membership change is not applied yet: the group changes one node at \
+                 a time; retry in a moment"
+                    .into(),
+            );
+        }
+        let voters = self.voters();
         let mut cc = ConfChange::default();
-        let (kind, id) = match change {
-            Membership::AddVoter(id) => (ConfChangeType::AddNode, id),
-            Membership::Remove(id) => (ConfChangeType::RemoveNode, id),
+        match change {
+            Membership::AddVoter(0) | Membership::Remove(0) => {
+                return refuse("node ids start at 1".into())
+            }
+            Membership::AddVoter(id) => {
+                if voters.contains(&id) {
+                    return refuse(already_a_voter(id, &voters));
+                }
+                if let Some(url) = raft_url {
+                    if !valid_raft_url(url) {
+                        return refuse(format!(
+                            "{url:?} is not a Raft port URL: give HOST:PORT, e.g. 10.0.0.4:6567"
+                        ));
+                    }
+                    cc.context = url.as_bytes().to_vec().into();
+                }
+                cc.set_change_type(ConfChangeType::AddNode);
+                cc.node_id = id;
+            }
+            Membership::Remove(id) => {
+                if !voters.contains(&id) {
+                    return refuse(format!(
+                        "node {id} is not in the group (voters {voters:?}): nothing to remove"
+                    ));
+                }
+                if voters.len() == 1 {
+                    return refuse(format!(
+                        "node {id} is the group's only voter and cannot be removed: a group \
+                         needs one controller; stop its process instead"
+                    ));
+                }
+                if id == self.id {
+                    return refuse(format!(
+                        "node {id} is the leader and does not remove itself: stop node {id}'s \
+                         process so that the others elect a new leader (within about 3 s), \
+                         then remove it again through any of them{}",
+                        if voters.len() == 2 {
+                            "; in a group of two the other node alone has no quorum, so \
+                             remove that one instead, or add a third node first"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                cc.set_change_type(ConfChangeType::RemoveNode);
+                cc.node_id = id;
+            }
+        }
+        let id = ProposalId {
+            node: self.id,
+            seq: self.next_seq,
         };
-        cc.set_change_type(kind);
-        cc.node_id = id;
-        self.raw.propose_conf_change(Vec::new(), cc)?;
-        Ok(())
+        self.raw.propose_conf_change(id.encode(), cc)?;
+        self.next_seq += 1;
+        Ok(id)
     }
 
     /// The voters as of the last applied membership change.
@@ -384,16 +499,17 @@ impl Node {
         let snapshot = (!ready.snapshot().is_empty()).then(|| ready.snapshot().clone());
         if let Some(snap) = &snapshot {
             // Check before anything is written: a snapshot that is not a state is refused whole.
-            let (state, checkpoints) = decode_snapshot(snap)?;
+            let decoded = decode_snapshot(snap)?;
             self.raw.mut_store().persist(Persist {
                 snapshot: Some(snap),
                 ..Persist::default()
             })?;
             if let Some(side) = &self.side {
-                side.replace_checkpoints(&checkpoints)
+                side.replace_checkpoints(&decoded.checkpoints)
                     .map_err(NodeError::Side)?;
             }
-            *self.state.write().unwrap_or_else(PoisonError::into_inner) = state;
+            *self.state.write().unwrap_or_else(PoisonError::into_inner) = decoded.state;
+            self.learn_addresses(decoded.extras.peers);
             self.applied = snap.get_metadata().index;
             self.applied_bytes = 0;
             tracing::info!(
@@ -446,6 +562,7 @@ impl Node {
             } else {
                 Vec::new()
             },
+            voters: self.voters(),
         }
     }
 
@@ -455,7 +572,17 @@ impl Node {
         let state = serde_json::to_vec(&*self.state()).map_err(NodeError::Encode)?;
         let data = match &self.side {
             None => state,
-            Some(side) => encode_snapshot(&state, &side.checkpoints().map_err(NodeError::Side)?),
+            Some(side) => {
+                let extras = SnapshotExtras {
+                    peers: self.addresses.clone(),
+                };
+                encode_snapshot(
+                    &state,
+                    &side.checkpoints().map_err(NodeError::Side)?,
+                    &extras,
+                )
+                .map_err(NodeError::Encode)?
+            }
         };
         self.raw.mut_store().compact(self.applied, &data)?;
         self.applied_bytes = 0;
@@ -485,6 +612,7 @@ impl Node {
             }
             self.applied = entry.index;
             self.applied_bytes += entry.data.len() as u64;
+            let proposal = ProposalId::decode(&entry.context);
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {} // a new leader's no-op
                 EntryType::EntryNormal => {
@@ -506,7 +634,7 @@ impl Node {
                     }
                     out.applied.push(AppliedEntry {
                         index: entry.index,
-                        proposal: ProposalId::decode(&entry.context),
+                        proposal,
                         outcome,
                     });
                 }
@@ -517,6 +645,15 @@ impl Node {
                     let cs = self.raw.apply_conf_change(&cc)?;
                     self.raw.mut_store().set_conf_state(cs)?;
                     self.membership_changed = true;
+                    self.note_membership(&cc);
+                    out.applied.push(AppliedEntry {
+                        index: entry.index,
+                        proposal,
+                        outcome: Ok(Applied {
+                            index: entry.index,
+                            effect: Effect::Stored,
+                        }),
+                    });
                 }
                 EntryType::EntryConfChangeV2 => {
                     let mut cc = ConfChangeV2::default();
@@ -576,6 +713,49 @@ impl Node {
         Ok(stored)
     }
 
+    /// Learns where a node added lives (the change carries its Raft port URL), or forgets a
+    /// node removed.
+    fn note_membership(&mut self, cc: &ConfChange) {
+        let id = cc.node_id;
+        if id == self.id {
+            return;
+        }
+        match cc.get_change_type() {
+            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                let Ok(url) = std::str::from_utf8(&cc.context) else {
+                    return;
+                };
+                if valid_raft_url(url) && self.addresses.get(&id).map(String::as_str) != Some(url) {
+                    self.addresses.insert(id, url.to_string());
+                    self.addresses_version += 1;
+                }
+            }
+            ConfChangeType::RemoveNode => {
+                if self.addresses.remove(&id).is_some() {
+                    self.addresses_version += 1;
+                }
+            }
+        }
+    }
+
+    /// Takes the addresses an installed snapshot recorded; keeps the ones this node knows of
+    /// the other voters (a joining node knows the leader from `--peer`, and the leader's
+    /// snapshot does not name the leader itself); forgets nodes that are no longer voters.
+    fn learn_addresses(&mut self, peers: BTreeMap<u64, String>) {
+        let voters = self.voters();
+        let mut next = self.addresses.clone();
+        next.extend(
+            peers
+                .into_iter()
+                .filter(|(id, url)| *id != self.id && valid_raft_url(url)),
+        );
+        next.retain(|id, _| voters.contains(id));
+        if next != self.addresses {
+            self.addresses = next;
+            self.addresses_version += 1;
+        }
+    }
+
     fn not_leader(&self) -> NodeError {
         let leader = self.raw.raft.leader_id;
         NodeError::NotLeader {
@@ -583,6 +763,14 @@ impl Node {
             leader: (leader != 0 && leader != self.id).then_some(leader),
         }
     }
+}
+
+/// Why node `id` cannot be added to a group whose voters are `voters`.
+pub(crate) fn already_a_voter(id: u64, voters: &[u64]) -> String {
+    format!(
+        "node {id} is already in the group (voters {voters:?}): give the new controller an id \
+         no node has, or remove node {id} first"
+    )
 }
 
 /// Whether `m` carries a snapshot (the driver reports its delivery with
@@ -593,13 +781,29 @@ pub fn is_snapshot(m: &Message) -> bool {
 
 /// Marks a snapshot that carries checkpoints besides the state (a bare state is JSON, `{…`).
 const SNAPSHOT_MAGIC: &[u8; 8] = b"VSNAP1\0\0";
+/// The same, followed by [`SnapshotExtras`].
+const SNAPSHOT_MAGIC_2: &[u8; 8] = b"VSNAP2\0\0";
+
+/// What a snapshot carries besides the state and the checkpoints: where the nodes are.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotExtras {
+    /// The Raft port URL of every node the snapshotting node knew (not itself).
+    #[serde(default)]
+    pub peers: BTreeMap<u64, String>,
+}
 
 /// A snapshot with checkpoints: the magic, the state's length (u64 LE) and JSON, the number of
-/// checkpoints (u64 LE), then each as run id, length (u64 LE) and bytes.
-fn encode_snapshot(state: &[u8], checkpoints: &[(u64, Vec<u8>)]) -> Vec<u8> {
+/// checkpoints (u64 LE), then each as run id, length (u64 LE) and bytes, then the extras'
+/// length (u64 LE) and JSON.
+fn encode_snapshot(
+    state: &[u8],
+    checkpoints: &[(u64, Vec<u8>)],
+    extras: &SnapshotExtras,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let extras = serde_json::to_vec(extras)?;
     let size = checkpoints.iter().map(|(_, b)| 16 + b.len()).sum::<usize>();
-    let mut out = Vec::with_capacity(24 + state.len() + size);
-    out.extend_from_slice(SNAPSHOT_MAGIC);
+    let mut out = Vec::with_capacity(32 + state.len() + size + extras.len());
+    out.extend_from_slice(SNAPSHOT_MAGIC_2);
     out.extend_from_slice(&(state.len() as u64).to_le_bytes());
     out.extend_from_slice(state);
     out.extend_from_slice(&(checkpoints.len() as u64).to_le_bytes());
@@ -608,36 +812,64 @@ fn encode_snapshot(state: &[u8], checkpoints: &[(u64, Vec<u8>)]) -> Vec<u8> {
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         out.extend_from_slice(bytes);
     }
-    out
+    out.extend_from_slice(&(extras.len() as u64).to_le_bytes());
+    out.extend_from_slice(&extras);
+    Ok(out)
 }
 
-type SnapshotData = (State, Vec<(u64, Vec<u8>)>);
+/// A snapshot's contents.
+struct SnapshotData {
+    state: State,
+    checkpoints: Vec<(u64, Vec<u8>)>,
+    extras: SnapshotExtras,
+}
 
 fn decode_snapshot(snap: &Snapshot) -> Result<SnapshotData, NodeError> {
     let index = snap.get_metadata().index;
     let bad = |detail: String| NodeError::BadSnapshot { index, detail };
     let data = snap.get_data();
-    if data.is_empty() {
-        return Ok((State::new(), Vec::new()));
-    }
-    let Some(rest) = data.strip_prefix(SNAPSHOT_MAGIC.as_slice()) else {
-        let state = serde_json::from_slice(data).map_err(|e| bad(e.to_string()))?;
-        return Ok((state, Vec::new()));
+    let bare = |state| SnapshotData {
+        state,
+        checkpoints: Vec::new(),
+        extras: SnapshotExtras::default(),
     };
+    if data.is_empty() {
+        return Ok(bare(State::new()));
+    }
+    let (rest, with_extras) = if let Some(rest) = data.strip_prefix(SNAPSHOT_MAGIC_2.as_slice()) {
+        (rest, true)
+    } else if let Some(rest) = data.strip_prefix(SNAPSHOT_MAGIC.as_slice()) {
+        (rest, false)
+    } else {
+        let state = serde_json::from_slice(data).map_err(|e| bad(e.to_string()))?;
+        return Ok(bare(state));
+    };
+    let early = || bad("it ends early".into());
     let mut cur = Cursor(rest);
-    let len = cur.number().ok_or_else(|| bad("it ends early".into()))?;
-    let state_bytes = cur.take(len).ok_or_else(|| bad("it ends early".into()))?;
+    let len = cur.number().ok_or_else(early)?;
+    let state_bytes = cur.take(len).ok_or_else(early)?;
     let state = serde_json::from_slice(state_bytes).map_err(|e| bad(e.to_string()))?;
-    let count = cur.number().ok_or_else(|| bad("it ends early".into()))?;
+    let count = cur.number().ok_or_else(early)?;
     let mut checkpoints = Vec::new();
     for _ in 0..count {
         let (Some(run), Some(len)) = (cur.number(), cur.number()) else {
-            return Err(bad("it ends early".into()));
+            return Err(early());
         };
-        let bytes = cur.take(len).ok_or_else(|| bad("it ends early".into()))?;
+        let bytes = cur.take(len).ok_or_else(early)?;
         checkpoints.push((run, bytes.to_vec()));
     }
-    Ok((state, checkpoints))
+    let extras = if with_extras {
+        let len = cur.number().ok_or_else(early)?;
+        let bytes = cur.take(len).ok_or_else(early)?;
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("its extras: {e}")))?
+    } else {
+        SnapshotExtras::default()
+    };
+    Ok(SnapshotData {
+        state,
+        checkpoints,
+        extras,
+    })
 }
 
 /// Reads a snapshot's fields in order.

@@ -67,6 +67,8 @@ pub struct Sim {
     /// Each node's side data (archives, checkpoints), when the nodes keep it.
     pub sides: BTreeMap<u64, Arc<MemSide>>,
     with_sides: bool,
+    /// Nodes that were wiped to join again as `--join` does: no membership, no `--peer`.
+    joining: BTreeSet<u64>,
 }
 
 /// Side data in memory, as a controller's store keeps it (`crate::store::Db`): an archive is
@@ -160,6 +162,7 @@ impl Sim {
             snapshots_delivered: BTreeMap::new(),
             sides: BTreeMap::new(),
             with_sides,
+            joining: BTreeSet::new(),
         };
         for id in voters {
             sim.dirs.insert(id, TempDir::new(&format!("n{id}")));
@@ -180,7 +183,19 @@ impl Sim {
 
     fn open(&mut self, id: u64) {
         let storage = RaftStorage::open(&self.dirs[&id].0).expect("open the Raft storage");
-        let mut node = Node::open(&self.config(id), storage, &self.voters).expect("open the node");
+        let joining = self.joining.contains(&id);
+        let voters = if joining { &[][..] } else { &self.voters[..] };
+        let mut node = Node::open(&self.config(id), storage, voters).expect("open the node");
+        if !joining {
+            // Every node is told where the others are, as `--peer` does.
+            let peers = self
+                .voters
+                .iter()
+                .filter(|&&v| v != id)
+                .map(|&v| (v, format!("http://sim-{v}:1")))
+                .collect();
+            node = node.with_peers(&peers);
+        }
         if self.with_sides {
             let side = self.sides.entry(id).or_default().clone();
             node = node.with_side(side);
@@ -228,6 +243,13 @@ impl Sim {
         self.sides.remove(&id);
         self.dirs.insert(id, TempDir::new(&format!("n{id}-wiped")));
         self.open(id);
+    }
+
+    /// [`Sim::wipe`], the node then opening as a controller started with `--join`: no
+    /// membership of its own and no `--peer`.
+    pub fn wipe_to_join(&mut self, id: u64) {
+        self.joining.insert(id);
+        self.wipe(id);
     }
 
     /// Cuts every link between `group` and the other nodes, both ways.

@@ -277,6 +277,82 @@ fn a_wiped_node_is_removed_added_back_and_catches_up_from_a_snapshot() {
     assert_same_states(&sim, &[1, 2, 3]);
 }
 
+/// Membership changes the group cannot make are refused naming why (the leader itself, the
+/// last voter, a voter added again, a node not in the group, a second change before the first
+/// is applied, an unusable address); a node added carries its Raft port URL to every node, and
+/// a wiped node joining with no membership and no addresses gets both from its snapshot.
+#[test]
+fn membership_changes_are_checked_and_tell_every_node_where_a_new_one_lives() {
+    let mut sim = Sim::with_sides(3, 11, 5);
+    let leader = elect(&mut sim);
+    replicate(&mut sim, 0..8, &[1, 2, 3]);
+    let follower = if leader == 1 { 2 } else { 1 };
+    let other = 6 - leader - follower;
+    let refused = |sim: &mut Sim, change: Membership, url: Option<&str>| -> String {
+        match sim.node_mut(leader).propose_membership_at(change, url) {
+            Err(NodeError::Membership(m)) => m,
+            other => panic!("{change:?} was not refused: {other:?}"),
+        }
+    };
+    let m = refused(&mut sim, Membership::Remove(leader), None);
+    assert!(m.contains(&format!("node {leader} is the leader")), "{m}");
+    assert!(m.contains("stop node"), "{m}");
+    let m = refused(&mut sim, Membership::AddVoter(follower), Some("http://h:1"));
+    assert!(m.contains("already in the group"), "{m}");
+    let m = refused(&mut sim, Membership::Remove(9), None);
+    assert!(m.contains("node 9 is not in the group"), "{m}");
+    let m = refused(&mut sim, Membership::AddVoter(4), Some("nowhere"));
+    assert!(m.contains("HOST:PORT"), "{m}");
+    let follower_of = |s: &Sim, n: u64| s.node(n).addresses().0.get(&follower).cloned();
+
+    let removed = sim
+        .node_mut(leader)
+        .propose_membership(Membership::Remove(follower))
+        .expect("a follower can be removed");
+    let m = refused(&mut sim, Membership::AddVoter(7), Some("http://h:1"));
+    assert!(m.contains("not applied yet"), "{m}");
+    assert!(
+        sim.run_until(10 * ELECTION_TICK, |s| s.applied_on(leader, removed)
+            && s.applied_on(other, removed))
+    );
+    assert_eq!(
+        follower_of(&sim, leader),
+        None,
+        "a node removed is forgotten"
+    );
+    assert_eq!(follower_of(&sim, other), None);
+
+    sim.wipe_to_join(follower);
+    assert!(sim.node(follower).voters().is_empty());
+    assert!(sim.node(follower).addresses().0.is_empty());
+    let url = "http://127.0.0.1:7777";
+    let added = sim
+        .node_mut(leader)
+        .propose_membership_at(Membership::AddVoter(follower), Some(url))
+        .expect("a new node can be added");
+    assert!(
+        sim.run_until(30 * ELECTION_TICK, |s| s.applied_on(leader, added)
+            && s.applied_on(other, added)
+            && *s.node(follower).state() == *s.node(leader).state())
+    );
+    assert_eq!(follower_of(&sim, leader).as_deref(), Some(url));
+    assert_eq!(follower_of(&sim, other).as_deref(), Some(url));
+    let mut voters = sim.node(follower).voters();
+    voters.sort_unstable();
+    assert_eq!(voters, vec![1, 2, 3]);
+    // Its snapshot told it where the other follower lives (the leader it knows from --peer).
+    assert_eq!(
+        sim.node(follower)
+            .addresses()
+            .0
+            .get(&other)
+            .map(String::as_str),
+        Some(format!("http://sim-{other}:1").as_str())
+    );
+    replicate(&mut sim, 8..11, &[1, 2, 3]);
+    assert_same_states(&sim, &[1, 2, 3]);
+}
+
 /// Proposes side data on the leader and waits until every node in `live` applied it.
 fn replicate_side(sim: &mut Sim, payloads: Vec<Payload>, live: &[u64]) {
     let mut ids = Vec::new();

@@ -95,9 +95,11 @@ fn a_group_member_exposes_its_raft_term_indexes_leader_changes_and_lag() {
                 snapshot_index: 0,
                 last_index: 41,
                 matched: vec![(1, 41), (2, 41), (3, 30)],
+                voters: vec![1, 2, 3],
             },
             stopped: None,
             leader_changes: 3,
+            peers: Default::default(),
         })
     });
     let text = crate::api::metrics::render(&*fake, now);

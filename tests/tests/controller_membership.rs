@@ -1,0 +1,381 @@
+//! The membership of a controllers' Raft group changed at run time (docs/ha.md#changing-the-membership):
+//! one controller started as a group of one (`--node-id 1 --raft …`), grown to three by
+//! starting each new controller with `--join` and adding it with `volley controllers add`
+//! (once through a follower, which redirects to the leader), then shrunk to two with `volley
+//! controllers remove`, while a client keeps submitting tests and an agent runs them. Every
+//! submit is accepted, every node added catches up with every test created before it joined,
+//! and after each change every member's `GET /v1/controllers` lists the same voters. The
+//! refusals name their fix: an id already in the group, a controller that does not answer on
+//! its Raft port (within a bounded wait), the last voter, the leader itself.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use volley_e2e::{free_port, http_request, raw_http, temp_dir, volley_bin, Proc};
+
+/// How long a node may take to lead, join or catch up on a busy machine.
+const BOUND: Duration = Duration::from_secs(60);
+
+struct Node {
+    id: u64,
+    proc: Proc,
+    rest: u16,
+    raft: u16,
+}
+
+impl Node {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rest)
+    }
+}
+
+/// Starts controller `id` on fixed ports; `peers` are the current members' (id, Raft port)
+/// and `join` makes it wait to be added.
+fn start(id: u64, ports: (u16, u16, u16), peers: &[(u64, u16)], join: bool, dir: &Path) -> Node {
+    let (rest, grpc, raft) = ports;
+    let mut cmd = Command::new(volley_bin());
+    cmd.args(["controller", "--listen", &format!("127.0.0.1:{rest}")])
+        .args(["--grpc", &format!("127.0.0.1:{grpc}")])
+        .arg("--data-dir")
+        .arg(dir.join(format!("node-{id}")))
+        .args(["--node-id", &id.to_string()])
+        .args(["--raft", &format!("127.0.0.1:{raft}")])
+        .env("RUST_LOG", "info");
+    for (peer, port) in peers {
+        cmd.args(["--peer", &format!("{peer}=127.0.0.1:{port}")]);
+    }
+    if join {
+        cmd.arg("--join");
+    }
+    let proc = Proc::spawn(&mut cmd);
+    assert!(
+        proc.stdout
+            .wait_for(|l| l.contains("REST API on"), BOUND)
+            .is_some(),
+        "controller {id} did not start\n{}",
+        proc.stderr.text()
+    );
+    Node {
+        id,
+        proc,
+        rest,
+        raft,
+    }
+}
+
+fn logs(nodes: &[&Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "--- node {}\n{}{}",
+                n.id,
+                n.proc.stdout.text(),
+                n.proc.stderr.text()
+            )
+        })
+        .collect()
+}
+
+fn get(node: &Node, path: &str) -> Value {
+    let (status, body) = http_request(node.rest, "GET", path, None, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("GET {path} on node {}: {e}", node.id));
+    assert_eq!(status, 200, "GET {path} on node {}: {body}", node.id);
+    serde_json::from_str(&body).expect("JSON")
+}
+
+/// What a node answers to a write: 404 from the leader (no such run), 307 from a follower.
+fn write_probe(node: &Node) -> u16 {
+    raw_http(
+        node.rest,
+        "POST /loadtests/v2/runs/999999/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json",
+        "{}",
+    )
+    .0
+}
+
+/// The voters `node` lists, and the role it gives itself.
+fn group(node: &Node) -> (Vec<u64>, String) {
+    let list = get(node, "/v1/controllers");
+    let me = list["node"].as_u64().expect("node");
+    let mut voters = Vec::new();
+    let mut role = String::new();
+    for c in list["controllers"].as_array().expect("controllers") {
+        let id = c["node"].as_u64().expect("node id");
+        let r = c["role"].as_str().unwrap_or_default();
+        if id == me {
+            role = r.to_string();
+        }
+        if r != "not a voter" {
+            voters.push(id);
+        }
+    }
+    (voters, role)
+}
+
+/// Waits until every node in `nodes` lists exactly `voters`, one of them says it leads and
+/// the others that they follow; returns the leader.
+fn agreed(nodes: &[&Node], voters: &[u64]) -> u64 {
+    let started = Instant::now();
+    loop {
+        let views: Vec<(u64, Vec<u64>, String)> = nodes
+            .iter()
+            .map(|n| {
+                let (v, r) = group(n);
+                (n.id, v, r)
+            })
+            .collect();
+        let leaders: Vec<u64> = views
+            .iter()
+            .filter(|(_, _, r)| r == "leader")
+            .map(|(id, _, _)| *id)
+            .collect();
+        if leaders.len() == 1
+            && views
+                .iter()
+                .all(|(_, v, r)| v == voters && (r == "leader" || r == "follower"))
+        {
+            return leaders[0];
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "the nodes do not agree on voters {voters:?} within {BOUND:?}: {views:?}\n{}",
+            logs(nodes)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn test_ids(node: &Node) -> Vec<u64> {
+    get(node, "/loadtests/v2/tests")["k6-tests"]
+        .as_array()
+        .expect("k6-tests")
+        .iter()
+        .filter_map(|t| t["id"].as_u64())
+        .collect()
+}
+
+/// Waits until `node` holds the same tests as `leader`.
+fn caught_up(node: &Node, leader: &Node) {
+    let started = Instant::now();
+    loop {
+        let (mine, theirs) = (test_ids(node), test_ids(leader));
+        if mine == theirs && !mine.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "node {} holds tests {mine:?}, the leader {theirs:?}",
+            node.id
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `volley controllers ARGS --controller URLS`: exit code, stdout, stderr.
+fn controllers(urls: &str, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(volley_bin());
+    cmd.arg("controllers")
+        .args(args)
+        .args(["--controller", urls]);
+    let mut p = Proc::spawn(&mut cmd);
+    let code = p.exit_code(BOUND);
+    (code, p.stdout.text(), p.stderr.text())
+}
+
+/// Submits `script` in a loop (without waiting for the runs) to the controllers in `urls`
+/// until `stop`; returns each submit's exit code and output.
+fn submitter(
+    urls: Arc<Mutex<String>>,
+    script: std::path::PathBuf,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(i32, String)>> {
+    std::thread::spawn(move || {
+        let mut outcomes = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let to = urls.lock().expect("urls").clone();
+            let mut cmd = Command::new(volley_bin());
+            cmd.args(["submit", "--controller", &to]).arg(&script);
+            let mut p = Proc::spawn(&mut cmd);
+            let code = p.exit_code(BOUND);
+            outcomes.push((code, format!("{}{}", p.stdout.text(), p.stderr.text())));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        outcomes
+    })
+}
+
+#[test]
+fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
+    let dir = temp_dir("controller-membership");
+    let script = dir.join("short.js");
+    std::fs::write(
+        &script,
+        "export const options = { vus: 1, iterations: 3 };\nexport default function () {}\n",
+    )
+    .expect("script");
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let t0 = Instant::now();
+    let phase = |what: &str| println!("{:>6.1} s  {what}", t0.elapsed().as_secs_f64());
+
+    // A group of one: node 1 leads alone and takes writes.
+    let n1 = start(1, ports[0], &[], false, &dir);
+    let started = Instant::now();
+    while write_probe(&n1) != 404 {
+        assert!(started.elapsed() < BOUND, "node 1 does not lead alone");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(agreed(&[&n1], &[1]), 1);
+    phase("node 1 leads a group of one");
+    let grpc: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{}", p.1))
+        .collect();
+    let mut agent_cmd = Command::new(volley_bin());
+    let tmp = dir.join("tmp-agent");
+    std::fs::create_dir_all(&tmp).expect("agent tmp");
+    agent_cmd
+        .args(["agent", "--controller", &grpc.join(","), "--name", "m-1"])
+        .env("TMPDIR", tmp);
+    let _agent = Proc::spawn(&mut agent_cmd);
+
+    let urls = Arc::new(Mutex::new(n1.url()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let submits = submitter(urls.clone(), script.clone(), stop.clone());
+
+    // Refusals of a group of one: the last voter, an id already in it, a node not running.
+    let (code, _, err) = controllers(&n1.url(), &["remove", "1"]);
+    assert_eq!(code, 104, "{err}");
+    assert!(err.contains("only voter"), "{err}");
+    let (code, _, err) = controllers(&n1.url(), &["add", &format!("1=127.0.0.1:{}", n1.raft)]);
+    assert_eq!(code, 104, "{err}");
+    assert!(err.contains("node 1 is already in the group"), "{err}");
+    let dead = free_port();
+    let asked = Instant::now();
+    let (code, _, err) = controllers(&n1.url(), &["add", &format!("5=127.0.0.1:{dead}")]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("cannot reach node 5's Raft port") && err.contains("--join"),
+        "{err}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        asked.elapsed()
+    );
+    let (code, _, err) = controllers(&n1.url(), &["add", "2=nowhere"]);
+    assert_eq!(code, 104, "{err}");
+    assert!(err.contains("HOST:PORT"), "{err}");
+    assert_eq!(agreed(&[&n1], &[1]), 1, "a refused change changed nothing");
+
+    // 1 → 2: node 2 joins, is not a voter until added, then catches up.
+    let n2 = start(2, ports[1], &[(1, n1.raft)], true, &dir);
+    assert_eq!(group(&n2).1, "not a voter");
+    // Tests exist before node 2 joins: it must catch up with them.
+    let started = Instant::now();
+    while test_ids(&n1).is_empty() {
+        assert!(started.elapsed() < BOUND, "no submit accepted by node 1");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out, err) = controllers(&n1.url(), &["add", &format!("2=127.0.0.1:{}", n2.raft)]);
+    assert_eq!(code, 0, "{out}{err}\n{}", logs(&[&n1, &n2]));
+    assert!(out.contains("node 2 added"), "{out}");
+    let leader = agreed(&[&n1, &n2], &[1, 2]);
+    assert_eq!(leader, 1);
+    caught_up(&n2, &n1);
+    *urls.lock().expect("urls") = format!("{},{}", n1.url(), n2.url());
+    phase("node 2 added; it holds every test");
+
+    // 2 → 3, asked of the follower (node 2), which redirects to the leader.
+    let n3 = start(3, ports[2], &[(1, n1.raft), (2, n2.raft)], true, &dir);
+    let via_follower = format!("{},{}", n2.url(), n1.url());
+    let (code, out, err) =
+        controllers(&via_follower, &["add", &format!("3=127.0.0.1:{}", n3.raft)]);
+    assert_eq!(code, 0, "{out}{err}\n{}", logs(&[&n1, &n2, &n3]));
+    let all = [&n1, &n2, &n3];
+    let leader = agreed(&all, &[1, 2, 3]);
+    let lead = all[(leader - 1) as usize];
+    caught_up(&n3, lead);
+    *urls.lock().expect("urls") = format!("{},{},{}", n1.url(), n2.url(), n3.url());
+    phase(&format!(
+        "node 3 added through a follower; node {leader} leads"
+    ));
+    let (code, out, err) = controllers(&format!("{},{},{}", n1.url(), n2.url(), n3.url()), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("follower")).count(),
+        2,
+        "{out}"
+    );
+
+    // The leader does not remove itself; it says how.
+    let (code, _, err) = controllers(&lead.url(), &["remove", &leader.to_string()]);
+    assert_eq!(code, 104, "{err}");
+    assert!(
+        err.contains(&format!("node {leader} is the leader")) && err.contains("stop node"),
+        "{err}"
+    );
+
+    // 3 → 2: a follower is removed; the other two agree, and keep taking submits.
+    let gone = all
+        .iter()
+        .rev()
+        .find(|n| n.id != leader)
+        .expect("a follower")
+        .id;
+    let (code, out, err) = controllers(&lead.url(), &["remove", &gone.to_string()]);
+    assert_eq!(code, 0, "{out}{err}\n{}", logs(&all));
+    assert!(out.contains(&format!("node {gone} removed")), "{out}");
+    let rest: Vec<&Node> = all.iter().copied().filter(|n| n.id != gone).collect();
+    let voters: Vec<u64> = rest.iter().map(|n| n.id).collect();
+    assert_eq!(agreed(&rest, &voters), leader);
+    *urls.lock().expect("urls") = rest.iter().map(|n| n.url()).collect::<Vec<_>>().join(",");
+    phase(&format!("node {gone} removed"));
+    let (code, _, err) = controllers(&lead.url(), &["remove", &gone.to_string()]);
+    assert_eq!(code, 104, "{err}");
+    assert!(err.contains("not in the group"), "{err}");
+    std::thread::sleep(Duration::from_secs(2));
+
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = submits.join().expect("the submitter");
+    let failed: Vec<&(i32, String)> = outcomes.iter().filter(|(c, _)| *c != 0).collect();
+    assert!(failed.is_empty(), "submits refused: {failed:?}");
+    assert!(outcomes.len() >= 5, "only {} submits", outcomes.len());
+    phase(&format!("{} submits, all accepted", outcomes.len()));
+    // Every accepted submit is a test on both remaining nodes, once.
+    for n in &rest {
+        caught_up(n, lead);
+    }
+    let ids = test_ids(lead);
+    assert_eq!(ids.len(), outcomes.len(), "{ids:?}");
+    // The runs ran: the last one finishes on the leader.
+    let started = Instant::now();
+    loop {
+        let (status, body) = http_request(
+            lead.rest,
+            "GET",
+            &format!("/loadtests/v2/runs/{}", outcomes.len()),
+            None,
+            Duration::from_secs(5),
+        )
+        .expect("GET run");
+        let run: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if status == 200 && run["k6-run"]["run_status"].as_i64() == Some(3) {
+            break;
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "run {} did not finish: {status} {body}\n{}",
+            outcomes.len(),
+            logs(&rest)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
