@@ -307,7 +307,7 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
             return Err(format!("--peer names node {id} twice"));
         }
     }
-    if peers.is_empty() {
+    if peers.is_empty() && !a.peers.is_empty() {
         return Err(format!(
             "--peer lists only this controller (node {node_id}): add the other controllers of the group"
         ));
