@@ -12,7 +12,9 @@
 //!   finished sending, with the texts joined by `,`; `Chat` answers every message at once.
 //!
 //! It also serves server reflection (v1 and v1alpha) and the standard health service, where
-//! `volley.echo.Echo` is SERVING and `volley.echo.Down` NOT_SERVING.
+//! `volley.echo.Echo` is SERVING and `volley.echo.Down` NOT_SERVING. [`GrpcServer::start_tls`]
+//! serves the same over TLS (certificates of a [`TestCa`]), with or without client
+//! certificates.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -22,6 +24,9 @@ use std::time::Duration;
 use tokio_stream::{Stream, StreamExt};
 use tonic::metadata::{KeyAndValueRef, MetadataValue};
 use tonic::{Request, Response, Status, Streaming};
+
+use crate::loopback_tls::TestCa;
+use crate::server_thread::ServerThread;
 
 /// The code tonic-prost-build generated from `k6-scripts/grpc/echo.proto`.
 pub mod pb {
@@ -43,60 +48,125 @@ const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/echo_descri
 pub struct GrpcServer {
     /// `127.0.0.1:PORT`, as `client.connect` takes it.
     pub addr: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _thread: ServerThread,
 }
 
 impl GrpcServer {
     /// A plaintext server (`connect(addr, { plaintext: true })`).
     pub fn start() -> GrpcServer {
+        Self::start_with(None)
+    }
+
+    /// A server over TLS with the certificate `ca` signed for 127.0.0.1 and ALPN `h2`; with
+    /// `client_auth`, clients must present a certificate `ca` signed (mutual TLS).
+    pub fn start_tls(ca: &TestCa, client_auth: bool) -> GrpcServer {
+        let config = ca.server_config(client_auth, &[b"h2"]);
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> GrpcServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                let reflection_v1 = tonic_reflection::server::Builder::configure()
-                    .register_encoded_file_descriptor_set(DESCRIPTORS)
-                    .build_v1()
-                    .expect("reflection v1");
-                let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-                    .register_encoded_file_descriptor_set(DESCRIPTORS)
-                    .build_v1alpha()
-                    .expect("reflection v1alpha");
-                let (health, health_service) = tonic_health::server::health_reporter();
-                health.set_serving::<EchoServer<EchoService>>().await;
-                health
-                    .set_service_status("volley.echo.Down", tonic_health::ServingStatus::NotServing)
-                    .await;
-                let served = tonic::transport::Server::builder()
-                    .add_service(EchoServer::new(EchoService::default()))
-                    .add_service(reflection_v1)
-                    .add_service(reflection_v1alpha)
-                    .add_service(health_service)
-                    .serve_with_incoming_shutdown(incoming, async {
-                        let _ = stopped.await;
-                    });
-                let _ = served.await;
-            });
+        let thread = ServerThread::spawn(listener, move |listener, stopped| async move {
+            let reflection_v1 = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(DESCRIPTORS)
+                .build_v1()
+                .expect("reflection v1");
+            let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(DESCRIPTORS)
+                .build_v1alpha()
+                .expect("reflection v1alpha");
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health.set_serving::<EchoServer<EchoService>>().await;
+            health
+                .set_service_status("volley.echo.Down", tonic_health::ServingStatus::NotServing)
+                .await;
+            let router = tonic::transport::Server::builder()
+                .add_service(EchoServer::new(EchoService::default()))
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
+                .add_service(health_service);
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            let _ = match tls {
+                None => {
+                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                    router.serve_with_incoming_shutdown(incoming, stopped).await
+                }
+                Some(acceptor) => {
+                    router
+                        .serve_with_incoming_shutdown(tls_incoming(listener, acceptor), stopped)
+                        .await
+                }
+            };
         });
         GrpcServer {
             addr: addr.to_string(),
-            stop: Some(stop),
+            _thread: thread,
         }
     }
 }
 
-impl Drop for GrpcServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+/// The connections of `listener` once their TLS handshakes succeeded (each handshake on its own
+/// task, so that a client that fails it holds up no other; failed ones are dropped).
+fn tls_incoming(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> impl Stream<Item = Result<TlsIo, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (tx, acceptor) = (tx.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                if let Ok(s) = acceptor.accept(tcp).await {
+                    let _ = tx.send(Ok(TlsIo(s))).await;
+                }
+            });
         }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// A server-side TLS connection as tonic takes it.
+struct TlsIo(tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
+
+impl tonic::transport::server::Connected for TlsIo {
+    type ConnectInfo = ();
+    fn connect_info(&self) {}
+}
+
+impl tokio::io::AsyncRead for TlsIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod loopback_tls;
 pub mod module_server;
 pub mod netns;
 pub mod pty;
+pub mod server_thread;
 pub mod summary_run;
 pub mod ws_server;
 

@@ -23,6 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::server_thread::ServerThread;
+
 /// Clients of the broadcast rooms: room path, client id, its outbox.
 type Room = Arc<Mutex<Vec<(String, u64, UnboundedSender<String>)>>>;
 
@@ -32,7 +34,7 @@ pub struct WsServer {
     pub url: String,
     /// How many WebSocket connections it accepted.
     accepted: Arc<AtomicU64>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _thread: ServerThread,
 }
 
 impl WsServer {
@@ -50,62 +52,45 @@ impl WsServer {
 
     fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> WsServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         let scheme = if tls.is_some() { "wss" } else { "ws" };
         let accepted = Arc::new(AtomicU64::new(0));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let count = accepted.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let room: Room = Arc::default();
-                let accept = async {
-                    loop {
-                        let Ok((tcp, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let (room, tls, count) = (room.clone(), tls.clone(), count.clone());
-                        tokio::spawn(async move {
-                            match tls {
-                                Some(acceptor) => {
-                                    if let Ok(s) = acceptor.accept(tcp).await {
-                                        serve(s, room, count).await;
-                                    }
+        let thread = ServerThread::spawn(listener, move |listener, stopped| async move {
+            let room: Room = Arc::default();
+            let accept = async {
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (room, tls, count) = (room.clone(), tls.clone(), count.clone());
+                    tokio::spawn(async move {
+                        match tls {
+                            Some(acceptor) => {
+                                if let Ok(s) = acceptor.accept(tcp).await {
+                                    serve(s, room, count).await;
                                 }
-                                None => serve(tcp, room, count).await,
                             }
-                        });
-                    }
-                };
-                tokio::select! {
-                    _ = accept => {}
-                    _ = stopped => {}
+                            None => serve(tcp, room, count).await,
+                        }
+                    });
                 }
-            });
+            };
+            tokio::select! {
+                _ = accept => {}
+                _ = stopped => {}
+            }
         });
         WsServer {
             url: format!("{scheme}://{addr}"),
             accepted,
-            stop: Some(stop),
+            _thread: thread,
         }
     }
 
     /// How many WebSocket handshakes it completed.
     pub fn accepted(&self) -> u64 {
         self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for WsServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
     }
 }
 

@@ -19,7 +19,9 @@
 //!
 //! Both tools only ever talk to the 127.0.0.1 target: the scripts use `__ENV.BASE_URL` (and
 //! `__ENV.WS_URL`, a WebSocket echo and broadcast server, `volley_e2e::ws_server`, and
-//! `__ENV.GRPC_ADDR`, a gRPC server, `volley_e2e::grpc_server`), proxy
+//! `__ENV.GRPC_ADDR`, a gRPC server, `volley_e2e::grpc_server`, and `__ENV.GRPC_TLS_ADDR` and
+//! `__ENV.GRPC_MTLS_ADDR`, the same over TLS with a test CA's certificates in
+//! `__ENV.GRPC_CERTS`), proxy
 //! variables are removed, and k6 runs with `--no-usage-report` and `K6_NO_USAGE_REPORT=true`.
 //! The `jslib_*` scripts import libraries from `https://jslib.k6.io/…` as public scripts do;
 //! they run as copies whose URLs point at a local HTTPS server of the vendored libraries
@@ -60,6 +62,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use volley_e2e::grpc_server::GrpcServer;
+use volley_e2e::loopback_tls::TestCa;
 use volley_e2e::module_server::{ModuleServer, JSLIB};
 use volley_e2e::ws_server::WsServer;
 use volley_e2e::{temp_dir, volley_bin, workspace_root, Target};
@@ -246,6 +249,11 @@ struct Servers<'a> {
     grpc_addr: &'a str,
     /// The CA of the module server, when the script imports jslib.k6.io modules.
     module_ca: Option<&'a Path>,
+    /// gRPC over TLS: a server with a test CA's certificate, one that also wants a client
+    /// certificate, and the folder of the CA's PEM files (`TestCa::write_to`).
+    grpc_tls_addr: &'a str,
+    grpc_mtls_addr: &'a str,
+    grpc_certs: &'a Path,
 }
 
 /// Runs `script` under `tool` against `servers`, in `dir` (so relative files land there).
@@ -269,6 +277,12 @@ fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path) -> Outcome
         .arg(format!("WS_URL={}", servers.ws_url))
         .arg("-e")
         .arg(format!("GRPC_ADDR={}", servers.grpc_addr))
+        .arg("-e")
+        .arg(format!("GRPC_TLS_ADDR={}", servers.grpc_tls_addr))
+        .arg("-e")
+        .arg(format!("GRPC_MTLS_ADDR={}", servers.grpc_mtls_addr))
+        .arg("-e")
+        .arg(format!("GRPC_CERTS={}", servers.grpc_certs.display()))
         .arg("-e")
         .arg(format!("OUT={}", out_file.display()))
         .arg(script)
@@ -494,6 +508,11 @@ fn differential(case: &Case) {
     let target = Target::start();
     let ws = WsServer::start();
     let grpc = GrpcServer::start();
+    let ca = TestCa::new();
+    let (grpc_tls, grpc_mtls) = (
+        GrpcServer::start_tls(&ca, false),
+        GrpcServer::start_tls(&ca, true),
+    );
     let mut script = script_path(case.script);
     assert!(script.exists(), "missing script {}", script.display());
     let stem = case.script.trim_end_matches(".js").trim_end_matches(".ts");
@@ -507,11 +526,17 @@ fn differential(case: &Case) {
         std::fs::write(&script, server.localize(&text)).expect("write the localized script");
         server
     });
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).expect("certs folder");
+    ca.write_to(&certs);
     let servers = Servers {
         base_url: &target.url,
         ws_url: &ws.url,
         grpc_addr: &grpc.addr,
         module_ca: modules.as_ref().map(|m| m.ca_file.as_path()),
+        grpc_tls_addr: &grpc_tls.addr,
+        grpc_mtls_addr: &grpc_mtls.addr,
+        grpc_certs: &certs,
     };
 
     let started = Instant::now();
@@ -1150,6 +1175,17 @@ fn wild_request_signing_with_k6_encoding_and_crypto() {
 fn grpc_calls_streams_reflection_and_metric_tags() {
     differential(&Case {
         script: "grpc_calls.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn grpc_over_tls_with_a_test_ca_client_certificates_and_certificate_errors() {
+    differential(&Case {
+        script: "grpc_tls.js",
         exit_code: 0,
         counts: Counts::Exact,
         order: Order::FirstUse,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use volley_e2e::grpc_server::GrpcServer;
+use volley_e2e::loopback_tls::TestCa;
 use volley_e2e::summary_run::{checks, count, run_with_summary};
 use volley_e2e::{temp_dir, workspace_root, Cluster};
 
@@ -200,4 +201,149 @@ export default function () {
         "{msgs:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `script` (in a folder with the .proto files and `ca`'s certificates) with
+/// `-e GRPC_TLS=tls -e GRPC_MTLS=mtls`.
+fn run_tls(name: &str, script: &str, ca: &TestCa, tls: &str, mtls: &str) -> (i32, Value, String) {
+    let dir = script_dir(name, script);
+    ca.write_to(&dir);
+    let file = dir.join("script.js");
+    let (tls, mtls) = (format!("GRPC_TLS={tls}"), format!("GRPC_MTLS={mtls}"));
+    run_with_summary(&dir, &file, &["-e", &tls, "-e", &mtls])
+}
+
+/// The names of the checks that failed, for assertion messages.
+fn failed_checks(summary: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(checks) = summary["root_group"]["checks"].as_object() {
+        for (name, c) in checks {
+            if c["fails"].as_i64().unwrap_or(0) > 0 {
+                out.push(name.clone());
+            }
+        }
+    }
+    out
+}
+
+const TLS: &str = r#"
+import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+
+export const options = {
+  scenarios: { s: { executor: 'per-vu-iterations', vus: 2, iterations: 1, maxDuration: '30s' } },
+  thresholds: { checks: ['rate==1'] },
+  summaryTrendStats: ['avg', 'count'],
+};
+const ca = open('./ca.pem');
+const cert = open('./client.pem');
+const key = open('./client-key.pem');
+const client = new grpc.Client();
+client.load(['grpc'], 'echo.proto');
+const mutual = new grpc.Client();
+mutual.load(['grpc'], 'echo.proto');
+const why = (f) => { try { f(); return 'connected'; } catch (e) { return String(e); } };
+// Logs what came instead, so that a failed check says why.
+const same = (got, want) => got === want || console.log(`got ${got}, want ${want}`) === 'never';
+const desc = (text) => `GoError: context deadline exceeded: connection error: desc = "${text}"`;
+
+export default function () {
+  // TLS is the default; the server's certificate is checked against tls.cacerts.
+  client.connect(__ENV.GRPC_TLS, { tls: { cacerts: ca }, timeout: '5s' });
+  check(client.invoke('volley.echo.Echo/Say', { text: 'over tls' }), {
+    'tls: unary': (x) => x.status === grpc.StatusOK && x.message.echo.text === 'over tls',
+  });
+  const log = [];
+  const s = new grpc.Stream(client, 'volley.echo.Echo/Count');
+  s.on('data', (m) => log.push(m.sequence));
+  s.on('end', () => check(log, { 'tls: stream': (l) => l.join(',') === '1,2,3' }));
+  s.write({ count: 3 });
+  s.end();
+
+  const other = new grpc.Client();
+  const port = __ENV.GRPC_TLS.split(':')[1];
+  check(null, {
+    'tls: unknown authority': () => same(why(() => other.connect(__ENV.GRPC_TLS, { timeout: '300ms' })),
+      desc('transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority')),
+    'tls: name mismatch': () => same(why(() => other.connect(`localhost:${port}`, { tls: { cacerts: ca }, timeout: '300ms' })),
+      desc('transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate is not valid for any names, but wanted to match localhost')),
+    'tls: bad cacerts': () => same(why(() => other.connect(__ENV.GRPC_TLS, { tls: { cacerts: [ca, 'nope'] } })),
+      'GoError: failed to append ca certificate [1] from PEM'),
+    'tls: bad cert': () => same(why(() => other.connect(__ENV.GRPC_TLS, { tls: { cert: 'x', key } })),
+      'GoError: failed to append certificate from PEM: tls: failed to find any PEM data in certificate input'),
+    'tls: not an object': () => same(why(() => other.connect(__ENV.GRPC_TLS, { tls: 'yes' })),
+      `GoError: invalid grpc.connect() parameters: invalid tls value: '"yes"', expected (optional) keys: cert, key, password, and cacerts`),
+    'mtls: no client certificate': () => same(why(() => other.connect(__ENV.GRPC_MTLS, { tls: { cacerts: ca }, timeout: '300ms' })),
+      desc('error reading server preface: remote error: tls: certificate required')),
+  });
+  mutual.connect(__ENV.GRPC_MTLS, { tls: { cacerts: ca, cert, key } });
+  check(mutual.invoke('volley.echo.Echo/Say', { text: 'mutual' }), {
+    'mtls: unary with the tls param certificate': (x) => x.status === grpc.StatusOK && x.message.echo.text === 'mutual',
+  });
+}
+"#;
+
+#[test]
+fn tls_calls_streams_client_certificates_and_go_worded_failures() {
+    let ca = TestCa::new();
+    let (tls, mtls) = (
+        GrpcServer::start_tls(&ca, false),
+        GrpcServer::start_tls(&ca, true),
+    );
+    let (code, summary, out) = run_tls("grpc-tls", TLS, &ca, &tls.addr, &mtls.addr);
+    assert_eq!(
+        code,
+        0,
+        "failed checks {:?}\n{out}",
+        failed_checks(&summary)
+    );
+    assert_eq!(checks(&summary), (2 * 9, 0), "{out}");
+    // Per iteration: two unary calls and the stream.
+    assert_eq!(count(&summary, "grpc_req_duration"), 2 * 3, "{summary}");
+}
+
+const RUN_OPTIONS: &str = r#"
+import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+
+// The run's TLS options hold for gRPC: no certificate check, the first tlsAuth certificate
+// presented (whatever its domains, as in k6), TLS 1.3 only.
+export const options = {
+  iterations: 2,
+  insecureSkipTLSVerify: true,
+  tlsVersion: { min: 'tls1.3' },
+  tlsAuth: [{ domains: ['example.com'], cert: open('./client.pem'), key: open('./client-key.pem') }],
+  thresholds: { checks: ['rate==1'] },
+};
+const client = new grpc.Client();
+client.load(['grpc'], 'echo.proto');
+const why = (f) => { try { f(); return 'connected'; } catch (e) { return String(e); } };
+const ca = open('./ca.pem');
+const said = (text, part) => text.includes(part) || console.log(`got ${text}`) === 'never';
+
+export default function () {
+  client.connect(__ENV.GRPC_MTLS, { timeout: '5s' });
+  check(client.invoke('volley.echo.Echo/Say', { text: 'run options' }), {
+    'insecureSkipTLSVerify and tlsAuth': (x) => x.status === grpc.StatusOK && x.message.echo.text === 'run options',
+  });
+  client.close();
+  // A tls param replaces the run's certificates (the check is still skipped).
+  check(null, {
+    'the tls param replaces tlsAuth': () => said(why(() => new grpc.Client().connect(__ENV.GRPC_MTLS, { tls: { cacerts: ca }, timeout: '300ms' })), 'certificate required'),
+  });
+}
+"#;
+
+#[test]
+fn the_runs_tls_options_hold_for_grpc() {
+    let ca = TestCa::new();
+    let mtls = GrpcServer::start_tls(&ca, true);
+    let (code, summary, out) = run_tls("grpc-tls-options", RUN_OPTIONS, &ca, "", &mtls.addr);
+    assert_eq!(
+        code,
+        0,
+        "failed checks {:?}\n{out}",
+        failed_checks(&summary)
+    );
+    assert_eq!(checks(&summary), (2 * 2, 0), "{out}");
 }

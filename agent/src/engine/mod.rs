@@ -25,6 +25,7 @@ use volley_common::summary::{RunResult, SummaryReport, SummaryState};
 
 use crate::api::status as api_status;
 use crate::executor::{self, VuFactory, VuPool};
+use crate::http::tls::{ClientCert, TlsVersions};
 use crate::http::{HttpConfig, HttpShared};
 use crate::js::JsError;
 use crate::metrics::{MetricsStore, Registry, SampleSink};
@@ -306,9 +307,21 @@ async fn run_async(
         Ok(h) => h,
         Err(m) => return RunOutcome::early(code::INVALID_CONFIG, m),
     };
+    let tls_versions = match resolved.tls_version.as_ref().map(TlsVersions::from_option) {
+        None => TlsVersions::default(),
+        Some(Ok(v)) => v,
+        Some(Err(m)) => return RunOutcome::early(code::INVALID_CONFIG, m),
+    };
+    let tls_auth = match resolved.tls_auth.as_ref().map(ClientCert::from_tls_auth) {
+        None => Vec::new(),
+        Some(Ok(v)) => v,
+        Some(Err(m)) => return RunOutcome::early(code::INVALID_CONFIG, m),
+    };
     let http_cfg = HttpConfig {
         user_agent: resolved.user_agent.clone(),
         insecure_skip_tls_verify: resolved.insecure_skip_tls_verify,
+        tls_versions,
+        tls_auth,
         no_connection_reuse: resolved.no_connection_reuse,
         max_redirects: resolved.max_redirects.min(u32::MAX as u64) as u32,
         max_redirects_set: resolved.options.max_redirects.is_some(),

@@ -234,6 +234,9 @@ pub enum HttpSetupError {
     /// rustls refused the TLS client configuration.
     #[error("cannot build the TLS client configuration for HTTP requests: {0} (check the TLS options, e.g. insecureSkipTLSVerify)")]
     Tls(#[source] rustls::Error),
+    /// A TLS option is wrong (`tlsVersion`, `tlsAuth`); the text names it.
+    #[error("{0}")]
+    Options(String),
 }
 
 #[cfg(test)]

@@ -11,20 +11,21 @@
 //! Response bodies are decoded by their `Content-Encoding` as k6 does ([`content_coding`]; like
 //! k6, no `Accept-Encoding` is sent by default, so servers only compress when the script asks).
 //!
-//! Connections are HTTP/1.1 (over TLS for https, ALPN `http/1.1`). Not done (yet): HTTP/2, proxies,
-//! client certificates, `blockHostnames`/`blacklistIPs`, custom DNS resolution options, and the
-//! public-suffix check of cookie domains.
+//! Connections are HTTP/1.1 (over TLS for https, ALPN `http/1.1`, with the run's `tlsVersion`;
+//! [`tls`] builds the configs, `k6/net/grpc`'s too). Not done (yet): HTTP/2, proxies, client
+//! certificates, custom DNS resolution options, and the public-suffix check of cookie domains.
 
 mod client;
 pub mod content_coding;
 mod cookies;
 pub mod digest;
 pub mod error;
+mod pem_key;
 mod pool;
 mod shared;
 pub mod targets;
 mod timing;
-mod tls;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -46,6 +47,11 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// `insecureSkipTLSVerify`.
     pub insecure_skip_tls_verify: bool,
+    /// `tlsVersion`: the TLS versions connections may use.
+    pub tls_versions: tls::TlsVersions,
+    /// `tlsAuth`: client certificates. `k6/net/grpc` presents the first, as k6 does; HTTP
+    /// requests present none yet.
+    pub tls_auth: Vec<tls::ClientCert>,
     /// `noConnectionReuse`: every request opens (and closes) its own connection.
     pub no_connection_reuse: bool,
     /// `maxRedirects` (k6 default 10); a request's own `redirects` overrides it.
@@ -73,6 +79,8 @@ impl Default for HttpConfig {
                 env!("CARGO_PKG_VERSION")
             ),
             insecure_skip_tls_verify: false,
+            tls_versions: tls::TlsVersions::default(),
+            tls_auth: Vec::new(),
             no_connection_reuse: false,
             max_redirects: 10,
             max_redirects_set: false,

@@ -2,6 +2,7 @@
 //! every VU's client and by the connection pool that dials for it.
 
 use super::error::HttpSetupError;
+use super::tls::{client_config, Alpn, TlsSetup};
 use super::HttpConfig;
 
 /// Per-run HTTP state shared by all VUs: the options, the TLS config and hyper's connection
@@ -9,6 +10,9 @@ use super::HttpConfig;
 pub struct HttpShared {
     config: HttpConfig,
     pub(crate) tls: tokio_rustls::TlsConnector,
+    /// `k6/net/grpc`'s TLS without its own `tls` param: ALPN h2, the first `tlsAuth`
+    /// certificate presented.
+    pub(crate) grpc_tls: std::sync::Arc<rustls::ClientConfig>,
     pub(crate) h1: hyper::client::conn::http1::Builder,
 }
 
@@ -22,13 +26,24 @@ impl std::fmt::Debug for HttpShared {
 
 impl HttpShared {
     pub fn new(config: HttpConfig) -> Result<Self, HttpSetupError> {
-        let tls = super::tls::client_config(config.insecure_skip_tls_verify)?;
+        let mut setup = TlsSetup {
+            insecure_skip_verify: config.insecure_skip_tls_verify,
+            versions: config.tls_versions,
+            roots: None,
+            client: None,
+            alpn: Alpn::Http1,
+        };
+        let tls = client_config(&setup)?;
+        setup.client = config.tls_auth.first();
+        setup.alpn = Alpn::H2;
+        let grpc_tls = client_config(&setup)?;
         let mut h1 = hyper::client::conn::http1::Builder::new();
         // Go (and so k6) sends canonical header names ("Content-Type"); some servers care.
         h1.title_case_headers(true);
         Ok(Self {
             config,
             tls: tokio_rustls::TlsConnector::from(tls),
+            grpc_tls,
             h1,
         })
     }

@@ -9,34 +9,214 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::error::HttpSetupError;
 
-/// Builds the client config. With `insecure_skip_verify` the server certificate is accepted
+/// The TLS protocol versions a run allows (k6's `tlsVersion`), as minor numbers of "TLS 1.x"
+/// (`tls1.2` is 2). rustls speaks 1.2 and 1.3 only, so a range is cut to those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsVersions {
+    pub min: u8,
+    pub max: u8,
+}
+
+impl Default for TlsVersions {
+    fn default() -> Self {
+        Self { min: 2, max: 3 }
+    }
+}
+
+impl TlsVersions {
+    /// k6's `tlsVersion` option: `"tls1.2"` (that version only) or `{min, max}` (either may be
+    /// left out). `Err` names the option and the values it takes.
+    pub fn from_option(v: &serde_json::Value) -> Result<Self, String> {
+        let one = |v: &serde_json::Value, what: &str| -> Result<Option<u8>, String> {
+            match v {
+                serde_json::Value::Null => Ok(None),
+                serde_json::Value::String(s) => match s.as_str() {
+                    "tls1.0" => Ok(Some(0)),
+                    "tls1.1" => Ok(Some(1)),
+                    "tls1.2" => Ok(Some(2)),
+                    "tls1.3" => Ok(Some(3)),
+                    _ => Err(format!(
+                        "tlsVersion{what}: {s:?} is not a TLS version; use \"tls1.2\" or \"tls1.3\""
+                    )),
+                },
+                other => Err(format!(
+                    "tlsVersion{what}: {other} is not a TLS version; use \"tls1.2\" or \"tls1.3\""
+                )),
+            }
+        };
+        let d = Self::default();
+        let (min, max) = match v {
+            serde_json::Value::Object(o) => (
+                one(o.get("min").unwrap_or(&serde_json::Value::Null), ".min")?,
+                one(o.get("max").unwrap_or(&serde_json::Value::Null), ".max")?,
+            ),
+            other => {
+                let only = one(other, "")?;
+                (only, only)
+            }
+        };
+        let versions = Self {
+            min: min.unwrap_or(d.min),
+            max: max.unwrap_or(d.max),
+        };
+        versions.rustls()?;
+        Ok(versions)
+    }
+
+    /// The versions rustls may negotiate. `Err` when the range holds neither 1.2 nor 1.3.
+    fn rustls(self) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+        let mut out = Vec::new();
+        if self.min <= 3 && self.max >= 3 {
+            out.push(&rustls::version::TLS13);
+        }
+        if self.min <= 2 && self.max >= 2 {
+            out.push(&rustls::version::TLS12);
+        }
+        if out.is_empty() {
+            return Err(format!(
+                "tlsVersion: the range tls1.{} to tls1.{} allows no version Volley speaks (TLS 1.2 \
+                 and 1.3); allow tls1.2 or tls1.3",
+                self.min, self.max
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// A client certificate with its key, in PEM (one entry of k6's `tlsAuth`, or `k6/net/grpc`'s
+/// `connect` param `tls`). Its `Debug` leaves the key out.
+#[derive(Clone, PartialEq, Default)]
+pub struct ClientCert {
+    pub cert: String,
+    pub key: String,
+    /// Decrypts a key in legacy encrypted PEM (`Proc-Type: 4,ENCRYPTED`).
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCert").finish_non_exhaustive()
+    }
+}
+
+impl ClientCert {
+    /// k6's `tlsAuth` option: `[{domains, cert, key, password}]`. `Err` names the entry.
+    pub fn from_tls_auth(v: &serde_json::Value) -> Result<Vec<ClientCert>, String> {
+        let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+        let mut out = Vec::with_capacity(list.len());
+        for (i, e) in list.iter().enumerate() {
+            let text = |key: &str| e.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+            let (Some(cert), Some(key)) = (text("cert"), text("key")) else {
+                return Err(format!(
+                    "tlsAuth[{i}]: give both cert and key, as PEM strings (e.g. \
+                     open('client.crt') and open('client.key'))"
+                ));
+            };
+            let c = ClientCert {
+                cert,
+                key,
+                password: text("password").filter(|p| !p.is_empty()),
+            };
+            c.identity().map_err(|e| format!("tlsAuth[{i}]: {e}"))?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    /// The certificate chain and key rustls presents. `Err` is Go's wording, as k6 shows it.
+    pub fn identity(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(self.cert.as_bytes())
+                .filter_map(Result::ok)
+                .collect();
+        if chain.is_empty() {
+            return Err(
+                "failed to append certificate from PEM: tls: failed to find any PEM data in \
+                 certificate input"
+                    .into(),
+            );
+        }
+        let key = match &self.password {
+            Some(password) => super::pem_key::decrypt(&self.key, password)?,
+            None => PrivateKeyDer::from_pem_slice(self.key.as_bytes()).map_err(|_| {
+                "failed to append certificate from PEM: tls: failed to find any PEM data in key \
+                 input"
+                    .to_owned()
+            })?,
+        };
+        Ok((chain, key))
+    }
+}
+
+/// What a TLS client config is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Alpn {
+    /// `k6/http` and WebSockets: HTTP/1.1 only (said so, so that servers do not pick h2).
+    Http1,
+    /// `k6/net/grpc`: HTTP/2, which gRPC servers require.
+    H2,
+}
+
+/// Everything a client config is built from.
+pub(crate) struct TlsSetup<'a> {
+    /// k6's `insecureSkipTLSVerify`.
+    pub insecure_skip_verify: bool,
+    pub versions: TlsVersions,
+    /// The trusted authorities, PEM; `None`: the public web roots.
+    pub roots: Option<&'a [CertificateDer<'static>]>,
+    pub client: Option<&'a ClientCert>,
+    pub alpn: Alpn,
+}
+
+/// Builds a client config. With `insecure_skip_verify` the server certificate is accepted
 /// whatever it is (k6's `insecureSkipTLSVerify`), but handshake signatures are still checked
 /// against it, as Go does.
-pub(crate) fn client_config(
-    insecure_skip_verify: bool,
-) -> Result<Arc<ClientConfig>, HttpSetupError> {
+pub(crate) fn client_config(s: &TlsSetup<'_>) -> Result<Arc<ClientConfig>, HttpSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions = s.versions.rustls().map_err(HttpSetupError::Options)?;
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&versions)
         .map_err(HttpSetupError::Tls)?;
-    let mut config = if insecure_skip_verify {
+    let builder = if s.insecure_skip_verify {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(&provider)))
-            .with_no_client_auth()
     } else {
-        let roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        let roots = match s.roots {
+            Some(own) => {
+                let mut roots = RootCertStore::empty();
+                for c in own {
+                    roots.add(c.clone()).map_err(HttpSetupError::Tls)?;
+                }
+                roots
+            }
+            None => RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(roots)
     };
-    // We speak HTTP/1.1 only; say so, so that servers do not pick h2.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut config = match s.client {
+        Some(c) => {
+            let (chain, key) = c.identity().map_err(HttpSetupError::Options)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(HttpSetupError::Tls)?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = match s.alpn {
+        Alpn::Http1 => vec![b"http/1.1".to_vec()],
+        Alpn::H2 => vec![b"h2".to_vec()],
+    };
     // k6 (Go's tls.Config without a session cache) does a full handshake on every new connection;
     // resuming sessions across VUs would make `http_req_tls_handshaking` incomparable.
     config.resumption = rustls::client::Resumption::disabled();
@@ -117,9 +297,74 @@ mod tests {
     #[test]
     fn both_configs_build_and_speak_http1() {
         for insecure in [false, true] {
-            let cfg = client_config(insecure).expect("config builds");
+            let cfg = client_config(&TlsSetup {
+                insecure_skip_verify: insecure,
+                versions: TlsVersions::default(),
+                roots: None,
+                client: None,
+                alpn: Alpn::Http1,
+            })
+            .expect("config builds");
             assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);
         }
+    }
+
+    #[test]
+    fn tls_version_options_read_as_k6_writes_them() {
+        use serde_json::json;
+        let v = |j| TlsVersions::from_option(&j);
+        assert_eq!(v(json!("tls1.3")), Ok(TlsVersions { min: 3, max: 3 }));
+        assert_eq!(
+            v(json!({"min": "tls1.0"})),
+            Ok(TlsVersions { min: 0, max: 3 })
+        );
+        assert_eq!(
+            v(json!({"max": "tls1.2"})).unwrap().rustls().unwrap().len(),
+            1
+        );
+        assert!(v(json!("tls1.1"))
+            .unwrap_err()
+            .contains("allows no version"));
+        assert!(v(json!("tls9"))
+            .unwrap_err()
+            .contains("\"tls9\" is not a TLS version"));
+        assert!(v(json!({"min": 12}))
+            .unwrap_err()
+            .starts_with("tlsVersion.min: 12"));
+    }
+
+    #[test]
+    fn tls_auth_entries_need_a_certificate_and_its_key() {
+        use serde_json::json;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["client".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let good = json!([{"domains": ["a"], "cert": cert.pem(), "key": key.serialize_pem()}]);
+        let list = ClientCert::from_tls_auth(&good).expect("parses");
+        assert_eq!(list.len(), 1);
+        assert!(!format!("{:?}", list[0]).contains("PRIVATE"));
+        let no_key = json!([{"cert": cert.pem()}]);
+        assert!(ClientCert::from_tls_auth(&no_key)
+            .unwrap_err()
+            .starts_with("tlsAuth[0]: give both cert and key"));
+        let bad = json!([{"cert": "x", "key": key.serialize_pem()}]);
+        assert_eq!(
+            ClientCert::from_tls_auth(&bad).unwrap_err(),
+            "tlsAuth[0]: failed to append certificate from PEM: tls: failed to find any PEM \
+             data in certificate input"
+        );
+        let h2 = client_config(&TlsSetup {
+            insecure_skip_verify: false,
+            versions: TlsVersions { min: 3, max: 3 },
+            roots: Some(&[cert.der().clone()]),
+            client: Some(&list[0]),
+            alpn: Alpn::H2,
+        })
+        .expect("config builds");
+        assert_eq!(h2.alpn_protocols, vec![b"h2".to_vec()]);
+        assert!(h2.client_auth_cert_resolver.has_certs());
     }
 
     #[test]

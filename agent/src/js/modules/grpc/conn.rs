@@ -33,6 +33,8 @@ pub struct ConnectParams {
     /// `authority`: the `:authority` of every call instead of the address.
     pub authority: Option<String>,
     pub user_agent: String,
+    /// TLS (`plaintext: false`, the default), with this client config.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// An open connection of a client.
@@ -82,8 +84,25 @@ pub fn split_addr(addr: &str) -> Result<(String, u16), String> {
     Ok((host.to_owned(), port))
 }
 
-/// Dials `addr` and opens an HTTP/2 connection on it, within `p.timeout`. The error is k6's
-/// text (grpc-go's, as k6 passes it on).
+/// Why one attempt to connect failed, in grpc-go's words (what follows `connection error:
+/// desc =`), and whether grpc-go tries again until the timeout (a bad certificate) or gives
+/// up at once (a refused dial).
+#[derive(Clone)]
+struct Failure {
+    text: String,
+    retry: bool,
+}
+
+/// How long grpc-go waits before its first retry, and the factor of each next wait.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const BACKOFF_FACTOR: f64 = 1.6;
+
+/// The connection under HTTP/2: TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// Dials `addr` and opens an HTTP/2 connection on it (over TLS with `p.tls`), within
+/// `p.timeout`. The error is k6's text (grpc-go's, as k6 passes it on).
 pub async fn connect(
     shared: Arc<HttpShared>,
     addr: String,
@@ -92,7 +111,8 @@ pub async fn connect(
     let dialing =
         |e: &str| format!("connection error: desc = \"transport: error while dialing: {e}\"");
     let (host, port) = split_addr(&addr).map_err(|e| dialing(&e))?;
-    let mut endpoint = Endpoint::from_shared(format!("http://{addr}"))
+    let scheme = if p.tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
         .map_err(|e| dialing(&format!("address {addr}: {e}")))?
         .connect_timeout(p.timeout);
     if !p.user_agent.is_empty() {
@@ -101,57 +121,238 @@ pub async fn connect(
             .map_err(|e| format!("invalid userAgent {:?}: {e}", p.user_agent))?;
     }
     if let Some(a) = &p.authority {
-        let uri: http::Uri = format!("http://{a}")
+        let uri: http::Uri = format!("{scheme}://{a}")
             .parse()
             .map_err(|e| format!("invalid authority {a:?} in the connect params: {e}"))?;
         endpoint = endpoint.origin(uri);
     }
+    let tls = match &p.tls {
+        Some(cfg) => {
+            let name = crate::http::tls::server_name(&host).ok_or_else(|| {
+                dialing(&format!(
+                    "address {addr}: {host:?} is not a valid TLS server name"
+                ))
+            })?;
+            Some((tokio_rustls::TlsConnector::from(cfg.clone()), name))
+        }
+        None => None,
+    };
     let meters: Arc<Mutex<Vec<Arc<Meter>>>> = Arc::default();
-    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let failure: Arc<Mutex<Option<Failure>>> = Arc::default();
     let (m, f) = (meters.clone(), failure.clone());
-    let connector = tower::service_fn(move |_uri: http::Uri| {
-        let (shared, host, meters, failure) = (shared.clone(), host.clone(), m.clone(), f.clone());
+    let dial = move |_uri: http::Uri| {
+        let (shared, host, meters, failure, tls) = (
+            shared.clone(),
+            host.clone(),
+            m.clone(),
+            f.clone(),
+            tls.clone(),
+        );
         async move {
             let mut trace = HopTrace::new(Instant::now());
-            match dial_checked(&shared, false, &host, port, &mut trace).await {
-                Ok(d) => {
-                    let mut kept = meters.lock().unwrap_or_else(|e| e.into_inner());
-                    if kept.len() >= METERS_KEPT {
-                        kept.remove(0);
-                    }
-                    kept.push(d.meter.clone());
-                    Ok(TokioIo::new(d.stream))
-                }
+            let failed = |text: String, retry: bool| {
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Failure {
+                    text: text.clone(),
+                    retry,
+                });
+                Err(std::io::Error::other(text))
+            };
+            let d = match dial_checked(&shared, false, &host, port, &mut trace).await {
+                Ok(d) => d,
                 Err(e) => {
-                    let text = e.dial_text(&host, port);
-                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.clone());
-                    Err(std::io::Error::other(text))
+                    return failed(
+                        format!(
+                            "transport: error while dialing: {}",
+                            e.dial_text(&host, port)
+                        ),
+                        false,
+                    )
                 }
+            };
+            {
+                let mut kept = meters.lock().unwrap_or_else(|e| e.into_inner());
+                if kept.len() >= METERS_KEPT {
+                    kept.remove(0);
+                }
+                kept.push(d.meter.clone());
+            }
+            let io: Box<dyn Io> = match tls {
+                None => Box::new(d.stream),
+                Some((connector, name)) => match connector.connect(name, d.stream).await {
+                    Ok(s) if s.get_ref().1.alpn_protocol() == Some(b"h2") => Box::new(s),
+                    Ok(_) => return failed(super::tls::NO_ALPN.to_owned(), true),
+                    Err(e) => {
+                        let (text, retry) = match super::tls::rustls_error_in(&e) {
+                            Some(t) => super::tls::handshake_failure(t),
+                            // The server hung up during the handshake.
+                            None => (
+                                format!(
+                                    "transport: authentication handshake failed: {}",
+                                    go_io(&e)
+                                ),
+                                true,
+                            ),
+                        };
+                        return failed(text, retry);
+                    }
+                },
+            };
+            match ReadAhead::preface(io).await {
+                Ok(io) => Ok(TokioIo::new(io)),
+                Err(text) => failed(text, true),
             }
         }
-    });
-    let connected =
-        tokio::time::timeout(p.timeout, endpoint.connect_with_connector(connector)).await;
-    let dial_failure = || failure.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match connected {
-        Ok(Ok(channel)) => Ok(Conn {
-            channel,
-            addr,
-            meters,
-            max_receive: p.max_receive,
-            max_send: p.max_send,
-        }),
-        Ok(Err(e)) => Err(match dial_failure() {
-            Some(d) => dialing(&d),
-            None => format!(
-                "connection error: desc = \"transport: {}\"",
-                error_chain(&e)
-            ),
-        }),
-        Err(_) => Err(match dial_failure() {
-            Some(d) => format!("context deadline exceeded: {}", dialing(&d)),
-            None => "context deadline exceeded".into(),
-        }),
+    };
+    let take_failure = || failure.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let deadline = tokio::time::Instant::now() + p.timeout;
+    let mut backoff = FIRST_BACKOFF;
+    let mut last: Option<Failure> = None;
+    loop {
+        let attempt = tokio::time::timeout_at(
+            deadline,
+            endpoint.connect_with_connector(tower::service_fn(dial.clone())),
+        )
+        .await;
+        let failed = match attempt {
+            Ok(Ok(channel)) => {
+                return Ok(Conn {
+                    channel,
+                    addr,
+                    meters,
+                    max_receive: p.max_receive,
+                    max_send: p.max_send,
+                })
+            }
+            Ok(Err(e)) => take_failure().unwrap_or_else(|| after_handshake(&e)),
+            Err(_) => {
+                let text = take_failure().or(last).map(|f| f.text);
+                return Err(match text {
+                    Some(t) => format!("context deadline exceeded: connection error: desc = {t:?}"),
+                    None => "context deadline exceeded".into(),
+                });
+            }
+        };
+        if !failed.retry {
+            return Err(format!("connection error: desc = {:?}", failed.text));
+        }
+        last = Some(failed);
+        // grpc-go tries again after a growing pause; the deadline ends the waiting too.
+        let next = tokio::time::Instant::now() + backoff;
+        if next >= deadline {
+            tokio::time::sleep_until(deadline).await;
+            let text = last.map(|f| f.text).unwrap_or_default();
+            return Err(format!(
+                "context deadline exceeded: connection error: desc = {text:?}"
+            ));
+        }
+        tokio::time::sleep_until(next).await;
+        backoff = backoff.mul_f64(BACKOFF_FACTOR);
+    }
+}
+
+/// Why a connection whose dial and handshake went through failed: the server ended it
+/// before its HTTP/2 preface (a TLS alert sent after the handshake, as a server that wants a
+/// client certificate does, or a hang-up), which grpc-go retries; or HTTP/2 itself failed.
+fn after_handshake(e: &tonic::transport::Error) -> Failure {
+    if let Some(t) = super::tls::rustls_error_in(e) {
+        return Failure {
+            text: format!("error reading server preface: {}", super::tls::go_text(t)),
+            retry: true,
+        };
+    }
+    let chain = error_chain(e);
+    if chain.contains("connection closed") || chain.contains("unexpected end of file") {
+        return Failure {
+            text: "error reading server preface: EOF".into(),
+            retry: true,
+        };
+    }
+    Failure {
+        text: format!("transport: {chain}"),
+        retry: false,
+    }
+}
+
+/// An IO error as Go words it (`EOF` for a hang-up).
+fn go_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "EOF".into(),
+        std::io::ErrorKind::ConnectionReset => "read: connection reset by peer".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A connection whose first bytes were read ahead and are given back first: grpc-go counts a
+/// connection as made once the server's HTTP/2 preface came, so that a server that ends the
+/// connection at once (a TLS alert after the handshake, as one that wants a client
+/// certificate sends in TLS 1.3; a hang-up) fails `connect` rather than the first call.
+struct ReadAhead {
+    first: Bytes,
+    inner: Box<dyn Io>,
+}
+
+impl ReadAhead {
+    /// Waits for the server's first bytes. `Err` is grpc-go's text.
+    async fn preface(mut inner: Box<dyn Io>) -> Result<ReadAhead, String> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1024];
+        match inner.read(&mut buf).await {
+            Ok(0) => Err("error reading server preface: EOF".into()),
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(ReadAhead {
+                    first: Bytes::from(buf),
+                    inner,
+                })
+            }
+            Err(e) => Err(format!(
+                "error reading server preface: {}",
+                match super::tls::rustls_error_in(&e) {
+                    Some(t) => super::tls::go_text(t),
+                    None => go_io(&e),
+                }
+            )),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for ReadAhead {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.first.is_empty() {
+            let n = self.first.len().min(buf.remaining());
+            let chunk = self.first.split_to(n);
+            buf.put_slice(&chunk);
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ReadAhead {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -19,6 +19,7 @@ mod conn;
 mod events;
 mod protos;
 mod reflection;
+mod tls;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -330,14 +331,8 @@ fn connect<'js>(
             return Err(invalid(format!("unknown connect param: {key:?}")));
         }
     }
-    let plaintext: Option<bool> = p.get("plaintext")?;
-    if plaintext != Some(true) {
-        return Err(Exception::throw_message(
-            ctx,
-            "connect: TLS connections are not supported by Volley yet; connect with { plaintext: \
-             true }",
-        ));
-    }
+    let plaintext = p.get::<_, Option<bool>>("plaintext")?.unwrap_or(false);
+    let own_tls = tls::own_tls(&p.get("tls")?).map_err(invalid)?;
     let timeout = duration_param(&p.get("timeout")?)
         .map_err(invalid)?
         .unwrap_or(DEFAULT_TIMEOUT);
@@ -360,6 +355,14 @@ fn connect<'js>(
         .map_err(invalid)?,
         authority,
         user_agent: http.shared().config().user_agent.clone(),
+        tls: if plaintext {
+            None
+        } else {
+            Some(
+                tls::config(http.shared(), own_tls.as_ref())
+                    .map_err(|e| Exception::throw_message(ctx, &e))?,
+            )
+        },
     };
     let shared = http.shared().clone();
     let reflect = reflect == Some(true);
