@@ -26,6 +26,20 @@ pub struct Import {
     pub specifier: String,
     /// The names it imports by name (`import { a, b as c }` gives `a`, `b`).
     pub names: Vec<String>,
+    /// `import * as ns from …`: where it is in the source, to be rewritten when the module
+    /// imported is CommonJS (see [`super::commonjs::namespace_imports`]).
+    pub namespace: Option<NamespaceImport>,
+}
+
+/// An `import * as local from …` in a module's source.
+#[derive(Debug, PartialEq)]
+pub struct NamespaceImport {
+    /// The binding (`ns`).
+    pub local: String,
+    /// Byte range of `* as ns` in the source.
+    pub star: (usize, usize),
+    /// Byte offset just after the whole import declaration.
+    pub end: usize,
 }
 
 /// Analyzes JavaScript source; `None` when it does not parse (QuickJS then reports the error).
@@ -41,6 +55,7 @@ pub fn analyze(js: &str) -> Option<Analysis> {
     let lexer = Lexer::new(syntax, EsVersion::latest(), StringInput::from(&*fm), None);
     let mut parser = Parser::new_from(lexer);
     let program = parser.parse_program().ok()?;
+    let offset = |pos: swc_common::BytePos| (pos.0 - fm.start_pos.0) as usize;
     let mut out = Analysis {
         requires: required_literals(js),
         ..Analysis::default()
@@ -66,9 +81,18 @@ pub fn analyze(js: &str) -> Option<Analysis> {
                         _ => None,
                     })
                     .collect();
+                let namespace = i.specifiers.iter().find_map(|s| match s {
+                    ImportSpecifier::Namespace(n) => Some(NamespaceImport {
+                        local: n.local.sym.to_string(),
+                        star: (offset(n.span.lo), offset(n.span.hi)),
+                        end: offset(i.span.hi),
+                    }),
+                    _ => None,
+                });
                 out.imports.push(Import {
                     specifier: i.src.value.to_string_lossy().into_owned(),
                     names,
+                    namespace,
                 });
             }
             ModuleDecl::ExportNamed(e) => {
@@ -84,12 +108,14 @@ pub fn analyze(js: &str) -> Option<Analysis> {
                     out.imports.push(Import {
                         specifier: src.value.to_string_lossy().into_owned(),
                         names,
+                        namespace: None,
                     });
                 }
             }
             ModuleDecl::ExportAll(e) => out.imports.push(Import {
                 specifier: e.src.value.to_string_lossy().into_owned(),
                 names: Vec::new(),
+                namespace: None,
             }),
             _ => {}
         }
@@ -163,6 +189,20 @@ mod tests {
             ]
         );
         assert_eq!(a.requires, vec!["./u.js"]);
+    }
+
+    #[test]
+    fn namespace_imports_and_where_they_are() {
+        let src = "import x from './x.js';\nimport d, * as ns from './ns.js'\nexport {};\n";
+        let a = analyze(src).expect("parses");
+        assert_eq!(a.imports[0].namespace, None);
+        let ns = a.imports[1].namespace.as_ref().expect("namespace");
+        assert_eq!(ns.local, "ns");
+        assert_eq!(&src[ns.star.0..ns.star.1], "* as ns");
+        assert_eq!(
+            &src[..ns.end],
+            "import x from './x.js';\nimport d, * as ns from './ns.js'"
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! `exports.default` when the module sets `__esModule`, as bundlers do) and, by name, every
 //! export an importer asks for or the file visibly assigns (`exports.x = …`): ES imports are
 //! linked before any code runs, so names must be known up front, and a name the module does not
-//! set is `undefined`, as in k6.
+//! set is `undefined`, as in k6. An importer's `import * as ns` of it is rewritten to build
+//! `ns` from `module.exports` once it ran ([`namespace_imports`]), as k6's namespace has the
+//! keys the exports have then.
 //!
 //! `require()` resolves like `import`; a CommonJS module runs when first required, an ES module
 //! is imported (and evaluated) on the spot and its namespace returned, and a k6 module gives its
@@ -22,6 +24,7 @@ use rquickjs::{Ctx, Exception, Function, Module, Object};
 
 use super::super::jobs::finish_promise;
 use super::super::vu_ctx::{Phase, VuCtx};
+use super::analyze::NamespaceImport;
 use super::resolve::{is_remote, resolve_specifier};
 
 type R<T> = rquickjs::Result<T>;
@@ -34,12 +37,51 @@ pub fn facade(name: &str, source: &str, names: &BTreeSet<String>) -> String {
         "const __volley_x = __volley_cjs.run({quoted}, function (exports, require, module) {{{source}\n}}).exports;\n\
          export default (__volley_x != null && __volley_x.__esModule ? __volley_x.default : __volley_x);\n"
     );
-    for (i, n) in names.iter().filter(|n| is_export_name(n)).enumerate() {
+    if names.contains(EXPORTS_NAME) {
+        out.push_str(&format!("export {{ __volley_x as {EXPORTS_NAME} }};\n"));
+    }
+    let by_name = names
+        .iter()
+        .filter(|n| is_export_name(n) && *n != EXPORTS_NAME);
+    for (i, n) in by_name.enumerate() {
         out.push_str(&format!(
             "const __volley_n{i} = __volley_x == null ? undefined : __volley_x[\"{n}\"];\n\
              export {{ __volley_n{i} as {n} }};\n"
         ));
     }
+    out
+}
+
+/// The facade export that gives `module.exports` itself to an importer that asked for its
+/// namespace (see [`namespace_imports`]).
+pub const EXPORTS_NAME: &str = "__volley_exports";
+
+/// `js` with the given `import * as ns from …` declarations (of CommonJS modules) rewritten to
+/// give `ns` as k6 does: the keys of `module.exports` when the import runs, sorted, with no
+/// `default` unless the module sets one, rather than names fixed before the module ran. The
+/// star becomes a named import of the facade's [`EXPORTS_NAME`], and `ns` a namespace object
+/// made from it right after the declaration, on the same line, so that positions stay.
+pub fn namespace_imports(js: &str, imports: &[&NamespaceImport]) -> String {
+    let mut sorted = imports.to_vec();
+    sorted.sort_by_key(|n| n.star.0);
+    let mut out = String::with_capacity(js.len() + 96 * sorted.len());
+    let mut at = 0;
+    for (i, ns) in sorted.iter().enumerate() {
+        let pieces = (js.get(at..ns.star.0), js.get(ns.star.1..ns.end));
+        let (Some(before), Some(rest)) = pieces else {
+            // Offsets from the parser of this very text always fit; never cut a character.
+            return js.to_string();
+        };
+        out.push_str(before);
+        out.push_str(&format!("{{ {EXPORTS_NAME} as __volley_ns{i} }}"));
+        out.push_str(rest);
+        out.push_str(&format!(
+            ";const {} = __volley_cjs.namespace(__volley_ns{i});",
+            ns.local
+        ));
+        at = ns.end;
+    }
+    out.push_str(js.get(at..).unwrap_or_default());
     out
 }
 
@@ -124,11 +166,20 @@ const RUNTIME_JS: &str = r#"(function (native) {
     m.loaded = true;
     return m;
   }
+  // What `import * as ns` of a CommonJS module gives, as in k6: the keys of its exports.
+  function namespace(x) {
+    const ns = Object.create(null);
+    if (x !== null && (typeof x === "object" || typeof x === "function")) {
+      for (const k of Object.keys(x).sort()) ns[k] = x[k];
+    }
+    Object.defineProperty(ns, Symbol.toStringTag, { value: "Module" });
+    return Object.freeze(ns);
+  }
   function exportsOf(name) {
     const m = cache.get(name);
     return m ? m.exports : undefined;
   }
-  Object.defineProperty(globalThis, "__volley_cjs", { value: { run, exportsOf } });
+  Object.defineProperty(globalThis, "__volley_cjs", { value: { run, exportsOf, namespace } });
   // The global one (for ES modules) resolves relative to the module that calls it.
   globalThis.require = makeRequire(null);
 })"#;
@@ -205,6 +256,29 @@ mod tests {
             exports["computed"] = 3;
         "#;
         assert_eq!(assigned_names(src), set(&["add", "mul", "viaDefine"]));
+    }
+
+    #[test]
+    fn namespace_imports_become_objects_made_from_the_exports() {
+        let src = "import d, * as ns from './c.js'\nimport * as o from './o.js'; f(ns, o);\n";
+        let a = super::super::analyze::analyze(src).expect("parses");
+        let all: Vec<&NamespaceImport> = a
+            .imports
+            .iter()
+            .filter_map(|i| i.namespace.as_ref())
+            .collect();
+        assert_eq!(
+            namespace_imports(src, &all),
+            "import d, { __volley_exports as __volley_ns0 } from './c.js';const ns = \
+             __volley_cjs.namespace(__volley_ns0);\nimport { __volley_exports as __volley_ns1 } \
+             from './o.js';;const o = __volley_cjs.namespace(__volley_ns1); f(ns, o);\n"
+        );
+        let f = facade("/t/c.js", "", &set(&[EXPORTS_NAME, "a"]));
+        assert!(
+            f.contains("export { __volley_x as __volley_exports };"),
+            "{f}"
+        );
+        assert_eq!(f.matches("__volley_exports").count(), 1, "{f}");
     }
 
     #[test]

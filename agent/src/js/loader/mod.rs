@@ -29,7 +29,7 @@ use super::jobs::finish_promise;
 use super::modules::MODULES;
 use crate::program::{Program, ProgramBuilder};
 use crate::sandbox::FileScope;
-use analyze::{analyze, Analysis};
+use analyze::{analyze, Analysis, NamespaceImport};
 pub use remote::{RemoteModules, RemoteSource};
 use resolve::{is_remote, resolve_specifier};
 
@@ -160,17 +160,19 @@ impl Graph {
                 .iter()
                 .map(|i| (&i.specifier, i.names.as_slice()))
                 .chain(a.requires.iter().map(|r| (r, &[][..])));
-            for (spec, names) in deps {
+            let namespaces = a.imports.iter().map(|i| i.namespace.is_some());
+            for ((spec, names), namespace) in deps.zip(namespaces.chain(std::iter::repeat(false))) {
                 let Ok(target) = resolve_specifier(&name, spec) else {
                     continue;
                 };
                 if builtin_bytecode(&target).is_some() {
                     continue;
                 }
-                self.wanted
-                    .entry(target.clone())
-                    .or_default()
-                    .extend(names.iter().cloned());
+                let wanted = self.wanted.entry(target.clone()).or_default();
+                wanted.extend(names.iter().cloned());
+                if namespace {
+                    wanted.insert(commonjs::EXPORTS_NAME.to_string());
+                }
                 if seen.insert(target.clone()) {
                     queue.push(target);
                 }
@@ -178,13 +180,34 @@ impl Graph {
         }
     }
 
-    /// The JavaScript to compile as module `name`: ES modules as they are, CommonJS files
-    /// wrapped in their facade.
+    /// The `import * as` declarations of the ES module `name` (prepared as `p`) that import a
+    /// CommonJS module whose facade exports its `module.exports` (the scan asked for it).
+    fn commonjs_namespaces<'p>(&self, name: &str, p: &'p Prepared) -> Vec<&'p NamespaceImport> {
+        let imports = p.analysis.iter().flat_map(|a| &a.imports);
+        imports
+            .filter_map(|i| {
+                let ns = i.namespace.as_ref()?;
+                let target = resolve_specifier(name, &i.specifier).ok()?;
+                if !self.wanted.get(&target)?.contains(commonjs::EXPORTS_NAME) {
+                    return None;
+                }
+                let t = self.prepared.get(&target)?.as_ref().ok()?;
+                t.analysis.as_ref().is_some_and(|a| !a.esm).then_some(ns)
+            })
+            .collect()
+    }
+
+    /// The JavaScript to compile as module `name`: ES modules as they are (but for their
+    /// namespace imports of CommonJS modules), CommonJS files wrapped in their facade.
     fn module_js(&mut self, name: &str) -> Result<(String, Rc<Prepared>), String> {
         let p = self.prepared(name)?;
         let esm = p.analysis.as_ref().is_none_or(|a| a.esm);
         if esm {
-            return Ok((p.js.clone(), p));
+            let rewrites = self.commonjs_namespaces(name, &p);
+            if rewrites.is_empty() {
+                return Ok((p.js.clone(), p));
+            }
+            return Ok((commonjs::namespace_imports(&p.js, &rewrites), p));
         }
         let mut names = commonjs::assigned_names(&p.js);
         if let Some(w) = self.wanted.get(name) {

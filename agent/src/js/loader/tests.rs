@@ -106,9 +106,8 @@ fn es_modules_import_commonjs_default_and_by_name() {
             ["add", "name"],
             "whole",
             6,
-            // `default`, the names assigned, and the names importers ask for (k6 lists only
-            // the names `module.exports` has).
-            ["add", "default", "missing", "name"],
+            // As in k6: the keys of `module.exports`, with no `default`.
+            ["add", "name"],
             "D",
             "O"
         ])
@@ -215,6 +214,42 @@ fn umd_and_bundler_shapes() {
         "main.js",
     );
     assert_eq!(got["r"], json!(["A", "n=2", "function", 10, 8]));
+}
+
+#[test]
+fn a_namespace_import_of_commonjs_has_the_keys_its_exports_have_when_it_ran() {
+    // Names a UMD bundle sets are not in its source; k6 gives them all to `import * as`.
+    let umd = "(function (root, factory) { module.exports = factory(); })(this, function () {\n\
+               var api = {}; ['parse', 'unparse'].forEach(function (k) { api[k] = k; });\n\
+               return api; });\n";
+    let got = options_of(
+        &[
+            (
+                "main.js",
+                "import * as papa from './umd.js';\nimport * as d from './d.js';\n\
+                 export const options = { r: [Object.keys(papa), papa.parse, typeof papa.default, \
+                 Object.prototype.toString.call(papa), Object.keys(d), d.default] };\n\
+                 export default function () {}\n",
+            ),
+            ("umd.js", umd),
+            (
+                "d.js",
+                "exports.b = 1;\nexports.default = 'D';\nexports.a = 2;\n",
+            ),
+        ],
+        "main.js",
+    );
+    assert_eq!(
+        got["r"],
+        json!([
+            ["parse", "unparse"],
+            "parse",
+            "undefined",
+            "[object Module]",
+            ["a", "b", "default"],
+            "D"
+        ])
+    );
 }
 
 #[test]
