@@ -7,7 +7,9 @@ them as the kubelet would (secretKeyRef from the rendered Secret, fieldRef from 
 node and zone names, `$(VAR)` in args), maps the Service names to loopback ports and the
 volumes to temporary folders, and starts them with a local `volley` binary in place of the
 image's entrypoint. Then it checks that every agent registers with the labels the chart gives
-it, and runs a test over all of them.
+it, runs a test over all of them, scales them down during a run (SIGTERM: idle agents exit,
+the busy one drains) and back up on demand as the chart's HPA would, from the controller's
+published agents wanted (scale_down(), scale_up()).
 
 With --check it starts nothing: for the default values and each file in helm/volley/examples/
 it runs the rendered controller's and agent's exact command with `--check` added, which must
@@ -20,6 +22,7 @@ usage: exercise.py [--check | --ha] VOLLEY_BINARY   (helm on PATH or in target/t
 """
 import base64
 import json
+import math
 import os
 import re
 import socket
@@ -50,7 +53,7 @@ def render(values=None) -> list:
         helm = "helm"
     if values is None:
         values = ["--set", f"agent.replicas={AGENTS}", "--set", "agent.labels.pool=general",
-                  "--set", "agent.maxVus=50"]
+                  "--set", "agent.maxVus=50", "--set", "autoscaling.hpa.enabled=true"]
     out = subprocess.run(
         [helm, "template", RELEASE, os.path.join(ROOT, "helm/volley"), "--namespace", "volley"]
         + values, check=True, capture_output=True, text=True).stdout
@@ -235,6 +238,110 @@ def scale_down(volley, rest, work, procs):
     assert f"SIGTERM while serving run {last['id']}" in log and "drained after" in log, log
     print(f"the busy agent drained: the run FINISHED with {iterations} of 60 iterations, "
           f"then it exited ({drained.returncode})")
+
+
+def wanted_metric(rest) -> float:
+    """`volley_agents_wanted` from the controller's /metrics, as Prometheus scrapes it."""
+    req = urllib.request.Request(rest + "/metrics", headers={"Authorization": f"Token {TOKEN['admin']}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("volley_agents_wanted "):
+                return float(line.split()[1])
+    sys.exit("exercise: no volley_agents_wanted on /metrics")
+
+
+def dashboard_detail(rest, run_id):
+    """What the dashboard's runs page shows for a run (its first /v1/live/runs event)."""
+    req = urllib.request.Request(rest + "/v1/live/runs", headers={"Authorization": f"Token {TOKEN['admin']}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("data:"):
+                rows = json.loads(line[5:])["runs"]
+                return next((row.get("detail") for row in rows if row["id"] == run_id), None)
+    return None
+
+
+def scale_up(volley, rest, work, procs, start_agent, hpa):
+    """A scale-up 1 -> 3 on demand, as the chart's HPA does it: from one agent (the HPA's
+    minReplicas), a run that needs three (150 VUs at agent.maxVus 50) is queued and says it
+    waits for the scaler (API events, `volley runs`, the dashboard); the agents wanted rise
+    to 3 on /metrics; this exercise, playing the HPA (replicas = ceil(wanted / averageValue)
+    within min and max replicas), starts agents to match; the run starts and finishes exact."""
+    spec = hpa["spec"]
+    target = float(spec["metrics"][0]["external"]["target"]["averageValue"])
+    assert spec["metrics"][0]["external"]["metric"]["name"] == "volley_agents_wanted", spec
+    first = len(procs) - 1  # agent pods started so far (procs[0] is the controller)
+    agents = []
+
+    def desired():
+        wanted = wanted_metric(rest)
+        return wanted, min(max(math.ceil(wanted / target), spec["minReplicas"]), spec["maxReplicas"])
+
+    wanted, replicas = desired()
+    assert wanted == 0 and replicas == spec["minReplicas"] == 1, (wanted, replicas)
+    start_agent(first)
+    agents.append(procs[-1])
+    deadline = time.time() + 30
+    while len(get(rest + "/v1/agents")["agents"]) != 1:
+        if time.time() > deadline:
+            sys.exit(f"exercise: the HPA's one agent did not register: {get(rest + '/v1/agents')}")
+        time.sleep(0.2)
+    print(f"idle: agents wanted {wanted:.0f}, the HPA keeps its minReplicas, 1 agent")
+    script = os.path.join(work, "scale-up.js")
+    with open(script, "w") as f:
+        f.write("import { sleep } from 'k6';\n"
+                "export const options = { scenarios: { s: { executor: 'shared-iterations',"
+                " vus: 150, iterations: 300, maxDuration: '60s' } } };\n"
+                "export default function () { sleep(0.05); }\n")
+    env = dict(os.environ, VOLLEY_TOKEN=TOKEN["admin"])
+    submit = subprocess.Popen([volley, "submit", "--wait", "--controller", rest, script], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs.append(submit)  # stopped with the rest if the exercise fails
+    deadline = time.time() + 30
+    while True:
+        runs = get(rest + "/loadtests/v2/runs")["k6-runs"]
+        run = max(runs, key=lambda r: r["id"])
+        reasons = [e["message"] for e in run.get("events", []) if e["message"].startswith("queued: ")]
+        if reasons:
+            break
+        if submit.poll() is not None:
+            sys.exit(f"exercise: submitting the scale-up run exited {submit.returncode}:\n{submit.stdout.read()}")
+        if time.time() > deadline:
+            sys.exit(f"exercise: the scale-up run never said why it is queued: {run}")
+        time.sleep(0.1)
+    scaler = f"the HorizontalPodAutoscaler {hpa['metadata']['name']}"
+    assert reasons[-1].startswith(f"queued: waiting for the scaler ({scaler}) to start agents: "), reasons
+    print(f"the queued run's event: {reasons[-1]}")
+    table = subprocess.run([volley, "runs", "--controller", rest], env=env, capture_output=True,
+                           text=True, timeout=30).stdout
+    line = next(l for l in table.splitlines() if l.startswith(f"{run['id']} "))
+    assert "QUEUED" in line and f"waiting for the scaler ({scaler})" in line, table
+    print(f"volley runs: {' '.join(line.split()[:3])} ... waiting for the scaler ({scaler}) ...")
+    detail = dashboard_detail(rest, run["id"])
+    assert detail and detail.startswith(f"waiting for the scaler ({scaler})"), detail
+    print(f"the dashboard's runs page: waiting: {detail[:60]}...")
+    wanted_json = get(rest + "/v1/agents/wanted")
+    wanted, replicas = desired()
+    assert wanted == wanted_json["wanted"] == 3 and replicas == 3, (wanted, wanted_json)
+    print(f"agents wanted {wanted:.0f} (/metrics and /v1/agents/wanted): the HPA wants {replicas} replicas")
+    started = time.time()
+    while len(agents) < replicas:
+        start_agent(first + len(agents))
+        agents.append(procs[-1])
+    out, _ = submit.communicate(timeout=120)
+    if submit.returncode != 0:
+        sys.exit(f"exercise: the scaled-up run exited {submit.returncode}:\n{out}")
+    runs = get(rest + "/loadtests/v2/runs")["k6-runs"]
+    last = max(runs, key=lambda r: r["id"])
+    assert last["id"] == run["id"], (last, run)
+    view = get(f"{rest}/loadtests/v2/runs/{run['id']}")["k6-run"]
+    placed = len(view.get("assignments", []))
+    iterations = get(f"{rest}/v1/runs/{run['id']}/summary")["metrics"]["iterations"]["values"]["count"]
+    assert placed == 3 and iterations == 300, (placed, iterations)
+    print(f"scaled 1 -> {len(agents)} on demand: the run started on {placed} agents "
+          f"{time.time() - started:.1f} s after the new agents were started and FINISHED "
+          f"with {iterations} of 300 iterations")
 
 
 TOKEN = {}  # the controller's bootstrap admin token, from the chart's Secret
@@ -497,7 +604,10 @@ def main() -> int:
     sts = find(docs, "StatefulSet", "-controller")
     deploy = find(docs, "Deployment", "-agent")
     service = find(docs, "Service", "-controller")
-    assert deploy["spec"]["replicas"] == AGENTS, deploy["spec"]["replicas"]
+    hpa = find(docs, "HorizontalPodAutoscaler", "-agent")
+    # The agents' count is the HPA's, on the controller's agents wanted.
+    assert "replicas" not in deploy["spec"], deploy["spec"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deploy["metadata"]["name"], hpa["spec"]
     rest_port, grpc_port = free_port(), free_port()
     svc_name = service["metadata"]["name"]
     svc_ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
@@ -549,7 +659,9 @@ def main() -> int:
         a = deploy["spec"]["template"]["spec"]["containers"][0]
         agent_probe_port = next(p["containerPort"] for p in a["ports"] if p["name"] == "probes")
         probe_ports = []
-        for i in range(AGENTS):
+
+        def start_agent(i):
+            """Agent pod number i of the Deployment, as the kubelet would start it."""
             pod = f"{RELEASE}-agent-5d8f9-{i:05d}"
             fields = {"metadata.name": pod, "spec.nodeName": f"node-{i % 2}",
                       "metadata.labels['topology.kubernetes.io/zone']": f"zone-{'ab'[i % 2]}"}
@@ -561,6 +673,10 @@ def main() -> int:
             args = localize(expand(a["args"], env), mounts, probe_ports[-1])
             log = open(os.path.join(work, f"{pod}.log"), "w")
             procs.append(subprocess.Popen([volley] + args, env=env, stdout=log, stderr=subprocess.STDOUT))
+            return args
+
+        for i in range(AGENTS):
+            args = start_agent(i)
         print(f"agents started with the chart's args: {' '.join(args)}")
         deadline = time.time() + 30
         while True:
@@ -605,6 +721,7 @@ def main() -> int:
         assert iterations == 30, iterations
         print(f"a run split by zone over the chart's agents: exit 0, {iterations} iterations")
         scale_down(volley, rest, work, procs)
+        scale_up(volley, rest, work, procs, start_agent, hpa)
         return 0
     finally:
         for p in procs:

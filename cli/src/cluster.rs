@@ -160,6 +160,12 @@ pub struct ControllerArgs {
     /// connected agents. Set it when agents scale to zero.
     #[arg(long, default_value_t = 0, env = "VOLLEY_AGENT_MAX_VUS")]
     pub agent_max_vus: u64,
+    /// What starts agents when the agents wanted rise, e.g. "the KEDA ScaledObject
+    /// volley-agent" (the Helm chart names its HPA or ScaledObject): a queued run waiting for
+    /// agents then says it is waiting for it, and a run needing more VUs than the connected
+    /// agents hold is queued for it rather than refused.
+    #[arg(long, env = "VOLLEY_SCALER", value_name = "NAME")]
+    pub scaler: Option<String>,
     /// Queue runs asking for labels no connected agent has (default: refuse them at submit).
     #[arg(long, env = "VOLLEY_ALLOW_UNKNOWN_LABELS")]
     pub allow_unknown_labels: bool,
@@ -395,6 +401,7 @@ fn coordinator_config(
         },
         targets: volley_controller::targets::operator_policy(&a.deny_targets, &a.allow_targets)?,
         agent_max_vus: a.agent_max_vus,
+        scaler: a.scaler.clone().filter(|s| !s.trim().is_empty()),
         ..CoordinatorConfig::default()
     })
 }

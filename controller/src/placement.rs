@@ -170,13 +170,16 @@ pub struct Admission {
     /// Queue runs asking for labels no connected agent has (`--allow-unknown-labels`), for
     /// clusters whose agents come and go.
     pub allow_unknown_labels: bool,
+    /// A scaler starts agents on the agents wanted (`--scaler`): a run needing more VUs than
+    /// the connected agents hold waits for it in the queue instead of being refused.
+    pub scaled: bool,
 }
 
 /// Whether a run needing `vus` VUs could ever be placed, judged at submit against every
 /// connected agent (busy or idle): a run that asks for more agents than the controller allows,
 /// for labels no agent has, or for more VUs than the connected agents can hold is refused with
-/// the reason. With no agent connected only the controller's own limits are checked: agents
-/// may still join.
+/// the reason. With no agent connected, or with a scaler (`--scaler`), only the controller's own
+/// limits (and, unless allowed, the labels) are checked: agents may still join.
 pub fn admit(
     req: &PlacementRequest,
     vus: u64,
@@ -219,8 +222,12 @@ pub fn admit(
         .iter()
         .filter(|c| req.labels.as_ref().is_none_or(|l| matches(&c.labels, l)))
         .collect();
-    if pool.is_empty() || req.distribution.is_some() || pool.iter().any(|c| c.max_vus == 0) {
-        return Ok(()); // agents may join; unlimited agents hold any run
+    if rules.scaled
+        || pool.is_empty()
+        || req.distribution.is_some()
+        || pool.iter().any(|c| c.max_vus == 0)
+    {
+        return Ok(()); // agents may join (the scaler starts them); unlimited agents hold any run
     }
     if let Some(n) = req.agents {
         if (pool.len() as u64) < n {
@@ -406,6 +413,7 @@ mod tests {
         let rules = Admission {
             max_agents: 10,
             allow_unknown_labels: false,
+            scaled: false,
         };
         let connected = [
             agent("a", 100, &[("zone", "eu")]),
@@ -438,6 +446,16 @@ mod tests {
         assert_eq!(
             admit(&req(None, None), 1_000_000_000_000, &connected, rules).unwrap_err(),
             "the test plans up to 1000000000000 VUs but the connected agents it can use hold at most 400 (--max-vus: a 100, b 300); lower vus, stages' target, preAllocatedVUs or maxVUs, or add agents"
+        );
+        // With a scaler, agents will join: the run waits for them.
+        let scaled = Admission {
+            scaled: true,
+            ..rules
+        };
+        assert!(admit(&req(None, None), 1_000_000_000_000, &connected, scaled).is_ok());
+        assert!(
+            admit(&req(Some(11), None), 1, &[], scaled).is_err(),
+            "--max-agents holds"
         );
         assert!(admit(&req(Some(1), None), 300, &connected, rules).is_ok());
         assert!(admit(&req(Some(1), None), 301, &connected, rules).is_err());

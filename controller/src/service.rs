@@ -64,6 +64,7 @@ impl Service {
         let rules = Admission {
             max_agents: limits.max_agents,
             allow_unknown_labels: limits.allow_unknown_labels,
+            scaled: self.co.config.scaler.is_some(),
         };
         let vus = placement::planned_vus(config);
         placement::admit(&req, vus, &self.co.registry.connected(), rules)

@@ -3,7 +3,8 @@
 //! the Kubernetes JSON schemas, scans it with checkov and checks that bad values are refused;
 //! `helm/exercise.py` starts the rendered controller and agent containers' exact args, env and
 //! configuration files as local processes, checks the agents' probes, runs a test through
-//! them and scales them down 3 -> 1 during a run (SIGTERM; the run finishes exact), and
+//! them, scales them down 3 -> 1 during a run (SIGTERM; the run finishes exact) and up 1 -> 3
+//! on demand as the rendered HPA would (the queued run says it waits for the scaler), and
 //! (`--check`) has `volley … --check` accept the rendered configuration of every values file
 //! and refuse a misspelt key; `--ha` runs the three controllers of `values-ha.yaml` (a Raft
 //! group with TLS, their pods' names mapped to loopback addresses in a private `/etc/hosts`,
@@ -47,6 +48,30 @@ fn the_rendered_containers_run_a_test() {
         out.contains("the busy agent drained: the run FINISHED with 60 of 60 iterations"),
         "{out}"
     );
+    // The scale-up 1 -> 3 on demand, as the rendered HPA does it.
+    let scaler =
+        "waiting for the scaler (the HorizontalPodAutoscaler volley-agent) to start agents";
+    assert!(
+        out.contains(&format!("the queued run's event: queued: {scaler}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("volley runs: 3 3 QUEUED ... waiting for the scaler"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the dashboard's runs page: waiting: waiting for the scaler"),
+        "{out}"
+    );
+    assert!(
+        out.contains("agents wanted 3 (/metrics and /v1/agents/wanted): the HPA wants 3 replicas"),
+        "{out}"
+    );
+    assert!(
+        out.contains("scaled 1 -> 3 on demand: the run started on 3 agents"),
+        "{out}"
+    );
+    assert!(out.contains("FINISHED with 300 of 300 iterations"), "{out}");
 }
 
 #[test]

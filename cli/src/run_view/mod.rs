@@ -98,6 +98,26 @@ fn cell(style: &Style, code: &str, text: &str, width: usize) -> String {
     style.paint(code, &format!("{text:<width$}"))
 }
 
+/// The NOTE column: the run's note, and for a QUEUED run what it waits for (its latest
+/// "queued: …" event: the agents it needs, or the scaler it waits for), in full, as the last
+/// column.
+fn note_cell(r: &RunView) -> String {
+    let note: String = r.note.chars().take(40).collect();
+    let waiting = (r.run_status == RunStatus::Queued)
+        .then(|| {
+            r.events
+                .iter()
+                .rev()
+                .find_map(|e| e.message.strip_prefix("queued: "))
+        })
+        .flatten();
+    match waiting {
+        Some(why) if note.is_empty() => why.to_string(),
+        Some(why) => format!("{note} ({why})"),
+        None => note,
+    }
+}
+
 /// `volley runs`: one aligned row per run, newest last.
 pub fn runs_table(runs: &[RunView], style: &Style) -> String {
     let headers = [
@@ -114,7 +134,7 @@ pub fn runs_table(runs: &[RunView], style: &Style) -> String {
                 r.vus.to_string(),
                 r.exit_code.map_or_else(|| "-".into(), |x| x.to_string()),
                 r.created.clone(),
-                r.note.chars().take(40).collect(),
+                note_cell(r),
             ]
         })
         .collect();

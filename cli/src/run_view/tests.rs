@@ -70,6 +70,31 @@ fn the_runs_table_lines_up_with_and_without_colour() {
 }
 
 #[test]
+fn a_queued_run_says_in_the_runs_table_what_it_waits_for() {
+    let mut queued = run(8, 0, 0, None);
+    queued.run_status = RunStatus::Queued;
+    queued.events = serde_json::from_value(json!([
+        {"at": "2026-12-05T04:00:01Z", "level": "info", "message": "queued: waiting for agents: the run needs 3 idle agents; 1 idle of 1 connected"},
+        {"at": "2026-12-05T04:00:02Z", "level": "info", "message": "queued: waiting for the scaler (the KEDA ScaledObject volley-agent) to start agents: the run needs 3 idle agents; 1 idle of 1 connected"}
+    ]))
+    .expect("events");
+    let mut noted = queued.clone();
+    noted.note = "nightly".into();
+    let mut running = queued.clone();
+    running.run_status = RunStatus::Running;
+    let text = runs_table(&[queued, noted, running], &Style::plain());
+    let lines: Vec<&str> = text.lines().collect();
+    let why = "waiting for the scaler (the KEDA ScaledObject volley-agent) to start agents: \
+               the run needs 3 idle agents; 1 idle of 1 connected";
+    assert!(lines[1].ends_with(why), "{text}");
+    assert!(lines[2].ends_with(&format!("nightly ({why})")), "{text}");
+    assert!(
+        !lines[3].contains("waiting"),
+        "a running run waits for nothing: {text}"
+    );
+}
+
+#[test]
 fn the_status_view_is_for_people_not_the_raw_document() {
     let mut r = run(12, 2, 0, None);
     r.started = Some("2026-12-05T04:00:01Z".into());

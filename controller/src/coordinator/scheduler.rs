@@ -97,6 +97,7 @@ impl Coordinator {
     /// and the API show it), once per distinct reason: "the run needs 3 idle agents; 1 idle of
     /// 4 connected" rather than a bare "waiting for agents".
     fn say_why_queued(&self, run: &Run, why: &str) {
+        let why = queue::waiting_reason(why, self.config.scaler.as_deref());
         let message = format!("queued: {why}");
         let last = run
             .events

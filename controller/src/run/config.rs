@@ -95,6 +95,9 @@ pub struct CoordinatorConfig {
     /// VUs one agent takes, for the agents wanted (`--agent-max-vus`; 0: the smallest limit
     /// among the connected agents).
     pub agent_max_vus: u64,
+    /// What starts agents when the agents wanted rise (`--scaler`, e.g. "the KEDA
+    /// ScaledObject volley-agent"): a run waiting for agents says it waits for it.
+    pub scaler: Option<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -118,6 +121,7 @@ impl Default for CoordinatorConfig {
             targets: Default::default(),
             controller_ports: Vec::new(),
             agent_max_vus: 0,
+            scaler: None,
         }
     }
 }

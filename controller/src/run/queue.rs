@@ -91,6 +91,18 @@ pub fn decide(
     out
 }
 
+/// What a QUEUED run says it waits for: with a `scaler` (`--scaler`), a run waiting for agents
+/// is waiting for it to start them (the agents wanted already count this run), so the reason
+/// names it rather than leave the user wondering whether anything will come.
+pub fn waiting_reason(why: &str, scaler: Option<&str>) -> String {
+    match (scaler, why.strip_prefix("waiting for agents: ")) {
+        (Some(scaler), Some(rest)) => {
+            format!("waiting for the scaler ({scaler}) to start agents: {rest}")
+        }
+        _ => why.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +219,20 @@ mod tests {
         let q = [run(1, Some(0), 0), run(2, None, 0)];
         let d = decide(&q, &[agent("a")], &[agent("a")], RESERVE);
         assert_eq!(kinds(&d), [(1, "refuse"), (2, "launch")]);
+    }
+
+    #[test]
+    fn a_run_waiting_for_agents_names_the_scaler() {
+        let why = "waiting for agents: the run needs 3 idle agents; 1 idle of 1 connected";
+        assert_eq!(waiting_reason(why, None), why);
+        assert_eq!(
+            waiting_reason(why, Some("the KEDA ScaledObject volley-agent")),
+            "waiting for the scaler (the KEDA ScaledObject volley-agent) to start agents: \
+             the run needs 3 idle agents; 1 idle of 1 connected"
+        );
+        // Waiting behind another run is not the scaler's business.
+        let behind =
+            "run 1 has waited longest for busy agents and holds the idle ones until it starts";
+        assert_eq!(waiting_reason(behind, Some("hpa")), behind);
     }
 }

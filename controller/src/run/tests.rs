@@ -52,6 +52,7 @@ fn config() -> CoordinatorConfig {
         targets: Default::default(),
         controller_ports: vec![6565, 6566],
         agent_max_vus: 0,
+        scaler: None,
     }
 }
 
