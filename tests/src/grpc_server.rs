@@ -44,6 +44,17 @@ use pb::echo::{CountRequest, FailRequest, SayReply, SayRequest, SlowRequest};
 /// The descriptor set of the service, for reflection.
 const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/echo_descriptor.bin"));
 
+/// Which versions of server reflection a server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reflection {
+    /// `grpc.reflection.v1` and `grpc.reflection.v1alpha` (what `start` serves).
+    Both,
+    /// Only the older `grpc.reflection.v1alpha`, as grpc-go servers before 1.57.
+    V1alphaOnly,
+    /// None.
+    None,
+}
+
 /// A running server.
 pub struct GrpcServer {
     /// `127.0.0.1:PORT`, as `client.connect` takes it.
@@ -54,17 +65,25 @@ pub struct GrpcServer {
 impl GrpcServer {
     /// A plaintext server (`connect(addr, { plaintext: true })`).
     pub fn start() -> GrpcServer {
-        Self::start_with(None)
+        Self::start_with(None, Reflection::Both)
+    }
+
+    /// A plaintext server whose reflection speaks only `reflection`'s versions.
+    pub fn start_reflecting(reflection: Reflection) -> GrpcServer {
+        Self::start_with(None, reflection)
     }
 
     /// A server over TLS with the certificate `ca` signed for 127.0.0.1 and ALPN `h2`; with
     /// `client_auth`, clients must present a certificate `ca` signed (mutual TLS).
     pub fn start_tls(ca: &TestCa, client_auth: bool) -> GrpcServer {
         let config = ca.server_config(client_auth, &[b"h2"]);
-        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+        Self::start_with(
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+            Reflection::Both,
+        )
     }
 
-    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> GrpcServer {
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>, reflection: Reflection) -> GrpcServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let thread = ServerThread::spawn(listener, move |listener, stopped| async move {
@@ -81,11 +100,16 @@ impl GrpcServer {
             health
                 .set_service_status("volley.echo.Down", tonic_health::ServingStatus::NotServing)
                 .await;
+            let (v1, v1alpha) = match reflection {
+                Reflection::Both => (Some(reflection_v1), Some(reflection_v1alpha)),
+                Reflection::V1alphaOnly => (None, Some(reflection_v1alpha)),
+                Reflection::None => (None, None),
+            };
             let router = tonic::transport::Server::builder()
                 .add_service(EchoServer::new(EchoService::default()))
-                .add_service(reflection_v1)
-                .add_service(reflection_v1alpha)
-                .add_service(health_service);
+                .add_service(health_service)
+                .add_optional_service(v1)
+                .add_optional_service(v1alpha);
             let stopped = async {
                 let _ = stopped.await;
             };

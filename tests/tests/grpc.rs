@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
-use volley_e2e::grpc_server::GrpcServer;
+use volley_e2e::grpc_server::{GrpcServer, Reflection};
 use volley_e2e::loopback_tls::TestCa;
 use volley_e2e::summary_run::{checks, count, run_with_summary};
 use volley_e2e::{temp_dir, workspace_root, Cluster};
@@ -339,6 +339,48 @@ fn the_runs_tls_options_hold_for_grpc() {
     let ca = TestCa::new();
     let mtls = GrpcServer::start_tls(&ca, true);
     let (code, summary, out) = run_tls("grpc-tls-options", RUN_OPTIONS, &ca, "", &mtls.addr);
+    assert_eq!(
+        code,
+        0,
+        "failed checks {:?}\n{out}",
+        failed_checks(&summary)
+    );
+    assert_eq!(checks(&summary), (2 * 2, 0), "{out}");
+}
+
+const OLD_REFLECTION: &str = r#"
+import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+export const options = { iterations: 2, thresholds: { checks: ['rate==1'] } };
+const why = (f) => { try { f(); return 'connected'; } catch (e) { return String(e); } };
+
+export default function () {
+  // grpc.reflection.v1alpha only (grpc-go servers before 1.57): asked when v1 is unknown.
+  const old = new grpc.Client();
+  old.connect(__ENV.GRPC_ADDR, { plaintext: true, reflect: true });
+  check(old.invoke('volley.echo.Echo/Say', { text: 'v1alpha' }), {
+    'v1alpha reflection': (x) => x.status === grpc.StatusOK && x.message.echo.text === 'v1alpha',
+  });
+  old.close();
+  // No reflection at all: k6's words (grpc-go's status of the call).
+  const got = why(() => new grpc.Client().connect(__ENV.GRPC_NONE, { plaintext: true, reflect: true }));
+  check(got, {
+    'no reflection': (t) => t === 'GoError: can\'t list services: rpc error: code = Unimplemented desc = ' || console.log(t) === 'never',
+  });
+}
+"#;
+
+#[test]
+fn reflection_falls_back_to_v1alpha_and_says_when_there_is_none() {
+    let old = GrpcServer::start_reflecting(Reflection::V1alphaOnly);
+    let none = GrpcServer::start_reflecting(Reflection::None);
+    let dir = script_dir("grpc-v1alpha", OLD_REFLECTION);
+    let file = dir.join("script.js");
+    let (a, n) = (
+        format!("GRPC_ADDR={}", old.addr),
+        format!("GRPC_NONE={}", none.addr),
+    );
+    let (code, summary, out) = run_with_summary(&dir, &file, &["-e", &a, "-e", &n]);
     assert_eq!(
         code,
         0,

@@ -49,16 +49,6 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// The connection's channel (cheap to clone; all clones share the connection).
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
-    }
-
-    /// The largest message the connection accepts.
-    pub fn max_receive(&self) -> usize {
-        self.max_receive
-    }
-
     /// Bytes (sent, received) on the connection's wire since the last call.
     pub fn take_bytes(&self) -> (u64, u64) {
         let meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
@@ -456,8 +446,32 @@ fn status_text(status: &Status) -> (Code, String) {
     (status.code(), m.to_owned())
 }
 
+/// A status code's name as Go's `codes.Code` prints it (`Unimplemented`, `Canceled`).
+pub fn go_code_name(code: Code) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    ];
+    NAMES.get(code as usize).copied().unwrap_or("Unknown")
+}
+
 /// The channel's client with the connection's message size limits.
-fn client(conn: &Conn) -> tonic::client::Grpc<Channel> {
+pub fn client(conn: &Conn) -> tonic::client::Grpc<Channel> {
     tonic::client::Grpc::new(conn.channel.clone())
         .max_decoding_message_size(conn.max_receive)
         .max_encoding_message_size(conn.max_send)
