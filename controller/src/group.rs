@@ -216,6 +216,11 @@ pub async fn join(
         runtime: tokio::runtime::Handle::current(),
     })
     .map_err(|e| GroupError::Node(e.to_string()))?;
+    // Archives are not in snapshots: a node that caught up from one fetches them from its peers.
+    tokio::spawn(crate::store::fill::fill_archives(
+        db.clone(),
+        driver.handle(),
+    ));
     let voters = driver.handle().voters();
     if voters.contains(&cfg.node_id) {
         tracing::info!(

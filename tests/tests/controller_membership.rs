@@ -7,6 +7,10 @@
 //! and after each change every member's `GET /v1/controllers` lists the same voters. The
 //! refusals name their fix: an id already in the group, a controller that does not answer on
 //! its Raft port (within a bounded wait), the last voter, the leader itself.
+//!
+//! Nodes added after a test was created catch up from a snapshot, which carries no archives:
+//! they fetch the test's archive from a peer by hash, and one of them, leading once the first
+//! node is killed, runs that test to the end (docs/ha.md#archives-after-a-snapshot).
 
 use std::path::Path;
 use std::process::Command;
@@ -377,5 +381,131 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits until `node` shows test `id`'s script (read from the archive it holds).
+fn holds_archive(node: &Node, id: u64, script: &str) {
+    let started = Instant::now();
+    loop {
+        let test = get(node, &format!("/loadtests/v2/tests/{id}"));
+        if test["k6-test"]["script"].as_str() == Some(script) {
+            return;
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "node {} does not hold test {id}'s archive: {test}\n{}",
+            node.id,
+            logs(&[node])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn nodes_added_after_a_test_was_created_fetch_its_archive_and_run_it_as_leader() {
+    let dir = temp_dir("controller-archive-fetch");
+    let source =
+        "export const options = { vus: 1, iterations: 4 };\nexport default function () {}\n";
+    let script = dir.join("fetched.js");
+    std::fs::write(&script, source).expect("script");
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let n1 = start(1, ports[0], &[], false, &dir);
+    let started = Instant::now();
+    while write_probe(&n1) != 404 {
+        assert!(started.elapsed() < BOUND, "node 1 does not lead alone");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let grpc: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{}", p.1))
+        .collect();
+    let tmp = dir.join("tmp-agent");
+    std::fs::create_dir_all(&tmp).expect("agent tmp");
+    let _agent = Proc::spawn(
+        Command::new(volley_bin())
+            .args(["agent", "--controller", &grpc.join(","), "--name", "f-1"])
+            .env("TMPDIR", tmp),
+    );
+    // Test 1 and its first run, on node 1 alone.
+    let mut submit = Proc::spawn(
+        Command::new(volley_bin())
+            .args(["submit", "--wait", "--controller", &n1.url()])
+            .arg(&script),
+    );
+    let code = submit.exit_code(BOUND);
+    assert_eq!(code, 0, "{}{}", submit.stdout.text(), submit.stderr.text());
+
+    // Nodes 2 and 3 join: each gets a snapshot (every membership change compacts the log),
+    // so the test without its archive, and fetches the archive by hash.
+    let n2 = start(2, ports[1], &[(1, n1.raft)], true, &dir);
+    let (code, out, err) = controllers(&n1.url(), &["add", &format!("2=127.0.0.1:{}", n2.raft)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let n3 = start(3, ports[2], &[(1, n1.raft), (2, n2.raft)], true, &dir);
+    let (code, out, err) = controllers(&n1.url(), &["add", &format!("3=127.0.0.1:{}", n3.raft)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(agreed(&[&n1, &n2, &n3], &[1, 2, 3]), 1);
+    for n in [&n2, &n3] {
+        holds_archive(n, 1, source);
+        assert!(
+            n.proc.stderr.text().contains("fetched a test's archive"),
+            "node {} got the archive another way\n{}",
+            n.id,
+            logs(&[n])
+        );
+    }
+
+    // Node 1 dies: node 2 or 3 leads and runs test 1 again, from the archive it fetched.
+    let mut n1 = n1;
+    n1.proc.kill();
+    let rest = [&n2, &n3];
+    let started = Instant::now();
+    let leader = loop {
+        let answers: Vec<u16> = rest.iter().map(|n| write_probe(n)).collect();
+        if let Some(i) = answers.iter().position(|&s| s == 404) {
+            if answers.iter().all(|&s| s == 404 || s == 307) {
+                break rest[i];
+            }
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "no new leader: {answers:?}\n{}",
+            logs(&rest)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (status, body) = http_request(
+        leader.rest,
+        "POST",
+        "/loadtests/v2/tests/1/start-testrun",
+        Some("{}"),
+        Duration::from_secs(10),
+    )
+    .expect("start a run");
+    assert_eq!(status, 200, "{body}");
+    let run: Value = serde_json::from_str(&body).expect("JSON");
+    let run_id = run["k6-run"]["id"].as_u64().expect("run id");
+    let started = Instant::now();
+    loop {
+        let view = get(leader, &format!("/loadtests/v2/runs/{run_id}"));
+        let status = view["k6-run"]["run_status"].as_i64();
+        if status == Some(3) {
+            break;
+        }
+        assert!(
+            status.is_some_and(|s| s < 3),
+            "run {run_id} on node {} ended {status:?}: {view}\n{}",
+            leader.id,
+            logs(&rest)
+        );
+        assert!(
+            started.elapsed() < BOUND,
+            "run {run_id} did not finish: {view}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("node {} ran test 1 from the archive it fetched", leader.id);
     let _ = std::fs::remove_dir_all(&dir);
 }

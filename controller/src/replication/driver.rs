@@ -109,6 +109,8 @@ pub enum DriverError {
         addr: String,
         detail: String,
     },
+    #[error("cannot fetch an archive from node {id}: {detail}")]
+    Fetch { id: u64, detail: String },
     #[error(transparent)]
     Node(NodeError),
 }
@@ -296,6 +298,32 @@ impl DriverHandle {
         }
     }
 
+    /// Fetches the archive `sha256` of `size` bytes from node `from` over the peer RPC,
+    /// bounded by one answer timeout per chunk (docs/ha.md#archives-after-a-snapshot). The
+    /// caller checks its hash before storing it.
+    pub async fn fetch_archive(
+        &self,
+        from: u64,
+        sha256: &str,
+        size: u64,
+    ) -> Result<Vec<u8>, DriverError> {
+        let addr = self.status.borrow().peers.get(&from).cloned();
+        let Some(addr) = addr else {
+            return Err(DriverError::Fetch {
+                id: from,
+                detail: "this node knows no Raft port URL for it".into(),
+            });
+        };
+        self.dialer
+            .client(from, addr.clone())
+            .fetch_archive(sha256, size)
+            .await
+            .map_err(|e| DriverError::Fetch {
+                id: from,
+                detail: e.to_string(),
+            })
+    }
+
     /// Runs `f` on this node's state as of its last applied entry, on the loop (a local read:
     /// on a follower or a deposed leader it may be behind the leader's).
     pub async fn read<R: Send + 'static>(
@@ -407,12 +435,13 @@ impl Driver {
         });
         let mut tasks = Vec::new();
         let apis = ApiBook::default();
-        let service = PeerService::server(
+        let service = PeerService::serving(
             id,
             inbox_tx,
             config.limits.clone(),
             apis.clone(),
             PeerAuth::new(config.peer_token.clone()),
+            node.side(),
         );
         let local: Option<SocketAddr> = listener.local_addr().ok();
         tasks.push(tokio::spawn(async move {

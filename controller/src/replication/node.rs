@@ -319,6 +319,11 @@ impl Node {
         self.id
     }
 
+    /// Where this node keeps archives and checkpoints, if it does.
+    pub fn side(&self) -> Option<Arc<dyn SideStore>> {
+        self.side.clone()
+    }
+
     /// The replicated controller state, as of the last applied entry.
     pub fn state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)

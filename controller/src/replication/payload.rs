@@ -189,6 +189,8 @@ pub trait SideStore: Send + Sync {
     fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, String>;
     /// Replaces every checkpoint held with `checkpoints` (a snapshot was installed).
     fn replace_checkpoints(&self, checkpoints: &[(u64, Vec<u8>)]) -> Result<(), String>;
+    /// The archive whose hex SHA-256 is `sha256`, if held (served to peers that lack it).
+    fn archive(&self, sha256: &str) -> Result<Option<Vec<u8>>, String>;
 }
 
 #[cfg(test)]

@@ -81,6 +81,10 @@ pub struct MemSide {
 }
 
 impl SideStore for MemSide {
+    fn archive(&self, sha256: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.content.lock().unwrap().get(sha256).cloned())
+    }
+
     fn put_content_chunk(
         &self,
         sha256: &str,

@@ -23,7 +23,11 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 use volley_proto::raft::raft_peer_client::RaftPeerClient;
 use volley_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
-use volley_proto::raft::{RaftAck, RaftBatch, MAX_RAFT_BATCH_BYTES, RAFT_PROTOCOL_VERSION};
+use volley_proto::raft::{
+    ArchiveChunk, ArchiveRequest, RaftAck, RaftBatch, MAX_RAFT_BATCH_BYTES, RAFT_PROTOCOL_VERSION,
+};
+
+use super::payload::{SideStore, CONTENT_CHUNK};
 
 /// Most messages in one batch (a node's Ready rarely holds more than a few dozen).
 pub const MAX_MESSAGES_PER_BATCH: usize = 4096;
@@ -121,14 +125,26 @@ impl PeerAuth {
     }
 }
 
-/// The receiving side: checks each batch and queues its messages for the local node.
-#[derive(Debug, Clone)]
+/// The receiving side: checks each batch and queues its messages for the local node; serves
+/// the archives this node holds to peers that lack them.
+#[derive(Clone)]
 pub struct PeerService {
     node_id: u64,
     inbox: mpsc::Sender<Message>,
     limits: TransportLimits,
     apis: ApiBook,
     auth: PeerAuth,
+    /// Where this node's archives are (`None`: it serves none, as in the Raft tests).
+    archives: Option<Arc<dyn SideStore>>,
+}
+
+impl std::fmt::Debug for PeerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerService")
+            .field("node_id", &self.node_id)
+            .field("archives", &self.archives.is_some())
+            .finish()
+    }
 }
 
 impl PeerService {
@@ -141,12 +157,25 @@ impl PeerService {
         apis: ApiBook,
         auth: PeerAuth,
     ) -> RaftPeerServer<PeerService> {
+        PeerService::serving(node_id, inbox, limits, apis, auth, None)
+    }
+
+    /// [`Self::server`], serving the archives of `archives` too.
+    pub fn serving(
+        node_id: u64,
+        inbox: mpsc::Sender<Message>,
+        limits: TransportLimits,
+        apis: ApiBook,
+        auth: PeerAuth,
+        archives: Option<Arc<dyn SideStore>>,
+    ) -> RaftPeerServer<PeerService> {
         RaftPeerServer::new(PeerService {
             node_id,
             inbox,
             limits,
             apis,
             auth,
+            archives,
         })
         .max_decoding_message_size(MAX_RAFT_BATCH_BYTES)
         .max_encoding_message_size(MAX_RAFT_BATCH_BYTES)
@@ -194,8 +223,78 @@ pub fn decode_batch(node_id: u64, batch: &RaftBatch) -> Result<Vec<Message>, Sta
     Ok(out)
 }
 
+/// Whether `sha256` is 64 hex digits.
+fn is_sha256(sha256: &str) -> bool {
+    sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+type ChunkStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<ArchiveChunk, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
+    type FetchArchiveStream = ChunkStream;
+
+    async fn fetch_archive(
+        &self,
+        request: Request<ArchiveRequest>,
+    ) -> Result<Response<ChunkStream>, Status> {
+        self.auth.check(&request)?;
+        let req = request.into_inner();
+        if req.version != RAFT_PROTOCOL_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "replication protocol version {} is not supported; this controller speaks {}",
+                req.version, RAFT_PROTOCOL_VERSION
+            )));
+        }
+        if req.to != self.node_id {
+            return Err(Status::invalid_argument(format!(
+                "the request is for node {}, this controller is node {}",
+                req.to, self.node_id
+            )));
+        }
+        if !is_sha256(&req.sha256) {
+            return Err(Status::invalid_argument(
+                "`sha256` must be an archive's SHA-256, 64 hex digits",
+            ));
+        }
+        let Some(store) = self.archives.clone() else {
+            return Err(Status::not_found("this controller serves no archives"));
+        };
+        let sha = req.sha256.to_ascii_lowercase();
+        let read = tokio::task::spawn_blocking(move || store.archive(&sha))
+            .await
+            .map_err(|e| Status::internal(format!("reading the archive: {e}")))?
+            .map_err(|e| Status::internal(format!("reading the archive: {e}")))?;
+        let Some(archive) = read else {
+            return Err(Status::not_found(format!(
+                "node {} does not hold the archive {}",
+                self.node_id, req.sha256
+            )));
+        };
+        let total = archive.len() as u64;
+        let chunks: Vec<Result<ArchiveChunk, Status>> = if archive.is_empty() {
+            vec![Ok(ArchiveChunk {
+                total,
+                offset: 0,
+                bytes: Vec::new(),
+            })]
+        } else {
+            archive
+                .chunks(CONTENT_CHUNK)
+                .enumerate()
+                .map(|(i, c)| {
+                    Ok(ArchiveChunk {
+                        total,
+                        offset: (i * CONTENT_CHUNK) as u64,
+                        bytes: c.to_vec(),
+                    })
+                })
+                .collect()
+        };
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
     async fn send(&self, request: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
         self.auth.check(&request)?;
         let batch = request.into_inner();
@@ -236,6 +335,12 @@ pub enum SendError {
     Refused { to: u64, status: Box<Status> },
     #[error("cannot encode a Raft message for peer {to}: {detail}")]
     Encode { to: u64, detail: String },
+    #[error("peer {to} sent the archive {sha256} wrong: {detail}")]
+    BadArchive {
+        to: u64,
+        sha256: String,
+        detail: String,
+    },
 }
 
 /// The sending side for one peer: a lazily connected channel. The driver gives each peer its
@@ -286,6 +391,103 @@ impl PeerClient {
         &self.addr
     }
 
+    /// The channel to the peer, connected lazily.
+    fn client(&mut self) -> Result<&mut RaftPeerClient<Channel>, SendError> {
+        if self.client.is_none() {
+            let endpoint = Endpoint::from_shared(self.addr.clone())
+                .map_err(|e| SendError::Address {
+                    to: self.to,
+                    addr: self.addr.clone(),
+                    detail: e.to_string(),
+                })?
+                .connect_timeout(self.limits.connect_timeout)
+                .timeout(self.limits.request_timeout);
+            let channel = endpoint.connect_lazy();
+            self.client = Some(
+                RaftPeerClient::new(channel)
+                    .max_decoding_message_size(MAX_RAFT_BATCH_BYTES)
+                    .max_encoding_message_size(MAX_RAFT_BATCH_BYTES),
+            );
+        }
+        Ok(self.client.as_mut().expect("just connected"))
+    }
+
+    /// Fetches the archive `sha256`, of `size` bytes (as its test says), from this peer: chunks
+    /// in order, each within the answer timeout, none past `size`. The caller checks the hash.
+    pub async fn fetch_archive(&mut self, sha256: &str, size: u64) -> Result<Vec<u8>, SendError> {
+        let to = self.to;
+        let bad = |detail: String| SendError::BadArchive {
+            to,
+            sha256: sha256.to_string(),
+            detail,
+        };
+        let mut request = Request::new(ArchiveRequest {
+            version: RAFT_PROTOCOL_VERSION,
+            from: self.node_id,
+            to,
+            sha256: sha256.to_string(),
+        });
+        if let Some(auth) = &self.authorization {
+            request.metadata_mut().insert("authorization", auth.clone());
+        }
+        // One answer timeout per chunk, plus the connection.
+        let chunks = size / CONTENT_CHUNK as u64 + 1;
+        let total = self.limits.connect_timeout
+            + self.limits.request_timeout * u32::try_from(chunks + 1).unwrap_or(u32::MAX);
+        let fetch = async {
+            let mut stream = match self.client()?.fetch_archive(request).await {
+                Ok(r) => r.into_inner(),
+                Err(status) => {
+                    return Err(SendError::Refused {
+                        to,
+                        status: Box::new(status),
+                    })
+                }
+            };
+            let mut archive = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            loop {
+                let next = stream
+                    .message()
+                    .await
+                    .map_err(|status| SendError::Refused {
+                        to,
+                        status: Box::new(status),
+                    })?;
+                let Some(chunk) = next else { break };
+                if chunk.total != size {
+                    return Err(bad(format!("{} bytes, the test says {size}", chunk.total)));
+                }
+                if chunk.offset != archive.len() as u64 {
+                    return Err(bad(format!(
+                        "a chunk at {} where {} was next",
+                        chunk.offset,
+                        archive.len()
+                    )));
+                }
+                if chunk.bytes.len() > CONTENT_CHUNK
+                    || archive.len() as u64 + chunk.bytes.len() as u64 > size
+                {
+                    return Err(bad(format!(
+                        "a chunk of {} bytes at {} goes past {size} bytes",
+                        chunk.bytes.len(),
+                        chunk.offset
+                    )));
+                }
+                archive.extend_from_slice(&chunk.bytes);
+            }
+            if archive.len() as u64 != size {
+                return Err(bad(format!(
+                    "it ended at {} of {size} bytes",
+                    archive.len()
+                )));
+            }
+            Ok(archive)
+        };
+        tokio::time::timeout(total, fetch)
+            .await
+            .unwrap_or(Err(SendError::Timeout { to, timeout: total }))
+    }
+
     /// Sends `messages` (all for this peer) in one call, bounded by the timeouts.
     pub async fn send(&mut self, messages: &[Message]) -> Result<(), SendError> {
         let to = self.to;
@@ -304,30 +506,13 @@ impl PeerClient {
                     detail: e.to_string(),
                 })?);
         }
-        let limits = &self.limits;
-        let client = match &mut self.client {
-            Some(c) => c,
-            None => {
-                let endpoint = Endpoint::from_shared(self.addr.clone())
-                    .map_err(|e| SendError::Address {
-                        to,
-                        addr: self.addr.clone(),
-                        detail: e.to_string(),
-                    })?
-                    .connect_timeout(limits.connect_timeout)
-                    .timeout(limits.request_timeout);
-                let channel = endpoint.connect_lazy();
-                self.client.insert(
-                    RaftPeerClient::new(channel)
-                        .max_decoding_message_size(MAX_RAFT_BATCH_BYTES)
-                        .max_encoding_message_size(MAX_RAFT_BATCH_BYTES),
-                )
-            }
-        };
+        let limits = self.limits.clone();
+        let authorization = self.authorization.clone();
+        let client = self.client()?;
         let total = limits.connect_timeout + limits.request_timeout;
         let mut request = Request::new(batch);
-        if let Some(auth) = &self.authorization {
-            request.metadata_mut().insert("authorization", auth.clone());
+        if let Some(auth) = authorization {
+            request.metadata_mut().insert("authorization", auth);
         }
         match tokio::time::timeout(total, client.send(request)).await {
             Ok(Ok(_)) => Ok(()),
@@ -491,6 +676,56 @@ mod tests {
             .unwrap();
         assert_eq!(got.unwrap().term, 9);
         assert_eq!(apis.get(1).as_deref(), Some("http://c1:6565"));
+        server.abort();
+    }
+
+    /// A node serves the archives it holds by hash, in bounded chunks, to a peer with the
+    /// group's token; the fetcher refuses an archive of another size and reports one the node
+    /// does not hold.
+    #[tokio::test]
+    async fn archives_are_fetched_by_hash_in_chunks() {
+        use super::super::payload::SideStore as _;
+        let side = Arc::new(super::super::sim::MemSide::default());
+        let archive: Vec<u8> = (0..(2 * CONTENT_CHUNK + 77))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let sha = "ab".repeat(32);
+        side.put_content_chunk(&sha, archive.len() as u64, 0, &archive)
+            .unwrap()
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, _rx) = mpsc::channel(16);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerService::serving(
+                    2,
+                    tx,
+                    TransportLimits::default(),
+                    ApiBook::default(),
+                    PeerAuth::new(Some("tok".into())),
+                    Some(side),
+                ))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let limits = TransportLimits::default();
+        let mut c = PeerClient::new(1, 2, addr.clone(), limits.clone())
+            .identify(String::new(), Some("tok"));
+        let got = c.fetch_archive(&sha, archive.len() as u64).await.unwrap();
+        assert_eq!(got, archive);
+        let err = c.fetch_archive(&sha, 10).await.unwrap_err();
+        assert!(matches!(err, SendError::BadArchive { .. }), "{err}");
+        let err = c.fetch_archive(&"cd".repeat(32), 10).await.unwrap_err();
+        assert!(
+            err.to_string().contains("does not hold the archive"),
+            "{err}"
+        );
+        let mut stranger = PeerClient::new(1, 2, addr, limits);
+        let err = stranger
+            .fetch_archive(&sha, archive.len() as u64)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("--peer-token"), "{err}");
         server.abort();
     }
 }

@@ -38,6 +38,7 @@ use crate::state::{Applied, Command, State};
 mod checkpoints;
 mod content;
 mod error;
+pub mod fill;
 mod health;
 mod migrate;
 mod open;

@@ -94,6 +94,10 @@ impl Db {
 }
 
 impl SideStore for Db {
+    fn archive(&self, sha256: &str) -> Result<Option<Vec<u8>>, String> {
+        self.get_content(sha256).map_err(|e| e.to_string())
+    }
+
     fn put_content_chunk(
         &self,
         sha256: &str,
