@@ -20,7 +20,8 @@
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use rquickjs::{Ctx, Exception, Function, Module, Object};
+use rquickjs::object::{Accessor, Property};
+use rquickjs::{qjs, Ctx, Exception, Function, Module, Object, Value};
 
 use super::super::jobs::finish_promise;
 use super::super::vu_ctx::{Phase, VuCtx};
@@ -179,14 +180,51 @@ const RUNTIME_JS: &str = r#"(function (native) {
     const m = cache.get(name);
     return m ? m.exports : undefined;
   }
-  Object.defineProperty(globalThis, "__volley_cjs", { value: { run, exportsOf, namespace } });
-  // The global one (for ES modules) resolves relative to the module that calls it.
-  globalThis.require = makeRequire(null);
+  return { run, exportsOf, namespace, makeRequire };
 })"#;
 
-/// Installs `__volley_cjs` and the global `require`, which resolves relative to the module
-/// calling it (the entry `entry` when that cannot be told).
+/// The hidden global the facades call.
+const REGISTRY: &str = "__volley_cjs";
+
+/// Defines `__volley_cjs` and the global `require` (which resolves relative to the module
+/// calling it, the entry `entry` when that cannot be told) as accessors that make them on first
+/// use. Most scripts use neither: made eagerly, they were ~9 KiB of every VU's heap
+/// (`docs/benchmarks.md`). Assigning `require` first replaces it without making anything.
 pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, entry: &str) -> R<()> {
+    let g = ctx.globals();
+    let v = vu.clone();
+    let entry = entry.to_string();
+    let make = move |ctx: Ctx<'js>| -> R<Value<'js>> {
+        let registry = registry(&ctx, &v, &entry)?;
+        ctx.globals()
+            .prop(REGISTRY, Property::from(registry.clone()))?;
+        Ok(registry)
+    };
+    g.prop(REGISTRY, Accessor::new_get(make).configurable())?;
+    let get = |ctx: Ctx<'js>| -> R<Value<'js>> {
+        let registry: Object = ctx.globals().get(REGISTRY)?;
+        let make: Function = registry.get("makeRequire")?;
+        let require: Value = make.call((Value::new_null(ctx.clone()),))?;
+        define_require(&ctx, require.clone())?;
+        Ok(require)
+    };
+    let set = |ctx: Ctx<'js>, v: Value<'js>| define_require(&ctx, v);
+    g.prop(
+        "require",
+        Accessor::new(get, set).configurable().enumerable(),
+    )
+}
+
+/// Makes `globalThis.require` a plain data property holding `v` (as an assignment would).
+fn define_require<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> R<()> {
+    ctx.globals().prop(
+        "require",
+        Property::from(v).writable().enumerable().configurable(),
+    )
+}
+
+/// The registry object (`run`, `exportsOf`, `namespace`, `makeRequire`) over this VU's natives.
+fn registry<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, entry: &str) -> R<Value<'js>> {
     let native = Object::new(ctx.clone())?;
     let entry_name = entry.to_string();
     let v = vu.clone();
@@ -229,9 +267,37 @@ pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, entry: &str) -> R<()> {
     setup.call((native,))
 }
 
+/// Whether this context has made its registry (a CommonJS module ran, or `require` was read):
+/// looked up without reading the property, which would make it.
+fn registry_made(ctx: &Ctx<'_>) -> R<bool> {
+    let raw = ctx.as_raw().as_ptr();
+    let g = ctx.globals();
+    // SAFETY: a live context; the atom and the descriptor's values are freed before returning.
+    unsafe {
+        let atom = qjs::JS_NewAtomLen(raw, REGISTRY.as_ptr().cast(), REGISTRY.len() as _);
+        let mut desc = std::mem::MaybeUninit::<qjs::JSPropertyDescriptor>::zeroed();
+        let found = qjs::JS_GetOwnProperty(raw, desc.as_mut_ptr(), g.as_raw(), atom);
+        qjs::JS_FreeAtom(raw, atom);
+        if found < 0 {
+            return Err(rquickjs::Error::Exception);
+        }
+        if found == 0 {
+            return Ok(false);
+        }
+        let desc = desc.assume_init();
+        qjs::JS_FreeValue(raw, desc.value);
+        qjs::JS_FreeValue(raw, desc.getter);
+        qjs::JS_FreeValue(raw, desc.setter);
+        Ok(desc.flags & qjs::JS_PROP_GETSET as std::ffi::c_int == 0)
+    }
+}
+
 /// The `module.exports` of a CommonJS module that ran in this context (the entry's, say).
 pub fn exports_of<'js>(ctx: &Ctx<'js>, name: &str) -> R<Option<Object<'js>>> {
-    let cjs: Object = ctx.globals().get("__volley_cjs")?;
+    if !registry_made(ctx)? {
+        return Ok(None);
+    }
+    let cjs: Object = ctx.globals().get(REGISTRY)?;
     let f: Function = cjs.get("exportsOf")?;
     f.call((name,))
 }
@@ -239,6 +305,7 @@ pub fn exports_of<'js>(ctx: &Ctx<'js>, name: &str) -> R<Option<Object<'js>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::js::modulestest::TestVu;
 
     fn set(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|s| s.to_string()).collect()
@@ -256,6 +323,54 @@ mod tests {
             exports["computed"] = 3;
         "#;
         assert_eq!(assigned_names(src), set(&["add", "mul", "viaDefine"]));
+    }
+
+    /// The runtime's heap in bytes (QuickJS's own accounting).
+    fn heap(ctx: &Ctx<'_>) -> i64 {
+        // SAFETY: the runtime of a live context; a plain walk of its heap.
+        unsafe {
+            let mut u = std::mem::zeroed::<qjs::JSMemoryUsage>();
+            qjs::JS_ComputeMemoryUsage(qjs::JS_GetRuntime(ctx.as_raw().as_ptr()), &mut u);
+            u.malloc_size
+        }
+    }
+
+    #[test]
+    fn the_registry_and_require_are_made_on_first_use_only() {
+        let vu = TestVu::new();
+        // Installed (by TestVu) but not made: a VU of an ES-module script pays for two accessors.
+        assert!(!vu.with_ctx(|ctx| registry_made(&ctx).unwrap()));
+        let cost = vu.with_ctx(|ctx| {
+            let before = heap(&ctx);
+            install(&ctx, &vu.vu, "/test/script.js").unwrap();
+            heap(&ctx) - before
+        });
+        assert!(cost < 2048, "a lazy install took {cost} B");
+        let made = vu.with_ctx(|ctx| {
+            let before = heap(&ctx);
+            let _: Object = ctx.globals().get(REGISTRY).unwrap();
+            heap(&ctx) - before
+        });
+        assert!(made > 4 * cost, "making the registry took {made} B");
+        vu.set_phase(Phase::Init);
+        vu.run(
+            "const d = Object.getOwnPropertyDescriptor(globalThis, 'require');\n\
+             globalThis.r = [typeof require, typeof require('k6').check, d.enumerable, \
+             typeof Object.getOwnPropertyDescriptor(globalThis, 'require').value];",
+        )
+        .unwrap();
+        assert_eq!(
+            vu.json("r"),
+            serde_json::json!(["function", "function", true, "function"])
+        );
+        assert!(vu.with_ctx(|ctx| registry_made(&ctx).unwrap()));
+
+        // A script's own `require` replaces the lazy one without making the registry.
+        let own = TestVu::new();
+        own.run("require = (n) => 'own ' + n; globalThis.r = require('x');")
+            .unwrap();
+        assert_eq!(own.json("r"), serde_json::json!("own x"));
+        assert!(!own.with_ctx(|ctx| registry_made(&ctx).unwrap()));
     }
 
     #[test]

@@ -63,6 +63,17 @@ fn builtin_bytecode(name: &str) -> Option<&'static [u8]> {
     code.get(name).map(|v| v.as_slice())
 }
 
+/// Loads a k6 module, installing its natives into the context first ([`super::modules::need`]).
+fn load_builtin<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    bc: &'static [u8],
+) -> rquickjs::Result<Module<'js>> {
+    super::modules::need(ctx, name)?;
+    // SAFETY: the bytecode was produced by this QuickJS build and lives for the process.
+    unsafe { Module::load(ctx.clone(), bc) }
+}
+
 /// Module resolution shared by the first init, the VUs and `require()` (see [`resolve`]).
 pub struct VolleyResolver;
 
@@ -264,8 +275,7 @@ impl Loader for DiskLoader {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<Module<'js>> {
         if let Some(bc) = builtin_bytecode(name) {
-            // SAFETY: the bytecode was produced by this QuickJS build and lives for the process.
-            return unsafe { Module::load(ctx.clone(), bc) };
+            return load_builtin(ctx, name, bc);
         }
         self.compile(ctx, name)
     }
@@ -304,8 +314,7 @@ impl Loader for ProgramLoader {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<Module<'js>> {
         if let Some(bc) = builtin_bytecode(name) {
-            // SAFETY: see DiskLoader.
-            return unsafe { Module::load(ctx.clone(), bc) };
+            return load_builtin(ctx, name, bc);
         }
         match self.program.bytecode(name) {
             // SAFETY: the bytecode was produced by this QuickJS build during the first init,

@@ -1,8 +1,8 @@
 //! The k6 modules Volley provides, registered in one table ([`MODULES`]).
 //!
 //! A module is a file (or a folder, for `k6/http`) here: its JS (`<name>.js`, what scripts
-//! import) and the native functions that JS calls through `globalThis.__volley`, which every VU
-//! installs. Natives capture the VU's shared state ([`VuCtx`]) and keep any state of their own
+//! import) and the native functions that JS calls through `globalThis.__volley`, which a VU
+//! installs when it first loads the module ([`need`]). Natives capture the VU's shared state ([`VuCtx`]) and keep any state of their own
 //! (the cookie jars of `k6/http`, say) in their closures. To add a module: write its file with
 //! a `pub const MODULE: K6Module`, add that line to [`MODULES`] and, if it was listed in
 //! [`NOT_YET`], take it out there. `js::modulestest` runs a snippet of JS against the
@@ -25,9 +25,10 @@ pub mod timers;
 pub mod websockets;
 pub mod ws;
 
+use std::cell::Cell;
 use std::rc::Rc;
 
-use rquickjs::Ctx;
+use rquickjs::{Ctx, Function, Object};
 
 use super::vu_ctx::VuCtx;
 use natives::Natives;
@@ -107,27 +108,162 @@ pub fn find(name: &str) -> Option<Result<&'static K6Module, String>> {
     )))
 }
 
-/// Installs `__volley` with the natives of every module into a fresh context.
+/// Modules whose natives define globals (the timers): installed into every context.
+const EAGER: &[&str] = &["k6/timers"];
+
+/// Modules whose JS calls natives of other modules too: those are installed with them.
+/// (`k6/http` asks for `k6/html`'s itself, on a response's first `html()`.)
+const USES: &[(&str, &[&str])] = &[
+    // The HTML API decodes bodies with `utf8Decode`.
+    ("k6/html", &["k6/http"]),
+    ("k6/websockets", &["k6/ws", "k6/http"]),
+    ("k6/experimental/websockets", &["k6/ws", "k6/http"]),
+];
+
+/// Installs `__volley` into a fresh context: the natives of `EAGER` modules now, the others'
+/// when a loader first loads their module (through `__volley.need`, see [`need`]). A script
+/// imports two or three of the fifteen modules, and every native is a function object in each
+/// VU's heap plus its Rust closure: installing all of them cost ~10 KiB per VU
+/// (`docs/benchmarks.md`).
 pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>) -> rquickjs::Result<()> {
-    install_some(ctx, vu, MODULES)
+    let natives = Natives::new(ctx);
+    let mut done = 0u32;
+    for (i, m) in MODULES.iter().enumerate() {
+        if EAGER.contains(&m.name) {
+            (m.install)(ctx, &natives, vu)?;
+            done |= 1 << i;
+        }
+    }
+    let vu = vu.clone();
+    let done = Cell::new(done);
+    natives.set(
+        NEED,
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
+            install_module(&ctx, &vu, &done, &name)
+        })?,
+    )?;
+    ctx.globals().set("__volley", natives.into_object()?)
 }
 
-/// Installs `__volley` with the natives of `modules` only.
-pub fn install_some<'js>(
+// `install_module` keeps a bit per module.
+const _: () = assert!(MODULES.len() <= 32);
+
+/// The native of `__volley` that installs a module's natives.
+const NEED: &str = "need";
+
+/// Installs the natives of module `name` (and of the modules it `USES`) into this context's
+/// `__volley`, unless they are there. The loaders call it for every k6 module they load; a
+/// context without `__volley` (none of a VU's) is left alone.
+pub fn need<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<()> {
+    let Ok(v) = ctx.globals().get::<_, Object>("__volley") else {
+        return Ok(());
+    };
+    match v.get::<_, Option<Function>>(NEED)? {
+        Some(f) => f.call((name,)),
+        None => Ok(()),
+    }
+}
+
+/// `__volley.need`: `done` has a bit per entry of [`MODULES`] already installed.
+fn install_module<'js>(
     ctx: &Ctx<'js>,
     vu: &Rc<VuCtx>,
-    modules: &[K6Module],
+    done: &Cell<u32>,
+    name: &str,
 ) -> rquickjs::Result<()> {
-    let natives = Natives::new(ctx);
-    for m in modules {
-        (m.install)(ctx, &natives, vu)?;
+    let Some(i) = MODULES.iter().position(|m| m.name == name) else {
+        return Ok(());
+    };
+    if done.get() & (1 << i) != 0 {
+        return Ok(());
     }
-    ctx.globals().set("__volley", natives.into_object()?)
+    done.set(done.get() | 1 << i);
+    let natives = Natives::new(ctx);
+    (MODULES[i].install)(ctx, &natives, vu)?;
+    natives.add_to(&ctx.globals().get("__volley")?)?;
+    let uses = USES.iter().find(|(m, _)| *m == name).map(|(_, u)| *u);
+    for dep in uses.unwrap_or_default() {
+        install_module(ctx, vu, done, dep)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+    use crate::js::modulestest::TestVu;
+
+    /// The names after `V.` (or `__volley.`) in a module's JS, and the modules it `V.need`s.
+    fn natives_called(js: &str) -> (BTreeSet<String>, Vec<String>) {
+        let mut names = BTreeSet::new();
+        let mut needs = Vec::new();
+        for marker in ["V.", "__volley."] {
+            for (at, _) in js.match_indices(marker) {
+                let before = js[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+                    continue;
+                }
+                let rest = &js[at + marker.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if name == NEED {
+                    let arg = rest[name.len()..].trim_start_matches("('");
+                    needs.push(arg[..arg.find('\'').unwrap_or(0)].to_string());
+                } else if !name.is_empty() {
+                    names.insert(name);
+                }
+            }
+        }
+        (names, needs)
+    }
+
+    fn natives_of(vu: &TestVu) -> BTreeSet<String> {
+        let keys: Vec<String> = vu.with_ctx(|ctx| ctx.eval("Object.keys(__volley)").unwrap());
+        keys.into_iter().collect()
+    }
+
+    #[test]
+    fn a_module_gets_every_native_its_js_calls_when_it_loads() {
+        // What breaks when a module's JS starts calling another module's native without a
+        // line in USES: the call would fail in scripts that import only that module.
+        for m in MODULES {
+            let vu = TestVu::new();
+            let (mut called, needs) = natives_called(m.js);
+            if m.name == "k6/html" {
+                called.extend(natives_called(html::API_JS).0);
+            }
+            vu.with_ctx(|ctx| need(&ctx, m.name).unwrap());
+            vu.with_ctx(|ctx| {
+                for n in &needs {
+                    need(&ctx, n).unwrap();
+                }
+            });
+            let later = natives_of(&vu);
+            let missing: Vec<&String> = called.difference(&later).collect();
+            assert!(missing.is_empty(), "{} calls {missing:?}", m.name);
+            assert!(needs.iter().all(|n| find(n).is_some()), "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn natives_are_installed_when_their_module_is_imported() {
+        let vu = TestVu::new();
+        let at_start = natives_of(&vu);
+        assert!(at_start.contains("setTimeout") && at_start.contains(NEED));
+        assert!(!at_start.contains("request"), "{at_start:?}");
+        vu.run("import http from 'k6/http'; globalThis.t = typeof http.get;")
+            .unwrap();
+        let with_http = natives_of(&vu);
+        assert!(with_http.contains("request") && !with_http.contains("htmlParse"));
+        vu.run("import { parseHTML } from 'k6/html'; globalThis.p = parseHTML('<b>x</b>').find('b').text();")
+            .unwrap();
+        assert_eq!(vu.json("p"), serde_json::json!("x"));
+        assert!(natives_of(&vu).contains("htmlParse"));
+    }
 
     #[test]
     fn names_are_unique_and_supported_ones_are_not_listed_as_missing() {

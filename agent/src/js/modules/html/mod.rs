@@ -36,7 +36,7 @@ pub const MODULE: K6Module = K6Module {
 };
 
 /// The JS of selections and elements: a function of `__volley` that returns the API.
-const API_JS: &str = include_str!("api.js");
+pub(super) const API_JS: &str = include_str!("api.js");
 
 /// Where a VU keeps its API object once made.
 const API_GLOBAL: &str = "__volleyHtml";

@@ -186,6 +186,7 @@ fn links_resolve_against_the_responses_url() {
     let vu = TestVu::new();
     vu.run(
         "globalThis.r = globalThis.__volleyHtml === undefined;
+         __volley.need('k6/html');
          const H = __volley.htmlApi();
          const d = H.fromResponse({ body: '<a href=\"../b/c?q=1#x\">l</a><a href=\"//h2/z\">m</a><form action=\"\"></form>', url: 'https://u:p@h:8443/a/b/index.html?old' });
          const a = d.find('a').get(0);

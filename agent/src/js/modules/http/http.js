@@ -2,6 +2,12 @@
 // its metrics and the per-VU connections and cookie jar are native (mod.rs beside this file).
 const V = globalThis.__volley;
 
+// k6/html's API, its natives installed on first use (most scripts never parse a response).
+function htmlApi() {
+  V.need('k6/html');
+  return V.htmlApi();
+}
+
 const EXPECTED = Symbol('expectedStatuses');
 
 // http.expectedStatuses(200, {min: 300, max: 399}, ...) -> a response callback k6 understands.
@@ -262,7 +268,7 @@ export class Response {
     return selector === undefined ? this._parsed : select(this._parsed, selector);
   }
   html(selector) {
-    return V.htmlApi().fromResponse(this, selector);
+    return htmlApi().fromResponse(this, selector);
   }
   // Follows the first link matching `selector` (default `a[href]`), relative to this response.
   clickLink(args) {
@@ -276,7 +282,7 @@ export class Response {
     if (href === undefined) {
       throw new Error(`no valid href attribute value found on element '${selector}' in response '${this.url}'`);
     }
-    return request('GET', V.htmlApi().resolveURL(this.url, href), null, a.params);
+    return request('GET', htmlApi().resolveURL(this.url, href), null, a.params);
   }
   // Submits the form matching `formSelector` (default `form`) with its fields, the submit
   // button's name and value, and `fields` on top.
@@ -288,7 +294,7 @@ export class Response {
       throw new Error(`no form found for selector '${formSelector}' in response '${this.url}'`);
     }
     const method = String(form.attr('method', 'GET')).toUpperCase();
-    const action = V.htmlApi().resolveURL(this.url, form.attr('action', ''));
+    const action = htmlApi().resolveURL(this.url, form.attr('action', ''));
     const body = form.serializeObject();
     const submit = form.find(a.submitSelector === undefined ? '[type="submit"]' : String(a.submitSelector));
     const submitName = submit.attr('name');

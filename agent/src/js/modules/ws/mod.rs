@@ -81,6 +81,9 @@ impl Socket {
 #[derive(Default)]
 struct Sockets {
     open: RefCell<HashMap<u64, Socket>>,
+    /// The dispatcher installed before this one (the other modules' sources: modules install
+    /// when first imported, in any order).
+    prev: Option<Rc<dyn Dispatcher>>,
 }
 
 impl Sockets {
@@ -115,8 +118,14 @@ impl Sockets {
 
 impl Dispatcher for Sockets {
     fn dispatch<'js>(&self, ctx: &Ctx<'js>, vu: &VuCtx, id: u64, event: IoEvent) -> R<()> {
-        let Ok(event) = event.downcast::<Event>() else {
-            return Ok(());
+        let event = match event.downcast::<Event>() {
+            Ok(e) => e,
+            Err(other) => {
+                return match &self.prev {
+                    Some(p) => p.dispatch(ctx, vu, id, other),
+                    None => Ok(()),
+                }
+            }
         };
         let handlers: Object = ctx.globals().get::<_, Object>("__volley")?.get(HANDLERS)?;
         let handler: Option<Function> = handlers.get(id as f64)?;
@@ -264,11 +273,17 @@ impl Dispatcher for Sockets {
         for s in dropped {
             s.count_bytes(vu);
         }
+        if let Some(p) = &self.prev {
+            p.drop_all(vu);
+        }
     }
 }
 
 fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
-    let sockets = Rc::new(Sockets::default());
+    let sockets = Rc::new(Sockets {
+        prev: vu.io_dispatcher.borrow().clone(),
+        ..Sockets::default()
+    });
     vu.set_dispatcher(sockets.clone());
     v.set(HANDLERS, Object::new(ctx.clone())?)?;
 
