@@ -4,7 +4,11 @@
 //! `container/smoke-test.sh` checks the archive's digests and config, unpacks it and runs it as
 //! a runtime would — read-only root, tmpfs `/tmp`, the image's non-root user — with
 //! `volley version`, `volley target` and a `volley run` against it. Needs root (unshare,
-//! mount, chroot), as the partition tests do.
+//! mount, chroot), as the partition tests do. Then podman builds `container/Containerfile` from
+//! the same root filesystem and runs it read-only, without capabilities, as its non-root user
+//! (`container/podman-smoke.sh`, which says which flags a machine that is itself a container
+//! needs); without podman the test fails under `CI=true` (`.ci/run` installs it) and says SKIP
+//! otherwise.
 
 use std::process::Command;
 
@@ -40,5 +44,26 @@ fn the_image_runs_a_test_read_only_as_a_non_root_user() {
     );
     assert!(out.contains("image user 65532:65532"), "{out}");
     assert!(out.contains("smoke test passed"), "{out}");
+    let has_podman = Command::new("podman").arg("--version").output().is_ok();
+    if has_podman {
+        let out = run(Command::new("bash")
+            .arg(container.join("podman-smoke.sh"))
+            .arg(&rootfs)
+            .arg(dir.join("podman")));
+        assert!(out.contains("user 65532:65532"), "{out}");
+        assert!(
+            out.contains(&format!("volley v{}", env!("CARGO_PKG_VERSION"))),
+            "{out}"
+        );
+        assert!(
+            out.contains("volley run in the image: 20 iterations"),
+            "{out}"
+        );
+        assert!(out.contains("podman smoke test passed"), "{out}");
+    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("podman is not installed: .ci/run installs it (apt-get install podman runc)");
+    } else {
+        eprintln!("SKIP the podman build: podman is not installed (apt-get install podman runc)");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
