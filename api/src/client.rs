@@ -143,7 +143,24 @@ pub struct Client {
     token: Option<String>,
     /// Sent as the `Volley-Stream-Secret` header (a streamed run's client).
     stream_secret: Option<String>,
+    /// The Raft leader the last answer that named one named (shared by clones).
+    leader: Arc<std::sync::Mutex<Option<Leader>>>,
 }
+
+/// The Raft leader a controller of a group named in its answer (the `Volley-Raft-Leader` and
+/// `Volley-Raft-Term` headers, docs/ha.md#clients-a-list-of-controllers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leader {
+    /// The leader's node id.
+    pub node: u64,
+    /// The answering controller's Raft term.
+    pub term: u64,
+}
+
+/// The header naming the leader's node id (as the controller sends it).
+const LEADER_HEADER: &str = "volley-raft-leader";
+/// The header with the answering controller's Raft term.
+const TERM_HEADER: &str = "volley-raft-term";
 
 /// Never shows the token or the stream secret, only whether they are set.
 impl std::fmt::Debug for Client {
@@ -185,7 +202,17 @@ impl Client {
             max_response: MAX_RESPONSE,
             token: None,
             stream_secret: None,
+            leader: Arc::new(std::sync::Mutex::new(None)),
         })
+    }
+
+    /// The Raft leader named by the last answer that named one: `None` before any (and always
+    /// with a controller that runs alone, without Raft).
+    pub fn leader(&self) -> Option<Leader> {
+        self.leader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The same controller, authenticating with an API token (`volley tokens create`); `None`
@@ -494,6 +521,12 @@ impl Client {
         let what = format!("{method} {url}");
         let resp = req.send().map_err(|e| self.failed(base, &what, &e))?;
         let status = resp.status().as_u16();
+        let header = |name: &str| -> Option<u64> {
+            resp.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+        };
+        if let (Some(node), Some(term)) = (header(LEADER_HEADER), header(TERM_HEADER)) {
+            *self.leader.lock().unwrap_or_else(|e| e.into_inner()) = Some(Leader { node, term });
+        }
         let location = resp
             .headers()
             .get(reqwest::header::LOCATION)

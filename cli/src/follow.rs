@@ -3,8 +3,12 @@
 //! block under them (`run_view/live.rs`, drawn by `progress.rs` as `volley run` draws its own).
 //! Without a terminal only the lines are printed, one per event and status change, so scripts
 //! and logs read a stable, line-based output (docs/cluster-runs.md#following-a-run).
+//!
+//! Following a Raft group of controllers, a change of leader is a line too: the client goes on
+//! through another controller when the one it used dies, and every answer names the leader
+//! (docs/ha.md#clients-a-list-of-controllers), so the line says who took over.
 
-use volley_api::client::Client;
+use volley_api::client::{Client, Leader};
 use volley_api::RunView;
 use volley_common::status::RunStatus;
 
@@ -30,6 +34,8 @@ pub struct Follower {
     style: Style,
     last_status: Option<RunStatus>,
     events_seen: usize,
+    /// The Raft leader the controllers named last (`None`: none named yet, or no group).
+    leader: Option<Leader>,
 }
 
 impl Follower {
@@ -46,6 +52,7 @@ impl Follower {
             style: Style::for_stdout(),
             last_status: None,
             events_seen: 0,
+            leader: None,
         }
     }
 
@@ -56,8 +63,19 @@ impl Follower {
         let new_events = run.events.get(self.events_seen..).unwrap_or_default();
         let changed = self.last_status != Some(run.run_status);
         let (lines, quiet) = (self.lines, self.quiet);
-        if !new_events.is_empty() || (changed && !quiet) {
+        let leader = c.leader();
+        let took_over = leader_change(self.leader.as_ref(), leader.as_ref(), c.base_url());
+        if leader.is_some() {
+            self.leader = leader;
+        }
+        if !new_events.is_empty() || (changed && !quiet) || took_over.is_some() {
             self.block.above(|| {
+                if let Some(line) = &took_over {
+                    match lines {
+                        Lines::Stderr => eprintln!("run {run_id}: {line}"),
+                        Lines::Stdout => println!("run {run_id}: {line}"),
+                    }
+                }
                 for e in new_events {
                     match lines {
                         Lines::Stderr => volley_agent::console::log(
@@ -120,5 +138,39 @@ impl Follower {
         let mut text = crate::progress::progress_lines(&p, true).join("\n");
         text.push('\n');
         Some(text)
+    }
+}
+
+/// The line saying the controllers' leader changed from `before` to `now` (`None` when it did
+/// not, or when no leader was named before: the first one named is no change).
+fn leader_change(before: Option<&Leader>, now: Option<&Leader>, through: &str) -> Option<String> {
+    let (before, now) = (before?, now?);
+    (before.node != now.node).then(|| {
+        format!(
+            "the controllers' Raft leader changed: node {} leads now (term {}; node {} led \
+             before); following the run through {through}",
+            now.node, now.term, before.node
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_leader_is_a_line_the_first_one_is_not() {
+        let l = |node, term| Leader { node, term };
+        let at = "http://c2:6565";
+        assert_eq!(leader_change(None, Some(&l(1, 2)), at), None);
+        assert_eq!(leader_change(Some(&l(1, 2)), Some(&l(1, 2)), at), None);
+        assert_eq!(leader_change(Some(&l(1, 2)), None, at), None);
+        assert_eq!(
+            leader_change(Some(&l(1, 2)), Some(&l(3, 4)), at).as_deref(),
+            Some(
+                "the controllers' Raft leader changed: node 3 leads now (term 4; node 1 led \
+                 before); following the run through http://c2:6565"
+            )
+        );
     }
 }

@@ -158,6 +158,22 @@ pub fn controllers(db: &Db) -> volley_api::ControllerList {
     }
 }
 
+/// A digest of the state machine `db` holds: its serialized form (what a snapshot stores) is
+/// the same on every node that applied the same commands, so equal digests mean equal states.
+pub fn state_digest(db: &Db) -> Option<volley_api::StateDigest> {
+    let (applied, bytes) = db.read(|s| (s.applied_index(), serde_json::to_vec(s)));
+    let bytes = bytes
+        .map_err(|e| tracing::warn!("cannot serialize the state for its digest: {e}"))
+        .ok()?;
+    let sha256 = crate::store::sha256_hex(&bytes);
+    Some(volley_api::StateDigest {
+        node: db.replica().map_or(0, |r| r.handle.id()),
+        applied,
+        bytes: bytes.len() as u64,
+        sha256,
+    })
+}
+
 /// Refuses to start a single controller on a group member's data dir (its state is in the
 /// Raft log, which a single controller would ignore).
 pub fn check_single(data_dir: &Path) -> Result<(), GroupError> {

@@ -303,6 +303,10 @@ impl ControllerService for Service {
         crate::group::change_membership(&self.co.db, id, None)
     }
 
+    fn state_digest(&self) -> Option<volley_api::StateDigest> {
+        crate::group::state_digest(&self.co.db)
+    }
+
     fn raft_status(&self) -> Option<crate::replication::DriverStatus> {
         self.co.db.replica().map(|r| r.handle.status())
     }

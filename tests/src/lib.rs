@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod grpc_server;
+pub mod ha;
 pub mod k6_client;
 pub mod loopback_tls;
 pub mod module_server;

@@ -179,6 +179,10 @@ pub fn in_netns(ns: &str, program: &str) -> Command {
     cmd
 }
 
+/// A MAC address no interface has: frames sent to it are flooded by a bridge and dropped by
+/// every port, so a neighbour entry pointing at it is a black hole.
+pub const NOWHERE_MAC: &str = "02:00:5e:00:de:ad";
+
 /// One host of a [`Bridged`] network: a namespace with one address on the bridge.
 pub struct Host {
     /// Its network namespace (`PREFIXns-NAME`).
@@ -186,6 +190,8 @@ pub struct Host {
     /// Its address on the bridge.
     pub addr: String,
     link: String,
+    /// Its end of the veth pair, inside `ns`.
+    inner: String,
 }
 
 /// A private bridge `PREFIXbr` holding `SUBNET.1/24` in the root namespace (where the
@@ -228,6 +234,7 @@ impl Bridged {
                 ns: ns.clone(),
                 addr: addr.clone(),
                 link: link.clone(),
+                inner: inner.clone(),
             });
             plug(&ns, &bridge, &link, &inner, &addr);
         }
@@ -241,6 +248,38 @@ impl Bridged {
             .iter()
             .find(|h| h.ns == ns)
             .unwrap_or_else(|| panic!("no host {name} in this test network"))
+    }
+
+    /// Cuts hosts `a` and `b` (names given at creation) off each other, and nothing else:
+    /// each one's neighbour entry for the other points at [`NOWHERE_MAC`], so every packet
+    /// between them vanishes while both interfaces stay up and both still reach every other
+    /// host and the root namespace (a partition, as two machines see one).
+    pub fn black_hole(&self, a: &str, b: &str) {
+        let (ha, hb) = (self.host(a), self.host(b));
+        for (from, to) in [(ha, hb), (hb, ha)] {
+            must_ip(&[
+                "-n",
+                &from.ns,
+                "neigh",
+                "replace",
+                &to.addr,
+                "lladdr",
+                NOWHERE_MAC,
+                "dev",
+                &from.inner,
+                "nud",
+                "permanent",
+            ]);
+        }
+    }
+
+    /// Ends a [`Bridged::black_hole`] between `a` and `b`: their neighbour entries are
+    /// learnt again.
+    pub fn mend(&self, a: &str, b: &str) {
+        let (ha, hb) = (self.host(a), self.host(b));
+        for (from, to) in [(ha, hb), (hb, ha)] {
+            must_ip(&["-n", &from.ns, "neigh", "del", &to.addr, "dev", &from.inner]);
+        }
     }
 }
 

@@ -246,3 +246,27 @@ fn a_redirect_to_a_controller_not_given_is_an_error_naming_it() {
     );
     server.join().unwrap();
 }
+
+#[test]
+fn the_leader_a_group_member_names_is_kept_until_another_is_named() {
+    let named = |node: u64, term: u64| {
+        format!(
+            "HTTP/1.1 200 OK\r\nvolley-raft-leader: {node}\r\nvolley-raft-term: {term}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        )
+        .into_bytes()
+    };
+    let (a, a_server) = serve_once(named(1, 4));
+    let (b, b_server) = serve_once(answer("200 OK", "{}"));
+    let c = Client::new(&format!("{a},{b}")).unwrap();
+    assert_eq!(c.leader(), None, "nothing named yet");
+    c.request("GET", "/v1/runs", None).unwrap();
+    a_server.join().unwrap();
+    assert_eq!(c.leader(), Some(Leader { node: 1, term: 4 }));
+    // The first controller is gone: the second answers, naming no leader (an election), and
+    // the last one named is kept; a clone shares what the client saw.
+    let clone = c.clone();
+    clone.request("GET", "/v1/runs", None).unwrap();
+    b_server.join().unwrap();
+    assert_eq!(c.base_url(), b);
+    assert_eq!(c.leader(), Some(Leader { node: 1, term: 4 }));
+}

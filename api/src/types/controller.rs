@@ -44,3 +44,18 @@ pub struct AddController {
     /// Its Raft port as the other controllers reach it: `HOST:PORT` (its `--raft`).
     pub raft: String,
 }
+
+/// `GET /v1/controllers/state`: what the answering controller's state machine holds, in
+/// short: two controllers that applied the same commands give the same digest, so a group's
+/// nodes can be compared byte for byte without shipping their states (docs/ha.md#observing-the-group).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StateDigest {
+    /// The node id of the controller that answered (0 alone).
+    pub node: u64,
+    /// The index of the last command applied to the state.
+    pub applied: u64,
+    /// The length of the state's serialized form, the bytes a snapshot stores.
+    pub bytes: u64,
+    /// SHA-256 of those bytes, in lowercase hex.
+    pub sha256: String,
+}

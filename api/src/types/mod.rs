@@ -17,7 +17,7 @@ pub use agent::{
     AgentEnvelope, AgentList, AgentUtilization, AgentView, AgentsWanted, RunAgents,
     UtilizationSample,
 };
-pub use controller::{AddController, ControllerList, ControllerView};
+pub use controller::{AddController, ControllerList, ControllerView, StateDigest};
 pub use k6cloud::{
     k6_run_status_text, K6CloudCreateTestRun, K6CloudError, K6CloudErrorDetail, K6CloudOk,
     K6CloudOutputConfig, K6CloudProgress, K6CloudTestRunCreated, K6CloudTestRunFinished,

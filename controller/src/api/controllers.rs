@@ -2,11 +2,12 @@
 //! role, and for this one its term, commit and applied index; on the leader, how far each
 //! follower's log is behind (docs/ha.md#observing-the-group). On the leader, `POST` adds a
 //! controller and `DELETE …/{id}` removes one (docs/ha.md#changing-the-membership); a
-//! follower redirects them as every write.
+//! follower redirects them as every write. `GET /v1/controllers/state`: a digest of this
+//! controller's state machine, to compare the nodes of a group.
 
 use axum::extract::{RawQuery, Request, State};
 use axum::response::Response;
-use volley_api::{AddController, ControllerList, ErrorBody};
+use volley_api::{AddController, ControllerList, ErrorBody, StateDigest};
 
 use super::extract::{ok, optional_json, parse_id, AppState, CallerOf, PathParam};
 use super::query::Query;
@@ -85,4 +86,22 @@ pub(super) async fn remove_controller(
     let list = app.svc.remove_controller(id)?;
     tracing::info!(target: AUDIT, by = caller.user_id(), node = id, "controller removed from the Raft group");
     Ok(ok(&list))
+}
+
+/// A digest of this controller's state machine (Volley)
+#[utoipa::path(get, path = "/v1/controllers/state", tag = "agents",
+    responses(
+        (status = 200, description = "The index of the last command applied here and the SHA-256 of the state's serialized form: equal on every node of a group that applied the same commands.", body = StateDigest),
+        (status = 400, description = "Unexpected query parameter.", body = ErrorBody),
+        (status = 500, description = "The state could not be serialized.", body = ErrorBody),
+    ))]
+pub(super) async fn state_digest(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    Query::parse(raw.as_deref())?.finish(&[])?;
+    let digest = app.svc.state_digest().ok_or_else(|| {
+        ApiError::internal("this controller's state could not be serialized (see its log)")
+    })?;
+    Ok(ok(&digest))
 }

@@ -285,6 +285,10 @@ mod tests {
             Access::Role(Role::Admin)
         );
         assert_eq!(
+            access(&Method::GET, "/v1/controllers/state"),
+            Access::Role(Role::Admin)
+        );
+        assert_eq!(
             access(&Method::GET, "/v1/live/agents"),
             Access::Role(Role::Admin)
         );

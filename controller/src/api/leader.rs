@@ -4,6 +4,10 @@
 //! Reads are served from the follower's own state, which may be behind the leader's
 //! (docs/ha.md#followers-redirect-writes-they-do-not-forward-them). A controller without Raft
 //! always leads, so nothing changes for it.
+//!
+//! Every answer of a group member names the leader it knows ([`LEADER_HEADER`], with the term
+//! in [`TERM_HEADER`]), so a client that follows a run sees a leader change on its next
+//! request, whichever controller answers it (docs/ha.md#clients-a-list-of-controllers).
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -17,15 +21,38 @@ use crate::store::Leadership;
 /// Seconds a client waits before retrying while the controllers elect a leader.
 const RETRY_AFTER_ELECTION_SECS: u32 = 1;
 
+/// The node id of the Raft leader the answering controller knows (absent while none is known,
+/// and on a controller without Raft).
+pub const LEADER_HEADER: &str = "volley-raft-leader";
+/// The Raft term of the answering controller, next to [`LEADER_HEADER`].
+pub const TERM_HEADER: &str = "volley-raft-term";
+
 /// Routes that change nothing although they are POSTs: any controller answers them.
 const LOCAL_WRITES: &[&str] = &["/v1/validate-options"];
 
-/// The middleware: lets reads through, and writes only on the leader.
+/// The middleware: lets reads through, and writes only on the leader; names the leader in
+/// every answer.
 pub(super) async fn writes_to_leader(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
+    let leader = state
+        .svc
+        .raft_status()
+        .map(|s| (s.node.leader, s.node.term))
+        .filter(|(leader, _)| *leader != 0);
+    let mut resp = route(&state, req, next).await;
+    if let Some((leader, term)) = leader {
+        let headers = resp.headers_mut();
+        headers.insert(LEADER_HEADER, HeaderValue::from(leader));
+        headers.insert(TERM_HEADER, HeaderValue::from(term));
+    }
+    resp
+}
+
+/// Reads to the handler; writes to the handler on the leader, else a redirect or a 503.
+async fn route(state: &AppState, req: Request, next: Next) -> Response {
     let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if read || LOCAL_WRITES.contains(&req.uri().path()) {
         return next.run(req).await;

@@ -105,6 +105,11 @@ pub trait ControllerService: Send + Sync + 'static {
     fn raft_status(&self) -> Option<crate::replication::DriverStatus> {
         None
     }
+    /// A digest of this controller's state machine (`GET /v1/controllers/state`); `None` when
+    /// it cannot be serialized.
+    fn state_digest(&self) -> Option<volley_api::StateDigest> {
+        None
+    }
     /// The controllers' Raft group as this controller sees it (`GET /v1/controllers`).
     fn controllers(&self) -> volley_api::ControllerList {
         volley_api::ControllerList {

@@ -42,6 +42,7 @@ pub(crate) fn table(limits: ApiLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(agents::get_agent))
         .routes(routes!(controllers::list_controllers, controllers::add_controller).layer(small))
         .routes(routes!(controllers::remove_controller))
+        .routes(routes!(controllers::state_digest))
         .routes(routes!(handlers::run_agents))
         .routes(routes!(handlers::run_metrics))
         .routes(routes!(handlers::run_summary))

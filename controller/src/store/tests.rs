@@ -719,3 +719,29 @@ fn format_1_databases_are_migrated() {
         text.len()
     );
 }
+
+#[test]
+fn equal_states_have_equal_digests_and_a_command_more_changes_it() {
+    let (a, b) = (TempDir::new("digest-a"), TempDir::new("digest-b"));
+    let (da, db) = (open(&a), open(&b));
+    populate(&da);
+    populate(&db);
+    let (ga, gb) = (
+        crate::group::state_digest(&da).expect("digest"),
+        crate::group::state_digest(&db).expect("digest"),
+    );
+    assert_eq!(ga, gb);
+    assert_eq!(ga.node, 0, "a controller without Raft");
+    assert_eq!(ga.sha256.len(), 64);
+    let bytes = da.read(|s| serde_json::to_vec(s).unwrap());
+    assert_eq!(ga.bytes, bytes.len() as u64);
+    assert_eq!(
+        ga.sha256,
+        sha256_hex(&bytes),
+        "the digest of the snapshot bytes"
+    );
+    exec(&db, move_cmd(2, RunStatus::Initializing, T0));
+    let after = crate::group::state_digest(&db).expect("digest");
+    assert_eq!(after.applied, ga.applied + 1);
+    assert_ne!(after.sha256, ga.sha256);
+}

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use volley_e2e::netns::{
-    self, ip, kill_in_netns, leftovers, must_ip, remove_named, run_tool, tool, Lab,
+    self, ip, kill_in_netns, leftovers, must_ip, remove_named, run_tool, tool, Lab, NOWHERE_MAC,
 };
 use volley_e2e::{
     assigned_agents, console_message, http_request, last_assigned_agent, printed_url, summary_stat,
@@ -224,8 +224,6 @@ enum Cut {
 
 /// The bridge's MAC (locally administered).
 const BRIDGE_MAC: &str = "02:00:5e:00:00:01";
-/// A locally administered MAC no interface of the test network has.
-const NOWHERE_MAC: &str = "02:00:5e:00:de:ad";
 
 impl Drop for Net {
     fn drop(&mut self) {

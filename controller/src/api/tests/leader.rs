@@ -80,3 +80,48 @@ async fn the_leader_takes_writes_itself() {
     assert!(r.status.is_success(), "{}", r.body);
     assert_eq!(fake.with(|s| s.started.len()), 1);
 }
+
+fn raft_status(id: u64, leader: u64, term: u64) -> crate::replication::DriverStatus {
+    crate::replication::DriverStatus {
+        node: crate::replication::NodeStatus {
+            id,
+            role: if id == leader {
+                crate::replication::Role::Leader
+            } else {
+                crate::replication::Role::Follower
+            },
+            term,
+            leader,
+            commit: 0,
+            applied: 0,
+            snapshot_index: 0,
+            last_index: 0,
+            matched: Vec::new(),
+            voters: vec![1, 2, 3],
+        },
+        stopped: None,
+        leader_changes: 1,
+        peers: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn every_answer_of_a_group_member_names_the_leader_it_knows() {
+    let fake = follower_of(Some("http://10.0.0.2:6565"));
+    fake.with(|s| s.raft = Some(raft_status(1, 2, 7)));
+    let group = app(&fake);
+    let read = get(&group, "/loadtests/v2/runs").await;
+    let redirected = post_json(&group, "/loadtests/v2/tests/1/start-testrun", json!({})).await;
+    for r in [&read, &redirected] {
+        assert_eq!(r.headers.get("volley-raft-leader").unwrap(), "2");
+        assert_eq!(r.headers.get("volley-raft-term").unwrap(), "7");
+    }
+    // No leader known (an election), or no Raft at all: no header.
+    fake.with(|s| s.raft = Some(raft_status(1, 0, 8)));
+    let r = get(&group, "/loadtests/v2/runs").await;
+    assert!(r.headers.get("volley-raft-leader").is_none());
+    let single = seeded();
+    let r = get(&app(&single), "/loadtests/v2/runs").await;
+    assert!(r.headers.get("volley-raft-leader").is_none());
+    assert!(r.headers.get("volley-raft-term").is_none());
+}

@@ -1,0 +1,504 @@
+//! A Raft group of `volley controller` processes for the high-availability tests
+//! (docs/ha.md): each node on fixed ports, so that it can be killed and started again on its
+//! data dir, either on loopback or each in a network namespace of its own on a private bridge
+//! ([`crate::netns::Bridged`]), where the network between controllers can be cut. Agents and
+//! clients are given every controller's URL, as users give them.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::netns::volley_in;
+use crate::{free_port, http_request_to, printed_url, send_signal, volley_bin, Proc};
+
+/// How long the survivors may take to elect a new leader in a test that does not measure it:
+/// an election takes one election timeout (1–2 s) and a vote round (docs/ha.md#timeouts); the
+/// bound leaves room for a machine busy with other builds.
+pub const FAILOVER_BOUND: Duration = Duration::from_secs(15);
+/// How long a short run, or a node catching up with the leader, may take.
+pub const RUN_BOUND: Duration = Duration::from_secs(60);
+
+/// The HA tests of one test process run one at a time: each runs three controllers and
+/// several agents, and measures failover times that a second group on the same cores would
+/// distort.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One controller of the group.
+pub struct Node {
+    pub id: u64,
+    /// The running process (`None` while it is down).
+    pub proc: Option<Proc>,
+    /// Its previous process, once killed, stopped or exited (its output stays readable).
+    pub last: Option<Proc>,
+    /// The address its three ports listen on.
+    pub host: String,
+    pub rest_port: u16,
+    pub grpc_port: u16,
+    pub raft_port: u16,
+    /// Its network namespace, when it runs in one.
+    pub ns: Option<String>,
+    /// How many times it was started.
+    pub starts: u32,
+}
+
+impl Node {
+    /// `HOST:PORT` of its REST API.
+    pub fn rest_addr(&self) -> String {
+        format!("{}:{}", self.host, self.rest_port)
+    }
+
+    pub fn rest_url(&self) -> String {
+        format!("http://{}", self.rest_addr())
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}:{}", self.host, self.grpc_port)
+    }
+
+    /// Its previous and current processes' stdout and stderr.
+    pub fn log(&self) -> String {
+        [&self.last, &self.proc]
+            .into_iter()
+            .flatten()
+            .map(|p| format!("{}{}", p.stdout.text(), p.stderr.text()))
+            .collect()
+    }
+}
+
+/// Three (or more) controllers in one Raft group, their data dirs under `dir`.
+pub struct Group {
+    pub nodes: Vec<Node>,
+    dir: PathBuf,
+    /// Extra flags every node is started with.
+    extra: Vec<String>,
+}
+
+impl Group {
+    /// `n` controllers on 127.0.0.1, each on three free ports; started, not yet led.
+    pub fn loopback(dir: &Path, n: u64) -> Group {
+        let nodes = (1..=n)
+            .map(|id| Node {
+                id,
+                proc: None,
+                last: None,
+                host: "127.0.0.1".into(),
+                rest_port: free_port(),
+                grpc_port: free_port(),
+                raft_port: free_port(),
+                ns: None,
+                starts: 0,
+            })
+            .collect();
+        Group::started(dir, nodes, Vec::new())
+    }
+
+    /// One controller per `(namespace, address)`, listening on that address (ports 6565 REST,
+    /// 6566 gRPC, 6567 Raft: namespaces do not share ports). Not on loopback, so with
+    /// `--insecure`: the test's private bridge is the network.
+    pub fn in_namespaces(dir: &Path, hosts: &[(String, String)]) -> Group {
+        let nodes = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, (ns, addr))| Node {
+                id: i as u64 + 1,
+                proc: None,
+                last: None,
+                host: addr.clone(),
+                rest_port: 6565,
+                grpc_port: 6566,
+                raft_port: 6567,
+                ns: Some(ns.clone()),
+                starts: 0,
+            })
+            .collect();
+        Group::started(dir, nodes, vec!["--insecure".into()])
+    }
+
+    fn started(dir: &Path, nodes: Vec<Node>, extra: Vec<String>) -> Group {
+        let mut g = Group {
+            nodes,
+            dir: dir.to_path_buf(),
+            extra,
+        };
+        for id in g.ids() {
+            g.start(id);
+        }
+        g
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    pub fn node(&self, id: u64) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id} in the group"))
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id} in the group"))
+    }
+
+    /// The nodes whose process runs.
+    pub fn live(&self) -> Vec<&Node> {
+        self.nodes.iter().filter(|n| n.proc.is_some()).collect()
+    }
+
+    /// The data dir of node `id`.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("node-{id}"))
+    }
+
+    /// Starts node `id` on its data dir and ports (again, after a kill or a stop); returns
+    /// once its REST API and gRPC are up.
+    pub fn start(&mut self, id: u64) {
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.id != id)
+            .map(|n| format!("{}={}:{}", n.id, n.host, n.raft_port))
+            .collect();
+        let data = self.data_dir(id);
+        let extra = self.extra.clone();
+        let node = self.node_mut(id);
+        let mut cmd = match &node.ns {
+            Some(ns) => volley_in(ns),
+            None => Command::new(volley_bin()),
+        };
+        cmd.arg("controller")
+            .args(["--listen", &format!("{}:{}", node.host, node.rest_port)])
+            .args(["--grpc", &format!("{}:{}", node.host, node.grpc_port)])
+            .args(["--raft", &format!("{}:{}", node.host, node.raft_port)])
+            .args(["--node-id", &id.to_string()])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(&extra)
+            .env("RUST_LOG", "info")
+            .env_remove("VOLLEY_ADMIN_TOKEN")
+            .env_remove("VOLLEY_TOKEN");
+        for p in &peers {
+            cmd.args(["--peer", p]);
+        }
+        let proc = Proc::spawn(&mut cmd);
+        printed_url(&proc, "REST API on");
+        printed_url(&proc, "gRPC for agents on");
+        node.proc = Some(proc);
+        node.starts += 1;
+    }
+
+    /// SIGKILL to node `id`; returns when it was sent. Its process is kept in
+    /// [`Node::last`], so that its output can be read.
+    pub fn kill(&mut self, id: u64) -> Instant {
+        let at = Instant::now();
+        let node = self.node_mut(id);
+        if let Some(mut p) = node.proc.take() {
+            p.kill();
+            node.last = Some(p);
+        }
+        at
+    }
+
+    /// SIGTERM to node `id`, then waits for its exit (`within`); its exit code.
+    pub fn stop(&mut self, id: u64, within: Duration) -> i32 {
+        let p = self.node(id).proc.as_ref();
+        send_signal(p.map_or(0, Proc::id), "TERM");
+        self.wait_exit(id, within)
+    }
+
+    /// Waits (`within`) for node `id`'s process to exit by itself; its exit code. The process
+    /// moves to [`Node::last`].
+    pub fn wait_exit(&mut self, id: u64, within: Duration) -> i32 {
+        let node = self.node_mut(id);
+        let mut p = node
+            .proc
+            .take()
+            .unwrap_or_else(|| panic!("node {id} is not running"));
+        let code = p.exit_code(within);
+        node.last = Some(p);
+        code
+    }
+
+    /// Waits until exactly one of the live nodes takes writes and every other live node that
+    /// answers redirects to it; returns its id. Panics with every log after `within`.
+    pub fn leader(&self, within: Duration) -> u64 {
+        let started = Instant::now();
+        loop {
+            if let Some(id) = self.leader_now() {
+                return id;
+            }
+            assert!(
+                started.elapsed() < within,
+                "no single leader within {within:?}: {:?}\n{}",
+                self.live()
+                    .iter()
+                    .map(|n| (n.id, write_probe(n)))
+                    .collect::<Vec<_>>(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The one live node that takes writes while every other live one redirects to it, if
+    /// that is the case right now.
+    pub fn leader_now(&self) -> Option<u64> {
+        let answers: Vec<(u64, Option<u16>)> =
+            self.live().iter().map(|n| (n.id, write_probe(n))).collect();
+        let leaders: Vec<u64> = answers
+            .iter()
+            .filter(|(_, s)| *s == Some(404))
+            .map(|(id, _)| *id)
+            .collect();
+        let others_redirect = answers
+            .iter()
+            .all(|(_, s)| matches!(s, Some(404) | Some(307)));
+        (leaders.len() == 1 && others_redirect).then(|| leaders[0])
+    }
+
+    /// Waits until node `id` applied every entry the leader had committed when asked (and a
+    /// leader exists), so that it can take over if the leader goes next.
+    pub fn wait_caught_up(&self, id: u64, within: Duration) {
+        let started = Instant::now();
+        let own = |n: &Node, field: &str| -> Option<u64> {
+            let view = get_json(n, "/v1/controllers")?;
+            view["controllers"]
+                .as_array()?
+                .iter()
+                .find(|c| c["node"] == view["node"])?[field]
+                .as_u64()
+        };
+        loop {
+            let leader = self.leader_now();
+            let commit = leader.and_then(|l| own(self.node(l), "commit"));
+            let applied = own(self.node(id), "applied");
+            if let (Some(c), Some(a)) = (commit, applied) {
+                if a >= c {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < within,
+                "node {id} did not catch up within {within:?} (leader {leader:?} committed \
+                 {commit:?}, node {id} applied {applied:?})\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until every node answers `GET /v1/controllers/state` with the same digest (the
+    /// same commands applied, the same state byte for byte); returns it. Panics with every
+    /// node's last answer after `within`.
+    pub fn wait_same_state(&self, within: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let digests: Vec<Option<Value>> = self
+                .nodes
+                .iter()
+                .map(|n| get_json(n, "/v1/controllers/state"))
+                .collect();
+            let key = |d: &Option<Value>| {
+                d.as_ref()
+                    .map(|d| (d["applied"].clone(), d["sha256"].clone()))
+            };
+            if digests[0].is_some() && digests.iter().all(|d| key(d) == key(&digests[0])) {
+                return digests[0].clone().unwrap_or_default();
+            }
+            assert!(
+                started.elapsed() < within,
+                "the nodes' states differ after {within:?}: {digests:?}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Every live node's output, for a failure message.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("--- node {}\n{}", n.id, n.log()))
+            .collect()
+    }
+
+    /// Every controller's REST URL, `first` first (as `--controller` takes them).
+    pub fn rest_urls(&self, first: u64) -> String {
+        let mut ids = self.ids();
+        ids.sort_by_key(|&id| id != first);
+        ids.iter()
+            .map(|&id| self.node(id).rest_url())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Every controller's gRPC URL (as an agent's `--controller` takes them).
+    pub fn grpc_urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(Node::grpc_url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// An agent named `name` given every controller (its temp dir under the group's dir).
+    pub fn agent(&self, name: &str) -> Proc {
+        let tmp = self.dir.join(format!("tmp-{name}"));
+        std::fs::create_dir_all(&tmp).expect("agent tmp");
+        let mut cmd = Command::new(volley_bin());
+        cmd.args(["agent", "--controller", &self.grpc_urls(), "--name", name])
+            .env("TMPDIR", tmp)
+            .env_remove("VOLLEY_TOKEN");
+        Proc::spawn(&mut cmd)
+    }
+
+    /// `volley submit` (with `--wait` when `wait`) of `script` through every controller,
+    /// `first` first.
+    pub fn submit(&self, first: u64, script: &Path, wait: bool, args: &[&str]) -> Proc {
+        let mut cmd = Command::new(volley_bin());
+        cmd.args(["submit", "--controller", &self.rest_urls(first)]);
+        if wait {
+            cmd.arg("--wait");
+        }
+        cmd.env_remove("VOLLEY_TOKEN");
+        Proc::spawn(cmd.args(args).arg(script))
+    }
+}
+
+/// What `node` says to a write: 404 from the leader (no such run), 307 from a follower that
+/// knows the leader, 503 while none is known; `None` when it does not answer within 2 s.
+pub fn write_probe(node: &Node) -> Option<u16> {
+    let addr: SocketAddr = node.rest_addr().parse().ok()?;
+    let timeout = Duration::from_secs(2);
+    let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.set_write_timeout(Some(timeout)).ok()?;
+    let req = format!(
+        "POST /loadtests/v2/runs/999999/stop HTTP/1.1\r\nHost: {}\r\nContent-Type: \
+         application/json\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}",
+        node.rest_addr()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    let _ = s.take(64 * 1024).read_to_string(&mut out);
+    out.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `GET path` on `node`, which must answer 200 with JSON.
+pub fn get(node: &Node, path: &str) -> Value {
+    let (status, body) =
+        http_request_to(&node.rest_addr(), "GET", path, None, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("GET {path} on node {}: {e}", node.id));
+    assert_eq!(status, 200, "GET {path} on node {}: {body}", node.id);
+    serde_json::from_str(&body).expect("JSON")
+}
+
+/// `GET path` on `node` as JSON, or `None` when it does not answer 200 with JSON.
+pub fn get_json(node: &Node, path: &str) -> Option<Value> {
+    let (status, body) =
+        http_request_to(&node.rest_addr(), "GET", path, None, Duration::from_secs(5)).ok()?;
+    (status == 200).then_some(())?;
+    serde_json::from_str(&body).ok()
+}
+
+/// `GET /loadtests/v2/runs/{id}` on `node`: the run (`k6-run`), or `None` when it does not
+/// hold it (or does not answer).
+pub fn run_on(node: &Node, id: u64) -> Option<Value> {
+    let (status, body) = http_request_to(
+        &node.rest_addr(),
+        "GET",
+        &format!("/loadtests/v2/runs/{id}"),
+        None,
+        Duration::from_secs(5),
+    )
+    .ok()?;
+    (status == 200)
+        .then(|| serde_json::from_str::<Value>(&body).ok())
+        .flatten()
+        .map(|r| r["k6-run"].clone())
+}
+
+/// Waits until `node` holds run `id` in a status (k6's number) that `done` accepts; returns
+/// the run.
+pub fn wait_run(node: &Node, id: u64, done: impl Fn(i64) -> bool, within: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let run = run_on(node, id);
+        if let Some(run) = &run {
+            if run["run_status"].as_i64().is_some_and(&done) {
+                return run.clone();
+            }
+        }
+        assert!(
+            started.elapsed() < within,
+            "node {} does not hold run {id} as expected within {within:?}: {run:?}",
+            node.id
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `node` lists agent `name` as connected and idle.
+pub fn wait_agent(node: &Node, name: &str, within: Duration) {
+    let started = Instant::now();
+    while !get(node, "/v1/agents")["agents"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|a| a["name"] == name && a["state"] == "idle"))
+    {
+        assert!(
+            started.elapsed() < within,
+            "agent {name} did not register with node {} within {within:?}",
+            node.id
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The messages of a run's events.
+pub fn events(run: &Value) -> Vec<String> {
+    run["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["message"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The ids of the tests `node` holds.
+pub fn test_ids(node: &Node) -> Vec<u64> {
+    get(node, "/loadtests/v2/tests")["k6-tests"]
+        .as_array()
+        .expect("k6-tests")
+        .iter()
+        .filter_map(|t| t["id"].as_u64())
+        .collect()
+}
+
+/// A value of `node`'s `GET /metrics` (the first sample of `name` without labels).
+pub fn metric(node: &Node, name: &str) -> Option<f64> {
+    let (status, text) = http_request_to(
+        &node.rest_addr(),
+        "GET",
+        "/metrics",
+        None,
+        Duration::from_secs(5),
+    )
+    .ok()?;
+    (status == 200).then_some(())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
