@@ -392,6 +392,7 @@ pub async fn lead(co: Arc<Coordinator>, admin_token: Option<String>) -> GroupErr
             Err(e) => tracing::warn!("the bootstrap admin token could not be stored: {e}"),
         }
     }
+    co.set_resume_cause(crate::run::machine::ResumeCause::LeaderChange { node: id });
     co.start();
     loop {
         if status.changed().await.is_err() {

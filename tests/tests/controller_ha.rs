@@ -173,6 +173,13 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
             && !said.iter().any(|m| m.contains("AGENT_LOST")),
         "both agents re-attach, none is lost: {said:?}"
     );
+    // Its events say a new leader took it over, not that a controller restarted.
+    let took_over = format!("node {second} became the Raft leader and resumed the run");
+    assert!(
+        said.iter().any(|m| m.starts_with(&took_over))
+            && !said.iter().any(|m| m.contains("the controller restarted")),
+        "{said:?}"
+    );
     let summary = get(new, "/v1/runs/2/summary");
     let sent = target.count();
     println!("the target counted {sent} requests ({before} before the leader died)");

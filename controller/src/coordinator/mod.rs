@@ -21,7 +21,7 @@ use crate::model::{Run, RunStatus};
 use crate::placement::PlacementRequest;
 use crate::registry::Registry;
 use crate::run::arrivals::Arrivals;
-use crate::run::machine::{Machine, RunSpec};
+use crate::run::machine::{Machine, ResumeCause, RunSpec};
 use crate::run::messages;
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
 use crate::store::Db;
@@ -85,6 +85,8 @@ pub struct Coordinator {
     /// re-attaches would find its run unknown and be told to stop (a new Raft leader takes
     /// agents only from then on).
     driving: std::sync::atomic::AtomicBool,
+    /// Why runs in flight are resumed when it starts: a restart, or a Raft leader change.
+    resume_cause: Mutex<ResumeCause>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -102,12 +104,23 @@ impl Coordinator {
             queue_changed: tokio::sync::Notify::new(),
             meters: crate::meters::RunMeters::default(),
             driving: std::sync::atomic::AtomicBool::new(false),
+            resume_cause: Mutex::new(ResumeCause::Restart),
         })
     }
 
     /// Whether this controller drives runs yet ([`Self::start`] was called).
     pub fn is_driving(&self) -> bool {
         self.driving.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Says why runs in flight will be resumed ([`Self::start`]): a new Raft leader taking
+    /// them over rather than a restart (the default).
+    pub fn set_resume_cause(&self, cause: ResumeCause) {
+        *self.resume_cause.lock().unwrap_or_else(|e| e.into_inner()) = cause;
+    }
+
+    fn resume_cause(&self) -> ResumeCause {
+        *self.resume_cause.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts the scheduler loop. Runs that were in flight when a previous controller stopped
@@ -127,7 +140,8 @@ impl Coordinator {
                 Err(why) => {
                     let reason = AbortReason::System {
                         message: format!(
-                            "the controller restarted while the run was {} and could not resume it: {why}",
+                            "{} while the run was {} and could not resume it: {why}",
+                            self.resume_cause().happened(),
                             run.run_status.name()
                         ),
                     };
@@ -265,13 +279,17 @@ impl Coordinator {
         };
         let mut machine = Machine::new(spec, self.config.clone(), live.clone(), clock.now());
         machine.set_arrivals(arrivals);
+        machine.set_resume_cause(self.resume_cause());
         if let Err(why) = machine.restore(clock.now(), cp) {
             self.runs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&run.id);
             let reason = AbortReason::System {
-                message: format!("the controller restarted and could not resume the run: {why}"),
+                message: format!(
+                    "{} and could not resume the run: {why}",
+                    self.resume_cause().happened()
+                ),
             };
             self.finish_without_agents(run.id, &reason);
             return;

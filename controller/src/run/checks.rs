@@ -125,7 +125,7 @@ impl Machine {
             }
             let segment = self.segment_of(&name);
             let what = if awaiting_reattach {
-                format!("AGENT_LOST: agent {name} (segment {segment}) did not re-attach within {} s (agent_lost_after) after the controller restarted", cfg.agent_lost_after.as_secs_f64())
+                format!("AGENT_LOST: agent {name} (segment {segment}) did not re-attach within {} s (agent_lost_after) after {}", cfg.agent_lost_after.as_secs_f64(), self.resume_cause.happened())
             } else {
                 format!("AGENT_LOST: agent {name} (segment {segment}) was silent for {silent:.1} s (agent_lost_after {} s)", cfg.agent_lost_after.as_secs_f64())
             };

@@ -207,6 +207,25 @@ impl AgentState {
     }
 }
 
+/// Why a run is restored from its checkpoint instead of started: this controller restarted,
+/// or, in a Raft group, another controller became the leader and took the run over
+/// (docs/ha.md#leadership).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeCause {
+    Restart,
+    LeaderChange { node: u64 },
+}
+
+impl ResumeCause {
+    /// What happened, as a clause: "the controller restarted", "node 2 became the Raft leader".
+    pub fn happened(self) -> String {
+        match self {
+            ResumeCause::Restart => "the controller restarted".into(),
+            ResumeCause::LeaderChange { node } => format!("node {node} became the Raft leader"),
+        }
+    }
+}
+
 /// One run's lifecycle state.
 pub struct Machine {
     pub(super) run_id: u64,
@@ -253,8 +272,12 @@ pub struct Machine {
     /// The abort reason came from the streamed run's own client (it stopped locally).
     pub(super) local_abort: bool,
     pub(super) degraded_note: Option<String>,
-    /// Restored from a checkpoint after a controller restart.
+    /// Restored from a checkpoint after a controller restart or a leader change.
     resumed: bool,
+    /// Why it was restored, for its event and AGENT_LOST message.
+    pub(super) resume_cause: ResumeCause,
+    /// Iterations the restored checkpoint counted, for the resume event.
+    resumed_iterations: u64,
     /// When VU init began on the agents, and how long it may take (and what set that).
     pub(super) init_since: Option<Instant>,
     pub(super) init_timeout: (Duration, &'static str),
@@ -320,6 +343,8 @@ impl Machine {
             local_abort: false,
             degraded_note: spec.degraded_note.clone(),
             resumed: false,
+            resume_cause: ResumeCause::Restart,
+            resumed_iterations: 0,
             init_since: None,
             init_timeout: RunTimeouts::from_config(&spec.config)
                 .unwrap_or_default()
@@ -358,6 +383,12 @@ impl Machine {
 
     /// Restores a run from its checkpoint (after a controller restart). Its agents have not
     /// re-attached yet: they get `agent_lost_after` from now.
+    /// Says why the run is restored (before [`Self::restore`]): its resume event and the
+    /// AGENT_LOST message of an agent that does not re-attach name it.
+    pub fn set_resume_cause(&mut self, cause: ResumeCause) {
+        self.resume_cause = cause;
+    }
+
     pub fn restore(&mut self, now: Now, cp: Checkpoint) -> Result<(), String> {
         let series = checkpoint::series_to_store(&cp.series)?;
         let ran_for = Duration::from_millis(now.unix_ms.saturating_sub(cp.started_unix_ms));
@@ -368,6 +399,7 @@ impl Machine {
             live.started = Some(started);
         }
         self.resumed = true;
+        self.resumed_iterations = cp.agents.values().map(|a| a.iterations).sum();
         self.started = Some(started);
         self.started_unix_ms = cp.started_unix_ms;
         self.setup_completed = cp.setup_completed;
@@ -538,10 +570,17 @@ impl Machine {
                     self.order.join(", ")
                 )
             };
-            self.event(
-                "info",
-                format!("the controller restarted; the run resumes from its last checkpoint and {waits_for}"),
-            );
+            let message = match self.resume_cause {
+                ResumeCause::Restart => format!(
+                    "the controller restarted; the run resumes from its last checkpoint and {waits_for}"
+                ),
+                ResumeCause::LeaderChange { node } => format!(
+                    "node {node} became the Raft leader and resumed the run from the last \
+                     checkpoint a quorum committed ({} iterations merged); the run {waits_for}",
+                    self.resumed_iterations
+                ),
+            };
+            self.event("info", message);
         }
         self.checkpoint(now);
         self.phase = if self.spec.streamed {

@@ -1051,6 +1051,33 @@ fn agents_that_do_not_reattach_after_a_restart_are_lost() {
     assert_eq!(stops(&lost), [("a".into(), why, false)]);
 }
 
+/// A run a new Raft leader took over says so, not that the controller restarted: in its
+/// resume event (with what the checkpoint held) and in the AGENT_LOST of an agent that does
+/// not come back.
+#[test]
+fn a_run_taken_over_by_a_new_leader_says_which_node_resumed_it() {
+    let mut h = Harness::new(&["a", "b"], config());
+    let mut cp = checkpoint(None, None);
+    for (a, n) in cp.agents.values_mut().zip([4, 6]) {
+        a.execution_done = false;
+        a.iterations = n;
+    }
+    h.m.set_resume_cause(super::machine::ResumeCause::LeaderChange { node: 2 });
+    h.m.restore(h.now(), cp).unwrap();
+    let resumed = h.step(Input::Resume);
+    assert_eq!(
+        events(&resumed)[0].1,
+        "node 2 became the Raft leader and resumed the run from the last checkpoint a quorum \
+         committed (10 iterations merged); the run waits up to 10 s (agent_lost_after) for its \
+         agents (a, b) to re-attach"
+    );
+    h.after(3, Input::Reattached("a".into()));
+    h.after(6, heartbeat("a", 1.0, 1));
+    let lost = h.after(1, heartbeat("a", 1.0, 1));
+    let why = system("AGENT_LOST: agent b (segment 1/2:2/2) did not re-attach within 10 s (agent_lost_after) after node 2 became the Raft leader");
+    assert_eq!(stops(&lost), [("a".into(), why, false)]);
+}
+
 #[test]
 fn a_reattached_agent_of_a_stopping_run_is_told_again() {
     let mut h = Harness::new(&["a"], config());
