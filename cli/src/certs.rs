@@ -1,6 +1,7 @@
 //! `volley certs init DIR --host H…`: the certificates of a TLS cluster, made with rcgen — a
-//! CA (`ca.crt`, `ca.key`), the controller's server certificate for the given hosts
-//! (`controller.crt`/`.key`), an agent's client certificate named by `--agent-name`
+//! CA (`ca.crt`, `ca.key`), the controller's certificate for the given hosts
+//! (`controller.crt`/`.key`: server use, and client use for dialing the other controllers of a
+//! Raft group, docs/security.md#the-raft-port), an agent's client certificate named by `--agent-name`
 //! (`agent.crt`/`.key`; under mTLS that name is the agent's identity) and a client certificate
 //! for the CLI (`client.crt`/`.key`). Keys are written with mode 0600; existing files are kept
 //! unless `--force`. See docs/security.md#tls.
@@ -124,7 +125,7 @@ fn init(a: &InitArgs) -> Result<Vec<PathBuf>, String> {
     let leaf = |what: &str,
                 cn: &str,
                 sans: Vec<String>,
-                usage: ExtendedKeyUsagePurpose|
+                usages: Vec<ExtendedKeyUsagePurpose>|
      -> Result<(String, String), String> {
         let mut p = CertificateParams::new(sans)
             .map_err(|e| format!("cannot make the {what} certificate: {e}"))?;
@@ -133,7 +134,7 @@ fn init(a: &InitArgs) -> Result<Vec<PathBuf>, String> {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        p.extended_key_usages = vec![usage];
+        p.extended_key_usages = usages;
         p.use_authority_key_identifier_extension = true;
         p.not_before = before;
         p.not_after = leaf_until;
@@ -147,19 +148,23 @@ fn init(a: &InitArgs) -> Result<Vec<PathBuf>, String> {
         "controller",
         &a.hosts[0],
         a.hosts.clone(),
-        ExtendedKeyUsagePurpose::ServerAuth,
+        // Client use too: on the Raft port a controller dials its peers with it.
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
     )?;
     let agent = leaf(
         "agent",
         &a.agent_name,
         vec![a.agent_name.clone()],
-        ExtendedKeyUsagePurpose::ClientAuth,
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
     )?;
     let client = leaf(
         "client",
         "volley-client",
         Vec::new(),
-        ExtendedKeyUsagePurpose::ClientAuth,
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
     )?;
     let contents = [
         ca_cert.pem(),

@@ -239,6 +239,23 @@ pub struct ControllerArgs {
     /// the group's current members with --peer (docs/ha.md#changing-the-membership).
     #[arg(long, env = "VOLLEY_JOIN")]
     pub join: bool,
+    /// CA (PEM) of the group's controller certificates: the Raft port then speaks mutual TLS,
+    /// accepting only controller certificates it signed, and peers are dialled with https://.
+    /// Uses --tls-cert (or --raft-tls-cert), valid for server and client use as controller.crt.
+    #[arg(long, value_name = "FILE", env = "VOLLEY_RAFT_CA")]
+    pub raft_ca: Option<PathBuf>,
+    /// A certificate of its own for the Raft port (default: --tls-cert); it must name both
+    /// server and client use.
+    #[arg(long, requires_all = ["raft_tls_key", "raft_ca"], value_name = "FILE", env = "VOLLEY_RAFT_TLS_CERT")]
+    pub raft_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --raft-tls-cert.
+    #[arg(
+        long,
+        requires = "raft_tls_cert",
+        value_name = "FILE",
+        env = "VOLLEY_RAFT_TLS_KEY"
+    )]
+    pub raft_tls_key: Option<PathBuf>,
 }
 
 /// The Raft group of `volley controller` from --node-id, --raft, --peer and --join (`None`
@@ -248,6 +265,12 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
         if a.join {
             return Err(
                 "--join needs --node-id N, --raft HOST:PORT and a --peer ID=HOST:PORT for each current member of the group"
+                    .into(),
+            );
+        }
+        if a.raft_ca.is_some() {
+            return Err(
+                "--raft-ca is for the Raft port of a controller group: it needs --node-id N and --raft HOST:PORT (docs/ha.md)"
                     .into(),
             );
         }
@@ -276,6 +299,7 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
                 .into(),
         );
     }
+    let tls = raft_tls(a)?;
     let mut peers = BTreeMap::new();
     let mut listed_self = false;
     for p in &a.peers {
@@ -287,10 +311,25 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
                 format!("invalid --peer {p:?}: the id must be a number from 1 up")
             })?;
         let addr = addr.trim();
-        let url = if addr.starts_with("http://") || addr.starts_with("https://") {
-            addr.to_string()
-        } else {
-            format!("http://{addr}")
+        let url = match (addr.split_once("://").map(|(scheme, _)| scheme), &tls) {
+            (Some("http"), None) | (Some("https"), Some(_)) => addr.to_string(),
+            (Some("http"), Some(_)) => {
+                return Err(format!(
+                    "invalid --peer {p:?}: the Raft port speaks TLS (--raft-ca): write the peer as ID=HOST:PORT or ID=https://HOST:PORT"
+                ))
+            }
+            (Some("https"), None) => {
+                return Err(format!(
+                    "invalid --peer {p:?}: an https:// peer needs TLS on this controller's Raft port too: give --raft-ca (docs/security.md#the-raft-port)"
+                ))
+            }
+            (None, None) => format!("http://{addr}"),
+            (None, Some(_)) => format!("https://{addr}"),
+            (Some(other), _) => {
+                return Err(format!(
+                    "invalid --peer {p:?}: unknown scheme {other}://; use ID=HOST:PORT"
+                ))
+            }
         };
         let host_port = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
         let port_ok = host_port.rsplit_once(':').is_some_and(|(host, port)| {
@@ -332,6 +371,35 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
         advertise_api: a.advertise_api.clone(),
         peer_token: a.peer_token.clone().filter(|t| !t.is_empty()),
         join: a.join,
+        tls,
+    }))
+}
+
+/// The Raft port's TLS files from --raft-ca and the controller's certificate (--raft-tls-cert,
+/// else --tls-cert); `None` without --raft-ca.
+fn raft_tls(a: &ControllerArgs) -> Result<Option<volley_controller::tls::TlsFiles>, String> {
+    let Some(ca) = &a.raft_ca else {
+        return Ok(None);
+    };
+    let (cert, cert_flag, key, key_flag) =
+        match (&a.raft_tls_cert, &a.raft_tls_key, &a.tls_cert, &a.tls_key) {
+            (Some(c), Some(k), _, _) => (c, "--raft-tls-cert", k, "--raft-tls-key"),
+            (None, None, Some(c), Some(k)) => (c, "--tls-cert", k, "--tls-key"),
+            _ => {
+                return Err(
+                    "--raft-ca needs this controller's certificate: give --tls-cert and --tls-key \
+                 (controller.crt and controller.key of `volley certs init`), or --raft-tls-cert \
+                 and --raft-tls-key"
+                        .into(),
+                )
+            }
+        };
+    Ok(Some(volley_controller::tls::TlsFiles {
+        cert: cert.clone(),
+        cert_flag,
+        key: key.clone(),
+        key_flag,
+        client_ca: Some(ca.clone()),
     }))
 }
 
@@ -799,5 +867,69 @@ mod tests {
         assert!(err.contains("lists only this controller (node 2)"), "{err}");
         let err = raft(&["--peer=1=c-1.h:6568,2=c-2.h:6568,2=x.h:6568"]).unwrap_err();
         assert!(err.contains("names node 2 twice"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod raft_flag_tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        a: super::ControllerArgs,
+    }
+
+    fn raft(args: &[&str]) -> Result<Option<volley_controller::group::RaftConfig>, String> {
+        let base = ["controller", "--node-id", "1", "--raft", "127.0.0.1:7001"];
+        let c = Cmd::try_parse_from(base.iter().chain(args)).map_err(|e| e.to_string())?;
+        super::raft_config(&c.a)
+    }
+
+    /// `--raft-ca` makes the peers `https://` and takes the controller's certificate; the
+    /// schemes cannot be mixed, and the CA needs a certificate.
+    #[test]
+    fn raft_tls_flags_choose_the_peers_scheme() {
+        let plain = raft(&["--peer", "2=127.0.0.1:7002"]).unwrap().unwrap();
+        assert_eq!(plain.peers[&2], "http://127.0.0.1:7002");
+        assert_eq!(plain.tls, None);
+        let tls = [
+            "--tls-cert",
+            "c.crt",
+            "--tls-key",
+            "c.key",
+            "--raft-ca",
+            "ca.crt",
+        ];
+        let with = |peer: &str| raft(&[&tls[..], &["--peer", peer]].concat());
+        let cfg = with("2=127.0.0.1:7002").unwrap().unwrap();
+        assert_eq!(cfg.peers[&2], "https://127.0.0.1:7002");
+        let files = cfg.tls.expect("TLS files");
+        assert_eq!(
+            (files.cert_flag, files.client_ca.as_deref()),
+            ("--tls-cert", Some(std::path::Path::new("ca.crt")))
+        );
+        let e = with("2=http://127.0.0.1:7002").unwrap_err();
+        assert!(e.contains("speaks TLS (--raft-ca)"), "{e}");
+        let e = raft(&["--peer", "2=https://127.0.0.1:7002"]).unwrap_err();
+        assert!(e.contains("give --raft-ca"), "{e}");
+        let e = raft(&["--raft-ca", "ca.crt", "--peer", "2=127.0.0.1:7002"]).unwrap_err();
+        assert!(
+            e.contains("--raft-ca needs this controller's certificate"),
+            "{e}"
+        );
+        let own = raft(&[
+            "--raft-ca",
+            "ca.crt",
+            "--raft-tls-cert",
+            "p.crt",
+            "--raft-tls-key",
+            "p.key",
+            "--peer",
+            "2=127.0.0.1:7002",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(own.tls.expect("TLS files").cert_flag, "--raft-tls-cert");
     }
 }

@@ -39,6 +39,9 @@ pub struct RaftConfig {
     /// until the group's leader adds it (`volley controllers add`), then catches up from a
     /// snapshot and the log. `peers` names the group's current members.
     pub join: bool,
+    /// Mutual TLS on the Raft port (`--raft-ca`): this controller's certificate and key, and
+    /// in `client_ca` the CA of the group's controller certificates. `None`: plaintext.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Why a controller could not join or stay in its group.
@@ -81,6 +84,8 @@ pub enum GroupError {
          (`volley controllers add {id}=HOST:PORT`)"
     )]
     Removed { id: u64 },
+    #[error("cannot set up TLS on the Raft port: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// The group as this controller sees it (`GET /v1/controllers`): every voter with its role,
@@ -217,6 +222,15 @@ pub async fn join(
     )
     .map_err(|e| GroupError::Node(e.to_string()))?
     .with_side(db.clone());
+    let tls = match &cfg.tls {
+        None => None,
+        Some(files) => {
+            let client = Arc::new(crate::tls::peers::client_config(files)?);
+            let server = crate::tls::ServerTls::load(files.clone(), crate::tls::Port::Raft)?;
+            server.watch(crate::tls::RELOAD_EVERY);
+            Some(crate::replication::transport::PeerTls { server, client })
+        }
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| GroupError::Listen {
@@ -226,6 +240,7 @@ pub async fn join(
     let mut config = DriverConfig::new(cfg.peers.clone());
     config.api = cfg.advertise_api.clone().unwrap_or(api);
     config.peer_token = cfg.peer_token.clone();
+    config.tls = tls;
     let driver = Driver::start(node, config, listener);
     db.replicate(Replica {
         handle: driver.handle(),

@@ -94,6 +94,18 @@ pub fn incoming(
     limits: GrpcLimits,
     tls: Option<Arc<ServerTls>>,
 ) -> mpsc::Receiver<Result<Bounded, io::Error>> {
+    incoming_on(listener, limits, tls, ("gRPC", "; --grpc-max-connections"))
+}
+
+/// [`incoming`] for a port of another name (the Raft port, `crate::replication::transport`);
+/// `label` is the port's name in logs and what to add to the cap's log line.
+pub fn incoming_on(
+    listener: TcpListener,
+    limits: GrpcLimits,
+    tls: Option<Arc<ServerTls>>,
+    label: (&'static str, &'static str),
+) -> mpsc::Receiver<Result<Bounded, io::Error>> {
+    let (what, cap_flag) = label;
     let (tx, rx) = mpsc::channel(64);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
@@ -102,7 +114,7 @@ pub fn incoming(
                 Ok(x) => x,
                 Err(e) => {
                     // Out of file descriptors, most likely: wait for some to be freed.
-                    tracing::warn!("gRPC: cannot accept a connection: {e}");
+                    tracing::warn!("{what}: cannot accept a connection: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -110,7 +122,7 @@ pub fn incoming(
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 tracing::warn!(
                     %peer,
-                    "gRPC: connection refused: {} connections are open (the cap; --grpc-max-connections)",
+                    "{what}: connection refused: {} connections are open (the cap{cap_flag})",
                     limits.max_connections
                 );
                 drop(stream);
@@ -142,7 +154,7 @@ pub fn incoming(
                 {
                     Ok(s) => s,
                     Err(e) => {
-                        tracing::warn!(%peer, "gRPC: connection closed: {e}");
+                        tracing::warn!(%peer, "{what}: connection closed: {e}");
                         return;
                     }
                 };

@@ -280,24 +280,17 @@ fn setup_auth(db: &Db, cfg: &ControllerConfig) -> Result<bool, ServerError> {
     let auth_on = db.read(|s| s.tokens().next().is_some())
         || (cfg.raft.is_some() && cfg.admin_token.is_some());
     if !cfg.insecure {
-        if let Some(raft) = cfg.raft.as_ref().filter(|r| !r.listen.ip().is_loopback()) {
-            if raft.peer_token.is_none() {
-                return Err(ServerError::Insecure {
-                    flag: "raft",
-                    addr: raft.listen,
-                    what: "the Raft port",
-                    needs: "a peer token",
-                    risk: "rewrite the controllers' state: create tokens, tests and runs",
-                    fix: "the same --peer-token (or VOLLEY_PEER_TOKEN) on every controller of the group",
-                });
-            }
+        // Mutual TLS (--raft-ca) both authenticates the peers and hides the traffic.
+        let open_raft =
+            |r: &&crate::group::RaftConfig| !r.listen.ip().is_loopback() && r.tls.is_none();
+        if let Some(raft) = cfg.raft.as_ref().filter(open_raft) {
             return Err(ServerError::Insecure {
                 flag: "raft",
                 addr: raft.listen,
                 what: "the Raft port",
-                needs: "TLS (not built yet for the Raft port, docs/ha.md)",
-                risk: "read every test, token hash and run it carries in clear text",
-                fix: "a private network between the controllers",
+                needs: "mutual TLS",
+                risk: "rewrite the controllers' state (tokens, tests, runs) and read it in clear text",
+                fix: "mutual TLS (--raft-ca with each controller's controller.crt of `volley certs init`, docs/security.md)",
             });
         }
         if !auth_on && !cfg.listen.ip().is_loopback() {

@@ -15,6 +15,9 @@
 //! - **Never a silent downgrade**: a connection whose first byte is not a TLS handshake record
 //!   gets an HTTP 400 "this port speaks TLS; use https://" and is closed ([`accept`]).
 //!
+//! - **The Raft port** ([`Port::Raft`], `--raft-ca`): mutual TLS between the controllers of a
+//!   group, where only controller certificates count ([`peers`]).
+//!
 //! rustls with the ring provider, as the agent's HTTP client uses; see docs/security.md#tls.
 
 use std::net::SocketAddr;
@@ -47,6 +50,9 @@ pub enum Port {
     Rest,
     /// The agents' gRPC port: HTTP/2; client certificates required when a client CA is given.
     Grpc,
+    /// The Raft port between controllers: HTTP/2; a controller certificate signed by the
+    /// group's CA (`--raft-ca`, in [`TlsFiles::client_ca`]) always required ([`peers`]).
+    Raft,
 }
 
 impl Port {
@@ -54,18 +60,20 @@ impl Port {
         match self {
             Port::Rest => "REST API",
             Port::Grpc => "gRPC port",
+            Port::Raft => "Raft port",
         }
     }
 }
 
 /// The files of one port's TLS configuration, with the flags that named them (for errors).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub cert_flag: &'static str,
     pub key: PathBuf,
     pub key_flag: &'static str,
-    /// `--client-ca`: the CA that signs agents' (and clients') certificates.
+    /// `--client-ca`: the CA that signs agents' (and clients') certificates; for
+    /// [`Port::Raft`], `--raft-ca`: the CA of the group's controller certificates.
     pub client_ca: Option<PathBuf>,
 }
 
@@ -94,8 +102,20 @@ pub enum TlsError {
         key: PathBuf,
         detail: String,
     },
-    #[error("--client-ca {}: {detail}", .path.display())]
-    ClientCa { path: PathBuf, detail: String },
+    #[error("{flag} {}: {detail}", .path.display())]
+    ClientCa {
+        flag: &'static str,
+        path: PathBuf,
+        detail: String,
+    },
+    #[error("TLS on the Raft port needs --raft-ca, the CA of the group's controller certificates")]
+    NoRaftCa,
+    #[error("{flag} {} cannot be a controller's certificate on the Raft port: it names {uses}, and a controller both serves its peers and dials them; use controller.crt of `volley certs init`, or a certificate whose extended key usage names serverAuth and clientAuth", .path.display())]
+    Uses {
+        flag: &'static str,
+        path: PathBuf,
+        uses: &'static str,
+    },
 }
 
 /// Reads a PEM file whole (bounded: certificate files are small).
@@ -170,26 +190,30 @@ pub fn server_config(files: &TlsFiles, port: Port) -> Result<ServerConfig, TlsEr
             key: files.key.clone(),
             detail: e.to_string(),
         })?;
+    let ca_flag = match port {
+        Port::Raft => "--raft-ca",
+        Port::Rest | Port::Grpc => "--client-ca",
+    };
     let builder = match &files.client_ca {
+        None if port == Port::Raft => return Err(TlsError::NoRaftCa),
         None => builder.with_no_client_auth(),
         Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for cert in load_certs("--client-ca", ca)? {
-                roots.add(cert).map_err(|e| TlsError::ClientCa {
-                    path: ca.clone(),
-                    detail: format!("not a usable CA certificate: {e}"),
-                })?;
-            }
+            let roots = ca_roots(ca_flag, ca)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
             let verifier = match port {
-                Port::Grpc => verifier,
+                Port::Grpc | Port::Raft => verifier,
                 Port::Rest => verifier.allow_unauthenticated(),
             };
             let verifier = verifier.build().map_err(|e| TlsError::ClientCa {
+                flag: ca_flag,
                 path: ca.clone(),
                 detail: e.to_string(),
             })?;
-            builder.with_client_cert_verifier(verifier)
+            match port {
+                Port::Raft => builder
+                    .with_client_cert_verifier(Arc::new(peers::ControllersOnly::new(verifier))),
+                Port::Rest | Port::Grpc => builder.with_client_cert_verifier(verifier),
+            }
         }
     };
     let mut config = builder
@@ -203,9 +227,22 @@ pub fn server_config(files: &TlsFiles, port: Port) -> Result<ServerConfig, TlsEr
         })?;
     config.alpn_protocols = match port {
         Port::Rest => vec![b"http/1.1".to_vec()],
-        Port::Grpc => vec![b"h2".to_vec()],
+        Port::Grpc | Port::Raft => vec![b"h2".to_vec()],
     };
     Ok(config)
+}
+
+/// The CA certificates of `path` as a root store; errors name `flag`.
+fn ca_roots(flag: &'static str, path: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(flag, path)? {
+        roots.add(cert).map_err(|e| TlsError::ClientCa {
+            flag,
+            path: path.to_path_buf(),
+            detail: format!("not a usable CA certificate: {e}"),
+        })?;
+    }
+    Ok(roots)
 }
 
 /// What identifies a version of the files: modification time and size of each.
@@ -249,9 +286,10 @@ impl ServerTls {
             .clone()
     }
 
-    /// Whether connections must present a client certificate (gRPC with `--client-ca`).
+    /// Whether connections must present a client certificate (gRPC with `--client-ca`, and
+    /// the Raft port).
     pub fn requires_client_cert(&self) -> bool {
-        self.port == Port::Grpc && self.files.client_ca.is_some()
+        self.port == Port::Raft || (self.port == Port::Grpc && self.files.client_ca.is_some())
     }
 
     /// Rebuilds the configuration if a file changed since the last look. `None`: nothing
@@ -436,6 +474,8 @@ pub fn peer_cert_name(stream: &TlsStream<TcpStream>) -> Option<String> {
 pub fn peer_addr(stream: &TlsStream<TcpStream>) -> Option<SocketAddr> {
     stream.get_ref().0.peer_addr().ok()
 }
+
+pub mod peers;
 
 #[cfg(test)]
 mod tests;

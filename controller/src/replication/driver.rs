@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use super::node::{is_snapshot, Membership, Node, NodeError, NodeStatus, ProposalId, Role, TICK};
 use super::payload::Payload;
 use super::transport::{
-    ApiBook, PeerAuth, PeerClient, PeerService, TransportLimits, MAX_MESSAGES_PER_BATCH,
+    ApiBook, PeerAuth, PeerClient, PeerService, PeerTls, TransportLimits, MAX_MESSAGES_PER_BATCH,
 };
 use crate::state::{Applied, Command, State, StateError};
 
@@ -53,8 +53,11 @@ pub struct DriverConfig {
     /// their followers can redirect writes here when this node leads.
     pub api: String,
     /// The secret every node of the group shares (`--peer-token`): sent with every batch, and
-    /// required of every batch received. `None`: no token (loopback or `--insecure` only).
+    /// required of every batch received. `None`: no token (loopback, TLS or `--insecure` only).
     pub peer_token: Option<String>,
+    /// Mutual TLS on the Raft port (`--raft-ca`): how it serves and how it dials `https://`
+    /// peers. `None`: plaintext.
+    pub tls: Option<PeerTls>,
 }
 
 impl DriverConfig {
@@ -66,6 +69,7 @@ impl DriverConfig {
             proposal_timeout: Duration::from_secs(5),
             api: String::new(),
             peer_token: None,
+            tls: None,
         }
     }
 }
@@ -152,12 +156,15 @@ struct Dialer {
     limits: TransportLimits,
     api: String,
     token: Option<String>,
+    /// With TLS on the Raft port (`--raft-ca`), how every peer is dialled.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Dialer {
     fn client(&self, to: u64, addr: String) -> PeerClient {
         PeerClient::new(self.id, to, addr, self.limits.clone())
             .identify(self.api.clone(), self.token.as_deref())
+            .with_tls(self.tls.clone())
     }
 }
 
@@ -444,8 +451,9 @@ impl Driver {
             node.side(),
         );
         let local: Option<SocketAddr> = listener.local_addr().ok();
+        let server_tls = config.tls.as_ref().map(|t| t.server.clone());
         tasks.push(tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let incoming = super::transport::incoming(listener, server_tls);
             if let Err(e) = tonic::transport::Server::builder()
                 .add_service(service)
                 .serve_with_incoming(incoming)
@@ -459,6 +467,7 @@ impl Driver {
             limits: config.limits.clone(),
             api: config.api.clone(),
             token: config.peer_token.clone(),
+            tls: config.tls.as_ref().map(|t| t.client.clone()),
         };
         let mut lp = Loop {
             node: node.with_peers(&config.peers),

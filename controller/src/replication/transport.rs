@@ -11,6 +11,11 @@
 //! batch, or a batch of another protocol version, is refused whole with a message naming why.
 //! With a peer token (`--peer-token`) every batch must carry it (`authorization: Bearer …`),
 //! compared in constant time (docs/security.md#the-raft-port).
+//!
+//! With TLS (`--raft-ca`, [`PeerTls`]) the port speaks mutual TLS: the receiver accepts only
+//! controller certificates of the group's CA ([`crate::tls::peers`]) and the sender dials
+//! `https://` peers with its own certificate, trusting only that CA. Either way the port's
+//! connections are bounded as the agents' gRPC port's are ([`incoming`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,6 +25,9 @@ use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::grpc_listener::{Bounded, GrpcLimits};
+use crate::tls::ServerTls;
 use tonic::{Request, Response, Status};
 use volley_proto::raft::raft_peer_client::RaftPeerClient;
 use volley_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
@@ -50,6 +58,43 @@ impl Default for TransportLimits {
             inbox_timeout: Duration::from_millis(500),
         }
     }
+}
+
+/// Most connections the Raft port keeps open at once (a group has a handful of controllers,
+/// each with one connection to each peer); more are closed at once.
+pub const MAX_PEER_CONNECTIONS: usize = 64;
+/// Longest a new connection to the Raft port may take to finish its TLS handshake and send
+/// the HTTP/2 preface.
+pub const PEER_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The Raft port's TLS (`--raft-ca`): what it serves with, and what it dials peers with.
+#[derive(Debug, Clone)]
+pub struct PeerTls {
+    /// The port's server configuration (controller certificates of the CA required), reloaded
+    /// when its files change.
+    pub server: Arc<ServerTls>,
+    /// This controller's certificate as a client, trusting only the group's CA.
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+/// The Raft port's connections from `listener`: at most [`MAX_PEER_CONNECTIONS`], each with
+/// [`PEER_HANDSHAKE_TIMEOUT`] to finish its handshakes, over TLS when `tls` is given (a peer
+/// that is refused is logged with its address and why).
+pub fn incoming(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<ServerTls>>,
+) -> tokio_stream::wrappers::ReceiverStream<Result<Bounded, std::io::Error>> {
+    let limits = GrpcLimits {
+        max_connections: MAX_PEER_CONNECTIONS,
+        handshake_timeout: PEER_HANDSHAKE_TIMEOUT,
+        ..GrpcLimits::default()
+    };
+    tokio_stream::wrappers::ReceiverStream::new(crate::grpc_listener::incoming_on(
+        listener,
+        limits,
+        tls,
+        ("Raft port", ""),
+    ))
 }
 
 /// Longest REST API URL a peer may advertise (a longer one is ignored).
@@ -356,6 +401,8 @@ pub struct PeerClient {
     api: String,
     /// `Bearer <peer token>`, sent with every batch when the group has a token.
     authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    /// How an `https://` peer is dialled (`--raft-ca`).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl PeerClient {
@@ -369,7 +416,22 @@ impl PeerClient {
             limits,
             api: String::new(),
             authorization: None,
+            tls: None,
         }
+    }
+
+    /// Dials the peer with `tls` (this controller's certificate, the group's CA): every peer
+    /// of a group with TLS on its Raft port is, also one added as `HOST:PORT` or `http://`
+    /// (`volley controllers add`), since the port speaks nothing else. Without it, an
+    /// `https://` peer cannot be reached (each send says so).
+    pub fn with_tls(mut self, tls: Option<Arc<rustls::ClientConfig>>) -> PeerClient {
+        if tls.is_some() {
+            if let Some(rest) = self.addr.strip_prefix("http://") {
+                self.addr = format!("https://{rest}");
+            }
+        }
+        self.tls = tls;
+        self
     }
 
     /// Sends `api` (this node's REST API URL) and the peer token `token` with every batch. A
@@ -402,7 +464,22 @@ impl PeerClient {
                 })?
                 .connect_timeout(self.limits.connect_timeout)
                 .timeout(self.limits.request_timeout);
-            let channel = endpoint.connect_lazy();
+            let channel = match (self.addr.starts_with("https://"), &self.tls) {
+                (false, _) => endpoint.connect_lazy(),
+                (true, Some(tls)) => endpoint.connect_with_connector_lazy(tls_connector(
+                    tls.clone(),
+                    self.limits.connect_timeout,
+                )),
+                (true, None) => {
+                    return Err(SendError::Address {
+                        to: self.to,
+                        addr: self.addr.clone(),
+                        detail: "an https:// peer needs TLS on this controller's Raft port: \
+                                 start it with --raft-ca"
+                            .into(),
+                    })
+                }
+            };
             self.client = Some(
                 RaftPeerClient::new(channel)
                     .max_decoding_message_size(MAX_RAFT_BATCH_BYTES)
@@ -523,6 +600,50 @@ impl PeerClient {
             Err(_) => Err(SendError::Timeout { to, timeout: total }),
         }
     }
+}
+
+/// Dials a peer's Raft port over TLS with `config`, the peer's certificate checked against the
+/// host name of its URL; the TCP connect and the handshake together take at most `timeout`.
+fn tls_connector(
+    config: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+) -> impl tower::Service<
+    tonic::codegen::http::Uri,
+    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
+       + Send {
+    tower::service_fn(move |uri: tonic::codegen::http::Uri| {
+        let config = config.clone();
+        async move {
+            let host = uri
+                .host()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+            })?;
+            let dial = async {
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+                let _ = tcp.set_nodelay(true);
+                tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+            };
+            match tokio::time::timeout(timeout, dial).await {
+                Ok(Ok(stream)) => Ok(hyper_util::rt::TokioIo::new(stream)),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no TLS connection to {host}:{port} within {timeout:?}"),
+                )),
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -727,5 +848,169 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("--peer-token"), "{err}");
         server.abort();
+    }
+}
+
+/// Mutual TLS on the Raft port, with certificates made here as `volley certs init` makes them.
+#[cfg(test)]
+mod tls_tests {
+    use std::path::{Path, PathBuf};
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose as Eku, IsCa, Issuer,
+        KeyPair,
+    };
+
+    use super::*;
+    use crate::tls::{Port, TlsFiles};
+
+    /// A CA in `dir` named `stem`, and a function that writes a leaf certificate it signs.
+    struct Ca {
+        dir: PathBuf,
+        params: CertificateParams,
+        key: KeyPair,
+        crt: PathBuf,
+    }
+
+    impl Ca {
+        fn new(dir: &Path, stem: &str) -> Ca {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(DnType::CommonName, stem);
+            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            let key = KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            let crt = dir.join(format!("{stem}.crt"));
+            std::fs::write(&crt, cert.pem()).unwrap();
+            Ca {
+                dir: dir.to_path_buf(),
+                params,
+                key,
+                crt,
+            }
+        }
+
+        /// A certificate for 127.0.0.1 named `cn` with `uses`, signed by this CA, with the
+        /// files of a Raft port trusting `ca`.
+        fn leaf(&self, cn: &str, uses: Vec<Eku>, ca: &Path) -> TlsFiles {
+            let mut p = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p.extended_key_usages = uses;
+            let key = KeyPair::generate().unwrap();
+            let cert = p
+                .signed_by(&key, &Issuer::from_params(&self.params, &self.key))
+                .unwrap();
+            let (c, k) = (
+                self.dir.join(format!("{cn}.crt")),
+                self.dir.join(format!("{cn}.key")),
+            );
+            std::fs::write(&c, cert.pem()).unwrap();
+            std::fs::write(&k, key.serialize_pem()).unwrap();
+            TlsFiles {
+                cert: c,
+                cert_flag: "--tls-cert",
+                key: k,
+                key_flag: "--tls-key",
+                client_ca: Some(ca.to_path_buf()),
+            }
+        }
+    }
+
+    fn msg(from: u64, to: u64, term: u64) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(raft::eraftpb::MessageType::MsgHeartbeat);
+        m.from = from;
+        m.to = to;
+        m.term = term;
+        m
+    }
+
+    /// A controller certificate of the group's CA is delivered over TLS; an agent's certificate
+    /// of the same CA (client use only), a controller certificate of another CA and a plaintext
+    /// sender are refused and nothing of theirs is delivered; a certificate without client use
+    /// cannot be a controller's on the Raft port at all.
+    #[tokio::test]
+    async fn only_controller_certificates_of_the_ca_reach_the_raft_port() {
+        let dir = std::env::temp_dir().join(format!("volley-raft-tls-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = Ca::new(&dir, "group-ca");
+        let other = Ca::new(&dir, "other-ca");
+        let both = vec![Eku::ServerAuth, Eku::ClientAuth];
+        let server_files = ca.leaf("c2", both.clone(), &ca.crt);
+        let good = ca.leaf("c1", both.clone(), &ca.crt);
+        let agent = ca.leaf("agent-1", vec![Eku::ClientAuth], &ca.crt);
+        let foreign = other.leaf("c9", both, &ca.crt);
+        let server_only = ca.leaf("web", vec![Eku::ServerAuth], &ca.crt);
+
+        let e = crate::tls::peers::client_config(&server_only).unwrap_err();
+        assert!(e.to_string().contains("server use only"), "{e}");
+        let e = crate::tls::peers::client_config(&agent).unwrap_err();
+        assert!(e.to_string().contains("client use only"), "{e}");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let (tx, mut rx) = mpsc::channel(16);
+        let server_tls = ServerTls::load(server_files, Port::Raft).unwrap();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerService::server(
+                    2,
+                    tx,
+                    TransportLimits::default(),
+                    ApiBook::default(),
+                    PeerAuth::new(None),
+                ))
+                .serve_with_incoming(incoming(listener, Some(server_tls))),
+        );
+        let limits = TransportLimits::default();
+        // The agent's certificate presented as a client, bypassing check_own.
+        let agent_client = {
+            let certs = crate::tls::load_certs("--cert", &agent.cert).unwrap();
+            let key = crate::tls::load_key("--key", &agent.key).unwrap();
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(crate::tls::load_certs("--ca", &ca.crt).unwrap().remove(0))
+                .unwrap();
+            let mut c = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)
+            .unwrap();
+            c.alpn_protocols = vec![b"h2".to_vec()];
+            c
+        };
+        let foreign_client = crate::tls::peers::client_config(&foreign).unwrap();
+        for (what, tls) in [
+            ("agent", Some(agent_client)),
+            ("foreign", Some(foreign_client)),
+        ] {
+            let mut c =
+                PeerClient::new(1, 2, url.clone(), limits.clone()).with_tls(tls.map(Arc::new));
+            let err = c.send(&[msg(1, 2, 7)]).await.unwrap_err();
+            assert!(
+                matches!(err, SendError::Refused { .. } | SendError::Timeout { .. }),
+                "{what}: {err}"
+            );
+        }
+        let plain = format!("http://{}", url.trim_start_matches("https://"));
+        let mut c = PeerClient::new(1, 2, plain, limits.clone());
+        c.send(&[msg(1, 2, 7)]).await.unwrap_err();
+        let mut c = PeerClient::new(1, 2, url.clone(), limits.clone());
+        let err = c.send(&[msg(1, 2, 7)]).await.unwrap_err();
+        assert!(err.to_string().contains("--raft-ca"), "{err}");
+        assert!(rx.try_recv().is_err(), "nothing delivered");
+
+        let tls = crate::tls::peers::client_config(&good).unwrap();
+        let mut c = PeerClient::new(1, 2, url, limits).with_tls(Some(Arc::new(tls)));
+        c.send(&[msg(1, 2, 9)]).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap().term, 9);
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

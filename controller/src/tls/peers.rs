@@ -1,0 +1,157 @@
+//! Who may speak on the Raft port: the controllers of the group, and nobody else who holds a
+//! certificate of the same CA.
+//!
+//! `volley certs init` signs the agents' and the CLI's client certificates with the CA that
+//! signs the controller's, so a certificate of the CA does not tell a controller from an agent.
+//! A peer's certificate must therefore also name **server use** (the serverAuth extended key
+//! usage, which `controller.crt` carries besides clientAuth), which an agent's or a client's
+//! certificate does not ([`ControllersOnly`]). Each controller dials its peers with its own
+//! certificate as the client certificate and trusts only the group's CA ([`client_config`]).
+//! See docs/security.md#the-raft-port.
+
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName};
+
+use super::{ca_roots, load_certs, load_key, provider, TlsError, TlsFiles};
+
+/// The uses a certificate's extended key usage names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Uses {
+    pub server: bool,
+    pub client: bool,
+}
+
+/// What a certificate (DER) says it may be used for. Without the extension, nothing is named:
+/// a peer's certificate must name its uses.
+pub fn uses(der: &[u8]) -> Uses {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return Uses::default();
+    };
+    match cert.extended_key_usage() {
+        Ok(Some(eku)) => Uses {
+            server: eku.value.server_auth || eku.value.any,
+            client: eku.value.client_auth || eku.value.any,
+        },
+        _ => Uses::default(),
+    }
+}
+
+/// The client-certificate check of the Raft port: the CA's check, then server use.
+#[derive(Debug)]
+pub struct ControllersOnly {
+    ca: Arc<dyn ClientCertVerifier>,
+}
+
+impl ControllersOnly {
+    /// `ca`: the verifier of the group's CA (`--raft-ca`), client certificates required.
+    pub fn new(ca: Arc<dyn ClientCertVerifier>) -> ControllersOnly {
+        ControllersOnly { ca }
+    }
+}
+
+impl ClientCertVerifier for ControllersOnly {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.ca.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.ca.verify_client_cert(end_entity, intermediates, now)?;
+        if uses(end_entity).server {
+            return Ok(verified);
+        }
+        let name = super::cert_name(end_entity).unwrap_or_else(|| "(no name)".into());
+        tracing::warn!(
+            "Raft port: refused a certificate issued to `{name}`: it is not a controller \
+             certificate (it does not name server use); each controller presents its \
+             controller.crt of `volley certs init`"
+        );
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::InvalidPurpose,
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.ca.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.ca.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.ca.supported_verify_schemes()
+    }
+}
+
+/// Checks that the certificate of `files` can serve on the Raft port and dial peers: it must
+/// name both server and client use.
+pub fn check_own(files: &TlsFiles) -> Result<(), TlsError> {
+    let certs = load_certs(files.cert_flag, &files.cert)?;
+    let u = uses(certs[0].as_ref());
+    if u.server && u.client {
+        return Ok(());
+    }
+    Err(TlsError::Uses {
+        flag: files.cert_flag,
+        path: files.cert.clone(),
+        uses: match (u.server, u.client) {
+            (true, _) => "server use only",
+            (_, true) => "client use only",
+            _ => "neither server nor client use",
+        },
+    })
+}
+
+/// What a controller dials its peers with: its own certificate (`files`) as the client
+/// certificate, trusting only the group's CA (`files.client_ca`), HTTP/2 by ALPN. Read once
+/// at start (the server side reloads; see docs/security.md#the-raft-port).
+pub fn client_config(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
+    let ca = files.client_ca.as_ref().ok_or(TlsError::NoRaftCa)?;
+    check_own(files)?;
+    let roots = ca_roots("--raft-ca", ca)?;
+    let certs = load_certs(files.cert_flag, &files.cert)?;
+    let key = load_key(files.key_flag, &files.key)?;
+    let pair = |detail: String| TlsError::Pair {
+        cert_flag: files.cert_flag,
+        cert: files.cert.clone(),
+        key_flag: files.key_flag,
+        key: files.key.clone(),
+        detail,
+    };
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| pair(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| pair(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
