@@ -29,6 +29,8 @@ pub struct Import {
     /// `import * as ns from …`: where it is in the source, to be rewritten when the module
     /// imported is CommonJS (see [`super::commonjs::namespace_imports`]).
     pub namespace: Option<NamespaceImport>,
+    /// `export * from …`: the names importers ask of this module may come from there.
+    pub star: bool,
 }
 
 /// An `import * as local from …` in a module's source.
@@ -93,6 +95,7 @@ pub fn analyze(js: &str) -> Option<Analysis> {
                     specifier: i.src.value.to_string_lossy().into_owned(),
                     names,
                     namespace,
+                    star: false,
                 });
             }
             ModuleDecl::ExportNamed(e) => {
@@ -109,6 +112,7 @@ pub fn analyze(js: &str) -> Option<Analysis> {
                         specifier: src.value.to_string_lossy().into_owned(),
                         names,
                         namespace: None,
+                        star: false,
                     });
                 }
             }
@@ -116,6 +120,7 @@ pub fn analyze(js: &str) -> Option<Analysis> {
                 specifier: e.src.value.to_string_lossy().into_owned(),
                 names: Vec::new(),
                 namespace: None,
+                star: true,
             }),
             _ => {}
         }
@@ -189,6 +194,8 @@ mod tests {
             ]
         );
         assert_eq!(a.requires, vec!["./u.js"]);
+        let stars: Vec<bool> = a.imports.iter().map(|i| i.star).collect();
+        assert_eq!(stars, [false, false, false, false, true]);
     }
 
     #[test]

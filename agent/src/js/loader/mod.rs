@@ -159,6 +159,8 @@ impl Graph {
     fn scan(&mut self, entry: &str) {
         let mut queue = vec![entry.to_string()];
         let mut seen: BTreeSet<String> = queue.iter().cloned().collect();
+        // (module, the modules it `export * from`s)
+        let mut stars: Vec<(String, Vec<String>)> = Vec::new();
         while let Some(name) = queue.pop() {
             let Ok(p) = self.prepared(&name) else {
                 continue;
@@ -187,6 +189,59 @@ impl Graph {
                 if seen.insert(target.clone()) {
                     queue.push(target);
                 }
+            }
+            let star_targets: Vec<String> = a
+                .imports
+                .iter()
+                .filter(|i| i.star)
+                .filter_map(|i| resolve_specifier(&name, &i.specifier).ok())
+                .filter(|t| builtin_bytecode(t).is_none())
+                .collect();
+            if !star_targets.is_empty() {
+                stars.push((name, star_targets));
+            }
+        }
+        self.pass_names_through_star_exports(&stars);
+    }
+
+    /// A name imported from a module that does `export * from` a CommonJS module may be one of
+    /// that module's exports (k6 re-exports them): the facade must export it. Only when one
+    /// CommonJS module is star-exported, or every name would be exported twice (ambiguous).
+    fn pass_names_through_star_exports(&mut self, stars: &[(String, Vec<String>)]) {
+        let is_commonjs = |graph: &Graph, name: &str| {
+            graph
+                .prepared
+                .get(name)
+                .and_then(|p| p.as_ref().ok())
+                .and_then(|p| p.analysis.as_ref())
+                .is_some_and(|a| !a.esm)
+        };
+        let mut edges = Vec::new();
+        for (from, targets) in stars {
+            let mut cjs = targets.iter().filter(|t| is_commonjs(self, t));
+            if let (Some(only), None) = (cjs.next(), cjs.next()) {
+                edges.push((from.clone(), only.clone()));
+            }
+        }
+        // Until nothing changes: chains of re-exports pass names on (names are finite).
+        loop {
+            let mut changed = false;
+            for (from, to) in &edges {
+                let names: Vec<String> = self
+                    .wanted
+                    .get(from)
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| *n != "default" && *n != commonjs::EXPORTS_NAME)
+                    .cloned()
+                    .collect();
+                let target = self.wanted.entry(to.clone()).or_default();
+                for n in names {
+                    changed |= target.insert(n);
+                }
+            }
+            if !changed {
+                break;
             }
         }
     }

@@ -253,6 +253,27 @@ fn a_namespace_import_of_commonjs_has_the_keys_its_exports_have_when_it_ran() {
 }
 
 #[test]
+fn names_imported_through_export_star_reach_the_commonjs_module() {
+    let got = options_of(
+        &[
+            (
+                "main.js",
+                "import { parse, own } from './index.js';\n\
+                 export const options = { r: [parse('x'), own] };\n\
+                 export default function () {}\n",
+            ),
+            ("index.js", "export * from './umd.js';\nexport const own = 1;\n"),
+            (
+                "umd.js",
+                "module.exports = (function () { return { parse: function (s) { return s + '!'; } }; })();\n",
+            ),
+        ],
+        "main.js",
+    );
+    assert_eq!(got["r"], json!(["x!", 1]));
+}
+
+#[test]
 fn bundles_find_the_global_object_as_global() {
     // Browserify's standalone wrapper and its modules look for the global object through
     // `window`, `global` and `self`; k6 defines `global` (as `globalThis`) and neither other.
