@@ -28,6 +28,7 @@ struct Node {
     id: u64,
     proc: Proc,
     rest: u16,
+    grpc_url: String,
     raft: u16,
 }
 
@@ -37,38 +38,62 @@ impl Node {
     }
 }
 
-/// Starts controller `id` on fixed ports; `peers` are the current members' (id, Raft port)
-/// and `join` makes it wait to be added.
-fn start(id: u64, ports: (u16, u16, u16), peers: &[(u64, u16)], join: bool, dir: &Path) -> Node {
-    let (rest, grpc, raft) = ports;
-    let mut cmd = Command::new(volley_bin());
-    cmd.args(["controller", "--listen", &format!("127.0.0.1:{rest}")])
-        .args(["--grpc", &format!("127.0.0.1:{grpc}")])
+/// Starts controller `id` (REST and gRPC on ports the system picks, the Raft port on a free
+/// one, picked again if another process took it first); `peers` are the current members'
+/// (id, Raft port) and `join` makes it wait to be added.
+fn start(id: u64, peers: &[(u64, u16)], join: bool, dir: &Path) -> Node {
+    let mut last = String::new();
+    for attempt in 0..5 {
+        let raft = free_port();
+        let mut cmd = Command::new(volley_bin());
+        cmd.args([
+            "controller",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
-        .arg(dir.join(format!("node-{id}")))
+        .arg(dir.join(format!("node-{id}-{attempt}")))
         .args(["--node-id", &id.to_string()])
         .args(["--raft", &format!("127.0.0.1:{raft}")])
         .env("RUST_LOG", "info");
-    for (peer, port) in peers {
-        cmd.args(["--peer", &format!("{peer}=127.0.0.1:{port}")]);
+        for (peer, port) in peers {
+            cmd.args(["--peer", &format!("{peer}=127.0.0.1:{port}")]);
+        }
+        if join {
+            cmd.arg("--join");
+        }
+        let proc = Proc::spawn(&mut cmd);
+        let url = |marker: &str| {
+            proc.stdout.wait_for(|l| l.contains(marker), BOUND)?;
+            proc.stdout
+                .lines()
+                .into_iter()
+                .find(|(_, l)| l.contains(marker))
+                .and_then(|(_, l)| l.rsplit(' ').next().map(str::to_string))
+        };
+        if let (Some(rest), Some(grpc_url)) = (url("REST API on"), url("gRPC for agents on")) {
+            let rest = rest
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a REST port");
+            return Node {
+                id,
+                proc,
+                rest,
+                grpc_url,
+                raft,
+            };
+        }
+        last = proc.stderr.text();
+        assert!(
+            last.contains("in use"),
+            "controller {id} did not start\n{last}"
+        );
     }
-    if join {
-        cmd.arg("--join");
-    }
-    let proc = Proc::spawn(&mut cmd);
-    assert!(
-        proc.stdout
-            .wait_for(|l| l.contains("REST API on"), BOUND)
-            .is_some(),
-        "controller {id} did not start\n{}",
-        proc.stderr.text()
-    );
-    Node {
-        id,
-        proc,
-        rest,
-        raft,
-    }
+    panic!("controller {id} found no free Raft port in 5 tries\n{last}");
 }
 
 fn logs(nodes: &[&Node]) -> String {
@@ -222,14 +247,14 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
         "export const options = { vus: 1, iterations: 3 };\nexport default function () {}\n",
     )
     .expect("script");
-    let ports: Vec<(u16, u16, u16)> = (0..3)
-        .map(|_| (free_port(), free_port(), free_port()))
-        .collect();
     let t0 = Instant::now();
     let phase = |what: &str| println!("{:>6.1} s  {what}", t0.elapsed().as_secs_f64());
 
-    // A group of one: node 1 leads alone and takes writes.
-    let n1 = start(1, ports[0], &[], false, &dir);
+    // A group of one: node 1 leads alone and takes writes. Nodes 2 and 3 start now with
+    // --join (so that the agent can be given every controller) and wait to be added.
+    let n1 = start(1, &[], false, &dir);
+    let n2 = start(2, &[(1, n1.raft)], true, &dir);
+    let n3 = start(3, &[(1, n1.raft), (2, n2.raft)], true, &dir);
     let started = Instant::now();
     while write_probe(&n1) != 404 {
         assert!(started.elapsed() < BOUND, "node 1 does not lead alone");
@@ -237,10 +262,7 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
     }
     assert_eq!(agreed(&[&n1], &[1]), 1);
     phase("node 1 leads a group of one");
-    let grpc: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{}", p.1))
-        .collect();
+    let grpc: Vec<&str> = [&n1, &n2, &n3].map(|n| n.grpc_url.as_str()).to_vec();
     let mut agent_cmd = Command::new(volley_bin());
     let tmp = dir.join("tmp-agent");
     std::fs::create_dir_all(&tmp).expect("agent tmp");
@@ -278,9 +300,9 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
     assert!(err.contains("HOST:PORT"), "{err}");
     assert_eq!(agreed(&[&n1], &[1]), 1, "a refused change changed nothing");
 
-    // 1 → 2: node 2 joins, is not a voter until added, then catches up.
-    let n2 = start(2, ports[1], &[(1, n1.raft)], true, &dir);
+    // 1 → 2: node 2, started with --join, is not a voter until added, then catches up.
     assert_eq!(group(&n2).1, "not a voter");
+    assert_eq!(group(&n3).1, "not a voter");
     // Tests exist before node 2 joins: it must catch up with them.
     let started = Instant::now();
     while test_ids(&n1).is_empty() {
@@ -297,7 +319,6 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
     phase("node 2 added; it holds every test");
 
     // 2 → 3, asked of the follower (node 2), which redirects to the leader.
-    let n3 = start(3, ports[2], &[(1, n1.raft), (2, n2.raft)], true, &dir);
     let via_follower = format!("{},{}", n2.url(), n1.url());
     let (code, out, err) =
         controllers(&via_follower, &["add", &format!("3=127.0.0.1:{}", n3.raft)]);
@@ -409,19 +430,15 @@ fn nodes_added_after_a_test_was_created_fetch_its_archive_and_run_it_as_leader()
         "export const options = { vus: 1, iterations: 4 };\nexport default function () {}\n";
     let script = dir.join("fetched.js");
     std::fs::write(&script, source).expect("script");
-    let ports: Vec<(u16, u16, u16)> = (0..3)
-        .map(|_| (free_port(), free_port(), free_port()))
-        .collect();
-    let n1 = start(1, ports[0], &[], false, &dir);
+    let n1 = start(1, &[], false, &dir);
+    let n2 = start(2, &[(1, n1.raft)], true, &dir);
+    let n3 = start(3, &[(1, n1.raft), (2, n2.raft)], true, &dir);
     let started = Instant::now();
     while write_probe(&n1) != 404 {
         assert!(started.elapsed() < BOUND, "node 1 does not lead alone");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let grpc: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{}", p.1))
-        .collect();
+    let grpc: Vec<&str> = [&n1, &n2, &n3].map(|n| n.grpc_url.as_str()).to_vec();
     let tmp = dir.join("tmp-agent");
     std::fs::create_dir_all(&tmp).expect("agent tmp");
     let _agent = Proc::spawn(
@@ -438,12 +455,10 @@ fn nodes_added_after_a_test_was_created_fetch_its_archive_and_run_it_as_leader()
     let code = submit.exit_code(BOUND);
     assert_eq!(code, 0, "{}{}", submit.stdout.text(), submit.stderr.text());
 
-    // Nodes 2 and 3 join: each gets a snapshot (every membership change compacts the log),
-    // so the test without its archive, and fetches the archive by hash.
-    let n2 = start(2, ports[1], &[(1, n1.raft)], true, &dir);
+    // Nodes 2 and 3 are added: each gets a snapshot (every membership change compacts the
+    // log), so the test without its archive, and fetches the archive by hash.
     let (code, out, err) = controllers(&n1.url(), &["add", &format!("2=127.0.0.1:{}", n2.raft)]);
     assert_eq!(code, 0, "{out}{err}");
-    let n3 = start(3, ports[2], &[(1, n1.raft), (2, n2.raft)], true, &dir);
     let (code, out, err) = controllers(&n1.url(), &["add", &format!("3=127.0.0.1:{}", n3.raft)]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(agreed(&[&n1, &n2, &n3], &[1, 2, 3]), 1);
