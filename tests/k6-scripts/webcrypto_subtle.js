@@ -23,6 +23,9 @@ const errorName = async (p) => {
 // Keys k6 v1.1.0 generated, as it exported them.
 const EC_P256 = {'kty': 'EC', 'crv': 'P-256', 'x': 'cY_pTff5uS1oZdy3U2Lmf1ZWxkkw0SLjhJrrxI_pxX0', 'y': 'PgiTU4NmIYcLuC49KVFF9jDKSTJgJI19TqdEzou-jf0', 'd': '6CBLpnyRz2ZVRe_vmvVUxAMuQ0F0EOTYhDqpQltty8A'};
 const EC_P384 = {'kty': 'EC', 'crv': 'P-384', 'x': 'SMv6HlDSVzpPuvK7wpLAfeRnPKbpC8IsSjiOsXdYkERvidP74Xr4xsRlXYQtJFIU', 'y': 'tQdXoCIXK5WnuFXVVXC-5O9Wb5qEzuF-bv_3csdi89uA2sONIWqbrAo7jv-w05bY', 'd': '3ZI6_n6xR-xcj93dmAWdKXd5vthZEJ9Xyc7r62_o_jHDMpLf_0e-MAdBGhtyDX9-'};
+const EC_P521 = {'kty': 'EC', 'crv': 'P-521', 'x': 'Ql6zDjt9NZX5hWnXBghK5Saeb30MZKFrA0ghY7NK7im_g_MydWNn4v2l1hvSPU52cjA6LqyyEwpBdA1dVX9u_tI', 'y': 'nTWb-SvM16b_XaBpPOg5Wjh-lUNAyg3WV6ujTr7J2C7Ir68bniDt3BkchXxEbH99V0m3xnCsaNeO2cU2zZwzB2Y', 'd': 'AX_apLH5XuGNAn2Ka0BvVWmTUHpz6U02R52zTdqARYz42VDt9S83PaxVoK7hq_ITUWaItaghUWrvSJvVcd6F41U9'};
+const DH_P521_A = {'kty': 'EC', 'crv': 'P-521', 'x': 'AWXQ1TeVGsWWTb47bMO7v9Jl_9gFTZm6CRAIp2ey4JATjaarvFrhsQTpD_2Xm8iswQAQDGk95wM6YJlShvL3opEL', 'y': '_-gkddK5QuqFL3mCOGHERPdeGhx1K4hnHNmXnWvP6AeYOB5-BCbBnaqk1MAdpXcpY5FTCqkmlvvxLkdO8EW-xIk', 'd': 'AJfncTNGIs71ceAoeSYdeno9shPfHr_83WPkL2bXuZahwddZE688IrIZjIZpEwKP5bIS1NLjeXBBL-9w4ODK14mK'};
+const DH_P521_B_PUBLIC = {'kty': 'EC', 'crv': 'P-521', 'x': '5_kwxlHURq73UX3awNjOGLqg9Os2bxhcu0gpVSU7Oez1OIOl0MfwOTYAGfoJXC12PcH0xP74-nMZT7QNvW4AgsQ', 'y': 'AdIJPKgmQQjx-L3k6dV6jICIwUhVX08HnxYJcgcSphhPD-S7uo8hr92rY5N7O_ujKcdBLRsScKIyNvip4xXe9Hcc'};
 const DH_A = {'kty': 'EC', 'crv': 'P-256', 'x': '319jXHWdHB_-fISjzmioJvkRxan1P3tSvSE7Nx-A168', 'y': 'plNG-cU2Np6f3f1SExunbGvr2lS9K0YFkK6pPhm8tNc', 'd': 'RmBu7MMg8o1yf4HyB5gmF9W_OZOyB9L1NgB2BuceCfk'};
 const DH_B_PUBLIC = {'kty': 'EC', 'crv': 'P-256', 'x': 'fxyCGhMD_8wZ4zMkLBvRQkyFrThS0WxlAv7wfb26sQE', 'y': 'PyZUE1XzLXotV46DeEDVvwXLioijxE81U8hOVVlbBEg'};
 const RSA = {'d': 'IdSdndpkNkmad7WisJgweAqRu8op57GxwDI9b41mfci-k212MEY5ZrzmQ2gu54vvgaIwJpMzBLqXCPqZweEaMP5px4jR_goL-uaUreD5FdYARHnoecJmCN6z3yYfygzyrnMITvY-GcjtaAGgADftCxTIdKFFBJN_NVnUiwf-UKE', 'dq': 'rDplY6kIzduBKuHLqAK72ki486Z8KkQ-Wv4wr6fG9v1zdcvH5TPwWl2kgPfwr0REGwxoQy1xu7aGON12j-JIow', 'qi': 'RlSzKdH92fcGJROKk394gl3JQu_kjX-OyydkHYoieNQRhhBdjpo2alfyV8lnBr87LwYiJckTu71CBlIat-FoHA', 'n': '5SOmUov127-tEJ4r-lyFxhYPMikAJ6zbU9DzB8zwUNVBMfPEQKwfPrYob0p1dn9klDSJzzIZZaNkvNeKOaWEqpnJ6P6Pt_MaYHklf1cCSo5C6LhzBwMxKai2f-bvGo73xYEMxDryF2wUF3cT4efoIh9qQ1YCJ6dkA8e3ySrxDvc', 'p': '-570vp0H9qb9-dwbTJQ8nW5oCZtmqRIqvqANT-P-QVGP7q34o1QtQ8UCFLJmnv--AfqqkY9LxQGjoFs4qoP7XQ', 'q': '6SCIBiADKqT-ULusfWMvgz3XuPoHkKDd-2yLFump_RgY2MeDWXeamZEzrU6ze1rRfmMtaUlTPuJn9SYKMM6iYw', 'dp': 'QEJzHK771qkFGad1rVP6OvZ0SWfPiwQhuHcljy6Zw1KyIHF7mzKnMLSCeIirHpYPj2_V2cCvyAtIH27MhPeZ3Q', 'kty': 'RSA', 'e': 'AQAB'};
@@ -50,9 +53,21 @@ const BY_K6 = {
   p256Spki: '3059301306072a8648ce3d020106082a8648ce3d03010703420004718fe94df7f9b92d6865dcb75362e67f5656c64930'
     + 'd122e3849aebc48fe9c57d3e089353836621870bb82e3d295145f630ca493260248d7d4ea744ce8bbe8dfd',
   ecdh: 'd1a899ee404a6e8bb0186ab6a45b3d74731bbe0bf5ed219803c1b14133d29b58',
+  ecdsaP521: '00af87c06c60043f2baa612a1d47b47cc7527b4f59fb3c5bcbe6a713c6733a06c2b211edcac54729c08823a1d27af2af'
+    + 'd6df71c358e9484fe69ab25d042d8e8c92ae004b81fb5c66c256e325ebeef39f6d05658677802e5f088ce72f44baf320'
+    + 'fbcee775d3765af820d2bb767f1a2b9253f3f95491d040ce7b0c9e13c5c010691421b53a',
+  p521Spki: '30819b301006072a8648ce3d020106052b81040023038186000400425eb30e3b7d3595f98569d706084ae5269e6f7d0c'
+    + '64a16b03482163b34aee29bf83f332756367e2fda5d61bd23d4e7672303a2eacb2130a41740d5d557f6efed2009d359b'
+    + 'f92bccd7a6ff5da0693ce8395a387e954340ca0dd657aba34ebec9d82ec8afaf1b9e20eddc191c857c446c7f7d5749b7'
+    + 'c670ac68d78ed9c536cd9c330766',
+  ecdhP521: '01e312e44184f42cd63b62acbafcc69318b1683b03fa66151aa71a333990f2264a1007ea65940cb4b5440cfc80af0e89'
+    + '6f0054fef3071aae186467835c177983f85c',
 };
 // Made by Volley with the same keys.
 const BY_VOLLEY = {
+  ecdsaP521: '01852dc616ea63f163f5632b6c1b35f912ce7a0bbc24f7e09fa0985af1428cf92e8275c126c8a836b3e82764e4f539c9'
+    + '211f5f29b38b78b0b488bb52577fa58453d40155d903e75e05c69d443e5c1aa076319d64de905947a04a86bb4fda78e7'
+    + 'ac24e8df79263fe0246c7d1584addd88e2c440b827bee44d83aaaeb728540c7730719ac4',
   ecdsaP256: '3b23d643a035caa760cfef8ddb28ebbd5d1bbf8fbdf90193771d529d5f50f7daa69d0c281ced7276da0d91ec694ee4cc'
     + '87a5943758ed9acb7e12c18d14ba5819',
   ecdsaP384: 'c4dd7db98a4a94bef961bfd74615a9b52a201d857b22f178c817a1614cf1dc1ea194be1c2317fe5a08f4ad22edf35574'
@@ -69,6 +84,7 @@ export default async function () {
   await hmac();
   await aes();
   await ec();
+  await p521();
   await rsa();
   const unsupported = [
     await errorName(s.generateKey({ name: 'Ed25519' }, true, ['sign'])),
@@ -144,6 +160,39 @@ async function aes() {
   check(back, {
     'decrypts to the text': (b) => b.every((t, i) => t === ['aes-256-gcm text', 'aes-192-cbc, three blocks of text here', 'aes-256-ctr text that spans blocks'][i]),
     'aes error names': () => errors.join() === 'NotSupportedError,OperationError,InvalidAccessError,InvalidAccessError,OperationError,DataError,InvalidAccessError,InvalidAccessError',
+  });
+}
+
+// P-521: k6 writes a JWK's coordinates without their leading zero byte; both tools read them.
+async function p521() {
+  const E = { name: 'ECDSA', namedCurve: 'P-521' };
+  const H = { name: 'ECDSA', hash: 'SHA-512' };
+  const key = await s.importKey('jwk', EC_P521, E, true, ['sign']);
+  const pub = await s.importKey('jwk', { kty: 'EC', crv: 'P-521', x: EC_P521.x, y: EC_P521.y }, E, true, ['verify']);
+  const fresh = await s.sign(H, key, bytes('fresh'));
+  const pair = await s.generateKey(E, true, ['sign', 'verify']);
+  const a = await s.importKey('jwk', DH_P521_A, { name: 'ECDH', namedCurve: 'P-521' }, true, ['deriveBits']);
+  const b = await s.importKey('jwk', DH_P521_B_PUBLIC, { name: 'ECDH', namedCurve: 'P-521' }, true, []);
+  const spki = await s.exportKey('spki', pub);
+  const results = [
+    await s.verify(H, pub, unhex(BY_K6.ecdsaP521), bytes('signed by k6')),
+    await s.verify(H, pub, unhex(BY_VOLLEY.ecdsaP521), bytes('signed by volley')),
+    await s.verify(H, pub, fresh, bytes('fresh')),
+    await s.verify(H, pub, unhex(BY_K6.ecdsaP521), bytes('signed by K6')),
+  ];
+  const secret = hex(await s.deriveBits({ name: 'ECDH', public: b }, a, 528));
+  const whole = hex(await s.deriveBits({ name: 'ECDH', public: b }, a));
+  const errors = [
+    await errorName(s.deriveBits({ name: 'ECDH', public: b }, a, 521)),
+    await errorName(s.deriveBits({ name: 'ECDH', public: b }, a, 536)),
+  ];
+  check(results, {
+    'p521: signatures made by either tool verify': (r) => r.slice(0, 3).every((x) => x === true) && r[3] === false,
+    'p521: signature and key sizes': () => fresh.byteLength === 132 && spki.byteLength === 158
+      && String(pair.publicKey.algorithm.namedCurve) === 'P-521',
+    'p521: spki export is k6s': () => hex(spki) === BY_K6.p521Spki,
+    'p521: ecdh secret is k6s': () => secret === BY_K6.ecdhP521 && whole === secret,
+    'p521: error names': () => errors.join() === 'NotSupportedError,OperationError',
   });
 }
 

@@ -1,4 +1,4 @@
-//! Elliptic-curve keys for ECDSA and ECDH on P-256 and P-384: generation, the `raw`
+//! Elliptic-curve keys for ECDSA and ECDH on P-256, P-384 and P-521: generation, the `raw`
 //! (uncompressed point), `spki` and `pkcs8` encodings, signatures over a digest (WebCrypto's
 //! `r ‖ s` form) and the ECDH shared secret
 //! ([docs/k6-compatibility.md](../../../../docs/k6-compatibility.md#webcrypto)).
@@ -13,6 +13,7 @@ type R<T> = Result<T, CryptoError>;
 pub enum Curve {
     P256,
     P384,
+    P521,
 }
 
 impl Curve {
@@ -20,6 +21,7 @@ impl Curve {
         match name {
             "P-256" => Some(Curve::P256),
             "P-384" => Some(Curve::P384),
+            "P-521" => Some(Curve::P521),
             _ => None,
         }
     }
@@ -28,6 +30,7 @@ impl Curve {
         match self {
             Curve::P256 => "P-256",
             Curve::P384 => "P-384",
+            Curve::P521 => "P-521",
         }
     }
 }
@@ -105,14 +108,18 @@ macro_rules! curve_ops {
             }
 
             pub fn sign(d: &[u8], prehash: &[u8]) -> R<Vec<u8>> {
-                let sig: Signature = SigningKey::from(secret(d)?)
+                // From the scalar's bytes: p521's signing key is its own type, not the generic
+                // one made from a `SecretKey`.
+                let sig: Signature = SigningKey::from_slice(&secret(d)?.to_bytes())
+                    .map_err(|_| CryptoError::data("invalid elliptic curve private key"))?
                     .sign_prehash(&field_prehash(prehash))
                     .map_err(|e| CryptoError::operation(format!("could not sign data: {e}")))?;
                 Ok(sig.to_bytes().to_vec())
             }
 
             pub fn verify(p: &[u8], prehash: &[u8], sig: &[u8]) -> R<bool> {
-                let vk = VerifyingKey::from(public(p)?);
+                let vk = VerifyingKey::from_sec1_bytes(&point(&public(p)?))
+                    .map_err(|_| CryptoError::data("invalid elliptic curve public key"))?;
                 Ok(Signature::from_slice(sig)
                     .map(|s| vk.verify_prehash(&field_prehash(prehash), &s).is_ok())
                     .unwrap_or(false))
@@ -131,12 +138,14 @@ macro_rules! curve_ops {
 
 curve_ops!(p256_ops, p256);
 curve_ops!(p384_ops, p384);
+curve_ops!(p521_ops, p521);
 
 macro_rules! on_curve {
     ($curve:expr, $f:ident ( $($arg:expr),* )) => {
         match $curve {
             Curve::P256 => p256_ops::$f($($arg),*),
             Curve::P384 => p384_ops::$f($($arg),*),
+            Curve::P521 => p521_ops::$f($($arg),*),
         }
     };
 }
@@ -168,8 +177,11 @@ pub fn pkcs8_import(der: &[u8]) -> R<(Curve, Vec<u8>, Vec<u8>)> {
     if let Some((d, p)) = p384_ops::pkcs8_import(der) {
         return Ok((Curve::P384, d, p));
     }
+    if let Some((d, p)) = p521_ops::pkcs8_import(der) {
+        return Ok((Curve::P521, d, p));
+    }
     Err(CryptoError::data(
-        "a private key is not a P-256 or P-384 elliptic curve key in PKCS #8",
+        "a private key is not a P-256, P-384 or P-521 elliptic curve key in PKCS #8",
     ))
 }
 
@@ -185,8 +197,11 @@ pub fn spki_import(der: &[u8]) -> R<(Curve, Vec<u8>)> {
     if let Some(p) = p384_ops::spki_import(der) {
         return Ok((Curve::P384, p));
     }
+    if let Some(p) = p521_ops::spki_import(der) {
+        return Ok((Curve::P521, p));
+    }
     Err(CryptoError::data(
-        "a public key is not a P-256 or P-384 elliptic curve key in SubjectPublicKeyInfo",
+        "a public key is not a P-256, P-384 or P-521 elliptic curve key in SubjectPublicKeyInfo",
     ))
 }
 
@@ -210,12 +225,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_sign_verify_and_agree_on_both_curves() {
-        for curve in [Curve::P256, Curve::P384] {
+    fn keys_sign_verify_and_agree_on_every_curve() {
+        for curve in [Curve::P256, Curve::P384, Curve::P521] {
             let (d, p) = generate(curve);
             assert_eq!(public_of(curve, &d).unwrap(), p);
             let sig = sign(curve, Hash::Sha256, &d, b"hello").unwrap();
-            let field = if curve == Curve::P256 { 32 } else { 48 };
+            let field = match curve {
+                Curve::P256 => 32,
+                Curve::P384 => 48,
+                Curve::P521 => 66,
+            };
             assert_eq!(sig.len(), 2 * field);
             assert!(verify(curve, Hash::Sha256, &p, &sig, b"hello").unwrap());
             assert!(!verify(curve, Hash::Sha256, &p, &sig, b"hellO").unwrap());

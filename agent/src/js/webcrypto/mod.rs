@@ -884,6 +884,36 @@ mod tests {
         );
     }
 
+    /// P-521: a key k6 v1.1.0 generated and exported (its JWK coordinates lack their leading
+    /// zero byte), k6's signature with it, and the ECDH secret k6 derived (measured).
+    #[test]
+    fn p521_keys_read_k6s_jwk_and_agree_with_k6() {
+        let out = subtle(
+            r#"const k = {"kty": "EC", "crv": "P-521", "x": "Ql6zDjt9NZX5hWnXBghK5Saeb30MZKFrA0ghY7NK7im_g_MydWNn4v2l1hvSPU52cjA6LqyyEwpBdA1dVX9u_tI", "y": "nTWb-SvM16b_XaBpPOg5Wjh-lUNAyg3WV6ujTr7J2C7Ir68bniDt3BkchXxEbH99V0m3xnCsaNeO2cU2zZwzB2Y", "d": "AX_apLH5XuGNAn2Ka0BvVWmTUHpz6U02R52zTdqARYz42VDt9S83PaxVoK7hq_ITUWaItaghUWrvSJvVcd6F41U9"};
+             const a = {"kty": "EC", "crv": "P-521", "x": "AWXQ1TeVGsWWTb47bMO7v9Jl_9gFTZm6CRAIp2ey4JATjaarvFrhsQTpD_2Xm8iswQAQDGk95wM6YJlShvL3opEL", "y": "_-gkddK5QuqFL3mCOGHERPdeGhx1K4hnHNmXnWvP6AeYOB5-BCbBnaqk1MAdpXcpY5FTCqkmlvvxLkdO8EW-xIk", "d": "AJfncTNGIs71ceAoeSYdeno9shPfHr_83WPkL2bXuZahwddZE688IrIZjIZpEwKP5bIS1NLjeXBBL-9w4ODK14mK"};
+             const b = {"kty": "EC", "crv": "P-521", "x": "5_kwxlHURq73UX3awNjOGLqg9Os2bxhcu0gpVSU7Oez1OIOl0MfwOTYAGfoJXC12PcH0xP74-nMZT7QNvW4AgsQ", "y": "AdIJPKgmQQjx-L3k6dV6jICIwUhVX08HnxYJcgcSphhPD-S7uo8hr92rY5N7O_ujKcdBLRsScKIyNvip4xXe9Hcc"};
+             const E = { name: 'ECDSA', namedCurve: 'P-521' };
+             const H = { name: 'ECDSA', hash: 'SHA-512' };
+             const unhex = (h) => new Uint8Array(h.match(/../g).map((x) => parseInt(x, 16)));
+             const key = await s.importKey('jwk', k, E, true, ['sign']);
+             const pub = await s.importKey('jwk', { kty: 'EC', crv: 'P-521', x: k.x, y: k.y }, E, true, ['verify']);
+             const mine = await s.sign(H, key, enc('mine'));
+             const D = { name: 'ECDH', namedCurve: 'P-521' };
+             const da = await s.importKey('jwk', a, D, true, ['deriveBits']);
+             const db = await s.importKey('jwk', b, D, true, []);
+             const back = await s.exportKey('jwk', pub);
+             globalThis.out = [
+               await s.verify(H, pub, unhex('00af87c06c60043f2baa612a1d47b47cc7527b4f59fb3c5bcbe6a713c6733a06c2b211edcac54729c08823a1d27af2afd6df71c358e9484fe69ab25d042d8e8c92ae004b81fb5c66c256e325ebeef39f6d05658677802e5f088ce72f44baf320fbcee775d3765af820d2bb767f1a2b9253f3f95491d040ce7b0c9e13c5c010691421b53a'), enc('signed by k6')),
+               await s.verify(H, pub, mine, enc('mine')),
+               mine.byteLength,
+               hex(await s.exportKey('spki', pub)) === '30819b301006072a8648ce3d020106052b81040023038186000400425eb30e3b7d3595f98569d706084ae5269e6f7d0c64a16b03482163b34aee29bf83f332756367e2fda5d61bd23d4e7672303a2eacb2130a41740d5d557f6efed2009d359bf92bccd7a6ff5da0693ce8395a387e954340ca0dd657aba34ebec9d82ec8afaf1b9e20eddc191c857c446c7f7d5749b7c670ac68d78ed9c536cd9c330766',
+               hex(await s.deriveBits({ name: 'ECDH', public: db }, da, 528)) === '01e312e44184f42cd63b62acbafcc69318b1683b03fa66151aa71a333990f2264a1007ea65940cb4b5440cfc80af0e896f0054fef3071aae186467835c177983f85c',
+               back.x.length,
+             ];"#,
+        );
+        assert_eq!(out, serde_json::json!([true, true, 132, true, true, 88]));
+    }
+
     /// ECDSA and ECDH key pairs: their shapes, every export and import, signatures across
     /// forms, shared secrets, and k6's errors.
     #[test]

@@ -79,7 +79,7 @@
   const AES = ['AES-CBC', 'AES-CTR', 'AES-GCM', 'AES-KW'];
   const EC = ['ECDSA', 'ECDH'];
   const RSA = ['RSASSA-PKCS1-v1_5', 'RSA-PSS', 'RSA-OAEP'];
-  const CURVES = ['P-256', 'P-384'];
+  const CURVES = ['P-256', 'P-384', 'P-521'];
   const FORMATS = ['raw', 'spki', 'pkcs8', 'jwk'];
   // What each operation accepts.
   const SUPPORTED = {
@@ -424,12 +424,16 @@
     const jwk = jwkObject(keyData);
     if (jwk.kty !== 'EC') throw cryptoError('DataError', `invalid EC JWK: invalid key type: ${jwk.kty}`);
     sameCurve(String(jwk.crv));
+    // k6 writes P-521 coordinates without their leading zero byte (65 bytes, not 66): each is
+    // read as the number it is, left-padded to the curve's size.
+    const size = { 'P-256': 32, 'P-384': 48, 'P-521': 66 }[namedCurve];
     const x = new Uint8Array(jwkMember(jwk, 'x', 'EC'));
     const y = new Uint8Array(jwkMember(jwk, 'y', 'EC'));
-    const given = new Uint8Array(1 + x.length + y.length);
+    const n = Math.max(size, x.length, y.length);
+    const given = new Uint8Array(1 + 2 * n);
     given[0] = 4;
-    given.set(x, 1);
-    given.set(y, 1 + x.length);
+    given.set(x, 1 + n - x.length);
+    given.set(y, 1 + 2 * n - y.length);
     const point = call(native.ecCheckPublic, namedCurve, given.buffer);
     if (jwk.d === undefined) return publicKey(point);
     const d = jwkMember(jwk, 'd', 'EC');
