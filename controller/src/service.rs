@@ -521,6 +521,17 @@ impl ControllerService for Service {
         Some(crate::api::dashboard::run_points(&live, since_unix_ms))
     }
 
+    fn run_metric_series(
+        &self,
+        run_id: u64,
+        since_unix_ms: u64,
+    ) -> Option<(u64, u64, Vec<crate::run::metric_series::MetricSeries>)> {
+        let live = self.co.live(run_id)?;
+        let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+        let m = &mut live.metric_series;
+        Some((m.generation, m.point_ms(), m.since(since_unix_ms)))
+    }
+
     fn run_checks(&self, run_id: u64) -> Option<(Vec<crate::api::CheckCount>, bool)> {
         let live = self.co.live(run_id)?;
         let live = live.lock().unwrap_or_else(|e| e.into_inner());

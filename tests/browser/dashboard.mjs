@@ -28,6 +28,11 @@ const CHECKS = env('DASH_CHECKS').split(',').map((c) => {
   return { path, passes, fails };
 });
 const SHOTS = env('DASH_SHOTS');
+// A custom Trend of the finished run, the other metrics it must list, and how many points the
+// run's stream has of the trend.
+const METRIC = env('DASH_METRIC');
+const METRIC_LISTED = env('DASH_METRIC_LISTED').split(',');
+const METRIC_POINTS = env('DASH_METRIC_POINTS');
 const WAIT = { timeout: 20000 };
 
 const errors = [];
@@ -118,6 +123,31 @@ try {
   await step('the timeline reaches FINISHED', () => page.locator('#timeline', { hasText: 'FINISHED' }).waitFor(WAIT));
   if (await page.locator('#stop').isVisible()) throw new Error('a finished run offers a Stop button');
   await page.screenshot({ path: `${SHOTS}/run-finished.png`, fullPage: true });
+
+  // Any metric: the list has the run's metrics and its thresholds' submetric; the custom trend
+  // chosen from it is charted with every point the run's stream has of it.
+  const options = await page.locator('#metric-select option').evaluateAll((os) => os.map((o) => o.value));
+  for (const m of [METRIC, ...METRIC_LISTED]) {
+    if (!options.includes(m)) throw new Error(`the metric list [${options}] lacks ${m}`);
+  }
+  await page.selectOption('#metric-select', 'http_reqs');
+  await step('the http_reqs chart', () => page.locator('#metric-chart figure[data-metric="http_reqs"]').waitFor(WAIT));
+  await page.selectOption('#metric-select', METRIC);
+  const metricFigure = page.locator(`#metric-chart figure[data-metric="${METRIC}"]`);
+  await step(`the ${METRIC} chart`, () => metricFigure.waitFor(WAIT));
+  await step(`${METRIC} in ms`, () => metricFigure.locator('figcaption', { hasText: `${METRIC} (ms)` }).waitFor(WAIT));
+  await step(`${METRIC_POINTS} points of ${METRIC}`, () => page.locator(`#metric-chart figure[data-points="${METRIC_POINTS}"]`).waitFor(WAIT));
+  const legend = await metricFigure.locator('.u-legend').textContent();
+  for (const f of ['avg', 'p(95)', 'max']) if (!legend.includes(f)) throw new Error(`the ${METRIC} legend "${legend}" lacks ${f}`);
+  // Its lines are drawn: the canvas has pixels of the first line's blue (#1f6feb, antialiased).
+  const blue = await metricFigure.locator('canvas').evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 128 && d[i + 2] > 180 && d[i] < 120 && d[i + 1] > 70 && d[i + 1] < 160) n++;
+    return n;
+  });
+  if (blue < 20) throw new Error(`the ${METRIC} chart drew ${blue} pixels of its avg line`);
+  await metricFigure.screenshot({ path: `${SHOTS}/run-metric.png` });
 
   // A narrow window: the page reflows (tables scroll in their own box), nothing wider than it.
   await page.setViewportSize({ width: 420, height: 800 });

@@ -68,6 +68,17 @@ try {
   }
   const canvases = await page.locator('.chart canvas').count();
   if (canvases < 4) throw new Error(`${canvases} charts drawn on the live page, expected 4`);
+  // The custom trend, chosen from the list, charted over the run.
+  const metricPoints = async (p, what) => {
+    await step(`${what} lists think_time`, () => p.locator('#metric-select option[value="think_time"]').waitFor({ ...WAIT, state: 'attached' }));
+    await p.selectOption('#metric-select', 'think_time');
+    const fig = p.locator('#metric-chart figure[data-metric="think_time"]');
+    await step(`${what} charts think_time`, () => fig.waitFor(WAIT));
+    const n = Number(await fig.getAttribute('data-points'));
+    if (!(n >= 2)) throw new Error(`${what} charts ${n} points of think_time over a 6 s run`);
+    return n;
+  };
+  const pagePoints = await metricPoints(page, 'the page');
   await page.screenshot({ path: `${SHOTS}/local-finished.png`, fullPage: true });
 
   // The report, from disk, offline: nothing may leave the file.
@@ -92,6 +103,8 @@ try {
   const points = await report.evaluate(() => document.querySelectorAll('.chart .u-over').length);
   if (points < 4) throw new Error(`${points} chart areas in the report, expected 4`);
   if (await report.locator('#stop').isVisible()) throw new Error('the report offers a Stop button');
+  const reportPoints = await metricPoints(report, 'the report');
+  if (reportPoints !== pagePoints) throw new Error(`the report charts ${reportPoints} points of think_time, the page ${pagePoints}`);
   await report.screenshot({ path: `${SHOTS}/local-report.png`, fullPage: true });
 } catch (e) {
   failed = e.message;

@@ -26,15 +26,20 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(150);
 /// group: one always passes, one always fails.
 const SHORT: &str = "import http from 'k6/http';\n\
 import { check, group, sleep } from 'k6';\n\
+import { Counter, Trend } from 'k6/metrics';\n\
+const waiting = new Trend('waiting_time', true);\n\
+const pages = new Counter('pages_seen');\n\
 export const options = {\n\
   scenarios: { load: { executor: 'constant-vus', vus: 4, duration: '4s' } },\n\
-  thresholds: { http_req_duration: ['p(95)<5000'], http_req_failed: ['rate<0.5'] },\n\
+  thresholds: { http_req_duration: ['p(95)<5000'], http_req_failed: ['rate<0.5'], 'waiting_time{kind:odd}': ['max>=0'] },\n\
   volley: { agents: 2 },\n\
 };\n\
 export default function () {\n\
   group('front page', () => {\n\
     const r = http.get(__ENV.TARGET + '/');\n\
     check(r, { 'status is 200': (x) => x.status === 200, 'took an hour': (x) => x.timings.duration > 3600000 });\n\
+    waiting.add(r.timings.duration + 1, { kind: __ITER % 2 ? 'odd' : 'even' });\n\
+    pages.add(1);\n\
   });\n\
   sleep(0.05);\n\
 }\n";
@@ -81,6 +86,110 @@ fn agent_peaks(cluster: &Cluster, run: u64) -> (String, String) {
     (peaks.join(","), loaded.join(","))
 }
 
+/// The ended run's metrics over time, as its live stream sends them (everything, then it
+/// closes): each series by name, its fields and columns.
+fn metric_series(cluster: &Cluster, run: u64) -> serde_json::Map<String, serde_json::Value> {
+    let head = format!(
+        "GET /v1/live/runs/{run} HTTP/1.0\r\nAccept: text/event-stream\r\nAuthorization: Token {}",
+        cluster.admin_token
+    );
+    let (status, body) = volley_e2e::raw_http(cluster.rest_port, &head, "");
+    assert_eq!(status, 200, "the run's stream: {body}");
+    let data = body
+        .split("\n\n")
+        .find_map(|event| event.strip_prefix("event: metrics\ndata: "))
+        .unwrap_or_else(|| panic!("a metrics event in the run's stream: {body}"));
+    let event: serde_json::Value = serde_json::from_str(data).expect("the metrics event's JSON");
+    assert_eq!(event["reset"], true, "the whole run: {event}");
+    event["series"]
+        .as_array()
+        .expect("its series")
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap_or("").to_string(), s.clone()))
+        .collect()
+}
+
+/// One field's column of a series.
+fn column(series: &serde_json::Value, field: &str) -> Vec<f64> {
+    let k = series["fields"]
+        .as_array()
+        .and_then(|f| f.iter().position(|x| x == field))
+        .unwrap_or_else(|| panic!("field {field} in {series}"));
+    series["v"][k]
+        .as_array()
+        .expect("a column")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// The per-interval points of the run's metrics add up to its merged totals (and its
+/// submetric's to the summary's); the trend's number of points.
+fn metric_points_add_up(cluster: &Cluster, run: u64, summary: &serde_json::Value) -> usize {
+    let series = metric_series(cluster, run);
+    let totals = cluster
+        .get(&format!("/v1/runs/{run}/metrics"))
+        .expect("the run's merged metrics")["metrics"]
+        .clone();
+    let total = |metric: &str, stat: &str| {
+        totals[metric]["values"][stat]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{metric} {stat} in {totals}"))
+    };
+    let get = |name: &str| {
+        series
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} in the series {:?}", series.keys()))
+    };
+    let sum = |v: Vec<f64>| v.iter().sum::<f64>();
+    let max = |v: Vec<f64>| v.iter().copied().fold(f64::MIN, f64::max);
+    let min = |v: Vec<f64>| v.iter().copied().fold(f64::MAX, f64::min);
+    for counter in ["pages_seen", "http_reqs", "iterations"] {
+        assert_eq!(
+            sum(column(get(counter), "count")),
+            total(counter, "count"),
+            "{counter}: the points' counts add up to the total"
+        );
+    }
+    for rate in ["http_req_failed", "checks"] {
+        let s = get(rate);
+        assert_eq!(sum(column(s, "passes")), total(rate, "passes"), "{rate}");
+        assert_eq!(
+            sum(column(s, "total")),
+            total(rate, "passes") + total(rate, "fails"),
+            "{rate}"
+        );
+    }
+    let trend = get("waiting_time");
+    assert_eq!(trend["type"], "trend");
+    assert_eq!(max(column(trend, "max")), total("waiting_time", "max"));
+    assert_eq!(min(column(trend, "min")), total("waiting_time", "min"));
+    let count = sum(column(trend, "count"));
+    assert_eq!(
+        count,
+        total("pages_seen", "count"),
+        "one waiting_time per page"
+    );
+    let avg: f64 = column(trend, "avg")
+        .iter()
+        .zip(column(trend, "count"))
+        .map(|(a, c)| a * c)
+        .sum::<f64>()
+        / count;
+    let want = total("waiting_time", "avg");
+    assert!(
+        (avg - want).abs() <= 1e-9 * want.abs(),
+        "avg {avg} vs {want}"
+    );
+    let odd = get("waiting_time{kind:odd}");
+    assert_eq!(
+        Some(max(column(odd, "max"))),
+        summary["metrics"]["waiting_time{kind:odd}"]["values"]["max"].as_f64(),
+        "the submetric's points: {summary}"
+    );
+    trend["t"].as_array().expect("times").len()
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write script");
@@ -120,6 +229,8 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         .expect("the test's name")
         .to_string();
     let (peaks, loaded) = agent_peaks(&cluster, done);
+    let metric_points = metric_points_add_up(&cluster, done, &summary);
+    assert!(metric_points >= 2, "the 4 s run has points of waiting_time");
     // The summary's checks, `path=passes/fails` each.
     let front = &summary["root_group"]["groups"][0];
     assert_eq!(front["name"], "front page", "{summary}");
@@ -169,6 +280,12 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         .env("DASH_LOADED", &loaded)
         .env("DASH_CHECKS", checks.join(","))
         .env("DASH_SHOTS", &shots)
+        .env("DASH_METRIC", "waiting_time")
+        .env(
+            "DASH_METRIC_LISTED",
+            "waiting_time{kind:odd},pages_seen,http_reqs,checks",
+        )
+        .env("DASH_METRIC_POINTS", metric_points.to_string())
         .env("DASH_CHROMIUM", &chromium);
     let mut page = Proc::spawn(&mut node);
     let status = page.wait_exit(BROWSER_TIMEOUT);
@@ -191,6 +308,7 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
     for shot in [
         "runs.png",
         "run-finished.png",
+        "run-metric.png",
         "run-narrow.png",
         "agents.png",
         "run-live.png",

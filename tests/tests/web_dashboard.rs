@@ -16,15 +16,17 @@ use std::time::Duration;
 
 use volley_e2e::{free_port, send_signal, temp_dir, volley_bin, workspace_root, Proc, Target};
 
-/// 2 VUs for 6 s against the target.
+/// 2 VUs for 6 s against the target, with a custom trend.
 const SCRIPT: &str = "import http from 'k6/http';\n\
 import { sleep } from 'k6';\n\
+import { Trend } from 'k6/metrics';\n\
+const think = new Trend('think_time', true);\n\
 export const options = {\n\
   scenarios: { load: { executor: 'constant-vus', vus: 2, duration: '6s' } },\n\
   thresholds: { http_req_duration: ['p(95)<5000'] },\n\
 };\n\
 export default function () {\n\
-  http.get(__ENV.TARGET + '/');\n\
+  think.add(http.get(__ENV.TARGET + '/').timings.duration + 1);\n\
   sleep(0.1);\n\
 }\n";
 

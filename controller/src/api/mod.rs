@@ -165,6 +165,18 @@ pub trait ControllerService: Send + Sync + 'static {
         let _ = (run_id, since_unix_ms);
         None
     }
+    /// Every metric of the run (and each submetric its thresholds name) over time, from the
+    /// points ending at or after `since_unix_ms` on: the points' generation (it changes when
+    /// they are merged into longer ones), their length in ms, and the series
+    /// (`crate::run::metric_series`); `None` if the run has no live data.
+    fn run_metric_series(
+        &self,
+        run_id: u64,
+        since_unix_ms: u64,
+    ) -> Option<(u64, u64, Vec<crate::run::metric_series::MetricSeries>)> {
+        let _ = (run_id, since_unix_ms);
+        None
+    }
     /// The run's merged totals so far of the metrics `keep` accepts:
     /// [`ControllerService::run_metrics`] without its per-interval series (what the
     /// dashboard's totals and live thresholds read each second, for a few metrics only: every

@@ -301,6 +301,10 @@ impl Machine {
             .get("thresholds")
             .and_then(|t| parse_thresholds(t).ok())
             .unwrap_or_default();
+        live.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .metric_series
+            .set_submetrics(thresholds.iter().map(|(key, _)| key.as_str()));
         let order: Vec<String> = spec.assignments.iter().map(|a| a.agent.clone()).collect();
         Machine {
             run_id: spec.run_id,

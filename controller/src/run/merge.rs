@@ -1,6 +1,8 @@
 //! Exact merging of the metric batches agents send: every series into the run's store, the key
-//! metrics into a per-interval timeline, and the gauges that count something split across
-//! agents (`vus`, `vus_max`) kept per agent so the cluster value is their sum.
+//! metrics into a per-interval timeline, every metric into its points over time
+//! (`metric_series.rs`; each series of a batch is parsed once for all three), and the gauges
+//! that count something split across agents (`vus`, `vus_max`) kept per agent so the cluster
+//! value is their sum.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -9,6 +11,7 @@ use volley_common::metrics::store::{MetricInfo, SeriesStore};
 use volley_common::metrics::{GaugeSink, MetricType, Sink, TagSet, ValueType};
 use volley_proto as pb;
 
+use super::metric_series::MetricTimeline;
 use crate::model::UtilizationSample;
 
 /// Live data of a run (read by the API while the run's task writes it; kept for a while after
@@ -27,6 +30,9 @@ pub struct LiveData {
     /// The metrics interval the timeline's buckets are made of (0 before the first batch).
     pub step_ms: u64,
     pub ended: Option<Instant>,
+    /// Every metric's (and each threshold's submetric's) points over the run, downsampled
+    /// (the dashboard's "any metric" chart).
+    pub metric_series: MetricTimeline,
 }
 
 /// Intervals kept per run (an hour at 1 s).
@@ -62,16 +68,7 @@ pub fn merge_batch(
     // Saturating: an agent's clock (or a forged batch) may say anything up to u64::MAX.
     let bucket = batch.end_unix_ms.div_ceil(step_ms).saturating_mul(step_ms);
     live.step_ms = step_ms;
-    {
-        let point = live.timeline.entry(bucket).or_default();
-        for s in batch
-            .series
-            .iter()
-            .filter(|s| TIMELINE_METRICS.contains(&s.metric.as_str()))
-        {
-            merge_series(point, s, agent);
-        }
-    }
+    live.timeline.entry(bucket).or_default();
     while live.timeline.len() > MAX_INTERVALS {
         live.timeline.pop_first();
     }
@@ -102,7 +99,21 @@ pub fn merge_batch(
             }
             continue;
         }
-        merge_series(&mut live.series, s, agent);
+        // Parsed once, merged into the run's series, its timeline and its metric series.
+        let Some((info, tags, sink)) = parse_series(s, agent) else {
+            continue;
+        };
+        if let Err(e) = live.series.merge_finite(&s.metric, info, &tags, &sink) {
+            tracing::warn!(agent = %agent, "dropping series: {e}");
+            continue;
+        }
+        if TIMELINE_METRICS.contains(&s.metric.as_str()) {
+            if let Some(point) = live.timeline.get_mut(&bucket) {
+                let _ = point.merge_finite(&s.metric, info, &tags, &sink);
+            }
+        }
+        live.metric_series
+            .add(&s.metric, info, &tags, &sink, bucket, step_ms);
     }
 }
 
@@ -161,12 +172,13 @@ pub fn with_summed_gauges(series: &SeriesStore, gauges: &AgentGauges) -> SeriesS
     series
 }
 
-/// Merges one series of a batch of `agent` into a store. Malformed series are dropped (logged):
-/// a bad agent cannot corrupt the run's data or crash the controller. So are series with a
-/// non-finite number or whose merge would overflow a sum to ±∞: the run's total stays the
-/// last finite one (exact for every other series) rather than becoming ∞, which JSON shows
-/// as `null` (docs/security.md#agents).
-pub fn merge_series(store: &mut SeriesStore, s: &pb::Series, agent: &str) {
+/// One series of a batch of `agent` as its type, tags and sink. A malformed series is
+/// dropped (logged, `None`): a bad agent cannot corrupt the run's data or crash the
+/// controller. So are series with a non-finite number or whose merge would overflow a sum to
+/// ±∞ (`merge_batch` merges with `merge_finite`): the run's total stays the last finite one
+/// (exact for every other series) rather than becoming ∞, which JSON shows as `null`
+/// (docs/security.md#agents).
+fn parse_series(s: &pb::Series, agent: &str) -> Option<(MetricInfo, TagSet, Sink)> {
     let (Ok(mtype), Ok(contains)) = (
         s.metric_type.parse::<MetricType>(),
         s.contains.parse::<ValueType>(),
@@ -178,19 +190,17 @@ pub fn merge_series(store: &mut SeriesStore, s: &pb::Series, agent: &str) {
             s.metric_type,
             s.contains
         );
-        return;
+        return None;
     };
     let sink: Sink = match serde_json::from_slice(&s.sink_json) {
         Ok(x) => x,
         Err(e) => {
             tracing::warn!(agent = %agent, "dropping series of {}: {e}", s.metric);
-            return;
+            return None;
         }
     };
     let tags = TagSet::from_pairs(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if let Err(e) = store.merge_finite(&s.metric, MetricInfo { mtype, contains }, &tags, &sink) {
-        tracing::warn!(agent = %agent, "dropping series: {e}");
-    }
+    Some((MetricInfo { mtype, contains }, tags, sink))
 }
 
 /// The types of k6's built-in metrics, for thresholds on metrics that got no data.

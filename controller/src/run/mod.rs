@@ -14,6 +14,7 @@ mod inputs;
 pub mod machine;
 pub mod merge;
 pub mod messages;
+pub mod metric_series;
 pub mod queue;
 
 #[cfg(test)]

@@ -33,7 +33,8 @@ pub(crate) struct Frame {
     pub(crate) seq: u64,
     /// The newest `run`, `totals` and `checks` events and the frame each changed in.
     latest: Vec<(&'static str, u64, Out)>,
-    /// The `points` and `agents` events of the newest [`WINDOW`] frames, oldest first.
+    /// The `points`, `metrics` and `agents` events of the newest [`WINDOW`] frames, oldest
+    /// first.
     appends: VecDeque<(u64, Out)>,
     /// `summary`, `end` or `gone`: the feed's last events (then it is done).
     last: Vec<Out>,
@@ -68,6 +69,7 @@ impl Frame {
         };
         let mut out: Vec<Out> = latest("run").collect();
         out.extend(appends("points"));
+        out.extend(appends("metrics"));
         out.extend(latest("totals"));
         out.extend(latest("checks"));
         out.extend(appends("agents"));
@@ -88,7 +90,7 @@ impl Frame {
         let mut last = Vec::new();
         for (name, data) in events {
             match name {
-                "points" | "agents" => appends.push_back((seq, (name, data))),
+                "points" | "metrics" | "agents" => appends.push_back((seq, (name, data))),
                 "summary" | "end" | "gone" => last.push((name, data)),
                 _ => {
                     latest.retain(|(n, _, _)| *n != name);

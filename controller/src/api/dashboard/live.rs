@@ -25,6 +25,7 @@ use crate::api::{no_query, run_view, ApiError, AppState, CallerOf, ControllerSer
 use crate::auth::Caller;
 use crate::model::{Run, RunStatus};
 use crate::run::merge::{LiveData, MAX_INTERVALS};
+use crate::run::metric_series::MetricSeries;
 
 /// Live streams open at once (all pages of all browsers); one more is refused with 429.
 pub const MAX_LIVE_STREAMS: usize = 64;
@@ -141,6 +142,10 @@ pub(crate) struct RunFeed {
     checks: Option<Arc<str>>,
     /// Every point sent, by interval end; the newest [`RESEND_POINTS`] are looked at again.
     points: BTreeMap<u64, RunPoint>,
+    /// The generation of the metric points sent (`crate::run::metric_series`), and the newest
+    /// of them by (time, series): the ones looked at again.
+    metric_generation: Option<u64>,
+    metric_recent: BTreeMap<(u64, String), Vec<f64>>,
     /// Samples sent per agent.
     samples: BTreeMap<String, usize>,
     /// The `summary`, `end` or `gone` events, once sent.
@@ -200,6 +205,7 @@ impl RunFeed {
                 self.points.pop_first();
             }
         }
+        out.extend(self.metric_points(svc, id));
         if let Some(totals) = svc.run_totals(id, &|name| shown(&run, name)) {
             let totals = to_json(&totals);
             if Some(&totals) != self.totals.as_ref() {
@@ -249,6 +255,11 @@ impl RunFeed {
             let points: Vec<&RunPoint> = self.points.values().collect();
             out.push(("points", to_json(&json!({ "points": points }))));
         }
+        if let Some((generation, ms, series)) = svc.run_metric_series(id, 0) {
+            if !series.is_empty() {
+                out.push(metrics_event(generation, ms, true, &series));
+            }
+        }
         out.extend(self.totals.clone().map(|t| ("totals", t)));
         out.extend(self.checks.clone().map(|c| ("checks", c)));
         if let Some((event, _)) = agents_event(svc, id, &|_| 0) {
@@ -257,6 +268,60 @@ impl RunFeed {
         out.extend(self.last.iter().cloned());
         out
     }
+}
+
+impl RunFeed {
+    /// The `metrics` event: the metric points that are new or changed since the last tick,
+    /// or every point (`reset`) on the first tick and when they were merged into longer ones.
+    fn metric_points(&mut self, svc: &dyn ControllerService, id: u64) -> Option<Out> {
+        let since = match self.metric_generation {
+            Some(_) => self.metric_recent.keys().next().map_or(0, |(t, _)| *t),
+            None => 0,
+        };
+        let (mut generation, mut ms, mut series) = svc.run_metric_series(id, since)?;
+        let reset = self.metric_generation != Some(generation);
+        if reset && since > 0 {
+            (generation, ms, series) = svc.run_metric_series(id, 0)?;
+        }
+        if reset {
+            self.metric_recent.clear();
+        }
+        self.metric_generation = Some(generation);
+        let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        let mut changed = Vec::new();
+        let mut newest = 0;
+        for s in series {
+            let mut keep = s.empty_like();
+            for (i, t) in s.t.iter().enumerate() {
+                let p = s.point(i);
+                newest = newest.max(*t);
+                let key = (*t, s.name.clone());
+                if self.metric_recent.get(&key).is_some_and(|q| same(q, &p)) {
+                    continue;
+                }
+                keep.push(*t, &p);
+                self.metric_recent.insert(key, p);
+            }
+            if !keep.t.is_empty() {
+                changed.push(keep);
+            }
+        }
+        let cutoff = newest.saturating_sub(RESEND_METRIC_POINTS * ms);
+        self.metric_recent.retain(|(t, _), _| *t >= cutoff);
+        if changed.is_empty() {
+            return None;
+        }
+        Some(metrics_event(generation, ms, reset, &changed))
+    }
+}
+
+/// Metric points looked at again each tick (a point stays open to late batches for ten).
+const RESEND_METRIC_POINTS: u64 = 12;
+
+fn metrics_event(generation: u64, point_ms: u64, reset: bool, series: &[MetricSeries]) -> Out {
+    let body =
+        json!({"generation": generation, "point_ms": point_ms, "reset": reset, "series": series});
+    ("metrics", to_json(&body))
 }
 
 /// The `agents` event of the agents that sent heartbeats from index `from(agent)` on, and

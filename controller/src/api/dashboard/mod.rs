@@ -1,6 +1,6 @@
 //! The web dashboard (`docs/dashboard.md`): its page at `/` for browsers, its files under
 //! `/ui/` (embedded in the binary, so serving it needs nothing on disk and building Volley needs
-//! no Node), and its live streams under `/v1/live/` (`live.rs`). The routes sit behind the API's
+//! no Node), and its live streams under `/v1/live/` (`live.rs`, `hub.rs`). The routes sit behind the API's
 //! guard, so the dashboard works with API tokens like any other client (ARCHITECTURE.md). A
 //! run's self-contained HTML report is `report.rs`; the dashboard of one `volley run` is
 //! [`crate::local_dashboard`].
@@ -53,6 +53,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "generators.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/generators.js"),
+    ),
+    (
+        "metrics.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/metrics.js"),
     ),
     (
         "format.js",

@@ -28,6 +28,7 @@ struct Fake {
     checks: Mutex<Vec<CheckCount>>,
     /// How often the run's points were read (once per tick of a feed).
     point_reads: std::sync::atomic::AtomicUsize,
+    metric_series: Mutex<crate::run::metric_series::MetricTimeline>,
 }
 
 impl ControllerService for Fake {
@@ -95,6 +96,14 @@ impl ControllerService for Fake {
         self.get_run(id)
             .filter(|r| r.run_status.is_terminal())
             .map(|_| json!({"metrics": {"http_reqs": {"values": {"count": 3}}}}))
+    }
+    fn run_metric_series(
+        &self,
+        _: u64,
+        since: u64,
+    ) -> Option<(u64, u64, Vec<crate::run::metric_series::MetricSeries>)> {
+        let mut m = self.metric_series.lock().unwrap();
+        Some((m.generation, m.point_ms(), m.since(since)))
     }
     fn run_checks(&self, _: u64) -> Option<(Vec<CheckCount>, bool)> {
         Some((self.checks.lock().unwrap().clone(), false))
@@ -677,4 +686,62 @@ fn a_page_behind_skips_to_the_newest_state_and_one_too_far_behind_is_closed() {
     frame = frame.next_for_test(vec![ev("end", "e")]);
     assert!(frame.done());
     assert_eq!(texts(frame.since(frame.seq - 1).unwrap()), ["e"]);
+}
+
+#[test]
+fn a_run_feed_sends_every_metric_point_first_then_only_new_and_changed_ones() {
+    use volley_common::metrics::store::MetricInfo;
+    use volley_common::metrics::{TagSet, ValueType};
+    let fake = fake_with_run(RunStatus::Running);
+    let add = |sec: u64, v: f64| {
+        let mut sink = Sink::new(MetricType::Counter);
+        sink.add(v, 0);
+        let info = MetricInfo {
+            mtype: MetricType::Counter,
+            contains: ValueType::Default,
+        };
+        fake.metric_series.lock().unwrap().add(
+            "pages_seen",
+            info,
+            &TagSet::new(),
+            &sink,
+            sec * 1000,
+            1000,
+        );
+    };
+    for sec in 1..=3 {
+        add(sec, 1.0);
+    }
+    let mut feed = RunFeed::default();
+    let (events, _) = feed.tick(&*fake, &Caller::open(), 1);
+    let m = data(&events, "metrics");
+    assert_eq!(m["reset"], true, "everything first: {m}");
+    assert_eq!(m["series"][0]["name"], "pages_seen");
+    assert_eq!(m["series"][0]["t"], json!([1000, 2000, 3000]));
+    assert_eq!(m["series"][0]["fields"], json!(["count", "rate"]));
+
+    let (events, _) = feed.tick(&*fake, &Caller::open(), 1);
+    assert!(
+        !names(&events).contains(&"metrics".to_string()),
+        "no change"
+    );
+
+    add(4, 1.0);
+    let (events, _) = feed.tick(&*fake, &Caller::open(), 1);
+    let m = data(&events, "metrics");
+    assert_eq!(m["reset"], false);
+    assert_eq!(m["series"][0]["t"], json!([4000]), "only the new point");
+
+    // A slower agent's batch for second 2: that point again, with its new count.
+    add(2, 5.0);
+    let (events, _) = feed.tick(&*fake, &Caller::open(), 1);
+    let m = data(&events, "metrics");
+    assert_eq!(m["series"][0]["t"], json!([2000]));
+    assert_eq!(m["series"][0]["v"][0], json!([6.0]));
+
+    // A page that opens now gets every point.
+    let opening = feed.opening(&*fake, 1);
+    let m = data(&opening, "metrics");
+    assert_eq!(m["reset"], true);
+    assert_eq!(m["series"][0]["v"][0], json!([1.0, 6.0, 1.0, 1.0]));
 }

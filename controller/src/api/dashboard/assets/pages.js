@@ -8,6 +8,7 @@ import {
 } from './format.js';
 import { AgentCharts, mergeAgent, peakCpu } from './generators.js';
 import { checksTreeOf, renderChecks } from './checks.js';
+import { MetricChart } from './metrics.js';
 
 /** Points kept per chart: an hour at one point a second. Older points are dropped. */
 export const MAX_POINTS = 3600;
@@ -214,6 +215,7 @@ export function runPage(main, status, id) {
       'Download the summary (JSON)'));
   const totals = el('dl', { id: 'totals', class: 'totals' });
   const charts = el('div', { class: 'charts' });
+  const anyMetric = el('div', { id: 'any-metric' });
   const thresholds = table('Thresholds', ['Metric', 'Threshold', 'Value', 'Result'], 'thresholds');
   const agents = table('Generators (per agent, latest heartbeat; peak over the run)', ['Agent', 'Segment', 'Health', 'Process CPU %', 'Peak process CPU %', 'Process RSS', 'Host CPU %', 'VUs', 'Req/s', 'Heartbeats'], 'run-agents');
   const overTime = el('div', { class: 'generators-over-time' });
@@ -221,6 +223,7 @@ export function runPage(main, status, id) {
   const timeline = table('Status timeline', ['At', 'From', 'To', 'Reason'], 'timeline');
   const events = table('Events', ['At', 'Level', 'Message'], 'events');
   main.replaceChildren(title, head, stop, downloads, el('h2', {}, 'Totals'), totals, el('h2', {}, 'Over time'), charts,
+    el('h2', {}, 'Any metric over time'), anyMetric,
     el('h2', {}, 'Thresholds'), el('div', { class: 'scroll' }, thresholds.t),
     el('h2', {}, 'Groups and checks'), checks,
     el('h2', {}, 'Generators'), el('div', { class: 'scroll' }, agents.t),
@@ -228,6 +231,7 @@ export function runPage(main, status, id) {
     el('h2', {}, 'Status and events'), el('div', { class: 'scroll' }, timeline.t), el('div', { class: 'scroll' }, events.t));
   const plots = CHARTS.map((c) => new Chart(charts, c));
   const agentCharts = new AgentCharts(overTime);
+  const metricChart = new MetricChart(anyMetric);
   let run = null, live = null, summary = null, liveChecks = null;
   const perAgent = new Map();
 
@@ -345,6 +349,7 @@ export function runPage(main, status, id) {
       const pts = d.points.map((p) => ({ ...p, failed_pct: p.failed_rate === null ? null : p.failed_rate * 100 }));
       plots.forEach((c) => c.upsert(pts));
     },
+    metrics: (d) => metricChart.update(d),
     totals: (t) => { live = t; renderTotals(); renderThresholds(); },
     summary: (s) => { summary = s; renderTotals(); renderThresholds(); renderCheckTree(); },
     checks: (c) => { liveChecks = c; renderCheckTree(); },
@@ -359,7 +364,7 @@ export function runPage(main, status, id) {
   renderAgents();
   renderCheckTree();
   const timer = setInterval(renderHead, 1000);
-  const resize = () => { plots.forEach((c) => c.resize()); agentCharts.resize(); };
+  const resize = () => { plots.forEach((c) => c.resize()); agentCharts.resize(); metricChart.resize(); };
   window.addEventListener('resize', resize);
   return () => { feed.stop(); clearInterval(timer); window.removeEventListener('resize', resize); };
 }
