@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -365,7 +366,8 @@ def ha(volley) -> int:
     the rendered URLs, peers and the generated certificate's names are used exactly as
     rendered. A run finishes; then the leader is killed (SIGKILL) in the middle of a run,
     another controller takes over and the run finishes with every iteration counted once;
-    the killed controller, restarted as the StatefulSet would, rejoins as a follower."""
+    promtool lints the leader's and a follower's /metrics (Raft series included); the killed
+    controller, restarted as the StatefulSet would, rejoins as a follower."""
     if os.environ.get("VOLLEY_EXERCISE_HOSTS") != "1":
         if os.geteuid() != 0:
             sys.exit("exercise --ha: needs root (unshare --mount, mount --bind) to give the "
@@ -567,6 +569,27 @@ def ha(volley) -> int:
         n = get(f"{rest[second]}/v1/runs/{run['id']}/summary")["metrics"]["iterations"]["values"]["count"]
         assert n == 200, n
         print(f"the run across the failover: exit 0, FINISHED with {n} of 200 iterations")
+        # Prometheus' linter on a group member's /metrics (the Raft series included).
+        texts = []
+        for pod in (second, next(p for p in pods if p not in (first, second))):
+            req = urllib.request.Request(rest[pod] + "/metrics",
+                                         headers={"Authorization": f"Token {TOKEN['admin']}"})
+            with urllib.request.urlopen(req, timeout=5, context=CTX["ssl"]) as r:
+                texts.append(r.read().decode())
+        raft = sum(1 for l in texts[0].splitlines() if l.startswith("volley_raft_"))
+        assert raft, texts[0]
+        if shutil.which("promtool"):
+            for text in texts:
+                lint = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                                      capture_output=True, timeout=30)
+                if lint.returncode != 0:
+                    sys.exit(f"exercise --ha: promtool check metrics:\n{lint.stdout}{lint.stderr}")
+            print(f"promtool check metrics: clean on the leader's and a follower's /metrics "
+                  f"({raft} volley_raft_ samples on the leader)")
+        elif os.environ.get("CI") == "true":
+            sys.exit("exercise --ha: promtool is not installed (.ci/run installs it)")
+        else:
+            print("SKIP promtool check metrics: promtool is not installed")
         # The StatefulSet restarts the killed pod: it rejoins, as a follower.
         start_controller(first, fresh=False)
         deadline = time.time() + 60

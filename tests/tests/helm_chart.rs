@@ -124,4 +124,10 @@ fn the_rendered_raft_group_survives_a_leader_kill() {
         out.contains("restarted: ready again, a follower of"),
         "{out}"
     );
+    // Without promtool the exercise fails under CI=true and says SKIP otherwise.
+    assert!(
+        out.contains("promtool check metrics: clean on the leader's and a follower's /metrics")
+            || out.contains("SKIP promtool"),
+        "{out}"
+    );
 }
