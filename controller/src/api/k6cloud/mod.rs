@@ -20,6 +20,9 @@ pub(super) mod cloud_run;
 mod pushes;
 mod trend;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 /// An [`ApiError`] answered in the shape k6 reads.
 #[derive(Debug)]
 pub(in crate::api) struct K6Error(pub(in crate::api) ApiError);
