@@ -1,0 +1,131 @@
+//! A run resumed from its checkpoint after a restart or by a new Raft leader; agents that reattach.
+
+use super::*;
+
+/// A checkpoint of a two-agent run that was running when the controller stopped.
+fn checkpoint(teardown_agent: Option<&str>, reason: Option<AbortReason>) -> Checkpoint {
+    let progress = |last_seq| AgentProgress {
+        last_seq,
+        vus: 1,
+        execution_done: true,
+        ..Default::default()
+    };
+    Checkpoint {
+        version: VERSION,
+        started_unix_ms: T0_UNIX_MS - 30_000,
+        setup_completed: true,
+        setup_data: None,
+        teardown_agent: teardown_agent.map(String::from),
+        reason,
+        agents: [
+            ("a".to_string(), progress(4)),
+            ("b".to_string(), progress(6)),
+        ]
+        .into_iter()
+        .collect(),
+        series: Vec::new(),
+        agent_gauges: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn after_a_restart_teardown_runs_on_the_agent_chosen_before() {
+    let mut h = Harness::new(&["a", "b"], config());
+    h.m.restore(h.now(), checkpoint(Some("b"), None)).unwrap();
+    let resumed = h.step(Input::Resume);
+    assert_eq!(
+        events(&resumed)[0].1,
+        "the controller restarted; the run resumes from its last checkpoint and waits up to 10 s (agent_lost_after) for its agents (a, b) to re-attach"
+    );
+    // Both had finished executing: teardown goes out at once, to b as before.
+    assert_eq!(sends(&resumed), ["Teardown a", "Teardown+run b"]);
+
+    // Without a choice recorded and a lost, the first live agent runs it.
+    let mut h = Harness::new(&["a", "b"], config());
+    let mut cp = checkpoint(None, None);
+    cp.agents.get_mut("a").unwrap().gone = true;
+    h.m.restore(h.now(), cp).unwrap();
+    let resumed = h.step(Input::Resume);
+    assert_eq!(sends(&resumed), ["Teardown a", "Teardown+run b"]);
+    let Some(Action::Checkpoint { checkpoint, .. }) = resumed
+        .iter()
+        .filter(|a| matches!(a, Action::Checkpoint { .. }))
+        .nth(1)
+    else {
+        panic!("the choice is checkpointed: {resumed:?}")
+    };
+    assert_eq!(checkpoint.teardown_agent.as_deref(), Some("b"));
+}
+
+#[test]
+fn agents_that_do_not_reattach_after_a_restart_are_lost() {
+    let mut h = Harness::new(&["a", "b"], config());
+    let mut cp = checkpoint(None, None);
+    for a in cp.agents.values_mut() {
+        a.execution_done = false;
+    }
+    h.m.restore(h.now(), cp).unwrap();
+    h.step(Input::Resume);
+    let back = h.after(3, Input::Reattached("a".into()));
+    assert_eq!(
+        events(&back),
+        [("info", "agent a re-attached to the run".to_string())]
+    );
+    // Batches merged before the restart are acknowledged again with the next checkpoint.
+    let Some(Action::Checkpoint { then, .. }) = back.last() else {
+        panic!("{back:?}")
+    };
+    assert_eq!(
+        then.as_slice(),
+        [Action::Send {
+            agent: "a".into(),
+            body: crate::run::messages::ack(RUN, 4),
+        }]
+    );
+    assert!(stops(&h.after(6, heartbeat("a", 1.0, 1))).is_empty());
+    let lost = h.after(1, heartbeat("a", 1.0, 1));
+    let why = system("AGENT_LOST: agent b (segment 1/2:2/2) did not re-attach within 10 s (agent_lost_after) after the controller restarted");
+    assert_eq!(stops(&lost), [("a".into(), why, false)]);
+}
+
+/// A run a new Raft leader took over says so, not that the controller restarted: in its
+/// resume event (with what the checkpoint held) and in the AGENT_LOST of an agent that does
+/// not come back.
+#[test]
+fn a_run_taken_over_by_a_new_leader_says_which_node_resumed_it() {
+    let mut h = Harness::new(&["a", "b"], config());
+    let mut cp = checkpoint(None, None);
+    for (a, n) in cp.agents.values_mut().zip([4, 6]) {
+        a.execution_done = false;
+        a.iterations = n;
+    }
+    h.m.set_resume_cause(crate::run::machine::ResumeCause::LeaderChange { node: 2 });
+    h.m.restore(h.now(), cp).unwrap();
+    let resumed = h.step(Input::Resume);
+    assert_eq!(
+        events(&resumed)[0].1,
+        "node 2 became the Raft leader and resumed the run from the last checkpoint a quorum \
+         committed (10 iterations merged); the run waits up to 10 s (agent_lost_after) for its \
+         agents (a, b) to re-attach"
+    );
+    h.after(3, Input::Reattached("a".into()));
+    h.after(6, heartbeat("a", 1.0, 1));
+    let lost = h.after(1, heartbeat("a", 1.0, 1));
+    let why = system("AGENT_LOST: agent b (segment 1/2:2/2) did not re-attach within 10 s (agent_lost_after) after node 2 became the Raft leader");
+    assert_eq!(stops(&lost), [("a".into(), why, false)]);
+}
+
+#[test]
+fn a_reattached_agent_of_a_stopping_run_is_told_again() {
+    let mut h = Harness::new(&["a"], config());
+    let mut cp = checkpoint(None, Some(AbortReason::ApiStop));
+    cp.agents.remove("b");
+    cp.agents.get_mut("a").unwrap().execution_done = false;
+    h.m.restore(h.now(), cp).unwrap();
+    assert!(stops(&h.step(Input::Resume)).is_empty());
+    let back = h.after(1, Input::Reattached("a".into()));
+    assert_eq!(stops(&back), [("a".into(), AbortReason::ApiStop, false)]);
+    h.step(event("a", pb::RunPhase::ExecutionDone));
+    let end = h.step(done("a", 4));
+    assert_eq!(finish(&end), Some((RunStatus::AbortedByUser, 103)));
+}
