@@ -46,6 +46,18 @@ fn store_error(e: StoreError) -> ServiceError {
     }
 }
 
+/// A stop whose effect could not be written is not acknowledged: the caller learns the run
+/// may go on (in a Raft group, the stop was not committed by a quorum) and can stop it again.
+fn stop_failed(e: StoreError) -> ServiceError {
+    ServiceError::new(
+        503,
+        "stop_not_committed",
+        format!(
+            "the stop was not stored, so the run may go on: {e}; check the run and stop it again"
+        ),
+    )
+}
+
 impl Service {
     fn run(&self, id: u64) -> Option<Run> {
         self.co.db.read(|s| s.run(id).cloned())
@@ -409,7 +421,11 @@ impl ControllerService for Service {
                 },
             });
         }
-        if !self.co.stop(id, AbortReason::ApiStop) {
+        if !self
+            .co
+            .stop(id, AbortReason::ApiStop)
+            .map_err(stop_failed)?
+        {
             return Err(ServiceError::conflict(
                 "run_finished",
                 format!("run {id} has already finished"),
@@ -577,12 +593,10 @@ impl ControllerService for Service {
                 },
             });
         }
-        if !self.co.stop(
-            id,
-            AbortReason::Signal {
-                signal: signal.into(),
-            },
-        ) {
+        let reason = AbortReason::Signal {
+            signal: signal.into(),
+        };
+        if !self.co.stop(id, reason).map_err(stop_failed)? {
             return Err(ServiceError::conflict(
                 "run_finished",
                 format!("run {id} has already finished"),

@@ -24,7 +24,7 @@ use crate::run::arrivals::Arrivals;
 use crate::run::machine::{Machine, ResumeCause, RunSpec};
 use crate::run::messages;
 use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
-use crate::store::Db;
+use crate::store::{Db, StoreError};
 use driver::{Clock, Inbox, SystemClock};
 
 pub use crate::run::config::{CoordinatorConfig, Limits, OnAgentLost};
@@ -450,22 +450,38 @@ impl Coordinator {
     }
 
     /// Stops a run: queued runs end at once; running ones stop gracefully on every agent.
-    pub fn stop(&self, run_id: u64, reason: AbortReason) -> bool {
+    /// `Ok(false)`: the run had ended. An error when a queued run's end could not be written
+    /// (in a Raft group: not committed by a quorum, docs/ha.md#leadership): the stop must
+    /// not be acknowledged then, since the run goes on.
+    pub fn stop(&self, run_id: u64, reason: AbortReason) -> Result<bool, StoreError> {
         if let Some(h) = self
             .runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&run_id)
         {
-            return h.tx.send(RunInput::Stop(reason)).is_ok();
+            return Ok(h.tx.send(RunInput::Stop(reason)).is_ok());
         }
         let status = self.db.read(|s| s.run(run_id).map(|r| r.run_status));
         match status {
             Some(s) if !s.is_terminal() => {
-                self.finish_without_agents(run_id, &reason);
-                true
+                let changes = RunChanges {
+                    exit_code: Some(reason.exit_code()),
+                    abort_reason: Some(reason.clone()),
+                    error_code: Some(reason.exit_code()),
+                    error_detail: Some(reason.message()),
+                    ..Default::default()
+                };
+                self.db.execute(Command::Transition {
+                    run_id,
+                    to: reason.run_status(),
+                    reason: reason.message(),
+                    at: now_rfc3339(),
+                    changes,
+                })?;
+                Ok(true)
             }
-            _ => false,
+            _ => Ok(false),
         }
     }
 
