@@ -496,6 +496,15 @@ def ha(volley) -> int:
         first = leader(pods)
         print(f"3 controllers ready (a leader known) within {time.time() - started:.1f} s; "
               f"the leader is {first}")
+        # The Raft port is mutual TLS with the release's CA (values-ha.yaml sets tls.enabled),
+        # not plaintext under `insecure`: the group above elected a leader through it.
+        toml = next(v["controller.toml"] for v in configmaps.values() if "controller.toml" in v)
+        assert "insecure = false" in toml and 'raft_ca = "/etc/volley-tls/ca.crt"' in toml, toml
+        with socket.create_connection((ip[first], ports["raft"]), timeout=5) as raw:
+            with CTX["ssl"].wrap_socket(raw, server_hostname=f"{first}.{svc}.{ns}.svc") as tls_sock:
+                peer = tls_sock.getpeercert()
+        print(f"the Raft port speaks TLS: {first}'s certificate verified against the release's "
+              f"CA ({peer['subject'][0][0][1]}), and the peers authenticate each other with it")
         a = deploy["spec"]["template"]["spec"]["containers"][0]
         agents = [f"{RELEASE}-agent-7c9d4-{i:05d}" for i in range(2)]
         for i, pod in enumerate(agents):
