@@ -79,20 +79,11 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, id: f64, paths: Value<'js>, files: Vec<String>| -> R<Array<'js>> {
-                if vu1.phase.get() != Phase::Init {
-                    return Err(Exception::throw_message(
-                        &ctx,
-                        "load must be called in the init context",
-                    ));
-                }
                 let paths = import_paths(&ctx, &paths)?;
-                let mut list = c1.borrow_mut();
-                let client = client_mut(&ctx, &mut list, id)?;
-                let methods = client
-                    .defs
-                    .load_protos(&vu1.program, &paths, &files)
-                    .map_err(|e| Exception::throw_message(&ctx, &e.to_string()))?;
-                method_infos(&ctx, &methods)
+                load_definitions(&ctx, &vu1, &c1, id, "load", |defs| {
+                    defs.load_protos(&vu1.program, &paths, &files)
+                        .map_err(|e| e.to_string())
+                })
             },
         )?,
     )?;
@@ -103,25 +94,17 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, id: f64, path: String| -> R<Array<'js>> {
-                if vu2.phase.get() != Phase::Init {
-                    return Err(Exception::throw_message(
-                        &ctx,
-                        "loadProtoset must be called in the init context",
-                    ));
-                }
-                let p = vu2.program.resolve_open_path(&path).map_err(|e| {
-                    Exception::throw_message(&ctx, &format!("loadProtoset() of {e}"))
-                })?;
-                let data = vu2.program.open_file(&p).map_err(|e| {
-                    Exception::throw_message(&ctx, &format!("open {}: {e}", p.display()))
-                })?;
-                let mut list = c2.borrow_mut();
-                let client = client_mut(&ctx, &mut list, id)?;
-                let methods = client
-                    .defs
-                    .load_protoset(&path, &data)
-                    .map_err(|e| Exception::throw_message(&ctx, &e.to_string()))?;
-                method_infos(&ctx, &methods)
+                load_definitions(&ctx, &vu2, &c2, id, "loadProtoset", |defs| {
+                    let p = vu2
+                        .program
+                        .resolve_open_path(&path)
+                        .map_err(|e| format!("loadProtoset() of {e}"))?;
+                    let data = vu2
+                        .program
+                        .open_file(&p)
+                        .map_err(|e| format!("open {}: {e}", p.display()))?;
+                    defs.load_protoset(&path, &data).map_err(|e| e.to_string())
+                })
             },
         )?,
     )?;
@@ -198,6 +181,29 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
         })?,
     )?;
     Ok(())
+}
+
+/// What `load` and `loadProtoset` (`name`) share: definitions are added only in the init context,
+/// as in k6 (their files are read through the init context's sandboxed `open()`); the `load`
+/// closure adds them to client `id`'s, and the new methods go back to `grpc.js`.
+fn load_definitions<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    clients: &Clients,
+    id: f64,
+    name: &str,
+    load: impl FnOnce(&mut Definitions) -> Result<Vec<MethodInfo>, String>,
+) -> R<Array<'js>> {
+    if vu.phase.get() != Phase::Init {
+        return Err(Exception::throw_message(
+            ctx,
+            &format!("{name} must be called in the init context"),
+        ));
+    }
+    let mut list = clients.borrow_mut();
+    let client = client_mut(ctx, &mut list, id)?;
+    let methods = load(&mut client.defs).map_err(|e| Exception::throw_message(ctx, &e))?;
+    method_infos(ctx, &methods)
 }
 
 fn client_mut<'a>(ctx: &Ctx<'_>, list: &'a mut [Client], id: f64) -> R<&'a mut Client> {
