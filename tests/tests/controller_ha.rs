@@ -384,6 +384,42 @@ fn a_leader_killed_mid_run_is_replaced_and_submit_wait_rides_it_out() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The end of a run that must lose nothing: run 1 is FINISHED on `leader`, `submit --wait`
+/// exited `code` 0, the target counted exactly `want` requests (`plan` says why that many), and
+/// the run's summary counts each once (one iteration and two passed checks per request).
+/// Returns the run's record as `leader` holds it.
+fn assert_finished_exactly(
+    group: &Group,
+    leader: u64,
+    code: i32,
+    submit: &Proc,
+    target: &CountingTarget,
+    want: u64,
+    plan: &str,
+) -> serde_json::Value {
+    let run = wait_run(group.node(leader), 1, |s| s >= 3, RUN_BOUND);
+    let context = || {
+        format!(
+            "--- submit\n{}{}\n{}",
+            submit.stdout.text(),
+            submit.stderr.text(),
+            group.logs()
+        )
+    };
+    assert_eq!(run["run_status"], 3, "FINISHED: {run}\n{}", context());
+    assert_eq!(code, 0, "submit --wait exits 0\n{}", context());
+    let sent = target.count();
+    assert_eq!(sent, want, "{plan}: every planned request once");
+    let summary = get(group.node(leader), "/v1/runs/1/summary");
+    assert_eq!(summary_stat(&summary, "http_reqs", "count"), sent as f64);
+    assert_eq!(summary_stat(&summary, "iterations", "count"), sent as f64);
+    assert_eq!(
+        summary_stat(&summary, "checks", "passes"),
+        2.0 * sent as f64
+    );
+    run
+}
+
 #[test]
 fn a_rolling_restart_of_every_controller_during_a_run_loses_nothing() {
     let _serial = serial();
@@ -422,26 +458,7 @@ fn a_rolling_restart_of_every_controller_during_a_run_loses_nothing() {
     }
     let code = submit.exit_code(RUN_BOUND);
     let leader = group.leader(FAILOVER_BOUND);
-    let run = wait_run(group.node(leader), 1, |s| s >= 3, RUN_BOUND);
-    let context = || {
-        format!(
-            "--- submit\n{}{}\n{}",
-            submit.stdout.text(),
-            submit.stderr.text(),
-            group.logs()
-        )
-    };
-    assert_eq!(run["run_status"], 3, "FINISHED: {run}\n{}", context());
-    assert_eq!(code, 0, "submit --wait exits 0\n{}", context());
-    let sent = target.count();
-    assert_eq!(sent, 800, "40/s for 20 s: every planned request once");
-    let summary = get(group.node(leader), "/v1/runs/1/summary");
-    assert_eq!(summary_stat(&summary, "http_reqs", "count"), sent as f64);
-    assert_eq!(summary_stat(&summary, "iterations", "count"), sent as f64);
-    assert_eq!(
-        summary_stat(&summary, "checks", "passes"),
-        2.0 * sent as f64
-    );
+    let run = assert_finished_exactly(&group, leader, code, &submit, &target, 800, "40/s for 20 s");
     assert!(
         !events(&run).iter().any(|m| m.contains("AGENT_LOST")),
         "no agent lost: {:?}",
@@ -563,26 +580,7 @@ fn a_leader_partitioned_from_both_followers_steps_down_and_the_majority_goes_on(
     );
 
     let code = submit.exit_code(RUN_BOUND);
-    let run = wait_run(group.node(new), 1, |s| s >= 3, RUN_BOUND);
-    let context = || {
-        format!(
-            "--- submit\n{}{}\n{}",
-            submit.stdout.text(),
-            submit.stderr.text(),
-            group.logs()
-        )
-    };
-    assert_eq!(run["run_status"], 3, "FINISHED: {run}\n{}", context());
-    assert_eq!(code, 0, "submit --wait exits 0\n{}", context());
-    let sent = target.count();
-    assert_eq!(sent, 960, "40/s for 24 s: every planned request once");
-    let summary = get(group.node(new), "/v1/runs/1/summary");
-    assert_eq!(summary_stat(&summary, "http_reqs", "count"), sent as f64);
-    assert_eq!(summary_stat(&summary, "iterations", "count"), sent as f64);
-    assert_eq!(
-        summary_stat(&summary, "checks", "passes"),
-        2.0 * sent as f64
-    );
+    assert_finished_exactly(&group, new, code, &submit, &target, 960, "40/s for 24 s");
 
     // Every run's history, transitions and events with their times, is the same on all three,
     // and so is the whole state machine, byte for byte.
