@@ -442,12 +442,17 @@ impl ControllerService for Service {
     fn agents_wanted(&self) -> volley_api::AgentsWanted {
         let agents = self.co.registry.views();
         let busy = agents.iter().filter(|a| a.run_id.is_some()).count() as u64;
+        // A run being placed is still QUEUED while its agents already hold it (busy): count
+        // those agents once, as busy, or the gauge wants one agent too many until it starts.
+        let placing: std::collections::BTreeSet<u64> =
+            agents.iter().filter_map(|a| a.run_id).collect();
         let capacity = crate::demand::capacity(
             self.co.config.agent_max_vus,
             agents.iter().map(|a| a.max_vus),
         );
         let queued: Vec<crate::demand::QueuedRun> = self.co.db.read(|s| {
             s.runs_in_status(RunStatus::Queued)
+                .filter(|r| !placing.contains(&r.id))
                 .map(|r| crate::demand::QueuedRun {
                     request: r
                         .config
