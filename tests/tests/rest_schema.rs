@@ -25,6 +25,11 @@ const MAX_TIME_SECS: u64 = 40;
 /// schema-driven phases before fuzzing).
 const RUN_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// One worker: with more, schemathesis' generator threads race in CPython's `ast.parse`
+/// (hypothesis describing its filters) and the run fails with a "Runtime Error" of its own
+/// ("AST constructor recursion depth mismatch"), once in about four runs here.
+const WORKERS: &str = "1";
+
 /// The schemathesis command line tool, if installed (`st`, or its long name).
 fn schemathesis() -> Option<&'static str> {
     ["st", "schemathesis"].into_iter().find(|bin| {
@@ -58,7 +63,7 @@ fn rest_api_conforms_to_its_openapi_document() {
         .args(["--checks", "not_a_server_error,response_schema_conformance"])
         .args(["--max-examples", "20", "--seed", "1"])
         .args(["--max-time", &MAX_TIME_SECS.to_string()])
-        .args(["--request-timeout", "10", "--workers", "2"])
+        .args(["--request-timeout", "10", "--workers", WORKERS])
         .args(["--generation-database", "none", "--no-color"]);
     for op in EXCLUDED {
         cmd.args(["--exclude-operation-id", op]);
