@@ -478,6 +478,19 @@ fn a_rolling_restart_of_every_controller_during_a_run_loses_nothing() {
 /// Every namespace, veth and bridge of the partition test starts with this (a crashed run's
 /// leftovers are swept at the next start).
 const NET_PREFIX: &str = "vlyh";
+
+/// Three namespaces c1..c3 on one bridge (`subnet`.0/24), one per controller, and each one's
+/// (namespace, address) as [`Group::in_namespaces`] takes them.
+fn controller_namespaces(subnet: &str, mac_prefix: &str) -> (Bridged, Vec<(String, String)>) {
+    let net = Bridged::create(NET_PREFIX, subnet, mac_prefix, &["c1", "c2", "c3"]);
+    let hosts = (1..=3)
+        .map(|id| {
+            let h = net.host(&format!("c{id}"));
+            (h.ns.clone(), h.addr.clone())
+        })
+        .collect();
+    (net, hosts)
+}
 /// Serializes the tests that build network namespaces named [`NET_PREFIX`]…, across test
 /// processes.
 const NET_LOCK: &str = "/tmp/volley-e2e-controller-ha.lock";
@@ -512,19 +525,8 @@ fn a_leader_partitioned_from_both_followers_steps_down_and_the_majority_goes_on(
         return;
     };
     let dir = temp_dir("controller-ha-partition");
-    let net = Bridged::create(
-        NET_PREFIX,
-        "10.253.1",
-        "02:00:5e:00:5e:11",
-        &["c1", "c2", "c3"],
-    );
+    let (net, hosts) = controller_namespaces("10.253.1", "02:00:5e:00:5e:11");
     let name = |id: u64| format!("c{id}");
-    let hosts: Vec<(String, String)> = (1..=3)
-        .map(|id| {
-            let h = net.host(&name(id));
-            (h.ns.clone(), h.addr.clone())
-        })
-        .collect();
     // 40 requests a second for 24 s over two agents (in the root namespace, against a target
     // on its loopback), one request and two checks each.
     let counted = workspace_root().join("tests/failure-scripts/resume.js");
@@ -714,19 +716,8 @@ fn concurrent_submits_and_stops_through_kills_and_partitions_keep_one_history() 
     };
     let dir = temp_dir("controller-ha-history");
     let script = write_script(&dir, "tiny.js", TINY);
-    let net = Bridged::create(
-        NET_PREFIX,
-        "10.253.2",
-        "02:00:5e:00:5e:12",
-        &["c1", "c2", "c3"],
-    );
+    let (net, hosts) = controller_namespaces("10.253.2", "02:00:5e:00:5e:12");
     let name = |id: u64| format!("c{id}");
-    let hosts: Vec<(String, String)> = (1..=3)
-        .map(|id| {
-            let h = net.host(&name(id));
-            (h.ns.clone(), h.addr.clone())
-        })
-        .collect();
     let mut group = Group::in_namespaces(&dir, &hosts);
     let first = group.leader(FAILOVER_BOUND);
     let _agents = [
