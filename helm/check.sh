@@ -104,4 +104,12 @@ refuse agent.typo=1 typo
 refuse agent.probePort=0 probePort
 refuse autoscaling.hpa.enabled=true,autoscaling.keda.enabled=true "not both"
 refuse autoscaling.keda.prometheusAddress=prometheus:9090 prometheusAddress
+# A Raft group needs the pod-index label (Kubernetes 1.28); an older cluster is told so.
+if helm template volley "$chart" -f "$chart/values-ha.yaml" --kube-version 1.27.9 >"$out/bad.txt" 2>&1; then
+  echo "FAIL: values-ha.yaml was accepted for Kubernetes 1.27"; exit 1
+fi
+grep -q "needs Kubernetes 1.28" "$out/bad.txt" || { cat "$out/bad.txt"; echo "FAIL: values-ha.yaml on 1.27: error does not name 1.28"; exit 1; }
+echo "ok: values-ha.yaml refused on Kubernetes 1.27"
+helm template volley "$chart" -f "$chart/values-ha.yaml" --kube-version 1.28.0 >/dev/null
+echo "ok: values-ha.yaml renders on Kubernetes 1.28"
 echo "helm/check.sh: all checks passed"
