@@ -1,9 +1,12 @@
 //! `volley`: one binary for running k6 scripts locally (`volley run`), serving a local test
 //! target (`volley target`), and the cluster: `controller`, `agent`, `submit`, `runs`, `status`,
-//! `stop`, `agents`, `tokens`, `cluster up`. See ARCHITECTURE.md for the map of the crates.
+//! `stop`, `agents`, `tokens`, `cluster up`, `cluster down`. See ARCHITECTURE.md for the map of
+//! the crates.
 
 mod certs;
 mod cluster;
+mod cluster_down;
+mod cluster_group;
 mod cluster_up;
 mod config_file;
 mod controllers;
@@ -89,8 +92,11 @@ pub(crate) fn client_tls() -> Result<volley_api::tls::ClientTls, String> {
 
 #[derive(Subcommand)]
 enum ClusterCommand {
-    /// Start a local controller and N agent processes (for trying the cluster out).
+    /// Start a local controller (or a Raft group of 3 or 5) and N agent processes (for trying
+    /// the cluster out).
     Up(cluster_up::ClusterUpArgs),
+    /// Stop what `volley cluster up` started on a data directory (from another shell).
+    Down(cluster_down::ClusterDownArgs),
 }
 
 #[derive(Subcommand)]
@@ -219,6 +225,7 @@ fn main() {
         Command::Agents(a) => cluster::agents(a),
         Command::Controllers(a) => controllers::controllers(a),
         Command::Cluster(ClusterCommand::Up(a)) => cluster_up::cluster_up(a),
+        Command::Cluster(ClusterCommand::Down(a)) => cluster_down::cluster_down(a),
         Command::Tokens(a) => tokens::tokens(a),
         Command::Certs(c) => certs::certs(c),
         Command::Target(cfg) => match target::run_blocking(cfg) {

@@ -2,12 +2,16 @@
 //! lines up and gives a result only to ended runs, `volley status RUN` is a view for people
 //! (`--json` the API's document), `--follow` re-attaches to a running run and exits with its
 //! code, Ctrl+C detaches without stopping it, an unknown run points at `volley runs`, and the
-//! bare command and `--version` behave as k6's do.
+//! bare command and `--version` behave as k6's do. `volley cluster up --controllers 3` runs a
+//! Raft group on this machine that outlives its leader's SIGKILL, and `volley cluster down`
+//! stops every process it started.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use volley_api::client::Client;
+use volley_e2e::k6_client::CountingTarget;
 use volley_e2e::{send_signal, temp_dir, volley_bin, Cluster, Proc};
 
 /// A run long enough to be looked at while it runs (it ends by itself).
@@ -295,5 +299,310 @@ fn a_queued_run_says_what_it_waits_for() {
     cluster
         .wait_run(second, |r| r["run_status"] == 3, Duration::from_secs(40))
         .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Shared iterations over both agents of `cluster up`, one request and one check each.
+const FORTY_REQUESTS: &str = r#"
+import http from 'k6/http';
+import { check } from 'k6';
+export const options = {
+  scenarios: { s: { executor: 'shared-iterations', vus: 2, iterations: 40, maxDuration: '60s' } },
+  volley: { agents: 2 },
+};
+export default function () {
+  check(http.get(`${__ENV.BASE_URL}/`), { 'status 200': (r) => r.status === 200 });
+}
+"#;
+
+/// How long a group may take to start, elect, or elect again on a machine busy with builds.
+const GROUP_BOUND: Duration = Duration::from_secs(60);
+
+/// Base ports for `--listen`, `--grpc` and `--raft` (P, P+1, P+2) such that the ports of
+/// `n` controllers (each base + 10×(N−1)) were all free a moment ago.
+fn free_group_ports(n: u16) -> (u16, u16, u16) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos()) as u16;
+    for attempt in 0..200u16 {
+        let base = 20_000 + (seed.wrapping_add(attempt.wrapping_mul(997)) % 4000) * 10;
+        let all_free = (0..n).all(|k| {
+            (0..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + 10 * k + i)).is_ok())
+        });
+        if all_free {
+            return (base, base + 1, base + 2);
+        }
+    }
+    panic!("no free ports for {n} controllers");
+}
+
+/// Whether process `pid`, started at `start` (`/proc/PID/stat`), still runs (not a zombie).
+fn alive(pid: u32, start: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.first() != Some(&"Z") && f.get(19) == Some(&start)
+}
+
+/// The pid file's entries: (role, pid, start time).
+fn pid_file(data: &Path) -> Vec<(String, u32, String)> {
+    std::fs::read_to_string(data.join("cluster-up.pid"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((
+                f.first()?.to_string(),
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The node that says it leads, asking each controller in turn.
+fn leader_of(urls: &[String], token: &str) -> Option<u64> {
+    urls.iter().find_map(|u| {
+        let c = Client::new(u)
+            .ok()?
+            .with_token(Some(token.into()))
+            .with_timeout(Duration::from_secs(2))
+            .ok()?;
+        let list = c.controllers().ok()?;
+        list.controllers
+            .iter()
+            .any(|c| c.node == list.node && c.role == "leader")
+            .then_some(list.node)
+    })
+}
+
+/// Waits until `leader` (REST URL) holds both agents of `cluster up`, idle.
+fn wait_two_idle_agents(leader: &str, token: &str, up: &Proc) {
+    let c = Client::new(leader)
+        .expect("client")
+        .with_token(Some(token.into()));
+    let started = Instant::now();
+    loop {
+        let idle = c.agents().map_or(0, |l| {
+            l.agents
+                .iter()
+                .filter(|a| a.state == "idle" && a.name.starts_with("agent-"))
+                .count()
+        });
+        if idle == 2 {
+            return;
+        }
+        assert!(
+            started.elapsed() < GROUP_BOUND,
+            "both agents idle on {leader} within {GROUP_BOUND:?}\n{}",
+            up.stderr.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `submit --wait` of the 40-request script through every controller: it exits 0, the target
+/// counted exactly 40 more requests, and run `id`'s summary counts each once.
+fn submit_forty(urls: &[String], token: &str, script: &Path, target: &CountingTarget, id: u64) {
+    let before = target.count();
+    let (code, out, err) = output(
+        Command::new(volley_bin())
+            .args(["submit", "--wait", "--controller", &urls.join(",")])
+            .args(["-e", &format!("BASE_URL={}", target.url)])
+            .arg(script)
+            .env("VOLLEY_TOKEN", token),
+    );
+    assert_eq!(code, 0, "submit --wait of run {id}\n{out}\n{err}");
+    assert_eq!(
+        target.count() - before,
+        40,
+        "run {id}: every iteration once"
+    );
+    let c = Client::new(&urls.join(","))
+        .expect("client")
+        .with_token(Some(token.into()));
+    let summary = c
+        .request("GET", &format!("/v1/runs/{id}/summary"), None)
+        .expect("the summary")
+        .json();
+    for (name, stat) in [
+        ("iterations", "count"),
+        ("http_reqs", "count"),
+        ("checks", "passes"),
+    ] {
+        assert_eq!(
+            volley_e2e::summary_stat(&summary, name, stat),
+            40.0,
+            "run {id}: {name} {stat}: {summary}"
+        );
+    }
+}
+
+#[test]
+fn cluster_up_with_three_controllers_outlives_its_leader_and_cluster_down_stops_it_all() {
+    let dir = temp_dir("cluster-up-group");
+    let data = dir.join("data");
+    let (listen, grpc, raft) = free_group_ports(3);
+    let up_cmd = |controllers: &str| {
+        let mut cmd = Command::new(volley_bin());
+        cmd.args([
+            "cluster",
+            "up",
+            "--controllers",
+            controllers,
+            "--agents",
+            "2",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{listen}")])
+        .args(["--grpc", &format!("127.0.0.1:{grpc}")])
+        .args(["--raft", &format!("127.0.0.1:{raft}")])
+        .args(["--max-vus", "10", "--max-js-heap", "64"])
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("VOLLEY_TOKEN");
+        cmd
+    };
+    // An even group is refused, saying why 3 or 5; a taken port is named before anything starts.
+    let (code, _, err) = output(&mut up_cmd("2"));
+    assert_eq!(code, 104, "{err}");
+    assert!(err.contains("use 3 (survives 1 down) or 5"), "{err}");
+    {
+        let _taken = std::net::TcpListener::bind(("127.0.0.1", grpc + 10)).expect("bind");
+        let (code, _, err) = output(&mut up_cmd("3"));
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "controller 2's gRPC port 127.0.0.1:{} is not free",
+                grpc + 10
+            )),
+            "{err}"
+        );
+        assert!(pid_file(&data).is_empty(), "nothing was started");
+    }
+
+    let mut up = Proc::spawn(&mut up_cmd("3"));
+    up.stdout
+        .wait_for(|l| l.contains("submit a test:"), GROUP_BOUND)
+        .unwrap_or_else(|| panic!("cluster up did not come up\n{}", up.stderr.text()));
+    let printed = up.stdout.text();
+    let urls: Vec<String> = (0..3)
+        .map(|k| format!("http://127.0.0.1:{}", listen + 10 * k))
+        .collect();
+    for (k, u) in urls.iter().enumerate() {
+        assert!(
+            printed.contains(&format!("controller {}: {u}", k + 1)),
+            "{printed}"
+        );
+    }
+    assert_eq!(printed.matches("(leader)").count(), 1, "{printed}");
+    assert!(
+        printed.contains(&format!("VOLLEY_CONTROLLER={}", urls.join(","))),
+        "{printed}"
+    );
+    let token = std::fs::read_to_string(data.join("cluster-up.token"))
+        .expect("the cluster's token")
+        .trim()
+        .to_string();
+    let first = leader_of(&urls, &token).expect("a leader");
+    assert!(
+        printed.contains(&format!(
+            "controller {first}: {} (leader)",
+            urls[first as usize - 1]
+        )),
+        "the leader printed is the leader: node {first}\n{printed}"
+    );
+    let mut seen = pid_file(&data);
+    assert_eq!(
+        seen.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+        [
+            "supervisor",
+            "controller-1",
+            "controller-2",
+            "controller-3",
+            "agent-1",
+            "agent-2"
+        ]
+    );
+
+    let script = dir.join("forty.js");
+    std::fs::write(&script, FORTY_REQUESTS).expect("write the script");
+    let target = CountingTarget::start();
+    wait_two_idle_agents(&urls[first as usize - 1], &token, &up);
+    submit_forty(&urls, &token, &script, &target, 1);
+
+    // SIGKILL to the leader: another controller leads, and cluster up starts it again.
+    let role = format!("controller-{first}");
+    let (_, pid, _) = seen.iter().find(|e| e.0 == role).cloned().expect("its pid");
+    assert!(send_signal(pid, "KILL"));
+    let started = Instant::now();
+    let second = loop {
+        match leader_of(&urls, &token) {
+            Some(l) if l != first => break l,
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < GROUP_BOUND,
+            "no new leader within {GROUP_BOUND:?} of killing node {first}\n{}",
+            up.stderr.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!(
+        "node {second} leads {:?} after node {first} was killed",
+        started.elapsed()
+    );
+    let restarted = loop {
+        let now = pid_file(&data);
+        if let Some(e) = now.iter().find(|e| e.0 == role && e.1 != pid) {
+            break e.clone();
+        }
+        assert!(
+            started.elapsed() < GROUP_BOUND,
+            "cluster up did not start node {first} again\n{}",
+            up.stderr.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    seen.push(restarted);
+    let log = up.stderr.text();
+    assert!(
+        log.contains(&format!("controller {first} exited"))
+            && log.contains(&format!("controller {first} started again")),
+        "the restart is logged\n{log}"
+    );
+    wait_two_idle_agents(&urls[second as usize - 1], &token, &up);
+    submit_forty(&urls, &token, &script, &target, 2);
+
+    // `cluster down` from another shell stops cluster up and everything it started.
+    let (code, out, err) = output(
+        Command::new(volley_bin())
+            .args(["cluster", "down", "--data-dir"])
+            .arg(&data),
+    );
+    assert_eq!(code, 0, "cluster down\n{out}\n{err}");
+    assert_eq!(
+        up.exit_code(Duration::from_secs(30)),
+        0,
+        "cluster up exits 0"
+    );
+    for (role, pid, start) in &seen {
+        assert!(
+            !alive(*pid, start),
+            "{role} (pid {pid}) still runs after cluster down"
+        );
+    }
+    assert!(
+        !data.join("cluster-up.pid").exists(),
+        "the pid file is gone"
+    );
+    let (code, _, err) = output(
+        Command::new(volley_bin())
+            .args(["cluster", "down", "--data-dir"])
+            .arg(&data),
+    );
+    assert_eq!(code, 1, "nothing left to stop: {err}");
+    assert!(err.contains("no cluster is up"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
