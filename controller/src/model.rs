@@ -77,6 +77,22 @@ pub struct Run {
     pub summary: Option<serde_json::Value>,
     /// Volley: the env (`-e`) given at submit.
     pub env: BTreeMap<String, String>,
+    /// Volley: the stop a user asked for, committed before it was acknowledged, so that a
+    /// controller that resumes the run stops it too (docs/ha.md#stops).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_request: Option<StopRequest>,
+}
+
+/// Who asked to stop a run, when and why (the first request; later ones change nothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopRequest {
+    /// The token that asked (`None`: an open API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<u64>,
+    /// RFC 3339.
+    pub at: String,
+    /// An API stop or a signal of a CLI that followed the run.
+    pub reason: AbortReason,
 }
 
 /// Events kept per run (later ones are dropped, the last kept one says so).

@@ -17,7 +17,7 @@ use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
 use crate::model::{AgentUtilization, AgentView, Run, RunStatus, Test};
 use crate::placement::{self, Admission, PlacementRequest};
 use crate::run::merge::LiveData;
-use crate::state::{Command, Effect, RunChanges, STREAMED_RUN_PROCESS};
+use crate::state::{Command, Effect, RunChanges, StateError, STREAMED_RUN_PROCESS};
 use crate::store::{StoreError, StoreHealth};
 
 pub struct Service {
@@ -56,6 +56,11 @@ fn stop_failed(e: StoreError) -> ServiceError {
             "the stop was not stored, so the run may go on: {e}; check the run and stop it again"
         ),
     )
+}
+
+/// A stop of a run that has ended (409).
+fn run_finished(id: u64) -> ServiceError {
+    ServiceError::conflict("run_finished", format!("run {id} has already finished"))
 }
 
 impl Service {
@@ -412,27 +417,7 @@ impl ControllerService for Service {
     }
 
     fn stop_run(&self, id: u64, stopped_by: Option<u64>) -> Result<Run, ServiceError> {
-        if let Some(by) = stopped_by {
-            let _ = self.co.db.execute(Command::UpdateRun {
-                run_id: id,
-                changes: RunChanges {
-                    stopped_by_id: Some(by),
-                    ..Default::default()
-                },
-            });
-        }
-        if !self
-            .co
-            .stop(id, AbortReason::ApiStop)
-            .map_err(stop_failed)?
-        {
-            return Err(ServiceError::conflict(
-                "run_finished",
-                format!("run {id} has already finished"),
-            ));
-        }
-        self.run(id)
-            .ok_or_else(|| ServiceError::not_found("run_not_found", format!("no run with id {id}")))
+        self.stop_run_for(id, stopped_by, None)
     }
 
     fn agents(&self) -> Vec<AgentView> {
@@ -586,26 +571,43 @@ impl ControllerService for Service {
         stopped_by: Option<u64>,
         signal: Option<&str>,
     ) -> Result<Run, ServiceError> {
-        let Some(signal) = signal else {
-            return self.stop_run(id, stopped_by);
+        let reason = match signal {
+            Some(signal) => AbortReason::Signal {
+                signal: signal.into(),
+            },
+            None => AbortReason::ApiStop,
         };
-        if let Some(by) = stopped_by {
-            let _ = self.co.db.execute(Command::UpdateRun {
-                run_id: id,
-                changes: RunChanges {
-                    stopped_by_id: Some(by),
-                    ..Default::default()
-                },
-            });
+        // Committed before the run hears it: a stop acknowledged is a stop a new Raft leader
+        // resuming the run finds (docs/ha.md#stops).
+        match self.co.db.execute(Command::RequestStop {
+            run_id: id,
+            by: stopped_by,
+            reason: reason.clone(),
+            at: now_rfc3339(),
+        }) {
+            Ok(_) => {}
+            Err(StoreError::Rejected(StateError::UnknownRun(_))) => {
+                return Err(ServiceError::not_found(
+                    "run_not_found",
+                    format!("no run with id {id}"),
+                ))
+            }
+            Err(StoreError::Rejected(StateError::Terminal { .. })) => return Err(run_finished(id)),
+            Err(e) => return Err(stop_failed(e)),
         }
-        let reason = AbortReason::Signal {
-            signal: signal.into(),
-        };
-        if !self.co.stop(id, reason).map_err(stop_failed)? {
-            return Err(ServiceError::conflict(
-                "run_finished",
-                format!("run {id} has already finished"),
-            ));
+        match self.co.stop(id, reason.clone()) {
+            Ok(true) => {}
+            // It ended meanwhile: by this stop (the scheduler ends a queued run whose stop is
+            // committed) is a stop done, anything else a run that had finished.
+            Ok(false) | Err(StoreError::Rejected(StateError::Terminal { .. })) => {
+                let by_this_stop = self
+                    .run(id)
+                    .is_some_and(|r| r.abort_reason.as_ref() == Some(&reason));
+                if !by_this_stop {
+                    return Err(run_finished(id));
+                }
+            }
+            Err(e) => return Err(stop_failed(e)),
         }
         self.run(id)
             .ok_or_else(|| ServiceError::not_found("run_not_found", format!("no run with id {id}")))

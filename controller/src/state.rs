@@ -29,7 +29,10 @@ pub use changes::RunChanges;
 pub use tokens::TokenRecord;
 use volley_api::Role;
 
-use crate::model::{Assignment, ProcessingStatus, ResultStatus, Run, RunStatus, Test, Transition};
+use crate::model::{
+    AbortReason, Assignment, ProcessingStatus, ResultStatus, Run, RunStatus, StopRequest, Test,
+    Transition,
+};
 
 /// The reason recorded on the first transition of every run (CREATED → CREATED).
 pub const CREATED_REASON: &str = "run accepted";
@@ -121,6 +124,18 @@ pub enum Command {
     /// Revoke a token: it stops working at once (it stays listed, as revoked).
     RevokeToken {
         token_id: u64,
+        /// RFC 3339.
+        at: String,
+    },
+    /// A user asked to stop a run: kept on the run before the stop is acknowledged, so that a
+    /// controller that resumes the run (a new Raft leader) stops it too (docs/ha.md#stops).
+    /// The first request is kept; a later one changes nothing. A terminal run is refused.
+    RequestStop {
+        run_id: u64,
+        /// The token that asked (`None`: an open API).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<u64>,
+        reason: AbortReason,
         /// RFC 3339.
         at: String,
     },
@@ -488,6 +503,7 @@ impl State {
                     events: Vec::new(),
                     summary: None,
                     env: env.clone(),
+                    stop_request: None,
                 });
                 p.test = Some(test);
                 p.effect = Effect::RunCreated {
@@ -613,6 +629,34 @@ impl State {
             } => self.prepare_create_token(&mut p, name, *role, *project_id, sha256, at)?,
             Command::RevokeToken { token_id, at } => {
                 self.prepare_revoke_token(&mut p, *token_id, at)?
+            }
+            Command::RequestStop {
+                run_id,
+                by,
+                reason,
+                at,
+            } => {
+                let mut run = self.run_clone(*run_id)?;
+                if run.run_status.is_terminal() {
+                    return Err(StateError::Terminal {
+                        run_id: *run_id,
+                        from: run.run_status,
+                        to: reason.run_status(),
+                    });
+                }
+                let at = canonical_timestamp("RequestStop.at", at)?;
+                if run.stop_request.is_none() {
+                    if by.is_some() {
+                        run.stopped_by_id = *by;
+                    }
+                    run.stop_request = Some(StopRequest {
+                        by: *by,
+                        at,
+                        reason: reason.clone(),
+                    });
+                }
+                p.run = Some(run);
+                p.effect = Effect::RunUpdated { run_id: *run_id };
             }
         }
         Ok(p)

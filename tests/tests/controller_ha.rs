@@ -14,6 +14,10 @@
 //!   in: a new leader within [`ELECTION_BOUND`], the run FINISHES with exactly the planned
 //!   iterations counted at the target and in the merged counters, and `submit --wait` exits 0
 //!   after printing the leader change. The failover's phases are printed (`--nocapture`);
+//! - three controllers and two agents: a run is stopped through the leader, which is killed
+//!   with SIGKILL right after its 200: the new leader resumes the run and stops it as the user
+//!   asked (the stop was committed before it was acknowledged), ABORTED_BY_USER, and
+//!   `submit --wait` exits 103;
 //! - each controller in its own network namespace on a private bridge (`10.253.1.0/24`), the
 //!   agents and the target in the root namespace: the leader is cut off from both followers (a
 //!   black hole, `netns::Bridged::black_hole`) during a run; it steps down (check-quorum) and
@@ -47,7 +51,7 @@ use volley_e2e::ha::{
 };
 use volley_e2e::k6_client::CountingTarget;
 use volley_e2e::netns::{lab, leftovers, Bridged};
-use volley_e2e::{summary_stat, temp_dir, volley_bin, workspace_root, Proc};
+use volley_e2e::{http_request_to, summary_stat, temp_dir, volley_bin, workspace_root, Proc};
 
 /// How soon after the leader's death a new one must lead: each node draws its election
 /// timeout in [1 s, 2 s) and a vote round follows; with a pre-vote that meets a live leader
@@ -379,6 +383,81 @@ fn a_leader_killed_mid_run_is_replaced_and_submit_wait_rides_it_out() {
     assert!(
         elected <= ELECTION_BOUND,
         "a new leader within {ELECTION_BOUND:?} of the kill, took {elected:?}"
+    );
+    drop(group);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs until stopped: two agents, one VU each, an iteration every 200 ms, for up to 60 s.
+const UNTIL_STOPPED: &str = r#"
+import { sleep } from 'k6';
+
+export const options = { vus: 2, duration: '60s', volley: { agents: 2 } };
+
+export default function () {
+  sleep(0.2);
+}
+"#;
+
+/// A stop is committed by a quorum before it is acknowledged (docs/ha.md#stops): the leader
+/// is killed right after its 200, before it could end the run, and the next leader stops the
+/// run it resumes as the user asked.
+#[test]
+fn a_stop_acknowledged_just_before_the_leader_dies_is_carried_out_by_the_next_leader() {
+    let _serial = serial();
+    let dir = temp_dir("controller-ha-stop");
+    let script = write_script(&dir, "until-stopped.js", UNTIL_STOPPED);
+    let mut group = Group::loopback(&dir, 3);
+    let first = group.leader(FAILOVER_BOUND);
+    let _agents = [group.agent("ha-1"), group.agent("ha-2")];
+    for a in ["ha-1", "ha-2"] {
+        wait_agent(group.node(first), a, RUN_BOUND);
+    }
+    let mut submit = group.submit(first, &script, true, &[]);
+    wait_run(group.node(first), 1, |s| s == 2, RUN_BOUND);
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, body) = http_request_to(
+        &group.node(first).rest_addr(),
+        "POST",
+        "/loadtests/v2/runs/1/stop",
+        Some("{}"),
+        Duration::from_secs(10),
+    )
+    .expect("the stop is answered");
+    group.kill(first);
+    assert_eq!(status, 200, "the stop is acknowledged: {body}");
+    let second = group.leader(FAILOVER_BOUND);
+    assert_ne!(second, first);
+
+    let run = wait_run(group.node(second), 1, |s| s >= 3, RUN_BOUND);
+    let code = submit.exit_code(RUN_BOUND);
+    let context = || {
+        format!(
+            "--- submit\n{}{}\n{}",
+            submit.stdout.text(),
+            submit.stderr.text(),
+            group.logs()
+        )
+    };
+    let said = events(&run);
+    let took_over = format!("node {second} became the Raft leader and resumed the run");
+    assert!(
+        said.iter().any(|m| m.starts_with(&took_over)),
+        "the new leader resumed the run (the old one did not end it first): {said:?}"
+    );
+    assert_eq!(
+        run["run_status"],
+        5,
+        "ABORTED_BY_USER: {run}\n{}",
+        context()
+    );
+    assert_eq!(run["abort_reason"]["reason"], "api_stop", "{run}");
+    assert_eq!(run["exit_code"], 103, "{run}");
+    assert_eq!(
+        code,
+        103,
+        "submit --wait exits with the stop's code\n{}",
+        context()
     );
     drop(group);
     let _ = std::fs::remove_dir_all(&dir);

@@ -485,17 +485,19 @@ pub(super) async fn list_runs(
 /// Stop a test run
 ///
 /// Asks every agent of the run to stop; the run ends as ABORTED_BY_USER (5). Returns the run as
-/// it is now (it may take a moment to reach status 5).
+/// it is now (it may take a moment to reach status 5). Answered once the stop is stored (in a
+/// Raft group, committed: a new leader carries it out, docs/ha.md#stops).
 #[utoipa::path(post, path = "/loadtests/v2/runs/{id}/stop", tag = "runs",
     params(("id" = u64, Path, description = "ID of the test run.")),
     request_body(content = Option<StopRun>),
     responses(
-        (status = 200, description = "The run.", body = RunEnvelope),
+        (status = 200, description = "The stop is stored; the run.", body = RunEnvelope),
         (status = 400, description = "Bad id, query or body.", body = ErrorBody),
         (status = 404, description = "No such run.", body = ErrorBody),
         (status = 409, description = "Run already finished (`run_finished`).", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),
+        (status = 503, description = "The stop could not be stored or committed (`stop_not_committed`): the run may go on; check it and stop it again.", body = ErrorBody),
     ))]
 pub(super) async fn stop_run(
     State(app): State<AppState>,

@@ -180,6 +180,7 @@ pub(crate) mod fixtures {
             events: Vec::new(),
             summary: Some(serde_json::json!({"metrics": {}})),
             env: BTreeMap::from([("TOKEN".to_string(), "secret".to_string())]),
+            stop_request: None,
         }
     }
 }

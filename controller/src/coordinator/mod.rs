@@ -36,6 +36,9 @@ pub mod driver;
 pub mod scheduler;
 pub mod streamed;
 
+#[cfg(test)]
+mod tests;
+
 /// Finished runs whose live data is kept in memory.
 const KEEP_FINISHED: usize = 50;
 
@@ -137,6 +140,13 @@ impl Coordinator {
         for run in in_flight {
             match checkpoint::load(&self.db, &run) {
                 Ok(cp) => self.resume(run, cp),
+                // A stop committed before the controller went away ends the run as the user
+                // asked, not as a system abort (docs/ha.md#stops).
+                Err(_) if run.stop_request.is_some() => {
+                    if let Some(stop) = &run.stop_request {
+                        self.finish_without_agents(run.id, &stop.reason);
+                    }
+                }
                 Err(why) => {
                     let reason = AbortReason::System {
                         message: format!(
@@ -293,6 +303,18 @@ impl Coordinator {
             };
             self.finish_without_agents(run.id, &reason);
             return;
+        }
+        // A stop committed before the run was taken over stops it now; its agents hear it
+        // as they re-attach (docs/ha.md#stops).
+        if let Some(stop) = &run.stop_request {
+            if let Some(h) = self
+                .runs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&run.id)
+            {
+                let _ = h.tx.send(RunInput::Stop(stop.reason.clone()));
+            }
         }
         let me = self.clone();
         tokio::spawn(async move {

@@ -41,11 +41,19 @@ impl Coordinator {
     /// waited too long or can never be placed.
     fn schedule_once(self: &Arc<Self>) {
         let now_ms = SystemClock.now().unix_ms;
-        let mut runs: Vec<Run> = self.db.read(|s| {
-            let mut v: Vec<Run> = s.runs_in_status(RunStatus::Queued).cloned().collect();
-            v.sort_by_key(|r| r.id);
-            v
+        let (mut runs, stopped): (Vec<Run>, Vec<Run>) = self.db.read(|s| {
+            s.runs_in_status(RunStatus::Queued)
+                .cloned()
+                .partition(|r| r.stop_request.is_none())
         });
+        // A queued run whose stop was committed but not its end (the leader that took the
+        // stop went away in between) is never placed: it ends as the user asked.
+        for run in stopped {
+            if let Some(stop) = &run.stop_request {
+                self.finish_without_agents(run.id, &stop.reason);
+            }
+        }
+        runs.sort_by_key(|r| r.id);
         if runs.is_empty() {
             return;
         }

@@ -506,6 +506,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::SetSummary { .. } => "SetSummary",
         Command::CreateToken { .. } => "CreateToken",
         Command::RevokeToken { .. } => "RevokeToken",
+        Command::RequestStop { .. } => "RequestStop",
     }
 }
 
