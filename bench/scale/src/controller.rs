@@ -1,6 +1,7 @@
 //! The controller under test: a real `volley controller` process with a fresh data folder,
 //! pinned to one CPU when asked, its log kept in the data folder's parent, stopped (and its
-//! folder removed) when dropped.
+//! folder removed) when dropped; or the controllers of a Raft group on loopback
+//! (docs/ha.md), each one such process, for what replication costs.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -15,6 +16,15 @@ use crate::probe::Proc;
 
 /// Longest the controller may take to answer `/health` after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a Raft group may take to elect its first leader (1–3 s: docs/ha.md#timeouts).
+const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A controller's place in a Raft group: its node id, its Raft port, and every other node's.
+pub struct Seat {
+    pub id: u64,
+    pub raft: u16,
+    pub peers: Vec<(u64, u16)>,
+}
 
 pub struct Controller {
     child: Child,
@@ -33,9 +43,69 @@ impl Controller {
     /// Starts `volley controller` for `agents` agents (their connections and one run with all
     /// of them must be allowed), on `cpu` when given.
     pub fn start(volley: &Path, cpu: Option<usize>, agents: usize) -> Result<Controller> {
+        Controller::start_seat(volley, cpu, agents, None)
+    }
+
+    /// Starts `n` controllers as one Raft group (each as [`Controller::start`] does, on the
+    /// same CPU when given) and waits for a leader; the controllers, the leader first.
+    pub fn start_group(
+        volley: &Path,
+        cpu: Option<usize>,
+        agents: usize,
+        n: u64,
+    ) -> Result<Vec<Controller>> {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            let peers = (1..=n)
+                .filter(|&p| p != id)
+                .map(|p| (p, ports[p as usize - 1]))
+                .collect();
+            let seat = Seat {
+                id,
+                raft: ports[id as usize - 1],
+                peers,
+            };
+            nodes.push(Controller::start_seat(volley, cpu, agents, Some(seat))?);
+        }
+        let began = Instant::now();
+        loop {
+            if let Some(i) = nodes.iter().position(|c| c.leads().unwrap_or(false)) {
+                nodes.swap(0, i);
+                return Ok(nodes);
+            }
+            if began.elapsed() > ELECTION_TIMEOUT {
+                bail!(
+                    "the {n} controllers elected no leader within {} s: {}",
+                    ELECTION_TIMEOUT.as_secs(),
+                    nodes[0].log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether this controller says it is its group's leader (`GET /v1/controllers`).
+    fn leads(&self) -> Result<bool> {
+        let list = Client::new(&self.rest)?
+            .with_timeout(Duration::from_secs(2))?
+            .controllers()?;
+        Ok(list
+            .controllers
+            .iter()
+            .any(|c| c.node == list.node && c.role == "leader"))
+    }
+
+    fn start_seat(
+        volley: &Path,
+        cpu: Option<usize>,
+        agents: usize,
+        seat: Option<Seat>,
+    ) -> Result<Controller> {
         let dir = std::env::temp_dir().join(format!(
-            "volley-controller-scale-{}-{agents}",
-            std::process::id()
+            "volley-controller-scale-{}-{agents}-node-{}",
+            std::process::id(),
+            seat.as_ref().map_or(0, |s| s.id)
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -59,6 +129,13 @@ impl Controller {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        if let Some(seat) = &seat {
+            cmd.args(["--node-id", &seat.id.to_string()])
+                .args(["--raft", &format!("127.0.0.1:{}", seat.raft)]);
+            for (id, port) in &seat.peers {
+                cmd.args(["--peer", &format!("{id}=127.0.0.1:{port}")]);
+            }
+        }
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {} controller", volley.display()))?;

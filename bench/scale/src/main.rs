@@ -4,6 +4,10 @@
 //! send heartbeats, then submits one run over all N agents and measures its CPU, peak memory,
 //! the merge lag, the acknowledgement delay and the REST API's latency while the run goes, and
 //! checks that the merged totals equal what the agents sent. One markdown table row per N.
+//! With `--controllers 1,3` it measures each N on one controller and on a Raft group of three
+//! (docs/ha.md#what-replication-costs): the same run, plus submits while it goes, the
+//! checkpoints' bytes and every controller's CPU, and prints the group's figures over the single
+//! controller's.
 
 mod agent;
 mod batches;
@@ -28,7 +32,7 @@ use controller::Controller;
 use dashboards::{Dashboards, MAX_DASHBOARDS};
 use probe::quantile;
 
-const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--dashboards 0,10] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none]
+const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--dashboards 0,10] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none] [--controllers 1,3] [--submits N]
 
   --volley PATH        the volley binary whose controller is measured (default: target/release/volley)
   --agents LIST        agent counts, one measurement each (default: 10,100,1000)
@@ -38,7 +42,13 @@ const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,10
   --rps N              requests per second each simulated agent reports (default: 100, ~19 KiB batches)
   --idle SECONDS       how long the controller is measured with heartbeats only (default: 3)
   --controller-cpu N   the CPU the controller is pinned to with taskset (default: 1 when there are
-                       two or more, else none)";
+                       two or more, else none); a group's controllers share it
+  --controllers LIST   1 (one controller) or an odd group size; more than one value prints the
+                       replication table: each agent count on each, and each group over one
+                       controller (default: 1)
+  --submits N          while the run goes, submit N one-agent tests one after another (each
+                       queued, then stopped) and time each submit (default: 0; 20 with a
+                       --controllers list)";
 
 struct Args {
     volley: PathBuf,
@@ -48,6 +58,15 @@ struct Args {
     rps: u32,
     idle: u64,
     cpu: Option<usize>,
+    controllers: Vec<u64>,
+    submits: Option<usize>,
+}
+
+impl Args {
+    /// Whether this is a comparison of controller counts (the replication table).
+    fn replication(&self) -> bool {
+        self.controllers != [1]
+    }
 }
 
 fn parse_args() -> Result<Args> {
@@ -62,6 +81,8 @@ fn parse_args() -> Result<Args> {
         rps: 100,
         idle: 3,
         cpu: (cpus >= 2).then_some(1),
+        controllers: vec![1],
+        submits: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -102,6 +123,19 @@ fn parse_args() -> Result<Args> {
             "--duration" => a.duration = number("whole seconds, e.g. 20")?.clamp(2, 600),
             "--rps" => a.rps = number("requests per second, e.g. 100")?.clamp(5, 100_000) as u32,
             "--idle" => a.idle = number("whole seconds, e.g. 3")?.min(60),
+            "--controllers" => {
+                a.controllers = value
+                    .split(',')
+                    .map(|n| n.trim().parse::<u64>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| anyhow!("--controllers {value:?}: give counts such as 1,3"))?;
+                if a.controllers.iter().any(|&n| n == 0 || n % 2 == 0 || n > 7) {
+                    bail!(
+                        "--controllers {value:?}: give 1 or an odd group size up to 7, such as 1,3"
+                    );
+                }
+            }
+            "--submits" => a.submits = Some(number("a count, e.g. 20")?.min(1000) as usize),
             "--controller-cpu" if value == "none" => a.cpu = None,
             "--controller-cpu" => a.cpu = Some(number("a CPU number or none")? as usize),
             _ => bail!("unknown option {flag}\n{USAGE}"),
@@ -134,6 +168,7 @@ fn raise_open_files() -> u64 {
 
 /// One measurement's figures.
 struct Row {
+    controllers: u64,
     agents: usize,
     dashboards: usize,
     /// Bytes per second each open dashboard received while the agents sent, in KiB/s.
@@ -141,6 +176,16 @@ struct Row {
     batch_kib: f64,
     idle_cores: f64,
     run_cores: f64,
+    /// Every controller's CPU during the run, in cores (the leader's alone is `run_cores`).
+    group_cores: f64,
+    /// Time of each submit (create the test, start a run) while the run went, p50 / p99 ms.
+    submit: (f64, f64),
+    /// Bytes of the run's checkpoints per second of the run, KiB/s, and their average
+    /// write (one controller) or commit (a group) time in ms.
+    checkpoint_kib_s: f64,
+    checkpoint_ms: f64,
+    /// The 1-minute load average at the end of the measurement.
+    load: f64,
     peak_rss_mib: f64,
     lag: (f64, f64),
     ack: (f64, f64),
@@ -196,6 +241,108 @@ impl Row {
     }
 }
 
+impl Row {
+    fn replication_header() -> &'static str {
+        "| controllers | agents | run, cores (leader) | run, cores (all controllers) | submit p50 / p99 ms | checkpoints KiB/s | checkpoint commit ms | ack p50 / p99 ms | merge lag p50 / p99 ms | load avg | status | merged totals |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+    }
+
+    fn replication_line(&self) -> String {
+        format!(
+            "| {} | {} | {:.2} | {:.2} | {} / {} | {:.1} | {} | {} / {} | {} / {} | {:.1} | {} | {} |",
+            self.controllers,
+            self.agents,
+            self.run_cores,
+            self.group_cores,
+            ms(self.submit.0),
+            ms(self.submit.1),
+            self.checkpoint_kib_s,
+            ms(self.checkpoint_ms),
+            ms(self.ack.0),
+            ms(self.ack.1),
+            ms(self.lag.0),
+            ms(self.lag.1),
+            self.load,
+            self.status,
+            if self.totals_exact { "exact" } else { "**differ**" },
+        )
+    }
+
+    /// This group's figures over `one`'s (the same agents on one controller).
+    fn ratio_line(&self, one: &Row) -> String {
+        let r = |a: f64, b: f64| {
+            let v = a / b;
+            if v.is_finite() {
+                format!("×{v:.2}")
+            } else {
+                "–".into()
+            }
+        };
+        format!(
+            "| {} ÷ 1 | {} | {} | {} | {} / {} | {} | {} | {} / {} | {} / {} | | | |",
+            self.controllers,
+            self.agents,
+            r(self.run_cores, one.run_cores),
+            r(self.group_cores, one.group_cores),
+            r(self.submit.0, one.submit.0),
+            r(self.submit.1, one.submit.1),
+            r(self.checkpoint_kib_s, one.checkpoint_kib_s),
+            r(self.checkpoint_ms, one.checkpoint_ms),
+            r(self.ack.0, one.ack.0),
+            r(self.ack.1, one.ack.1),
+            r(self.lag.0, one.lag.0),
+            r(self.lag.1, one.lag.1),
+        )
+    }
+}
+
+/// The 1-minute load average (`/proc/loadavg`), NaN when unknown.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// The checkpoints written so far by a controller (its `GET /metrics`): bytes, count and
+/// seconds spent.
+fn checkpoints(client: &Client) -> Result<(f64, f64, f64)> {
+    let text = client.request("GET", "/metrics", None)?;
+    let text = String::from_utf8_lossy(&text.body).to_string();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((
+        value("volley_checkpoint_size_bytes_sum"),
+        value("volley_checkpoint_size_bytes_count"),
+        value("volley_checkpoint_duration_seconds_sum"),
+    ))
+}
+
+/// `count` submits of a one-agent test, one after another, each timed from the test's upload
+/// to the run's start (what `volley submit` without `--wait` does); each run is stopped at
+/// once (it waits QUEUED while the measured run holds every agent). No submit starts once an
+/// agent of the measured run has sent its last batch: an idle agent would take the run, and
+/// its batches would count as the measured run's. The times in ms.
+fn timed_submits(client: &Client, count: usize, fleet: &Fleet) -> Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count {
+        if fleet.finished.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        // A script of its own each time: its archive is replicated too, as a new test's is.
+        let script = format!("// submit {i}\nexport default function () {{}}\n");
+        let began = Instant::now();
+        let test = create_test_of(client, 1, 2, &script)?;
+        let run = client.start_testrun(test, &Default::default())?.run.id;
+        times.push(began.elapsed().as_secs_f64() * 1e3);
+        client.stop_run(run, &Default::default())?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(times)
+}
+
 /// Waits until `done` holds, checking every 100 ms; fails after `limit` saying `what`.
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
     let began = Instant::now();
@@ -208,8 +355,30 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> Result<bool>)
     Ok(())
 }
 
+/// The status of run `id` (`FINISHED`, `ABORTED_BY_SYSTEM`, …) once it has ended. Alone on
+/// its controller (`alone`), from `GET /metrics`, a lighter read than the run's record; with
+/// the submits' runs beside it, from its record.
+fn final_status(client: &Client, id: u64, alone: bool) -> Result<Option<String>> {
+    if alone {
+        return only_run_status(client);
+    }
+    let status = client.run(id)?.run_status;
+    if !status.is_terminal() {
+        return Ok(None);
+    }
+    // `AbortedBySystem` → `ABORTED_BY_SYSTEM`, as the API's documentation names them.
+    let mut name = String::new();
+    for (i, c) in format!("{status:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    Ok(Some(name))
+}
+
 /// The status of the one run this controller has (from `GET /metrics`), once it has ended.
-fn final_status(client: &Client) -> Result<Option<String>> {
+fn only_run_status(client: &Client) -> Result<Option<String>> {
     let text = client.request("GET", "/metrics", None)?;
     let text = String::from_utf8_lossy(&text.body).to_string();
     const LIVE: [&str; 5] = ["created", "validated", "queued", "initializing", "running"];
@@ -229,6 +398,11 @@ fn final_status(client: &Client) -> Result<Option<String>> {
 
 /// A test whose options ask for `agents` agents with one VU each for `duration` seconds.
 fn create_test(client: &Client, agents: usize, duration: u64) -> Result<u64> {
+    create_test_of(client, agents, duration, "export default function () {}\n")
+}
+
+/// [`create_test`] with `script` as its entry.
+fn create_test_of(client: &Client, agents: usize, duration: u64, script: &str) -> Result<u64> {
     use volley_common::archive::{Archive, Metadata, FORMAT_VERSION};
     let entry = "scale.js".to_string();
     let options = serde_json::json!({
@@ -247,9 +421,7 @@ fn create_test(client: &Client, agents: usize, duration: u64) -> Result<u64> {
             created: volley_common::time::now_rfc3339(),
             remote_modules: Default::default(),
         },
-        files: [(entry, b"export default function () {}\n".to_vec())]
-            .into_iter()
-            .collect(),
+        files: [(entry, script.as_bytes().to_vec())].into_iter().collect(),
     };
     let tar = archive.to_tar().context("building the test archive")?;
     let test = client.create_test(&volley_api::CreateTestJson {
@@ -260,8 +432,42 @@ fn create_test(client: &Client, agents: usize, duration: u64) -> Result<u64> {
     Ok(test.test.id)
 }
 
-fn measure(rt: &Runtime, args: &Args, n: usize, dashboards: usize) -> Result<Row> {
-    let ctrl = Controller::start(&args.volley, args.cpu, n)?;
+fn measure(
+    rt: &Runtime,
+    args: &Args,
+    controllers: u64,
+    n: usize,
+    dashboards: usize,
+) -> Result<Row> {
+    // The leader first: the agents and the API client talk to it.
+    let group = match controllers {
+        1 => vec![Controller::start(&args.volley, args.cpu, n)?],
+        c => Controller::start_group(&args.volley, args.cpu, n, c)?,
+    };
+    measure_on(rt, args, &group, n, dashboards).map_err(|e| {
+        // What the controllers said last (a group's deposed leader says why it stopped).
+        let tails: Vec<String> = group
+            .iter()
+            .map(|c| format!("--- {}\n{}", c.rest, c.log_tail()))
+            .collect();
+        e.context(tails.join("\n"))
+    })
+}
+
+fn measure_on(
+    rt: &Runtime,
+    args: &Args,
+    group: &[Controller],
+    n: usize,
+    dashboards: usize,
+) -> Result<Row> {
+    let controllers = group.len() as u64;
+    let ctrl = &group[0];
+    let group_cpu = || -> Result<f64> { group.iter().map(|c| c.proc.cpu_seconds()).sum() };
+    let submits = args
+        .submits
+        .unwrap_or(if args.replication() { 20 } else { 0 });
+    let alone = submits == 0;
     let client = Client::new(&ctrl.rest)?.with_timeout(Duration::from_secs(20))?;
     let variants = batches::variants(8, args.rps);
     let batch_kib =
@@ -324,25 +530,41 @@ fn measure(rt: &Runtime, args: &Args, n: usize, dashboards: usize) -> Result<Row
     };
     let dash_bytes = || dash.as_ref().map_or(0, Dashboards::bytes);
     let mut dashboard_kib_s = f64::NAN;
+    let (mut group_cores, mut checkpoint_kib_s, mut checkpoint_ms) = (f64::NAN, f64::NAN, f64::NAN);
+    let mut submit_ms = Vec::new();
     let limit = Duration::from_secs(args.duration + 120);
     let run = (|| -> Result<(f64, f64, String)> {
         wait_for("the Start barrier on every agent", limit, || {
-            Ok(fleet.started.load(Ordering::SeqCst) == n || final_status(&client)?.is_some())
+            Ok(fleet.started.load(Ordering::SeqCst) == n
+                || final_status(&client, run_id, alone)?.is_some())
         })?;
         let start_s = submitted.elapsed().as_secs_f64();
         eprintln!("  run {run_id} started on every agent after {start_s:.2} s");
         let (cpu1, t1, b1) = (ctrl.proc.cpu_seconds()?, Instant::now(), dash_bytes());
+        let (all1, ck1) = (group_cpu()?, checkpoints(&client)?);
+        let submitter = (submits > 0).then(|| {
+            let (client, fleet) = (client.clone(), fleet.clone());
+            std::thread::spawn(move || timed_submits(&client, submits, &fleet))
+        });
         wait_for("every agent's DONE", limit, || {
-            Ok(fleet.done.load(Ordering::SeqCst) == n || final_status(&client)?.is_some())
+            Ok(fleet.done.load(Ordering::SeqCst) == n
+                || final_status(&client, run_id, alone)?.is_some())
         })?;
         let secs = t1.elapsed().as_secs_f64();
         let run_cores = (ctrl.proc.cpu_seconds()? - cpu1) / secs;
+        group_cores = (group_cpu()? - all1) / secs;
+        let ck2 = checkpoints(&client)?;
+        checkpoint_kib_s = (ck2.0 - ck1.0) / secs / 1024.0;
+        checkpoint_ms = 1e3 * (ck2.2 - ck1.2) / (ck2.1 - ck1.1);
+        if let Some(s) = submitter {
+            submit_ms = s.join().map_err(|_| anyhow!("the submitter panicked"))??;
+        }
         if dashboards > 0 {
             dashboard_kib_s = (dash_bytes() - b1) as f64 / secs / dashboards as f64 / 1024.0;
         }
         let mut status = None;
         wait_for("the run to end", limit, || {
-            status = final_status(&client)?;
+            status = final_status(&client, run_id, alone)?;
             Ok(status.is_some())
         })?;
         Ok((start_s, run_cores, status.unwrap_or_default()))
@@ -369,12 +591,18 @@ fn measure(rt: &Runtime, args: &Args, n: usize, dashboards: usize) -> Result<Row
     notes.extend(ctrl.log_lines("AGENT_LOST", 3));
     let acks = fleet.acks();
     Ok(Row {
+        controllers,
         agents: n,
         dashboards,
         dashboard_kib_s,
         batch_kib,
         idle_cores,
         run_cores,
+        group_cores,
+        submit: (quantile(&submit_ms, 0.5), quantile(&submit_ms, 0.99)),
+        checkpoint_kib_s,
+        checkpoint_ms,
+        load: load_average(),
         peak_rss_mib: ctrl.proc.peak_rss_bytes()? as f64 / (1024.0 * 1024.0),
         lag: (quantile(&api.lag_ms, 0.5), quantile(&api.lag_ms, 0.99)),
         ack: (quantile(&acks, 0.5), quantile(&acks, 0.99)),
@@ -423,31 +651,67 @@ fn main() -> ExitCode {
         args.rps,
         args.cpu.map_or("any".into(), |c| c.to_string())
     );
+    if args.replication() {
+        println!(
+            "Controllers compared: {:?}; load average {:.1} at the start",
+            args.controllers,
+            load_average()
+        );
+    }
     println!();
-    println!("{}", Row::header());
+    println!(
+        "{}",
+        if args.replication() {
+            Row::replication_header()
+        } else {
+            Row::header()
+        }
+    );
     let mut failed = false;
-    let runs: Vec<(usize, usize)> = args
+    let runs: Vec<(usize, usize, u64)> = args
         .agents
         .iter()
         .flat_map(|&n| args.dashboards.iter().map(move |&d| (n, d)))
+        .flat_map(|(n, d)| args.controllers.iter().map(move |&c| (n, d, c)))
         .collect();
-    for (n, d) in runs {
-        eprintln!("controller-scale: {n} agents, {d} dashboards");
-        match measure(&rt, &args, n, d) {
+    let mut rows: Vec<Row> = Vec::new();
+    for (n, d, c) in runs {
+        eprintln!("controller-scale: {c} controller(s), {n} agents, {d} dashboards");
+        match measure(&rt, &args, c, n, d) {
             Ok(row) => {
-                println!("{}", row.line());
+                if args.replication() {
+                    println!("{}", row.replication_line());
+                } else {
+                    println!("{}", row.line());
+                }
                 for note in &row.notes {
                     eprintln!("  note: {note}");
                 }
                 failed |= !row.totals_exact && row.status == "FINISHED";
+                rows.push(row);
             }
             Err(e) => {
-                println!(
-                    "| {n} | {d} | – | – | – | – | – | – | – | – | – | – | harness error | – |"
-                );
+                if args.replication() {
+                    println!(
+                        "| {c} | {n} | – | – | – | – | – | – | – | – | – | harness error | – |"
+                    );
+                } else {
+                    println!(
+                        "| {n} | {d} | – | – | – | – | – | – | – | – | – | – | harness error | – |"
+                    );
+                }
                 eprintln!("  error: {e:#}");
                 failed = true;
             }
+        }
+    }
+    // Each group over one controller with the same agents and dashboards.
+    for g in rows.iter().filter(|r| r.controllers > 1) {
+        let one = rows
+            .iter()
+            .find(|r| r.controllers == 1 && r.agents == g.agents && r.dashboards == g.dashboards);
+        if let Some(one) = one {
+            println!("{}", g.ratio_line(one));
         }
     }
     if failed {
