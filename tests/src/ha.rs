@@ -502,3 +502,145 @@ pub fn metric(node: &Node, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// A controller of a group built by hand, for the tests that grow it with `--join` or secure
+/// its Raft port (tests/tests/controller_membership.rs, tests/tests/raft_tls.rs): REST and
+/// gRPC on loopback ports the system picks, its Raft port given. [`Group`] instead keeps every
+/// node on fixed ports, so that it can be started again.
+pub struct Member {
+    pub id: u64,
+    pub proc: Proc,
+    pub rest_port: u16,
+    pub grpc_url: String,
+    pub raft_port: u16,
+}
+
+impl Member {
+    /// Starts controller `id` with its Raft port on 127.0.0.1:`raft_port`, its data in
+    /// `data_dir`, each of `peers` (node id, Raft port on 127.0.0.1) as a `--peer`, and `extra`
+    /// flags; returns once it printed its REST and gRPC URLs. `Err` holds its output when it
+    /// exited before (or printed nothing within [`RUN_BOUND`]).
+    pub fn try_start(
+        id: u64,
+        raft_port: u16,
+        peers: &[(u64, u16)],
+        data_dir: &Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> Result<Member, String> {
+        let mut cmd = Command::new(volley_bin());
+        cmd.args([
+            "controller",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--node-id", &id.to_string()])
+        .args(["--raft", &format!("127.0.0.1:{raft_port}")])
+        .args(extra)
+        .env("RUST_LOG", "info");
+        for (peer, port) in peers.iter().filter(|(peer, _)| *peer != id) {
+            cmd.args(["--peer", &format!("{peer}=127.0.0.1:{port}")]);
+        }
+        let proc = Proc::spawn(&mut cmd);
+        let url = |marker: &str| {
+            proc.stdout.wait_for(|l| l.contains(marker), RUN_BOUND)?;
+            proc.stdout
+                .lines()
+                .into_iter()
+                .find(|(_, l)| l.contains(marker))
+                .and_then(|(_, l)| l.rsplit(' ').next().map(str::to_string))
+        };
+        let (Some(rest), Some(grpc_url)) = (url("REST API on"), url("gRPC for agents on")) else {
+            return Err(format!("{}{}", proc.stdout.text(), proc.stderr.text()));
+        };
+        let rest_port = rest
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {rest:?}"));
+        Ok(Member {
+            id,
+            proc,
+            rest_port,
+            grpc_url,
+            raft_port,
+        })
+    }
+
+    /// [`Member::try_start`], panicking with the controller's output when it does not start.
+    pub fn start(
+        id: u64,
+        raft_port: u16,
+        peers: &[(u64, u16)],
+        data_dir: &Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> Member {
+        Member::try_start(id, raft_port, peers, data_dir, extra)
+            .unwrap_or_else(|log| panic!("controller {id} did not start\n{log}"))
+    }
+
+    /// [`Member::try_start`] on a free Raft port, picked again (with a fresh data dir
+    /// `node-ID-ATTEMPT` under `dir`) when another process took it first; at most 5 tries.
+    pub fn start_on_a_free_port(
+        id: u64,
+        peers: &[(u64, u16)],
+        dir: &Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> Member {
+        let mut last = String::new();
+        for attempt in 0..5 {
+            let data = dir.join(format!("node-{id}-{attempt}"));
+            match Member::try_start(id, free_port(), peers, &data, extra) {
+                Ok(m) => return m,
+                Err(log) => last = log,
+            }
+            assert!(
+                last.contains("in use"),
+                "controller {id} did not start\n{last}"
+            );
+        }
+        panic!("controller {id} found no free Raft port in 5 tries\n{last}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rest_port)
+    }
+
+    /// What it answers to a write: 404 from the leader (no such run), 307 from a follower that
+    /// knows the leader, 503 while none is known.
+    pub fn write_probe(&self) -> u16 {
+        crate::raw_http(
+            self.rest_port,
+            "POST /loadtests/v2/runs/999999/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json",
+            "{}",
+        )
+        .0
+    }
+
+    /// `GET path`, which must answer 200 with JSON.
+    pub fn get(&self, path: &str) -> Value {
+        let (status, body) =
+            crate::http_request(self.rest_port, "GET", path, None, Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("GET {path} on node {}: {e}", self.id));
+        assert_eq!(status, 200, "GET {path} on node {}: {body}", self.id);
+        serde_json::from_str(&body).expect("JSON")
+    }
+}
+
+/// The output of each of `nodes`, for a failure message.
+pub fn member_logs(nodes: &[&Member]) -> String {
+    nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "--- node {}\n{}{}",
+                n.id,
+                n.proc.stdout.text(),
+                n.proc.stderr.text()
+            )
+        })
+        .collect()
+}

@@ -12,6 +12,7 @@
 //! they fetch the test's archive from a peer by hash, and one of them, leading once the first
 //! node is killed, runs that test to the end (docs/ha.md#archives-after-a-snapshot).
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,112 +20,29 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::{free_port, http_request, raw_http, temp_dir, volley_bin, Proc};
+use volley_e2e::ha::{member_logs, Member as Node};
+use volley_e2e::{free_port, http_request, temp_dir, volley_bin, Proc};
 
 /// How long a node may take to lead, join or catch up on a busy machine.
 const BOUND: Duration = Duration::from_secs(60);
 
-struct Node {
-    id: u64,
-    proc: Proc,
-    rest: u16,
-    grpc_url: String,
-    raft: u16,
-}
-
-impl Node {
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.rest)
-    }
-}
-
 /// Starts controller `id` (REST and gRPC on ports the system picks, the Raft port on a free
-/// one, picked again if another process took it first); `peers` are the current members'
-/// (id, Raft port) and `join` makes it wait to be added.
+/// one); `peers` are the current members' (id, Raft port) and `join` makes it wait to be added.
 fn start(id: u64, peers: &[(u64, u16)], join: bool, dir: &Path) -> Node {
-    let mut last = String::new();
-    for attempt in 0..5 {
-        let raft = free_port();
-        let mut cmd = Command::new(volley_bin());
-        cmd.args([
-            "controller",
-            "--listen",
-            "127.0.0.1:0",
-            "--grpc",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.join(format!("node-{id}-{attempt}")))
-        .args(["--node-id", &id.to_string()])
-        .args(["--raft", &format!("127.0.0.1:{raft}")])
-        .env("RUST_LOG", "info");
-        for (peer, port) in peers {
-            cmd.args(["--peer", &format!("{peer}=127.0.0.1:{port}")]);
-        }
-        if join {
-            cmd.arg("--join");
-        }
-        let proc = Proc::spawn(&mut cmd);
-        let url = |marker: &str| {
-            proc.stdout.wait_for(|l| l.contains(marker), BOUND)?;
-            proc.stdout
-                .lines()
-                .into_iter()
-                .find(|(_, l)| l.contains(marker))
-                .and_then(|(_, l)| l.rsplit(' ').next().map(str::to_string))
-        };
-        if let (Some(rest), Some(grpc_url)) = (url("REST API on"), url("gRPC for agents on")) {
-            let rest = rest
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("a REST port");
-            return Node {
-                id,
-                proc,
-                rest,
-                grpc_url,
-                raft,
-            };
-        }
-        last = proc.stderr.text();
-        assert!(
-            last.contains("in use"),
-            "controller {id} did not start\n{last}"
-        );
-    }
-    panic!("controller {id} found no free Raft port in 5 tries\n{last}");
+    let join: &[&OsStr] = if join { &[OsStr::new("--join")] } else { &[] };
+    Node::start_on_a_free_port(id, peers, dir, join)
 }
 
 fn logs(nodes: &[&Node]) -> String {
-    nodes
-        .iter()
-        .map(|n| {
-            format!(
-                "--- node {}\n{}{}",
-                n.id,
-                n.proc.stdout.text(),
-                n.proc.stderr.text()
-            )
-        })
-        .collect()
+    member_logs(nodes)
 }
 
 fn get(node: &Node, path: &str) -> Value {
-    let (status, body) = http_request(node.rest, "GET", path, None, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("GET {path} on node {}: {e}", node.id));
-    assert_eq!(status, 200, "GET {path} on node {}: {body}", node.id);
-    serde_json::from_str(&body).expect("JSON")
+    node.get(path)
 }
 
-/// What a node answers to a write: 404 from the leader (no such run), 307 from a follower.
 fn write_probe(node: &Node) -> u16 {
-    raw_http(
-        node.rest,
-        "POST /loadtests/v2/runs/999999/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json",
-        "{}",
-    )
-    .0
+    node.write_probe()
 }
 
 /// The voters `node` lists, and the role it gives itself.
@@ -253,8 +171,8 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
     // A group of one: node 1 leads alone and takes writes. Nodes 2 and 3 start now with
     // --join (so that the agent can be given every controller) and wait to be added.
     let n1 = start(1, &[], false, &dir);
-    let n2 = start(2, &[(1, n1.raft)], true, &dir);
-    let n3 = start(3, &[(1, n1.raft), (2, n2.raft)], true, &dir);
+    let n2 = start(2, &[(1, n1.raft_port)], true, &dir);
+    let n3 = start(3, &[(1, n1.raft_port), (2, n2.raft_port)], true, &dir);
     let started = Instant::now();
     while write_probe(&n1) != 404 {
         assert!(started.elapsed() < BOUND, "node 1 does not lead alone");
@@ -279,7 +197,10 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
     let (code, _, err) = controllers(&n1.url(), &["remove", "1"]);
     assert_eq!(code, 104, "{err}");
     assert!(err.contains("only voter"), "{err}");
-    let (code, _, err) = controllers(&n1.url(), &["add", &format!("1=127.0.0.1:{}", n1.raft)]);
+    let (code, _, err) = controllers(
+        &n1.url(),
+        &["add", &format!("1=127.0.0.1:{}", n1.raft_port)],
+    );
     assert_eq!(code, 104, "{err}");
     assert!(err.contains("node 1 is already in the group"), "{err}");
     let dead = free_port();
@@ -309,7 +230,10 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
         assert!(started.elapsed() < BOUND, "no submit accepted by node 1");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (code, out, err) = controllers(&n1.url(), &["add", &format!("2=127.0.0.1:{}", n2.raft)]);
+    let (code, out, err) = controllers(
+        &n1.url(),
+        &["add", &format!("2=127.0.0.1:{}", n2.raft_port)],
+    );
     assert_eq!(code, 0, "{out}{err}\n{}", logs(&[&n1, &n2]));
     assert!(out.contains("node 2 added"), "{out}");
     let leader = agreed(&[&n1, &n2], &[1, 2]);
@@ -320,8 +244,10 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
 
     // 2 → 3, asked of the follower (node 2), which redirects to the leader.
     let via_follower = format!("{},{}", n2.url(), n1.url());
-    let (code, out, err) =
-        controllers(&via_follower, &["add", &format!("3=127.0.0.1:{}", n3.raft)]);
+    let (code, out, err) = controllers(
+        &via_follower,
+        &["add", &format!("3=127.0.0.1:{}", n3.raft_port)],
+    );
     assert_eq!(code, 0, "{out}{err}\n{}", logs(&[&n1, &n2, &n3]));
     let all = [&n1, &n2, &n3];
     let leader = agreed(&all, &[1, 2, 3]);
@@ -383,7 +309,7 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
     let started = Instant::now();
     loop {
         let (status, body) = http_request(
-            lead.rest,
+            lead.rest_port,
             "GET",
             &format!("/loadtests/v2/runs/{}", outcomes.len()),
             None,
@@ -431,8 +357,8 @@ fn nodes_added_after_a_test_was_created_fetch_its_archive_and_run_it_as_leader()
     let script = dir.join("fetched.js");
     std::fs::write(&script, source).expect("script");
     let n1 = start(1, &[], false, &dir);
-    let n2 = start(2, &[(1, n1.raft)], true, &dir);
-    let n3 = start(3, &[(1, n1.raft), (2, n2.raft)], true, &dir);
+    let n2 = start(2, &[(1, n1.raft_port)], true, &dir);
+    let n3 = start(3, &[(1, n1.raft_port), (2, n2.raft_port)], true, &dir);
     let started = Instant::now();
     while write_probe(&n1) != 404 {
         assert!(started.elapsed() < BOUND, "node 1 does not lead alone");
@@ -457,9 +383,15 @@ fn nodes_added_after_a_test_was_created_fetch_its_archive_and_run_it_as_leader()
 
     // Nodes 2 and 3 are added: each gets a snapshot (every membership change compacts the
     // log), so the test without its archive, and fetches the archive by hash.
-    let (code, out, err) = controllers(&n1.url(), &["add", &format!("2=127.0.0.1:{}", n2.raft)]);
+    let (code, out, err) = controllers(
+        &n1.url(),
+        &["add", &format!("2=127.0.0.1:{}", n2.raft_port)],
+    );
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = controllers(&n1.url(), &["add", &format!("3=127.0.0.1:{}", n3.raft)]);
+    let (code, out, err) = controllers(
+        &n1.url(),
+        &["add", &format!("3=127.0.0.1:{}", n3.raft_port)],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(agreed(&[&n1, &n2, &n3], &[1, 2, 3]), 1);
     for n in [&n2, &n3] {
@@ -492,7 +424,7 @@ fn nodes_added_after_a_test_was_created_fetch_its_archive_and_run_it_as_leader()
         std::thread::sleep(Duration::from_millis(50));
     };
     let (status, body) = http_request(
-        leader.rest,
+        leader.rest_port,
         "POST",
         "/loadtests/v2/tests/1/start-testrun",
         Some("{}"),

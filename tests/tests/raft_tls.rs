@@ -7,91 +7,42 @@
 //!   agree on the leader, a run submitted through a follower finishes with its 5 iterations,
 //!   and every node holds it.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::{free_port, http_request, printed_url, raw_http, temp_dir, volley_bin, Proc};
+use volley_e2e::ha::{member_logs, Member as Node};
+use volley_e2e::{free_port, http_request, temp_dir, volley_bin, Proc};
 
 /// How long a group may take to elect a leader (1–3 s measured; room for a busy machine).
 const ELECTION_BOUND: Duration = Duration::from_secs(20);
 /// How long a short run, or a node catching up, may take.
 const RUN_BOUND: Duration = Duration::from_secs(60);
 
-struct Node {
-    id: u64,
-    proc: Proc,
-    rest_port: u16,
-    grpc_url: String,
-}
-
 /// Starts node `id` of the group on Raft ports `raft`, with the Raft certificate `cert`/`key`
 /// (of `pki`) and trusting `ca`; REST and gRPC stay plaintext on loopback.
 fn start_node(id: u64, raft: &[u16], dir: &Path, data: &str, pki: &Path, ca: &Path) -> Node {
-    let mut cmd = Command::new(volley_bin());
-    cmd.args([
-        "controller",
-        "--listen",
-        "127.0.0.1:0",
-        "--grpc",
-        "127.0.0.1:0",
-    ])
-    .arg("--data-dir")
-    .arg(dir.join(data))
-    .args(["--node-id", &id.to_string()])
-    .args(["--raft", &format!("127.0.0.1:{}", raft[id as usize - 1])])
-    .arg("--raft-tls-cert")
-    .arg(pki.join("controller.crt"))
-    .arg("--raft-tls-key")
-    .arg(pki.join("controller.key"))
-    .arg("--raft-ca")
-    .arg(ca)
-    .env("RUST_LOG", "info");
-    for (i, port) in raft.iter().enumerate() {
-        let peer = i as u64 + 1;
-        if peer != id {
-            cmd.args(["--peer", &format!("{peer}=127.0.0.1:{port}")]);
-        }
-    }
-    let proc = Proc::spawn(&mut cmd);
-    let rest_url = printed_url(&proc, "REST API on");
-    let rest_port = rest_url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {rest_url:?}"));
-    let grpc_url = printed_url(&proc, "gRPC for agents on");
-    Node {
-        id,
-        proc,
-        rest_port,
-        grpc_url,
-    }
+    let peers: Vec<(u64, u16)> = (1..).zip(raft.iter().copied()).collect();
+    let (cert, key) = (pki.join("controller.crt"), pki.join("controller.key"));
+    let tls: [&OsStr; 6] = [
+        "--raft-tls-cert".as_ref(),
+        cert.as_ref(),
+        "--raft-tls-key".as_ref(),
+        key.as_ref(),
+        "--raft-ca".as_ref(),
+        ca.as_ref(),
+    ];
+    Node::start(id, raft[id as usize - 1], &peers, &dir.join(data), &tls)
 }
 
-/// 404 from the leader (no such run), 307 from a follower that knows it, 503 while none is.
 fn write_probe(node: &Node) -> u16 {
-    raw_http(
-        node.rest_port,
-        "POST /loadtests/v2/runs/999999/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json",
-        "{}",
-    )
-    .0
+    node.write_probe()
 }
 
 fn logs(nodes: &[&Node]) -> String {
-    nodes
-        .iter()
-        .map(|n| {
-            format!(
-                "--- node {}\n{}{}",
-                n.id,
-                n.proc.stdout.text(),
-                n.proc.stderr.text()
-            )
-        })
-        .collect()
+    member_logs(nodes)
 }
 
 /// Waits until exactly one of `nodes` takes writes and the others redirect to it.
@@ -117,10 +68,7 @@ fn leader(nodes: &[&Node]) -> u64 {
 }
 
 fn get(node: &Node, path: &str) -> Value {
-    let (status, body) = http_request(node.rest_port, "GET", path, None, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("GET {path} on node {}: {e}", node.id));
-    assert_eq!(status, 200, "GET {path} on node {}: {body}", node.id);
-    serde_json::from_str(&body).expect("JSON")
+    node.get(path)
 }
 
 fn certs_init(dir: &Path) {
