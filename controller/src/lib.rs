@@ -6,6 +6,7 @@
 //! replicated with Raft: [`replication`] is that replication's core, and [`group`] makes a
 //! controller started with `--peer` a member of a Raft group (docs/ha.md).
 
+pub mod agent_recent;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -39,6 +39,10 @@ pub struct Run {
     pub project_id: u64,
     pub organization_id: u64,
     pub user_id: u64,
+    /// Volley: who started the run (the name of its token, `token #N` for an unnamed one);
+    /// empty on an open API.
+    #[serde(default)]
+    pub started_by: String,
     pub created: String,
     pub started: Option<String>,
     pub ended: Option<String>,

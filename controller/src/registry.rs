@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 use volley_proto as pb;
 
+use crate::agent_recent::{AgentRecent, Recent, RecentPoint};
 use crate::model::AgentView;
 use crate::placement::Candidate;
 use crate::utilization::Utilization;
@@ -62,6 +63,8 @@ pub struct AgentEntry {
     pub last_heartbeat: Instant,
     pub telemetry: pb::Heartbeat,
     pub run: Option<u64>,
+    /// Its last few minutes of heartbeats (the dashboard's small charts).
+    pub recent: Recent,
     /// Hex SHA-256 of the agent's session secret.
     session_sha256: String,
     /// Dropped with the entry: closes the connection's stream (see [`Registry::register`]).
@@ -131,6 +134,11 @@ impl Registry {
         };
         let conn = self.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
         let previous_run = agents.get(&reg.name).and_then(|a| a.run);
+        // The same agent reconnecting keeps its recent heartbeats.
+        let recent = agents
+            .get(&reg.name)
+            .map(|a| a.recent.clone())
+            .unwrap_or_default();
         agents.insert(
             reg.name.clone(),
             AgentEntry {
@@ -148,6 +156,7 @@ impl Registry {
                     ..Default::default()
                 },
                 run: previous_run,
+                recent,
                 session_sha256: crate::auth::sha256_hex(&session_secret),
                 _close: close,
             },
@@ -177,6 +186,13 @@ impl Registry {
         let mut agents = self.lock();
         if let Some(a) = agents.get_mut(name).filter(|a| a.conn == conn) {
             a.last_heartbeat = Instant::now();
+            a.recent.push(RecentPoint {
+                t: crate::agent_recent::now_unix_ms(),
+                process_cpu: hb.process_cpu_percent,
+                rss: hb.process_rss_bytes,
+                vus: hb.active_vus,
+                rps: hb.requests_per_second,
+            });
             a.telemetry = hb;
         }
     }
@@ -237,6 +253,21 @@ impl Registry {
 
     pub fn views(&self) -> Vec<AgentView> {
         self.lock().values().map(view).collect()
+    }
+
+    /// Every agent's view and its heartbeats received after `after(name)` (Unix ms), read
+    /// together, so that the newest point is the heartbeat the view shows.
+    pub fn views_with_recent(
+        &self,
+        after: &dyn Fn(&str) -> i64,
+    ) -> (Vec<AgentView>, Vec<AgentRecent>) {
+        let agents = self.lock();
+        let views = agents.values().map(view).collect();
+        let recent = agents
+            .values()
+            .map(|a| a.recent.after(&a.name, after(&a.name)))
+            .collect();
+        (views, recent)
     }
 
     pub fn view(&self, name: &str) -> Option<AgentView> {

@@ -68,6 +68,20 @@ impl Service {
         self.co.db.read(|s| s.run(id).cloned())
     }
 
+    /// Who a run started by token `user_id` was started by, as the run records it: the
+    /// token's name (`token #N` for an unnamed one); empty on an open API (id 0).
+    fn started_by(&self, user_id: u64) -> String {
+        if user_id == 0 {
+            return String::new();
+        }
+        self.co.db.read(|s| {
+            s.token(user_id)
+                .map(|t| t.name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| format!("token #{user_id}"))
+        })
+    }
+
     /// Refuses a run that no placement could ever hold (422): more agents than the controller
     /// allows, labels no connected agent has, more VUs than the connected agents can hold.
     fn check_placeable(&self, config: &serde_json::Value) -> Result<(), ServiceError> {
@@ -188,6 +202,7 @@ impl ControllerService for Service {
                 config: Some(test.config.clone()),
                 run_process: None,
                 user_id,
+                started_by: self.started_by(user_id),
                 at: now_rfc3339(),
             })
             .map_err(store_error)?;
@@ -283,6 +298,7 @@ impl ControllerService for Service {
                 config: Some(test.config.clone()),
                 run_process: Some(STREAMED_RUN_PROCESS.to_string()),
                 user_id: caller.user_id(),
+                started_by: self.started_by(caller.user_id()),
                 at: now_rfc3339(),
             })
             .map_err(store_error)?;
@@ -422,6 +438,13 @@ impl ControllerService for Service {
 
     fn agents(&self) -> Vec<AgentView> {
         self.co.registry.views()
+    }
+
+    fn agents_with_recent(
+        &self,
+        after: &dyn Fn(&str) -> i64,
+    ) -> (Vec<AgentView>, Vec<crate::agent_recent::AgentRecent>) {
+        self.co.registry.views_with_recent(after)
     }
 
     fn agents_wanted(&self) -> volley_api::AgentsWanted {

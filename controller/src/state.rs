@@ -79,6 +79,10 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         run_process: Option<String>,
         user_id: u64,
+        /// Who started it: the name of the token `user_id` names (`token #N` for an unnamed
+        /// one); empty on an open API and in commands written before it was recorded.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        started_by: String,
         /// RFC 3339.
         at: String,
     },
@@ -453,6 +457,7 @@ impl State {
                 config,
                 run_process,
                 user_id,
+                started_by,
                 at,
             } => {
                 let mut test = self
@@ -470,6 +475,7 @@ impl State {
                     project_id: test.project_id,
                     organization_id: 0,
                     user_id: *user_id,
+                    started_by: started_by.clone(),
                     created: at.clone(),
                     started: None,
                     ended: None,

@@ -15,6 +15,11 @@ const DONE = env('DASH_DONE_RUN');
 const REQS = env('DASH_REQUESTS');
 const P95 = Number(env('DASH_P95'));
 const LIVE = env('DASH_LIVE_RUN');
+// Who started each run (its token's name) and its project, as the API has them.
+const DONE_BY = env('DASH_DONE_BY');
+const DONE_PROJECT = env('DASH_DONE_PROJECT');
+const LIVE_BY = env('DASH_LIVE_BY');
+const LIVE_PROJECT = env('DASH_LIVE_PROJECT');
 const AGENTS = env('DASH_AGENTS').split(',');
 const TEST_NAME = env('DASH_TEST_NAME');
 // gen-1=12.3,gen-2=8.0: each agent's highest process CPU % over the run, as the API has it.
@@ -34,6 +39,50 @@ const METRIC = env('DASH_METRIC');
 const METRIC_LISTED = env('DASH_METRIC_LISTED').split(',');
 const METRIC_POINTS = env('DASH_METRIC_POINTS');
 const WAIT = { timeout: 20000 };
+/** The Agents page's small charts, by the GET /v1/agents field each one's newest point is. */
+const SPARKS = { process_cpu: 'process_cpu_percent', rss: 'process_rss_bytes', vus: 'active_vus', rps: 'requests_per_second' };
+
+/** Checks that each agent's small charts have a point for the heartbeat GET /v1/agents serves
+ * now, with its figures (the page follows the API by up to a second, and keeps each chart's
+ * newest points in `data-recent`), and that the text beside each chart is its newest point. */
+async function sparksMatchTheApi(page, agents, state) {
+  const api = await page.evaluate(async (token) => {
+    const resp = await fetch('/v1/agents', { headers: { Authorization: `Token ${token}`, Accept: 'application/json' } });
+    const body = await resp.json();
+    const now = Date.now();
+    return body.agents.map((a) => ({ ...a, heartbeat_at: now - a.heartbeat_age_s * 1000 }));
+  }, TOKEN);
+  let last = '';
+  for (let i = 0; i < 40; i++) {
+    last = await page.evaluate(([names, fields, wanted, api]) => {
+      const diffs = [];
+      for (const name of names) {
+        const a = api.find((x) => x.name === name);
+        if (!a) { diffs.push(`${name} not in the API`); continue; }
+        if (a.state !== wanted) diffs.push(`${name} is ${a.state} in the API`);
+        const row = document.querySelector(`#agents tr[data-agent="${name}"]`);
+        if (!row) { diffs.push(`${name} not on the page`); continue; }
+        for (const [column, field] of Object.entries(fields)) {
+          const svg = row.querySelector(`svg.spark[data-column="${column}"]`);
+          if (!svg) { diffs.push(`${name} has no ${column} chart`); continue; }
+          const recent = JSON.parse(svg.dataset.recent);
+          const point = recent.find(([t]) => Math.abs(t - a.heartbeat_at) < 250);
+          const want = a[field] ?? null;
+          if (!point) diffs.push(`${name} ${column}: no point for the API's heartbeat at ${a.heartbeat_at} in ${svg.dataset.recent}`);
+          else if (point[1] !== want) diffs.push(`${name} ${column}: chart ${point[1]}, API ${want}`);
+          const text = svg.parentElement.querySelector('.spark-value')?.textContent;
+          const latest = svg.dataset.latest === '' ? null : Number(svg.dataset.latest);
+          const shown = latest === null ? '—' : column === 'vus' ? String(latest) : column === 'rss' ? text : latest.toFixed(1);
+          if (text !== shown) diffs.push(`${name} ${column}: text ${text} beside a chart ending at ${svg.dataset.latest}`);
+        }
+      }
+      return diffs.join('; ');
+    }, [agents, SPARKS, state, api]);
+    if (!last) return;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`the agents' small charts do not show the heartbeats GET /v1/agents served: ${last}`);
+}
 
 const errors = [];
 const browser = await chromium.launch({ executablePath: env('DASH_CHROMIUM'), headless: true, args: ['--no-sandbox'] });
@@ -45,6 +94,15 @@ try {
   page.on('dialog', (d) => d.accept());
   const step = async (what, f) => {
     try { return await f(); } catch (e) { throw new Error(`${what}: ${e.message.split('\n')[0]}`); }
+  };
+  // Polls `f` until it holds (page.waitForFunction would evaluate a string, which the page's
+  // Content-Security-Policy forbids).
+  const until = async (what, f) => {
+    for (let i = 0; i < 100; i++) {
+      if (await f()) return;
+      await page.waitForTimeout(200);
+    }
+    throw new Error(`${what}: not within 20 s`);
   };
 
   await page.goto(URL);
@@ -58,7 +116,30 @@ try {
   await step('the finished run is listed as FINISHED', () => doneRow.filter({ hasText: 'FINISHED' }).waitFor(WAIT));
   await step(`the finished run names its test ${TEST_NAME}`, () => doneRow.locator('td.test', { hasText: TEST_NAME }).waitFor(WAIT));
   await step('the live run is listed as RUNNING', () => page.locator(`#runs tr[data-run="${LIVE}"]`).filter({ hasText: 'RUNNING' }).waitFor(WAIT));
+  await step(`the finished run was started by ${DONE_BY}`, () => doneRow.locator('td.started-by', { hasText: new RegExp(`^${DONE_BY}$`) }).waitFor(WAIT));
+  await step(`the live run was started by ${LIVE_BY}`, () => page.locator(`#runs tr[data-run="${LIVE}"] td.started-by`, { hasText: new RegExp(`^${LIVE_BY}$`) }).waitFor(WAIT));
   await page.screenshot({ path: `${SHOTS}/runs.png`, fullPage: true });
+
+  // The project filter: labelled, reachable with Tab, shows only the chosen project's runs and
+  // keeps the choice in the address.
+  const shownRuns = () => page.locator('#runs tbody tr[data-run]').evaluateAll((rows) => rows.map((r) => r.dataset.run).join(','));
+  let onFilter = false;
+  for (let i = 0; i < 20 && !onFilter; i++) {
+    await page.keyboard.press('Tab');
+    onFilter = await page.evaluate(() => document.activeElement?.id === 'filter-project');
+  }
+  if (!onFilter) throw new Error('Tab did not reach the project filter in 20 presses');
+  await page.getByLabel('Project', { exact: true }).selectOption(LIVE_PROJECT);
+  await until(`only run #${LIVE} (project ${LIVE_PROJECT}) is shown`, async () => (await shownRuns()) === LIVE);
+  const hash = await page.evaluate(() => location.hash);
+  if (hash !== `#/runs?project=${LIVE_PROJECT}`) throw new Error(`the filter is not in the address: ${hash}`);
+  await page.screenshot({ path: `${SHOTS}/runs-filtered.png`, fullPage: true });
+  // A link to a filtered view opens filtered: the finished run's project, ended runs.
+  await page.goto(`${URL}/#/runs?status=ended&project=${DONE_PROJECT}`);
+  await until(`the linked view shows only run #${DONE}`, async () => (await shownRuns()) === DONE);
+  const chosen = await page.evaluate(() => [document.getElementById('filter-status').value, document.getElementById('filter-project').value].join());
+  if (chosen !== `ended,${DONE_PROJECT}`) throw new Error(`the linked view's filters show ${chosen}`);
+  if ((await shownRuns()) !== DONE) throw new Error(`the linked view shows runs ${await shownRuns()}`);
 
   // Keyboard: Tab reaches the finished run's link, Enter opens it.
   let reached = false;
@@ -157,11 +238,16 @@ try {
   await page.screenshot({ path: `${SHOTS}/run-narrow.png`, fullPage: true });
   await page.setViewportSize({ width: 1280, height: 800 });
 
-  // Agents: both, live.
+  // Agents: both, live, each with its four small charts, whose newest points are the
+  // figures GET /v1/agents serves.
   await page.goto(`${URL}/#/agents`);
   for (const a of AGENTS) {
     await step(`agent ${a} on the Agents page`, () => page.locator(`#agents tr[data-agent="${a}"]`).waitFor(WAIT));
+    for (const c of Object.keys(SPARKS)) {
+      await step(`agent ${a}'s small ${c} chart with points`, () => page.locator(`#agents tr[data-agent="${a}"] svg.spark[data-column="${c}"]:not([data-points="1"]) path.spark-line`).waitFor(WAIT));
+    }
   }
+  await sparksMatchTheApi(page, AGENTS, 'busy');
   await page.screenshot({ path: `${SHOTS}/agents.png`, fullPage: true });
 
   // The live run: charts fill, Stop stops it.
@@ -173,6 +259,17 @@ try {
   await page.locator('#stop').click();
   await step('the run shows ABORTED_BY_USER after Stop', () => page.locator('#run-status', { hasText: 'ABORTED_BY_USER' }).waitFor({ timeout: 30000 }));
   await page.screenshot({ path: `${SHOTS}/run-stopped.png`, fullPage: true });
+
+  // Idle agents: their charts go on, VUs flat at 0.
+  await page.goto(`${URL}/#/agents`);
+  for (const a of AGENTS) {
+    await step(`agent ${a} idle again`, () => page.locator(`#agents tr[data-agent="${a}"] td`, { hasText: /^idle$/ }).waitFor({ timeout: 30000 }));
+  }
+  await sparksMatchTheApi(page, AGENTS, 'idle');
+  for (const a of AGENTS) {
+    await step(`agent ${a}'s VUs at 0`, () => page.locator(`#agents tr[data-agent="${a}"] svg.spark[data-column="vus"][data-latest="0"]`).waitFor(WAIT));
+  }
+  await page.screenshot({ path: `${SHOTS}/agents-idle.png`, fullPage: true });
 } catch (e) {
   failed = e.message;
 } finally {

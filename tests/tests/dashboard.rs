@@ -1,6 +1,8 @@
 //! The web dashboard in a real browser (docs/dashboard.md): a controller with an API token, two
 //! agents, a finished run against a loopback target and a running one; headless Chromium,
-//! driven by Playwright (`tests/browser/dashboard.mjs`), enters the token, finds both runs,
+//! driven by Playwright (`tests/browser/dashboard.mjs`), enters the token, finds both runs
+//! with who started them (two tokens of two projects), filters them by project (the filter
+//! kept in the address, which opens the same filtered view),
 //! shows the finished run's test, its request count and p95 as `GET /v1/runs/{id}/summary`
 //! serves them, both generators in its per-agent panel with their peak CPU as
 //! `GET /v1/runs/{id}/agents` has it, their charts over time and the generators that reached 80 %
@@ -249,19 +251,46 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         .collect();
     assert_eq!(checks.len(), 2, "{summary}");
 
-    // A running run to stop from the page.
+    // A running run to stop from the page, started by another token of another project.
+    let (status, created) = cluster
+        .request(
+            "POST",
+            "/v1/tokens",
+            Some(&serde_json::json!({"role": "submit", "project_id": 2, "name": "team-b"})),
+        )
+        .expect("create the team-b token");
+    assert_eq!(status, 201, "the team-b token: {created}");
+    let team_b = created["token"].as_str().expect("its secret").to_string();
     let mut long = cluster.volley();
-    long.args([
-        "submit",
-        "--controller",
-        &cluster.rest_url,
-        "-e",
-        &target_env,
-    ])
-    .arg(write(&scripts, "long.js", LONG));
+    long.env("VOLLEY_TOKEN", &team_b)
+        .args([
+            "submit",
+            "--controller",
+            &cluster.rest_url,
+            "-e",
+            &target_env,
+        ])
+        .arg(write(&scripts, "long.js", LONG));
     let out = long.output().expect("volley submit runs");
     assert!(out.status.success(), "volley submit: {out:?}");
     let (live, _) = cluster.wait_new_run(done, &[2], Duration::from_secs(30));
+    // Who started each run and its project, as the API has them (the page's filter shows
+    // the runs of one project).
+    let who = |id: u64| {
+        let r = cluster.run(id).expect("the run");
+        (
+            r["started_by"].as_str().expect("started_by").to_string(),
+            r["project_id"].as_u64().expect("project_id"),
+        )
+    };
+    let (done_by, done_project) = who(done);
+    let (live_by, live_project) = who(live);
+    assert_eq!(
+        (done_by.as_str(), live_by.as_str(), live_project),
+        ("bootstrap admin", "team-b", 2),
+        "who started the runs, and the second run's project"
+    );
+    assert_ne!(done_project, live_project);
 
     let shots = workspace_root().join("target/dashboard-screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot folder");
@@ -274,6 +303,10 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         .env("DASH_REQUESTS", format!("{}", requests.round() as u64))
         .env("DASH_P95", p95.to_string())
         .env("DASH_LIVE_RUN", live.to_string())
+        .env("DASH_DONE_BY", &done_by)
+        .env("DASH_DONE_PROJECT", done_project.to_string())
+        .env("DASH_LIVE_BY", &live_by)
+        .env("DASH_LIVE_PROJECT", live_project.to_string())
         .env("DASH_AGENTS", "gen-1,gen-2")
         .env("DASH_TEST_NAME", &test_name)
         .env("DASH_PEAKS", &peaks)
@@ -307,6 +340,7 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
     assert_eq!(run["run_status"], 5, "ABORTED_BY_USER: {run}");
     for shot in [
         "runs.png",
+        "runs-filtered.png",
         "run-finished.png",
         "run-metric.png",
         "run-narrow.png",

@@ -54,6 +54,10 @@ pub struct RunView {
     pub stopped_by_id: Option<u64>,
     pub test_id: u64,
     pub user_id: u64,
+    /// Volley: who started the run: the name of the API token it was started with (`token #N`
+    /// for a token without a name); empty on an open API (no tokens).
+    #[serde(default)]
+    pub started_by: String,
     pub version: u32,
     pub vus: u64,
     /// vus over the run's agents, rounded up; 0 before placement.

@@ -118,12 +118,29 @@ fn note_cell(r: &RunView) -> String {
     }
 }
 
+/// Who started a run: its token's name, `-` on an open API (no tokens).
+fn started_by(r: &RunView) -> String {
+    if r.started_by.is_empty() {
+        "-".into()
+    } else {
+        r.started_by.chars().take(40).collect()
+    }
+}
+
 /// `volley runs`: one aligned row per run, newest last.
 pub fn runs_table(runs: &[RunView], style: &Style) -> String {
     let headers = [
-        "RUN", "TEST", "STATUS", "RESULT", "VUS", "EXIT", "CREATED", "NOTE",
+        "RUN",
+        "TEST",
+        "STATUS",
+        "RESULT",
+        "VUS",
+        "EXIT",
+        "CREATED",
+        "STARTED BY",
+        "NOTE",
     ];
-    let rows: Vec<[String; 8]> = runs
+    let rows: Vec<[String; 9]> = runs
         .iter()
         .map(|r| {
             [
@@ -134,6 +151,7 @@ pub fn runs_table(runs: &[RunView], style: &Style) -> String {
                 r.vus.to_string(),
                 r.exit_code.map_or_else(|| "-".into(), |x| x.to_string()),
                 r.created.clone(),
+                started_by(r),
                 note_cell(r),
             ]
         })
@@ -160,6 +178,7 @@ pub fn runs_table(runs: &[RunView], style: &Style) -> String {
             "",
             "",
             FAINT,
+            "",
             "",
         ];
         let line: Vec<String> = row
@@ -273,6 +292,9 @@ pub fn status_text(p: &StatusParts, style: &Style) -> String {
             .as_deref()
             .map_or_else(String::new, |s| format!("  ended {s}"))
     );
+    if !run.started_by.is_empty() {
+        let _ = writeln!(out, "  started by {}", run.started_by);
+    }
     if !run.note.is_empty() {
         let _ = writeln!(out, "  note: {}", run.note);
     }

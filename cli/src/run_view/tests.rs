@@ -95,6 +95,22 @@ fn a_queued_run_says_in_the_runs_table_what_it_waits_for() {
 }
 
 #[test]
+fn the_runs_table_says_who_started_each_run() {
+    let mut ci = run(3, 3, 0, Some(0));
+    ci.started_by = "ci-nightly".into();
+    let open = run(4, 3, 0, Some(0));
+    let text = runs_table(&[ci, open], &Style::plain());
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines[0].find("STARTED BY").expect("the column");
+    assert_eq!(lines[1].find("ci-nightly"), Some(at), "{text}");
+    assert_eq!(
+        lines[2][at..].split_whitespace().next(),
+        Some("-"),
+        "an open API's run: {text}"
+    );
+}
+
+#[test]
 fn the_status_view_is_for_people_not_the_raw_document() {
     let mut r = run(12, 2, 0, None);
     r.started = Some("2026-12-05T04:00:01Z".into());

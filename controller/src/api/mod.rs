@@ -148,6 +148,15 @@ pub trait ControllerService: Send + Sync + 'static {
     /// an unknown run and 409 for a terminal one; the service may still refuse (race) with 409.
     fn stop_run(&self, id: u64, stopped_by: Option<u64>) -> Result<Run, ServiceError>;
     fn agents(&self) -> Vec<AgentView>;
+    /// Every agent's view and its heartbeats received after `after(name)` (Unix ms), read at
+    /// the same moment (the dashboard's Agents page and its small charts).
+    fn agents_with_recent(
+        &self,
+        after: &dyn Fn(&str) -> i64,
+    ) -> (Vec<AgentView>, Vec<crate::agent_recent::AgentRecent>) {
+        let _ = after;
+        (self.agents(), Vec::new())
+    }
     /// How many agents the runs need now (`GET /v1/agents/wanted`, `volley_agents_wanted`).
     fn agents_wanted(&self) -> volley_api::AgentsWanted {
         volley_api::AgentsWanted::default()

@@ -51,6 +51,7 @@ pub fn run_view(run: &Run) -> RunView {
         stopped_by_id: run.stopped_by_id,
         test_id: run.test_id,
         user_id: run.user_id,
+        started_by: run.started_by.clone(),
         version: run.version,
         vus: run.vus,
         vus_per_instance,
@@ -133,6 +134,7 @@ pub(crate) mod fixtures {
             project_id: 1,
             organization_id: 0,
             user_id: 0,
+            started_by: String::new(),
             created: "2026-01-01T00:00:00Z".into(),
             started: None,
             ended: None,
@@ -203,9 +205,9 @@ mod tests {
     fn run_keys_are_exactly_run_fields_in_order() {
         let v = run_view(&fixtures::run(1, 2, RunStatus::Running));
         assert_eq!(keys(&v), run_fields());
-        assert_eq!(run_fields().len(), 34);
+        assert_eq!(run_fields().len(), 35);
         assert_eq!(run_fields()[0], "config");
-        assert_eq!(run_fields()[33], "events");
+        assert_eq!(run_fields()[34], "events");
     }
 
     #[test]

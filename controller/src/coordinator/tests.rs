@@ -77,6 +77,7 @@ fn store_with_a_stopped_run(dir: &TempDir, status: RunStatus, signal: bool) -> A
             config: None,
             run_process: None,
             user_id: 7,
+            started_by: String::new(),
             at: now_rfc3339(),
         },
     );

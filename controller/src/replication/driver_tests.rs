@@ -183,6 +183,7 @@ async fn three_drivers_elect_replicate_and_survive_the_leaders_death() {
             config: None,
             run_process: None,
             user_id: 1,
+            started_by: String::new(),
             at: "2024-05-01T12:00:00Z".into(),
         })
         .await

@@ -29,6 +29,7 @@ fn cmd(i: u64) -> Command {
             config: None,
             run_process: None,
             user_id: 1,
+            started_by: String::new(),
             at: AT.into(),
         },
         _ => Command::CreateToken {

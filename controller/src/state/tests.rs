@@ -26,6 +26,7 @@ fn create_run(test_id: u64, at: &str) -> Command {
         config: None,
         run_process: None,
         user_id: 42,
+        started_by: "ci".into(),
         at: at.into(),
     }
 }
@@ -177,6 +178,7 @@ fn create_run_fills_fields() {
     assert_eq!(r.ended, None);
     assert_eq!(r.project_id, 3);
     assert_eq!(r.user_id, 42);
+    assert_eq!(r.started_by, "ci");
     assert_eq!(r.note, "nightly");
     assert_eq!(r.env.get("BASE").map(String::as_str), Some("http://x"));
     assert_eq!(r.config, json!({"vus": 10, "duration": "30s"}));
@@ -209,6 +211,7 @@ fn create_run_overrides_config() {
                 config: Some(json!({"vus": 1})),
                 run_process: None,
                 user_id: 0,
+                started_by: String::new(),
                 at: T0.into(),
             },
         ],

@@ -71,6 +71,7 @@ fn create_run_cmd(test_id: u64) -> Command {
         config: None,
         run_process: None,
         user_id: 1,
+        started_by: String::new(),
         at: T0.into(),
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::agent_series::{level, MAX_AGENT_POINTS};
+use crate::agent_recent::{AgentRecent, RECENT_POINTS};
 use crate::api::{no_query, run_view, ApiError, AppState, CallerOf, ControllerService, Page};
 use crate::auth::Caller;
 use crate::model::{Run, RunStatus};
@@ -360,6 +361,9 @@ struct RunRow {
     id: u64,
     test_id: u64,
     test_name: String,
+    project_id: u64,
+    /// The name of the token that started the run (empty on an open API).
+    started_by: String,
     run_status: RunStatus,
     status_name: &'static str,
     result_status: crate::model::ResultStatus,
@@ -389,6 +393,8 @@ fn row(svc: &dyn ControllerService, r: Run) -> RunRow {
         id: r.id,
         test_id: r.test_id,
         test_name: svc.get_test(r.test_id).map(|t| t.name).unwrap_or_default(),
+        project_id: r.project_id,
+        started_by: r.started_by,
         run_status: r.run_status,
         status_name: r.run_status.name(),
         result_status: r.result_status,
@@ -437,20 +443,41 @@ impl RunsFeed {
 }
 
 /// The agents stream: every connected agent (as `GET /v1/agents` shows it) each time any
-/// figure changes.
+/// figure changes, and their heartbeats for the small charts (`recent`): each agent's last
+/// [`RECENT_POINTS`] when the stream opens or the agent appears, then its new ones.
 #[derive(Default)]
 pub(crate) struct AgentsFeed {
     last: String,
+    /// The newest heartbeat sent per agent (Unix ms); agents that left are forgotten.
+    sent: BTreeMap<String, i64>,
 }
 
 impl AgentsFeed {
     pub(crate) fn tick(&mut self, svc: &dyn ControllerService) -> Vec<Out> {
-        let body = to_json(&json!({ "agents": svc.agents() }));
-        if *body == *self.last {
-            return Vec::new();
+        let sent = &self.sent;
+        let (agents, recent) =
+            svc.agents_with_recent(&|name| sent.get(name).copied().unwrap_or(i64::MIN));
+        let mut out = Vec::new();
+        let body = to_json(&json!({ "agents": agents }));
+        if *body != *self.last {
+            self.last = body.to_string();
+            out.push(("agents", body));
         }
-        self.last = body.to_string();
-        vec![("agents", body)]
+        let reset = self.sent.is_empty();
+        // `recent` names every connected agent (with its new points, if any).
+        self.sent
+            .retain(|name, _| recent.iter().any(|r| r.agent == *name));
+        let recent: Vec<AgentRecent> = recent.into_iter().filter(|r| !r.is_empty()).collect();
+        for r in &recent {
+            if let Some(t) = r.t.last() {
+                self.sent.insert(r.agent.clone(), *t);
+            }
+        }
+        if !recent.is_empty() {
+            let body = json!({"reset": reset, "max_points": RECENT_POINTS, "agents": recent});
+            out.push(("recent", to_json(&body)));
+        }
+        out
     }
 }
 

@@ -55,6 +55,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("assets/generators.js"),
     ),
     (
+        "sparkline.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/sparkline.js"),
+    ),
+    (
         "metrics.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/metrics.js"),

@@ -29,6 +29,8 @@ struct Fake {
     /// How often the run's points were read (once per tick of a feed).
     point_reads: std::sync::atomic::AtomicUsize,
     metric_series: Mutex<crate::run::metric_series::MetricTimeline>,
+    /// gen-1's recent heartbeats (the Agents page's small charts).
+    recent: Mutex<crate::agent_recent::Recent>,
 }
 
 impl ControllerService for Fake {
@@ -70,6 +72,13 @@ impl ControllerService for Fake {
     }
     fn agents(&self) -> Vec<AgentView> {
         Vec::new()
+    }
+    fn agents_with_recent(
+        &self,
+        after: &dyn Fn(&str) -> i64,
+    ) -> (Vec<AgentView>, Vec<crate::agent_recent::AgentRecent>) {
+        let recent = self.recent.lock().unwrap();
+        (Vec::new(), vec![recent.after("gen-1", after("gen-1"))])
     }
     fn agent(&self, _: &str) -> Option<AgentView> {
         None
@@ -288,6 +297,8 @@ fn the_runs_feed_lists_the_newest_runs_first_and_says_what_queued_ones_wait_for(
     let fake = Arc::new(Fake::default());
     for id in 1..=60 {
         let mut r = fixtures::run(id, 2, RunStatus::Finished);
+        r.project_id = id % 2;
+        r.started_by = format!("token of project {}", id % 2);
         if id == 60 {
             r.run_status = RunStatus::Queued;
             r.events.push(crate::model::RunEvent {
@@ -312,8 +323,53 @@ fn the_runs_feed_lists_the_newest_runs_first_and_says_what_queued_ones_wait_for(
         "the run needs 3 idle agents; 1 idle of 2 connected"
     );
     assert_eq!(rows[1]["test_name"], "test 2");
+    assert_eq!(rows[1]["project_id"], 1, "run 59's project");
+    assert_eq!(rows[1]["started_by"], "token of project 1");
     assert!(feed.tick(&*fake, &Caller::open()).is_empty(), "no change");
     assert!(AgentsFeed::default().tick(&*fake).len() == 1);
+}
+
+#[test]
+fn the_agents_feed_sends_each_agents_recent_heartbeats_once() {
+    use crate::agent_recent::{RecentPoint, RECENT_POINTS};
+    let fake = Arc::new(Fake::default());
+    let beat = |t: i64| RecentPoint {
+        t,
+        process_cpu: Some(1.5),
+        rss: 1 << 20,
+        vus: 0,
+        rps: 0.0,
+    };
+    for t in 0..(RECENT_POINTS as i64 + 20) {
+        fake.recent.lock().unwrap().push(beat(t * 1000));
+    }
+    let mut feed = AgentsFeed::default();
+    let events = feed.tick(&*fake);
+    let d = data(&events, "recent");
+    assert_eq!(d["reset"], true, "the stream opens with every point");
+    assert_eq!(d["max_points"], RECENT_POINTS);
+    let gen1 = &d["agents"][0];
+    assert_eq!(gen1["agent"], "gen-1");
+    assert_eq!(
+        gen1["t"].as_array().unwrap().len(),
+        RECENT_POINTS,
+        "bounded"
+    );
+    assert_eq!(gen1["vus"][0], 0, "an idle agent's flat line");
+    assert!(
+        names(&feed.tick(&*fake)).is_empty(),
+        "no new heartbeat, nothing sent"
+    );
+    fake.recent.lock().unwrap().push(beat(500_000));
+    let events = feed.tick(&*fake);
+    let d = data(&events, "recent");
+    assert_eq!(d["reset"], false);
+    assert_eq!(
+        d["agents"][0]["t"],
+        json!([500_000]),
+        "only the new heartbeat"
+    );
+    assert_eq!(d["agents"][0]["process_cpu"], json!([1.5]));
 }
 
 fn batch(seq: u64, end_unix_ms: u64, vus: f64, durations: &[f64]) -> pb::MetricBatch {

@@ -18,14 +18,15 @@ function status(text, error = false) {
 function route() {
   close();
   status('');
-  const hash = location.hash || '#/runs';
+  // `#/runs?status=ended&project=2`: the page, then its query (the runs page's filters).
+  const [hash, query = ''] = (location.hash || '#/runs').split('?');
   const run = /^#\/runs\/(\d+)$/.exec(hash);
   for (const a of document.querySelectorAll('nav a')) {
     a.toggleAttribute('aria-current', hash.startsWith(a.getAttribute('href')));
   }
   if (run) close = runPage(main, status, Number(run[1]));
   else if (hash === '#/agents') close = agentsPage(main, status);
-  else close = runsPage(main, status);
+  else close = runsPage(main, status, new URLSearchParams(query));
   document.title = `Volley · ${hash.slice(2) || 'runs'}`;
 }
 

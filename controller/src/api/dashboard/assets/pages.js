@@ -9,6 +9,7 @@ import {
 import { AgentCharts, mergeAgent, peakCpu } from './generators.js';
 import { checksTreeOf, renderChecks } from './checks.js';
 import { MetricChart } from './metrics.js';
+import { RecentSeries, SPARK_POINTS } from './sparkline.js';
 
 /** Points kept per chart: an hour at one point a second. Older points are dropped. */
 export const MAX_POINTS = 3600;
@@ -38,31 +39,70 @@ function showError(status, what) {
 // ---------------------------------------------------------------------------------------------
 // Runs
 
-export function runsPage(main, status) {
+/** Who started a run, as the runs page shows it. */
+const startedBy = (r) => r.started_by || '— (open API)';
+
+/** The runs page; `query` holds its filters (`status`, `test`, `project`), kept in the
+ * address (`#/runs?status=ended&project=2`) so that a filtered view can be linked. */
+export function runsPage(main, status, query = new URLSearchParams()) {
   const filterStatus = el('select', { id: 'filter-status' },
     el('option', { value: 'all' }, 'all statuses'),
     el('option', { value: 'active' }, 'not ended (queued, running…)'),
     el('option', { value: 'ended' }, 'ended'),
     ...Object.entries(RUN_STATUS).map(([n, [name]]) => el('option', { value: n }, `${n} ${name}`)));
   const filterTest = el('input', { id: 'filter-test', type: 'search', placeholder: 'test name' });
+  const filterProject = el('select', { id: 'filter-project' });
   const count = el('p', { id: 'runs-count' });
-  const { t, body } = table('Runs, newest first (the newest 50)', ['Run', 'Test', 'Status', 'Result', 'Started', 'Duration', 'VUs', 'Detail'], 'runs');
+  const { t, body } = table('Runs, newest first (the newest 50)', ['Run', 'Test', 'Project', 'Started by', 'Status', 'Result', 'Started', 'Duration', 'VUs', 'Detail'], 'runs');
   main.replaceChildren(
     el('h1', {}, 'Runs'),
-    el('div', { class: 'filters' },
+    el('div', { class: 'filters', role: 'search', 'aria-label': 'Filter the runs' },
       el('label', { for: 'filter-status' }, 'Status '), filterStatus, ' ',
-      el('label', { for: 'filter-test' }, 'Test '), filterTest),
+      el('label', { for: 'filter-test' }, 'Test '), filterTest, ' ',
+      el('label', { for: 'filter-project' }, 'Project '), filterProject),
     count, el('div', { class: 'scroll' }, t));
+  const wanted = { status: query.get('status') || 'all', test: query.get('test') || '', project: query.get('project') || 'all' };
+  filterStatus.value = wanted.status;
+  if (filterStatus.value !== wanted.status) filterStatus.value = 'all';
+  filterTest.value = wanted.test;
   let last = { runs: [], count: 0 };
+  let projects = '';
+  // The project list: every project of the listed runs, and the one asked for in the address.
+  const renderProjects = () => {
+    const ids = [...new Set(last.runs.map((r) => String(r.project_id)))];
+    if (wanted.project !== 'all' && !ids.includes(wanted.project)) ids.push(wanted.project);
+    ids.sort((a, b) => Number(a) - Number(b));
+    if (ids.join() === projects) return;
+    projects = ids.join();
+    filterProject.replaceChildren(el('option', { value: 'all' }, 'all projects'),
+      ...ids.map((p) => el('option', { value: p }, `project ${p}`)));
+    filterProject.value = wanted.project;
+  };
+  // The filters into the address, without a new history entry (nor a hashchange).
+  const remember = () => {
+    wanted.status = filterStatus.value;
+    wanted.test = filterTest.value.trim();
+    wanted.project = filterProject.value;
+    const q = new URLSearchParams();
+    if (wanted.status !== 'all') q.set('status', wanted.status);
+    if (wanted.test) q.set('test', wanted.test);
+    if (wanted.project !== 'all') q.set('project', wanted.project);
+    const hash = q.toString() ? `#/runs?${q}` : '#/runs';
+    if (location.hash !== hash) history.replaceState(null, '', hash);
+  };
   const render = () => {
-    const f = filterStatus.value, q = filterTest.value.trim().toLowerCase();
+    renderProjects();
+    const f = filterStatus.value, q = filterTest.value.trim().toLowerCase(), p = filterProject.value;
     const rows = last.runs.filter((r) =>
       (f === 'all' || (f === 'active' && !isTerminal(r.run_status)) || (f === 'ended' && isTerminal(r.run_status)) || String(r.run_status) === f)
-      && (!q || r.test_name.toLowerCase().includes(q)));
+      && (!q || r.test_name.toLowerCase().includes(q))
+      && (p === 'all' || String(r.project_id) === p));
     count.textContent = `${rows.length} shown of ${last.count} runs`;
-    body.replaceChildren(...rows.map((r) => el('tr', { 'data-run': r.id },
+    body.replaceChildren(...rows.map((r) => el('tr', { 'data-run': r.id, 'data-project': r.project_id },
       el('td', {}, el('a', { href: `#/runs/${r.id}` }, `#${r.id}`)),
       el('td', { class: 'test' }, testName(r)),
+      el('td', { class: 'project num' }, String(r.project_id)),
+      el('td', { class: 'started-by' }, startedBy(r)),
       el('td', {}, statusBadge(r.run_status)),
       el('td', {}, resultBadge(r.result_status, isTerminal(r.run_status))),
       el('td', {}, fmtTime(r.started)),
@@ -70,8 +110,11 @@ export function runsPage(main, status) {
       el('td', { class: 'num' }, String(r.vus)),
       el('td', { class: 'detail' }, r.run_status === 0 && r.detail ? `waiting: ${r.detail}` : r.detail || r.note || ''))));
   };
-  filterStatus.addEventListener('change', render);
-  filterTest.addEventListener('input', render);
+  const changed = () => { remember(); render(); };
+  filterStatus.addEventListener('change', changed);
+  filterTest.addEventListener('input', changed);
+  filterProject.addEventListener('change', changed);
+  render();
   const feed = new Feed('/v1/live/runs', { runs: (d) => { last = d; render(); } }, showError(status, 'runs'));
   const timer = setInterval(render, 1000);
   return () => { feed.stop(); clearInterval(timer); };
@@ -81,26 +124,35 @@ export function runsPage(main, status) {
 // Agents
 
 export function agentsPage(main, status) {
-  const { t, body } = table('Connected agents', ['Agent', 'Labels', 'State', 'Run', 'Health', 'Process CPU %', 'Process RSS', 'Host CPU %', 'Host memory %', 'VUs', 'Req/s', 'Heartbeat'], 'agents');
+  const { t, body } = table(`Connected agents (the small charts: each agent's last ${SPARK_POINTS / 60} minutes of heartbeats)`, ['Agent', 'Labels', 'State', 'Run', 'Health', 'Process CPU %', 'Process RSS', 'Host CPU %', 'Host memory %', 'VUs', 'Req/s', 'Heartbeat'], 'agents');
   const count = el('p', { id: 'agents-count' });
   main.replaceChildren(el('h1', {}, 'Agents'), count, el('div', { class: 'scroll' }, t));
+  const recent = new RecentSeries();
+  let agents = [];
+  const render = () => {
+    count.textContent = `${agents.length} agents connected`;
+    const span = recent.span();
+    body.replaceChildren(...agents.map((a) => el('tr', { 'data-agent': a.name, class: a.health === 'ok' ? '' : `row-${a.health}` },
+      el('th', { scope: 'row' }, a.name),
+      el('td', {}, Object.entries(a.labels || {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'),
+      el('td', a.state === 'draining' ? { title: 'got SIGTERM: finishes its part of its run and takes no new one' } : {}, a.state),
+      el('td', {}, a.run_id ? el('a', { href: `#/runs/${a.run_id}` }, `#${a.run_id}`) : '—'),
+      el('td', {}, healthBadge(a.health, a.health_cause)),
+      recent.cell(a.name, 'process_cpu', span, fmtNum(a.process_cpu_percent)),
+      recent.cell(a.name, 'rss', span, fmtBytes(a.process_rss_bytes)),
+      el('td', { class: 'num' }, fmtNum(a.cpu_percent)),
+      el('td', { class: 'num' }, fmtNum(a.memory_percent)),
+      recent.cell(a.name, 'vus', span, String(a.active_vus)),
+      recent.cell(a.name, 'rps', span, fmtNum(a.requests_per_second)),
+      el('td', { class: 'num' }, `${fmtNum(a.heartbeat_age_s)} s ago`))));
+  };
   const feed = new Feed('/v1/live/agents', {
     agents: (d) => {
-      count.textContent = `${d.agents.length} agents connected`;
-      body.replaceChildren(...d.agents.map((a) => el('tr', { 'data-agent': a.name, class: a.health === 'ok' ? '' : `row-${a.health}` },
-        el('th', { scope: 'row' }, a.name),
-        el('td', {}, Object.entries(a.labels || {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'),
-        el('td', a.state === 'draining' ? { title: 'got SIGTERM: finishes its part of its run and takes no new one' } : {}, a.state),
-        el('td', {}, a.run_id ? el('a', { href: `#/runs/${a.run_id}` }, `#${a.run_id}`) : '—'),
-        el('td', {}, healthBadge(a.health, a.health_cause)),
-        el('td', { class: 'num' }, fmtNum(a.process_cpu_percent)),
-        el('td', { class: 'num' }, fmtBytes(a.process_rss_bytes)),
-        el('td', { class: 'num' }, fmtNum(a.cpu_percent)),
-        el('td', { class: 'num' }, fmtNum(a.memory_percent)),
-        el('td', { class: 'num' }, String(a.active_vus)),
-        el('td', { class: 'num' }, fmtNum(a.requests_per_second)),
-        el('td', { class: 'num' }, `${fmtNum(a.heartbeat_age_s)} s ago`))));
+      agents = d.agents;
+      recent.retain(new Set(agents.map((a) => a.name)));
+      render();
     },
+    recent: (d) => { recent.update(d); render(); },
   }, showError(status, 'agents'));
   return () => feed.stop();
 }
@@ -259,6 +311,8 @@ export function runPage(main, status, id) {
       el('dt', {}, 'Status'), el('dd', { id: 'run-status' }, statusBadge(run.run_status)),
       el('dt', {}, 'Result'), el('dd', { id: 'run-result' }, resultBadge(run.result_status, isTerminal(run.run_status))),
       el('dt', {}, 'Test'), el('dd', { id: 'run-test' }, testName(run)),
+      el('dt', {}, 'Project'), el('dd', { id: 'run-project' }, String(run.project_id)),
+      el('dt', {}, 'Started by'), el('dd', { id: 'run-started-by' }, startedBy(run)),
       el('dt', {}, 'Started'), el('dd', {}, fmtTime(run.started)),
       el('dt', {}, 'Duration'), el('dd', {}, fmtDuration(secs)),
       el('dt', {}, 'VUs'), el('dd', {}, String(run.vus)),
