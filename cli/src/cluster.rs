@@ -256,6 +256,24 @@ pub struct ControllerArgs {
         env = "VOLLEY_RAFT_TLS_KEY"
     )]
     pub raft_tls_key: Option<PathBuf>,
+    /// What this controller does with a write while it follows the Raft leader: forward
+    /// (send it on to the leader and pass the answer back, so any one controller, a Service
+    /// or a port-forward serves everything) or redirect (307 to the leader's
+    /// --advertise-api, which the client must reach); docs/ha.md.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "forward",
+        env = "VOLLEY_FOLLOWER_WRITES"
+    )]
+    pub follower_writes: FollowerWrites,
+}
+
+/// `--follower-writes` (docs/ha.md#followers-forward-writes-to-the-leader).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowerWrites {
+    Forward,
+    Redirect,
 }
 
 /// The Raft group of `volley controller` from --node-id, --raft, --peer and --join (`None`
@@ -372,6 +390,10 @@ fn raft_config(a: &ControllerArgs) -> Result<Option<volley_controller::group::Ra
         peer_token: a.peer_token.clone().filter(|t| !t.is_empty()),
         join: a.join,
         tls,
+        follower_writes: match a.follower_writes {
+            FollowerWrites::Forward => volley_controller::group::FollowerWrites::Forward,
+            FollowerWrites::Redirect => volley_controller::group::FollowerWrites::Redirect,
+        },
     }))
 }
 

@@ -42,6 +42,21 @@ pub struct RaftConfig {
     /// Mutual TLS on the Raft port (`--raft-ca`): this controller's certificate and key, and
     /// in `client_ca` the CA of the group's controller certificates. `None`: plaintext.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// What this controller does with a write while it follows (`--follower-writes`).
+    pub follower_writes: FollowerWrites,
+}
+
+/// What a follower does with a write (`--follower-writes`,
+/// docs/ha.md#followers-forward-writes-to-the-leader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FollowerWrites {
+    /// Sends it on to the leader and passes the leader's answer back: one address (a
+    /// Service, a port-forward, a load balancer) serves every request.
+    #[default]
+    Forward,
+    /// Answers `307` to the same path on the leader's advertised API: the client must reach
+    /// the leader itself.
+    Redirect,
 }
 
 /// Why a controller could not join or stay in its group.

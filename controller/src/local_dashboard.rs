@@ -137,6 +137,7 @@ impl LocalDashboard {
         let svc: Arc<dyn ControllerService> = Arc::new(Service {
             co: co.clone(),
             stream_keys,
+            forwarder: None,
         });
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (stopped_tx, stopped) = std::sync::mpsc::channel::<()>();

@@ -203,9 +203,16 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
                 tracing::error!("gRPC server: {e}");
             }
         });
+        let forwarder = match &cfg.raft {
+            Some(raft) if raft.follower_writes == crate::group::FollowerWrites::Forward => {
+                Some(Arc::new(crate::api::Forwarder::new(raft.tls.as_ref())?))
+            }
+            _ => None,
+        };
         let svc: Arc<dyn crate::api::ControllerService> = Arc::new(Service {
             co: co.clone(),
             stream_keys,
+            forwarder,
         });
         if !auth_on {
             tracing::warn!(

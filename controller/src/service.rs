@@ -24,6 +24,8 @@ pub struct Service {
     pub co: Arc<Coordinator>,
     /// Derives each streamed run's secret.
     pub stream_keys: StreamKeys,
+    /// How a follower sends writes on to the leader (`None`: it redirects them).
+    pub forwarder: Option<Arc<crate::api::Forwarder>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -318,6 +320,10 @@ impl ControllerService for Service {
 
     fn leadership(&self) -> crate::store::Leadership {
         self.co.db.leadership()
+    }
+
+    fn forwarder(&self) -> Option<Arc<crate::api::Forwarder>> {
+        self.forwarder.clone()
     }
 
     fn controllers(&self) -> volley_api::ControllerList {

@@ -378,7 +378,8 @@ impl Group {
 }
 
 /// What `node` says to a write: 404 from the leader (no such run), 307 from a follower that
-/// knows the leader, 503 while none is known; `None` when it does not answer within 2 s.
+/// knows the leader (it redirects, or it forwarded the write: see [`probe_status`]), 503
+/// while none is known; `None` when it does not answer within 2 s.
 pub fn write_probe(node: &Node) -> Option<u16> {
     let addr: SocketAddr = node.rest_addr().parse().ok()?;
     let timeout = Duration::from_secs(2);
@@ -393,7 +394,7 @@ pub fn write_probe(node: &Node) -> Option<u16> {
     s.write_all(req.as_bytes()).ok()?;
     let mut out = String::new();
     let _ = s.take(64 * 1024).read_to_string(&mut out);
-    out.split_whitespace().nth(1)?.parse().ok()
+    probe_status(&out)
 }
 
 /// `GET path` on `node`, which must answer 200 with JSON.
@@ -610,14 +611,9 @@ impl Member {
     }
 
     /// What it answers to a write: 404 from the leader (no such run), 307 from a follower that
-    /// knows the leader, 503 while none is known.
+    /// knows the leader (redirecting or forwarding), 503 while none is known.
     pub fn write_probe(&self) -> u16 {
-        crate::raw_http(
-            self.rest_port,
-            "POST /loadtests/v2/runs/999999/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json",
-            "{}",
-        )
-        .0
+        write_probe_port(self.rest_port)
     }
 
     /// `GET path`, which must answer 200 with JSON.
@@ -643,4 +639,31 @@ pub fn member_logs(nodes: &[&Member]) -> String {
             )
         })
         .collect()
+}
+
+/// The status of a write probe's raw answer, a follower's forwarded answer counted as the
+/// follower's 307: a follower that forwards (`--follower-writes forward`, the default) passes
+/// the leader's 404 back with `Volley-Forwarded-By`, and the probes tell the leader from its
+/// followers.
+pub fn probe_status(answer: &str) -> Option<u16> {
+    let status: u16 = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    let forwarded = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("volley-forwarded-by:"));
+    Some(if forwarded { 307 } else { status })
+}
+
+/// [`write_probe`] on the REST port `port` of 127.0.0.1 (10 s to answer): 404 from the
+/// leader, 307 from a follower that knows it, 503 while none is known.
+pub fn write_probe_port(port: u16) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let req = "POST /loadtests/v2/runs/999999/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \
+               application/json\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}";
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.take(64 * 1024).read_to_string(&mut out);
+    probe_status(&out).unwrap_or_else(|| panic!("no HTTP answer: {out:?}"))
 }

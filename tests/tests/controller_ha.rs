@@ -2,7 +2,7 @@
 //! `volley_e2e::ha`:
 //!
 //! - three controllers and two agents on loopback: a run submitted with a follower first in the
-//!   list is redirected to the leader and finishes, and its records reach every node; the leader
+//!   list is forwarded to the leader and finishes, and its records reach every node; the leader
 //!   is killed with SIGKILL while a second run (a fixed number of requests to a counting target,
 //!   over both agents) is RUNNING; the two others elect a new leader, which resumes the run from
 //!   the last checkpoint a quorum committed: the agents follow it and replay what was not
@@ -130,7 +130,7 @@ fn a_killed_leader_is_replaced_and_the_group_keeps_every_record() {
         .expect("a follower");
     phase(&format!("node {first} leads"));
 
-    // A run submitted through a follower is redirected to the leader and finishes there.
+    // A run submitted through a follower is forwarded to the leader and finishes there.
     let _agents = [group.agent("ha-1"), group.agent("ha-2")];
     wait_agent(group.node(first), "ha-1", RUN_BOUND);
     wait_agent(group.node(first), "ha-2", RUN_BOUND);

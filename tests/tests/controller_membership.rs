@@ -1,7 +1,7 @@
 //! The membership of a controllers' Raft group changed at run time (docs/ha.md#changing-the-membership):
 //! one controller started as a group of one (`--node-id 1 --raft …`), grown to three by
 //! starting each new controller with `--join` and adding it with `volley controllers add`
-//! (once through a follower, which redirects to the leader), then shrunk to two with `volley
+//! (once through a follower, which forwards it to the leader), then shrunk to two with `volley
 //! controllers remove`, while a client keeps submitting tests and an agent runs them. Every
 //! submit is accepted, every node added catches up with every test created before it joined,
 //! and after each change every member's `GET /v1/controllers` lists the same voters. The
@@ -242,7 +242,7 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
     *urls.lock().expect("urls") = format!("{},{}", n1.url(), n2.url());
     phase("node 2 added; it holds every test");
 
-    // 2 → 3, asked of the follower (node 2), which redirects to the leader.
+    // 2 → 3, asked of the follower (node 2), which forwards it to the leader.
     let via_follower = format!("{},{}", n2.url(), n1.url());
     let (code, out, err) = controllers(
         &via_follower,

@@ -28,6 +28,7 @@ mod controllers;
 pub mod dashboard;
 mod error;
 mod extract;
+mod forward;
 pub mod guard;
 mod handlers;
 mod k6cloud;
@@ -51,6 +52,7 @@ pub(crate) use views::fixtures;
 
 pub use crate::service_error::ServiceError;
 pub use error::ApiError;
+pub use forward::{Forwarder, FORWARDED_BY_HEADER};
 pub use page::{Listed, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use views::{run_fields, run_view, test_fields, test_view};
 
@@ -100,6 +102,11 @@ pub trait ControllerService: Send + Sync + 'static {
     /// leader (a controller without Raft always leads).
     fn leadership(&self) -> crate::store::Leadership {
         crate::store::Leadership::Here
+    }
+    /// How a follower sends writes on to the leader; `None`: it redirects them instead
+    /// (`--follower-writes redirect`, docs/ha.md#followers-forward-writes-to-the-leader).
+    fn forwarder(&self) -> Option<Arc<Forwarder>> {
+        None
     }
     /// This controller's Raft node, when it is a member of a group (for `/metrics`).
     fn raft_status(&self) -> Option<crate::replication::DriverStatus> {
@@ -382,11 +389,17 @@ pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) ->
         hubs: Arc::default(),
     };
     router
+        // Inside the guard: a follower forwards a write only once its guard let it in.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::to_leader,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
         ))
-        // Outside the guard: tokens are checked by the leader, which commits the write.
+        // Outside the guard: a redirected write's token is checked by the leader, which
+        // commits it.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             leader::writes_to_leader,

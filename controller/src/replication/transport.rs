@@ -101,7 +101,7 @@ pub fn incoming(
 const MAX_API_URL: usize = 2048;
 
 /// The REST API URL each peer advertised in its batches (`RaftBatch.api`), by node id: where a
-/// follower redirects writes once it knows the leader (docs/ha.md#followers-redirect-writes-they-do-not-forward-them).
+/// follower forwards writes once it knows the leader (docs/ha.md#followers-forward-writes-to-the-leader).
 #[derive(Debug, Clone, Default)]
 pub struct ApiBook(Arc<Mutex<BTreeMap<u64, String>>>);
 

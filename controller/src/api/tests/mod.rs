@@ -37,6 +37,8 @@ struct FakeState {
     leadership: Option<crate::store::Leadership>,
     /// What `raft_status` answers (`None`: a controller without Raft).
     raft: Option<crate::replication::DriverStatus>,
+    /// What `forwarder` answers (`None`: a follower redirects writes).
+    forwarder: Option<Arc<Forwarder>>,
 }
 
 #[derive(Default)]
@@ -156,6 +158,9 @@ impl ControllerService for Fake {
     }
     fn raft_status(&self) -> Option<crate::replication::DriverStatus> {
         self.with(|s| s.raft.clone())
+    }
+    fn forwarder(&self) -> Option<Arc<Forwarder>> {
+        self.with(|s| s.forwarder.clone())
     }
     fn store_health(&self) -> crate::store::StoreHealth {
         self.with(|s| s.store.clone())
