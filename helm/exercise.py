@@ -364,7 +364,8 @@ def ha(volley) -> int:
     a private /etc/hosts: this re-runs itself in a mount namespace of its own (unshare, so
     root) where a copy of /etc/hosts with those names is bind-mounted over the real one, so
     the rendered URLs, peers and the generated certificate's names are used exactly as
-    rendered. A run finishes; then the leader is killed (SIGKILL) in the middle of a run,
+    rendered. A run submitted through one follower's URL alone (as through the Service or a
+    port-forward) finishes; then the leader is killed (SIGKILL) in the middle of a run,
     another controller takes over and the run finishes with every iteration counted once;
     promtool lints the leader's and a follower's /metrics (Raft series included); the killed
     controller, restarted as the StatefulSet would, rejoins as a follower."""
@@ -540,13 +541,20 @@ def ha(volley) -> int:
                     "export const options = { scenarios: { s: { executor: 'shared-iterations',"
                     " vus: 4, iterations: 20, maxDuration: '60s' } } };\n"
                     "export default function () { sleep(0.01); }\n")
-        run = subprocess.run([volley, "submit", "--wait", script], env=client_env,
+        # One follower's URL alone, as through the Service or a port-forward: it forwards the
+        # writes to the leader over TLS, trusting the release's CA.
+        follower = next(p for p in pods if p != first)
+        one = dict(client_env, VOLLEY_CONTROLLER=rest[follower])
+        run = subprocess.run([volley, "submit", "--wait", script], env=one,
                              capture_output=True, text=True, timeout=120)
         if run.returncode != 0:
-            sys.exit(f"exercise --ha: submit exited {run.returncode}:\n{run.stdout}\n{run.stderr}\n{logs()}")
+            sys.exit(f"exercise --ha: submit through {follower} exited {run.returncode}:\n{run.stdout}\n{run.stderr}\n{logs()}")
         n = get(f"{rest[first]}/v1/runs/{last_run()['id']}/summary")["metrics"]["iterations"]["values"]["count"]
         assert n == 20, n
-        print(f"a run through the group's URLs: exit 0, {n} iterations")
+        linked = get(rest[follower] + "/v1/agents")["agents"]
+        assert len(linked) == 2, linked
+        print(f"a run through the follower {follower}'s URL alone: exit 0, {n} iterations; "
+              f"it shows the leader's {len(linked)} agents")
         # The leader dies in the middle of a run.
         with open(script, "w") as f:
             f.write("import { sleep } from 'k6';\n"
