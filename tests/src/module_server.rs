@@ -33,6 +33,17 @@ impl ModuleServer {
     /// Serves `files` (path → body), writing the CA certificate into `dir`.
     pub fn start(dir: &Path, files: BTreeMap<String, Vec<u8>>) -> ModuleServer {
         let (config, ca_pem) = crate::loopback_tls::loopback_tls_with_ca();
+        ModuleServer::start_with(config, &ca_pem, dir, files)
+    }
+
+    /// Serves `files` with a TLS configuration of the caller's (e.g. one that wants client
+    /// certificates, [`crate::loopback_tls::TestCa::server_config`]), writing `ca_pem` into `dir`.
+    pub fn start_with(
+        config: rustls::ServerConfig,
+        ca_pem: &str,
+        dir: &Path,
+        files: BTreeMap<String, Vec<u8>>,
+    ) -> ModuleServer {
         let ca_file = dir.join("module-server-ca.pem");
         std::fs::write(&ca_file, ca_pem).expect("write CA");
         let (config, files) = (Arc::new(config), Arc::new(files));

@@ -21,7 +21,8 @@
 //! `__ENV.WS_URL`, a WebSocket echo and broadcast server, `volley_e2e::ws_server`, and
 //! `__ENV.GRPC_ADDR`, a gRPC server, `volley_e2e::grpc_server`, and `__ENV.GRPC_TLS_ADDR` and
 //! `__ENV.GRPC_MTLS_ADDR`, the same over TLS with a test CA's certificates in
-//! `__ENV.GRPC_CERTS`), proxy
+//! `__ENV.GRPC_CERTS`, and `__ENV.HTTPS_MTLS_URL`, an HTTPS server that wants a client
+//! certificate from that CA), proxy
 //! variables are removed, and k6 runs with `--no-usage-report` and `K6_NO_USAGE_REPORT=true`.
 //! The `jslib_*` scripts import libraries from `https://jslib.k6.io/…` as public scripts do;
 //! they run as copies whose URLs point at a local HTTPS server of the vendored libraries
@@ -254,6 +255,9 @@ struct Servers<'a> {
     grpc_tls_addr: &'a str,
     grpc_mtls_addr: &'a str,
     grpc_certs: &'a Path,
+    /// An HTTPS server whose certificate the same CA signed and that wants a client certificate
+    /// from it (`tlsAuth`); it answers `/hello`.
+    https_mtls_url: &'a str,
 }
 
 /// Runs `script` under `tool` against `servers`, in `dir` (so relative files land there).
@@ -283,6 +287,8 @@ fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path) -> Outcome
         .arg(format!("GRPC_MTLS_ADDR={}", servers.grpc_mtls_addr))
         .arg("-e")
         .arg(format!("GRPC_CERTS={}", servers.grpc_certs.display()))
+        .arg("-e")
+        .arg(format!("HTTPS_MTLS_URL={}", servers.https_mtls_url))
         .arg("-e")
         .arg(format!("OUT={}", out_file.display()))
         .arg(script)
@@ -529,6 +535,13 @@ fn differential(case: &Case) {
     let certs = dir.join("certs");
     std::fs::create_dir_all(&certs).expect("certs folder");
     ca.write_to(&certs);
+    let https_mtls = ModuleServer::start_with(
+        ca.server_config(true, &[]),
+        &ca.ca_pem,
+        &certs,
+        [("/hello".to_string(), b"hello".to_vec())].into(),
+    );
+    let https_mtls_url = https_mtls.url("");
     let servers = Servers {
         base_url: &target.url,
         ws_url: &ws.url,
@@ -537,6 +550,7 @@ fn differential(case: &Case) {
         grpc_tls_addr: &grpc_tls.addr,
         grpc_mtls_addr: &grpc_mtls.addr,
         grpc_certs: &certs,
+        https_mtls_url: &https_mtls_url,
     };
 
     let started = Instant::now();
@@ -1186,6 +1200,28 @@ fn grpc_calls_streams_reflection_and_metric_tags() {
 fn grpc_over_tls_with_a_test_ca_client_certificates_and_certificate_errors() {
     differential(&Case {
         script: "grpc_tls.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn tls_auth_presents_a_client_certificate_whatever_its_domains() {
+    differential(&Case {
+        script: "tls_auth.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn without_tls_auth_a_server_wanting_a_client_certificate_refuses() {
+    differential(&Case {
+        script: "tls_auth_missing.js",
         exit_code: 0,
         counts: Counts::Exact,
         order: Order::FirstUse,

@@ -317,6 +317,9 @@ async fn run_async(
         Some(Ok(v)) => v,
         Some(Err(m)) => return RunOutcome::early(code::INVALID_CONFIG, m),
     };
+    if ClientCert::tls_auth_names_domains(resolved.tls_auth.as_ref()) {
+        crate::console::log("warning", ClientCert::DOMAINS_WARNING, &[]);
+    }
     let http_cfg = HttpConfig {
         user_agent: resolved.user_agent.clone(),
         insecure_skip_tls_verify: resolved.insecure_skip_tls_verify,

@@ -186,6 +186,12 @@ impl RequestError {
                 TLS_HOSTNAME_MISMATCH,
                 "x509: certificate doesn't match hostname",
             ),
+            // The server's alert, e.g. for a missing client certificate (`tlsAuth`): Go's words
+            // and k6's code.
+            rustls::Error::AlertReceived(a) => Self::new(
+                NON_TCP_NETWORK,
+                format!("remote error: tls: {}", alert_name(*a)),
+            ),
             rustls::Error::InvalidMessage(_) => Self::new(
                 TLS_RECORD_HEADER,
                 "tls: first record does not look like a TLS handshake",
@@ -207,6 +213,41 @@ impl RequestError {
             return Self::timeout();
         }
         Self::new(GENERIC, err.to_string())
+    }
+}
+
+/// An alert's name as Go prints it (`remote error: tls: certificate required`).
+pub(crate) fn alert_name(a: rustls::AlertDescription) -> String {
+    use rustls::AlertDescription as A;
+    match a {
+        A::HandshakeFailure => "handshake failure".into(),
+        A::BadCertificate => "bad certificate".into(),
+        A::UnsupportedCertificate => "unsupported certificate".into(),
+        A::CertificateExpired => "expired certificate".into(),
+        A::CertificateUnknown => "unknown certificate".into(),
+        A::UnknownCA => "unknown certificate authority".into(),
+        A::AccessDenied => "access denied".into(),
+        A::ProtocolVersion => "protocol version not supported".into(),
+        A::InsufficientSecurity => "insufficient security level".into(),
+        A::InternalError => "internal error".into(),
+        A::CertificateRequired => "certificate required".into(),
+        A::NoApplicationProtocol => "no application protocol".into(),
+        A::IllegalParameter => "illegal parameter".into(),
+        A::DecodeError => "error decoding message".into(),
+        A::DecryptError => "error decrypting message".into(),
+        A::UnrecognisedName => "unrecognized name".into(),
+        other => {
+            // rustls names the rest in CamelCase: split it into Go's lower-case words.
+            let name = format!("{other:?}");
+            let mut out = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push(' ');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        }
     }
 }
 
@@ -286,6 +327,15 @@ mod tests {
         let pipe = io::Error::from(io::ErrorKind::BrokenPipe);
         let e = RequestError::from_io("write", &pipe);
         assert_eq!((e.code, e.message.as_str()), (1201, "write: broken pipe"));
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+        );
+        let e = RequestError::from_io("read", &alert);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (1010, "remote error: tls: certificate required")
+        );
         let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
         assert_eq!(RequestError::from_io("read", &eof).code, GENERIC);
     }
@@ -325,6 +375,15 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         );
         assert_eq!(RequestError::from_tls_handshake(&wrapped).code, 1310);
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+        );
+        let e = RequestError::from_io("read", &alert);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (1010, "remote error: tls: certificate required")
+        );
         let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
         assert_eq!(RequestError::from_tls_handshake(&eof).message, "EOF");
     }

@@ -12,8 +12,8 @@
 //! k6, no `Accept-Encoding` is sent by default, so servers only compress when the script asks).
 //!
 //! Connections are HTTP/1.1 (over TLS for https, ALPN `http/1.1`, with the run's `tlsVersion`;
-//! [`tls`] builds the configs, `k6/net/grpc`'s too). Not done (yet): HTTP/2, proxies, client
-//! certificates, custom DNS resolution options, and the public-suffix check of cookie domains.
+//! [`tls`] builds the configs, `k6/net/grpc`'s too). Not done (yet): HTTP/2, proxies, custom DNS
+//! resolution options, and the public-suffix check of cookie domains.
 
 mod client;
 pub mod content_coding;
@@ -49,8 +49,8 @@ pub struct HttpConfig {
     pub insecure_skip_tls_verify: bool,
     /// `tlsVersion`: the TLS versions connections may use.
     pub tls_versions: tls::TlsVersions,
-    /// `tlsAuth`: client certificates. `k6/net/grpc` presents the first, as k6 does; HTTP
-    /// requests present none yet.
+    /// `tlsAuth`: client certificates. `k6/net/grpc` presents the first, as k6 does; HTTP and
+    /// WebSocket connections the first one the server accepts (see [`tls`]).
     pub tls_auth: Vec<tls::ClientCert>,
     /// `noConnectionReuse`: every request opens (and closes) its own connection.
     pub no_connection_reuse: bool,

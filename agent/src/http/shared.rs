@@ -31,10 +31,12 @@ impl HttpShared {
             versions: config.tls_versions,
             roots: None,
             client: None,
+            choose_from: &config.tls_auth,
             alpn: Alpn::Http1,
         };
         let tls = client_config(&setup)?;
         setup.client = config.tls_auth.first();
+        setup.choose_from = &[];
         setup.alpn = Alpn::H2;
         let grpc_tls = client_config(&setup)?;
         let mut h1 = hyper::client::conn::http1::Builder::new();

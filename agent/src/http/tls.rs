@@ -8,9 +8,11 @@
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::error::HttpSetupError;
@@ -129,6 +131,22 @@ impl ClientCert {
         Ok(out)
     }
 
+    /// k6's warning for `tlsAuth` entries that name `domains`, which choose nothing (the server's
+    /// accepted authorities do).
+    pub const DOMAINS_WARNING: &'static str = "tlsAuth.domains is ignored, as in k6 (which \
+        deprecated it with Go's NameToCertificate): each connection presents the first tlsAuth \
+        certificate the server accepts; leave domains empty";
+
+    /// Whether an entry of `tlsAuth` names `domains` (k6 then warns, [`Self::DOMAINS_WARNING`]).
+    pub fn tls_auth_names_domains(v: Option<&serde_json::Value>) -> bool {
+        let list = v.and_then(|v| v.as_array()).map(Vec::as_slice);
+        list.unwrap_or_default().iter().any(|e| {
+            e.get("domains")
+                .and_then(|d| d.as_array())
+                .is_some_and(|d| !d.is_empty())
+        })
+    }
+
     /// The certificate chain and key rustls presents. `Err` is Go's wording, as k6 shows it.
     pub fn identity(
         &self,
@@ -172,7 +190,10 @@ pub(crate) struct TlsSetup<'a> {
     pub versions: TlsVersions,
     /// The trusted authorities, PEM; `None`: the public web roots.
     pub roots: Option<&'a [CertificateDer<'static>]>,
+    /// The one client certificate presented (`k6/net/grpc`).
     pub client: Option<&'a ClientCert>,
+    /// Without `client`: the certificates to choose from per server ([`TlsAuthResolver`]).
+    pub choose_from: &'a [ClientCert],
     pub alpn: Alpn,
 }
 
@@ -211,6 +232,9 @@ pub(crate) fn client_config(s: &TlsSetup<'_>) -> Result<Arc<ClientConfig>, HttpS
                 .with_client_auth_cert(chain, key)
                 .map_err(HttpSetupError::Tls)?
         }
+        None if !s.choose_from.is_empty() => builder.with_client_cert_resolver(Arc::new(
+            TlsAuthResolver::new(s.choose_from, &provider).map_err(HttpSetupError::Options)?,
+        )),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = match s.alpn {
@@ -221,6 +245,94 @@ pub(crate) fn client_config(s: &TlsSetup<'_>) -> Result<Arc<ClientConfig>, HttpS
     // resuming sessions across VUs would make `http_req_tls_handshaking` incomparable.
     config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
+}
+
+/// Picks the `tlsAuth` certificate a server asked for, as k6 does (measured with k6 v1.1.0: an
+/// entry's `domains` play no part): the first whose chain has a certificate issued by one of the
+/// authorities the server named (any, when it named none) and whose key can sign with a scheme the
+/// server accepts; no certificate at all when none fits.
+#[derive(Debug)]
+struct TlsAuthResolver {
+    /// Each certificate with the issuer names (DER) of its chain's certificates.
+    entries: Vec<(Arc<CertifiedKey>, Vec<Vec<u8>>)>,
+}
+
+impl TlsAuthResolver {
+    fn new(list: &[ClientCert], provider: &CryptoProvider) -> Result<Self, String> {
+        let mut entries = Vec::with_capacity(list.len());
+        for (i, c) in list.iter().enumerate() {
+            let (chain, key) = c.identity().map_err(|e| format!("tlsAuth[{i}]: {e}"))?;
+            let key = provider
+                .key_provider
+                .load_private_key(key)
+                .map_err(|e| format!("tlsAuth[{i}]: the key cannot sign: {e}"))?;
+            let issuers = chain.iter().filter_map(|c| issuer(c).map(<[u8]>::to_vec));
+            let issuers = issuers.collect();
+            entries.push((Arc::new(CertifiedKey::new(chain, key)), issuers));
+        }
+        Ok(Self { entries })
+    }
+}
+
+impl ResolvesClientCert for TlsAuthResolver {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.entries
+            .iter()
+            .find(|(key, issuers)| {
+                (root_hint_subjects.is_empty()
+                    || issuers
+                        .iter()
+                        .any(|i| root_hint_subjects.contains(&i.as_slice())))
+                    && key.key.choose_scheme(sigschemes).is_some()
+            })
+            .map(|(key, _)| key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        !self.entries.is_empty()
+    }
+}
+
+/// The issuer name of a DER certificate, as its DER (tag and length included, the form in which
+/// servers name the authorities they accept). `None` for bytes that are no certificate.
+fn issuer(cert: &[u8]) -> Option<&[u8]> {
+    /// One DER element: (tag, content, the whole element, what follows).
+    type Element<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+    fn element(input: &[u8]) -> Option<Element<'_>> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[n..])
+        };
+        if rest.len() < len {
+            return None;
+        }
+        let header = input.len() - rest.len();
+        Some((tag, &rest[..len], &input[..header + len], &rest[len..]))
+    }
+    let (_, certificate, _, _) = element(cert)?;
+    let (_, tbs, _, _) = element(certificate)?;
+    let (tag, _, _, mut rest) = element(tbs)?;
+    if tag == 0xa0 {
+        // An explicit version came first; skip the serial number after it.
+        rest = element(rest)?.3;
+    }
+    let rest = element(rest)?.3; // signature algorithm
+    let (tag, _, name, _) = element(rest)?;
+    (tag == 0x30).then_some(name)
 }
 
 /// k6's `tls_version` tag value for a negotiated protocol version.
@@ -302,6 +414,7 @@ mod tests {
                 versions: TlsVersions::default(),
                 roots: None,
                 client: None,
+                choose_from: &[],
                 alpn: Alpn::Http1,
             })
             .expect("config builds");
@@ -360,11 +473,59 @@ mod tests {
             versions: TlsVersions { min: 3, max: 3 },
             roots: Some(&[cert.der().clone()]),
             client: Some(&list[0]),
+            choose_from: &[],
             alpn: Alpn::H2,
         })
         .expect("config builds");
         assert_eq!(h2.alpn_protocols, vec![b"h2".to_vec()]);
         assert!(h2.client_auth_cert_resolver.has_certs());
+    }
+
+    #[test]
+    fn tls_auth_presents_the_first_certificate_the_server_accepts() {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tlsAuth test CA");
+        let ca =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+        let key = KeyPair::generate().expect("key");
+        let signed = CertificateParams::new(vec!["client".to_string()])
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("cert");
+        let other_key = KeyPair::generate().expect("key");
+        let other = CertificateParams::new(vec!["other".to_string()])
+            .expect("params")
+            .self_signed(&other_key)
+            .expect("cert");
+        // A self-signed CA's issuer is its subject, the name a server sends.
+        let ca_name = issuer(ca.der()).expect("CA issuer").to_vec();
+        assert_eq!(issuer(signed.der()), Some(ca_name.as_slice()));
+        assert_ne!(issuer(other.der()), Some(ca_name.as_slice()));
+        assert_eq!(issuer(b"no certificate"), None);
+        let entry = |c: &rcgen::Certificate, k: &KeyPair| ClientCert {
+            cert: c.pem(),
+            key: k.serialize_pem(),
+            password: None,
+        };
+        let list = [entry(&other, &other_key), entry(&signed, &key)];
+        let provider = rustls::crypto::ring::default_provider();
+        let resolver = TlsAuthResolver::new(&list, &provider).expect("resolver");
+        let schemes = [SignatureScheme::ECDSA_NISTP256_SHA256];
+        let chosen = |hints: &[&[u8]]| {
+            resolver
+                .resolve(hints, &schemes)
+                .map(|c| c.cert[0].as_ref().to_vec())
+        };
+        assert_eq!(chosen(&[]), Some(other.der().to_vec()));
+        assert_eq!(chosen(&[&ca_name]), Some(signed.der().to_vec()));
+        assert_eq!(chosen(&[b"\x30\x00"]), None);
+        assert!(resolver
+            .resolve(&[], &[SignatureScheme::RSA_PSS_SHA256])
+            .is_none());
     }
 
     #[test]

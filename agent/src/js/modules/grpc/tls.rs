@@ -13,6 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::ClientConfig;
 
+use crate::http::error::alert_name;
 use crate::http::tls::{client_config, Alpn, ClientCert, TlsSetup};
 use crate::http::HttpShared;
 
@@ -123,6 +124,7 @@ pub fn config(shared: &HttpShared, own: Option<&OwnTls>) -> Result<Arc<ClientCon
         versions: cfg.tls_versions,
         roots: (!roots.is_empty()).then_some(roots.as_slice()),
         client: own.client.as_ref(),
+        choose_from: &[],
         alpn: Alpn::H2,
     })
     .map_err(|e| e.to_string())
@@ -216,41 +218,6 @@ fn name_mismatch(expected: &str, presented: &[String]) -> String {
 
 fn rfc3339(t: &rustls::pki_types::UnixTime) -> String {
     volley_common::time::rfc3339(t.as_secs() as i64, 0, false)
-}
-
-/// An alert's name as Go prints it (`remote error: tls: certificate required`).
-fn alert_name(a: rustls::AlertDescription) -> String {
-    use rustls::AlertDescription as A;
-    match a {
-        A::HandshakeFailure => "handshake failure".into(),
-        A::BadCertificate => "bad certificate".into(),
-        A::UnsupportedCertificate => "unsupported certificate".into(),
-        A::CertificateExpired => "expired certificate".into(),
-        A::CertificateUnknown => "unknown certificate".into(),
-        A::UnknownCA => "unknown certificate authority".into(),
-        A::AccessDenied => "access denied".into(),
-        A::ProtocolVersion => "protocol version not supported".into(),
-        A::InsufficientSecurity => "insufficient security level".into(),
-        A::InternalError => "internal error".into(),
-        A::CertificateRequired => "certificate required".into(),
-        A::NoApplicationProtocol => "no application protocol".into(),
-        A::IllegalParameter => "illegal parameter".into(),
-        A::DecodeError => "error decoding message".into(),
-        A::DecryptError => "error decrypting message".into(),
-        A::UnrecognisedName => "unrecognized name".into(),
-        other => {
-            // rustls names the rest in CamelCase: split it into Go's lower-case words.
-            let name = format!("{other:?}");
-            let mut out = String::new();
-            for (i, c) in name.chars().enumerate() {
-                if c.is_ascii_uppercase() && i > 0 {
-                    out.push(' ');
-                }
-                out.push(c.to_ascii_lowercase());
-            }
-            out
-        }
-    }
 }
 
 /// The rustls error somewhere in an error's sources (tokio-rustls and hyper wrap it in
