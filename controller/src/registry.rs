@@ -65,6 +65,10 @@ pub struct AgentEntry {
     pub run: Option<u64>,
     /// Its last few minutes of heartbeats (the dashboard's small charts).
     pub recent: Recent,
+    /// A run the agent says it is running that this controller does not drive with it (it
+    /// ended here, or a previous Raft leader placed it): the agent was told to stop it and is
+    /// offered no run until its heartbeats stop naming it (docs/ha.md#leadership).
+    pub stale_run: Option<u64>,
     /// Hex SHA-256 of the agent's session secret.
     session_sha256: String,
     /// Dropped with the entry: closes the connection's stream (see [`Registry::register`]).
@@ -133,7 +137,13 @@ impl Registry {
             }
         };
         let conn = self.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
-        let previous_run = agents.get(&reg.name).and_then(|a| a.run);
+        // An agent that says it still runs a run is not idle: the coordinator re-attaches it
+        // to that run or tells it to stop it right after; offered to the scheduler in between,
+        // it would be placed on another run and refuse it as busy.
+        let previous_run = agents
+            .get(&reg.name)
+            .and_then(|a| a.run)
+            .or((reg.resume_run_id != 0).then_some(reg.resume_run_id));
         // The same agent reconnecting keeps its recent heartbeats.
         let recent = agents
             .get(&reg.name)
@@ -157,6 +167,7 @@ impl Registry {
                 },
                 run: previous_run,
                 recent,
+                stale_run: None,
                 session_sha256: crate::auth::sha256_hex(&session_secret),
                 _close: close,
             },
@@ -184,16 +195,41 @@ impl Registry {
 
     pub fn heartbeat(&self, name: &str, conn: u64, hb: pb::Heartbeat) {
         let mut agents = self.lock();
-        if let Some(a) = agents.get_mut(name).filter(|a| a.conn == conn) {
-            a.last_heartbeat = Instant::now();
-            a.recent.push(RecentPoint {
-                t: crate::agent_recent::now_unix_ms(),
-                process_cpu: hb.process_cpu_percent,
-                rss: hb.process_rss_bytes,
-                vus: hb.active_vus,
-                rps: hb.requests_per_second,
-            });
-            a.telemetry = hb;
+        let Some(a) = agents.get_mut(name).filter(|a| a.conn == conn) else {
+            return;
+        };
+        a.last_heartbeat = Instant::now();
+        a.recent.push(RecentPoint {
+            t: crate::agent_recent::now_unix_ms(),
+            process_cpu: hb.process_cpu_percent,
+            rss: hb.process_rss_bytes,
+            vus: hb.active_vus,
+            rps: hb.requests_per_second,
+        });
+        let stopped = a.stale_run.is_some_and(|r| r != hb.run_id);
+        a.telemetry = hb;
+        if stopped {
+            // It no longer runs the run it was told to stop: it may be placed again.
+            a.stale_run = None;
+            drop(agents);
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Records that agent `name` still runs `run`, which this controller does not drive with
+    /// it (see [`AgentEntry::stale_run`]). True when this is news (the caller says so once).
+    pub fn mark_stale(&self, name: &str, run: u64) -> bool {
+        let mut agents = self.lock();
+        match agents.get_mut(name) {
+            Some(a) if a.stale_run != Some(run) => {
+                a.stale_run = Some(run);
+                if a.run == Some(run) {
+                    // What it said when it registered: it is not busy with that run here.
+                    a.run = None;
+                }
+                true
+            }
+            _ => false,
         }
     }
 
@@ -204,6 +240,7 @@ impl Registry {
             .values()
             .filter(|a| {
                 a.run.is_none()
+                    && a.stale_run.is_none()
                     && !a.telemetry.draining
                     && a.last_heartbeat.elapsed() < silent_after
             })
@@ -225,6 +262,20 @@ impl Registry {
         for n in names {
             if let Some(a) = agents.get_mut(n) {
                 a.run = run;
+            }
+        }
+        drop(agents);
+        self.changed.notify_waiters();
+    }
+
+    /// Frees the agents of run `run` that are still busy with it. An agent of a resumed run
+    /// that came back without re-attaching to it (it had finished its part) is idle and may
+    /// be placed on another run before the resumed one ends: that run is not taken from it.
+    pub fn release(&self, names: &[String], run: u64) {
+        let mut agents = self.lock();
+        for n in names {
+            if let Some(a) = agents.get_mut(n).filter(|a| a.run == Some(run)) {
+                a.run = None;
             }
         }
         drop(agents);
@@ -395,13 +446,14 @@ fn view(a: &AgentEntry) -> AgentView {
         // Draining (SIGTERM) says more than busy: the agent finishes its run and takes no other.
         state: if t.draining {
             "draining"
-        } else if a.run.is_some() {
+        } else if a.run.is_some() || a.stale_run.is_some() {
             "busy"
         } else {
             "idle"
         }
         .into(),
-        run_id: a.run,
+        // Still stopping a run this controller does not drive: busy with that one.
+        run_id: a.run.or(a.stale_run),
         version: a.version.clone(),
         max_vus: a.max_vus,
         cpus: a.cpus,

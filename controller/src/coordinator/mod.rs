@@ -35,7 +35,6 @@ pub use streamed::{StreamFinish, StreamStatus};
 pub mod driver;
 pub mod scheduler;
 pub mod streamed;
-
 #[cfg(test)]
 mod tests;
 
@@ -129,8 +128,10 @@ impl Coordinator {
     /// Starts the scheduler loop. Runs that were in flight when a previous controller stopped
     /// are resumed from their checkpoint when they were RUNNING (their agents have
     /// `agent_lost_after` to re-attach); runs caught earlier in their lifecycle are marked
-    /// ABORTED_BY_SYSTEM with the reason.
+    /// ABORTED_BY_SYSTEM with the reason, and runs left before the queue are queued
+    /// (`queue_cut_short`).
     pub fn start(self: &Arc<Self>) {
+        self.queue_cut_short();
         let in_flight: Vec<Run> = self.db.read(|s| {
             s.non_terminal_runs()
                 .filter(|r| matches!(r.run_status, RunStatus::Initializing | RunStatus::Running))
@@ -163,6 +164,55 @@ impl Coordinator {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let me = self.clone();
         tokio::spawn(async move { me.scheduler().await });
+    }
+
+    /// Runs a previous controller left CREATED or VALIDATED: a submit creates the run, then
+    /// queues it, each a command of its own, and that controller stopped (or lost the Raft
+    /// leadership) in between. Nobody else would ever move them, so they are queued now as
+    /// the submit would have (its client may have been told the run was accepted); a run
+    /// whose options no longer validate, or a streamed run (its local client created it and
+    /// has gone on without it), is ended instead with the reason (docs/ha.md#leadership).
+    fn queue_cut_short(&self) {
+        let cut_short: Vec<Run> = self.db.read(|s| {
+            s.non_terminal_runs()
+                .filter(|r| matches!(r.run_status, RunStatus::Created | RunStatus::Validated))
+                .cloned()
+                .collect()
+        });
+        for run in cut_short {
+            let happened = self.resume_cause().happened();
+            let invalid = validate_options(&run.config).err();
+            if run.run_process == STREAMED_RUN_PROCESS || invalid.is_some() {
+                let why = invalid.map_or_else(
+                    || "and its local client went on without it".to_string(),
+                    |e| {
+                        format!(
+                            "and its options are invalid: {}",
+                            volley_common::text::echo(&e)
+                        )
+                    },
+                );
+                let reason = AbortReason::System {
+                    message: format!(
+                        "{happened} while the run was being submitted ({}), {why}",
+                        run.run_status.name()
+                    ),
+                };
+                self.finish_without_agents(run.id, &reason);
+                continue;
+            }
+            tracing::info!(
+                run = run.id,
+                "queueing a run whose submit was cut short ({})",
+                run.run_status.name()
+            );
+            self.transition(
+                run.id,
+                RunStatus::Queued,
+                &format!("waiting for agents ({happened} while the run was being submitted)"),
+                RunChanges::default(),
+            );
+        }
     }
 
     /// Notifies the scheduler (a run was queued, an agent became idle...).
@@ -246,7 +296,7 @@ impl Coordinator {
                 f.pop_front();
             }
         }
-        self.registry.set_run(agents, None);
+        self.registry.release(agents, id);
         self.kick();
     }
 
@@ -368,30 +418,53 @@ impl Coordinator {
 
     /// Where a message of `agent` about run `run_id` goes: the run's queue, its arrival stamps
     /// and the agent's position (stamped now). None when the run is not in progress here, or
-    /// the agent is not part of it (then it is dropped before the run sees it).
+    /// the agent is not part of it: the message is dropped before the run sees it, and a
+    /// heartbeat, which says what the agent runs now, makes the agent stop that run
+    /// ([`Self::disown`]); other messages of such a run are only dropped (an agent replays
+    /// those of a run it finished).
     fn route(
         &self,
         run_id: u64,
         agent: &str,
         heartbeat: bool,
     ) -> Option<(mpsc::Sender<RunInput>, Arc<Arrivals>, usize)> {
-        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(h) = runs.get(&run_id) else {
-            // A heartbeat may still name a run that just ended; anything else about a run that
-            // is not active here is refused, and said so.
-            if heartbeat {
-                tracing::debug!(agent, run = run_id, "heartbeat of a run that is not active");
-            } else {
-                tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: the run is not active");
+        let why = {
+            let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+            match runs.get(&run_id) {
+                None => "the run is not active",
+                Some(h) => match h.members.get(agent) {
+                    None => "the agent is not part of the run",
+                    Some(&idx) => {
+                        h.arrivals.stamp(idx);
+                        return Some((h.from_agents.clone(), h.arrivals.clone(), idx));
+                    }
+                },
             }
-            return None;
         };
-        let Some(&idx) = h.members.get(agent) else {
-            tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: the agent is not part of the run");
-            return None;
+        if heartbeat {
+            self.disown(agent, run_id);
+        } else {
+            tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: {why}");
+        }
+        None
+    }
+
+    /// Agent `agent` still runs `run`, which this controller does not drive with it: the run
+    /// ended here without it (it was lost), or a previous Raft leader placed it and this one
+    /// does not know it as running. Nobody would ever end it (an agent waits for teardown
+    /// with no timeout of its own), so it is told to stop it at once, and it is offered no
+    /// run until its heartbeats stop naming it (docs/ha.md#leadership).
+    fn disown(&self, agent: &str, run: u64) {
+        if self.registry.mark_stale(agent, run) {
+            tracing::warn!(
+                run,
+                "agent {agent} is still running a run that is not active here; stopping it"
+            );
+        }
+        let reason = AbortReason::System {
+            message: format!("run {run} is no longer active on the controller"),
         };
-        h.arrivals.stamp(idx);
-        Some((h.from_agents.clone(), h.arrivals.clone(), idx))
+        self.send(agent, messages::stop(run, Some(&reason), true));
     }
 
     /// Puts `input` into a run's agents' queue, waiting while it is full and calling `waiting`
@@ -438,14 +511,7 @@ impl Coordinator {
             }
         } else {
             // Nobody is in charge of that run any more: the agent must not go on loading.
-            tracing::warn!(
-                run = id,
-                "agent {agent} is still running a run that is not active here; stopping it"
-            );
-            let reason = AbortReason::System {
-                message: format!("run {id} is no longer active on the controller"),
-            };
-            self.send(agent, messages::stop(id, Some(&reason), true));
+            self.disown(agent, id);
         }
     }
 

@@ -7,7 +7,7 @@ use volley_proto as pb;
 
 use pb::controller_message::Body;
 
-use super::machine::{Input, Machine, Now};
+use super::machine::{Input, Machine, Now, Phase};
 use super::{merge, messages};
 use crate::model::UtilizationSample;
 use crate::state::timestamp::format_rfc3339;
@@ -192,6 +192,18 @@ impl Machine {
         if self.reason.is_some() && going {
             let body: Body =
                 messages::stop(self.run_id, self.reason.as_ref(), !self.setup_completed);
+            self.send(&agent, body);
+        }
+        // Teardown went out while the agent was away (a resumed run whose agents had finished
+        // executing sends it before any re-attached): an agent waits for it with no timeout of
+        // its own, and its heartbeats keep it from being lost, so without it the run would
+        // never end (docs/ha.md#leadership).
+        let draining = self.phase == Phase::Draining && self.setup_completed && !self.spec.streamed;
+        if draining && going {
+            let body = Body::Teardown(pb::Teardown {
+                run_id: self.run_id,
+                run_teardown: self.teardown_agent.as_deref() == Some(agent.as_str()),
+            });
             self.send(&agent, body);
         }
     }

@@ -129,3 +129,53 @@ fn a_reattached_agent_of_a_stopping_run_is_told_again() {
     let end = h.step(done("a", 4));
     assert_eq!(finish(&end), Some((RunStatus::AbortedByUser, 103)));
 }
+
+/// A resumed run whose agents had all finished executing sends teardown at once, before any
+/// agent re-attached, so those messages reach nobody. Each agent that re-attaches while the
+/// run drains is told again (the one chosen to run teardown() with `run_teardown`): an agent
+/// waits for teardown with no timeout of its own and its heartbeats keep it from being lost,
+/// so without this the run would never end.
+#[test]
+fn an_agent_that_reattaches_while_the_run_drains_is_sent_its_teardown_again() {
+    let mut h = Harness::new(&["a", "b"], config());
+    h.m.set_resume_cause(crate::run::machine::ResumeCause::LeaderChange { node: 3 });
+    h.m.restore(h.now(), checkpoint(Some("b"), None)).unwrap();
+    assert_eq!(
+        sends(&h.step(Input::Resume)),
+        ["Teardown a", "Teardown+run b"]
+    );
+    assert_eq!(
+        sends(&h.after(1, Input::Reattached("b".into()))),
+        ["Teardown+run b"]
+    );
+    assert_eq!(
+        sends(&h.step(Input::Reattached("a".into()))),
+        ["Teardown a"]
+    );
+    // Heartbeats alone keep both from being lost: only their DONE ends the run.
+    for _ in 0..15 {
+        h.after(1, heartbeat("a", 1.0, 1));
+        assert_eq!(finish(&h.step(heartbeat("b", 1.0, 1))), None);
+    }
+    h.step(done("a", 4));
+    assert_eq!(
+        finish(&h.step(done("b", 6))),
+        Some((RunStatus::Finished, 0))
+    );
+
+    // A stopping run tells a re-attached agent both: the stop, then its teardown.
+    let mut h = Harness::new(&["a", "b"], config());
+    h.m.restore(h.now(), checkpoint(Some("b"), Some(AbortReason::ApiStop)))
+        .unwrap();
+    h.step(Input::Resume);
+    assert_eq!(
+        sends(&h.after(1, Input::Reattached("a".into()))),
+        ["Stop a", "Teardown a"]
+    );
+    // An agent already DONE is told nothing more.
+    h.step(done("b", 6));
+    assert_eq!(
+        sends(&h.step(Input::Reattached("b".into()))),
+        [] as [&str; 0]
+    );
+}
