@@ -16,13 +16,15 @@
 #include <string.h>
 #include "quickjs.h"
 
-/* The functions patches/0001-0003 add (declared on the Rust side in the agent). */
+/* The functions patches/0001-0003 and 0008 add (declared on the Rust side in the agent). */
 void *JS_VolleyGetStackFrame(JSRuntime *rt);
 void JS_VolleySetStackFrame(JSRuntime *rt, void *sf);
 void JS_VolleySetStack(JSRuntime *rt, uintptr_t top, size_t size);
 int JS_VolleyExecutePendingJobOf(JSContext *ctx);
 size_t JS_VolleyMallocSize(JSRuntime *rt);
 JSValue JS_VolleyNewObjectLike(JSContext *ctx, JSValueConst tmpl, JSValue *values, int count);
+void JS_VolleyShareBytecode(JSRuntime *rt, int on);
+uint32_t JS_VolleySharedBytecodeCount(JSRuntime *rt);
 
 static int failures;
 
@@ -285,6 +287,80 @@ static void runtime_state(void)
     JS_FreeRuntime(rt);
 }
 
+/* Reads the bytecode in `buf` into `ctx` and runs it; returns the bytes the runtime grew by. */
+static size_t read_and_run(JSContext *ctx, const uint8_t *buf, size_t len)
+{
+    size_t before = JS_VolleyMallocSize(JS_GetRuntime(ctx));
+    JSValue fn = JS_ReadObject(ctx, buf, len, JS_READ_OBJ_BYTECODE);
+    JSValue r = JS_IsException(fn) ? fn : JS_EvalFunction(ctx, fn);
+    expect(!JS_IsException(r), "shared bytecode reads and runs");
+    JS_FreeValue(ctx, r);
+    return JS_VolleyMallocSize(JS_GetRuntime(ctx)) - before;
+}
+
+/* patches/0008: contexts of a runtime that read the same buffer share its functions' bytecode,
+   which runs in the realm of the context that calls it; a function whose constants hold an
+   object (a tagged template's strings) is read per context, with that context's prototypes. */
+static void shared_bytecode(void)
+{
+    static const char head[] =
+        "function f() { return [marker, new Error('e') instanceof Error, []]; }\n"
+        "function C() { this.m = marker; }\n"
+        "function tag(s) { return s; }\n"
+        "function t() { return tag`a${1}b`; }\n"
+        "function* gen() { yield marker; }\n"
+        "async function later() { await null; return marker; }\n"
+        "later().then((m) => { globalThis.awaited = m; });\n"
+        "function big(x) {\n";
+    char src[16384];
+    int i;
+    strcpy(src, head);
+    for (i = 0; i < 300; i++)
+        strcat(src, "  x = (x * 3 + 1) % 1000;\n");
+    strcat(src, "  return x;\n}\n");
+    JSRuntime *rt = JS_NewRuntime();
+    JSContext *maker = JS_NewContext(rt), *a, *b;
+    JSValue fn = JS_Eval(maker, src, strlen(src), "<shared>",
+                         JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY);
+    size_t len, grew_a, grew_b;
+    uint8_t *buf = JS_WriteObject(maker, &len, fn, JS_WRITE_OBJ_BYTECODE);
+    uint32_t shared;
+    JS_FreeValue(maker, fn);
+    JS_FreeContext(maker);
+
+    JS_VolleyShareBytecode(rt, 1);
+    a = JS_NewContext(rt);
+    b = JS_NewContext(rt);
+    set_global(a, "marker", JS_NewString(a, "a"));
+    set_global(b, "marker", JS_NewString(b, "b"));
+    grew_a = read_and_run(a, buf, len);
+    shared = JS_VolleySharedBytecodeCount(rt);
+    grew_b = read_and_run(b, buf, len);
+    printf("     reading the script: +%zu B in the first context, +%zu B in the second\n",
+           grew_a, grew_b);
+    /* f, C, tag, gen, later, the arrow and big; not t (a template object) nor the script */
+    expect(shared == 7, "the functions without objects in their constants are shared");
+    expect(JS_VolleySharedBytecodeCount(rt) == shared, "a second read shares, adds nothing");
+    expect(grew_b + 2000 < grew_a, "a second read does not copy the shared functions");
+    while (JS_VolleyExecutePendingJobOf(a) > 0 || JS_VolleyExecutePendingJobOf(b) > 0)
+        ;
+    check(b, "shared bytecode runs in its caller's realm",
+          "const r = f(); r[0] === 'b' && r[1] && Object.getPrototypeOf(r[2]) === Array.prototype");
+    check(a, "the same function in the first context", "f()[0] === 'a'");
+    check(b, "a generator and an async function resume in their realm",
+          "gen().next().value === 'b' && awaited === 'b'");
+    check(a, "... in each context", "gen().next().value === 'a' && awaited === 'a'");
+    check(b, "a template object is the context's own",
+          "Object.getPrototypeOf(t()) === Array.prototype && t().raw[0] === 'a'");
+    check(b, "a shared constructor's instances use the caller's prototypes",
+          "const c = new C(); Object.getPrototypeOf(c) === C.prototype && c.m === 'b' "
+          "&& c instanceof Object && big(1) === big(1)");
+    js_free_rt(rt, buf);
+    JS_FreeContext(a);
+    JS_FreeContext(b);
+    JS_FreeRuntime(rt);
+}
+
 int main(void)
 {
     lazy_intrinsics();
@@ -292,6 +368,7 @@ int main(void)
     new_object_like();
     pending_jobs_of_a_context();
     runtime_state();
+    shared_bytecode();
     if (failures) {
         fprintf(stderr, "volley-test: %d failed\n", failures);
         return 1;

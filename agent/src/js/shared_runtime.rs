@@ -14,6 +14,13 @@
 //! borrows the runtime for as long as its closure runs, which a suspended VU would hold: VUs
 //! enter their context with [`enter_context`] instead, which takes no borrow (the worker is a
 //! single thread and runs one VU at a time).
+//!
+//! The VUs also share the bytecode of the modules they load: every VU reads the same buffers
+//! (the k6 modules' and the [`Program`]'s), and QuickJS keeps one copy of each function read
+//! from a buffer position per runtime instead of one per context (~16 KiB per VU for a small
+//! script; `vendor/rquickjs-sys/VOLLEY.md`, `docs/benchmarks.md`). Such a function runs in the
+//! realm of the context that calls it, which is always its own: VUs never hold each other's
+//! JS values.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -31,6 +38,9 @@ extern "C" {
     fn JS_VolleySetStackFrame(rt: *mut qjs::JSRuntime, sf: *mut c_void);
     fn JS_VolleySetStack(rt: *mut qjs::JSRuntime, top: usize, size: usize);
     fn JS_VolleyMallocSize(rt: *mut qjs::JSRuntime) -> qjs::size_t;
+    fn JS_VolleyShareBytecode(rt: *mut qjs::JSRuntime, on: std::ffi::c_int);
+    #[cfg(test)]
+    fn JS_VolleySharedBytecodeCount(rt: *mut qjs::JSRuntime) -> u32;
 }
 
 /// Decides whether the running VU must be interrupted (checked by QuickJS every few thousand
@@ -72,6 +82,11 @@ impl SharedRuntime {
             .map_err(|e| JsError::Load(e.to_string()))?;
         // rquickjs does not expose the raw runtime; a context of it does.
         let raw = names.get_runtime_ptr();
+        // SAFETY: the runtime is live. What QuickJS asks in return: every buffer it reads
+        // bytecode from lives, unchanged, as long as the runtime. The only reader is the
+        // loader above: the k6 modules' bytecode is static, and the program's is immutable
+        // and held by the loader, which the runtime keeps until it is freed.
+        unsafe { JS_VolleyShareBytecode(raw, 1) };
         Ok(SharedRuntime {
             rt,
             raw,
@@ -270,6 +285,60 @@ mod tests {
                 .finish(Default::default()),
         );
         Rc::new(SharedRuntime::new(program).unwrap())
+    }
+
+    #[test]
+    fn vus_share_the_bytecode_of_the_modules_they_load() {
+        // A script module with enough code to see, compiled as the first init does.
+        let src = format!(
+            "export const marker = globalThis.marker;\n\
+             export function f() {{ return [marker, globalThis.marker, []]; }}\n\
+             export function big(x) {{\n{}  return x;\n}}\n",
+            "  x = (x * 3 + 1) % 1000;\n".repeat(300)
+        );
+        let compiler = Runtime::new().unwrap();
+        let bc = Context::full(&compiler).unwrap().with(|ctx| {
+            rquickjs::Module::declare(ctx, "/t/script.js", src.as_str())
+                .unwrap()
+                .write(Default::default())
+                .unwrap()
+        });
+        let mut builder =
+            crate::program::ProgramBuilder::new(std::path::Path::new("/t/script.js")).unwrap();
+        builder.record("/t/script.js", bc, src.clone());
+        let program = Arc::new(builder.finish(Default::default()));
+        let rt = SharedRuntime::new(program.clone()).unwrap();
+        // SAFETY: reads of the live runtime's counters.
+        let size = || unsafe { JS_VolleyMallocSize(rt.raw) };
+        let count = || unsafe { JS_VolleySharedBytecodeCount(rt.raw) };
+        let mut grew = Vec::new();
+        let mut contexts = Vec::new();
+        for marker in ["a", "b", "c"] {
+            let context = rt.new_context().unwrap();
+            let before = size();
+            enter_context(&context, |ctx| {
+                ctx.globals().set("marker", marker).unwrap();
+                let ns = crate::js::loader::eval_entry(&ctx, "/t/script.js", None, Some(&program))
+                    .unwrap();
+                ctx.globals().set("ns", ns).unwrap();
+                // Globals, the module's bindings and new objects are the calling VU's own.
+                let own: bool = ctx
+                    .eval(format!(
+                        "const r = ns.f(); r[0] === '{marker}' && r[1] === '{marker}' \
+                         && Object.getPrototypeOf(r[2]) === Array.prototype"
+                    ))
+                    .unwrap();
+                assert!(own, "shared bytecode in context {marker}");
+            });
+            grew.push(size() - before);
+            contexts.push(context);
+        }
+        // The module's function, f and big.
+        assert_eq!(count(), 3);
+        assert!(
+            grew[1] + 2000 < grew[0] && grew[2] + 2000 < grew[0],
+            "later contexts did not share the bytecode: {grew:?}"
+        );
     }
 
     #[test]
