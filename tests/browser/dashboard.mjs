@@ -17,6 +17,9 @@ const P95 = Number(env('DASH_P95'));
 const LIVE = env('DASH_LIVE_RUN');
 // Who started each run (its token's name) and its project, as the API has them.
 const DONE_BY = env('DASH_DONE_BY');
+// When the finished run's threshold began to fail, as the API has it, and the threshold.
+const CROSSED_AT = Date.parse(env('DASH_CROSSED_AT'));
+const CROSSED = env('DASH_CROSSED');
 const DONE_PROJECT = env('DASH_DONE_PROJECT');
 const LIVE_BY = env('DASH_LIVE_BY');
 const LIVE_PROJECT = env('DASH_LIVE_PROJECT');
@@ -178,6 +181,16 @@ try {
   const points = await page.evaluate(() => document.querySelectorAll('#agent-charts .u-over').length);
   if (points !== 4) throw new Error(`${points} generator chart areas, expected 4`);
   await step('a threshold that passed', () => page.locator('#thresholds', { hasText: 'pass (at the end)' }).waitFor(WAIT));
+  // The threshold that began to fail mid-run: a marker on the duration chart at that moment
+  // (where uPlot's x scale puts it), and the thresholds table says when.
+  const marker = page.locator(`figure[data-metrics~="http_req_duration"] ul.markers li[data-t="${CROSSED_AT}"][data-ok="false"][data-threshold="${CROSSED}"]`);
+  await step(`the ${CROSSED} crossing marked on the http_req_duration chart`, () => marker.waitFor(WAIT));
+  const pos = await marker.evaluate((li) => ({ x: li.dataset.x, min: li.parentElement.dataset.xMin, max: li.parentElement.dataset.xMax, width: li.parentElement.dataset.width }));
+  const wantX = ((CROSSED_AT / 1000 - Number(pos.min)) / (Number(pos.max) - Number(pos.min))) * Number(pos.width);
+  if (pos.x === '' || !(Math.abs(Number(pos.x) - wantX) < 2)) throw new Error(`the ${CROSSED} marker is drawn at x=${pos.x}, its time is at x=${wantX.toFixed(1)} (scale ${pos.min}..${pos.max}, ${pos.width} px)`);
+  await step(`the thresholds table says when ${CROSSED} began to fail`, () => page.locator(`#thresholds tr[data-threshold="${CROSSED}"] td.crossed span[data-t="${CROSSED_AT}"]`, { hasText: 'fails from' }).waitFor(WAIT));
+  await step(`${CROSSED} failed at the end`, () => page.locator(`#thresholds tr[data-threshold="${CROSSED}"]`, { hasText: 'fail (at the end)' }).waitFor(WAIT));
+  await page.locator('figure[data-metrics~="http_req_duration"]').screenshot({ path: `${SHOTS}/run-crossing.png` });
   const canvases = await page.locator('.charts:not(#agent-charts) .chart canvas').count();
   if (canvases < 4) throw new Error(`${canvases} charts drawn, expected 4`);
   const legends = await page.evaluate(() => document.querySelectorAll('.u-legend').length);

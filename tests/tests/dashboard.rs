@@ -4,7 +4,9 @@
 //! with who started them (two tokens of two projects), filters them by project (the filter
 //! kept in the address, which opens the same filtered view),
 //! shows the finished run's test, its request count and p95 as `GET /v1/runs/{id}/summary`
-//! serves them, both generators in its per-agent panel with their peak CPU as
+//! serves them, the moment its `p(95)<150` threshold began to fail (recorded by the controller
+//! during the run) marked on its http_req_duration chart where uPlot puts that time and said
+//! in its thresholds table, both generators in its per-agent panel with their peak CPU as
 //! `GET /v1/runs/{id}/agents` has it, their charts over time and the generators that reached 80 %
 //! in its overload table, its groups/checks tree with the summary's passes and fails, the live
 //! run's checks as they come, lists both agents, and stops the running run
@@ -24,23 +26,28 @@ use volley_e2e::{workspace_root, Cluster, Proc, Target};
 /// How long the browser part may take (page loads, a run stopping gracefully).
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(150);
 
-/// 2 VUs per agent for 4 s against the target, with a threshold to show, and checks in a
-/// group: one always passes, one always fails.
+/// 2 VUs per agent for 8 s against the target, with thresholds to show, and checks in a
+/// group: one always passes, one always fails. After 2 s the target answers in 300 ms, so
+/// `p(95)<150` fails mid-run (a threshold crossing). `waiting_time` spreads its values so that
+/// its avg, percentiles and max are distinct lines (the chart test looks for the avg's).
 const SHORT: &str = "import http from 'k6/http';\n\
 import { check, group, sleep } from 'k6';\n\
 import { Counter, Trend } from 'k6/metrics';\n\
 const waiting = new Trend('waiting_time', true);\n\
 const pages = new Counter('pages_seen');\n\
 export const options = {\n\
-  scenarios: { load: { executor: 'constant-vus', vus: 4, duration: '4s' } },\n\
-  thresholds: { http_req_duration: ['p(95)<5000'], http_req_failed: ['rate<0.5'], 'waiting_time{kind:odd}': ['max>=0'] },\n\
+  scenarios: { load: { executor: 'constant-vus', vus: 4, duration: '8s' } },\n\
+  thresholds: { http_req_duration: ['p(95)<5000', 'p(95)<150'], http_req_failed: ['rate<0.5'], 'waiting_time{kind:odd}': ['max>=0'] },\n\
   volley: { agents: 2 },\n\
 };\n\
+let first = 0;\n\
 export default function () {\n\
+  if (!first) first = Date.now();\n\
+  const path = Date.now() - first > 2000 ? '/delay/300' : '/';\n\
   group('front page', () => {\n\
-    const r = http.get(__ENV.TARGET + '/');\n\
+    const r = http.get(__ENV.TARGET + path);\n\
     check(r, { 'status is 200': (x) => x.status === 200, 'took an hour': (x) => x.timings.duration > 3600000 });\n\
-    waiting.add(r.timings.duration + 1, { kind: __ITER % 2 ? 'odd' : 'even' });\n\
+    waiting.add(r.timings.duration + 1 + (__ITER % 10) * 5, { kind: __ITER % 2 ? 'odd' : 'even' });\n\
     pages.add(1);\n\
   });\n\
   sleep(0.05);\n\
@@ -211,8 +218,37 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
 
     // A finished run with data.
     let mut submit = cluster.submit(&write(&scripts, "short.js", SHORT), &["-e", &target_env]);
-    cluster.assert_submit_exit(&mut submit, Duration::from_secs(40), 0);
+    // p(95)<150 failed: exit code 99.
+    cluster.assert_submit_exit(&mut submit, Duration::from_secs(40), 99);
     let done = cluster.latest_run_id().expect("the finished run");
+    // The controller recorded when p(95)<150 began to fail, during the run.
+    let done_run = cluster.run(done).expect("the finished run");
+    let crossing = done_run["events"]
+        .as_array()
+        .and_then(|events| {
+            events.iter().find(|e| {
+                e["threshold"]["metric"] == "http_req_duration"
+                    && e["threshold"]["threshold"] == "p(95)<150"
+                    && e["threshold"]["ok"] == false
+            })
+        })
+        .unwrap_or_else(|| panic!("an event of p(95)<150 failing in {done_run}"))
+        .clone();
+    let crossed_at = crossing["at"].as_str().expect("its time").to_string();
+    let (started, ended) = (
+        done_run["started"].as_str().expect("started"),
+        done_run["ended"].as_str().expect("ended"),
+    );
+    assert!(
+        started < crossed_at.as_str() && crossed_at.as_str() < ended,
+        "p(95)<150 crossed at {crossed_at}, during the run ({started} to {ended}): {crossing}"
+    );
+    assert!(
+        crossing["threshold"]["value"]
+            .as_f64()
+            .is_some_and(|v| v >= 150.0),
+        "its p(95) then: {crossing}"
+    );
     let summary = cluster.summary(done);
     let requests = summary["metrics"]["http_reqs"]["values"]["count"]
         .as_f64()
@@ -303,6 +339,8 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         .env("DASH_REQUESTS", format!("{}", requests.round() as u64))
         .env("DASH_P95", p95.to_string())
         .env("DASH_LIVE_RUN", live.to_string())
+        .env("DASH_CROSSED_AT", &crossed_at)
+        .env("DASH_CROSSED", "p(95)<150")
         .env("DASH_DONE_BY", &done_by)
         .env("DASH_DONE_PROJECT", done_project.to_string())
         .env("DASH_LIVE_BY", &live_by)
@@ -342,6 +380,7 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         "runs.png",
         "runs-filtered.png",
         "run-finished.png",
+        "run-crossing.png",
         "run-metric.png",
         "run-narrow.png",
         "agents.png",

@@ -26,7 +26,7 @@ pub use k6cloud::{
 pub use meta::{ErrorBody, ErrorDetail, Health, Index, Links, Meta, Probe, StoreHealth};
 pub use run::{
     Assignment, RunEnvelope, RunEvent, RunList, RunView, StartTestRun, StopReason, StopRun,
-    Transition,
+    ThresholdCrossing, Transition,
 };
 pub use stream::{
     StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, STREAM_SECRET_HEADER,

@@ -108,6 +108,26 @@ pub struct RunEvent {
     /// `info` or `warning`.
     pub level: String,
     pub message: String,
+    /// Volley: on the event of a threshold crossing (its verdict changed): which threshold,
+    /// which way, and its value then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdCrossing>,
+}
+
+/// A threshold whose verdict changed during a run: from its event's `at` on, it fails (`ok`
+/// false) or passes again (`ok` true). Judged on the merged data, as at the end of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ThresholdCrossing {
+    /// The metric as the thresholds name it (`http_req_duration`, `waiting_time{kind:odd}`).
+    pub metric: String,
+    /// The threshold's expression (`p(95)<200`).
+    pub threshold: String,
+    /// Whether it holds from then on.
+    pub ok: bool,
+    /// The stat compared (`p(95)`, `rate`, `count`, …).
+    pub stat: String,
+    /// The stat's value then (null if it was not a finite number).
+    pub value: Option<f64>,
 }
 
 /// One run.

@@ -160,6 +160,30 @@ impl Driver {
                     at: now_rfc3339(),
                     level: level.into(),
                     message,
+                    threshold: None,
+                };
+                self.write(Command::UpdateRun {
+                    run_id,
+                    changes: RunChanges {
+                        event: Some(event),
+                        ..Default::default()
+                    },
+                })
+                .await;
+            }
+            Action::ThresholdCrossed {
+                at_unix_ms,
+                crossing,
+            } => {
+                let message = crate::run::crossings::message(&crossing);
+                tracing::info!(run = run_id, "{message}");
+                let event = RunEvent {
+                    at: crate::state::timestamp::format_rfc3339(
+                        i64::try_from(at_unix_ms).unwrap_or(i64::MAX),
+                    ),
+                    level: if crossing.ok { "info" } else { "warning" }.into(),
+                    message,
+                    threshold: Some(crossing),
                 };
                 self.write(Command::UpdateRun {
                     run_id,

@@ -123,6 +123,7 @@ impl Coordinator {
                     at: now_rfc3339(),
                     level: "info".into(),
                     message,
+                    threshold: None,
                 }),
                 ..Default::default()
             },

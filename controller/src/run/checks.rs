@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use volley_common::duration::format_duration;
 use volley_common::exit::AbortReason;
+use volley_common::metrics::store::SeriesStore;
 use volley_common::summary::build;
 use volley_proto as pb;
 
@@ -279,6 +280,46 @@ impl Machine {
     }
 
     /// `abortOnFail` thresholds on the merged data (k6 evaluates them every 2 s).
+    /// Evaluates every threshold on the merged data (`store`, else the live series) and
+    /// records the ones whose verdict changed (`crossings.rs`), at the end of the newest
+    /// interval merged.
+    pub(super) fn track_crossings(&mut self, now: Now, store: Option<&SeriesStore>) {
+        if self.thresholds.is_empty() {
+            return;
+        }
+        let elapsed = self.started.map(|s| since(now, s)).unwrap_or_default();
+        let types = &self.types;
+        let type_of = |name: &str| types.get(name).copied();
+        let (results, at) = {
+            let live = self.live_data();
+            let store = store.unwrap_or(&live.series);
+            let results = build::evaluate_thresholds(
+                &self.thresholds,
+                store,
+                elapsed.as_secs_f64(),
+                &type_of,
+            );
+            (results, live.timeline.keys().next_back().copied())
+        };
+        let observed = self.crossings.observe(&results);
+        let at_unix_ms = at.unwrap_or(now.unix_ms);
+        for crossing in observed.crossings {
+            self.actions.push(Action::ThresholdCrossed {
+                at_unix_ms,
+                crossing,
+            });
+        }
+        if observed.capped {
+            self.event(
+                "info",
+                format!(
+                    "more than {} threshold crossings: later ones are not recorded",
+                    super::crossings::MAX_CROSSINGS
+                ),
+            );
+        }
+    }
+
     pub(super) fn check_abort_thresholds(&mut self, now: Now) {
         // A streamed run's own engine evaluates its thresholds (on the same data).
         if self.aborted()

@@ -84,6 +84,12 @@ pub enum Action {
         level: &'static str,
         message: String,
     },
+    /// A threshold's verdict changed at `at_unix_ms` (the end of the newest interval merged):
+    /// an event on the run that says so.
+    ThresholdCrossed {
+        at_unix_ms: u64,
+        crossing: volley_api::ThresholdCrossing,
+    },
     /// The run goes on without a lost agent: it is marked degraded with this note.
     Degraded {
         note: String,
@@ -251,10 +257,12 @@ pub struct Machine {
     /// When the start barrier was released (wall clock), for checkpoints.
     pub(super) started_unix_ms: u64,
     pub(super) last_threshold_check: Instant,
+    /// Each threshold's verdict so far, for its crossings.
+    pub(super) crossings: super::crossings::Crossings,
     trend_stats: Vec<String>,
     time_unit: Option<String>,
     /// Metric types from the archive's thresholds (for thresholds on metrics without data).
-    types: HashMap<String, MetricInfo>,
+    pub(super) types: HashMap<String, MetricInfo>,
     pub(super) agent_gauges: AgentGauges,
     /// The agent told to run teardown().
     pub(super) teardown_agent: Option<String>,
@@ -326,6 +334,7 @@ impl Machine {
             started: None,
             started_unix_ms: 0,
             last_threshold_check: now.mono,
+            crossings: Default::default(),
             trend_stats: resolved
                 .as_ref()
                 .map(|r| r.summary_trend_stats.clone())
@@ -452,6 +461,7 @@ impl Machine {
             {
                 self.last_threshold_check = now.mono;
                 self.check_abort_thresholds(now);
+                self.track_crossings(now, None);
             }
             let every = self.cfg.checkpoint_interval.max(self.checkpoint_cost * 20);
             if self.started.is_some() && self.dirty && since(now, self.last_checkpoint) >= every {
@@ -819,6 +829,9 @@ impl Machine {
             let live = self.live_data();
             merge::with_summed_gauges(&live.series, &self.agent_gauges)
         };
+        if self.started.is_some() {
+            self.track_crossings(now, Some(&series));
+        }
         let out = finish::outcome(FinishInput {
             reason: self.reason.as_ref(),
             stopped_locally: self.spec.streamed && self.local_abort,

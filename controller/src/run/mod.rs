@@ -1,7 +1,8 @@
 //! One run across agents, its pure parts split by job: the lifecycle state machine
 //! ([`machine`], with its input handling in `inputs` and its health checks in `checks`), when
 //! each agent was last heard from ([`arrivals`]), the queue policy ([`queue`]), the exact merge
-//! of metric batches ([`merge`]), the end-of-run summary ([`finish`]), the tunables
+//! of metric batches ([`merge`]), the thresholds' crossings during the run ([`crossings`]),
+//! the end-of-run summary ([`finish`]), the tunables
 //! ([`config`]) and the messages to agents ([`messages`]).
 //! [`crate::coordinator`] is the front the rest of the controller talks to, with the tasks
 //! that carry runs out (the driver of each run, the scheduler, streamed runs).
@@ -9,6 +10,7 @@
 pub mod arrivals;
 mod checks;
 pub mod config;
+pub mod crossings;
 pub mod finish;
 mod inputs;
 pub mod machine;

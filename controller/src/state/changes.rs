@@ -78,6 +78,7 @@ impl RunChanges {
                     at: e.at.clone(),
                     level: "warning".into(),
                     message: format!("more than {MAX_RUN_EVENTS} events: later ones are not kept"),
+                    threshold: None,
                 });
             }
         }

@@ -55,6 +55,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("assets/generators.js"),
     ),
     (
+        "markers.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/markers.js"),
+    ),
+    (
         "sparkline.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/sparkline.js"),

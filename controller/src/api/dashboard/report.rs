@@ -16,11 +16,12 @@ use crate::auth::Caller;
 
 /// The page's modules in dependency order, bundled into one inline module; `report.js` is the
 /// report's own entry (the run page fed from the recorded events).
-const MODULES: [(&str, &str); 8] = [
+const MODULES: [(&str, &str); 9] = [
     ("format.js", include_str!("assets/format.js")),
     ("feed.js", include_str!("assets/feed.js")),
     ("generators.js", include_str!("assets/generators.js")),
     ("checks.js", include_str!("assets/checks.js")),
+    ("markers.js", include_str!("assets/markers.js")),
     ("metrics.js", include_str!("assets/metrics.js")),
     ("sparkline.js", include_str!("assets/sparkline.js")),
     ("pages.js", include_str!("assets/pages.js")),

@@ -302,6 +302,7 @@ fn the_runs_feed_lists_the_newest_runs_first_and_says_what_queued_ones_wait_for(
         if id == 60 {
             r.run_status = RunStatus::Queued;
             r.events.push(crate::model::RunEvent {
+                threshold: None,
                 at: "2026-01-01T00:00:00Z".into(),
                 level: "info".into(),
                 message: "queued: the run needs 3 idle agents; 1 idle of 2 connected".into(),

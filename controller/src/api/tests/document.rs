@@ -268,6 +268,7 @@ async fn every_answer_fits_its_documented_schema() {
         r.ended = Some("2026-01-01T00:01:00Z".into());
         r.abort_reason = Some(crate::model::AbortReason::ApiStop);
         r.events.push(crate::model::RunEvent {
+            threshold: None,
             at: "2026-01-01T00:00:30Z".into(),
             level: "warning".into(),
             message: "agent gen-2 is busy".into(),

@@ -65,3 +65,67 @@ fn the_end_reports_failed_thresholds_and_a_run_marked_failed() {
         Some("test run was marked as failed")
     );
 }
+
+/// The crossings among the actions: (at, metric, threshold, ok).
+fn crossings(actions: &[Action]) -> Vec<(u64, String, String, bool)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ThresholdCrossed {
+                at_unix_ms,
+                crossing,
+            } => Some((
+                *at_unix_ms,
+                crossing.metric.clone(),
+                crossing.threshold.clone(),
+                crossing.ok,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_threshold_crossing_each_way_is_recorded_when_the_merged_data_crosses_it() {
+    let options = json!({"thresholds": {"http_req_failed": ["rate<0.5"]}});
+    let mut h = Harness::with(spec(&["a"], options, false), config());
+    h.running(1);
+    let failed = |v| vec![series("http_req_failed", MetricType::Rate, v, &[])];
+    h.step(batch("a", 1, failed(0.0)));
+    assert!(crossings(&h.after(2, Input::Tick)).is_empty(), "passing");
+    // 2 of 3 failed: it fails from the end of interval 3 on.
+    h.step(batch("a", 2, failed(1.0)));
+    h.step(batch("a", 3, failed(1.0)));
+    let failing = h.after(2, Input::Tick);
+    assert_eq!(
+        crossings(&failing),
+        [(
+            T0_UNIX_MS + 3000,
+            "http_req_failed".into(),
+            "rate<0.5".into(),
+            false
+        )]
+    );
+    assert!(
+        crossings(&h.after(2, Input::Tick)).is_empty(),
+        "still failing"
+    );
+    // 2 of 7: it passes again.
+    for seq in 4..=7 {
+        h.step(batch("a", seq, failed(0.0)));
+    }
+    let back = h.after(2, Input::Tick);
+    assert_eq!(
+        crossings(&back),
+        [(
+            T0_UNIX_MS + 7000,
+            "http_req_failed".into(),
+            "rate<0.5".into(),
+            true
+        )]
+    );
+    // The end finds no new crossing; a run without thresholds has none at all.
+    let end = h.all_done(7);
+    assert!(crossings(&end).is_empty());
+    assert_eq!(finish(&end), Some((RunStatus::Finished, 0)));
+}

@@ -5,6 +5,7 @@
 // when the controller merged its points into longer ones (`reset`), new or changed points after.
 
 import { el } from './format.js';
+import { Markers } from './markers.js';
 
 /** Points kept per series (the controller sends at most 600; newer ones come on top). */
 const METRIC_POINTS = 1200;
@@ -50,6 +51,7 @@ function upsertSeries(into, add) {
 export class MetricChart {
   constructor(parent) {
     this.series = new Map();
+    this.crossings = [];
     this.generation = null;
     this.names = '';
     this.plot = null;
@@ -59,6 +61,12 @@ export class MetricChart {
     this.box = el('div', { class: 'charts', id: 'metric-chart' });
     parent.append(el('p', { class: 'filters' }, el('label', { for: 'metric-select' }, 'Metric '), this.select), this.note, this.box);
     this.select.addEventListener('change', () => this.draw());
+  }
+
+  /** The run's threshold crossings (those of the metric shown are marked). */
+  setCrossings(crossings) {
+    this.crossings = crossings;
+    this.draw();
   }
 
   /** A `metrics` event. */
@@ -108,15 +116,21 @@ export class MetricChart {
       this.box.replaceChildren();
       const box = el('figure', { class: 'chart', 'data-metric': s.name }, el('figcaption', {}, unit ? `${s.name} (${unit})` : s.name));
       this.box.append(box);
+      this.markers = new Markers(box);
+      this.markers.set(this.crossings.filter((c) => c.metric === s.name));
       this.plot = new uPlot({
         width: this.width(), height: 220,
         scales: { x: { time: true } },
         series: [{}, ...fields.map((f, i) => ({ label: f, stroke: METRIC_COLOURS[i % METRIC_COLOURS.length], width: 1.5, spanGaps: false }))],
         axes: [{}, { size: 60 }],
         legend: { live: true },
+        hooks: { draw: [this.markers.hook()] },
       }, data, box);
+      box.append(this.markers.list);
       this.shown = s.name;
     } else {
+      // The markers first: setData draws the chart, and them.
+      this.markers.set(this.crossings.filter((c) => c.metric === s.name));
       this.plot.setData(data);
     }
     this.box.firstChild.dataset.points = String(s.t.length);

@@ -10,6 +10,7 @@ import { AgentCharts, mergeAgent, peakCpu } from './generators.js';
 import { checksTreeOf, renderChecks } from './checks.js';
 import { MetricChart } from './metrics.js';
 import { RecentSeries, SPARK_POINTS } from './sparkline.js';
+import { Markers, crossingsOf, crossingText, baseMetric } from './markers.js';
 
 /** Points kept per chart: an hour at one point a second. Older points are dropped. */
 export const MAX_POINTS = 3600;
@@ -160,30 +161,43 @@ export function agentsPage(main, status) {
 // ---------------------------------------------------------------------------------------------
 // A run
 
-/** The charts of a run page: title, unit, series (field of a point, label). */
+/** The charts of a run page: title, unit, series (field of a point, label), the metrics
+ * whose thresholds' crossings it marks. */
 const CHARTS = [
-  ['VUs', '', [['vus', 'VUs']]],
-  ['Throughput', '/s', [['requests_per_second', 'requests/s'], ['iterations_per_second', 'iterations/s']]],
-  ['http_req_duration', 'ms', [['p50', 'p50'], ['p90', 'p90'], ['p95', 'p95'], ['p99', 'p99']]],
-  ['Failed requests', '%', [['failed_pct', 'http_req_failed %']]],
+  ['VUs', '', [['vus', 'VUs']], ['vus', 'vus_max']],
+  ['Throughput', '/s', [['requests_per_second', 'requests/s'], ['iterations_per_second', 'iterations/s']], ['http_reqs', 'iterations']],
+  ['http_req_duration', 'ms', [['p50', 'p50'], ['p90', 'p90'], ['p95', 'p95'], ['p99', 'p99']], ['http_req_duration']],
+  ['Failed requests', '%', [['failed_pct', 'http_req_failed %']], ['http_req_failed']],
 ];
 const COLOURS = ['#1f6feb', '#b35900', '#8250df', '#cf222e', '#1a7f37'];
 
 /** A chart of a run's points, bounded to MAX_POINTS. */
 class Chart {
-  constructor(parent, [title, unit, series]) {
+  constructor(parent, [title, unit, series, metrics]) {
     this.fields = series.map(([f]) => f);
+    this.metrics = metrics;
     this.data = [[], ...series.map(() => [])];
-    const box = el('figure', { class: 'chart' }, el('figcaption', {}, unit ? `${title} (${unit})` : title));
+    const box = el('figure', { class: 'chart', 'data-metrics': metrics.join(' ') }, el('figcaption', {}, unit ? `${title} (${unit})` : title));
     parent.append(box);
     this.parent = parent;
+    this.markers = new Markers(box);
     this.plot = new uPlot({
       width: this.width(), height: 180,
       scales: { x: { time: true } },
       series: [{}, ...series.map(([, label], i) => ({ label, stroke: COLOURS[i], width: 1.5, spanGaps: false }))],
       axes: [{}, { size: 60 }],
       legend: { live: true },
+      hooks: { draw: [this.markers.hook()] },
     }, this.data, box);
+    // The plot before the list of its markers.
+    box.append(this.markers.list);
+  }
+
+  /** Marks the crossings of this chart's metrics' thresholds. */
+  setCrossings(crossings) {
+    // setData draws the chart again, and its markers (redraw() right after a setData would
+    // interfere with the drawing that one scheduled).
+    if (this.markers.set(crossings.filter((c) => this.metrics.includes(baseMetric(c.metric))))) this.plot.setData(this.data);
   }
 
   /** Two charts a row on a wide window, one on a narrow one. */
@@ -268,7 +282,7 @@ export function runPage(main, status, id) {
   const totals = el('dl', { id: 'totals', class: 'totals' });
   const charts = el('div', { class: 'charts' });
   const anyMetric = el('div', { id: 'any-metric' });
-  const thresholds = table('Thresholds', ['Metric', 'Threshold', 'Value', 'Result'], 'thresholds');
+  const thresholds = table('Thresholds (when one crossed: from the controller, judged on the merged data every 2 s and at the end)', ['Metric', 'Threshold', 'Value', 'Result', 'Crossed'], 'thresholds');
   const agents = table('Generators (per agent, latest heartbeat; peak over the run)', ['Agent', 'Segment', 'Health', 'Process CPU %', 'Peak process CPU %', 'Process RSS', 'Host CPU %', 'VUs', 'Req/s', 'Heartbeats'], 'run-agents');
   const overTime = el('div', { class: 'generators-over-time' });
   const checks = el('div', { id: 'checks', class: 'checks-tree' });
@@ -284,7 +298,7 @@ export function runPage(main, status, id) {
   const plots = CHARTS.map((c) => new Chart(charts, c));
   const agentCharts = new AgentCharts(overTime);
   const metricChart = new MetricChart(anyMetric);
-  let run = null, live = null, summary = null, liveChecks = null;
+  let run = null, live = null, summary = null, liveChecks = null, crossings = [];
   const perAgent = new Map();
 
   stop.addEventListener('click', async () => {
@@ -353,10 +367,12 @@ export function runPage(main, status, id) {
         const result = ok === undefined ? el('span', { class: 'badge neutral' }, '… no data')
           : ok ? el('span', { class: 'badge good' }, el('span', { 'aria-hidden': 'true' }, '✔ '), `pass (${when})`)
             : el('span', { class: 'badge bad' }, el('span', { 'aria-hidden': 'true' }, '✖ '), `fail (${when})`);
-        rows.push(el('tr', {}, el('th', { scope: 'row' }, metric), el('td', {}, expr), el('td', { class: 'num' }, fmtNum(value, 2)), el('td', {}, result)));
+        const crossed = crossings.filter((c) => c.metric === metric && c.threshold === expr);
+        rows.push(el('tr', { 'data-metric': metric, 'data-threshold': expr }, el('th', { scope: 'row' }, metric), el('td', {}, expr), el('td', { class: 'num' }, fmtNum(value, 2)), el('td', {}, result),
+          el('td', { class: 'crossed' }, crossed.length ? crossed.flatMap((c, i) => [i ? el('br') : null, el('span', { 'data-t': String(c.t), 'data-ok': String(c.ok) }, crossingText(c))]) : 'not crossed')));
       }
     }
-    thresholds.body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 4 }, 'This run has no thresholds.'))]));
+    thresholds.body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5 }, 'This run has no thresholds.'))]));
   };
 
   const renderAgents = () => {
@@ -398,7 +414,14 @@ export function runPage(main, status, id) {
   };
 
   const feed = new Feed(`/v1/live/runs/${id}`, {
-    run: (r) => { run = r; title.textContent = `Run #${id} of ${testName(r)}`; renderHead(); renderThresholds(); renderEvents(); },
+    run: (r) => {
+      run = r;
+      crossings = crossingsOf(r);
+      plots.forEach((c) => c.setCrossings(crossings));
+      metricChart.setCrossings(crossings);
+      title.textContent = `Run #${id} of ${testName(r)}`;
+      renderHead(); renderThresholds(); renderEvents();
+    },
     points: (d) => {
       const pts = d.points.map((p) => ({ ...p, failed_pct: p.failed_rate === null ? null : p.failed_rate * 100 }));
       plots.forEach((c) => c.upsert(pts));
