@@ -220,8 +220,9 @@ proptest! {
         }
     }
 
-    /// The metric aggregates an agent sends (`Series.sink_json`): any JSON decodes or is
-    /// refused, never a panic.
+    /// Metric aggregates as JSON (a controller's checkpoint holds its merged series so): any
+    /// JSON decodes or is refused, never a panic. Agents send them as typed protobuf,
+    /// fuzzed in the controller's `api/k6cloud/fuzz_tests.rs`.
     #[test]
     fn sink_json(v in json_value(), kind in prop::sample::select(&["counter", "gauge", "rate", "trend", "x"][..])) {
         within("Sink from JSON", 1 << 20, || serde_json::from_value::<Sink>(v.clone()))?.ok();

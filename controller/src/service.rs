@@ -389,6 +389,20 @@ impl ControllerService for Service {
                 "field `seq` of the batch must start at 1 and grow by one per batch",
             ));
         }
+        // A `volley run` of another release sends series this build cannot read: say so once
+        // rather than dropping every series of the run.
+        if let Some(s) = batch.series.iter().find(|s| s.sink.is_none()) {
+            return Err(ServiceError::bad_request(
+                "invalid_batch",
+                format!(
+                    "series `{}` of the batch carries no sink (counter, gauge, rate or trend): \
+                     this controller reads metric batches of agent protocol {}, so the sending \
+                     volley is of another release; run the same release on both ends",
+                    volley_common::text::echo(&s.metric),
+                    volley_proto::PROTOCOL_VERSION
+                ),
+            ));
+        }
         batch.run_id = run_id;
         self.co.stream_batch(run_id, batch).ok_or_else(|| {
             ServiceError::not_found("run_not_found", format!("no run with id {run_id}"))

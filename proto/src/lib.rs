@@ -3,7 +3,8 @@
 //! One bidirectional stream per agent (`AgentLink.Link`): the agent registers, sends
 //! heartbeats with telemetry, run events and metric batches; the controller assigns runs,
 //! coordinates setup/start/teardown and stops them. Abort reasons travel as a message that
-//! converts to and from `volley_common::exit::AbortReason` (see `abort.rs`).
+//! converts to and from `volley_common::exit::AbortReason` (see `abort.rs`), metric aggregates
+//! as typed messages that convert to and from `volley_common::metrics::Sink` (`sinks.rs`).
 
 #![allow(clippy::large_enum_variant)]
 
@@ -34,12 +35,16 @@ pub mod raft {
 }
 
 mod abort;
+mod sinks;
 mod target;
 pub use abort::EmptyAbortReason;
+pub use sinks::SeriesError;
 
-/// The protocol version this build speaks. A peer with another version is refused.
-/// (2: run ids as integers, abort reasons and env as messages instead of JSON strings.)
-pub const PROTOCOL_VERSION: u32 = 2;
+/// The protocol version this build speaks. A peer with another version is refused at
+/// registration, so agents and controllers upgrade together. (2: run ids as integers, abort
+/// reasons and env as messages instead of JSON strings; 3: metric series as typed sinks instead
+/// of JSON.)
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest message either side accepts (archives dominate; see the archive size limit).
 pub const MAX_MESSAGE_BYTES: usize = 80 * 1024 * 1024;

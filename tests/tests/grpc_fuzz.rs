@@ -1,12 +1,12 @@
 //! The agent protocol under seeded-random input: a client that holds the join token registers
 //! as an agent and sends well-formed but hostile messages on its stream (heartbeats with NaN,
-//! infinite, negative and huge values, metric batches with random series and JSON, events and
-//! setup results for runs it is not part of or that do not exist, oversized strings, unknown
-//! enums, messages of another protocol version), and other connections send random bytes as
-//! frames. The controller must stay up and healthy, store no invalid telemetry, log each
-//! refused message with its reason, keep its own run's sums finite when the agent's values
-//! would overflow them, and a real run beside it must finish with exact totals
-//! (docs/security.md).
+//! infinite, negative and huge values, metric batches with random series whose typed sinks hold
+//! impossible numbers, counts and histogram runs, events and setup results for runs it is not
+//! part of or that do not exist, oversized strings, unknown enums, messages of another protocol
+//! version), and other connections send random bytes as frames. The controller must stay up and
+//! healthy, store no invalid telemetry, log each refused message with its reason, keep its own
+//! run's sums finite when the agent's values would overflow them, and a real run beside it must
+//! finish with exact totals (docs/security.md).
 
 use std::time::{Duration, Instant};
 
@@ -138,31 +138,76 @@ fn heartbeat(r: &mut Rng, run_ids: &[u64]) -> (pb::Heartbeat, bool) {
     (h, true)
 }
 
-fn sink_json(r: &mut Rng) -> Vec<u8> {
-    let num = r.pick(&[
-        "0",
-        "1",
-        "-1",
-        "1e308",
-        "-1e308",
-        "1e999",
-        "NaN",
-        "null",
-        "\"x\"",
-        "18446744073709551616",
-    ]);
-    match r.below(7) {
-        0 => format!(r#"{{"counter":{{"sum":{num},"samples":{num}}}}}"#).into_bytes(),
-        1 => format!(r#"{{"gauge":{{"value":{num},"min":{num},"max":{num},"set":true}}}}"#)
-            .into_bytes(),
-        2 => format!(r#"{{"rate":{{"trues":{num},"total":{num}}}}}"#).into_bytes(),
-        3 => format!(r#"{{"trend":{{"values":[{num},{num}]}}}}"#).into_bytes(),
-        4 => {
-            let n = r.below(300) as usize;
-            r.bytes(n)
-        }
-        5 => "[".repeat(r.below(5000) as usize).into_bytes(),
-        _ => format!(r#"{{"{}":{num}}}"#, r.text(40)).into_bytes(),
+/// A typed sink with edge numbers: NaN, ±∞, ±1e308, huge counts, trends whose count does not
+/// match their samples, histogram runs past the last bucket or overlapping, or no sink at all.
+fn sink(r: &mut Rng) -> Option<pb::series::Sink> {
+    use pb::series::Sink as W;
+    let nums = [
+        0.0,
+        1.0,
+        -1.0,
+        1e308,
+        -1e308,
+        f64::INFINITY,
+        f64::NAN,
+        5e-324,
+    ];
+    let run = |r: &mut Rng| pb::BucketRun {
+        start: r.pick(&[0, 1000, 2_095_100, u32::MAX]),
+        counts: (0..r.below(4)).map(|_| r.u64_edge()).collect(),
+    };
+    Some(match r.below(6) {
+        0 => W::Counter(pb::CounterSink {
+            sum: r.pick(&nums),
+            samples: r.u64_edge(),
+        }),
+        1 => W::Gauge(pb::GaugeSink {
+            value: r.pick(&nums),
+            min: r.pick(&nums),
+            max: r.pick(&nums),
+            time_ns: r.u64_edge(),
+            set: r.below(2) == 0,
+        }),
+        2 => W::Rate(pb::RateSink {
+            trues: r.u64_edge(),
+            total: r.u64_edge(),
+        }),
+        3 => W::Trend(pb::TrendSink {
+            count: r.pick(&[0, 1, 2, 1025, u64::MAX]),
+            sum: r.pick(&nums),
+            min: r.pick(&nums),
+            max: r.pick(&nums),
+            values: (0..r.pick(&[0, 1, 2, 1025]))
+                .map(|_| r.pick(&nums))
+                .collect(),
+            histogram: None,
+        }),
+        4 => W::Trend(pb::TrendSink {
+            count: r.u64_edge(),
+            sum: r.pick(&nums),
+            min: r.pick(&nums),
+            max: r.pick(&nums),
+            values: Vec::new(),
+            histogram: Some(pb::Histogram {
+                zero: r.u64_edge(),
+                positive: (0..r.below(4)).map(|_| run(r)).collect(),
+                negative: (0..r.below(3)).map(|_| run(r)).collect(),
+            }),
+        }),
+        _ => return None,
+    })
+}
+
+/// A counter series of one sample summing to `sum`.
+fn counter(metric: &str, sum: f64) -> pb::Series {
+    pb::Series {
+        metric: metric.into(),
+        contains: pb::ValueType::Default as i32,
+        tags: Default::default(),
+        sink: Some(pb::series::Sink::Counter(pb::CounterSink {
+            sum,
+            samples: 1,
+        })),
     }
 }
 
@@ -188,12 +233,9 @@ fn batch(r: &mut Rng, run_ids: &[u64]) -> pb::MetricBatch {
                 .collect();
             pb::Series {
                 metric,
-                metric_type: r
-                    .pick(&["counter", "gauge", "rate", "trend", "", "histogram"])
-                    .into(),
-                contains: r.pick(&["default", "time", "data", "", "bits"]).into(),
+                contains: r.pick(&[0, 1, 2, 3, 4, -1]),
                 tags,
-                sink_json: sink_json(r),
+                sink: sink(r),
             }
         })
         .collect();
@@ -438,36 +480,26 @@ fn seeded_random_agent_messages_break_nothing() {
         seq: 1,
         start_unix_ms: u64::MAX - 1,
         end_unix_ms: u64::MAX,
-        series: vec![pb::Series {
-            metric: "iterations".into(),
-            metric_type: "counter".into(),
-            contains: "default".into(),
-            tags: Default::default(),
-            sink_json: br#"{"counter":{"sum":1,"samples":1}}"#.to_vec(),
-        }],
+        series: vec![counter("iterations", 1.0)],
     }))))
     .unwrap();
     // Sums the agent's values would overflow: the second `huge` is refused (its total stays
     // 1e308, not ∞, which JSON would show as null), `exact` beside it is merged, and a `vus`
     // no agent can hold is dropped.
-    let counter = |metric: &str, sum: &str| pb::Series {
-        metric: metric.into(),
-        metric_type: "counter".into(),
-        contains: "default".into(),
-        tags: Default::default(),
-        sink_json: format!(r#"{{"counter":{{"sum":{sum},"samples":1}}}}"#).into_bytes(),
-    };
     for seq in [2, 3] {
-        let mut series = vec![counter("huge", "1e308"), counter("exact", "1")];
+        let mut series = vec![counter("huge", 1e308), counter("exact", 1.0)];
         if seq == 3 {
             series.push(pb::Series {
                 metric: "vus".into(),
-                metric_type: "gauge".into(),
-                contains: "default".into(),
+                contains: pb::ValueType::Default as i32,
                 tags: Default::default(),
-                sink_json:
-                    br#"{"gauge":{"value":1e300,"min":1e300,"max":1e300,"time_ns":1,"set":true}}"#
-                        .to_vec(),
+                sink: Some(pb::series::Sink::Gauge(pb::GaugeSink {
+                    value: 1e300,
+                    min: 1e300,
+                    max: 1e300,
+                    time_ns: 1,
+                    set: true,
+                })),
             });
         }
         rt.block_on(tx.send(msg(Body::Metrics(pb::MetricBatch {

@@ -224,10 +224,12 @@ fn messages_about_a_run_the_agent_is_not_part_of_change_nothing() {
             seq: 1,
             series: vec![pb::Series {
                 metric: "http_reqs".into(),
-                metric_type: "counter".into(),
-                contains: "default".into(),
+                contains: pb::ValueType::Default as i32,
                 tags: Default::default(),
-                sink_json: br#"{"counter":{"sum":1e12,"samples":1}}"#.to_vec(),
+                sink: Some(pb::series::Sink::Counter(pb::CounterSink {
+                    sum: 1e12,
+                    samples: 1,
+                })),
             }],
             ..Default::default()
         }),

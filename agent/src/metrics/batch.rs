@@ -13,16 +13,11 @@ pub fn take_series(store: &MetricsStore, registry: &Registry) -> Vec<pb::Series>
         .into_iter()
         .filter_map(|(id, tags, sink)| {
             let def = registry.get(id)?;
-            Some(pb::Series {
-                metric: def.name,
-                metric_type: def.mtype.as_str().to_string(),
-                contains: def.contains.as_str().to_string(),
-                tags: tags
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                sink_json: serde_json::to_vec(&sink).unwrap_or_default(),
-            })
+            let tags = tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Some(pb::Series::from_sink(def.name, def.contains, tags, sink))
         })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! Realistic metric batches: what an agent running an `http.get` + `check` script over five
 //! endpoints sends every second — ~50 series of trends, counters, rates and gauges, tagged as
-//! k6 tags them, each sink serialized as agents serialize it. A few variants are made once and
+//! k6 tags them, each sink encoded as agents encode it. A few variants are made once and
 //! reused, so the simulated agents cost the harness little CPU; each variant knows the totals
 //! it adds, so the harness can check the controller's merged totals at the end.
 
@@ -100,13 +100,7 @@ fn series(metric: &str, tags: HashMap<String, String>, sink: &Sink) -> pb::Serie
         _ if matches!(sink, Sink::Trend(_)) => ValueType::Time,
         _ => ValueType::Default,
     };
-    pb::Series {
-        metric: metric.to_string(),
-        metric_type: sink.metric_type().as_str().to_string(),
-        contains: contains.as_str().to_string(),
-        tags,
-        sink_json: serde_json::to_vec(sink).unwrap_or_default(),
-    }
+    pb::Series::from_sink(metric.to_string(), contains, tags, sink.clone())
 }
 
 fn tags(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -236,7 +230,7 @@ mod tests {
         assert_eq!(v.series.len(), 53);
         let mut reqs = 0.0;
         for s in v.series.iter().filter(|s| s.metric == "http_reqs") {
-            let sink: Sink = serde_json::from_slice(&s.sink_json).unwrap();
+            let (_, sink) = s.clone().take_sink().unwrap();
             reqs += sink.stat("count", 1.0).unwrap();
         }
         assert_eq!(reqs, v.totals.http_reqs);

@@ -13,6 +13,7 @@ mod agent;
 mod batches;
 mod controller;
 mod dashboards;
+mod merge_cost;
 mod probe;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use dashboards::{Dashboards, MAX_DASHBOARDS};
 use probe::quantile;
 
 const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--dashboards 0,10] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none] [--controllers 1,3] [--submits N]
+       controller-scale --merge-cost BATCHES [--rps N]
 
   --volley PATH        the volley binary whose controller is measured (default: target/release/volley)
   --agents LIST        agent counts, one measurement each (default: 10,100,1000)
@@ -48,7 +50,10 @@ const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,10
                        controller (default: 1)
   --submits N          while the run goes, submit N one-agent tests one after another (each
                        queued, then stopped) and time each submit (default: 0; 20 with a
-                       --controllers list)";
+                       --controllers list)
+  --merge-cost BATCHES no controller: decode and merge BATCHES prepared batches with the
+                       controller's code in this process and print the time per batch
+                       (bench/merge_cost.sh counts its instructions per batch with callgrind)";
 
 struct Args {
     volley: PathBuf,
@@ -60,6 +65,7 @@ struct Args {
     cpu: Option<usize>,
     controllers: Vec<u64>,
     submits: Option<usize>,
+    merge_cost: Option<u64>,
 }
 
 impl Args {
@@ -83,6 +89,7 @@ fn parse_args() -> Result<Args> {
         cpu: (cpus >= 2).then_some(1),
         controllers: vec![1],
         submits: None,
+        merge_cost: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -136,12 +143,13 @@ fn parse_args() -> Result<Args> {
                 }
             }
             "--submits" => a.submits = Some(number("a count, e.g. 20")?.min(1000) as usize),
+            "--merge-cost" => a.merge_cost = Some(number("a number of batches, e.g. 2000")?),
             "--controller-cpu" if value == "none" => a.cpu = None,
             "--controller-cpu" => a.cpu = Some(number("a CPU number or none")? as usize),
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
-    if !a.volley.exists() {
+    if a.merge_cost.is_none() && !a.volley.exists() {
         bail!(
             "{} does not exist: build it with `cargo build --release -p volley` or give --volley PATH",
             a.volley.display()
@@ -626,6 +634,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(batches) = args.merge_cost {
+        return match merge_cost::run(batches, args.rps) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let files = raise_open_files();
     if let Some(max) = args.agents.iter().max() {
         if (*max as u64) + 256 > files {

@@ -177,17 +177,30 @@ impl Side {
         runs
     }
 
-    fn from_runs(runs: &[(u32, Vec<u64>)], total: &mut u64) -> Result<Side, HistogramDecodeError> {
+    /// Rebuilds a side from runs by increasing, non-overlapping index (as [`Side::to_runs`]
+    /// makes them), adding their counts to `total`.
+    fn from_runs<'a>(
+        runs: impl IntoIterator<Item = (u32, &'a [u64])>,
+        total: &mut u64,
+    ) -> Result<Side, HistogramDecodeError> {
         let mut side = Side::default();
+        let mut next = 0u64;
         for (start, counts) in runs {
-            let end = u64::from(*start) + counts.len() as u64;
+            let end = u64::from(start) + counts.len() as u64;
             if end > u64::from(INDEX_LIMIT) {
                 return Err(HistogramDecodeError::IndexOutOfRange {
-                    start: *start,
+                    start,
                     len: counts.len(),
                     limit: INDEX_LIMIT,
                 });
             }
+            if u64::from(start) < next {
+                return Err(HistogramDecodeError::RunsOverlap {
+                    start,
+                    previous_end: next,
+                });
+            }
+            next = end;
             for (i, &n) in counts.iter().enumerate() {
                 if n == 0 {
                     continue;
@@ -226,9 +239,24 @@ pub enum HistogramDecodeError {
          ({limit}); the data is corrupt or from an incompatible Volley version"
     )]
     IndexOutOfRange { start: u32, len: usize, limit: u32 },
+    /// A run starts before the previous one ends (runs go by increasing bucket index).
+    #[error(
+        "histogram run starting at bucket {start} overlaps the previous run, which ends at \
+         {previous_end}; runs must go by increasing bucket index"
+    )]
+    RunsOverlap { start: u32, previous_end: u64 },
     /// The counts add up to more than `u64::MAX`.
     #[error("histogram counts add up to more than 2^64; the data is corrupt")]
     CountOverflow,
+}
+
+/// The buckets of positive or of negative values (zeros have a count of their own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sign {
+    /// Values above zero.
+    Positive,
+    /// Values below zero, bucketed by their magnitude.
+    Negative,
 }
 
 /// Mergeable log-linear histogram of finite `f64` values; see the module docs.
@@ -347,6 +375,40 @@ impl Histogram {
     fn pos_total(&self) -> u64 {
         self.pos.chunks.iter().map(|c| c.total).sum()
     }
+
+    /// How many zeros were recorded.
+    pub fn zero_count(&self) -> u64 {
+        self.zero
+    }
+
+    /// The non-empty buckets of one sign in their compact wire form: runs of
+    /// `(first bucket index, counts)` by increasing index, short gaps bridged with zero counts.
+    /// [`Histogram::from_runs`] rebuilds the histogram exactly.
+    pub fn runs(&self, sign: Sign) -> Vec<(u32, Vec<u64>)> {
+        match sign {
+            Sign::Positive => self.pos.to_runs(),
+            Sign::Negative => self.neg.to_runs(),
+        }
+    }
+
+    /// A histogram from its zero count and the runs of each sign (as [`Histogram::runs`] gives
+    /// them), checked: every run within the finite buckets, runs by increasing index without
+    /// overlap, and a total that fits in a `u64`. For histograms from another process.
+    pub fn from_runs<'a>(
+        zero: u64,
+        positive: impl IntoIterator<Item = (u32, &'a [u64])>,
+        negative: impl IntoIterator<Item = (u32, &'a [u64])>,
+    ) -> Result<Histogram, HistogramDecodeError> {
+        let mut count = zero;
+        let pos = Side::from_runs(positive, &mut count)?;
+        let neg = Side::from_runs(negative, &mut count)?;
+        Ok(Histogram {
+            count,
+            zero,
+            pos,
+            neg,
+        })
+    }
 }
 
 /// k6's percentile rule over any rank → value lookup: `i = p/100 · (n − 1)`, then linear
@@ -397,15 +459,11 @@ impl TryFrom<HistogramWire> for Histogram {
     type Error = HistogramDecodeError;
 
     fn try_from(w: HistogramWire) -> Result<Self, Self::Error> {
-        let mut count = w.zero;
-        let pos = Side::from_runs(&w.pos, &mut count)?;
-        let neg = Side::from_runs(&w.neg, &mut count)?;
-        Ok(Histogram {
-            count,
-            zero: w.zero,
-            pos,
-            neg,
-        })
+        Histogram::from_runs(
+            w.zero,
+            w.pos.iter().map(|(s, c)| (*s, c.as_slice())),
+            w.neg.iter().map(|(s, c)| (*s, c.as_slice())),
+        )
     }
 }
 

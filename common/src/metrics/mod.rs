@@ -17,10 +17,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use histogram::{Histogram, HistogramBucket, HistogramDecodeError};
+pub use histogram::{Histogram, HistogramBucket, HistogramDecodeError, Sign};
 pub use sink::{
     is_valid_trend_stat, parse_percentile_stat, CounterSink, GaugeSink, MergeError, RateSink, Sink,
-    TrendSink, TREND_EXACT_LIMIT,
+    TrendDistribution, TrendSink, TrendSinkError, TREND_EXACT_LIMIT,
 };
 pub use tags::{BuildSeriesHasher, SeriesHasher, TagSet};
 

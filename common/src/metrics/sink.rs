@@ -253,6 +253,15 @@ enum TrendStore {
     Histogram(Histogram),
 }
 
+/// A trend's distribution, taken out of it by [`TrendSink::into_distribution`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrendDistribution {
+    /// Every sample, unsorted (at most [`TREND_EXACT_LIMIT`]).
+    Exact(Vec<f64>),
+    /// The histogram of a trend that outgrew exact storage.
+    Histogram(Histogram),
+}
+
 /// `Trend`: count, sum, min and max exactly, plus the distribution for `med` and `p(N)`.
 ///
 /// Percentiles follow k6 (`i = p·(n−1)`, linear interpolation). While the trend holds at most
@@ -418,6 +427,41 @@ impl TrendSink {
             max,
             store: TrendStore::Histogram(hist),
         })
+    }
+
+    /// A trend known by every sample (`values`, at most [`TREND_EXACT_LIMIT`], unsorted) with
+    /// its exact count, sum, min and max: the form [`TrendSink::exact_values`] shows. Checked
+    /// as a deserialized sink is: `count` values and `min ≤ max`.
+    pub fn from_exact(
+        count: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+        values: Vec<f64>,
+    ) -> Result<TrendSink, TrendSinkError> {
+        TrendSink::try_from(TrendSinkWire {
+            count,
+            sum,
+            min,
+            max,
+            store: TrendStore::Exact(values),
+        })
+    }
+
+    /// Every sample, unsorted, while the trend keeps them ([`TrendSink::is_exact`]).
+    pub fn exact_values(&self) -> Option<&[f64]> {
+        match &self.store {
+            TrendStore::Exact(v) => Some(v),
+            TrendStore::Histogram(_) => None,
+        }
+    }
+
+    /// The exact samples or the histogram, taken out of the trend (to send it without a copy).
+    pub fn into_distribution(self) -> TrendDistribution {
+        match self.store {
+            TrendStore::Exact(v) => TrendDistribution::Exact(v),
+            TrendStore::Histogram(h) => TrendDistribution::Histogram(h),
+        }
     }
 
     /// Adds every sample of `other`. Stays exact while the combined count fits in

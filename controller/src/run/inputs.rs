@@ -123,13 +123,14 @@ impl Machine {
             return;
         };
         // Exactly once: a replayed or duplicated batch is acknowledged, not merged.
+        let (run_id, end_unix_ms) = (batch.run_id, batch.end_unix_ms);
         if batch.seq > a.last_seq {
             a.last_seq = batch.seq;
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            merge::merge_batch(&mut live, &mut self.agent_gauges, &agent, &batch, step_ms);
+            merge::merge_batch(&mut live, &mut self.agent_gauges, &agent, batch, step_ms);
             // Bounded: the driver takes them after every step.
             self.merged_lags_ms
-                .push(now.unix_ms.saturating_sub(batch.end_unix_ms));
+                .push(now.unix_ms.saturating_sub(end_unix_ms));
         }
         // Acknowledged once a checkpoint holds it (replays of merged batches at once).
         let started = self.started.is_some();
@@ -140,7 +141,7 @@ impl Machine {
             a.unacked_seq = Some(a.last_seq);
             self.dirty = true;
         } else {
-            let body = messages::ack(batch.run_id, a.last_seq);
+            let body = messages::ack(run_id, a.last_seq);
             self.send(&agent, body);
         }
     }

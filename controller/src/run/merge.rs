@@ -62,7 +62,7 @@ pub fn merge_batch(
     live: &mut LiveData,
     gauges: &mut AgentGauges,
     agent: &str,
-    batch: &pb::MetricBatch,
+    batch: pb::MetricBatch,
     step_ms: u64,
 ) {
     // Saturating: an agent's clock (or a forged batch) may say anything up to u64::MAX.
@@ -75,34 +75,33 @@ pub fn merge_batch(
     while live.vus_timeline.len() > MAX_INTERVALS {
         live.vus_timeline.pop_first();
     }
-    for s in &batch.series {
-        if SUMMED_GAUGES.contains(&s.metric.as_str()) {
-            if let Ok(sink) = serde_json::from_slice::<Sink>(&s.sink_json) {
-                if let Err(why) = check_vus_gauge(&sink) {
-                    tracing::warn!(agent = %agent, metric = %s.metric, "dropping series: {why}");
-                    continue;
-                }
-                if let (Sink::Gauge(g), true) = (&sink, s.metric == "vus") {
-                    if g.set {
-                        live.vus_timeline
-                            .entry(bucket)
-                            .or_default()
-                            .insert(agent.to_string(), g.value);
-                    }
-                }
-                let slot = gauges
-                    .entry(s.metric.clone())
-                    .or_default()
-                    .entry(agent.to_string())
-                    .or_insert_with(|| Sink::new(MetricType::Gauge));
-                let _ = slot.merge(&sink);
-            }
-            continue;
-        }
-        // Parsed once, merged into the run's series, its timeline and its metric series.
-        let Some((info, tags, sink)) = parse_series(s, agent) else {
+    for mut s in batch.series {
+        // Decoded once, merged into the run's series, its timeline and its metric series.
+        let Some((info, sink)) = take_sink(&mut s, agent) else {
             continue;
         };
+        if SUMMED_GAUGES.contains(&s.metric.as_str()) {
+            if let Err(why) = check_vus_gauge(&sink) {
+                tracing::warn!(agent = %agent, metric = %s.metric, "dropping series: {why}");
+                continue;
+            }
+            if let (Sink::Gauge(g), true) = (&sink, s.metric == "vus") {
+                if g.set {
+                    live.vus_timeline
+                        .entry(bucket)
+                        .or_default()
+                        .insert(agent.to_string(), g.value);
+                }
+            }
+            let slot = gauges
+                .entry(s.metric)
+                .or_default()
+                .entry(agent.to_string())
+                .or_insert_with(|| Sink::new(MetricType::Gauge));
+            let _ = slot.merge(&sink);
+            continue;
+        }
+        let tags = TagSet::from_pairs(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if let Err(e) = live.series.merge_finite(&s.metric, info, &tags, &sink) {
             tracing::warn!(agent = %agent, "dropping series: {e}");
             continue;
@@ -172,35 +171,20 @@ pub fn with_summed_gauges(series: &SeriesStore, gauges: &AgentGauges) -> SeriesS
     series
 }
 
-/// One series of a batch of `agent` as its type, tags and sink. A malformed series is
-/// dropped (logged, `None`): a bad agent cannot corrupt the run's data or crash the
-/// controller. So are series with a non-finite number or whose merge would overflow a sum to
-/// ±∞ (`merge_batch` merges with `merge_finite`): the run's total stays the last finite one
-/// (exact for every other series) rather than becoming ∞, which JSON shows as `null`
-/// (docs/security.md#agents).
-fn parse_series(s: &pb::Series, agent: &str) -> Option<(MetricInfo, TagSet, Sink)> {
-    let (Ok(mtype), Ok(contains)) = (
-        s.metric_type.parse::<MetricType>(),
-        s.contains.parse::<ValueType>(),
-    ) else {
-        tracing::warn!(
-            agent = %agent,
-            "dropping series of {}: unknown type {}/{}",
-            s.metric,
-            s.metric_type,
-            s.contains
-        );
-        return None;
-    };
-    let sink: Sink = match serde_json::from_slice(&s.sink_json) {
-        Ok(x) => x,
+/// One series of a batch of `agent` as its type and sink (taken out of the series). A
+/// malformed series is dropped (logged with the field at fault, `None`): a bad agent cannot
+/// corrupt the run's data or crash the controller. So are series with a non-finite number
+/// (refused by the decoding) or whose merge would overflow a sum to ±∞ (`merge_batch` merges
+/// with `merge_finite`): the run's total stays the last finite one (exact for every other
+/// series) rather than becoming ∞, which JSON shows as `null` (docs/security.md#agents).
+fn take_sink(s: &mut pb::Series, agent: &str) -> Option<(MetricInfo, Sink)> {
+    match s.take_sink() {
+        Ok(x) => Some(x),
         Err(e) => {
             tracing::warn!(agent = %agent, "dropping series of {}: {e}", s.metric);
-            return None;
+            None
         }
-    };
-    let tags = TagSet::from_pairs(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    Some((MetricInfo { mtype, contains }, tags, sink))
+    }
 }
 
 /// The types of k6's built-in metrics, for thresholds on metrics that got no data.
@@ -231,45 +215,41 @@ pub fn builtin_types() -> HashMap<String, MetricInfo> {
 
 #[cfg(test)]
 mod tests {
+    use volley_common::metrics::{CounterSink, ValueType};
+
     use super::*;
 
-    fn series(metric: &str, mtype: &str, sink_json: &str) -> pb::Series {
-        pb::Series {
-            metric: metric.into(),
-            metric_type: mtype.into(),
-            contains: "default".into(),
-            tags: Default::default(),
-            sink_json: sink_json.as_bytes().to_vec(),
-        }
+    fn series(metric: &str, sink: Sink) -> pb::Series {
+        pb::Series::from_sink(metric.into(), ValueType::Default, Default::default(), sink)
+    }
+
+    fn counter(sum: f64, samples: u64) -> Sink {
+        Sink::Counter(CounterSink { sum, samples })
     }
 
     #[test]
     fn overflowing_sums_and_impossible_vus_are_not_merged() {
         let (mut live, mut gauges) = (LiveData::default(), AgentGauges::default());
-        let huge = r#"{"counter":{"sum":1e308,"samples":1}}"#;
         for (seq, vus) in [(1, 3.0), (2, 1e300)] {
+            let gauge = GaugeSink {
+                value: vus,
+                min: vus,
+                max: vus,
+                time_ns: seq,
+                set: true,
+            };
             let batch = pb::MetricBatch {
                 run_id: 1,
                 seq,
                 start_unix_ms: seq * 1000,
                 end_unix_ms: seq * 1000 + 1000,
                 series: vec![
-                    series("http_reqs", "counter", huge),
-                    series(
-                        "iterations",
-                        "counter",
-                        r#"{"counter":{"sum":2,"samples":2}}"#,
-                    ),
-                    series(
-                        "vus",
-                        "gauge",
-                        &format!(
-                            r#"{{"gauge":{{"value":{vus},"min":{vus},"max":{vus},"time_ns":{seq},"set":true}}}}"#
-                        ),
-                    ),
+                    series("http_reqs", counter(1e308, 1)),
+                    series("iterations", counter(2.0, 2)),
+                    series("vus", Sink::Gauge(gauge)),
                 ],
             };
-            merge_batch(&mut live, &mut gauges, "a", &batch, 1000);
+            merge_batch(&mut live, &mut gauges, "a", batch, 1000);
         }
         let merged = with_summed_gauges(&live.series, &gauges);
         let stat = |m: &str, s: &str| merged.aggregate(m, &[]).unwrap().stat(s, 1.0).unwrap();
@@ -278,5 +258,34 @@ mod tests {
         assert_eq!(stat("vus", "max"), 3.0, "an impossible vus is dropped");
         let json = serde_json::to_string(&stat("http_reqs", "count")).unwrap();
         assert_eq!(json, "1e+308", "not null");
+    }
+
+    /// A series that fails its checks is dropped alone: the batch's other series merge.
+    #[test]
+    fn a_bad_series_is_dropped_alone() {
+        let (mut live, mut gauges) = (LiveData::default(), AgentGauges::default());
+        let mut nan = series("http_reqs", counter(f64::NAN, 1));
+        let mut untyped = series("http_reqs", counter(5.0, 1));
+        untyped.contains = 0;
+        nan.tags.insert("k".into(), "v".into());
+        let batch = pb::MetricBatch {
+            run_id: 1,
+            seq: 1,
+            start_unix_ms: 0,
+            end_unix_ms: 1000,
+            series: vec![
+                nan,
+                untyped,
+                pb::Series {
+                    metric: "http_reqs".into(),
+                    contains: pb::ValueType::Default as i32,
+                    ..Default::default()
+                },
+                series("http_reqs", counter(7.0, 7)),
+            ],
+        };
+        merge_batch(&mut live, &mut gauges, "a", batch, 1000);
+        let count = live.series.aggregate("http_reqs", &[]).unwrap();
+        assert_eq!(count.stat("count", 1.0), Some(7.0));
     }
 }

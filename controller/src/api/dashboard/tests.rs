@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use volley_common::metrics::{MetricType, Sink};
+use volley_common::metrics::{MetricType, Sink, ValueType};
 use volley_proto as pb;
 
 use super::live::{AgentsFeed, Out, RunFeed, RunsFeed};
@@ -379,14 +379,15 @@ fn batch(seq: u64, end_unix_ms: u64, vus: f64, durations: &[f64]) -> pb::MetricB
         for v in values {
             s.add(*v, 0);
         }
-        serde_json::to_vec(&s).unwrap()
+        s
     };
-    let series = |metric: &str, t: MetricType, values: &[f64]| pb::Series {
-        metric: metric.into(),
-        metric_type: t.as_str().into(),
-        contains: "default".into(),
-        tags: Default::default(),
-        sink_json: sink(t, values),
+    let series = |metric: &str, t: MetricType, values: &[f64]| {
+        pb::Series::from_sink(
+            metric.into(),
+            ValueType::Default,
+            Default::default(),
+            sink(t, values),
+        )
     };
     pb::MetricBatch {
         run_id: 1,
@@ -413,21 +414,21 @@ fn points_sum_the_agents_vus_and_merge_their_percentiles() {
         &mut live,
         &mut gauges,
         "gen-1",
-        &batch(1, 1000, 3.0, &[10.0; 60]),
+        batch(1, 1000, 3.0, &[10.0; 60]),
         1000,
     );
     merge_batch(
         &mut live,
         &mut gauges,
         "gen-2",
-        &batch(1, 1000, 2.0, &[1000.0; 40]),
+        batch(1, 1000, 2.0, &[1000.0; 40]),
         1000,
     );
     merge_batch(
         &mut live,
         &mut gauges,
         "gen-1",
-        &batch(2, 2000, 4.0, &[5.0]),
+        batch(2, 2000, 4.0, &[5.0]),
         1000,
     );
     let points = run_points(&live, 0);

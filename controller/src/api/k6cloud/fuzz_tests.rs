@@ -7,7 +7,6 @@
 //! `common/tests/fuzz.rs` for the parsers of scripts and archives, and docs/security.md#fuzzing.
 
 use proptest::prelude::*;
-use volley_common::metrics::Sink;
 use volley_proto::cloud_push::{
     self as cp, series::Periods, BucketRun, CounterPeriod, CounterPeriods, GaugePeriod,
     GaugePeriods, Histogram, Histograms, PeriodStart, Push, PushedMetric, RatePeriod, RatePeriods,
@@ -186,13 +185,73 @@ fn push() -> impl Strategy<Value = Push> {
         })
 }
 
+/// Typed sinks a forged agent batch would carry: any numbers and counts, trends whose count
+/// matches what they store or not, histogram runs anywhere in (or past) the bucket range.
+fn wire_sink() -> impl Strategy<Value = volley_proto::series::Sink> {
+    use volley_proto as pb;
+    use volley_proto::series::Sink as W;
+    let count = || prop_oneof![0..10u64, any::<u64>()];
+    let runs = prop::collection::vec(
+        (
+            prop_oneof![0..4096u32, 2_090_000..2_100_000u32, any::<u32>()],
+            prop::collection::vec(count(), 0..6),
+        )
+            .prop_map(|(start, counts)| pb::BucketRun { start, counts }),
+        0..4,
+    );
+    let histogram =
+        (count(), runs.clone(), runs).prop_map(|(zero, positive, negative)| pb::Histogram {
+            zero,
+            positive,
+            negative,
+        });
+    let trend = (
+        (number(), number(), number()),
+        prop::collection::vec(number(), 0..8),
+        prop::option::of(histogram),
+        prop_oneof![Just(None), count().prop_map(Some)],
+    )
+        .prop_map(|((sum, min, max), values, histogram, count)| {
+            // Mostly the count the trend stores, so that valid trends are tried too.
+            let stored = histogram.as_ref().map_or(values.len() as u64, |h| {
+                h.positive
+                    .iter()
+                    .chain(&h.negative)
+                    .flat_map(|r| &r.counts)
+                    .fold(h.zero, |a, b| a.wrapping_add(*b))
+            });
+            W::Trend(pb::TrendSink {
+                count: count.unwrap_or(stored),
+                sum,
+                min,
+                max,
+                values,
+                histogram,
+            })
+        });
+    prop_oneof![
+        (number(), count()).prop_map(|(sum, samples)| W::Counter(pb::CounterSink { sum, samples })),
+        (number(), number(), number(), any::<u64>(), any::<bool>()).prop_map(
+            |(value, min, max, time_ns, set)| W::Gauge(pb::GaugeSink {
+                value,
+                min,
+                max,
+                time_ns,
+                set
+            })
+        ),
+        (count(), count()).prop_map(|(trues, total)| W::Rate(pb::RateSink { trues, total })),
+        trend,
+    ]
+}
+
 /// What a batch makes the controller hold: its series' bytes.
 fn held(batch: &volley_proto::MetricBatch) -> usize {
     batch
         .series
         .iter()
         .map(|s| {
-            s.sink_json.len()
+            s.sink.as_ref().map_or(0, |k| k.encoded_len())
                 + s.metric.len()
                 + s.tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
         })
@@ -214,8 +273,9 @@ proptest! {
                     held(&batch) <= 64 * 1024 + 256 * raw.len(),
                     "{} bytes held from a push of {}", held(&batch), raw.len()
                 );
-                for s in &batch.series {
-                    prop_assert!(serde_json::from_slice::<Sink>(&s.sink_json).is_ok());
+                for mut s in batch.series {
+                    let decoded = s.take_sink();
+                    prop_assert!(decoded.is_ok(), "{decoded:?}");
                 }
             }
             Err(PushError::Metric { metric, why }) => {
@@ -257,11 +317,7 @@ proptest! {
         flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
         cpu in number(),
         vus in any::<i64>(),
-        sink in prop_oneof![
-            Just(r#"{"counter":{"sum":1.0}}"#.to_string()),
-            Just(r#"{"gauge":{"value":5e300,"set":true}}"#.to_string()),
-            ".{0,40}",
-        ],
+        sink in wire_sink(),
     ) {
         use volley_proto as pb;
         let heartbeat = pb::AgentMessage {
@@ -280,16 +336,14 @@ proptest! {
                 series: vec![
                     pb::Series {
                         metric: "vus".into(),
-                        metric_type: "gauge".into(),
-                        contains: "default".into(),
-                        sink_json: sink.clone().into_bytes(),
+                        contains: pb::ValueType::Default as i32,
+                        sink: Some(sink.clone()),
                         ..Default::default()
                     },
                     pb::Series {
                         metric: "http_reqs".into(),
-                        metric_type: "counter".into(),
-                        contains: "default".into(),
-                        sink_json: sink.into_bytes(),
+                        contains: pb::ValueType::Default as i32,
+                        sink: Some(sink.clone()),
                         ..Default::default()
                     },
                 ],
@@ -322,10 +376,38 @@ proptest! {
                 Some(pb::agent_message::Body::Metrics(b)) => {
                     let mut live = crate::run::merge::LiveData::default();
                     let mut gauges = crate::run::merge::AgentGauges::default();
-                    crate::run::merge::merge_batch(&mut live, &mut gauges, "a", &b, 1000);
+                    crate::run::merge::merge_batch(&mut live, &mut gauges, "a", b, 1000);
                     prop_assert!(live.timeline.len() <= crate::run::merge::MAX_INTERVALS);
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// A typed sink of any content is taken (and then travels back unchanged: encoding the
+    /// decoded sink and decoding it again gives the same sink) or refused naming a field of
+    /// `proto/volley.proto`; never a panic.
+    #[test]
+    fn typed_sinks(sink in wire_sink()) {
+        use volley_proto as pb;
+        let series = |sink| pb::Series {
+            metric: "m".into(),
+            contains: pb::ValueType::Time as i32,
+            sink: Some(sink),
+            ..Default::default()
+        };
+        match series(sink).take_sink() {
+            Ok((_, decoded)) => {
+                let again = series(pb::series::Sink::from(decoded.clone())).take_sink();
+                prop_assert_eq!(again.map(|(_, s)| s), Ok(decoded));
+            }
+            Err(e) => {
+                const FIELDS: &[&str] = &[
+                    "counter.sum", "gauge.value", "gauge.min", "gauge.max", "rate.trues",
+                    "trend", "trend.sum", "trend.min", "trend.max", "trend.values",
+                    "trend.histogram",
+                ];
+                prop_assert!(FIELDS.contains(&e.field), "{e}");
             }
         }
     }

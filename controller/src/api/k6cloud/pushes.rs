@@ -75,18 +75,17 @@ pub fn to_batch(raw: &[u8], run_id: u64) -> Result<MetricBatch, PushError> {
                 first_ms = first_ms.min(t);
                 last_ms = last_ms.max(t);
             }
-            let sink_json = serde_json::to_vec(&sink).map_err(|e| bad(e.to_string()))?;
-            series.push(Series {
-                metric: m.name.clone(),
-                metric_type: mtype.to_string(),
-                contains: value_type(&m.name, mtype).to_string(),
-                tags: ts
-                    .tags
-                    .iter()
-                    .map(|l| (l.key.clone(), l.value.clone()))
-                    .collect(),
-                sink_json,
-            });
+            let tags = ts
+                .tags
+                .iter()
+                .map(|l| (l.key.clone(), l.value.clone()))
+                .collect();
+            series.push(Series::from_sink(
+                m.name.clone(),
+                value_type(&m.name, mtype),
+                tags,
+                sink,
+            ));
         }
     }
     if first_ms == u64::MAX {
@@ -286,19 +285,17 @@ mod tests {
         let batch = to_batch(&decompress(&packed, true, 1 << 20).unwrap(), 7).unwrap();
         assert_eq!((batch.start_unix_ms, batch.end_unix_ms), (100_000, 102_000));
         assert_eq!(batch.series.len(), 2);
-        let reqs = &batch.series[0];
-        assert_eq!(
-            (reqs.metric.as_str(), reqs.metric_type.as_str()),
-            ("http_reqs", "counter")
-        );
+        let mut series = batch.series;
+        let reqs = &mut series[0];
+        assert_eq!(reqs.metric, "http_reqs");
         assert_eq!(reqs.tags.get("method").map(String::as_str), Some("GET"));
         assert_eq!(reqs.tags.get("group").map(String::as_str), Some(""));
-        match serde_json::from_slice::<Sink>(&reqs.sink_json).unwrap() {
-            Sink::Counter(c) => assert_eq!(c.count(), 7.0),
+        match reqs.take_sink().unwrap() {
+            (_, Sink::Counter(c)) => assert_eq!(c.count(), 7.0),
             other => panic!("not a counter: {other:?}"),
         }
-        match serde_json::from_slice::<Sink>(&batch.series[1].sink_json).unwrap() {
-            Sink::Rate(r) => assert_eq!((r.trues, r.total), (2, 5)),
+        match series[1].take_sink().unwrap() {
+            (_, Sink::Rate(r)) => assert_eq!((r.trues, r.total), (2, 5)),
             other => panic!("not a rate: {other:?}"),
         }
     }

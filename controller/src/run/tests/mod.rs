@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use volley_common::exit::AbortReason;
-use volley_common::metrics::{MetricType, Sink};
+use volley_common::metrics::{MetricType, Sink, ValueType};
 use volley_proto as pb;
 
 use pb::controller_message::Body;
@@ -258,16 +258,11 @@ fn batch(agent: &str, seq: u64, series: Vec<pb::Series>) -> Input {
 fn series(metric: &str, mtype: MetricType, value: f64, tags: &[(&str, &str)]) -> pb::Series {
     let mut sink = Sink::new(mtype);
     sink.add(value, 0);
-    pb::Series {
-        metric: metric.into(),
-        metric_type: mtype.as_str().into(),
-        contains: "default".into(),
-        tags: tags
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        sink_json: serde_json::to_vec(&sink).unwrap(),
-    }
+    let tags = tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    pb::Series::from_sink(metric.into(), ValueType::Default, tags, sink)
 }
 
 fn iterations(n: f64) -> Vec<pb::Series> {
