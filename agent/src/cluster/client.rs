@@ -129,8 +129,21 @@ impl Outbox {
         }
     }
 
-    fn ack(&self, seq: u64) {
+    /// The controller merged run `run_id`'s batches up to `seq`. The batches kept are all of
+    /// one run (`new_run` clears them), so an acknowledgement naming another run — a late one
+    /// for the run before, sent just as this one started — drops nothing: it would otherwise
+    /// drop this run's batches of the same sequence numbers before they were merged.
+    fn ack(&self, run_id: u64, seq: u64) {
         let mut u = self.unacked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = u.values().next().and_then(batch_run) {
+            if kept != run_id {
+                tracing::debug!(
+                    "ignoring an acknowledgement of run {run_id}'s batches up to {seq}: the \
+                     batches kept are run {kept}'s"
+                );
+                return;
+            }
+        }
         let keep = u.split_off(&(seq + 1));
         *u = keep;
         self.status.set_unacked(u.len());
@@ -160,6 +173,14 @@ impl Outbox {
 
     fn detach(&self) {
         *self.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// The run a kept metric batch belongs to.
+fn batch_run(m: &pb::AgentMessage) -> Option<u64> {
+    match &m.body {
+        Some(pb::agent_message::Body::Metrics(b)) => Some(b.run_id),
+        _ => None,
     }
 }
 
@@ -504,7 +525,7 @@ async fn session(
             }
             B::Ack(a) => {
                 if a.run_id != 0 {
-                    outbox.ack(a.batch_seq);
+                    outbox.ack(a.run_id, a.batch_seq);
                 }
             }
             B::Registered(_) => {}
@@ -790,4 +811,48 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         tx.status.run_ended();
         let _ = std::fs::remove_dir_all(&dir);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(run_id: u64, seq: u64) -> pb::AgentMessage {
+        msg(pb::agent_message::Body::Metrics(pb::MetricBatch {
+            run_id,
+            seq,
+            ..Default::default()
+        }))
+    }
+
+    fn kept(outbox: &Outbox) -> Vec<(u64, u64)> {
+        let u = outbox.unacked.lock().unwrap();
+        u.iter()
+            .map(|(seq, m)| (batch_run(m).unwrap(), *seq))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_late_acknowledgement_of_the_run_before_drops_none_of_this_runs_batches() {
+        let outbox = Outbox::new(Arc::new(AgentStatus::new(10)));
+        outbox.send(batch(7, 1)).await;
+        outbox.send(batch(7, 2)).await;
+        outbox.new_run();
+        outbox.send(batch(8, 1)).await;
+        outbox.send(batch(8, 2)).await;
+        outbox.ack(7, 2);
+        assert_eq!(
+            kept(&outbox),
+            [(8, 1), (8, 2)],
+            "run 7's ack kept run 8's batches"
+        );
+        outbox.ack(8, 1);
+        assert_eq!(
+            kept(&outbox),
+            [(8, 2)],
+            "run 8's own ack drops up to its sequence"
+        );
+        outbox.ack(8, 2);
+        assert!(kept(&outbox).is_empty());
+    }
 }
