@@ -24,7 +24,8 @@ use volley_common::summary::SummaryReport;
 use crate::types::{
     AgentList, CreateTestJson, CreateToken, RunAgents, RunEnvelope, RunList, RunView, StartTestRun,
     StopRun, StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, TestEnvelope,
-    TestList, TokenCreated, TokenEnvelope, TokenList, STREAM_SECRET_HEADER,
+    TestList, TokenCreated, TokenEnvelope, TokenList, IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAYED_HEADER, STREAM_SECRET_HEADER,
 };
 
 /// The largest answer read (bytes); a larger one is an error, not a truncated body.
@@ -110,6 +111,8 @@ pub struct RawResponse {
     pub body: Vec<u8>,
     /// The `Location` header of a redirect.
     pub location: Option<String>,
+    /// The answer says `Idempotent-Replayed: true`: a create whose idempotency key was seen.
+    pub replayed: bool,
 }
 
 impl RawResponse {
@@ -273,6 +276,35 @@ impl Client {
         self.send_json("POST", &path, Some(body))
     }
 
+    /// [`Client::create_test`] with an `Idempotency-Key`: sent again (this client resends a
+    /// request that got no answer to the next controller), it makes one test, and the
+    /// controller answers the second with the first one's test.
+    pub fn create_test_keyed(
+        &self,
+        body: &CreateTestJson,
+        key: &str,
+    ) -> Result<TestEnvelope, ClientError> {
+        let raw = self.send_keyed(
+            "POST",
+            "/loadtests/v2/tests",
+            Some(json_body(body)?),
+            Some(key),
+        )?;
+        decode("/loadtests/v2/tests", raw)
+    }
+
+    /// [`Client::start_testrun`] with an `Idempotency-Key`: sent again, it starts one run.
+    pub fn start_testrun_keyed(
+        &self,
+        test_id: u64,
+        body: &StartTestRun,
+        key: &str,
+    ) -> Result<RunEnvelope, ClientError> {
+        let path = format!("/loadtests/v2/tests/{test_id}/start-testrun");
+        let raw = self.send_keyed("POST", &path, Some(json_body(body)?), Some(key))?;
+        decode(&path, raw)
+    }
+
     /// `GET /loadtests/v2/runs/{id}`.
     pub fn run(&self, id: u64) -> Result<RunView, ClientError> {
         let env: RunEnvelope = self.get(&format!("/loadtests/v2/runs/{id}"))?;
@@ -387,6 +419,17 @@ impl Client {
         self.send(method, path, body)
     }
 
+    /// [`Client::request`] with an `Idempotency-Key` header.
+    pub fn request_keyed(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+        key: &str,
+    ) -> Result<RawResponse, ClientError> {
+        self.send_keyed(method, path, Some(json_body(body)?), Some(key))
+    }
+
     /// Like [`Client::request`], with a body of any bytes and media type (e.g. JSON that is
     /// deliberately malformed).
     pub fn request_bytes(
@@ -426,10 +469,7 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let body = body
-            .map(|b| serde_json::to_vec(b).map(|v| ("application/json", v)))
-            .transpose()
-            .map_err(|e| ClientError::InvalidUrl(format!("cannot encode the request: {e}")))?;
+        let body = body.map(json_body).transpose()?;
         let raw = self.send(method, path, body)?;
         decode(path, raw)
     }
@@ -443,6 +483,17 @@ impl Client {
         path: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<RawResponse, ClientError> {
+        self.send_keyed(method, path, body, None)
+    }
+
+    /// [`Client::send`], with an `Idempotency-Key` on every attempt when `key` is given.
+    fn send_keyed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        key: Option<&str>,
+    ) -> Result<RawResponse, ClientError> {
         let mut body = body;
         let n = self.bases.len();
         let first = self.current.load(Ordering::Relaxed) % n;
@@ -453,7 +504,7 @@ impl Client {
             let base = &self.bases[next];
             // One controller: the body is sent once, never copied.
             let attempt = if n == 1 { body.take() } else { body.clone() };
-            let answer = self.send_to(base, method, path, attempt);
+            let answer = self.send_to(base, method, path, attempt, key);
             let retry_elsewhere = match &answer {
                 Err(ClientError::Unreachable(_)) => true,
                 Ok(r) => r.status == 503 && error_code(&r.body).as_deref() == Some("no_leader"),
@@ -499,6 +550,7 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<(&str, Vec<u8>)>,
+        key: Option<&str>,
     ) -> Result<RawResponse, ClientError> {
         let m = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| ClientError::InvalidUrl(format!("invalid HTTP method {method:?}")))?;
@@ -512,6 +564,9 @@ impl Client {
         }
         if let Some(s) = &self.stream_secret {
             req = req.header(STREAM_SECRET_HEADER, s.as_str());
+        }
+        if let Some(k) = key {
+            req = req.header(IDEMPOTENCY_KEY_HEADER, k);
         }
         if let Some((content_type, bytes)) = body {
             req = req
@@ -527,6 +582,10 @@ impl Client {
         if let (Some(node), Some(term)) = (header(LEADER_HEADER), header(TERM_HEADER)) {
             *self.leader.lock().unwrap_or_else(|e| e.into_inner()) = Some(Leader { node, term });
         }
+        let replayed = resp
+            .headers()
+            .get(IDEMPOTENT_REPLAYED_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"true");
         let location = resp
             .headers()
             .get(reqwest::header::LOCATION)
@@ -561,6 +620,7 @@ impl Client {
             status,
             body,
             location,
+            replayed,
         })
     }
 
@@ -607,6 +667,13 @@ fn check_base(base: &str) -> Result<String, ClientError> {
         )));
     }
     Ok(trimmed.to_string())
+}
+
+/// A request body as JSON.
+fn json_body<B: Serialize + ?Sized>(body: &B) -> Result<(&'static str, Vec<u8>), ClientError> {
+    serde_json::to_vec(body)
+        .map(|v| ("application/json", v))
+        .map_err(|e| ClientError::InvalidUrl(format!("cannot encode the request: {e}")))
 }
 
 /// The `error.code` of an API error body.

@@ -128,6 +128,21 @@ fn build_archive(t: &TestFlags, control: &Arc<RunControl>) -> Result<Built, Insp
     })
 }
 
+/// A random UUID (version 4), the `Idempotency-Key` of one submit.
+fn idempotency_key() -> String {
+    let r: u128 = rand::random();
+    // The version (4) and variant (10) bits of RFC 9562.
+    let u = (r & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        u >> 96,
+        (u >> 80) & 0xffff,
+        (u >> 64) & 0xffff,
+        (u >> 48) & 0xffff,
+        u & 0xffff_ffff_ffff
+    )
+}
+
 #[derive(clap::Args)]
 pub struct ArchiveArgs {
     #[command(flatten)]
@@ -228,7 +243,11 @@ pub fn submit(a: SubmitArgs) -> i32 {
         project_id: None,
         k6_archive: base64::engine::general_purpose::STANDARD.encode(&built.tar),
     };
-    let test_id = match c.create_test(&body) {
+    // One key for this submit's creates, the same when the client sends one again to the next
+    // controller: a create the controller got twice makes one test and one run
+    // (docs/ha.md#submits-sent-twice).
+    let key = idempotency_key();
+    let test_id = match c.create_test_keyed(&body, &key) {
         Ok(t) => t.test.id,
         Err(e) => return rest_failed(e, false),
     };
@@ -240,7 +259,7 @@ pub fn submit(a: SubmitArgs) -> i32 {
         env: built.env.clone(),
         note: a.note.clone(),
     };
-    let run_id = match c.start_testrun(test_id, &start) {
+    let run_id = match c.start_testrun_keyed(test_id, &start, &key) {
         Ok(r) => r.run.id,
         Err(e) => return rest_failed(e, false),
     };
@@ -452,4 +471,20 @@ fn print_summary(c: &Client, run_id: u64, built: &Built) -> Option<AbortReason> 
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\n{}", report.render_text());
     failed
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_submit_has_a_key_of_its_own_shaped_as_a_uuid_v4() {
+        let (a, b) = (super::idempotency_key(), super::idempotency_key());
+        assert_ne!(a, b);
+        for k in [a, b] {
+            let groups: Vec<usize> = k.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{k}");
+            assert!(k.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()), "{k}");
+            assert_eq!(&k[14..15], "4", "version 4: {k}");
+            assert!("89ab".contains(&k[19..20]), "variant 10: {k}");
+        }
+    }
 }

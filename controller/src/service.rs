@@ -13,10 +13,12 @@ use crate::api::{
 };
 use crate::auth::stream_keys::StreamKeys;
 use crate::auth::{tokens, AuthError, Caller};
+use crate::coordinator::driver::Clock as _;
 use crate::coordinator::{now_rfc3339, validate_options, Coordinator};
 use crate::model::{AgentUtilization, AgentView, Run, RunStatus, Test};
 use crate::placement::{self, Admission, PlacementRequest};
 use crate::run::merge::LiveData;
+use crate::state::idempotency::{self, KeyKind};
 use crate::state::{Command, Effect, RunChanges, StateError, STREAMED_RUN_PROCESS};
 use crate::store::{StoreError, StoreHealth};
 
@@ -36,10 +38,14 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
     )
 }
 
-/// A store failure as the API answers it: limits are the caller's to fix (413, 507), anything
-/// else is the store's (503, retry later).
+/// A store failure as the API answers it: limits are the caller's to fix (413, 507), as is an
+/// idempotency key sent with another request (422); anything else is the store's (503, retry
+/// later).
 fn store_error(e: StoreError) -> ServiceError {
     match &e {
+        StoreError::Rejected(StateError::KeyReused { .. }) => {
+            ServiceError::new(422, "idempotency_key_reused", e.to_string())
+        }
         StoreError::ArchiveTooLarge { .. } | StoreError::ProjectFull { .. } => {
             ServiceError::new(413, "storage_limit_exceeded", e.to_string())
         }
@@ -84,6 +90,12 @@ impl Service {
         })
     }
 
+    /// The run a create with an idempotency key already seen answers with.
+    fn replayed_run(&self, run_id: u64) -> Result<(Run, bool), ServiceError> {
+        let run = self.run(run_id).ok_or_else(|| internal("run vanished"))?;
+        Ok((run, true))
+    }
+
     /// Refuses a run that no placement could ever hold (422): more agents than the controller
     /// allows, labels no connected agent has, more VUs than the connected agents can hold.
     fn check_placeable(&self, config: &serde_json::Value) -> Result<(), ServiceError> {
@@ -113,6 +125,18 @@ impl ControllerService for Service {
         archive: Vec<u8>,
         caller: &Caller,
     ) -> Result<Test, ServiceError> {
+        self.create_test_keyed(name, project_id, archive, caller, None)
+            .map(|(test, _)| test)
+    }
+
+    fn create_test_keyed(
+        &self,
+        name: String,
+        project_id: Option<u64>,
+        archive: Vec<u8>,
+        caller: &Caller,
+        key: Option<String>,
+    ) -> Result<(Test, bool), ServiceError> {
         let (parsed, archive) = read_archive(archive)?;
         let options = parsed.metadata.options.clone();
         let project_id = tokens::choose_project(project_id, &options, caller)?;
@@ -135,15 +159,20 @@ impl ControllerService for Service {
                     archive_size: archive.len() as u64,
                     config: options,
                     at: now_rfc3339(),
+                    idempotency_key: key,
                 },
                 &archive,
             )
             .map_err(store_error)?;
-        let Effect::TestCreated { test_id } = applied.effect else {
-            return Err(internal("unexpected effect"));
+        let (test_id, replayed) = match applied.effect {
+            Effect::TestCreated { test_id } => (test_id, false),
+            Effect::Replayed { test_id, .. } => (test_id, true),
+            _ => return Err(internal("unexpected effect")),
         };
-        self.get_test(test_id)
-            .ok_or_else(|| internal("test vanished"))
+        let test = self
+            .get_test(test_id)
+            .ok_or_else(|| internal("test vanished"))?;
+        Ok((test, replayed))
     }
 
     fn list_tests(&self, keep: &dyn Fn(&Test) -> bool, page: Page) -> Listed<Test> {
@@ -177,6 +206,32 @@ impl ControllerService for Service {
         note: String,
         user_id: u64,
     ) -> Result<Run, ServiceError> {
+        self.start_run_keyed(test_id, env, note, user_id, None)
+            .map(|(run, _)| run)
+    }
+
+    fn start_run_keyed(
+        &self,
+        test_id: u64,
+        env: BTreeMap<String, String>,
+        note: String,
+        user_id: u64,
+        key: Option<String>,
+    ) -> Result<(Run, bool), ServiceError> {
+        // A key seen: the run it made, whatever the agents or limits are now.
+        if let Some(key) = &key {
+            let request = idempotency::run_request(test_id, user_id);
+            let now_ms = crate::coordinator::driver::SystemClock.now().unix_ms as i64;
+            let seen = self.co.db.read(|s| {
+                s.idempotency_keys()
+                    .seen(KeyKind::Run, key, &request, now_ms)
+            });
+            match seen {
+                Ok(Some(run_id)) => return self.replayed_run(run_id),
+                Ok(None) => {}
+                Err(e) => return Err(store_error(StoreError::Rejected(e))),
+            }
+        }
         let test = self.get_test(test_id).ok_or_else(|| {
             ServiceError::not_found("test_not_found", format!("no test with id {test_id}"))
         })?;
@@ -206,8 +261,17 @@ impl ControllerService for Service {
                 user_id,
                 started_by: self.started_by(user_id),
                 at: now_rfc3339(),
+                idempotency_key: key,
             })
             .map_err(store_error)?;
+        // Two creates with one key were committed: the second made nothing.
+        if let Effect::Replayed {
+            run_id: Some(run_id),
+            ..
+        } = applied.effect
+        {
+            return self.replayed_run(run_id);
+        }
         let run_id = applied.run_id().ok_or_else(|| internal("no run created"))?;
         // Options were validated when the test was created; validate again (the rules may
         // have changed with a new controller version).
@@ -238,7 +302,8 @@ impl ControllerService for Service {
                 );
             }
         }
-        self.run(run_id).ok_or_else(|| internal("run vanished"))
+        let run = self.run(run_id).ok_or_else(|| internal("run vanished"))?;
+        Ok((run, false))
     }
 
     fn create_streamed_run(
@@ -302,6 +367,7 @@ impl ControllerService for Service {
                 user_id: caller.user_id(),
                 started_by: self.started_by(caller.user_id()),
                 at: now_rfc3339(),
+                idempotency_key: None,
             })
             .map_err(store_error)?;
         let run_id = applied.run_id().ok_or_else(|| internal("no run created"))?;

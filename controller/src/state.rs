@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use changes::RunChanges;
+use idempotency::{IdempotencyKeys, KeyKind};
 pub use tokens::TokenRecord;
 use volley_api::Role;
 
@@ -64,6 +65,10 @@ pub enum Command {
         config: serde_json::Value,
         /// RFC 3339.
         at: String,
+        /// The client's `Idempotency-Key`: a create with a key already seen makes nothing and
+        /// answers the first one's test ([`idempotency`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     },
     /// A new run of a test, in status CREATED; its id is the state's next run id.
     CreateRun {
@@ -85,6 +90,10 @@ pub enum Command {
         started_by: String,
         /// RFC 3339.
         at: String,
+        /// The client's `Idempotency-Key`: a create with a key already seen makes nothing and
+        /// answers the first one's run ([`idempotency`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     },
     /// Move a run to another status. `changes` are applied in the same step, so that readers
     /// never see e.g. an ABORTED run without its `exit_code` and `error_detail`.
@@ -183,6 +192,12 @@ pub enum Effect {
     TokenRevoked {
         token_id: u64,
     },
+    /// A create whose idempotency key was seen: nothing was created; the ids are what the
+    /// first create made (its run, for a `CreateRun`).
+    Replayed {
+        test_id: u64,
+        run_id: Option<u64>,
+    },
     /// Data kept beside the state was stored (a replicated archive chunk or run checkpoint,
     /// docs/ha.md#what-is-replicated); the state itself did not change.
     Stored,
@@ -201,13 +216,16 @@ impl Applied {
             | Effect::RunUpdated { run_id }
             | Effect::RunAssigned { run_id }
             | Effect::SummarySet { run_id } => Some(run_id),
+            Effect::Replayed { run_id, .. } => run_id,
         }
     }
 
     /// The test the command created (or created a run of), if any.
     pub fn test_id(&self) -> Option<u64> {
         match self.effect {
-            Effect::TestCreated { test_id } | Effect::RunCreated { test_id, .. } => Some(test_id),
+            Effect::TestCreated { test_id }
+            | Effect::RunCreated { test_id, .. }
+            | Effect::Replayed { test_id, .. } => Some(test_id),
             _ => None,
         }
     }
@@ -270,6 +288,15 @@ pub enum StateError {
          {now}: prepare it again"
     )]
     StalePrepared { prepared_at: u64, now: u64 },
+    #[error(
+        "the Idempotency-Key {key:?} was sent with {first}; this request asks for {now}: send \
+         a new key with a new request"
+    )]
+    KeyReused {
+        key: String,
+        first: String,
+        now: String,
+    },
 }
 
 /// How an API should report a rejection.
@@ -293,7 +320,8 @@ impl StateError {
             | StateError::Backward { .. }
             | StateError::AssignTerminal { .. }
             | StateError::StaleIndex { .. }
-            | StateError::StalePrepared { .. } => ErrorKind::Conflict,
+            | StateError::StalePrepared { .. }
+            | StateError::KeyReused { .. } => ErrorKind::Conflict,
             StateError::BadTimestamp { .. } | StateError::Invalid { .. } => ErrorKind::Invalid,
         }
     }
@@ -313,6 +341,7 @@ pub struct Prepared {
     next_test_id: u64,
     next_run_id: u64,
     next_token_id: u64,
+    keys: Option<idempotency::KeyChange>,
     effect: Effect,
 }
 
@@ -342,6 +371,10 @@ pub struct State {
     tokens: BTreeMap<u64, TokenRecord>,
     #[serde(default = "tokens::first_id")]
     next_token_id: u64,
+    /// Idempotency keys of creates (added later: absent from older snapshots, and left out
+    /// while there are none, so a state without keys serializes as before).
+    #[serde(default, skip_serializing_if = "IdempotencyKeys::is_empty")]
+    keys: IdempotencyKeys,
 }
 
 impl Default for State {
@@ -361,7 +394,13 @@ impl State {
             applied_index: 0,
             tokens: BTreeMap::new(),
             next_token_id: 1,
+            keys: IdempotencyKeys::default(),
         }
+    }
+
+    /// The idempotency keys of creates the state remembers.
+    pub fn idempotency_keys(&self) -> &IdempotencyKeys {
+        &self.keys
     }
 
     /// The index of the last applied command (0: none yet).
@@ -405,6 +444,7 @@ impl State {
             next_test_id: self.next_test_id,
             next_run_id: self.next_run_id,
             next_token_id: self.next_token_id,
+            keys: None,
             effect: Effect::RunUpdated { run_id: 0 },
         };
         match cmd {
@@ -415,6 +455,7 @@ impl State {
                 archive_size,
                 config,
                 at,
+                idempotency_key,
             } => {
                 let id = self.next_test_id;
                 let subject = || format!("test {id}");
@@ -435,6 +476,20 @@ impl State {
                              (64 hex digits)"
                         ),
                     });
+                }
+                if let Some(key) = idempotency_key {
+                    let request = idempotency::test_request(archive_sha256, *project_id);
+                    let seen = self.key_seen(KeyKind::Test, key, request, &at, index, id)?;
+                    match seen {
+                        Ok(test_id) => {
+                            p.effect = Effect::Replayed {
+                                test_id,
+                                run_id: None,
+                            };
+                            return Ok(p);
+                        }
+                        Err(change) => p.keys = Some(change),
+                    }
                 }
                 p.next_test_id = next_id(id, "test")?;
                 p.test = Some(Test {
@@ -459,6 +514,7 @@ impl State {
                 user_id,
                 started_by,
                 at,
+                idempotency_key,
             } => {
                 let mut test = self
                     .tests
@@ -467,6 +523,19 @@ impl State {
                     .clone();
                 let at = canonical_timestamp("CreateRun.at", at)?;
                 let id = self.next_run_id;
+                if let Some(key) = idempotency_key {
+                    let request = idempotency::run_request(*test_id, *user_id);
+                    match self.key_seen(KeyKind::Run, key, request, &at, index, id)? {
+                        Ok(run_id) => {
+                            p.effect = Effect::Replayed {
+                                test_id: *test_id,
+                                run_id: Some(run_id),
+                            };
+                            return Ok(p);
+                        }
+                        Err(change) => p.keys = Some(change),
+                    }
+                }
                 p.next_run_id = next_id(id, "run")?;
                 test.test_run_ids.push(id);
                 p.run = Some(Run {
@@ -689,6 +758,9 @@ impl State {
         self.next_test_id = prepared.next_test_id;
         self.next_run_id = prepared.next_run_id;
         self.next_token_id = prepared.next_token_id;
+        if let Some(change) = prepared.keys {
+            self.keys.apply(change);
+        }
         self.applied_index = prepared.index;
         Ok(Applied {
             index: prepared.index,
@@ -727,6 +799,39 @@ impl State {
     /// Runs that may still change status (what a restarted controller must look after).
     pub fn non_terminal_runs(&self) -> impl Iterator<Item = &Run> + '_ {
         self.runs.values().filter(|r| !r.run_status.is_terminal())
+    }
+
+    /// A keyed create: `Ok(id)` when `key` was seen with the same request (the id it made),
+    /// else the change that records it for the new `id`. The key is checked first (the API
+    /// checks it too; a command from elsewhere is checked here).
+    fn key_seen(
+        &self,
+        kind: KeyKind,
+        key: &str,
+        request: String,
+        at: &str,
+        index: u64,
+        id: u64,
+    ) -> Result<Result<u64, idempotency::KeyChange>, StateError> {
+        idempotency::check_key(key).map_err(|problem| StateError::Invalid {
+            subject: "idempotency_key".into(),
+            problem,
+        })?;
+        let at_ms = timestamp::parse_rfc3339(at).map_err(|problem| StateError::BadTimestamp {
+            field: "idempotency_key at".into(),
+            value: at.to_string(),
+            problem,
+        })?;
+        if let Some(first) = self.keys.seen(kind, key, &request, at_ms)? {
+            return Ok(Ok(first));
+        }
+        let record = idempotency::KeyRecord {
+            id,
+            request,
+            at_ms,
+            index,
+        };
+        Ok(Err(self.keys.plan(kind, key, record)))
     }
 
     fn run_clone(&self, run_id: u64) -> Result<Run, StateError> {
@@ -789,6 +894,7 @@ fn parse_stored(run_id: u64, field: &str, value: &str) -> Result<i64, StateError
 }
 
 mod changes;
+pub mod idempotency;
 pub mod timestamp;
 mod tokens;
 

@@ -31,5 +31,8 @@ pub use run::{
 pub use stream::{
     StreamFinish, StreamStatus, StreamedRunCreated, StreamedRunRequest, STREAM_SECRET_HEADER,
 };
-pub use test::{CreateTestJson, CreateTestMultipart, TestEnvelope, TestList, TestView};
+pub use test::{
+    CreateTestJson, CreateTestMultipart, TestEnvelope, TestList, TestView, IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAYED_HEADER,
+};
 pub use token::{CreateToken, Role, TokenCreated, TokenEnvelope, TokenList, TokenView};

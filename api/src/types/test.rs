@@ -5,6 +5,14 @@ use utoipa::ToSchema;
 
 use super::Meta;
 
+/// The request header that makes a create of a test or a run idempotent: a create sent again
+/// with the same key makes nothing new and is answered with what the first one made
+/// (docs/rest-api.md#idempotency-keys).
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// The answer header (`true`) of a create whose idempotency key was seen before.
+pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
+
 /// A load test (k6's legacy `k6-test`), then Volley's own fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(as = K6Test)]

@@ -13,7 +13,8 @@ use axum::Json;
 use base64::Engine as _;
 use volley_api::{
     CreateTestJson, CreateTestMultipart, ErrorBody, Meta, RunAgents, RunEnvelope, RunList,
-    StartTestRun, StopRun, TestEnvelope, TestList,
+    StartTestRun, StopRun, TestEnvelope, TestList, IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAYED_HEADER,
 };
 
 use super::extract::{
@@ -188,10 +189,49 @@ pub(super) fn validate_name(name: Option<String>, form: &str) -> Result<String, 
     Ok(name)
 }
 
+/// What the `Idempotency-Key` header does, for the OpenAPI document.
+const IDEMPOTENCY_KEY: &str = "Optional, 1 to 255 visible ASCII characters (a UUID, say), the \
+    same when the request is sent again: a create whose key was seen in the last 24 hours makes \
+    nothing new and answers what the first one made, with `Idempotent-Replayed: true`. The same \
+    key with another request → 422 `idempotency_key_reused`; a malformed one → 400 \
+    `invalid_idempotency_key`.";
+
+/// The `Idempotency-Key` of a create, if the client sent one: at most one, 1 to 255 visible
+/// ASCII characters (docs/rest-api.md#idempotency-keys).
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |problem: String| {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            format!("the Idempotency-Key header is not usable: {problem}"),
+        )
+    };
+    if values.next().is_some() {
+        return Err(bad("it is given more than once; give it once".into()));
+    }
+    let key = value
+        .to_str()
+        .map_err(|_| bad("it is not visible ASCII".into()))?;
+    crate::state::idempotency::check_key(key).map_err(bad)?;
+    Ok(Some(key.to_string()))
+}
+
+/// Marks the answer of a create whose idempotency key was seen before.
+fn mark_replayed(resp: &mut Response, replayed: bool) {
+    if replayed {
+        resp.headers_mut()
+            .insert(IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+}
+
 /// Create a load test with its archive
 ///
 /// The body is limited (80 MiB by default); base64 in JSON costs a third more.
 #[utoipa::path(post, path = "/loadtests/v2/tests", tag = "tests",
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
     request_body(content(
         (CreateTestMultipart = "multipart/form-data"),
         (CreateTestJson = "application/json"),
@@ -199,10 +239,13 @@ pub(super) fn validate_name(name: Option<String>, form: &str) -> Result<String, 
     responses(
         (status = 201, description = "Created; `Location` names the new test.", body = TestEnvelope,
             headers(("Location" = String, description = "The new test's path."))),
-        (status = 400, description = "Missing/invalid field, bad JSON or multipart, bad base64, invalid archive.", body = ErrorBody),
+        (status = 200, description = "The `Idempotency-Key` was seen: the test its first create made (nothing new).", body = TestEnvelope,
+            headers(("Location" = String, description = "The test's path."),
+                ("Idempotent-Replayed" = String, description = "`true`."))),
+        (status = 400, description = "Missing/invalid field, bad JSON or multipart, bad base64, invalid archive, malformed `Idempotency-Key`.", body = ErrorBody),
         (status = 413, description = "Body over the upload limit.", body = ErrorBody),
         (status = 415, description = "Neither multipart/form-data nor application/json.", body = ErrorBody),
-        (status = 422, description = "The archive is well-formed but its options are not acceptable.", body = ErrorBody),
+        (status = 422, description = "The archive is well-formed but its options are not acceptable, or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = ErrorBody),
     ))]
 pub(super) async fn create_test(
     State(app): State<AppState>,
@@ -211,6 +254,7 @@ pub(super) async fn create_test(
     req: Request,
 ) -> Result<Response, ApiError> {
     Query::parse(raw.as_deref())?.finish(&[])?;
+    let key = idempotency_key(req.headers())?;
     let limit_hint = &fmt_bytes(app.limits.max_upload_bytes);
     let media = media_type(req.headers());
     let (name, project_id, archive, form) = match media.as_deref() {
@@ -265,15 +309,27 @@ pub(super) async fn create_test(
     // Hashing and reading a large archive blocks; keep it off the async workers.
     let svc = app.svc.clone();
     let by = caller.clone();
-    let test = tokio::task::spawn_blocking(move || svc.create_test(name, project_id, archive, &by))
-        .await
-        .map_err(|e| ApiError::internal(format!("creating the test failed: {e}")))??;
-    tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, project = test.project_id, "test created");
+    let (test, replayed) = tokio::task::spawn_blocking(move || {
+        svc.create_test_keyed(name, project_id, archive, &by, key)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("creating the test failed: {e}")))??;
+    if replayed {
+        tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, "test create replayed (idempotency key seen)");
+    } else {
+        tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, project = test.project_id, "test created");
+    }
     let location = format!("/loadtests/v2/tests/{}", test.id);
     let mut view = test_view(&test);
     view.script = script_for(&app, &Select::all(), test.id);
     let body = TestEnvelope { test: view };
-    let mut resp = (StatusCode::CREATED, Json(body)).into_response();
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut resp = (status, Json(body)).into_response();
+    mark_replayed(&mut resp, replayed);
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -351,14 +407,18 @@ pub(super) async fn get_test(
 /// Creates a run (CREATED → VALIDATED → QUEUED) and returns it; it starts when enough agents
 /// are idle.
 #[utoipa::path(post, path = "/loadtests/v2/tests/{id}/start-testrun", tag = "runs",
-    params(("id" = u64, Path, description = "A unique integer value identifying this test.")),
+    params(
+        ("id" = u64, Path, description = "A unique integer value identifying this test."),
+        ("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY),
+    ),
     request_body(content = Option<StartTestRun>, description = "Optional; an empty body uses no env and an empty note."),
     responses(
-        (status = 200, description = "The new run.", body = RunEnvelope),
-        (status = 400, description = "Bad id, query or body.", body = ErrorBody),
+        (status = 200, description = "The new run; with `Idempotent-Replayed: true`, the run the first create with this `Idempotency-Key` made.", body = RunEnvelope),
+        (status = 400, description = "Bad id, query, body or `Idempotency-Key`.", body = ErrorBody),
         (status = 404, description = "No such test.", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),
+        (status = 422, description = "A limit or placement refuses the run, or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = ErrorBody),
     ))]
 pub(super) async fn start_testrun(
     State(app): State<AppState>,
@@ -369,6 +429,7 @@ pub(super) async fn start_testrun(
 ) -> Result<Response, ApiError> {
     let id = test_id(&raw_id)?;
     Query::parse(raw.as_deref())?.finish(&[])?;
+    let key = idempotency_key(req.headers())?;
     // Optional `{"env": {..}, "note": ".."}`.
     let mut body = optional_json(req, "start-testrun", app.limits.max_body_bytes).await?;
     let env: BTreeMap<String, String> = body
@@ -389,11 +450,19 @@ pub(super) async fn start_testrun(
         ));
     }
     visible_test(&app, &caller, id)?;
-    let run = app.svc.start_run(id, env, note, caller.user_id())?;
-    tracing::info!(target: AUDIT, token = caller.user_id(), test = id, run = run.id, project = run.project_id, "run submitted");
+    let (run, replayed) = app
+        .svc
+        .start_run_keyed(id, env, note, caller.user_id(), key)?;
+    if replayed {
+        tracing::info!(target: AUDIT, token = caller.user_id(), test = id, run = run.id, "run submit replayed (idempotency key seen)");
+    } else {
+        tracing::info!(target: AUDIT, token = caller.user_id(), test = id, run = run.id, project = run.project_id, "run submitted");
+    }
     let mut view = run_view(&run);
     view.script = script_for(&app, &Select::all(), run.test_id);
-    Ok(ok(&RunEnvelope { run: view }))
+    let mut resp = ok(&RunEnvelope { run: view });
+    mark_replayed(&mut resp, replayed);
+    Ok(resp)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -81,6 +81,20 @@ pub trait ControllerService: Send + Sync + 'static {
         archive: Vec<u8>,
         caller: &Caller,
     ) -> Result<Test, ServiceError>;
+    /// [`ControllerService::create_test`] under the client's `Idempotency-Key`: a key seen
+    /// before answers the test its first create made, and `true` (docs/ha.md#submits-sent-twice).
+    fn create_test_keyed(
+        &self,
+        name: String,
+        project_id: Option<u64>,
+        archive: Vec<u8>,
+        caller: &Caller,
+        key: Option<String>,
+    ) -> Result<(Test, bool), ServiceError> {
+        let _ = key;
+        self.create_test(name, project_id, archive, caller)
+            .map(|t| (t, false))
+    }
     /// One page of the tests `keep` accepts, in id order, and how many it accepts in all.
     fn list_tests(&self, keep: &dyn Fn(&Test) -> bool, page: Page) -> Listed<Test>;
     fn get_test(&self, id: u64) -> Option<Test>;
@@ -148,6 +162,20 @@ pub trait ControllerService: Send + Sync + 'static {
         note: String,
         user_id: u64,
     ) -> Result<Run, ServiceError>;
+    /// [`ControllerService::start_run`] under the client's `Idempotency-Key`: a key seen
+    /// before answers the run its first create made, and `true`.
+    fn start_run_keyed(
+        &self,
+        test_id: u64,
+        env: BTreeMap<String, String>,
+        note: String,
+        user_id: u64,
+        key: Option<String>,
+    ) -> Result<(Run, bool), ServiceError> {
+        let _ = key;
+        self.start_run(test_id, env, note, user_id)
+            .map(|r| (r, false))
+    }
     fn get_run(&self, id: u64) -> Option<Run>;
     /// One page of the runs `keep` accepts, in id order, and how many it accepts in all.
     fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run>;

@@ -70,6 +70,7 @@ fn store_with_a_stopped_run(dir: &TempDir, status: RunStatus, signal: bool) -> A
             archive_size: ARCHIVE.len() as u64,
             config: serde_json::json!({"vus": 1}),
             at: now_rfc3339(),
+            idempotency_key: None,
         },
         ARCHIVE,
     )
@@ -85,6 +86,7 @@ fn store_with_a_stopped_run(dir: &TempDir, status: RunStatus, signal: bool) -> A
             user_id: 7,
             started_by: String::new(),
             at: now_rfc3339(),
+            idempotency_key: None,
         },
     );
     move_to(&db, 1, RunStatus::Queued);
@@ -357,6 +359,7 @@ async fn runs_left_created_or_validated_by_a_cut_short_submit_are_queued_by_the_
                 archive_size: archive.len() as u64,
                 config: serde_json::json!({"vus": 1, "iterations": 2}),
                 at: "2024-05-01T12:00:00Z".into(),
+                idempotency_key: None,
             },
             archive,
         )
@@ -372,6 +375,7 @@ async fn runs_left_created_or_validated_by_a_cut_short_submit_are_queued_by_the_
                 user_id: 1,
                 started_by: String::new(),
                 at: "2024-05-01T12:00:01Z".into(),
+                idempotency_key: None,
             })
             .unwrap()
             .run_id()

@@ -28,6 +28,7 @@ fn create_test(i: u64) -> Command {
         archive_size: i,
         config: serde_json::json!({ "vus": i }),
         at: "2024-05-01T12:00:00Z".into(),
+        idempotency_key: None,
     }
 }
 
@@ -185,6 +186,7 @@ async fn three_drivers_elect_replicate_and_survive_the_leaders_death() {
             user_id: 1,
             started_by: String::new(),
             at: "2024-05-01T12:00:00Z".into(),
+            idempotency_key: None,
         })
         .await
         .unwrap_err();

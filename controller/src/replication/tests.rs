@@ -21,6 +21,7 @@ fn cmd(i: u64) -> Command {
             archive_size: i,
             config: serde_json::json!({ "vus": i }),
             at: AT.into(),
+            idempotency_key: None,
         },
         1 => Command::CreateRun {
             test_id: i % 7 + 1,
@@ -31,6 +32,7 @@ fn cmd(i: u64) -> Command {
             user_id: 1,
             started_by: String::new(),
             at: AT.into(),
+            idempotency_key: None,
         },
         _ => Command::CreateToken {
             name: format!("token {i}"),

@@ -300,7 +300,9 @@ impl Db {
         let prepared = {
             let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
             let prepared = state.prepare(state.applied_index() + 1, cmd)?;
-            if archive.is_some() {
+            // A replayed create (its idempotency key seen) stores nothing new.
+            let replayed = matches!(prepared.effect(), crate::state::Effect::Replayed { .. });
+            if archive.is_some() && !replayed {
                 self.check_quota(&state, cmd)?;
             }
             prepared

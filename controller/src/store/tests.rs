@@ -60,6 +60,7 @@ fn create_test_cmd(archive: &[u8]) -> Command {
         archive_size: archive.len() as u64,
         config: json!({"vus": 3}),
         at: T0.into(),
+        idempotency_key: None,
     }
 }
 
@@ -73,6 +74,7 @@ fn create_run_cmd(test_id: u64) -> Command {
         user_id: 1,
         started_by: String::new(),
         at: T0.into(),
+        idempotency_key: None,
     }
 }
 

@@ -421,3 +421,58 @@ async fn test_read_errors() {
         "unknown_select_field"
     );
 }
+
+/// A create's `Idempotency-Key` must be usable before anything is created: 1 to 255 visible
+/// ASCII characters, given once (docs/rest-api.md#idempotency-keys).
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_400_and_creates_nothing() {
+    let fake = seeded();
+    let a = app(&fake);
+    let body = json!({"name": "x", "k6_archive": "dGFy"}).to_string();
+    let long = "k".repeat(256);
+    let keyed = |uri: &str, keys: &[&str]| {
+        let mut b = Request::post(uri)
+            .header(header::AUTHORIZATION, "Token unit-test")
+            .header(header::CONTENT_TYPE, "application/json");
+        for k in keys {
+            b = b.header("Idempotency-Key", *k);
+        }
+        b.body(Body::from(body.clone())).unwrap()
+    };
+    let bad: [&[&str]; 4] = [&[""], &["has space"], &[&long], &["a", "b"]];
+    for uri in ["/loadtests/v2/tests", "/loadtests/v2/tests/1/start-testrun"] {
+        for keys in bad {
+            let r = send(&a, keyed(uri, keys)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{uri} {keys:?}: {}",
+                r.body
+            );
+            assert_eq!(
+                r.body["error"]["code"], "invalid_idempotency_key",
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Idempotency-Key")),
+                "{}",
+                r.body
+            );
+        }
+    }
+    fake.with(|s| assert!(s.created.is_empty() && s.started.is_empty()));
+    // A good key goes through (this service replays nothing: a new test, 201, unmarked).
+    let r = send(
+        &a,
+        keyed(
+            "/loadtests/v2/tests",
+            &["0b6f3d8e-1c1a-4f3e-9a51-2f0c9e6d7a10"],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.headers.get("idempotent-replayed").is_none());
+}
