@@ -40,7 +40,7 @@ const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,10
   --agents LIST        agent counts, one measurement each (default: 10,100,1000)
   --dashboards LIST    dashboards open on the run during it (its live stream each, at most 64):
                        one measurement per agent count and dashboard count (default: 0)
-  --duration SECONDS   the run's length: one metric batch per agent per second (default: 20)
+  --duration SECONDS   the run's length: one metric batch per agent per second (default: 20, at most 3600)
   --rps N              requests per second each simulated agent reports (default: 100, ~19 KiB batches)
   --idle SECONDS       how long the controller is measured with heartbeats only (default: 3)
   --controller-cpu N   the CPU the controller is pinned to with taskset (default: 1 when there are
@@ -127,7 +127,7 @@ fn parse_args() -> Result<Args> {
                     bail!("--dashboards {value:?}: a controller holds at most {MAX_DASHBOARDS} live streams");
                 }
             }
-            "--duration" => a.duration = number("whole seconds, e.g. 20")?.clamp(2, 600),
+            "--duration" => a.duration = number("whole seconds, e.g. 20")?.clamp(2, 3600),
             "--rps" => a.rps = number("requests per second, e.g. 100")?.clamp(5, 100_000) as u32,
             "--idle" => a.idle = number("whole seconds, e.g. 3")?.min(60),
             "--controllers" => {
