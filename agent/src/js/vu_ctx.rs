@@ -166,6 +166,30 @@ impl VuCtx {
         }
     }
 
+    /// Like [`VuCtx::block_on`], but the future is made by `make` on the IO runtime when its
+    /// task first runs, so the VU's thread moves only what `make` captures. An HTTP request's
+    /// future is kilobytes: made here, it was copied twice on every request (into the call and
+    /// into its box), which with hundreds of VUs put those bytes through the JS worker's caches
+    /// for every request (docs/benchmarks.md#what-each-change-bought).
+    pub fn block_on_with<T, F, M>(&self, make: M) -> Result<T, Aborted>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+        M: FnOnce() -> F + Send + 'static,
+    {
+        let Some(host) = self.host.as_ref() else {
+            return Err(Aborted);
+        };
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(Aborted);
+        }
+        let fut: IoFuture = Box::pin(made_on_io(make));
+        match host.block_on(fut)?.downcast::<T>() {
+            Ok(v) => Ok(*v),
+            Err(_) => Err(Aborted),
+        }
+    }
+
     /// Suspends the VU for `d` (k6's `sleep`). Fails with [`Aborted`] when interrupted. The
     /// first init has no worker to yield to: it sleeps (at most a second) on its thread.
     pub fn sleep(&self, d: Duration) -> Result<(), Aborted> {
@@ -310,6 +334,18 @@ impl VuCtx {
         }
         self.interrupt.store(true, Ordering::SeqCst);
     }
+}
+
+/// The future [`VuCtx::block_on_with`] hands to the IO runtime: until its task first polls
+/// it, it holds `make` and an empty slot for the box of the future `make` makes there.
+pub(crate) async fn made_on_io<T, F, M>(make: M) -> Box<dyn Any + Send>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+    M: FnOnce() -> F + Send + 'static,
+{
+    let fut = Box::pin(make());
+    Box::new(fut.await)
 }
 
 /// Throws QuickJS's uncatchable "interrupted" error, so a stopping VU unwinds even through

@@ -513,8 +513,19 @@ async fn send(
     loop {
         let (mut conn, reused) = match take_ready(client, p, reuse).await {
             Some(conn) => (conn, true),
+            // Boxed: dialing (DNS, TCP, TLS, hyper's handshake) is by far the largest state of
+            // a request's future, and a request on a kept-alive connection never enters it;
+            // unboxed, every request's future carried those kilobytes and the VU copied them
+            // on every request (docs/benchmarks.md#what-each-change-bought).
             None => (
-                pool::connect(&client.shared, p.https, &p.host, p.port, trace).await?,
+                Box::pin(pool::connect(
+                    &client.shared,
+                    p.https,
+                    &p.host,
+                    p.port,
+                    trace,
+                ))
+                .await?,
                 false,
             ),
         };

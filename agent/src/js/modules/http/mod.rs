@@ -165,13 +165,14 @@ fn run_all<'js>(
     let results = if reqs.is_empty() {
         Ok(Vec::new())
     } else if reqs.len() == 1 {
-        // One request (http.get & co.): run it in the VU's own IO task, no extra spawn.
+        // One request (http.get & co.): run it in the VU's own IO task, no extra spawn; the
+        // request's future is made there (`block_on_with`), not on the VU's thread.
         let r = reqs.remove(0);
-        vu.block_on(async move { vec![execute(&client, r).await] })
+        vu.block_on_with(move || async move { vec![execute(&client, r).await] })
     } else {
         // One task polls the requests in order, so the first one takes the VU's idle
         // keep-alive connection and the others dial, as in k6.
-        vu.block_on(async move {
+        vu.block_on_with(move || async move {
             let futs = reqs.into_iter().map(|r| {
                 let c = client.clone();
                 async move { execute(&c, r).await }
