@@ -162,14 +162,7 @@ impl Driver {
                     message,
                     threshold: None,
                 };
-                self.write(Command::UpdateRun {
-                    run_id,
-                    changes: RunChanges {
-                        event: Some(event),
-                        ..Default::default()
-                    },
-                })
-                .await;
+                self.write_event(event).await;
             }
             Action::ThresholdCrossed {
                 at_unix_ms,
@@ -185,14 +178,7 @@ impl Driver {
                     message,
                     threshold: Some(crossing),
                 };
-                self.write(Command::UpdateRun {
-                    run_id,
-                    changes: RunChanges {
-                        event: Some(event),
-                        ..Default::default()
-                    },
-                })
-                .await;
+                self.write_event(event).await;
             }
             Action::Degraded { note } => {
                 self.write(Command::UpdateRun {
@@ -260,6 +246,18 @@ impl Driver {
     }
 
     /// Applies a command to the store on the blocking pool (in order: the driver waits).
+    /// Adds `event` to the run's history.
+    async fn write_event(&self, event: RunEvent) {
+        self.write(Command::UpdateRun {
+            run_id: self.run_id,
+            changes: RunChanges {
+                event: Some(event),
+                ..Default::default()
+            },
+        })
+        .await;
+    }
+
     async fn write(&self, cmd: Command) {
         let db = self.co.db.clone();
         let applied = tokio::task::spawn_blocking(move || db.execute(cmd)).await;
