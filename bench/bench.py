@@ -714,8 +714,8 @@ def ratio_lines(bench: str, med: dict[str, dict[str, dict[str, Any]]]) -> tuple[
             k6 = med.get(config, {}).get("k6", {})
             if k6 and k6.get("ok_rounds", 0) == 0:
                 lines.append(f"{config}: k6 could not sustain this load on one core: {one_line(k6['errors'][0])}")
-            lines.append(f"{config}: " + verdict("volley RSS/VU ÷ k6 RSS/VU", r, "≤ 0.60",
-                                                 None if r is None else r <= 0.60))
+            lines.append(f"{config}: " + verdict("volley RSS/VU ÷ k6 RSS/VU", r, "≤ 0.40",
+                                                 None if r is None else r <= 0.40))
         elif bench == "startup":
             s = g(config, "volley", "startup_s")
             lines.append(f"{config}: k6/volley startup = {fmt(ratio(g(config, 'k6', 'startup_s'), s))}×")
