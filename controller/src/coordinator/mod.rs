@@ -441,10 +441,10 @@ impl Coordinator {
                 },
             }
         };
+        // Every dropped message is audited (a forged one must leave a trace), a heartbeat too.
+        tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: {why}");
         if heartbeat {
             self.disown(agent, run_id);
-        } else {
-            tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: {why}");
         }
         None
     }
