@@ -415,14 +415,22 @@ fn submit_forty(urls: &[String], token: &str, script: &Path, target: &CountingTa
             .env("VOLLEY_TOKEN", token),
     );
     assert_eq!(code, 0, "submit --wait of run {id}\n{out}\n{err}");
-    assert_eq!(
-        target.count() - before,
-        40,
-        "run {id}: every iteration once"
-    );
+    // On a mismatch, what submit printed (its leader changes), the run with its events and
+    // the list of runs, to tell a run placed twice from a lost or doubled batch.
     let c = Client::new(&urls.join(","))
         .expect("client")
         .with_token(Some(token.into()));
+    let counted = target.count() - before;
+    if counted != 40 {
+        let run = c
+            .request("GET", &format!("/v1/runs/{id}"), None)
+            .map(|r| r.json());
+        let runs = c.request("GET", "/v1/runs", None).map(|r| r.json());
+        panic!(
+            "run {id}: every iteration once: the target counted {counted} of 40\n\
+             --- submit\n{out}\n{err}\n--- run\n{run:?}\n--- runs\n{runs:?}"
+        );
+    }
     let summary = c
         .request("GET", &format!("/v1/runs/{id}/summary"), None)
         .expect("the summary")

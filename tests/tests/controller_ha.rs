@@ -597,12 +597,21 @@ fn assert_finished_exactly(
     let sent = target.count();
     assert_eq!(sent, want, "{plan}: every planned request once");
     let summary = get(group.node(leader), "/v1/runs/1/summary");
-    assert_eq!(summary_stat(&summary, "http_reqs", "count"), sent as f64);
-    assert_eq!(summary_stat(&summary, "iterations", "count"), sent as f64);
-    assert_eq!(
-        summary_stat(&summary, "checks", "passes"),
-        2.0 * sent as f64
-    );
+    // On a mismatch, everything needed to tell a lost batch from a doubled one: the run (its
+    // events say who resumed it and from which checkpoint), the summary and every log.
+    let merged = |name: &str, stat: &str| summary_stat(&summary, name, stat);
+    for (name, stat, want) in [
+        ("http_reqs", "count", sent as f64),
+        ("iterations", "count", sent as f64),
+        ("checks", "passes", 2.0 * sent as f64),
+    ] {
+        assert_eq!(
+            merged(name, stat),
+            want,
+            "{plan}: merged {name} {stat} against the target's {sent}\nrun: {run}\nsummary: {summary}\n{}",
+            context()
+        );
+    }
     run
 }
 
