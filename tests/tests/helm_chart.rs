@@ -111,8 +111,10 @@ fn the_rendered_raft_group_survives_a_leader_kill() {
         out.contains("2 agents linked to the leader over TLS, given every controller (3 URLs)"),
         "{out}"
     );
+    // Submitted through one follower's URL alone: the follower forwards it to the leader.
     assert!(
-        out.contains("a run through the group's URLs: exit 0, 20 iterations"),
+        out.contains("a run through the follower")
+            && out.contains("'s URL alone: exit 0, 20 iterations"),
         "{out}"
     );
     assert!(out.contains("killed (SIGKILL) mid-run"), "{out}");
