@@ -274,17 +274,18 @@ impl ControllerService for Service {
         }
         let run_id = applied.run_id().ok_or_else(|| internal("no run created"))?;
         // Options were validated when the test was created; validate again (the rules may
-        // have changed with a new controller version).
+        // have changed with a new controller version). The queueing is sent again until
+        // committed while this node leads (docs/ha.md#writes-sent-again).
         match validate_options(&test.config) {
             Ok(()) => {
-                let _ = self.co.db.execute(Command::Transition {
+                let _ = self.co.db.execute_until_committed(Command::Transition {
                     run_id,
                     to: RunStatus::Validated,
                     reason: "archive and options valid".into(),
                     at: now_rfc3339(),
                     changes: RunChanges::default(),
                 });
-                let _ = self.co.db.execute(Command::Transition {
+                let _ = self.co.db.execute_until_committed(Command::Transition {
                     run_id,
                     to: RunStatus::Queued,
                     reason: "waiting for agents".into(),

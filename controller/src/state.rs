@@ -27,6 +27,7 @@ use thiserror::Error;
 
 pub use changes::RunChanges;
 use idempotency::{IdempotencyKeys, KeyKind};
+use once::{OpRecord, Ops};
 pub use tokens::TokenRecord;
 use volley_api::Role;
 
@@ -152,6 +153,18 @@ pub enum Command {
         /// RFC 3339.
         at: String,
     },
+    /// `command`, applied once whatever the number of its copies committed: a write the
+    /// controller sends again until it is committed (docs/ha.md#writes-sent-again). The first
+    /// copy applies `command` and records `id`; a later copy with a recorded `id` changes
+    /// nothing but the applied index ([`Effect::Repeated`]). `command` is not itself a `Once`.
+    Once {
+        /// The write's id, unique per write, the same on each of its copies.
+        id: u64,
+        /// RFC 3339: when the write was first proposed; its id is remembered for
+        /// [`once::OP_TTL_MS`] after it.
+        at: String,
+        command: Box<Command>,
+    },
 }
 
 /// What a command did, with the ids it created: callers need the new test/run id.
@@ -201,6 +214,11 @@ pub enum Effect {
     /// Data kept beside the state was stored (a replicated archive chunk or run checkpoint,
     /// docs/ha.md#what-is-replicated); the state itself did not change.
     Stored,
+    /// A copy of a [`Command::Once`] whose first copy was applied, at log index `first`:
+    /// nothing changed.
+    Repeated {
+        first: u64,
+    },
 }
 
 impl Applied {
@@ -210,7 +228,8 @@ impl Applied {
             Effect::TestCreated { .. }
             | Effect::TokenCreated { .. }
             | Effect::TokenRevoked { .. }
-            | Effect::Stored => None,
+            | Effect::Stored
+            | Effect::Repeated { .. } => None,
             Effect::RunCreated { run_id, .. }
             | Effect::RunMoved { run_id, .. }
             | Effect::RunUpdated { run_id }
@@ -342,6 +361,7 @@ pub struct Prepared {
     next_run_id: u64,
     next_token_id: u64,
     keys: Option<idempotency::KeyChange>,
+    ops: Option<once::OpChange>,
     effect: Effect,
 }
 
@@ -375,6 +395,10 @@ pub struct State {
     /// while there are none, so a state without keys serializes as before).
     #[serde(default, skip_serializing_if = "IdempotencyKeys::is_empty")]
     keys: IdempotencyKeys,
+    /// Ids of the writes sent again until committed (added later, left out while there are
+    /// none): [`Command::Once`].
+    #[serde(default, skip_serializing_if = "Ops::is_empty")]
+    ops: Ops,
 }
 
 impl Default for State {
@@ -395,7 +419,13 @@ impl State {
             tokens: BTreeMap::new(),
             next_token_id: 1,
             keys: IdempotencyKeys::default(),
+            ops: Ops::default(),
         }
+    }
+
+    /// The ids of the writes applied once ([`Command::Once`]) the state remembers.
+    pub fn ops(&self) -> &Ops {
+        &self.ops
     }
 
     /// The idempotency keys of creates the state remembers.
@@ -445,6 +475,7 @@ impl State {
             next_run_id: self.next_run_id,
             next_token_id: self.next_token_id,
             keys: None,
+            ops: None,
             effect: Effect::RunUpdated { run_id: 0 },
         };
         match cmd {
@@ -733,6 +764,27 @@ impl State {
                 p.run = Some(run);
                 p.effect = Effect::RunUpdated { run_id: *run_id };
             }
+            Command::Once { id, at, command } => {
+                if matches!(**command, Command::Once { .. }) {
+                    return Err(StateError::Invalid {
+                        subject: format!("write {id}"),
+                        problem: "a Once command wraps another Once; wrap the command itself"
+                            .into(),
+                    });
+                }
+                let at_ms =
+                    timestamp::parse_rfc3339(at).map_err(|problem| StateError::BadTimestamp {
+                        field: "Once.at".into(),
+                        value: at.clone(),
+                        problem,
+                    })?;
+                if let Some(first) = self.ops.seen(*id) {
+                    p.effect = Effect::Repeated { first: first.index };
+                    return Ok(p);
+                }
+                p = self.prepare(index, command)?;
+                p.ops = Some(self.ops.plan(*id, OpRecord { at_ms, index }));
+            }
         }
         Ok(p)
     }
@@ -760,6 +812,9 @@ impl State {
         self.next_token_id = prepared.next_token_id;
         if let Some(change) = prepared.keys {
             self.keys.apply(change);
+        }
+        if let Some(change) = prepared.ops {
+            self.ops.apply(change);
         }
         self.applied_index = prepared.index;
         Ok(Applied {
@@ -895,6 +950,7 @@ fn parse_stored(run_id: u64, field: &str, value: &str) -> Result<i64, StateError
 
 mod changes;
 pub mod idempotency;
+pub mod once;
 pub mod timestamp;
 mod tokens;
 

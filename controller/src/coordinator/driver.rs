@@ -245,7 +245,6 @@ impl Driver {
         }
     }
 
-    /// Applies a command to the store on the blocking pool (in order: the driver waits).
     /// Adds `event` to the run's history.
     async fn write_event(&self, event: RunEvent) {
         self.write(Command::UpdateRun {
@@ -258,9 +257,13 @@ impl Driver {
         .await;
     }
 
+    /// Applies a command to the store on the blocking pool, in order (the driver waits); in a
+    /// Raft group it is sent again until committed while this node leads, so a proposal that
+    /// timed out never leaves the run without its transition, event or end
+    /// (docs/ha.md#writes-sent-again).
     async fn write(&self, cmd: Command) {
         let db = self.co.db.clone();
-        let applied = tokio::task::spawn_blocking(move || db.execute(cmd)).await;
+        let applied = tokio::task::spawn_blocking(move || db.execute_until_committed(cmd)).await;
         match applied {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!("controller state: {e}"),

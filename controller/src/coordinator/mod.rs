@@ -220,8 +220,10 @@ impl Coordinator {
         self.queue_changed.notify_one();
     }
 
+    /// Applies one of the coordinator's own writes; in a Raft group it is sent again until
+    /// committed while this node leads (docs/ha.md#writes-sent-again).
     pub(crate) fn exec(&self, cmd: Command) {
-        if let Err(e) = self.db.execute(cmd) {
+        if let Err(e) = self.db.execute_until_committed(cmd) {
             tracing::error!("controller state: {e}");
         }
     }

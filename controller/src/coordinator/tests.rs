@@ -436,3 +436,101 @@ async fn a_run_that_ends_frees_only_the_agents_still_busy_with_it() {
     co.retire(5, placed.live, &agents);
     assert_eq!(co.registry.idle(MINUTE).len(), 1, "run 5 ended: idle");
 }
+
+/// Runs writes sent again until committed (docs/ha.md#writes-sent-again): a Raft leader whose
+/// proposals of some of them time out, through the store's stand-in for the Raft driver.
+mod writes_sent_again {
+    use super::*;
+    use crate::store::stand_in::{Outcome, StandIn};
+
+    fn is_end(c: &Command) -> bool {
+        matches!(c, Command::Transition { to, .. } if to.is_terminal())
+    }
+
+    /// A run's end that is not committed in time is proposed again: before, it was logged
+    /// and dropped, and the run stayed RUNNING with nobody driving it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_runs_end_not_committed_in_time_is_sent_again_until_it_is() {
+        let dir = TempDir::new("resend-end");
+        let db = store_with_a_stopped_run(&dir, RunStatus::Running, false);
+        let stand_in = StandIn::install(&db, is_end, &[Outcome::Lost, Outcome::Lost]);
+        let run = taken_over(db).await;
+        assert_eq!(run.run_status, RunStatus::AbortedByUser, "{run:?}");
+        assert_eq!(run.exit_code, Some(103));
+        assert_eq!(stand_in.picked().len(), 3, "two timeouts, then committed");
+    }
+
+    /// A run's event whose proposal timed out but was committed after it, and which was sent
+    /// again, is in the run's history once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_runs_event_committed_after_its_timeout_is_kept_once() {
+        const RESUMED: &str = "node 2 became the Raft leader";
+        let is_resumed = |c: &Command| {
+            matches!(c, Command::UpdateRun { changes, .. }
+                if changes.event.as_ref().is_some_and(|e| e.message.starts_with(RESUMED)))
+        };
+        let dir = TempDir::new("resend-event");
+        let db = store_with_a_stopped_run(&dir, RunStatus::Running, false);
+        let stand_in = StandIn::install(&db, is_resumed, &[Outcome::Late]);
+        let run = taken_over(db).await;
+        assert_eq!(run.run_status, RunStatus::AbortedByUser, "{run:?}");
+        assert_eq!(stand_in.picked().len(), 2, "sent again after its timeout");
+        let resumed = run
+            .events
+            .iter()
+            .filter(|e| e.message.starts_with(RESUMED))
+            .count();
+        assert_eq!(resumed, 1, "{:?}", run.events);
+    }
+
+    /// A submit's queueing is proposed until committed: before, a timeout left the run
+    /// VALIDATED, where nothing moved it until the next leader change.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_submits_queueing_not_committed_in_time_is_sent_again_until_it_is() {
+        use crate::api::ControllerService as _;
+        let dir = TempDir::new("resend-queue");
+        let db = Arc::new(Db::open(&dir.0).unwrap_or_else(|e| panic!("open: {e}")));
+        db.create_test(
+            Command::CreateTest {
+                name: "t".into(),
+                project_id: 1,
+                archive_sha256: crate::store::sha256_hex(ARCHIVE),
+                archive_size: ARCHIVE.len() as u64,
+                config: serde_json::json!({"vus": 1, "iterations": 2}),
+                at: now_rfc3339(),
+                idempotency_key: None,
+            },
+            ARCHIVE,
+        )
+        .unwrap_or_else(|e| panic!("create test: {e}"));
+        let queueing = |c: &Command| {
+            matches!(c, Command::Transition { to, .. }
+                if matches!(to, RunStatus::Validated | RunStatus::Queued))
+        };
+        // The move to VALIDATED commits after its timeout (its copy sent again commits too);
+        // the move to QUEUED times out twice.
+        let script = [Outcome::Late, Outcome::Commit, Outcome::Lost, Outcome::Lost];
+        let stand_in = StandIn::install(&db, queueing, &script);
+        let co = Coordinator::new(db, Arc::new(Registry::new()), CoordinatorConfig::default());
+        let service = crate::service::Service {
+            co: co.clone(),
+            stream_keys: crate::auth::stream_keys::StreamKeys::from_key([7; 32]),
+            forwarder: None,
+        };
+        let run = service
+            .start_run(1, BTreeMap::new(), String::new(), 0)
+            .unwrap_or_else(|e| panic!("start: {}", e.message));
+        assert_eq!(run.run_status, RunStatus::Queued, "{run:?}");
+        let moves: Vec<RunStatus> = run.transitions.iter().map(|t| t.to).collect();
+        assert_eq!(
+            moves,
+            [RunStatus::Created, RunStatus::Validated, RunStatus::Queued],
+            "each move once"
+        );
+        assert_eq!(
+            stand_in.picked().len(),
+            5,
+            "2 copies of one, 3 of the other"
+        );
+    }
+}

@@ -10,7 +10,7 @@ impl Db {
     /// Stores (replaces) the checkpoint of a running run, durably; when replicated, returns
     /// once a quorum of controllers holds it (only then may its batches be acknowledged).
     pub fn put_checkpoint(&self, run_id: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        if let Some(replica) = self.replica() {
+        if let Some(replica) = self.proposer() {
             let max = crate::replication::payload::MAX_CHECKPOINT_ENTRY;
             if bytes.len() > max {
                 return Err(StoreError::Replication(format!(
@@ -68,7 +68,7 @@ impl Db {
 
     /// Forgets a run's checkpoint (the run ended), on every controller when replicated.
     pub fn delete_checkpoint(&self, run_id: u64) -> Result<(), StoreError> {
-        if let Some(replica) = self.replica() {
+        if let Some(replica) = self.proposer() {
             return self
                 .propose_replicated(replica, Payload::DropCheckpoint { run_id })
                 .map(drop);

@@ -16,6 +16,11 @@ pub enum StoreError {
     /// no outcome in time): the message says which, and whether it may still apply.
     #[error("{0}")]
     Replication(String),
+    /// A replicated command got no outcome in time, or waited behind too many others: it may
+    /// still be applied later (the message says which). A write sent again until committed
+    /// ([`crate::store::Db::execute_until_committed`]) is sent again after it.
+    #[error("{0}")]
+    NotCommitted(String),
     #[error("cannot create the data dir {path}: {source}; check --data-dir and its permissions")]
     DataDir {
         path: PathBuf,

@@ -43,7 +43,10 @@ mod health;
 mod migrate;
 mod open;
 mod replica;
+mod resend;
 mod side;
+#[cfg(test)]
+pub(crate) mod stand_in;
 
 use content::put_content;
 pub use content::sha256_hex;
@@ -52,7 +55,7 @@ use open::{decode_command, init_tables, load, open_file};
 
 use health::HealthTracker;
 pub use health::StoreHealth;
-pub use replica::{Leadership, Replica};
+pub use replica::{Leadership, Proposer, Replica};
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "controller.redb";
@@ -125,6 +128,9 @@ pub struct Db {
     health: HealthTracker,
     /// Set when commands go through Raft (`--peer`): see [`Db::replicate`].
     replica: OnceLock<Replica>,
+    /// Where commands are proposed when replicated: the Raft driver of `replica` (or, in
+    /// tests, a stand-in).
+    proposer: OnceLock<Arc<dyn Proposer>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -168,6 +174,7 @@ impl Db {
             state: Arc::new(RwLock::new(state)),
             health: HealthTracker::default(),
             replica: OnceLock::new(),
+            proposer: OnceLock::new(),
         };
         if let Some(from) = migrated {
             // The migrated snapshot holds no scripts; dropping the log drops the old copies.
@@ -293,8 +300,8 @@ impl Db {
 
     fn execute_inner(&self, cmd: &Command, archive: Option<&[u8]>) -> Result<Applied, StoreError> {
         self.recover_if_due();
-        if let Some(replica) = self.replica.get() {
-            return self.execute_replicated(replica, cmd, archive);
+        if let Some(proposer) = self.proposer() {
+            return self.execute_replicated(proposer, cmd, archive);
         }
         let mut since = self.lock_writer();
         let prepared = {
@@ -379,7 +386,7 @@ impl Db {
             let db = slot.as_ref().ok_or_else(|| self.unavailable())?;
             load(db, &self.path)?
         };
-        if self.replica.get().is_some() {
+        if self.proposer.get().is_some() {
             // The state is the Raft group's, not the one in this file.
             **since = replayed;
             return Ok(());
@@ -509,6 +516,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::CreateToken { .. } => "CreateToken",
         Command::RevokeToken { .. } => "RevokeToken",
         Command::RequestStop { .. } => "RequestStop",
+        Command::Once { .. } => "Once",
     }
 }
 

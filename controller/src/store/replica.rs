@@ -5,6 +5,7 @@
 //! and every node writes them to its own `controller.redb` (`side.rs`,
 //! docs/ha.md#which-writes-go-through-raft).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Db, StoreError};
@@ -32,6 +33,26 @@ pub enum Leadership {
     Elsewhere { id: u64, api: Option<String> },
     /// No leader is known (an election is under way).
     Unknown,
+}
+
+/// Where a replicated store's commands go: the Raft driver ([`Replica`]), or in tests a
+/// stand-in whose proposals time out on demand.
+pub trait Proposer: Send + Sync + std::fmt::Debug {
+    /// Proposes `payload` and blocks until it is applied here, rejected, or the proposal
+    /// fails.
+    fn propose(&self, payload: Payload) -> Result<Applied, DriverError>;
+    /// Who leads the group.
+    fn leadership(&self) -> Leadership;
+}
+
+impl Proposer for Replica {
+    fn propose(&self, payload: Payload) -> Result<Applied, DriverError> {
+        Replica::propose(self, payload)
+    }
+
+    fn leadership(&self) -> Leadership {
+        Replica::leadership(self)
+    }
 }
 
 impl Replica {
@@ -75,16 +96,30 @@ impl Db {
     /// Makes this store replicated: from now on commands are proposed through `replica`. The
     /// store must not hold a state of its own (a single controller's data dir).
     pub fn replicate(&self, replica: Replica) -> Result<(), StoreError> {
+        let proposer: Arc<dyn Proposer> = Arc::new(replica.clone());
         self.replica
             .set(replica)
+            .map_err(|_| StoreError::Replication("the store is replicated already".into()))?;
+        self.replicate_through(proposer)
+    }
+
+    /// Makes this store replicated through `proposer` alone (in tests, a stand-in for the
+    /// Raft driver; [`Self::replica`] stays `None`).
+    pub(crate) fn replicate_through(&self, proposer: Arc<dyn Proposer>) -> Result<(), StoreError> {
+        self.proposer
+            .set(proposer)
             .map_err(|_| StoreError::Replication("the store is replicated already".into()))
+    }
+
+    /// Where commands are proposed, when the store is replicated.
+    pub(crate) fn proposer(&self) -> Option<&dyn Proposer> {
+        self.proposer.get().map(|p| p.as_ref())
     }
 
     /// Who leads the group (always [`Leadership::Here`] without Raft).
     pub fn leadership(&self) -> Leadership {
-        self.replica
-            .get()
-            .map_or(Leadership::Here, Replica::leadership)
+        self.proposer()
+            .map_or(Leadership::Here, Proposer::leadership)
     }
 
     /// The Raft driver, when the store is replicated.
@@ -98,7 +133,7 @@ impl Db {
     /// a quorum; the outcome is the Raft group's.
     pub(super) fn execute_replicated(
         &self,
-        replica: &Replica,
+        replica: &dyn Proposer,
         cmd: &Command,
         archive: Option<&[u8]>,
     ) -> Result<Applied, StoreError> {
@@ -117,11 +152,15 @@ impl Db {
     /// Proposes `payload` and waits for the group's outcome.
     pub(super) fn propose_replicated(
         &self,
-        replica: &Replica,
+        replica: &dyn Proposer,
         payload: Payload,
     ) -> Result<Applied, StoreError> {
         replica.propose(payload).map_err(|e| match e {
             DriverError::Rejected(e) => StoreError::Rejected(e),
+            // Not committed in time, or not taken yet: sending it again may succeed.
+            e @ (DriverError::Timeout { .. } | DriverError::Busy) => {
+                StoreError::NotCommitted(e.to_string())
+            }
             e => StoreError::Replication(e.to_string()),
         })
     }
