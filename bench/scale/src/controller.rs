@@ -126,6 +126,9 @@ impl Controller {
             .arg(dir.join("data"))
             .args(["--max-agents", &agents.max(1000).to_string()])
             .args(["--grpc-max-connections", &(agents + 64).to_string()])
+            // `--duration` goes up to 3600 s and the run adds its graceful stop: the
+            // controller's default limit of 60 min (incl. graceful stop) refused a 3600 s run.
+            .args(["--max-duration", "2h"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
