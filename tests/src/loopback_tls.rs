@@ -113,6 +113,29 @@ impl TestCa {
         config
     }
 
+    /// A server configuration presenting the server certificate (an ECDSA key) over `version`
+    /// alone with `suite` alone, for `tlsCipherSuites` tests: a client that does not offer that
+    /// suite gets a `handshake failure` alert.
+    pub fn server_config_one_suite(
+        &self,
+        version: &'static rustls::SupportedProtocolVersion,
+        suite: rustls::SupportedCipherSuite,
+    ) -> rustls::ServerConfig {
+        let provider = rustls::crypto::CryptoProvider {
+            cipher_suites: vec![suite],
+            ..rustls::crypto::ring::default_provider()
+        };
+        rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[version])
+            .expect("TLS version")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![self.server_der.clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(self.server_key_der.clone().into()),
+            )
+            .expect("server certificate")
+    }
+
     /// Writes `ca.pem`, `client.pem` and `client-key.pem` into `dir`.
     pub fn write_to(&self, dir: &std::path::Path) {
         for (name, text) in [

@@ -22,7 +22,8 @@
 //! `__ENV.GRPC_ADDR`, a gRPC server, `volley_e2e::grpc_server`, and `__ENV.GRPC_TLS_ADDR` and
 //! `__ENV.GRPC_MTLS_ADDR`, the same over TLS with a test CA's certificates in
 //! `__ENV.GRPC_CERTS`, and `__ENV.HTTPS_MTLS_URL`, an HTTPS server that wants a client
-//! certificate from that CA), proxy
+//! certificate from that CA, and `__ENV.HTTPS_TLS12_URL` and `__ENV.HTTPS_TLS13_URL`, HTTPS
+//! servers that speak one TLS version with one cipher suite each), proxy
 //! variables are removed, and k6 runs with `--no-usage-report` and `K6_NO_USAGE_REPORT=true`.
 //! The `jslib_*` scripts import libraries from `https://jslib.k6.io/…` as public scripts do;
 //! they run as copies whose URLs point at a local HTTPS server of the vendored libraries
@@ -258,6 +259,10 @@ struct Servers<'a> {
     /// An HTTPS server whose certificate the same CA signed and that wants a client certificate
     /// from it (`tlsAuth`); it answers `/hello`.
     https_mtls_url: &'a str,
+    /// HTTPS servers that speak only TLS 1.2 with `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`,
+    /// and only TLS 1.3 with `TLS_AES_256_GCM_SHA384` (`tlsCipherSuites`); both answer `/hello`.
+    https_tls12_url: &'a str,
+    https_tls13_url: &'a str,
 }
 
 /// Runs `script` under `tool` against `servers`, in `dir` (so relative files land there).
@@ -289,6 +294,10 @@ fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path) -> Outcome
         .arg(format!("GRPC_CERTS={}", servers.grpc_certs.display()))
         .arg("-e")
         .arg(format!("HTTPS_MTLS_URL={}", servers.https_mtls_url))
+        .arg("-e")
+        .arg(format!("HTTPS_TLS12_URL={}", servers.https_tls12_url))
+        .arg("-e")
+        .arg(format!("HTTPS_TLS13_URL={}", servers.https_tls13_url))
         .arg("-e")
         .arg(format!("OUT={}", out_file.display()))
         .arg(script)
@@ -542,6 +551,21 @@ fn differential(case: &Case) {
         [("/hello".to_string(), b"hello".to_vec())].into(),
     );
     let https_mtls_url = https_mtls.url("");
+    let one_suite = |version, suite| {
+        ModuleServer::start_with(
+            ca.server_config_one_suite(version, suite),
+            &ca.ca_pem,
+            &certs,
+            [("/hello".to_string(), b"hello".to_vec())].into(),
+        )
+    };
+    use rustls::crypto::ring::cipher_suite as ring;
+    let https_tls12 = one_suite(
+        &rustls::version::TLS12,
+        ring::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    );
+    let https_tls13 = one_suite(&rustls::version::TLS13, ring::TLS13_AES_256_GCM_SHA384);
+    let (https_tls12_url, https_tls13_url) = (https_tls12.url(""), https_tls13.url(""));
     let servers = Servers {
         base_url: &target.url,
         ws_url: &ws.url,
@@ -551,6 +575,8 @@ fn differential(case: &Case) {
         grpc_mtls_addr: &grpc_mtls.addr,
         grpc_certs: &certs,
         https_mtls_url: &https_mtls_url,
+        https_tls12_url: &https_tls12_url,
+        https_tls13_url: &https_tls13_url,
     };
 
     let started = Instant::now();
@@ -1226,6 +1252,39 @@ fn without_tls_auth_a_server_wanting_a_client_certificate_refuses() {
         counts: Counts::Exact,
         order: Order::FirstUse,
         summary: true,
+    });
+}
+
+#[test]
+fn tls_cipher_suites_restrict_tls12_and_name_the_suite() {
+    differential(&Case {
+        script: "tls_cipher_suites.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn tls_cipher_suites_the_server_does_not_speak_fail_the_handshake() {
+    differential(&Case {
+        script: "tls_cipher_suites_mismatch.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn an_unknown_tls_cipher_suite_exits_104() {
+    differential(&Case {
+        script: "tls_cipher_suites_unknown.js",
+        exit_code: 104,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: false,
     });
 }
 

@@ -25,6 +25,7 @@ use volley_common::summary::{RunResult, SummaryReport, SummaryState};
 
 use crate::api::status as api_status;
 use crate::executor::{self, VuFactory, VuPool};
+use crate::http::cipher_suites::CipherSuites;
 use crate::http::tls::{ClientCert, TlsVersions};
 use crate::http::{HttpConfig, HttpShared};
 use crate::js::JsError;
@@ -312,6 +313,18 @@ async fn run_async(
         Some(Ok(v)) => v,
         Some(Err(m)) => return RunOutcome::early(code::INVALID_CONFIG, m),
     };
+    let tls_cipher_suites = match resolved
+        .tls_cipher_suites
+        .as_deref()
+        .map(CipherSuites::from_option)
+    {
+        None => CipherSuites::default(),
+        Some(Ok(v)) => v,
+        Some(Err(m)) => return RunOutcome::early(code::INVALID_CONFIG, m),
+    };
+    if let Some(warning) = tls_cipher_suites.warning() {
+        crate::console::log("warning", &warning, &[]);
+    }
     let tls_auth = match resolved.tls_auth.as_ref().map(ClientCert::from_tls_auth) {
         None => Vec::new(),
         Some(Ok(v)) => v,
@@ -324,6 +337,7 @@ async fn run_async(
         user_agent: resolved.user_agent.clone(),
         insecure_skip_tls_verify: resolved.insecure_skip_tls_verify,
         tls_versions,
+        tls_cipher_suites,
         tls_auth,
         no_connection_reuse: resolved.no_connection_reuse,
         max_redirects: resolved.max_redirects.min(u32::MAX as u64) as u32,

@@ -11,10 +11,11 @@
 //! Response bodies are decoded by their `Content-Encoding` as k6 does ([`content_coding`]; like
 //! k6, no `Accept-Encoding` is sent by default, so servers only compress when the script asks).
 //!
-//! Connections are HTTP/1.1 (over TLS for https, ALPN `http/1.1`, with the run's `tlsVersion`;
-//! [`tls`] builds the configs, `k6/net/grpc`'s too). Not done (yet): HTTP/2, proxies, custom DNS
+//! Connections are HTTP/1.1 (over TLS for https, ALPN `http/1.1`, with the run's `tlsVersion` and
+//! `tlsCipherSuites` ([`cipher_suites`]); [`tls`] builds the configs, `k6/net/grpc`'s too). Not done (yet): HTTP/2, proxies, custom DNS
 //! resolution options, and the public-suffix check of cookie domains.
 
+pub mod cipher_suites;
 mod client;
 pub mod content_coding;
 mod cookies;
@@ -49,6 +50,8 @@ pub struct HttpConfig {
     pub insecure_skip_tls_verify: bool,
     /// `tlsVersion`: the TLS versions connections may use.
     pub tls_versions: tls::TlsVersions,
+    /// `tlsCipherSuites`: the TLS 1.2 suites connections may use.
+    pub tls_cipher_suites: cipher_suites::CipherSuites,
     /// `tlsAuth`: client certificates. `k6/net/grpc` presents the first, as k6 does; HTTP and
     /// WebSocket connections the first one the server accepts (see [`tls`]).
     pub tls_auth: Vec<tls::ClientCert>,
@@ -80,6 +83,7 @@ impl Default for HttpConfig {
             ),
             insecure_skip_tls_verify: false,
             tls_versions: tls::TlsVersions::default(),
+            tls_cipher_suites: cipher_suites::CipherSuites::default(),
             tls_auth: Vec::new(),
             no_connection_reuse: false,
             max_redirects: 10,
@@ -168,6 +172,8 @@ pub struct HttpExchange {
     pub remote_port: u16,
     /// "tls1.2" / "tls1.3" for https (k6's `tls_version` tag).
     pub tls_version: Option<String>,
+    /// The negotiated suite in k6's words (`TLS_AES_128_GCM_SHA256`; k6's `tls_cipher_suite`).
+    pub tls_cipher_suite: Option<String>,
     /// When the hop started (the sample time base).
     pub started: SystemTime,
     /// The headers actually sent (defaults and cookies included), canonical names.
@@ -198,6 +204,7 @@ impl HttpExchange {
             remote_ip: String::new(),
             remote_port: 0,
             tls_version: None,
+            tls_cipher_suite: None,
             started,
             request_headers: Vec::new(),
             request_body: body,

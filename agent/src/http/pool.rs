@@ -54,6 +54,8 @@ pub(crate) struct Conn {
     pub meter: Arc<Meter>,
     pub remote: SocketAddr,
     pub tls_version: Option<&'static str>,
+    /// The negotiated suite, k6's name for it.
+    pub tls_cipher_suite: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -190,6 +192,8 @@ pub(crate) struct Dialed {
     pub meter: Arc<Meter>,
     pub remote: SocketAddr,
     pub tls_version: Option<&'static str>,
+    /// The negotiated suite, k6's name for it.
+    pub tls_cipher_suite: Option<&'static str>,
 }
 
 /// Resolves, dials, (TLS-)handshakes and starts a new connection, recording each phase in
@@ -206,6 +210,7 @@ pub(crate) async fn connect(
         meter,
         remote,
         tls_version,
+        tls_cipher_suite,
     } = dial_checked(shared, https, host, port, trace).await?;
     let io = TokioIo::new(Timed::new(stream, meter.clone()));
     let (sender, connection) = shared
@@ -223,6 +228,7 @@ pub(crate) async fn connect(
         meter,
         remote,
         tls_version,
+        tls_cipher_suite,
     })
 }
 
@@ -270,7 +276,7 @@ pub(crate) async fn dial_checked(
 
     let meter = Meter::new();
     let counted = Counted::new(tcp, meter.clone());
-    let (stream, tls_version) = if https {
+    let (stream, tls_version, tls_cipher_suite) = if https {
         let name = tls::server_name(host).ok_or_else(|| {
             RequestError::new(
                 super::error::INVALID_URL,
@@ -278,23 +284,51 @@ pub(crate) async fn dial_checked(
             )
         })?;
         trace.tls_start = Some(Instant::now());
+        if let Some(refused) = &shared.tls_refused {
+            return Err(RequestError::new(
+                super::error::NON_TCP_NETWORK,
+                refused.clone(),
+            ));
+        }
         let tls = shared
             .tls
             .connect(name, counted)
             .await
-            .map_err(|e| RequestError::from_tls_handshake(&e))?;
+            .map_err(|e| handshake_error(shared, &e))?;
         trace.tls_end = Some(Instant::now());
-        let version = tls.get_ref().1.protocol_version().map(tls::version_name);
-        (Stream::Tls(Box::new(tls)), version)
+        let session = tls.get_ref().1;
+        let version = session.protocol_version().map(tls::version_name);
+        let suite = session.negotiated_cipher_suite();
+        let suite = suite.map(|s| super::cipher_suites::k6_name(s.suite()));
+        (Stream::Tls(Box::new(tls)), version, suite)
     } else {
-        (Stream::Plain(counted), None)
+        (Stream::Plain(counted), None, None)
     };
     Ok(Dialed {
         stream,
         meter,
         remote,
         tls_version,
+        tls_cipher_suite,
     })
+}
+
+/// A failed handshake in k6's words. With no TLS 1.2 suite to offer (`tlsCipherSuites`), Volley
+/// offers TLS 1.3 alone and a TLS 1.2 server refuses the version; k6 offers TLS 1.2 with suites
+/// the server does not share and gets `handshake failure` for the same cause, so that is said.
+fn handshake_error(shared: &HttpShared, e: &std::io::Error) -> RequestError {
+    let mut err = RequestError::from_tls_handshake(e);
+    let version_refused = format!(
+        "remote error: tls: {}",
+        super::error::alert_name(rustls::AlertDescription::ProtocolVersion)
+    );
+    if shared.config().tls_cipher_suites.no_tls12_suite() && err.message == version_refused {
+        err.message = format!(
+            "remote error: tls: {}",
+            super::error::alert_name(rustls::AlertDescription::HandshakeFailure)
+        );
+    }
+    err
 }
 
 /// Tries each resolved address in turn, as Go's dialer does for a single family; reports the

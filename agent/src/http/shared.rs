@@ -2,7 +2,7 @@
 //! every VU's client and by the connection pool that dials for it.
 
 use super::error::HttpSetupError;
-use super::tls::{client_config, Alpn, TlsSetup};
+use super::tls::{client_config, refusal, Alpn, TlsSetup};
 use super::HttpConfig;
 
 /// Per-run HTTP state shared by all VUs: the options, the TLS config and hyper's connection
@@ -13,6 +13,9 @@ pub struct HttpShared {
     /// `k6/net/grpc`'s TLS without its own `tls` param: ALPN h2, the first `tlsAuth`
     /// certificate presented.
     pub(crate) grpc_tls: std::sync::Arc<rustls::ClientConfig>,
+    /// Why no TLS connection may be made (the TLS options leave no suite to offer; see
+    /// [`refusal`]); connections fail with it instead of a handshake.
+    pub(crate) tls_refused: Option<String>,
     pub(crate) h1: hyper::client::conn::http1::Builder,
 }
 
@@ -29,6 +32,7 @@ impl HttpShared {
         let mut setup = TlsSetup {
             insecure_skip_verify: config.insecure_skip_tls_verify,
             versions: config.tls_versions,
+            suites: &config.tls_cipher_suites,
             roots: None,
             client: None,
             choose_from: &config.tls_auth,
@@ -39,6 +43,7 @@ impl HttpShared {
         setup.choose_from = &[];
         setup.alpn = Alpn::H2;
         let grpc_tls = client_config(&setup)?;
+        let tls_refused = refusal(config.tls_versions, &config.tls_cipher_suites);
         let mut h1 = hyper::client::conn::http1::Builder::new();
         // Go (and so k6) sends canonical header names ("Content-Type"); some servers care.
         h1.title_case_headers(true);
@@ -46,6 +51,7 @@ impl HttpShared {
             config,
             tls: tokio_rustls::TlsConnector::from(tls),
             grpc_tls,
+            tls_refused,
             h1,
         })
     }

@@ -15,6 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::cipher_suites::CipherSuites;
 use super::error::HttpSetupError;
 
 /// The TLS protocol versions a run allows (k6's `tlsVersion`), as minor numbers of "TLS 1.x"
@@ -188,6 +189,8 @@ pub(crate) struct TlsSetup<'a> {
     /// k6's `insecureSkipTLSVerify`.
     pub insecure_skip_verify: bool,
     pub versions: TlsVersions,
+    /// `tlsCipherSuites`: the TLS 1.2 suites offered.
+    pub suites: &'a CipherSuites,
     /// The trusted authorities, PEM; `None`: the public web roots.
     pub roots: Option<&'a [CertificateDer<'static>]>,
     /// The one client certificate presented (`k6/net/grpc`).
@@ -200,8 +203,17 @@ pub(crate) struct TlsSetup<'a> {
 /// Builds a client config. With `insecure_skip_verify` the server certificate is accepted
 /// whatever it is (k6's `insecureSkipTLSVerify`), but handshake signatures are still checked
 /// against it, as Go does.
+/// When the options leave no suite to offer ([`refusal`]), the config offers rustls' defaults:
+/// its connections must be refused before their handshake.
 pub(crate) fn client_config(s: &TlsSetup<'_>) -> Result<Arc<ClientConfig>, HttpSetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let suites = match refusal(s.versions, s.suites) {
+        None => s.suites.offered(),
+        Some(_) => CipherSuites::default().offered(),
+    };
+    let provider = Arc::new(CryptoProvider {
+        cipher_suites: suites,
+        ..rustls::crypto::ring::default_provider()
+    });
     let versions = s.versions.rustls().map_err(HttpSetupError::Options)?;
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
@@ -245,6 +257,18 @@ pub(crate) fn client_config(s: &TlsSetup<'_>) -> Result<Arc<ClientConfig>, HttpS
     // resuming sessions across VUs would make `http_req_tls_handshaking` incomparable.
     config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
+}
+
+/// Why no TLS connection can be made when `tlsVersion` allows only TLS 1.2 and
+/// `tlsCipherSuites` leaves no TLS 1.2 suite Volley can offer (k6 would offer suites rustls does
+/// not speak); `None` otherwise. Connections then fail as a handshake would, with k6's code for
+/// it (1010), instead of the run failing: a script may never use https.
+pub(crate) fn refusal(versions: TlsVersions, suites: &CipherSuites) -> Option<String> {
+    (versions.max < 3 && suites.no_tls12_suite()).then(|| {
+        "tls: handshake failure: tlsVersion allows only TLS 1.2 and tlsCipherSuites names no \
+         TLS 1.2 suite Volley can offer (see the warning at the start of the run)"
+            .to_owned()
+    })
 }
 
 /// Picks the `tlsAuth` certificate a server asked for, as k6 does (measured with k6 v1.1.0: an
@@ -412,6 +436,7 @@ mod tests {
             let cfg = client_config(&TlsSetup {
                 insecure_skip_verify: insecure,
                 versions: TlsVersions::default(),
+                suites: &CipherSuites::default(),
                 roots: None,
                 client: None,
                 choose_from: &[],
@@ -471,6 +496,7 @@ mod tests {
         let h2 = client_config(&TlsSetup {
             insecure_skip_verify: false,
             versions: TlsVersions { min: 3, max: 3 },
+            suites: &CipherSuites::default(),
             roots: Some(&[cert.der().clone()]),
             client: Some(&list[0]),
             choose_from: &[],

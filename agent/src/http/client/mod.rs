@@ -91,6 +91,7 @@ struct Received {
 struct ConnInfo {
     remote: Option<std::net::SocketAddr>,
     tls_version: Option<&'static str>,
+    tls_cipher_suite: Option<&'static str>,
     /// The meter of the connection in use while it is exclusively ours.
     meter: Option<Arc<Meter>>,
     sent: u64,
@@ -297,6 +298,7 @@ async fn run_hop(
         ex.remote_port = addr.port();
     }
     ex.tls_version = info.tls_version.map(str::to_owned);
+    ex.tls_cipher_suite = info.tls_cipher_suite.map(str::to_owned);
 
     let received = match outcome {
         Ok(Ok(r)) => r,
@@ -531,6 +533,7 @@ async fn send(
         };
         info.remote = Some(conn.remote);
         info.tls_version = conn.tls_version;
+        info.tls_cipher_suite = conn.tls_cipher_suite;
         info.meter = Some(conn.meter.clone());
         conn.meter.begin_request();
         trace.got_conn = Some(Instant::now());

@@ -1,8 +1,8 @@
 //! `connect` over TLS (the default, `plaintext: false`), as k6 v1.1.0 does it: the run's TLS
-//! options (`insecureSkipTLSVerify`, `tlsVersion`, the first `tlsAuth` certificate; see
-//! [`crate::http::tls`]) with ALPN `h2`, or, when the script gives `connect` a `tls` param
-//! `{cert, key, password, cacerts}`, those certificates instead of the run's (the run's
-//! `insecureSkipTLSVerify` and `tlsVersion` still hold). Handshake failures are worded as
+//! options (`insecureSkipTLSVerify`, `tlsVersion`, `tlsCipherSuites`, the first `tlsAuth`
+//! certificate; see [`crate::http::tls`]) with ALPN `h2`, or, when the script gives `connect` a
+//! `tls` param `{cert, key, password, cacerts}`, those certificates instead of the run's (the
+//! run's other TLS options still hold). Handshake failures are worded as
 //! grpc-go words them for k6
 //! ([docs/k6-compatibility.md](../../../../../docs/k6-compatibility.md#k6netgrpc)).
 
@@ -104,6 +104,9 @@ fn json(v: &Value<'_>) -> String {
 /// The client config of a connection: the run's, or one built from the `tls` param. `Err` is
 /// k6's text for certificates that cannot be read.
 pub fn config(shared: &HttpShared, own: Option<&OwnTls>) -> Result<Arc<ClientConfig>, String> {
+    if let Some(refused) = &shared.tls_refused {
+        return Err(refused.clone());
+    }
     let Some(own) = own else {
         return Ok(shared.grpc_tls.clone());
     };
@@ -122,6 +125,7 @@ pub fn config(shared: &HttpShared, own: Option<&OwnTls>) -> Result<Arc<ClientCon
     client_config(&TlsSetup {
         insecure_skip_verify: cfg.insecure_skip_tls_verify,
         versions: cfg.tls_versions,
+        suites: &cfg.tls_cipher_suites,
         roots: (!roots.is_empty()).then_some(roots.as_slice()),
         client: own.client.as_ref(),
         choose_from: &[],

@@ -184,7 +184,7 @@ pub(super) fn response_object<'js>(
             string(ctx, ex.remote_ip.as_str())?,
             Value::new_int(ctx.clone(), i32::from(ex.remote_port)),
             string(ctx, ex.tls_version.as_deref().unwrap_or_default())?,
-            string(ctx, "")?,
+            string(ctx, ex.tls_cipher_suite.as_deref().unwrap_or_default())?,
             string(ctx, ex.error.as_deref().unwrap_or_default())?,
             ex.error_code.into_js(ctx)?,
             body,
