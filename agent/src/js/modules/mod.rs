@@ -76,6 +76,10 @@ pub const NOT_YET: &[&str] = &[
     "k6/experimental/tracing",
 ];
 
+/// k6's browser modules: a browser per VU is not what a load generator of Volley's kind runs,
+/// so their error says that rather than "not yet".
+const BROWSER: &[&str] = &["k6/browser", "k6/experimental/browser"];
+
 /// Modules k6 moved into globals: importing one is an error that says what to do instead.
 const GRADUATED: &[(&str, &str)] = &[(
     "k6/experimental/webcrypto",
@@ -94,6 +98,12 @@ pub fn find(name: &str) -> Option<Result<&'static K6Module, String>> {
     if let Some((_, instead)) = GRADUATED.iter().find(|(m, _)| *m == name) {
         return Some(Err(format!(
             "module \"{name}\" is no module any more; {instead}"
+        )));
+    }
+    if BROWSER.contains(&name) {
+        return Some(Err(format!(
+            "module \"{name}\" drives a Chromium browser in every VU, and Volley runs no \
+             browsers (k6/browser is outside what it does); run browser tests with k6"
         )));
     }
     let supported: Vec<&str> = MODULES.iter().map(|m| m.name).collect();
@@ -293,6 +303,11 @@ mod tests {
             e,
             "module \"k6/experimental/webcrypto\" is no module any more; WebCrypto's `crypto` is \
              a global, as in k6 v1.1.0: remove the import"
+        );
+        let e = find("k6/browser").unwrap().err().unwrap();
+        assert!(
+            e.starts_with("module \"k6/browser\" drives a Chromium browser in every VU"),
+            "{e}"
         );
         let e = find("k6/nope").unwrap().err().unwrap();
         assert!(
