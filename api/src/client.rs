@@ -352,10 +352,15 @@ impl Client {
         self.all_pages("/loadtests/v2/tests")
     }
 
-    /// `GET /v1/runs/{id}/report`: the end-of-test summary as Volley renders it.
     /// `GET /v1/runs/{id}/metrics`: the live merged series (404 until the agents send data).
     pub fn run_metrics(&self, id: u64) -> Result<serde_json::Value, ClientError> {
         self.get(&format!("/v1/runs/{id}/metrics"))
+    }
+
+    /// `GET /v1/runs/{id}/metrics?intervals=none`: the live merged totals alone, whose cost
+    /// does not grow with the run's age (what a client polling the live figures should ask).
+    pub fn run_metric_totals(&self, id: u64) -> Result<serde_json::Value, ClientError> {
+        self.get(&format!("/v1/runs/{id}/metrics?intervals=none"))
     }
 
     /// `GET /v1/runs/{id}/agents`: the run's agents with their utilization samples.

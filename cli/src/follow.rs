@@ -105,7 +105,7 @@ impl Follower {
         if self.block.is_live() && !run.run_status.is_terminal() {
             let (metrics, agents) = if run.run_status == RunStatus::Running {
                 (
-                    c.run_metrics(run_id).ok(),
+                    c.run_metric_totals(run_id).ok(),
                     c.run_agents(run_id).map(|a| a.agents).unwrap_or_default(),
                 )
             } else {
@@ -133,7 +133,7 @@ impl Follower {
         if !live {
             return None;
         }
-        let metrics = c.run_metrics(run.id).ok();
+        let metrics = c.run_metric_totals(run.id).ok();
         let p = live::cluster_progress(run, metrics.as_ref(), &[])?;
         let mut text = crate::progress::progress_lines(&p, true).join("\n");
         text.push('\n');

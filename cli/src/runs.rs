@@ -112,7 +112,7 @@ impl Extra {
 /// The live metrics (once there are any), the agents' samples, and the report of an ended run.
 fn parts(c: &Client, run: &RunView) -> Extra {
     Extra {
-        metrics: c.run_metrics(run.id).ok(),
+        metrics: c.run_metric_totals(run.id).ok(),
         agents: c.run_agents(run.id).map(|a| a.agents).unwrap_or_default(),
         report: run
             .run_status

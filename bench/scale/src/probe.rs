@@ -57,14 +57,15 @@ impl Proc {
 /// What the API poller measured.
 #[derive(Default)]
 pub struct ApiSamples {
-    /// Latency of each `GET /v1/runs/{id}/metrics`, in ms.
+    /// Latency of each `GET /v1/runs/{id}/metrics?intervals=none` (the live totals a polling
+    /// client such as `volley submit --wait` asks for), in ms.
     pub latency_ms: Vec<f64>,
     /// The age of the oldest batch not merged yet, at each answer, in ms.
     pub lag_ms: Vec<f64>,
     pub errors: usize,
 }
 
-/// Every 500 ms until `stop`: `GET /v1/runs/{id}/metrics`, timed; the iterations it shows
+/// Every 500 ms until `stop`: `GET /v1/runs/{id}/metrics?intervals=none`, timed; the iterations it shows
 /// merged give the merge lag. Lag samples are kept while agents still send, and after that while
 /// batches still wait.
 pub fn poll_api(
@@ -77,7 +78,7 @@ pub fn poll_api(
     let mut out = ApiSamples::default();
     while !stop.load(Ordering::SeqCst) {
         let asked = Instant::now();
-        let answer = client.run_metrics(run_id);
+        let answer = client.run_metric_totals(run_id);
         out.latency_ms.push(asked.elapsed().as_secs_f64() * 1e3);
         let merged = match &answer {
             Ok(m) => m["metrics"]["iterations"]["values"]["count"]

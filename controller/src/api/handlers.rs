@@ -22,7 +22,7 @@ use super::extract::{
     run_not_found, test_id, test_not_found, AppState, CallerOf, JsonBody, PathParam,
 };
 use super::page::Page;
-use super::query::{Query, Select};
+use super::query::{Query, Select, INVALID_QUERY};
 use super::views::{run_fields, run_view, schema_fields, test_fields, test_view};
 use super::ApiError;
 use crate::audit::AUDIT;
@@ -702,9 +702,15 @@ pub(super) async fn run_agents(
 /// Live merged metric series of a run
 ///
 /// The controller's merged per-interval series (exactly merged across agents), as the
-/// controller produces them.
+/// controller produces them. `intervals=none` leaves the per-interval series out: the run's
+/// totals alone cost the same at any age of the run, while every interval (up to an hour's
+/// worth at 1 s) is merged again on each request, which is what a client polling the live
+/// figures (`volley submit --wait` on a terminal) should not pay for.
 #[utoipa::path(get, path = "/v1/runs/{id}/metrics", tag = "runs",
-    params(("id" = u64, Path, description = "ID of the test run.")),
+    params(
+        ("id" = u64, Path, description = "ID of the test run."),
+        ("intervals" = Option<String>, Query, description = "`all` (default): the totals and every interval's merged series; `none`: the totals only."),
+    ),
     responses(
         (status = 200, description = "The merged series.", body = Object),
         (status = 400, description = "Bad id or query.", body = ErrorBody),
@@ -716,8 +722,29 @@ pub(super) async fn run_metrics(
     PathParam(raw_id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let run = existing_run(&app, &caller, &raw_id, raw.as_deref())?;
-    let metrics = app.svc.run_metrics(run.id).ok_or_else(|| {
+    let mut q = Query::parse(raw.as_deref())?;
+    let with_intervals = match q.take_one(&["intervals"])?.as_deref() {
+        None | Some("all") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                INVALID_QUERY,
+                format!(
+                    "query parameter `intervals` is `{}`; use `all` (every interval's series) or `none` (the totals only)",
+                    echo(other)
+                ),
+            ))
+        }
+    };
+    q.finish(&["intervals"])?;
+    let id = parse_id(&raw_id, "run", "/v1/runs/12/metrics")?;
+    let run = visible_run(&app, &caller, id)?;
+    let metrics = if with_intervals {
+        app.svc.run_metrics(run.id)
+    } else {
+        app.svc.run_totals(run.id, &|_| true)
+    };
+    let metrics = metrics.ok_or_else(|| {
         ApiError::not_found(
             "metrics_not_available",
             format!(

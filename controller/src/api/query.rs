@@ -10,7 +10,7 @@ use volley_common::text::echo;
 use super::extract::ok;
 use super::ApiError;
 
-const INVALID_QUERY: &str = "invalid_query";
+pub(super) const INVALID_QUERY: &str = "invalid_query";
 
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space, `%XX` a byte).
 fn decode_component(s: &str) -> Result<String, ApiError> {

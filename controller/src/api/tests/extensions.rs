@@ -44,6 +44,23 @@ async fn run_agents_metrics_summary() {
     let r = get(&a, "/v1/runs/1/metrics").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["http_reqs"]["type"], "counter");
+    assert!(r.body.get("intervals").is_some(), "{}", r.body);
+    let r = get(&a, "/v1/runs/1/metrics?intervals=all").await;
+    assert!(r.body.get("intervals").is_some(), "{}", r.body);
+    // The totals alone: what a client polling the live figures asks for.
+    let r = get(&a, "/v1/runs/1/metrics?intervals=none").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["http_reqs"]["type"], "counter");
+    assert!(r.body.get("intervals").is_none(), "{}", r.body);
+    let r = get(&a, "/v1/runs/1/metrics?intervals=some").await;
+    assert_eq!(assert_error(&r, 400), "invalid_query");
+    let message = r.body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("`intervals`") && message.contains("`none`"),
+        "{message}"
+    );
+    let r = get(&a, "/v1/runs/1/metrics?since=3").await;
+    assert_eq!(assert_error(&r, 400), "invalid_query");
     let r = get(&a, "/v1/runs/2/metrics").await;
     assert_eq!(assert_error(&r, 404), "metrics_not_available");
     assert!(r.body["error"]["message"]

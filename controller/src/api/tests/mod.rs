@@ -244,7 +244,7 @@ fn seeded() -> Arc<Fake> {
         );
         s.metrics.insert(
             1,
-            json!({"http_reqs": {"type": "counter", "values": [[1, 5]]}}),
+            json!({"http_reqs": {"type": "counter", "values": [[1, 5]]}, "intervals": []}),
         );
         s.summaries.insert(
             3,
