@@ -256,10 +256,11 @@ pub async fn join(
     config.api = cfg.advertise_api.clone().unwrap_or(api);
     config.peer_token = cfg.peer_token.clone();
     config.tls = tls;
-    let driver = Driver::start(node, config, listener);
+    let driver =
+        Driver::start(node, config, listener).map_err(|e| GroupError::Node(e.to_string()))?;
     db.replicate(Replica {
         handle: driver.handle(),
-        runtime: tokio::runtime::Handle::current(),
+        runtime: driver.runtime(),
     })
     .map_err(|e| GroupError::Node(e.to_string()))?;
     // Archives are not in snapshots: a node that caught up from one fetches them from its peers.

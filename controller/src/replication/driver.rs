@@ -10,6 +10,12 @@
 //! [`DriverConfig::proposal_timeout`]; on a node that is not the leader it fails at once naming
 //! the leader (and its address) if known. Dropping the [`Driver`] stops the loop, the peer
 //! tasks and the peer service.
+//!
+//! All of them run on the driver's own small runtime (threads `volley-raft-N`), not on the
+//! controller's: a controller busy merging many agents' batches would otherwise delay the
+//! ticks, the heartbeats and the peer service past an election timeout, and a leader would
+//! lose its leadership to CPU load alone (docs/ha.md#the-driver). Proposals and reads cross
+//! from the controller's runtime by channels.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -40,6 +46,9 @@ const INBOX: usize = 4096;
 /// Most inputs of one kind the loop takes before it runs the Ready loop, so one fsync covers
 /// many messages or proposals.
 const DRAIN: usize = 256;
+/// Worker threads of the driver's own runtime: one can sit in the Ready loop's fsync while the
+/// other serves peers and sends heartbeats.
+const RAFT_WORKERS: usize = 2;
 
 /// What a driver needs besides its node.
 #[derive(Debug, Clone)]
@@ -117,6 +126,8 @@ pub enum DriverError {
     Fetch { id: u64, detail: String },
     #[error(transparent)]
     Node(NodeError),
+    #[error("cannot start the Raft node's own threads and Raft port: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// What the loop publishes after every step.
@@ -414,6 +425,9 @@ impl DriverHandle {
 pub struct Driver {
     handle: DriverHandle,
     tasks: Vec<JoinHandle<()>>,
+    /// The runtime they all run on, the driver's own (taken when dropped), and its handle.
+    runtime: Option<tokio::runtime::Runtime>,
+    on: tokio::runtime::Handle,
 }
 
 impl Drop for Driver {
@@ -421,14 +435,35 @@ impl Drop for Driver {
         for t in &self.tasks {
             t.abort();
         }
+        // Without waiting: a driver is dropped from the controller's async code, where a
+        // runtime may not block (a loop in the middle of an fsync ends right after it).
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
 impl Driver {
-    /// Starts driving `node`: its peer service on `listener` (its Raft port), one sending task
-    /// per peer, and the loop. Must be called within a tokio runtime.
-    pub fn start(node: Node, config: DriverConfig, listener: tokio::net::TcpListener) -> Driver {
+    /// Starts driving `node` on a runtime of its own: its peer service on `listener` (its Raft
+    /// port, moved to that runtime), one sending task per peer, and the loop. Fails only if
+    /// the threads cannot be started or the listener moved.
+    pub fn start(
+        node: Node,
+        config: DriverConfig,
+        listener: tokio::net::TcpListener,
+    ) -> Result<Driver, DriverError> {
         let id = node.id();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(RAFT_WORKERS)
+            .thread_name(format!("volley-raft-{id}"))
+            .enable_all()
+            .build()
+            .map_err(DriverError::Runtime)?;
+        // The listener was registered with the caller's runtime, whose I/O driver a busy
+        // controller polls late: it is registered again with the driver's.
+        let listener = listener.into_std().map_err(DriverError::Runtime)?;
+        let _on_raft_runtime = runtime.enter();
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(DriverError::Runtime)?;
         let (inbox_tx, inbox) = mpsc::channel(INBOX);
         let (requests_tx, requests) = mpsc::channel(DRAIN);
         // Peer tasks wait for room here rather than drop a report: a lost snapshot report would
@@ -483,7 +518,8 @@ impl Driver {
         };
         lp.connect_peers();
         tasks.push(tokio::spawn(lp.run()));
-        Driver {
+        drop(_on_raft_runtime);
+        Ok(Driver {
             handle: DriverHandle {
                 id,
                 requests: requests_tx,
@@ -494,11 +530,19 @@ impl Driver {
                 apis,
             },
             tasks,
-        }
+            on: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
     }
 
     pub fn handle(&self) -> DriverHandle {
         self.handle.clone()
+    }
+
+    /// The driver's own runtime: where a caller on a busy runtime starts a proposal, so that
+    /// it reaches the loop and its timeout runs on time.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.on.clone()
     }
 }
 

@@ -47,7 +47,7 @@ fn start(
         .filter(|(&p, _)| p != id)
         .map(|(&p, a)| (p, a.clone()))
         .collect();
-    Driver::start(node, DriverConfig::new(peers), listener)
+    Driver::start(node, DriverConfig::new(peers), listener).expect("start the driver")
 }
 
 /// Waits until every handle names the same leader, other than `not`; returns it.

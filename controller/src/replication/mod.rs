@@ -80,4 +80,6 @@ mod driver_tests;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
+mod starved_tests;
+#[cfg(test)]
 mod tests;
