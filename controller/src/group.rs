@@ -240,9 +240,10 @@ pub async fn join(
     let tls = match &cfg.tls {
         None => None,
         Some(files) => {
-            let client = Arc::new(crate::tls::peers::client_config(files)?);
+            let client = crate::tls::peers::ClientTls::load(files.clone())?;
             let server = crate::tls::ServerTls::load(files.clone(), crate::tls::Port::Raft)?;
             server.watch(crate::tls::RELOAD_EVERY);
+            client.watch(crate::tls::RELOAD_EVERY);
             Some(crate::replication::transport::PeerTls { server, client })
         }
     };

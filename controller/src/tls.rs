@@ -310,26 +310,53 @@ impl ServerTls {
 
     /// Checks the files every `every` for as long as the runtime runs, logging each reload.
     pub fn watch(self: &Arc<Self>, every: Duration) {
-        let tls = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(tls) = tls.upgrade() else { return };
-                let what = tls.port.what();
-                let cert = tls.files.cert.display().to_string();
-                // Reading a few small files: cheap enough for the runtime's thread.
-                match tls.reload_if_changed() {
-                    None => {}
-                    Some(Ok(())) => {
-                        tracing::info!("{what}: TLS certificate reloaded from {cert}")
-                    }
-                    Some(Err(e)) => tracing::warn!(
-                        "{what}: the changed TLS files do not load, keeping the previous certificate: {e}"
-                    ),
-                }
-            }
-        });
+        watch(self, every);
     }
+}
+
+impl Reloads for ServerTls {
+    fn what(&self) -> &'static str {
+        self.port.what()
+    }
+
+    fn cert(&self) -> &Path {
+        &self.files.cert
+    }
+
+    fn reload_if_changed(&self) -> Option<Result<(), TlsError>> {
+        ServerTls::reload_if_changed(self)
+    }
+}
+
+/// A TLS configuration rebuilt when its files change ([`ServerTls`], [`peers::ClientTls`]).
+trait Reloads: Send + Sync + 'static {
+    /// What it is for, in logs ("Raft port").
+    fn what(&self) -> &'static str;
+    fn cert(&self) -> &Path;
+    fn reload_if_changed(&self) -> Option<Result<(), TlsError>>;
+}
+
+/// Checks `tls`'s files every `every` while it lives and the runtime runs, logging each reload.
+fn watch<T: Reloads>(tls: &Arc<T>, every: Duration) {
+    let tls = Arc::downgrade(tls);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(tls) = tls.upgrade() else { return };
+            let what = tls.what();
+            let cert = tls.cert().display().to_string();
+            // Reading a few small files: cheap enough for the runtime's thread.
+            match tls.reload_if_changed() {
+                None => {}
+                Some(Ok(())) => {
+                    tracing::info!("{what}: TLS certificate reloaded from {cert}")
+                }
+                Some(Err(e)) => tracing::warn!(
+                    "{what}: the changed TLS files do not load, keeping the previous certificate: {e}"
+                ),
+            }
+        }
+    });
 }
 
 fn stamp(files: &TlsFiles) -> Stamp {

@@ -168,7 +168,7 @@ struct Dialer {
     api: String,
     token: Option<String>,
     /// With TLS on the Raft port (`--raft-ca`), how every peer is dialled.
-    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls: Option<std::sync::Arc<crate::tls::peers::ClientTls>>,
 }
 
 impl Dialer {

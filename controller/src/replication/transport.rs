@@ -14,7 +14,8 @@
 //!
 //! With TLS (`--raft-ca`, [`PeerTls`]) the port speaks mutual TLS: the receiver accepts only
 //! controller certificates of the group's CA ([`crate::tls::peers`]) and the sender dials
-//! `https://` peers with its own certificate, trusting only that CA. Either way the port's
+//! `https://` peers with its own certificate, trusting only that CA, both read again when
+//! their files change ([`crate::tls::peers::ClientTls`]). Either way the port's
 //! connections are bounded as the agents' gRPC port's are ([`incoming`]).
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::grpc_listener::{Bounded, GrpcLimits};
+use crate::tls::peers::ClientTls;
 use crate::tls::ServerTls;
 use tonic::{Request, Response, Status};
 use volley_proto::raft::raft_peer_client::RaftPeerClient;
@@ -73,8 +75,9 @@ pub struct PeerTls {
     /// The port's server configuration (controller certificates of the CA required), reloaded
     /// when its files change.
     pub server: Arc<ServerTls>,
-    /// This controller's certificate as a client, trusting only the group's CA.
-    pub client: Arc<rustls::ClientConfig>,
+    /// This controller's certificate as a client, trusting only the group's CA, reloaded
+    /// when its files change.
+    pub client: Arc<ClientTls>,
 }
 
 /// The Raft port's connections from `listener`: at most [`MAX_PEER_CONNECTIONS`], each with
@@ -402,7 +405,7 @@ pub struct PeerClient {
     /// `Bearer <peer token>`, sent with every batch when the group has a token.
     authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     /// How an `https://` peer is dialled (`--raft-ca`).
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<Arc<ClientTls>>,
 }
 
 impl PeerClient {
@@ -424,7 +427,7 @@ impl PeerClient {
     /// of a group with TLS on its Raft port is, also one added as `HOST:PORT` or `http://`
     /// (`volley controllers add`), since the port speaks nothing else. Without it, an
     /// `https://` peer cannot be reached (each send says so).
-    pub fn with_tls(mut self, tls: Option<Arc<rustls::ClientConfig>>) -> PeerClient {
+    pub fn with_tls(mut self, tls: Option<Arc<ClientTls>>) -> PeerClient {
         if tls.is_some() {
             if let Some(rest) = self.addr.strip_prefix("http://") {
                 self.addr = format!("https://{rest}");
@@ -602,10 +605,12 @@ impl PeerClient {
     }
 }
 
-/// Dials a peer's Raft port over TLS with `config`, the peer's certificate checked against the
-/// host name of its URL; the TCP connect and the handshake together take at most `timeout`.
+/// Dials a peer's Raft port over TLS with `tls`'s configuration as of each connection (a
+/// renewed certificate is presented from the next one on), the peer's certificate checked
+/// against the host name of its URL; the TCP connect and the handshake together take at most
+/// `timeout`.
 fn tls_connector(
-    config: Arc<rustls::ClientConfig>,
+    tls: Arc<ClientTls>,
     timeout: Duration,
 ) -> impl tower::Service<
     tonic::codegen::http::Uri,
@@ -615,7 +620,7 @@ fn tls_connector(
 > + Clone
        + Send {
     tower::service_fn(move |uri: tonic::codegen::http::Uri| {
-        let config = config.clone();
+        let config = tls.config();
         async move {
             let host = uri
                 .host()
@@ -942,9 +947,9 @@ mod tls_tests {
         let foreign = other.leaf("c9", both, &ca.crt);
         let server_only = ca.leaf("web", vec![Eku::ServerAuth], &ca.crt);
 
-        let e = crate::tls::peers::client_config(&server_only).unwrap_err();
+        let e = ClientTls::load(server_only).unwrap_err();
         assert!(e.to_string().contains("server use only"), "{e}");
-        let e = crate::tls::peers::client_config(&agent).unwrap_err();
+        let e = ClientTls::load(agent.clone()).unwrap_err();
         assert!(e.to_string().contains("client use only"), "{e}");
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -982,13 +987,12 @@ mod tls_tests {
             c.alpn_protocols = vec![b"h2".to_vec()];
             c
         };
-        let foreign_client = crate::tls::peers::client_config(&foreign).unwrap();
+        let foreign_client = ClientTls::load(foreign.clone()).unwrap();
         for (what, tls) in [
-            ("agent", Some(agent_client)),
-            ("foreign", Some(foreign_client)),
+            ("agent", ClientTls::fixed(agent_client)),
+            ("foreign", foreign_client.clone()),
         ] {
-            let mut c =
-                PeerClient::new(1, 2, url.clone(), limits.clone()).with_tls(tls.map(Arc::new));
+            let mut c = PeerClient::new(1, 2, url.clone(), limits.clone()).with_tls(Some(tls));
             let err = c.send(&[msg(1, 2, 7)]).await.unwrap_err();
             assert!(
                 matches!(err, SendError::Refused { .. } | SendError::Timeout { .. }),
@@ -1003,13 +1007,37 @@ mod tls_tests {
         assert!(err.to_string().contains("--raft-ca"), "{err}");
         assert!(rx.try_recv().is_err(), "nothing delivered");
 
-        let tls = crate::tls::peers::client_config(&good).unwrap();
-        let mut c = PeerClient::new(1, 2, url, limits).with_tls(Some(Arc::new(tls)));
+        let tls = ClientTls::load(good.clone()).unwrap();
+        let mut c = PeerClient::new(1, 2, url.clone(), limits.clone()).with_tls(Some(tls));
         c.send(&[msg(1, 2, 9)]).await.unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .unwrap();
         assert_eq!(got.unwrap().term, 9);
+
+        // The refused controller's files renewed with a certificate of the group's CA: once
+        // reloaded, the same client's next connection presents it and is let in, no restart.
+        let mut c = PeerClient::new(1, 2, url, limits).with_tls(Some(foreign_client.clone()));
+        c.send(&[msg(1, 2, 10)]).await.unwrap_err();
+        std::fs::copy(&good.cert, &foreign.cert).unwrap();
+        std::fs::copy(&good.key, &foreign.key).unwrap();
+        assert!(
+            matches!(foreign_client.reload_if_changed(), Some(Ok(()))),
+            "the renewed files load"
+        );
+        // The connection the refusal broke may fail one more call before the client dials again.
+        let mut sent = c.send(&[msg(1, 2, 11)]).await;
+        for _ in 0..3 {
+            if sent.is_ok() {
+                break;
+            }
+            sent = c.send(&[msg(1, 2, 11)]).await;
+        }
+        sent.expect("the renewed certificate is let in");
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap().term, 11);
         server.abort();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -6,17 +6,20 @@
 //! A peer's certificate must therefore also name **server use** (the serverAuth extended key
 //! usage, which `controller.crt` carries besides clientAuth), which an agent's or a client's
 //! certificate does not ([`ControllersOnly`]). Each controller dials its peers with its own
-//! certificate as the client certificate and trusts only the group's CA ([`client_config`]).
+//! certificate as the client certificate and trusts only the group's CA ([`client_config`]),
+//! reloaded when its files change ([`ClientTls`]), as the port's server side is.
 //! See docs/security.md#the-raft-port.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName};
 
-use super::{ca_roots, load_certs, load_key, provider, TlsError, TlsFiles};
+use super::{ca_roots, load_certs, load_key, provider, stamp, Reloads, Stamp, TlsError, TlsFiles};
 
 /// The uses a certificate's extended key usage names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,8 +134,8 @@ pub fn check_own(files: &TlsFiles) -> Result<(), TlsError> {
 }
 
 /// What a controller dials its peers with: its own certificate (`files`) as the client
-/// certificate, trusting only the group's CA (`files.client_ca`), HTTP/2 by ALPN. Read once
-/// at start (the server side reloads; see docs/security.md#the-raft-port).
+/// certificate, trusting only the group's CA (`files.client_ca`), HTTP/2 by ALPN. Read once;
+/// [`ClientTls`] reads it again when the files change.
 pub fn client_config(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
     let ca = files.client_ca.as_ref().ok_or(TlsError::NoRaftCa)?;
     check_own(files)?;
@@ -154,4 +157,94 @@ pub fn client_config(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
         .map_err(|e| pair(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
+}
+
+/// The client side of the Raft port's TLS, rebuilt when the certificate, key or CA files
+/// change (checked every [`super::RELOAD_EVERY`] by [`ClientTls::watch`]), so that a renewed
+/// `controller.crt` is presented to peers without a restart. Each new connection to a peer
+/// takes the current configuration; open ones keep theirs. Files that do not load keep the
+/// previous configuration, and the watch logs why.
+pub struct ClientTls {
+    /// `None`: a fixed configuration, never reloaded.
+    files: Option<TlsFiles>,
+    current: RwLock<Arc<ClientConfig>>,
+    stamp: Mutex<Stamp>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+impl ClientTls {
+    /// Loads the files ([`client_config`]; an error names the flag and the file).
+    pub fn load(files: TlsFiles) -> Result<Arc<ClientTls>, TlsError> {
+        let stamp = stamp(&files);
+        let config = client_config(&files)?;
+        Ok(Arc::new(ClientTls {
+            files: Some(files),
+            current: RwLock::new(Arc::new(config)),
+            stamp: Mutex::new(stamp),
+        }))
+    }
+
+    /// A configuration that never changes (tests that dial with a hand-made certificate).
+    pub fn fixed(config: ClientConfig) -> Arc<ClientTls> {
+        Arc::new(ClientTls {
+            files: None,
+            current: RwLock::new(Arc::new(config)),
+            stamp: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The configuration a new connection uses.
+    pub fn config(&self) -> Arc<ClientConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Rebuilds the configuration if a file changed since the last look. `None`: nothing
+    /// changed; `Some(Err)`: the new files do not load and the previous configuration stays.
+    pub fn reload_if_changed(&self) -> Option<Result<(), TlsError>> {
+        let files = self.files.as_ref()?;
+        let now = stamp(files);
+        {
+            let mut seen = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+            if *seen == now {
+                return None;
+            }
+            *seen = now;
+        }
+        Some(client_config(files).map(|config| {
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        }))
+    }
+
+    /// Checks the files every `every` for as long as the runtime runs, logging each reload.
+    pub fn watch(self: &Arc<Self>, every: Duration) {
+        if self.files.is_some() {
+            super::watch(self, every);
+        }
+    }
+}
+
+impl Reloads for ClientTls {
+    fn what(&self) -> &'static str {
+        "Raft port (dialling peers)"
+    }
+
+    fn cert(&self) -> &Path {
+        self.files
+            .as_ref()
+            .map_or(Path::new(""), |f| f.cert.as_path())
+    }
+
+    fn reload_if_changed(&self) -> Option<Result<(), TlsError>> {
+        ClientTls::reload_if_changed(self)
+    }
 }
