@@ -348,6 +348,52 @@ fn the_runs_tls_options_hold_for_grpc() {
     assert_eq!(checks(&summary), (2 * 2, 0), "{out}");
 }
 
+/// `tlsCipherSuites` holds for gRPC too: TLS 1.2 alone, with the suite `SUITE` (the test
+/// server's key is ECDSA, so an RSA suite is one it does not share).
+const CIPHER_SUITES: &str = r#"
+import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+
+export const options = {
+  iterations: 1,
+  insecureSkipTLSVerify: true,
+  tlsVersion: 'tls1.2',
+  tlsCipherSuites: ['SUITE'],
+  thresholds: { checks: ['rate==1'] },
+};
+const client = new grpc.Client();
+client.load(['grpc'], 'echo.proto');
+const why = (f) => { try { f(); return 'connected'; } catch (e) { return String(e); } };
+const said = (text, part) => text.includes(part) || console.log(`got ${text}`) === 'never';
+
+export default function () {
+  check(null, { 'SUITE': () => said(why(() => client.connect(__ENV.GRPC_TLS, { timeout: '3s' })), 'WANT') });
+}
+"#;
+
+#[test]
+fn the_runs_cipher_suites_hold_for_grpc() {
+    let ca = TestCa::new();
+    let tls = GrpcServer::start_tls(&ca, false);
+    for (suite, want) in [
+        ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "connected"),
+        (
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "remote error: tls: handshake failure",
+        ),
+    ] {
+        let script = CIPHER_SUITES.replace("SUITE", suite).replace("WANT", want);
+        let (code, summary, out) = run_tls("grpc-cipher-suites", &script, &ca, &tls.addr, "");
+        assert_eq!(
+            code,
+            0,
+            "{suite}: failed checks {:?}\n{out}",
+            failed_checks(&summary)
+        );
+        assert_eq!(checks(&summary), (1, 0), "{suite}: {out}");
+    }
+}
+
 const OLD_REFLECTION: &str = r#"
 import grpc from 'k6/net/grpc';
 import { check } from 'k6';
