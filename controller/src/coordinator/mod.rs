@@ -356,6 +356,7 @@ impl Coordinator {
             self.finish_without_agents(run.id, &reason);
             return;
         }
+        machine.recall_crossings(&run.events);
         // A stop committed before the run was taken over stops it now; its agents hear it
         // as they re-attach (docs/ha.md#stops).
         if let Some(stop) = &run.stop_request {

@@ -310,13 +310,7 @@ impl Machine {
             });
         }
         if observed.capped {
-            self.event(
-                "info",
-                format!(
-                    "more than {} threshold crossings: later ones are not recorded",
-                    super::crossings::MAX_CROSSINGS
-                ),
-            );
+            self.event("info", super::crossings::capped_message());
         }
     }
 

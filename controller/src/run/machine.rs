@@ -394,14 +394,21 @@ impl Machine {
         self.live_data().started = self.started;
     }
 
-    /// Restores a run from its checkpoint (after a controller restart). Its agents have not
-    /// re-attached yet: they get `agent_lost_after` from now.
     /// Says why the run is restored (before [`Self::restore`]): its resume event and the
     /// AGENT_LOST message of an agent that does not re-attach name it.
     pub fn set_resume_cause(&mut self, cause: ResumeCause) {
         self.resume_cause = cause;
     }
 
+    /// The threshold crossings the run recorded before it was resumed (its events): its data
+    /// goes back to the checkpoint's and is replayed, and none is recorded twice.
+    pub fn recall_crossings(&mut self, events: &[volley_api::RunEvent]) {
+        self.crossings = super::crossings::Crossings::recall(events);
+    }
+
+    /// Restores a run from its checkpoint (after a controller restart). Its agents have not
+    /// re-attached yet: they get `agent_lost_after` from now. Then
+    /// [`Self::recall_crossings`].
     pub fn restore(&mut self, now: Now, cp: Checkpoint) -> Result<(), String> {
         let series = checkpoint::series_to_store(&cp.series)?;
         let ran_for = Duration::from_millis(now.unix_ms.saturating_sub(cp.started_unix_ms));

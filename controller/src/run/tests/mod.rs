@@ -353,3 +353,22 @@ fn system(message: &str) -> AbortReason {
         message: message.into(),
     }
 }
+
+/// The crossings among the actions: (at, metric, threshold, ok).
+fn crossings(actions: &[Action]) -> Vec<(u64, String, String, bool)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ThresholdCrossed {
+                at_unix_ms,
+                crossing,
+            } => Some((
+                *at_unix_ms,
+                crossing.metric.clone(),
+                crossing.threshold.clone(),
+                crossing.ok,
+            )),
+            _ => None,
+        })
+        .collect()
+}

@@ -179,3 +179,78 @@ fn an_agent_that_reattaches_while_the_run_drains_is_sent_its_teardown_again() {
         [] as [&str; 0]
     );
 }
+
+/// The events a driver writes for the crossings among the actions (what a resumed run reads
+/// back from its store).
+fn crossing_events(actions: &[Action]) -> Vec<volley_api::RunEvent> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ThresholdCrossed { crossing, .. } => Some(volley_api::RunEvent {
+                at: String::new(),
+                level: "warning".into(),
+                message: crate::run::crossings::message(crossing),
+                threshold: Some(crossing.clone()),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The last checkpoint among the actions.
+fn last_checkpoint(actions: &[Action]) -> Checkpoint {
+    actions
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::Checkpoint { checkpoint, .. } => Some((**checkpoint).clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no checkpoint: {actions:?}"))
+}
+
+/// A threshold crossing recorded before a restart is not recorded again once the run resumes
+/// — whether its checkpoint holds the data that crossed or its agent replays that data — and
+/// a new crossing after it still is.
+#[test]
+fn a_resumed_run_records_each_threshold_crossing_once() {
+    let options = json!({"thresholds": {"http_req_failed": ["rate<0.5"]}});
+    let failed = |v| vec![series("http_req_failed", MetricType::Rate, v, &[])];
+    let mut h = Harness::with(spec(&["a"], options.clone(), false), config());
+    h.running(1);
+    h.step(batch("a", 1, failed(0.0)));
+    let before = last_checkpoint(&h.after(2, Input::Tick));
+    h.step(batch("a", 2, failed(1.0)));
+    h.step(batch("a", 3, failed(1.0)));
+    let crossed = h.after(2, Input::Tick);
+    let recorded = crossing_events(&crossed);
+    assert_eq!(crossings(&crossed).len(), 1, "{crossed:?}");
+    let after = last_checkpoint(&crossed);
+
+    for (cp, replayed) in [(after, vec![]), (before, vec![2, 3])] {
+        let mut h = Harness::with(spec(&["a"], options.clone(), false), config());
+        h.m.restore(h.now(), cp).unwrap();
+        h.m.recall_crossings(&recorded);
+        h.step(Input::Resume);
+        h.after(1, Input::Reattached("a".into()));
+        assert!(crossings(&h.after(2, Input::Tick)).is_empty());
+        for seq in replayed {
+            h.step(batch("a", seq, failed(1.0)));
+        }
+        let again = h.after(2, Input::Tick);
+        assert!(crossings(&again).is_empty(), "recorded twice: {again:?}");
+        // 2 of 7 failed: it passes again, a crossing of its own.
+        for seq in 4..=7 {
+            h.step(batch("a", seq, failed(0.0)));
+        }
+        assert_eq!(
+            crossings(&h.after(2, Input::Tick)),
+            [(
+                T0_UNIX_MS + 7000,
+                "http_req_failed".into(),
+                "rate<0.5".into(),
+                true
+            )]
+        );
+    }
+}

@@ -66,25 +66,6 @@ fn the_end_reports_failed_thresholds_and_a_run_marked_failed() {
     );
 }
 
-/// The crossings among the actions: (at, metric, threshold, ok).
-fn crossings(actions: &[Action]) -> Vec<(u64, String, String, bool)> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::ThresholdCrossed {
-                at_unix_ms,
-                crossing,
-            } => Some((
-                *at_unix_ms,
-                crossing.metric.clone(),
-                crossing.threshold.clone(),
-                crossing.ok,
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_threshold_crossing_each_way_is_recorded_when_the_merged_data_crosses_it() {
     let options = json!({"thresholds": {"http_req_failed": ["rate<0.5"]}});
