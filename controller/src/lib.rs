@@ -30,5 +30,7 @@ pub mod service_error;
 pub mod state;
 pub mod store;
 pub mod targets;
+#[cfg(test)]
+pub(crate) mod temp_dir;
 pub mod tls;
 pub mod utilization;

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::driver::{Driver, DriverConfig, DriverError, DriverHandle};
 use super::node::{Node, NodeConfig, Role};
-use super::sim::TempDir;
 use super::storage::RaftStorage;
 use crate::state::{Command, Effect};
+use crate::temp_dir::TempDir;
 
 /// How long the test waits for a new leader after the old one's death. On an idle machine it
 /// takes one election timeout (1–2 s) and a pre-vote and a vote round on loopback, a second

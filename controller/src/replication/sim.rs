@@ -4,8 +4,6 @@
 //! pinned (node 1 shortest) so a seed always plays out the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use raft::eraftpb::Message;
@@ -14,28 +12,7 @@ use super::node::{is_snapshot, AppliedEntry, Node, NodeConfig, NodeError, Propos
 use super::payload::SideStore;
 use super::storage::RaftStorage;
 use crate::state::Command;
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "volley-raft-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::temp_dir::TempDir;
 
 pub const ELECTION_TICK: u64 = 10;
 
@@ -169,7 +146,7 @@ impl Sim {
             joining: BTreeSet::new(),
         };
         for id in voters {
-            sim.dirs.insert(id, TempDir::new(&format!("n{id}")));
+            sim.dirs.insert(id, TempDir::new(&format!("raft-n{id}")));
             sim.open(id);
         }
         sim
@@ -245,7 +222,8 @@ impl Sim {
     pub fn wipe(&mut self, id: u64) {
         self.crash(id);
         self.sides.remove(&id);
-        self.dirs.insert(id, TempDir::new(&format!("n{id}-wiped")));
+        self.dirs
+            .insert(id, TempDir::new(&format!("raft-n{id}-wiped")));
         self.open(id);
     }
 

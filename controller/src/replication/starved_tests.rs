@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use super::driver::{Driver, DriverConfig, DriverHandle};
 use super::node::{Node, NodeConfig, NodeStatus, Role};
-use super::sim::TempDir;
 use super::storage::RaftStorage;
 use crate::state::{Command, Effect};
+use crate::temp_dir::TempDir;
 
 /// Longer than three election timeouts (each at most 2 s, docs/ha.md#timeouts).
 const STARVED: Duration = Duration::from_secs(7);

@@ -1,5 +1,5 @@
 use super::*;
-use crate::replication::sim::TempDir;
+use crate::temp_dir::TempDir;
 use raft::eraftpb::EntryType;
 
 fn entry(index: u64, term: u64, data: &str) -> Entry {

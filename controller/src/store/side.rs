@@ -159,19 +159,12 @@ impl SideStore for Db {
 mod tests {
     use super::*;
 
-    struct Dir(std::path::PathBuf);
+    use crate::temp_dir::TempDir;
 
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn open(tag: &str) -> (Dir, Db) {
-        let p = std::env::temp_dir().join(format!("volley-side-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        let db = Db::open(&p).expect("open the store");
-        (Dir(p), db)
+    fn open(tag: &str) -> (TempDir, Db) {
+        let dir = TempDir::new(&format!("side-{tag}"));
+        let db = Db::open(&dir.0).expect("open the store");
+        (dir, db)
     }
 
     #[test]

@@ -1,33 +1,11 @@
 use super::*;
 use crate::model::{AbortReason, Assignment, ProcessingStatus, ResultStatus, RunStatus};
 use crate::state::{Effect, RunChanges, StateError};
+use crate::temp_dir::TempDir;
 use redb::ReadableTableMetadata;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "volley-store-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 const T0: &str = "2024-05-01T12:00:00Z";
 const ARCHIVE: &[u8] = b"not really a tar, but bytes all the same";
