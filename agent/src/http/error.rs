@@ -316,6 +316,20 @@ mod tests {
         assert_eq!(RequestError::from_connect("h:1", &plain).code, TCP_DIAL);
     }
 
+    /// The server's alert for a missing client certificate (`tlsAuth`), wrapped in an io::Error
+    /// as tokio-rustls does, as `convert` reports it: Go's words and k6's code.
+    fn assert_certificate_required(convert: impl Fn(&io::Error) -> RequestError) {
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+        );
+        let e = convert(&alert);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (1010, "remote error: tls: certificate required")
+        );
+    }
+
     #[test]
     fn io_errors_follow_k6_messages() {
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
@@ -327,15 +341,7 @@ mod tests {
         let pipe = io::Error::from(io::ErrorKind::BrokenPipe);
         let e = RequestError::from_io("write", &pipe);
         assert_eq!((e.code, e.message.as_str()), (1201, "write: broken pipe"));
-        let alert = io::Error::new(
-            io::ErrorKind::InvalidData,
-            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
-        );
-        let e = RequestError::from_io("read", &alert);
-        assert_eq!(
-            (e.code, e.message.as_str()),
-            (1010, "remote error: tls: certificate required")
-        );
+        assert_certificate_required(|e| RequestError::from_io("read", e));
         let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
         assert_eq!(RequestError::from_io("read", &eof).code, GENERIC);
     }
@@ -375,15 +381,7 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         );
         assert_eq!(RequestError::from_tls_handshake(&wrapped).code, 1310);
-        let alert = io::Error::new(
-            io::ErrorKind::InvalidData,
-            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
-        );
-        let e = RequestError::from_io("read", &alert);
-        assert_eq!(
-            (e.code, e.message.as_str()),
-            (1010, "remote error: tls: certificate required")
-        );
+        assert_certificate_required(RequestError::from_tls_handshake);
         let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
         assert_eq!(RequestError::from_tls_handshake(&eof).message, "EOF");
     }
