@@ -107,6 +107,46 @@ try {
     }
     throw new Error(`${what}: not within 20 s`);
   };
+  // The layouts the page must fit (docs/dashboard.md, "Accessibility"): a laptop and a phone.
+  const WIDE = { width: 1280, height: 800 };
+  const NARROW = { width: 390, height: 844 };
+  // Nothing is wider than the window at `size` (tables scroll sideways in their own box);
+  // `shot` is saved at that size, then the window is wide again.
+  const fits = async (what, size, shot) => {
+    await page.setViewportSize(size);
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 1) throw new Error(`at ${size.width}×${size.height} ${what} is ${overflow} px wider than the window`);
+    if (shot) await page.screenshot({ path: `${SHOTS}/${shot}`, fullPage: true });
+    await page.setViewportSize(WIDE);
+    await page.waitForTimeout(300);
+  };
+  // What has the keyboard focus: its id, else its link, else its tag; and whether the focus
+  // is drawn (an outline), since a keyboard user must see where they are.
+  const focused = () => page.evaluate(() => {
+    const e = document.activeElement;
+    const s = getComputedStyle(e);
+    return { id: e.id || e.getAttribute('href') || e.tagName, shown: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0 };
+  });
+  // Presses Tab until `want` (a focused() id) has the focus, at most `max` times; returns the
+  // ids the focus went through, in order. Each must show its focus.
+  const tabTo = async (want, max) => {
+    const path = [];
+    for (let i = 0; i < max; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused();
+      if (!f.shown) throw new Error(`${f.id} has the keyboard focus but shows no focus outline`);
+      path.push(f.id);
+      if (f.id === want) return path;
+    }
+    throw new Error(`Tab did not reach ${want} in ${max} presses (went through ${path.join(' → ')})`);
+  };
+  // The focus stays on `want`, shown, while the live page redraws (it does every second).
+  const focusStays = async (want) => {
+    await page.waitForTimeout(2500);
+    const f = await focused();
+    if (f.id !== want || !f.shown) throw new Error(`the keyboard focus left ${want} when the page redrew: it is on ${f.id}${f.shown ? '' : ', not shown'}`);
+  };
 
   await page.goto(URL);
   // The API has tokens: the page asks for one before it reads anything.
@@ -123,15 +163,16 @@ try {
   await step(`the live run was started by ${LIVE_BY}`, () => page.locator(`#runs tr[data-run="${LIVE}"] td.started-by`, { hasText: new RegExp(`^${LIVE_BY}$`) }).waitFor(WAIT));
   await page.screenshot({ path: `${SHOTS}/runs.png`, fullPage: true });
 
-  // The project filter: labelled, reachable with Tab, shows only the chosen project's runs and
-  // keeps the choice in the address.
+  await fits('the runs page', NARROW, 'runs-narrow.png');
+  await fits('the runs page', WIDE);
+
+  // The filters: labelled, reached with Tab in their order (status, test, project) with the
+  // focus shown; the project filter shows only the chosen project's runs and keeps the choice
+  // in the address.
   const shownRuns = () => page.locator('#runs tbody tr[data-run]').evaluateAll((rows) => rows.map((r) => r.dataset.run).join(','));
-  let onFilter = false;
-  for (let i = 0; i < 20 && !onFilter; i++) {
-    await page.keyboard.press('Tab');
-    onFilter = await page.evaluate(() => document.activeElement?.id === 'filter-project');
-  }
-  if (!onFilter) throw new Error('Tab did not reach the project filter in 20 presses');
+  const toFilter = await tabTo('filter-project', 20);
+  const order = ['filter-status', 'filter-test', 'filter-project'].map((f) => toFilter.indexOf(f));
+  if (order.some((i, k) => i < 0 || (k && i <= order[k - 1]))) throw new Error(`Tab went ${toFilter.join(' → ')}, not through the status, test and project filters in order`);
   await page.getByLabel('Project', { exact: true }).selectOption(LIVE_PROJECT);
   await until(`only run #${LIVE} (project ${LIVE_PROJECT}) is shown`, async () => (await shownRuns()) === LIVE);
   const hash = await page.evaluate(() => location.hash);
@@ -145,12 +186,8 @@ try {
   if ((await shownRuns()) !== DONE) throw new Error(`the linked view shows runs ${await shownRuns()}`);
 
   // Keyboard: Tab reaches the finished run's link, Enter opens it.
-  let reached = false;
-  for (let i = 0; i < 40 && !reached; i++) {
-    await page.keyboard.press('Tab');
-    reached = await page.evaluate((id) => document.activeElement?.getAttribute('href') === `#/runs/${id}`, DONE);
-  }
-  if (!reached) throw new Error(`Tab did not reach the link to run #${DONE} in 40 presses`);
+  await tabTo(`#/runs/${DONE}`, 40);
+  await focusStays(`#/runs/${DONE}`);
   await page.keyboard.press('Enter');
 
   // The finished run: the summary's figures, both generators, charts.
@@ -188,6 +225,8 @@ try {
   const pos = await marker.evaluate((li) => ({ x: li.dataset.x, min: li.parentElement.dataset.xMin, max: li.parentElement.dataset.xMax, width: li.parentElement.dataset.width }));
   const wantX = ((CROSSED_AT / 1000 - Number(pos.min)) / (Number(pos.max) - Number(pos.min))) * Number(pos.width);
   if (pos.x === '' || !(Math.abs(Number(pos.x) - wantX) < 2)) throw new Error(`the ${CROSSED} marker is drawn at x=${pos.x}, its time is at x=${wantX.toFixed(1)} (scale ${pos.min}..${pos.max}, ${pos.width} px)`);
+  // In words too, not by its colour and place alone.
+  await step(`the ${CROSSED} crossing listed in words under the chart`, () => marker.filter({ hasText: `http_req_duration ${CROSSED} fails from` }).waitFor(WAIT));
   await step(`the thresholds table says when ${CROSSED} began to fail`, () => page.locator(`#thresholds tr[data-threshold="${CROSSED}"] td.crossed span[data-t="${CROSSED_AT}"]`, { hasText: 'fails from' }).waitFor(WAIT));
   await step(`${CROSSED} failed at the end`, () => page.locator(`#thresholds tr[data-threshold="${CROSSED}"]`, { hasText: 'fail (at the end)' }).waitFor(WAIT));
   await page.locator('figure[data-metrics~="http_req_duration"]').screenshot({ path: `${SHOTS}/run-crossing.png` });
@@ -203,13 +242,10 @@ try {
     const word = Number(c.fails) === 0 ? 'pass' : 'fail';
     await step(`check ${c.path} says ${word}`, () => item.locator('.badge', { hasText: word }).waitFor(WAIT));
   }
-  // Keyboard: Tab reaches the group, Enter folds it.
-  let onGroup = false;
-  for (let i = 0; i < 60 && !onGroup; i++) {
-    await page.keyboard.press('Tab');
-    onGroup = await page.evaluate(() => document.activeElement?.tagName === 'SUMMARY');
-  }
-  if (!onGroup) throw new Error('Tab did not reach the group "front page" in 60 presses');
+  // Keyboard: Tab reaches the downloads, the metric list, then the group; Enter folds it.
+  const toGroup = await tabTo('SUMMARY', 60);
+  const inOrder = ['download-report', 'download-summary', 'metric-select'].map((f) => toGroup.indexOf(f));
+  if (inOrder.some((i, k) => i < 0 || (k && i <= inOrder[k - 1]))) throw new Error(`Tab went ${toGroup.join(' → ')}, not through the downloads and the metric list in order`);
   await page.keyboard.press('Enter');
   const folded = await page.evaluate(() => !document.querySelector('#checks li.group details').open);
   if (!folded) throw new Error('Enter on the group did not fold it');
@@ -243,13 +279,10 @@ try {
   if (blue < 20) throw new Error(`the ${METRIC} chart drew ${blue} pixels of its avg line`);
   await metricFigure.screenshot({ path: `${SHOTS}/run-metric.png` });
 
-  // A narrow window: the page reflows (tables scroll in their own box), nothing wider than it.
-  await page.setViewportSize({ width: 420, height: 800 });
-  await page.waitForTimeout(300);
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  if (overflow > 1) throw new Error(`at 420 px wide the page is ${overflow} px wider than the window`);
-  await page.screenshot({ path: `${SHOTS}/run-narrow.png`, fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 800 });
+  // A narrow window: the page reflows (charts stack, tables scroll in their own box), nothing
+  // wider than it; and the wide one.
+  await fits('the run page', NARROW, 'run-narrow.png');
+  await fits('the run page', WIDE);
 
   // Agents: both, live, each with its four small charts, whose newest points are the
   // figures GET /v1/agents serves.
@@ -261,7 +294,22 @@ try {
     }
   }
   await sparksMatchTheApi(page, AGENTS, 'busy');
+  // Health and state in words; each small chart says what it shows to a screen reader, with
+  // its figure as text beside it.
+  for (const a of AGENTS) {
+    const row = page.locator(`#agents tr[data-agent="${a}"]`);
+    await step(`agent ${a}'s health in words`, () => row.locator('.badge', { hasText: /^.\s*(ok|warning|overloaded)\b/ }).waitFor(WAIT));
+    const unlabelled = await row.locator('svg.spark').evaluateAll((svgs) => svgs
+      .filter((s) => s.getAttribute('role') !== 'img' || !['process CPU % ', 'process RSS ', 'VUs ', 'requests/s '].some((w) => (s.getAttribute('aria-label') || '').startsWith(w)) || !s.parentElement.querySelector('.spark-value')?.textContent)
+      .map((s) => s.dataset.column));
+    if (unlabelled.length) throw new Error(`agent ${a}'s small charts [${unlabelled}] lack a label or their figure as text`);
+  }
+  // Keyboard: Tab reaches the run an agent is busy with.
+  await tabTo(`#/runs/${LIVE}`, 30);
+  await focusStays(`#/runs/${LIVE}`);
   await page.screenshot({ path: `${SHOTS}/agents.png`, fullPage: true });
+  await fits('the Agents page', NARROW, 'agents-narrow.png');
+  await fits('the Agents page', WIDE);
 
   // The live run: charts fill, Stop stops it.
   await page.goto(`${URL}/#/runs/${LIVE}`);
@@ -269,6 +317,9 @@ try {
   await step('the live run shows its check as it runs', () => page.locator('#checks li.check[data-check="::live status is 200"] .check-counts', { hasText: /^[1-9]\d* passed, 0 failed/ }).waitFor(WAIT));
   await step('the live run has per-agent samples', () => page.locator('#run-agents tr[data-agent]').first().waitFor(WAIT));
   await page.screenshot({ path: `${SHOTS}/run-live.png`, fullPage: true });
+  // Keyboard: Stop is the first control of the page's content.
+  await page.locator('#main').focus();
+  await tabTo('stop', 1);
   await page.locator('#stop').click();
   await step('the run shows ABORTED_BY_USER after Stop', () => page.locator('#run-status', { hasText: 'ABORTED_BY_USER' }).waitFor({ timeout: 30000 }));
   await page.screenshot({ path: `${SHOTS}/run-stopped.png`, fullPage: true });

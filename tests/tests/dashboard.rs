@@ -10,8 +10,11 @@
 //! `GET /v1/runs/{id}/agents` has it, their charts over time and the generators that reached 80 %
 //! in its overload table, its groups/checks tree with the summary's passes and fails, the live
 //! run's checks as they come, lists both agents, and stops the running run
-//! with its Stop button (ABORTED_BY_USER, status 5, in the API); at 420 px wide nothing is wider
-//! than the window. Screenshots are saved under
+//! with its Stop button (ABORTED_BY_USER, status 5, in the API). Accessibility: Tab reaches the
+//! filters, links, downloads, the metric list, the groups and Stop in the page's order with the
+//! focus shown, and the focus stays put while the live tables redraw; health and crossings are
+//! said in words, the small charts are labelled; at 1280×800 and 390×844 nothing on the Runs,
+//! run and Agents pages is wider than the window. Screenshots are saved under
 //! `target/dashboard-screenshots/`. Any console error fails the test.
 //!
 //! Needs `chromium` and `npm ci` in `tests/browser/` (`.ci/run` installs both). Without them
@@ -383,7 +386,9 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         "run-crossing.png",
         "run-metric.png",
         "run-narrow.png",
+        "runs-narrow.png",
         "agents.png",
+        "agents-narrow.png",
         "run-live.png",
         "run-stopped.png",
     ] {

@@ -93,3 +93,23 @@ export function fmtNum(v, digits = 1) {
 
 /** Milliseconds as the run page shows them (two decimals). */
 export const fmtMs = (v) => (v === null || v === undefined ? '—' : `${Number(v).toFixed(2)} ms`);
+
+/** Where the keyboard focus is inside `box`, as something that survives a redraw: the row's
+ * `data-*` and the link's address (or the control's id); null when it is elsewhere. */
+function focusKey(box, e) {
+  if (!e || e === box || !box.contains(e)) return null;
+  const row = e.closest('tr');
+  return JSON.stringify([row ? { ...row.dataset } : null, e.tagName, e.getAttribute('href') || e.id]);
+}
+
+/** Redraws `box` with `redraw()` and gives the keyboard focus back to the same link or control
+ * if it was in there: the live tables are redrawn every second, and a keyboard user's focus
+ * must not fall back to the top of the page each time. */
+export function keepingFocus(box, redraw) {
+  const key = focusKey(box, document.activeElement);
+  redraw();
+  if (key === null) return;
+  for (const e of box.querySelectorAll('a[href], button, input, select, summary')) {
+    if (focusKey(box, e) === key) { e.focus(); return; }
+  }
+}

@@ -4,7 +4,7 @@
 import { Feed, api, authHeaders } from './feed.js';
 import {
   el, statusBadge, resultBadge, healthBadge, fmtDuration, runSeconds, fmtTime, fmtBytes,
-  fmtNum, fmtMs, isTerminal, RUN_STATUS,
+  fmtNum, fmtMs, isTerminal, keepingFocus, RUN_STATUS,
 } from './format.js';
 import { AgentCharts, mergeAgent, peakCpu } from './generators.js';
 import { checksTreeOf, renderChecks } from './checks.js';
@@ -99,7 +99,7 @@ export function runsPage(main, status, query = new URLSearchParams()) {
       && (!q || r.test_name.toLowerCase().includes(q))
       && (p === 'all' || String(r.project_id) === p));
     count.textContent = `${rows.length} shown of ${last.count} runs`;
-    body.replaceChildren(...rows.map((r) => el('tr', { 'data-run': r.id, 'data-project': r.project_id },
+    keepingFocus(body, () => body.replaceChildren(...rows.map((r) => el('tr', { 'data-run': r.id, 'data-project': r.project_id },
       el('td', {}, el('a', { href: `#/runs/${r.id}` }, `#${r.id}`)),
       el('td', { class: 'test' }, testName(r)),
       el('td', { class: 'project num' }, String(r.project_id)),
@@ -109,7 +109,7 @@ export function runsPage(main, status, query = new URLSearchParams()) {
       el('td', {}, fmtTime(r.started)),
       el('td', {}, fmtDuration(runSeconds(r))),
       el('td', { class: 'num' }, String(r.vus)),
-      el('td', { class: 'detail' }, r.run_status === 0 && r.detail ? `waiting: ${r.detail}` : r.detail || r.note || ''))));
+      el('td', { class: 'detail' }, r.run_status === 0 && r.detail ? `waiting: ${r.detail}` : r.detail || r.note || '')))));
   };
   const changed = () => { remember(); render(); };
   filterStatus.addEventListener('change', changed);
@@ -133,7 +133,7 @@ export function agentsPage(main, status) {
   const render = () => {
     count.textContent = `${agents.length} agents connected`;
     const span = recent.span();
-    body.replaceChildren(...agents.map((a) => el('tr', { 'data-agent': a.name, class: a.health === 'ok' ? '' : `row-${a.health}` },
+    keepingFocus(body, () => body.replaceChildren(...agents.map((a) => el('tr', { 'data-agent': a.name, class: a.health === 'ok' ? '' : `row-${a.health}` },
       el('th', { scope: 'row' }, a.name),
       el('td', {}, Object.entries(a.labels || {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'),
       el('td', a.state === 'draining' ? { title: 'got SIGTERM: finishes its part of its run and takes no new one' } : {}, a.state),
@@ -145,7 +145,7 @@ export function agentsPage(main, status) {
       el('td', { class: 'num' }, fmtNum(a.memory_percent)),
       recent.cell(a.name, 'vus', span, String(a.active_vus)),
       recent.cell(a.name, 'rps', span, fmtNum(a.requests_per_second)),
-      el('td', { class: 'num' }, `${fmtNum(a.heartbeat_age_s)} s ago`))));
+      el('td', { class: 'num' }, `${fmtNum(a.heartbeat_age_s)} s ago`)))));
   };
   const feed = new Feed('/v1/live/agents', {
     agents: (d) => {
