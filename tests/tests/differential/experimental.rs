@@ -1,4 +1,4 @@
-//! Cases of `k6/experimental/fs` and `k6/experimental/csv`.
+//! Cases of `k6/experimental/fs`, `k6/experimental/csv` and `k6/experimental/streams`.
 
 use super::*;
 
@@ -17,6 +17,17 @@ fn experimental_fs_open_read_seek_stat_and_errors() {
 fn experimental_csv_parse_and_parser_with_k6s_options() {
     differential(&Case {
         script: "csv_records.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}
+
+#[test]
+fn experimental_streams_read_pull_cancel_and_errors() {
+    differential(&Case {
+        script: "streams_readable.js",
         exit_code: 0,
         counts: Counts::Exact,
         order: Order::FirstUse,

@@ -21,6 +21,7 @@ pub mod http;
 pub mod k6;
 pub mod metrics;
 pub mod natives;
+pub mod streams;
 pub mod timers;
 pub mod websockets;
 pub mod ws;
@@ -59,6 +60,7 @@ pub const MODULES: &[K6Module] = &[
     html::MODULE,
     fs::MODULE,
     csv::MODULE,
+    streams::MODULE,
     ws::MODULE,
     websockets::MODULE,
     websockets::EXPERIMENTAL,
@@ -72,7 +74,6 @@ pub const NOT_YET: &[&str] = &[
     "k6/experimental/browser",
     "k6/experimental/grpc",
     "k6/experimental/redis",
-    "k6/experimental/streams",
     "k6/experimental/tracing",
 ];
 
@@ -295,7 +296,8 @@ mod tests {
             e,
             "module \"k6/experimental/redis\" is a k6 module that Volley does not support yet; \
              supported modules: k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, \
-             k6/crypto, k6/timers, k6/html, k6/experimental/fs, k6/experimental/csv, k6/ws, \
+             k6/crypto, k6/timers, k6/html, k6/experimental/fs, k6/experimental/csv, \
+             k6/experimental/streams, k6/ws, \
              k6/websockets, k6/experimental/websockets, k6/net/grpc"
         );
         let e = find("k6/experimental/webcrypto").unwrap().err().unwrap();
