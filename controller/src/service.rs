@@ -96,6 +96,34 @@ impl Service {
         Ok((run, true))
     }
 
+    /// The streamed run a create under `key` made, if the key was seen; refused (422) when
+    /// the key made something else: a run of another kind or of another token.
+    fn streamed_run_replayed(
+        &self,
+        key: &str,
+        caller: &Caller,
+    ) -> Result<Option<Run>, ServiceError> {
+        let now_ms = crate::coordinator::driver::SystemClock.now().unix_ms as i64;
+        let seen = self.co.db.read(|s| {
+            s.idempotency_keys()
+                .record(KeyKind::Run, key, now_ms)
+                .map(|r| (r.id, r.request.clone()))
+        });
+        let Some((run_id, first)) = seen else {
+            return Ok(None);
+        };
+        let run = self.run(run_id).ok_or_else(|| internal("run vanished"))?;
+        if run.run_process == STREAMED_RUN_PROCESS && run.user_id == caller.user_id() {
+            return Ok(Some(run));
+        }
+        let e = StateError::KeyReused {
+            key: key.to_string(),
+            first,
+            now: format!("a streamed run by token {}", caller.user_id()),
+        };
+        Err(store_error(StoreError::Rejected(e)))
+    }
+
     /// Refuses a run that no placement could ever hold (422): more agents than the controller
     /// allows, labels no connected agent has, more VUs than the connected agents can hold.
     fn check_placeable(&self, config: &serde_json::Value) -> Result<(), ServiceError> {
@@ -118,17 +146,6 @@ impl Service {
 }
 
 impl ControllerService for Service {
-    fn create_test(
-        &self,
-        name: String,
-        project_id: Option<u64>,
-        archive: Vec<u8>,
-        caller: &Caller,
-    ) -> Result<Test, ServiceError> {
-        self.create_test_keyed(name, project_id, archive, caller, None)
-            .map(|(test, _)| test)
-    }
-
     fn create_test_keyed(
         &self,
         name: String,
@@ -197,17 +214,6 @@ impl ControllerService for Service {
 
     fn meters(&self) -> Option<crate::meters::RunMeters> {
         Some(self.co.meters.clone())
-    }
-
-    fn start_run(
-        &self,
-        test_id: u64,
-        env: BTreeMap<String, String>,
-        note: String,
-        user_id: u64,
-    ) -> Result<Run, ServiceError> {
-        self.start_run_keyed(test_id, env, note, user_id, None)
-            .map(|(run, _)| run)
     }
 
     fn start_run_keyed(
@@ -311,7 +317,16 @@ impl ControllerService for Service {
         &self,
         req: StreamedRunRequest,
         caller: &Caller,
-    ) -> Result<Run, ServiceError> {
+        key: Option<String>,
+    ) -> Result<(Run, bool), ServiceError> {
+        // A key seen: the streamed run it made. Only the run is keyed: the test made for it
+        // holds an archive stamped with its time, so a create sent again makes another one
+        // when the first stopped between the two.
+        if let Some(key) = &key {
+            if let Some(replayed) = self.streamed_run_replayed(key, caller)? {
+                return Ok((replayed, true));
+            }
+        }
         // The test keeps the entry script (for display and download) in a one-file archive.
         let entry = std::path::Path::new(&req.entry)
             .file_name()
@@ -368,13 +383,21 @@ impl ControllerService for Service {
                 user_id: caller.user_id(),
                 started_by: self.started_by(caller.user_id()),
                 at: now_rfc3339(),
-                idempotency_key: None,
+                idempotency_key: key,
             })
             .map_err(store_error)?;
+        if let Effect::Replayed {
+            run_id: Some(run_id),
+            ..
+        } = applied.effect
+        {
+            return self.replayed_run(run_id);
+        }
         let run_id = applied.run_id().ok_or_else(|| internal("no run created"))?;
         let run = self.run(run_id).ok_or_else(|| internal("run vanished"))?;
         self.co.start_streamed(run, source);
-        self.run(run_id).ok_or_else(|| internal("run vanished"))
+        let run = self.run(run_id).ok_or_else(|| internal("run vanished"))?;
+        Ok((run, false))
     }
 
     fn stream_secret(&self, run_id: u64) -> String {
@@ -430,8 +453,9 @@ impl ControllerService for Service {
     fn create_token(
         &self,
         req: volley_api::CreateToken,
+        key: Option<String>,
     ) -> Result<volley_api::TokenCreated, ServiceError> {
-        tokens::create(&self.co.db, req)
+        tokens::create(&self.co.db, req, key)
     }
 
     fn tokens(&self) -> Vec<volley_api::TokenView> {
@@ -822,3 +846,6 @@ fn check_limits_before_start(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -134,6 +134,10 @@ pub enum Command {
         sha256: String,
         /// RFC 3339.
         at: String,
+        /// The client's `Idempotency-Key`: a create with a key already seen makes nothing and
+        /// answers the first one's token ([`idempotency`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     },
     /// Revoke a token: it stops working at once (it stays listed, as revoked).
     RevokeToken {
@@ -214,6 +218,11 @@ pub enum Effect {
     /// Data kept beside the state was stored (a replicated archive chunk or run checkpoint,
     /// docs/ha.md#what-is-replicated); the state itself did not change.
     Stored,
+    /// A `CreateToken` whose idempotency key was seen: nothing was created; `token_id` is the
+    /// token the first create made.
+    TokenReplayed {
+        token_id: u64,
+    },
     /// A copy of a [`Command::Once`] whose first copy was applied, at log index `first`:
     /// nothing changed.
     Repeated {
@@ -228,6 +237,7 @@ impl Applied {
             Effect::TestCreated { .. }
             | Effect::TokenCreated { .. }
             | Effect::TokenRevoked { .. }
+            | Effect::TokenReplayed { .. }
             | Effect::Stored
             | Effect::Repeated { .. } => None,
             Effect::RunCreated { run_id, .. }
@@ -732,7 +742,19 @@ impl State {
                 project_id,
                 sha256,
                 at,
-            } => self.prepare_create_token(&mut p, name, *role, *project_id, sha256, at)?,
+                idempotency_key,
+            } => self.prepare_create_token(
+                &mut p,
+                index,
+                tokens::NewToken {
+                    name,
+                    role: *role,
+                    project_id: *project_id,
+                    sha256,
+                    at,
+                    key: idempotency_key.as_deref(),
+                },
+            )?,
             Command::RevokeToken { token_id, at } => {
                 self.prepare_revoke_token(&mut p, *token_id, at)?
             }

@@ -190,7 +190,8 @@ pub(super) fn validate_name(name: Option<String>, form: &str) -> Result<String, 
 }
 
 /// What the `Idempotency-Key` header does, for the OpenAPI document.
-const IDEMPOTENCY_KEY: &str = "Optional, 1 to 255 visible ASCII characters (a UUID, say), the \
+pub(in crate::api) const IDEMPOTENCY_KEY: &str =
+    "Optional, 1 to 255 visible ASCII characters (a UUID, say), the \
     same when the request is sent again: a create whose key was seen in the last 24 hours makes \
     nothing new and answers what the first one made, with `Idempotent-Replayed: true`. The same \
     key with another request → 422 `idempotency_key_reused`; a malformed one → 400 \
@@ -198,7 +199,9 @@ const IDEMPOTENCY_KEY: &str = "Optional, 1 to 255 visible ASCII characters (a UU
 
 /// The `Idempotency-Key` of a create, if the client sent one: at most one, 1 to 255 visible
 /// ASCII characters (docs/rest-api.md#idempotency-keys).
-fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+pub(in crate::api) fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<String>, ApiError> {
     let mut values = headers.get_all(IDEMPOTENCY_KEY_HEADER).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -220,7 +223,7 @@ fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, Ap
 }
 
 /// Marks the answer of a create whose idempotency key was seen before.
-fn mark_replayed(resp: &mut Response, replayed: bool) {
+pub(in crate::api) fn mark_replayed(resp: &mut Response, replayed: bool) {
     if replayed {
         resp.headers_mut()
             .insert(IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true"));

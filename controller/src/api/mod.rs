@@ -70,19 +70,12 @@ pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 4;
 /// tests use a fake. Methods are synchronous and expected to be quick (no network I/O);
 /// `create_test` may hash and parse a large archive, so the API calls it off the async runtime.
 pub trait ControllerService: Send + Sync + 'static {
-    /// Stores a new test with its archive (a k6/Volley archive tar) for `caller`. Its project
-    /// is `project_id` if given, else the script's `options.cloud.projectID`, else the caller's
-    /// project; one the caller does not see is refused (403). Invalid archives should be
-    /// reported as a 4xx [`ServiceError`] (e.g. 400 `invalid_archive`).
-    fn create_test(
-        &self,
-        name: String,
-        project_id: Option<u64>,
-        archive: Vec<u8>,
-        caller: &Caller,
-    ) -> Result<Test, ServiceError>;
-    /// [`ControllerService::create_test`] under the client's `Idempotency-Key`: a key seen
-    /// before answers the test its first create made, and `true` (docs/ha.md#submits-sent-twice).
+    /// Stores a new test with its archive (a k6/Volley archive tar) for `caller`, under the
+    /// client's `Idempotency-Key` if it sent one: a key seen before answers the test its first
+    /// create made, and `true` (docs/ha.md#submits-sent-twice). Its project is `project_id` if
+    /// given, else the script's `options.cloud.projectID`, else the caller's project; one the
+    /// caller does not see is refused (403). Invalid archives should be reported as a 4xx
+    /// [`ServiceError`] (e.g. 400 `invalid_archive`).
     fn create_test_keyed(
         &self,
         name: String,
@@ -90,10 +83,17 @@ pub trait ControllerService: Send + Sync + 'static {
         archive: Vec<u8>,
         caller: &Caller,
         key: Option<String>,
-    ) -> Result<(Test, bool), ServiceError> {
-        let _ = key;
-        self.create_test(name, project_id, archive, caller)
-            .map(|t| (t, false))
+    ) -> Result<(Test, bool), ServiceError>;
+    /// [`ControllerService::create_test_keyed`] without a key.
+    fn create_test(
+        &self,
+        name: String,
+        project_id: Option<u64>,
+        archive: Vec<u8>,
+        caller: &Caller,
+    ) -> Result<Test, ServiceError> {
+        self.create_test_keyed(name, project_id, archive, caller, None)
+            .map(|(t, _)| t)
     }
     /// One page of the tests `keep` accepts, in id order, and how many it accepts in all.
     fn list_tests(&self, keep: &dyn Fn(&Test) -> bool, page: Page) -> Listed<Test>;
@@ -154,16 +154,9 @@ pub trait ControllerService: Send + Sync + 'static {
         Err(ServiceError::not_replicated())
     }
     /// Creates a run of the test and queues it, recording `user_id` (the caller's token) as
-    /// its `user_id`. The API has already checked the test exists and the caller sees it.
-    fn start_run(
-        &self,
-        test_id: u64,
-        env: BTreeMap<String, String>,
-        note: String,
-        user_id: u64,
-    ) -> Result<Run, ServiceError>;
-    /// [`ControllerService::start_run`] under the client's `Idempotency-Key`: a key seen
-    /// before answers the run its first create made, and `true`.
+    /// its `user_id`, under the client's `Idempotency-Key` if it sent one: a key seen before
+    /// answers the run its first create made, and `true`. The API has already checked the
+    /// test exists and the caller sees it.
     fn start_run_keyed(
         &self,
         test_id: u64,
@@ -171,10 +164,17 @@ pub trait ControllerService: Send + Sync + 'static {
         note: String,
         user_id: u64,
         key: Option<String>,
-    ) -> Result<(Run, bool), ServiceError> {
-        let _ = key;
-        self.start_run(test_id, env, note, user_id)
-            .map(|r| (r, false))
+    ) -> Result<(Run, bool), ServiceError>;
+    /// [`ControllerService::start_run_keyed`] without a key.
+    fn start_run(
+        &self,
+        test_id: u64,
+        env: BTreeMap<String, String>,
+        note: String,
+        user_id: u64,
+    ) -> Result<Run, ServiceError> {
+        self.start_run_keyed(test_id, env, note, user_id, None)
+            .map(|(r, _)| r)
     }
     fn get_run(&self, id: u64) -> Option<Run>;
     /// One page of the runs `keep` accepts, in id order, and how many it accepts in all.
@@ -266,14 +266,17 @@ pub trait ControllerService: Send + Sync + 'static {
     }
     /// Stops a run for a reason: `signal` (Ctrl+C in a CLI following the run: exit 105) or
     /// the default API stop (103).
-    /// Creates a run streamed from a local `volley run --out cloud=URL` (RUNNING at once), in
-    /// the project of its options' `cloud.projectID` or the caller's.
+    /// Creates a run streamed from a local `volley run --out cloud=URL` or `k6 run --out
+    /// cloud` (RUNNING at once), in the project of its options' `cloud.projectID` or the
+    /// caller's, under the client's `Idempotency-Key` if it sent one: a key seen before
+    /// answers the run its first create made, and `true`.
     fn create_streamed_run(
         &self,
         req: StreamedRunRequest,
         caller: &Caller,
-    ) -> Result<Run, ServiceError> {
-        let _ = (req, caller);
+        key: Option<String>,
+    ) -> Result<(Run, bool), ServiceError> {
+        let _ = (req, caller, key);
         Err(ServiceError::new(
             501,
             "not_supported",
@@ -345,9 +348,15 @@ pub trait ControllerService: Send + Sync + 'static {
         let _ = secret;
         Err(AuthError::Unknown)
     }
-    /// Creates an API token; the answer holds its secret, which is not kept.
-    fn create_token(&self, req: CreateToken) -> Result<TokenCreated, ServiceError> {
-        let _ = req;
+    /// Creates an API token; the answer holds its secret, which is not kept. Under a client's
+    /// `Idempotency-Key` seen before nothing is created: 409 `token_already_created` names the
+    /// first one's token (its secret cannot be shown again).
+    fn create_token(
+        &self,
+        req: CreateToken,
+        key: Option<String>,
+    ) -> Result<TokenCreated, ServiceError> {
+        let _ = (req, key);
         Err(ServiceError::new(
             501,
             "not_supported",

@@ -15,7 +15,7 @@ use volley_api::{
 use super::extract::{
     fmt_bytes, is_json, media_type, ok, read_body, run_id, AppState, CallerOf, PathParam, PROTOBUF,
 };
-use super::handlers::validate_name;
+use super::handlers::{idempotency_key, mark_replayed, validate_name, IDEMPOTENCY_KEY};
 use super::ApiError;
 use crate::audit::AUDIT;
 
@@ -50,14 +50,18 @@ fn require_media(req: &Request, want: &str, what: &str) -> Result<(), ApiError> 
 ///
 /// Creates a test (holding the entry script) and its run, RUNNING at once (`run_process`
 /// "Volley run to controller"). A run that sends nothing for `data_timeout` becomes TIMED_OUT.
+/// Sent again with the same `Idempotency-Key`, it makes no second run.
 #[utoipa::path(post, path = "/v1/streamed-runs", tag = "streams", operation_id = "create_streamed_run",
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
     request_body = StreamedRunRequest,
     responses(
         (status = 201, description = "The run.", body = StreamedRunCreated),
-        (status = 400, description = "Invalid body or options.", body = ErrorBody),
+        (status = 200, description = "The `Idempotency-Key` was seen: the run its first create made (nothing new), with `Idempotent-Replayed: true`.", body = StreamedRunCreated,
+            headers(("Idempotent-Replayed" = String, description = "`true`."))),
+        (status = 400, description = "Invalid body or options, malformed `Idempotency-Key`.", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Not JSON.", body = ErrorBody),
-        (status = 422, description = "A limit refuses the run (`limit_exceeded`).", body = ErrorBody),
+        (status = 422, description = "A limit refuses the run (`limit_exceeded`), or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = ErrorBody),
     ))]
 pub(super) async fn create(
     State(app): State<AppState>,
@@ -65,6 +69,7 @@ pub(super) async fn create(
     req: Request,
 ) -> Result<Response, ApiError> {
     require_media(&req, "application/json", "streamed run")?;
+    let key = idempotency_key(req.headers())?;
     let body = read_body(req, &fmt_bytes(app.limits.max_upload_bytes)).await?;
     let mut r: StreamedRunRequest = parse_json(
         &body,
@@ -76,8 +81,12 @@ pub(super) async fn create(
         r.name = validate_name(Some(r.name), "streamed run body")?;
     }
     r.entry = validate_name(Some(r.entry), "streamed run body (`entry`)")?;
-    let run = app.svc.create_streamed_run(r, &caller)?;
-    tracing::info!(target: AUDIT, token = caller.user_id(), run = run.id, project = run.project_id, "streamed run created");
+    let (run, replayed) = app.svc.create_streamed_run(r, &caller, key)?;
+    if replayed {
+        tracing::info!(target: AUDIT, token = caller.user_id(), run = run.id, "streamed run create replayed (idempotency key seen)");
+    } else {
+        tracing::info!(target: AUDIT, token = caller.user_id(), run = run.id, project = run.project_id, "streamed run created");
+    }
     let created = StreamedRunCreated {
         id: run.id,
         test_id: run.test_id,
@@ -85,7 +94,14 @@ pub(super) async fn create(
         url: format!("/loadtests/v2/runs/{}", run.id),
         secret: app.svc.stream_secret(run.id),
     };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut resp = (status, Json(created)).into_response();
+    mark_replayed(&mut resp, replayed);
+    Ok(resp)
 }
 
 /// Checks the streamed run's secret (the `Volley-Stream-Secret` header): 401 without it.

@@ -27,24 +27,46 @@ fn store_failed(e: impl std::fmt::Display) -> ServiceError {
     )
 }
 
+/// The error code of a token create sent again under an `Idempotency-Key` already seen (409):
+/// the first create made the token, and its secret, shown only in that answer, is not kept
+/// (docs/rest-api.md#idempotency-keys).
+pub const TOKEN_REPLAYED: &str = "token_already_created";
+
 /// Creates a token with a new random secret; the answer is the only place the secret appears.
-pub fn create(db: &Db, req: CreateToken) -> Result<TokenCreated, ServiceError> {
+/// Under a `key` seen before nothing is created, and the answer names the first one's token.
+pub fn create(
+    db: &Db,
+    req: CreateToken,
+    key: Option<String>,
+) -> Result<TokenCreated, ServiceError> {
     let secret = generate_secret()
         .map_err(|e| ServiceError::internal(format!("no randomness for a token: {e}")))?;
-    let record = insert(db, &secret, req.role, req.project_id, &req.name)?;
-    Ok(TokenCreated {
-        token: secret,
-        view: view(&record),
-    })
+    match insert(db, &secret, req.role, req.project_id, &req.name, key)? {
+        Ok(record) => Ok(TokenCreated {
+            token: secret,
+            view: view(&record),
+        }),
+        Err(id) => Err(ServiceError::conflict(
+            TOKEN_REPLAYED,
+            format!(
+                "this Idempotency-Key was seen: its first create made token {id}, whose secret \
+                 was shown only in that answer and is not kept; if it was lost, revoke token \
+                 {id} (DELETE /v1/tokens/{id}) and create another with a new key"
+            ),
+        )),
+    }
 }
 
+/// Stores a token: the new record, or `Err(id)` of the token a create with the same `key`
+/// made before.
 fn insert(
     db: &Db,
     secret: &str,
     role: Role,
     project_id: u64,
     name: &str,
-) -> Result<TokenRecord, ServiceError> {
+    key: Option<String>,
+) -> Result<Result<TokenRecord, u64>, ServiceError> {
     let applied = db
         .execute(Command::CreateToken {
             name: name.to_string(),
@@ -52,15 +74,22 @@ fn insert(
             project_id,
             sha256: sha256_hex(secret),
             at: crate::state::timestamp::now_rfc3339(),
+            idempotency_key: key,
         })
         .map_err(|e| match e.rejection() {
+            Some(r @ crate::state::StateError::KeyReused { .. }) => {
+                ServiceError::new(422, "idempotency_key_reused", r.to_string())
+            }
             Some(r) => ServiceError::bad_request("invalid_token", r.to_string()),
             None => store_failed(e),
         })?;
-    let Effect::TokenCreated { token_id } = applied.effect else {
-        return Err(store_failed("unexpected effect"));
+    let token_id = match applied.effect {
+        Effect::TokenCreated { token_id } => token_id,
+        Effect::TokenReplayed { token_id } => return Ok(Err(token_id)),
+        _ => return Err(store_failed("unexpected effect")),
     };
     db.read(|s| s.token(token_id).cloned())
+        .map(Ok)
         .ok_or_else(|| store_failed("token vanished"))
 }
 
@@ -110,7 +139,10 @@ pub fn bootstrap(db: &Db, secret: &str) -> Result<Bootstrap, ServiceError> {
         Some(t) if t.is_active() => Bootstrap::Known(t.id),
         Some(t) => Bootstrap::Revoked(t.id),
         None if any_admin => Bootstrap::Ignored,
-        None => Bootstrap::Created(insert(db, secret, Role::Admin, 0, "bootstrap admin")?.id),
+        None => match insert(db, secret, Role::Admin, 0, "bootstrap admin", None)? {
+            Ok(record) => Bootstrap::Created(record.id),
+            Err(id) => Bootstrap::Known(id),
+        },
     })
 }
 

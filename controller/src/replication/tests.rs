@@ -40,6 +40,7 @@ fn cmd(i: u64) -> Command {
             project_id: 0,
             sha256: format!("{i:064x}"),
             at: AT.into(),
+            idempotency_key: None,
         },
     }
 }

@@ -1,7 +1,7 @@
-//! Idempotency keys of creates: a client that sends a create again because it got no answer
-//! (the CLI does, to the next controller of a Raft group, docs/ha.md#submits-sent-twice) sends
-//! the same `Idempotency-Key`, and the state machine answers the second create with what the
-//! first one made instead of making it again. The key is part of the committed command, so
+//! Idempotency keys of creates (tests, runs, tokens): a client that sends a create again
+//! because it got no answer (the CLI does, to the next controller of a Raft group,
+//! docs/ha.md#submits-sent-twice) sends the same `Idempotency-Key`, and the state machine
+//! answers the second create with what the first one made instead of making it again. The key is part of the committed command, so
 //! even two creates committed one after the other (the first one's answer was lost with its
 //! leader) make one test or run. Keys live in the state — replicated and in snapshots like
 //! everything else — for [`KEY_TTL_MS`] after their create, at most [`MAX_KEYS`] of each kind
@@ -20,7 +20,7 @@ pub const MAX_KEY_LEN: usize = 255;
 /// seconds; a day covers any retry.
 pub const KEY_TTL_MS: i64 = 24 * 3600 * 1000;
 
-/// Most keys remembered per kind (tests, runs); beyond, the oldest is forgotten.
+/// Most keys remembered per kind (tests, runs, tokens); beyond, the oldest is forgotten.
 pub const MAX_KEYS: usize = 1000;
 
 /// Checks a key as a client sends it: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
@@ -38,12 +38,13 @@ pub fn check_key(key: &str) -> Result<(), String> {
 pub enum KeyKind {
     Test,
     Run,
+    Token,
 }
 
 /// What a key's first create made and what it asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
-    /// The test or run it created.
+    /// The test, run or token it created.
     pub id: u64,
     /// What it asked for ([`test_request`], [`run_request`]): the same key on another
     /// request is refused rather than answered with the wrong test or run.
@@ -67,6 +68,11 @@ pub fn run_request(test_id: u64, user_id: u64) -> String {
     format!("a run of test {test_id} by token {user_id}")
 }
 
+/// What a keyed `CreateToken` asks for.
+pub fn token_request(role: &str, project_id: u64, name: &str) -> String {
+    format!("a token with role {role} in project {project_id} named {name:?}")
+}
+
 /// The keys seen, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IdempotencyKeys {
@@ -74,6 +80,8 @@ pub struct IdempotencyKeys {
     tests: BTreeMap<String, KeyRecord>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     runs: BTreeMap<String, KeyRecord>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tokens: BTreeMap<String, KeyRecord>,
 }
 
 /// A key to record, with the keys it makes the state forget.
@@ -87,14 +95,23 @@ pub(super) struct KeyChange {
 
 impl IdempotencyKeys {
     pub fn is_empty(&self) -> bool {
-        self.tests.is_empty() && self.runs.is_empty()
+        self.tests.is_empty() && self.runs.is_empty() && self.tokens.is_empty()
     }
 
     fn of(&self, kind: KeyKind) -> &BTreeMap<String, KeyRecord> {
         match kind {
             KeyKind::Test => &self.tests,
             KeyKind::Run => &self.runs,
+            KeyKind::Token => &self.tokens,
         }
+    }
+
+    /// What `key`'s create of `kind` made, whatever it asked for, if the key is remembered
+    /// and not older than [`KEY_TTL_MS`] at `now_ms`.
+    pub fn record(&self, kind: KeyKind, key: &str, now_ms: i64) -> Option<&KeyRecord> {
+        self.of(kind)
+            .get(key)
+            .filter(|r| r.at_ms >= now_ms.saturating_sub(KEY_TTL_MS))
     }
 
     /// How many keys of `kind` are remembered.
@@ -154,6 +171,7 @@ impl IdempotencyKeys {
         let map = match change.kind {
             KeyKind::Test => &mut self.tests,
             KeyKind::Run => &mut self.runs,
+            KeyKind::Token => &mut self.tokens,
         };
         for k in &change.forget {
             map.remove(k);

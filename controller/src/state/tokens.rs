@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use volley_api::Role;
 
+use super::idempotency::{self, KeyKind};
 use super::{canonical_timestamp, next_id, Effect, Prepared, State, StateError};
 
 /// One token, without its secret.
@@ -30,6 +31,17 @@ impl TokenRecord {
     }
 }
 
+/// What a `CreateToken` asks for.
+pub(super) struct NewToken<'a> {
+    pub name: &'a str,
+    pub role: Role,
+    pub project_id: u64,
+    pub sha256: &'a str,
+    pub at: &'a str,
+    /// The client's `Idempotency-Key`, if any.
+    pub key: Option<&'a str>,
+}
+
 /// The first id of a counter.
 pub(super) fn first_id() -> u64 {
     1
@@ -48,12 +60,17 @@ impl State {
     pub(super) fn prepare_create_token(
         &self,
         p: &mut Prepared,
-        name: &str,
-        role: Role,
-        project_id: u64,
-        sha256: &str,
-        at: &str,
+        index: u64,
+        new: NewToken<'_>,
     ) -> Result<(), StateError> {
+        let NewToken {
+            name,
+            role,
+            project_id,
+            sha256,
+            at,
+            key,
+        } = new;
         let id = self.next_token_id;
         let invalid = |problem: String| StateError::Invalid {
             subject: format!("token {id}"),
@@ -64,6 +81,16 @@ impl State {
             return Err(invalid(
                 "its hash is not a SHA-256 in hex (64 hex digits)".into(),
             ));
+        }
+        if let Some(key) = key {
+            let request = idempotency::token_request(role.name(), project_id, name);
+            match self.key_seen(KeyKind::Token, key, request, &at, index, id)? {
+                Ok(token_id) => {
+                    p.effect = Effect::TokenReplayed { token_id };
+                    return Ok(());
+                }
+                Err(change) => p.keys = Some(change),
+            }
         }
         let sha256 = sha256.to_ascii_lowercase();
         if self.tokens.values().any(|t| t.sha256 == sha256) {

@@ -34,13 +34,14 @@ struct Fake {
 }
 
 impl ControllerService for Fake {
-    fn create_test(
+    fn create_test_keyed(
         &self,
         _: String,
         _: Option<u64>,
         _: Vec<u8>,
         _: &Caller,
-    ) -> Result<Test, ServiceError> {
+        _: Option<String>,
+    ) -> Result<(Test, bool), ServiceError> {
         Err(ServiceError::internal("not in this fake"))
     }
     fn list_tests(&self, _: &dyn Fn(&Test) -> bool, _: Page) -> Listed<Test> {
@@ -52,13 +53,14 @@ impl ControllerService for Fake {
     fn get_test(&self, id: u64) -> Option<Test> {
         Some(fixtures::test(id, 1, vec![]))
     }
-    fn start_run(
+    fn start_run_keyed(
         &self,
         _: u64,
         _: BTreeMap<String, String>,
         _: String,
         _: u64,
-    ) -> Result<Run, ServiceError> {
+        _: Option<String>,
+    ) -> Result<(Run, bool), ServiceError> {
         Err(ServiceError::internal("not in this fake"))
     }
     fn get_run(&self, id: u64) -> Option<Run> {

@@ -27,7 +27,9 @@ use volley_common::exit::AbortReason;
 use super::super::extract::{
     fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam, PROTOBUF,
 };
-use super::super::handlers::{validate_name, visible_run};
+use super::super::handlers::{
+    idempotency_key, mark_replayed, validate_name, visible_run, IDEMPOTENCY_KEY,
+};
 use super::super::ApiError;
 use super::pushes::{decompress, to_batch};
 use super::{run_ref, K6Error};
@@ -123,15 +125,17 @@ fn entry_of(name: &str) -> String {
 /// Create the run a `k6 run --out cloud` streams into
 ///
 /// The run is RUNNING at once (as `POST /v1/streamed-runs` makes it) in the script's
-/// `options.cloud.projectID` or the token's project; `reference_id` is its id.
+/// `options.cloud.projectID` or the token's project; `reference_id` is its id. Sent again with
+/// the same `Idempotency-Key`, it makes no second run.
 #[utoipa::path(post, path = "/v1/tests", tag = "k6-cloud", operation_id = "k6_create_test_run",
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
     request_body = K6CloudCreateTestRun,
     responses(
-        (status = 200, description = "The run, and how k6 must send its metrics.", body = K6CloudTestRunCreated),
-        (status = 400, description = "Invalid body or options.", body = K6CloudError),
+        (status = 200, description = "The run, and how k6 must send its metrics; with `Idempotent-Replayed: true`, the run the first create with this `Idempotency-Key` made.", body = K6CloudTestRunCreated),
+        (status = 400, description = "Invalid body or options, malformed `Idempotency-Key`.", body = K6CloudError),
         (status = 403, description = "The token does not work in the project asked for.", body = K6CloudError),
         (status = 415, description = "Not JSON.", body = K6CloudError),
-        (status = 422, description = "A limit refuses the run (`limit_exceeded`).", body = K6CloudError),
+        (status = 422, description = "A limit refuses the run (`limit_exceeded`), or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = K6CloudError),
     ))]
 pub(in crate::api) async fn create_test_run(
     State(app): State<AppState>,
@@ -139,6 +143,7 @@ pub(in crate::api) async fn create_test_run(
     req: Request,
 ) -> Result<Response, K6Error> {
     require_json(&req, "test run")?;
+    let key = idempotency_key(req.headers())?;
     let body = read_body(req, &fmt_bytes(app.limits.max_body_bytes)).await?;
     let r: K6CloudCreateTestRun = parse(
         &body,
@@ -154,7 +159,7 @@ pub(in crate::api) async fn create_test_run(
     let script =
         format!("// {entry} ran in k6 (`k6 run --out cloud`), which does not send its script.\n");
     let options = run_options(&r)?;
-    let run = app.svc.create_streamed_run(
+    let (run, replayed) = app.svc.create_streamed_run(
         StreamedRunRequest {
             name,
             entry,
@@ -163,13 +168,20 @@ pub(in crate::api) async fn create_test_run(
             source: K6_SOURCE.into(),
         },
         &caller,
+        key,
     )?;
-    tracing::info!(target: AUDIT, token = caller.user_id(), run = run.id, project = run.project_id, "streamed run created (k6 run --out cloud)");
-    Ok(Json(K6CloudTestRunCreated {
+    if replayed {
+        tracing::info!(target: AUDIT, token = caller.user_id(), run = run.id, "streamed run create replayed (k6 run --out cloud, idempotency key seen)");
+    } else {
+        tracing::info!(target: AUDIT, token = caller.user_id(), run = run.id, project = run.project_id, "streamed run created (k6 run --out cloud)");
+    }
+    let mut resp = Json(K6CloudTestRunCreated {
         reference_id: run.id.to_string(),
         config: output_config(),
     })
-    .into_response())
+    .into_response();
+    mark_replayed(&mut resp, replayed);
+    Ok(resp)
 }
 
 /// The run `id` if the caller sees it and k6 streams into it (404 otherwise: another kind of

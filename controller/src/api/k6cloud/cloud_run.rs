@@ -16,7 +16,10 @@ use volley_common::status::{ResultStatus, RunStatus};
 use super::super::extract::{
     fmt_bytes, is_json, media_type, read_body, AppState, CallerOf, PathParam,
 };
-use super::super::handlers::{get_run, read_multipart, validate_name, visible_run};
+use super::super::handlers::{
+    get_run, idempotency_key, mark_replayed, read_multipart, validate_name, visible_run,
+    IDEMPOTENCY_KEY,
+};
 use super::super::ApiError;
 use super::{run_ref, K6Error};
 use crate::audit::AUDIT;
@@ -66,15 +69,17 @@ pub(in crate::api) async fn validate_options(
 ///
 /// The multipart form `k6 cloud run` sends (`name`, the `k6 archive` tar as `file`, optional
 /// `project_id`): the archive becomes a test and a run of it is queued at once, as
-/// `POST /loadtests/v2/tests` then `start-testrun` would. `reference_id` is the run's id.
+/// `POST /loadtests/v2/tests` then `start-testrun` would. `reference_id` is the run's id. Sent
+/// again with the same `Idempotency-Key`, it makes no second test or run.
 #[utoipa::path(post, path = "/v1/archive-upload", tag = "k6-cloud", operation_id = "k6_archive_upload",
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
     request_body(content = CreateTestMultipart, content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "The run made from the archive.", body = K6CloudUploaded),
-        (status = 400, description = "Missing/invalid field, bad multipart, invalid archive.", body = K6CloudError),
+        (status = 200, description = "The run made from the archive; with `Idempotent-Replayed: true`, the run the first upload with this `Idempotency-Key` made.", body = K6CloudUploaded),
+        (status = 400, description = "Missing/invalid field, bad multipart, invalid archive, malformed `Idempotency-Key`.", body = K6CloudError),
         (status = 413, description = "Body over the upload limit.", body = K6CloudError),
         (status = 415, description = "Not multipart/form-data.", body = K6CloudError),
-        (status = 422, description = "A limit or the placement refuses the run.", body = K6CloudError),
+        (status = 422, description = "A limit or the placement refuses the run, or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = K6CloudError),
     ))]
 pub(in crate::api) async fn archive_upload(
     State(app): State<AppState>,
@@ -82,6 +87,7 @@ pub(in crate::api) async fn archive_upload(
     req: Request,
 ) -> Result<Response, K6Error> {
     let limit_hint = fmt_bytes(app.limits.max_upload_bytes);
+    let key = idempotency_key(req.headers())?;
     if media_type(req.headers()).as_deref() != Some("multipart/form-data") {
         return Err(K6Error(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -107,25 +113,40 @@ pub(in crate::api) async fn archive_upload(
         )
     })?;
     // Hashing and reading a large archive blocks; keep it off the async workers.
+    // One key for both creates: the test and the run are kept apart by kind.
     let svc = app.svc.clone();
     let by = caller.clone();
-    let test = tokio::task::spawn_blocking(move || svc.create_test(name, project_id, archive, &by))
-        .await
-        .map_err(|e| ApiError::internal(format!("creating the test failed: {e}")))??;
-    tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, project = test.project_id, "test created (k6 cloud run)");
-    let run = app.svc.start_run(
+    let test_key = key.clone();
+    let (test, test_replayed) = tokio::task::spawn_blocking(move || {
+        svc.create_test_keyed(name, project_id, archive, &by, test_key)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("creating the test failed: {e}")))??;
+    if test_replayed {
+        tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, "test create replayed (k6 cloud run, idempotency key seen)");
+    } else {
+        tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, project = test.project_id, "test created (k6 cloud run)");
+    }
+    let (run, replayed) = app.svc.start_run_keyed(
         test.id,
         BTreeMap::new(),
         K6_CLOUD_RUN_NOTE.into(),
         caller.user_id(),
+        key,
     )?;
-    tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, run = run.id, project = run.project_id, "run submitted (k6 cloud run)");
-    Ok(Json(K6CloudUploaded {
+    if replayed {
+        tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, run = run.id, "run submit replayed (k6 cloud run, idempotency key seen)");
+    } else {
+        tracing::info!(target: AUDIT, token = caller.user_id(), test = test.id, run = run.id, project = run.project_id, "run submitted (k6 cloud run)");
+    }
+    let mut resp = Json(K6CloudUploaded {
         reference_id: run.id.to_string(),
         test_id: run.test_id,
         url: format!("/loadtests/v2/runs/{}", run.id),
     })
-    .into_response())
+    .into_response();
+    mark_replayed(&mut resp, replayed);
+    Ok(resp)
 }
 
 /// The progress of a run, as k6 polls it

@@ -63,6 +63,44 @@ async fn archive_upload_creates_a_test_and_queues_its_run() {
     assert_eq!(fake.get_run(id).expect("run").test_id, 3);
 }
 
+/// `k6 cloud run`'s upload sent again with its `Idempotency-Key` answers the first one's run,
+/// marked replayed: both creates (the test, the run) get the key (docs/ha.md#submits-sent-twice).
+#[tokio::test]
+async fn archive_upload_sent_again_with_its_key_is_the_first_ones_run() {
+    let fake = seeded();
+    let a = app(&fake);
+    let upload = |key: &str| {
+        Request::post("/v1/archive-upload")
+            .header(header::AUTHORIZATION, "Token unit-test")
+            .header(header::CONTENT_TYPE, mp_type())
+            .header("Idempotency-Key", key)
+            .body(Body::from(multipart(&[
+                ("name", None, b"s.js"),
+                ("file", Some("archive.tar"), b"TAR"),
+            ])))
+            .unwrap()
+    };
+    let first = send(&a, upload("k6-upload-1")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let again = send(&a, upload("k6-upload-1")).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["reference_id"], first.body["reference_id"]);
+    assert_eq!(
+        again
+            .headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    let (created, started) = fake.with(|s| (s.created.len(), s.started.len()));
+    assert_eq!((created, started), (1, 1), "one test, one run");
+    // A malformed key: refused in k6's shape before anything is made.
+    let r = send(&a, upload("has space")).await;
+    assert_eq!(assert_k6_error(&r, 400), "invalid_idempotency_key");
+    assert_eq!(fake.with(|s| s.created.len()), 1);
+}
+
 #[tokio::test]
 async fn archive_upload_errors_are_in_k6s_shape() {
     let fake = seeded();

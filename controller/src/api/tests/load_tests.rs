@@ -464,7 +464,7 @@ async fn a_malformed_idempotency_key_is_400_and_creates_nothing() {
         }
     }
     fake.with(|s| assert!(s.created.is_empty() && s.started.is_empty()));
-    // A good key goes through (this service replays nothing: a new test, 201, unmarked).
+    // A good key goes through: a new test, 201, unmarked.
     let r = send(
         &a,
         keyed(

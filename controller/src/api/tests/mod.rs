@@ -39,6 +39,10 @@ struct FakeState {
     raft: Option<crate::replication::DriverStatus>,
     /// What `forwarder` answers (`None`: a follower redirects writes).
     forwarder: Option<Arc<Forwarder>>,
+    /// The `Idempotency-Key`s of the creates made, with the test or run each made: a key
+    /// seen is answered with it, replayed.
+    test_keys: BTreeMap<String, u64>,
+    run_keys: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -52,14 +56,24 @@ impl Fake {
 }
 
 impl ControllerService for Fake {
-    fn create_test(
+    fn create_test_keyed(
         &self,
         name: String,
         project_id: Option<u64>,
         archive: Vec<u8>,
         caller: &Caller,
-    ) -> Result<Test, ServiceError> {
+        key: Option<String>,
+    ) -> Result<(Test, bool), ServiceError> {
         let project_id = project_id.unwrap_or(caller.project_id);
+        let seen = key.as_ref().and_then(|k| {
+            self.with(|s| {
+                let id = s.test_keys.get(k)?;
+                s.tests.get(id).cloned()
+            })
+        });
+        if let Some(test) = seen {
+            return Ok((test, true));
+        }
         if archive == b"not a tar" {
             return Err(ServiceError::unprocessable(
                 "invalid_archive",
@@ -76,7 +90,10 @@ impl ControllerService for Fake {
             t.archive_size = archive.len() as u64;
             s.created.push((name, project_id, archive));
             s.tests.insert(id, t.clone());
-            Ok(t)
+            if let Some(k) = key {
+                s.test_keys.insert(k, id);
+            }
+            Ok((t, false))
         })
     }
 
@@ -88,21 +105,32 @@ impl ControllerService for Fake {
         self.with(|s| s.tests.get(&id).cloned())
     }
 
-    fn start_run(
+    fn start_run_keyed(
         &self,
         test_id: u64,
         env: BTreeMap<String, String>,
         note: String,
         _user_id: u64,
-    ) -> Result<Run, ServiceError> {
+        key: Option<String>,
+    ) -> Result<(Run, bool), ServiceError> {
         self.with(|s| {
+            if let Some(run) = key
+                .as_ref()
+                .and_then(|k| s.run_keys.get(k))
+                .and_then(|id| s.runs.get(id))
+            {
+                return Ok((run.clone(), true));
+            }
             let id = s.runs.keys().max().copied().unwrap_or(0) + 1;
             let mut r = fixtures::run(id, test_id, RunStatus::Created);
             r.note = note.clone();
             r.env = env.clone();
             s.started.push((test_id, env, note));
             s.runs.insert(id, r.clone());
-            Ok(r)
+            if let Some(k) = key {
+                s.run_keys.insert(k, id);
+            }
+            Ok((r, false))
         })
     }
 

@@ -148,3 +148,61 @@ fn at_most_max_keys_of_a_kind_are_kept_the_oldest_forgotten_first() {
         serde_json::to_string(&s).unwrap_or_default()
     );
 }
+
+fn keyed_token(key: &str, role: Role, sha: &str) -> Command {
+    Command::CreateToken {
+        name: "ci".into(),
+        role,
+        project_id: 3,
+        sha256: sha.into(),
+        at: T0.into(),
+        idempotency_key: Some(key.into()),
+    }
+}
+
+/// A token create sent again with its key (another secret each time: the API makes one per
+/// request) makes no second token; the same key with another role is refused.
+#[test]
+fn a_token_create_with_a_key_already_seen_makes_no_second_token() {
+    let mut s = State::new();
+    let r = apply_all(
+        &mut s,
+        &[
+            keyed_token("k1", Role::Submit, &"a1".repeat(32)),
+            keyed_token("k1", Role::Submit, &"b2".repeat(32)),
+            // Tests and runs keep keys of their own.
+            keyed_test("k1", SHA, T0),
+        ],
+    );
+    assert_eq!(r[0].effect, Effect::TokenCreated { token_id: 1 });
+    assert_eq!(r[1].effect, Effect::TokenReplayed { token_id: 1 });
+    assert_eq!(r[1].run_id(), None);
+    assert_eq!(r[2].effect, Effect::TestCreated { test_id: 1 });
+    assert_eq!(s.tokens().count(), 1);
+    assert_eq!(s.idempotency_keys().len(KeyKind::Token), 1);
+
+    let before = s.clone();
+    let err = s.prepare(
+        s.applied_index() + 1,
+        &keyed_token("k1", Role::Admin, &"c3".repeat(32)),
+    );
+    assert!(
+        matches!(&err, Err(StateError::KeyReused { first, .. }) if first.contains("role submit")),
+        "{err:?}"
+    );
+    assert_eq!(s, before);
+
+    // Replicated and in snapshots like the other keys.
+    let back: State = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(back, s);
+    let keyless = Command::CreateToken {
+        name: String::new(),
+        role: Role::Read,
+        project_id: 0,
+        sha256: "d4".repeat(32),
+        at: T0.into(),
+        idempotency_key: None,
+    };
+    let text = serde_json::to_string(&keyless).unwrap();
+    assert!(!text.contains("idempotency_key"), "{text}");
+}
