@@ -88,7 +88,18 @@ impl Replica {
             }
             _ => wait(),
         };
-        answer.unwrap_or(Err(DriverError::Timeout { waited }))
+        match answer {
+            Ok(outcome) => outcome,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(DriverError::Timeout { waited }),
+            // The proposal's task was dropped unanswered: the driver's runtime is gone (the
+            // controller is stopping). Nothing more will commit here; a write sent again until
+            // committed must not wait for it (docs/ha.md#writes-sent-again).
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(DriverError::Stopped {
+                reason: "its runtime stopped before the proposal had an outcome (the \
+                         controller is shutting down)"
+                    .into(),
+            }),
+        }
     }
 }
 
