@@ -187,12 +187,13 @@ class Target:
 
 
 def measure(cmd: list[str], env: dict[str, str], timeout: float, out_path: Path, err_path: Path,
-            target: Target | None) -> dict[str, Any]:
+            target: Target | None, sampler: "Sampler | None" = None) -> dict[str, Any]:
     """Run one generator process to completion and account for its resources.
 
     The wall-clock start is taken just before Popen (the startup benchmark subtracts it from
     the time setup() logs). CPU seconds and peak RSS come from wait4's rusage; a watchdog kills
-    the process after `timeout` seconds so that every run is bounded.
+    the process after `timeout` seconds so that every run is bounded. A sampler, if given,
+    watches the process while it runs.
     """
     busy0, total0 = proc_stat_busy()
     tcpu0 = target.cpu_seconds() if target else 0.0
@@ -216,10 +217,14 @@ def measure(cmd: list[str], env: dict[str, str], timeout: float, out_path: Path,
         timer = threading.Timer(timeout, watchdog)
         timer.daemon = True
         timer.start()
+        if sampler is not None:
+            sampler.start(p.pid)
         try:
             _, status, ru = os.wait4(p.pid, 0)
         finally:
             timer.cancel()
+            if sampler is not None:
+                sampler.stop()
         wall = time.monotonic() - m0
         p.returncode = os.waitstatus_to_exitcode(status)
         LIVE.pop(p.pid, None)
@@ -245,6 +250,56 @@ def measure(cmd: list[str], env: dict[str, str], timeout: float, out_path: Path,
         "target_cores": tcpu / wall if wall > 0 else None,
         "noise_cores": other,
     }
+
+
+def mem_available_kib() -> int | None:
+    try:
+        m = re.search(r"MemAvailable:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
+
+
+class Sampler:
+    """Samples a running generator every `every` seconds: (wall-clock time, CPU seconds, RSS KiB,
+    memory mappings). Kills it (SIGKILL) if the machine's MemAvailable falls below `floor_kib`,
+    so that a run too big for the machine cannot push other processes into the OOM killer."""
+
+    def __init__(self, floor_kib: int, every: float = 1.0):
+        self.floor_kib, self.every = floor_kib, every
+        self.samples: list[tuple[float, float, int, int]] = []
+        self.killed_for_memory: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, pid: int) -> None:
+        self._thread = threading.Thread(target=self._run, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self, pid: int) -> None:
+        while not self._stop.wait(self.every):
+            avail = mem_available_kib()
+            if avail is not None and avail < self.floor_kib:
+                self.killed_for_memory = avail
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                return
+            cpu = proc_cpu_seconds(pid)
+            try:
+                rss = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+                with open(f"/proc/{pid}/maps", "rb") as f:
+                    maps = sum(1 for _ in f)
+            except (OSError, AttributeError):
+                continue
+            if cpu is not None:
+                self.samples.append((time.time(), cpu, rss, maps))
 
 
 def one_line(text: str, limit: int = 240) -> str:
@@ -298,10 +353,11 @@ class Ctx:
 
 
 def run_script_tool(ctx: Ctx, tool: str, script: str, env_vars: dict[str, str], timeout: float,
-                    target: Target | None, tag: str) -> dict[str, Any]:
+                    target: Target | None, tag: str, volley_flags: list[str] | None = None,
+                    sampler: Sampler | None = None) -> dict[str, Any]:
     """Run a k6 script under `k6 run` or `volley run`, pinned, and parse its summary export."""
     export = ctx.workdir / f"{tag}.json"
-    flags: list[str] = []
+    flags: list[str] = list(volley_flags or []) if tool == "volley" else []
     for k, v in env_vars.items():
         flags += ["-e", f"{k}={v}"]
     env = dict(os.environ)
@@ -313,10 +369,13 @@ def run_script_tool(ctx: Ctx, tool: str, script: str, env_vars: dict[str, str], 
         cmd = ["taskset", "-c", str(ctx.gen_cpu), ctx.volley, "run", "-q", "--workers", "1",
                "--summary-export", str(export), *flags, str(SCRIPTS / script)]
     out, err = ctx.workdir / f"{tag}.out", ctx.workdir / f"{tag}.err"
-    r = measure(cmd, env, timeout, out, err, target)
+    r = measure(cmd, env, timeout, out, err, target, sampler)
     r["stderr_path"] = err
     r["metrics"] = {}
-    if r["timed_out"]:
+    if sampler is not None and sampler.killed_for_memory is not None:
+        r["error"] = (f"stopped: the machine's MemAvailable fell to {sampler.killed_for_memory // 1024} MiB "
+                      f"(the floor is {sampler.floor_kib // 1024} MiB)")
+    elif r["timed_out"]:
         r["error"] = f"killed after the {timeout:.0f} s time limit"
     elif r["exit_code"] != 0:
         r["error"] = f"exit code {r['exit_code']}: {tail(err)}"
@@ -548,57 +607,147 @@ def bench_arrival(ctx: Ctx) -> list[dict[str, Any]]:
     return recs
 
 
-def scale_checks(vus: int) -> list[str]:
-    """Host limits that a 50,000-VU run needs; reported, never changed."""
+def guard_regions_in_kernel() -> bool:
+    """Linux 6.13+ has MADV_GUARD_INSTALL: Volley's stack guard pages then split no mapping."""
+    m = re.match(r"(\d+)\.(\d+)", platform.release())
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (6, 13)
+
+
+def open_files_hard_limit() -> int | None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if hard == resource.RLIM_INFINITY else hard
+
+
+def scale_checks(vus: int, conn_vus: int) -> list[str]:
+    """Host limits that the scale runs need (`vus` VUs, `conn_vus` of them with a connection);
+    reported, never changed."""
     notes = []
     try:
         mmc = int(Path("/proc/sys/vm/max_map_count").read_text())
-        need = -(-vus * 131072 // 50000)  # 131072 for 50,000 VUs, with room beyond 2 per VU
+        # Stacks come in slabs of 64 (one mapping each) where guard regions exist; otherwise
+        # every stack's guard page splits its slab: 2 mappings per VU. Plus ~2,000 for the rest.
+        need = (vus // 64 if guard_regions_in_kernel() else 2 * vus) + 2000
         if mmc < need:
-            notes.append(f"vm.max_map_count is {mmc} (< {need}): each Volley VU stack uses 2 memory "
-                         f"mappings, so {vus:,} VUs may fail; raise it with "
-                         "`sysctl -w vm.max_map_count=262144` (not done by this harness).")
+            notes.append(f"vm.max_map_count is {mmc} (< {need}): this kernel ({platform.release()}) has no "
+                         f"MADV_GUARD_INSTALL, so each Volley VU stack takes 2 memory mappings and {vus:,} VUs "
+                         "will fail; raise it with `sysctl -w vm.max_map_count=262144` (not done by this harness).")
     except (OSError, ValueError):
         pass
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < vus + 1024:
-        notes.append(f"the open-files hard limit is {hard} (< {vus + 1024}): the generator and the "
-                     f"target each need one socket per VU; raise it (`ulimit -Hn`, limits.conf).")
+    hard = open_files_hard_limit()
+    if hard is not None and hard < conn_vus + 1024:
+        notes.append(f"the open-files hard limit is {hard} (< {conn_vus + 1024}): the generator and the "
+                     f"target each need one socket per VU with a connection; raise it (`ulimit -Hn`, limits.conf).")
     try:
         lo, hi = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-        if hi - lo + 1 < vus:
-            notes.append(f"net.ipv4.ip_local_port_range gives {hi - lo + 1} ephemeral ports (< {vus:,}): "
+        if hi - lo + 1 < conn_vus:
+            notes.append(f"net.ipv4.ip_local_port_range gives {hi - lo + 1} ephemeral ports (< {conn_vus:,}): "
                          "one client address cannot open a connection per VU to one target port.")
     except (OSError, ValueError):
         pass
     return notes
 
 
+def parse_levels(text: str) -> list[int]:
+    """`--scale-sleep-vus`: comma-separated VU counts, each at least 1 (ValueError otherwise)."""
+    levels = [int(x.strip().replace("_", "")) for x in text.split(",") if x.strip()]
+    if any(v < 1 for v in levels):
+        raise ValueError("a level below 1")
+    return levels
+
+
+def default_conn_row_vus() -> int:
+    """The all-connections row: 50,000 VUs, or what the open-files limit allows."""
+    hard = open_files_hard_limit()
+    return 50000 if hard is None else max(1, min(50000, hard - 1024))
+
+
+# Memory a scale run is expected to need per VU (measured: ~80 KiB sleeping, ~130 KiB with a
+# connection), with room; a run whose estimate does not fit above the floor is not started.
+SCALE_KIB_PER_VU = 128
+
+
+def scale_run(ctx: Ctx, target: Target, tool: str, vus: int, conn: int, sleep_s: float,
+              rnd: int) -> dict[str, Any]:
+    """One sleepers.js run: `vus` VUs sleeping `sleep_s` per iteration, VUs 1..`conn` making
+    one request per iteration (one keep-alive connection each)."""
+    a = ctx.args
+    config = f"{vus:,} VUs ({conn:,} with a connection), sleep {sleep_s:g} s"
+    tag = ctx.next_tag("scale", vus, conn, tool, rnd + 1)
+    floor_kib = int(a.scale_mem_floor_gib * 1024 * 1024)
+    avail = mem_available_kib()
+    need = vus * SCALE_KIB_PER_VU + floor_kib
+    if avail is not None and avail < need:
+        r = {"exit_code": None, "timed_out": False, "wall_s": 0.0, "cpu_s": 0.0, "rss_mib": 0.0,
+             "gen_cores": None, "target_cores": None, "noise_cores": None,
+             "error": f"not run: MemAvailable is {avail // 1024:,} MiB, the run needs about "
+                      f"{need // 1024:,} MiB ({SCALE_KIB_PER_VU} KiB per VU above the "
+                      f"{a.scale_mem_floor_gib:g} GiB floor)"}
+        return record("scale", config, tool, rnd, r, {}, tolerated=True)
+    target.ensure_alive()
+    dur = a.scale_duration
+    env = {"BASE_URL": target.url, "VUS": str(vus), "CONN_VUS": str(conn), "SLEEP": f"{sleep_s:g}",
+           "DURATION": f"{dur}s"}
+    sampler = Sampler(floor_kib)
+    # Init (~0.3 ms per VU on a busy core), the test, the last sleep, the summary.
+    timeout = dur + sleep_s + 90 + vus / 1000
+    r = run_script_tool(ctx, tool, "sleepers.js", env, timeout, target, tag,
+                        ["--max-vus", str(vus)], sampler)
+    metrics: dict[str, Any] = {}
+    if "error" not in r:
+        log = r["stderr_path"].read_text(errors="replace")
+        m = re.search(r"SETUP_AT (\d{10,})", log)
+        errors = [ln for ln in log.splitlines() if "level=error" in ln]
+        if not m:
+            r["error"] = "no 'SETUP_AT <ms>' line in the log: setup() did not run?"
+        elif errors:
+            r["error"] = f"{len(errors)} error line(s) in the log, the first: {errors[0]}"
+        else:
+            setup_at = int(m.group(1)) / 1000.0
+            # Steady state: every VU has slept once since setup(), the test is not yet over.
+            steady = [x for x in sampler.samples if setup_at + sleep_s <= x[0] <= setup_at + dur]
+            iters = mget(r["metrics"], "iterations", "count")
+            metrics = http_metrics(r) if conn else {}
+            metrics.update({
+                "vus": vus,
+                "vus_conn": conn,
+                "init_s": setup_at - r["started_at"],
+                "rss_per_vu_kib": r["rss_mib"] * 1024 / vus,
+                "maps": max((x[3] for x in sampler.samples), default=None),
+                "sleep_cores": ((steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0])
+                                if len(steady) >= 2 and steady[-1][0] > steady[0][0] else None),
+                "iterations": iters,
+                "iter_p95_s": (mget(r["metrics"], "iteration_duration", "p(95)") or 0) / 1000 or None,
+                "duration_s": dur,
+            })
+    rec = record("scale", config, tool, rnd, r, metrics, tolerated=(tool == "k6"))
+    progress(rec, [("init_s", "init_s"), ("rss_mib", "rss_MiB"), ("rss_per_vu_kib", "KiB/VU"),
+                   ("maps", "maps"), ("sleep_cores", "cores"), ("iter_p95_s", "iter_p95_s"),
+                   ("fail_pct", "fail%"), ("noise_cores", "noise")])
+    return rec
+
+
 def bench_scale(ctx: Ctx) -> list[dict[str, Any]]:
-    vus, dur = ctx.args.scale_vus, 30
-    notes = scale_checks(vus)
+    a = ctx.args
+    levels = a.scale_sleep_levels
+    conn_row = default_conn_row_vus() if a.scale_vus is None else a.scale_vus
+    notes = scale_checks(max(levels + [conn_row]), max([a.scale_conn_vus, conn_row]))
     for n in notes:
         print(f"  note: {n}", file=sys.stderr)
     ctx.scale_notes = notes  # type: ignore[attr-defined]
-    tools = ["volley"] + (["k6"] if ctx.args.scale_k6 else [])
     recs = []
     target = Target(ctx.volley, ctx.target_cpu, ctx.workdir, "scale")
     try:
-        for rnd in range(ctx.args.rounds):
-            for tool in rotate(tools, rnd):
-                tag = ctx.next_tag("scale", vus, tool, rnd + 1)
-                target.ensure_alive()
-                env = {"BASE_URL": target.url, "VUS": str(vus), "DURATION": f"{dur}s"}
-                r = run_script_tool(ctx, tool, "memory.js", env, dur + 30 + 300, target, tag)
-                metrics = {}
-                if "error" not in r:
-                    metrics = http_metrics(r)
-                    metrics["rss_per_vu_kib"] = r["rss_mib"] * 1024 / vus
-                rec = record("scale", f"{vus:,} VUs", tool, rnd, r, metrics, tolerated=(tool == "k6"))
-                progress(rec, [("rps", "req/s"), ("fail_pct", "fail%"), ("p50_ms", "p50_ms"),
-                               ("p95_ms", "p95_ms"), ("rss_mib", "rss_MiB")])
-                recs.append(rec)
+        for rnd in range(a.rounds):
+            # Mostly sleeping VUs: memory, start-up and CPU per VU as the count grows.
+            for vus in levels:
+                recs.append(scale_run(ctx, target, "volley", vus, min(a.scale_conn_vus, vus),
+                                      a.scale_sleep, rnd))
                 time.sleep(2)
+            # Every VU with a connection (http.get + sleep(1)): as many as the fd limit allows.
+            if conn_row > 0:
+                for tool in rotate(["volley"] + (["k6"] if a.scale_k6 else []), rnd):
+                    recs.append(scale_run(ctx, target, tool, conn_row, conn_row, 1, rnd))
+                    time.sleep(2)
     finally:
         target.stop()
     return recs
@@ -631,9 +780,10 @@ COLUMNS: dict[str, list[tuple[str, str, int]]] = {
                 ("error_pct", "error %", 3), ("dropped", "dropped", 0), ("p50_ms", "p50 ms", 3),
                 ("p95_ms", "p95 ms", 3), ("cpu_s", "CPU s", 1), ("rss_mib", "peak RSS MiB", 1),
                 ("target_cores", "target cores", 2), ("noise_cores", "noise cores", 2)],
-    "scale": [("rps", "req/s", 0), ("fail_pct", "failed %", 2), ("p50_ms", "p50 ms", 3),
-              ("p95_ms", "p95 ms", 3), ("rss_mib", "peak RSS MiB", 1),
-              ("rss_per_vu_kib", "RSS/VU KiB", 1), ("cpu_s", "CPU s", 1),
+    "scale": [("init_s", "init s", 1), ("rss_mib", "peak RSS MiB", 0),
+              ("rss_per_vu_kib", "RSS/VU KiB", 1), ("maps", "mappings", 0),
+              ("sleep_cores", "CPU cores, steady", 3), ("iter_p95_s", "iteration p95 s", 3),
+              ("rps", "req/s", 0), ("fail_pct", "failed %", 2), ("p95_ms", "p95 ms", 2),
               ("noise_cores", "noise cores", 2)],
 }
 
@@ -642,7 +792,7 @@ TITLES = {
     "memory": "Memory: http.get + sleep(1), constant VUs",
     "startup": "Startup: 10,000 VUs, process start to setup()",
     "arrival": "Arrival rate: constant-arrival-rate 5,000 iterations/s",
-    "scale": "Scale: many VUs (default 50,000), http.get + sleep(1)",
+    "scale": "Scale: many VUs on one generator, mostly sleeping (sleepers.js)",
 }
 
 
@@ -731,9 +881,25 @@ def ratio_lines(bench: str, med: dict[str, dict[str, dict[str, Any]]]) -> tuple[
                 else:
                     lines.append(f"{config}: k6 error {fmt(e, 3)} %, dropped {fmt(d, 0)} (for reference)")
         elif bench == "scale":
-            f = g(config, "volley", "fail_pct")
-            lines.append(f"{config}: volley failed requests {fmt(f, 2)} %, p50 {fmt(g(config, 'volley', 'p50_ms'), 3)} ms, "
-                         f"p95 {fmt(g(config, 'volley', 'p95_ms'), 3)} ms (the target reports no latency of its own)")
+            v = med.get(config, {}).get("volley", {})
+            if not v.get("ok_rounds"):
+                continue
+            per_vu_s = ratio(g(config, "volley", "init_s"), g(config, "volley", "vus"))
+            line = (f"{config}: volley init {fmt(g(config, 'volley', 'init_s'), 1)} s "
+                    f"({fmt(per_vu_s and per_vu_s * 1e6, 0)} µs per VU), "
+                    f"{fmt(g(config, 'volley', 'rss_per_vu_kib'), 1)} KiB per VU, "
+                    f"{fmt(g(config, 'volley', 'maps'), 0)} memory mappings, "
+                    f"{fmt(g(config, 'volley', 'sleep_cores'), 3)} cores while the VUs sleep")
+            if g(config, "volley", "vus_conn"):
+                line += f", failed requests {fmt(g(config, 'volley', 'fail_pct'), 2)} %"
+            lines.append(line)
+    if bench == "scale":
+        ok = [(d.get("vus") or 0, d.get("duration_s") or 0) for tools in med.values()
+              for t, d in tools.items() if t == "volley" and d.get("ok_rounds")]
+        best = max(ok, default=(0, 0))
+        lines.append(verdict("volley VUs on one generator, mostly sleeping, no error", best[0],
+                             "≥ 100,000 for 300 s", best[0] >= 100000 and best[1] >= 300)
+                     + f" (longest run at that count: {fmt(best[1], 0)} s)")
     return lines, targets
 
 
@@ -831,10 +997,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="1 round and shorter durations")
     ap.add_argument("--rounds", type=int, help="rounds per benchmark (default 3, --quick: 1)")
     ap.add_argument("--only", help="comma-separated subset of: " + ",".join(ALL_BENCHES))
-    ap.add_argument("--scale", action="store_true", help="also run the heavy 50,000-VU scale benchmark")
-    ap.add_argument("--scale-k6", action="store_true", help="run k6 in the scale benchmark too")
-    ap.add_argument("--scale-vus", type=int, default=50000,
-                    help="VUs of the scale benchmark (default 50000; lower it on smaller hosts)")
+    ap.add_argument("--scale", action="store_true", help="also run the heavy scale benchmark")
+    ap.add_argument("--scale-k6", action="store_true",
+                    help="run k6 in the scale benchmark's all-connections row too")
+    ap.add_argument("--scale-sleep-vus", default="10000,50000,100000",
+                    help="VU counts of the scale benchmark's mostly-sleeping rows (default 10000,50000,100000)")
+    ap.add_argument("--scale-conn-vus", type=int, default=0,
+                    help="how many VUs of each sleeping row make a request per iteration, each holding "
+                         "a connection (default 0)")
+    ap.add_argument("--scale-sleep", type=float, default=5.0,
+                    help="seconds each VU of the sleeping rows sleeps per iteration (default 5)")
+    ap.add_argument("--scale-vus", type=int,
+                    help="VUs of the all-connections row (http.get + sleep(1)); default 50000 or what the "
+                         "open-files limit allows; 0 leaves the row out")
+    ap.add_argument("--scale-duration", type=int, default=30,
+                    help="seconds each scale run lasts (default 30; 300 for the 5-minute stability run)")
+    ap.add_argument("--scale-mem-floor-gib", type=float, default=3.0,
+                    help="a scale run is killed when the machine's MemAvailable falls below this (default 3)")
     ap.add_argument("--volley", type=Path, default=ROOT / "target" / "release" / "volley",
                     help="the volley binary (default: target/release/volley)")
     args = ap.parse_args(argv)
@@ -842,6 +1021,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.rounds = 1 if args.quick else 3
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    if args.scale_conn_vus < 0 or (args.scale_vus is not None and args.scale_vus < 0):
+        ap.error("--scale-conn-vus and --scale-vus must be 0 or more")
+    try:
+        args.scale_sleep_levels = parse_levels(args.scale_sleep_vus)
+    except ValueError:
+        ap.error(f"--scale-sleep-vus must be comma-separated VU counts of 1 or more, not {args.scale_sleep_vus!r}")
+    if args.scale_sleep <= 0 or args.scale_duration < 1:
+        ap.error("--scale-sleep must be above 0 and --scale-duration at least 1")
     return args
 
 

@@ -20,11 +20,15 @@ use std::any::Any;
 use std::cell::Cell;
 use std::time::Instant;
 
-use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
+mod stack;
+pub use stack::guard_pages_split_mappings;
+use stack::SlabStack;
+
 /// Size of each VU's coroutine stack. Pages are committed lazily, so a large stack costs
-/// address space, not memory (measured: 256 KiB and 1 MiB stacks gave the same RSS).
+/// address space, not memory (measured: 256 KiB and 1 MiB stacks gave the same RSS). Stacks
+/// are cut out of shared slabs (`stack`), a few memory mappings for thousands of VUs.
 pub const STACK_SIZE: usize = 4 * 1024 * 1024;
 
 /// QuickJS's own stack limit: the coroutine stack minus a margin for native frames (rquickjs,
@@ -123,7 +127,7 @@ impl Suspender {
 
 /// A VU's coroutine. `!Send` (contains raw pointers), so it stays on its worker thread.
 pub struct VuCoroutine {
-    co: Option<Coroutine<Resume, Suspend, (), DefaultStack>>,
+    co: Option<Coroutine<Resume, Suspend, (), SlabStack>>,
 }
 
 /// What happened when the worker resumed a VU.
@@ -138,7 +142,7 @@ impl VuCoroutine {
     where
         F: FnOnce(&Suspender, Resume) + 'static,
     {
-        let stack = DefaultStack::new(STACK_SIZE)?;
+        let stack = SlabStack::new(STACK_SIZE)?;
         let co = Coroutine::with_stack(stack, move |yielder: &Yielder<Resume, Suspend>, first| {
             let top_marker = 0u8;
             let suspender = Suspender {

@@ -22,8 +22,13 @@ pub type VuBody = Box<dyn FnOnce(&Suspender, Rc<WorkerLocal>) + Send>;
 
 /// Messages to a worker thread.
 pub enum WorkerMsg {
-    /// Create a VU coroutine and start it (it runs its init code).
-    Spawn { slot: u64, body: VuBody },
+    /// Create a VU coroutine and start it (it runs its init code). When its stack cannot be
+    /// allocated, the body is dropped unrun and the reason goes to `no_stack`.
+    Spawn {
+        slot: u64,
+        body: VuBody,
+        no_stack: tokio::sync::oneshot::Sender<String>,
+    },
     /// Give an idle VU a command (see `vu::VuCommand`).
     Command { slot: u64, cmd: Box<dyn Any + Send> },
     /// An operation a VU waits for has completed.
@@ -197,7 +202,11 @@ impl Worker {
 
     fn handle(&mut self, msg: WorkerMsg) {
         match msg {
-            WorkerMsg::Spawn { slot, body } => {
+            WorkerMsg::Spawn {
+                slot,
+                body,
+                no_stack,
+            } => {
                 let local = self.local.clone();
                 match VuCoroutine::new(move |s, _| body(s, local)) {
                     Ok(co) => {
@@ -213,8 +222,8 @@ impl Worker {
                     }
                     Err(e) => {
                         // The body (and the init reply channel inside it) is dropped: the engine
-                        // sees the VU's init fail.
-                        tracing::error!("cannot allocate a VU stack: {e}");
+                        // sees the VU's init fail and reports this reason (once, not per VU).
+                        let _ = no_stack.send(e.to_string());
                     }
                 }
             }

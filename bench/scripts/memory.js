@@ -1,4 +1,4 @@
-// memory (and scale): many mostly idle VUs; each does one request per second.
+// memory: many mostly idle VUs; each does one request per second.
 // What matters is the generator's peak RSS per VU, not its throughput.
 // Runs unmodified under `k6 run` and `volley run`; the harness sets the __ENV values.
 import http from 'k6/http';

@@ -120,9 +120,11 @@ impl VuFactory {
             init_reply: tx,
             stop_on_abort,
         };
+        let (no_stack_tx, no_stack) = tokio::sync::oneshot::channel();
         worker.send(WorkerMsg::Spawn {
             slot,
             body: Box::new(move |s, local| vu_main(spec, s, local)),
+            no_stack: no_stack_tx,
         });
         match rx.await {
             Ok(Ok(())) => Ok(VuHandle {
@@ -133,7 +135,11 @@ impl VuFactory {
                 interrupt,
             }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(JsError::Load(format!("VU {id} could not be created"))),
+            // The worker has handled the message (the body is gone), so `no_stack` is settled.
+            Err(_) => Err(JsError::Load(match no_stack.await {
+                Ok(why) => format!("VU {id} could not be created: {why}"),
+                Err(_) => format!("VU {id} could not be created"),
+            })),
         }
     }
 
