@@ -269,12 +269,7 @@ async fn run_hop(
     ex.request_headers = prepared
         .headers
         .iter()
-        .map(|(k, v)| {
-            (
-                canonical_name(k.as_str()),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (canonical_name(k.as_str()), header_text(v)))
         .collect();
 
     let mut trace = HopTrace::new(Instant::now());
@@ -294,7 +289,7 @@ async fn run_hop(
     ex.bytes_sent = info.sent;
     ex.bytes_received = info.received;
     if let Some(addr) = info.remote {
-        ex.remote_ip = addr.ip().to_string();
+        ex.remote_ip = ip_text(addr.ip());
         ex.remote_port = addr.port();
     }
     ex.tls_version = info.tls_version.map(str::to_owned);
@@ -348,12 +343,7 @@ async fn run_hop(
     ex.headers = received
         .headers
         .iter()
-        .map(|(k, v)| {
-            (
-                canonical_name(k.as_str()),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (canonical_name(k.as_str()), header_text(v)))
         .collect();
     ex.body = received.body;
     if !discard && !ex.body.is_empty() {
@@ -422,7 +412,13 @@ fn prepare(cfg: &HttpConfig, hop: &Hop, jar: Option<&CookieJar>) -> Result<Prepa
     {
         Some((_, v)) if hop.allow_host_override => v.clone(),
         _ => match url.port() {
-            Some(p) => format!("{host}:{p}"),
+            Some(p) => {
+                let mut v = String::with_capacity(host.len() + 6);
+                v.push_str(&host);
+                v.push(':');
+                push_decimal(&mut v, p.into());
+                v
+            }
             None => host.clone(),
         },
     };
@@ -689,19 +685,67 @@ impl Collector {
     }
 }
 
-/// Go's canonical header name: "content-type" → "Content-Type".
+/// Go's canonical header name: "content-type" → "Content-Type". Byte by byte, without a
+/// `char` at a time: it runs for every header of every request and response
+/// (docs/benchmarks.md#what-each-change-bought).
 pub fn canonical_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
+    // Changing the case of ASCII letters keeps a string valid UTF-8, so `str` allows it.
+    let mut out = name.to_ascii_lowercase();
     let mut upper = true;
-    for c in name.chars() {
+    for (i, &b) in name.as_bytes().iter().enumerate() {
         if upper {
-            out.push(c.to_ascii_uppercase());
-        } else {
-            out.push(c.to_ascii_lowercase());
+            if let Some(first) = out.get_mut(i..i + 1) {
+                first.make_ascii_uppercase();
+            }
         }
-        upper = c == '-';
+        upper = b == b'-';
     }
     out
+}
+
+/// A header value as text: the bytes themselves when they are visible ASCII (nearly always),
+/// else with invalid UTF-8 replaced, as before.
+fn header_text(v: &HeaderValue) -> String {
+    match v.to_str() {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    }
+}
+
+/// Appends `n` in decimal (what `format!` would, without its machinery).
+fn push_decimal(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+/// The peer's address as k6's `remote_ip` shows it; IPv4 without the formatting machinery
+/// (`Display` for an address costed ~1.3k instructions a request).
+fn ip_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(&mut out, octet.into());
+            }
+            out
+        }
+        v6 => v6.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -245,7 +245,16 @@ fn is_expected(ranges: &[(u16, u16)], status: u16) -> bool {
 
 fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange) {
     let url = hop.url.as_str();
-    let status = hop.status.to_string();
+    // The status tag without formatting a number on every request.
+    let status_code = http::StatusCode::from_u16(hop.status).ok();
+    let status_text;
+    let status = match &status_code {
+        Some(code) => code.as_str(),
+        None => {
+            status_text = hop.status.to_string();
+            status_text.as_str()
+        }
+    };
     let mut extra: Vec<(&str, &str)> = Vec::with_capacity(12);
     let name = p
         .tags
@@ -255,7 +264,7 @@ fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange) {
     extra.push(("method", hop.method.as_str()));
     extra.push(("url", name.unwrap_or(url)));
     extra.push(("name", name.unwrap_or(url)));
-    extra.push(("status", status.as_str()));
+    extra.push(("status", status));
     if !hop.proto.is_empty() {
         extra.push(("proto", hop.proto.as_str()));
     }
@@ -266,8 +275,9 @@ fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange) {
     if let Some(e) = expected {
         extra.push(("expected_response", if e { "true" } else { "false" }));
     }
-    let code = hop.error_code.to_string();
+    let code;
     if hop.error_code != 0 {
+        code = hop.error_code.to_string();
         extra.push(("error_code", code.as_str()));
     }
     if let Some(e) = &hop.error {

@@ -4,7 +4,7 @@
 use rquickjs::{Array, ArrayBuffer, Ctx, Exception, IntoJs, Object, Value};
 
 use super::request::{Prepared, ResponseType};
-use crate::http::{canonical_name, HttpExchange};
+use crate::http::HttpExchange;
 use crate::js::keys::{keys, Key, Keys};
 use crate::js::shapes;
 
@@ -12,15 +12,20 @@ type R<T> = rquickjs::Result<T>;
 
 /// The status line's text (`200 OK`), empty for no response.
 fn status_text(code: u16) -> String {
-    let reason = http::StatusCode::from_u16(code)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
     if code == 0 {
-        String::new()
-    } else {
-        format!("{code} {reason}").trim_end().to_string()
+        return String::new();
     }
+    let Ok(status) = http::StatusCode::from_u16(code) else {
+        return code.to_string();
+    };
+    let reason = status.canonical_reason().unwrap_or("");
+    let mut out = String::with_capacity(4 + reason.len());
+    out.push_str(status.as_str());
+    if !reason.is_empty() {
+        out.push(' ');
+        out.push_str(reason);
+    }
+    out
 }
 
 /// The properties of a response, in order (the template made by `responseShapes`).
@@ -114,11 +119,12 @@ pub(super) fn response_object<'js>(
             ResponseType::Text => string(ctx, &String::from_utf8_lossy(&ex.body))?,
         }
     };
-    // Repeated headers are joined with ", " (as Go's Header.Get would show them to k6).
-    let mut merged: Vec<(String, String)> = Vec::with_capacity(ex.headers.len());
+    // Repeated headers are joined with ", " (as Go's Header.Get would show them to k6). The
+    // exchange's names are canonical already (`HttpExchange::headers`).
+    let mut merged: Vec<(&str, String)> = Vec::with_capacity(ex.headers.len());
     let mut set_cookies = Vec::new();
     for (name, v) in &ex.headers {
-        let name = canonical_name(name);
+        let name = name.as_str();
         if name == "Set-Cookie" {
             set_cookies.push(v.clone());
         }
@@ -150,9 +156,9 @@ pub(super) fn response_object<'js>(
         ],
     )?;
     // Request headers as k6 shows them: name → array of values.
-    let mut grouped: Vec<(String, Vec<&str>)> = Vec::with_capacity(ex.request_headers.len());
+    let mut grouped: Vec<(&str, Vec<&str>)> = Vec::with_capacity(ex.request_headers.len());
     for (name, v) in &ex.request_headers {
-        let name = canonical_name(name);
+        let name = name.as_str();
         match grouped.iter_mut().find(|(n, _)| *n == name) {
             Some((_, vals)) => vals.push(v.as_str()),
             None => grouped.push((name, vec![v.as_str()])),
@@ -241,5 +247,8 @@ mod tests {
         assert_eq!(status_text(200), "200 OK");
         assert_eq!(status_text(404), "404 Not Found");
         assert_eq!(status_text(0), "");
+        // A code without a reason is the number alone, as Go's `Status` shows it.
+        assert_eq!(status_text(599), "599");
+        assert_eq!(status_text(42), "42");
     }
 }
