@@ -508,12 +508,24 @@ fn end_of_iteration(vu: &VuCtx, start: Instant, start_wall: SystemTime, full: bo
         (st.bytes_sent, st.bytes_received)
     };
     let now = SystemTime::now();
-    vu.emit(builtin::DATA_SENT, &tags, sent as f64, now);
-    vu.emit(builtin::DATA_RECEIVED, &tags, recv as f64, now);
+    vu.emit_all(
+        &tags,
+        now,
+        &[
+            (builtin::DATA_SENT, sent as f64),
+            (builtin::DATA_RECEIVED, recv as f64),
+        ],
+    );
     if full {
         let ms = start.elapsed().as_secs_f64() * 1000.0;
-        vu.emit(builtin::ITERATION_DURATION, &tags, ms, start_wall);
-        vu.emit(builtin::ITERATIONS, &tags, 1.0, start_wall);
+        vu.emit_all(
+            &tags,
+            start_wall,
+            &[
+                (builtin::ITERATION_DURATION, ms),
+                (builtin::ITERATIONS, 1.0),
+            ],
+        );
     }
 }
 

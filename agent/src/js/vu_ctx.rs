@@ -290,6 +290,13 @@ impl VuCtx {
         }
     }
 
+    /// Records samples of one moment with one tag set ([`crate::metrics::WorkerMetrics::add_all`]).
+    pub fn emit_all(&self, tags: &TagSet, time: SystemTime, samples: &[(MetricId, f64)]) {
+        if let Some(m) = &self.metrics {
+            m.borrow_mut().add_all(tags, time, samples);
+        }
+    }
+
     /// Sets the module that dispatches this VU's IO events (once, when it installs).
     pub fn set_dispatcher(&self, d: Rc<dyn Dispatcher>) {
         *self.io_dispatcher.borrow_mut() = Some(d);

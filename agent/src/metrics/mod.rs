@@ -298,29 +298,39 @@ impl WorkerMetrics {
 
     /// Records one sample. Non-finite values are dropped (k6 would produce NaN summaries).
     pub fn add(&mut self, metric: MetricId, tags: &TagSet, value: f64, time: SystemTime) {
-        if !value.is_finite() {
-            return;
-        }
-        let key = (metric, tags.clone());
-        match self.index.get(&key) {
-            Some(&i) => self.series[i].1.add(value, nanos(time)),
-            None => {
-                let Some(def) = self.registry.get(metric) else {
-                    return;
-                };
-                let mut sink = Sink::new(def.mtype);
-                sink.add(value, nanos(time));
-                self.index.insert(key.clone(), self.series.len());
-                self.series.push((key, sink, first_seen_stamp()));
+        self.add_all(tags, time, &[(metric, value)]);
+    }
+
+    /// Records samples of one moment with one tag set (a request's nine, an iteration's four):
+    /// the time is converted and the key copied once for all of them, not per sample.
+    pub fn add_all(&mut self, tags: &TagSet, time: SystemTime, samples: &[(MetricId, f64)]) {
+        let at = nanos(time);
+        let mut key = (0, tags.clone());
+        for &(metric, value) in samples {
+            if !value.is_finite() {
+                continue;
             }
-        }
-        if let Some(raw) = self.raw.as_mut() {
-            raw.push(SampleRecord {
-                metric,
-                time,
-                value,
-                tags: tags.clone(),
-            });
+            key.0 = metric;
+            match self.index.get(&key) {
+                Some(&i) => self.series[i].1.add(value, at),
+                None => {
+                    let Some(def) = self.registry.get(metric) else {
+                        continue;
+                    };
+                    let mut sink = Sink::new(def.mtype);
+                    sink.add(value, at);
+                    self.index.insert(key.clone(), self.series.len());
+                    self.series.push((key.clone(), sink, first_seen_stamp()));
+                }
+            }
+            if let Some(raw) = self.raw.as_mut() {
+                raw.push(SampleRecord {
+                    metric,
+                    time,
+                    value,
+                    tags: tags.clone(),
+                });
+            }
         }
     }
 
@@ -532,6 +542,39 @@ mod tests {
         w.add(builtin::HTTP_REQS, &a, 1.0, SystemTime::now());
         w.add(builtin::HTTP_REQS, &b, 1.0, SystemTime::now());
         assert_eq!(w.take().0.len(), 1);
+    }
+
+    #[test]
+    fn samples_added_together_land_as_added_one_by_one() {
+        let reg = Arc::new(Registry::new());
+        let tags = TagSet::from_pairs([("status", "200")]);
+        let t = SystemTime::now();
+        let samples = [
+            (builtin::HTTP_REQS, 1.0),
+            (builtin::HTTP_REQ_DURATION, 2.5),
+            (builtin::HTTP_REQ_BLOCKED, f64::NAN),
+            (builtin::HTTP_REQ_FAILED, 0.0),
+            (builtin::HTTP_REQ_DURATION, 4.5),
+        ];
+        let mut together = WorkerMetrics::new(reg.clone(), true);
+        together.add_all(&tags, t, &samples);
+        let mut apart = WorkerMetrics::new(reg, true);
+        for (m, v) in samples {
+            apart.add(m, &tags, v, t);
+        }
+        let ((a, raw_a), (b, raw_b)) = (together.take(), apart.take());
+        let view = |d: &[SeriesDelta]| {
+            d.iter()
+                .map(|((m, t), s, _)| (*m, t.clone(), s.stat("count", 1.0), s.stat("max", 1.0)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(view(&a), view(&b));
+        // The NaN is dropped; the second duration joins the first one's series.
+        assert_eq!(a.len(), 3);
+        assert_eq!(view(&a)[1].2, Some(2.0));
+        let raw = |r: &[SampleRecord]| r.iter().map(|s| (s.metric, s.value)).collect::<Vec<_>>();
+        assert_eq!(raw(&raw_a), raw(&raw_b));
+        assert_eq!(raw_a.len(), 4);
     }
 
     #[test]

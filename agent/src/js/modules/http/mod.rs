@@ -292,29 +292,24 @@ fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange) {
         }
     }
     let tags = vu.tags_with(&extra);
-    let t = hop.started;
     let tm = &hop.timings;
-    vu.emit(builtin::HTTP_REQS, &tags, 1.0, t);
-    vu.emit(builtin::HTTP_REQ_DURATION, &tags, tm.duration, t);
-    vu.emit(builtin::HTTP_REQ_BLOCKED, &tags, tm.blocked, t);
-    vu.emit(builtin::HTTP_REQ_CONNECTING, &tags, tm.connecting, t);
-    vu.emit(
-        builtin::HTTP_REQ_TLS_HANDSHAKING,
-        &tags,
-        tm.tls_handshaking,
-        t,
-    );
-    vu.emit(builtin::HTTP_REQ_SENDING, &tags, tm.sending, t);
-    vu.emit(builtin::HTTP_REQ_WAITING, &tags, tm.waiting, t);
-    vu.emit(builtin::HTTP_REQ_RECEIVING, &tags, tm.receiving, t);
-    if let Some(e) = expected {
-        vu.emit(
+    let samples = [
+        (builtin::HTTP_REQS, 1.0),
+        (builtin::HTTP_REQ_DURATION, tm.duration),
+        (builtin::HTTP_REQ_BLOCKED, tm.blocked),
+        (builtin::HTTP_REQ_CONNECTING, tm.connecting),
+        (builtin::HTTP_REQ_TLS_HANDSHAKING, tm.tls_handshaking),
+        (builtin::HTTP_REQ_SENDING, tm.sending),
+        (builtin::HTTP_REQ_WAITING, tm.waiting),
+        (builtin::HTTP_REQ_RECEIVING, tm.receiving),
+        (
             builtin::HTTP_REQ_FAILED,
-            &tags,
-            if e { 0.0 } else { 1.0 },
-            t,
-        );
-    }
+            if expected == Some(false) { 1.0 } else { 0.0 },
+        ),
+    ];
+    // `http_req_failed` only when the response's expectation is known.
+    let n = if expected.is_some() { 9 } else { 8 };
+    vu.emit_all(&tags, hop.started, &samples[..n]);
     let mut st = vu.state.borrow_mut();
     st.bytes_sent += hop.bytes_sent;
     st.bytes_received += hop.bytes_received;
