@@ -3,36 +3,12 @@
 //! cloud=URL`) — make one token or run when sent again with their key
 //! (docs/ha.md#submits-sent-twice).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::*;
 use crate::registry::Registry;
 use crate::run::config::CoordinatorConfig;
 use crate::store::Db;
+use crate::temp_dir::TempDir;
 use volley_api::{CreateToken, Role};
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "volley-service-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn service(dir: &TempDir) -> Service {
     let db = Arc::new(Db::open(&dir.0).unwrap_or_else(|e| panic!("open: {e}")));
@@ -54,7 +30,7 @@ fn token(role: Role) -> CreateToken {
 
 #[test]
 fn a_token_create_sent_again_with_its_key_makes_one_token() {
-    let dir = TempDir::new("token-key");
+    let dir = TempDir::new("service-token-key");
     let svc = service(&dir);
     let first = svc
         .create_token(token(Role::Submit), Some("tok-1".into()))
@@ -103,7 +79,7 @@ fn streamed() -> StreamedRunRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_run_create_sent_again_with_its_key_makes_one_run() {
-    let dir = TempDir::new("streamed-key");
+    let dir = TempDir::new("service-streamed-key");
     let svc = service(&dir);
     let caller = Caller {
         token_id: Some(4),
