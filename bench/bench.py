@@ -478,6 +478,13 @@ def progress(rec: dict[str, Any], keys: list[tuple[str, str]]) -> None:
     print(f"{head} " + " ".join(parts), file=sys.stderr, flush=True)
 
 
+# Issue 23's rows: the ratio at 64 VUs, and at 256 and 1,000 VUs it must not collapse.
+THROUGHPUT_VUS = (64, 256, 1000)
+# volley/k6 req/s wanted at each VU count, and the generator CPU per request.
+THROUGHPUT_GOALS = {64: 5.0, 256: 4.0, 1000: 4.0}
+CPU_US_PER_REQ_GOAL = 20.0
+
+
 def bench_throughput(ctx: Ctx) -> list[dict[str, Any]]:
     dur = 5 if ctx.args.quick else 10
     tools = ["volley", "k6"] + (["wrk"] if ctx.wrk else [])
@@ -485,7 +492,7 @@ def bench_throughput(ctx: Ctx) -> list[dict[str, Any]]:
     target = Target(ctx.volley, ctx.target_cpu, ctx.workdir, "throughput")
     try:
         for rnd in range(ctx.args.rounds):
-            for vus in (64, 256):
+            for vus in THROUGHPUT_VUS:
                 for tool in rotate(tools, rnd):
                     tag = ctx.next_tag("throughput", vus, tool, rnd + 1)
                     target.ensure_alive()
@@ -832,6 +839,12 @@ def medians(recs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
+def config_vus(config: str) -> int | None:
+    """The VU count of a config label such as "1,000 VUs" (None for other labels)."""
+    m = re.fullmatch(r"([\d,]+) VUs", config)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
 def ratio(a: Any, b: Any) -> float | None:
     if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b == 0:
         return None
@@ -847,18 +860,31 @@ def ratio_lines(bench: str, med: dict[str, dict[str, dict[str, Any]]]) -> tuple[
         return med.get(config, {}).get(tool, {}).get(key)
 
     def verdict(name: str, value: Any, goal: str, met: bool | None) -> str:
-        targets.append({"bench": bench, "name": name, "value": value, "goal": goal, "met": met})
+        targets.append({"bench": bench, "config": current, "name": name, "value": value, "goal": goal,
+                        "met": met})
         if met is None:
             return f"{name}: not measured (goal {goal}) — target missed"
         return f"{name}: {fmt(value, 3)} (goal {goal}) — {'target met' if met else 'target missed'}"
 
+    current: str | None = None
     for config in med:
+        current = config
         if bench == "throughput":
             parts = [f"volley/k6 req/s = {fmt(ratio(g(config, 'volley', 'rps'), g(config, 'k6', 'rps')))}×",
                      f"k6/volley CPU µs/req = {fmt(ratio(g(config, 'k6', 'cpu_us_per_req'), g(config, 'volley', 'cpu_us_per_req')))}×"]
             if "wrk" in med[config]:
                 parts.append(f"volley/wrk req/s = {fmt(ratio(g(config, 'volley', 'rps'), g(config, 'wrk', 'rps')))}×")
             lines.append(f"{config}: " + "; ".join(parts))
+            vus = config_vus(config)
+            want = THROUGHPUT_GOALS.get(vus)
+            if want is not None:
+                r = ratio(g(config, "volley", "rps"), g(config, "k6", "rps"))
+                lines.append(f"{config}: " + verdict("volley/k6 req/s", r, f"≥ {want:g}×",
+                                                     None if r is None else r >= want))
+            us = g(config, "volley", "cpu_us_per_req")
+            lines.append(f"{config}: " + verdict("volley CPU µs per request", us,
+                                                 f"≤ {CPU_US_PER_REQ_GOAL:g} µs",
+                                                 None if us is None else us <= CPU_US_PER_REQ_GOAL))
         elif bench == "memory":
             r = ratio(g(config, "volley", "rss_per_vu_kib"), g(config, "k6", "rss_per_vu_kib"))
             k6 = med.get(config, {}).get("k6", {})
@@ -893,6 +919,7 @@ def ratio_lines(bench: str, med: dict[str, dict[str, dict[str, Any]]]) -> tuple[
             if g(config, "volley", "vus_conn"):
                 line += f", failed requests {fmt(g(config, 'volley', 'fail_pct'), 2)} %"
             lines.append(line)
+    current = None
     if bench == "scale":
         ok = [(d.get("vus") or 0, d.get("duration_s") or 0) for tools in med.values()
               for t, d in tools.items() if t == "volley" and d.get("ok_rounds")]
@@ -1016,6 +1043,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="a scale run is killed when the machine's MemAvailable falls below this (default 3)")
     ap.add_argument("--volley", type=Path, default=ROOT / "target" / "release" / "volley",
                     help="the volley binary (default: target/release/volley)")
+    ap.add_argument("--results-json", type=Path,
+                    help="where to write the results JSON (default: bench/results/<UTC timestamp>.json); "
+                         "bench/summary.py reads it")
     args = ap.parse_args(argv)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
@@ -1138,7 +1168,8 @@ def main(argv: list[str]) -> int:
 
     md = head + "\n\n" + "\n".join(sections)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_json = RESULTS / f"{stamp}.json"
+    out_json = args.results_json or RESULTS / f"{stamp}.json"
+    out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps({
         "machine": info,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -1148,7 +1179,7 @@ def main(argv: list[str]) -> int:
         "targets": all_targets,
     }, indent=2, default=str) + "\n")
     (RESULTS / "latest.md").write_text(md)
-    print(f"results: {out_json.relative_to(ROOT)} and {(RESULTS / 'latest.md').relative_to(ROOT)}")
+    print(f"results: {out_json} and {(RESULTS / 'latest.md').relative_to(ROOT)}")
     if crashed:
         print("some runs failed (see above): exit 1", file=sys.stderr)
         return 1

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Volley benchmark entry point: builds Volley, installs k6 v1.1.0 and wrk when missing, then
-# runs the harness (bench/bench.py) and the controller scale harness (controller-scale).
+# runs the harness (bench/bench.py) and the controller scale harness (controller-scale), and
+# ends with one summary table of issue 23's rows (bench/summary.py).
 #
 #   bash bench/run.sh [--quick] [--rounds N] [--only NAME,...] [--scale] [--scale-k6] [--no-build]
-#                     [--controller-agents 10,100,1000]
+#                     [--controller-agents 10,100,1000,3000,5000] [--run-start 100x1000|none]
 #
 # --no-build skips `cargo build` (uses the existing target/release binaries); `--only
 # controller` (alone or in the list) picks the controller rows, which run by default;
-# --controller-agents picks their agent counts. Every other argument goes to bench/bench.py.
-# See bench/README.md.
+# --controller-agents picks their agent counts, --run-start the run-start row's agents and VUs
+# per agent. Every other argument goes to bench/bench.py. See bench/README.md.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ build=1
 quick=0
 only=""
 controller_agents=""
+run_start=100x1000
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,6 +28,8 @@ while [ $# -gt 0 ]; do
     --only=*) only="${1#--only=}" ;;
     --controller-agents) controller_agents="${2:-}"; shift ;;
     --controller-agents=*) controller_agents="${1#--controller-agents=}" ;;
+    --run-start) run_start="${2:-}"; shift ;;
+    --run-start=*) run_start="${1#--run-start=}" ;;
     *) args+=("$1") ;;
   esac
   shift
@@ -90,23 +94,58 @@ if ! command -v wrk >/dev/null 2>&1; then
   fi
 fi
 
+# Thousands of VUs and of simulated agents need as many sockets: raise the open-files soft
+# limit to the hard one for everything started below (controller-scale skips, with the reason,
+# an agent count the limit cannot hold).
+soft="$(ulimit -Sn)"
+hard="$(ulimit -Hn)"
+if [ "$soft" != "$hard" ]; then
+  if ulimit -Sn "$hard" 2>/dev/null; then
+    echo "open files: raised the soft limit from $soft to the hard limit, $hard" >&2
+  else
+    echo "open files: could not raise the soft limit from $soft to $hard; it stays $soft" >&2
+  fi
+else
+  echo "open files: the soft limit is already the hard limit, $hard" >&2
+fi
+
+mkdir -p bench/results
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+bench_json="bench/results/$stamp.json"
+controller_json="bench/results/$stamp-controller.json"
+summary_inputs=()
+
 status=0
 if [ "$run_bench" = 1 ]; then
-  python3 bench/bench.py ${args[@]+"${args[@]}"} || status=$?
+  python3 bench/bench.py --results-json "$bench_json" ${args[@]+"${args[@]}"} || status=$?
+  summary_inputs+=(--bench "$bench_json")
 fi
 
 if [ "$run_controller" = 1 ]; then
   # The controller on CPU 1 (controller-scale pins it), the simulated agents on CPU 0.
   if [ -z "$controller_agents" ]; then
-    if [ "$quick" = 1 ]; then controller_agents=10,100; else controller_agents=10,100,1000; fi
+    if [ "$quick" = 1 ]; then controller_agents=10,100; else controller_agents=10,100,1000,3000,5000; fi
   fi
-  scale=(target/release/controller-scale --volley target/release/volley --agents "$controller_agents")
+  scale=(target/release/controller-scale --volley target/release/volley --agents "$controller_agents"
+         --json "$controller_json")
   if [ "$quick" = 1 ]; then scale+=(--duration 10 --idle 2); fi
+  if [ "$run_start" != none ]; then
+    scale+=(--run-start "$run_start" --trials "$([ "$quick" = 1 ] && echo 3 || echo 5)")
+  fi
   if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
     scale=(taskset -c 0 "${scale[@]}")
   fi
   echo >&2
   echo "controller scale: ${scale[*]}" >&2
   nice -n 5 "${scale[@]}" || { s=$?; [ "$status" = 0 ] && status=$s; }
+  summary_inputs+=(--controller "$controller_json")
+fi
+
+# One table of every row, printed and written beside the results.
+echo
+python3 bench/summary.py ${summary_inputs[@]+"${summary_inputs[@]}"} --out "bench/results/$stamp-summary.md" \
+  || { s=$?; [ "$status" = 0 ] && status=$s; }
+if [ -f "bench/results/$stamp-summary.md" ]; then
+  cp "bench/results/$stamp-summary.md" bench/results/latest-summary.md
 fi
 exit "$status"

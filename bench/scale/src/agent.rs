@@ -48,6 +48,11 @@ pub struct Fleet {
     pub late: Mutex<Vec<f64>>,
     /// What went wrong (a Stop, a refusal, a broken link); the first few are kept.
     pub problems: Mutex<Vec<String>>,
+    /// Each Start barrier: when it arrived and the instant it names (when a real agent's VUs
+    /// begin), for the run-start row (`crate::run_start`).
+    pub starts: Mutex<Vec<(Instant, Instant)>>,
+    /// The VUs each Assign gave its agent (its segment's share of the test's `vus`).
+    pub assigned_vus: Mutex<Vec<u64>>,
 }
 
 /// Every batch sent, in order, with the iterations sent up to it (for the merge lag,
@@ -87,7 +92,19 @@ impl Fleet {
             acks: Mutex::new(Vec::new()),
             late: Mutex::new(Vec::new()),
             problems: Mutex::new(Vec::new()),
+            starts: Mutex::new(Vec::new()),
+            assigned_vus: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The Start barriers seen since the last call: (arrived, the barrier's instant).
+    pub fn take_starts(&self) -> Vec<(Instant, Instant)> {
+        std::mem::take(&mut lock(&self.starts))
+    }
+
+    /// The VUs of the Assigns seen since the last call.
+    pub fn take_assigned_vus(&self) -> Vec<u64> {
+        std::mem::take(&mut lock(&self.assigned_vus))
     }
 
     pub fn problem(&self, what: String) {
@@ -143,6 +160,11 @@ struct Part {
     unacked: VecDeque<(u64, Instant)>,
     iterations: f64,
     stopped: bool,
+    /// The VUs the assignment gives this agent (reported in its events, as a real agent does).
+    vus: u64,
+    /// DONE was sent: heartbeats name no run any more (a controller stops an agent whose
+    /// heartbeats name a run that ended), and the agent may be given the next run.
+    done: bool,
 }
 
 impl Part {
@@ -155,7 +177,7 @@ impl Part {
         pb::RunEvent {
             run_id: self.run_id,
             phase: phase as i32,
-            vus: 1,
+            vus: self.vus,
             ..Default::default()
         }
     }
@@ -206,7 +228,7 @@ pub async fn agent(
                     active_vus: i64::from(running),
                     iterations_per_second: if running { 20.0 } else { 0.0 },
                     requests_per_second: if running { 100.0 } else { 0.0 },
-                    run_id: part.run_id,
+                    run_id: if part.done { 0 } else { part.run_id },
                     unix_ms: unix_ms(),
                     ..Default::default()
                 })).await?;
@@ -245,7 +267,9 @@ pub async fn agent(
                 let Some(body) = m.body else { continue };
                 match body {
                     In::Assign(a) => {
-                        part = Part { run_id: a.run_id, ..Part::default() };
+                        let vus = assigned_vus(&a).with_context(|| format!("{name}: run {}", a.run_id))?;
+                        lock(&fleet.assigned_vus).push(vus);
+                        part = Part { run_id: a.run_id, vus, ..Part::default() };
                         send(Out::Event(part.event(pb::RunPhase::Ready))).await?;
                     }
                     In::RunSetup(s) => {
@@ -257,7 +281,9 @@ pub async fn agent(
                     }
                     In::Start(s) => {
                         let wait = Duration::from_millis(s.at_unix_ms.saturating_sub(unix_ms()));
-                        part.start = Some(Instant::now() + wait);
+                        let now = Instant::now();
+                        part.start = Some(now + wait);
+                        lock(&fleet.starts).push((now, now + wait));
                         fleet.started.fetch_add(1, Ordering::SeqCst);
                         send(Out::Event(part.event(pb::RunPhase::Running))).await?;
                     }
@@ -277,6 +303,7 @@ pub async fn agent(
                             last_batch_seq: part.seq,
                             ..part.event(pb::RunPhase::Done)
                         })).await?;
+                        part.done = true;
                         fleet.done.fetch_add(1, Ordering::SeqCst);
                     }
                     In::Stop(s) => {
@@ -287,6 +314,7 @@ pub async fn agent(
                             last_batch_seq: part.seq,
                             ..part.event(pb::RunPhase::Done)
                         })).await?;
+                        part.done = true;
                         fleet.done.fetch_add(1, Ordering::SeqCst);
                     }
                     In::Refused(r) => bail!("{name} was refused: {}", r.reason),
@@ -295,6 +323,28 @@ pub async fn agent(
             }
         }
     }
+}
+
+/// The VUs an assignment gives its agent: its segment's share (k6's striping) of each
+/// scenario's most VUs, as the options resolve them (a bare `{}` is k6's one VU).
+pub fn assigned_vus(a: &pb::Assign) -> Result<u64> {
+    use volley_common::options::Options;
+    use volley_common::segment::{ExecutionSegment, ExecutionSegmentSequence, ExecutionTuple};
+    let options: serde_json::Value =
+        serde_json::from_str(&a.options_json).context("the Assign's options_json")?;
+    let resolved = Options::from_script_json(&options)
+        .context("the Assign's options")?
+        .resolve()
+        .context("the Assign's options")?;
+    let segment: ExecutionSegment = a.segment.parse().context("the Assign's segment")?;
+    let sequence: ExecutionSegmentSequence = a.sequence.parse().context("the Assign's sequence")?;
+    let tuple = ExecutionTuple::new(Some(&segment), Some(&sequence))
+        .context("the Assign's segment in its sequence")?;
+    Ok(resolved
+        .scenarios
+        .iter()
+        .map(|sc| tuple.scale_u64(sc.max_vus()))
+        .sum())
 }
 
 type Link = (
@@ -341,6 +391,32 @@ async fn connect(name: &str, grpc_url: &str) -> Result<Link> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_assignment_gives_its_segments_share_of_the_vus() {
+        let assign = |segment: &str| pb::Assign {
+            segment: segment.into(),
+            sequence: "0,1/4,2/4,3/4,1".into(),
+            options_json: r#"{"vus": 1000, "duration": "2s"}"#.into(),
+            ..Default::default()
+        };
+        let shares: Vec<u64> = ["0:1/4", "1/4:2/4", "2/4:3/4", "3/4:1"]
+            .iter()
+            .map(|s| assigned_vus(&assign(s)).unwrap())
+            .collect();
+        assert_eq!(shares, vec![250; 4]);
+        let one = pb::Assign {
+            options_json: "{}".into(),
+            ..Default::default()
+        };
+        assert_eq!(assigned_vus(&one).unwrap(), 1);
+        let bad = pb::Assign {
+            segment: "2:1".into(),
+            options_json: "{}".into(),
+            ..Default::default()
+        };
+        assert!(format!("{:#}", assigned_vus(&bad).unwrap_err()).contains("segment"));
+    }
 
     #[test]
     fn the_backlog_age_is_that_of_the_oldest_batch_not_merged() {

@@ -7,7 +7,9 @@
 //! With `--controllers 1,3` it measures each N on one controller and on a Raft group of three
 //! (docs/ha.md#what-replication-costs): the same run, plus submits while it goes, the
 //! checkpoints' bytes and every controller's CPU, and prints the group's figures over the single
-//! controller's.
+//! controller's. Under the curve it prints issue 23's verdict (the largest count held within the
+//! goal) and where the controller saturates (`verdict`); `--run-start 100x1000` measures the
+//! run-start row (`run_start`); `--json PATH` writes both for bench/summary.py.
 
 mod agent;
 mod batches;
@@ -15,6 +17,8 @@ mod controller;
 mod dashboards;
 mod merge_cost;
 mod probe;
+mod run_start;
+mod verdict;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +37,7 @@ use controller::Controller;
 use dashboards::{Dashboards, MAX_DASHBOARDS};
 use probe::quantile;
 
-const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--dashboards 0,10] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none] [--controllers 1,3] [--submits N]
+const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--dashboards 0,10] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none] [--controllers 1,3] [--submits N] [--run-start AGENTSxVUS [--trials N]] [--json PATH]
        controller-scale --merge-cost BATCHES [--rps N]
 
   --volley PATH        the volley binary whose controller is measured (default: target/release/volley)
@@ -51,6 +55,13 @@ const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,10
   --submits N          while the run goes, submit N one-agent tests one after another (each
                        queued, then stopped) and time each submit (default: 0; 20 with a
                        --controllers list)
+  --run-start AxV      the run-start row: on one controller with A simulated agents, --trials
+                       runs whose plan gives each agent V VUs, each timed from submit to the
+                       Start barrier on every agent (e.g. 100x1000); alone, it skips the
+                       agent-count measurements (give --agents too for both)
+  --trials N           run-start trials (default: 5)
+  --json PATH          also write the rows, the verdicts and the run-start trials as JSON
+                       (bench/run.sh passes it for bench/summary.py)
   --merge-cost BATCHES no controller: decode and merge BATCHES prepared batches with the
                        controller's code in this process and print the time per batch
                        (bench/merge_cost.sh counts its instructions per batch with callgrind)";
@@ -66,6 +77,11 @@ struct Args {
     controllers: Vec<u64>,
     submits: Option<usize>,
     merge_cost: Option<u64>,
+    run_start: Option<run_start::Spec>,
+    trials: usize,
+    json: Option<PathBuf>,
+    /// Whether `--agents` was given (with `--run-start` alone, the curve is not measured).
+    agents_given: bool,
 }
 
 impl Args {
@@ -90,6 +106,10 @@ fn parse_args() -> Result<Args> {
         controllers: vec![1],
         submits: None,
         merge_cost: None,
+        run_start: None,
+        trials: 5,
+        json: None,
+        agents_given: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -108,6 +128,7 @@ fn parse_args() -> Result<Args> {
         match flag.as_str() {
             "--volley" => a.volley = PathBuf::from(&value),
             "--agents" => {
+                a.agents_given = true;
                 a.agents = value
                     .split(',')
                     .map(|n| n.trim().replace('_', "").parse::<usize>())
@@ -144,10 +165,16 @@ fn parse_args() -> Result<Args> {
             }
             "--submits" => a.submits = Some(number("a count, e.g. 20")?.min(1000) as usize),
             "--merge-cost" => a.merge_cost = Some(number("a number of batches, e.g. 2000")?),
+            "--run-start" => a.run_start = Some(value.parse()?),
+            "--trials" => a.trials = number("a count, e.g. 5")?.clamp(1, 100) as usize,
+            "--json" => a.json = Some(PathBuf::from(&value)),
             "--controller-cpu" if value == "none" => a.cpu = None,
             "--controller-cpu" => a.cpu = Some(number("a CPU number or none")? as usize),
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
+    }
+    if a.run_start.is_some() && !a.agents_given {
+        a.agents.clear();
     }
     if a.merge_cost.is_none() && !a.volley.exists() {
         bail!(
@@ -203,7 +230,47 @@ struct Row {
     start_s: f64,
     status: String,
     totals_exact: bool,
+    /// The controller logged an AGENT_LOST (the simulated agents send all along: a false one).
+    agent_lost: bool,
     notes: Vec<String>,
+}
+
+impl Row {
+    /// What the verdicts read of this row.
+    fn point(&self) -> verdict::Point {
+        verdict::Point {
+            agents: self.agents,
+            status: self.status.clone(),
+            totals_exact: self.totals_exact,
+            lag_p99_ms: self.lag.1,
+            run_cores: self.run_cores,
+            agent_lost: self.agent_lost,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "controllers": self.controllers,
+            "agents": self.agents,
+            "dashboards": self.dashboards,
+            "batch_kib": self.batch_kib,
+            "idle_cores": self.idle_cores,
+            "run_cores": self.run_cores,
+            "peak_rss_mib": self.peak_rss_mib,
+            "lag_p50_ms": self.lag.0,
+            "lag_p99_ms": self.lag.1,
+            "ack_p50_ms": self.ack.0,
+            "ack_p99_ms": self.ack.1,
+            "api_p50_ms": self.api.0,
+            "api_p99_ms": self.api.1,
+            "send_delay_p99_ms": self.late_p99,
+            "start_s": self.start_s,
+            "status": self.status,
+            "totals_exact": self.totals_exact,
+            "agent_lost": self.agent_lost,
+            "notes": self.notes,
+        })
+    }
 }
 
 fn ms(v: f64) -> String {
@@ -411,10 +478,21 @@ fn create_test(client: &Client, agents: usize, duration: u64) -> Result<u64> {
 
 /// [`create_test`] with `script` as its entry.
 fn create_test_of(client: &Client, agents: usize, duration: u64, script: &str) -> Result<u64> {
+    create_test_vus(client, agents, agents as u64, duration, script)
+}
+
+/// [`create_test_of`] with `vus` VUs over the agents.
+fn create_test_vus(
+    client: &Client,
+    agents: usize,
+    vus: u64,
+    duration: u64,
+    script: &str,
+) -> Result<u64> {
     use volley_common::archive::{Archive, Metadata, FORMAT_VERSION};
     let entry = "scale.js".to_string();
     let options = serde_json::json!({
-        "vus": agents,
+        "vus": vus,
         "duration": format!("{duration}s"),
         "volley": {"agents": agents},
     });
@@ -596,7 +674,9 @@ fn measure_on(
     if api.errors > 0 {
         notes.push(format!("{} API requests failed", api.errors));
     }
-    notes.extend(ctrl.log_lines("AGENT_LOST", 3));
+    let lost = ctrl.log_lines("AGENT_LOST", 3);
+    let agent_lost = !lost.is_empty();
+    notes.extend(lost);
     let acks = fleet.acks();
     Ok(Row {
         controllers,
@@ -622,6 +702,7 @@ fn measure_on(
         start_s,
         status,
         totals_exact: merged == sent,
+        agent_lost,
         notes,
     })
 }
@@ -644,10 +725,29 @@ fn main() -> ExitCode {
         };
     }
     let files = raise_open_files();
-    if let Some(max) = args.agents.iter().max() {
-        if (*max as u64) + 256 > files {
+    // One connection per agent (and per dashboard) in this process and in the controller,
+    // which inherits the limit, plus room for the rest of each process.
+    let need = |n: usize| (n + MAX_DASHBOARDS) as u64 + 256;
+    let mut skipped: Vec<(usize, String)> = Vec::new();
+    let mut agents = Vec::new();
+    for &n in &args.agents {
+        if need(n) > files {
+            let why = format!(
+                "needs {} open files in this process and in the controller, the limit is {files} (ulimit -n: its hard limit, raise it with `ulimit -Hn` or limits.conf)",
+                need(n)
+            );
+            eprintln!("controller-scale: skipping {n} agents: {why}");
+            skipped.push((n, why));
+        } else {
+            agents.push(n);
+        }
+    }
+    if let Some(spec) = args.run_start {
+        if need(spec.agents) > files {
             eprintln!(
-                "error: {max} agents need {max} connections but the open-files limit is {files} (ulimit -n)"
+                "error: --run-start {} agents need {} open files, the limit is {files} (ulimit -n)",
+                spec.agents,
+                need(spec.agents)
             );
             return ExitCode::from(2);
         }
@@ -662,73 +762,166 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!(
-        "Controller scale: one run over N simulated agents, {} s, one batch per agent per second ({} requests/s per agent), controller on CPU {}",
-        args.duration,
-        args.rps,
-        args.cpu.map_or("any".into(), |c| c.to_string())
-    );
-    if args.replication() {
-        println!(
-            "Controllers compared: {:?}; load average {:.1} at the start",
-            args.controllers,
-            load_average()
-        );
-    }
-    println!();
-    println!(
-        "{}",
-        if args.replication() {
-            Row::replication_header()
-        } else {
-            Row::header()
-        }
-    );
     let mut failed = false;
-    let runs: Vec<(usize, usize, u64)> = args
-        .agents
-        .iter()
-        .flat_map(|&n| args.dashboards.iter().map(move |&d| (n, d)))
-        .flat_map(|(n, d)| args.controllers.iter().map(move |&c| (n, d, c)))
-        .collect();
     let mut rows: Vec<Row> = Vec::new();
-    for (n, d, c) in runs {
-        eprintln!("controller-scale: {c} controller(s), {n} agents, {d} dashboards");
-        match measure(&rt, &args, c, n, d) {
-            Ok(row) => {
-                if args.replication() {
-                    println!("{}", row.replication_line());
-                } else {
-                    println!("{}", row.line());
+    // Single-controller rows without dashboards, by agent count, for the verdicts; a harness
+    // error is a point that did not finish.
+    let mut points: Vec<verdict::Point> = Vec::new();
+    if !agents.is_empty() || !skipped.is_empty() {
+        println!(
+            "Controller scale: one run over N simulated agents, {} s, one batch per agent per second ({} requests/s per agent), controller on CPU {}",
+            args.duration,
+            args.rps,
+            args.cpu.map_or("any".into(), |c| c.to_string())
+        );
+        if args.replication() {
+            println!(
+                "Controllers compared: {:?}; load average {:.1} at the start",
+                args.controllers,
+                load_average()
+            );
+        }
+        println!();
+        println!(
+            "{}",
+            if args.replication() {
+                Row::replication_header()
+            } else {
+                Row::header()
+            }
+        );
+        let runs: Vec<(usize, usize, u64)> = agents
+            .iter()
+            .flat_map(|&n| args.dashboards.iter().map(move |&d| (n, d)))
+            .flat_map(|(n, d)| args.controllers.iter().map(move |&c| (n, d, c)))
+            .collect();
+        for (n, d, c) in runs {
+            eprintln!("controller-scale: {c} controller(s), {n} agents, {d} dashboards");
+            match measure(&rt, &args, c, n, d) {
+                Ok(row) => {
+                    if args.replication() {
+                        println!("{}", row.replication_line());
+                    } else {
+                        println!("{}", row.line());
+                    }
+                    for note in &row.notes {
+                        eprintln!("  note: {note}");
+                    }
+                    failed |= !row.totals_exact && row.status == "FINISHED";
+                    if c == 1 && d == 0 {
+                        points.push(row.point());
+                    }
+                    rows.push(row);
                 }
-                for note in &row.notes {
+                Err(e) => {
+                    if args.replication() {
+                        println!(
+                            "| {c} | {n} | – | – | – | – | – | – | – | – | – | harness error | – |"
+                        );
+                    } else {
+                        println!(
+                            "| {n} | {d} | – | – | – | – | – | – | – | – | – | – | harness error | – |"
+                        );
+                    }
+                    eprintln!("  error: {e:#}");
+                    if c == 1 && d == 0 {
+                        points.push(verdict::Point {
+                            agents: n,
+                            status: "harness error".into(),
+                            totals_exact: false,
+                            lag_p99_ms: f64::NAN,
+                            run_cores: f64::NAN,
+                            agent_lost: false,
+                        });
+                    }
+                    failed = true;
+                }
+            }
+        }
+        for (n, why) in &skipped {
+            println!("| {n} | – | skipped: {why} |");
+        }
+        // Each group over one controller with the same agents and dashboards.
+        for g in rows.iter().filter(|r| r.controllers > 1) {
+            let one = rows.iter().find(|r| {
+                r.controllers == 1 && r.agents == g.agents && r.dashboards == g.dashboards
+            });
+            if let Some(one) = one {
+                println!("{}", g.ratio_line(one));
+            }
+        }
+        if !points.is_empty() {
+            println!();
+            for line in verdict::lines(&points, args.cpu.is_some()) {
+                println!("- {line}");
+            }
+        }
+    }
+    let mut run_start = None;
+    if let Some(spec) = args.run_start {
+        eprintln!(
+            "controller-scale: run start, {} agents × {} VUs, {} trials",
+            spec.agents, spec.vus_per_agent, args.trials
+        );
+        if !rows.is_empty() || !skipped.is_empty() {
+            println!();
+        }
+        println!(
+            "Run start: submit → every agent RUNNING, {} simulated agents, a plan of {} VUs each ({} VUs), {} trials, controller on CPU {}",
+            spec.agents,
+            spec.vus_per_agent,
+            spec.vus_per_agent.saturating_mul(spec.agents as u64),
+            args.trials,
+            args.cpu.map_or("any".into(), |c| c.to_string())
+        );
+        match run_start::run(&rt, &args.volley, args.cpu, spec, args.trials) {
+            Ok(out) => {
+                out.print();
+                for note in &out.notes {
                     eprintln!("  note: {note}");
                 }
-                failed |= !row.totals_exact && row.status == "FINISHED";
-                rows.push(row);
+                run_start = Some(out);
             }
             Err(e) => {
-                if args.replication() {
-                    println!(
-                        "| {c} | {n} | – | – | – | – | – | – | – | – | – | harness error | – |"
-                    );
-                } else {
-                    println!(
-                        "| {n} | {d} | – | – | – | – | – | – | – | – | – | – | harness error | – |"
-                    );
-                }
+                println!("- run start: harness error (see stderr) — target missed");
                 eprintln!("  error: {e:#}");
                 failed = true;
             }
         }
     }
-    // Each group over one controller with the same agents and dashboards.
-    for g in rows.iter().filter(|r| r.controllers > 1) {
-        let one = rows
-            .iter()
-            .find(|r| r.controllers == 1 && r.agents == g.agents && r.dashboards == g.dashboards);
-        if let Some(one) = one {
-            println!("{}", g.ratio_line(one));
+    if let Some(path) = &args.json {
+        let one_core = args.cpu.is_some();
+        let saturation = verdict::saturates_at(&points).map(|(p, why)| {
+            serde_json::json!({
+                "agents": p.agents,
+                "lag_p99_ms": p.lag_p99_ms,
+                "run_cores": p.run_cores,
+                "status": p.status,
+                "why": why,
+            })
+        });
+        let held = verdict::largest_held(&points, one_core);
+        let doc = serde_json::json!({
+            "controller_cpu": args.cpu,
+            "duration_s": args.duration,
+            "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|(n, why)| serde_json::json!({"agents": n, "why": why})).collect::<Vec<_>>(),
+            "curve": (!points.is_empty()).then(|| serde_json::json!({
+                "measured": points.iter().map(|p| p.agents).collect::<Vec<_>>(),
+                "largest_held": held,
+                "goal_agents": verdict::GOAL_AGENTS,
+                "max_lag_p99_ms": verdict::MAX_LAG_P99_MS,
+                "one_core": one_core,
+                "met": held.is_some_and(|n| n >= verdict::GOAL_AGENTS),
+                "saturation": saturation,
+                "lines": verdict::lines(&points, one_core),
+            })),
+            "run_start": run_start.as_ref().map(run_start::Outcome::json),
+        });
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("error: writing {}: {e}", path.display());
+            failed = true;
         }
     }
     if failed {
