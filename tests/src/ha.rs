@@ -2,7 +2,10 @@
 //! (docs/ha.md): each node on fixed ports, so that it can be killed and started again on its
 //! data dir, either on loopback or each in a network namespace of its own on a private bridge
 //! ([`crate::netns::Bridged`]), where the network between controllers can be cut. Agents and
-//! clients are given every controller's URL, as users give them.
+//! clients are given every controller's URL, as users give them. A group dropped while its
+//! test panics prints the tail of every node's log and keeps the nodes' data dirs, naming
+//! where, so that a failure in CI can be read from its output. What the tests do with runs on
+//! a group is in [`crate::ha_runs`].
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::netns::volley_in;
-use crate::{free_port, http_request_to, printed_url, send_signal, volley_bin, Proc};
+use crate::{free_port, group_port, http_request_to, send_signal, volley_bin, Proc};
 
 /// How long the survivors may take to elect a new leader in a test that does not measure it:
 /// an election takes one election timeout (1–2 s) and a vote round (docs/ha.md#timeouts); the
@@ -22,6 +25,12 @@ use crate::{free_port, http_request_to, printed_url, send_signal, volley_bin, Pr
 pub const FAILOVER_BOUND: Duration = Duration::from_secs(15);
 /// How long a short run, or a node catching up with the leader, may take.
 pub const RUN_BOUND: Duration = Duration::from_secs(60);
+/// How many of each node's last log lines a failing test prints.
+const LOG_TAIL: usize = 60;
+/// How long a node may take to start and print its addresses (on a loaded machine).
+pub const START_BOUND: Duration = Duration::from_secs(30);
+/// How many times [`Group::loopback`] picks its ports again when one was taken.
+pub const START_TRIES: usize = 5;
 
 /// The HA tests of one test process run one at a time: each runs three controllers and
 /// several agents, and measures failover times that a second group on the same cores would
@@ -71,6 +80,13 @@ impl Node {
             .map(|p| format!("{}{}", p.stdout.text(), p.stderr.text()))
             .collect()
     }
+
+    /// The last `lines` lines of [`Node::log`].
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
 }
 
 /// Three (or more) controllers in one Raft group, their data dirs under `dir`.
@@ -82,22 +98,45 @@ pub struct Group {
 }
 
 impl Group {
-    /// `n` controllers on 127.0.0.1, each on three free ports; started, not yet led.
+    /// `n` controllers on 127.0.0.1, each on three ports of its own ([`group_port`]); started,
+    /// not yet led. When a port was taken between its pick and a node's bind (a node refused
+    /// to start, saying so), the whole group starts again on fresh ports and fresh data dirs,
+    /// at most [`START_TRIES`] times.
     pub fn loopback(dir: &Path, n: u64) -> Group {
-        let nodes = (1..=n)
-            .map(|id| Node {
-                id,
-                proc: None,
-                last: None,
-                host: "127.0.0.1".into(),
-                rest_port: free_port(),
-                grpc_port: free_port(),
-                raft_port: free_port(),
-                ns: None,
-                starts: 0,
-            })
-            .collect();
-        Group::started(dir, nodes, Vec::new())
+        let mut refused = String::new();
+        for _ in 0..START_TRIES {
+            let nodes = (1..=n)
+                .map(|id| Node {
+                    id,
+                    proc: None,
+                    last: None,
+                    host: "127.0.0.1".into(),
+                    rest_port: group_port(),
+                    grpc_port: group_port(),
+                    raft_port: group_port(),
+                    ns: None,
+                    starts: 0,
+                })
+                .collect();
+            let mut g = Group {
+                nodes,
+                dir: dir.to_path_buf(),
+                extra: Vec::new(),
+            };
+            match g.ids().into_iter().try_for_each(|id| g.try_start(id)) {
+                Ok(()) => return g,
+                Err(log) if log.contains("in use") => refused = log,
+                Err(log) => panic!("{log}"),
+            }
+            let ids = g.ids();
+            drop(g);
+            for id in ids {
+                let _ = std::fs::remove_dir_all(dir.join(format!("node-{id}")));
+            }
+        }
+        panic!(
+            "the group found no free ports in {START_TRIES} tries; the last refusal:\n{refused}"
+        );
     }
 
     /// One controller per `(namespace, address)`, listening on that address (ports 6565 REST,
@@ -163,8 +202,17 @@ impl Group {
     }
 
     /// Starts node `id` on its data dir and ports (again, after a kill or a stop); returns
-    /// once its REST API and gRPC are up.
+    /// once its REST API and gRPC are up. Panics with its output when it does not start.
     pub fn start(&mut self, id: u64) {
+        if let Err(log) = self.try_start(id) {
+            panic!("{log}");
+        }
+    }
+
+    /// [`Group::start`], or what went wrong with the node's output when it exited before it
+    /// printed its REST and gRPC addresses, or printed nothing within [`START_BOUND`] (the
+    /// process, killed, stays readable in [`Node::last`]).
+    fn try_start(&mut self, id: u64) -> Result<(), String> {
         let peers: Vec<String> = self
             .nodes
             .iter()
@@ -192,11 +240,27 @@ impl Group {
         for p in &peers {
             cmd.args(["--peer", p]);
         }
-        let proc = Proc::spawn(&mut cmd);
-        printed_url(&proc, "REST API on");
-        printed_url(&proc, "gRPC for agents on");
-        node.proc = Some(proc);
+        let mut proc = Proc::spawn(&mut cmd);
         node.starts += 1;
+        let up = |marker: &str| {
+            proc.stdout
+                .wait_for(|l| l.contains(marker), START_BOUND)
+                .is_some()
+        };
+        if up("REST API on") && up("gRPC for agents on") {
+            node.proc = Some(proc);
+            return Ok(());
+        }
+        proc.kill();
+        let log = format!(
+            "node {id} did not start (start {}): it exited, or printed no REST and gRPC \
+             addresses within {START_BOUND:?}\n{}{}",
+            node.starts,
+            proc.stdout.text(),
+            proc.stderr.text()
+        );
+        node.last = Some(proc);
+        Err(log)
     }
 
     /// SIGKILL to node `id`; returns when it was sent. Its process is kept in
@@ -215,20 +279,31 @@ impl Group {
     pub fn stop(&mut self, id: u64, within: Duration) -> i32 {
         let p = self.node(id).proc.as_ref();
         send_signal(p.map_or(0, Proc::id), "TERM");
-        self.wait_exit(id, within)
+        self.exited(id, within, "after its SIGTERM")
     }
 
     /// Waits (`within`) for node `id`'s process to exit by itself; its exit code. The process
     /// moves to [`Node::last`].
     pub fn wait_exit(&mut self, id: u64, within: Duration) -> i32 {
+        self.exited(id, within, "by itself")
+    }
+
+    /// Waits (`within`) for node `id`'s process to exit (`how`, for the failure message);
+    /// its exit code. The process moves to [`Node::last`], also when it does not exit in
+    /// time, so that the group's drop kills it and prints its log.
+    fn exited(&mut self, id: u64, within: Duration, how: &str) -> i32 {
         let node = self.node_mut(id);
         let mut p = node
             .proc
             .take()
             .unwrap_or_else(|| panic!("node {id} is not running"));
-        let code = p.exit_code(within);
+        let status = p.wait_exit(within);
         node.last = Some(p);
-        code
+        match status.map(|s| (s, s.code())) {
+            Some((_, Some(code))) => code,
+            Some((s, None)) => panic!("node {id} was killed ({s}) instead of exiting {how}"),
+            None => panic!("node {id} did not exit {how} within {within:?}"),
+        }
     }
 
     /// Waits until exactly one of the live nodes takes writes and every other live node that
@@ -334,6 +409,14 @@ impl Group {
             .collect()
     }
 
+    /// Stops every node and agent the test holds no more, and removes the group's dir (the
+    /// test's temporary dir): the end of a test that passed.
+    pub fn clean_up(self) {
+        let dir = self.dir.clone();
+        drop(self);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// Every controller's REST URL, `first` first (as `--controller` takes them).
     pub fn rest_urls(&self, first: u64) -> String {
         let mut ids = self.ids();
@@ -377,6 +460,30 @@ impl Group {
     }
 }
 
+impl Drop for Group {
+    /// While a test panics: the tail of every node's log, and where their data dirs are kept
+    /// (the test removes them only when it passes). The processes are killed on their own
+    /// drop, after this.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for n in &self.nodes {
+            let state = if n.proc.is_some() { "running" } else { "down" };
+            eprintln!(
+                "--- node {} ({state}, started {} times), the last {LOG_TAIL} lines of its log\n{}",
+                n.id,
+                n.starts,
+                n.log_tail(LOG_TAIL)
+            );
+        }
+        eprintln!(
+            "--- the nodes' data dirs are kept in {} (node-ID/raft.redb, controller.redb)",
+            self.dir.display()
+        );
+    }
+}
+
 /// What `node` says to a write: 404 from the leader (no such run), 307 from a follower that
 /// knows the leader (it redirects, or it forwarded the write: see [`probe_status`]), 503
 /// while none is known; `None` when it does not answer within 2 s.
@@ -412,81 +519,6 @@ pub fn get_json(node: &Node, path: &str) -> Option<Value> {
         http_request_to(&node.rest_addr(), "GET", path, None, Duration::from_secs(5)).ok()?;
     (status == 200).then_some(())?;
     serde_json::from_str(&body).ok()
-}
-
-/// `GET /loadtests/v2/runs/{id}` on `node`: the run (`k6-run`), or `None` when it does not
-/// hold it (or does not answer).
-pub fn run_on(node: &Node, id: u64) -> Option<Value> {
-    let (status, body) = http_request_to(
-        &node.rest_addr(),
-        "GET",
-        &format!("/loadtests/v2/runs/{id}"),
-        None,
-        Duration::from_secs(5),
-    )
-    .ok()?;
-    (status == 200)
-        .then(|| serde_json::from_str::<Value>(&body).ok())
-        .flatten()
-        .map(|r| r["k6-run"].clone())
-}
-
-/// Waits until `node` holds run `id` in a status (k6's number) that `done` accepts; returns
-/// the run.
-pub fn wait_run(node: &Node, id: u64, done: impl Fn(i64) -> bool, within: Duration) -> Value {
-    let started = Instant::now();
-    loop {
-        let run = run_on(node, id);
-        if let Some(run) = &run {
-            if run["run_status"].as_i64().is_some_and(&done) {
-                return run.clone();
-            }
-        }
-        assert!(
-            started.elapsed() < within,
-            "node {} does not hold run {id} as expected within {within:?}: {run:?}",
-            node.id
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Waits until `node` lists agent `name` as connected and idle.
-pub fn wait_agent(node: &Node, name: &str, within: Duration) {
-    let started = Instant::now();
-    while !get(node, "/v1/agents")["agents"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|a| a["name"] == name && a["state"] == "idle"))
-    {
-        assert!(
-            started.elapsed() < within,
-            "agent {name} did not register with node {} within {within:?}",
-            node.id
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The messages of a run's events.
-pub fn events(run: &Value) -> Vec<String> {
-    run["events"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["message"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The ids of the tests `node` holds.
-pub fn test_ids(node: &Node) -> Vec<u64> {
-    get(node, "/loadtests/v2/tests")["k6-tests"]
-        .as_array()
-        .expect("k6-tests")
-        .iter()
-        .filter_map(|t| t["id"].as_u64())
-        .collect()
 }
 
 /// A value of `node`'s `GET /metrics` (the first sample of `name` without labels).

@@ -1,5 +1,6 @@
-//! HTTP to the processes under test on loopback: free ports, requests through the project's
-//! REST client, and raw requests the client cannot make.
+//! HTTP to the processes under test on loopback: free ports (and ports kept off the ephemeral
+//! range), requests through the project's REST client, and raw requests the client cannot
+//! make.
 
 use std::sync::OnceLock;
 
@@ -9,6 +10,34 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind 127.0.0.1:0")
+}
+
+/// A port on 127.0.0.1 that is free now and lies below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, from which both `bind` to port 0 and every outgoing
+/// connection take theirs), for a server that must listen on it again after a restart
+/// (`crate::ha::Group`): with a port from [`free_port`], a busy machine's connections took it
+/// now and then before the server bound it, or while it was down. Falls back to [`free_port`]
+/// where the range leaves no room below it.
+pub fn group_port() -> u16 {
+    use std::hash::BuildHasher;
+    use std::time::Instant;
+    const FLOOR: u16 = 10_000;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if low <= FLOOR + 1_000 {
+        return free_port();
+    }
+    for _ in 0..100 {
+        // A random pick: test processes that run at once rarely meet.
+        let pick = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+        let port = FLOOR + (pick % u64::from(low - FLOOR)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    free_port()
 }
 
 /// One HTTP request to `127.0.0.1:port` (a body is sent as `application/json`): returns the

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod cluster;
 pub mod grpc_server;
 pub mod ha;
+pub mod ha_runs;
 pub mod http;
 pub mod k6_client;
 pub mod line_log;
@@ -24,7 +25,9 @@ pub mod ws_server;
 
 pub use browser::{browser_tools, browser_tools_or_skip};
 pub use cluster::{assigned_agents, last_assigned_agent, printed_url, Cluster};
-pub use http::{api_status, free_port, http_patch, http_request, http_request_to, raw_http};
+pub use http::{
+    api_status, free_port, group_port, http_patch, http_request, http_request_to, raw_http,
+};
 pub use line_log::{console_message, LineLog};
 pub use paths::{temp_dir, volley_bin, workspace_root};
 pub use process::{run_ok, send_signal, spawn_volley_run, volley_run, Proc};

@@ -19,7 +19,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use volley_e2e::ha::{get, serial, wait_agent, wait_run, Group, FAILOVER_BOUND, RUN_BOUND};
+use volley_e2e::ha::{get, serial, Group, FAILOVER_BOUND, RUN_BOUND};
+use volley_e2e::ha_runs::{wait_agent, wait_run};
 use volley_e2e::k6_client::{k6_output, k6_ready, write_script, CountingTarget};
 use volley_e2e::{summary_stat, temp_dir, volley_bin, Proc};
 
