@@ -281,13 +281,7 @@ impl Cluster {
 
     /// The id of the newest run, if any.
     pub fn latest_run_id(&self) -> Option<u64> {
-        self.get("/loadtests/v2/runs?page_size=1000")
-            .ok()?
-            .get("k6-runs")?
-            .as_array()?
-            .iter()
-            .filter_map(|r| r["id"].as_u64())
-            .max()
+        newest_run_id(&self.get("/loadtests/v2/runs?page_size=1000").ok()?)
     }
 
     /// Polls run `id` every 20 ms until `pred` holds on its `k6-run` object; returns that
@@ -392,20 +386,12 @@ impl Cluster {
 
     /// The last lines of every agent's stderr and of the controller's, for failure messages.
     pub fn agent_logs(&self) -> String {
-        let tail = |log: &LineLog| {
-            let lines = log.lines();
-            let from = lines.len().saturating_sub(15);
-            lines[from..]
-                .iter()
-                .map(|(_, l)| format!("    {l}\n"))
-                .collect::<String>()
-        };
         let mut out = String::new();
         if let Some(c) = &self.controller {
-            out.push_str(&format!("--- controller stderr\n{}", tail(&c.stderr)));
+            out.push_str(&format!("--- controller stderr\n{}", c.stderr.tail(15)));
         }
         for (name, p) in &self.agents {
-            out.push_str(&format!("--- {name} stderr\n{}", tail(&p.stderr)));
+            out.push_str(&format!("--- {name} stderr\n{}", p.stderr.tail(15)));
         }
         out
     }
@@ -489,6 +475,15 @@ fn port_of(url: &str) -> u16 {
         .next()
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap_or_else(|| panic!("no port in {url:?}"))
+}
+
+/// The highest run id in a `GET /loadtests/v2/runs` answer, if it lists any.
+pub fn newest_run_id(list: &serde_json::Value) -> Option<u64> {
+    list.get("k6-runs")?
+        .as_array()?
+        .iter()
+        .filter_map(|r| r["id"].as_u64())
+        .max()
 }
 
 /// The agents a run (`k6-run` JSON) was placed on, in placement order.

@@ -24,7 +24,7 @@ pub mod target;
 pub mod ws_server;
 
 pub use browser::{browser_tools, browser_tools_or_skip};
-pub use cluster::{assigned_agents, last_assigned_agent, printed_url, Cluster};
+pub use cluster::{assigned_agents, last_assigned_agent, newest_run_id, printed_url, Cluster};
 pub use http::{
     api_status, free_port, group_port, http_patch, http_request, http_request_to, raw_http,
 };

@@ -112,6 +112,15 @@ impl LineLog {
     pub fn text(&self) -> String {
         self.lines().into_iter().map(|(_, l)| l + "\n").collect()
     }
+
+    /// The last `n` lines read so far, each indented by four spaces, for a failure message.
+    pub fn tail(&self, n: usize) -> String {
+        let lines = self.lines();
+        lines[lines.len().saturating_sub(n)..]
+            .iter()
+            .map(|(_, l)| format!("    {l}\n"))
+            .collect()
+    }
 }
 
 /// The message of a `console.*` log line as agents and `volley run` print it

@@ -36,8 +36,8 @@ use volley_e2e::netns::{
     self, ip, kill_in_netns, leftovers, must_ip, remove_named, run_tool, tool, Lab, NOWHERE_MAC,
 };
 use volley_e2e::{
-    assigned_agents, console_message, http_request, last_assigned_agent, printed_url, summary_stat,
-    temp_dir, volley_bin, workspace_root, LineLog, Proc,
+    assigned_agents, console_message, http_request, last_assigned_agent, newest_run_id,
+    printed_url, summary_stat, temp_dir, volley_bin, workspace_root, LineLog, Proc,
 };
 
 /// Every namespace, veth and bridge these tests create starts with this (the startup sweep
@@ -373,13 +373,7 @@ impl PartitionCluster {
     }
 
     fn latest_run_id(&self) -> Option<u64> {
-        self.get("/loadtests/v2/runs")
-            .ok()?
-            .get("k6-runs")?
-            .as_array()?
-            .iter()
-            .filter_map(|r| r["id"].as_u64())
-            .max()
+        newest_run_id(&self.get("/loadtests/v2/runs").ok()?)
     }
 
     /// Polls run `id` until `pred` holds on its `k6-run` object; panics with the logs after
@@ -517,17 +511,9 @@ impl PartitionCluster {
 
     /// The last lines of the controller's and every agent's stderr, for failure messages.
     fn logs(&self) -> String {
-        let tail = |log: &LineLog| {
-            let lines = log.lines();
-            let from = lines.len().saturating_sub(15);
-            lines[from..]
-                .iter()
-                .map(|(_, l)| format!("    {l}\n"))
-                .collect::<String>()
-        };
-        let mut out = format!("--- controller stderr\n{}", tail(&self.controller.stderr));
+        let mut out = format!("--- controller stderr\n{}", self.controller.stderr.tail(15));
         for (name, p) in &self.agents {
-            out.push_str(&format!("--- {name} stderr\n{}", tail(&p.stderr)));
+            out.push_str(&format!("--- {name} stderr\n{}", p.stderr.tail(15)));
         }
         out
     }

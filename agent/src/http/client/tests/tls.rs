@@ -2,19 +2,39 @@
 
 use super::*;
 
-fn tls_server_config() -> Arc<rustls::ServerConfig> {
+/// A server of a fresh self-signed certificate for `localhost`, with `provider`'s suites and
+/// the protocol `versions`.
+fn server_config(
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ServerConfig> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let der = cert.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![der], key)
-    .unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![der], key)
+        .unwrap();
     Arc::new(cfg)
+}
+
+/// A server with rustls' default suites and protocol versions.
+fn tls_server_config() -> Arc<rustls::ServerConfig> {
+    server_config(
+        rustls::crypto::ring::default_provider(),
+        rustls::DEFAULT_VERSIONS,
+    )
+}
+
+/// `GET https://HOST:PORT/echo` of `srv` through `c`, one hop.
+async fn get_echo(c: &VuHttpClient, srv: &TestServer, host: &str) -> HttpExchange {
+    one(
+        c,
+        HttpRequest::new(Method::GET, srv.https_url(host, "/echo")),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -24,11 +44,7 @@ async fn https_with_insecure_skip_verify() {
         insecure_skip_tls_verify: true,
         ..HttpConfig::default()
     });
-    let first = one(
-        &c,
-        HttpRequest::new(Method::GET, srv.https_url("localhost", "/echo")),
-    )
-    .await;
+    let first = get_echo(&c, &srv, "localhost").await;
     assert_eq!(first.status, 200, "{first:?}");
     assert_eq!(first.tls_version.as_deref(), Some("tls1.3"));
     assert_eq!(
@@ -52,11 +68,7 @@ async fn https_with_insecure_skip_verify() {
     assert_eq!(srv.connections(), 1);
 
     // An IP address works too when verification is off.
-    let ex = one(
-        &c,
-        HttpRequest::new(Method::GET, srv.https_url("127.0.0.1", "/echo")),
-    )
-    .await;
+    let ex = get_echo(&c, &srv, "127.0.0.1").await;
     assert_eq!(ex.status, 200);
 }
 
@@ -64,11 +76,7 @@ async fn https_with_insecure_skip_verify() {
 async fn https_verification_fails_with_a_tls_code() {
     let srv = TestServer::start(Some(tls_server_config())).await;
     let c = client();
-    let ex = one(
-        &c,
-        HttpRequest::new(Method::GET, srv.https_url("localhost", "/echo")),
-    )
-    .await;
+    let ex = get_echo(&c, &srv, "localhost").await;
     assert_eq!(ex.status, 0);
     assert_eq!(ex.error_code, codes::TLS_UNKNOWN_AUTHORITY, "{ex:?}");
     assert_eq!(ex.error.as_deref(), Some("x509: unknown authority"));
@@ -76,31 +84,18 @@ async fn https_verification_fails_with_a_tls_code() {
     assert_timings_sane(&ex.timings);
     // https to a plain-http server is a TLS error too.
     let plain = TestServer::start(None).await;
-    let ex = one(
-        &c,
-        HttpRequest::new(Method::GET, plain.https_url("localhost", "/echo")),
-    )
-    .await;
+    let ex = get_echo(&c, &plain, "localhost").await;
     assert_eq!(ex.status, 0);
     assert!((1300..1400).contains(&ex.error_code), "{ex:?}");
 }
 
 /// A server that speaks TLS 1.2 only, with one suite.
 fn tls12_server_config(suite: rustls::SupportedCipherSuite) -> Arc<rustls::ServerConfig> {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let der = cert.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let provider = rustls::crypto::CryptoProvider {
         cipher_suites: vec![suite],
         ..rustls::crypto::ring::default_provider()
     };
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![der], key)
-        .unwrap();
-    Arc::new(cfg)
+    server_config(provider, &[&rustls::version::TLS12])
 }
 
 #[tokio::test]
@@ -175,11 +170,7 @@ async fn tls_cipher_suites_restrict_tls12_as_k6_does() {
     // first).
     let srv13 = TestServer::start(Some(tls_server_config())).await;
     let c = client_with(config(&["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"]));
-    let ex = one(
-        &c,
-        HttpRequest::new(Method::GET, srv13.https_url("localhost", "/echo")),
-    )
-    .await;
+    let ex = get_echo(&c, &srv13, "localhost").await;
     assert_eq!(ex.status, 200, "{ex:?}");
     assert_eq!(ex.tls_version.as_deref(), Some("tls1.3"));
     assert_eq!(
