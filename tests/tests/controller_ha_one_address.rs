@@ -170,6 +170,7 @@ export default function () {{ http.get('{}/long'); sleep(0.1); }}
 
     // 3. The real k6 streams a local run through the follower; the leader records it.
     if !k6_ready() {
+        group.clean_up();
         return;
     }
     let streamed = CountingTarget::start();
@@ -216,4 +217,5 @@ export default function () {{ http.get('{}/k6'); }}
         wait_run(n, 3, |s| s == 3, RUN_BOUND);
     }
     println!("k6's run 3 streamed through node {follower}: FINISHED with 40 of 40 on every node");
+    group.clean_up();
 }
