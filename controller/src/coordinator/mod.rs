@@ -163,7 +163,42 @@ impl Coordinator {
         self.driving
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let me = self.clone();
+        tokio::task::spawn_blocking(move || me.drop_checkpoints_of_ended_runs());
+        let me = self.clone();
         tokio::spawn(async move { me.scheduler().await });
+    }
+
+    /// Drops the checkpoints of runs that ended. A run drops its own at its end, but a drop
+    /// lost with a leader, or a controller stopped between a run's end and its drop, leaves
+    /// one behind. Only RUNNING runs are ever resumed ([`checkpoint::load`]), so it is never
+    /// resumed from; dropped, it stops taking room on every node and in every Raft snapshot
+    /// (docs/ha.md#writes-sent-again).
+    fn drop_checkpoints_of_ended_runs(&self) {
+        let held = match self.db.checkpoint_runs() {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!("cannot list the runs' checkpoints: {e}");
+                return;
+            }
+        };
+        for run_id in held {
+            let ended = self
+                .db
+                .read(|s| s.run(run_id).map(|r| r.run_status.is_terminal()));
+            if ended != Some(true) {
+                continue;
+            }
+            match self.db.delete_checkpoint(run_id) {
+                Ok(()) => tracing::info!(
+                    run = run_id,
+                    "dropped the checkpoint an ended run left behind"
+                ),
+                Err(e) => tracing::warn!(
+                    run = run_id,
+                    "cannot drop the checkpoint an ended run left behind: {e}"
+                ),
+            }
+        }
     }
 
     /// Runs a previous controller left CREATED or VALIDATED: a submit creates the run, then

@@ -414,6 +414,37 @@ async fn a_run_that_ends_frees_only_the_agents_still_busy_with_it() {
     assert_eq!(co.registry.idle(MINUTE).len(), 1, "run 5 ended: idle");
 }
 
+/// A checkpoint an ended run left behind (its drop lost with a leader, or the controller
+/// stopped before it) is never resumed from, and the next coordinator to start drops it: before,
+/// it stayed on every node and in every Raft snapshot for good (docs/ha.md#writes-sent-again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_runs_checkpoint_left_behind_is_never_resumed_and_is_dropped() {
+    let dir = TempDir::new("stale-checkpoint");
+    let db = store_with_a_stopped_run(&dir, RunStatus::Running, false);
+    move_to(&db, 1, RunStatus::AbortedByUser);
+    let before = db.read(|s| s.run(1).cloned()).expect("run 1");
+    assert_eq!(db.checkpoint_runs().unwrap_or_else(|e| panic!("{e}")), [1]);
+    let co = Coordinator::new(db.clone(), Arc::new(Registry::new()), Default::default());
+    co.set_resume_cause(ResumeCause::LeaderChange { node: 2 });
+    co.start();
+    let began = Instant::now();
+    while !db
+        .checkpoint_runs()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .is_empty()
+    {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the ended run's checkpoint is still there after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(db.get_checkpoint(1).unwrap_or_else(|e| panic!("{e}")), None);
+    let after = db.read(|s| s.run(1).cloned()).expect("run 1");
+    assert_eq!(after, before, "the ended run was not resumed nor changed");
+    assert!(co.runs.lock().unwrap_or_else(|e| e.into_inner()).is_empty());
+}
+
 /// Runs writes sent again until committed (docs/ha.md#writes-sent-again): a Raft leader whose
 /// proposals of some of them time out, through the store's stand-in for the Raft driver.
 mod writes_sent_again {

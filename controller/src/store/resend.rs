@@ -5,12 +5,14 @@
 //! leader change (docs/ha.md#writes-sent-again). A proposal that timed out may still be
 //! committed after it, so each write carries an id of its own ([`Command::Once`]) that the
 //! state machine remembers: the copy committed late and the copy sent again make one change.
+//! A run's checkpoint drop at its end is sent again the same way (it needs no id).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::{Db, Leadership, StoreError};
+use crate::replication::Payload;
 use crate::state::once::OP_TTL_MS;
 use crate::state::{Applied, Command};
 
@@ -58,13 +60,41 @@ impl Db {
             at: crate::state::timestamp::now_rfc3339(),
             command: Box::new(cmd),
         };
+        self.until_committed(&what, || self.execute_inner(&once, None))
+    }
+
+    /// Drops a run's checkpoint on every node of a Raft group, proposing the drop again until
+    /// it is committed as [`Self::execute_until_committed`] does: a lost drop would leave the
+    /// ended run's checkpoint on every node and in every snapshot. Dropping twice is dropping
+    /// once, so the copies need no id.
+    pub(super) fn drop_checkpoint_until_committed(
+        &self,
+        proposer: &dyn super::Proposer,
+        run_id: u64,
+    ) -> Result<(), StoreError> {
+        let what = format!("the drop of run {run_id}'s checkpoint");
+        self.until_committed(&what, || {
+            self.recover_if_due();
+            self.propose_replicated(proposer, Payload::DropCheckpoint { run_id })
+        })
+        .map(drop)
+    }
+
+    /// Calls `attempt` until it commits: again after 250 ms, then twice as long each time up
+    /// to 4 s, while it gets no outcome in time and this node leads, for at most
+    /// [`OP_TTL_MS`].
+    fn until_committed(
+        &self,
+        what: &str,
+        mut attempt_once: impl FnMut() -> Result<Applied, StoreError>,
+    ) -> Result<Applied, StoreError> {
         let began = Instant::now();
         let ttl = Duration::from_millis(OP_TTL_MS as u64);
         let mut wait = RESEND_FIRST;
         let mut attempt = 0u32;
         loop {
             attempt = attempt.saturating_add(1);
-            let e = match self.execute_inner(&once, None) {
+            let e = match attempt_once() {
                 Ok(applied) => {
                     if attempt > 1 {
                         tracing::info!(

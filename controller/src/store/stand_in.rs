@@ -1,14 +1,16 @@
 //! A stand-in for the Raft driver in tests: a leader whose log commits in order, applying
 //! each command to the store's state, whose proposals of chosen commands get no outcome in
 //! time — lost, committed after their timeout, or with the leadership lost meanwhile — so the
-//! writes sent again until committed can be checked (docs/ha.md#writes-sent-again).
+//! writes sent again until committed can be checked (docs/ha.md#writes-sent-again). Installed
+//! with [`StandIn::install_side`], it picks side data too (a checkpoint's drop) and writes
+//! what it commits to the store's file, as a Raft node does.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use super::{Db, Leadership, Proposer};
-use crate::replication::{DriverError, Payload};
+use crate::replication::{DriverError, Payload, SideStore};
 use crate::state::{Applied, Command, Effect, State};
 
 /// What becomes of one proposal the stand-in's filter picks.
@@ -25,22 +27,24 @@ pub(crate) enum Outcome {
     Deposed,
 }
 
-type Filter = Box<dyn Fn(&Command) -> bool + Send + Sync>;
+type Filter = Box<dyn Fn(&Payload) -> bool + Send + Sync>;
 
 struct Inner {
     picks: Filter,
     /// What becomes of the next proposals `picks` chooses; committed once it is empty.
     script: VecDeque<Outcome>,
     /// Entries in the log, not committed yet.
-    late: Vec<Command>,
+    late: Vec<Payload>,
     leader: bool,
-    /// Every command proposal `picks` chose, in order.
-    picked: Vec<Command>,
+    /// Every proposal `picks` chose, in order.
+    picked: Vec<Payload>,
 }
 
 /// See the module docs.
 pub(crate) struct StandIn {
     state: Arc<RwLock<State>>,
+    /// Where committed side data is written (`None`: it is taken and dropped).
+    side: Option<Weak<Db>>,
     inner: Mutex<Inner>,
 }
 
@@ -58,10 +62,37 @@ impl StandIn {
         picks: impl Fn(&Command) -> bool + Send + Sync + 'static,
         script: &[Outcome],
     ) -> Arc<StandIn> {
+        let picks = move |p: &Payload| match p {
+            Payload::Command(cmd) => match &**cmd {
+                Command::Once { command, .. } => picks(command),
+                other => picks(other),
+            },
+            _ => false,
+        };
+        StandIn::installed(db, None, Box::new(picks), script)
+    }
+
+    /// Replicates `db` through a stand-in whose proposals `picks` chooses, side data
+    /// included, meet `script` in turn; the side data it commits is written to `db`'s file.
+    pub(crate) fn install_side(
+        db: &Arc<Db>,
+        picks: impl Fn(&Payload) -> bool + Send + Sync + 'static,
+        script: &[Outcome],
+    ) -> Arc<StandIn> {
+        StandIn::installed(db, Some(Arc::downgrade(db)), Box::new(picks), script)
+    }
+
+    fn installed(
+        db: &Db,
+        side: Option<Weak<Db>>,
+        picks: Filter,
+        script: &[Outcome],
+    ) -> Arc<StandIn> {
         let me = Arc::new(StandIn {
             state: db.shared_state(),
+            side,
             inner: Mutex::new(Inner {
-                picks: Box::new(picks),
+                picks,
                 script: script.iter().copied().collect(),
                 late: Vec::new(),
                 leader: true,
@@ -75,6 +106,18 @@ impl StandIn {
 
     /// The commands the filter picked, as proposed.
     pub(crate) fn picked(&self) -> Vec<Command> {
+        self.lock()
+            .picked
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Command(cmd) => Some((**cmd).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Everything the filter picked, side data included, as proposed.
+    pub(crate) fn picked_payloads(&self) -> Vec<Payload> {
         self.lock().picked.clone()
     }
 
@@ -82,16 +125,11 @@ impl StandIn {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn apply(&self, cmd: &Command) -> Result<Applied, DriverError> {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let index = state.applied_index() + 1;
-        state.apply(index, cmd).map_err(DriverError::Rejected)
-    }
-}
-
-impl Proposer for StandIn {
-    fn propose(&self, payload: Payload) -> Result<Applied, DriverError> {
+    /// Applies a committed entry: a command to the state, side data to the store's file
+    /// when the stand-in has one.
+    fn apply(&self, payload: &Payload) -> Result<Applied, DriverError> {
         let Payload::Command(cmd) = payload else {
+            self.write_side(payload)?;
             let index = self
                 .state
                 .read()
@@ -102,6 +140,42 @@ impl Proposer for StandIn {
                 effect: Effect::Stored,
             });
         };
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let index = state.applied_index() + 1;
+        state.apply(index, cmd).map_err(DriverError::Rejected)
+    }
+
+    fn write_side(&self, payload: &Payload) -> Result<(), DriverError> {
+        let Some(db) = self.side.as_ref().and_then(Weak::upgrade) else {
+            return Ok(());
+        };
+        let stopped = |reason: String| DriverError::Stopped { reason };
+        match payload {
+            Payload::Command(_) => Ok(()),
+            Payload::Content {
+                sha256,
+                total,
+                offset,
+                bytes,
+            } => db
+                .put_content_chunk(sha256, *total, *offset, bytes)
+                .map_err(stopped)?
+                .map_err(|problem| {
+                    DriverError::Rejected(crate::state::StateError::Invalid {
+                        subject: format!("the archive {sha256}"),
+                        problem,
+                    })
+                }),
+            Payload::Checkpoint { run_id, bytes } => {
+                SideStore::put_checkpoint(&*db, *run_id, bytes).map_err(stopped)
+            }
+            Payload::DropCheckpoint { run_id } => db.drop_checkpoint(*run_id).map_err(stopped),
+        }
+    }
+}
+
+impl Proposer for StandIn {
+    fn propose(&self, payload: Payload) -> Result<Applied, DriverError> {
         let mut inner = self.lock();
         if !inner.leader {
             return Err(DriverError::NotLeader {
@@ -116,17 +190,13 @@ impl Proposer for StandIn {
         let timeout = Err(DriverError::Timeout {
             waited: Duration::from_secs(5),
         });
-        let picked = match &*cmd {
-            Command::Once { command, .. } => (inner.picks)(command),
-            other => (inner.picks)(other),
-        };
-        if picked {
-            inner.picked.push((*cmd).clone());
+        if (inner.picks)(&payload) {
+            inner.picked.push(payload.clone());
             match inner.script.pop_front() {
                 None | Some(Outcome::Commit) => {}
                 Some(Outcome::Lost) => return timeout,
                 Some(Outcome::Late) => {
-                    inner.late.push(*cmd);
+                    inner.late.push(payload);
                     return timeout;
                 }
                 Some(Outcome::Deposed) => {
@@ -135,7 +205,7 @@ impl Proposer for StandIn {
                 }
             }
         }
-        self.apply(&cmd)
+        self.apply(&payload)
     }
 
     fn leadership(&self) -> Leadership {
