@@ -377,6 +377,19 @@ impl Client {
         self.send_json("POST", "/v1/tokens", Some(body))
     }
 
+    /// [`Client::create_token`] with an `Idempotency-Key`: sent again (this client resends a
+    /// request that got no answer to the next controller), it makes no second token, and the
+    /// controller answers the copy `409 token_already_created` naming the first one's token
+    /// (its secret was in the answer that was lost).
+    pub fn create_token_keyed(
+        &self,
+        body: &CreateToken,
+        key: &str,
+    ) -> Result<TokenCreated, ClientError> {
+        let raw = self.send_keyed("POST", "/v1/tokens", Some(json_body(body)?), Some(key))?;
+        decode("/v1/tokens", raw)
+    }
+
     /// `GET /v1/tokens`.
     pub fn tokens(&self) -> Result<TokenList, ClientError> {
         self.get("/v1/tokens")

@@ -128,8 +128,8 @@ fn build_archive(t: &TestFlags, control: &Arc<RunControl>) -> Result<Built, Insp
     })
 }
 
-/// A random UUID (version 4), the `Idempotency-Key` of one submit.
-fn idempotency_key() -> String {
+/// A random UUID (version 4), the `Idempotency-Key` of one submit (or one `tokens create`).
+pub(crate) fn idempotency_key() -> String {
     let r: u128 = rand::random();
     // The version (4) and variant (10) bits of RFC 9562.
     let u = (r & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);

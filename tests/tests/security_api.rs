@@ -4,8 +4,12 @@
 //! revoked tokens stop working at once and stay revoked across a restart; browser-sendable
 //! requests (text/plain, a foreign Origin) are refused; guessing is slowed down; a streamed
 //! run's batches need its secret; and without tokens the controller will not listen beyond
-//! loopback unless told `--insecure`, and there refuses a `Host` a rebound DNS name brings.
+//! loopback unless told `--insecure`, and there refuses a `Host` a rebound DNS name brings;
+//! `volley tokens create` whose answer was lost, sent again to the next controller, makes one
+//! token and says which.
 
+use std::io::Read;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -461,4 +465,79 @@ fn without_tokens_the_controller_listens_on_loopback_only() {
     }
     drop((p, p2, p3));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A controller whose answer is lost: for one connection, it passes the request on to the
+/// controller on `to` and, once that controller starts answering, closes the client's
+/// connection without passing a byte of the answer. Its URL, and the thread to join.
+fn answer_losing_proxy(to: u16) -> (String, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    let h = std::thread::spawn(move || {
+        let (client, _) = l.accept().expect("accept");
+        let upstream = TcpStream::connect(("127.0.0.1", to)).expect("connect to the controller");
+        let (mut from_client, mut to_upstream) = (
+            client.try_clone().expect("clone"),
+            upstream.try_clone().expect("clone"),
+        );
+        // The request goes through; the copy ends when the client's side is shut down.
+        let pass = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_upstream);
+        });
+        let mut upstream = upstream;
+        upstream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut first = [0u8; 1];
+        let n = upstream.read(&mut first).unwrap_or(0);
+        assert_eq!(n, 1, "the controller answered the request");
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = upstream.shutdown(Shutdown::Both);
+        let _ = pass.join();
+    });
+    (url, h)
+}
+
+#[test]
+fn a_token_create_whose_answer_was_lost_makes_one_token_and_names_it() {
+    let c = Cluster::start("sec-token-key", 0);
+    let (lost, proxy) = answer_losing_proxy(c.rest_port);
+    let out = c
+        .volley()
+        .args([
+            "tokens",
+            "create",
+            "--role",
+            "read",
+            "--name",
+            "answer-lost",
+        ])
+        .args(["--controller", &format!("{lost},{}", c.rest_url)])
+        .output()
+        .expect("volley tokens create");
+    proxy.join().expect("the proxy");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let (_, list) = call(&c, Some(&c.admin_token), "GET", "/v1/tokens", None);
+    let made: Vec<&Value> = list["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter(|t| t["name"] == "answer-lost")
+        .collect();
+    assert_eq!(
+        made.len(),
+        1,
+        "the create sent again made no second token: {list}\n{stderr}"
+    );
+    let id = made[0]["id"].as_u64().expect("id");
+    assert_eq!(out.status.code(), Some(97), "{stdout}\n{stderr}");
+    assert!(stdout.trim().is_empty(), "no secret printed: {stdout}");
+    assert!(
+        stderr.contains(&format!("token {id} was created by the first attempt"))
+            && stderr.contains(&format!("volley tokens revoke {id}")),
+        "{stderr}"
+    );
 }

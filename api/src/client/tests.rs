@@ -270,3 +270,36 @@ fn the_leader_a_group_member_names_is_kept_until_another_is_named() {
     assert_eq!(c.base_url(), b);
     assert_eq!(c.leader(), Some(Leader { node: 1, term: 4 }));
 }
+
+/// A token create whose answer was lost (the connection closed after the request) is sent to
+/// the next controller with the same `Idempotency-Key`, so the group makes one token.
+#[test]
+fn a_keyed_create_sent_again_to_the_next_controller_keeps_its_key() {
+    let (lost, lost_server) = serve_once(Vec::new());
+    let created = r#"{"token":"volley_secret","id":4,"name":"ci","role":"read","project_id":0,"created":"2026-01-01T00:00:00Z","revoked":null}"#;
+    let (next, next_server) = serve_once(answer("201 Created", created));
+    let c = Client::new(&format!("{lost},{next}")).unwrap();
+    let body = CreateToken {
+        role: crate::Role::Read,
+        project_id: 0,
+        name: "ci".into(),
+    };
+    let t = c
+        .create_token_keyed(&body, "0b7c5a36-1f9e-4d2a-9c3b-5e8f7a6d4c21")
+        .unwrap();
+    assert_eq!(t.view.id, 4);
+    let key_line = |got: &str| {
+        got.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("idempotency-key:"))
+            .map(|l| l[l.find(':').unwrap_or(0) + 1..].trim().to_string())
+    };
+    let (first, second) = (lost_server.join().unwrap(), next_server.join().unwrap());
+    assert!(first.starts_with("POST /v1/tokens HTTP/1.1\r\n"), "{first}");
+    assert_eq!(
+        key_line(&first).as_deref(),
+        Some("0b7c5a36-1f9e-4d2a-9c3b-5e8f7a6d4c21"),
+        "{first}"
+    );
+    assert_eq!(key_line(&second), key_line(&first), "{second}");
+    assert_eq!(c.base_url(), next);
+}
