@@ -4,20 +4,21 @@
 //! dying of an allocation failure halfway through VU init; a script whose data outgrows the JS
 //! heap budget ends its run ("out of JS memory") instead of the kernel killing the process.
 //!
-//! The per-VU cost was measured on `volley run` with a script that makes one `http.get` to
-//! `volley target` and sleeps (every VU holds a QuickJS context with the k6 modules, its
-//! coroutine stack and one kept-alive connection): peak RSS (`/usr/bin/time -f %M`) was
-//! 28.9 MiB at 1 VU, 330 MiB at 2,000 VUs and 943 MiB at 6,000 VUs, i.e. **157 KiB per VU**.
-//! The budget allows 256 KiB per VU (room for the script's own data) out of three quarters
-//! of the memory (the rest for response bodies in flight, metrics and the system), so a
-//! machine with 16 GiB holds 49,152 VUs by default. The memory is the machine's or, when
-//! smaller, the cgroup's limit (a container's).
+//! The per-VU cost was measured on `volley run` (`docs/benchmarks.md`, "Memory per VU" and
+//! "Scale: sleeping VUs"): a VU with the k6 modules loaded and its coroutine stack takes
+//! 84 KiB at 10,000–100,000 VUs that only sleep, 90 KiB when 15 % of them hold a kept-alive
+//! connection, and ~130 KiB at 1,000 VUs that each hold one (the process's fixed ~20 MiB,
+//! mostly the binary's code, counted in). The budget allows 128 KiB per VU out of three
+//! quarters of the memory (the rest for the script's own data, response bodies in flight,
+//! metrics and the system), so a machine with 16 GiB holds 98,304 VUs by default. The memory
+//! is the machine's or, when smaller, the cgroup's limit (a container's).
 
 use sysinfo::{RefreshKind, System};
 use volley_common::exit::AbortReason;
 
-/// Memory budgeted per VU (the measured 157 KiB plus room for the script's own data).
-pub const BUDGET_PER_VU_BYTES: u64 = 256 * 1024;
+/// Memory budgeted per VU: the measured 84–130 KiB (module doc); the quarter of the memory
+/// left out is the margin.
+pub const BUDGET_PER_VU_BYTES: u64 = 128 * 1024;
 
 /// The share of the memory VUs may take, in percent.
 const VU_MEMORY_PERCENT: u64 = 75;
@@ -118,8 +119,9 @@ mod tests {
 
     #[test]
     fn capacity_follows_memory() {
-        assert_eq!(vus_for_memory(16 << 30), 49_152);
-        assert_eq!(vus_for_memory(1 << 20), 3);
+        assert_eq!(vus_for_memory(16 << 30), 98_304);
+        assert_eq!(vus_for_memory(24 << 30), 147_456);
+        assert_eq!(vus_for_memory(1 << 20), 6);
         assert_eq!(vus_for_memory(0), 1);
         let here = default_max_vus().expect("memory is readable on Linux");
         assert!(here >= 1, "{here}");

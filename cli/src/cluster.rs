@@ -645,7 +645,7 @@ pub struct AgentArgs {
     pub labels: Vec<String>,
     /// The most VUs this agent holds at once (0 = no limit); used for placement, weights and
     /// the capacity check at submit. Default: what its memory (or its cgroup's limit) allows
-    /// at 256 KiB per VU, reported to the controller when the agent registers.
+    /// at 128 KiB per VU, reported to the controller when the agent registers.
     #[arg(long, env = "VOLLEY_AGENT_MAX_VUS")]
     pub max_vus: Option<u64>,
     /// The JavaScript heap (MiB) a run's VUs may use together on this agent (0 = no limit);

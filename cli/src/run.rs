@@ -57,7 +57,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// The most VUs this run may hold at once (0 = no limit). Default: what this machine's
-    /// memory (or its cgroup's limit) allows at 256 KiB per VU; a test planning more is
+    /// memory (or its cgroup's limit) allows at 128 KiB per VU; a test planning more is
     /// refused before any VU is created (exit 104).
     #[arg(long)]
     pub max_vus: Option<u64>,

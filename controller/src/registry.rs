@@ -38,8 +38,8 @@ pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 pub const MAX_CPUS: u32 = 8192;
 /// Memory of one host: 1 PiB, beyond the largest single-system servers (tens of TiB).
 pub const MAX_MEMORY_BYTES: u64 = 1 << 50;
-/// VUs one agent holds (`max_vus`, `active_vus`): 2^32, what [`MAX_MEMORY_BYTES`] holds at the
-/// agent's default 256 KiB per VU; the sum over a million agents still fits a u64.
+/// VUs one agent holds (`max_vus`, `active_vus`): 2^32, what [`MAX_MEMORY_BYTES`] holds at
+/// 256 KiB per VU (twice the agent's default budget); the sum over a million agents still fits a u64.
 pub const MAX_AGENT_VUS: u64 = 1 << 32;
 /// Requests or iterations per second of one agent: 10^8, ten times what the fastest
 /// single-host HTTP benchmarks reach.

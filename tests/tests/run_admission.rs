@@ -168,7 +168,7 @@ fn volley_run_refuses_absurd_vu_counts_before_creating_vus() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(104), "{err}");
     assert!(
-        err.contains("by default what its memory allows at 256 KiB per VU"),
+        err.contains("by default what its memory allows at 128 KiB per VU"),
         "{err}"
     );
 }

@@ -121,7 +121,7 @@ pub fn merge_batch(
 }
 
 /// The most VUs one agent can hold: 2^32, what 1 PiB (the most memory an agent may report,
-/// `crate::registry`) holds at the agent's default 256 KiB per VU. Bounding each agent's
+/// `crate::registry`) holds at 256 KiB per VU (twice the agent's default budget). Bounding each agent's
 /// `vus`/`vus_max` keeps their sum over any number of agents finite and exact.
 const MAX_AGENT_VUS: f64 = 4_294_967_296.0;
 
