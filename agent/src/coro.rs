@@ -69,9 +69,12 @@ pub struct Suspender {
     stack_top: usize,
 }
 
-/// Stack kept committed below the current frame when unused stack is released (the frames
-/// of the call that suspends, and a little more).
-const KEEP_BELOW_SP: usize = 8 * 1024;
+/// Stack kept committed below the current frame when unused stack is released: room for the
+/// frames of the `madvise` call itself and of the suspend that follows (a few hundred bytes).
+/// A sleeping VU keeps the pages from the one holding that point up to the top of its stack:
+/// with 8 KiB here that was 4 pages per VU at `bench/scripts/memory.js`'s `sleep(1)`
+/// (`docs/benchmarks.md`, "Memory per VU").
+const KEEP_BELOW_SP: usize = 2 * 1024;
 /// The lowest part of the stack is never released (it is never reached in normal runs, and
 /// this keeps well clear of the guard page whatever the exact mapping is).
 const KEEP_AT_BOTTOM: usize = 64 * 1024;
