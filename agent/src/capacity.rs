@@ -7,11 +7,11 @@
 //! The per-VU cost was measured on `volley run` (`docs/benchmarks.md`, "Memory per VU" and
 //! "Scale: sleeping VUs"): a VU with the k6 modules loaded and its coroutine stack takes
 //! 84 KiB at 10,000–100,000 VUs that only sleep, 90 KiB when 15 % of them hold a kept-alive
-//! connection, and ~130 KiB at 1,000 VUs that each hold one (the process's fixed ~20 MiB,
-//! mostly the binary's code, counted in). The budget allows 128 KiB per VU out of three
-//! quarters of the memory (the rest for the script's own data, response bodies in flight,
-//! metrics and the system), so a machine with 16 GiB holds 98,304 VUs by default. The memory
-//! is the machine's or, when smaller, the cgroup's limit (a container's).
+//! connection, 109 KiB at 10,000 VUs that each hold one and ~130 KiB at 1,000 (the
+//! process's fixed ~20 MiB, mostly the binary's code, counted in). The budget allows 128 KiB
+//! per VU out of three quarters of the memory (the rest for the script's own data, response
+//! bodies in flight, metrics and the system), so a machine with 16 GiB holds 98,304 VUs by
+//! default. The memory is the machine's or, when smaller, the cgroup's limit (a container's).
 
 use sysinfo::{RefreshKind, System};
 use volley_common::exit::AbortReason;
