@@ -25,6 +25,9 @@ extern "C" {
     ) -> qjs::JSValue;
 }
 
+/// Objects of at most this many properties are made without a heap allocation.
+const STACK_VALUES: usize = 16;
+
 /// A template: an object with prototype `proto` (or `Object.prototype`) and the properties
 /// `names`, in that order, all `undefined`. Keep it unmodified and out of scripts' reach.
 pub fn template<'js>(
@@ -70,10 +73,20 @@ pub unsafe fn new_like_raw<'js>(
     // `mem::forget`: a `Value` also holds a reference to its context, which would leak.
     let raw_ctx = ctx.as_raw().as_ptr();
     // SAFETY: duplicating live values of this context's runtime.
-    let mut raw: Vec<qjs::JSValue> = values
-        .iter()
-        .map(|v| unsafe { qjs::JS_DupValue(raw_ctx, v.as_raw()) })
-        .collect();
+    let dup = |v: &Value<'js>| unsafe { qjs::JS_DupValue(raw_ctx, v.as_raw()) };
+    // The values' handles on the stack when they are few (every response's objects), not in
+    // a vector allocated per object.
+    let mut on_stack = [qjs::JS_UNDEFINED; STACK_VALUES];
+    let mut on_heap: Vec<qjs::JSValue>;
+    let raw: &mut [qjs::JSValue] = if values.len() <= STACK_VALUES {
+        for (slot, v) in on_stack.iter_mut().zip(values) {
+            *slot = dup(v);
+        }
+        &mut on_stack[..values.len()]
+    } else {
+        on_heap = values.iter().map(dup).collect();
+        &mut on_heap
+    };
     // SAFETY: `tmpl` and the values belong to `ctx`'s runtime (the caller's promise for
     // `tmpl`); the C side checks the template and takes one reference of each value.
     let out = unsafe { JS_VolleyNewObjectLike(raw_ctx, tmpl, raw.as_mut_ptr(), count) };

@@ -42,7 +42,7 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
             ctx.clone(),
             move |ctx: Ctx<'js>, spec: Object<'js>, shapes: Array<'js>| -> R<Object<'js>> {
                 ensure_can_request(&ctx, &vu1.vu)?;
-                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes, &vu1.header_names)?;
                 let p = prepare(&ctx, &vu1, Spec::from_object(&ctx, &spec)?)?;
                 let mut out = run_all(&ctx, &vu1.vu, vec![p], &shapes)?;
                 Ok(out.remove(0))
@@ -62,7 +62,7 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
                   shapes: Array<'js>|
                   -> R<Object<'js>> {
                 ensure_can_request(&ctx, &vu_plain.vu)?;
-                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes, &vu_plain.header_names)?;
                 let spec = Spec::plain(&ctx, method, url, body, expected);
                 let p = prepare(&ctx, &vu_plain, spec)?;
                 let mut out = run_all(&ctx, &vu_plain.vu, vec![p], &shapes)?;
@@ -77,7 +77,7 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
             ctx.clone(),
             move |ctx: Ctx<'js>, specs: Array<'js>, shapes: Array<'js>| -> R<Vec<Object<'js>>> {
                 ensure_can_request(&ctx, &vu2.vu)?;
-                let shapes = ResponseShapes::from_js(&ctx, &shapes)?;
+                let shapes = ResponseShapes::from_js(&ctx, &shapes, &vu2.header_names)?;
                 let mut prepared = Vec::with_capacity(specs.len());
                 for s in specs.iter::<Object>() {
                     prepared.push(prepare(&ctx, &vu2, Spec::from_object(&ctx, &s?)?)?);
@@ -413,6 +413,90 @@ mod vu_tests {
             .collect();
         assert_eq!(failed, [0.0]);
         assert!(vu.vu.state.borrow().bytes_received > 0);
+    }
+
+    #[test]
+    fn headers_objects_stay_right_when_made_from_templates_and_when_the_names_change() {
+        // Responses 1-3 repeat their header names (the second and third are made from a
+        // template), the fourth changes them; each is served on its own connection.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let responses = [
+            "HTTP/1.1 200 OK\r\nX-A: 1\r\nx-b: one\r\nX-B: two\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX-A: 2\r\nX-B: three\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX-A: 3\r\nX-B: four\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX-C: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ];
+        let server = std::thread::spawn(move || {
+            for r in responses {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let k = s.read(&mut buf).unwrap();
+                    if k == 0 {
+                        break;
+                    }
+                    req.extend_from_slice(&buf[..k]);
+                }
+                s.write_all(r.as_bytes()).unwrap();
+            }
+        });
+        let vu = TestVu::new();
+        vu.run(&format!(
+            "import http from 'k6/http';
+             const p = {{ headers: {{ 'X-Id': 'i' }} }};
+             const rs = [http.get('{url}/', p), http.get('{url}/', p), http.get('{url}/', p),
+                         http.get('{url}/')];
+             rs[2].headers.Extra = 'e';
+             delete rs[2].headers['X-A'];
+             globalThis.out = rs.map((r) => [JSON.stringify(r.headers),
+                                             JSON.stringify(r.request.headers),
+                                             Object.getPrototypeOf(r.headers) === Object.prototype]);"
+        ))
+        .unwrap();
+        server.join().unwrap();
+        let out = vu.json("out");
+        let ua = out[0][1].as_str().unwrap().to_owned();
+        assert!(ua.contains("\"X-Id\":[\"i\"]"), "{ua}");
+        assert_eq!(out[1][1], out[0][1]);
+        assert_eq!(out[2][1], out[0][1]);
+        assert!(
+            !out[3][1].as_str().unwrap().contains("X-Id"),
+            "{}",
+            out[3][1]
+        );
+        let headers: Vec<_> = out
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r[0].as_str().unwrap().to_owned(), r[2].clone()))
+            .collect();
+        let t = serde_json::Value::Bool(true);
+        assert_eq!(
+            headers,
+            [
+                (
+                    r#"{"X-A":"1","X-B":"one, two","Content-Length":"0","Connection":"close"}"#
+                        .to_owned(),
+                    t.clone()
+                ),
+                (
+                    r#"{"X-A":"2","X-B":"three","Content-Length":"0","Connection":"close"}"#
+                        .to_owned(),
+                    t.clone()
+                ),
+                (
+                    r#"{"X-B":"four","Content-Length":"0","Connection":"close","Extra":"e"}"#
+                        .to_owned(),
+                    t.clone()
+                ),
+                (
+                    r#"{"X-C":"5","Content-Length":"0","Connection":"close"}"#.to_owned(),
+                    t
+                ),
+            ]
+        );
     }
 
     #[test]

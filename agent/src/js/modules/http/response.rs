@@ -1,7 +1,13 @@
 //! The response object a script gets: made natively from the templates of `Response` and its
 //! `timings` and `request` (see [`crate::js::shapes`]), with k6's header and cookie shapes.
+//! Its `headers` and `request.headers` objects are made from templates too once a VU has seen
+//! the same header names twice in a row (a load test's responses nearly always repeat them).
 
-use rquickjs::{Array, ArrayBuffer, Ctx, Exception, IntoJs, Object, Value};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rquickjs::{Array, ArrayBuffer, Atom, Ctx, Exception, IntoJs, Object, Value};
 
 use super::request::{Prepared, ResponseType};
 use crate::http::HttpExchange;
@@ -59,12 +65,48 @@ const TIMINGS_KEYS: [Key; 7] = [
 /// The properties of `res.request`, in order.
 const REQUEST_KEYS: [Key; 5] = [Key::Method, Key::Url, Key::Headers, Key::Body, Key::Cookies];
 
+/// Where the array of [`ResponseShapes`] keeps the template of the last response's `headers`.
+const RESPONSE_HEADERS_SLOT: usize = 3;
+/// ... and of the last request's `headers` (`res.request.headers`).
+const REQUEST_HEADERS_SLOT: usize = 4;
+/// Header lists longer than this are never templated (a template is an object the VU keeps).
+const MAX_TEMPLATE_NAMES: usize = 32;
+
+/// The header names of a VU's last response and last request, in order, and whether the
+/// shapes array holds a template with exactly those names.
+#[derive(Default)]
+pub(super) struct HeaderNames {
+    response: SeenNames,
+    request: SeenNames,
+}
+
+impl HeaderNames {
+    fn for_slot(&mut self, slot: usize) -> &mut SeenNames {
+        if slot == RESPONSE_HEADERS_SLOT {
+            &mut self.response
+        } else {
+            &mut self.request
+        }
+    }
+}
+
+#[derive(Default)]
+struct SeenNames {
+    names: Vec<String>,
+    templated: bool,
+    /// A template of these names did not come out as one (see `keyed_object`).
+    refused: bool,
+}
+
 /// Templates (see [`shapes`]) of a response, its `timings` and its `request`: made once per VU
 /// by `V.responseShapes(Response.prototype)`, kept by `k6/http` and passed to every request.
+/// The same array keeps the templates of the headers objects (made on the VU's requests).
 pub(super) struct ResponseShapes<'js> {
+    arr: Array<'js>,
     response: Object<'js>,
     timings: Object<'js>,
     request: Object<'js>,
+    names: Rc<RefCell<HeaderNames>>,
 }
 
 impl<'js> ResponseShapes<'js> {
@@ -82,17 +124,87 @@ impl<'js> ResponseShapes<'js> {
         Ok(out)
     }
 
-    pub fn from_js(ctx: &Ctx<'js>, arr: &Array<'js>) -> R<Self> {
+    pub fn from_js(ctx: &Ctx<'js>, arr: &Array<'js>, names: &Rc<RefCell<HeaderNames>>) -> R<Self> {
         let get = |i: usize| {
             arr.get::<Object>(i).map_err(|_| {
                 Exception::throw_type(ctx, "the response shapes must come from responseShapes()")
             })
         };
         Ok(Self {
+            arr: arr.clone(),
             response: get(0)?,
             timings: get(1)?,
             request: get(2)?,
+            names: names.clone(),
         })
+    }
+
+    /// An object with the properties `names` (distinct) set to `values`, in order: from the
+    /// template in `slot` when the VU's last object of this kind had the same names and a
+    /// template was made for them, else property by property (each a name lookup and a
+    /// change of shape, ~1.8k instructions a header). A template is made when the same names
+    /// come twice in a row, so responses whose headers keep changing never pay for one.
+    fn keyed_object(
+        &self,
+        ctx: &Ctx<'js>,
+        slot: usize,
+        names: &[&str],
+        values: Vec<Value<'js>>,
+    ) -> R<Object<'js>> {
+        // The borrow is never held across a call into QuickJS (which may run script code).
+        let (same, templated, refused) = {
+            let mut all = self.names.borrow_mut();
+            let s = all.for_slot(slot);
+            let same =
+                s.names.len() == names.len() && s.names.iter().zip(names).all(|(a, b)| a == b);
+            (same, s.templated, s.refused)
+        };
+        if same && templated {
+            if let Some(t) = self.arr.get::<Option<Object>>(slot)? {
+                // SAFETY: `t` is a live object of this context.
+                return unsafe { shapes::new_like_raw(ctx, t.as_raw(), &values) };
+            }
+        }
+        // `__proto__` would set the prototype instead of making a property.
+        if same
+            && !refused
+            && !names.is_empty()
+            && names.len() <= MAX_TEMPLATE_NAMES
+            && !names.contains(&"__proto__")
+        {
+            let atoms = names
+                .iter()
+                .map(|n| Atom::from_str(ctx.clone(), n))
+                .collect::<R<Vec<_>>>()?;
+            let t = shapes::template(ctx, None, &atoms)?;
+            // SAFETY: `t` is a live object of this context.
+            match unsafe { shapes::new_like_raw(ctx, t.as_raw(), &values) } {
+                Ok(o) => {
+                    self.arr.set(slot, t)?;
+                    self.names.borrow_mut().for_slot(slot).templated = true;
+                    return Ok(o);
+                }
+                Err(_) => {
+                    // Not a plain template (a setter on `Object.prototype` took a name):
+                    // build these objects property by property from now on.
+                    let _ = ctx.catch();
+                    self.names.borrow_mut().for_slot(slot).refused = true;
+                }
+            }
+        }
+        if !same {
+            let mut all = self.names.borrow_mut();
+            let s = all.for_slot(slot);
+            s.names.clear();
+            s.names.extend(names.iter().map(|n| (*n).to_owned()));
+            s.templated = false;
+            s.refused = false;
+        }
+        let o = Object::new(ctx.clone())?;
+        for (name, v) in names.iter().zip(values) {
+            o.set(*name, v)?;
+        }
+        Ok(o)
     }
 }
 
@@ -121,25 +233,31 @@ pub(super) fn response_object<'js>(
     };
     // Repeated headers are joined with ", " (as Go's Header.Get would show them to k6). The
     // exchange's names are canonical already (`HttpExchange::headers`).
-    let mut merged: Vec<(&str, String)> = Vec::with_capacity(ex.headers.len());
+    let mut names: Vec<&str> = Vec::with_capacity(ex.headers.len());
+    let mut merged: Vec<Cow<str>> = Vec::with_capacity(ex.headers.len());
     let mut set_cookies = Vec::new();
     for (name, v) in &ex.headers {
         let name = name.as_str();
         if name == "Set-Cookie" {
-            set_cookies.push(v.clone());
+            set_cookies.push(v.as_str());
         }
-        match merged.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, prev)) => {
+        match names.iter().position(|n| *n == name) {
+            Some(i) => {
+                let prev = merged[i].to_mut();
                 prev.push_str(", ");
                 prev.push_str(v);
             }
-            None => merged.push((name, v.clone())),
+            None => {
+                names.push(name);
+                merged.push(Cow::Borrowed(v.as_str()));
+            }
         }
     }
-    let headers = Object::new(ctx.clone())?;
-    for (name, v) in merged {
-        headers.set(name, v)?;
-    }
+    let values = merged
+        .iter()
+        .map(|v| string(ctx, v))
+        .collect::<R<Vec<_>>>()?;
+    let headers = shapes.keyed_object(ctx, RESPONSE_HEADERS_SLOT, &names, values)?;
     let k = keys(ctx)?;
     let tm = &ex.timings;
     let timings = shapes::new_like(
@@ -164,10 +282,12 @@ pub(super) fn response_object<'js>(
             None => grouped.push((name, vec![v.as_str()])),
         }
     }
-    let rh = Object::new(ctx.clone())?;
-    for (name, vals) in grouped {
-        rh.set(name, vals)?;
-    }
+    let names: Vec<&str> = grouped.iter().map(|(n, _)| *n).collect();
+    let values = grouped
+        .into_iter()
+        .map(|(_, vals)| vals.into_js(ctx))
+        .collect::<R<Vec<_>>>()?;
+    let rh = shapes.keyed_object(ctx, REQUEST_HEADERS_SLOT, &names, values)?;
     let request = shapes::new_like(
         ctx,
         &shapes.request,
@@ -203,10 +323,10 @@ pub(super) fn response_object<'js>(
 }
 
 /// `res.cookies`: the cookies the response set, `{name: [{name, value, domain, path, ...}]}`.
-fn response_cookies<'js>(ctx: &Ctx<'js>, k: &Keys<'js>, set_cookies: &[String]) -> R<Object<'js>> {
+fn response_cookies<'js>(ctx: &Ctx<'js>, k: &Keys<'js>, set_cookies: &[&str]) -> R<Object<'js>> {
     let out = Object::new(ctx.clone())?;
-    for sc in set_cookies {
-        let Ok(c) = cookie::Cookie::parse(sc.clone()) else {
+    for &sc in set_cookies {
+        let Ok(c) = cookie::Cookie::parse(sc) else {
             continue;
         };
         let e = Object::new(ctx.clone())?;

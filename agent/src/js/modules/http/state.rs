@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rquickjs::{Ctx, Exception};
 
+use super::response::HeaderNames;
 use crate::http::CookieJar;
 use crate::js::vu_ctx::VuCtx;
 
@@ -20,6 +21,8 @@ pub(super) struct HttpVu {
     /// The URL string of the VU's last request and its parse: a loop usually requests the same
     /// URLs again, and parsing one was ~6 % of an `http.get` iteration.
     pub last_url: RefCell<Option<(String, url::Url)>>,
+    /// The header names of the VU's last response and request (`ResponseShapes::keyed_object`).
+    pub header_names: Rc<RefCell<HeaderNames>>,
 }
 
 impl HttpVu {
@@ -28,6 +31,7 @@ impl HttpVu {
             vu,
             jars: RefCell::new(Vec::new()),
             last_url: RefCell::new(None),
+            header_names: Rc::default(),
         }
     }
 }
