@@ -99,6 +99,186 @@ pub unsafe fn new_like_raw<'js>(
         .ok_or_else(|| rquickjs::Error::new_from_js("value", "object"))
 }
 
+/// Values made directly as QuickJS values on their way into one new object ([`Raw::object_like`])
+/// or array ([`Raw::array`]), which takes them over: unlike a [`Value`], such a value holds no
+/// reference to its context, and it is not copied once more into the object (a response is
+/// ~35 values, each of which cost a context and a value reference-count round trip).
+/// Values that never reach an object are freed on drop.
+pub struct Raw<'a, 'js> {
+    ctx: &'a Ctx<'js>,
+    first: [qjs::JSValue; STACK_VALUES],
+    len: usize,
+    /// Values past the first [`STACK_VALUES`].
+    more: Vec<qjs::JSValue>,
+}
+
+impl<'a, 'js> Raw<'a, 'js> {
+    pub fn new(ctx: &'a Ctx<'js>) -> Self {
+        Self {
+            ctx,
+            first: [qjs::JS_UNDEFINED; STACK_VALUES],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    fn raw_ctx(&self) -> *mut qjs::JSContext {
+        self.ctx.as_raw().as_ptr()
+    }
+
+    /// Takes `v`, an owned value of this context (or the exception marker).
+    fn push(&mut self, v: qjs::JSValue) -> R<()> {
+        // SAFETY: inspecting a value's tag.
+        if unsafe { qjs::JS_IsException(v) } {
+            return Err(rquickjs::Error::Exception);
+        }
+        if self.len < STACK_VALUES {
+            self.first[self.len] = v;
+            self.len += 1;
+        } else {
+            self.more.push(v);
+        }
+        Ok(())
+    }
+
+    pub fn string(&mut self, s: &str) -> R<()> {
+        // SAFETY: `s` is valid UTF-8 of `s.len()` bytes; the result is owned.
+        let v = unsafe { qjs::JS_NewStringLen(self.raw_ctx(), s.as_ptr().cast(), s.len() as _) };
+        self.push(v)
+    }
+
+    /// A number, as an integer when it is one (as [`Value::new_number`] makes it).
+    pub fn number(&mut self, n: f64) -> R<()> {
+        let int = n as i32;
+        #[allow(clippy::float_cmp)]
+        let v = if n == f64::from(int) {
+            qjs::JS_MKVAL(qjs::JS_TAG_INT, int)
+        } else {
+            qjs::JS_NewFloat64(n)
+        };
+        self.push(v)
+    }
+
+    pub fn int(&mut self, n: i32) -> R<()> {
+        self.push(qjs::JS_MKVAL(qjs::JS_TAG_INT, n))
+    }
+
+    pub fn value(&mut self, v: Value<'js>) -> R<()> {
+        // SAFETY: a new reference to a live value of this context.
+        let raw = unsafe { qjs::JS_DupValue(self.raw_ctx(), v.as_raw()) };
+        self.push(raw)
+    }
+
+    /// All the values, in order, given up by `self` (the caller now owns them).
+    fn take(&mut self) -> Vec<qjs::JSValue> {
+        let mut all = Vec::with_capacity(self.len + self.more.len());
+        all.extend_from_slice(&self.first[..self.len]);
+        all.append(&mut self.more);
+        self.len = 0;
+        all
+    }
+
+    /// Calls `f` with the values in one slice; `f` takes them over.
+    fn hand_over<T>(mut self, f: impl FnOnce(&mut [qjs::JSValue]) -> T) -> T {
+        if self.more.is_empty() {
+            let n = self.len;
+            self.len = 0;
+            f(&mut self.first[..n])
+        } else {
+            f(&mut self.take())
+        }
+    }
+
+    /// A new object with `tmpl`'s prototype and property names holding the values (see
+    /// [`new_like`]).
+    pub fn object_like(self, tmpl: &Object<'js>) -> R<Object<'js>> {
+        // SAFETY: `tmpl` is a live object of this context.
+        unsafe { self.object_like_raw(tmpl.as_raw()) }
+    }
+
+    /// [`Raw::object_like`] with a template held as a raw value.
+    ///
+    /// # Safety
+    /// `tmpl` must be a live value of this context's runtime for the duration of the call.
+    pub unsafe fn object_like_raw(self, tmpl: qjs::JSValue) -> R<Object<'js>> {
+        let ctx = self.ctx.clone();
+        let raw_ctx = self.raw_ctx();
+        let out = self.hand_over(|vals| {
+            let count = std::ffi::c_int::try_from(vals.len());
+            match count {
+                // SAFETY: the values are owned values of this context; QuickJS takes them
+                // (and frees them also on failure). `tmpl` is the caller's promise.
+                Ok(count) => unsafe {
+                    JS_VolleyNewObjectLike(raw_ctx, tmpl, vals.as_mut_ptr(), count)
+                },
+                Err(_) => {
+                    for v in vals.iter() {
+                        // SAFETY: freeing values we own.
+                        unsafe { qjs::JS_FreeValue(raw_ctx, *v) };
+                    }
+                    qjs::JS_EXCEPTION
+                }
+            }
+        });
+        // SAFETY: the result is an owned value of this context (or the exception marker).
+        let v = unsafe { Value::from_raw(ctx, out) };
+        if v.is_exception() {
+            return Err(rquickjs::Error::Exception);
+        }
+        v.into_object()
+            .ok_or_else(|| rquickjs::Error::new_from_js("value", "object"))
+    }
+
+    /// An array of the values, as an owned raw value (for another [`Raw`]: [`Raw::push_raw`]).
+    pub fn array(self) -> R<qjs::JSValue> {
+        let raw_ctx = self.raw_ctx();
+        let out = self.hand_over(|vals| {
+            match std::ffi::c_int::try_from(vals.len()) {
+                // SAFETY: owned values of this context; `JS_NewArrayFrom` takes them (and
+                // frees them on failure).
+                Ok(count) => unsafe { qjs::JS_NewArrayFrom(raw_ctx, count, vals.as_ptr()) },
+                Err(_) => {
+                    for v in vals.iter() {
+                        // SAFETY: freeing values we own.
+                        unsafe { qjs::JS_FreeValue(raw_ctx, *v) };
+                    }
+                    qjs::JS_EXCEPTION
+                }
+            }
+        });
+        // SAFETY: inspecting a value's tag.
+        if unsafe { qjs::JS_IsException(out) } {
+            return Err(rquickjs::Error::Exception);
+        }
+        Ok(out)
+    }
+
+    /// Takes an owned raw value made by [`Raw::array`].
+    pub fn push_raw(&mut self, v: qjs::JSValue) -> R<()> {
+        self.push(v)
+    }
+
+    /// The values as ordinary [`Value`]s.
+    pub fn into_values(mut self) -> Vec<Value<'js>> {
+        let ctx = self.ctx.clone();
+        self.take()
+            .into_iter()
+            // SAFETY: each is an owned value of this context, given to its `Value`.
+            .map(|v| unsafe { Value::from_raw(ctx.clone(), v) })
+            .collect()
+    }
+}
+
+impl Drop for Raw<'_, '_> {
+    fn drop(&mut self) {
+        let raw_ctx = self.raw_ctx();
+        for v in self.first[..self.len].iter().chain(&self.more) {
+            // SAFETY: freeing values we still own.
+            unsafe { qjs::JS_FreeValue(raw_ctx, *v) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,10 @@ use std::rc::Rc;
 use rquickjs::{Array, ArrayBuffer, Atom, Ctx, Exception, IntoJs, Object, Value};
 
 use super::request::{Prepared, ResponseType};
+use super::state::{HeaderNames, SeenNames};
 use crate::http::HttpExchange;
 use crate::js::keys::{keys, Key, Keys};
-use crate::js::shapes;
+use crate::js::shapes::{self, Raw};
 
 type R<T> = rquickjs::Result<T>;
 
@@ -72,30 +73,13 @@ const REQUEST_HEADERS_SLOT: usize = 4;
 /// Header lists longer than this are never templated (a template is an object the VU keeps).
 const MAX_TEMPLATE_NAMES: usize = 32;
 
-/// The header names of a VU's last response and last request, in order, and whether the
-/// shapes array holds a template with exactly those names.
-#[derive(Default)]
-pub(super) struct HeaderNames {
-    response: SeenNames,
-    request: SeenNames,
-}
-
-impl HeaderNames {
-    fn for_slot(&mut self, slot: usize) -> &mut SeenNames {
-        if slot == RESPONSE_HEADERS_SLOT {
-            &mut self.response
-        } else {
-            &mut self.request
-        }
+/// The record of `names`'s kind of headers object (response or request headers).
+fn seen_for(names: &mut HeaderNames, slot: usize) -> &mut SeenNames {
+    if slot == RESPONSE_HEADERS_SLOT {
+        &mut names.response
+    } else {
+        &mut names.request
     }
-}
-
-#[derive(Default)]
-struct SeenNames {
-    names: Vec<String>,
-    templated: bool,
-    /// A template of these names did not come out as one (see `keyed_object`).
-    refused: bool,
 }
 
 /// Templates (see [`shapes`]) of a response, its `timings` and its `request`: made once per VU
@@ -149,20 +133,19 @@ impl<'js> ResponseShapes<'js> {
         ctx: &Ctx<'js>,
         slot: usize,
         names: &[&str],
-        values: Vec<Value<'js>>,
+        values: Raw<'_, 'js>,
     ) -> R<Object<'js>> {
         // The borrow is never held across a call into QuickJS (which may run script code).
         let (same, templated, refused) = {
             let mut all = self.names.borrow_mut();
-            let s = all.for_slot(slot);
+            let s = seen_for(&mut all, slot);
             let same =
                 s.names.len() == names.len() && s.names.iter().zip(names).all(|(a, b)| a == b);
             (same, s.templated, s.refused)
         };
         if same && templated {
             if let Some(t) = self.arr.get::<Option<Object>>(slot)? {
-                // SAFETY: `t` is a live object of this context.
-                return unsafe { shapes::new_like_raw(ctx, t.as_raw(), &values) };
+                return values.object_like(&t);
             }
         }
         // `__proto__` would set the prototype instead of making a property.
@@ -177,43 +160,46 @@ impl<'js> ResponseShapes<'js> {
                 .map(|n| Atom::from_str(ctx.clone(), n))
                 .collect::<R<Vec<_>>>()?;
             let t = shapes::template(ctx, None, &atoms)?;
+            let values = values.into_values();
             // SAFETY: `t` is a live object of this context.
             match unsafe { shapes::new_like_raw(ctx, t.as_raw(), &values) } {
                 Ok(o) => {
                     self.arr.set(slot, t)?;
-                    self.names.borrow_mut().for_slot(slot).templated = true;
+                    seen_for(&mut self.names.borrow_mut(), slot).templated = true;
                     return Ok(o);
                 }
                 Err(_) => {
                     // Not a plain template (a setter on `Object.prototype` took a name):
                     // build these objects property by property from now on.
                     let _ = ctx.catch();
-                    self.names.borrow_mut().for_slot(slot).refused = true;
+                    seen_for(&mut self.names.borrow_mut(), slot).refused = true;
+                    return plain_object(ctx, names, values);
                 }
             }
         }
         if !same {
             let mut all = self.names.borrow_mut();
-            let s = all.for_slot(slot);
+            let s = seen_for(&mut all, slot);
             s.names.clear();
             s.names.extend(names.iter().map(|n| (*n).to_owned()));
             s.templated = false;
             s.refused = false;
         }
-        let o = Object::new(ctx.clone())?;
-        for (name, v) in names.iter().zip(values) {
-            o.set(*name, v)?;
-        }
-        Ok(o)
+        plain_object(ctx, names, values.into_values())
     }
+}
+
+/// An object with the properties `names` set to `values`, one by one.
+fn plain_object<'js>(ctx: &Ctx<'js>, names: &[&str], values: Vec<Value<'js>>) -> R<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    for (name, v) in names.iter().zip(values) {
+        o.set(*name, v)?;
+    }
+    Ok(o)
 }
 
 fn string<'js>(ctx: &Ctx<'js>, s: &str) -> R<Value<'js>> {
     Ok(rquickjs::String::from_str(ctx.clone(), s)?.into_value())
-}
-
-fn number<'js>(ctx: &Ctx<'js>, n: f64) -> Value<'js> {
-    Value::new_number(ctx.clone(), n)
 }
 
 pub(super) fn response_object<'js>(
@@ -253,26 +239,26 @@ pub(super) fn response_object<'js>(
             }
         }
     }
-    let values = merged
-        .iter()
-        .map(|v| string(ctx, v))
-        .collect::<R<Vec<_>>>()?;
+    let mut values = Raw::new(ctx);
+    for v in &merged {
+        values.string(v)?;
+    }
     let headers = shapes.keyed_object(ctx, RESPONSE_HEADERS_SLOT, &names, values)?;
     let k = keys(ctx)?;
     let tm = &ex.timings;
-    let timings = shapes::new_like(
-        ctx,
-        &shapes.timings,
-        [
-            number(ctx, tm.blocked),
-            number(ctx, tm.connecting),
-            number(ctx, tm.tls_handshaking),
-            number(ctx, tm.sending),
-            number(ctx, tm.waiting),
-            number(ctx, tm.receiving),
-            number(ctx, tm.duration),
-        ],
-    )?;
+    let mut t = Raw::new(ctx);
+    for n in [
+        tm.blocked,
+        tm.connecting,
+        tm.tls_handshaking,
+        tm.sending,
+        tm.waiting,
+        tm.receiving,
+        tm.duration,
+    ] {
+        t.number(n)?;
+    }
+    let timings = t.object_like(&shapes.timings)?;
     // Request headers as k6 shows them: name → array of values.
     let mut grouped: Vec<(&str, Vec<&str>)> = Vec::with_capacity(ex.request_headers.len());
     for (name, v) in &ex.request_headers {
@@ -283,43 +269,39 @@ pub(super) fn response_object<'js>(
         }
     }
     let names: Vec<&str> = grouped.iter().map(|(n, _)| *n).collect();
-    let values = grouped
-        .into_iter()
-        .map(|(_, vals)| vals.into_js(ctx))
-        .collect::<R<Vec<_>>>()?;
+    let mut values = Raw::new(ctx);
+    for (_, vals) in &grouped {
+        let mut arr = Raw::new(ctx);
+        for v in vals {
+            arr.string(v)?;
+        }
+        values.push_raw(arr.array()?)?;
+    }
     let rh = shapes.keyed_object(ctx, REQUEST_HEADERS_SLOT, &names, values)?;
-    let request = shapes::new_like(
-        ctx,
-        &shapes.request,
-        [
-            string(ctx, ex.method.as_str())?,
-            string(ctx, ex.url.as_str())?,
-            rh.into_value(),
-            string(ctx, &String::from_utf8_lossy(&ex.request_body))?,
-            Object::new(ctx.clone())?.into_value(),
-        ],
-    )?;
-    shapes::new_like(
-        ctx,
-        &shapes.response,
-        [
-            Value::new_int(ctx.clone(), i32::from(ex.status)),
-            string(ctx, &status_text(ex.status))?,
-            string(ctx, ex.url.as_str())?,
-            string(ctx, ex.proto.as_str())?,
-            string(ctx, ex.remote_ip.as_str())?,
-            Value::new_int(ctx.clone(), i32::from(ex.remote_port)),
-            string(ctx, ex.tls_version.as_deref().unwrap_or_default())?,
-            string(ctx, ex.tls_cipher_suite.as_deref().unwrap_or_default())?,
-            string(ctx, ex.error.as_deref().unwrap_or_default())?,
-            ex.error_code.into_js(ctx)?,
-            body,
-            headers.into_value(),
-            response_cookies(ctx, &k, &set_cookies)?.into_value(),
-            timings.into_value(),
-            request.into_value(),
-        ],
-    )
+    let mut r = Raw::new(ctx);
+    r.string(ex.method.as_str())?;
+    r.string(ex.url.as_str())?;
+    r.value(rh.into_value())?;
+    r.string(&String::from_utf8_lossy(&ex.request_body))?;
+    r.value(Object::new(ctx.clone())?.into_value())?;
+    let request = r.object_like(&shapes.request)?;
+    let mut o = Raw::new(ctx);
+    o.int(i32::from(ex.status))?;
+    o.string(&status_text(ex.status))?;
+    o.string(ex.url.as_str())?;
+    o.string(ex.proto.as_str())?;
+    o.string(ex.remote_ip.as_str())?;
+    o.int(i32::from(ex.remote_port))?;
+    o.string(ex.tls_version.as_deref().unwrap_or_default())?;
+    o.string(ex.tls_cipher_suite.as_deref().unwrap_or_default())?;
+    o.string(ex.error.as_deref().unwrap_or_default())?;
+    o.value(ex.error_code.into_js(ctx)?)?;
+    o.value(body)?;
+    o.value(headers.into_value())?;
+    o.value(response_cookies(ctx, &k, &set_cookies)?.into_value())?;
+    o.value(timings.into_value())?;
+    o.value(request.into_value())?;
+    o.object_like(&shapes.response)
 }
 
 /// `res.cookies`: the cookies the response set, `{name: [{name, value, domain, path, ...}]}`.

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use rquickjs::{Ctx, Exception};
 
-use super::response::HeaderNames;
 use crate::http::CookieJar;
 use crate::js::vu_ctx::VuCtx;
 
@@ -21,7 +20,7 @@ pub(super) struct HttpVu {
     /// The URL string of the VU's last request and its parse: a loop usually requests the same
     /// URLs again, and parsing one was ~6 % of an `http.get` iteration.
     pub last_url: RefCell<Option<(String, url::Url)>>,
-    /// The header names of the VU's last response and request (`ResponseShapes::keyed_object`).
+    /// The header names of the VU's last response and request (`response::ResponseShapes`).
     pub header_names: Rc<RefCell<HeaderNames>>,
 }
 
@@ -34,6 +33,22 @@ impl HttpVu {
             header_names: Rc::default(),
         }
     }
+}
+
+/// The header names of a VU's last response and last request, in order, and whether the
+/// shapes array of `k6/http` holds a template with exactly those names (see `response.rs`).
+#[derive(Default)]
+pub(super) struct HeaderNames {
+    pub response: SeenNames,
+    pub request: SeenNames,
+}
+
+#[derive(Default)]
+pub(super) struct SeenNames {
+    pub names: Vec<String>,
+    pub templated: bool,
+    /// A template of these names did not come out as one (a setter on `Object.prototype`).
+    pub refused: bool,
 }
 
 /// Runs `f` on a cookie jar: 0 is the VU's own; others were made with `new http.CookieJar()`.
