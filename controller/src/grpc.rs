@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 use volley_proto as pb;
 use volley_proto::agent_link_server::{AgentLink, AgentLinkServer};
 
 use crate::audit::AUDIT;
 use crate::coordinator::{now_rfc3339, Coordinator};
+use crate::link_out::{self, Outbound};
 
 /// Largest outbound queue per agent; a slower agent is disconnected rather than buffered forever.
 const AGENT_QUEUE: usize = 4096;
@@ -103,7 +103,7 @@ fn certificate_mismatch(
 
 #[tonic::async_trait]
 impl AgentLink for LinkService {
-    type LinkStream = ReceiverStream<Result<pb::ControllerMessage, Status>>;
+    type LinkStream = Outbound;
 
     async fn link(
         &self,
@@ -128,7 +128,9 @@ impl AgentLink for LinkService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("the stream ended before Register"))?;
-        let (out_tx, out_rx) = mpsc::channel::<Result<pb::ControllerMessage, Status>>(AGENT_QUEUE);
+        // One queue for everything the agent is sent: the runs' messages (through the
+        // registry) and this stream's own answers.
+        let (tx, out) = link_out::channel(AGENT_QUEUE);
         let reg = match first.body {
             Some(pb::agent_message::Body::Register(r)) => r,
             _ => {
@@ -143,10 +145,7 @@ impl AgentLink for LinkService {
             .map_or_else(|| "unknown".to_string(), |p| p.to_string());
         let refuse = |why: String| {
             tracing::warn!(target: AUDIT, agent = %reg.name, %peer, "agent refused: {why}");
-            let tx = out_tx.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(Ok(refused(why))).await;
-            });
+            let _ = tx.try_send(refused(why));
         };
         if first.version != pb::PROTOCOL_VERSION {
             refuse(format!(
@@ -154,42 +153,30 @@ impl AgentLink for LinkService {
                 first.version,
                 pb::PROTOCOL_VERSION
             ));
-            return Ok(Response::new(ReceiverStream::new(out_rx)));
+            return Ok(Response::new(out));
         }
         // Names and labels reach operators' terminals: plain characters only, bounded.
         if let Err(e) = volley_common::names::check_agent_name(&reg.name)
             .and_then(|()| volley_common::names::check_labels(reg.labels.iter()))
         {
             refuse(e.to_string());
-            return Ok(Response::new(ReceiverStream::new(out_rx)));
+            return Ok(Response::new(out));
         }
         // What it says of its host must be possible for one machine.
         if let Err(why) = crate::registry::check_register(&reg) {
             refuse(why);
-            return Ok(Response::new(ReceiverStream::new(out_rx)));
+            return Ok(Response::new(out));
         }
         // With mTLS the agent is who its certificate says (docs/security.md#tls).
         if let Some(why) = certificate_mismatch(self.mtls, request_peer.as_ref(), &reg.name) {
             refuse(why);
-            return Ok(Response::new(ReceiverStream::new(out_rx)));
+            return Ok(Response::new(out));
         }
         if let Some(t) = &self.token {
             if !bool::from(reg.token.as_bytes().ct_eq(t.as_bytes())) {
                 refuse("invalid join token (--token / VOLLEY_TOKEN)".into());
-                return Ok(Response::new(ReceiverStream::new(out_rx)));
+                return Ok(Response::new(out));
             }
-        }
-        // The registry holds a plain sender of messages; wrap them into stream items here.
-        let (tx, mut rx) = mpsc::channel::<pb::ControllerMessage>(AGENT_QUEUE);
-        {
-            let out = out_tx.clone();
-            tokio::spawn(async move {
-                while let Some(m) = rx.recv().await {
-                    if out.send(Ok(m)).await.is_err() {
-                        return;
-                    }
-                }
-            });
         }
         let name = reg.name.clone();
         let (close, mut closed) = oneshot::channel::<()>();
@@ -201,7 +188,7 @@ impl AgentLink for LinkService {
             Ok(a) => a,
             Err(why) => {
                 refuse(why);
-                return Ok(Response::new(ReceiverStream::new(out_rx)));
+                return Ok(Response::new(out));
             }
         };
         let conn = admitted.conn;
@@ -223,6 +210,7 @@ impl AgentLink for LinkService {
         self.co.kick();
         let co = self.co.clone();
         let keepalive = tx.clone();
+        let last_sent = out.last_sent();
         tokio::spawn(async move {
             loop {
                 let next = tokio::select! {
@@ -248,9 +236,12 @@ impl AgentLink for LinkService {
                             } else {
                                 co.registry.heartbeat(&name, conn, *h);
                             }
-                            // Every heartbeat is answered, so the agent's dead-man switch hears
-                            // from the controller at least once a second.
-                            let _ = keepalive.try_send(alive());
+                            // A heartbeat is answered when the agent heard nothing else lately,
+                            // so its dead-man switch hears from the controller every second or
+                            // two without a write per heartbeat (`link_out`).
+                            if last_sent.needs_answer(std::time::Instant::now()) {
+                                let _ = keepalive.try_send(alive());
+                            }
                         }
                         if valid {
                             // While the run's queue is full this waits (the agent is slowed by
@@ -276,6 +267,6 @@ impl AgentLink for LinkService {
                 co.on_agent_gone(&name, run).await;
             }
         });
-        Ok(Response::new(ReceiverStream::new(out_rx)))
+        Ok(Response::new(out))
     }
 }
