@@ -10,7 +10,12 @@
 //!   closed (a silent connection cannot keep a slot);
 //! - per connection, at most `max_streams` concurrent streams (an agent uses one), HTTP/2
 //!   keep-alive pings that close a dead peer's connection, and a bound on header sizes. Message
-//!   sizes are bounded by the service itself (`volley_proto::MAX_MESSAGE_BYTES`).
+//!   sizes are bounded by the service itself (`volley_proto::MAX_MESSAGE_BYTES`);
+//! - per connection and per stream, an HTTP/2 receive window of `recv_window` bytes: what an
+//!   agent may send before the controller has read it. A run whose task falls behind stops
+//!   reading its agents' streams (docs/failures.md#a-controller-that-falls-behind), so this is
+//!   what each agent's unread batches can hold of the controller's memory (hyper's default,
+//!   1 MiB each, let 5,000 agents hold gigabytes).
 //!
 //! With TLS (`--tls-cert`, [`crate::tls`]), the TLS handshake runs in a task of its own per
 //! connection, within the same handshake timeout and holding its slot under the cap; the HTTP/2
@@ -51,6 +56,8 @@ pub struct GrpcLimits {
     pub keepalive: Duration,
     /// Largest header list a request may carry, in bytes.
     pub max_header_bytes: u32,
+    /// HTTP/2 receive window of each connection and of each stream, in bytes.
+    pub recv_window: u32,
 }
 
 impl Default for GrpcLimits {
@@ -61,6 +68,9 @@ impl Default for GrpcLimits {
             max_streams: 8,
             keepalive: Duration::from_secs(20),
             max_header_bytes: 16 * 1024,
+            // Several metric batches of a typical agent (~20 KiB each), and 1.3 MB/s for one
+            // stream at 100 ms of round trip.
+            recv_window: 128 * 1024,
         }
     }
 }
@@ -84,6 +94,8 @@ impl GrpcLimits {
             .http2_keepalive_interval(Some(self.keepalive))
             .http2_keepalive_timeout(Some(self.keepalive))
             .http2_max_header_list_size(Some(self.max_header_bytes))
+            .initial_connection_window_size(Some(self.recv_window))
+            .initial_stream_window_size(Some(self.recv_window))
     }
 }
 
@@ -321,6 +333,65 @@ mod tests {
             .await,
             Ok(())
         )
+    }
+
+    /// The frames a server sends first (until it says nothing for 500 ms): (type, stream,
+    /// payload) each.
+    async fn first_frames(s: &mut TcpStream) -> Vec<(u8, u32, Vec<u8>)> {
+        let mut frames = Vec::new();
+        while frames.len() < 16 {
+            let mut head = [0u8; 9];
+            let read = tokio::time::timeout(Duration::from_millis(500), s.read_exact(&mut head));
+            if !matches!(read.await, Ok(Ok(_))) {
+                break;
+            }
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            let mut payload = vec![0u8; len];
+            s.read_exact(&mut payload).await.unwrap();
+            frames.push((head[3], stream, payload));
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn agents_may_send_at_most_the_receive_window_unread() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = GrpcLimits::default();
+        let incoming =
+            tokio_stream::wrappers::ReceiverStream::new(incoming(listener, limits, None));
+        let server = tokio::spawn(
+            limits
+                .builder()
+                .add_routes(tonic::service::Routes::default())
+                .serve_with_incoming(incoming),
+        );
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .unwrap();
+        // An empty SETTINGS frame.
+        s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+        let frames = first_frames(&mut s).await;
+        server.abort();
+        // SETTINGS_INITIAL_WINDOW_SIZE (0x4): each stream's window.
+        let stream_window = frames
+            .iter()
+            .filter(|(kind, _, _)| *kind == 4)
+            .flat_map(|(_, _, p)| p.chunks_exact(6))
+            .find(|c| u16::from_be_bytes([c[0], c[1]]) == 4)
+            .map(|c| u32::from_be_bytes([c[2], c[3], c[4], c[5]]));
+        assert_eq!(stream_window, Some(limits.recv_window), "{frames:?}");
+        // The connection's window: 65,535 bytes (RFC 9113 §6.9.2) plus its WINDOW_UPDATEs.
+        let connection_window = 65_535
+            + frames
+                .iter()
+                .filter(|(kind, stream, _)| *kind == 8 && *stream == 0)
+                .map(|(_, _, p)| u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff)
+                .sum::<u32>();
+        assert_eq!(connection_window, limits.recv_window, "{frames:?}");
+        assert!(limits.recv_window <= 256 * 1024);
     }
 
     #[tokio::test]
