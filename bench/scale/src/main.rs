@@ -627,6 +627,7 @@ fn measure_on(
         let start_s = submitted.elapsed().as_secs_f64();
         eprintln!("  run {run_id} started on every agent after {start_s:.2} s");
         let (cpu1, t1, b1) = (ctrl.proc.cpu_seconds()?, Instant::now(), dash_bytes());
+        let writes1 = ctrl.proc.write_calls()?;
         let (all1, ck1) = (group_cpu()?, checkpoints(&client)?);
         let submitter = (submits > 0).then(|| {
             let (client, fleet) = (client.clone(), fleet.clone());
@@ -642,6 +643,11 @@ fn measure_on(
         let ck2 = checkpoints(&client)?;
         checkpoint_kib_s = (ck2.0 - ck1.0) / secs / 1024.0;
         checkpoint_ms = 1e3 * (ck2.2 - ck1.2) / (ck2.1 - ck1.1);
+        let writes = (ctrl.proc.write_calls()? - writes1) / secs;
+        eprintln!(
+            "  while the agents sent: {writes:.0} write calls/s ({:.2} per agent), checkpoints {checkpoint_kib_s:.0} KiB/s, {checkpoint_ms:.1} ms each",
+            writes / n as f64
+        );
         if let Some(s) = submitter {
             submit_ms = s.join().map_err(|_| anyhow!("the submitter panicked"))??;
         }

@@ -41,6 +41,17 @@ impl Proc {
         }
     }
 
+    /// Write system calls so far (`syscw` of `/proc/PID/io`): each message the controller
+    /// sends an agent is one, so their rate does not depend on how busy the machine is.
+    pub fn write_calls(&self) -> Result<f64> {
+        let path = format!("/proc/{}/io", self.pid);
+        let io = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        io.lines()
+            .find_map(|l| l.strip_prefix("syscw:"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .with_context(|| format!("{path} has no syscw line"))
+    }
+
     /// The peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_rss_bytes(&self) -> Result<u64> {
         let path = format!("/proc/{}/status", self.pid);
