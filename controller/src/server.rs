@@ -205,7 +205,9 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
         });
         let forwarder = match &cfg.raft {
             Some(raft) if raft.follower_writes == crate::group::FollowerWrites::Forward => {
-                Some(Arc::new(crate::api::Forwarder::new(raft.tls.as_ref())?))
+                let forwarder = crate::api::Forwarder::new(raft.tls.as_ref())?;
+                forwarder.watch(crate::tls::RELOAD_EVERY);
+                Some(Arc::new(forwarder))
             }
             _ => None,
         };

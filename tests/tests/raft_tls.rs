@@ -5,7 +5,10 @@
 //!   learns of one nor of any test, and the others log the refused handshakes;
 //! - the third restarted with the group's certificate on a fresh data dir joins: the three
 //!   agree on the leader, a run submitted through a follower finishes with its 5 iterations,
-//!   and every node holds it.
+//!   and every node holds it;
+//! - a group whose REST API speaks TLS too: a follower forwards a write to the `https://`
+//!   leader, then every node's certificate, key and CA are renewed (a new CA) under the running
+//!   controllers, and a write through a follower is forwarded again with the new ones.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -225,5 +228,153 @@ fn a_tls_group_elects_runs_and_keeps_out_a_controller_of_another_ca() {
         5.0,
         "{summary}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The admin token of the group whose REST API speaks TLS (TLS makes tokens required).
+const ADMIN: &str = "volley_raft_tls_test_admin_token_0123456789";
+
+/// An admin client of one controller's `https://` REST API trusting `ca`.
+fn https_client(port: u16, ca: &Path) -> volley_api::client::Client {
+    let tls = volley_api::tls::ClientTls::from_files(Some(ca), None, None).expect("the CA");
+    volley_api::client::Client::new(&format!("https://127.0.0.1:{port}"))
+        .and_then(|c| c.with_tls(tls))
+        .and_then(|c| c.with_timeout(Duration::from_secs(10)))
+        .map(|c| c.with_token(Some(ADMIN.into())))
+        .expect("client")
+}
+
+/// Each node's role as it says (`GET /v1/controllers` through `https://`), or why it did not.
+fn roles_over_https(nodes: &[&Node], ca: &Path) -> Vec<(u64, Result<String, String>)> {
+    nodes
+        .iter()
+        .map(|n| {
+            let role = https_client(n.rest_port, ca)
+                .controllers()
+                .map_err(|e| e.to_string())
+                .and_then(|l| {
+                    l.controllers
+                        .into_iter()
+                        .find(|c| c.node == l.node)
+                        .map(|c| c.role)
+                        .ok_or_else(|| "it does not list itself".to_string())
+                });
+            (n.id, role)
+        })
+        .collect()
+}
+
+/// Replaces `to` by `from` at once (a rename), as a certificate renewal does.
+fn renew_file(from: &Path, to: &Path) {
+    let staged = to.with_extension("renewed");
+    std::fs::copy(from, &staged).expect("stage the renewed file");
+    std::fs::rename(&staged, to).expect("renew the file");
+}
+
+#[test]
+fn a_follower_forwards_to_an_https_leader_after_its_certificate_and_ca_are_renewed() {
+    let dir = temp_dir("raft-tls-renew");
+    let (pki, renewed) = (dir.join("pki"), dir.join("renewed"));
+    certs_init(&pki);
+    certs_init(&renewed);
+    let (ca, cert, key) = (
+        pki.join("ca.crt"),
+        pki.join("controller.crt"),
+        pki.join("controller.key"),
+    );
+    let raft: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers: Vec<(u64, u16)> = (1..).zip(raft.iter().copied()).collect();
+    let admin = dir.join("admin.token");
+    std::fs::write(&admin, ADMIN).expect("admin token file");
+    // The REST API, gRPC and the Raft port all on the group's certificate.
+    let tls: [&OsStr; 8] = [
+        "--tls-cert".as_ref(),
+        cert.as_ref(),
+        "--tls-key".as_ref(),
+        key.as_ref(),
+        "--raft-ca".as_ref(),
+        ca.as_ref(),
+        "--admin-token-file".as_ref(),
+        admin.as_ref(),
+    ];
+    let nodes: Vec<Node> = (1..=3)
+        .map(|id| {
+            Node::start(
+                id,
+                raft[id as usize - 1],
+                &peers,
+                &dir.join(format!("node-{id}")),
+                &tls,
+            )
+        })
+        .collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    // A write through a follower, forwarded to the leader: 201 once the follower forwarded it
+    // and is still a follower (an election in between is tried again).
+    let forwarded = |ca: &Path, name: &str, within: Duration| -> Result<u64, String> {
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < within {
+            let roles = roles_over_https(&all, ca);
+            let follower = roles
+                .iter()
+                .find(|(_, r)| r.as_deref() == Ok("follower"))
+                .map(|(id, _)| *id);
+            let leaders = roles
+                .iter()
+                .filter(|(_, r)| r.as_deref() == Ok("leader"))
+                .count();
+            if let (Some(f), 1) = (follower, leaders) {
+                let node = all[f as usize - 1];
+                let body = serde_json::json!({"role": "read", "name": name});
+                match https_client(node.rest_port, ca).request("POST", "/v1/tokens", Some(&body)) {
+                    Ok(r) if r.status == 201 => {
+                        if roles_over_https(&[node], ca)[0].1.as_deref() == Ok("follower") {
+                            return Ok(f);
+                        }
+                    }
+                    Ok(r) => last = format!("node {f}: {} {}", r.status, r.json()),
+                    Err(e) => last = format!("node {f}: {e}"),
+                }
+            } else {
+                last = format!("roles {roles:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(last)
+    };
+    let f = forwarded(&ca, "before", RUN_BOUND)
+        .unwrap_or_else(|last| panic!("no write forwarded: {last}\n{}", logs(&all)));
+    println!("node {f} forwarded a write to the https:// leader");
+
+    // A new CA, and every controller's certificate and key of it, under the running group.
+    for file in ["controller.key", "controller.crt", "ca.crt"] {
+        renew_file(&renewed.join(file), &pki.join(file));
+    }
+    let new_ca = renewed.join("ca.crt");
+    let began = Instant::now();
+    let f = forwarded(&new_ca, "after", ELECTION_BOUND).unwrap_or_else(|last| {
+        panic!(
+            "no write forwarded within {ELECTION_BOUND:?} of the renewal: {last}\n{}",
+            logs(&all)
+        )
+    });
+    println!(
+        "node {f} forwarded a write with the renewed certificate and CA {:.1} s after the \
+         renewal",
+        began.elapsed().as_secs_f64()
+    );
+    let reloaded = all.iter().any(|n| {
+        n.proc
+            .stdout
+            .text()
+            .contains("REST API (forwarding to the leader): TLS certificate reloaded")
+            || n.proc
+                .stderr
+                .text()
+                .contains("REST API (forwarding to the leader): TLS certificate reloaded")
+    });
+    assert!(reloaded, "a forwarder logged its reload\n{}", logs(&all));
+    drop(nodes);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -25,6 +25,7 @@ use tokio_stream::StreamExt as _;
 
 use super::extract::{fmt_bytes, AppState};
 use super::ApiError;
+use crate::tls::peers::ClientTls;
 
 /// Sent with a forwarded request (and its answer): the node id of the follower that forwarded
 /// it. A node that is not the leader never forwards a request that carries it, so two nodes
@@ -57,10 +58,11 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 /// How this controller reaches the leader's REST API: plaintext, or TLS trusting only the
-/// group's CA (`--raft-ca`, the CA that signs every controller's certificate).
+/// group's CA (`--raft-ca`, the CA that signs every controller's certificate), its files read
+/// again when they change as the Raft port's are ([`Forwarder::watch`]).
 #[derive(Debug)]
 pub struct Forwarder {
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<Arc<ClientTls>>,
 }
 
 /// Where the leader middleware (`super::leader`) sends a request, once the guard let it in.
@@ -78,13 +80,21 @@ impl Forwarder {
     pub fn new(raft_tls: Option<&crate::tls::TlsFiles>) -> Result<Forwarder, crate::tls::TlsError> {
         let tls = match raft_tls {
             None => None,
-            Some(files) => {
-                let mut config = crate::tls::peers::client_config(files)?;
-                config.alpn_protocols = vec![b"http/1.1".to_vec()];
-                Some(Arc::new(config))
-            }
+            Some(files) => Some(ClientTls::load_for(
+                files.clone(),
+                "REST API (forwarding to the leader)",
+                vec![b"http/1.1".to_vec()],
+            )?),
         };
         Ok(Forwarder { tls })
+    }
+
+    /// Reads the certificate, key and CA again every `every` when they changed, so that a
+    /// renewed `controller.crt` or CA is used without a restart (on the runtime's tasks).
+    pub fn watch(&self, every: Duration) {
+        if let Some(tls) = &self.tls {
+            tls.watch(every);
+        }
     }
 
     /// Whether this forwarder can reach a leader at `api` (an `https://` leader needs the
@@ -220,7 +230,7 @@ impl Forwarder {
             if !https {
                 return handshake(TokioIo::new(tcp)).await;
             }
-            let config = self.tls.clone().ok_or(
+            let config = self.tls.as_ref().map(|t| t.config()).ok_or(
                 "its API speaks TLS and this controller has no --raft-ca to trust it with",
             )?;
             let name = rustls::pki_types::ServerName::try_from(host.to_string())

@@ -159,14 +159,20 @@ pub fn client_config(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
     Ok(config)
 }
 
-/// The client side of the Raft port's TLS, rebuilt when the certificate, key or CA files
-/// change (checked every [`super::RELOAD_EVERY`] by [`ClientTls::watch`]), so that a renewed
-/// `controller.crt` is presented to peers without a restart. Each new connection to a peer
-/// takes the current configuration; open ones keep theirs. Files that do not load keep the
-/// previous configuration, and the watch logs why.
+/// A controller's TLS client to its group — to its peers' Raft ports, and to the leader's
+/// REST API when a follower forwards a write (`crate::api::Forwarder`) — rebuilt when the
+/// certificate, key or CA files change (checked every [`super::RELOAD_EVERY`] by
+/// [`ClientTls::watch`]), so that a renewed `controller.crt` is presented, and a renewed CA
+/// trusted, without a restart. Each new connection takes the current configuration; open
+/// ones keep theirs. Files that do not load keep the previous configuration, and the watch
+/// logs why.
 pub struct ClientTls {
     /// `None`: a fixed configuration, never reloaded.
     files: Option<TlsFiles>,
+    /// What it dials, in logs.
+    what: &'static str,
+    /// The protocols offered by ALPN: h2 to a Raft port, HTTP/1.1 to a REST API.
+    alpn: Vec<Vec<u8>>,
     current: RwLock<Arc<ClientConfig>>,
     stamp: Mutex<Stamp>,
 }
@@ -180,12 +186,25 @@ impl std::fmt::Debug for ClientTls {
 }
 
 impl ClientTls {
-    /// Loads the files ([`client_config`]; an error names the flag and the file).
+    /// Loads the files to dial peers' Raft ports ([`client_config`]; an error names the flag
+    /// and the file).
     pub fn load(files: TlsFiles) -> Result<Arc<ClientTls>, TlsError> {
+        ClientTls::load_for(files, "Raft port (dialling peers)", vec![b"h2".to_vec()])
+    }
+
+    /// Loads the files to dial `what` (in logs), offering `alpn`.
+    pub fn load_for(
+        files: TlsFiles,
+        what: &'static str,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Arc<ClientTls>, TlsError> {
         let stamp = stamp(&files);
-        let config = client_config(&files)?;
+        let mut config = client_config(&files)?;
+        config.alpn_protocols = alpn.clone();
         Ok(Arc::new(ClientTls {
             files: Some(files),
+            what,
+            alpn,
             current: RwLock::new(Arc::new(config)),
             stamp: Mutex::new(stamp),
         }))
@@ -195,6 +214,8 @@ impl ClientTls {
     pub fn fixed(config: ClientConfig) -> Arc<ClientTls> {
         Arc::new(ClientTls {
             files: None,
+            what: "Raft port (dialling peers)",
+            alpn: config.alpn_protocols.clone(),
             current: RwLock::new(Arc::new(config)),
             stamp: Mutex::new(Vec::new()),
         })
@@ -220,7 +241,8 @@ impl ClientTls {
             }
             *seen = now;
         }
-        Some(client_config(files).map(|config| {
+        Some(client_config(files).map(|mut config| {
+            config.alpn_protocols = self.alpn.clone();
             *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         }))
     }
@@ -235,7 +257,7 @@ impl ClientTls {
 
 impl Reloads for ClientTls {
     fn what(&self) -> &'static str {
-        "Raft port (dialling peers)"
+        self.what
     }
 
     fn cert(&self) -> &Path {
