@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::http::rest_client;
 use crate::line_log::{console_message, LineLog};
-use crate::paths::{temp_dir, volley_bin, workspace_root};
+use crate::paths::{temp_dir, volley_bin, workspace_root, TempDir};
 use crate::process::{send_signal, Proc};
 
 /// A local Volley cluster for a test: one `volley controller` on loopback ports chosen by the
@@ -28,7 +28,7 @@ pub struct Cluster {
     controller_args: Vec<String>,
     /// The cluster's folder (data dir and agents' TMPDIR); removed on drop unless the test
     /// failed, so a failure leaves the stored runs to look at.
-    dir: PathBuf,
+    _dir: TempDir,
     /// The controller's bootstrap admin API token: every request of the helpers carries it,
     /// and [`Cluster::volley`] commands get it as `VOLLEY_TOKEN`.
     pub admin_token: String,
@@ -114,6 +114,7 @@ impl Cluster {
         );
         let rest_port = port_of(&rest_url);
         let mut c = Cluster {
+            _dir: dir,
             controller: Some(controller),
             agents: Vec::new(),
             rest_port,
@@ -122,7 +123,6 @@ impl Cluster {
             data_dir,
             tmp_dir,
             controller_args,
-            dir,
             admin_token,
         };
         for i in 1..=agents {
@@ -415,9 +415,7 @@ impl Drop for Cluster {
         if let Some(c) = &mut self.controller {
             c.kill();
         }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        // `_dir`, a field, drops after this: removed once the processes are gone.
     }
 }
 

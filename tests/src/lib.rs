@@ -29,7 +29,7 @@ pub use http::{
     api_status, free_port, group_port, http_patch, http_request, http_request_to, raw_http,
 };
 pub use line_log::{console_message, LineLog};
-pub use paths::{temp_dir, volley_bin, workspace_root};
+pub use paths::{temp_dir, volley_bin, workspace_root, TempDir};
 pub use process::{run_ok, send_signal, spawn_volley_run, volley_run, Proc};
 pub use summary::summary_stat;
 pub use target::Target;

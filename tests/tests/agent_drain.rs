@@ -7,11 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use volley_e2e::{free_port, http_request_to, run_ok, temp_dir, Cluster};
+use volley_e2e::{free_port, http_request_to, run_ok, temp_dir, Cluster, TempDir};
 
-/// `vus` VUs for `secs` seconds.
-fn script(name: &str, vus: u32, secs: u32) -> std::path::PathBuf {
-    let path = temp_dir(&format!("drain-{name}")).join("run.js");
+/// `vus` VUs for `secs` seconds: the script's dir (removed when dropped) and path.
+fn script(name: &str, vus: u32, secs: u32) -> (TempDir, std::path::PathBuf) {
+    let dir = temp_dir(&format!("drain-{name}"));
+    let path = dir.join("run.js");
     std::fs::write(
         &path,
         format!(
@@ -21,7 +22,7 @@ fn script(name: &str, vus: u32, secs: u32) -> std::path::PathBuf {
         ),
     )
     .unwrap();
-    path
+    (dir, path)
 }
 
 /// A cluster of one agent `gen-1` with its own listener and `--drain-grace grace`; returns
@@ -82,7 +83,8 @@ fn an_idle_agent_exits_at_once_on_sigterm() {
 #[test]
 fn a_busy_agent_finishes_its_part_before_it_exits() {
     let (c, addr) = cluster("busy", "30s");
-    let id = running(&c, &script("busy", 2, 5));
+    let (_dir, path) = script("busy", 2, 5);
+    let id = running(&c, &path);
     std::thread::sleep(Duration::from_millis(500));
     assert!(c.signal_agent("gen-1", "TERM"));
     // Not ready at once, so no Service or rollout counts on it.
@@ -154,7 +156,8 @@ fn a_busy_agent_finishes_its_part_before_it_exits() {
 #[test]
 fn a_run_outlasting_the_drain_grace_is_stopped_naming_sigterm() {
     let (c, _) = cluster("grace", "1s");
-    let id = running(&c, &script("grace", 1, 60));
+    let (_dir, path) = script("grace", 1, 60);
+    let id = running(&c, &path);
     let sent = Instant::now();
     assert!(c.signal_agent("gen-1", "TERM"));
     let run = terminal(&c, id, Duration::from_secs(30));
@@ -186,7 +189,8 @@ fn with_on_agent_lost_continue_a_run_outlasting_the_grace_goes_on_without_the_ag
     c.add_agent("gen-1", &["--drain-grace", "1s"]);
     c.add_agent("gen-2", &[]);
     c.wait_agents(2);
-    let path = temp_dir("drain-grace-continue").join("run.js");
+    let dir = temp_dir("drain-grace-continue");
+    let path = dir.join("run.js");
     std::fs::write(
         &path,
         "import { sleep } from 'k6';\n\

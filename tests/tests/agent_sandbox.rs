@@ -92,7 +92,6 @@ export default function () {{}}
         .unwrap_or_else(|| panic!("no ENV line: {msgs:?}"));
     let env: serde_json::Value = serde_json::from_str(env).unwrap();
     assert_eq!(env, serde_json::json!({ "FROM_RUN": "yes" }));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -147,7 +146,6 @@ fn imports_on_an_agent_stay_inside_the_archive() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -186,8 +184,6 @@ fn the_agent_work_folder_is_private() {
         err.contains("volley-agent-gen-2 is not a folder (a symbolic link or a file)"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&tmp);
-    let _ = std::fs::remove_dir_all(&planted);
 }
 
 /// A script that requests each URL of `__ENV.URLS` (comma-separated) and logs

@@ -47,7 +47,8 @@ fn agents_cmd(cluster: &Cluster, json: bool) -> Command {
 #[test]
 fn agents_on_one_host_show_their_own_process_cpu_beside_the_shared_host_figures() {
     let cluster = Cluster::start("utilization", 2);
-    let script = temp_dir("utilization").join("busy.js");
+    let dir = temp_dir("utilization");
+    let script = dir.join("busy.js");
     std::fs::write(&script, BUSY).unwrap();
     // Not --wait: the test reads the agents while the run goes, then stops it.
     run_ok(

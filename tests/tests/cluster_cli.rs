@@ -183,7 +183,6 @@ fn runs_status_and_follow_as_a_user_sees_them() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("volley runs"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -299,7 +298,6 @@ fn a_queued_run_says_what_it_waits_for() {
     cluster
         .wait_run(second, |r| r["run_status"] == 3, Duration::from_secs(40))
         .unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Shared iterations over both agents of `cluster up`, one request and one check each.
@@ -612,5 +610,4 @@ fn cluster_up_with_three_controllers_outlives_its_leader_and_cluster_down_stops_
     );
     assert_eq!(code, 1, "nothing left to stop: {err}");
     assert!(err.contains("no cluster is up"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -163,7 +163,6 @@ fn submit_wait_on_a_terminal_draws_live_progress_and_colours_the_summary_as_voll
         "no live block off a terminal: {err}"
     );
     assert!(out.contains("✓ one is one"), "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -248,5 +247,4 @@ fn status_follow_on_a_terminal_redraws_detaches_on_ctrl_c_and_exits_98_without_i
         "{}",
         follow.stderr.text()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -132,7 +132,6 @@ fn check_layers_flags_over_variables_over_the_file_over_defaults() {
         );
     }
     assert!(!out.contains("var-secret"), "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -176,7 +175,6 @@ fn mistakes_are_named_and_exit_104() {
     let (code, _, err) = check("agent", &dir.join("missing.toml"), &[], &[]);
     assert_eq!(code, 104, "{err}");
     assert!(err.contains("missing.toml"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -200,5 +198,4 @@ fn a_controller_and_an_agent_take_their_files() {
     assert_eq!(a["max_vus"], 7, "{a}");
     let wanted = c.get("/v1/agents/wanted").unwrap();
     assert_eq!(wanted["agent_max_vus"], 3, "{wanted}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

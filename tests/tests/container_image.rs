@@ -65,5 +65,4 @@ fn the_image_runs_a_test_read_only_as_a_non_root_user() {
     } else {
         eprintln!("SKIP the podman build: podman is not installed (apt-get install podman runc)");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -328,7 +328,6 @@ fn a_group_grows_from_one_to_three_and_shrinks_to_two_while_taking_submits() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Waits until `node` shows test `id`'s script (read from the archive it holds).
@@ -454,5 +453,4 @@ fn nodes_added_after_a_test_was_created_fetch_its_archive_and_run_it_as_leader()
         std::thread::sleep(Duration::from_millis(200));
     }
     println!("node {} ran test 1 from the archive it fetched", leader.id);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -396,7 +396,6 @@ fn the_dashboard_shows_runs_and_generators_and_stops_a_run_in_a_real_browser() {
         let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "screenshot {} was saved", p.display());
     }
-    let _ = std::fs::remove_dir_all(&scripts);
     eprintln!(
         "run {done}: {requests} requests, p95 {p95:.2} ms shown; run {live} stopped from the page; screenshots in {}",
         shots.display()

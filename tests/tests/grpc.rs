@@ -4,17 +4,16 @@
 //! failed check fails the `checks` threshold: exit 99); the test reads the metric counts from
 //! `--summary-export`. Everything targets 127.0.0.1 and ends by itself in a few seconds.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 use volley_e2e::grpc_server::{GrpcServer, Reflection};
 use volley_e2e::loopback_tls::TestCa;
 use volley_e2e::summary_run::{checks, count, run_with_summary};
-use volley_e2e::{temp_dir, workspace_root, Cluster};
+use volley_e2e::{temp_dir, workspace_root, Cluster, TempDir};
 
 /// A folder with `script` and a copy of the test service's .proto files in `grpc/`.
-fn script_dir(name: &str, script: &str) -> PathBuf {
+fn script_dir(name: &str, script: &str) -> TempDir {
     let dir = temp_dir(name);
     let protos = workspace_root().join("tests/k6-scripts/grpc");
     std::fs::create_dir_all(dir.join("grpc/shared")).expect("mkdir");
@@ -200,7 +199,6 @@ export default function () {
         )),
         "{msgs:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs `script` (in a folder with the .proto files and `ca`'s certificates) with

@@ -9,13 +9,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use volley_e2e::{temp_dir, volley_run, Target};
+use volley_e2e::{temp_dir, volley_run, Target, TempDir};
 
-/// Writes `source` to a fresh directory and returns the script's path.
-fn script(name: &str, source: &str) -> std::path::PathBuf {
-    let path = temp_dir(name).join("script.js");
+/// Writes `source` to a fresh directory and returns it (removed when dropped) and the script's
+/// path.
+fn script(name: &str, source: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = temp_dir(name);
+    let path = dir.join("script.js");
     std::fs::write(&path, source).expect("write script");
-    path
+    (dir, path)
 }
 
 /// A ramp to 3 VUs over 1 s and back to 0 over 2 s, iterations of 20 s: with
@@ -26,7 +28,7 @@ fn the_last_ramp_down_to_zero_interrupts_iterations_at_the_stages_end() {
     for (grace, least, most) in [("0s", 2_900.0, 6_000.0), ("1s", 3_900.0, 7_000.0)] {
         let dir = temp_dir(&format!("ramp-down-{grace}"));
         let out = dir.join("summary.json");
-        let path = script(
+        let (_script_dir, path) = script(
             &format!("ramp-{grace}"),
             &format!(
                 "import {{ sleep }} from 'k6';
@@ -103,7 +105,7 @@ fn export_keys(path: &Path) -> BTreeSet<String> {
 #[test]
 fn summary_export_keeps_submetric_keys_as_written() {
     let target = Target::start();
-    let path = script("export-keys", EXPORT_SCRIPT);
+    let (_script_dir, path) = script("export-keys", EXPORT_SCRIPT);
     let dir = path.parent().unwrap();
     let base = format!("BASE_URL={}", target.url);
     let volley_file = dir.join("volley.json");
@@ -163,7 +165,7 @@ fn summary_export_keeps_submetric_keys_as_written() {
 /// name is such an error, with k6's message and exit code 107.
 #[test]
 fn an_init_error_writes_no_summary_export() {
-    let path = script(
+    let (_script_dir, path) = script(
         "init-error-export",
         "import { Counter } from 'k6/metrics';
          const c = new Counter('Requests Counter');

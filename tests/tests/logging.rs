@@ -59,7 +59,6 @@ fn a_redirect_chain_cut_at_the_default_limit_warns_as_k6_does() {
     let out = volley_run(&["-q", "-e", &base, script.to_str().unwrap()], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("Stopped after"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -235,7 +234,6 @@ fn log_lines_on_a_terminal_take_k6s_coloured_form() {
         plain.contains("level=warning msg=\"careful 1\" source=console"),
         "{plain:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// On a terminal, `volley run`'s log lines (`console.log` in a VU) are printed above its live
@@ -274,5 +272,4 @@ fn log_lines_go_above_volley_runs_live_progress() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

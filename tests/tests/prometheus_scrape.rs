@@ -93,7 +93,8 @@ fn controller_and_agent_metrics_pass_promtool_during_and_after_a_run() {
         .expect("GET /readyz");
     assert_eq!(code, 200, "a registered agent is ready: {body}");
 
-    let script = temp_dir("scrape").join("two-vus.js");
+    let dir = temp_dir("scrape");
+    let script = dir.join("two-vus.js");
     std::fs::write(&script, SCRIPT).unwrap();
     run_ok(
         cluster

@@ -228,7 +228,6 @@ fn a_tls_group_elects_runs_and_keeps_out_a_controller_of_another_ca() {
         5.0,
         "{summary}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The admin token of the group whose REST API speaks TLS (TLS makes tokens required).
@@ -376,5 +375,4 @@ fn a_follower_forwards_to_an_https_leader_after_its_certificate_and_ca_are_renew
     });
     assert!(reloaded, "a forwarder logged its reload\n{}", logs(&all));
     drop(nodes);
-    let _ = std::fs::remove_dir_all(&dir);
 }

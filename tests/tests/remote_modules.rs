@@ -166,7 +166,6 @@ fn run_fetches_each_module_once_then_uses_the_cache() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -211,7 +210,6 @@ fn submit_bundles_remote_modules_and_agents_never_fetch() {
     let mut submit = Proc::spawn(&mut cmd);
     cluster.assert_submit_exit(&mut submit, RUN_TIMEOUT, 0);
     assert!(each_fetched(&server, 1), "{:?}", server.hits());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The URLs in an archive's `metadata.json` `remote_modules`.
@@ -332,5 +330,4 @@ fn jslib_modules_and_hosts_run_on_agents_without_the_module_server() {
     );
     assert_eq!(volley_e2e::summary_stat(&summary, "checks", "passes"), 16.0);
     assert_eq!(volley_e2e::summary_stat(&summary, "checks", "fails"), 0.0);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -464,7 +464,6 @@ fn without_tokens_the_controller_listens_on_loopback_only() {
         assert_eq!(get(&host).0, 200, "{host}");
     }
     drop((p, p2, p3));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A controller whose answer is lost: for one connection, it passes the request on to the

@@ -235,7 +235,6 @@ fn dns_answers_cannot_rebind_an_agents_requests() {
     drop(net);
     assert!(leftovers(&prefix).is_empty(), "{:?}", leftovers(&prefix));
     assert!(!etc.exists(), "{} is left", etc.display());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const ADMIN: &str = "volley_security_netns_admin_token_0123456789";
@@ -648,5 +647,4 @@ fn an_attacker_on_the_network_achieves_nothing() {
     drop((agent, controller, submit, streamed));
     drop(net);
     assert!(leftovers(&prefix).is_empty(), "{:?}", leftovers(&prefix));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -147,7 +147,6 @@ fn run_cases(name: &str, vus: u64, agent_counts: &[u64]) {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -5,13 +5,13 @@
 //!   degraded; once space is freed the store reopens itself without a restart, and every test
 //!   and run acknowledged before is there (also after a restart).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use volley_e2e::{temp_dir, volley_bin, Cluster};
+use volley_e2e::{temp_dir, volley_bin, Cluster, TempDir};
 
 /// An archive of a script padded to `pad` bytes; `tag` (stored as an env var in the archive)
 /// makes archives of the same script distinct.
@@ -129,11 +129,10 @@ fn starts_of_one_test_stay_flat_on_disk_and_in_lists() {
         list_bytes < 200_000,
         "listing {STARTS} runs answered {list_bytes} bytes"
     );
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// A tmpfs mounted for the test, unmounted on drop.
-struct Tmpfs(PathBuf);
+struct Tmpfs(TempDir);
 
 impl Tmpfs {
     fn mount(size: &str) -> Tmpfs {
@@ -155,8 +154,8 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = Command::new("umount").arg("-l").arg(&*self.0).status();
+        // The guard in `self.0` then removes the unmounted dir.
     }
 }
 
@@ -265,5 +264,4 @@ fn a_full_disk_degrades_the_store_until_space_returns() {
     check(&c);
     c.restart_controller();
     check(&c);
-    let _ = std::fs::remove_dir_all(&work);
 }

@@ -185,7 +185,6 @@ fn certs_init_writes_a_ca_and_certificates_that_chain_to_it() {
         !out.status.success() && err.contains("invalid --host"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The peer certificate a TLS handshake with `addr` (host:port) sees, trusting `ca`.
@@ -390,7 +389,6 @@ fn an_mtls_cluster_runs_over_https_and_refuses_what_it_must() {
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(good);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -434,7 +432,6 @@ fn tls_to_a_plaintext_port_fails_clearly_and_tls_allows_any_address() {
     );
     assert!(rest.starts_with("https://0.0.0.0:"), "{rest}");
     assert!(grpc.starts_with("https://0.0.0.0:"), "{grpc}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `--grpc-tls-cert`/`--grpc-tls-key` give the gRPC port its own certificate; the REST API
@@ -465,7 +462,6 @@ fn the_grpc_port_can_have_a_certificate_of_its_own() {
         served_certificate(grpc_addr, &other.join("ca.crt")),
         der(&other.join("controller.crt"))[0].to_vec()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The real k6 streams a local run into an https controller (`k6 run --out cloud` with
@@ -534,5 +530,4 @@ fn k6_run_out_cloud_reaches_an_https_controller_through_ssl_cert_file() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

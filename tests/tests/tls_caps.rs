@@ -245,5 +245,4 @@ fn stalled_tls_handshakes_past_the_caps_do_not_lock_out_real_clients() {
     assert_eq!(answer, "200");
     agent.kill();
     drop(controller);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -118,7 +118,6 @@ fn volley_run_serves_its_run_page_live_and_writes_a_report_that_opens_offline() 
         report.display(),
         shots.display()
     );
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 #[test]
@@ -158,7 +157,6 @@ fn a_taken_port_or_an_invalid_variable_stops_the_run_before_it_starts() {
         );
     }
     drop(taken);
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// Runs until stopped; its teardown sleeps `TEARDOWN` seconds, so that a second signal finds the
@@ -281,5 +279,4 @@ fn a_run_stopped_by_a_signal_removes_its_dashboard_folder_and_a_killed_ones_is_r
     assert!(send_signal(next.id(), "INT"), "volley run is there");
     assert_eq!(next.exit_code(Duration::from_secs(30)), 105);
     assert!(dashboard_folders(&tmp).is_empty());
-    let _ = std::fs::remove_dir_all(&work);
 }

@@ -90,5 +90,4 @@ fn wild_features_run_on_an_agent_from_the_archive() {
             cluster.agent_logs()
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

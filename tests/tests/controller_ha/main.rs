@@ -144,7 +144,7 @@ fn namespaced_group(
         })
         .collect();
     let group = Group::in_namespaces(&dir, &hosts);
-    Some((lab, net, group, dir))
+    Some((lab, net, group, dir.keep()))
 }
 
 /// The name of node `id`'s namespace in [`namespaced_group`].

@@ -614,7 +614,6 @@ fn differential(case: &Case) {
     }
 
     if diffs.0.is_empty() {
-        let _ = std::fs::remove_dir_all(&dir);
         return;
     }
     panic!(

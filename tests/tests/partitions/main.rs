@@ -37,7 +37,7 @@ use volley_e2e::netns::{
 };
 use volley_e2e::{
     assigned_agents, console_message, http_request, last_assigned_agent, newest_run_id,
-    printed_url, summary_stat, temp_dir, volley_bin, workspace_root, LineLog, Proc,
+    printed_url, summary_stat, temp_dir, volley_bin, workspace_root, LineLog, Proc, TempDir,
 };
 
 /// Every namespace, veth and bridge these tests create starts with this (the startup sweep
@@ -246,7 +246,8 @@ struct PartitionCluster {
     targets: Vec<Proc>,
     rest_port: u16,
     rest_url: String,
-    dir: PathBuf,
+    /// Removed (unless the test failed) once `Drop` has killed the processes above.
+    _dir: TempDir,
     /// Dropped after the processes above are killed (see `Drop`).
     net: Net,
 }
@@ -309,7 +310,7 @@ impl PartitionCluster {
             targets,
             rest_port,
             rest_url,
-            dir,
+            _dir: dir,
             net,
         };
         for s in &c.net.seats {
@@ -528,10 +529,8 @@ impl Drop for PartitionCluster {
             t.kill();
         }
         self.controller.kill();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-        // `net` is dropped after this: the namespaces go once nothing runs in them.
+        // `_dir` and then `net` are dropped after this: the data dir and the namespaces go
+        // once nothing runs in them.
     }
 }
 
