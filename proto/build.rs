@@ -9,6 +9,8 @@ fn main() {
     println!("cargo:rerun-if-changed=proto/cloud_push.proto");
     println!("cargo:rerun-if-changed=proto/raft.proto");
     tonic_prost_build::configure()
+        // A series' tag texts as `Bytes`: decoded from the message's buffer without a copy.
+        .bytes(".volley.v1.Tag")
         .compile_protos(
             &[
                 "proto/volley.proto",

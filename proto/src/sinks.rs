@@ -4,8 +4,7 @@
 //! so a damaged or forged series is refused naming its field (and dropped, logged, by the
 //! caller) instead of reaching a run's totals (docs/security.md#agents).
 
-use std::collections::HashMap;
-
+use prost::bytes::Bytes;
 use thiserror::Error;
 use volley_common::metrics::store::MetricInfo;
 use volley_common::metrics::{
@@ -191,24 +190,50 @@ fn trend(t: v1::TrendSink) -> Result<TrendSink, SeriesError> {
     checked.map_err(|e| refuse("trend", e.to_string()))
 }
 
+/// `bytes` of tag field `field` as text.
+fn text<'a>(field: &'static str, bytes: &'a [u8]) -> Result<&'a str, SeriesError> {
+    std::str::from_utf8(bytes).map_err(|e| refuse(field, format!("is not UTF-8: {e}")))
+}
+
 fn runs(runs: &[v1::BucketRun]) -> impl Iterator<Item = (u32, &[u64])> {
     runs.iter().map(|r| (r.start, r.counts.as_slice()))
 }
 
+impl v1::Tag {
+    /// The tag `key` = `value`.
+    pub fn new(key: &str, value: &str) -> v1::Tag {
+        v1::Tag {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+        }
+    }
+}
+
 impl v1::Series {
     /// A series of metric `metric` with tags `tags` aggregated by `sink`.
-    pub fn from_sink(
+    pub fn from_sink<K: AsRef<str>, V: AsRef<str>>(
         metric: String,
         contains: ValueType,
-        tags: HashMap<String, String>,
+        tags: impl IntoIterator<Item = (K, V)>,
         sink: Sink,
     ) -> v1::Series {
         v1::Series {
             metric,
             contains: v1::ValueType::from(contains) as i32,
-            tags,
+            tags: tags
+                .into_iter()
+                .map(|(k, v)| v1::Tag::new(k.as_ref(), v.as_ref()))
+                .collect(),
             sink: Some(sink.into()),
         }
+    }
+
+    /// The tags as texts, in the order sent; refused, naming the field, when one is not UTF-8.
+    pub fn tag_pairs(&self) -> Result<Vec<(&str, &str)>, SeriesError> {
+        self.tags
+            .iter()
+            .map(|t| Ok((text("tags.key", &t.key)?, text("tags.value", &t.value)?)))
+            .collect()
     }
 
     /// The series' metric type and value type, and its sink; the sink is taken out of the
@@ -267,8 +292,12 @@ mod tests {
         }
     }
 
+    fn no_tags() -> [(&'static str, &'static str); 0] {
+        []
+    }
+
     fn round_trip(sink: &Sink, contains: ValueType) -> (MetricInfo, Sink) {
-        let series = v1::Series::from_sink("m".into(), contains, HashMap::new(), sink.clone());
+        let series = v1::Series::from_sink("m".into(), contains, no_tags(), sink.clone());
         let bytes = series.encode_to_vec();
         let mut back = v1::Series::decode(bytes.as_slice()).expect("decodes");
         back.take_sink().expect("passes its checks")
@@ -309,6 +338,53 @@ mod tests {
             merged_back.merge(&back_b).unwrap();
             assert_eq!(merged_back, merged, "case {case}: merged");
         }
+    }
+
+    /// A series as agents before the tags became a list sent it: `map<string, string> tags = 4`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct MapSeries {
+        #[prost(string, tag = "1")]
+        metric: String,
+        #[prost(map = "string, string", tag = "4")]
+        tags: std::collections::HashMap<String, String>,
+    }
+
+    /// The tag list is the map on the wire, both ways; a tag that is not UTF-8 is refused
+    /// naming its field.
+    #[test]
+    fn tags_are_the_map_on_the_wire() {
+        let pairs = [
+            ("status", "200"),
+            ("url", "http://x/é"),
+            ("", ""),
+            ("k", ""),
+        ];
+        let old = MapSeries {
+            metric: "m".into(),
+            tags: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let new = v1::Series::decode(old.encode_to_vec().as_slice()).expect("decodes");
+        let mut got = new.tag_pairs().expect("UTF-8");
+        got.sort();
+        let mut want = pairs.to_vec();
+        want.sort();
+        assert_eq!(got, want);
+        let series = v1::Series::from_sink(
+            "m".into(),
+            ValueType::Default,
+            pairs,
+            Sink::new(MetricType::Counter),
+        );
+        let back = MapSeries::decode(series.encode_to_vec().as_slice()).expect("decodes");
+        assert_eq!(back, old);
+        let mut bad = series.clone();
+        bad.tags[1].value = (&b"\xe9"[..]).into();
+        let err = bad.tag_pairs().expect_err("not UTF-8");
+        assert_eq!(err.field, "tags.value");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
     }
 
     fn trend_wire(count: u64, values: Vec<f64>, histogram: Option<v1::Histogram>) -> Wire {
@@ -403,7 +479,7 @@ mod tests {
             let mut series = v1::Series {
                 metric: "m".into(),
                 contains: v1::ValueType::Default as i32,
-                tags: HashMap::new(),
+                tags: Vec::new(),
                 sink: Some(wire.clone()),
             };
             let err = series.take_sink().expect_err(field);
@@ -418,7 +494,7 @@ mod tests {
         let mut bad_type = v1::Series::from_sink(
             "m".into(),
             ValueType::Time,
-            HashMap::new(),
+            no_tags(),
             Sink::new(MetricType::Counter),
         );
         bad_type.contains = 0;

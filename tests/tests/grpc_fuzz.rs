@@ -229,7 +229,7 @@ fn batch(r: &mut Rng, run_ids: &[u64]) -> pb::MetricBatch {
                 _ => r.text(60),
             };
             let tags = (0..r.below(4))
-                .map(|_| (r.text(30), r.text(3000)))
+                .map(|_| pb::Tag::new(&r.text(30), &r.text(3000)))
                 .collect();
             pb::Series {
                 metric,

@@ -13,11 +13,12 @@ pub fn take_series(store: &MetricsStore, registry: &Registry) -> Vec<pb::Series>
         .into_iter()
         .filter_map(|(id, tags, sink)| {
             let def = registry.get(id)?;
-            let tags = tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            Some(pb::Series::from_sink(def.name, def.contains, tags, sink))
+            Some(pb::Series::from_sink(
+                def.name,
+                def.contains,
+                tags.iter(),
+                sink,
+            ))
         })
         .collect()
 }

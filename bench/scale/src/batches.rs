@@ -4,7 +4,7 @@
 //! reused, so the simulated agents cost the harness little CPU; each variant knows the totals
 //! it adds, so the harness can check the controller's merged totals at the end.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use volley_common::metrics::{MetricType, Sink, ValueType};
 use volley_proto as pb;
@@ -94,7 +94,7 @@ pub fn variants(count: usize, rps: u32) -> Vec<Variant> {
     (0..count.max(1)).map(|_| variant(&mut rng, rps)).collect()
 }
 
-fn series(metric: &str, tags: HashMap<String, String>, sink: &Sink) -> pb::Series {
+fn series(metric: &str, tags: BTreeMap<String, String>, sink: &Sink) -> pb::Series {
     let contains = match metric {
         "data_sent" | "data_received" => ValueType::Data,
         _ if matches!(sink, Sink::Trend(_)) => ValueType::Time,
@@ -103,7 +103,7 @@ fn series(metric: &str, tags: HashMap<String, String>, sink: &Sink) -> pb::Serie
     pb::Series::from_sink(metric.to_string(), contains, tags, sink.clone())
 }
 
-fn tags(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -203,7 +203,7 @@ fn variant(rng: &mut Rng, rps: u32) -> Variant {
     for gauge in ["vus", "vus_max"] {
         let mut g = Sink::new(MetricType::Gauge);
         g.add(1.0, 1);
-        out.push(series(gauge, HashMap::new(), &g));
+        out.push(series(gauge, BTreeMap::new(), &g));
     }
     let bytes = pb::MetricBatch {
         run_id: 1,

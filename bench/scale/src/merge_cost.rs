@@ -1,7 +1,9 @@
 //! `--merge-cost BATCHES`: the controller's own work per metric batch without a controller
 //! process. The prepared batches (`crate::batches`) are encoded as an agent sends them, then
-//! BATCHES times decoded and merged into one run's live data by the controller's code
-//! (`volley_controller::run::merge`), as from 100 agents sending one batch a second each.
+//! BATCHES times decoded (from a shared buffer, as tonic decodes a message from its receive
+//! buffer: `bytes` fields are views of it, not copies) and merged into one run's live data by
+//! the controller's code (`volley_controller::run::merge`), as from 100 agents sending one
+//! batch a second each.
 //! Under callgrind (`bench/merge_cost.sh`) its instructions per batch are the same on a busy
 //! machine as on an idle one, so a change to the protocol or the merge is measured to a few
 //! percent; the wall time per batch is printed as well.
@@ -9,6 +11,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use bytes::Bytes;
 use volley_controller::run::merge::{merge_batch, AgentGauges, LiveData};
 use volley_proto as pb;
 use volley_proto::Message as _;
@@ -20,7 +23,7 @@ const AGENTS: u64 = 100;
 
 pub fn run(batches: u64, rps: u32) -> Result<()> {
     let variants = batches::variants(8, rps);
-    let encoded: Vec<Vec<u8>> = variants
+    let encoded: Vec<Bytes> = variants
         .iter()
         .map(|v| {
             pb::AgentMessage {
@@ -34,6 +37,7 @@ pub fn run(batches: u64, rps: u32) -> Result<()> {
                 })),
             }
             .encode_to_vec()
+            .into()
         })
         .collect();
     let agents: Vec<String> = (0..AGENTS).map(|i| format!("agent-{i}")).collect();
@@ -42,7 +46,7 @@ pub fn run(batches: u64, rps: u32) -> Result<()> {
     for i in 0..batches {
         let bytes = &encoded[i as usize % encoded.len()];
         let Some(pb::agent_message::Body::Metrics(mut batch)) =
-            pb::AgentMessage::decode(bytes.as_slice())?.body
+            pb::AgentMessage::decode(bytes.clone())?.body
         else {
             bail!("a prepared batch did not decode as one");
         };

@@ -1,10 +1,15 @@
 //! A store of merged series keyed by metric *name* and tag set: what the end-of-test summary,
 //! thresholds and the REST APIs read. The local engine converts its id-keyed aggregates into
 //! one; the controller merges agents' metric batches into one. Merging is exact (see `Sink`).
+//!
+//! A series is found by its metric's name, then by its tag set (whose hash is computed once,
+//! [`TagSet`]), so a lookup allocates nothing. A caller that merges the same series often
+//! (the controller, once per agent and interval) keeps the series' [`Slot`] and merges there
+//! directly ([`SeriesStore::merge_finite_at`]).
 
 use std::collections::HashMap;
 
-use super::{MergeError, MetricType, Sink, TagSet, ValueType};
+use super::{BuildSeriesHasher, MergeError, MetricType, Sink, TagSet, ValueType};
 
 /// A metric's type and what its values contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,9 +22,16 @@ pub struct MetricInfo {
 #[derive(Debug, Clone, Default)]
 pub struct SeriesStore {
     metrics: Vec<(String, MetricInfo)>,
-    index: HashMap<(String, TagSet), usize>,
+    /// Metric name → (its position in `metrics`, tag set → position in `series`). The tag
+    /// sets hash with [`BuildSeriesHasher`]: a set's hash is computed (FNV-1a) when it is made.
+    index: HashMap<String, (usize, HashMap<TagSet, usize, BuildSeriesHasher>)>,
     series: Vec<(String, TagSet, Sink)>,
 }
+
+/// Where a series was found last ([`SeriesStore::merge_finite_at`]): a hint, checked before
+/// use, so a slot of another store or of a store rebuilt since is only slower, never wrong.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Slot(Option<usize>);
 
 /// Why a series could not be merged.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +59,7 @@ impl SeriesStore {
         tags: &TagSet,
         sink: &Sink,
     ) -> Result<(), StoreError> {
-        self.merge_with(name, info, tags, sink, false)
+        self.merge_with(name, info, tags, sink, false).map(drop)
     }
 
     /// Merges as [`SeriesStore::merge`] does, but refuses an aggregate with a non-finite
@@ -60,9 +72,43 @@ impl SeriesStore {
         tags: &TagSet,
         sink: &Sink,
     ) -> Result<(), StoreError> {
-        self.merge_with(name, info, tags, sink, true)
+        self.merge_with(name, info, tags, sink, true).map(drop)
     }
 
+    /// Merges as [`SeriesStore::merge_finite`] does, starting at `slot`: when it holds the
+    /// position of series (`name`, `tags`) the series is merged there without a lookup;
+    /// otherwise it is looked up (or added) and `slot` is set to its position.
+    pub fn merge_finite_at(
+        &mut self,
+        slot: &mut Slot,
+        name: &str,
+        info: MetricInfo,
+        tags: &TagSet,
+        sink: &Sink,
+    ) -> Result<(), StoreError> {
+        if let Some(i) = slot.0 {
+            if let Some((n, t, into)) = self.series.get_mut(i) {
+                if n == name && t == tags {
+                    if into.metric_type() != info.mtype {
+                        return Err(StoreError::TypeMismatch {
+                            name: name.to_string(),
+                            existing: into.metric_type(),
+                            got: info.mtype,
+                        });
+                    }
+                    return into.merge_finite(sink).map_err(|source| StoreError::Merge {
+                        name: name.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+        let at = self.merge_with(name, info, tags, sink, true)?;
+        *slot = Slot(Some(at));
+        Ok(())
+    }
+
+    /// Merges the series and returns its position in `series`.
     fn merge_with(
         &mut self,
         name: &str,
@@ -70,45 +116,61 @@ impl SeriesStore {
         tags: &TagSet,
         sink: &Sink,
         finite: bool,
-    ) -> Result<(), StoreError> {
-        let known = match self.metrics.iter().find(|(n, _)| n == name) {
-            Some((_, existing)) if existing.mtype != info.mtype => {
-                return Err(StoreError::TypeMismatch {
-                    name: name.to_string(),
-                    existing: existing.mtype,
-                    got: info.mtype,
-                })
-            }
-            Some(_) => true,
-            None => false,
-        };
-        let key = (name.to_string(), tags.clone());
-        let merged = match self.index.get(&key) {
-            Some(&i) if finite => self.series[i].2.merge_finite(sink),
-            Some(&i) => self.series[i].2.merge(sink),
-            None => {
-                // A new series: the aggregate itself (checked: merged into an empty one).
-                let mut fresh = sink.clone();
-                let checked = if finite {
-                    fresh = Sink::new(sink.metric_type());
-                    fresh.merge_finite(sink)
-                } else {
-                    Ok(())
-                };
-                checked.map(|()| {
-                    self.index.insert(key, self.series.len());
-                    self.series.push((name.to_string(), tags.clone(), fresh));
-                })
-            }
-        };
-        merged.map_err(|source| StoreError::Merge {
+    ) -> Result<usize, StoreError> {
+        let merge_error = |source| StoreError::Merge {
             name: name.to_string(),
             source,
-        })?;
-        if !known {
+        };
+        let Some((metric, by_tags)) = self.index.get_mut(name) else {
+            // A new metric: its first series, if the aggregate merges into an empty one.
+            let fresh = Self::fresh(sink, finite).map_err(merge_error)?;
+            let at = self.series.len();
+            let mut by_tags = HashMap::default();
+            by_tags.insert(tags.clone(), at);
+            self.index
+                .insert(name.to_string(), (self.metrics.len(), by_tags));
             self.metrics.push((name.to_string(), info));
+            self.series.push((name.to_string(), tags.clone(), fresh));
+            return Ok(at);
+        };
+        let existing = self.metrics[*metric].1.mtype;
+        if existing != info.mtype {
+            return Err(StoreError::TypeMismatch {
+                name: name.to_string(),
+                existing,
+                got: info.mtype,
+            });
         }
-        Ok(())
+        match by_tags.get(tags) {
+            Some(&i) => {
+                let into = &mut self.series[i].2;
+                let merged = if finite {
+                    into.merge_finite(sink)
+                } else {
+                    into.merge(sink)
+                };
+                merged.map_err(merge_error)?;
+                Ok(i)
+            }
+            None => {
+                let fresh = Self::fresh(sink, finite).map_err(merge_error)?;
+                let at = self.series.len();
+                by_tags.insert(tags.clone(), at);
+                self.series.push((name.to_string(), tags.clone(), fresh));
+                Ok(at)
+            }
+        }
+    }
+
+    /// A new series' sink: the aggregate itself (checked: merged into an empty one).
+    fn fresh(sink: &Sink, finite: bool) -> Result<Sink, MergeError> {
+        if finite {
+            let mut fresh = Sink::new(sink.metric_type());
+            fresh.merge_finite(sink)?;
+            Ok(fresh)
+        } else {
+            Ok(sink.clone())
+        }
     }
 
     /// Merges another store into this one.
@@ -121,10 +183,8 @@ impl SeriesStore {
     }
 
     pub fn info(&self, name: &str) -> Option<MetricInfo> {
-        self.metrics
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, i)| *i)
+        let (metric, _) = self.index.get(name)?;
+        Some(self.metrics[*metric].1)
     }
 
     /// Metrics with data, in first-seen order.
@@ -258,6 +318,70 @@ mod tests {
         });
         assert!(s.merge_finite("other", COUNTER, &none, &inf).is_err());
         assert!(s.info("other").is_none() && s.aggregate("other", &[]).is_none());
+    }
+
+    /// Merging through slots (kept per series, reused, stale or from another store) gives the
+    /// store `merge_finite` gives, series for series and in the same order, errors included.
+    #[test]
+    fn merging_at_slots_equals_merging_by_name_and_tags() {
+        let mut rng = crate::metrics::histogram::tests::Rng::new(9);
+        let names = ["a", "b", "c"];
+        let tag_sets: Vec<TagSet> = (0..6)
+            .map(|i| TagSet::from_pairs([("k", i.to_string())]))
+            .collect();
+        let (mut by_name, mut at) = (SeriesStore::new(), SeriesStore::new());
+        let mut other = SeriesStore::new();
+        let mut slots = vec![Slot::default(); names.len() * tag_sets.len()];
+        for step in 0..3000 {
+            let (n, t) = (
+                rng.next_u64() as usize % names.len(),
+                rng.next_u64() as usize % tag_sets.len(),
+            );
+            // "c" is sent as a counter and now and then as a rate: refused alike.
+            let mtype = match (n, rng.next_u64() % 8) {
+                (0, _) => MetricType::Trend,
+                (1, _) => MetricType::Rate,
+                (_, 0) => MetricType::Rate,
+                _ => MetricType::Counter,
+            };
+            let mut sink = Sink::new(mtype);
+            for _ in 0..rng.next_u64() % 30 {
+                let v = if rng.next_u64().is_multiple_of(500) {
+                    1e308
+                } else {
+                    rng.unit() * 100.0
+                };
+                sink.add(v, step);
+            }
+            let info = MetricInfo {
+                mtype,
+                contains: ValueType::Default,
+            };
+            // A copy of the tag set, not the same instance: found by equality.
+            let tags = TagSet::from_pairs(tag_sets[t].iter());
+            let slot = &mut slots[n * tag_sets.len() + t];
+            if step.is_multiple_of(97) {
+                // A slot of another store is only a hint.
+                other
+                    .merge_finite_at(slot, names[n], info, &tags, &sink)
+                    .ok();
+            }
+            let want = by_name.merge_finite(names[n], info, &tags, &sink);
+            let got = at.merge_finite_at(slot, names[n], info, &tags, &sink);
+            assert_eq!(
+                want.map_err(|e| e.to_string()),
+                got.map_err(|e| e.to_string()),
+                "step {step}"
+            );
+        }
+        let list = |s: &SeriesStore| {
+            s.series()
+                .map(|(n, t, k)| (n.to_string(), t.clone(), k.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(list(&at), list(&by_name));
+        assert_eq!(at.metrics(), by_name.metrics());
+        assert_eq!(at.series_count(), 18);
     }
 
     #[test]

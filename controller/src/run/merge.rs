@@ -12,6 +12,7 @@ use volley_common::metrics::{GaugeSink, MetricType, Sink, TagSet, ValueType};
 use volley_proto as pb;
 
 use super::metric_series::MetricTimeline;
+use super::series_keys::SeriesKeys;
 use crate::model::UtilizationSample;
 
 /// Live data of a run (read by the API while the run's task writes it; kept for a while after
@@ -34,6 +35,10 @@ pub struct LiveData {
     /// Every metric's (and each threshold's submetric's) points over the run, downsampled
     /// (the dashboard's "any metric" chart).
     pub metric_series: MetricTimeline,
+    /// The batches' (metric, tag set) pairs, each resolved once.
+    pub keys: SeriesKeys,
+    /// The empty tag set (the timeline's series), made once.
+    untagged: TagSet,
 }
 
 /// Intervals kept per run (an hour at 1 s).
@@ -102,8 +107,18 @@ pub fn merge_batch(
             let _ = slot.merge(&sink);
             continue;
         }
-        let tags = TagSet::from_pairs(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        if let Err(e) = live.series.merge_finite(&s.metric, info, &tags, &sink) {
+        let resolved = match live.keys.resolve(&s) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(agent = %agent, "dropping series of {}: {e}", s.metric);
+                continue;
+            }
+        };
+        let tags = &resolved.tags;
+        let merged = live
+            .series
+            .merge_finite_at(&mut resolved.slot, &s.metric, info, tags, &sink);
+        if let Err(e) = merged {
             tracing::warn!(agent = %agent, "dropping series: {e}");
             continue;
         }
@@ -112,11 +127,11 @@ pub fn merge_batch(
                 // Every reader of the timeline merges a metric over all its tags, so an
                 // interval keeps one series per metric: per tag set, an hour of 1 s intervals of
                 // 50 agents held ~360 MiB (one exact trend per URL, status and method each).
-                let _ = point.merge_finite(&s.metric, info, &TagSet::default(), &sink);
+                let _ = point.merge_finite(&s.metric, info, &live.untagged, &sink);
             }
         }
         live.metric_series
-            .add(&s.metric, info, &tags, &sink, bucket, step_ms);
+            .add(&s.metric, info, tags, &sink, bucket, step_ms);
     }
 }
 
@@ -224,7 +239,12 @@ mod tests {
     use super::*;
 
     fn series(metric: &str, sink: Sink) -> pb::Series {
-        pb::Series::from_sink(metric.into(), ValueType::Default, Default::default(), sink)
+        pb::Series::from_sink(
+            metric.into(),
+            ValueType::Default,
+            std::iter::empty::<(&str, &str)>(),
+            sink,
+        )
     }
 
     fn counter(sum: f64, samples: u64) -> Sink {
@@ -271,7 +291,7 @@ mod tests {
         let mut nan = series("http_reqs", counter(f64::NAN, 1));
         let mut untyped = series("http_reqs", counter(5.0, 1));
         untyped.contains = 0;
-        nan.tags.insert("k".into(), "v".into());
+        nan.tags.push(pb::Tag::new("k", "v"));
         let batch = pb::MetricBatch {
             run_id: 1,
             seq: 1,
@@ -293,6 +313,92 @@ mod tests {
         assert_eq!(count.stat("count", 1.0), Some(7.0));
     }
 
+    /// Batches merged through the resolved (metric, tag set) pairs and their slots give the
+    /// run's store what a plain `merge_finite` of every series with `TagSet::from_pairs` of its
+    /// tags gives, series for series: whatever order an agent sends tags in, with repeated
+    /// keys, type clashes and overflowing sums among them.
+    #[test]
+    fn resolved_series_merge_as_plain_merges_do() {
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let pool = [
+            ("url", "/x"),
+            ("url", "/y"),
+            ("status", "200"),
+            ("method", "GET"),
+            ("name", ""),
+        ];
+        let metrics = [
+            ("http_reqs", MetricType::Counter),
+            ("http_req_duration", MetricType::Trend),
+            ("checks", MetricType::Rate),
+            ("custom", MetricType::Trend),
+            ("custom", MetricType::Counter),
+        ];
+        let (mut live, mut gauges) = (LiveData::default(), AgentGauges::default());
+        let mut want = SeriesStore::new();
+        for seq in 1..=150u64 {
+            for agent in ["a", "b", "c"] {
+                let mut series = Vec::new();
+                for _ in 0..next() % 12 {
+                    let (metric, mtype) = metrics[next() as usize % metrics.len()];
+                    let tags: Vec<(&str, &str)> = (0..next() % 4)
+                        .map(|_| pool[next() as usize % pool.len()])
+                        .collect();
+                    let mut sink = Sink::new(mtype);
+                    for _ in 0..next() % 40 {
+                        let v = match next() % 300 {
+                            0 => 1e308,
+                            x => x as f64 / 7.0,
+                        };
+                        sink.add(v, seq);
+                    }
+                    let info = MetricInfo {
+                        mtype,
+                        contains: ValueType::Default,
+                    };
+                    let set = TagSet::from_pairs(tags.iter().copied());
+                    let _ = want.merge_finite(metric, info, &set, &sink);
+                    series.push(pb::Series::from_sink(
+                        metric.into(),
+                        info.contains,
+                        tags,
+                        sink,
+                    ));
+                }
+                let batch = pb::MetricBatch {
+                    run_id: 1,
+                    seq,
+                    start_unix_ms: seq * 1000,
+                    end_unix_ms: seq * 1000 + 1000,
+                    series,
+                };
+                merge_batch(&mut live, &mut gauges, agent, batch, 1000);
+            }
+        }
+        let list = |s: &SeriesStore| {
+            s.series()
+                .map(|(n, t, k)| (n.to_string(), t.clone(), k.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(list(&live.series), list(&want));
+        assert_eq!(live.series.metrics(), want.metrics());
+        assert!(
+            live.series.series_count() > 20,
+            "the test covers many series"
+        );
+        assert!(
+            live.keys.len() > live.series.series_count(),
+            "tags in several orders are several keys for one series"
+        );
+    }
+
     /// An interval of the timeline holds one series per metric, merged over every tag set the
     /// agents sent it with, and reads the same figures as the run's tagged series.
     #[test]
@@ -300,7 +406,7 @@ mod tests {
         let (mut live, mut gauges) = (LiveData::default(), AgentGauges::default());
         let tagged = |metric: &str, url: &str, sink: Sink| {
             let mut s = series(metric, sink);
-            s.tags.insert("url".into(), url.into());
+            s.tags.push(pb::Tag::new("url", url));
             s
         };
         let trend = |values: &[f64]| {

@@ -115,6 +115,8 @@ pub struct MetricTimeline {
     open: BTreeMap<u64, BTreeMap<String, Open>>,
     /// Older points, numbers only.
     closed: BTreeMap<String, MetricSeries>,
+    /// A closed series may have reached [`MAX_POINTS`] (checked after the next batch).
+    full: bool,
 }
 
 impl MetricTimeline {
@@ -174,7 +176,8 @@ impl MetricTimeline {
             .map(|(key, _, _)| key.clone())
             .collect();
         let end = self.point_end(interval_end);
-        for key in std::iter::once(name.to_string()).chain(subs) {
+        self.add_one(name, info, sink, end);
+        for key in subs {
             self.add_one(&key, info, sink, end);
         }
         while self.open.len() > OPEN {
@@ -190,12 +193,26 @@ impl MetricTimeline {
                 }
             }
         }
-        if self.closed.values().any(|s| s.t.len() + OPEN > MAX_POINTS) {
+        // Only closing a point lengthens a series.
+        if std::mem::take(&mut self.full) && self.any_full() {
             self.halve();
+            self.full = self.any_full();
         }
     }
 
+    fn any_full(&self) -> bool {
+        self.closed.values().any(|s| s.t.len() + OPEN > MAX_POINTS)
+    }
+
     fn add_one(&mut self, key: &str, info: MetricInfo, sink: &Sink, end: u64) {
+        // Most batches: the point and its series are open already.
+        if let Some(slot) = self.open.get_mut(&end).and_then(|p| p.get_mut(key)) {
+            if slot.sink.metric_type() == sink.metric_type() {
+                let _ = slot.sink.merge(sink);
+                slot.numbers = None;
+            }
+            return;
+        }
         let known =
             self.closed.contains_key(key) || self.open.values().any(|p| p.contains_key(key));
         if !known && self.series_count() >= MAX_SERIES {
@@ -235,6 +252,7 @@ impl MetricTimeline {
         if s.fields != fields(info.mtype) {
             return;
         }
+        self.full |= s.t.len() + 1 + OPEN > MAX_POINTS;
         match s.t.binary_search(&end) {
             Ok(i) => {
                 let merged = combine(info.mtype, &s.point(i), &point, ms, ms, false);

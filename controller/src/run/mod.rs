@@ -18,6 +18,7 @@ pub mod merge;
 pub mod messages;
 pub mod metric_series;
 pub mod queue;
+pub mod series_keys;
 
 #[cfg(test)]
 mod tests;

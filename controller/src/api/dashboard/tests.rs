@@ -387,7 +387,7 @@ fn batch(seq: u64, end_unix_ms: u64, vus: f64, durations: &[f64]) -> pb::MetricB
         pb::Series::from_sink(
             metric.into(),
             ValueType::Default,
-            Default::default(),
+            std::iter::empty::<(&str, &str)>(),
             sink(t, values),
         )
     };

@@ -253,7 +253,10 @@ fn held(batch: &volley_proto::MetricBatch) -> usize {
         .map(|s| {
             s.sink.as_ref().map_or(0, |k| k.encoded_len())
                 + s.metric.len()
-                + s.tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                + s.tags
+                    .iter()
+                    .map(|t| t.key.len() + t.value.len())
+                    .sum::<usize>()
         })
         .sum()
 }

@@ -258,11 +258,12 @@ fn batch(agent: &str, seq: u64, series: Vec<pb::Series>) -> Input {
 fn series(metric: &str, mtype: MetricType, value: f64, tags: &[(&str, &str)]) -> pb::Series {
     let mut sink = Sink::new(mtype);
     sink.add(value, 0);
-    let tags = tags
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    pb::Series::from_sink(metric.into(), ValueType::Default, tags, sink)
+    pb::Series::from_sink(
+        metric.into(),
+        ValueType::Default,
+        tags.iter().copied(),
+        sink,
+    )
 }
 
 fn iterations(n: f64) -> Vec<pb::Series> {
