@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{timestamp, Command, Effect, Prepared, State, StateError};
+
 /// How long an id is remembered after its write was first proposed (ms). A write is sent
 /// again for at most this long (`crate::store::Db::execute_until_committed`), so a copy
 /// committed later than that is never taken for a new write.
@@ -79,5 +81,38 @@ impl Ops {
             self.0.remove(k);
         }
         self.0.insert(change.id, change.record);
+    }
+}
+
+impl State {
+    /// A write sent again until committed: applied by its first copy, a later copy changes
+    /// nothing.
+    pub(super) fn prepare_once(
+        &self,
+        p: &mut Prepared,
+        index: u64,
+        cmd: &Command,
+    ) -> Result<(), StateError> {
+        let Command::Once { id, at, command } = cmd else {
+            return Err(super::not_a("Once", cmd));
+        };
+        if matches!(**command, Command::Once { .. }) {
+            return Err(StateError::Invalid {
+                subject: format!("write {id}"),
+                problem: "a Once command wraps another Once; wrap the command itself".into(),
+            });
+        }
+        let at_ms = timestamp::parse_rfc3339(at).map_err(|problem| StateError::BadTimestamp {
+            field: "Once.at".into(),
+            value: at.clone(),
+            problem,
+        })?;
+        if let Some(first) = self.ops.seen(*id) {
+            p.effect = Effect::Repeated { first: first.index };
+            return Ok(());
+        }
+        *p = self.prepare(index, command)?;
+        p.ops = Some(self.ops.plan(*id, OpRecord { at_ms, index }));
+        Ok(())
     }
 }

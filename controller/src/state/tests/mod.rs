@@ -1,9 +1,13 @@
 //! Unit tests of the state machine: each command, each transition pair, the rules it enforces.
 //! The shared commands and helpers live here, one file per command family below.
 
+use super::idempotency::KeyKind;
 use super::*;
-use crate::model::AbortReason;
+use crate::model::{
+    AbortReason, Assignment, ProcessingStatus, ResultStatus, StopRequest, Transition,
+};
 use serde_json::json;
+use volley_api::Role;
 
 mod assign;
 mod create;
