@@ -368,6 +368,13 @@ fn follow(
                     return code::CONTROLLER_LOST;
                 }
             }
+            // In a Raft group the controller answering after a leader change may be a follower
+            // that has not applied the run's creation yet (reads are served from each node's
+            // own state: docs/ha.md#reads). The run exists — it was created and committed — so
+            // its 404 is waited out like an unreachable controller.
+            Err(e)
+                if not_known_yet(&e, c.leader().is_some())
+                    && last_ok.elapsed() <= CONTROLLER_LOST_AFTER => {}
             Err(e) => return rest_failed(e, true),
         }
         // Polls every 250 ms, and at once after a first signal (to send the stop).
@@ -381,6 +388,12 @@ fn follow(
         let _ = out.flush();
     }
     code
+}
+
+/// Whether `e`, the answer to a poll of a run that exists, can be a controller of a Raft group
+/// (`in_group`) that has not applied the run yet: a 404. A controller alone answers for itself.
+fn not_known_yet(e: &ClientError, in_group: bool) -> bool {
+    in_group && e.status() == Some(404)
 }
 
 /// The end of a followed run: the summary, warnings, and the exit code.
@@ -486,5 +499,18 @@ mod tests {
             assert_eq!(&k[14..15], "4", "version 4: {k}");
             assert!("89ab".contains(&k[19..20]), "variant 10: {k}");
         }
+    }
+
+    #[test]
+    fn a_404_is_waited_out_only_from_a_raft_group() {
+        use volley_api::client::ClientError;
+        let status = |status| ClientError::Status {
+            status,
+            body: String::new(),
+        };
+        assert!(super::not_known_yet(&status(404), true));
+        assert!(!super::not_known_yet(&status(404), false));
+        assert!(!super::not_known_yet(&status(403), true));
+        assert!(!super::not_known_yet(&status(500), true));
     }
 }
