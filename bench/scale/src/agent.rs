@@ -51,8 +51,14 @@ pub struct Fleet {
     /// Each Start barrier: when it arrived and the instant it names (when a real agent's VUs
     /// begin), for the run-start row (`crate::run_start`).
     pub starts: Mutex<Vec<(Instant, Instant)>>,
-    /// The VUs each Assign gave its agent (its segment's share of the test's `vus`).
+    /// The VUs each Assign gave its agent (its segment's share of the test's `vus`), counted
+    /// only when [`Fleet::counting_vus`] asked for it.
     pub assigned_vus: Mutex<Vec<u64>>,
+    /// Whether agents work out their VUs from each Assign (the run-start row). The curve's
+    /// agents report one VU each: striping a segment in a sequence of N agents costs O(N) per
+    /// agent, so N agents doing it at once stalled the harness at 3,000 agents (13 s to start,
+    /// then AGENT_LOST while its heartbeats waited).
+    count_vus: bool,
 }
 
 /// Every batch sent, in order, with the iterations sent up to it (for the merge lag,
@@ -94,7 +100,14 @@ impl Fleet {
             problems: Mutex::new(Vec::new()),
             starts: Mutex::new(Vec::new()),
             assigned_vus: Mutex::new(Vec::new()),
+            count_vus: false,
         }
+    }
+
+    /// The same fleet, its agents working out their VUs from each Assign as a real agent does.
+    pub fn counting_vus(mut self) -> Self {
+        self.count_vus = true;
+        self
     }
 
     /// The Start barriers seen since the last call: (arrived, the barrier's instant).
@@ -267,8 +280,14 @@ pub async fn agent(
                 let Some(body) = m.body else { continue };
                 match body {
                     In::Assign(a) => {
-                        let vus = assigned_vus(&a).with_context(|| format!("{name}: run {}", a.run_id))?;
-                        lock(&fleet.assigned_vus).push(vus);
+                        let vus = if fleet.count_vus {
+                            let vus = assigned_vus(&a)
+                                .with_context(|| format!("{name}: run {}", a.run_id))?;
+                            lock(&fleet.assigned_vus).push(vus);
+                            vus
+                        } else {
+                            1
+                        };
                         part = Part { run_id: a.run_id, vus, ..Part::default() };
                         send(Out::Event(part.event(pb::RunPhase::Ready))).await?;
                     }

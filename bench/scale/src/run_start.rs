@@ -178,7 +178,7 @@ pub fn run(
     let n = spec.agents;
     let ctrl = Controller::start(volley, cpu, n)?;
     let client = Client::new(&ctrl.rest)?.with_timeout(Duration::from_secs(20))?;
-    let fleet = Arc::new(Fleet::new(batches::variants(8, 100), RUN_SECONDS));
+    let fleet = Arc::new(Fleet::new(batches::variants(8, 100), RUN_SECONDS).counting_vus());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tasks: Vec<_> = (0..n)
         .map(|i| {
