@@ -336,6 +336,20 @@ mod vu_tests {
     use crate::js::modulestest::TestVu;
     use crate::js::vu_ctx::Phase;
 
+    /// A request's head as the test server reads it (up to its blank line).
+    fn read_head(s: &mut std::net::TcpStream) -> Vec<u8> {
+        let mut req = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let k = s.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..k]);
+        }
+        req
+    }
+
     /// A server on loopback that answers `n` requests (one per connection) with `response` and
     /// returns the requests it got.
     fn serve(n: usize, response: &'static str) -> (String, std::thread::JoinHandle<Vec<String>>) {
@@ -345,15 +359,7 @@ mod vu_tests {
             let mut got = Vec::new();
             for _ in 0..n {
                 let (mut s, _) = listener.accept().unwrap();
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let k = s.read(&mut buf).unwrap();
-                    if k == 0 {
-                        break;
-                    }
-                    req.extend_from_slice(&buf[..k]);
-                }
+                let req = read_head(&mut s);
                 got.push(String::from_utf8_lossy(&req).into_owned());
                 s.write_all(response.as_bytes()).unwrap();
             }
@@ -430,15 +436,7 @@ mod vu_tests {
         let server = std::thread::spawn(move || {
             for r in responses {
                 let (mut s, _) = listener.accept().unwrap();
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let k = s.read(&mut buf).unwrap();
-                    if k == 0 {
-                        break;
-                    }
-                    req.extend_from_slice(&buf[..k]);
-                }
+                read_head(&mut s);
                 s.write_all(r.as_bytes()).unwrap();
             }
         });
