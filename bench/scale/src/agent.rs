@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
+use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use volley_proto as pb;
 
@@ -19,6 +21,7 @@ use pb::agent_message::Body as Out;
 use pb::controller_message::Body as In;
 
 use crate::batches::{Totals, Variant};
+use crate::wait::wait_for;
 
 /// Longest the harness waits for the controller to answer a connection or a registration.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -145,6 +148,59 @@ impl Fleet {
 
     pub fn backlog_age(&self, merged: f64, at: Instant) -> Duration {
         lock(&self.log).backlog_age(merged, at)
+    }
+
+    /// Starts `n` simulated agents of this fleet on `rt`, each with a connection of its own to
+    /// the controller's gRPC address `url`; an agent that fails says why in [`Fleet::problems`].
+    pub fn spawn(self: &Arc<Self>, rt: &Runtime, url: &str, n: usize) -> Agents {
+        let (stop, stopped) = watch::channel(false);
+        let tasks = (0..n)
+            .map(|i| {
+                let (fleet, url, stopped) = (self.clone(), url.to_string(), stopped.clone());
+                rt.spawn(async move {
+                    if let Err(e) = agent(i, url, fleet.clone(), stopped).await {
+                        fleet.problem(format!("{e:#}"));
+                    }
+                })
+            })
+            .collect();
+        Agents { stop, tasks }
+    }
+
+    /// Waits until `n` agents have registered: 60 s plus 1 s per 25 agents (they connect 64
+    /// at a time); fails at once when an agent failed.
+    pub fn wait_registered(&self, n: usize) -> Result<()> {
+        wait_for(
+            "every agent to register",
+            Duration::from_secs(60 + n as u64 / 25),
+            || {
+                if let Some(p) = self.problems().first() {
+                    bail!("an agent failed: {p}");
+                }
+                Ok(self.registered.load(Ordering::SeqCst) == n)
+            },
+        )
+    }
+}
+
+/// The simulated agents [`Fleet::spawn`] started, running until [`Agents::stop`].
+pub struct Agents {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Agents {
+    /// Tells every agent to stop and waits up to 10 s for them to end.
+    pub fn stop(self, rt: &Runtime) {
+        let _ = self.stop.send(true);
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                for t in self.tasks {
+                    let _ = t.await;
+                }
+            })
+            .await;
+        });
     }
 }
 

@@ -127,6 +127,14 @@ pub fn spawn_poller(
     (stop, handle)
 }
 
+/// The 1-minute load average (`/proc/loadavg`), NaN when unknown.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 /// The `q`-quantile (0..=1) of `v` (nearest rank), NaN when empty.
 pub fn quantile(v: &[f64], q: f64) -> f64 {
     if v.is_empty() {

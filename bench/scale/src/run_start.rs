@@ -5,6 +5,7 @@
 //! moment a real agent's VUs begin. The simulated agents answer Assign at once: the VUs' own
 //! init is the startup row's figure, printed beside it.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,10 +15,12 @@ use anyhow::{anyhow, bail, Result};
 use tokio::runtime::Runtime;
 use volley_api::client::Client;
 
-use crate::agent::{self, Fleet};
+use crate::agent::Fleet;
 use crate::batches;
 use crate::controller::Controller;
 use crate::probe::quantile;
+use crate::rest::{create_test_vus, final_status};
+use crate::wait::wait_for;
 
 /// Submit → every agent RUNNING may take this long, plus the VUs' init (issue 23).
 pub const GOAL_S: f64 = 2.0;
@@ -167,10 +170,46 @@ impl Outcome {
     }
 }
 
-/// Runs `trials` trials of `spec` on one fresh controller (pinned to `cpu`).
-pub fn run(
+/// Measures the run-start row and prints its section: the trials' table and the verdict
+/// lines (`None`: the harness failed, and the section says so).
+pub fn measure_and_print(
     rt: &Runtime,
-    volley: &std::path::Path,
+    volley: &Path,
+    cpu: Option<usize>,
+    spec: Spec,
+    trials: usize,
+) -> Option<Outcome> {
+    eprintln!(
+        "controller-scale: run start, {} agents × {} VUs, {trials} trials",
+        spec.agents, spec.vus_per_agent
+    );
+    println!(
+        "Run start: submit → every agent RUNNING, {} simulated agents, a plan of {} VUs each ({} VUs), {trials} trials, controller on CPU {}",
+        spec.agents,
+        spec.vus_per_agent,
+        spec.vus_per_agent.saturating_mul(spec.agents as u64),
+        cpu.map_or("any".into(), |c| c.to_string())
+    );
+    match run(rt, volley, cpu, spec, trials) {
+        Ok(out) => {
+            out.print();
+            for note in &out.notes {
+                eprintln!("  note: {note}");
+            }
+            Some(out)
+        }
+        Err(e) => {
+            println!("- run start: harness error (see stderr) — target missed");
+            eprintln!("  error: {e:#}");
+            None
+        }
+    }
+}
+
+/// Runs `trials` trials of `spec` on one fresh controller (pinned to `cpu`).
+fn run(
+    rt: &Runtime,
+    volley: &Path,
     cpu: Option<usize>,
     spec: Spec,
     trials: usize,
@@ -179,27 +218,9 @@ pub fn run(
     let ctrl = Controller::start(volley, cpu, n)?;
     let client = Client::new(&ctrl.rest)?.with_timeout(Duration::from_secs(20))?;
     let fleet = Arc::new(Fleet::new(batches::variants(8, 100), RUN_SECONDS).counting_vus());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let (fleet, url, stop) = (fleet.clone(), ctrl.grpc.clone(), stop_rx.clone());
-            rt.spawn(async move {
-                if let Err(e) = agent::agent(i, url, fleet.clone(), stop).await {
-                    fleet.problem(format!("{e:#}"));
-                }
-            })
-        })
-        .collect();
+    let agents = fleet.spawn(rt, &ctrl.grpc, n);
     let outcome = trials_on(&ctrl, &client, &fleet, spec, trials);
-    let _ = stop_tx.send(true);
-    rt.block_on(async {
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
-            for t in tasks {
-                let _ = t.await;
-            }
-        })
-        .await;
-    });
+    agents.stop(rt);
     outcome.map_err(|e| e.context(format!("the controller's last lines:\n{}", ctrl.log_tail())))
 }
 
@@ -215,14 +236,7 @@ fn trials_on(
         Some(p) => bail!("an agent failed: {p}"),
         None => Ok(()),
     };
-    crate::wait_for(
-        "every agent to register",
-        Duration::from_secs(60 + n as u64 / 25),
-        || {
-            no_problem()?;
-            Ok(fleet.registered.load(Ordering::SeqCst) == n)
-        },
-    )?;
+    fleet.wait_registered(n)?;
     // The scheduler offers an agent only after its first heartbeat.
     std::thread::sleep(Duration::from_millis(1500));
     let mut out = Outcome {
@@ -237,26 +251,26 @@ fn trials_on(
         let started = fleet.started.load(Ordering::SeqCst);
         let done = fleet.done.load(Ordering::SeqCst);
         let script = format!("// run start, trial {trial}\nexport default function () {{}}\n");
-        let test = crate::create_test_vus(client, n, total_vus, RUN_SECONDS, &script)?;
+        let test = create_test_vus(client, n, total_vus, RUN_SECONDS, &script)?;
         let submitted = Instant::now();
         let run_id = client.start_testrun(test, &Default::default())?.run.id;
         let mut ended = None;
-        crate::wait_for("the Start barrier on every agent", TRIAL_TIMEOUT, || {
+        wait_for("the Start barrier on every agent", TRIAL_TIMEOUT, || {
             no_problem()?;
-            ended = crate::final_status(client, run_id, false)?;
+            ended = final_status(client, run_id, false)?;
             Ok(fleet.started.load(Ordering::SeqCst) >= started + n || ended.is_some())
         })?;
         let starts = fleet.take_starts();
         let since = |t: Instant| t.saturating_duration_since(submitted).as_secs_f64();
         let last_start_s = starts.iter().map(|s| since(s.0)).fold(f64::NAN, f64::max);
         let all_running_s = starts.iter().map(|s| since(s.1)).fold(f64::NAN, f64::max);
-        crate::wait_for("every agent's DONE", TRIAL_TIMEOUT, || {
+        wait_for("every agent's DONE", TRIAL_TIMEOUT, || {
             no_problem()?;
             Ok(fleet.done.load(Ordering::SeqCst) >= done + n)
         })?;
         let mut status = ended;
-        crate::wait_for("the run to end", TRIAL_TIMEOUT, || {
-            status = crate::final_status(client, run_id, false)?;
+        wait_for("the run to end", TRIAL_TIMEOUT, || {
+            status = final_status(client, run_id, false)?;
             Ok(status.is_some())
         })?;
         let vus = fleet.take_assigned_vus();
