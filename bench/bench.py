@@ -391,28 +391,43 @@ def run_script_tool(ctx: Ctx, tool: str, script: str, env_vars: dict[str, str], 
     return r
 
 
+def parse_wrk(text: str) -> dict[str, Any] | None:
+    """wrk's output: its `Requests/sec` line and the BENCH_WRK line of WRK_LUA's done() hook
+    (None when either is missing)."""
+    m = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    b = re.search(r"BENCH_WRK requests=(\d+) duration_us=(\d+) errors=(\d+) p50_us=(\d+) p95_us=(\d+)", text)
+    if not m or not b:
+        return None
+    return {
+        "rps": float(m.group(1)),
+        "requests": int(b.group(1)),
+        "duration_s": int(b.group(2)) / 1e6,
+        "errors": int(b.group(3)),
+        "p50_ms": int(b.group(4)) / 1000.0,
+        "p95_ms": int(b.group(5)) / 1000.0,
+    }
+
+
+def setup_at(log: str) -> float | None:
+    """When setup() ran, in Unix seconds: the `SETUP_AT <ms>` line that startup.js and
+    sleepers.js log (None when there is none)."""
+    m = re.search(r"SETUP_AT (\d{10,})", log)
+    return int(m.group(1)) / 1000.0 if m else None
+
+
 def run_wrk(ctx: Ctx, conns: int, duration: int, target: Target, tag: str) -> dict[str, Any]:
     cmd = ["taskset", "-c", str(ctx.gen_cpu), ctx.wrk or "wrk", "-t1", f"-c{conns}",
            f"-d{duration}s", "-s", str(ctx.lua), target.url + "/"]
     out, err = ctx.workdir / f"{tag}.out", ctx.workdir / f"{tag}.err"
     r = measure(cmd, dict(os.environ), duration + 30, out, err, target)
-    text = out.read_text(errors="replace")
+    parsed = parse_wrk(out.read_text(errors="replace"))
     r["wrk"] = {}
-    m = re.search(r"Requests/sec:\s*([\d.]+)", text)
-    b = re.search(r"BENCH_WRK requests=(\d+) duration_us=(\d+) errors=(\d+) p50_us=(\d+) p95_us=(\d+)", text)
     if r["timed_out"]:
         r["error"] = "wrk killed after its time limit"
-    elif r["exit_code"] != 0 or not m or not b:
+    elif r["exit_code"] != 0 or parsed is None:
         r["error"] = f"wrk exit code {r['exit_code']}: {tail(err) or tail(out)}"
     else:
-        r["wrk"] = {
-            "rps": float(m.group(1)),
-            "requests": int(b.group(1)),
-            "duration_s": int(b.group(2)) / 1e6,
-            "errors": int(b.group(3)),
-            "p50_ms": int(b.group(4)) / 1000.0,
-            "p95_ms": int(b.group(5)) / 1000.0,
-        }
+        r["wrk"] = parsed
     if not target.alive():
         r["error"] = f"{r.get('error', 'run')} (the target died during the run)"
     return r
@@ -561,10 +576,10 @@ def bench_startup(ctx: Ctx) -> list[dict[str, Any]]:
             r = run_script_tool(ctx, tool, "startup.js", {"VUS": str(vus)}, 180, None, tag)
             metrics = {}
             if "error" not in r:
-                m = re.search(r"SETUP_AT (\d{10,})", r["stderr_path"].read_text(errors="replace"))
-                if m:
+                at = setup_at(r["stderr_path"].read_text(errors="replace"))
+                if at is not None:
                     metrics = {
-                        "startup_s": int(m.group(1)) / 1000.0 - r["started_at"],
+                        "startup_s": at - r["started_at"],
                         "total_s": r["wall_s"],
                         "iterations": mget(r["metrics"], "iterations", "count"),
                     }
@@ -702,22 +717,21 @@ def scale_run(ctx: Ctx, target: Target, tool: str, vus: int, conn: int, sleep_s:
     metrics: dict[str, Any] = {}
     if "error" not in r:
         log = r["stderr_path"].read_text(errors="replace")
-        m = re.search(r"SETUP_AT (\d{10,})", log)
+        at = setup_at(log)
         errors = [ln for ln in log.splitlines() if "level=error" in ln]
-        if not m:
+        if at is None:
             r["error"] = "no 'SETUP_AT <ms>' line in the log: setup() did not run?"
         elif errors:
             r["error"] = f"{len(errors)} error line(s) in the log, the first: {errors[0]}"
         else:
-            setup_at = int(m.group(1)) / 1000.0
             # Steady state: every VU has slept once since setup(), the test is not yet over.
-            steady = [x for x in sampler.samples if setup_at + sleep_s <= x[0] <= setup_at + dur]
+            steady = [x for x in sampler.samples if at + sleep_s <= x[0] <= at + dur]
             iters = mget(r["metrics"], "iterations", "count")
             metrics = http_metrics(r) if conn else {}
             metrics.update({
                 "vus": vus,
                 "vus_conn": conn,
-                "init_s": setup_at - r["started_at"],
+                "init_s": at - r["started_at"],
                 "rss_per_vu_kib": r["rss_mib"] * 1024 / vus,
                 "maps": max((x[3] for x in sampler.samples), default=None),
                 "sleep_cores": ((steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0])
@@ -839,6 +853,11 @@ def medians(recs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
+def every_round_ok(d: dict[str, Any]) -> bool:
+    """Whether a tool's medians come from rounds that all succeeded (and there was one)."""
+    return bool(d.get("ok_rounds")) and d.get("ok_rounds") == d.get("rounds")
+
+
 def config_vus(config: str) -> int | None:
     """The VU count of a config label such as "1,000 VUs" (None for other labels)."""
     m = re.fullmatch(r"([\d,]+) VUs", config)
@@ -921,8 +940,9 @@ def ratio_lines(bench: str, med: dict[str, dict[str, dict[str, Any]]]) -> tuple[
             lines.append(line)
     current = None
     if bench == "scale":
+        # "No error" is every round: one that failed (an error line, a crash) is no stable run.
         ok = [(d.get("vus") or 0, d.get("duration_s") or 0) for tools in med.values()
-              for t, d in tools.items() if t == "volley" and d.get("ok_rounds")]
+              for t, d in tools.items() if t == "volley" and every_round_ok(d)]
         best = max(ok, default=(0, 0))
         lines.append(verdict("volley VUs on one generator, mostly sleeping, no error", best[0],
                              "≥ 100,000 for 300 s", best[0] >= 100000 and best[1] >= 300)

@@ -124,7 +124,8 @@ def bench_rows(b: Bench) -> list[dict[str, str]]:
     else:
         longest = max((d.get("duration_s") or 0 for tools in b.med.get("scale", {}).values()
                        for tool, d in tools.items()
-                       if tool == "volley" and d.get("vus") == t.get("value") and d.get("ok_rounds")),
+                       if tool == "volley" and d.get("vus") == t.get("value")
+                       and d.get("ok_rounds") == d.get("rounds")),
                       default=0)
         rows.append(row(name, f"{fmt(t.get('value'))} VUs for {fmt(longest)} s", goal=goal,
                         result=verdict(t.get("met"))))
@@ -219,8 +220,8 @@ def markdown(rows: list[dict[str, str]], header: str = "") -> str:
     for r in rows:
         lines.append("| " + " | ".join(r[k] for k in ("row", "volley", "k6", "ratio", "goal", "verdict",
                                                        "note")) + " |")
-    counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in ("met", "missed", "not measured",
-                                                                     "not run")}
+    counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in ("met", "missed", "reported",
+                                                                     "not measured", "not run")}
     lines += ["", "- " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)]
     return "\n".join(lines) + "\n"
 

@@ -95,6 +95,14 @@ class SummaryTable(unittest.TestCase):
         self.assertIn("this run's startup row", r["note"])
         self.assertEqual(rows["start-up, 10,000 VUs, process start → setup()"]["verdict"], "met")
 
+    def test_the_scale_row_gives_the_vus_held_and_for_how_long(self):
+        scale = {"100,000 VUs (0 with a connection), sleep 5 s": {
+            "volley": {"ok_rounds": 1, "rounds": 1, "vus": 100000, "duration_s": 300}}}
+        rows = self.by_row(summary.summary_rows(results({"scale": scale}), CONTROLLER))
+        r = rows["VUs on one agent, mostly sleeping, 5 min, no error"]
+        self.assertEqual((r["volley"], r["verdict"]), ("100,000 VUs for 300 s", "met"))
+        self.assertIn("1 reported", summary.markdown(list(rows.values())))
+
     def test_nothing_measured_is_every_row_not_run(self):
         rows = summary.summary_rows(None, None)
         self.assertEqual(len(rows), 10)
