@@ -7,6 +7,7 @@ pub mod browser;
 pub mod cluster;
 pub mod grpc_server;
 pub mod ha;
+pub mod ha_lab;
 pub mod ha_runs;
 pub mod http;
 pub mod k6_client;

@@ -6,10 +6,10 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use volley_e2e::ha::{get, serial, Group, FAILOVER_BOUND, RUN_BOUND};
-use volley_e2e::netns::leftovers;
+use volley_e2e::ha_lab::HaLab;
 use volley_e2e::{volley_bin, Proc};
 
-use super::{at_time, namespaced_group, ns_name, write_script, NET_PREFIX};
+use super::{at_time, write_script};
 
 /// One client operation of the history test, as the client saw it.
 #[derive(Debug, Clone)]
@@ -105,16 +105,16 @@ fn client_loop(
 #[test]
 fn concurrent_submits_and_stops_through_kills_and_partitions_keep_one_history() {
     let _serial = serial();
-    let lab = namespaced_group(
+    let Some(mut lab) = HaLab::start(
         "controller_ha history",
         "controller-ha-history",
         "10.253.2",
         "02:00:5e:00:5e:12",
-    );
-    let Some((_lab, net, mut group, dir)) = lab else {
+    ) else {
         return;
     };
-    let script = write_script(&dir, "tiny.js", TINY);
+    let script = write_script(&lab.dir, "tiny.js", TINY);
+    let (group, links) = (&mut lab.group, &lab.links);
     let first = group.leader(FAILOVER_BOUND);
     let _agents = group.agents(&["ha-1", "ha-2", "ha-3"], first);
 
@@ -146,20 +146,20 @@ fn concurrent_submits_and_stops_through_kills_and_partitions_keep_one_history() 
     //    started again.
     at(12);
     let leader = group.leader(FAILOVER_BOUND);
-    for o in others(&group, leader).collect::<Vec<_>>() {
-        net.black_hole(&ns_name(leader), &ns_name(o));
+    for o in others(group, leader).collect::<Vec<_>>() {
+        links.cut(leader, o);
     }
     log(format!("cut off leader {leader}"));
     let code = group.wait_exit(leader, FAILOVER_BOUND);
     log(format!("node {leader} stopped (exit {code})"));
-    for o in others(&group, leader).collect::<Vec<_>>() {
-        net.mend(&ns_name(leader), &ns_name(o));
+    for o in others(group, leader).collect::<Vec<_>>() {
+        links.mend(leader, o);
     }
     group.start(leader);
     // 3. A follower is killed and started again.
     at(22);
     let leader = group.leader(FAILOVER_BOUND);
-    let follower = others(&group, leader).next().expect("a follower");
+    let follower = others(group, leader).next().expect("a follower");
     group.kill(follower);
     log(format!("killed follower {follower}"));
     at(25);
@@ -167,14 +167,14 @@ fn concurrent_submits_and_stops_through_kills_and_partitions_keep_one_history() 
     // 4. A follower is cut off from the others (a minority partition), then healed.
     at(28);
     let leader = group.leader(FAILOVER_BOUND);
-    let follower = others(&group, leader).next_back().expect("a follower");
-    for o in others(&group, follower).collect::<Vec<_>>() {
-        net.black_hole(&ns_name(follower), &ns_name(o));
+    let follower = others(group, leader).next_back().expect("a follower");
+    for o in others(group, follower).collect::<Vec<_>>() {
+        links.cut(follower, o);
     }
     log(format!("cut off follower {follower}"));
     at(32);
-    for o in others(&group, follower).collect::<Vec<_>>() {
-        net.mend(&ns_name(follower), &ns_name(o));
+    for o in others(group, follower).collect::<Vec<_>>() {
+        links.mend(follower, o);
     }
     // 5. The leader is killed once more.
     at(34);
@@ -325,11 +325,5 @@ fn concurrent_submits_and_stops_through_kills_and_partitions_keep_one_history() 
         problems.join("\n"),
         group.logs()
     );
-    group.clean_up();
-    drop(net);
-    assert!(
-        leftovers(NET_PREFIX).is_empty(),
-        "{:?}",
-        leftovers(NET_PREFIX)
-    );
+    lab.finish();
 }

@@ -27,7 +27,7 @@
 //!   with exact totals, and every node holds the same state;
 //! - [`partition`]: each controller in its own network namespace on a private bridge
 //!   (`10.253.1.0/24`), the agents and the target in the root namespace: the leader is cut off
-//!   from both followers (a black hole, `netns::Bridged::black_hole`) during a run; it steps
+//!   from both followers (a black hole, `volley_e2e::ha_lab::Links::cut`) during a run; it steps
 //!   down (check-quorum) and stops its process, the majority elects a new leader and the run
 //!   FINISHES with exact totals (the cut-off leader acknowledged no batch it could not
 //!   commit); healed and started again, the old leader catches up, and every run's history
@@ -56,10 +56,6 @@ mod stops;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-
-use volley_e2e::ha::Group;
-use volley_e2e::netns::{lab, Bridged, Lab};
-use volley_e2e::temp_dir;
 
 fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
@@ -109,45 +105,4 @@ fn at_time(at: &str) -> SystemTime {
     } else {
         now - Duration::from_millis(ms.unsigned_abs())
     }
-}
-
-/// Every namespace, veth and bridge of the partition tests starts with this (a crashed run's
-/// leftovers are swept at the next start).
-const NET_PREFIX: &str = "vlyh";
-
-/// Serializes the tests that build network namespaces named [`NET_PREFIX`]…, across test
-/// processes.
-const NET_LOCK: &str = "/tmp/volley-e2e-controller-ha.lock";
-
-/// The lab of a test that cuts the network between controllers, `test` naming it: the
-/// permission and the lock ([`lab`]; `None`, the test skipped, without CAP_NET_ADMIN outside
-/// CI), three namespaces on one bridge (`subnet`.0/24, node `id`'s named [`ns_name`]), and a
-/// group started in them, one controller each, its data dirs in a fresh temp dir named after
-/// `dir_name`, which comes last. Bound in this order, the group goes before its network and the
-/// network before the lock.
-fn namespaced_group(
-    test: &str,
-    dir_name: &str,
-    subnet: &str,
-    mac_prefix: &str,
-) -> Option<(Lab, Bridged, Group, PathBuf)> {
-    let lab = lab(test, NET_LOCK, NET_PREFIX)?;
-    let dir = temp_dir(dir_name);
-    let names: Vec<String> = (1..=3).map(ns_name).collect();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let net = Bridged::create(NET_PREFIX, subnet, mac_prefix, &names);
-    let hosts: Vec<(String, String)> = names
-        .iter()
-        .map(|n| {
-            let h = net.host(n);
-            (h.ns.clone(), h.addr.clone())
-        })
-        .collect();
-    let group = Group::in_namespaces(&dir, &hosts);
-    Some((lab, net, group, dir.keep()))
-}
-
-/// The name of node `id`'s namespace in [`namespaced_group`].
-fn ns_name(id: u64) -> String {
-    format!("c{id}")
 }

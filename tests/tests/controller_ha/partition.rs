@@ -3,25 +3,23 @@
 use std::time::{Duration, Instant};
 
 use volley_e2e::ha::{serial, FAILOVER_BOUND, RUN_BOUND};
+use volley_e2e::ha_lab::HaLab;
 use volley_e2e::ha_runs::{histories, Exact};
 use volley_e2e::k6_client::CountingTarget;
-use volley_e2e::netns::leftovers;
 use volley_e2e::workspace_root;
-
-use super::{namespaced_group, ns_name, NET_PREFIX};
 
 #[test]
 fn a_leader_partitioned_from_both_followers_steps_down_and_the_majority_goes_on() {
     let _serial = serial();
-    let lab = namespaced_group(
+    let Some(mut lab) = HaLab::start(
         "controller_ha partition",
         "controller-ha-partition",
         "10.253.1",
         "02:00:5e:00:5e:11",
-    );
-    let Some((_lab, net, mut group, _)) = lab else {
+    ) else {
         return;
     };
+    let group = &mut lab.group;
     // 40 requests a second for 24 s over two agents (in the root namespace, against a target
     // on its loopback), one request and two checks each.
     let counted = workspace_root().join("tests/failure-scripts/resume.js");
@@ -37,7 +35,7 @@ fn a_leader_partitioned_from_both_followers_steps_down_and_the_majority_goes_on(
     let before = target.count();
     let cut = Instant::now();
     for id in group.ids().into_iter().filter(|&id| id != old) {
-        net.black_hole(&ns_name(old), &ns_name(id));
+        lab.links.cut(old, id);
     }
     // Check-quorum: without a quorum it steps down, and a deposed leader stops its process
     // (docs/ha.md#leadership), so it drives no run and acknowledges no batch.
@@ -62,7 +60,7 @@ fn a_leader_partitioned_from_both_followers_steps_down_and_the_majority_goes_on(
     // Healed, the old leader starts again (as a supervisor would start it) and catches up:
     // the entries it appended alone in its term are replaced by the majority's log.
     for id in group.ids().into_iter().filter(|&id| id != old) {
-        net.mend(&ns_name(old), &ns_name(id));
+        lab.links.mend(old, id);
     }
     group.start(old);
     group.wait_caught_up(old, RUN_BOUND);
@@ -94,11 +92,5 @@ fn a_leader_partitioned_from_both_followers_steps_down_and_the_majority_goes_on(
         );
     }
     println!("every node holds the same state: {state}");
-    group.clean_up();
-    drop(net);
-    assert!(
-        leftovers(NET_PREFIX).is_empty(),
-        "{:?}",
-        leftovers(NET_PREFIX)
-    );
+    lab.finish();
 }
