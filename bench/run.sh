@@ -4,12 +4,15 @@
 # ends with one summary table of issue 23's rows (bench/summary.py).
 #
 #   bash bench/run.sh [--quick] [--rounds N] [--only NAME,...] [--scale] [--scale-k6] [--no-build]
-#                     [--controller-agents 10,100,1000,3000,5000] [--run-start 100x1000|none]
+#                     [--volley PATH] [--controller-agents 10,100,1000,3000,5000]
+#                     [--run-start 100x1000|none]
 #
-# --no-build skips `cargo build` (uses the existing target/release binaries); `--only
-# controller` (alone or in the list) picks the controller rows, which run by default;
-# --controller-agents picks their agent counts, --run-start the run-start row's agents and VUs
-# per agent. Every other argument goes to bench/bench.py. See bench/README.md.
+# --no-build skips `cargo build` (uses the existing release binaries); the binaries are those
+# of $CARGO_TARGET_DIR/release (default target/release), and --volley PATH picks another volley
+# for both harnesses. `--only controller` (alone or in the list) picks the controller rows,
+# which run by default; --controller-agents picks their agent counts, --run-start the
+# run-start row's agents and VUs per agent. Every other argument goes to bench/bench.py. See
+# bench/README.md.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,10 +22,14 @@ quick=0
 only=""
 controller_agents=""
 run_start=100x1000
+release="${CARGO_TARGET_DIR:-target}/release"
+volley="$release/volley"
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=0 ;;
+    --volley) volley="${2:-}"; shift ;;
+    --volley=*) volley="${1#--volley=}" ;;
     --quick) quick=1; args+=("$1") ;;
     --only) only="${2:-}"; shift ;;
     --only=*) only="${1#--only=}" ;;
@@ -54,6 +61,10 @@ fi
 if [ "$build" = 1 ]; then
   echo "building volley and controller-scale (release)..." >&2
   cargo build --release -p volley -p volley-bench
+fi
+if [ "$run_controller" = 1 ] && [ ! -x "$release/controller-scale" ]; then
+  echo "error: $release/controller-scale not found: build it with \`cargo build --release -p volley-bench\` (or run without --no-build)" >&2
+  exit 2
 fi
 
 if ! command -v k6 >/dev/null 2>&1; then
@@ -117,7 +128,7 @@ summary_inputs=()
 
 status=0
 if [ "$run_bench" = 1 ]; then
-  python3 bench/bench.py --results-json "$bench_json" ${args[@]+"${args[@]}"} || status=$?
+  python3 bench/bench.py --volley "$volley" --results-json "$bench_json" ${args[@]+"${args[@]}"} || status=$?
   summary_inputs+=(--bench "$bench_json")
 fi
 
@@ -126,7 +137,7 @@ if [ "$run_controller" = 1 ]; then
   if [ -z "$controller_agents" ]; then
     if [ "$quick" = 1 ]; then controller_agents=10,100; else controller_agents=10,100,1000,3000,5000; fi
   fi
-  scale=(target/release/controller-scale --volley target/release/volley --agents "$controller_agents"
+  scale=("$release/controller-scale" --volley "$volley" --agents "$controller_agents"
          --json "$controller_json")
   if [ "$quick" = 1 ]; then scale+=(--duration 10 --idle 2); fi
   if [ "$run_start" != none ]; then
