@@ -250,6 +250,15 @@ impl Part {
             ..Default::default()
         }
     }
+
+    /// DONE, with the iterations and the last batch sent (on Teardown, or on a Stop).
+    fn done_event(&self) -> pb::RunEvent {
+        pb::RunEvent {
+            iterations: self.iterations as u64,
+            last_batch_seq: self.seq,
+            ..self.event(pb::RunPhase::Done)
+        }
+    }
 }
 
 /// Agent number `index`: connects to `grpc_url`, registers and follows the protocol until
@@ -373,22 +382,14 @@ pub async fn agent(
                         lock(&fleet.acks).extend(acks);
                     }
                     In::Teardown(_) => {
-                        send(Out::Event(pb::RunEvent {
-                            iterations: part.iterations as u64,
-                            last_batch_seq: part.seq,
-                            ..part.event(pb::RunPhase::Done)
-                        })).await?;
+                        send(Out::Event(part.done_event())).await?;
                         part.done = true;
                         fleet.done.fetch_add(1, Ordering::SeqCst);
                     }
                     In::Stop(s) => {
                         fleet.problem(format!("{name} was stopped: {:?}", s.reason));
                         part.stopped = true;
-                        send(Out::Event(pb::RunEvent {
-                            iterations: part.iterations as u64,
-                            last_batch_seq: part.seq,
-                            ..part.event(pb::RunPhase::Done)
-                        })).await?;
+                        send(Out::Event(part.done_event())).await?;
                         part.done = true;
                         fleet.done.fetch_add(1, Ordering::SeqCst);
                     }
