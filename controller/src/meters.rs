@@ -1,6 +1,7 @@
 //! Meters of the run pipeline that only the moment something happens can measure: metric
 //! batches merged and how late (from the end of a batch's interval on its agent to its merge
-//! here), and checkpoints written (time, size, failures). The run drivers record into them;
+//! here), and checkpoints written (time, size, failures, and the time they held their run's
+//! task). The run drivers record into them;
 //! `GET /metrics` exposes them (docs/rest-api.md#prometheus-metrics). Everything else there is
 //! read at scrape time from the API's own answers.
 
@@ -20,6 +21,7 @@ pub struct RunMeters {
     checkpoint_size: Histogram,
     checkpoint_failures: Counter,
     checkpoint_bytes: Counter<u64, AtomicU64>,
+    checkpoint_held: Counter<f64, AtomicU64>,
 }
 
 impl Default for RunMeters {
@@ -36,6 +38,7 @@ impl Default for RunMeters {
             checkpoint_size: Histogram::new((0..10).map(|i| 1024.0 * 4f64.powi(i))),
             checkpoint_failures: Counter::default(),
             checkpoint_bytes: Counter::default(),
+            checkpoint_held: Counter::default(),
         }
     }
 }
@@ -53,6 +56,12 @@ impl RunMeters {
         self.checkpoint_time.observe(took.as_secs_f64());
         self.checkpoint_size.observe(bytes as f64);
         self.checkpoint_bytes.inc_by(bytes);
+    }
+
+    /// A run's task spent `held` on a checkpoint: taking its snapshot, or waiting for its
+    /// write before an action that must follow it (the write itself runs off the task).
+    pub fn checkpoint_held(&self, held: Duration) {
+        self.checkpoint_held.inc_by(held.as_secs_f64());
     }
 
     /// A run's checkpoint could not be written (its batches stay unacknowledged).
@@ -91,6 +100,12 @@ impl RunMeters {
             Unit::Bytes,
             self.checkpoint_bytes.clone(),
         );
+        reg.register_with_unit(
+            "volley_checkpoint_task",
+            "Time runs' tasks spent on their checkpoints (snapshots, waits for a write), not merging",
+            Unit::Seconds,
+            self.checkpoint_held.clone(),
+        );
         reg.register(
             "volley_checkpoint_failures",
             "Run checkpoints that could not be written",
@@ -110,6 +125,7 @@ mod tests {
         m.batch_merged(Duration::from_millis(20));
         m.checkpoint_written(Duration::from_millis(3), 5000);
         m.checkpoint_failed();
+        m.checkpoint_held(Duration::from_millis(250));
         let mut reg = Registry::default();
         m.clone().register(&mut reg);
         let mut text = String::new();
@@ -123,6 +139,7 @@ mod tests {
             "volley_checkpoint_size_bytes_sum 5000.0",
             "volley_checkpoint_written_bytes_total 5000",
             "volley_checkpoint_failures_total 1",
+            "volley_checkpoint_task_seconds_total 0.25",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

@@ -606,10 +606,10 @@ impl ControllerService for Service {
         Some(
             live.utilization
                 .iter()
-                .map(|(agent, (segment, samples))| AgentUtilization {
+                .map(|(agent, log)| AgentUtilization {
                     agent: agent.clone(),
-                    segment: segment.clone(),
-                    samples: samples.clone(),
+                    segment: log.segment.clone(),
+                    samples: log.samples().to_vec(),
                 })
                 .collect(),
         )
@@ -692,8 +692,17 @@ impl ControllerService for Service {
         Some(
             live.utilization
                 .iter()
-                .map(|(agent, (segment, samples))| {
-                    crate::api::dashboard::agent_since(agent, segment, samples, from(agent), max)
+                .map(|(agent, log)| {
+                    let from = log.position(from(agent));
+                    let (segment, samples) = (&log.segment, log.samples());
+                    crate::api::dashboard::agent_since(
+                        agent,
+                        segment,
+                        samples,
+                        from,
+                        log.received(),
+                        max,
+                    )
                 })
                 .collect(),
         )

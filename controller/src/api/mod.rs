@@ -247,7 +247,9 @@ pub trait ControllerService: Send + Sync + 'static {
             self.run_agents(run_id)?
                 .iter()
                 .map(|a| {
-                    dashboard::agent_since(&a.agent, &a.segment, &a.samples, from(&a.agent), max)
+                    let from = from(&a.agent);
+                    let n = a.samples.len();
+                    dashboard::agent_since(&a.agent, &a.segment, &a.samples, from, n, max)
                 })
                 .collect(),
         )

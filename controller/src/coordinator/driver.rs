@@ -1,7 +1,9 @@
 //! The run driver: one task per run that feeds the run machine its inputs (from the agents'
 //! streams, the API and a 250 ms tick, each stamped by the clock) and performs the actions it
 //! returns, in order — messages on agent streams, store writes, checkpoints. Store writes run on
-//! tokio's blocking pool, so a slow disk never stalls an async worker.
+//! tokio's blocking pool, so a slow disk never stalls an async worker. A checkpoint is
+//! serialized and written there while the task goes on merging; the acknowledgements it
+//! carries, and any action that follows it, wait until it is durable.
 //!
 //! What the agents send waits in a bounded queue ([`AGENT_QUEUE`]): when the task falls
 //! behind, the agents' streams wait for room, gRPC's flow control slows the agents, and they
@@ -86,16 +88,20 @@ pub async fn drive(
         co,
         stream,
         run_id: machine.run_id(),
+        writing: None,
     };
-    let actions = machine.step(clock.now(), first);
-    d.count_merged(&mut machine);
-    d.perform(&mut machine, actions).await;
+    d.step(&mut machine, clock.now(), first).await;
     while !machine.is_finished() {
-        // Nothing came (or nobody can send any more): time still passes.
-        let input = inbox.next(TICK).await.unwrap_or(Input::Tick);
-        let actions = machine.step(clock.now(), input);
-        d.count_merged(&mut machine);
-        d.perform(&mut machine, actions).await;
+        let next = tokio::select! {
+            biased;
+            written = Writing::done(&mut d.writing) => Err(written),
+            // Nothing came (or nobody can send any more): time still passes.
+            input = inbox.next(TICK) => Ok(input.unwrap_or(Input::Tick)),
+        };
+        match next {
+            Ok(input) => d.step(&mut machine, clock.now(), input).await,
+            Err(written) => d.written(&mut machine, written).await,
+        }
     }
 }
 
@@ -103,9 +109,44 @@ struct Driver {
     co: Arc<Coordinator>,
     stream: Option<Arc<Mutex<StreamStatus>>>,
     run_id: u64,
+    /// The checkpoint being written on the blocking pool while the run's task goes on.
+    writing: Option<Writing>,
+}
+
+/// A checkpoint being serialized and written off the run's task, and what waits for it to be
+/// durable: the acknowledgements of the batches it holds (docs/failures.md#exactly-once-merging).
+struct Writing {
+    began: Instant,
+    task: tokio::task::JoinHandle<Result<u64, String>>,
+    then: Vec<Action>,
+}
+
+impl Writing {
+    /// The outcome of the write in progress (its size); never ready when none is.
+    async fn done(writing: &mut Option<Writing>) -> Result<u64, String> {
+        match writing {
+            Some(w) => (&mut w.task).await.unwrap_or_else(|e| Err(e.to_string())),
+            None => std::future::pending().await,
+        }
+    }
 }
 
 impl Driver {
+    /// One input: the machine's step, then its actions. A step that took a checkpoint's
+    /// snapshot is timed as the checkpoint's cost to the run's task.
+    async fn step(&mut self, machine: &mut Machine, now: Now, input: Input) {
+        let began = Instant::now();
+        let actions = machine.step(now, input);
+        if actions
+            .iter()
+            .any(|a| matches!(a, Action::Checkpoint { .. }))
+        {
+            self.co.meters.checkpoint_held(began.elapsed());
+        }
+        self.count_merged(machine);
+        self.perform(machine, actions).await;
+    }
+
     /// Records the batches the last step merged in the controller's meters.
     fn count_merged(&self, machine: &mut Machine) {
         for lag_ms in machine.take_merged() {
@@ -115,37 +156,60 @@ impl Driver {
 
     async fn perform(&mut self, machine: &mut Machine, actions: Vec<Action>) {
         for action in actions {
+            // What follows a checkpoint in a step waits until it is durable, as it always
+            // did: the teardown agent it names, a transition, the checkpoint's drop.
+            self.finish_writing(machine).await;
             match action {
                 Action::Checkpoint { checkpoint, then } => {
-                    let began = Instant::now();
                     let db = self.co.db.clone();
                     let run_id = self.run_id;
-                    let written = tokio::task::spawn_blocking(move || {
+                    let task = tokio::task::spawn_blocking(move || {
                         let bytes = serde_json::to_vec(&checkpoint).map_err(|e| e.to_string())?;
                         db.put_checkpoint(run_id, &bytes)
                             .map(|()| bytes.len() as u64)
                             .map_err(|e| e.to_string())
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(e.to_string()));
-                    let took = began.elapsed();
-                    match written {
-                        Ok(size) => {
-                            self.co.meters.checkpoint_written(took, size);
-                            machine.checkpoint_written(took);
-                            for a in then {
-                                self.perform_one(a).await;
-                            }
-                        }
-                        Err(e) => {
-                            // Not acknowledged: the agents keep the batches and replay them.
-                            tracing::error!(run = run_id, "cannot write the run's checkpoint: {e}");
-                            self.co.meters.checkpoint_failed();
-                            machine.checkpoint_failed(took);
-                        }
-                    }
+                    });
+                    self.writing = Some(Writing {
+                        began: Instant::now(),
+                        task,
+                        then,
+                    });
                 }
                 other => self.perform_one(other).await,
+            }
+        }
+    }
+
+    /// Waits for the checkpoint being written, if any, and performs what waited for it.
+    async fn finish_writing(&mut self, machine: &mut Machine) {
+        if self.writing.is_some() {
+            let held = Instant::now();
+            let written = Writing::done(&mut self.writing).await;
+            self.co.meters.checkpoint_held(held.elapsed());
+            self.written(machine, written).await;
+        }
+    }
+
+    /// The checkpoint being written is durable (its size) or failed: acknowledges its batches,
+    /// or leaves them to be replayed.
+    async fn written(&mut self, machine: &mut Machine, written: Result<u64, String>) {
+        let Some(w) = self.writing.take() else {
+            return;
+        };
+        let took = w.began.elapsed();
+        match written {
+            Ok(size) => {
+                self.co.meters.checkpoint_written(took, size);
+                machine.checkpoint_written(took);
+                for a in w.then {
+                    self.perform_one(a).await;
+                }
+            }
+            Err(e) => {
+                // Not acknowledged: the agents keep the batches and replay them.
+                tracing::error!(run = self.run_id, "cannot write the run's checkpoint: {e}");
+                self.co.meters.checkpoint_failed();
+                machine.checkpoint_failed(took);
             }
         }
     }

@@ -14,6 +14,14 @@ use super::config::OnAgentLost;
 use super::machine::{since, Action, Machine, Now};
 use crate::utilization::Utilization;
 
+/// What [`Machine::check_overload`] reads of the config.
+struct Overload {
+    overload_cpu_percent: f64,
+    overload_memory_percent: f64,
+    warn_percent: f64,
+    overload_after: Duration,
+}
+
 /// How long agents get to confirm a stop after VU init timed out; one that does not is given
 /// up, so the run ends (a stop is acknowledged within 1 s by a healthy agent).
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -184,7 +192,13 @@ impl Machine {
     /// and its host are judged separately (`crate::utilization`), and every event and the
     /// abort reason say which one it was.
     pub(super) fn check_overload(&mut self, now: Now, agent: &str, h: &pb::Heartbeat) {
-        let cfg = self.cfg.clone();
+        // The few figures it needs, not a clone of the whole config on every heartbeat.
+        let cfg = Overload {
+            overload_cpu_percent: self.cfg.overload_cpu_percent,
+            overload_memory_percent: self.cfg.overload_memory_percent,
+            warn_percent: self.cfg.warn_percent,
+            overload_after: self.cfg.overload_after,
+        };
         let load = Utilization::of(h);
         let over = load.over(cfg.overload_cpu_percent, cfg.overload_memory_percent);
         let warn = load.over(cfg.warn_percent, cfg.warn_percent);

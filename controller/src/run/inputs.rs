@@ -8,6 +8,7 @@ use volley_proto as pb;
 use pb::controller_message::Body;
 
 use super::machine::{Input, Machine, Now, Phase};
+use super::utilization_log::{self, AgentLog};
 use super::{merge, messages};
 use crate::model::UtilizationSample;
 use crate::state::timestamp::format_rfc3339;
@@ -153,17 +154,19 @@ impl Machine {
         a.draining |= h.draining;
         self.check_overload(now, &agent, &h);
         let mem = crate::registry::memory_percent(&h);
+        // Bounded across the run, whatever its agents and length (utilization_log.rs).
+        let cap = utilization_log::per_agent(self.order.len());
         let mut live = self.live_data();
         if !live.utilization.contains_key(&agent) {
             let segment = self.segment_of(&agent);
             live.utilization
-                .insert(agent.clone(), (segment, Vec::new()));
+                .insert(agent.clone(), AgentLog::new(segment));
         }
-        let Some(entry) = live.utilization.get_mut(&agent) else {
+        let Some(log) = live.utilization.get_mut(&agent) else {
             return;
         };
-        if entry.1.len() < 100_000 {
-            entry.1.push(UtilizationSample {
+        log.push(
+            UtilizationSample {
                 at: format_rfc3339(now.unix_ms as i64),
                 cpu_percent: h.cpu_percent,
                 memory_percent: mem,
@@ -172,8 +175,9 @@ impl Machine {
                 active_vus: h.active_vus,
                 requests_per_second: h.requests_per_second,
                 iterations_per_second: h.iterations_per_second,
-            });
-        }
+            },
+            cap,
+        );
     }
 
     fn on_reattached(&mut self, now: Now, agent: String) {

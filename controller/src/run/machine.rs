@@ -17,7 +17,7 @@
 //!
 //! A run aborted before its start skips to draining with an immediate stop.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -246,6 +246,8 @@ pub struct Machine {
     /// When the checks that look at every agent last ran (they run at most every
     /// [`SWEEP_EVERY`], not on every message).
     pub(super) last_sweep: Option<Instant>,
+    /// How far the agents got through the phase's condition (checked on every message).
+    progress: Progress,
     pub(super) phase: Phase,
     pub(super) reason: Option<AbortReason>,
     pub(super) setup_result: Option<Option<String>>,
@@ -272,8 +274,10 @@ pub struct Machine {
     /// How long the last checkpoint took: a run with a huge merged state is checkpointed less
     /// often, so checkpoints never take more than ~5 % of the run's task.
     pub(super) checkpoint_cost: Duration,
-    /// The acknowledgements of the checkpoint being written (restored if it fails).
-    in_flight_acks: Vec<(String, u64)>,
+    /// The acknowledgements of each checkpoint being written, oldest first (the driver
+    /// writes them in order; restored if one fails). While one is written, the next periodic
+    /// checkpoint waits: the driver writes it off the run's task, which merges meanwhile.
+    in_flight_acks: VecDeque<Vec<(String, u64)>>,
     /// How late each batch merged since the driver last asked was (`take_merged`), in ms
     /// from the end of its interval on its agent.
     pub(super) merged_lags_ms: Vec<u64>,
@@ -323,6 +327,7 @@ impl Machine {
                 .collect(),
             arrivals: Arc::new(Arrivals::new(order.len())),
             last_sweep: None,
+            progress: Progress::default(),
             order,
             live,
             phase: Phase::Idle,
@@ -351,7 +356,7 @@ impl Machine {
             dirty: false,
             last_checkpoint: now.mono,
             checkpoint_cost: Duration::ZERO,
-            in_flight_acks: Vec::new(),
+            in_flight_acks: VecDeque::new(),
             merged_lags_ms: Vec::new(),
             local_abort: false,
             degraded_note: spec.degraded_note.clone(),
@@ -419,6 +424,7 @@ impl Machine {
             live.started = Some(started);
         }
         self.resumed = true;
+        self.progress = Progress::default();
         self.resumed_iterations = cp.agents.values().map(|a| a.iterations).sum();
         self.started = Some(started);
         self.started_unix_ms = cp.started_unix_ms;
@@ -448,14 +454,17 @@ impl Machine {
         if self.phase == Phase::Finished {
             return Vec::new();
         }
-        // A batch or a heartbeat changes no phase's condition (except the last batches while
-        // draining): the checks that look at every agent run on other inputs, on ticks and at
-        // most every SWEEP_EVERY — so a message costs the same with 10 agents as with 5,000.
-        let routine = matches!(input, Input::Metrics(..) | Input::Heartbeat(..));
+        // What one agent sends (or its link going or coming back) changes at most that
+        // agent's part of a phase's condition: the checks that look at every agent run on the
+        // controller's own inputs, on ticks and at most every SWEEP_EVERY, and at once only
+        // when the agents' progress says the phase may be over ([`Progress`]) — so a message
+        // costs the same with 10 agents as with 5,000, READY and DONE included.
+        let routine = !matches!(
+            input,
+            Input::Launch { .. } | Input::Resume | Input::Stop(_) | Input::Tick
+        );
         let batch = matches!(input, Input::Metrics(..));
-        let sweep = !routine
-            || self.phase == Phase::Draining
-            || self.last_sweep.is_none_or(|t| since(now, t) >= SWEEP_EVERY);
+        let sweep = !routine || self.last_sweep.is_none_or(|t| since(now, t) >= SWEEP_EVERY);
         match input {
             Input::Launch { archive } => self.launch(now, archive),
             Input::Resume => self.resume(now),
@@ -471,10 +480,15 @@ impl Machine {
                 self.track_crossings(now, None);
             }
             let every = self.cfg.checkpoint_interval.max(self.checkpoint_cost * 20);
-            if self.started.is_some() && self.dirty && since(now, self.last_checkpoint) >= every {
+            let idle = self.in_flight_acks.is_empty();
+            if self.started.is_some()
+                && self.dirty
+                && idle
+                && since(now, self.last_checkpoint) >= every
+            {
                 self.checkpoint(now);
             }
-            if sweep {
+            if sweep || self.may_be_done() {
                 self.last_sweep = Some(now.mono);
                 self.settle(now);
             } else if batch {
@@ -485,17 +499,17 @@ impl Machine {
         std::mem::take(&mut self.actions)
     }
 
-    /// The checkpoint of the last [`Action::Checkpoint`] was written in `took`.
+    /// The oldest [`Action::Checkpoint`] not yet reported was written in `took`.
     pub fn checkpoint_written(&mut self, took: Duration) {
-        self.in_flight_acks.clear();
+        self.in_flight_acks.pop_front();
         self.last_checkpoint += took;
         self.checkpoint_cost = took;
     }
 
-    /// The checkpoint of the last [`Action::Checkpoint`] could not be written: its batches stay
-    /// unacknowledged (the agents keep them and replay them if needed).
+    /// The oldest [`Action::Checkpoint`] not yet reported could not be written: its batches
+    /// stay unacknowledged (the agents keep them and replay them if needed).
     pub fn checkpoint_failed(&mut self, took: Duration) {
-        for (name, seq) in std::mem::take(&mut self.in_flight_acks) {
+        for (name, seq) in self.in_flight_acks.pop_front().unwrap_or_default() {
             if let Some(a) = self.agents.get_mut(&name) {
                 a.unacked_seq = Some(a.unacked_seq.map_or(seq, |s| s.max(seq)));
             }
@@ -622,6 +636,40 @@ impl Machine {
             }
             self.advance(now);
         }
+    }
+
+    /// Whether the phase's condition may hold now, in amortized O(1) a message: see
+    /// [`Progress`]. The full check ([`Self::phase_done`]) follows when it says yes.
+    fn may_be_done(&mut self) -> bool {
+        let phase = self.phase;
+        if self.progress.phase != phase {
+            self.progress.phase = phase;
+            self.progress.met = 0;
+        }
+        let met = match phase {
+            Phase::Setup => self.setup_result.is_some(),
+            Phase::Initializing | Phase::Running | Phase::Draining => {
+                self.progress.met = scan(&self.order, &self.agents, self.progress.met, |a| {
+                    a.gone
+                        || match phase {
+                            Phase::Initializing => a.ready,
+                            Phase::Running => a.execution_done || a.done,
+                            _ => a.done && a.batches_complete(),
+                        }
+                });
+                self.progress.met == self.order.len()
+            }
+            Phase::Idle | Phase::Finished => false,
+        };
+        if met || !self.aborted() {
+            // Agents become gone only in the checks that look at every agent, which a full
+            // check of the phase follows anyway.
+            return met;
+        }
+        self.progress.ended = scan(&self.order, &self.agents, self.progress.ended, |a| {
+            a.gone || a.done
+        });
+        self.progress.ended == self.order.len()
     }
 
     fn phase_done(&self) -> bool {
@@ -801,7 +849,8 @@ impl Machine {
         self.dirty = false;
         self.last_checkpoint = now.mono;
         let before = self.actions.len();
-        self.in_flight_acks = self.take_acks();
+        let acks = self.take_acks();
+        self.in_flight_acks.push_back(acks);
         let then = self.actions.split_off(before);
         self.actions.push(Action::Checkpoint {
             checkpoint: Box::new(cp),
@@ -869,6 +918,46 @@ impl Machine {
         });
         self.phase = Phase::Finished;
     }
+}
+
+/// How far the agents got, for [`Machine::may_be_done`]: within a phase, an agent's part of
+/// its condition (READY, EXECUTION_DONE, DONE with every batch, gone) only ever becomes true,
+/// so each scan goes on from the first agent (in placement order) that did not meet it last
+/// time — every agent is passed once a phase, not once a message.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Progress {
+    /// The phase `met` counts for.
+    phase: Phase,
+    /// The agents before this position meet the phase's condition (or are gone).
+    met: usize,
+    /// The agents before this position are done or gone (the run can end once it is aborted).
+    ended: usize,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            phase: Phase::Idle,
+            met: 0,
+            ended: 0,
+        }
+    }
+}
+
+/// The first position from `from` on in `order` whose agent does not meet `met`.
+fn scan(
+    order: &[String],
+    agents: &BTreeMap<String, AgentState>,
+    mut from: usize,
+    met: impl Fn(&AgentState) -> bool,
+) -> usize {
+    while let Some(name) = order.get(from) {
+        if agents.get(name).is_some_and(|a| !met(a)) {
+            break;
+        }
+        from += 1;
+    }
+    from
 }
 
 /// How long since `t` at `now` (zero if `t` is later).

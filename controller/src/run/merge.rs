@@ -13,14 +13,13 @@ use volley_proto as pb;
 
 use super::metric_series::MetricTimeline;
 use super::series_keys::SeriesKeys;
-use crate::model::UtilizationSample;
 
 /// Live data of a run (read by the API while the run's task writes it; kept for a while after
 /// the run ends so utilization and series stay available).
 #[derive(Default)]
 pub struct LiveData {
     pub series: SeriesStore,
-    pub utilization: BTreeMap<String, (String, Vec<UtilizationSample>)>,
+    pub utilization: BTreeMap<String, super::utilization_log::AgentLog>,
     pub started: Option<Instant>,
     /// Merged key metrics per interval (by the interval's end, rounded to the interval),
     /// bounded to [`MAX_INTERVALS`]: one untagged series per metric (each merged over all the

@@ -3,7 +3,8 @@
 //! each agent was last heard from ([`arrivals`]), the queue policy ([`queue`]), the exact merge
 //! of metric batches ([`merge`]), the thresholds' crossings during the run ([`crossings`]),
 //! the end-of-run summary ([`finish`]), the tunables
-//! ([`config`]) and the messages to agents ([`messages`]).
+//! ([`config`]), the messages to agents ([`messages`]) and each agent's heartbeats over the
+//! run, bounded ([`utilization_log`]).
 //! [`crate::coordinator`] is the front the rest of the controller talks to, with the tasks
 //! that carry runs out (the driver of each run, the scheduler, streamed runs).
 
@@ -19,6 +20,7 @@ pub mod messages;
 pub mod metric_series;
 pub mod queue;
 pub mod series_keys;
+pub mod utilization_log;
 
 #[cfg(test)]
 mod tests;

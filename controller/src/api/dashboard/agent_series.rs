@@ -104,24 +104,26 @@ pub fn level(s: &UtilizationSample) -> (u8, Option<&'static str>) {
 pub struct AgentSince {
     pub agent: String,
     pub segment: String,
-    /// The agent's heartbeats in the run so far.
+    /// The agent's heartbeats in the run so far (a stream asks for the ones after them next).
     pub samples: usize,
     pub latest: Option<UtilizationSample>,
     pub series: AgentSeries,
 }
 
-/// An agent's heartbeats from index `from` on, downsampled to at most `max` points.
+/// An agent's samples from index `from` on, downsampled to at most `max` points; `received`:
+/// its heartbeats in all (older samples may each hold several: `crate::run::utilization_log`).
 pub fn since(
     agent: &str,
     segment: &str,
     samples: &[UtilizationSample],
     from: usize,
+    received: usize,
     max: usize,
 ) -> AgentSince {
     AgentSince {
         agent: agent.to_string(),
         segment: segment.to_string(),
-        samples: samples.len(),
+        samples: received,
         latest: samples.last().cloned(),
         series: downsample(&samples[from.min(samples.len())..], max),
     }
