@@ -15,8 +15,10 @@ use crate::program::Program;
 /// Per-run settings that VUs read.
 #[derive(Clone, Debug, Default)]
 pub struct VuSettings {
-    /// `__ENV` (process env is not exposed; only `-e`/`--env` and the scenario's `env`).
-    pub env: BTreeMap<String, String>,
+    /// `__ENV` (process env is not exposed; only `-e`/`--env` and the scenario's `env`). Shared
+    /// by every VU of the run rather than copied into each (a map's first node alone is
+    /// ~0.5 KiB: docs/benchmarks.md, "Memory per VU").
+    pub env: Arc<BTreeMap<String, String>>,
     /// `options.tags`: added to every sample.
     pub global_tags: BTreeMap<String, String>,
     pub discard_response_bodies: bool,

@@ -253,7 +253,7 @@ pub fn init_context<'js>(
     g.set("__VU", vu.id).map_err(err)?;
     g.set("__ITER", 0).map_err(err)?;
     let env = Object::new(ctx.clone()).map_err(err)?;
-    for (k, v) in &vu.env {
+    for (k, v) in vu.env.iter() {
         env.set(k.as_str(), v.as_str()).map_err(err)?;
     }
     g.set("__ENV", env).map_err(err)?;
@@ -602,7 +602,7 @@ pub fn first_init(
         phase: Cell::new(Phase::Init),
         state: RefCell::new(IterState::default()),
         interrupt: Arc::new(AtomicBool::new(false)),
-        env: env.clone(),
+        env: Arc::new(env.clone()),
         timers: Default::default(),
         io: Default::default(),
         io_dispatcher: Default::default(),

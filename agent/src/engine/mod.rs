@@ -362,7 +362,7 @@ async fn run_async(
         registry: registry.clone(),
         store: store.clone(),
         settings: VuSettings {
-            env: req.env.clone(),
+            env: Arc::new(req.env.clone()),
             global_tags: resolved.tags.clone(),
             discard_response_bodies: resolved.discard_response_bodies,
             no_vu_connection_reuse: resolved.no_vu_connection_reuse,

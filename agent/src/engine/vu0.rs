@@ -240,7 +240,7 @@ fn run_handle_summary_with(
             registry: registry.clone(),
             store: Arc::new(MetricsStore::new()),
             settings: VuSettings {
-                env: env.clone(),
+                env: Arc::new(env.clone()),
                 ..VuSettings::default()
             },
             http,

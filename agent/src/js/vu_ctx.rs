@@ -131,8 +131,9 @@ pub struct VuCtx {
     pub phase: Cell<Phase>,
     pub state: RefCell<IterState>,
     pub interrupt: Arc<AtomicBool>,
-    /// The run's environment variables (`__ENV`, before a scenario's own `env`).
-    pub env: BTreeMap<String, String>,
+    /// The run's environment variables (`__ENV`, before a scenario's own `env`), shared by the
+    /// run's VUs.
+    pub env: Arc<BTreeMap<String, String>>,
     /// The VU's pending timers (`setTimeout`, `setInterval`).
     pub timers: TimerQueue,
     /// The VU's open sockets and the events they posted.

@@ -38,219 +38,260 @@ export function setResponseCallback(cb) {
   defaultCallback = cb;
 }
 
-function encodeForm(obj) {
-  const parts = [];
-  for (const k of Object.keys(obj)) {
-    const v = obj[k];
-    if (Array.isArray(v)) for (const x of v) parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(String(x)));
-    else parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(v === null || v === undefined ? '' : String(v)));
-  }
-  return parts.join('&').replace(/%20/g, '+');
+// What only some calls need (params, bodies, multipart, batch, http.file(), gjson selectors):
+// made on a VU's first such call. Declared at the top level, each of these functions would be
+// a closure every VU makes and keeps, used or not (docs/benchmarks.md, "Memory per VU").
+let extras;
+function more() {
+  if (extras === undefined) extras = makeExtras();
+  return extras;
 }
 
-// A value as Go's fmt prints it (%v): how k6 writes a multipart field that is not a string.
-function goValue(v) {
-  if (v === null || v === undefined) return '<nil>';
-  if (typeof v === 'number') {
-    if (Number.isNaN(v)) return 'NaN';
-    if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
-    const a = Math.abs(v);
-    if (a !== 0 && (a < 1e-4 || a >= 1e21)) return v.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
+function makeExtras() {
+  function encodeForm(obj) {
+    const parts = [];
+    for (const k of Object.keys(obj)) {
+      const v = obj[k];
+      if (Array.isArray(v)) for (const x of v) parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(String(x)));
+      else parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(v === null || v === undefined ? '' : String(v)));
+    }
+    return parts.join('&').replace(/%20/g, '+');
+  }
+
+  // A value as Go's fmt prints it (%v): how k6 writes a multipart field that is not a string.
+  function goValue(v) {
+    if (v === null || v === undefined) return '<nil>';
+    if (typeof v === 'number') {
+      if (Number.isNaN(v)) return 'NaN';
+      if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
+      const a = Math.abs(v);
+      if (a !== 0 && (a < 1e-4 || a >= 1e21)) return v.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
+      return String(v);
+    }
+    if (Array.isArray(v)) return '[' + v.map(goValue).join(' ') + ']';
+    if (typeof v === 'object' && !isBinary(v)) {
+      return 'map[' + Object.keys(v).sort().map((k) => k + ':' + goValue(v[k])).join(' ') + ']';
+    }
     return String(v);
   }
-  if (Array.isArray(v)) return '[' + v.map(goValue).join(' ') + ']';
-  if (typeof v === 'object' && !isBinary(v)) {
-    return 'map[' + Object.keys(v).sort().map((k) => k + ':' + goValue(v[k])).join(' ') + ']';
+
+  // An object body holding an http.file(): multipart/form-data, one part per key in order. A
+  // Content-Type the script set is kept (its boundary, if it names one, is used).
+  function encodeMultipart(body, headers) {
+    const parts = Object.keys(body).map((k) => {
+      const v = body[k];
+      if (v instanceof FileData) return [k, v.filename, v.content_type, v.data];
+      return [k, null, null, goValue(v)];
+    });
+    const set = Object.keys(headers).find((k) => k.toLowerCase() === 'content-type');
+    const named = set === undefined ? null : /boundary="?([^";]+)"?/i.exec(headers[set]);
+    const [boundary, payload] = V.multipart(parts, named ? named[1] : null);
+    if (set === undefined) headers['Content-Type'] = 'multipart/form-data; boundary=' + boundary;
+    return payload;
   }
-  return String(v);
-}
 
-// An object body holding an http.file(): multipart/form-data, one part per key in order. A
-// Content-Type the script set is kept (its boundary, if it names one, is used).
-function encodeMultipart(body, headers) {
-  const parts = Object.keys(body).map((k) => {
-    const v = body[k];
-    if (v instanceof FileData) return [k, v.filename, v.content_type, v.data];
-    return [k, null, null, goValue(v)];
-  });
-  const set = Object.keys(headers).find((k) => k.toLowerCase() === 'content-type');
-  const named = set === undefined ? null : /boundary="?([^";]+)"?/i.exec(headers[set]);
-  const [boundary, payload] = V.multipart(parts, named ? named[1] : null);
-  if (set === undefined) headers['Content-Type'] = 'multipart/form-data; boundary=' + boundary;
-  return payload;
-}
-
-function isBinary(b) {
-  return b instanceof ArrayBuffer || ArrayBuffer.isView(b);
-}
-
-function hasHeader(headers, name) {
-  const n = name.toLowerCase();
-  return Object.keys(headers).some((k) => k.toLowerCase() === n);
-}
-
-function parseRequest(method, url, body, params) {
-  const p = params === undefined || params === null ? {} : params;
-  if (typeof p !== 'object') throw new TypeError('request params must be an object');
-  const headers = {};
-  if (p.headers) for (const k of Object.keys(p.headers)) headers[k] = String(p.headers[k]);
-  let name;
-  if (url !== null && typeof url === 'object' && url.__isURLTemplate) {
-    name = url.name;
-    url = url.url;
-  } else if (url !== null && typeof url === 'object' && typeof url.toString === 'function') {
-    url = url.toString();
+  function isBinary(b) {
+    return b instanceof ArrayBuffer || ArrayBuffer.isView(b);
   }
-  url = String(url);
-  let payload = null;
-  if (body !== undefined && body !== null) {
-    if (isBinary(body)) payload = ArrayBuffer.isView(body) ? body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) : body;
-    else if (typeof body === 'object' && Object.keys(body).some((k) => body[k] instanceof FileData)) {
-      payload = encodeMultipart(body, headers);
-    } else if (typeof body === 'object') {
-      payload = encodeForm(body);
-      if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/x-www-form-urlencoded';
-    } else payload = String(body);
+
+  function hasHeader(headers, name) {
+    const n = name.toLowerCase();
+    return Object.keys(headers).some((k) => k.toLowerCase() === n);
   }
-  const tags = {};
-  if (p.tags) for (const k of Object.keys(p.tags)) tags[k] = String(p.tags[k]);
-  if (name !== undefined && tags.name === undefined) tags.name = name;
-  let cookies = null;
-  if (p.cookies) {
-    cookies = [];
-    for (const k of Object.keys(p.cookies)) {
-      const c = p.cookies[k];
-      if (c !== null && typeof c === 'object') cookies.push([k, String(c.value), !!c.replace]);
-      else cookies.push([k, String(c), false]);
+
+  function parseRequest(method, url, body, params) {
+    const p = params === undefined || params === null ? {} : params;
+    if (typeof p !== 'object') throw new TypeError('request params must be an object');
+    const headers = {};
+    if (p.headers) for (const k of Object.keys(p.headers)) headers[k] = String(p.headers[k]);
+    let name;
+    if (url !== null && typeof url === 'object' && url.__isURLTemplate) {
+      name = url.name;
+      url = url.url;
+    } else if (url !== null && typeof url === 'object' && typeof url.toString === 'function') {
+      url = url.toString();
     }
-  }
-  let timeout = null;
-  if (p.timeout !== undefined && p.timeout !== null) timeout = typeof p.timeout === 'number' ? p.timeout : String(p.timeout);
-  const cb = p.responseCallback !== undefined ? p.responseCallback : defaultCallback;
-  let auth = null;
-  if (p.auth !== undefined && p.auth !== null) auth = String(p.auth);
-  return {
-    method: String(method).toUpperCase(),
-    url,
-    body: payload,
-    headers,
-    tags,
-    cookies,
-    timeout,
-    redirects: p.redirects === undefined || p.redirects === null ? null : Number(p.redirects),
-    responseType: p.responseType === undefined ? null : String(p.responseType),
-    expected: callbackRanges(cb),
-    jar: p.jar === undefined ? undefined : p.jar === null ? null : p.jar._id,
-    auth,
-    compression: p.compression === undefined || p.compression === null ? null : String(p.compression),
-  };
-}
-
-// k6's res.json(selector) is a gjson path (docs/k6-compatibility.md#json-selectors): dotted
-// keys (`\.` escapes a dot), array indexes, `*` and `?` wildcards in keys, `#` (the length, or
-// `#.rest` for every element), and queries `#(key op value)` (the first match) and `#(…)#`
-// (every match) with ==, !=, <, <=, >, >=, % (like) and !% (not like).
-function splitPath(path) {
-  const parts = [];
-  let cur = '';
-  let depth = 0;
-  for (let i = 0; i < path.length; i++) {
-    const c = path[i];
-    if (c === '\\' && i + 1 < path.length) {
-      cur += path[++i];
-      continue;
+    url = String(url);
+    let payload = null;
+    if (body !== undefined && body !== null) {
+      if (isBinary(body)) payload = ArrayBuffer.isView(body) ? body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) : body;
+      else if (typeof body === 'object' && Object.keys(body).some((k) => body[k] instanceof FileData)) {
+        payload = encodeMultipart(body, headers);
+      } else if (typeof body === 'object') {
+        payload = encodeForm(body);
+        if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/x-www-form-urlencoded';
+      } else payload = String(body);
     }
-    if (c === '(') depth++;
-    if (c === ')') depth--;
-    if (c === '.' && depth === 0) {
-      parts.push(cur);
-      cur = '';
-      continue;
-    }
-    cur += c;
-  }
-  parts.push(cur);
-  return parts;
-}
-
-// gjson's like: `*` any run of characters, `?` one character.
-function like(value, pattern) {
-  let re = '^';
-  for (const ch of pattern) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`, 's').test(value);
-}
-
-function literal(text) {
-  const t = text.trim();
-  try {
-    return JSON.parse(t);
-  } catch (e) {
-    return t;
-  }
-}
-
-// Whether array element `el` matches the query `cond` (the text between `#(` and `)`).
-function matches(el, cond) {
-  const m = /^(.*?)\s*(==|!=|<=|>=|<|>|!%|%)\s*(.*)$/s.exec(cond);
-  if (m === null) return select(el, cond) !== undefined;
-  const left = m[1] === '' ? el : select(el, m[1]);
-  if (left === undefined) return false;
-  const right = literal(m[3]);
-  switch (m[2]) {
-    case '==': return left === right;
-    case '!=': return left !== right;
-    case '<': return left < right;
-    case '<=': return left <= right;
-    case '>': return left > right;
-    case '>=': return left >= right;
-    case '%': return typeof left === 'string' && like(left, String(right));
-    default: return typeof left === 'string' && !like(left, String(right));
-  }
-}
-
-function select(obj, path) {
-  return selectParts(obj, splitPath(String(path)));
-}
-
-function selectParts(obj, parts) {
-  let cur = obj;
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i];
-    if (cur === null || cur === undefined) return undefined;
-    const rest = parts.slice(i + 1);
-    if (part === '#') {
-      if (!Array.isArray(cur)) return undefined;
-      if (rest.length === 0) return cur.length;
-      return cur.map((e) => selectParts(e, rest)).filter((v) => v !== undefined);
-    }
-    const q = /^#\((.*)\)(#?)$/s.exec(part);
-    if (q !== null) {
-      if (!Array.isArray(cur)) return undefined;
-      if (q[2] === '#') {
-        const all = cur.filter((e) => matches(e, q[1]));
-        return rest.length === 0 ? all : all.map((e) => selectParts(e, rest)).filter((v) => v !== undefined);
+    const tags = {};
+    if (p.tags) for (const k of Object.keys(p.tags)) tags[k] = String(p.tags[k]);
+    if (name !== undefined && tags.name === undefined) tags.name = name;
+    let cookies = null;
+    if (p.cookies) {
+      cookies = [];
+      for (const k of Object.keys(p.cookies)) {
+        const c = p.cookies[k];
+        if (c !== null && typeof c === 'object') cookies.push([k, String(c.value), !!c.replace]);
+        else cookies.push([k, String(c), false]);
       }
-      cur = cur.find((e) => matches(e, q[1]));
-      continue;
     }
-    if (Array.isArray(cur)) {
-      cur = /^\d+$/.test(part) ? cur[Number(part)] : undefined;
-    } else if (typeof cur === 'object') {
-      if (/[*?]/.test(part)) {
-        const key = Object.keys(cur).find((k) => like(k, part));
-        cur = key === undefined ? undefined : cur[key];
+    let timeout = null;
+    if (p.timeout !== undefined && p.timeout !== null) timeout = typeof p.timeout === 'number' ? p.timeout : String(p.timeout);
+    const cb = p.responseCallback !== undefined ? p.responseCallback : defaultCallback;
+    let auth = null;
+    if (p.auth !== undefined && p.auth !== null) auth = String(p.auth);
+    return {
+      method: String(method).toUpperCase(),
+      url,
+      body: payload,
+      headers,
+      tags,
+      cookies,
+      timeout,
+      redirects: p.redirects === undefined || p.redirects === null ? null : Number(p.redirects),
+      responseType: p.responseType === undefined ? null : String(p.responseType),
+      expected: callbackRanges(cb),
+      jar: p.jar === undefined ? undefined : p.jar === null ? null : p.jar._id,
+      auth,
+      compression: p.compression === undefined || p.compression === null ? null : String(p.compression),
+    };
+  }
+
+  // k6's res.json(selector) is a gjson path (docs/k6-compatibility.md#json-selectors): dotted
+  // keys (`\.` escapes a dot), array indexes, `*` and `?` wildcards in keys, `#` (the length, or
+  // `#.rest` for every element), and queries `#(key op value)` (the first match) and `#(…)#`
+  // (every match) with ==, !=, <, <=, >, >=, % (like) and !% (not like).
+  function splitPath(path) {
+    const parts = [];
+    let cur = '';
+    let depth = 0;
+    for (let i = 0; i < path.length; i++) {
+      const c = path[i];
+      if (c === '\\' && i + 1 < path.length) {
+        cur += path[++i];
+        continue;
+      }
+      if (c === '(') depth++;
+      if (c === ')') depth--;
+      if (c === '.' && depth === 0) {
+        parts.push(cur);
+        cur = '';
+        continue;
+      }
+      cur += c;
+    }
+    parts.push(cur);
+    return parts;
+  }
+
+  // gjson's like: `*` any run of characters, `?` one character.
+  function like(value, pattern) {
+    let re = '^';
+    for (const ch of pattern) {
+      if (ch === '*') re += '.*';
+      else if (ch === '?') re += '.';
+      else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }
+    return new RegExp(`${re}$`, 's').test(value);
+  }
+
+  function literal(text) {
+    const t = text.trim();
+    try {
+      return JSON.parse(t);
+    } catch (e) {
+      return t;
+    }
+  }
+
+  // Whether array element `el` matches the query `cond` (the text between `#(` and `)`).
+  function matches(el, cond) {
+    const m = /^(.*?)\s*(==|!=|<=|>=|<|>|!%|%)\s*(.*)$/s.exec(cond);
+    if (m === null) return select(el, cond) !== undefined;
+    const left = m[1] === '' ? el : select(el, m[1]);
+    if (left === undefined) return false;
+    const right = literal(m[3]);
+    switch (m[2]) {
+      case '==': return left === right;
+      case '!=': return left !== right;
+      case '<': return left < right;
+      case '<=': return left <= right;
+      case '>': return left > right;
+      case '>=': return left >= right;
+      case '%': return typeof left === 'string' && like(left, String(right));
+      default: return typeof left === 'string' && !like(left, String(right));
+    }
+  }
+
+  function select(obj, path) {
+    return selectParts(obj, splitPath(String(path)));
+  }
+
+  function selectParts(obj, parts) {
+    let cur = obj;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i];
+      if (cur === null || cur === undefined) return undefined;
+      const rest = parts.slice(i + 1);
+      if (part === '#') {
+        if (!Array.isArray(cur)) return undefined;
+        if (rest.length === 0) return cur.length;
+        return cur.map((e) => selectParts(e, rest)).filter((v) => v !== undefined);
+      }
+      const q = /^#\((.*)\)(#?)$/s.exec(part);
+      if (q !== null) {
+        if (!Array.isArray(cur)) return undefined;
+        if (q[2] === '#') {
+          const all = cur.filter((e) => matches(e, q[1]));
+          return rest.length === 0 ? all : all.map((e) => selectParts(e, rest)).filter((v) => v !== undefined);
+        }
+        cur = cur.find((e) => matches(e, q[1]));
+        continue;
+      }
+      if (Array.isArray(cur)) {
+        cur = /^\d+$/.test(part) ? cur[Number(part)] : undefined;
+      } else if (typeof cur === 'object') {
+        if (/[*?]/.test(part)) {
+          const key = Object.keys(cur).find((k) => like(k, part));
+          cur = key === undefined ? undefined : cur[key];
+        } else {
+          cur = Object.prototype.hasOwnProperty.call(cur, part) ? cur[part] : undefined;
+        }
       } else {
-        cur = Object.prototype.hasOwnProperty.call(cur, part) ? cur[part] : undefined;
+        return undefined;
       }
-    } else {
-      return undefined;
+    }
+    return cur;
+  }
+
+  function batchItem(r) {
+    if (typeof r === 'string') return parseRequest('GET', r, null, null);
+    if (Array.isArray(r)) return parseRequest(r[0], r[1], r[2], r[3]);
+    if (r !== null && typeof r === 'object') {
+      if (r.__isURLTemplate) return parseRequest('GET', r, null, null);
+      return parseRequest(r.method || 'GET', r.url, r.body, r.params);
+    }
+    throw new TypeError('each batch request must be a URL string, an array [method, url, body, params] or an object {method, url, body, params}');
+  }
+
+  // What http.file() returns; an object body holding one is sent as multipart/form-data.
+  class FileData {
+    constructor(data, filename, contentType) {
+      this.data = data;
+      this.filename = filename;
+      this.content_type = contentType;
     }
   }
-  return cur;
+
+  function goType(v) {
+    if (v === null || v === undefined) return '<nil>';
+    if (typeof v === 'number') return Number.isInteger(v) ? 'int64' : 'float64';
+    if (typeof v === 'boolean') return 'bool';
+    if (ArrayBuffer.isView(v)) return '[]uint8';
+    if (Array.isArray(v)) return '[]interface {}';
+    return 'map[string]interface {}';
+  }
+
+  return { parseRequest, select, batchItem, FileData, goType };
 }
 
 export class Response {
@@ -265,7 +306,7 @@ export class Response {
       const text = typeof this.body === 'string' ? this.body : V.utf8Decode(this.body);
       Object.defineProperty(this, '_parsed', { value: JSON.parse(text), enumerable: false, writable: true });
     }
-    return selector === undefined ? this._parsed : select(this._parsed, selector);
+    return selector === undefined ? this._parsed : more().select(this._parsed, selector);
   }
   html(selector) {
     return htmlApi().fromResponse(this, selector);
@@ -319,7 +360,7 @@ function send(method, url, body, params) {
     && (body === undefined || body === null || typeof body === 'string')) {
     return V.requestPlain(String(method), url, body === undefined ? null : body, defaultRanges, SHAPES);
   }
-  return V.request(parseRequest(method, url, body, params), SHAPES);
+  return V.request(more().parseRequest(method, url, body, params), SHAPES);
 }
 
 export function request(method, url, body, params) { return send(method, url, body, params); }
@@ -335,22 +376,13 @@ export function patch(url, body, params) { return send('PATCH', url, body, param
 export function del(url, body, params) { return send('DELETE', url, body, params); }
 export function options(url, body, params) { return send('OPTIONS', url, body, params); }
 
-function batchItem(r) {
-  if (typeof r === 'string') return parseRequest('GET', r, null, null);
-  if (Array.isArray(r)) return parseRequest(r[0], r[1], r[2], r[3]);
-  if (r !== null && typeof r === 'object') {
-    if (r.__isURLTemplate) return parseRequest('GET', r, null, null);
-    return parseRequest(r.method || 'GET', r.url, r.body, r.params);
-  }
-  throw new TypeError('each batch request must be a URL string, an array [method, url, body, params] or an object {method, url, body, params}');
-}
-
 export function batch(reqs) {
   if (Array.isArray(reqs)) {
-    return V.batch(reqs.map(batchItem), SHAPES);
+    return V.batch(reqs.map(more().batchItem), SHAPES);
   }
   if (reqs !== null && typeof reqs === 'object') {
     const keys = Object.keys(reqs);
+    const { batchItem } = more();
     const out = V.batch(keys.map((k) => batchItem(reqs[k])), SHAPES);
     const res = {};
     keys.forEach((k, i) => { res[k] = out[i]; });
@@ -385,33 +417,15 @@ export function cookieJar() {
   return vuJar;
 }
 
-// What http.file() returns; an object body holding one is sent as multipart/form-data.
-class FileData {
-  constructor(data, filename, contentType) {
-    this.data = data;
-    this.filename = filename;
-    this.content_type = contentType;
-  }
-}
-
-function goType(v) {
-  if (v === null || v === undefined) return '<nil>';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'int64' : 'float64';
-  if (typeof v === 'boolean') return 'bool';
-  if (ArrayBuffer.isView(v)) return '[]uint8';
-  if (Array.isArray(v)) return '[]interface {}';
-  return 'map[string]interface {}';
-}
-
 export function file(data, filename, contentType) {
   if (typeof data !== 'string' && !(data instanceof ArrayBuffer)) {
-    throw new TypeError(`invalid type ${goType(data)}, expected string or ArrayBuffer`);
+    throw new TypeError(`invalid type ${more().goType(data)}, expected string or ArrayBuffer`);
   }
   // Without a name, a 19-digit number, as k6 names it (a timestamp in nanoseconds).
   const name = filename === undefined || filename === null
     ? String(Date.now()) + String(Math.floor(Math.random() * 1e6)).padStart(6, '0')
     : String(filename);
-  return new FileData(data, name, contentType ? String(contentType) : 'application/octet-stream');
+  return new (more().FileData)(data, name, contentType ? String(contentType) : 'application/octet-stream');
 }
 
 export const OCSP_STATUS_GOOD = 'good';

@@ -327,6 +327,40 @@ mod tests {
         assert!(!is_expected(&r, 404));
         assert!(is_expected(&[(200, 200), (404, 404)], 404));
     }
+
+    /// The runtime's heap in bytes (QuickJS's own accounting).
+    fn heap(ctx: &Ctx<'_>) -> i64 {
+        // SAFETY: the runtime of a live context; a plain walk of its heap.
+        unsafe {
+            let mut u = std::mem::zeroed::<rquickjs::qjs::JSMemoryUsage>();
+            let rt = rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
+            rquickjs::qjs::JS_ComputeMemoryUsage(rt, &mut u);
+            u.malloc_size
+        }
+    }
+
+    /// What params, bodies, `batch`, `http.file()` and gjson selectors need is made on a VU's
+    /// first such call: a VU whose script only calls `http.get(url)` never holds it.
+    #[test]
+    fn the_helpers_of_params_and_bodies_are_made_on_first_use() {
+        let vu = crate::js::modulestest::TestVu::new();
+        vu.set_phase(Phase::Init);
+        vu.run("import http from 'k6/http'; globalThis.http = http;")
+            .unwrap();
+        let before = vu.with_ctx(|ctx| heap(&ctx));
+        vu.run("const f = http.file('x', 'a.txt'); globalThis.r = [f.filename, f.content_type];")
+            .unwrap();
+        let made = vu.with_ctx(|ctx| heap(&ctx)) - before;
+        assert_eq!(
+            vu.json("r"),
+            serde_json::json!(["a.txt", "application/octet-stream"])
+        );
+        eprintln!("the helpers took {made} B");
+        assert!(
+            made > 2048,
+            "the helpers took only {made} B: made before first use?"
+        );
+    }
 }
 
 #[cfg(test)]
