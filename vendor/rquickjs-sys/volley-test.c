@@ -16,7 +16,7 @@
 #include <string.h>
 #include "quickjs.h"
 
-/* The functions patches/0001-0003 and 0008 add (declared on the Rust side in the agent). */
+/* The functions patches/0001-0003, 0008 and 0009 add (declared on the Rust side in the agent). */
 void *JS_VolleyGetStackFrame(JSRuntime *rt);
 void JS_VolleySetStackFrame(JSRuntime *rt, void *sf);
 void JS_VolleySetStack(JSRuntime *rt, uintptr_t top, size_t size);
@@ -25,6 +25,16 @@ size_t JS_VolleyMallocSize(JSRuntime *rt);
 JSValue JS_VolleyNewObjectLike(JSContext *ctx, JSValueConst tmpl, JSValue *values, int count);
 void JS_VolleyShareBytecode(JSRuntime *rt, int on);
 uint32_t JS_VolleySharedBytecodeCount(JSRuntime *rt);
+typedef struct JSVolleyLazyClass {
+    JSValue (*init)(JSContext *ctx, JSValueConst obj, JSAtom prop, void *source);
+    void (*dup)(JSRuntime *rt, void *source);
+    void (*release)(JSRuntime *rt, void *source);
+    void (*mark)(JSRuntime *rt, void *source, JS_MarkFunc *mark_func);
+} JSVolleyLazyClass;
+int JS_VolleyDefineLazyProperty(JSContext *ctx, JSValueConst obj, JSAtom prop, void *source,
+                                int flags);
+JSValue JS_VolleyNewObjectLikeLazy(JSContext *ctx, JSValueConst tmpl, JSValue *values, int count,
+                                   void *source);
 
 static int failures;
 
@@ -203,6 +213,143 @@ static void new_object_like(void)
     JS_FreeRuntime(rt);
 }
 
+/* patches/0009: a lazy source that counts its references and its values made, and holds a JS
+   value (one reference per reference to the source, as the GC's marks require). */
+typedef struct {
+    const JSVolleyLazyClass *class;
+    int refs;
+    int made;
+    JSValue held;
+} TestSource;
+
+static JSValue test_lazy_init(JSContext *ctx, JSValueConst obj, JSAtom prop, void *source)
+{
+    TestSource *s = source;
+    const char *name = JS_AtomToCString(ctx, prop);
+    char buf[64];
+    JSValue v;
+
+    s->made++;
+    snprintf(buf, sizeof(buf), "made %s", name ? name : "?");
+    JS_FreeCString(ctx, name);
+    v = JS_NewString(ctx, buf);
+    return v;
+}
+
+static void test_lazy_dup(JSRuntime *rt, void *source)
+{
+    TestSource *s = source;
+    s->refs++;
+    JS_DupValueRT(rt, s->held);
+}
+
+static void test_lazy_free(JSRuntime *rt, void *source)
+{
+    TestSource *s = source;
+    s->refs--;
+    JS_FreeValueRT(rt, s->held);
+}
+
+static void test_lazy_mark(JSRuntime *rt, void *source, JS_MarkFunc *mark_func)
+{
+    JS_MarkValue(rt, ((TestSource *)source)->held, mark_func);
+}
+
+static const JSVolleyLazyClass test_lazy_class = {
+    test_lazy_init, test_lazy_dup, test_lazy_free, test_lazy_mark,
+};
+
+static void lazy_properties(void)
+{
+    JSRuntime *rt = JS_NewRuntime();
+    JSContext *ctx = JS_NewContext(rt);
+    TestSource src = { &test_lazy_class, 0, 0, JS_UNDEFINED };
+    JSValue tmpl, obj, values[3], exc;
+    JSAtom a = JS_NewAtom(ctx, "a"), b = JS_NewAtom(ctx, "b"), c = JS_NewAtom(ctx, "c");
+    int i, made;
+
+    src.held = JS_NewObject(ctx);
+    src.refs = 1; /* this function's */
+    /* a template { a: data, b: lazy, c: lazy } */
+    tmpl = JS_NewObject(ctx);
+    JS_DefinePropertyValue(ctx, tmpl, a, JS_UNDEFINED, JS_PROP_C_W_E);
+    expect(JS_VolleyDefineLazyProperty(ctx, tmpl, b, NULL, JS_PROP_C_W_E) == 0 &&
+           JS_VolleyDefineLazyProperty(ctx, tmpl, c, NULL, JS_PROP_C_W_E) == 0,
+           "JS_VolleyDefineLazyProperty makes a template's lazy slots");
+    expect(JS_VolleyDefineLazyProperty(ctx, tmpl, b, NULL, JS_PROP_C_W_E) < 0,
+           "JS_VolleyDefineLazyProperty refuses a property that exists");
+    exc = JS_GetException(ctx);
+    JS_FreeValue(ctx, exc);
+
+    for (i = 0; i < 5; i++) {
+        char name[8];
+        values[0] = JS_NewInt32(ctx, i);
+        values[1] = JS_UNDEFINED;
+        values[2] = JS_UNDEFINED;
+        obj = JS_VolleyNewObjectLikeLazy(ctx, tmpl, values, 3, &src);
+        expect(!JS_IsException(obj), "JS_VolleyNewObjectLikeLazy with a template");
+        snprintf(name, sizeof(name), "o%d", i);
+        set_global(ctx, name, obj);
+    }
+    expect(src.refs == 1 + 5 * 2 && src.made == 0, "each lazy property holds a reference");
+    check(ctx, "unread lazy properties are enumerable data properties to keys, in and for-in",
+          "Object.keys(o0).join() === 'a,b,c' && 'b' in o0 && o0.hasOwnProperty('c') && "
+          "(() => { let k = []; for (const x in o0) k.push(x); return k.join(); })() === 'a,b,c'");
+    expect(src.made == 0, "... without being made");
+    check(ctx, "a read makes the value once",
+          "o0.b === 'made b' && o0.b === 'made b' && o0.a === 0");
+    expect(src.made == 1 && src.refs == 1 + 5 * 2 - 1, "... and gives back its reference");
+    check(ctx, "JSON.stringify and spreading make them",
+          "JSON.stringify(o1) === '{\"a\":1,\"b\":\"made b\",\"c\":\"made c\"}' && "
+          "JSON.stringify({ ...o2 }) === '{\"a\":2,\"b\":\"made b\",\"c\":\"made c\"}'");
+    made = src.made;
+    check(ctx, "delete and assignment",
+          "delete o3.b && !('b' in o3) && (o3.c = 5) === 5 && o3.c === 5 && "
+          "JSON.stringify(o3) === '{\"a\":3,\"c\":5}'");
+    check(ctx, "descriptors", "(() => { const d = Object.getOwnPropertyDescriptor(o4, 'b'); "
+          "return d.value === 'made b' && d.writable && d.enumerable && d.configurable; })()");
+    expect(src.made == made + 2, "assignment makes the value first (as for QuickJS's own)");
+    check(ctx, "a read object keeps the template's other properties",
+          "Object.keys(o4).join() === 'a,b,c' && o4.c === 'made c'");
+    /* a cycle through a source's held value: obj -> source -> held -> obj */
+    {
+        JSValue o5;
+        values[0] = JS_NewInt32(ctx, 5);
+        values[1] = JS_UNDEFINED;
+        values[2] = JS_UNDEFINED;
+        o5 = JS_VolleyNewObjectLikeLazy(ctx, tmpl, values, 3, &src);
+        JS_SetPropertyStr(ctx, src.held, "back", o5);
+    }
+    check(ctx, "drop the globals", "delete globalThis.o0 && delete globalThis.o1 && "
+          "delete globalThis.o2 && delete globalThis.o3 && delete globalThis.o4");
+    JS_RunGC(rt);
+    expect(src.refs == 1 + 2, "freed objects give back their references");
+    /* this function's reference: the cycle through `held` is then garbage */
+    JS_FreeValue(ctx, src.held);
+    src.refs--;
+    JS_RunGC(rt);
+    expect(src.refs == 0, "the GC frees a cycle through a source's held value (marks)");
+
+    values[0] = JS_UNDEFINED;
+    values[1] = JS_UNDEFINED;
+    values[2] = JS_UNDEFINED;
+    obj = JS_VolleyNewObjectLikeLazy(ctx, tmpl, values, 3, NULL);
+    expect(JS_IsException(obj), "JS_VolleyNewObjectLikeLazy needs a source for lazy slots");
+    exc = JS_GetException(ctx);
+    JS_FreeValue(ctx, exc);
+    obj = JS_VolleyNewObjectLike(ctx, tmpl, values, 3);
+    expect(JS_IsException(obj), "... and JS_VolleyNewObjectLike refuses such a template");
+    exc = JS_GetException(ctx);
+    JS_FreeValue(ctx, exc);
+
+    JS_FreeAtom(ctx, a);
+    JS_FreeAtom(ctx, b);
+    JS_FreeAtom(ctx, c);
+    JS_FreeValue(ctx, tmpl);
+    JS_FreeContext(ctx);
+    JS_FreeRuntime(rt);
+}
+
 /* patches/0001: promise jobs by context. */
 static void pending_jobs_of_a_context(void)
 {
@@ -366,6 +513,7 @@ int main(void)
     lazy_intrinsics();
     function_lists();
     new_object_like();
+    lazy_properties();
     pending_jobs_of_a_context();
     runtime_state();
     shared_bytecode();

@@ -15,6 +15,7 @@ pub mod globals;
 pub mod io_events;
 pub mod jobs;
 pub mod keys;
+pub mod lazy;
 pub mod loader;
 pub mod modules;
 #[cfg(test)]

@@ -14,6 +14,8 @@
 
 use rquickjs::{qjs, Atom, Ctx, Object, Value};
 
+use crate::js::lazy::{self, Lazy, LazyValue};
+
 type R<T> = rquickjs::Result<T>;
 
 extern "C" {
@@ -22,6 +24,13 @@ extern "C" {
         tmpl: qjs::JSValue,
         values: *mut qjs::JSValue,
         count: std::ffi::c_int,
+    ) -> qjs::JSValue;
+    fn JS_VolleyNewObjectLikeLazy(
+        ctx: *mut qjs::JSContext,
+        tmpl: qjs::JSValue,
+        values: *mut qjs::JSValue,
+        count: std::ffi::c_int,
+        source: *mut std::ffi::c_void,
     ) -> qjs::JSValue;
 }
 
@@ -35,14 +44,73 @@ pub fn template<'js>(
     proto: Option<&Object<'js>>,
     names: &[Atom<'js>],
 ) -> R<Object<'js>> {
+    template_lazy(ctx, proto, names, |_| false)
+}
+
+/// A template whose properties `lazy(i)` are lazy ([`crate::js::lazy`]): objects made from it
+/// with [`Raw::object_like_lazy`] get lazy properties there.
+pub fn template_lazy<'js>(
+    ctx: &Ctx<'js>,
+    proto: Option<&Object<'js>>,
+    names: &[Atom<'js>],
+    lazy: impl Fn(usize) -> bool,
+) -> R<Object<'js>> {
     let o = match proto {
         Some(p) => Object::new_proto(ctx.clone(), Some(p))?,
         None => Object::new(ctx.clone())?,
     };
-    for n in names {
-        o.set(n.clone(), Value::new_undefined(ctx.clone()))?;
+    for (i, n) in names.iter().enumerate() {
+        if lazy(i) {
+            lazy::define_slot(&o, n)?;
+        } else {
+            define(&o, n, Value::new_undefined(ctx.clone()))?;
+        }
     }
     Ok(o)
+}
+
+/// Defines `name` on `o` as an enumerable, writable, configurable data property. Unlike
+/// `Object::set` no setter of the prototype chain runs (no script code, which a lazy property's
+/// maker must not run), as k6 makes its objects.
+pub fn define<'js>(o: &Object<'js>, name: &Atom<'js>, v: Value<'js>) -> R<()> {
+    let raw_ctx = o.ctx().as_raw().as_ptr();
+    let name = name.to_value()?;
+    // SAFETY: a live value of this context; the atom returned is owned.
+    let atom = unsafe { qjs::JS_ValueToAtom(raw_ctx, name.as_raw()) };
+    define_owned_atom(o, atom, v)
+}
+
+/// [`define`] with the name as a string.
+pub fn define_str<'js>(o: &Object<'js>, name: &str, v: Value<'js>) -> R<()> {
+    let raw_ctx = o.ctx().as_raw().as_ptr();
+    // SAFETY: `name` is `name.len()` bytes; the atom returned is owned.
+    let atom = unsafe { qjs::JS_NewAtomLen(raw_ctx, name.as_ptr().cast(), name.len() as _) };
+    define_owned_atom(o, atom, v)
+}
+
+/// Defines `atom` (owned, freed here; `JS_ATOM_NULL` for an exception) on `o` as `v`.
+fn define_owned_atom<'js>(o: &Object<'js>, atom: qjs::JSAtom, v: Value<'js>) -> R<()> {
+    if atom == qjs::JS_ATOM_NULL {
+        return Err(rquickjs::Error::Exception);
+    }
+    let raw_ctx = o.ctx().as_raw().as_ptr();
+    // SAFETY: live values of this context; `JS_DefinePropertyValue` takes the new reference to
+    // the value; the atom is ours to free.
+    let r = unsafe {
+        let r = qjs::JS_DefinePropertyValue(
+            raw_ctx,
+            o.as_raw(),
+            atom,
+            qjs::JS_DupValue(raw_ctx, v.as_raw()),
+            qjs::JS_PROP_C_W_E as std::ffi::c_int,
+        );
+        qjs::JS_FreeAtom(raw_ctx, atom);
+        r
+    };
+    if r < 0 {
+        return Err(rquickjs::Error::Exception);
+    }
+    Ok(())
 }
 
 /// A new object with `tmpl`'s prototype and property names whose values are `values`, in the
@@ -163,6 +231,11 @@ impl<'a, 'js> Raw<'a, 'js> {
         self.push(qjs::JS_MKVAL(qjs::JS_TAG_INT, n))
     }
 
+    /// The slot of a lazy property ([`Raw::object_like_lazy`]).
+    pub fn undefined(&mut self) -> R<()> {
+        self.push(qjs::JS_UNDEFINED)
+    }
+
     pub fn value(&mut self, v: Value<'js>) -> R<()> {
         // SAFETY: a new reference to a live value of this context.
         let raw = unsafe { qjs::JS_DupValue(self.raw_ctx(), v.as_raw()) };
@@ -196,20 +269,43 @@ impl<'a, 'js> Raw<'a, 'js> {
         unsafe { self.object_like_raw(tmpl.as_raw()) }
     }
 
+    /// [`Raw::object_like`] for a template with lazy properties ([`template_lazy`]), which
+    /// are made from `source`; their values here must be `undefined` ([`Raw::undefined`]).
+    pub fn object_like_lazy<T: LazyValue>(
+        self,
+        tmpl: &Object<'js>,
+        source: &Lazy<T>,
+    ) -> R<Object<'js>> {
+        // SAFETY: `tmpl` is a live object of this context.
+        unsafe { self.object_like_with(tmpl.as_raw(), source.as_source()) }
+    }
+
     /// [`Raw::object_like`] with a template held as a raw value.
     ///
     /// # Safety
     /// `tmpl` must be a live value of this context's runtime for the duration of the call.
     pub unsafe fn object_like_raw(self, tmpl: qjs::JSValue) -> R<Object<'js>> {
+        // SAFETY: the caller's promise; no source.
+        unsafe { self.object_like_with(tmpl, std::ptr::null_mut()) }
+    }
+
+    /// # Safety
+    /// `tmpl` must be a live value of this context's runtime for the duration of the call, and
+    /// `source` null or a live source ([`Lazy::as_source`]).
+    unsafe fn object_like_with(
+        self,
+        tmpl: qjs::JSValue,
+        source: *mut std::ffi::c_void,
+    ) -> R<Object<'js>> {
         let ctx = self.ctx.clone();
         let raw_ctx = self.raw_ctx();
         let out = self.hand_over(|vals| {
             let count = std::ffi::c_int::try_from(vals.len());
             match count {
                 // SAFETY: the values are owned values of this context; QuickJS takes them
-                // (and frees them also on failure). `tmpl` is the caller's promise.
+                // (and frees them also on failure). `tmpl` and `source` are the caller's promise.
                 Ok(count) => unsafe {
-                    JS_VolleyNewObjectLike(raw_ctx, tmpl, vals.as_mut_ptr(), count)
+                    JS_VolleyNewObjectLikeLazy(raw_ctx, tmpl, vals.as_mut_ptr(), count, source)
                 },
                 Err(_) => {
                     for v in vals.iter() {

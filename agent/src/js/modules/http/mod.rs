@@ -192,20 +192,21 @@ fn run_all<'js>(
             }
             crate::console::log("warning", "Request Failed", &[("error", e.as_str())]);
             let unsent = HttpExchange::unsent(&p.req, e.clone());
-            out.push(response_object(ctx, &p, &unsent, shapes)?);
+            out.push(response_object(ctx, &p, unsent, shapes)?);
             continue;
         }
-        let hops = results.next().unwrap_or_default();
+        let mut hops = results.next().unwrap_or_default();
         for hop in &hops {
             emit_hop_metrics(vu, &p, hop);
         }
-        let Some(last) = hops.last() else {
+        // The last hop is the response; its parts move into the response object.
+        let Some(last) = hops.pop() else {
             return Err(Exception::throw_message(
                 ctx,
                 "the HTTP client returned no response",
             ));
         };
-        let failure = failure_text(last);
+        let failure = failure_text(&last);
         if throw {
             if let Some(e) = &failure {
                 return Err(Exception::throw_message(ctx, e));
@@ -453,6 +454,93 @@ mod vu_tests {
             .collect();
         assert_eq!(failed, [0.0]);
         assert!(vu.vu.state.borrow().bytes_received > 0);
+    }
+
+    #[test]
+    fn lazy_headers_cookies_and_request_look_like_data_properties_every_way_they_are_read() {
+        // Every response is the same; each is read a different way before or without its
+        // `headers`, `cookies` and `request` being made.
+        let (url, server) = serve(
+            4,
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: sid=abc; Path=/\r\n\
+             X-A: 1\r\nConnection: close\r\n\r\nok",
+        );
+        let vu = TestVu::new();
+        vu.run(&format!(
+            "import http from 'k6/http';
+             const p = () => ({{ headers: {{ 'X-Id': '7' }}, jar: new http.CookieJar() }});
+             const [a, b, c, d] = [1, 2, 3, 4].map(() => http.get('{url}/', p()));
+             const noTimings = (r) => JSON.stringify(r, (k, v) => k === 'timings' ? undefined : v);
+             const untouched = noTimings(a);
+             b.headers; b.cookies; b.request;
+             const forIn = []; for (const k in c) forIn.push(k);
+             const spread = {{ ...c }};
+             const assigned = Object.assign({{}}, d);
+             const desc = Object.getOwnPropertyDescriptor(d, 'headers');
+             c.headers['X-New'] = 'n';
+             delete c.cookies;
+             c.request = 'replaced';
+             globalThis.out = [[untouched, noTimings(b)], Object.keys(a), forIn,
+               JSON.parse(untouched).headers, JSON.parse(untouched).cookies,
+               JSON.parse(untouched).request, spread.headers['X-A'], spread.cookies.sid[0].path,
+               assigned.request.headers['X-Id'], desc.value['X-A'], desc.writable && desc.enumerable
+               && desc.configurable, JSON.parse(JSON.stringify(c)).headers['X-New'],
+               'cookies' in c, Object.keys(c).includes('cookies'), c.request,
+               Object.getPrototypeOf(b) === http.Response.prototype, d.json === b.json];"
+        ))
+        .unwrap();
+        server.join().unwrap();
+        let out = vu.json("out");
+        assert_eq!(
+            out[0][0], out[0][1],
+            "reading the lazy properties first changes nothing"
+        );
+        let keys = serde_json::json!([
+            "status",
+            "status_text",
+            "url",
+            "proto",
+            "remote_ip",
+            "remote_port",
+            "tls_version",
+            "tls_cipher_suite",
+            "error",
+            "error_code",
+            "body",
+            "headers",
+            "cookies",
+            "timings",
+            "request"
+        ]);
+        assert_eq!(out[1], keys);
+        assert_eq!(out[2], keys);
+        assert_eq!(
+            out[3],
+            serde_json::json!({"Content-Length": "2", "Set-Cookie": "sid=abc; Path=/",
+                               "X-A": "1", "Connection": "close"})
+        );
+        assert_eq!(
+            out[4],
+            serde_json::json!({"sid": [{"name": "sid", "value": "abc", "domain": "", "path": "/",
+                "http_only": false, "secure": false, "max_age": 0, "expires": 0}]})
+        );
+        let request = &out[5];
+        assert_eq!(request["method"], "GET");
+        assert_eq!(request["url"], format!("{url}/"));
+        assert_eq!(request["headers"]["X-Id"], serde_json::json!(["7"]));
+        assert_eq!(request["body"], "");
+        assert_eq!(request["cookies"], serde_json::json!({}));
+        assert_eq!(out[6], "1");
+        assert_eq!(out[7], "/");
+        assert_eq!(out[8], serde_json::json!(["7"]));
+        assert_eq!(out[9], "1");
+        assert_eq!(out[10], true);
+        assert_eq!(out[11], "n");
+        assert_eq!(out[12], false);
+        assert_eq!(out[13], false);
+        assert_eq!(out[14], "replaced");
+        assert_eq!(out[15], true);
+        assert_eq!(out[16], true);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The response object a script gets: made natively from the templates of `Response` and its
 //! `timings` and `request` (see [`crate::js::shapes`]), with k6's header and cookie shapes.
-//! Its `headers` and `request.headers` objects are made from templates too once a VU has seen
+//! Its `headers`, `cookies` and `request` are made when first read ([`crate::js::lazy`]).
+//! The `headers` and `request.headers` objects are made from templates too once a VU has seen
 //! the same header names twice in a row (a load test's responses nearly always repeat them).
 
 use std::borrow::Cow;
@@ -13,6 +14,7 @@ use super::request::{Prepared, ResponseType};
 use super::state::{HeaderNames, SeenNames};
 use crate::http::HttpExchange;
 use crate::js::keys::{keys, Key, Keys};
+use crate::js::lazy::{Lazy, LazyValue};
 use crate::js::shapes::{self, Raw};
 
 type R<T> = rquickjs::Result<T>;
@@ -99,9 +101,11 @@ impl<'js> ResponseShapes<'js> {
         let k = keys(ctx)?;
         let atoms = |ks: &[Key]| ks.iter().map(|&key| k.get(key)).collect::<Vec<_>>();
         let out = Array::new(ctx.clone())?;
+        let lazy =
+            |i: usize| matches!(RESPONSE_KEYS[i], Key::Headers | Key::Cookies | Key::Request);
         out.set(
             0,
-            shapes::template(ctx, Some(proto), &atoms(&RESPONSE_KEYS))?,
+            shapes::template_lazy(ctx, Some(proto), &atoms(&RESPONSE_KEYS), lazy)?,
         )?;
         out.set(1, shapes::template(ctx, None, &atoms(&TIMINGS_KEYS))?)?;
         out.set(2, shapes::template(ctx, None, &atoms(&REQUEST_KEYS))?)?;
@@ -169,8 +173,9 @@ impl<'js> ResponseShapes<'js> {
                     return Ok(o);
                 }
                 Err(_) => {
-                    // Not a plain template (a setter on `Object.prototype` took a name):
-                    // build these objects property by property from now on.
+                    // The template did not come out as one (its properties are defined, so
+                    // only a failure such as running out of memory): build these objects
+                    // property by property from now on.
                     let _ = ctx.catch();
                     seen_for(&mut self.names.borrow_mut(), slot).refused = true;
                     return plain_object(ctx, names, values);
@@ -189,11 +194,11 @@ impl<'js> ResponseShapes<'js> {
     }
 }
 
-/// An object with the properties `names` set to `values`, one by one.
+/// An object with the properties `names` set to `values`, one by one (defined: no setter runs).
 fn plain_object<'js>(ctx: &Ctx<'js>, names: &[&str], values: Vec<Value<'js>>) -> R<Object<'js>> {
     let o = Object::new(ctx.clone())?;
     for (name, v) in names.iter().zip(values) {
-        o.set(*name, v)?;
+        shapes::define_str(&o, name, v)?;
     }
     Ok(o)
 }
@@ -202,10 +207,13 @@ fn string<'js>(ctx: &Ctx<'js>, s: &str) -> R<Value<'js>> {
     Ok(rquickjs::String::from_str(ctx.clone(), s)?.into_value())
 }
 
+/// The response object of `ex`. Its `headers`, `cookies` and `request` are lazy properties
+/// ([`crate::js::lazy`]) made from the exchange's [`Parts`] when first read: most scripts read
+/// only `status` and the body.
 pub(super) fn response_object<'js>(
     ctx: &Ctx<'js>,
     p: &Prepared,
-    ex: &HttpExchange,
+    ex: HttpExchange,
     shapes: &ResponseShapes<'js>,
 ) -> R<Object<'js>> {
     let body: Value = if ex.error.is_some() && ex.status == 0 {
@@ -217,34 +225,6 @@ pub(super) fn response_object<'js>(
             ResponseType::Text => string(ctx, &String::from_utf8_lossy(&ex.body))?,
         }
     };
-    // Repeated headers are joined with ", " (as Go's Header.Get would show them to k6). The
-    // exchange's names are canonical already (`HttpExchange::headers`).
-    let mut names: Vec<&str> = Vec::with_capacity(ex.headers.len());
-    let mut merged: Vec<Cow<str>> = Vec::with_capacity(ex.headers.len());
-    let mut set_cookies = Vec::new();
-    for (name, v) in &ex.headers {
-        let name = name.as_str();
-        if name == "Set-Cookie" {
-            set_cookies.push(v.as_str());
-        }
-        match names.iter().position(|n| *n == name) {
-            Some(i) => {
-                let prev = merged[i].to_mut();
-                prev.push_str(", ");
-                prev.push_str(v);
-            }
-            None => {
-                names.push(name);
-                merged.push(Cow::Borrowed(v.as_str()));
-            }
-        }
-    }
-    let mut values = Raw::new(ctx);
-    for v in &merged {
-        values.string(v)?;
-    }
-    let headers = shapes.keyed_object(ctx, RESPONSE_HEADERS_SLOT, &names, values)?;
-    let k = keys(ctx)?;
     let tm = &ex.timings;
     let mut t = Raw::new(ctx);
     for n in [
@@ -259,32 +239,6 @@ pub(super) fn response_object<'js>(
         t.number(n)?;
     }
     let timings = t.object_like(&shapes.timings)?;
-    // Request headers as k6 shows them: name → array of values.
-    let mut grouped: Vec<(&str, Vec<&str>)> = Vec::with_capacity(ex.request_headers.len());
-    for (name, v) in &ex.request_headers {
-        let name = name.as_str();
-        match grouped.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, vals)) => vals.push(v.as_str()),
-            None => grouped.push((name, vec![v.as_str()])),
-        }
-    }
-    let names: Vec<&str> = grouped.iter().map(|(n, _)| *n).collect();
-    let mut values = Raw::new(ctx);
-    for (_, vals) in &grouped {
-        let mut arr = Raw::new(ctx);
-        for v in vals {
-            arr.string(v)?;
-        }
-        values.push_raw(arr.array()?)?;
-    }
-    let rh = shapes.keyed_object(ctx, REQUEST_HEADERS_SLOT, &names, values)?;
-    let mut r = Raw::new(ctx);
-    r.string(ex.method.as_str())?;
-    r.string(ex.url.as_str())?;
-    r.value(rh.into_value())?;
-    r.string(&String::from_utf8_lossy(&ex.request_body))?;
-    r.value(Object::new(ctx.clone())?.into_value())?;
-    let request = r.object_like(&shapes.request)?;
     let mut o = Raw::new(ctx);
     o.int(i32::from(ex.status))?;
     o.string(&status_text(ex.status))?;
@@ -297,45 +251,175 @@ pub(super) fn response_object<'js>(
     o.string(ex.error.as_deref().unwrap_or_default())?;
     o.value(ex.error_code.into_js(ctx)?)?;
     o.value(body)?;
-    o.value(headers.into_value())?;
-    o.value(response_cookies(ctx, &k, &set_cookies)?.into_value())?;
+    o.undefined()?; // headers
+    o.undefined()?; // cookies
     o.value(timings.into_value())?;
-    o.value(request.into_value())?;
-    o.object_like(&shapes.response)
+    o.undefined()?; // request
+    let parts = Lazy::new(
+        ctx,
+        shapes.arr.as_value(),
+        Parts {
+            names: shapes.names.clone(),
+            headers: ex.headers,
+            method: ex.method,
+            url: ex.url,
+            request_headers: ex.request_headers,
+            request_body: ex.request_body,
+        },
+    );
+    o.object_like_lazy(&shapes.response, &parts)
+}
+
+/// What a response's lazy properties are made from: the parts of its exchange that only they
+/// show. The source holds the shapes array of `k6/http` (the templates the objects are made
+/// from, [`ResponseShapes`]).
+struct Parts {
+    names: Rc<RefCell<HeaderNames>>,
+    headers: Vec<(String, String)>,
+    method: String,
+    url: url::Url,
+    request_headers: Vec<(String, String)>,
+    request_body: bytes::Bytes,
+}
+
+impl LazyValue for Parts {
+    fn make<'js>(&self, ctx: &Ctx<'js>, held: &Value<'js>, name: &Atom<'js>) -> R<Value<'js>> {
+        let k = keys(ctx)?;
+        let arr = held
+            .as_array()
+            .ok_or_else(|| Exception::throw_internal(ctx, "k6/http: no response shapes"))?;
+        let shapes = ResponseShapes::from_js(ctx, arr, &self.names)?;
+        let made = if *name == k.get(Key::Headers) {
+            self.response_headers(ctx, &shapes)?
+        } else if *name == k.get(Key::Cookies) {
+            let set_cookies: Vec<&str> = self
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "Set-Cookie")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            response_cookies(ctx, &k, &set_cookies)?
+        } else if *name == k.get(Key::Request) {
+            self.request(ctx, &shapes)?
+        } else {
+            return Ok(Value::new_undefined(ctx.clone()));
+        };
+        Ok(made.into_value())
+    }
+}
+
+impl Parts {
+    /// `res.headers`: repeated headers are joined with ", " (as Go's Header.Get would show them
+    /// to k6). The exchange's names are canonical already (`HttpExchange::headers`).
+    fn response_headers<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        shapes: &ResponseShapes<'js>,
+    ) -> R<Object<'js>> {
+        let mut names: Vec<&str> = Vec::with_capacity(self.headers.len());
+        let mut merged: Vec<Cow<str>> = Vec::with_capacity(self.headers.len());
+        for (name, v) in &self.headers {
+            let name = name.as_str();
+            match names.iter().position(|n| *n == name) {
+                Some(i) => {
+                    let prev = merged[i].to_mut();
+                    prev.push_str(", ");
+                    prev.push_str(v);
+                }
+                None => {
+                    names.push(name);
+                    merged.push(Cow::Borrowed(v.as_str()));
+                }
+            }
+        }
+        let mut values = Raw::new(ctx);
+        for v in &merged {
+            values.string(v)?;
+        }
+        shapes.keyed_object(ctx, RESPONSE_HEADERS_SLOT, &names, values)
+    }
+
+    /// `res.request`, with its headers as k6 shows them: name → array of values.
+    fn request<'js>(&self, ctx: &Ctx<'js>, shapes: &ResponseShapes<'js>) -> R<Object<'js>> {
+        let mut grouped: Vec<(&str, Vec<&str>)> = Vec::with_capacity(self.request_headers.len());
+        for (name, v) in &self.request_headers {
+            let name = name.as_str();
+            match grouped.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, vals)) => vals.push(v.as_str()),
+                None => grouped.push((name, vec![v.as_str()])),
+            }
+        }
+        let names: Vec<&str> = grouped.iter().map(|(n, _)| *n).collect();
+        let mut values = Raw::new(ctx);
+        for (_, vals) in &grouped {
+            let mut arr = Raw::new(ctx);
+            for v in vals {
+                arr.string(v)?;
+            }
+            values.push_raw(arr.array()?)?;
+        }
+        let rh = shapes.keyed_object(ctx, REQUEST_HEADERS_SLOT, &names, values)?;
+        let mut r = Raw::new(ctx);
+        r.string(self.method.as_str())?;
+        r.string(self.url.as_str())?;
+        r.value(rh.into_value())?;
+        r.string(&String::from_utf8_lossy(&self.request_body))?;
+        r.value(Object::new(ctx.clone())?.into_value())?;
+        r.object_like(&shapes.request)
+    }
 }
 
 /// `res.cookies`: the cookies the response set, `{name: [{name, value, domain, path, ...}]}`.
 fn response_cookies<'js>(ctx: &Ctx<'js>, k: &Keys<'js>, set_cookies: &[&str]) -> R<Object<'js>> {
-    let out = Object::new(ctx.clone())?;
-    for &sc in set_cookies {
-        let Ok(c) = cookie::Cookie::parse(sc) else {
-            continue;
-        };
+    // Grouped by name first, so each array is made whole (no index set on an array).
+    let mut by_name: Vec<(&str, Raw<'_, 'js>)> = Vec::new();
+    let parsed: Vec<cookie::Cookie> = set_cookies
+        .iter()
+        .filter_map(|sc| cookie::Cookie::parse(*sc).ok())
+        .collect();
+    for c in &parsed {
         let e = Object::new(ctx.clone())?;
-        e.set(k.get(Key::Name), c.name())?;
-        e.set(k.get(Key::Value), c.value())?;
-        e.set(k.get(Key::Domain), c.domain().unwrap_or(""))?;
-        e.set(k.get(Key::Path), c.path().unwrap_or(""))?;
-        e.set(k.get(Key::HttpOnly), c.http_only().unwrap_or(false))?;
-        e.set(k.get(Key::Secure), c.secure().unwrap_or(false))?;
-        e.set(
-            k.get(Key::MaxAge),
-            c.max_age().map(|d| d.whole_seconds() as f64).unwrap_or(0.0),
+        let str_value = |s: &str| string(ctx, s);
+        shapes::define(&e, &k.get(Key::Name), str_value(c.name())?)?;
+        shapes::define(&e, &k.get(Key::Value), str_value(c.value())?)?;
+        shapes::define(
+            &e,
+            &k.get(Key::Domain),
+            str_value(c.domain().unwrap_or(""))?,
+        )?;
+        shapes::define(&e, &k.get(Key::Path), str_value(c.path().unwrap_or(""))?)?;
+        let flag = |b: Option<bool>| Value::new_bool(ctx.clone(), b.unwrap_or(false));
+        shapes::define(&e, &k.get(Key::HttpOnly), flag(c.http_only()))?;
+        shapes::define(&e, &k.get(Key::Secure), flag(c.secure()))?;
+        let max_age = c.max_age().map(|d| d.whole_seconds() as f64).unwrap_or(0.0);
+        shapes::define(
+            &e,
+            &k.get(Key::MaxAge),
+            Value::new_number(ctx.clone(), max_age),
         )?;
         let expires = match c.expires_datetime() {
             Some(dt) => dt.unix_timestamp() as f64 * 1000.0,
             None => 0.0,
         };
-        e.set(k.get(Key::Expires), expires)?;
-        let arr: Array = match out.get::<_, Option<Array>>(c.name())? {
-            Some(a) => a,
+        shapes::define(
+            &e,
+            &k.get(Key::Expires),
+            Value::new_number(ctx.clone(), expires),
+        )?;
+        let i = match by_name.iter().position(|(n, _)| *n == c.name()) {
+            Some(i) => i,
             None => {
-                let a = Array::new(ctx.clone())?;
-                out.set(c.name(), a.clone())?;
-                a
+                by_name.push((c.name(), Raw::new(ctx)));
+                by_name.len() - 1
             }
         };
-        arr.set(arr.len(), e)?;
+        by_name[i].1.value(e.into_value())?;
+    }
+    let out = Object::new(ctx.clone())?;
+    for (name, values) in by_name {
+        // SAFETY: an owned array value of this context, given to its `Value`.
+        let arr = unsafe { Value::from_raw(ctx.clone(), values.array()?) };
+        shapes::define_str(&out, name, arr)?;
     }
     Ok(out)
 }

@@ -47,7 +47,7 @@ pub(super) struct HeaderNames {
 pub(super) struct SeenNames {
     pub names: Vec<String>,
     pub templated: bool,
-    /// A template of these names did not come out as one (a setter on `Object.prototype`).
+    /// A template of these names did not come out as one (see `response.rs`).
     pub refused: bool,
 }
 
