@@ -233,3 +233,80 @@ unsafe extern "C" fn mark<T: LazyValue>(
     // SAFETY: marking a value of this runtime with the collector's function.
     unsafe { qjs::JS_MarkValue(rt, s.held, mark_func) };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use rquickjs::{Context, Object, Runtime};
+
+    use super::*;
+
+    /// Makes `"<name> #<n>"` and counts what it made; `boom` panics; counts its drop.
+    struct Counting {
+        made: Rc<Cell<u32>>,
+        dropped: Rc<Cell<u32>>,
+    }
+
+    impl LazyValue for Counting {
+        fn make<'js>(&self, ctx: &Ctx<'js>, held: &Value<'js>, name: &Atom<'js>) -> R<Value<'js>> {
+            let name = name.to_string()?;
+            assert!(name != "boom", "a maker that fails");
+            self.made.set(self.made.get() + 1);
+            let tag: String = held.as_object().unwrap().get("tag")?;
+            let s = format!("{name} {tag} #{}", self.made.get());
+            Ok(rquickjs::String::from_str(ctx.clone(), &s)?.into_value())
+        }
+    }
+
+    impl Drop for Counting {
+        fn drop(&mut self) {
+            self.dropped.set(self.dropped.get() + 1);
+        }
+    }
+
+    #[test]
+    fn lazy_properties_are_made_once_on_read_and_their_source_freed_with_them() {
+        let rt = Runtime::new().unwrap();
+        let cx = Context::full(&rt).unwrap();
+        let (made, dropped) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        cx.with(|ctx| {
+            let held: Object = ctx.eval("({ tag: 't' })").unwrap();
+            let lazy = Lazy::new(
+                &ctx,
+                held.as_value(),
+                Counting {
+                    made: made.clone(),
+                    dropped: dropped.clone(),
+                },
+            );
+            let o = Object::new(ctx.clone()).unwrap();
+            for n in ["a", "b", "boom"] {
+                lazy.define(&o, &Atom::from_str(ctx.clone(), n).unwrap())
+                    .unwrap();
+            }
+            assert!(lazy
+                .define(&o, &Atom::from_str(ctx.clone(), "a").unwrap())
+                .is_err());
+            let _ = ctx.catch();
+            drop(lazy);
+            // A cycle through the held value, which the collector sees through `b`'s mark.
+            held.set("back", o.clone()).unwrap();
+            ctx.globals().set("o", o).unwrap();
+            let keys: String = ctx.eval("Object.keys(o).join()").unwrap();
+            assert_eq!(keys, "a,b,boom");
+            assert_eq!(made.get(), 0);
+            let s: String = ctx.eval("o.a + ' ' + o.a").unwrap();
+            assert_eq!(s, "a t #1 a t #1");
+            let e = ctx.eval::<String, _>("o.boom").unwrap_err();
+            assert!(matches!(e, rquickjs::Error::Exception));
+            let msg: String = ctx.catch().get::<Object>().unwrap().get("message").unwrap();
+            assert_eq!(msg, "a lazy property could not be made");
+            let _: bool = ctx.eval("delete globalThis.o").unwrap();
+        });
+        assert_eq!(dropped.get(), 0, "b still holds the source");
+        rt.run_gc();
+        assert_eq!(made.get(), 1);
+        assert_eq!(dropped.get(), 1, "the source went with its last property");
+    }
+}

@@ -137,7 +137,7 @@ impl<'js> ResponseShapes<'js> {
         ctx: &Ctx<'js>,
         slot: usize,
         names: &[&str],
-        values: Raw<'_, 'js>,
+        values: &mut Raw<'_, 'js>,
     ) -> R<Object<'js>> {
         // The borrow is never held across a call into QuickJS (which may run script code).
         let (same, templated, refused) = {
@@ -164,7 +164,7 @@ impl<'js> ResponseShapes<'js> {
                 .map(|n| Atom::from_str(ctx.clone(), n))
                 .collect::<R<Vec<_>>>()?;
             let t = shapes::template(ctx, None, &atoms)?;
-            let values = values.into_values();
+            let values = values.take_values();
             // SAFETY: `t` is a live object of this context.
             match unsafe { shapes::new_like_raw(ctx, t.as_raw(), &values) } {
                 Ok(o) => {
@@ -190,7 +190,7 @@ impl<'js> ResponseShapes<'js> {
             s.templated = false;
             s.refused = false;
         }
-        plain_object(ctx, names, values.into_values())
+        plain_object(ctx, names, values.take_values())
     }
 }
 
@@ -336,7 +336,7 @@ impl Parts {
         for v in &merged {
             values.string(v)?;
         }
-        shapes.keyed_object(ctx, RESPONSE_HEADERS_SLOT, &names, values)
+        shapes.keyed_object(ctx, RESPONSE_HEADERS_SLOT, &names, &mut values)
     }
 
     /// `res.request`, with its headers as k6 shows them: name → array of values.
@@ -358,7 +358,7 @@ impl Parts {
             }
             values.push_raw(arr.array()?)?;
         }
-        let rh = shapes.keyed_object(ctx, REQUEST_HEADERS_SLOT, &names, values)?;
+        let rh = shapes.keyed_object(ctx, REQUEST_HEADERS_SLOT, &names, &mut values)?;
         let mut r = Raw::new(ctx);
         r.string(self.method.as_str())?;
         r.string(self.url.as_str())?;
@@ -416,7 +416,7 @@ fn response_cookies<'js>(ctx: &Ctx<'js>, k: &Keys<'js>, set_cookies: &[&str]) ->
         by_name[i].1.value(e.into_value())?;
     }
     let out = Object::new(ctx.clone())?;
-    for (name, values) in by_name {
+    for (name, mut values) in by_name {
         // SAFETY: an owned array value of this context, given to its `Value`.
         let arr = unsafe { Value::from_raw(ctx.clone(), values.array()?) };
         shapes::define_str(&out, name, arr)?;
