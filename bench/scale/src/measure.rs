@@ -116,9 +116,10 @@ fn measure_on(
         let ck2 = checkpoints(&client)?;
         checkpoint_kib_s = (ck2.0 - ck1.0) / secs / 1024.0;
         checkpoint_ms = 1e3 * (ck2.2 - ck1.2) / (ck2.1 - ck1.1);
+        let task_ms = 1e3 * (ck2.3 - ck1.3) / (ck2.1 - ck1.1);
         let writes = (ctrl.proc.write_calls()? - writes1) / secs;
         eprintln!(
-            "  while the agents sent: {writes:.0} write calls/s ({:.2} per agent), checkpoints {checkpoint_kib_s:.0} KiB/s, {checkpoint_ms:.1} ms each",
+            "  while the agents sent: {writes:.0} write calls/s ({:.2} per agent), checkpoints {checkpoint_kib_s:.0} KiB/s, {checkpoint_ms:.1} ms each, {task_ms:.1} ms of it on the run's task",
             writes / n as f64
         );
         if let Some(s) = submitter {

@@ -101,9 +101,10 @@ fn ended_run(metrics: &str) -> Option<String> {
     None
 }
 
-/// The checkpoints written so far by a controller (its `GET /metrics`): bytes, count and
-/// seconds spent.
-pub fn checkpoints(client: &Client) -> Result<(f64, f64, f64)> {
+/// The checkpoints written so far by a controller (its `GET /metrics`): bytes, count,
+/// seconds spent writing them, and seconds they held their runs' tasks (the write runs beside
+/// the task: docs/failures.md#controller-restart-and-resume).
+pub fn checkpoints(client: &Client) -> Result<(f64, f64, f64, f64)> {
     let text = client.request("GET", "/metrics", None)?;
     let text = String::from_utf8_lossy(&text.body).to_string();
     let value = |name: &str| {
@@ -115,6 +116,7 @@ pub fn checkpoints(client: &Client) -> Result<(f64, f64, f64)> {
         value("volley_checkpoint_size_bytes_sum"),
         value("volley_checkpoint_size_bytes_count"),
         value("volley_checkpoint_duration_seconds_sum"),
+        value("volley_checkpoint_task_seconds_total"),
     ))
 }
 
