@@ -18,8 +18,13 @@ import unicodedata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKIP_DIRS = {".git", "target", "node_modules"}
-# QuickJS's own files are upstream's; their links are not ours to keep.
-SKIP_PREFIXES = (os.path.join("vendor", "rquickjs-sys", "quickjs"),)
+# QuickJS's and hyper's own files are upstream's; their links are not ours to keep.
+SKIP_PREFIXES = (
+    os.path.join("vendor", "rquickjs-sys", "quickjs"),
+    os.path.join("vendor", "hyper", "src"),
+)
+# Single files of upstream's, next to Volley's own (VOLLEY.md) in a vendored crate.
+SKIP_FILES = {os.path.join("vendor", "hyper", "README.md")}
 
 MD_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 SOURCE_REF = re.compile(r"((?:\.\./)*(?:docs/[\w./-]+\.md|ARCHITECTURE\.md)(?:#[\w-]+)?)")
@@ -111,6 +116,8 @@ def main():
             continue
         for name in filenames:
             src = os.path.join(dirpath, name)
+            if os.path.relpath(src, ROOT) in SKIP_FILES:
+                continue
             if name.endswith(".md"):
                 fenced = False
                 with open(src, encoding="utf-8") as f:

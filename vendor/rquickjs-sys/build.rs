@@ -6,6 +6,7 @@ use std::{
 };
 
 // Volley: the patch series applied to the copied QuickJS sources (VOLLEY.md).
+#[path = "../patch_series.rs"]
 mod patch_series;
 
 // WASI logic lifted from https://github.com/bytecodealliance/javy/blob/61616e1507d2bf896f46dc8d72687273438b58b2/crates/quickjs-wasm-sys/build.rs#L18
@@ -123,6 +124,7 @@ fn main() {
     // Volley: rebuild when the QuickJS sources or the patch series change.
     println!("cargo:rerun-if-changed=quickjs");
     println!("cargo:rerun-if-changed=patches");
+    println!("cargo:rerun-if-changed=../patch_series.rs");
 
     let src_dir = Path::new("quickjs");
 
@@ -231,7 +233,7 @@ fn main() {
     }
     fs::copy("quickjs.bind.h", out_dir.join("quickjs.bind.h")).expect("Unable to copy source");
     // Volley: upstream's sources stay pristine in quickjs/; the copies are patched here.
-    patch_series::apply(Path::new("patches"), out_dir);
+    patch_series::apply(Path::new("patches"), "quickjs/", out_dir);
 
     if target_os == "wasi" && !matches!(env::var("RQUICKJS_SYS_NO_WASI_SDK").as_deref(), Ok("1")) {
         let wasi_sdk_path = get_wasi_sdk_path();

@@ -1,14 +1,15 @@
-//! Volley: applies the patch series in `patches/` to the QuickJS sources that `build.rs` has
-//! copied into `OUT_DIR`, so that `quickjs/` stays exactly as upstream ships it and an upgrade
-//! is a rebase of the series (see VOLLEY.md).
+//! Volley: applies a vendored crate's patch series (its `patches/`) to the copies of its
+//! sources that its `build.rs` has made in `OUT_DIR`, so that the vendored sources stay exactly
+//! as upstream ships them and an upgrade is a rebase of the series. Shared by the build scripts
+//! of `vendor/rquickjs-sys` and `vendor/hyper` (each includes this file; see their VOLLEY.md).
 //!
 //! The patches are `git format-patch` files (a header saying what and why, then unified diffs
-//! against `quickjs/…`). They are applied in file-name order and strictly: every hunk must
-//! match at its stated line, with no offset or fuzz, or the build stops and names the hunk.
-//! The series is made against these exact sources, so a hunk that does not match means the
-//! sources or the series changed and the series needs a rebase, not a guess. Applying here,
-//! in Rust, keeps `cargo build` free of any tool beyond the compiler (no `patch`, no `git`)
-//! and works offline.
+//! against the sources' directory, e.g. `quickjs/…` or `src/…`). They are applied in file-name
+//! order and strictly: every hunk must match at its stated line, with no offset or fuzz, or
+//! the build stops and names the hunk. The series is made against these exact sources, so a
+//! hunk that does not match means the sources or the series changed and the series needs a
+//! rebase, not a guess. Applying here, in Rust, keeps `cargo build` free of any tool beyond the
+//! compiler (no `patch`, no `git`) and works offline.
 
 use std::{
     fs,
@@ -39,15 +40,17 @@ pub fn series(dir: &Path) -> Vec<PathBuf> {
     patches
 }
 
-/// Applies every patch of `dir` to the copies in `out_dir` (`quickjs/x.c` is `out_dir/x.c`).
-pub fn apply(dir: &Path, out_dir: &Path) {
+/// Applies every patch of `dir` to the copies in `out_dir` of the sources below `prefix`
+/// (with `prefix` `"quickjs/"`, `quickjs/x.c` is `out_dir/x.c`). A patch that touches a file
+/// outside `prefix` stops the build.
+pub fn apply(dir: &Path, prefix: &str, out_dir: &Path) {
     for patch in series(dir) {
         let text = fs::read_to_string(&patch)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", patch.display()));
         let name = patch.display().to_string();
         for file in parse(&text, &name) {
-            let rel = file.path.strip_prefix("quickjs/").unwrap_or_else(|| {
-                panic!("{name}: {} is not a QuickJS source (quickjs/…)", file.path)
+            let rel = file.path.strip_prefix(prefix).unwrap_or_else(|| {
+                panic!("{name}: {} is not one of the patched sources ({prefix}…)", file.path)
             });
             let target = out_dir.join(rel);
             let old = fs::read_to_string(&target).unwrap_or_else(|e| {
@@ -185,7 +188,7 @@ fn apply_file(old: &str, file: &FileDiff, name: &str) -> String {
             assert!(
                 found == Some(text.as_str()),
                 "{name}: hunk at line {} of {} does not apply: line {} is {:?}, the patch \
-                 expects {:?}; rebase the series onto these sources (vendor/rquickjs-sys/VOLLEY.md)",
+                 expects {:?}; rebase the series onto these sources (the crate's VOLLEY.md)",
                 hunk.old_start,
                 file.path,
                 pos + 1,
