@@ -11,6 +11,8 @@ fn main() {
     tonic_prost_build::configure()
         // A series' tag texts as `Bytes`: decoded from the message's buffer without a copy.
         .bytes(".volley.v1.Tag")
+        // Written by hand: its series stay encoded and are read in place (src/batch.rs).
+        .extern_path(".volley.v1.MetricBatch", "crate::batch::MetricBatch")
         .compile_protos(
             &[
                 "proto/volley.proto",

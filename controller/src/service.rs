@@ -480,9 +480,16 @@ impl ControllerService for Service {
                 "field `seq` of the batch must start at 1 and grow by one per batch",
             ));
         }
+        // Each series whole, as the batch was checked before its series were read in place.
+        let series = batch.series.decode().map_err(|e| {
+            ServiceError::bad_request(
+                "invalid_batch",
+                format!("the body is not a protobuf volley.v1.MetricBatch: {e}"),
+            )
+        })?;
         // A `volley run` of another release sends series this build cannot read: say so once
         // rather than dropping every series of the run.
-        if let Some(s) = batch.series.iter().find(|s| s.sink.is_none()) {
+        if let Some(s) = series.iter().find(|s| s.sink.is_none()) {
             return Err(ServiceError::bad_request(
                 "invalid_batch",
                 format!(

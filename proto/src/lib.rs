@@ -35,9 +35,11 @@ pub mod raft {
 }
 
 mod abort;
+mod batch;
 mod sinks;
 mod target;
 pub use abort::EmptyAbortReason;
+pub use batch::{MetricBatch, SeriesList, SeriesReader, SeriesView};
 pub use sinks::SeriesError;
 
 /// The protocol version this build speaks. A peer with another version is refused at

@@ -25,7 +25,7 @@ pub struct SeriesError {
     pub detail: String,
 }
 
-fn refuse(field: &'static str, detail: impl Into<String>) -> SeriesError {
+pub(crate) fn refuse(field: &'static str, detail: impl Into<String>) -> SeriesError {
     SeriesError {
         field,
         detail: detail.into(),
@@ -42,7 +42,7 @@ impl From<ValueType> for v1::ValueType {
     }
 }
 
-fn value_type(raw: i32) -> Result<ValueType, SeriesError> {
+pub(crate) fn value_type(raw: i32) -> Result<ValueType, SeriesError> {
     match v1::ValueType::try_from(raw) {
         Ok(v1::ValueType::Default) => Ok(ValueType::Default),
         Ok(v1::ValueType::Time) => Ok(ValueType::Time),
@@ -190,8 +190,17 @@ fn trend(t: v1::TrendSink) -> Result<TrendSink, SeriesError> {
     checked.map_err(|e| refuse("trend", e.to_string()))
 }
 
+/// A series without a sink.
+pub(crate) fn no_sink() -> SeriesError {
+    refuse(
+        "sink",
+        "is absent: a series holds one of counter, gauge, rate or trend (batches of agent \
+         protocol 2 and older carried JSON, which this controller does not read)",
+    )
+}
+
 /// `bytes` of tag field `field` as text.
-fn text<'a>(field: &'static str, bytes: &'a [u8]) -> Result<&'a str, SeriesError> {
+pub(crate) fn text<'a>(field: &'static str, bytes: &'a [u8]) -> Result<&'a str, SeriesError> {
     std::str::from_utf8(bytes).map_err(|e| refuse(field, format!("is not UTF-8: {e}")))
 }
 
@@ -241,13 +250,7 @@ impl v1::Series {
     /// protocol 2, whose sinks were JSON, or a damaged message) or fails its checks.
     pub fn take_sink(&mut self) -> Result<(MetricInfo, Sink), SeriesError> {
         let contains = value_type(self.contains)?;
-        let wire = self.sink.take().ok_or_else(|| {
-            refuse(
-                "sink",
-                "is absent: a series holds one of counter, gauge, rate or trend (batches of \
-                 agent protocol 2 and older carried JSON, which this controller does not read)",
-            )
-        })?;
+        let wire = self.sink.take().ok_or_else(no_sink)?;
         let sink = Sink::try_from(wire)?;
         Ok((
             MetricInfo {

@@ -480,7 +480,7 @@ fn seeded_random_agent_messages_break_nothing() {
         seq: 1,
         start_unix_ms: u64::MAX - 1,
         end_unix_ms: u64::MAX,
-        series: vec![counter("iterations", 1.0)],
+        series: vec![counter("iterations", 1.0)].into(),
     }))))
     .unwrap();
     // Sums the agent's values would overflow: the second `huge` is refused (its total stays
@@ -507,7 +507,7 @@ fn seeded_random_agent_messages_break_nothing() {
             seq,
             start_unix_ms: 1,
             end_unix_ms: 2,
-            series,
+            series: series.into(),
         }))))
         .unwrap();
     }

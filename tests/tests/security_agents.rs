@@ -230,7 +230,8 @@ fn messages_about_a_run_the_agent_is_not_part_of_change_nothing() {
                     sum: 1e12,
                     samples: 1,
                 })),
-            }],
+            }]
+            .into(),
             ..Default::default()
         }),
         pb::agent_message::Body::Event(pb::RunEvent {

@@ -775,7 +775,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
                         seq,
                         start_unix_ms: start,
                         end_unix_ms: unix_ms(SystemTime::now()),
-                        series,
+                        series: series.into(),
                     })))
                     .await;
             }

@@ -312,7 +312,7 @@ impl Shipper {
             seq,
             start_unix_ms: now.saturating_sub(INTERVAL.as_millis() as u64),
             end_unix_ms: now,
-            series,
+            series: series.into(),
         };
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.insert(seq, b.encode_to_vec());

@@ -51,7 +51,7 @@ impl Totals {
 
 /// One batch's series, ready to send, and what they add.
 pub struct Variant {
-    pub series: Vec<pb::Series>,
+    pub series: pb::SeriesList,
     pub totals: Totals,
     /// The encoded size of a batch of these series, in bytes.
     pub bytes: usize,
@@ -210,11 +210,11 @@ fn variant(rng: &mut Rng, rps: u32) -> Variant {
         seq: 1,
         start_unix_ms: 1,
         end_unix_ms: 1,
-        series: out.clone(),
+        series: out.clone().into(),
     }
     .encoded_len();
     Variant {
-        series: out,
+        series: out.into(),
         totals,
         bytes,
     }
@@ -229,8 +229,11 @@ mod tests {
         let v = &variants(1, 100)[0];
         assert_eq!(v.series.len(), 53);
         let mut reqs = 0.0;
-        for s in v.series.iter().filter(|s| s.metric == "http_reqs") {
-            let (_, sink) = s.clone().take_sink().unwrap();
+        for mut s in v.series.decode().unwrap() {
+            if s.metric != "http_reqs" {
+                continue;
+            }
+            let (_, sink) = s.take_sink().unwrap();
             reqs += sink.stat("count", 1.0).unwrap();
         }
         assert_eq!(reqs, v.totals.http_reqs);

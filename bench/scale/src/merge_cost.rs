@@ -1,9 +1,9 @@
 //! `--merge-cost BATCHES`: the controller's own work per metric batch without a controller
 //! process. The prepared batches (`crate::batches`) are encoded as an agent sends them, then
 //! BATCHES times decoded (from a shared buffer, as tonic decodes a message from its receive
-//! buffer: `bytes` fields are views of it, not copies) and merged into one run's live data by
-//! the controller's code (`volley_controller::run::merge`), as from 100 agents sending one
-//! batch a second each.
+//! buffer: the batch's series are views of it, not copies, read in place by the merge) and
+//! merged into one run's live data by the controller's code (`volley_controller::run::merge`),
+//! as from 100 agents sending one batch a second each.
 //! Under callgrind (`bench/merge_cost.sh`) its instructions per batch are the same on a busy
 //! machine as on an idle one, so a change to the protocol or the merge is measured to a few
 //! percent; the wall time per batch is printed as well.

@@ -120,6 +120,39 @@ impl Side {
         }
     }
 
+    /// Adds `(index, count)` buckets given by increasing index in one ordered pass over the
+    /// chunks: a chunk search per chunk touched, not per bucket ([`SortedBuckets`]).
+    fn add_sorted(&mut self, buckets: &[(u32, u64)]) {
+        let mut pos = 0;
+        let mut i = 0;
+        while i < buckets.len() {
+            let key = buckets[i].0 >> CHUNK_BITS;
+            pos += self.chunks[pos..].partition_point(|c| c.key < key);
+            if self.chunks.get(pos).is_none_or(|c| c.key != key) {
+                self.chunks.insert(
+                    pos,
+                    Chunk {
+                        key,
+                        total: 0,
+                        counts: [0; CHUNK_LEN],
+                    },
+                );
+            }
+            let chunk = &mut self.chunks[pos];
+            while let Some(&(index, n)) = buckets.get(i) {
+                if index >> CHUNK_BITS != key {
+                    break;
+                }
+                let slot = index as usize & (CHUNK_LEN - 1);
+                chunk.counts[slot] = chunk.counts[slot].saturating_add(n);
+                chunk.total = chunk.total.saturating_add(n);
+                i += 1;
+            }
+            self.hint = pos;
+            pos += 1;
+        }
+    }
+
     /// Non-empty buckets as `(index, count)`, by increasing index.
     fn iter_asc(&self) -> impl DoubleEndedIterator<Item = (u32, u64)> + '_ {
         self.chunks.iter().flat_map(|c| {
@@ -307,6 +340,15 @@ impl Histogram {
         self.neg.merge(&other.neg);
     }
 
+    /// Adds every bucket of `buckets`: what recording their values one by one gives, in one
+    /// ordered pass.
+    pub fn merge_sorted(&mut self, buckets: &SortedBuckets) {
+        self.count = self.count.saturating_add(buckets.count);
+        self.zero = self.zero.saturating_add(buckets.zero);
+        self.pos.add_sorted(&buckets.pos);
+        self.neg.add_sorted(&buckets.neg);
+    }
+
     /// Number of recorded values.
     pub fn count(&self) -> u64 {
         self.count
@@ -408,6 +450,129 @@ impl Histogram {
             pos,
             neg,
         })
+    }
+}
+
+/// A distribution's non-empty buckets by increasing index, made once from another process's
+/// samples ([`SortedBuckets::set_values`]) or histogram runs ([`SortedBuckets::push_run`]) and
+/// added to any number of histograms in one ordered pass each ([`Histogram::merge_sorted`]):
+/// the controller adds each trend of an agent's batch to three histograms (the run's series,
+/// its interval, its metric's point), and a chunk search per sample and histogram was most
+/// of its merge (docs/benchmarks.md). Reused from one distribution to the next.
+#[derive(Clone, Debug, Default)]
+pub struct SortedBuckets {
+    count: u64,
+    zero: u64,
+    pos: Vec<(u32, u64)>,
+    neg: Vec<(u32, u64)>,
+    /// Where the last run of each sign ended (runs go by increasing index).
+    pos_end: u64,
+    neg_end: u64,
+    /// Bucket indexes being sorted, the sign in the top bit.
+    scratch: Vec<u32>,
+}
+
+impl SortedBuckets {
+    /// Empty, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.zero = 0;
+        self.pos.clear();
+        self.neg.clear();
+        self.pos_end = 0;
+        self.neg_end = 0;
+    }
+
+    /// How many values the buckets hold.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// How many non-empty buckets it holds (a measure of its memory).
+    pub fn bucket_count(&self) -> usize {
+        self.pos.len() + self.neg.len()
+    }
+
+    /// The buckets of `values` (non-finite ones are left out, as [`Histogram::record`] does).
+    pub fn set_values(&mut self, values: &[f64]) {
+        self.clear();
+        self.scratch.clear();
+        for &v in values {
+            if !v.is_finite() {
+                continue;
+            }
+            self.count += 1;
+            if v == 0.0 {
+                self.zero += 1;
+            } else if v > 0.0 {
+                self.scratch.push(bucket_index(v));
+            } else {
+                self.scratch.push(bucket_index(-v) | 1 << 31);
+            }
+        }
+        self.scratch.sort_unstable();
+        for &x in &self.scratch {
+            let (side, index) = if x >> 31 == 0 {
+                (&mut self.pos, x)
+            } else {
+                (&mut self.neg, x & !(1 << 31))
+            };
+            match side.last_mut() {
+                Some((last, n)) if *last == index => *n += 1,
+                _ => side.push((index, 1)),
+            }
+        }
+    }
+
+    /// Adds `n` zeros, checked as [`Histogram::from_runs`] checks its total.
+    pub fn add_zeros(&mut self, n: u64) -> Result<(), HistogramDecodeError> {
+        self.count = self
+            .count
+            .checked_add(n)
+            .ok_or(HistogramDecodeError::CountOverflow)?;
+        self.zero += n;
+        Ok(())
+    }
+
+    /// Adds a run of consecutive buckets of one sign from `start` (as [`Histogram::runs`]
+    /// gives them), checked as [`Histogram::from_runs`] checks its runs: within the finite
+    /// buckets, after the previous run of the sign, a total that fits in a `u64`.
+    pub fn push_run(
+        &mut self,
+        sign: Sign,
+        start: u32,
+        counts: &[u64],
+    ) -> Result<(), HistogramDecodeError> {
+        let end = u64::from(start) + counts.len() as u64;
+        if end > u64::from(INDEX_LIMIT) {
+            return Err(HistogramDecodeError::IndexOutOfRange {
+                start,
+                len: counts.len(),
+                limit: INDEX_LIMIT,
+            });
+        }
+        let (side, next) = match sign {
+            Sign::Positive => (&mut self.pos, &mut self.pos_end),
+            Sign::Negative => (&mut self.neg, &mut self.neg_end),
+        };
+        if u64::from(start) < *next {
+            return Err(HistogramDecodeError::RunsOverlap {
+                start,
+                previous_end: *next,
+            });
+        }
+        *next = end;
+        for (i, &n) in counts.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            self.count = self
+                .count
+                .checked_add(n)
+                .ok_or(HistogramDecodeError::CountOverflow)?;
+            side.push((start + i as u32, n));
+        }
+        Ok(())
     }
 }
 
@@ -684,6 +849,65 @@ pub(crate) mod tests {
         let back: Histogram =
             serde_json::from_str(&serde_json::to_string(&h).expect("ser")).expect("de");
         assert_eq!(back, h);
+    }
+
+    /// Buckets added in one ordered pass give the histogram recording their values gives,
+    /// chunk for chunk, into empty and filled histograms alike; runs give what their
+    /// histogram's `from_runs` gives, and are checked as it checks them.
+    #[test]
+    fn sorted_buckets_merge_as_records_do() {
+        let mut rng = Rng::new(17);
+        let mut buckets = SortedBuckets::default();
+        for case in 0..300 {
+            let value = |rng: &mut Rng| match rng.next_u64() % 6 {
+                0 => 0.0,
+                1 => -(rng.unit() * 30.0).exp2(),
+                2 => rng.unit() * 1e-310,
+                _ => (rng.unit() * 20.0).exp(),
+            };
+            let mut into = Histogram::new();
+            for _ in 0..rng.next_u64() % 3000 {
+                into.record(value(&mut rng));
+            }
+            let values: Vec<f64> = (0..case * 7).map(|_| value(&mut rng)).collect();
+            let mut want = into.clone();
+            values.iter().for_each(|&v| {
+                want.record(v);
+            });
+            buckets.set_values(&values);
+            assert_eq!(buckets.count(), values.len() as u64);
+            let mut got = into.clone();
+            got.merge_sorted(&buckets);
+            assert_eq!(got, want, "case {case}: from values");
+            let mut from_values = Histogram::new();
+            values.iter().for_each(|&v| {
+                from_values.record(v);
+            });
+            buckets.clear();
+            buckets.add_zeros(from_values.zero_count()).unwrap();
+            for sign in [Sign::Positive, Sign::Negative] {
+                for (start, counts) in from_values.runs(sign) {
+                    buckets.push_run(sign, start, &counts).unwrap();
+                }
+            }
+            let mut got = into.clone();
+            got.merge_sorted(&buckets);
+            assert_eq!(got, want, "case {case}: from runs");
+        }
+        buckets.clear();
+        buckets.push_run(Sign::Positive, 10, &[1, 0, 2]).unwrap();
+        let e = buckets.push_run(Sign::Positive, 11, &[1]).unwrap_err();
+        assert!(matches!(e, HistogramDecodeError::RunsOverlap { .. }), "{e}");
+        buckets.push_run(Sign::Negative, 0, &[1]).unwrap();
+        let e = buckets
+            .push_run(Sign::Positive, INDEX_LIMIT - 1, &[1, 1])
+            .unwrap_err();
+        assert!(
+            matches!(e, HistogramDecodeError::IndexOutOfRange { .. }),
+            "{e}"
+        );
+        let e = buckets.add_zeros(u64::MAX).unwrap_err();
+        assert_eq!(e, HistogramDecodeError::CountOverflow);
     }
 
     #[test]

@@ -17,10 +17,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use histogram::{Histogram, HistogramBucket, HistogramDecodeError, Sign};
+pub use histogram::{Histogram, HistogramBucket, HistogramDecodeError, Sign, SortedBuckets};
 pub use sink::{
     is_valid_trend_stat, parse_percentile_stat, CounterSink, GaugeSink, MergeError, RateSink, Sink,
-    TrendDistribution, TrendSink, TrendSinkError, TREND_EXACT_LIMIT,
+    SinkDelta, TrendDelta, TrendDistribution, TrendSink, TrendSinkError, TREND_EXACT_LIMIT,
 };
 pub use tags::{BuildSeriesHasher, SeriesHasher, TagSet};
 

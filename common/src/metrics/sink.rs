@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::histogram::{percentile_by_rank, Histogram};
+use super::histogram::{percentile_by_rank, Histogram, SortedBuckets};
 use super::MetricType;
 
 /// A trend keeps its exact samples up to this many, then switches to a [`Histogram`]: small
@@ -513,6 +513,38 @@ impl TrendSink {
         self.store = TrendStore::Histogram(merged);
     }
 
+    /// Adds every sample of `other`: what [`TrendSink::merge`] of the trend it borrows gives,
+    /// its buckets added to a histogram in one ordered pass.
+    pub fn merge_delta(&mut self, other: &TrendDelta<'_>) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other.to_sink();
+            return;
+        }
+        self.count = self.count.saturating_add(other.count);
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        let merged = match (&mut self.store, other.exact) {
+            (TrendStore::Exact(a), Some(b)) if a.len() + b.len() <= TREND_EXACT_LIMIT => {
+                a.extend_from_slice(b);
+                return;
+            }
+            (TrendStore::Histogram(a), _) => {
+                a.merge_sorted(other.buckets);
+                return;
+            }
+            (TrendStore::Exact(a), _) => {
+                let mut h = histogram_of(a);
+                h.merge_sorted(other.buckets);
+                h
+            }
+        };
+        self.store = TrendStore::Histogram(merged);
+    }
+
     /// Number of samples.
     pub fn count(&self) -> u64 {
         self.count
@@ -617,6 +649,143 @@ impl TrendSink {
             "med" => Some(self.percentile_in(ranked, 50.0)),
             "count" => Some(self.count as f64),
             _ => parse_percentile_stat(name).map(|p| self.percentile_in(ranked, p)),
+        }
+    }
+}
+
+/// A trend aggregate another process sent, borrowed where it was decoded: its exact count,
+/// sum, min and max, its samples when it sent them, and its distribution as sorted buckets
+/// (made once, however many trends it is merged into: [`TrendSink::merge_delta`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TrendDelta<'a> {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    exact: Option<&'a [f64]>,
+    buckets: &'a SortedBuckets,
+}
+
+impl<'a> TrendDelta<'a> {
+    /// A trend of `count` samples: every one in `exact` (at most [`TREND_EXACT_LIMIT`], with
+    /// `buckets` made of them by [`SortedBuckets::set_values`]) or, without `exact`, the
+    /// histogram `buckets`. Checked as [`TrendSink::from_exact`] and
+    /// [`TrendSink::from_histogram`] check theirs: `count` values and `min ≤ max`.
+    pub fn new(
+        count: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+        exact: Option<&'a [f64]>,
+        buckets: &'a SortedBuckets,
+    ) -> Result<TrendDelta<'a>, TrendSinkError> {
+        let stored = match exact {
+            Some(v) => {
+                if v.len() > TREND_EXACT_LIMIT {
+                    return Err(TrendSinkError::TooManyValues {
+                        held: v.len(),
+                        limit: TREND_EXACT_LIMIT,
+                    });
+                }
+                // Buckets made of other values (or leaving non-finite ones out) cannot stand
+                // for these.
+                if buckets.count() != v.len() as u64 {
+                    return Err(TrendSinkError::CountMismatch {
+                        count: v.len() as u64,
+                        stored: buckets.count(),
+                    });
+                }
+                v.len() as u64
+            }
+            None => buckets.count(),
+        };
+        if stored != count {
+            return Err(TrendSinkError::CountMismatch { count, stored });
+        }
+        if count > 0 && min > max {
+            return Err(TrendSinkError::MinAboveMax { min, max });
+        }
+        Ok(TrendDelta {
+            count,
+            sum,
+            min,
+            max,
+            exact,
+            buckets,
+        })
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The trend as a sink of its own.
+    pub fn to_sink(&self) -> TrendSink {
+        let store = match self.exact {
+            Some(v) => TrendStore::Exact(v.to_vec()),
+            None => {
+                let mut h = Histogram::new();
+                h.merge_sorted(self.buckets);
+                TrendStore::Histogram(h)
+            }
+        };
+        TrendSink {
+            count: self.count,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
+            store,
+        }
+    }
+}
+
+/// An aggregate of one series as another process sent it: counters, gauges and rates whole, a
+/// trend borrowed ([`TrendDelta`]), so one decoded series merges into several sinks without
+/// being copied or re-bucketed for each ([`Sink::merge_finite_delta`]).
+#[derive(Clone, Debug)]
+pub enum SinkDelta<'a> {
+    /// See [`CounterSink`].
+    Counter(CounterSink),
+    /// See [`GaugeSink`].
+    Gauge(GaugeSink),
+    /// See [`RateSink`].
+    Rate(RateSink),
+    /// See [`TrendDelta`].
+    Trend(TrendDelta<'a>),
+}
+
+impl SinkDelta<'_> {
+    /// The metric type it aggregates.
+    pub fn metric_type(&self) -> MetricType {
+        match self {
+            SinkDelta::Counter(_) => MetricType::Counter,
+            SinkDelta::Gauge(_) => MetricType::Gauge,
+            SinkDelta::Rate(_) => MetricType::Rate,
+            SinkDelta::Trend(_) => MetricType::Trend,
+        }
+    }
+
+    /// The aggregate as a sink of its own.
+    pub fn to_sink(&self) -> Sink {
+        match self {
+            SinkDelta::Counter(c) => Sink::Counter(c.clone()),
+            SinkDelta::Gauge(g) => Sink::Gauge(g.clone()),
+            SinkDelta::Rate(r) => Sink::Rate(r.clone()),
+            SinkDelta::Trend(t) => Sink::Trend(t.to_sink()),
+        }
+    }
+
+    /// The first field that holds a non-finite number, with the number (a trend's exact
+    /// samples are finite: [`TrendDelta::new`] refuses others).
+    fn non_finite(&self) -> Option<(&'static str, f64)> {
+        let first =
+            |fields: &[(&'static str, f64)]| fields.iter().copied().find(|(_, v)| !v.is_finite());
+        match self {
+            SinkDelta::Counter(c) => first(&[("sum", c.sum)]),
+            SinkDelta::Gauge(g) => first(&[("value", g.value), ("min", g.min), ("max", g.max)]),
+            SinkDelta::Rate(_) => None,
+            SinkDelta::Trend(t) => first(&[("sum", t.sum), ("min", t.min), ("max", t.max)]),
         }
     }
 }
@@ -741,6 +910,48 @@ impl Sink {
         self.merge(other)
     }
 
+    /// Merges `other` as [`Sink::merge`] merges the sink it stands for.
+    pub fn merge_delta(&mut self, other: &SinkDelta<'_>) -> Result<(), MergeError> {
+        match (self, other) {
+            (Sink::Counter(a), SinkDelta::Counter(b)) => a.merge(b),
+            (Sink::Gauge(a), SinkDelta::Gauge(b)) => a.merge(b),
+            (Sink::Rate(a), SinkDelta::Rate(b)) => a.merge(b),
+            (Sink::Trend(a), SinkDelta::Trend(b)) => a.merge_delta(b),
+            (a, b) => {
+                return Err(MergeError::TypeMismatch {
+                    expected: a.metric_type(),
+                    found: b.metric_type(),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges `other` as [`Sink::merge_finite`] merges the sink it stands for: refused, `self`
+    /// unchanged, when it holds a non-finite number or a merged sum would overflow to ±∞.
+    pub fn merge_finite_delta(&mut self, other: &SinkDelta<'_>) -> Result<(), MergeError> {
+        if let Some((field, v)) = other.non_finite() {
+            return Err(MergeError::NotFinite {
+                field,
+                detail: format!("is {v}"),
+            });
+        }
+        let sums = match (&*self, other) {
+            (Sink::Counter(a), SinkDelta::Counter(b)) => Some((a.sum, b.sum)),
+            (Sink::Trend(a), SinkDelta::Trend(b)) => Some((a.sum, b.sum)),
+            _ => None,
+        };
+        if let Some((a, b)) = sums {
+            if !(a + b).is_finite() {
+                return Err(MergeError::NotFinite {
+                    field: "sum",
+                    detail: format!("would overflow from {a:e} by {b:e} to {:e}", a + b),
+                });
+            }
+        }
+        self.merge_delta(other)
+    }
+
     /// k6's `handleSummary` `values` for this sink, in k6's order: counter `count, rate`;
     /// gauge `value, min, max`; rate `rate, passes, fails`; trend exactly `trend_stats`
     /// (k6's `summaryTrendStats`) in the given order, unknown names skipped.
@@ -804,7 +1015,98 @@ impl Sink {
 mod tests {
     use super::super::histogram::tests::{exact_percentile, Rng};
     use super::super::histogram::RELATIVE_ERROR;
+    use super::super::Sign;
     use super::*;
+
+    /// A trend of `n` samples: latencies, negatives, zeros, now and then a huge one.
+    fn random_trend(rng: &mut Rng, n: u64) -> TrendSink {
+        let mut t = TrendSink::new();
+        for _ in 0..n {
+            let v = match rng.next_u64() % 10 {
+                0 => 0.0,
+                1 => -rng.unit() * 50.0,
+                2 => rng.unit() * 1e300,
+                _ => (rng.unit() * 8.0).exp(),
+            };
+            t.add(v);
+        }
+        t
+    }
+
+    /// `t` as a borrowed delta, its buckets made as the controller makes them from a
+    /// message: from its samples, or from its histogram's runs.
+    fn with_delta<R>(t: &TrendSink, f: impl FnOnce(&TrendDelta<'_>) -> R) -> R {
+        let mut buckets = SortedBuckets::default();
+        let exact = t.exact_values();
+        match (exact, t.histogram()) {
+            (Some(v), _) => buckets.set_values(v),
+            (None, Some(h)) => {
+                buckets.add_zeros(h.zero_count()).unwrap();
+                for sign in [Sign::Positive, Sign::Negative] {
+                    for (start, counts) in h.runs(sign) {
+                        buckets.push_run(sign, start, &counts).unwrap();
+                    }
+                }
+            }
+            (None, None) => unreachable!("a trend keeps one or the other"),
+        }
+        let d = TrendDelta::new(t.count(), t.sum(), t.min(), t.max(), exact, &buckets).unwrap();
+        f(&d)
+    }
+
+    /// Merging a borrowed delta gives what merging the trend itself gives, bucket for bucket,
+    /// for every pair of exact and histogram trends (either side empty, crossing the exact
+    /// limit or not), and the delta as a sink of its own is the trend.
+    #[test]
+    fn merging_deltas_equals_merging_trends() {
+        let mut rng = Rng::new(77);
+        let sizes = [0, 1, 20, 500, 1000, 1024, 1025, 3000];
+        for case in 0..400 {
+            let a = random_trend(&mut rng, sizes[case % sizes.len()]);
+            let b = random_trend(&mut rng, sizes[(case / sizes.len()) % sizes.len()]);
+            let mut want = a.clone();
+            want.merge(&b);
+            let mut got = a.clone();
+            with_delta(&b, |d| {
+                assert_eq!(d.to_sink(), b, "case {case}: the delta is the trend");
+                got.merge_delta(d);
+                let mut sink = Sink::Trend(a.clone());
+                sink.merge_finite_delta(&SinkDelta::Trend(*d)).unwrap();
+                assert_eq!(sink, Sink::Trend(want.clone()), "case {case}: as a sink");
+            });
+            assert_eq!(got, want, "case {case}: {} into {}", b.count(), a.count());
+            assert_eq!(got.histogram(), want.histogram(), "case {case}");
+        }
+    }
+
+    /// A delta is checked as a trend from another process is: its count, its buckets,
+    /// `min ≤ max`, at most the exact limit of samples.
+    #[test]
+    fn bad_deltas_are_refused() {
+        let mut buckets = SortedBuckets::default();
+        buckets.set_values(&[1.0, 2.0]);
+        let two = [1.0, 2.0];
+        assert!(TrendDelta::new(2, 3.0, 1.0, 2.0, Some(&two), &buckets).is_ok());
+        let e = TrendDelta::new(3, 3.0, 1.0, 2.0, Some(&two), &buckets).unwrap_err();
+        assert_eq!(
+            e,
+            TrendSinkError::CountMismatch {
+                count: 3,
+                stored: 2
+            }
+        );
+        let e = TrendDelta::new(2, 3.0, 2.0, 1.0, Some(&two), &buckets).unwrap_err();
+        assert!(matches!(e, TrendSinkError::MinAboveMax { .. }), "{e}");
+        assert!(TrendDelta::new(1, 3.0, 1.0, 2.0, Some(&two[..1]), &buckets).is_err());
+        let many = vec![1.0; TREND_EXACT_LIMIT + 1];
+        buckets.set_values(&many);
+        let e = TrendDelta::new(many.len() as u64, 0.0, 1.0, 1.0, Some(&many), &buckets);
+        assert!(matches!(e, Err(TrendSinkError::TooManyValues { .. })));
+        // Non-finite samples are not bucketed, so they cannot stand for their trend.
+        let nan = [1.0, f64::NAN];
+        buckets.set_values(&nan);
+        assert!(TrendDelta::new(2, 1.0, 1.0, 1.0, Some(&nan), &buckets).is_err());
+    }
 
     const DEFAULT_STATS: [&str; 6] = ["avg", "min", "med", "max", "p(90)", "p(95)"];
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::{BuildSeriesHasher, MergeError, MetricType, Sink, TagSet, ValueType};
+use super::{BuildSeriesHasher, MergeError, MetricType, Sink, SinkDelta, TagSet, ValueType};
 
 /// A metric's type and what its values contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,42 @@ pub enum StoreError {
     Merge { name: String, source: MergeError },
 }
 
+/// An aggregate being merged into a store: a sink merged as it is or only when finite
+/// ([`Sink::merge_finite`]), or a borrowed one (always only when finite).
+#[derive(Clone, Copy)]
+enum Incoming<'s, 'a> {
+    Whole(&'s Sink),
+    Finite(&'s Sink),
+    Delta(&'s SinkDelta<'a>),
+}
+
+impl Incoming<'_, '_> {
+    fn merge_into(self, into: &mut Sink) -> Result<(), MergeError> {
+        match self {
+            Incoming::Whole(s) => into.merge(s),
+            Incoming::Finite(s) => into.merge_finite(s),
+            Incoming::Delta(d) => into.merge_finite_delta(d),
+        }
+    }
+
+    /// A new series' sink: the aggregate itself (checked: merged into an empty one).
+    fn fresh(self) -> Result<Sink, MergeError> {
+        match self {
+            Incoming::Whole(s) => Ok(s.clone()),
+            Incoming::Finite(s) => {
+                let mut fresh = Sink::new(s.metric_type());
+                fresh.merge_finite(s)?;
+                Ok(fresh)
+            }
+            Incoming::Delta(d) => {
+                let mut fresh = Sink::new(d.metric_type());
+                fresh.merge_finite_delta(d)?;
+                Ok(fresh)
+            }
+        }
+    }
+}
+
 impl SeriesStore {
     pub fn new() -> Self {
         Self::default()
@@ -59,7 +95,8 @@ impl SeriesStore {
         tags: &TagSet,
         sink: &Sink,
     ) -> Result<(), StoreError> {
-        self.merge_with(name, info, tags, sink, false).map(drop)
+        self.merge_with(name, info, tags, Incoming::Whole(sink))
+            .map(drop)
     }
 
     /// Merges as [`SeriesStore::merge`] does, but refuses an aggregate with a non-finite
@@ -72,7 +109,8 @@ impl SeriesStore {
         tags: &TagSet,
         sink: &Sink,
     ) -> Result<(), StoreError> {
-        self.merge_with(name, info, tags, sink, true).map(drop)
+        self.merge_with(name, info, tags, Incoming::Finite(sink))
+            .map(drop)
     }
 
     /// Merges as [`SeriesStore::merge_finite`] does, starting at `slot`: when it holds the
@@ -86,6 +124,30 @@ impl SeriesStore {
         tags: &TagSet,
         sink: &Sink,
     ) -> Result<(), StoreError> {
+        self.merge_at(slot, name, info, tags, Incoming::Finite(sink))
+    }
+
+    /// Merges as [`SeriesStore::merge_finite_at`] does an aggregate borrowed from another
+    /// process's message ([`Sink::merge_finite_delta`]).
+    pub fn merge_delta_at(
+        &mut self,
+        slot: &mut Slot,
+        name: &str,
+        info: MetricInfo,
+        tags: &TagSet,
+        delta: &SinkDelta<'_>,
+    ) -> Result<(), StoreError> {
+        self.merge_at(slot, name, info, tags, Incoming::Delta(delta))
+    }
+
+    fn merge_at(
+        &mut self,
+        slot: &mut Slot,
+        name: &str,
+        info: MetricInfo,
+        tags: &TagSet,
+        incoming: Incoming<'_, '_>,
+    ) -> Result<(), StoreError> {
         if let Some(i) = slot.0 {
             if let Some((n, t, into)) = self.series.get_mut(i) {
                 if n == name && t == tags {
@@ -96,14 +158,16 @@ impl SeriesStore {
                             got: info.mtype,
                         });
                     }
-                    return into.merge_finite(sink).map_err(|source| StoreError::Merge {
-                        name: name.to_string(),
-                        source,
-                    });
+                    return incoming
+                        .merge_into(into)
+                        .map_err(|source| StoreError::Merge {
+                            name: name.to_string(),
+                            source,
+                        });
                 }
             }
         }
-        let at = self.merge_with(name, info, tags, sink, true)?;
+        let at = self.merge_with(name, info, tags, incoming)?;
         *slot = Slot(Some(at));
         Ok(())
     }
@@ -114,8 +178,7 @@ impl SeriesStore {
         name: &str,
         info: MetricInfo,
         tags: &TagSet,
-        sink: &Sink,
-        finite: bool,
+        incoming: Incoming<'_, '_>,
     ) -> Result<usize, StoreError> {
         let merge_error = |source| StoreError::Merge {
             name: name.to_string(),
@@ -123,7 +186,7 @@ impl SeriesStore {
         };
         let Some((metric, by_tags)) = self.index.get_mut(name) else {
             // A new metric: its first series, if the aggregate merges into an empty one.
-            let fresh = Self::fresh(sink, finite).map_err(merge_error)?;
+            let fresh = incoming.fresh().map_err(merge_error)?;
             let at = self.series.len();
             let mut by_tags = HashMap::default();
             by_tags.insert(tags.clone(), at);
@@ -143,33 +206,18 @@ impl SeriesStore {
         }
         match by_tags.get(tags) {
             Some(&i) => {
-                let into = &mut self.series[i].2;
-                let merged = if finite {
-                    into.merge_finite(sink)
-                } else {
-                    into.merge(sink)
-                };
-                merged.map_err(merge_error)?;
+                incoming
+                    .merge_into(&mut self.series[i].2)
+                    .map_err(merge_error)?;
                 Ok(i)
             }
             None => {
-                let fresh = Self::fresh(sink, finite).map_err(merge_error)?;
+                let fresh = incoming.fresh().map_err(merge_error)?;
                 let at = self.series.len();
                 by_tags.insert(tags.clone(), at);
                 self.series.push((name.to_string(), tags.clone(), fresh));
                 Ok(at)
             }
-        }
-    }
-
-    /// A new series' sink: the aggregate itself (checked: merged into an empty one).
-    fn fresh(sink: &Sink, finite: bool) -> Result<Sink, MergeError> {
-        if finite {
-            let mut fresh = Sink::new(sink.metric_type());
-            fresh.merge_finite(sink)?;
-            Ok(fresh)
-        } else {
-            Ok(sink.clone())
         }
     }
 

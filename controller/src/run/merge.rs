@@ -1,6 +1,6 @@
 //! Exact merging of the metric batches agents send: every series into the run's store, the key
 //! metrics into a per-interval timeline, every metric into its points over time
-//! (`metric_series.rs`; each series of a batch is parsed once for all three), and the gauges
+//! (`metric_series.rs`; each series of a batch is read once, in place, for all three), and the gauges
 //! that count something split across agents (`vus`, `vus_max`) kept per agent so the cluster
 //! value is their sum.
 
@@ -38,6 +38,8 @@ pub struct LiveData {
     pub keys: SeriesKeys,
     /// The empty tag set (the timeline's series), made once.
     untagged: TagSet,
+    /// Reads the batches' series in place.
+    reader: pb::SeriesReader,
 }
 
 /// Intervals kept per run (an hour at 1 s).
@@ -62,7 +64,9 @@ const SUMMED_GAUGES: &[&str] = &["vus", "vus_max"];
 pub type AgentGauges = BTreeMap<String, BTreeMap<String, Sink>>;
 
 /// Merges one new batch of `agent` into the live data (`step_ms`: the metrics interval, for the
-/// timeline's buckets) and the summed gauges.
+/// timeline's buckets) and the summed gauges. Each series is read in place from the batch's
+/// encoding (`pb::SeriesReader`) and merged into the run's series, its interval and its
+/// metric's point from there: a trend's samples are bucketed once for all three.
 pub fn merge_batch(
     live: &mut LiveData,
     gauges: &mut AgentGauges,
@@ -80,57 +84,87 @@ pub fn merge_batch(
     while live.vus_timeline.len() > MAX_INTERVALS {
         live.vus_timeline.pop_first();
     }
-    for mut s in batch.series {
-        // Decoded once, merged into the run's series, its timeline and its metric series.
-        let Some((info, sink)) = take_sink(&mut s, agent) else {
-            continue;
-        };
-        if SUMMED_GAUGES.contains(&s.metric.as_str()) {
-            if let Err(why) = check_vus_gauge(&sink) {
-                tracing::warn!(agent = %agent, metric = %s.metric, "dropping series: {why}");
+    let LiveData {
+        series,
+        timeline,
+        vus_timeline,
+        metric_series,
+        keys,
+        reader,
+        untagged,
+        ..
+    } = live;
+    let mut point = timeline.get_mut(&bucket);
+    for encoded in batch.series.encoded() {
+        // A malformed series, one with an impossible number, or one whose merge would overflow
+        // a sum to ±∞ is dropped alone, logged with the field at fault: a bad agent cannot
+        // corrupt the run's data or crash the controller, and a total stays the last finite
+        // one rather than ∞, which JSON shows as `null` (docs/security.md#agents).
+        let view = match reader.read(encoded) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(agent = %agent, "dropping series: {e}");
                 continue;
             }
-            if let (Sink::Gauge(g), true) = (&sink, s.metric == "vus") {
+        };
+        let metric = view.metric();
+        let (info, sink) = match view.sink() {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(agent = %agent, "dropping series of {metric}: {e}");
+                continue;
+            }
+        };
+        if SUMMED_GAUGES.contains(&metric) {
+            let sink = sink.to_sink();
+            if let Err(why) = check_vus_gauge(&sink) {
+                tracing::warn!(agent = %agent, metric = %metric, "dropping series: {why}");
+                continue;
+            }
+            if let (Sink::Gauge(g), true) = (&sink, metric == "vus") {
                 if g.set {
-                    live.vus_timeline
+                    vus_timeline
                         .entry(bucket)
                         .or_default()
                         .insert(agent.to_string(), g.value);
                 }
             }
-            let slot = gauges
-                .entry(s.metric)
-                .or_default()
-                .entry(agent.to_string())
-                .or_insert_with(|| Sink::new(MetricType::Gauge));
+            let per_agent = match gauges.get_mut(metric) {
+                Some(p) => p,
+                None => gauges.entry(metric.to_string()).or_default(),
+            };
+            let slot = match per_agent.get_mut(agent) {
+                Some(s) => s,
+                None => per_agent
+                    .entry(agent.to_string())
+                    .or_insert_with(|| Sink::new(MetricType::Gauge)),
+            };
             let _ = slot.merge(&sink);
             continue;
         }
-        let resolved = match live.keys.resolve(&s) {
+        let resolved = match keys.resolve(&view, TIMELINE_METRICS) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(agent = %agent, "dropping series of {}: {e}", s.metric);
+                tracing::warn!(agent = %agent, "dropping series of {metric}: {e}");
                 continue;
             }
         };
         let tags = &resolved.tags;
-        let merged = live
-            .series
-            .merge_finite_at(&mut resolved.slot, &s.metric, info, tags, &sink);
+        let merged = series.merge_delta_at(&mut resolved.slot, metric, info, tags, sink);
         if let Err(e) = merged {
             tracing::warn!(agent = %agent, "dropping series: {e}");
             continue;
         }
-        if TIMELINE_METRICS.contains(&s.metric.as_str()) {
-            if let Some(point) = live.timeline.get_mut(&bucket) {
+        if resolved.in_timeline {
+            if let Some(point) = point.as_deref_mut() {
                 // Every reader of the timeline merges a metric over all its tags, so an
                 // interval keeps one series per metric: per tag set, an hour of 1 s intervals of
                 // 50 agents held ~360 MiB (one exact trend per URL, status and method each).
-                let _ = point.merge_finite(&s.metric, info, &live.untagged, &sink);
+                let _ =
+                    point.merge_delta_at(&mut resolved.interval_slot, metric, info, untagged, sink);
             }
         }
-        live.metric_series
-            .add(&s.metric, info, tags, &sink, bucket, step_ms);
+        metric_series.add(metric, info, tags, sink, bucket, step_ms);
     }
 }
 
@@ -187,22 +221,6 @@ pub fn with_summed_gauges(series: &SeriesStore, gauges: &AgentGauges) -> SeriesS
         }
     }
     series
-}
-
-/// One series of a batch of `agent` as its type and sink (taken out of the series). A
-/// malformed series is dropped (logged with the field at fault, `None`): a bad agent cannot
-/// corrupt the run's data or crash the controller. So are series with a non-finite number
-/// (refused by the decoding) or whose merge would overflow a sum to ±∞ (`merge_batch` merges
-/// with `merge_finite`): the run's total stays the last finite one (exact for every other
-/// series) rather than becoming ∞, which JSON shows as `null` (docs/security.md#agents).
-fn take_sink(s: &mut pb::Series, agent: &str) -> Option<(MetricInfo, Sink)> {
-    match s.take_sink() {
-        Ok(x) => Some(x),
-        Err(e) => {
-            tracing::warn!(agent = %agent, "dropping series of {}: {e}", s.metric);
-            None
-        }
-    }
 }
 
 /// The types of k6's built-in metrics, for thresholds on metrics that got no data.
@@ -270,7 +288,8 @@ mod tests {
                     series("http_reqs", counter(1e308, 1)),
                     series("iterations", counter(2.0, 2)),
                     series("vus", Sink::Gauge(gauge)),
-                ],
+                ]
+                .into(),
             };
             merge_batch(&mut live, &mut gauges, "a", batch, 1000);
         }
@@ -305,17 +324,19 @@ mod tests {
                     ..Default::default()
                 },
                 series("http_reqs", counter(7.0, 7)),
-            ],
+            ]
+            .into(),
         };
         merge_batch(&mut live, &mut gauges, "a", batch, 1000);
         let count = live.series.aggregate("http_reqs", &[]).unwrap();
         assert_eq!(count.stat("count", 1.0), Some(7.0));
     }
 
-    /// Batches merged through the resolved (metric, tag set) pairs and their slots give the
-    /// run's store what a plain `merge_finite` of every series with `TagSet::from_pairs` of its
-    /// tags gives, series for series: whatever order an agent sends tags in, with repeated
-    /// keys, type clashes and overflowing sums among them.
+    /// Batches read in place and merged through the resolved (metric, tag set) pairs and their
+    /// slots give the run's store, its timeline and its metric series what plain merges of
+    /// every series' own sink give (`merge_finite` with `TagSet::from_pairs` of its tags),
+    /// series for series and histogram bucket for bucket: whatever order an agent sends tags
+    /// in, with repeated keys, type clashes and overflowing sums among them.
     #[test]
     fn resolved_series_merge_as_plain_merges_do() {
         let mut state = 0x5eed_u64;
@@ -342,6 +363,9 @@ mod tests {
         ];
         let (mut live, mut gauges) = (LiveData::default(), AgentGauges::default());
         let mut want = SeriesStore::new();
+        // The timeline and the metric series as merging each series' own sink made them.
+        let mut want_timeline: BTreeMap<u64, SeriesStore> = BTreeMap::new();
+        let mut want_points = MetricTimeline::default();
         for seq in 1..=150u64 {
             for agent in ["a", "b", "c"] {
                 let mut series = Vec::new();
@@ -363,7 +387,14 @@ mod tests {
                         contains: ValueType::Default,
                     };
                     let set = TagSet::from_pairs(tags.iter().copied());
-                    let _ = want.merge_finite(metric, info, &set, &sink);
+                    let bucket = seq * 1000 + 1000;
+                    if want.merge_finite(metric, info, &set, &sink).is_ok() {
+                        let point = want_timeline.entry(bucket).or_default();
+                        if TIMELINE_METRICS.contains(&metric) {
+                            let _ = point.merge_finite(metric, info, &TagSet::new(), &sink);
+                        }
+                        want_points.add(metric, info, &set, &sink, bucket, 1000);
+                    }
                     series.push(pb::Series::from_sink(
                         metric.into(),
                         info.contains,
@@ -376,7 +407,7 @@ mod tests {
                     seq,
                     start_unix_ms: seq * 1000,
                     end_unix_ms: seq * 1000 + 1000,
-                    series,
+                    series: series.into(),
                 };
                 merge_batch(&mut live, &mut gauges, agent, batch, 1000);
             }
@@ -388,6 +419,18 @@ mod tests {
         };
         assert_eq!(list(&live.series), list(&want));
         assert_eq!(live.series.metrics(), want.metrics());
+        assert_eq!(live.timeline.len(), want_timeline.len());
+        for ((t, got), (want_t, want)) in live.timeline.iter().zip(&want_timeline) {
+            assert_eq!(t, want_t);
+            assert_eq!(list(got), list(want), "interval {t}");
+            assert_eq!(got.metrics(), want.metrics(), "interval {t}");
+        }
+        assert_eq!(live.metric_series.since(0), want_points.since(0));
+        let histograms = list(&live.series)
+            .iter()
+            .filter(|(_, _, s)| matches!(s, Sink::Trend(t) if t.histogram().is_some()))
+            .count();
+        assert!(histograms > 0, "trends past the exact limit are covered");
         assert!(
             live.series.series_count() > 20,
             "the test covers many series"
@@ -426,7 +469,8 @@ mod tests {
                     tagged("http_reqs", "/y", counter(4.0, 4)),
                     tagged("http_req_duration", "/x", trend(&[1.0, 2.0, 3.0])),
                     tagged("http_req_duration", "/y", trend(&[10.0, 20.0, 30.0, 40.0])),
-                ],
+                ]
+                .into(),
             };
             merge_batch(&mut live, &mut gauges, agent, batch, 1000);
         }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use volley_common::metrics::store::MetricInfo;
-use volley_common::metrics::{MetricType, Sink, TagSet};
+use volley_common::metrics::{MetricType, Sink, SinkDelta, TagSet};
 
 /// Points kept per series: an hour at one a second is merged down to points of 6 s (8 s once
 /// the width has doubled thrice).
@@ -88,6 +88,43 @@ impl MetricSeries {
     }
 }
 
+/// An aggregate merged into a point: a sink, or one borrowed from an agent's batch (the
+/// controller's merge: `merge.rs`).
+pub trait Aggregate {
+    fn metric_type(&self) -> MetricType;
+    /// Merges into `into`, a sink of the same type.
+    fn merge_into(&self, into: &mut Sink);
+    fn to_sink(&self) -> Sink;
+}
+
+impl Aggregate for Sink {
+    fn metric_type(&self) -> MetricType {
+        Sink::metric_type(self)
+    }
+
+    fn merge_into(&self, into: &mut Sink) {
+        let _ = into.merge(self);
+    }
+
+    fn to_sink(&self) -> Sink {
+        self.clone()
+    }
+}
+
+impl Aggregate for SinkDelta<'_> {
+    fn metric_type(&self) -> MetricType {
+        SinkDelta::metric_type(self)
+    }
+
+    fn merge_into(&self, into: &mut Sink) {
+        let _ = into.merge_delta(self);
+    }
+
+    fn to_sink(&self) -> Sink {
+        SinkDelta::to_sink(self)
+    }
+}
+
 /// A submetric a threshold names: its key, its metric and the tags it filters on.
 type Submetric = (String, String, Vec<(String, String)>);
 
@@ -160,7 +197,7 @@ impl MetricTimeline {
         name: &str,
         info: MetricInfo,
         tags: &TagSet,
-        sink: &Sink,
+        sink: &impl Aggregate,
         interval_end: u64,
         step_ms: u64,
     ) {
@@ -204,11 +241,11 @@ impl MetricTimeline {
         self.closed.values().any(|s| s.t.len() + OPEN > MAX_POINTS)
     }
 
-    fn add_one(&mut self, key: &str, info: MetricInfo, sink: &Sink, end: u64) {
+    fn add_one(&mut self, key: &str, info: MetricInfo, sink: &impl Aggregate, end: u64) {
         // Most batches: the point and its series are open already.
         if let Some(slot) = self.open.get_mut(&end).and_then(|p| p.get_mut(key)) {
             if slot.sink.metric_type() == sink.metric_type() {
-                let _ = slot.sink.merge(sink);
+                sink.merge_into(&mut slot.sink);
                 slot.numbers = None;
             }
             return;
@@ -221,7 +258,7 @@ impl MetricTimeline {
         let oldest_open = self.open.keys().next().copied();
         if oldest_open.is_some_and(|o| end < o) && self.open.len() >= OPEN {
             // Later than the open points: merged into its closed point's numbers.
-            if let Some(p) = numbers(sink, self.point_ms()) {
+            if let Some(p) = numbers(&sink.to_sink(), self.point_ms()) {
                 self.close(key, info, end, p);
             }
             return;
@@ -237,7 +274,7 @@ impl MetricTimeline {
                 numbers: None,
             });
         if slot.sink.metric_type() == sink.metric_type() {
-            let _ = slot.sink.merge(sink);
+            sink.merge_into(&mut slot.sink);
             slot.numbers = None;
         }
     }

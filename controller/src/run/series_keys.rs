@@ -1,14 +1,16 @@
 //! The series of a run's metric batches, each resolved once: every agent sends the same
 //! (metric, tag set) pairs interval after interval, so the first time a pair comes its tags are
 //! checked (UTF-8) and made a [`TagSet`] (sorted, hashed), and the result is kept under the
-//! pair's bytes as they came (the metric's name, then each tag's key and value). Later batches
-//! find it with one hash of those bytes: no tag strings are allocated, sorted or hashed again,
-//! and the series' position in the run's store is remembered with it, so the three merges of a
-//! series (the run's store, its timeline, its metric series: `merge.rs`) share one lookup.
+//! series' bytes as they came but for its sink (the metric's name, its value type and its
+//! tags: `pb::SeriesView::key`). Later batches find it with one hash of those bytes, read in
+//! place: no tag strings are decoded, allocated, sorted or hashed again, and the series'
+//! positions in the run's store and in its interval's store are remembered with it, so the
+//! three merges of a series (the run's store, its timeline, its metric series: `merge.rs`)
+//! share one lookup.
 //!
 //! Nothing is sent once and referred to later: every batch carries its series whole, so a
 //! batch replayed after a reconnect or by another controller (docs/ha.md) resolves the same.
-//! The same tag set sent in another order is another entry that resolves to an equal
+//! The same tag set sent in another order (or encoded otherwise) is another entry that resolves to an equal
 //! [`TagSet`], so the merged data is as without this cache.
 //!
 //! The keys come from agents, so the map is bounded ([`MAX_KEYS`]; past it a series is
@@ -39,6 +41,11 @@ pub struct Resolved {
     pub tags: TagSet,
     /// Where the series is in the run's store (a hint: checked before use).
     pub slot: Slot,
+    /// Whether the metric is kept per interval (one of the metrics `resolve` was given).
+    pub in_timeline: bool,
+    /// Where the metric was in the last interval's store it went to (a hint: the intervals'
+    /// stores see their metrics in about the same order).
+    pub interval_slot: Slot,
 }
 
 /// The resolved pairs of one run.
@@ -47,8 +54,6 @@ pub struct SeriesKeys {
     resolved: Vec<Resolved>,
     /// Where a pair not kept is resolved.
     spare: Option<Resolved>,
-    /// The key being looked up (reused).
-    key: Vec<u8>,
 }
 
 impl Default for SeriesKeys {
@@ -58,33 +63,34 @@ impl Default for SeriesKeys {
             map: HashMap::with_hasher(FixedState::with_seed(seed)),
             resolved: Vec::new(),
             spare: None,
-            key: Vec::new(),
         }
     }
 }
 
 impl SeriesKeys {
     /// The tags of `series` and its slot in the run's store; refused, naming the field, when a
-    /// tag is not UTF-8.
-    pub fn resolve(&mut self, series: &pb::Series) -> Result<&mut Resolved, pb::SeriesError> {
-        self.key.clear();
-        put(&mut self.key, series.metric.as_bytes());
-        for t in &series.tags {
-            put(&mut self.key, &t.key);
-            put(&mut self.key, &t.value);
-        }
-        if let Some(&i) = self.map.get(self.key.as_slice()) {
+    /// tag is not UTF-8; `timeline_metrics` are the metrics kept per interval. The key is the series' encoding but for its sink, as sent (one range
+    /// of the batch's buffer, hashed in place).
+    pub fn resolve(
+        &mut self,
+        series: &pb::SeriesView<'_>,
+        timeline_metrics: &[&str],
+    ) -> Result<&mut Resolved, pb::SeriesError> {
+        let key = series.key();
+        if let Some(&i) = self.map.get(key) {
             return Ok(&mut self.resolved[i]);
         }
         let resolved = Resolved {
             tags: TagSet::from_pairs(series.tag_pairs()?),
             slot: Slot::default(),
+            in_timeline: timeline_metrics.contains(&series.metric()),
+            interval_slot: Slot::default(),
         };
-        if self.map.len() >= MAX_KEYS || self.key.len() > MAX_KEY_BYTES {
+        if self.map.len() >= MAX_KEYS || key.len() > MAX_KEY_BYTES {
             return Ok(self.spare.insert(resolved));
         }
         let i = self.resolved.len();
-        self.map.insert(self.key.as_slice().into(), i);
+        self.map.insert(key.into(), i);
         self.resolved.push(resolved);
         Ok(&mut self.resolved[i])
     }
@@ -100,17 +106,23 @@ impl SeriesKeys {
     }
 }
 
-/// Appends `bytes` with its length in front, so that no two different pairs make one key.
-fn put(key: &mut Vec<u8>, bytes: &[u8]) {
-    key.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-    key.extend_from_slice(bytes);
-}
-
 #[cfg(test)]
 mod tests {
     use volley_common::metrics::{MetricType, Sink, ValueType};
+    use volley_proto::Message as _;
 
     use super::*;
+
+    /// `series` as the controller reads it from a batch, resolved.
+    fn resolve<'k>(
+        keys: &'k mut SeriesKeys,
+        series: &pb::Series,
+    ) -> Result<&'k mut Resolved, pb::SeriesError> {
+        let bytes = series.encode_to_vec();
+        let mut reader = pb::SeriesReader::default();
+        let view = reader.read(&bytes).expect("a well-formed series");
+        keys.resolve(&view, &[])
+    }
 
     fn series(metric: &str, tags: &[(&str, &str)]) -> pb::Series {
         pb::Series::from_sink(
@@ -138,18 +150,15 @@ mod tests {
             ("ma", &[]),
         ];
         for (metric, tags) in cases {
-            let r = keys.resolve(&series(metric, tags)).unwrap();
+            let r = resolve(&mut keys, &series(metric, tags)).unwrap();
             assert_eq!(r.tags, TagSet::from_pairs(tags.iter().copied()), "{tags:?}");
         }
         assert_eq!(keys.len(), 7, "the repeated pair is kept once");
-        let tags = keys
-            .resolve(&series("m", &[("a", "1"), ("b", "2")]))
+        let tags = resolve(&mut keys, &series("m", &[("a", "1"), ("b", "2")]))
             .unwrap()
             .tags
             .clone();
-        let again = keys
-            .resolve(&series("m", &[("a", "1"), ("b", "2")]))
-            .unwrap();
+        let again = resolve(&mut keys, &series("m", &[("a", "1"), ("b", "2")])).unwrap();
         assert!(again.tags.is_same(&tags), "found, not made again");
     }
 
@@ -158,10 +167,13 @@ mod tests {
         let mut keys = SeriesKeys::default();
         let mut s = series("m", &[("a", "1")]);
         s.tags[0].value = (&b"\xff"[..]).into();
-        let err = keys.resolve(&s).err().expect("refused");
+        let err = resolve(&mut keys, &s).err().expect("refused");
         assert_eq!(err.field, "tags.value");
         s.tags[0].key = (&b"\xc3"[..]).into();
-        assert_eq!(keys.resolve(&s).err().expect("refused").field, "tags.key");
+        assert_eq!(
+            resolve(&mut keys, &s).err().expect("refused").field,
+            "tags.key"
+        );
         assert!(keys.is_empty(), "nothing kept");
     }
 
@@ -170,13 +182,13 @@ mod tests {
         let mut keys = SeriesKeys::default();
         for i in 0..MAX_KEYS + 10 {
             let v = i.to_string();
-            let r = keys.resolve(&series("m", &[("i", &v)])).unwrap();
+            let r = resolve(&mut keys, &series("m", &[("i", &v)])).unwrap();
             assert_eq!(r.tags.get("i"), Some(v.as_str()));
         }
         assert_eq!(keys.len(), MAX_KEYS);
         let mut keys = SeriesKeys::default();
         let long = "x".repeat(MAX_KEY_BYTES);
-        let r = keys.resolve(&series("m", &[("long", &long)])).unwrap();
+        let r = resolve(&mut keys, &series("m", &[("long", &long)])).unwrap();
         assert_eq!(r.tags.get("long"), Some(long.as_str()));
         assert!(keys.is_empty(), "a key this long is not kept");
     }

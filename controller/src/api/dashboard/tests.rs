@@ -403,7 +403,8 @@ fn batch(seq: u64, end_unix_ms: u64, vus: f64, durations: &[f64]) -> pb::MetricB
                 &vec![1.0; durations.len()],
             ),
             series("http_req_duration", MetricType::Trend, durations),
-        ],
+        ]
+        .into(),
         ..Default::default()
     }
 }

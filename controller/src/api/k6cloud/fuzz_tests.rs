@@ -247,18 +247,7 @@ fn wire_sink() -> impl Strategy<Value = volley_proto::series::Sink> {
 
 /// What a batch makes the controller hold: its series' bytes.
 fn held(batch: &volley_proto::MetricBatch) -> usize {
-    batch
-        .series
-        .iter()
-        .map(|s| {
-            s.sink.as_ref().map_or(0, |k| k.encoded_len())
-                + s.metric.len()
-                + s.tags
-                    .iter()
-                    .map(|t| t.key.len() + t.value.len())
-                    .sum::<usize>()
-        })
-        .sum()
+    batch.series.encoded().iter().map(|s| s.len()).sum()
 }
 
 proptest! {
@@ -276,7 +265,7 @@ proptest! {
                     held(&batch) <= 64 * 1024 + 256 * raw.len(),
                     "{} bytes held from a push of {}", held(&batch), raw.len()
                 );
-                for mut s in batch.series {
+                for mut s in batch.series.decode().unwrap() {
                     let decoded = s.take_sink();
                     prop_assert!(decoded.is_ok(), "{decoded:?}");
                 }
@@ -349,7 +338,7 @@ proptest! {
                         sink: Some(sink.clone()),
                         ..Default::default()
                     },
-                ],
+                ].into(),
                 ..Default::default()
             })),
         };

@@ -92,7 +92,7 @@ pub fn to_batch(raw: &[u8], run_id: u64) -> Result<MetricBatch, PushError> {
         seq: 0,
         start_unix_ms: first_ms,
         end_unix_ms: last_ms.saturating_add(period_ms),
-        series,
+        series: series.into(),
     })
 }
 
@@ -281,7 +281,7 @@ mod tests {
         let batch = to_batch(&decompress(&packed, true, 1 << 20).unwrap(), 7).unwrap();
         assert_eq!((batch.start_unix_ms, batch.end_unix_ms), (100_000, 102_000));
         assert_eq!(batch.series.len(), 2);
-        let mut series = batch.series;
+        let mut series = batch.series.decode().unwrap();
         let reqs = &mut series[0];
         assert_eq!(reqs.metric, "http_reqs");
         let tags = reqs.tag_pairs().unwrap();

@@ -249,7 +249,7 @@ fn batch(agent: &str, seq: u64, series: Vec<pb::Series>) -> Input {
             run_id: RUN,
             seq,
             end_unix_ms: T0_UNIX_MS + seq * 1000,
-            series,
+            series: series.into(),
             ..Default::default()
         },
     )
