@@ -141,6 +141,9 @@ impl CookieJar {
     /// (k6's `jar.cookiesForURL`, before grouping by name).
     pub fn cookies_for_url(&self, url: &Url) -> Vec<(String, String)> {
         let mut inner = self.lock();
+        if inner.cookies.is_empty() {
+            return Vec::new();
+        }
         let now = SystemTime::now();
         inner.cookies.retain(|c| c.expires.is_none_or(|e| e > now));
         let mut matching: Vec<&StoredCookie> = inner

@@ -21,6 +21,7 @@ pub mod content_coding;
 mod cookies;
 pub mod digest;
 pub mod error;
+mod header_names;
 mod pem_key;
 mod pool;
 mod shared;
@@ -33,9 +34,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-pub use client::{canonical_name, execute, VuHttpClient};
+pub use client::{execute, VuHttpClient};
 pub use cookies::{parse_cookie_date, CookieError, CookieJar, CookieOptions};
 pub use error::HttpSetupError;
+pub use header_names::{canonical, canonical_name};
 pub use shared::HttpShared;
 // For `k6/ws` (js/modules/ws): a connection dialed as HTTP's are, without HTTP on it.
 pub(crate) use pool::{dial_checked, Stream};
@@ -150,8 +152,9 @@ pub struct HttpExchange {
     pub status: u16,
     /// "HTTP/1.1"; empty when the request failed.
     pub proto: String,
-    /// Response headers, names in Go's canonical form ("Content-Type"), one entry per value.
-    pub headers: Vec<(String, String)>,
+    /// Response headers as received (scripts see the names in Go's canonical form,
+    /// "Content-Type": [`canonical`]).
+    pub headers: http::HeaderMap,
     /// Empty when discarded or failed.
     pub body: Bytes,
     pub timings: Timings,
@@ -176,8 +179,9 @@ pub struct HttpExchange {
     pub tls_cipher_suite: Option<String>,
     /// When the hop started (the sample time base).
     pub started: SystemTime,
-    /// The headers actually sent (defaults and cookies included), canonical names.
-    pub request_headers: Vec<(String, String)>,
+    /// The headers actually sent (defaults and cookies included); shared with the client's
+    /// copy for the identical requests that follow.
+    pub request_headers: Arc<http::HeaderMap>,
     pub request_body: Bytes,
     /// The 401 that a digest-auth request answered with a second request: k6 counts it as an
     /// expected response.
@@ -193,7 +197,7 @@ impl HttpExchange {
             method,
             status: 0,
             proto: String::new(),
-            headers: Vec::new(),
+            headers: http::HeaderMap::new(),
             body: Bytes::new(),
             timings: Timings::default(),
             error: None,
@@ -206,7 +210,7 @@ impl HttpExchange {
             tls_version: None,
             tls_cipher_suite: None,
             started,
-            request_headers: Vec::new(),
+            request_headers: no_headers(),
             request_body: body,
             auth_challenge: false,
         }
@@ -226,13 +230,17 @@ impl HttpExchange {
         }
     }
 
-    /// The first response header named `name` (case-insensitive).
+    /// The first response header named `name` (case-insensitive), if its value is text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// An empty header map to share: an exchange's request headers until its hop has some.
+fn no_headers() -> Arc<http::HeaderMap> {
+    static EMPTY: std::sync::LazyLock<Arc<http::HeaderMap>> =
+        std::sync::LazyLock::new(Arc::default);
+    EMPTY.clone()
 }
 
 /// k6's `Response.timings`, in milliseconds.

@@ -92,19 +92,26 @@ impl Pool {
     }
 
     /// Keeps a connection for reuse (dropped instead if the host already has enough idle ones).
-    pub fn put(&self, key: PoolKey, conn: Conn) {
+    pub fn put(&self, https: bool, host: &str, port: u16, conn: Conn) {
         if conn.sender.is_closed() {
             return;
         }
         let mut idle = self.lock();
-        match idle.iter_mut().find(|(k, _)| *k == key) {
+        match idle.iter_mut().find(|(k, _)| k.is(https, host, port)) {
             Some((_, conns)) => {
                 conns.retain(|c| !c.sender.is_closed());
                 if conns.len() < MAX_IDLE_PER_HOST {
                     conns.push(conn);
                 }
             }
-            None => idle.push((key, vec![conn])),
+            None => idle.push((
+                PoolKey {
+                    https,
+                    host: host.to_owned(),
+                    port,
+                },
+                vec![conn],
+            )),
         }
     }
 

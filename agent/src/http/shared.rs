@@ -17,6 +17,9 @@ pub struct HttpShared {
     /// [`refusal`]); connections fail with it instead of a handshake.
     pub(crate) tls_refused: Option<String>,
     pub(crate) h1: hyper::client::conn::http1::Builder,
+    /// `userAgent` as a header value, made once (`None` when empty or not a valid value:
+    /// requests then make it and report why it is invalid).
+    pub(crate) user_agent: Option<http::HeaderValue>,
 }
 
 impl std::fmt::Debug for HttpShared {
@@ -47,7 +50,11 @@ impl HttpShared {
         let mut h1 = hyper::client::conn::http1::Builder::new();
         // Go (and so k6) sends canonical header names ("Content-Type"); some servers care.
         h1.title_case_headers(true);
+        let user_agent = (!config.user_agent.is_empty())
+            .then(|| http::HeaderValue::from_str(&config.user_agent).ok())
+            .flatten();
         Ok(Self {
+            user_agent,
             config,
             tls: tokio_rustls::TlsConnector::from(tls),
             grpc_tls,

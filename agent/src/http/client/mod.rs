@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::Method;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
@@ -14,10 +14,11 @@ use super::content_coding;
 use super::cookies::CookieJar;
 use super::digest;
 use super::error::{self, code_for_status, RequestError};
-use super::pool::{self, Conn, Pool, PoolKey};
+use super::pool::{self, Conn, Pool};
 use super::shared::HttpShared;
 use super::timing::{HopTrace, Meter};
-use super::{HttpConfig, HttpExchange, HttpRequest};
+use super::{HttpExchange, HttpRequest};
+use prepare::{prepare, LastPrepared, Prepared};
 
 /// A VU's HTTP client: its own idle connections and cookie jar.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct VuHttpClient {
     shared: Arc<HttpShared>,
     pool: Pool,
     jar: CookieJar,
+    /// The last request's URL and headers as prepared, for the identical ones that follow.
+    last_prepared: LastPrepared,
 }
 
 impl VuHttpClient {
@@ -33,6 +36,7 @@ impl VuHttpClient {
             shared,
             pool: Pool::default(),
             jar: CookieJar::new(),
+            last_prepared: LastPrepared::default(),
         }
     }
 
@@ -66,15 +70,6 @@ struct Hop {
     body: Bytes,
     /// A caller `Host` header applies to the first hop only.
     allow_host_override: bool,
-}
-
-/// A hop ready for the wire.
-struct Prepared {
-    https: bool,
-    host: String,
-    port: u16,
-    uri: http::Uri,
-    headers: HeaderMap,
 }
 
 /// A response read to the end.
@@ -137,9 +132,9 @@ pub async fn execute(client: &VuHttpClient, req: HttpRequest) -> Vec<HttpExchang
             if let Some(answer) = digest.take().and_then(|(user, pass)| {
                 let challenges: Vec<&str> = exchange
                     .headers
+                    .get_all(header::WWW_AUTHENTICATE)
                     .iter()
-                    .filter(|(k, _)| k == "Www-Authenticate")
-                    .map(|(_, v)| v.as_str())
+                    .filter_map(|v| v.to_str().ok())
                     .collect();
                 let uri = match &hop.url[Position::BeforePath..Position::AfterQuery] {
                     "" => "/",
@@ -257,7 +252,7 @@ async fn run_hop(
         hop.body.clone(),
         started,
     );
-    let prepared = match prepare(client.shared.config(), hop, jar) {
+    let prepared = match prepare(&client.shared, &client.last_prepared, hop, jar) {
         Ok(p) => p,
         Err(e) => {
             ex.error = Some(e.message);
@@ -266,11 +261,6 @@ async fn run_hop(
             return (ex, None);
         }
     };
-    ex.request_headers = prepared
-        .headers
-        .iter()
-        .map(|(k, v)| (canonical_name(k.as_str()), header_text(v)))
-        .collect();
 
     let mut trace = HopTrace::new(Instant::now());
     let mut info = ConnInfo::default();
@@ -285,6 +275,9 @@ async fn run_hop(
         trace.io = meter.marks();
         info.collect_bytes(&meter);
     }
+    // The headers as sent, names and values as they are: scripts see the names' canonical
+    // texts (`super::canonical`), made where JS needs them.
+    ex.request_headers = prepared.headers;
     ex.timings = trace.timings(end);
     ex.bytes_sent = info.sent;
     ex.bytes_received = info.received;
@@ -340,11 +333,6 @@ async fn run_hop(
         _ => "HTTP/1.1",
     }
     .to_owned();
-    ex.headers = received
-        .headers
-        .iter()
-        .map(|(k, v)| (canonical_name(k.as_str()), header_text(v)))
-        .collect();
     ex.body = received.body;
     if !discard && !ex.body.is_empty() {
         let codings: Vec<&str> = received
@@ -363,134 +351,13 @@ async fn run_hop(
                 ex.error_code = error::DECOMPRESSION;
                 ex.status = 0;
                 ex.proto.clear();
-                ex.headers.clear();
                 ex.body = Bytes::new();
                 return (ex, None);
             }
         }
     }
+    ex.headers = received.headers;
     (ex, location)
-}
-
-/// Validates the URL and builds the headers that go on the wire.
-fn prepare(cfg: &HttpConfig, hop: &Hop, jar: Option<&CookieJar>) -> Result<Prepared, RequestError> {
-    let url = &hop.url;
-    let https = match url.scheme() {
-        "http" => false,
-        "https" => true,
-        other => {
-            return Err(RequestError::new(
-                error::GENERIC,
-                format!("unsupported protocol scheme {other:?}"),
-            ))
-        }
-    };
-    let host = match url.host_str() {
-        Some(h) if !h.is_empty() => h.to_owned(),
-        _ => return Err(RequestError::new(error::INVALID_URL, "invalid URL")),
-    };
-    let port = url
-        .port_or_known_default()
-        .unwrap_or(if https { 443 } else { 80 });
-    let target = &url[Position::BeforePath..Position::AfterQuery];
-    let target = if target.is_empty() { "/" } else { target };
-    let uri: http::Uri = target
-        .parse()
-        .map_err(|e| RequestError::new(error::INVALID_URL, format!("invalid URL: {e}")))?;
-
-    let given = |name: &str| {
-        hop.headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(name))
-    };
-    let mut headers = HeaderMap::with_capacity(hop.headers.len() + 4);
-
-    let host_value = match hop
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
-    {
-        Some((_, v)) if hop.allow_host_override => v.clone(),
-        _ => match url.port() {
-            Some(p) => {
-                let mut v = String::with_capacity(host.len() + 6);
-                v.push_str(&host);
-                v.push(':');
-                push_decimal(&mut v, p.into());
-                v
-            }
-            None => host.clone(),
-        },
-    };
-    headers.insert(header::HOST, header_value("Host", &host_value)?);
-    if !cfg.user_agent.is_empty() && !given("user-agent") {
-        headers.insert(
-            header::USER_AGENT,
-            header_value("User-Agent", &cfg.user_agent)?,
-        );
-    }
-    for (k, v) in &hop.headers {
-        if k.eq_ignore_ascii_case("host") {
-            continue;
-        }
-        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| {
-            RequestError::new(
-                error::GENERIC,
-                format!("net/http: invalid header field name {k:?}"),
-            )
-        })?;
-        headers.append(name, header_value(k, v)?);
-    }
-    if !given("content-length") && !given("transfer-encoding") {
-        let needs_length = !hop.body.is_empty()
-            || hop.method == Method::POST
-            || hop.method == Method::PUT
-            || hop.method == Method::PATCH;
-        if needs_length {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(hop.body.len()));
-        }
-    }
-    if let Some(jar) = jar {
-        let caller = headers
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let caller_names: Vec<&str> = caller
-            .as_deref()
-            .map(|c| {
-                c.split(';')
-                    .filter_map(|p| p.split('=').next())
-                    .map(str::trim)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(from_jar) = jar.header_for(url, &caller_names) {
-            let value = match &caller {
-                Some(c) if !c.trim().is_empty() => format!("{c}; {from_jar}"),
-                _ => from_jar,
-            };
-            headers.insert(header::COOKIE, header_value("Cookie", &value)?);
-        }
-    }
-    if cfg.no_connection_reuse && !given("connection") {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    Ok(Prepared {
-        https,
-        host,
-        port,
-        uri,
-        headers,
-    })
-}
-
-fn header_value(name: &str, value: &str) -> Result<HeaderValue, RequestError> {
-    HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
-        RequestError::new(
-            error::GENERIC,
-            format!("net/http: invalid header field value for {name:?}"),
-        )
-    })
 }
 
 /// Gets a connection, sends, reads the whole response. A pooled connection that turns out to be
@@ -518,9 +385,9 @@ async fn send(
             None => (
                 Box::pin(pool::connect(
                     &client.shared,
-                    p.https,
-                    &p.host,
-                    p.port,
+                    p.base.https,
+                    &p.base.host,
+                    p.base.port,
                     trace,
                 ))
                 .await?,
@@ -536,8 +403,8 @@ async fn send(
 
         let mut request = http::Request::new(Full::new(hop.body.clone()));
         *request.method_mut() = hop.method.clone();
-        *request.uri_mut() = p.uri.clone();
-        *request.headers_mut() = p.headers.clone();
+        *request.uri_mut() = p.base.uri.clone();
+        *request.headers_mut() = HeaderMap::clone(&p.headers);
 
         let response = match conn.sender.send_request(request).await {
             Ok(r) => r,
@@ -599,12 +466,9 @@ async fn send(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         if reuse && !server_closes && parts.version != http::Version::HTTP_10 {
-            let key = PoolKey {
-                https: p.https,
-                host: p.host.clone(),
-                port: p.port,
-            };
-            client.pool.put(key, conn);
+            client
+                .pool
+                .put(p.base.https, &p.base.host, p.base.port, conn);
         }
         return Ok(Received {
             status: parts.status.as_u16(),
@@ -620,7 +484,7 @@ async fn take_ready(client: &VuHttpClient, p: &Prepared, reuse: bool) -> Option<
     if !reuse {
         return None;
     }
-    while let Some(mut conn) = client.pool.take(p.https, &p.host, p.port) {
+    while let Some(mut conn) = client.pool.take(p.base.https, &p.base.host, p.base.port) {
         if conn.sender.ready().await.is_ok() {
             return Some(conn);
         }
@@ -685,33 +549,6 @@ impl Collector {
     }
 }
 
-/// Go's canonical header name: "content-type" → "Content-Type". Byte by byte, without a
-/// `char` at a time: it runs for every header of every request and response
-/// (docs/benchmarks.md#what-each-change-bought).
-pub fn canonical_name(name: &str) -> String {
-    // Changing the case of ASCII letters keeps a string valid UTF-8, so `str` allows it.
-    let mut out = name.to_ascii_lowercase();
-    let mut upper = true;
-    for (i, &b) in name.as_bytes().iter().enumerate() {
-        if upper {
-            if let Some(first) = out.get_mut(i..i + 1) {
-                first.make_ascii_uppercase();
-            }
-        }
-        upper = b == b'-';
-    }
-    out
-}
-
-/// A header value as text: the bytes themselves when they are visible ASCII (nearly always),
-/// else with invalid UTF-8 replaced, as before.
-fn header_text(v: &HeaderValue) -> String {
-    match v.to_str() {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-    }
-}
-
 /// Appends `n` in decimal (what `format!` would, without its machinery).
 fn push_decimal(out: &mut String, n: u32) {
     let mut digits = [0u8; 10];
@@ -747,6 +584,8 @@ fn ip_text(ip: std::net::IpAddr) -> String {
         v6 => v6.to_string(),
     }
 }
+
+mod prepare;
 
 #[cfg(test)]
 mod coding_tests;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::http::error as codes;
-use crate::http::CookieOptions;
+use crate::http::{CookieOptions, HttpConfig};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

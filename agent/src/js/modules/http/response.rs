@@ -275,10 +275,10 @@ pub(super) fn response_object<'js>(
 /// from, [`ResponseShapes`]).
 struct Parts {
     names: Rc<RefCell<HeaderNames>>,
-    headers: Vec<(String, String)>,
+    headers: http::HeaderMap,
     method: String,
     url: url::Url,
-    request_headers: Vec<(String, String)>,
+    request_headers: std::sync::Arc<http::HeaderMap>,
     request_body: bytes::Bytes,
 }
 
@@ -292,12 +292,13 @@ impl LazyValue for Parts {
         let made = if *name == k.get(Key::Headers) {
             self.response_headers(ctx, &shapes)?
         } else if *name == k.get(Key::Cookies) {
-            let set_cookies: Vec<&str> = self
+            let texts: Vec<Cow<str>> = self
                 .headers
+                .get_all(http::header::SET_COOKIE)
                 .iter()
-                .filter(|(n, _)| n == "Set-Cookie")
-                .map(|(_, v)| v.as_str())
+                .map(header_text)
                 .collect();
+            let set_cookies: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
             response_cookies(ctx, &k, &set_cookies)?
         } else if *name == k.get(Key::Request) {
             self.request(ctx, &shapes)?
@@ -310,28 +311,31 @@ impl LazyValue for Parts {
 
 impl Parts {
     /// `res.headers`: repeated headers are joined with ", " (as Go's Header.Get would show them
-    /// to k6). The exchange's names are canonical already (`HttpExchange::headers`).
+    /// to k6), under the names' canonical texts (`Content-Type`, [`crate::http::canonical`]).
     fn response_headers<'js>(
         &self,
         ctx: &Ctx<'js>,
         shapes: &ResponseShapes<'js>,
     ) -> R<Object<'js>> {
-        let mut names: Vec<&str> = Vec::with_capacity(self.headers.len());
-        let mut merged: Vec<Cow<str>> = Vec::with_capacity(self.headers.len());
+        let mut texts: Vec<Rc<str>> = Vec::with_capacity(self.headers.keys_len());
+        let mut merged: Vec<Cow<str>> = Vec::with_capacity(self.headers.keys_len());
+        let mut last: Option<&http::HeaderName> = None;
         for (name, v) in &self.headers {
-            let name = name.as_str();
-            match names.iter().position(|n| *n == name) {
-                Some(i) => {
-                    let prev = merged[i].to_mut();
+            let v = header_text(v);
+            // A map's values of one name come one after the other, under the same key.
+            if last.is_some_and(|l| std::ptr::eq(l, name)) {
+                if let Some(prev) = merged.last_mut() {
+                    let prev = prev.to_mut();
                     prev.push_str(", ");
-                    prev.push_str(v);
+                    prev.push_str(&v);
                 }
-                None => {
-                    names.push(name);
-                    merged.push(Cow::Borrowed(v.as_str()));
-                }
+            } else {
+                last = Some(name);
+                texts.push(crate::http::canonical(name));
+                merged.push(v);
             }
         }
+        let names: Vec<&str> = texts.iter().map(|t| &**t).collect();
         let mut values = Raw::new(ctx);
         for v in &merged {
             values.string(v)?;
@@ -341,23 +345,25 @@ impl Parts {
 
     /// `res.request`, with its headers as k6 shows them: name → array of values.
     fn request<'js>(&self, ctx: &Ctx<'js>, shapes: &ResponseShapes<'js>) -> R<Object<'js>> {
-        let mut grouped: Vec<(&str, Vec<&str>)> = Vec::with_capacity(self.request_headers.len());
-        for (name, v) in &self.request_headers {
-            let name = name.as_str();
-            match grouped.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, vals)) => vals.push(v.as_str()),
-                None => grouped.push((name, vec![v.as_str()])),
-            }
-        }
-        let names: Vec<&str> = grouped.iter().map(|(n, _)| *n).collect();
+        let mut texts: Vec<Rc<str>> = Vec::with_capacity(self.request_headers.keys_len());
         let mut values = Raw::new(ctx);
-        for (_, vals) in &grouped {
-            let mut arr = Raw::new(ctx);
-            for v in vals {
-                arr.string(v)?;
+        let mut arr: Option<Raw> = None;
+        let mut last: Option<&http::HeaderName> = None;
+        for (name, v) in self.request_headers.iter() {
+            if !last.is_some_and(|l| std::ptr::eq(l, name)) {
+                if let Some(mut done) = arr.take() {
+                    values.push_raw(done.array()?)?;
+                }
+                last = Some(name);
+                texts.push(crate::http::canonical(name));
             }
-            values.push_raw(arr.array()?)?;
+            arr.get_or_insert_with(|| Raw::new(ctx))
+                .string(&header_text(v))?;
         }
+        if let Some(mut done) = arr.take() {
+            values.push_raw(done.array()?)?;
+        }
+        let names: Vec<&str> = texts.iter().map(|t| &**t).collect();
         let rh = shapes.keyed_object(ctx, REQUEST_HEADERS_SLOT, &names, &mut values)?;
         let mut r = Raw::new(ctx);
         r.string(self.method.as_str())?;
@@ -366,6 +372,15 @@ impl Parts {
         r.string(&String::from_utf8_lossy(&self.request_body))?;
         r.value(Object::new(ctx.clone())?.into_value())?;
         r.object_like(&shapes.request)
+    }
+}
+
+/// A header value as text: the bytes themselves when they are UTF-8 (nearly always: ASCII),
+/// else with invalid UTF-8 replaced.
+fn header_text(v: &http::HeaderValue) -> Cow<'_, str> {
+    match std::str::from_utf8(v.as_bytes()) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(v.as_bytes()),
     }
 }
 
