@@ -508,6 +508,61 @@ static void shared_bytecode(void)
     JS_FreeRuntime(rt);
 }
 
+/* patches/0010: a size class keeps one empty arena instead of freeing it and making a new one
+   for its next block. The backing allocator counts the arenas made and freed. */
+static int backing_allocs, backing_frees;
+static void *counting_calloc(void *opaque, size_t count, size_t size)
+{
+    backing_allocs++;
+    return calloc(count, size);
+}
+static void *counting_malloc(void *opaque, size_t size)
+{
+    backing_allocs++;
+    return malloc(size);
+}
+static void counting_free(void *opaque, void *ptr)
+{
+    if (ptr)
+        backing_frees++;
+    free(ptr);
+}
+static void *counting_realloc(void *opaque, void *ptr, size_t size)
+{
+    return realloc(ptr, size);
+}
+static size_t unknown_usable_size(const void *ptr)
+{
+    return 0;
+}
+
+static void spare_arenas(void)
+{
+    static const JSMallocFunctions mf = {
+        counting_calloc, counting_malloc, counting_free, counting_realloc, unknown_usable_size,
+    };
+    JSRuntime *rt = JS_NewRuntime2(&mf, NULL);
+    /* 21 blocks of the 512-byte class: at least two arenas that hold only these blocks. */
+    void *blocks[21];
+    int i, allocs, frees;
+    for (i = 0; i < 21; i++)
+        blocks[i] = js_malloc_rt(rt, 500);
+    frees = backing_frees;
+    for (i = 0; i < 21; i++)
+        js_free_rt(rt, blocks[i]);
+    expect(backing_frees - frees >= 1, "emptied arenas past the spare go back");
+    allocs = backing_allocs;
+    frees = backing_frees;
+    for (i = 0; i < 1000; i++) {
+        void *p = js_malloc_rt(rt, 500);
+        memset(p, i, 500);
+        js_free_rt(rt, p);
+    }
+    expect(backing_allocs == allocs && backing_frees == frees,
+           "a block made and freed over and over reuses the class's spare arena");
+    JS_FreeRuntime(rt);
+}
+
 int main(void)
 {
     lazy_intrinsics();
@@ -517,6 +572,7 @@ int main(void)
     pending_jobs_of_a_context();
     runtime_state();
     shared_bytecode();
+    spare_arenas();
     if (failures) {
         fprintf(stderr, "volley-test: %d failed\n", failures);
         return 1;
