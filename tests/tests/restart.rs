@@ -35,6 +35,53 @@ fn count_messages(cluster: &Cluster, prefix: &str) -> usize {
         .count()
 }
 
+/// The checkpoints this controller has made durable (`volley_checkpoint_size_bytes_count` of
+/// `GET /metrics`), if it answers.
+fn durable_checkpoints(cluster: &Cluster) -> Option<f64> {
+    let (_, text) = cluster.request("GET", "/metrics", None).ok()?;
+    text.as_str()?.lines().find_map(|l| {
+        l.strip_prefix("volley_checkpoint_size_bytes_count ")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Waits until run `id` has merged iterations and a checkpoint begun after that is durable, so
+/// a crash from then on cannot lose them. Checkpoints are written beside the run's task about
+/// once a second; a fixed sleep before the crash was not always enough on a loaded machine.
+fn wait_checkpointed_iterations(cluster: &Cluster, id: u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut durable_when_merged = None;
+    loop {
+        match durable_when_merged {
+            None => {
+                // A metric is listed once a sample of it is merged.
+                let merged = cluster
+                    .get(&format!("/v1/runs/{id}/metrics?intervals=none"))
+                    .is_ok_and(|m| m.to_string().contains("\"iterations\""));
+                if merged {
+                    durable_when_merged = durable_checkpoints(cluster);
+                }
+            }
+            // One more may have been under way when the iterations were seen: two more means
+            // one that began after them is durable.
+            Some(before) => {
+                if durable_checkpoints(cluster).is_some_and(|now| now >= before + 2.0) {
+                    return;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {id}: no durable checkpoint holding merged iterations within {timeout:?} \
+             (durable checkpoints when the iterations were first seen: {durable_when_merged:?})\n{}",
+            cluster.agent_logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// How long until `GET /v1/agents` lists every agent busy with run `id` again.
 fn wait_reattached(cluster: &Cluster, id: u64, agents: usize, timeout: Duration) -> Duration {
     let started = Instant::now();
@@ -153,7 +200,7 @@ fn controller_restart_without_agents_resolves_the_run() {
         &["-e", &base_url, "-e", "DURATION=30s"],
     );
     let id = cluster.wait_new_run(0, &[2], Duration::from_secs(20)).0;
-    std::thread::sleep(Duration::from_secs(2));
+    wait_checkpointed_iterations(&cluster, id, Duration::from_secs(30));
 
     // Everything goes down at once; only the controller comes back.
     cluster.kill_controller();
