@@ -888,25 +888,12 @@ impl Sink {
     /// batch cannot turn a run's total into ∞, which its JSON summary would show as `null`.
     /// Local aggregation keeps [`Sink::merge`]: k6 itself shows such a sum as ∞.
     pub fn merge_finite(&mut self, other: &Sink) -> Result<(), MergeError> {
-        if let Some((field, v)) = other.non_finite() {
-            return Err(MergeError::NotFinite {
-                field,
-                detail: format!("is {v}"),
-            });
-        }
         let sums = match (&*self, other) {
             (Sink::Counter(a), Sink::Counter(b)) => Some((a.sum, b.sum)),
             (Sink::Trend(a), Sink::Trend(b)) => Some((a.sum, b.sum)),
             _ => None,
         };
-        if let Some((a, b)) = sums {
-            if !(a + b).is_finite() {
-                return Err(MergeError::NotFinite {
-                    field: "sum",
-                    detail: format!("would overflow from {a:e} by {b:e} to {:e}", a + b),
-                });
-            }
-        }
+        refuse_non_finite(other.non_finite(), sums)?;
         self.merge(other)
     }
 
@@ -930,25 +917,12 @@ impl Sink {
     /// Merges `other` as [`Sink::merge_finite`] merges the sink it stands for: refused, `self`
     /// unchanged, when it holds a non-finite number or a merged sum would overflow to ±∞.
     pub fn merge_finite_delta(&mut self, other: &SinkDelta<'_>) -> Result<(), MergeError> {
-        if let Some((field, v)) = other.non_finite() {
-            return Err(MergeError::NotFinite {
-                field,
-                detail: format!("is {v}"),
-            });
-        }
         let sums = match (&*self, other) {
             (Sink::Counter(a), SinkDelta::Counter(b)) => Some((a.sum, b.sum)),
             (Sink::Trend(a), SinkDelta::Trend(b)) => Some((a.sum, b.sum)),
             _ => None,
         };
-        if let Some((a, b)) = sums {
-            if !(a + b).is_finite() {
-                return Err(MergeError::NotFinite {
-                    field: "sum",
-                    detail: format!("would overflow from {a:e} by {b:e} to {:e}", a + b),
-                });
-            }
-        }
+        refuse_non_finite(other.non_finite(), sums)?;
         self.merge_delta(other)
     }
 
@@ -1009,6 +983,30 @@ impl Sink {
             Sink::Trend(s) => s.is_empty(),
         }
     }
+}
+
+/// What [`Sink::merge_finite`] and [`Sink::merge_finite_delta`] refuse: an incoming field that
+/// is not finite (`non_finite`: its name and value), or merged sums (`sums`: this sink's and the
+/// incoming one's) that would overflow to ±∞.
+fn refuse_non_finite(
+    non_finite: Option<(&'static str, f64)>,
+    sums: Option<(f64, f64)>,
+) -> Result<(), MergeError> {
+    if let Some((field, v)) = non_finite {
+        return Err(MergeError::NotFinite {
+            field,
+            detail: format!("is {v}"),
+        });
+    }
+    if let Some((a, b)) = sums {
+        if !(a + b).is_finite() {
+            return Err(MergeError::NotFinite {
+                field: "sum",
+                detail: format!("would overflow from {a:e} by {b:e} to {:e}", a + b),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
