@@ -628,6 +628,7 @@ mod tests {
     use volley_common::metrics::{MetricType, Sink, ValueType};
 
     use super::*;
+    use crate::test_rng::Rng;
     use crate::v1;
     use crate::v1::series::Sink as Wire;
 
@@ -646,26 +647,14 @@ mod tests {
         series: Vec<Series>,
     }
 
-    /// splitmix64, so the tests repeat exactly.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        fn value(&mut self) -> f64 {
-            let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-            match self.next() % 6 {
-                0 => 0.0,
-                1 => -unit * 1e3,
-                2 => unit * 1e300,
-                _ => (unit * 12.0).exp(),
-            }
+    /// A sample: zeros, negatives, huge magnitudes and latency-like values.
+    fn value(rng: &mut Rng) -> f64 {
+        let unit = rng.unit();
+        match rng.next() % 6 {
+            0 => 0.0,
+            1 => -unit * 1e3,
+            2 => unit * 1e300,
+            _ => (unit * 12.0).exp(),
         }
     }
 
@@ -674,7 +663,7 @@ mod tests {
         let n = [0, 1, 20, 1024, 1025, 5000][(case / 4 % 6) as usize];
         let mut sink = Sink::new(ty);
         for _ in 0..n {
-            sink.add(rng.value(), rng.next() % 1000);
+            sink.add(value(rng), rng.next() % 1000);
         }
         let tags: Vec<(String, String)> = (0..rng.next() % 5)
             .map(|i| (format!("k{}", rng.next() % 4), format!("v{i}é")))

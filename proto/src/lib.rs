@@ -38,6 +38,8 @@ mod abort;
 mod batch;
 mod sinks;
 mod target;
+#[cfg(test)]
+mod test_rng;
 pub use abort::EmptyAbortReason;
 pub use batch::{MetricBatch, SeriesList, SeriesReader, SeriesView};
 pub use sinks::SeriesError;

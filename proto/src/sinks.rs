@@ -268,30 +268,18 @@ mod tests {
     use volley_common::metrics::MetricType;
 
     use super::*;
+    use crate::test_rng::Rng;
 
-    /// splitmix64, so the property tests need no extra crate and repeat exactly.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        /// Any finite value: latencies, negatives, zeros, tiny and huge magnitudes.
-        fn value(&mut self) -> f64 {
-            let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-            match self.next() % 8 {
-                0 => 0.0,
-                1 => -unit * 1e3,
-                2 => unit * 1e-300,
-                3 => unit * 1e300,
-                4 => (self.next() % 1000) as f64,
-                _ => (unit * 12.0).exp(),
-            }
+    /// Any finite value: latencies, negatives, zeros, tiny and huge magnitudes.
+    fn value(rng: &mut Rng) -> f64 {
+        let unit = rng.unit();
+        match rng.next() % 8 {
+            0 => 0.0,
+            1 => -unit * 1e3,
+            2 => unit * 1e-300,
+            3 => unit * 1e300,
+            4 => (rng.next() % 1000) as f64,
+            _ => (unit * 12.0).exp(),
         }
     }
 
@@ -324,7 +312,7 @@ mod tests {
             let mut a = Sink::new(ty);
             let mut b = Sink::new(ty);
             for i in 0..n {
-                let v = rng.value();
+                let v = value(&mut rng);
                 a.add(v, rng.next() % 1000);
                 if i % 3 == 0 {
                     b.add(-v, i);
