@@ -706,6 +706,7 @@ impl ControllerService for Service {
                         agent,
                         segment,
                         samples,
+                        log.weights(),
                         from,
                         log.received(),
                         max,

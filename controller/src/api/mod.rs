@@ -249,7 +249,7 @@ pub trait ControllerService: Send + Sync + 'static {
                 .map(|a| {
                     let from = from(&a.agent);
                     let n = a.samples.len();
-                    dashboard::agent_since(&a.agent, &a.segment, &a.samples, from, n, max)
+                    dashboard::agent_since(&a.agent, &a.segment, &a.samples, &[], from, n, max)
                 })
                 .collect(),
         )

@@ -55,6 +55,11 @@ impl AgentLog {
         &self.samples
     }
 
+    /// How many heartbeats each of [`Self::samples`] holds.
+    pub fn weights(&self) -> &[u32] {
+        &self.weights
+    }
+
     /// Heartbeats received in all (a live stream's position: [`Self::position`]).
     pub fn received(&self) -> usize {
         self.received

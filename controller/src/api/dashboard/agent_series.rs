@@ -3,7 +3,8 @@
 //! run stream opens with the whole run downsampled to at most [`MAX_AGENT_POINTS`] points per
 //! agent, so an hour of 50 agents stays small on the wire and in the browser. A point merges
 //! consecutive heartbeats: the highest CPU, RSS and VUs of them (a spike is never averaged
-//! away), their mean requests/s, and the worst health level.
+//! away), their mean requests/s (weighted by the heartbeats each kept sample already holds:
+//! `crate::run::utilization_log` merges a long run's older ones), and the worst health level.
 
 use serde::Serialize;
 
@@ -26,7 +27,7 @@ pub struct AgentSeries {
     /// The agent process's resident memory, bytes.
     pub rss: Vec<u64>,
     pub vus: Vec<i64>,
-    /// Requests per second (the mean of the point's heartbeats).
+    /// Requests per second (the mean over the point's heartbeats).
     pub rps: Vec<f64>,
     /// The worst health of the point's heartbeats: 0 ok, 1 warning (≥ 80 %), 2 overloaded
     /// (≥ 90 %), judged as `GET /v1/agents` judges `health`.
@@ -42,8 +43,9 @@ impl AgentSeries {
         self.t.is_empty()
     }
 
-    /// Appends one point made of `samples` (not empty).
-    fn push(&mut self, samples: &[UtilizationSample]) {
+    /// Appends one point made of `samples` (not empty), `weights[i]` the heartbeats sample `i`
+    /// holds (1 where `weights` is shorter).
+    fn push(&mut self, samples: &[UtilizationSample], weights: &[u32]) {
         let Some(last) = samples.last() else {
             return;
         };
@@ -67,8 +69,14 @@ impl AgentSeries {
         );
         self.vus
             .push(samples.iter().map(|s| s.active_vus).max().unwrap_or(0));
-        let rps = samples.iter().map(|s| s.requests_per_second).sum::<f64>() / samples.len() as f64;
-        self.rps.push(round1(rps));
+        let weight = |i: usize| f64::from(weights.get(i).copied().unwrap_or(1).max(1));
+        let (sum, heartbeats) = samples
+            .iter()
+            .enumerate()
+            .fold((0.0, 0.0), |(sum, n), (i, s)| {
+                (sum + s.requests_per_second * weight(i), n + weight(i))
+            });
+        self.rps.push(round1(sum / heartbeats));
         self.level
             .push(samples.iter().map(|s| level(s).0).max().unwrap_or(0));
     }
@@ -111,11 +119,13 @@ pub struct AgentSince {
 }
 
 /// An agent's samples from index `from` on, downsampled to at most `max` points; `received`:
-/// its heartbeats in all (older samples may each hold several: `crate::run::utilization_log`).
+/// its heartbeats in all (older samples may each hold several, `weights[i]` for sample `i`, 1
+/// where `weights` is shorter: `crate::run::utilization_log`).
 pub fn since(
     agent: &str,
     segment: &str,
     samples: &[UtilizationSample],
+    weights: &[u32],
     from: usize,
     received: usize,
     max: usize,
@@ -125,28 +135,37 @@ pub fn since(
         segment: segment.to_string(),
         samples: received,
         latest: samples.last().cloned(),
-        series: downsample(&samples[from.min(samples.len())..], max),
+        series: downsample(
+            &samples[from.min(samples.len())..],
+            weights.get(from..).unwrap_or_default(),
+            max,
+        ),
     }
 }
 
 /// `samples` as at most `max` points: one per heartbeat when they fit, else consecutive
 /// heartbeats merged into equal groups, the newest heartbeat always a point of its own (so the
-/// last point is the agent's latest state).
-pub fn downsample(samples: &[UtilizationSample], max: usize) -> AgentSeries {
+/// last point is the agent's latest state). `weights[i]`: the heartbeats sample `i` holds (1
+/// where `weights` is shorter), so a point's mean requests/s is over heartbeats, not samples.
+pub fn downsample(samples: &[UtilizationSample], weights: &[u32], max: usize) -> AgentSeries {
     let mut out = AgentSeries::default();
     let max = max.max(2);
+    let weights_of = |from: usize, len: usize| {
+        let end = (from + len).min(weights.len());
+        weights.get(from.min(end)..end).unwrap_or_default()
+    };
     if samples.len() <= max {
-        for s in samples {
-            out.push(std::slice::from_ref(s));
+        for (i, s) in samples.iter().enumerate() {
+            out.push(std::slice::from_ref(s), weights_of(i, 1));
         }
         return out;
     }
     let (older, newest) = samples.split_at(samples.len() - 1);
     let group = older.len().div_ceil(max - 1);
-    for chunk in older.chunks(group) {
-        out.push(chunk);
+    for (n, chunk) in older.chunks(group).enumerate() {
+        out.push(chunk, weights_of(n * group, chunk.len()));
     }
-    out.push(newest);
+    out.push(newest, weights_of(older.len(), 1));
     out
 }
 
@@ -170,7 +189,7 @@ mod tests {
     #[test]
     fn few_heartbeats_are_one_point_each() {
         let samples: Vec<_> = (0..3).map(|i| sample(i, 12.34)).collect();
-        let s = downsample(&samples, 10);
+        let s = downsample(&samples, &[], 10);
         assert_eq!(s.t, [1_000_000, 1_001_000, 1_002_000]);
         assert_eq!(s.process_cpu, [Some(12.3); 3], "one decimal");
         assert_eq!(s.vus, [0, 1, 2]);
@@ -183,7 +202,7 @@ mod tests {
         let samples: Vec<_> = (0..3600)
             .map(|i| sample(i, if i == 1800 { 95.0 } else { 20.0 }))
             .collect();
-        let s = downsample(&samples, MAX_AGENT_POINTS);
+        let s = downsample(&samples, &[], MAX_AGENT_POINTS);
         assert!(s.len() <= MAX_AGENT_POINTS, "{} points", s.len());
         assert!(s.len() > MAX_AGENT_POINTS / 2, "{} points", s.len());
         for column in [
@@ -217,6 +236,32 @@ mod tests {
             "the mean of the first seven heartbeats' req/s"
         );
         assert_eq!(s.vus[0], 6, "the highest of their VUs");
+    }
+
+    #[test]
+    fn a_points_requests_per_second_are_the_mean_over_heartbeats_not_samples() {
+        // A long run's log: an older sample holding 3 heartbeats at 10 req/s, then single
+        // heartbeats at 2 req/s and at 7 (the newest, always a point of its own).
+        let mut samples: Vec<_> = (0..3).map(|i| sample(i, 20.0)).collect();
+        for (s, rps) in samples.iter_mut().zip([10.0, 2.0, 7.0]) {
+            s.requests_per_second = rps;
+        }
+        let s = downsample(&samples, &[3, 1, 1], 2);
+        assert_eq!(
+            s.rps,
+            [8.0, 7.0],
+            "(3 x 10 + 2) / 4 heartbeats, then the newest"
+        );
+        let unweighted = downsample(&samples, &[], 2);
+        assert_eq!(
+            unweighted.rps,
+            [6.0, 7.0],
+            "without weights, each sample is one heartbeat"
+        );
+        // A stream that has seen the first sample gets the rest with their own weights.
+        let rest = since("a", "0:1", &samples, &[3, 1, 1], 1, 5, 2);
+        assert_eq!(rest.series.rps, [2.0, 7.0]);
+        assert_eq!(rest.samples, 5);
     }
 
     #[test]
