@@ -406,7 +406,7 @@ const CELLS: &[Cell] = &[
 ];
 
 /// What one run showed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Observed {
     /// Exit code; `None` when killed by a signal (see `killed_by`) or when the cell timed out.
     code: Option<i32>,
@@ -637,8 +637,11 @@ fn check(cell: &Cell, obs: &Observed) -> Vec<String> {
         ));
         return problems;
     }
-    // A double Ctrl+C whose run was over before the second signal is a single Ctrl+C.
-    let cell = if obs.second_after_exit {
+    // A double Ctrl+C whose run was over before the second signal is a single Ctrl+C: so is
+    // one that exits with the cell's other code, the process already on its way out when the
+    // second signal landed (the first Ctrl+C ended a linger: nothing was left to skip).
+    let second_too_late = cell.or_code.is_some() && obs.code == cell.or_code;
+    let cell = if obs.second_after_exit || second_too_late {
         CELLS
             .iter()
             .find(|c| c.method == Sigint && c.phase == cell.phase && c.extra.is_empty())
@@ -998,6 +1001,24 @@ fn a_second_signal_after_the_exit_is_judged_as_a_single_one() {
         ..Observed::default()
     };
     assert!(check(&cell, &obs).is_empty(), "{:?}", check(&cell, &obs));
+    // Sent while the process was already leaving (exit 0, its linger ended by the first one):
+    // as a single Ctrl+C, nothing skipped to report. With 105 it must say what it skipped.
+    let landed_late = Observed {
+        second_after_exit: false,
+        ..obs.clone()
+    };
+    assert!(
+        check(&cell, &landed_late).is_empty(),
+        "{:?}",
+        check(&cell, &landed_late)
+    );
+    let forced = Observed {
+        code: Some(105),
+        second_after_exit: false,
+        ..obs
+    };
+    let p = check(&cell, &forced).join("\n");
+    assert!(p.contains("lacks"), "{p}");
     assert!(Td::NotDone.accepts(Td::Cut) && Td::NotDone.accepts(Td::Never));
     assert!(!Td::NotDone.accepts(Td::Done));
     assert!(Summary::Any.accepts(Summary::Default) && !Summary::Any.accepts(Summary::Both));
