@@ -36,6 +36,7 @@ pub mod raft {
 
 mod abort;
 mod batch;
+pub mod batch_clock;
 mod sinks;
 mod target;
 #[cfg(test)]

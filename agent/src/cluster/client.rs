@@ -18,6 +18,7 @@ use volley_common::exit::AbortReason;
 use volley_common::options::Options;
 use volley_proto as pb;
 use volley_proto::agent_link_client::AgentLinkClient;
+use volley_proto::batch_clock::{BatchClock, Span};
 
 use super::status::AgentStatus;
 use super::telemetry::Telemetry;
@@ -686,6 +687,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         remote_modules: crate::js::RemoteSource::bundled(archive.remote_sources()),
     };
     let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
+    let segment = a.segment.clone();
     let batch_seq = Arc::new(AtomicU64::new(0));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     {
@@ -756,7 +758,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
     }
     // Interval metric batches, and the end of the run.
     tokio::spawn(async move {
-        let send_batch = |start: u64| {
+        let send_batch = |(start, end): Span| {
             let hooks = hooks.clone();
             let tx = tx.clone();
             let batch_seq = batch_seq.clone();
@@ -774,27 +776,26 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
                         run_id,
                         seq,
                         start_unix_ms: start,
-                        end_unix_ms: unix_ms(SystemTime::now()),
+                        end_unix_ms: end,
                         series: series.into(),
                     })))
                     .await;
             }
         };
-        let mut tick = tokio::time::interval(interval);
-        tick.tick().await;
-        let mut start = unix_ms(SystemTime::now());
+        // At this agent's phase of each interval, so a run's agents spread their batches.
+        let mut clock = BatchClock::start(&segment, interval);
         tokio::pin!(done_rx);
         let outcome = loop {
+            let due = tokio::time::Instant::from_std(clock.due());
             tokio::select! {
-                _ = tick.tick() => {
-                    send_batch(start).await;
-                    start = unix_ms(SystemTime::now());
+                () = tokio::time::sleep_until(due) => {
+                    send_batch(clock.tick(std::time::Instant::now())).await;
                 }
                 out = &mut done_rx => break out.ok(),
             }
         };
         // The engine flushed its workers before returning: ship the rest, then DONE.
-        send_batch(start).await;
+        send_batch(clock.rest(std::time::Instant::now())).await;
         let mut e = event(run_id, pb::RunPhase::Done);
         e.iterations = control.complete_iterations.load(Ordering::Relaxed);
         e.interrupted_iterations = control.interrupted_iterations.load(Ordering::Relaxed);

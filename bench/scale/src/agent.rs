@@ -1,9 +1,10 @@
 //! One simulated agent: a gRPC connection of its own and the real protocol
 //! (docs/cluster-runs.md) — Register; a heartbeat with telemetry every second; READY on Assign;
-//! a SetupResult on RunSetup; from the Start barrier one metric batch per second for the run's
-//! duration, then EXECUTION_DONE; DONE with the last batch's number on Teardown. It runs no
-//! script: its batches are the prepared variants of `crate::batches`, so the harness's own CPU
-//! stays small next to the controller's.
+//! a SetupResult on RunSetup; from the Start barrier one metric batch an interval, at the phase
+//! of the interval its segment gives, as a real agent (`volley_proto::batch_clock`), the last at
+//! the end of the run's duration, then EXECUTION_DONE; DONE with the last batch's number on
+//! Teardown. It runs no script: its batches are the prepared variants of `crate::batches`, so
+//! the harness's own CPU stays small next to the controller's.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +23,7 @@ use pb::controller_message::Body as In;
 
 use crate::batches::{Totals, Variant};
 use crate::wait::wait_for;
+use pb::batch_clock::{BatchClock, Span};
 
 /// Longest the harness waits for the controller to answer a connection or a registration.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,8 +34,9 @@ const MEMORY: u64 = 8 << 30;
 /// What the simulated agents of one measurement share: the batches to send and what they saw.
 pub struct Fleet {
     pub variants: Vec<Variant>,
-    /// Batches each agent sends (one per second of the run).
-    pub batches: u64,
+    /// The run's duration in seconds: each agent sends a batch every metrics interval of it,
+    /// and the last at its end.
+    pub run_secs: u64,
     /// Connections made at once (a burst of thousands would overflow the listen backlog).
     pub connecting: Semaphore,
     pub registered: AtomicUsize,
@@ -88,10 +91,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Fleet {
-    pub fn new(variants: Vec<Variant>, batches: u64) -> Self {
+    pub fn new(variants: Vec<Variant>, run_secs: u64) -> Self {
         Fleet {
             variants,
-            batches,
+            run_secs,
             connecting: Semaphore::new(64),
             registered: AtomicUsize::new(0),
             started: AtomicUsize::new(0),
@@ -224,6 +227,14 @@ struct Part {
     run_id: u64,
     /// The Start barrier, on this process's clock.
     start: Option<Instant>,
+    /// Where in each metrics interval the batches go (the segment's start) and the interval,
+    /// from the Assign.
+    phase: Duration,
+    interval: Duration,
+    /// When the batches are due, from the Start barrier on.
+    clock: Option<BatchClock>,
+    /// The last batch was sent.
+    sent_last: bool,
     seq: u64,
     /// Batches sent and not acknowledged yet, with when they were sent.
     unacked: VecDeque<(u64, Instant)>,
@@ -236,10 +247,64 @@ struct Part {
     done: bool,
 }
 
+/// The next batch of a run: when it is due, and whether it is the last (at the run's end).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct NextBatch {
+    at: Instant,
+    last: bool,
+}
+
 impl Part {
-    fn next_batch(&self, batches: u64) -> Option<Instant> {
-        let start = self.start?;
-        (self.seq < batches && !self.stopped).then(|| start + Duration::from_secs(self.seq + 1))
+    /// The part of an Assign, its batches at the phase its segment gives.
+    fn assigned(a: &pb::Assign, vus: u64) -> Result<Self> {
+        use volley_common::segment::ExecutionSegment;
+        let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
+        let segment: ExecutionSegment = a.segment.parse().context("the Assign's segment")?;
+        Ok(Part {
+            run_id: a.run_id,
+            vus,
+            phase: segment.start_within(interval),
+            interval,
+            ..Part::default()
+        })
+    }
+
+    /// The Start barrier: at `start` on this process's clock, `start_unix_ms` on the wall clock.
+    fn start(&mut self, start: Instant, start_unix_ms: u64) {
+        self.start = Some(start);
+        self.clock = Some(BatchClock::starting(
+            start,
+            Duration::from_millis(start_unix_ms),
+            self.phase,
+            self.interval,
+        ));
+    }
+
+    /// The next batch of a run of `run` after the barrier, if any is left.
+    fn next_batch(&self, run: Duration) -> Option<NextBatch> {
+        let (start, clock) = (self.start?, self.clock.as_ref()?);
+        if self.sent_last || self.stopped {
+            return None;
+        }
+        let end = start + run;
+        Some(match clock.due() {
+            at if at < end => NextBatch { at, last: false },
+            _ => NextBatch {
+                at: end,
+                last: true,
+            },
+        })
+    }
+
+    /// The span of the batch `next`, taken at `now`.
+    fn take_batch(&mut self, next: NextBatch, now: Instant) -> Option<Span> {
+        let clock = self.clock.as_mut()?;
+        self.sent_last = next.last;
+        Some(if next.last {
+            clock.rest(next.at)
+        } else {
+            clock.tick(now)
+        })
     }
 
     fn event(&self, phase: pb::RunPhase) -> pb::RunEvent {
@@ -288,10 +353,11 @@ pub async fn agent(
     let offset = Duration::from_millis((index as u64 * 7919) % 1000);
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + offset, Duration::from_secs(1));
+    let run = Duration::from_secs(fleet.run_secs);
     loop {
-        let next_batch = part.next_batch(fleet.batches);
+        let next_batch = part.next_batch(run);
         let batch_at = tokio::time::Instant::from_std(
-            next_batch.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            next_batch.map_or_else(|| Instant::now() + Duration::from_secs(3600), |n| n.at),
         );
         tokio::select! {
             _ = stop.changed() => return Ok(()),
@@ -312,17 +378,20 @@ pub async fn agent(
                 })).await?;
             }
             _ = tokio::time::sleep_until(batch_at), if next_batch.is_some() => {
+                let Some(next) = next_batch else { continue };
+                let now = Instant::now();
+                let Some((start_unix_ms, end_unix_ms)) = part.take_batch(next, now) else {
+                    continue;
+                };
                 part.seq += 1;
                 let v = &fleet.variants[(index + part.seq as usize) % fleet.variants.len()];
-                let end = unix_ms();
                 let batch = pb::MetricBatch {
                     run_id: part.run_id,
                     seq: part.seq,
-                    start_unix_ms: end.saturating_sub(1000),
-                    end_unix_ms: end,
+                    start_unix_ms,
+                    end_unix_ms,
                     series: v.series.clone(),
                 };
-                let now = Instant::now();
                 {
                     let mut log = lock(&fleet.log);
                     let upto = log.sent.last().map_or(0.0, |s| s.1) + v.totals.iterations;
@@ -332,9 +401,9 @@ pub async fn agent(
                 part.iterations += v.totals.iterations;
                 part.unacked.push_back((part.seq, now));
                 send(Out::Metrics(batch)).await?;
-                let late = Instant::now().saturating_duration_since(next_batch.unwrap_or(now));
+                let late = Instant::now().saturating_duration_since(next.at);
                 lock(&fleet.late).push(late.as_secs_f64() * 1e3);
-                if part.seq == fleet.batches {
+                if next.last {
                     send(Out::Event(part.event(pb::RunPhase::ExecutionDone))).await?;
                     fleet.finished.fetch_add(1, Ordering::SeqCst);
                 }
@@ -353,7 +422,8 @@ pub async fn agent(
                         } else {
                             1
                         };
-                        part = Part { run_id: a.run_id, vus, ..Part::default() };
+                        part = Part::assigned(&a, vus)
+                            .with_context(|| format!("{name}: run {}", a.run_id))?;
                         send(Out::Event(part.event(pb::RunPhase::Ready))).await?;
                     }
                     In::RunSetup(s) => {
@@ -366,7 +436,7 @@ pub async fn agent(
                     In::Start(s) => {
                         let wait = Duration::from_millis(s.at_unix_ms.saturating_sub(unix_ms()));
                         let now = Instant::now();
-                        part.start = Some(now + wait);
+                        part.start(now + wait, s.at_unix_ms);
                         lock(&fleet.starts).push((now, now + wait));
                         fleet.started.fetch_add(1, Ordering::SeqCst);
                         send(Out::Event(part.event(pb::RunPhase::Running))).await?;
@@ -492,6 +562,53 @@ mod tests {
             ..Default::default()
         };
         assert!(format!("{:#}", assigned_vus(&bad).unwrap_err()).contains("segment"));
+    }
+
+    /// The spans of every batch of a run of `run_secs` started at `start_unix_ms`, each taken
+    /// when due, and whether the last is marked so.
+    fn batches_of(segment: &str, start_unix_ms: u64, run_secs: u64) -> Vec<(Span, bool)> {
+        let assign = pb::Assign {
+            segment: segment.into(),
+            metrics_interval_ms: 1000,
+            ..Default::default()
+        };
+        let mut part = Part::assigned(&assign, 1).unwrap();
+        let t0 = Instant::now();
+        part.start(t0, start_unix_ms);
+        let mut out = Vec::new();
+        while let Some(next) = part.next_batch(Duration::from_secs(run_secs)) {
+            assert!(next.at >= t0 && next.at <= t0 + Duration::from_secs(run_secs));
+            out.push((part.take_batch(next, next.at).unwrap(), next.last));
+            assert!(out.len() <= 10, "more batches than seconds: {out:?}");
+        }
+        out
+    }
+
+    #[test]
+    fn simulated_agents_send_at_their_segments_phase_and_the_last_batch_at_the_end() {
+        assert_eq!(
+            batches_of("1/4:1/2", 1_000_300, 3),
+            [
+                ((1_000_300, 1_001_250), false),
+                ((1_001_250, 1_002_250), false),
+                ((1_002_250, 1_003_250), false),
+                ((1_003_250, 1_003_300), true),
+            ]
+        );
+        // One agent (0:1) started on a whole second: one batch a second, as before.
+        assert_eq!(
+            batches_of("0:1", 1_000_000, 3),
+            [
+                ((1_000_000, 1_001_000), false),
+                ((1_001_000, 1_002_000), false),
+                ((1_002_000, 1_003_000), true),
+            ]
+        );
+        let bad = pb::Assign {
+            segment: "1:1/2".into(),
+            ..Default::default()
+        };
+        assert!(format!("{:#}", Part::assigned(&bad, 1).err().unwrap()).contains("segment"));
     }
 
     #[test]

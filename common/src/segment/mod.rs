@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
@@ -140,6 +141,24 @@ impl ExecutionSegment {
         // Cannot fail for a segment that passed `check_bounds` (which rejects lengths that do
         // not fit in 64 bits); the fallback only guards a hand-built invalid one.
         self.to.checked_sub(&self.from).unwrap_or(Rational::ZERO)
+    }
+
+    /// Where this segment starts within `period`: `from × period`, exact to the nanosecond
+    /// (rounded down), so always shorter than `period`. An agent sends its metric batches at
+    /// this phase of each metrics interval: the N agents of a run, whose segments start at
+    /// evenly spread points, spread their batches over the interval instead of sending them in
+    /// one burst (docs/cluster-runs.md#metric-batches).
+    pub fn start_within(&self, period: Duration) -> Duration {
+        let (num, den) = (
+            u128::from(self.from.numer()),
+            u128::from(self.from.denom().max(1)),
+        );
+        let p = period.as_nanos();
+        // `from < 1`, so the second form (for periods of centuries) cannot overflow either.
+        let nanos = p.checked_mul(num).map_or(p / den * num, |x| x / den);
+        // Below `period`, so its seconds fit as `period`'s do.
+        let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+        Duration::new(secs, (nanos % 1_000_000_000) as u32)
     }
 }
 
@@ -491,6 +510,44 @@ mod tests {
             ExecutionSegment::new(r("1/3"), r("1/2")).expect("valid"),
             seg("1/3:1/2")
         );
+    }
+
+    #[test]
+    fn a_segment_starts_at_its_share_of_a_period() {
+        let second = Duration::from_secs(1);
+        assert_eq!(ExecutionSegment::FULL.start_within(second), Duration::ZERO);
+        assert_eq!(seg("0:1/4").start_within(second), Duration::ZERO);
+        assert_eq!(
+            seg("1/4:1/2").start_within(second),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            seg("2/3:1").start_within(second),
+            Duration::from_nanos(666_666_666)
+        );
+        assert_eq!(
+            seg("3/4:1").start_within(Duration::from_millis(1500)),
+            Duration::from_millis(1125)
+        );
+        // 5,000 agents of equal weight: one every 200 µs, the last 200 µs before the period ends.
+        let starts: Vec<Duration> = (0..5000u64)
+            .map(|i| {
+                let s = ExecutionSegment::new(
+                    Rational::new(i, 5000).unwrap(),
+                    Rational::new(i + 1, 5000).unwrap(),
+                )
+                .unwrap();
+                s.start_within(second)
+            })
+            .collect();
+        assert!(starts
+            .windows(2)
+            .all(|w| w[1] - w[0] == Duration::from_micros(200)));
+        assert_eq!(starts[4999], Duration::from_micros(999_800));
+        // A period too long to multiply in 128 bits still gives a phase below it.
+        let long = Duration::from_secs(u64::MAX);
+        let huge = seg("18446744073709551614/18446744073709551615:1").start_within(long);
+        assert!(huge < long && huge > long / 2);
     }
 
     #[test]
