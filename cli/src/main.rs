@@ -3,6 +3,7 @@
 //! `stop`, `agents`, `tokens`, `cluster up`, `cluster down`. See ARCHITECTURE.md for the map of
 //! the crates.
 
+mod allocator;
 mod certs;
 mod cluster;
 mod cluster_down;
@@ -30,7 +31,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 /// an IO thread (and back), which glibc serves through its slow cross-arena paths. Measured
 /// (callgrind, `http.get` + `check`): 12 % fewer instructions per iteration. QuickJS keeps its
 /// own allocator. `.cargo/config.toml` builds it with arenas committed as used, not up front
-/// (eager commit cost 1,000 mostly idle VUs 21 KiB of peak RSS each).
+/// (eager commit cost 1,000 mostly idle VUs 21 KiB of peak RSS each); `allocator.rs` sets the
+/// rest of its options that Volley changes.
 /// `volley version` and `volley --version`: the version, the commit it was built from, the
 /// QuickJS it embeds and the platform (set by build.rs).
 const LONG_VERSION: &str = concat!(
@@ -136,6 +138,7 @@ enum Command {
 }
 
 fn main() {
+    allocator::tune();
     // clap reads the variables as it builds the command: build it again once empty ones are gone.
     let mut cmd = Cli::command();
     cmd.build();
