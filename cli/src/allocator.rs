@@ -6,9 +6,10 @@
 //! pages fill up and empty again through other threads' frees. With mimalloc's default of 2, a
 //! size class's third full page leaves the queue and is abandoned, and the thread that frees into
 //! it later reclaims it (`mi_abandoned_page_try_reclaim`, `_mi_arenas_page_abandon`): work that
-//! grows with the pages in use, so with the VUs. With 16 the queues keep those pages: ~1.3k
-//! fewer instructions per `http.get` iteration at 1,000 VUs (−2 %), 0.6k fewer at 64, and no
-//! growth of the peak RSS at 1,000 or 10,000 sleeping VUs
+//! grows with the pages in use, so with the VUs. With 16 the queues keep those pages: 0.2–1.5k
+//! fewer instructions per `http.get` iteration at 1,000 VUs (0–2 %, the search of the kept
+//! pages varies by run), 0.4–0.8k fewer at 64, and no growth of the peak RSS at 1,000 or
+//! 10,000 sleeping VUs
 //! (docs/benchmarks.md#what-each-change-bought). `MIMALLOC_PAGE_FULL_RETAIN` in the
 //! environment still wins.
 
