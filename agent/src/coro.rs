@@ -70,11 +70,14 @@ pub struct Suspender {
 }
 
 /// Stack kept committed below the current frame when unused stack is released: room for the
-/// frames of the `madvise` call itself and of the suspend that follows (a few hundred bytes).
-/// A sleeping VU keeps the pages from the one holding that point up to the top of its stack:
-/// with 8 KiB here that was 4 pages per VU at `bench/scripts/memory.js`'s `sleep(1)`
-/// (`docs/benchmarks.md`, "Memory per VU").
-const KEEP_BELOW_SP: usize = 2 * 1024;
+/// frames of the `madvise` call itself and of the suspend that follows (a few hundred bytes:
+/// `Instant::now` and the switch). A sleeping VU keeps the pages from the one holding that
+/// point up to the top of its stack: with 8 KiB here that was 4 pages per VU at
+/// `bench/scripts/memory.js`'s `sleep(1)`, with 2 KiB 3 pages, with 1 KiB and the VU's outer
+/// frames made smaller (`vu::vu_main`) 2 (`docs/benchmarks.md`, "Memory per VU"). Going
+/// below the frames still to come costs a page fault, never correctness: released pages read
+/// as zero, and nothing below the stack pointer is live.
+const KEEP_BELOW_SP: usize = 1024;
 /// The lowest part of the stack is never released (it is never reached in normal runs, and
 /// this keeps well clear of the guard page whatever the exact mapping is).
 const KEEP_AT_BOTTOM: usize = 64 * 1024;

@@ -124,16 +124,63 @@ pub struct VuSpec {
 /// The body of a VU coroutine: create the VU's context, run init, then serve commands until
 /// told to exit. Everything JS of the VU lives and dies inside this function, on the
 /// coroutine's stack.
+///
+/// The frames under a VU's blocking calls stay on its stack while it waits, so what is needed
+/// only to start the VU (`start_vu`, `init_vu`) or for one-off calls (`call_export`) runs
+/// in frames of its own, popped before the iterations: at `bench/scripts/memory.js`'s
+/// `sleep(1)` the two frames here took 2.2 KiB of the 6.2 KiB of stack a sleeping VU keeps
+/// (`docs/benchmarks.md`, "Memory per VU: where it goes").
 pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
     // SAFETY: the suspender lives on this coroutine's stack for the whole body, and every user
     // of this reference (native functions) runs inside the body.
     let suspender: &'static Suspender = unsafe { &*(suspender as *const Suspender) };
+    let Some(started) = start_vu(spec, suspender, local) else {
+        return;
+    };
+    let StartedVu {
+        run,
+        runtime,
+        context,
+        link,
+        vu,
+        init_reply,
+    } = started;
+    shared_runtime::enter_context(&context, |ctx| {
+        serve(ctx, &run, &runtime, &link, &vu, init_reply)
+    });
+    // The context goes before the VU's natives that it holds; all while this VU is the
+    // runtime's running code.
+    drop(context);
+    drop(vu);
+    drop(link);
+    drop(runtime);
+    drop(run);
+}
+
+/// What a started VU holds for its life (a few pointers: see [`vu_main`]).
+struct StartedVu {
+    run: Arc<RunShared>,
+    runtime: Rc<SharedRuntime>,
+    context: Context,
+    link: Rc<VuLink>,
+    vu: Rc<VuCtx>,
+    init_reply: tokio::sync::oneshot::Sender<Result<(), JsError>>,
+}
+
+/// Makes the VU's context and native state; `None` (with the error sent on `init_reply`) if
+/// the context cannot be made.
+#[inline(never)]
+fn start_vu(
+    spec: VuSpec,
+    suspender: &'static Suspender,
+    local: Rc<WorkerLocal>,
+) -> Option<StartedVu> {
     let run = spec.run.clone();
     let runtime = match worker_runtime(&local, &run) {
         Ok(rt) => rt,
         Err(e) => {
             let _ = spec.init_reply.send(Err(e));
-            return;
+            return None;
         }
     };
     let flag = spec.interrupt.clone();
@@ -150,7 +197,7 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         Ok(c) => c,
         Err(e) => {
             let _ = spec.init_reply.send(Err(e));
-            return;
+            return None;
         }
     };
     let link = Rc::new(VuLink {
@@ -178,51 +225,73 @@ pub fn vu_main(spec: VuSpec, suspender: &Suspender, local: Rc<WorkerLocal>) {
         io: Default::default(),
         io_dispatcher: Default::default(),
     });
+    Some(StartedVu {
+        run,
+        runtime,
+        context,
+        link,
+        vu,
+        init_reply: spec.init_reply,
+    })
+}
 
-    shared_runtime::enter_context(&context, |ctx| {
-        let ns = match runtime.starting_vu(|| init_context(&ctx, &vu, None)) {
-            Ok(ns) => {
-                let _ = spec.init_reply.send(Ok(()));
-                ns
-            }
-            Err(e) => {
-                let _ = spec.init_reply.send(Err(e));
-                return;
-            }
-        };
-        run.control.initialized_vus.fetch_add(1, Ordering::Relaxed);
-        suspender.release_unused_stack();
-        loop {
-            match link.suspend(Suspend::Idle) {
-                Resume::Command(cmd) => match cmd.downcast::<VuCommand>() {
-                    Ok(cmd) => match *cmd {
-                        VuCommand::RunJob { job, done } => {
-                            run_job(&ctx, &vu, &ns, job);
-                            let _ = done.send(vu.id);
-                        }
-                        VuCommand::Call {
-                            func,
-                            phase,
-                            arg,
-                            reply,
-                        } => {
-                            let r = call_export(&ctx, &vu, &ns, &func, phase, arg.as_deref());
-                            let _ = reply.send(r);
-                        }
-                    },
-                    Err(_) => tracing::error!("VU {} got an unknown command", vu.id),
-                },
-                Resume::Exit => break,
-                // Interrupt or stale wake while idle: nothing to stop.
-                _ => {}
-            }
+/// Runs the VU's init code, then the commands it is given until told to exit.
+#[inline(never)]
+fn serve<'js>(
+    ctx: Ctx<'js>,
+    run: &RunShared,
+    runtime: &SharedRuntime,
+    link: &VuLink,
+    vu: &Rc<VuCtx>,
+    init_reply: tokio::sync::oneshot::Sender<Result<(), JsError>>,
+) {
+    let ns = match init_vu(&ctx, runtime, vu) {
+        Ok(ns) => {
+            let _ = init_reply.send(Ok(()));
+            ns
         }
-    });
-    // The context goes before the VU's natives that it holds; all while this VU is the
-    // runtime's running code.
-    drop(context);
-    drop(vu);
-    drop(link);
+        Err(e) => {
+            let _ = init_reply.send(Err(e));
+            return;
+        }
+    };
+    run.control.initialized_vus.fetch_add(1, Ordering::Relaxed);
+    link.suspender.release_unused_stack();
+    loop {
+        match link.suspend(Suspend::Idle) {
+            Resume::Command(cmd) => match cmd.downcast::<VuCommand>() {
+                Ok(cmd) => match *cmd {
+                    VuCommand::RunJob { job, done } => {
+                        run_job(&ctx, vu, &ns, job);
+                        let _ = done.send(vu.id);
+                    }
+                    VuCommand::Call {
+                        func,
+                        phase,
+                        arg,
+                        reply,
+                    } => {
+                        let r = call_export(&ctx, vu, &ns, &func, phase, arg.as_deref());
+                        let _ = reply.send(r);
+                    }
+                },
+                Err(_) => tracing::error!("VU {} got an unknown command", vu.id),
+            },
+            Resume::Exit => break,
+            // Interrupt or stale wake while idle: nothing to stop.
+            _ => {}
+        }
+    }
+}
+
+/// The VU's init code (a frame of its own: module evaluation runs deep and holds much).
+#[inline(never)]
+fn init_vu<'js>(
+    ctx: &Ctx<'js>,
+    runtime: &SharedRuntime,
+    vu: &Rc<VuCtx>,
+) -> Result<Object<'js>, JsError> {
+    runtime.starting_vu(|| init_context(ctx, vu, None))
 }
 
 /// The worker's shared JS runtime, created by its first VU.
@@ -314,6 +383,8 @@ fn json_stringify<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Result<Option<String>, 
     }
 }
 
+/// Calls `setup`, `teardown` or `handleSummary` (a frame of its own, off the iterations' stack).
+#[inline(never)]
 fn call_export<'js>(
     ctx: &Ctx<'js>,
     vu: &Rc<VuCtx>,
