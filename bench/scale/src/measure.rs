@@ -173,6 +173,7 @@ fn measure_on(
         load: load_average(),
         peak_rss_mib: ctrl.proc.peak_rss_bytes()? as f64 / (1024.0 * 1024.0),
         lag: (quantile(&api.lag_ms, 0.5), quantile(&api.lag_ms, 0.99)),
+        end_lag_ms: quantile(&api.end_lag_ms, 1.0),
         ack: (quantile(&acks, 0.5), quantile(&acks, 0.99)),
         api: (
             quantile(&api.latency_ms, 0.5),

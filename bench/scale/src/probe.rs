@@ -71,14 +71,20 @@ pub struct ApiSamples {
     /// Latency of each `GET /v1/runs/{id}/metrics?intervals=none` (the live totals a polling
     /// client such as `volley submit --wait` asks for), in ms.
     pub latency_ms: Vec<f64>,
-    /// The age of the oldest batch not merged yet, at each answer, in ms.
+    /// The age of the oldest batch not merged yet, at each answer while every agent still
+    /// sends its interval batches, in ms (the steady merge lag the row is judged on).
     pub lag_ms: Vec<f64>,
+    /// The same after the first agent sent its last batch, while batches still wait: the run's
+    /// end, when every agent sends its last batch at once (docs/cluster-runs.md#metric-batches),
+    /// in ms.
+    pub end_lag_ms: Vec<f64>,
     pub errors: usize,
 }
 
 /// Every 500 ms until `stop`: `GET /v1/runs/{id}/metrics?intervals=none`, timed; the iterations it shows
-/// merged give the merge lag. Lag samples are kept while agents still send, and after that while
-/// batches still wait.
+/// merged give the merge lag. Lag samples are kept while every agent still sends its interval
+/// batches ([`ApiSamples::lag_ms`]), and after that while batches still wait
+/// ([`ApiSamples::end_lag_ms`]).
 pub fn poll_api(
     client: &Client,
     run_id: u64,
@@ -104,10 +110,13 @@ pub fn poll_api(
             }
         };
         let lag = fleet.backlog_age(merged, asked);
-        let sending = fleet.started.load(Ordering::SeqCst) > 0
-            && fleet.finished.load(Ordering::SeqCst) < agents;
-        if sending || !lag.is_zero() {
-            out.lag_ms.push(lag.as_secs_f64() * 1e3);
+        let finished = fleet.finished.load(Ordering::SeqCst);
+        let started = fleet.started.load(Ordering::SeqCst) > 0;
+        let lag_ms = lag.as_secs_f64() * 1e3;
+        if started && finished == 0 {
+            out.lag_ms.push(lag_ms);
+        } else if started && (finished < agents || !lag.is_zero()) {
+            out.end_lag_ms.push(lag_ms);
         }
         std::thread::sleep(Duration::from_millis(500).saturating_sub(asked.elapsed()));
     }

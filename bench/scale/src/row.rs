@@ -26,8 +26,12 @@ pub struct Row {
     /// The 1-minute load average at the end of the measurement.
     pub load: f64,
     pub peak_rss_mib: f64,
-    /// Merge lag, acknowledgement delay and API latency, p50 / p99 ms.
+    /// Merge lag while every agent sends its interval batches, acknowledgement delay and API
+    /// latency, p50 / p99 ms.
     pub lag: (f64, f64),
+    /// The highest merge lag after the first agent sent its last batch (every agent sends it
+    /// at the run's end, at once), ms.
+    pub end_lag_ms: f64,
     pub ack: (f64, f64),
     pub api: (f64, f64),
     /// p99 of how late batches left the simulated agents.
@@ -68,6 +72,7 @@ impl Row {
             "peak_rss_mib": self.peak_rss_mib,
             "lag_p50_ms": self.lag.0,
             "lag_p99_ms": self.lag.1,
+            "end_lag_max_ms": self.end_lag_ms,
             "ack_p50_ms": self.ack.0,
             "ack_p99_ms": self.ack.1,
             "api_p50_ms": self.api.0,
@@ -83,13 +88,13 @@ impl Row {
 
     /// The curve table's header (markdown).
     pub fn header() -> &'static str {
-        "| agents | dashboards | KiB/s per dashboard | batch KiB | heartbeats only, cores | run, cores | peak RSS MiB | merge lag p50 / p99 ms | ack p50 / p99 ms | API p50 / p99 ms | agents' send delay p99 ms | submit → all running, s | status | merged totals |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+        "| agents | dashboards | KiB/s per dashboard | batch KiB | heartbeats only, cores | run, cores | peak RSS MiB | merge lag p50 / p99 ms | last batches' lag, max ms | ack p50 / p99 ms | API p50 / p99 ms | agents' send delay p99 ms | submit → all running, s | status | merged totals |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
     }
 
     /// This row in the curve table.
     pub fn line(&self) -> String {
         format!(
-            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.0} | {} / {} | {} / {} | {} / {} | {} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.0} | {} / {} | {} | {} / {} | {} / {} | {} | {:.2} | {} | {} |",
             self.agents,
             self.dashboards,
             if self.dashboards == 0 {
@@ -103,6 +108,7 @@ impl Row {
             self.peak_rss_mib,
             ms(self.lag.0),
             ms(self.lag.1),
+            ms(self.end_lag_ms),
             ms(self.ack.0),
             ms(self.ack.1),
             ms(self.api.0),
@@ -116,7 +122,7 @@ impl Row {
 
     /// The curve table's row of a measurement that could not be made.
     pub fn error_line(agents: usize, dashboards: usize) -> String {
-        format!("| {agents} | {dashboards} | – | – | – | – | – | – | – | – | – | – | harness error | – |")
+        format!("| {agents} | {dashboards} | – | – | – | – | – | – | – | – | – | – | – | harness error | – |")
     }
 }
 
