@@ -121,33 +121,49 @@ impl Side {
     }
 
     /// Adds `(index, count)` buckets given by increasing index in one ordered pass over the
-    /// chunks: a chunk search per chunk touched, not per bucket ([`SortedBuckets`]).
+    /// chunks: a chunk search per chunk touched, not per bucket ([`SortedBuckets`]), and that
+    /// search bounded: keys go up by at least one a chunk, so the chunk of `key` lies within
+    /// `key - (previous key + 1)` places of the next one, and where a histogram's chunks are
+    /// consecutive (a latency's busy range) the first place looked at is the one.
     fn add_sorted(&mut self, buckets: &[(u32, u64)]) {
-        let mut pos = 0;
+        let mut pos = 0usize;
         let mut i = 0;
         while i < buckets.len() {
             let key = buckets[i].0 >> CHUNK_BITS;
-            pos += self.chunks[pos..].partition_point(|c| c.key < key);
-            if self.chunks.get(pos).is_none_or(|c| c.key != key) {
-                self.chunks.insert(
-                    pos,
-                    Chunk {
-                        key,
-                        total: 0,
-                        counts: [0; CHUNK_LEN],
-                    },
-                );
+            // The lowest key a chunk at `pos` or after can have.
+            let low = match pos.checked_sub(1) {
+                Some(p) => self.chunks[p].key + 1,
+                None => self.chunks.first().map_or(key, |c| c.key),
+            };
+            let span = key.saturating_sub(low) as usize + 1;
+            let end = self.chunks.len().min(pos + span);
+            if end > pos && self.chunks[end - 1].key == key {
+                pos = end - 1;
+            } else {
+                pos += self.chunks[pos..end].partition_point(|c| c.key < key);
+                if self.chunks.get(pos).is_none_or(|c| c.key != key) {
+                    self.chunks.insert(
+                        pos,
+                        Chunk {
+                            key,
+                            total: 0,
+                            counts: [0; CHUNK_LEN],
+                        },
+                    );
+                }
             }
             let chunk = &mut self.chunks[pos];
+            let mut added = 0u64;
             while let Some(&(index, n)) = buckets.get(i) {
                 if index >> CHUNK_BITS != key {
                     break;
                 }
                 let slot = index as usize & (CHUNK_LEN - 1);
                 chunk.counts[slot] = chunk.counts[slot].saturating_add(n);
-                chunk.total = chunk.total.saturating_add(n);
+                added = added.saturating_add(n);
                 i += 1;
             }
+            chunk.total = chunk.total.saturating_add(added);
             self.hint = pos;
             pos += 1;
         }
@@ -208,44 +224,6 @@ impl Side {
             }
         }
         runs
-    }
-
-    /// Rebuilds a side from runs by increasing, non-overlapping index (as [`Side::to_runs`]
-    /// makes them), adding their counts to `total`.
-    fn from_runs<'a>(
-        runs: impl IntoIterator<Item = (u32, &'a [u64])>,
-        total: &mut u64,
-    ) -> Result<Side, HistogramDecodeError> {
-        let mut side = Side::default();
-        let mut next = 0u64;
-        for (start, counts) in runs {
-            let end = u64::from(start) + counts.len() as u64;
-            if end > u64::from(INDEX_LIMIT) {
-                return Err(HistogramDecodeError::IndexOutOfRange {
-                    start,
-                    len: counts.len(),
-                    limit: INDEX_LIMIT,
-                });
-            }
-            if u64::from(start) < next {
-                return Err(HistogramDecodeError::RunsOverlap {
-                    start,
-                    previous_end: next,
-                });
-            }
-            next = end;
-            for (i, &n) in counts.iter().enumerate() {
-                if n == 0 {
-                    continue;
-                }
-                *total = total
-                    .checked_add(n)
-                    .ok_or(HistogramDecodeError::CountOverflow)?;
-                side.add(start + i as u32, n);
-            }
-        }
-        side.hint = 0;
-        Ok(side)
     }
 }
 
@@ -441,15 +419,18 @@ impl Histogram {
         positive: impl IntoIterator<Item = (u32, &'a [u64])>,
         negative: impl IntoIterator<Item = (u32, &'a [u64])>,
     ) -> Result<Histogram, HistogramDecodeError> {
-        let mut count = zero;
-        let pos = Side::from_runs(positive, &mut count)?;
-        let neg = Side::from_runs(negative, &mut count)?;
-        Ok(Histogram {
-            count,
-            zero,
-            pos,
-            neg,
-        })
+        // Checked once, where another process's runs are read in place too.
+        let mut buckets = SortedBuckets::default();
+        buckets.add_zeros(zero)?;
+        for (start, counts) in positive {
+            buckets.push_run(Sign::Positive, start, counts)?;
+        }
+        for (start, counts) in negative {
+            buckets.push_run(Sign::Negative, start, counts)?;
+        }
+        let mut h = Histogram::new();
+        h.merge_sorted(&buckets);
+        Ok(h)
     }
 }
 
@@ -497,34 +478,27 @@ impl SortedBuckets {
     pub fn set_values(&mut self, values: &[f64]) {
         self.clear();
         self.scratch.clear();
+        self.scratch.reserve(values.len());
         for &v in values {
             if !v.is_finite() {
                 continue;
             }
-            self.count += 1;
             if v == 0.0 {
                 self.zero += 1;
-            } else if v > 0.0 {
-                self.scratch.push(bucket_index(v));
             } else {
-                self.scratch.push(bucket_index(-v) | 1 << 31);
+                // The sign in the top bit: positive buckets sort first.
+                let sign = u32::from(v < 0.0) << 31;
+                self.scratch.push(bucket_index(v.abs()) | sign);
             }
         }
+        self.count = self.zero + self.scratch.len() as u64;
         self.scratch.sort_unstable();
-        for &x in &self.scratch {
-            let (side, index) = if x >> 31 == 0 {
-                (&mut self.pos, x)
-            } else {
-                (&mut self.neg, x & !(1 << 31))
-            };
-            match side.last_mut() {
-                Some((last, n)) if *last == index => *n += 1,
-                _ => side.push((index, 1)),
-            }
-        }
+        let negative = self.scratch.partition_point(|x| x >> 31 == 0);
+        counted(&self.scratch[..negative], &mut self.pos);
+        counted(&self.scratch[negative..], &mut self.neg);
     }
 
-    /// Adds `n` zeros, checked as [`Histogram::from_runs`] checks its total.
+    /// Adds `n` zeros, checked: the total must fit in a `u64`.
     pub fn add_zeros(&mut self, n: u64) -> Result<(), HistogramDecodeError> {
         self.count = self
             .count
@@ -535,8 +509,9 @@ impl SortedBuckets {
     }
 
     /// Adds a run of consecutive buckets of one sign from `start` (as [`Histogram::runs`]
-    /// gives them), checked as [`Histogram::from_runs`] checks its runs: within the finite
-    /// buckets, after the previous run of the sign, a total that fits in a `u64`.
+    /// gives them), checked: within the finite buckets, after the previous run of the sign, a
+    /// total that fits in a `u64`. The one check of another process's runs
+    /// ([`Histogram::from_runs`] reads them through it).
     pub fn push_run(
         &mut self,
         sign: Sign,
@@ -574,6 +549,24 @@ impl SortedBuckets {
         }
         Ok(())
     }
+}
+
+/// Sorted bucket indexes (of one sign, in the top bit) as `(index, count)`, one per index.
+fn counted(sorted: &[u32], out: &mut Vec<(u32, u64)>) {
+    let Some((&first, rest)) = sorted.split_first() else {
+        return;
+    };
+    out.reserve(sorted.len());
+    let (mut index, mut n) = (first, 1u64);
+    for &x in rest {
+        if x == index {
+            n += 1;
+        } else {
+            out.push((index & !(1 << 31), n));
+            (index, n) = (x, 1);
+        }
+    }
+    out.push((index & !(1 << 31), n));
 }
 
 /// k6's percentile rule over any rank → value lookup: `i = p/100 · (n − 1)`, then linear
@@ -893,6 +886,26 @@ pub(crate) mod tests {
             let mut got = into.clone();
             got.merge_sorted(&buckets);
             assert_eq!(got, want, "case {case}: from runs");
+        }
+        // Into consecutive chunks with a gap: before the first, on each, in the gap, after.
+        let mut into = Histogram::new();
+        for index in (640..1280).chain(1600..1664) {
+            into.record(bucket_lower(index));
+        }
+        for added in [
+            vec![0, 700, 1000, 1300, 1500, 1601, 1700],
+            vec![641, 705, 769, 833, 897, 961, 1025, 1089, 1153, 1217, 1630],
+            vec![1279, 1280, 1599, 1663, 1664],
+        ] {
+            let values: Vec<f64> = added.iter().map(|&i| bucket_lower(i)).collect();
+            let mut want = into.clone();
+            values.iter().for_each(|&v| {
+                want.record(v);
+            });
+            buckets.set_values(&values);
+            let mut got = into.clone();
+            got.merge_sorted(&buckets);
+            assert_eq!(got, want, "{added:?}");
         }
         buckets.clear();
         buckets.push_run(Sign::Positive, 10, &[1, 0, 2]).unwrap();

@@ -790,11 +790,13 @@ impl SinkDelta<'_> {
     }
 }
 
+/// The histogram of an exact trend's samples (at most [`TREND_EXACT_LIMIT`]), bucketed at once
+/// and its chunks made in one ordered pass rather than by a chunk search per sample.
 fn histogram_of(values: &[f64]) -> Histogram {
+    let mut buckets = SortedBuckets::default();
+    buckets.set_values(values);
     let mut h = Histogram::new();
-    for &v in values {
-        h.record(v);
-    }
+    h.merge_sorted(&buckets);
     h
 }
 
@@ -1219,7 +1221,15 @@ mod tests {
                 i + 1
             );
         }
-        assert!(t.histogram().is_some());
+        let mut recorded = Histogram::new();
+        values.iter().for_each(|&v| {
+            recorded.record(v);
+        });
+        assert_eq!(
+            t.histogram(),
+            Some(&recorded),
+            "the switch buckets the exact samples as recording them one by one does"
+        );
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
         assert_eq!(t.min(), sorted[0]);
