@@ -440,46 +440,55 @@ impl SeriesReader {
         Ok(())
     }
 
-    /// A trend's samples, packed or one by one: at most [`TREND_EXACT_LIMIT`], finite.
+    /// A trend's samples, packed or one by one: at most [`TREND_EXACT_LIMIT`], finite. Packed
+    /// ones (as agents send them) are copied at once and checked after, refused as if taken
+    /// one by one: the first that is not finite, or the first past the limit.
     fn trend_values(&mut self, buf: &mut &[u8], w: WireType) -> Result<(), SeriesError> {
-        let push = |v: f64, values: &mut Vec<f64>| {
-            if values.len() == TREND_EXACT_LIMIT {
-                return Err(refuse(
-                    "trend.values",
-                    format!(
-                        "holds more than {TREND_EXACT_LIMIT} samples: a larger trend travels \
-                         as trend.histogram"
-                    ),
-                ));
+        let not_finite = |v: f64| refuse("trend.values", format!("holds {v}, not a finite number"));
+        let too_many = || {
+            refuse(
+                "trend.values",
+                format!(
+                    "holds more than {TREND_EXACT_LIMIT} samples: a larger trend travels as \
+                     trend.histogram"
+                ),
+            )
+        };
+        let room = TREND_EXACT_LIMIT.saturating_sub(self.values.len());
+        if w != WireType::LengthDelimited {
+            let v = double(buf, w, "trend.values")?;
+            if room == 0 {
+                return Err(too_many());
             }
             if !v.is_finite() {
-                return Err(refuse(
-                    "trend.values",
-                    format!("holds {v}, not a finite number"),
-                ));
+                return Err(not_finite(v));
             }
-            values.push(v);
-            Ok(())
-        };
-        if w == WireType::LengthDelimited {
-            let packed = delimited(buf, w, "trend.values")?;
-            if packed.len() % 8 != 0 {
-                return Err(malformed(
-                    "trend.values",
-                    "packed doubles are not a multiple of 8 bytes",
-                ));
-            }
-            self.values
-                .reserve((packed.len() / 8).min(TREND_EXACT_LIMIT));
-            for b in packed.chunks_exact(8) {
-                let v = f64::from_le_bytes(b.try_into().unwrap_or_default());
-                push(v, &mut self.values)?;
-            }
-            Ok(())
-        } else {
-            let v = double(buf, w, "trend.values")?;
-            push(v, &mut self.values)
+            self.values.push(v);
+            return Ok(());
         }
+        let packed = delimited(buf, w, "trend.values")?;
+        if packed.len() % 8 != 0 {
+            return Err(malformed(
+                "trend.values",
+                "packed doubles are not a multiple of 8 bytes",
+            ));
+        }
+        let sent = packed.len() / 8;
+        let from = self.values.len();
+        self.values.extend(
+            packed[..sent.min(room) * 8]
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default())),
+        );
+        if let Some(i) = self.values[from..].iter().position(|v| !v.is_finite()) {
+            let v = self.values[from + i];
+            self.values.truncate(from + i);
+            return Err(not_finite(v));
+        }
+        if sent > room {
+            return Err(too_many());
+        }
+        Ok(())
     }
 
     /// A histogram message: its runs into the buckets as they come, its zero count (the
@@ -518,7 +527,7 @@ impl SeriesReader {
                             if self.counts.len() > MAX_RUN {
                                 return Err(run_too_long());
                             }
-                            let n = encoding::decode_varint(&mut packed).map_err(|e| {
+                            let n = raw_varint(&mut packed).map_err(|e| {
                                 malformed("trend.histogram.runs.counts", &e.to_string())
                             })?;
                             self.counts.push(n);
@@ -572,17 +581,58 @@ fn finite(field: &'static str, v: f64) -> Result<f64, SeriesError> {
     }
 }
 
-/// A field's number and wire type.
+/// A field's number and wire type. A series' fields (numbers 1 to 15) have one-byte keys,
+/// read here; longer keys, and any error, are left to prost.
+#[inline(always)]
 fn key(buf: &mut &[u8]) -> Result<(u32, WireType), SeriesError> {
+    if let Some((&b, rest)) = buf.split_first() {
+        let wire_type = match b & 7 {
+            0 => Some(WireType::Varint),
+            1 => Some(WireType::SixtyFourBit),
+            2 => Some(WireType::LengthDelimited),
+            5 => Some(WireType::ThirtyTwoBit),
+            _ => None,
+        };
+        if let (true, Some(w)) = ((8..0x80).contains(&b), wire_type) {
+            *buf = rest;
+            return Ok((u32::from(b >> 3), w));
+        }
+    }
     encoding::decode_key(buf).map_err(|e| malformed("series", &e.to_string()))
 }
 
-/// Skips a field this reader does not know (as decoders of an older schema do).
+/// A varint whose first byte ends it (most lengths and counts of a series) read here; longer
+/// ones, and any error, by prost.
+#[inline(always)]
+fn raw_varint(buf: &mut &[u8]) -> Result<u64, DecodeError> {
+    match buf.split_first() {
+        Some((&b, rest)) if b < 0x80 => {
+            *buf = rest;
+            Ok(u64::from(b))
+        }
+        _ => encoding::decode_varint(buf),
+    }
+}
+
+/// Skips a field this reader does not know (as decoders of an older schema do). A tag, the
+/// field a series' reader passes most often, is skipped here; anything else, and any error,
+/// by prost.
+#[inline(always)]
 fn skip(buf: &mut &[u8], tag: u32, w: WireType) -> Result<(), SeriesError> {
+    if w == WireType::LengthDelimited {
+        let mut rest = *buf;
+        if let Ok(len) = raw_varint(&mut rest) {
+            if len <= rest.len() as u64 {
+                *buf = &rest[len as usize..];
+                return Ok(());
+            }
+        }
+    }
     encoding::skip_field(w, tag, buf, DecodeContext::default())
         .map_err(|e| malformed("series", &e.to_string()))
 }
 
+#[inline(always)]
 fn delimited<'a>(
     buf: &mut &'a [u8],
     w: WireType,
@@ -591,7 +641,7 @@ fn delimited<'a>(
     if w != WireType::LengthDelimited {
         return Err(malformed(field, "wrong wire type"));
     }
-    let len = encoding::decode_varint(buf).map_err(|e| malformed(field, &e.to_string()))?;
+    let len = raw_varint(buf).map_err(|e| malformed(field, &e.to_string()))?;
     if len > buf.len() as u64 {
         return Err(malformed(
             field,
@@ -603,11 +653,12 @@ fn delimited<'a>(
     Ok(body)
 }
 
+#[inline(always)]
 fn varint(buf: &mut &[u8], w: WireType, field: &'static str) -> Result<u64, SeriesError> {
     if w != WireType::Varint {
         return Err(malformed(field, "wrong wire type"));
     }
-    encoding::decode_varint(buf).map_err(|e| malformed(field, &e.to_string()))
+    raw_varint(buf).map_err(|e| malformed(field, &e.to_string()))
 }
 
 fn double(buf: &mut &[u8], w: WireType, field: &'static str) -> Result<f64, SeriesError> {

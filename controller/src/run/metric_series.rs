@@ -7,7 +7,7 @@
 //! exactly; older points keep only their numbers ([`fields`]): about 70 bytes a point, so an
 //! hour-long run holds at most ~45 KB per trend.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use volley_common::metrics::store::MetricInfo;
@@ -136,6 +136,11 @@ struct Open {
     numbers: Option<Option<Vec<f64>>>,
 }
 
+/// An open point's series by name: found by a hash of the name, as every series of every
+/// batch is (a B-tree of names cost ~300 instructions a series in string comparisons,
+/// docs/benchmarks.md). Seeded per map: names come from agents, at most [`MAX_SERIES`] a point.
+type Point = HashMap<String, Open, foldhash::fast::RandomState>;
+
 /// The per-interval data of a run's metrics.
 #[derive(Default)]
 pub struct MetricTimeline {
@@ -149,7 +154,7 @@ pub struct MetricTimeline {
     /// The submetrics to keep: key, metric, tag filter.
     submetrics: Vec<Submetric>,
     /// The newest points, still sinks: point end → series → sink.
-    open: BTreeMap<u64, BTreeMap<String, Open>>,
+    open: BTreeMap<u64, Point>,
     /// Older points, numbers only.
     closed: BTreeMap<String, MetricSeries>,
     /// A closed series may have reached [`MAX_POINTS`] (checked after the next batch).
