@@ -151,8 +151,7 @@ pub fn downsample(samples: &[UtilizationSample], weights: &[u32], max: usize) ->
     let mut out = AgentSeries::default();
     let max = max.max(2);
     let weights_of = |from: usize, len: usize| {
-        let end = (from + len).min(weights.len());
-        weights.get(from.min(end)..end).unwrap_or_default()
+        &weights[from.min(weights.len())..(from + len).min(weights.len())]
     };
     if samples.len() <= max {
         for (i, s) in samples.iter().enumerate() {
