@@ -190,10 +190,12 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "10s", env = "VOLLEY_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: String,
     /// Most gRPC (agent) connections open at once (default: a quarter of the open-files
-    /// limit, at most 10,000); more are closed at once.
+    /// limit, at most 10,000); beyond, the oldest connection without a registered agent is
+    /// closed to make room, or the new one if every connection has an agent.
     #[arg(long, env = "VOLLEY_GRPC_MAX_CONNECTIONS")]
     pub grpc_max_connections: Option<usize>,
-    /// Longest a new gRPC connection may take to start speaking HTTP/2; then it is closed.
+    /// Longest a new gRPC connection may take to start speaking HTTP/2 and register an agent;
+    /// then it is closed.
     #[arg(long, default_value = "10s", env = "VOLLEY_GRPC_HANDSHAKE_TIMEOUT")]
     pub grpc_handshake_timeout: String,
     /// Most bytes of archives all tests may hold together (each distinct archive counts once),

@@ -192,6 +192,11 @@ impl AgentLink for LinkService {
             }
         };
         let conn = admitted.conn;
+        // The connection has an agent now: it may stay past the handshake timeout
+        // (`grpc_listener::Registered`).
+        if let Some(p) = &request_peer {
+            p.registered.set();
+        }
         tracing::info!(target: AUDIT, agent = %name, %peer, labels = ?reg.labels, max_vus = reg.max_vus, replaced = admitted.replaced, "agent registered");
         let _ = tx
             .send(pb::ControllerMessage {

@@ -7,7 +7,12 @@
 //! - a **connection cap**: at the cap, a new connection is closed at once (an agent retries
 //!   with back-off), so the process keeps file descriptors for the store and the REST API;
 //! - a **handshake timeout**: a connection must send the HTTP/2 preface within it, or it is
-//!   closed (a silent connection cannot keep a slot);
+//!   closed (a silent connection cannot keep a slot); on the agents' port an agent must also
+//!   have registered on it by then ([`Registered`]), and at the cap the oldest connection
+//!   without one is closed to make room (`slots.rs`), so a peer that speaks HTTP/2, answers
+//!   pings and never registers (or is refused) cannot keep agents out: before, four such
+//!   connections held a `--grpc-max-connections 4` port, agents out, for as long as the peer
+//!   liked;
 //! - per connection, at most `max_streams` concurrent streams (an agent uses one), HTTP/2
 //!   keep-alive pings that close a dead peer's connection, and a bound on header sizes. Message
 //!   sizes are bounded by the service itself (`volley_proto::MAX_MESSAGE_BYTES`);
@@ -34,11 +39,16 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
 use crate::tls::ServerTls;
+
+mod slots;
+
+pub use slots::Registered;
+use slots::{Admitted, SlotGuard, Slots};
 
 /// The HTTP/2 client preface (RFC 9113 §3.4): the bytes a connection must send in time.
 const PREFACE_BYTES: usize = 24;
@@ -106,20 +116,39 @@ pub fn incoming(
     limits: GrpcLimits,
     tls: Option<Arc<ServerTls>>,
 ) -> mpsc::Receiver<Result<Bounded, io::Error>> {
-    incoming_on(listener, limits, tls, ("gRPC", "; --grpc-max-connections"))
+    accept_loop(
+        listener,
+        limits,
+        tls,
+        ("gRPC", "; --grpc-max-connections"),
+        true,
+    )
 }
 
 /// [`incoming`] for a port of another name (the Raft port, `crate::replication::transport`);
-/// `label` is the port's name in logs and what to add to the cap's log line.
+/// `label` is the port's name in logs and what to add to the cap's log line. Its connections
+/// need not register an agent.
 pub fn incoming_on(
     listener: TcpListener,
     limits: GrpcLimits,
     tls: Option<Arc<ServerTls>>,
     label: (&'static str, &'static str),
 ) -> mpsc::Receiver<Result<Bounded, io::Error>> {
+    accept_loop(listener, limits, tls, label, false)
+}
+
+/// The accept loop of [`incoming`] and [`incoming_on`]; with `must_register`, a connection on
+/// which no agent registered within the handshake timeout is closed.
+fn accept_loop(
+    listener: TcpListener,
+    limits: GrpcLimits,
+    tls: Option<Arc<ServerTls>>,
+    label: (&'static str, &'static str),
+    must_register: bool,
+) -> mpsc::Receiver<Result<Bounded, io::Error>> {
     let (what, cap_flag) = label;
     let (tx, rx) = mpsc::channel(64);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Slots::new(limits.max_connections, must_register);
     tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -131,14 +160,18 @@ pub fn incoming_on(
                     continue;
                 }
             };
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                tracing::warn!(
-                    %peer,
-                    "{what}: connection refused: {} connections are open (the cap{cap_flag})",
-                    limits.max_connections
-                );
-                drop(stream);
-                continue;
+            let slot = match slots.admit() {
+                // (the evicted connection logs why it was closed)
+                Admitted::Free(slot) | Admitted::Evicted(slot) => slot,
+                Admitted::Full => {
+                    tracing::warn!(
+                        %peer,
+                        "{what}: connection refused: {} connections are open (the cap{cap_flag})",
+                        limits.max_connections
+                    );
+                    drop(stream);
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
             let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
@@ -148,11 +181,15 @@ pub fn incoming_on(
                         addr: Some(peer),
                         tls: false,
                         cert_name: None,
+                        registered: slot.slot.registered.clone(),
                     },
                     inner: Stream::Plain(stream),
-                    _permit: permit,
+                    slot,
                     preface_left: PREFACE_BYTES,
+                    must_register,
                     deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    timed_out: None,
+                    kept: false,
                 };
                 if tx.send(Ok(conn)).await.is_err() {
                     return;
@@ -162,11 +199,17 @@ pub fn incoming_on(
             // The handshake must not hold up the accept loop: a task per connection.
             let tx = tx.clone();
             tokio::spawn(async move {
-                let stream = match crate::tls::accept(&tls, stream, limits.handshake_timeout).await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(%peer, "{what}: connection closed: {e}");
+                let evicted = slot.slot.clone();
+                let stream = tokio::select! {
+                    r = crate::tls::accept(&tls, stream, limits.handshake_timeout) => match r {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(%peer, "{what}: connection closed: {e}");
+                            return;
+                        }
+                    },
+                    () = evicted.evicted_wait() => {
+                        tracing::warn!(%peer, "{what}: connection closed in its TLS handshake: {EVICTED}");
                         return;
                     }
                 };
@@ -176,11 +219,15 @@ pub fn incoming_on(
                         addr: Some(peer),
                         tls: true,
                         cert_name,
+                        registered: slot.slot.registered.clone(),
                     },
                     inner: Stream::Tls(Box::new(stream)),
-                    _permit: permit,
+                    slot,
                     preface_left: PREFACE_BYTES,
+                    must_register,
                     deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    timed_out: None,
+                    kept: false,
                 };
                 let _ = tx.send(Ok(conn)).await;
             });
@@ -198,6 +245,8 @@ pub struct AgentPeer {
     pub tls: bool,
     /// The name of the client certificate it presented ([`crate::tls::cert_name`]).
     pub cert_name: Option<String>,
+    /// Whether an agent registered on this connection (the service says so).
+    pub registered: Registered,
 }
 
 /// A connection's byte stream: plain TCP, or TLS over it.
@@ -222,14 +271,41 @@ macro_rules! stream_delegate {
 }
 
 /// One accepted connection: holds its slot under the cap until it is dropped, and fails reads
-/// once the handshake timeout passes before the preface has arrived.
+/// once the handshake timeout passes before the preface has arrived (or, with
+/// `must_register`, before an agent registered on it).
 pub struct Bounded {
     peer: AgentPeer,
     inner: Stream,
-    _permit: OwnedSemaphorePermit,
+    /// Its place under the cap.
+    slot: SlotGuard,
     /// Preface bytes still to come before the deadline stops applying.
     preface_left: usize,
+    /// Whether the deadline applies until an agent registered, not only until the preface.
+    must_register: bool,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Why the connection was closed, once it was: every later read fails with it.
+    timed_out: Option<&'static str>,
+    /// Whether an agent registered and the connection left the eviction candidates.
+    kept: bool,
+}
+
+/// Why a connection without an agent was closed at the cap.
+const EVICTED: &str = "closed to make room for a new connection: no agent registered on it, and \
+                       every slot was taken (--grpc-max-connections)";
+
+impl Bounded {
+    /// Fails this read and every later one with `why`, logged once with the peer.
+    fn fail(&mut self, why: &'static str) -> Poll<io::Result<()>> {
+        let peer = self.peer.addr.map(|a| a.to_string()).unwrap_or_default();
+        tracing::warn!(%peer, "gRPC: connection closed: {why}");
+        self.timed_out = Some(why);
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)))
+    }
+
+    /// Whether the connection has done what the deadline asks of it.
+    fn past_deadline_rules(&self) -> bool {
+        self.preface_left == 0 && (!self.must_register || self.peer.registered.get())
+    }
 }
 
 impl AsyncRead for Bounded {
@@ -240,26 +316,47 @@ impl AsyncRead for Bounded {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
+        if let Some(why) = this.timed_out {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)));
+        }
+        // Until an agent registers, the connection may be evicted at the cap.
+        if this.must_register && !this.kept {
+            if this.peer.registered.get() {
+                this.kept = true;
+                this.slot.keep();
+            } else if this.slot.slot.wake_on_evict(cx.waker()) {
+                return this.fail(EVICTED);
+            }
+        }
         match stream_delegate!(&mut this.inner, s => s.poll_read(cx, buf)) {
             Poll::Ready(Ok(())) => {
                 let got = buf.filled().len() - before;
                 this.preface_left = this.preface_left.saturating_sub(got);
-                if this.preface_left == 0 {
+                if this.deadline.is_some() && this.past_deadline_rules() {
                     this.deadline = None;
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
+                if this.deadline.is_some() && this.past_deadline_rules() {
+                    this.deadline = None;
+                }
                 let expired = this
                     .deadline
                     .as_mut()
                     .is_some_and(|d| d.as_mut().poll(cx).is_ready());
                 if expired {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the HTTP/2 preface did not arrive within the gRPC handshake timeout",
-                    )));
+                    if this.preface_left > 0 {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the HTTP/2 preface did not arrive within the gRPC handshake timeout",
+                        )));
+                    }
+                    return this.fail(
+                        "no agent registered on it within the gRPC handshake timeout \
+                         (--grpc-handshake-timeout)",
+                    );
                 }
                 Poll::Pending
             }
@@ -403,7 +500,8 @@ mod tests {
             handshake_timeout: Duration::from_millis(500),
             ..GrpcLimits::default()
         };
-        let mut rx = incoming(listener, limits, None);
+        // A port whose connections need not register (the Raft port's rule).
+        let mut rx = incoming_on(listener, limits, None, ("test", ""));
         // The server side: read what each accepted connection sends until it fails.
         let served = tokio::spawn(async move {
             let mut results = Vec::new();
@@ -458,6 +556,120 @@ mod tests {
             results,
             vec![Err(io::ErrorKind::TimedOut), Ok(24), Ok(24)],
             "silent, speaking, fourth"
+        );
+    }
+
+    /// Reads what `conn` sends until it ends or fails: the bytes read, or the error's kind.
+    async fn drain(mut conn: Bounded) -> Result<usize, io::ErrorKind> {
+        let mut buf = [0u8; 64];
+        let mut got = 0;
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) => return Ok(got),
+                Ok(n) => got += n,
+                Err(e) => return Err(e.kind()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn agents_port_closes_a_connection_on_which_no_agent_registered() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = GrpcLimits {
+            max_connections: 4,
+            handshake_timeout: Duration::from_millis(500),
+            ..GrpcLimits::default()
+        };
+        let mut rx = incoming(listener, limits, None);
+        let served = tokio::spawn(async move {
+            let mut reads = Vec::new();
+            for i in 0..2 {
+                let Some(Ok(conn)) = rx.recv().await else {
+                    break;
+                };
+                // The second connection's agent registers (what `crate::grpc` does).
+                if i == 1 {
+                    conn.peer.registered.set();
+                }
+                reads.push(tokio::spawn(drain(conn)));
+            }
+            let mut out = Vec::new();
+            for r in reads {
+                out.push(r.await.unwrap());
+            }
+            out
+        });
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(preface).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut agent = TcpStream::connect(addr).await.unwrap();
+        agent.write_all(preface).await.unwrap();
+        // A preface is not enough: without an agent the connection goes at the timeout.
+        let t = Instant::now();
+        assert!(closed_within(&mut idle, Duration::from_secs(3)).await);
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
+        // The one with an agent stays past it.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        drop(agent);
+        assert_eq!(
+            served.await.unwrap(),
+            vec![Err(io::ErrorKind::TimedOut), Ok(24)],
+            "no agent, an agent"
+        );
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_a_connection_without_an_agent_makes_room() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = GrpcLimits {
+            max_connections: 2,
+            handshake_timeout: Duration::from_secs(30),
+            ..GrpcLimits::default()
+        };
+        let mut rx = incoming(listener, limits, None);
+        let served = tokio::spawn(async move {
+            let mut reads = Vec::new();
+            for i in 0..3 {
+                let Some(Ok(conn)) = rx.recv().await else {
+                    break;
+                };
+                // The first connection's agent registers; the second's never does.
+                if i == 0 {
+                    conn.peer.registered.set();
+                }
+                reads.push(tokio::spawn(drain(conn)));
+            }
+            let mut out = Vec::new();
+            for r in reads {
+                out.push(r.await.unwrap());
+            }
+            out
+        });
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        let mut agent = TcpStream::connect(addr).await.unwrap();
+        agent.write_all(preface).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut squatter = TcpStream::connect(addr).await.unwrap();
+        squatter.write_all(preface).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // At the cap, a new connection takes the squatter's slot at once, not the agent's.
+        let mut newcomer = TcpStream::connect(addr).await.unwrap();
+        assert!(closed_within(&mut squatter, Duration::from_secs(2)).await);
+        newcomer.write_all(preface).await.unwrap();
+        assert!(!closed_within(&mut agent, Duration::from_millis(300)).await);
+        drop(agent);
+        drop(newcomer);
+        assert_eq!(
+            served.await.unwrap(),
+            vec![Ok(24), Err(io::ErrorKind::TimedOut), Ok(24)],
+            "agent, squatter, newcomer"
         );
     }
 }

@@ -277,3 +277,79 @@ fn messages_about_a_run_the_agent_is_not_part_of_change_nothing() {
     );
     drop(intruder);
 }
+
+/// Opens a connection to the agents' port and a link on it that never registers (what a peer
+/// without the join token can do), again as soon as the controller closes it; how many
+/// connections it opened.
+async fn squat(grpc_url: String, until: tokio::time::Instant) -> usize {
+    let mut opened = 0;
+    while tokio::time::Instant::now() < until {
+        let Ok(mut client) =
+            pb::agent_link_client::AgentLinkClient::connect(grpc_url.clone()).await
+        else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        opened += 1;
+        // A stream that stays open and sends nothing: the controller waits for a Register.
+        let (_tx, rx) = mpsc::channel::<pb::AgentMessage>(1);
+        let link = client.link(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let _ = tokio::time::timeout_at(until, link).await;
+    }
+    opened
+}
+
+#[test]
+fn connections_that_never_register_cannot_keep_agents_out() {
+    let mut c = Cluster::start_with(
+        "sec-squat",
+        &[
+            "--grpc-max-connections",
+            "4",
+            "--grpc-handshake-timeout",
+            "2s",
+        ],
+        0,
+    );
+    let rt = rt();
+    // Four squatters hold every slot, and take one back each time theirs is closed.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    let squatters: Vec<_> = (0..4)
+        .map(|_| rt.spawn(squat(c.grpc_url.clone(), until)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // A real agent still registers: at the cap, a connection without an agent makes room.
+    c.add_agent("gen-1", &[]);
+    let agents = c.wait_agents(1);
+    assert_eq!(agents["agents"][0]["name"], "gen-1", "{agents}");
+    let log = c.controller_log().expect("the controller's log");
+    assert!(
+        log.wait_for(
+            |l| l.contains("no agent registered on it"),
+            Duration::from_secs(10)
+        )
+        .is_some(),
+        "no squatter's connection was closed:\n{}",
+        log.tail(20)
+    );
+    let opened: usize = squatters
+        .into_iter()
+        .map(|s| rt.block_on(s).expect("a squatter"))
+        .sum();
+    // Each squatter's connection was closed (at the timeout, or to make room) and reopened.
+    assert!(opened > 4, "{opened} connections opened");
+    // The agent kept its slot throughout.
+    let agents = c.get("/v1/agents").expect("agents");
+    assert_eq!(
+        agents["agents"].as_array().map(Vec::len),
+        Some(1),
+        "{agents}"
+    );
+    let logs = c.agent_log("gen-1").expect("gen-1's log").text();
+    assert_eq!(
+        logs.matches("registered with the controller as gen-1")
+            .count(),
+        1,
+        "the agent had to register again:\n{logs}"
+    );
+}

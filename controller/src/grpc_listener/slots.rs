@@ -1,0 +1,252 @@
+//! The connection cap of a gRPC port, and who makes room at it.
+//!
+//! Every open connection holds a slot until it is dropped. On the agents' port a connection
+//! on which no agent has registered yet may be **evicted**: at the cap, the oldest such
+//! connection is closed to make room for the new one, as the REST API closes its idlest
+//! connection (`crate::rest_listener`). An agent registers within milliseconds of connecting,
+//! so a peer that opens connections and never registers — it needs no token to speak HTTP/2
+//! and answer pings — cannot keep agents out by holding every slot; it can only take the
+//! place of its own previous connections. On a port without agents (the Raft port) nothing is
+//! evicted and a connection past the cap is refused.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Waker;
+
+use tokio::sync::Notify;
+
+/// Whether an agent registered on a connection: the gRPC service sets it once the controller
+/// admitted one (`crate::grpc`); until then the connection has the handshake timeout (from
+/// its accept) to get there, and may be evicted at the cap. Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Registered(Arc<AtomicBool>);
+
+impl Registered {
+    /// An agent registered on the connection: it may stay as long as it likes.
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub(super) fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The same connection's flag.
+impl PartialEq for Registered {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Registered {}
+
+/// One connection's slot, shared by the accept loop and the connection.
+#[derive(Debug, Default)]
+pub(super) struct Slot {
+    pub(super) registered: Registered,
+    evicted: AtomicBool,
+    /// Wakes the connection's TLS handshake when it is evicted.
+    evict_handshake: Notify,
+    /// Wakes the connection's reads when it is evicted (set while a read waits).
+    evict_read: Mutex<Option<Waker>>,
+}
+
+impl Slot {
+    pub(super) fn evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the connection is evicted.
+    pub(super) async fn evicted_wait(&self) {
+        while !self.evicted() {
+            self.evict_handshake.notified().await;
+        }
+    }
+
+    /// Remembers whom to wake on eviction; true if it already was evicted.
+    pub(super) fn wake_on_evict(&self, waker: &Waker) -> bool {
+        let mut slot = self
+            .evict_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match &mut *slot {
+            Some(w) if w.will_wake(waker) => {}
+            other => *other = Some(waker.clone()),
+        }
+        drop(slot);
+        self.evicted()
+    }
+
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        self.evict_handshake.notify_one();
+        let waker = self
+            .evict_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Open {
+    /// Connections counted under the cap.
+    count: usize,
+    /// The ones that may be evicted, by accept order (oldest first); registered ones leave
+    /// it when found so.
+    evictable: BTreeMap<u64, Arc<Slot>>,
+    next_id: u64,
+}
+
+/// The open connections of one port.
+pub(super) struct Slots {
+    max: usize,
+    /// Whether connections without a registered agent may be evicted (the agents' port).
+    evict: bool,
+    open: Mutex<Open>,
+}
+
+/// What admitting a connection did.
+pub(super) enum Admitted {
+    /// A slot was free.
+    Free(SlotGuard),
+    /// The oldest connection without an agent was evicted to make room.
+    Evicted(SlotGuard),
+    /// Every slot is held (by agents, or on a port that evicts nothing).
+    Full,
+}
+
+impl Slots {
+    pub(super) fn new(max: usize, evict: bool) -> Arc<Slots> {
+        Arc::new(Slots {
+            max,
+            evict,
+            open: Mutex::new(Open::default()),
+        })
+    }
+
+    /// A slot for a new connection, evicting one without an agent at the cap if allowed.
+    pub(super) fn admit(self: &Arc<Self>) -> Admitted {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut evicted = false;
+        if open.count >= self.max {
+            let victim = loop {
+                let Some((_, slot)) = open.evictable.pop_first() else {
+                    break None;
+                };
+                if !slot.registered.get() {
+                    break Some(slot);
+                }
+            };
+            let Some(victim) = victim else {
+                return Admitted::Full;
+            };
+            victim.evict();
+            open.count -= 1;
+            evicted = true;
+        }
+        open.count += 1;
+        let id = open.next_id;
+        open.next_id += 1;
+        let slot = Arc::new(Slot::default());
+        if self.evict {
+            open.evictable.insert(id, slot.clone());
+        }
+        let guard = SlotGuard {
+            slots: self.clone(),
+            id,
+            slot,
+        };
+        if evicted {
+            Admitted::Evicted(guard)
+        } else {
+            Admitted::Free(guard)
+        }
+    }
+}
+
+/// A connection's hold on its slot, released when it is dropped.
+pub(super) struct SlotGuard {
+    slots: Arc<Slots>,
+    id: u64,
+    pub(super) slot: Arc<Slot>,
+}
+
+impl SlotGuard {
+    /// The connection has an agent: it is no longer a candidate for eviction.
+    pub(super) fn keep(&self) {
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.evictable.remove(&self.id);
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.evictable.remove(&self.id);
+        // An evicted connection's slot was handed on when it was evicted.
+        if !self.slot.evicted() {
+            open.count -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(a: Admitted) -> SlotGuard {
+        match a {
+            Admitted::Free(g) | Admitted::Evicted(g) => g,
+            Admitted::Full => panic!("full"),
+        }
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_connection_without_an_agent_makes_room() {
+        let slots = Slots::new(3, true);
+        let first = guard(slots.admit());
+        let second = guard(slots.admit());
+        let third = guard(slots.admit());
+        // The first has an agent: the second, the oldest without one, goes.
+        first.slot.registered.set();
+        let Admitted::Evicted(fourth) = slots.admit() else {
+            panic!("nothing evicted");
+        };
+        assert!(!first.slot.evicted());
+        assert!(second.slot.evicted());
+        assert!(!third.slot.evicted());
+        // Its slot went to the fourth: dropping it frees nothing more.
+        drop(second);
+        assert_eq!(slots.open.lock().unwrap().count, 3);
+        // Once every connection has an agent, a new one is refused.
+        third.slot.registered.set();
+        fourth.slot.registered.set();
+        assert!(matches!(slots.admit(), Admitted::Full));
+        drop(first);
+        assert!(matches!(slots.admit(), Admitted::Free(_)));
+    }
+
+    #[test]
+    fn a_port_that_evicts_nothing_refuses_at_the_cap() {
+        let slots = Slots::new(1, false);
+        let only = guard(slots.admit());
+        assert!(matches!(slots.admit(), Admitted::Full));
+        assert!(!only.slot.evicted());
+        drop(only);
+        assert!(matches!(slots.admit(), Admitted::Free(_)));
+    }
+}
