@@ -19,6 +19,7 @@ pub mod paths;
 pub mod process;
 pub mod pty;
 pub mod server_thread;
+pub mod stop_matrix;
 pub mod summary;
 pub mod summary_run;
 pub mod target;

@@ -18,11 +18,15 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use volley_e2e::stop_matrix::cells::{
+    Method, Phase, Summary, Td, ABORT_TEXT, SECOND_TEXT, SIGINT_TEXT, SIGTERM_TEXT, THRESHOLD_TEXT,
+    THROW_TEXT, TIMEOUT_TEXT,
+};
+use volley_e2e::stop_matrix::check::ACK_LIMIT;
+use volley_e2e::stop_matrix::driver::{last_lines, run_in_parallel, signal_ack};
 use volley_e2e::{send_signal, workspace_root, Cluster, LineLog, Proc};
 
 /// How long the driver waits for the phase under test to start.
@@ -35,134 +39,17 @@ const HOLD: &str = "3";
 const SETTLE: Duration = Duration::from_millis(300);
 /// Gap between the two signals of a double Ctrl+C.
 const SECOND_SIGNAL_GAP: Duration = Duration::from_millis(50);
-/// A stop must be acknowledged within this.
-const ACK_LIMIT: Duration = Duration::from_secs(1);
 /// Clusters (a controller and two agents each) running cells side by side.
 const CLUSTERS: usize = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Method {
-    Sigint,
-    Sigterm,
-    /// Two SIGINTs 50 ms apart.
-    Sigint2,
-    /// `POST /loadtests/v2/runs/{id}/stop` on the controller.
-    Api,
-    Abort,
-    Throw,
-    Threshold,
-    Timeout,
-    Fail,
+/// Whether the phase runs in the `submit` process (otherwise on an agent).
+fn in_submit(phase: Phase) -> bool {
+    matches!(phase, Phase::Init | Phase::Hs)
 }
 
-impl Method {
-    fn env(self) -> &'static str {
-        match self {
-            Method::Sigint => "sigint",
-            Method::Sigterm => "sigterm",
-            Method::Sigint2 => "sigint2",
-            Method::Api => "api",
-            Method::Abort => "abort",
-            Method::Throw => "throw",
-            Method::Threshold => "threshold",
-            Method::Timeout => "timeout",
-            Method::Fail => "fail",
-        }
-    }
-
-    fn by_driver(self) -> bool {
-        matches!(
-            self,
-            Method::Sigint | Method::Sigterm | Method::Sigint2 | Method::Api
-        )
-    }
-
-    fn is_signal(self) -> bool {
-        matches!(self, Method::Sigint | Method::Sigterm | Method::Sigint2)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// The first init, in `submit` while it builds the archive.
-    Init,
-    VuInit,
-    Setup,
-    Run,
-    Teardown,
-    /// handleSummary(), in `submit` after the run ended.
-    Hs,
-}
-
-impl Phase {
-    fn script(self) -> &'static str {
-        match self {
-            Phase::Init => "tests/stop-scripts/init.js",
-            Phase::VuInit => "tests/stop-scripts/vuinit.js",
-            Phase::Setup => "tests/stop-scripts/setup.js",
-            Phase::Run => "tests/stop-scripts/run.js",
-            Phase::Teardown => "tests/stop-scripts/teardown.js",
-            Phase::Hs => "tests/stop-scripts/handle_summary.js",
-        }
-    }
-
-    fn mark(self) -> &'static str {
-        match self {
-            Phase::Init => "init",
-            Phase::VuInit => "vuinit",
-            Phase::Setup => "setup",
-            Phase::Run => "run",
-            Phase::Teardown => "teardown",
-            Phase::Hs => "hs",
-        }
-    }
-
-    /// Whether the phase runs in the `submit` process (otherwise on an agent).
-    fn in_cli(self) -> bool {
-        matches!(self, Phase::Init | Phase::Hs)
-    }
-}
-
-/// What happened to teardown() on the agents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Td {
-    Done,
-    Cut,
-    Never,
-}
-
-impl Td {
-    fn label(self) -> &'static str {
-        match self {
-            Td::Done => "TD✓",
-            Td::Cut => "TD✗",
-            Td::Never => "TD–",
-        }
-    }
-}
-
-/// Which summary `submit` printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Summary {
-    /// handleSummary's `HS-OUTPUT`.
-    Hs,
-    /// The default text summary.
-    Default,
-    /// Nothing.
-    None,
-    /// Observed only: both, which is always wrong.
-    Both,
-}
-
-impl Summary {
-    fn label(self) -> &'static str {
-        match self {
-            Summary::Hs => "HS✓",
-            Summary::Default => "SUM",
-            Summary::None => "HS–",
-            Summary::Both => "HS✓+SUM",
-        }
-    }
+/// The phase's name in its script's MARK lines (every phase of this matrix runs JS).
+fn mark(phase: Phase) -> &'static str {
+    phase.mark().unwrap_or_else(|| phase.label())
 }
 
 /// One cell: a method in a phase, the local contract's exit code and what the cluster stores.
@@ -211,7 +98,7 @@ const fn cell(
 
 impl Cell {
     fn name(&self) -> String {
-        format!("{} × {}", self.method.env(), self.phase.mark())
+        format!("{} × {}", self.method.env(), mark(self.phase))
     }
 
     fn expected(&self) -> String {
@@ -233,14 +120,8 @@ use Phase::*;
 use Summary::{Default as Sum, Hs as HsOut, None as NoSum};
 use Td::{Cut, Done, Never};
 
-const SIGINT_TEXT: &str = "'interrupt' signal";
-const SIGTERM_TEXT: &str = "'terminated' signal";
-const SECOND_TEXT: &str = "skipped";
+/// A cluster run stopped through the controller's REST API.
 const API_TEXT: &str = "stopped";
-const ABORT_TEXT: &str = "test aborted: stop-matrix abort in";
-const THROW_TEXT: &str = "stop-matrix exception in";
-const THRESHOLD_TEXT: &str = "stop_matrix_failures";
-const TIMEOUT_TEXT: &str = "timed out";
 
 /// Run statuses (docs/run-statuses.md).
 const FINISHED: Option<i64> = Some(3);
@@ -615,18 +496,18 @@ fn agent_lines(cluster: &Cluster, since: Instant) -> Vec<String> {
 }
 
 fn wait_marker(cluster: &Cluster, submit: &Proc, cell: &Cell, since: Instant) -> bool {
-    let mark = format!("MARK:{}-start", cell.phase.mark());
-    if cell.phase.in_cli() {
+    let start = format!("MARK:{}-start", mark(cell.phase));
+    if in_submit(cell.phase) {
         return submit
             .stderr
-            .wait_for(|l| l.contains(&mark), MARKER_TIMEOUT)
+            .wait_for(|l| l.contains(&start), MARKER_TIMEOUT)
             .is_some();
     }
     let deadline = Instant::now() + MARKER_TIMEOUT;
     while Instant::now() < deadline {
         if agent_lines(cluster, since)
             .iter()
-            .any(|l| l.contains(&mark))
+            .any(|l| l.contains(&start))
         {
             return true;
         }
@@ -723,30 +604,12 @@ fn run_cell(cluster: &Cluster, cell: &Cell) -> Observed {
     let mut lines: Vec<String> = cli.iter().map(|(_, l)| l.clone()).collect();
     lines.extend(agent_lines(cluster, since));
     let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
-    obs.td = Some(if has("MARK:teardown-end") {
-        Td::Done
-    } else if has("MARK:teardown-start") {
-        Td::Cut
-    } else {
-        Td::Never
-    });
-    obs.end_reached = has(&format!("MARK:{}-end", cell.phase.mark()));
+    obs.td = Some(Td::seen(has));
+    obs.end_reached = has(&format!("MARK:{}-end", mark(cell.phase)));
     let out = submit.stdout.text();
-    obs.summary = Some(
-        match (out.contains("HS-OUTPUT"), out.contains("TOTAL RESULTS")) {
-            (true, true) => Summary::Both,
-            (true, false) => Summary::Hs,
-            (false, true) => Summary::Default,
-            (false, false) => Summary::None,
-        },
-    );
+    obs.summary = Some(Summary::seen(&out));
     if cell.method.is_signal() {
-        let stopping = cli
-            .iter()
-            .find(|(t, l)| *t >= acted && l.contains("Stopping"))
-            .map(|(t, _)| *t);
-        let first = stopping.map_or(exited, |t| t.min(exited));
-        obs.ack = Some(first.saturating_duration_since(acted));
+        obs.ack = Some(signal_ack(&cli, acted, exited));
     }
     obs.last_line = cli
         .iter()
@@ -754,8 +617,7 @@ fn run_cell(cluster: &Cluster, cell: &Cell) -> Observed {
         .map(|(_, l)| l.clone())
         .find(|l| !l.trim().is_empty())
         .unwrap_or_default();
-    let tail: Vec<&str> = out.lines().rev().take(3).collect();
-    obs.stdout_tail = tail.into_iter().rev().collect::<Vec<_>>().join(" ⏎ ");
+    obs.stdout_tail = last_lines(&out, 3);
     obs
 }
 
@@ -809,7 +671,7 @@ fn check(cell: &Cell, obs: &Observed) -> Vec<String> {
     if obs.end_reached != cell.end {
         problems.push(format!(
             "{} {}",
-            cell.phase.mark(),
+            mark(cell.phase),
             if cell.end {
                 "was cut short; the contract lets it finish"
             } else {
@@ -857,29 +719,17 @@ fn check(cell: &Cell, obs: &Observed) -> Vec<String> {
 #[test]
 fn every_stop_method_in_every_phase_through_a_cluster() {
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Observed, Vec<String>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for n in 0..CLUSTERS {
-            let (next, results) = (&next, &results);
-            scope.spawn(move || {
-                let cluster = Cluster::start(&format!("stop-matrix-{n}"), 2);
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(cell) = CELLS.get(i) else { return };
-                    let obs = run_cell(&cluster, cell);
-                    let problems = check(cell, &obs);
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((i, obs, problems));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|(i, _, _)| *i);
-    let failed = results.iter().filter(|(_, _, p)| !p.is_empty()).count();
+    let results = run_in_parallel(
+        CELLS,
+        CLUSTERS,
+        |n| Cluster::start(&format!("stop-matrix-{n}"), 2),
+        |cluster, cell| {
+            let obs = run_cell(cluster, cell);
+            let problems = check(cell, &obs);
+            (obs, problems)
+        },
+    );
+    let failed = results.iter().filter(|(_, p)| !p.is_empty()).count();
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -887,8 +737,7 @@ fn every_stop_method_in_every_phase_through_a_cluster() {
         results.len(),
         started.elapsed().as_secs_f64()
     );
-    for (i, obs, problems) in &results {
-        let c = &CELLS[*i];
+    for (c, (obs, problems)) in CELLS.iter().zip(&results) {
         let _ = writeln!(
             text,
             "| {} | {} | {} | {} | {} |",
@@ -900,8 +749,11 @@ fn every_stop_method_in_every_phase_through_a_cluster() {
             if problems.is_empty() { "PASS" } else { "FAIL" }
         );
     }
-    for (i, obs, problems) in results.iter().filter(|(_, _, p)| !p.is_empty()) {
-        let _ = writeln!(text, "\n## FAIL {}", CELLS[*i].name());
+    for (c, (obs, problems)) in CELLS.iter().zip(&results) {
+        if problems.is_empty() {
+            continue;
+        }
+        let _ = writeln!(text, "\n## FAIL {}", c.name());
         for p in problems {
             let _ = writeln!(text, "- {p}");
         }
