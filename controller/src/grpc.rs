@@ -143,8 +143,15 @@ impl AgentLink for LinkService {
             .as_ref()
             .and_then(|p| p.addr)
             .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+        // The name as the log may show it: checked yet or not, an unauthenticated peer chose
+        // it, and a refused one can be megabytes of terminal escapes.
+        let shown = if volley_common::names::check_agent_name(&reg.name).is_ok() {
+            std::borrow::Cow::Borrowed(reg.name.as_str())
+        } else {
+            std::borrow::Cow::Owned(volley_common::text::quoted(&reg.name))
+        };
         let refuse = |why: String| {
-            tracing::warn!(target: AUDIT, agent = %reg.name, %peer, "agent refused: {why}");
+            tracing::warn!(target: AUDIT, agent = %shown, %peer, "agent refused: {why}");
             let _ = tx.try_send(refused(why));
         };
         if first.version != pb::PROTOCOL_VERSION {

@@ -1,7 +1,9 @@
 //! Agent names and labels reach operators' terminals (`volley agents`, run events), so the
 //! controller refuses any that could carry terminal escapes or fake lines, whoever sends them:
 //! a raw gRPC client registering with such a name is refused with a bounded, escaped reason and
-//! never listed; `volley agent` itself refuses them before dialing (exit 104).
+//! never listed, and its name reaches the controller's log escaped and cut to 200 bytes (also
+//! when refused for its protocol version, before the name is checked); `volley agent` itself
+//! refuses them before dialing (exit 104).
 
 use std::time::Duration;
 
@@ -10,6 +12,16 @@ use volley_proto as pb;
 
 /// Registers over a raw gRPC stream; the controller's first answer.
 fn register(grpc_url: &str, name: &str, labels: &[(&str, &str)]) -> pb::controller_message::Body {
+    register_with(grpc_url, pb::PROTOCOL_VERSION, name, labels)
+}
+
+/// [`register`] speaking protocol `version`.
+fn register_with(
+    grpc_url: &str,
+    version: u32,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> pb::controller_message::Body {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -20,7 +32,7 @@ fn register(grpc_url: &str, name: &str, labels: &[(&str, &str)]) -> pb::controll
             .expect("connect to the controller's gRPC endpoint");
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tx.send(pb::AgentMessage {
-            version: pb::PROTOCOL_VERSION,
+            version,
             body: Some(pb::agent_message::Body::Register(pb::Register {
                 name: name.to_string(),
                 labels: labels
@@ -85,6 +97,46 @@ fn names_and_labels_with_escapes_are_refused() {
         names.iter().all(|n| *n == "gen-plain"),
         "only the plain agent is listed: {names:?}"
     );
+}
+
+#[test]
+fn refused_names_reach_the_controllers_log_escaped_and_bounded() {
+    let cluster = Cluster::start("agent-names-log", 0);
+    let escapes = "gen\n\u{1b}[31mtime=\"2026\" level=error msg=\"forged\"";
+    let huge = "N".repeat(4 << 20);
+    // Refused before the name is checked (another protocol version), and for the name itself.
+    for version in [pb::PROTOCOL_VERSION + 1, pb::PROTOCOL_VERSION] {
+        for name in [escapes, huge.as_str()] {
+            let answer = register_with(&cluster.grpc_url, version, name, &[]);
+            assert!(
+                matches!(answer, pb::controller_message::Body::Refused(_)),
+                "{answer:?}"
+            );
+        }
+    }
+    let log = cluster.controller_log().expect("the controller's log");
+    let refusals = || {
+        log.text()
+            .lines()
+            .filter(|l| l.contains("agent refused"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while refusals() < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(refusals(), 4, "{}", log.tail(10));
+    let text = log.text();
+    assert!(
+        !text.contains('\u{1b}'),
+        "an escape reached the log:\n{text}"
+    );
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest < 2048,
+        "a log line of {longest} bytes: the name is not bounded"
+    );
+    assert!(text.contains("(4194304 bytes)"), "{}", log.tail(10));
 }
 
 #[test]

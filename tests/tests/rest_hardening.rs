@@ -3,6 +3,7 @@
 //! - slowloris (headers trickled a line at a time) is cut at the header-read timeout;
 //! - an idle kept-alive connection is closed at the same timeout;
 //! - five times the cap of idle connections do not keep `/health` from answering.
+//! - a 48 KiB path is repeated in the audit log by its first 200 bytes only.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -127,4 +128,33 @@ fn idle_connections_beyond_the_cap_do_not_block_health() {
         }
     }
     assert!(open <= CAP, "{open} idle connections still open, cap {CAP}");
+}
+
+/// A request head may be 64 KiB; the audit lines repeat at most 200 bytes of its path.
+#[test]
+fn a_huge_path_is_not_repeated_in_the_audit_log() {
+    let c = controller();
+    let path = format!("/loadtests/v2/runs/{}", "x".repeat(48 * 1024));
+    for auth in ["", "Authorization: Token volley_wrong_token_0123456789\r\n"] {
+        let mut s = connect(&c);
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let answer = String::from_utf8_lossy(&out);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+    let log = c.controller_log().expect("the controller's log");
+    let cut = format!("…({} bytes)", path.len());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log.text().matches(&cut).count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(log.text().matches(&cut).count(), 2, "{}", log.tail(5));
+    let longest = log.text().lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2048, "an audit line of {longest} bytes");
 }

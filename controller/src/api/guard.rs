@@ -22,6 +22,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use volley_api::{Role, STREAM_SECRET_HEADER};
+use volley_common::text::echo;
 
 use super::extract::{is_json, media_type, AppState, PROTOBUF};
 use super::ApiError;
@@ -77,7 +78,7 @@ pub(crate) async fn guard(State(app): State<AppState>, mut req: Request, next: N
     let peer = peer_ip(&req);
     let open = !app.svc.auth_required();
     if let Err(e) = browser_checks(req.method(), req.headers(), open) {
-        tracing::warn!(target: AUDIT, %peer, method = %req.method(), path = %req.uri().path(), code = %e.code, "request refused: {}", e.message);
+        tracing::warn!(target: AUDIT, %peer, method = %req.method(), path = %echo(req.uri().path()), code = %e.code, "request refused: {}", e.message);
         return e.into_response();
     }
     let caller = if open || rule == Access::StreamSecret {
@@ -106,7 +107,7 @@ pub(crate) async fn guard(State(app): State<AppState>, mut req: Request, next: N
                     }
                 ),
             );
-            tracing::warn!(target: AUDIT, %peer, token = caller.user_id(), role = %caller.role, method = %req.method(), path = %req.uri().path(), "refused: role {} needed", need);
+            tracing::warn!(target: AUDIT, %peer, token = caller.user_id(), role = %caller.role, method = %req.method(), path = %echo(req.uri().path()), "refused: role {} needed", need);
             return e.into_response();
         }
     }
@@ -134,9 +135,10 @@ impl Caller {
 #[allow(clippy::result_large_err)]
 fn authenticate(app: &AppState, req: &Request, peer: IpAddr) -> Result<Caller, Response> {
     let now = Instant::now();
-    let (method, path) = (req.method(), req.uri().path());
+    // A path can be 64 KiB (hyper's bound on a request head): the audit lines repeat 200 bytes.
+    let (method, path) = (req.method(), echo(req.uri().path()));
     if let Err(wait) = app.backoff.check(peer, now) {
-        tracing::warn!(target: AUDIT, %peer, %method, path, "refused: too many failed attempts from this address");
+        tracing::warn!(target: AUDIT, %peer, %method, %path, "refused: too many failed attempts from this address");
         let secs = wait.as_secs() + 1;
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -160,7 +162,7 @@ fn authenticate(app: &AppState, req: &Request, peer: IpAddr) -> Result<Caller, R
     match result {
         Ok(caller) => {
             app.backoff.succeeded(peer);
-            tracing::info!(target: AUDIT, %peer, token = caller.user_id(), role = %caller.role, project = caller.project_id, %method, path, "token used");
+            tracing::info!(target: AUDIT, %peer, token = caller.user_id(), role = %caller.role, project = caller.project_id, %method, %path, "token used");
             Ok(caller)
         }
         Err(e) => {
@@ -169,7 +171,7 @@ fn authenticate(app: &AppState, req: &Request, peer: IpAddr) -> Result<Caller, R
             } else {
                 app.backoff.failed(peer, now)
             };
-            tracing::warn!(target: AUDIT, %peer, %method, path, lockout_s = lockout.as_secs_f64(), "authentication failed: {e}");
+            tracing::warn!(target: AUDIT, %peer, %method, %path, lockout_s = lockout.as_secs_f64(), "authentication failed: {e}");
             let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
                 .into_response();
             resp.headers_mut().insert(
