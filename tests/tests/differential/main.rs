@@ -82,6 +82,7 @@ mod tls;
 mod webcrypto;
 mod websockets;
 mod wild;
+mod wild_second;
 
 /// Top-level handleSummary keys only Volley has (see KNOWN_DIFFERENCES).
 const VOLLEY_ONLY_TOP_LEVEL_KEYS: &[&str] = &["result"];
@@ -263,8 +264,9 @@ struct Servers<'a> {
     https_tls13_url: &'a str,
 }
 
-/// Runs `script` under `tool` against `servers`, in `dir` (so relative files land there).
-fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path) -> Outcome {
+/// Runs `script` under `tool` against `servers`, in `dir` (so relative files land there), with
+/// the case's own flags (`args`) after the harness's.
+fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path, args: &[&str]) -> Outcome {
     let out_file = dir.join(format!("{}-summary.json", tool.name()));
     let mut cmd = match tool {
         Tool::K6 => {
@@ -298,6 +300,7 @@ fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path) -> Outcome
         .arg(format!("HTTPS_TLS13_URL={}", servers.https_tls13_url))
         .arg("-e")
         .arg(format!("OUT={}", out_file.display()))
+        .args(args)
         .arg(script)
         .current_dir(dir);
     // Nothing from the developer's environment may change options or route traffic elsewhere.
@@ -515,6 +518,12 @@ fn compare_summaries(k6: &Value, volley: &Value, case: &Case, diffs: &mut Diffs)
 
 /// Runs `case` under both tools and panics with every difference found.
 fn differential(case: &Case) {
+    differential_with_flags(case, &[]);
+}
+
+/// Like [`differential`], with command-line flags both tools get (`-e`, `--vus` …), as CI
+/// pipelines pass them.
+fn differential_with_flags(case: &Case, args: &[&str]) {
     if !k6_ready() {
         return;
     }
@@ -578,10 +587,10 @@ fn differential(case: &Case) {
     };
 
     let started = Instant::now();
-    let k6 = run_tool(Tool::K6, &script, &servers, &dir);
+    let k6 = run_tool(Tool::K6, &script, &servers, &dir, args);
     let k6_time = started.elapsed();
     let started = Instant::now();
-    let volley = run_tool(Tool::Volley, &script, &servers, &dir);
+    let volley = run_tool(Tool::Volley, &script, &servers, &dir, args);
     let volley_time = started.elapsed();
     eprintln!(
         "{}: k6 exit {} in {k6_time:.2?}, volley exit {} in {volley_time:.2?}",
