@@ -212,3 +212,14 @@ fn wild_handle_summary_with_text_summary_from_jslib() {
         summary: true,
     });
 }
+
+#[test]
+fn wild_tagged_checks_non_boolean_results_and_a_check_that_throws() {
+    differential(&Case {
+        script: "wild_check_tags.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

@@ -12,7 +12,17 @@ export function check(val, sets, tags) {
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
     const c = sets[name];
-    const ok = typeof c === 'function' ? !!c(val) : !!c;
+    let ok;
+    if (typeof c === 'function') {
+      try {
+        ok = !!c(val);
+      } catch (e) {
+        // k6 counts a check whose function throws as failed, then rethrows; the later checks
+        // of the set do not run.
+        V.recordCheck(name, false, t);
+        throw e;
+      }
+    } else ok = !!c;
     V.recordCheck(name, ok, t);
     if (!ok) all = false;
   }

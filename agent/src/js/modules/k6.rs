@@ -154,6 +154,30 @@ mod tests {
     }
 
     #[test]
+    fn a_check_that_throws_counts_as_failed_and_stops_its_set() {
+        // k6 v1.1.0: {before, throws, after} records before=1 and throws=0, never after.
+        let vu = TestVu::new();
+        let e = vu
+            .run(
+                "import { check } from 'k6';
+                 check(1, { before: () => true, throws: () => { throw new Error('x'); },
+                            after: () => true });",
+            )
+            .unwrap_err();
+        assert_eq!(e.to_string(), "x");
+        let checks: Vec<_> = vu
+            .take_samples()
+            .into_iter()
+            .filter(|s| s.metric == "checks")
+            .map(|s| (s.tags["check"].clone(), s.value))
+            .collect();
+        assert_eq!(
+            checks,
+            [("before".to_string(), 1.0), ("throws".to_string(), 0.0)]
+        );
+    }
+
+    #[test]
     fn groups_nest_and_record_their_duration_once_left() {
         let vu = TestVu::new();
         vu.run("import { group } from 'k6'; group('a', () => group('b', () => 1));")
