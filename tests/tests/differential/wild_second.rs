@@ -223,3 +223,14 @@ fn wild_tagged_checks_non_boolean_results_and_a_check_that_throws() {
         summary: true,
     });
 }
+
+#[test]
+fn wild_async_default_with_async_requests_in_parallel_and_async_setup_teardown() {
+    differential(&Case {
+        script: "wild_async_requests.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

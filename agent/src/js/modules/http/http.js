@@ -369,6 +369,13 @@ export function get(url, params) {
   if (params === undefined && typeof url === 'string') return V.requestPlain('GET', url, null, defaultRanges, SHAPES);
   return send('GET', url, null, params);
 }
+// k6's http.asyncRequest: a promise of the response, settled on the VU's event loop while the
+// script goes on (several run at once).
+export function asyncRequest(method, url, body, params) {
+  return new Promise((resolve, reject) => {
+    V.requestAsync(more().parseRequest(method, url, body, params), SHAPES, resolve, reject);
+  });
+}
 export function head(url, params) { return send('HEAD', url, null, params); }
 export function post(url, body, params) { return send('POST', url, body, params); }
 export function put(url, body, params) { return send('PUT', url, body, params); }
@@ -437,7 +444,7 @@ export const TLS_1_2 = 'tls1.2';
 export const TLS_1_3 = 'tls1.3';
 
 export default {
-  request, get, head, post, put, patch, del, options, batch, url, expectedStatuses,
+  request, asyncRequest, get, head, post, put, patch, del, options, batch, url, expectedStatuses,
   setResponseCallback, cookieJar, file, Response, CookieJar,
   OCSP_STATUS_GOOD, OCSP_STATUS_REVOKED, OCSP_STATUS_UNKNOWN, TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3,
 };

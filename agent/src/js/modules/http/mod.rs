@@ -4,6 +4,7 @@
 //! natively on the IO runtime while the VU is suspended ([`crate::http`] is the client), and
 //! k6's HTTP metrics are emitted for every hop (redirects included).
 
+mod async_request;
 mod jar;
 mod multipart;
 mod request;
@@ -67,6 +68,25 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
                 let p = prepare(&ctx, &vu_plain, spec)?;
                 let mut out = run_all(&ctx, &vu_plain.vu, vec![p], &shapes)?;
                 Ok(out.remove(0))
+            },
+        )?,
+    )?;
+    let vu_async = h.clone();
+    // The VU's pending asyncRequests, made on its first one.
+    let pending = std::cell::OnceCell::new();
+    v.set(
+        "requestAsync",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  spec: Object<'js>,
+                  shapes: Array<'js>,
+                  resolve: Function<'js>,
+                  reject: Function<'js>|
+                  -> R<()> {
+                ensure_can_request(&ctx, &vu_async.vu)?;
+                let p = prepare(&ctx, &vu_async, Spec::from_object(&ctx, &spec)?)?;
+                async_request::start(&ctx, &vu_async, &pending, p, shapes, resolve, reject)
             },
         )?,
     )?;
@@ -181,47 +201,60 @@ fn run_all<'js>(
         })
     }
     .map_err(|_| throw_interrupted(ctx))?;
-    let throw = vu.run.as_ref().is_some_and(|r| r.settings.throw);
     let mut out = Vec::with_capacity(prepared.len());
     let mut results = results.into_iter();
     for p in prepared {
-        if let Some(e) = &p.failure {
-            // Not sent (k6 records no metrics for it): a response with only the error.
-            if throw {
-                return Err(Exception::throw_message(ctx, e));
-            }
-            crate::console::log("warning", "Request Failed", &[("error", e.as_str())]);
-            let unsent = HttpExchange::unsent(&p.req, e.clone());
-            out.push(response_object(ctx, &p, unsent, shapes)?);
-            continue;
-        }
-        let mut hops = results.next().unwrap_or_default();
-        for hop in &hops {
-            emit_hop_metrics(vu, &p, hop);
-        }
-        // The last hop is the response; its parts move into the response object.
-        let Some(last) = hops.pop() else {
-            return Err(Exception::throw_message(
-                ctx,
-                "the HTTP client returned no response",
-            ));
+        let hops = if p.failure.is_some() {
+            Vec::new()
+        } else {
+            results.next().unwrap_or_default()
         };
-        let failure = failure_text(&last);
-        if throw {
-            if let Some(e) = &failure {
-                return Err(Exception::throw_message(ctx, e));
-            }
-        }
-        if let Some(e) = &failure {
-            crate::console::log(
-                "warning",
-                &format!("Request Failed: {e}"),
-                &[("error", e.as_str())],
-            );
-        }
-        out.push(response_object(ctx, &p, last, shapes)?);
+        out.push(finish(ctx, vu, &p, hops, shapes)?);
     }
     Ok(out)
+}
+
+/// The response object of one request from its hops: records each hop's metrics, logs its
+/// failure (or throws it when the run sets `throw`). A request that was not sent (`failure`)
+/// records nothing and gets a response with only the error, as in k6.
+fn finish<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    p: &Prepared,
+    mut hops: Vec<HttpExchange>,
+    shapes: &ResponseShapes<'js>,
+) -> R<Object<'js>> {
+    let throw = vu.run.as_ref().is_some_and(|r| r.settings.throw);
+    if let Some(e) = &p.failure {
+        if throw {
+            return Err(Exception::throw_message(ctx, e));
+        }
+        crate::console::log("warning", "Request Failed", &[("error", e.as_str())]);
+        let unsent = HttpExchange::unsent(&p.req, e.clone());
+        return response_object(ctx, p, unsent, shapes);
+    }
+    for hop in &hops {
+        emit_hop_metrics(vu, p, hop);
+    }
+    // The last hop is the response; its parts move into the response object.
+    let Some(last) = hops.pop() else {
+        return Err(Exception::throw_message(
+            ctx,
+            "the HTTP client returned no response",
+        ));
+    };
+    let failure = failure_text(&last);
+    if let Some(e) = &failure {
+        if throw {
+            return Err(Exception::throw_message(ctx, e));
+        }
+        crate::console::log(
+            "warning",
+            &format!("Request Failed: {e}"),
+            &[("error", e.as_str())],
+        );
+    }
+    response_object(ctx, p, last, shapes)
 }
 
 /// What a failed request logs and throws: its error, or, when the error has a longer
@@ -657,6 +690,48 @@ mod vu_tests {
         assert_eq!(
             vu.json("out"),
             serde_json::json!([true, true, true, "{\"z\":[\"3\"]}"])
+        );
+    }
+
+    #[test]
+    fn async_request_settles_on_the_event_loop_after_the_synchronous_code() {
+        let (url, server) = serve(
+            1,
+            "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        );
+        let vu = TestVu::new();
+        vu.run(&format!(
+            "import http from 'k6/http';
+             globalThis.order = [];
+             const p = http.asyncRequest('POST', '{url}/a', 'x', {{ tags: {{ name: 'A' }} }})
+               .then((r) => order.push(r.status, r.body, r.request.method));
+             order.push('sync');
+             await p;"
+        ))
+        .unwrap();
+        assert_eq!(
+            vu.json("order"),
+            serde_json::json!(["sync", 201, "ok", "POST"])
+        );
+        assert!(server.join().unwrap()[0].starts_with("POST /a HTTP/1.1"));
+        let reqs: Vec<_> = vu
+            .take_samples()
+            .into_iter()
+            .filter(|s| s.metric == "http_reqs")
+            .map(|s| s.tags["name"].clone())
+            .collect();
+        assert_eq!(reqs, ["A"]);
+
+        vu.set_phase(Phase::Init);
+        vu.run(
+            "import http from 'k6/http';
+             globalThis.refused = '';
+             await http.asyncRequest('GET', 'http://127.0.0.1:1/').catch((e) => { refused = e.message; });",
+        )
+        .unwrap();
+        assert_eq!(
+            vu.json("refused"),
+            "Making http requests in the init context is not supported"
         );
     }
 
