@@ -4,6 +4,7 @@
 //! draining; `GET /metrics` serves the agent's metrics in Prometheus' text format. It serves
 //! nothing else and needs no token: none of it names a target, a script or a secret.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -24,7 +25,10 @@ use tower::ServiceExt;
 use super::status::{AgentStatus, Snapshot};
 use super::telemetry::ProcessTotals;
 
-/// Connections served at once; more are closed at once (probes and scrapes are one request).
+/// Connections served at once; beyond, the oldest is closed to make room (probes and scrapes
+/// are one request of a millisecond or so: the oldest connection is the one that sends
+/// nothing). Closing the new one instead let 16 idle connections, reopened every 10 s, fail
+/// every liveness probe: an orchestrator would restart the agent, mid-run.
 const MAX_CONNECTIONS: usize = 16;
 /// The longest one connection may take, request and answer together.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,10 +70,11 @@ pub fn router(status: Arc<AgentStatus>) -> Router {
         })
 }
 
-/// Serves `router` on `listener` until the process ends: at most 16 connections at once,
-/// each closed after one answer or 10 s.
+/// Serves `router` on `listener` until the process ends: at most 16 connections at once (the
+/// oldest closed to make room), each closed after one answer or 10 s.
 pub async fn serve(listener: TcpListener, router: Router) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // The open connections' tasks, oldest first.
+    let mut open: VecDeque<tokio::task::AbortHandle> = VecDeque::with_capacity(MAX_CONNECTIONS);
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -80,11 +85,15 @@ pub async fn serve(listener: TcpListener, router: Router) {
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
+        open.retain(|task| !task.is_finished());
+        if open.len() >= MAX_CONNECTIONS {
+            if let Some(oldest) = open.pop_front() {
+                // Dropping its task closes its connection.
+                oldest.abort();
+            }
+        }
         let router = router.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let router = router.clone();
                 async move {
@@ -100,8 +109,8 @@ pub async fn serve(listener: TcpListener, router: Router) {
                 .keep_alive(false)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
-            drop(slot);
         });
+        open.push_back(task.abort_handle());
     }
 }
 
@@ -325,5 +334,42 @@ mod tests {
         assert!(out.contains("process_cpu_seconds_total"), "{out}");
         let taken = bind(addr).await.unwrap_err();
         assert!(taken.contains("--listen"), "{taken}");
+    }
+
+    #[tokio::test]
+    async fn idle_connections_at_the_cap_do_not_keep_probes_out() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, router(Arc::new(AgentStatus::new(1)))));
+        // Twice the cap of connections that send nothing.
+        let mut idle = Vec::new();
+        for _ in 0..2 * MAX_CONNECTIONS {
+            idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut out))
+            .await
+            .expect("the answer within 2 s, not after the idle ones' 10 s")
+            .unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        // The oldest idle ones were closed to make room, the newest are still open.
+        let mut buf = [0u8; 1];
+        let first = tokio::time::timeout(Duration::from_secs(1), idle[0].read(&mut buf)).await;
+        assert!(matches!(first, Ok(Ok(0)) | Ok(Err(_))), "{first:?}");
+        let last = tokio::time::timeout(
+            Duration::from_millis(200),
+            idle.last_mut().unwrap().read(&mut buf),
+        )
+        .await;
+        assert!(
+            last.is_err(),
+            "the newest idle connection was closed: {last:?}"
+        );
     }
 }
