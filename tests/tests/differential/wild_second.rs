@@ -234,3 +234,14 @@ fn wild_async_default_with_async_requests_in_parallel_and_async_setup_teardown()
         summary: true,
     });
 }
+
+#[test]
+fn wild_requests_to_undefined_urls_and_bad_params_are_failed_responses() {
+    differential(&Case {
+        script: "wild_request_errors.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

@@ -100,8 +100,8 @@ function makeExtras() {
   }
 
   function parseRequest(method, url, body, params) {
-    const p = params === undefined || params === null ? {} : params;
-    if (typeof p !== 'object') throw new TypeError('request params must be an object');
+    // k6 ignores params that are not an object (a string, a number).
+    const p = params !== null && typeof params === 'object' ? params : {};
     const headers = {};
     if (p.headers) for (const k of Object.keys(p.headers)) headers[k] = String(p.headers[k]);
     let name;

@@ -216,7 +216,7 @@ fn run_all<'js>(
 
 /// The response object of one request from its hops: records each hop's metrics, logs its
 /// failure (or throws it when the run sets `throw`). A request that was not sent (`failure`)
-/// records nothing and gets a response with only the error, as in k6.
+/// gets a response with only the error, as in k6, and records metrics only when k6 does.
 fn finish<'js>(
     ctx: &Ctx<'js>,
     vu: &VuCtx,
@@ -225,12 +225,17 @@ fn finish<'js>(
     shapes: &ResponseShapes<'js>,
 ) -> R<Object<'js>> {
     let throw = vu.run.as_ref().is_some_and(|r| r.settings.throw);
-    if let Some(e) = &p.failure {
-        if throw {
-            return Err(Exception::throw_message(ctx, e));
+    if let Some(f) = &p.failure {
+        let mut unsent = HttpExchange::unsent(&p.req, f.error.clone());
+        unsent.error_code = f.code;
+        if f.recorded {
+            emit_hop_metrics(vu, p, &unsent);
         }
-        crate::console::log("warning", "Request Failed", &[("error", e.as_str())]);
-        let unsent = HttpExchange::unsent(&p.req, e.clone());
+        let shown = f.detail.as_deref().unwrap_or(&f.error);
+        if throw {
+            return Err(Exception::throw_message(ctx, shown));
+        }
+        crate::console::log("warning", "Request Failed", &[("error", shown)]);
         return response_object(ctx, p, unsent, shapes);
     }
     for hop in &hops {
@@ -736,7 +741,7 @@ mod vu_tests {
     }
 
     #[test]
-    fn requests_are_refused_in_the_init_context_and_bad_urls_say_why() {
+    fn requests_are_refused_in_the_init_context_and_bad_urls_are_failed_responses() {
         let vu = TestVu::new();
         vu.set_phase(Phase::Init);
         let e = vu
@@ -747,12 +752,69 @@ mod vu_tests {
             "Making http requests in the init context is not supported"
         );
         vu.set_phase(Phase::Iteration);
-        let e = vu
+        // k6 v1.1.0: a URL Go's client refuses is a failed response with its metrics; one Go
+        // cannot parse is a failed response without; bad params too. No throw.
+        vu.run(
+            "import http from 'k6/http';
+             globalThis.out = ['ftp://x/', 'undefined/api', 'http://', 'http://[::1'].map((u) => {
+               const r = http.get(u, { tags: { t: 'x' } });
+               return [r.status, r.error, r.error_code, r.url];
+             });
+             const r = http.get('http://127.0.0.1:1/', { timeout: 'soon', responseType: 'x' });
+             out.push([r.status, r.error, r.error_code]);",
+        )
+        .unwrap();
+        assert_eq!(
+            vu.json("out"),
+            serde_json::json!([
+                [0, "unsupported protocol scheme \"ftp\"", 1000, "ftp://x/"],
+                [0, "unsupported protocol scheme \"\"", 1000, "undefined/api"],
+                [0, "http: no Host in request URL", 1000, "http://"],
+                [
+                    0,
+                    "invalid URL: parse \"http://[::1\": invalid IPv6 address",
+                    1020,
+                    ""
+                ],
+                [
+                    0,
+                    "invalid timeout value: time: invalid duration \"soon\"",
+                    0
+                ],
+            ])
+        );
+        let reqs: Vec<_> = vu
+            .take_samples()
+            .into_iter()
+            .filter(|s| s.metric == "http_reqs")
+            .map(|s| {
+                (
+                    s.tags["url"].clone(),
+                    s.tags["status"].clone(),
+                    s.tags["error_code"].clone(),
+                )
+            })
+            .collect();
+        let recorded = |u: &str| (u.to_string(), "0".to_string(), "1000".to_string());
+        assert_eq!(
+            reqs,
+            [
+                recorded("ftp://x/"),
+                recorded("undefined/api"),
+                recorded("http://")
+            ]
+        );
+
+        let throwing = TestVu::with_settings(crate::run::VuSettings {
+            throw: true,
+            ..Default::default()
+        });
+        let e = throwing
             .run("import http from 'k6/http'; http.get('ftp://x/');")
             .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unsupported protocol scheme \"ftp\" in URL ftp://x/"
+            "Get \"ftp://x/\": unsupported protocol scheme \"ftp\""
         );
     }
 }

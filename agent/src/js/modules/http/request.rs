@@ -30,9 +30,85 @@ pub(super) struct Prepared {
     pub tags: Vec<(String, String)>,
     pub expected: Option<Vec<(u16, u16)>>,
     pub response_type: ResponseType,
-    /// Why the request cannot be sent at all (an unknown `compression`): k6 then returns a
-    /// response with only this `error` and records no metrics.
-    pub failure: Option<String>,
+    /// Why the request cannot be sent (a URL, `timeout`, `responseType` or `compression` k6
+    /// cannot use): k6 then returns a response with only this error instead of throwing,
+    /// unless the run sets `throw`.
+    pub failure: Option<Failure>,
+}
+
+/// A request k6 refuses without sending it (docs/k6-compatibility.md#request-errors).
+pub(super) struct Failure {
+    /// The response's `error` (and the `error` tag when recorded).
+    pub error: String,
+    /// The response's `error_code`.
+    pub code: u32,
+    /// What k6 logs and throws when it says more than `error` (`Get "url": error`).
+    pub detail: Option<String>,
+    /// Go's client refused a URL k6 passed on: the request's metrics are recorded, status 0.
+    pub recorded: bool,
+    /// The response's `url` when the URL has no parse of its own (k6 shows the text as written,
+    /// or nothing when it cannot parse it).
+    pub url: Option<String>,
+}
+
+impl Failure {
+    /// A parameter k6 rejects before making the request: no metrics, `error_code` 0.
+    fn param(error: String) -> Self {
+        Failure {
+            error,
+            code: 0,
+            detail: None,
+            recorded: false,
+            url: None,
+        }
+    }
+
+    /// A URL Go's client refuses (error code 1000, metrics recorded), in k6's words: the
+    /// logged and thrown text names the method and the URL as Go does (`Get "x": …`).
+    fn refused(error: String, method: &http::Method, url: &str) -> Self {
+        let m = method.as_str();
+        let (first, rest) = m.split_at(m.len().min(1));
+        let go_method = format!("{first}{}", rest.to_ascii_lowercase());
+        let escaped = url.replace(' ', "%20");
+        Failure {
+            detail: Some(format!("{go_method} \"{escaped}\": {error}")),
+            error,
+            code: crate::http::error::GENERIC,
+            recorded: true,
+            url: Some(url.to_owned()),
+        }
+    }
+}
+
+/// The URL of a request, or why k6 would not send it: what `url` cannot parse is refused the
+/// way Go refuses it (no scheme: code 1000, no host: code 1000, anything else: an invalid URL,
+/// code 1020, not recorded), and so are schemes other than http and https.
+fn request_target(h: &HttpVu, method: &http::Method, url_s: &str) -> Result<url::Url, Failure> {
+    match request_url(h, url_s) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(u),
+        Ok(u) => Err(Failure::refused(
+            format!("unsupported protocol scheme {:?}", u.scheme()),
+            method,
+            url_s,
+        )),
+        Err(url::ParseError::RelativeUrlWithoutBase) => Err(Failure::refused(
+            "unsupported protocol scheme \"\"".to_owned(),
+            method,
+            url_s,
+        )),
+        Err(url::ParseError::EmptyHost) => Err(Failure::refused(
+            "http: no Host in request URL".to_owned(),
+            method,
+            url_s,
+        )),
+        Err(e) => Err(Failure {
+            error: format!("invalid URL: parse {url_s:?}: {e}"),
+            code: crate::http::error::INVALID_URL,
+            detail: None,
+            recorded: false,
+            url: Some(String::new()),
+        }),
+    }
 }
 
 /// A request as `k6/http` describes it (the object `parseRequest` builds in http.js).
@@ -106,16 +182,15 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
     let url_s = spec.url;
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| Exception::throw_type(ctx, &format!("invalid HTTP method \"{method}\"")))?;
-    let url = request_url(ctx, h, url_s.as_str())?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(Exception::throw_message(
-            ctx,
-            &format!(
-                "unsupported protocol scheme \"{}\" in URL {url_s}",
-                url.scheme()
-            ),
-        ));
-    }
+    let (url, mut failure) = match request_target(h, &method, &url_s) {
+        Ok(url) => (url, None),
+        Err(f) => {
+            // A stand-in that is never sent: the failure decides the response and its tags.
+            let stand_in = url::Url::parse("http://invalid.invalid/")
+                .map_err(|e| Exception::throw_internal(ctx, &e.to_string()))?;
+            (stand_in, Some(f))
+        }
+    };
     let mut req = HttpRequest::new(method, url);
     let body = spec.body;
     if !body.is_null() && !body.is_undefined() {
@@ -188,18 +263,25 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
             req.headers.push(("Cookie".into(), parts.join("; ")));
         }
     }
-    let failure = match spec.compression.as_deref() {
-        Some(param) => compress_body(&mut req, param).err(),
-        None => None,
-    };
+    if let Some(param) = spec.compression.as_deref() {
+        if let Err(e) = compress_body(&mut req, param) {
+            failure.get_or_insert(Failure::param(e));
+        }
+    }
     let timeout = spec.timeout;
     if let Some(ms) = timeout.as_number() {
         req.timeout = Some(Duration::from_secs_f64((ms.max(0.0)) / 1000.0));
     } else if let Some(s) = timeout.as_string() {
         let s = s.to_string()?;
-        let d = volley_common::duration::parse_duration(&s)
-            .map_err(|e| Exception::throw_type(ctx, &format!("invalid timeout \"{s}\": {e}")))?;
-        req.timeout = Some(d);
+        match volley_common::duration::parse_duration(&s) {
+            Ok(d) => req.timeout = Some(d),
+            // k6's words: Go's duration parser's.
+            Err(_) => {
+                failure.get_or_insert(Failure::param(format!(
+                    "invalid timeout value: time: invalid duration {s:?}"
+                )));
+            }
+        }
     }
     if let Some(r) = spec.redirects {
         req.max_redirects = Some(r.max(0.0) as u32);
@@ -220,10 +302,10 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
         Some("binary") => ResponseType::Binary,
         Some("none") => ResponseType::None,
         Some(other) => {
-            return Err(Exception::throw_type(
-                ctx,
-                &format!("unknown responseType \"{other}\"; use text, binary or none"),
-            ))
+            failure.get_or_insert(Failure::param(format!(
+                "{other} does not belong to ResponseType values"
+            )));
+            ResponseType::Text
         }
     };
     req.discard_body = response_type == ResponseType::None;
@@ -235,7 +317,18 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
             req.cookie_jar = Some(jar_by_id(ctx, h, id as usize)?);
         }
     }
-    let tags = tags_from_js(Some(&spec.tags))?;
+    let mut tags = tags_from_js(Some(&spec.tags))?;
+    if let Some(Failure {
+        recorded: true,
+        url: Some(written),
+        ..
+    }) = &failure
+    {
+        // Its `url` and `name` tags are the URL as written (emit_hop_metrics takes the name).
+        if !tags.iter().any(|(k, _)| k == "name") {
+            tags.push(("name".to_owned(), written.clone()));
+        }
+    }
     let expected = if let Some(arr) = spec.expected.as_array() {
         let mut ranges = Vec::new();
         for r in arr.iter::<Array>() {

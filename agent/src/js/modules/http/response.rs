@@ -242,7 +242,8 @@ pub(super) fn response_object<'js>(
     let mut o = Raw::new(ctx);
     o.int(i32::from(ex.status))?;
     o.string(&status_text(ex.status))?;
-    o.string(ex.url.as_str())?;
+    let written = p.failure.as_ref().and_then(|f| f.url.as_deref());
+    o.string(written.unwrap_or(ex.url.as_str()))?;
     o.string(ex.proto.as_str())?;
     o.string(ex.remote_ip.as_str())?;
     o.int(i32::from(ex.remote_port))?;
@@ -262,7 +263,10 @@ pub(super) fn response_object<'js>(
             names: shapes.names.clone(),
             headers: ex.headers,
             method: ex.method,
-            url: ex.url,
+            url: match written {
+                Some(w) => w.to_owned(),
+                None => ex.url.into(),
+            },
             request_headers: ex.request_headers,
             request_body: ex.request_body,
         },
@@ -277,7 +281,7 @@ struct Parts {
     names: Rc<RefCell<HeaderNames>>,
     headers: http::HeaderMap,
     method: String,
-    url: url::Url,
+    url: String,
     request_headers: std::sync::Arc<http::HeaderMap>,
     request_body: bytes::Bytes,
 }
@@ -367,7 +371,7 @@ impl Parts {
         let rh = shapes.keyed_object(ctx, REQUEST_HEADERS_SLOT, &names, &mut values)?;
         let mut r = Raw::new(ctx);
         r.string(self.method.as_str())?;
-        r.string(self.url.as_str())?;
+        r.string(&self.url)?;
         r.value(rh.into_value())?;
         r.string(&String::from_utf8_lossy(&self.request_body))?;
         r.value(Object::new(ctx.clone())?.into_value())?;

@@ -95,13 +95,13 @@ pub(super) fn parse_url(ctx: &Ctx<'_>, s: &str) -> R<url::Url> {
 }
 
 /// `s` parsed, from the VU's one-entry cache when it is the URL of its last request.
-pub(super) fn request_url(ctx: &Ctx<'_>, h: &HttpVu, s: &str) -> R<url::Url> {
+pub(super) fn request_url(h: &HttpVu, s: &str) -> Result<url::Url, url::ParseError> {
     if let Some((last, url)) = &*h.last_url.borrow() {
         if last == s {
             return Ok(url.clone());
         }
     }
-    let url = parse_url(ctx, s)?;
+    let url = url::Url::parse(s)?;
     *h.last_url.borrow_mut() = Some((s.to_owned(), url.clone()));
     Ok(url)
 }
