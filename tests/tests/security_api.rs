@@ -6,7 +6,7 @@
 //! run's batches need its secret; and without tokens the controller will not listen beyond
 //! loopback unless told `--insecure`, and there refuses a `Host` a rebound DNS name brings;
 //! `volley tokens create` whose answer was lost, sent again to the next controller, makes one
-//! token and says which.
+//! token and says which; a batch of 100,000 bad series is four bounded log lines.
 
 use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -389,6 +389,73 @@ fn a_streamed_runs_batches_need_its_secret() {
         .request("POST", &fin, Some(&json!({"last_batch_seq": 0})))
         .unwrap();
     assert_eq!(r.status, 200, "{:?}", r.json());
+}
+
+/// A batch of a hundred thousand series that cannot be merged (protocol-valid, but of no value
+/// type, under metric names of escapes and 1 KiB) is a few bounded log lines, not one each.
+#[test]
+fn a_batch_of_bad_series_is_a_few_log_lines() {
+    use prost::Message as _;
+    use volley_proto as pb;
+    let c = Cluster::start("sec-drops", 0);
+    let (status, created) = call(
+        &c,
+        Some(&c.admin_token),
+        "POST",
+        "/v1/streamed-runs",
+        Some(json!({"entry": "t.js", "script": "", "options": {}, "source": "h"})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    let secret = created["secret"].as_str().expect("a secret").to_string();
+    let mut batch = pb::MetricBatch {
+        run_id: id,
+        seq: 1,
+        start_unix_ms: 1_000,
+        end_unix_ms: 2_000,
+        ..Default::default()
+    };
+    const SERIES: usize = 100_000;
+    let long = "m".repeat(1024);
+    for i in 0..SERIES {
+        let metric = match i % 3 {
+            0 => "evil\u{1b}[31m\nlevel=error".to_string(),
+            1 => long.clone(),
+            _ => format!("m{i}"),
+        };
+        batch.series.push(&pb::Series {
+            metric,
+            contains: 0,
+            tags: vec![pb::Tag::new("k", &format!("v{i}"))],
+            sink: Some(pb::series::Sink::Counter(pb::CounterSink {
+                sum: 1.0,
+                samples: 1,
+            })),
+        });
+    }
+    let client = volley_api::client::Client::new(&c.rest_url)
+        .unwrap()
+        .with_stream_secret(secret);
+    client
+        .stream_batch(id, batch.encode_to_vec())
+        .expect("the batch is taken");
+    let log = c.controller_log().expect("the controller's log");
+    let summary = format!("{} more of the same batch", SERIES - 3);
+    assert!(
+        log.wait_for(|l| l.contains(&summary), Duration::from_secs(20))
+            .is_some(),
+        "no line counts the rest:\n{}",
+        log.tail(5)
+    );
+    let text = log.text();
+    let dropped = text
+        .lines()
+        .filter(|l| l.contains("dropping series"))
+        .count();
+    assert_eq!(dropped, 4, "{}", log.tail(10));
+    assert!(!text.contains('\u{1b}'), "an escape reached the log");
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2048, "a log line of {longest} bytes");
 }
 
 #[test]

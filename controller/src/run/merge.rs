@@ -95,6 +95,7 @@ pub fn merge_batch(
         ..
     } = live;
     let mut point = timeline.get_mut(&bucket);
+    let mut drops = Drops { agent, count: 0 };
     for encoded in batch.series.encoded() {
         // A malformed series, one with an impossible number, or one whose merge would overflow
         // a sum to ±∞ is dropped alone, logged with the field at fault: a bad agent cannot
@@ -103,7 +104,7 @@ pub fn merge_batch(
         let view = match reader.read(encoded) {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!(agent = %agent, "dropping series: {e}");
+                drops.note(None, &e);
                 continue;
             }
         };
@@ -111,14 +112,14 @@ pub fn merge_batch(
         let (info, sink) = match view.sink() {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!(agent = %agent, "dropping series of {metric}: {e}");
+                drops.note(Some(metric), &e);
                 continue;
             }
         };
         if SUMMED_GAUGES.contains(&metric) {
             let sink = sink.to_sink();
             if let Err(why) = check_vus_gauge(&sink) {
-                tracing::warn!(agent = %agent, metric = %metric, "dropping series: {why}");
+                drops.note(None, &why);
                 continue;
             }
             if let (Sink::Gauge(g), true) = (&sink, metric == "vus") {
@@ -145,14 +146,14 @@ pub fn merge_batch(
         let resolved = match keys.resolve(&view, TIMELINE_METRICS) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(agent = %agent, "dropping series of {metric}: {e}");
+                drops.note(Some(metric), &e);
                 continue;
             }
         };
         let tags = &resolved.tags;
         let merged = series.merge_delta_at(&mut resolved.slot, metric, info, tags, sink);
         if let Err(e) = merged {
-            tracing::warn!(agent = %agent, "dropping series: {e}");
+            drops.note(None, &e);
             continue;
         }
         if resolved.in_timeline {
@@ -165,6 +166,55 @@ pub fn merge_batch(
             }
         }
         metric_series.add(metric, info, tags, sink, bucket, step_ms);
+    }
+}
+
+/// How many dropped series of one batch are logged each with its reason; the rest are counted
+/// in one line. A batch can hold a million series: one line each made 145 MB of log from a
+/// 32 MB batch (docs/security.md#attacked-on-2026-12-07).
+const LOGGED_DROPS: usize = 3;
+
+/// The series of one batch that were dropped.
+struct Drops<'a> {
+    agent: &'a str,
+    count: usize,
+}
+
+impl Drops<'_> {
+    /// One more series dropped (of `metric`, when the reason does not name it) for `why`.
+    fn note(&mut self, metric: Option<&str>, why: &dyn std::fmt::Display) {
+        self.count += 1;
+        if self.count > LOGGED_DROPS {
+            return;
+        }
+        let agent = self.agent;
+        match metric {
+            Some(m) => tracing::warn!(agent = %agent, "dropping series of {}: {why}", shown(m)),
+            None => tracing::warn!(agent = %agent, "dropping series: {why}"),
+        }
+    }
+}
+
+impl Drop for Drops<'_> {
+    fn drop(&mut self) {
+        if self.count > LOGGED_DROPS {
+            let agent = self.agent;
+            tracing::warn!(
+                agent = %agent,
+                "dropping series: {} more of the same batch (the first {LOGGED_DROPS} are logged)",
+                self.count - LOGGED_DROPS
+            );
+        }
+    }
+}
+
+/// A metric name as a log line shows it: as it is when short and plain, else quoted with
+/// escapes and cut (an agent's names are not checked before the series is).
+fn shown(metric: &str) -> std::borrow::Cow<'_, str> {
+    if metric.len() <= volley_common::text::ECHO_BYTES && !metric.chars().any(char::is_control) {
+        std::borrow::Cow::Borrowed(metric)
+    } else {
+        std::borrow::Cow::Owned(volley_common::text::quoted(metric))
     }
 }
 
