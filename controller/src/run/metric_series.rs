@@ -8,6 +8,7 @@
 //! hour-long run holds at most ~45 KB per trend.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use volley_common::metrics::store::MetricInfo;
@@ -125,8 +126,47 @@ impl Aggregate for SinkDelta<'_> {
     }
 }
 
-/// A submetric a threshold names: its key, its metric and the tags it filters on.
-type Submetric = (String, String, Vec<(String, String)>);
+/// The keys of the submetrics a series feeds (often none): shared, so a batch's series takes
+/// them without a copy.
+type SubmetricKeys = Arc<[Arc<str>]>;
+
+/// The tags a submetric's samples must have.
+type TagFilter = Vec<(String, String)>;
+
+/// Tag sets whose submetrics are kept, over all metrics: they come from agents, so past this
+/// a further tag set's submetrics are found again at each of its batches.
+const MAX_RESOLVED_TAG_SETS: usize = 100_000;
+
+/// The submetrics the thresholds name on one metric, and which of them each of the metric's
+/// tag sets feeds: found the first time the tag set comes, then kept, so that a batch's series
+/// neither compares tags nor allocates (a series resolved by the controller's merge comes with
+/// the same `TagSet` each time: the lookup is a hash read from it and a pointer comparison).
+struct MetricSubmetrics {
+    metric: String,
+    /// Each submetric's key (`http_req_duration{status:200}`) and tag filter, in threshold order.
+    submetrics: Vec<(Arc<str>, TagFilter)>,
+    by_tags: HashMap<TagSet, SubmetricKeys, foldhash::fast::RandomState>,
+}
+
+impl MetricSubmetrics {
+    /// The keys of the submetrics a series of this metric with `tags` feeds, and whether they
+    /// were found now (not kept from an earlier batch).
+    fn keys(&mut self, tags: &TagSet, keep: bool) -> (SubmetricKeys, bool) {
+        if let Some(keys) = self.by_tags.get(tags) {
+            return (keys.clone(), false);
+        }
+        let keys: SubmetricKeys = self
+            .submetrics
+            .iter()
+            .filter(|(_, filter)| tags.contains_all(filter))
+            .map(|(key, _)| key.clone())
+            .collect();
+        if keep {
+            self.by_tags.insert(tags.clone(), keys.clone());
+        }
+        (keys, true)
+    }
+}
 
 /// A point still open to late batches: its sink, and its numbers once read (until the next
 /// batch for it), so a point is read once however often the dashboard asks.
@@ -151,8 +191,10 @@ pub struct MetricTimeline {
     /// How many times the points were merged in pairs: a page that saw another generation
     /// starts its series over.
     pub generation: u64,
-    /// The submetrics to keep: key, metric, tag filter.
-    submetrics: Vec<Submetric>,
+    /// The submetrics to keep, by metric (a run's thresholds name a few).
+    submetrics: Vec<MetricSubmetrics>,
+    /// Tag sets whose submetrics are kept (bounded by [`MAX_RESOLVED_TAG_SETS`]).
+    resolved_tag_sets: usize,
     /// The newest points, still sinks: point end → series → sink.
     open: BTreeMap<u64, Point>,
     /// Older points, numbers only.
@@ -165,14 +207,38 @@ impl MetricTimeline {
     /// Keeps the submetrics these threshold keys name (`http_req_duration{status:200}`), as
     /// well as every metric.
     pub fn set_submetrics<'a>(&mut self, keys: impl IntoIterator<Item = &'a str>) {
-        self.submetrics = keys
+        self.submetrics.clear();
+        self.resolved_tag_sets = 0;
+        let parsed = keys
             .into_iter()
             .filter(|k| k.contains('{'))
-            .filter_map(|k| {
-                let (name, filter) = volley_common::threshold::parse_metric_key(k).ok()?;
-                Some((k.to_string(), name, filter))
-            })
-            .collect();
+            .filter_map(|k| Some((k, volley_common::threshold::parse_metric_key(k).ok()?)));
+        for (key, (metric, filter)) in parsed {
+            let at = match self.submetrics.iter().position(|m| m.metric == metric) {
+                Some(at) => at,
+                None => {
+                    self.submetrics.push(MetricSubmetrics {
+                        metric,
+                        submetrics: Vec::new(),
+                        by_tags: HashMap::default(),
+                    });
+                    self.submetrics.len() - 1
+                }
+            };
+            self.submetrics[at].submetrics.push((key.into(), filter));
+        }
+    }
+
+    /// The keys of the submetrics a series of `name` with `tags` feeds; `None` when the
+    /// thresholds name no submetric of `name`.
+    fn submetric_keys(&mut self, name: &str, tags: &TagSet) -> Option<SubmetricKeys> {
+        let keep = self.resolved_tag_sets < MAX_RESOLVED_TAG_SETS;
+        let metric = self.submetrics.iter_mut().find(|m| m.metric == name)?;
+        let (keys, found_now) = metric.keys(tags, keep);
+        if found_now && keep {
+            self.resolved_tag_sets += 1;
+        }
+        Some(keys)
     }
 
     /// How long a point is, ms.
@@ -211,16 +277,12 @@ impl MetricTimeline {
             self.step_ms = step_ms.max(1);
             self.width = self.width.max(1);
         }
-        let subs: Vec<String> = self
-            .submetrics
-            .iter()
-            .filter(|(_, metric, filter)| metric == name && tags.contains_all(filter))
-            .map(|(key, _, _)| key.clone())
-            .collect();
         let end = self.point_end(interval_end);
         self.add_one(name, info, sink, end);
-        for key in subs {
-            self.add_one(&key, info, sink, end);
+        if let Some(keys) = self.submetric_keys(name, tags) {
+            for key in keys.iter() {
+                self.add_one(key, info, sink, end);
+            }
         }
         while self.open.len() > OPEN {
             if let Some((end, point)) = self.open.pop_first() {
@@ -620,5 +682,91 @@ mod tests {
         assert_eq!(s.v[0][2], 6.0);
         assert_eq!(s.v[0][17], 6.0);
         assert_eq!(s.v[0].iter().sum::<f64>(), 30.0);
+    }
+
+    /// A submetric's points are those of the series whose tags match its filter, merged: as
+    /// if each matching series had also been sent under the submetric's key. The submetrics a
+    /// tag set feeds are found once, whichever `TagSet` instance brings it later.
+    #[test]
+    fn submetrics_get_the_points_of_their_matching_series_resolved_once_per_tag_set() {
+        let keys = [
+            "http_req_duration{status:200}",
+            "http_req_duration{status:200,method:GET}",
+            "http_req_duration{method:POST}",
+            "checks{check:ok}",
+            "http_reqs",
+        ];
+        let filters: Vec<(&str, String, TagFilter)> = keys
+            .iter()
+            .filter(|k| k.contains('{'))
+            .map(|k| {
+                let (metric, filter) = volley_common::threshold::parse_metric_key(k).unwrap();
+                (*k, metric, filter)
+            })
+            .collect();
+        let tag_sets = [
+            vec![("status", "200"), ("method", "GET")],
+            vec![("status", "200"), ("method", "POST")],
+            vec![("status", "500"), ("method", "GET")],
+            vec![("check", "ok")],
+            vec![("check", "ko")],
+            vec![],
+        ];
+        let metrics = [
+            ("http_req_duration", MetricType::Trend),
+            ("http_reqs", MetricType::Counter),
+            ("checks", MetricType::Rate),
+        ];
+        let mut m = MetricTimeline::default();
+        m.set_submetrics(keys);
+        // The same series sent under each matching submetric's key, to a timeline without
+        // submetrics.
+        let mut want = MetricTimeline::default();
+        let mut n = 0u64;
+        for sec in (1..=30u64).chain([4, 25]) {
+            for (metric, mtype) in metrics {
+                for pairs in &tag_sets {
+                    n += 1;
+                    let values = [(n % 17) as f64, (n % 5) as f64];
+                    let s = sink(mtype, &values);
+                    // A new instance each time: equal tag sets, not the same one.
+                    let t = tags(pairs);
+                    m.add(metric, info(mtype), &t, &s, sec * 1000, 1000);
+                    want.add(metric, info(mtype), &t, &s, sec * 1000, 1000);
+                    for (key, sub_metric, filter) in &filters {
+                        if sub_metric == metric && t.contains_all(filter) {
+                            want.add(key, info(mtype), &TagSet::new(), &s, sec * 1000, 1000);
+                        }
+                    }
+                }
+            }
+        }
+        let got = m.since(0);
+        assert_eq!(got, want.since(0));
+        let names: Vec<&str> = got.iter().map(|s| s.name.as_str()).collect();
+        for key in &keys[..4] {
+            assert!(names.contains(key), "{key} has points: {names:?}");
+        }
+        // Two metrics have submetrics, each seen with six tag sets.
+        assert_eq!(m.resolved_tag_sets, 12);
+        assert_eq!(
+            m.submetric_keys("http_req_duration", &tags(&tag_sets[0]))
+                .as_deref()
+                .map(|k| k.iter().map(|k| &**k).collect::<Vec<_>>()),
+            Some(vec![
+                "http_req_duration{status:200}",
+                "http_req_duration{status:200,method:GET}"
+            ])
+        );
+        assert!(m.submetric_keys("http_reqs", &TagSet::new()).is_none());
+        assert_eq!(m.resolved_tag_sets, 12, "found, not resolved again");
+        m.set_submetrics(["checks{check:ko}"]);
+        assert_eq!(m.resolved_tag_sets, 0, "new thresholds, resolved anew");
+        assert_eq!(
+            m.submetric_keys("checks", &tags(&tag_sets[4]))
+                .as_deref()
+                .map(<[_]>::len),
+            Some(1)
+        );
     }
 }
