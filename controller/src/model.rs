@@ -87,6 +87,30 @@ pub struct Run {
     pub stop_request: Option<StopRequest>,
 }
 
+/// What the API checks of a run before it reads the run's data (it exists, the caller's project
+/// sees it, its status): a copy without the run's lists. A run holds one assignment per agent,
+/// each with the run's whole segment sequence (one point per agent), so a whole copy grows with
+/// the square of its agents — ~90 MB at 3,000 agents, taken by every poll of its live metrics
+/// (docs/benchmarks.md, Controller scale, session 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunHead {
+    pub id: u64,
+    pub test_id: u64,
+    pub project_id: u64,
+    pub run_status: RunStatus,
+}
+
+impl RunHead {
+    pub fn of(run: &Run) -> RunHead {
+        RunHead {
+            id: run.id,
+            test_id: run.test_id,
+            project_id: run.project_id,
+            run_status: run.run_status,
+        }
+    }
+}
+
 /// Who asked to stop a run, when and why (the first request; later ones change nothing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopRequest {

@@ -544,6 +544,12 @@ impl ControllerService for Service {
         Some(run)
     }
 
+    fn run_head(&self, id: u64) -> Option<crate::model::RunHead> {
+        self.co
+            .db
+            .read(|s| s.run(id).map(crate::model::RunHead::of))
+    }
+
     fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run> {
         self.co
             .db
@@ -605,7 +611,7 @@ impl ControllerService for Service {
     }
 
     fn run_agents(&self, run_id: u64) -> Option<Vec<AgentUtilization>> {
-        self.run(run_id)?;
+        self.run_head(run_id)?;
         let Some(live) = self.co.live(run_id) else {
             return Some(Vec::new());
         };
@@ -691,7 +697,7 @@ impl ControllerService for Service {
         from: &dyn Fn(&str) -> usize,
         max: usize,
     ) -> Option<Vec<crate::api::AgentSince>> {
-        self.run(run_id)?;
+        self.run_head(run_id)?;
         let Some(live) = self.co.live(run_id) else {
             return Some(Vec::new());
         };

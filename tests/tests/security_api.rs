@@ -155,6 +155,8 @@ fn other_projects_runs_are_404_and_stopped_by_id_comes_from_the_token() {
         format!("/loadtests/v2/runs/{run}"),
         format!("/v1/runs/{run}/summary"),
         format!("/v1/runs/{run}/agents"),
+        format!("/v1/runs/{run}/metrics"),
+        format!("/v1/runs/{run}/report"),
         format!("/loadtests/v2/tests/{}", v["k6-run"]["test_id"]),
     ] {
         let (status, v) = call(&c, Some(&b), "GET", &path, None);

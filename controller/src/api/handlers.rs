@@ -650,10 +650,10 @@ fn existing_run(
     caller: &Caller,
     raw_id: &str,
     raw_query: Option<&str>,
-) -> Result<crate::model::Run, ApiError> {
+) -> Result<crate::model::RunHead, ApiError> {
     let id = parse_id(raw_id, "run", "/v1/runs/12/summary")?;
     Query::parse(raw_query)?.finish(&[])?;
-    visible_run(app, caller, id)
+    visible_run_head(app, caller, id)
 }
 
 /// The run, if it exists in a project the caller sees: other projects' runs are 404, as if
@@ -665,6 +665,20 @@ pub(super) fn visible_run(
 ) -> Result<crate::model::Run, ApiError> {
     app.svc
         .get_run(id)
+        .filter(|r| caller.sees(r.project_id))
+        .ok_or_else(|| run_not_found(id))
+}
+
+/// [`visible_run`] for the routes that read a run's data rather than the run: its id, test,
+/// project and status, without copying the run (a whole run grows with the square of its
+/// agents, [`crate::model::RunHead`]).
+fn visible_run_head(
+    app: &AppState,
+    caller: &Caller,
+    id: u64,
+) -> Result<crate::model::RunHead, ApiError> {
+    app.svc
+        .run_head(id)
         .filter(|r| caller.sees(r.project_id))
         .ok_or_else(|| run_not_found(id))
 }
@@ -741,7 +755,7 @@ pub(super) async fn run_metrics(
     };
     q.finish(&["intervals"])?;
     let id = parse_id(&raw_id, "run", "/v1/runs/12/metrics")?;
-    let run = visible_run(&app, &caller, id)?;
+    let run = visible_run_head(&app, &caller, id)?;
     let metrics = if with_intervals {
         app.svc.run_metrics(run.id)
     } else {

@@ -177,6 +177,11 @@ pub trait ControllerService: Send + Sync + 'static {
             .map(|(r, _)| r)
     }
     fn get_run(&self, id: u64) -> Option<Run>;
+    /// The run's id, test, project and status, without copying the run
+    /// ([`crate::model::RunHead`]: a whole run grows with the square of its agents).
+    fn run_head(&self, id: u64) -> Option<crate::model::RunHead> {
+        self.get_run(id).map(|r| crate::model::RunHead::of(&r))
+    }
     /// One page of the runs `keep` accepts, in id order, and how many it accepts in all.
     fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run>;
     /// Asks a non-terminal run to stop (ABORTED_BY_USER). The API has already answered 404 for
