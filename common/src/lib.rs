@@ -16,3 +16,6 @@ pub mod target;
 pub mod text;
 pub mod threshold;
 pub mod time;
+
+#[cfg(test)]
+mod test_rng;

@@ -679,6 +679,7 @@ mod tests {
     use volley_common::metrics::{MetricType, Sink, ValueType};
 
     use super::*;
+    use crate::sinks::tests::{hist, impossible_sinks, run, trend_wire};
     use crate::test_rng::Rng;
     use crate::v1;
     use crate::v1::series::Sink as Wire;
@@ -701,7 +702,7 @@ mod tests {
     /// A sample: zeros, negatives, huge magnitudes and latency-like values.
     fn value(rng: &mut Rng) -> f64 {
         let unit = rng.unit();
-        match rng.next() % 6 {
+        match rng.next_u64() % 6 {
             0 => 0.0,
             1 => -unit * 1e3,
             2 => unit * 1e300,
@@ -714,10 +715,10 @@ mod tests {
         let n = [0, 1, 20, 1024, 1025, 5000][(case / 4 % 6) as usize];
         let mut sink = Sink::new(ty);
         for _ in 0..n {
-            sink.add(value(rng), rng.next() % 1000);
+            sink.add(value(rng), rng.next_u64() % 1000);
         }
-        let tags: Vec<(String, String)> = (0..rng.next() % 5)
-            .map(|i| (format!("k{}", rng.next() % 4), format!("v{i}é")))
+        let tags: Vec<(String, String)> = (0..rng.next_u64() % 5)
+            .map(|i| (format!("k{}", rng.next_u64() % 4), format!("v{i}é")))
             .collect();
         Series::from_sink(format!("metric_{}", case % 7), ValueType::Time, tags, sink)
     }
@@ -769,52 +770,14 @@ mod tests {
     /// generated decoder and `Series::take_sink` read it.
     #[test]
     fn series_read_in_place_as_decoded() {
-        let mut rng = Rng(5);
+        let mut rng = Rng::new(5);
         for case in 0..240 {
             let s = random_series(&mut rng, case);
             check_reads_alike(&s.encode_to_vec(), &format!("case {case}"));
         }
-        let trend = |count, values: Vec<f64>, histogram| {
-            Wire::Trend(v1::TrendSink {
-                count,
-                sum: 1.0,
-                min: 0.0,
-                max: 1.0,
-                values,
-                histogram,
-            })
-        };
-        let hist = |positive: Vec<(u32, Vec<u64>)>| {
-            Some(v1::Histogram {
-                zero: 0,
-                positive: positive
-                    .into_iter()
-                    .map(|(start, counts)| v1::BucketRun { start, counts })
-                    .collect(),
-                negative: vec![],
-            })
-        };
-        let bad = [
-            Wire::Counter(v1::CounterSink {
-                sum: f64::NAN,
-                samples: 1,
-            }),
-            Wire::Gauge(v1::GaugeSink {
-                max: f64::INFINITY,
-                set: true,
-                ..Default::default()
-            }),
-            Wire::Rate(v1::RateSink { trues: 3, total: 2 }),
-            trend(1025, vec![0.5; 1025], None),
-            trend(2, vec![0.5, f64::NAN], None),
-            trend(3, vec![0.5], None),
-            trend(1, vec![0.5], hist(vec![(1, vec![1])])),
-            trend(1, vec![], hist(vec![(u32::MAX - 1, vec![1])])),
-            trend(2, vec![], hist(vec![(10, vec![1, 0]), (11, vec![1])])),
-            trend(3, vec![], hist(vec![(10, vec![u64::MAX]), (20, vec![2])])),
-            trend(5, vec![], hist(vec![(10, vec![1])])),
-            trend(3, vec![], hist(vec![(10, vec![1, 0, 2])])),
-        ];
+        // The sinks the wire's checks refuse, and one more of a trend.
+        let mut bad: Vec<Wire> = impossible_sinks().into_iter().map(|(w, _, _)| w).collect();
+        bad.push(trend_wire(3, vec![], hist(vec![run(10, &[1, 0, 2])])));
         for (i, wire) in bad.into_iter().enumerate() {
             for contains in [0, 2, 9] {
                 let s = Series {
@@ -906,7 +869,7 @@ mod tests {
                 .unwrap()
                 .encoded_len();
         assert_eq!(plain_key, plain[..sink_at], "the fields before the sink");
-        let mut rng = Rng(3);
+        let mut rng = Rng::new(3);
         let mut seen = std::collections::HashMap::new();
         for case in 0..200 {
             let s = random_series(&mut rng, case);
@@ -931,7 +894,7 @@ mod tests {
     /// The batch is the generated message on the wire, both ways.
     #[test]
     fn batches_are_the_generated_message_on_the_wire() {
-        let mut rng = Rng(9);
+        let mut rng = Rng::new(9);
         let series: Vec<Series> = (0..30).map(|c| random_series(&mut rng, c)).collect();
         let old = Generated {
             run_id: 7,

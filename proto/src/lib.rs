@@ -39,7 +39,9 @@ mod batch;
 pub mod batch_clock;
 mod sinks;
 mod target;
+// The one copy of the property tests' random source is common's (see that file).
 #[cfg(test)]
+#[path = "../../common/src/test_rng.rs"]
 mod test_rng;
 pub use abort::EmptyAbortReason;
 pub use batch::{MetricBatch, SeriesList, SeriesReader, SeriesView};

@@ -263,7 +263,7 @@ impl v1::Series {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use prost::Message as _;
     use volley_common::metrics::MetricType;
 
@@ -273,12 +273,12 @@ mod tests {
     /// Any finite value: latencies, negatives, zeros, tiny and huge magnitudes.
     fn value(rng: &mut Rng) -> f64 {
         let unit = rng.unit();
-        match rng.next() % 8 {
+        match rng.next_u64() % 8 {
             0 => 0.0,
             1 => -unit * 1e3,
             2 => unit * 1e-300,
             3 => unit * 1e300,
-            4 => (rng.next() % 1000) as f64,
+            4 => (rng.next_u64() % 1000) as f64,
             _ => (unit * 12.0).exp(),
         }
     }
@@ -299,21 +299,21 @@ mod tests {
     /// decoded sinks equals the merge of the originals.
     #[test]
     fn sinks_round_trip_exactly() {
-        let mut rng = Rng(23);
+        let mut rng = Rng::new(23);
         for case in 0..300u64 {
             let ty = MetricType::ALL[(case % 4) as usize];
             let n = match case % 5 {
                 0 => 0,
                 1 => 1,
-                2 => rng.next() % 50,
-                3 => TREND_EXACT_LIMIT as u64 + rng.next() % 3,
-                _ => rng.next() % 20_000,
+                2 => rng.next_u64() % 50,
+                3 => TREND_EXACT_LIMIT as u64 + rng.next_u64() % 3,
+                _ => rng.next_u64() % 20_000,
             };
             let mut a = Sink::new(ty);
             let mut b = Sink::new(ty);
             for i in 0..n {
                 let v = value(&mut rng);
-                a.add(v, rng.next() % 1000);
+                a.add(v, rng.next_u64() % 1000);
                 if i % 3 == 0 {
                     b.add(-v, i);
                 }
@@ -378,7 +378,12 @@ mod tests {
         assert!(err.to_string().contains("not UTF-8"), "{err}");
     }
 
-    fn trend_wire(count: u64, values: Vec<f64>, histogram: Option<v1::Histogram>) -> Wire {
+    /// A trend on the wire (sum 1, min 0, max 1).
+    pub(crate) fn trend_wire(
+        count: u64,
+        values: Vec<f64>,
+        histogram: Option<v1::Histogram>,
+    ) -> Wire {
         Wire::Trend(v1::TrendSink {
             count,
             sum: 1.0,
@@ -389,24 +394,25 @@ mod tests {
         })
     }
 
-    fn run(start: u32, counts: &[u64]) -> v1::BucketRun {
+    pub(crate) fn run(start: u32, counts: &[u64]) -> v1::BucketRun {
         v1::BucketRun {
             start,
             counts: counts.to_vec(),
         }
     }
 
-    /// Each impossible series is refused naming its field.
-    #[test]
-    fn bad_series_are_refused_naming_the_field() {
-        let hist = |positive| {
-            Some(v1::Histogram {
-                zero: 0,
-                positive,
-                negative: vec![],
-            })
-        };
-        let cases: Vec<(Wire, &str, &str)> = vec![
+    /// A histogram on the wire with these runs of positive buckets.
+    pub(crate) fn hist(positive: Vec<v1::BucketRun>) -> Option<v1::Histogram> {
+        Some(v1::Histogram {
+            zero: 0,
+            positive,
+            negative: vec![],
+        })
+    }
+
+    /// Sinks no agent sends, each with the field it is refused for and what the error says.
+    pub(crate) fn impossible_sinks() -> Vec<(Wire, &'static str, &'static str)> {
+        vec![
             (
                 Wire::Counter(v1::CounterSink {
                     sum: f64::NAN,
@@ -465,7 +471,13 @@ mod tests {
                 "trend",
                 "count 5 but stores 1",
             ),
-        ];
+        ]
+    }
+
+    /// Each impossible series is refused naming its field.
+    #[test]
+    fn bad_series_are_refused_naming_the_field() {
+        let cases = impossible_sinks();
         for (wire, field, says) in cases {
             let mut series = v1::Series {
                 metric: "m".into(),

@@ -636,32 +636,7 @@ impl<'de> Deserialize<'de> for Histogram {
 pub(crate) mod tests {
     use super::*;
 
-    /// splitmix64: a tiny deterministic PRNG so tests need no extra crate.
-    pub(crate) struct Rng(u64);
-
-    impl Rng {
-        pub(crate) fn new(seed: u64) -> Self {
-            Rng(seed)
-        }
-
-        pub(crate) fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform in (0, 1).
-        pub(crate) fn unit(&mut self) -> f64 {
-            ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        }
-
-        pub(crate) fn normal(&mut self) -> f64 {
-            let (u1, u2) = (self.unit(), self.unit());
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// k6's exact percentile over sorted values.
     pub(crate) fn exact_percentile(sorted: &[f64], p: f64) -> f64 {
@@ -694,7 +669,7 @@ pub(crate) mod tests {
     fn bucket_geometry() {
         let mut rng = Rng::new(7);
         for _ in 0..100_000 {
-            let v = (rng.unit() * 80.0 - 40.0).exp2() * rng.unit();
+            let v = (rng.open_unit() * 80.0 - 40.0).exp2() * rng.open_unit();
             let i = bucket_index(v);
             assert!(i < INDEX_LIMIT);
             assert!(bucket_lower(i) <= v && v < bucket_upper(i), "{v}");
@@ -712,16 +687,16 @@ pub(crate) mod tests {
         let mut rng = Rng::new(42);
         let lognormal: Vec<f64> = (0..n).map(|_| (3.0 + 1.2 * rng.normal()).exp()).collect();
         check_distribution("lognormal", &lognormal);
-        let uniform: Vec<f64> = (0..n).map(|_| rng.unit() * 1000.0).collect();
+        let uniform: Vec<f64> = (0..n).map(|_| rng.open_unit() * 1000.0).collect();
         check_distribution("uniform", &uniform);
-        let exponential: Vec<f64> = (0..n).map(|_| -50.0 * rng.unit().ln()).collect();
+        let exponential: Vec<f64> = (0..n).map(|_| -50.0 * rng.open_unit().ln()).collect();
         check_distribution("exponential", &exponential);
         // Bimodal latencies: fast cache hits and slow misses, plus a far tail.
         let bimodal: Vec<f64> = (0..n)
             .map(|i| match i % 10 {
                 0..=6 => 0.3 + 0.05 * rng.normal().abs(),
                 7 | 8 => 120.0 + 10.0 * rng.normal().abs(),
-                _ => 5_000.0 * rng.unit() + 1.0,
+                _ => 5_000.0 * rng.open_unit() + 1.0,
             })
             .collect();
         check_distribution("bimodal", &bimodal);
@@ -805,7 +780,9 @@ pub(crate) mod tests {
     #[test]
     fn mixed_sign_percentiles_close_in_absolute_terms() {
         let mut rng = Rng::new(11);
-        let values: Vec<f64> = (0..100_000).map(|_| rng.unit() * 1000.0 - 500.0).collect();
+        let values: Vec<f64> = (0..100_000)
+            .map(|_| rng.open_unit() * 1000.0 - 500.0)
+            .collect();
         let mut h = Histogram::new();
         values.iter().for_each(|&v| {
             h.record(v);
@@ -854,9 +831,9 @@ pub(crate) mod tests {
         for case in 0..300 {
             let value = |rng: &mut Rng| match rng.next_u64() % 6 {
                 0 => 0.0,
-                1 => -(rng.unit() * 30.0).exp2(),
-                2 => rng.unit() * 1e-310,
-                _ => (rng.unit() * 20.0).exp(),
+                1 => -(rng.open_unit() * 30.0).exp2(),
+                2 => rng.open_unit() * 1e-310,
+                _ => (rng.open_unit() * 20.0).exp(),
             };
             let mut into = Histogram::new();
             for _ in 0..rng.next_u64() % 3000 {

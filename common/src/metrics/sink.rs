@@ -1013,10 +1013,11 @@ fn refuse_non_finite(
 
 #[cfg(test)]
 mod tests {
-    use super::super::histogram::tests::{exact_percentile, Rng};
+    use super::super::histogram::tests::exact_percentile;
     use super::super::histogram::RELATIVE_ERROR;
     use super::super::Sign;
     use super::*;
+    use crate::test_rng::Rng;
 
     /// A trend of `n` samples: latencies, negatives, zeros, now and then a huge one.
     fn random_trend(rng: &mut Rng, n: u64) -> TrendSink {
@@ -1024,9 +1025,9 @@ mod tests {
         for _ in 0..n {
             let v = match rng.next_u64() % 10 {
                 0 => 0.0,
-                1 => -rng.unit() * 50.0,
-                2 => rng.unit() * 1e300,
-                _ => (rng.unit() * 8.0).exp(),
+                1 => -rng.open_unit() * 50.0,
+                2 => rng.open_unit() * 1e300,
+                _ => (rng.open_unit() * 8.0).exp(),
             };
             t.add(v);
         }
@@ -1286,7 +1287,7 @@ mod tests {
     #[test]
     fn trend_merge_across_modes_matches_recording_all() {
         let mut rng = Rng::new(21);
-        let values: Vec<f64> = (0..6000).map(|_| rng.unit() * 300.0 + 1.0).collect();
+        let values: Vec<f64> = (0..6000).map(|_| rng.open_unit() * 300.0 + 1.0).collect();
         let all = trend_of(values.iter().copied());
         // Every combination of exact/histogram halves.
         for split in [600, 1000, 3000, 5500] {

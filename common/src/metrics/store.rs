@@ -372,7 +372,7 @@ mod tests {
     /// store `merge_finite` gives, series for series and in the same order, errors included.
     #[test]
     fn merging_at_slots_equals_merging_by_name_and_tags() {
-        let mut rng = crate::metrics::histogram::tests::Rng::new(9);
+        let mut rng = crate::test_rng::Rng::new(9);
         let names = ["a", "b", "c"];
         let tag_sets: Vec<TagSet> = (0..6)
             .map(|i| TagSet::from_pairs([("k", i.to_string())]))
@@ -397,7 +397,7 @@ mod tests {
                 let v = if rng.next_u64().is_multiple_of(500) {
                     1e308
                 } else {
-                    rng.unit() * 100.0
+                    rng.open_unit() * 100.0
                 };
                 sink.add(v, step);
             }
