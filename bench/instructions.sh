@@ -19,7 +19,10 @@
 # the benchmark VM's 16 MiB L3 when its neighbours are busy; --cache-kib N picks another size):
 # the figure that shows the VUs' working set outgrowing the cache as VUs are added, steady from
 # run to run like the instruction count. It is about twice as slow.
-# Needs valgrind (`apt-get install valgrind`); about a minute per binary and VU count.
+# As in bench/bench.py, the measured `volley run` is pinned with taskset to the first CPU this
+# shell may use and its `volley target` to the second (the first again on one CPU).
+# Needs valgrind (`apt-get install valgrind`) and taskset (util-linux); about a minute per binary
+# and VU count.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 vus_list="64,256"
@@ -32,7 +35,7 @@ while [ $# -gt 0 ]; do
     --vus=*) vus_list="${1#--vus=}" ;;
     --cache) cache=1 ;;
     --cache-kib) cache=1; ll_kib="${2:?--cache-kib needs a size in KiB}"; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     *) bins+=("$1") ;;
   esac
@@ -46,10 +49,18 @@ done
   { echo "--cache-kib: '$ll_kib' is not a power of two in KiB (valgrind's caches must be)" >&2; exit 2; }
 [ ${#bins[@]} -gt 0 ] || bins=("$here/../target/release/volley")
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "taskset is needed: apt-get install util-linux" >&2; exit 2; }
+
+# The CPUs this shell may use ("0-3,6" expanded): the first for the generator, the second for
+# the target.
+mapfile -t cpus < <(taskset -cp $$ | sed 's/.*: //' | tr ',' '\n' |
+  awk -F- '{ if (NF == 2) for (i = $1; i <= $2; i++) print i; else print $1 }')
+gen_cpu="${cpus[0]:?taskset listed no CPU}"
+target_cpu="${cpus[1]:-$gen_cpu}"
 
 target_bin="${bins[0]}"
 log="$(mktemp)"
-"$target_bin" target --listen 127.0.0.1:0 >"$log" 2>&1 &
+taskset -c "$target_cpu" "$target_bin" target --listen 127.0.0.1:0 >"$log" 2>&1 &
 target_pid=$!
 trap 'kill $target_pid 2>/dev/null; rm -f "$log"' EXIT
 base_url=""
@@ -64,7 +75,7 @@ done
 count() {
   local sim=()
   [ "$cache" = 1 ] && sim=(--cache-sim=yes "--LL=$((ll_kib * 1024)),16,64")
-  VUS="$2" ITERS="$3" BASE_URL="$base_url" valgrind --tool=callgrind "${sim[@]}" \
+  VUS="$2" ITERS="$3" BASE_URL="$base_url" taskset -c "$gen_cpu" valgrind --tool=callgrind "${sim[@]}" \
     --callgrind-out-file=/dev/null "$1" run --workers 1 -q "$here/scripts/iterations.js" \
     2>&1 >/dev/null |
     awk '/Collected/ {
