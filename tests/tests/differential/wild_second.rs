@@ -245,3 +245,14 @@ fn wild_requests_to_undefined_urls_and_bad_params_are_failed_responses() {
         summary: true,
     });
 }
+
+#[test]
+fn wild_every_crypto_hash_and_hmac_with_every_output_encoding() {
+    differential(&Case {
+        script: "wild_crypto_hashes.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

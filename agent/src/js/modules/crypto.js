@@ -5,11 +5,15 @@ function digest(algo) {
   return (input, outputEncoding) => V.hash(algo, input, outputEncoding === undefined ? 'binary' : String(outputEncoding));
 }
 
+export const md4 = digest('md4');
 export const md5 = digest('md5');
 export const sha1 = digest('sha1');
 export const sha256 = digest('sha256');
 export const sha384 = digest('sha384');
 export const sha512 = digest('sha512');
+export const sha512_224 = digest('sha512_224');
+export const sha512_256 = digest('sha512_256');
+export const ripemd160 = digest('ripemd160');
 
 export function hmac(algo, secret, data, outputEncoding) {
   return V.hmac(String(algo), secret, data, outputEncoding === undefined ? 'binary' : String(outputEncoding));
@@ -43,4 +47,7 @@ export function createHMAC(algo, secret) { return new Hasher(String(algo), secre
 
 export function randomBytes(size) { return V.randomBytes(Number(size)); }
 
-export default { md5, sha1, sha256, sha384, sha512, hmac, createHash, createHMAC, randomBytes };
+export default {
+  md4, md5, sha1, sha256, sha384, sha512, sha512_224, sha512_256, ripemd160,
+  hmac, createHash, createHMAC, randomBytes,
+};

@@ -126,7 +126,9 @@ fn hex(b: &[u8]) -> String {
 fn digest(algo: &str, data: &[u8]) -> Option<Vec<u8>> {
     use md5::Digest as _;
     Some(match algo {
+        "md4" => md4::Md4::digest(data).to_vec(),
         "md5" => md5::Md5::digest(data).to_vec(),
+        "ripemd160" => ripemd::Ripemd160::digest(data).to_vec(),
         "sha1" => sha1::Sha1::digest(data).to_vec(),
         "sha256" => sha2::Sha256::digest(data).to_vec(),
         "sha384" => sha2::Sha384::digest(data).to_vec(),
@@ -148,7 +150,9 @@ fn hmac_of(algo: &str, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
         }};
     }
     Some(match algo {
+        "md4" => mac!(md4::Md4),
         "md5" => mac!(md5::Md5),
+        "ripemd160" => mac!(ripemd::Ripemd160),
         "sha1" => mac!(sha1::Sha1),
         "sha256" => mac!(sha2::Sha256),
         "sha384" => mac!(sha2::Sha384),
@@ -160,7 +164,8 @@ fn hmac_of(algo: &str, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-const HASHES: &str = "md5, sha1, sha224, sha256, sha384, sha512, sha512_224, sha512_256";
+const HASHES: &str =
+    "md4, md5, sha1, sha224, sha256, sha384, sha512, sha512_224, sha512_256, ripemd160";
 
 #[cfg(test)]
 mod tests {
@@ -180,6 +185,12 @@ mod tests {
                crypto.sha1('abc', 'base64'),
                crypto.sha256('abc').byteLength,
                crypto.randomBytes(5).byteLength,
+               crypto.md4('abc', 'hex'),
+               crypto.ripemd160('abc', 'hex'),
+               crypto.sha512_256('abc', 'hex'),
+               crypto.sha512_224('abc', 'hex'),
+               crypto.hmac('md4', 'key', 'msg', 'hex').length,
+               crypto.hmac('ripemd160', 'key', 'msg', 'hex').length,
              ];",
         )
         .unwrap();
@@ -192,7 +203,13 @@ mod tests {
                 "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8",
                 "qZk+NkcGgWq6PiVxeFDCbJzQ2J0=",
                 32,
-                5
+                5,
+                "a448017aaf21d8525fc10ae87aa6729d",
+                "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc",
+                "53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23",
+                "4634270f707b6a54daae7530460842e20e37ed265ceee9a43e8924aa",
+                32,
+                40
             ])
         );
         let e = vu
