@@ -1,7 +1,7 @@
 // Checks with their own tags and thresholds on them, checks returning false, a check on an
-// undefined value, and a check whose function throws.
+// undefined value, a check whose function throws, and checks and groups called wrongly.
 import http from 'k6/http';
-import { check } from 'k6';
+import { check, group } from 'k6';
 
 export const options = {
   vus: 1,
@@ -27,6 +27,13 @@ export default function () {
     threw = e.message;
   }
   check(threw, { 'check rethrows': (t) => t === 'inside check' });
+  check(null, {
+    'a number as the checks passes': () => check(res, 5) === true,
+    'a string as the checks': () => check(res, 'y') === true,
+    'no checks throws': () => { try { check(res); return false; } catch (e) { return String(e) === 'GoError: no checks provided to `check`'; } },
+    'null checks throw': () => { try { check(res, null); return false; } catch (e) { return e instanceof TypeError; } },
+    'group without a function': () => { try { group('g'); return false; } catch (e) { return e.message === 'group() requires a callback as a second argument'; } },
+  });
 }
 
 export function handleSummary(data) {

@@ -2,9 +2,17 @@
 const V = globalThis.__volley;
 
 export function check(val, sets, tags) {
-  if (sets === null || typeof sets !== 'object') {
-    throw new TypeError('check() expects an object of named checks as its second argument');
+  if (arguments.length < 2) {
+    const e = new GoError('no checks provided to `check`');
+    e.value = {};
+    throw e;
   }
+  if (sets === null || sets === undefined) {
+    // k6's words (goja's ToObject); any other value is converted to an object, as there: a
+    // string's characters become checks, a number has none (so the check passes).
+    throw new TypeError('Cannot convert undefined or null to object');
+  }
+  if (typeof sets !== 'object') sets = Object(sets);
   let all = true;
   const t = tags === undefined ? null : tags;
   // An index loop: `for...of` makes an iterator and a result object per step, per check call.
@@ -31,7 +39,7 @@ export function check(val, sets, tags) {
 
 export function group(name, fn) {
   if (typeof fn !== 'function') {
-    throw new TypeError('group() requires a callback as its second argument');
+    throw new GoError('group() requires a callback as a second argument');
   }
   if (fn.constructor && fn.constructor.name === 'AsyncFunction') {
     // k6's words, link included.

@@ -178,6 +178,36 @@ mod tests {
     }
 
     #[test]
+    fn check_takes_any_value_as_its_checks_as_k6_does() {
+        // k6 v1.1.0: no second argument is a GoError, null a TypeError, and anything else is
+        // converted to an object (a string's characters are checks; a number has none).
+        let vu = TestVu::new();
+        vu.run(
+            "import { check } from 'k6';
+             const threw = (f) => { try { f(); return null; } catch (e) { return String(e); } };
+             globalThis.out = [threw(() => check(1)), threw(() => check(1, null)),
+                               check(1, 5), check(1, 'x')];",
+        )
+        .unwrap();
+        assert_eq!(
+            vu.json("out"),
+            serde_json::json!([
+                "GoError: no checks provided to `check`",
+                "TypeError: Cannot convert undefined or null to object",
+                true,
+                true
+            ])
+        );
+        let names: Vec<_> = vu
+            .take_samples()
+            .into_iter()
+            .filter(|s| s.metric == "checks")
+            .map(|s| s.tags["check"].clone())
+            .collect();
+        assert_eq!(names, ["0"]);
+    }
+
+    #[test]
     fn groups_nest_and_record_their_duration_once_left() {
         let vu = TestVu::new();
         vu.run("import { group } from 'k6'; group('a', () => group('b', () => 1));")
