@@ -256,3 +256,14 @@ fn wild_every_crypto_hash_and_hmac_with_every_output_encoding() {
         summary: true,
     });
 }
+
+#[test]
+fn wild_response_fields_cookies_sent_and_bodies_that_are_not_json() {
+    differential(&Case {
+        script: "wild_response_fields.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

@@ -304,7 +304,16 @@ export class Response {
     }
     if (this._parsed === undefined) {
       const text = typeof this.body === 'string' ? this.body : V.utf8Decode(this.body);
-      Object.defineProperty(this, '_parsed', { value: JSON.parse(text), enumerable: false, writable: true });
+      let parsed;
+      try {
+        parsed = JSON.parse(text);
+      } catch (e) {
+        // k6 runs a selector over the raw text (gjson): a body that is not JSON selects
+        // nothing. Without one, the parse error is thrown.
+        if (selector !== undefined) return undefined;
+        throw e;
+      }
+      Object.defineProperty(this, '_parsed', { value: parsed, enumerable: false, writable: true });
     }
     return selector === undefined ? this._parsed : more().select(this._parsed, selector);
   }

@@ -560,7 +560,7 @@ mod vu_tests {
         assert_eq!(
             out[4],
             serde_json::json!({"sid": [{"name": "sid", "value": "abc", "domain": "", "path": "/",
-                "http_only": false, "secure": false, "max_age": 0, "expires": 0}]})
+                "http_only": false, "secure": false, "max_age": 0, "expires": -6_795_364_578_871_i64}]})
         );
         let request = &out[5];
         assert_eq!(request["method"], "GET");
@@ -695,6 +695,33 @@ mod vu_tests {
         assert_eq!(
             vu.json("out"),
             serde_json::json!([true, true, true, "{\"z\":[\"3\"]}"])
+        );
+    }
+
+    #[test]
+    fn the_request_shows_the_cookies_sent_and_not_the_wire_only_headers() {
+        let (url, server) = serve(
+            1,
+            "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n<p>hi</p>",
+        );
+        let vu = TestVu::new();
+        vu.run(&format!(
+            "import http from 'k6/http';
+             const r = http.post('{url}/', 'body', {{ cookies: {{ a: '1', b: {{ value: '2', replace: true }} }} }});
+             globalThis.out = [r.request.cookies, Object.keys(r.request.headers).sort(),
+                               r.json('a.b'), (() => {{ try {{ r.json(); return 'parsed'; }} catch (e) {{ return 'threw'; }} }})()];"
+        ))
+        .unwrap();
+        server.join().unwrap();
+        assert_eq!(
+            vu.json("out"),
+            serde_json::json!([
+                {"a": [{"name": "a", "value": "1", "replace": false}],
+                 "b": [{"name": "b", "value": "2", "replace": false}]},
+                ["Cookie", "User-Agent"],
+                null,
+                "threw"
+            ])
         );
     }
 

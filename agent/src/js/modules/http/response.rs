@@ -347,13 +347,17 @@ impl Parts {
         shapes.keyed_object(ctx, RESPONSE_HEADERS_SLOT, &names, &mut values)
     }
 
-    /// `res.request`, with its headers as k6 shows them: name → array of values.
+    /// `res.request`, with its headers as k6 shows them: name → array of values, without the
+    /// `Host` and `Content-Length` that Go's client writes on the wire and k6 never lists.
     fn request<'js>(&self, ctx: &Ctx<'js>, shapes: &ResponseShapes<'js>) -> R<Object<'js>> {
         let mut texts: Vec<Rc<str>> = Vec::with_capacity(self.request_headers.keys_len());
         let mut values = Raw::new(ctx);
         let mut arr: Option<Raw> = None;
         let mut last: Option<&http::HeaderName> = None;
         for (name, v) in self.request_headers.iter() {
+            if name == http::header::HOST || name == http::header::CONTENT_LENGTH {
+                continue;
+            }
             if !last.is_some_and(|l| std::ptr::eq(l, name)) {
                 if let Some(mut done) = arr.take() {
                     values.push_raw(done.array()?)?;
@@ -374,8 +378,38 @@ impl Parts {
         r.string(&self.url)?;
         r.value(rh.into_value())?;
         r.string(&String::from_utf8_lossy(&self.request_body))?;
-        r.value(Object::new(ctx.clone())?.into_value())?;
+        r.value(self.request_cookies(ctx)?.into_value())?;
         r.object_like(&shapes.request)
+    }
+
+    /// `res.request.cookies`: the cookies sent (the params' and the jar's, as the `Cookie`
+    /// header carried them), `{name: [{name, value, replace}]}`; k6 v1.1.0 shows `replace`
+    /// false even for a params cookie that asked for it.
+    fn request_cookies<'js>(&self, ctx: &Ctx<'js>) -> R<Object<'js>> {
+        let out = Object::new(ctx.clone())?;
+        for header in self.request_headers.get_all(http::header::COOKIE) {
+            for pair in header_text(header).split(';') {
+                let pair = pair.trim();
+                if pair.is_empty() {
+                    continue;
+                }
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let c = Object::new(ctx.clone())?;
+                c.set("name", name)?;
+                c.set("value", value)?;
+                c.set("replace", false)?;
+                let list: Array = match out.get::<_, Option<Array>>(name)? {
+                    Some(l) => l,
+                    None => {
+                        let l = Array::new(ctx.clone())?;
+                        out.set(name, l.clone())?;
+                        l
+                    }
+                };
+                list.set(list.len(), c)?;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -387,6 +421,11 @@ fn header_text(v: &http::HeaderValue) -> Cow<'_, str> {
         Err(_) => String::from_utf8_lossy(v.as_bytes()),
     }
 }
+
+/// The `expires` k6 v1.1.0 gives a cookie without one: Go's zero time in Unix nanoseconds
+/// (which overflows int64) divided down to milliseconds. Measured; scripts that test for a
+/// session cookie compare with it.
+const SESSION_COOKIE_EXPIRES: f64 = -6_795_364_578_871.0;
 
 /// `res.cookies`: the cookies the response set, `{name: [{name, value, domain, path, ...}]}`.
 fn response_cookies<'js>(ctx: &Ctx<'js>, k: &Keys<'js>, set_cookies: &[&str]) -> R<Object<'js>> {
@@ -418,7 +457,7 @@ fn response_cookies<'js>(ctx: &Ctx<'js>, k: &Keys<'js>, set_cookies: &[&str]) ->
         )?;
         let expires = match c.expires_datetime() {
             Some(dt) => dt.unix_timestamp() as f64 * 1000.0,
-            None => 0.0,
+            None => SESSION_COOKIE_EXPIRES,
         };
         shapes::define(
             &e,
