@@ -249,6 +249,13 @@ impl SeriesStore {
         self.series.len()
     }
 
+    /// Whether the store has the series of `name` and `tags`.
+    pub fn contains(&self, name: &str, tags: &TagSet) -> bool {
+        self.index
+            .get(name)
+            .is_some_and(|(_, by_tags)| by_tags.contains_key(tags))
+    }
+
     /// The metric merged over every tag set that contains `filter`; None without data.
     pub fn aggregate(&self, name: &str, filter: &[(String, String)]) -> Option<Sink> {
         let mut out: Option<Sink> = None;

@@ -128,7 +128,14 @@ impl Machine {
         if batch.seq > a.last_seq {
             a.last_seq = batch.seq;
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            merge::merge_batch(&mut live, &mut self.agent_gauges, &agent, batch, step_ms);
+            merge::merge_batch_within(
+                &mut live,
+                &mut self.agent_gauges,
+                &agent,
+                batch,
+                step_ms,
+                self.cfg.limits.max_series,
+            );
             // Bounded: the driver takes them after every step.
             self.merged_lags_ms
                 .push(now.unix_ms.saturating_sub(end_unix_ms));

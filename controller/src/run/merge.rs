@@ -74,6 +74,23 @@ pub fn merge_batch(
     batch: pb::MetricBatch,
     step_ms: u64,
 ) {
+    merge_batch_within(live, gauges, agent, batch, step_ms, usize::MAX);
+}
+
+/// [`merge_batch`] for a run of at most `max_series` series: once the run has more (one more
+/// is enough for the limit to stop it, docs/failures.md), a batch's new series are dropped
+/// and only the run's own are merged. A run stopped by the limit goes on until its agents (or
+/// its `--out cloud` client) end it, and every batch of new series used to be merged: 1.8
+/// million series, 1.3 GB of controller memory and growing, for a run allowed 10,000
+/// (docs/security.md#attacked-on-2026-12-07).
+pub fn merge_batch_within(
+    live: &mut LiveData,
+    gauges: &mut AgentGauges,
+    agent: &str,
+    batch: pb::MetricBatch,
+    step_ms: u64,
+    max_series: usize,
+) {
     // Saturating: an agent's clock (or a forged batch) may say anything up to u64::MAX.
     let bucket = batch.end_unix_ms.div_ceil(step_ms).saturating_mul(step_ms);
     live.step_ms = step_ms;
@@ -151,6 +168,13 @@ pub fn merge_batch(
             }
         };
         let tags = &resolved.tags;
+        if series.series_count() > max_series && !series.contains(metric, tags) {
+            drops.note(
+                Some(metric),
+                &format_args!("the run has more than {max_series} series (max_series)"),
+            );
+            continue;
+        }
         let merged = series.merge_delta_at(&mut resolved.slot, metric, info, tags, sink);
         if let Err(e) = merged {
             drops.note(None, &e);
@@ -547,5 +571,49 @@ mod tests {
             4,
             "the run's own series keep their tags"
         );
+    }
+
+    #[test]
+    fn past_max_series_new_series_are_dropped_and_known_ones_merged() {
+        let (mut live, mut gauges) = (LiveData::default(), AgentGauges::default());
+        let tagged = |n: u32| {
+            pb::Series::from_sink(
+                "iterations".into(),
+                ValueType::Default,
+                [("n", n.to_string())],
+                counter(1.0, 1),
+            )
+        };
+        for (seq, ids) in [(1, 0..5), (2, 3..8)] {
+            let batch = pb::MetricBatch {
+                run_id: 1,
+                seq,
+                start_unix_ms: seq * 1000,
+                end_unix_ms: seq * 1000 + 1000,
+                series: ids.map(tagged).collect(),
+            };
+            merge_batch_within(&mut live, &mut gauges, "a", batch, 1000, 2);
+        }
+        // One series more than allowed (what stops the run), never more.
+        assert_eq!(live.series.series_count(), 3);
+        let Some(Sink::Counter(c)) = live.series.aggregate("iterations", &[]) else {
+            panic!("no iterations")
+        };
+        // Series 0, 1 and 2 of the first batch; none of the second is one of them.
+        assert_eq!(c.sum, 3.0);
+        let batch = pb::MetricBatch {
+            run_id: 1,
+            seq: 3,
+            start_unix_ms: 3000,
+            end_unix_ms: 4000,
+            series: (1..6).map(tagged).collect(),
+        };
+        merge_batch_within(&mut live, &mut gauges, "a", batch, 1000, 2);
+        assert_eq!(live.series.series_count(), 3);
+        let Some(Sink::Counter(c)) = live.series.aggregate("iterations", &[]) else {
+            panic!("no iterations")
+        };
+        // Series 1 and 2 are the run's own: merged.
+        assert_eq!(c.sum, 5.0);
     }
 }
