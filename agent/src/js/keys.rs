@@ -51,6 +51,8 @@ pub enum Key {
     Tags,
     Compression,
     Expected,
+    LookingUp,
+    Ocsp,
 }
 
 const NAMES: &[&str] = &[
@@ -93,6 +95,8 @@ const NAMES: &[&str] = &[
     "tags",
     "compression",
     "expected",
+    "looking_up",
+    "ocsp",
 ];
 
 /// The interned names of one runtime.
@@ -134,7 +138,8 @@ mod tests {
 
     #[test]
     fn names_match_keys_and_set_properties() {
-        assert_eq!(NAMES.len(), Key::Expected as usize + 1);
+        assert_eq!(NAMES.len(), Key::Ocsp as usize + 1);
+        assert_eq!(NAMES[Key::LookingUp as usize], "looking_up");
         assert_eq!(NAMES[Key::TlsHandshaking as usize], "tls_handshaking");
         assert_eq!(NAMES[Key::MaxAge as usize], "max_age");
         let rt = Runtime::new().unwrap();

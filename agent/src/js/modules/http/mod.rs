@@ -542,6 +542,7 @@ mod vu_tests {
             "remote_port",
             "tls_version",
             "tls_cipher_suite",
+            "ocsp",
             "error",
             "error_code",
             "body",
@@ -709,7 +710,8 @@ mod vu_tests {
             "import http from 'k6/http';
              const r = http.post('{url}/', 'body', {{ cookies: {{ a: '1', b: {{ value: '2', replace: true }} }} }});
              globalThis.out = [r.request.cookies, Object.keys(r.request.headers).sort(),
-                               r.json('a.b'), (() => {{ try {{ r.json(); return 'parsed'; }} catch (e) {{ return 'threw'; }} }})()];"
+                               r.json('a.b'), (() => {{ try {{ r.json(); return 'parsed'; }} catch (e) {{ return 'threw'; }} }})(),
+                               r.ocsp, r.timings.looking_up];"
         ))
         .unwrap();
         server.join().unwrap();
@@ -720,7 +722,10 @@ mod vu_tests {
                  "b": [{"name": "b", "value": "2", "replace": false}]},
                 ["Cookie", "User-Agent"],
                 null,
-                "threw"
+                "threw",
+                {"produced_at": 0, "this_update": 0, "next_update": 0, "revoked_at": 0,
+                 "revocation_reason": "", "status": ""},
+                0
             ])
         );
     }

@@ -38,7 +38,7 @@ fn status_text(code: u16) -> String {
 }
 
 /// The properties of a response, in order (the template made by `responseShapes`).
-const RESPONSE_KEYS: [Key; 15] = [
+const RESPONSE_KEYS: [Key; 16] = [
     Key::Status,
     Key::StatusText,
     Key::Url,
@@ -47,6 +47,7 @@ const RESPONSE_KEYS: [Key; 15] = [
     Key::RemotePort,
     Key::TlsVersion,
     Key::TlsCipherSuite,
+    Key::Ocsp,
     Key::Error,
     Key::ErrorCode,
     Key::Body,
@@ -56,8 +57,9 @@ const RESPONSE_KEYS: [Key; 15] = [
     Key::Request,
 ];
 /// The properties of `res.timings`, in order.
-const TIMINGS_KEYS: [Key; 7] = [
+const TIMINGS_KEYS: [Key; 8] = [
     Key::Blocked,
+    Key::LookingUp,
     Key::Connecting,
     Key::TlsHandshaking,
     Key::Sending,
@@ -101,8 +103,12 @@ impl<'js> ResponseShapes<'js> {
         let k = keys(ctx)?;
         let atoms = |ks: &[Key]| ks.iter().map(|&key| k.get(key)).collect::<Vec<_>>();
         let out = Array::new(ctx.clone())?;
-        let lazy =
-            |i: usize| matches!(RESPONSE_KEYS[i], Key::Headers | Key::Cookies | Key::Request);
+        let lazy = |i: usize| {
+            matches!(
+                RESPONSE_KEYS[i],
+                Key::Ocsp | Key::Headers | Key::Cookies | Key::Request
+            )
+        };
         out.set(
             0,
             shapes::template_lazy(ctx, Some(proto), &atoms(&RESPONSE_KEYS), lazy)?,
@@ -227,8 +233,10 @@ pub(super) fn response_object<'js>(
     };
     let tm = &ex.timings;
     let mut t = Raw::new(ctx);
+    // `looking_up` is always 0: k6 v1.1.0 still lists it, but DNS time is part of `blocked`.
     for n in [
         tm.blocked,
+        0.0,
         tm.connecting,
         tm.tls_handshaking,
         tm.sending,
@@ -249,6 +257,7 @@ pub(super) fn response_object<'js>(
     o.int(i32::from(ex.remote_port))?;
     o.string(ex.tls_version.as_deref().unwrap_or_default())?;
     o.string(ex.tls_cipher_suite.as_deref().unwrap_or_default())?;
+    o.undefined()?; // ocsp
     o.string(ex.error.as_deref().unwrap_or_default())?;
     o.value(ex.error_code.into_js(ctx)?)?;
     o.value(body)?;
@@ -306,6 +315,8 @@ impl LazyValue for Parts {
             response_cookies(ctx, &k, &set_cookies)?
         } else if *name == k.get(Key::Request) {
             self.request(ctx, &shapes)?
+        } else if *name == k.get(Key::Ocsp) {
+            no_ocsp(ctx)?
         } else {
             return Ok(Value::new_undefined(ctx.clone()));
         };
@@ -411,6 +422,18 @@ impl Parts {
         }
         Ok(out)
     }
+}
+
+/// `res.ocsp` as k6 v1.1.0 shows it without a stapled OCSP response (Volley asks for none):
+/// zero times, empty reason and status.
+fn no_ocsp<'js>(ctx: &Ctx<'js>) -> R<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    for key in ["produced_at", "this_update", "next_update", "revoked_at"] {
+        o.set(key, 0)?;
+    }
+    o.set("revocation_reason", "")?;
+    o.set("status", "")?;
+    Ok(o)
 }
 
 /// A header value as text: the bytes themselves when they are UTF-8 (nearly always: ASCII),
