@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::cells::Method::{Api, Resume, Sigint, Sigint2, Sigterm};
-use super::cells::{Cell, Phase, Summary, Td};
+use super::cells::{Cell, Phase, Summary, Td, SECOND_TEXT};
 use crate::{api_status, free_port, http_patch, send_signal, spawn_volley_run, LineLog};
 
 /// How long the driver waits for the phase under test to start.
@@ -22,6 +22,9 @@ pub const CELL_TIMEOUT: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_millis(200);
 /// Gap between the two signals of a double Ctrl+C.
 const SECOND_SIGNAL_GAP: Duration = Duration::from_millis(50);
+/// A double Ctrl+C whose process closed its pipes this soon after the second signal, without
+/// saying anything was skipped, was already exiting on the first (the pipe reader's latency).
+const LATE_SECOND: Duration = Duration::from_millis(20);
 /// Cells run at the same time (2 CPU cores; most cells sleep).
 pub const PARALLEL: usize = 4;
 
@@ -49,8 +52,11 @@ pub struct Observed {
     pub api_reply: Option<Result<(u16, Duration), String>>,
     /// `GET /v1/status` just before the action.
     pub status: Option<Result<i64, String>>,
-    /// A double Ctrl+C whose process had already exited before the second signal.
+    /// A double Ctrl+C whose process had already exited before the second signal, or was
+    /// exiting with the first signal's outcome as it landed (see [`LATE_SECOND`]).
     pub second_after_exit: bool,
+    /// When the driver sent a double Ctrl+C's second signal.
+    pub second_sent: Option<Instant>,
     /// Time from the action to the exit.
     pub exit_after: Option<Duration>,
 }
@@ -146,6 +152,7 @@ pub fn run_cell(cell: &Cell) -> Observed {
             if matches!(child.try_wait(), Ok(Some(_))) {
                 obs.second_after_exit = true;
             } else {
+                obs.second_sent = Some(Instant::now());
                 send_signal(pid, "INT");
             }
         }
@@ -202,6 +209,14 @@ fn finish(
 
     let err_lines = stderr.lines();
     let has = |needle: &str| err_lines.iter().any(|(_, l)| l.contains(needle));
+    // A first Ctrl+C that ends the run at once (during init nothing is left to run) can have the
+    // process exiting as the second signal lands: it closes its pipes before `try_wait` sees it
+    // gone. It printed the first signal's outcome, not the second's, and is judged as that.
+    if let Some(sent) = obs.second_sent {
+        if exited <= sent + LATE_SECOND && !has(SECOND_TEXT) {
+            obs.second_after_exit = true;
+        }
+    }
     obs.td = Some(Td::seen(has));
     let out = stdout.text();
     obs.summary = Some(Summary::seen(&out));
