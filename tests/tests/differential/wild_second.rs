@@ -267,3 +267,14 @@ fn wild_response_fields_cookies_sent_and_bodies_that_are_not_json() {
         summary: true,
     });
 }
+
+#[test]
+fn wild_custom_metric_values_and_tags_k6_takes_or_refuses() {
+    differential(&Case {
+        script: "wild_custom_metric_values.js",
+        exit_code: 0,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    });
+}

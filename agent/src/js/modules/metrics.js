@@ -13,9 +13,29 @@ function make(type) {
     }
     add(value, tags) {
       if (typeof value === 'boolean') value = value ? 1 : 0;
-      return V.metricAdd(this._id, Number(value), tags === undefined ? null : tags);
+      const n = value === null ? NaN : Number(value);
+      if (tags !== undefined && tags !== null) checkTags(this.name, tags);
+      // k6's words for what is not a number (null included); Infinity goes on to the native,
+      // which refuses it (docs/k6-compatibility.md#strictness).
+      const invalid = Number.isNaN(n)
+        ? `'${String(value)}' is an invalid value for metric '${this.name}', a number or a boolean value is expected`
+        : null;
+      return V.metricAdd(this._id, n, tags === undefined ? null : tags, invalid);
     }
   };
+}
+
+// k6 throws on a tag value that is not a string, a number or a boolean (null included).
+function checkTags(name, tags) {
+  for (const k of Object.keys(tags)) {
+    const t = typeof tags[k];
+    if (t !== 'string' && t !== 'number' && t !== 'boolean') {
+      const e = new Error(`cannot add tags for the '${name}' custom metric: invalid value for metric tag '${k}': only String, Boolean and Number types are accepted as a metric tag values`);
+      Object.defineProperty(e, 'name', { value: 'GoError', writable: true, configurable: true });
+      e.value = {};
+      throw e;
+    }
+  }
 }
 
 export const Counter = make('counter');

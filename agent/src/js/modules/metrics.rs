@@ -57,7 +57,12 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
         "metricAdd",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, id: usize, value: f64, tags: Opt<Value<'js>>| -> R<bool> {
+            move |ctx: Ctx<'js>,
+                  id: usize,
+                  value: f64,
+                  tags: Opt<Value<'js>>,
+                  invalid: Opt<Option<String>>|
+                  -> R<bool> {
                 if vu2.phase.get() == Phase::Init {
                     return Err(Exception::throw_message(
                         &ctx,
@@ -65,10 +70,17 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
                     ));
                 }
                 if !value.is_finite() {
-                    let name = vu2.registry.get(id).map(|d| d.name).unwrap_or_default();
-                    let msg = format!(
-                        "cannot add {value} to metric '{name}': the value must be a finite number"
-                    );
+                    // `invalid`: k6's words for a value that is not a number (from metrics.js).
+                    let msg = match invalid.0.flatten() {
+                        Some(m) => m,
+                        None => {
+                            let name = vu2.registry.get(id).map(|d| d.name).unwrap_or_default();
+                            format!(
+                                "cannot add {value} to metric '{name}': the value must be a \
+                                 finite number"
+                            )
+                        }
+                    };
                     if vu2.run.as_ref().is_some_and(|r| r.settings.throw) {
                         return Err(Exception::throw_type(&ctx, &msg));
                     }
@@ -121,6 +133,28 @@ mod tests {
             e.to_string(),
             "metrics must be declared in the init context"
         );
+    }
+
+    #[test]
+    fn values_and_tags_k6_refuses_are_refused_in_its_words() {
+        let vu = TestVu::new();
+        vu.set_phase(Phase::Init);
+        vu.run("import { Counter } from 'k6/metrics'; globalThis.c = new Counter('cc');")
+            .unwrap();
+        vu.set_phase(Phase::Iteration);
+        vu.run(
+            "globalThis.r = [c.add(null), c.add('abc'), c.add('2'), c.add([3])];
+             try { c.add(1, { t: { x: 1 } }); } catch (e) { r.push(String(e)); }",
+        )
+        .unwrap();
+        assert_eq!(
+            vu.json("r"),
+            serde_json::json!([false, false, true, true,
+                "GoError: cannot add tags for the 'cc' custom metric: invalid value for metric \
+                 tag 't': only String, Boolean and Number types are accepted as a metric tag values"])
+        );
+        let values: Vec<f64> = vu.take_samples().iter().map(|s| s.value).collect();
+        assert_eq!(values, [2.0, 3.0]);
     }
 
     #[test]
