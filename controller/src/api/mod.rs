@@ -24,6 +24,7 @@ pub use volley_api::StreamedRunRequest;
 use volley_api::{CreateToken, TokenCreated, TokenView};
 
 mod agents;
+mod body_deadline;
 mod controllers;
 pub mod dashboard;
 mod error;
@@ -451,6 +452,8 @@ pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) ->
         .fallback(meta::route_not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .with_state(state)
+        // Outermost: every body, forwarded or not, must keep arriving.
+        .layer(axum::middleware::from_fn(body_deadline::limit))
 }
 
 /// The OpenAPI 3.1 document of the API (made once), from the same route table as the router.
