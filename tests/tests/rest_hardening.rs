@@ -4,6 +4,8 @@
 //! - an idle kept-alive connection is closed at the same timeout;
 //! - five times the cap of idle connections do not keep `/health` from answering.
 //! - a 48 KiB path is repeated in the audit log by its first 200 bytes only.
+//! - a request body trickled a byte a second, with a valid token, is answered 400 once its
+//!   30 s grace is used up (docs/security.md).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -157,4 +159,50 @@ fn a_huge_path_is_not_repeated_in_the_audit_log() {
     assert_eq!(log.text().matches(&cut).count(), 2, "{}", log.tail(5));
     let longest = log.text().lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 2048, "an audit line of {longest} bytes");
+}
+
+/// A valid token's body sent a byte a second: the read fails after the 30 s grace (at 64 KiB/s
+/// the 30 bytes received buy nothing more) and the answer says so.
+#[test]
+fn a_body_trickled_a_byte_a_second_is_answered_after_the_grace() {
+    let c = controller();
+    let mut s = connect(&c);
+    let t0 = Instant::now();
+    write!(
+        s,
+        "POST /v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        c.admin_token
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "a trickled body was still being read after {:?}",
+            t0.elapsed()
+        );
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&answer).contains("too slowly") {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                std::thread::sleep(Duration::from_millis(800));
+                if s.write_all(b" ").is_err() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("arrived too slowly"), "{answer}");
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_secs(29), "answered after {took:?}");
 }
