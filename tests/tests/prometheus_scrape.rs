@@ -105,18 +105,23 @@ fn controller_and_agent_metrics_pass_promtool_during_and_after_a_run() {
     );
     let (id, _) = cluster.wait_new_run(0, &[2], Duration::from_secs(30));
 
-    // While it runs: wait until the controller has merged and checkpointed some batches.
+    // While it runs: wait until the controller has merged and checkpointed some batches and the
+    // agent's VUs have started (its first batch may go out at its interval's phase before the
+    // run's start time: docs/cluster-runs.md#metric-batches).
     let deadline = Instant::now() + Duration::from_secs(10);
-    let controller = loop {
+    let (controller, agent) = loop {
         let text = scrape_controller(&cluster);
+        let agent = scrape_agent(&agent_addr);
         if sample(&text, "volley_metric_batches_merged_total") >= 1.0
             && sample(&text, "volley_checkpoint_duration_seconds_count") >= 1.0
+            && sample(&agent, "volley_agent_vus") == 2.0
         {
-            break text;
+            break (text, agent);
         }
         assert!(
             Instant::now() < deadline,
-            "no batch merged and checkpointed within 10 s of RUNNING:\n{text}"
+            "no batch merged and checkpointed, or the agent's 2 VUs not started, within 10 s of \
+             RUNNING:\n{text}\n{agent}"
         );
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -133,7 +138,6 @@ fn controller_and_agent_metrics_pass_promtool_during_and_after_a_run() {
     assert_eq!(wanted["wanted"], 1, "{wanted}");
     assert_eq!(wanted["busy"], 1, "{wanted}");
     assert!(sample(&controller, "volley_checkpoint_size_bytes_sum") > 0.0);
-    let agent = scrape_agent(&agent_addr);
     assert_eq!(sample(&agent, "volley_agent_run_id"), id as f64, "{agent}");
     assert_eq!(sample(&agent, "volley_agent_vus"), 2.0, "{agent}");
     assert_eq!(sample(&agent, "volley_agent_registered"), 1.0);
