@@ -572,24 +572,20 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn agents_port_closes_a_connection_on_which_no_agent_registered() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let limits = GrpcLimits {
-            max_connections: 4,
-            handshake_timeout: Duration::from_millis(500),
-            ..GrpcLimits::default()
-        };
-        let mut rx = incoming(listener, limits, None);
-        let served = tokio::spawn(async move {
+    /// Accepts `n` connections, marks the `agent`-th one's agent registered (what `crate::grpc`
+    /// does), and drains each: what each read, in order of arrival.
+    fn serve(
+        mut rx: tokio::sync::mpsc::Receiver<io::Result<Bounded>>,
+        n: usize,
+        agent: usize,
+    ) -> tokio::task::JoinHandle<Vec<Result<usize, io::ErrorKind>>> {
+        tokio::spawn(async move {
             let mut reads = Vec::new();
-            for i in 0..2 {
+            for i in 0..n {
                 let Some(Ok(conn)) = rx.recv().await else {
                     break;
                 };
-                // The second connection's agent registers (what `crate::grpc` does).
-                if i == 1 {
+                if i == agent {
                     conn.peer.registered.set();
                 }
                 reads.push(tokio::spawn(drain(conn)));
@@ -599,7 +595,21 @@ mod tests {
                 out.push(r.await.unwrap());
             }
             out
-        });
+        })
+    }
+
+    #[tokio::test]
+    async fn agents_port_closes_a_connection_on_which_no_agent_registered() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = GrpcLimits {
+            max_connections: 4,
+            handshake_timeout: Duration::from_millis(500),
+            ..GrpcLimits::default()
+        };
+        let rx = incoming(listener, limits, None);
+        // The second connection's agent registers (what `crate::grpc` does).
+        let served = serve(rx, 2, 1);
         let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
         let mut idle = TcpStream::connect(addr).await.unwrap();
         idle.write_all(preface).await.unwrap();
@@ -633,25 +643,9 @@ mod tests {
             handshake_timeout: Duration::from_secs(30),
             ..GrpcLimits::default()
         };
-        let mut rx = incoming(listener, limits, None);
-        let served = tokio::spawn(async move {
-            let mut reads = Vec::new();
-            for i in 0..3 {
-                let Some(Ok(conn)) = rx.recv().await else {
-                    break;
-                };
-                // The first connection's agent registers; the second's never does.
-                if i == 0 {
-                    conn.peer.registered.set();
-                }
-                reads.push(tokio::spawn(drain(conn)));
-            }
-            let mut out = Vec::new();
-            for r in reads {
-                out.push(r.await.unwrap());
-            }
-            out
-        });
+        let rx = incoming(listener, limits, None);
+        // The first connection's agent registers; the second's never does.
+        let served = serve(rx, 3, 0);
         let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
         let mut agent = TcpStream::connect(addr).await.unwrap();
         agent.write_all(preface).await.unwrap();

@@ -354,11 +354,10 @@ fn guessing_tokens_is_slowed_down() {
     }
 }
 
-#[test]
-fn a_streamed_runs_batches_need_its_secret() {
-    let c = Cluster::start("sec-stream", 0);
+/// Creates a streamed run with the admin token: its id and its batches' secret.
+fn streamed_run(c: &Cluster) -> (u64, String) {
     let (status, created) = call(
-        &c,
+        c,
         Some(&c.admin_token),
         "POST",
         "/v1/streamed-runs",
@@ -367,6 +366,13 @@ fn a_streamed_runs_batches_need_its_secret() {
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_u64().unwrap();
     let secret = created["secret"].as_str().expect("a secret").to_string();
+    (id, secret)
+}
+
+#[test]
+fn a_streamed_runs_batches_need_its_secret() {
+    let c = Cluster::start("sec-stream", 0);
+    let (id, secret) = streamed_run(&c);
     let fin = format!("/v1/streamed-runs/{id}/finish");
     // Not with the admin token, not with a wrong secret: only with the run's own.
     let (status, v) = call(
@@ -400,16 +406,7 @@ fn a_batch_of_bad_series_is_a_few_log_lines() {
     use prost::Message as _;
     use volley_proto as pb;
     let c = Cluster::start("sec-drops", 0);
-    let (status, created) = call(
-        &c,
-        Some(&c.admin_token),
-        "POST",
-        "/v1/streamed-runs",
-        Some(json!({"entry": "t.js", "script": "", "options": {}, "source": "h"})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_u64().unwrap();
-    let secret = created["secret"].as_str().expect("a secret").to_string();
+    let (id, secret) = streamed_run(&c);
     let mut batch = pb::MetricBatch {
         run_id: id,
         seq: 1,
