@@ -26,7 +26,7 @@ use volley_e2e::stop_matrix::cells::{
     THROW_TEXT, TIMEOUT_TEXT,
 };
 use volley_e2e::stop_matrix::check::ACK_LIMIT;
-use volley_e2e::stop_matrix::driver::{last_lines, run_in_parallel, signal_ack};
+use volley_e2e::stop_matrix::driver::{last_lines, run_in_parallel, signal_ack, LATE_SECOND};
 use volley_e2e::{send_signal, workspace_root, Cluster, LineLog, Proc};
 
 /// How long the driver waits for the phase under test to start.
@@ -537,6 +537,7 @@ fn run_cell(cluster: &Cluster, cell: &Cell) -> Observed {
         return obs;
     }
     let mut acted = Instant::now();
+    let mut second_sent: Option<Instant> = None;
     if cell.method.by_driver() {
         std::thread::sleep(SETTLE);
         acted = Instant::now();
@@ -572,6 +573,7 @@ fn run_cell(cluster: &Cluster, cell: &Cell) -> Observed {
                 obs.second_after_exit = true;
             } else {
                 send_signal(submit.id(), "INT");
+                second_sent = Some(Instant::now());
             }
         }
     }
@@ -604,6 +606,11 @@ fn run_cell(cluster: &Cluster, cell: &Cell) -> Observed {
     let mut lines: Vec<String> = cli.iter().map(|(_, l)| l.clone()).collect();
     lines.extend(agent_lines(cluster, since));
     let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    // As in the local matrix: a `submit` that closed its pipes within `LATE_SECOND` of the
+    // second signal without saying it skipped anything was already exiting on the first one.
+    if second_sent.is_some_and(|sent| exited <= sent + LATE_SECOND) && !has(SECOND_TEXT) {
+        obs.second_after_exit = true;
+    }
     obs.td = Some(Td::seen(has));
     obs.end_reached = has(&format!("MARK:{}-end", mark(cell.phase)));
     let out = submit.stdout.text();

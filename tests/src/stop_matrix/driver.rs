@@ -24,7 +24,7 @@ const SETTLE: Duration = Duration::from_millis(200);
 const SECOND_SIGNAL_GAP: Duration = Duration::from_millis(50);
 /// A double Ctrl+C whose process closed its pipes this soon after the second signal, without
 /// saying anything was skipped, was already exiting on the first (the pipe reader's latency).
-const LATE_SECOND: Duration = Duration::from_millis(20);
+pub const LATE_SECOND: Duration = Duration::from_millis(20);
 /// Cells run at the same time (2 CPU cores; most cells sleep).
 pub const PARALLEL: usize = 4;
 
