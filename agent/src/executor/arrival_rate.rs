@@ -7,6 +7,7 @@
 //! instance runs only the events it owns in the sequence re-segmented by `maxVUs`
 //! (docs/k6-compatibility.md#arrival-rate-scheduling).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,7 +105,9 @@ pub(super) async fn run_arrivals(
     let max = ctx.tuple.scale_u64(max_vus);
     let mut idle: Vec<VuHandle> = ctx.pool.take_n(pre);
     idle.reverse();
-    let mut busy: Vec<VuHandle> = Vec::new();
+    // By id: every finished iteration looks its VU up here, thousands of times a second with
+    // as many VUs busy (a scan would cost the number of busy VUs per iteration).
+    let mut busy: BTreeMap<u64, VuHandle> = BTreeMap::new();
     let mut owned = idle.len() as u64;
     let mut growing = 0u64;
     let t0 = tokio::time::Instant::now();
@@ -118,8 +121,8 @@ pub(super) async fn run_arrivals(
             _ = ctx.control.aborted() => break,
             id = done_rx.recv() => {
                 let Some(id) = id else { break };
-                if let Some(p) = busy.iter().position(|v| v.id == id) {
-                    idle.push(busy.swap_remove(p));
+                if let Some(vu) = busy.remove(&id) {
+                    idle.push(vu);
                 }
             }
             vu = grown_rx.recv() => {
@@ -140,7 +143,7 @@ pub(super) async fn run_arrivals(
                     if let Some(vu) = idle.pop() {
                         let job = Arc::new(Job { scenario: sc.clone(), source: IterationSource::Once(k) });
                         vu.run_job(job, done_tx.clone());
-                        busy.push(vu);
+                        busy.insert(vu.id, vu);
                     } else {
                         (ctx.dropped)(&sc.name);
                         if owned < max {
@@ -179,7 +182,13 @@ pub(super) async fn run_arrivals(
     for vu in idle {
         ctx.pool.put(vu);
     }
-    drain(busy, &mut done_rx, cfg.graceful_stop, &ctx.pool).await;
+    drain(
+        busy.into_values(),
+        &mut done_rx,
+        cfg.graceful_stop,
+        &ctx.pool,
+    )
+    .await;
     sc.active_vus.store(0, Ordering::Relaxed);
 }
 

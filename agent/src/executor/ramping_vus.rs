@@ -4,9 +4,12 @@
 //! `gracefulStop`), as in k6: a last stage ramping to 0 with `gracefulRampDown: '0s'` ends the
 //! scenario when the stages end, whatever its iterations were doing.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use volley_common::options::executors::RampingVus;
 use volley_common::options::{ScenarioConfig, Stage};
@@ -58,14 +61,19 @@ pub(super) async fn run(
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let plan = steps(start_vus, stages);
     let total: Duration = stages.iter().map(|s| s.duration).sum();
-    let t0 = tokio::time::Instant::now();
+    let t0 = Instant::now();
     let mut active: Vec<Active> = Vec::new();
-    // VUs ramped down that are still finishing their iteration, with their deadline.
-    let mut leaving: Vec<(VuHandle, tokio::time::Instant)> = Vec::new();
+    // VUs ramped down that are still finishing their iteration, by id, with their deadline.
+    let mut leaving: BTreeMap<u64, (VuHandle, Instant)> = BTreeMap::new();
+    // The same deadlines in the order the VUs left, which is their order too (one
+    // `gracefulRampDown` for all): the next one is the front, not a scan of every VU leaving (a
+    // ramp-down of 10,000 VUs would be quadratic). An entry whose VU has finished, or left
+    // again since with a later deadline, is skipped.
+    let mut deadlines: VecDeque<(Instant, u64)> = VecDeque::new();
     let mut i = 0;
     loop {
         let next_at = plan.get(i).map(|(t, _)| t0 + *t);
-        let leave_deadline = leaving.iter().map(|(_, d)| *d).min();
+        let leave_deadline = deadlines.front().map(|(d, _)| *d);
         tokio::select! {
             _ = async { tokio::time::sleep_until(next_at.unwrap_or(t0)).await }, if next_at.is_some() => {
                 let target = ctx.tuple.scale_u64(plan[i].1);
@@ -79,25 +87,34 @@ pub(super) async fn run(
                 while (active.len() as u64) > target {
                     let Some(a) = active.pop() else { break };
                     a.flag.store(false, Ordering::Relaxed);
-                    leaving.push((a.vu, tokio::time::Instant::now() + graceful_ramp_down));
+                    let deadline = Instant::now() + graceful_ramp_down;
+                    deadlines.push_back((deadline, a.vu.id));
+                    leaving.insert(a.vu.id, (a.vu, deadline));
                 }
                 sc.active_vus.store(active.len() as u64, Ordering::Relaxed);
             }
             id = done_rx.recv() => {
                 let Some(id) = id else { break };
-                if let Some(p) = leaving.iter().position(|(v, _)| v.id == id) {
-                    ctx.pool.put(leaving.swap_remove(p).0);
+                if let Some((vu, _)) = leaving.remove(&id) {
+                    ctx.pool.put(vu);
                 } else if let Some(p) = active.iter().position(|a| a.vu.id == id) {
                     // A VU ended on its own (aborted run): treat as gone.
                     ctx.pool.put(active.swap_remove(p).vu);
                 }
             }
             _ = async { tokio::time::sleep_until(leave_deadline.unwrap_or(t0)).await }, if leave_deadline.is_some() => {
-                let now = tokio::time::Instant::now();
-                for (v, d) in &mut leaving {
-                    if *d <= now {
-                        v.interrupt();
-                        *d = now + Duration::from_secs(3600);
+                let now = Instant::now();
+                while let Some(&(due, id)) = deadlines.front() {
+                    if due > now {
+                        break;
+                    }
+                    deadlines.pop_front();
+                    match leaving.get_mut(&id) {
+                        Some((v, d)) if *d == due => {
+                            v.interrupt();
+                            *d = now + Duration::from_secs(3600);
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -106,47 +123,53 @@ pub(super) async fn run(
         }
     }
     sc.stop.store(true, Ordering::Relaxed);
-    let stop_at = tokio::time::Instant::now() + cfg.graceful_stop;
-    let mut rest: Vec<(VuHandle, tokio::time::Instant)> =
-        active.into_iter().map(|a| (a.vu, stop_at)).collect();
-    rest.extend(leaving.into_iter().map(|(v, d)| (v, d.min(stop_at))));
+    let stop_at = Instant::now() + cfg.graceful_stop;
+    let mut rest: Vec<(VuHandle, Instant)> = active.into_iter().map(|a| (a.vu, stop_at)).collect();
+    rest.extend(leaving.into_values().map(|(v, d)| (v, d.min(stop_at))));
     drain_by_deadline(rest, &mut done_rx, &ctx.pool).await;
     sc.active_vus.store(0, Ordering::Relaxed);
 }
 
 /// Waits for every VU to finish its iteration, interrupting each at its own deadline (all of
-/// them at once when the run is stopped), and gives them back to the pool.
+/// them at once when the run is stopped), and gives them back to the pool. VUs are found by id
+/// and deadlines taken in order, so each VU that finishes costs O(log n), not a scan.
 async fn drain_by_deadline(
-    vus: Vec<(VuHandle, tokio::time::Instant)>,
+    vus: Vec<(VuHandle, Instant)>,
     done_rx: &mut tokio::sync::mpsc::UnboundedReceiver<u64>,
     pool: &VuPool,
 ) {
-    // (VU, deadline, interrupted)
-    let mut running: Vec<(VuHandle, tokio::time::Instant, bool)> =
-        vus.into_iter().map(|(v, d)| (v, d, false)).collect();
+    let mut deadlines: Vec<(Instant, u64)> = vus.iter().map(|(v, d)| (*d, v.id)).collect();
+    deadlines.sort_unstable();
+    let mut deadlines = VecDeque::from(deadlines);
+    let mut running: BTreeMap<u64, VuHandle> = vus.into_iter().map(|(v, _)| (v.id, v)).collect();
     let control = pool.control();
     let mut aborted = false;
     while !running.is_empty() {
-        let next = running.iter().filter(|r| !r.2).map(|r| r.1).min();
+        let next = deadlines.front().map(|(d, _)| *d);
         tokio::select! {
             _ = control.aborted(), if !aborted => {
                 aborted = true;
-                for r in &mut running {
-                    r.0.interrupt();
-                    r.2 = true;
+                for v in running.values() {
+                    v.interrupt();
                 }
+                deadlines.clear();
             }
             id = done_rx.recv() => {
                 let Some(id) = id else { break };
-                if let Some(i) = running.iter().position(|r| r.0.id == id) {
-                    pool.put(running.swap_remove(i).0);
+                if let Some(vu) = running.remove(&id) {
+                    pool.put(vu);
                 }
             }
-            _ = async { tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)).await }, if next.is_some() => {
-                let now = tokio::time::Instant::now();
-                for r in running.iter_mut().filter(|r| !r.2 && r.1 <= now) {
-                    r.0.interrupt();
-                    r.2 = true;
+            _ = async { tokio::time::sleep_until(next.unwrap_or_else(Instant::now)).await }, if next.is_some() => {
+                let now = Instant::now();
+                while let Some(&(due, id)) = deadlines.front() {
+                    if due > now {
+                        break;
+                    }
+                    deadlines.pop_front();
+                    if let Some(v) = running.get(&id) {
+                        v.interrupt();
+                    }
                 }
             }
         }
@@ -170,6 +193,52 @@ impl Runtime for RampingVus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{self, RunObserver, RunRequest};
+    use crate::run::RunControl;
+
+    struct Quiet;
+    impl RunObserver for Quiet {}
+
+    /// Two VUs ramped down at 0.7 s (deadline 2.1 s) finish their iteration at 1.0 s, are ramped
+    /// up again at 1.3 s and down at 1.9 s (deadline 3.3 s), in their iteration of 1.8–2.3 s.
+    /// The first deadline must not interrupt it: all 8 iterations of 0.5 s complete (the stages
+    /// end at 2.5 s, so the ramp-down's own loop, not the final drain, is waiting then).
+    #[test]
+    fn a_vu_ramped_down_twice_keeps_only_its_latest_deadline() {
+        let dir = std::env::temp_dir().join(format!("volley-ramping-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("ramping.js");
+        std::fs::write(
+            &script,
+            "import { sleep } from 'k6';\n\
+             export const options = { scenarios: { r: { executor: 'ramping-vus', startVUs: 2,\n\
+               gracefulRampDown: '1.4s', stages: [\n\
+                 { duration: '0.7s', target: 2 }, { duration: '0s', target: 0 },\n\
+                 { duration: '0.6s', target: 0 }, { duration: '0s', target: 2 },\n\
+                 { duration: '0.6s', target: 2 }, { duration: '0s', target: 0 },\n\
+                 { duration: '0.6s', target: 0 },\n\
+               ] } } };\n\
+             export default function () { sleep(0.5); }\n",
+        )
+        .unwrap();
+        let req = RunRequest {
+            script,
+            workers: 1,
+            no_summary: true,
+            ..Default::default()
+        };
+        let out = engine::run(req, Arc::new(RunControl::default()), Arc::new(Quiet));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(out.exit_code, 0, "{:?}", out.error);
+        let report = out.report.expect("a summary report");
+        let iterations = report
+            .metrics
+            .iter()
+            .find(|m| m.name == "iterations")
+            .and_then(|m| m.values.iter().find(|(k, _)| k == "count"))
+            .map(|(_, v)| *v);
+        assert_eq!(iterations, Some(8.0));
+    }
 
     #[test]
     fn ramp_steps_up_and_down() {
