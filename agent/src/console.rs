@@ -14,6 +14,8 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
+/// Set by [`last_word`]: later log lines are dropped.
+static SILENCED: AtomicBool = AtomicBool::new(false);
 static FORMAT: AtomicU8 = AtomicU8::new(LogFormat::Text as u8);
 /// Text lines in k6's coloured terminal form.
 static HUMAN: AtomicBool = AtomicBool::new(false);
@@ -90,8 +92,25 @@ fn value(s: &str) -> String {
 }
 
 /// Writes one log line in the format set by [`set_format`] (`time="..." level=LEVEL
-/// msg="..." k=v ...` by default).
+/// msg="..." k=v ...` by default). Nothing is written after [`last_word`].
 pub fn log(level: &str, msg: &str, fields: &[(&str, &str)]) {
+    write_line(level, msg, fields, false);
+}
+
+/// Writes `msg` as an error line and silences every log line after it, from every thread: the
+/// process is about to exit (a second Ctrl+C) and this line must stay its last, as k6's is.
+/// Without it a warning streamed from the controller or a VU's `console.log` could land after
+/// the line saying what was skipped.
+pub fn last_word(msg: &str) {
+    write_line("error", msg, &[], true);
+}
+
+/// Writes `line` to stderr as it is (no level or time), unless [`last_word`] was said.
+pub fn plain(line: &str) {
+    write_guarded(format!("{line}\n"), false);
+}
+
+fn write_line(level: &str, msg: &str, fields: &[(&str, &str)], last: bool) {
     let mut line = match format() {
         LogFormat::Json => json_line(level, msg, fields),
         LogFormat::Raw => msg.to_string(),
@@ -99,8 +118,20 @@ pub fn log(level: &str, msg: &str, fields: &[(&str, &str)]) {
         LogFormat::Text => text_line(level, msg, fields),
     };
     line.push('\n');
+    write_guarded(line, last);
+}
+
+fn write_guarded(line: String, last: bool) {
     let mut write = || {
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        // The check and the write under stderr's lock, so no line slips in after the last word.
+        let mut err = std::io::stderr().lock();
+        if SILENCED.load(Ordering::SeqCst) {
+            return;
+        }
+        let _ = err.write_all(line.as_bytes());
+        if last {
+            SILENCED.store(true, Ordering::SeqCst);
+        }
     };
     match AROUND_WRITE.get() {
         Some(around) => around(&mut write),

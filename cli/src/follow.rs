@@ -72,7 +72,9 @@ impl Follower {
             self.block.above(|| {
                 if let Some(line) = &took_over {
                     match lines {
-                        Lines::Stderr => eprintln!("run {run_id}: {line}"),
+                        Lines::Stderr => {
+                            volley_agent::console::plain(&format!("run {run_id}: {line}"))
+                        }
                         Lines::Stdout => println!("run {run_id}: {line}"),
                     }
                 }
@@ -94,7 +96,7 @@ impl Follower {
                         run.run_status.number()
                     );
                     match lines {
-                        Lines::Stderr => eprintln!("{line}"),
+                        Lines::Stderr => volley_agent::console::plain(&line),
                         Lines::Stdout => println!("{line}"),
                     }
                 }

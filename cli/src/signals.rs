@@ -92,10 +92,9 @@ fn first_signal(hooks: &SignalHooks, name: &str) {
 }
 
 fn second_signal(hooks: &Arc<SignalHooks>, name: &str) -> ! {
-    volley_agent::console::log_error(
-        &format!("Aborting in response to a second '{name}' signal: the rest was skipped"),
-        &[],
-    );
+    volley_agent::console::last_word(&format!(
+        "Aborting in response to a second '{name}' signal: the rest was skipped"
+    ));
     if hooks.before_exit.is_some() {
         // On a plain thread: the hook may block (a REST call), which this runtime forbids.
         let (done_tx, done_rx) = mpsc::channel();

@@ -458,6 +458,11 @@ struct Observed {
     /// A double Ctrl+C whose `submit` had already exited before the second signal.
     second_after_exit: bool,
     stdout_tail: String,
+    /// Why the stored run reached its last status (its last transition's reason), for the
+    /// report of a failed cell.
+    run_reason: String,
+    /// The last lines `submit` wrote to stderr, for the report of a failed cell.
+    stderr_tail: String,
 }
 
 impl Observed {
@@ -594,6 +599,14 @@ fn run_cell(cluster: &Cluster, cell: &Cell) -> Observed {
             |r| r["run_status"].as_i64().is_some_and(|s| s >= 3),
             Duration::from_secs(30),
         );
+        if let Ok(r) = &ended {
+            obs.run_reason = r["transitions"]
+                .as_array()
+                .and_then(|t| t.last())
+                .and_then(|t| t["reason"].as_str())
+                .unwrap_or_default()
+                .to_string();
+        }
         obs.run = Some(ended.map(|r| {
             (
                 r["run_status"].as_i64().unwrap_or(-1),
@@ -625,6 +638,7 @@ fn run_cell(cluster: &Cluster, cell: &Cell) -> Observed {
         .find(|l| !l.trim().is_empty())
         .unwrap_or_default();
     obs.stdout_tail = last_lines(&out, 3);
+    obs.stderr_tail = last_lines(&submit.stderr.text(), 4);
     obs
 }
 
@@ -765,6 +779,8 @@ fn every_stop_method_in_every_phase_through_a_cluster() {
             let _ = writeln!(text, "- {p}");
         }
         let _ = writeln!(text, "- stdout tail: {}", obs.stdout_tail);
+        let _ = writeln!(text, "- stderr tail: {}", obs.stderr_tail);
+        let _ = writeln!(text, "- the stored run's last reason: {}", obs.run_reason);
     }
     println!("{text}");
     let path = workspace_root()
