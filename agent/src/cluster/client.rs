@@ -757,6 +757,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         });
     }
     // Interval metric batches, and the end of the run.
+    let by_controller = stopped_by_controller.clone();
     tokio::spawn(async move {
         let send_batch = |(start, end): Span| {
             let hooks = hooks.clone();
@@ -806,6 +807,14 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         }
         if let Some(out) = &outcome {
             e.message = out.error.clone().unwrap_or_default();
+        }
+        // An abort that started here rides on DONE too: the task above that reports it races
+        // with this one, and a DONE before the start barrier without a reason reads to the
+        // controller as an agent that failed (a system error, exit 97) instead of, say, the
+        // script's `test.abort()` during VU init (108). The first reason the run records wins,
+        // so sending it twice changes nothing.
+        if !by_controller.load(Ordering::SeqCst) {
+            e.abort = control.abort_reason().map(pb::AbortReason::from);
         }
         let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
         *current.lock().unwrap_or_else(|e| e.into_inner()) = None;

@@ -67,6 +67,35 @@ fn an_agent_that_ends_during_vu_init_aborts_the_run() {
     assert_eq!(finish(&end), Some((RunStatus::AbortedBySystem, 97)));
 }
 
+/// An agent whose script called `test.abort()` during VU init says so on its DONE as well (its
+/// separate FAILED event may come after): the run ends as aborted by the script, with its code,
+/// not as an agent that failed.
+#[test]
+fn a_done_during_vu_init_that_carries_the_agents_abort_ends_the_run_with_that_abort() {
+    let mut h = Harness::new(&["a", "b"], config());
+    h.step(Input::Launch {
+        archive: Some(vec![]),
+    });
+    h.step(ready("a", 1));
+    let why = AbortReason::ScriptAbort {
+        message: Some("in vu init".into()),
+        exit_code: None,
+        context: None,
+    };
+    let Input::Event(b, mut e) = done("b", 0) else {
+        unreachable!()
+    };
+    e.abort = Some((&why).into());
+    let ended = h.step(Input::Event(b, e));
+    let stopped = stops(&ended);
+    assert!(stopped.iter().any(|(n, _, _)| n == "a"), "{stopped:?}");
+    assert!(stopped.iter().all(|(_, r, _)| *r == why), "{stopped:?}");
+    // The FAILED event arriving late changes nothing.
+    h.step(aborted_by("b", &why));
+    let end = h.step(done("a", 0));
+    assert_eq!(finish(&end), Some((RunStatus::AbortedByScriptError, 108)));
+}
+
 #[test]
 fn an_agent_that_never_reports_ready_times_the_init_out() {
     let mut h = Harness::new(&["a", "b"], config());
