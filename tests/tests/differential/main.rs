@@ -83,6 +83,7 @@ mod webcrypto;
 mod websockets;
 mod wild;
 mod wild_second;
+mod wild_third;
 
 /// Top-level handleSummary keys only Volley has (see KNOWN_DIFFERENCES).
 const VOLLEY_ONLY_TOP_LEVEL_KEYS: &[&str] = &["result"];

@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use base64::Engine as _;
-use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Value};
+use rquickjs::{ArrayBuffer, Ctx, Function, Value};
 
 use super::convert::{bytes_of, type_error};
 use super::natives::Natives;
@@ -37,12 +37,11 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, _vu: &Rc<VuCtx>) -> R<()> {
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, input: String, enc: String, format: String| -> R<Value<'js>> {
-                let bytes = b64_engine(&enc).decode(input.trim()).map_err(|err| {
-                    Exception::throw_message(
-                        &ctx,
-                        &format!("b64decode: invalid base64 input: {err}"),
-                    )
-                })?;
+                // A number is the offset Go's error names: encoding.js throws k6's GoError.
+                let bytes = match go_decode(input.as_bytes(), &enc) {
+                    Ok(b) => b,
+                    Err(at) => return Ok(Value::new_number(ctx.clone(), at as f64)),
+                };
                 if format == "s" {
                     Ok(
                         rquickjs::String::from_str(ctx.clone(), &String::from_utf8_lossy(&bytes))?
@@ -69,8 +68,131 @@ fn b64_engine(enc: &str) -> base64::engine::GeneralPurpose {
     }
 }
 
+/// Go's `base64.Encoding.DecodeString` as k6 calls it: `\n` and `\r` are skipped anywhere, any
+/// other byte outside the alphabet (a space too) is an error at its offset, padding is required
+/// by `std` and `url` and refused by the raw alphabets, and the unused bits of the last
+/// character are not checked. The error is the offset Go names (`CorruptInputError`).
+fn go_decode(src: &[u8], enc: &str) -> Result<Vec<u8>, usize> {
+    let (alphabet, padded): (&[u8; 64], bool) = match enc {
+        "rawstd" => (STD, false),
+        "url" => (URL, true),
+        "rawurl" => (URL, false),
+        _ => (STD, true),
+    };
+    let value = |c: u8| alphabet.iter().position(|&a| a == c).map(|v| v as u32);
+    let newline = |c: u8| c == b'\n' || c == b'\r';
+    let mut out = Vec::with_capacity(src.len() / 4 * 3 + 3);
+    let mut si = 0;
+    while si < src.len() {
+        // One quantum: up to four characters, fewer only at the end.
+        let mut buf = [0u32; 4];
+        let mut len = 4;
+        let mut j = 0;
+        let mut trailing = None;
+        while j < 4 {
+            if si == src.len() {
+                if j == 0 {
+                    return Ok(out);
+                }
+                if j == 1 || padded {
+                    return Err(si - j);
+                }
+                len = j;
+                break;
+            }
+            let c = src[si];
+            si += 1;
+            if let Some(v) = value(c) {
+                buf[j] = v;
+                j += 1;
+                continue;
+            }
+            if newline(c) {
+                continue;
+            }
+            if !padded || c != b'=' {
+                return Err(si - 1);
+            }
+            // Padding: the end of the input.
+            match j {
+                0 | 1 => return Err(si - 1),
+                2 => {
+                    while si < src.len() && newline(src[si]) {
+                        si += 1;
+                    }
+                    if si == src.len() {
+                        return Err(src.len());
+                    }
+                    if src[si] != b'=' {
+                        return Err(si - 1);
+                    }
+                    si += 1;
+                }
+                _ => {}
+            }
+            while si < src.len() && newline(src[si]) {
+                si += 1;
+            }
+            if si < src.len() {
+                trailing = Some(si);
+            }
+            len = j;
+            break;
+        }
+        let v = buf[0] << 18 | buf[1] << 12 | buf[2] << 6 | buf[3];
+        let bytes = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
+        out.extend_from_slice(&bytes[..len - 1]);
+        if let Some(at) = trailing {
+            return Err(at);
+        }
+    }
+    Ok(out)
+}
+
+const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 #[cfg(test)]
 mod tests {
+    use super::go_decode;
+
+    /// Inputs with what k6 v1.1.0 gives for them (the text, or the offset in its
+    /// `illegal base64 data at input byte N`).
+    #[test]
+    fn decoding_accepts_and_refuses_what_go_does() {
+        let cases: &[(&str, &str, Result<&str, usize>)] = &[
+            ("std", "aGk=", Ok("hi")),
+            ("std", "aGk=\n", Ok("hi")),
+            ("std", "aG\r\nk=", Ok("hi")),
+            ("std", "", Ok("")),
+            ("std", "aGk", Err(0)),
+            ("std", "aGk==", Err(4)),
+            ("std", "ab", Err(0)),
+            ("std", " aGk= ", Err(0)),
+            ("std", "a b c d", Err(1)),
+            ("std", "aGk/Pg", Err(4)),
+            ("std", "aGk_Pg==", Err(3)),
+            ("std", "aGk=aGk=", Err(4)),
+            ("std", "=", Err(0)),
+            ("std", "YQ=x", Err(2)),
+            ("std", "YQ=", Err(3)),
+            ("rawstd", "aGk", Ok("hi")),
+            ("rawstd", "ab", Ok("i")),
+            ("rawstd", "12", Ok("\u{d7}")),
+            ("rawstd", "aGk=", Err(3)),
+            ("rawstd", "a", Err(0)),
+            ("url", "aGk_Pg==", Ok("hi?>")),
+            ("url", "aGk/Pg", Err(3)),
+            ("rawurl", "aGk_Pg", Ok("hi?>")),
+            ("rawurl", "aGk_Pg==", Err(6)),
+        ];
+        for (enc, input, want) in cases {
+            let got = go_decode(input.as_bytes(), enc);
+            let want = want.map(|s| s.chars().map(|c| c as u8).collect::<Vec<u8>>());
+            assert_eq!(got, want, "{enc} {input:?}");
+        }
+    }
+
     use crate::js::modulestest::TestVu;
 
     #[test]

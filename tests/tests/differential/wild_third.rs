@@ -1,0 +1,26 @@
+//! The third sweep of `wild_*` cases: the differences the second sweep left listed (`res.json()`
+//! of a body that is not JSON, URLs Go cannot parse, a refused request's fields, `Infinity` in
+//! a rate, `k6/encoding`'s inputs), then scripts in the styles of published ones for what the
+//! earlier sweeps did not cover: scenarios with `exec` and setup data, `k6/execution`, cookie
+//! jars, `http.batch` and `http.file`, URLs as written, `k6/html` tables, timers and promises,
+//! dates and web globals, threshold expressions, responses inspected field by field, groups
+//! and checks as control flow (docs/k6-compatibility.md#scripts-from-the-wild-third-sweep).
+
+use super::*;
+
+/// A case whose counts the script fixes, its checks and groups used in the same order by
+/// every VU, with a summary.
+fn exact(script: &'static str, exit_code: i32) -> Case {
+    Case {
+        script,
+        exit_code,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    }
+}
+
+#[test]
+fn wild_base64_of_values_that_are_not_text_and_inputs_go_refuses() {
+    differential(&exact("wild_base64_inputs.js", 0));
+}
