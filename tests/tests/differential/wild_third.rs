@@ -24,3 +24,8 @@ fn exact(script: &'static str, exit_code: i32) -> Case {
 fn wild_base64_of_values_that_are_not_text_and_inputs_go_refuses() {
     differential(&exact("wild_base64_inputs.js", 0));
 }
+
+#[test]
+fn wild_a_rate_fed_infinity_counts_it_as_a_pass() {
+    differential(&exact("wild_metric_infinity.js", 0));
+}

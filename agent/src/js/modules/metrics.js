@@ -13,10 +13,12 @@ function make(type) {
     }
     add(value, tags) {
       if (typeof value === 'boolean') value = value ? 1 : 0;
-      const n = value === null ? NaN : Number(value);
+      let n = value === null ? NaN : Number(value);
       if (tags !== undefined && tags !== null) checkTags(this.name, tags);
+      // A rate counts ±Infinity as k6 does, as a value that is not zero: a pass.
+      if (type === 'rate' && (n === Infinity || n === -Infinity)) n = 1;
       // k6's words for what is not a number (null included); Infinity goes on to the native,
-      // which refuses it (docs/k6-compatibility.md#strictness).
+      // which refuses it for the other types (docs/k6-compatibility.md#strictness).
       const invalid = Number.isNaN(n)
         ? `'${String(value)}' is an invalid value for metric '${this.name}', a number or a boolean value is expected`
         : null;
