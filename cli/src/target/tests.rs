@@ -324,6 +324,21 @@ async fn method_checked_echoes_reject_other_methods() {
 }
 
 #[tokio::test]
+async fn base64_gives_back_the_bytes_it_encodes() {
+    let addr = start().await;
+    for path in ["/base64/PGh0bWw-", "/base64/PGh0bWw-==="] {
+        let r = get(addr, path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(&r.body[..], &b"<html>"[..], "{path}");
+    }
+    let r = get(addr, "/base64/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.is_empty());
+    let r = get(addr, "/base64/not*base64").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn bytes_are_deterministic_and_bounded() {
     let addr = start().await;
     let r = get(addr, "/bytes/1000").await;

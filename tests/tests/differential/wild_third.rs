@@ -21,6 +21,11 @@ fn exact(script: &'static str, exit_code: i32) -> Case {
 }
 
 #[test]
+fn wild_json_of_bodies_that_are_not_json_throws_gos_error_with_its_position() {
+    differential(&exact("wild_json_errors.js", 0));
+}
+
+#[test]
 fn wild_base64_of_values_that_are_not_text_and_inputs_go_refuses() {
     differential(&exact("wild_base64_inputs.js", 0));
 }

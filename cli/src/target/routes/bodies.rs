@@ -1,5 +1,6 @@
-//! Response bodies: httpbin's fixed `/json` and `/html` documents and `/bytes/{n}`, a streamed
-//! deterministic pattern.
+//! Response bodies: httpbin's fixed `/json` and `/html` documents, `/bytes/{n}`, a streamed
+//! deterministic pattern, and `/base64/{value}`, any body a test needs (bodies that are not
+//! JSON, for `res.json()`'s errors).
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderValue};
@@ -19,6 +20,8 @@ pub fn routes() -> Router {
         .route("/html", any(html))
         .route("/bytes/", any(bytes_response))
         .route("/bytes/{*n}", any(bytes_response))
+        .route("/base64/", any(base64_response))
+        .route("/base64/{*value}", any(base64_response))
 }
 
 const TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
@@ -65,4 +68,18 @@ async fn bytes_response(uri: Uri) -> Response {
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, OCTET_STREAM);
     resp
+}
+
+/// `/base64/{value}`: the bytes `value` encodes in base64url (padded or not), as httpbin's,
+/// `text/html`. The request line bounds its size.
+async fn base64_response(uri: Uri) -> Response {
+    use base64::Engine as _;
+    let value = path_after(&uri, "/base64/").trim_end_matches('=');
+    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value) {
+        Ok(body) => with_type(StatusCode::OK, TEXT_HTML, Bytes::from(body)),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            format!("/base64/{{value}}: {value:?} is not base64url: {e}"),
+        ),
+    }
 }

@@ -291,7 +291,15 @@ function makeExtras() {
     return 'map[string]interface {}';
   }
 
-  return { parseRequest, select, batchItem, FileData, goType };
+  // k6 raises its errors from Go: `String(e)` is `GoError: message`.
+  class GoError extends Error {
+    constructor(message) {
+      super(message);
+      Object.defineProperty(this, 'name', { value: 'GoError', writable: true, configurable: true });
+    }
+  }
+
+  return { parseRequest, select, batchItem, FileData, goType, GoError };
 }
 
 export class Response {
@@ -300,18 +308,22 @@ export class Response {
   }
   json(selector) {
     if (this.body === null || this.body === undefined) {
-      throw new Error('the body is null so we can\'t transform it to JSON - this likely was because of a request error getting the response');
+      throw new (more().GoError)('the body is null so we can\'t transform it to JSON - this likely was because of a request error getting the response');
     }
     if (this._parsed === undefined) {
-      const text = typeof this.body === 'string' ? this.body : V.utf8Decode(this.body);
+      // The body of a request k6 would not make is an empty array.
+      const raw = Array.isArray(this.body) ? new Uint8Array(this.body).buffer : this.body;
+      const text = typeof raw === 'string' ? raw : V.utf8Decode(raw);
       let parsed;
       try {
         parsed = JSON.parse(text);
       } catch (e) {
         // k6 runs a selector over the raw text (gjson): a body that is not JSON selects
-        // nothing. Without one, the parse error is thrown.
+        // nothing. Without one, k6 throws Go's syntax error, placed by line and character.
         if (selector !== undefined) return undefined;
-        throw e;
+        const why = V.jsonError(raw);
+        if (why === null) throw e;
+        throw new (more().GoError)(why);
       }
       Object.defineProperty(this, '_parsed', { value: parsed, enumerable: false, writable: true });
     }

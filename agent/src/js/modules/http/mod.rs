@@ -6,6 +6,7 @@
 
 mod async_request;
 mod jar;
+mod json_error;
 mod multipart;
 mod request;
 mod response;
@@ -121,6 +122,16 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
             let bytes = bytes_of(&b).ok_or_else(|| type_error(&ctx, "expected an ArrayBuffer"))?;
             Ok(String::from_utf8_lossy(&bytes).into_owned())
         })?,
+    )?;
+    v.set(
+        "jsonError",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, b: Value<'js>| -> R<Option<String>> {
+                let bytes = bytes_of(&b).ok_or_else(|| type_error(&ctx, "expected a body"))?;
+                Ok(json_error::k6_json_error(&bytes))
+            },
+        )?,
     )?;
 
     v.set(

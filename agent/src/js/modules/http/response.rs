@@ -222,7 +222,8 @@ pub(super) fn response_object<'js>(
     ex: HttpExchange,
     shapes: &ResponseShapes<'js>,
 ) -> R<Object<'js>> {
-    let body: Value = if ex.error.is_some() && ex.status == 0 {
+    // k6 reads no body for the statuses that cannot have one (204, 304): `null`, not "".
+    let body: Value = if ex.error.is_some() && ex.status == 0 || matches!(ex.status, 204 | 304) {
         Value::new_null(ctx.clone())
     } else {
         match p.response_type {
