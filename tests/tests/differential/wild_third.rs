@@ -26,6 +26,11 @@ fn wild_json_of_bodies_that_are_not_json_throws_gos_error_with_its_position() {
 }
 
 #[test]
+fn wild_urls_go_cannot_parse_and_requests_its_client_refuses() {
+    differential(&exact("wild_url_errors.js", 0));
+}
+
+#[test]
 fn wild_base64_of_values_that_are_not_text_and_inputs_go_refuses() {
     differential(&exact("wild_base64_inputs.js", 0));
 }
@@ -33,4 +38,14 @@ fn wild_base64_of_values_that_are_not_text_and_inputs_go_refuses() {
 #[test]
 fn wild_a_rate_fed_infinity_counts_it_as_a_pass() {
     differential(&exact("wild_metric_infinity.js", 0));
+}
+
+#[test]
+fn wild_urls_are_shown_and_tagged_as_written() {
+    differential(&exact("wild_url_as_written.js", 0));
+}
+
+#[test]
+fn wild_responses_inspected_field_by_field_with_every_method() {
+    differential(&exact("wild_response_inspection.js", 0));
 }

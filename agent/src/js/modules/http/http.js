@@ -140,7 +140,8 @@ function makeExtras() {
     let auth = null;
     if (p.auth !== undefined && p.auth !== null) auth = String(p.auth);
     return {
-      method: String(method).toUpperCase(),
+      // As written: Go sends `get` as `get` (methods are case-sensitive).
+      method: String(method),
       url,
       body: payload,
       headers,

@@ -5,6 +5,7 @@
 //! k6's HTTP metrics are emitted for every hop (redirects included).
 
 mod async_request;
+mod go_url;
 mod jar;
 mod json_error;
 mod multipart;
@@ -240,18 +241,26 @@ fn finish<'js>(
         let mut unsent = HttpExchange::unsent(&p.req, f.error.clone());
         unsent.error_code = f.code;
         if f.recorded {
-            emit_hop_metrics(vu, p, &unsent);
+            emit_hop_metrics(vu, p, &unsent, false);
+            let ua = vu
+                .http
+                .as_ref()
+                .map(|c| c.shared().config().user_agent.as_str());
+            unsent.request_headers =
+                std::sync::Arc::new(request::refused_request_headers(&p.req, ua.unwrap_or("")));
         }
         let shown = f.detail.as_deref().unwrap_or(&f.error);
         if throw {
             return Err(Exception::throw_message(ctx, shown));
         }
         crate::console::log("warning", "Request Failed", &[("error", shown)]);
-        return response_object(ctx, p, unsent, shapes);
+        return response_object(ctx, p, unsent, None, shapes);
     }
-    for hop in &hops {
-        emit_hop_metrics(vu, p, hop);
+    for (i, hop) in hops.iter().enumerate() {
+        emit_hop_metrics(vu, p, hop, i == 0);
     }
+    // k6's `res.request` is the first request, also after redirects.
+    let first_url = (hops.len() > 1).then(|| hops[0].url.to_string());
     // The last hop is the response; its parts move into the response object.
     let Some(last) = hops.pop() else {
         return Err(Exception::throw_message(
@@ -270,7 +279,7 @@ fn finish<'js>(
             &[("error", e.as_str())],
         );
     }
-    response_object(ctx, p, last, shapes)
+    response_object(ctx, p, last, first_url, shapes)
 }
 
 /// What a failed request logs and throws: its error, or, when the error has a longer
@@ -293,8 +302,13 @@ fn is_expected(ranges: &[(u16, u16)], status: u16) -> bool {
     ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
 }
 
-fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange) {
-    let url = hop.url.as_str();
+/// Records one hop's metrics; the `first` hop is tagged with the URL as k6 shows it.
+fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange, first: bool) {
+    let shown = match &p.shown_url {
+        Some(s) if first => go_url::masked(s),
+        _ => std::borrow::Cow::Borrowed(hop.url.as_str()),
+    };
+    let url: &str = &shown;
     // The status tag without formatting a number on every request.
     let status_code = http::StatusCode::from_u16(hop.status).ok();
     let status_text;
@@ -684,7 +698,7 @@ mod vu_tests {
                 0,
                 "unknown compression algorithm snappy, supported algorithms are [gzip deflate zstd br]",
                 0,
-                null
+                []
             ])
         );
         assert!(vu.take_samples().is_empty());
@@ -815,7 +829,7 @@ mod vu_tests {
                 [0, "http: no Host in request URL", 1000, "http://"],
                 [
                     0,
-                    "invalid URL: parse \"http://[::1\": invalid IPv6 address",
+                    "invalid URL: parse \"http://[::1\": missing ']' in host",
                     1020,
                     ""
                 ],

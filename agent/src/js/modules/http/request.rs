@@ -2,12 +2,14 @@
 //! `http.js` builds from method, URL, body and params), checked and turned into an
 //! [`HttpRequest`].
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rquickjs::{Array, Ctx, Exception, Object, Value};
 
-use super::state::{jar_by_id, request_url, HttpVu};
+use super::go_url;
+use super::state::{cache_url, cached_url, jar_by_id, HttpVu};
 use crate::http::{content_coding, HttpRequest};
 use crate::js::keys::{keys, Key};
 use crate::js::modules::convert::{bytes_of, tags_from_js};
@@ -34,6 +36,10 @@ pub(super) struct Prepared {
     /// cannot use): k6 then returns a response with only this error instead of throwing,
     /// unless the run sets `throw`.
     pub failure: Option<Failure>,
+    /// The URL as k6 shows it (`res.url`, `res.request.url`, the first hop's `url` tag) when
+    /// that is not how the `url` crate writes it: `http://host` stays without a `/`
+    /// ([`go_url::shown`]).
+    pub shown_url: Option<Rc<str>>,
 }
 
 /// A request k6 refuses without sending it (docs/k6-compatibility.md#request-errors).
@@ -52,20 +58,26 @@ pub(super) struct Failure {
 }
 
 impl Failure {
-    /// A parameter k6 rejects before making the request: no metrics, `error_code` 0.
+    /// A parameter k6 rejects before making the request: no metrics, `error_code` 0, no `url`.
     fn param(error: String) -> Self {
         Failure {
             error,
             code: 0,
             detail: None,
             recorded: false,
-            url: None,
+            url: Some(String::new()),
         }
     }
 
     /// A URL Go's client refuses (error code 1000, metrics recorded), in k6's words: the
     /// logged and thrown text names the method and the URL as Go does (`Get "x": …`).
     fn refused(error: String, method: &http::Method, url: &str) -> Self {
+        Self::unsent(error, crate::http::error::GENERIC, method, url)
+    }
+
+    /// A request Go's client would make but that fails before sending, with `code`; its
+    /// metrics are recorded.
+    fn unsent(error: String, code: u32, method: &http::Method, url: &str) -> Self {
         let m = method.as_str();
         let (first, rest) = m.split_at(m.len().min(1));
         let go_method = format!("{first}{}", rest.to_ascii_lowercase());
@@ -73,41 +85,94 @@ impl Failure {
         Failure {
             detail: Some(format!("{go_method} \"{escaped}\": {error}")),
             error,
-            code: crate::http::error::GENERIC,
+            code,
             recorded: true,
             url: Some(url.to_owned()),
         }
     }
 }
 
-/// The URL of a request, or why k6 would not send it: what `url` cannot parse is refused the
-/// way Go refuses it (no scheme: code 1000, no host: code 1000, anything else: an invalid URL,
-/// code 1020, not recorded), and so are schemes other than http and https.
-fn request_target(h: &HttpVu, method: &http::Method, url_s: &str) -> Result<url::Url, Failure> {
-    match request_url(h, url_s) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(u),
-        Ok(u) => Err(Failure::refused(
-            format!("unsupported protocol scheme {:?}", u.scheme()),
+/// The headers k6 shows in `res.request` for a request Go's client refused (another scheme, no
+/// host): the run's `User-Agent` unless the script set one, then the script's.
+pub(super) fn refused_request_headers(req: &HttpRequest, user_agent: &str) -> http::HeaderMap {
+    let mut shown = http::HeaderMap::with_capacity(req.headers.len() + 1);
+    let given = req
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"));
+    if !given && !user_agent.is_empty() {
+        if let Ok(v) = http::HeaderValue::from_str(user_agent) {
+            shown.insert(http::header::USER_AGENT, v);
+        }
+    }
+    for (k, v) in &req.headers {
+        let name = http::HeaderName::from_bytes(k.trim().as_bytes());
+        if let (Ok(name), Ok(v)) = (name, http::HeaderValue::from_str(v)) {
+            shown.append(name, v);
+        }
+    }
+    shown
+}
+
+/// The URL of a request, or why k6 would not send it: what Go's `net/url` cannot parse is an
+/// invalid URL (code 1020, not recorded, [`go_url`]); Go's client refuses a scheme other than
+/// http and https and a URL without a host (code 1000, recorded). What Go takes and the `url`
+/// crate does not (a port above 65535, a host that is no name or address) fails where Go's
+/// would: dialing, or looking the name up.
+fn request_target(
+    h: &HttpVu,
+    method: &http::Method,
+    url_s: &str,
+) -> Result<(url::Url, Option<Rc<str>>), Failure> {
+    if let Some(u) = cached_url(h, url_s) {
+        return Ok(u);
+    }
+    let go = go_url::parse(url_s).map_err(|e| Failure {
+        error: format!("invalid URL: {e}"),
+        code: crate::http::error::INVALID_URL,
+        detail: None,
+        recorded: false,
+        url: Some(String::new()),
+    })?;
+    if !go.scheme.eq_ignore_ascii_case("http") && !go.scheme.eq_ignore_ascii_case("https") {
+        let scheme = go.scheme.to_ascii_lowercase();
+        return Err(Failure::refused(
+            format!("unsupported protocol scheme {}", go_url::go_quote(&scheme)),
             method,
             url_s,
-        )),
-        Err(url::ParseError::RelativeUrlWithoutBase) => Err(Failure::refused(
-            "unsupported protocol scheme \"\"".to_owned(),
-            method,
-            url_s,
-        )),
-        Err(url::ParseError::EmptyHost) => Err(Failure::refused(
+        ));
+    }
+    if go.host.is_empty() {
+        return Err(Failure::refused(
             "http: no Host in request URL".to_owned(),
             method,
             url_s,
+        ));
+    }
+    match url::Url::parse(url_s) {
+        Ok(u) => {
+            // Credentials leave the URL for an `Authorization` header: k6 still shows them.
+            let shown = go_url::shown(url_s)
+                .filter(|s| s != u.as_str() || !u.username().is_empty())
+                .map(Rc::from);
+            cache_url(h, url_s, &u, shown.clone());
+            Ok((u, shown))
+        }
+        Err(url::ParseError::InvalidPort) => {
+            let port = go.host.rsplit_once(':').map_or("", |(_, p)| p);
+            Err(Failure::unsent(
+                format!("dial tcp: address {port}: invalid port"),
+                crate::http::error::TCP_DIAL,
+                method,
+                url_s,
+            ))
+        }
+        Err(_) => Err(Failure::unsent(
+            "lookup: no such host".to_owned(),
+            crate::http::error::DNS_NO_SUCH_HOST,
+            method,
+            url_s,
         )),
-        Err(e) => Err(Failure {
-            error: format!("invalid URL: parse {url_s:?}: {e}"),
-            code: crate::http::error::INVALID_URL,
-            detail: None,
-            recorded: false,
-            url: Some(String::new()),
-        }),
     }
 }
 
@@ -177,18 +242,18 @@ impl<'js> Spec<'js> {
 }
 
 pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Prepared> {
-    let mut method = spec.method;
-    method.make_ascii_uppercase();
+    // The method as written, as Go sends it: `get` is not `GET` to a server.
+    let method = spec.method;
     let url_s = spec.url;
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| Exception::throw_type(ctx, &format!("invalid HTTP method \"{method}\"")))?;
-    let (url, mut failure) = match request_target(h, &method, &url_s) {
-        Ok(url) => (url, None),
+    let (url, shown_url, mut failure) = match request_target(h, &method, &url_s) {
+        Ok((url, shown)) => (url, shown, None),
         Err(f) => {
             // A stand-in that is never sent: the failure decides the response and its tags.
             let stand_in = url::Url::parse("http://invalid.invalid/")
                 .map_err(|e| Exception::throw_internal(ctx, &e.to_string()))?;
-            (stand_in, Some(f))
+            (stand_in, None, Some(f))
         }
     };
     let mut req = HttpRequest::new(method, url);
@@ -347,6 +412,7 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
         expected,
         response_type,
         failure,
+        shown_url,
     })
 }
 

@@ -220,10 +220,16 @@ pub(super) fn response_object<'js>(
     ctx: &Ctx<'js>,
     p: &Prepared,
     ex: HttpExchange,
+    first_url: Option<String>,
     shapes: &ResponseShapes<'js>,
 ) -> R<Object<'js>> {
+    // A request k6 would not make (an invalid URL or param) has no request and an empty array
+    // for a body.
+    let unmade = p.failure.as_ref().is_some_and(|f| !f.recorded);
     // k6 reads no body for the statuses that cannot have one (204, 304): `null`, not "".
-    let body: Value = if ex.error.is_some() && ex.status == 0 || matches!(ex.status, 204 | 304) {
+    let body: Value = if unmade {
+        rquickjs::Array::new(ctx.clone())?.into_value()
+    } else if ex.error.is_some() && ex.status == 0 || matches!(ex.status, 204 | 304) {
         Value::new_null(ctx.clone())
     } else {
         match p.response_type {
@@ -251,7 +257,12 @@ pub(super) fn response_object<'js>(
     let mut o = Raw::new(ctx);
     o.int(i32::from(ex.status))?;
     o.string(&status_text(ex.status))?;
-    let written = p.failure.as_ref().and_then(|f| f.url.as_deref());
+    // The URL as written (a failure) or as k6 shows it (not redirected: the request's own).
+    let written = match &p.failure {
+        Some(f) => f.url.as_deref(),
+        None if first_url.is_none() => p.shown_url.as_deref(),
+        None => None,
+    };
     o.string(written.unwrap_or(ex.url.as_str()))?;
     o.string(ex.proto.as_str())?;
     o.string(ex.remote_ip.as_str())?;
@@ -273,12 +284,14 @@ pub(super) fn response_object<'js>(
             names: shapes.names.clone(),
             headers: ex.headers,
             method: ex.method,
-            url: match written {
-                Some(w) => w.to_owned(),
-                None => ex.url.into(),
+            url: match (written, first_url) {
+                (Some(w), _) => w.to_owned(),
+                (None, Some(first)) => p.shown_url.as_deref().map_or(first, str::to_owned),
+                (None, None) => ex.url.into(),
             },
             request_headers: ex.request_headers,
             request_body: ex.request_body,
+            unmade,
         },
     );
     o.object_like_lazy(&shapes.response, &parts)
@@ -294,6 +307,8 @@ struct Parts {
     url: String,
     request_headers: std::sync::Arc<http::HeaderMap>,
     request_body: bytes::Bytes,
+    /// The request was never made: `res.request` is `null`.
+    unmade: bool,
 }
 
 impl LazyValue for Parts {
@@ -315,6 +330,9 @@ impl LazyValue for Parts {
             let set_cookies: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
             response_cookies(ctx, &k, &set_cookies)?
         } else if *name == k.get(Key::Request) {
+            if self.unmade {
+                return Ok(Value::new_null(ctx.clone()));
+            }
             self.request(ctx, &shapes)?
         } else if *name == k.get(Key::Ocsp) {
             no_ocsp(ctx)?

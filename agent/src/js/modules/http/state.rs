@@ -17,12 +17,16 @@ pub(super) struct HttpVu {
     pub vu: Rc<VuCtx>,
     /// Extra cookie jars made with `new http.CookieJar()` (id 0 is the VU's own jar).
     pub jars: RefCell<Vec<Arc<CookieJar>>>,
-    /// The URL string of the VU's last request and its parse: a loop usually requests the same
-    /// URLs again, and parsing one was ~6 % of an `http.get` iteration.
-    pub last_url: RefCell<Option<(String, url::Url)>>,
+    /// The URL string of the VU's last request, its parse and, when k6 shows it otherwise than
+    /// the `url` crate writes it, how k6 shows it (`go_url::shown`): a loop usually requests the
+    /// same URLs again, and parsing one was ~6 % of an `http.get` iteration.
+    pub last_url: RefCell<Option<LastUrl>>,
     /// The header names of the VU's last response and request (`response::ResponseShapes`).
     pub header_names: Rc<RefCell<HeaderNames>>,
 }
+
+/// A URL string, its parse and how k6 shows it when that differs (see [`HttpVu::last_url`]).
+type LastUrl = (String, url::Url, Option<Rc<str>>);
 
 impl HttpVu {
     pub fn new(vu: Rc<VuCtx>) -> Self {
@@ -94,14 +98,15 @@ pub(super) fn parse_url(ctx: &Ctx<'_>, s: &str) -> R<url::Url> {
     })
 }
 
-/// `s` parsed, from the VU's one-entry cache when it is the URL of its last request.
-pub(super) fn request_url(h: &HttpVu, s: &str) -> Result<url::Url, url::ParseError> {
-    if let Some((last, url)) = &*h.last_url.borrow() {
-        if last == s {
-            return Ok(url.clone());
-        }
+/// `s` parsed (and shown), from the VU's one-entry cache when it is the URL of its last request.
+pub(super) fn cached_url(h: &HttpVu, s: &str) -> Option<(url::Url, Option<Rc<str>>)> {
+    match &*h.last_url.borrow() {
+        Some((last, url, shown)) if last == s => Some((url.clone(), shown.clone())),
+        _ => None,
     }
-    let url = url::Url::parse(s)?;
-    *h.last_url.borrow_mut() = Some((s.to_owned(), url.clone()));
-    Ok(url)
+}
+
+/// Keeps `url` (the parse of `s`) and `shown` as the VU's last request URL.
+pub(super) fn cache_url(h: &HttpVu, s: &str, url: &url::Url, shown: Option<Rc<str>>) {
+    *h.last_url.borrow_mut() = Some((s.to_owned(), url.clone(), shown));
 }
