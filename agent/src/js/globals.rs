@@ -51,7 +51,8 @@ fn install_console<'js>(ctx: &Ctx<'js>) -> R<()> {
     Ok(())
 }
 
-/// How console arguments print: strings as-is, errors with their message, objects as JSON.
+/// How console arguments print: strings as-is, errors with their message, objects as JSON,
+/// as k6 v1.1.0 prints them: a function as `null` (its JSON), a symbol as its description.
 fn console_string<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> R<String> {
     if let Some(s) = v.as_string() {
         return s.to_string();
@@ -59,13 +60,21 @@ fn console_string<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> R<String> {
     if v.is_undefined() {
         return Ok("undefined".into());
     }
+    if let Some(sym) = v.as_symbol() {
+        let d: Value = sym.description()?;
+        return Ok(d
+            .as_string()
+            .map(|s| s.to_string())
+            .transpose()?
+            .unwrap_or_default());
+    }
     if let Some(obj) = v.as_object() {
         if let Some(e) = Exception::from_object(obj.clone()) {
             let name: String = obj.get("name").unwrap_or_else(|_| "Error".into());
             return Ok(format!("{name}: {}", e.message().unwrap_or_default()));
         }
         if v.as_function().is_some() {
-            return Ok("[function]".into());
+            return Ok("null".into());
         }
         if let Ok(Some(s)) = ctx.json_stringify(v.clone()) {
             return s.to_string();
@@ -115,4 +124,35 @@ fn install_open<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>) -> R<()> {
     )?;
     ctx.globals().set("open", f)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::console_string;
+
+    /// What k6 v1.1.0 printed for each argument of `console.log`.
+    #[test]
+    fn console_arguments_print_as_k6_prints_them() {
+        let rt = rquickjs::Runtime::new().unwrap();
+        let ctx = rquickjs::Context::full(&rt).unwrap();
+        ctx.with(|ctx| {
+            for (js, want) in [
+                ("'text'", "text"),
+                ("undefined", "undefined"),
+                (
+                    "({ a: 1, b: [1, 'x'], u: undefined })",
+                    "{\"a\":1,\"b\":[1,\"x\"]}",
+                ),
+                ("() => 1", "null"),
+                ("(function named() {})", "null"),
+                ("Symbol('s')", "s"),
+                ("Symbol()", ""),
+                ("new Date(0)", "\"1970-01-01T00:00:00.000Z\""),
+                ("new TypeError('bad')", "TypeError: bad"),
+            ] {
+                let v: rquickjs::Value = ctx.eval(js).unwrap();
+                assert_eq!(console_string(&ctx, v).unwrap(), want, "{js}");
+            }
+        });
+    }
 }
