@@ -46,6 +46,11 @@ fn wild_urls_are_shown_and_tagged_as_written() {
 }
 
 #[test]
+fn wild_scraping_tables_lists_and_forms_with_k6_html() {
+    differential(&exact("wild_html_tables.js", 0));
+}
+
+#[test]
 fn wild_responses_inspected_field_by_field_with_every_method() {
     differential(&exact("wild_response_inspection.js", 0));
 }

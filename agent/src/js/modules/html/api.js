@@ -176,12 +176,34 @@
       }
       return key === undefined ? all : all[camel(str(key))];
     },
+    // k6 stops at a callback that throws and throws a GoError naming where it failed.
     each(fn) {
-      this[N].forEach((h, i) => fn(i, element(this[D], h, this.url)));
+      this[N].forEach((h, i) => {
+        try {
+          fn(i, element(this[D], h, this.url));
+        } catch (e) {
+          const at = /\(?([^\s()]+):(\d+):(\d+)\)?\s*$/m.exec(String((e && e.stack) || '').split('\n').find((l) => l.trim().startsWith('at ')) || '');
+          const where = at ? ` at file://${at[1]}:${at[2]}:${at[3]}` : '';
+          const err = new Error(`the function passed to each() failed: ${String(e)}${where}`);
+          Object.defineProperty(err, 'name', { value: 'GoError', writable: true, configurable: true });
+          throw err;
+        }
+      });
       return this;
     },
+    // k6 leaves out the elements whose callback throws.
     map(fn) {
-      return this[N].map((h, i) => { const r = fn(i, one(this, h)); return r === undefined ? null : r; });
+      const out = [];
+      this[N].forEach((h, i) => {
+        let r;
+        try {
+          r = fn(i, one(this, h));
+        } catch (e) {
+          return;
+        }
+        out.push(r === undefined ? null : r);
+      });
+      return out;
     },
     toArray() { return this[N].map((h) => one(this, h)); },
     get(i) {
