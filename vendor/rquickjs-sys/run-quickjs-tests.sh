@@ -28,6 +28,17 @@ mkdir -p "$work"
 cp -R "$here/quickjs/." "$work/"
 cp "$out_dir"/*.h "$work/"
 cd "$work"
+# Patch 0011 prints locale times in 24 hours, as k6 does: upstream's expectations of the
+# 12-hour form (`04/07/2024, 01:00:00 PM`) become the 24-hour one (`04/07/2024, 13:00:00`).
+sed -i -E \
+  -e 's/"04\/07\/2024, 12:00:00 AM"/"04\/07\/2024, 00:00:00"/' \
+  -e 's/"04\/07\/2024, 12:00:00 PM"/"04\/07\/2024, 12:00:00"/' \
+  -e 's/"04\/07\/2024, (0[0-9]|1[01]):00:00 AM"/"04\/07\/2024, \1:00:00"/' \
+  -e 's/"04\/07\/2024, 01:00:00 PM"/"04\/07\/2024, 13:00:00"/' \
+  -e 's/"04\/07\/2024, 02:00:00 PM"/"04\/07\/2024, 14:00:00"/' \
+  -e 's/"04\/07\/2024, 11:00:00 PM"/"04\/07\/2024, 23:00:00"/' \
+  tests/test_builtin.js
+grep -q '"04/07/2024, 13:00:00"' tests/test_builtin.js
 
 cc="${CC:-cc}"
 # Upstream's test programs, built with the defines build.rs gives QuickJS (warnings are

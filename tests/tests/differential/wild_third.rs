@@ -51,6 +51,11 @@ fn wild_scraping_tables_lists_and_forms_with_k6_html() {
 }
 
 #[test]
+fn wild_date_formats_uuids_and_the_web_globals_k6_lacks() {
+    differential(&exact("wild_dates_and_globals.js", 0));
+}
+
+#[test]
 fn wild_responses_inspected_field_by_field_with_every_method() {
     differential(&exact("wild_response_inspection.js", 0));
 }
