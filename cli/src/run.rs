@@ -413,6 +413,7 @@ pub fn write_summary_outputs(v: &serde_json::Value) {
         log_error("handleSummary must return an object mapping outputs (stdout, stderr or a file path) to their content");
         return;
     };
+    let mut failed = Vec::new();
     for (dest, content) in map {
         let text = match content {
             serde_json::Value::String(s) => s.clone(),
@@ -427,9 +428,47 @@ pub fn write_summary_outputs(v: &serde_json::Value) {
             }
             path => {
                 if let Err(e) = std::fs::write(path, text) {
-                    log_error(&format!("could not save the summary to {path}: {e}"));
+                    failed.push(format!(
+                        "could not open '{path}': open {path}: {}",
+                        go_errno(&e)
+                    ));
                 }
             }
         }
+    }
+    // k6 reports every file it could not write in one error.
+    if !failed.is_empty() {
+        let error = format!(
+            "Could not save some summary information:\n\t- {}",
+            failed.join("\n\t- ")
+        );
+        volley_agent::console::log(
+            "error",
+            "failed to handle the end-of-test summary",
+            &[("error", &error)],
+        );
+    }
+}
+
+/// An I/O error as Go words it: the system's message in lower case, without Rust's
+/// `(os error N)` (`no such file or directory`).
+fn go_errno(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn io_errors_are_worded_as_go_words_them() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(super::go_errno(&e), "no such file or directory");
+        let e = std::io::Error::from_raw_os_error(13);
+        assert_eq!(super::go_errno(&e), "permission denied");
     }
 }
