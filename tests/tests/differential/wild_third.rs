@@ -41,6 +41,29 @@ fn wild_a_rate_fed_infinity_counts_it_as_a_pass() {
 }
 
 #[test]
+fn wild_scenarios_with_exec_functions_sharing_setup_data() {
+    differential(&Case {
+        order: Order::Racy,
+        ..exact("wild_scenarios_setup_data.js", 0)
+    });
+}
+
+#[test]
+fn wild_execution_context_vu_and_iteration_fields_and_tags() {
+    differential(&exact("wild_execution_context.js", 0));
+}
+
+#[test]
+fn wild_cookie_jars_set_read_deleted_and_cleared() {
+    differential(&exact("wild_cookie_jar_flows.js", 0));
+}
+
+#[test]
+fn wild_batches_of_every_shape_and_multipart_file_uploads() {
+    differential(&exact("wild_batch_file_uploads.js", 0));
+}
+
+#[test]
 fn wild_urls_are_shown_and_tagged_as_written() {
     differential(&exact("wild_url_as_written.js", 0));
 }
@@ -51,11 +74,26 @@ fn wild_scraping_tables_lists_and_forms_with_k6_html() {
 }
 
 #[test]
+fn wild_polling_with_timers_promises_and_async_requests() {
+    differential(&exact("wild_timers_async_flow.js", 0));
+}
+
+#[test]
 fn wild_date_formats_uuids_and_the_web_globals_k6_lacks() {
     differential(&exact("wild_dates_and_globals.js", 0));
 }
 
 #[test]
+fn wild_threshold_expressions_on_submetrics_with_one_failing_gate() {
+    differential(&exact("wild_threshold_expressions.js", 99));
+}
+
+#[test]
 fn wild_responses_inspected_field_by_field_with_every_method() {
     differential(&exact("wild_response_inspection.js", 0));
+}
+
+#[test]
+fn wild_groups_returning_values_retries_after_fail_and_seeded_randomness() {
+    differential(&exact("wild_groups_checks_flow.js", 0));
 }
