@@ -4,7 +4,8 @@
 //! earlier sweeps did not cover: scenarios with `exec` and setup data, `k6/execution`, cookie
 //! jars, `http.batch` and `http.file`, URLs as written, `k6/html` tables, timers and promises,
 //! dates and web globals, threshold expressions, responses inspected field by field, groups
-//! and checks as control flow (docs/k6-compatibility.md#scripts-from-the-wild-third-sweep).
+//! and checks as control flow, a WebSocket chat room
+//! (docs/k6-compatibility.md#scripts-from-the-wild-third-sweep).
 
 use super::*;
 
@@ -96,4 +97,13 @@ fn wild_responses_inspected_field_by_field_with_every_method() {
 #[test]
 fn wild_groups_returning_values_retries_after_fail_and_seeded_randomness() {
     differential(&exact("wild_groups_checks_flow.js", 0));
+}
+
+#[test]
+fn wild_chat_room_over_websockets_with_timers() {
+    // Two sockets get each broadcast at once: which one's check runs first is a race.
+    differential(&Case {
+        order: Order::Racy,
+        ..exact("wild_chat_room.js", 0)
+    });
 }
