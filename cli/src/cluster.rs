@@ -210,6 +210,11 @@ pub struct ControllerArgs {
     /// 429 and Retry-After.
     #[arg(long, default_value_t = volley_controller::api::DEFAULT_MAX_CONCURRENT_UPLOADS, env = "VOLLEY_MAX_CONCURRENT_UPLOADS")]
     pub max_concurrent_uploads: usize,
+    /// Most bytes of REST request bodies held at once, over every route (each body from its
+    /// first byte until it is answered), e.g. 1GiB; a body that finds no room within 5 s is
+    /// refused with 503 and Retry-After. At least the largest upload, 80 MiB.
+    #[arg(long, default_value = "384MiB", env = "VOLLEY_MAX_BODY_MEMORY")]
+    pub max_body_memory: String,
     /// This controller's id in its Raft group (1 or more, unique); with --raft, it makes the
     /// controller a member of a Raft group (of one without --peer).
     #[arg(long, env = "VOLLEY_NODE_ID")]
@@ -556,10 +561,19 @@ fn controller_config(
     if a.max_concurrent_uploads == 0 {
         return Err("invalid --max-concurrent-uploads 0: allow at least 1 upload at a time".into());
     }
-    let api_limits = volley_controller::api::ApiLimits {
+    let mut api_limits = volley_controller::api::ApiLimits {
         max_concurrent_uploads: a.max_concurrent_uploads,
         ..Default::default()
     };
+    let body_memory = size("--max-body-memory", &a.max_body_memory)?;
+    if body_memory < api_limits.max_upload_bytes as u64 {
+        return Err(format!(
+            "invalid --max-body-memory {}: it must hold at least the largest upload, {} bytes \
+             (80 MiB); give e.g. 384MiB",
+            a.max_body_memory, api_limits.max_upload_bytes
+        ));
+    }
+    api_limits.max_body_memory = usize::try_from(body_memory).unwrap_or(usize::MAX);
     let raft = raft_config(&a)?;
     let (rest_tls, grpc_tls) = controller_tls(&a);
     Ok(volley_controller::server::ControllerConfig {
@@ -883,6 +897,33 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(others.peers, cfg.peers);
+    }
+
+    #[test]
+    fn max_body_memory_is_a_size_of_at_least_the_largest_upload() {
+        let config = |v: &str| {
+            super::controller_config(
+                Controller::parse_from(["controller", "--max-body-memory", v]).args,
+            )
+        };
+        let cfg = config("1GiB").unwrap();
+        assert_eq!(cfg.api_limits.max_body_memory, 1 << 30);
+        let Err(err) = config("1MiB") else {
+            panic!("1MiB is smaller than an upload")
+        };
+        assert!(
+            err.contains("--max-body-memory") && err.contains("largest upload"),
+            "{err}"
+        );
+        let Err(err) = config("lots") else {
+            panic!("`lots` is not a size")
+        };
+        assert!(err.contains("give a size such as"), "{err}");
+        let default = super::controller_config(Controller::parse_from(["controller"]).args);
+        assert_eq!(
+            default.unwrap().api_limits.max_body_memory,
+            volley_controller::api::DEFAULT_MAX_BODY_MEMORY
+        );
     }
 
     #[test]

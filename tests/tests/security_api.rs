@@ -6,7 +6,8 @@
 //! run's batches need its secret; and without tokens the controller will not listen beyond
 //! loopback unless told `--insecure`, and there refuses a `Host` a rebound DNS name brings;
 //! `volley tokens create` whose answer was lost, sent again to the next controller, makes one
-//! token and says which; a batch of 100,000 bad series is four bounded log lines.
+//! token and says which; a batch of 100,000 bad series is four bounded log lines; request
+//! bodies held at once are bounded by `--max-body-memory`.
 
 use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -455,6 +456,117 @@ fn a_batch_of_bad_series_is_a_few_log_lines() {
     assert!(!text.contains('\u{1b}'), "an escape reached the log");
     let longest = text.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 2048, "a log line of {longest} bytes");
+}
+
+/// Opens a request on 127.0.0.1:`port` whose body of `len` bytes is sent but for its last
+/// byte: the controller holds what it read while it waits for the rest.
+fn held_body(port: u16, head: &str, len: usize) -> TcpStream {
+    use std::io::Write;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let req = format!("{head}\r\nContent-Length: {len}\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("head");
+    s.write_all(&vec![b' '; len - 1]).expect("body");
+    s
+}
+
+/// One whole request on a connection of its own: the status line and headers, and the body.
+fn whole_request(port: u16, head: &str, body: &[u8]) -> (String, String) {
+    use std::io::Write;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let req = format!(
+        "{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("head");
+    s.write_all(body).expect("body");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.to_string(), body.to_string())
+}
+
+/// Eighty clients with a valid token each holding a 1 MiB body open (the JSON routes' cap)
+/// fill an 80 MiB `--max-body-memory`: then a body on any route, a token's or a streamed run's
+/// metric batch, waits for room and is answered 503 `busy_receiving` with `Retry-After`, not
+/// taken beyond the budget; requests without a body are answered at once; and once the held
+/// bodies are gone the same request is taken. Before the budget, every one of them was read.
+#[test]
+fn request_bodies_held_at_once_are_bounded_by_max_body_memory() {
+    let c = Cluster::start_with("sec-bodies", &["--max-body-memory", "80MiB"], 0);
+    let (id, secret) = streamed_run(&c);
+    let auth = format!(
+        "Host: 127.0.0.1\r\nAuthorization: Token {}\r\nContent-Type: application/json",
+        c.admin_token
+    );
+    let held: Vec<TcpStream> = (0..80)
+        .map(|_| {
+            held_body(
+                c.rest_port,
+                &format!("POST /v1/tokens HTTP/1.1\r\n{auth}"),
+                1024 * 1024,
+            )
+        })
+        .collect();
+    // Let the controller read what was sent.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut token_body = br#"{"role": "read", "name": "probe"}"#.to_vec();
+    token_body.extend_from_slice(&[b' '; 4096]);
+    let started = std::time::Instant::now();
+    let (head, body) = whole_request(
+        c.rest_port,
+        &format!("POST /v1/tokens HTTP/1.1\r\n{auth}"),
+        &token_body,
+    );
+    let waited = started.elapsed();
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}\n{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    assert!(
+        body.contains("busy_receiving") && body.contains("--max-body-memory"),
+        "{body}"
+    );
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+    // The metric-push route is under the same budget.
+    let (head, body) = whole_request(
+        c.rest_port,
+        &format!(
+            "POST /v1/streamed-runs/{id}/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Volley-Stream-Secret: {secret}\r\nContent-Type: application/x-protobuf"
+        ),
+        &[0u8; 4096],
+    );
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}\n{body}");
+    // A request without a body is not held up.
+    let started = std::time::Instant::now();
+    assert_eq!(call(&c, None, "GET", "/healthz", None).0, 200);
+    assert_eq!(
+        call(&c, Some(&c.admin_token), "GET", "/v1/tokens", None).0,
+        200
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Once the held bodies are gone, the same request is taken.
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (head, body) = whole_request(
+            c.rest_port,
+            &format!("POST /v1/tokens HTTP/1.1\r\n{auth}"),
+            &token_body,
+        );
+        if head.starts_with("HTTP/1.1 201") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{head}\n{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub use volley_api::StreamedRunRequest;
 use volley_api::{CreateToken, TokenCreated, TokenView};
 
 mod agents;
+mod body_budget;
 mod body_deadline;
 mod controllers;
 pub mod dashboard;
@@ -64,8 +65,17 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 80 * 1024 * 1024;
 /// Default cap on every other request body (start-testrun, stop): they are small JSON objects.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Default number of upload bodies (tests, streamed runs and their metric batches) read at once.
+/// Default number of archive uploads (new tests, streamed runs) read at once.
 pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 4;
+
+/// Default budget of request-body bytes held at once over every route: four uploads at the
+/// largest (what `--max-concurrent-uploads` let them hold before), and 64 MiB for the rest.
+pub const DEFAULT_MAX_BODY_MEMORY: usize =
+    DEFAULT_MAX_CONCURRENT_UPLOADS * DEFAULT_MAX_UPLOAD_BYTES + 64 * 1024 * 1024;
+
+/// How long a body's bytes wait for room in the budget before the request is answered 503:
+/// a burst of honest clients clears in far less, an attacker's held bodies do not.
+pub const DEFAULT_BODY_MEMORY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the API needs from the controller. Implemented by the controller's state machine;
 /// tests use a fake. Methods are synchronous and expected to be quick (no network I/O);
@@ -404,6 +414,11 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// Most upload bodies handled at once → else 429 with `Retry-After`.
     pub max_concurrent_uploads: usize,
+    /// Most bytes of request bodies held at once, over every route (`body_budget.rs`).
+    pub max_body_memory: usize,
+    /// Longest a body waits for room in [`Self::max_body_memory`] → else 503 with
+    /// `Retry-After`.
+    pub body_memory_wait: std::time::Duration,
 }
 
 impl Default for ApiLimits {
@@ -412,6 +427,8 @@ impl Default for ApiLimits {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_concurrent_uploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
+            max_body_memory: DEFAULT_MAX_BODY_MEMORY,
+            body_memory_wait: DEFAULT_BODY_MEMORY_WAIT,
         }
     }
 }
@@ -424,6 +441,7 @@ pub fn router(svc: Arc<dyn ControllerService>) -> Router {
 /// The API router with explicit body limits.
 pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) -> Router {
     let (router, _) = routes::table(limits).split_for_parts();
+    let budget = body_budget::BodyBudget::new(limits.max_body_memory, limits.body_memory_wait);
     // The dashboard's pages and live streams sit behind the same guard (not in the OpenAPI
     // document: they are not JSON); see `dashboard/`.
     let router = router.merge(dashboard::routes());
@@ -452,6 +470,12 @@ pub fn router_with_limits(svc: Arc<dyn ControllerService>, limits: ApiLimits) ->
         .fallback(meta::route_not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .with_state(state)
+        // Every body, forwarded or not, counts in the budget until it is answered; it waits
+        // for room before its deadline's wrapper is polled again, so a wait for room is not
+        // taken for a slow client.
+        .layer(axum::middleware::from_fn(move |req, next| {
+            budget.clone().limit(req, next)
+        }))
         // Outermost: every body, forwarded or not, must keep arriving.
         .layer(axum::middleware::from_fn(body_deadline::limit))
 }

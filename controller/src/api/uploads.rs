@@ -1,8 +1,10 @@
-//! At most [`super::ApiLimits::max_concurrent_uploads`] request bodies that carry archives (or
-//! metric batches) are read at once: each can be tens of MiB, held in memory while it is
+//! At most [`super::ApiLimits::max_concurrent_uploads`] request bodies that carry archives (new
+//! tests, streamed runs) are read at once: each can be tens of MiB, held in memory while it is
 //! parsed, hashed and stored, so without a bound a burst of uploads takes the controller's
 //! memory with it. Over the bound an upload is refused at once with 429 and `Retry-After`,
-//! before its body is read; the client sends it again a moment later.
+//! before its body is read; the client sends it again a moment later. Metric batches are not
+//! gated here (the next batch of a run should wait, not be refused): they count, with every
+//! other body, in the bytes of `body_budget.rs`.
 
 use std::sync::Arc;
 
