@@ -4,15 +4,17 @@
 //! that opens connections and never speaks holds a file descriptor each until the process runs
 //! out (the store and the REST API with it). This loop accepts the connections itself and hands
 //! tonic only those within:
-//! - a **connection cap**: at the cap, a new connection is closed at once (an agent retries
-//!   with back-off), so the process keeps file descriptors for the store and the REST API;
+//! - a **connection cap**, so the process keeps file descriptors for the store and the REST
+//!   API: when every connection is authenticated, a new one is closed at once (an agent
+//!   retries with back-off);
 //! - a **handshake timeout**: a connection must send the HTTP/2 preface within it, or it is
 //!   closed (a silent connection cannot keep a slot); on the agents' port an agent must also
-//!   have registered on it by then ([`Registered`]), and at the cap the oldest connection
-//!   without one is closed to make room (`slots.rs`), so a peer that speaks HTTP/2, answers
-//!   pings and never registers (or is refused) cannot keep agents out: before, four such
-//!   connections held a `--grpc-max-connections 4` port, agents out, for as long as the peer
-//!   liked;
+//!   have registered on it by then ([`Registered`]);
+//! - **room at the cap**: the oldest connection not authenticated (no agent registered; on the
+//!   Raft port, no batch of a peer accepted) is closed to make room (`slots.rs`), so a peer
+//!   that speaks HTTP/2, answers pings and never authenticates (or is refused) cannot keep
+//!   agents or controllers out: before, four such connections held a `--grpc-max-connections
+//!   4` port, agents out, for as long as the peer liked, and 64 idle ones the Raft port;
 //! - per connection, at most `max_streams` concurrent streams (an agent uses one), HTTP/2
 //!   keep-alive pings that close a dead peer's connection, and a bound on header sizes. Message
 //!   sizes are bounded by the service itself (`volley_proto::MAX_MESSAGE_BYTES`);
@@ -116,39 +118,61 @@ pub fn incoming(
     limits: GrpcLimits,
     tls: Option<Arc<ServerTls>>,
 ) -> mpsc::Receiver<Result<Bounded, io::Error>> {
-    accept_loop(
-        listener,
-        limits,
-        tls,
-        ("gRPC", "; --grpc-max-connections"),
-        true,
-    )
+    accept_loop(listener, limits, tls, Port::AGENTS)
 }
 
-/// [`incoming`] for a port of another name (the Raft port, `crate::replication::transport`);
-/// `label` is the port's name in logs and what to add to the cap's log line. Its connections
-/// need not register an agent.
+/// [`incoming`] for a port of another kind (the Raft port, `crate::replication::transport`):
+/// its connections need not register an agent, and are authenticated by what its service says
+/// ([`Registered::set`]).
 pub fn incoming_on(
     listener: TcpListener,
     limits: GrpcLimits,
     tls: Option<Arc<ServerTls>>,
-    label: (&'static str, &'static str),
+    port: Port,
 ) -> mpsc::Receiver<Result<Bounded, io::Error>> {
-    accept_loop(listener, limits, tls, label, false)
+    accept_loop(listener, limits, tls, port)
 }
 
-/// The accept loop of [`incoming`] and [`incoming_on`]; with `must_register`, a connection on
-/// which no agent registered within the handshake timeout is closed.
+/// What a port is called in its logs and how its connections authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    /// Its name in logs (`gRPC`, `Raft port`).
+    pub what: &'static str,
+    /// What the cap's log line adds (the flag that sets it).
+    pub cap_flag: &'static str,
+    /// Whether a connection on which no agent registered within the handshake timeout is
+    /// closed (the agents' port).
+    pub must_register: bool,
+    /// Why a connection evicted at the cap was closed.
+    pub evicted: &'static str,
+}
+
+impl Port {
+    /// The agents' port.
+    pub const AGENTS: Port = Port {
+        what: "gRPC",
+        cap_flag: "; --grpc-max-connections",
+        must_register: true,
+        evicted: "closed to make room for a new connection: no agent registered on it, and \
+                  every slot was taken (--grpc-max-connections)",
+    };
+}
+
+/// The accept loop of [`incoming`] and [`incoming_on`].
 fn accept_loop(
     listener: TcpListener,
     limits: GrpcLimits,
     tls: Option<Arc<ServerTls>>,
-    label: (&'static str, &'static str),
-    must_register: bool,
+    port: Port,
 ) -> mpsc::Receiver<Result<Bounded, io::Error>> {
-    let (what, cap_flag) = label;
+    let Port {
+        what,
+        cap_flag,
+        evicted: evicted_why,
+        ..
+    } = port;
     let (tx, rx) = mpsc::channel(64);
-    let slots = Slots::new(limits.max_connections, must_register);
+    let slots = Slots::new(limits.max_connections);
     tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -166,7 +190,8 @@ fn accept_loop(
                 Admitted::Full => {
                     tracing::warn!(
                         %peer,
-                        "{what}: connection refused: {} connections are open (the cap{cap_flag})",
+                        "{what}: connection refused: {} connections are open, all \
+                         authenticated (the cap{cap_flag})",
                         limits.max_connections
                     );
                     drop(stream);
@@ -186,7 +211,7 @@ fn accept_loop(
                     inner: Stream::Plain(stream),
                     slot,
                     preface_left: PREFACE_BYTES,
-                    must_register,
+                    port,
                     deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
                     timed_out: None,
                     kept: false,
@@ -209,7 +234,7 @@ fn accept_loop(
                         }
                     },
                     () = evicted.evicted_wait() => {
-                        tracing::warn!(%peer, "{what}: connection closed in its TLS handshake: {EVICTED}");
+                        tracing::warn!(%peer, "{what}: connection closed in its TLS handshake: {evicted_why}");
                         return;
                     }
                 };
@@ -224,7 +249,7 @@ fn accept_loop(
                     inner: Stream::Tls(Box::new(stream)),
                     slot,
                     preface_left: PREFACE_BYTES,
-                    must_register,
+                    port,
                     deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
                     timed_out: None,
                     kept: false,
@@ -245,7 +270,8 @@ pub struct AgentPeer {
     pub tls: bool,
     /// The name of the client certificate it presented ([`crate::tls::cert_name`]).
     pub cert_name: Option<String>,
-    /// Whether an agent registered on this connection (the service says so).
+    /// Whether the connection is authenticated: an agent registered on it, or on the Raft
+    /// port a peer's batch was accepted (the service says so).
     pub registered: Registered,
 }
 
@@ -270,9 +296,9 @@ macro_rules! stream_delegate {
     };
 }
 
-/// One accepted connection: holds its slot under the cap until it is dropped, and fails reads
-/// once the handshake timeout passes before the preface has arrived (or, with
-/// `must_register`, before an agent registered on it).
+/// One accepted connection: holds its slot under the cap until it is dropped, fails reads once
+/// the handshake timeout passes before the preface has arrived (or, on the agents' port,
+/// before an agent registered on it), and once it is evicted at the cap.
 pub struct Bounded {
     peer: AgentPeer,
     inner: Stream,
@@ -280,31 +306,28 @@ pub struct Bounded {
     slot: SlotGuard,
     /// Preface bytes still to come before the deadline stops applying.
     preface_left: usize,
-    /// Whether the deadline applies until an agent registered, not only until the preface.
-    must_register: bool,
+    /// Its port: whether the deadline applies until an agent registered, not only until the
+    /// preface, and what its logs say.
+    port: Port,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Why the connection was closed, once it was: every later read fails with it.
     timed_out: Option<&'static str>,
-    /// Whether an agent registered and the connection left the eviction candidates.
+    /// Whether the connection authenticated and left the eviction candidates.
     kept: bool,
 }
-
-/// Why a connection without an agent was closed at the cap.
-const EVICTED: &str = "closed to make room for a new connection: no agent registered on it, and \
-                       every slot was taken (--grpc-max-connections)";
 
 impl Bounded {
     /// Fails this read and every later one with `why`, logged once with the peer.
     fn fail(&mut self, why: &'static str) -> Poll<io::Result<()>> {
         let peer = self.peer.addr.map(|a| a.to_string()).unwrap_or_default();
-        tracing::warn!(%peer, "gRPC: connection closed: {why}");
+        tracing::warn!(%peer, "{}: connection closed: {why}", self.port.what);
         self.timed_out = Some(why);
         Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)))
     }
 
     /// Whether the connection has done what the deadline asks of it.
     fn past_deadline_rules(&self) -> bool {
-        self.preface_left == 0 && (!self.must_register || self.peer.registered.get())
+        self.preface_left == 0 && (!self.port.must_register || self.peer.registered.get())
     }
 }
 
@@ -319,13 +342,13 @@ impl AsyncRead for Bounded {
         if let Some(why) = this.timed_out {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)));
         }
-        // Until an agent registers, the connection may be evicted at the cap.
-        if this.must_register && !this.kept {
+        // Until it authenticates, the connection may be evicted at the cap.
+        if !this.kept {
             if this.peer.registered.get() {
                 this.kept = true;
                 this.slot.keep();
             } else if this.slot.slot.wake_on_evict(cx.waker()) {
-                return this.fail(EVICTED);
+                return this.fail(this.port.evicted);
             }
         }
         match stream_delegate!(&mut this.inner, s => s.poll_read(cx, buf)) {
@@ -491,8 +514,17 @@ mod tests {
         assert!(limits.recv_window <= 256 * 1024);
     }
 
+    /// A port like the Raft port's: connections need not register an agent, only send the
+    /// preface in time, and are authenticated by what the service says.
+    const PEERS: Port = Port {
+        what: "test",
+        cap_flag: "",
+        must_register: false,
+        evicted: "evicted",
+    };
+
     #[tokio::test]
-    async fn the_cap_closes_extra_connections_and_silent_ones_time_out() {
+    async fn at_the_cap_an_unauthenticated_connection_makes_room_and_silent_ones_time_out() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = GrpcLimits {
@@ -500,62 +532,43 @@ mod tests {
             handshake_timeout: Duration::from_millis(500),
             ..GrpcLimits::default()
         };
-        // A port whose connections need not register (the Raft port's rule).
-        let mut rx = incoming_on(listener, limits, None, ("test", ""));
-        // The server side: read what each accepted connection sends until it fails.
-        let served = tokio::spawn(async move {
-            let mut results = Vec::new();
-            while let Some(Ok(mut conn)) = rx.recv().await {
-                results.push(tokio::spawn(async move {
-                    let mut buf = [0u8; 64];
-                    let mut got = 0;
-                    loop {
-                        match conn.read(&mut buf).await {
-                            Ok(0) => return Ok(got),
-                            Ok(n) => got += n,
-                            Err(e) => return Err(e.kind()),
-                        }
-                    }
-                }));
-                if results.len() == 3 {
-                    break;
-                }
-            }
-            let mut out = Vec::new();
-            for r in results {
-                out.push(r.await.unwrap());
-            }
-            out
-        });
-        let mut silent = TcpStream::connect(addr).await.unwrap();
-        let mut speaking = TcpStream::connect(addr).await.unwrap();
-        speaking
-            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-            .await
-            .unwrap();
+        let rx = incoming_on(listener, limits, None, PEERS);
+        // The second connection authenticates (what the Raft port's service does).
+        let served = serve(rx, 4, 1);
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        let mut squatter = TcpStream::connect(addr).await.unwrap();
+        squatter.write_all(preface).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        // Two are open: the third is closed at once.
-        let mut third = TcpStream::connect(addr).await.unwrap();
-        assert!(closed_within(&mut third, Duration::from_millis(300)).await);
-        // The silent one is closed after the handshake timeout, freeing its slot.
+        let mut peer = TcpStream::connect(addr).await.unwrap();
+        peer.write_all(preface).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Two are open: the third takes the squatter's slot at once, not the peer's.
         let t = Instant::now();
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        assert!(closed_within(&mut squatter, Duration::from_millis(300)).await);
+        // The third sends nothing: it is closed after the handshake timeout.
         assert!(closed_within(&mut silent, Duration::from_secs(3)).await);
         assert!(
-            t.elapsed() >= Duration::from_millis(250),
+            t.elapsed() >= Duration::from_millis(400),
             "{:?}",
             t.elapsed()
         );
         let mut fourth = TcpStream::connect(addr).await.unwrap();
         fourth.write_all(&[b'P'; PREFACE_BYTES]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        // The one that sent its preface is kept past the timeout.
-        drop(speaking);
+        // One that sent its preface is kept past the timeout; the peer all along.
+        assert!(!closed_within(&mut peer, Duration::from_millis(10)).await);
+        drop(peer);
         drop(fourth);
-        let results = served.await.unwrap();
         assert_eq!(
-            results,
-            vec![Err(io::ErrorKind::TimedOut), Ok(24), Ok(24)],
-            "silent, speaking, fourth"
+            served.await.unwrap(),
+            vec![
+                Err(io::ErrorKind::TimedOut),
+                Ok(24),
+                Err(io::ErrorKind::TimedOut),
+                Ok(24)
+            ],
+            "squatter, peer, silent, fourth"
         );
     }
 

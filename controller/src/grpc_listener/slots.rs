@@ -1,13 +1,14 @@
 //! The connection cap of a gRPC port, and who makes room at it.
 //!
-//! Every open connection holds a slot until it is dropped. On the agents' port a connection
-//! on which no agent has registered yet may be **evicted**: at the cap, the oldest such
-//! connection is closed to make room for the new one, as the REST API closes its idlest
-//! connection (`crate::rest_listener`). An agent registers within milliseconds of connecting,
-//! so a peer that opens connections and never registers — it needs no token to speak HTTP/2
-//! and answer pings — cannot keep agents out by holding every slot; it can only take the
-//! place of its own previous connections. On a port without agents (the Raft port) nothing is
-//! evicted and a connection past the cap is refused.
+//! Every open connection holds a slot until it is dropped. A connection on which nobody has
+//! authenticated yet — no agent registered on the agents' port, no batch of a peer accepted on
+//! the Raft port — may be **evicted**: at the cap, the oldest such connection is closed to make
+//! room for the new one, as the REST API closes its idlest connection (`crate::rest_listener`).
+//! An agent registers, and a peer sends its first batch, within milliseconds of connecting, so
+//! a peer that opens connections and never authenticates — it needs no token to speak HTTP/2
+//! and answer pings — cannot keep agents or the group's controllers out by holding every slot;
+//! it can only take the place of its own previous connections. Only when every connection is
+//! authenticated is a new one refused.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,14 +17,17 @@ use std::task::Waker;
 
 use tokio::sync::Notify;
 
-/// Whether an agent registered on a connection: the gRPC service sets it once the controller
-/// admitted one (`crate::grpc`); until then the connection has the handshake timeout (from
-/// its accept) to get there, and may be evicted at the cap. Clones share the flag.
+/// Whether a connection is authenticated: on the agents' port the gRPC service sets it once the
+/// controller admitted an agent (`crate::grpc`), and until then the connection has the
+/// handshake timeout (from its accept) to get there; on the Raft port the peer service sets it
+/// once it accepted a batch (`crate::replication::transport`). Until then the connection may
+/// be evicted at the cap. Clones share the flag.
 #[derive(Debug, Clone, Default)]
 pub struct Registered(Arc<AtomicBool>);
 
 impl Registered {
-    /// An agent registered on the connection: it may stay as long as it likes.
+    /// The connection is authenticated (an agent registered, a peer's batch was accepted): it
+    /// may stay as long as it likes.
     pub fn set(&self) {
         self.0.store(true, Ordering::Release);
     }
@@ -106,8 +110,6 @@ struct Open {
 /// The open connections of one port.
 pub(super) struct Slots {
     max: usize,
-    /// Whether connections without a registered agent may be evicted (the agents' port).
-    evict: bool,
     open: Mutex<Open>,
 }
 
@@ -115,22 +117,21 @@ pub(super) struct Slots {
 pub(super) enum Admitted {
     /// A slot was free.
     Free(SlotGuard),
-    /// The oldest connection without an agent was evicted to make room.
+    /// The oldest connection not authenticated was evicted to make room.
     Evicted(SlotGuard),
-    /// Every slot is held (by agents, or on a port that evicts nothing).
+    /// Every slot is held by an authenticated connection.
     Full,
 }
 
 impl Slots {
-    pub(super) fn new(max: usize, evict: bool) -> Arc<Slots> {
+    pub(super) fn new(max: usize) -> Arc<Slots> {
         Arc::new(Slots {
             max,
-            evict,
             open: Mutex::new(Open::default()),
         })
     }
 
-    /// A slot for a new connection, evicting one without an agent at the cap if allowed.
+    /// A slot for a new connection, evicting the oldest one not authenticated at the cap.
     pub(super) fn admit(self: &Arc<Self>) -> Admitted {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let mut evicted = false;
@@ -154,9 +155,7 @@ impl Slots {
         let id = open.next_id;
         open.next_id += 1;
         let slot = Arc::new(Slot::default());
-        if self.evict {
-            open.evictable.insert(id, slot.clone());
-        }
+        open.evictable.insert(id, slot.clone());
         let guard = SlotGuard {
             slots: self.clone(),
             id,
@@ -178,7 +177,7 @@ pub(super) struct SlotGuard {
 }
 
 impl SlotGuard {
-    /// The connection has an agent: it is no longer a candidate for eviction.
+    /// The connection is authenticated: it is no longer a candidate for eviction.
     pub(super) fn keep(&self) {
         let mut open = self
             .slots
@@ -217,7 +216,7 @@ mod tests {
 
     #[test]
     fn at_the_cap_the_oldest_connection_without_an_agent_makes_room() {
-        let slots = Slots::new(3, true);
+        let slots = Slots::new(3);
         let first = guard(slots.admit());
         let second = guard(slots.admit());
         let third = guard(slots.admit());
@@ -237,16 +236,6 @@ mod tests {
         fourth.slot.registered.set();
         assert!(matches!(slots.admit(), Admitted::Full));
         drop(first);
-        assert!(matches!(slots.admit(), Admitted::Free(_)));
-    }
-
-    #[test]
-    fn a_port_that_evicts_nothing_refuses_at_the_cap() {
-        let slots = Slots::new(1, false);
-        let only = guard(slots.admit());
-        assert!(matches!(slots.admit(), Admitted::Full));
-        assert!(!only.slot.evicted());
-        drop(only);
         assert!(matches!(slots.admit(), Admitted::Free(_)));
     }
 }

@@ -63,8 +63,32 @@ impl Default for TransportLimits {
 }
 
 /// Most connections the Raft port keeps open at once (a group has a handful of controllers,
-/// each with one connection to each peer); more are closed at once.
+/// each with one connection to each peer). At the cap the oldest connection on which no batch
+/// was accepted is closed to make room, so connections that never authenticate cannot keep
+/// the group's controllers out; only when every one did is a new one closed at once.
 pub const MAX_PEER_CONNECTIONS: usize = 64;
+
+/// The Raft port as its connection bound sees it: a connection is authenticated once the
+/// service accepted a batch or an archive request on it ([`authenticated`]).
+const RAFT_PORT: crate::grpc_listener::Port = crate::grpc_listener::Port {
+    what: "Raft port",
+    cap_flag: "",
+    must_register: false,
+    evicted: "closed to make room for a new connection: no batch of a peer was accepted on \
+              it, and every slot of the Raft port was taken",
+};
+
+/// Marks the connection of `request` authenticated: it checked out (token, destination,
+/// well-formed), so it is a peer's and may not be evicted at the cap
+/// ([`crate::grpc_listener::Registered`]).
+fn authenticated<T>(request: &Request<T>) {
+    if let Some(p) = request
+        .extensions()
+        .get::<crate::grpc_listener::AgentPeer>()
+    {
+        p.registered.set();
+    }
+}
 /// Longest a new connection to the Raft port may take to finish its TLS handshake and send
 /// the HTTP/2 preface.
 pub const PEER_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,9 +104,10 @@ pub struct PeerTls {
     pub client: Arc<ClientTls>,
 }
 
-/// The Raft port's connections from `listener`: at most [`MAX_PEER_CONNECTIONS`], each with
-/// [`PEER_HANDSHAKE_TIMEOUT`] to finish its handshakes, over TLS when `tls` is given (a peer
-/// that is refused is logged with its address and why).
+/// The Raft port's connections from `listener`: at most [`MAX_PEER_CONNECTIONS`] (the oldest
+/// not authenticated makes room), each with [`PEER_HANDSHAKE_TIMEOUT`] to finish its
+/// handshakes, over TLS when `tls` is given (a peer that is refused is logged with its address
+/// and why).
 pub fn incoming(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<ServerTls>>,
@@ -93,10 +118,7 @@ pub fn incoming(
         ..GrpcLimits::default()
     };
     tokio_stream::wrappers::ReceiverStream::new(crate::grpc_listener::incoming_on(
-        listener,
-        limits,
-        tls,
-        ("Raft port", ""),
+        listener, limits, tls, RAFT_PORT,
     ))
 }
 
@@ -288,7 +310,7 @@ impl RaftPeer for PeerService {
         request: Request<ArchiveRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
         self.auth.check(&request)?;
-        let req = request.into_inner();
+        let req = request.get_ref();
         if req.version != RAFT_PROTOCOL_VERSION {
             return Err(Status::failed_precondition(format!(
                 "replication protocol version {} is not supported; this controller speaks {}",
@@ -306,6 +328,8 @@ impl RaftPeer for PeerService {
                 "`sha256` must be an archive's SHA-256, 64 hex digits",
             ));
         }
+        authenticated(&request);
+        let req = request.into_inner();
         let Some(store) = self.archives.clone() else {
             return Err(Status::not_found("this controller serves no archives"));
         };
@@ -345,8 +369,9 @@ impl RaftPeer for PeerService {
 
     async fn send(&self, request: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
         self.auth.check(&request)?;
+        let messages = decode_batch(self.node_id, request.get_ref())?;
+        authenticated(&request);
         let batch = request.into_inner();
-        let messages = decode_batch(self.node_id, &batch)?;
         self.apis.note(batch.from, &batch.api);
         for m in messages {
             match tokio::time::timeout(self.limits.inbox_timeout, self.inbox.send(m)).await {
@@ -802,6 +827,93 @@ mod tests {
             .unwrap();
         assert_eq!(got.unwrap().term, 9);
         assert_eq!(apis.get(1).as_deref(), Some("http://c1:6565"));
+        server.abort();
+    }
+
+    /// Whether the other end closes `s` within `within` (what it sends is read and dropped).
+    async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = [0u8; 256];
+        tokio::time::timeout(within, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// Connections that speak HTTP/2 and never send an accepted batch (no token, a wrong
+    /// one) cannot keep the group's controllers off the Raft port: with every slot taken, a
+    /// peer's connection makes room, and once its batch is accepted the next squatters make
+    /// room among themselves. Before, the 65th connection was closed at once.
+    #[tokio::test]
+    async fn squatters_at_the_cap_cannot_keep_peers_off_the_raft_port() {
+        use tokio::io::AsyncWriteExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerService::server(
+                    2,
+                    tx,
+                    TransportLimits::default(),
+                    ApiBook::default(),
+                    PeerAuth::new(Some("s3cret-peer-token".into())),
+                ))
+                .serve_with_incoming(incoming(listener, None)),
+        );
+        let squat = || async {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                .await
+                .unwrap();
+            // An empty SETTINGS frame: a live HTTP/2 connection, idle.
+            s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+            s
+        };
+        let mut squatters = Vec::new();
+        for _ in 0..MAX_PEER_CONNECTIONS - 1 {
+            squatters.push(squat().await);
+        }
+        // One more with a wrong token: refused, and not authenticated by trying.
+        let mut wrong = PeerClient::new(1, 2, format!("http://{addr}"), TransportLimits::default())
+            .identify("http://c1:6565".into(), Some("wrong"));
+        let err = wrong.send(&[msg(1, 2, 7)]).await.unwrap_err();
+        assert!(err.to_string().contains("--peer-token"), "{err}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let limits = TransportLimits::default();
+        let mut peer = PeerClient::new(1, 2, format!("http://{addr}"), limits)
+            .identify("http://c1:6565".into(), Some("s3cret-peer-token"));
+        peer.send(&[msg(1, 2, 9)])
+            .await
+            .expect("the peer is let in");
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap().term, 9);
+        // More squatters than slots: they take each other's places, not the peer's. The peer
+        // took the oldest squatter's slot; the next 63 evicted are the other older squatters
+        // and the wrong token's connection, then the oldest new ones, as the peer's
+        // connection is authenticated (without that, it would be the 64th to go).
+        let mut again = Vec::new();
+        for _ in 0..=MAX_PEER_CONNECTIONS {
+            again.push(squat().await);
+        }
+        for s in squatters.iter_mut().chain(again.iter_mut().take(2)) {
+            assert!(closed_within(s, Duration::from_secs(2)).await);
+        }
+        assert!(!closed_within(&mut again[2], Duration::from_millis(200)).await);
+        peer.send(&[msg(1, 2, 10)]).await.expect("the peer stays");
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap().term, 10);
+        drop(wrong);
         server.abort();
     }
 
