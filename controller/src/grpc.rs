@@ -5,8 +5,10 @@
 //! membership in the run it names. Registrations and refusals are audit lines.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use subtle::ConstantTimeEq;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 use volley_proto as pb;
@@ -14,10 +16,32 @@ use volley_proto::agent_link_server::{AgentLink, AgentLinkServer};
 
 use crate::audit::AUDIT;
 use crate::coordinator::{now_rfc3339, Coordinator};
+use crate::link_limits;
 use crate::link_out::{self, Outbound};
+use crate::registry::Overflow;
 
-/// Largest outbound queue per agent; a slower agent is disconnected rather than buffered forever.
+/// Largest outbound queue per agent; an agent that reads none of it is disconnected rather
+/// than buffered forever ([`Overflow`]).
 const AGENT_QUEUE: usize = 4096;
+
+/// Logs a message of `agent` that was dropped, within its link's bound of warnings
+/// ([`link_limits::Warnings`]): `message dropped: WHY`, with the run it named.
+fn dropped(
+    warnings: &mut link_limits::Warnings,
+    agent: &str,
+    run: Option<u64>,
+    why: std::fmt::Arguments<'_>,
+) {
+    if let link_limits::Warn::Write { held_back } = warnings.check(Instant::now()) {
+        let note = link_limits::held_back_note(held_back);
+        match run {
+            Some(run) => {
+                tracing::warn!(target: AUDIT, agent, run, "message dropped: {why}{note}")
+            }
+            None => tracing::warn!(target: AUDIT, agent, "message dropped: {why}{note}"),
+        }
+    }
+}
 
 pub struct LinkService {
     co: Arc<Coordinator>,
@@ -186,7 +210,7 @@ impl AgentLink for LinkService {
             }
         }
         let name = reg.name.clone();
-        let (close, mut closed) = oneshot::channel::<()>();
+        let (close, mut closed) = oneshot::channel::<Overflow>();
         let admitted = match self
             .co
             .registry
@@ -204,6 +228,7 @@ impl AgentLink for LinkService {
         if let Some(p) = &request_peer {
             p.registered.set();
         }
+        let closer = request_peer.as_ref().map(|p| p.closer.clone());
         tracing::info!(target: AUDIT, agent = %name, %peer, labels = ?reg.labels, max_vus = reg.max_vus, replaced = admitted.replaced, "agent registered");
         let _ = tx
             .send(pb::ControllerMessage {
@@ -224,44 +249,79 @@ impl AgentLink for LinkService {
         let keepalive = tx.clone();
         let last_sent = out.last_sent();
         tokio::spawn(async move {
+            // What this link may cost beyond its batches (`link_limits`).
+            let mut heartbeats = link_limits::Heartbeats::new(Instant::now());
+            let mut warnings = link_limits::Warnings::new(Instant::now());
+            // Tells the agent the controller is there; false when its queue is full.
+            let answer = || !matches!(keepalive.try_send(alive()), Err(TrySendError::Full(_)));
             loop {
                 let next = tokio::select! {
                     m = inbound.message() => m,
-                    _ = &mut closed => {
-                        tracing::info!(target: AUDIT, agent = %name, conn, "connection closed: the same agent registered again");
-                        return;
-                    }
+                    c = &mut closed => match c {
+                        Ok(Overflow) => break,
+                        Err(_) => {
+                            tracing::info!(target: AUDIT, agent = %name, conn, "connection closed: the same agent registered again");
+                            return;
+                        }
+                    },
                 };
                 match next {
                     Ok(Some(m)) => {
                         // Every message speaks the protocol the stream registered with.
                         if m.version != pb::PROTOCOL_VERSION {
-                            tracing::warn!(target: AUDIT, agent = %name, "message dropped: protocol version {} is not {}, the version of this stream", m.version, pb::PROTOCOL_VERSION);
+                            dropped(
+                                &mut warnings,
+                                &name,
+                                None,
+                                format_args!(
+                                    "protocol version {} is not {}, the version of this stream",
+                                    m.version,
+                                    pb::PROTOCOL_VERSION
+                                ),
+                            );
                             continue;
                         }
                         let Some(body) = m.body else { continue };
-                        let mut valid = true;
                         if let pb::agent_message::Body::Heartbeat(h) = &body {
-                            if let Err(why) = crate::registry::check_telemetry(h) {
-                                tracing::warn!(target: AUDIT, agent = %name, "heartbeat dropped: {why}");
-                                valid = false;
-                            } else {
-                                co.registry.heartbeat(&name, conn, *h);
+                            if !heartbeats.admit(Instant::now()) {
+                                dropped(&mut warnings, &name, None, format_args!("heartbeat past the rate: more than {} a second on average (an agent sends one)", link_limits::HEARTBEATS_PER_SECOND));
+                                continue;
+                            }
+                            let telemetry = crate::registry::check_telemetry(h);
+                            match &telemetry {
+                                Ok(()) => co.registry.heartbeat(&name, conn, *h),
+                                Err(why) => {
+                                    if let link_limits::Warn::Write { held_back } =
+                                        warnings.check(Instant::now())
+                                    {
+                                        tracing::warn!(target: AUDIT, agent = %name, "heartbeat dropped: {why}{}", link_limits::held_back_note(held_back));
+                                    }
+                                }
                             }
                             // A heartbeat is answered when the agent heard nothing else lately,
                             // so its dead-man switch hears from the controller every second or
                             // two without a write per heartbeat (`link_out`).
-                            if last_sent.needs_answer(std::time::Instant::now()) {
-                                let _ = keepalive.try_send(alive());
+                            if last_sent.needs_answer(Instant::now()) && !answer() {
+                                break;
+                            }
+                            if telemetry.is_err() {
+                                continue;
                             }
                         }
-                        if valid {
-                            // While the run's queue is full this waits (the agent is slowed by
-                            // flow control), still telling the agent the controller is there.
-                            let waiting = || {
-                                let _ = keepalive.try_send(alive());
-                            };
-                            if let Err(why) = co.on_agent_message(&name, body, waiting).await {
+                        // While the run's queue is full this waits (the agent is slowed by
+                        // flow control), still telling the agent the controller is there.
+                        let waiting = || {
+                            let _ = answer();
+                        };
+                        match co.on_agent_message(&name, body, waiting).await {
+                            Ok(None) => {}
+                            Ok(Some(d)) => dropped(
+                                &mut warnings,
+                                &name,
+                                Some(d.run),
+                                format_args!("{}", d.why),
+                            ),
+                            Err(why) => {
                                 tracing::warn!(agent = %name, "{why}");
                                 break;
                             }
@@ -273,6 +333,18 @@ impl AgentLink for LinkService {
                         break;
                     }
                 }
+            }
+            if keepalive.capacity() == 0 {
+                // Its queue is full: the agent reads none of what it is sent. Its connection
+                // goes too, so that nothing more is queued for it (`grpc_listener::Closer`).
+                tracing::warn!(target: AUDIT, agent = %name, conn, "closing the link: the agent read none of the last {AGENT_QUEUE} messages sent to it; it reconnects and replays what was not acknowledged");
+                if let Some(c) = &closer {
+                    c.close("its agent read none of the messages sent to it");
+                }
+            }
+            let held_back = warnings.held_back();
+            if held_back > 0 {
+                tracing::warn!(target: AUDIT, agent = %name, "{held_back} more dropped messages of this agent were not logged (at most one a second after {} lines)", link_limits::WARNING_BURST);
             }
             if let Some(run) = co.registry.remove(&name, conn) {
                 tracing::warn!(agent = %name, "agent disconnected");

@@ -49,8 +49,8 @@ use crate::tls::ServerTls;
 
 mod slots;
 
-pub use slots::Registered;
 use slots::{Admitted, SlotGuard, Slots};
+pub use slots::{Closer, Registered};
 
 /// The HTTP/2 client preface (RFC 9113 §3.4): the bytes a connection must send in time.
 const PREFACE_BYTES: usize = 24;
@@ -207,6 +207,7 @@ fn accept_loop(
                         tls: false,
                         cert_name: None,
                         registered: slot.slot.registered.clone(),
+                        closer: slot.slot.closer.clone(),
                     },
                     inner: Stream::Plain(stream),
                     slot,
@@ -245,6 +246,7 @@ fn accept_loop(
                         tls: true,
                         cert_name,
                         registered: slot.slot.registered.clone(),
+                        closer: slot.slot.closer.clone(),
                     },
                     inner: Stream::Tls(Box::new(stream)),
                     slot,
@@ -273,6 +275,8 @@ pub struct AgentPeer {
     /// Whether the connection is authenticated: an agent registered on it, or on the Raft
     /// port a peer's batch was accepted (the service says so).
     pub registered: Registered,
+    /// Closes the connection when the service decides to.
+    pub closer: Closer,
 }
 
 /// A connection's byte stream: plain TCP, or TLS over it.
@@ -298,7 +302,8 @@ macro_rules! stream_delegate {
 
 /// One accepted connection: holds its slot under the cap until it is dropped, fails reads once
 /// the handshake timeout passes before the preface has arrived (or, on the agents' port,
-/// before an agent registered on it), and once it is evicted at the cap.
+/// before an agent registered on it), once it is evicted at the cap, and once its service
+/// closed it ([`Closer`]).
 pub struct Bounded {
     peer: AgentPeer,
     inner: Stream,
@@ -341,6 +346,9 @@ impl AsyncRead for Bounded {
         let this = &mut *self;
         if let Some(why) = this.timed_out {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)));
+        }
+        if let Some(why) = this.peer.closer.why() {
+            return this.fail(why);
         }
         // Until it authenticates, the connection may be evicted at the cap.
         if !this.kept {

@@ -16,6 +16,7 @@ pub mod demand;
 pub mod group;
 pub mod grpc;
 pub mod grpc_listener;
+pub mod link_limits;
 pub mod link_out;
 pub mod local_dashboard;
 pub mod meters;

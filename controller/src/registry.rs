@@ -71,9 +71,17 @@ pub struct AgentEntry {
     pub stale_run: Option<u64>,
     /// Hex SHA-256 of the agent's session secret.
     session_sha256: String,
-    /// Dropped with the entry: closes the connection's stream (see [`Registry::register`]).
-    _close: oneshot::Sender<()>,
+    /// Dropped with the entry: closes the connection's stream (see [`Registry::register`]);
+    /// sent [`Overflow`] when the agent's queue is full ([`Registry::send`]).
+    close: Option<oneshot::Sender<Overflow>>,
 }
+
+/// What a connection's stream is told when its agent's queue of messages is full: the agent
+/// reads none of what it is sent (a connection that stalled, or a peer that never reads), so
+/// its link is closed rather than its messages lost one by one; an agent reconnects and
+/// replays what was not acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
 
 /// A registration that was accepted.
 #[derive(Debug)]
@@ -104,14 +112,15 @@ impl Registry {
     }
 
     /// Adds an agent, or replaces the connection of the same agent (see the module doc).
-    /// `close` is dropped when the connection is replaced or removed: its stream's task waits
-    /// on the other end to end the stream. `Err` says why the name is refused.
+    /// `close` is dropped when the connection is replaced or removed, and sent [`Overflow`]
+    /// when its queue is full: its stream's task waits on the other end to end the stream.
+    /// `Err` says why the name is refused.
     pub fn register(
         &self,
         reg: &pb::Register,
         tx: mpsc::Sender<pb::ControllerMessage>,
         now: String,
-        close: oneshot::Sender<()>,
+        close: oneshot::Sender<Overflow>,
     ) -> Result<Admitted, String> {
         let mut agents = self.lock();
         let (session_secret, replaced) = match agents.get(&reg.name) {
@@ -169,7 +178,7 @@ impl Registry {
                 recent,
                 stale_run: None,
                 session_sha256: crate::auth::sha256_hex(&session_secret),
-                _close: close,
+                close: Some(close),
             },
         );
         drop(agents);
@@ -283,11 +292,24 @@ impl Registry {
     }
 
     /// Sends to an agent; false when it is gone or its queue is full.
+    /// Queues `msg` for agent `name`; false if it is not connected or its queue is full, and
+    /// then its stream is told to close ([`Overflow`]).
     pub fn send(&self, name: &str, msg: pb::ControllerMessage) -> bool {
         let tx = self.lock().get(name).map(|a| a.tx.clone());
-        match tx {
-            Some(tx) => tx.try_send(msg).is_ok(),
-            None => false,
+        let Some(tx) = tx else {
+            return false;
+        };
+        match tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let mut agents = self.lock();
+                let entry = agents.get_mut(name).filter(|a| a.tx.same_channel(&tx));
+                if let Some(close) = entry.and_then(|a| a.close.take()) {
+                    let _ = close.send(Overflow);
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -485,6 +507,23 @@ mod tests {
             session_secret: secret.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_full_queue_tells_the_stream_to_close_once() {
+        let r = Registry::new();
+        let (tx, _rx) = mpsc::channel(2);
+        let (close, mut closed) = oneshot::channel();
+        r.register(&reg("a", ""), tx, "t".into(), close).unwrap();
+        let ack = || crate::run::messages::envelope(crate::run::messages::ack(1, 1));
+        assert!(r.send("a", ack()));
+        assert!(r.send("a", ack()));
+        assert_eq!(closed.try_recv(), Err(oneshot::error::TryRecvError::Empty));
+        // The agent read none of them: the third does not fit, and its stream is told.
+        assert!(!r.send("a", ack()));
+        assert_eq!(closed.try_recv(), Ok(Overflow));
+        assert!(!r.send("a", ack()));
+        assert!(!r.send("b", ack()), "not connected");
     }
 
     #[test]

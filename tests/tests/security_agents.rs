@@ -1,8 +1,9 @@
 //! An agent is more than a name: a second registration of a live agent's name is refused
 //! unless it proves it is the same agent (the session secret issued at its first registration),
 //! and then the old stream is closed; an agent's messages about a run it is not part of (an
-//! abort, heartbeats, metric batches) change nothing; forged telemetry is dropped. Each is
-//! probed with a raw gRPC client, as an attacker holding the join token would.
+//! abort, heartbeats, metric batches) change nothing; forged telemetry is dropped; a flood of
+//! heartbeats is cut to a rate and a few log lines. Each is probed with a raw gRPC client, as
+//! an attacker holding the join token would.
 
 use std::time::Duration;
 
@@ -352,4 +353,91 @@ fn connections_that_never_register_cannot_keep_agents_out() {
         1,
         "the agent had to register again:\n{logs}"
     );
+}
+
+/// A registered agent that sends heartbeats as fast as it can, naming a run that is not
+/// active, and reads none of the answers: the controller handles at most ten a second of them
+/// (after a burst of 200), logs its drops in a bounded number of lines (before, two lines a
+/// heartbeat: 40,000 lines for 20,000 heartbeats), and stays responsive for everyone else —
+/// another agent registers and its valid heartbeat is taken at once.
+#[test]
+fn a_heartbeat_flood_is_cut_to_the_rate_and_a_few_log_lines() {
+    const FLOOD: usize = 20_000;
+    let c = Cluster::start("sec-flood", 0);
+    let rt = rt();
+    let (flood, _) = rt.block_on(register(&c.grpc_url, "flood", ""));
+    let tx = flood.tx.clone();
+    let started = std::time::Instant::now();
+    let sender = rt.spawn(async move {
+        for _ in 0..FLOOD {
+            let hb = pb::Heartbeat {
+                run_id: 987_654,
+                cpu_percent: 10.0,
+                memory_total_bytes: 1 << 30,
+                ..Default::default()
+            };
+            if tx
+                .send(msg(pb::agent_message::Body::Heartbeat(hb)))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    });
+    // While it floods, the controller answers and another agent gets in.
+    let t = std::time::Instant::now();
+    assert!(c.get("/v1/agents").is_ok());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let (other, _) = rt.block_on(register(&c.grpc_url, "other", ""));
+    rt.block_on(
+        other
+            .tx
+            .send(msg(pb::agent_message::Body::Heartbeat(pb::Heartbeat {
+                active_vus: 7,
+                memory_total_bytes: 1 << 30,
+                ..Default::default()
+            }))),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while c.get("/v1/agents/other").unwrap()["agent"]["active_vus"] != 7 {
+        assert!(std::time::Instant::now() < deadline, "other's heartbeat");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        rt.block_on(sender).unwrap(),
+        "the controller closed the flooding stream"
+    );
+    let flooded = started.elapsed();
+    // Let the controller take what was sent, then count its lines about the agent.
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = c.controller_log().expect("the controller's log");
+    let text = log.text();
+    let about = |what: &str| {
+        text.lines()
+            .filter(|l| l.contains("flood") && l.contains(what))
+            .count()
+    };
+    let not_active = about("message dropped: the run is not active");
+    let past_rate = about("message dropped: heartbeat past the rate");
+    // The burst of 200 and ten a second were handled: each names the run not active.
+    let handled_at_most = 200 + 10 * (flooded.as_secs() as usize + 3);
+    assert!(
+        (200..=handled_at_most).contains(&not_active),
+        "{not_active} heartbeats handled in {flooded:?}\n{}",
+        log.tail(5)
+    );
+    assert!(past_rate >= 1, "{}", log.tail(5));
+    let lines = text.lines().filter(|l| l.contains("flood")).count();
+    eprintln!(
+        "{FLOOD} heartbeats in {flooded:?}: {not_active} handled, {past_rate} lines of drops \
+         past the rate, {lines} log lines about the agent"
+    );
+    assert!(
+        lines <= 1_000 + flooded.as_secs() as usize + 10,
+        "{lines} log lines for {FLOOD} heartbeats"
+    );
+    drop((flood, other));
 }

@@ -73,6 +73,17 @@ pub(crate) struct Tracked {
     pub(crate) arrivals: Arc<Arrivals>,
 }
 
+/// A message of an agent that was dropped before its run saw it: every one is audited (a
+/// forged one must leave a trace), a heartbeat too, by the agent's link
+/// (`crate::grpc`, within `crate::link_limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    /// The run it named.
+    pub run: u64,
+    /// Why: `the run is not active`, `the agent is not part of the run`.
+    pub why: &'static str,
+}
+
 pub struct Coordinator {
     pub db: Arc<Db>,
     pub registry: Arc<Registry>,
@@ -415,14 +426,16 @@ impl Coordinator {
     /// Routes an agent's message to the run it belongs to. Its arrival is stamped first (the
     /// run judges liveness on arrivals); while the run's queue is full, the stream waits —
     /// stamping the agent and calling `while_waiting` (which tells the agent the controller is
-    /// there) every second. Err when the run took nothing for [`ENQUEUE_TIMEOUT`]: the caller
-    /// closes the link, and the agent reconnects and replays what was not acknowledged.
+    /// there) every second. `Ok(Some(..))`: the message was dropped, and why (the caller logs
+    /// it, within its link's bound: `crate::link_limits`). Err when the run took nothing for
+    /// [`ENQUEUE_TIMEOUT`]: the caller closes the link, and the agent reconnects and replays
+    /// what was not acknowledged.
     pub async fn on_agent_message(
         &self,
         agent: &str,
         body: pb::agent_message::Body,
         while_waiting: impl Fn(),
-    ) -> Result<(), String> {
+    ) -> Result<Option<Dropped>, String> {
         use pb::agent_message::Body as B;
         let heartbeat = matches!(body, B::Heartbeat(_));
         let (run_id, input) = match body {
@@ -431,20 +444,22 @@ impl Coordinator {
             B::SetupResult(s) => (s.run_id, RunInput::Setup(agent.into(), s)),
             B::Heartbeat(h) => {
                 if h.run_id == 0 {
-                    return Ok(());
+                    return Ok(None);
                 }
                 (h.run_id, RunInput::Heartbeat(agent.into(), h))
             }
-            B::Register(_) => return Ok(()),
+            B::Register(_) => return Ok(None),
         };
-        let Some((tx, arrivals, idx)) = self.route(run_id, agent, heartbeat) else {
-            return Ok(());
+        let (tx, arrivals, idx) = match self.route(run_id, agent, heartbeat) {
+            Ok(to) => to,
+            Err(why) => return Ok(Some(Dropped { run: run_id, why })),
         };
         self.enqueue(&tx, input, || {
             arrivals.stamp(idx);
             while_waiting();
         })
         .await
+        .map(|()| None)
         .map_err(|waited| {
             format!(
                 "run {run_id} took no message from agent {agent} for {} s (its queue of {} is full): closing the link so that the agent reconnects and replays",
@@ -455,8 +470,8 @@ impl Coordinator {
     }
 
     /// Where a message of `agent` about run `run_id` goes: the run's queue, its arrival stamps
-    /// and the agent's position (stamped now). None when the run is not in progress here, or
-    /// the agent is not part of it: the message is dropped before the run sees it, and a
+    /// and the agent's position (stamped now). Err (why) when the run is not in progress here,
+    /// or the agent is not part of it: the message is dropped before the run sees it, and a
     /// heartbeat, which says what the agent runs now, makes the agent stop that run
     /// ([`Self::disown`]); other messages of such a run are only dropped (an agent replays
     /// those of a run it finished).
@@ -465,7 +480,7 @@ impl Coordinator {
         run_id: u64,
         agent: &str,
         heartbeat: bool,
-    ) -> Option<(mpsc::Sender<RunInput>, Arc<Arrivals>, usize)> {
+    ) -> Result<(mpsc::Sender<RunInput>, Arc<Arrivals>, usize), &'static str> {
         let why = {
             let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
             match runs.get(&run_id) {
@@ -474,17 +489,15 @@ impl Coordinator {
                     None => "the agent is not part of the run",
                     Some(&idx) => {
                         h.arrivals.stamp(idx);
-                        return Some((h.from_agents.clone(), h.arrivals.clone(), idx));
+                        return Ok((h.from_agents.clone(), h.arrivals.clone(), idx));
                     }
                 },
             }
         };
-        // Every dropped message is audited (a forged one must leave a trace), a heartbeat too.
-        tracing::warn!(target: crate::audit::AUDIT, agent, run = run_id, "message dropped: {why}");
         if heartbeat {
             self.disown(agent, run_id);
         }
-        None
+        Err(why)
     }
 
     /// Agent `agent` still runs `run`, which this controller does not drive with it: the run

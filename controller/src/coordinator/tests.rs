@@ -186,7 +186,7 @@ fn with_agent(
     Arc<Coordinator>,
     u64,
     mpsc::Receiver<pb::ControllerMessage>,
-    oneshot::Receiver<()>,
+    oneshot::Receiver<crate::registry::Overflow>,
 ) {
     let db = Arc::new(Db::open(&dir.0).unwrap_or_else(|e| panic!("open: {e}")));
     let registry = Arc::new(Registry::new());

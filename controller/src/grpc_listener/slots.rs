@@ -37,6 +37,33 @@ impl Registered {
     }
 }
 
+/// A connection the service decided to close (an agent that reads none of what it is sent,
+/// `crate::grpc`): its next read fails with the reason, and the connection is closed. A
+/// connection reads at least every keep-alive interval (the pings it must answer), so it goes
+/// within that. Clones share the decision.
+#[derive(Debug, Clone, Default)]
+pub struct Closer(Arc<std::sync::OnceLock<&'static str>>);
+
+impl Closer {
+    /// Closes the connection at its next read, saying `why` (the first reason given stays).
+    pub fn close(&self, why: &'static str) {
+        let _ = self.0.set(why);
+    }
+
+    pub(super) fn why(&self) -> Option<&'static str> {
+        self.0.get().copied()
+    }
+}
+
+/// The same connection's.
+impl PartialEq for Closer {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Closer {}
+
 /// The same connection's flag.
 impl PartialEq for Registered {
     fn eq(&self, other: &Self) -> bool {
@@ -50,6 +77,7 @@ impl Eq for Registered {}
 #[derive(Debug, Default)]
 pub(super) struct Slot {
     pub(super) registered: Registered,
+    pub(super) closer: Closer,
     evicted: AtomicBool,
     /// Wakes the connection's TLS handshake when it is evicted.
     evict_handshake: Notify,
