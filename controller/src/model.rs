@@ -64,7 +64,14 @@ pub struct Run {
     pub is_baseline: bool,
     /// Volley: every status change.
     pub transitions: Vec<Transition>,
-    /// Volley: the agents the run was placed on, with their segments.
+    /// Volley: the execution segment sequence of the run's agents (`0,1/3,2/3,1`), once per
+    /// run: empty before placement and for a streamed run. Store format 2 kept a copy in every
+    /// assignment instead (one point per agent in each: a run grew with the square of its
+    /// agents, 227 MB at 5,000); reading such a run moves the first copy here
+    /// (`state::legacy`).
+    #[serde(default)]
+    pub sequence: String,
+    /// Volley: the agents the run was placed on, with their segments of `sequence`.
     pub assignments: Vec<Assignment>,
     /// Volley: the exit code `volley run` would give for this run.
     pub exit_code: Option<i32>,
@@ -88,10 +95,10 @@ pub struct Run {
 }
 
 /// What the API checks of a run before it reads the run's data (it exists, the caller's project
-/// sees it, its status): a copy without the run's lists. A run holds one assignment per agent,
-/// each with the run's whole segment sequence (one point per agent), so a whole copy grows with
-/// the square of its agents — ~90 MB at 3,000 agents, taken by every poll of its live metrics
-/// (docs/benchmarks.md, Controller scale, session 11).
+/// sees it, its status): a copy without the run's lists. A run holds one assignment per agent
+/// and one event per change, so a whole copy grows with its agents (~0.3 MB at 5,000), taken
+/// by every poll of its live metrics if they copied it (docs/benchmarks.md, Controller scale,
+/// sessions 11 and 12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunHead {
     pub id: u64,

@@ -25,14 +25,15 @@
 //! and each command family is checked in a file of its own: `create.rs` (tests and runs),
 //! `transition.rs` (a run's moves), `update.rs` (a run's fields, events, placement and
 //! summary), `stop.rs` (a stop asked), `tokens.rs` (API tokens) and `once.rs` (writes sent
-//! again), with `idempotency.rs` (create keys), `changes.rs` and `timestamp.rs` beside them.
+//! again), with `idempotency.rs` (create keys), `changes.rs` and `timestamp.rs` beside them;
+//! `legacy.rs` reads the placements store format 2 wrote.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use changes::RunChanges;
-pub use command::{Applied, Command, Effect};
+pub use command::{Applied, Command, Effect, RunPlacement};
 pub use error::{ErrorKind, StateError};
 use idempotency::IdempotencyKeys;
 use once::Ops;
@@ -89,6 +90,8 @@ impl Prepared {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     tests: BTreeMap<u64, Test>,
+    /// Read through [`legacy::runs`], which moves a format 2 run's sequence to the run.
+    #[serde(deserialize_with = "legacy::runs")]
     runs: BTreeMap<u64, Run>,
     next_test_id: u64,
     next_run_id: u64,
@@ -318,6 +321,7 @@ mod command;
 mod create;
 mod error;
 pub mod idempotency;
+mod legacy;
 pub mod once;
 mod stop;
 pub mod timestamp;

@@ -149,6 +149,19 @@ fn iteration_totals_setup_once_status_path_and_restart() {
         .filter_map(|a| a["agent"].as_str())
         .collect();
     assert_eq!(agents.len(), 3, "the run was placed on 3 agents: {run}");
+    // The segment sequence once, at the run; each assignment has its segment of it.
+    assert_eq!(run["sequence"], "0,1/3,2/3,1", "{run}");
+    let segments: Vec<&str> = run["assignments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["segment"].as_str())
+        .collect();
+    assert_eq!(segments, ["0:1/3", "1/3:2/3", "2/3:1"], "{run}");
+    assert!(
+        run["assignments"][0].get("sequence").is_none(),
+        "no sequence per assignment: {run}"
+    );
 
     let s = cluster.summary(id);
     assert_eq!(

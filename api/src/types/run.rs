@@ -64,7 +64,13 @@ pub struct RunView {
     pub vus_per_instance: u64,
     /// Volley: every status change with time and reason.
     pub transitions: Vec<Transition>,
-    /// Volley: the agents the run was placed on, with their execution segments.
+    /// Volley: the execution segment sequence the run's agents share (`0,1/3,2/3,1` for three
+    /// equal agents; k6's `--execution-segment-sequence`); empty before placement and for a
+    /// streamed run. Once per run: each assignment used to repeat it, which made a run's JSON
+    /// grow with the square of its agents (docs/rest-api.md#the-run-object-k6-run).
+    #[serde(default)]
+    pub sequence: String,
+    /// Volley: the agents the run was placed on, with their execution segments (of `sequence`).
     pub assignments: Vec<Assignment>,
     /// Volley: the exit code `volley run` would give for this run.
     pub exit_code: Option<i32>,
@@ -90,14 +96,14 @@ pub struct Transition {
     pub reason: String,
 }
 
-/// An agent's share of a run.
+/// An agent's share of a run: its execution segment of the run's `sequence`. (A controller
+/// before store format 3 also repeated the run's sequence here as `sequence`; reading its
+/// answers skips that key.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Assignment {
     pub agent: String,
     /// k6 execution segment, e.g. `0:1/3`.
     pub segment: String,
-    /// k6 execution segment sequence.
-    pub sequence: String,
 }
 
 /// Something that happened during a run without changing its status.

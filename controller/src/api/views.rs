@@ -56,6 +56,7 @@ pub fn run_view(run: &Run) -> RunView {
         vus: run.vus,
         vus_per_instance,
         transitions: run.transitions.clone(),
+        sequence: run.sequence.clone(),
         assignments: run.assignments.clone(),
         exit_code: run.exit_code,
         abort_reason: run.abort_reason.clone(),
@@ -159,21 +160,19 @@ pub(crate) mod fixtures {
                 at: "2026-01-01T00:00:01Z".into(),
                 reason: "test".into(),
             }],
+            sequence: "0,1/3,2/3,1".into(),
             assignments: vec![
                 Assignment {
                     agent: "gen-1".into(),
                     segment: "0:1/3".into(),
-                    sequence: "0,1/3,2/3,1".into(),
                 },
                 Assignment {
                     agent: "gen-2".into(),
                     segment: "1/3:2/3".into(),
-                    sequence: "0,1/3,2/3,1".into(),
                 },
                 Assignment {
                     agent: "gen-3".into(),
                     segment: "2/3:1".into(),
-                    sequence: "0,1/3,2/3,1".into(),
                 },
             ],
             exit_code: None,
@@ -205,9 +204,9 @@ mod tests {
     fn run_keys_are_exactly_run_fields_in_order() {
         let v = run_view(&fixtures::run(1, 2, RunStatus::Running));
         assert_eq!(keys(&v), run_fields());
-        assert_eq!(run_fields().len(), 35);
+        assert_eq!(run_fields().len(), 36);
         assert_eq!(run_fields()[0], "config");
-        assert_eq!(run_fields()[34], "events");
+        assert_eq!(run_fields()[35], "events");
     }
 
     #[test]
@@ -235,6 +234,12 @@ mod tests {
         // 10 VUs over 3 agents.
         assert_eq!(m["vus_per_instance"], 4);
         assert_eq!(m["assignments"][1]["agent"], "gen-2");
+        // The sequence once, at the run: not in every assignment (docs/rest-api.md).
+        assert_eq!(m["sequence"], "0,1/3,2/3,1");
+        assert_eq!(
+            m["assignments"][1],
+            serde_json::json!({"agent": "gen-2", "segment": "1/3:2/3"})
+        );
         assert_eq!(m["transitions"][0]["reason"], "test");
         // Secrets and the (large) summary stay out.
         assert!(m.get("env").is_none());

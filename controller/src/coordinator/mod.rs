@@ -379,6 +379,7 @@ impl Coordinator {
         let spec = RunSpec {
             run_id: run.id,
             test_id: run.test_id,
+            sequence: run.sequence.clone(),
             assignments: run.assignments.clone(),
             config: run.config.clone(),
             env: run.env.clone(),

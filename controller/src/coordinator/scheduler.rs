@@ -15,7 +15,7 @@ use crate::run::config::RunTimeouts;
 use crate::run::machine::{Input, Machine, RunSpec};
 use crate::run::queue::{self, Decision, Queued};
 use crate::state::timestamp::parse_rfc3339;
-use crate::state::{Command, RunChanges};
+use crate::state::{Command, RunChanges, RunPlacement};
 
 /// How often the queue is looked at when nothing signals a change (queue timeouts need it).
 const RESCAN: Duration = Duration::from_millis(500);
@@ -140,12 +140,14 @@ impl Coordinator {
             .map(|p| Assignment {
                 agent: p.agent.clone(),
                 segment: p.segment.clone(),
-                sequence: plan.sequence.clone(),
             })
             .collect();
         self.exec(Command::Assign {
             run_id: run.id,
-            assignments: assignments.clone(),
+            placement: RunPlacement {
+                sequence: plan.sequence.clone(),
+                assignments: assignments.clone(),
+            },
         });
         self.transition(
             run.id,
@@ -163,6 +165,7 @@ impl Coordinator {
         let spec = RunSpec {
             run_id: run.id,
             test_id: run.test_id,
+            sequence: plan.sequence,
             assignments,
             config: run.config,
             env: run.env,

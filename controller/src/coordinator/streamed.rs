@@ -12,7 +12,7 @@ use super::driver::{self, Clock, SystemClock};
 use super::{Coordinator, Tracked};
 use crate::model::{Assignment, Run, RunStatus};
 use crate::run::machine::{Input, Machine, RunSpec};
-use crate::state::{Command, RunChanges, STREAMED_RUN_PROCESS};
+use crate::state::{Command, RunChanges, RunPlacement, STREAMED_RUN_PROCESS};
 
 /// What a streamed run's client hears back, and how it ends its run: the REST API's types.
 pub use volley_api::{StreamFinish, StreamStatus};
@@ -26,11 +26,13 @@ impl Coordinator {
         let assignments = vec![Assignment {
             agent: source.clone(),
             segment: "0:1".into(),
-            sequence: String::new(),
         }];
         self.exec(Command::Assign {
             run_id: run.id,
-            assignments: assignments.clone(),
+            placement: RunPlacement {
+                sequence: String::new(),
+                assignments: assignments.clone(),
+            },
         });
         let vus = crate::placement::planned_vus(&run.config);
         self.transition(
@@ -53,6 +55,7 @@ impl Coordinator {
         let spec = RunSpec {
             run_id: run.id,
             test_id: run.test_id,
+            sequence: String::new(),
             assignments,
             config: run.config.clone(),
             env: run.env.clone(),

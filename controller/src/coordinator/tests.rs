@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::checkpoint::{AgentProgress, Checkpoint};
 use crate::model::Assignment;
+use crate::state::RunPlacement;
 use crate::temp_dir::TempDir;
 
 const ARCHIVE: &[u8] = b"the archive's bytes";
@@ -72,11 +73,13 @@ fn store_with_a_stopped_run(dir: &TempDir, status: RunStatus, signal: bool) -> A
             &db,
             Command::Assign {
                 run_id: 1,
-                assignments: vec![Assignment {
-                    agent: "gen-1".into(),
-                    segment: "0:1".into(),
+                placement: RunPlacement {
                     sequence: "0,1".into(),
-                }],
+                    assignments: vec![Assignment {
+                        agent: "gen-1".into(),
+                        segment: "0:1".into(),
+                    }],
+                },
             },
         );
         move_to(&db, 1, RunStatus::Running);

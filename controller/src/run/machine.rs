@@ -127,7 +127,9 @@ pub enum Action {
 pub struct RunSpec {
     pub run_id: u64,
     pub test_id: u64,
-    /// Agents in placement order with their segments.
+    /// The execution segment sequence the agents share (sent to each in its `Assign`).
+    pub sequence: String,
+    /// Agents in placement order with their segments of `sequence`.
     pub assignments: Vec<Assignment>,
     /// The test's consolidated options (k6 shape).
     pub config: serde_json::Value,
@@ -577,7 +579,7 @@ impl Machine {
                 run_id: self.run_id,
                 archive: archive.clone(),
                 segment: a.segment,
-                sequence: a.sequence,
+                sequence: self.spec.sequence.clone(),
                 options_json: options_json.clone(),
                 env: env.clone(),
                 metrics_interval_ms,

@@ -10,6 +10,18 @@ use volley_api::Role;
 use super::RunChanges;
 use crate::model::{AbortReason, Assignment, RunStatus};
 
+/// Where a run was placed: the execution segment sequence its agents share, once, and each
+/// agent's segment of it. Format 2 logs repeated the sequence in every assignment; they read
+/// through `state::legacy`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "super::legacy::PlacementRecord")]
+pub struct RunPlacement {
+    /// E.g. `0,1/3,2/3,1`; empty for a streamed run.
+    pub sequence: String,
+    /// In placement order.
+    pub assignments: Vec<Assignment>,
+}
+
 /// One change of controller state. Serialized into the command log, so the shape is part of the
 /// on-disk format: see the module docs before changing it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,7 +89,8 @@ pub enum Command {
     /// Record where a run was placed (replaces any earlier placement).
     Assign {
         run_id: u64,
-        assignments: Vec<Assignment>,
+        #[serde(flatten)]
+        placement: RunPlacement,
     },
     /// Keep the merged summary data of a run (handleSummary shape).
     SetSummary {

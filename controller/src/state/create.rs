@@ -152,6 +152,7 @@ impl State {
                 at,
                 reason: CREATED_REASON.to_string(),
             }],
+            sequence: String::new(),
             assignments: Vec::new(),
             exit_code: None,
             abort_reason: None,

@@ -25,11 +25,7 @@ impl State {
 
     /// A run's placement on agents.
     pub(super) fn prepare_assign(&self, p: &mut Prepared, cmd: &Command) -> Result<(), StateError> {
-        let Command::Assign {
-            run_id,
-            assignments,
-        } = cmd
-        else {
+        let Command::Assign { run_id, placement } = cmd else {
             return Err(super::not_a("Assign", cmd));
         };
         let mut run = self.run_clone(*run_id)?;
@@ -40,7 +36,7 @@ impl State {
             });
         }
         let mut seen = BTreeSet::new();
-        for a in assignments {
+        for a in &placement.assignments {
             if a.agent.trim().is_empty() {
                 return Err(StateError::Invalid {
                     subject: format!("run {run_id}"),
@@ -57,7 +53,8 @@ impl State {
                 });
             }
         }
-        run.assignments = assignments.clone();
+        run.sequence = placement.sequence.clone();
+        run.assignments = placement.assignments.clone();
         p.run = Some(run);
         p.effect = Effect::RunAssigned { run_id: *run_id };
         Ok(())

@@ -67,9 +67,10 @@ pub const MAX_ARCHIVE_BYTES: usize = 64 << 20;
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1000;
 
 /// Version of the table layout and encodings below; bump it on any incompatible change so that
-/// an old controller refuses a newer database instead of misreading it. Format 1 (archives by
-/// test id, scripts in the state) is migrated to this one when opened (module `migrate`).
-pub const FORMAT_VERSION: u64 = 2;
+/// an old controller refuses a newer database instead of misreading it. Formats 1 (archives by
+/// test id, scripts in the state) and 2 (a run's segment sequence in every assignment) are
+/// migrated to this one when opened (module `migrate`).
+pub const FORMAT_VERSION: u64 = 3;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
@@ -177,7 +178,8 @@ impl Db {
             proposer: OnceLock::new(),
         };
         if let Some(from) = migrated {
-            // The migrated snapshot holds no scripts; dropping the log drops the old copies.
+            // The migrated snapshot holds no scripts and each run's sequence once; dropping the
+            // log drops the old copies.
             let index = db.snapshot()?;
             tracing::info!(
                 path = %db.path.display(),

@@ -54,6 +54,9 @@ pub(super) fn init_tables(db: &Database, path: &Path) -> Result<Option<u64>, Sto
             migrate::from_v1(&txn, path)?;
             Some(1)
         }
+        // Nothing to move in the tables: reading the state moves the sequences (module
+        // `migrate`).
+        Some(2) => Some(2),
         Some(found) => {
             return Err(StoreError::Format {
                 path: path.to_path_buf(),

@@ -71,13 +71,13 @@ fn spec(agents: &[&str], options: serde_json::Value, streamed: bool) -> RunSpec 
     RunSpec {
         run_id: RUN,
         test_id: 7,
+        sequence: String::new(),
         assignments: agents
             .iter()
             .enumerate()
             .map(|(i, a)| Assignment {
                 agent: a.to_string(),
                 segment: format!("{i}/{n}:{}/{n}", i + 1),
-                sequence: String::new(),
             })
             .collect(),
         config: options,

@@ -10,11 +10,12 @@ fn assign_and_summary() {
         &mut s,
         &[Command::Assign {
             run_id: 1,
-            assignments: a.clone(),
+            placement: placement(a.clone()),
         }],
     );
     assert_eq!(r[0].effect, Effect::RunAssigned { run_id: 1 });
     assert_eq!(run1(&s).assignments, a);
+    assert_eq!(run1(&s).sequence, "0,1/3,2/3,1");
 
     let dup = vec![assignment("gen-1", "0:1/2"), assignment("gen-1", "1/2:1")];
     let e = s
@@ -22,7 +23,7 @@ fn assign_and_summary() {
             10,
             &Command::Assign {
                 run_id: 1,
-                assignments: dup,
+                placement: placement(dup),
             },
         )
         .err();
@@ -36,7 +37,7 @@ fn assign_and_summary() {
             10,
             &Command::Assign {
                 run_id: 1,
-                assignments: empty
+                placement: placement(empty)
             }
         )
         .is_err());
@@ -58,7 +59,7 @@ fn assign_and_summary() {
             20,
             &Command::Assign {
                 run_id: 1,
-                assignments: a,
+                placement: placement(a),
             },
         )
         .err();

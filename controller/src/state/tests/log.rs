@@ -26,6 +26,65 @@ fn commands_with_the_old_script_field_still_read() {
     );
 }
 
+/// Store format 2 repeated a run's segment sequence in every assignment, of the `Assign`
+/// command and of the run in snapshots: both read with the sequence moved to the run, once,
+/// and write it there.
+#[test]
+fn format_2_placements_read_with_the_sequence_once() {
+    let seq = "0,1/3,2/3,1";
+    let old_assign = json!({"type": "Assign", "run_id": 1, "assignments": [
+        {"agent": "gen-1", "segment": "0:1/3", "sequence": seq},
+        {"agent": "gen-2", "segment": "1/3:2/3", "sequence": seq},
+        {"agent": "gen-3", "segment": "2/3:1", "sequence": seq}]});
+    let cmd: Command = serde_json::from_value(old_assign).unwrap_or_else(|e| panic!("{e}"));
+    let want = RunPlacement {
+        sequence: seq.into(),
+        assignments: vec![
+            assignment("gen-1", "0:1/3"),
+            assignment("gen-2", "1/3:2/3"),
+            assignment("gen-3", "2/3:1"),
+        ],
+    };
+    assert_eq!(
+        cmd,
+        Command::Assign {
+            run_id: 1,
+            placement: want.clone()
+        }
+    );
+    let written = serde_json::to_value(&cmd).unwrap_or_default();
+    assert_eq!(written["sequence"], seq);
+    assert_eq!(
+        written["assignments"][0],
+        json!({"agent": "gen-1", "segment": "0:1/3"})
+    );
+    // A streamed run's placement had an empty sequence.
+    let streamed: Command = serde_json::from_value(json!({"type": "Assign", "run_id": 1,
+        "assignments": [{"agent": "local:x", "segment": "0:1", "sequence": ""}]}))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&streamed, Command::Assign { placement, .. } if placement.sequence.is_empty())
+    );
+
+    // A format 2 snapshot: the run's assignments each with the sequence, none on the run.
+    let mut s = run_in(RunStatus::Queued);
+    s.apply(10, &cmd).unwrap_or_else(|e| panic!("{e}"));
+    let mut old = serde_json::to_value(&s).unwrap_or_default();
+    let fields = old["runs"]["1"]
+        .as_object_mut()
+        .unwrap_or_else(|| panic!("run 1 is not in the state"));
+    assert_eq!(fields.remove("sequence"), Some(json!(seq)));
+    for a in fields["assignments"].as_array_mut().into_iter().flatten() {
+        a["sequence"] = json!(seq);
+    }
+    let back: State = serde_json::from_value(old).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, s);
+    assert_eq!(run1(&back).sequence, seq);
+    assert_eq!(run1(&back).assignments, want.assignments);
+    let rewritten = serde_json::to_string(&back).unwrap_or_default();
+    assert_eq!(rewritten.matches(seq).count(), 1, "{rewritten}");
+}
+
 #[test]
 fn queries() {
     let mut s = State::new();
@@ -96,7 +155,7 @@ fn sample_log() -> Vec<Command> {
         to(1, RunStatus::Queued, "2024-05-01T12:00:01Z"),
         Command::Assign {
             run_id: 1,
-            assignments: vec![assignment("gen-1", "0:1")],
+            placement: placement(vec![assignment("gen-1", "0:1")]),
         },
         to(1, RunStatus::Initializing, "2024-05-01T12:00:02Z"),
         to(1, RunStatus::Running, "2024-05-01T12:00:03.333Z"),

@@ -115,6 +115,13 @@ fn assignment(agent: &str, segment: &str) -> Assignment {
     Assignment {
         agent: agent.into(),
         segment: segment.into(),
+    }
+}
+
+/// `assignments` of the sequence `0,1/3,2/3,1`.
+fn placement(assignments: Vec<Assignment>) -> RunPlacement {
+    RunPlacement {
         sequence: "0,1/3,2/3,1".into(),
+        assignments,
     }
 }

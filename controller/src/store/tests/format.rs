@@ -136,7 +136,7 @@ fn newer_format_is_refused() {
     }
     let msg = open_err(&dir);
     assert!(
-        msg.contains("has format 3, this controller reads format 2"),
+        msg.contains("has format 4, this controller reads format 3"),
         "{msg}"
     );
 }
@@ -250,4 +250,102 @@ fn format_1_databases_are_migrated() {
         "{}",
         text.len()
     );
+}
+
+/// A database written by a format 2 controller (a run's segment sequence in each of its
+/// assignments, in the snapshot and in the log's `Assign`) opens with each run's sequence
+/// once, on the run, and is snapshotted in the new form.
+#[test]
+fn format_2_databases_are_migrated() {
+    let dir = TempDir::new("v2");
+    let old_seq = "0,1/2,1";
+    let log_index = {
+        let db = open(&dir);
+        populate(&db);
+        // Run 2's placement (sequence `0,1`) goes into the snapshot, run 3's into the log.
+        db.snapshot().unwrap_or_else(|e| panic!("{e}"));
+        exec(&db, create_run_cmd(1));
+        let a = exec(
+            &db,
+            Command::Assign {
+                run_id: 3,
+                placement: RunPlacement {
+                    sequence: old_seq.into(),
+                    assignments: vec![
+                        Assignment {
+                            agent: "gen-1".into(),
+                            segment: "0:1/2".into(),
+                        },
+                        Assignment {
+                            agent: "gen-2".into(),
+                            segment: "1/2:1".into(),
+                        },
+                    ],
+                },
+            },
+        );
+        a.index
+    };
+    // Rewrite the snapshot and the log entry in format 2's form.
+    {
+        let raw = Database::create(dir.0.join(DB_FILE)).unwrap_or_else(|e| panic!("{e}"));
+        let txn = raw.begin_read().unwrap_or_else(|e| panic!("{e}"));
+        let t = txn.open_table(SNAPSHOT).unwrap_or_else(|e| panic!("{e}"));
+        let snap = t.get(SNAPSHOT_STATE).ok().flatten();
+        let mut snap: serde_json::Value = snap
+            .and_then(|v| serde_json::from_slice(v.value()).ok())
+            .unwrap_or_default();
+        let run = snap["runs"]["2"]
+            .as_object_mut()
+            .unwrap_or_else(|| panic!("run 2 is not in the snapshot"));
+        assert_eq!(run.remove("sequence"), Some(json!("0,1")));
+        for a in run["assignments"].as_array_mut().into_iter().flatten() {
+            a["sequence"] = json!("0,1");
+        }
+        drop(t);
+        drop(txn);
+        drop(raw);
+        poke(&dir, SNAPSHOT, SNAPSHOT_STATE, snap.to_string().as_bytes());
+        let old_assign = json!({"type": "Assign", "run_id": 3, "assignments": [
+            {"agent": "gen-1", "segment": "0:1/2", "sequence": old_seq},
+            {"agent": "gen-2", "segment": "1/2:1", "sequence": old_seq}]});
+        poke(&dir, LOG, log_index, old_assign.to_string().as_bytes());
+        let db = Database::create(dir.0.join(DB_FILE)).unwrap_or_else(|e| panic!("{e}"));
+        let txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
+        {
+            let mut t = txn.open_table(META).unwrap_or_else(|e| panic!("{e}"));
+            t.insert(META_FORMAT, 2).unwrap_or_else(|e| panic!("{e}"));
+        }
+        txn.commit().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let db = open(&dir);
+    let (two, three) = db.read(|s| (s.run(2).cloned(), s.run(3).cloned()));
+    let (two, three) = (
+        two.unwrap_or_else(|| panic!("run 2 lost")),
+        three.unwrap_or_else(|| panic!("run 3 lost")),
+    );
+    assert_eq!(two.sequence, "0,1");
+    assert_eq!(two.assignments.len(), 1);
+    assert_eq!(three.sequence, old_seq);
+    assert_eq!(three.assignments[1].segment, "1/2:1");
+    assert_eq!(
+        db.snapshot_index().ok(),
+        Some(log_index),
+        "migrated state is snapshotted"
+    );
+    drop(db);
+    let raw = Database::create(dir.0.join(DB_FILE)).unwrap_or_else(|e| panic!("{e}"));
+    let txn = raw.begin_read().unwrap_or_else(|e| panic!("{e}"));
+    let meta = txn.open_table(META).unwrap_or_else(|e| panic!("{e}"));
+    let format = meta.get(META_FORMAT).ok().flatten().map(|g| g.value());
+    assert_eq!(format, Some(FORMAT_VERSION));
+    let snap = txn.open_table(SNAPSHOT).unwrap_or_else(|e| panic!("{e}"));
+    let blob = snap
+        .get(SNAPSHOT_STATE)
+        .ok()
+        .flatten()
+        .map(|g| g.value().to_vec());
+    let text = String::from_utf8(blob.unwrap_or_default()).unwrap_or_default();
+    assert_eq!(text.matches(old_seq).count(), 1, "{text}");
+    assert_eq!(text.matches("\"sequence\"").count(), 3, "{text}");
 }

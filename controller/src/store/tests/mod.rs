@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::model::{AbortReason, Assignment, ProcessingStatus, ResultStatus, RunStatus};
-use crate::state::{Effect, RunChanges, StateError};
+use crate::state::{Effect, RunChanges, RunPlacement, StateError};
 use crate::temp_dir::TempDir;
 use redb::ReadableTableMetadata;
 use serde_json::json;
@@ -100,11 +100,13 @@ fn populate(db: &Db) {
         db,
         Command::Assign {
             run_id: 2,
-            assignments: vec![Assignment {
-                agent: "gen-1".into(),
-                segment: "0:1".into(),
+            placement: RunPlacement {
                 sequence: "0,1".into(),
-            }],
+                assignments: vec![Assignment {
+                    agent: "gen-1".into(),
+                    segment: "0:1".into(),
+                }],
+            },
         },
     );
     exec(db, move_cmd(2, RunStatus::Queued, T0));
