@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Result};
 use crate::dashboards::MAX_DASHBOARDS;
 use crate::run_start;
 
-pub const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--dashboards 0,10] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none] [--controllers 1,3] [--submits N] [--run-start AGENTSxVUS [--trials N]] [--json PATH]
+pub const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,100,1000] [--dashboards 0,10] [--duration SECONDS] [--rps N] [--idle SECONDS] [--controller-cpu N|none] [--controllers 1,3] [--submits N] [--run-start AGENTSxVUS [--trials N]] [--follow SECONDS] [--json PATH]
        controller-scale --merge-cost BATCHES [--rps N]
 
   --volley PATH        the volley binary whose controller is measured (default: target/release/volley)
@@ -31,6 +31,9 @@ pub const USAGE: &str = "usage: controller-scale [--volley PATH] [--agents 10,10
                        Start barrier on every agent (e.g. 100x1000); alone, it skips the
                        agent-count measurements (give --agents too for both)
   --trials N           run-start trials (default: 5)
+  --follow SECONDS     while the run goes, read its record (GET /loadtests/v2/runs/{id}) every
+                       SECONDS, as `volley submit --wait` does each second (default: 0, not
+                       read; it is always read once after the run, its size printed)
   --json PATH          also write the rows, the verdicts and the run-start trials as JSON
                        (bench/run.sh passes it for bench/summary.py)
   --merge-cost BATCHES no controller: decode and merge BATCHES prepared batches with the
@@ -58,6 +61,8 @@ pub struct Args {
     pub merge_cost: Option<u64>,
     pub run_start: Option<run_start::Spec>,
     pub trials: usize,
+    /// `--follow`: seconds between reads of the run's record while it goes (0: none).
+    pub follow: u64,
     pub json: Option<PathBuf>,
     /// Whether `--agents` was given (with `--run-start` alone, the curve is not measured).
     agents_given: bool,
@@ -103,6 +108,7 @@ pub fn parse(args: impl IntoIterator<Item = String>, cpus: usize) -> Result<Opti
         merge_cost: None,
         run_start: None,
         trials: 5,
+        follow: 0,
         json: None,
         agents_given: false,
     };
@@ -161,6 +167,7 @@ pub fn parse(args: impl IntoIterator<Item = String>, cpus: usize) -> Result<Opti
             "--merge-cost" => a.merge_cost = Some(number("a number of batches, e.g. 2000")?),
             "--run-start" => a.run_start = Some(value.parse()?),
             "--trials" => a.trials = number("a count, e.g. 5")?.clamp(1, 100) as usize,
+            "--follow" => a.follow = number("whole seconds, e.g. 1")?.min(60),
             "--json" => a.json = Some(PathBuf::from(&value)),
             "--controller-cpu" if value == "none" => a.cpu = None,
             "--controller-cpu" => a.cpu = Some(number("a CPU number or none")? as usize),
@@ -214,6 +221,8 @@ mod tests {
             .is_empty());
         let both = args("--run-start 100x1000 --agents 10").unwrap().unwrap();
         assert_eq!(both.agents, [10]);
+        assert_eq!(args("--follow 1").unwrap().unwrap().follow, 1);
+        assert_eq!(args("").unwrap().unwrap().follow, 0);
     }
 
     #[test]
@@ -233,6 +242,7 @@ mod tests {
                 "--controllers \"2\": give 1 or an odd group size",
             ),
             ("--duration soon", "--duration \"soon\": give whole seconds"),
+            ("--follow often", "--follow \"often\": give whole seconds"),
             ("--run-start 100", "--run-start \"100\": give AGENTSxVUS"),
             ("--agents", "--agents needs a value"),
             ("--fast yes", "unknown option --fast"),

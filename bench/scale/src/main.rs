@@ -19,6 +19,7 @@
 //! - [`agent`], [`batches`]: the simulated agents and the metric batches they send;
 //! - [`probe`]: what is read from outside the controller (`/proc`, the API poller);
 //! - [`rest`]: the tests it submits and a run's status, over the REST API;
+//! - [`run_record`]: the run's record as `volley submit --wait` reads it (`--follow`);
 //! - [`dashboards`]: open dashboards' live streams during the run;
 //! - [`merge_cost`]: `--merge-cost`, the controller's decode and merge with no controller;
 //! - [`limits`], [`wait`]: the open-files limit, and polling with a timeout.
@@ -37,6 +38,7 @@ mod replication;
 mod report;
 mod rest;
 mod row;
+mod run_record;
 mod run_start;
 mod verdict;
 mod wait;

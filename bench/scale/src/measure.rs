@@ -19,6 +19,7 @@ use crate::probe::{self, load_average, quantile};
 use crate::replication::timed_submits;
 use crate::rest::{checkpoints, create_test, final_status};
 use crate::row::Row;
+use crate::run_record::{self, RecordReads};
 use crate::wait::wait_for;
 
 /// Measures `n` agents on `controllers` fresh controllers with `dashboards` open; on an error,
@@ -83,6 +84,8 @@ fn measure_on(
     let submitted = Instant::now();
     let run_id = client.start_testrun(test_id, &Default::default())?.run.id;
     let (stop_poll, poller) = probe::spawn_poller(client.clone(), run_id, fleet.clone(), n);
+    let follower = (args.follow > 0)
+        .then(|| run_record::follow(client.clone(), run_id, Duration::from_secs(args.follow)));
     let dash = match dashboards {
         0 => None,
         d => Some(Dashboards::open(rt, &ctrl.rest, run_id, d)?),
@@ -139,6 +142,19 @@ fn measure_on(
     let api = poller
         .join()
         .map_err(|_| anyhow!("the API poller panicked"))?;
+    if let Some((stop, follower)) = follower {
+        stop.store(true, Ordering::SeqCst);
+        let reads = follower
+            .join()
+            .map_err(|_| anyhow!("the run's follower panicked"))?;
+        eprintln!("  {}", reads.line("the run's record while it went"));
+    }
+    // Its size depends on the agents, not on the run's progress: read once it has ended, so
+    // that the figures above (and the peak RSS) do not include it.
+    let peak_rss = ctrl.proc.peak_rss_bytes();
+    let mut record = RecordReads::default();
+    record.read(&client, run_id);
+    eprintln!("  {}", record.line("the run's record after it ended"));
     let outcome = run.and_then(|(start_s, run_cores, status)| {
         let merged = Totals::from_metrics(&client.run_metrics(run_id)?);
         Ok((start_s, run_cores, status, merged))
@@ -171,7 +187,8 @@ fn measure_on(
         checkpoint_kib_s,
         checkpoint_ms,
         load: load_average(),
-        peak_rss_mib: ctrl.proc.peak_rss_bytes()? as f64 / (1024.0 * 1024.0),
+        peak_rss_mib: peak_rss? as f64 / (1024.0 * 1024.0),
+        run_record_kib: quantile(&record.bytes, 1.0) / 1024.0,
         lag: (quantile(&api.lag_ms, 0.5), quantile(&api.lag_ms, 0.99)),
         end_lag_ms: quantile(&api.end_lag_ms, 1.0),
         ack: (quantile(&acks, 0.5), quantile(&acks, 0.99)),

@@ -26,6 +26,8 @@ pub struct Row {
     /// The 1-minute load average at the end of the measurement.
     pub load: f64,
     pub peak_rss_mib: f64,
+    /// The run's record (`GET /loadtests/v2/runs/{id}`) after the run, KiB (NaN: not read).
+    pub run_record_kib: f64,
     /// Merge lag while every agent sends its interval batches, acknowledgement delay and API
     /// latency, p50 / p99 ms.
     pub lag: (f64, f64),
@@ -70,6 +72,7 @@ impl Row {
             "idle_cores": self.idle_cores,
             "run_cores": self.run_cores,
             "peak_rss_mib": self.peak_rss_mib,
+            "run_record_kib": self.run_record_kib,
             "lag_p50_ms": self.lag.0,
             "lag_p99_ms": self.lag.1,
             "end_lag_max_ms": self.end_lag_ms,
