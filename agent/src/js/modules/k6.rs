@@ -1,11 +1,11 @@
 //! `k6`: `check`, `group`, `sleep`, `fail` and `randomSeed`. Checks and groups are recorded
-//! natively (`checks`, `group_duration` and the VU's `group` tag).
+//! natively (`checks`, `group_duration` and the VU's `group` tag); `check` itself is native.
 
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use rquickjs::function::Opt;
-use rquickjs::{Ctx, Exception, Function, Value};
+use rquickjs::{qjs, Ctx, Exception, Function, Object, Value};
 
 use super::convert::tags_from_js;
 use super::natives::Natives;
@@ -24,34 +24,18 @@ pub const MODULE: K6Module = K6Module {
 
 fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
     let vu1 = vu.clone();
-    v.set(
-        "recordCheck",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, name: String, ok: bool, tags: Opt<Value<'js>>| -> R<()> {
-                if vu1.phase.get() == Phase::Init {
-                    return Err(Exception::throw_message(
-                        &ctx,
-                        "check() is not supported in the init context",
-                    ));
-                }
-                let mut extra = tags_from_js(tags.0.as_ref())?;
-                extra.push(("check".into(), name));
-                let refs: Vec<(&str, &str)> = extra
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let ts = vu1.tags_with(&refs);
-                vu1.emit(
-                    builtin::CHECKS,
-                    &ts,
-                    if ok { 1.0 } else { 0.0 },
-                    SystemTime::now(),
-                );
-                Ok(())
-            },
-        )?,
-    )?;
+    let check_fn = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, val: Opt<Value<'js>>, sets: Opt<Value<'js>>, tags: Opt<Value<'js>>| {
+            check(&ctx, &vu1, val.0, sets.0, tags.0)
+        },
+    )?
+    .with_name("check")?;
+    // k6's `check.length`, as a JS `function check(val, sets, tags)` has.
+    check_fn.set_length(3)?;
+    v.set("check", check_fn)?;
+    // k6.js sets it to a function making k6's GoError for `check(v)` (the class is JS's).
+    v.set(NO_CHECKS_ERROR, Value::new_undefined(ctx.clone()))?;
     let vu2 = vu.clone();
     v.set(
         "groupEnter",
@@ -118,6 +102,219 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
         })?,
     )?;
     Ok(())
+}
+
+/// The `__volley` property holding k6.js's maker of the GoError that `check(v)` throws.
+const NO_CHECKS_ERROR: &str = "checkNoChecksError";
+
+/// k6's `check(val, sets, tags)`: runs each named check of `sets` (a function is called with
+/// `val`, any other value counts by its truthiness), records a `checks` sample for each and
+/// returns whether all passed.
+///
+/// Native because k6 tells `check(v)` (a GoError) from `check(v, undefined)` (a TypeError) by
+/// the number of arguments, which a native is given and a JS function could only read from an
+/// `arguments` object that QuickJS builds on every call of a function naming it: 924
+/// instructions a call ([docs/benchmarks.md](../../../../docs/benchmarks.md#what-each-change-bought)).
+/// Being native also spares a native call per check and a `try` per check function.
+fn check<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    val: Option<Value<'js>>,
+    sets: Option<Value<'js>>,
+    tags: Option<Value<'js>>,
+) -> R<bool> {
+    let Some(sets) = sets else {
+        let natives: Object = ctx.globals().get("__volley")?;
+        let make: Function = natives.get(NO_CHECKS_ERROR)?;
+        let e: Value = make.call(())?;
+        return Err(ctx.throw(e));
+    };
+    if sets.is_null() || sets.is_undefined() {
+        // k6's words (goja's ToObject).
+        return Err(Exception::throw_type(
+            ctx,
+            "Cannot convert undefined or null to object",
+        ));
+    }
+    let raw = ctx.as_raw().as_ptr();
+    let sets = if sets.is_object() {
+        sets
+    } else {
+        // Any other value is converted to an object, as k6 does: a string's characters become
+        // checks, a number has none (so the check passes).
+        // SAFETY: a live value of this context; the result is owned.
+        let o = unsafe { qjs::JS_ToObject(raw, sets.as_raw()) };
+        if unsafe { qjs::JS_IsException(o) } {
+            return Err(rquickjs::Error::Exception);
+        }
+        // SAFETY: an owned value of this context.
+        unsafe { Value::from_raw(ctx.clone(), o) }
+    };
+    let names = OwnKeys::of(ctx, &sets)?;
+    // JS_Call takes its arguments as `*mut` but neither frees nor keeps them.
+    let mut arg = val.as_ref().map_or(qjs::JS_UNDEFINED, Value::as_raw);
+    let mut recorder = Recorder {
+        vu,
+        tags: tags.as_ref(),
+        extra: None,
+    };
+    let mut all = true;
+    for &atom in names.atoms() {
+        // SAFETY: a live object and one of its keys' atoms (held by `names`); the result is
+        // owned and freed below.
+        let c = unsafe { qjs::JS_GetProperty(raw, sets.as_raw(), atom) };
+        if unsafe { qjs::JS_IsException(c) } {
+            return Err(rquickjs::Error::Exception);
+        }
+        // SAFETY (this block): `c` and the call's result are owned values, freed once.
+        let ok = unsafe {
+            if qjs::JS_IsFunction(raw, c) {
+                let r = qjs::JS_Call(raw, c, qjs::JS_UNDEFINED, 1, &mut arg);
+                qjs::JS_FreeValue(raw, c);
+                if qjs::JS_IsException(r) {
+                    // k6 counts a check whose function throws as failed, then rethrows; the
+                    // later checks of the set do not run. A stopping VU's uncatchable error
+                    // is not a check's failure (a `catch` would not see it either).
+                    let e = ctx.catch();
+                    if !qjs::JS_IsUncatchableError(e.as_raw()) {
+                        recorder.record(ctx, atom, false)?;
+                    }
+                    return Err(ctx.throw(e));
+                }
+                let b = qjs::JS_ToBool(raw, r) > 0;
+                qjs::JS_FreeValue(raw, r);
+                b
+            } else {
+                let b = qjs::JS_ToBool(raw, c) > 0;
+                qjs::JS_FreeValue(raw, c);
+                b
+            }
+        };
+        recorder.record(ctx, atom, ok)?;
+        all &= ok;
+    }
+    Ok(all)
+}
+
+/// Records the `checks` samples of one `check` call.
+struct Recorder<'a, 'js> {
+    vu: &'a VuCtx,
+    tags: Option<&'a Value<'js>>,
+    /// The call's own tags, read when the first check is recorded (as k6 reads them once).
+    extra: Option<Vec<(String, String)>>,
+}
+
+impl<'js> Recorder<'_, 'js> {
+    fn record(&mut self, ctx: &Ctx<'js>, name: qjs::JSAtom, ok: bool) -> R<()> {
+        if self.vu.phase.get() == Phase::Init {
+            return Err(Exception::throw_message(
+                ctx,
+                "check() is not supported in the init context",
+            ));
+        }
+        let extra = match &mut self.extra {
+            Some(e) => e,
+            None => self.extra.insert(tags_from_js(self.tags)?),
+        };
+        let name = AtomStr::of(ctx, name)?;
+        let name = name.as_str()?;
+        let ts = if extra.is_empty() {
+            self.vu.tags_with(&[("check", name)])
+        } else {
+            let mut refs: Vec<(&str, &str)> = Vec::with_capacity(extra.len() + 1);
+            refs.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            refs.push(("check", name));
+            self.vu.tags_with(&refs)
+        };
+        let v = if ok { 1.0 } else { 0.0 };
+        self.vu.emit(builtin::CHECKS, &ts, v, SystemTime::now());
+        Ok(())
+    }
+}
+
+/// The own enumerable string keys of an object, in `Object.keys` order.
+struct OwnKeys {
+    ctx: *mut qjs::JSContext,
+    tab: *mut qjs::JSPropertyEnum,
+    len: u32,
+}
+
+impl OwnKeys {
+    fn of<'js>(ctx: &Ctx<'js>, o: &Value<'js>) -> R<OwnKeys> {
+        let raw = ctx.as_raw().as_ptr();
+        let mut keys = OwnKeys {
+            ctx: raw,
+            tab: std::ptr::null_mut(),
+            len: 0,
+        };
+        let flags = (qjs::JS_GPN_STRING_MASK | qjs::JS_GPN_ENUM_ONLY) as std::ffi::c_int;
+        // SAFETY: a live object of this context; on success the table is ours to free (Drop).
+        let r = unsafe {
+            qjs::JS_GetOwnPropertyNames(raw, &mut keys.tab, &mut keys.len, o.as_raw(), flags)
+        };
+        if r < 0 {
+            keys.tab = std::ptr::null_mut();
+            keys.len = 0;
+            return Err(rquickjs::Error::Exception);
+        }
+        Ok(keys)
+    }
+
+    fn atoms(&self) -> impl Iterator<Item = &qjs::JSAtom> {
+        let entries: &[qjs::JSPropertyEnum] = if self.tab.is_null() {
+            &[]
+        } else {
+            // SAFETY: QuickJS made `len` entries at `tab`, alive until Drop.
+            unsafe { std::slice::from_raw_parts(self.tab, self.len as usize) }
+        };
+        entries.iter().map(|e| &e.atom)
+    }
+}
+
+impl Drop for OwnKeys {
+    fn drop(&mut self) {
+        if !self.tab.is_null() {
+            // SAFETY: the table JS_GetOwnPropertyNames made, freed once.
+            unsafe { qjs::JS_FreePropertyEnum(self.ctx, self.tab, self.len) };
+        }
+    }
+}
+
+/// An atom's name as UTF-8, borrowed from QuickJS until dropped.
+struct AtomStr {
+    ctx: *mut qjs::JSContext,
+    ptr: *const std::ffi::c_char,
+    len: usize,
+}
+
+impl AtomStr {
+    fn of(ctx: &Ctx<'_>, atom: qjs::JSAtom) -> R<AtomStr> {
+        let raw = ctx.as_raw().as_ptr();
+        let mut len: qjs::size_t = 0;
+        // SAFETY: a live atom of this context; the string is freed in Drop.
+        let ptr = unsafe { qjs::JS_AtomToCStringLen(raw, &mut len, atom) };
+        if ptr.is_null() {
+            return Err(rquickjs::Error::Exception);
+        }
+        Ok(AtomStr {
+            ctx: raw,
+            ptr,
+            len: len as usize,
+        })
+    }
+
+    fn as_str(&self) -> R<&str> {
+        // SAFETY: QuickJS's `len` bytes at `ptr`, alive until Drop.
+        let bytes = unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) };
+        Ok(std::str::from_utf8(bytes)?)
+    }
+}
+
+impl Drop for AtomStr {
+    fn drop(&mut self) {
+        // SAFETY: the string JS_AtomToCStringLen made, freed once.
+        unsafe { qjs::JS_FreeCString(self.ctx, self.ptr) };
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +402,52 @@ mod tests {
             .map(|s| s.tags["check"].clone())
             .collect();
         assert_eq!(names, ["0"]);
+    }
+
+    #[test]
+    fn check_counts_its_arguments_as_k6_does() {
+        // k6 v1.1.0: `check()` and `check(v)` are the GoError (a GoError instance with a
+        // `value`), `check(v, undefined)` the TypeError, arguments after the tags are ignored;
+        // `check` has length 3. A check may call check.
+        let vu = TestVu::new();
+        vu.run(
+            "import { check } from 'k6';
+             const err = (f) => { try { f(); return null; }
+               catch (e) { return [String(e), e.constructor.name, Object.keys(e)]; } };
+             globalThis.out = [err(() => check()), err(() => check(1)),
+               err(() => check(1, undefined)), check(1, { a: 1 }, undefined, 5, 6),
+               check.length, check.name,
+               check(2, { outer: (v) => check(v, { inner: (w) => w === 2 }) })];",
+        )
+        .unwrap();
+        let no_checks = serde_json::json!([
+            "GoError: no checks provided to `check`",
+            "GoError",
+            ["value"]
+        ]);
+        assert_eq!(
+            vu.json("out"),
+            serde_json::json!([
+                no_checks,
+                no_checks,
+                [
+                    "TypeError: Cannot convert undefined or null to object",
+                    "TypeError",
+                    []
+                ],
+                true,
+                3,
+                "check",
+                true
+            ])
+        );
+        let names: Vec<_> = vu
+            .take_samples()
+            .into_iter()
+            .filter(|s| s.metric == "checks")
+            .map(|s| s.tags["check"].clone())
+            .collect();
+        assert_eq!(names, ["a", "inner", "outer"]);
     }
 
     #[test]
