@@ -550,6 +550,10 @@ impl ControllerService for Service {
             .read(|s| s.run(id).map(crate::model::RunHead::of))
     }
 
+    fn state_index(&self) -> Option<u64> {
+        Some(self.co.db.read(|s| s.applied_index()))
+    }
+
     fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run> {
         self.co
             .db

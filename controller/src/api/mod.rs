@@ -189,9 +189,16 @@ pub trait ControllerService: Send + Sync + 'static {
     }
     fn get_run(&self, id: u64) -> Option<Run>;
     /// The run's id, test, project and status, without copying the run
-    /// ([`crate::model::RunHead`]: a whole run grows with the square of its agents).
+    /// ([`crate::model::RunHead`]: a whole run grows with its agents).
     fn run_head(&self, id: u64) -> Option<crate::model::RunHead> {
         self.get_run(id).map(|r| crate::model::RunHead::of(&r))
+    }
+    /// The log index of the last command applied to the state: no stored field of a run
+    /// changes unless it moves (a running run's `duration`, computed when read, aside), so a
+    /// reader that saw a run at this index need not copy it again. `None`: not known, read the
+    /// run again.
+    fn state_index(&self) -> Option<u64> {
+        None
     }
     /// One page of the runs `keep` accepts, in id order, and how many it accepts in all.
     fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run>;

@@ -31,6 +31,10 @@ struct Fake {
     metric_series: Mutex<crate::run::metric_series::MetricTimeline>,
     /// gen-1's recent heartbeats (the Agents page's small charts).
     recent: Mutex<crate::agent_recent::Recent>,
+    /// What `state_index` answers (`None`: not known, as by default).
+    index: Mutex<Option<u64>>,
+    /// How often a run was read (copied) with `get_run`.
+    run_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl ControllerService for Fake {
@@ -64,7 +68,20 @@ impl ControllerService for Fake {
         Err(ServiceError::internal("not in this fake"))
     }
     fn get_run(&self, id: u64) -> Option<Run> {
+        self.run_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.runs.lock().unwrap().get(&id).cloned()
+    }
+    fn run_head(&self, id: u64) -> Option<crate::model::RunHead> {
+        // Without a copy, as the service reads it (the default copies the run).
+        self.runs
+            .lock()
+            .unwrap()
+            .get(&id)
+            .map(crate::model::RunHead::of)
+    }
+    fn state_index(&self) -> Option<u64> {
+        *self.index.lock().unwrap()
     }
     fn list_runs(&self, keep: &dyn Fn(&Run) -> bool, page: Page) -> Listed<Run> {
         page.collect(self.runs.lock().unwrap().values().filter(|r| keep(r)))
@@ -86,7 +103,7 @@ impl ControllerService for Fake {
         None
     }
     fn run_agents(&self, id: u64) -> Option<Vec<AgentUtilization>> {
-        self.get_run(id)?;
+        self.run_head(id)?;
         Some(vec![AgentUtilization {
             agent: "gen-1".into(),
             segment: "0:1".into(),
@@ -95,7 +112,7 @@ impl ControllerService for Fake {
     }
     fn run_metrics(&self, id: u64) -> Option<Value> {
         let n = self.points.lock().unwrap().len();
-        self.get_run(id).map(|_| {
+        self.run_head(id).map(|_| {
             json!({"metrics": {
                     "http_reqs": {"values": {"count": n}},
                     "data_sent": {"values": {"count": 100}},
@@ -104,7 +121,7 @@ impl ControllerService for Fake {
         })
     }
     fn run_summary(&self, id: u64) -> Option<Value> {
-        self.get_run(id)
+        self.run_head(id)
             .filter(|r| r.run_status.is_terminal())
             .map(|_| json!({"metrics": {"http_reqs": {"values": {"count": 3}}}}))
     }
@@ -238,6 +255,42 @@ fn a_run_feed_sends_only_new_and_changed_points_and_ends_with_the_run() {
         "the ended run's own duration"
     );
     assert_eq!(data(&events, "end")["run_status"], 5);
+}
+
+/// With the state's log index known, a feed copies the run only when a command moved the
+/// index: the ticks in between read nothing of it.
+#[test]
+fn a_run_feed_reads_the_run_again_only_when_the_state_moved() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fake = fake_with_run(RunStatus::Running);
+    *fake.index.lock().unwrap() = Some(5);
+    let caller = Caller::open();
+    let mut feed = RunFeed::default();
+    let (events, _) = feed.tick(&*fake, &caller, 1);
+    assert_eq!(names(&events)[0], "run");
+    assert_eq!(fake.run_reads.load(SeqCst), 1);
+
+    // Changed behind the state's back (no command does that): not read, so not seen.
+    fake.runs.lock().unwrap().get_mut(&1).unwrap().note = "changed".into();
+    let (events, done) = feed.tick(&*fake, &caller, 1);
+    assert!(events.is_empty(), "{:?}", names(&events));
+    assert!(!done);
+    assert_eq!(fake.run_reads.load(SeqCst), 1);
+
+    // A command moved the index: the run is read again and its change sent.
+    *fake.index.lock().unwrap() = Some(6);
+    let (events, _) = feed.tick(&*fake, &caller, 1);
+    assert_eq!(names(&events), ["run"]);
+    assert_eq!(data(&events, "run")["note"], "changed");
+    assert_eq!(fake.run_reads.load(SeqCst), 2);
+
+    // The run ends with a command: its end.
+    fake.runs.lock().unwrap().get_mut(&1).unwrap().run_status = RunStatus::Finished;
+    *fake.index.lock().unwrap() = Some(7);
+    let (events, done) = feed.tick(&*fake, &caller, 1);
+    assert!(done);
+    assert_eq!(names(&events).last().map(String::as_str), Some("end"));
+    assert_eq!(fake.run_reads.load(SeqCst), 3);
 }
 
 #[test]
