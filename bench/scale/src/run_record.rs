@@ -20,6 +20,9 @@ pub struct RecordReads {
     /// Each request's time, in ms.
     pub ms: Vec<f64>,
     pub errors: usize,
+    /// What the first failed read said (the API client refuses an answer over 64 MiB, as
+    /// `volley submit --wait` then does).
+    pub first_error: Option<String>,
 }
 
 impl RecordReads {
@@ -31,7 +34,14 @@ impl RecordReads {
                 self.ms.push(asked.elapsed().as_secs_f64() * 1e3);
                 self.bytes.push(r.body.len() as f64);
             }
-            _ => self.errors += 1,
+            failed => {
+                self.errors += 1;
+                let why = match failed {
+                    Ok(r) => format!("status {}", r.status),
+                    Err(e) => e.to_string(),
+                };
+                self.first_error.get_or_insert(why);
+            }
         }
     }
 
@@ -43,9 +53,9 @@ impl RecordReads {
             quantile(&self.bytes, 1.0) / 1024.0,
             quantile(&self.ms, 0.5),
             quantile(&self.ms, 0.99),
-            match self.errors {
-                0 => String::new(),
-                n => format!(", {n} failed"),
+            match (self.errors, &self.first_error) {
+                (0, _) | (_, None) => String::new(),
+                (n, Some(why)) => format!(", {n} failed (the first: {why})"),
             }
         )
     }
