@@ -67,13 +67,7 @@ pub(super) async fn run_iterations(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crate::engine::{self, RunObserver, RunRequest};
-    use crate::run::RunControl;
-
-    struct Quiet;
-    impl RunObserver for Quiet {}
+    use super::super::test_run::run_script;
 
     /// Shared iterations over 4 VUs, then per-VU iterations over 2 VUs once the first scenario
     /// has ended: each scenario runs its iterations exactly, and the second one is given the
@@ -81,9 +75,6 @@ mod tests {
     /// it never used (5 and 6).
     #[test]
     fn iterations_are_run_exactly_and_finished_vus_are_picked_again_by_id() {
-        let dir = std::env::temp_dir().join(format!("volley-iterations-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("iterations.js");
         let counted = [
             "it{scenario:a}",
             "it{scenario:b}",
@@ -94,9 +85,9 @@ mod tests {
             .iter()
             .map(|k| format!("'{k}': ['count>=0']"))
             .collect();
-        std::fs::write(
-            &script,
-            format!(
+        let count = run_script(
+            "iterations.js",
+            &format!(
                 "import exec from 'k6/execution';\n\
                  import {{ Counter }} from 'k6/metrics';\n\
                  const it = new Counter('it');\n\
@@ -110,26 +101,7 @@ mod tests {
                  export default function () {{ it.add(1, {{ vu: String(exec.vu.idInInstance) }}); }}\n",
                 thresholds.join(", ")
             ),
-        )
-        .unwrap();
-        let req = RunRequest {
-            script,
-            workers: 1,
-            no_summary: true,
-            ..Default::default()
-        };
-        let out = engine::run(req, Arc::new(RunControl::default()), Arc::new(Quiet));
-        let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(out.exit_code, 0, "{:?}", out.error);
-        let report = out.report.expect("a summary report");
-        let count = |name: &str| {
-            report
-                .metrics
-                .iter()
-                .find(|m| m.name == name)
-                .and_then(|m| m.values.iter().find(|(k, _)| k == "count"))
-                .map(|(_, v)| *v)
-        };
+        );
         assert_eq!(count("iterations"), Some(29.0));
         let got: Vec<Option<f64>> = counted.iter().map(|k| count(k)).collect();
         assert_eq!(got, [Some(23.0), Some(6.0), Some(3.0), Some(3.0)]);

@@ -17,6 +17,8 @@ mod pool;
 mod ramping_arrival_rate;
 mod ramping_vus;
 mod shared_iterations;
+#[cfg(test)]
+mod test_run;
 
 pub use crate::scenario::{IterationSource, Job, ScenarioRt};
 pub use pool::{VuFactory, VuHandle, VuPool};

@@ -192,12 +192,8 @@ impl Runtime for RampingVus {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_run::run_script;
     use super::*;
-    use crate::engine::{self, RunObserver, RunRequest};
-    use crate::run::RunControl;
-
-    struct Quiet;
-    impl RunObserver for Quiet {}
 
     /// Two VUs ramped down at 0.7 s (deadline 2.1 s) finish their iteration at 1.0 s, are ramped
     /// up again at 1.3 s and down at 1.9 s (deadline 3.3 s), in their iteration of 1.8–2.3 s.
@@ -205,11 +201,8 @@ mod tests {
     /// end at 2.5 s, so the ramp-down's own loop, not the final drain, is waiting then).
     #[test]
     fn a_vu_ramped_down_twice_keeps_only_its_latest_deadline() {
-        let dir = std::env::temp_dir().join(format!("volley-ramping-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("ramping.js");
-        std::fs::write(
-            &script,
+        let count = run_script(
+            "ramping.js",
             "import { sleep } from 'k6';\n\
              export const options = { scenarios: { r: { executor: 'ramping-vus', startVUs: 2,\n\
                gracefulRampDown: '1.4s', stages: [\n\
@@ -219,25 +212,8 @@ mod tests {
                  { duration: '0.6s', target: 0 },\n\
                ] } } };\n\
              export default function () { sleep(0.5); }\n",
-        )
-        .unwrap();
-        let req = RunRequest {
-            script,
-            workers: 1,
-            no_summary: true,
-            ..Default::default()
-        };
-        let out = engine::run(req, Arc::new(RunControl::default()), Arc::new(Quiet));
-        let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(out.exit_code, 0, "{:?}", out.error);
-        let report = out.report.expect("a summary report");
-        let iterations = report
-            .metrics
-            .iter()
-            .find(|m| m.name == "iterations")
-            .and_then(|m| m.values.iter().find(|(k, _)| k == "count"))
-            .map(|(_, v)| *v);
-        assert_eq!(iterations, Some(8.0));
+        );
+        assert_eq!(count("iterations"), Some(8.0));
     }
 
     #[test]
