@@ -738,14 +738,21 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         });
     }
     // Aborts that start here (test.abort(), an exception in init...) go to the controller,
-    // which stops every agent.
+    // which stops every agent: exactly once, in a FAILED event or on DONE, whichever is sent
+    // first. The lock is held while FAILED is queued, so DONE cannot overtake it (under load it
+    // did: a DONE before the start barrier without a reason reads to the controller as an agent
+    // that failed, exit 97, not the script's `test.abort()`, 108); and a reason sent twice is
+    // not harmless (a draining agent's second one would abort the run it had left).
+    let abort_reported = Arc::new(tokio::sync::Mutex::new(false));
     {
         let tx = tx.clone();
         let control = control.clone();
         let by_controller = stopped_by_controller.clone();
+        let reported = abort_reported.clone();
         tokio::spawn(async move {
             control.aborted().await;
-            if by_controller.load(Ordering::SeqCst) {
+            let mut reported = reported.lock().await;
+            if *reported || by_controller.load(Ordering::SeqCst) {
                 return;
             }
             if let Some(reason) = control.abort_reason() {
@@ -753,6 +760,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
                 e.message = reason.message();
                 e.abort = Some(reason.into());
                 let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
+                *reported = true;
             }
         });
     }
@@ -808,13 +816,15 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         if let Some(out) = &outcome {
             e.message = out.error.clone().unwrap_or_default();
         }
-        // An abort that started here rides on DONE too: the task above that reports it races
-        // with this one, and a DONE before the start barrier without a reason reads to the
-        // controller as an agent that failed (a system error, exit 97) instead of, say, the
-        // script's `test.abort()` during VU init (108). The first reason the run records wins,
-        // so sending it twice changes nothing.
-        if !by_controller.load(Ordering::SeqCst) {
-            e.abort = control.abort_reason().map(pb::AbortReason::from);
+        // An abort that started here and is not reported yet rides on DONE (see above).
+        {
+            let mut reported = abort_reported.lock().await;
+            if !*reported && !by_controller.load(Ordering::SeqCst) {
+                if let Some(reason) = control.abort_reason() {
+                    e.abort = Some(reason.into());
+                    *reported = true;
+                }
+            }
         }
         let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
         *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
