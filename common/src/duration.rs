@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::text::go_quote;
+
 /// A duration that could not be parsed. The message follows Go's wording, e.g.
 /// `time: invalid duration "banana"`, because k6 users already know it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,25 +44,6 @@ const HOUR: u128 = 60 * MINUTE;
 const DAY: u128 = 24 * HOUR;
 /// Go durations are an `int64` of nanoseconds; anything beyond is an overflow there.
 const MAX_NANOS: u128 = i64::MAX as u128;
-
-/// Quotes like Go's `%q`/`strconv.Quote` for the characters that matter in error messages.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 fn unit_nanos(unit: &str) -> Option<u128> {
     Some(match unit {

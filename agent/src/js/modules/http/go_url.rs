@@ -7,6 +7,8 @@
 //! the `url` crate's parse. Written from Go's documented behaviour and checked against k6
 //! v1.1.0 (go1.24) URL by URL; the unit tests hold what k6 said.
 
+use volley_common::text::go_quote;
+
 /// What the checks after parsing need of a URL Go parsed (parts of the text, escapes and all:
 /// a request's URL is checked without allocating).
 #[derive(Debug, PartialEq)]
@@ -306,34 +308,6 @@ fn should_escape(c: u8, mode: Mode) -> bool {
         b'!' | b'(' | b')' | b'*' => mode != Mode::Fragment,
         _ => true,
     }
-}
-
-/// Go's `strconv.Quote`: double quotes, with what it cannot print escaped.
-pub(super) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() || c == '\u{a0}' || c == '\u{ad}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -137,7 +137,10 @@ fn request_target(
     if !go.scheme.eq_ignore_ascii_case("http") && !go.scheme.eq_ignore_ascii_case("https") {
         let scheme = go.scheme.to_ascii_lowercase();
         return Err(Failure::refused(
-            format!("unsupported protocol scheme {}", go_url::go_quote(&scheme)),
+            format!(
+                "unsupported protocol scheme {}",
+                volley_common::text::go_quote(&scheme)
+            ),
             method,
             url_s,
         ));
