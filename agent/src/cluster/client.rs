@@ -20,6 +20,7 @@ use volley_proto as pb;
 use volley_proto::agent_link_client::AgentLinkClient;
 use volley_proto::batch_clock::{BatchClock, Span};
 
+use super::abort_report::AbortReport;
 use super::status::AgentStatus;
 use super::telemetry::Telemetry;
 use crate::engine::hooks::{ClusterCommand, ClusterEvent, ClusterHooks};
@@ -737,35 +738,28 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
             }
         });
     }
-    // Aborts that start here (test.abort(), an exception in init...) go to the controller,
-    // which stops every agent: exactly once, in a FAILED event or on DONE, whichever is sent
-    // first. The lock is held while FAILED is queued, so DONE cannot overtake it (under load it
-    // did: a DONE before the start barrier without a reason reads to the controller as an agent
-    // that failed, exit 97, not the script's `test.abort()`, 108); and a reason sent twice is
-    // not harmless (a draining agent's second one would abort the run it had left).
-    let abort_reported = Arc::new(tokio::sync::Mutex::new(false));
+    // Aborts that start here go to the controller exactly once, in FAILED or on DONE
+    // (abort_report.rs says why).
+    let abort_report = AbortReport::new(stopped_by_controller.clone());
     {
         let tx = tx.clone();
         let control = control.clone();
-        let by_controller = stopped_by_controller.clone();
-        let reported = abort_reported.clone();
+        let abort_report = abort_report.clone();
         tokio::spawn(async move {
             control.aborted().await;
-            let mut reported = reported.lock().await;
-            if *reported || by_controller.load(Ordering::SeqCst) {
+            let Some(claim) = abort_report.claim().await else {
                 return;
-            }
+            };
             if let Some(reason) = control.abort_reason() {
                 let mut e = event(run_id, pb::RunPhase::Failed);
                 e.message = reason.message();
                 e.abort = Some(reason.into());
                 let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
-                *reported = true;
+                claim.reported();
             }
         });
     }
     // Interval metric batches, and the end of the run.
-    let by_controller = stopped_by_controller.clone();
     tokio::spawn(async move {
         let send_batch = |(start, end): Span| {
             let hooks = hooks.clone();
@@ -816,14 +810,11 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         if let Some(out) = &outcome {
             e.message = out.error.clone().unwrap_or_default();
         }
-        // An abort that started here and is not reported yet rides on DONE (see above).
-        {
-            let mut reported = abort_reported.lock().await;
-            if !*reported && !by_controller.load(Ordering::SeqCst) {
-                if let Some(reason) = control.abort_reason() {
-                    e.abort = Some(reason.into());
-                    *reported = true;
-                }
+        // An abort that started here and is not reported yet rides on DONE.
+        if let Some(claim) = abort_report.claim().await {
+            if let Some(reason) = control.abort_reason() {
+                e.abort = Some(reason.into());
+                claim.reported();
             }
         }
         let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;

@@ -3,6 +3,7 @@
 //! engine's hooks, `crate::engine::hooks`); [`probe`] is its optional HTTP listener for
 //! health probes and Prometheus, which reads the agent's [`status`].
 
+mod abort_report;
 pub mod client;
 pub mod dial;
 mod dial_hint;
