@@ -354,3 +354,6 @@ impl AgentLink for LinkService {
         Ok(Response::new(out))
     }
 }
+
+#[cfg(test)]
+mod tests;
