@@ -190,8 +190,9 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "10s", env = "VOLLEY_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: String,
     /// Most gRPC (agent) connections open at once (default: a quarter of the open-files
-    /// limit, at most 10,000); beyond, the oldest connection without a registered agent is
-    /// closed to make room, or the new one if every connection has an agent.
+    /// limit, at most 10,000); beyond, the least advanced connection without a registered
+    /// agent (the oldest of those) is closed to make room, or the new one if every connection
+    /// has an agent.
     #[arg(long, env = "VOLLEY_GRPC_MAX_CONNECTIONS")]
     pub grpc_max_connections: Option<usize>,
     /// Longest a new gRPC connection may take to start speaking HTTP/2 and register an agent;

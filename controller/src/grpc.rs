@@ -137,6 +137,11 @@ impl AgentLink for LinkService {
             .extensions()
             .get::<crate::grpc_listener::AgentPeer>()
             .cloned();
+        // At the cap, connections that only spoke make room before this one
+        // (`grpc_listener::Registered::asked`).
+        if let Some(p) = &request_peer {
+            p.registered.asked();
+        }
         // Only the Raft leader drives runs: an agent of a follower is sent on (docs/ha.md).
         if let Some(why) = not_leader(&self.co.db.leadership()) {
             return Err(Status::unavailable(why));

@@ -49,7 +49,7 @@ use crate::tls::ServerTls;
 
 mod slots;
 
-use slots::{Admitted, SlotGuard, Slots};
+use slots::{Admitted, Progress, SlotGuard, Slots};
 pub use slots::{Closer, Registered};
 
 /// The HTTP/2 client preface (RFC 9113 §3.4): the bytes a connection must send in time.
@@ -186,7 +186,10 @@ fn accept_loop(
             };
             let slot = match slots.admit() {
                 // (the evicted connection logs why it was closed)
-                Admitted::Free(slot) | Admitted::Evicted(slot) => slot,
+                Admitted::Free(slot) | Admitted::Evicted(slot) => {
+                    slot.slot.progressed(arrived(&stream, tls.is_some()));
+                    slot
+                }
                 Admitted::Full => {
                     tracing::warn!(
                         %peer,
@@ -226,8 +229,28 @@ fn accept_loop(
             let tx = tx.clone();
             tokio::spawn(async move {
                 let evicted = slot.slot.clone();
+                // Its first bytes (a ClientHello) put it ahead of silent connections at the
+                // cap (`slots.rs`); the handshake's timeout counts from the accept.
+                let handshake = async {
+                    if tokio::time::timeout_at(deadline, stream.readable())
+                        .await
+                        .is_err()
+                    {
+                        return Err(crate::tls::AcceptError::Timeout(limits.handshake_timeout));
+                    }
+                    evicted.progressed(Progress::Spoke);
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    crate::tls::accept(&tls, stream, left)
+                        .await
+                        .map_err(|e| match e {
+                            crate::tls::AcceptError::Timeout(_) => {
+                                crate::tls::AcceptError::Timeout(limits.handshake_timeout)
+                            }
+                            e => e,
+                        })
+                };
                 let stream = tokio::select! {
-                    r = crate::tls::accept(&tls, stream, limits.handshake_timeout) => match r {
+                    r = handshake => match r {
                         Ok(s) => s,
                         Err(e) => {
                             tracing::warn!(%peer, "{what}: connection closed: {e}");
@@ -239,6 +262,7 @@ fn accept_loop(
                         return;
                     }
                 };
+                evicted.progressed(Progress::Speaking);
                 let cert_name = crate::tls::peer_cert_name(&stream);
                 let conn = Bounded {
                     peer: AgentPeer {
@@ -261,6 +285,19 @@ fn accept_loop(
         }
     });
     rx
+}
+
+/// How far a connection just accepted got already: a real agent's or peer's first bytes
+/// (the ClientHello, the HTTP/2 preface) are usually waiting by the time it is accepted, and
+/// put it ahead of silent connections at the cap (`slots.rs`). Peeks without waiting.
+fn arrived(stream: &TcpStream, tls: bool) -> Progress {
+    let mut bytes = [std::mem::MaybeUninit::<u8>::uninit(); PREFACE_BYTES];
+    // The socket does not block (tokio's): nothing waiting is `WouldBlock`.
+    match socket2::SockRef::from(stream).peek(&mut bytes) {
+        Ok(n) if n == PREFACE_BYTES && !tls => Progress::Speaking,
+        Ok(n) if n > 0 => Progress::Spoke,
+        _ => Progress::Silent,
+    }
 }
 
 /// Who is on the other end of an agent's connection; the gRPC service reads it from the
@@ -362,7 +399,14 @@ impl AsyncRead for Bounded {
         match stream_delegate!(&mut this.inner, s => s.poll_read(cx, buf)) {
             Poll::Ready(Ok(())) => {
                 let got = buf.filled().len() - before;
-                this.preface_left = this.preface_left.saturating_sub(got);
+                if got > 0 && this.preface_left > 0 {
+                    this.preface_left = this.preface_left.saturating_sub(got);
+                    this.slot.slot.progressed(if this.preface_left == 0 {
+                        Progress::Speaking
+                    } else {
+                        Progress::Spoke
+                    });
+                }
                 if this.deadline.is_some() && this.past_deadline_rules() {
                     this.deadline = None;
                 }

@@ -355,6 +355,175 @@ fn connections_that_never_register_cannot_keep_agents_out() {
     );
 }
 
+/// An HTTP/2 frame: `kind`, `flags`, on `stream`.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The request of an agent's link, `name`'s Register in it, as HTTP/2 frames after the
+/// preface: HEADERS (HPACK literals, RFC 7541 §6.2.2) and one DATA frame of a gRPC message.
+fn link_request(authority: &str, name: &str) -> Vec<u8> {
+    let mut headers = Vec::new();
+    for (k, v) in [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/volley.v1.AgentLink/Link"),
+        (":authority", authority),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+    ] {
+        headers.push(0);
+        headers.push(k.len() as u8);
+        headers.extend_from_slice(k.as_bytes());
+        headers.push(v.len() as u8);
+        headers.extend_from_slice(v.as_bytes());
+    }
+    let register = msg(pb::agent_message::Body::Register(pb::Register {
+        name: name.to_string(),
+        cpus: 2,
+        memory_total_bytes: 1 << 30,
+        ..Default::default()
+    }));
+    let body = pb::Message::encode_to_vec(&register);
+    let mut grpc = vec![0];
+    grpc.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    grpc.extend_from_slice(&body);
+    // HEADERS with END_HEADERS, then DATA (the stream stays open, as an agent's does).
+    let mut out = h2_frame(1, 0x4, 1, &headers);
+    out.extend(h2_frame(0, 0, 1, &grpc));
+    out
+}
+
+/// Opens `n` connections to `addr` at once, each silent or sending one byte or the first half
+/// of the HTTP/2 preface — less than a real agent does, and no credentials.
+fn connection_burst(addr: std::net::SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    (0..n)
+        .filter_map(|i| {
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+            let sent: &[u8] = match i % 3 {
+                0 => b"",
+                1 => b"P",
+                _ => b"PRI * HTTP/2.0\r\n",
+            };
+            s.write_all(sent).ok()?;
+            Some(s)
+        })
+        .collect()
+}
+
+/// Opens connections as [`connection_burst`] does, as fast as it can until `until`, keeping
+/// its newest 64 open; how many it opened.
+fn connection_flood(addr: std::net::SocketAddr, until: std::time::Instant) -> usize {
+    let mut open = std::collections::VecDeque::new();
+    let mut opened = 0;
+    while std::time::Instant::now() < until {
+        open.extend(connection_burst(addr, 3));
+        opened += 3;
+        while open.len() > 64 {
+            open.pop_front();
+        }
+    }
+    opened
+}
+
+/// Connections opened in the time between a real agent's accept and its registration —
+/// milliseconds on loopback, round trips on a WAN — cannot push it out: at the cap the least
+/// advanced connection goes (before, the oldest without an agent, which was the agent's).
+/// An agent that spoke HTTP/2 and sends its Register 500 ms later (a slow link) while 100
+/// connections that do less arrive at a port of 8 slots registers; so does a real agent
+/// process on its first try under a flood of such connections, and it keeps its slot.
+#[test]
+fn connections_opened_while_an_agent_links_do_not_push_it_out() {
+    use std::io::{Read, Write};
+    let mut c = Cluster::start_with(
+        "sec-conn-flood",
+        &[
+            "--grpc-max-connections",
+            "8",
+            "--grpc-handshake-timeout",
+            "5s",
+        ],
+        0,
+    );
+    let authority = c.grpc_url.trim_start_matches("http://").to_string();
+    let addr: std::net::SocketAddr = authority.parse().expect("the gRPC address");
+    // The slow agent: its preface and SETTINGS now, its link half a second later.
+    let mut slow = std::net::TcpStream::connect(addr).expect("connect");
+    slow.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    slow.write_all(&h2_frame(4, 0, 0, &[])).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let burst = connection_burst(addr, 100);
+    assert!(burst.len() >= 90, "{} connections opened", burst.len());
+    std::thread::sleep(Duration::from_millis(400));
+    // (Pushed out, its connection is closed and this write may fail: it never registers.)
+    let _ = slow.write_all(&link_request(&authority, "slow"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let agents = c.get("/v1/agents").expect("agents");
+        if agents["agents"][0]["name"] == "slow" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow agent did not register: {agents}\n{}",
+            c.controller_log().map(|l| l.tail(10)).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its connection is open: the controller's frames still come.
+    slow.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    assert!(slow.read(&mut [0u8; 256]).expect("a frame") > 0);
+    drop(burst);
+    drop(slow);
+
+    // A real agent process, under a flood of such connections from its own address.
+    let until = std::time::Instant::now() + Duration::from_secs(6);
+    let flooders: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || connection_flood(addr, until)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    c.add_agent("gen-1", &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !c.get("/v1/agents").expect("agents")["agents"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|a| a["name"] == "gen-1"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gen-1 did not register"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let opened: usize = flooders
+        .into_iter()
+        .map(|f| f.join().expect("a flooder"))
+        .sum();
+    let log = c.controller_log().expect("the controller's log");
+    let evictions = log
+        .text()
+        .lines()
+        .filter(|l| l.contains("closed to make room"))
+        .count();
+    eprintln!("{opened} connections opened by the flood, {evictions} evicted at the cap");
+    assert!(evictions >= 100, "{evictions} evictions:\n{}", log.tail(10));
+    let logs = c.agent_log("gen-1").expect("gen-1's log").text();
+    assert_eq!(
+        logs.matches("registered with the controller as gen-1")
+            .count(),
+        1,
+        "the agent had to register again:\n{logs}"
+    );
+    assert!(
+        !logs.contains("retrying"),
+        "the agent's link failed during the flood:\n{logs}"
+    );
+}
+
 /// A registered agent that sends heartbeats as fast as it can, naming a run that is not
 /// active, and reads none of the answers: the controller handles at most ten a second of them
 /// (after a burst of 200), logs its drops in a bounded number of lines (before, two lines a

@@ -1,7 +1,8 @@
 //! Stalled TLS handshakes against the connection caps (docs/security.md#tls): a TLS controller
 //! with small caps and 2 s handshake timeouts gets more silent and half-sent handshakes (and
 //! idle connections past their handshake) than its caps on the REST and gRPC ports. A real client is still served within a bound (REST
-//! evicts an idle slot at once; gRPC evicts the oldest connection without an agent), and every
+//! evicts an idle slot at once; gRPC evicts the least advanced connection without an agent, the
+//! oldest of those), and every
 //! stalled connection is closed by its timeout, if not evicted before.
 
 use std::io::{Read, Write};
@@ -203,19 +204,20 @@ fn stalled_tls_handshakes_past_the_caps_do_not_lock_out_real_clients() {
     assert!(took < Duration::from_secs(3), "GET /healthz took {took:?}");
     check_closed("REST", waits);
 
-    // gRPC: the cap full of stalled handshakes; one more takes the slot of the oldest, which
+    // gRPC: the cap full of two idle connections past their handshake, then stalled
+    // handshakes; one more takes the slot of the least advanced, the oldest silent one, which
     // is closed at once (no agent registered on it), and a real agent gets in the same way.
     let mut waits: Vec<_> = (0..2)
         .map(|_| idle_tls(port(&grpc), &pki.join("ca.crt"), b"h2"))
         .collect();
     waits.extend((2..GRPC_CAP).map(|i| stall(port(&grpc), i % 2 == 1)));
     std::thread::sleep(Duration::from_millis(200));
-    let oldest = waits.remove(0);
+    let oldest_silent = waits.remove(2);
     waits.push(stall(port(&grpc), false));
-    let evicted = oldest.join().unwrap();
+    let evicted = oldest_silent.join().unwrap();
     assert!(
         evicted.is_some_and(|d| d < TIMEOUT - Duration::from_millis(500)),
-        "the oldest connection was not closed at once to make room past the gRPC cap: \
+        "the oldest silent connection was not closed at once to make room past the gRPC cap: \
          {evicted:?}"
     );
     let started = Instant::now();
