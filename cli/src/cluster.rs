@@ -155,6 +155,14 @@ pub struct ControllerArgs {
     /// Most agents one run may ask for (options.volley.agents); more is refused at submit.
     #[arg(long, default_value_t = 1000, env = "VOLLEY_MAX_AGENTS")]
     pub max_agents: u64,
+    /// Most runs one API token may have not finished (created, queued or running); another is
+    /// refused with 429 `too_many_active_runs`.
+    #[arg(long, default_value_t = volley_controller::run::config::DEFAULT_MAX_ACTIVE_RUNS_PER_TOKEN, env = "VOLLEY_MAX_ACTIVE_RUNS_PER_TOKEN")]
+    pub max_active_runs_per_token: usize,
+    /// Most finished runs kept: creating a run forgets the oldest finished runs beyond it
+    /// (their records, summaries and events).
+    #[arg(long, default_value_t = volley_controller::run::config::DEFAULT_MAX_FINISHED_RUNS, env = "VOLLEY_MAX_FINISHED_RUNS")]
+    pub max_finished_runs: usize,
     /// VUs one agent takes, for the agents wanted (GET /v1/agents/wanted, the
     /// volley_agents_wanted metric an autoscaler follows); 0: the smallest --max-vus among the
     /// connected agents. Set it when agents scale to zero.
@@ -459,6 +467,14 @@ fn store_options(a: &ControllerArgs) -> Result<volley_controller::store::StoreOp
     })
 }
 
+/// A count that must allow at least one.
+fn at_least_one(flag: &str, n: usize) -> Result<usize, String> {
+    if n == 0 {
+        return Err(format!("invalid {flag} 0: give 1 or more"));
+    }
+    Ok(n)
+}
+
 fn dur(flag: &str, v: &str) -> Result<Duration, String> {
     volley_common::duration::parse_duration(v).map_err(|e| format!("invalid {flag} {v:?}: {e}"))
 }
@@ -496,6 +512,11 @@ fn coordinator_config(
             max_vus: a.max_vus,
             max_agents: a.max_agents,
             allow_unknown_labels: a.allow_unknown_labels,
+            max_active_runs_per_token: at_least_one(
+                "--max-active-runs-per-token",
+                a.max_active_runs_per_token,
+            )?,
+            max_finished_runs: at_least_one("--max-finished-runs", a.max_finished_runs)?,
         },
         targets: volley_controller::targets::operator_policy(&a.deny_targets, &a.allow_targets)?,
         agent_max_vus: a.agent_max_vus,

@@ -72,6 +72,48 @@ fn run_finished(id: u64) -> ServiceError {
 }
 
 impl Service {
+    /// Refuses a new run of token `user_id` when it has `--max-active-runs-per-token` runs not
+    /// finished yet (429): runs queued or running hold memory and a place in the queue, and a
+    /// client creating runs in a loop would otherwise hold any number of them.
+    fn check_active_runs(&self, user_id: u64) -> Result<(), ServiceError> {
+        let max = self.co.config.limits.max_active_runs_per_token;
+        let active = self.co.db.read(|s| s.active_runs_of(user_id));
+        if active >= max {
+            let who = if user_id == 0 {
+                "this open API's callers have".to_string()
+            } else {
+                format!("token {user_id} has")
+            };
+            return Err(ServiceError::new(
+                429,
+                "too_many_active_runs",
+                format!(
+                    "{who} {active} runs not finished, the most one token may have                      (--max-active-runs-per-token {max}): wait for some to finish or stop them"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Forgets the oldest finished runs beyond `--max-finished-runs`, making room for the run
+    /// about to be created (docs/rest-api.md#storage), so that the state stays bounded however
+    /// many runs clients create. A failure to forget does not hold the create up.
+    fn apply_retention(&self) {
+        let keep = self.co.config.limits.max_finished_runs;
+        let run_ids = self.co.db.read(|s| s.finished_runs_beyond(keep));
+        if run_ids.is_empty() {
+            return;
+        }
+        let (first, last, n) = (run_ids[0], run_ids[run_ids.len() - 1], run_ids.len());
+        match self.co.db.execute(Command::ForgetRuns { run_ids }) {
+            Ok(_) => tracing::info!(
+                "forgot {n} finished runs ({first} to {last}): at most {keep} finished runs \
+                 are kept (--max-finished-runs)"
+            ),
+            Err(e) => tracing::warn!("could not forget finished runs {first} to {last}: {e}"),
+        }
+    }
+
     fn run(&self, id: u64) -> Option<Run> {
         self.co.db.read(|s| s.run(id).cloned())
     }
@@ -244,6 +286,7 @@ impl ControllerService for Service {
         // Limits that can be checked before the start are refused here (no run is created).
         check_limits_before_start(&test.config, &self.co.config.limits)?;
         self.check_placeable(&test.config)?;
+        self.check_active_runs(user_id)?;
         for k in env.keys() {
             if k.is_empty() || k.contains('=') {
                 return Err(ServiceError::bad_request(
@@ -255,6 +298,7 @@ impl ControllerService for Service {
                 ));
             }
         }
+        self.apply_retention();
         let applied = self
             .co
             .db
@@ -327,6 +371,7 @@ impl ControllerService for Service {
                 return Ok((replayed, true));
             }
         }
+        self.check_active_runs(caller.user_id())?;
         // The test keeps the entry script (for display and download) in a one-file archive.
         let entry = std::path::Path::new(&req.entry)
             .file_name()
@@ -371,6 +416,7 @@ impl ControllerService for Service {
             .map_err(|e| ServiceError::bad_request("invalid_script", e.to_string()))?;
         let test = self.create_test(req.name, None, tar, caller)?;
         check_limits_before_start(&test.config, &self.co.config.limits)?;
+        self.apply_retention();
         let applied = self
             .co
             .db

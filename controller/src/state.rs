@@ -70,6 +70,8 @@ pub struct Prepared {
     next_token_id: u64,
     keys: Option<idempotency::KeyChange>,
     ops: Option<once::OpChange>,
+    /// Finished runs to forget ([`Command::ForgetRuns`]), with their tests as they become.
+    forget: Option<retention::Forget>,
     effect: Effect,
 }
 
@@ -186,6 +188,7 @@ impl State {
             next_token_id: self.next_token_id,
             keys: None,
             ops: None,
+            forget: None,
             effect: Effect::RunUpdated { run_id: 0 },
         };
         match cmd {
@@ -219,6 +222,7 @@ impl State {
             }
             Command::RequestStop { .. } => self.prepare_request_stop(&mut p, cmd)?,
             Command::Once { .. } => self.prepare_once(&mut p, index, cmd)?,
+            Command::ForgetRuns { run_ids } => self.prepare_forget_runs(&mut p, run_ids)?,
         }
         Ok(p)
     }
@@ -249,6 +253,9 @@ impl State {
         }
         if let Some(change) = prepared.ops {
             self.ops.apply(change);
+        }
+        if let Some(forget) = prepared.forget {
+            self.forget(forget);
         }
         self.applied_index = prepared.index;
         Ok(Applied {
@@ -323,6 +330,7 @@ mod error;
 pub mod idempotency;
 mod legacy;
 pub mod once;
+mod retention;
 mod stop;
 pub mod timestamp;
 mod tokens;

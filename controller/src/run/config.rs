@@ -27,6 +27,12 @@ impl std::str::FromStr for OnAgentLost {
     }
 }
 
+/// [`Limits::max_active_runs_per_token`] unless told otherwise.
+pub const DEFAULT_MAX_ACTIVE_RUNS_PER_TOKEN: usize = 1000;
+
+/// [`Limits::max_finished_runs`] unless told otherwise.
+pub const DEFAULT_MAX_FINISHED_RUNS: usize = 10_000;
+
 /// Limits a run must respect. What can be checked before the start is refused at submit; the
 /// rest aborts the run with ABORTED_BY_LIMIT.
 #[derive(Debug, Clone)]
@@ -40,6 +46,13 @@ pub struct Limits {
     pub max_agents: u64,
     /// Queue runs that ask for labels no connected agent has (else they are refused at submit).
     pub allow_unknown_labels: bool,
+    /// Most runs one token may have not finished (created, queued, running); another is
+    /// refused with 429 (`--max-active-runs-per-token`).
+    pub max_active_runs_per_token: usize,
+    /// Most finished runs kept; creating a run forgets the oldest finished ones beyond
+    /// (`--max-finished-runs`). At ~25 KB a run (2,000 streamed runs took 50 MB), the default
+    /// keeps ~250 MB of runs.
+    pub max_finished_runs: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +64,8 @@ impl Default for Limits {
             max_vus: None,
             max_agents: 1000,
             allow_unknown_labels: false,
+            max_active_runs_per_token: DEFAULT_MAX_ACTIVE_RUNS_PER_TOKEN,
+            max_finished_runs: DEFAULT_MAX_FINISHED_RUNS,
         }
     }
 }

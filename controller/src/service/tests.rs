@@ -136,3 +136,89 @@ async fn a_streamed_run_create_sent_again_with_its_key_makes_one_run() {
     assert!(!replayed);
     assert_ne!(fresh.id, run.id);
 }
+
+/// A service whose runs are bounded as `--max-active-runs-per-token 2 --max-finished-runs 2`
+/// bound them.
+fn bounded_service(dir: &TempDir) -> Service {
+    let db = Arc::new(Db::open(&dir.0).unwrap_or_else(|e| panic!("open: {e}")));
+    let mut config = CoordinatorConfig::default();
+    config.limits.max_active_runs_per_token = 2;
+    config.limits.max_finished_runs = 2;
+    let co = Coordinator::new(db, Arc::new(Registry::new()), config);
+    Service {
+        co,
+        stream_keys: crate::auth::stream_keys::StreamKeys::from_key([3; 32]),
+        forwarder: None,
+    }
+}
+
+/// Stops run `id` and waits until it has finished.
+async fn stop_and_wait(svc: &Service, id: u64) {
+    svc.stop_run(id, Some(4))
+        .unwrap_or_else(|e| panic!("stop {id}: {}", e.message));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !svc.run(id).is_some_and(|r| r.run_status.is_terminal()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run {id} did not stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokens_runs_not_finished_are_capped_and_finished_runs_are_forgotten_past_the_limit() {
+    let dir = TempDir::new("service-run-bounds");
+    let svc = bounded_service(&dir);
+    // Another token's streamed run makes the test.
+    let other = Caller {
+        token_id: Some(9),
+        role: Role::Submit,
+        project_id: 1,
+    };
+    let (made, _) = svc
+        .create_streamed_run(streamed(), &other, None)
+        .unwrap_or_else(|e| panic!("create: {}", e.message));
+    let start = |key: Option<String>| {
+        svc.start_run_keyed(made.test_id, BTreeMap::new(), String::new(), 4, key)
+    };
+    let first = start(Some("k-1".into())).unwrap().0.id;
+    let second = start(None).unwrap().0.id;
+    // A third run not finished: refused, naming the limit and the flag; nothing is made.
+    let e = start(None).expect_err("a third active run");
+    assert_eq!((e.status, e.code.as_str()), (429, "too_many_active_runs"));
+    assert!(
+        e.message.contains("token 4 has 2 runs not finished")
+            && e.message.contains("--max-active-runs-per-token 2"),
+        "{}",
+        e.message
+    );
+    assert_eq!(svc.co.db.read(|s| s.runs().count()), 3);
+    // A create sent again with its key is still answered (it makes nothing).
+    assert_eq!(
+        start(Some("k-1".into())).unwrap(),
+        (svc.run(first).unwrap(), true)
+    );
+    // The other token's own runs are counted apart: its second streamed run is made.
+    svc.create_streamed_run(streamed(), &other, None)
+        .unwrap_or_else(|e| panic!("other: {}", e.message));
+    stop_and_wait(&svc, first).await;
+    stop_and_wait(&svc, second).await;
+    // Two finished (the most kept): the next run forgets the oldest to make room.
+    let third = start(None).unwrap().0.id;
+    assert!(svc.run(first).is_none(), "run {first} was kept");
+    assert!(svc.run(second).is_some());
+    stop_and_wait(&svc, third).await;
+    let fourth = start(Some("k-1".into())).unwrap();
+    // `first`'s key went with it: the key makes a new run.
+    assert!(!fourth.1, "the forgotten run's key answered");
+    assert!(svc.run(second).is_none() && svc.run(third).is_some());
+    let finished = svc
+        .co
+        .db
+        .read(|s| s.runs().filter(|r| r.run_status.is_terminal()).count());
+    assert_eq!(
+        finished, 1,
+        "at most 2 finished runs kept, one made room for"
+    );
+}

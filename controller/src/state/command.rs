@@ -131,6 +131,11 @@ pub enum Command {
         /// RFC 3339.
         at: String,
     },
+    /// Forgets finished runs: the retention rule (`--max-finished-runs`,
+    /// docs/rest-api.md#storage) drops the oldest ones so that the state stays bounded. Each run
+    /// leaves the state with its place in its test's runs and its idempotency key. A run not
+    /// there, or not finished, is refused, as are more than `MAX_FORGET` (1,000) at once.
+    ForgetRuns { run_ids: Vec<u64> },
     /// `command`, applied once whatever the number of its copies committed: a write the
     /// controller sends again until it is committed (docs/ha.md#writes-sent-again). The first
     /// copy applies `command` and records `id`; a later copy with a recorded `id` changes
@@ -144,6 +149,9 @@ pub enum Command {
         command: Box<Command>,
     },
 }
+
+/// Most runs one [`Command::ForgetRuns`] names: one log entry stays small.
+pub const MAX_FORGET: usize = 1000;
 
 /// What a command did, with the ids it created: callers need the new test/run id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +205,10 @@ pub enum Effect {
     TokenReplayed {
         token_id: u64,
     },
+    /// Finished runs were forgotten ([`Command::ForgetRuns`]).
+    RunsForgotten {
+        count: usize,
+    },
     /// A copy of a [`Command::Once`] whose first copy was applied, at log index `first`:
     /// nothing changed.
     Repeated {
@@ -213,6 +225,7 @@ impl Applied {
             | Effect::TokenRevoked { .. }
             | Effect::TokenReplayed { .. }
             | Effect::Stored
+            | Effect::RunsForgotten { .. }
             | Effect::Repeated { .. } => None,
             Effect::RunCreated { run_id, .. }
             | Effect::RunMoved { run_id, .. }

@@ -167,6 +167,12 @@ impl IdempotencyKeys {
         }
     }
 
+    /// Forgets the keys of runs that are forgotten (`ForgetRuns`): a create sent again with
+    /// one makes a new run rather than answering with one that is gone.
+    pub(super) fn forget_runs(&mut self, runs: &std::collections::BTreeSet<u64>) {
+        self.runs.retain(|_, r| !runs.contains(&r.id));
+    }
+
     pub(super) fn apply(&mut self, change: KeyChange) {
         let map = match change.kind {
             KeyKind::Test => &mut self.tests,

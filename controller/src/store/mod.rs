@@ -518,6 +518,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::CreateToken { .. } => "CreateToken",
         Command::RevokeToken { .. } => "RevokeToken",
         Command::RequestStop { .. } => "RequestStop",
+        Command::ForgetRuns { .. } => "ForgetRuns",
         Command::Once { .. } => "Once",
     }
 }

@@ -14,7 +14,7 @@ fn keyed_test(key: &str, sha: &str, at: &str) -> Command {
     }
 }
 
-fn keyed_run(test_id: u64, user_id: u64, key: &str, at: &str) -> Command {
+pub(super) fn keyed_run(test_id: u64, user_id: u64, key: &str, at: &str) -> Command {
     Command::CreateRun {
         test_id,
         env: BTreeMap::new(),

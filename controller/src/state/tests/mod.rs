@@ -13,6 +13,7 @@ mod assign;
 mod create;
 mod idempotent_creates;
 mod log;
+mod retention;
 mod stop;
 mod transitions;
 mod update;
