@@ -421,7 +421,7 @@ fn finish_follow(
             "warning",
             &format!(
                 "run {run_id} is DEGRADED (an agent was lost and the run went on without it): {}",
-                run.note
+                volley_common::text::printable(&run.note)
             ),
             &[],
         );

@@ -26,6 +26,36 @@ pub fn echo(s: &str) -> Cow<'_, str> {
     bounded(s, ECHO_BYTES)
 }
 
+/// Whether `c` changes how a terminal shows what follows rather than showing itself: a control
+/// character (C0, DEL, C1: escape sequences, carriage return, bell) or a Unicode
+/// bidirectional control (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069, which reorder
+/// the text around them: "Trojan Source", CVE-2021-42574).
+pub fn is_terminal_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` as a terminal may show it: each [`is_terminal_control`] character but newline and tab
+/// escaped as Rust writes it (`\u{1b}`), everything else as it is. For text another client
+/// chose (a run's note) printed by the CLI.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s
+        .chars()
+        .any(|c| c != '\n' && c != '\t' && is_terminal_control(c))
+    {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c != '\n' && c != '\t' && is_terminal_control(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// [`echo`] in double quotes with escapes, as `{:?}` shows a string.
 pub fn quoted(s: &str) -> String {
     format!("{:?}", echo(s))
@@ -63,6 +93,16 @@ pub fn go_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_what_would_drive_a_terminal() {
+        assert!(matches!(printable("plain\nnote\tok é"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("\x1b[2Jred\r\u{7}\u{9b}x\u{202e}gpj.exe"),
+            "\\u{1b}[2Jred\\u{d}\\u{7}\\u{9b}x\\u{202e}gpj.exe"
+        );
+        assert!(is_terminal_control('\u{2067}') && !is_terminal_control('é'));
+    }
 
     #[test]
     fn short_values_are_kept() {

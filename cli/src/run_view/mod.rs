@@ -102,7 +102,11 @@ fn cell(style: &Style, code: &str, text: &str, width: usize) -> String {
 /// "queued: …" event: the agents it needs, or the scaler it waits for), in full, as the last
 /// column.
 fn note_cell(r: &RunView) -> String {
-    let note: String = r.note.chars().take(40).collect();
+    let note: String = volley_common::text::printable(&r.note)
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .take(40)
+        .collect();
     let waiting = (r.run_status == RunStatus::Queued)
         .then(|| {
             r.events
@@ -296,7 +300,7 @@ pub fn status_text(p: &StatusParts, style: &Style) -> String {
         let _ = writeln!(out, "  started by {}", run.started_by);
     }
     if !run.note.is_empty() {
-        let _ = writeln!(out, "  note: {}", run.note);
+        let _ = writeln!(out, "  note: {}", volley_common::text::printable(&run.note));
     }
     if let Some(t) = run.transitions.last().filter(|t| !t.reason.is_empty()) {
         let _ = writeln!(out, "  reason: {}", t.reason);

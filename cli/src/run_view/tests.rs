@@ -249,3 +249,30 @@ fn the_live_block_shows_progress_figures_and_agents() {
         "{gen1}"
     );
 }
+
+#[test]
+fn a_note_cannot_drive_the_terminal_of_whoever_reads_the_run() {
+    // A note stored before the API refused such notes, or by another controller.
+    let mut r = run(5, 0, 0, None);
+    r.note = "\u{1b}[2J\u{1b}[32mall good\rline 2\u{202e}".into();
+    let status = status_text(
+        &StatusParts {
+            run: &r,
+            metrics: None,
+            agents: &[],
+            report: None,
+        },
+        &Style::plain(),
+    );
+    let table = runs_table(&[r], &Style::plain());
+    for text in [&status, &table] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+    }
+    assert!(
+        status.contains("note: \\u{1b}[2J\\u{1b}[32mall good\\u{d}line 2\\u{202e}"),
+        "{status}"
+    );
+}

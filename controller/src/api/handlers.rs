@@ -189,6 +189,9 @@ pub(super) fn validate_name(name: Option<String>, form: &str) -> Result<String, 
     Ok(name)
 }
 
+/// The longest run note taken (characters): a sentence or a paragraph, not a document.
+const MAX_NOTE_CHARS: usize = 4096;
+
 /// What the `Idempotency-Key` header does, for the OpenAPI document.
 pub(in crate::api) const IDEMPOTENCY_KEY: &str =
     "Optional, 1 to 255 visible ASCII characters (a UUID, say), the \
@@ -440,6 +443,20 @@ pub(super) async fn start_testrun(
         .unwrap_or_default();
     let note: String = body.take("note", "a string")?.unwrap_or_default();
     body.finish(&schema_fields::<StartTestRun>())?;
+    // The note reaches operators' terminals (`volley status`) and every run list.
+    if note.chars().count() > MAX_NOTE_CHARS
+        || note
+            .chars()
+            .any(|c| c != '\n' && c != '\t' && volley_common::text::is_terminal_control(c))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!(
+                "the run `note` must be at most {MAX_NOTE_CHARS} characters, without control \
+                 characters (but newline and tab) or bidirectional controls"
+            ),
+        ));
+    }
     if let Some(bad) = env
         .keys()
         .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))

@@ -110,4 +110,20 @@ async fn random_bodies_are_refused_cleanly() {
         let m = r.body["error"]["message"].as_str().unwrap_or_default();
         assert!(m.contains(field), "{field}: {m}");
     }
+    // A note that would drive the terminal of whoever runs `volley status`, or a document:
+    // refused, naming the field and the rule; a plain one with lines is taken.
+    for note in [
+        "\u{1b}[2J\u{1b}[31mall thresholds passed".to_string(),
+        "ok\rFAILED".to_string(),
+        "\u{9b}31m".to_string(),
+        "txt.\u{202e}exe".to_string(),
+        "n".repeat(4097),
+    ] {
+        let r = post_json(&a, u, json!({ "note": note })).await;
+        assert_eq!(assert_error(&r, 400), "invalid_field", "{note:?}");
+        let m = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(m.contains("`note`") && m.contains("4096"), "{m}");
+    }
+    let r = post_json(&a, u, json!({ "note": "nightly\n\tbranch é" })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }
