@@ -103,6 +103,9 @@ impl Default for HttpConfig {
 pub struct HttpRequest {
     pub method: http::Method,
     pub url: url::Url,
+    /// The request target as the script wrote it (Go's `URL.RequestURI()`: `/a/../b` stays
+    /// as is) where the `url` crate's differs; the first hop sends it, redirects do not.
+    pub target: Option<Arc<str>>,
     /// Caller headers in order. A `Host` header overrides the Host sent on the first hop (not on
     /// redirect hops, as in Go); `User-Agent`, `Content-Length` and `Cookie` given here win over
     /// the defaults (jar cookies with other names are appended to a caller `Cookie`).
@@ -130,6 +133,7 @@ impl HttpRequest {
         Self {
             method,
             url,
+            target: None,
             headers: Vec::new(),
             body: Bytes::new(),
             timeout: None,

@@ -66,6 +66,8 @@ impl VuHttpClient {
 struct Hop {
     method: Method,
     url: Url,
+    /// The first hop's target as written, when the `url` crate's differs.
+    target: Option<Arc<str>>,
     headers: Vec<(String, String)>,
     body: Bytes,
     /// A caller `Host` header applies to the first hop only.
@@ -116,6 +118,7 @@ pub async fn execute(client: &VuHttpClient, req: HttpRequest) -> Vec<HttpExchang
     let mut hop = Hop {
         method: req.method,
         url: req.url,
+        target: req.target,
         headers: req.headers,
         body: req.body,
         allow_host_override: true,
@@ -136,9 +139,13 @@ pub async fn execute(client: &VuHttpClient, req: HttpRequest) -> Vec<HttpExchang
                     .iter()
                     .filter_map(|v| v.to_str().ok())
                     .collect();
-                let uri = match &hop.url[Position::BeforePath..Position::AfterQuery] {
-                    "" => "/",
-                    target => target,
+                let uri = match (
+                    &hop.target,
+                    &hop.url[Position::BeforePath..Position::AfterQuery],
+                ) {
+                    (Some(written), _) => written,
+                    (None, "") => "/",
+                    (None, target) => target,
                 };
                 digest::authorization(&challenges, hop.method.as_str(), uri, &user, &pass)
             }) {
@@ -230,6 +237,7 @@ fn next_hop(prev: Hop, status: u16, url: Url, origin: &Origin) -> Hop {
     Hop {
         method,
         url,
+        target: None,
         headers,
         body: if keep_body { prev.body } else { Bytes::new() },
         allow_host_override: false,

@@ -41,6 +41,7 @@ pub(super) struct Prepared {
 struct Shape {
     method: Method,
     url: String,
+    target: Option<Arc<str>>,
     headers: Vec<(String, String)>,
     body_len: usize,
     allow_host_override: bool,
@@ -52,6 +53,7 @@ impl Shape {
             && self.allow_host_override == hop.allow_host_override
             && self.method == hop.method
             && self.url == hop.url.as_str()
+            && self.target == hop.target
             && self.headers == hop.headers
     }
 }
@@ -62,6 +64,7 @@ fn fingerprint(hop: &Hop) -> u64 {
     let mut h = DefaultHasher::new();
     hop.method.hash(&mut h);
     hop.url.as_str().hash(&mut h);
+    hop.target.hash(&mut h);
     hop.headers.hash(&mut h);
     hop.body.len().hash(&mut h);
     hop.allow_host_override.hash(&mut h);
@@ -102,6 +105,7 @@ impl LastPrepared {
                 Shape {
                     method: hop.method.clone(),
                     url: hop.url.as_str().to_owned(),
+                    target: hop.target.clone(),
                     headers: hop.headers.clone(),
                     body_len: hop.body.len(),
                     allow_host_override: hop.allow_host_override,
@@ -181,7 +185,10 @@ fn make_base(shared: &HttpShared, hop: &Hop) -> Result<Base, RequestError> {
     let port = url
         .port_or_known_default()
         .unwrap_or(if https { 443 } else { 80 });
-    let target = &url[Position::BeforePath..Position::AfterQuery];
+    let target = match &hop.target {
+        Some(written) => written,
+        None => &url[Position::BeforePath..Position::AfterQuery],
+    };
     let target = if target.is_empty() { "/" } else { target };
     let uri: http::Uri = target
         .parse()

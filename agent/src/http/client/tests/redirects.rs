@@ -137,6 +137,7 @@ fn redirect_hops_drop_credentials_across_hosts() {
     let hop = Hop {
         method: Method::POST,
         url: origin.url.clone(),
+        target: None,
         headers,
         body: Bytes::from_static(b"b"),
         allow_host_override: true,
@@ -163,6 +164,7 @@ fn redirect_hops_drop_credentials_across_hosts() {
     let hop = Hop {
         method: Method::PUT,
         url: origin.url.clone(),
+        target: None,
         headers: origin.headers.clone(),
         body: Bytes::from_static(b"b"),
         allow_host_override: true,

@@ -3,8 +3,9 @@
 //! then refuses a parsed URL without a scheme or a host
 //! (docs/k6-compatibility.md#request-errors).
 //!
-//! Only the verdict and the parts those checks need are kept: the request itself is sent from
-//! the `url` crate's parse. Written from Go's documented behaviour and checked against k6
+//! Only the verdict and the parts those checks need are kept: the request is sent from the
+//! `url` crate's parse, with the path as written ([`request_uri`]) where that crate would
+//! rewrite it. Written from Go's documented behaviour and checked against k6
 //! v1.1.0 (go1.24) URL by URL; the unit tests hold what k6 said.
 
 use volley_common::text::go_quote;
@@ -200,37 +201,78 @@ fn host_byte(c: u8) -> bool {
 /// needs it (`/caf%C3%A9`, `/%20x`), the query as written. `None` when `raw` has no host (the
 /// request is refused before it could be shown).
 pub(super) fn shown(raw: &str) -> Option<String> {
-    let (u, frag) = match raw.split_once('#') {
-        Some((u, f)) => (u, f),
-        None => (raw, ""),
-    };
-    let (scheme, rest) = scheme(u).ok()?;
-    let (rest, query) = match rest.strip_suffix('?') {
-        Some(r) if !r.contains('?') => (r, Some("")),
-        _ => match rest.split_once('?') {
-            Some((r, q)) => (r, Some(q)),
-            None => (rest, None),
-        },
-    };
-    let authority = rest.strip_prefix("//")?;
-    let (authority, path) = match authority.find('/') {
-        Some(i) => (&authority[..i], &authority[i..]),
-        None => (authority, ""),
-    };
+    let p = Parts::of(raw)?;
     let mut out = String::with_capacity(raw.len() + 8);
-    out.push_str(&scheme.to_ascii_lowercase());
+    out.push_str(&p.scheme.to_ascii_lowercase());
     out.push_str("://");
-    out.push_str(authority);
-    push_escaped(&mut out, path, Mode::Path);
-    if let Some(q) = query {
+    out.push_str(p.authority);
+    push_escaped(&mut out, p.path, Mode::Path);
+    if let Some(q) = p.query {
         out.push('?');
         out.push_str(q);
     }
-    if !frag.is_empty() {
+    if !p.fragment.is_empty() {
         out.push('#');
-        push_escaped(&mut out, frag, Mode::Fragment);
+        push_escaped(&mut out, p.fragment, Mode::Fragment);
     }
     Some(out)
+}
+
+/// The request target Go's client sends for a URL as written (`URL.RequestURI()`): the path
+/// escaped as [`shown`] escapes it, dot segments and doubled slashes kept (`/a/../b` stays
+/// `/a/../b`, where the `url` crate sends `/b`), `/` for an empty path, then the query as written.
+/// `None` when `raw` has no host.
+pub(super) fn request_uri(raw: &str) -> Option<String> {
+    let p = Parts::of(raw)?;
+    let mut out = String::with_capacity(p.path.len() + p.query.map_or(0, str::len) + 2);
+    push_escaped(&mut out, p.path, Mode::Path);
+    if out.is_empty() {
+        out.push('/');
+    }
+    if let Some(q) = p.query {
+        out.push('?');
+        out.push_str(q);
+    }
+    Some(out)
+}
+
+/// A URL with a host split as Go's parser splits it, every part as written.
+struct Parts<'a> {
+    scheme: &'a str,
+    authority: &'a str,
+    path: &'a str,
+    /// `Some("")` for a URL that ends in `?` (Go's `ForceQuery`).
+    query: Option<&'a str>,
+    fragment: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    fn of(raw: &'a str) -> Option<Self> {
+        let (u, fragment) = match raw.split_once('#') {
+            Some((u, f)) => (u, f),
+            None => (raw, ""),
+        };
+        let (scheme, rest) = scheme(u).ok()?;
+        let (rest, query) = match rest.strip_suffix('?') {
+            Some(r) if !r.contains('?') => (r, Some("")),
+            _ => match rest.split_once('?') {
+                Some((r, q)) => (r, Some(q)),
+                None => (rest, None),
+            },
+        };
+        let authority = rest.strip_prefix("//")?;
+        let (authority, path) = match authority.find('/') {
+            Some(i) => (&authority[..i], &authority[i..]),
+            None => (authority, ""),
+        };
+        Some(Parts {
+            scheme,
+            authority,
+            path,
+            query,
+            fragment,
+        })
+    }
 }
 
 /// `shown` with the credentials of the URL masked, as k6 tags it: `http://****:****@host/`.
@@ -403,6 +445,34 @@ mod tests {
         );
         assert_eq!(masked("http://user@h/"), "http://****@h/");
         assert_eq!(masked("http://h/a@b"), "http://h/a@b");
+    }
+
+    /// The request lines k6 v1.1.0 sent for these URLs (a listener printed them).
+    #[test]
+    fn the_target_is_sent_as_written_as_go_sends_it() {
+        for (raw, want) in [
+            ("http://h/a/../b", "/a/../b"),
+            ("http://h/a/./b", "/a/./b"),
+            ("http://h/../d", "/../d"),
+            ("http://h//e//f", "//e//f"),
+            ("http://h/o/..", "/o/.."),
+            ("http://h/g%2Fh", "/g%2Fh"),
+            ("http://h/s/%2e%2e/t", "/s/%2e%2e/t"),
+            ("http://h/k l", "/k%20l"),
+            ("http://h/x|y{z}", "/x%7Cy%7Bz%7D"),
+            ("http://h/a'b\"c<d>", "/a%27b%22c%3Cd%3E"),
+            ("http://h/a\\b", "/a%5Cb"),
+            ("http://h/a;b=c/../d", "/a;b=c/../d"),
+            ("http://h/\u{fc}", "/%C3%BC"),
+            ("http://h/n?q=a/../b", "/n?q=a/../b"),
+            ("http://h/v#frag", "/v"),
+            ("http://h/w/?", "/w/?"),
+            ("http://h", "/"),
+            ("http://h?x=1", "/?x=1"),
+        ] {
+            assert_eq!(request_uri(raw).as_deref(), Some(want), "{raw:?}");
+        }
+        assert_eq!(request_uri("undefined/login"), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rquickjs::{Array, Ctx, Exception, Object, Value};
 
 use super::go_url;
-use super::state::{cache_url, cached_url, jar_by_id, HttpVu};
+use super::state::{cache_url, cached_url, jar_by_id, HttpVu, Written};
 use crate::http::{content_coding, HttpRequest};
 use crate::js::keys::{keys, Key};
 use crate::js::modules::convert::{bytes_of, tags_from_js};
@@ -123,7 +123,7 @@ fn request_target(
     h: &HttpVu,
     method: &http::Method,
     url_s: &str,
-) -> Result<(url::Url, Option<Rc<str>>), Failure> {
+) -> Result<(url::Url, Written), Failure> {
     if let Some(u) = cached_url(h, url_s) {
         return Ok(u);
     }
@@ -158,8 +158,17 @@ fn request_target(
             let shown = go_url::shown(url_s)
                 .filter(|s| s != u.as_str() || !u.username().is_empty())
                 .map(Rc::from);
-            cache_url(h, url_s, &u, shown.clone());
-            Ok((u, shown))
+            // Only a target the wire can carry: Go sends a space in the query as is, which
+            // `http::Uri` refuses, so that one goes as the `url` crate escapes it.
+            let target = go_url::request_uri(url_s)
+                .filter(|t| {
+                    t != &u[url::Position::BeforePath..url::Position::AfterQuery]
+                        && t.parse::<http::Uri>().is_ok()
+                })
+                .map(std::sync::Arc::from);
+            let written = Written { shown, target };
+            cache_url(h, url_s, &u, written.clone());
+            Ok((u, written))
         }
         Err(url::ParseError::InvalidPort) => {
             let port = go.host.rsplit_once(':').map_or("", |(_, p)| p);
@@ -250,16 +259,21 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
     let url_s = spec.url;
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| Exception::throw_type(ctx, &format!("invalid HTTP method \"{method}\"")))?;
-    let (url, shown_url, mut failure) = match request_target(h, &method, &url_s) {
-        Ok((url, shown)) => (url, shown, None),
+    let (url, written, mut failure) = match request_target(h, &method, &url_s) {
+        Ok((url, written)) => (url, written, None),
         Err(f) => {
             // A stand-in that is never sent: the failure decides the response and its tags.
             let stand_in = url::Url::parse("http://invalid.invalid/")
                 .map_err(|e| Exception::throw_internal(ctx, &e.to_string()))?;
-            (stand_in, None, Some(f))
+            (stand_in, Written::default(), Some(f))
         }
     };
+    let Written {
+        shown: shown_url,
+        target,
+    } = written;
     let mut req = HttpRequest::new(method, url);
+    req.target = target;
     let body = spec.body;
     if !body.is_null() && !body.is_undefined() {
         let b = bytes_of(&body).ok_or_else(|| {

@@ -25,8 +25,17 @@ pub(super) struct HttpVu {
     pub header_names: Rc<RefCell<HeaderNames>>,
 }
 
-/// A URL string, its parse and how k6 shows it when that differs (see [`HttpVu::last_url`]).
-type LastUrl = (String, url::Url, Option<Rc<str>>);
+/// A URL string, its parse and how k6 shows it and sends its target when that differs (see
+/// [`HttpVu::last_url`]).
+type LastUrl = (String, url::Url, Written);
+
+/// What k6 shows of a URL and sends as its request target, where that is not how the `url`
+/// crate writes them (`go_url::shown`, `go_url::request_uri`).
+#[derive(Clone, Default)]
+pub(super) struct Written {
+    pub shown: Option<Rc<str>>,
+    pub target: Option<Arc<str>>,
+}
 
 impl HttpVu {
     pub fn new(vu: Rc<VuCtx>) -> Self {
@@ -99,14 +108,14 @@ pub(super) fn parse_url(ctx: &Ctx<'_>, s: &str) -> R<url::Url> {
 }
 
 /// `s` parsed (and shown), from the VU's one-entry cache when it is the URL of its last request.
-pub(super) fn cached_url(h: &HttpVu, s: &str) -> Option<(url::Url, Option<Rc<str>>)> {
+pub(super) fn cached_url(h: &HttpVu, s: &str) -> Option<(url::Url, Written)> {
     match &*h.last_url.borrow() {
-        Some((last, url, shown)) if last == s => Some((url.clone(), shown.clone())),
+        Some((last, url, written)) if last == s => Some((url.clone(), written.clone())),
         _ => None,
     }
 }
 
-/// Keeps `url` (the parse of `s`) and `shown` as the VU's last request URL.
-pub(super) fn cache_url(h: &HttpVu, s: &str, url: &url::Url, shown: Option<Rc<str>>) {
-    *h.last_url.borrow_mut() = Some((s.to_owned(), url.clone(), shown));
+/// Keeps `url` (the parse of `s`) and how it is `written` as the VU's last request URL.
+pub(super) fn cache_url(h: &HttpVu, s: &str, url: &url::Url, written: Written) {
+    *h.last_url.borrow_mut() = Some((s.to_owned(), url.clone(), written));
 }

@@ -1,0 +1,23 @@
+//! The fourth sweep of `wild_*` cases: the differences the third sweep left listed (the request
+//! target as written, `module` and `exports` read from an ES module, a bad `timeout`'s
+//! wording), then scripts in the styles of published ones for what the earlier sweeps did not
+//! cover (docs/k6-compatibility.md#scripts-from-the-wild-fourth-sweep).
+
+use super::*;
+
+/// A case whose counts the script fixes, its checks and groups used in the same order by
+/// every VU, with a summary.
+fn exact(script: &'static str, exit_code: i32) -> Case {
+    Case {
+        script,
+        exit_code,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    }
+}
+
+#[test]
+fn wild_paths_reach_the_server_as_written() {
+    differential(&exact("wild_request_target_as_written.js", 0));
+}
