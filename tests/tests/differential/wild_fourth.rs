@@ -21,3 +21,8 @@ fn exact(script: &'static str, exit_code: i32) -> Case {
 fn wild_paths_reach_the_server_as_written() {
     differential(&exact("wild_request_target_as_written.js", 0));
 }
+
+#[test]
+fn wild_an_es_module_reading_module_gets_k6s_error() {
+    differential(&exact("wild_esm_reads_module.js", 0));
+}

@@ -212,7 +212,39 @@ pub fn install<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, entry: &str) -> R<()> {
     g.prop(
         "require",
         Accessor::new(get, set).configurable().enumerable(),
-    )
+    )?;
+    for name in ["module", "exports"] {
+        if g.contains_key(name)? {
+            continue;
+        }
+        let get = move |ctx: Ctx<'js>| -> R<Value<'js>> { Err(mixing_error(&ctx, name)) };
+        let set = move |ctx: Ctx<'js>, _: Value<'js>| -> R<()> { Err(mixing_error(&ctx, name)) };
+        g.prop(name, Accessor::new(get, set))?;
+    }
+    Ok(())
+}
+
+/// What k6 v1.1.0 throws when an ES module reads or writes `module` or `exports` (a CommonJS
+/// file has its own, which hide these): its GoError, from accessors of `globalThis` that are
+/// neither enumerable nor configurable, as k6's are.
+fn mixing_error(ctx: &Ctx<'_>, name: &str) -> rquickjs::Error {
+    let message = format!(
+        "you are trying to access identifier \"{name}\", this likely is due to mixing \
+         ECMAScript Modules (ESM) and CommonJS syntax. This isn't supported in the JavaScript \
+         standard, please use only one or the other"
+    );
+    // Made by `Error` itself: its `message` is not enumerable, as in k6's.
+    let made = (|| -> R<Object<'_>> {
+        let error: rquickjs::function::Constructor = ctx.globals().get("Error")?;
+        let e: Object = error.construct((message,))?;
+        e.prop("name", Property::from("GoError").writable().configurable())?;
+        e.set("value", Object::new(ctx.clone())?)?;
+        Ok(e)
+    })();
+    match made {
+        Ok(e) => ctx.throw(e.into_value()),
+        Err(e) => e,
+    }
 }
 
 /// Makes `globalThis.require` a plain data property holding `v` (as an assignment would).
@@ -371,6 +403,45 @@ mod tests {
             .unwrap();
         assert_eq!(own.json("r"), serde_json::json!("own x"));
         assert!(!own.with_ctx(|ctx| registry_made(&ctx).unwrap()));
+    }
+
+    /// k6 v1.1.0: an ES module reading `module` or `exports` (even through `typeof`) gets this
+    /// GoError; `'module' in globalThis` is true; a CommonJS file's own are untouched.
+    #[test]
+    fn module_and_exports_in_an_es_module_throw_k6s_error() {
+        let vu = TestVu::new();
+        vu.run(
+            "const err = (f) => { try { return f(); } catch (e) { \
+               return [String(e), e.name, e.message.length, Object.keys(e)]; } };\n\
+             const d = Object.getOwnPropertyDescriptor(globalThis, 'exports');\n\
+             globalThis.out = [err(() => typeof module), err(() => globalThis.exports), \
+               err(() => { globalThis.module = 1; }), 'module' in globalThis, \
+               d.enumerable, d.configurable, Object.keys(globalThis).includes('module')];",
+        )
+        .unwrap();
+        let message = |name: &str| {
+            format!(
+                "GoError: you are trying to access identifier \"{name}\", this likely is due to \
+                 mixing ECMAScript Modules (ESM) and CommonJS syntax. This isn't supported in \
+                 the JavaScript standard, please use only one or the other"
+            )
+        };
+        let thrown = |name: &str| {
+            let m = message(name);
+            serde_json::json!([m, "GoError", m.len() - "GoError: ".len(), ["value"]])
+        };
+        assert_eq!(
+            vu.json("out"),
+            serde_json::json!([
+                thrown("module"),
+                thrown("exports"),
+                thrown("module"),
+                true,
+                false,
+                false,
+                false
+            ])
+        );
     }
 
     #[test]
