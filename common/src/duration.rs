@@ -26,7 +26,7 @@ impl DurationError {
     }
 
     fn invalid(orig: &str) -> Self {
-        Self::new(format!("time: invalid duration {}", go_quote(orig)))
+        Self::new(format!("time: invalid duration {}", time_quote(orig)))
     }
 
     /// The human-readable message (the same text as `Display`).
@@ -114,14 +114,14 @@ fn parse_go_magnitude(s: &str, orig: &str) -> Result<(bool, u128), DurationError
         if unit.is_empty() {
             return Err(DurationError::new(format!(
                 "time: missing unit in duration {}",
-                go_quote(orig)
+                time_quote(orig)
             )));
         }
         let Some(unit_ns) = unit_nanos(unit) else {
             return Err(DurationError::new(format!(
                 "time: unknown unit {} in duration {}",
-                go_quote(unit),
-                go_quote(orig)
+                time_quote(unit),
+                time_quote(orig)
             )));
         };
         let mut value = int_value
@@ -150,32 +150,92 @@ fn parse_go_magnitude(s: &str, orig: &str) -> Result<(bool, u128), DurationError
     Ok((negative, total))
 }
 
-/// k6's extended grammar as signed nanoseconds: a bare integer is milliseconds, an optional
-/// `<days>d` prefix may precede a Go duration, and the rest is Go's grammar.
-fn parse_k6_signed(s: &str) -> Result<i128, DurationError> {
+/// How Go's `time` package quotes text in its errors (not `strconv.Quote`): every byte of a
+/// character that is not ASCII, and every control character below a space, as `\xNN`; `"` and
+/// `\\` escaped. k6 v1.1.0: `time: invalid duration "\xc3\xa9"` for `"é"`.
+fn time_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if (c as u32) < 0x20 || !c.is_ascii() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        } else {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `strconv.ParseFloat(s, 64)`, which k6 tries first: a number without a unit is
+/// milliseconds (`"1500"`, `"1.5"`, `"5e2"`, `"1_0"`, `"inf"`, `"NaN"`). `None` where Go
+/// fails: bad syntax, underscores that do not separate digits, a value beyond `f64`'s range.
+/// Hexadecimal floats (`"0x1p4"`), which Go also takes, are not read.
+fn go_parse_float(s: &str) -> Option<f64> {
     let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        let ms: i128 = s.parse().map_err(|_| DurationError::invalid(s))?;
-        let nanos = ms
-            .checked_mul(MILLISECOND as i128)
-            .filter(|n| n.unsigned_abs() <= MAX_NANOS)
-            .ok_or_else(|| DurationError::invalid(s))?;
-        return Ok(nanos);
+    let special = ["inf", "infinity", "nan"]
+        .iter()
+        .any(|w| unsigned.eq_ignore_ascii_case(w));
+    if special {
+        return s.parse().ok();
+    }
+    let b = unsigned.as_bytes();
+    if !b.first().is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
+        return None;
+    }
+    let text = if b.contains(&b'_') {
+        let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+        let separates = b
+            .iter()
+            .enumerate()
+            .all(|(i, c)| *c != b'_' || (i > 0 && digit(i - 1) && digit(i + 1)));
+        if !separates {
+            return None;
+        }
+        std::borrow::Cow::Owned(s.replace('_', ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    };
+    let v: f64 = text.parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// Go's `time.Duration(ms * float64(time.Millisecond))`: truncated toward zero, and on amd64
+/// the minimum `int64` for NaN and what does not fit (a negative duration: a request times out
+/// at once, an option is refused as negative).
+pub fn go_millis_to_nanos(ms: f64) -> i128 {
+    let nanos = ms * MILLISECOND as f64;
+    if nanos.is_nan() || nanos >= MAX_NANOS as f64 || nanos < -(MAX_NANOS as f64) {
+        return i128::from(i64::MIN);
+    }
+    nanos.trunc() as i128
+}
+
+/// k6's extended grammar (`types.ParseExtendedDuration`) as signed nanoseconds: a number Go's
+/// float parser reads is milliseconds, an optional `<days>d` prefix may precede a Go duration,
+/// and the rest is Go's grammar; the errors are k6's.
+fn parse_k6_signed(s: &str) -> Result<i128, DurationError> {
+    if let Some(ms) = go_parse_float(s) {
+        return Ok(go_millis_to_nanos(ms));
     }
     if let Some(d_pos) = s.find('d') {
         let (days_text, rest) = (&s[..d_pos], &s[d_pos + 1..]);
-        let days: i128 = days_text.parse().map_err(|_| DurationError::invalid(s))?;
+        // k6 reads the part after the days first, then the days with `strconv.ParseInt`.
         let mut rest_nanos: u128 = 0;
         if !rest.is_empty() {
             let (neg, nanos) = parse_go_magnitude(rest, rest)?;
-            if neg {
-                return Err(DurationError::new(format!(
-                    "invalid time format {}",
-                    go_quote(rest)
-                )));
+            if neg && nanos > 0 {
+                return Err(DurationError::new(format!("invalid time format '{rest}'")));
             }
             rest_nanos = nanos;
         }
+        let days: i128 = parse_go_int(days_text)?;
         let magnitude = days
             .unsigned_abs()
             .checked_mul(DAY)
@@ -183,15 +243,26 @@ fn parse_k6_signed(s: &str) -> Result<i128, DurationError> {
             .filter(|v| *v <= MAX_NANOS)
             .ok_or_else(|| DurationError::invalid(s))?;
         let signed = magnitude as i128;
-        return Ok(if days_text.starts_with('-') {
-            -signed
-        } else {
-            signed
-        });
+        return Ok(if days < 0 { -signed } else { signed });
     }
     let (neg, nanos) = parse_go_magnitude(s, s)?;
     let signed = nanos as i128;
     Ok(if neg { -signed } else { signed })
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)`, with its errors.
+fn parse_go_int(s: &str) -> Result<i128, DurationError> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let fail =
+        |why: &str| DurationError::new(format!("strconv.ParseInt: parsing {}: {why}", go_quote(s)));
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(fail("invalid syntax"));
+    }
+    let v: i128 = s.parse().map_err(|_| fail("value out of range"))?;
+    if v > i128::from(i64::MAX) || v < i128::from(i64::MIN) {
+        return Err(fail("value out of range"));
+    }
+    Ok(v)
 }
 
 fn nanos_to_duration(nanos: u128) -> Duration {
@@ -377,6 +448,52 @@ mod tests {
         assert!(parse_duration("1d-1h").is_err());
     }
 
+    /// k6 v1.1.0's verdicts on these `timeout` params (and options: the same parser).
+    #[test]
+    fn numbers_go_reads_are_milliseconds_and_errors_are_k6s() {
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_micros(1500));
+        assert_eq!(parse_duration("5e2").unwrap(), ms(500));
+        assert_eq!(parse_duration("1_0").unwrap(), ms(10));
+        assert_eq!(parse_duration(".5").unwrap(), Duration::from_micros(500));
+        assert_eq!(parse_duration("+.5e1").unwrap(), ms(5));
+        assert_eq!(parse_duration_signed("-1d").unwrap(), -(DAY as i128));
+        for at_once in ["inf", "-Infinity", "NaN"] {
+            assert_eq!(
+                parse_duration_signed(at_once).unwrap(),
+                i128::from(i64::MIN),
+                "{at_once}"
+            );
+        }
+        let err = |s: &str| parse_duration_signed(s).unwrap_err().to_string();
+        assert_eq!(err("xd"), "strconv.ParseInt: parsing \"x\": invalid syntax");
+        assert_eq!(
+            err("1.5d"),
+            "strconv.ParseInt: parsing \"1.5\": invalid syntax"
+        );
+        assert_eq!(err("d"), "strconv.ParseInt: parsing \"\": invalid syntax");
+        assert_eq!(err("1d-1h"), "invalid time format '-1h'");
+        assert_eq!(err("1dx"), "time: invalid duration \"x\"");
+        assert_eq!(
+            err("1e400"),
+            "time: unknown unit \"e\" in duration \"1e400\""
+        );
+        assert_eq!(
+            err("1__0"),
+            "time: unknown unit \"__\" in duration \"1__0\""
+        );
+        assert_eq!(err("_10"), "time: invalid duration \"_10\"");
+        assert_eq!(err("10_"), "time: unknown unit \"_\" in duration \"10_\"");
+        assert_eq!(err("0x10"), "time: unknown unit \"x\" in duration \"0x10\"");
+        assert_eq!(err("1x"), "time: unknown unit \"x\" in duration \"1x\"");
+        assert_eq!(err("a\nb"), "time: invalid duration \"a\\x0ab\"");
+        assert_eq!(err("\u{e9}"), "time: invalid duration \"\\xc3\\xa9\"");
+        assert_eq!(
+            err("1\u{b5}x"),
+            "time: unknown unit \"\\xc2\\xb5x\" in duration \"1\\xc2\\xb5x\""
+        );
+        assert_eq!(err("9999999999h"), "time: invalid duration \"9999999999h\"");
+    }
+
     #[test]
     fn errors_use_go_wording() {
         assert_eq!(
@@ -388,8 +505,8 @@ mod tests {
             "time: invalid duration \"\""
         );
         assert_eq!(
-            parse_duration("1.5").unwrap_err().to_string(),
-            "time: missing unit in duration \"1.5\""
+            parse_duration("1.5s2").unwrap_err().to_string(),
+            "time: missing unit in duration \"1.5s2\""
         );
         assert_eq!(
             parse_duration("3x").unwrap_err().to_string(),

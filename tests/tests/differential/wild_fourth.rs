@@ -26,3 +26,8 @@ fn wild_paths_reach_the_server_as_written() {
 fn wild_an_es_module_reading_module_gets_k6s_error() {
     differential(&exact("wild_esm_reads_module.js", 0));
 }
+
+#[test]
+fn wild_request_timeouts_of_every_kind_and_k6s_words_for_bad_ones() {
+    differential(&exact("wild_timeout_values.js", 0));
+}

@@ -23,6 +23,14 @@ export function expectedStatuses(...args) {
   return cb;
 }
 
+// The Go type k6 names when a param holds a value of a kind it cannot use.
+function goTypeOf(v) {
+  if (v === null) return '<nil>';
+  if (typeof v === 'boolean') return 'bool';
+  if (Array.isArray(v)) return '[]interface {}';
+  return 'map[string]interface {}';
+}
+
 function callbackRanges(cb) {
   if (cb === null) return null;
   if (typeof cb === 'function' && cb[EXPECTED]) return cb[EXPECTED];
@@ -134,8 +142,11 @@ function makeExtras() {
         else cookies.push([k, String(c), false]);
       }
     }
+    // A number or a string is read as a duration; k6 refuses any other value by its Go type.
     let timeout = null;
-    if (p.timeout !== undefined && p.timeout !== null) timeout = typeof p.timeout === 'number' ? p.timeout : String(p.timeout);
+    const t = p.timeout;
+    if (typeof t === 'number' || typeof t === 'string') timeout = t;
+    else if (t !== undefined) timeout = { goType: goTypeOf(t) };
     const cb = p.responseCallback !== undefined ? p.responseCallback : defaultCallback;
     let auth = null;
     if (p.auth !== undefined && p.auth !== null) auth = String(p.auth);

@@ -350,20 +350,31 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
             failure.get_or_insert(Failure::param(e));
         }
     }
+    // k6 reads `timeout` with its duration parser; a negative or zero one (`-1s`, `0`, `NaN`)
+    // times the request out at once (error code 1050).
     let timeout = spec.timeout;
-    if let Some(ms) = timeout.as_number() {
-        req.timeout = Some(Duration::from_secs_f64((ms.max(0.0)) / 1000.0));
+    let nanos = if let Some(ms) = timeout.as_number() {
+        Some(Ok(volley_common::duration::go_millis_to_nanos(ms)))
     } else if let Some(s) = timeout.as_string() {
         let s = s.to_string()?;
-        match volley_common::duration::parse_duration(&s) {
-            Ok(d) => req.timeout = Some(d),
-            // k6's words: Go's duration parser's.
-            Err(_) => {
-                failure.get_or_insert(Failure::param(format!(
-                    "invalid timeout value: time: invalid duration {s:?}"
-                )));
-            }
+        Some(volley_common::duration::parse_duration_signed(&s).map_err(|e| e.to_string()))
+    } else if let Some(o) = timeout.as_object() {
+        // http.js names the Go type a value of another kind became (`bool`, `<nil>` …).
+        let go_type: String = o.get("goType")?;
+        Some(Err(format!(
+            "unable to use type {go_type} as a duration value"
+        )))
+    } else {
+        None
+    };
+    match nanos {
+        Some(Ok(n)) => {
+            req.timeout = Some(Duration::from_nanos(n.clamp(0, i128::from(i64::MAX)) as u64));
         }
+        Some(Err(e)) => {
+            failure.get_or_insert(Failure::param(format!("invalid timeout value: {e}")));
+        }
+        None => {}
     }
     if let Some(r) = spec.redirects {
         req.max_redirects = Some(r.max(0.0) as u32);
