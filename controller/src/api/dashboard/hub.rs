@@ -289,7 +289,7 @@ pub(super) async fn run(
             format!("no run with id {id}; GET /loadtests/v2/runs lists them"),
         ));
     }
-    Ok(sse(move |tx| {
+    Ok(sse(&caller, move |tx| {
         follow(app.hubs.clone(), app.svc.clone(), id, tx)
     }))
 }

@@ -30,6 +30,12 @@ use crate::run::metric_series::MetricSeries;
 
 /// Live streams open at once (all pages of all browsers); one more is refused with 429.
 pub const MAX_LIVE_STREAMS: usize = 64;
+
+/// Most live streams one API token may hold at once: a quarter of [`MAX_LIVE_STREAMS`], so
+/// one token — a client opening streams in a loop and reading them all — cannot take every
+/// place and lock every other dashboard out (on an open API there is no token to tell callers
+/// apart, and only the cap of all applies).
+pub const MAX_LIVE_STREAMS_PER_TOKEN: usize = MAX_LIVE_STREAMS / 4;
 /// How often a stream looks for changes.
 const TICK: Duration = Duration::from_secs(1);
 /// How long a stream waits for a slow browser to take an event before it gives up on it.
@@ -522,21 +528,71 @@ pub(crate) fn open_streams() -> usize {
     MAX_LIVE_STREAMS - streams().available_permits()
 }
 
-/// A place among the open streams, or the 429 answer.
-fn permit() -> Result<OwnedSemaphorePermit, Box<Response>> {
-    streams().clone().try_acquire_owned().map_err(|_| {
-        let mut resp = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_live_streams",
-            format!(
-                "{MAX_LIVE_STREAMS} live dashboard streams are open already; close a dashboard tab or try again later"
-            ),
-        )
-        .into_response();
-        resp.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-        Box::new(resp)
-    })
+/// How many live streams each token holds.
+fn token_streams() -> &'static std::sync::Mutex<BTreeMap<u64, usize>> {
+    static S: OnceLock<std::sync::Mutex<BTreeMap<u64, usize>>> = OnceLock::new();
+    S.get_or_init(Default::default)
+}
+
+/// One of a token's [`MAX_LIVE_STREAMS_PER_TOKEN`] places, given back when dropped.
+struct TokenPlace(u64);
+
+impl TokenPlace {
+    fn take(token: u64) -> Option<TokenPlace> {
+        let mut held = token_streams()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = held.entry(token).or_insert(0);
+        if *n >= MAX_LIVE_STREAMS_PER_TOKEN {
+            return None;
+        }
+        *n += 1;
+        Some(TokenPlace(token))
+    }
+}
+
+impl Drop for TokenPlace {
+    fn drop(&mut self) {
+        let mut held = token_streams()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.0);
+            }
+        }
+    }
+}
+
+/// The 429 answer, saying why.
+fn refused(why: String) -> Box<Response> {
+    let mut resp =
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_live_streams", why).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from_static("5"),
+    );
+    Box::new(resp)
+}
+
+/// A place among the open streams (and among its token's), or the 429 answer.
+fn permit(caller: &Caller) -> Result<(OwnedSemaphorePermit, Option<TokenPlace>), Box<Response>> {
+    let place = match caller.token_id {
+        Some(token) => Some(TokenPlace::take(token).ok_or_else(|| {
+            refused(format!(
+                "this token holds {MAX_LIVE_STREAMS_PER_TOKEN} live dashboard streams already, \
+                 the most one token may; close a dashboard tab or try again later"
+            ))
+        })?),
+        None => None,
+    };
+    let all = streams().clone().try_acquire_owned().map_err(|_| {
+        refused(format!(
+            "{MAX_LIVE_STREAMS} live dashboard streams are open already; close a dashboard tab or try again later"
+        ))
+    })?;
+    Ok((all, place))
 }
 
 /// A stream's events on their way to the browser: each waits at most [`SEND_TIMEOUT`] for the
@@ -561,14 +617,15 @@ pub(crate) async fn send(tx: &Tx, events: &[Out]) -> bool {
     true
 }
 
-/// An SSE response fed by `feed`, which gets the sending end (taking one of the
-/// [`MAX_LIVE_STREAMS`] places until it returns), or the 429 answer.
-pub(super) fn sse<F, Fut>(feed: F) -> Response
+/// An SSE response for `caller` fed by `feed`, which gets the sending end (taking one of the
+/// [`MAX_LIVE_STREAMS`] places, and one of its token's [`MAX_LIVE_STREAMS_PER_TOKEN`], until
+/// it returns), or the 429 answer.
+pub(super) fn sse<F, Fut>(caller: &Caller, feed: F) -> Response
 where
     F: FnOnce(Tx) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let permit = match permit() {
+    let permit = match permit(caller) {
         Ok(p) => p,
         Err(refused) => return *refused,
     };
@@ -589,11 +646,11 @@ where
 
 /// Pumps a feed's events into an SSE response: one `tick` per [`TICK`] until it is done or the
 /// browser goes away (or takes more than [`SEND_TIMEOUT`] to accept an event).
-fn pump<F>(mut tick: F) -> Response
+fn pump<F>(caller: &Caller, mut tick: F) -> Response
 where
     F: FnMut() -> (Vec<Out>, bool) + Send + 'static,
 {
-    sse(move |tx| async move {
+    sse(caller, move |tx| async move {
         let mut every = tokio::time::interval(TICK);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -617,15 +674,56 @@ pub(super) async fn runs(
 ) -> Result<Response, ApiError> {
     no_query(raw.as_deref())?;
     let mut feed = RunsFeed::default();
-    Ok(pump(move || (feed.tick(&*app.svc, &caller), false)))
+    let who = caller.clone();
+    Ok(pump(&who, move || (feed.tick(&*app.svc, &caller), false)))
 }
 
 /// `GET /v1/live/agents`: the agents page's stream (admin role, as `GET /v1/agents`).
 pub(super) async fn agents(
     State(app): State<AppState>,
+    CallerOf(caller): CallerOf,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     no_query(raw.as_deref())?;
     let mut feed = AgentsFeed::default();
-    Ok(pump(move || (feed.tick(&*app.svc), false)))
+    Ok(pump(&caller, move || (feed.tick(&*app.svc), false)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(id: u64) -> Caller {
+        Caller {
+            token_id: Some(id),
+            role: volley_api::Role::Read,
+            project_id: 1,
+        }
+    }
+
+    #[test]
+    fn one_token_holds_at_most_a_quarter_of_the_live_streams() {
+        // Tokens no other test uses (the places are the process's).
+        let (greedy, other) = (token(9_000_001), token(9_000_002));
+        let mut held: Vec<_> = (0..MAX_LIVE_STREAMS_PER_TOKEN)
+            .map(|i| permit(&greedy).unwrap_or_else(|_| panic!("stream {i} refused")))
+            .collect();
+        let Err(refused) = permit(&greedy) else {
+            panic!("a 17th stream of one token was taken");
+        };
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused
+            .headers()
+            .contains_key(axum::http::header::RETRY_AFTER));
+        // Another token still gets in, and so does an open API's caller.
+        let theirs = permit(&other).map_err(|_| "another token refused").unwrap();
+        let open = permit(&Caller::open())
+            .map_err(|_| "an open API refused")
+            .unwrap();
+        // A stream that ends gives its token's place back.
+        held.pop();
+        held.push(permit(&greedy).map_err(|_| "a place given back").unwrap());
+        drop((held, theirs, open));
+        assert!(!token_streams().lock().unwrap().contains_key(&9_000_001));
+    }
 }
