@@ -88,7 +88,8 @@ impl Service {
                 429,
                 "too_many_active_runs",
                 format!(
-                    "{who} {active} runs not finished, the most one token may have                      (--max-active-runs-per-token {max}): wait for some to finish or stop them"
+                    "{who} {active} runs not finished, the most one token may have \
+                     (--max-active-runs-per-token {max}): wait for some to finish or stop them"
                 ),
             ));
         }

@@ -252,6 +252,8 @@ pub(in crate::api) fn mark_replayed(resp: &mut Response, replayed: bool) {
         (status = 413, description = "Body over the upload limit.", body = ErrorBody),
         (status = 415, description = "Neither multipart/form-data nor application/json.", body = ErrorBody),
         (status = 422, description = "The archive is well-formed but its options are not acceptable, or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 429, description = "`--max-concurrent-uploads` uploads are being received already (`too_many_uploads`); send it again after `Retry-After` seconds.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait."))),
     ))]
 pub(super) async fn create_test(
     State(app): State<AppState>,
@@ -425,6 +427,7 @@ pub(super) async fn get_test(
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),
         (status = 422, description = "A limit or placement refuses the run, or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 429, description = "The token has `--max-active-runs-per-token` runs not finished (`too_many_active_runs`): wait for some to finish or stop them.", body = ErrorBody),
     ))]
 pub(super) async fn start_testrun(
     State(app): State<AppState>,

@@ -14,7 +14,9 @@
             405, bad input → 4xx. Unknown query parameters are rejected (400). Once the \
             controller has API tokens, every route but `/`, `/health`, `/healthz`, `/readyz` and `/openapi.json` needs \
             `Authorization: Token <token>` (or `Bearer`): 401 without a valid one, 403 when the \
-            token's role is not enough; other projects' tests and runs are 404."
+            token's role is not enough; other projects' tests and runs are 404. A route with a body may \
+            answer 503 `busy_receiving` with `Retry-After` while the controller holds \
+            `--max-body-memory` bytes of request bodies."
     ),
     tags(
         (name = "tests", description = "Load tests and their archives."),

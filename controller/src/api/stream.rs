@@ -62,6 +62,9 @@ fn require_media(req: &Request, want: &str, what: &str) -> Result<(), ApiError> 
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Not JSON.", body = ErrorBody),
         (status = 422, description = "A limit refuses the run (`limit_exceeded`), or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 429, description = "`--max-concurrent-uploads` uploads are being received already (`too_many_uploads`); send it again after `Retry-After` seconds.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait."))),
+        (status = 429, description = "The token has `--max-active-runs-per-token` runs not finished (`too_many_active_runs`): wait for some to finish or stop them.", body = ErrorBody),
     ))]
 pub(super) async fn create(
     State(app): State<AppState>,

@@ -136,6 +136,7 @@ fn entry_of(name: &str) -> String {
         (status = 403, description = "The token does not work in the project asked for.", body = K6CloudError),
         (status = 415, description = "Not JSON.", body = K6CloudError),
         (status = 422, description = "A limit refuses the run (`limit_exceeded`), or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = K6CloudError),
+        (status = 429, description = "The token has `--max-active-runs-per-token` runs not finished (`too_many_active_runs`): wait for some to finish or stop them.", body = K6CloudError),
     ))]
 pub(in crate::api) async fn create_test_run(
     State(app): State<AppState>,

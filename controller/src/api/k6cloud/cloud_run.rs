@@ -80,6 +80,9 @@ pub(in crate::api) async fn validate_options(
         (status = 413, description = "Body over the upload limit.", body = K6CloudError),
         (status = 415, description = "Not multipart/form-data.", body = K6CloudError),
         (status = 422, description = "A limit or the placement refuses the run, or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = K6CloudError),
+        (status = 429, description = "`--max-concurrent-uploads` uploads are being received already (`too_many_uploads`); send it again after `Retry-After` seconds.", body = K6CloudError,
+            headers(("Retry-After" = String, description = "Seconds to wait."))),
+        (status = 429, description = "The token has `--max-active-runs-per-token` runs not finished (`too_many_active_runs`): wait for some to finish or stop them.", body = K6CloudError),
     ))]
 pub(in crate::api) async fn archive_upload(
     State(app): State<AppState>,
