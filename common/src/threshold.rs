@@ -40,9 +40,9 @@ pub enum ThresholdError {
     },
     /// The aggregation method does not exist for the metric's type.
     #[error(
-        "invalid threshold {expression:?} applied on metric {metric}: unsupported aggregation \
-         method {aggregation} on metric of type {metric_type}; supported aggregation methods \
-         for this metric are: {supported}"
+        "invalid threshold {expression:?} applied on metric {metric}; reason: unsupported \
+         aggregation method {aggregation} on metric of type {metric_type}. supported \
+         aggregation methods for this metric are: {supported}"
     )]
     UnsupportedAggregation {
         /// The thresholds key, e.g. `http_req_duration{status:200}`.
@@ -743,9 +743,9 @@ mod tests {
             .expect_err("trend has no value");
         assert_eq!(
             err.to_string(),
-            "invalid threshold \"value<100\" applied on metric http_req_duration: unsupported \
-             aggregation method value on metric of type trend; supported aggregation methods \
-             for this metric are: avg, min, max, med, p(N)"
+            "invalid threshold \"value<100\" applied on metric http_req_duration; reason: \
+             unsupported aggregation method value on metric of type trend. supported \
+             aggregation methods for this metric are: avg, min, max, med, p"
         );
     }
 

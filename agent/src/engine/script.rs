@@ -122,7 +122,8 @@ pub(super) fn build_thresholds(
             ));
         };
         for t in list {
-            t.validate(&name, def.mtype).map_err(|e| e.to_string())?;
+            // k6 names the thresholds key as written, submetric tags included.
+            t.validate(key, def.mtype).map_err(|e| e.to_string())?;
         }
     }
     Ok(Arc::new(parsed))

@@ -58,13 +58,13 @@ impl MetricType {
     }
 
     /// Threshold aggregation methods k6 accepts on this type, in the order its error message
-    /// lists them (`p(N)` stands for any percentile).
+    /// lists them (`p` stands for any percentile `p(N)`, as k6 v1.1.0 writes it).
     pub fn threshold_aggregations(self) -> &'static [&'static str] {
         match self {
             MetricType::Counter => &["count", "rate"],
             MetricType::Gauge => &["value"],
             MetricType::Rate => &["rate"],
-            MetricType::Trend => &["avg", "min", "max", "med", "p(N)"],
+            MetricType::Trend => &["avg", "min", "max", "med", "p"],
         }
     }
 }
@@ -185,7 +185,7 @@ mod tests {
         assert_eq!(MetricType::Rate.threshold_aggregations(), ["rate"]);
         assert_eq!(
             MetricType::Trend.threshold_aggregations(),
-            ["avg", "min", "max", "med", "p(N)"]
+            ["avg", "min", "max", "med", "p"]
         );
     }
 }
