@@ -53,6 +53,7 @@ pub enum Key {
     Expected,
     LookingUp,
     Ocsp,
+    Throw,
 }
 
 const NAMES: &[&str] = &[
@@ -97,6 +98,7 @@ const NAMES: &[&str] = &[
     "expected",
     "looking_up",
     "ocsp",
+    "throw",
 ];
 
 /// The interned names of one runtime.

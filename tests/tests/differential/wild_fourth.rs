@@ -31,3 +31,8 @@ fn wild_an_es_module_reading_module_gets_k6s_error() {
 fn wild_request_timeouts_of_every_kind_and_k6s_words_for_bad_ones() {
     differential(&exact("wild_timeout_values.js", 0));
 }
+
+#[test]
+fn wild_async_all_settled_race_and_a_per_request_throw() {
+    differential(&exact("wild_async_settled.js", 0));
+}

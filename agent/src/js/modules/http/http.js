@@ -165,6 +165,8 @@ function makeExtras() {
       jar: p.jar === undefined ? undefined : p.jar === null ? null : p.jar._id,
       auth,
       compression: p.compression === undefined || p.compression === null ? null : String(p.compression),
+      // k6 takes `throw` per request too, as JS truthiness.
+      throw: p.throw === undefined ? null : !!p.throw,
     };
   }
 

@@ -236,7 +236,8 @@ fn finish<'js>(
     mut hops: Vec<HttpExchange>,
     shapes: &ResponseShapes<'js>,
 ) -> R<Object<'js>> {
-    let throw = vu.run.as_ref().is_some_and(|r| r.settings.throw);
+    let run_throws = vu.run.as_ref().is_some_and(|r| r.settings.throw);
+    let throw = p.throw.unwrap_or(run_throws);
     if let Some(f) = &p.failure {
         let mut unsent = HttpExchange::unsent(&p.req, f.error.clone());
         unsent.error_code = f.code;
@@ -250,7 +251,7 @@ fn finish<'js>(
                 std::sync::Arc::new(request::refused_request_headers(&p.req, ua.unwrap_or("")));
         }
         let shown = f.detail.as_deref().unwrap_or(&f.error);
-        if throw {
+        if (f.recorded && throw) || (!f.recorded && run_throws) {
             return Err(Exception::throw_message(ctx, shown));
         }
         crate::console::log("warning", "Request Failed", &[("error", shown)]);

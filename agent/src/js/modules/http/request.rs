@@ -36,6 +36,10 @@ pub(super) struct Prepared {
     /// cannot use): k6 then returns a response with only this error instead of throwing,
     /// unless the run sets `throw`.
     pub failure: Option<Failure>,
+    /// The request's own `throw` param, over the run's `throw` option for a request that
+    /// failed once sent or was refused by Go's client (a URL or param k6 itself refuses
+    /// follows the option only).
+    pub throw: Option<bool>,
     /// The URL as k6 shows it (`res.url`, `res.request.url`, the first hop's `url` tag) when
     /// that is not how the `url` crate writes it: `http://host` stays without a `/`
     /// ([`go_url::shown`]).
@@ -203,6 +207,7 @@ pub(super) struct Spec<'js> {
     tags: Value<'js>,
     expected: Value<'js>,
     compression: Option<String>,
+    throw: Option<bool>,
 }
 
 impl<'js> Spec<'js> {
@@ -223,6 +228,7 @@ impl<'js> Spec<'js> {
             tags: o.get(k.get(Key::Tags))?,
             expected: o.get(k.get(Key::Expected))?,
             compression: o.get(k.get(Key::Compression))?,
+            throw: o.get(k.get(Key::Throw))?,
         })
     }
 
@@ -249,6 +255,7 @@ impl<'js> Spec<'js> {
             tags: undefined(),
             expected,
             compression: None,
+            throw: None,
         }
     }
 }
@@ -440,6 +447,7 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
         expected,
         response_type,
         failure,
+        throw: spec.throw,
         shown_url,
     })
 }
