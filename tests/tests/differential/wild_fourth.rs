@@ -33,6 +33,31 @@ fn wild_request_timeouts_of_every_kind_and_k6s_words_for_bad_ones() {
 }
 
 #[test]
+fn wild_staggered_scenarios_with_exec_env_tags_and_per_scenario_thresholds() {
+    // Three scenarios run at once: their checks' first use is a race.
+    differential(&Case {
+        order: Order::Racy,
+        ..exact("wild_scenarios_staggered.js", 0)
+    });
+}
+
+#[test]
+fn wild_summary_trend_stats_time_unit_and_is_time_trends() {
+    differential_with_flags(
+        &exact("wild_summary_stats_and_units.js", 0),
+        &[
+            "--summary-trend-stats",
+            "avg,min,max,p(0),p(100),p(99.9),count",
+        ],
+    );
+}
+
+#[test]
+fn wild_group_duration_thresholds_on_nested_group_paths() {
+    differential(&exact("wild_group_thresholds.js", 0));
+}
+
+#[test]
 fn wild_async_all_settled_race_and_a_per_request_throw() {
     differential(&exact("wild_async_settled.js", 0));
 }
