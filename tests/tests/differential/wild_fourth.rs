@@ -1,7 +1,9 @@
 //! The fourth sweep of `wild_*` cases: the differences the third sweep left listed (the request
 //! target as written, `module` and `exports` read from an ES module, a bad `timeout`'s
 //! wording), then scripts in the styles of published ones for what the earlier sweeps did not
-//! cover (docs/k6-compatibility.md#scripts-from-the-wild-fourth-sweep).
+//! cover: staggered scenarios, summary statistics and time units, group thresholds, promises
+//! over `http.asyncRequest` with a per-request `throw`
+//! (docs/k6-compatibility.md#scripts-from-the-wild-fourth-sweep).
 
 use super::*;
 
