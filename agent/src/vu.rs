@@ -247,6 +247,9 @@ fn serve<'js>(
 ) {
     let ns = match init_vu(&ctx, runtime, vu) {
         Ok(ns) => {
+            // Counted before the reply: once every VU has replied the run may start, and an
+            // iteration on another thread must read every VU in `exec.instance.vusInitialized`.
+            run.control.initialized_vus.fetch_add(1, Ordering::Relaxed);
             let _ = init_reply.send(Ok(()));
             ns
         }
@@ -255,7 +258,6 @@ fn serve<'js>(
             return;
         }
     };
-    run.control.initialized_vus.fetch_add(1, Ordering::Relaxed);
     link.suspender.release_unused_stack();
     loop {
         match link.suspend(Suspend::Idle) {
