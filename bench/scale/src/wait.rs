@@ -17,6 +17,32 @@ pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> Result<bo
     Ok(())
 }
 
+/// Lets a check through at most once per `period`, the first at once: for a poll that costs the
+/// controller more than the harness learns from asking every 100 ms.
+pub struct Every {
+    period: Duration,
+    last: Option<Instant>,
+}
+
+impl Every {
+    pub fn new(period: Duration) -> Self {
+        Every { period, last: None }
+    }
+
+    /// Whether the check is due now (then it is counted as done).
+    pub fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|l| now.duration_since(l) < self.period)
+        {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +58,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(polls, 3);
+    }
+
+    #[test]
+    fn a_check_is_due_at_once_then_once_a_period() {
+        let mut every = Every::new(Duration::from_secs(3600));
+        assert!(every.due(), "the first check is at once");
+        assert!(!every.due(), "not again within the period");
+        let mut always = Every::new(Duration::ZERO);
+        assert!(always.due() && always.due());
     }
 }
