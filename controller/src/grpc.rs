@@ -253,6 +253,7 @@ impl AgentLink for LinkService {
         let co = self.co.clone();
         let keepalive = tx.clone();
         let last_sent = out.last_sent();
+        let answer_after = link_out::answer_after(reg.orphan_after_ms);
         tokio::spawn(async move {
             // What this link may cost beyond its batches (`link_limits`).
             let mut heartbeats = link_limits::Heartbeats::new(Instant::now());
@@ -304,9 +305,9 @@ impl AgentLink for LinkService {
                                 }
                             }
                             // A heartbeat is answered when the agent heard nothing else lately,
-                            // so its dead-man switch hears from the controller every second or
-                            // two without a write per heartbeat (`link_out`).
-                            if last_sent.needs_answer(Instant::now()) && !answer() {
+                            // so its dead-man switch hears from the controller well in time
+                            // without a write per heartbeat (`link_out::answer_after`).
+                            if last_sent.needs_answer(Instant::now(), answer_after) && !answer() {
                                 break;
                             }
                             if telemetry.is_err() {

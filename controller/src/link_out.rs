@@ -17,9 +17,26 @@ use tonic::Status;
 use volley_proto as pb;
 
 /// A heartbeat is answered when nothing went to its agent for this long (the heartbeat
-/// interval the controller announces): an agent hears from the controller at least every two
-/// heartbeat intervals, far within its dead-man switch (`orphan_after`, docs/failures.md).
+/// interval the controller announces), unless the agent said how long its dead-man switch
+/// waits ([`answer_after`]): it then hears from the controller at least every two heartbeat
+/// intervals, within any `orphan_after` (docs/failures.md).
 pub const ANSWER_AFTER: Duration = Duration::from_secs(1);
+
+/// The longest quiet before a heartbeat is answered, whatever the agent's dead-man switch.
+const LONGEST_QUIET: Duration = Duration::from_secs(5);
+
+/// How long an agent whose dead-man switch fires after `orphan_after_ms` (its Register; 0: not
+/// said) may go without a message before its heartbeat is answered: a sixth of it, between
+/// [`ANSWER_AFTER`] and 5 s, so that it hears from the controller at least every 6 s (one
+/// heartbeat interval more) with the default `--orphan-after 30s`. Each answer is a write on the
+/// agent's connection: an idle agent answered every second cost the controller about a third
+/// of its heartbeats' CPU at 5,000 agents (docs/benchmarks.md, session 13).
+pub fn answer_after(orphan_after_ms: u32) -> Duration {
+    match orphan_after_ms {
+        0 => ANSWER_AFTER,
+        ms => (Duration::from_millis(u64::from(ms)) / 6).clamp(ANSWER_AFTER, LONGEST_QUIET),
+    }
+}
 
 /// When a link last gave its agent a message.
 #[derive(Debug)]
@@ -50,9 +67,10 @@ impl LastSent {
         }
     }
 
-    /// Whether a heartbeat arriving at `at` needs an answer (see [`ANSWER_AFTER`]).
-    pub fn needs_answer(&self, at: Instant) -> bool {
-        self.quiet_for(at).is_none_or(|q| q >= ANSWER_AFTER)
+    /// Whether a heartbeat arriving at `at` needs an answer: nothing went to the agent for
+    /// `after` ([`answer_after`]).
+    pub fn needs_answer(&self, at: Instant, after: Duration) -> bool {
+        self.quiet_for(at).is_none_or(|q| q >= after)
     }
 }
 
@@ -106,15 +124,19 @@ mod tests {
         let (tx, mut out) = channel(4);
         let last = out.last_sent();
         // Nothing sent yet: the first heartbeat is answered.
-        assert!(last.needs_answer(Instant::now()));
+        assert!(last.needs_answer(Instant::now(), ANSWER_AFTER));
         tx.send(ack(1)).await.unwrap();
         let got = out.next().await.unwrap().unwrap();
         assert_eq!(got, ack(1));
         let now = Instant::now();
         // An acknowledgement just went out: the agent heard from the controller.
-        assert!(!last.needs_answer(now));
-        assert!(!last.needs_answer(now + ANSWER_AFTER / 2));
-        assert!(last.needs_answer(now + ANSWER_AFTER + Duration::from_millis(5)));
+        assert!(!last.needs_answer(now, ANSWER_AFTER));
+        assert!(!last.needs_answer(now + ANSWER_AFTER / 2, ANSWER_AFTER));
+        assert!(last.needs_answer(now + ANSWER_AFTER + Duration::from_millis(5), ANSWER_AFTER));
+        // An agent that waits 30 s for a word is answered after 5 s of quiet, not 1 s.
+        let after = answer_after(30_000);
+        assert!(!last.needs_answer(now + Duration::from_secs(4), after));
+        assert!(last.needs_answer(now + Duration::from_millis(5_005), after));
         drop(tx);
         assert!(out.next().await.is_none());
     }
@@ -126,6 +148,35 @@ mod tests {
         // Queued but not taken by the connection yet: the agent has not heard it.
         tx.send(ack(1)).await.unwrap();
         assert_eq!(last.quiet_for(Instant::now()), None);
-        assert!(last.needs_answer(Instant::now()));
+        assert!(last.needs_answer(Instant::now(), answer_after(30_000)));
+    }
+
+    #[test]
+    fn an_agent_hears_well_within_its_dead_man_switch() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            answer_after(0),
+            ANSWER_AFTER,
+            "not said: every second, as before"
+        );
+        assert_eq!(answer_after(30_000), s(5), "the default --orphan-after 30s");
+        assert_eq!(answer_after(600_000), s(5), "never quieter than 5 s");
+        assert_eq!(answer_after(12_000), s(2));
+        assert_eq!(answer_after(6_000), s(1));
+        assert_eq!(
+            answer_after(1),
+            ANSWER_AFTER,
+            "never more often than each heartbeat"
+        );
+        assert_eq!(answer_after(3_000), ANSWER_AFTER);
+        // The longest an agent goes without a word, the quiet plus one heartbeat interval, is at
+        // most half its switch's wait (below 4 s every heartbeat is answered, as before).
+        for ms in [4_000u32, 6_000, 10_000, 30_000, u32::MAX] {
+            let longest = answer_after(ms) + s(1);
+            assert!(
+                longest * 2 <= Duration::from_millis(u64::from(ms)),
+                "{ms} ms: {longest:?}"
+            );
+        }
     }
 }

@@ -365,6 +365,7 @@ async fn session(
             resume_run_id,
             token: cfg.token.clone().unwrap_or_default(),
             session_secret: proof,
+            orphan_after_ms: u32::try_from(cfg.orphan_after.as_millis()).unwrap_or(u32::MAX),
         })))
         .await;
     // A link that stays silent for orphan_after is dead even if its TCP connection is still

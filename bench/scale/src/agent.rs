@@ -515,6 +515,8 @@ async fn connect(name: &str, grpc_url: &str) -> Result<Link> {
         agent_version: "controller-scale".into(),
         cpus: 4,
         memory_total_bytes: MEMORY,
+        // A real agent's default dead-man switch (`--orphan-after 30s`).
+        orphan_after_ms: 30_000,
         ..Default::default()
     })))
     .await?;
