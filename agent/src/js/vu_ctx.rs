@@ -73,7 +73,43 @@ pub struct Aborted;
 const TAG_MEMO_SIZE: usize = 16;
 
 /// A remembered tag set: the base-tags generation it was built from, the extra pairs, the set.
-pub type TagMemo = (u64, Vec<(String, String)>, TagSet);
+pub type TagMemo = (u64, MemoKey, TagSet);
+
+/// The extra pairs of a remembered tag set in one block: each key and value as its length
+/// (`u32`, native byte order) and its bytes. Every request compares its pairs with these; kept
+/// as a `Vec<(String, String)>` they were a dozen allocations, and with 1,000 VUs each was a
+/// cache miss on every request (`bench/instructions.sh --cache`,
+/// [docs/benchmarks.md](../../../docs/benchmarks.md#what-each-change-bought)).
+pub struct MemoKey(Box<[u8]>);
+
+impl MemoKey {
+    /// The key of `extra`; `None` when a text is too long to remember (over 4 GiB).
+    pub fn new(extra: &[(&str, &str)]) -> Option<MemoKey> {
+        let len = extra.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+        let mut b = Vec::with_capacity(len);
+        for s in extra.iter().flat_map(|(k, v)| [k, v]) {
+            b.extend_from_slice(&u32::try_from(s.len()).ok()?.to_ne_bytes());
+            b.extend_from_slice(s.as_bytes());
+        }
+        Some(MemoKey(b.into_boxed_slice()))
+    }
+
+    /// Whether this is the key of `extra` (the same pairs in the same order).
+    pub fn matches(&self, extra: &[(&str, &str)]) -> bool {
+        let mut rest: &[u8] = &self.0;
+        for s in extra.iter().flat_map(|(k, v)| [k, v]) {
+            let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+                return false;
+            };
+            let n = u32::from_ne_bytes(*len) as usize;
+            if n != s.len() || tail.get(..n) != Some(s.as_bytes()) {
+                return false;
+            }
+            rest = &tail[n..];
+        }
+        rest.is_empty()
+    }
+}
 
 /// Per-iteration state of a VU.
 #[derive(Default)]
@@ -243,11 +279,10 @@ impl VuCtx {
             let st = self.state.borrow();
             if st.base_tags.is_some() {
                 let gen = st.base_tags_gen;
-                let hit = st.tag_memo.iter().find(|(g, k, _)| {
-                    *g == gen
-                        && k.len() == extra.len()
-                        && k.iter().zip(extra).all(|((a, b), (c, d))| a == c && b == d)
-                });
+                let hit = st
+                    .tag_memo
+                    .iter()
+                    .find(|(g, k, _)| *g == gen && k.matches(extra));
                 if let Some((_, _, t)) = hit {
                     return t.clone();
                 }
@@ -263,11 +298,9 @@ impl VuCtx {
         if st.tag_memo.len() >= TAG_MEMO_SIZE {
             st.tag_memo.remove(0);
         }
-        let key = extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        st.tag_memo.push((gen, key, set.clone()));
+        if let Some(key) = MemoKey::new(extra) {
+            st.tag_memo.push((gen, key, set.clone()));
+        }
         set
     }
 
@@ -369,5 +402,28 @@ pub fn throw_interrupted(ctx: &Ctx<'_>) -> rquickjs::Error {
             ctx.throw(v)
         }
         Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoKey;
+
+    #[test]
+    fn a_memo_key_matches_only_the_same_pairs_in_the_same_order() {
+        let pairs = [("method", "GET"), ("url", "http://a/"), ("status", "200")];
+        let key = MemoKey::new(&pairs).expect("short texts are remembered");
+        assert!(key.matches(&pairs));
+        // Another value, another order, a pair more or less, texts split differently.
+        assert!(!key.matches(&[("method", "GET"), ("url", "http://a/"), ("status", "404")]));
+        assert!(!key.matches(&[("url", "http://a/"), ("method", "GET"), ("status", "200")]));
+        assert!(!key.matches(&pairs[..2]));
+        assert!(!key.matches(&[pairs[0], pairs[1], pairs[2], ("proto", "HTTP/1.1")]));
+        assert!(!key.matches(&[("methodGET", ""), ("url", "http://a/"), ("status", "200")]));
+        assert!(!key.matches(&[("method", "GE"), ("Turl", "http://a/"), ("status", "200")]));
+        let empty = MemoKey::new(&[]).expect("no pairs is a key too");
+        assert!(empty.matches(&[]));
+        assert!(!empty.matches(&[("", "")]));
+        assert!(!MemoKey::new(&[("", "")]).unwrap().matches(&[]));
     }
 }
