@@ -105,7 +105,13 @@ impl ConnInfo {
 
 /// Sends `req`, following redirects, and returns every hop in order; the last one is the final
 /// response (or the failure). Never panics on bad input: problems become k6 error codes.
-pub async fn execute(client: &VuHttpClient, req: HttpRequest) -> Vec<HttpExchange> {
+///
+/// A VU passes its request boxed: the request (a few hundred bytes) then moves as a pointer
+/// from the VU's thread into this future, where by value it was copied about nine times per
+/// request, with many VUs into stack and heap lines gone cold
+/// (docs/benchmarks.md#what-each-change-bought).
+pub async fn execute(client: &VuHttpClient, req: impl Into<Box<HttpRequest>>) -> Vec<HttpExchange> {
+    let req: Box<HttpRequest> = req.into();
     let cfg = client.shared.config();
     let timeout = req.timeout.unwrap_or(cfg.default_timeout);
     let deadline = tokio::time::Instant::now() + timeout;

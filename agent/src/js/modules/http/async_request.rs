@@ -91,7 +91,7 @@ pub(super) fn start<'js>(
     entry.set(1, reject)?;
     entry.set(2, shapes)?;
     handlers.set(id as f64, entry)?;
-    let req = p.req.clone();
+    let req = Box::new(p.req.clone());
     reqs.pending.borrow_mut().insert(id, p);
     let spawn = async move {
         tokio::spawn(async move {

@@ -189,10 +189,10 @@ fn run_all<'js>(
     let Some(client) = vu.http.clone() else {
         return Err(Exception::throw_message(ctx, "no HTTP client in this VU"));
     };
-    let mut reqs: Vec<HttpRequest> = prepared
+    let mut reqs: Vec<Box<HttpRequest>> = prepared
         .iter()
         .filter(|p| p.failure.is_none())
-        .map(|p| p.req.clone())
+        .map(|p| Box::new(p.req.clone()))
         .collect();
     let results = if reqs.is_empty() {
         Ok(Vec::new())
