@@ -140,7 +140,9 @@ mod tests {
 
     #[test]
     fn names_match_keys_and_set_properties() {
-        assert_eq!(NAMES.len(), Key::Ocsp as usize + 1);
+        // One name per key, the last key last.
+        assert_eq!(NAMES.len(), Key::Throw as usize + 1);
+        assert_eq!(NAMES[Key::Throw as usize], "throw");
         assert_eq!(NAMES[Key::LookingUp as usize], "looking_up");
         assert_eq!(NAMES[Key::TlsHandshaking as usize], "tls_handshaking");
         assert_eq!(NAMES[Key::MaxAge as usize], "max_age");
