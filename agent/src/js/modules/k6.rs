@@ -322,6 +322,15 @@ mod tests {
     use crate::js::modulestest::TestVu;
     use crate::js::vu_ctx::Phase;
 
+    /// The names of the checks the VU recorded, in order (its samples are taken).
+    fn check_names(vu: &TestVu) -> Vec<String> {
+        vu.take_samples()
+            .into_iter()
+            .filter(|s| s.metric == "checks")
+            .map(|s| s.tags["check"].clone())
+            .collect()
+    }
+
     #[test]
     fn check_records_one_sample_per_named_check_with_the_group_and_returns_all_passed() {
         let vu = TestVu::new();
@@ -395,12 +404,7 @@ mod tests {
                 true
             ])
         );
-        let names: Vec<_> = vu
-            .take_samples()
-            .into_iter()
-            .filter(|s| s.metric == "checks")
-            .map(|s| s.tags["check"].clone())
-            .collect();
+        let names = check_names(&vu);
         assert_eq!(names, ["0"]);
     }
 
@@ -441,12 +445,7 @@ mod tests {
                 true
             ])
         );
-        let names: Vec<_> = vu
-            .take_samples()
-            .into_iter()
-            .filter(|s| s.metric == "checks")
-            .map(|s| s.tags["check"].clone())
-            .collect();
+        let names = check_names(&vu);
         assert_eq!(names, ["a", "inner", "outer"]);
     }
 
