@@ -138,6 +138,7 @@ impl LocalDashboard {
             co: co.clone(),
             stream_keys,
             forwarder: None,
+            run_creates: Default::default(),
         });
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (stopped_tx, stopped) = std::sync::mpsc::channel::<()>();

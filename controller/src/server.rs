@@ -215,6 +215,7 @@ pub fn run_controller(cfg: ControllerConfig) -> Result<(), ServerError> {
             co: co.clone(),
             stream_keys,
             forwarder,
+            run_creates: Default::default(),
         });
         if !auth_on {
             tracing::warn!(

@@ -23,6 +23,7 @@ use crate::state::{Command, Effect, RunChanges, StateError, STREAMED_RUN_PROCESS
 use crate::store::{StoreError, StoreHealth};
 
 mod run_limits;
+pub use run_limits::RunCreates;
 
 pub struct Service {
     pub co: Arc<Coordinator>,
@@ -30,6 +31,8 @@ pub struct Service {
     pub stream_keys: StreamKeys,
     /// How a follower sends writes on to the leader (`None`: it redirects them).
     pub forwarder: Option<Arc<crate::api::Forwarder>>,
+    /// Makes a token's count of runs not finished and its next create one step.
+    pub run_creates: RunCreates,
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -246,7 +249,7 @@ impl ControllerService for Service {
         // Limits that can be checked before the start are refused here (no run is created).
         check_limits_before_start(&test.config, &self.co.config.limits)?;
         self.check_placeable(&test.config)?;
-        self.check_active_runs(user_id)?;
+        let turn = self.admit_run(user_id)?;
         for k in env.keys() {
             if k.is_empty() || k.contains('=') {
                 return Err(ServiceError::bad_request(
@@ -274,6 +277,7 @@ impl ControllerService for Service {
                 idempotency_key: key,
             })
             .map_err(store_error)?;
+        drop(turn);
         // Two creates with one key were committed: the second made nothing.
         if let Effect::Replayed {
             run_id: Some(run_id),
@@ -331,7 +335,7 @@ impl ControllerService for Service {
                 return Ok((replayed, true));
             }
         }
-        self.check_active_runs(caller.user_id())?;
+        let turn = self.admit_run(caller.user_id())?;
         // The test keeps the entry script (for display and download) in a one-file archive.
         let entry = std::path::Path::new(&req.entry)
             .file_name()
@@ -392,6 +396,7 @@ impl ControllerService for Service {
                 idempotency_key: key,
             })
             .map_err(store_error)?;
+        drop(turn);
         if let Effect::Replayed {
             run_id: Some(run_id),
             ..

@@ -527,6 +527,7 @@ mod writes_sent_again {
             co: co.clone(),
             stream_keys: crate::auth::stream_keys::StreamKeys::from_key([7; 32]),
             forwarder: None,
+            run_creates: Default::default(),
         };
         let run = service
             .start_run(1, BTreeMap::new(), String::new(), 0)

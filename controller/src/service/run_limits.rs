@@ -2,15 +2,47 @@
 //! bound: runs not finished per token (`--max-active-runs-per-token`) and finished runs kept in
 //! all (`--max-finished-runs`, docs/rest-api.md#storage).
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use super::Service;
 use crate::api::ServiceError;
 use crate::state::Command;
 
+/// Locks that make a token's run count and its next run's create one step: without them,
+/// concurrent creates each counted the runs before the others were made, and went past
+/// `--max-active-runs-per-token`. Tokens share one of `STRIPES` locks by id, so creates of
+/// different tokens seldom wait on one another. Only the controller that writes (a group's
+/// leader; followers forward writes or redirect them, docs/ha.md) creates runs.
+pub struct RunCreates {
+    stripes: [Mutex<()>; STRIPES],
+}
+
+/// Locks in [`RunCreates`]: enough that two busy tokens seldom share one.
+const STRIPES: usize = 16;
+
+impl Default for RunCreates {
+    fn default() -> Self {
+        Self {
+            stripes: std::array::from_fn(|_| Mutex::new(())),
+        }
+    }
+}
+
+/// A token's turn to create a run: held from the count of its runs until the run is created.
+pub(super) struct RunTurn<'a> {
+    _held: MutexGuard<'a, ()>,
+}
+
 impl Service {
-    /// Refuses a new run of token `user_id` when it has `--max-active-runs-per-token` runs not
-    /// finished yet (429): runs queued or running hold memory and a place in the queue, and a
-    /// client creating runs in a loop would otherwise hold any number of them.
-    pub(super) fn check_active_runs(&self, user_id: u64) -> Result<(), ServiceError> {
+    /// Admits a new run of token `user_id`: refused (429) when it has
+    /// `--max-active-runs-per-token` runs not finished yet, because runs queued or running
+    /// hold memory and a place in the queue and a client creating runs in a loop would
+    /// otherwise hold any number of them. Hold the turn until the run is created.
+    pub(super) fn admit_run(&self, user_id: u64) -> Result<RunTurn<'_>, ServiceError> {
+        let stripe = &self.run_creates.stripes[(user_id % STRIPES as u64) as usize];
+        let turn = RunTurn {
+            _held: stripe.lock().unwrap_or_else(PoisonError::into_inner),
+        };
         let max = self.co.config.limits.max_active_runs_per_token;
         let active = self.co.db.read(|s| s.active_runs_of(user_id));
         if active >= max {
@@ -28,7 +60,7 @@ impl Service {
                 ),
             ));
         }
-        Ok(())
+        Ok(turn)
     }
 
     /// Forgets the oldest finished runs beyond `--max-finished-runs`, making room for the run

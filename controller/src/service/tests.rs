@@ -17,6 +17,7 @@ fn service(dir: &TempDir) -> Service {
         co,
         stream_keys: crate::auth::stream_keys::StreamKeys::from_key([3; 32]),
         forwarder: None,
+        run_creates: Default::default(),
     }
 }
 
@@ -149,6 +150,7 @@ fn bounded_service(dir: &TempDir) -> Service {
         co,
         stream_keys: crate::auth::stream_keys::StreamKeys::from_key([3; 32]),
         forwarder: None,
+        run_creates: Default::default(),
     }
 }
 
@@ -221,4 +223,53 @@ async fn a_tokens_runs_not_finished_are_capped_and_finished_runs_are_forgotten_p
         finished, 1,
         "at most 2 finished runs kept, one made room for"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_do_not_overshoot_the_active_run_cap() {
+    let dir = TempDir::new("service-run-cap-race");
+    let svc = Arc::new(bounded_service(&dir));
+    let other = Caller {
+        token_id: Some(9),
+        role: Role::Submit,
+        project_id: 1,
+    };
+    // Token 9 has one streamed run (one more allowed); token 4 none (two allowed).
+    let (made, _) = svc
+        .create_streamed_run(streamed(), &other, None)
+        .unwrap_or_else(|e| panic!("create: {}", e.message));
+    const EACH: usize = 16;
+    let go = Arc::new(std::sync::Barrier::new(2 * EACH));
+    let mut tasks = Vec::new();
+    for i in 0..2 * EACH {
+        let (svc, go, other) = (svc.clone(), go.clone(), other.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            go.wait();
+            let made = if i % 2 == 0 {
+                svc.start_run_keyed(made.test_id, BTreeMap::new(), String::new(), 4, None)
+            } else {
+                svc.create_streamed_run(streamed(), &other, None)
+            };
+            match made {
+                Ok((run, _)) => Some(run.user_id),
+                Err(e) => {
+                    assert_eq!((e.status, e.code.as_str()), (429, "too_many_active_runs"));
+                    None
+                }
+            }
+        }));
+    }
+    let mut made_by = BTreeMap::<u64, usize>::new();
+    for t in tasks {
+        if let Some(user) = t.await.unwrap_or_else(|e| panic!("create task: {e}")) {
+            *made_by.entry(user).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        made_by,
+        BTreeMap::from([(4, 2), (9, 1)]),
+        "runs made by token, of {EACH} concurrent creates each"
+    );
+    let active = |user| svc.co.db.read(|s| s.active_runs_of(user));
+    assert_eq!((active(4), active(9)), (2, 2));
 }
