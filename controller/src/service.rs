@@ -163,6 +163,8 @@ impl ControllerService for Service {
         let options = parsed.metadata.options.clone();
         let project_id = tokens::choose_project(project_id, &options, caller)?;
         validate_options(&options).map_err(|e| ServiceError::bad_request("invalid_options", e))?;
+        crate::run::declared::check_env("the archive's env", &parsed.metadata.env)
+            .map_err(|e| ServiceError::bad_request("invalid_options", e))?;
         let name = if name.trim().is_empty() {
             parsed.metadata.entry.clone()
         } else {
@@ -249,6 +251,8 @@ impl ControllerService for Service {
         // Limits that can be checked before the start are refused here (no run is created).
         check_limits_before_start(&test.config, &self.co.config.limits)?;
         self.check_placeable(&test.config)?;
+        crate::run::declared::check_env("env", &env)
+            .map_err(|e| ServiceError::bad_request("invalid_env", e))?;
         let turn = self.admit_run(user_id)?;
         for k in env.keys() {
             if k.is_empty() || k.contains('=') {

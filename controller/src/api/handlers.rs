@@ -248,7 +248,7 @@ pub(in crate::api) fn mark_replayed(resp: &mut Response, replayed: bool) {
         (status = 200, description = "The `Idempotency-Key` was seen: the test its first create made (nothing new).", body = TestEnvelope,
             headers(("Location" = String, description = "The test's path."),
                 ("Idempotent-Replayed" = String, description = "`true`."))),
-        (status = 400, description = "Missing/invalid field, bad JSON or multipart, bad base64, invalid archive, malformed `Idempotency-Key`.", body = ErrorBody),
+        (status = 400, description = "Missing/invalid field, bad JSON or multipart, bad base64, invalid archive, malformed `Idempotency-Key`; options that declare more than a test may (`invalid_options`: 1,000 scenarios, 10,000 thresholds, tags, env entries or stages).", body = ErrorBody),
         (status = 413, description = "Body over the upload limit.", body = ErrorBody),
         (status = 415, description = "Neither multipart/form-data nor application/json.", body = ErrorBody),
         (status = 422, description = "The archive is well-formed but its options are not acceptable, or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = ErrorBody),
@@ -422,7 +422,7 @@ pub(super) async fn get_test(
     request_body(content = Option<StartTestRun>, description = "Optional; an empty body uses no env and an empty note."),
     responses(
         (status = 200, description = "The new run; with `Idempotent-Replayed: true`, the run the first create with this `Idempotency-Key` made.", body = RunEnvelope),
-        (status = 400, description = "Bad id, query, body or `Idempotency-Key`.", body = ErrorBody),
+        (status = 400, description = "Bad id, query, body or `Idempotency-Key`; an `env` of more than 10,000 entries (`invalid_env`).", body = ErrorBody),
         (status = 404, description = "No such test.", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),

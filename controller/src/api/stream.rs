@@ -58,7 +58,7 @@ fn require_media(req: &Request, want: &str, what: &str) -> Result<(), ApiError> 
         (status = 201, description = "The run.", body = StreamedRunCreated),
         (status = 200, description = "The `Idempotency-Key` was seen: the run its first create made (nothing new), with `Idempotent-Replayed: true`.", body = StreamedRunCreated,
             headers(("Idempotent-Replayed" = String, description = "`true`."))),
-        (status = 400, description = "Invalid body or options, malformed `Idempotency-Key`.", body = ErrorBody),
+        (status = 400, description = "Invalid body or options (or options that declare more than a test may: 1,000 scenarios, 10,000 thresholds, tags, env entries or stages), malformed `Idempotency-Key`.", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Not JSON.", body = ErrorBody),
         (status = 422, description = "A limit refuses the run (`limit_exceeded`), or the `Idempotency-Key` was sent with another request (`idempotency_key_reused`).", body = ErrorBody),

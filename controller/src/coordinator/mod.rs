@@ -660,6 +660,7 @@ impl Coordinator {
 
 /// Validates a test's consolidated options before a run is created (invalid → 400, no run).
 pub fn validate_options(config: &serde_json::Value) -> Result<(), String> {
+    crate::run::declared::check_options(config)?;
     let opts = Options::from_script_json(config).map_err(|e| e.to_string())?;
     opts.resolve().map_err(|e| e.to_string())?;
     if let Some(t) = config.get("thresholds") {

@@ -273,3 +273,52 @@ async fn concurrent_creates_do_not_overshoot_the_active_run_cap() {
     let active = |user| svc.co.db.read(|s| s.active_runs_of(user));
     assert_eq!((active(4), active(9)), (2, 2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_declaring_too_much_are_refused_naming_the_field() {
+    let dir = TempDir::new("service-declared");
+    let svc = service(&dir);
+    let caller = Caller {
+        token_id: Some(4),
+        role: Role::Submit,
+        project_id: 1,
+    };
+    let scenarios: serde_json::Map<String, serde_json::Value> = (0..1_001)
+        .map(|i| {
+            let s = serde_json::json!({"executor": "shared-iterations", "iterations": 1});
+            (format!("s{i}"), s)
+        })
+        .collect();
+    let mut req = streamed();
+    req.options = serde_json::json!({ "scenarios": scenarios });
+    let e = svc
+        .create_streamed_run(req, &caller, None)
+        .expect_err("1,001 scenarios");
+    assert_eq!((e.status, e.code.as_str()), (400, "invalid_options"));
+    assert!(
+        e.message
+            .starts_with("options.scenarios: 1001 scenarios, more than the 1000"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        svc.co.db.read(|s| (s.tests().count(), s.runs().count())),
+        (0, 0)
+    );
+    // A start's env past 10,000 entries.
+    let (run, _) = svc
+        .create_streamed_run(streamed(), &caller, None)
+        .unwrap_or_else(|e| panic!("create: {}", e.message));
+    let env: BTreeMap<String, String> = (0..10_001)
+        .map(|i| (format!("V{i}"), String::new()))
+        .collect();
+    let e = svc
+        .start_run(run.test_id, env, String::new(), 4)
+        .expect_err("10,001 env entries");
+    assert_eq!((e.status, e.code.as_str()), (400, "invalid_env"));
+    assert!(
+        e.message.starts_with("env: 10001 env entries"),
+        "{}",
+        e.message
+    );
+}
