@@ -85,6 +85,11 @@ impl Prepared {
     pub fn effect(&self) -> &Effect {
         &self.effect
     }
+
+    /// Archives (hex SHA-256) the command leaves without a test: the store drops them.
+    pub fn freed_archives(&self) -> &[String] {
+        self.forget.as_ref().map_or(&[], |f| f.freed_archives())
+    }
 }
 
 /// The controller's state: tests and runs by id, the id counters and the index of the last
@@ -222,7 +227,9 @@ impl State {
             }
             Command::RequestStop { .. } => self.prepare_request_stop(&mut p, cmd)?,
             Command::Once { .. } => self.prepare_once(&mut p, index, cmd)?,
-            Command::ForgetRuns { run_ids } => self.prepare_forget_runs(&mut p, run_ids)?,
+            Command::ForgetRuns { run_ids, test_ids } => {
+                self.prepare_forget_runs(&mut p, run_ids, test_ids)?
+            }
         }
         Ok(p)
     }

@@ -622,11 +622,7 @@ impl Node {
                 EntryType::EntryNormal if entry.data.is_empty() => {} // a new leader's no-op
                 EntryType::EntryNormal => {
                     let outcome = match Payload::decode(&entry.data) {
-                        Ok(Payload::Command(cmd)) => self
-                            .state
-                            .write()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .apply(entry.index, &cmd),
+                        Ok(Payload::Command(cmd)) => self.apply_command(entry.index, &cmd)?,
                         Ok(side) => self.apply_side(entry.index, side)?,
                         // Every replica decodes the same bytes the same way, so all skip it.
                         Err(problem) => Err(StateError::Invalid {
@@ -671,6 +667,32 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Applies a command to the state; the archives it leaves without a test (a `ForgetRuns`
+    /// of streamed runs) leave the store too. An I/O failure stops the node, as in
+    /// [`Self::apply_side`].
+    fn apply_command(
+        &self,
+        index: u64,
+        cmd: &Command,
+    ) -> Result<Result<Applied, StateError>, NodeError> {
+        let (outcome, freed) = {
+            let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+            match state.prepare(index, cmd) {
+                Ok(prepared) => {
+                    let freed = prepared.freed_archives().to_vec();
+                    (state.commit(prepared), freed)
+                }
+                Err(e) => (Err(e), Vec::new()),
+            }
+        };
+        if let (Ok(_), Some(store)) = (&outcome, &self.side) {
+            if !freed.is_empty() {
+                store.drop_contents(&freed).map_err(NodeError::Side)?;
+            }
+        }
+        Ok(outcome)
     }
 
     /// Writes an entry's side data to the store. An I/O failure stops the node (its store

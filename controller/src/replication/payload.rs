@@ -185,6 +185,8 @@ pub trait SideStore: Send + Sync {
     fn put_checkpoint(&self, run_id: u64, bytes: &[u8]) -> Result<(), String>;
     /// Drops the checkpoint of `run_id`.
     fn drop_checkpoint(&self, run_id: u64) -> Result<(), String>;
+    /// Drops the archives no test has any more (an applied `ForgetRuns` forgot their tests).
+    fn drop_contents(&self, sha256s: &[String]) -> Result<(), String>;
     /// Every checkpoint held, by run id (for a Raft snapshot).
     fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, String>;
     /// Replaces every checkpoint held with `checkpoints` (a snapshot was installed).

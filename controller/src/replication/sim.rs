@@ -99,6 +99,14 @@ impl SideStore for MemSide {
         Ok(())
     }
 
+    fn drop_contents(&self, sha256s: &[String]) -> Result<(), String> {
+        let mut content = self.content.lock().unwrap();
+        for sha in sha256s {
+            content.remove(sha);
+        }
+        Ok(())
+    }
+
     fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, String> {
         Ok(self
             .checkpoints

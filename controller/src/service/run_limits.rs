@@ -65,18 +65,29 @@ impl Service {
 
     /// Forgets the oldest finished runs beyond `--max-finished-runs`, making room for the run
     /// about to be created (docs/rest-api.md#storage), so that the state stays bounded however
-    /// many runs clients create. A failure to forget does not hold the create up.
+    /// many runs clients create. The tests streamed runs made go with them (each holds its
+    /// run's script, so streamed runs in a loop kept a test and an archive each for ever). A
+    /// failure to forget does not hold the create up.
     pub(super) fn apply_retention(&self) {
         let keep = self.co.config.limits.max_finished_runs;
-        let run_ids = self.co.db.read(|s| s.finished_runs_beyond(keep));
+        let (run_ids, test_ids) = self.co.db.read(|s| {
+            let runs = s.finished_runs_beyond(keep);
+            let tests = s.streamed_tests_of(&runs);
+            (runs, tests)
+        });
         if run_ids.is_empty() {
             return;
         }
         let (first, last, n) = (run_ids[0], run_ids[run_ids.len() - 1], run_ids.len());
-        match self.co.db.execute(Command::ForgetRuns { run_ids }) {
+        let tests = test_ids.len();
+        match self
+            .co
+            .db
+            .execute(Command::ForgetRuns { run_ids, test_ids })
+        {
             Ok(_) => tracing::info!(
-                "forgot {n} finished runs ({first} to {last}): at most {keep} finished runs \
-                 are kept (--max-finished-runs)"
+                "forgot {n} finished runs ({first} to {last}) and {tests} tests of streamed \
+                 runs: at most {keep} finished runs are kept (--max-finished-runs)"
             ),
             Err(e) => tracing::warn!("could not forget finished runs {first} to {last}: {e}"),
         }

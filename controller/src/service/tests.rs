@@ -322,3 +322,77 @@ async fn options_declaring_too_much_are_refused_naming_the_field() {
         e.message
     );
 }
+
+/// Finishes streamed run `id` as its client would, and waits until it has finished.
+async fn finish_and_wait(svc: &Service, id: u64) {
+    let fin = StreamFinish {
+        last_batch_seq: 0,
+        abort_reason: None,
+        marked_failed: None,
+        iterations: 0,
+    };
+    svc.stream_finish(id, fin)
+        .unwrap_or_else(|e| panic!("finish {id}: {}", e.message));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !svc.run(id).is_some_and(|r| r.run_status.is_terminal()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run {id} did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_runs_test_and_archive_are_forgotten_with_the_run() {
+    let dir = TempDir::new("service-streamed-tests");
+    let svc = bounded_service(&dir);
+    let caller = Caller {
+        token_id: Some(4),
+        role: Role::Submit,
+        project_id: 1,
+    };
+    let mut made = Vec::new();
+    for i in 0..6 {
+        let mut req = streamed();
+        req.script = format!("// script {i}\n");
+        let (run, _) = svc
+            .create_streamed_run(req, &caller, None)
+            .unwrap_or_else(|e| panic!("create {i}: {}", e.message));
+        let sha = svc.get_test(run.test_id).unwrap().archive_sha256;
+        finish_and_wait(&svc, run.id).await;
+        made.push((run.id, run.test_id, sha));
+    }
+    // Two finished runs are kept (--max-finished-runs 2), each with its test and archive; the
+    // four before went, and their tests and archives with them.
+    for (i, (run, test, sha)) in made.iter().enumerate() {
+        let kept = i >= 4;
+        assert_eq!(svc.run(*run).is_some(), kept, "run {run}");
+        assert_eq!(svc.get_test(*test).is_some(), kept, "test {test}");
+        let stored = svc.co.db.get_content(sha).unwrap().is_some();
+        assert_eq!(stored, kept, "archive of test {test}");
+    }
+    assert_eq!(svc.co.db.read(|s| s.tests().count()), 2);
+    // A streamed run's test that a cluster run was started on is kept.
+    let (run, _) = svc
+        .create_streamed_run(streamed(), &caller, None)
+        .unwrap_or_else(|e| panic!("create: {}", e.message));
+    let cluster = svc
+        .start_run(run.test_id, BTreeMap::new(), String::new(), 4)
+        .unwrap_or_else(|e| panic!("start: {}", e.message));
+    finish_and_wait(&svc, run.id).await;
+    stop_and_wait(&svc, cluster.id).await;
+    for _ in 0..2 {
+        let (next, _) = svc
+            .create_streamed_run(streamed(), &caller, None)
+            .unwrap_or_else(|e| panic!("create: {}", e.message));
+        finish_and_wait(&svc, next.id).await;
+    }
+    // The streamed run went first while the cluster run kept its test; a test with a run
+    // started on purpose is a test like any other, and stays.
+    assert!(svc.run(run.id).is_none() && svc.run(cluster.id).is_none());
+    assert!(
+        svc.get_test(run.test_id).is_some(),
+        "the cluster run's test went"
+    );
+}

@@ -135,7 +135,14 @@ pub enum Command {
     /// docs/rest-api.md#storage) drops the oldest ones so that the state stays bounded. Each run
     /// leaves the state with its place in its test's runs and its idempotency key. A run not
     /// there, or not finished, is refused, as are more than `MAX_FORGET` (1,000) at once.
-    ForgetRuns { run_ids: Vec<u64> },
+    ForgetRuns {
+        run_ids: Vec<u64>,
+        /// Tests made by streamed runs (each holds its run's script) forgotten with them: each
+        /// must have a streamed run among `run_ids` and no run left besides. Their archives
+        /// no other test has are dropped from the store.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        test_ids: Vec<u64>,
+    },
     /// `command`, applied once whatever the number of its copies committed: a write the
     /// controller sends again until it is committed (docs/ha.md#writes-sent-again). The first
     /// copy applies `command` and records `id`; a later copy with a recorded `id` changes

@@ -173,6 +173,11 @@ impl IdempotencyKeys {
         self.runs.retain(|_, r| !runs.contains(&r.id));
     }
 
+    /// Forgets the keys of tests that are forgotten (a streamed run's, with its run).
+    pub(super) fn forget_tests(&mut self, tests: &std::collections::BTreeSet<u64>) {
+        self.tests.retain(|_, r| !tests.contains(&r.id));
+    }
+
     pub(super) fn apply(&mut self, change: KeyChange) {
         let map = match change.kind {
             KeyKind::Test => &mut self.tests,

@@ -145,6 +145,26 @@ pub(super) fn put_content(
     Ok(())
 }
 
+/// Drops the stored archives `sha256s` (no test has them any more: a `ForgetRuns` forgot the
+/// streamed runs' tests that had them).
+pub(super) fn drop_content(
+    db: &Db,
+    txn: &WriteTransaction,
+    sha256s: &[String],
+) -> Result<(), StoreError> {
+    if sha256s.is_empty() {
+        return Ok(());
+    }
+    let mut t = txn
+        .open_table(CONTENT)
+        .map_err(|e| db.storage("opening the content table", e))?;
+    for sha in sha256s {
+        t.remove(sha.as_str())
+            .map_err(|e| db.storage("dropping an archive", e))?;
+    }
+    Ok(())
+}
+
 /// Bytes of the distinct archives of all tests (or one project's), and whether `sha256` is
 /// among them.
 fn archive_usage(state: &State, project_id: Option<u64>, sha256: Option<&str>) -> (u64, bool) {

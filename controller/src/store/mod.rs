@@ -317,6 +317,7 @@ impl Db {
             prepared
         };
         let index = prepared.index();
+        let freed = prepared.freed_archives().to_vec();
         let bytes = serde_json::to_vec(cmd).map_err(|source| StoreError::Encode {
             what: "a command",
             source,
@@ -330,7 +331,7 @@ impl Db {
             if let (Some(archive), Command::CreateTest { archive_sha256, .. }) = (archive, cmd) {
                 put_content(self, txn, &archive_sha256.to_ascii_lowercase(), archive)?;
             }
-            Ok(())
+            content::drop_content(self, txn, &freed)
         })?;
         // Cannot fail: the writer lock kept the state unchanged since `prepare`.
         let applied = self

@@ -119,6 +119,11 @@ impl SideStore for Db {
             .map_err(|e| e.to_string())
     }
 
+    fn drop_contents(&self, sha256s: &[String]) -> Result<(), String> {
+        self.write(|txn| content::drop_content(self, txn, sha256s))
+            .map_err(|e| e.to_string())
+    }
+
     fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, String> {
         let all = || -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
             let txn = self.begin_read()?;
