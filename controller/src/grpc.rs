@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use subtle::ConstantTimeEq;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
@@ -209,7 +208,7 @@ impl AgentLink for LinkService {
             return Ok(Response::new(out));
         }
         if let Some(t) = &self.token {
-            if !bool::from(reg.token.as_bytes().ct_eq(t.as_bytes())) {
+            if !crate::secret::matches(&reg.token, t) {
                 refuse("invalid join token (--token / VOLLEY_TOKEN)".into());
                 return Ok(Response::new(out));
             }

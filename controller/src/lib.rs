@@ -26,6 +26,7 @@ pub mod registry;
 pub mod replication;
 pub mod rest_listener;
 pub mod run;
+pub mod secret;
 pub mod server;
 pub mod service;
 pub mod service_error;

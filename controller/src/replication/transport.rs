@@ -174,7 +174,6 @@ impl PeerAuth {
     }
 
     fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        use subtle::ConstantTimeEq as _;
         let Some(token) = &self.0 else {
             return Ok(());
         };
@@ -184,7 +183,7 @@ impl PeerAuth {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+        if crate::secret::matches(presented, token) {
             Ok(())
         } else {
             Err(Status::unauthenticated(
