@@ -167,26 +167,36 @@ fn decode_archive(b64: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 pub(super) fn validate_name(name: Option<String>, form: &str) -> Result<String, ApiError> {
-    let name = name.ok_or_else(|| {
+    validate_text("name", name, form)
+}
+
+/// A short text field shown everywhere (a test's `name`, a streamed run's `entry`): present,
+/// not blank, at most 256 characters without control characters. Errors name `field`.
+pub(super) fn validate_text(
+    field: &str,
+    value: Option<String>,
+    form: &str,
+) -> Result<String, ApiError> {
+    let value = value.ok_or_else(|| {
         ApiError::bad_request(
             "missing_field",
-            format!("the test `name` is missing from the {form}"),
+            format!("the test `{field}` is missing from the {form}"),
         )
     })?;
-    let name = name.trim().to_string();
-    if name.is_empty() {
+    let value = value.trim().to_string();
+    if value.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_field",
-            "the test `name` is empty; give the test a name",
+            format!("the test `{field}` is empty; give the test a {field}"),
         ));
     }
-    if name.chars().count() > 256 || name.chars().any(char::is_control) {
+    if value.chars().count() > 256 || value.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_field",
-            "the test `name` must be at most 256 characters without control characters",
+            format!("the test `{field}` must be at most 256 characters without control characters"),
         ));
     }
-    Ok(name)
+    Ok(value)
 }
 
 /// The longest run note taken (characters): a sentence or a paragraph, not a document.

@@ -15,7 +15,9 @@ use volley_api::{
 use super::extract::{
     fmt_bytes, is_json, media_type, ok, read_body, run_id, AppState, CallerOf, PathParam, PROTOBUF,
 };
-use super::handlers::{idempotency_key, mark_replayed, validate_name, IDEMPOTENCY_KEY};
+use super::handlers::{
+    idempotency_key, mark_replayed, validate_name, validate_text, IDEMPOTENCY_KEY,
+};
 use super::ApiError;
 use crate::audit::AUDIT;
 
@@ -83,7 +85,7 @@ pub(super) async fn create(
     if !r.name.trim().is_empty() {
         r.name = validate_name(Some(r.name), "streamed run body")?;
     }
-    r.entry = validate_name(Some(r.entry), "streamed run body (`entry`)")?;
+    r.entry = validate_text("entry", Some(r.entry), "streamed run body")?;
     let (run, replayed) = app.svc.create_streamed_run(r, &caller, key)?;
     if replayed {
         tracing::info!(target: AUDIT, token = caller.user_id(), run = run.id, "streamed run create replayed (idempotency key seen)");

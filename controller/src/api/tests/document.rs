@@ -416,6 +416,11 @@ async fn streamed_run_routes_check_their_input() {
     )
     .await;
     assert_eq!(assert_error(&r, 400), "invalid_field");
+    // Each names its field.
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("`entry`"));
     // Bad ids → 400; a service without streamed runs → 501.
     let r = post(
         &app,
