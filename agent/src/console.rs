@@ -8,9 +8,10 @@
 //!   keys in alphabetical order;
 //! * raw: the message alone.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
@@ -24,6 +25,47 @@ static START: OnceLock<Instant> = OnceLock::new();
 /// Runs each write of a line, e.g. to lift a live progress display drawn on the same terminal
 /// while the line is written, as k6 prints its log lines above its progress bars.
 static AROUND_WRITE: OnceLock<fn(&mut dyn FnMut())> = OnceLock::new();
+
+/// The values of secrets the script read through `k6/secrets`: every log line shows
+/// [`REDACTED`] in their place, as k6 v1.1.0's do (docs/k6-compatibility.md#k6secrets).
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+/// Whether [`SECRETS`] holds any value (read on every line, without the lock).
+static REDACTING: AtomicBool = AtomicBool::new(false);
+
+/// What a secret's value reads as in log lines.
+pub const REDACTED: &str = "***SECRET_REDACTED***";
+
+/// Hides `value` in every log line from now on (an empty value hides nothing).
+pub fn redact(value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    if !secrets.iter().any(|s| s == value) {
+        secrets.push(value.to_string());
+    }
+    REDACTING.store(true, Ordering::SeqCst);
+}
+
+/// Whether a secret was read, so that log lines are redacted.
+pub fn redacting() -> bool {
+    REDACTING.load(Ordering::Relaxed)
+}
+
+/// `s` with every secret read so far replaced by [`REDACTED`], in the order they were read.
+fn redacted(s: &str) -> Cow<'_, str> {
+    if !redacting() {
+        return Cow::Borrowed(s);
+    }
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = Cow::Borrowed(s);
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
+        }
+    }
+    out
+}
 
 /// Sets, once, what every line's write runs inside: e.g. lifting a live progress display.
 pub fn set_around_write(around: fn(&mut dyn FnMut())) {
@@ -107,10 +149,21 @@ pub fn last_word(msg: &str) {
 
 /// Writes `line` to stderr as it is (no level or time), unless [`last_word`] was said.
 pub fn plain(line: &str) {
-    write_guarded(format!("{line}\n"), false);
+    write_guarded(format!("{}\n", redacted(line)), false);
 }
 
 fn write_line(level: &str, msg: &str, fields: &[(&str, &str)], last: bool) {
+    if redacting() {
+        let msg = redacted(msg);
+        let owned: Vec<(&str, Cow<'_, str>)> =
+            fields.iter().map(|(k, v)| (*k, redacted(v))).collect();
+        let fields: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        return write_formatted(level, &msg, &fields, last);
+    }
+    write_formatted(level, msg, fields, last);
+}
+
+fn write_formatted(level: &str, msg: &str, fields: &[(&str, &str)], last: bool) {
     let mut line = match format() {
         LogFormat::Json => json_line(level, msg, fields),
         LogFormat::Raw => msg.to_string(),
@@ -196,6 +249,20 @@ pub use volley_common::time::rfc3339;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As k6 v1.1.0 redacts: every occurrence, inside other text too, once the value was read.
+    #[test]
+    fn secrets_read_are_redacted_wherever_they_appear() {
+        let value = "volley-console-secret-7";
+        assert_eq!(redacted(&format!("x{value}y")), format!("x{value}y"));
+        redact(value);
+        redact("");
+        assert_eq!(
+            redacted(&format!("Bearer {value}, again {value}!")),
+            "Bearer ***SECRET_REDACTED***, again ***SECRET_REDACTED***!"
+        );
+        assert_eq!(redacted("nothing secret"), "nothing secret");
+    }
 
     /// The three forms, as `k6 run` v1.1.0 prints `console.warn('careful', 1)`.
     #[test]

@@ -25,5 +25,6 @@ pub mod run;
 pub mod sandbox;
 pub mod scenario;
 pub mod sched;
+pub mod secrets;
 pub mod vu;
 pub mod worker;

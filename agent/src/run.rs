@@ -30,6 +30,8 @@ pub struct VuSettings {
     pub options_json: serde_json::Value,
     /// The memory limit of each worker's QuickJS runtime (None: no limit).
     pub js_heap: Option<crate::capacity::JsHeapBudget>,
+    /// `--secret-source`s, read by `k6/secrets` (none on agents: docs/security.md#secrets).
+    pub secrets: Arc<crate::secrets::SecretSources>,
 }
 
 /// What test control reports to the engine.

@@ -69,6 +69,11 @@ pub struct RunArgs {
     /// Print debug output (console.debug).
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// A source of secrets for `k6/secrets` (repeatable): file=PATH (`key=value` lines),
+    /// mock=KEY=VALUE,...; add name=NAME to tell several apart and default to pick the one
+    /// `secrets.get` reads (docs/k6-compatibility.md#k6secrets).
+    #[arg(long = "secret-source", value_name = "TYPE=CONFIG")]
+    pub secret_source: Vec<String>,
     /// Address of the REST API (status, stop, metrics). Default localhost:6565; when given
     /// explicitly and it cannot be bound, the run exits with 106.
     #[arg(short = 'a', long)]
@@ -223,6 +228,14 @@ pub fn main(args: RunArgs) -> i32 {
             return code::INVALID_CONFIG;
         }
     };
+    let secrets = match volley_agent::secrets::SecretSources::parse(&args.secret_source) {
+        Ok(s) => s,
+        Err(e) => {
+            // k6's words, and k6's exit code for them.
+            log_error(&e.to_string());
+            return code::UNKNOWN;
+        }
+    };
     let mut env = BTreeMap::new();
     let process_env: BTreeMap<String, String> = std::env::vars().collect();
     if args.include_system_env_vars {
@@ -342,6 +355,7 @@ pub fn main(args: RunArgs) -> i32 {
         // Requests go where the script sends them (its blacklistIPs / blockHostnames aside).
         targets: Default::default(),
         remote_modules: crate::remote_modules::source(),
+        secrets,
     };
     let outcome = engine::run(req, control.clone(), observer.clone());
     if let Some(report) = &outcome.report {

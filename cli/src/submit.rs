@@ -196,9 +196,22 @@ pub struct SubmitArgs {
     /// With --wait: no end-of-test summary and no handleSummary().
     #[arg(long)]
     pub no_summary: bool,
+    /// Refused: secret sources are for `volley run` only (docs/security.md#secrets).
+    #[arg(long = "secret-source", value_name = "TYPE=CONFIG")]
+    pub secret_source: Vec<String>,
 }
 
+/// Why `submit` takes no `--secret-source`: the values would have to travel to the agents
+/// with the run, and a `file=` source would name a file on them.
+pub const NO_SECRET_SOURCES: &str = "--secret-source is for local runs (volley run): a \
+    cluster run sends its agents no secrets and lets no script name an agent's files \
+    (docs/security.md#secrets); drop the flag, or run the test with volley run";
+
 pub fn submit(a: SubmitArgs) -> i32 {
+    if !a.secret_source.is_empty() {
+        log_error(NO_SECRET_SOURCES);
+        return code::INVALID_CONFIG;
+    }
     // Signals are trapped before anything else: the first one aborts `control` (which stops
     // the script's first init at once), the second exits with 105.
     let control = Arc::new(RunControl::default());

@@ -687,6 +687,9 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         targets,
         // Only what the archive carries: an agent never downloads modules.
         remote_modules: crate::js::RemoteSource::bundled(archive.remote_sources()),
+        // A script must not reach an agent's files: a cluster run has no secret sources
+        // (docs/security.md#secrets).
+        secrets: Default::default(),
     };
     let interval = Duration::from_millis(u64::from(a.metrics_interval_ms.max(100)));
     let segment = a.segment.clone();

@@ -83,6 +83,8 @@ pub struct RunRequest {
     pub targets: volley_common::target::TargetPolicy,
     /// Where remote modules (`https://…` imports) come from; by default none are allowed.
     pub remote_modules: crate::js::RemoteSource,
+    /// `--secret-source`s for `k6/secrets` (a local run's only: docs/security.md#secrets).
+    pub secrets: Arc<crate::secrets::SecretSources>,
 }
 
 /// Events the engine reports while it runs (for banners and progress).
@@ -375,6 +377,7 @@ async fn run_async(
                 .max_js_heap
                 .clone()
                 .map(|(total, flag)| crate::capacity::JsHeapBudget::new(total, nworkers, flag)),
+            secrets: req.secrets.clone(),
         },
         http,
         io: io.clone(),

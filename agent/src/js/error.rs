@@ -43,10 +43,17 @@ impl JsError {
                 }
             }
             CaughtError::Value(v) => {
+                // Any other value as JS converts it to text (a Go error k6 rejects with reads
+                // as its message), as k6 prints it.
                 let s = v
                     .as_string()
                     .and_then(|s| s.to_string().ok())
                     .or_else(|| v.as_number().map(|n| n.to_string()))
+                    .or_else(|| {
+                        v.is_object()
+                            .then(|| v.get::<rquickjs::Coerced<String>>().ok().map(|c| c.0))
+                            .flatten()
+                    })
                     .unwrap_or_else(|| format!("{:?}", v.type_of()));
                 JsError::Exception {
                     message: s,

@@ -82,6 +82,7 @@ mod tls;
 mod webcrypto;
 mod websockets;
 mod wild;
+mod wild_fifth;
 mod wild_fourth;
 mod wild_second;
 mod wild_third;

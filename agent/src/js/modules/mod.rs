@@ -21,6 +21,7 @@ pub mod http;
 pub mod k6;
 pub mod metrics;
 pub mod natives;
+pub mod secrets;
 pub mod streams;
 pub mod timers;
 pub mod websockets;
@@ -65,12 +66,12 @@ pub const MODULES: &[K6Module] = &[
     websockets::MODULE,
     websockets::EXPERIMENTAL,
     grpc::MODULE,
+    secrets::MODULE,
 ];
 
 /// Modules k6 has and Volley does not (yet): named in the error so users know it is not a typo.
 pub const NOT_YET: &[&str] = &[
     "k6/browser",
-    "k6/secrets",
     "k6/experimental/browser",
     "k6/experimental/grpc",
     "k6/experimental/redis",
@@ -298,7 +299,7 @@ mod tests {
              supported modules: k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, \
              k6/crypto, k6/timers, k6/html, k6/experimental/fs, k6/experimental/csv, \
              k6/experimental/streams, k6/ws, \
-             k6/websockets, k6/experimental/websockets, k6/net/grpc"
+             k6/websockets, k6/experimental/websockets, k6/net/grpc, k6/secrets"
         );
         let e = find("k6/experimental/webcrypto").unwrap().err().unwrap();
         assert_eq!(

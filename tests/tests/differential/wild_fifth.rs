@@ -1,0 +1,34 @@
+//! The fifth sweep of `wild_*` cases: the differences the fourth sweep left listed (`k6/secrets`
+//! with `--secret-source`, the error a failed request throws and how it is worded), then
+//! scripts in the styles of published ones for what the earlier sweeps did not cover
+//! (docs/k6-compatibility.md#scripts-from-the-wild-fifth-sweep).
+
+use super::*;
+
+/// A case whose counts the script fixes, its checks and groups used in the same order by
+/// every VU, with a summary.
+fn exact(script: &'static str, exit_code: i32) -> Case {
+    Case {
+        script,
+        exit_code,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    }
+}
+
+#[test]
+fn wild_secrets_from_a_mock_and_a_file_source() {
+    let file = script_path("data/wild_secrets.env");
+    let file_source = format!(
+        "--secret-source=file=name=vault,filename={}",
+        file.display()
+    );
+    differential_with_flags(
+        &exact("wild_secrets.js", 0),
+        &[
+            "--secret-source=mock=api_token=tok-123,default",
+            &file_source,
+        ],
+    );
+}
