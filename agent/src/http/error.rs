@@ -77,13 +77,13 @@ impl RequestError {
     /// `k6/net/grpc`) say it: the full text of a refused target, Go's text for a refused
     /// connection, else the HTTP client's message.
     pub fn dial_text(&self, host: &str, port: u16) -> String {
-        if let Some(d) = &self.detail {
-            return d.clone();
-        }
         if self.code == TCP_DIAL_REFUSED {
             return format!("dial tcp {host}:{port}: connect: connection refused");
         }
-        self.message.clone()
+        match &self.detail {
+            Some(d) if self.code != DNS_NO_SUCH_HOST && self.code != TCP_DIAL_TIMEOUT => d.clone(),
+            _ => self.message.clone(),
+        }
     }
 
     pub fn new(code: u32, message: impl Into<String>) -> Self {
@@ -114,19 +114,29 @@ impl RequestError {
             || lower.contains("no such host")
             || lower.contains("nodename nor servname")
         {
-            Self::new(DNS_NO_SUCH_HOST, "lookup: no such host")
+            Self::no_such_host(host)
         } else {
             Self::new(DNS_GENERIC, format!("lookup {host}: {text}"))
         }
     }
 
-    /// A failed TCP connect to `addr`.
+    /// A name that resolved to nothing: k6's fixed message, and Go's text naming the name and
+    /// the DNS server asked (the first of `/etc/resolv.conf`, as Go's resolver asks it).
+    pub fn no_such_host(host: &str) -> Self {
+        Self::new(DNS_NO_SUCH_HOST, "lookup: no such host")
+            .with_detail(format!("lookup {host} on {}: no such host", dns_server()))
+    }
+
+    /// A failed TCP connect to `addr`; Go's text (`dial tcp 127.0.0.1:1: connect: connection
+    /// refused`) is what k6 logs and throws.
     pub fn from_connect(addr: &str, err: &io::Error) -> Self {
         match err.kind() {
             io::ErrorKind::ConnectionRefused => {
                 Self::new(TCP_DIAL_REFUSED, "dial: connection refused")
+                    .with_detail(format!("dial tcp {addr}: connect: connection refused"))
             }
-            io::ErrorKind::TimedOut => Self::new(TCP_DIAL_TIMEOUT, "dial: i/o timeout"),
+            io::ErrorKind::TimedOut => Self::new(TCP_DIAL_TIMEOUT, "dial: i/o timeout")
+                .with_detail(format!("dial tcp {addr}: i/o timeout")),
             _ => match err.raw_os_error() {
                 Some(errno) => Self::new(
                     TCP_DIAL_UNKNOWN_ERRNO,
@@ -280,6 +290,25 @@ pub enum HttpSetupError {
     Options(String),
 }
 
+/// The DNS server Go's resolver asks first, as its errors name it: the first `nameserver` of
+/// `/etc/resolv.conf` with port 53 (Go's default, `127.0.0.1:53`, without one).
+fn dns_server() -> &'static str {
+    static SERVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        first_nameserver(&conf)
+    })
+}
+
+fn first_nameserver(conf: &str) -> String {
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .find_map(|ip| ip.parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53).to_string())
+        .unwrap_or_else(|| "127.0.0.1:53".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +328,10 @@ mod tests {
         assert_eq!(
             (e.code, e.message.as_str()),
             (1212, "dial: connection refused")
+        );
+        assert_eq!(
+            e.detail.as_deref(),
+            Some("dial tcp 127.0.0.1:1: connect: connection refused")
         );
 
         let timeout = io::Error::from(io::ErrorKind::TimedOut);
@@ -352,6 +385,17 @@ mod tests {
             io::Error::other("failed to lookup address information: Name or service not known");
         let e = RequestError::from_dns("nope.invalid", &missing);
         assert_eq!((e.code, e.message.as_str()), (1101, "lookup: no such host"));
+        let detail = e.detail.unwrap_or_default();
+        assert!(
+            detail.starts_with("lookup nope.invalid on ") && detail.ends_with(":53: no such host"),
+            "{detail}"
+        );
+        assert_eq!(
+            first_nameserver("# x\nsearch a\nnameserver 10.255.255.53\nnameserver 1.1.1.1\n"),
+            "10.255.255.53:53"
+        );
+        assert_eq!(first_nameserver("nameserver ::1\n"), "[::1]:53");
+        assert_eq!(first_nameserver(""), "127.0.0.1:53");
         let other = io::Error::other("Temporary failure in name resolution");
         let e = RequestError::from_dns("x.test", &other);
         assert_eq!(e.code, DNS_GENERIC);

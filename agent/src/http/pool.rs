@@ -262,10 +262,7 @@ pub(crate) async fn dial_checked(
             .collect(),
     };
     if addrs.is_empty() {
-        return Err(RequestError::new(
-            super::error::DNS_NO_SUCH_HOST,
-            "lookup: no such host",
-        ));
+        return Err(RequestError::no_such_host(bare));
     }
 
     // Every address this connection might dial is checked, after DNS: a name that resolves

@@ -32,3 +32,8 @@ fn wild_secrets_from_a_mock_and_a_file_source() {
         ],
     );
 }
+
+#[test]
+fn wild_failed_requests_throw_and_reject_with_gos_error() {
+    differential(&exact("wild_request_error_class.js", 0));
+}

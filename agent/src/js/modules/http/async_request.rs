@@ -117,7 +117,7 @@ fn settle<'js>(
     match finish(ctx, vu, &p, hops, shapes) {
         Ok(res) => resolve.call::<_, ()>((res,)),
         Err(rquickjs::Error::Exception) => {
-            let e = ctx.catch();
+            let e = super::rejection(ctx, ctx.catch())?;
             reject.call::<_, ()>((e,))
         }
         Err(e) => Err(e),

@@ -389,6 +389,38 @@ export class Response {
 // response from them directly (no copy of ~20 properties, no shape lookups per property).
 const SHAPES = V.responseShapes(Response.prototype);
 
+// A failed request's error as k6 throws it (docs/k6-compatibility.md#request-errors): a GoError
+// whose `value` is Go's error, a `url.Error` of `op` and `url` (its inner error shows as `{}`),
+// for a URL k6 cannot parse (`code` 1020) k6's own error around Go's parse error, and for a
+// param k6 refuses (`op` null) nothing.
+V.httpFailure = (text, op, url, code) => {
+  const e = new (more().GoError)(text);
+  if (code === 1020) {
+    const written = /^invalid URL: parse "(.*)": /.exec(text);
+    e.value = { code, message: text, original_error: { op: 'parse', url: written ? written[1] : '', err: {} } };
+  } else {
+    e.value = op === null ? {} : { op, url, err: {} };
+  }
+  return e;
+};
+
+// What `http.asyncRequest` rejects with: the Go error itself, a plain object of its fields and
+// methods that converts to its text (no `GoError:` before it).
+V.httpRejection = (e) => {
+  const text = e.message;
+  const value = e.value || {};
+  const out = Object.assign({}, value);
+  out.error = () => text;
+  if ('op' in value) {
+    // k6 wraps a timeout in its own error, which Go's `Timeout()` does not see through.
+    out.temporary = () => false;
+    out.timeout = () => false;
+  }
+  if ('op' in value || 'code' in value) out.unwrap = () => value.err || value.original_error;
+  Object.defineProperty(out, Symbol.toPrimitive, { value: () => text });
+  return out;
+};
+
 function send(method, url, body, params) {
   // No params and a plain URL and body (most calls): skip building a request object.
   if ((params === undefined || params === null) && typeof url === 'string'

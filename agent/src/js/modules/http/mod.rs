@@ -164,7 +164,55 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
         )?,
     )?;
 
+    // http.js sets these to its makers of a failed request's errors (the classes are JS's).
+    v.set(FAILURE, Value::new_undefined(ctx.clone()))?;
+    v.set(REJECTION, Value::new_undefined(ctx.clone()))?;
     jar::install(ctx, v, &h)
+}
+
+/// The `__volley` property holding http.js's maker of the GoError a failed request throws.
+const FAILURE: &str = "httpFailure";
+/// The `__volley` property holding http.js's maker of what a failed `asyncRequest` rejects
+/// with, from that GoError.
+const REJECTION: &str = "httpRejection";
+
+/// Throws a failed request's error as k6 does: a GoError of `text` carrying Go's error (`op`,
+/// `url`; `op` None for a param k6 refused), made by http.js.
+fn throw_failure(
+    ctx: &Ctx<'_>,
+    text: &str,
+    op: Option<&str>,
+    url: &str,
+    code: u32,
+) -> rquickjs::Error {
+    let made = ctx
+        .globals()
+        .get::<_, Object>("__volley")
+        .and_then(|v| v.get::<_, Function>(FAILURE))
+        .and_then(|f| f.call::<_, Value>((text, op, url, code)));
+    match made {
+        Ok(e) => ctx.throw(e),
+        Err(e) => e,
+    }
+}
+
+/// What an `asyncRequest` rejects with for the error `finish` threw: a failed request's Go
+/// error as a plain object (k6 rejects with the error itself); anything else as it is.
+pub(super) fn rejection<'js>(ctx: &Ctx<'js>, thrown: Value<'js>) -> R<Value<'js>> {
+    let is_failure = thrown
+        .as_object()
+        .is_some_and(|o| o.contains_key("value").unwrap_or(false));
+    if !is_failure {
+        return Ok(thrown);
+    }
+    let v: Object = ctx.globals().get("__volley")?;
+    v.get::<_, Function>(REJECTION)?.call((thrown,))
+}
+
+/// A method as Go's `url.Error` names it: the first letter as written, the rest lower case.
+fn go_op(method: &str) -> String {
+    let (first, rest) = method.split_at(method.len().min(1));
+    format!("{first}{}", rest.to_ascii_lowercase())
 }
 
 fn ensure_can_request(ctx: &Ctx<'_>, vu: &VuCtx) -> R<()> {
@@ -252,9 +300,11 @@ fn finish<'js>(
         }
         let shown = f.detail.as_deref().unwrap_or(&f.error);
         if (f.recorded && throw) || (!f.recorded && run_throws) {
-            return Err(Exception::throw_message(ctx, shown));
+            let op = f.recorded.then(|| go_op(p.req.method.as_str()));
+            let url = f.url.as_deref().unwrap_or_default();
+            return Err(throw_failure(ctx, shown, op.as_deref(), url, f.code));
         }
-        crate::console::log("warning", "Request Failed", &[("error", shown)]);
+        warn_failed(shown);
         return response_object(ctx, p, unsent, None, shapes);
     }
     for (i, hop) in hops.iter().enumerate() {
@@ -269,34 +319,42 @@ fn finish<'js>(
             "the HTTP client returned no response",
         ));
     };
-    let failure = failure_text(&last);
-    if let Some(e) = &failure {
+    if let Some(error) = &last.error {
+        // Go's `url.Error`: the method, the URL of the request that failed (a redirect's
+        // target after redirects) and Go's text of the error.
+        let op = go_op(&last.method);
+        let url = match (&p.shown_url, first_url.is_none()) {
+            (Some(shown), true) => shown.to_string(),
+            _ => last.url.to_string(),
+        };
+        let why = last.error_detail.as_deref().unwrap_or(error);
+        // A body k6 could not decompress is its own error, not the client's.
+        let text = if last.error_code == crate::http::error::DECOMPRESSION {
+            why.to_string()
+        } else {
+            format!("{op} \"{url}\": {why}")
+        };
         if throw {
-            return Err(Exception::throw_message(ctx, e));
+            return Err(throw_failure(ctx, &text, Some(&op), &url, last.error_code));
         }
-        crate::console::log(
-            "warning",
-            &format!("Request Failed: {e}"),
-            &[("error", e.as_str())],
-        );
+        warn_failed(&text);
     }
     response_object(ctx, p, last, first_url, shapes)
 }
 
-/// What a failed request logs and throws: its error, or, when the error has a longer
-/// explanation (a blocked target), that explanation in Go's `Get "URL": …` form, as k6 words it.
-fn failure_text(ex: &HttpExchange) -> Option<String> {
-    let error = ex.error.as_ref()?;
-    Some(match &ex.error_detail {
-        Some(detail) => {
-            let mut method = ex.method.to_ascii_lowercase();
-            if let Some(first) = method.get_mut(..1) {
-                first.make_ascii_uppercase();
-            }
-            format!("{method} \"{}\": {detail}", ex.url)
-        }
-        None => error.clone(),
-    })
+/// k6's warning for a request that failed and does not throw: its Go error in the `error`
+/// field. Once the script read a secret, k6's logger no longer shows that error (a Go value,
+/// not text, which it cannot redact) and says so in its place.
+fn warn_failed(text: &str) {
+    const HIDDEN: &str = "Had a logrus.fields value with type *url.Error, please report that \
+                          this is unsupported and will be redacted in all logs in case it \
+                          contains secrets";
+    let shown = if crate::console::redacting() {
+        HIDDEN
+    } else {
+        text
+    };
+    crate::console::log("warning", "Request Failed", &[("error", shown)]);
 }
 
 fn is_expected(ranges: &[(u16, u16)], status: u16) -> bool {
@@ -870,9 +928,10 @@ mod vu_tests {
         let e = throwing
             .run("import http from 'k6/http'; http.get('ftp://x/');")
             .unwrap_err();
+        // k6 throws Go's error as a GoError.
         assert_eq!(
             e.to_string(),
-            "Get \"ftp://x/\": unsupported protocol scheme \"ftp\""
+            "GoError: Get \"ftp://x/\": unsupported protocol scheme \"ftp\""
         );
     }
 }
