@@ -25,6 +25,7 @@ use crate::run::RunShared;
 use crate::sandbox::FileScope;
 use crate::scenario::Job;
 use crate::worker::{WorkerLocal, WorkerMsg};
+use volley_common::metrics::TagSet;
 
 pub use crate::js::vu_ctx::Phase;
 
@@ -405,6 +406,8 @@ fn call_export<'js>(
             _ => String::new(),
         };
         st.base_tags = None;
+        st.bytes_sent = 0;
+        st.bytes_received = 0;
     }
     let f: Function = ns.get(func).map_err(|_| {
         JsError::Load(format!(
@@ -417,6 +420,11 @@ fn call_export<'js>(
         .catch(ctx)
         .map_err(|e| JsError::from_caught(e, ctx));
     let r = settle(ctx, vu, called);
+    if matches!(phase, Phase::Setup | Phase::Teardown) {
+        // k6 counts the bytes of setup's and teardown's requests too, also when they throw or
+        // abort the test.
+        emit_data_counts(vu, SystemTime::now());
+    }
     let out = match r {
         Ok(v) => json_stringify(ctx, v),
         Err(e) => Err(e),
@@ -572,15 +580,14 @@ fn leave_groups(st: &mut IterState) {
     }
 }
 
-/// Emits the per-iteration metrics k6 emits: data_sent, data_received, and for complete
-/// iterations (or the one that called `exec.test.abort()`) iteration_duration and iterations.
-fn end_of_iteration(vu: &VuCtx, start: Instant, start_wall: SystemTime, full: bool) {
+/// Emits `data_sent` and `data_received` for what the VU's requests sent and received since
+/// the iteration (or setup, or teardown) began; returns the tags they carry.
+fn emit_data_counts(vu: &VuCtx, now: SystemTime) -> TagSet {
     let tags = vu.tags_with(&[]);
     let (sent, recv) = {
         let st = vu.state.borrow();
         (st.bytes_sent, st.bytes_received)
     };
-    let now = SystemTime::now();
     vu.emit_all(
         &tags,
         now,
@@ -589,6 +596,13 @@ fn end_of_iteration(vu: &VuCtx, start: Instant, start_wall: SystemTime, full: bo
             (builtin::DATA_RECEIVED, recv as f64),
         ],
     );
+    tags
+}
+
+/// Emits the per-iteration metrics k6 emits: data_sent, data_received, and for complete
+/// iterations (or the one that called `exec.test.abort()`) iteration_duration and iterations.
+fn end_of_iteration(vu: &VuCtx, start: Instant, start_wall: SystemTime, full: bool) {
+    let tags = emit_data_counts(vu, SystemTime::now());
     if full {
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         vu.emit_all(

@@ -37,3 +37,8 @@ fn wild_secrets_from_a_mock_and_a_file_source() {
 fn wild_failed_requests_throw_and_reject_with_gos_error() {
     differential(&exact("wild_request_error_class.js", 0));
 }
+
+#[test]
+fn wild_setup_aborts_the_test_and_its_requests_still_count() {
+    differential(&exact("wild_setup_abort.js", 108));
+}
