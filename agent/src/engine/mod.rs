@@ -372,7 +372,11 @@ async fn run_async(
             throw: resolved.throw,
             min_iteration_duration: (!resolved.min_iteration_duration.is_zero())
                 .then_some(resolved.min_iteration_duration),
-            options_json: script::mark_spelled(resolved.to_json(), fi.options_json.as_deref()),
+            options_json: script::mark_spelled(
+                resolved.to_json(),
+                fi.options_json.as_deref(),
+                &resolved.options,
+            ),
             js_heap: req
                 .max_js_heap
                 .clone()

@@ -66,11 +66,32 @@ pub(super) fn resolve_options(fi: &FirstInit, req: &RunRequest) -> Result<Resolv
 
 /// Marks each scenario of the resolved `options` that the script itself defined with the fields
 /// it spelled out (`"__spelled": [...]`): `exec.test.options` shows such a field even when it
-/// equals k6's default, as k6 does (docs/k6-compatibility.md#strictness).
+/// equals k6's default, as k6 does (docs/k6-compatibility.md#strictness). The scenario the
+/// shortcuts make (no `scenarios` anywhere) shows its VUs whenever `vus` was set (by the
+/// script, `K6_VUS` or `--vus`), as k6 copies `vus` into it: `{vus: 1, iterations: 1}` shows
+/// `vus: 1`.
 pub(super) fn mark_spelled(
     mut options: serde_json::Value,
     script_options: Option<&str>,
+    consolidated: &volley_common::options::Options,
 ) -> serde_json::Value {
+    if consolidated.scenarios.is_none() && consolidated.vus.is_some() {
+        if let Some(default) = options
+            .get_mut("scenarios")
+            .and_then(|s| s.get_mut(volley_common::options::DEFAULT_SCENARIO_NAME))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            let field = match default.get("executor").and_then(serde_json::Value::as_str) {
+                Some("ramping-vus") => "startVUs",
+                _ => "vus",
+            };
+            default.insert(
+                "__spelled".into(),
+                vec![serde_json::Value::from(field)].into(),
+            );
+        }
+        return options;
+    }
     let raw: Option<serde_json::Value> = script_options.and_then(|s| serde_json::from_str(s).ok());
     let raw_scenarios = raw
         .as_ref()

@@ -42,3 +42,8 @@ fn wild_failed_requests_throw_and_reject_with_gos_error() {
 fn wild_setup_aborts_the_test_and_its_requests_still_count() {
     differential(&exact("wild_setup_abort.js", 108));
 }
+
+#[test]
+fn wild_rest_crud_with_every_method_and_the_shortcuts_scenario() {
+    differential(&exact("wild_rest_crud.js", 0));
+}
