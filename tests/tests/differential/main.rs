@@ -269,7 +269,14 @@ struct Servers<'a> {
 
 /// Runs `script` under `tool` against `servers`, in `dir` (so relative files land there), with
 /// the case's own flags (`args`) after the harness's.
-fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path, args: &[&str]) -> Outcome {
+fn run_tool(
+    tool: Tool,
+    script: &Path,
+    servers: &Servers,
+    dir: &Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> Outcome {
     let out_file = dir.join(format!("{}-summary.json", tool.name()));
     let mut cmd = match tool {
         Tool::K6 => {
@@ -318,6 +325,10 @@ fn run_tool(tool: Tool, script: &Path, servers: &Servers, dir: &Path, args: &[&s
         }
     }
     cmd.env("K6_NO_USAGE_REPORT", "true");
+    // The case's own variables (`K6_VUS` …), set as a CI job sets them.
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
     if let Some(ca) = servers.module_ca {
         // Both trust the module server's CA; Volley caches its downloads in the case's folder.
         cmd.env("SSL_CERT_FILE", ca);
@@ -527,6 +538,12 @@ fn differential(case: &Case) {
 /// Like [`differential`], with command-line flags both tools get (`-e`, `--vus` …), as CI
 /// pipelines pass them.
 fn differential_with_flags(case: &Case, args: &[&str]) {
+    differential_with_env(case, args, &[]);
+}
+
+/// Like [`differential_with_flags`], with environment variables both tools get (k6's `K6_*`
+/// option variables, as a CI job sets them).
+fn differential_with_env(case: &Case, args: &[&str], vars: &[(&str, &str)]) {
     if !k6_ready() {
         return;
     }
@@ -590,10 +607,10 @@ fn differential_with_flags(case: &Case, args: &[&str]) {
     };
 
     let started = Instant::now();
-    let k6 = run_tool(Tool::K6, &script, &servers, &dir, args);
+    let k6 = run_tool(Tool::K6, &script, &servers, &dir, args, vars);
     let k6_time = started.elapsed();
     let started = Instant::now();
-    let volley = run_tool(Tool::Volley, &script, &servers, &dir, args);
+    let volley = run_tool(Tool::Volley, &script, &servers, &dir, args, vars);
     let volley_time = started.elapsed();
     eprintln!(
         "{}: k6 exit {} in {k6_time:.2?}, volley exit {} in {volley_time:.2?}",
