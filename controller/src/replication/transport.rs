@@ -916,6 +916,123 @@ mod tests {
         server.abort();
     }
 
+    /// A TCP proxy to `upstream` on a port of its own, and how many connections it took.
+    async fn counting_proxy(
+        upstream: std::net::SocketAddr,
+    ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+            }
+        });
+        (at, count)
+    }
+
+    /// Waits for the batch of `term` to be delivered.
+    async fn delivered(rx: &mut mpsc::Receiver<Message>, term: u64) {
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert_eq!(
+            got.ok().flatten().map(|m| m.term),
+            Some(term),
+            "batch of term {term}"
+        );
+    }
+
+    /// A flood of silent connections (TCP only, not a byte sent) at the Raft port evicts only
+    /// itself: a peer linked before it, and a peer that dials in the middle of it, keep their
+    /// connections and every batch they send is delivered at the first try
+    /// (`grpc_listener/slots.rs`: the least advanced connection makes room first).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_silent_connections_does_not_evict_a_peer_from_the_raft_port() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = mpsc::channel(64);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerService::server(
+                    2,
+                    tx,
+                    TransportLimits::default(),
+                    ApiBook::default(),
+                    PeerAuth::new(Some("s3cret-peer-token".into())),
+                ))
+                .serve_with_incoming(incoming(listener, None)),
+        );
+        // Each peer dials through a proxy that counts its connections: one each means none
+        // was closed (a peer whose connection is closed dials again, and its batches still
+        // arrive).
+        let (early_at, early_dials) = counting_proxy(addr).await;
+        let (late_at, late_dials) = counting_proxy(addr).await;
+        let peer = |from: u64, at: std::net::SocketAddr| {
+            PeerClient::new(from, 2, format!("http://{at}"), TransportLimits::default())
+                .identify(format!("http://c{from}:6565"), Some("s3cret-peer-token"))
+        };
+        let mut early = peer(1, early_at);
+        early
+            .send(&[msg(1, 2, 1)])
+            .await
+            .expect("the first peer links");
+        delivered(&mut rx, 1).await;
+        // 600 silent connections, held open, nine times the port's slots (fewer than the
+        // open-files limit of this process, which serves the port too).
+        const FLOOD: usize = 600;
+        let flood = tokio::spawn(async move {
+            let mut held = Vec::with_capacity(FLOOD);
+            for _ in 0..FLOOD {
+                if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+                    held.push(s);
+                }
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+            held
+        });
+        let mut late = peer(3, late_at);
+        let mut term = 1;
+        while !flood.is_finished() {
+            term += 1;
+            early
+                .send(&[msg(1, 2, term)])
+                .await
+                .expect("the early peer stays");
+            delivered(&mut rx, term).await;
+            term += 1;
+            late.send(&[msg(3, 2, term)])
+                .await
+                .expect("the late peer gets in and stays");
+            delivered(&mut rx, term).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let held = flood.await.unwrap();
+        assert!(
+            held.len() > MAX_PEER_CONNECTIONS * 8,
+            "{} connections",
+            held.len()
+        );
+        assert!(term > 10, "only {term} batches during the flood");
+        early
+            .send(&[msg(1, 2, 1_000)])
+            .await
+            .expect("the early peer stays");
+        delivered(&mut rx, 1_000).await;
+        let dials =
+            |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            (dials(&early_dials), dials(&late_dials)),
+            (1, 1),
+            "connections each peer made (early, late)"
+        );
+        server.abort();
+    }
+
     /// A node serves the archives it holds by hash, in bounded chunks, to a peer with the
     /// group's token; the fetcher refuses an archive of another size and reports one the node
     /// does not hold.
