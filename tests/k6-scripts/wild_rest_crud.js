@@ -24,6 +24,11 @@ export default function () {
       'echoes the body': (r) => r.json('json.price') === 9.5 && r.json().json.tags.length === 2,
       'content type header': (r) => r.headers['Content-Type'] === 'application/json',
       'timings add up': (r) => r.timings.duration >= r.timings.waiting && r.timings.duration >= 0,
+      // Suites log `JSON.stringify(res.timings)` and whole responses: k6's key order.
+      'timings logged in k6\'s order': (r) => Object.keys(JSON.parse(JSON.stringify(r.timings))).join()
+        === 'duration,blocked,looking_up,connecting,tls_handshaking,sending,waiting,receiving',
+      'a response logged in k6\'s order': (r) => Object.keys(JSON.parse(JSON.stringify(r))).join()
+        === 'remote_ip,remote_port,url,status,status_text,proto,headers,cookies,body,timings,tls_version,tls_cipher_suite,ocsp,error,error_code,request',
     });
   });
   group('update', () => {

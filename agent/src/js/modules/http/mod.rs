@@ -617,22 +617,23 @@ mod vu_tests {
             out[0][0], out[0][1],
             "reading the lazy properties first changes nothing"
         );
+        // k6 v1.1.0's order.
         let keys = serde_json::json!([
-            "status",
-            "status_text",
-            "url",
-            "proto",
             "remote_ip",
             "remote_port",
+            "url",
+            "status",
+            "status_text",
+            "proto",
+            "headers",
+            "cookies",
+            "body",
+            "timings",
             "tls_version",
             "tls_cipher_suite",
             "ocsp",
             "error",
             "error_code",
-            "body",
-            "headers",
-            "cookies",
-            "timings",
             "request"
         ]);
         assert_eq!(out[1], keys);

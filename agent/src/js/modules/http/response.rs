@@ -37,27 +37,29 @@ fn status_text(code: u16) -> String {
     out
 }
 
-/// The properties of a response, in order (the template made by `responseShapes`).
+/// The properties of a response, in the order k6 v1.1.0 lists them (its Go struct's fields:
+/// `Object.keys(res)`, `JSON.stringify(res)`); the template made by `responseShapes`.
 const RESPONSE_KEYS: [Key; 16] = [
-    Key::Status,
-    Key::StatusText,
-    Key::Url,
-    Key::Proto,
     Key::RemoteIp,
     Key::RemotePort,
+    Key::Url,
+    Key::Status,
+    Key::StatusText,
+    Key::Proto,
+    Key::Headers,
+    Key::Cookies,
+    Key::Body,
+    Key::Timings,
     Key::TlsVersion,
     Key::TlsCipherSuite,
     Key::Ocsp,
     Key::Error,
     Key::ErrorCode,
-    Key::Body,
-    Key::Headers,
-    Key::Cookies,
-    Key::Timings,
     Key::Request,
 ];
-/// The properties of `res.timings`, in order.
+/// The properties of `res.timings`, in k6 v1.1.0's order (`JSON.stringify(res.timings)`).
 const TIMINGS_KEYS: [Key; 8] = [
+    Key::Duration,
     Key::Blocked,
     Key::LookingUp,
     Key::Connecting,
@@ -65,7 +67,6 @@ const TIMINGS_KEYS: [Key; 8] = [
     Key::Sending,
     Key::Waiting,
     Key::Receiving,
-    Key::Duration,
 ];
 /// The properties of `res.request`, in order.
 const REQUEST_KEYS: [Key; 5] = [Key::Method, Key::Url, Key::Headers, Key::Body, Key::Cookies];
@@ -242,6 +243,7 @@ pub(super) fn response_object<'js>(
     let mut t = Raw::new(ctx);
     // `looking_up` is always 0: k6 v1.1.0 still lists it, but DNS time is part of `blocked`.
     for n in [
+        tm.duration,
         tm.blocked,
         0.0,
         tm.connecting,
@@ -249,14 +251,14 @@ pub(super) fn response_object<'js>(
         tm.sending,
         tm.waiting,
         tm.receiving,
-        tm.duration,
     ] {
         t.number(n)?;
     }
     let timings = t.object_like(&shapes.timings)?;
     let mut o = Raw::new(ctx);
-    o.int(i32::from(ex.status))?;
-    o.string(&status_text(ex.status))?;
+    // In RESPONSE_KEYS's order.
+    o.string(ex.remote_ip.as_str())?;
+    o.int(i32::from(ex.remote_port))?;
     // The URL as written (a failure) or as k6 shows it (not redirected: the request's own).
     let written = match &p.failure {
         Some(f) => f.url.as_deref(),
@@ -264,18 +266,18 @@ pub(super) fn response_object<'js>(
         None => None,
     };
     o.string(written.unwrap_or(ex.url.as_str()))?;
+    o.int(i32::from(ex.status))?;
+    o.string(&status_text(ex.status))?;
     o.string(ex.proto.as_str())?;
-    o.string(ex.remote_ip.as_str())?;
-    o.int(i32::from(ex.remote_port))?;
+    o.undefined()?; // headers
+    o.undefined()?; // cookies
+    o.value(body)?;
+    o.value(timings.into_value())?;
     o.string(ex.tls_version.as_deref().unwrap_or_default())?;
     o.string(ex.tls_cipher_suite.as_deref().unwrap_or_default())?;
     o.undefined()?; // ocsp
     o.string(ex.error.as_deref().unwrap_or_default())?;
     o.value(ex.error_code.into_js(ctx)?)?;
-    o.value(body)?;
-    o.undefined()?; // headers
-    o.undefined()?; // cookies
-    o.value(timings.into_value())?;
     o.undefined()?; // request
     let parts = Lazy::new(
         ctx,
