@@ -359,7 +359,23 @@ fn an_mtls_cluster_runs_over_https_and_refuses_what_it_must() {
         &tmp,
     );
     wait_line(&plain, "speaks TLS: use https://", Duration::from_secs(15));
-    drop((bare, stranger, plain));
+    // An agent that does not trust the controller's certificate — no --ca, or the CA of
+    // another cluster — does not link: its TLS handshake fails, and it is told to give --ca.
+    let mut distrustful = Vec::new();
+    for (name, trust) in [("no-ca", None), ("wrong-ca", Some(other.join("ca.crt")))] {
+        let mut args = vec!["--cert", s(&cert), "--key", s(&key), "--name", name];
+        if let Some(ca) = &trust {
+            args.extend(["--ca", s(ca)]);
+        }
+        let a = agent(&grpc, &args, &tmp);
+        wait_line(
+            &a,
+            "is not signed by a CA this client trusts: give --ca",
+            Duration::from_secs(15),
+        );
+        distrustful.push(a);
+    }
+    drop((bare, stranger, plain, distrustful));
 
     // Certificates replaced on disk: new connections get the new one within the poll, without
     // a restart. The new pair is of another CA, so the handshake trusts both.

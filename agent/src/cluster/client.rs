@@ -6,16 +6,14 @@
 //! controller for `orphan_after` it stops its load by itself (the dead-man switch), because
 //! nobody would be in charge of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use volley_common::archive::Archive;
 use volley_common::exit::AbortReason;
-use volley_common::options::Options;
 use volley_proto as pb;
 use volley_proto::agent_link_client::AgentLinkClient;
 use volley_proto::batch_clock::{BatchClock, Span};
@@ -65,6 +63,10 @@ pub struct AgentConfig {
 struct Outbox {
     session: Mutex<Option<mpsc::Sender<pb::AgentMessage>>>,
     events: Mutex<Vec<pb::AgentMessage>>,
+    /// The FAILEDs of assignments refused before anything of their run was set up, replayed
+    /// like events but kept apart and bounded ([`MAX_REFUSALS`]): `events` lives until the next
+    /// run, so a controller sending bad assignments in a loop grew it without end.
+    refusals: Mutex<VecDeque<pb::AgentMessage>>,
     unacked: Mutex<BTreeMap<u64, pb::AgentMessage>>,
     /// Told of batches sent and acknowledged, and of the run served.
     status: Arc<AgentStatus>,
@@ -73,11 +75,16 @@ struct Outbox {
 /// Unacknowledged batches kept at most (beyond that the oldest are dropped, with a warning).
 const MAX_UNACKED: usize = 36_000;
 
+/// Refusals of assignments kept for replay (the oldest are dropped beyond): a real controller
+/// assigns one run at a time.
+const MAX_REFUSALS: usize = 64;
+
 impl Outbox {
     fn new(status: Arc<AgentStatus>) -> Self {
         Outbox {
             session: Mutex::default(),
             events: Mutex::default(),
+            refusals: Mutex::default(),
             unacked: Mutex::default(),
             status,
         }
@@ -131,6 +138,20 @@ impl Outbox {
         }
     }
 
+    /// Records the FAILED of a refused assignment (bounded) and sends it if connected.
+    async fn refuse(&self, m: pb::AgentMessage) {
+        {
+            let mut kept = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            kept.push_back(m.clone());
+            while kept.len() > MAX_REFUSALS {
+                kept.pop_front();
+            }
+        }
+        if let Some(tx) = self.session_tx() {
+            let _ = tx.send(m).await;
+        }
+    }
+
     /// The controller merged run `run_id`'s batches up to `seq`. The batches kept are all of
     /// one run (`new_run` clears them), so an acknowledgement naming another run — a late one
     /// for the run before, sent just as this one started — drops nothing: it would otherwise
@@ -151,8 +172,16 @@ impl Outbox {
         self.status.set_unacked(u.len());
     }
 
-    /// A new connection: replay the run's events, then the unacknowledged batches.
+    /// A new connection: replay the refusals and the run's events, then the unacknowledged
+    /// batches.
     async fn attach(&self, tx: mpsc::Sender<pb::AgentMessage>) {
+        let refusals: Vec<pb::AgentMessage> = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
         let events = self
             .events
             .lock()
@@ -165,7 +194,7 @@ impl Outbox {
             .values()
             .cloned()
             .collect();
-        for m in events.into_iter().chain(batches) {
+        for m in refusals.into_iter().chain(events).chain(batches) {
             if tx.send(m).await.is_err() {
                 return;
             }
@@ -599,7 +628,7 @@ fn event(run_id: u64, phase: pb::RunPhase) -> pb::RunEvent {
 
 /// Starts an assigned run: extracts the archive, runs the engine on a thread of its own, and
 /// relays its events and metric batches to the controller.
-fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared) {
+fn start_run(cfg: &AgentConfig, mut a: pb::Assign, tx: Arc<Outbox>, current: Shared) {
     let run_id = a.run_id;
     let fail = |why: String| {
         let tx = tx.clone();
@@ -607,7 +636,7 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
             let mut e = event(run_id, pb::RunPhase::Failed);
             e.message = why.clone();
             e.abort = Some(AbortReason::System { message: why }.into());
-            let _ = tx.send(msg(pb::agent_message::Body::Event(e))).await;
+            tx.refuse(msg(pb::agent_message::Body::Event(e))).await;
         });
     };
     if tx.status.draining() {
@@ -621,40 +650,36 @@ fn start_run(cfg: &AgentConfig, a: pb::Assign, tx: Arc<Outbox>, current: Shared)
         fail(format!("agent {} is busy with another run", cfg.name));
         return;
     }
-    let archive = match Archive::from_tar(&a.archive) {
+    // Every field is checked before anything is set up (assignment.rs says why).
+    let super::assignment::Assignment {
+        archive,
+        options,
+        env,
+    } = match super::assignment::check(&mut a) {
         Ok(x) => x,
-        Err(e) => return fail(format!("the run's archive is invalid: {e}")),
+        Err(e) => return fail(e),
+    };
+    let targets = match super::targets::run_policy(&cfg.controller, a.targets.as_ref()) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("invalid assignment: `targets`: {e}")),
     };
     let dir = cfg.work_dir.join(format!("run-{run_id}"));
     let _ = std::fs::remove_dir_all(&dir);
     let entry = match archive.extract_to(&dir) {
         Ok(p) => p,
-        Err(e) => return fail(format!("cannot extract the archive: {e}")),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return fail(format!("cannot extract the archive: {e}"));
+        }
     };
     // The archive is the script's whole file system on an agent (see crate::sandbox).
     let files = match std::fs::canonicalize(&dir) {
         Ok(root) => crate::sandbox::FileScope::Archive { root },
-        Err(e) => return fail(format!("cannot resolve {}: {e}", dir.display())),
-    };
-    let targets = match super::targets::run_policy(&cfg.controller, a.targets.as_ref()) {
-        Ok(t) => t,
-        Err(e) => return fail(e),
-    };
-    let options_json: serde_json::Value = if a.options_json.is_empty() {
-        archive.metadata.options.clone()
-    } else {
-        match serde_json::from_str(&a.options_json) {
-            Ok(v) => v,
-            Err(e) => return fail(format!("invalid options in the assignment: {e}")),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return fail(format!("cannot resolve {}: {e}", dir.display()));
         }
     };
-    let mut options = match Options::from_script_json(&options_json) {
-        Ok(o) => o,
-        Err(e) => return fail(format!("invalid options in the assignment: {e}")),
-    };
-    options.execution_segment = (!a.segment.is_empty()).then(|| a.segment.clone());
-    options.execution_segment_sequence = (!a.sequence.is_empty()).then(|| a.sequence.clone());
-    let env: BTreeMap<String, String> = a.env.into_iter().collect();
     tx.new_run();
     let (hooks, mut events, commands) = ClusterHooks::new();
     let control = Arc::new(RunControl::default());
@@ -869,5 +894,28 @@ mod tests {
         );
         outbox.ack(8, 2);
         assert!(kept(&outbox).is_empty());
+    }
+
+    #[tokio::test]
+    async fn refused_assignments_kept_for_replay_are_bounded() {
+        let outbox = Outbox::new(Arc::new(AgentStatus::new(10)));
+        for run_id in 1..=10_000 {
+            outbox
+                .refuse(msg(pb::agent_message::Body::Event(event(
+                    run_id,
+                    pb::RunPhase::Failed,
+                ))))
+                .await;
+        }
+        let (tx, mut rx) = mpsc::channel(1_000);
+        outbox.attach(tx).await;
+        let mut replayed = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            if let Some(pb::agent_message::Body::Event(e)) = m.body {
+                replayed.push(e.run_id);
+            }
+        }
+        let newest: Vec<u64> = (10_001 - MAX_REFUSALS as u64..=10_000).collect();
+        assert_eq!(replayed, newest, "the newest refusals, in order");
     }
 }

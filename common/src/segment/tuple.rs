@@ -110,6 +110,17 @@ impl ExecutionTuple {
         segment: Option<&ExecutionSegment>,
         sequence: Option<&ExecutionSegmentSequence>,
     ) -> Result<Self, SegmentError> {
+        let (filled, index) = Self::locate(segment, sequence)?;
+        Self::from_filled(filled, index)
+    }
+
+    /// What [`Self::new`] checks before striping, in time linear in the sequence (striping
+    /// takes the LCD times the segments): the segment is valid and in the filled sequence,
+    /// which is returned with the segment's index in it.
+    pub fn locate(
+        segment: Option<&ExecutionSegment>,
+        sequence: Option<&ExecutionSegmentSequence>,
+    ) -> Result<(ExecutionSegmentSequence, usize), SegmentError> {
         let empty = ExecutionSegmentSequence::default();
         let given = sequence.unwrap_or(&empty);
         if let Some(seg) = segment {
@@ -133,7 +144,7 @@ impl ExecutionTuple {
                     .join(", "),
             }
         })?;
-        Self::from_filled(filled, index)
+        Ok((filled, index))
     }
 
     /// The single-instance tuple: owns everything.
