@@ -56,6 +56,9 @@ export default function () {
       'head has no body': () => head.status === 200 && (head.body === '' || head.body === null),
       'options reaches the server': () => opts.status === 200 && opts.json('method') === 'OPTIONS',
       'request fields': () => head.request.method === 'HEAD' && opts.request.url === `${B}/anything/items`,
+      'k6/http\'s constants': () => http.OCSP_STATUS_SERVER_FAILED === 'server_failed'
+        && http.OCSP_REASON_KEY_COMPROMISE === 'key_compromise' && http.OCSP_REASON_AA_COMPROMISE === 'aa_compromise'
+        && http.TLS_1_3 === 'tls1.3',
     });
   });
 }

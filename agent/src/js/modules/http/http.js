@@ -502,9 +502,21 @@ export function file(data, filename, contentType) {
   return new (more().FileData)(data, name, contentType ? String(contentType) : 'application/octet-stream');
 }
 
+// k6's OCSP constants (`res.ocsp.status` and `revocation_reason` read them).
 export const OCSP_STATUS_GOOD = 'good';
 export const OCSP_STATUS_REVOKED = 'revoked';
+export const OCSP_STATUS_SERVER_FAILED = 'server_failed';
 export const OCSP_STATUS_UNKNOWN = 'unknown';
+export const OCSP_REASON_UNSPECIFIED = 'unspecified';
+export const OCSP_REASON_KEY_COMPROMISE = 'key_compromise';
+export const OCSP_REASON_CA_COMPROMISE = 'ca_compromise';
+export const OCSP_REASON_AFFILIATION_CHANGED = 'affiliation_changed';
+export const OCSP_REASON_SUPERSEDED = 'superseded';
+export const OCSP_REASON_CESSATION_OF_OPERATION = 'cessation_of_operation';
+export const OCSP_REASON_CERTIFICATE_HOLD = 'certificate_hold';
+export const OCSP_REASON_REMOVE_FROM_CRL = 'remove_from_crl';
+export const OCSP_REASON_PRIVILEGE_WITHDRAWN = 'privilege_withdrawn';
+export const OCSP_REASON_AA_COMPROMISE = 'aa_compromise';
 export const TLS_1_0 = 'tls1.0';
 export const TLS_1_1 = 'tls1.1';
 export const TLS_1_2 = 'tls1.2';
@@ -513,5 +525,10 @@ export const TLS_1_3 = 'tls1.3';
 export default {
   request, asyncRequest, get, head, post, put, patch, del, options, batch, url, expectedStatuses,
   setResponseCallback, cookieJar, file, Response, CookieJar,
-  OCSP_STATUS_GOOD, OCSP_STATUS_REVOKED, OCSP_STATUS_UNKNOWN, TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3,
+  TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3,
+  OCSP_STATUS_GOOD, OCSP_STATUS_REVOKED, OCSP_STATUS_SERVER_FAILED, OCSP_STATUS_UNKNOWN,
+  OCSP_REASON_UNSPECIFIED, OCSP_REASON_KEY_COMPROMISE, OCSP_REASON_CA_COMPROMISE,
+  OCSP_REASON_AFFILIATION_CHANGED, OCSP_REASON_SUPERSEDED, OCSP_REASON_CESSATION_OF_OPERATION,
+  OCSP_REASON_CERTIFICATE_HOLD, OCSP_REASON_REMOVE_FROM_CRL, OCSP_REASON_PRIVILEGE_WITHDRAWN,
+  OCSP_REASON_AA_COMPROMISE,
 };
