@@ -280,6 +280,11 @@ pub struct Machine {
     /// writes them in order; restored if one fails). While one is written, the next periodic
     /// checkpoint waits: the driver writes it off the run's task, which merges meanwhile.
     in_flight_acks: VecDeque<Vec<(String, u64)>>,
+    /// When the agents' batches were last acknowledged ([`Machine::ack_due`]).
+    last_acks: Option<Instant>,
+    /// Merged batches wait for an acknowledgement that a checkpoint held back, or that a
+    /// failed one gave back: the next checkpoint is taken for them even with nothing new.
+    acks_waiting: bool,
     /// How late each batch merged since the driver last asked was (`take_merged`), in ms
     /// from the end of its interval on its agent.
     pub(super) merged_lags_ms: Vec<u64>,
@@ -359,6 +364,8 @@ impl Machine {
             last_checkpoint: now.mono,
             checkpoint_cost: Duration::ZERO,
             in_flight_acks: VecDeque::new(),
+            last_acks: None,
+            acks_waiting: false,
             merged_lags_ms: Vec::new(),
             local_abort: false,
             degraded_note: spec.degraded_note.clone(),
@@ -484,7 +491,7 @@ impl Machine {
             let every = self.cfg.checkpoint_interval.max(self.checkpoint_cost * 20);
             let idle = self.in_flight_acks.is_empty();
             if self.started.is_some()
-                && self.dirty
+                && (self.dirty || self.acks_waiting)
                 && idle
                 && since(now, self.last_checkpoint) >= every
             {
@@ -511,9 +518,12 @@ impl Machine {
     /// The oldest [`Action::Checkpoint`] not yet reported could not be written: its batches
     /// stay unacknowledged (the agents keep them and replay them if needed).
     pub fn checkpoint_failed(&mut self, took: Duration) {
+        // Given back, they go out with the next checkpoint (not a second one later).
         for (name, seq) in self.in_flight_acks.pop_front().unwrap_or_default() {
             if let Some(a) = self.agents.get_mut(&name) {
                 a.unacked_seq = Some(a.unacked_seq.map_or(seq, |s| s.max(seq)));
+                self.acks_waiting = true;
+                self.last_acks = None;
             }
         }
         self.last_checkpoint += took;
@@ -851,13 +861,35 @@ impl Machine {
         self.dirty = false;
         self.last_checkpoint = now.mono;
         let before = self.actions.len();
-        let acks = self.take_acks();
+        let acks = if self.ack_due(now) {
+            self.acks_waiting = false;
+            let acks = self.take_acks();
+            if !acks.is_empty() {
+                self.last_acks = Some(now.mono);
+            }
+            acks
+        } else {
+            self.acks_waiting = self.agents.values().any(|a| a.unacked_seq.is_some());
+            Vec::new()
+        };
         self.in_flight_acks.push_back(acks);
         let then = self.actions.split_off(before);
         self.actions.push(Action::Checkpoint {
             checkpoint: Box::new(cp),
             then,
         });
+    }
+
+    /// Whether a checkpoint at `now` acknowledges the batches it holds: every second
+    /// checkpoint at most (the first 1.5 checkpoint intervals after the last acknowledgements;
+    /// the ones it holds back go out with the next, taken for them if no batch comes). Each acknowledgement is a
+    /// write on the agent's link, with the HTTP/2 window updates queued behind it: at 5,000
+    /// agents they were 17 % of the controller's CPU (docs/benchmarks.md, session 13), and an
+    /// agent keeps two seconds of batches as easily as one (36,000 at most, `agent`'s
+    /// `MAX_UNACKED`). A streamed run's one client is acknowledged at every checkpoint.
+    fn ack_due(&self, now: Now) -> bool {
+        let every = self.cfg.checkpoint_interval.mul_f64(1.5);
+        self.spec.streamed || self.last_acks.is_none_or(|t| since(now, t) >= every)
     }
 
     /// Acknowledges every merged batch (cumulatively, per agent); returns what was acked.

@@ -67,6 +67,70 @@ fn a_failed_checkpoint_keeps_the_batches_unacknowledged() {
 }
 
 #[test]
+fn batches_are_acknowledged_with_every_second_checkpoint() {
+    let mut h = Harness::new(&["a", "b"], config());
+    h.running(1);
+    let acks = |actions: &[Action]| -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for a in actions {
+            if let Action::Checkpoint { then, .. } = a {
+                for t in then {
+                    if let Action::Send {
+                        agent,
+                        body: Body::Ack(ack),
+                    } = t
+                    {
+                        out.push((agent.clone(), ack.batch_seq));
+                    }
+                }
+            }
+        }
+        out
+    };
+    let checkpoints = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Checkpoint { .. }))
+            .count()
+    };
+    h.step(batch("a", 1, iterations(1.0)));
+    // The first checkpoint with batches acknowledges them.
+    let first = h.after(1, batch("b", 1, iterations(1.0)));
+    assert_eq!(acks(&first), [("a".into(), 1), ("b".into(), 1)]);
+    // The next one, a second later, holds its batches back...
+    h.step(batch("a", 2, iterations(1.0)));
+    let second = h.after(1, batch("b", 2, iterations(1.0)));
+    assert_eq!(checkpoints(&second), 1, "{second:?}");
+    assert!(acks(&second).is_empty(), "{second:?}");
+    // ...and the one after acknowledges everything merged so far, cumulatively, though no
+    // batch came since: a checkpoint is taken for them.
+    let third = h.after(1, Input::Tick);
+    assert_eq!(acks(&third), [("a".into(), 2), ("b".into(), 2)]);
+    // Nothing merged and nothing waiting: no more checkpoints.
+    assert_eq!(checkpoints(&h.after(1, Input::Tick)), 0);
+    assert_eq!(checkpoints(&h.after(1, Input::Tick)), 0);
+    // A batch after the pause is acknowledged with the next checkpoint (over 1.5 s since the
+    // last acknowledgements).
+    let late = h.after(1, batch("a", 3, iterations(1.0)));
+    let late = [late, h.after(1, Input::Tick)].concat();
+    assert_eq!(acks(&late), [("a".into(), 3)]);
+    // The run's end acknowledges what is left at once.
+    h.step(batch("b", 3, iterations(1.0)));
+    let end = h.all_done(3);
+    let sent: Vec<_> = end
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                agent,
+                body: Body::Ack(ack),
+            } => Some((agent.clone(), ack.batch_seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [("b".into(), 3)]);
+}
+
+#[test]
 fn vus_gauges_are_summed_across_agents() {
     let mut h = Harness::new(&["a", "b"], config());
     h.running(1);
