@@ -11,6 +11,10 @@ fn main() {
     tonic_prost_build::configure()
         // A series' tag texts as `Bytes`: decoded from the message's buffer without a copy.
         .bytes(".volley.v1.Tag")
+        // An Assign's archive and sequence as `Bytes`: one copy shared by every agent's
+        // message of a run, where a run on 5,000 agents made 5,000 copies of each (the sequence
+        // alone ~50 KB: 250 MB at once).
+        .bytes(".volley.v1.Assign")
         // Written by hand: its series stay encoded and are read in place (src/batch.rs).
         .extern_path(".volley.v1.MetricBatch", "crate::batch::MetricBatch")
         .compile_protos(

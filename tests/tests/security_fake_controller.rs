@@ -209,7 +209,7 @@ fn with(run_id: u64, change: impl FnOnce(&mut pb::Assign)) -> pb::Assign {
 fn good(run_id: u64) -> pb::Assign {
     pb::Assign {
         run_id,
-        archive: archive(serde_json::json!({"vus": 1, "duration": "1m"})),
+        archive: archive(serde_json::json!({"vus": 1, "duration": "1m"})).into(),
         metrics_interval_ms: 1000,
         ..Default::default()
     }
@@ -265,13 +265,15 @@ async fn an_agent_refuses_bad_assignments_and_commands_and_stays_usable() {
 
     // Each bad field of an assignment: FAILED naming it, nothing set up.
     h.refused(
-        with(101, |a| a.archive = b"not a tar".to_vec()),
+        with(101, |a| a.archive = b"not a tar".to_vec().into()),
         "`archive`",
     )
     .await;
     // A huge archive, just under the message limit.
     h.refused(
-        with(102, |a| a.archive = vec![7; pb::MAX_MESSAGE_BYTES - 4096]),
+        with(102, |a| {
+            a.archive = vec![7; pb::MAX_MESSAGE_BYTES - 4096].into()
+        }),
         "`archive`",
     )
     .await;
@@ -323,7 +325,7 @@ async fn an_agent_refuses_bad_assignments_and_commands_and_stays_usable() {
 
     // A message past the limit: the agent drops the link and links again.
     h.send(pb::controller_message::Body::Assign(with(300, |a| {
-        a.archive = vec![0; pb::MAX_MESSAGE_BYTES + 1]
+        a.archive = vec![0; pb::MAX_MESSAGE_BYTES + 1].into()
     })))
     .await;
     let again = h.next(Duration::from_secs(30)).await;

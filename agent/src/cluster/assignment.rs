@@ -46,7 +46,11 @@ pub(super) fn check(a: &mut pb::Assign) -> Result<Assignment, String> {
             quoted(k)
         ));
     }
-    check_segment(&a.segment, &a.sequence)?;
+    // UTF-8 text in a `bytes` field, so that a controller shares one copy between its agents'
+    // messages (proto/build.rs).
+    let sequence = std::str::from_utf8(&a.sequence)
+        .map_err(|e| format!("invalid assignment: `sequence` is not UTF-8 text: {e}"))?;
+    check_segment(&a.segment, sequence)?;
     let archive = Archive::from_tar(&a.archive)
         .map_err(|e| format!("invalid assignment: `archive`: the run's archive is invalid: {e}"))?;
     let options_json: serde_json::Value = if a.options_json.is_empty() {
@@ -58,7 +62,7 @@ pub(super) fn check(a: &mut pb::Assign) -> Result<Assignment, String> {
     let mut options = Options::from_script_json(&options_json)
         .map_err(|e| format!("invalid assignment: `options_json`: {e}"))?;
     options.execution_segment = (!a.segment.is_empty()).then(|| a.segment.clone());
-    options.execution_segment_sequence = (!a.sequence.is_empty()).then(|| a.sequence.clone());
+    options.execution_segment_sequence = (!sequence.is_empty()).then(|| sequence.to_string());
     Ok(Assignment {
         archive,
         options,
@@ -127,7 +131,10 @@ mod tests {
         };
         pb::Assign {
             run_id: 7,
-            archive: archive.to_tar().unwrap_or_else(|e| panic!("tar: {e}")),
+            archive: archive
+                .to_tar()
+                .unwrap_or_else(|e| panic!("tar: {e}"))
+                .into(),
             ..Default::default()
         }
     }
@@ -147,7 +154,7 @@ mod tests {
         let started = std::time::Instant::now();
         let e = refused(|a| {
             a.segment = "0:1/3".into();
-            a.sequence = points.join(",");
+            a.sequence = points.join(",").into();
         });
         assert!(
             started.elapsed() < std::time::Duration::from_secs(2),
@@ -166,7 +173,7 @@ mod tests {
             ("`run_id` is 0", Box::new(|a: &mut pb::Assign| a.run_id = 0)),
             (
                 "`archive`",
-                Box::new(|a: &mut pb::Assign| a.archive = b"not a tar".to_vec()),
+                Box::new(|a: &mut pb::Assign| a.archive = b"not a tar".as_slice().into()),
             ),
             (
                 "`options_json` is not JSON",
@@ -183,6 +190,10 @@ mod tests {
             (
                 "`sequence`: invalid --execution-segment-sequence \"0,x\"",
                 Box::new(|a: &mut pb::Assign| a.sequence = "0,x".into()),
+            ),
+            (
+                "`sequence` is not UTF-8 text",
+                Box::new(|a: &mut pb::Assign| a.sequence = b"0,\xff,1".as_slice().into()),
             ),
             (
                 "`segment` and `sequence`",

@@ -483,7 +483,10 @@ pub fn assigned_vus(a: &pb::Assign) -> Result<u64> {
         .resolve()
         .context("the Assign's options")?;
     let segment: ExecutionSegment = a.segment.parse().context("the Assign's segment")?;
-    let sequence: ExecutionSegmentSequence = a.sequence.parse().context("the Assign's sequence")?;
+    let sequence: ExecutionSegmentSequence = std::str::from_utf8(&a.sequence)
+        .context("the Assign's sequence is not UTF-8 text")?
+        .parse()
+        .context("the Assign's sequence")?;
     let tuple = ExecutionTuple::new(Some(&segment), Some(&sequence))
         .context("the Assign's segment in its sequence")?;
     Ok(resolved

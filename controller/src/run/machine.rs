@@ -584,12 +584,16 @@ impl Machine {
                 .collect(),
             ..pb::TargetPolicy::from(&self.cfg.targets)
         };
+        // One copy of the archive and of the sequence (one point per agent) for every agent's
+        // message: cloning a `Bytes` shares it.
+        let archive = bytes::Bytes::from(archive);
+        let sequence = bytes::Bytes::from(self.spec.sequence.clone());
         for a in self.spec.assignments.clone() {
             let body = Body::Assign(pb::Assign {
                 run_id: self.run_id,
                 archive: archive.clone(),
                 segment: a.segment,
-                sequence: self.spec.sequence.clone(),
+                sequence: sequence.clone(),
                 options_json: options_json.clone(),
                 env: env.clone(),
                 metrics_interval_ms,

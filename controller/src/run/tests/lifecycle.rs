@@ -17,7 +17,7 @@ fn a_run_goes_through_its_phases_and_passes() {
         panic!("{launched:?}")
     };
     assert_eq!(
-        (assign.segment.as_str(), assign.archive.as_slice()),
+        (assign.segment.as_str(), &assign.archive[..]),
         ("1/2:2/2", b"zip".as_slice())
     );
     assert!(h.step(ready("a", 3)).is_empty());
