@@ -227,6 +227,19 @@ struct CurrentRun {
 
 type Shared = Arc<Mutex<Option<CurrentRun>>>;
 
+/// The heartbeats' period the controller asks for in `Registered.heartbeat_interval_ms`,
+/// bounded to 1–10 s: a controller with thousands of agents can slow them (each costs it what
+/// any small gRPC message does: 0.15 cores for 5,000 idle agents at one a second,
+/// docs/benchmarks.md), and none can make them so rare that its own liveness judgement
+/// (`agent_lost_after`, 10 s by default, docs/failures.md) or so frequent that its link limits
+/// would fire. 0 (not said) is the default second.
+fn heartbeat_interval(ms: u32) -> Duration {
+    if ms == 0 {
+        return Duration::from_secs(1);
+    }
+    Duration::from_millis(u64::from(ms).clamp(1_000, 10_000))
+}
+
 fn msg(body: pb::agent_message::Body) -> pb::AgentMessage {
     pb::AgentMessage {
         version: pb::PROTOCOL_VERSION,
@@ -417,9 +430,11 @@ async fn session(
     let first = tokio::time::timeout(cfg.orphan_after, inbound.message())
         .await
         .map_err(|_| silent())?;
+    let heartbeat_every;
     match first {
         Ok(Some(m)) => match m.body {
             Some(pb::controller_message::Body::Registered(r)) => {
+                heartbeat_every = heartbeat_interval(r.heartbeat_interval_ms);
                 *last_contact.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
                 *session_secret.lock().unwrap_or_else(|e| e.into_inner()) = r.session_secret;
                 crate::console::log(
@@ -451,13 +466,14 @@ async fn session(
         }
     }
 
-    // Heartbeats every second, with telemetry and the current run's rates.
+    // Heartbeats as often as the controller asks (every second by default), with telemetry
+    // and the current run's rates.
     let hb = {
         let tx = tx.clone();
         let current = current.clone();
         let status = outbox.status.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tick = tokio::time::interval(heartbeat_every);
             let mut last = (0.0f64, 0.0f64, std::time::Instant::now());
             loop {
                 tick.tick().await;
@@ -855,6 +871,25 @@ fn start_run(cfg: &AgentConfig, mut a: pb::Assign, tx: Arc<Outbox>, current: Sha
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn heartbeats_follow_the_controllers_interval_within_bounds() {
+        use super::heartbeat_interval;
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        assert_eq!(heartbeat_interval(0), ms(1_000), "not said: every second");
+        assert_eq!(heartbeat_interval(1_000), ms(1_000));
+        assert_eq!(heartbeat_interval(2_500), ms(2_500));
+        assert_eq!(heartbeat_interval(10_000), ms(10_000));
+        assert_eq!(heartbeat_interval(1), ms(1_000), "no faster than a second");
+        assert_eq!(heartbeat_interval(999), ms(1_000));
+        assert_eq!(
+            heartbeat_interval(10_001),
+            ms(10_000),
+            "no slower than 10 s"
+        );
+        assert_eq!(heartbeat_interval(u32::MAX), ms(10_000));
+    }
+
     use super::*;
 
     fn batch(run_id: u64, seq: u64) -> pb::AgentMessage {
