@@ -14,6 +14,17 @@ pub use volley_api::{
 pub use volley_common::exit::AbortReason;
 pub use volley_common::status::{ProcessingStatus, ResultStatus, RunStatus};
 
+/// What `GET /metrics` lists of each agent: its name, its state (as [`AgentView::state`]) and
+/// the age of its last heartbeat. Read without building each agent's whole view: at 5,000
+/// agents two lists of views were most of a scrape's 8–16 ms of controller CPU
+/// (docs/benchmarks.md, session 14).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentHeartbeat {
+    pub name: String,
+    pub state: &'static str,
+    pub age_s: f64,
+}
+
 /// A load test: a named archive that runs can be started from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Test {

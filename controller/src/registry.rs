@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use volley_proto as pb;
 
 use crate::agent_recent::{AgentRecent, Recent, RecentPoint};
-use crate::model::AgentView;
+use crate::model::{AgentHeartbeat, AgentView};
 use crate::placement::Candidate;
 use crate::utilization::Utilization;
 
@@ -343,6 +343,29 @@ impl Registry {
         (views, recent)
     }
 
+    /// Every agent's name, state and heartbeat age (`GET /metrics`), without their views.
+    pub fn heartbeats(&self) -> Vec<AgentHeartbeat> {
+        let now = Instant::now();
+        self.lock()
+            .values()
+            .map(|a| AgentHeartbeat {
+                name: a.name.clone(),
+                state: state(a),
+                age_s: now
+                    .saturating_duration_since(a.last_heartbeat)
+                    .as_secs_f64(),
+            })
+            .collect()
+    }
+
+    /// Every agent's run (if busy) and VU capacity: what the demand for agents is made of.
+    pub fn capacities(&self) -> Vec<(Option<u64>, u64)> {
+        self.lock()
+            .values()
+            .map(|a| (a.run.or(a.stale_run), a.max_vus))
+            .collect()
+    }
+
     pub fn view(&self, name: &str) -> Option<AgentView> {
         self.lock().get(name).map(view)
     }
@@ -451,6 +474,18 @@ pub fn memory_percent(t: &pb::Heartbeat) -> f64 {
     crate::utilization::percent(t.memory_used_bytes, t.memory_total_bytes)
 }
 
+/// An agent's state as the API lists it (`GET /v1/agents`).
+fn state(a: &AgentEntry) -> &'static str {
+    // Draining (SIGTERM) says more than busy: the agent finishes its run and takes no other.
+    if a.telemetry.draining {
+        "draining"
+    } else if a.run.is_some() || a.stale_run.is_some() {
+        "busy"
+    } else {
+        "idle"
+    }
+}
+
 fn view(a: &AgentEntry) -> AgentView {
     let t = &a.telemetry;
     let load = Utilization::of(t);
@@ -465,15 +500,7 @@ fn view(a: &AgentEntry) -> AgentView {
     AgentView {
         name: a.name.clone(),
         labels: a.labels.clone(),
-        // Draining (SIGTERM) says more than busy: the agent finishes its run and takes no other.
-        state: if t.draining {
-            "draining"
-        } else if a.run.is_some() || a.stale_run.is_some() {
-            "busy"
-        } else {
-            "idle"
-        }
-        .into(),
+        state: state(a).into(),
         // Still stopping a run this controller does not drive: busy with that one.
         run_id: a.run.or(a.stale_run),
         version: a.version.clone(),

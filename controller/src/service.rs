@@ -590,16 +590,21 @@ impl ControllerService for Service {
         self.co.registry.views_with_recent(after)
     }
 
+    fn agent_heartbeats(&self) -> Vec<crate::model::AgentHeartbeat> {
+        self.co.registry.heartbeats()
+    }
+
     fn agents_wanted(&self) -> volley_api::AgentsWanted {
-        let agents = self.co.registry.views();
-        let busy = agents.iter().filter(|a| a.run_id.is_some()).count() as u64;
+        // Each agent's run and capacity only: its whole view costs ~1 µs an agent to build.
+        let agents = self.co.registry.capacities();
+        let busy = agents.iter().filter(|(run, _)| run.is_some()).count() as u64;
         // A run being placed is still QUEUED while its agents already hold it (busy): count
         // those agents once, as busy, or the gauge wants one agent too many until it starts.
         let placing: std::collections::BTreeSet<u64> =
-            agents.iter().filter_map(|a| a.run_id).collect();
+            agents.iter().filter_map(|(run, _)| *run).collect();
         let capacity = crate::demand::capacity(
             self.co.config.agent_max_vus,
-            agents.iter().map(|a| a.max_vus),
+            agents.iter().map(|(_, max_vus)| *max_vus),
         );
         let queued: Vec<crate::demand::QueuedRun> = self.co.db.read(|s| {
             s.runs_in_status(RunStatus::Queued)

@@ -16,6 +16,7 @@ use volley_common::status::RunStatus;
 
 use super::page::Page;
 use super::ControllerService;
+use crate::model::AgentHeartbeat;
 
 /// The `Content-Type` of the exposition: Prometheus' text format 0.0.4, which every scraper reads.
 pub(super) use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -135,7 +136,7 @@ pub(super) fn render(svc: &dyn ControllerService, now_ms: i64) -> String {
         wait,
     );
 
-    let agents = svc.agents();
+    let agents = svc.agent_heartbeats();
     let by_state = Family::<Labels, Gauge>::default();
     reg.register("volley_agents", "Agents by state", by_state.clone());
     for state in AGENT_STATES {
@@ -143,17 +144,6 @@ pub(super) fn render(svc: &dyn ControllerService, now_ms: i64) -> String {
         by_state
             .get_or_create(&vec![("state", state.to_string())])
             .set(i64::try_from(n).unwrap_or(i64::MAX));
-    }
-    let age = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    reg.register_with_unit(
-        "volley_agent_heartbeat_age",
-        "Time since each agent's last heartbeat",
-        Unit::Seconds,
-        age.clone(),
-    );
-    for a in &agents {
-        age.get_or_create(&vec![("agent", a.name.clone())])
-            .set(a.heartbeat_age_s);
     }
 
     let wanted = Gauge::<i64>::default();
@@ -174,5 +164,36 @@ pub(super) fn render(svc: &dyn ControllerService, now_ms: i64) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &reg);
+    heartbeat_ages(&mut out, &agents);
     out
+}
+
+/// `volley_agent_heartbeat_age_seconds`, one line per agent, written as the text format has
+/// it without a registry: a family of 5,000 label sets cost more to build and encode than the
+/// lines themselves (docs/benchmarks.md, session 14).
+fn heartbeat_ages(out: &mut String, agents: &[AgentHeartbeat]) {
+    use std::fmt::Write as _;
+    const NAME: &str = "volley_agent_heartbeat_age_seconds";
+    out.reserve(agents.len() * 64);
+    let _ = writeln!(out, "# HELP {NAME} Time since each agent's last heartbeat.");
+    let _ = writeln!(out, "# TYPE {NAME} gauge");
+    for a in agents {
+        out.push_str(NAME);
+        out.push_str("{agent=\"");
+        label_value(out, &a.name);
+        // `{:?}` writes a finite f64 as the text format reads it (0.4, 90.0); an age is one.
+        let _ = writeln!(out, "\"}} {:?}", a.age_s);
+    }
+}
+
+/// A label value escaped as the text format requires: backslash, double quote and line feed.
+fn label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }

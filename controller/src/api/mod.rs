@@ -16,7 +16,7 @@ use axum::Router;
 
 use crate::auth::{AuthError, Caller};
 pub use crate::coordinator::{StreamFinish, StreamStatus};
-use crate::model::{AgentUtilization, AgentView, Run, Test};
+use crate::model::{AgentHeartbeat, AgentUtilization, AgentView, Run, Test};
 pub(crate) use extract::{AppState, CallerOf};
 
 pub use dashboard::{AgentSince, CheckCount, RunPoint};
@@ -206,6 +206,23 @@ pub trait ControllerService: Send + Sync + 'static {
     /// an unknown run and 409 for a terminal one; the service may still refuse (race) with 409.
     fn stop_run(&self, id: u64, stopped_by: Option<u64>) -> Result<Run, ServiceError>;
     fn agents(&self) -> Vec<AgentView>;
+    /// Every agent's name, state and heartbeat age (`GET /metrics`): what [`Self::agents`]
+    /// says of them, read without the rest of their views where the service can.
+    fn agent_heartbeats(&self) -> Vec<AgentHeartbeat> {
+        self.agents()
+            .into_iter()
+            .map(|a| AgentHeartbeat {
+                state: match a.state.as_str() {
+                    "busy" => "busy",
+                    "draining" => "draining",
+                    "lost" => "lost",
+                    _ => "idle",
+                },
+                name: a.name,
+                age_s: a.heartbeat_age_s,
+            })
+            .collect()
+    }
     /// Every agent's view and its heartbeats received after `after(name)` (Unix ms), read at
     /// the same moment (the dashboard's Agents page and its small charts).
     fn agents_with_recent(

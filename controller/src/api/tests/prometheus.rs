@@ -119,3 +119,27 @@ fn a_group_member_exposes_its_raft_term_indexes_leader_changes_and_lag() {
         );
     }
 }
+
+#[test]
+fn each_agents_heartbeat_age_is_one_line_with_its_name_escaped() {
+    let fake = seeded();
+    fake.with(|s| {
+        s.agents[0].name = "a\"b\\c\nd".into();
+        s.agents[0].heartbeat_age_s = 90.0;
+    });
+    let text = crate::api::metrics::render(&*fake, 0);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("volley_agent_heartbeat_age_seconds"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "# HELP volley_agent_heartbeat_age_seconds Time since each agent's last heartbeat.",
+            "# TYPE volley_agent_heartbeat_age_seconds gauge",
+            "volley_agent_heartbeat_age_seconds{agent=\"a\\\"b\\\\c\\nd\"} 90.0",
+            "volley_agent_heartbeat_age_seconds{agent=\"gen 1\"} 0.4",
+        ],
+        "{text}"
+    );
+}
