@@ -151,11 +151,13 @@ impl HttpRequest {
 pub struct HttpExchange {
     /// The URL requested in this hop (k6's `url` tag).
     pub url: url::Url,
-    pub method: String,
+    /// The method (standard ones without an allocation of their own).
+    pub method: http::Method,
     /// 0 when the request failed (then `error` is set).
     pub status: u16,
-    /// "HTTP/1.1"; empty when the request failed.
-    pub proto: String,
+    /// "HTTP/1.1"; empty when the request failed. One of a few fixed texts, so the exchange
+    /// allocates none for it.
+    pub proto: &'static str,
     /// Response headers as received (scripts see the names in Go's canonical form,
     /// "Content-Type": [`canonical`]).
     pub headers: http::HeaderMap,
@@ -195,12 +197,12 @@ pub struct HttpExchange {
 impl HttpExchange {
     /// An exchange of `method url` with `body` that has not happened yet (status 0, nothing
     /// received, nothing on the wire): each hop starts from it and fills it in.
-    pub fn blank(url: url::Url, method: String, body: Bytes, started: SystemTime) -> Self {
+    pub fn blank(url: url::Url, method: http::Method, body: Bytes, started: SystemTime) -> Self {
         Self {
             url,
             method,
             status: 0,
-            proto: String::new(),
+            proto: "",
             headers: http::HeaderMap::new(),
             body: Bytes::new(),
             timings: Timings::default(),
@@ -227,7 +229,7 @@ impl HttpExchange {
             error: Some(error),
             ..Self::blank(
                 req.url.clone(),
-                req.method.as_str().to_owned(),
+                req.method.clone(),
                 req.body.clone(),
                 SystemTime::now(),
             )

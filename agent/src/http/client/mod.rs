@@ -111,7 +111,7 @@ impl ConnInfo {
 /// request, with many VUs into stack and heap lines gone cold
 /// (docs/benchmarks.md#what-each-change-bought).
 pub async fn execute(client: &VuHttpClient, req: impl Into<Box<HttpRequest>>) -> Vec<HttpExchange> {
-    let req: Box<HttpRequest> = req.into();
+    let mut req: Box<HttpRequest> = req.into();
     let cfg = client.shared.config();
     let timeout = req.timeout.unwrap_or(cfg.default_timeout);
     let deadline = tokio::time::Instant::now() + timeout;
@@ -129,16 +129,16 @@ pub async fn execute(client: &VuHttpClient, req: impl Into<Box<HttpRequest>>) ->
         body: req.body,
         allow_host_override: true,
     };
-    // Only needed (and cloned) when a redirect actually happens.
-    let mut origin: Option<Origin> = None;
+    // Only needed (and cloned) when a redirect actually happens; boxed, so the future of a
+    // request that is not redirected does not carry its room.
+    let mut origin: Option<Box<Origin>> = None;
     let mut out = Vec::with_capacity(1);
     let mut followed = 0u32;
-    let mut digest = req.digest_auth;
     loop {
         let (mut exchange, location) = run_hop(client, &hop, jar, req.discard_body, deadline).await;
         let status = exchange.status;
         if status == 401 {
-            if let Some(answer) = digest.take().and_then(|(user, pass)| {
+            if let Some(answer) = req.digest_auth.take().and_then(|(user, pass)| {
                 let challenges: Vec<&str> = exchange
                     .headers
                     .get_all(header::WWW_AUTHENTICATE)
@@ -179,10 +179,12 @@ pub async fn execute(client: &VuHttpClient, req: impl Into<Box<HttpRequest>>) ->
             break;
         }
         followed += 1;
-        let origin = origin.get_or_insert_with(|| Origin {
-            method: hop.method.clone(),
-            url: hop.url.clone(),
-            headers: hop.headers.clone(),
+        let origin = origin.get_or_insert_with(|| {
+            Box::new(Origin {
+                method: hop.method.clone(),
+                url: hop.url.clone(),
+                headers: hop.headers.clone(),
+            })
         });
         hop = next_hop(hop, status, next_url, origin);
     }
@@ -260,15 +262,10 @@ async fn run_hop(
     deadline: tokio::time::Instant,
 ) -> (HttpExchange, Option<Url>) {
     let started = SystemTime::now();
-    let mut ex = HttpExchange::blank(
-        hop.url.clone(),
-        hop.method.as_str().to_owned(),
-        hop.body.clone(),
-        started,
-    );
     let prepared = match prepare(&client.shared, &client.last_prepared, hop, jar) {
         Ok(p) => p,
         Err(e) => {
+            let mut ex = blank_exchange(hop, started);
             ex.error = Some(e.message);
             ex.error_detail = e.detail;
             ex.error_code = e.code;
@@ -284,6 +281,8 @@ async fn run_hop(
     )
     .await;
     let end = Instant::now();
+    // Made only now: the exchange (~500 bytes) is not part of the future while it waits.
+    let mut ex = blank_exchange(hop, started);
     if let Some(meter) = info.meter.take() {
         // The request failed or timed out on this connection: it is ours alone (never pooled).
         trace.io = meter.marks();
@@ -345,8 +344,7 @@ async fn run_hop(
         http::Version::HTTP_2 => "HTTP/2.0",
         http::Version::HTTP_3 => "HTTP/3.0",
         _ => "HTTP/1.1",
-    }
-    .to_owned();
+    };
     ex.body = received.body;
     if !discard && !ex.body.is_empty() {
         let codings: Vec<&str> = received
@@ -364,7 +362,7 @@ async fn run_hop(
                 ex.error = Some(message);
                 ex.error_code = error::DECOMPRESSION;
                 ex.status = 0;
-                ex.proto.clear();
+                ex.proto = "";
                 ex.body = Bytes::new();
                 return (ex, None);
             }
@@ -372,6 +370,16 @@ async fn run_hop(
     }
     ex.headers = received.headers;
     (ex, location)
+}
+
+/// The exchange of `hop` before anything is known of its outcome.
+fn blank_exchange(hop: &Hop, started: SystemTime) -> HttpExchange {
+    HttpExchange::blank(
+        hop.url.clone(),
+        hop.method.clone(),
+        hop.body.clone(),
+        started,
+    )
 }
 
 /// Gets a connection, sends, reads the whole response. A pooled connection that turns out to be

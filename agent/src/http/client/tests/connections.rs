@@ -187,8 +187,9 @@ fn a_request_moves_little_on_the_vus_thread() {
     let url = Url::parse("http://127.0.0.1:1/").unwrap();
     let request = execute(&c, HttpRequest::new(Method::GET, url.clone()));
     let size = std::mem::size_of_val(&request);
-    // 3.9 KiB in a debug build with dialing inline, 2.8 KiB with it boxed.
-    assert!(size <= 3_200, "the future of execute() is {size} bytes");
+    // 3.9 KiB in a debug build with dialing inline, 2.8 KiB with it boxed, 1.8 KiB with the
+    // exchange made after the wait and a redirect's origin boxed.
+    assert!(size <= 2_000, "the future of execute() is {size} bytes");
     drop(request);
     // The request itself moves boxed, as `k6/http` passes it.
     let req = Box::new(HttpRequest::new(Method::GET, url));

@@ -305,7 +305,7 @@ fn finish<'js>(
             return Err(throw_failure(ctx, shown, op.as_deref(), url, f.code));
         }
         warn_failed(shown);
-        return response_object(ctx, p, unsent, None, shapes);
+        return response_object(ctx, p, &mut unsent, None, shapes);
     }
     for (i, hop) in hops.iter().enumerate() {
         emit_hop_metrics(vu, p, hop, i == 0);
@@ -313,7 +313,7 @@ fn finish<'js>(
     // k6's `res.request` is the first request, also after redirects.
     let first_url = (hops.len() > 1).then(|| hops[0].url.to_string());
     // The last hop is the response; its parts move into the response object.
-    let Some(last) = hops.pop() else {
+    let Some(last) = hops.last_mut() else {
         return Err(Exception::throw_message(
             ctx,
             "the HTTP client returned no response",
@@ -322,7 +322,7 @@ fn finish<'js>(
     if let Some(error) = &last.error {
         // Go's `url.Error`: the method, the URL of the request that failed (a redirect's
         // target after redirects) and Go's text of the error.
-        let op = go_op(&last.method);
+        let op = go_op(last.method.as_str());
         let url = match (&p.shown_url, first_url.is_none()) {
             (Some(shown), true) => shown.to_string(),
             _ => last.url.to_string(),
@@ -389,7 +389,7 @@ fn emit_hop_metrics(vu: &VuCtx, p: &Prepared, hop: &HttpExchange, first: bool) {
     extra.push(("name", name.unwrap_or(url)));
     extra.push(("status", status));
     if !hop.proto.is_empty() {
-        extra.push(("proto", hop.proto.as_str()));
+        extra.push(("proto", hop.proto));
     }
     let expected = p
         .expected

@@ -216,11 +216,13 @@ fn string<'js>(ctx: &Ctx<'js>, s: &str) -> R<Value<'js>> {
 
 /// The response object of `ex`. Its `headers`, `cookies` and `request` are lazy properties
 /// ([`crate::js::lazy`]) made from the exchange's [`Parts`] when first read: most scripts read
-/// only `status` and the body.
+/// only `status` and the body. The parts it keeps are taken out of `ex`, which stays where it
+/// is: passed by value, the ~500-byte exchange was copied twice more (~160 instructions a
+/// request, docs/benchmarks.md#what-each-change-bought).
 pub(super) fn response_object<'js>(
     ctx: &Ctx<'js>,
     p: &Prepared,
-    ex: HttpExchange,
+    ex: &mut HttpExchange,
     first_url: Option<String>,
     shapes: &ResponseShapes<'js>,
 ) -> R<Object<'js>> {
@@ -268,7 +270,7 @@ pub(super) fn response_object<'js>(
     o.string(written.unwrap_or(ex.url.as_str()))?;
     o.int(i32::from(ex.status))?;
     o.string(&status_text(ex.status))?;
-    o.string(ex.proto.as_str())?;
+    o.string(ex.proto)?;
     o.undefined()?; // headers
     o.undefined()?; // cookies
     o.value(body)?;
@@ -284,15 +286,15 @@ pub(super) fn response_object<'js>(
         shapes.arr.as_value(),
         Parts {
             names: shapes.names.clone(),
-            headers: ex.headers,
-            method: ex.method,
+            headers: std::mem::take(&mut ex.headers),
+            method: std::mem::take(&mut ex.method),
             url: match (written, first_url) {
                 (Some(w), _) => w.to_owned(),
                 (None, Some(first)) => p.shown_url.as_deref().map_or(first, str::to_owned),
-                (None, None) => ex.url.into(),
+                (None, None) => ex.url.as_str().to_owned(),
             },
-            request_headers: ex.request_headers,
-            request_body: ex.request_body,
+            request_headers: ex.request_headers.clone(),
+            request_body: std::mem::take(&mut ex.request_body),
             unmade,
         },
     );
@@ -305,7 +307,7 @@ pub(super) fn response_object<'js>(
 struct Parts {
     names: Rc<RefCell<HeaderNames>>,
     headers: http::HeaderMap,
-    method: String,
+    method: http::Method,
     url: String,
     request_headers: std::sync::Arc<http::HeaderMap>,
     request_body: bytes::Bytes,
