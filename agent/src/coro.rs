@@ -131,6 +131,44 @@ impl Suspender {
     }
 }
 
+/// A stack of the worker's own that its VUs take turns on for native work that does not
+/// suspend ([`WorkStack::run`]). A VU's own stack is its alone: with a thousand VUs on a
+/// worker, the lines of each are last touched a thousand iterations ago, and every frame a
+/// request's response and metrics push there misses the cache on its first write
+/// (~40 misses an iteration at 1,000 VUs, docs/benchmarks.md#what-each-change-bought). This
+/// one is written by every VU in turn, so it stays in the cache.
+pub struct WorkStack {
+    /// `None` while a VU runs on it (a nested [`WorkStack::run`] then runs where it is).
+    stack: Cell<Option<SlabStack>>,
+}
+
+impl WorkStack {
+    pub fn new() -> std::io::Result<Self> {
+        Ok(WorkStack {
+            stack: Cell::new(Some(SlabStack::new(STACK_SIZE)?)),
+        })
+    }
+
+    /// Runs `f` on this stack, passing it the stack's top (`None`: the stack was in use and
+    /// `f` runs on the caller's own). Meant for work that neither suspends the VU nor calls
+    /// JS; both stay safe: JS is checked against this stack once `f` moves QuickJS's check
+    /// here ([`crate::js::shared_runtime::VuExec::on_stack`]), and a VU that suspends in `f`
+    /// keeps the stack until it returns, the others meanwhile running on their own.
+    pub fn run<R>(&self, f: impl FnOnce(Option<usize>) -> R) -> R {
+        match self.stack.take() {
+            Some(mut stack) => {
+                let top = corosensei::stack::Stack::base(&stack).get();
+                // A panic in `f` comes back here and goes on unwinding; the stack is then
+                // dropped (returned to its slab), and later calls run on the caller's stack.
+                let r = corosensei::on_stack(&mut stack, move || f(Some(top)));
+                self.stack.set(Some(stack));
+                r
+            }
+            None => f(None),
+        }
+    }
+}
+
 /// A VU's coroutine. `!Send` (contains raw pointers), so it stays on its worker thread.
 pub struct VuCoroutine {
     co: Option<Coroutine<Resume, Suspend, (), SlabStack>>,
@@ -390,6 +428,35 @@ mod tests {
         assert!(matches!(co.resume(Resume::Abort), Step::Finished));
         assert!(co.is_done());
         assert!(out.borrow().contains("aborted"), "{}", out.borrow());
+    }
+
+    /// Work handed to the work stack runs there (not on the caller's stack), returns its
+    /// value, and a nested call runs on the stack it is made on.
+    #[test]
+    fn work_stack_runs_work_on_its_own_stack() {
+        let work = WorkStack::new().unwrap();
+        let marker = 0u8;
+        let caller = std::hint::black_box(&marker) as *const u8 as usize;
+        let (top, inner, nested) = work.run(|top| {
+            let m = 0u8;
+            let here = std::hint::black_box(&m) as *const u8 as usize;
+            let nested = work.run(|t| t.is_none());
+            (top, here, nested)
+        });
+        let top = top.expect("the stack was free");
+        assert!(
+            inner < top && top - inner < 64 * 1024,
+            "ran {} below its top",
+            top.wrapping_sub(inner)
+        );
+        assert!(
+            caller.abs_diff(inner) > 64 * 1024,
+            "ran near the caller's frame"
+        );
+        assert!(nested, "a nested call runs where it is");
+        // The stack is back for the next call, and deep work fits.
+        let deep = work.run(|top| top.map(|_| touch_deep(64)));
+        assert_eq!(deep, Some((1..=64).sum::<u64>()));
     }
 
     /// Many VUs suspended at once on one thread, resumed in another order.

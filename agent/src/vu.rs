@@ -91,6 +91,16 @@ impl VuHost for VuLink {
         }
     }
 
+    fn on_work_stack(&self, f: &mut dyn FnMut()) {
+        match &self.local.work_stack {
+            Some(stack) => stack.run(|top| match top {
+                Some(top) => self.exec.on_stack(top, f),
+                None => f(),
+            }),
+            None => f(),
+        }
+    }
+
     fn sleep(&self, d: Duration) -> Result<(), Aborted> {
         if d >= RELEASE_STACK_SLEEP {
             // A long sleep: the stack pages the iteration touched go back to the OS meanwhile

@@ -53,6 +53,9 @@ pub struct WorkerLocal {
     pub tx: Sender<WorkerMsg>,
     /// The QuickJS runtime the worker's VUs share, created by the first VU.
     pub js_runtime: RefCell<Option<Rc<crate::js::shared_runtime::SharedRuntime>>>,
+    /// The stack the worker's VUs share for native work that does not suspend (`None` if it
+    /// could not be made: that work then runs on each VU's own stack).
+    pub work_stack: Option<crate::coro::WorkStack>,
 }
 
 /// A handle to a worker thread.
@@ -105,6 +108,9 @@ pub fn spawn_worker(
                 ))),
                 tx: tx2,
                 js_runtime: RefCell::new(None),
+                work_stack: crate::coro::WorkStack::new()
+                    .inspect_err(|e| tracing::debug!("no work stack for the JS worker: {e}"))
+                    .ok(),
             });
             let keep = local.clone();
             Worker {

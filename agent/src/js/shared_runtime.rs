@@ -156,6 +156,9 @@ pub struct VuExec {
     /// An address near the top of the VU's coroutine stack, and how much of it JS may use.
     stack_top: usize,
     stack_size: usize,
+    /// The top of the stack the VU's code runs on now: its own ([`VuExec::stack_top`]), or
+    /// the worker's while it runs there ([`VuExec::on_stack`]).
+    running_top: Cell<usize>,
     /// The VU's JS frame chain while it is suspended.
     frame: Cell<*mut c_void>,
     interrupt: InterruptCheck,
@@ -173,6 +176,7 @@ impl VuExec {
             runtime,
             stack_top,
             stack_size,
+            running_top: Cell::new(stack_top),
             frame: Cell::new(std::ptr::null_mut()),
             interrupt,
         }
@@ -186,10 +190,26 @@ impl VuExec {
         // by `leave` on this same coroutine stack, whose frames are intact while it was
         // suspended; the stack bounds are this coroutine's own.
         unsafe {
-            JS_VolleySetStack(raw, self.stack_top, self.stack_size);
+            JS_VolleySetStack(raw, self.running_top.get(), self.stack_size);
             JS_VolleySetStackFrame(raw, self.frame.get());
         }
         *self.runtime.current.borrow_mut() = Some(self.interrupt.clone());
+    }
+
+    /// Runs `f` with QuickJS's stack-overflow check moved to the stack whose top is `top`
+    /// (the worker's [`crate::coro::WorkStack`], on which `f` is running), and back to the
+    /// VU's own after: native code that runs there and happens to call into JS is then checked
+    /// against the stack it is really on.
+    pub fn on_stack<R>(&self, top: usize, f: impl FnOnce() -> R) -> R {
+        let raw = self.runtime.raw;
+        self.running_top.set(top);
+        // SAFETY: `raw` is the live runtime; `top` is the top of the stack `f` runs on, which
+        // has `stack_size` bytes below it (every coroutine-sized stack does).
+        unsafe { JS_VolleySetStack(raw, top, self.stack_size) };
+        let restore = RestoreStack(self);
+        let r = f();
+        drop(restore);
+        r
     }
 
     /// Saves this VU's frame chain before it suspends.
@@ -197,6 +217,17 @@ impl VuExec {
         // SAFETY: reads a field of the live runtime.
         self.frame
             .set(unsafe { JS_VolleyGetStackFrame(self.runtime.raw) });
+    }
+}
+
+/// Puts QuickJS's stack check back on the VU's own stack, also when unwinding.
+struct RestoreStack<'a>(&'a VuExec);
+
+impl Drop for RestoreStack<'_> {
+    fn drop(&mut self) {
+        self.0.running_top.set(self.0.stack_top);
+        // SAFETY: as in `VuExec::enter`: the VU's own stack bounds on the live runtime.
+        unsafe { JS_VolleySetStack(self.0.runtime.raw, self.0.stack_top, self.0.stack_size) };
     }
 }
 

@@ -38,6 +38,11 @@ pub trait VuHost {
     fn block_on(&self, fut: IoFuture) -> Result<Box<dyn Any + Send>, Aborted>;
     /// Suspends the VU for `d`.
     fn sleep(&self, d: Duration) -> Result<(), Aborted>;
+    /// Calls `f` once, on the worker's shared stack where it has one
+    /// ([`crate::coro::WorkStack`]).
+    fn on_work_stack(&self, f: &mut dyn FnMut()) {
+        f()
+    }
 }
 
 /// The module that owns a VU's IO sources ([`IoSources`]): turns their events into JS calls.
@@ -225,6 +230,27 @@ impl VuCtx {
             Ok(v) => Ok(*v),
             Err(_) => Err(Aborted),
         }
+    }
+
+    /// Runs `f` on the worker's shared stack ([`crate::coro::WorkStack`]), or here when the VU
+    /// has no worker: for the native work of a request's end (its metrics, its response
+    /// object), which with many VUs missed the cache on the VU's own stack. Meant for work
+    /// that neither suspends nor calls JS (safe if it does: [`crate::coro::WorkStack::run`]).
+    /// `None` only if `f` did not return.
+    pub fn on_work_stack<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let mut f = Some(f);
+        let mut out = None;
+        if let Some(host) = &self.host {
+            host.on_work_stack(&mut || {
+                if let Some(g) = f.take() {
+                    out = Some(g());
+                }
+            });
+        }
+        if let Some(g) = f.take() {
+            out = Some(g());
+        }
+        out
     }
 
     /// Suspends the VU for `d` (k6's `sleep`). Fails with [`Aborted`] when interrupted. The

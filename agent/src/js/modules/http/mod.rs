@@ -277,7 +277,20 @@ fn run_all<'js>(
 /// The response object of one request from its hops: records each hop's metrics, logs its
 /// failure (or throws it when the run sets `throw`). A request that was not sent (`failure`)
 /// gets a response with only the error, as in k6, and records metrics only when k6 does.
+/// Runs on the worker's shared stack ([`VuCtx::on_work_stack`]: it neither suspends nor calls
+/// JS functions).
 fn finish<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    p: &Prepared,
+    hops: Vec<HttpExchange>,
+    shapes: &ResponseShapes<'js>,
+) -> R<Object<'js>> {
+    vu.on_work_stack(|| finish_here(ctx, vu, p, hops, shapes))
+        .unwrap_or_else(|| Err(Exception::throw_internal(ctx, "k6/http: no response made")))
+}
+
+fn finish_here<'js>(
     ctx: &Ctx<'js>,
     vu: &VuCtx,
     p: &Prepared,
