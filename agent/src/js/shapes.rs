@@ -34,6 +34,20 @@ extern "C" {
     ) -> qjs::JSValue;
 }
 
+/// `v` as an [`Object`] if it is one, told by its tag alone. rquickjs's own conversions
+/// (`Value::into_object`, `FromJs for Object`) first work out what kind of object it is (array,
+/// function, constructor, promise, error, proxy): ~130 instructions, five times per `k6/http`
+/// request (docs/benchmarks.md#what-each-change-bought), where every kind is an `Object` all
+/// the same.
+pub fn object_by_tag(v: Value<'_>) -> Option<Object<'_>> {
+    if !v.is_object() {
+        return None;
+    }
+    // SAFETY: `Object` is a `#[repr(transparent)]` wrapper of `Value`, and any value with the
+    // object tag is one `Value::into_object` would accept (it accepts every kind of object).
+    Some(unsafe { std::mem::transmute::<Value<'_>, Object<'_>>(v) })
+}
+
 /// Objects of at most this many properties are made without a heap allocation.
 const STACK_VALUES: usize = 16;
 
@@ -163,8 +177,7 @@ pub unsafe fn new_like_raw<'js>(
     if v.is_exception() {
         return Err(rquickjs::Error::Exception);
     }
-    v.into_object()
-        .ok_or_else(|| rquickjs::Error::new_from_js("value", "object"))
+    object_by_tag(v).ok_or_else(|| rquickjs::Error::new_from_js("value", "object"))
 }
 
 /// Values made directly as QuickJS values on their way into one new object ([`Raw::object_like`])
@@ -323,8 +336,7 @@ impl<'a, 'js> Raw<'a, 'js> {
         if v.is_exception() {
             return Err(rquickjs::Error::Exception);
         }
-        v.into_object()
-            .ok_or_else(|| rquickjs::Error::new_from_js("value", "object"))
+        object_by_tag(v).ok_or_else(|| rquickjs::Error::new_from_js("value", "object"))
     }
 
     /// An array of the values, as an owned raw value (for another [`Raw`]: [`Raw::push_raw`]).

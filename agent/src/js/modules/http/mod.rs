@@ -277,8 +277,8 @@ fn run_all<'js>(
 /// The response object of one request from its hops: records each hop's metrics, logs its
 /// failure (or throws it when the run sets `throw`). A request that was not sent (`failure`)
 /// gets a response with only the error, as in k6, and records metrics only when k6 does.
-/// Runs on the worker's shared stack ([`VuCtx::on_work_stack`]: it neither suspends nor calls
-/// JS functions).
+/// Runs on the worker's shared stack ([`VuCtx::on_work_stack`]): it never suspends, and calls
+/// JS only to make the error of a failure it throws, checked against that stack.
 fn finish<'js>(
     ctx: &Ctx<'js>,
     vu: &VuCtx,

@@ -121,9 +121,15 @@ impl<'js> ResponseShapes<'js> {
 
     pub fn from_js(ctx: &Ctx<'js>, arr: &Array<'js>, names: &Rc<RefCell<HeaderNames>>) -> R<Self> {
         let get = |i: usize| {
-            arr.get::<Object>(i).map_err(|_| {
-                Exception::throw_type(ctx, "the response shapes must come from responseShapes()")
-            })
+            arr.get::<Value>(i)
+                .ok()
+                .and_then(shapes::object_by_tag)
+                .ok_or_else(|| {
+                    Exception::throw_type(
+                        ctx,
+                        "the response shapes must come from responseShapes()",
+                    )
+                })
         };
         Ok(Self {
             arr: arr.clone(),
