@@ -845,6 +845,26 @@ mod tests {
         .is_ok()
     }
 
+    /// Node 2's Raft port on `listener` as a controller serves it (the listener's slots and
+    /// eviction, `incoming`), guarded by the peer token `s3cret-peer-token`; accepted batches
+    /// go to `tx`.
+    fn serve_guarded_raft_port(
+        listener: tokio::net::TcpListener,
+        tx: mpsc::Sender<Message>,
+    ) -> tokio::task::JoinHandle<Result<(), tonic::transport::Error>> {
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerService::server(
+                    2,
+                    tx,
+                    TransportLimits::default(),
+                    ApiBook::default(),
+                    PeerAuth::new(Some("s3cret-peer-token".into())),
+                ))
+                .serve_with_incoming(incoming(listener, None)),
+        )
+    }
+
     /// Connections that speak HTTP/2 and never send an accepted batch (no token, a wrong
     /// one) cannot keep the group's controllers off the Raft port: with every slot taken, a
     /// peer's connection makes room, and once its batch is accepted the next squatters make
@@ -855,17 +875,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, mut rx) = mpsc::channel(16);
-        let server = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(PeerService::server(
-                    2,
-                    tx,
-                    TransportLimits::default(),
-                    ApiBook::default(),
-                    PeerAuth::new(Some("s3cret-peer-token".into())),
-                ))
-                .serve_with_incoming(incoming(listener, None)),
-        );
+        let server = serve_guarded_raft_port(listener, tx);
         let squat = || async {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
             s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
@@ -956,17 +966,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, mut rx) = mpsc::channel(64);
-        let server = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(PeerService::server(
-                    2,
-                    tx,
-                    TransportLimits::default(),
-                    ApiBook::default(),
-                    PeerAuth::new(Some("s3cret-peer-token".into())),
-                ))
-                .serve_with_incoming(incoming(listener, None)),
-        );
+        let server = serve_guarded_raft_port(listener, tx);
         // Each peer dials through a proxy that counts its connections: one each means none
         // was closed (a peer whose connection is closed dials again, and its batches still
         // arrive).

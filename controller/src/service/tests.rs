@@ -158,11 +158,16 @@ fn bounded_service(dir: &TempDir) -> Service {
 async fn stop_and_wait(svc: &Service, id: u64) {
     svc.stop_run(id, Some(4))
         .unwrap_or_else(|e| panic!("stop {id}: {}", e.message));
+    wait_terminal(svc, id, "stop").await;
+}
+
+/// Waits up to 5 s for run `id` to have ended; else fails saying it did not `what`.
+async fn wait_terminal(svc: &Service, id: u64, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while !svc.run(id).is_some_and(|r| r.run_status.is_terminal()) {
         assert!(
             std::time::Instant::now() < deadline,
-            "run {id} did not stop"
+            "run {id} did not {what}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -333,14 +338,7 @@ async fn finish_and_wait(svc: &Service, id: u64) {
     };
     svc.stream_finish(id, fin)
         .unwrap_or_else(|e| panic!("finish {id}: {}", e.message));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !svc.run(id).is_some_and(|r| r.run_status.is_terminal()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run {id} did not finish"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_terminal(svc, id, "finish").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
