@@ -233,12 +233,12 @@ impl CookieJar {
         }
     }
 
-    /// The `Cookie` header value for `url`, skipping names in `skip` (the caller's own cookies
-    /// win over the jar's). `None` when there is nothing to send.
-    pub(crate) fn header_for(&self, url: &Url, skip: &[&str]) -> Option<String> {
+    /// The `Cookie` header value for `url`, skipping names in `skip` (the `cookies` param's
+    /// with `replace: true`). `None` when there is nothing to send.
+    pub(crate) fn header_for(&self, url: &Url, skip: &[String]) -> Option<String> {
         let cookies = self.cookies_for_url(url);
         let mut out = String::new();
-        for (name, value) in cookies.iter().filter(|(n, _)| !skip.contains(&n.as_str())) {
+        for (name, value) in cookies.iter().filter(|(n, _)| !skip.contains(n)) {
             if !out.is_empty() {
                 out.push_str("; ");
             }
@@ -456,7 +456,7 @@ mod tests {
             Some("deep=2; root=1; root2=3")
         );
         assert_eq!(
-            jar.header_for(&url, &["root"]).as_deref(),
+            jar.header_for(&url, &["root".to_owned()]).as_deref(),
             Some("deep=2; root2=3")
         );
     }

@@ -123,6 +123,20 @@ pub struct HttpRequest {
     pub cookie_jar: Option<Arc<CookieJar>>,
     /// k6 `auth: 'digest'`: the user and password to answer a digest challenge with.
     pub digest_auth: Option<(String, String)>,
+    /// k6's `cookies` param, sent on every hop between a caller `Cookie` header and the jar's.
+    pub cookies: Option<Arc<RequestCookies>>,
+}
+
+/// A request's `cookies` param. k6 v1.1.0 sends, in one `Cookie` header, the caller's own
+/// `Cookie` header (first hop only), then these, then the jar's cookies for the URL, leaving
+/// out only the jar's cookies of a name whose param asked `replace: true`; a name may so go
+/// out twice (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RequestCookies {
+    /// `name=value; …` in the param's order.
+    pub text: String,
+    /// The names whose param asked `replace: true`.
+    pub replaced: Vec<String>,
 }
 
 impl HttpRequest {
@@ -142,6 +156,7 @@ impl HttpRequest {
             jar: true,
             cookie_jar: None,
             digest_auth: None,
+            cookies: None,
         }
     }
 }

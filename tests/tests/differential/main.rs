@@ -85,6 +85,7 @@ mod wild;
 mod wild_fifth;
 mod wild_fourth;
 mod wild_second;
+mod wild_sixth;
 mod wild_third;
 
 /// Top-level handleSummary keys only Volley has (see KNOWN_DIFFERENCES).
@@ -544,8 +545,18 @@ fn differential_with_flags(case: &Case, args: &[&str]) {
 /// Like [`differential_with_flags`], with environment variables both tools get (k6's `K6_*`
 /// option variables, as a CI job sets them).
 fn differential_with_env(case: &Case, args: &[&str], vars: &[(&str, &str)]) {
+    differential_outcomes(case, args, vars);
+}
+
+/// Like [`differential_with_env`], giving back what k6 and Volley did (in that order) when they
+/// agreed, for a case that also compares what they logged; `None` without k6.
+fn differential_outcomes(
+    case: &Case,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> Option<(Outcome, Outcome)> {
     if !k6_ready() {
-        return;
+        return None;
     }
     let target = Target::start();
     let ws = WsServer::start();
@@ -643,7 +654,7 @@ fn differential_with_env(case: &Case, args: &[&str], vars: &[(&str, &str)]) {
     }
 
     if diffs.0.is_empty() {
-        return;
+        return Some((k6, volley));
     }
     panic!(
         "{} behaves differently under k6 and volley (outputs kept in {}):\n- {}\n\

@@ -72,6 +72,8 @@ struct Hop {
     body: Bytes,
     /// A caller `Host` header applies to the first hop only.
     allow_host_override: bool,
+    /// The request's `cookies` param, sent on every hop (crate::http::RequestCookies).
+    cookies: Option<Arc<crate::http::RequestCookies>>,
 }
 
 /// A response read to the end.
@@ -128,6 +130,7 @@ pub async fn execute(client: &VuHttpClient, req: impl Into<Box<HttpRequest>>) ->
         headers: req.headers,
         body: req.body,
         allow_host_override: true,
+        cookies: req.cookies.take(),
     };
     // Only needed (and cloned) when a redirect actually happens; boxed, so the future of a
     // request that is not redirected does not carry its room.
@@ -187,6 +190,12 @@ pub async fn execute(client: &VuHttpClient, req: impl Into<Box<HttpRequest>>) ->
             })
         });
         hop = next_hop(hop, status, next_url, origin);
+        if jar.is_some() {
+            // With a jar, k6 v1.1.0 sends a redirect hop the `cookies` param and the jar's
+            // cookies, not the caller's `Cookie` header (crate::http::RequestCookies).
+            hop.headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("cookie"));
+        }
     }
     out
 }
@@ -249,6 +258,7 @@ fn next_hop(prev: Hop, status: u16, url: Url, origin: &Origin) -> Hop {
         headers,
         body: if keep_body { prev.body } else { Bytes::new() },
         allow_host_override: false,
+        cookies: prev.cookies,
     }
 }
 

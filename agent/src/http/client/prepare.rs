@@ -119,7 +119,7 @@ impl LastPrepared {
 }
 
 /// Validates the URL and builds the headers that go on the wire: the shape's (kept from the
-/// previous identical hop when there was one), then the jar's cookies.
+/// previous identical hop when there was one), then the `cookies` param's and the jar's.
 pub(super) fn prepare(
     shared: &HttpShared,
     last: &LastPrepared,
@@ -128,38 +128,40 @@ pub(super) fn prepare(
 ) -> Result<Prepared, RequestError> {
     let base = last.base(shared, hop)?;
     let mut headers = base.headers.clone();
-    if let Some(jar) = jar {
+    let param = hop.cookies.as_deref();
+    let replaced: &[String] = param.map_or(&[], |p| &p.replaced);
+    let from_jar = jar.and_then(|jar| jar.header_for(&hop.url, replaced));
+    if param.is_some() || from_jar.is_some() {
+        // One `Cookie` header, as k6 v1.1.0 sends it: the caller's, the `cookies` param's, then
+        // the jar's (crate::http::RequestCookies).
         let caller = base
             .headers
             .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok());
-        let caller_names: Vec<&str> = caller
-            .map(|c| {
-                c.split(';')
-                    .filter_map(|p| p.split('=').next())
-                    .map(str::trim)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(from_jar) = jar.header_for(&hop.url, &caller_names) {
-            let value = match caller {
-                Some(c) if !c.trim().is_empty() => format!("{c}; {from_jar}"),
-                _ => from_jar,
-            };
-            let mut with_cookies = HeaderMap::clone(&base.headers);
-            // The `Connection: close` of noConnectionReuse, the base's last header, stays
-            // after the cookies.
-            let close = if base.closes && !base.headers.contains_key(header::COOKIE) {
-                with_cookies.remove(header::CONNECTION)
-            } else {
-                None
-            };
-            with_cookies.insert(header::COOKIE, header_value("Cookie", &value)?);
-            if let Some(close) = close {
-                with_cookies.insert(header::CONNECTION, close);
+            .and_then(|v| v.to_str().ok())
+            .filter(|c| !c.trim().is_empty());
+        let mut value = String::new();
+        for part in [caller, param.map(|p| p.text.as_str()), from_jar.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            if !value.is_empty() {
+                value.push_str("; ");
             }
-            headers = Arc::new(with_cookies);
+            value.push_str(part);
         }
+        let mut with_cookies = HeaderMap::clone(&base.headers);
+        // The `Connection: close` of noConnectionReuse, the base's last header, stays
+        // after the cookies.
+        let close = if base.closes && !base.headers.contains_key(header::COOKIE) {
+            with_cookies.remove(header::CONNECTION)
+        } else {
+            None
+        };
+        with_cookies.insert(header::COOKIE, header_value("Cookie", &value)?);
+        if let Some(close) = close {
+            with_cookies.insert(header::CONNECTION, close);
+        }
+        headers = Arc::new(with_cookies);
     }
     Ok(Prepared { base, headers })
 }

@@ -93,14 +93,44 @@ async fn response_cookies_are_sent_later_and_on_redirect_hops() {
     assert_eq!(hops.len(), 2);
     assert_eq!(hops[1].header("X-Cookie"), Some("a=1; r=2"));
 
-    // Cookies set through the jar API go out too; a caller Cookie header wins on its names.
+    // Cookies set through the jar API go out too. As in k6 v1.1.0, a caller Cookie header
+    // goes first, then the `cookies` param, then every jar cookie, the same names included...
     c.cookie_jar()
         .set(&srv.url("/"), "manual", "m", &CookieOptions::default())
         .unwrap();
+    let param = |text: &str, replaced: &[&str]| {
+        Some(Arc::new(crate::http::RequestCookies {
+            text: text.to_owned(),
+            replaced: replaced.iter().map(|s| (*s).to_owned()).collect(),
+        }))
+    };
     let mut req = HttpRequest::new(Method::GET, srv.url("/echo"));
     req.headers.push(("Cookie".into(), "a=override".into()));
+    req.cookies = param("r=param", &[]);
     let ex = one(&c, req).await;
-    assert_eq!(ex.header("X-Cookie"), Some("a=override; r=2; manual=m"));
+    assert_eq!(
+        ex.header("X-Cookie"),
+        Some("a=override; r=param; a=1; r=2; manual=m")
+    );
+    // ...but for the jar's of a name whose param asked `replace: true`.
+    let mut req = HttpRequest::new(Method::GET, srv.url("/echo"));
+    req.headers.push(("Cookie".into(), "r=header".into()));
+    req.cookies = param("r=param", &["r"]);
+    let ex = one(&c, req).await;
+    assert_eq!(
+        ex.header("X-Cookie"),
+        Some("r=header; r=param; a=1; manual=m")
+    );
+    // A redirect hop gets the param's and the jar's, not the caller's header.
+    let mut req = HttpRequest::new(Method::GET, srv.url("/cookie-redirect"));
+    req.headers.push(("Cookie".into(), "h=1".into()));
+    req.cookies = param("p=1", &[]);
+    let hops = execute(&c, req).await;
+    assert_eq!(
+        hops[0].request_headers["cookie"],
+        "h=1; p=1; a=1; r=2; manual=m"
+    );
+    assert_eq!(hops[1].header("X-Cookie"), Some("p=1; a=1; r=2; manual=m"));
 
     // jar: false neither sends nor stores.
     let mut req = HttpRequest::new(Method::GET, srv.url("/echo"));
@@ -141,6 +171,7 @@ fn redirect_hops_drop_credentials_across_hosts() {
         headers,
         body: Bytes::from_static(b"b"),
         allow_host_override: true,
+        cookies: None,
     };
     let names = |h: &Hop| h.headers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
 
@@ -168,6 +199,7 @@ fn redirect_hops_drop_credentials_across_hosts() {
         headers: origin.headers.clone(),
         body: Bytes::from_static(b"b"),
         allow_host_override: true,
+        cookies: None,
     };
     let next = next_hop(hop, 308, Url::parse("http://sub.a.test/").unwrap(), &origin);
     assert_eq!(next.method, Method::PUT);

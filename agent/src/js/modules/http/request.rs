@@ -339,17 +339,27 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
         let _ = req.url.set_username("");
         let _ = req.url.set_password(None);
     }
-    // Per-request cookies (params.cookies): sent with the request; `replace` wins over the jar.
+    // Per-request cookies (params.cookies): sent after a caller `Cookie` header and before the
+    // jar's, which they replace only with `replace: true` (crate::http::RequestCookies).
     if let Some(arr) = spec.cookies.as_array() {
-        let mut parts = Vec::new();
+        let mut cookies = crate::http::RequestCookies::default();
         for c in arr.iter::<Array>() {
             let c = c?;
             let name: String = c.get(0)?;
             let value: String = c.get(1)?;
-            parts.push(format!("{name}={value}"));
+            let replace: bool = c.get(2)?;
+            if !cookies.text.is_empty() {
+                cookies.text.push_str("; ");
+            }
+            cookies.text.push_str(&name);
+            cookies.text.push('=');
+            cookies.text.push_str(&value);
+            if replace {
+                cookies.replaced.push(name);
+            }
         }
-        if !parts.is_empty() {
-            req.headers.push(("Cookie".into(), parts.join("; ")));
+        if !cookies.text.is_empty() {
+            req.cookies = Some(std::sync::Arc::new(cookies));
         }
     }
     if let Some(param) = spec.compression.as_deref() {
