@@ -201,6 +201,25 @@ static void new_object_like(void)
     JS_FreeValue(ctx, exc);
     JS_FreeValue(ctx, tmpl);
 
+    /* patches/0012: the properties after the first `count` are constants the objects share */
+    tmpl = eval(ctx, "const t = { a: 1 }; Object.defineProperty(t, 'f', "
+                     "{ value: function f() { return this.a; }, enumerable: true }); t");
+    values[0] = JS_NewInt32(ctx, 5);
+    obj = JS_VolleyNewObjectLike(ctx, tmpl, values, 1);
+    expect(!JS_IsException(obj), "JS_VolleyNewObjectLike with a constant after the values");
+    set_global(ctx, "c", obj);
+    check(ctx, "the object shares the template's constant",
+          "c.f() === 5 && Object.keys(c).join() === 'a,f' && "
+          "!Object.getOwnPropertyDescriptor(c, 'f').writable");
+    JS_FreeValue(ctx, tmpl);
+    tmpl = eval(ctx, "({ a: 1, b: 2 })");
+    values[0] = JS_NewInt32(ctx, 1);
+    obj = JS_VolleyNewObjectLike(ctx, tmpl, values, 1);
+    expect(JS_IsException(obj), "JS_VolleyNewObjectLike rejects a writable property after the values");
+    exc = JS_GetException(ctx);
+    JS_FreeValue(ctx, exc);
+    JS_FreeValue(ctx, tmpl);
+
     tmpl = eval(ctx, "[1]");
     values[0] = JS_NewString(ctx, "freed on failure");
     obj = JS_VolleyNewObjectLike(ctx, tmpl, values, 1);

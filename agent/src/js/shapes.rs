@@ -102,8 +102,29 @@ pub fn define_str<'js>(o: &Object<'js>, name: &str, v: Value<'js>) -> R<()> {
     define_owned_atom(o, atom, v)
 }
 
+/// Defines `name` on the template `o` as a constant: an enumerable data property neither
+/// writable nor configurable. Defined after a template's other properties, every object made
+/// from it gets `v` as its own property, for one reference count and no value passed
+/// (vendor/rquickjs-sys/VOLLEY.md, patch 0012).
+pub fn define_constant<'js>(o: &Object<'js>, name: &str, v: Value<'js>) -> R<()> {
+    let raw_ctx = o.ctx().as_raw().as_ptr();
+    // SAFETY: `name` is `name.len()` bytes; the atom returned is owned.
+    let atom = unsafe { qjs::JS_NewAtomLen(raw_ctx, name.as_ptr().cast(), name.len() as _) };
+    define_owned_atom_flags(o, atom, v, qjs::JS_PROP_ENUMERABLE as std::ffi::c_int)
+}
+
 /// Defines `atom` (owned, freed here; `JS_ATOM_NULL` for an exception) on `o` as `v`.
 fn define_owned_atom<'js>(o: &Object<'js>, atom: qjs::JSAtom, v: Value<'js>) -> R<()> {
+    define_owned_atom_flags(o, atom, v, qjs::JS_PROP_C_W_E as std::ffi::c_int)
+}
+
+/// [`define_owned_atom`] with the property's flags.
+fn define_owned_atom_flags<'js>(
+    o: &Object<'js>,
+    atom: qjs::JSAtom,
+    v: Value<'js>,
+    flags: std::ffi::c_int,
+) -> R<()> {
     if atom == qjs::JS_ATOM_NULL {
         return Err(rquickjs::Error::Exception);
     }
@@ -116,7 +137,7 @@ fn define_owned_atom<'js>(o: &Object<'js>, atom: qjs::JSAtom, v: Value<'js>) -> 
             o.as_raw(),
             atom,
             qjs::JS_DupValue(raw_ctx, v.as_raw()),
-            qjs::JS_PROP_C_W_E as std::ffi::c_int,
+            flags,
         );
         qjs::JS_FreeAtom(raw_ctx, atom);
         r

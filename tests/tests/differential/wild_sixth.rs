@@ -1,6 +1,7 @@
 //! The sixth sweep of `wild_*` cases: the differences the fifth sweep left listed (a `cookies`
-//! param or `Cookie` header next to the jar's cookie of the same name), each checked against k6
-//! v1.1.0 (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep).
+//! param or `Cookie` header next to the jar's cookie of the same name, a response's own
+//! methods), each checked against k6 v1.1.0
+//! (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep).
 
 use super::*;
 
@@ -19,4 +20,9 @@ fn exact(script: &'static str, exit_code: i32) -> Case {
 #[test]
 fn wild_cookie_param_and_header_next_to_the_jars_cookie_of_that_name() {
     differential(&exact("wild_cookie_param_and_jar.js", 0));
+}
+
+#[test]
+fn wild_response_methods_are_own_properties() {
+    differential(&exact("wild_response_own_methods.js", 0));
 }

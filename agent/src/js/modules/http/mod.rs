@@ -647,7 +647,11 @@ mod vu_tests {
             "ocsp",
             "error",
             "error_code",
-            "request"
+            "request",
+            "clickLink",
+            "html",
+            "json",
+            "submitForm"
         ]);
         assert_eq!(out[1], keys);
         assert_eq!(out[2], keys);

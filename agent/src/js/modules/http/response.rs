@@ -57,6 +57,9 @@ const RESPONSE_KEYS: [Key; 16] = [
     Key::ErrorCode,
     Key::Request,
 ];
+/// The methods a response has as its own properties after [`RESPONSE_KEYS`], in k6 v1.1.0's
+/// order: constants of its template (`shapes::define_constant`), from `Response.prototype`.
+const RESPONSE_METHODS: [&str; 4] = ["clickLink", "html", "json", "submitForm"];
 /// The properties of `res.timings`, in k6 v1.1.0's order (`JSON.stringify(res.timings)`).
 const TIMINGS_KEYS: [Key; 8] = [
     Key::Duration,
@@ -110,10 +113,14 @@ impl<'js> ResponseShapes<'js> {
                 Key::Ocsp | Key::Headers | Key::Cookies | Key::Request
             )
         };
-        out.set(
-            0,
-            shapes::template_lazy(ctx, Some(proto), &atoms(&RESPONSE_KEYS), lazy)?,
-        )?;
+        let response = shapes::template_lazy(ctx, Some(proto), &atoms(&RESPONSE_KEYS), lazy)?;
+        // k6 v1.1.0's responses have their methods as own enumerable read-only properties, after
+        // the data (`Object.keys(res)`); made from the template, each response shares them
+        // (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep).
+        for name in RESPONSE_METHODS {
+            shapes::define_constant(&response, name, proto.get(name)?)?;
+        }
+        out.set(0, response)?;
         out.set(1, shapes::template(ctx, None, &atoms(&TIMINGS_KEYS))?)?;
         out.set(2, shapes::template(ctx, None, &atoms(&REQUEST_KEYS))?)?;
         Ok(out)
