@@ -341,7 +341,7 @@ pub fn init_context<'js>(
     g.set("__ENV", env).map_err(err)?;
     let entry = vu.program.entry.clone();
     let ns = js::loader::eval_entry(ctx, &entry, disk, Some(&vu.program));
-    let ns = settle(ctx, vu, ns.map(|ns| ns.into_value()))?;
+    let ns = settle(ctx, vu, ns.map(|ns| ns.into_value()), false)?;
     ns.into_object()
         .ok_or_else(|| JsError::Load("internal error: the entry module has no namespace".into()))
 }
@@ -349,11 +349,14 @@ pub fn init_context<'js>(
 /// Finishes a call of the script's function that returned `v`: runs the VU's event loop
 /// (promise jobs and timers) until it is empty, as k6 does, and gives the value `v` settled to
 /// (`undefined` for a promise still pending then). A call that threw has its pending timers
-/// dropped instead.
+/// dropped instead. With `rejections`, a rejected promise's error says so
+/// ([`JsError::from_rejection`]; not for the entry module, whose evaluation is a promise
+/// however it fails).
 fn settle<'js>(
     ctx: &Ctx<'js>,
     vu: &VuCtx,
     called: Result<Value<'js>, JsError>,
+    rejections: bool,
 ) -> Result<Value<'js>, JsError> {
     let v = match called {
         Ok(v) => v,
@@ -363,10 +366,16 @@ fn settle<'js>(
         }
     };
     let promise = v.as_promise().cloned();
-    event_loop::run(ctx, vu, promise.as_ref())?;
+    event_loop::run(ctx, vu, promise.as_ref(), rejections)?;
     match promise {
         Some(p) => match p.result::<Value>() {
-            Some(r) => r.catch(ctx).map_err(|e| JsError::from_caught(e, ctx)),
+            Some(r) => r.catch(ctx).map_err(|e| {
+                if rejections {
+                    JsError::from_rejection(e, ctx)
+                } else {
+                    JsError::from_caught(e, ctx)
+                }
+            }),
             None => Ok(Value::new_undefined(ctx.clone())),
         },
         None => Ok(v),
@@ -429,7 +438,7 @@ fn call_export<'js>(
         .call::<_, Value>((data,))
         .catch(ctx)
         .map_err(|e| JsError::from_caught(e, ctx));
-    let r = settle(ctx, vu, called);
+    let r = settle(ctx, vu, called, true);
     if matches!(phase, Phase::Setup | Phase::Teardown) {
         // k6 counts the bytes of setup's and teardown's requests too, also when they throw or
         // abort the test.
@@ -527,7 +536,7 @@ fn run_job<'js>(ctx: &Ctx<'js>, vu: &Rc<VuCtx>, ns: &Object<'js>, job: Arc<Job>)
             .call::<_, Value>((data.clone(),))
             .catch(ctx)
             .map_err(|e| JsError::from_caught(e, ctx));
-        let r = settle(ctx, vu, called);
+        let r = settle(ctx, vu, called, true);
         let interrupted = vu.interrupt.load(Ordering::Relaxed);
         match &r {
             Err(JsError::Interrupted) => {}
@@ -634,14 +643,18 @@ fn log_iteration_error(vu: &VuCtx, e: &JsError) {
             .map(|j| (j.scenario.executor.to_string(), j.scenario.name.clone()))
             .unwrap_or_default()
     };
-    crate::console::log_error(
-        &e.with_stack(),
-        &[
-            ("executor", executor.as_str()),
-            ("scenario", scenario.as_str()),
-            ("source", "stacktrace"),
-        ],
-    );
+    // k6 v1.1.0 marks a thrown exception's line `source=stacktrace`, not a rejected promise's.
+    let fields: &[(&str, &str)] = &[
+        ("executor", executor.as_str()),
+        ("scenario", scenario.as_str()),
+        ("source", "stacktrace"),
+    ];
+    let fields = if e.is_rejection() {
+        &fields[..2]
+    } else {
+        fields
+    };
+    crate::console::log_error(&e.with_stack(), fields);
 }
 
 /// The first init: evaluates the script once as VU 0 from disk, compiling every local module

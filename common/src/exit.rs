@@ -46,6 +46,13 @@ pub enum AbortReason {
         phase: String,
         message: String,
     },
+    /// The promise of an `async` `setup()` or `teardown()` rejected: k6 v1.1.0 ends the run
+    /// with its code for an error without one, 255, where a thrown exception is 107
+    /// (docs/exit-codes.md).
+    ScriptRejection {
+        phase: String,
+        message: String,
+    },
     /// A threshold with `abortOnFail` failed during the run.
     Threshold {
         metrics: Vec<String>,
@@ -82,6 +89,7 @@ impl AbortReason {
             AbortReason::ApiStop => code::STOPPED_FROM_API,
             AbortReason::ScriptAbort { exit_code, .. } => exit_code.unwrap_or(code::SCRIPT_ABORTED),
             AbortReason::ScriptException { .. } => code::SCRIPT_EXCEPTION,
+            AbortReason::ScriptRejection { .. } => code::UNKNOWN,
             AbortReason::Threshold { .. } => code::THRESHOLDS_FAILED,
             AbortReason::SetupTimeout { .. } => code::SETUP_TIMEOUT,
             AbortReason::TeardownTimeout { .. } => code::TEARDOWN_TIMEOUT,
@@ -96,9 +104,9 @@ impl AbortReason {
     pub fn run_status(&self) -> RunStatus {
         match self {
             AbortReason::Signal { .. } | AbortReason::ApiStop => RunStatus::AbortedByUser,
-            AbortReason::ScriptAbort { .. } | AbortReason::ScriptException { .. } => {
-                RunStatus::AbortedByScriptError
-            }
+            AbortReason::ScriptAbort { .. }
+            | AbortReason::ScriptException { .. }
+            | AbortReason::ScriptRejection { .. } => RunStatus::AbortedByScriptError,
             AbortReason::Threshold { .. } => RunStatus::AbortedByThreshold,
             AbortReason::SetupTimeout { .. }
             | AbortReason::TeardownTimeout { .. }
@@ -120,7 +128,8 @@ impl AbortReason {
                 Some(m) if !m.is_empty() => format!("test aborted: {m}"),
                 _ => "test aborted".into(),
             },
-            AbortReason::ScriptException { message, .. } => message.clone(),
+            AbortReason::ScriptException { message, .. }
+            | AbortReason::ScriptRejection { message, .. } => message.clone(),
             AbortReason::Threshold { metrics } => format!(
                 "thresholds on metrics '{}' were crossed; at least one has abortOnFail enabled, stopping test prematurely",
                 metrics.join(", ")
@@ -181,6 +190,14 @@ mod tests {
                     message: "x".into(),
                 },
                 107,
+                7,
+            ),
+            (
+                AbortReason::ScriptRejection {
+                    phase: "setup".into(),
+                    message: "x".into(),
+                },
+                255,
                 7,
             ),
             (

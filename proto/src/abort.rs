@@ -39,6 +39,12 @@ impl From<&AbortReason> for v1::AbortReason {
                     message: message.clone(),
                 })
             }
+            AbortReason::ScriptRejection { phase, message } => {
+                Reason::ScriptRejection(wire::ScriptException {
+                    phase: phase.clone(),
+                    message: message.clone(),
+                })
+            }
             AbortReason::Threshold { metrics } => Reason::Threshold(wire::Threshold {
                 metrics: metrics.clone(),
             }),
@@ -85,6 +91,10 @@ impl TryFrom<v1::AbortReason> for AbortReason {
                 context: a.context_json.and_then(|c| serde_json::from_str(&c).ok()),
             },
             Reason::ScriptException(e) => AbortReason::ScriptException {
+                phase: e.phase,
+                message: e.message,
+            },
+            Reason::ScriptRejection(e) => AbortReason::ScriptRejection {
                 phase: e.phase,
                 message: e.message,
             },
@@ -135,6 +145,10 @@ mod tests {
             AbortReason::ScriptException {
                 phase: "setup".into(),
                 message: "Error: no token".into(),
+            },
+            AbortReason::ScriptRejection {
+                phase: "teardown".into(),
+                message: "Uncaught (in promise) Error: boom".into(),
             },
             AbortReason::Threshold {
                 metrics: vec!["http_req_duration".into(), "checks".into()],

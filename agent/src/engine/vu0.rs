@@ -19,7 +19,8 @@ use crate::vu::Phase;
 use crate::worker::{spawn_worker, WorkerMsg};
 
 /// The reason a lifecycle function's failure ends the run: "out of JS memory" when it outgrew
-/// the run's JS heap budget, else the script exception.
+/// the run's JS heap budget, the rejected promise of an `async` one (exit 255, as k6 v1.1.0),
+/// else the script exception.
 pub(super) fn exception_reason(
     phase: &str,
     e: &JsError,
@@ -27,6 +28,12 @@ pub(super) fn exception_reason(
 ) -> AbortReason {
     if let Some(budget) = js_heap.filter(|_| e.is_out_of_memory()) {
         return budget.exhausted();
+    }
+    if e.is_rejection() {
+        return AbortReason::ScriptRejection {
+            phase: phase.into(),
+            message: e.with_stack(),
+        };
     }
     AbortReason::ScriptException {
         phase: phase.into(),

@@ -6,9 +6,16 @@ use rquickjs::{CaughtError, Ctx};
 /// A JavaScript failure, formatted for users.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JsError {
-    /// An exception thrown by the script (message and JS stack).
+    /// An exception thrown by the script (message and JS stack). `rejected`: it rejected the
+    /// promise of an `async` function the run called (`default`, `setup()` …) instead of being
+    /// thrown by the call; k6 v1.1.0 words it `Uncaught (in promise) …` and ends a run whose
+    /// `setup()` or `teardown()` rejected with exit 255, not 107 (docs/exit-codes.md).
     #[error("{message}")]
-    Exception { message: String, stack: String },
+    Exception {
+        message: String,
+        stack: String,
+        rejected: bool,
+    },
     /// The VU was interrupted (stop, gracefulStop expired, test.abort()).
     #[error("interrupted")]
     Interrupted,
@@ -18,7 +25,17 @@ pub enum JsError {
 }
 
 impl JsError {
-    pub fn from_caught(e: CaughtError<'_>, _ctx: &Ctx<'_>) -> JsError {
+    pub fn from_caught(e: CaughtError<'_>, ctx: &Ctx<'_>) -> JsError {
+        Self::caught(e, ctx, false)
+    }
+
+    /// The error a promise rejected with, as the rejection of an `async` function's promise:
+    /// k6 v1.1.0 prints it `Uncaught (in promise) Error: boom`, the error's name included.
+    pub fn from_rejection(e: CaughtError<'_>, ctx: &Ctx<'_>) -> JsError {
+        Self::caught(e, ctx, true)
+    }
+
+    fn caught(e: CaughtError<'_>, _ctx: &Ctx<'_>, rejected: bool) -> JsError {
         match e {
             CaughtError::Exception(ex) => {
                 let msg = ex.message().unwrap_or_default();
@@ -32,7 +49,7 @@ impl JsError {
                 }
                 let message = if msg.is_empty() {
                     name
-                } else if name == "Error" {
+                } else if name == "Error" && !rejected {
                     msg
                 } else {
                     format!("{name}: {msg}")
@@ -40,6 +57,7 @@ impl JsError {
                 JsError::Exception {
                     message,
                     stack: ex.stack().unwrap_or_default(),
+                    rejected,
                 }
             }
             CaughtError::Value(v) => {
@@ -58,6 +76,7 @@ impl JsError {
                 JsError::Exception {
                     message: s,
                     stack: String::new(),
+                    rejected,
                 }
             }
             CaughtError::Error(e) => {
@@ -68,6 +87,7 @@ impl JsError {
                     JsError::Exception {
                         message: s,
                         stack: String::new(),
+                        rejected,
                     }
                 }
             }
@@ -88,13 +108,24 @@ impl JsError {
         }
     }
 
-    /// Message plus the JS stack ("at ..." lines), as k6 prints exceptions.
+    /// Whether this is a rejected promise of an `async` function (see [`JsError::Exception`]).
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, JsError::Exception { rejected: true, .. })
+    }
+
+    /// Message plus the JS stack ("at ..." lines), as k6 prints exceptions; a rejection starts
+    /// `Uncaught (in promise) `, as k6 v1.1.0 prints it.
     pub fn with_stack(&self) -> String {
+        let prefix = if self.is_rejection() {
+            "Uncaught (in promise) "
+        } else {
+            ""
+        };
         match self {
-            JsError::Exception { message, stack } if !stack.trim().is_empty() => {
-                format!("{message}\n{}", stack.trim_end())
+            JsError::Exception { message, stack, .. } if !stack.trim().is_empty() => {
+                format!("{prefix}{message}\n{}", stack.trim_end())
             }
-            other => other.to_string(),
+            other => format!("{prefix}{other}"),
         }
     }
 }

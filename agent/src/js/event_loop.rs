@@ -24,11 +24,17 @@ use super::vu_ctx::VuCtx;
 const FIRES_PER_YIELD: u32 = 1000;
 
 /// Runs the VU's event loop until nothing is pending, or until `promise` (what the function
-/// returned) rejects: that rejection, a timer callback's exception, a socket handler's
-/// exception or an interruption ends it with an error, dropping the timers still pending and
-/// closing the sockets still open.
-pub fn run<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> Result<(), JsError> {
-    match drive(ctx, vu, promise) {
+/// returned) rejects: that rejection (with `rejections`, an error that says so:
+/// [`JsError::from_rejection`]), a timer callback's exception, a socket handler's exception or
+/// an interruption ends it with an error, dropping the timers still pending and closing the
+/// sockets still open.
+pub fn run<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    promise: Option<&Promise<'js>>,
+    rejections: bool,
+) -> Result<(), JsError> {
+    match drive(ctx, vu, promise, rejections) {
         Ok(()) => Ok(()),
         Err(e) => {
             stop(ctx, vu);
@@ -38,15 +44,24 @@ pub fn run<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> R
 }
 
 /// The loop of [`run`], which drops what is pending when it fails.
-fn drive<'js>(ctx: &Ctx<'js>, vu: &VuCtx, promise: Option<&Promise<'js>>) -> Result<(), JsError> {
+fn drive<'js>(
+    ctx: &Ctx<'js>,
+    vu: &VuCtx,
+    promise: Option<&Promise<'js>>,
+    rejections: bool,
+) -> Result<(), JsError> {
     let mut fired = 0u32;
     loop {
         run_own_jobs(ctx);
         if let Some(p) = promise {
             if let Some(Err(e)) = p.result::<Value>() {
-                return Err::<(), _>(e)
-                    .catch(ctx)
-                    .map_err(|e| JsError::from_caught(e, ctx));
+                return Err::<(), _>(e).catch(ctx).map_err(|e| {
+                    if rejections {
+                        JsError::from_rejection(e, ctx)
+                    } else {
+                        JsError::from_caught(e, ctx)
+                    }
+                });
             }
         }
         let io = &vu.io;

@@ -158,7 +158,7 @@ impl TestVu {
                 .catch(&ctx)
                 .map_err(caught)?;
             let (_, promise) = module.eval().catch(&ctx).map_err(caught)?;
-            event_loop::run(&ctx, &self.vu, Some(&promise))?;
+            event_loop::run(&ctx, &self.vu, Some(&promise), false)?;
             match promise.result::<()>() {
                 Some(r) => r.catch(&ctx).map_err(caught),
                 None => Ok(()),

@@ -417,7 +417,7 @@ pub fn eval_entry<'js>(
 impl DiskLoader {
     /// `e` with the full text of a load error that QuickJS cut short, if it is one.
     fn untruncated(&self, e: JsError) -> JsError {
-        let JsError::Exception { message, stack } = &e else {
+        let JsError::Exception { message, stack, .. } = &e else {
             return e;
         };
         let Some(cut) = message.strip_prefix("ReferenceError: ") else {
@@ -434,6 +434,7 @@ impl DiskLoader {
             Some(full) => JsError::Exception {
                 message: format!("ReferenceError: {full}"),
                 stack: stack.clone(),
+                rejected: false,
             },
             None => e,
         }
