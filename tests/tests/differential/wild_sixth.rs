@@ -1,7 +1,8 @@
 //! The sixth sweep of `wild_*` cases: the differences the fifth sweep left listed (a `cookies`
 //! param or `Cookie` header next to the jar's cookie of the same name, a response's own
 //! methods, the rejected promise of an `async` lifecycle function), each checked against k6
-//! v1.1.0 (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep).
+//! v1.1.0, then scripts in the styles of published ones for what the earlier sweeps did not
+//! cover (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep).
 
 use super::*;
 
@@ -82,4 +83,9 @@ fn wild_async_teardown_rejects_and_the_run_exits_255() {
         1,
         "script exception",
     );
+}
+
+#[test]
+fn wild_async_check_functions_are_refused_with_a_go_error() {
+    differential(&exact("wild_check_async_callbacks.js", 0));
 }

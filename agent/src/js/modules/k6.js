@@ -9,6 +9,14 @@ V.checkNoChecksError = () => {
   e.value = {};
   return e;
 };
+// k6's GoError for an `async` check function, its words and link as k6 v1.1.0 gives them.
+V.checkAsyncError = () => {
+  const e = new GoError('the built-in check() does not support async functions as arguments. '
+    + 'Use the JavaScript utils library as a replacement. Refer to '
+    + 'https://grafana.com/docs/k6/latest/javascript-api/jslib/utils/check/ for more info');
+  e.value = {};
+  return e;
+};
 export const check = V.check;
 
 export function group(name, fn) {

@@ -34,8 +34,15 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
     // k6's `check.length`, as a JS `function check(val, sets, tags)` has.
     check_fn.set_length(3)?;
     v.set("check", check_fn)?;
-    // k6.js sets it to a function making k6's GoError for `check(v)` (the class is JS's).
+    // k6.js sets these to functions making k6's GoErrors for `check(v)` and for an `async`
+    // check function (the class is JS's).
     v.set(NO_CHECKS_ERROR, Value::new_undefined(ctx.clone()))?;
+    v.set(ASYNC_CHECK_ERROR, Value::new_undefined(ctx.clone()))?;
+    if ASYNC_FUNCTION_CLASS.get().is_none() {
+        let f: Value = ctx.eval("(async () => {})")?;
+        // SAFETY: a live value of this context.
+        let _ = ASYNC_FUNCTION_CLASS.set(unsafe { qjs::JS_GetClassID(f.as_raw()) });
+    }
     let vu2 = vu.clone();
     v.set(
         "groupEnter",
@@ -106,6 +113,23 @@ fn install<'js>(ctx: &Ctx<'js>, v: &Natives<'js>, vu: &Rc<VuCtx>) -> R<()> {
 
 /// The `__volley` property holding k6.js's maker of the GoError that `check(v)` throws.
 const NO_CHECKS_ERROR: &str = "checkNoChecksError";
+/// ... and of the one a check function that is `async` throws.
+const ASYNC_CHECK_ERROR: &str = "checkAsyncError";
+/// QuickJS's class of `async` functions (arrows and methods too), read once from one.
+static ASYNC_FUNCTION_CLASS: std::sync::OnceLock<qjs::JSClassID> = std::sync::OnceLock::new();
+
+/// Throws k6.js's GoError made by its maker `maker` (a `__volley` property).
+fn throw_made<'js>(ctx: &Ctx<'js>, maker: &str) -> rquickjs::Error {
+    let made = ctx
+        .globals()
+        .get::<_, Object>("__volley")
+        .and_then(|natives| natives.get::<_, Function>(maker))
+        .and_then(|make| make.call::<_, Value>(()));
+    match made {
+        Ok(e) => ctx.throw(e),
+        Err(e) => e,
+    }
+}
 
 /// k6's `check(val, sets, tags)`: runs each named check of `sets` (a function is called with
 /// `val`, any other value counts by its truthiness), records a `checks` sample for each and
@@ -124,10 +148,7 @@ fn check<'js>(
     tags: Option<Value<'js>>,
 ) -> R<bool> {
     let Some(sets) = sets else {
-        let natives: Object = ctx.globals().get("__volley")?;
-        let make: Function = natives.get(NO_CHECKS_ERROR)?;
-        let e: Value = make.call(())?;
-        return Err(ctx.throw(e));
+        return Err(throw_made(ctx, NO_CHECKS_ERROR));
     };
     if sets.is_null() || sets.is_undefined() {
         // k6's words (goja's ToObject).
@@ -169,6 +190,13 @@ fn check<'js>(
         // SAFETY (this block): `c` and the call's result are owned values, freed once.
         let ok = unsafe {
             if qjs::JS_IsFunction(raw, c) {
+                if ASYNC_FUNCTION_CLASS.get() == Some(&qjs::JS_GetClassID(c)) {
+                    // k6 v1.1.0 refuses an `async` check function with a GoError, the checks
+                    // before it recorded, this one and those after it not
+                    // (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep).
+                    qjs::JS_FreeValue(raw, c);
+                    return Err(throw_made(ctx, ASYNC_CHECK_ERROR));
+                }
                 let r = qjs::JS_Call(raw, c, qjs::JS_UNDEFINED, 1, &mut arg);
                 qjs::JS_FreeValue(raw, c);
                 if qjs::JS_IsException(r) {
@@ -381,6 +409,32 @@ mod tests {
             checks,
             [("before".to_string(), 1.0), ("throws".to_string(), 0.0)]
         );
+    }
+
+    #[test]
+    fn an_async_check_function_is_refused_with_k6s_go_error() {
+        // k6 v1.1.0: {before, async, after} records before only, then throws a GoError; a
+        // plain function returning a promise passes (a promise is truthy).
+        let vu = TestVu::new();
+        vu.run(
+            "import { check } from 'k6';
+             let caught;
+             try {
+               check(1, { before: () => true, later: async () => true, after: () => true });
+             } catch (e) { caught = String(e); }
+             globalThis.r = [caught, check(1, { promised: () => Promise.resolve(false) })];",
+        )
+        .unwrap();
+        assert_eq!(
+            vu.json("r"),
+            serde_json::json!([
+                "GoError: the built-in check() does not support async functions as arguments. \
+                 Use the JavaScript utils library as a replacement. Refer to \
+                 https://grafana.com/docs/k6/latest/javascript-api/jslib/utils/check/ for more info",
+                true
+            ])
+        );
+        assert_eq!(check_names(&vu), ["before", "promised"]);
     }
 
     #[test]
