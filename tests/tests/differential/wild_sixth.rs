@@ -89,3 +89,8 @@ fn wild_async_teardown_rejects_and_the_run_exits_255() {
 fn wild_async_check_functions_are_refused_with_a_go_error() {
     differential(&exact("wild_check_async_callbacks.js", 0));
 }
+
+#[test]
+fn wild_signed_form_posts_and_bodies_k6_does_not_send() {
+    differential(&exact("wild_signed_form_posts.js", 0));
+}
