@@ -91,6 +91,21 @@ fn wild_async_check_functions_are_refused_with_a_go_error() {
 }
 
 #[test]
+fn wild_retries_with_backoff_and_binary_downloads_hashed() {
+    differential(&exact("wild_retry_and_download.js", 0));
+}
+
+#[test]
+fn wild_paginated_listing_named_by_a_tag() {
+    differential(&exact("wild_paginated_listing.js", 0));
+}
+
+#[test]
+fn wild_api_client_class_with_private_fields_and_generators() {
+    differential(&exact("wild_api_client_class.js", 0));
+}
+
+#[test]
 fn wild_signed_form_posts_and_bodies_k6_does_not_send() {
     differential(&exact("wild_signed_form_posts.js", 0));
 }
