@@ -26,6 +26,11 @@ export default function () {
     'the signature covers those bytes': (r) => sign(r.request.body) === sign(sent) && sign(sent).length === 64,
     'urlencoded': (r) => String(r.request.headers['Content-Type']) === 'application/x-www-form-urlencoded',
   });
+  const amounts = http.post(`${B}/post`, { total: 1234567.5, units: 100000000, rate: 0.00001, refund: -0, cap: 2 ** 63 });
+  check(amounts, {
+    'numbers as Go prints an int64 or a float64': (r) =>
+      r.request.body === 'cap=9.223372036854776e%2B18&rate=1e-05&refund=-0&total=1.2345675e%2B06&units=100000000',
+  });
   const empty = http.post(`${B}/post`, { list: [], blank: '', under: undefined });
   check(empty, { 'an empty list sends nothing': (r) => r.request.body === 'blank=&under=%3Cnil%3E' });
 

@@ -82,8 +82,13 @@ function makeExtras() {
     if (typeof v === 'number') {
       if (Number.isNaN(v)) return 'NaN';
       if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
-      const a = Math.abs(v);
-      if (a !== 0 && (a < 1e-4 || a >= 1e21)) return v.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
+      if (Object.is(v, -0)) return '-0';
+      // k6's engine hands Go an integral number within int64 as an int64, any other as a
+      // float64, which %v prints in the shortest form with an exponent from 1e6 up and below
+      // 1e-4 (`1.2345675e+06`, `1e+20`).
+      if (Number.isInteger(v) && Math.abs(v) < 2 ** 63) return String(v);
+      const exp = Number(v.toExponential().split('e')[1]);
+      if (exp < -4 || exp >= 6) return v.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
       return String(v);
     }
     if (Array.isArray(v)) return '[' + v.map(goValue).join(' ') + ']';
