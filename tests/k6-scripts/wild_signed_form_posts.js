@@ -1,7 +1,8 @@
 // A legacy form API whose requests are signed over their bodies, as payment and partner API
 // tests do: object bodies sent urlencoded (the bytes the signature covers), values of every
-// kind in them, and bodies of kinds k6 does not send (a number, a boolean, an array), which
-// fail like a bad parameter without reaching the server.
+// kind in them, and requests k6 does not send (a body that is a number, a boolean or an
+// array, a tag from an unset variable), which fail like a bad parameter without reaching the
+// server.
 import http from 'k6/http';
 import crypto from 'k6/crypto';
 import { check } from 'k6';
@@ -33,6 +34,12 @@ export default function () {
   });
   const empty = http.post(`${B}/post`, { list: [], blank: '', under: undefined });
   check(empty, { 'an empty list sends nothing': (r) => r.request.body === 'blank=&under=%3Cnil%3E' });
+
+  const untagged = http.get(`${B}/get`, { tags: { name: 'lookup', region: __ENV.REGION } });
+  check(untagged, {
+    'an undefined tag value is not sent': (r) => r.status === 0 && r.request === null
+      && r.error === "invalid HTTP request metric tags: invalid value for metric tag 'region': only String, Boolean and Number types are accepted as a metric tag values",
+  });
 
   for (const [body, type] of [[42, 'int64'], [4.5, 'float64'], [true, 'bool'], [[1, 2], '[]interface {}']]) {
     const bad = http.post(`${B}/post`, body);

@@ -150,7 +150,19 @@ function makeExtras() {
       } else payload = String(body);
     }
     const tags = {};
-    if (p.tags) for (const k of Object.keys(p.tags)) tags[k] = String(p.tags[k]);
+    if (p.tags) {
+      for (const k of Object.keys(p.tags)) {
+        const v = p.tags[k];
+        const t = typeof v;
+        if (t !== 'string' && t !== 'number' && t !== 'boolean' && !(payload && payload.paramError)) {
+          // k6 v1.1.0 sends no request with a tag of another kind (null, undefined, an
+          // object): it fails as for a bad param, naming the first such tag. The body's slot
+          // carries the failure to the native side (request.rs), as for a refused body.
+          payload = { paramError: `invalid HTTP request metric tags: invalid value for metric tag '${k}': only String, Boolean and Number types are accepted as a metric tag values` };
+        }
+        tags[k] = String(v);
+      }
+    }
     if (name !== undefined && tags.name === undefined) tags.name = name;
     let cookies = null;
     if (p.cookies) {

@@ -286,16 +286,23 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
         None
     } else if let Some(b) = bytes_of(&body) {
         Some(b)
-    } else if let Some(go_type) = body
-        .as_object()
-        .and_then(|o| o.get::<_, Option<String>>("goType").ok().flatten())
-    {
-        // http.js's mark for a body k6 v1.1.0 refuses before sending (a number, a boolean,
-        // an array): `unknown request body type int64`, as for a bad param
-        // (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep).
-        failure.get_or_insert(Failure::param(format!(
-            "unknown request body type {go_type}"
-        )));
+    } else if let Some(o) = body.as_object() {
+        // http.js's marks for a request k6 v1.1.0 refuses before sending, as for a bad param
+        // (docs/k6-compatibility.md#scripts-from-the-wild-sixth-sweep): a body of a kind it
+        // does not send (a number, a boolean, an array), or a tag value that is not a string,
+        // number or boolean.
+        let mark = |key: &str| o.get::<_, Option<String>>(key).ok().flatten();
+        let error = match (mark("goType"), mark("paramError")) {
+            (Some(go_type), _) => format!("unknown request body type {go_type}"),
+            (None, Some(error)) => error,
+            (None, None) => {
+                return Err(Exception::throw_type(
+                    ctx,
+                    "request body must be a string, an object or an ArrayBuffer",
+                ))
+            }
+        };
+        failure.get_or_insert(Failure::param(error));
         None
     } else {
         return Err(Exception::throw_type(
