@@ -15,7 +15,9 @@
 //! - for iteration-based executors, every count that the script fixes: counters (`iterations`,
 //!   `http_reqs`, custom counters and their submetrics), rates (`checks`, `http_req_failed`,
 //!   custom rates: passes/fails/rate), custom gauges (value/min/max) and custom non-time trends
-//!   (every statistic). Time-based executors compare only the shape.
+//!   (every statistic). Time-based executors compare only the shape;
+//! - for a case that asks ([`differential_outcomes`]), what both logged: `wild_sixth.rs` checks
+//!   that both wrote the same lines about a rejected promise.
 //!
 //! Both tools only ever talk to the 127.0.0.1 target: the scripts use `__ENV.BASE_URL` (and
 //! `__ENV.WS_URL`, a WebSocket echo and broadcast server, `volley_e2e::ws_server`, and
