@@ -1,8 +1,8 @@
 // A legacy form API whose requests are signed over their bodies, as payment and partner API
 // tests do: object bodies sent urlencoded (the bytes the signature covers), values of every
 // kind in them, and requests k6 does not send (a body that is a number, a boolean or an
-// array, a tag from an unset variable), which fail like a bad parameter without reaching the
-// server.
+// array, a tag or a URL from an unset variable), which fail like a bad parameter without
+// reaching the server.
 import http from 'k6/http';
 import crypto from 'k6/crypto';
 import { check } from 'k6';
@@ -39,6 +39,11 @@ export default function () {
   check(untagged, {
     'an undefined tag value is not sent': (r) => r.status === 0 && r.request === null
       && r.error === "invalid HTTP request metric tags: invalid value for metric tag 'region': only String, Boolean and Number types are accepted as a metric tag values",
+  });
+
+  const unset = http.get(__ENV.PARTNER_URL);
+  check(unset, {
+    'an unset URL is not sent': (r) => r.status === 0 && r.error === "invalid URL: '#<nil>'" && r.error_code === 1020,
   });
 
   for (const [body, type] of [[42, 'int64'], [4.5, 'float64'], [true, 'bool'], [[1, 2], '[]interface {}']]) {

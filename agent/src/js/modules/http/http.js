@@ -134,7 +134,8 @@ function makeExtras() {
     } else if (url !== null && typeof url === 'object' && typeof url.toString === 'function') {
       url = url.toString();
     }
-    url = String(url);
+    // `undefined` and `null` stay so: k6 refuses them as Go's nil (request.rs).
+    if (url !== undefined && url !== null) url = String(url);
     let payload = null;
     if (body !== undefined && body !== null) {
       if (isBinary(body)) payload = ArrayBuffer.isView(body) ? body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) : body;

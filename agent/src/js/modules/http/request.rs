@@ -195,7 +195,8 @@ fn request_target(
 /// A request as `k6/http` describes it (the object `parseRequest` builds in http.js).
 pub(super) struct Spec<'js> {
     method: String,
-    url: String,
+    /// `None`: the script gave `undefined` or `null` (k6: `invalid URL: '#<nil>'`).
+    url: Option<String>,
     body: Value<'js>,
     headers: Option<Object<'js>>,
     auth: Option<String>,
@@ -243,7 +244,7 @@ impl<'js> Spec<'js> {
         let undefined = || Value::new_undefined(ctx.clone());
         Self {
             method,
-            url,
+            url: Some(url),
             body,
             headers: None,
             auth: None,
@@ -266,7 +267,19 @@ pub(super) fn prepare<'js>(ctx: &Ctx<'js>, h: &HttpVu, spec: Spec<'js>) -> R<Pre
     let url_s = spec.url;
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| Exception::throw_type(ctx, &format!("invalid HTTP method \"{method}\"")))?;
-    let (url, written, mut failure) = match request_target(h, &method, &url_s) {
+    let target = match url_s.as_deref() {
+        Some(u) => request_target(h, &method, u),
+        // No URL at all (`http.get(__ENV.API_URL)` with the variable unset): k6 v1.1.0's words
+        // for Go's nil, a URL it refuses itself (code 1020, nothing recorded).
+        None => Err(Failure {
+            error: "invalid URL: '#<nil>'".to_owned(),
+            code: crate::http::error::INVALID_URL,
+            detail: None,
+            recorded: false,
+            url: Some(String::new()),
+        }),
+    };
+    let (url, written, mut failure) = match target {
         Ok((url, written)) => (url, written, None),
         Err(f) => {
             // A stand-in that is never sent: the failure decides the response and its tags.
