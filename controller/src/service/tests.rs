@@ -68,6 +68,16 @@ fn a_token_create_sent_again_with_its_key_makes_one_token() {
     assert_eq!(svc.tokens().len(), 3);
 }
 
+/// A submitter of project 1 with token 9, another token than the one (4) the tests' runs
+/// are started with.
+fn token_9() -> Caller {
+    Caller {
+        token_id: Some(9),
+        role: Role::Submit,
+        project_id: 1,
+    }
+}
+
 fn streamed() -> StreamedRunRequest {
     StreamedRunRequest {
         name: "k6 run --out cloud".into(),
@@ -178,11 +188,7 @@ async fn a_tokens_runs_not_finished_are_capped_and_finished_runs_are_forgotten_p
     let dir = TempDir::new("service-run-bounds");
     let svc = bounded_service(&dir);
     // Another token's streamed run makes the test.
-    let other = Caller {
-        token_id: Some(9),
-        role: Role::Submit,
-        project_id: 1,
-    };
+    let other = token_9();
     let (made, _) = svc
         .create_streamed_run(streamed(), &other, None)
         .unwrap_or_else(|e| panic!("create: {}", e.message));
@@ -234,11 +240,7 @@ async fn a_tokens_runs_not_finished_are_capped_and_finished_runs_are_forgotten_p
 async fn concurrent_creates_do_not_overshoot_the_active_run_cap() {
     let dir = TempDir::new("service-run-cap-race");
     let svc = Arc::new(bounded_service(&dir));
-    let other = Caller {
-        token_id: Some(9),
-        role: Role::Submit,
-        project_id: 1,
-    };
+    let other = token_9();
     // Token 9 has one streamed run (one more allowed); token 4 none (two allowed).
     let (made, _) = svc
         .create_streamed_run(streamed(), &other, None)

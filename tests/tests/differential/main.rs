@@ -164,6 +164,18 @@ struct Case {
     summary: bool,
 }
 
+/// A case whose counts the script fixes, its checks and groups used in the same order by
+/// every VU, with a summary (most `wild_*` cases).
+fn exact(script: &'static str, exit_code: i32) -> Case {
+    Case {
+        script,
+        exit_code,
+        counts: Counts::Exact,
+        order: Order::FirstUse,
+        summary: true,
+    }
+}
+
 /// Which tool ran a script.
 #[derive(Clone, Copy, Debug)]
 enum Tool {

@@ -5,18 +5,6 @@
 
 use super::*;
 
-/// A case whose counts the script fixes, its checks and groups used in the same order by
-/// every VU, with a summary.
-fn exact(script: &'static str, exit_code: i32) -> Case {
-    Case {
-        script,
-        exit_code,
-        counts: Counts::Exact,
-        order: Order::FirstUse,
-        summary: true,
-    }
-}
-
 #[test]
 fn wild_secrets_from_a_mock_and_a_file_source() {
     let file = script_path("data/wild_secrets.env");

@@ -7,18 +7,6 @@
 
 use super::*;
 
-/// A case whose counts the script fixes, its checks and groups used in the same order by
-/// every VU, with a summary.
-fn exact(script: &'static str, exit_code: i32) -> Case {
-    Case {
-        script,
-        exit_code,
-        counts: Counts::Exact,
-        order: Order::FirstUse,
-        summary: true,
-    }
-}
-
 #[test]
 fn wild_paths_reach_the_server_as_written() {
     differential(&exact("wild_request_target_as_written.js", 0));

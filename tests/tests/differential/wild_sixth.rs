@@ -6,18 +6,6 @@
 
 use super::*;
 
-/// A case whose counts the script fixes, its checks and groups used in the same order by
-/// every VU, with a summary.
-fn exact(script: &'static str, exit_code: i32) -> Case {
-    Case {
-        script,
-        exit_code,
-        counts: Counts::Exact,
-        order: Order::FirstUse,
-        summary: true,
-    }
-}
-
 /// The lines of a tool's log that contain `text`.
 fn lines_with<'a>(log: &'a str, text: &str) -> Vec<&'a str> {
     log.lines().filter(|l| l.contains(text)).collect()

@@ -9,18 +9,6 @@
 
 use super::*;
 
-/// A case whose counts the script fixes, its checks and groups used in the same order by
-/// every VU, with a summary.
-fn exact(script: &'static str, exit_code: i32) -> Case {
-    Case {
-        script,
-        exit_code,
-        counts: Counts::Exact,
-        order: Order::FirstUse,
-        summary: true,
-    }
-}
-
 #[test]
 fn wild_json_of_bodies_that_are_not_json_throws_gos_error_with_its_position() {
     differential(&exact("wild_json_errors.js", 0));
